@@ -1,0 +1,5 @@
+#pragma once
+namespace es {
+inline constexpr const char* kVersion = "0.1.0";
+inline constexpr const char* kProduct = "edgeshard";
+}  // namespace es

@@ -1,0 +1,68 @@
+// The set of running data shards as the control shard sees them.
+//
+// main() builds a Runtime from a validated config snapshot, calls start() (which returns once
+// every shard is pinned, has its ring, listeners and pools, and has published its stats block),
+// then runs the control shard. Everything returned by the accessors below is stable from the
+// end of start() until stop() returns; the counters inside are single-writer values owned by the
+// shards and must be read with their get() (relaxed loads), never written.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "edgeshard/config/config.hpp"
+#include "edgeshard/pool/pool.hpp"
+#include "edgeshard/stats/counters.hpp"
+
+namespace es::shard {
+
+struct ShardInfo {
+    int id = 0;
+    int cpu = -1;        // OS CPU number the shard thread is pinned to
+    int numa_node = -1;  // -1 when unknown
+    std::string tier;    // io_uring tier in use, e.g. "full" or "basic"
+    unsigned sq_entries = 0;
+    unsigned cq_entries = 0;
+    unsigned buffers = 0;  // provided buffers in the shard's recv ring
+    unsigned bufsize = 0;
+    int conn_limit = 0;    // this shard's share of the global maxconn
+};
+
+class Shard;
+
+class Runtime {
+public:
+    explicit Runtime(std::shared_ptr<const config::Config> cfg);
+    ~Runtime();
+    Runtime(const Runtime&) = delete;
+    Runtime& operator=(const Runtime&) = delete;
+
+    // Starts the shards; throws std::runtime_error with a clear message on failure
+    // (bind error, io_uring missing, pinning impossible ...). All started shards are stopped first.
+    void start();
+    // Asks every shard to stop, closes listeners, waits for the threads. Idempotent.
+    void stop();
+
+    const config::Config& config() const { return *cfg_; }
+    std::size_t shard_count() const;
+    const ShardInfo& shard_info(std::size_t i) const;
+    const stats::ShardStats& shard_stats(std::size_t i) const;
+    std::vector<const pool::RawPool*> shard_pools(std::size_t i) const;
+
+    std::int64_t start_wall_s() const { return start_wall_s_; }
+    std::int64_t start_mono_ms() const { return start_mono_ms_; }
+    const std::string& tier() const { return tier_; }
+    int global_maxconn() const { return maxconn_; }
+
+private:
+    std::shared_ptr<const config::Config> cfg_;
+    std::vector<std::unique_ptr<Shard>> shards_;
+    std::int64_t start_wall_s_ = 0;
+    std::int64_t start_mono_ms_ = 0;
+    std::string tier_;
+    int maxconn_ = 0;
+};
+
+}  // namespace es::shard

@@ -1,0 +1,98 @@
+// Per-shard counter blocks. Each shard owns one ShardStats, allocated on its own thread (so
+// its pages sit on its NUMA node) and written only by that shard. The control shard reads the
+// values with relaxed loads and merges them (stats/merge.hpp): sums for counters and gauges,
+// maxima per their nature. Blocks are cache-line aligned so two shards never share a line.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "edgeshard/core/counter.hpp"
+
+namespace es::stats {
+
+using core::Counter;
+using core::Gauge;
+using core::MaxGauge;
+
+struct alignas(64) FrontendCounters {
+    Gauge scur;        // current sessions
+    MaxGauge smax;     // highest scur seen by this shard
+    Counter stot;      // sessions accepted
+    Counter bin;       // bytes from clients
+    Counter bout;      // bytes to clients
+    Counter dcon;      // connections refused (no backend, shard at its limit) after accept
+    Counter ereq;      // request errors (client read errors)
+    Counter cli_abrt;  // sessions aborted by the client (reset / error)
+    Counter maxconn_reached;  // times accepting was paused because a maxconn was reached
+};
+
+struct alignas(64) ServerCounters {
+    Gauge scur;
+    MaxGauge smax;
+    Counter stot;      // sessions that reached this server (connect succeeded)
+    Counter bin;       // bytes sent to the server (client -> server)
+    Counter bout;      // bytes received from the server
+    Counter econ;      // connections that finally failed on this server
+    Counter eresp;     // server-side read errors
+    Counter wretr;     // connect retries on this server
+    Counter wredis;    // redispatches away from this server
+    Counter cli_abrt;
+    Counter srv_abrt;
+    Counter lbtot;     // times picked by the load balancer
+    Gauge inflight;    // connects in progress + established (for leastconn and maxconn)
+};
+
+struct alignas(64) BackendCounters {
+    Gauge scur;
+    MaxGauge smax;
+    Counter stot;
+    Counter bin;
+    Counter bout;
+    Counter econ;
+    Counter eresp;
+    Counter wretr;
+    Counter wredis;
+    Counter cli_abrt;
+    Counter srv_abrt;
+    Counter lbtot;
+    Gauge qcur;        // sessions waiting for a server slot
+    MaxGauge qmax;
+};
+
+struct alignas(64) ShardCounters {
+    Counter loops;            // loop turns
+    Counter cqes;             // completions reaped
+    Counter submits;          // io_uring_enter calls that submitted or waited
+    Counter cq_overflow;      // turns that saw IORING_SQ_CQ_OVERFLOW
+    Counter enobufs;          // multishot recv ended by buffer ring exhaustion
+    Counter short_sends;      // sends that completed short and were resumed
+    Counter sq_full;          // SQE requests that had to flush the SQ first
+    Counter accepts;          // connections accepted
+    Counter accept_paused;    // times accepting was paused (maxconn)
+    Gauge conns;              // current client connections on this shard
+    Counter splice_switches;  // directions switched to splice(2)
+    Counter splice_bytes;     // bytes moved by splice(2)
+    Counter copy_bytes;       // bytes moved through provided buffers
+    Counter pipe_misses;      // bulk flows that found no free pipe
+    Counter mailbox_msgs;     // messages received from other shards / control
+    Counter wakeups;          // doorbells received
+    Counter stale_cqes;       // completions for a released object generation (dropped)
+    Counter timers_fired;
+    Gauge buffers_out;        // provided buffers held by the application
+};
+
+// One shard's full block. Sized from the config snapshot at shard start.
+struct ShardStats {
+    int shard_id = 0;
+    int cpu = -1;
+    ShardCounters shard;
+    std::unique_ptr<FrontendCounters[]> fe;
+    std::unique_ptr<BackendCounters[]> be;
+    std::vector<std::unique_ptr<ServerCounters[]>> srv;  // [backend][server]
+    std::size_t n_fe = 0, n_be = 0;
+    std::vector<std::size_t> n_srv;
+};
+
+}  // namespace es::stats
