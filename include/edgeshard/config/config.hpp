@@ -41,12 +41,19 @@ struct Timeouts {
     Millis client_fin = kUnset;
     Millis server_fin = kUnset;
     Millis queue = kUnset;
+    // Added by the config room. 0 in any field means "no timeout" (HAProxy semantics).
+    Millis check = kUnset;            // timeout check: read timeout of a health check (check room)
+    Millis http_request = kUnset;     // timeout http-request (HTTP room)
+    Millis http_keep_alive = kUnset;  // timeout http-keep-alive (HTTP room)
 };
 
 struct Bind {
     SockAddr addr;
     std::string spec;  // the address as written, for messages and the listener handoff
     Location where;
+    int backlog = 0;      // listen(2) backlog ("backlog" on the bind or the frontend); 0 = the net room's default
+    bool v6only = false;  // "v6only": an IPv6 wildcard bind accepts IPv6 only (IPV6_V6ONLY=1)
+    bool v4v6 = false;    // "v4v6": an IPv6 wildcard bind also accepts IPv4 (IPV6_V6ONLY=0)
 };
 
 struct Server {
@@ -87,21 +94,30 @@ struct Frontend {
     Timeouts timeouts;
     std::string default_backend;
     int default_backend_id = -1;  // -1 = none (connections are closed)
+    Location default_backend_where;  // the line that named default_backend (may be in a defaults section)
     std::vector<UseBackend> use_backends;  // plain (unconditional) use_backend: the first one wins
     Location where;
 };
 
+enum class StatsLevel { User, Operator, Admin };
+
 struct StatsSocket {
     std::string path;
     unsigned mode = 0600;
-    bool level_admin = false;
+    bool level_admin = false;                   // kept equal to (level == StatsLevel::Admin)
+    StatsLevel level = StatsLevel::Operator;    // HAProxy's default level is "operator"
     bool expose_fd_listeners = false;
     Location where;
 };
 
+// One entry per shard, in the order written; a later entry for the same shard replaces the earlier one
+// (the parser already did that). Entries for shards beyond the shard count are to be ignored, as HAProxy
+// ignores thread ids above nbthread ("cpu-map 1/all ..." expands to threads 1..64).
+// cpus is a set: with several CPUs the shard may run on any of them (HAProxy "cpu-map 1/1-4 0-3" gives
+// each of threads 1-4 the whole set 0-3; "auto:" and the bare "cpu-map 1-4 0-3" form map one-to-one).
 struct CpuMap {
     int shard = 0;  // 0-based shard index ("cpu-map 1 3" maps thread 1 = shard 0 to CPU 3)
-    std::vector<int> cpus;
+    std::vector<int> cpus;  // sorted, unique
     Location where;
 };
 

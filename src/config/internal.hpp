@@ -1,0 +1,165 @@
+// Internals shared by the config room's translation units. Not part of the room's interface.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "edgeshard/config/config.hpp"
+#include "edgeshard/config/parser.hpp"
+
+namespace es::config::detail {
+
+// ---- messages ----------------------------------------------------------------------------------------
+
+[[noreturn]] void fail(const Location& at, const std::string& message);
+std::string where_text(const Location& at);  // "file:line" (or "file" when line is 0)
+std::string squote(std::string_view s);      // 'word'
+
+// Closest candidate by edit distance, or "" when nothing is close enough to be a plausible typo.
+std::string closest(std::string_view word, const std::vector<std::string_view>& candidates);
+// "; did you mean 'x'?" or "".
+std::string did_you_mean(std::string_view word, const std::vector<std::string_view>& candidates);
+
+// ---- environment (HAProxy section 2.3) ---------------------------------------------------------------
+
+// The process environment seen through the global setenv/presetenv/unsetenv/resetenv keywords. Those
+// change what later "$VAR" expansions see; we keep the changes in an overlay rather than calling
+// setenv(3), so that parsing stays a pure function of its inputs (and tests stay independent).
+class Env {
+  public:
+    std::optional<std::string> get(const std::string& name) const;
+    void set(const std::string& name, const std::string& value) { overlay_[name] = value; }
+    void unset(const std::string& name) { overlay_[name] = std::nullopt; }
+    void reset_except(const std::vector<std::string>& keep);
+
+  private:
+    std::map<std::string, std::optional<std::string>> overlay_;
+    bool cleared_ = false;  // after resetenv, only the overlay and kept_ are visible
+    std::vector<std::string> kept_;
+};
+
+// ---- lexer (lexer.cpp) --------------------------------------------------------------------------------
+
+struct Line {
+    Location at;
+    std::vector<std::string> words;  // never empty for a line handed to the parser
+};
+
+// Splits one physical line into words following HAProxy's quoting rules: blanks separate words, '#'
+// starts a comment, backslash escapes, "weak" double quotes (env vars expanded), 'strong' single quotes.
+// section is the value of the .SECTION pseudo-variable. Throws ConfigError.
+std::vector<std::string> split_words(std::string_view line, const Location& at, const Env& env,
+                                     std::string_view section);
+
+// Walks a text line by line, applies the conditional-block directives (.if/.elif/.else/.endif) and the
+// message directives (.notice/.warning/.alert/.diag) and hands back the lines that remain.
+class LineReader {
+  public:
+    LineReader(const std::string& text, std::string file, const Env& env, std::vector<std::string>& warnings);
+    // Next line with at least one word; false at the end of the text. Throws ConfigError.
+    bool next(Line& out, std::string_view section);
+    int last_line() const { return line_no_; }
+
+  private:
+    struct Block {
+        Location at;
+        bool taking;  // lines of the current branch are used
+        bool done;    // a branch of this block was already taken
+        bool seen_else;
+    };
+    bool active() const;
+    void directive(const Line& line);
+    bool eval_condition(const Line& line);
+
+    const std::string& text_;
+    std::string file_;
+    const Env& env_;
+    std::vector<std::string>& warnings_;
+    std::size_t pos_ = 0;
+    int line_no_ = 0;
+    std::vector<Block> blocks_;
+};
+
+// ---- units and argument helpers (units.cpp) -----------------------------------------------------------
+
+enum class TimeStatus { Ok, Bad, Overflow };
+TimeStatus parse_time_status(std::string_view s, Millis& out);
+std::optional<long long> parse_integer(std::string_view s);  // optional '-', digits, no overflow
+
+// Argument accessors that fail with the room's standard message: "'kw' expects <what>, got 'x'".
+const std::string& arg_or_fail(const Line& line, std::size_t idx, std::string_view kw, std::string_view what);
+long long int_arg(const Line& line, std::size_t idx, std::string_view kw, long long lo, long long hi,
+                  std::string_view what);
+Millis time_arg(const Line& line, std::size_t idx, std::string_view kw);
+std::int64_t size_arg(const Line& line, std::size_t idx, std::string_view kw, std::int64_t lo,
+                      std::int64_t hi);
+void no_more_args(const Line& line, std::size_t count, std::string_view kw);
+
+// Address with an optional family prefix (ipv4@, ipv6@, tcp@, tcp4@, tcp6@). what names the keyword
+// in messages. Fails with a message that explains DNS names, unix sockets and missing ports.
+SockAddr addr_arg(const std::string& text, const Location& at, std::string_view what);
+
+// ---- parser state (parser.cpp, proxy.cpp, validate.cpp) -----------------------------------------------
+
+enum Cap : unsigned { kCapFe = 1, kCapBe = 2, kCapDefaults = 4 };
+
+struct ServerDefaults {
+    int weight = 1;
+    int maxconn = 0;
+    bool disabled = false;
+};
+
+// One defaults/frontend/backend/listen section while it is read. HAProxy keeps one proxy object with
+// capabilities; we do the same and split it into a Frontend and/or a Backend at the end (validate.cpp).
+// A defaults section is a draft with every capability: its fe/be halves seed the proxies that follow.
+struct ProxyDraft {
+    unsigned cap = 0;
+    std::string kind;  // "defaults", "frontend", "backend", "listen": for messages
+    std::string name;
+    Location where;
+    Frontend fe;
+    Backend be;
+    ServerDefaults default_server;
+    int backlog = 0;
+    bool default_backend_explicit = false;  // set in this section (not inherited from defaults)
+    bool balance_set = false;
+};
+
+struct CpuMapNote {  // explicit thread numbers above nbthread deserve a warning, known only at the end
+    Location at;
+    int max_explicit_thread = 0;
+};
+
+enum class Section { None, Global, Defaults, Proxy, Skipped };
+
+struct ParseState {
+    Config cfg;
+    Env env;
+    Section section = Section::None;
+    std::string section_name;  // for .SECTION and messages
+    ProxyDraft defaults;       // the most recent defaults section (built-in values before any)
+    std::map<std::string, ProxyDraft, std::less<>> named_defaults;
+    std::vector<ProxyDraft> proxies;  // declaration order; the last one is being read when section==Proxy
+    bool global_seen = false;
+    bool zero_warning = false;
+    Location zero_warning_at;
+    std::vector<CpuMapNote> cpu_map_notes;
+    Location end;  // last line of the last file: where end-of-input problems are reported
+
+    void warn(const Location& at, const std::string& message);
+    // "keyword 'x' is accepted and ignored: why" (several words: "keywords 'a', 'b' are ...").
+    void warn_ignored(const Location& at, const std::vector<std::string>& words, std::string_view why);
+};
+
+ProxyDraft builtin_defaults();
+void parse_global_line(ParseState& st, const Line& line);
+void parse_proxy_line(ParseState& st, ProxyDraft& px, const Line& line);
+void finish_proxy(ParseState& st, ProxyDraft& px);  // checks that need the whole section
+void finalize(ParseState& st);                      // cross-references, ids, whole-config checks
+
+}  // namespace es::config::detail

@@ -1,0 +1,829 @@
+// defaults / frontend / backend / listen keywords, bind and server lines.
+//
+// Policy (README.md): a keyword we implement is parsed into the snapshot; a keyword whose absence cannot
+// change what a client or a server sees (logging, health checks, tuning, HTTP-only settings of a later
+// room) is accepted with a warning; anything else that we do not implement is an error with a reason,
+// because ignoring it would silently change traffic or security.
+#include <algorithm>
+#include <cctype>
+#include <limits>
+
+#include "internal.hpp"
+
+namespace es::config::detail {
+
+namespace {
+
+constexpr int kIntMax = std::numeric_limits<int>::max();
+
+constexpr std::string_view kWhyLog = "logging arrives with the log room";
+constexpr std::string_view kWhyCheck = "health checks arrive with the check room";
+constexpr std::string_view kWhyHttp = "HTTP arrives with the HTTP room";
+constexpr std::string_view kWhyInfo = "informational only";
+constexpr std::string_view kWhyTls = "TLS arrives with the TLS room";
+constexpr std::string_view kWhyAcl = "conditions need the HTTP/ACL room";
+constexpr std::string_view kWhyResolve = "addresses are numeric, there is nothing to resolve";
+
+struct Entry {
+    std::string_view name;
+    std::string_view why;
+};
+
+// Accepted with a warning.
+constexpr Entry kProxyIgnored[] = {
+    {"log", kWhyLog},
+    {"log-format", kWhyLog},
+    {"log-format-sd", kWhyLog},
+    {"log-tag", kWhyLog},
+    {"error-log-format", kWhyLog},
+    {"errorfile", kWhyHttp},
+    {"errorfiles", kWhyHttp},
+    {"errorloc", kWhyHttp},
+    {"errorloc302", kWhyHttp},
+    {"errorloc303", kWhyHttp},
+    {"http-error", kWhyHttp},
+    {"http-reuse", kWhyHttp},
+    {"description", kWhyInfo},
+    {"id", kWhyInfo},
+    {"guid", kWhyInfo},
+    {"acl", "ACLs arrive with the HTTP/ACL room (every rule that would use one is refused)"},
+    {"tcp-check", kWhyCheck},
+    {"http-check", kWhyCheck},
+    {"external-check", kWhyCheck},
+    {"email-alert", kWhyCheck},
+    {"fullconn", "it only sizes 'minconn', which is not supported"},
+    {"bind-process", "edgeshard has one process; every shard serves every frontend"},
+    {"grace", "reserved for the reload work: not applied yet"},
+    {"load-server-state-from-file", "server state is not saved across reloads yet"},
+    {"server-state-file-name", "server state is not saved across reloads yet"},
+};
+
+// Refused: an error with the reason.
+constexpr Entry kProxyRefused[] = {
+    {"http-request", "'http-request' rules arrive with the HTTP room"},
+    {"http-response", "'http-response' rules arrive with the HTTP room"},
+    {"http-after-response", "'http-after-response' rules arrive with the HTTP room"},
+    {"redirect", "redirects arrive with the HTTP room"},
+    {"capture", "captures arrive with the HTTP room"},
+    {"declare", "captures arrive with the HTTP room"},
+    {"compression", "compression is not supported"},
+    {"filter", "filters are not supported"},
+    {"unique-id-format", "unique ids arrive with the HTTP room"},
+    {"unique-id-header", "unique ids arrive with the HTTP room"},
+    {"monitor-uri", "monitor requests arrive with the HTTP room"},
+    {"monitor", "monitor requests arrive with the HTTP room"},
+    {"http-send-name-header", "HTTP arrives with the HTTP room"},
+    {"tcp-response", "'tcp-response' rules need the HTTP/ACL room"},
+    {"use-server", "'use-server' rules need the HTTP/ACL room"},
+    {"force-persist", "persistence rules need the HTTP/ACL room"},
+    {"ignore-persist", "persistence rules need the HTTP/ACL room"},
+    {"stick-table", "stick tables are not supported yet"},
+    {"stick", "stickiness rules are not supported yet"},
+    {"cookie", "cookie persistence arrives with the HTTP room"},
+    {"dynamic-cookie-key", "cookie persistence arrives with the HTTP room"},
+    {"stats", "the HTTP stats page is not supported: use the control socket ('stats socket' in 'global')"},
+    {"source", "choosing the source address of server connections is not supported yet"},
+    {"rate-limit", "rate limits are not supported yet (refused rather than silently not limiting)"},
+    {"retry-on", "'retry-on' is not supported yet: connection failures are retried"},
+    {"disabled", "disabled proxies are not supported yet: comment the section out"},
+    {"dispatch", "'dispatch' is not supported: declare a 'server'"},
+    {"server-template", "'server-template' needs DNS; edgeshard uses numeric addresses only"},
+    {"contimeout", "'contimeout' was removed from HAProxy: use 'timeout connect'"},
+    {"clitimeout", "'clitimeout' was removed from HAProxy: use 'timeout client'"},
+    {"srvtimeout", "'srvtimeout' was removed from HAProxy: use 'timeout server'"},
+};
+
+// option NAME: accepted with a warning.
+constexpr Entry kOptionIgnored[] = {
+    {"tcplog", kWhyLog},
+    {"httplog", kWhyLog},
+    {"httpslog", kWhyLog},
+    {"dontlognull", kWhyLog},
+    {"dontlog-normal", kWhyLog},
+    {"logasap", kWhyLog},
+    {"log-separate-errors", kWhyLog},
+    {"log-health-checks", kWhyLog},
+    {"socket-stats", kWhyLog},
+    {"tcp-check", kWhyCheck},
+    {"httpchk", kWhyCheck},
+    {"ssl-hello-chk", kWhyCheck},
+    {"mysql-check", kWhyCheck},
+    {"pgsql-check", kWhyCheck},
+    {"redis-check", kWhyCheck},
+    {"smtpchk", kWhyCheck},
+    {"ldap-check", kWhyCheck},
+    {"spop-check", kWhyCheck},
+    {"external-check", kWhyCheck},
+    {"forwardfor", kWhyHttp},
+    {"originalto", kWhyHttp},
+    {"http-server-close", kWhyHttp},
+    {"httpclose", kWhyHttp},
+    {"http-keep-alive", kWhyHttp},
+    {"http-pretend-keepalive", kWhyHttp},
+    {"http-buffer-request", kWhyHttp},
+    {"http-no-delay", kWhyHttp},
+    {"http-ignore-probes", kWhyHttp},
+    {"http-use-proxy-header", kWhyHttp},
+    {"http-restrict-req-hdr-names", kWhyHttp},
+    {"accept-invalid-http-request", kWhyHttp},
+    {"accept-invalid-http-response", kWhyHttp},
+    {"h1-case-adjust-bogus-client", kWhyHttp},
+    {"h1-case-adjust-bogus-server", kWhyHttp},
+    {"prefer-last-server", kWhyHttp},
+    {"checkcache", kWhyHttp},
+    {"disable-h2-upgrade", kWhyHttp},
+    {"idle-close-on-response", kWhyHttp},
+    {"abortonclose", kWhyHttp},
+    {"tcpka", "TCP keep-alive is not configurable yet"},
+    {"clitcpka", "TCP keep-alive is not configurable yet"},
+    {"srvtcpka", "TCP keep-alive is not configurable yet"},
+    {"tcp-smart-accept", "edgeshard tunes its sockets itself"},
+    {"tcp-smart-connect", "edgeshard tunes its sockets itself"},
+    {"splice-auto", "edgeshard decides splicing itself (tune.es.splice-after, nosplice)"},
+    {"splice-request", "edgeshard decides splicing itself (tune.es.splice-after, nosplice)"},
+    {"splice-response", "edgeshard decides splicing itself (tune.es.splice-after, nosplice)"},
+    {"contstats", "counters are always updated continuously"},
+    {"independent-streams", "each direction already has its own timeout"},
+    {"allbackups", "backup servers are not supported (refused on 'server')"},
+};
+
+constexpr Entry kOptionRefused[] = {
+    {"transparent", "transparent proxying is not supported"},
+    {"http_proxy", "HTTP proxying arrives with the HTTP room"},
+    {"nolinger", "'option nolinger' is not supported yet (it changes how connections close)"},
+    {"persist", "persistence arrives with the HTTP room"},
+};
+
+const Entry* find_entry(std::string_view name, const Entry* first, const Entry* last) {
+    for (const Entry* e = first; e != last; ++e)
+        if (e->name == name) return e;
+    return nullptr;
+}
+template <std::size_t N>
+const Entry* find_entry(std::string_view name, const Entry (&table)[N]) {
+    return find_entry(name, table, table + N);
+}
+template <std::size_t N>
+void add_names(std::vector<std::string_view>& v, const Entry (&table)[N]) {
+    for (const auto& e : table) v.push_back(e.name);
+}
+
+bool has_fe(const ProxyDraft& px) {
+    return (px.cap & kCapFe) != 0;
+}
+bool has_be(const ProxyDraft& px) {
+    return (px.cap & kCapBe) != 0;
+}
+bool is_defaults(const ProxyDraft& px) {
+    return (px.cap & kCapDefaults) != 0;
+}
+
+// HAProxy's wording: "'timeout server' will be ignored because frontend 'f' has no backend capability".
+void warn_capability(ParseState& st, const ProxyDraft& px, const Location& at, std::string_view kw,
+                     unsigned need) {
+    st.warn(at, squote(kw) + " is ignored because " + px.kind + " " + squote(px.name) + " has no " +
+                    ((need & kCapFe) ? "frontend" : "backend") + " capability");
+}
+
+// ---- options collected per line and warned about once per reason ---------------------------------------
+
+class IgnoredWords {
+  public:
+    void add(std::string word, std::string_view why) {
+        for (auto& g : groups_) {
+            if (g.why == why) {
+                g.words.push_back(std::move(word));
+                return;
+            }
+        }
+        groups_.push_back({why, {std::move(word)}});
+    }
+    void flush(ParseState& st, const Location& at) {
+        for (const auto& g : groups_) st.warn_ignored(at, g.words, g.why);
+        groups_.clear();
+    }
+
+  private:
+    struct Group {
+        std::string_view why;
+        std::vector<std::string> words;
+    };
+    std::vector<Group> groups_;
+};
+
+// ---- bind ----------------------------------------------------------------------------------------------
+
+constexpr std::string_view kBindTls[] = {"ssl",
+                                         "crt",
+                                         "crt-list",
+                                         "ca-file",
+                                         "crl-file",
+                                         "alpn",
+                                         "npn",
+                                         "ciphers",
+                                         "ciphersuites",
+                                         "curves",
+                                         "ecdhe",
+                                         "verify",
+                                         "ssl-min-ver",
+                                         "ssl-max-ver",
+                                         "no-sslv3",
+                                         "no-tlsv10",
+                                         "no-tlsv11",
+                                         "no-tlsv12",
+                                         "no-tlsv13",
+                                         "force-sslv3",
+                                         "force-tlsv10",
+                                         "force-tlsv11",
+                                         "force-tlsv12",
+                                         "force-tlsv13",
+                                         "strict-sni",
+                                         "generate-certificates",
+                                         "ca-sign-file",
+                                         "ca-sign-pass",
+                                         "allow-0rtt",
+                                         "tls-ticket-keys",
+                                         "no-tls-tickets",
+                                         "prefer-client-ciphers",
+                                         "crt-ignore-err",
+                                         "ca-ignore-err",
+                                         "no-ca-names",
+                                         "sigalgs",
+                                         "client-sigalgs",
+                                         "ssl-engine",
+                                         "ca-verify-file",
+                                         "quic-cc-algo",
+                                         "quic-force-retry"};
+
+struct BindRefused {
+    std::string_view name;
+    std::string_view why;
+};
+constexpr BindRefused kBindRefused[] = {
+    {"accept-proxy", "the PROXY protocol is not supported yet"},
+    {"accept-netscaler-cip", "NetScaler client IP insertion is not supported"},
+    {"maxconn", "a per-bind 'maxconn' is not supported yet: use the frontend's 'maxconn'"},
+    {"interface", "binding to an interface is not supported yet"},
+    {"transparent", "transparent binds are not supported"},
+    {"namespace", "network namespaces are not supported"},
+    {"mss", "setting the MSS is not supported yet"},
+    {"tfo", "TCP fast open is not supported yet"},
+    {"defer-accept", "'defer-accept' is not supported yet"},
+    {"tcp-ut", "'tcp-ut' is not supported yet"},
+    {"proto", "'proto' is not supported (HTTP arrives with the HTTP room)"},
+    {"mode", "'mode' only applies to unix socket binds, which are not supported"},
+    {"user", "'user' only applies to unix socket binds, which are not supported"},
+    {"group", "'group' only applies to unix socket binds, which are not supported"},
+    {"uid", "'uid' only applies to unix socket binds, which are not supported"},
+    {"gid", "'gid' only applies to unix socket binds, which are not supported"},
+    {"level", "'level' only applies to the stats socket (declare it in 'global')"},
+    {"expose-fd", "'expose-fd' only applies to the stats socket (declare it in 'global')"},
+    {"severity-output", "'severity-output' only applies to the stats socket"},
+};
+// With one argument, accepted with a warning.
+constexpr std::string_view kBindIgnored1[] = {"name", "id", "process", "thread", "shards", "nice", "label"};
+
+// "ADDR:PORT" or "ADDR:LOW-HIGH" (HAProxy port ranges: one listener per port).
+void add_bind_addresses(ProxyDraft& px, const std::string& item, const Location& at) {
+    const auto colon = item.rfind(':');
+    const auto dash = colon == std::string::npos ? std::string::npos : item.find('-', colon);
+    if (dash == std::string::npos) {
+        px.fe.binds.push_back(Bind{addr_arg(item, at, "bind"), item, at});
+        return;
+    }
+    const auto lo = parse_integer(item.substr(colon + 1, dash - colon - 1));
+    const auto hi = parse_integer(item.substr(dash + 1));
+    if (!lo || !hi || *lo < 1 || *hi > 65535 || *lo > *hi)
+        fail(at, "'bind': invalid port range " + squote(item.substr(colon + 1)) +
+                     " (expects LOW-HIGH within 1..65535)");
+    if (*hi - *lo >= 1024)
+        fail(at, "'bind': port range " + squote(item.substr(colon + 1)) + " is wider than 1024 ports");
+    for (long long p = *lo; p <= *hi; ++p) {
+        const std::string one = item.substr(0, colon + 1) + std::to_string(p);
+        px.fe.binds.push_back(Bind{addr_arg(one, at, "bind"), one, at});
+    }
+}
+
+void parse_bind(ParseState& st, ProxyDraft& px, const Line& line) {
+    const auto& list = arg_or_fail(line, 1, "bind", "one or more addresses ADDR:PORT[,ADDR:PORT...]");
+    const std::size_t first = px.fe.binds.size();
+    std::size_t start = 0;
+    while (start <= list.size()) {
+        auto comma = list.find(',', start);
+        if (comma == std::string::npos) comma = list.size();
+        const auto item = list.substr(start, comma - start);
+        if (item.empty()) fail(line.at, "'bind': empty address in " + squote(list));
+        add_bind_addresses(px, item, line.at);
+        start = comma + 1;
+    }
+    int backlog = 0;
+    bool v6only = false, v4v6 = false;
+    IgnoredWords ignored;
+    for (std::size_t i = 2; i < line.words.size(); ++i) {
+        const auto& opt = line.words[i];
+        if (std::find(std::begin(kBindTls), std::end(kBindTls), opt) != std::end(kBindTls))
+            fail(line.at, "'bind' option " + squote(opt) + ": TLS binds arrive with the TLS room");
+        for (const auto& r : kBindRefused)
+            if (r.name == opt)
+                fail(line.at, "'bind' option " + squote(opt) + " is not supported: " + std::string(r.why));
+        if (opt == "backlog") {
+            backlog = static_cast<int>(int_arg(line, ++i, "backlog", 1, kIntMax, "a positive integer"));
+        } else if (opt == "v6only") {
+            v6only = true;
+        } else if (opt == "v4v6") {
+            v4v6 = true;
+        } else if (std::find(std::begin(kBindIgnored1), std::end(kBindIgnored1), opt) !=
+                   std::end(kBindIgnored1)) {
+            const auto& v = arg_or_fail(line, ++i, opt, "a value");
+            ignored.add(opt + " " + v, opt == "thread" || opt == "process" || opt == "shards"
+                                           ? "every shard accepts on every bind"
+                                           : kWhyInfo);
+        } else {
+            std::vector<std::string_view> known = {"backlog", "v6only", "v4v6"};
+            // element-wise: GCC 12 -O2 reports a false -Warray-bounds on range insert here
+            for (const auto& k : kBindIgnored1) known.push_back(k);
+            for (const auto& k : kBindTls) known.push_back(k);
+            for (const auto& r : kBindRefused) known.push_back(r.name);
+            fail(line.at, "unknown 'bind' option " + squote(opt) + did_you_mean(opt, known));
+        }
+    }
+    if (v6only && v4v6) fail(line.at, "'bind': 'v6only' and 'v4v6' contradict each other");
+    for (std::size_t i = first; i < px.fe.binds.size(); ++i) {
+        auto& b = px.fe.binds[i];
+        b.backlog = backlog;
+        b.v6only = v6only;
+        b.v4v6 = v4v6;
+        if ((v6only || v4v6) && b.addr.family() != AF_INET6)
+            st.warn(line.at,
+                    squote(v6only ? "v6only" : "v4v6") + " has no effect on IPv4 address " + squote(b.spec));
+    }
+    ignored.flush(st, line.at);
+}
+
+// ---- server / default-server ---------------------------------------------------------------------------
+
+enum class Arg { None, Time, Int, Any };
+struct ServerIgnored {
+    std::string_view name;
+    Arg arg;
+    std::string_view why;
+};
+constexpr std::string_view kWhyPool = "server connection pools are per shard and sized by edgeshard";
+constexpr ServerIgnored kServerIgnored[] = {
+    {"check", Arg::None, kWhyCheck},
+    {"no-check", Arg::None, kWhyCheck},
+    {"agent-check", Arg::None, kWhyCheck},
+    {"no-agent-check", Arg::None, kWhyCheck},
+    {"check-send-proxy", Arg::None, kWhyCheck},
+    {"check-ssl", Arg::None, kWhyCheck},
+    {"no-check-ssl", Arg::None, kWhyCheck},
+    {"check-via-socks4", Arg::None, kWhyCheck},
+    {"inter", Arg::Time, kWhyCheck},
+    {"fastinter", Arg::Time, kWhyCheck},
+    {"downinter", Arg::Time, kWhyCheck},
+    {"agent-inter", Arg::Time, kWhyCheck},
+    {"slowstart", Arg::Time, kWhyCheck},
+    {"fall", Arg::Int, kWhyCheck},
+    {"rise", Arg::Int, kWhyCheck},
+    {"port", Arg::Int, kWhyCheck},
+    {"agent-port", Arg::Int, kWhyCheck},
+    {"error-limit", Arg::Int, kWhyCheck},
+    {"addr", Arg::Any, kWhyCheck},
+    {"agent-addr", Arg::Any, kWhyCheck},
+    {"agent-send", Arg::Any, kWhyCheck},
+    {"check-sni", Arg::Any, kWhyCheck},
+    {"check-alpn", Arg::Any, kWhyCheck},
+    {"check-proto", Arg::Any, kWhyCheck},
+    {"observe", Arg::Any, kWhyCheck},
+    {"on-error", Arg::Any, kWhyCheck},
+    {"on-marked-down", Arg::Any, kWhyCheck},
+    {"on-marked-up", Arg::Any, kWhyCheck},
+    {"track", Arg::Any, kWhyCheck},
+    {"id", Arg::Int, kWhyInfo},
+    {"init-addr", Arg::Any, kWhyResolve},
+    {"resolvers", Arg::Any, kWhyResolve},
+    {"resolve-prefer", Arg::Any, kWhyResolve},
+    {"resolve-net", Arg::Any, kWhyResolve},
+    {"resolve-opts", Arg::Any, kWhyResolve},
+    {"pool-purge-delay", Arg::Time, kWhyPool},
+    {"pool-max-conn", Arg::Int, kWhyPool},
+    {"pool-low-conn", Arg::Int, kWhyPool},
+};
+// Options that ask for what edgeshard does anyway (they undo a default-server setting we refuse).
+constexpr std::string_view kServerNoop[] = {"no-backup", "no-send-proxy", "no-send-proxy-v2",
+                                            "no-ssl",    "no-tfo",        "no-verifyhost"};
+constexpr Entry kServerRefused[] = {
+    {"backup", "backup servers need health checks (refused rather than sending them regular traffic)"},
+    {"send-proxy", "the PROXY protocol is not supported yet"},
+    {"send-proxy-v2", "the PROXY protocol is not supported yet"},
+    {"send-proxy-v2-ssl", "the PROXY protocol is not supported yet"},
+    {"send-proxy-v2-ssl-cn", "the PROXY protocol is not supported yet"},
+    {"proxy-v2-options", "the PROXY protocol is not supported yet"},
+    {"minconn", "dynamic server limits are not supported yet"},
+    {"maxqueue", "queue limits are not supported yet"},
+    {"cookie", "cookie persistence arrives with the HTTP room"},
+    {"redir", "redirects arrive with the HTTP room"},
+    {"source", "choosing the source address of server connections is not supported yet"},
+    {"usesrc", "choosing the source address of server connections is not supported yet"},
+    {"namespace", "network namespaces are not supported"},
+    {"tfo", "TCP fast open is not supported yet"},
+    {"proto", "'proto' is not supported (HTTP arrives with the HTTP room)"},
+    {"ws", "WebSocket settings arrive with the HTTP room"},
+    {"socks4", "SOCKS4 is not supported"},
+    {"ssl", kWhyTls},
+    {"crt", kWhyTls},
+    {"ca-file", kWhyTls},
+    {"crl-file", kWhyTls},
+    {"verify", kWhyTls},
+    {"verifyhost", kWhyTls},
+    {"sni", kWhyTls},
+    {"alpn", kWhyTls},
+    {"npn", kWhyTls},
+    {"ciphers", kWhyTls},
+    {"ciphersuites", kWhyTls},
+    {"ssl-min-ver", kWhyTls},
+    {"ssl-max-ver", kWhyTls},
+    {"ssl-reuse", kWhyTls},
+    {"no-ssl-reuse", kWhyTls},
+    {"allow-0rtt", kWhyTls},
+    {"force-sslv3", kWhyTls},
+    {"force-tlsv10", kWhyTls},
+    {"force-tlsv11", kWhyTls},
+    {"force-tlsv12", kWhyTls},
+    {"force-tlsv13", kWhyTls},
+    {"no-sslv3", kWhyTls},
+    {"no-tlsv10", kWhyTls},
+    {"no-tlsv11", kWhyTls},
+    {"no-tlsv12", kWhyTls},
+    {"no-tlsv13", kWhyTls},
+    {"no-tls-tickets", kWhyTls},
+    {"curves", kWhyTls},
+    {"sigalgs", kWhyTls},
+    {"client-sigalgs", kWhyTls},
+};
+
+// Parses server options from words[first] on into sd (weight/maxconn/disabled), warning about the rest.
+void parse_server_options(ParseState& st, const Line& line, std::size_t first, ServerDefaults& sd) {
+    IgnoredWords ignored;
+    for (std::size_t i = first; i < line.words.size(); ++i) {
+        const auto& opt = line.words[i];
+        if (opt == "weight") {
+            sd.weight = static_cast<int>(int_arg(line, ++i, "weight", 0, 256, "an integer from 0 to 256"));
+        } else if (opt == "maxconn") {
+            sd.maxconn =
+                static_cast<int>(int_arg(line, ++i, "maxconn", 0, kIntMax, "a non-negative integer"));
+        } else if (opt == "disabled") {
+            sd.disabled = true;
+        } else if (opt == "enabled") {
+            sd.disabled = false;
+        } else if (std::find(std::begin(kServerNoop), std::end(kServerNoop), opt) != std::end(kServerNoop)) {
+            // nothing to do: this is edgeshard's behaviour already
+        } else if (const auto* r = find_entry(opt, kServerRefused)) {
+            fail(line.at, "server option " + squote(opt) + " is not supported: " + std::string(r->why));
+        } else {
+            const ServerIgnored* ign = nullptr;
+            for (const auto& e : kServerIgnored)
+                if (e.name == opt) ign = &e;
+            if (ign == nullptr) {
+                std::vector<std::string_view> known = {"weight", "maxconn", "disabled", "enabled"};
+                for (const auto& e : kServerIgnored) known.push_back(e.name);
+                known.insert(known.end(), std::begin(kServerNoop), std::end(kServerNoop));
+                add_names(known, kServerRefused);
+                fail(line.at, "unknown server option " + squote(opt) + did_you_mean(opt, known));
+            }
+            std::string word = opt;
+            if (ign->arg == Arg::Time) {
+                time_arg(line, ++i, opt);
+            } else if (ign->arg == Arg::Int) {
+                int_arg(line, ++i, opt, 0, kIntMax, "a non-negative integer");
+            } else if (ign->arg == Arg::Any) {
+                arg_or_fail(line, ++i, opt, "a value");
+            }
+            ignored.add(std::move(word), ign->why);
+        }
+    }
+    ignored.flush(st, line.at);
+}
+
+bool valid_server_name(const std::string& n) {
+    return !n.empty() && std::all_of(n.begin(), n.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == ':';
+    });
+}
+
+void parse_server(ParseState& st, ProxyDraft& px, const Line& line) {
+    const auto& name = arg_or_fail(line, 1, "server", "a name and an address");
+    if (!valid_server_name(name))
+        fail(line.at,
+             "invalid server name " + squote(name) + ": use letters, digits, '-', '_', '.' and ':' only");
+    for (const auto& s : px.be.servers)
+        if (s.name == name)
+            fail(line.at,
+                 "server " + squote(px.name + "/" + name) + " is already declared at " + where_text(s.where));
+    const auto& addr = arg_or_fail(line, 2, "server " + name, "an address ADDR:PORT");
+    Server s;
+    s.name = name;
+    s.addr = addr_arg(addr, line.at, "server " + name);
+    s.where = line.at;
+    ServerDefaults sd = px.default_server;
+    parse_server_options(st, line, 3, sd);
+    s.weight = sd.weight;
+    s.maxconn = sd.maxconn;
+    s.disabled = sd.disabled;
+    px.be.servers.push_back(std::move(s));
+}
+
+// ---- timeout / option / balance ------------------------------------------------------------------------
+
+struct TimeoutKw {
+    std::string_view name;
+    unsigned cap;
+    Millis Timeouts::*field;
+};
+constexpr TimeoutKw kTimeouts[] = {
+    {"client", kCapFe, &Timeouts::client},
+    {"client-fin", kCapFe, &Timeouts::client_fin},
+    {"http-request", kCapFe | kCapBe, &Timeouts::http_request},
+    {"http-keep-alive", kCapFe | kCapBe, &Timeouts::http_keep_alive},
+    {"connect", kCapBe, &Timeouts::connect},
+    {"server", kCapBe, &Timeouts::server},
+    {"server-fin", kCapBe, &Timeouts::server_fin},
+    {"tunnel", kCapBe, &Timeouts::tunnel},
+    {"queue", kCapBe, &Timeouts::queue},
+    {"check", kCapBe, &Timeouts::check},
+};
+
+void parse_timeout(ParseState& st, ProxyDraft& px, const Line& line) {
+    const auto& which = arg_or_fail(line, 1, "timeout", "a timeout name and a time");
+    const std::string kw = "timeout " + which;
+    if (which == "tarpit") {
+        time_arg(line, 2, kw);
+        no_more_args(line, 3, kw);
+        st.warn_ignored(line.at, {kw}, "tarpit rules arrive with the HTTP room");
+        return;
+    }
+    const TimeoutKw* t = nullptr;
+    for (const auto& e : kTimeouts)
+        if (e.name == which) t = &e;
+    if (t == nullptr) {
+        std::vector<std::string_view> names = {"tarpit"};
+        for (const auto& e : kTimeouts) names.push_back(e.name);
+        fail(line.at,
+             "unknown keyword " + squote(kw) + " in " + squote(px.kind) + " section" +
+                 did_you_mean(which, names) +
+                 " (supported: client, client-fin, connect, server, server-fin, tunnel, queue, check, "
+                 "http-request, http-keep-alive)");
+    }
+    const Millis v = time_arg(line, 2, kw);
+    no_more_args(line, 3, kw);
+    if ((px.cap & t->cap) == 0) return warn_capability(st, px, line.at, kw, t->cap);
+    // Every half gets the value, as HAProxy copies all timeouts into each proxy; consumers read their side.
+    if (has_fe(px)) px.fe.timeouts.*(t->field) = v;
+    if (has_be(px)) px.be.timeouts.*(t->field) = v;
+}
+
+void parse_option(ParseState& st, ProxyDraft& px, const Line& line, bool negated) {
+    const std::string kw = negated ? "no option" : "option";
+    const auto& name = arg_or_fail(line, negated ? 2 : 1, kw, "an option name");
+    const std::size_t next = negated ? 3 : 2;
+    if (name == "redispatch") {
+        int interval = -1;
+        if (!negated && line.words.size() > next) {
+            interval = static_cast<int>(int_arg(line, next, "option redispatch", -kIntMax, kIntMax,
+                                                "an integer (0 disables, -N, N)"));
+        }
+        no_more_args(line, negated ? next : next + 1, kw + " redispatch");
+        if (!has_be(px)) return warn_capability(st, px, line.at, kw + " redispatch", kCapBe);
+        px.be.redispatch = !negated && interval != 0;
+        px.be.redispatch_interval = interval == 0 ? -1 : interval;
+        return;
+    }
+    if (const auto* e = find_entry(name, kOptionIgnored)) {
+        st.warn_ignored(line.at, {kw + " " + name}, e->why);
+        return;
+    }
+    if (const auto* e = find_entry(name, kOptionRefused))
+        fail(line.at, squote("option " + name) + " is not supported: " + std::string(e->why));
+    std::vector<std::string_view> names = {"redispatch"};
+    add_names(names, kOptionIgnored);
+    add_names(names, kOptionRefused);
+    fail(line.at, "unknown option " + squote(name) + " in " + squote(px.kind) + " section" +
+                      did_you_mean(name, names));
+}
+
+void parse_balance(ParseState& st, ProxyDraft& px, const Line& line) {
+    const auto& algo = arg_or_fail(line, 1, "balance", "roundrobin, leastconn or source");
+    Balance b = Balance::RoundRobin;
+    if (algo == "roundrobin") {
+        b = Balance::RoundRobin;
+    } else if (algo == "leastconn") {
+        b = Balance::LeastConn;
+    } else if (algo == "source") {
+        b = Balance::Source;
+    } else {
+        static const std::vector<std::string_view> kKnown = {
+            "roundrobin", "leastconn", "source", "static-rr", "first",
+            "uri",        "url_param", "random", "hash",      "rdp-cookie"};
+        const auto base = algo.substr(0, algo.find('('));
+        const bool haproxy_algo =
+            std::find(kKnown.begin(), kKnown.end(), base) != kKnown.end() || base == "hdr";
+        fail(line.at, (haproxy_algo ? "balance algorithm " + squote(algo) + " is not supported"
+                                    : "unknown balance algorithm " + squote(algo) +
+                                          did_you_mean(algo, {"roundrobin", "leastconn", "source"})) +
+                          " (supported: roundrobin, leastconn, source)");
+    }
+    no_more_args(line, 2, "balance " + algo);
+    if (!has_be(px)) return warn_capability(st, px, line.at, "balance", kCapBe);
+    px.be.balance = b;
+    px.balance_set = true;
+}
+
+// ---- dispatch ------------------------------------------------------------------------------------------
+
+void kw_mode(ParseState&, ProxyDraft& px, const Line& line) {
+    const auto& m = arg_or_fail(line, 1, "mode", "tcp or http");
+    Mode mode = Mode::Tcp;
+    if (m == "tcp")
+        mode = Mode::Tcp;
+    else if (m == "http")
+        mode = Mode::Http;
+    else if (m == "health")
+        fail(line.at, "'mode health' was removed from HAProxy; it is not supported");
+    else
+        fail(line.at, "'mode' expects tcp or http, got " + squote(m));
+    no_more_args(line, 2, "mode");
+    px.fe.mode = mode;
+    px.be.mode = mode;
+}
+
+void kw_default_backend(ParseState&, ProxyDraft& px, const Line& line) {
+    const auto& name = arg_or_fail(line, 1, "default_backend", "a backend name");
+    if (name.find("%[") != std::string::npos)
+        fail(line.at, "dynamic backend names need the HTTP/ACL room: 'default_backend' takes a plain name");
+    no_more_args(line, 2, "default_backend");
+    px.fe.default_backend = name;
+    px.fe.default_backend_where = line.at;
+    if (!is_defaults(px)) px.default_backend_explicit = true;
+}
+
+void kw_use_backend(ParseState&, ProxyDraft& px, const Line& line) {
+    const auto& name = arg_or_fail(line, 1, "use_backend", "a backend name");
+    if (name.find("%[") != std::string::npos)
+        fail(line.at, "dynamic backend names need the HTTP/ACL room: 'use_backend' takes a plain name");
+    if (line.words.size() > 2 && (line.words[2] == "if" || line.words[2] == "unless"))
+        fail(line.at, "'use_backend " + name + " " + line.words[2] +
+                          " ...': conditions need the HTTP/ACL room " +
+                          "(only an unconditional 'use_backend NAME' is supported)");
+    no_more_args(line, 2, "use_backend");
+    px.fe.use_backends.push_back(UseBackend{name, 0, line.at});
+}
+
+void kw_maxconn(ParseState&, ProxyDraft& px, const Line& line) {
+    px.fe.maxconn = static_cast<int>(int_arg(line, 1, "maxconn", 1, kIntMax, "a positive integer"));
+    no_more_args(line, 2, "maxconn");
+}
+
+void kw_backlog(ParseState&, ProxyDraft& px, const Line& line) {
+    px.backlog = static_cast<int>(int_arg(line, 1, "backlog", 1, kIntMax, "a positive integer"));
+    no_more_args(line, 2, "backlog");
+}
+
+void kw_retries(ParseState&, ProxyDraft& px, const Line& line) {
+    px.be.retries = static_cast<int>(int_arg(line, 1, "retries", 0, kIntMax, "a non-negative integer"));
+    no_more_args(line, 2, "retries");
+}
+
+void kw_hash_type(ParseState&, ProxyDraft&, const Line& line) {
+    const auto& method = arg_or_fail(line, 1, "hash-type", "map-based");
+    if (method != "map-based" || line.words.size() > 2)
+        fail(line.at, "'hash-type' supports only 'map-based' (the default) for now, got " +
+                          squote(method + (line.words.size() > 2 ? " " + line.words[2] : "")));
+}
+
+void kw_bind(ParseState& st, ProxyDraft& px, const Line& line) {
+    parse_bind(st, px, line);
+}
+void kw_server(ParseState& st, ProxyDraft& px, const Line& line) {
+    parse_server(st, px, line);
+}
+void kw_default_server(ParseState& st, ProxyDraft& px, const Line& line) {
+    parse_server_options(st, line, 1, px.default_server);
+}
+void kw_timeout(ParseState& st, ProxyDraft& px, const Line& line) {
+    parse_timeout(st, px, line);
+}
+void kw_option(ParseState& st, ProxyDraft& px, const Line& line) {
+    parse_option(st, px, line, false);
+}
+void kw_balance(ParseState& st, ProxyDraft& px, const Line& line) {
+    parse_balance(st, px, line);
+}
+void kw_enabled(ParseState&, ProxyDraft&, const Line& line) {
+    no_more_args(line, 1, "enabled");
+}
+
+void kw_tcp_request(ParseState&, ProxyDraft&, const Line& line) {
+    const std::string sub = line.words.size() > 1 ? line.words[1] : "";
+    if (sub == "inspect-delay")
+        fail(line.at,
+             "'tcp-request inspect-delay' is not supported yet: content inspection needs the HTTP/ACL room");
+    fail(line.at, "'tcp-request' rules are not supported yet: " + std::string(kWhyAcl));
+}
+
+struct Keyword {
+    std::string_view name;
+    unsigned caps;  // kCapFe / kCapBe: the side it configures; kCapDefaults: allowed in defaults
+    bool strict;    // on a proxy without that side: error (true) or HAProxy's warning (false)
+    void (*fn)(ParseState&, ProxyDraft&, const Line&);
+};
+constexpr unsigned kAll = kCapFe | kCapBe | kCapDefaults;
+constexpr Keyword kProxyKeywords[] = {
+    {"mode", kAll, false, kw_mode},
+    {"timeout", kAll, false, kw_timeout},
+    {"option", kAll, false, kw_option},
+    {"bind", kCapFe, true, kw_bind},
+    {"default_backend", kCapFe | kCapDefaults, true, kw_default_backend},
+    {"use_backend", kCapFe, true, kw_use_backend},
+    {"maxconn", kCapFe | kCapDefaults, false, kw_maxconn},
+    {"backlog", kCapFe | kCapDefaults, false, kw_backlog},
+    {"tcp-request", kCapFe | kCapBe | kCapDefaults, false, kw_tcp_request},
+    {"server", kCapBe, true, kw_server},
+    {"default-server", kCapBe | kCapDefaults, true, kw_default_server},
+    {"balance", kCapBe | kCapDefaults, false, kw_balance},
+    {"retries", kCapBe | kCapDefaults, false, kw_retries},
+    {"hash-type", kCapBe | kCapDefaults, false, kw_hash_type},
+    {"enabled", kAll, false, kw_enabled},
+};
+
+std::vector<std::string_view> proxy_keyword_names() {
+    std::vector<std::string_view> v;
+    for (const auto& k : kProxyKeywords) v.push_back(k.name);
+    add_names(v, kProxyIgnored);
+    add_names(v, kProxyRefused);
+    v.push_back("no");
+    return v;
+}
+
+}  // namespace
+
+ProxyDraft builtin_defaults() {
+    ProxyDraft d;
+    d.cap = kCapFe | kCapBe | kCapDefaults;
+    d.kind = "defaults";
+    return d;
+}
+
+void parse_proxy_line(ParseState& st, ProxyDraft& px, const Line& line) {
+    const auto& kw = line.words[0];
+    if (kw == "no") {
+        const std::string what = line.words.size() > 1 ? line.words[1] : "";
+        if (what == "option") return parse_option(st, px, line, true);
+        if (what == "log") return st.warn_ignored(line.at, {"no log"}, kWhyLog);
+        fail(line.at, "'no' must be followed by 'option' or 'log' in " + squote(px.kind) + " section");
+    }
+    for (const auto& k : kProxyKeywords) {
+        if (k.name != kw) continue;
+        if (is_defaults(px)) {
+            if ((k.caps & kCapDefaults) == 0)
+                fail(line.at, squote(kw) + " is not allowed in 'defaults' section");
+        } else if ((px.cap & k.caps & (kCapFe | kCapBe)) == 0) {
+            if (k.strict) fail(line.at, squote(kw) + " is not allowed in " + squote(px.kind) + " section");
+            return warn_capability(st, px, line.at, kw, k.caps);
+        }
+        return k.fn(st, px, line);
+    }
+    if (const auto* e = find_entry(kw, kProxyIgnored)) return st.warn_ignored(line.at, {kw}, e->why);
+    if (const auto* e = find_entry(kw, kProxyRefused))
+        fail(line.at, squote(kw) + " is not supported: " + std::string(e->why));
+    fail(line.at, "unknown keyword " + squote(kw) + " in " + squote(px.kind) + " section" +
+                      did_you_mean(kw, proxy_keyword_names()));
+}
+
+void finish_proxy(ParseState& st, ProxyDraft& px) {
+    if (has_fe(px) && px.fe.binds.empty()) {
+        if (px.kind == "frontend")
+            fail(px.where, "frontend " + squote(px.name) +
+                               " has no 'bind' line; declare it as a backend if that was intended");
+        st.warn(px.where, "listen " + squote(px.name) + " has no 'bind' line: only its backend part is used");
+    }
+    for (auto& b : px.fe.binds)
+        if (b.backlog == 0) b.backlog = px.backlog;
+    if (px.kind == "listen" && !px.default_backend_explicit) {
+        // A listen section is a frontend whose default backend is itself.
+        px.fe.default_backend = px.name;
+        px.fe.default_backend_where = px.where;
+    }
+    std::vector<std::string> missing;
+    if (has_fe(px) && !px.fe.binds.empty() && px.fe.timeouts.client <= 0) missing.push_back("client");
+    if (has_be(px) && px.be.timeouts.connect <= 0) missing.push_back("connect");
+    if (has_be(px) && px.be.timeouts.server <= 0) missing.push_back("server");
+    if (!missing.empty()) {
+        std::string list;
+        for (const auto& m : missing) list += (list.empty() ? "" : ", ") + squote("timeout " + m);
+        st.warn(px.where,
+                "missing timeouts for " + px.kind + " " + squote(px.name) + ": " + list +
+                    " (unset means edgeshard's built-in default, 0 means never; set them explicitly)");
+    }
+}
+
+}  // namespace es::config::detail

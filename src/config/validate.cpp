@@ -1,0 +1,121 @@
+// Whole-configuration checks, done once every file is read: the drafts become frontends and backends with
+// their ids, names become indexes, and what only the whole can tell (unknown backends, mode mismatches,
+// an address bound twice, nothing to serve, zero-warning) is checked.
+#include <algorithm>
+#include <map>
+
+#include "internal.hpp"
+
+namespace es::config::detail {
+
+namespace {
+
+const char* mode_name(Mode m) {
+    return m == Mode::Http ? "http" : "tcp";
+}
+
+// Resolves a backend named by a frontend; the error points at the line that named it.
+std::uint32_t resolve_backend(const Config& cfg, const Frontend& fe, const std::string& name,
+                              const Location& at, std::string_view keyword) {
+    const Backend* be = cfg.find_backend(name);
+    if (be == nullptr) {
+        std::vector<std::string_view> names;
+        for (const auto& b : cfg.backends) names.push_back(b.name);
+        const Frontend* same = cfg.find_frontend(name);
+        fail(at, squote(keyword) + " names unknown backend " + squote(name) + " (in frontend " +
+                     squote(fe.name) + ")" +
+                     (same != nullptr ? "; " + squote(name) + " is a frontend, not a backend"
+                                      : did_you_mean(name, names)));
+    }
+    if (be->mode != fe.mode) {
+        fail(at, "frontend " + squote(fe.name) + " (mode " + mode_name(fe.mode) + ") cannot use backend " +
+                     squote(be->name) + " (mode " + mode_name(be->mode) + ", declared at " +
+                     where_text(be->where) + "): their modes must match");
+    }
+    return be->id;
+}
+
+void build_proxies(ParseState& st) {
+    auto& cfg = st.cfg;
+    for (auto& px : st.proxies) {
+        if ((px.cap & kCapFe) != 0 && !px.fe.binds.empty()) {
+            Frontend f = std::move(px.fe);
+            f.id = static_cast<std::uint32_t>(cfg.frontends.size());
+            cfg.frontends.push_back(std::move(f));
+        }
+        if ((px.cap & kCapBe) != 0) {
+            Backend b = std::move(px.be);
+            b.id = static_cast<std::uint32_t>(cfg.backends.size());
+            for (std::size_t i = 0; i < b.servers.size(); ++i)
+                b.servers[i].id = static_cast<std::uint32_t>(i);
+            cfg.backends.push_back(std::move(b));
+        }
+    }
+}
+
+void resolve_routes(ParseState& st) {
+    auto& cfg = st.cfg;
+    for (auto& f : cfg.frontends) {
+        if (!f.default_backend.empty()) {
+            f.default_backend_id = static_cast<int>(
+                resolve_backend(cfg, f, f.default_backend, f.default_backend_where, "default_backend"));
+        }
+        for (auto& u : f.use_backends)
+            u.backend_id = resolve_backend(cfg, f, u.backend, u.where, "use_backend");
+        for (std::size_t i = 1; i < f.use_backends.size(); ++i) {
+            st.warn(f.use_backends[i].where,
+                    "this 'use_backend' is never used: the unconditional 'use_backend' at " +
+                        where_text(f.use_backends[0].where) + " always wins");
+        }
+        if (f.default_backend.empty() && f.use_backends.empty()) {
+            st.warn(f.where,
+                    "frontend " + squote(f.name) +
+                        " has neither 'default_backend' nor 'use_backend': its connections will be closed");
+        }
+    }
+}
+
+void check_binds(const Config& cfg) {
+    std::map<std::string, std::pair<const Frontend*, const Bind*>> seen;
+    for (const auto& f : cfg.frontends) {
+        for (const auto& b : f.binds) {
+            const auto key = b.addr.text();
+            const auto [it, fresh] = seen.emplace(key, std::make_pair(&f, &b));
+            if (!fresh) {
+                fail(b.where, "address " + key + " is already bound by frontend " +
+                                  squote(it->second.first->name) + " at " +
+                                  where_text(it->second.second->where));
+            }
+        }
+    }
+}
+
+void check_cpu_maps(ParseState& st) {
+    auto& g = st.cfg.global;
+    if (g.nbthread <= 0) return;  // the shard count is known only at boot: the consumer ignores extra shards
+    for (const auto& n : st.cpu_map_notes) {
+        if (n.max_explicit_thread > g.nbthread) {
+            st.warn(n.at, "cpu-map names thread " + std::to_string(n.max_explicit_thread) +
+                              " but nbthread is " + std::to_string(g.nbthread) + ": threads above " +
+                              std::to_string(g.nbthread) + " are ignored");
+        }
+    }
+    std::erase_if(g.cpu_maps, [&](const CpuMap& m) { return m.shard >= g.nbthread; });
+}
+
+}  // namespace
+
+void finalize(ParseState& st) {
+    build_proxies(st);
+    if (st.cfg.frontends.empty())
+        fail(st.end, "no frontend or listen section with a 'bind' line: there is nothing to serve");
+    resolve_routes(st);
+    check_binds(st.cfg);
+    check_cpu_maps(st);
+    if (st.zero_warning && !st.cfg.warnings.empty()) {
+        fail(st.zero_warning_at, "'zero-warning' is set and " + std::to_string(st.cfg.warnings.size()) +
+                                     " warning(s) were emitted; the first: " + st.cfg.warnings.front());
+    }
+}
+
+}  // namespace es::config::detail

@@ -1,0 +1,266 @@
+// Every error path of the proxy sections and the whole-config checks: file:line and the key words.
+#include <doctest/doctest.h>
+
+#include "helpers.hpp"
+
+using es::config::test::error_of;
+using es::config::test::expect_error;
+using es::config::test::kTail;
+using es::config::test::load;
+
+namespace {
+
+// kTail (10 lines) followed by a frontend (line 11) whose body starts at line 12.
+std::string in_frontend(const std::string& lines) {
+    return kTail + "frontend f\n    bind 127.0.0.1:20000\n    default_backend tail_be\n" + lines;
+}
+constexpr int kFrontendLine = 14;  // first line of in_frontend's lines
+
+// kTail followed by a backend (line 11): its lines start at line 12.
+std::string in_backend(const std::string& lines) {
+    return kTail + "backend b\n" + lines;
+}
+constexpr int kBackendLine = 12;
+
+}  // namespace
+
+TEST_CASE("errors: unknown keywords with a hint") {
+    expect_error(in_frontend("    timout client 1s\n"), kFrontendLine,
+                 {"unknown keyword 'timout' in 'frontend' section", "did you mean 'timeout'?"});
+    expect_error(in_backend("    balnce roundrobin\n"), kBackendLine,
+                 {"unknown keyword 'balnce' in 'backend' section", "did you mean 'balance'?"});
+    expect_error("defaults\n    retires 3\n" + kTail, 2,
+                 {"unknown keyword 'retires' in 'defaults' section", "did you mean 'retries'?"});
+    expect_error(kTail + "listen l\n    bind 127.0.0.1:1\n    servr s 127.0.0.1:2\n", 13,
+                 {"unknown keyword 'servr' in 'listen' section", "did you mean 'server'?"});
+    expect_error(in_frontend("    default-backend b\n"), kFrontendLine, {"did you mean 'default_backend'?"});
+    expect_error(in_frontend("    zzzzzz\n"), kFrontendLine,
+                 {"unknown keyword 'zzzzzz' in 'frontend' section"});
+    CHECK(error_of(in_frontend("    zzzzzz\n")).find("did you mean") == std::string::npos);
+}
+
+TEST_CASE("errors: keyword outside any section") {
+    expect_error("maxconn 10\n" + kTail, 1, {"'maxconn' appears outside any section"});
+    expect_error("fronted web\n" + kTail, 1,
+                 {"'fronted' appears outside any section", "did you mean 'frontend'?"});
+}
+
+TEST_CASE("errors: bad values and missing arguments") {
+    expect_error(in_frontend("    maxconn abc\n"), kFrontendLine,
+                 {"'maxconn' expects a positive integer, got 'abc'"});
+    expect_error(in_frontend("    maxconn\n"), kFrontendLine,
+                 {"'maxconn' expects a positive integer, got nothing"});
+    expect_error(in_frontend("    maxconn 1 2\n"), kFrontendLine,
+                 {"unexpected argument '2' after 'maxconn'"});
+    expect_error(in_frontend("    mode udp\n"), kFrontendLine, {"'mode' expects tcp or http, got 'udp'"});
+    expect_error(in_frontend("    mode\n"), kFrontendLine, {"'mode' expects tcp or http, got nothing"});
+    expect_error(in_frontend("    mode health\n"), kFrontendLine, {"'mode health' was removed"});
+    expect_error(in_frontend("    backlog -5\n"), kFrontendLine,
+                 {"'backlog' expects a positive integer, got '-5'"});
+    expect_error(in_frontend("    default_backend\n"), kFrontendLine,
+                 {"'default_backend' expects a backend name"});
+    expect_error(in_frontend("    use_backend\n"), kFrontendLine, {"'use_backend' expects a backend name"});
+    expect_error(in_backend("    retries -1\n"), kBackendLine,
+                 {"'retries' expects a non-negative integer, got '-1'"});
+    expect_error(in_backend("    hash-type consistent\n"), kBackendLine,
+                 {"'hash-type' supports only 'map-based'"});
+    expect_error(in_backend("    option redispatch x\n"), kBackendLine,
+                 {"'option redispatch' expects an integer"});
+    expect_error(in_backend("    no\n"), kBackendLine, {"'no' must be followed by 'option' or 'log'"});
+}
+
+TEST_CASE("errors: timeouts") {
+    expect_error(in_frontend("    timeout clinet 1s\n"), kFrontendLine,
+                 {"unknown keyword 'timeout clinet' in 'frontend' section", "did you mean 'client'?"});
+    expect_error(in_frontend("    timeout client 1x\n"), kFrontendLine,
+                 {"'timeout client' expects a time", "got '1x'"});
+    expect_error(in_frontend("    timeout client\n"), kFrontendLine,
+                 {"'timeout client' expects a time", "nothing"});
+    expect_error(in_frontend("    timeout client -1s\n"), kFrontendLine, {"'timeout client' expects a time"});
+    expect_error(in_frontend("    timeout client 25d\n"), kFrontendLine,
+                 {"timer overflow in '25d'", "2147483647"});
+    expect_error(in_frontend("    timeout\n"), kFrontendLine, {"'timeout' expects a timeout name"});
+    expect_error(in_frontend("    contimeout 5s\n"), kFrontendLine,
+                 {"'contimeout'", "use 'timeout connect'"});
+}
+
+TEST_CASE("errors: options") {
+    expect_error(in_frontend("    option tcplgo\n"), kFrontendLine,
+                 {"unknown option 'tcplgo' in 'frontend' section", "did you mean 'tcplog'?"});
+    expect_error(in_frontend("    option transparent\n"), kFrontendLine,
+                 {"'option transparent' is not supported"});
+    expect_error(in_frontend("    option nolinger\n"), kFrontendLine, {"'option nolinger' is not supported"});
+    expect_error(in_frontend("    no option bogus\n"), kFrontendLine, {"unknown option 'bogus'"});
+    expect_error(in_frontend("    option\n"), kFrontendLine, {"'option' expects an option name"});
+}
+
+TEST_CASE("errors: balance") {
+    expect_error(in_backend("    balance uri\n"), kBackendLine,
+                 {"balance algorithm 'uri' is not supported", "supported: roundrobin, leastconn, source"});
+    expect_error(in_backend("    balance hdr(host)\n"), kBackendLine, {"'hdr(host)' is not supported"});
+    expect_error(in_backend("    balance static-rr\n"), kBackendLine, {"'static-rr' is not supported"});
+    expect_error(in_backend("    balance roundrobbin\n"), kBackendLine,
+                 {"unknown balance algorithm 'roundrobbin'", "did you mean 'roundrobin'?"});
+    expect_error(in_backend("    balance\n"), kBackendLine,
+                 {"'balance' expects roundrobin, leastconn or source"});
+    expect_error(in_backend("    balance source extra\n"), kBackendLine, {"unexpected argument 'extra'"});
+}
+
+TEST_CASE("errors: use_backend with a condition or a dynamic name") {
+    expect_error(in_frontend("    use_backend tail_be if { src 10.0.0.0/8 }\n"), kFrontendLine,
+                 {"conditions need the HTTP/ACL room"});
+    expect_error(in_frontend("    use_backend tail_be unless local\n"), kFrontendLine,
+                 {"'use_backend tail_be unless ...'", "conditions need the HTTP/ACL room"});
+    expect_error(in_frontend("    use_backend %[req.hdr(host)]\n"), kFrontendLine,
+                 {"dynamic backend names need the HTTP/ACL room"});
+    expect_error(in_frontend("    default_backend be_%[src]\n"), kFrontendLine, {"dynamic backend names"});
+}
+
+TEST_CASE("errors: refused proxy keywords") {
+    expect_error(in_frontend("    tcp-request inspect-delay 5s\n"), kFrontendLine,
+                 {"'tcp-request inspect-delay' is not supported yet"});
+    expect_error(in_frontend("    tcp-request connection reject\n"), kFrontendLine,
+                 {"'tcp-request' rules are not supported yet", "HTTP/ACL room"});
+    expect_error(in_frontend("    http-request deny\n"), kFrontendLine,
+                 {"'http-request' is not supported", "HTTP room"});
+    expect_error(in_backend("    stick-table type ip size 1m\n"), kBackendLine,
+                 {"'stick-table' is not supported"});
+    expect_error(in_frontend("    disabled\n"), kFrontendLine, {"'disabled' is not supported"});
+    expect_error(in_frontend("    stats enable\n"), kFrontendLine,
+                 {"'stats' is not supported", "control socket"});
+    expect_error(in_backend("    source 10.0.0.1\n"), kBackendLine, {"'source' is not supported"});
+    expect_error(in_backend("    server-template s 3 a.example:80\n"), kBackendLine,
+                 {"'server-template'", "DNS"});
+}
+
+TEST_CASE("errors: keywords in the wrong section") {
+    expect_error(in_backend("    bind :80\n"), kBackendLine, {"'bind' is not allowed in 'backend' section"});
+    expect_error(in_backend("    use_backend x\n"), kBackendLine,
+                 {"'use_backend' is not allowed in 'backend' section"});
+    expect_error(in_backend("    default_backend x\n"), kBackendLine,
+                 {"'default_backend' is not allowed in 'backend' section"});
+    expect_error(in_frontend("    server s 127.0.0.1:1\n"), kFrontendLine,
+                 {"'server' is not allowed in 'frontend' section"});
+    expect_error(in_frontend("    default-server weight 2\n"), kFrontendLine,
+                 {"'default-server' is not allowed in 'frontend' section"});
+    expect_error("defaults\n    bind :80\n" + kTail, 2, {"'bind' is not allowed in 'defaults' section"});
+    expect_error("defaults\n    server s 127.0.0.1:1\n" + kTail, 2,
+                 {"'server' is not allowed in 'defaults' section"});
+    expect_error("defaults\n    use_backend x\n" + kTail, 2,
+                 {"'use_backend' is not allowed in 'defaults' section"});
+    expect_error("global\n    bind :80\n" + kTail, 2, {"unknown keyword 'bind' in 'global' section"});
+}
+
+TEST_CASE("errors: bind") {
+    expect_error(in_frontend("    bind :443 ssl crt /etc/site.pem\n"), kFrontendLine,
+                 {"'bind' option 'ssl'", "TLS binds arrive with the TLS room"});
+    expect_error(in_frontend("    bind :443 crt /etc/site.pem\n"), kFrontendLine,
+                 {"TLS binds arrive with the TLS room"});
+    expect_error(in_frontend("    bind :81 accept-proxy\n"), kFrontendLine,
+                 {"'accept-proxy' is not supported", "PROXY"});
+    expect_error(in_frontend("    bind :81 maxconn 10\n"), kFrontendLine,
+                 {"'maxconn' is not supported", "use the frontend's 'maxconn'"});
+    expect_error(in_frontend("    bind :81 v6olny\n"), kFrontendLine,
+                 {"unknown 'bind' option 'v6olny'", "did you mean 'v6only'?"});
+    expect_error(in_frontend("    bind :81 v6only v4v6\n"), kFrontendLine, {"contradict"});
+    expect_error(in_frontend("    bind :81 backlog\n"), kFrontendLine,
+                 {"'backlog' expects a positive integer"});
+    expect_error(in_frontend("    bind\n"), kFrontendLine, {"'bind' expects one or more addresses"});
+    expect_error(in_frontend("    bind /run/web.sock\n"), kFrontendLine, {"unix socket path"});
+    expect_error(in_frontend("    bind unix@web.sock\n"), kFrontendLine, {"is not a TCP address"});
+    expect_error(in_frontend("    bind quic4@:443\n"), kFrontendLine,
+                 {"unsupported address prefix 'quic4@'"});
+    expect_error(in_frontend("    bind 127.0.0.1\n"), kFrontendLine, {"'bind': '127.0.0.1' has no port"});
+    expect_error(in_frontend("    bind www.example.com:80\n"), kFrontendLine,
+                 {"not a numeric IPv4 or IPv6 address", "no DNS"});
+    expect_error(in_frontend("    bind 127.0.0.1:0\n"), kFrontendLine, {"invalid port '0'"});
+    expect_error(in_frontend("    bind 127.0.0.1:70000\n"), kFrontendLine, {"invalid port '70000'"});
+    expect_error(in_frontend("    bind 127.0.0.1:90-80\n"), kFrontendLine, {"invalid port range '90-80'"});
+    expect_error(in_frontend("    bind 127.0.0.1:1-2000\n"), kFrontendLine, {"wider than 1024 ports"});
+    expect_error(in_frontend("    bind :81,,:82\n"), kFrontendLine, {"empty address"});
+    expect_error(in_frontend("    bind ipv4@[::1]:81\n"), kFrontendLine,
+                 {"does not match its family prefix"});
+}
+
+TEST_CASE("errors: server lines") {
+    expect_error(in_backend("    server s1\n"), kBackendLine, {"'server s1' expects an address ADDR:PORT"});
+    expect_error(in_backend("    server\n"), kBackendLine, {"'server' expects a name and an address"});
+    expect_error(in_backend("    server s1 127.0.0.1:1\n    server s1 127.0.0.1:2\n"), kBackendLine + 1,
+                 {"server 'b/s1' is already declared at t.cfg:12"});
+    expect_error(in_backend("    server s/1 127.0.0.1:1\n"), kBackendLine, {"invalid server name 's/1'"});
+    expect_error(in_backend("    server s1 db.internal:5432\n"), kBackendLine, {"'server s1'", "no DNS"});
+    expect_error(in_backend("    server s1 10.0.0.1\n"), kBackendLine, {"has no port"});
+    expect_error(in_backend("    server s1 10.0.0.1:+1\n"), kBackendLine, {"port offsets"});
+    expect_error(in_backend("    server s1 127.0.0.1:1 weight 300\n"), kBackendLine,
+                 {"'weight' expects an integer from 0 to 256, got '300'"});
+    expect_error(in_backend("    server s1 127.0.0.1:1 weight\n"), kBackendLine,
+                 {"'weight' expects", "nothing"});
+    expect_error(in_backend("    server s1 127.0.0.1:1 maxconn -1\n"), kBackendLine, {"'maxconn' expects"});
+    expect_error(in_backend("    server s1 127.0.0.1:1 wieght 3\n"), kBackendLine,
+                 {"unknown server option 'wieght'", "did you mean 'weight'?"});
+    expect_error(in_backend("    server s1 127.0.0.1:1 backup\n"), kBackendLine,
+                 {"server option 'backup' is not supported", "health checks"});
+    expect_error(in_backend("    server s1 127.0.0.1:1 ssl verify none\n"), kBackendLine,
+                 {"'ssl'", "TLS room"});
+    expect_error(in_backend("    server s1 127.0.0.1:1 send-proxy\n"), kBackendLine, {"PROXY protocol"});
+    expect_error(in_backend("    server s1 127.0.0.1:1 check inter soon\n"), kBackendLine,
+                 {"'inter' expects a time", "'soon'"});
+    expect_error(in_backend("    default-server weight 999\n"), kBackendLine,
+                 {"'weight' expects an integer"});
+}
+
+TEST_CASE("errors: section headers and duplicate names") {
+    expect_error("frontend\n" + kTail, 1, {"'frontend' section needs a name"});
+    expect_error("backend bad/name\n" + kTail, 1, {"invalid backend name 'bad/name'"});
+    expect_error("backend b extra\n" + kTail, 1, {"unexpected argument 'extra'"});
+    expect_error("global extra\n" + kTail, 1, {"unexpected argument 'extra' after 'global'"});
+    expect_error(kTail + "backend tail_be\n", 11,
+                 {"backend 'tail_be' has the same name as backend 'tail_be' declared at t.cfg:9"});
+    expect_error(kTail + "frontend tail_fe\n    bind :1\n", 11,
+                 {"frontend 'tail_fe' has the same name as frontend"});
+    expect_error(kTail + "listen tail_be\n    bind :1\n", 11,
+                 {"listen 'tail_be' has the same name as backend"});
+    // a frontend and a backend may share a name, as in HAProxy
+    CHECK(error_of(kTail + "backend tail_fe\n") == "<no error>");
+}
+
+TEST_CASE("errors: references between proxies") {
+    expect_error(kTail + "frontend f\n    bind :1\n    default_backend nope\n", 13,
+                 {"'default_backend' names unknown backend 'nope'", "frontend 'f'"});
+    expect_error(kTail + "frontend f\n    bind :1\n    default_backend tail_ba\n", 13,
+                 {"unknown backend 'tail_ba'", "did you mean 'tail_be'?"});
+    expect_error(kTail + "frontend f\n    bind :1\n    use_backend tail_fe\n", 13,
+                 {"'use_backend' names unknown backend 'tail_fe'", "'tail_fe' is a frontend, not a backend"});
+    // inherited from defaults: the error points at the defaults line that named it
+    expect_error("defaults\n    default_backend ghost\nfrontend f\n    bind :1\n", 2,
+                 {"unknown backend 'ghost'"});
+}
+
+TEST_CASE("errors: a frontend must use backends of its mode") {
+    expect_error(kTail + "frontend web\n    mode http\n    bind :1\n    default_backend tail_be\n", 14,
+                 {"frontend 'web' (mode http) cannot use backend 'tail_be' (mode tcp", "declared at t.cfg:9",
+                  "modes must match"});
+    expect_error(kTail + "backend app\n    mode http\nfrontend f\n    bind :1\n    use_backend app\n", 15,
+                 {"frontend 'f' (mode tcp) cannot use backend 'app' (mode http"});
+    expect_error(kTail + "listen web\n    bind :1\n    mode http\n    default_backend tail_be\n", 14,
+                 {"(mode http) cannot use backend 'tail_be' (mode tcp"});
+}
+
+TEST_CASE("errors: whole-config checks") {
+    expect_error(kTail + "frontend lonely\n    mode tcp\n", 11,
+                 {"frontend 'lonely' has no 'bind' line", "declare it as a backend"});
+    expect_error(kTail + "frontend f2\n    bind 127.0.0.1:10001\n", 12,
+                 {"address 127.0.0.1:10001 is already bound by frontend 'tail_fe' at t.cfg:7"});
+    expect_error("global\n    maxconn 10\nbackend b\n    server s 127.0.0.1:1\n", 4,
+                 {"no frontend or listen section with a 'bind' line"});
+    expect_error("", 1, {"nothing to serve"});
+}
+
+TEST_CASE("warnings from the whole-config checks") {
+    const auto cfg = load(kTail +
+                          "frontend f\n    bind :1\n    use_backend tail_be\n    use_backend tail_be\n"
+                          "frontend nowhere\n    bind :2\n");
+    CHECK(es::config::test::has_warning(cfg, {"t.cfg:14: this 'use_backend' is never used", "t.cfg:13"}));
+    CHECK(es::config::test::has_warning(
+        cfg, {"t.cfg:15: frontend 'nowhere' has neither 'default_backend' nor 'use_backend'"}));
+}

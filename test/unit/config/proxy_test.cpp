@@ -1,0 +1,547 @@
+// Proxies: typical configurations, defaults inheritance, listen expansion, servers, binds, files.
+#include <doctest/doctest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "helpers.hpp"
+
+using es::config::Balance;
+using es::config::Config;
+using es::config::ConfigError;
+using es::config::load_files;
+using es::config::Mode;
+using es::config::test::error_of;
+using es::config::test::expect_error;
+using es::config::test::has_warning;
+using es::config::test::kTail;
+using es::config::test::load;
+
+namespace {
+
+// A private directory for file-based tests, removed when the test ends.
+class TempDir {
+  public:
+    TempDir() {
+        std::string tmpl = (std::filesystem::temp_directory_path() / "es-config-test-XXXXXX").string();
+        REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+        path_ = tmpl;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    std::string write(const std::string& name, const std::string& text) const {
+        const auto p = (path_ / name).string();
+        std::ofstream(p, std::ios::binary) << text;
+        return p;
+    }
+    std::string path() const { return path_.string(); }
+
+  private:
+    std::filesystem::path path_;
+};
+
+// Debian 12's /etc/haproxy/haproxy.cfg as shipped by the haproxy package (2.6), verbatim.
+const std::string kDebianHaproxyCfg = R"(global
+	log /dev/log	local0
+	log /dev/log	local1 notice
+	chroot /var/lib/haproxy
+	stats socket /run/haproxy/admin.sock mode 660 level admin
+	stats timeout 30s
+	user haproxy
+	group haproxy
+	daemon
+
+	# Default SSL material locations
+	ca-base /etc/ssl/certs
+	crt-base /etc/ssl/private
+
+	# See: https://ssl-config.mozilla.org/#server=haproxy&server-version=2.0.3&config=intermediate
+        ssl-default-bind-ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384
+        ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256
+        ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets
+
+defaults
+	log	global
+	mode	http
+	option	httplog
+	option	dontlognull
+        timeout connect 5000
+        timeout client  50000
+        timeout server  50000
+	errorfile 400 /etc/haproxy/errors/400.http
+	errorfile 403 /etc/haproxy/errors/403.http
+	errorfile 408 /etc/haproxy/errors/408.http
+	errorfile 500 /etc/haproxy/errors/500.http
+	errorfile 502 /etc/haproxy/errors/502.http
+	errorfile 503 /etc/haproxy/errors/503.http
+	errorfile 504 /etc/haproxy/errors/504.http
+)";
+
+const std::string kTcpListen =
+    "\nlisten postgres\n"
+    "    mode tcp\n"
+    "    bind 127.0.0.1:5433\n"
+    "    balance leastconn\n"
+    "    option tcplog\n"
+    "    server db1 127.0.0.1:5432 check inter 2s fall 3 rise 2\n"
+    "    server db2 127.0.0.1:5434 check weight 2\n";
+
+void check_debian(const Config& cfg) {
+    REQUIRE(cfg.frontends.size() == 1);
+    REQUIRE(cfg.backends.size() == 1);
+    const auto& fe = cfg.frontends[0];
+    CHECK(fe.name == "postgres");
+    CHECK(fe.mode == Mode::Tcp);
+    CHECK(fe.timeouts.client == 50000);
+    CHECK(fe.default_backend == "postgres");
+    CHECK(fe.default_backend_id == 0);
+    const auto& be = cfg.backends[0];
+    CHECK(be.mode == Mode::Tcp);
+    CHECK(be.balance == Balance::LeastConn);
+    CHECK(be.timeouts.connect == 5000);
+    CHECK(be.timeouts.server == 50000);
+    REQUIRE(be.servers.size() == 2);
+    CHECK(be.servers[1].weight == 2);
+    REQUIRE(cfg.global.stats_sockets.size() == 1);
+    CHECK(cfg.global.stats_sockets[0].path == "/run/haproxy/admin.sock");
+    CHECK(cfg.global.stats_sockets[0].mode == 0660);
+    CHECK(cfg.global.stats_sockets[0].level_admin);
+    CHECK(cfg.global.stats_timeout == 30000);
+    CHECK(has_warning(cfg, {"keyword 'errorfile' is accepted and ignored"}));
+    CHECK(has_warning(cfg, {"keyword 'option httplog' is accepted and ignored"}));
+    CHECK(has_warning(cfg, {"keyword 'chroot' is accepted and ignored"}));
+}
+
+}  // namespace
+
+TEST_CASE("Debian's haproxy.cfg with a tcp listen appended is accepted unchanged") {
+    const std::string& listen = kTcpListen;
+    TempDir dir;
+    const auto p = dir.write("haproxy.cfg", kDebianHaproxyCfg + listen);
+    check_debian(load_files({p}));
+
+    // The same against the machine's own file when the haproxy package is installed.
+    std::ifstream sys("/etc/haproxy/haproxy.cfg");
+    if (sys) {
+        std::string text((std::istreambuf_iterator<char>(sys)), std::istreambuf_iterator<char>());
+        check_debian(load_files({dir.write("system.cfg", text + listen)}));
+    }
+}
+
+TEST_CASE("a typical tcp configuration") {
+    const auto cfg = load(
+        "global\n"
+        "    maxconn 50000\n"
+        "defaults\n"
+        "    mode tcp\n"
+        "    timeout connect 5s\n"
+        "    timeout client 1m\n"
+        "    timeout server 1m\n"
+        "    retries 2\n"
+        "    option redispatch\n"
+        "frontend db_in\n"
+        "    bind 0.0.0.0:6432,[::]:6432\n"
+        "    maxconn 10000\n"
+        "    default_backend pg\n"
+        "frontend cache_in\n"
+        "    bind :6379\n"
+        "    use_backend redis\n"
+        "backend pg\n"
+        "    balance leastconn\n"
+        "    server pg1 10.0.0.1:5432 weight 10 maxconn 100\n"
+        "    server pg2 10.0.0.2:5432 weight 20\n"
+        "    server pg3 10.0.0.3:5432 disabled\n"
+        "backend redis\n"
+        "    balance source\n"
+        "    server r1 10.0.1.1:6379\n"
+        "    server r2 [fd00::2]:6379 weight 0\n");
+    CHECK(cfg.warnings.empty());
+    REQUIRE(cfg.frontends.size() == 2);
+    REQUIRE(cfg.backends.size() == 2);
+    const auto& db = cfg.frontends[0];
+    CHECK(db.id == 0);
+    CHECK(db.maxconn == 10000);
+    REQUIRE(db.binds.size() == 2);
+    CHECK(db.binds[0].addr.text() == "0.0.0.0:6432");
+    CHECK(db.binds[1].addr.text() == "[::]:6432");
+    CHECK(db.binds[1].spec == "[::]:6432");
+    CHECK(db.binds[1].where.line == 11);
+    CHECK(db.default_backend_id == 0);
+    CHECK(db.default_backend_where.line == 13);
+    const auto& cache = cfg.frontends[1];
+    CHECK(cache.id == 1);
+    CHECK(cache.default_backend_id == -1);
+    REQUIRE(cache.use_backends.size() == 1);
+    CHECK(cache.use_backends[0].backend == "redis");
+    CHECK(cache.use_backends[0].backend_id == 1);
+    CHECK(cache.use_backends[0].where.line == 16);
+
+    const auto& pg = cfg.backends[0];
+    CHECK(pg.id == 0);
+    CHECK(pg.balance == Balance::LeastConn);
+    CHECK(pg.retries == 2);
+    CHECK(pg.redispatch);
+    CHECK(pg.redispatch_interval == -1);
+    REQUIRE(pg.servers.size() == 3);
+    CHECK(pg.servers[0].id == 0);
+    CHECK(pg.servers[0].weight == 10);
+    CHECK(pg.servers[0].maxconn == 100);
+    CHECK(pg.servers[1].id == 1);
+    CHECK(pg.servers[1].weight == 20);
+    CHECK(pg.servers[2].id == 2);
+    CHECK(pg.servers[2].disabled);
+    CHECK(pg.servers[2].weight == 1);
+    const auto& redis = cfg.backends[1];
+    CHECK(redis.balance == Balance::Source);
+    CHECK(redis.servers[1].addr.text() == "[fd00::2]:6379");
+    CHECK(redis.servers[1].weight == 0);
+    CHECK(redis.servers[1].where.line == 25);
+
+    CHECK(cfg.find_backend("redis") == &cfg.backends[1]);
+    CHECK(cfg.find_backend("db_in") == nullptr);
+    CHECK(cfg.find_frontend("cache_in") == &cfg.frontends[1]);
+    CHECK(cfg.find_frontend("pg") == nullptr);
+}
+
+TEST_CASE("defaults are inherited by the proxies that follow, the latest section wins") {
+    const auto cfg = load(
+        "defaults\n"
+        "    mode tcp\n"
+        "    balance source\n"
+        "    timeout connect 3s\n"
+        "    timeout client 4s\n"
+        "    timeout server 5s\n"
+        "    timeout tunnel 1h\n"
+        "    timeout client-fin 7s\n"
+        "    timeout server-fin 8s\n"
+        "    timeout queue 9s\n"
+        "    retries 5\n"
+        "    option redispatch 2\n"
+        "    maxconn 300\n"
+        "    default-server weight 7 maxconn 11\n"
+        "frontend f1\n"
+        "    bind 127.0.0.1:1\n"
+        "    default_backend b1\n"
+        "backend b1\n"
+        "    server s 127.0.0.1:2\n"
+        "defaults\n"  // a new defaults section starts from HAProxy's built-in values
+        "    timeout connect 1s\n"
+        "    timeout client 1s\n"
+        "    timeout server 1s\n"
+        "frontend f2\n"
+        "    bind 127.0.0.1:3\n"
+        "    default_backend b2\n"
+        "backend b2\n"
+        "    server s 127.0.0.1:4\n");
+    const auto& f1 = *cfg.find_frontend("f1");
+    CHECK(f1.maxconn == 300);
+    CHECK(f1.timeouts.client == 4000);
+    CHECK(f1.timeouts.client_fin == 7000);
+    const auto& b1 = *cfg.find_backend("b1");
+    CHECK(b1.balance == Balance::Source);
+    CHECK(b1.timeouts.connect == 3000);
+    CHECK(b1.timeouts.server == 5000);
+    CHECK(b1.timeouts.tunnel == 3600000);
+    CHECK(b1.timeouts.server_fin == 8000);
+    CHECK(b1.timeouts.queue == 9000);
+    CHECK(b1.retries == 5);
+    CHECK(b1.redispatch);
+    CHECK(b1.redispatch_interval == 2);
+    CHECK(b1.servers[0].weight == 7);
+    CHECK(b1.servers[0].maxconn == 11);
+
+    const auto& f2 = *cfg.find_frontend("f2");
+    CHECK(f2.maxconn == 0);
+    const auto& b2 = *cfg.find_backend("b2");
+    CHECK(b2.balance == Balance::RoundRobin);
+    CHECK(b2.timeouts.tunnel == es::config::kUnset);
+    CHECK(b2.retries == 3);
+    CHECK_FALSE(b2.redispatch);
+    CHECK(b2.servers[0].weight == 1);
+}
+
+TEST_CASE("named defaults and 'from'") {
+    const auto cfg = load(
+        "defaults base\n"
+        "    mode tcp\n"
+        "    timeout connect 2s\n"
+        "    timeout client 2s\n"
+        "    timeout server 2s\n"
+        "defaults other from base\n"
+        "    timeout server 9s\n"
+        "listen l1 from base\n"
+        "    bind 127.0.0.1:1\n"
+        "listen l2\n"  // the most recent defaults section: 'other'
+        "    bind 127.0.0.1:2\n");
+    CHECK(cfg.find_backend("l1")->timeouts.server == 2000);
+    CHECK(cfg.find_backend("l2")->timeouts.server == 9000);
+    CHECK(cfg.find_backend("l2")->timeouts.connect == 2000);
+    expect_error("defaults base\nlisten l from nope\n    bind :1\n", 2, {"unknown defaults section 'nope'"});
+    expect_error("defaults base\nlisten l from bsae\n    bind :1\n", 2, {"did you mean 'base'?"});
+}
+
+TEST_CASE("listen = a frontend and a backend of the same name, routed to itself") {
+    const auto cfg = load(
+        "defaults\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n"
+        "backend other\n    server o 127.0.0.1:9\n"
+        "listen both\n"
+        "    mode tcp\n"
+        "    bind 127.0.0.1:7000\n"
+        "    maxconn 99\n"
+        "    balance leastconn\n"
+        "    timeout client 11s\n"
+        "    timeout server 12s\n"
+        "    server a 127.0.0.1:7001\n"
+        "listen elsewhere\n"
+        "    bind 127.0.0.1:7002\n"
+        "    default_backend other\n");
+    REQUIRE(cfg.frontends.size() == 2);
+    REQUIRE(cfg.backends.size() == 3);
+    const auto& fe = *cfg.find_frontend("both");
+    const auto& be = *cfg.find_backend("both");
+    CHECK(fe.maxconn == 99);
+    CHECK(fe.timeouts.client == 11000);
+    CHECK(fe.default_backend == "both");
+    CHECK(fe.default_backend_id == static_cast<int>(be.id));
+    CHECK(fe.where.line == 7);
+    CHECK(be.balance == Balance::LeastConn);
+    CHECK(be.timeouts.server == 12000);
+    CHECK(be.servers.size() == 1);
+    CHECK(cfg.find_frontend("elsewhere")->default_backend_id ==
+          static_cast<int>(cfg.find_backend("other")->id));
+    CHECK(cfg.warnings.empty());
+}
+
+TEST_CASE("a listen without bind is used as a backend only") {
+    const auto cfg = load(kTail + "listen spare\n    server s 127.0.0.1:3\n");
+    CHECK(cfg.find_frontend("spare") == nullptr);
+    CHECK(cfg.find_backend("spare") != nullptr);
+    CHECK(has_warning(cfg, {"t.cfg:11: listen 'spare' has no 'bind' line"}));
+}
+
+TEST_CASE("default-server applies to the servers that follow") {
+    const auto cfg = load(kTail +
+                          "backend b\n"
+                          "    server s0 127.0.0.1:1\n"
+                          "    default-server weight 50 maxconn 8 disabled\n"
+                          "    server s1 127.0.0.1:2\n"
+                          "    server s2 127.0.0.1:3 enabled weight 3\n");
+    const auto& b = *cfg.find_backend("b");
+    CHECK(b.servers[0].weight == 1);
+    CHECK_FALSE(b.servers[0].disabled);
+    CHECK(b.servers[1].weight == 50);
+    CHECK(b.servers[1].maxconn == 8);
+    CHECK(b.servers[1].disabled);
+    CHECK(b.servers[2].weight == 3);
+    CHECK_FALSE(b.servers[2].disabled);
+}
+
+TEST_CASE("bind forms") {
+    const auto cfg = load(
+        "defaults\n    timeout client 1s\n    timeout connect 1s\n    timeout server 1s\n"
+        "frontend f\n"
+        "    backlog 100\n"
+        "    bind 127.0.0.1:8000-8002\n"
+        "    bind ipv6@:9000 v6only backlog 5\n"
+        "    bind ipv4@127.0.0.2:9000,tcp@[::1]:9001 name web thread 1-2\n"
+        "    bind :::9002 v4v6\n"
+        "    default_backend b\n"
+        "backend b\n    server s 127.0.0.1:1\n");
+    const auto& binds = cfg.frontends[0].binds;
+    REQUIRE(binds.size() == 7);
+    CHECK(binds[0].addr.text() == "127.0.0.1:8000");
+    CHECK(binds[2].addr.text() == "127.0.0.1:8002");
+    CHECK(binds[2].spec == "127.0.0.1:8002");
+    CHECK(binds[0].backlog == 100);
+    CHECK(binds[3].addr.text() == "[::]:9000");
+    CHECK(binds[3].v6only);
+    CHECK(binds[3].backlog == 5);
+    CHECK(binds[4].addr.text() == "127.0.0.2:9000");
+    CHECK(binds[5].addr.text() == "[::1]:9001");
+    CHECK(binds[6].v4v6);
+    CHECK(has_warning(cfg, {"t.cfg:9: keyword 'name web' is accepted and ignored"}));
+    CHECK(has_warning(cfg, {"t.cfg:9: keyword 'thread 1-2' is accepted and ignored", "every shard accepts"}));
+}
+
+TEST_CASE("timeouts land on their side; the wrong side warns as HAProxy does") {
+    const auto cfg = load(
+        "frontend f\n"
+        "    bind 127.0.0.1:1\n"
+        "    timeout client 5s\n"
+        "    timeout server 6s\n"
+        "    timeout http-request 7s\n"
+        "    timeout http-keep-alive 8s\n"
+        "    default_backend b\n"
+        "backend b\n"
+        "    timeout connect 1s\n"
+        "    timeout server 2s\n"
+        "    timeout check 3s\n"
+        "    timeout client 4s\n"
+        "    maxconn 5\n"
+        "    server s 127.0.0.1:2\n");
+    const auto& f = cfg.frontends[0];
+    CHECK(f.timeouts.client == 5000);
+    CHECK(f.timeouts.server == es::config::kUnset);
+    CHECK(f.timeouts.http_request == 7000);
+    CHECK(f.timeouts.http_keep_alive == 8000);
+    const auto& b = cfg.backends[0];
+    CHECK(b.timeouts.check == 3000);
+    CHECK(b.timeouts.client == es::config::kUnset);
+    CHECK(has_warning(
+        cfg, {"t.cfg:4: 'timeout server' is ignored because frontend 'f' has no backend capability"}));
+    CHECK(has_warning(
+        cfg, {"t.cfg:12: 'timeout client' is ignored because backend 'b' has no frontend capability"}));
+    CHECK(has_warning(cfg, {"t.cfg:13: 'maxconn' is ignored because backend 'b'"}));
+}
+
+TEST_CASE("missing timeouts warn, as in HAProxy") {
+    const auto cfg = load("frontend f\n    bind 127.0.0.1:1\n    default_backend b\nbackend b\n");
+    CHECK(has_warning(cfg, {"t.cfg:1: missing timeouts for frontend 'f': 'timeout client'"}));
+    CHECK(
+        has_warning(cfg, {"t.cfg:4: missing timeouts for backend 'b': 'timeout connect', 'timeout server'"}));
+    const auto zero = load(
+        "listen l\n    bind 127.0.0.1:1\n    timeout client 0\n"
+        "    timeout connect 1s\n    timeout server 1s\n");
+    CHECK(has_warning(zero, {"missing timeouts for listen 'l': 'timeout client'"}));
+}
+
+TEST_CASE("option redispatch forms") {
+    auto backend_of = [](const std::string& lines) {
+        return load(kTail + "backend b\n" + lines).find_backend("b")->redispatch_interval;
+    };
+    CHECK(backend_of("    option redispatch\n") == -1);
+    CHECK(backend_of("    option redispatch 3\n") == 3);
+    CHECK(backend_of("    option redispatch -2\n") == -2);
+    const auto cfg = load(kTail +
+                          "backend b\n    option redispatch\n    no option redispatch\n"
+                          "backend c\n    option redispatch 0\n");
+    CHECK_FALSE(cfg.find_backend("b")->redispatch);
+    CHECK_FALSE(cfg.find_backend("c")->redispatch);
+    const auto d = load("defaults\n    option redispatch\nlisten l\n    bind :1\n");
+    CHECK(d.find_backend("l")->redispatch);
+}
+
+TEST_CASE("proxy keywords accepted with a warning") {
+    const auto cfg = load(
+        "defaults\n"
+        "    log global\n"
+        "    option httplog\n"
+        "    option dontlognull\n"
+        "    option tcp-check\n"
+        "    errorfile 503 /x.http\n"
+        "    no option http-server-close\n"
+        "    timeout tarpit 5s\n" +
+        kTail +
+        "backend b2\n"
+        "    option httpchk GET /health\n"
+        "    server s 127.0.0.1:1 check inter 2s fall 3 rise 2 init-addr none id 5\n");
+    CHECK(has_warning(cfg, {"t.cfg:2: keyword 'log' is accepted and ignored"}));
+    CHECK(has_warning(cfg, {"t.cfg:3: keyword 'option httplog'"}));
+    CHECK(has_warning(cfg, {"t.cfg:5: keyword 'option tcp-check'", "check room"}));
+    CHECK(has_warning(cfg, {"t.cfg:6: keyword 'errorfile'", "HTTP room"}));
+    CHECK(has_warning(cfg, {"t.cfg:7: keyword 'no option http-server-close'"}));
+    CHECK(has_warning(cfg, {"t.cfg:8: keyword 'timeout tarpit'"}));
+    CHECK(has_warning(cfg, {"t.cfg:20: keyword 'option httpchk'"}));
+    CHECK(has_warning(cfg, {"t.cfg:21: keywords 'check', 'inter', 'fall', 'rise' are accepted and ignored",
+                            "health checks"}));
+    CHECK(has_warning(cfg, {"t.cfg:21: keyword 'init-addr'", "numeric"}));
+    CHECK(has_warning(cfg, {"t.cfg:21: keyword 'id'"}));
+}
+
+TEST_CASE("later-room sections are skipped with one warning each") {
+    const auto cfg = load(
+        "userlist admins\n"
+        "    user alice password $6$abc\n"
+        "    group ops users alice\n"
+        "ring logs\n"
+        "    size 32764\n"
+        "resolvers dns\n    nameserver ns1 10.0.0.1:53\n"
+        "peers p\n    peer a 127.0.0.1:10000\n"
+        "cache c\n    total-max-size 4\n"
+        "http-errors e\n    errorfile 503 /x\n"
+        "program p\n    command /bin/true\n"
+        "mailers m\n    mailer smtp1 10.0.0.1:25\n" +
+        kTail);
+    CHECK(cfg.warnings.size() == 8);
+    CHECK(has_warning(cfg, {"t.cfg:1: section 'userlist' is parsed but not used yet"}));
+    CHECK(has_warning(cfg, {"t.cfg:4: section 'ring' is parsed but not used yet"}));
+    CHECK(has_warning(cfg, {"section 'program' is parsed but not used yet"}));
+    CHECK(has_warning(cfg, {"section 'mailers' is parsed but not used yet"}));
+}
+
+TEST_CASE("mode is stored on both halves") {
+    const auto cfg = load(
+        "defaults\n    mode http\n    timeout client 1s\n    timeout connect 1s\n    timeout server 1s\n"
+        "frontend web\n    bind 127.0.0.1:80\n    default_backend app\n"
+        "backend app\n    server a 127.0.0.1:8080\n");
+    CHECK(cfg.frontends[0].mode == Mode::Http);
+    CHECK(cfg.backends[0].mode == Mode::Http);
+}
+
+TEST_CASE("files: several files are read in order; defaults carry over, sections do not") {
+    TempDir dir;
+    const auto a = dir.write("a.cfg",
+                             "global\n    maxconn 77\ndefaults\n    mode tcp\n    timeout client 2s\n"
+                             "    timeout connect 2s\n    timeout server 2s\n");
+    const auto b = dir.write("b.cfg", "frontend f\n    bind 127.0.0.1:1\n    default_backend bk\n");
+    const auto c = dir.write("c.cfg", "backend bk\n    server s 127.0.0.1:2\n");
+    const auto cfg = load_files({a, b, c});
+    CHECK(cfg.files == std::vector<std::string>{a, b, c});
+    CHECK(cfg.global.maxconn == 77);
+    CHECK(cfg.frontends[0].timeouts.client == 2000);
+    CHECK(cfg.frontends[0].where.file == b);
+    CHECK(cfg.backends[0].servers[0].where.file == c);
+    CHECK(cfg.frontends[0].default_backend_id == 0);
+
+    // A file does not continue the previous file's section.
+    const auto d = dir.write("d.cfg", "    server s2 127.0.0.1:3\n");
+    try {
+        (void)load_files({a, b, c, d});
+        FAIL("no error");
+    } catch (const ConfigError& e) {
+        CHECK(std::string(e.what()).rfind(d + ":1: 'server' appears outside any section", 0) == 0);
+        CHECK(e.where.file == d);
+        CHECK(e.where.line == 1);
+    }
+}
+
+TEST_CASE("files: a directory loads its *.cfg files in lexical order") {
+    TempDir dir;
+    dir.write("10-global.cfg", "global\n    maxconn 5\n");
+    dir.write("20-proxies.cfg", kTail);
+    dir.write("30-ignored.txt", "garbage that is not read\n");
+    const auto cfg = load_files({dir.path()});
+    CHECK(cfg.global.maxconn == 5);
+    CHECK(cfg.files.size() == 2);
+}
+
+TEST_CASE("files: errors name the file") {
+    TempDir dir;
+    const auto missing = dir.path() + "/missing.cfg";
+    try {
+        (void)load_files({missing});
+        FAIL("no error");
+    } catch (const ConfigError& e) {
+        CHECK(std::string(e.what()) ==
+              missing + ": cannot read configuration file: No such file or directory");
+        CHECK(e.where.line == 0);
+    }
+    const auto bad = dir.write("bad.cfg", kTail + "frontend x\n    bnd :80\n");
+    try {
+        (void)load_files({bad});
+        FAIL("no error");
+    } catch (const ConfigError& e) {
+        CHECK(std::string(e.what()).rfind(bad + ":12: unknown keyword 'bnd' in 'frontend' section", 0) == 0);
+        CHECK(e.message.rfind("unknown keyword 'bnd'", 0) == 0);
+    }
+    try {
+        (void)load_files({});
+        FAIL("no error");
+    } catch (const ConfigError& e) {
+        CHECK(std::string(e.what()).find("no configuration file given") != std::string::npos);
+    }
+}
