@@ -1,0 +1,65 @@
+// Cross-shard messages (DESIGN.md §1): a bounded single-producer single-consumer ring per
+// (sender, receiver) pair, plus a doorbell rung only when the receiver sleeps.
+//
+// Protocol (no lost wake-ups, no doorbell while the receiver is busy):
+//   producer: push(); seq_cst fence; if (receiver.sleeping) ring the doorbell.
+//   receiver: sleeping = true; seq_cst fence; if a mailbox is non-empty, skip the sleep;
+//             otherwise wait in the kernel (the doorbell completes the wait); sleeping = false.
+// Either the producer sees `sleeping` or the receiver sees the message: the two fences order
+// the store of one side before the load of the other.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+namespace es::shard {
+
+struct Message {
+    enum Kind : std::uint32_t { kNone = 0, kStop = 1, kSoftStop = 2 };
+    std::uint32_t kind = kNone;
+    std::uint64_t a = 0;
+    std::uint64_t b = 0;
+};
+
+class Mailbox {
+public:
+    explicit Mailbox(std::uint32_t capacity_pow2 = 256)
+        : mask_(capacity_pow2 - 1), slots_(new Message[capacity_pow2]) {}
+
+    // Producer side. False when full: the caller keeps the message and retries later.
+    bool push(const Message& m) {
+        const auto t = tail_.load(std::memory_order_relaxed);
+        if (t - head_cache_ > mask_) {
+            head_cache_ = head_.load(std::memory_order_acquire);
+            if (t - head_cache_ > mask_) return false;
+        }
+        slots_[t & mask_] = m;
+        tail_.store(t + 1, std::memory_order_release);
+        return true;
+    }
+    // Consumer side.
+    bool pop(Message& m) {
+        const auto h = head_.load(std::memory_order_relaxed);
+        if (h == tail_cache_) {
+            tail_cache_ = tail_.load(std::memory_order_acquire);
+            if (h == tail_cache_) return false;
+        }
+        m = slots_[h & mask_];
+        head_.store(h + 1, std::memory_order_release);
+        return true;
+    }
+    bool empty_for_consumer() const {
+        return head_.load(std::memory_order_relaxed) == tail_.load(std::memory_order_acquire);
+    }
+
+private:
+    const std::uint32_t mask_;
+    std::unique_ptr<Message[]> slots_;
+    alignas(64) std::atomic<std::uint64_t> head_{0};
+    std::uint64_t tail_cache_ = 0;  // consumer's view of tail
+    alignas(64) std::atomic<std::uint64_t> tail_{0};
+    std::uint64_t head_cache_ = 0;  // producer's view of head
+};
+
+}  // namespace es::shard
