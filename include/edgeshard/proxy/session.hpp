@@ -1,0 +1,102 @@
+// The L4 session object (private to the proxy room). Pooled per shard; all op state is
+// intrusive so an operation never allocates.
+#pragma once
+
+#include <linux/time_types.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cstdint>
+
+#include "edgeshard/core/intrusive_list.hpp"
+#include "edgeshard/net/buf_ring.hpp"
+#include "edgeshard/net/pipe.hpp"
+#include "edgeshard/shard/timer_wheel.hpp"
+
+namespace es::proxy {
+
+enum Op : std::uint8_t {
+    kOpAccept = 8,  // shard::kFirstHandlerOp; obj = listener index
+    kOpCancelAccept,
+    kOpSocket,
+    kOpSockopt,
+    kOpConnect,
+    kOpConnTimeout,
+    kOpRecv0,  // recv on side 0 (client) / 1 (server)
+    kOpRecv1,
+    kOpSend0,  // send to side 0 / 1
+    kOpSend1,
+    kOpShut0,
+    kOpShut1,
+    kOpPollIn0,
+    kOpPollIn1,
+    kOpPollOut0,
+    kOpPollOut1,
+    kOpInstall0,
+    kOpInstall1,
+    kOpCancel,
+    kOpClose,
+};
+
+enum class SessState : std::uint8_t { Pending, Queued, Connecting, Retrying, Established, Closing };
+enum TimerKind : std::uint8_t { kTimerIdle = 1, kTimerRetry, kTimerQueue, kTimerConnectWait, kTimerHousekeeping };
+
+inline constexpr int kClient = 0;
+inline constexpr int kServer = 1;
+inline constexpr int kMaxIov = 16;
+
+struct Side {
+    int slot = -1;  // direct descriptor
+    int fd = -1;    // regular fd, installed only for splice
+    std::int64_t last_ms = 0;
+    bool recv_armed = false;
+    bool recv_cancelling = false;
+    bool eof = false;        // read side saw EOF
+    bool shut_sent = false;  // we sent SHUT_WR to this side
+    bool installing = false;
+    bool poll_in = false;
+    bool poll_out = false;
+    bool starved = false;
+};
+
+// Data flowing from side `d` to side `1 - d`.
+struct Dir {
+    std::uint16_t qhead = net::BufRing::kNone;
+    std::uint16_t qtail = net::BufRing::kNone;
+    std::uint32_t qbytes = 0;
+    bool send_inflight = false;
+    std::uint8_t iovcnt = 0;
+    std::uint32_t send_len = 0;
+    enum Mode : std::uint8_t { Copy, Switching, Splice } mode = Copy;
+    bool no_splice = false;
+    bool queued_ready = false;
+    net::Pipe* pipe = nullptr;
+    std::uint32_t pipe_bytes = 0;
+    std::uint64_t moved = 0;  // bytes received on this direction
+    iovec iov[kMaxIov];
+    msghdr msg{};
+};
+
+struct Session {
+    core::ListNode all_node;
+    shard::Timer timer;
+    SessState state = SessState::Pending;
+    std::uint8_t gen = 0;
+    std::uint32_t fe = 0;
+    int be = -1;
+    int server = -1;
+    int retries_left = 0;
+    int tries = 0;  // retries done (for the redispatch interval)
+    int pending_ops = 0;
+    bool counted_conn = false;  // holds a shard/frontend connection slot
+    bool counted_srv = false;   // holds a server slot (connecting or established)
+    bool srv_established = false;
+    bool queued = false;
+    bool released = false;
+    Side side[2];
+    Dir dir[2];
+    sockaddr_storage peer{};
+    __kernel_timespec connect_ts{};
+};
+
+}  // namespace es::proxy

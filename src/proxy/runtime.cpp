@@ -1,0 +1,212 @@
+// Runtime: builds and runs the data shards. It lives in the proxy room because a shard's
+// application (Worker) is the proxy; the interface (shard/runtime.hpp) is what the control
+// shard sees.
+#include "edgeshard/shard/runtime.hpp"
+
+#include <mimalloc.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <exception>
+#include <future>
+#include <stdexcept>
+#include <thread>
+
+#include "edgeshard/core/clock.hpp"
+#include "edgeshard/net/listener.hpp"
+#include "edgeshard/proxy/worker.hpp"
+#include "edgeshard/shard/probe.hpp"
+#include "edgeshard/shard/reactor.hpp"
+#include "edgeshard/shard/topology.hpp"
+
+namespace es::shard {
+
+class Shard {
+public:
+    ShardInfo info;
+    proxy::WorkerParams params;
+    std::unique_ptr<stats::ShardStats> stats;
+    std::thread thread;
+    std::atomic<Reactor*> reactor{nullptr};
+    std::vector<const pool::RawPool*> pools;
+    std::promise<void> ready;
+};
+
+namespace {
+
+// Each shard's share of a limit: an even split with the remainder on the first shards, and at
+// least one per shard so that no shard (and the connections the kernel hashes to it) starves.
+int share(int total, int nshards, int idx) {
+    if (total <= 0) return 0;
+    const int s = total / nshards + (idx < total % nshards ? 1 : 0);
+    return std::max(1, s);
+}
+
+void make_stats(stats::ShardStats& st, const config::Config& cfg) {
+    st.n_fe = cfg.frontends.size();
+    st.n_be = cfg.backends.size();
+    st.fe = std::make_unique<stats::FrontendCounters[]>(st.n_fe);
+    st.be = std::make_unique<stats::BackendCounters[]>(st.n_be);
+    for (const auto& b : cfg.backends) {
+        st.srv.push_back(std::make_unique<stats::ServerCounters[]>(std::max<std::size_t>(1, b.servers.size())));
+        st.n_srv.push_back(b.servers.size());
+    }
+}
+
+void shard_main(Shard* sh, const config::Config* cfg, const Topology* topo) {
+    Reactor* reactor = nullptr;
+    mi_heap_t* heap = nullptr;
+    try {
+        const std::string pin = topo->pin_current_thread(sh->info.cpu);
+        if (!pin.empty()) throw std::runtime_error("shard " + std::to_string(sh->info.id) + ": " + pin);
+        // everything the shard owns is allocated here, after pinning and memory binding, so its
+        // pages are first touched on the shard's own node
+        sh->stats = std::make_unique<stats::ShardStats>();
+        sh->stats->shard_id = sh->info.id;
+        sh->stats->cpu = sh->info.cpu;
+        make_stats(*sh->stats, *cfg);
+        heap = mi_heap_new();
+        Reactor::Params rp;
+        rp.sq_entries = unsigned(cfg->global.ring_entries);
+        rp.files = unsigned(std::max(64, sh->info.conn_limit * 2 + 64));
+        auto r = std::make_unique<Reactor>(rp, sh->stats->shard);
+        sh->info.sq_entries = r->sq_entries();
+        sh->info.cq_entries = r->cq_entries();
+        proxy::Worker w(*cfg, sh->params, *r, *sh->stats);
+        sh->info.buffers = w.buffers().count();
+        sh->info.bufsize = w.buffers().size();
+        sh->pools = w.pools();
+        reactor = r.get();
+        sh->reactor.store(reactor, std::memory_order_release);
+        w.start();
+        sh->ready.set_value();
+        r->run(w);
+        sh->reactor.store(nullptr, std::memory_order_release);
+        // the Worker goes before the reactor: it unregisters nothing but closes its listeners
+        (void)0;
+    } catch (...) {
+        if (!reactor) {
+            sh->ready.set_exception(std::current_exception());
+        } else {
+            std::fprintf(stderr, "edgeshard: shard %d stopped on an error\n", sh->info.id);
+        }
+    }
+    if (heap) mi_heap_delete(heap);
+}
+
+}  // namespace
+
+Runtime::Runtime(std::shared_ptr<const config::Config> cfg) : cfg_(std::move(cfg)) {}
+
+Runtime::~Runtime() { stop(); }
+
+std::size_t Runtime::shard_count() const { return shards_.size(); }
+const ShardInfo& Runtime::shard_info(std::size_t i) const { return shards_[i]->info; }
+const stats::ShardStats& Runtime::shard_stats(std::size_t i) const { return *shards_[i]->stats; }
+std::vector<const pool::RawPool*> Runtime::shard_pools(std::size_t i) const { return shards_[i]->pools; }
+
+void Runtime::start() {
+    const config::Config& cfg = *cfg_;
+    for (const auto& fe : cfg.frontends)
+        if (fe.mode == config::Mode::Http)
+            throw std::runtime_error(fe.where.file + ":" + std::to_string(fe.where.line) + ": frontend '" + fe.name +
+                                     "': mode http is not available in this version (mode tcp only)");
+
+    const ProbeResult probe = probe_io_uring();
+    if (!probe.ok) throw std::runtime_error(probe.error);
+    tier_ = probe.tier;
+
+    // direct descriptors count against RLIMIT_NOFILE when the table is registered
+    rlimit rl{};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+
+    static Topology* topo = new Topology();  // lives for the process: shard threads use it
+    const std::vector<CpuSlot> slots = topo->place(cfg.global);
+    const int n = int(slots.size());
+
+    maxconn_ = cfg.global.maxconn;
+    if (maxconn_ <= 0) {
+        // each connection needs two direct descriptors (client and server side)
+        const long by_files = (long(rl.rlim_cur) - 256) / 2;
+        maxconn_ = int(std::clamp<long>(by_files, 64, 65536));
+    }
+    int maxpipes = cfg.global.maxpipes > 0 ? cfg.global.maxpipes : std::max(1, maxconn_ / 4);
+
+    // listeners in shard order: the reuseport group index is the shard index
+    for (int i = 0; i < n; ++i) {
+        auto sh = std::make_unique<Shard>();
+        sh->info.id = i;
+        sh->info.cpu = slots[std::size_t(i)].cpu;
+        sh->info.numa_node = slots[std::size_t(i)].numa_node;
+        sh->info.tier = tier_;
+        sh->info.conn_limit = share(maxconn_, n, i);
+        proxy::WorkerParams& p = sh->params;
+        p.shard_id = i;
+        p.nshards = n;
+        p.conn_limit = sh->info.conn_limit;
+        for (const auto& fe : cfg.frontends) p.fe_limits.push_back(share(fe.maxconn, n, i));
+        p.splice_ok = probe.fixed_fd_install;
+        p.sockopt_ok = probe.sockopt_cmd;
+        p.maxpipes = share(maxpipes, n, i);
+        try {
+            for (const auto& fe : cfg.frontends)
+                for (const auto& b : fe.binds)
+                    p.listeners.push_back({net::open_listener(b, SOMAXCONN), fe.id});
+        } catch (...) {
+            for (auto& l : p.listeners) ::close(l.fd);
+            for (auto& s : shards_)
+                for (auto& l : s->params.listeners) ::close(l.fd);
+            shards_.clear();
+            throw;
+        }
+        shards_.push_back(std::move(sh));
+    }
+    start_wall_s_ = core::wall_s();
+    start_mono_ms_ = core::now_ms();
+    std::exception_ptr err;
+    std::size_t started = 0;
+    for (auto& sh : shards_) {
+        auto fut = sh->ready.get_future();
+        sh->thread = std::thread(shard_main, sh.get(), cfg_.get(), topo);
+        ++started;
+        try {
+            fut.get();
+        } catch (...) {
+            err = std::current_exception();
+            break;
+        }
+    }
+    if (err) {
+        // threads that did start are stopped; the failed one has already returned
+        for (auto& sh : shards_) {
+            if (Reactor* r = sh->reactor.load(std::memory_order_acquire)) {
+                while (!r->inbox().push(Message{Message::kStop, 0, 0})) std::this_thread::yield();
+                r->ring_doorbell();
+            }
+        }
+        for (auto& sh : shards_)
+            if (sh->thread.joinable()) sh->thread.join();
+        shards_.clear();
+        std::rethrow_exception(err);
+    }
+    (void)started;
+}
+
+void Runtime::stop() {
+    for (auto& sh : shards_) {
+        if (Reactor* r = sh->reactor.load(std::memory_order_acquire)) {
+            while (!r->inbox().push(Message{Message::kStop, 0, 0})) std::this_thread::yield();
+            r->ring_doorbell();
+        }
+    }
+    for (auto& sh : shards_)
+        if (sh->thread.joinable()) sh->thread.join();
+}
+
+}  // namespace es::shard

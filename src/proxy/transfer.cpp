@@ -1,0 +1,443 @@
+// Worker: moving bytes. The copy path (provided buffers, sendmsg) and the splice path.
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "edgeshard/core/assert.hpp"
+#include "edgeshard/net/uring_compat.hpp"
+#include "edgeshard/proxy/worker.hpp"
+#include "edgeshard/proxy/session.hpp"
+
+namespace es::proxy {
+
+using shard::UserData;
+
+namespace {
+std::uint64_t ud(std::uint8_t op, const Session* s) { return UserData::pack(op, s->gen, s); }
+
+// A direction stops reading once this much is waiting to be sent, and reads again below the low
+// mark: enough to keep one sendmsg of several buffers in flight while the next ones arrive.
+constexpr std::uint32_t kHighWaterBufs = 8;
+constexpr std::uint32_t kLowWaterBufs = 2;
+// splice rounds per pump before yielding to the rest of the shard
+constexpr int kPumpBudget = 8;
+}  // namespace
+
+void Worker::arm_recv(Session* s, int side) {
+    Side& sd = s->side[side];
+    if (sd.recv_armed || sd.eof || sd.slot < 0) return;
+    io_uring_sqe* sqe = r_.sqe();
+    io_uring_prep_recv_multishot(sqe, sd.slot, nullptr, 0, 0);
+    sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
+    sqe->buf_group = bufs_->group();
+    io_uring_sqe_set_data64(sqe, ud(std::uint8_t(kOpRecv0 + side), s));
+    ++s->pending_ops;
+    sd.recv_armed = true;
+    sd.recv_cancelling = false;
+}
+
+void Worker::cancel_recv(Session* s, int side) {
+    Side& sd = s->side[side];
+    if (!sd.recv_armed || sd.recv_cancelling) return;
+    io_uring_sqe* sqe = r_.sqe();
+    io_uring_prep_cancel64(sqe, ud(std::uint8_t(kOpRecv0 + side), s), 0);
+    io_uring_sqe_set_data64(sqe, ud(kOpCancel, s));
+    ++s->pending_ops;
+    sd.recv_cancelling = true;
+}
+
+// Re-arm the recv feeding direction `dir` when nothing holds it back.
+void Worker::maybe_rearm(Session* s, int dir) {
+    Side& src = s->side[dir];
+    const Dir& d = s->dir[dir];
+    if (s->state != SessState::Established || src.recv_armed || src.eof || src.starved) return;
+    if (d.mode != Dir::Copy) return;
+    if (d.qbytes > kLowWaterBufs * bufs_->size()) return;
+    arm_recv(s, dir);
+}
+
+void Worker::on_recv(Session* s, int side, const shard::Cqe& e) {
+    Side& sd = s->side[side];
+    Dir& d = s->dir[side];
+    const bool more = e.flags & IORING_CQE_F_MORE;
+    if (!more) {
+        --s->pending_ops;
+        sd.recv_armed = false;
+        sd.recv_cancelling = false;
+    }
+    if (e.res > 0 && (e.flags & IORING_CQE_F_BUFFER)) {
+        const auto bid = std::uint16_t(e.flags >> IORING_CQE_BUFFER_SHIFT);
+        bufs_->taken(bid);
+        if (s->state != SessState::Established) {
+            bufs_->recycle(bid);
+            maybe_release(s);
+            return;
+        }
+        const auto n = std::uint32_t(e.res);
+        net::BufRing::Rec& rec = bufs_->rec(bid);
+        rec.next = net::BufRing::kNone;
+        rec.off = 0;
+        rec.len = n;
+        if (d.qtail == net::BufRing::kNone) d.qhead = bid;
+        else bufs_->rec(d.qtail).next = bid;
+        d.qtail = bid;
+        d.qbytes += n;
+        d.moved += n;
+        sd.last_ms = r_.now_ms();
+        st_.shard.copy_bytes.add(n);
+        stats::ServerCounters* sc = lbs_[std::size_t(s->be)]->server(s->server).c;
+        if (side == kClient) {
+            st_.fe[s->fe].bin.add(n);
+            st_.be[s->be].bin.add(n);
+            sc->bin.add(n);
+        } else {
+            st_.fe[s->fe].bout.add(n);
+            st_.be[s->be].bout.add(n);
+            sc->bout.add(n);
+        }
+        try_send(s, side);
+        // a direction that keeps filling whole buffers past the threshold is bulk: move it to splice
+        if (p_.splice_ok && cfg_.global.splice && d.mode == Dir::Copy && !d.no_splice &&
+            d.moved >= std::uint64_t(cfg_.global.splice_threshold) && n == bufs_->size()) {
+            begin_switch(s, side);
+        } else if (d.qbytes >= kHighWaterBufs * bufs_->size()) {
+            cancel_recv(s, side);  // backpressure: the other side is not keeping up
+        }
+        if (!more) maybe_rearm(s, side);
+        return;
+    }
+    if (s->state != SessState::Established) {
+        maybe_release(s);
+        return;
+    }
+    if (e.res == 0) {
+        // orderly EOF from this side: forward it once everything before it is sent
+        sd.eof = true;
+        sd.last_ms = r_.now_ms();
+        if (d.mode == Dir::Switching) d.mode = Dir::Copy;
+        if (!d.send_inflight && d.qhead == net::BufRing::kNone) shutdown_side(s, 1 - side);
+        schedule_idle(s);
+        return;
+    }
+    if (e.res == -ENOBUFS) {
+        // the shard's buffer ring ran dry: wait until enough buffers come back, then re-arm
+        st_.shard.enobufs.inc();
+        if (!sd.starved) {
+            sd.starved = true;
+            ++s->pending_ops;  // the starved list holds a reference
+            starved_.push_back(s);
+        }
+        return;
+    }
+    if (e.res == -ECANCELED) {
+        if (d.mode == Dir::Switching) maybe_start_splice(s, side);
+        else maybe_rearm(s, side);
+        return;
+    }
+    // reset or error on this side
+    if (side == kServer) lbs_[std::size_t(s->be)]->server(s->server).c->eresp.inc(), st_.be[s->be].eresp.inc();
+    else st_.fe[s->fe].ereq.inc();
+    count_abort(s, side);
+    close_session(s);
+}
+
+void Worker::try_send(Session* s, int dir) {
+    Dir& d = s->dir[dir];
+    if (d.send_inflight || d.qhead == net::BufRing::kNone || s->state != SessState::Established) return;
+    const int dst = 1 - dir;
+    std::uint8_t n = 0;
+    std::uint32_t total = 0;
+    for (std::uint16_t b = d.qhead; b != net::BufRing::kNone && n < kMaxIov; b = bufs_->rec(b).next) {
+        const net::BufRing::Rec& rec = bufs_->rec(b);
+        d.iov[n].iov_base = bufs_->data(b) + rec.off;
+        d.iov[n].iov_len = rec.len;
+        total += rec.len;
+        ++n;
+    }
+    d.iovcnt = n;
+    d.send_len = total;
+    d.msg = msghdr{};
+    d.msg.msg_iov = d.iov;
+    d.msg.msg_iovlen = n;
+    io_uring_sqe* sqe = r_.sqe();
+    io_uring_prep_sendmsg(sqe, s->side[dst].slot, &d.msg, MSG_WAITALL | MSG_NOSIGNAL);
+    sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data64(sqe, ud(std::uint8_t(kOpSend0 + dst), s));
+    ++s->pending_ops;
+    d.send_inflight = true;
+}
+
+void Worker::on_send(Session* s, int dst, int res) {
+    --s->pending_ops;
+    const int dir = 1 - dst;
+    Dir& d = s->dir[dir];
+    d.send_inflight = false;
+    if (s->state != SessState::Established) {
+        maybe_release(s);
+        return;
+    }
+    if (res < 0) {  // -EPIPE, -ECONNRESET: the receiving side is gone
+        count_abort(s, dst);
+        close_session(s);
+        return;
+    }
+    auto left = std::uint32_t(res);
+    if (left < d.send_len) st_.shard.short_sends.inc();
+    while (left > 0 && d.qhead != net::BufRing::kNone) {
+        net::BufRing::Rec& rec = bufs_->rec(d.qhead);
+        const std::uint32_t take = left < rec.len ? left : rec.len;
+        rec.off += take;
+        rec.len -= take;
+        left -= take;
+        d.qbytes -= take;
+        if (rec.len == 0) {
+            const std::uint16_t b = d.qhead;
+            d.qhead = rec.next;
+            if (d.qhead == net::BufRing::kNone) d.qtail = net::BufRing::kNone;
+            bufs_->recycle(b);
+        }
+    }
+    s->side[dst].last_ms = r_.now_ms();
+    if (d.qhead != net::BufRing::kNone) {
+        try_send(s, dir);  // the rest, including the unsent tail of a short send
+    } else if (s->side[dir].eof) {
+        shutdown_side(s, dst);
+    } else if (d.mode == Dir::Switching) {
+        maybe_start_splice(s, dir);
+    }
+    maybe_rearm(s, dir);
+}
+
+void Worker::shutdown_side(Session* s, int side) {
+    Side& sd = s->side[side];
+    if (sd.shut_sent || sd.slot < 0) return;
+    sd.shut_sent = true;
+    io_uring_sqe* sqe = r_.sqe();
+    io_uring_prep_shutdown(sqe, sd.slot, SHUT_WR);
+    sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data64(sqe, ud(std::uint8_t(kOpShut0 + side), s));
+    ++s->pending_ops;
+    schedule_idle(s);
+}
+
+void Worker::on_shutdown(Session* s, int, int res) {
+    --s->pending_ops;
+    if (s->state != SessState::Established) {
+        maybe_release(s);
+        return;
+    }
+    // both directions forwarded their EOF: the session is over. A failed shutdown (-ENOTCONN:
+    // the peer already reset) ends it too.
+    if (res < 0 || (s->side[0].shut_sent && s->side[1].shut_sent)) close_session(s);
+}
+
+// ---------------------------------------------------------------- splice
+
+void Worker::begin_switch(Session* s, int dir) {
+    Dir& d = s->dir[dir];
+    d.mode = Dir::Switching;
+    cancel_recv(s, dir);
+    // the switch completes when the recv has ended and the queue has drained (ordering: bytes
+    // already read into buffers go out before any spliced byte)
+}
+
+void Worker::maybe_start_splice(Session* s, int dir) {
+    Dir& d = s->dir[dir];
+    Side& src = s->side[dir];
+    if (d.mode != Dir::Switching || src.recv_armed || d.send_inflight || d.qhead != net::BufRing::kNone) return;
+    if (src.eof) {
+        d.mode = Dir::Copy;
+        shutdown_side(s, 1 - dir);
+        return;
+    }
+    if (!d.pipe) {
+        net::Pipe* p = get_pipe();
+        if (!p) {
+            st_.shard.pipe_misses.inc();
+            d.no_splice = true;
+            d.mode = Dir::Copy;
+            maybe_rearm(s, dir);
+            return;
+        }
+        d.pipe = p;
+    }
+    bool need = false;
+    for (int side = 0; side < 2; ++side) {
+        Side& sd = s->side[side];
+        if (sd.fd >= 0) continue;
+        need = true;
+        if (sd.installing) continue;
+        sd.installing = true;
+        io_uring_sqe* sqe = r_.sqe();
+        net::compat::prep_fixed_fd_install(sqe, sd.slot);
+        io_uring_sqe_set_data64(sqe, ud(std::uint8_t(kOpInstall0 + side), s));
+        ++s->pending_ops;
+    }
+    if (need) return;
+    d.mode = Dir::Splice;
+    st_.shard.splice_switches.inc();
+    pump(s, dir);
+}
+
+void Worker::on_install(Session* s, int side, int res) {
+    --s->pending_ops;
+    Side& sd = s->side[side];
+    sd.installing = false;
+    if (s->state != SessState::Established) {
+        if (res >= 0) ::close(res);
+        maybe_release(s);
+        return;
+    }
+    if (res < 0) {
+        // cannot get a regular fd: these directions stay on the copy path
+        for (int dir = 0; dir < 2; ++dir) {
+            Dir& d = s->dir[dir];
+            if (d.mode != Dir::Switching) continue;
+            d.mode = Dir::Copy;
+            d.no_splice = true;
+            maybe_rearm(s, dir);
+        }
+        return;
+    }
+    sd.fd = res;
+    for (int dir = 0; dir < 2; ++dir) maybe_start_splice(s, dir);
+}
+
+// Pipes are reused while empty (a pipe2() + close() per bulk flow otherwise); the idle stack is
+// trimmed by housekeeping when it went unused for a whole period.
+net::Pipe* Worker::get_pipe() {
+    if (!idle_pipes_.empty()) {
+        net::Pipe* p = idle_pipes_.back();
+        idle_pipes_.pop_back();
+        pipes_taken_ = true;
+        return p;
+    }
+    net::Pipe* p = pipes_.make(cfg_.global.pipesize);
+    if (p && !p->ok()) {
+        pipes_.destroy(p);
+        p = nullptr;
+    }
+    return p;
+}
+
+void Worker::put_pipe(net::Pipe* p, bool clean) {
+    if (clean && !stopping_) idle_pipes_.push_back(p);
+    else pipes_.destroy(p);  // a pipe that still holds bytes cannot serve another flow
+}
+
+void Worker::arm_poll(Session* s, int side, bool out) {
+    Side& sd = s->side[side];
+    bool& armed = out ? sd.poll_out : sd.poll_in;
+    if (armed) return;
+    armed = true;
+    io_uring_sqe* sqe = r_.sqe();
+    io_uring_prep_poll_add(sqe, sd.slot, out ? POLLOUT : POLLIN);
+    sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data64(sqe, ud(std::uint8_t((out ? kOpPollOut0 : kOpPollIn0) + side), s));
+    ++s->pending_ops;
+}
+
+void Worker::on_poll(Session* s, int side, bool out, int res) {
+    --s->pending_ops;
+    (out ? s->side[side].poll_out : s->side[side].poll_in) = false;
+    if (s->state != SessState::Established) {
+        maybe_release(s);
+        return;
+    }
+    (void)res;  // errors and hang-ups show up as splice results
+    pump(s, out ? 1 - side : side);
+}
+
+// Moves bytes src -> pipe -> dst with non-blocking splice(2) until one side would block, then
+// waits for readiness. The pipe is drained completely before it is refilled, so at most one
+// pipe's worth of data sits in the proxy per direction.
+void Worker::pump(Session* s, int dir) {
+    Dir& d = s->dir[dir];
+    if (d.mode != Dir::Splice || s->state != SessState::Established) return;
+    const int dst = 1 - dir;
+    Side& in = s->side[dir];
+    Side& out = s->side[dst];
+    for (int round = 0; round < kPumpBudget; ++round) {
+        if (d.pipe_bytes > 0) {
+            const ssize_t n = ::splice(d.pipe->rd, nullptr, out.fd, nullptr, d.pipe_bytes,
+                                       SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+            if (n > 0) {
+                d.pipe_bytes -= std::uint32_t(n);
+                out.last_ms = r_.now_ms();
+                if (d.pipe_bytes > 0) continue;
+            } else if (n < 0 && errno == EAGAIN) {
+                arm_poll(s, dst, true);
+                return;
+            } else {
+                count_abort(s, dst);
+                close_session(s);
+                return;
+            }
+        }
+        if (in.eof) {
+            shutdown_side(s, dst);
+            return;
+        }
+        const ssize_t n = ::splice(in.fd, nullptr, d.pipe->wr, nullptr, d.pipe->capacity,
+                                   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+        if (n > 0) {
+            const auto k = std::uint64_t(n);
+            d.pipe_bytes += std::uint32_t(n);
+            d.moved += k;
+            in.last_ms = r_.now_ms();
+            st_.shard.splice_bytes.add(k);
+            stats::ServerCounters* sc = lbs_[std::size_t(s->be)]->server(s->server).c;
+            if (dir == kClient) {
+                st_.fe[s->fe].bin.add(k);
+                st_.be[s->be].bin.add(k);
+                sc->bin.add(k);
+            } else {
+                st_.fe[s->fe].bout.add(k);
+                st_.be[s->be].bout.add(k);
+                sc->bout.add(k);
+            }
+        } else if (n == 0) {
+            in.eof = true;
+            schedule_idle(s);
+        } else if (errno == EAGAIN) {
+            arm_poll(s, dir, false);
+            return;
+        } else {
+            if (dir == kServer) lbs_[std::size_t(s->be)]->server(s->server).c->eresp.inc(), st_.be[s->be].eresp.inc();
+            count_abort(s, dir);
+            close_session(s);
+            return;
+        }
+    }
+    // budget spent with data still flowing: continue next turn, after other connections
+    if (!d.queued_ready) {
+        d.queued_ready = true;
+        ++s->pending_ops;
+        ready_.push_back(s);
+    }
+}
+
+void Worker::run_ready() {
+    if (ready_.empty()) return;
+    std::vector<Session*> batch;
+    batch.swap(ready_);
+    for (Session* s : batch) {
+        bool want[2] = {false, false};
+        int held = 0;
+        for (int dir = 0; dir < 2; ++dir) {
+            if (!s->dir[dir].queued_ready) continue;
+            s->dir[dir].queued_ready = false;
+            want[dir] = true;
+            ++held;
+        }
+        if (held == 0) continue;  // listed twice; handled by the first entry
+        for (int dir = 0; dir < 2; ++dir)
+            if (want[dir]) pump(s, dir);
+        s->pending_ops -= held;
+        maybe_release(s);
+    }
+}
+
+}  // namespace es::proxy

@@ -1,0 +1,649 @@
+// Worker: accept, connect, limits, timers and the session lifecycle. The byte-moving paths
+// (copy and splice) are in transfer.cpp.
+#include "edgeshard/proxy/worker.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "edgeshard/core/assert.hpp"
+#include "edgeshard/net/uring_compat.hpp"
+#include "edgeshard/proxy/session.hpp"
+
+namespace es::proxy {
+
+using shard::UserData;
+
+namespace {
+const int kOne = 1;
+
+std::uint64_t ud(Op op, const Session* s) { return UserData::pack(op, s->gen, s); }
+
+config::Millis or_unset(config::Millis v) { return v > 0 ? v : config::kUnset; }
+}  // namespace
+
+Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor& r, stats::ShardStats& st)
+    : cfg_(cfg),
+      p_(p),
+      r_(r),
+      st_(st),
+      sessions_("session", std::uint64_t(p.conn_limit) + 1024),
+      pipes_("pipe", std::uint64_t(p.maxpipes)) {
+    bufs_ = std::make_unique<net::BufRing>(r_.ring(), 0, unsigned(cfg.global.buffers_per_shard),
+                                           unsigned(cfg.global.bufsize));
+    for (const auto& l : p_.listeners) {
+        Listener L;
+        L.fd = l.fd;
+        L.fe = l.fe;
+        // `balance source` needs the client address: multishot accept cannot return one per
+        // connection, so such frontends use single-shot accepts with an address buffer
+        const auto& fe = cfg_.frontends[l.fe];
+        auto needs_src = [&](int be) {
+            return be >= 0 && cfg_.backends[std::size_t(be)].balance == config::Balance::Source;
+        };
+        bool src = needs_src(fe.default_backend_id);
+        for (const auto& u : fe.use_backends) src = src || needs_src(int(u.backend_id));
+        L.multishot = !src;
+        listeners_.push_back(L);
+    }
+    for (std::size_t b = 0; b < cfg_.backends.size(); ++b)
+        lbs_.push_back(std::make_unique<BackendLb>(cfg_.backends[b], st_.srv[b].get(), p_.nshards));
+    fe_conns_.assign(cfg_.frontends.size(), 0);
+    queues_.resize(cfg_.backends.size());
+    housekeeping_timer_.kind = kTimerHousekeeping;
+}
+
+Worker::~Worker() {
+    for (net::Pipe* p : idle_pipes_) pipes_.destroy(p);
+    for (auto& l : listeners_)
+        if (l.fd >= 0) ::close(l.fd);
+}
+
+std::vector<const pool::RawPool*> Worker::pools() const { return {&sessions_.raw(), &pipes_.raw()}; }
+
+void Worker::start() {
+    for (std::size_t i = 0; i < listeners_.size(); ++i) arm_accept(i);
+    r_.timers().schedule(&housekeeping_timer_, r_.now_ms() + 1000);
+}
+
+// ---------------------------------------------------------------- dispatch
+
+void Worker::on_cqe(const shard::Cqe& e) {
+    const UserData u = UserData::unpack(e.user_data);
+    switch (u.op) {
+        case kOpAccept: on_accept(std::size_t(u.obj), e); return;
+        case kOpCancelAccept: return;
+        default: break;
+    }
+    Session* s = u.ptr<Session>();
+    if (s->gen != u.gen || s->released) {
+        // a completion for an earlier life of this object: its buffer still goes back
+        st_.shard.stale_cqes.inc();
+        if (e.flags & IORING_CQE_F_BUFFER) {
+            const auto bid = std::uint16_t(e.flags >> IORING_CQE_BUFFER_SHIFT);
+            bufs_->taken(bid);
+            bufs_->recycle(bid);
+        }
+        return;
+    }
+    switch (u.op) {
+        case kOpSocket: on_socket(s, e.res); break;
+        case kOpSockopt: op_done(s); break;  // a failure shows up on the linked connect
+        case kOpConnect: on_connect(s, e.res); break;
+        case kOpConnTimeout: op_done(s); break;
+        case kOpRecv0: on_recv(s, 0, e); break;
+        case kOpRecv1: on_recv(s, 1, e); break;
+        case kOpSend0: on_send(s, 0, e.res); break;
+        case kOpSend1: on_send(s, 1, e.res); break;
+        case kOpShut0: on_shutdown(s, 0, e.res); break;
+        case kOpShut1: on_shutdown(s, 1, e.res); break;
+        case kOpPollIn0: on_poll(s, 0, false, e.res); break;
+        case kOpPollIn1: on_poll(s, 1, false, e.res); break;
+        case kOpPollOut0: on_poll(s, 0, true, e.res); break;
+        case kOpPollOut1: on_poll(s, 1, true, e.res); break;
+        case kOpInstall0: on_install(s, 0, e.res); break;
+        case kOpInstall1: on_install(s, 1, e.res); break;
+        case kOpCancel:
+        case kOpClose: op_done(s); break;
+        default: ES_BUG(false, "unknown op in user_data"); break;
+    }
+}
+
+void Worker::on_message(const shard::Message& m) {
+    if (m.kind == shard::Message::kStop && !stopping_) {
+        stopping_ = true;
+        for (std::size_t i = 0; i < listeners_.size(); ++i) pause_accept(i);
+        // hard stop: every session ends now (soft stop/drain belongs to the reload path)
+        for (core::ListNode* n = all_.next; n != &all_;) {
+            core::ListNode* nx = n->next;
+            Session* s = reinterpret_cast<Session*>(reinterpret_cast<char*>(n) - offsetof(Session, all_node));
+            close_session(s);
+            n = nx;
+        }
+        r_.timers().cancel(&housekeeping_timer_);
+    }
+}
+
+void Worker::on_timer(shard::Timer* t) {
+    if (t->kind == kTimerHousekeeping) {
+        housekeeping();
+        return;
+    }
+    Session* s = static_cast<Session*>(t->owner);
+    switch (t->kind) {
+        case kTimerIdle: {
+            if (s->state != SessState::Established) return;
+            const std::int64_t d = idle_deadline(s);
+            if (d < 0) return;
+            if (r_.now_ms() >= d) {
+                close_session(s);  // inactivity timeout
+            } else {
+                r_.timers().schedule(&s->timer, d);
+            }
+            return;
+        }
+        case kTimerRetry:
+            // a plain retry goes back to the server that failed (HAProxy semantics)
+            if (s->state == SessState::Retrying) connect_to(s, s->server);
+            return;
+        case kTimerQueue:
+            if (s->state == SessState::Queued) {
+                // no server slot freed in time: HAProxy answers 503 in HTTP; in TCP the client is closed
+                auto& q = queues_[std::size_t(s->be)];
+                q.erase(std::remove(q.begin(), q.end(), s), q.end());
+                s->queued = false;
+                st_.be[s->be].qcur.dec();
+                st_.be[s->be].econ.inc();
+                close_session(s);
+            }
+            return;
+        default: return;
+    }
+}
+
+void Worker::end_of_turn() {
+    // ENOBUFS: re-arm starved recvs once a quarter of the ring is back (re-arming sooner only spins)
+    if (!starved_.empty() && bufs_->available() >= bufs_->count() / 4) {
+        std::vector<Session*> again;
+        again.swap(starved_);
+        for (Session* s : again) {
+            for (int side = 0; side < 2; ++side) {
+                if (!s->side[side].starved) continue;
+                s->side[side].starved = false;
+                if (s->state == SessState::Established) maybe_rearm(s, side);
+            }
+            op_done(s);  // the starved list held a reference
+        }
+    }
+    bufs_->publish();
+    for (Session* s : released_) sessions_.destroy(s);
+    released_.clear();
+    st_.shard.buffers_out.set(std::int64_t(bufs_->out()));
+}
+
+void Worker::housekeeping() {
+    if (!pipes_taken_) {
+        for (std::size_t k = idle_pipes_.size() / 2 + idle_pipes_.size() % 2; k > 0; --k) {
+            pipes_.destroy(idle_pipes_.back());
+            idle_pipes_.pop_back();
+        }
+    }
+    pipes_taken_ = false;
+    sessions_.raw().trim_idle();
+    pipes_.raw().trim_idle();
+    update_accepting();
+    if (!stopping_) r_.timers().schedule(&housekeeping_timer_, r_.now_ms() + 1000);
+}
+
+// ---------------------------------------------------------------- accept and limits
+
+bool Worker::fe_has_room(std::uint32_t fe) const {
+    const int lim = p_.fe_limits[fe];
+    return lim == 0 || fe_conns_[fe] < lim;
+}
+
+void Worker::arm_accept(std::size_t li) {
+    Listener& l = listeners_[li];
+    if (l.armed || l.cancelling || stopping_) return;
+    io_uring_sqe* sqe = r_.sqe();
+    if (l.multishot) {
+        io_uring_prep_multishot_accept_direct(sqe, l.fd, nullptr, nullptr, SOCK_NONBLOCK);
+    } else {
+        l.peer_len = sizeof l.peer;
+        net::compat::prep_accept_direct_alloc(sqe, l.fd, reinterpret_cast<sockaddr*>(&l.peer), &l.peer_len,
+                                              SOCK_NONBLOCK);
+    }
+    io_uring_sqe_set_data64(sqe, UserData::pack_raw(kOpAccept, 0, li));
+    l.armed = true;
+    ++listener_ops_;
+}
+
+void Worker::pause_accept(std::size_t li) {
+    Listener& l = listeners_[li];
+    if (!l.armed || l.cancelling) return;
+    io_uring_sqe* sqe = r_.sqe();
+    io_uring_prep_cancel64(sqe, UserData::pack_raw(kOpAccept, 0, li), 0);
+    io_uring_sqe_set_data64(sqe, UserData::pack_raw(kOpCancelAccept, 0, li));
+    l.cancelling = true;
+}
+
+// Accepting stops (the accept is cancelled, the listener stays open and new connections wait in
+// its backlog) while this shard is at its connection limit or the listener's frontend is at its
+// own; it resumes as soon as a slot frees.
+void Worker::update_accepting() {
+    if (stopping_) return;
+    const bool shard_full = p_.conn_limit > 0 && conns_ >= p_.conn_limit;
+    for (std::size_t i = 0; i < listeners_.size(); ++i) {
+        const bool full = shard_full || !fe_has_room(listeners_[i].fe) || !pending_.empty();
+        if (full) {
+            if (listeners_[i].armed && !listeners_[i].cancelling) {
+                pause_accept(i);
+                st_.shard.accept_paused.inc();
+                st_.fe[listeners_[i].fe].maxconn_reached.inc();
+            }
+        } else {
+            arm_accept(i);
+        }
+    }
+}
+
+void Worker::on_accept(std::size_t li, const shard::Cqe& e) {
+    Listener& l = listeners_[li];
+    if (!(e.flags & IORING_CQE_F_MORE)) {
+        l.armed = false;
+        l.cancelling = false;
+        --listener_ops_;
+    }
+    if (e.res < 0) {
+        // -ECANCELED: paused on purpose. Anything else (-ENFILE: direct table full, -ENOMEM,
+        // -EMFILE) is retried by housekeeping rather than spinning on it here.
+        if (!l.armed && e.res == -ECANCELED) update_accepting();
+        return;
+    }
+    const int slot = e.res;
+    st_.shard.accepts.inc();
+    stats::FrontendCounters& fc = st_.fe[l.fe];
+    fc.stot.inc();
+    Session* s = stopping_ ? nullptr : sessions_.make();
+    if (!s) {
+        io_uring_sqe* sqe = r_.sqe();
+        io_uring_prep_close_direct(sqe, unsigned(slot));
+        io_uring_sqe_set_data64(sqe, UserData::pack_raw(kOpCancelAccept, 0, 0));
+        fc.dcon.inc();
+        return;
+    }
+    s->gen = ++gen_;
+    s->fe = l.fe;
+    s->side[kClient].slot = slot;
+    s->side[kClient].last_ms = r_.now_ms();
+    s->timer.owner = s;
+    if (!l.multishot) s->peer = l.peer;
+    ++live_;
+    // all_ list: used by stop
+    s->all_node.prev = all_.prev;
+    s->all_node.next = &all_;
+    all_.prev->next = &s->all_node;
+    all_.prev = &s->all_node;
+
+    const bool room = (p_.conn_limit == 0 || conns_ < p_.conn_limit) && fe_has_room(l.fe) && pending_.empty();
+    if (room) {
+        start_session(s);
+    } else {
+        // accepted in the same batch as the limit was reached: it waits (unserved, like in the
+        // backlog) until a slot frees; it is never refused
+        s->state = SessState::Pending;
+        pending_.push_back(s);
+    }
+    if (!l.armed && !stopping_) update_accepting();
+    if (p_.conn_limit > 0 && conns_ >= p_.conn_limit) update_accepting();
+    else if (!fe_has_room(l.fe)) update_accepting();
+}
+
+void Worker::start_session(Session* s) {
+    s->counted_conn = true;
+    ++conns_;
+    ++fe_conns_[s->fe];
+    st_.shard.conns.inc();
+    stats::FrontendCounters& fc = st_.fe[s->fe];
+    fc.scur.inc();
+    fc.smax.update(fc.scur.get());
+    const auto& fe = cfg_.frontends[s->fe];
+    const int be = !fe.use_backends.empty() ? int(fe.use_backends.front().backend_id) : fe.default_backend_id;
+    if (be < 0) {
+        fc.dcon.inc();
+        close_session(s);
+        return;
+    }
+    s->be = be;
+    s->retries_left = cfg_.backends[std::size_t(be)].retries;
+    stats::BackendCounters& bc = st_.be[be];
+    bc.stot.inc();
+    bc.scur.inc();
+    bc.smax.update(bc.scur.get());
+    connect_server(s, -1);
+}
+
+void Worker::start_pending() {
+    std::size_t k = 0;
+    while (k < pending_.size()) {
+        Session* s = pending_[k];
+        if (p_.conn_limit > 0 && conns_ >= p_.conn_limit) break;
+        if (!fe_has_room(s->fe)) {
+            ++k;
+            continue;
+        }
+        pending_.erase(pending_.begin() + std::ptrdiff_t(k));
+        start_session(s);
+    }
+}
+
+// ---------------------------------------------------------------- connect
+
+void Worker::connect_server(Session* s, int exclude) {
+    BackendLb& lb = *lbs_[std::size_t(s->be)];
+    const int i = lb.pick(&s->peer, exclude);
+    if (i == BackendLb::kNone) {
+        st_.be[s->be].econ.inc();
+        close_session(s);
+        return;
+    }
+    if (i == BackendLb::kFull) {
+        // every usable server is at its maxconn: wait in the backend queue (HAProxy's queue),
+        // bounded by `timeout queue`, else `timeout connect`
+        s->state = SessState::Queued;
+        s->queued = true;
+        queues_[std::size_t(s->be)].push_back(s);
+        auto& bc = st_.be[s->be];
+        bc.qcur.inc();
+        bc.qmax.update(bc.qcur.get());
+        const auto& t = cfg_.backends[std::size_t(s->be)].timeouts;
+        const config::Millis qt = t.queue > 0 ? t.queue : (t.connect > 0 ? t.connect : 5000);
+        s->timer.kind = kTimerQueue;
+        r_.timers().schedule(&s->timer, r_.now_ms() + qt);
+        return;
+    }
+    connect_to(s, i);
+}
+
+void Worker::connect_to(Session* s, int i) {
+    ServerSlot& srv = lbs_[std::size_t(s->be)]->server(i);
+    s->server = i;
+    s->counted_srv = true;
+    ++srv.cur;
+    srv.c->inflight.inc();
+    srv.c->lbtot.inc();
+    st_.be[s->be].lbtot.inc();
+    s->state = SessState::Connecting;
+    io_uring_sqe* sqe = r_.sqe();
+    io_uring_prep_socket_direct_alloc(sqe, srv.cfg->addr.family(), SOCK_STREAM | SOCK_NONBLOCK, 0, 0);
+    io_uring_sqe_set_data64(sqe, ud(kOpSocket, s));
+    ++s->pending_ops;
+}
+
+void Worker::on_socket(Session* s, int res) {
+    --s->pending_ops;
+    if (s->state == SessState::Closing) {
+        if (res >= 0) {
+            io_uring_sqe* sqe = r_.sqe();
+            io_uring_prep_close_direct(sqe, unsigned(res));
+            io_uring_sqe_set_data64(sqe, ud(kOpClose, s));
+            ++s->pending_ops;
+        }
+        maybe_release(s);
+        return;
+    }
+    if (res < 0) {  // -ENFILE (table full), -ENOMEM: a local failure, handled as a connect failure
+        connect_failed(s);
+        return;
+    }
+    s->side[kServer].slot = res;
+    const ServerSlot& srv = lbs_[std::size_t(s->be)]->server(s->server);
+    const config::Millis ct = cfg_.backends[std::size_t(s->be)].timeouts.connect;
+    io_uring_sqe* sqe;
+    if (p_.sockopt_ok) {
+        sqe = r_.sqe();
+        net::compat::prep_setsockopt_fixed(sqe, res, IPPROTO_TCP, TCP_NODELAY, &kOne);
+        sqe->flags |= IOSQE_IO_LINK;
+        io_uring_sqe_set_data64(sqe, ud(kOpSockopt, s));
+        ++s->pending_ops;
+    }
+    sqe = r_.sqe();
+    io_uring_prep_connect(sqe, res, reinterpret_cast<const sockaddr*>(&srv.cfg->addr.ss), srv.cfg->addr.len);
+    sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data64(sqe, ud(kOpConnect, s));
+    ++s->pending_ops;
+    if (ct > 0) {
+        sqe->flags |= IOSQE_IO_LINK;
+        s->connect_ts.tv_sec = ct / 1000;
+        s->connect_ts.tv_nsec = (ct % 1000) * 1000000;
+        sqe = r_.sqe();
+        io_uring_prep_link_timeout(sqe, &s->connect_ts, 0);
+        io_uring_sqe_set_data64(sqe, ud(kOpConnTimeout, s));
+        ++s->pending_ops;
+    }
+}
+
+void Worker::on_connect(Session* s, int res) {
+    --s->pending_ops;
+    if (s->state == SessState::Closing) {
+        maybe_release(s);
+        return;
+    }
+    if (res == 0) {
+        established(s);
+        return;
+    }
+    // failed, refused or timed out (-ECANCELED by the linked timeout): drop this socket
+    io_uring_sqe* sqe = r_.sqe();
+    io_uring_prep_close_direct(sqe, unsigned(s->side[kServer].slot));
+    io_uring_sqe_set_data64(sqe, ud(kOpClose, s));
+    ++s->pending_ops;
+    s->side[kServer].slot = -1;
+    connect_failed(s);
+}
+
+// HAProxy semantics: `retries N` more attempts after the first; with `option redispatch`
+// (interval -1) the last retry goes to another server, with interval P every Pth retry does.
+// A retry on the same server waits min(timeout connect, 1s) so a restarting server is not
+// hammered; a redispatch goes at once.
+void Worker::connect_failed(Session* s) {
+    BackendLb& lb = *lbs_[std::size_t(s->be)];
+    const int failed = s->server;
+    ServerSlot& srv = lb.server(failed);
+    --srv.cur;
+    srv.c->inflight.dec();
+    s->counted_srv = false;
+    const auto& be = cfg_.backends[std::size_t(s->be)];
+    if (s->retries_left <= 0) {
+        srv.c->econ.inc();
+        st_.be[s->be].econ.inc();
+        server_slot_freed(s);
+        close_session(s);
+        return;
+    }
+    --s->retries_left;
+    ++s->tries;
+    srv.c->wretr.inc();
+    st_.be[s->be].wretr.inc();
+    bool redispatch = false;
+    if (be.redispatch) {
+        if (be.redispatch_interval < 0) redispatch = s->retries_left == -be.redispatch_interval - 1;
+        else if (be.redispatch_interval > 0) redispatch = s->tries % be.redispatch_interval == 0;
+    }
+    server_slot_freed(s);
+    if (redispatch) {
+        srv.c->wredis.inc();
+        st_.be[s->be].wredis.inc();
+        connect_server(s, failed);
+        return;
+    }
+    s->state = SessState::Retrying;
+    s->timer.kind = kTimerRetry;
+    const config::Millis ct = be.timeouts.connect;
+    const config::Millis wait = (ct > 0 && ct < 1000) ? ct : 1000;
+    r_.timers().schedule(&s->timer, r_.now_ms() + wait);
+}
+
+void Worker::server_slot_freed(Session* s) {
+    auto& q = queues_[std::size_t(s->be)];
+    if (q.empty()) return;
+    Session* w = q.front();
+    q.erase(q.begin());
+    w->queued = false;
+    st_.be[w->be].qcur.dec();
+    r_.timers().cancel(&w->timer);
+    connect_server(w, -1);
+}
+
+void Worker::established(Session* s) {
+    s->state = SessState::Established;
+    s->srv_established = true;
+    ServerSlot& srv = lbs_[std::size_t(s->be)]->server(s->server);
+    srv.c->stot.inc();
+    srv.c->scur.inc();
+    srv.c->smax.update(srv.c->scur.get());
+    const std::int64_t now = r_.now_ms();
+    s->side[kClient].last_ms = now;
+    s->side[kServer].last_ms = now;
+    arm_recv(s, kClient);
+    arm_recv(s, kServer);
+    schedule_idle(s);
+}
+
+// ---------------------------------------------------------------- timers
+
+// Inactivity deadline (-1 = none). `timeout client` bounds the client side's silence (no byte
+// read from or written to it), `timeout server` the server side's; `timeout tunnel`, when set,
+// replaces both with one bound on both sides being idle. Once a side is half-closed the
+// -fin variants apply when configured.
+std::int64_t Worker::idle_deadline(const Session* s) const {
+    const auto& ft = cfg_.frontends[s->fe].timeouts;
+    const auto& bt = cfg_.backends[std::size_t(s->be)].timeouts;
+    const bool half = s->side[0].eof || s->side[1].eof || s->side[0].shut_sent || s->side[1].shut_sent;
+    const std::int64_t lc = s->side[kClient].last_ms, ls = s->side[kServer].last_ms;
+    if (!half && or_unset(bt.tunnel) > 0) return std::max(lc, ls) + bt.tunnel;
+    config::Millis tc = or_unset(ft.client), ts = or_unset(bt.server);
+    if (half) {
+        if (or_unset(ft.client_fin) > 0) tc = ft.client_fin;
+        if (or_unset(bt.server_fin) > 0) ts = bt.server_fin;
+        if (or_unset(bt.tunnel) > 0 && tc <= 0 && ts <= 0) return std::max(lc, ls) + bt.tunnel;
+    }
+    std::int64_t d = -1;
+    if (tc > 0) d = lc + tc;
+    if (ts > 0) d = d < 0 ? ls + ts : std::min(d, ls + ts);
+    return d;
+}
+
+void Worker::schedule_idle(Session* s) {
+    const std::int64_t d = idle_deadline(s);
+    s->timer.kind = kTimerIdle;
+    if (d < 0) {
+        r_.timers().cancel(&s->timer);
+        return;
+    }
+    // lazily: an armed timer earlier than d simply re-checks when it fires
+    if (!s->timer.armed() || s->timer.when_ms > d) r_.timers().schedule(&s->timer, d);
+}
+
+// ---------------------------------------------------------------- close and release
+
+void Worker::count_abort(Session* s, int side) {
+    if (s->be < 0) return;
+    stats::ServerCounters* sc = s->server >= 0 ? lbs_[std::size_t(s->be)]->server(s->server).c : nullptr;
+    if (side == kClient) {
+        st_.fe[s->fe].cli_abrt.inc();
+        st_.be[s->be].cli_abrt.inc();
+        if (sc) sc->cli_abrt.inc();
+    } else {
+        st_.be[s->be].srv_abrt.inc();
+        if (sc) sc->srv_abrt.inc();
+    }
+}
+
+void Worker::close_session(Session* s) {
+    if (s->state == SessState::Closing) return;
+    const SessState was = s->state;
+    s->state = SessState::Closing;
+    r_.timers().cancel(&s->timer);
+    if (was == SessState::Pending) pending_.erase(std::remove(pending_.begin(), pending_.end(), s), pending_.end());
+    if (s->queued) {
+        auto& q = queues_[std::size_t(s->be)];
+        q.erase(std::remove(q.begin(), q.end(), s), q.end());
+        s->queued = false;
+        st_.be[s->be].qcur.dec();
+    }
+    for (int side = 0; side < 2; ++side) {
+        Side& sd = s->side[side];
+        if (sd.slot >= 0) {
+            io_uring_sqe* sqe = r_.sqe();
+            io_uring_prep_cancel_fd(sqe, sd.slot, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
+            io_uring_sqe_set_data64(sqe, ud(kOpCancel, s));
+            ++s->pending_ops;
+            sqe = r_.sqe();
+            io_uring_prep_close_direct(sqe, unsigned(sd.slot));
+            io_uring_sqe_set_data64(sqe, ud(kOpClose, s));
+            ++s->pending_ops;
+            sd.slot = -1;
+        }
+        if (sd.fd >= 0) {
+            ::close(sd.fd);
+            sd.fd = -1;
+        }
+        Dir& d = s->dir[side];
+        while (d.qhead != net::BufRing::kNone) {
+            const std::uint16_t b = d.qhead;
+            d.qhead = bufs_->rec(b).next;
+            bufs_->recycle(b);
+        }
+        d.qtail = net::BufRing::kNone;
+        d.qbytes = 0;
+        if (d.pipe) {
+            put_pipe(d.pipe, d.pipe_bytes == 0);
+            d.pipe = nullptr;
+            d.pipe_bytes = 0;
+        }
+    }
+    if (s->counted_srv && s->be >= 0) {
+        ServerSlot& srv = lbs_[std::size_t(s->be)]->server(s->server);
+        --srv.cur;
+        srv.c->inflight.dec();
+        s->counted_srv = false;
+        if (s->srv_established) srv.c->scur.dec();
+        server_slot_freed(s);
+    }
+    if (s->be >= 0 && s->counted_conn) st_.be[s->be].scur.dec();
+    if (s->counted_conn) {
+        s->counted_conn = false;
+        --conns_;
+        --fe_conns_[s->fe];
+        st_.shard.conns.dec();
+        st_.fe[s->fe].scur.dec();
+        start_pending();
+        update_accepting();
+    }
+    maybe_release(s);
+}
+
+void Worker::op_done(Session* s) {
+    --s->pending_ops;
+    ES_ASSERT(s->pending_ops >= 0);
+    maybe_release(s);
+}
+
+// A closing session is released once no operation can complete on it any more; the memory goes
+// back to the pool at the end of the turn, after every CQE of this batch has been dispatched.
+void Worker::maybe_release(Session* s) {
+    if (s->state == SessState::Closing && s->pending_ops == 0 && !s->released) release(s);
+}
+
+void Worker::release(Session* s) {
+    s->released = true;
+    s->all_node.unlink();
+    --live_;
+    released_.push_back(s);
+}
+
+}  // namespace es::proxy
