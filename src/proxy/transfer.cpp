@@ -178,6 +178,12 @@ void Worker::on_send(Session* s, int dst, int res) {
         maybe_release(s);
         return;
     }
+    if (res == -EAGAIN) {
+        // SENDMSG honours the file's O_NONBLOCK (set once a direction splices): a full socket
+        // can come back as -EAGAIN instead of being retried by the kernel. Wait for room, resend.
+        arm_poll(s, dst, true);
+        return;
+    }
     if (res < 0) {  // -EPIPE, -ECONNRESET: the receiving side is gone
         count_abort(s, dst);
         close_session(s);
@@ -301,6 +307,10 @@ void Worker::on_install(Session* s, int side, int res) {
         }
         return;
     }
+    // splice(2) on a socket blocks unless the file is O_NONBLOCK (SPLICE_F_NONBLOCK covers only
+    // the pipe); the flag is shared with the direct descriptor, which on_send() copes with
+    const int fl = fcntl(res, F_GETFL);
+    fcntl(res, F_SETFL, fl | O_NONBLOCK);
     sd.fd = res;
     for (int dir = 0; dir < 2; ++dir) maybe_start_splice(s, dir);
 }
@@ -346,8 +356,10 @@ void Worker::on_poll(Session* s, int side, bool out, int res) {
         maybe_release(s);
         return;
     }
-    (void)res;  // errors and hang-ups show up as splice results
-    pump(s, out ? 1 - side : side);
+    (void)res;  // errors and hang-ups show up as the next send or splice result
+    const int dir = out ? 1 - side : side;
+    if (s->dir[dir].mode == Dir::Splice) pump(s, dir);
+    else if (out) try_send(s, dir);
 }
 
 // Moves bytes src -> pipe -> dst with non-blocking splice(2) until one side would block, then

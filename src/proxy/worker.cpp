@@ -210,11 +210,10 @@ void Worker::arm_accept(std::size_t li) {
     if (l.armed || l.cancelling || stopping_) return;
     io_uring_sqe* sqe = r_.sqe();
     if (l.multishot) {
-        io_uring_prep_multishot_accept_direct(sqe, l.fd, nullptr, nullptr, SOCK_NONBLOCK);
+        io_uring_prep_multishot_accept_direct(sqe, l.fd, nullptr, nullptr, 0);
     } else {
         l.peer_len = sizeof l.peer;
-        net::compat::prep_accept_direct_alloc(sqe, l.fd, reinterpret_cast<sockaddr*>(&l.peer), &l.peer_len,
-                                              SOCK_NONBLOCK);
+        net::compat::prep_accept_direct_alloc(sqe, l.fd, reinterpret_cast<sockaddr*>(&l.peer), &l.peer_len, 0);
     }
     io_uring_sqe_set_data64(sqe, UserData::pack_raw(kOpAccept, 0, li));
     l.armed = true;
@@ -378,7 +377,9 @@ void Worker::connect_to(Session* s, int i) {
     st_.be[s->be].lbtot.inc();
     s->state = SessState::Connecting;
     io_uring_sqe* sqe = r_.sqe();
-    io_uring_prep_socket_direct_alloc(sqe, srv.cfg->addr.family(), SOCK_STREAM | SOCK_NONBLOCK, 0, 0);
+    // blocking sockets: io_uring never blocks on them (it polls), and SENDMSG keeps MSG_WAITALL
+    // semantics only while the file is not O_NONBLOCK
+    io_uring_prep_socket_direct_alloc(sqe, srv.cfg->addr.family(), SOCK_STREAM, 0, 0);
     io_uring_sqe_set_data64(sqe, ud(kOpSocket, s));
     ++s->pending_ops;
 }
