@@ -95,6 +95,10 @@ int main(int argc, char** argv) {
     // SIGINT/SIGTERM are taken by the control shard through a signalfd; blocked before any thread
     // starts so every shard inherits the mask. SIGPIPE never kills us (sends use MSG_NOSIGNAL;
     // this covers splice and the control socket).
+    // a shell starts background jobs with SIGINT ignored, and an ignored signal never reaches a
+    // signalfd: restore the default disposition before blocking
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);

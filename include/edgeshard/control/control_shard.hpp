@@ -1,0 +1,45 @@
+// The control shard: what the main thread becomes once the data shards run.
+//
+//   shard::Runtime rt(cfg); rt.start();
+//   control::ControlShard cs(rt);
+//   cs.run(signal_fd);   // returns on SIGINT/SIGTERM (read from the signalfd)
+//   rt.stop();
+//
+// run() owns the `stats socket`s of the config: it creates them (atomically replacing a stale or
+// previous process's socket file), serves the CLI on them with poll(2), and removes the files it
+// created when it returns (not a file a newer process has put in their place). It never blocks on
+// a client: every client socket is non-blocking, its input is capped at kMaxRequestLine, its
+// output is written as the socket accepts it, and `stats timeout` closes idle clients.
+// It never touches a shard's ring: statistics are read from the shards' single-writer counters.
+#pragma once
+
+#include <memory>
+
+#include "edgeshard/shard/runtime.hpp"
+#include "edgeshard/stats/snapshot.hpp"
+
+namespace es::control {
+
+class ControlShard {
+  public:
+    explicit ControlShard(shard::Runtime& rt);
+    ~ControlShard();
+    ControlShard(const ControlShard&) = delete;
+    ControlShard& operator=(const ControlShard&) = delete;
+
+    // Throws std::runtime_error (naming the path and the reason) when a stats socket cannot be
+    // created; sockets created before the failure are removed. Afterwards it does not throw:
+    // client errors close that client. signal_fd: a signalfd (or any fd) whose readability means
+    // "stop"; one read of up to 128 bytes consumes it. Pass -1 to serve until the process dies.
+    void run(int signal_fd);
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// A merged snapshot of the running shards (what `show stat` and friends render). Reads the
+// shards' relaxed counters from the calling thread; never waits for a shard.
+stats::Snapshot runtime_snapshot(const shard::Runtime& rt, const stats::BuildOptions& opt = {});
+
+}  // namespace es::control

@@ -1,0 +1,168 @@
+// The merged stats snapshot: what the control shard renders.
+//
+// Inputs are plain views (ShardView, ProcessView) so the merge is a pure function that tests
+// drive with hand-made counter blocks; the control room builds the views from shard::Runtime.
+// Reading a ShardStats block from the control thread is allowed by its contract: every value is a
+// single-writer relaxed atomic, read here with get() exactly once per snapshot.
+//
+// Merge rules follow the nature of each value (HAProxy's typed tags, management guide §9.2):
+//   Counter, Gauge  summed over shards.
+//   Max             the sum of the per-shard maxima. The true process-wide maximum lies between the
+//                   largest per-shard maximum and this sum; the sum is exact when the shards peak
+//                   together, which is the common case for a load balancer whose connections are
+//                   spread by SO_REUSEPORT, and it is the safe side for capacity planning. Each
+//                   shard's maximum is first raised to its current value, because a reader can see
+//                   the gauge raised before the writer updated the maximum.
+//   Limit           as configured, never summed (a frontend's maxconn is process-wide).
+//   Name, Config    copied from the config snapshot.
+// Pool needed_avg is summed too: each shard's average is its own demand, the sum is the process's.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "edgeshard/config/config.hpp"
+#include "edgeshard/pool/pool.hpp"
+#include "edgeshard/shard/runtime.hpp"
+#include "edgeshard/stats/counters.hpp"
+
+namespace es::stats {
+
+// Plain copies of the counter blocks (one read of each value).
+struct FrontendValues {
+    std::int64_t scur = 0, smax = 0;
+    std::uint64_t stot = 0, bin = 0, bout = 0, dcon = 0, ereq = 0, cli_abrt = 0, maxconn_reached = 0;
+};
+
+struct ServerValues {
+    std::int64_t scur = 0, smax = 0, inflight = 0;
+    std::uint64_t stot = 0, bin = 0, bout = 0, econ = 0, eresp = 0, wretr = 0, wredis = 0, cli_abrt = 0,
+                  srv_abrt = 0, lbtot = 0;
+};
+
+struct BackendValues {
+    std::int64_t scur = 0, smax = 0, qcur = 0, qmax = 0;
+    std::uint64_t stot = 0, bin = 0, bout = 0, econ = 0, eresp = 0, wretr = 0, wredis = 0, cli_abrt = 0,
+                  srv_abrt = 0, lbtot = 0;
+};
+
+struct ShardValues {
+    std::uint64_t loops = 0, cqes = 0, submits = 0, cq_overflow = 0, enobufs = 0, short_sends = 0,
+                  sq_full = 0, accepts = 0, accept_paused = 0, splice_switches = 0, splice_bytes = 0,
+                  copy_bytes = 0, pipe_misses = 0, mailbox_msgs = 0, wakeups = 0, stale_cqes = 0,
+                  timers_fired = 0;
+    std::int64_t conns = 0, buffers_out = 0;
+};
+
+FrontendValues read_values(const FrontendCounters& c);
+ServerValues read_values(const ServerCounters& c);
+BackendValues read_values(const BackendCounters& c);
+ShardValues read_values(const ShardCounters& c);
+
+// into += one, by nature (see the header comment).
+void merge_into(FrontendValues& into, const FrontendValues& one);
+void merge_into(ServerValues& into, const ServerValues& one);
+void merge_into(BackendValues& into, const BackendValues& one);
+void merge_into(ShardValues& into, const ShardValues& one);
+
+// One pool's counters as read once; sample_pool() is the only place that touches a RawPool, so
+// tests build samples directly and need no pool implementation.
+struct PoolSample {
+    std::string name;
+    std::size_t size = 0;
+    std::uint64_t allocated = 0, used = 0, failed = 0, needed_avg = 0;
+};
+inline PoolSample sample_pool(const pool::RawPool& p) {
+    const auto& c = p.counters();
+    return PoolSample{p.name(), p.size(), c.allocated.get(), c.used.get(), c.failed.get(), c.needed_avg()};
+}
+
+// What the build reads from one shard. stats and info may be null (a shard that failed to
+// publish): its values count as zero and `show shards` shows what is known.
+struct ShardView {
+    int id = 0;
+    int cpu = -1;
+    const ShardStats* stats = nullptr;
+    std::vector<PoolSample> pools;
+    const shard::ShardInfo* info = nullptr;
+};
+
+struct ProcessView {
+    int pid = 0;
+    std::int64_t uptime_s = 0;
+    std::int64_t start_wall_s = 0;
+    std::string version;
+    std::string tier;  // io_uring tier of the process ("full", "basic", ...)
+    std::size_t nbshards = 0;
+    int maxconn = 0;  // global maxconn as applied (after RLIMIT_NOFILE derivation)
+    int maxpipes = 0;
+    std::int64_t ulimit_n = 0;  // 0 = unknown
+    bool stopping = false;
+    std::optional<std::uint64_t> pipes_used, pipes_free;  // absent until the splice room reports them
+};
+
+struct BuildOptions {
+    // Keep each shard's per-object values (for `show stat ... shards`); costs one copy of every
+    // frontend/backend/server value set per shard, so it is off unless asked for.
+    bool per_shard_objects = false;
+};
+
+struct PoolSummary {
+    struct PerShard {
+        int shard = 0;
+        std::uint64_t allocated = 0, used = 0, failed = 0, needed_avg = 0;
+    };
+    std::string name;
+    std::size_t size = 0;
+    std::uint64_t allocated = 0, used = 0, failed = 0, needed_avg = 0;
+    std::vector<PerShard> shards;
+};
+
+struct ShardSnapshot {
+    int id = 0;
+    int cpu = -1;
+    shard::ShardInfo info;  // copied; defaults when the view had none
+    bool has_stats = false;
+    ShardValues counters;
+    // filled only with BuildOptions::per_shard_objects; indexed like the config
+    std::vector<FrontendValues> fe;
+    std::vector<BackendValues> be;
+    std::vector<std::vector<ServerValues>> srv;
+};
+
+struct Snapshot {
+    // Names, ids and weights are read from the config at render time: it must outlive the snapshot
+    // (the control shard renders from the runtime's snapshot, which lives until shutdown).
+    const config::Config* cfg = nullptr;
+    ProcessView process;
+    std::vector<std::uint32_t> fe_iid, be_iid;       // HAProxy-style proxy ids (see assign_proxy_ids)
+    std::vector<std::vector<std::string>> srv_addr;  // formatted server addresses
+    std::vector<FrontendValues> fe;
+    std::vector<BackendValues> be;
+    std::vector<std::vector<ServerValues>> srv;
+    std::vector<ShardSnapshot> shards;
+    ShardValues shard_total;
+    std::vector<PoolSummary> pools;  // merged by (name, size), in first-seen order
+    std::string uptime_text;         // "0d 1h02m03s", referenced by the Uptime info field
+    bool per_shard_objects = false;
+};
+
+Snapshot build_snapshot(const config::Config& cfg, const ProcessView& proc, std::span<const ShardView> shards,
+                        const BuildOptions& opt = {});
+
+// Proxy ids (`iid`, JSON `proxyId`), 1-based like HAProxy's uuids: frontends first in config
+// order, then backends; a backend named like a frontend (a `listen` section) shares its id.
+void assign_proxy_ids(const config::Config& cfg, std::vector<std::uint32_t>& fe_iid,
+                      std::vector<std::uint32_t>& be_iid);
+
+// Uptime as HAProxy prints it: "3d 4h05m06s".
+std::string format_uptime(std::int64_t seconds);
+
+// "127.0.0.1:80", "[::1]:80"; "" for an unset address. Numeric only (no resolver).
+std::string format_addr(const config::SockAddr& a);
+
+}  // namespace es::stats

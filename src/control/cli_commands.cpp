@@ -1,0 +1,36 @@
+// The CLI's own commands: help, prompt, quit, show version.
+#include "edgeshard/control/cli.hpp"
+#include "edgeshard/core/version.hpp"
+
+namespace es::control {
+
+namespace {
+
+void cmd_help(std::span<const std::string_view> args, Context& ctx, std::string& out) {
+    out.append("The following commands are valid at this level:\n");
+    append_help(ctx.commands, ctx.session.level, args, out);
+}
+
+void cmd_prompt(std::span<const std::string_view>, Context& ctx, std::string&) {
+    ctx.session.interactive = !ctx.session.interactive;
+}
+
+void cmd_quit(std::span<const std::string_view>, Context& ctx, std::string&) {
+    ctx.session.quit = true;
+}
+
+void cmd_show_version(std::span<const std::string_view>, Context&, std::string& out) {
+    out.append(kVersion).push_back('\n');
+}
+
+}  // namespace
+
+void register_cli_commands(CommandTable& t) {
+    t.add({{"help"}, "[<command>]", "list matching or all commands", Level::User, cmd_help});
+    t.add({{"prompt"}, "", "toggle interactive mode with prompt", Level::User, cmd_prompt});
+    t.add({{"quit"}, "", "disconnect", Level::User, cmd_quit});
+    t.add(
+        {{"show", "version"}, "", "show the version of the current process", Level::User, cmd_show_version});
+}
+
+}  // namespace es::control

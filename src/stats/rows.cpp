@@ -1,0 +1,238 @@
+// Snapshot -> typed rows. The tags mirror what HAProxy sets for the same field, so a consumer
+// that aggregates HAProxy's typed output by nature aggregates ours the same way. Values we do not
+// track stay Empty (an empty CSV cell, no JSON object), exactly as HAProxy leaves unset fields;
+// we never print a 0 for something we do not measure.
+#include <string_view>
+
+#include "edgeshard/core/version.hpp"
+#include "edgeshard/stats/render.hpp"
+
+namespace es::stats {
+
+namespace {
+
+constexpr std::int64_t kProcessNum = 1;  // one process: HAProxy's relative pid / processNum
+
+const FrontendValues kNoFe{};
+const BackendValues kNoBe{};
+const ServerValues kNoSrv{};
+
+const FrontendValues& fe_values(const Snapshot& snap, std::size_t fe, int shard) {
+    if (shard < 0) return snap.fe[fe];
+    const auto& ss = snap.shards[std::size_t(shard)];
+    return fe < ss.fe.size() ? ss.fe[fe] : kNoFe;
+}
+
+const BackendValues& be_values(const Snapshot& snap, std::size_t be, int shard) {
+    if (shard < 0) return snap.be[be];
+    const auto& ss = snap.shards[std::size_t(shard)];
+    return be < ss.be.size() ? ss.be[be] : kNoBe;
+}
+
+const ServerValues& srv_values(const Snapshot& snap, std::size_t be, std::size_t sv, int shard) {
+    if (shard < 0) return snap.srv[be][sv];
+    const auto& ss = snap.shards[std::size_t(shard)];
+    if (be < ss.srv.size() && sv < ss.srv[be].size()) return ss.srv[be][sv];
+    return kNoSrv;
+}
+
+std::string_view mode_name(config::Mode m) {
+    return m == config::Mode::Http ? "http" : "tcp";
+}
+
+std::string_view algo_name(config::Balance b) {
+    switch (b) {
+        case config::Balance::RoundRobin:
+            return "roundrobin";
+        case config::Balance::LeastConn:
+            return "leastconn";
+        case config::Balance::Source:
+            return "source";
+    }
+    return "";
+}
+
+// A server takes traffic from the LB when it is not in maintenance and has a weight; with no
+// health checks yet, that is all "up" can mean.
+bool server_usable(const config::Server& s) {
+    return !s.disabled && s.weight > 0;
+}
+
+void fill_keys(StatRow& row, std::string_view px, std::string_view sv, std::uint32_t iid, std::uint32_t sid,
+               ObjType type) {
+    row[st::pxname] = Field::str(px, Origin::Key, Nature::Name, Scope::Service);
+    row[st::svname] = Field::str(sv, Origin::Key, Nature::Name, Scope::Service);
+    row[st::pid] = Field::u32(kProcessNum, Origin::Key);
+    row[st::iid] = Field::u32(iid, Origin::Key, Nature::Gauge, Scope::Service);
+    row[st::sid] = Field::u32(sid, Origin::Key, Nature::Gauge, Scope::Service);
+    row[st::type] = Field::u32(std::int64_t(type), Origin::Config, Nature::Gauge, Scope::Service);
+}
+
+Field counter(std::uint64_t v) {
+    return Field::u64(v, Origin::Metric, Nature::Counter);
+}
+Field gauge32(std::int64_t v) {
+    return Field::u32(v, Origin::Metric, Nature::Gauge);
+}
+Field max32(std::int64_t v) {
+    return Field::u32(v, Origin::Metric, Nature::Max);
+}
+Field limit32(std::int64_t v) {
+    return Field::u32(v, Origin::Config, Nature::Limit);
+}
+
+}  // namespace
+
+void fill_frontend_row(const Snapshot& snap, std::size_t fe, int shard, StatRow& row) {
+    row.fill(Field{});
+    const config::Frontend& cf = snap.cfg->frontends[fe];
+    const FrontendValues& v = fe_values(snap, fe, shard);
+    fill_keys(row, cf.name, "FRONTEND", snap.fe_iid[fe], 0, ObjType::Frontend);
+    row[st::scur] = gauge32(v.scur);
+    row[st::smax] = max32(v.smax);
+    if (cf.maxconn > 0) row[st::slim] = limit32(cf.maxconn);
+    row[st::stot] = counter(v.stot);
+    row[st::bin] = counter(v.bin);
+    row[st::bout] = counter(v.bout);
+    row[st::ereq] = counter(v.ereq);
+    row[st::status] = Field::str("OPEN", Origin::Status);
+    row[st::cli_abrt] = counter(v.cli_abrt);
+    row[st::mode] = Field::str(mode_name(cf.mode), Origin::Config, Nature::Gauge, Scope::Service);
+    row[st::dcon] = counter(v.dcon);
+}
+
+void fill_backend_row(const Snapshot& snap, std::size_t be, int shard, StatRow& row) {
+    row.fill(Field{});
+    const config::Backend& cb = snap.cfg->backends[be];
+    const BackendValues& v = be_values(snap, be, shard);
+    fill_keys(row, cb.name, "BACKEND", snap.be_iid[be], 0, ObjType::Backend);
+
+    std::int64_t act = 0, weight = 0;
+    for (const auto& s : cb.servers) {
+        if (!server_usable(s)) continue;
+        ++act;
+        weight += s.weight;
+    }
+    row[st::qcur] = gauge32(v.qcur);
+    row[st::qmax] = max32(v.qmax);
+    row[st::scur] = gauge32(v.scur);
+    row[st::smax] = max32(v.smax);
+    row[st::stot] = counter(v.stot);
+    row[st::bin] = counter(v.bin);
+    row[st::bout] = counter(v.bout);
+    row[st::econ] = counter(v.econ);
+    row[st::eresp] = counter(v.eresp);
+    row[st::wretr] = counter(v.wretr);
+    row[st::wredis] = counter(v.wredis);
+    row[st::status] = Field::str(act > 0 ? "UP" : "DOWN", Origin::Status);
+    row[st::weight] = Field::u32(weight, Origin::Metric, Nature::Avg);
+    row[st::act] = gauge32(act);
+    row[st::bck] = gauge32(0);  // no backup servers yet
+    row[st::lbtot] = counter(v.lbtot);
+    row[st::cli_abrt] = counter(v.cli_abrt);
+    row[st::srv_abrt] = counter(v.srv_abrt);
+    row[st::mode] = Field::str(mode_name(cb.mode), Origin::Config, Nature::Gauge, Scope::Service);
+    row[st::algo] = Field::str(algo_name(cb.balance), Origin::Config, Nature::Gauge, Scope::Service);
+    row[st::uweight] = Field::u32(weight, Origin::Metric, Nature::Avg);
+}
+
+void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int shard, StatRow& row) {
+    row.fill(Field{});
+    const config::Backend& cb = snap.cfg->backends[be];
+    const config::Server& cs = cb.servers[sv];
+    const ServerValues& v = srv_values(snap, be, sv, shard);
+    fill_keys(row, cb.name, cs.name, snap.be_iid[be], cs.id + 1, ObjType::Server);
+    row[st::scur] = gauge32(v.scur);
+    row[st::smax] = max32(v.smax);
+    if (cs.maxconn > 0) row[st::slim] = limit32(cs.maxconn);
+    row[st::stot] = counter(v.stot);
+    row[st::bin] = counter(v.bin);
+    row[st::bout] = counter(v.bout);
+    row[st::econ] = counter(v.econ);
+    row[st::eresp] = counter(v.eresp);
+    row[st::wretr] = counter(v.wretr);
+    row[st::wredis] = counter(v.wredis);
+    // HAProxy prints "no check" for a running server without health checks.
+    row[st::status] = Field::str(cs.disabled ? "MAINT" : "no check", Origin::Status);
+    row[st::weight] = Field::u32(cs.weight, Origin::Metric, Nature::Avg);
+    row[st::act] = Field::u32(1, Origin::Status);  // every server is active (no `backup` yet)
+    row[st::bck] = Field::u32(0, Origin::Status);
+    row[st::lbtot] = counter(v.lbtot);
+    row[st::cli_abrt] = counter(v.cli_abrt);
+    row[st::srv_abrt] = counter(v.srv_abrt);
+    if (be < snap.srv_addr.size() && sv < snap.srv_addr[be].size() && !snap.srv_addr[be][sv].empty())
+        row[st::addr] = Field::str(snap.srv_addr[be][sv], Origin::Config, Nature::Gauge, Scope::Service);
+    row[st::mode] = Field::str(mode_name(cb.mode), Origin::Config, Nature::Gauge, Scope::Service);
+    row[st::uweight] = Field::u32(cs.weight, Origin::Metric, Nature::Avg);
+}
+
+std::vector<InfoField> info_fields(const Snapshot& snap) {
+    const ProcessView& p = snap.process;
+    const ShardValues& t = snap.shard_total;
+
+    std::uint64_t pool_alloc = 0, pool_used = 0, pool_failed = 0;
+    for (const auto& pl : snap.pools) {
+        pool_alloc += pl.allocated * pl.size;
+        pool_used += pl.used * pl.size;
+        pool_failed += pl.failed;
+    }
+    std::uint64_t bytes_in = 0, bytes_out = 0;
+    for (const auto& fe : snap.fe) {
+        bytes_in += fe.bin;
+        bytes_out += fe.bout;
+    }
+    const std::uint64_t mib = 1024 * 1024;
+
+    std::vector<InfoField> f;
+    f.reserve(40);
+    auto add = [&f](int pos, std::string_view name, Field v) { f.push_back({pos, name, v}); };
+    // HAProxy's positions and names (info_field enum order).
+    add(0, "Name", Field::str(kProduct, Origin::Product, Nature::Output, Scope::Service));
+    add(1, "Version", Field::str(p.version, Origin::Product, Nature::Output, Scope::Service));
+    add(3, "Nbthread", Field::u32(std::int64_t(p.nbshards), Origin::Config, Nature::Gauge, Scope::Service));
+    add(4, "Nbproc", Field::u32(1, Origin::Config, Nature::Gauge, Scope::Service));
+    add(5, "Process_num", Field::u32(kProcessNum, Origin::Key));
+    add(6, "Pid", Field::u32(p.pid, Origin::Status));
+    add(7, "Uptime", Field::str(snap.uptime_text, Origin::Metric, Nature::Duration));
+    add(8, "Uptime_sec", Field::u32(p.uptime_s, Origin::Metric, Nature::Duration));
+    add(10, "PoolAlloc_MB", Field::u32(std::int64_t(pool_alloc / mib)));
+    add(11, "PoolUsed_MB", Field::u32(std::int64_t(pool_used / mib)));
+    add(12, "PoolFailed", Field::u32(std::int64_t(pool_failed), Origin::Metric, Nature::Counter));
+    if (p.ulimit_n > 0) add(13, "Ulimit-n", Field::u32(p.ulimit_n, Origin::Config));
+    add(15, "Maxconn", Field::u32(p.maxconn, Origin::Config, Nature::Limit));
+    add(16, "Hard_maxconn", Field::u32(p.maxconn, Origin::Config, Nature::Limit));
+    add(17, "CurrConns", Field::u32(t.conns));
+    // HAProxy types CumConns as u32; ours is u64 so it cannot wrap on a long-lived box.
+    add(18, "CumConns", Field::u64(t.accepts));
+    add(23, "Maxpipes", Field::u32(p.maxpipes, Origin::Config, Nature::Limit));
+    if (p.pipes_used) add(24, "PipesUsed", Field::u32(std::int64_t(*p.pipes_used)));
+    if (p.pipes_free) add(25, "PipesFree", Field::u32(std::int64_t(*p.pipes_free)));
+    add(52, "Stopping", Field::u32(p.stopping ? 1 : 0));
+    add(61, "TotalBytesOut", Field::u64(bytes_out));
+    add(68, "PoolAlloc_bytes", Field::u64(pool_alloc, Origin::Metric, Nature::Gauge));
+    add(69, "PoolUsed_bytes", Field::u64(pool_used, Origin::Metric, Nature::Gauge));
+    add(70, "Start_time_sec", Field::u32(p.start_wall_s, Origin::Metric, Nature::Duration));
+    // The shards' share of the global maxconn is what pauses accepting, so its pauses are
+    // HAProxy's "global maxconn reached" events.
+    add(73, "MaxconnReached", Field::u32(std::int64_t(t.accept_paused), Origin::Metric, Nature::Counter));
+    // Ours.
+    int pos = kInfoOwnBase;
+    add(pos++, "Shards",
+        Field::u32(std::int64_t(snap.shards.size()), Origin::Config, Nature::Gauge, Scope::Service));
+    add(pos++, "IoUringTier", Field::str(p.tier, Origin::Config, Nature::Output));
+    add(pos++, "TotalBytesIn", Field::u64(bytes_in));
+    add(pos++, "CqOverflow", Field::u64(t.cq_overflow));
+    add(pos++, "Enobufs", Field::u64(t.enobufs));
+    add(pos++, "ShortSends", Field::u64(t.short_sends));
+    add(pos++, "SqFull", Field::u64(t.sq_full));
+    add(pos++, "StaleCqes", Field::u64(t.stale_cqes));
+    add(pos++, "SpliceSwitches", Field::u64(t.splice_switches));
+    add(pos++, "SpliceBytes", Field::u64(t.splice_bytes));
+    add(pos++, "CopyBytes", Field::u64(t.copy_bytes));
+    add(pos++, "PipeMisses", Field::u64(t.pipe_misses));
+    add(pos++, "Loops", Field::u64(t.loops));
+    add(pos++, "Wakeups", Field::u64(t.wakeups));
+    return f;
+}
+
+}  // namespace es::stats

@@ -1,0 +1,311 @@
+#include "edgeshard/stats/snapshot.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <unordered_map>
+
+namespace es::stats {
+
+namespace {
+
+// A reader can observe the gauge raised before the writer updated its maximum (the writer does
+// scur.inc() then smax.update()), so a shard's maximum is never reported below its current value.
+std::int64_t max_of(std::int64_t max, std::int64_t cur) {
+    return std::max(max, cur);
+}
+
+// Reads the per-object blocks of one shard, tolerating a block sized for a different config
+// (missing objects read as zero rather than out of bounds).
+void read_objects(const config::Config& cfg, const ShardStats& st, std::vector<FrontendValues>& fe,
+                  std::vector<BackendValues>& be, std::vector<std::vector<ServerValues>>& srv) {
+    fe.assign(cfg.frontends.size(), FrontendValues{});
+    be.assign(cfg.backends.size(), BackendValues{});
+    srv.resize(cfg.backends.size());
+    for (std::size_t b = 0; b < cfg.backends.size(); ++b) srv[b].assign(cfg.backends[b].servers.size(), {});
+
+    const std::size_t nfe = std::min(cfg.frontends.size(), st.fe ? st.n_fe : 0);
+    for (std::size_t i = 0; i < nfe; ++i) fe[i] = read_values(st.fe[i]);
+    const std::size_t nbe = std::min(cfg.backends.size(), st.be ? st.n_be : 0);
+    for (std::size_t i = 0; i < nbe; ++i) be[i] = read_values(st.be[i]);
+    const std::size_t nsb = std::min({cfg.backends.size(), st.srv.size(), st.n_srv.size()});
+    for (std::size_t b = 0; b < nsb; ++b) {
+        if (!st.srv[b]) continue;
+        const std::size_t ns = std::min(srv[b].size(), st.n_srv[b]);
+        for (std::size_t s = 0; s < ns; ++s) srv[b][s] = read_values(st.srv[b][s]);
+    }
+}
+
+}  // namespace
+
+FrontendValues read_values(const FrontendCounters& c) {
+    FrontendValues v;
+    v.scur = c.scur.get();
+    v.smax = max_of(c.smax.get(), v.scur);
+    v.stot = c.stot.get();
+    v.bin = c.bin.get();
+    v.bout = c.bout.get();
+    v.dcon = c.dcon.get();
+    v.ereq = c.ereq.get();
+    v.cli_abrt = c.cli_abrt.get();
+    v.maxconn_reached = c.maxconn_reached.get();
+    return v;
+}
+
+ServerValues read_values(const ServerCounters& c) {
+    ServerValues v;
+    v.scur = c.scur.get();
+    v.smax = max_of(c.smax.get(), v.scur);
+    v.inflight = c.inflight.get();
+    v.stot = c.stot.get();
+    v.bin = c.bin.get();
+    v.bout = c.bout.get();
+    v.econ = c.econ.get();
+    v.eresp = c.eresp.get();
+    v.wretr = c.wretr.get();
+    v.wredis = c.wredis.get();
+    v.cli_abrt = c.cli_abrt.get();
+    v.srv_abrt = c.srv_abrt.get();
+    v.lbtot = c.lbtot.get();
+    return v;
+}
+
+BackendValues read_values(const BackendCounters& c) {
+    BackendValues v;
+    v.scur = c.scur.get();
+    v.smax = max_of(c.smax.get(), v.scur);
+    v.qcur = c.qcur.get();
+    v.qmax = max_of(c.qmax.get(), v.qcur);
+    v.stot = c.stot.get();
+    v.bin = c.bin.get();
+    v.bout = c.bout.get();
+    v.econ = c.econ.get();
+    v.eresp = c.eresp.get();
+    v.wretr = c.wretr.get();
+    v.wredis = c.wredis.get();
+    v.cli_abrt = c.cli_abrt.get();
+    v.srv_abrt = c.srv_abrt.get();
+    v.lbtot = c.lbtot.get();
+    return v;
+}
+
+ShardValues read_values(const ShardCounters& c) {
+    ShardValues v;
+    v.loops = c.loops.get();
+    v.cqes = c.cqes.get();
+    v.submits = c.submits.get();
+    v.cq_overflow = c.cq_overflow.get();
+    v.enobufs = c.enobufs.get();
+    v.short_sends = c.short_sends.get();
+    v.sq_full = c.sq_full.get();
+    v.accepts = c.accepts.get();
+    v.accept_paused = c.accept_paused.get();
+    v.splice_switches = c.splice_switches.get();
+    v.splice_bytes = c.splice_bytes.get();
+    v.copy_bytes = c.copy_bytes.get();
+    v.pipe_misses = c.pipe_misses.get();
+    v.mailbox_msgs = c.mailbox_msgs.get();
+    v.wakeups = c.wakeups.get();
+    v.stale_cqes = c.stale_cqes.get();
+    v.timers_fired = c.timers_fired.get();
+    v.conns = c.conns.get();
+    v.buffers_out = c.buffers_out.get();
+    return v;
+}
+
+void merge_into(FrontendValues& a, const FrontendValues& b) {
+    a.scur += b.scur;
+    a.smax += b.smax;  // Max: sum of maxima (upper bound, see header)
+    a.stot += b.stot;
+    a.bin += b.bin;
+    a.bout += b.bout;
+    a.dcon += b.dcon;
+    a.ereq += b.ereq;
+    a.cli_abrt += b.cli_abrt;
+    a.maxconn_reached += b.maxconn_reached;
+}
+
+void merge_into(ServerValues& a, const ServerValues& b) {
+    a.scur += b.scur;
+    a.smax += b.smax;
+    a.inflight += b.inflight;
+    a.stot += b.stot;
+    a.bin += b.bin;
+    a.bout += b.bout;
+    a.econ += b.econ;
+    a.eresp += b.eresp;
+    a.wretr += b.wretr;
+    a.wredis += b.wredis;
+    a.cli_abrt += b.cli_abrt;
+    a.srv_abrt += b.srv_abrt;
+    a.lbtot += b.lbtot;
+}
+
+void merge_into(BackendValues& a, const BackendValues& b) {
+    a.scur += b.scur;
+    a.smax += b.smax;
+    a.qcur += b.qcur;
+    a.qmax += b.qmax;
+    a.stot += b.stot;
+    a.bin += b.bin;
+    a.bout += b.bout;
+    a.econ += b.econ;
+    a.eresp += b.eresp;
+    a.wretr += b.wretr;
+    a.wredis += b.wredis;
+    a.cli_abrt += b.cli_abrt;
+    a.srv_abrt += b.srv_abrt;
+    a.lbtot += b.lbtot;
+}
+
+void merge_into(ShardValues& a, const ShardValues& b) {
+    a.loops += b.loops;
+    a.cqes += b.cqes;
+    a.submits += b.submits;
+    a.cq_overflow += b.cq_overflow;
+    a.enobufs += b.enobufs;
+    a.short_sends += b.short_sends;
+    a.sq_full += b.sq_full;
+    a.accepts += b.accepts;
+    a.accept_paused += b.accept_paused;
+    a.splice_switches += b.splice_switches;
+    a.splice_bytes += b.splice_bytes;
+    a.copy_bytes += b.copy_bytes;
+    a.pipe_misses += b.pipe_misses;
+    a.mailbox_msgs += b.mailbox_msgs;
+    a.wakeups += b.wakeups;
+    a.stale_cqes += b.stale_cqes;
+    a.timers_fired += b.timers_fired;
+    a.conns += b.conns;
+    a.buffers_out += b.buffers_out;
+}
+
+void assign_proxy_ids(const config::Config& cfg, std::vector<std::uint32_t>& fe_iid,
+                      std::vector<std::uint32_t>& be_iid) {
+    fe_iid.resize(cfg.frontends.size());
+    be_iid.resize(cfg.backends.size());
+    std::unordered_map<std::string_view, std::uint32_t> by_name;
+    std::uint32_t next = 1;
+    for (std::size_t i = 0; i < cfg.frontends.size(); ++i) {
+        fe_iid[i] = next++;
+        by_name.emplace(cfg.frontends[i].name, fe_iid[i]);
+    }
+    for (std::size_t i = 0; i < cfg.backends.size(); ++i) {
+        auto it = by_name.find(cfg.backends[i].name);
+        be_iid[i] = it != by_name.end() ? it->second : next++;
+    }
+}
+
+std::string format_uptime(std::int64_t seconds) {
+    if (seconds < 0) seconds = 0;
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%lldd %lldh%02lldm%02llds", static_cast<long long>(seconds / 86400),
+                  static_cast<long long>(seconds / 3600 % 24), static_cast<long long>(seconds / 60 % 60),
+                  static_cast<long long>(seconds % 60));
+    return buf;
+}
+
+std::string format_addr(const config::SockAddr& a) {
+    char host[INET6_ADDRSTRLEN] = {};
+    if (a.ss.ss_family == AF_INET) {
+        const auto* in = reinterpret_cast<const sockaddr_in*>(&a.ss);
+        if (!inet_ntop(AF_INET, &in->sin_addr, host, sizeof host)) return {};
+        std::string s(host);
+        s.push_back(':');
+        s.append(std::to_string(ntohs(in->sin_port)));
+        return s;
+    }
+    if (a.ss.ss_family == AF_INET6) {
+        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&a.ss);
+        if (!inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host)) return {};
+        std::string s("[");
+        s.append(host).append("]:").append(std::to_string(ntohs(in6->sin6_port)));
+        return s;
+    }
+    return {};
+}
+
+Snapshot build_snapshot(const config::Config& cfg, const ProcessView& proc, std::span<const ShardView> shards,
+                        const BuildOptions& opt) {
+    Snapshot snap;
+    snap.cfg = &cfg;
+    snap.process = proc;
+    snap.per_shard_objects = opt.per_shard_objects;
+    snap.uptime_text = format_uptime(proc.uptime_s);
+    assign_proxy_ids(cfg, snap.fe_iid, snap.be_iid);
+
+    snap.srv_addr.resize(cfg.backends.size());
+    for (std::size_t b = 0; b < cfg.backends.size(); ++b) {
+        snap.srv_addr[b].reserve(cfg.backends[b].servers.size());
+        for (const auto& s : cfg.backends[b].servers) snap.srv_addr[b].push_back(format_addr(s.addr));
+    }
+
+    snap.fe.assign(cfg.frontends.size(), FrontendValues{});
+    snap.be.assign(cfg.backends.size(), BackendValues{});
+    snap.srv.resize(cfg.backends.size());
+    for (std::size_t b = 0; b < cfg.backends.size(); ++b)
+        snap.srv[b].assign(cfg.backends[b].servers.size(), {});
+
+    // One scratch set reused per shard when per-shard values are not kept.
+    std::vector<FrontendValues> fe;
+    std::vector<BackendValues> be;
+    std::vector<std::vector<ServerValues>> srv;
+    std::unordered_map<std::string, std::size_t> pool_index;  // "name\0size" -> index in snap.pools
+
+    snap.shards.reserve(shards.size());
+    for (const ShardView& view : shards) {
+        ShardSnapshot ss;
+        ss.id = view.id;
+        ss.cpu = view.cpu;
+        if (view.info) ss.info = *view.info;
+        if (view.stats) {
+            ss.has_stats = true;
+            ss.counters = read_values(view.stats->shard);
+            merge_into(snap.shard_total, ss.counters);
+            read_objects(cfg, *view.stats, fe, be, srv);
+            for (std::size_t i = 0; i < fe.size(); ++i) merge_into(snap.fe[i], fe[i]);
+            for (std::size_t i = 0; i < be.size(); ++i) merge_into(snap.be[i], be[i]);
+            for (std::size_t b = 0; b < srv.size(); ++b)
+                for (std::size_t s = 0; s < srv[b].size(); ++s) merge_into(snap.srv[b][s], srv[b][s]);
+            if (opt.per_shard_objects) {
+                ss.fe = std::move(fe);
+                ss.be = std::move(be);
+                ss.srv = std::move(srv);
+                fe.clear();
+                be.clear();
+                srv.clear();
+            }
+        } else if (opt.per_shard_objects) {
+            ss.fe.assign(cfg.frontends.size(), FrontendValues{});
+            ss.be.assign(cfg.backends.size(), BackendValues{});
+            ss.srv.resize(cfg.backends.size());
+            for (std::size_t b = 0; b < cfg.backends.size(); ++b)
+                ss.srv[b].assign(cfg.backends[b].servers.size(), {});
+        }
+
+        for (const PoolSample& p : view.pools) {
+            std::string key = p.name;
+            key.push_back('\0');
+            key += std::to_string(p.size);
+            auto [it, fresh] = pool_index.try_emplace(std::move(key), snap.pools.size());
+            if (fresh) {
+                PoolSummary sum;
+                sum.name = p.name;
+                sum.size = p.size;
+                snap.pools.push_back(std::move(sum));
+            }
+            PoolSummary& sum = snap.pools[it->second];
+            sum.allocated += p.allocated;
+            sum.used += p.used;
+            sum.failed += p.failed;
+            sum.needed_avg += p.needed_avg;
+            sum.shards.push_back({view.id, p.allocated, p.used, p.failed, p.needed_avg});
+        }
+        snap.shards.push_back(std::move(ss));
+    }
+    return snap;
+}
+
+}  // namespace es::stats

@@ -1,0 +1,263 @@
+// control room: request splitting, the command table and dispatch, with fake statistics services
+// (no sockets; the real socket is covered by the integration tests).
+#include <rapidjson/document.h>
+
+#include <doctest/doctest.h>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "edgeshard/control/cli.hpp"
+#include "edgeshard/core/version.hpp"
+
+using namespace es;
+using namespace es::control;
+
+namespace {
+
+struct FakeStats {
+    config::Config cfg;
+    std::unique_ptr<stats::ShardStats> block = std::make_unique<stats::ShardStats>();
+    std::vector<stats::BuildOptions> calls;
+
+    FakeStats() {
+        config::Frontend fe;
+        fe.name = "web";
+        cfg.frontends = {fe};
+        config::Backend be;
+        be.name = "app";
+        config::Server s;
+        s.name = "s1";
+        be.servers = {s};
+        cfg.backends = {be};
+        block->n_fe = 1;
+        block->fe = std::make_unique<stats::FrontendCounters[]>(1);
+        block->n_be = 1;
+        block->be = std::make_unique<stats::BackendCounters[]>(1);
+        block->n_srv = {1};
+        block->srv.push_back(std::make_unique<stats::ServerCounters[]>(1));
+        block->fe[0].stot.set(42);
+    }
+
+    Services services() {
+        Services s;
+        s.snapshot = [this](const stats::BuildOptions& opt) {
+            calls.push_back(opt);
+            stats::ShardView v;
+            v.stats = block.get();
+            v.pools.push_back({"session", 256, 4, 1, 0, 2});
+            stats::ProcessView p;
+            p.version = kVersion;
+            p.tier = "full";
+            p.nbshards = 1;
+            p.pid = 7;
+            std::vector<stats::ShardView> views;
+            views.push_back(std::move(v));
+            return stats::build_snapshot(cfg, p, views, opt);
+        };
+        return s;
+    }
+};
+
+struct Cli {
+    CommandTable table;
+    FakeStats fake;
+    Services services = fake.services();
+    Session session;
+
+    Cli() { register_all_commands(table); }
+    std::string run(std::string_view line) {
+        Context ctx{table, services, session};
+        return dispatch(line, ctx);
+    }
+};
+
+rapidjson::Document parse(const std::string& s) {
+    rapidjson::Document d;
+    d.Parse(s.c_str(), s.size());
+    REQUIRE_FALSE(d.HasParseError());
+    return d;
+}
+
+void admin_cmd(std::span<const std::string_view> args, Context&, std::string& out) {
+    out.append("set server done, args=").append(std::to_string(args.size()));
+}
+
+void throwing_cmd(std::span<const std::string_view>, Context&, std::string& out) {
+    out.append("partial output that must not be sent");
+    throw std::runtime_error("boom");
+}
+
+}  // namespace
+
+TEST_CASE("split_commands: ';' separates, '\\;' does not") {
+    CHECK(split_commands("show info") == std::vector<std::string>{"show info"});
+    CHECK(split_commands("show info;show stat") == std::vector<std::string>{"show info", "show stat"});
+    CHECK(split_commands("a; b;") == std::vector<std::string>{"a", " b", ""});
+    CHECK(split_commands("a\\;b;c") == std::vector<std::string>{"a\\;b", "c"});
+    CHECK(split_commands("a\\\\;b") == std::vector<std::string>{"a\\\\", "b"});
+    CHECK(split_commands("") == std::vector<std::string>{""});
+}
+
+TEST_CASE("split_words: blanks separate, backslash escapes") {
+    CHECK(split_words("show  stat\tjson ") == std::vector<std::string>{"show", "stat", "json"});
+    CHECK(split_words("   ").empty());
+    CHECK(split_words("set a\\ b") == std::vector<std::string>{"set", "a b"});
+    CHECK(split_words("x\\;y") == std::vector<std::string>{"x;y"});
+    CHECK(split_words("trailing\\") == std::vector<std::string>{"trailing\\"});
+}
+
+TEST_CASE("command table: longest keyword match, duplicates refused") {
+    CommandTable t;
+    register_all_commands(t);
+    std::vector<std::string_view> w1{"show", "stat", "json"};
+    const Command* c = t.find(w1);
+    REQUIRE(c);
+    CHECK(c->words == std::vector<std::string_view>{"show", "stat"});
+    std::vector<std::string_view> w2{"show"};
+    CHECK(t.find(w2) == nullptr);
+    std::vector<std::string_view> w3{"show", "statistics"};
+    CHECK(t.find(w3) == nullptr);
+    CHECK_THROWS_AS(register_cli_commands(t), std::logic_error);
+    CHECK_THROWS_AS(t.add({{}, "", "x", Level::User, admin_cmd}), std::logic_error);
+
+    std::vector<std::string> names;
+    for (const auto& cmd : t.commands()) {
+        std::string n;
+        for (auto w : cmd.words) {
+            if (!n.empty()) n.push_back(' ');
+            n.append(w);
+        }
+        names.push_back(n);
+    }
+    CHECK(names == std::vector<std::string>{"help", "prompt", "quit", "show version", "show info",
+                                            "show stat", "show pools", "show shards"});
+}
+
+TEST_CASE("every answer ends with an empty line; ';' runs several commands") {
+    Cli cli;
+    CHECK(cli.run("show version") == std::string(kVersion) + "\n\n");
+    CHECK(cli.run("show version; show version") == std::string(kVersion) + "\n\n" + kVersion + "\n\n");
+    CHECK(cli.run("show version;") == std::string(kVersion) + "\n\n");
+    CHECK(cli.run("").empty());
+    CHECK(cli.run("   ").empty());
+}
+
+TEST_CASE("unknown command: HAProxy's message and the commands valid at this level") {
+    Cli cli;
+    const std::string out = cli.run("frobnicate now");
+    CHECK(out.rfind("Unknown command: 'frobnicate now'\n", 0) == 0);
+    CHECK(out.find("  help [<command>]") != std::string::npos);
+    CHECK(out.find("  show stat [json] [shards]") != std::string::npos);
+    CHECK(out.substr(out.size() - 2) == "\n\n");
+    // sharing the first word narrows the list to those commands
+    const std::string show = cli.run("show foo");
+    CHECK(show.rfind("Unknown command: 'show foo'\n", 0) == 0);
+    CHECK(show.find("show info") != std::string::npos);
+    CHECK(show.find("  quit") == std::string::npos);
+}
+
+TEST_CASE("help lists and filters") {
+    Cli cli;
+    const std::string all = cli.run("help");
+    CHECK(all.rfind("The following commands are valid at this level:\n", 0) == 0);
+    CHECK(all.find("  quit ") != std::string::npos);
+    CHECK(all.find(" : disconnect\n") != std::string::npos);
+    const std::string show = cli.run("help show stat");
+    CHECK(show.find("show stat [json] [shards]") != std::string::npos);
+    CHECK(show.find("show info") == std::string::npos);
+}
+
+TEST_CASE("levels: admin commands hidden and refused at user level") {
+    Cli cli;
+    cli.table.add(
+        {{"set", "server"}, "<b>/<s> state ...", "change a server's state", Level::Admin, admin_cmd});
+    CHECK(cli.run("set server app/s1 state maint") == "Permission denied\n\n");
+    CHECK(cli.run("help").find("set server") == std::string::npos);
+    cli.session.level = Level::Admin;
+    CHECK(cli.run("set server app/s1 state maint") == "set server done, args=3\n\n");
+    CHECK(cli.run("help").find("set server") != std::string::npos);
+}
+
+TEST_CASE("prompt toggles interactive mode, quit ends the session") {
+    Cli cli;
+    CHECK(cli.run("prompt") == "\n> ");
+    CHECK(cli.session.interactive);
+    CHECK(cli.run("show version") == std::string(kVersion) + "\n\n> ");
+    CHECK(cli.run("") == "> ");
+    CHECK(cli.run("quit; show version").empty());
+    CHECK(cli.session.quit);
+
+    Cli off;
+    off.run("prompt");
+    CHECK(off.run("prompt") == "\n");
+    CHECK_FALSE(off.session.interactive);
+}
+
+TEST_CASE("show info / stat / pools / shards through the stats services") {
+    Cli cli;
+    const std::string info = cli.run("show info");
+    CHECK(info.rfind("Name: edgeshard\n", 0) == 0);
+    CHECK(info.find("Pid: 7\n") != std::string::npos);
+    CHECK(info.substr(info.size() - 2) == "\n\n");
+
+    const std::string csv = cli.run("show stat");
+    CHECK(csv.rfind("# pxname,svname,qcur,", 0) == 0);
+    CHECK(csv.find("\nweb,FRONTEND,") != std::string::npos);
+    CHECK(csv.find("\napp,s1,") != std::string::npos);
+    CHECK(csv.find("\napp,BACKEND,") != std::string::npos);
+    REQUIRE_FALSE(cli.fake.calls.empty());
+    CHECK_FALSE(cli.fake.calls.back().per_shard_objects);
+
+    auto d = parse(cli.run("show stat json"));
+    CHECK(d.IsArray());
+    CHECK(d.Size() == 3);
+
+    // keyword order does not matter; shards asks the services for per-shard values
+    auto ds = parse(cli.run("show stat shards json"));
+    CHECK(cli.fake.calls.back().per_shard_objects);
+    CHECK(ds.Size() == 3 * 2);
+    CHECK(ds[3][0]["shard"].GetInt() == 0);
+    const std::string csv_shards = cli.run("show stat shards");
+    CHECK(csv_shards.find(",shard,\n") != std::string::npos);
+
+    auto di = parse(cli.run("show info json"));
+    CHECK(std::string(di[0]["field"]["name"].GetString()) == "Name");
+    CHECK(cli.run("show pools").find("  - Pool session (256 bytes) : 4 allocated (1024 bytes), 1 used") !=
+          std::string::npos);
+    auto dp = parse(cli.run("show pools json"));
+    CHECK(dp["pools"][0]["allocated"].GetUint() == 4);
+    CHECK(cli.run("show shards").rfind("shard 0: ", 0) == 0);
+    auto dsh = parse(cli.run("show shards json"));
+    CHECK(dsh["shards"].Size() == 1);
+}
+
+TEST_CASE("bad arguments: errorStr in JSON, a usage line in text") {
+    Cli cli;
+    auto d = parse(cli.run("show stat json bogus"));
+    CHECK(std::string(d["errorStr"].GetString()) ==
+          "unknown argument 'bogus'; usage: show stat [json] [shards]");
+    CHECK(cli.run("show info shards") == "unknown argument 'shards'; usage: show info [json]\n\n");
+    auto dp = parse(cli.run("show pools json shards"));
+    CHECK(dp.HasMember("errorStr"));
+}
+
+TEST_CASE("no statistics service: an error answer, not a crash") {
+    CommandTable t;
+    register_all_commands(t);
+    Services none;
+    Session s;
+    Context ctx{t, none, s};
+    auto d = parse(dispatch("show stat json", ctx));
+    CHECK(std::string(d["errorStr"].GetString()) == "statistics are not available");
+    CHECK(dispatch("show info", ctx) == "statistics are not available\n\n");
+}
+
+TEST_CASE("a handler that throws costs one answer: errorStr for JSON, text otherwise") {
+    Cli cli;
+    cli.table.add({{"show", "boom"}, "[json]", "throws", Level::User, throwing_cmd});
+    auto d = parse(cli.run("show boom json"));
+    CHECK(std::string(d["errorStr"].GetString()) == "boom");
+    CHECK(cli.run("show boom; show version") == "Internal error: boom\n\n" + std::string(kVersion) + "\n\n");
+}
