@@ -216,20 +216,39 @@ void Worker::on_send(Session* s, int dst, int res) {
     maybe_rearm(s, dir);
 }
 
+// IORING_OP_SHUTDOWN always runs in an io-wq worker, and a fixed-file op resolves its slot only
+// when it is issued: the slot must stay ours until the shutdown completes (close_session defers
+// the close of a side whose shutdown is in flight), or a late shutdown would hit whichever new
+// connection the kernel put in the slot. When the other direction has already ended, no shutdown
+// is needed at all: the session ends and close() sends the FIN.
 void Worker::shutdown_side(Session* s, int side) {
     Side& sd = s->side[side];
     if (sd.shut_sent || sd.slot < 0) return;
     sd.shut_sent = true;
+    if (sd.eof && s->side[1 - side].shut_sent) {
+        close_session(s);
+        return;
+    }
     io_uring_sqe* sqe = r_.sqe();
     io_uring_prep_shutdown(sqe, sd.slot, SHUT_WR);
     sqe->flags |= IOSQE_FIXED_FILE;
     io_uring_sqe_set_data64(sqe, ud(std::uint8_t(kOpShut0 + side), s));
     ++s->pending_ops;
+    sd.shut_inflight = true;
     schedule_idle(s);
 }
 
-void Worker::on_shutdown(Session* s, int, int res) {
+void Worker::on_shutdown(Session* s, int side, int res) {
     --s->pending_ops;
+    Side& sd = s->side[side];
+    sd.shut_inflight = false;
+    if (sd.deferred_close >= 0) {
+        io_uring_sqe* sqe = r_.sqe();
+        io_uring_prep_close_direct(sqe, unsigned(sd.deferred_close));
+        io_uring_sqe_set_data64(sqe, ud(kOpClose, s));
+        ++s->pending_ops;
+        sd.deferred_close = -1;
+    }
     if (s->state != SessState::Established) {
         maybe_release(s);
         return;

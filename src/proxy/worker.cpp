@@ -539,6 +539,7 @@ std::int64_t Worker::idle_deadline(const Session* s) const {
 }
 
 void Worker::schedule_idle(Session* s) {
+    if (s->state != SessState::Established) return;  // a closing session must not re-arm its timer
     const std::int64_t d = idle_deadline(s);
     s->timer.kind = kTimerIdle;
     if (d < 0) {
@@ -583,10 +584,14 @@ void Worker::close_session(Session* s) {
             io_uring_prep_cancel_fd(sqe, sd.slot, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
             io_uring_sqe_set_data64(sqe, ud(kOpCancel, s));
             ++s->pending_ops;
-            sqe = r_.sqe();
-            io_uring_prep_close_direct(sqe, unsigned(sd.slot));
-            io_uring_sqe_set_data64(sqe, ud(kOpClose, s));
-            ++s->pending_ops;
+            if (sd.shut_inflight) {
+                sd.deferred_close = sd.slot;  // see shutdown_side(): closed when the shutdown completes
+            } else {
+                sqe = r_.sqe();
+                io_uring_prep_close_direct(sqe, unsigned(sd.slot));
+                io_uring_sqe_set_data64(sqe, ud(kOpClose, s));
+                ++s->pending_ops;
+            }
             sd.slot = -1;
         }
         if (sd.fd >= 0) {

@@ -53,6 +53,8 @@ struct Side {
     bool recv_cancelling = false;
     bool eof = false;        // read side saw EOF
     bool shut_sent = false;  // we sent SHUT_WR to this side
+    bool shut_inflight = false;
+    int deferred_close = -1;  // slot whose close waits for the in-flight shutdown
     bool installing = false;
     bool poll_in = false;
     bool poll_out = false;
