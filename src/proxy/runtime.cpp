@@ -170,11 +170,9 @@ void Runtime::start() {
     start_wall_s_ = core::wall_s();
     start_mono_ms_ = core::now_ms();
     std::exception_ptr err;
-    std::size_t started = 0;
     for (auto& sh : shards_) {
         auto fut = sh->ready.get_future();
         sh->thread = std::thread(shard_main, sh.get(), cfg_.get(), topo);
-        ++started;
         try {
             fut.get();
         } catch (...) {
@@ -183,19 +181,11 @@ void Runtime::start() {
         }
     }
     if (err) {
-        // threads that did start are stopped; the failed one has already returned
-        for (auto& sh : shards_) {
-            if (Reactor* r = sh->reactor.load(std::memory_order_acquire)) {
-                while (!r->inbox().push(Message{Message::kStop, 0, 0})) std::this_thread::yield();
-                r->ring_doorbell();
-            }
-        }
-        for (auto& sh : shards_)
-            if (sh->thread.joinable()) sh->thread.join();
+        // shards that did start are stopped; the failed one has already returned
+        stop();
         shards_.clear();
         std::rethrow_exception(err);
     }
-    (void)started;
 }
 
 void Runtime::stop() {
