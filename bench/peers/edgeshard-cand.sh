@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Candidate command for ../shared/bench/peers.sh: writes an edgeshard config in front of the
+# harness's origin (ORIGIN_HOST/ORIGIN_TCP_PORT from its environment) and runs edgeshard in the
+# foreground. The harness pins it (taskset); edgeshard takes one shard per allowed CPU.
+#   CAND_NAME=edgeshard CAND_TCP_PORT=18116 CAND_CMD="$PWD/bench/peers/edgeshard-cand.sh" \
+#     SYSTEMS="haproxy-1t haproxy-1t-splice edgeshard" TESTS="tcp tcpR" ../shared/bench/peers.sh
+# ES_SPLICE=0 runs the copy path only (nosplice).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/../.." && pwd)
+dir=$(mktemp -d /tmp/edgeshard-cand.XXXXXX)
+cfg=$dir/edgeshard.cfg
+{
+  echo "global"
+  echo "    stats socket $dir/es.sock mode 600 level admin"
+  [[ ${ES_SPLICE:-1} == 0 ]] && echo "    nosplice"
+  echo "defaults"
+  echo "    mode tcp"
+  echo "    timeout connect 5s"
+  echo "    timeout client 60s"
+  echo "    timeout server 60s"
+  echo "listen tcp_bench"
+  echo "    bind 127.0.0.1:${CAND_TCP_PORT:-18116}"
+  echo "    server origin ${ORIGIN_HOST:-127.0.0.1}:${ORIGIN_TCP_PORT:-18201}"
+} >"$cfg"
+exec "${EDGESHARD_BIN:-$here/build/edgeshard}" -q -f "$cfg"
