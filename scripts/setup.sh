@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what edgeshard needs to build and test on Debian 12 (bookworm), then configures and
+# builds it in ./build. Safe to run again: packages already present are not reinstalled.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD_PKGS=(g++ pkg-config cmake meson ninja-build liburing-dev libmimalloc-dev libhwloc-dev rapidjson-dev
+            doctest-dev libbenchmark-dev libssl-dev)
+TEST_PKGS=(python3 socat iperf3 curl procps)
+want=("${BUILD_PKGS[@]}")
+[[ ${1:-} == --test ]] && want+=("${TEST_PKGS[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=; [[ $(id -u) == 0 ]] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ ! -f build/build.ninja ]]; then
+  meson setup build --buildtype=release >/dev/null
+fi
+ninja -C build

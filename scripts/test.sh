@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs, builds and runs the whole test suite: unit tests (doctest, one binary per room),
+# the integration tests (the real binary with real clients and servers on 127.0.0.1), and the unit
+# tests again under AddressSanitizer + UndefinedBehaviorSanitizer. Ends with "N passed, M failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --test || { echo "0 passed, 1 failed"; exit 1; }
+
+passed=0; failed=0; skipped=0
+count() {  # reads a meson testlog.json
+  local f=$1
+  [[ -f $f ]] || return
+  eval "$(python3 - "$f" <<'PY'
+import json, sys
+p = f = s = 0
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if not line:
+        continue
+    r = json.loads(line).get("result")
+    if r == "OK": p += 1
+    elif r == "SKIP": s += 1
+    else: f += 1
+print(f"p={p} f={f} s={s}")
+PY
+)"
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+}
+
+meson test -C build --print-errorlogs --num-processes 2 --suite unit
+count build/meson-logs/testlog.json
+meson test -C build --print-errorlogs --num-processes 1 --suite integ
+count build/meson-logs/testlog.json
+
+if [[ ${EDGESHARD_SKIP_SANITIZE:-0} != 1 ]]; then
+  [[ -f build-asan/build.ninja ]] || meson setup build-asan --buildtype=debug -Dsanitize_build=address_undefined \
+      -Dbenchmarks=disabled >/dev/null
+  if ninja -C build-asan; then
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+      meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit
+    count build-asan/meson-logs/testlog.json
+  else
+    failed=$((failed + 1))
+  fi
+fi
+
+echo "${passed} passed, ${failed} failed, ${skipped} skipped"
+[[ $failed == 0 ]]
