@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs, builds and runs the whole test suite: unit tests (doctest, one binary per room),
 # the integration tests (the real binary with real clients and servers on 127.0.0.1), and the unit
-# tests again under AddressSanitizer + UndefinedBehaviorSanitizer. Ends with "N passed, M failed".
+# tests and the integration tests again under AddressSanitizer + UndefinedBehaviorSanitizer. Ends with "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test || { echo "0 passed, 1 failed"; exit 1; }
@@ -36,8 +36,11 @@ if [[ ${EDGESHARD_SKIP_SANITIZE:-0} != 1 ]]; then
   [[ -f build-asan/build.ninja ]] || meson setup build-asan --buildtype=debug -Dsanitize_build=address_undefined \
       -Dbenchmarks=disabled >/dev/null
   if ninja -C build-asan; then
-    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-      meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit
+    # unit tests, then the integration suite against the sanitized binary (any report fails a case)
+    export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
+    meson test -C build-asan --no-rebuild --print-errorlogs --num-processes 2 --suite unit
+    count build-asan/meson-logs/testlog.json
+    meson test -C build-asan --no-rebuild --print-errorlogs --num-processes 1 --suite integ
     count build-asan/meson-logs/testlog.json
   else
     failed=$((failed + 1))

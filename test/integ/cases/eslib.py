@@ -906,6 +906,7 @@ class Harness:
         self.ctl_bin = os.environ.get("EDGESHARDCTL_BIN", "")
         self.tmpdir = tempfile.mkdtemp(prefix=f"es-integ-{name}-")
         self.procs = []
+        self.sanitizer_reports = []
         self.servers = []
         self._n = 0
 
@@ -996,6 +997,14 @@ class Harness:
                 p.stop(timeout=5.0)
             except Exception as e:
                 print(f"warning: stopping {p.name} (pid {p.pid}): {e!r}", flush=True)
+            if isinstance(p, Edgeshard):
+                # a sanitizer build reports to stderr (leaks at exit): any report fails the test
+                try:
+                    txt = p.stderr_text()
+                except Exception:  # noqa: BLE001
+                    txt = ""
+                if any(m in txt for m in SANITIZER_MARKERS):
+                    self.sanitizer_reports.append(f"{p.name} (pid {p.pid}):\n{txt[-4000:]}")
         self.procs = []
         if self.tmpdir and os.path.isdir(self.tmpdir):
             shutil.rmtree(self.tmpdir, ignore_errors=True)
@@ -1003,6 +1012,10 @@ class Harness:
 
 
 _current = None
+
+
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "WARNING: ThreadSanitizer")
 
 
 def _atexit_cleanup():
@@ -1042,6 +1055,11 @@ def run(main, name=None):
     finally:
         h.cleanup()
         _current = None
+        if h.sanitizer_reports:
+            print(f"\nFAIL {name}: sanitizer report(s) from edgeshard:", flush=True)
+            for r in h.sanitizer_reports:
+                print(r, flush=True)
+            code = 1
     sys.stdout.flush()
     os._exit(code)
 
