@@ -4,7 +4,7 @@
 # foreground. The harness pins it (taskset); edgeshard takes one shard per allowed CPU.
 #   CAND_NAME=edgeshard CAND_TCP_PORT=18116 CAND_CMD="$PWD/bench/peers/edgeshard-cand.sh" \
 #     SYSTEMS="haproxy-1t haproxy-1t-splice edgeshard" TESTS="tcp tcpR" ../shared/bench/peers.sh
-# ES_SPLICE=0 runs the copy path only (nosplice).
+# ES_SPLICE=0 runs the copy path only (nosplice); ES_PIPESIZE=N sets tune.pipesize.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 dir=$(mktemp -d /tmp/edgeshard-cand.XXXXXX)
@@ -13,6 +13,7 @@ cfg=$dir/edgeshard.cfg
   echo "global"
   echo "    stats socket $dir/es.sock mode 600 level admin"
   [[ ${ES_SPLICE:-1} == 0 ]] && echo "    nosplice"
+  [[ -n ${ES_PIPESIZE:-} ]] && echo "    tune.pipesize ${ES_PIPESIZE}"
   echo "defaults"
   echo "    mode tcp"
   echo "    timeout connect 5s"

@@ -343,7 +343,7 @@ net::Pipe* Worker::get_pipe() {
         pipes_taken_ = true;
         return p;
     }
-    net::Pipe* p = pipes_.make(cfg_.global.pipesize);
+    net::Pipe* p = pipes_.make(cfg_.global.pipesize > 0 ? cfg_.global.pipesize : net::kDefaultPipeSize);
     if (p && !p->ok()) {
         pipes_.destroy(p);
         p = nullptr;
