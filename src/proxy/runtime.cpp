@@ -4,6 +4,7 @@
 #include "edgeshard/shard/runtime.hpp"
 
 #include <mimalloc.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -59,6 +60,9 @@ void shard_main(Shard* sh, const config::Config* cfg, const Topology* topo) {
     Reactor* reactor = nullptr;
     mi_heap_t* heap = nullptr;
     try {
+        // named so that top -H, perf and /proc/PID/task show which thread is which shard
+        const std::string tname = "es-shard-" + std::to_string(sh->info.id);
+        pthread_setname_np(pthread_self(), tname.substr(0, 15).c_str());
         const std::string pin = topo->pin_current_thread(sh->info.cpu);
         if (!pin.empty()) throw std::runtime_error("shard " + std::to_string(sh->info.id) + ": " + pin);
         // everything the shard owns is allocated here, after pinning and memory binding, so its
