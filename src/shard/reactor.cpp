@@ -29,6 +29,10 @@ Reactor::Reactor(const Params& p, stats::ShardCounters& c)
     if (fr < 0)
         throw std::runtime_error("io_uring_register_files_sparse(" + std::to_string(p.files) +
                                  "): " + std::strerror(-fr) + " (raise RLIMIT_NOFILE or lower maxconn)");
+    // io-wq serves what cannot complete inline (SHUTDOWN always goes there); its workers inherit
+    // the shard's CPU pinning, and a cap keeps a burst of closes from spawning a thread per op
+    unsigned iowq[2] = {2, 4};  // bounded, unbounded
+    io_uring_register_iowq_max_workers(&ring_, iowq);
     doorbell_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (doorbell_fd_ < 0) throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
     arm_doorbell();
