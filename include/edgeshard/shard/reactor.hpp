@@ -91,6 +91,8 @@ private:
     Mailbox inbox_;
     int doorbell_fd_ = -1;
     std::uint64_t doorbell_buf_ = 0;
+    bool poll_wait_ = false;  // sleep in poll(2) on wait_evfd_ (under valgrind)
+    int wait_evfd_ = -1;
     alignas(64) std::atomic<bool> sleeping_{false};
 
     static constexpr unsigned kBatch = 256;
