@@ -74,7 +74,9 @@ void shard_main(Shard* sh, const config::Config* cfg, const Topology* topo) {
         heap = mi_heap_new();
         Reactor::Params rp;
         rp.sq_entries = unsigned(cfg->global.ring_entries);
-        rp.files = unsigned(std::max(64, sh->info.conn_limit * 2 + 64));
+        // two descriptors per connection, plus room for connections accepted in the same batch as
+        // the limit was reached (they wait, unserved, until a slot frees)
+        rp.files = unsigned(std::max(64, sh->info.conn_limit * 2 + 256));
         auto r = std::make_unique<Reactor>(rp, sh->stats->shard);
         sh->info.sq_entries = r->sq_entries();
         sh->info.cq_entries = r->cq_entries();

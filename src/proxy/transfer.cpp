@@ -124,6 +124,10 @@ void Worker::on_recv(Session* s, int side, const shard::Cqe& e) {
     if (e.res == -ENOBUFS) {
         // the shard's buffer ring ran dry: wait until enough buffers come back, then re-arm
         st_.shard.enobufs.inc();
+        if (d.mode == Dir::Switching) {  // the recv was about to stop anyway: finish the switch
+            maybe_start_splice(s, side);
+            return;
+        }
         if (!sd.starved) {
             sd.starved = true;
             ++s->pending_ops;  // the starved list holds a reference
@@ -175,6 +179,7 @@ void Worker::on_send(Session* s, int dst, int res) {
     Dir& d = s->dir[dir];
     d.send_inflight = false;
     if (s->state != SessState::Established) {
+        drop_queue(d);
         maybe_release(s);
         return;
     }

@@ -52,6 +52,7 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
     for (std::size_t b = 0; b < cfg_.backends.size(); ++b)
         lbs_.push_back(std::make_unique<BackendLb>(cfg_.backends[b], st_.srv[b].get(), p_.nshards));
     fe_conns_.assign(cfg_.frontends.size(), 0);
+    fe_pending_.assign(cfg_.frontends.size(), 0);
     queues_.resize(cfg_.backends.size());
     housekeeping_timer_.kind = kTimerHousekeeping;
 }
@@ -147,7 +148,10 @@ void Worker::on_timer(shard::Timer* t) {
         }
         case kTimerRetry:
             // a plain retry goes back to the server that failed (HAProxy semantics)
-            if (s->state == SessState::Retrying) connect_to(s, s->server);
+            if (s->state == SessState::Retrying) {
+                if (lbs_[std::size_t(s->be)]->server(s->server).has_room()) connect_to(s, s->server);
+                else connect_server(s, -1);  // its slot went to a queued session meanwhile
+            }
             return;
         case kTimerQueue:
             if (s->state == SessState::Queued) {
@@ -194,6 +198,7 @@ void Worker::housekeeping() {
     pipes_taken_ = false;
     sessions_.raw().trim_idle();
     pipes_.raw().trim_idle();
+    start_pending();
     update_accepting();
     if (!stopping_) r_.timers().schedule(&housekeeping_timer_, r_.now_ms() + 1000);
 }
@@ -205,11 +210,20 @@ bool Worker::fe_has_room(std::uint32_t fe) const {
     return lim == 0 || fe_conns_[fe] < lim;
 }
 
+// A multishot accept drains the whole backlog before a cancel can stop it, so it is used only
+// where no limit is near: for a frontend with its own maxconn, or a shard within kNearLimit of its
+// connection limit, accepts are single-shot and each one decides whether to take the next.
+bool Worker::want_multishot(std::size_t li) const {
+    const Listener& l = listeners_[li];
+    return l.multishot && p_.fe_limits[l.fe] == 0 && (p_.conn_limit == 0 || conns_ + kNearLimit < p_.conn_limit);
+}
+
 void Worker::arm_accept(std::size_t li) {
     Listener& l = listeners_[li];
     if (l.armed || l.cancelling || stopping_) return;
     io_uring_sqe* sqe = r_.sqe();
-    if (l.multishot) {
+    l.armed_multishot = want_multishot(li);
+    if (l.armed_multishot) {
         io_uring_prep_multishot_accept_direct(sqe, l.fd, nullptr, nullptr, 0);
     } else {
         l.peer_len = sizeof l.peer;
@@ -236,13 +250,16 @@ void Worker::update_accepting() {
     if (stopping_) return;
     const bool shard_full = p_.conn_limit > 0 && conns_ >= p_.conn_limit;
     for (std::size_t i = 0; i < listeners_.size(); ++i) {
-        const bool full = shard_full || !fe_has_room(listeners_[i].fe) || !pending_.empty();
+        const std::uint32_t fe = listeners_[i].fe;
+        const bool full = shard_full || !fe_has_room(fe) || fe_pending_[fe] > 0;
         if (full) {
             if (listeners_[i].armed && !listeners_[i].cancelling) {
                 pause_accept(i);
                 st_.shard.accept_paused.inc();
-                st_.fe[listeners_[i].fe].maxconn_reached.inc();
+                st_.fe[fe].maxconn_reached.inc();
             }
+        } else if (listeners_[i].armed && listeners_[i].armed_multishot && !want_multishot(i)) {
+            pause_accept(i);  // re-armed single-shot when the cancel completes
         } else {
             arm_accept(i);
         }
@@ -287,7 +304,7 @@ void Worker::on_accept(std::size_t li, const shard::Cqe& e) {
     all_.prev->next = &s->all_node;
     all_.prev = &s->all_node;
 
-    const bool room = (p_.conn_limit == 0 || conns_ < p_.conn_limit) && fe_has_room(l.fe) && pending_.empty();
+    const bool room = (p_.conn_limit == 0 || conns_ < p_.conn_limit) && fe_has_room(l.fe) && fe_pending_[l.fe] == 0;
     if (room) {
         start_session(s);
     } else {
@@ -295,6 +312,7 @@ void Worker::on_accept(std::size_t li, const shard::Cqe& e) {
         // backlog) until a slot frees; it is never refused
         s->state = SessState::Pending;
         pending_.push_back(s);
+        ++fe_pending_[l.fe];
     }
     if (!l.armed && !stopping_) update_accepting();
     if (p_.conn_limit > 0 && conns_ >= p_.conn_limit) update_accepting();
@@ -335,6 +353,7 @@ void Worker::start_pending() {
             continue;
         }
         pending_.erase(pending_.begin() + std::ptrdiff_t(k));
+        --fe_pending_[s->fe];
         start_session(s);
     }
 }
@@ -401,6 +420,9 @@ void Worker::on_socket(Session* s, int res) {
         return;
     }
     s->side[kServer].slot = res;
+    // setsockopt -> connect -> link_timeout must reach the kernel in one submission: a chain cut
+    // by an SQ-full flush would leave the connect without its timeout
+    r_.reserve(3);
     const ServerSlot& srv = lbs_[std::size_t(s->be)]->server(s->server);
     const config::Millis ct = cfg_.backends[std::size_t(s->be)].timeouts.connect;
     io_uring_sqe* sqe;
@@ -570,7 +592,10 @@ void Worker::close_session(Session* s) {
     const SessState was = s->state;
     s->state = SessState::Closing;
     r_.timers().cancel(&s->timer);
-    if (was == SessState::Pending) pending_.erase(std::remove(pending_.begin(), pending_.end(), s), pending_.end());
+    if (was == SessState::Pending) {
+        pending_.erase(std::remove(pending_.begin(), pending_.end(), s), pending_.end());
+        --fe_pending_[s->fe];
+    }
     if (s->queued) {
         auto& q = queues_[std::size_t(s->be)];
         q.erase(std::remove(q.begin(), q.end(), s), q.end());
@@ -599,13 +624,7 @@ void Worker::close_session(Session* s) {
             sd.fd = -1;
         }
         Dir& d = s->dir[side];
-        while (d.qhead != net::BufRing::kNone) {
-            const std::uint16_t b = d.qhead;
-            d.qhead = bufs_->rec(b).next;
-            bufs_->recycle(b);
-        }
-        d.qtail = net::BufRing::kNone;
-        d.qbytes = 0;
+        if (!d.send_inflight) drop_queue(d);  // else on_send() drops it: the send may still read them
         if (d.pipe) {
             put_pipe(d.pipe, d.pipe_bytes == 0);
             d.pipe = nullptr;
@@ -631,6 +650,16 @@ void Worker::close_session(Session* s) {
         update_accepting();
     }
     maybe_release(s);
+}
+
+void Worker::drop_queue(Dir& d) {
+    while (d.qhead != net::BufRing::kNone) {
+        const std::uint16_t b = d.qhead;
+        d.qhead = bufs_->rec(b).next;
+        bufs_->recycle(b);
+    }
+    d.qtail = net::BufRing::kNone;
+    d.qbytes = 0;
 }
 
 void Worker::op_done(Session* s) {

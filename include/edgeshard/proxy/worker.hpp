@@ -79,12 +79,15 @@ private:
         std::uint32_t fe = 0;
         bool armed = false;
         bool cancelling = false;
-        bool multishot = true;  // single-shot accepts when the client address is needed
+        bool multishot = true;  // false: single-shot accepts, the client address is needed
+        bool armed_multishot = false;
         sockaddr_storage peer{};
         socklen_t peer_len = 0;
     };
 
     // accept path
+    static constexpr int kNearLimit = 64;
+    bool want_multishot(std::size_t li) const;
     void arm_accept(std::size_t li);
     void pause_accept(std::size_t li);
     void update_accepting();
@@ -126,6 +129,7 @@ private:
     void schedule_idle(Session* s);
     std::int64_t idle_deadline(const Session* s) const;
     void close_session(Session* s);
+    void drop_queue(Dir& d);
     void op_done(Session* s);
     void maybe_release(Session* s);
     void release(Session* s);
@@ -143,6 +147,7 @@ private:
     std::vector<Listener> listeners_;
     std::vector<std::unique_ptr<BackendLb>> lbs_;
     std::vector<int> fe_conns_;
+    std::vector<int> fe_pending_;  // accepted beyond a limit, per frontend
     int conns_ = 0;   // started sessions (count towards the limits)
     int live_ = 0;    // sessions allocated and not yet released
     int listener_ops_ = 0;

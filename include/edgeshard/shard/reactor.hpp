@@ -64,6 +64,15 @@ public:
         return s;
     }
 
+    // Makes sure the next n sqe() calls come from the same submission (linked chains must not
+    // be split by an SQ-full flush).
+    void reserve(unsigned n) {
+        if (io_uring_sq_space_left(&ring_) < n) {
+            c_.sq_full.inc();
+            io_uring_submit(&ring_);
+        }
+    }
+
     TimerWheel& timers() { return timers_; }
     std::int64_t now_ms() const { return now_ms_; }
 
