@@ -68,10 +68,11 @@ PY
 
 wait_port() { for _ in $(seq 300); do python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),timeout=1).close()" 2>/dev/null && return 0; sleep 0.2; done; echo "port $1 never opened" >&2; return 1; }
 
-cat >"$dir/es.cfg" <<CFG
+write_cfg() {  # file extra-global-line
+  cat >"$1" <<CFG
 global
     nbthread 1
-    nosplice
+    $2
 defaults
     mode tcp
     timeout connect 5s
@@ -81,18 +82,9 @@ listen l4
     bind 127.0.0.1:$FE
     server echo 127.0.0.1:$ECHO
 CFG
-cat >"$dir/haproxy.cfg" <<CFG
-global
-    nbthread 1
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-listen l4
-    bind 127.0.0.1:$FE
-    server echo 127.0.0.1:$ECHO
-CFG
+}
+write_cfg "$dir/es.cfg" nosplice          # HAProxy copies unless told to splice
+write_cfg "$dir/haproxy.cfg" "maxconn 4096"
 
 run() {  # system mode n -> prints Ir
   local sys=$1 mode=$2 n=$3 out=$dir/$1-$2-$3.cg cmd

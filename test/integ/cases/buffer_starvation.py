@@ -5,7 +5,6 @@ ENOBUFS, wait until buffers come back and re-arm; every byte still arrives exact
 ways), the shard counts the ENOBUFS events, and every buffer is back in the ring afterwards."""
 import os
 import sys
-import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import eslib  # noqa: E402
@@ -25,20 +24,7 @@ def main(h):
     check_eq([s["buffers"] for s in es.shards()], [64], "buffers per shard")
 
     pairs = [peers.prepare(4 * MiB, 4 * MiB) for _ in range(N)]
-    res = {}
-    threads = [threading.Thread(target=peers.client, args=(fe, a, b, res, i), daemon=True)
-               for i, (a, b) in enumerate(pairs)]
-    for t in threads:
-        t.start()
-    dl = eslib.Deadline(150)
-    for t in threads:
-        t.join(dl.left())
-    check(all(not t.is_alive() for t in threads), "clients did not finish within 150 s")
-    for i in range(N):
-        check(res.get(i, "missing") is None, res.get(i) or f"client {i} has no result")
-    check(peers.srv.wait_handlers(30), "server handlers did not finish")
-    for a, _ in pairs:
-        peers.check_server_side(a)
+    peers.run_parallel(fe, pairs, 150)
     es.wait_stat("fe", "FRONTEND", "scur", lambda v: v == 0, timeout=5, what="sessions closed")
     sh = es.shards()[0]
     check(sh["enobufs"] > 0, f"the 64-buffer ring should have run dry (enobufs={sh['enobufs']})")

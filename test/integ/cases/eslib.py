@@ -559,6 +559,24 @@ class DuplexPeers:
         except Exception as e:
             result[key] = f"client {key}: {e!r}"
 
+    def run_parallel(self, port, pairs, timeout):
+        """One client thread per (c2s, s2c) pair, all at once; checks every client's result and
+        the server side of every connection."""
+        res = {}
+        threads = [threading.Thread(target=self.client, args=(port, a, b, res, i), daemon=True)
+                   for i, (a, b) in enumerate(pairs)]
+        for t in threads:
+            t.start()
+        dl = Deadline(timeout)
+        for t in threads:
+            t.join(dl.left())
+        check(all(not t.is_alive() for t in threads), f"parallel clients did not finish within {timeout} s")
+        for i in range(len(pairs)):
+            check(res.get(i, "missing") is None, res.get(i) or f"client {i} has no result")
+        check(self.srv.wait_handlers(30), "server handlers did not finish")
+        for a, _ in pairs:
+            self.check_server_side(a)
+
     def check_server_side(self, c2s):
         token = c2s[:TOKEN]
         got = self.server_got.get(token)

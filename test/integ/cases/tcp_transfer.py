@@ -3,7 +3,6 @@
 with Python peers and with socat; the frontend's stot/bin/bout match exactly what crossed."""
 import os
 import sys
-import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import eslib  # noqa: E402
@@ -38,21 +37,8 @@ def main(h):
 
     # 2) eight parallel connections, 4 MiB each way
     pairs = [peers.prepare(4 * MiB, 4 * MiB) for _ in range(8)]
-    res = {}
-    threads = [threading.Thread(target=peers.client, args=(fe_py, a, b, res, i), daemon=True)
-               for i, (a, b) in enumerate(pairs)]
-    for t in threads:
-        t.start()
-    dl = eslib.Deadline(120)
-    for t in threads:
-        t.join(dl.left())
-    check(all(not t.is_alive() for t in threads), "parallel clients did not finish within 120 s")
-    for i in range(8):
-        check(res.get(i, "missing") is None, res.get(i) or f"client {i} has no result")
-    check(peers.srv.wait_handlers(30), "server handlers did not finish")
-    for a, _ in pairs:
-        peers.check_server_side(a)
-        sent += len(a)
+    peers.run_parallel(fe_py, pairs, 120)
+    sent += sum(len(a) for a, _ in pairs)
     received += sum(len(b) for _, b in pairs)
     conns += len(pairs)
     check(not peers.srv.errors, f"server errors: {peers.srv.errors}")
