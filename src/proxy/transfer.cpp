@@ -87,16 +87,7 @@ void Worker::on_recv(Session* s, int side, const shard::Cqe& e) {
         d.moved += n;
         sd.last_ms = r_.now_ms();
         st_.shard.copy_bytes.add(n);
-        stats::ServerCounters* sc = lbs_[std::size_t(s->be)]->server(s->server).c;
-        if (side == kClient) {
-            st_.fe[s->fe].bin.add(n);
-            st_.be[s->be].bin.add(n);
-            sc->bin.add(n);
-        } else {
-            st_.fe[s->fe].bout.add(n);
-            st_.be[s->be].bout.add(n);
-            sc->bout.add(n);
-        }
+        count_bytes(s, side, n);
         try_send(s, side);
         // a direction that keeps filling whole buffers past the threshold is bulk: move it to splice
         if (p_.splice_ok && cfg_.global.splice && d.mode == Dir::Copy && !d.no_splice &&
@@ -140,9 +131,34 @@ void Worker::on_recv(Session* s, int side, const shard::Cqe& e) {
         else maybe_rearm(s, side);
         return;
     }
-    // reset or error on this side
-    if (side == kServer) lbs_[std::size_t(s->be)]->server(s->server).c->eresp.inc(), st_.be[s->be].eresp.inc();
-    else st_.fe[s->fe].ereq.inc();
+    read_failed(s, side);
+}
+
+// Bytes read from `side`: HAProxy's bin is the client -> server direction, bout the other, on the
+// frontend, the backend and the server alike. Counted when read, so a closed session's totals
+// are exact.
+void Worker::count_bytes(Session* s, int side, std::uint64_t n) {
+    stats::ServerCounters* sc = lbs_[std::size_t(s->be)]->server(s->server).c;
+    if (side == kClient) {
+        st_.fe[s->fe].bin.add(n);
+        st_.be[s->be].bin.add(n);
+        sc->bin.add(n);
+    } else {
+        st_.fe[s->fe].bout.add(n);
+        st_.be[s->be].bout.add(n);
+        sc->bout.add(n);
+    }
+}
+
+// A read error (reset) on `side` ends the session: a request error on the client side, a
+// response error on the server side.
+void Worker::read_failed(Session* s, int side) {
+    if (side == kServer) {
+        lbs_[std::size_t(s->be)]->server(s->server).c->eresp.inc();
+        st_.be[s->be].eresp.inc();
+    } else {
+        st_.fe[s->fe].ereq.inc();
+    }
     count_abort(s, side);
     close_session(s);
 }
@@ -424,16 +440,7 @@ void Worker::pump(Session* s, int dir) {
             d.moved += k;
             in.last_ms = r_.now_ms();
             st_.shard.splice_bytes.add(k);
-            stats::ServerCounters* sc = lbs_[std::size_t(s->be)]->server(s->server).c;
-            if (dir == kClient) {
-                st_.fe[s->fe].bin.add(k);
-                st_.be[s->be].bin.add(k);
-                sc->bin.add(k);
-            } else {
-                st_.fe[s->fe].bout.add(k);
-                st_.be[s->be].bout.add(k);
-                sc->bout.add(k);
-            }
+            count_bytes(s, dir, k);
         } else if (n == 0) {
             in.eof = true;
             schedule_idle(s);
@@ -441,9 +448,7 @@ void Worker::pump(Session* s, int dir) {
             arm_poll(s, dir, false);
             return;
         } else {
-            if (dir == kServer) lbs_[std::size_t(s->be)]->server(s->server).c->eresp.inc(), st_.be[s->be].eresp.inc();
-            count_abort(s, dir);
-            close_session(s);
+            read_failed(s, dir);
             return;
         }
     }

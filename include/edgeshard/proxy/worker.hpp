@@ -108,6 +108,8 @@ private:
     // transfer path
     void arm_recv(Session* s, int side);
     void on_recv(Session* s, int side, const shard::Cqe& e);
+    void count_bytes(Session* s, int side, std::uint64_t n);
+    void read_failed(Session* s, int side);
     void try_send(Session* s, int dir);
     void on_send(Session* s, int side, int res);
     void shutdown_side(Session* s, int side);
