@@ -230,6 +230,22 @@ def send_all_then_shut(sock, payload, chunk=1 << 18):
     sock.shutdown(socket.SHUT_WR)
 
 
+def send_in_background(sock, payload):
+    """Starts send_all_then_shut(sock, payload) in a daemon thread; returns (thread, errors): the
+    errors list holds repr() of what the send raised, if anything, once the thread is joined."""
+    err = []
+
+    def sender():
+        try:
+            send_all_then_shut(sock, payload)
+        except Exception as e:  # recorded for the caller to check
+            err.append(repr(e))
+
+    t = threading.Thread(target=sender, daemon=True)
+    t.start()
+    return t, err
+
+
 def recv_hash_until_eof(sock, limit_bytes, timeout):
     """Reads to EOF hashing on the fly; returns (nbytes, sha256hex). Failure on timeout/reset or
     when more than limit_bytes arrive."""
@@ -505,16 +521,7 @@ class DuplexPeers:
         reply = self.replies.get(token)
         if reply is None:
             raise Failure(f"server conn {idx}: unknown token {token.hex()}")
-        err = []
-
-        def sender():
-            try:
-                send_all_then_shut(c, reply)
-            except Exception as e:  # recorded, checked below
-                err.append(repr(e))
-
-        t = threading.Thread(target=sender, daemon=True)
-        t.start()
+        t, err = send_in_background(c, reply)
         hsh = hashlib.sha256(token)
         n = TOKEN
         n2, _ = _recv_to_eof_update(c, hsh, 256 * MiB, 90)
@@ -535,16 +542,7 @@ class DuplexPeers:
         """Runs one client; stores None on success or a failure message in result[key]."""
         try:
             s = connect(port, timeout=10)
-            err = []
-
-            def sender():
-                try:
-                    send_all_then_shut(s, c2s)
-                except Exception as e:
-                    err.append(repr(e))
-
-            t = threading.Thread(target=sender, daemon=True)
-            t.start()
+            t, err = send_in_background(s, c2s)
             n, hx = recv_hash_until_eof(s, len(s2c) + MiB, 120)
             t.join(120)
             s.close()

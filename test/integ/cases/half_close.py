@@ -14,7 +14,6 @@ Everything runs twice: with the default splice threshold and with `nosplice` (co
 import os
 import socket
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -63,16 +62,7 @@ def server_b(c, idx, srv):
 
 def server_c(c, idx, srv):
     # stream BULK from the first moment, read the client's small message concurrently
-    err = []
-
-    def sender():
-        try:
-            eslib.send_all_then_shut(c, BULK)
-        except Exception as e:
-            err.append(repr(e))
-
-    t = threading.Thread(target=sender, daemon=True)
-    t.start()
+    t, err = eslib.send_in_background(c, BULK)
     data = read_to_eof(c, len(SMALL), 20, "server C")
     t.join(30)
     with srv.lock:
@@ -164,16 +154,7 @@ def run(h, label, extra_global):
     # ---- D: server FIN while the client streams
     for rnd in range(BULK_ROUNDS):
         c = eslib.connect(fe_d, timeout=10)
-        err = []
-
-        def sender():
-            try:
-                eslib.send_all_then_shut(c, BULK)
-            except Exception as e:
-                err.append(repr(e))
-
-        t = threading.Thread(target=sender, daemon=True)
-        t.start()
+        t, err = eslib.send_in_background(c, BULK)
         how, small, secs = eslib.wait_eof(c, 30)
         t.join(30)
         try:
