@@ -19,5 +19,10 @@ inline std::int64_t wall_s() {
     clock_gettime(CLOCK_REALTIME, &ts);
     return ts.tv_sec;
 }
+inline std::int64_t wall_ms() {
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return std::int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
 
 }  // namespace es::core

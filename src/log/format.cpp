@@ -1,0 +1,523 @@
+// log-format compilation and rendering.
+//
+// A format is compiled at boot into a flat list of items (literal slice, separator, or variable
+// with flags); render() walks it once and writes into the caller's buffer through a cursor that
+// silently stops at the end, so a long request line truncates the record instead of overflowing.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <climits>
+#include <cstdio>
+#include <stdexcept>
+
+#include "date_cache.hpp"
+#include "edgeshard/log/access_log.hpp"
+
+namespace es::log {
+
+// HAProxy's `option httplog` and `option tcplog` (configuration manual §8.2.3 and §8.2.2).
+const std::string_view kHttpLogFormat =
+    "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r";
+const std::string_view kTcpLogFormat = "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq";
+
+enum class Format::Var : std::uint8_t {
+    Literal,
+    Separator,
+    ClientIp, ClientPort, FrontendIp, FrontendPort, ServerIp, ServerPort,
+    AcceptDate, RequestDate, GmtDate, LocalDate, Timestamp, Millis, Pid, Hostname,
+    FrontendTransport, Frontend, Backend, Server,
+    TR, Tw, Tc, Tr, Ta, Tt,
+    Status, BytesRead, BytesUploaded, TermState, TermStateCookie,
+    ActConn, FeConn, BeConn, SrvConn, Retries, SrvQueue, BackendQueue,
+    Method, Uri, Version, Path, Query, RequestLine,
+    Captures,  // %hr %hs %hrl %hsl: nothing without `capture` declarations
+    Cookie,    // %CC %CS: "-" without `capture cookie`
+};
+
+namespace detail {
+
+namespace {
+
+constexpr const char* kMonths[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+struct CachedDate {
+    std::int64_t sec = LLONG_MIN;
+    char text[40];
+    char tz[8];
+    std::uint8_t len = 0, tzlen = 0;
+};
+
+thread_local CachedDate t_dates[kDateKinds];
+
+}  // namespace
+
+DateText cached_date(DateKind kind, std::int64_t sec) {
+    CachedDate& c = t_dates[int(kind)];
+    if (c.sec != sec) {
+        const time_t t = time_t(sec);
+        tm tmv{};
+        if (kind == DateKind::Gmt) {
+            gmtime_r(&t, &tmv);
+        } else {
+            localtime_r(&t, &tmv);
+        }
+        const long off_min = tmv.tm_gmtoff / 60;
+        const char sign = off_min < 0 ? '-' : '+';
+        const long aoff = off_min < 0 ? -off_min : off_min;
+        const char* mon = kMonths[tmv.tm_mon < 0 || tmv.tm_mon > 11 ? 0 : tmv.tm_mon];
+        int n = 0;
+        switch (kind) {
+            case DateKind::Local:
+                n = std::snprintf(c.text, sizeof c.text, "%02d/%s/%04d:%02d:%02d:%02d", tmv.tm_mday, mon,
+                                  tmv.tm_year + 1900, tmv.tm_hour, tmv.tm_min, tmv.tm_sec);
+                break;
+            case DateKind::Gmt:
+            case DateKind::LocalTz:
+                n = std::snprintf(c.text, sizeof c.text, "%02d/%s/%04d:%02d:%02d:%02d %c%02ld%02ld", tmv.tm_mday,
+                                  mon, tmv.tm_year + 1900, tmv.tm_hour, tmv.tm_min, tmv.tm_sec,
+                                  kind == DateKind::Gmt ? '+' : sign, kind == DateKind::Gmt ? 0L : aoff / 60,
+                                  kind == DateKind::Gmt ? 0L : aoff % 60);
+                break;
+            case DateKind::Rfc3164:
+                n = std::snprintf(c.text, sizeof c.text, "%s %2d %02d:%02d:%02d", mon, tmv.tm_mday, tmv.tm_hour,
+                                  tmv.tm_min, tmv.tm_sec);
+                break;
+            case DateKind::Iso: {
+                n = std::snprintf(c.text, sizeof c.text, "%04d-%02d-%02dT%02d:%02d:%02d", tmv.tm_year + 1900,
+                                  tmv.tm_mon + 1, tmv.tm_mday, tmv.tm_hour, tmv.tm_min, tmv.tm_sec);
+                const int z = std::snprintf(c.tz, sizeof c.tz, "%c%02ld:%02ld", sign, aoff / 60 % 100, aoff % 60);
+                c.tzlen = std::uint8_t(z > 0 && z < int(sizeof c.tz) ? z : 0);
+                break;
+            }
+        }
+        c.len = std::uint8_t(n > 0 && n < int(sizeof c.text) ? n : 0);
+        c.sec = sec;
+    }
+    return {std::string_view(c.text, c.len), std::string_view(c.tz, c.tzlen)};
+}
+
+}  // namespace detail
+
+namespace {
+
+using Var = Format::Var;
+
+constexpr std::uint8_t kQuote = 1, kHex = 2, kEscape = 4;
+
+struct Name {
+    std::string_view name;
+    Var var;
+};
+
+// clang-format off
+constexpr Name kNames[] = {
+    {"ci", Var::ClientIp}, {"cp", Var::ClientPort}, {"fi", Var::FrontendIp}, {"fp", Var::FrontendPort},
+    {"si", Var::ServerIp}, {"sp", Var::ServerPort},
+    {"t", Var::AcceptDate}, {"tr", Var::RequestDate}, {"T", Var::GmtDate}, {"Tl", Var::LocalDate},
+    {"Ts", Var::Timestamp}, {"ms", Var::Millis}, {"pid", Var::Pid}, {"H", Var::Hostname},
+    {"ft", Var::FrontendTransport}, {"f", Var::Frontend}, {"b", Var::Backend}, {"s", Var::Server},
+    {"TR", Var::TR}, {"Tw", Var::Tw}, {"Tc", Var::Tc}, {"Tr", Var::Tr}, {"Ta", Var::Ta}, {"Tt", Var::Tt},
+    {"ST", Var::Status}, {"B", Var::BytesRead}, {"U", Var::BytesUploaded},
+    {"ts", Var::TermState}, {"tsc", Var::TermStateCookie},
+    {"ac", Var::ActConn}, {"fc", Var::FeConn}, {"bc", Var::BeConn}, {"sc", Var::SrvConn}, {"rc", Var::Retries},
+    {"sq", Var::SrvQueue}, {"bq", Var::BackendQueue},
+    {"HM", Var::Method}, {"HU", Var::Uri}, {"HV", Var::Version}, {"HP", Var::Path}, {"HQ", Var::Query},
+    {"r", Var::RequestLine},
+    {"hr", Var::Captures}, {"hs", Var::Captures}, {"hrl", Var::Captures}, {"hsl", Var::Captures},
+    {"CC", Var::Cookie}, {"CS", Var::Cookie},
+};
+// clang-format on
+
+bool is_alpha(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+[[noreturn]] void fail(std::string_view fmt, std::string msg) {
+    msg.append(" in log-format '").append(fmt).append("'");
+    throw std::runtime_error(msg);
+}
+
+// A cursor that never writes past its end. `printed` tracks whether the last item produced output
+// (HAProxy's separator rule: no separator right after a variable that printed nothing).
+struct Out {
+    char* p;
+    char* end;
+
+    void put(char c) {
+        if (p < end) *p++ = c;
+    }
+    void put(std::string_view s) {
+        const std::size_t room = std::size_t(end - p);
+        const std::size_t n = s.size() < room ? s.size() : room;
+        std::memcpy(p, s.data(), n);
+        p += n;
+    }
+    template <typename Int>
+    void num(Int v, bool hex) {
+        char buf[24];
+        auto r = std::to_chars(buf, buf + sizeof buf, v, hex ? 16 : 10);
+        if (hex)  // HAProxy prints %X: upper case
+            for (char* c = buf; c < r.ptr; ++c)
+                if (*c >= 'a' && *c <= 'f') *c = char(*c - 'a' + 'A');
+        put(std::string_view(buf, std::size_t(r.ptr - buf)));
+    }
+};
+
+constexpr char kHexDigits[] = "0123456789ABCDEF";
+
+// HAProxy's log encoding of network strings: non-printable bytes, '"' and '#' as "#XX".
+void put_encoded(Out& o, std::string_view s, bool escape) {
+    for (unsigned char c : s) {
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '#') {
+            o.put('#');
+            o.put(kHexDigits[c >> 4]);
+            o.put(kHexDigits[c & 15]);
+        } else if (escape && (c == '\\' || c == ']')) {
+            o.put('\\');
+            o.put(char(c));
+        } else {
+            o.put(char(c));
+        }
+    }
+}
+
+void put_name(Out& o, std::string_view s, bool escape) {
+    if (s.empty()) {
+        o.put('-');
+        return;
+    }
+    if (!escape) {
+        o.put(s);
+        return;
+    }
+    for (char c : s) {
+        if (c == '"' || c == '\\' || c == ']') o.put('\\');
+        o.put(c);
+    }
+}
+
+void put_ip(Out& o, const sockaddr_storage& ss) {
+    char buf[INET6_ADDRSTRLEN];
+    switch (ss.ss_family) {
+        case AF_INET:
+            if (inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(ss).sin_addr, buf, sizeof buf)) {
+                o.put(std::string_view(buf));
+                return;
+            }
+            break;
+        case AF_INET6:
+            if (inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr, buf, sizeof buf)) {
+                o.put(std::string_view(buf));
+                return;
+            }
+            break;
+        case AF_UNIX:
+            o.put("unix");
+            return;
+        default:
+            break;
+    }
+    o.put('-');
+}
+
+void put_port(Out& o, const sockaddr_storage& ss, bool hex) {
+    switch (ss.ss_family) {
+        case AF_INET:
+            o.num(unsigned(ntohs(reinterpret_cast<const sockaddr_in&>(ss).sin_port)), hex);
+            return;
+        case AF_INET6:
+            o.num(unsigned(ntohs(reinterpret_cast<const sockaddr_in6&>(ss).sin6_port)), hex);
+            return;
+        case AF_UNIX:
+            o.put("unix");
+            return;
+        default:
+            o.put('-');
+            return;
+    }
+}
+
+void put_date(Out& o, detail::DateKind kind, std::int64_t ms, bool with_ms) {
+    const detail::DateText d = detail::cached_date(kind, detail::epoch_sec(ms));
+    o.put(d.text);
+    if (with_ms) {
+        const int m = detail::epoch_msec(ms);
+        o.put('.');
+        o.put(char('0' + m / 100));
+        o.put(char('0' + m / 10 % 10));
+        o.put(char('0' + m % 10));
+    }
+}
+
+// The host name, read once per thread (gethostname is a syscall).
+std::string_view host_name() {
+    thread_local char name[256] = {};
+    thread_local std::size_t len = std::size_t(-1);
+    if (len == std::size_t(-1)) {
+        if (gethostname(name, sizeof name - 1) != 0) name[0] = '\0';
+        len = std::strlen(name);
+    }
+    return std::string_view(name, len);
+}
+
+}  // namespace
+
+Format::Format(std::string_view fmt) : source_(fmt) {
+    std::size_t i = 0;
+    const std::size_t n = fmt.size();
+    auto add_literal = [&](std::string_view s) {
+        if (!items_.empty() && items_.back().var == Var::Literal &&
+            items_.back().off + items_.back().len == text_.size()) {
+            items_.back().len += std::uint32_t(s.size());
+        } else {
+            items_.push_back({Var::Literal, 0, std::uint32_t(text_.size()), std::uint32_t(s.size())});
+        }
+        text_.append(s);
+    };
+    while (i < n) {
+        const char c = fmt[i];
+        if (c == ' ') {
+            while (i < n && fmt[i] == ' ') ++i;
+            items_.push_back({Var::Separator, 0, 0, 0});
+            continue;
+        }
+        if (c != '%') {
+            std::size_t j = i;
+            while (j < n && fmt[j] != '%' && fmt[j] != ' ') ++j;
+            add_literal(fmt.substr(i, j - i));
+            i = j;
+            continue;
+        }
+        ++i;
+        if (i >= n) fail(fmt, "a '%' ends the format (write '%%' for a percent sign)");
+        if (fmt[i] == '%') {
+            add_literal("%");
+            ++i;
+            continue;
+        }
+        if (fmt[i] == '[') fail(fmt, "sample expressions (%[...]) are not supported");
+        std::uint8_t flags = 0;
+        if (fmt[i] == '{') {
+            const std::size_t close = fmt.find('}', i);
+            if (close == std::string_view::npos) fail(fmt, "unterminated '%{' flags");
+            std::string_view opts = fmt.substr(i + 1, close - i - 1);
+            i = close + 1;
+            while (!opts.empty()) {
+                const std::size_t comma = opts.find(',');
+                std::string_view o = opts.substr(0, comma);
+                opts = comma == std::string_view::npos ? std::string_view() : opts.substr(comma + 1);
+                if (o.size() != 2 || (o[0] != '+' && o[0] != '-'))
+                    fail(fmt, "unknown log-format flag '" + std::string(o) + "'");
+                std::uint8_t bit = 0;
+                switch (o[1]) {
+                    case 'Q':
+                        bit = kQuote;
+                        break;
+                    case 'X':
+                        bit = kHex;
+                        break;
+                    case 'E':
+                        bit = kEscape;
+                        break;
+                    default:
+                        fail(fmt, "unknown log-format flag '" + std::string(o) + "'");
+                }
+                flags = o[0] == '+' ? std::uint8_t(flags | bit) : std::uint8_t(flags & ~bit);
+            }
+        }
+        std::size_t j = i;
+        while (j < n && is_alpha(fmt[j])) ++j;
+        const std::string_view name = fmt.substr(i, j - i);
+        if (name.empty()) fail(fmt, "a variable name must follow '%'");
+        const Name* found = nullptr;
+        for (const Name& k : kNames)
+            if (k.name == name) found = &k;
+        if (!found) fail(fmt, "unknown log-format variable '%" + std::string(name) + "'");
+        items_.push_back({found->var, flags, 0, 0});
+        i = j;
+    }
+}
+
+std::size_t Format::render(const Fields& f, char* out, std::size_t cap) const {
+    Out o{out, out + cap};
+    bool last_space = true;  // no separator at the start of a line
+    for (const Item& it : items_) {
+        if (it.var == Var::Separator) {
+            if (!last_space) o.put(' ');
+            last_space = true;
+            continue;
+        }
+        if (it.var == Var::Literal) {
+            o.put(std::string_view(text_.data() + it.off, it.len));
+            last_space = false;
+            continue;
+        }
+        const bool q = it.flags & kQuote, hex = it.flags & kHex, esc = it.flags & kEscape;
+        char* const start = o.p;
+        if (q) o.put('"');
+        switch (it.var) {
+            case Var::ClientIp:
+                put_ip(o, f.client);
+                break;
+            case Var::ClientPort:
+                put_port(o, f.client, hex);
+                break;
+            case Var::FrontendIp:
+                put_ip(o, f.frontend_addr);
+                break;
+            case Var::FrontendPort:
+                put_port(o, f.frontend_addr, hex);
+                break;
+            case Var::ServerIp:
+                put_ip(o, f.server_addr);
+                break;
+            case Var::ServerPort:
+                put_port(o, f.server_addr, hex);
+                break;
+            case Var::AcceptDate:
+                put_date(o, detail::DateKind::Local, f.accept_epoch_ms, true);
+                break;
+            case Var::RequestDate:
+                put_date(o, detail::DateKind::Local, f.request_epoch_ms ? f.request_epoch_ms : f.accept_epoch_ms,
+                         true);
+                break;
+            case Var::GmtDate:
+                put_date(o, detail::DateKind::Gmt, f.accept_epoch_ms, false);
+                break;
+            case Var::LocalDate:
+                put_date(o, detail::DateKind::LocalTz, f.accept_epoch_ms, false);
+                break;
+            case Var::Timestamp:
+                o.num(detail::epoch_sec(f.accept_epoch_ms), hex);
+                break;
+            case Var::Millis: {
+                const int m = detail::epoch_msec(f.accept_epoch_ms);
+                if (hex) {
+                    o.num(m, true);
+                } else {
+                    o.put(char('0' + m / 100));
+                    o.put(char('0' + m / 10 % 10));
+                    o.put(char('0' + m % 10));
+                }
+                break;
+            }
+            case Var::Pid:
+                o.num(long(getpid()), hex);
+                break;
+            case Var::Hostname:
+                put_name(o, host_name(), esc);
+                break;
+            case Var::FrontendTransport:
+                put_name(o, f.frontend, esc);
+                if (f.ssl) o.put('~');
+                break;
+            case Var::Frontend:
+                put_name(o, f.frontend, esc);
+                break;
+            case Var::Backend:
+                put_name(o, f.backend, esc);
+                break;
+            case Var::Server:
+                put_name(o, f.server.empty() ? std::string_view("<NOSRV>") : f.server, esc);
+                break;
+            case Var::TR:
+                o.num(f.TR, hex);
+                break;
+            case Var::Tw:
+                o.num(f.Tw, hex);
+                break;
+            case Var::Tc:
+                o.num(f.Tc, hex);
+                break;
+            case Var::Tr:
+                o.num(f.Tr, hex);
+                break;
+            case Var::Ta:
+                o.num(f.Ta, hex);
+                break;
+            case Var::Tt:
+                o.num(f.Tt, hex);
+                break;
+            case Var::Status:
+                o.num(f.status, hex);
+                break;
+            case Var::BytesRead:
+                o.num(f.bytes_read, hex);
+                break;
+            case Var::BytesUploaded:
+                o.num(f.bytes_uploaded, hex);
+                break;
+            case Var::TermState:
+                o.put(std::string_view(f.term, 2));
+                break;
+            case Var::TermStateCookie:
+                o.put(std::string_view(f.term, 4));
+                break;
+            case Var::ActConn:
+                o.num(f.actconn, hex);
+                break;
+            case Var::FeConn:
+                o.num(f.feconn, hex);
+                break;
+            case Var::BeConn:
+                o.num(f.beconn, hex);
+                break;
+            case Var::SrvConn:
+                o.num(f.srv_conn, hex);
+                break;
+            case Var::Retries:
+                o.num(f.retries, hex);
+                break;
+            case Var::SrvQueue:
+                o.num(f.srv_queue, hex);
+                break;
+            case Var::BackendQueue:
+                o.num(f.backend_queue, hex);
+                break;
+            case Var::Method:
+                if (f.method.empty()) o.put('-');
+                put_encoded(o, f.method, esc);
+                break;
+            case Var::Uri:
+                if (f.uri.empty()) o.put('-');
+                put_encoded(o, f.uri, esc);
+                break;
+            case Var::Version:
+                if (f.version.empty()) o.put('-');
+                put_encoded(o, f.version, esc);
+                break;
+            case Var::Path:
+                if (f.path.empty()) o.put('-');
+                put_encoded(o, f.path, esc);
+                break;
+            case Var::Query:
+                put_encoded(o, f.query, esc);
+                break;
+            case Var::RequestLine:
+                if (f.request_line.empty()) {
+                    o.put("<BADREQ>");
+                } else {
+                    put_encoded(o, f.request_line, esc);
+                }
+                break;
+            case Var::Captures:
+                break;
+            case Var::Cookie:
+                o.put('-');
+                break;
+            case Var::Literal:
+            case Var::Separator:
+                break;
+        }
+        if (q) o.put('"');
+        if (o.p != start) last_space = false;
+    }
+    return std::size_t(o.p - out);
+}
+
+}  // namespace es::log
