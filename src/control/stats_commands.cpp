@@ -11,17 +11,22 @@ namespace {
 struct Flags {
     bool json = false;
     bool shards = false;
+    bool prometheus = false;
 };
 
 // Accepts the words `json` (and `shards` where allowed) in any order. On anything else it writes
 // the error (JSON or text, per the request) and returns false.
 bool parse_flags(std::span<const std::string_view> args, bool allow_shards, std::string_view usage, Flags& f,
-                 std::string& out) {
+                 std::string& out, bool allow_prometheus = false) {
     f.json = wants_json(args);
     for (std::string_view a : args) {
         if (a == "json") continue;
         if (allow_shards && a == "shards") {
             f.shards = true;
+            continue;
+        }
+        if (allow_prometheus && a == "prometheus") {
+            f.prometheus = true;
             continue;
         }
         std::string msg = "unknown argument '";
@@ -60,9 +65,22 @@ void cmd_show_info(std::span<const std::string_view> args, Context& ctx, std::st
 
 void cmd_show_stat(std::span<const std::string_view> args, Context& ctx, std::string& out) {
     Flags f;
-    if (!parse_flags(args, true, "show stat [json] [shards]", f, out) || !have_stats(ctx, f, out)) return;
+    // The usage line names the common forms; `help` lists `prometheus` too.
+    constexpr std::string_view usage = "show stat [json] [shards]";
+    if (!parse_flags(args, true, usage, f, out, true) || !have_stats(ctx, f, out)) return;
+    if (f.prometheus && (f.json || f.shards)) {
+        constexpr std::string_view msg = "'prometheus' takes no other argument; usage: show stat prometheus";
+        if (f.json) {
+            stats::render_json_error(msg, out);
+        } else {
+            out.append(msg).push_back('\n');
+        }
+        return;
+    }
     const stats::Snapshot snap = ctx.services.snapshot(stats::BuildOptions{f.shards});
-    if (f.json) {
+    if (f.prometheus) {
+        stats::render_prometheus(snap, out);
+    } else if (f.json) {
         stats::render_stat_json(snap, f.shards, out);
     } else {
         stats::render_stat_csv(snap, f.shards, out);
@@ -100,8 +118,8 @@ void register_stats_commands(CommandTable& t) {
            Level::User,
            cmd_show_info});
     t.add({{"show", "stat"},
-           "[json] [shards]",
-           "report counters for each proxy and server (shards: also per shard)",
+           "[json] [shards] | prometheus",
+           "report counters for each proxy and server (shards: also per shard; prometheus: text exposition)",
            Level::User,
            cmd_show_stat});
     t.add({{"show", "pools"},

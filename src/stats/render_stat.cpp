@@ -5,6 +5,7 @@
 
 #include "edgeshard/stats/render.hpp"
 #include "json_out.hpp"
+#include "order.hpp"
 
 namespace es::stats {
 
@@ -48,21 +49,6 @@ void write_tags_and_value(JsonWriter& w, const Field& f) {
     w.EndObject();
 }
 
-}  // namespace detail
-
-namespace {
-
-using detail::JsonWriter;
-
-struct ObjRef {
-    ObjType type;
-    std::size_t a;  // frontend or backend index
-    std::size_t b;  // server index (servers only)
-};
-
-// HAProxy's walk: proxies in id order; for each, its FRONTEND row, then its servers, then its
-// BACKEND row. A backend sharing its frontend's id (a `listen` section) therefore follows it
-// directly; other backends follow all frontends, in config order.
 std::vector<ObjRef> object_order(const Snapshot& snap) {
     const auto& cfg = *snap.cfg;
     std::vector<ObjRef> order;
@@ -100,6 +86,15 @@ void fill_row(const Snapshot& snap, const ObjRef& o, int shard, StatRow& row) {
             break;
     }
 }
+
+}  // namespace detail
+
+namespace {
+
+using detail::fill_row;
+using detail::JsonWriter;
+using detail::object_order;
+using detail::ObjRef;
 
 // HAProxy's CSV encoding: a cell holding a separator, a quote or a line break is quoted, with
 // quotes doubled.

@@ -48,6 +48,12 @@ std::string_view algo_name(config::Balance b) {
             return "leastconn";
         case config::Balance::Source:
             return "source";
+        case config::Balance::Uri:
+            return "uri";
+        case config::Balance::Hdr:
+            return "hdr";
+        case config::Balance::Random:
+            return "random";
     }
     return "";
 }
@@ -81,6 +87,22 @@ Field limit32(std::int64_t v) {
     return Field::u32(v, Origin::Config, Nature::Limit);
 }
 
+void fill_hrsp(StatRow& row, const std::uint64_t (&h)[kHrspClasses]) {
+    for (std::size_t i = 0; i < kHrspClasses; ++i) row[st::hrsp_1xx + i] = counter(h[i]);
+}
+
+// qtime/ctime/rtime/ttime: HAProxy reports them for TCP proxies too (rtime 0), but a TCP proxy that
+// never recorded a sample has measured nothing, so its cells stay empty until a sample arrives.
+void fill_times(StatRow& row, bool http, const TimeSum& q, const TimeSum& c, const TimeSum& r,
+                const TimeSum& t) {
+    const bool any = http || q.n || c.n || r.n || t.n;
+    if (!any) return;
+    row[st::qtime] = Field::u32(std::int64_t(q.avg()), Origin::Metric, Nature::Avg);
+    row[st::ctime] = Field::u32(std::int64_t(c.avg()), Origin::Metric, Nature::Avg);
+    row[st::rtime] = Field::u32(std::int64_t(r.avg()), Origin::Metric, Nature::Avg);
+    row[st::ttime] = Field::u32(std::int64_t(t.avg()), Origin::Metric, Nature::Avg);
+}
+
 }  // namespace
 
 void fill_frontend_row(const Snapshot& snap, std::size_t fe, int shard, StatRow& row) {
@@ -99,6 +121,14 @@ void fill_frontend_row(const Snapshot& snap, std::size_t fe, int shard, StatRow&
     row[st::cli_abrt] = counter(v.cli_abrt);
     row[st::mode] = Field::str(mode_name(cf.mode), Origin::Config, Nature::Gauge, Scope::Service);
     row[st::dcon] = counter(v.dcon);
+    // HTTP fields exist for HTTP proxies only, as in HAProxy (a TCP frontend leaves them empty).
+    if (cf.mode == config::Mode::Http) {
+        row[st::dreq] = counter(v.dreq);
+        row[st::dresp] = counter(v.dresp);
+        fill_hrsp(row, v.hrsp);
+        row[st::req_tot] = counter(v.req_tot);
+        row[st::intercepted] = counter(v.intercepted);
+    }
 }
 
 void fill_backend_row(const Snapshot& snap, std::size_t be, int shard, StatRow& row) {
@@ -134,6 +164,16 @@ void fill_backend_row(const Snapshot& snap, std::size_t be, int shard, StatRow& 
     row[st::mode] = Field::str(mode_name(cb.mode), Origin::Config, Nature::Gauge, Scope::Service);
     row[st::algo] = Field::str(algo_name(cb.balance), Origin::Config, Nature::Gauge, Scope::Service);
     row[st::uweight] = Field::u32(weight, Origin::Metric, Nature::Avg);
+    const bool http = cb.mode == config::Mode::Http;
+    fill_times(row, http, v.qtime, v.ctime, v.rtime, v.ttime);
+    if (http) {
+        row[st::dreq] = counter(v.dreq);
+        row[st::dresp] = counter(v.dresp);
+        fill_hrsp(row, v.hrsp);
+        row[st::req_tot] = counter(v.req_tot);
+        row[st::connect] = counter(v.connect);
+        row[st::reuse] = counter(v.reuse);
+    }
 }
 
 void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int shard, StatRow& row) {
@@ -164,6 +204,20 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
         row[st::addr] = Field::str(snap.srv_addr[be][sv], Origin::Config, Nature::Gauge, Scope::Service);
     row[st::mode] = Field::str(mode_name(cb.mode), Origin::Config, Nature::Gauge, Scope::Service);
     row[st::uweight] = Field::u32(cs.weight, Origin::Metric, Nature::Avg);
+    const bool http = cb.mode == config::Mode::Http;
+    fill_times(row, http, v.qtime, v.ctime, v.rtime, v.ttime);
+    if (http) {
+        // req_tot is [.FB.] in HAProxy's CSV: servers leave it empty (Prometheus has no server
+        // request total either); their responses are counted per class.
+        row[st::dresp] = counter(v.dresp);
+        fill_hrsp(row, v.hrsp);
+        row[st::connect] = counter(v.connect);
+        row[st::reuse] = counter(v.reuse);
+        // One pool of idle server connections per shard, all reusable by any request: HAProxy's
+        // total (srv_icur) and its "unsafe idle" share (idle_conn_cur) are the same number here.
+        row[st::srv_icur] = gauge32(v.idle_conn_cur);
+        row[st::idle_conn_cur] = gauge32(v.idle_conn_cur);
+    }
 }
 
 std::vector<InfoField> info_fields(const Snapshot& snap) {
@@ -176,10 +230,12 @@ std::vector<InfoField> info_fields(const Snapshot& snap) {
         pool_used += pl.used * pl.size;
         pool_failed += pl.failed;
     }
-    std::uint64_t bytes_in = 0, bytes_out = 0;
+    std::uint64_t bytes_in = 0, bytes_out = 0, requests = 0, log_drops = 0;
     for (const auto& fe : snap.fe) {
         bytes_in += fe.bin;
         bytes_out += fe.bout;
+        requests += fe.req_tot;
+        log_drops += fe.log_drops;
     }
     const std::uint64_t mib = 1024 * 1024;
 
@@ -204,10 +260,12 @@ std::vector<InfoField> info_fields(const Snapshot& snap) {
     add(17, "CurrConns", Field::u32(t.conns));
     // HAProxy types CumConns as u32; ours is u64 so it cannot wrap on a long-lived box.
     add(18, "CumConns", Field::u64(t.accepts));
+    add(19, "CumReq", Field::u64(requests));
     add(23, "Maxpipes", Field::u32(p.maxpipes, Origin::Config, Nature::Limit));
     if (p.pipes_used) add(24, "PipesUsed", Field::u32(std::int64_t(*p.pipes_used)));
     if (p.pipes_free) add(25, "PipesFree", Field::u32(std::int64_t(*p.pipes_free)));
     add(52, "Stopping", Field::u32(p.stopping ? 1 : 0));
+    add(58, "DroppedLogs", Field::u64(log_drops));
     add(61, "TotalBytesOut", Field::u64(bytes_out));
     add(68, "PoolAlloc_bytes", Field::u64(pool_alloc, Origin::Metric, Nature::Gauge));
     add(69, "PoolUsed_bytes", Field::u64(pool_used, Origin::Metric, Nature::Gauge));

@@ -38,6 +38,58 @@ void read_objects(const config::Config& cfg, const ShardStats& st, std::vector<F
     }
 }
 
+template <typename C>
+void read_hrsp(const C& c, std::uint64_t (&h)[kHrspClasses]) {
+    h[0] = c.hrsp_1xx.get();
+    h[1] = c.hrsp_2xx.get();
+    h[2] = c.hrsp_3xx.get();
+    h[3] = c.hrsp_4xx.get();
+    h[4] = c.hrsp_5xx.get();
+    h[5] = c.hrsp_other.get();
+}
+
+void add_hrsp(std::uint64_t (&a)[kHrspClasses], const std::uint64_t (&b)[kHrspClasses]) {
+    for (std::size_t i = 0; i < kHrspClasses; ++i) a[i] += b[i];
+}
+
+// Reads one timing sum and its count. The writer bumps the sum before the count (or the other
+// way), so a reader may pair a sum with a count one sample off; the average stays within one
+// sample of the truth, which is the precision an average of ms values has anyway.
+TimeSum read_time(const Counter& sum, const Counter& n) {
+    return TimeSum{sum.get(), n.get()};
+}
+
+void add_time(TimeSum& a, const TimeSum& b) {
+    a.sum += b.sum;
+    a.n += b.n;
+}
+
+template <typename V, typename C>
+void read_server_side_http(V& v, const C& c) {
+    v.req_tot = c.req_tot.get();
+    read_hrsp(c, v.hrsp);
+    v.connect = c.connect.get();
+    v.reuse = c.reuse.get();
+    v.dresp = c.dresp.get();
+    v.qtime = read_time(c.qtime_sum, c.qtime_n);
+    v.ctime = read_time(c.ctime_sum, c.ctime_n);
+    v.rtime = read_time(c.rtime_sum, c.rtime_n);
+    v.ttime = read_time(c.ttime_sum, c.ttime_n);
+}
+
+template <typename V>
+void merge_server_side_http(V& a, const V& b) {
+    a.req_tot += b.req_tot;
+    add_hrsp(a.hrsp, b.hrsp);
+    a.connect += b.connect;
+    a.reuse += b.reuse;
+    a.dresp += b.dresp;
+    add_time(a.qtime, b.qtime);
+    add_time(a.ctime, b.ctime);
+    add_time(a.rtime, b.rtime);
+    add_time(a.ttime, b.ttime);
+}
+
 }  // namespace
 
 FrontendValues read_values(const FrontendCounters& c) {
@@ -51,6 +103,12 @@ FrontendValues read_values(const FrontendCounters& c) {
     v.ereq = c.ereq.get();
     v.cli_abrt = c.cli_abrt.get();
     v.maxconn_reached = c.maxconn_reached.get();
+    v.req_tot = c.req_tot.get();
+    read_hrsp(c, v.hrsp);
+    v.dreq = c.dreq.get();
+    v.dresp = c.dresp.get();
+    v.intercepted = c.intercepted.get();
+    v.log_drops = c.log_drops.get();
     return v;
 }
 
@@ -69,6 +127,8 @@ ServerValues read_values(const ServerCounters& c) {
     v.cli_abrt = c.cli_abrt.get();
     v.srv_abrt = c.srv_abrt.get();
     v.lbtot = c.lbtot.get();
+    v.idle_conn_cur = c.idle_conn_cur.get();
+    read_server_side_http(v, c);
     return v;
 }
 
@@ -88,6 +148,8 @@ BackendValues read_values(const BackendCounters& c) {
     v.cli_abrt = c.cli_abrt.get();
     v.srv_abrt = c.srv_abrt.get();
     v.lbtot = c.lbtot.get();
+    v.dreq = c.dreq.get();
+    read_server_side_http(v, c);
     return v;
 }
 
@@ -125,6 +187,12 @@ void merge_into(FrontendValues& a, const FrontendValues& b) {
     a.ereq += b.ereq;
     a.cli_abrt += b.cli_abrt;
     a.maxconn_reached += b.maxconn_reached;
+    a.req_tot += b.req_tot;
+    add_hrsp(a.hrsp, b.hrsp);
+    a.dreq += b.dreq;
+    a.dresp += b.dresp;
+    a.intercepted += b.intercepted;
+    a.log_drops += b.log_drops;
 }
 
 void merge_into(ServerValues& a, const ServerValues& b) {
@@ -141,6 +209,8 @@ void merge_into(ServerValues& a, const ServerValues& b) {
     a.cli_abrt += b.cli_abrt;
     a.srv_abrt += b.srv_abrt;
     a.lbtot += b.lbtot;
+    a.idle_conn_cur += b.idle_conn_cur;
+    merge_server_side_http(a, b);
 }
 
 void merge_into(BackendValues& a, const BackendValues& b) {
@@ -158,6 +228,8 @@ void merge_into(BackendValues& a, const BackendValues& b) {
     a.cli_abrt += b.cli_abrt;
     a.srv_abrt += b.srv_abrt;
     a.lbtot += b.lbtot;
+    a.dreq += b.dreq;
+    merge_server_side_http(a, b);
 }
 
 void merge_into(ShardValues& a, const ShardValues& b) {
@@ -306,6 +378,22 @@ Snapshot build_snapshot(const config::Config& cfg, const ProcessView& proc, std:
         snap.shards.push_back(std::move(ss));
     }
     return snap;
+}
+
+Snapshot collect(const config::Config& cfg, std::span<const ShardStats* const> shards, const ProcessView& proc,
+                 const BuildOptions& opt) {
+    std::vector<ShardView> views;
+    views.reserve(shards.size());
+    for (std::size_t i = 0; i < shards.size(); ++i) {
+        ShardView v;
+        v.id = shards[i] ? shards[i]->shard_id : int(i);
+        v.cpu = shards[i] ? shards[i]->cpu : -1;
+        v.stats = shards[i];
+        views.push_back(std::move(v));
+    }
+    ProcessView p = proc;
+    if (p.nbshards == 0) p.nbshards = shards.size();
+    return build_snapshot(cfg, p, views, opt);
 }
 
 }  // namespace es::stats

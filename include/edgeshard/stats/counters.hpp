@@ -26,6 +26,18 @@ struct alignas(64) FrontendCounters {
     Counter ereq;      // request errors (client read errors)
     Counter cli_abrt;  // sessions aborted by the client (reset / error)
     Counter maxconn_reached;  // times accepting was paused because a maxconn was reached
+    // HTTP (mode http)
+    Counter req_tot;   // HTTP requests
+    Counter hrsp_1xx;
+    Counter hrsp_2xx;
+    Counter hrsp_3xx;
+    Counter hrsp_4xx;
+    Counter hrsp_5xx;
+    Counter hrsp_other;
+    Counter dreq;         // requests denied by http-request rules (deny, auth failures are not)
+    Counter intercepted;  // requests answered by the proxy itself (return, redirect, auth, stats, errors)
+    Counter log_drops;    // access-log records dropped because the shard's log ring was full
+    Counter dresp;        // responses denied by the frontend's http-response rules
 };
 
 struct alignas(64) ServerCounters {
@@ -42,6 +54,24 @@ struct alignas(64) ServerCounters {
     Counter srv_abrt;
     Counter lbtot;     // times picked by the load balancer
     Gauge inflight;    // connects in progress + established (for leastconn and maxconn)
+    // HTTP (mode http)
+    Counter req_tot;   // HTTP requests
+    Counter hrsp_1xx;
+    Counter hrsp_2xx;
+    Counter hrsp_3xx;
+    Counter hrsp_4xx;
+    Counter hrsp_5xx;
+    Counter hrsp_other;
+    Counter connect;   // new server connections opened for HTTP requests
+    Counter reuse;     // HTTP requests sent over a reused (idle) server connection
+    Counter dresp;     // responses denied by http-response rules
+    // timing sums in ms, with their sample counts; the merge reports sum/count as HAProxy's
+    // qtime/ctime/rtime/ttime (HAProxy averages its last 1024 samples; we average since start)
+    Counter qtime_sum, qtime_n;
+    Counter ctime_sum, ctime_n;
+    Counter rtime_sum, rtime_n;
+    Counter ttime_sum, ttime_n;
+    Gauge idle_conn_cur;  // idle (reusable) connections to this server held by the shard's pool
 };
 
 struct alignas(64) BackendCounters {
@@ -59,6 +89,24 @@ struct alignas(64) BackendCounters {
     Counter lbtot;
     Gauge qcur;        // sessions waiting for a server slot
     MaxGauge qmax;
+    // HTTP (mode http)
+    Counter req_tot;   // HTTP requests
+    Counter hrsp_1xx;
+    Counter hrsp_2xx;
+    Counter hrsp_3xx;
+    Counter hrsp_4xx;
+    Counter hrsp_5xx;
+    Counter hrsp_other;
+    Counter connect;   // new server connections opened for HTTP requests
+    Counter reuse;     // HTTP requests sent over a reused (idle) server connection
+    Counter dresp;     // responses denied by http-response rules
+    // timing sums in ms, with their sample counts; the merge reports sum/count as HAProxy's
+    // qtime/ctime/rtime/ttime (HAProxy averages its last 1024 samples; we average since start)
+    Counter qtime_sum, qtime_n;
+    Counter ctime_sum, ctime_n;
+    Counter rtime_sum, rtime_n;
+    Counter ttime_sum, ttime_n;
+    Counter dreq;
 };
 
 struct alignas(64) ShardCounters {

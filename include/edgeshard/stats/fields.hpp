@@ -87,8 +87,11 @@ inline constexpr std::size_t pxname = 0, svname = 1, qcur = 2, qmax = 3, scur = 
                              eresp = 14, wretr = 15, wredis = 16, status = 17, weight = 18, act = 19,
                              bck = 20, chkfail = 21, chkdown = 22, lastchg = 23, downtime = 24, qlimit = 25,
                              pid = 26, iid = 27, sid = 28, throttle = 29, lbtot = 30, tracked = 31, type = 32,
-                             cli_abrt = 49, srv_abrt = 50, addr = 73, mode = 75, algo = 76, dcon = 81,
-                             uweight = 99;
+                             hrsp_1xx = 39, hrsp_2xx = 40, hrsp_3xx = 41, hrsp_4xx = 42, hrsp_5xx = 43,
+                             hrsp_other = 44, req_tot = 48, cli_abrt = 49, srv_abrt = 50, qtime = 58,
+                             ctime = 59, rtime = 60, ttime = 61, addr = 73, mode = 75, algo = 76,
+                             intercepted = 80, dcon = 81, connect = 84, reuse = 85, srv_icur = 88,
+                             idle_conn_cur = 95, uweight = 99;
 }  // namespace st
 
 // `type` column values (HAProxy's STATS_TYPE_*).

@@ -48,4 +48,28 @@ void render_shards_json(const Snapshot& snap, std::string& out);
 // {"errorStr":"..."}: HAProxy's answer when a JSON command cannot complete.
 void render_json_error(std::string_view msg, std::string& out);
 
+// Prometheus text exposition format 0.0.4 with HAProxy promex's metric names: haproxy_process_*,
+// then haproxy_frontend_* {proxy}, haproxy_backend_* {proxy}, haproxy_server_* {proxy,server}.
+// Each family has one "# HELP" and one "# TYPE" line before its samples (families without a sample
+// are left out); averages are in seconds; label values are escaped (\\, \", \n). HTTP families
+// carry HTTP proxies only, like promex. Serve it with kPrometheusContentType.
+inline constexpr std::string_view kPrometheusContentType = "text/plain; version=0.0.4; charset=utf-8";
+void render_prometheus(const Snapshot& snap, std::string& out);
+std::string render_prometheus(const Snapshot& snap);
+
+// HAProxy-style `stats uri` HTML page: a process summary, then one table per proxy (FRONTEND row,
+// server rows, BACKEND row) with Queue, Sessions, Bytes, Denied, Errors,
+// Warnings, HTTP responses and Server columns. Self-contained (inline CSS, no script, no external
+// resource); names are HTML-escaped. refresh_s > 0 adds a <meta http-equiv="refresh">. The page
+// links to "<uri>;csv" and "<uri>;json".
+void render_html(const Snapshot& snap, std::string_view uri, int refresh_s, std::string& out);
+std::string render_html(const Snapshot& snap, std::string_view uri, int refresh_s);
+
+// The whole `stats uri` endpoint. target: the request's path and query as received; uri: the
+// configured stats uri. "<uri>" -> HTML, "<uri>;csv" -> `show stat` CSV, "<uri>;json" ->
+// `show stat json`; ";norefresh" drops the refresh (HAProxy's suffixes, combinable:
+// "<uri>;csv;norefresh"). Appends the body to out and returns its Content-Type.
+std::string_view render_stats_page(const Snapshot& snap, std::string_view uri, std::string_view target,
+                                   int refresh_s, std::string& out);
+
 }  // namespace es::stats

@@ -33,21 +33,36 @@
 namespace es::stats {
 
 // Plain copies of the counter blocks (one read of each value).
+// hrsp[] is indexed by status class: 0 = 1xx .. 4 = 5xx, 5 = other (HAProxy's hrsp_other).
+inline constexpr std::size_t kHrspClasses = 6;
+
+// Timing sums (ms) with their sample counts; avg() is what `show stat` reports as qtime/ctime/
+// rtime/ttime. Summing sums and counts over shards gives the exact process-wide mean.
+struct TimeSum {
+    std::uint64_t sum = 0, n = 0;
+    std::uint64_t avg() const { return n ? sum / n : 0; }
+};
+
 struct FrontendValues {
     std::int64_t scur = 0, smax = 0;
     std::uint64_t stot = 0, bin = 0, bout = 0, dcon = 0, ereq = 0, cli_abrt = 0, maxconn_reached = 0;
+    std::uint64_t req_tot = 0, hrsp[kHrspClasses] = {}, dreq = 0, dresp = 0, intercepted = 0, log_drops = 0;
 };
 
 struct ServerValues {
-    std::int64_t scur = 0, smax = 0, inflight = 0;
+    std::int64_t scur = 0, smax = 0, inflight = 0, idle_conn_cur = 0;
     std::uint64_t stot = 0, bin = 0, bout = 0, econ = 0, eresp = 0, wretr = 0, wredis = 0, cli_abrt = 0,
                   srv_abrt = 0, lbtot = 0;
+    std::uint64_t req_tot = 0, hrsp[kHrspClasses] = {}, connect = 0, reuse = 0, dresp = 0;
+    TimeSum qtime, ctime, rtime, ttime;
 };
 
 struct BackendValues {
     std::int64_t scur = 0, smax = 0, qcur = 0, qmax = 0;
     std::uint64_t stot = 0, bin = 0, bout = 0, econ = 0, eresp = 0, wretr = 0, wredis = 0, cli_abrt = 0,
                   srv_abrt = 0, lbtot = 0;
+    std::uint64_t req_tot = 0, hrsp[kHrspClasses] = {}, connect = 0, reuse = 0, dreq = 0, dresp = 0;
+    TimeSum qtime, ctime, rtime, ttime;
 };
 
 struct ShardValues {
@@ -153,6 +168,13 @@ struct Snapshot {
 
 Snapshot build_snapshot(const config::Config& cfg, const ProcessView& proc, std::span<const ShardView> shards,
                         const BuildOptions& opt = {});
+
+// The same merge from nothing but the shards' counter blocks: what a data shard serving the stats
+// page or a Prometheus scrape has at hand. Shard ids and CPUs come from the blocks; pools and
+// ring geometry are absent (`show pools`/`show shards` need the control shard's build). Null
+// entries count as zero. Reads relaxed single-writer values; never waits for a shard.
+Snapshot collect(const config::Config& cfg, std::span<const ShardStats* const> shards,
+                 const ProcessView& proc = {}, const BuildOptions& opt = {});
 
 // Proxy ids (`iid`, JSON `proxyId`), 1-based like HAProxy's uuids: frontends first in config
 // order, then backends; a backend named like a frontend (a `listen` section) shares its id.

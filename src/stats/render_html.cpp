@@ -1,0 +1,248 @@
+// The `stats uri` page: HTML modelled on HAProxy's stats page, plus its ";csv" and ";json" exports.
+//
+// The HTML is self-contained (inline CSS, no script, no external resource) so it renders behind
+// any proxy and any Content-Security-Policy. Every name from the configuration is HTML-escaped.
+#include <charconv>
+
+#include "edgeshard/core/version.hpp"
+#include "edgeshard/stats/render.hpp"
+#include "order.hpp"
+
+namespace es::stats {
+
+namespace {
+
+void append_escaped(std::string& out, std::string_view s) {
+    for (char c : s) {
+        switch (c) {
+            case '&':
+                out.append("&amp;");
+                break;
+            case '<':
+                out.append("&lt;");
+                break;
+            case '>':
+                out.append("&gt;");
+                break;
+            case '"':
+                out.append("&quot;");
+                break;
+            case '\'':
+                out.append("&#39;");
+                break;
+            default:
+                out.push_back(c);
+        }
+    }
+}
+
+void append_int(std::string& out, long long v) {
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, r.ptr);
+}
+
+constexpr std::string_view kStyle = R"(
+body{font-family:arial,helvetica,sans-serif;font-size:12px;font-weight:normal;color:#000;background:#fff}
+h1{font-size:18px;color:#fff;background:#20a0ff;padding:4px 8px;margin:0 0 8px 0}
+h2{font-size:14px;margin:14px 0 4px 0}
+table.px{border-collapse:collapse;margin-bottom:8px}
+table.px th,table.px td{border:1px solid #999;padding:1px 4px;text-align:right;white-space:nowrap}
+table.px th{background:#b0b0ff;font-weight:bold}
+table.px th.pxname{background:#4040a0;color:#ffff40;text-align:left}
+table.px td.name{text-align:left;font-weight:bold}
+tr.frontend td{background:#e8e8d0}
+tr.backend td{background:#e8e8d0}
+tr.up td{background:#c0ffc0}
+tr.down td{background:#ff9090}
+tr.maint td{background:#c0c0ff}
+tr.nocheck td{background:#e0e0e0}
+table.info td{padding:1px 8px 1px 0;text-align:left}
+a{color:#0000c0}
+)";
+
+// Columns shown per object: (group, label, `show stat` position).
+struct Column {
+    std::string_view group;
+    std::string_view label;
+    std::size_t pos;
+};
+
+// clang-format off
+constexpr Column kColumns[] = {
+    {"Queue", "Cur", st::qcur}, {"Queue", "Max", st::qmax}, {"Queue", "Limit", st::qlimit},
+    {"Sessions", "Cur", st::scur}, {"Sessions", "Max", st::smax}, {"Sessions", "Limit", st::slim},
+    {"Sessions", "Total", st::stot}, {"Sessions", "LbTot", st::lbtot},
+    {"Bytes", "In", st::bin}, {"Bytes", "Out", st::bout},
+    {"Denied", "Req", st::dreq}, {"Denied", "Resp", st::dresp},
+    {"Errors", "Req", st::ereq}, {"Errors", "Conn", st::econ}, {"Errors", "Resp", st::eresp},
+    {"Warnings", "Retr", st::wretr}, {"Warnings", "Redis", st::wredis},
+    {"HTTP", "Req", st::req_tot}, {"HTTP", "1xx", st::hrsp_1xx}, {"HTTP", "2xx", st::hrsp_2xx},
+    {"HTTP", "3xx", st::hrsp_3xx}, {"HTTP", "4xx", st::hrsp_4xx}, {"HTTP", "5xx", st::hrsp_5xx},
+    {"HTTP", "Other", st::hrsp_other},
+    {"Time (ms)", "Queue", st::qtime}, {"Time (ms)", "Conn", st::ctime}, {"Time (ms)", "Resp", st::rtime},
+    {"Time (ms)", "Total", st::ttime},
+    {"Server", "Status", st::status}, {"Server", "Wght", st::weight}, {"Server", "Act", st::act},
+    {"Server", "Bck", st::bck},
+};
+// clang-format on
+
+void table_header(std::string& out, std::string_view pxname) {
+    out.append("<table class=\"px\">\n<tr><th class=\"pxname\" rowspan=\"2\">");
+    append_escaped(out, pxname);
+    out.append("</th>");
+    std::size_t i = 0;
+    constexpr std::size_t n = std::size(kColumns);
+    while (i < n) {
+        std::size_t j = i;
+        while (j < n && kColumns[j].group == kColumns[i].group) ++j;
+        out.append("<th colspan=\"");
+        append_int(out, static_cast<long long>(j - i));
+        out.append("\">");
+        append_escaped(out, kColumns[i].group);
+        out.append("</th>");
+        i = j;
+    }
+    out.append("</tr>\n<tr>");
+    for (const Column& c : kColumns) {
+        out.append("<th>");
+        append_escaped(out, c.label);
+        out.append("</th>");
+    }
+    out.append("</tr>\n");
+}
+
+std::string_view row_class(ObjType t, const StatRow& row) {
+    if (t == ObjType::Frontend) return "frontend";
+    if (t == ObjType::Backend) return row[st::status].s == "DOWN" ? "down" : "backend";
+    const std::string_view s = row[st::status].s;
+    if (s == "MAINT") return "maint";
+    if (s == "DOWN") return "down";
+    if (s == "no check") return "nocheck";
+    return "up";
+}
+
+void table_row(std::string& out, ObjType t, const StatRow& row) {
+    out.append("<tr class=\"");
+    out.append(row_class(t, row));
+    out.append("\"><td class=\"name\">");
+    append_escaped(out, row[st::svname].s);
+    out.append("</td>");
+    std::string cell;
+    for (const Column& c : kColumns) {
+        out.append("<td>");
+        cell.clear();
+        append_value_text(row[c.pos], cell);
+        append_escaped(out, cell);
+        out.append("</td>");
+    }
+    out.append("</tr>\n");
+}
+
+}  // namespace
+
+void render_html(const Snapshot& snap, std::string_view uri, int refresh_s, std::string& out) {
+    const ProcessView& p = snap.process;
+    out.append("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n");
+    if (refresh_s > 0) {
+        out.append("<meta http-equiv=\"refresh\" content=\"");
+        append_int(out, refresh_s);
+        out.append("\">\n");
+    }
+    out.append("<title>Statistics Report for ");
+    out.append(kProduct);
+    out.append("</title>\n<style>");
+    out.append(kStyle);
+    out.append("</style></head>\n<body>\n<h1>");
+    out.append(kProduct);
+    out.append(" statistics report</h1>\n<table class=\"info\">\n");
+
+    auto info_row = [&](std::string_view k, std::string_view v) {
+        out.append("<tr><td><b>");
+        append_escaped(out, k);
+        out.append("</b></td><td>");
+        append_escaped(out, v);
+        out.append("</td></tr>\n");
+    };
+    std::string v;
+    info_row("version", p.version.empty() ? std::string_view(kVersion) : std::string_view(p.version));
+    v = std::to_string(p.pid);
+    info_row("pid", v);
+    info_row("uptime", snap.uptime_text);
+    v = std::to_string(snap.shards.size());
+    info_row("shards", v);
+    v = std::to_string(snap.shard_total.conns);
+    if (p.maxconn > 0) v.append(" / maxconn ").append(std::to_string(p.maxconn));
+    info_row("current connections", v);
+    if (!p.tier.empty()) info_row("io_uring tier", p.tier);
+    out.append("</table>\n<p><a href=\"");
+    append_escaped(out, uri);
+    out.append(";csv\">CSV export</a> &middot; <a href=\"");
+    append_escaped(out, uri);
+    out.append(";json\">JSON export</a>");
+    if (refresh_s > 0) {
+        out.append(" &middot; <a href=\"");
+        append_escaped(out, uri);
+        out.append(";norefresh\">Disable refresh</a>");
+    }
+    out.append("</p>\n");
+
+    // One table per proxy: a frontend opens a table; a backend with the same id (a `listen`
+    // section) and its servers stay in it; any other backend opens its own.
+    const auto order = detail::object_order(snap);
+    StatRow row;
+    bool open = false;
+    std::uint32_t open_iid = 0;
+    for (const detail::ObjRef& o : order) {
+        detail::fill_row(snap, o, -1, row);
+        const std::uint32_t iid = std::uint32_t(row[st::iid].u);
+        if (!open || iid != open_iid) {
+            if (open) out.append("</table>\n");
+            out.append("<h2>");
+            append_escaped(out, row[st::pxname].s);
+            out.append("</h2>\n");
+            table_header(out, row[st::pxname].s);
+            open = true;
+            open_iid = iid;
+        }
+        table_row(out, o.type, row);
+    }
+    if (open) out.append("</table>\n");
+    out.append("</body></html>\n");
+}
+
+std::string render_html(const Snapshot& snap, std::string_view uri, int refresh_s) {
+    std::string out;
+    render_html(snap, uri, refresh_s, out);
+    return out;
+}
+
+std::string_view render_stats_page(const Snapshot& snap, std::string_view uri, std::string_view target,
+                                   int refresh_s, std::string& out) {
+    bool csv = false, json = false;
+    if (target.starts_with(uri)) {
+        std::string_view opts = target.substr(uri.size());
+        while (!opts.empty()) {
+            if (opts.front() != ';') break;
+            opts.remove_prefix(1);
+            const std::size_t end = opts.find(';');
+            const std::string_view o = opts.substr(0, end);
+            opts = end == std::string_view::npos ? std::string_view() : opts.substr(end);
+            if (o == "csv") csv = true;
+            if (o == "json") json = true;
+            if (o == "norefresh") refresh_s = 0;
+        }
+    }
+    if (csv) {
+        render_stat_csv(snap, false, out);
+        return "text/plain; charset=utf-8";
+    }
+    if (json) {
+        render_stat_json(snap, false, out);
+        return "application/json";
+    }
+    render_html(snap, uri, refresh_s, out);
+    return "text/html; charset=utf-8";
+}
+
+}  // namespace es::stats
