@@ -2,11 +2,94 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
+#include <charconv>
+#include <chrono>
 #include <cstring>
+#include <stdexcept>
+#include <utility>
 
 namespace es::proxy {
 
-BackendLb::BackendLb(const config::Backend& be, stats::ServerCounters* counters, int nshards) : be_(&be) {
+namespace {
+
+constexpr std::uint64_t kGolden = 0x9e3779b97f4a7c15ULL;  // 2^64 / phi: spreads consecutive integers
+constexpr std::uint64_t kStrSeed = 0x2d358dccaa6c78a5ULL;
+constexpr std::uint64_t kRingSeed = 0x8bb84b93962eacc9ULL;
+
+std::uint64_t rotl(std::uint64_t x, int r) {
+    return (x << r) | (x >> (64 - r));
+}
+
+// Full 64-bit avalanche (the MurmurHash3 finaliser constants): each input bit flips each output
+// bit with probability close to 1/2.
+std::uint64_t avalanche(std::uint64_t k) {
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
+std::uint32_t fold(std::uint64_t h) {
+    return std::uint32_t(h ^ (h >> 32));
+}
+
+// One 8-byte word into the state: the word is scrambled on its own (multiply, rotate, multiply:
+// every bit reaches the high half), then folded in and the state is rotated and stepped so the
+// order of words matters. The length is mixed in up front so zero tails do not collide.
+std::uint64_t absorb(std::uint64_t h, std::uint64_t w) {
+    w *= 0x87c37b91114253d5ULL;
+    w = rotl(w, 31);
+    w *= 0x4cf5ad432745937fULL;
+    h ^= w;
+    return rotl(h, 27) * 5 + 0x52dce729;
+}
+
+std::uint64_t hash64(std::string_view s, std::uint64_t seed) {
+    const char* p = s.data();
+    std::size_t n = s.size();
+    std::uint64_t h = seed ^ (std::uint64_t(n) * kGolden);
+    for (; n >= 8; p += 8, n -= 8) {
+        std::uint64_t w;
+        std::memcpy(&w, p, 8);
+        h = absorb(h, w);
+    }
+    if (n > 0) {
+        std::uint64_t w = 0;
+        std::memcpy(&w, p, n);
+        h = absorb(h, w);
+    }
+    return avalanche(h);
+}
+
+std::vector<std::string_view> words(std::string_view s) {
+    std::vector<std::string_view> out;
+    std::size_t i = 0;
+    while (i < s.size()) {
+        while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+        const std::size_t b = i;
+        while (i < s.size() && s[i] != ' ' && s[i] != '\t') ++i;
+        if (i > b) out.push_back(s.substr(b, i - b));
+    }
+    return out;
+}
+
+bool is_tchar(char c) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+    return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != '\0';
+}
+
+bool is_hash_algo(config::Balance b) {
+    return b == config::Balance::Source || b == config::Balance::Uri || b == config::Balance::Hdr;
+}
+
+}  // namespace
+
+BackendLb::BackendLb(const config::Backend& be, stats::ServerCounters* counters, int nshards,
+                     std::uint64_t seed)
+    : be_(&be) {
     servers_.resize(be.servers.size());
     for (std::size_t i = 0; i < be.servers.size(); ++i) {
         ServerSlot& s = servers_[i];
@@ -18,8 +101,124 @@ BackendLb::BackendLb(const config::Backend& be, stats::ServerCounters* counters,
             s.limit = s.cfg->maxconn / nshards;
             if (s.limit == 0) s.limit = 1;
         }
-        if (s.usable())
-            for (int w = 0; w < s.cfg->weight; ++w) source_map_.push_back(std::uint16_t(i));
+    }
+    draws_ = be.random_draws > 0 ? be.random_draws : 1;
+    if (seed == 0) {
+        // each shard builds its own instance: its address and the boot clock differ per shard
+        // and per process, so no two generators draw in step
+        seed = std::uint64_t(reinterpret_cast<std::uintptr_t>(this)) ^
+               std::uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()) * kGolden;
+    }
+    rng_ = avalanche(seed ^ (std::uint64_t(be.id) + 1) * kGolden);
+    if (be.balance == config::Balance::Uri) parse_uri_options(be.balance_arg);
+    if (be.balance == config::Balance::Hdr) parse_hdr_options(be.balance_arg);
+    if (is_hash_algo(be.balance)) {
+        if (servers_.size() > 0xffff)
+            throw std::invalid_argument("backend '" + be.name +
+                                        "': hashing algorithms support at most 65535 servers");
+        if (be.hash_type == config::HashType::Consistent)
+            build_ring();
+        else
+            build_map();
+    }
+}
+
+void BackendLb::parse_uri_options(std::string_view arg) {
+    const auto w = words(arg);
+    auto number = [&](std::size_t i) -> std::uint32_t {
+        if (i >= w.size())
+            throw std::invalid_argument("balance uri: '" + std::string(w[i - 1]) +
+                                        "' expects a positive integer");
+        std::uint32_t v = 0;
+        const auto* b = w[i].data();
+        const auto* e = b + w[i].size();
+        const auto r = std::from_chars(b, e, v);
+        if (r.ec != std::errc() || r.ptr != e || v == 0 || v > 0x7fffffffu)
+            throw std::invalid_argument("balance uri: '" + std::string(w[i - 1]) +
+                                        "' expects a positive integer, got '" + std::string(w[i]) + "'");
+        return v;
+    };
+    for (std::size_t i = 0; i < w.size(); ++i) {
+        if (w[i] == "whole") {
+            uri_whole_ = true;
+        } else if (w[i] == "path-only") {
+            uri_path_only_ = true;
+        } else if (w[i] == "len") {
+            uri_len_ = number(++i);
+        } else if (w[i] == "depth") {
+            uri_depth_ = number(++i);
+        } else {
+            throw std::invalid_argument("balance uri: unknown option '" + std::string(w[i]) +
+                                        "' (expected len <n>, depth <n>, whole, path-only)");
+        }
+    }
+}
+
+void BackendLb::parse_hdr_options(std::string_view arg) {
+    const auto w = words(arg);
+    if (w.empty()) throw std::invalid_argument("balance hdr: a header name is required");
+    if (!std::all_of(w[0].begin(), w[0].end(), is_tchar))
+        throw std::invalid_argument("balance hdr: '" + std::string(w[0]) + "' is not a header name");
+    hdr_name_ = std::string(w[0]);
+    for (std::size_t i = 1; i < w.size(); ++i) {
+        if (w[i] != "use_domain_only")
+            throw std::invalid_argument("balance hdr(" + hdr_name_ + "): unknown option '" +
+                                        std::string(w[i]) + "' (expected use_domain_only)");
+        hdr_domain_only_ = true;
+    }
+}
+
+// Each usable server appears `weight` times. Entry k of a server of weight w sits at (k + 1/2) / w
+// of the cycle and the table is sorted by that position, so servers are interleaved: a server
+// whose entry is skipped (excluded, full) passes its keys to a mix of the others rather than
+// to a single neighbour.
+void BackendLb::build_map() {
+    struct Entry {
+        std::uint32_t k, w;
+        std::uint16_t srv;
+    };
+    std::vector<Entry> entries;
+    for (std::size_t i = 0; i < servers_.size(); ++i) {
+        const ServerSlot& s = servers_[i];
+        if (!s.usable()) continue;
+        const auto w = std::uint32_t(s.cfg->weight);
+        for (std::uint32_t k = 0; k < w; ++k) entries.push_back({k, w, std::uint16_t(i)});
+    }
+    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+        const std::uint64_t pa = std::uint64_t(2 * a.k + 1) * b.w;
+        const std::uint64_t pb = std::uint64_t(2 * b.k + 1) * a.w;
+        return pa != pb ? pa < pb : a.srv < b.srv;
+    });
+    map_.reserve(entries.size());
+    for (const Entry& e : entries) map_.push_back(e.srv);
+}
+
+// Points belong to every server of non-zero weight, disabled ones included: a disabled server's
+// points are skipped at pick time, which is exactly "its keys go to the next points", and its
+// return moves back only its own keys. A point's position depends only on the server's name and
+// the point's rank, so servers keep their points across configuration edits and on every shard.
+void BackendLb::build_ring() {
+    std::uint64_t total = 0;
+    for (const ServerSlot& s : servers_)
+        if (s.cfg->weight > 0) total += std::uint64_t(s.cfg->weight);
+    if (total == 0) return;
+    const std::uint64_t scale = std::clamp<std::uint64_t>(kRingPoints / total, kRingMinScale, kRingMaxScale);
+    std::vector<std::pair<std::uint32_t, std::uint16_t>> points;
+    points.reserve(std::size_t(total * scale));
+    for (std::size_t i = 0; i < servers_.size(); ++i) {
+        const ServerSlot& s = servers_[i];
+        if (s.cfg->weight <= 0) continue;
+        const std::uint64_t base = hash64(s.cfg->name, kRingSeed);
+        const std::uint64_t n = std::uint64_t(s.cfg->weight) * scale;
+        for (std::uint64_t j = 0; j < n; ++j)
+            points.emplace_back(fold(avalanche(base + (j + 1) * kGolden)), std::uint16_t(i));
+    }
+    std::sort(points.begin(), points.end());
+    ring_hash_.reserve(points.size());
+    ring_server_.reserve(points.size());
+    for (const auto& [h, i] : points) {
+        ring_hash_.push_back(h);
+        ring_server_.push_back(i);
     }
 }
 
@@ -28,7 +227,13 @@ bool BackendLb::candidate(int i, int exclude) const {
     return i != exclude && s.usable() && s.has_room();
 }
 
-int BackendLb::pick(const sockaddr_storage* src, int exclude) {
+bool BackendLb::any_candidate(int exclude) const {
+    for (std::size_t i = 0; i < servers_.size(); ++i)
+        if (candidate(int(i), exclude)) return true;
+    return false;
+}
+
+int BackendLb::pick(const PickInput& in, int exclude) {
     // a redispatch excludes the failed server only when another usable one exists
     if (exclude >= 0) {
         bool other = false;
@@ -38,10 +243,30 @@ int BackendLb::pick(const sockaddr_storage* src, int exclude) {
     }
     int r;
     switch (be_->balance) {
-        case config::Balance::LeastConn: r = pick_leastconn(exclude); break;
-        case config::Balance::Source: r = pick_source(src, exclude); break;
+        case config::Balance::LeastConn:
+            r = pick_leastconn(exclude);
+            break;
+        case config::Balance::Source:
+            if (in.src && (in.src->ss_family == AF_INET || in.src->ss_family == AF_INET6))
+                r = pick_hashed(hash_addr(in.src), exclude);
+            else
+                r = pick_rr(exclude);
+            break;
+        case config::Balance::Uri:
+            r = in.uri.empty() ? pick_rr(exclude) : pick_hashed(hash_str(uri_key(in.uri)), exclude);
+            break;
+        case config::Balance::Hdr: {
+            const std::string_view key = in.has_hdr ? hdr_key(in.hdr) : std::string_view();
+            r = key.empty() ? pick_rr(exclude) : pick_hashed(hash_str(key), exclude);
+            break;
+        }
+        case config::Balance::Random:
+            r = pick_random(exclude);
+            break;
         case config::Balance::RoundRobin:
-        default: r = pick_rr(exclude); break;
+        default:
+            r = pick_rr(exclude);
+            break;
     }
     if (r >= 0) return r;
     for (const auto& s : servers_)
@@ -86,6 +311,49 @@ int BackendLb::pick_leastconn(int exclude) {
     return best;
 }
 
+// splitmix64: one add and a 64-bit avalanche per draw; passes BigCrush, and needs no more state
+// than a counter, which suits one generator per backend per shard.
+std::uint32_t BackendLb::next_random() {
+    rng_ += kGolden;
+    return std::uint32_t(avalanche(rng_) >> 32);
+}
+
+// Power of `draws` choices: each draw takes a candidate with probability weight / total weight of
+// the candidates; the least loaded draw (cur / weight, compared without division) wins, the first
+// one on a tie. Two draws already avoid the most loaded servers almost always, while keeping the
+// spread of random choice across shards (shards do not see each other's load).
+int BackendLb::pick_random(int exclude) {
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i < servers_.size(); ++i)
+        if (candidate(int(i), exclude)) total += std::uint64_t(servers_[i].cfg->weight);
+    if (total == 0) return -1;
+    int best = -1;
+    for (int d = 0; d < draws_; ++d) {
+        // total < 2^32 (65535 servers of weight <= 256 would be 2^24): multiply-shift maps a
+        // 32-bit draw onto [0, total) with a bias below total / 2^32
+        std::uint64_t r = (std::uint64_t(next_random()) * total) >> 32;
+        int got = -1;
+        for (std::size_t i = 0; i < servers_.size(); ++i) {
+            if (!candidate(int(i), exclude)) continue;
+            const auto w = std::uint64_t(servers_[i].cfg->weight);
+            if (r < w) {
+                got = int(i);
+                break;
+            }
+            r -= w;
+        }
+        if (got < 0) continue;  // unreachable: r < total
+        if (best < 0) {
+            best = got;
+            continue;
+        }
+        const ServerSlot& a = servers_[std::size_t(got)];
+        const ServerSlot& b = servers_[std::size_t(best)];
+        if (std::int64_t(a.cur) * b.cfg->weight < std::int64_t(b.cur) * a.cfg->weight) best = got;
+    }
+    return best;
+}
+
 std::uint32_t BackendLb::hash_addr(const sockaddr_storage* src) {
     // 32-bit avalanche over the address bytes (port excluded: the same client keeps its server)
     const unsigned char* p = nullptr;
@@ -110,16 +378,77 @@ std::uint32_t BackendLb::hash_addr(const sockaddr_storage* src) {
     return h;
 }
 
-// Map-based source hashing: the same address always lands on the same entry of a map where each
-// server appears `weight` times. If that server is excluded or full, the following entries are
-// tried in map order, which is the same on every shard.
-int BackendLb::pick_source(const sockaddr_storage* src, int exclude) {
-    if (source_map_.empty()) return -1;
-    const std::size_t n = source_map_.size();
-    const std::size_t start = hash_addr(src) % n;
+std::uint32_t BackendLb::hash_str(std::string_view s) {
+    return fold(hash64(s, kStrSeed));
+}
+
+std::string_view BackendLb::uri_key(std::string_view uri) const {
+    std::string_view k = uri;
+    if (uri_path_only_ && !k.empty() && k[0] != '/') {
+        // absolute-form: skip "scheme://authority"; a target without a path has the path "/"
+        const std::size_t scheme = k.find("://");
+        if (scheme != std::string_view::npos) {
+            const std::size_t p = k.find_first_of("/?#", scheme + 3);
+            if (p == std::string_view::npos || k[p] != '/') return "/";
+            k.remove_prefix(p);
+        }
+    }
+    std::size_t n = k.size();
+    if (uri_len_ != 0 && n > uri_len_) n = uri_len_;
+    std::uint32_t slashes = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const char c = k[i];
+        if (c == '/' && uri_depth_ != 0 && ++slashes > uri_depth_) return k.substr(0, i);
+        if (c == '?' && !uri_whole_) return k.substr(0, i);
+    }
+    return k.substr(0, n);
+}
+
+std::string_view BackendLb::hdr_key(std::string_view value) const {
+    if (!hdr_domain_only_) return value;
+    std::string_view v = value;
+    if (!v.empty() && v[0] == '[') return v;  // an IPv6 literal has no domain
+    const std::size_t colon = v.rfind(':');
+    if (colon != std::string_view::npos) v = v.substr(0, colon);
+    if (!v.empty() && v.back() == '.') v.remove_suffix(1);
+    const std::size_t last = v.rfind('.');
+    if (last == std::string_view::npos) return v;
+    const std::size_t prev = last == 0 ? std::string_view::npos : v.rfind('.', last - 1);
+    const std::size_t start = prev == std::string_view::npos ? 0 : prev + 1;
+    return v.substr(start, last - start);
+}
+
+int BackendLb::pick_hashed(std::uint32_t h, int exclude) {
+    return be_->hash_type == config::HashType::Consistent ? pick_ring(h, exclude) : pick_map(h, exclude);
+}
+
+// Map-based: the key lands on entry h % size. If that server is excluded or full, the following
+// entries are tried in map order, which is the same on every shard.
+int BackendLb::pick_map(std::uint32_t h, int exclude) {
+    if (map_.empty() || !any_candidate(exclude)) return -1;
+    const std::size_t n = map_.size();
+    std::size_t pos = h % n;
     for (std::size_t k = 0; k < n; ++k) {
-        const int i = source_map_[(start + k) % n];
+        const int i = map_[pos];
         if (candidate(i, exclude)) return i;
+        if (++pos == n) pos = 0;
+    }
+    return -1;
+}
+
+// Consistent: the first point at or after h (wrapping), then onwards past servers that cannot
+// take the request. any_candidate() first, so a farm where everything is full answers in O(servers)
+// rather than a walk of the whole ring.
+int BackendLb::pick_ring(std::uint32_t h, int exclude) {
+    if (ring_hash_.empty() || !any_candidate(exclude)) return -1;
+    const std::size_t n = ring_hash_.size();
+    std::size_t pos =
+        std::size_t(std::lower_bound(ring_hash_.begin(), ring_hash_.end(), h) - ring_hash_.begin());
+    if (pos == n) pos = 0;
+    for (std::size_t k = 0; k < n; ++k) {
+        const int i = ring_server_[pos];
+        if (candidate(i, exclude)) return i;
+        if (++pos == n) pos = 0;
     }
     return -1;
 }

@@ -1,14 +1,29 @@
 // Per-shard load-balancing state for one backend (DESIGN.md §1: LB state is shard-local).
 //
 // Each shard balances on its own view: its share of every server's maxconn, its own connection
-// counts for leastconn, its own round-robin position. With N shards, roundrobin is exact per
-// shard and within N picks of exact overall; `source` is the same on every shard (a pure
-// function of the client address and the configured weights).
+// counts for leastconn and random, its own round-robin position and random generator. With N
+// shards, roundrobin is exact per shard and within N picks of exact overall. The hashing
+// algorithms (source, uri, hdr) are the same on every shard: the server is a pure function of the
+// key, the configured servers and their weights (and of which servers can take the request now).
+//
+// Hashing (balance source | uri | hdr) follows `hash-type`:
+//   map-based   the key's hash indexes a table where each server appears `weight` times
+//               (interleaved), so hash % total weight picks the server. Shares are exact, but
+//               changing the set of servers in the configuration moves most keys.
+//   consistent  a ring of 32-bit points; each server owns `weight * scale` points derived from
+//               its name, and a key goes to the first point at or after its hash. A server that
+//               is disabled, excluded or full is skipped (its keys continue to the next points),
+//               so only its own keys move; adding or removing a server in the configuration moves
+//               only that server's share, as long as the scale stays the same (see kRingPoints).
+//
+// Picks never allocate: the map and the ring are built by the constructor.
 #pragma once
 
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "edgeshard/config/config.hpp"
@@ -19,40 +34,132 @@ namespace es::proxy {
 struct ServerSlot {
     const config::Server* cfg = nullptr;
     stats::ServerCounters* c = nullptr;
-    int limit = 0;  // this shard's share of maxconn, 0 = unlimited
-    int cur = 0;    // connections connecting or established from this shard
+    int limit = 0;                // this shard's share of maxconn, 0 = unlimited
+    int cur = 0;                  // connections connecting or established from this shard
     std::int64_t rr_current = 0;  // smooth weighted round-robin state
     bool usable() const { return !cfg->disabled && cfg->weight > 0; }
     bool has_room() const { return limit == 0 || cur < limit; }
 };
 
+// What a pick may hash, filled by the caller from the connection or the request. Views must stay
+// valid for the duration of the call only.
+struct PickInput {
+    const sockaddr_storage* src = nullptr;  // client address (balance source); AF_INET or AF_INET6
+    std::string_view uri;                   // request target as received (balance uri); empty: none
+    std::string_view hdr;                   // value of the header named by hdr_name() (balance hdr)
+    bool has_hdr = false;                   // false: the request has no such header
+};
+
 class BackendLb {
-public:
+  public:
     static constexpr int kNone = -1;  // no usable server at all
     static constexpr int kFull = -2;  // usable servers exist but all are at their maxconn
 
-    BackendLb(const config::Backend& be, stats::ServerCounters* counters, int nshards);
+    // Consistent-hash ring sizing: a server of weight w owns w * scale points, where
+    // scale = clamp(kRingPoints / total weight, kRingMinScale, kRingMaxScale) and the total
+    // counts every server of non-zero weight (disabled ones too, so a server going down or up
+    // never rescales the others). The balance between servers is within about 1/sqrt(w * scale)
+    // of exact: 3% for a weight-1 server in a small farm, 25% at the floor of 16 points per
+    // weight unit (HAProxy's own density). While the total weight stays at or below
+    // kRingPoints / kRingMaxScale (64), the scale is fixed and a configuration change moves only
+    // the share of the servers added or removed; beyond it the ring is capped at kRingPoints
+    // points, so a change of total weight also moves keys in proportion to the change of scale.
+    static constexpr std::uint32_t kRingPoints = 1u << 16;
+    static constexpr std::uint32_t kRingMinScale = 16;
+    static constexpr std::uint32_t kRingMaxScale = 1024;
 
-    // Picks a server for a new connection. `exclude` (or -1) is skipped when another usable
-    // server exists (redispatch). `src` is the client address, used by `balance source`.
-    int pick(const sockaddr_storage* src, int exclude);
+    // Boot time. `nshards` splits each server's maxconn; `seed` seeds this instance's generator
+    // for balance random. 0 (the default) derives a seed from the instance's address and the
+    // clock, which differ per shard and per process; a fixed seed replays the same draws (tests).
+    // The backend's id is mixed in, so one fixed seed per shard is enough. Throws std::invalid_argument for a
+    // malformed `balance_arg` (uri options other than [len N] [depth N] [whole] [path-only], or a hdr
+    // argument that is not "<name> [use_domain_only]"), or for more than 65535 servers on a
+    // hashing algorithm.
+    BackendLb(const config::Backend& be, stats::ServerCounters* counters, int nshards,
+              std::uint64_t seed = 0);
+
+    // Picks a server for a new connection or request. `exclude` (or -1) is skipped when another
+    // usable server exists (redispatch). Returns a server index, kNone or kFull.
+    //   roundrobin, leastconn  ignore the input
+    //   source                 hashes in.src; round-robin when it is not an IPv4/IPv6 address
+    //   uri                    hashes uri_key(in.uri); round-robin when in.uri is empty
+    //   hdr                    hashes hdr_key(in.hdr); round-robin when the header is absent
+    //                          or its key is empty (HAProxy semantics)
+    //   random                 `random_draws` servers drawn in proportion to weight, the least
+    //                          loaded (cur / weight) wins
+    // A hashed key whose server is disabled, excluded or full goes to the next server in map
+    // or ring order, which is the same on every shard.
+    int pick(const PickInput& in, int exclude);
+
+    // The L4 entry point: only `balance source` looks at the address.
+    int pick(const sockaddr_storage* src, int exclude) {
+        PickInput in;
+        in.src = src;
+        return pick(in, exclude);
+    }
 
     ServerSlot& server(int i) { return servers_[std::size_t(i)]; }
     std::size_t size() const { return servers_.size(); }
     const config::Backend& config() const { return *be_; }
 
+    // balance hdr: the header the caller looks up (case-insensitively) and passes as PickInput::hdr.
+    // Empty for other algorithms.
+    std::string_view hdr_name() const { return hdr_name_; }
+
+    // The part of a request target that balance uri hashes: from the start, or from the first
+    // '/' of the path with `path-only` (an absolute-form "http://host/p?q" hashes "/p"); up to the
+    // '?' unless `whole`; at most `len` characters; and only the first `depth` directories (the
+    // key stops before the (depth+1)-th '/': "/a/b/c" at depth 2 is "/a/b"). A view into `uri`.
+    std::string_view uri_key(std::string_view uri) const;
+
+    // The part of the header value that balance hdr hashes: the whole value, or with
+    // use_domain_only the label before the top-level domain ("www.example.co" -> "example"),
+    // ignoring a ":port" and a trailing '.'; a value without a dot is used whole. A view into `value`.
+    std::string_view hdr_key(std::string_view value) const;
+
+    // Points on the consistent-hash ring (0 unless hash-type consistent on a hashing algorithm).
+    std::size_t ring_points() const { return ring_hash_.size(); }
+
     static std::uint32_t hash_addr(const sockaddr_storage* src);
 
-private:
+    // 32-bit string hash used for uri and hdr keys and for ring points: 8 bytes at a time with a
+    // multiply-rotate mix, then a full 64-bit avalanche folded to 32 bits. Every input bit
+    // affects every output bit, so `% n` on the result is as uniform as `>> k`. Identical on
+    // every shard and every little-endian host.
+    static std::uint32_t hash_str(std::string_view s);
+
+  private:
     int pick_rr(int exclude);
     int pick_leastconn(int exclude);
-    int pick_source(const sockaddr_storage* src, int exclude);
+    int pick_random(int exclude);
+    int pick_hashed(std::uint32_t h, int exclude);
+    int pick_map(std::uint32_t h, int exclude);
+    int pick_ring(std::uint32_t h, int exclude);
     bool candidate(int i, int exclude) const;
+    bool any_candidate(int exclude) const;
+    std::uint32_t next_random();
+    void parse_uri_options(std::string_view arg);
+    void parse_hdr_options(std::string_view arg);
+    void build_map();
+    void build_ring();
 
     const config::Backend* be_;
     std::vector<ServerSlot> servers_;
-    std::vector<std::uint16_t> source_map_;  // each usable server repeated `weight` times
-    std::size_t lc_start_ = 0;               // rotates leastconn ties
+    std::vector<std::uint16_t> map_;          // map-based: each usable server `weight` times, interleaved
+    std::vector<std::uint32_t> ring_hash_;    // consistent: point positions, ascending
+    std::vector<std::uint16_t> ring_server_;  // consistent: the server owning each point
+    std::size_t lc_start_ = 0;                // rotates leastconn ties
+    std::uint64_t rng_ = 0;                   // splitmix64 state (balance random)
+    int draws_ = 2;
+
+    // balance uri options
+    std::uint32_t uri_len_ = 0;    // 0 = no limit
+    std::uint32_t uri_depth_ = 0;  // 0 = no limit
+    bool uri_whole_ = false;
+    bool uri_path_only_ = false;
+    // balance hdr options
+    std::string hdr_name_;
+    bool hdr_domain_only_ = false;
 };
 
 }  // namespace es::proxy

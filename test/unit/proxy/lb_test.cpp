@@ -1,40 +1,15 @@
 #include <doctest/doctest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
+#include <cstdio>
 #include <map>
-#include <memory>
 
 #include "edgeshard/proxy/lb.hpp"
+#include "lb_fixture.hpp"
 
 using namespace es;
 
-namespace {
-
-config::Backend make_be(config::Balance b, std::vector<int> weights) {
-    config::Backend be;
-    be.name = "be";
-    be.balance = b;
-    for (std::size_t i = 0; i < weights.size(); ++i) {
-        config::Server s;
-        s.name = "s" + std::to_string(i);
-        s.id = std::uint32_t(i);
-        s.weight = weights[i];
-        be.servers.push_back(s);
-    }
-    return be;
-}
-
-sockaddr_storage v4(const char* ip) {
-    sockaddr_storage ss{};
-    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
-    in->sin_family = AF_INET;
-    inet_pton(AF_INET, ip, &in->sin_addr);
-    return ss;
-}
-
-}  // namespace
+using lbtest::make_be;
+using lbtest::v4;
 
 TEST_CASE("roundrobin: exact weights over one cycle, spread out") {
     auto be = make_be(config::Balance::RoundRobin, {1, 3});
