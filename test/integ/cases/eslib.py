@@ -1118,3 +1118,560 @@ def simple_proxy(fe_port, servers, fe="fe", be="be", balance="roundrobin", fe_ex
     for name, port, extra in servers:
         lines.append(f"    server {name} {LOCALHOST}:{port} {extra}".rstrip())
     return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP cases: the proxy under test and HTTP/1.1 client helpers
+# --------------------------------------------------------------------------------------------
+# Developer-only switch, never set by CI: ES_TEST_PEER=haproxy runs the HTTP cases against HAProxy
+# (ES_HAPROXY_BIN, default /usr/sbin/haproxy; started as `haproxy -f <cfg> -db`) instead of
+# edgeshard. It exists to validate the tests themselves against a mature implementation of the
+# same configuration language. Checks where edgeshard is deliberately stricter than HAProxy, or
+# where a keyword is ours, are guarded by `edgeshard_only(...)` and skipped (and logged) there.
+# Config lines that HAProxy does not know are dropped for the peer: lines whose keyword starts
+# with "tune.es." and lines carrying the marker ES_ONLY ("# es-only").
+
+import re  # noqa: E402 - used by the HTTP helpers below
+
+ES_ONLY = "# es-only"
+HAPROXY_DEFAULT_BIN = "/usr/sbin/haproxy"
+
+
+def test_peer():
+    """'edgeshard' (the default, and the only value CI uses) or 'haproxy'."""
+    p = os.environ.get("ES_TEST_PEER", "").strip().lower()
+    return p or "edgeshard"
+
+
+def on_edgeshard():
+    return test_peer() == "edgeshard"
+
+
+def edgeshard_only(what):
+    """True when the proxy under test is edgeshard. Against a peer, logs that the check named
+    `what` is skipped there and returns False, so a case writes `if edgeshard_only(...): check`."""
+    if on_edgeshard():
+        return True
+    log(f"[{test_peer()}] skipped (edgeshard-only): {what}")
+    return False
+
+
+def peer_config(text):
+    """The config text as given to the proxy under test: unchanged for edgeshard; for a peer,
+    without `tune.es.*` lines and lines marked ES_ONLY."""
+    if on_edgeshard():
+        return text
+    out = []
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("tune.es.") or ES_ONLY in line:
+            continue
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+class PeerProxy(Edgeshard):
+    """A peer proxy (HAProxy) run in the foreground; it prints no 'ready:' line, so readiness is
+    its listening ports and its control socket."""
+
+    def wait_ready(self, timeout=10.0):
+        dl = Deadline(timeout)
+
+        def ready():
+            if not self.running():
+                raise Failure(f"{self.name} exited with status {self.popen.returncode} during start-up"
+                              f"\n--- stderr ---\n{self.tail(60)}")
+            if self.ports and not all(p in _listening_ports() for p in self.ports):
+                return False
+            return not self.sock or os.path.exists(self.sock)
+
+        poll_until(ready, max(1.0, dl.left()), what=f"{self.name} to listen on {self.ports}")
+        return self
+
+
+def start_proxy(h, config, ports=(), sock=None, name=None):
+    """Starts the proxy under test (edgeshard, or the ES_TEST_PEER peer) with `config` and waits
+    until it serves. Returns the process object (stats/ctl helpers work for both)."""
+    if on_edgeshard():
+        return h.edgeshard(config, ports=ports, sock=sock, name=name)
+    h._n += 1
+    name = name or f"{test_peer()}{h._n}"
+    cfg = h.write(f"{name}.cfg", peer_config(textwrap.dedent(config).lstrip("\n")))
+    binary = os.environ.get("ES_HAPROXY_BIN", HAPROXY_DEFAULT_BIN)
+    argv = [binary, "-f", cfg, "-db"]
+    p = PeerProxy(h, argv, name, sock=sock, ports=ports)
+    h.procs.append(p)
+    log(f"started peer {name} pid {p.pid}: {' '.join(argv)}")
+    p.wait_ready()
+    return p
+
+
+def run_http(main):
+    """eslib.run for the HTTP cases: with ES_TEST_PEER=haproxy the edgeshard binaries need not
+    exist (the peer binary must)."""
+    if not on_edgeshard():
+        if test_peer() != "haproxy":
+            print(f"FAIL: ES_TEST_PEER={test_peer()!r} is not supported (use 'haproxy')", flush=True)
+            os._exit(1)
+        binary = os.environ.get("ES_HAPROXY_BIN", HAPROXY_DEFAULT_BIN)
+        if not os.access(binary, os.X_OK):
+            print(f"SKIP: ES_TEST_PEER=haproxy but {binary} is not executable", flush=True)
+            os._exit(EXIT_SKIP)
+        os.environ["EDGESHARD_BIN"] = binary
+        os.environ.setdefault("EDGESHARDCTL_BIN", binary)
+        log(f"running against the peer {binary} (ES_TEST_PEER=haproxy): a test-validation run")
+    run(main)
+
+
+def http_global(sock, nbthread=1, maxconn=2000, extra=""):
+    return global_section(sock, nbthread=nbthread, maxconn=maxconn, extra=extra)
+
+
+def http_defaults(connect="1s", client="5s", server="5s", extra=""):
+    lines = ["defaults", "    mode http", f"    timeout connect {connect}",
+             f"    timeout client {client}", f"    timeout server {server}"]
+    for l in textwrap.dedent(extra).strip("\n").splitlines():
+        if l.strip():
+            lines.append("    " + l.strip())
+    return "\n".join(lines) + "\n"
+
+
+def section(header, body):
+    """A config section: `header` then each non-empty line of `body` indented."""
+    lines = [header]
+    for l in textwrap.dedent(body).strip("\n").splitlines():
+        if l.strip():
+            lines.append("    " + l.strip())
+    return "\n".join(lines) + "\n\n"
+
+
+def vmrss_kib(pid):
+    """Resident set size of a process in KiB (from /proc/<pid>/status)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise Failure(f"no VmRSS in /proc/{pid}/status")
+
+
+def require_tool(name):
+    path = shutil.which(name)
+    if not path:
+        raise Skip(f"{name} is not installed")
+    return path
+
+
+def curl(h, args, timeout=20.0, stdin=None):
+    """Runs curl (-sS, bounded by --max-time) with `args`; returns CompletedProcess (text)."""
+    exe = require_tool("curl")
+    argv = [exe, "-sS", "--max-time", str(int(timeout))] + list(args)
+    try:
+        return subprocess.run(argv, stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=timeout + 5, cwd=h.tmpdir)
+    except subprocess.TimeoutExpired as e:
+        raise Failure(f"{argv} did not finish within {timeout + 5}s (stderr: {e.stderr!r})")
+
+
+HTTP_REASONS = {100: "Continue", 101: "Switching Protocols", 200: "OK", 201: "Created",
+                204: "No Content", 301: "Moved Permanently", 302: "Found", 304: "Not Modified",
+                400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+                405: "Method Not Allowed", 407: "Proxy Authentication Required",
+                408: "Request Timeout", 411: "Length Required", 413: "Payload Too Large",
+                414: "URI Too Long", 426: "Upgrade Required", 429: "Too Many Requests",
+                431: "Request Header Fields Too Large", 500: "Internal Server Error",
+                501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
+                504: "Gateway Timeout", 505: "HTTP Version Not Supported"}
+
+
+def http_request_bytes(method="GET", target="/", headers=None, body=b"", host="test.local",
+                       version="HTTP/1.1"):
+    """A request as bytes. `headers` is a list of (name, value); a Host header is added first
+    unless host is None or headers name one; Content-Length is added for a non-empty body
+    unless headers name Content-Length or Transfer-Encoding."""
+    headers = list(headers or [])
+    names = {n.lower() for n, _ in headers}
+    out = [f"{method} {target} {version}\r\n"]
+    if host is not None and "host" not in names:
+        out.append(f"Host: {host}\r\n")
+    for n, v in headers:
+        out.append(f"{n}: {v}\r\n")
+    if body and not names & {"content-length", "transfer-encoding"}:
+        out.append(f"Content-Length: {len(body)}\r\n")
+    out.append("\r\n")
+    return "".join(out).encode("latin-1") + (body or b"")
+
+
+def chunk_encode(data, sizes=(4096,), trailers=()):
+    """Chunked framing of `data`, chunk sizes cycling through `sizes`; then the last chunk and
+    trailers [(name, value)]."""
+    out = bytearray()
+    pos = 0
+    k = 0
+    while pos < len(data):
+        n = min(sizes[k % len(sizes)], len(data) - pos)
+        k += 1
+        out += b"%x\r\n" % n + data[pos:pos + n] + b"\r\n"
+        pos += n
+    out += b"0\r\n"
+    for n, v in trailers:
+        out += f"{n}: {v}\r\n".encode()
+    out += b"\r\n"
+    return bytes(out)
+
+
+class HttpResponse:
+    """One parsed response. `headers` keeps the order and case seen on the wire; `interim`
+    holds the 1xx responses (other than 101) that preceded it."""
+
+    def __init__(self):
+        self.version = ""
+        self.status = 0
+        self.reason = ""
+        self.headers = []
+        self.raw_head = b""
+        self.body = b""
+        self.body_len = 0
+        self.body_sha256 = ""
+        self.chunked = False
+        self.trailers = []
+        self.interim = []
+        self.wire_len = 0       # bytes of head + body framing as received
+        self.close_delimited = False
+
+    def header(self, name, default=None):
+        name = name.lower()
+        for n, v in self.headers:
+            if n.lower() == name:
+                return v
+        return default
+
+    def headers_named(self, name):
+        name = name.lower()
+        return [v for n, v in self.headers if n.lower() == name]
+
+    def json(self):
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise Failure(f"response body is not JSON ({e}): {self.body[:300]!r}")
+
+    def brief(self):
+        return (f"{self.status} {self.reason!r} headers={self.headers!r} "
+                f"body[{self.body_len}]={self.body[:200]!r}")
+
+    def __repr__(self):
+        return f"<HttpResponse {self.brief()}>"
+
+
+def _parse_head(raw):
+    """Status line and header fields of a response head (bytes, without the final CRLFCRLF)."""
+    lines = raw.split(b"\r\n")
+    parts = lines[0].decode("latin-1").split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        raise Failure(f"malformed status line {lines[0][:200]!r}")
+    r = HttpResponse()
+    r.version, r.status = parts[0], int(parts[1])
+    r.reason = parts[2] if len(parts) > 2 else ""
+    for l in lines[1:]:
+        if b":" not in l:
+            raise Failure(f"malformed response header line {l[:200]!r} in {raw[:500]!r}")
+        n, v = l.split(b":", 1)
+        r.headers.append((n.decode("latin-1"), v.strip(b" \t").decode("latin-1")))
+    r.raw_head = raw + b"\r\n\r\n"
+    return r
+
+
+class HttpClient:
+    """A raw-socket HTTP/1.1 client connection: send anything, read responses one at a time
+    (content-length, chunked, or close-delimited bodies), see the connection close."""
+
+    def __init__(self, port, timeout=5.0, source=None):
+        self.port = port
+        if source:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.bind((source, 0))
+            self.sock.settimeout(timeout)
+            self.sock.connect((LOCALHOST, port))
+        else:
+            self.sock = socket.create_connection((LOCALHOST, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray()
+        self.pos = 0
+        self.eof = False
+        self.reset = False
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def request(self, method="GET", target="/", headers=None, body=b"", host="test.local",
+                version="HTTP/1.1", timeout=5.0, keep_body=True):
+        """Sends one request and reads its response; a failure names the request."""
+        what = f"{method} {target[:80]}"
+        try:
+            self.send(http_request_bytes(method, target, headers, body, host, version))
+        except OSError as e:
+            raise Failure(f"{what}: sending the request failed: {e!r}")
+        try:
+            return self.read_response(method=method, timeout=timeout, keep_body=keep_body)
+        except Failure as e:
+            raise Failure(f"{what}: {e}")
+
+    def _avail(self):
+        return len(self.buf) - self.pos
+
+    def _compact(self):
+        if self.pos > (1 << 20) or (self.pos and self.pos == len(self.buf)):
+            del self.buf[:self.pos]
+            self.pos = 0
+
+    def _fill(self, dl, what):
+        """Reads more bytes; False on EOF/reset; Failure on timeout."""
+        if self.eof:
+            return False
+        for _ in range(1000000):
+            if dl.expired():
+                raise Failure(f"timeout waiting for {what} ({self._avail()} bytes buffered: "
+                              f"{bytes(self.buf[self.pos:self.pos + 200])!r})")
+            self.sock.settimeout(max(0.01, dl.left()))
+            try:
+                chunk = self.sock.recv(1 << 18)
+            except socket.timeout:
+                continue
+            except OSError as e:
+                if e.errno in (errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED):
+                    self.eof = True
+                    self.reset = True
+                    return False
+                raise
+            if not chunk:
+                self.eof = True
+                return False
+            self._compact()
+            self.buf += chunk
+            return True
+        return False
+
+    def _take(self, n):
+        b = bytes(self.buf[self.pos:self.pos + n])
+        self.pos += n
+        return b
+
+    def _line(self, dl, what, limit=65536):
+        for _ in range(1000000):
+            i = self.buf.find(b"\r\n", self.pos)
+            if i >= 0:
+                line = bytes(self.buf[self.pos:i])
+                self.pos = i + 2
+                return line
+            if self._avail() > limit:
+                raise Failure(f"{what}: line longer than {limit} bytes")
+            if not self._fill(dl, what):
+                raise Failure(f"connection closed while reading {what}")
+        raise Failure("line loop bound reached")
+
+    def read_head(self, timeout=5.0, what="response head"):
+        """The next response head; Failure if the connection closes first."""
+        dl = Deadline(timeout)
+        for _ in range(1000000):
+            i = self.buf.find(b"\r\n\r\n", self.pos)
+            if i >= 0:
+                raw = bytes(self.buf[self.pos:i])
+                self.pos = i + 4
+                r = _parse_head(raw)
+                r.wire_len = len(raw) + 4
+                return r
+            if self._avail() > 65536:
+                raise Failure(f"{what}: no end of head within 64 KiB: "
+                              f"{bytes(self.buf[self.pos:self.pos + 300])!r}")
+            if not self._fill(dl, what):
+                got = bytes(self.buf[self.pos:self.pos + 300])
+                raise Failure(f"connection {'reset' if self.reset else 'closed'} before a complete "
+                              f"{what} (got {self._avail()} bytes: {got!r})")
+        raise Failure("head loop bound reached")
+
+    def read_response(self, method="GET", timeout=5.0, keep_body=True, interim=False):
+        """The next final response (1xx other than 101 are collected into .interim, unless
+        `interim` is True: then a 1xx is returned as it comes). keep_body=False only hashes."""
+        dl = Deadline(timeout)
+        pre = []
+        for _ in range(100):
+            r = self.read_head(dl.left(), "response head")
+            if 100 <= r.status < 200 and r.status != 101 and not interim:
+                pre.append(r)
+                continue
+            break
+        r.interim = pre
+        if method == "HEAD" or 100 <= r.status < 200 or r.status in (204, 304):
+            r.body_sha256 = sha256(b"")
+            return r
+        hsh = hashlib.sha256()
+        kept = bytearray()
+        te = ",".join(r.headers_named("transfer-encoding")).lower()
+        cls = r.headers_named("content-length")
+        n = 0
+        if te:
+            if te.replace(" ", "").split(",")[-1] != "chunked":
+                raise Failure(f"response with Transfer-Encoding {te!r} not ending in chunked")
+            r.chunked = True
+            for _ in range(100000000):
+                line = self._line(dl, "chunk size line")
+                r.wire_len += len(line) + 2
+                try:
+                    size = int(line.split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    raise Failure(f"bad chunk size line in the response: {line[:100]!r}")
+                if size == 0:
+                    for _ in range(1000):
+                        t = self._line(dl, "trailer")
+                        r.wire_len += len(t) + 2
+                        if not t:
+                            break
+                        tn, _, tv = t.decode("latin-1").partition(":")
+                        r.trailers.append((tn, tv.strip()))
+                    break
+                for _ in range(100000000):
+                    if self._avail() >= size + 2:
+                        break
+                    take = self._avail()
+                    if take and take <= size:
+                        part = self.buf[self.pos:self.pos + take]
+                        hsh.update(part)
+                        if keep_body:
+                            kept += part
+                        self.pos += take
+                        size -= take
+                        n += take
+                        r.wire_len += take
+                    if not self._fill(dl, "chunk data"):
+                        raise Failure(f"connection closed inside a chunk ({n} body bytes read)")
+                part = self.buf[self.pos:self.pos + size]
+                hsh.update(part)
+                if keep_body:
+                    kept += part
+                n += size
+                self.pos += size
+                if self.buf[self.pos:self.pos + 2] != b"\r\n":
+                    raise Failure(f"chunk data not followed by CRLF: "
+                                  f"{bytes(self.buf[self.pos:self.pos + 20])!r}")
+                self.pos += 2
+                r.wire_len += size + 2
+        elif cls:
+            if len(set(cls)) != 1:
+                raise Failure(f"response with conflicting Content-Length values {cls}")
+            want = int(cls[0])
+            for _ in range(100000000):
+                take = min(self._avail(), want - n)
+                if take:
+                    part = self.buf[self.pos:self.pos + take]
+                    hsh.update(part)
+                    if keep_body:
+                        kept += part
+                    self.pos += take
+                    n += take
+                if n >= want:
+                    break
+                if not self._fill(dl, f"response body ({n} of {want} bytes)"):
+                    raise Failure(f"connection closed after {n} of {want} body bytes")
+            r.wire_len += want
+        else:
+            r.close_delimited = True
+            for _ in range(100000000):
+                take = self._avail()
+                if take:
+                    part = self.buf[self.pos:self.pos + take]
+                    hsh.update(part)
+                    if keep_body:
+                        kept += part
+                    self.pos += take
+                    n += take
+                if not self._fill(dl, "close-delimited body"):
+                    break
+            r.wire_len += n
+        self._compact()
+        r.body = bytes(kept)
+        r.body_len = n
+        r.body_sha256 = hsh.hexdigest()
+        return r
+
+    def buffered(self):
+        """Bytes received and not consumed yet."""
+        return bytes(self.buf[self.pos:])
+
+    def wait_closed(self, timeout=3.0):
+        """('eof'|'reset'|'timeout', extra bytes, seconds) once the peer closes."""
+        extra = self.buffered()
+        self.pos = len(self.buf)
+        if self.eof:
+            return ("reset" if self.reset else "eof"), extra, 0.0
+        how, data, secs = wait_eof(self.sock, timeout)
+        return how, extra + data, secs
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def http_get(port, target="/", method="GET", headers=None, body=b"", host="test.local",
+             version="HTTP/1.1", timeout=5.0, source=None):
+    """One request on a new connection; returns the response (the connection is closed)."""
+    c = HttpClient(port, timeout=timeout, source=source)
+    try:
+        return c.request(method, target, headers, body, host, version, timeout)
+    finally:
+        c.close()
+
+
+def raw_exchange(port, data, timeout=3.0, close_wait=1.0):
+    """Sends raw bytes on a new connection, returns (response or None, close_how, error text):
+    the first response (if any arrives) and whether the proxy then closed the connection
+    (within `close_wait` seconds after the response: 'eof' | 'reset' | 'timeout')."""
+    c = HttpClient(port, timeout=timeout)
+    try:
+        try:
+            c.send(data)
+        except OSError as e:
+            return None, "reset", f"send: {e!r}"
+        try:
+            r = c.read_response(timeout=timeout)
+        except Failure as e:
+            how, _, _ = c.wait_closed(0.2)
+            return None, how, str(e)
+        how, extra, _ = c.wait_closed(close_wait)
+        return r, how, ""
+    finally:
+        c.close()
+
+
+def prometheus_problems(text):
+    """Lines of a Prometheus text exposition (0.0.4) that do not follow the format, as
+    (line number, line): samples `name{labels} value [timestamp]`, `# HELP`, `# TYPE` (one per
+    metric, with a known type)."""
+    name = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+    label = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
+    value = r"(?:[+-]?(?:[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?)|[+-]?Inf|NaN)"
+    sample = re.compile(rf"^({name})(?:\{{(?:{label}(?:,{label})*,?)?\}})? {value}(?: -?[0-9]+)?$")
+    help_re = re.compile(rf"^# HELP {name} .*$|^# HELP {name}$")
+    type_re = re.compile(rf"^# TYPE ({name}) (counter|gauge|histogram|summary|untyped)$")
+    bad = []
+    typed = {}
+    for i, line in enumerate(text.split("\n")):
+        if line == "":
+            continue
+        if line.startswith("# HELP"):
+            if not help_re.match(line):
+                bad.append((i + 1, line))
+        elif line.startswith("# TYPE"):
+            m = type_re.match(line)
+            if not m:
+                bad.append((i + 1, line))
+            elif m.group(1) in typed:
+                bad.append((i + 1, line + "   <- second TYPE line for this metric"))
+            else:
+                typed[m.group(1)] = m.group(2)
+        elif line.startswith("#"):
+            continue
+        elif not sample.match(line):
+            bad.append((i + 1, line))
+    return bad
