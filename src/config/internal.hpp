@@ -117,6 +117,26 @@ struct ServerDefaults {
 // One defaults/frontend/backend/listen section while it is read. HAProxy keeps one proxy object with
 // capabilities; we do the same and split it into a Frontend and/or a Backend at the end (validate.cpp).
 // A defaults section is a draft with every capability: its fe/be halves seed the proxies that follow.
+// errorfile / errorfiles / errorloc / http-error lines, in order (a proxy starts with its defaults' ones);
+// they become HttpProxy::errors once every http-errors section is known (resolve_http).
+struct ErrorDirective {
+    bool from_section = false;  // errorfiles <name> [code...]
+    Reply reply;                // !from_section: the reply for reply.status
+    std::string section;
+    std::vector<int> codes;  // from_section: empty = every code the section defines
+    Location at;
+};
+
+// A return/deny/http-response deny reply taken from an http-errors section ("errorfiles <name>"),
+// filled in once every section is known.
+struct PendingReply {
+    bool response = false;  // http-response rule (else http-request)
+    std::size_t index = 0;  // in the rule list of every half
+    std::string section;
+    int status = 0;
+    Location at;
+};
+
 struct ProxyDraft {
     unsigned cap = 0;
     std::string kind;  // "defaults", "frontend", "backend", "listen": for messages
@@ -128,6 +148,12 @@ struct ProxyDraft {
     int backlog = 0;
     bool default_backend_explicit = false;  // set in this section (not inherited from defaults)
     bool balance_set = false;
+    // HTTP
+    std::vector<ErrorDirective> errors;
+    std::vector<PendingReply> pending_replies;
+    std::vector<HttpRule> redirects;         // the 'redirect' keyword: evaluated after the http-request rules
+    std::vector<std::string> defaults_acls;  // names declared in the defaults it came from (not inherited)
+    bool httplog = false;  // log_format came from 'option httplog' (a tcp frontend falls back to tcplog)
 };
 
 struct CpuMapNote {  // explicit thread numbers above nbthread deserve a warning, known only at the end
@@ -135,7 +161,18 @@ struct CpuMapNote {  // explicit thread numbers above nbthread deserve a warning
     int max_explicit_thread = 0;
 };
 
-enum class Section { None, Global, Defaults, Proxy, Skipped };
+enum class Section { None, Global, Defaults, Proxy, Skipped, Userlist, HttpErrors };
+
+struct UserlistDraft {  // the userlist section being read; checked when it ends
+    Userlist list;
+    std::vector<Location> user_at;  // parallel to list.users
+    struct Group {
+        std::string name;
+        std::vector<std::string> users;
+        Location at;
+    };
+    std::vector<Group> groups;
+};
 
 struct ParseState {
     Config cfg;
@@ -150,6 +187,8 @@ struct ParseState {
     Location zero_warning_at;
     std::vector<CpuMapNote> cpu_map_notes;
     Location end;  // last line of the last file: where end-of-input problems are reported
+    UserlistDraft userlist;
+    std::vector<std::pair<std::string, Location>> userlist_refs;  // http_auth(<list>): checked at the end
 
     void warn(const Location& at, const std::string& message);
     // "keyword 'x' is accepted and ignored: why" (several words: "keywords 'a', 'b' are ...").
@@ -161,5 +200,45 @@ void parse_global_line(ParseState& st, const Line& line);
 void parse_proxy_line(ParseState& st, ProxyDraft& px, const Line& line);
 void finish_proxy(ParseState& st, ProxyDraft& px);  // checks that need the whole section
 void finalize(ParseState& st);                      // cross-references, ids, whole-config checks
+
+// ---- HTTP keywords (http.cpp) -------------------------------------------------------------------------
+
+bool has_fe(const ProxyDraft& px);
+bool has_be(const ProxyDraft& px);
+bool is_defaults(const ProxyDraft& px);
+// Applies fn to the HttpProxy of every half the section has (both for a listen or a defaults section).
+template <typename Fn>
+void each_http(ProxyDraft& px, Fn&& fn) {
+    if (has_fe(px)) fn(px.fe.http);
+    if (has_be(px)) fn(px.be.http);
+}
+
+// "if|unless ..." starting at words[idx]; anonymous ACLs are added to the proxy. Throws ConfigError.
+Condition parse_condition(ParseState& st, ProxyDraft& px, const Line& line, std::size_t idx);
+// Index of the first "if"/"unless" at or after `from`, or words.size().
+std::size_t condition_start(const Line& line, std::size_t from);
+
+void kw_acl(ParseState& st, ProxyDraft& px, const Line& line);
+void kw_http_request(ParseState& st, ProxyDraft& px, const Line& line);
+void kw_http_response(ParseState& st, ProxyDraft& px, const Line& line);
+void kw_redirect(ParseState& st, ProxyDraft& px, const Line& line);
+void kw_errorfile(ParseState& st, ProxyDraft& px, const Line& line);
+void kw_errorfiles(ParseState& st, ProxyDraft& px, const Line& line);
+void kw_errorloc(ParseState& st, ProxyDraft& px, const Line& line);
+void kw_http_error(ParseState& st, ProxyDraft& px, const Line& line);
+void kw_log(ParseState& st, ProxyDraft& px, const Line& line);
+void kw_no_log(ParseState& st, ProxyDraft& px, const Line& line);
+void kw_log_format(ParseState& st, ProxyDraft& px, const Line& line);
+void kw_stats(ParseState& st, ProxyDraft& px, const Line& line);
+// option forwardfor/httpclose/http-server-close/http-keep-alive/httplog/tcplog/dontlognull;
+// false when `name` is not one of them.
+bool http_option(ParseState& st, ProxyDraft& px, const Line& line, const std::string& name, bool negated);
+
+void parse_global_log(ParseState& st, const Line& line);
+void parse_userlist_line(ParseState& st, const Line& line);
+void finish_userlist(ParseState& st);
+void parse_http_errors_line(ParseState& st, const Line& line);
+void finish_proxy_http(ParseState& st, ProxyDraft& px);  // end of a proxy section
+void resolve_http(ParseState& st);                       // after every file, before the drafts become proxies
 
 }  // namespace es::config::detail

@@ -31,23 +31,23 @@ void ParseState::warn_ignored(const Location& at, const std::vector<std::string>
 
 namespace {
 
-constexpr std::string_view kProxySections[] = {"global", "defaults", "frontend", "backend", "listen"};
+constexpr std::string_view kProxySections[] = {"global", "defaults", "frontend",   "backend",
+                                               "listen", "userlist", "http-errors"};
 // Sections of later rooms: their body is skipped with one warning. None of them can change traffic on its
 // own: every proxy keyword that would use them (use-server with peers, http-request cache-use, email-alert,
 // server resolvers...) is refused or warned about where it appears.
-constexpr std::string_view kSkippedSections[] = {"ring",  "userlist", "http-errors", "resolvers",
-                                                 "peers", "cache",    "program",     "mailers"};
+constexpr std::string_view kSkippedSections[] = {"ring", "resolvers", "peers", "cache", "program", "mailers"};
 
 // ---- global keyword tables -----------------------------------------------------------------------------
 
-constexpr std::string_view kWhyLog = "logging arrives with the log room";
+constexpr std::string_view kWhyLog = "the access log does not implement it in this version";
 constexpr std::string_view kWhyProcess = "edgeshard runs in the foreground under its service manager";
 constexpr std::string_view kWhyPrivileges =
     "edgeshard does not chroot or change user yet: start it as an unprivileged user (systemd User=)";
 constexpr std::string_view kWhyTls = "TLS arrives with the TLS room";
 constexpr std::string_view kWhyTune = "HAProxy tuning knob; edgeshard sizes this itself";
 constexpr std::string_view kWhyCheck = "health checks arrive with the check room";
-constexpr std::string_view kWhyHttp = "HTTP arrives with the HTTP room";
+constexpr std::string_view kWhyHttp = "edgeshard's HTTP proxy does not implement it in this version";
 constexpr std::string_view kWhyInfo = "informational only";
 constexpr std::string_view kWhyNoEffect = "it has no effect in edgeshard";
 constexpr std::string_view kWhyLimits =
@@ -63,7 +63,6 @@ constexpr Ignored kGlobalIgnored[] = {
     {"master-worker", kWhyProcess},
     {"pidfile", kWhyProcess},
     {"quiet", kWhyProcess},
-    {"log", kWhyLog},
     {"log-send-hostname", kWhyLog},
     {"log-tag", kWhyLog},
     {"chroot", kWhyPrivileges},
@@ -130,7 +129,7 @@ constexpr Ignored kGlobalIgnored[] = {
 constexpr Ignored kGlobalIgnoredPrefixes[] = {
     {"ssl-", kWhyTls},
     {"tune.ssl.", kWhyTls},
-    {"tune.http.", kWhyHttp},
+    {"tune.http.", kWhyTune},
     {"tune.h2.", kWhyHttp},
     {"tune.lua.", kWhyTune},
     {"tune.vars.", kWhyTune},
@@ -427,6 +426,11 @@ std::vector<std::string_view> global_keywords() {
                                        "tune.es.ring-entries",
                                        "tune.es.buffers",
                                        "tune.es.splice-after",
+                                       "tune.es.max-request-line",
+                                       "tune.es.log-ring",
+                                       "tune.es.max-body",
+                                       "tune.http.maxhdr",
+                                       "log",
                                        "es.demo-origin",
                                        "zero-warning",
                                        "setenv",
@@ -473,6 +477,22 @@ void parse_global_line(ParseState& st, const Line& line) {
     } else if (kw == "tune.es.splice-after") {
         g.splice_threshold = size_arg(line, 1, kw, 0, std::int64_t{1} << 50);
         no_more_args(line, 2, kw);
+    } else if (kw == "tune.http.maxhdr") {
+        g.maxhdr = static_cast<int>(int_arg(line, 1, kw, 1, 32767, "an integer from 1 to 32767"));
+        no_more_args(line, 2, kw);
+    } else if (kw == "tune.es.max-request-line") {
+        g.max_request_line = static_cast<int>(size_arg(line, 1, kw, 256, 1 << 20));
+        no_more_args(line, 2, kw);
+    } else if (kw == "tune.es.log-ring") {
+        g.log_ring_size = static_cast<int>(size_arg(line, 1, kw, 4096, 1 << 30));
+        no_more_args(line, 2, kw);
+    } else if (kw == "tune.es.max-body") {
+        g.max_body = size_arg(line, 1, kw, 0, std::int64_t{1} << 50);
+        no_more_args(line, 2, kw);
+    } else if (kw == "log") {
+        parse_global_log(st, line);
+    } else if (kw == "no" && line.words.size() == 2 && line.words[1] == "log") {
+        g.logs.clear();
     } else if (kw == "es.demo-origin") {
         const auto& a = arg_or_fail(line, 1, kw, "an address ADDR:PORT");
         g.demo_origin = addr_arg(a, line.at, kw).text();
@@ -493,7 +513,8 @@ void parse_global_line(ParseState& st, const Line& line) {
         if (kw.rfind("tune.es.", 0) == 0) {
             fail(line.at,
                  "unknown keyword " + squote(kw) + " in 'global' section" +
-                     did_you_mean(kw, {"tune.es.ring-entries", "tune.es.buffers", "tune.es.splice-after"}));
+                     did_you_mean(kw, {"tune.es.ring-entries", "tune.es.buffers", "tune.es.splice-after",
+                                       "tune.es.max-request-line", "tune.es.log-ring", "tune.es.max-body"}));
         }
         fail(line.at,
              "unknown keyword " + squote(kw) + " in 'global' section" + did_you_mean(kw, global_keywords()));
@@ -510,7 +531,9 @@ bool valid_name(const std::string& n) {
 }
 
 void finish_section(ParseState& st) {
-    if (st.section == Section::Proxy) {
+    if (st.section == Section::Userlist) {
+        finish_userlist(st);
+    } else if (st.section == Section::Proxy) {
         finish_proxy(st, st.proxies.back());
     } else if (st.section == Section::Defaults && !st.defaults.name.empty()) {
         st.named_defaults[st.defaults.name] = st.defaults;
@@ -562,6 +585,29 @@ void start_section(ParseState& st, const Line& line) {
         st.warn(line.at, "section " + squote(kw) + " is parsed but not used yet: its body is skipped");
         st.section = Section::Skipped;
         st.section_name = line.words.size() > 1 ? line.words[1] : kw;
+        return;
+    }
+    if (kw == "userlist" || kw == "http-errors") {
+        const auto& name = arg_or_fail(line, 1, kw, "a name");
+        no_more_args(line, 2, kw);
+        if (kw == "userlist") {
+            for (const auto& u : st.cfg.userlists)
+                if (u.name == name)
+                    fail(line.at,
+                         "userlist " + squote(name) + " is already declared at " + where_text(u.where));
+            st.userlist = UserlistDraft{};
+            st.userlist.list.name = name;
+            st.userlist.list.where = line.at;
+            st.section = Section::Userlist;
+        } else {
+            for (const auto& e : st.cfg.http_errors)
+                if (e.name == name)
+                    fail(line.at, "http-errors section " + squote(name) + " is already declared at " +
+                                      where_text(e.where));
+            st.cfg.http_errors.push_back(HttpErrors{name, {}, line.at});
+            st.section = Section::HttpErrors;
+        }
+        st.section_name = name;
         return;
     }
     std::string name;
@@ -629,6 +675,12 @@ void parse_text(ParseState& st, const std::string& text, const std::string& name
                 break;
             case Section::Proxy:
                 parse_proxy_line(st, st.proxies.back(), line);
+                break;
+            case Section::Userlist:
+                parse_userlist_line(st, line);
+                break;
+            case Section::HttpErrors:
+                parse_http_errors_line(st, line);
                 break;
             case Section::Skipped:
                 break;

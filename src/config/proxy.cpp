@@ -12,16 +12,25 @@
 
 namespace es::config::detail {
 
+bool has_fe(const ProxyDraft& px) {
+    return (px.cap & kCapFe) != 0;
+}
+bool has_be(const ProxyDraft& px) {
+    return (px.cap & kCapBe) != 0;
+}
+bool is_defaults(const ProxyDraft& px) {
+    return (px.cap & kCapDefaults) != 0;
+}
+
 namespace {
 
 constexpr int kIntMax = std::numeric_limits<int>::max();
 
-constexpr std::string_view kWhyLog = "logging arrives with the log room";
+constexpr std::string_view kWhyLog = "the access log does not implement it in this version";
 constexpr std::string_view kWhyCheck = "health checks arrive with the check room";
-constexpr std::string_view kWhyHttp = "HTTP arrives with the HTTP room";
+constexpr std::string_view kWhyHttp = "edgeshard's HTTP proxy does not implement it in this version";
 constexpr std::string_view kWhyInfo = "informational only";
 constexpr std::string_view kWhyTls = "TLS arrives with the TLS room";
-constexpr std::string_view kWhyAcl = "conditions need the HTTP/ACL room";
 constexpr std::string_view kWhyResolve = "addresses are numeric, there is nothing to resolve";
 
 struct Entry {
@@ -31,24 +40,13 @@ struct Entry {
 
 // Accepted with a warning.
 constexpr Entry kProxyIgnored[] = {
-    {"log", kWhyLog},
-    {"log-format", kWhyLog},
     {"log-format-sd", kWhyLog},
     {"log-tag", kWhyLog},
     {"error-log-format", kWhyLog},
-    {"errorfile", kWhyHttp},
-    {"errorfiles", kWhyHttp},
-    {"errorloc", kWhyHttp},
-    {"errorloc302", kWhyHttp},
-    {"errorloc303", kWhyHttp},
-    {"http-error", kWhyHttp},
-    {"http-reuse", kWhyHttp},
     {"description", kWhyInfo},
     {"id", kWhyInfo},
     {"guid", kWhyInfo},
-    {"acl", "ACLs arrive with the HTTP/ACL room (every rule that would use one is refused)"},
     {"tcp-check", kWhyCheck},
-    {"http-check", kWhyCheck},
     {"external-check", kWhyCheck},
     {"email-alert", kWhyCheck},
     {"fullconn", "it only sizes 'minconn', which is not supported"},
@@ -60,31 +58,35 @@ constexpr Entry kProxyIgnored[] = {
 
 // Refused: an error with the reason.
 constexpr Entry kProxyRefused[] = {
-    {"http-request", "'http-request' rules arrive with the HTTP room"},
-    {"http-response", "'http-response' rules arrive with the HTTP room"},
-    {"http-after-response", "'http-after-response' rules arrive with the HTTP room"},
-    {"redirect", "redirects arrive with the HTTP room"},
-    {"capture", "captures arrive with the HTTP room"},
-    {"declare", "captures arrive with the HTTP room"},
+    {"http-after-response", "'http-after-response' rules are not supported in this version"},
+    {"capture", "captures are not supported in this version"},
+    {"declare", "captures are not supported in this version"},
     {"compression", "compression is not supported"},
+    {"cache", "caching is not supported"},
     {"filter", "filters are not supported"},
-    {"unique-id-format", "unique ids arrive with the HTTP room"},
-    {"unique-id-header", "unique ids arrive with the HTTP room"},
-    {"monitor-uri", "monitor requests arrive with the HTTP room"},
-    {"monitor", "monitor requests arrive with the HTTP room"},
-    {"http-send-name-header", "HTTP arrives with the HTTP room"},
-    {"tcp-response", "'tcp-response' rules need the HTTP/ACL room"},
-    {"use-server", "'use-server' rules need the HTTP/ACL room"},
-    {"force-persist", "persistence rules need the HTTP/ACL room"},
-    {"ignore-persist", "persistence rules need the HTTP/ACL room"},
+    {"unique-id-format", "unique ids are not supported in this version"},
+    {"unique-id-header", "unique ids are not supported in this version"},
+    {"monitor-uri",
+     "'monitor-uri' is not supported in this version (use 'http-request return status 200 "
+     "if { path /health }')"},
+    {"monitor", "'monitor fail' is not supported in this version"},
+    {"monitor-net", "'monitor-net' was removed from HAProxy"},
+    {"http-send-name-header", "'http-send-name-header' is not supported in this version"},
+    {"http-check", "HTTP health checks arrive with the check room"},
+    {"tcp-response", "'tcp-response' rules are not supported in this version"},
+    {"use-server", "'use-server' rules are not supported in this version"},
+    {"force-persist", "persistence rules are not supported in this version"},
+    {"ignore-persist", "persistence rules are not supported in this version"},
     {"stick-table", "stick tables are not supported yet"},
     {"stick", "stickiness rules are not supported yet"},
-    {"cookie", "cookie persistence arrives with the HTTP room"},
-    {"dynamic-cookie-key", "cookie persistence arrives with the HTTP room"},
-    {"stats", "the HTTP stats page is not supported: use the control socket ('stats socket' in 'global')"},
+    {"cookie", "cookie persistence is not supported in this version"},
+    {"dynamic-cookie-key", "cookie persistence is not supported in this version"},
     {"source", "choosing the source address of server connections is not supported yet"},
     {"rate-limit", "rate limits are not supported yet (refused rather than silently not limiting)"},
-    {"retry-on", "'retry-on' is not supported yet: connection failures are retried"},
+    {"reqadd", "'reqadd' was removed from HAProxy: use 'http-request add-header'"},
+    {"reqdel", "'reqdel' was removed from HAProxy: use 'http-request del-header'"},
+    {"rspadd", "'rspadd' was removed from HAProxy: use 'http-response add-header'"},
+    {"block", "'block' was removed from HAProxy: use 'http-request deny'"},
     {"disabled", "disabled proxies are not supported yet: comment the section out"},
     {"dispatch", "'dispatch' is not supported: declare a 'server'"},
     {"server-template", "'server-template' needs DNS; edgeshard uses numeric addresses only"},
@@ -95,10 +97,7 @@ constexpr Entry kProxyRefused[] = {
 
 // option NAME: accepted with a warning.
 constexpr Entry kOptionIgnored[] = {
-    {"tcplog", kWhyLog},
-    {"httplog", kWhyLog},
-    {"httpslog", kWhyLog},
-    {"dontlognull", kWhyLog},
+    {"httpslog", "TLS arrives with the TLS room: use 'option httplog'"},
     {"dontlog-normal", kWhyLog},
     {"logasap", kWhyLog},
     {"log-separate-errors", kWhyLog},
@@ -114,19 +113,13 @@ constexpr Entry kOptionIgnored[] = {
     {"ldap-check", kWhyCheck},
     {"spop-check", kWhyCheck},
     {"external-check", kWhyCheck},
-    {"forwardfor", kWhyHttp},
-    {"originalto", kWhyHttp},
-    {"http-server-close", kWhyHttp},
-    {"httpclose", kWhyHttp},
-    {"http-keep-alive", kWhyHttp},
     {"http-pretend-keepalive", kWhyHttp},
     {"http-buffer-request", kWhyHttp},
     {"http-no-delay", kWhyHttp},
     {"http-ignore-probes", kWhyHttp},
     {"http-use-proxy-header", kWhyHttp},
-    {"http-restrict-req-hdr-names", kWhyHttp},
-    {"accept-invalid-http-request", kWhyHttp},
-    {"accept-invalid-http-response", kWhyHttp},
+    {"accept-invalid-http-request", "edgeshard's HTTP parser stays strict"},
+    {"accept-invalid-http-response", "edgeshard's HTTP parser stays strict"},
     {"h1-case-adjust-bogus-client", kWhyHttp},
     {"h1-case-adjust-bogus-server", kWhyHttp},
     {"prefer-last-server", kWhyHttp},
@@ -149,9 +142,11 @@ constexpr Entry kOptionIgnored[] = {
 
 constexpr Entry kOptionRefused[] = {
     {"transparent", "transparent proxying is not supported"},
-    {"http_proxy", "HTTP proxying arrives with the HTTP room"},
+    {"http_proxy", "forward proxying ('option http_proxy') is not supported"},
     {"nolinger", "'option nolinger' is not supported yet (it changes how connections close)"},
-    {"persist", "persistence arrives with the HTTP room"},
+    {"persist", "persistence is not supported in this version"},
+    {"originalto", "the X-Original-To header is not supported in this version"},
+    {"http-restrict-req-hdr-names", "header name filtering is not supported in this version"},
 };
 
 const Entry* find_entry(std::string_view name, const Entry* first, const Entry* last) {
@@ -166,16 +161,6 @@ const Entry* find_entry(std::string_view name, const Entry (&table)[N]) {
 template <std::size_t N>
 void add_names(std::vector<std::string_view>& v, const Entry (&table)[N]) {
     for (const auto& e : table) v.push_back(e.name);
-}
-
-bool has_fe(const ProxyDraft& px) {
-    return (px.cap & kCapFe) != 0;
-}
-bool has_be(const ProxyDraft& px) {
-    return (px.cap & kCapBe) != 0;
-}
-bool is_defaults(const ProxyDraft& px) {
-    return (px.cap & kCapDefaults) != 0;
 }
 
 // HAProxy's wording: "'timeout server' will be ignored because frontend 'f' has no backend capability".
@@ -270,7 +255,7 @@ constexpr BindRefused kBindRefused[] = {
     {"tfo", "TCP fast open is not supported yet"},
     {"defer-accept", "'defer-accept' is not supported yet"},
     {"tcp-ut", "'tcp-ut' is not supported yet"},
-    {"proto", "'proto' is not supported (HTTP arrives with the HTTP room)"},
+    {"proto", "'proto' is not supported (edgeshard speaks HTTP/1.1 only)"},
     {"mode", "'mode' only applies to unix socket binds, which are not supported"},
     {"user", "'user' only applies to unix socket binds, which are not supported"},
     {"group", "'group' only applies to unix socket binds, which are not supported"},
@@ -421,14 +406,14 @@ constexpr Entry kServerRefused[] = {
     {"proxy-v2-options", "the PROXY protocol is not supported yet"},
     {"minconn", "dynamic server limits are not supported yet"},
     {"maxqueue", "queue limits are not supported yet"},
-    {"cookie", "cookie persistence arrives with the HTTP room"},
-    {"redir", "redirects arrive with the HTTP room"},
+    {"cookie", "cookie persistence is not supported in this version"},
+    {"redir", "server redirects ('redir') are not supported in this version"},
     {"source", "choosing the source address of server connections is not supported yet"},
     {"usesrc", "choosing the source address of server connections is not supported yet"},
     {"namespace", "network namespaces are not supported"},
     {"tfo", "TCP fast open is not supported yet"},
-    {"proto", "'proto' is not supported (HTTP arrives with the HTTP room)"},
-    {"ws", "WebSocket settings arrive with the HTTP room"},
+    {"proto", "'proto' is not supported (edgeshard speaks HTTP/1.1 only)"},
+    {"ws", "WebSocket settings are not supported in this version"},
     {"socks4", "SOCKS4 is not supported"},
     {"ssl", kWhyTls},
     {"crt", kWhyTls},
@@ -559,7 +544,7 @@ void parse_timeout(ParseState& st, ProxyDraft& px, const Line& line) {
     if (which == "tarpit") {
         time_arg(line, 2, kw);
         no_more_args(line, 3, kw);
-        st.warn_ignored(line.at, {kw}, "tarpit rules arrive with the HTTP room");
+        st.warn_ignored(line.at, {kw}, "'http-request tarpit' is not supported");
         return;
     }
     const TimeoutKw* t = nullptr;
@@ -598,13 +583,15 @@ void parse_option(ParseState& st, ProxyDraft& px, const Line& line, bool negated
         px.be.redispatch_interval = interval == 0 ? -1 : interval;
         return;
     }
+    if (http_option(st, px, line, name, negated)) return;
     if (const auto* e = find_entry(name, kOptionIgnored)) {
         st.warn_ignored(line.at, {kw + " " + name}, e->why);
         return;
     }
     if (const auto* e = find_entry(name, kOptionRefused))
         fail(line.at, squote("option " + name) + " is not supported: " + std::string(e->why));
-    std::vector<std::string_view> names = {"redispatch"};
+    std::vector<std::string_view> names = {"redispatch",      "forwardfor", "httpclose", "http-server-close",
+                                           "http-keep-alive", "httplog",    "tcplog",    "dontlognull"};
     add_names(names, kOptionIgnored);
     add_names(names, kOptionRefused);
     fail(line.at, "unknown option " + squote(name) + " in " + squote(px.kind) + " section" +
@@ -612,29 +599,69 @@ void parse_option(ParseState& st, ProxyDraft& px, const Line& line, bool negated
 }
 
 void parse_balance(ParseState& st, ProxyDraft& px, const Line& line) {
-    const auto& algo = arg_or_fail(line, 1, "balance", "roundrobin, leastconn or source");
+    constexpr std::string_view kSupported =
+        " (supported: roundrobin, leastconn, source, uri, hdr(<name>), random)";
+    const auto& algo = arg_or_fail(line, 1, "balance", "an algorithm");
     Balance b = Balance::RoundRobin;
+    std::string arg;
+    int draws = 2;
+    std::size_t used = 2;
     if (algo == "roundrobin") {
         b = Balance::RoundRobin;
     } else if (algo == "leastconn") {
         b = Balance::LeastConn;
     } else if (algo == "source") {
         b = Balance::Source;
+    } else if (algo == "uri") {
+        b = Balance::Uri;
+        // uri [whole] [len <n>] [depth <n>] [path-only]: kept as written
+        for (std::size_t i = 2; i < line.words.size(); ++i) {
+            const auto& w = line.words[i];
+            std::string part = w;
+            if (w == "len" || w == "depth") {
+                part += " " + std::to_string(
+                                  int_arg(line, ++i, "balance uri " + w, 1, kIntMax, "a positive integer"));
+            } else if (w != "whole" && w != "path-only") {
+                fail(line.at, "'balance uri': unknown option " + squote(w) +
+                                  did_you_mean(w, {"whole", "len", "depth", "path-only"}) +
+                                  " (expects whole, len <n>, depth <n>, path-only)");
+            }
+            arg += (arg.empty() ? "" : " ") + part;
+            used = i + 1;
+        }
+    } else if (algo.rfind("hdr(", 0) == 0) {
+        b = Balance::Hdr;
+        if (algo.back() != ')' || algo.size() <= 5)
+            fail(line.at, "'balance hdr' expects a header name: 'hdr(<name>)', got " + squote(algo));
+        arg = algo.substr(4, algo.size() - 5);
+        if (line.words.size() > 2 && line.words[2] == "use_domain_only")
+            fail(line.at, "'balance hdr(...) use_domain_only' is not supported in this version");
+    } else if (algo == "random" || algo.rfind("random(", 0) == 0) {
+        b = Balance::Random;
+        if (algo != "random") {
+            const auto inner = algo.size() > 8 && algo.back() == ')' ? algo.substr(7, algo.size() - 8) : "";
+            const auto d = parse_integer(inner);
+            if (!d || *d < 1 || *d > 100)
+                fail(line.at, "'balance random(<draws>)' expects a number of draws from 1 to 100, got " +
+                                  squote(algo));
+            draws = static_cast<int>(*d);
+        }
     } else {
-        static const std::vector<std::string_view> kKnown = {
-            "roundrobin", "leastconn", "source", "static-rr", "first",
-            "uri",        "url_param", "random", "hash",      "rdp-cookie"};
+        static const std::vector<std::string_view> kKnown = {"static-rr", "first", "url_param", "hash",
+                                                             "rdp-cookie"};
         const auto base = algo.substr(0, algo.find('('));
-        const bool haproxy_algo =
-            std::find(kKnown.begin(), kKnown.end(), base) != kKnown.end() || base == "hdr";
-        fail(line.at, (haproxy_algo ? "balance algorithm " + squote(algo) + " is not supported"
-                                    : "unknown balance algorithm " + squote(algo) +
-                                          did_you_mean(algo, {"roundrobin", "leastconn", "source"})) +
-                          " (supported: roundrobin, leastconn, source)");
+        const bool haproxy_algo = std::find(kKnown.begin(), kKnown.end(), base) != kKnown.end();
+        fail(line.at,
+             (haproxy_algo ? "balance algorithm " + squote(algo) + " is not supported"
+                           : "unknown balance algorithm " + squote(algo) +
+                                 did_you_mean(algo, {"roundrobin", "leastconn", "source", "uri", "random"})) +
+                 std::string(kSupported));
     }
-    no_more_args(line, 2, "balance " + algo);
+    no_more_args(line, used, "balance " + algo);
     if (!has_be(px)) return warn_capability(st, px, line.at, "balance", kCapBe);
     px.be.balance = b;
+    px.be.balance_arg = arg;
+    px.be.random_draws = draws;
     px.balance_set = true;
 }
 
@@ -666,16 +693,21 @@ void kw_default_backend(ParseState&, ProxyDraft& px, const Line& line) {
     if (!is_defaults(px)) px.default_backend_explicit = true;
 }
 
-void kw_use_backend(ParseState&, ProxyDraft& px, const Line& line) {
+void kw_use_backend(ParseState& st, ProxyDraft& px, const Line& line) {
     const auto& name = arg_or_fail(line, 1, "use_backend", "a backend name");
     if (name.find("%[") != std::string::npos)
-        fail(line.at, "dynamic backend names need the HTTP/ACL room: 'use_backend' takes a plain name");
-    if (line.words.size() > 2 && (line.words[2] == "if" || line.words[2] == "unless"))
-        fail(line.at, "'use_backend " + name + " " + line.words[2] +
-                          " ...': conditions need the HTTP/ACL room " +
-                          "(only an unconditional 'use_backend NAME' is supported)");
-    no_more_args(line, 2, "use_backend");
-    px.fe.use_backends.push_back(UseBackend{name, 0, line.at});
+        fail(line.at,
+             "dynamic backend names are not supported in this version: 'use_backend' takes a plain name");
+    const std::size_t cond = condition_start(line, 2);
+    if (cond > 2)
+        fail(line.at,
+             "unexpected argument " + squote(line.words[2]) + " after " + squote("use_backend " + name));
+    UseBackendRule rule;
+    rule.backend = name;
+    rule.where = line.at;
+    if (cond < line.words.size()) rule.cond = parse_condition(st, px, line, cond);
+    if (!rule.cond.present) px.fe.use_backends.push_back(UseBackend{name, 0, line.at});
+    px.fe.use_backend_rules.push_back(std::move(rule));
 }
 
 void kw_maxconn(ParseState&, ProxyDraft& px, const Line& line) {
@@ -693,11 +725,89 @@ void kw_retries(ParseState&, ProxyDraft& px, const Line& line) {
     no_more_args(line, 2, "retries");
 }
 
-void kw_hash_type(ParseState&, ProxyDraft&, const Line& line) {
-    const auto& method = arg_or_fail(line, 1, "hash-type", "map-based");
-    if (method != "map-based" || line.words.size() > 2)
-        fail(line.at, "'hash-type' supports only 'map-based' (the default) for now, got " +
-                          squote(method + (line.words.size() > 2 ? " " + line.words[2] : "")));
+void kw_hash_type(ParseState& st, ProxyDraft& px, const Line& line) {
+    const auto& method = arg_or_fail(line, 1, "hash-type", "map-based or consistent");
+    HashType h = HashType::MapBased;
+    if (method == "map-based")
+        h = HashType::MapBased;
+    else if (method == "consistent")
+        h = HashType::Consistent;
+    else
+        fail(line.at, "'hash-type' expects map-based or consistent, got " + squote(method) +
+                          did_you_mean(method, {"map-based", "consistent"}));
+    std::size_t i = 2;
+    if (i < line.words.size()) {
+        const auto& fn = line.words[i];
+        if (fn != "sdbm" && fn != "djb2" && fn != "wt6" && fn != "crc32" && fn != "none" && fn != "avalanche")
+            fail(line.at, "'hash-type': unknown hash function " + squote(fn) +
+                              did_you_mean(fn, {"sdbm", "djb2", "wt6", "crc32", "none", "avalanche"}) +
+                              " (sdbm, djb2, wt6, crc32, none)");
+        ++i;
+        if (fn != "avalanche" && i < line.words.size()) {
+            if (line.words[i] != "avalanche")
+                fail(line.at, "'hash-type': expects 'avalanche' after the hash function, got " +
+                                  squote(line.words[i]));
+            ++i;
+        }
+    }
+    no_more_args(line, i, "hash-type");
+    if (!has_be(px)) return warn_capability(st, px, line.at, "hash-type", kCapBe);
+    px.be.hash_type = h;  // the function is accepted; the balancer chooses its own hash
+}
+
+void kw_http_reuse(ParseState& st, ProxyDraft& px, const Line& line) {
+    const auto& mode = arg_or_fail(line, 1, "http-reuse", "never, safe, aggressive or always");
+    HttpReuse r = HttpReuse::Safe;
+    if (mode == "never")
+        r = HttpReuse::Never;
+    else if (mode == "safe")
+        r = HttpReuse::Safe;
+    else if (mode == "aggressive")
+        r = HttpReuse::Aggressive;
+    else if (mode == "always")
+        r = HttpReuse::Always;
+    else
+        fail(line.at, "'http-reuse' expects never, safe, aggressive or always, got " + squote(mode) +
+                          did_you_mean(mode, {"never", "safe", "aggressive", "always"}));
+    no_more_args(line, 2, "http-reuse");
+    if (!has_be(px)) return warn_capability(st, px, line.at, "http-reuse", kCapBe);
+    px.be.http_reuse = r;
+}
+
+void kw_retry_on(ParseState& st, ProxyDraft& px, const Line& line) {
+    static const std::vector<std::string_view> kTokens = {"none",
+                                                          "connect-failure",
+                                                          "empty-response",
+                                                          "junk-response",
+                                                          "response-timeout",
+                                                          "0rtt-rejected",
+                                                          "404",
+                                                          "408",
+                                                          "425",
+                                                          "500",
+                                                          "501",
+                                                          "502",
+                                                          "503",
+                                                          "504",
+                                                          "all-retryable-errors"};
+    arg_or_fail(line, 1, "retry-on",
+                "one or more of connect-failure, empty-response, junk-response, "
+                "response-timeout, 0rtt-rejected, 404, 408, 425, 500-504, "
+                "all-retryable-errors, none");
+    std::vector<std::string> tokens;
+    for (std::size_t i = 1; i < line.words.size(); ++i) {
+        const auto& t = line.words[i];
+        if (std::find(kTokens.begin(), kTokens.end(), t) == kTokens.end())
+            fail(line.at,
+                 "'retry-on': unknown keyword " + squote(t) + did_you_mean(t, kTokens) +
+                     " (connect-failure, empty-response, junk-response, response-timeout, 0rtt-rejected, "
+                     "404, 408, 425, 500, 501, 502, 503, 504, all-retryable-errors, none)");
+        if (std::find(tokens.begin(), tokens.end(), t) == tokens.end()) tokens.push_back(t);
+    }
+    if (tokens.size() > 1 && std::find(tokens.begin(), tokens.end(), "none") != tokens.end())
+        fail(line.at, "'retry-on none' cannot be combined with other keywords");
+    if (!has_be(px)) return warn_capability(st, px, line.at, "retry-on", kCapBe);
+    px.be.retry_on = std::move(tokens);
 }
 
 void kw_bind(ParseState& st, ProxyDraft& px, const Line& line) {
@@ -724,10 +834,8 @@ void kw_enabled(ParseState&, ProxyDraft&, const Line& line) {
 
 void kw_tcp_request(ParseState&, ProxyDraft&, const Line& line) {
     const std::string sub = line.words.size() > 1 ? line.words[1] : "";
-    if (sub == "inspect-delay")
-        fail(line.at,
-             "'tcp-request inspect-delay' is not supported yet: content inspection needs the HTTP/ACL room");
-    fail(line.at, "'tcp-request' rules are not supported yet: " + std::string(kWhyAcl));
+    if (sub == "inspect-delay") fail(line.at, "'tcp-request inspect-delay' is not supported in this version");
+    fail(line.at, "'tcp-request' rules are not supported in this version");
 }
 
 struct Keyword {
@@ -752,7 +860,23 @@ constexpr Keyword kProxyKeywords[] = {
     {"balance", kCapBe | kCapDefaults, false, kw_balance},
     {"retries", kCapBe | kCapDefaults, false, kw_retries},
     {"hash-type", kCapBe | kCapDefaults, false, kw_hash_type},
+    {"http-reuse", kCapBe | kCapDefaults, false, kw_http_reuse},
+    {"retry-on", kCapBe | kCapDefaults, false, kw_retry_on},
     {"enabled", kAll, false, kw_enabled},
+    // HTTP (http.cpp)
+    {"acl", kAll, true, kw_acl},
+    {"http-request", kAll, true, kw_http_request},
+    {"http-response", kAll, true, kw_http_response},
+    {"redirect", kCapFe | kCapBe, true, kw_redirect},
+    {"errorfile", kAll, true, kw_errorfile},
+    {"errorfiles", kAll, true, kw_errorfiles},
+    {"errorloc", kAll, true, kw_errorloc},
+    {"errorloc302", kAll, true, kw_errorloc},
+    {"errorloc303", kAll, true, kw_errorloc},
+    {"http-error", kAll, true, kw_http_error},
+    {"log", kAll, true, kw_log},
+    {"log-format", kCapFe | kCapDefaults, false, kw_log_format},
+    {"stats", kAll, true, kw_stats},
 };
 
 std::vector<std::string_view> proxy_keyword_names() {
@@ -778,7 +902,7 @@ void parse_proxy_line(ParseState& st, ProxyDraft& px, const Line& line) {
     if (kw == "no") {
         const std::string what = line.words.size() > 1 ? line.words[1] : "";
         if (what == "option") return parse_option(st, px, line, true);
-        if (what == "log") return st.warn_ignored(line.at, {"no log"}, kWhyLog);
+        if (what == "log") return kw_no_log(st, px, line);
         fail(line.at, "'no' must be followed by 'option' or 'log' in " + squote(px.kind) + " section");
     }
     for (const auto& k : kProxyKeywords) {
@@ -800,6 +924,7 @@ void parse_proxy_line(ParseState& st, ProxyDraft& px, const Line& line) {
 }
 
 void finish_proxy(ParseState& st, ProxyDraft& px) {
+    finish_proxy_http(st, px);
     if (has_fe(px) && px.fe.binds.empty()) {
         if (px.kind == "frontend")
             fail(px.where, "frontend " + squote(px.name) +

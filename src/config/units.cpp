@@ -81,6 +81,12 @@ const Frontend* Config::find_frontend(const std::string& name) const {
     return nullptr;
 }
 
+const Userlist* Config::find_userlist(const std::string& name) const {
+    for (const auto& u : userlists)
+        if (u.name == name) return &u;
+    return nullptr;
+}
+
 // ---- public unit parsers -------------------------------------------------------------------------------
 
 std::optional<Millis> parse_time_ms(std::string_view s) {

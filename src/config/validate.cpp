@@ -30,7 +30,7 @@ std::uint32_t resolve_backend(const Config& cfg, const Frontend& fe, const std::
     if (be->mode != fe.mode) {
         fail(at, "frontend " + squote(fe.name) + " (mode " + mode_name(fe.mode) + ") cannot use backend " +
                      squote(be->name) + " (mode " + mode_name(be->mode) + ", declared at " +
-                     where_text(be->where) + "): their modes must match");
+                     where_text(be->where) + "): mode mismatch, their modes must match");
     }
     return be->id;
 }
@@ -38,9 +38,11 @@ std::uint32_t resolve_backend(const Config& cfg, const Frontend& fe, const std::
 void build_proxies(ParseState& st) {
     auto& cfg = st.cfg;
     for (auto& px : st.proxies) {
+        int fe_index = -1;
         if ((px.cap & kCapFe) != 0 && !px.fe.binds.empty()) {
             Frontend f = std::move(px.fe);
             f.id = static_cast<std::uint32_t>(cfg.frontends.size());
+            fe_index = static_cast<int>(f.id);
             cfg.frontends.push_back(std::move(f));
         }
         if ((px.cap & kCapBe) != 0) {
@@ -48,6 +50,9 @@ void build_proxies(ParseState& st) {
             b.id = static_cast<std::uint32_t>(cfg.backends.size());
             for (std::size_t i = 0; i < b.servers.size(); ++i)
                 b.servers[i].id = static_cast<std::uint32_t>(i);
+            // A listen is one proxy: its frontend and backend halves share their HTTP rules.
+            if (fe_index >= 0)
+                cfg.frontends[static_cast<std::size_t>(fe_index)].own_backend_id = static_cast<int>(b.id);
             cfg.backends.push_back(std::move(b));
         }
     }
@@ -60,14 +65,20 @@ void resolve_routes(ParseState& st) {
             f.default_backend_id = static_cast<int>(
                 resolve_backend(cfg, f, f.default_backend, f.default_backend_where, "default_backend"));
         }
+        for (auto& u : f.use_backend_rules)
+            u.backend_id = resolve_backend(cfg, f, u.backend, u.where, "use_backend");
         for (auto& u : f.use_backends)
             u.backend_id = resolve_backend(cfg, f, u.backend, u.where, "use_backend");
-        for (std::size_t i = 1; i < f.use_backends.size(); ++i) {
-            st.warn(f.use_backends[i].where,
-                    "this 'use_backend' is never used: the unconditional 'use_backend' at " +
-                        where_text(f.use_backends[0].where) + " always wins");
+        const UseBackendRule* always = nullptr;
+        for (const auto& u : f.use_backend_rules) {
+            if (always != nullptr) {
+                st.warn(u.where, "this 'use_backend' is never used: the unconditional 'use_backend' at " +
+                                     where_text(always->where) + " always wins");
+            } else if (!u.cond.present) {
+                always = &u;
+            }
         }
-        if (f.default_backend.empty() && f.use_backends.empty()) {
+        if (f.default_backend.empty() && f.use_backend_rules.empty()) {
             st.warn(f.where,
                     "frontend " + squote(f.name) +
                         " has neither 'default_backend' nor 'use_backend': its connections will be closed");
@@ -106,6 +117,7 @@ void check_cpu_maps(ParseState& st) {
 }  // namespace
 
 void finalize(ParseState& st) {
+    resolve_http(st);
     build_proxies(st);
     if (st.cfg.frontends.empty())
         fail(st.end, "no frontend or listen section with a 'bind' line: there is nothing to serve");

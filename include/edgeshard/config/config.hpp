@@ -31,7 +31,147 @@ struct SockAddr {
 };
 
 enum class Mode { Tcp, Http };
-enum class Balance { RoundRobin, LeastConn, Source };
+enum class Balance { RoundRobin, LeastConn, Source, Uri, Hdr, Random };
+enum class HashType { MapBased, Consistent };              // hash-type map-based|consistent
+enum class HttpReuse { Never, Safe, Aggressive, Always };  // http-reuse (HAProxy default: safe)
+
+// ---- HTTP (mode http) -----------------------------------------------------------------------
+// acl <name> <fetch>[(<arg>)] [-i] [-m str|beg|end|sub|found|ip] <pattern>...
+// Fetches: path path_beg path_end path_sub path_dir url url_beg hdr(<name>) hdr_beg(<name>)
+// hdr_end(<name>) hdr_sub(<name>) hdr_cnt? (no) method src always_true always_false
+// http_auth(<userlist>) req.ver. "path_beg" is stored as fetch "path" + Match::Beg, "hdr_beg(x)" as
+// fetch "hdr", arg "x", Match::Beg; an explicit -m overrides the suffix's match. Also parsed: url_end,
+// url_sub, url_dir, hdr_dir, req.hdr(<name>) (= hdr), req_ver (= req.ver). Header names are lower-cased;
+// req.ver patterns are "1.0"/"1.1" (no "HTTP/"); Ip patterns are normalized to "addr" or "addr/len".
+struct Acl {
+    std::string name;
+    std::string fetch;  // "path", "url", "hdr", "method", "src", "always_true", "always_false", "http_auth",
+                        // "req.ver"
+    std::string arg;    // header name for hdr(), userlist for http_auth()
+    enum class Match : std::uint8_t { Str, Beg, End, Sub, Dir, Found, Ip, Bool } match = Match::Str;
+    bool icase = false;                 // -i
+    std::vector<std::string> patterns;  // for Ip: "10.0.0.0/8", "127.0.0.1", "::1/128"
+    Location where;
+};
+
+// "if|unless" <terms>: an OR ("or" / "||") of ANDs of ACL references, each possibly negated ("!").
+// An anonymous ACL in braces ("{ path_beg /x }") is appended to the proxy's acls under a generated
+// name. Several ACLs declared with the same name are OR-ed (HAProxy), so a term lists them all.
+struct CondTerm {
+    std::vector<int> acls;  // indexes into the owning proxy's `acls`
+    bool negate = false;
+};
+struct Condition {
+    bool present = false;  // false: unconditional
+    bool unless = false;
+    std::vector<std::vector<CondTerm>> any_of;  // OR over groups, AND inside a group
+};
+
+// A complete HTTP response as sent on the wire ("HTTP/1.1 503 Service Unavailable\r\n...\r\n\r\nbody").
+// errorfile contents are used as is (HAProxy semantics: the file is a full response); built replies
+// get Content-Length, Content-Type and Cache-Control: no-cache, and "Connection: close" is NOT in
+// them: the proxy adds connection handling when it sends a reply.
+struct Reply {
+    int status = 0;
+    std::string raw;
+    Location where;
+};
+
+enum class HttpAction : std::uint8_t {
+    Allow,   // stop evaluating rules
+    Deny,    // deny [deny_status <code>] [content-type <t> string|file <x>]: the proxy's reply for the status
+             // (403)
+    Return,  // return status <code> [content-type <t>] [string <s>|file <f>|errorfile <f>|errorfiles <name>]
+    Redirect,       // redirect location|prefix|scheme <str> [code 301|302|303|307|308] [drop-query]
+    Auth,           // auth [realm <r>]: 401/407 (the condition usually is "unless { http_auth(list) }")
+    SetHeader,      // set-header <name> <fmt>
+    AddHeader,      // add-header <name> <fmt>
+    DelHeader,      // del-header <name>
+    ReplaceHeader,  // replace-header <name> <regex> <fmt>: refused by the parser in this version
+    UseService,     // use-service prometheus-exporter
+    SetPath,        // set-path <fmt>
+};
+
+struct HttpRule {
+    HttpAction action = HttpAction::Allow;
+    int status = 0;             // deny/return status, redirect code (default 302)
+    std::string name;           // header name; realm for auth; service name for use-service
+    std::string value;          // header value (log-format string); redirect target; set-path value
+    std::string redirect_kind;  // "location" | "prefix" | "scheme"
+    bool drop_query = false;
+    std::string content_type;
+    bool has_reply = false;  // return/deny with its own body: `reply` holds the full response
+    Reply reply;
+    Condition cond;
+    Location where;
+};
+
+struct UseBackendRule {
+    std::string backend;
+    std::uint32_t backend_id = 0;
+    Condition cond;  // unconditional when !cond.present
+    Location where;
+};
+
+struct User {
+    std::string name;
+    std::string password;   // crypt(3) hash, or the plain text when `insecure`
+    bool insecure = false;  // insecure-password
+    std::vector<std::string> groups;
+};
+struct Userlist {
+    std::string name;
+    std::vector<User> users;
+    std::vector<std::string> groups;
+    Location where;
+};
+
+// http-errors <name>: errorfile <code> <file> lines, used by "errorfiles <name> [code...]"
+struct HttpErrors {
+    std::string name;
+    std::vector<Reply> replies;
+    Location where;
+};
+
+// log <target> [len <n>] [format <f>] <facility> [level]
+// Targets written by this version: stdout, stderr, and "file@<path>" (edgeshard extension, appended).
+// Syslog addresses (udp/tcp/unix) parse and are kept for the log-forwarding room (not sent yet).
+struct LogTarget {
+    std::string target;  // "stdout", "stderr", "file@/var/log/es.log", "127.0.0.1:514", ...
+    std::string format;  // "raw" | "rfc3164" | "rfc5424" | "short" | "local" | "priority" | "timed" | "iso"
+                         // (the parser writes "rfc3164" when none is given)
+    std::string facility = "local0";
+    Location where;
+    int len = 0;            // "len <n>": maximum line length, 80..65535 (0 = not given: 1024)
+    std::string level;      // maximum level sent (emerg..debug); empty = every level
+    std::string min_level;  // minimum level (more severe messages are capped to it); empty = none
+};
+
+// Shared by frontends and backends: the HTTP part of a proxy section.
+struct HttpProxy {
+    std::vector<Acl> acls;
+    std::vector<HttpRule> request_rules;   // http-request, in order
+    std::vector<HttpRule> response_rules;  // http-response, in order
+    std::vector<Reply> errors;  // effective error replies by status (errorfile, errorfiles, http-error)
+    bool forwardfor = false;    // option forwardfor [header <name>] [except <net>] [if-none]
+    std::string forwardfor_header = "X-Forwarded-For";
+    bool forwardfor_if_none = false;
+    std::string forwardfor_except;  // a network "127.0.0.0/8" or empty
+    bool http_keep_alive = true;    // false with option httpclose / http-server-close (server side)
+    bool server_close = false;      // option http-server-close
+    bool httpclose = false;         // option httpclose
+    std::int64_t max_body = 0;      // tune.es.max-body / http-request body limit (0 = none) -> 413
+};
+
+// stats enable / stats uri <path> / stats refresh <t> / stats realm / stats auth user:pass (HTML+CSV page)
+struct StatsPage {
+    bool enabled = false;
+    std::string uri = "/haproxy?stats";  // HAProxy's default
+    Millis refresh = 0;
+    std::vector<std::string> auth;  // "user:password"
+    std::string realm;
+    Location where;
+};
 
 struct Timeouts {
     Millis connect = kUnset;
@@ -77,6 +217,16 @@ struct Backend {
     int redispatch_interval = -1;  // HAProxy semantics: -1 = on the last retry, P>0 = every Pth retry
     std::vector<Server> servers;
     Location where;
+    // HTTP
+    std::string balance_arg;  // hdr(<name>): the header name; uri: "whole"/"len N"/"depth N" (as written)
+    int random_draws = 2;     // balance random(<draws>)
+    HashType hash_type = HashType::MapBased;
+    HttpReuse http_reuse = HttpReuse::Safe;
+    // retry-on: default "connect-failure"; also empty-response, junk-response, response-timeout,
+    // 0rtt-rejected, 404, 408, 425, 500, 501, 502, 503, 504, all-retryable-errors, none (alone).
+    // Stored as the tokens written.
+    std::vector<std::string> retry_on = {"connect-failure"};
+    HttpProxy http;
 };
 
 struct UseBackend {
@@ -97,6 +247,19 @@ struct Frontend {
     Location default_backend_where;  // the line that named default_backend (may be in a defaults section)
     std::vector<UseBackend> use_backends;  // plain (unconditional) use_backend: the first one wins
     Location where;
+    // HTTP
+    std::vector<UseBackendRule> use_backend_rules;  // every use_backend, conditional or not, in order
+    HttpProxy http;
+    StatsPage stats;
+    // access log: option httplog / option tcplog / log-format <fmt>, resolved to one format string
+    // (empty = no access log); `log global` copies the global targets; dontlognull etc. as flags
+    std::string log_format;
+    std::vector<LogTarget> logs;
+    bool dontlognull = false;
+    // A listen section: the id of its own backend half. That half carries the same ACLs and http-request/
+    // http-response rules as this frontend (a listen is one proxy): when this frontend routes to it, its
+    // rules must run once, not twice. -1 for a plain frontend.
+    int own_backend_id = -1;
 };
 
 enum class StatsLevel { User, Operator, Admin };
@@ -136,11 +299,19 @@ struct Global {
     std::int64_t splice_threshold = 256 * 1024;  // tune.es.splice-after: bytes before a direction may splice
     bool splice = true;              // "nosplice" in global turns splicing off
     std::string demo_origin;         // es.demo-origin ADDR:PORT: run the built-in demo origin there
+    std::vector<LogTarget> logs;  // global "log" lines (used by "log global")
+    int log_ring_size = 1 << 20;  // tune.es.log-ring: bytes of each shard's access-log ring
+    int maxhdr = 101;             // tune.http.maxhdr
+    int max_request_line = 8192;  // tune.es.max-request-line (414 beyond)
+    // tune.es.max-body: request body limit, copied into every HttpProxy::max_body (0 = none)
+    std::int64_t max_body = 0;
     Location where;
 };
 
 struct Config {
     Global global;
+    std::vector<Userlist> userlists;
+    std::vector<HttpErrors> http_errors;
     std::vector<Frontend> frontends;
     std::vector<Backend> backends;
     std::vector<std::string> files;   // the files it was read from, in order
@@ -148,6 +319,7 @@ struct Config {
 
     const Backend* find_backend(const std::string& name) const;
     const Frontend* find_frontend(const std::string& name) const;
+    const Userlist* find_userlist(const std::string& name) const;
 };
 
 }  // namespace es::config

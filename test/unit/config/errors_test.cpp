@@ -62,8 +62,9 @@ TEST_CASE("errors: bad values and missing arguments") {
     expect_error(in_frontend("    use_backend\n"), kFrontendLine, {"'use_backend' expects a backend name"});
     expect_error(in_backend("    retries -1\n"), kBackendLine,
                  {"'retries' expects a non-negative integer, got '-1'"});
-    expect_error(in_backend("    hash-type consistent\n"), kBackendLine,
-                 {"'hash-type' supports only 'map-based'"});
+    expect_error(in_backend("    hash-type consistant\n"), kBackendLine,
+                 {"'hash-type' expects map-based or consistent", "did you mean 'consistent'?"});
+    expect_error(in_backend("    hash-type consistent md5\n"), kBackendLine, {"unknown hash function 'md5'"});
     expect_error(in_backend("    option redispatch x\n"), kBackendLine,
                  {"'option redispatch' expects an integer"});
     expect_error(in_backend("    no\n"), kBackendLine, {"'no' must be followed by 'option' or 'log'"});
@@ -95,39 +96,50 @@ TEST_CASE("errors: options") {
 }
 
 TEST_CASE("errors: balance") {
-    expect_error(in_backend("    balance uri\n"), kBackendLine,
-                 {"balance algorithm 'uri' is not supported", "supported: roundrobin, leastconn, source"});
-    expect_error(in_backend("    balance hdr(host)\n"), kBackendLine, {"'hdr(host)' is not supported"});
+    expect_error(
+        in_backend("    balance url_param id\n"), kBackendLine,
+        {"balance algorithm 'url_param' is not supported", "supported: roundrobin, leastconn, source"});
+    expect_error(in_backend("    balance hdr(host) use_domain_only\n"), kBackendLine,
+                 {"use_domain_only' is not supported"});
+    expect_error(in_backend("    balance hdr()\n"), kBackendLine, {"'balance hdr' expects a header name"});
+    expect_error(in_backend("    balance uri depth x\n"), kBackendLine,
+                 {"'balance uri depth' expects a positive"});
+    expect_error(in_backend("    balance uri sideways\n"), kBackendLine,
+                 {"'balance uri': unknown option 'sideways'"});
+    expect_error(in_backend("    balance random(0)\n"), kBackendLine, {"number of draws from 1 to 100"});
     expect_error(in_backend("    balance static-rr\n"), kBackendLine, {"'static-rr' is not supported"});
     expect_error(in_backend("    balance roundrobbin\n"), kBackendLine,
                  {"unknown balance algorithm 'roundrobbin'", "did you mean 'roundrobin'?"});
-    expect_error(in_backend("    balance\n"), kBackendLine,
-                 {"'balance' expects roundrobin, leastconn or source"});
+    expect_error(in_backend("    balance\n"), kBackendLine, {"'balance' expects an algorithm"});
     expect_error(in_backend("    balance source extra\n"), kBackendLine, {"unexpected argument 'extra'"});
 }
 
-TEST_CASE("errors: use_backend with a condition or a dynamic name") {
+TEST_CASE("errors: use_backend with a condition in mode tcp or a dynamic name") {
     expect_error(in_frontend("    use_backend tail_be if { src 10.0.0.0/8 }\n"), kFrontendLine,
-                 {"conditions need the HTTP/ACL room"});
+                 {"a conditional 'use_backend' needs 'mode http'"});
     expect_error(in_frontend("    use_backend tail_be unless local\n"), kFrontendLine,
-                 {"'use_backend tail_be unless ...'", "conditions need the HTTP/ACL room"});
+                 {"no such ACL 'local' in frontend 'f'"});
+    expect_error(in_frontend("    use_backend tail_be extra\n"), kFrontendLine,
+                 {"unexpected argument 'extra' after 'use_backend tail_be'"});
     expect_error(in_frontend("    use_backend %[req.hdr(host)]\n"), kFrontendLine,
-                 {"dynamic backend names need the HTTP/ACL room"});
+                 {"dynamic backend names are not supported"});
     expect_error(in_frontend("    default_backend be_%[src]\n"), kFrontendLine, {"dynamic backend names"});
 }
 
 TEST_CASE("errors: refused proxy keywords") {
     expect_error(in_frontend("    tcp-request inspect-delay 5s\n"), kFrontendLine,
-                 {"'tcp-request inspect-delay' is not supported yet"});
+                 {"'tcp-request inspect-delay' is not supported"});
     expect_error(in_frontend("    tcp-request connection reject\n"), kFrontendLine,
-                 {"'tcp-request' rules are not supported yet", "HTTP/ACL room"});
-    expect_error(in_frontend("    http-request deny\n"), kFrontendLine,
-                 {"'http-request' is not supported", "HTTP room"});
+                 {"'tcp-request' rules are not supported"});
+    expect_error(in_frontend("    http-after-response set-header a b\n"), kFrontendLine,
+                 {"'http-after-response' is not supported"});
+    expect_error(in_frontend("    compression algo gzip\n"), kFrontendLine,
+                 {"'compression' is not supported"});
     expect_error(in_backend("    stick-table type ip size 1m\n"), kBackendLine,
                  {"'stick-table' is not supported"});
     expect_error(in_frontend("    disabled\n"), kFrontendLine, {"'disabled' is not supported"});
-    expect_error(in_frontend("    stats enable\n"), kFrontendLine,
-                 {"'stats' is not supported", "control socket"});
+    expect_error(in_backend("    stats enable\n"), kBackendLine,
+                 {"the stats page in a backend is not supported"});
     expect_error(in_backend("    source 10.0.0.1\n"), kBackendLine, {"'source' is not supported"});
     expect_error(in_backend("    server-template s 3 a.example:80\n"), kBackendLine,
                  {"'server-template'", "DNS"});

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -111,8 +112,18 @@ void check_debian(const Config& cfg) {
     CHECK(cfg.global.stats_sockets[0].mode == 0660);
     CHECK(cfg.global.stats_sockets[0].level_admin);
     CHECK(cfg.global.stats_timeout == 30000);
-    CHECK(has_warning(cfg, {"keyword 'errorfile' is accepted and ignored"}));
-    CHECK(has_warning(cfg, {"keyword 'option httplog' is accepted and ignored"}));
+    // HTTP settings inherited from the http defaults are kept on the tcp listen, and unused there.
+    REQUIRE(fe.http.errors.size() == 7);
+    CHECK(fe.http.errors[0].status == 400);
+    CHECK(fe.http.errors[0].raw.rfind("HTTP/1.0 400 Bad request", 0) == 0);
+    CHECK(be.http.errors.size() == 7);
+    CHECK(fe.log_format == "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq");
+    CHECK(fe.dontlognull);
+    REQUIRE(fe.logs.size() == 2);
+    CHECK(fe.logs[0].target == "/dev/log");
+    CHECK(fe.logs[1].facility == "local1");
+    CHECK(fe.logs[1].level == "notice");
+    CHECK(fe.own_backend_id == 0);
     CHECK(has_warning(cfg, {"keyword 'chroot' is accepted and ignored"}));
 }
 
@@ -121,7 +132,18 @@ void check_debian(const Config& cfg) {
 TEST_CASE("Debian's haproxy.cfg with a tcp listen appended is accepted unchanged") {
     const std::string& listen = kTcpListen;
     TempDir dir;
-    const auto p = dir.write("haproxy.cfg", kDebianHaproxyCfg + listen);
+    // The errorfiles of Debian's package, written where the test can find them.
+    std::string text = kDebianHaproxyCfg;
+    for (const char* code : {"400", "403", "408", "500", "502", "503", "504"}) {
+        dir.write(std::string(code) + ".http",
+                  std::string("HTTP/1.0 ") + code + (std::string(code) == "400" ? " Bad request" : " Error") +
+                      "\r\nCache-Control: no-cache\r\nContent-Type: text/html\r\n\r\n"
+                      "<html><body>error</body></html>\n");
+    }
+    for (auto pos = text.find("/etc/haproxy/errors"); pos != std::string::npos;
+         pos = text.find("/etc/haproxy/errors", pos))
+        text.replace(pos, std::strlen("/etc/haproxy/errors"), dir.path());
+    const auto p = dir.write("haproxy.cfg", text + listen);
     check_debian(load_files({p}));
 
     // The same against the machine's own file when the haproxy package is installed.
@@ -432,18 +454,18 @@ TEST_CASE("proxy keywords accepted with a warning") {
         "    option httplog\n"
         "    option dontlognull\n"
         "    option tcp-check\n"
-        "    errorfile 503 /x.http\n"
+        "    log-tag x\n"
         "    no option http-server-close\n"
         "    timeout tarpit 5s\n" +
         kTail +
         "backend b2\n"
         "    option httpchk GET /health\n"
         "    server s 127.0.0.1:1 check inter 2s fall 3 rise 2 init-addr none id 5\n");
-    CHECK(has_warning(cfg, {"t.cfg:2: keyword 'log' is accepted and ignored"}));
-    CHECK(has_warning(cfg, {"t.cfg:3: keyword 'option httplog'"}));
+    CHECK_FALSE(has_warning(cfg, {"t.cfg:2:"}));
+    CHECK_FALSE(has_warning(cfg, {"t.cfg:3:"}));  // stored in a defaults section no proxy uses
     CHECK(has_warning(cfg, {"t.cfg:5: keyword 'option tcp-check'", "check room"}));
-    CHECK(has_warning(cfg, {"t.cfg:6: keyword 'errorfile'", "HTTP room"}));
-    CHECK(has_warning(cfg, {"t.cfg:7: keyword 'no option http-server-close'"}));
+    CHECK(has_warning(cfg, {"t.cfg:6: keyword 'log-tag'", "access log"}));
+    CHECK_FALSE(has_warning(cfg, {"t.cfg:7:"}));
     CHECK(has_warning(cfg, {"t.cfg:8: keyword 'timeout tarpit'"}));
     CHECK(has_warning(cfg, {"t.cfg:20: keyword 'option httpchk'"}));
     CHECK(has_warning(cfg, {"t.cfg:21: keywords 'check', 'inter', 'fall', 'rise' are accepted and ignored",
@@ -454,21 +476,16 @@ TEST_CASE("proxy keywords accepted with a warning") {
 
 TEST_CASE("later-room sections are skipped with one warning each") {
     const auto cfg = load(
-        "userlist admins\n"
-        "    user alice password $6$abc\n"
-        "    group ops users alice\n"
         "ring logs\n"
         "    size 32764\n"
         "resolvers dns\n    nameserver ns1 10.0.0.1:53\n"
         "peers p\n    peer a 127.0.0.1:10000\n"
         "cache c\n    total-max-size 4\n"
-        "http-errors e\n    errorfile 503 /x\n"
         "program p\n    command /bin/true\n"
         "mailers m\n    mailer smtp1 10.0.0.1:25\n" +
         kTail);
-    CHECK(cfg.warnings.size() == 8);
-    CHECK(has_warning(cfg, {"t.cfg:1: section 'userlist' is parsed but not used yet"}));
-    CHECK(has_warning(cfg, {"t.cfg:4: section 'ring' is parsed but not used yet"}));
+    CHECK(cfg.warnings.size() == 6);
+    CHECK(has_warning(cfg, {"t.cfg:1: section 'ring' is parsed but not used yet"}));
     CHECK(has_warning(cfg, {"section 'program' is parsed but not used yet"}));
     CHECK(has_warning(cfg, {"section 'mailers' is parsed but not used yet"}));
 }

@@ -1,0 +1,829 @@
+// HTTP keywords: ACLs and conditions, use_backend rules, http-request/http-response, redirect, error
+// replies (errorfile, errorfiles, http-errors, http-error, errorloc), userlists, HTTP options, balance,
+// stats page, logs, HTTP tuning.
+#include <doctest/doctest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "helpers.hpp"
+
+using es::config::Acl;
+using es::config::Balance;
+using es::config::Config;
+using es::config::Frontend;
+using es::config::HashType;
+using es::config::HttpAction;
+using es::config::HttpReuse;
+using es::config::Mode;
+using es::config::test::error_of;
+using es::config::test::expect_error;
+using es::config::test::has_warning;
+using es::config::test::load;
+
+namespace {
+
+class TempDir {
+  public:
+    TempDir() {
+        std::string tmpl = (std::filesystem::temp_directory_path() / "es-config-http-XXXXXX").string();
+        REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+        path_ = tmpl;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    std::string write(const std::string& name, const std::string& text) const {
+        const auto p = (path_ / name).string();
+        std::ofstream(p, std::ios::binary) << text;
+        return p;
+    }
+
+  private:
+    std::filesystem::path path_;
+};
+
+// Lines 1-12; the lines under test start at line 13, inside frontend 'fe'.
+const std::string kHead =
+    "defaults\n"
+    "    mode http\n"
+    "    timeout connect 1s\n"
+    "    timeout client 1s\n"
+    "    timeout server 1s\n"
+    "backend be\n"
+    "    server s1 127.0.0.1:10002\n"
+    "backend api\n"
+    "    server s1 127.0.0.1:10003\n"
+    "frontend fe\n"
+    "    bind 127.0.0.1:10001\n"
+    "    default_backend be\n";
+constexpr int kLine = 13;
+
+Config fe_cfg(const std::string& lines) {
+    return load(kHead + lines);
+}
+const Frontend& fe_of(const Config& cfg) {
+    const auto* f = cfg.find_frontend("fe");
+    REQUIRE(f != nullptr);
+    return *f;
+}
+void fe_error(const std::string& lines, int line, std::initializer_list<std::string_view> fragments) {
+    expect_error(kHead + lines, line, fragments);
+}
+
+const std::string kResp503 =
+    "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/html\r\n\r\n<h1>down</h1>";
+
+}  // namespace
+
+// ---- ACLs ------------------------------------------------------------------------------------------------
+
+TEST_CASE("acl: fetches map to fetch + match, flags apply") {
+    const auto cfg = fe_cfg(
+        "    acl a path_beg /api /v2\n"
+        "    acl b hdr_end(Host) -i .example.com\n"
+        "    acl c path -m sub admin\n"
+        "    acl d src 10.0.0.0/8 192.168.1.1 172.16.0.0/255.240.0.0 ::1 2001:db8::/32\n"
+        "    acl e method GET HEAD\n"
+        "    acl f req.ver 1.0\n"
+        "    acl g hdr(x-debug) -m found\n"
+        "    acl h url_dir -- -weird\n"
+        "    acl i always_true\n"
+        "    acl j req.hdr(host) -m beg www.\n");
+    const auto& acls = fe_of(cfg).http.acls;
+    REQUIRE(acls.size() == 10);
+    CHECK(acls[0].name == "a");
+    CHECK(acls[0].fetch == "path");
+    CHECK(acls[0].match == Acl::Match::Beg);
+    CHECK(acls[0].patterns == std::vector<std::string>{"/api", "/v2"});
+    CHECK(acls[0].where.line == kLine);
+    CHECK(acls[1].fetch == "hdr");
+    CHECK(acls[1].arg == "host");
+    CHECK(acls[1].match == Acl::Match::End);
+    CHECK(acls[1].icase);
+    CHECK(acls[2].match == Acl::Match::Sub);
+    CHECK(acls[3].fetch == "src");
+    CHECK(acls[3].match == Acl::Match::Ip);
+    CHECK(acls[3].patterns ==
+          std::vector<std::string>{"10.0.0.0/8", "192.168.1.1", "172.16.0.0/12", "::1", "2001:db8::/32"});
+    CHECK(acls[4].fetch == "method");
+    CHECK(acls[4].match == Acl::Match::Str);
+    CHECK(acls[5].fetch == "req.ver");
+    CHECK(acls[5].patterns == std::vector<std::string>{"1.0"});
+    CHECK(acls[6].match == Acl::Match::Found);
+    CHECK(acls[6].patterns.empty());
+    CHECK(acls[7].fetch == "url");
+    CHECK(acls[7].match == Acl::Match::Dir);
+    CHECK(acls[7].patterns == std::vector<std::string>{"-weird"});
+    CHECK(acls[8].fetch == "always_true");
+    CHECK(acls[8].match == Acl::Match::Bool);
+    CHECK(acls[9].fetch == "hdr");
+    CHECK(acls[9].match == Acl::Match::Beg);
+    CHECK(cfg.warnings.empty());
+}
+
+TEST_CASE("acl: patterns from a file with -f; a pattern-less ACL warns as in HAProxy") {
+    TempDir dir;
+    const auto p = dir.write("nets.lst", "# blocked\n  10.1.0.0/16\n\n192.0.2.7\r\n");
+    const auto cfg = fe_cfg("    acl bad src -f " + p +
+                            " 198.51.100.0/24\n"
+                            "    acl never path_beg\n");
+    const auto& acls = fe_of(cfg).http.acls;
+    REQUIRE(acls.size() == 2);
+    CHECK(acls[0].patterns == std::vector<std::string>{"10.1.0.0/16", "192.0.2.7", "198.51.100.0/24"});
+    CHECK(has_warning(cfg, {"t.cfg:14: ACL 'never': no pattern to match against"}));
+    fe_error("    acl bad src -f /nonexistent/nets.lst\n", kLine,
+             {"'acl -f': cannot read '/nonexistent/nets.lst'"});
+}
+
+TEST_CASE("acl: errors") {
+    fe_error("    acl x path_bge /a\n", kLine,
+             {"ACL 'x': unknown sample fetch 'path_bge'", "did you mean 'path_beg'?"});
+    fe_error("    acl x path_reg ^/a\n", kLine,
+             {"sample fetch 'path_reg' is not supported", "regular expressions"});
+    fe_error("    acl x src 10.0.0.0/33\n", kLine, {"'10.0.0.0/33' is not an IPv4/IPv6 address"});
+    fe_error("    acl x src www.example.com\n", kLine, {"'www.example.com' is not an IPv4/IPv6 address"});
+    fe_error("    acl x src 10.0.0.0/255.0.255.0\n", kLine, {"is not an IPv4/IPv6 address"});
+    fe_error("    acl x src -m str 10.0.0.1\n", kLine, {"'src' supports '-m ip'"});
+    fe_error("    acl x path -m reg ^/a\n", kLine, {"'-m reg' is not supported"});
+    fe_error("    acl x path -m begg /a\n", kLine, {"unknown matching method 'begg'", "did you mean 'beg'?"});
+    fe_error("    acl x path -m ip 10.0.0.1\n", kLine, {"'-m ip' applies to addresses"});
+    fe_error("    acl x path -z /a\n", kLine, {"unknown flag '-z'", "'--'"});
+    fe_error("    acl x hdr /a\n", kLine, {"'hdr' needs an argument"});
+    fe_error("    acl x hdr(host,1) a\n", kLine, {"header occurrence arguments"});
+    fe_error("    acl x path(a) /a\n", kLine, {"'path' takes no argument"});
+    fe_error("    acl x path,lower /a\n", kLine, {"converters (',lower') are not supported"});
+    fe_error("    acl x hdr(host /a\n", kLine, {"missing ')'"});
+    fe_error("    acl x always_true 1\n", kLine, {"'always_true' takes no pattern"});
+    fe_error("    acl x\n", kLine, {"ACL 'x': missing sample fetch"});
+    fe_error("    acl b@d path /a\n", kLine, {"invalid ACL name 'b@d'"});
+    fe_error("    acl or path /a\n", kLine, {"ACL name 'or' is reserved"});
+}
+
+// ---- conditions ------------------------------------------------------------------------------------------
+
+TEST_CASE("conditions: AND, OR, negation, anonymous ACLs, same-name ACLs are OR-ed") {
+    const auto cfg = fe_cfg(
+        "    acl api path_beg /api\n"
+        "    acl admin src 10.0.0.0/8\n"
+        "    acl api hdr(host) api.example.com\n"
+        "    http-request deny if api !admin || { method TRACE } ! admin\n"
+        "    http-request allow unless admin\n");
+    const auto& h = fe_of(cfg).http;
+    REQUIRE(h.acls.size() == 4);
+    CHECK(h.acls[3].name.front() == '{');
+    CHECK(h.acls[3].fetch == "method");
+    REQUIRE(h.request_rules.size() == 2);
+    const auto& c = h.request_rules[0].cond;
+    CHECK(c.present);
+    CHECK_FALSE(c.unless);
+    REQUIRE(c.any_of.size() == 2);
+    REQUIRE(c.any_of[0].size() == 2);
+    CHECK(c.any_of[0][0].acls == std::vector<int>{0, 2});  // both 'api' declarations
+    CHECK_FALSE(c.any_of[0][0].negate);
+    CHECK(c.any_of[0][1].acls == std::vector<int>{1});
+    CHECK(c.any_of[0][1].negate);
+    REQUIRE(c.any_of[1].size() == 2);
+    CHECK(c.any_of[1][0].acls == std::vector<int>{3});
+    CHECK(c.any_of[1][1].negate);  // "! admin": a separate '!' applies to the next ACL
+    const auto& u = h.request_rules[1].cond;
+    CHECK(u.unless);
+    REQUIRE(u.any_of.size() == 1);
+    CHECK(u.any_of[0][0].acls == std::vector<int>{1});
+    CHECK_FALSE(h.request_rules[1].cond.any_of[0][0].negate);
+    CHECK(h.request_rules[0].status == 403);
+}
+
+TEST_CASE("conditions: predefined ACLs") {
+    const auto cfg = fe_cfg(
+        "    http-request deny if !METH_GET !LOCALHOST\n"
+        "    http-request deny if HTTP_1.0 TRUE\n");
+    const auto& h = fe_of(cfg).http;
+    REQUIRE(h.acls.size() == 4);
+    CHECK(h.acls[0].name == "METH_GET");
+    CHECK(h.acls[0].patterns == std::vector<std::string>{"GET", "HEAD"});
+    CHECK(h.acls[1].fetch == "src");
+    CHECK(h.acls[1].patterns == std::vector<std::string>{"127.0.0.1/8"});
+    CHECK(h.acls[2].fetch == "req.ver");
+    CHECK(h.acls[3].fetch == "always_true");
+    fe_error("    http-request deny if HTTP_CONTENT\n", kLine,
+             {"predefined ACL 'HTTP_CONTENT' is not supported"});
+}
+
+TEST_CASE("conditions: errors name the ACL and the line") {
+    fe_error("    http-request deny if nope\n", kLine, {"no such ACL 'nope' in frontend 'fe'"});
+    fe_error("    acl is_api path_beg /api\n    http-request deny if is_apj\n", kLine + 1,
+             {"no such ACL 'is_apj'", "did you mean 'is_api'?"});
+    fe_error("    http-request deny if later\n    acl later path /x\n", kLine,
+             {"no such ACL 'later'", "declared before"});
+    fe_error("    http-request deny if {path /x }\n", kLine, {"'{' must be followed by a space"});
+    fe_error("    http-request deny if { path /x\n", kLine, {"missing '}'"});
+    fe_error("    http-request deny if { }\n", kLine, {"empty anonymous ACL"});
+    fe_error("    http-request deny if { path /x}\n", kLine, {"missing '}'"});
+    fe_error("    http-request deny if\n", kLine, {"missing condition after 'if'"});
+    fe_error("    http-request deny if TRUE or\n", kLine, {"missing ACL after 'or'"});
+    fe_error("    http-request deny if or TRUE\n", kLine, {"'or' needs an ACL on each side"});
+    fe_error("    http-request deny if TRUE !\n", kLine, {"'!' must be followed by an ACL"});
+    fe_error("    http-request deny if { path_bge /x }\n", kLine,
+             {"anonymous ACL: unknown sample fetch 'path_bge'"});
+}
+
+TEST_CASE("conditions: ACLs of defaults are not inherited") {
+    // HAProxy refuses 'acl' in an anonymous defaults section.
+    expect_error("defaults\n    mode http\n    acl a path /x\n", 3,
+                 {"'acl' is not allowed in an anonymous 'defaults' section"});
+    const std::string named =
+        "defaults web\n"
+        "    mode http\n"
+        "    timeout connect 1s\n"
+        "    timeout client 1s\n"
+        "    timeout server 1s\n"
+        "    acl blocked path_beg /admin\n"
+        "backend be from web\n"
+        "    server s1 127.0.0.1:10002\n"
+        "frontend fe from web\n"
+        "    bind 127.0.0.1:10001\n"
+        "    default_backend be\n";
+    const auto cfg = load(named);
+    CHECK(has_warning(cfg, {"t.cfg:6: keyword 'acl blocked' is accepted and ignored", "not inherited"}));
+    CHECK(fe_of(cfg).http.acls.empty());
+    expect_error(named + "    http-request deny if blocked\n", 12,
+                 {"no such ACL 'blocked'", "'defaults' section are not inherited"});
+}
+
+// ---- use_backend -----------------------------------------------------------------------------------------
+
+TEST_CASE("use_backend: every rule in order; the unconditional ones also fill use_backends") {
+    const auto cfg = fe_cfg(
+        "    acl is_api path_beg /api\n"
+        "    use_backend api if is_api\n"
+        "    use_backend be unless { src 127.0.0.1 }\n"
+        "    use_backend api\n"
+        "    use_backend be\n");
+    const auto& f = fe_of(cfg);
+    REQUIRE(f.use_backend_rules.size() == 4);
+    CHECK(f.use_backend_rules[0].backend == "api");
+    CHECK(f.use_backend_rules[0].backend_id == cfg.find_backend("api")->id);
+    CHECK(f.use_backend_rules[0].cond.present);
+    CHECK(f.use_backend_rules[1].cond.unless);
+    CHECK(f.use_backend_rules[1].backend_id == cfg.find_backend("be")->id);
+    CHECK_FALSE(f.use_backend_rules[2].cond.present);
+    CHECK(f.use_backend_rules[2].where.line == kLine + 3);
+    REQUIRE(f.use_backends.size() == 2);
+    CHECK(f.use_backends[0].backend == "api");
+    CHECK(f.use_backends[0].backend_id == cfg.find_backend("api")->id);
+    CHECK(has_warning(cfg, {"t.cfg:17: this 'use_backend' is never used", "t.cfg:16 always wins"}));
+    CHECK_FALSE(has_warning(cfg, {"t.cfg:15:"}));
+}
+
+TEST_CASE("use_backend: unknown backend and mode mismatch") {
+    fe_error("    use_backend apx if TRUE\n", kLine,
+             {"'use_backend' names unknown backend 'apx'", "did you mean 'api'?"});
+    fe_error("    use_backend tcpbe if TRUE\nbackend tcpbe\n    mode tcp\n    server s 127.0.0.1:1\n", kLine,
+             {"cannot use backend 'tcpbe'", "mode mismatch"});
+    expect_error(kHead + "    use_backend be if TRUE\n" + "    mode tcp\n", kLine,
+                 {"a conditional 'use_backend' needs 'mode http'"});
+}
+
+// ---- http-request / http-response ------------------------------------------------------------------------
+
+TEST_CASE("http-request: deny and return replies") {
+    TempDir dir;
+    const auto body = dir.write("body.json", "{\"ok\":true}");
+    const auto raw = dir.write("503.http", kResp503);
+    const auto cfg = fe_cfg(
+        "    http-request deny if { path /a }\n"
+        "    http-request deny deny_status 429 content-type text/plain string slow\\ down if { path /b }\n"
+        "    http-request return if { path /c }\n"
+        "    http-request return status 204 hdr X-Reason maintenance hdr Retry-After 30 if { path /d }\n"
+        "    http-request return status 200 content-type application/json file " +
+        body +
+        " if { path /e }\n"
+        "    http-request return errorfile " +
+        raw +
+        " if { path /f }\n"
+        "    http-request deny status 404 if { path /g }\n");
+    const auto& r = fe_of(cfg).http.request_rules;
+    REQUIRE(r.size() == 7);
+    CHECK(r[0].action == HttpAction::Deny);
+    CHECK(r[0].status == 403);
+    CHECK_FALSE(r[0].has_reply);
+    CHECK(r[1].status == 429);
+    CHECK(r[1].has_reply);
+    CHECK(r[1].content_type == "text/plain");
+    CHECK(r[1].reply.raw ==
+          "HTTP/1.1 429 Too Many Requests\r\ncontent-type: text/plain\r\ncontent-length: 9\r\n"
+          "cache-control: no-cache\r\n\r\nslow down");
+    CHECK(r[1].reply.status == 429);
+    CHECK(r[2].action == HttpAction::Return);
+    CHECK(r[2].status == 200);
+    CHECK(r[2].reply.raw == "HTTP/1.1 200 OK\r\ncontent-length: 0\r\ncache-control: no-cache\r\n\r\n");
+    CHECK(
+        r[3].reply.raw ==
+        "HTTP/1.1 204 No Content\r\ncontent-length: 0\r\ncache-control: no-cache\r\nX-Reason: maintenance\r\n"
+        "Retry-After: 30\r\n\r\n");
+    CHECK(r[4].reply.raw ==
+          "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\ncache-control: "
+          "no-cache\r\n"
+          "\r\n{\"ok\":true}");
+    CHECK(r[5].reply.raw == kResp503);
+    CHECK(r[5].status == 503);
+    CHECK(r[6].status == 404);
+    CHECK_FALSE(r[6].has_reply);
+    CHECK(cfg.warnings.empty());
+}
+
+TEST_CASE("http-request: redirect, auth, header actions, set-path, use-service") {
+    const auto cfg = fe_cfg(
+        "    http-request redirect scheme https code 301 if !{ hdr(x-forwarded-proto) https }\n"
+        "    http-request redirect location /new drop-query if { path /old }\n"
+        "    http-request redirect prefix https://example.com code 308 if { path_beg /p }\n"
+        "    http-request auth if { path /x }\n"
+        "    http-request auth realm \"Staff only\" if { path /y }\n"
+        "    http-request set-header X-Forwarded-Proto https\n"
+        "    http-request add-header X-Client %[src]\n"
+        "    http-request del-header Proxy\n"
+        "    http-request del-header X-Secret -m str\n"
+        "    http-request set-path /v2%[path] if { path_beg /v1 }\n"
+        "    http-request use-service prometheus-exporter if { path /metrics }\n");
+    const auto& r = fe_of(cfg).http.request_rules;
+    REQUIRE(r.size() == 11);
+    CHECK(r[0].action == HttpAction::Redirect);
+    CHECK(r[0].redirect_kind == "scheme");
+    CHECK(r[0].value == "https");
+    CHECK(r[0].status == 301);
+    CHECK(r[0].cond.any_of[0][0].negate);
+    CHECK(r[1].redirect_kind == "location");
+    CHECK(r[1].status == 302);
+    CHECK(r[1].drop_query);
+    CHECK(r[2].redirect_kind == "prefix");
+    CHECK(r[2].status == 308);
+    CHECK(r[3].action == HttpAction::Auth);
+    CHECK(r[3].name == "fe");  // HAProxy's default realm: the proxy name
+    CHECK(r[4].name == "Staff only");
+    CHECK(r[5].action == HttpAction::SetHeader);
+    CHECK(r[5].name == "X-Forwarded-Proto");
+    CHECK(r[5].value == "https");
+    CHECK_FALSE(r[5].cond.present);
+    CHECK(r[6].action == HttpAction::AddHeader);
+    CHECK(r[6].value == "%[src]");
+    CHECK(r[7].action == HttpAction::DelHeader);
+    CHECK(r[7].name == "Proxy");
+    CHECK(r[8].name == "X-Secret");
+    CHECK(r[9].action == HttpAction::SetPath);
+    CHECK(r[9].value == "/v2%[path]");
+    CHECK(r[10].action == HttpAction::UseService);
+    CHECK(r[10].name == "prometheus-exporter");
+}
+
+TEST_CASE("http-request: errors") {
+    fe_error("    http-request dney\n", kLine,
+             {"unknown 'http-request' action 'dney'", "did you mean 'deny'?"});
+    fe_error("    http-request replace-header Host (.*) \\1\n", kLine,
+             {"'http-request' action 'replace-header' is not supported in this version"});
+    fe_error("    http-request set-var(txn.x) str(a)\n", kLine,
+             {"unknown 'http-request' action 'set-var(txn.x)'"});
+    fe_error("    http-request redirect location /x code 305\n", kLine,
+             {"unsupported HTTP code '305'", "301, 302, 303, 307 or 308"});
+    fe_error("    http-request redirect location\n", kLine,
+             {"'http-request redirect location' expects a target"});
+    fe_error("    http-request redirect to /x\n", kLine, {"expects location, prefix or scheme, got 'to'"});
+    fe_error("    http-request redirect location /x append-slash\n", kLine,
+             {"'append-slash' is not supported"});
+    fe_error("    http-request return status 200 string ok\n", kLine, {"a content type must be defined"});
+    fe_error("    http-request return status 99\n", kLine, {"unexpected status code '99'"});
+    fe_error("    http-request deny deny_status 600\n", kLine, {"unexpected status code '600'"});
+    fe_error("    http-request return content-type a/b string x file /etc/hostname\n", kLine,
+             {"unexpected 'file' argument, 'string' already defined"});
+    fe_error("    http-request return content-type a/b file /nonexistent/body\n", kLine,
+             {"'http-request return file': cannot read '/nonexistent/body'"});
+    fe_error("    http-request return errorfile /etc/hostname\n", kLine, {"does not start with 'HTTP/'"});
+    fe_error("    http-request return lf-string %[path] content-type text/plain\n", kLine,
+             {"'lf-string'", "not supported"});
+    fe_error("    http-request return hdr X-A %[src]\n", kLine, {"log-format expression"});
+    fe_error("    http-request return hdr Content-Length 5\n", kLine, {"set by the reply itself"});
+    fe_error("    http-request deny hdr X-A b\n", kLine, {"'hdr' on a deny without a body is not supported"});
+    fe_error("    http-request set-header X-A\n", kLine, {"expects exactly 2 arguments"});
+    fe_error("    http-request set-header Bad:Name x\n", kLine, {"invalid header name 'Bad:Name'"});
+    fe_error("    http-request del-header X-A -m beg\n", kLine, {"'-m beg' is not supported"});
+    fe_error("    http-request set-path\n", kLine, {"expects exactly 1 argument"});
+    fe_error("    http-request use-service lua.hello\n", kLine,
+             {"unknown service 'lua.hello'", "prometheus-exporter"});
+    fe_error("    http-request auth realm\n", kLine, {"expects 'realm <realm>'"});
+    fe_error("    http-request allow extra\n", kLine, {"unexpected argument 'extra'"});
+    expect_error("defaults\n    http-request deny\n", 2,
+                 {"'http-request' rules are not supported in 'defaults'"});
+    expect_error("defaults\n    http-response del-header Server\n", 2,
+                 {"'http-response' rules are not supported in 'defaults'"});
+}
+
+TEST_CASE("http-request: a final unconditional rule makes the next ones unreachable, as HAProxy warns") {
+    const auto cfg = fe_cfg("    http-request deny\n    http-request set-header X-A b\n");
+    CHECK(has_warning(cfg,
+                      {"t.cfg:14: previous 'http-request' rule at t.cfg:13 is final and has no condition"}));
+    const auto warn_return = fe_cfg("    http-request return content-type text/plain\n");
+    CHECK(
+        has_warning(warn_return, {"t.cfg:13: 'http-request return': content-type 'text/plain' is ignored"}));
+}
+
+TEST_CASE("http-response: header actions and deny") {
+    const auto cfg = fe_cfg(
+        "    http-response set-header Strict-Transport-Security max-age=31536000\n"
+        "    http-response del-header Server\n"
+        "    http-response add-header X-Frame-Options DENY\n"
+        "    http-response deny if { hdr(x-leak) -m found }\n"
+        "    http-response deny deny_status 503 content-type text/plain string no if TRUE\n");
+    const auto& r = fe_of(cfg).http.response_rules;
+    REQUIRE(r.size() == 5);
+    CHECK(r[0].action == HttpAction::SetHeader);
+    CHECK(r[1].action == HttpAction::DelHeader);
+    CHECK(r[2].action == HttpAction::AddHeader);
+    CHECK(r[3].action == HttpAction::Deny);
+    CHECK(r[3].status == 502);
+    CHECK(r[4].reply.raw.rfind("HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n", 0) == 0);
+    fe_error("    http-response redirect location /x\n", kLine,
+             {"'http-response' action 'redirect' is not supported"});
+    fe_error("    http-response set-status 200\n", kLine, {"'set-status' is not supported"});
+}
+
+TEST_CASE("redirect keyword: conditional, evaluated after the http-request rules") {
+    const auto cfg = fe_cfg(
+        "    redirect scheme https code 301 if !{ hdr(host) -m beg local }\n"
+        "    http-request set-header X-A b\n"
+        "    redirect location /maintenance\n");
+    const auto& r = fe_of(cfg).http.request_rules;
+    REQUIRE(r.size() == 3);
+    CHECK(r[0].action == HttpAction::SetHeader);
+    CHECK(r[1].action == HttpAction::Redirect);
+    CHECK(r[1].redirect_kind == "scheme");
+    CHECK(r[1].status == 301);
+    CHECK(r[1].cond.present);
+    CHECK(r[1].where.line == kLine);
+    CHECK(r[2].value == "/maintenance");
+    expect_error("defaults\n    redirect location /x\n", 2,
+                 {"'redirect' is not allowed in 'defaults' section"});
+    fe_error("    redirect location /x code 200\n", kLine, {"'redirect': unsupported HTTP code '200'"});
+}
+
+TEST_CASE("http rules in a tcp proxy are ignored with a warning") {
+    const auto cfg = load(
+        "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n"
+        "listen l\n    bind 127.0.0.1:10001\n    http-request deny\n    server s 127.0.0.1:1\n");
+    CHECK(
+        has_warning(cfg, {"t.cfg:8: 'http-request' rules of listen 'l' are ignored: they need 'mode http'"}));
+}
+
+TEST_CASE("listen: one proxy, rules on both halves, the frontend knows its own backend") {
+    const auto cfg = load(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n"
+        "listen web\n    bind 127.0.0.1:10001\n    acl a path /a\n    http-request deny if a\n"
+        "    server s 127.0.0.1:1\n"
+        "frontend other\n    bind 127.0.0.1:10002\n    default_backend web\n");
+    const auto& f = *cfg.find_frontend("web");
+    const auto& b = *cfg.find_backend("web");
+    CHECK(f.own_backend_id == static_cast<int>(b.id));
+    CHECK(cfg.find_frontend("other")->own_backend_id == -1);
+    CHECK(f.http.acls.size() == 1);
+    CHECK(b.http.acls.size() == 1);
+    CHECK(f.http.request_rules.size() == 1);
+    CHECK(b.http.request_rules.size() == 1);
+}
+
+// ---- error replies ---------------------------------------------------------------------------------------
+
+TEST_CASE("errorfile: defaults first, then the proxy's own; the last one for a status wins") {
+    TempDir dir;
+    const auto a = dir.write("a503.http", kResp503);
+    const auto b = dir.write("b503.http", "HTTP/1.1 503 Busy\r\ncontent-length: 0\r\n\r\n");
+    const auto c = dir.write("c403.http", "HTTP/1.0 403 Forbidden\n\nno");
+    const auto cfg = load(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n"
+        "    errorfile 503 " +
+        a +
+        "\n"
+        "    errorfile 403 " +
+        c +
+        "\n"
+        "backend be\n    server s1 127.0.0.1:1\n    errorfile 503 " +
+        b +
+        "\n"
+        "frontend fe\n    bind 127.0.0.1:10001\n    default_backend be\n");
+    const auto& fe = fe_of(cfg).http.errors;
+    REQUIRE(fe.size() == 2);
+    CHECK(fe[0].status == 503);
+    CHECK(fe[0].raw == kResp503);
+    CHECK(fe[1].status == 403);
+    const auto& be = cfg.find_backend("be")->http.errors;
+    REQUIRE(be.size() == 2);
+    CHECK(be[0].status == 403);
+    CHECK(be[1].raw == "HTTP/1.1 503 Busy\r\ncontent-length: 0\r\n\r\n");
+    CHECK(be[1].where.line == 10);
+}
+
+TEST_CASE("errorfile: errors") {
+    TempDir dir;
+    const auto bad = dir.write("bad.http", "<html>oops</html>");
+    const auto ok = dir.write("ok.http", kResp503);
+    fe_error("    errorfile 402 " + ok + "\n", kLine, {"'errorfile': status code '402' not handled", "503"});
+    fe_error("    errorfile 503 /nonexistent/503.http\n", kLine,
+             {"'errorfile': cannot read '/nonexistent/503.http'"});
+    fe_error("    errorfile 503 " + bad + "\n", kLine, {"does not start with 'HTTP/'"});
+    fe_error("    errorfile 503\n", kLine, {"'errorfile' expects a file name"});
+}
+
+TEST_CASE("http-errors sections, errorfiles, http-error and errorloc") {
+    TempDir dir;
+    const auto e503 = dir.write("503.http", kResp503);
+    const auto e404 = dir.write("404.http", "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
+    const auto cfg = fe_cfg(
+        "    errorfiles site 503\n"
+        "    http-error status 429 content-type text/plain string \"slow down\" hdr Retry-After 10\n"
+        "    http-error status 500 errorfiles site\n"
+        "    errorloc 502 https://status.example.com/\n"
+        "    http-request return status 404 errorfiles site if { path /gone }\n"
+        "http-errors site\n"
+        "    errorfile 503 " +
+        e503 +
+        "\n"
+        "    errorfile 404 " +
+        e404 + "\n");
+    REQUIRE(cfg.http_errors.size() == 1);
+    CHECK(cfg.http_errors[0].name == "site");
+    CHECK(cfg.http_errors[0].replies.size() == 2);
+    const auto& h = fe_of(cfg).http;
+    REQUIRE(h.errors.size() == 3);
+    CHECK(h.errors[0].status == 503);
+    CHECK(h.errors[0].raw == kResp503);
+    CHECK(h.errors[1].status == 429);
+    CHECK(h.errors[1].raw ==
+          "HTTP/1.1 429 Too Many Requests\r\ncontent-type: text/plain\r\ncontent-length: 9\r\n"
+          "cache-control: no-cache\r\nRetry-After: 10\r\n\r\nslow down");
+    CHECK(h.errors[2].status == 502);
+    CHECK(h.errors[2].raw.find("HTTP/1.1 302 Found\r\n") == 0);
+    CHECK(h.errors[2].raw.find("location: https://status.example.com/\r\n") != std::string::npos);
+    CHECK(has_warning(cfg, {"t.cfg:15: http-errors section 'site' has no errorfile for status 500"}));
+    REQUIRE(h.request_rules.size() == 1);
+    CHECK(h.request_rules[0].has_reply);
+    CHECK(h.request_rules[0].reply.raw == "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
+
+    fe_error("    errorfiles nosuch\n", kLine, {"unknown http-errors section 'nosuch'"});
+    fe_error("    errorfiles site 418\nhttp-errors site\n", kLine, {"status code '418' not handled"});
+    fe_error("    http-request return status 500 errorfiles site if TRUE\nhttp-errors site\n", kLine,
+             {"http-errors section 'site' has no errorfile for status 500"});
+    fe_error("    http-error status 402\n", kLine, {"'http-error': status code '402' not handled"});
+    fe_error("    http-error 503\n", kLine, {"'http-error' expects 'status <code>' first"});
+    expect_error(kHead + "http-errors site\n    errorfile 503 " + e503 + "\n    errorloc 503 /x\n", 15,
+                 {"unknown keyword 'errorloc' in 'http-errors' section"});
+    expect_error(kHead + "http-errors site\nhttp-errors site\n", 14,
+                 {"http-errors section 'site' is already declared"});
+}
+
+// ---- userlists -------------------------------------------------------------------------------------------
+
+TEST_CASE("userlist: users, groups, and the ACL that checks them") {
+    const auto cfg = fe_cfg(
+        "    acl auth_ok http_auth(admins)\n"
+        "    http-request auth realm Admin unless auth_ok\n"
+        "userlist admins\n"
+        "    group ops users alice\n"
+        "    group dev\n"
+        "    user alice password $6$salt$hash groups dev\n"
+        "    user bob insecure-password s3cret groups ops,dev\n"
+        "    user bob insecure-password again\n");
+    REQUIRE(cfg.userlists.size() == 1);
+    const auto* ul = cfg.find_userlist("admins");
+    REQUIRE(ul != nullptr);
+    CHECK(cfg.find_userlist("nobody") == nullptr);
+    CHECK(ul->where.line == 15);
+    CHECK(ul->groups == std::vector<std::string>{"ops", "dev"});
+    REQUIRE(ul->users.size() == 2);
+    CHECK(ul->users[0].name == "alice");
+    CHECK(ul->users[0].password == "$6$salt$hash");
+    CHECK_FALSE(ul->users[0].insecure);
+    CHECK(ul->users[0].groups == std::vector<std::string>{"dev", "ops"});
+    CHECK(ul->users[1].insecure);
+    CHECK(ul->users[1].password == "s3cret");
+    CHECK(has_warning(cfg, {"t.cfg:20: ignoring duplicated user 'bob' in userlist 'admins'"}));
+    const auto& h = fe_of(cfg).http;
+    CHECK(h.acls[0].fetch == "http_auth");
+    CHECK(h.acls[0].arg == "admins");
+    CHECK(h.acls[0].match == Acl::Match::Bool);
+    CHECK(h.request_rules[0].action == HttpAction::Auth);
+    CHECK(h.request_rules[0].name == "Admin");
+}
+
+TEST_CASE("userlist: errors") {
+    fe_error("    http-request auth unless { http_auth(admins) }\n", kLine, {"unknown userlist 'admins'"});
+    expect_error(kHead + "userlist u\n    user a insecure-password x groups g7\n", 14,
+                 {"userlist 'u': no such group 'g7' specified in user 'a'"});
+    expect_error(kHead + "userlist u\n    group g users a,b\n    user a insecure-password x\n", 14,
+                 {"userlist 'u': no such user 'b' specified in group 'g'"});
+    expect_error(kHead + "userlist u\n    user a pasword x\n", 14,
+                 {"unknown argument 'pasword'", "did you mean 'password'?"});
+    expect_error(kHead + "userlist u\n    usr a\n", 14,
+                 {"unknown keyword 'usr' in 'userlist' section", "'user'"});
+    expect_error(kHead + "userlist u\nuserlist u\n", 14, {"userlist 'u' is already declared at t.cfg:13"});
+    const auto cfg = load(kHead + "userlist u\n    user a password plain\n    user b\n");
+    CHECK(has_warning(cfg, {"t.cfg:14: user 'a': the password does not look like a crypt(3) hash"}));
+    CHECK(has_warning(cfg, {"t.cfg:15: user 'b' has no password"}));
+}
+
+// ---- options, balance, reuse, retries -------------------------------------------------------------------
+
+TEST_CASE("HTTP options") {
+    const auto cfg = fe_cfg(
+        "    option forwardfor except 127.0.0.0/8 header X-Real-IP if-none\n"
+        "    option http-server-close\n"
+        "backend b2\n"
+        "    option httpclose\n"
+        "    option forwardfor\n"
+        "    server s 127.0.0.1:1\n"
+        "backend b3\n"
+        "    option httpclose\n"
+        "    option http-keep-alive\n"
+        "    server s 127.0.0.1:1\n");
+    const auto& h = fe_of(cfg).http;
+    CHECK(h.forwardfor);
+    CHECK(h.forwardfor_except == "127.0.0.0/8");
+    CHECK(h.forwardfor_header == "X-Real-IP");
+    CHECK(h.forwardfor_if_none);
+    CHECK(h.server_close);
+    CHECK_FALSE(h.http_keep_alive);
+    const auto& b2 = cfg.find_backend("b2")->http;
+    CHECK(b2.httpclose);
+    CHECK_FALSE(b2.http_keep_alive);
+    CHECK(b2.forwardfor);
+    CHECK(b2.forwardfor_header == "X-Forwarded-For");
+    const auto& b3 = cfg.find_backend("b3")->http;
+    CHECK_FALSE(b3.httpclose);
+    CHECK(b3.http_keep_alive);
+    fe_error("    option forwardfor except example.com\n", kLine, {"is not a numeric IPv4/IPv6 network"});
+    fe_error("    option forwardfor hedaer X\n", kLine,
+             {"unknown argument 'hedaer'", "did you mean 'header'?"});
+    fe_error("    option originalto\n", kLine, {"'option originalto' is not supported"});
+}
+
+TEST_CASE("balance, hash-type, http-reuse, retry-on, HTTP timeouts") {
+    CHECK(error_of(kHead + "backend b1\n    retry-on 503 conn-failure\n")
+              .find("did you mean 'connect-failure'?") != std::string::npos);
+    const auto ok =
+        load(kHead +
+             "backend b1\n    balance uri depth 3 whole\n    hash-type consistent sdbm avalanche\n"
+             "    http-reuse always\n    retry-on 503 empty-response connect-failure\n"
+             "    timeout http-request 5s\n    timeout http-keep-alive 2s\n    timeout queue 3s\n"
+             "    timeout tunnel 1h\n    server s 127.0.0.1:1\n"
+             "backend b2\n    balance hdr(Host)\n    server s 127.0.0.1:1\n"
+             "backend b3\n    balance random(3)\n    server s 127.0.0.1:1\n"
+             "backend b4\n    balance random\n    server s 127.0.0.1:1\n");
+    const auto& b1 = *ok.find_backend("b1");
+    CHECK(b1.balance == Balance::Uri);
+    CHECK(b1.balance_arg == "depth 3 whole");
+    CHECK(b1.hash_type == HashType::Consistent);
+    CHECK(b1.http_reuse == HttpReuse::Always);
+    CHECK(b1.retry_on == std::vector<std::string>{"503", "empty-response", "connect-failure"});
+    CHECK(b1.timeouts.http_request == 5000);
+    CHECK(b1.timeouts.http_keep_alive == 2000);
+    CHECK(b1.timeouts.queue == 3000);
+    CHECK(b1.timeouts.tunnel == 3600000);
+    CHECK(ok.find_backend("b2")->balance == Balance::Hdr);
+    CHECK(ok.find_backend("b2")->balance_arg == "Host");
+    CHECK(ok.find_backend("b3")->balance == Balance::Random);
+    CHECK(ok.find_backend("b3")->random_draws == 3);
+    CHECK(ok.find_backend("b4")->random_draws == 2);
+    CHECK(ok.find_backend("be")->http_reuse == HttpReuse::Safe);
+    CHECK(ok.find_backend("be")->retry_on == std::vector<std::string>{"connect-failure"});
+
+    expect_error(kHead + "backend b\n    retry-on none 503\n", 14, {"'retry-on none' cannot be combined"});
+    expect_error(kHead + "backend b\n    http-reuse sometimes\n", 14, {"'http-reuse' expects never, safe"});
+    // A layer 7 hash in a tcp backend falls back to roundrobin, as in HAProxy.
+    const auto tcp =
+        load(kHead + "backend t\n    mode tcp\n    balance hdr(host)\n    server s 127.0.0.1:1\n");
+    CHECK(tcp.find_backend("t")->balance == Balance::RoundRobin);
+    CHECK(has_warning(tcp, {"t.cfg:13: layer 7 hash 'balance hdr' is not possible for backend 't'"}));
+}
+
+// ---- stats page ------------------------------------------------------------------------------------------
+
+TEST_CASE("stats page") {
+    const auto cfg = fe_cfg(
+        "    stats uri /admin?stats\n"
+        "    stats refresh 10s\n"
+        "    stats realm Haproxy\\ Statistics\n"
+        "    stats auth admin:s3cret\n"
+        "    stats auth ops:pw\n"
+        "    stats hide-version\n");
+    const auto& s = fe_of(cfg).stats;
+    CHECK(s.enabled);
+    CHECK(s.uri == "/admin?stats");
+    CHECK(s.refresh == 10000);
+    CHECK(s.realm == "Haproxy Statistics");
+    CHECK(s.auth == std::vector<std::string>{"admin:s3cret", "ops:pw"});
+    CHECK(has_warning(cfg, {"t.cfg:18: keyword 'stats hide-version' is accepted and ignored"}));
+    const auto on = fe_cfg("    stats enable\n");
+    CHECK(fe_of(on).stats.enabled);
+    CHECK(fe_of(on).stats.uri == "/haproxy?stats");
+    CHECK_FALSE(fe_of(fe_cfg("")).stats.enabled);
+    fe_error("    stats auth admin\n", kLine, {"'stats auth' expects <user>:<password>"});
+    fe_error("    stats uri stats\n", kLine, {"'stats uri' expects a path starting with '/'"});
+    fe_error("    stats socket /tmp/x\n", kLine, {"'stats socket' belongs in the 'global' section"});
+    fe_error("    stats admin if TRUE\n", kLine, {"'stats admin' is not supported"});
+    fe_error("    stats enabel\n", kLine, {"unknown keyword 'stats enabel'", "did you mean 'enable'?"});
+}
+
+// ---- logs ------------------------------------------------------------------------------------------------
+
+TEST_CASE("logs: global targets, log global, per-proxy targets and formats") {
+    const auto cfg = load(
+        "global\n"
+        "    log stdout format raw local0 info\n"
+        "    log file@/var/log/es.log len 4096 daemon\n"
+        "    log 127.0.0.1:514 local1 notice err\n" +
+        kHead +
+        "    log global\n"
+        "    log stderr format short user\n"
+        "    option httplog\n"
+        "    option dontlognull\n"
+        "frontend f2\n"
+        "    bind 127.0.0.1:10005\n"
+        "    default_backend be\n"
+        "    log global\n"
+        "    no log\n"
+        "    log-format \"%ci [%tr] %ST %{+Q}r\"\n"
+        "frontend f3\n"
+        "    bind 127.0.0.1:10006\n"
+        "    default_backend be\n"
+        "    option httplog clf\n"
+        "    option tcplog\n");
+    const auto& g = cfg.global.logs;
+    REQUIRE(g.size() == 3);
+    CHECK(g[0].target == "stdout");
+    CHECK(g[0].format == "raw");
+    CHECK(g[0].facility == "local0");
+    CHECK(g[0].level == "info");
+    CHECK(g[1].target == "file@/var/log/es.log");
+    CHECK(g[1].len == 4096);
+    CHECK(g[1].format == "rfc3164");
+    CHECK(g[2].level == "notice");
+    CHECK(g[2].min_level == "err");
+    const auto& f = fe_of(cfg);
+    REQUIRE(f.logs.size() == 4);
+    CHECK(f.logs[0].target == "stdout");
+    CHECK(f.logs[3].target == "stderr");
+    CHECK(f.logs[3].format == "short");
+    CHECK(
+        f.log_format ==
+        "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs "
+        "%{+Q}r");
+    CHECK(f.dontlognull);
+    const auto& f2 = *cfg.find_frontend("f2");
+    CHECK(f2.logs.empty());
+    CHECK(f2.log_format == "%ci [%tr] %ST %{+Q}r");
+    CHECK_FALSE(f2.dontlognull);
+    CHECK(cfg.find_frontend("f3")->log_format ==
+          "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq");
+}
+
+TEST_CASE("logs: httplog clf, log-format in a backend, errors") {
+    const auto cfg =
+        fe_cfg("    option httplog clf\nbackend b9\n    log-format x\n    server s 127.0.0.1:1\n");
+    CHECK(fe_of(cfg).log_format.rfind("%{+Q}o %{-Q}ci - - [%trg] %r %ST %B \"\" \"\" %cp", 0) == 0);
+    CHECK(has_warning(cfg,
+                      {"t.cfg:15: 'log-format' is ignored because backend 'b9' has no frontend capability"}));
+    fe_error("    log stdout local9\n", kLine, {"'log': unknown facility 'local9'"});
+    fe_error("    log stdout\n", kLine, {"'log' expects a syslog facility"});
+    fe_error("    log stdout format json local0\n", kLine, {"'log format': unknown format 'json'"});
+    fe_error("    log stdout len 10 local0\n", kLine, {"'log len' expects a length from 80 to 65535"});
+    fe_error("    log stdout local0 loud\n", kLine, {"'log': unknown level 'loud'"});
+    fe_error("    log stdout local0 info err extra\n", kLine, {"unexpected argument 'extra'"});
+    fe_error("    log-format %ci %cp\n", kLine, {"'log-format' expects only one argument"});
+    fe_error("    option httplog full\n", kLine, {"'option httplog' expects nothing or 'clf'"});
+    expect_error("global\n    log global\n", 2, {"'log global' only applies to proxies"});
+}
+
+// ---- global HTTP tuning ----------------------------------------------------------------------------------
+
+TEST_CASE("global: HTTP tuning") {
+    const auto cfg = load(
+        "global\n"
+        "    tune.http.maxhdr 64\n"
+        "    tune.es.max-request-line 16k\n"
+        "    tune.es.log-ring 4m\n"
+        "    tune.es.max-body 10m\n" +
+        kHead);
+    CHECK(cfg.global.maxhdr == 64);
+    CHECK(cfg.global.max_request_line == 16384);
+    CHECK(cfg.global.log_ring_size == 4 << 20);
+    CHECK(cfg.global.max_body == 10 << 20);
+    CHECK(fe_of(cfg).http.max_body == 10 << 20);
+    CHECK(cfg.find_backend("api")->http.max_body == 10 << 20);
+    const auto def = fe_cfg("");
+    CHECK(def.global.maxhdr == 101);
+    CHECK(def.global.max_body == 0);
+    expect_error("global\n    tune.http.maxhdr 0\n", 2,
+                 {"'tune.http.maxhdr' expects an integer from 1 to 32767"});
+    expect_error("global\n    tune.es.max-bdy 1m\n", 2, {"did you mean 'tune.es.max-body'?"});
+    expect_error("global\n    tune.es.log-ring 1\n", 2, {"'tune.es.log-ring' expects a size"});
+}
