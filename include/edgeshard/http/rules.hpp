@@ -1,0 +1,133 @@
+// HTTP rules at request time: ACL evaluation, use_backend selection, http-request/http-response
+// actions, header edits, replies (errorfile / http-errors / http-error / return / deny / redirect),
+// basic auth against userlists, url_decode. Pure: no I/O, no allocation on the request path (a
+// caller-provided arena holds what is built), read-only access to the config snapshot.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "edgeshard/config/config.hpp"
+#include "edgeshard/http/parser.hpp"
+
+namespace es::http {
+
+// Bytes built while a request is processed (added headers, a redirect reply, an auth reply).
+// Fixed capacity. When a rule's output does not fit, `overflow` is set and the rules answer the
+// proxy's 500 reply (HAProxy's strict-mode, on by default: a failed rewrite is never forwarded
+// half-done, and a failed auth or deny never lets the request through).
+struct Arena {
+    char buf[8192];
+    std::size_t used = 0;
+    bool overflow = false;
+    void reset() { used = 0; overflow = false; }
+    // copies `s` in and returns the stable view, or an empty view on overflow
+    std::string_view put(std::string_view s);
+};
+
+// Builds one contiguous string in an arena from pieces. commit() returns it, or an empty view
+// (with arena.overflow set and the arena as before) when it did not fit. Only one writer may be
+// open on an arena at a time, and no put() may happen while it is open.
+class ArenaWriter {
+public:
+    explicit ArenaWriter(Arena& a) : a_(a), start_(a.used), pos_(a.used) {}
+    void add(std::string_view s);
+    void add_uint(std::uint64_t v);
+    bool ok() const { return !failed_; }
+    std::string_view commit();
+
+private:
+    Arena& a_;
+    std::size_t start_;
+    std::size_t pos_;
+    bool failed_ = false;
+};
+
+// Headers to add to the outgoing message (after the received ones that survive).
+struct HeaderEdits {
+    static constexpr int kMaxAdds = 32;
+    struct Add {
+        std::string_view name, value;
+    };
+    Add adds[kMaxAdds];
+    int nadds = 0;
+    std::string_view new_path;  // set-path: replaces the path (query kept)
+    void reset() { nadds = 0; new_path = {}; }
+};
+
+// What ACLs and rules look at.
+struct Txn {
+    RequestHead* req = nullptr;          // headers may be marked `removed` by del-header/set-header
+    ResponseHead* rsp = nullptr;         // set while response rules run
+    const sockaddr_storage* src = nullptr;  // client address (may be AF_UNSPEC when unknown)
+    const config::Config* cfg = nullptr;
+    Arena* arena = nullptr;
+    HeaderEdits* edits = nullptr;
+    // The frontend's HTTP part when a backend's rules run: deny/auth/500 replies come from the
+    // rules' proxy first, then from this one (HAProxy: backend errorfiles, then frontend's).
+    const config::HttpProxy* fallback = nullptr;
+};
+
+struct Verdict {
+    enum Kind : std::uint8_t { Continue, Reply, Service } kind = Continue;
+    int status = 0;           // of the reply
+    std::string_view bytes;   // the full reply to send (static config data or built in the arena)
+    bool denied = false;      // counts as dreq (deny), as opposed to return/redirect/auth
+    std::string_view service; // Service: "prometheus-exporter"
+};
+
+// A condition over the ACLs of the proxy that owns it (see config::Condition). hdr() reads the
+// response headers while response rules run (t.rsp set), else the request's; headers marked
+// removed are not seen, headers added by earlier rules (t.edits) are.
+bool eval_condition(const config::Condition& c, const std::vector<config::Acl>& acls, const Txn& t);
+// One ACL: true when any value the fetch yields matches any pattern.
+bool eval_acl(const config::Acl& acl, const Txn& t);
+
+// http-request rules of one proxy, in order, until a final action. Header actions edit t.req
+// (marking headers removed) and t.edits.
+Verdict run_request_rules(const config::HttpProxy& px, Txn& t);
+// http-response rules (set-header, add-header, del-header, deny -> 502 reply).
+Verdict run_response_rules(const config::HttpProxy& px, Txn& t);
+
+// use_backend rules in order (first match), else default_backend_id (may be -1).
+int select_backend(const config::Frontend& fe, const Txn& t);
+
+// The reply for a status: the backend's configured one, else the frontend's, else a built-in
+// HAProxy-like reply (HTTP/1.1 <code> <reason>, Content-Type text/html, Cache-Control no-cache,
+// Content-Length, a short HTML body). Always non-empty for 400 403 404 405 408 413 414 421 429
+// 431 500 501 502 503 504 505; any other code gets a generated built-in reply too.
+std::string_view error_reply(int status, const config::HttpProxy* be, const config::HttpProxy* fe);
+
+// Auth failure reply: 401 with exactly one `WWW-Authenticate: Basic realm="<realm>"`, or 407 with
+// `Proxy-Authenticate` when the request is a proxy request (absolute-form target). When the proxy
+// has its own reply for that status, it is used with its authenticate header replaced. Built in
+// the arena.
+std::string_view auth_reply(const RequestHead& req, std::string_view realm, const config::HttpProxy* be,
+                            const config::HttpProxy* fe, Arena& arena);
+
+// Checks an Authorization / Proxy-Authorization "Basic <b64>" value against a userlist: plain
+// (insecure-password) compare, or crypt(3) for hashed passwords (results cached per thread, so
+// a hash is computed once per distinct credential, not per request).
+bool check_basic_auth(const config::Userlist& ul, std::string_view header_value);
+
+// url_decode: %XX sequences; '+' becomes a space only when `query` (query strings and form
+// bodies), never in paths. Returns the decoded length, or -1 on an invalid escape ('%' not
+// followed by two hex digits) or when the result does not fit in `cap`. `out` may be in.data()
+// (decoding in place is safe: the output never overtakes the input).
+long url_decode(std::string_view in, char* out, std::size_t cap, bool query);
+
+// The next element of a comma-separated header value (RFC 9110 §5.6.1; commas inside a
+// quoted-string do not separate), without surrounding spaces and tabs. Start with pos = 0; returns
+// false when no element is left. An empty value yields one empty element, as in HAProxy's hdr().
+bool next_list_element(std::string_view value, std::size_t& pos, std::string_view& elem);
+
+// The client address as text ("192.0.2.7", "2001:db8::1") into `out`; returns the length, 0 when
+// the address is unknown or not IP. `cap` >= 46 (INET6_ADDRSTRLEN) always fits.
+std::size_t addr_text(const sockaddr_storage* ss, char* out, std::size_t cap);
+// The client port, or -1 when unknown.
+int addr_port(const sockaddr_storage* ss);
+
+}  // namespace es::http

@@ -1,0 +1,292 @@
+// ACL evaluation: fetches (path, url, hdr, method, src, req.ver, http_auth, always_*), matches
+// (str, beg, end, sub, dir, found, ip, bool, with -i) and conditions. Nothing here allocates:
+// address patterns are parsed per evaluation into stack buffers (a few hundred nanoseconds; the
+// config is immutable, so there is nothing to invalidate and nothing to share between shards).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cstring>
+
+#include "edgeshard/http/rules.hpp"
+
+namespace es::http {
+
+namespace {
+
+using config::Acl;
+using Match = config::Acl::Match;
+
+char lower(char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool eq(std::string_view a, std::string_view b, bool icase) {
+    return icase ? iequals(a, b) : a == b;
+}
+
+bool begins(std::string_view s, std::string_view p, bool icase) {
+    return s.size() >= p.size() && eq(s.substr(0, p.size()), p, icase);
+}
+
+bool ends(std::string_view s, std::string_view p, bool icase) {
+    return s.size() >= p.size() && eq(s.substr(s.size() - p.size()), p, icase);
+}
+
+// First occurrence of `p` in `s` at or after `from`, or npos.
+std::size_t find(std::string_view s, std::string_view p, std::size_t from, bool icase) {
+    if (!icase) return s.find(p, from);
+    if (p.size() > s.size()) return std::string_view::npos;
+    for (std::size_t i = from; i + p.size() <= s.size(); ++i) {
+        std::size_t k = 0;
+        while (k < p.size() && lower(s[i + k]) == lower(p[k])) ++k;
+        if (k == p.size()) return i;
+    }
+    return std::string_view::npos;
+}
+
+// -m dir: the pattern, without its leading and trailing slashes, appears in the subject as whole
+// slash-delimited segments ("img" and "/img/" match "/static/img/a.png", "im" does not).
+bool dir_match(std::string_view s, std::string_view p, bool icase) {
+    while (!p.empty() && p.front() == '/') p.remove_prefix(1);
+    while (!p.empty() && p.back() == '/') p.remove_suffix(1);
+    if (p.empty()) return s.find('/') != std::string_view::npos;
+    for (std::size_t at = find(s, p, 0, icase); at != std::string_view::npos;
+         at = find(s, p, at + 1, icase)) {
+        const bool left = at == 0 || s[at - 1] == '/';
+        const std::size_t end = at + p.size();
+        const bool right = end == s.size() || s[end] == '/';
+        if (left && right) return true;
+    }
+    return false;
+}
+
+// An address as 16 bytes: IPv4 is stored IPv4-mapped (::ffff:a.b.c.d), so an IPv4 pattern matches
+// an IPv4 client and an IPv4-mapped IPv6 client alike. A network carries its mask beside it.
+struct Net {
+    unsigned char addr[16];
+    unsigned char mask[16];
+};
+
+void set_prefix(unsigned char* mask, unsigned bits) {
+    for (unsigned i = 0; i < 16; ++i) {
+        const unsigned take = bits >= 8 ? 8 : bits;
+        mask[i] = static_cast<unsigned char>(take == 0 ? 0 : 0xff << (8 - take));
+        bits -= take;
+    }
+}
+
+bool parse_uint(std::string_view s, unsigned max, unsigned& out) {
+    if (s.empty() || s.size() > 3) return false;
+    unsigned v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return false;
+        v = v * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (v > max) return false;
+    out = v;
+    return true;
+}
+
+// "a.b.c.d", "a.b.c.d/len", "a.b.c.d/m.m.m.m", "v6", "v6/len"; no mask means a single address.
+bool parse_net(std::string_view text, Net& n) {
+    char buf[INET6_ADDRSTRLEN + 8];
+    const std::size_t slash = text.find('/');
+    const std::string_view host = text.substr(0, slash);
+    if (host.empty() || host.size() >= sizeof(buf)) return false;
+    std::memcpy(buf, host.data(), host.size());
+    buf[host.size()] = '\0';
+    std::memset(n.addr, 0, sizeof(n.addr));
+    in_addr a4;
+    if (inet_pton(AF_INET, buf, &a4) == 1) {
+        n.addr[10] = n.addr[11] = 0xff;
+        std::memcpy(n.addr + 12, &a4, 4);
+        unsigned bits = 32;
+        if (slash != std::string_view::npos) {
+            const std::string_view m = text.substr(slash + 1);
+            if (m.find('.') != std::string_view::npos) {
+                if (m.size() >= sizeof(buf)) return false;
+                std::memcpy(buf, m.data(), m.size());
+                buf[m.size()] = '\0';
+                in_addr m4;
+                if (inet_pton(AF_INET, buf, &m4) != 1) return false;
+                set_prefix(n.mask, 96);
+                std::memcpy(n.mask + 12, &m4, 4);
+                return true;
+            }
+            if (!parse_uint(m, 32, bits)) return false;
+        }
+        set_prefix(n.mask, 96 + bits);
+        return true;
+    }
+    if (inet_pton(AF_INET6, buf, n.addr) != 1) return false;
+    unsigned bits = 128;
+    if (slash != std::string_view::npos && !parse_uint(text.substr(slash + 1), 128, bits)) return false;
+    set_prefix(n.mask, bits);
+    return true;
+}
+
+bool client_bytes(const sockaddr_storage* ss, unsigned char out[16]) {
+    if (ss == nullptr) return false;
+    if (ss->ss_family == AF_INET) {
+        const auto* sin = reinterpret_cast<const sockaddr_in*>(ss);
+        std::memset(out, 0, 10);
+        out[10] = out[11] = 0xff;
+        std::memcpy(out + 12, &sin->sin_addr, 4);
+        return true;
+    }
+    if (ss->ss_family == AF_INET6) {
+        std::memcpy(out, &reinterpret_cast<const sockaddr_in6*>(ss)->sin6_addr, 16);
+        return true;
+    }
+    return false;
+}
+
+bool in_net(const unsigned char addr[16], const Net& n) {
+    for (int i = 0; i < 16; ++i)
+        if ((addr[i] & n.mask[i]) != (n.addr[i] & n.mask[i])) return false;
+    return true;
+}
+
+bool ip_match_any(const unsigned char addr[16], const Acl& acl) {
+    for (const std::string& p : acl.patterns) {
+        Net n;
+        if (parse_net(p, n) && in_net(addr, n)) return true;
+    }
+    return false;
+}
+
+// One string sample against the ACL's patterns.
+bool match_value(const Acl& acl, std::string_view v) {
+    switch (acl.match) {
+        case Match::Found:
+            return true;
+        case Match::Bool:
+            return !v.empty();
+        case Match::Ip: {
+            Net n;
+            if (v.find('/') != std::string_view::npos || !parse_net(v, n)) return false;
+            return ip_match_any(n.addr, acl);
+        }
+        default:
+            break;
+    }
+    for (const std::string& p : acl.patterns) {
+        bool ok = false;
+        switch (acl.match) {
+            case Match::Str:
+                ok = eq(v, p, acl.icase);
+                break;
+            case Match::Beg:
+                ok = begins(v, p, acl.icase);
+                break;
+            case Match::End:
+                ok = ends(v, p, acl.icase);
+                break;
+            case Match::Sub:
+                ok = find(v, p, 0, acl.icase) != std::string_view::npos;
+                break;
+            case Match::Dir:
+                ok = dir_match(v, p, acl.icase);
+                break;
+            default:
+                break;
+        }
+        if (ok) return true;
+    }
+    return false;
+}
+
+// hdr(<name>): every element of every header of that name (all headers when no name), received
+// and not removed, then those added by earlier rules.
+bool match_headers(const Acl& acl, const Txn& t) {
+    const MessageHead* msg = t.rsp != nullptr ? static_cast<const MessageHead*>(t.rsp) : t.req;
+    auto one = [&](std::string_view name, std::string_view value) {
+        if (!acl.arg.empty() && !iequals(name, acl.arg)) return false;
+        std::size_t pos = 0;
+        std::string_view elem;
+        while (next_list_element(value, pos, elem))
+            if (match_value(acl, elem)) return true;
+        return false;
+    };
+    if (msg != nullptr) {
+        for (std::uint16_t i = 0; i < msg->nheaders; ++i) {
+            const Header& h = msg->headers[i];
+            if (!h.removed && one(h.name, h.value)) return true;
+        }
+    }
+    if (t.edits != nullptr) {
+        for (int i = 0; i < t.edits->nadds; ++i)
+            if (one(t.edits->adds[i].name, t.edits->adds[i].value)) return true;
+    }
+    return false;
+}
+
+bool match_http_auth(const Acl& acl, const Txn& t) {
+    if (t.cfg == nullptr || t.req == nullptr) return false;
+    const config::Userlist* ul = nullptr;
+    for (const config::Userlist& u : t.cfg->userlists)
+        if (u.name == acl.arg) ul = &u;
+    if (ul == nullptr) return false;
+    // A proxy request (absolute-form target) carries its credentials in Proxy-Authorization, the
+    // header the 407 challenge asks for.
+    const std::string_view hname = t.req->absolute_form ? "proxy-authorization" : "authorization";
+    for (std::uint16_t i = 0; i < t.req->nheaders; ++i) {
+        const Header& h = t.req->headers[i];
+        if (!h.removed && iequals(h.name, hname)) return check_basic_auth(*ul, h.value);
+    }
+    return false;
+}
+
+bool match_src(const Acl& acl, const Txn& t) {
+    unsigned char addr[16];
+    if (!client_bytes(t.src, addr)) return false;
+    if (acl.match == Match::Ip) return ip_match_any(addr, acl);
+    char text[INET6_ADDRSTRLEN];
+    const std::size_t n = addr_text(t.src, text, sizeof(text));
+    return match_value(acl, {text, n});
+}
+
+}  // namespace
+
+bool eval_acl(const Acl& acl, const Txn& t) {
+    const std::string_view f = acl.fetch;
+    if (f == "always_true") return true;
+    if (f == "always_false") return false;
+    if (f == "hdr") return match_headers(acl, t);
+    if (f == "src") return match_src(acl, t);
+    if (f == "http_auth") return match_http_auth(acl, t);
+    if (t.req == nullptr) return false;
+    if (f == "path") return match_value(acl, t.req->path);
+    if (f == "url") return match_value(acl, t.req->target);
+    if (f == "method") return match_value(acl, t.req->method_text);
+    if (f == "req.ver") return match_value(acl, t.req->version == 10 ? "1.0" : "1.1");
+    return false;
+}
+
+bool eval_condition(const config::Condition& c, const std::vector<config::Acl>& acls, const Txn& t) {
+    if (!c.present) return true;
+    bool any = false;
+    for (const std::vector<config::CondTerm>& group : c.any_of) {
+        bool all = true;
+        for (const config::CondTerm& term : group) {
+            bool hit = false;
+            for (int idx : term.acls) {
+                if (idx >= 0 && static_cast<std::size_t>(idx) < acls.size() && eval_acl(acls[idx], t)) {
+                    hit = true;
+                    break;
+                }
+            }
+            if (hit == term.negate) {
+                all = false;
+                break;
+            }
+        }
+        if (all) {
+            any = true;
+            break;
+        }
+    }
+    return c.unless ? !any : any;
+}
+
+}  // namespace es::http

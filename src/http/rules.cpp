@@ -1,0 +1,452 @@
+// http-request / http-response rules, use_backend selection, header edits, redirects, url_decode.
+// See README.md "Rules, replies, auth" for the semantics and what differs from HAProxy.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cstring>
+
+#include "edgeshard/http/rules.hpp"
+
+namespace es::http {
+
+namespace {
+
+using config::HttpAction;
+using config::HttpRule;
+
+constexpr std::string_view kMissing = "-";  // a sample that yields nothing (HAProxy log-format)
+
+// The last element of the last header of that name (HAProxy's hdr() in a sample expression
+// returns the last occurrence): response headers while response rules run, else the request's,
+// with headers added by earlier rules after the received ones.
+bool last_header_element(const Txn& t, std::string_view name, std::string_view& out) {
+    bool found = false;
+    auto take = [&](std::string_view value) {
+        std::size_t pos = 0;
+        std::string_view elem;
+        while (next_list_element(value, pos, elem)) out = elem;
+        found = true;
+    };
+    const MessageHead* msg = t.rsp != nullptr ? static_cast<const MessageHead*>(t.rsp) : t.req;
+    if (msg != nullptr) {
+        for (std::uint16_t i = 0; i < msg->nheaders; ++i) {
+            const Header& h = msg->headers[i];
+            if (!h.removed && iequals(h.name, name)) take(h.value);
+        }
+    }
+    if (t.edits != nullptr) {
+        for (int i = 0; i < t.edits->nadds; ++i)
+            if (iequals(t.edits->adds[i].name, name)) take(t.edits->adds[i].value);
+    }
+    return found;
+}
+
+// One sample expression of "%[...]". Returns false when the expression is not one we evaluate
+// (the caller then copies the text literally).
+bool sample(const Txn& t, std::string_view expr, ArenaWriter& w) {
+    auto value_or_missing = [&](std::string_view v) { w.add(v.empty() ? kMissing : v); };
+    if (expr == "src") {
+        char text[INET6_ADDRSTRLEN];
+        const std::size_t n = addr_text(t.src, text, sizeof(text));
+        w.add(n == 0 ? kMissing : std::string_view(text, n));
+        return true;
+    }
+    if (expr == "src_port") {
+        const int port = addr_port(t.src);
+        if (port < 0)
+            w.add(kMissing);
+        else
+            w.add_uint(static_cast<std::uint64_t>(port));
+        return true;
+    }
+    const RequestHead* req = t.req;
+    if (expr == "path" || expr == "url" || expr == "query" || expr == "method") {
+        if (req == nullptr)
+            value_or_missing({});
+        else if (expr == "path")
+            value_or_missing(req->path);
+        else if (expr == "url")
+            value_or_missing(req->target);
+        else if (expr == "query")
+            value_or_missing(req->query);
+        else
+            value_or_missing(req->method_text);
+        return true;
+    }
+    std::string_view name;
+    for (std::string_view prefix :
+         {std::string_view("hdr("), std::string_view("req.hdr("), std::string_view("res.hdr(")}) {
+        if (expr.size() > prefix.size() && expr.substr(0, prefix.size()) == prefix && expr.back() == ')') {
+            name = expr.substr(prefix.size(), expr.size() - prefix.size() - 1);
+            break;
+        }
+    }
+    if (name.empty() || name.find(',') != std::string_view::npos) return false;
+    std::string_view v;
+    if (!last_header_element(t, name, v)) v = {};
+    value_or_missing(v);
+    return true;
+}
+
+bool is_alpha(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+// Expands a log-format string. Plain text is returned as is (it is config data, stable for the
+// snapshot's life); anything with '%' is built in the arena. Evaluated: %[src] %[src_port]
+// %[path] %[url] %[query] %[method] %[hdr(<name>)] (also req.hdr/res.hdr), %ci, %cp, %%.
+// Anything else (other variables, converters, %{flags}) is copied literally. Returns false when
+// the arena is full.
+bool expand(const Txn& t, std::string_view fmt, std::string_view& out) {
+    if (fmt.find('%') == std::string_view::npos) {
+        out = fmt;
+        return true;
+    }
+    if (t.arena == nullptr) return false;
+    ArenaWriter w(*t.arena);
+    std::size_t i = 0;
+    while (i < fmt.size()) {
+        const std::size_t pct = fmt.find('%', i);
+        if (pct == std::string_view::npos) {
+            w.add(fmt.substr(i));
+            break;
+        }
+        w.add(fmt.substr(i, pct - i));
+        i = pct + 1;
+        if (i < fmt.size() && fmt[i] == '%') {
+            w.add("%");
+            ++i;
+            continue;
+        }
+        if (i < fmt.size() && fmt[i] == '[') {
+            const std::size_t close = fmt.find(']', i);
+            if (close != std::string_view::npos && sample(t, fmt.substr(i + 1, close - i - 1), w)) {
+                i = close + 1;
+                continue;
+            }
+            w.add("%");
+            continue;
+        }
+        std::size_t j = i;
+        while (j < fmt.size() && is_alpha(fmt[j])) ++j;
+        const std::string_view var = fmt.substr(i, j - i);
+        if (var == "ci") {
+            sample(t, "src", w);
+            i = j;
+        } else if (var == "cp") {
+            sample(t, "src_port", w);
+            i = j;
+        } else {
+            w.add("%");
+        }
+    }
+    out = w.commit();
+    return w.ok();
+}
+
+// A header value must stay one line whatever a sample brought in.
+bool single_line(std::string_view v) {
+    return v.find_first_of("\r\n") == std::string_view::npos;
+}
+
+void mark_removed(MessageHead* msg, std::string_view name) {
+    if (msg == nullptr) return;
+    for (std::uint16_t i = 0; i < msg->nheaders; ++i)
+        if (iequals(msg->headers[i].name, name)) msg->headers[i].removed = true;
+}
+
+void drop_adds(HeaderEdits& e, std::string_view name) {
+    int keep = 0;
+    for (int i = 0; i < e.nadds; ++i)
+        if (!iequals(e.adds[i].name, name)) e.adds[keep++] = e.adds[i];
+    e.nadds = keep;
+}
+
+Verdict reply(int status, std::string_view bytes, bool denied = false) {
+    Verdict v;
+    v.kind = Verdict::Reply;
+    v.status = status;
+    v.bytes = bytes;
+    v.denied = denied;
+    return v;
+}
+
+// HAProxy's strict-mode: a rule that cannot be applied (arena or header slots exhausted, a value
+// that would break the message) ends the transaction with a 500 instead of forwarding it half-done.
+Verdict failed(const config::HttpProxy& px, const Txn& t) {
+    return reply(500, error_reply(500, &px, t.fallback));
+}
+
+std::string_view reason_or_unknown(int status) {
+    const std::string_view r = reason_phrase(status);
+    return r.empty() ? std::string_view("Unknown") : r;
+}
+
+// set-header / add-header / del-header on the message the rules run on.
+bool header_action(const HttpRule& r, MessageHead* msg, Txn& t) {
+    if (r.action == HttpAction::DelHeader) {
+        mark_removed(msg, r.name);
+        if (t.edits != nullptr) drop_adds(*t.edits, r.name);
+        return true;
+    }
+    if (t.edits == nullptr) return false;
+    std::string_view value;
+    if (!expand(t, r.value, value) || !single_line(value)) return false;
+    if (r.action == HttpAction::SetHeader) {
+        mark_removed(msg, r.name);
+        drop_adds(*t.edits, r.name);
+    }
+    if (t.edits->nadds >= HeaderEdits::kMaxAdds) return false;
+    t.edits->adds[t.edits->nadds++] = {r.name, value};
+    return true;
+}
+
+std::string_view redirect_reason(int code) {
+    switch (code) {
+        case 301:
+            return "Moved Permanently";
+        case 302:
+            return "Found";
+        case 303:
+            return "See Other";
+        case 307:
+            return "Temporary Redirect";
+        case 308:
+            return "Permanent Redirect";
+        default:
+            return reason_or_unknown(code);
+    }
+}
+
+// redirect location|prefix|scheme: the Location value, then the reply built around it.
+Verdict redirect(const config::HttpProxy& px, const HttpRule& r, Txn& t) {
+    if (t.arena == nullptr || t.req == nullptr) return failed(px, t);
+    const int code = r.status != 0 ? r.status : 302;
+    std::string_view target;
+    if (!expand(t, r.value, target) || !single_line(target)) return failed(px, t);
+    const RequestHead& req = *t.req;
+    const std::string_view path =
+        t.edits != nullptr && !t.edits->new_path.empty() ? t.edits->new_path : req.path;
+    const bool with_query = !r.drop_query && !req.query.empty();
+
+    ArenaWriter w(*t.arena);
+    w.add("HTTP/1.1 ");
+    w.add_uint(static_cast<std::uint64_t>(code));
+    w.add(" ");
+    w.add(redirect_reason(code));
+    w.add("\r\ncontent-length: 0\r\nlocation: ");
+    if (r.redirect_kind == "prefix") {
+        // A prefix of "/" means "the same URI, relative" rather than "//path".
+        if (target != "/") w.add(target);
+        w.add(path);
+        if (with_query) {
+            w.add("?");
+            w.add(req.query);
+        }
+    } else if (r.redirect_kind == "scheme") {
+        const std::string_view host = !req.host.empty() ? req.host : req.authority;
+        if (!host.empty()) {  // without a host there is no absolute URI to build: stay relative
+            w.add(target);
+            w.add("://");
+            w.add(host);
+        }
+        w.add(path);
+        if (with_query) {
+            w.add("?");
+            w.add(req.query);
+        }
+    } else {
+        w.add(target);
+    }
+    w.add("\r\ncache-control: no-cache\r\n\r\n");
+    const std::string_view bytes = w.commit();
+    if (bytes.empty()) return failed(px, t);
+    return reply(code, bytes);
+}
+
+// return status <code> without a payload: an empty response.
+Verdict empty_return(const config::HttpProxy& px, int status, Txn& t) {
+    if (t.arena == nullptr) return failed(px, t);
+    ArenaWriter w(*t.arena);
+    w.add("HTTP/1.1 ");
+    w.add_uint(static_cast<std::uint64_t>(status));
+    w.add(" ");
+    w.add(reason_or_unknown(status));
+    w.add("\r\n");
+    if (status >= 200 && status != 204 && status != 304) w.add("content-length: 0\r\n");
+    w.add("\r\n");
+    const std::string_view bytes = w.commit();
+    if (bytes.empty()) return failed(px, t);
+    return reply(status, bytes);
+}
+
+Verdict deny(const config::HttpProxy& px, const HttpRule& r, const Txn& t, int default_status) {
+    if (r.has_reply) {
+        const int status = r.reply.status != 0 ? r.reply.status : (r.status != 0 ? r.status : default_status);
+        return reply(status, r.reply.raw, true);
+    }
+    const int status = r.status != 0 ? r.status : default_status;
+    return reply(status, error_reply(status, &px, t.fallback), true);
+}
+
+Verdict do_return(const config::HttpProxy& px, const HttpRule& r, Txn& t) {
+    if (r.has_reply) {
+        const int status = r.reply.status != 0 ? r.reply.status : (r.status != 0 ? r.status : 200);
+        return reply(status, r.reply.raw);
+    }
+    return empty_return(px, r.status != 0 ? r.status : 200, t);
+}
+
+}  // namespace
+
+Verdict run_request_rules(const config::HttpProxy& px, Txn& t) {
+    for (const HttpRule& r : px.request_rules) {
+        if (!eval_condition(r.cond, px.acls, t)) continue;
+        switch (r.action) {
+            case HttpAction::Allow:
+                return {};
+            case HttpAction::Deny:
+                return deny(px, r, t, 403);
+            case HttpAction::Return:
+                return do_return(px, r, t);
+            case HttpAction::Redirect:
+                return redirect(px, r, t);
+            case HttpAction::Auth: {
+                if (t.arena == nullptr || t.req == nullptr) return failed(px, t);
+                const std::string_view realm = r.name.empty() ? std::string_view("edgeshard") : r.name;
+                const std::string_view bytes = auth_reply(*t.req, realm, &px, t.fallback, *t.arena);
+                if (bytes.empty()) return failed(px, t);
+                return reply(t.req->absolute_form ? 407 : 401, bytes);
+            }
+            case HttpAction::SetHeader:
+            case HttpAction::AddHeader:
+            case HttpAction::DelHeader:
+                if (!header_action(r, t.req, t)) return failed(px, t);
+                break;
+            case HttpAction::SetPath: {
+                std::string_view path;
+                if (t.edits == nullptr || !expand(t, r.value, path) || path.empty() ||
+                    path.find_first_of("\r\n \t") != std::string_view::npos)
+                    return failed(px, t);
+                t.edits->new_path = path;
+                break;
+            }
+            case HttpAction::UseService: {
+                Verdict v;
+                v.kind = Verdict::Service;
+                v.service = r.name;
+                return v;
+            }
+            case HttpAction::ReplaceHeader:
+                // Not evaluated: the configuration refuses replace-header, so it never gets here.
+                break;
+        }
+    }
+    return {};
+}
+
+Verdict run_response_rules(const config::HttpProxy& px, Txn& t) {
+    for (const HttpRule& r : px.response_rules) {
+        if (!eval_condition(r.cond, px.acls, t)) continue;
+        switch (r.action) {
+            case HttpAction::Allow:
+                return {};
+            case HttpAction::Deny:
+                return deny(px, r, t, 502);
+            case HttpAction::Return:
+                return do_return(px, r, t);
+            case HttpAction::Redirect:
+                return redirect(px, r, t);
+            case HttpAction::SetHeader:
+            case HttpAction::AddHeader:
+            case HttpAction::DelHeader:
+                if (!header_action(r, t.rsp, t)) return failed(px, t);
+                break;
+            case HttpAction::Auth:
+            case HttpAction::SetPath:
+            case HttpAction::UseService:
+            case HttpAction::ReplaceHeader:
+                // request-only actions: the configuration does not accept them in http-response
+                break;
+        }
+    }
+    return {};
+}
+
+int select_backend(const config::Frontend& fe, const Txn& t) {
+    for (const config::UseBackendRule& r : fe.use_backend_rules)
+        if (eval_condition(r.cond, fe.http.acls, t)) return static_cast<int>(r.backend_id);
+    return fe.default_backend_id;
+}
+
+long url_decode(std::string_view in, char* out, std::size_t cap, bool query) {
+    auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    std::size_t o = 0;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        char c = in[i];
+        if (c == '%') {
+            if (i + 2 >= in.size()) return -1;
+            const int hi = hex(in[i + 1]);
+            const int lo = hex(in[i + 2]);
+            if (hi < 0 || lo < 0) return -1;
+            c = static_cast<char>(hi << 4 | lo);
+            i += 2;
+        } else if (c == '+' && query) {
+            c = ' ';
+        }
+        if (o >= cap) return -1;
+        out[o++] = c;
+    }
+    return static_cast<long>(o);
+}
+
+bool next_list_element(std::string_view v, std::size_t& pos, std::string_view& elem) {
+    if (pos > v.size()) return false;
+    std::size_t i = pos;
+    bool quoted = false;
+    for (; i < v.size(); ++i) {
+        const char c = v[i];
+        if (quoted) {
+            if (c == '\\' && i + 1 < v.size())
+                ++i;
+            else if (c == '"')
+                quoted = false;
+        } else if (c == '"') {
+            quoted = true;
+        } else if (c == ',') {
+            break;
+        }
+    }
+    std::string_view e = v.substr(pos, i - pos);
+    while (!e.empty() && (e.front() == ' ' || e.front() == '\t')) e.remove_prefix(1);
+    while (!e.empty() && (e.back() == ' ' || e.back() == '\t')) e.remove_suffix(1);
+    elem = e;
+    pos = i + 1;
+    return true;
+}
+
+std::size_t addr_text(const sockaddr_storage* ss, char* out, std::size_t cap) {
+    if (ss == nullptr || cap == 0) return 0;
+    const char* r = nullptr;
+    if (ss->ss_family == AF_INET)
+        r = inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(ss)->sin_addr, out,
+                      static_cast<socklen_t>(cap));
+    else if (ss->ss_family == AF_INET6)
+        r = inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(ss)->sin6_addr, out,
+                      static_cast<socklen_t>(cap));
+    return r == nullptr ? 0 : std::strlen(out);
+}
+
+int addr_port(const sockaddr_storage* ss) {
+    if (ss == nullptr) return -1;
+    if (ss->ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(ss)->sin_port);
+    if (ss->ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(ss)->sin6_port);
+    return -1;
+}
+
+}  // namespace es::http

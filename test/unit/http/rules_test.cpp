@@ -1,0 +1,532 @@
+// http-request / http-response rules, use_backend, built-in and configured replies, redirects,
+// header edits with log-format values, url_decode.
+#include <arpa/inet.h>
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+
+#include <initializer_list>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "edgeshard/http/rules.hpp"
+
+using es::config::Acl;
+using es::config::Condition;
+using es::config::CondTerm;
+using es::config::HttpAction;
+using es::config::HttpProxy;
+using es::config::HttpRule;
+using es::config::Reply;
+using es::http::Arena;
+using es::http::error_reply;
+using es::http::HeaderEdits;
+using es::http::RequestHead;
+using es::http::ResponseHead;
+using es::http::Txn;
+using es::http::Verdict;
+using Match = es::config::Acl::Match;
+
+namespace {
+
+using Hdrs = std::initializer_list<std::pair<std::string_view, std::string_view>>;
+
+RequestHead make_req(std::string_view method, std::string_view target, Hdrs hdrs) {
+    RequestHead r;
+    r.method_text = method;
+    r.target = target;
+    const std::size_t q = target.find('?');
+    r.path = target.substr(0, q);
+    if (q != std::string_view::npos) r.query = target.substr(q + 1);
+    for (const auto& [n, v] : hdrs) {
+        r.headers[r.nheaders].name = n;
+        r.headers[r.nheaders].value = v;
+        if (n == "Host") r.host = v;
+        ++r.nheaders;
+    }
+    return r;
+}
+
+// A request with its transaction state, as the proxy holds it.
+struct Exchange {
+    RequestHead req;
+    Arena arena;
+    HeaderEdits edits;
+    sockaddr_storage src{};
+    Txn t;
+    explicit Exchange(RequestHead r) : req(r) {
+        auto* s = reinterpret_cast<sockaddr_in*>(&src);
+        s->sin_family = AF_INET;
+        s->sin_port = htons(40001);
+        inet_pton(AF_INET, "198.51.100.7", &s->sin_addr);
+        t.req = &req;
+        t.src = &src;
+        t.arena = &arena;
+        t.edits = &edits;
+    }
+    // the headers that would be forwarded: received ones not removed, then the added ones
+    std::vector<std::string> out_headers() const {
+        std::vector<std::string> v;
+        for (std::uint16_t i = 0; i < req.nheaders; ++i)
+            if (!req.headers[i].removed)
+                v.push_back(std::string(req.headers[i].name) + ": " + std::string(req.headers[i].value));
+        for (int i = 0; i < edits.nadds; ++i)
+            v.push_back(std::string(edits.adds[i].name) + ": " + std::string(edits.adds[i].value));
+        return v;
+    }
+};
+
+HttpRule rule(HttpAction a, std::string name = "", std::string value = "") {
+    HttpRule r;
+    r.action = a;
+    r.name = std::move(name);
+    r.value = std::move(value);
+    return r;
+}
+
+Condition when(int acl, bool negate = false) {
+    Condition c;
+    c.present = true;
+    c.any_of = {{CondTerm{{acl}, negate}}};
+    return c;
+}
+
+Acl path_beg(std::string p) {
+    Acl a;
+    a.name = "p";
+    a.fetch = "path";
+    a.match = Match::Beg;
+    a.patterns = {std::move(p)};
+    return a;
+}
+
+std::string body_of(std::string_view reply) {
+    const std::size_t e = reply.find("\r\n\r\n");
+    return e == std::string_view::npos ? std::string() : std::string(reply.substr(e + 4));
+}
+
+}  // namespace
+
+// ---- replies ------------------------------------------------------------------------------------
+
+TEST_CASE("error_reply: the built-in 503 byte for byte") {
+    CHECK(error_reply(503, nullptr, nullptr) ==
+          "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 107\r\ncache-control: no-cache\r\n"
+          "content-type: text/html\r\n\r\n<html><body><h1>503 Service Unavailable</h1>\n"
+          "No server is available to handle this request.\n</body></html>\n");
+    CHECK(error_reply(403, nullptr, nullptr) ==
+          "HTTP/1.1 403 Forbidden\r\ncontent-length: 93\r\ncache-control: no-cache\r\n"
+          "content-type: text/html\r\n\r\n<html><body><h1>403 Forbidden</h1>\n"
+          "Request forbidden by administrative rules.\n</body></html>\n");
+}
+
+TEST_CASE("error_reply: every built-in page is well formed, with a right Content-Length") {
+    for (int code : {400, 401, 403, 404, 405, 407, 408, 410, 413, 414, 421,
+                     425, 429, 431, 500, 501, 502, 503, 504, 505, 418, 599}) {
+        CAPTURE(code);
+        const std::string_view r = error_reply(code, nullptr, nullptr);
+        REQUIRE(!r.empty());
+        CHECK(r.substr(0, 13) == "HTTP/1.1 " + std::to_string(code) + " ");
+        const std::string body = body_of(r);
+        CHECK(r.find("\r\ncontent-length: " + std::to_string(body.size()) + "\r\n") !=
+              std::string_view::npos);
+        CHECK(r.find("\r\ncache-control: no-cache\r\n") != std::string_view::npos);
+        CHECK(r.find("\r\ncontent-type: text/html\r\n") != std::string_view::npos);
+        CHECK(r.find("onnection") == std::string_view::npos);  // the proxy adds connection handling
+        CHECK(body.find("<h1>" + std::to_string(code) + " ") != std::string::npos);
+        CHECK(error_reply(code, nullptr, nullptr).data() == r.data());  // built once
+    }
+    CHECK(error_reply(504, nullptr, nullptr).substr(0, 34) == "HTTP/1.1 504 Gateway Time-out\r\ncon");
+    CHECK(error_reply(99, nullptr, nullptr) == error_reply(500, nullptr, nullptr));
+    CHECK(error_reply(600, nullptr, nullptr) == error_reply(500, nullptr, nullptr));
+}
+
+TEST_CASE("error_reply: the backend's reply, else the frontend's, else built-in") {
+    HttpProxy be, fe;
+    be.errors.push_back(Reply{503, "HTTP/1.1 503 BE\r\ncontent-length: 0\r\n\r\n", {}});
+    fe.errors.push_back(Reply{503, "HTTP/1.1 503 FE\r\ncontent-length: 0\r\n\r\n", {}});
+    fe.errors.push_back(Reply{404, "HTTP/1.1 404 FE\r\ncontent-length: 0\r\n\r\n", {}});
+    CHECK(error_reply(503, &be, &fe).substr(0, 15) == "HTTP/1.1 503 BE");
+    CHECK(error_reply(503, nullptr, &fe).substr(0, 15) == "HTTP/1.1 503 FE");
+    CHECK(error_reply(404, &be, &fe).substr(0, 15) == "HTTP/1.1 404 FE");
+    CHECK(error_reply(502, &be, &fe) == error_reply(502, nullptr, nullptr));
+}
+
+// ---- request rules ------------------------------------------------------------------------------
+
+TEST_CASE("request rules: in order; conditions skip; allow stops; deny answers 403") {
+    HttpProxy px;
+    px.acls = {path_beg("/admin"), path_beg("/open")};
+    px.request_rules.push_back(rule(HttpAction::Allow));
+    px.request_rules.back().cond = when(1);
+    px.request_rules.push_back(rule(HttpAction::Deny));
+    px.request_rules.back().cond = when(0);
+
+    Exchange open(make_req("GET", "/open/admin", {{"Host", "h"}}));
+    CHECK(es::http::run_request_rules(px, open.t).kind == Verdict::Continue);
+    Exchange other(make_req("GET", "/other", {{"Host", "h"}}));
+    CHECK(es::http::run_request_rules(px, other.t).kind == Verdict::Continue);
+    Exchange admin(make_req("GET", "/admin/x", {{"Host", "h"}}));
+    const Verdict v = es::http::run_request_rules(px, admin.t);
+    CHECK(v.kind == Verdict::Reply);
+    CHECK(v.status == 403);
+    CHECK(v.denied);
+    CHECK(v.bytes == error_reply(403, nullptr, nullptr));
+
+    // allow placed after deny does not help
+    HttpProxy px2;
+    px2.request_rules.push_back(rule(HttpAction::Deny));
+    px2.request_rules.push_back(rule(HttpAction::Allow));
+    CHECK(es::http::run_request_rules(px2, open.t).kind == Verdict::Reply);
+}
+
+TEST_CASE(
+    "request rules: deny_status, custom deny reply, and error replies from the proxy then the fallback") {
+    HttpProxy px;
+    px.request_rules.push_back(rule(HttpAction::Deny));
+    px.request_rules.back().status = 429;
+    Exchange e(make_req("GET", "/", {{"Host", "h"}}));
+    Verdict v = es::http::run_request_rules(px, e.t);
+    CHECK(v.status == 429);
+    CHECK(v.bytes == error_reply(429, nullptr, nullptr));
+
+    HttpProxy fe;
+    fe.errors.push_back(Reply{429, "HTTP/1.1 429 FE\r\ncontent-length: 0\r\n\r\n", {}});
+    e.t.fallback = &fe;
+    v = es::http::run_request_rules(px, e.t);
+    CHECK(v.bytes == "HTTP/1.1 429 FE\r\ncontent-length: 0\r\n\r\n");
+    px.errors.push_back(Reply{429, "HTTP/1.1 429 BE\r\ncontent-length: 0\r\n\r\n", {}});
+    v = es::http::run_request_rules(px, e.t);
+    CHECK(v.bytes == "HTTP/1.1 429 BE\r\ncontent-length: 0\r\n\r\n");
+
+    HttpProxy own;
+    own.request_rules.push_back(rule(HttpAction::Deny));
+    own.request_rules.back().has_reply = true;
+    own.request_rules.back().reply = Reply{403, "HTTP/1.1 403 Forbidden\r\ncontent-length: 2\r\n\r\nno", {}};
+    v = es::http::run_request_rules(own, e.t);
+    CHECK(v.denied);
+    CHECK(v.status == 403);
+    CHECK(v.bytes == "HTTP/1.1 403 Forbidden\r\ncontent-length: 2\r\n\r\nno");
+}
+
+TEST_CASE("request rules: return with and without a payload") {
+    Exchange e(make_req("GET", "/", {{"Host", "h"}}));
+    HttpProxy px;
+    px.request_rules.push_back(rule(HttpAction::Return));
+    Verdict v = es::http::run_request_rules(px, e.t);
+    CHECK(v.kind == Verdict::Reply);
+    CHECK_FALSE(v.denied);
+    CHECK(v.status == 200);
+    CHECK(v.bytes == "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+
+    px.request_rules[0].status = 204;
+    v = es::http::run_request_rules(px, e.t);
+    CHECK(v.bytes == "HTTP/1.1 204 No Content\r\n\r\n");
+
+    px.request_rules[0].status = 200;
+    px.request_rules[0].has_reply = true;
+    px.request_rules[0].reply =
+        Reply{200, "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 3\r\n\r\nok\n", {}};
+    v = es::http::run_request_rules(px, e.t);
+    CHECK(v.status == 200);
+    CHECK(v.bytes == px.request_rules[0].reply.raw);
+}
+
+TEST_CASE("request rules: redirect location / prefix / scheme, codes, drop-query") {
+    auto run = [](HttpRule r, std::string_view target) {
+        Exchange e(make_req("GET", target, {{"Host", "www.example.com"}}));
+        HttpProxy px;
+        px.request_rules.push_back(std::move(r));
+        const Verdict v = es::http::run_request_rules(px, e.t);
+        CHECK(v.kind == Verdict::Reply);
+        CHECK_FALSE(v.denied);
+        return std::make_pair(v.status, std::string(v.bytes));
+    };
+    HttpRule loc = rule(HttpAction::Redirect, "", "https://example.org/moved");
+    loc.redirect_kind = "location";
+    auto [s1, b1] = run(loc, "/a?b=c");
+    CHECK(s1 == 302);
+    CHECK(b1 ==
+          "HTTP/1.1 302 Found\r\ncontent-length: 0\r\nlocation: https://example.org/moved\r\n"
+          "cache-control: no-cache\r\n\r\n");
+
+    HttpRule pre = rule(HttpAction::Redirect, "", "https://new.example.com");
+    pre.redirect_kind = "prefix";
+    pre.status = 301;
+    auto [s2, b2] = run(pre, "/a/b?x=1&y=2");
+    CHECK(s2 == 301);
+    CHECK(b2 ==
+          "HTTP/1.1 301 Moved Permanently\r\ncontent-length: 0\r\nlocation: "
+          "https://new.example.com/a/b?x=1&y=2\r\n"
+          "cache-control: no-cache\r\n\r\n");
+    auto [s3, b3] = run(pre, "/a/b");
+    CHECK(b3.find("location: https://new.example.com/a/b\r\n") != std::string::npos);
+    pre.drop_query = true;
+    auto [s4, b4] = run(pre, "/a/b?x=1");
+    CHECK(b4.find("location: https://new.example.com/a/b\r\n") != std::string::npos);
+
+    HttpRule slash = rule(HttpAction::Redirect, "", "/");
+    slash.redirect_kind = "prefix";
+    slash.status = 308;
+    auto [s5, b5] = run(slash, "/p?q");
+    CHECK(b5.find("HTTP/1.1 308 Permanent Redirect\r\n") == 0);
+    CHECK(b5.find("location: /p?q\r\n") != std::string::npos);
+
+    HttpRule sch = rule(HttpAction::Redirect, "", "https");
+    sch.redirect_kind = "scheme";
+    auto [s6, b6] = run(sch, "/login?next=%2F");
+    CHECK(b6.find("location: https://www.example.com/login?next=%2F\r\n") != std::string::npos);
+    sch.drop_query = true;
+    sch.status = 303;
+    auto [s7, b7] = run(sch, "/login?next=%2F");
+    CHECK(s7 == 303);
+    CHECK(b7.find("HTTP/1.1 303 See Other\r\n") == 0);
+    CHECK(b7.find("location: https://www.example.com/login\r\n") != std::string::npos);
+
+    HttpRule fmt = rule(HttpAction::Redirect, "", "https://%[hdr(host)]%[path]");
+    fmt.redirect_kind = "location";
+    fmt.status = 307;
+    auto [s8, b8] = run(fmt, "/x?y");
+    CHECK(b8.find("HTTP/1.1 307 Temporary Redirect\r\n") == 0);
+    CHECK(b8.find("location: https://www.example.com/x\r\n") != std::string::npos);
+}
+
+TEST_CASE("request rules: auth answers 401 or 407 with the rule's realm") {
+    HttpProxy px;
+    px.request_rules.push_back(rule(HttpAction::Auth, "Private"));
+    Exchange e(make_req("GET", "/", {{"Host", "h"}}));
+    Verdict v = es::http::run_request_rules(px, e.t);
+    CHECK(v.kind == Verdict::Reply);
+    CHECK(v.status == 401);
+    CHECK_FALSE(v.denied);
+    CHECK(v.bytes.find("\r\nwww-authenticate: Basic realm=\"Private\"\r\n") != std::string_view::npos);
+
+    px.request_rules[0].name.clear();
+    Exchange p(make_req("GET", "http://h/", {{"Host", "h"}}));
+    p.req.absolute_form = true;
+    v = es::http::run_request_rules(px, p.t);
+    CHECK(v.status == 407);
+    CHECK(v.bytes.find("\r\nproxy-authenticate: Basic realm=\"edgeshard\"\r\n") != std::string_view::npos);
+}
+
+TEST_CASE("request rules: set-header, add-header, del-header") {
+    Exchange e(make_req("GET", "/p", {{"Host", "h"}, {"X-A", "1"}, {"x-a", "2"}, {"X-B", "b"}}));
+    HttpProxy px;
+    px.request_rules.push_back(rule(HttpAction::AddHeader, "X-New", "n1"));
+    px.request_rules.push_back(rule(HttpAction::AddHeader, "X-New", "n2"));
+    px.request_rules.push_back(rule(HttpAction::SetHeader, "X-A", "set"));
+    px.request_rules.push_back(rule(HttpAction::DelHeader, "x-b"));
+    CHECK(es::http::run_request_rules(px, e.t).kind == Verdict::Continue);
+    CHECK(e.out_headers() == std::vector<std::string>{"Host: h", "X-New: n1", "X-New: n2", "X-A: set"});
+
+    // set-header replaces headers added before it; del-header removes added ones too
+    HttpProxy px2;
+    px2.request_rules.push_back(rule(HttpAction::SetHeader, "x-new", "only"));
+    px2.request_rules.push_back(rule(HttpAction::DelHeader, "X-A"));
+    CHECK(es::http::run_request_rules(px2, e.t).kind == Verdict::Continue);
+    CHECK(e.out_headers() == std::vector<std::string>{"Host: h", "x-new: only"});
+    CHECK(e.arena.used == 0);  // plain values are config data, nothing copied
+}
+
+TEST_CASE("request rules: header values are log-format strings") {
+    Exchange e(make_req(
+        "POST", "/api/v1?x=1",
+        {{"Host", "h"}, {"X-Forwarded-For", "203.0.113.1, 10.0.0.2"}, {"X-Forwarded-For", "10.9.9.9"}}));
+    HttpProxy px;
+    px.request_rules.push_back(rule(HttpAction::SetHeader, "X-Client", "%[src]"));
+    px.request_rules.push_back(rule(HttpAction::SetHeader, "X-Peer", "%ci:%cp"));
+    px.request_rules.push_back(rule(HttpAction::SetHeader, "X-Last-Hop", "%[hdr(x-forwarded-for)]"));
+    px.request_rules.push_back(rule(HttpAction::SetHeader, "X-Req", "%[method] %[path] 100%% %[url]"));
+    px.request_rules.push_back(rule(HttpAction::SetHeader, "X-Missing", "[%[hdr(x-none)]]"));
+    px.request_rules.push_back(rule(HttpAction::SetHeader, "X-Literal", "%[rand(10)] %T %{+Q}o %"));
+    px.request_rules.push_back(rule(HttpAction::SetHeader, "X-Copy", "%[hdr(X-Client)]!"));
+    CHECK(es::http::run_request_rules(px, e.t).kind == Verdict::Continue);
+    const std::vector<std::string> want = {
+        "Host: h",
+        "X-Forwarded-For: 203.0.113.1, 10.0.0.2",
+        "X-Forwarded-For: 10.9.9.9",
+        "X-Client: 198.51.100.7",
+        "X-Peer: 198.51.100.7:40001",
+        "X-Last-Hop: 10.9.9.9",
+        "X-Req: POST /api/v1 100% /api/v1?x=1",
+        "X-Missing: [-]",
+        "X-Literal: %[rand(10)] %T %{+Q}o %",
+        "X-Copy: 198.51.100.7!",
+    };
+    CHECK(e.out_headers() == want);
+
+    Exchange v6(make_req("GET", "/", {{"Host", "h"}}));
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&v6.src);
+    v6.src = {};
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(443);
+    inet_pton(AF_INET6, "2001:db8::5", &s6->sin6_addr);
+    HttpProxy px6;
+    px6.request_rules.push_back(rule(HttpAction::AddHeader, "X-Peer", "%ci %cp"));
+    es::http::run_request_rules(px6, v6.t);
+    CHECK(v6.out_headers().back() == "X-Peer: 2001:db8::5 443");
+}
+
+TEST_CASE("request rules: set-path, use-service, and conditions see earlier edits") {
+    HttpProxy px;
+    Acl tagged;
+    tagged.name = "tagged";
+    tagged.fetch = "hdr";
+    tagged.arg = "x-tag";
+    tagged.match = Match::Found;
+    px.acls = {tagged};
+    px.request_rules.push_back(rule(HttpAction::SetPath, "", "/v2%[path]"));
+    px.request_rules.push_back(rule(HttpAction::AddHeader, "X-Tag", "yes"));
+    px.request_rules.push_back(rule(HttpAction::UseService, "prometheus-exporter"));
+    px.request_rules.back().cond = when(0);
+    Exchange e(make_req("GET", "/metrics?x", {{"Host", "h"}}));
+    const Verdict v = es::http::run_request_rules(px, e.t);
+    CHECK(e.edits.new_path == "/v2/metrics");
+    CHECK(v.kind == Verdict::Service);
+    CHECK(v.service == "prometheus-exporter");
+}
+
+TEST_CASE("request rules: a rule that does not fit answers 500 (strict mode)") {
+    HttpProxy px;
+    px.request_rules.push_back(rule(HttpAction::SetHeader, "X-Big", std::string(5000, 'a') + "%[path]"));
+    px.request_rules.push_back(rule(HttpAction::SetHeader, "X-Big2", std::string(5000, 'b') + "%[path]"));
+    Exchange e(make_req("GET", "/", {{"Host", "h"}}));
+    Verdict v = es::http::run_request_rules(px, e.t);
+    CHECK(v.kind == Verdict::Reply);
+    CHECK(v.status == 500);
+    CHECK(e.arena.overflow);
+
+    HttpProxy many;
+    for (int i = 0; i <= HeaderEdits::kMaxAdds; ++i)
+        many.request_rules.push_back(rule(HttpAction::AddHeader, "X", "y"));
+    Exchange f(make_req("GET", "/", {{"Host", "h"}}));
+    v = es::http::run_request_rules(many, f.t);
+    CHECK(v.status == 500);
+    CHECK(f.edits.nadds == HeaderEdits::kMaxAdds);
+
+    HttpProxy auth;
+    auth.request_rules.push_back(rule(HttpAction::Auth, "R"));
+    Exchange g(make_req("GET", "/", {{"Host", "h"}}));
+    g.arena.used = sizeof(g.arena.buf) - 10;
+    v = es::http::run_request_rules(auth, g.t);
+    CHECK(v.status == 500);  // never let the request through
+}
+
+// ---- response rules -----------------------------------------------------------------------------
+
+TEST_CASE("response rules: header edits on the response; deny answers 502") {
+    Exchange e(make_req("GET", "/", {{"Host", "h"}}));
+    ResponseHead rsp;
+    rsp.status = 200;
+    rsp.headers[0] = {"Server", "origin/1.0", false, false};
+    rsp.headers[1] = {"X-Powered-By", "php", false, false};
+    rsp.nheaders = 2;
+    HeaderEdits redits;
+    e.t.rsp = &rsp;
+    e.t.edits = &redits;
+
+    HttpProxy px;
+    Acl php;
+    php.name = "php";
+    php.fetch = "hdr";
+    php.arg = "x-powered-by";
+    php.match = Match::Str;
+    php.patterns = {"php"};
+    px.acls = {php};
+    px.response_rules.push_back(rule(HttpAction::DelHeader, "server"));
+    px.response_rules.push_back(rule(HttpAction::SetHeader, "Strict-Transport-Security", "max-age=63072000"));
+    px.response_rules.push_back(rule(HttpAction::AddHeader, "X-Served-For", "%[src]"));
+    Verdict v = es::http::run_response_rules(px, e.t);
+    CHECK(v.kind == Verdict::Continue);
+    CHECK(rsp.headers[0].removed);
+    CHECK_FALSE(rsp.headers[1].removed);
+    REQUIRE(redits.nadds == 2);
+    CHECK(redits.adds[0].value == "max-age=63072000");
+    CHECK(redits.adds[1].value == "198.51.100.7");
+    CHECK(e.edits.nadds == 0);
+
+    px.response_rules.push_back(rule(HttpAction::Deny));
+    px.response_rules.back().cond = when(0);
+    v = es::http::run_response_rules(px, e.t);
+    CHECK(v.kind == Verdict::Reply);
+    CHECK(v.status == 502);
+    CHECK(v.denied);
+    CHECK(v.bytes == error_reply(502, nullptr, nullptr));
+    rsp.headers[1].removed = true;
+    redits.reset();
+    CHECK(es::http::run_response_rules(px, e.t).kind == Verdict::Continue);
+}
+
+// ---- use_backend --------------------------------------------------------------------------------
+
+TEST_CASE("select_backend: first matching use_backend, else the default") {
+    es::config::Frontend fe;
+    fe.http.acls = {path_beg("/api"), path_beg("/static")};
+    es::config::UseBackendRule api;
+    api.backend_id = 3;
+    api.cond = when(0);
+    es::config::UseBackendRule stat;
+    stat.backend_id = 5;
+    stat.cond = when(1);
+    es::config::UseBackendRule api2;
+    api2.backend_id = 9;
+    api2.cond = when(0);
+    fe.use_backend_rules = {api, stat, api2};
+    fe.default_backend_id = 1;
+
+    Exchange a(make_req("GET", "/api/x", {{"Host", "h"}}));
+    CHECK(es::http::select_backend(fe, a.t) == 3);
+    Exchange s(make_req("GET", "/static/x", {{"Host", "h"}}));
+    CHECK(es::http::select_backend(fe, s.t) == 5);
+    Exchange o(make_req("GET", "/other", {{"Host", "h"}}));
+    CHECK(es::http::select_backend(fe, o.t) == 1);
+    fe.default_backend_id = -1;
+    CHECK(es::http::select_backend(fe, o.t) == -1);
+    es::config::UseBackendRule always;
+    always.backend_id = 7;
+    fe.use_backend_rules.push_back(always);
+    CHECK(es::http::select_backend(fe, o.t) == 7);
+}
+
+// ---- helpers ------------------------------------------------------------------------------------
+
+TEST_CASE("url_decode: escapes, '+' only in queries, invalid escapes, capacity, in place") {
+    char out[64];
+    auto dec = [&](std::string_view in, bool query) -> std::string {
+        const long n = es::http::url_decode(in, out, sizeof(out), query);
+        return n < 0 ? std::string("<err>") : std::string(out, static_cast<std::size_t>(n));
+    };
+    CHECK(dec("/a%2Fb", false) == "/a/b");
+    CHECK(dec("%41%62%7e", false) == "Ab~");
+    CHECK(dec("a+b%20c", false) == "a+b c");
+    CHECK(dec("a+b%20c", true) == "a b c");
+    CHECK(dec("%2B", true) == "+");
+    CHECK(dec("", false).empty());
+    CHECK(dec("100%", false) == "<err>");
+    CHECK(dec("%4", false) == "<err>");
+    CHECK(dec("%zz", false) == "<err>");
+    CHECK(dec("%4g", true) == "<err>");
+    CHECK(dec("%%41", false) == "<err>");
+    CHECK(es::http::url_decode("%00x", out, sizeof(out), false) == 2);
+    CHECK(out[0] == '\0');
+    CHECK(es::http::url_decode("abcdef", out, 5, false) == -1);
+    CHECK(es::http::url_decode("ab%63", out, 3, false) == 3);
+    char inplace[] = "x%3Dy+z";
+    CHECK(es::http::url_decode(inplace, inplace, sizeof(inplace), true) == 5);
+    CHECK(std::string_view(inplace, 5) == "x=y z");
+}
+
+TEST_CASE("next_list_element: commas outside quotes, trimmed, empty elements kept") {
+    auto split = [](std::string_view v) {
+        std::vector<std::string> out;
+        std::size_t pos = 0;
+        std::string_view e;
+        while (es::http::next_list_element(v, pos, e)) out.emplace_back(e);
+        return out;
+    };
+    CHECK(split("a, b ,c") == std::vector<std::string>{"a", "b", "c"});
+    CHECK(split("") == std::vector<std::string>{""});
+    CHECK(split("a,,b") == std::vector<std::string>{"a", "", "b"});
+    CHECK(split("\"x,y\" , z") == std::vector<std::string>{"\"x,y\"", "z"});
+    CHECK(split("\"a\\\",b\",c") == std::vector<std::string>{"\"a\\\",b\"", "c"});
+}
