@@ -11,6 +11,9 @@
 #include <vector>
 
 #include "edgeshard/config/parser.hpp"
+#include "edgeshard/http/rules.hpp"
+#include "edgeshard/log/access_log.hpp"
+#include "edgeshard/stats/render.hpp"
 #include "edgeshard/control/control_shard.hpp"
 #include "edgeshard/core/version.hpp"
 #include "edgeshard/origin/demo_origin.hpp"
@@ -81,12 +84,21 @@ int main(int argc, char** argv) {
     }
     if (!quiet)
         for (const auto& w : cfg->warnings) std::fprintf(stderr, "[WARNING] %s\n", w.c_str());
-    for (const auto& fe : cfg->frontends)
-        if (fe.mode == es::config::Mode::Http) {
-            std::fprintf(stderr, "%s:%d: frontend '%s': mode http is not available in this version (mode tcp only)\n",
-                         fe.where.file.c_str(), fe.where.line, fe.name.c_str());
+    // access-log formats compile once here, so a bad one is reported with its place before anything starts
+    for (const auto& fe : cfg->frontends) {
+        if (fe.log_format.empty()) continue;
+        try {
+            es::log::Format f(fe.log_format);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "%s:%d: frontend '%s': log-format: %s\n", fe.where.file.c_str(), fe.where.line,
+                         fe.name.c_str(), e.what());
+            if (check) std::fprintf(stderr, "Configuration file has errors\n");
             return 1;
         }
+        if (fe.logs.empty() && !quiet)
+            std::fprintf(stderr, "[WARNING] %s:%d: frontend '%s' has a log format but no log target: nothing is logged\n",
+                         fe.where.file.c_str(), fe.where.line, fe.name.c_str());
+    }
     if (check) {
         std::printf("Configuration file is valid\n");
         return 0;
@@ -117,6 +129,22 @@ int main(int argc, char** argv) {
             origin = std::make_unique<es::origin::DemoOrigin>(*addr);
             origin->start();
         }
+        // pages served by data shards (`stats uri`, the prometheus-exporter service)
+        rt.page_renderer = [&rt](int kind, std::string_view uri, std::string_view target, std::string& ctype) {
+            const es::stats::Snapshot snap = es::control::runtime_snapshot(rt);
+            std::string out;
+            if (kind == 1) {
+                es::stats::render_prometheus(snap, out);
+                ctype = es::stats::kPrometheusContentType;
+            } else {
+                int refresh = 0;
+                for (const auto& fe : rt.config().frontends)
+                    if (fe.stats.enabled && fe.stats.uri == uri) refresh = int(fe.stats.refresh / 1000);
+                ctype = es::stats::render_stats_page(snap, uri, target, refresh, out);
+            }
+            return out;
+        };
+        (void)es::http::error_reply(400, nullptr, nullptr);  // builds the built-in reply table before the shards run
         rt.start();
     } catch (const std::exception& e) {
         return fail(e.what());

@@ -28,6 +28,7 @@
 #include "edgeshard/control/cli.hpp"
 #include "edgeshard/core/clock.hpp"
 #include "edgeshard/core/version.hpp"
+#include "edgeshard/log/sink.hpp"
 
 namespace es::control {
 
@@ -37,6 +38,7 @@ constexpr std::size_t kMaxClients = 64;  // per process; more are accepted and c
 constexpr std::size_t kReadChunk = 16 * 1024;
 constexpr std::size_t kOutHighWater = 1 << 20;  // stop reading a client whose answers pile up
 constexpr std::int64_t kTickMs = 1000;
+constexpr std::int64_t kLogTickMs = 50;  // access logs reach their targets within this
 constexpr std::int64_t kAcceptPauseMs = 100;  // after EMFILE/ENFILE, so a full table cannot spin us
 constexpr std::int64_t kDefaultStatsTimeoutMs = 10000;
 
@@ -75,14 +77,19 @@ struct ControlShard::Impl {
     std::vector<Client> clients;
     std::int64_t idle_timeout_ms = kDefaultStatsTimeoutMs;
 
-    explicit Impl(shard::Runtime& r) : rt(r) {
+    explicit Impl(shard::Runtime& r) : rt(r), sink(r.config(), r.log_rings()) {
         register_all_commands(table);
         services.snapshot = [this](const stats::BuildOptions& opt) { return runtime_snapshot(rt, opt); };
         const auto t = rt.config().global.stats_timeout;
         if (t > 0) idle_timeout_ms = t;
     }
 
-    ~Impl() { cleanup(); }
+    ~Impl() {
+        sink.drain();
+        cleanup();
+    }
+
+    log::Sink sink;  // access logs: every shard's ring, drained each tick
 
     void open_listeners() {
         for (const auto& s : rt.config().global.stats_sockets) listeners.push_back(open_one(s));
@@ -249,7 +256,8 @@ struct ControlShard::Impl {
             const bool have_sig = signal_fd >= 0;
             if (have_sig) pfds.push_back({signal_fd, POLLIN, 0});
             const std::size_t client_base = pfds.size();
-            std::int64_t timeout = kTickMs;
+            sink.drain();
+            std::int64_t timeout = sink.writes_anything() ? kLogTickMs : kTickMs;
             for (const auto& c : clients) {
                 short ev = 0;
                 if (wants_read(c)) ev |= POLLIN;

@@ -2,6 +2,7 @@
 // application (Worker) is the proxy; the interface (shard/runtime.hpp) is what the control
 // shard sees.
 #include "edgeshard/shard/runtime.hpp"
+#include "edgeshard/log/access_log.hpp"
 
 #include <mimalloc.h>
 #include <pthread.h>
@@ -33,6 +34,7 @@ public:
     std::atomic<Reactor*> reactor{nullptr};
     std::vector<const pool::RawPool*> pools;
     std::promise<void> ready;
+    std::unique_ptr<log::Ring> log_ring;
 };
 
 namespace {
@@ -112,14 +114,14 @@ std::size_t Runtime::shard_count() const { return shards_.size(); }
 const ShardInfo& Runtime::shard_info(std::size_t i) const { return shards_[i]->info; }
 const stats::ShardStats& Runtime::shard_stats(std::size_t i) const { return *shards_[i]->stats; }
 std::vector<const pool::RawPool*> Runtime::shard_pools(std::size_t i) const { return shards_[i]->pools; }
+std::vector<log::Ring*> Runtime::log_rings() const {
+    std::vector<log::Ring*> v;
+    for (const auto& sh : shards_) v.push_back(sh->log_ring.get());
+    return v;
+}
 
 void Runtime::start() {
     const config::Config& cfg = *cfg_;
-    for (const auto& fe : cfg.frontends)
-        if (fe.mode == config::Mode::Http)
-            throw std::runtime_error(fe.where.file + ":" + std::to_string(fe.where.line) + ": frontend '" + fe.name +
-                                     "': mode http is not available in this version (mode tcp only)");
-
     const ProbeResult probe = probe_io_uring();
     if (!probe.ok) throw std::runtime_error(probe.error);
     tier_ = probe.tier;
@@ -144,6 +146,9 @@ void Runtime::start() {
     }
     int maxpipes = cfg.global.maxpipes > 0 ? cfg.global.maxpipes : std::max(1, maxconn_ / 4);
 
+    bool logs = false;
+    for (const auto& fe : cfg.frontends) logs = logs || (!fe.log_format.empty() && !fe.logs.empty());
+    const std::int64_t wall_offset = core::wall_ms() - core::now_ms();
     // listeners in shard order: the reuseport group index is the shard index
     for (int i = 0; i < n; ++i) {
         auto sh = std::make_unique<Shard>();
@@ -160,6 +165,14 @@ void Runtime::start() {
         p.splice_ok = probe.fixed_fd_install;
         p.sockopt_ok = probe.sockopt_cmd;
         p.maxpipes = share(maxpipes, n, i);
+        if (logs) {
+            sh->log_ring = std::make_unique<log::Ring>(std::size_t(cfg.global.log_ring_size));
+            p.log_ring = sh->log_ring.get();
+        }
+        p.render_page = [this](int kind, std::string_view uri, std::string_view target, std::string& ctype) {
+            return page_renderer ? page_renderer(kind, uri, target, ctype) : std::string();
+        };
+        p.wall_offset_ms = wall_offset;
         try {
             for (const auto& fe : cfg.frontends)
                 for (const auto& b : fe.binds)

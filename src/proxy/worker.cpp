@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "edgeshard/core/assert.hpp"
 #include "edgeshard/net/uring_compat.hpp"
@@ -31,7 +32,10 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
       r_(r),
       st_(st),
       sessions_("session", std::uint64_t(p.conn_limit) + 1024),
-      pipes_("pipe", std::uint64_t(p.maxpipes)) {
+      pipes_("pipe", std::uint64_t(p.maxpipes)),
+      hsessions_("http_session", std::uint64_t(p.conn_limit) + 1024),
+      hconns_("http_conn"),
+      heads_("head_buffer") {
     bufs_ = std::make_unique<net::BufRing>(r_.ring(), 0, unsigned(cfg.global.buffers_per_shard),
                                            unsigned(cfg.global.bufsize));
     for (const auto& l : p_.listeners) {
@@ -46,7 +50,8 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
         };
         bool src = needs_src(fe.default_backend_id);
         for (const auto& u : fe.use_backends) src = src || needs_src(int(u.backend_id));
-        L.multishot = !src;
+        for (const auto& u : fe.use_backend_rules) src = src || needs_src(int(u.backend_id));
+        L.multishot = !src && !frontend_needs_addr(cfg_, l.fe);
         listeners_.push_back(L);
     }
     for (std::size_t b = 0; b < cfg_.backends.size(); ++b)
@@ -54,7 +59,77 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
     fe_conns_.assign(cfg_.frontends.size(), 0);
     fe_pending_.assign(cfg_.frontends.size(), 0);
     queues_.resize(cfg_.backends.size());
+    hqueues_.resize(cfg_.backends.size());
     housekeeping_timer_.kind = kTimerHousekeeping;
+    http_init();
+    wall_offset_ms_ = p_.wall_offset_ms;
+    fe_formats_.resize(cfg_.frontends.size());
+    if (p_.log_ring) {
+        for (std::size_t f = 0; f < cfg_.frontends.size(); ++f) {
+            const auto& fe = cfg_.frontends[f];
+            if (!fe.log_format.empty() && !fe.logs.empty()) fe_formats_[f] = std::make_unique<log::Format>(fe.log_format);
+        }
+    }
+}
+
+// An HTTP frontend needs each client's address (multishot accepts cannot return it) when it logs,
+// adds X-Forwarded-For, or matches `src` ACLs, in itself or any backend it can route to.
+bool Worker::frontend_needs_addr(const config::Config& cfg, std::uint32_t f) {
+    const auto& fe = cfg.frontends[f];
+    auto px_needs = [](const config::HttpProxy& px) {
+        if (px.forwardfor) return true;
+        for (const auto& a : px.acls)
+            if (a.fetch == "src") return true;
+        return false;
+    };
+    if (!fe.log_format.empty() && !fe.logs.empty()) return true;
+    if (fe.mode != config::Mode::Http) return false;
+    if (px_needs(fe.http)) return true;
+    auto be_needs = [&](int b) {
+        if (b < 0) return false;
+        const auto& be = cfg.backends[std::size_t(b)];
+        return px_needs(be.http) || be.balance == config::Balance::Source;
+    };
+    if (be_needs(fe.default_backend_id)) return true;
+    for (const auto& u : fe.use_backend_rules)
+        if (be_needs(int(u.backend_id))) return true;
+    return false;
+}
+
+// One tcplog record per L4 connection, when it ends.
+void Worker::tcp_log(Session* s) {
+    if (!p_.log_ring || !fe_formats_[s->fe]) return;
+    const std::int64_t now = r_.now_ms();
+    log::Fields f;
+    f.http = false;
+    f.client = s->peer;
+    f.accept_epoch_ms = wall_offset_ms_ + s->t_accept;
+    f.frontend = cfg_.frontends[s->fe].name;
+    f.backend = s->be >= 0 ? std::string_view(cfg_.backends[std::size_t(s->be)].name) : f.frontend;
+    f.server = (s->be >= 0 && s->server >= 0)
+                   ? std::string_view(cfg_.backends[std::size_t(s->be)].servers[std::size_t(s->server)].name)
+                   : std::string_view("<NOSRV>");
+    f.Tw = s->t_connect >= 0 ? 0 : -1;
+    f.Tc = s->t_connected >= 0 ? s->t_connected - s->t_connect : -1;
+    f.Tt = now - s->t_accept;
+    f.Ta = f.Tt;
+    f.bytes_read = s->dir[kServer].moved;
+    f.bytes_uploaded = s->dir[kClient].moved;
+    f.actconn = conns_;
+    f.feconn = fe_conns_[s->fe];
+    f.beconn = s->be >= 0 ? int(st_.be[s->be].scur.get()) : 0;
+    f.retries = s->tries;
+    if (!log::emit(*p_.log_ring, std::uint16_t(s->fe), *fe_formats_[s->fe], f)) st_.fe[s->fe].log_drops.inc();
+}
+
+bool Worker::push_log(std::uint32_t fe, std::string_view line) {
+    // record: u16 frontend id, then the line (the control shard's sink routes it to the frontend's targets)
+    char rec[2 + 2048];
+    const std::size_t n = std::min<std::size_t>(line.size(), sizeof rec - 2);
+    rec[0] = char(fe & 0xff);
+    rec[1] = char(fe >> 8);
+    std::memcpy(rec + 2, line.data(), n);
+    return p_.log_ring->push(std::string_view(rec, n + 2));
 }
 
 Worker::~Worker() {
@@ -63,7 +138,9 @@ Worker::~Worker() {
         if (l.fd >= 0) ::close(l.fd);
 }
 
-std::vector<const pool::RawPool*> Worker::pools() const { return {&sessions_.raw(), &pipes_.raw()}; }
+std::vector<const pool::RawPool*> Worker::pools() const {
+    return {&sessions_.raw(), &pipes_.raw(), &hsessions_.raw(), &hconns_.raw(), &heads_.raw()};
+}
 
 void Worker::start() {
     for (std::size_t i = 0; i < listeners_.size(); ++i) arm_accept(i);
@@ -78,6 +155,10 @@ void Worker::on_cqe(const shard::Cqe& e) {
         case kOpAccept: on_accept(std::size_t(u.obj), e); return;
         case kOpCancelAccept: return;
         default: break;
+    }
+    if (u.op >= kHOpCliRecv) {
+        http_on_cqe(u, e);
+        return;
     }
     Session* s = u.ptr<Session>();
     if (s->gen != u.gen || s->released) {
@@ -124,6 +205,7 @@ void Worker::on_message(const shard::Message& m) {
             close_session(s);
             n = nx;
         }
+        http_stop();
         r_.timers().cancel(&housekeeping_timer_);
     }
 }
@@ -131,6 +213,10 @@ void Worker::on_message(const shard::Message& m) {
 void Worker::on_timer(shard::Timer* t) {
     if (t->kind == kTimerHousekeeping) {
         housekeeping();
+        return;
+    }
+    if (t->kind >= kHTimerClient) {
+        h_on_timer(t);
         return;
     }
     Session* s = static_cast<Session*>(t->owner);
@@ -182,6 +268,7 @@ void Worker::end_of_turn() {
             op_done(s);  // the starved list held a reference
         }
     }
+    http_end_of_turn();
     bufs_->publish();
     for (Session* s : released_) sessions_.destroy(s);
     released_.clear();
@@ -198,6 +285,9 @@ void Worker::housekeeping() {
     pipes_taken_ = false;
     sessions_.raw().trim_idle();
     pipes_.raw().trim_idle();
+    hsessions_.raw().trim_idle();
+    hconns_.raw().trim_idle();
+    heads_.raw().trim_idle();
     start_pending();
     update_accepting();
     if (!stopping_) r_.timers().schedule(&housekeeping_timer_, r_.now_ms() + 1000);
@@ -283,6 +373,13 @@ void Worker::on_accept(std::size_t li, const shard::Cqe& e) {
     st_.shard.accepts.inc();
     stats::FrontendCounters& fc = st_.fe[l.fe];
     fc.stot.inc();
+    if (is_http_fe(l.fe)) {
+        http_accept(slot, l.fe, l.armed_multishot ? nullptr : &l.peer);
+        if (!l.armed && !stopping_) update_accepting();
+        if (p_.conn_limit > 0 && conns_ >= p_.conn_limit) update_accepting();
+        else if (!fe_has_room(l.fe)) update_accepting();
+        return;
+    }
     Session* s = stopping_ ? nullptr : sessions_.make();
     if (!s) {
         io_uring_sqe* sqe = r_.sqe();
@@ -295,6 +392,7 @@ void Worker::on_accept(std::size_t li, const shard::Cqe& e) {
     s->fe = l.fe;
     s->side[kClient].slot = slot;
     s->side[kClient].last_ms = r_.now_ms();
+    s->t_accept = s->side[kClient].last_ms;
     s->timer.owner = s;
     if (!l.multishot) s->peer = l.peer;
     ++live_;
@@ -395,6 +493,7 @@ void Worker::connect_to(Session* s, int i) {
     srv.c->lbtot.inc();
     st_.be[s->be].lbtot.inc();
     s->state = SessState::Connecting;
+    if (s->t_connect < 0) s->t_connect = r_.now_ms();
     io_uring_sqe* sqe = r_.sqe();
     // blocking sockets: io_uring never blocks on them (it polls), and SENDMSG keeps MSG_WAITALL
     // semantics only while the file is not O_NONBLOCK
@@ -524,6 +623,7 @@ void Worker::server_slot_freed(Session* s) {
 void Worker::established(Session* s) {
     s->state = SessState::Established;
     s->srv_established = true;
+    s->t_connected = r_.now_ms();
     ServerSlot& srv = lbs_[std::size_t(s->be)]->server(s->server);
     srv.c->stot.inc();
     srv.c->scur.inc();
@@ -639,6 +739,7 @@ void Worker::close_session(Session* s) {
         if (s->srv_established) srv.c->scur.dec();
         server_slot_freed(s);
     }
+    if (s->counted_conn) tcp_log(s);
     if (s->be >= 0 && s->counted_conn) st_.be[s->be].scur.dec();
     if (s->counted_conn) {
         s->counted_conn = false;

@@ -99,6 +99,10 @@ struct Session {
     Dir dir[2];
     sockaddr_storage peer{};
     __kernel_timespec connect_ts{};
+    // for the tcplog record (ms, monotonic; -1 = did not happen)
+    std::int64_t t_accept = 0;
+    std::int64_t t_connect = -1;
+    std::int64_t t_connected = -1;
 };
 
 }  // namespace es::proxy

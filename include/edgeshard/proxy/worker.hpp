@@ -20,10 +20,16 @@
 #include <sys/uio.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "edgeshard/config/config.hpp"
+#include "edgeshard/http/parser.hpp"
+#include "edgeshard/http/rules.hpp"
+#include "edgeshard/log/access_log.hpp"
+#include "edgeshard/proxy/http_session.hpp"
 #include "edgeshard/core/intrusive_list.hpp"
 #include "edgeshard/net/buf_ring.hpp"
 #include "edgeshard/net/pipe.hpp"
@@ -48,6 +54,13 @@ struct WorkerParams {
     bool splice_ok = false;   // the kernel can install regular fds for direct descriptors
     bool sockopt_ok = false;  // TCP_NODELAY can be set on direct descriptors
     int maxpipes = 0;         // this shard's pipe cap
+    // HTTP
+    log::Ring* log_ring = nullptr;  // this shard's access-log ring (nullptr: no frontend logs)
+    // renders a page from the merged statistics of every shard: kind 0 = the `stats uri` page
+    // (HTML, ;csv, ;json by the target), 1 = Prometheus text; sets the content type
+    std::function<std::string(int kind, std::string_view uri, std::string_view target, std::string& ctype)>
+        render_page;
+    std::int64_t wall_offset_ms = 0;  // wall clock ms - monotonic ms, for log dates
 };
 
 
@@ -68,9 +81,10 @@ public:
     void on_message(const shard::Message& m);
     void on_timer(shard::Timer* t);
     void end_of_turn();
-    bool done() const { return stopping_ && live_ == 0 && listener_ops_ == 0; }
+    bool done() const { return stopping_ && live_ == 0 && listener_ops_ == 0 && hconns_live_ == 0; }
 
     std::vector<const pool::RawPool*> pools() const;
+    static bool frontend_needs_addr(const config::Config& cfg, std::uint32_t fe);
     const net::BufRing& buffers() const { return *bufs_; }
 
 private:
@@ -139,6 +153,84 @@ private:
 
     void count_abort(Session* s, int side);
 
+    // ---- HTTP (http.cpp)
+    void http_init();
+    bool is_http_fe(std::uint32_t fe) const;
+    void http_accept(int slot, std::uint32_t fe, const sockaddr_storage* peer);
+    void http_on_cqe(const shard::UserData& u, const shard::Cqe& e);
+    void http_end_of_turn();
+    void http_stop();
+    void stale(const shard::Cqe& e);
+    void inq_push(InQ& q, std::uint16_t bid, std::uint32_t len);
+    std::uint16_t inq_pop(InQ& q);
+    void inq_drop(InQ& q);
+    void outq_push(OutQ& q, const Seg& sg);
+    void seg_free(Seg& sg);
+    void outq_drop(OutQ& q);
+    bool outq_send(OutQ& q, int slot, std::uint64_t ud);
+    void outq_sent(OutQ& q, std::uint32_t sent);
+    HeadBuf* new_head();
+    bool gather(InQ& q, HeadBuf*& acc);
+    // client side
+    void h_arm_recv(HttpSession* s);
+    void h_cancel_recv(HttpSession* s);
+    void h_maybe_rearm(HttpSession* s);
+    void h_on_cli_recv(HttpSession* s, const shard::Cqe& e);
+    void h_on_cli_eof(HttpSession* s);
+    void h_client_abort(HttpSession* s);
+    void h_send_client(HttpSession* s);
+    void h_on_cli_send(HttpSession* s, int res);
+    void h_linger(HttpSession* s);
+    void h_on_cli_shut(HttpSession* s, int res);
+    void h_process_request(HttpSession* s);
+    void h_process_request_loop(HttpSession* s);
+    bool h_parse_request(HttpSession* s);
+    void h_start_request(HttpSession* s, http::RequestHead& req, const char* base, std::size_t avail);
+    PickInput h_pick_input(const HttpSession* s) const;
+    void h_assign_server(HttpSession* s, int exclude);
+    void h_use_server(HttpSession* s, int i);
+    void h_attach_ready(HttpSession* s);
+    bool h_forward_body(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out, http::BodyKind kind,
+                        std::uint64_t& left, http::ChunkedScanner& chunks, bool request);
+    void h_body_error(HttpSession* s, bool request);
+    void h_tunnel(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out);
+    std::string_view h_error(HttpSession* s, int status) const;
+    void h_queue_reply(HttpSession* s, std::string_view bytes, bool close);
+    static int reply_status(std::string_view bytes);
+    void h_local_reply(HttpSession* s, int status, std::string_view bytes);
+    void h_reply_error(HttpSession* s, int status, const char* why);
+    void h_serve_page(HttpSession* s, const http::RequestHead& req, int kind);
+    void h_server_slot_freed(int be);
+    void h_server_failed(HttpSession* s, bool bad_response);
+    void h_process_response(HttpSession* s);
+    bool h_parse_response(HttpSession* s);
+    void h_response_done(HttpSession* s);
+    void h_request_done(HttpSession* s, bool local);
+    std::int64_t h_deadline(const HttpSession* s, int* why) const;
+    void h_schedule(HttpSession* s);
+    void h_on_timer(shard::Timer* t);
+    void h_close(HttpSession* s);
+    void h_maybe_release(HttpSession* s);
+    void h_op_done(HttpSession* s);
+    void h_log(HttpSession* s);
+    bool push_log(std::uint32_t fe, std::string_view line);
+    void tcp_log(Session* s);
+    // server connections
+    void c_connect(HttpConn* c);
+    void c_on_socket(HttpConn* c, int res);
+    void c_on_connect(HttpConn* c, int res);
+    void c_connect_failed(HttpConn* c);
+    void c_arm_recv(HttpConn* c);
+    void c_cancel_recv(HttpConn* c);
+    void c_maybe_rearm(HttpConn* c);
+    void c_send(HttpConn* c);
+    void c_on_send(HttpConn* c, int res);
+    void c_on_recv(HttpConn* c, const shard::Cqe& e);
+    void c_release(HttpConn* c, bool reusable);
+    void c_close(HttpConn* c);
+    void c_maybe_release(HttpConn* c);
+    void c_op_done(HttpConn* c);
+
     const config::Config& cfg_;
     WorkerParams p_;
     shard::Reactor& r_;
@@ -165,6 +257,26 @@ private:
     bool pipes_taken_ = false;
     shard::Timer housekeeping_timer_;
     std::uint8_t gen_ = 0;
+
+    // ---- HTTP state
+    pool::ObjectPool<HttpSession> hsessions_;
+    pool::ObjectPool<HttpConn> hconns_;
+    pool::ObjectPool<HeadBuf> heads_;
+    std::vector<std::vector<core::ListNode>> idle_;  // [backend][server]: idle server connections, MRU first
+    std::vector<std::vector<HttpSession*>> hqueues_;  // [backend]: sessions waiting for a server slot
+    std::vector<HttpSession*> hstarved_;
+    std::vector<HttpConn*> cstarved_;
+    std::vector<HttpSession*> hreleased_;
+    std::vector<HttpConn*> creleased_;
+    core::ListNode hall_;
+    int hconns_live_ = 0;
+    http::Limits http_limits_;
+    http::RequestHead req_head_;   // the head being processed (one at a time per shard)
+    http::ResponseHead rsp_head_;
+    http::Arena arena_;
+    http::HeaderEdits edits_;
+    std::vector<std::unique_ptr<log::Format>> fe_formats_;
+    std::int64_t wall_offset_ms_ = 0;
 };
 
 }  // namespace es::proxy

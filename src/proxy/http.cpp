@@ -1,0 +1,2183 @@
+// Worker: the HTTP/1.1 path (DESIGN.md §3). One HttpSession per client connection, one HttpConn
+// per server connection; a server connection is attached to a session for one request and
+// response, then goes back to the shard's per-server idle list (or closes).
+//
+// Request: client bytes arrive in provided buffers (InQ). A head that fits the first buffer is
+// parsed in place; otherwise (or while it is incomplete) its bytes are gathered into a head buffer
+// and the provided buffers go straight back to the ring, so a client dripping a head holds no
+// receive buffer. The parsed head runs the rules, picks a backend and a server, and is rewritten
+// into a head buffer (hop-by-hop headers dropped, header edits applied); the body follows as the
+// very provided buffers it arrived in (zero copy), framed by Content-Length or followed by the
+// chunked scanner. Bytes after the end of a message stay queued: pipelined requests are served in
+// order, one at a time. The response takes the mirror path.
+//
+// Ordering guarantees: one send in flight per socket (OutQ), output only appended in message
+// order; a request's response is fully queued before the next request is looked at.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "edgeshard/core/assert.hpp"
+#include "edgeshard/http/rules.hpp"
+#include "edgeshard/net/uring_compat.hpp"
+#include "edgeshard/proxy/worker.hpp"
+
+namespace es::proxy {
+
+using shard::UserData;
+
+namespace {
+const int kOne = 1;
+std::uint64_t hud(std::uint8_t op, const HttpSession* s) { return UserData::pack(op, s->gen, s); }
+std::uint64_t cud(std::uint8_t op, const HttpConn* c) { return UserData::pack(op, c->gen, c); }
+
+config::Millis pos(config::Millis v) { return v > 0 ? v : 0; }
+// first configured (> 0) of the candidates, else 0 (no timeout)
+config::Millis first_of(config::Millis a, config::Millis b, config::Millis c = config::kUnset) {
+    if (a > 0) return a;
+    if (b > 0) return b;
+    return pos(c);
+}
+
+constexpr std::uint32_t kHighWaterBufs = 8;  // queued bytes (in buffers) that stop the feeding recv
+constexpr std::uint16_t kInBufsMax = 4;       // unconsumed received buffers that stop a recv
+constexpr std::int64_t kLingerMs = 1000;      // after the last response of a closing connection
+constexpr std::int64_t kPoolIdleMs = 5000;    // an idle server connection is closed after this
+
+struct Writer {
+    char* p;
+    std::uint32_t cap;
+    std::uint32_t n = 0;
+    bool overflow = false;
+    void put(std::string_view s) {
+        if (n + s.size() > cap) {
+            overflow = true;
+            return;
+        }
+        std::memcpy(p + n, s.data(), s.size());
+        n += std::uint32_t(s.size());
+    }
+    void header(std::string_view name, std::string_view value) {
+        put(name);
+        put(": ");
+        put(value);
+        put("\r\n");
+    }
+};
+
+std::string_view addr_text(const sockaddr_storage& ss, char* buf, std::size_t cap) {
+    if (ss.ss_family == AF_INET) {
+        const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+        if (inet_ntop(AF_INET, &a->sin_addr, buf, socklen_t(cap))) return buf;
+    } else if (ss.ss_family == AF_INET6) {
+        const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+        if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+            if (inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], buf, socklen_t(cap))) return buf;
+        } else if (inet_ntop(AF_INET6, &a->sin6_addr, buf, socklen_t(cap))) {
+            return buf;
+        }
+    }
+    return {};
+}
+
+void count_status(stats::Counter& c1, stats::Counter& c2, stats::Counter& c3, stats::Counter& c4,
+                  stats::Counter& c5, stats::Counter& other, int status) {
+    switch (status / 100) {
+        case 1: c1.inc(); break;
+        case 2: c2.inc(); break;
+        case 3: c3.inc(); break;
+        case 4: c4.inc(); break;
+        case 5: c5.inc(); break;
+        default: other.inc(); break;
+    }
+}
+template <typename C>
+void count_status(C& c, int status) {
+    count_status(c.hrsp_1xx, c.hrsp_2xx, c.hrsp_3xx, c.hrsp_4xx, c.hrsp_5xx, c.hrsp_other, status);
+}
+}  // namespace
+
+// ---------------------------------------------------------------- setup
+
+void Worker::http_init() {
+    idle_.resize(cfg_.backends.size());
+    for (std::size_t b = 0; b < cfg_.backends.size(); ++b)
+        idle_[b] = std::vector<core::ListNode>(cfg_.backends[b].servers.size());
+    http_limits_.max_request_line = std::uint32_t(cfg_.global.max_request_line);
+    http_limits_.max_headers = std::uint16_t(std::min<int>(cfg_.global.maxhdr, int(http::kMaxHeaders)));
+    http_limits_.max_head = std::min<std::uint32_t>(std::uint32_t(cfg_.global.bufsize), HeadBuf::kCap - 8192);
+    http_limits_.max_body = std::uint64_t(std::max<std::int64_t>(0, cfg_.global.max_body));
+}
+
+bool Worker::is_http_fe(std::uint32_t fe) const { return cfg_.frontends[fe].mode == config::Mode::Http; }
+
+void Worker::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* peer) {
+    HttpSession* s = stopping_ ? nullptr : hsessions_.make();
+    if (!s) {
+        io_uring_sqe* sqe = r_.sqe();
+        io_uring_prep_close_direct(sqe, unsigned(slot));
+        io_uring_sqe_set_data64(sqe, UserData::pack_raw(kOpCancelAccept, 0, 0));
+        st_.fe[fe].dcon.inc();
+        return;
+    }
+    s->gen = ++gen_;
+    s->fe = fe;
+    s->slot = slot;
+    s->timer.owner = s;
+    s->timer.kind = kHTimerClient;
+    if (peer) s->peer = *peer;
+    const std::int64_t now = r_.now_ms();
+    s->t_accept = s->t_req = s->last_cli = now;
+    ++live_;
+    s->all_node.prev = hall_.prev;
+    s->all_node.next = &hall_;
+    hall_.prev->next = &s->all_node;
+    hall_.prev = &s->all_node;
+    // limits: HTTP sessions count towards the same shard and frontend limits as L4 sessions
+    s->counted_conn = true;
+    ++conns_;
+    ++fe_conns_[fe];
+    st_.shard.conns.inc();
+    auto& fc = st_.fe[fe];
+    fc.scur.inc();
+    fc.smax.update(fc.scur.get());
+    h_arm_recv(s);
+    h_schedule(s);
+}
+
+// ---------------------------------------------------------------- queues
+
+void Worker::inq_push(InQ& q, std::uint16_t bid, std::uint32_t len) {
+    net::BufRing::Rec& rec = bufs_->rec(bid);
+    rec.next = net::BufRing::kNone;
+    rec.off = 0;
+    rec.len = len;
+    if (q.tail == net::BufRing::kNone) q.head = bid;
+    else bufs_->rec(q.tail).next = bid;
+    q.tail = bid;
+    q.bytes += len;
+    ++q.nbufs;
+}
+
+std::uint16_t Worker::inq_pop(InQ& q) {
+    const std::uint16_t b = q.head;
+    q.head = bufs_->rec(b).next;
+    if (q.head == net::BufRing::kNone) q.tail = net::BufRing::kNone;
+    q.bytes -= bufs_->rec(b).len;
+    --q.nbufs;
+    return b;
+}
+
+void Worker::inq_drop(InQ& q) {
+    while (!q.empty()) bufs_->recycle(inq_pop(q));
+}
+
+void Worker::outq_push(OutQ& q, const Seg& sg) {
+    ES_ASSERT(!q.full());
+    q.at(q.n) = sg;
+    ++q.n;
+    q.bytes += sg.len;
+}
+
+void Worker::seg_free(Seg& sg) {
+    if (sg.bid != net::BufRing::kNone) bufs_->recycle(sg.bid);
+    if (sg.hb) heads_.destroy(sg.hb);
+    delete sg.str;
+    sg = Seg{};
+}
+
+void Worker::outq_drop(OutQ& q) {
+    while (q.n > 0) {
+        seg_free(q.at(0));
+        q.first = std::uint8_t((q.first + 1) % OutQ::kCap);
+        --q.n;
+    }
+    q.first = 0;
+    q.bytes = 0;
+}
+
+bool Worker::outq_send(OutQ& q, int slot, std::uint64_t ud) {
+    if (q.inflight || q.n == 0 || slot < 0) return false;
+    int k = 0;
+    std::uint32_t total = 0;
+    for (; k < q.n; ++k) {
+        Seg& sg = q.at(k);
+        q.iov[k].iov_base = const_cast<char*>(sg.p);
+        q.iov[k].iov_len = sg.len;
+        total += sg.len;
+    }
+    q.msg = msghdr{};
+    q.msg.msg_iov = q.iov;
+    q.msg.msg_iovlen = std::size_t(k);
+    q.sending = total;
+    io_uring_sqe* sqe = r_.sqe();
+    io_uring_prep_sendmsg(sqe, slot, &q.msg, MSG_WAITALL | MSG_NOSIGNAL);
+    sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data64(sqe, ud);
+    q.inflight = true;
+    return true;
+}
+
+// Consumes `sent` bytes from the front of the queue after a send completed.
+void Worker::outq_sent(OutQ& q, std::uint32_t sent) {
+    q.inflight = false;
+    if (sent < q.sending) st_.shard.short_sends.inc();
+    while (sent > 0 && q.n > 0) {
+        Seg& sg = q.at(0);
+        const std::uint32_t take = std::min(sent, sg.len);
+        sg.p += take;
+        sg.len -= take;
+        sent -= take;
+        q.bytes -= take;
+        if (sg.len == 0) {
+            seg_free(sg);
+            q.first = std::uint8_t((q.first + 1) % OutQ::kCap);
+            --q.n;
+        }
+    }
+    if (q.n == 0) q.first = 0;
+}
+
+HeadBuf* Worker::new_head() {
+    HeadBuf* h = heads_.make();
+    if (h) {
+        h->len = 0;
+        h->off = 0;
+    }
+    return h;
+}
+
+// ---------------------------------------------------------------- client side I/O
+
+void Worker::h_arm_recv(HttpSession* s) {
+    if (s->recv_armed || s->cli_eof || s->slot < 0 || s->starved) return;
+    io_uring_sqe* sqe = r_.sqe();
+    io_uring_prep_recv_multishot(sqe, s->slot, nullptr, 0, 0);
+    sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
+    sqe->buf_group = bufs_->group();
+    io_uring_sqe_set_data64(sqe, hud(kHOpCliRecv, s));
+    ++s->pending_ops;
+    s->recv_armed = true;
+    s->recv_cancelling = false;
+}
+
+void Worker::h_cancel_recv(HttpSession* s) {
+    if (!s->recv_armed || s->recv_cancelling) return;
+    io_uring_sqe* sqe = r_.sqe();
+    io_uring_prep_cancel64(sqe, hud(kHOpCliRecv, s), 0);
+    io_uring_sqe_set_data64(sqe, hud(kHOpCliCancel, s));
+    ++s->pending_ops;
+    s->recv_cancelling = true;
+}
+
+// The client recv runs while there is room: few unconsumed buffers, and a server queue below the
+// high watermark. A lingering close keeps reading (and discarding) until EOF.
+void Worker::h_maybe_rearm(HttpSession* s) {
+    if (s->state != HState::Active || s->recv_armed) return;
+    if (!s->shut_sent) {
+        if (s->in.nbufs >= kInBufsMax) return;
+        if (s->conn && s->conn->out.bytes >= kHighWaterBufs * bufs_->size()) return;
+    }
+    h_arm_recv(s);
+}
+
+void Worker::h_on_cli_recv(HttpSession* s, const shard::Cqe& e) {
+    const bool more = e.flags & IORING_CQE_F_MORE;
+    if (!more) {
+        --s->pending_ops;
+        s->recv_armed = false;
+        s->recv_cancelling = false;
+    }
+    if (e.res > 0 && (e.flags & IORING_CQE_F_BUFFER)) {
+        const auto bid = std::uint16_t(e.flags >> IORING_CQE_BUFFER_SHIFT);
+        bufs_->taken(bid);
+        if (s->state != HState::Active || s->shut_sent) {
+            bufs_->recycle(bid);  // closing, or draining a lingering close
+            if (s->state == HState::Active) {
+                if (!more) h_arm_recv(s);
+            } else {
+                h_maybe_release(s);
+            }
+            return;
+        }
+        const auto n = std::uint32_t(e.res);
+        const std::int64_t now = r_.now_ms();
+        if (s->req == ReqPhase::Head && s->in.empty() && !s->req_acc) s->t_req = now;  // first byte of a request
+        s->last_cli = now;
+        st_.fe[s->fe].bin.add(n);
+        if (s->be >= 0) st_.be[s->be].bin.add(n);
+        s->bytes_in += n;
+        inq_push(s->in, bid, n);
+        h_process_request(s);
+        if (s->state != HState::Active) return;
+        if (s->in.nbufs >= kInBufsMax ||
+            (s->conn && s->conn->out.bytes >= kHighWaterBufs * bufs_->size()))
+            h_cancel_recv(s);
+        else if (!more)
+            h_maybe_rearm(s);
+        h_schedule(s);
+        return;
+    }
+    if (s->state != HState::Active) {
+        h_maybe_release(s);
+        return;
+    }
+    if (e.res == 0) {
+        s->cli_eof = true;
+        h_on_cli_eof(s);
+        return;
+    }
+    if (e.res == -ENOBUFS) {
+        st_.shard.enobufs.inc();
+        if (!s->starved) {
+            s->starved = true;
+            ++s->pending_ops;
+            hstarved_.push_back(s);
+        }
+        return;
+    }
+    if (e.res == -ECANCELED) {
+        h_maybe_rearm(s);
+        return;
+    }
+    // reset by the client
+    h_client_abort(s);
+}
+
+void Worker::h_on_cli_eof(HttpSession* s) {
+    if (s->shut_sent) {  // lingering close done
+        h_close(s);
+        return;
+    }
+    switch (s->req) {
+        case ReqPhase::Head:
+            if (s->in.empty() && !s->req_acc && s->rsp == RspPhase::None && s->out.n == 0) {
+                h_close(s);  // between requests: a normal end of a keep-alive connection
+                return;
+            }
+            if (s->rsp == RspPhase::None && !s->replied) {
+                h_client_abort(s);  // a partial request head
+                return;
+            }
+            s->close_after = true;
+            return;
+        case ReqPhase::Body:
+            h_client_abort(s);
+            return;
+        case ReqPhase::Done:
+            // the client half-closed after its request: answer it, then close
+            s->close_after = true;
+            if (s->rsp == RspPhase::None && s->out.n == 0 && s->replied) h_close(s);
+            return;
+        case ReqPhase::Tunnel:
+            if (s->conn && s->conn->out.n == 0) h_close(s);
+            else s->close_after = true;
+            return;
+    }
+}
+
+void Worker::h_client_abort(HttpSession* s) {
+    st_.fe[s->fe].cli_abrt.inc();
+    if (s->be >= 0) {
+        st_.be[s->be].cli_abrt.inc();
+        if (s->server >= 0) lbs_[std::size_t(s->be)]->server(s->server).c->cli_abrt.inc();
+    }
+    s->term[0] = 'C';
+    if (s->nreq > 0 && s->status == 0 && s->req != ReqPhase::Head) h_log(s);
+    h_close(s);
+}
+
+void Worker::h_send_client(HttpSession* s) {
+    if (outq_send(s->out, s->slot, hud(kHOpCliSend, s))) ++s->pending_ops;
+}
+
+void Worker::h_on_cli_send(HttpSession* s, int res) {
+    --s->pending_ops;
+    if (s->state != HState::Active) {
+        s->out.inflight = false;
+        outq_drop(s->out);
+        h_maybe_release(s);
+        return;
+    }
+    if (res < 0) {
+        s->out.inflight = false;
+        h_client_abort(s);
+        return;
+    }
+    outq_sent(s->out, std::uint32_t(res));
+    s->last_cli = r_.now_ms();
+    if (s->out.n > 0) h_send_client(s);
+    // room again for the response body
+    if (s->conn && s->rsp != RspPhase::None) {
+        h_process_response(s);
+        if (s->state != HState::Active) return;
+        if (s->conn) c_maybe_rearm(s->conn);
+    }
+    if (s->out.n == 0 && s->close_after && s->req != ReqPhase::Tunnel && s->rsp == RspPhase::None) {
+        h_linger(s);
+        return;
+    }
+    if (s->req == ReqPhase::Tunnel && s->conn && s->conn->eof && s->out.n == 0) {
+        h_close(s);
+        return;
+    }
+    h_schedule(s);
+}
+
+// A connection that ends after a response: send FIN, then read and discard until the client
+// closes (or a short timeout), so unread request bytes cannot turn our close into a reset that
+// destroys the response in flight.
+void Worker::h_linger(HttpSession* s) {
+    if (s->shut_sent || s->state != HState::Active) return;
+    if (s->cli_eof) {
+        h_close(s);
+        return;
+    }
+    s->shut_sent = true;
+    s->shut_inflight = true;
+    inq_drop(s->in);
+    io_uring_sqe* sqe = r_.sqe();
+    io_uring_prep_shutdown(sqe, s->slot, SHUT_WR);
+    sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data64(sqe, hud(kHOpCliShut, s));
+    ++s->pending_ops;
+    h_arm_recv(s);
+    h_schedule(s);
+}
+
+void Worker::h_on_cli_shut(HttpSession* s, int res) {
+    --s->pending_ops;
+    s->shut_inflight = false;
+    if (s->deferred_close >= 0) {
+        io_uring_sqe* sqe = r_.sqe();
+        io_uring_prep_close_direct(sqe, unsigned(s->deferred_close));
+        io_uring_sqe_set_data64(sqe, hud(kHOpCliClose, s));
+        ++s->pending_ops;
+        s->deferred_close = -1;
+    }
+    if (s->state != HState::Active) {
+        h_maybe_release(s);
+        return;
+    }
+    if (res < 0) h_close(s);
+}
+
+// ---------------------------------------------------------------- request analysis
+
+// Moves every received byte into the gathering buffer and returns the buffers to the ring.
+// False when the head would not fit (the caller answers 431).
+bool Worker::gather(InQ& q, HeadBuf*& acc) {
+    if (!acc) {
+        acc = new_head();
+        if (!acc) return false;
+    }
+    while (!q.empty()) {
+        const std::uint16_t b = q.head;
+        net::BufRing::Rec& rec = bufs_->rec(b);
+        if (acc->off > 0 && acc->len + rec.len > HeadBuf::kCap) {
+            std::memmove(acc->data, acc->data + acc->off, acc->len - acc->off);
+            acc->len -= acc->off;
+            acc->off = 0;
+        }
+        if (acc->len + rec.len > HeadBuf::kCap) return false;
+        std::memcpy(acc->data + acc->len, bufs_->data(b) + rec.off, rec.len);
+        acc->len += rec.len;
+        bufs_->recycle(inq_pop(q));
+    }
+    return true;
+}
+
+void Worker::h_process_request(HttpSession* s) {
+    if (s->in_parse) return;  // re-entered from the head being parsed: its caller's loop goes on
+    h_process_request_loop(s);
+    if (s->state == HState::Active && s->conn) c_send(s->conn);
+}
+
+void Worker::h_process_request_loop(HttpSession* s) {
+    for (int guard = 0; guard < 64 && s->state == HState::Active; ++guard) {
+        switch (s->req) {
+            case ReqPhase::Head:
+                if (s->rsp != RspPhase::None || s->out.bytes > kHighWaterBufs * bufs_->size()) return;
+                if (!h_parse_request(s)) return;
+                break;
+            case ReqPhase::Body:
+                if (!s->conn) return;  // waiting for a server connection
+                if (!h_forward_body(s, s->in, s->req_acc, s->conn->out, s->req_body, s->req_left, s->req_chunks,
+                                    true))
+                    return;
+                break;
+            case ReqPhase::Done:
+                return;
+            case ReqPhase::Tunnel:
+                if (s->conn) h_tunnel(s, s->in, s->req_acc, s->conn->out);
+                if (s->conn) c_send(s->conn);
+                return;
+        }
+    }
+}
+
+// Parses the next request head. True when the state moved on (call again), false to wait.
+bool Worker::h_parse_request(HttpSession* s) {
+    const char* base;
+    std::size_t len;
+    bool in_place = false;
+    if (!s->req_acc && !s->in.empty() && s->in.nbufs == 1) {
+        const net::BufRing::Rec& rec = bufs_->rec(s->in.head);
+        base = bufs_->data(s->in.head) + rec.off;
+        len = rec.len;
+        in_place = true;
+    } else {
+        if (s->in.empty() && (!s->req_acc || s->req_acc->len == s->req_acc->off)) return false;
+        if (!gather(s->in, s->req_acc)) {
+            h_reply_error(s, 431, "request head too large");
+            return false;
+        }
+        base = s->req_acc->data + s->req_acc->off;
+        len = s->req_acc->len - s->req_acc->off;
+    }
+    http::RequestHead& req = req_head_;
+    http::ParseResult pr = http::parse_request(base, len, http_limits_, req, s->req_scanned);
+    if (pr.status == http::Status::NeedMore) {
+        if (in_place) {
+            // keep nothing in provided buffers while a head is incomplete
+            if (!gather(s->in, s->req_acc)) h_reply_error(s, 431, "request head too large");
+        }
+        return false;
+    }
+    if (pr.status == http::Status::Error) {
+        h_reply_error(s, pr.error, pr.why);
+        return false;
+    }
+    s->req_scanned = 0;
+    const std::uint16_t bid0 = s->in.head;
+    HeadBuf* const acc0 = s->req_acc;
+    s->in_parse = true;
+    h_start_request(s, req, base, len);
+    s->in_parse = false;
+    if (s->state != HState::Active) return false;
+    // consume the head (unless answering it already dropped the input)
+    if (in_place ? s->in.head != bid0 : s->req_acc != acc0) return true;
+    if (in_place) {
+        net::BufRing::Rec& rec = bufs_->rec(s->in.head);
+        rec.off += req.head_len;
+        rec.len -= req.head_len;
+        s->in.bytes -= req.head_len;
+        if (rec.len == 0) bufs_->recycle(inq_pop(s->in));
+    } else {
+        s->req_acc->off += req.head_len;
+        if (s->req_acc->off == s->req_acc->len) {
+            heads_.destroy(s->req_acc);
+            s->req_acc = nullptr;
+        }
+    }
+    return true;
+}
+
+void Worker::h_start_request(HttpSession* s, http::RequestHead& req, const char* base, std::size_t avail) {
+    const auto& fe = cfg_.frontends[s->fe];
+    ++s->nreq;
+    s->t_head = r_.now_ms();
+    s->status = 0;
+    s->bytes_out = 0;
+    s->t_queue = s->t_connect = s->t_connected = s->t_rsp = -1;
+    s->term[0] = s->term[1] = '-';
+    s->replied = false;
+    s->tries = 0;
+    s->method = req.method;
+    s->req_head_method = req.method == http::Method::Head;
+    s->req_upgrade = req.upgrade;
+    s->req_expect = req.expect_continue;
+    // request line for the log
+    {
+        const std::size_t rl = std::size_t(req.target.data() + req.target.size() - base) + 9;
+        const std::size_t n = std::min<std::size_t>(rl, sizeof s->reqline);
+        std::memcpy(s->reqline, base, n);
+        s->reqline_len = std::uint16_t(n);
+    }
+    st_.fe[s->fe].req_tot.inc();
+    if (!req.wants_keep_alive() || fe.http.httpclose) s->close_after = true;
+    s->client_http10 = req.version == 10;
+    s->req_body = req.body;
+    s->req_left = req.content_length;
+    s->req_chunks.reset();
+    s->req = (req.body == http::BodyKind::None || (req.body == http::BodyKind::Length && req.content_length == 0))
+                 ? ReqPhase::Done
+                 : ReqPhase::Body;
+
+    arena_.reset();
+    edits_.reset();
+    http::Txn t;
+    t.req = &req;
+    t.src = &s->peer;
+    t.cfg = &cfg_;
+    t.arena = &arena_;
+    t.edits = &edits_;
+
+    // the stats page of this frontend
+    const std::string_view su = std::string_view(fe.stats.uri).substr(0, fe.stats.uri.find('?'));
+    if (fe.stats.enabled && (req.path == su || (req.path.size() == su.size() + 4 && req.path.starts_with(su) &&
+                                                req.path.ends_with(";csv")))) {
+        h_serve_page(s, req, 0);
+        return;
+    }
+    http::Verdict v = http::run_request_rules(fe.http, t);
+    if (v.kind == http::Verdict::Reply) {
+        if (v.denied) st_.fe[s->fe].dreq.inc();
+        h_local_reply(s, v.status, v.bytes);
+        return;
+    }
+    if (v.kind == http::Verdict::Service) {
+        h_serve_page(s, req, 1);
+        return;
+    }
+    const int be = http::select_backend(fe, t);
+    if (be < 0) {
+        h_local_reply(s, 503, http::error_reply(503, nullptr, &fe.http));
+        return;
+    }
+    if (s->be != be) {
+        if (s->counted_be) {
+            st_.be[s->be].scur.dec();
+            s->counted_be = false;
+        }
+        s->be = be;
+    }
+    const auto& bcfg = cfg_.backends[std::size_t(be)];
+    auto& bc = st_.be[be];
+    if (!s->counted_be) {
+        s->counted_be = true;
+        bc.stot.inc();
+        bc.scur.inc();
+        bc.smax.update(bc.scur.get());
+    }
+    bc.req_tot.inc();
+    if (fe.own_backend_id != be) {  // a listen section's rules run once, as its frontend's
+        t.fallback = &fe.http;
+        v = http::run_request_rules(bcfg.http, t);
+        if (v.kind == http::Verdict::Reply) {
+            if (v.denied) {
+                st_.fe[s->fe].dreq.inc();
+                bc.dreq.inc();
+            }
+            h_local_reply(s, v.status, v.bytes);
+            return;
+        }
+        if (v.kind == http::Verdict::Service) {
+            h_serve_page(s, req, 1);
+            return;
+        }
+    }
+    if (bcfg.http.httpclose) s->close_after = true;
+
+    // the outgoing head
+    HeadBuf* hb = new_head();
+    if (!hb) {
+        h_reply_error(s, 500, "out of head buffers");
+        return;
+    }
+    Writer w{hb->data, HeadBuf::kCap};
+    w.put(req.method_text);
+    w.put(" ");
+    if (!edits_.new_path.empty()) {
+        w.put(edits_.new_path);
+        if (!req.query.empty() || req.target.find('?') != std::string_view::npos) {
+            w.put("?");
+            w.put(req.query);
+        }
+    } else {
+        w.put(req.target);
+    }
+    w.put(" HTTP/1.1\r\n");
+    for (std::uint16_t i = 0; i < req.nheaders; ++i) {
+        const http::Header& h = req.headers[i];
+        if (h.hop || h.removed) continue;
+        w.header(h.name, h.value);
+    }
+    if (req.upgrade) {
+        w.put("Connection: upgrade\r\n");
+        if (const http::Header* u = req.find("upgrade")) w.header("Upgrade", u->value);
+    } else if (bcfg.http.server_close || bcfg.http.httpclose || fe.http.httpclose) {
+        w.put("Connection: close\r\n");
+    }
+    if (req.body == http::BodyKind::Chunked) w.put("Transfer-Encoding: chunked\r\n");
+    const config::HttpProxy& ffp = fe.http.forwardfor ? fe.http : bcfg.http;
+    if (ffp.forwardfor && !(ffp.forwardfor_if_none && req.find(ffp.forwardfor_header))) {
+        char ab[INET6_ADDRSTRLEN];
+        const std::string_view ip = addr_text(s->peer, ab, sizeof ab);
+        if (!ip.empty()) w.header(ffp.forwardfor_header, ip);
+    }
+    for (int i = 0; i < edits_.nadds; ++i) w.header(edits_.adds[i].name, edits_.adds[i].value);
+    w.put("\r\n");
+    if (w.overflow) {
+        heads_.destroy(hb);
+        h_reply_error(s, 431, "request head too large after rewriting");
+        return;
+    }
+    hb->len = w.n;
+    s->rsp = RspPhase::Head;
+    s->rsp_scanned = 0;
+    if (s->pend_head) heads_.destroy(s->pend_head);
+    s->pend_head = hb;
+    s->retries_left = bcfg.retries;
+    // server choice
+    std::string_view hval;
+    bool has_hval = false;
+    if (bcfg.balance == config::Balance::Hdr) {
+        if (const http::Header* h = req.find(lbs_[std::size_t(be)]->hdr_name())) {
+            hval = h->value;
+            has_hval = true;
+        }
+    }
+    s->lb_uri_len = 0;
+    {
+        // keep what `balance uri` hashes: the target (path and query) as received
+        const std::size_t n = std::min<std::size_t>(req.target.size(), sizeof s->lb_key);
+        std::memcpy(s->lb_key, req.target.data(), n);
+        s->lb_uri_len = std::uint16_t(n);
+    }
+    if (has_hval) {
+        const std::size_t n = std::min<std::size_t>(hval.size(), sizeof s->lb_key);
+        std::memcpy(s->lb_key, hval.data(), n);
+        s->lb_uri_len = std::uint16_t(n);
+    }
+    s->lb_has_hdr = has_hval;
+    if (req.body == http::BodyKind::Chunked && avail > req.head_len) {
+        // chunk framing that arrived with the head is checked before any server is involved
+        http::ChunkedScanner probe;
+        if (probe.feed(base + req.head_len, avail - req.head_len).status == http::Status::Error) {
+            heads_.destroy(s->pend_head);
+            s->pend_head = nullptr;
+            h_reply_error(s, 400, "invalid chunked request body");
+            return;
+        }
+    }
+    h_assign_server(s, -1);
+}
+
+PickInput Worker::h_pick_input(const HttpSession* s) const {
+    PickInput in;
+    in.src = &s->peer;
+    const std::string_view key(s->lb_key, s->lb_uri_len);
+    in.uri = key;
+    in.hdr = key;
+    in.has_hdr = s->lb_has_hdr;
+    return in;
+}
+
+void Worker::h_assign_server(HttpSession* s, int exclude) {
+    BackendLb& lb = *lbs_[std::size_t(s->be)];
+    const int i = lb.pick(h_pick_input(s), exclude);
+    if (i == BackendLb::kNone) {
+        st_.be[s->be].econ.inc();
+        s->term[0] = 's';
+        s->term[1] = 'C';
+        h_local_reply(s, 503, h_error(s, 503));
+        return;
+    }
+    if (i == BackendLb::kFull) {
+        s->queued = true;
+        s->t_queue = r_.now_ms();
+        hqueues_[std::size_t(s->be)].push_back(s);
+        auto& bc = st_.be[s->be];
+        bc.qcur.inc();
+        bc.qmax.update(bc.qcur.get());
+        h_schedule(s);
+        return;
+    }
+    h_use_server(s, i);
+}
+
+// Takes a server connection for the current request: the session's own (http-reuse never), an
+// idle one from the pool (not for the first request of a session under http-reuse safe), or a
+// new one.
+void Worker::h_use_server(HttpSession* s, int i) {
+    BackendLb& lb = *lbs_[std::size_t(s->be)];
+    ServerSlot& srv = lb.server(i);
+    const auto& bcfg = cfg_.backends[std::size_t(s->be)];
+    s->server = i;
+    s->last_srv = r_.now_ms();  // `timeout server` counts from here
+    ++srv.cur;
+    srv.c->inflight.inc();
+    // a server's sessions are the requests it is serving (HAProxy counts streams, not connections)
+    srv.c->stot.inc();
+    srv.c->scur.inc();
+    srv.c->smax.update(srv.c->scur.get());
+    srv.c->lbtot.inc();
+    srv.c->req_tot.inc();
+    st_.be[s->be].lbtot.inc();
+    if (s->t_queue >= 0) {
+        const std::int64_t q = r_.now_ms() - s->t_queue;
+        st_.be[s->be].qtime_sum.add(std::uint64_t(q));
+        st_.be[s->be].qtime_n.inc();
+        srv.c->qtime_sum.add(std::uint64_t(q));
+        srv.c->qtime_n.inc();
+    }
+    HttpConn* c = nullptr;
+    if (s->conn) {
+        if (s->conn->server == i && s->conn->be == s->be && s->conn->state == HttpConn::Ready) {
+            c = s->conn;
+        } else {
+            c_release(s->conn, false);
+            s->conn = nullptr;
+        }
+    }
+    const bool may_share = bcfg.http_reuse == config::HttpReuse::Always ||
+                           bcfg.http_reuse == config::HttpReuse::Aggressive ||
+                           (bcfg.http_reuse == config::HttpReuse::Safe && !s->first_req);
+    if (!c && may_share) {
+        core::ListNode& head = idle_[std::size_t(s->be)][std::size_t(i)];
+        if (head.linked()) {
+            core::ListNode* n = head.next;  // most recently used first
+            c = reinterpret_cast<HttpConn*>(reinterpret_cast<char*>(n) - offsetof(HttpConn, idle_node));
+            n->unlink();
+            r_.timers().cancel(&c->timer);
+            srv.c->idle_conn_cur.dec();
+            c->state = HttpConn::Ready;
+        }
+    }
+    s->first_req = false;
+    if (c) {
+        c->owner = s;
+        c->reused = true;
+        s->conn = c;
+        srv.c->reuse.inc();
+        st_.be[s->be].reuse.inc();
+        s->t_connect = s->t_connected = r_.now_ms();
+        h_attach_ready(s);
+        return;
+    }
+    c = hconns_.make();
+    if (!c) {
+        --srv.cur;
+        srv.c->inflight.dec();
+        h_local_reply(s, 503, h_error(s, 503));
+        return;
+    }
+    c->gen = ++gen_;
+    c->be = s->be;
+    c->server = i;
+    c->owner = s;
+    c->timer.owner = c;
+    c->timer.kind = kHTimerConnIdle;
+    ++hconns_live_;
+    s->conn = c;
+    s->t_connect = r_.now_ms();
+    srv.c->connect.inc();
+    st_.be[s->be].connect.inc();
+    // the head (and any body that follows) queue on the connection while it connects
+    if (s->pend_head) {
+        outq_push(c->out, Seg{s->pend_head->data, s->pend_head->len, net::BufRing::kNone, s->pend_head});
+        s->pend_head = nullptr;
+    }
+    h_process_request(s);
+    c_connect(c);
+}
+
+// A connection ready to carry the current request: queue the head, forward what body is there.
+void Worker::h_attach_ready(HttpSession* s) {
+    HttpConn* c = s->conn;
+    if (s->pend_head) {
+        outq_push(c->out, Seg{s->pend_head->data, s->pend_head->len, net::BufRing::kNone, s->pend_head});
+        s->pend_head = nullptr;
+    }
+    s->last_srv = r_.now_ms();
+    h_process_request(s);
+    if (s->state != HState::Active) return;
+    c_send(c);
+    c_maybe_rearm(c);
+    h_schedule(s);
+}
+
+// Forwards body bytes of one message from an input (a gathering buffer first, then provided
+// buffers) to an output queue. True when the body is complete (state moved on).
+bool Worker::h_forward_body(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out, http::BodyKind kind,
+                            std::uint64_t& left, http::ChunkedScanner& chunks, bool request) {
+    auto finish = [&]() {
+        if (request) {
+            s->req = ReqPhase::Done;
+        } else {
+            s->rsp = RspPhase::Done;
+        }
+    };
+    if (kind == http::BodyKind::Length && left == 0) {
+        finish();
+        return true;
+    }
+    const std::uint32_t high = kHighWaterBufs * bufs_->size();
+    // 1. bytes left in the gathering buffer after the head
+    if (acc && acc->off < acc->len) {
+        if (out.full() || out.bytes >= high) return false;
+        const char* p = acc->data + acc->off;
+        const std::size_t avail = acc->len - acc->off;
+        std::size_t take = avail;
+        bool done = false;
+        if (kind == http::BodyKind::Length) {
+            if (take >= left) {
+                take = std::size_t(left);
+                done = true;
+            }
+            left -= take;
+        } else if (kind == http::BodyKind::Chunked) {
+            const http::ChunkedScanner::Step st = chunks.feed(p, avail);
+            if (st.status == http::Status::Error) {
+                h_body_error(s, request);
+                return false;
+            }
+            take = st.used;
+            done = st.status == http::Status::Done;
+        }
+        if (!request) s->bytes_out += take;
+        if (take > 0) {
+            if (take == avail) {
+                outq_push(out, Seg{p, std::uint32_t(take), net::BufRing::kNone, acc});
+                acc = nullptr;
+            } else {
+                // the message ends inside: what follows moves to a fresh gathering buffer
+                HeadBuf* rest = new_head();
+                if (!rest) {
+                    h_reply_error(s, 500, "out of head buffers");
+                    return false;
+                }
+                std::memcpy(rest->data, p + take, avail - take);
+                rest->len = std::uint32_t(avail - take);
+                acc->len = acc->off + std::uint32_t(take);
+                outq_push(out, Seg{p, std::uint32_t(take), net::BufRing::kNone, acc});
+                acc = rest;
+            }
+        }
+        if (done) {
+            finish();
+            return true;
+        }
+        if (acc && acc->off < acc->len) return false;
+        if (acc) {
+            heads_.destroy(acc);
+            acc = nullptr;
+        }
+    }
+    // 2. provided buffers
+    while (!in.empty()) {
+        if (out.full() || out.bytes >= high) return false;
+        const std::uint16_t b = in.head;
+        net::BufRing::Rec& rec = bufs_->rec(b);
+        const char* p = bufs_->data(b) + rec.off;
+        std::size_t take = rec.len;
+        bool done = false;
+        if (kind == http::BodyKind::Length) {
+            if (take >= left) {
+                take = std::size_t(left);
+                done = true;
+            }
+            left -= take;
+        } else if (kind == http::BodyKind::Chunked) {
+            const http::ChunkedScanner::Step st = chunks.feed(p, rec.len);
+            if (st.status == http::Status::Error) {
+                h_body_error(s, request);
+                return false;
+            }
+            take = st.used;
+            done = st.status == http::Status::Done;
+        }
+        if (!request) s->bytes_out += take;
+        if (take == rec.len) {
+            inq_pop(in);
+            outq_push(out, Seg{p, std::uint32_t(take), b, nullptr});
+        } else {
+            // the message ends inside this buffer: the rest (the next message) is gathered
+            if (!acc) acc = new_head();
+            if (!acc || acc->len + (rec.len - take) > HeadBuf::kCap) {
+                h_reply_error(s, 500, "out of head buffers");
+                return false;
+            }
+            std::memcpy(acc->data + acc->len, p + take, rec.len - take);
+            acc->len += std::uint32_t(rec.len - take);
+            inq_pop(in);
+            if (take > 0) outq_push(out, Seg{p, std::uint32_t(take), b, nullptr});
+            else bufs_->recycle(b);
+            // later buffers stay queued behind the gathered bytes: gather them too, in order
+            if (!in.empty() && !gather(in, acc)) {
+                h_reply_error(s, 431, "request head too large");
+                return false;
+            }
+        }
+        if (done) {
+            finish();
+            return true;
+        }
+    }
+    return false;
+}
+
+void Worker::h_body_error(HttpSession* s, bool request) {
+    if (request) {
+        st_.fe[s->fe].ereq.inc();
+        // the head has gone to the server already: the exchange cannot be repaired
+        s->term[0] = 'C';
+        s->term[1] = 'D';
+        if (s->conn) c_release(s->conn, false), s->conn = nullptr;
+        if (s->rsp == RspPhase::Head && s->out.n == 0 && s->status == 0) {
+            h_reply_error(s, 400, "invalid chunked request body");
+            return;
+        }
+        h_close(s);
+    } else {
+        h_server_failed(s, true);
+    }
+}
+
+void Worker::h_tunnel(HttpSession*, InQ& in, HeadBuf*& acc, OutQ& out) {
+    if (acc && acc->off < acc->len && !out.full()) {
+        outq_push(out, Seg{acc->data + acc->off, acc->len - acc->off, net::BufRing::kNone, acc});
+        acc = nullptr;
+    }
+    while (!in.empty() && !out.full()) {
+        const std::uint16_t b = in.head;
+        const net::BufRing::Rec& rec = bufs_->rec(b);
+        inq_pop(in);
+        outq_push(out, Seg{bufs_->data(b) + rec.off, rec.len, b, nullptr});
+    }
+}
+
+// ---------------------------------------------------------------- local replies
+
+std::string_view Worker::h_error(HttpSession* s, int status) const {
+    const config::HttpProxy* be = s->be >= 0 ? &cfg_.backends[std::size_t(s->be)].http : nullptr;
+    return http::error_reply(status, be, &cfg_.frontends[s->fe].http);
+}
+
+// Queues a complete reply with connection handling added after its status line.
+void Worker::h_queue_reply(HttpSession* s, std::string_view bytes, bool close) {
+    const std::size_t eol = bytes.find("\r\n");
+    if (eol == std::string_view::npos || s->out.n + 3 > OutQ::kCap) {
+        s->close_after = true;
+        return;
+    }
+    static constexpr std::string_view kClose = "connection: close\r\n";
+    static constexpr std::string_view kKeep = "connection: keep-alive\r\n";
+    outq_push(s->out, Seg{bytes.data(), std::uint32_t(eol + 2)});
+    const std::string_view ch = close ? kClose : kKeep;
+    outq_push(s->out, Seg{ch.data(), std::uint32_t(ch.size())});
+    outq_push(s->out, Seg{bytes.data() + eol + 2, std::uint32_t(bytes.size() - eol - 2)});
+    s->bytes_out += bytes.size() + ch.size();
+}
+
+int Worker::reply_status(std::string_view bytes) {
+    // "HTTP/1.x NNN ..."
+    if (bytes.size() < 12) return 0;
+    int v = 0;
+    for (int i = 9; i < 12; ++i) {
+        const char ch = bytes[std::size_t(i)];
+        if (ch < '0' || ch > '9') return 0;
+        v = v * 10 + (ch - '0');
+    }
+    return v;
+}
+
+// The proxy answers the request itself (rules, stats, no server). Keep-alive continues when the
+// request had no body left unread; the rest of a body is not worth reading: the connection closes.
+void Worker::h_local_reply(HttpSession* s, int status, std::string_view bytes) {
+    if (bytes.empty()) bytes = http::error_reply(status, nullptr, &cfg_.frontends[s->fe].http);
+    s->replied = true;
+    if (s->pend_head) {
+        heads_.destroy(s->pend_head);
+        s->pend_head = nullptr;
+    }
+    st_.fe[s->fe].intercepted.inc();
+    if (s->req == ReqPhase::Body) s->close_after = true;  // an unread body is not worth reading
+    // the arena may hold the reply: copy what is not static config data into a head buffer
+    if (bytes.data() >= arena_.buf && bytes.data() < arena_.buf + sizeof arena_.buf) {
+        HeadBuf* hb = new_head();
+        if (!hb || bytes.size() > HeadBuf::kCap) {
+            if (hb) heads_.destroy(hb);
+            h_close(s);
+            return;
+        }
+        std::memcpy(hb->data, bytes.data(), bytes.size());
+        hb->len = std::uint32_t(bytes.size());
+        bytes = std::string_view(hb->data, hb->len);
+        h_queue_reply(s, bytes, s->close_after);
+        // the head buffer must live until sent: hand it to the segment that holds the body
+        s->out.at(s->out.n - 1).hb = hb;
+    } else {
+        h_queue_reply(s, bytes, s->close_after);
+    }
+    s->status = reply_status(bytes);
+    if (s->status == 0) s->status = status;
+    h_request_done(s, true);
+}
+
+void Worker::h_reply_error(HttpSession* s, int status, const char* why) {
+    (void)why;
+    st_.fe[s->fe].ereq.inc();
+    if (status == 408) {
+        s->term[0] = 'c';
+        s->term[1] = 'R';
+    } else {
+        s->term[0] = 'P';
+        s->term[1] = 'R';
+    }
+    s->close_after = true;
+    if (s->nreq == 0 || s->req == ReqPhase::Head) {
+        ++s->nreq;
+        st_.fe[s->fe].req_tot.inc();
+        s->reqline_len = 0;
+        s->t_head = r_.now_ms();
+    }
+    inq_drop(s->in);
+    if (s->req_acc) {
+        heads_.destroy(s->req_acc);
+        s->req_acc = nullptr;
+    }
+    s->req = ReqPhase::Done;
+    s->replied = true;
+    const std::string_view bytes = h_error(s, status);
+    h_queue_reply(s, bytes, true);
+    s->status = status;
+    h_request_done(s, true);
+}
+
+// A page rendered by the shard: kind 0 = the stats page (HTML or ;csv), 1 = Prometheus metrics.
+void Worker::h_serve_page(HttpSession* s, const http::RequestHead& req, int kind) {
+    std::string body;
+    std::string ctype;
+    if (p_.render_page) body = p_.render_page(kind, cfg_.frontends[s->fe].stats.uri, req.target, ctype);
+    if (ctype.empty()) {
+        h_local_reply(s, 503, h_error(s, 503));
+        return;
+    }
+    auto* page = new std::string;
+    page->reserve(body.size() + 160);
+    *page += "HTTP/1.1 200 OK\r\ncontent-type: ";
+    *page += ctype;
+    *page += "\r\ncache-control: no-cache\r\ncontent-length: ";
+    *page += std::to_string(s->req_head_method ? 0 : body.size());
+    *page += "\r\n\r\n";
+    if (!s->req_head_method) *page += body;
+    s->replied = true;
+    if (s->pend_head) {
+        heads_.destroy(s->pend_head);
+        s->pend_head = nullptr;
+    }
+    st_.fe[s->fe].intercepted.inc();
+    if (s->req == ReqPhase::Body) s->close_after = true;
+    h_queue_reply(s, *page, s->close_after);
+    s->out.at(s->out.n - 1).str = page;
+    s->status = 200;
+    h_request_done(s, true);
+}
+
+// ---------------------------------------------------------------- server connections
+
+void Worker::c_connect(HttpConn* c) {
+    const ServerSlot& srv = lbs_[std::size_t(c->be)]->server(c->server);
+    c->state = HttpConn::Connecting;
+    io_uring_sqe* sqe = r_.sqe();
+    io_uring_prep_socket_direct_alloc(sqe, srv.cfg->addr.family(), SOCK_STREAM, 0, 0);
+    io_uring_sqe_set_data64(sqe, cud(kHOpSrvSocket, c));
+    ++c->pending_ops;
+}
+
+void Worker::c_on_socket(HttpConn* c, int res) {
+    --c->pending_ops;
+    if (c->state == HttpConn::Closing) {
+        if (res >= 0) {
+            io_uring_sqe* sqe = r_.sqe();
+            io_uring_prep_close_direct(sqe, unsigned(res));
+            io_uring_sqe_set_data64(sqe, cud(kHOpSrvClose, c));
+            ++c->pending_ops;
+        }
+        c_maybe_release(c);
+        return;
+    }
+    if (res < 0) {
+        c_connect_failed(c);
+        return;
+    }
+    c->slot = res;
+    r_.reserve(3);
+    const ServerSlot& srv = lbs_[std::size_t(c->be)]->server(c->server);
+    const config::Millis ct = cfg_.backends[std::size_t(c->be)].timeouts.connect;
+    io_uring_sqe* sqe;
+    if (p_.sockopt_ok) {
+        sqe = r_.sqe();
+        net::compat::prep_setsockopt_fixed(sqe, res, IPPROTO_TCP, TCP_NODELAY, &kOne);
+        sqe->flags |= IOSQE_IO_LINK;
+        io_uring_sqe_set_data64(sqe, cud(kHOpSrvSockopt, c));
+        ++c->pending_ops;
+    }
+    sqe = r_.sqe();
+    io_uring_prep_connect(sqe, res, reinterpret_cast<const sockaddr*>(&srv.cfg->addr.ss), srv.cfg->addr.len);
+    sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data64(sqe, cud(kHOpSrvConnect, c));
+    ++c->pending_ops;
+    if (ct > 0) {
+        sqe->flags |= IOSQE_IO_LINK;
+        c->connect_ts.tv_sec = ct / 1000;
+        c->connect_ts.tv_nsec = (ct % 1000) * 1000000;
+        sqe = r_.sqe();
+        io_uring_prep_link_timeout(sqe, &c->connect_ts, 0);
+        io_uring_sqe_set_data64(sqe, cud(kHOpSrvTimeout, c));
+        ++c->pending_ops;
+    }
+}
+
+void Worker::c_on_connect(HttpConn* c, int res) {
+    --c->pending_ops;
+    if (c->state == HttpConn::Closing) {
+        c_maybe_release(c);
+        return;
+    }
+    if (res != 0) {
+        io_uring_sqe* sqe = r_.sqe();
+        io_uring_prep_close_direct(sqe, unsigned(c->slot));
+        io_uring_sqe_set_data64(sqe, cud(kHOpSrvClose, c));
+        ++c->pending_ops;
+        c->slot = -1;
+        c_connect_failed(c);
+        return;
+    }
+    c->state = HttpConn::Ready;
+    c->established = true;
+    ServerSlot& srv = lbs_[std::size_t(c->be)]->server(c->server);
+    c_arm_recv(c);
+    HttpSession* s = c->owner;
+    if (!s) return;
+    s->t_connected = r_.now_ms();
+    s->last_srv = s->t_connected;
+    const std::int64_t ct = s->t_connected - s->t_connect;
+    st_.be[s->be].ctime_sum.add(std::uint64_t(ct));
+    st_.be[s->be].ctime_n.inc();
+    srv.c->ctime_sum.add(std::uint64_t(ct));
+    srv.c->ctime_n.inc();
+    h_process_request(s);
+    if (s->state != HState::Active) return;
+    c_send(c);
+    h_maybe_rearm(s);
+    h_schedule(s);
+}
+
+// Connect failed (refused, timed out, no socket): HAProxy's retries and redispatch, with the
+// request (still unsent, queued on the dead connection) moved to the next attempt.
+void Worker::c_connect_failed(HttpConn* c) {
+    HttpSession* s = c->owner;
+    BackendLb& lb = *lbs_[std::size_t(c->be)];
+    ServerSlot& srv = lb.server(c->server);
+    c->owner = nullptr;
+    if (!s) {
+        c_close(c);
+        return;
+    }
+    s->conn = nullptr;
+    // take the unsent request back
+    HeadBuf* head = nullptr;
+    if (c->out.n > 0 && c->out.at(0).hb && !c->out.inflight) {
+        Seg& sg = c->out.at(0);
+        head = sg.hb;
+        head->len = std::uint32_t(sg.p - head->data) + sg.len;  // untouched: nothing was sent
+        sg.hb = nullptr;
+    }
+    // body buffers already moved to the connection cannot be replayed in order: give up on retrying
+    const bool replayable = head && c->out.n == 1;
+    c_close(c);
+    --srv.cur;
+    srv.c->inflight.dec();
+    srv.c->scur.dec();
+    const auto& be = cfg_.backends[std::size_t(s->be)];
+    if (s->retries_left <= 0 || !replayable) {
+        if (head) heads_.destroy(head);
+        srv.c->econ.inc();
+        st_.be[s->be].econ.inc();
+        h_server_slot_freed(s->be);
+        s->term[0] = 's';
+        s->term[1] = 'C';
+        h_local_reply(s, 503, h_error(s, 503));
+        return;
+    }
+    s->pend_head = head;
+    --s->retries_left;
+    ++s->tries;
+    srv.c->wretr.inc();
+    st_.be[s->be].wretr.inc();
+    bool redispatch = false;
+    if (be.redispatch) {
+        if (be.redispatch_interval < 0) redispatch = s->retries_left == -be.redispatch_interval - 1;
+        else if (be.redispatch_interval > 0) redispatch = s->tries % be.redispatch_interval == 0;
+    }
+    h_server_slot_freed(s->be);
+    const int failed = s->server;
+    s->server = -1;
+    if (redispatch) {
+        srv.c->wredis.inc();
+        st_.be[s->be].wredis.inc();
+        h_assign_server(s, failed);
+        return;
+    }
+    s->retry_server = failed;
+    s->timer.kind = kHTimerRetry;
+    const config::Millis ct = be.timeouts.connect;
+    const config::Millis wait = (ct > 0 && ct < 1000) ? ct : 1000;
+    r_.timers().schedule(&s->timer, r_.now_ms() + wait);
+}
+
+void Worker::h_server_slot_freed(int be) {
+    auto& q = hqueues_[std::size_t(be)];
+    while (!q.empty()) {
+        HttpSession* w = q.front();
+        BackendLb& lb = *lbs_[std::size_t(be)];
+        const int i = lb.pick(h_pick_input(w), -1);
+        if (i == BackendLb::kFull) return;
+        q.erase(q.begin());
+        w->queued = false;
+        st_.be[be].qcur.dec();
+        if (i == BackendLb::kNone) {
+            h_local_reply(w, 503, h_error(w, 503));
+            continue;
+        }
+        h_use_server(w, i);
+        return;
+    }
+}
+
+void Worker::c_arm_recv(HttpConn* c) {
+    if (c->recv_armed || c->eof || c->slot < 0 || c->starved) return;
+    io_uring_sqe* sqe = r_.sqe();
+    io_uring_prep_recv_multishot(sqe, c->slot, nullptr, 0, 0);
+    sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
+    sqe->buf_group = bufs_->group();
+    io_uring_sqe_set_data64(sqe, cud(kHOpSrvRecv, c));
+    ++c->pending_ops;
+    c->recv_armed = true;
+    c->recv_cancelling = false;
+}
+
+void Worker::c_cancel_recv(HttpConn* c) {
+    if (!c->recv_armed || c->recv_cancelling) return;
+    io_uring_sqe* sqe = r_.sqe();
+    io_uring_prep_cancel64(sqe, cud(kHOpSrvRecv, c), 0);
+    io_uring_sqe_set_data64(sqe, cud(kHOpSrvCancel, c));
+    ++c->pending_ops;
+    c->recv_cancelling = true;
+}
+
+void Worker::c_maybe_rearm(HttpConn* c) {
+    if (c->state == HttpConn::Closing || c->recv_armed || c->state == HttpConn::Connecting) return;
+    if (c->in.nbufs >= kInBufsMax) return;
+    if (c->owner && c->owner->out.bytes >= kHighWaterBufs * bufs_->size()) return;
+    c_arm_recv(c);
+}
+
+void Worker::c_send(HttpConn* c) {
+    if (c->state != HttpConn::Ready) return;
+    if (outq_send(c->out, c->slot, cud(kHOpSrvSend, c))) ++c->pending_ops;
+}
+
+void Worker::c_on_send(HttpConn* c, int res) {
+    --c->pending_ops;
+    if (c->state == HttpConn::Closing) {
+        c->out.inflight = false;
+        outq_drop(c->out);
+        c_maybe_release(c);
+        return;
+    }
+    HttpSession* s = c->owner;
+    if (res < 0) {
+        c->out.inflight = false;
+        if (s) {
+            s->term[0] = 'S';
+            h_server_failed(s, false);
+        } else {
+            c_close(c);
+        }
+        return;
+    }
+    outq_sent(c->out, std::uint32_t(res));
+    if (c->out.n > 0) c_send(c);
+    if (!s) return;
+    s->last_srv = r_.now_ms();
+    h_process_request(s);
+    if (s->state != HState::Active) return;
+    if (s->conn) c_send(s->conn);
+    if (s->req == ReqPhase::Tunnel && s->cli_eof && s->conn && s->conn->out.n == 0) {
+        h_close(s);
+        return;
+    }
+    h_maybe_rearm(s);
+}
+
+void Worker::c_on_recv(HttpConn* c, const shard::Cqe& e) {
+    const bool more = e.flags & IORING_CQE_F_MORE;
+    if (!more) {
+        --c->pending_ops;
+        c->recv_armed = false;
+        c->recv_cancelling = false;
+    }
+    HttpSession* s = c->owner;
+    if (e.res > 0 && (e.flags & IORING_CQE_F_BUFFER)) {
+        const auto bid = std::uint16_t(e.flags >> IORING_CQE_BUFFER_SHIFT);
+        bufs_->taken(bid);
+        if (c->state == HttpConn::Closing || !s) {
+            bufs_->recycle(bid);
+            if (c->state == HttpConn::Idle) c_close(c);  // bytes on an idle connection: not reusable
+            else c_maybe_release(c);
+            return;
+        }
+        const auto n = std::uint32_t(e.res);
+        s->last_srv = r_.now_ms();
+        st_.fe[s->fe].bout.add(n);
+        st_.be[s->be].bout.add(n);
+        lbs_[std::size_t(c->be)]->server(c->server).c->bout.add(n);
+        inq_push(c->in, bid, n);
+        h_process_response(s);
+        if (c->state == HttpConn::Closing) return;
+        if (c->owner && (c->in.nbufs >= kInBufsMax || c->owner->out.bytes >= kHighWaterBufs * bufs_->size()))
+            c_cancel_recv(c);
+        else if (!more)
+            c_maybe_rearm(c);
+        return;
+    }
+    if (c->state == HttpConn::Closing) {
+        c_maybe_release(c);
+        return;
+    }
+    if (e.res == -ENOBUFS) {
+        st_.shard.enobufs.inc();
+        if (!c->starved) {
+            c->starved = true;
+            ++c->pending_ops;
+            cstarved_.push_back(c);
+        }
+        return;
+    }
+    if (e.res == -ECANCELED) {
+        c_maybe_rearm(c);
+        return;
+    }
+    // EOF or reset
+    c->eof = true;
+    if (!s) {
+        c_close(c);  // an idle connection closed by the server
+        return;
+    }
+    if (e.res < 0) {
+        st_.be[s->be].eresp.inc();
+        lbs_[std::size_t(c->be)]->server(c->server).c->eresp.inc();
+    }
+    if (s->rsp == RspPhase::Body && s->rsp_body == http::BodyKind::UntilClose) {
+        h_process_response(s);
+        if (s->state != HState::Active) return;
+        s->rsp = RspPhase::Done;
+        s->close_after = true;
+        h_response_done(s);
+        return;
+    }
+    if (s->rsp == RspPhase::Tunnel) {
+        h_tunnel(s, c->in, s->rsp_acc, s->out);
+        h_send_client(s);
+        if (s->out.n == 0) h_close(s);
+        else s->close_after = true;
+        return;
+    }
+    if (s->rsp == RspPhase::Head && !c->in.empty()) {
+        h_process_response(s);  // a response that came with the close
+        if (s->state != HState::Active || s->rsp != RspPhase::Head) return;
+    }
+    s->term[0] = 'S';
+    h_server_failed(s, false);
+}
+
+// The server side failed mid-exchange: answer 502 if nothing of the response went out yet,
+// else cut the client (a truncated response must never look complete).
+void Worker::h_server_failed(HttpSession* s, bool bad_response) {
+    if (s->be >= 0) {
+        st_.be[s->be].srv_abrt.inc();
+        if (s->server >= 0) {
+            auto* sc = lbs_[std::size_t(s->be)]->server(s->server).c;
+            sc->srv_abrt.inc();
+            if (bad_response) sc->eresp.inc();
+        }
+        if (bad_response) st_.be[s->be].eresp.inc();
+    }
+    if (s->conn) {
+        c_release(s->conn, false);
+        s->conn = nullptr;
+    }
+    if (s->rsp == RspPhase::Head && s->status == 0) {
+        s->term[1] = 'H';
+        if (s->req_acc == nullptr && s->rsp_acc) {
+            heads_.destroy(s->rsp_acc);
+            s->rsp_acc = nullptr;
+        }
+        s->rsp = RspPhase::None;
+        s->replied = true;
+        s->close_after = true;
+        inq_drop(s->in);
+        h_queue_reply(s, h_error(s, 502), true);
+        s->status = 502;
+        h_request_done(s, true);
+        return;
+    }
+    s->term[1] = 'D';
+    h_log(s);
+    h_close(s);
+}
+
+// ---------------------------------------------------------------- response analysis
+
+void Worker::h_process_response(HttpSession* s) {
+    for (int guard = 0; guard < 64 && s->state == HState::Active && s->conn; ++guard) {
+        HttpConn* c = s->conn;
+        switch (s->rsp) {
+            case RspPhase::None:
+                return;
+            case RspPhase::Head:
+                if (!h_parse_response(s)) return;
+                break;
+            case RspPhase::Body:
+                if (!h_forward_body(s, c->in, s->rsp_acc, s->out, s->rsp_body, s->rsp_left, s->rsp_chunks, false)) {
+                    h_send_client(s);
+                    return;
+                }
+                h_send_client(s);
+                break;
+            case RspPhase::Done:
+                h_response_done(s);
+                return;
+            case RspPhase::Tunnel:
+                h_tunnel(s, c->in, s->rsp_acc, s->out);
+                h_send_client(s);
+                return;
+        }
+    }
+}
+
+bool Worker::h_parse_response(HttpSession* s) {
+    HttpConn* c = s->conn;
+    const char* base;
+    std::size_t len;
+    bool in_place = false;
+    if (!s->rsp_acc && c->in.nbufs == 1) {
+        const net::BufRing::Rec& rec = bufs_->rec(c->in.head);
+        base = bufs_->data(c->in.head) + rec.off;
+        len = rec.len;
+        in_place = true;
+    } else {
+        if (c->in.empty() && (!s->rsp_acc || s->rsp_acc->off == s->rsp_acc->len)) return false;
+        if (!gather(c->in, s->rsp_acc)) {
+            h_server_failed(s, true);
+            return false;
+        }
+        base = s->rsp_acc->data + s->rsp_acc->off;
+        len = s->rsp_acc->len - s->rsp_acc->off;
+    }
+    http::ResponseHead& rsp = rsp_head_;
+    const http::ParseResult pr = http::parse_response(base, len, http_limits_, s->method, rsp, s->rsp_scanned);
+    if (pr.status == http::Status::NeedMore) {
+        if (in_place && !gather(c->in, s->rsp_acc)) h_server_failed(s, true);
+        return false;
+    }
+    if (pr.status == http::Status::Error) {
+        h_server_failed(s, true);
+        return false;
+    }
+    s->rsp_scanned = 0;
+    if (s->out.n + 2 > OutQ::kCap) return false;  // room for the head first
+    const bool interim = rsp.status >= 100 && rsp.status < 200 && rsp.status != 101;
+    if (s->t_rsp < 0 && !interim) {
+        s->t_rsp = r_.now_ms();
+        const std::int64_t rt = s->t_rsp - (s->t_connected >= 0 ? s->t_connected : s->t_head);
+        st_.be[s->be].rtime_sum.add(std::uint64_t(rt));
+        st_.be[s->be].rtime_n.inc();
+        auto* sc = lbs_[std::size_t(s->be)]->server(s->server).c;
+        sc->rtime_sum.add(std::uint64_t(rt));
+        sc->rtime_n.inc();
+    }
+    const auto& fe = cfg_.frontends[s->fe];
+    const auto& bcfg = cfg_.backends[std::size_t(s->be)];
+    arena_.reset();
+    edits_.reset();
+    http::Txn t;
+    t.req = nullptr;
+    t.rsp = &rsp;
+    t.src = &s->peer;
+    t.cfg = &cfg_;
+    t.arena = &arena_;
+    t.edits = &edits_;
+    bool denied = false;
+    if (!interim) {
+        t.fallback = &fe.http;
+        http::Verdict v = http::run_response_rules(bcfg.http, t);
+        if (v.kind == http::Verdict::Continue && fe.own_backend_id != s->be) v = http::run_response_rules(fe.http, t);
+        denied = v.kind == http::Verdict::Reply;
+    }
+    HeadBuf* hb = new_head();
+    if (!hb) {
+        h_server_failed(s, false);
+        return false;
+    }
+    const bool upgrade = rsp.status == 101 || (s->method == http::Method::Connect && rsp.status / 100 == 2);
+    if (!interim && !upgrade) {
+        // keep-alive towards the client: the client asked for it and the response is delimited
+        if (rsp.body == http::BodyKind::UntilClose) s->close_after = true;
+    }
+    Writer w{hb->data, HeadBuf::kCap};
+    if (denied) {
+        st_.be[s->be].dresp.inc();
+        st_.fe[s->fe].dreq.inc();
+        heads_.destroy(hb);
+        // discard the server's response: the connection is not reusable
+        c_release(c, false);
+        s->conn = nullptr;
+        s->rsp = RspPhase::None;
+        s->replied = true;
+        s->close_after = true;
+        h_queue_reply(s, h_error(s, 502), true);
+        s->status = 502;
+        h_request_done(s, true);
+        return false;
+    }
+    w.put(rsp.version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+    char code[4] = {char('0' + rsp.status / 100), char('0' + rsp.status / 10 % 10), char('0' + rsp.status % 10), 0};
+    w.put(std::string_view(code, 3));
+    w.put(" ");
+    w.put(rsp.reason);
+    w.put("\r\n");
+    for (std::uint16_t i = 0; i < rsp.nheaders; ++i) {
+        const http::Header& h = rsp.headers[i];
+        if (h.hop || h.removed) continue;
+        w.header(h.name, h.value);
+    }
+    if (upgrade) {
+        if (rsp.status == 101) {
+            w.put("Connection: upgrade\r\n");
+            if (const http::Header* u = rsp.find("upgrade")) w.header("Upgrade", u->value);
+        }
+    } else if (!interim) {
+        if (rsp.body == http::BodyKind::Chunked) w.put("Transfer-Encoding: chunked\r\n");
+        if (s->close_after) w.put("Connection: close\r\n");
+        else if (s->client_http10) w.put("Connection: keep-alive\r\n");
+    }
+    for (int i = 0; i < edits_.nadds; ++i) w.header(edits_.adds[i].name, edits_.adds[i].value);
+    w.put("\r\n");
+    if (w.overflow) {
+        heads_.destroy(hb);
+        h_server_failed(s, true);
+        return false;
+    }
+    hb->len = w.n;
+    outq_push(s->out, Seg{hb->data, hb->len, net::BufRing::kNone, hb});
+    s->bytes_out += hb->len;
+    // consume the head from its input
+    if (in_place) {
+        net::BufRing::Rec& rec = bufs_->rec(c->in.head);
+        rec.off += rsp.head_len;
+        rec.len -= rsp.head_len;
+        c->in.bytes -= rsp.head_len;
+        if (rec.len == 0) bufs_->recycle(inq_pop(c->in));
+    } else {
+        s->rsp_acc->off += rsp.head_len;
+        if (s->rsp_acc->off == s->rsp_acc->len) {
+            heads_.destroy(s->rsp_acc);
+            s->rsp_acc = nullptr;
+        }
+    }
+    if (interim) {  // 100 Continue & co: the final response follows
+        h_send_client(s);
+        return true;
+    }
+    s->status = rsp.status;
+    if (!rsp.wants_keep_alive()) s->srv_close = true;
+    if (upgrade) {
+        s->rsp = RspPhase::Tunnel;
+        s->req = ReqPhase::Tunnel;
+        if (s->req_acc || !s->in.empty()) h_process_request(s);
+        h_send_client(s);
+        h_schedule(s);
+        return true;
+    }
+    s->rsp_body = rsp.body;
+    s->rsp_left = rsp.content_length;
+    s->rsp_chunks.reset();
+    s->rsp = rsp.body == http::BodyKind::None ? RspPhase::Done : RspPhase::Body;
+    h_send_client(s);
+    return true;
+}
+
+// The response is fully queued for the client.
+void Worker::h_response_done(HttpSession* s) {
+    HttpConn* c = s->conn;
+    s->rsp = RspPhase::None;
+    // the connection goes back to the pool if it is clean: request fully sent, nothing extra
+    // received, server keeps it open
+    const bool reusable = c && s->req == ReqPhase::Done && c->in.empty() && !s->rsp_acc && !c->eof &&
+                          !s->srv_close && c->out.n == 0 && c->state == HttpConn::Ready;
+    if (s->req != ReqPhase::Done) s->close_after = true;  // the server answered before the body ended
+    if (c) {
+        s->conn = nullptr;
+        c_release(c, reusable);
+    }
+    if (s->rsp_acc) {
+        heads_.destroy(s->rsp_acc);
+        s->rsp_acc = nullptr;
+    }
+    s->srv_close = false;
+    h_request_done(s, false);
+}
+
+// End of one request/response exchange (served by a server or answered locally).
+void Worker::h_request_done(HttpSession* s, bool local) {
+    const std::int64_t now = r_.now_ms();
+    const int st = s->status;
+    count_status(st_.fe[s->fe], st);
+    if (!local && s->be >= 0) {
+        count_status(st_.be[s->be], st);
+        if (s->server >= 0) count_status(*lbs_[std::size_t(s->be)]->server(s->server).c, st);
+        const std::int64_t tt = now - s->t_req;
+        st_.be[s->be].ttime_sum.add(std::uint64_t(tt));
+        st_.be[s->be].ttime_n.inc();
+        if (s->server >= 0) {
+            auto* sc = lbs_[std::size_t(s->be)]->server(s->server).c;
+            sc->ttime_sum.add(std::uint64_t(tt));
+            sc->ttime_n.inc();
+        }
+    } else if (local && s->be >= 0 && st >= 500) {
+        count_status(st_.be[s->be], st);
+    }
+    h_log(s);
+    h_send_client(s);
+    s->server = -1;
+    if (s->state != HState::Active) return;
+    if (s->close_after || s->req != ReqPhase::Done) {
+        s->req = ReqPhase::Done;  // read nothing more
+        s->rsp = RspPhase::None;
+        if (s->out.n == 0) h_linger(s);
+        else h_cancel_recv(s);
+        h_schedule(s);
+        return;
+    }
+    // keep-alive: the next request (maybe already pipelined)
+    s->req = ReqPhase::Head;
+    s->rsp = RspPhase::None;
+    s->replied = false;
+    s->t_req = now;
+    s->req_scanned = 0;
+    if (s->cli_eof && s->in.empty() && !s->req_acc) {
+        if (s->out.n == 0) h_close(s);
+        else s->close_after = true;
+        return;
+    }
+    h_process_request(s);
+    if (s->state != HState::Active) return;
+    h_maybe_rearm(s);
+    h_schedule(s);
+}
+
+// Detaches a connection from its session: back to the idle pool when reusable, else closed.
+void Worker::c_release(HttpConn* c, bool reusable) {
+    ServerSlot& srv = lbs_[std::size_t(c->be)]->server(c->server);
+    HttpSession* s = c->owner;
+    c->owner = nullptr;
+    if (s && s->server >= 0) {
+        --srv.cur;
+        srv.c->inflight.dec();
+        srv.c->scur.dec();
+    }
+    const auto& bcfg = cfg_.backends[std::size_t(c->be)];
+    if (reusable && !stopping_ && bcfg.http_reuse != config::HttpReuse::Never && c->state == HttpConn::Ready) {
+        c->state = HttpConn::Idle;
+        core::ListNode& head = idle_[std::size_t(c->be)][std::size_t(c->server)];
+        c->idle_node.next = head.next;
+        c->idle_node.prev = &head;
+        head.next->prev = &c->idle_node;
+        head.next = &c->idle_node;
+        srv.c->idle_conn_cur.inc();
+        const config::Millis ts = cfg_.backends[std::size_t(c->be)].timeouts.server;
+        const std::int64_t idle = ts > 0 ? std::min<std::int64_t>(ts, kPoolIdleMs) : kPoolIdleMs;
+        r_.timers().schedule(&c->timer, r_.now_ms() + idle);
+        c_maybe_rearm(c);
+    } else {
+        c_close(c);
+    }
+    if (s) h_server_slot_freed(c->be);
+}
+
+void Worker::c_close(HttpConn* c) {
+    if (c->state == HttpConn::Closing) return;
+    if (c->state == HttpConn::Idle) {
+        c->idle_node.unlink();
+        lbs_[std::size_t(c->be)]->server(c->server).c->idle_conn_cur.dec();
+    }
+    c->state = HttpConn::Closing;
+    r_.timers().cancel(&c->timer);
+    c->established = false;
+    if (c->slot >= 0) {
+        io_uring_sqe* sqe = r_.sqe();
+        io_uring_prep_cancel_fd(sqe, c->slot, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
+        io_uring_sqe_set_data64(sqe, cud(kHOpSrvCancel, c));
+        ++c->pending_ops;
+        sqe = r_.sqe();
+        io_uring_prep_close_direct(sqe, unsigned(c->slot));
+        io_uring_sqe_set_data64(sqe, cud(kHOpSrvClose, c));
+        ++c->pending_ops;
+        c->slot = -1;
+    }
+    inq_drop(c->in);
+    if (!c->out.inflight) outq_drop(c->out);
+    c->owner = nullptr;
+    c_maybe_release(c);
+}
+
+void Worker::c_maybe_release(HttpConn* c) {
+    if (c->state != HttpConn::Closing || c->pending_ops != 0 || c->released) return;
+    c->released = true;
+    --hconns_live_;
+    creleased_.push_back(c);
+}
+
+// ---------------------------------------------------------------- timers and close
+
+// One deadline per session, by phase (HAProxy semantics):
+//  - waiting for a request head: `timeout http-request` from its first byte; before any byte of
+//    a later request, `timeout http-keep-alive` (else http-request) from the end of the previous
+//    one; either falls back to `timeout client`
+//  - queued: `timeout queue` (else connect)
+//  - waiting for / reading a response: `timeout server` on server silence
+//  - body upload, response download: `timeout client` on client silence
+//  - tunnel: `timeout tunnel` (else client/server) on silence of both sides
+//  - lingering close: one second
+std::int64_t Worker::h_deadline(const HttpSession* s, int* why) const {
+    const auto& ft = cfg_.frontends[s->fe].timeouts;
+    const config::Timeouts* bt = s->be >= 0 ? &cfg_.backends[std::size_t(s->be)].timeouts : nullptr;
+    if (s->shut_sent) {
+        *why = 0;
+        return s->last_cli + kLingerMs;
+    }
+    if (s->queued) {
+        *why = 3;
+        const config::Millis q = first_of(bt->queue, bt->connect, 5000);
+        return s->t_queue + q;
+    }
+    if (s->req == ReqPhase::Tunnel) {
+        *why = 4;
+        const config::Millis t = bt ? first_of(bt->tunnel, ft.client, bt->server) : pos(ft.client);
+        return t > 0 ? std::max(s->last_cli, s->last_srv) + t : -1;
+    }
+    if (s->req == ReqPhase::Head && s->rsp == RspPhase::None && s->out.n == 0) {
+        const bool started = !s->in.empty() || (s->req_acc && s->req_acc->len > s->req_acc->off);
+        *why = started ? 1 : 2;
+        config::Millis t;
+        if (!started && s->nreq > 0) t = first_of(ft.http_keep_alive, ft.http_request, ft.client);
+        else t = first_of(ft.http_request, ft.client);
+        return t > 0 ? s->t_req + t : -1;
+    }
+    std::int64_t d = -1;
+    *why = 5;
+    const config::Millis tc = pos(ft.client);
+    if (tc > 0) d = s->last_cli + tc;
+    if (bt && s->conn && (s->rsp == RspPhase::Head || s->rsp == RspPhase::Body)) {
+        const config::Millis ts = pos(bt->server);
+        if (ts > 0 && (d < 0 || s->last_srv + ts < d)) {
+            d = s->last_srv + ts;
+            *why = 6;
+        }
+    }
+    return d;
+}
+
+void Worker::h_schedule(HttpSession* s) {
+    if (s->state != HState::Active) return;
+    if (s->timer.kind == kHTimerRetry && s->timer.armed()) return;
+    int why = 0;
+    const std::int64_t d = h_deadline(s, &why);
+    s->timer.kind = kHTimerClient;
+    if (d < 0) {
+        r_.timers().cancel(&s->timer);
+        return;
+    }
+    if (!s->timer.armed() || s->timer.when_ms > d) r_.timers().schedule(&s->timer, d);
+}
+
+void Worker::h_on_timer(shard::Timer* t) {
+    if (t->kind == kHTimerConnIdle) {
+        HttpConn* c = static_cast<HttpConn*>(t->owner);
+        if (c->state == HttpConn::Idle) c_close(c);
+        return;
+    }
+    HttpSession* s = static_cast<HttpSession*>(t->owner);
+    if (s->state != HState::Active) return;
+    if (t->kind == kHTimerRetry) {
+        const int srvi = s->retry_server;
+        s->timer.kind = kHTimerClient;
+        if (lbs_[std::size_t(s->be)]->server(srvi).has_room()) h_use_server(s, srvi);
+        else h_assign_server(s, -1);
+        return;
+    }
+    int why = 0;
+    const std::int64_t d = h_deadline(s, &why);
+    if (d < 0) return;
+    if (r_.now_ms() < d) {
+        r_.timers().schedule(&s->timer, d);
+        return;
+    }
+    switch (why) {
+        case 0:  // lingering close over
+            h_close(s);
+            return;
+        case 1:  // a request head that did not complete in time
+            h_reply_error(s, 408, "timeout http-request");
+            return;
+        case 2:  // idle keep-alive connection
+            h_close(s);
+            return;
+        case 3: {  // no server slot in time
+            auto& q = hqueues_[std::size_t(s->be)];
+            q.erase(std::remove(q.begin(), q.end(), s), q.end());
+            s->queued = false;
+            st_.be[s->be].qcur.dec();
+            s->term[0] = 's';
+            s->term[1] = 'Q';
+            h_local_reply(s, 503, h_error(s, 503));
+            return;
+        }
+        case 4:
+            h_close(s);
+            return;
+        case 6:  // server silent
+            s->term[0] = 's';
+            if (s->rsp == RspPhase::Head && s->status == 0) {
+                s->term[1] = 'H';
+                if (s->conn) {
+                    c_release(s->conn, false);
+                    s->conn = nullptr;
+                }
+                s->rsp = RspPhase::None;
+                s->replied = true;
+                s->close_after = true;
+                h_queue_reply(s, h_error(s, 504), true);
+                s->status = 504;
+                h_request_done(s, true);
+                return;
+            }
+            s->term[1] = 'D';
+            h_log(s);
+            h_close(s);
+            return;
+        default:  // client silent
+            s->term[0] = 'c';
+            s->term[1] = s->req == ReqPhase::Body ? 'D' : 'D';
+            st_.fe[s->fe].cli_abrt.inc();
+            h_log(s);
+            h_close(s);
+            return;
+    }
+}
+
+void Worker::h_close(HttpSession* s) {
+    if (s->state == HState::Closing) return;
+    s->state = HState::Closing;
+    r_.timers().cancel(&s->timer);
+    if (s->queued) {
+        auto& q = hqueues_[std::size_t(s->be)];
+        q.erase(std::remove(q.begin(), q.end(), s), q.end());
+        s->queued = false;
+        st_.be[s->be].qcur.dec();
+    }
+    if (s->conn) {
+        HttpConn* c = s->conn;
+        s->conn = nullptr;
+        c_release(c, false);
+    }
+    if (s->slot >= 0) {
+        io_uring_sqe* sqe = r_.sqe();
+        io_uring_prep_cancel_fd(sqe, s->slot, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
+        io_uring_sqe_set_data64(sqe, hud(kHOpCliCancel, s));
+        ++s->pending_ops;
+        if (s->shut_inflight) {
+            s->deferred_close = s->slot;
+        } else {
+            sqe = r_.sqe();
+            io_uring_prep_close_direct(sqe, unsigned(s->slot));
+            io_uring_sqe_set_data64(sqe, hud(kHOpCliClose, s));
+            ++s->pending_ops;
+        }
+        s->slot = -1;
+    }
+    inq_drop(s->in);
+    if (!s->out.inflight) outq_drop(s->out);
+    for (HeadBuf** h : {&s->req_acc, &s->rsp_acc, &s->pend_head}) {
+        if (*h) {
+            heads_.destroy(*h);
+            *h = nullptr;
+        }
+    }
+    if (s->counted_be) {
+        st_.be[s->be].scur.dec();
+        s->counted_be = false;
+    }
+    if (s->counted_conn) {
+        s->counted_conn = false;
+        --conns_;
+        --fe_conns_[s->fe];
+        st_.shard.conns.dec();
+        st_.fe[s->fe].scur.dec();
+        start_pending();
+        update_accepting();
+    }
+    h_maybe_release(s);
+}
+
+void Worker::h_maybe_release(HttpSession* s) {
+    if (s->state != HState::Closing || s->pending_ops != 0 || s->released) return;
+    s->released = true;
+    s->all_node.unlink();
+    --live_;
+    hreleased_.push_back(s);
+}
+
+void Worker::h_op_done(HttpSession* s) {
+    --s->pending_ops;
+    ES_ASSERT(s->pending_ops >= 0);
+    h_maybe_release(s);
+}
+
+void Worker::c_op_done(HttpConn* c) {
+    --c->pending_ops;
+    ES_ASSERT(c->pending_ops >= 0);
+    c_maybe_release(c);
+}
+
+// ---------------------------------------------------------------- dispatch, end of turn, stop
+
+void Worker::http_on_cqe(const UserData& u, const shard::Cqe& e) {
+    if (u.op <= kHOpCliClose) {
+        HttpSession* s = u.ptr<HttpSession>();
+        if (s->gen != u.gen || s->released) {
+            stale(e);
+            return;
+        }
+        switch (u.op) {
+            case kHOpCliRecv: h_on_cli_recv(s, e); return;
+            case kHOpCliSend: h_on_cli_send(s, e.res); return;
+            case kHOpCliShut: h_on_cli_shut(s, e.res); return;
+            default: h_op_done(s); return;
+        }
+    }
+    HttpConn* c = u.ptr<HttpConn>();
+    if (c->gen != u.gen || c->released) {
+        stale(e);
+        return;
+    }
+    switch (u.op) {
+        case kHOpSrvSocket: c_on_socket(c, e.res); return;
+        case kHOpSrvConnect: c_on_connect(c, e.res); return;
+        case kHOpSrvRecv: c_on_recv(c, e); return;
+        case kHOpSrvSend: c_on_send(c, e.res); return;
+        default: c_op_done(c); return;
+    }
+}
+
+void Worker::stale(const shard::Cqe& e) {
+    st_.shard.stale_cqes.inc();
+    if (e.flags & IORING_CQE_F_BUFFER) {
+        const auto bid = std::uint16_t(e.flags >> IORING_CQE_BUFFER_SHIFT);
+        bufs_->taken(bid);
+        bufs_->recycle(bid);
+    }
+}
+
+void Worker::http_end_of_turn() {
+    if ((!hstarved_.empty() || !cstarved_.empty()) && bufs_->available() >= bufs_->count() / 4) {
+        std::vector<HttpSession*> again;
+        again.swap(hstarved_);
+        for (HttpSession* s : again) {
+            s->starved = false;
+            if (s->state == HState::Active) h_maybe_rearm(s);
+            h_op_done(s);
+        }
+        std::vector<HttpConn*> cagain;
+        cagain.swap(cstarved_);
+        for (HttpConn* c : cagain) {
+            c->starved = false;
+            if (c->state != HttpConn::Closing) c_maybe_rearm(c);
+            c_op_done(c);
+        }
+    }
+    for (HttpSession* s : hreleased_) hsessions_.destroy(s);
+    hreleased_.clear();
+    for (HttpConn* c : creleased_) hconns_.destroy(c);
+    creleased_.clear();
+}
+
+void Worker::http_stop() {
+    for (core::ListNode* n = hall_.next; n != &hall_;) {
+        core::ListNode* nx = n->next;
+        HttpSession* s =
+            reinterpret_cast<HttpSession*>(reinterpret_cast<char*>(n) - offsetof(HttpSession, all_node));
+        h_close(s);
+        n = nx;
+    }
+    for (auto& per_be : idle_) {
+        for (core::ListNode& head : per_be) {
+            while (head.linked()) {
+                HttpConn* c =
+                    reinterpret_cast<HttpConn*>(reinterpret_cast<char*>(head.next) - offsetof(HttpConn, idle_node));
+                c_close(c);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- access log
+
+void Worker::h_log(HttpSession* s) {
+    if (!p_.log_ring || !fe_formats_[s->fe]) return;
+    const std::int64_t now = r_.now_ms();
+    log::Fields f;
+    f.client = s->peer;
+    f.accept_epoch_ms = wall_offset_ms_ + s->t_req;
+    f.frontend = cfg_.frontends[s->fe].name;
+    f.backend = s->be >= 0 ? std::string_view(cfg_.backends[std::size_t(s->be)].name) : f.frontend;
+    const int srvi = s->server;
+    f.server = (s->be >= 0 && srvi >= 0) ? std::string_view(cfg_.backends[std::size_t(s->be)].servers[std::size_t(srvi)].name)
+                                         : std::string_view("<NOSRV>");
+    f.TR = s->t_head - s->t_req;
+    f.Tw = s->t_queue >= 0 ? (s->t_connect >= 0 ? s->t_connect : now) - s->t_queue : (s->t_connect >= 0 ? 0 : -1);
+    f.Tc = (s->t_connected >= 0 && s->t_connect >= 0) ? s->t_connected - s->t_connect : -1;
+    f.Tr = (s->t_rsp >= 0 && s->t_connected >= 0) ? s->t_rsp - s->t_connected : -1;
+    f.Ta = now - s->t_req;
+    f.Tt = now - s->t_accept;
+    f.status = s->status ? s->status : -1;
+    f.bytes_read = s->bytes_out;
+    f.bytes_uploaded = s->bytes_in;
+    f.term[0] = s->term[0];
+    f.term[1] = s->term[1];
+    f.term[2] = '-';
+    f.term[3] = '-';
+    f.actconn = conns_;
+    f.feconn = fe_conns_[s->fe];
+    f.beconn = s->be >= 0 ? int(st_.be[s->be].scur.get()) : 0;
+    f.retries = s->tries;
+    const std::string_view rl(s->reqline, s->reqline_len);
+    f.request_line = rl;
+    const std::size_t sp1 = rl.find(' ');
+    if (sp1 != std::string_view::npos) {
+        f.method = rl.substr(0, sp1);
+        const std::size_t sp2 = rl.rfind(' ');
+        if (sp2 > sp1) {
+            f.uri = rl.substr(sp1 + 1, sp2 - sp1 - 1);
+            f.version = rl.substr(sp2 + 1);
+            const std::size_t q = f.uri.find('?');
+            f.path = f.uri.substr(0, q);
+            if (q != std::string_view::npos) f.query = f.uri.substr(q + 1);
+        }
+    }
+    f.http = true;
+    if (!log::emit(*p_.log_ring, std::uint16_t(s->fe), *fe_formats_[s->fe], f)) st_.fe[s->fe].log_drops.inc();
+    s->bytes_in = 0;
+}
+
+}  // namespace es::proxy
