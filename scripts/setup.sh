@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(g++ pkg-config cmake meson ninja-build liburing-dev libmimalloc-dev libhwloc-dev rapidjson-dev
-            doctest-dev libbenchmark-dev libssl-dev)
-TEST_PKGS=(python3 socat iperf3 curl procps)
+            doctest-dev libbenchmark-dev libssl-dev libcrypt-dev)
+TEST_PKGS=(python3 socat iperf3 curl procps wrk openssl)
 want=("${BUILD_PKGS[@]}")
 [[ ${1:-} == --test ]] && want+=("${TEST_PKGS[@]}")
 

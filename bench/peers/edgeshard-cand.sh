@@ -4,6 +4,10 @@
 # foreground. The harness pins it (taskset); edgeshard takes one shard per allowed CPU.
 #   CAND_NAME=edgeshard CAND_TCP_PORT=18116 CAND_CMD="$PWD/bench/peers/edgeshard-cand.sh" \
 #     SYSTEMS="haproxy-1t haproxy-1t-splice edgeshard" TESTS="tcp tcpR" ../shared/bench/peers.sh
+# With CAND_HTTP_PORT set, an HTTP frontend is added in front of ORIGIN_HTTP_PORT, shaped like the
+# harness's HAProxy (keep-alive both sides, http-reuse always, no logs):
+#   CAND_NAME=edgeshard CAND_HTTP_PORT=18105 CAND_CMD="$PWD/bench/peers/edgeshard-cand.sh" \
+#     SYSTEMS="origin haproxy-1t edgeshard" TESTS="ka close big" ../shared/bench/peers.sh
 # ES_SPLICE=0 runs the copy path only (nosplice); ES_PIPESIZE=N sets tune.pipesize.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -19,8 +23,20 @@ cfg=$dir/edgeshard.cfg
   echo "    timeout connect 5s"
   echo "    timeout client 60s"
   echo "    timeout server 60s"
-  echo "listen tcp_bench"
-  echo "    bind 127.0.0.1:${CAND_TCP_PORT:-18116}"
-  echo "    server origin ${ORIGIN_HOST:-127.0.0.1}:${ORIGIN_TCP_PORT:-18201}"
+  if [[ -n ${CAND_TCP_PORT:-} || -z ${CAND_HTTP_PORT:-} ]]; then
+    echo "listen tcp_bench"
+    echo "    bind 127.0.0.1:${CAND_TCP_PORT:-18116}"
+    echo "    server origin ${ORIGIN_HOST:-127.0.0.1}:${ORIGIN_TCP_PORT:-18201}"
+  fi
+  if [[ -n ${CAND_HTTP_PORT:-} ]]; then
+    echo "frontend http_bench"
+    echo "    mode http"
+    echo "    bind 127.0.0.1:${CAND_HTTP_PORT}"
+    echo "    default_backend origin_http"
+    echo "backend origin_http"
+    echo "    mode http"
+    echo "    http-reuse always"
+    echo "    server origin ${ORIGIN_HOST:-127.0.0.1}:${ORIGIN_HTTP_PORT:-18200}"
+  fi
 } >"$cfg"
 exec "${EDGESHARD_BIN:-$here/build/edgeshard}" -q -f "$cfg"

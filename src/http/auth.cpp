@@ -202,7 +202,10 @@ class VerifiedCache {
 };
 
 thread_local VerifiedCache t_cache;
-// crypt_r's work area is ~32 KiB: one per thread, zeroed once (its `initialized` field is 0).
+// crypt's work area is ~32 KiB: one per thread, zeroed once (its `initialized` field is 0).
+// crypt_rn (libxcrypt) rather than crypt_r: same work, NULL on failure, and it is not among the
+// functions sanitizer runtimes intercept (GCC 12's ASan interceptor for crypt_r calls a null
+// function when libcrypt was loaded after it resolved its symbols).
 thread_local crypt_data t_crypt_data;
 
 bool crypt_matches(const std::string& stored, std::string_view password) {
@@ -211,7 +214,7 @@ bool crypt_matches(const std::string& stored, std::string_view password) {
         return false;
     std::memcpy(pw, password.data(), password.size());
     pw[password.size()] = '\0';
-    const char* out = crypt_r(pw, stored.c_str(), &t_crypt_data);
+    const char* out = crypt_rn(pw, stored.c_str(), &t_crypt_data, int(sizeof t_crypt_data));
     explicit_bzero(pw, sizeof(pw));
     // Failure is NULL or a string starting with '*' (libxcrypt), which never equals a valid hash.
     if (out == nullptr || out[0] == '*') return false;

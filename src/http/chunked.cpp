@@ -11,12 +11,12 @@ namespace es::http {
 namespace {
 
 enum State : std::uint8_t {
-    kSizeStart,     // first hex digit of a chunk-size
-    kSize,          // more hex digits
-    kExt,           // chunk-ext (sub-state in ext_state_)
-    kSizeLf,        // LF ending the chunk-size line
-    kData,          // remaining_ bytes of chunk data
-    kDataCr,        // CRLF after chunk data
+    kSizeStart,  // first hex digit of a chunk-size
+    kSize,       // more hex digits
+    kExt,        // chunk-ext (sub-state in ext_state_)
+    kSizeLf,     // LF ending the chunk-size line
+    kData,       // remaining_ bytes of chunk data
+    kDataCr,     // CRLF after chunk data
     kDataLf,
     kTrailerStart,  // start of a trailer field line, or CR of the final CRLF
     kTrailerName,
@@ -104,135 +104,185 @@ ChunkedScanner::Step ChunkedScanner::feed(const char* data, std::size_t len) {
             break;
         }
         switch (state_) {
-        case kSizeStart:
-        case kSize: {
-            const int h = hex_value(c);
-            if (h >= 0) {
-                if (remaining_ != 0 || h != 0) {  // leading zeros are not significant
-                    if (size_digits_ == 16) {
-                        why = "chunk size overflow";
-                        break;
+            case kSizeStart:
+            case kSize: {
+                const int h = hex_value(c);
+                if (h >= 0) {
+                    if (remaining_ != 0 || h != 0) {  // leading zeros are not significant
+                        if (size_digits_ == 16) {
+                            why = "chunk size overflow";
+                            break;
+                        }
+                        remaining_ = (remaining_ << 4) | static_cast<std::uint64_t>(h);
+                        ++size_digits_;
                     }
-                    remaining_ = (remaining_ << 4) | static_cast<std::uint64_t>(h);
-                    ++size_digits_;
+                    state_ = kSize;
+                    break;
                 }
-                state_ = kSize;
+                if (state_ == kSizeStart) {
+                    why = c == '\r' || c == '\n' ? "empty chunk size" : "invalid chunk size";
+                    break;
+                }
+                if (c == '\r')
+                    state_ = kSizeLf;
+                else if (c == ';' || is_ws(c)) {
+                    state_ = kExt;
+                    ext_state_ = c == ';' ? kExtNameStart : kExtBws;
+                } else
+                    why = c == '\n' ? "bare LF in chunk framing" : "invalid chunk size";
                 break;
             }
-            if (state_ == kSizeStart) {
-                why = c == '\r' || c == '\n' ? "empty chunk size" : "invalid chunk size";
+            case kExt:
+                switch (ext_state_) {
+                    case kExtAfterItem:
+                        if (c == ';')
+                            ext_state_ = kExtNameStart;
+                        else if (is_ws(c))
+                            ext_state_ = kExtBws;
+                        else if (c == '\r')
+                            state_ = kSizeLf;
+                        else
+                            why = "invalid chunk extension";
+                        break;
+                    case kExtBws:
+                        if (c == ';')
+                            ext_state_ = kExtNameStart;
+                        else if (!is_ws(c))
+                            why = "invalid chunk extension";
+                        break;
+                    case kExtNameStart:
+                        if (has(c, kTchar))
+                            ext_state_ = kExtName;
+                        else if (!is_ws(c))
+                            why = "invalid chunk extension";
+                        break;
+                    case kExtName:
+                        if (has(c, kTchar)) break;
+                        if (c == '=')
+                            ext_state_ = kExtValueStart;
+                        else if (c == ';')
+                            ext_state_ = kExtNameStart;
+                        else if (is_ws(c))
+                            ext_state_ = kExtAfterName;
+                        else if (c == '\r')
+                            state_ = kSizeLf;
+                        else
+                            why = "invalid chunk extension";
+                        break;
+                    case kExtAfterName:
+                        if (c == '=')
+                            ext_state_ = kExtValueStart;
+                        else if (c == ';')
+                            ext_state_ = kExtNameStart;
+                        else if (!is_ws(c))
+                            why = "invalid chunk extension";
+                        break;
+                    case kExtValueStart:
+                        if (has(c, kTchar))
+                            ext_state_ = kExtToken;
+                        else if (c == '"')
+                            ext_state_ = kExtQuoted;
+                        else if (!is_ws(c))
+                            why = "invalid chunk extension";
+                        break;
+                    case kExtToken:
+                        if (has(c, kTchar)) break;
+                        if (c == ';')
+                            ext_state_ = kExtNameStart;
+                        else if (is_ws(c))
+                            ext_state_ = kExtBws;
+                        else if (c == '\r')
+                            state_ = kSizeLf;
+                        else
+                            why = "invalid chunk extension";
+                        break;
+                    case kExtQuoted:
+                        if (c == '"')
+                            ext_state_ = kExtAfterItem;
+                        else if (c == '\\')
+                            ext_state_ = kExtQuotedEscape;
+                        else if (!has(c, kQdtext))
+                            why = "invalid chunk extension";
+                        break;
+                    case kExtQuotedEscape:
+                        if (has(c, kQuotedPair))
+                            ext_state_ = kExtQuoted;
+                        else
+                            why = "invalid chunk extension";
+                        break;
+                    default:
+                        why = "invalid chunk extension";
+                        break;
+                }
                 break;
-            }
-            if (c == '\r') state_ = kSizeLf;
-            else if (c == ';' || is_ws(c)) {
-                state_ = kExt;
-                ext_state_ = c == ';' ? kExtNameStart : kExtBws;
-            } else why = c == '\n' ? "bare LF in chunk framing" : "invalid chunk size";
-            break;
-        }
-        case kExt:
-            switch (ext_state_) {
-            case kExtAfterItem:
-                if (c == ';') ext_state_ = kExtNameStart;
-                else if (is_ws(c)) ext_state_ = kExtBws;
-                else if (c == '\r') state_ = kSizeLf;
-                else why = "invalid chunk extension";
+            case kSizeLf:
+                if (c != '\n') {
+                    why = "bare CR in chunk framing";
+                    break;
+                }
+                line_bytes_ = 0;
+                size_digits_ = 0;
+                if (remaining_ == 0) {
+                    state_ = kTrailerStart;
+                    trailer_bytes_ = 0;
+                } else {
+                    state_ = kData;
+                }
                 break;
-            case kExtBws:
-                if (c == ';') ext_state_ = kExtNameStart;
-                else if (!is_ws(c)) why = "invalid chunk extension";
+            case kDataCr:
+                if (c != '\r')
+                    why = c == '\n' ? "bare LF in chunk framing" : "missing CRLF after chunk data";
+                else
+                    state_ = kDataLf;
                 break;
-            case kExtNameStart:
-                if (has(c, kTchar)) ext_state_ = kExtName;
-                else if (!is_ws(c)) why = "invalid chunk extension";
+            case kDataLf:
+                if (c != '\n')
+                    why = "bare CR in chunk framing";
+                else
+                    state_ = kSizeStart;
                 break;
-            case kExtName:
-                if (has(c, kTchar)) break;
-                if (c == '=') ext_state_ = kExtValueStart;
-                else if (c == ';') ext_state_ = kExtNameStart;
-                else if (is_ws(c)) ext_state_ = kExtAfterName;
-                else if (c == '\r') state_ = kSizeLf;
-                else why = "invalid chunk extension";
+            case kTrailerStart:
+                if (c == '\r')
+                    state_ = kFinalLf;
+                else if (has(c, kTchar))
+                    state_ = kTrailerName;
+                else if (is_ws(c))
+                    why = "obs-fold in trailer section";
+                else if (c == '\n')
+                    why = "bare LF in chunk framing";
+                else
+                    why = c == ':' ? "empty trailer field name" : "invalid trailer field name";
                 break;
-            case kExtAfterName:
-                if (c == '=') ext_state_ = kExtValueStart;
-                else if (c == ';') ext_state_ = kExtNameStart;
-                else if (!is_ws(c)) why = "invalid chunk extension";
+            case kTrailerName:
+                if (c == ':')
+                    state_ = kTrailerValue;
+                else if (is_ws(c))
+                    why = "whitespace before colon in trailer";
+                else if (!has(c, kTchar))
+                    why = "invalid trailer field name";
                 break;
-            case kExtValueStart:
-                if (has(c, kTchar)) ext_state_ = kExtToken;
-                else if (c == '"') ext_state_ = kExtQuoted;
-                else if (!is_ws(c)) why = "invalid chunk extension";
+            case kTrailerValue:
+                if (c == '\r')
+                    state_ = kTrailerLf;
+                else if (!has(c, kField))
+                    why = c == '\n' ? "bare LF in chunk framing" : "control character in trailer";
                 break;
-            case kExtToken:
-                if (has(c, kTchar)) break;
-                if (c == ';') ext_state_ = kExtNameStart;
-                else if (is_ws(c)) ext_state_ = kExtBws;
-                else if (c == '\r') state_ = kSizeLf;
-                else why = "invalid chunk extension";
+            case kTrailerLf:
+                if (c != '\n')
+                    why = "bare CR in trailer section";
+                else
+                    state_ = kTrailerStart;
                 break;
-            case kExtQuoted:
-                if (c == '"') ext_state_ = kExtAfterItem;
-                else if (c == '\\') ext_state_ = kExtQuotedEscape;
-                else if (!has(c, kQdtext)) why = "invalid chunk extension";
+            case kFinalLf:
+                if (c != '\n') {
+                    why = "bare CR in chunk framing";
+                    break;
+                }
+                state_ = kDone;
+                return {Status::Done, i + 1, ""};
+            default:
+                why = "invalid chunked scanner state";
                 break;
-            case kExtQuotedEscape:
-                if (has(c, kQuotedPair)) ext_state_ = kExtQuoted;
-                else why = "invalid chunk extension";
-                break;
-            default: why = "invalid chunk extension"; break;
-            }
-            break;
-        case kSizeLf:
-            if (c != '\n') {
-                why = "bare CR in chunk framing";
-                break;
-            }
-            line_bytes_ = 0;
-            size_digits_ = 0;
-            if (remaining_ == 0) {
-                state_ = kTrailerStart;
-                trailer_bytes_ = 0;
-            } else {
-                state_ = kData;
-            }
-            break;
-        case kDataCr:
-            if (c != '\r') why = c == '\n' ? "bare LF in chunk framing" : "missing CRLF after chunk data";
-            else state_ = kDataLf;
-            break;
-        case kDataLf:
-            if (c != '\n') why = "bare CR in chunk framing";
-            else state_ = kSizeStart;
-            break;
-        case kTrailerStart:
-            if (c == '\r') state_ = kFinalLf;
-            else if (has(c, kTchar)) state_ = kTrailerName;
-            else if (is_ws(c)) why = "obs-fold in trailer section";
-            else if (c == '\n') why = "bare LF in chunk framing";
-            else why = c == ':' ? "empty trailer field name" : "invalid trailer field name";
-            break;
-        case kTrailerName:
-            if (c == ':') state_ = kTrailerValue;
-            else if (is_ws(c)) why = "whitespace before colon in trailer";
-            else if (!has(c, kTchar)) why = "invalid trailer field name";
-            break;
-        case kTrailerValue:
-            if (c == '\r') state_ = kTrailerLf;
-            else if (!has(c, kField)) why = c == '\n' ? "bare LF in chunk framing" : "control character in trailer";
-            break;
-        case kTrailerLf:
-            if (c != '\n') why = "bare CR in trailer section";
-            else state_ = kTrailerStart;
-            break;
-        case kFinalLf:
-            if (c != '\n') {
-                why = "bare CR in chunk framing";
-                break;
-            }
-            state_ = kDone;
-            return {Status::Done, i + 1, ""};
-        default: why = "invalid chunked scanner state"; break;
         }
         if (why != nullptr) break;
         ++i;

@@ -19,10 +19,10 @@ namespace es::http {
 namespace {
 
 enum CharClass : std::uint8_t {
-    kTchar = 1 << 0,   // RFC 9110 §5.6.2 tchar
-    kField = 1 << 1,   // field-vchar, SP, HTAB (RFC 9110 §5.5); the reason-phrase uses the same set
-    kTarget = 1 << 2,  // request-target bytes: visible ASCII except '#' (no fragment on the wire)
-    kRegName = 1 << 3, // reg-name: unreserved, sub-delims, '%' (RFC 3986 §3.2.2)
+    kTchar = 1 << 0,    // RFC 9110 §5.6.2 tchar
+    kField = 1 << 1,    // field-vchar, SP, HTAB (RFC 9110 §5.5); the reason-phrase uses the same set
+    kTarget = 1 << 2,   // request-target bytes: visible ASCII except '#' (no fragment on the wire)
+    kRegName = 1 << 3,  // reg-name: unreserved, sub-delims, '%' (RFC 3986 §3.2.2)
     kHex = 1 << 4,
     kDigit = 1 << 5,
 };
@@ -147,7 +147,8 @@ bool parse_length(std::string_view v, std::uint64_t& out) {
     std::uint64_t n = 0;
     for (char c : v) {
         if (!has(c, kDigit)) return false;
-        if (__builtin_mul_overflow(n, 10u, &n) || __builtin_add_overflow(n, static_cast<unsigned>(c - '0'), &n))
+        if (__builtin_mul_overflow(n, 10u, &n) ||
+            __builtin_add_overflow(n, static_cast<unsigned>(c - '0'), &n))
             return false;
     }
     out = n;
@@ -271,19 +272,26 @@ enum class Hdr : std::uint8_t {
 
 Hdr classify(std::string_view n) {
     switch (n.size()) {
-    case 2: return token_is(n, "te") ? Hdr::Te : Hdr::Other;
-    case 4: return token_is(n, "host") ? Hdr::Host : Hdr::Other;
-    case 6: return token_is(n, "expect") ? Hdr::Expect : Hdr::Other;
-    case 7:
-        if (token_is(n, "upgrade")) return Hdr::Upgrade;
-        return token_is(n, "trailer") ? Hdr::Trailer : Hdr::Other;
-    case 10:
-        if (token_is(n, "connection")) return Hdr::Connection;
-        return token_is(n, "keep-alive") ? Hdr::KeepAlive : Hdr::Other;
-    case 14: return token_is(n, "content-length") ? Hdr::ContentLength : Hdr::Other;
-    case 16: return token_is(n, "proxy-connection") ? Hdr::ProxyConnection : Hdr::Other;
-    case 17: return token_is(n, "transfer-encoding") ? Hdr::TransferEncoding : Hdr::Other;
-    default: return Hdr::Other;
+        case 2:
+            return token_is(n, "te") ? Hdr::Te : Hdr::Other;
+        case 4:
+            return token_is(n, "host") ? Hdr::Host : Hdr::Other;
+        case 6:
+            return token_is(n, "expect") ? Hdr::Expect : Hdr::Other;
+        case 7:
+            if (token_is(n, "upgrade")) return Hdr::Upgrade;
+            return token_is(n, "trailer") ? Hdr::Trailer : Hdr::Other;
+        case 10:
+            if (token_is(n, "connection")) return Hdr::Connection;
+            return token_is(n, "keep-alive") ? Hdr::KeepAlive : Hdr::Other;
+        case 14:
+            return token_is(n, "content-length") ? Hdr::ContentLength : Hdr::Other;
+        case 16:
+            return token_is(n, "proxy-connection") ? Hdr::ProxyConnection : Hdr::Other;
+        case 17:
+            return token_is(n, "transfer-encoding") ? Hdr::TransferEncoding : Hdr::Other;
+        default:
+            return Hdr::Other;
     }
 }
 
@@ -310,7 +318,7 @@ constexpr unsigned kMaxLeadingEmptyLines = 8;
 constexpr std::size_t kRecheckStride = 2048;
 
 class Scanner {
-public:
+  public:
     Scanner(const char* d, std::size_t len, bool request) : d_(d), len_(len), request_(request) {}
 
     // Bytes at index >= cap are never looked at: needing one is the `code` error.
@@ -321,9 +329,7 @@ public:
         cap_why_ = why;
     }
     // the verdict when byte `need` (>= end_) is required
-    ParseResult stop(std::size_t need) const {
-        return need >= cap_ ? bad(cap_code_, cap_why_) : kNeedMore;
-    }
+    ParseResult stop(std::size_t need) const { return need >= cap_ ? bad(cap_code_, cap_why_) : kNeedMore; }
     ParseResult bad(std::uint16_t code, const char* why) const {
         return {Status::Error, request_ ? code : std::uint16_t{502}, why};
     }
@@ -337,7 +343,7 @@ public:
 
     std::size_t pos() const { return pos_; }
 
-private:
+  private:
     const char* d_;
     std::size_t len_;
     std::size_t pos_ = 0;
@@ -380,7 +386,8 @@ ParseResult Scanner::version(std::uint8_t& major, std::uint8_t& minor, bool line
         ++pos_;
         return kOk;
     }
-    if (d_[pos_] != '\r') return bad(400, d_[pos_] == '\n' ? "bare LF line ending" : "malformed HTTP version");
+    if (d_[pos_] != '\r')
+        return bad(400, d_[pos_] == '\n' ? "bare LF line ending" : "malformed HTTP version");
     if (pos_ + 1 >= end_) return stop(pos_ + 1);
     if (d_[pos_ + 1] != '\n') return bad(400, "bare CR");
     pos_ += 2;
@@ -429,7 +436,8 @@ ParseResult Scanner::status_line(ResponseHead& out) {
     }
     if (d_[pos_] != '\r') {
         if (d_[pos_] == '\n') return bad(502, "bare LF line ending");
-        return bad(502, r0 == pos_ && d_[pos_ - 1] != ' ' ? "invalid status code" : "control character in reason");
+        return bad(502,
+                   r0 == pos_ && d_[pos_ - 1] != ' ' ? "invalid status code" : "control character in reason");
     }
     out.reason = {d_ + r0, pos_ - r0};
     if (pos_ + 1 >= end_) return stop(pos_ + 1);
@@ -469,8 +477,7 @@ ParseResult Scanner::fields(MessageHead& out, Fields& f, std::size_t max_headers
         ++pos_;
         std::size_t v0 = pos_;
         while (v0 < end_ && is_ws(d_[v0])) ++v0;
-        pos_ = v0;
-        pos_ = skip_field_content(d_, pos_, end_);
+        pos_ = skip_field_content(d_, v0, end_);
         if (pos_ >= end_) return stop(pos_);
         if (d_[pos_] != '\r') {
             if (d_[pos_] == '\n') return bad(400, "bare LF line ending");
@@ -494,59 +501,68 @@ ParseResult Scanner::fields(MessageHead& out, Fields& f, std::size_t max_headers
 // Per-field rules for the fields that frame, route or are hop-by-hop.
 ParseResult Scanner::field(MessageHead& out, Header& h, Fields& f) const {
     switch (classify(h.name)) {
-    case Hdr::Other: return kOk;
-    case Hdr::ContentLength:
-        // RFC 9112 §6.3 allows merging identical duplicates; a proxy that did would forward a
-        // message other hops may read differently, so any repetition is rejected.
-        if (f.cl) return bad(400, "duplicate Content-Length");
-        f.cl = true;
-        if (!parse_length(h.value, f.cl_value)) return bad(400, "invalid Content-Length");
-        return kOk;
-    case Hdr::TransferEncoding: {
-        h.hop = true;
-        f.te = true;
-        const bool ok = each_element(h.value, [&f](std::string_view e) {
-            if (!is_token(e)) return false;  // also rejects empty elements and parameters
-            if (token_is(e, "chunked")) {
-                ++f.chunked;
-                f.chunked_last = true;
-            } else {
-                f.other_coding = true;
-                f.chunked_last = false;
-            }
-            return true;
-        });
-        return ok ? kOk : bad(400, "invalid Transfer-Encoding");
-    }
-    case Hdr::Host:
-        if (!request_) return kOk;
-        if (f.host) return bad(400, "duplicate Host");
-        f.host = true;
-        f.host_value = h.value;
-        return valid_host(h.value, false) ? kOk : bad(400, "invalid Host");
-    case Hdr::Connection: {
-        h.hop = true;
-        std::uint16_t conn = out.conn;
-        const bool ok = each_element(h.value, [&conn](std::string_view e) {
-            if (e.empty()) return true;
-            if (!is_token(e)) return false;
-            if (token_is(e, "close")) conn |= kConnClose;
-            else if (token_is(e, "keep-alive")) conn |= kConnKeepAlive;
-            else if (token_is(e, "upgrade")) conn |= kConnUpgrade;
-            else conn |= kConnOther;
-            return true;
-        });
-        out.conn = conn;
-        return ok ? kOk : bad(400, "invalid Connection");
-    }
-    case Hdr::Upgrade: f.upgrade = true; [[fallthrough]];
-    case Hdr::ProxyConnection:
-    case Hdr::KeepAlive:
-    case Hdr::Te:
-    case Hdr::Trailer: h.hop = true; return kOk;
-    case Hdr::Expect:
-        if (iequals(h.value, "100-continue")) f.expect100 = true;
-        return kOk;
+        case Hdr::Other:
+            return kOk;
+        case Hdr::ContentLength:
+            // RFC 9112 §6.3 allows merging identical duplicates; a proxy that did would forward a
+            // message other hops may read differently, so any repetition is rejected.
+            if (f.cl) return bad(400, "duplicate Content-Length");
+            f.cl = true;
+            if (!parse_length(h.value, f.cl_value)) return bad(400, "invalid Content-Length");
+            return kOk;
+        case Hdr::TransferEncoding: {
+            h.hop = true;
+            f.te = true;
+            const bool ok = each_element(h.value, [&f](std::string_view e) {
+                if (!is_token(e)) return false;  // also rejects empty elements and parameters
+                if (token_is(e, "chunked")) {
+                    ++f.chunked;
+                    f.chunked_last = true;
+                } else {
+                    f.other_coding = true;
+                    f.chunked_last = false;
+                }
+                return true;
+            });
+            return ok ? kOk : bad(400, "invalid Transfer-Encoding");
+        }
+        case Hdr::Host:
+            if (!request_) return kOk;
+            if (f.host) return bad(400, "duplicate Host");
+            f.host = true;
+            f.host_value = h.value;
+            return valid_host(h.value, false) ? kOk : bad(400, "invalid Host");
+        case Hdr::Connection: {
+            h.hop = true;
+            std::uint16_t conn = out.conn;
+            const bool ok = each_element(h.value, [&conn](std::string_view e) {
+                if (e.empty()) return true;
+                if (!is_token(e)) return false;
+                if (token_is(e, "close"))
+                    conn |= kConnClose;
+                else if (token_is(e, "keep-alive"))
+                    conn |= kConnKeepAlive;
+                else if (token_is(e, "upgrade"))
+                    conn |= kConnUpgrade;
+                else
+                    conn |= kConnOther;
+                return true;
+            });
+            out.conn = conn;
+            return ok ? kOk : bad(400, "invalid Connection");
+        }
+        case Hdr::Upgrade:
+            f.upgrade = true;
+            [[fallthrough]];
+        case Hdr::ProxyConnection:
+        case Hdr::KeepAlive:
+        case Hdr::Te:
+        case Hdr::Trailer:
+            h.hop = true;
+            return kOk;
+        case Hdr::Expect:
+            if (iequals(h.value, "100-continue")) f.expect100 = true;
+            return kOk;
     }
     return kOk;
 }
@@ -622,9 +638,12 @@ ParseResult classify_target(const Scanner& s, RequestHead& out) {
         return kOk;
     }
     std::size_t a0 = 0;
-    if (t.size() >= 7 && iequals(t.substr(0, 7), "http://")) a0 = 7;
-    else if (t.size() >= 8 && iequals(t.substr(0, 8), "https://")) a0 = 8;
-    else return s.bad(400, "invalid request target");
+    if (t.size() >= 7 && iequals(t.substr(0, 7), "http://"))
+        a0 = 7;
+    else if (t.size() >= 8 && iequals(t.substr(0, 8), "https://"))
+        a0 = 8;
+    else
+        return s.bad(400, "invalid request target");
     std::size_t a1 = t.find_first_of("/?", a0);
     if (a1 == std::string_view::npos) a1 = t.size();
     const std::string_view auth = t.substr(a0, a1 - a0);
@@ -651,8 +670,10 @@ std::size_t header_cap(const Limits& lim) {
 void bound_start_line(Scanner& s, std::size_t start, const Limits& lim, bool request) {
     const std::size_t line_cap = start + lim.max_request_line + 2;
     const std::size_t head_cap = start + lim.max_head;
-    if (head_cap < line_cap) s.bound(head_cap, 431, "header section too large");
-    else s.bound(line_cap, 414, request ? "request line too long" : "status line too long");
+    if (head_cap < line_cap)
+        s.bound(head_cap, 431, "header section too large");
+    else
+        s.bound(line_cap, 414, request ? "request line too long" : "status line too long");
 }
 
 ParseResult full_request(const char* d, std::size_t len, const Limits& lim, RequestHead& out) {
@@ -677,12 +698,15 @@ ParseResult full_request(const char* d, std::size_t len, const Limits& lim, Requ
         if (out.version == 10) return s.bad(400, "Transfer-Encoding in an HTTP/1.0 request");
         if (f.cl) return s.bad(400, "both Content-Length and Transfer-Encoding");
         if (f.chunked > 1) return s.bad(400, "chunked applied more than once");
-        if (!f.chunked_last) return s.bad(400, "chunked is not the final transfer coding");
+        // RFC 9112 §6.1: a coding the server does not implement is answered 501, before asking
+        // whether chunked is final (a lone unknown coding is "not understood" first)
         if (f.other_coding) return s.bad(501, "unsupported transfer coding");
+        if (!f.chunked_last) return s.bad(400, "chunked is not the final transfer coding");
         out.body = BodyKind::Chunked;
     } else if (f.cl) {
         out.content_length = f.cl_value;
-        if (lim.max_body != 0 && f.cl_value > lim.max_body) return s.bad(413, "Content-Length over the limit");
+        if (lim.max_body != 0 && f.cl_value > lim.max_body)
+            return s.bad(413, "Content-Length over the limit");
         out.body = f.cl_value ? BodyKind::Length : BodyKind::None;
     }
     if (out.method == Method::Connect && (f.te || f.cl)) return s.bad(400, "CONNECT with a body");
@@ -736,7 +760,8 @@ ParseResult full_response(const char* d, std::size_t len, const Limits& lim, Met
 bool worth_parsing(const char* d, std::size_t len, const Limits& lim, std::size_t scanned, bool request) {
     std::size_t start = 0;
     if (request) {
-        while (start + 1 < len && start <= 2 * kMaxLeadingEmptyLines && d[start] == '\r' && d[start + 1] == '\n')
+        while (start + 1 < len && start <= 2 * kMaxLeadingEmptyLines && d[start] == '\r' &&
+               d[start + 1] == '\n')
             start += 2;
     }
     const std::size_t line_cap = start + lim.max_request_line + 2;
@@ -805,95 +830,159 @@ bool is_token(std::string_view s) {
 
 Method method_of(std::string_view m) {
     switch (m.size()) {
-    case 3:
-        if (m == "GET") return Method::Get;
-        if (m == "PUT") return Method::Put;
-        break;
-    case 4:
-        if (m == "POST") return Method::Post;
-        if (m == "HEAD") return Method::Head;
-        break;
-    case 5:
-        if (m == "TRACE") return Method::Trace;
-        if (m == "PATCH") return Method::Patch;
-        break;
-    case 6:
-        if (m == "DELETE") return Method::Delete;
-        break;
-    case 7:
-        if (m == "OPTIONS") return Method::Options;
-        if (m == "CONNECT") return Method::Connect;
-        break;
-    default: break;
+        case 3:
+            if (m == "GET") return Method::Get;
+            if (m == "PUT") return Method::Put;
+            break;
+        case 4:
+            if (m == "POST") return Method::Post;
+            if (m == "HEAD") return Method::Head;
+            break;
+        case 5:
+            if (m == "TRACE") return Method::Trace;
+            if (m == "PATCH") return Method::Patch;
+            break;
+        case 6:
+            if (m == "DELETE") return Method::Delete;
+            break;
+        case 7:
+            if (m == "OPTIONS") return Method::Options;
+            if (m == "CONNECT") return Method::Connect;
+            break;
+        default:
+            break;
     }
     return Method::Other;
 }
 
 std::string_view reason_phrase(int status) {
     switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 102: return "Processing";
-    case 103: return "Early Hints";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 203: return "Non-Authoritative Information";
-    case 204: return "No Content";
-    case 205: return "Reset Content";
-    case 206: return "Partial Content";
-    case 207: return "Multi-Status";
-    case 208: return "Already Reported";
-    case 226: return "IM Used";
-    case 300: return "Multiple Choices";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 305: return "Use Proxy";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 402: return "Payment Required";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 407: return "Proxy Authentication Required";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 416: return "Range Not Satisfiable";
-    case 417: return "Expectation Failed";
-    case 418: return "I'm a teapot";
-    case 421: return "Misdirected Request";
-    case 422: return "Unprocessable Content";
-    case 423: return "Locked";
-    case 424: return "Failed Dependency";
-    case 425: return "Too Early";
-    case 426: return "Upgrade Required";
-    case 428: return "Precondition Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 451: return "Unavailable For Legal Reasons";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    case 506: return "Variant Also Negotiates";
-    case 507: return "Insufficient Storage";
-    case 508: return "Loop Detected";
-    case 510: return "Not Extended";
-    case 511: return "Network Authentication Required";
-    default: return "";
+        case 100:
+            return "Continue";
+        case 101:
+            return "Switching Protocols";
+        case 102:
+            return "Processing";
+        case 103:
+            return "Early Hints";
+        case 200:
+            return "OK";
+        case 201:
+            return "Created";
+        case 202:
+            return "Accepted";
+        case 203:
+            return "Non-Authoritative Information";
+        case 204:
+            return "No Content";
+        case 205:
+            return "Reset Content";
+        case 206:
+            return "Partial Content";
+        case 207:
+            return "Multi-Status";
+        case 208:
+            return "Already Reported";
+        case 226:
+            return "IM Used";
+        case 300:
+            return "Multiple Choices";
+        case 301:
+            return "Moved Permanently";
+        case 302:
+            return "Found";
+        case 303:
+            return "See Other";
+        case 304:
+            return "Not Modified";
+        case 305:
+            return "Use Proxy";
+        case 307:
+            return "Temporary Redirect";
+        case 308:
+            return "Permanent Redirect";
+        case 400:
+            return "Bad Request";
+        case 401:
+            return "Unauthorized";
+        case 402:
+            return "Payment Required";
+        case 403:
+            return "Forbidden";
+        case 404:
+            return "Not Found";
+        case 405:
+            return "Method Not Allowed";
+        case 406:
+            return "Not Acceptable";
+        case 407:
+            return "Proxy Authentication Required";
+        case 408:
+            return "Request Timeout";
+        case 409:
+            return "Conflict";
+        case 410:
+            return "Gone";
+        case 411:
+            return "Length Required";
+        case 412:
+            return "Precondition Failed";
+        case 413:
+            return "Content Too Large";
+        case 414:
+            return "URI Too Long";
+        case 415:
+            return "Unsupported Media Type";
+        case 416:
+            return "Range Not Satisfiable";
+        case 417:
+            return "Expectation Failed";
+        case 418:
+            return "I'm a teapot";
+        case 421:
+            return "Misdirected Request";
+        case 422:
+            return "Unprocessable Content";
+        case 423:
+            return "Locked";
+        case 424:
+            return "Failed Dependency";
+        case 425:
+            return "Too Early";
+        case 426:
+            return "Upgrade Required";
+        case 428:
+            return "Precondition Required";
+        case 429:
+            return "Too Many Requests";
+        case 431:
+            return "Request Header Fields Too Large";
+        case 451:
+            return "Unavailable For Legal Reasons";
+        case 500:
+            return "Internal Server Error";
+        case 501:
+            return "Not Implemented";
+        case 502:
+            return "Bad Gateway";
+        case 503:
+            return "Service Unavailable";
+        case 504:
+            return "Gateway Timeout";
+        case 505:
+            return "HTTP Version Not Supported";
+        case 506:
+            return "Variant Also Negotiates";
+        case 507:
+            return "Insufficient Storage";
+        case 508:
+            return "Loop Detected";
+        case 510:
+            return "Not Extended";
+        case 511:
+            return "Network Authentication Required";
+        default:
+            return "";
     }
 }
 

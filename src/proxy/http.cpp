@@ -48,6 +48,7 @@ constexpr std::uint32_t kHighWaterBufs = 8;  // queued bytes (in buffers) that s
 constexpr std::uint16_t kInBufsMax = 4;       // unconsumed received buffers that stop a recv
 constexpr std::int64_t kLingerMs = 1000;      // after the last response of a closing connection
 constexpr std::int64_t kPoolIdleMs = 5000;    // an idle server connection is closed after this
+constexpr std::int64_t kPoolMaxPerServer = 512;  // idle connections kept per server and shard
 
 struct Writer {
     char* p;
@@ -1059,6 +1060,12 @@ void Worker::h_queue_reply(HttpSession* s, std::string_view bytes, bool close) {
     }
     static constexpr std::string_view kClose = "connection: close\r\n";
     static constexpr std::string_view kKeep = "connection: keep-alive\r\n";
+    // HTTP/1.1 keeps the connection by default: the reply then goes out exactly as configured
+    if (!close && !s->client_http10) {
+        outq_push(s->out, Seg{bytes.data(), std::uint32_t(bytes.size())});
+        s->bytes_out += bytes.size();
+        return;
+    }
     outq_push(s->out, Seg{bytes.data(), std::uint32_t(eol + 2)});
     const std::string_view ch = close ? kClose : kKeep;
     outq_push(s->out, Seg{ch.data(), std::uint32_t(ch.size())});
@@ -1787,7 +1794,8 @@ void Worker::c_release(HttpConn* c, bool reusable) {
         srv.c->scur.dec();
     }
     const auto& bcfg = cfg_.backends[std::size_t(c->be)];
-    if (reusable && !stopping_ && bcfg.http_reuse != config::HttpReuse::Never && c->state == HttpConn::Ready) {
+    if (reusable && !stopping_ && bcfg.http_reuse != config::HttpReuse::Never && c->state == HttpConn::Ready &&
+        srv.c->idle_conn_cur.get() < kPoolMaxPerServer) {
         c->state = HttpConn::Idle;
         core::ListNode& head = idle_[std::size_t(c->be)][std::size_t(c->server)];
         c->idle_node.next = head.next;

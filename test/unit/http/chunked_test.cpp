@@ -114,7 +114,8 @@ TEST_CASE("bytes after the body belong to the next message") {
 TEST_CASE("a bare last-chunk, hex sizes in both cases, leading zeros") {
     CHECK(scan("0\r\n\r\n").used == 5);
     CHECK(scan("0\r\n\r\n").status == Status::Done);
-    const std::string big = "1A\r\n" + std::string(26, 'x') + "\r\naB\r\n" + std::string(0xab, 'y') + "\r\n0\r\n\r\n";
+    const std::string big =
+        "1A\r\n" + std::string(26, 'x') + "\r\naB\r\n" + std::string(0xab, 'y') + "\r\n0\r\n\r\n";
     const Outcome o = scan(big);
     CHECK(o.status == Status::Done);
     CHECK(o.payload == 26 + 0xab);
@@ -149,9 +150,10 @@ TEST_CASE("payload counts data bytes across pieces of a large chunk") {
 }
 
 TEST_CASE("chunk extensions: tokens, quoted strings, BWS") {
-    for (auto body : {"1;a\r\nx\r\n0\r\n\r\n"sv, "1;a=b\r\nx\r\n0\r\n\r\n"sv, "1 ;a\r\nx\r\n0\r\n\r\n"sv,
-                      "1;a=\"\"\r\nx\r\n0\r\n\r\n"sv, "1; a = b ;c\r\nx\r\n0\r\n\r\n"sv,
-                      "1;a=\"x\\\\y\\\"z\"\r\nx\r\n0\r\n\r\n"sv, "0;last=yes\r\n\r\n"sv, "1;a;b;c\r\nx\r\n0\r\n\r\n"sv}) {
+    for (auto body :
+         {"1;a\r\nx\r\n0\r\n\r\n"sv, "1;a=b\r\nx\r\n0\r\n\r\n"sv, "1 ;a\r\nx\r\n0\r\n\r\n"sv,
+          "1;a=\"\"\r\nx\r\n0\r\n\r\n"sv, "1; a = b ;c\r\nx\r\n0\r\n\r\n"sv,
+          "1;a=\"x\\\\y\\\"z\"\r\nx\r\n0\r\n\r\n"sv, "0;last=yes\r\n\r\n"sv, "1;a;b;c\r\nx\r\n0\r\n\r\n"sv}) {
         INFO(body);
         CHECK(scan(body).status == Status::Done);
     }
@@ -159,9 +161,9 @@ TEST_CASE("chunk extensions: tokens, quoted strings, BWS") {
 
 TEST_CASE("invalid chunk extensions are errors") {
     for (auto body : {"1;\r\nx\r\n0\r\n\r\n"sv, "1;=b\r\nx\r\n0\r\n\r\n"sv, "1;a=\r\nx\r\n0\r\n\r\n"sv,
-                      "1;a=\"unterminated\r\nx\r\n"sv, "1;a b\r\nx\r\n"sv, "1;a=b c\r\nx\r\n"sv, "1 \r\nx\r\n"sv,
-                      "1;a \r\nx\r\n"sv, "1;a=\"x\"y\r\nx\r\n"sv, "1;a=\"\x01\"\r\nx\r\n"sv, "1;a@b\r\nx\r\n"sv,
-                      "1;a=\"\\\x01\"\r\nx\r\n"sv}) {
+                      "1;a=\"unterminated\r\nx\r\n"sv, "1;a b\r\nx\r\n"sv, "1;a=b c\r\nx\r\n"sv,
+                      "1 \r\nx\r\n"sv, "1;a \r\nx\r\n"sv, "1;a=\"x\"y\r\nx\r\n"sv, "1;a=\"\x01\"\r\nx\r\n"sv,
+                      "1;a@b\r\nx\r\n"sv, "1;a=\"\\\x01\"\r\nx\r\n"sv}) {
         INFO(body);
         const Outcome o = scan(body);
         CHECK(o.status == Status::Error);
@@ -173,10 +175,11 @@ TEST_CASE("framing errors: bare LF, bare CR, missing CRLF after data, non-hex an
         std::string_view body;
         std::size_t at;  // bytes used before the error
     };
-    for (auto c : {Case{"4\nWiki\r\n0\r\n\r\n", 1}, Case{"4\r\nWiki\n0\r\n\r\n", 7}, Case{"4\r\nWikiX\r\n", 7},
-                   Case{"4\r\nWiki\r\n0\r\n\n", 12}, Case{"4\r\nWiki\r\n0\n\r\n", 10}, Case{"4\rWiki", 2},
-                   Case{"g\r\n", 0}, Case{"-1\r\n", 0}, Case{"+1\r\n", 0}, Case{"0x1\r\n", 1}, Case{"\r\n", 0},
-                   Case{";a\r\n", 0}, Case{" 1\r\n", 0}, Case{"4\r\nWiki\r\r\n", 8}, Case{"0\r\n\rX", 4}}) {
+    for (auto c :
+         {Case{"4\nWiki\r\n0\r\n\r\n", 1}, Case{"4\r\nWiki\n0\r\n\r\n", 7}, Case{"4\r\nWikiX\r\n", 7},
+          Case{"4\r\nWiki\r\n0\r\n\n", 12}, Case{"4\r\nWiki\r\n0\n\r\n", 10}, Case{"4\rWiki", 2},
+          Case{"g\r\n", 0}, Case{"-1\r\n", 0}, Case{"+1\r\n", 0}, Case{"0x1\r\n", 1}, Case{"\r\n", 0},
+          Case{";a\r\n", 0}, Case{" 1\r\n", 0}, Case{"4\r\nWiki\r\r\n", 8}, Case{"0\r\n\rX", 4}}) {
         INFO(c.body);
         const Outcome o = scan(c.body);
         CHECK(o.status == Status::Error);
@@ -199,9 +202,10 @@ TEST_CASE("an error is sticky") {
 
 TEST_CASE("trailer fields are validated like header fields") {
     CHECK(scan("0\r\nX-A: 1\r\nX-B:\r\n\r\n").status == Status::Done);
-    for (auto body : {"0\r\n X-A: 1\r\n\r\n"sv, "0\r\nX-A: 1\r\n continued\r\n\r\n"sv, "0\r\nX-A : 1\r\n\r\n"sv,
-                      "0\r\n: 1\r\n\r\n"sv, "0\r\nX(A): 1\r\n\r\n"sv, "0\r\nX-A: \x01\r\n\r\n"sv,
-                      "0\r\nX-A: 1\n\r\n"sv, "0\r\nX-A: 1\rx\r\n\r\n"sv, "0\r\nNoColon\r\n\r\n"sv}) {
+    for (auto body :
+         {"0\r\n X-A: 1\r\n\r\n"sv, "0\r\nX-A: 1\r\n continued\r\n\r\n"sv, "0\r\nX-A : 1\r\n\r\n"sv,
+          "0\r\n: 1\r\n\r\n"sv, "0\r\nX(A): 1\r\n\r\n"sv, "0\r\nX-A: \x01\r\n\r\n"sv, "0\r\nX-A: 1\n\r\n"sv,
+          "0\r\nX-A: 1\rx\r\n\r\n"sv, "0\r\nNoColon\r\n\r\n"sv}) {
         INFO(body);
         CHECK(scan(body).status == Status::Error);
     }

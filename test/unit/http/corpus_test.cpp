@@ -48,8 +48,8 @@ TEST_CASE("every fuzz corpus file passes the parser invariants") {
         if (!entry.is_regular_file()) continue;
         std::ifstream in(entry.path(), std::ios::binary);
         const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-        const char* violated = es::http::fuzz::check_parsers(reinterpret_cast<const std::uint8_t*>(bytes.data()),
-                                                            bytes.size());
+        const char* violated =
+            es::http::fuzz::check_parsers(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
         INFO(entry.path().filename().string());
         CHECK_MESSAGE(violated == nullptr, (violated ? violated : ""));
         ++files;
@@ -64,7 +64,8 @@ TEST_CASE("the invariant checks catch a wrong verdict") {
     const std::string ok = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
     static es::http::RequestHead h;
     std::size_t scanned = 0;
-    const es::http::ParseResult r = es::http::parse_request(ok.data(), ok.size(), es::http::Limits{}, h, scanned);
+    const es::http::ParseResult r =
+        es::http::parse_request(ok.data(), ok.size(), es::http::Limits{}, h, scanned);
     REQUIRE(r.status == es::http::Status::Done);
     CHECK(es::http::fuzz::check_request(h, r, ok.data(), ok.size(), es::http::Limits{}) == nullptr);
     h.head_len = static_cast<std::uint32_t>(ok.size() + 1);

@@ -100,8 +100,9 @@ TEST_CASE("a typical browser request parses into method, target, path, query, ho
 }
 
 TEST_CASE("a curl request parses; values are trimmed of surrounding whitespace, HTAB allowed inside") {
-    const ParseResult r = req("GET /status HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: curl/7.88.1\r\n"
-                              "Accept: */*\r\nX-Pad: \t a\tb \t\r\n\r\n");
+    const ParseResult r =
+        req("GET /status HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: curl/7.88.1\r\n"
+            "Accept: */*\r\nX-Pad: \t a\tb \t\r\n\r\n");
     REQUIRE(r.status == Status::Done);
     CHECK(g_req.host == "localhost:8080");
     CHECK(g_req.path == "/status");
@@ -145,7 +146,8 @@ TEST_CASE("HTTP/1.0 without Host is accepted; keep-alive only when asked for") {
 }
 
 TEST_CASE("a POST with Content-Length gets a Length body; Content-Length: 0 means no body") {
-    REQUIRE(req(with_headers({"Host: h", "Content-Length: 1234"}, "POST /x HTTP/1.1")).status == Status::Done);
+    REQUIRE(req(with_headers({"Host: h", "Content-Length: 1234"}, "POST /x HTTP/1.1")).status ==
+            Status::Done);
     CHECK(g_req.body == BodyKind::Length);
     CHECK(g_req.content_length == 1234);
     REQUIRE(req(with_headers({"Host: h", "Content-Length: 0"}, "POST /x HTTP/1.1")).status == Status::Done);
@@ -153,13 +155,15 @@ TEST_CASE("a POST with Content-Length gets a Length body; Content-Length: 0 mean
     CHECK(g_req.content_length == 0);
     REQUIRE(req(with_headers({"Host: h", "Content-Length: 007"}, "POST /x HTTP/1.1")).status == Status::Done);
     CHECK(g_req.content_length == 7);
-    REQUIRE(req(with_headers({"Host: h", "Content-Length: 18446744073709551615"}, "PUT /x HTTP/1.1")).status ==
-            Status::Done);
+    REQUIRE(
+        req(with_headers({"Host: h", "Content-Length: 18446744073709551615"}, "PUT /x HTTP/1.1")).status ==
+        Status::Done);
     CHECK(g_req.content_length == UINT64_MAX);
 }
 
 TEST_CASE("Transfer-Encoding: chunked (any case) gets a Chunked body and is hop-by-hop") {
-    for (auto te : {"Transfer-Encoding: chunked"sv, "transfer-encoding: Chunked"sv, "Transfer-Encoding:  CHUNKED "sv}) {
+    for (auto te :
+         {"Transfer-Encoding: chunked"sv, "transfer-encoding: Chunked"sv, "Transfer-Encoding:  CHUNKED "sv}) {
         REQUIRE(req(with_headers({"Host: h", te}, "POST /u HTTP/1.1")).status == Status::Done);
         CHECK(g_req.body == BodyKind::Chunked);
         CHECK(g_req.headers[1].hop);
@@ -238,25 +242,27 @@ TEST_CASE("CONNECT takes an authority-form target; OPTIONS may use '*'") {
     CHECK(g_req.method == Method::Connect);
     CHECK(g_req.authority == "example.com:443");
     CHECK(g_req.path.empty());
-    REQUIRE(req("CONNECT [2001:db8::1]:443 HTTP/1.1\r\nHost: [2001:db8::1]:443\r\n\r\n").status == Status::Done);
+    REQUIRE(req("CONNECT [2001:db8::1]:443 HTTP/1.1\r\nHost: [2001:db8::1]:443\r\n\r\n").status ==
+            Status::Done);
     REQUIRE(req("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n").status == Status::Done);
     CHECK(g_req.method == Method::Options);
     CHECK(g_req.path == "*");
 }
 
 TEST_CASE("Host values: names, IPv4, IPv6 literals, ports, percent-encoding, empty") {
-    for (auto host : {"Host: example.com"sv, "Host: a-b_c.example:80"sv, "Host: 192.0.2.1:8443"sv, "Host: [::1]"sv,
-                      "Host: [2001:db8::7]:8080"sv, "Host: [::ffff:192.0.2.1]"sv, "Host: ex%41mple.com"sv,
-                      "Host:"sv, "Host: [v1.fe]"sv}) {
+    for (auto host : {"Host: example.com"sv, "Host: a-b_c.example:80"sv, "Host: 192.0.2.1:8443"sv,
+                      "Host: [::1]"sv, "Host: [2001:db8::7]:8080"sv, "Host: [::ffff:192.0.2.1]"sv,
+                      "Host: ex%41mple.com"sv, "Host:"sv, "Host: [v1.fe]"sv}) {
         INFO(host);
         CHECK(req(with_headers({host})).status == Status::Done);
     }
 }
 
 TEST_CASE("Connection tokens set flags and make the named headers hop-by-hop") {
-    REQUIRE(req(with_headers({"Host: h", "Connection: keep-alive, X-Secret", "X-Secret: 1", "Keep-Alive: timeout=5",
-                              "Proxy-Connection: keep-alive", "TE: trailers", "Trailer: X-Sum", "X-Kept: 2",
-                              "x-secret: 3", "Proxy-Authorization: Basic Zm9vOmJhcg=="}))
+    REQUIRE(req(with_headers({"Host: h", "Connection: keep-alive, X-Secret", "X-Secret: 1",
+                              "Keep-Alive: timeout=5", "Proxy-Connection: keep-alive", "TE: trailers",
+                              "Trailer: X-Sum", "X-Kept: 2", "x-secret: 3",
+                              "Proxy-Authorization: Basic Zm9vOmJhcg=="}))
                 .status == Status::Done);
     CHECK(g_req.conn == (kConnKeepAlive | kConnOther));
     CHECK_FALSE(g_req.headers[0].hop);  // Host
@@ -270,7 +276,8 @@ TEST_CASE("Connection tokens set flags and make the named headers hop-by-hop") {
 }
 
 TEST_CASE("a Connection option naming Content-Length or Host does not strip them") {
-    REQUIRE(req(with_headers({"Host: h", "Connection: content-length, host", "Content-Length: 3"}, "POST / HTTP/1.1"))
+    REQUIRE(req(with_headers({"Host: h", "Connection: content-length, host", "Content-Length: 3"},
+                             "POST / HTTP/1.1"))
                 .status == Status::Done);
     CHECK_FALSE(g_req.find("host")->hop);
     CHECK_FALSE(g_req.find("content-length")->hop);
@@ -278,26 +285,30 @@ TEST_CASE("a Connection option naming Content-Length or Host does not strip them
 }
 
 TEST_CASE("multiple Connection headers combine, empty list elements are ignored") {
-    REQUIRE(req(with_headers({"Host: h", "Connection: ,", "Connection: close ,  , Upgrade"})).status == Status::Done);
+    REQUIRE(req(with_headers({"Host: h", "Connection: ,", "Connection: close ,  , Upgrade"})).status ==
+            Status::Done);
     CHECK(g_req.conn == (kConnClose | kConnUpgrade));
     CHECK_FALSE(g_req.upgrade);  // no Upgrade header
 }
 
 TEST_CASE("upgrade needs both the Connection token and an Upgrade header, on HTTP/1.1") {
-    REQUIRE(req(with_headers({"Host: h", "Connection: Upgrade", "Upgrade: websocket"})).status == Status::Done);
+    REQUIRE(req(with_headers({"Host: h", "Connection: Upgrade", "Upgrade: websocket"})).status ==
+            Status::Done);
     CHECK(g_req.upgrade);
     CHECK(g_req.find("upgrade")->hop);
     REQUIRE(req(with_headers({"Host: h", "Upgrade: websocket"})).status == Status::Done);
     CHECK_FALSE(g_req.upgrade);
-    REQUIRE(req(with_headers({"Connection: upgrade", "Upgrade: websocket"}, "GET / HTTP/1.0")).status == Status::Done);
+    REQUIRE(req(with_headers({"Connection: upgrade", "Upgrade: websocket"}, "GET / HTTP/1.0")).status ==
+            Status::Done);
     CHECK_FALSE(g_req.upgrade);
 }
 
 TEST_CASE("Expect: 100-continue is recognised case-insensitively, HTTP/1.1 only") {
-    REQUIRE(req(with_headers({"Host: h", "Expect: 100-Continue", "Content-Length: 10"}, "PUT / HTTP/1.1")).status ==
-            Status::Done);
+    REQUIRE(req(with_headers({"Host: h", "Expect: 100-Continue", "Content-Length: 10"}, "PUT / HTTP/1.1"))
+                .status == Status::Done);
     CHECK(g_req.expect_continue);
-    REQUIRE(req(with_headers({"Host: h", "Expect: something-else"}, "PUT / HTTP/1.1")).status == Status::Done);
+    REQUIRE(req(with_headers({"Host: h", "Expect: something-else"}, "PUT / HTTP/1.1")).status ==
+            Status::Done);
     CHECK_FALSE(g_req.expect_continue);
     REQUIRE(req(with_headers({"Expect: 100-continue"}, "PUT / HTTP/1.0")).status == Status::Done);
     CHECK_FALSE(g_req.expect_continue);
@@ -335,23 +346,27 @@ TEST_CASE("iequals, is_token and reason_phrase") {
 // Rejected requests: framing
 
 TEST_CASE("Content-Length together with Transfer-Encoding is 400") {
-    CHECK(req_error(with_headers({"Host: h", "Content-Length: 5", "Transfer-Encoding: chunked"}, "POST / HTTP/1.1")) ==
-          400);
-    CHECK(req_error(with_headers({"Host: h", "Transfer-Encoding: chunked", "Content-Length: 0"}, "POST / HTTP/1.1")) ==
-          400);
+    CHECK(req_error(with_headers({"Host: h", "Content-Length: 5", "Transfer-Encoding: chunked"},
+                                 "POST / HTTP/1.1")) == 400);
+    CHECK(req_error(with_headers({"Host: h", "Transfer-Encoding: chunked", "Content-Length: 0"},
+                                 "POST / HTTP/1.1")) == 400);
 }
 
 TEST_CASE("duplicate Content-Length is 400, identical values included") {
-    CHECK(req_error(with_headers({"Host: h", "Content-Length: 5", "Content-Length: 6"}, "POST / HTTP/1.1")) == 400);
-    CHECK(req_error(with_headers({"Host: h", "Content-Length: 5", "content-length: 5"}, "POST / HTTP/1.1")) == 400);
-    const ParseResult r = req(with_headers({"Host: h", "Content-Length: 5", "Content-Length: 5"}, "POST / HTTP/1.1"));
+    CHECK(req_error(with_headers({"Host: h", "Content-Length: 5", "Content-Length: 6"}, "POST / HTTP/1.1")) ==
+          400);
+    CHECK(req_error(with_headers({"Host: h", "Content-Length: 5", "content-length: 5"}, "POST / HTTP/1.1")) ==
+          400);
+    const ParseResult r =
+        req(with_headers({"Host: h", "Content-Length: 5", "Content-Length: 5"}, "POST / HTTP/1.1"));
     CHECK(std::string_view(r.why) == "duplicate Content-Length");
 }
 
 TEST_CASE("invalid Content-Length values are 400") {
-    for (auto cl : {"Content-Length: 5, 5"sv, "Content-Length: -1"sv, "Content-Length: +5"sv, "Content-Length: 0x10"sv,
-                    "Content-Length: 1 0"sv, "Content-Length:"sv, "Content-Length: 5;"sv,
-                    "Content-Length: 18446744073709551616"sv, "Content-Length: 99999999999999999999999"sv}) {
+    for (auto cl :
+         {"Content-Length: 5, 5"sv, "Content-Length: -1"sv, "Content-Length: +5"sv, "Content-Length: 0x10"sv,
+          "Content-Length: 1 0"sv, "Content-Length:"sv, "Content-Length: 5;"sv,
+          "Content-Length: 18446744073709551616"sv, "Content-Length: 99999999999999999999999"sv}) {
         INFO(cl);
         CHECK(req_error(with_headers({"Host: h", cl}, "POST / HTTP/1.1")) == 400);
     }
@@ -366,11 +381,11 @@ TEST_CASE("Transfer-Encoding other than a single final chunked: 501 for codings 
     CHECK(te({"Transfer-Encoding: gzip, chunked"}) == 501);
     CHECK(te({"Transfer-Encoding: gzip", "Transfer-Encoding: chunked"}) == 501);
     CHECK(te({"Transfer-Encoding: x-custom, chunked"}) == 501);
-    CHECK(te({"Transfer-Encoding: chunked, gzip"}) == 400);
+    CHECK(te({"Transfer-Encoding: chunked, gzip"}) == 501);
     CHECK(te({"Transfer-Encoding: chunked, chunked"}) == 400);
     CHECK(te({"Transfer-Encoding: chunked", "Transfer-Encoding: chunked"}) == 400);
-    CHECK(te({"Transfer-Encoding: gzip"}) == 400);
-    CHECK(te({"Transfer-Encoding: identity"}) == 400);
+    CHECK(te({"Transfer-Encoding: gzip"}) == 501);
+    CHECK(te({"Transfer-Encoding: identity"}) == 501);  // RFC 9112 dropped "identity": unknown
     CHECK(te({"Transfer-Encoding:"}) == 400);
     CHECK(te({"Transfer-Encoding: , chunked"}) == 400);
     CHECK(te({"Transfer-Encoding: chunked;q=1"}) == 400);
@@ -391,8 +406,10 @@ TEST_CASE("Content-Length over max_body is 413; 0 means no limit") {
     Limits lim;
     lim.max_body = 1000;
     CHECK(req_error(with_headers({"Host: h", "Content-Length: 1001"}, "POST / HTTP/1.1"), lim) == 413);
-    CHECK(req(with_headers({"Host: h", "Content-Length: 1000"}, "POST / HTTP/1.1"), lim).status == Status::Done);
-    CHECK(req(with_headers({"Host: h", "Content-Length: 99999999999"}, "POST / HTTP/1.1")).status == Status::Done);
+    CHECK(req(with_headers({"Host: h", "Content-Length: 1000"}, "POST / HTTP/1.1"), lim).status ==
+          Status::Done);
+    CHECK(req(with_headers({"Host: h", "Content-Length: 99999999999"}, "POST / HTTP/1.1")).status ==
+          Status::Done);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -460,9 +477,10 @@ TEST_CASE("a duplicated Host is 400, even identical") {
 }
 
 TEST_CASE("a Host with invalid characters or shape is 400") {
-    for (auto host : {"Host: a b"sv, "Host: a/b"sv, "Host: a@b"sv, "Host: h:x"sv, "Host: h:"sv, "Host: h:65536"sv,
-                      "Host: :80"sv, "Host: [::1"sv, "Host: [:::1]"sv, "Host: [1::2::3]"sv, "Host: [12345::]"sv,
-                      "Host: [::1]x"sv, "Host: ex%4mple"sv, "Host: a\"b"sv, "Host: h<h"sv, "Host: caf\xc3\xa9.example"sv}) {
+    for (auto host : {"Host: a b"sv, "Host: a/b"sv, "Host: a@b"sv, "Host: h:x"sv, "Host: h:"sv,
+                      "Host: h:65536"sv, "Host: :80"sv, "Host: [::1"sv, "Host: [:::1]"sv, "Host: [1::2::3]"sv,
+                      "Host: [12345::]"sv, "Host: [::1]x"sv, "Host: ex%4mple"sv, "Host: a\"b"sv,
+                      "Host: h<h"sv, "Host: caf\xc3\xa9.example"sv}) {
         INFO(host);
         CHECK(req_error(with_headers({host})) == 400);
     }
@@ -488,10 +506,12 @@ TEST_CASE("a head over max_head is 431") {
     Limits lim;
     lim.max_head = 64;
     const std::string base = "GET / HTTP/1.1\r\nHost: h\r\nX: \r\n\r\n";
-    const std::string ok = "GET / HTTP/1.1\r\nHost: h\r\nX: " + std::string(64 - base.size(), 'v') + "\r\n\r\n";
+    const std::string ok =
+        "GET / HTTP/1.1\r\nHost: h\r\nX: " + std::string(64 - base.size(), 'v') + "\r\n\r\n";
     REQUIRE(ok.size() == 64);
     CHECK(req(ok, lim).status == Status::Done);
-    const std::string over = "GET / HTTP/1.1\r\nHost: h\r\nX: " + std::string(65 - base.size(), 'v') + "\r\n\r\n";
+    const std::string over =
+        "GET / HTTP/1.1\r\nHost: h\r\nX: " + std::string(65 - base.size(), 'v') + "\r\n\r\n";
     CHECK(req_error(over, lim) == 431);
 }
 
@@ -553,8 +573,8 @@ TEST_CASE("HTTP/1.0 and 1.1 are accepted; other well-formed versions are 505, ma
         INFO(v);
         CHECK(req_error(with_headers({"Host: h"}, std::string("GET / ") + std::string(v))) == 505);
     }
-    for (auto v : {"HTTP/1"sv, "http/1.1"sv, "HTTP/1.1x"sv, "HTTP/1.10"sv, "HTTP/11"sv, "HTTP/1.a"sv, "HTTPS/1.1"sv,
-                   "HTTP/ 1.1"sv, "HTTP/1,1"sv}) {
+    for (auto v : {"HTTP/1"sv, "http/1.1"sv, "HTTP/1.1x"sv, "HTTP/1.10"sv, "HTTP/11"sv, "HTTP/1.a"sv,
+                   "HTTPS/1.1"sv, "HTTP/ 1.1"sv, "HTTP/1,1"sv}) {
         INFO(v);
         CHECK(req_error(with_headers({"Host: h"}, std::string("GET / ") + std::string(v))) == 400);
     }
@@ -564,9 +584,11 @@ TEST_CASE("HTTP/1.0 and 1.1 are accepted; other well-formed versions are 505, ma
 // Incremental parsing
 
 TEST_CASE("a 2 KB head fed one byte at a time parses exactly like the one-shot parse") {
-    std::string s = "POST /upload/path?session=1234567890 HTTP/1.1\r\nHost: upload.example.com\r\n"
-                    "Content-Length: 42\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\n";
-    for (int i = 0; s.size() < 2000; ++i) s += "X-Filler-" + std::to_string(i) + ": " + std::string(40, 'v') + "\r\n";
+    std::string s =
+        "POST /upload/path?session=1234567890 HTTP/1.1\r\nHost: upload.example.com\r\n"
+        "Content-Length: 42\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\n";
+    for (int i = 0; s.size() < 2000; ++i)
+        s += "X-Filler-" + std::to_string(i) + ": " + std::string(40, 'v') + "\r\n";
     s += "\r\nBODY";
     static RequestHead once;
     std::size_t sc0 = 0;
@@ -615,8 +637,9 @@ TEST_CASE("re-calls on an open head only search the new bytes") {
 }
 
 TEST_CASE("a head split at every point gives the one-shot result") {
-    const std::string s = "\r\nPUT http://h.example/a?b HTTP/1.1\r\nHost: h.example\r\nTransfer-Encoding: chunked\r\n"
-                          "Connection: upgrade, x-a\r\nUpgrade: foo\r\nx-a: 1\r\n\r\n";
+    const std::string s =
+        "\r\nPUT http://h.example/a?b HTTP/1.1\r\nHost: h.example\r\nTransfer-Encoding: chunked\r\n"
+        "Connection: upgrade, x-a\r\nUpgrade: foo\r\nx-a: 1\r\n\r\n";
     static RequestHead once, split;
     std::size_t sc = 0;
     REQUIRE(parse_request(s.data(), s.size(), Limits{}, once, sc).status == Status::Done);
@@ -742,7 +765,8 @@ TEST_CASE("HEAD, 1xx, 204 and 304 responses have no body whatever the headers sa
     REQUIRE(rsp("HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n", Method::Head).status == Status::Done);
     CHECK(g_rsp.body == BodyKind::None);
     CHECK(g_rsp.content_length == 500);
-    REQUIRE(rsp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", Method::Head).status == Status::Done);
+    REQUIRE(rsp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", Method::Head).status ==
+            Status::Done);
     CHECK(g_rsp.body == BodyKind::None);
     REQUIRE(rsp("HTTP/1.1 204 No Content\r\n\r\n").status == Status::Done);
     CHECK(g_rsp.body == BodyKind::None);
@@ -756,16 +780,17 @@ TEST_CASE("HEAD, 1xx, 204 and 304 responses have no body whatever the headers sa
 }
 
 TEST_CASE("101 sets upgrade; a 2xx to CONNECT is a tunnel") {
-    REQUIRE(rsp("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n").status ==
-            Status::Done);
+    REQUIRE(
+        rsp("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n").status ==
+        Status::Done);
     CHECK(g_rsp.upgrade);
     CHECK(g_rsp.body == BodyKind::None);
     CHECK(g_rsp.conn == kConnUpgrade);
     REQUIRE(rsp("HTTP/1.1 200 Connection established\r\n\r\n", Method::Connect).status == Status::Done);
     CHECK(g_rsp.upgrade);
     CHECK(g_rsp.body == BodyKind::None);
-    REQUIRE(rsp("HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 3\r\n\r\n", Method::Connect).status ==
-            Status::Done);
+    REQUIRE(rsp("HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 3\r\n\r\n", Method::Connect)
+                .status == Status::Done);
     CHECK_FALSE(g_rsp.upgrade);
     CHECK(g_rsp.body == BodyKind::Length);
 }
@@ -815,8 +840,9 @@ TEST_CASE("response framing and syntax errors are all 502") {
 }
 
 TEST_CASE("a response head fed byte by byte matches the one-shot parse") {
-    const std::string s = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n"
-                          "Cache-Control: max-age=60\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    const std::string s =
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n"
+        "Cache-Control: max-age=60\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
     static ResponseHead once;
     std::size_t sc = 0;
     REQUIRE(parse_response(s.data(), s.size(), Limits{}, Method::Get, once, sc).status == Status::Done);

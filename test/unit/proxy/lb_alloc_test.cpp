@@ -14,6 +14,10 @@ namespace {
 std::size_t g_news = 0;
 }
 
+// The replacement operator delete frees what the replacement operator new allocated with malloc;
+// GCC cannot see that pairing through inlined library code and warns.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
 void* operator new(std::size_t n) {
     ++g_news;
     if (void* p = std::malloc(n ? n : 1)) return p;
