@@ -73,7 +73,8 @@ void BM_request(benchmark::State& state, const std::string* head) {
 
 void BM_drip(benchmark::State& state) {
     std::string head = "GET /upload HTTP/1.1\r\nHost: h.example\r\n";
-    for (int i = 0; head.size() < 2048; ++i) head += "X-Filler-" + std::to_string(i) + ": " + std::string(40, 'v') + "\r\n";
+    for (int i = 0; head.size() < 2048; ++i)
+        head += "X-Filler-" + std::to_string(i) + ": " + std::string(40, 'v') + "\r\n";
     head += "\r\n";
     const Limits lim;
     for (auto _ : state) {
@@ -93,7 +94,8 @@ void BM_response(benchmark::State& state) {
     const Limits lim;
     for (auto _ : state) {
         std::size_t scanned = 0;
-        const ParseResult r = parse_response(kResponse.data(), kResponse.size(), lim, Method::Get, g_rsp, scanned);
+        const ParseResult r =
+            parse_response(kResponse.data(), kResponse.size(), lim, Method::Get, g_rsp, scanned);
         benchmark::DoNotOptimize(r);
         benchmark::DoNotOptimize(g_rsp.nheaders);
         benchmark::ClobberMemory();
@@ -103,7 +105,8 @@ void BM_response(benchmark::State& state) {
 
 void BM_chunked(benchmark::State& state) {
     std::string body;
-    for (int i = 0; i < 16; ++i) body += "400;n=" + std::to_string(i) + "\r\n" + std::string(1024, 'd') + "\r\n";
+    for (int i = 0; i < 16; ++i)
+        body += "400;n=" + std::to_string(i) + "\r\n" + std::string(1024, 'd') + "\r\n";
     body += "0\r\nX-Checksum: 0123456789abcdef\r\n\r\n";
     constexpr std::size_t kSegment = 4096;
     for (auto _ : state) {

@@ -23,8 +23,8 @@
 
 namespace es::http::fuzz {
 
-#define ES_INVARIANT(cond, msg) \
-    do {                        \
+#define ES_INVARIANT(cond, msg)  \
+    do {                         \
         if (!(cond)) return msg; \
     } while (0)
 
@@ -42,13 +42,15 @@ inline bool same_result(const ParseResult& a, const ParseResult& b) {
 }
 
 inline bool same_message(const MessageHead& a, const MessageHead& b) {
-    if (a.version != b.version || a.body != b.body || a.content_length != b.content_length || a.conn != b.conn ||
-        a.head_len != b.head_len || a.head_start != b.head_start || a.nheaders != b.nheaders)
+    if (a.version != b.version || a.body != b.body || a.content_length != b.content_length ||
+        a.conn != b.conn || a.head_len != b.head_len || a.head_start != b.head_start ||
+        a.nheaders != b.nheaders)
         return false;
     for (std::uint16_t i = 0; i < a.nheaders; ++i) {
         const Header& x = a.headers[i];
         const Header& y = b.headers[i];
-        if (!same_view(x.name, y.name) || !same_view(x.value, y.value) || x.hop != y.hop || x.removed != y.removed)
+        if (!same_view(x.name, y.name) || !same_view(x.value, y.value) || x.hop != y.hop ||
+            x.removed != y.removed)
             return false;
     }
     return true;
@@ -57,16 +59,19 @@ inline bool same_message(const MessageHead& a, const MessageHead& b) {
 inline bool same_request(const RequestHead& a, const RequestHead& b) {
     return same_message(a, b) && a.method == b.method && same_view(a.method_text, b.method_text) &&
            same_view(a.target, b.target) && same_view(a.path, b.path) && same_view(a.query, b.query) &&
-           same_view(a.authority, b.authority) && same_view(a.host, b.host) && a.absolute_form == b.absolute_form &&
-           a.expect_continue == b.expect_continue && a.upgrade == b.upgrade;
+           same_view(a.authority, b.authority) && same_view(a.host, b.host) &&
+           a.absolute_form == b.absolute_form && a.expect_continue == b.expect_continue &&
+           a.upgrade == b.upgrade;
 }
 
 inline bool same_response(const ResponseHead& a, const ResponseHead& b) {
-    return same_message(a, b) && a.status == b.status && same_view(a.reason, b.reason) && a.upgrade == b.upgrade;
+    return same_message(a, b) && a.status == b.status && same_view(a.reason, b.reason) &&
+           a.upgrade == b.upgrade;
 }
 
 inline bool clean_value(std::string_view v) {
-    if (!v.empty() && (v.front() == ' ' || v.front() == '\t' || v.back() == ' ' || v.back() == '\t')) return false;
+    if (!v.empty() && (v.front() == ' ' || v.front() == '\t' || v.back() == ' ' || v.back() == '\t'))
+        return false;
     for (char c : v) {
         const auto u = static_cast<unsigned char>(c);
         if ((u < 0x20 && c != '\t') || u == 0x7f) return false;
@@ -107,13 +112,14 @@ inline const char* check_message(const MessageHead& h, const char* data, std::si
     }
     ES_INVARIANT(!(cl && te), "Content-Length with Transfer-Encoding accepted");
     if (h.body == BodyKind::Chunked) ES_INVARIANT(te, "chunked body without Transfer-Encoding");
-    if (h.body == BodyKind::Length) ES_INVARIANT(cl && h.content_length > 0, "Length body without Content-Length");
+    if (h.body == BodyKind::Length)
+        ES_INVARIANT(cl && h.content_length > 0, "Length body without Content-Length");
     if (te) ES_INVARIANT(h.version == 11, "Transfer-Encoding accepted in HTTP/1.0");
     return nullptr;
 }
 
-inline const char* check_request(const RequestHead& h, const ParseResult& r, const char* data, std::size_t len,
-                                 const Limits& lim) {
+inline const char* check_request(const RequestHead& h, const ParseResult& r, const char* data,
+                                 std::size_t len, const Limits& lim) {
     if (r.status == Status::Error) {
         const auto e = r.error;
         ES_INVARIANT(e == 400 || e == 413 || e == 414 || e == 431 || e == 501 || e == 505,
@@ -139,13 +145,15 @@ inline const char* check_request(const RequestHead& h, const ParseResult& r, con
     if (h.version == 11) ES_INVARIANT(host != nullptr, "HTTP/1.1 request without Host accepted");
     ES_INVARIANT(host ? same_view(host->value, h.host) : h.host.empty(), "host is not the Host value");
     if (h.absolute_form) {
-        ES_INVARIANT(!h.authority.empty() && !h.path.empty() && h.path[0] == '/', "absolute-form without parts");
+        ES_INVARIANT(!h.authority.empty() && !h.path.empty() && h.path[0] == '/',
+                     "absolute-form without parts");
         if (host) ES_INVARIANT(iequals(host->value, h.authority), "Host differs from the authority");
     }
     if (h.target == "*") ES_INVARIANT(h.method == Method::Options, "asterisk-form with a method but OPTIONS");
     if (h.method == Method::Connect)
         ES_INVARIANT(same_view(h.authority, h.target) && h.body == BodyKind::None, "CONNECT target or body");
-    if (h.upgrade) ES_INVARIANT(h.find("upgrade") && (h.conn & kConnUpgrade) && h.version == 11, "upgrade unfounded");
+    if (h.upgrade)
+        ES_INVARIANT(h.find("upgrade") && (h.conn & kConnUpgrade) && h.version == 11, "upgrade unfounded");
     return nullptr;
 }
 
@@ -189,7 +197,8 @@ inline const char* check_request_pieces(const char* data, std::size_t size, cons
         if (const char* e = check_request(part, r, data, c, lim)) return e;
         if (r.status != Status::NeedMore) {
             ES_INVARIANT(same_result(r, rw), "request verdict on a prefix differs from the one-shot verdict");
-            if (r.status == Status::Done) ES_INVARIANT(same_request(part, whole), "request fields differ when split");
+            if (r.status == Status::Done)
+                ES_INVARIANT(same_request(part, whole), "request fields differ when split");
             return nullptr;
         }
     }
@@ -208,8 +217,10 @@ inline const char* check_response_pieces(const char* data, std::size_t size, con
         ES_INVARIANT(scanned <= c, "scanned beyond the input");
         if (const char* e = check_response(part, r, m, data, c, lim)) return e;
         if (r.status != Status::NeedMore) {
-            ES_INVARIANT(same_result(r, rw), "response verdict on a prefix differs from the one-shot verdict");
-            if (r.status == Status::Done) ES_INVARIANT(same_response(part, whole), "response fields differ when split");
+            ES_INVARIANT(same_result(r, rw),
+                         "response verdict on a prefix differs from the one-shot verdict");
+            if (r.status == Status::Done)
+                ES_INVARIANT(same_response(part, whole), "response fields differ when split");
             return nullptr;
         }
     }
@@ -224,8 +235,8 @@ struct ChunkOutcome {
 };
 
 // Feeds data in pieces of at most `piece` bytes (0: at once); stops at Done or Error.
-inline const char* run_chunked(const char* data, std::size_t size, std::size_t piece, std::uint32_t max_trailers,
-                               ChunkOutcome& out) {
+inline const char* run_chunked(const char* data, std::size_t size, std::size_t piece,
+                               std::uint32_t max_trailers, ChunkOutcome& out) {
     ChunkedScanner sc(max_trailers);
     std::size_t off = 0;
     do {
@@ -233,19 +244,23 @@ inline const char* run_chunked(const char* data, std::size_t size, std::size_t p
         if (piece != 0 && n > piece) n = piece;
         const ChunkedScanner::Step s = sc.feed(data + off, n);
         ES_INVARIANT(s.used <= n, "chunked used more than fed");
-        ES_INVARIANT(s.status != Status::NeedMore || s.used == n, "chunked NeedMore without using everything");
+        ES_INVARIANT(s.status != Status::NeedMore || s.used == n,
+                     "chunked NeedMore without using everything");
         out.used += s.used;
         out.status = s.status;
-        if (s.status == Status::Error) ES_INVARIANT(s.why != nullptr && s.why[0] != '\0', "chunked error without why");
+        if (s.status == Status::Error)
+            ES_INVARIANT(s.why != nullptr && s.why[0] != '\0', "chunked error without why");
         if (s.status != Status::NeedMore) break;
         off += n;
     } while (off < size);
     out.payload = sc.payload();
     ES_INVARIANT(out.payload <= out.used, "more payload than bytes");
     if (out.status == Status::Done) {
-        ES_INVARIANT(out.used >= 5 && std::memcmp(data + out.used - 2, "\r\n", 2) == 0, "chunked Done not after CRLF");
+        ES_INVARIANT(out.used >= 5 && std::memcmp(data + out.used - 2, "\r\n", 2) == 0,
+                     "chunked Done not after CRLF");
         const ChunkedScanner::Step again = sc.feed(data, size);
-        ES_INVARIANT(again.status == Status::Done && again.used == 0, "chunked scanner not idempotent after Done");
+        ES_INVARIANT(again.status == Status::Done && again.used == 0,
+                     "chunked scanner not idempotent after Done");
     }
     return nullptr;
 }
@@ -258,8 +273,9 @@ inline const char* check_chunked(const std::uint8_t* bytes, std::size_t size) {
         const std::size_t piece = 1 + split_point(bytes, size, 7) % 13;
         if (const char* e = run_chunked(data, size, piece, max_trailers, split)) return e;
         if (const char* e = run_chunked(data, size, 1, max_trailers, drip)) return e;
-        ES_INVARIANT(whole.status == split.status && whole.used == split.used && whole.payload == split.payload,
-                     "chunked outcome depends on segmentation");
+        ES_INVARIANT(
+            whole.status == split.status && whole.used == split.used && whole.payload == split.payload,
+            "chunked outcome depends on segmentation");
         ES_INVARIANT(whole.status == drip.status && whole.used == drip.used && whole.payload == drip.payload,
                      "chunked outcome differs when fed byte by byte");
     }
