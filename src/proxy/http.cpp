@@ -435,7 +435,8 @@ void Worker::h_on_cli_send(HttpSession* s, int res) {
 // destroys the response in flight.
 void Worker::h_linger(HttpSession* s) {
     if (s->shut_sent || s->state != HState::Active) return;
-    if (s->cli_eof) {
+    if (s->cli_eof || !s->linger) {
+        // nothing unread can be pending: close(2) sends the FIN after the response, no reset
         h_close(s);
         return;
     }
@@ -1759,6 +1760,9 @@ void Worker::h_request_done(HttpSession* s, bool local) {
     s->server = -1;
     if (s->state != HState::Active) return;
     if (s->close_after || s->req != ReqPhase::Done) {
+        // a lingering close is needed only if the client may still be sending: a request not
+        // fully read, bytes already queued behind it, or an answer to a request we rejected
+        s->linger = s->req != ReqPhase::Done || !s->in.empty() || s->req_acc || (local && st >= 400);
         s->req = ReqPhase::Done;  // read nothing more
         s->rsp = RspPhase::None;
         if (s->out.n == 0) h_linger(s);

@@ -38,6 +38,8 @@ enum HttpOp : std::uint8_t {
 // other side. Sized for the largest head the proxy accepts plus what rules may add.
 struct HeadBuf {
     static constexpr std::uint32_t kCap = 32768;
+    // user-provided: the pool's value-initialisation must not zero 32 KiB per head
+    HeadBuf() {}  // NOLINT(modernize-use-equals-default)
     std::uint32_t len = 0;
     std::uint32_t off = 0;  // consumed prefix (gathering)
     char data[kCap];
@@ -130,7 +132,8 @@ struct HttpSession {
     bool srv_close = false;      // the server does not keep the connection after this response
     bool client_http10 = false;  // HTTP/1.0 client asking for keep-alive: say so in the response
     bool lb_has_hdr = false;
-    bool in_parse = false;       // a request head is being processed (its bytes are not consumed yet)
+    bool in_parse = false;
+    bool linger = true;          // closing must drain the client first (see h_linger)       // a request head is being processed (its bytes are not consumed yet)
     std::uint32_t fe = 0;
     int be = -1;
     int server = -1;
