@@ -8,6 +8,8 @@
 # harness's HAProxy (keep-alive both sides, http-reuse always, no logs):
 #   CAND_NAME=edgeshard CAND_HTTP_PORT=18105 CAND_CMD="$PWD/bench/peers/edgeshard-cand.sh" \
 #     SYSTEMS="origin haproxy-1t edgeshard" TESTS="ka close big" ../shared/bench/peers.sh
+# ES_NBTHREAD=N fixes the shard count (default: one per CPU the harness lets it use; set 1 under
+# PIN=none to compare one shard with haproxy-1t).
 # ES_SPLICE=0 runs the copy path only (nosplice); ES_PIPESIZE=N sets tune.pipesize.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -16,6 +18,7 @@ cfg=$dir/edgeshard.cfg
 {
   echo "global"
   echo "    stats socket $dir/es.sock mode 600 level admin"
+  [[ -n ${ES_NBTHREAD:-} ]] && echo "    nbthread ${ES_NBTHREAD}"
   [[ ${ES_SPLICE:-1} == 0 ]] && echo "    nosplice"
   [[ -n ${ES_PIPESIZE:-} ]] && echo "    tune.pipesize ${ES_PIPESIZE}"
   echo "defaults"
