@@ -32,7 +32,6 @@ namespace es::proxy {
 using shard::UserData;
 
 namespace {
-const int kOne = 1;
 std::uint64_t hud(std::uint8_t op, const HttpSession* s) { return UserData::pack(op, s->gen, s); }
 std::uint64_t cud(std::uint8_t op, const HttpConn* c) { return UserData::pack(op, c->gen, c); }
 
@@ -257,11 +256,7 @@ HeadBuf* Worker::new_head() {
 
 void Worker::h_arm_recv(HttpSession* s) {
     if (s->recv_armed || s->cli_eof || s->slot < 0 || s->starved) return;
-    io_uring_sqe* sqe = r_.sqe();
-    io_uring_prep_recv_multishot(sqe, s->slot, nullptr, 0, 0);
-    sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
-    sqe->buf_group = bufs_->group();
-    io_uring_sqe_set_data64(sqe, hud(kHOpCliRecv, s));
+    queue_recv(s->slot, hud(kHOpCliRecv, s));
     ++s->pending_ops;
     s->recv_armed = true;
     s->recv_cancelling = false;
@@ -269,9 +264,7 @@ void Worker::h_arm_recv(HttpSession* s) {
 
 void Worker::h_cancel_recv(HttpSession* s) {
     if (!s->recv_armed || s->recv_cancelling) return;
-    io_uring_sqe* sqe = r_.sqe();
-    io_uring_prep_cancel64(sqe, hud(kHOpCliRecv, s), 0);
-    io_uring_sqe_set_data64(sqe, hud(kHOpCliCancel, s));
+    queue_cancel(hud(kHOpCliRecv, s), hud(kHOpCliCancel, s));
     ++s->pending_ops;
     s->recv_cancelling = true;
 }
@@ -1207,31 +1200,10 @@ void Worker::c_on_socket(HttpConn* c, int res) {
         return;
     }
     c->slot = res;
-    r_.reserve(3);
     const ServerSlot& srv = lbs_[std::size_t(c->be)]->server(c->server);
-    const config::Millis ct = cfg_.backends[std::size_t(c->be)].timeouts.connect;
-    io_uring_sqe* sqe;
-    if (p_.sockopt_ok) {
-        sqe = r_.sqe();
-        net::compat::prep_setsockopt_fixed(sqe, res, IPPROTO_TCP, TCP_NODELAY, &kOne);
-        sqe->flags |= IOSQE_IO_LINK;
-        io_uring_sqe_set_data64(sqe, cud(kHOpSrvSockopt, c));
-        ++c->pending_ops;
-    }
-    sqe = r_.sqe();
-    io_uring_prep_connect(sqe, res, reinterpret_cast<const sockaddr*>(&srv.cfg->addr.ss), srv.cfg->addr.len);
-    sqe->flags |= IOSQE_FIXED_FILE;
-    io_uring_sqe_set_data64(sqe, cud(kHOpSrvConnect, c));
-    ++c->pending_ops;
-    if (ct > 0) {
-        sqe->flags |= IOSQE_IO_LINK;
-        c->connect_ts.tv_sec = ct / 1000;
-        c->connect_ts.tv_nsec = (ct % 1000) * 1000000;
-        sqe = r_.sqe();
-        io_uring_prep_link_timeout(sqe, &c->connect_ts, 0);
-        io_uring_sqe_set_data64(sqe, cud(kHOpSrvTimeout, c));
-        ++c->pending_ops;
-    }
+    c->pending_ops += connect_chain(res, srv.cfg->addr, cfg_.backends[std::size_t(c->be)].timeouts.connect,
+                                    c->connect_ts, cud(kHOpSrvSockopt, c), cud(kHOpSrvConnect, c),
+                                    cud(kHOpSrvTimeout, c));
 }
 
 void Worker::c_on_connect(HttpConn* c, int res) {
@@ -1353,11 +1325,7 @@ void Worker::h_server_slot_freed(int be) {
 
 void Worker::c_arm_recv(HttpConn* c) {
     if (c->recv_armed || c->eof || c->slot < 0 || c->starved) return;
-    io_uring_sqe* sqe = r_.sqe();
-    io_uring_prep_recv_multishot(sqe, c->slot, nullptr, 0, 0);
-    sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
-    sqe->buf_group = bufs_->group();
-    io_uring_sqe_set_data64(sqe, cud(kHOpSrvRecv, c));
+    queue_recv(c->slot, cud(kHOpSrvRecv, c));
     ++c->pending_ops;
     c->recv_armed = true;
     c->recv_cancelling = false;
@@ -1365,9 +1333,7 @@ void Worker::c_arm_recv(HttpConn* c) {
 
 void Worker::c_cancel_recv(HttpConn* c) {
     if (!c->recv_armed || c->recv_cancelling) return;
-    io_uring_sqe* sqe = r_.sqe();
-    io_uring_prep_cancel64(sqe, cud(kHOpSrvRecv, c), 0);
-    io_uring_sqe_set_data64(sqe, cud(kHOpSrvCancel, c));
+    queue_cancel(cud(kHOpSrvRecv, c), cud(kHOpSrvCancel, c));
     ++c->pending_ops;
     c->recv_cancelling = true;
 }

@@ -25,14 +25,26 @@ constexpr std::uint32_t kLowWaterBufs = 2;
 constexpr int kPumpBudget = 8;
 }  // namespace
 
+// A multishot recv into the shard's provided buffers on a direct descriptor.
+void Worker::queue_recv(int slot, std::uint64_t user_data) {
+    io_uring_sqe* sqe = r_.sqe();
+    io_uring_prep_recv_multishot(sqe, slot, nullptr, 0, 0);
+    sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
+    sqe->buf_group = bufs_->group();
+    io_uring_sqe_set_data64(sqe, user_data);
+}
+
+// Cancels the operation whose user_data is `target`; the cancel completes as `user_data`.
+void Worker::queue_cancel(std::uint64_t target, std::uint64_t user_data) {
+    io_uring_sqe* sqe = r_.sqe();
+    io_uring_prep_cancel64(sqe, target, 0);
+    io_uring_sqe_set_data64(sqe, user_data);
+}
+
 void Worker::arm_recv(Session* s, int side) {
     Side& sd = s->side[side];
     if (sd.recv_armed || sd.eof || sd.slot < 0) return;
-    io_uring_sqe* sqe = r_.sqe();
-    io_uring_prep_recv_multishot(sqe, sd.slot, nullptr, 0, 0);
-    sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
-    sqe->buf_group = bufs_->group();
-    io_uring_sqe_set_data64(sqe, ud(std::uint8_t(kOpRecv0 + side), s));
+    queue_recv(sd.slot, ud(std::uint8_t(kOpRecv0 + side), s));
     ++s->pending_ops;
     sd.recv_armed = true;
     sd.recv_cancelling = false;
@@ -41,9 +53,7 @@ void Worker::arm_recv(Session* s, int side) {
 void Worker::cancel_recv(Session* s, int side) {
     Side& sd = s->side[side];
     if (!sd.recv_armed || sd.recv_cancelling) return;
-    io_uring_sqe* sqe = r_.sqe();
-    io_uring_prep_cancel64(sqe, ud(std::uint8_t(kOpRecv0 + side), s), 0);
-    io_uring_sqe_set_data64(sqe, ud(kOpCancel, s));
+    queue_cancel(ud(std::uint8_t(kOpRecv0 + side), s), ud(kOpCancel, s));
     ++s->pending_ops;
     sd.recv_cancelling = true;
 }

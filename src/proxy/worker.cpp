@@ -521,31 +521,41 @@ void Worker::on_socket(Session* s, int res) {
     s->side[kServer].slot = res;
     // setsockopt -> connect -> link_timeout must reach the kernel in one submission: a chain cut
     // by an SQ-full flush would leave the connect without its timeout
-    r_.reserve(3);
     const ServerSlot& srv = lbs_[std::size_t(s->be)]->server(s->server);
-    const config::Millis ct = cfg_.backends[std::size_t(s->be)].timeouts.connect;
+    s->pending_ops += connect_chain(res, srv.cfg->addr, cfg_.backends[std::size_t(s->be)].timeouts.connect,
+                                    s->connect_ts, ud(kOpSockopt, s), ud(kOpConnect, s), ud(kOpConnTimeout, s));
+}
+
+// setsockopt(TCP_NODELAY) -> connect -> link_timeout on a new direct descriptor, reserved so an
+// SQ-full flush never splits the chain (a connect cut from its timeout could wait forever).
+// Returns the number of operations queued.
+int Worker::connect_chain(int slot, const config::SockAddr& addr, config::Millis ct, __kernel_timespec& ts,
+                          std::uint64_t ud_opt, std::uint64_t ud_conn, std::uint64_t ud_timeout) {
+    r_.reserve(3);
+    int ops = 0;
     io_uring_sqe* sqe;
     if (p_.sockopt_ok) {
         sqe = r_.sqe();
-        net::compat::prep_setsockopt_fixed(sqe, res, IPPROTO_TCP, TCP_NODELAY, &kOne);
+        net::compat::prep_setsockopt_fixed(sqe, slot, IPPROTO_TCP, TCP_NODELAY, &kOne);
         sqe->flags |= IOSQE_IO_LINK;
-        io_uring_sqe_set_data64(sqe, ud(kOpSockopt, s));
-        ++s->pending_ops;
+        io_uring_sqe_set_data64(sqe, ud_opt);
+        ++ops;
     }
     sqe = r_.sqe();
-    io_uring_prep_connect(sqe, res, reinterpret_cast<const sockaddr*>(&srv.cfg->addr.ss), srv.cfg->addr.len);
+    io_uring_prep_connect(sqe, slot, reinterpret_cast<const sockaddr*>(&addr.ss), addr.len);
     sqe->flags |= IOSQE_FIXED_FILE;
-    io_uring_sqe_set_data64(sqe, ud(kOpConnect, s));
-    ++s->pending_ops;
+    io_uring_sqe_set_data64(sqe, ud_conn);
+    ++ops;
     if (ct > 0) {
         sqe->flags |= IOSQE_IO_LINK;
-        s->connect_ts.tv_sec = ct / 1000;
-        s->connect_ts.tv_nsec = (ct % 1000) * 1000000;
+        ts.tv_sec = ct / 1000;
+        ts.tv_nsec = (ct % 1000) * 1000000;
         sqe = r_.sqe();
-        io_uring_prep_link_timeout(sqe, &s->connect_ts, 0);
-        io_uring_sqe_set_data64(sqe, ud(kOpConnTimeout, s));
-        ++s->pending_ops;
+        io_uring_prep_link_timeout(sqe, &ts, 0);
+        io_uring_sqe_set_data64(sqe, ud_timeout);
+        ++ops;
     }
+    return ops;
 }
 
 void Worker::on_connect(Session* s, int res) {

@@ -115,12 +115,16 @@ private:
     void connect_to(Session* s, int server);
     void on_socket(Session* s, int res);
     void on_connect(Session* s, int res);
+    int connect_chain(int slot, const config::SockAddr& addr, config::Millis ct, __kernel_timespec& ts,
+                      std::uint64_t ud_opt, std::uint64_t ud_conn, std::uint64_t ud_timeout);
     void connect_failed(Session* s);
     void established(Session* s);
     void server_slot_freed(Session* s);
 
     // transfer path
     void arm_recv(Session* s, int side);
+    void queue_recv(int slot, std::uint64_t user_data);
+    void queue_cancel(std::uint64_t target, std::uint64_t user_data);
     void on_recv(Session* s, int side, const shard::Cqe& e);
     void count_bytes(Session* s, int side, std::uint64_t n);
     void read_failed(Session* s, int side);
