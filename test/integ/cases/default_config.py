@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`edgeshard` with no arguments runs the embedded default: 127.0.0.1:8080 -> the built-in demo
+"""`edgeshard` with no arguments runs the embedded default: 127.0.0.1:8080 (TCP) and 127.0.0.1:8082 (HTTP) -> the built-in demo
 origin on 127.0.0.1:8081, control socket /tmp/edgeshard.sock. This is the one test on fixed
 ports (they are the contract); it is skipped when they are busy."""
 import os
@@ -29,7 +29,7 @@ def sock_in_use(path):
 
 
 def main(h):
-    busy = [f"127.0.0.1:{p}" for p in (8080, 8081) if not eslib.port_is_free(p)]
+    busy = [f"127.0.0.1:{p}" for p in (8080, 8081, 8082) if not eslib.port_is_free(p)]
     if sock_in_use(SOCK):
         busy.append(SOCK)
     if busy:
@@ -37,7 +37,7 @@ def main(h):
     if os.path.exists(SOCK):
         log(f"note: {SOCK} exists but nobody listens on it (stale); edgeshard should replace it")
 
-    es = eslib.Edgeshard(h, [h.bin], "edgeshard-default", sock=SOCK, ports=[8080, 8081])
+    es = eslib.Edgeshard(h, [h.bin], "edgeshard-default", sock=SOCK, ports=[8080, 8081, 8082])
     h.procs.append(es)
     es.wait_ready()
     log("default instance ready")
@@ -49,6 +49,17 @@ def main(h):
     with open(h.path("body"), "rb") as f:
         body = f.read().decode("utf-8", "replace")
     check("edgeshard demo origin" in body, f"body should contain 'edgeshard demo origin': {body[:300]!r}")
+
+    # the HTTP frontend: proxied request, then its stats page and Prometheus metrics
+    r = h.run_cmd(["curl", "-sS", "--max-time", "5", "-w", "\n%{http_code}", "http://127.0.0.1:8082/"], timeout=15)
+    check(r.stdout.strip().endswith("200") and "edgeshard demo origin" in r.stdout,
+          f"HTTP frontend on 8082 proxies to the demo origin: {r.stdout[:300]!r}")
+    r = h.run_cmd(["curl", "-sS", "--max-time", "5", "-w", "\n%{http_code} %{content_type}",
+                   "http://127.0.0.1:8082/stats"], timeout=15)
+    check("200 text/html" in r.stdout and "demo_http" in r.stdout, f"stats page on 8082: {r.stdout[-300:]!r}")
+    r = h.run_cmd(["curl", "-sS", "--max-time", "5", "http://127.0.0.1:8082/metrics"], timeout=15)
+    check('haproxy_frontend_http_requests_total{proxy="demo_http"}' in r.stdout,
+          f"metrics on 8082 carry the HTTP frontend's requests: {r.stdout[:300]!r}")
 
     # the origin itself answers directly too
     r = h.run_cmd(["curl", "-sS", "--max-time", "5", "http://127.0.0.1:8081/"], timeout=15)
@@ -73,7 +84,7 @@ def main(h):
     check(rc is not None, "edgeshard did not exit within 5 s of SIGTERM")
     check_eq(rc, 0, "exit status after SIGTERM")
     check(not os.path.exists(SOCK), f"{SOCK} should be removed at exit")
-    check(eslib.port_is_free(8080) and eslib.port_is_free(8081), "ports 8080/8081 still bound after exit")
+    check(all(eslib.port_is_free(p) for p in (8080, 8081, 8082)), "ports 8080/8081/8082 still bound after exit")
 
 
 if __name__ == "__main__":

@@ -32,8 +32,8 @@ TEST_CASE("embedded default configuration") {
     CHECK(cfg.global.stats_sockets[0].mode == 0600);
     CHECK(cfg.global.stats_sockets[0].level_admin);
     CHECK(cfg.global.demo_origin == "127.0.0.1:8081");
-    REQUIRE(cfg.frontends.size() == 1);
-    REQUIRE(cfg.backends.size() == 1);
+    REQUIRE(cfg.frontends.size() == 2);
+    REQUIRE(cfg.backends.size() == 2);
     const auto& fe = cfg.frontends[0];
     CHECK(fe.name == "demo");
     CHECK(fe.mode == es::config::Mode::Tcp);
@@ -47,6 +47,22 @@ TEST_CASE("embedded default configuration") {
     CHECK(be.timeouts.server == 30000);
     REQUIRE(be.servers.size() == 1);
     CHECK(be.servers[0].addr.text() == "127.0.0.1:8081");
+    // the HTTP demo: logs, forwardfor, stats page and metrics on 127.0.0.1:8082
+    const auto& hf = cfg.frontends[1];
+    CHECK(hf.name == "demo_http");
+    CHECK(hf.mode == es::config::Mode::Http);
+    REQUIRE(hf.binds.size() == 1);
+    CHECK(hf.binds[0].addr.text() == "127.0.0.1:8082");
+    CHECK(hf.default_backend_id == 1);
+    CHECK(!hf.log_format.empty());
+    REQUIRE(hf.logs.size() == 1);
+    CHECK(hf.logs[0].target == "stdout");
+    CHECK(hf.http.forwardfor);
+    CHECK(hf.stats.enabled);
+    CHECK(hf.stats.uri == "/stats");
+    REQUIRE(hf.http.request_rules.size() == 1);
+    CHECK(hf.http.request_rules[0].action == es::config::HttpAction::UseService);
+    CHECK(cfg.backends[1].mode == es::config::Mode::Http);
     CHECK(std::string(es::config::kEmbeddedDefault).find("# edgeshard embedded default") == 0);
 }
 
