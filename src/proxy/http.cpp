@@ -179,6 +179,7 @@ void Worker::inq_drop(InQ& q) {
 
 void Worker::outq_push(OutQ& q, const Seg& sg) {
     ES_ASSERT(!q.full());
+    if (sg.hb) sg.hb->queued = true;
     q.at(q.n) = sg;
     ++q.n;
     q.bytes += sg.len;
@@ -186,7 +187,10 @@ void Worker::outq_push(OutQ& q, const Seg& sg) {
 
 void Worker::seg_free(Seg& sg) {
     if (sg.bid != net::BufRing::kNone) bufs_->recycle(sg.bid);
-    if (sg.hb) heads_.destroy(sg.hb);
+    if (sg.hb) {
+        sg.hb->queued = false;
+        if (!sg.hb->keep) heads_.destroy(sg.hb);
+    }
     delete sg.str;
     sg = Seg{};
 }
@@ -821,9 +825,10 @@ void Worker::h_use_server(HttpSession* s, int i) {
             s->conn = nullptr;
         }
     }
-    const bool may_share = bcfg.http_reuse == config::HttpReuse::Always ||
-                           bcfg.http_reuse == config::HttpReuse::Aggressive ||
-                           (bcfg.http_reuse == config::HttpReuse::Safe && !s->first_req);
+    const bool may_share = !s->force_new && (bcfg.http_reuse == config::HttpReuse::Always ||
+                                             bcfg.http_reuse == config::HttpReuse::Aggressive ||
+                                             (bcfg.http_reuse == config::HttpReuse::Safe && !s->first_req));
+    s->force_new = false;
     if (!c && may_share) {
         core::ListNode& head = idle_[std::size_t(s->be)][std::size_t(i)];
         if (head.linked()) {
@@ -839,6 +844,13 @@ void Worker::h_use_server(HttpSession* s, int i) {
     if (c) {
         c->owner = s;
         c->reused = true;
+        // a pooled connection may have been closed by the server just now: keep a bodiless
+        // request's head so it can be sent again on a new connection (h_replay)
+        h_drop_replay(s);
+        if (s->req == ReqPhase::Done && s->pend_head) {
+            s->pend_head->keep = true;
+            s->replay = s->pend_head;
+        }
         s->conn = c;
         srv.c->reuse.inc();
         st_.be[s->be].reuse.inc();
@@ -1362,6 +1374,7 @@ void Worker::c_on_send(HttpConn* c, int res) {
     if (res < 0) {
         c->out.inflight = false;
         if (s) {
+            if (h_replay(s, c)) return;
             s->term[0] = 'S';
             h_server_failed(s, false);
         } else {
@@ -1460,8 +1473,41 @@ void Worker::c_on_recv(HttpConn* c, const shard::Cqe& e) {
         h_process_response(s);  // a response that came with the close
         if (s->state != HState::Active || s->rsp != RspPhase::Head) return;
     }
+    if (h_replay(s, c)) return;
     s->term[0] = 'S';
     h_server_failed(s, false);
+}
+
+// A reused connection that ends before any byte of the response (the server closed it while it
+// sat in the pool, racing our request) gets the request again on a new connection, once, when
+// the request had no body: nothing of it can have been processed. HAProxy's answer to this race
+// is `http-reuse safe` alone (and l7 retries); this also spares later requests of a connection.
+bool Worker::h_replay(HttpSession* s, HttpConn* c) {
+    HeadBuf* hb = s->replay;
+    if (!hb || !c->reused || s->rsp != RspPhase::Head || s->status != 0 || !c->in.empty() || s->rsp_acc)
+        return false;
+    const int srvi = s->server;
+    s->replay = nullptr;
+    s->conn = nullptr;
+    c_release(c, false);  // closes it; its queue lets go of the head
+    hb->keep = false;
+    if (hb->queued) return false;  // still under an in-flight send: cannot be queued twice
+    auto* sc = lbs_[std::size_t(s->be)]->server(srvi).c;
+    sc->wretr.inc();
+    st_.be[s->be].wretr.inc();
+    ++s->tries;
+    s->pend_head = hb;
+    s->force_new = true;
+    h_use_server(s, srvi);
+    return true;
+}
+
+void Worker::h_drop_replay(HttpSession* s) {
+    HeadBuf* hb = s->replay;
+    if (!hb) return;
+    s->replay = nullptr;
+    hb->keep = false;
+    if (!hb->queued) heads_.destroy(hb);
 }
 
 // The server side failed mid-exchange: answer 502 if nothing of the response went out yet,
@@ -1550,6 +1596,7 @@ bool Worker::h_parse_response(HttpSession* s) {
     }
     http::ResponseHead& rsp = rsp_head_;
     const http::ParseResult pr = http::parse_response(base, len, http_limits_, s->method, rsp, s->rsp_scanned);
+    if (pr.status != http::Status::NeedMore) h_drop_replay(s);  // the server answered: no replay
     if (pr.status == http::Status::NeedMore) {
         if (in_place && !gather(c->in, s->rsp_acc)) h_server_failed(s, true);
         return false;
@@ -1986,6 +2033,7 @@ void Worker::h_close(HttpSession* s) {
     }
     inq_drop(s->in);
     if (!s->out.inflight) outq_drop(s->out);
+    h_drop_replay(s);
     for (HeadBuf** h : {&s->req_acc, &s->rsp_acc, &s->pend_head}) {
         if (*h) {
             heads_.destroy(*h);

@@ -42,6 +42,8 @@ struct HeadBuf {
     HeadBuf() {}  // NOLINT(modernize-use-equals-default)
     std::uint32_t len = 0;
     std::uint32_t off = 0;  // consumed prefix (gathering)
+    bool queued = false;    // referenced by an output queue segment
+    bool keep = false;      // kept after it is sent: the request may be replayed (see h_replay)
     char data[kCap];
 };
 
@@ -157,6 +159,8 @@ struct HttpSession {
     HeadBuf* req_acc = nullptr;   // a request head gathered across buffers
     HeadBuf* rsp_acc = nullptr;
     HeadBuf* pend_head = nullptr; // the outgoing request head while no server connection is attached
+    HeadBuf* replay = nullptr;    // the head of a bodiless request sent over a reused connection
+    bool force_new = false;       // the next server connection must be a new one (a replay)
     HttpConn* conn = nullptr;
     InQ in;                       // client bytes not yet consumed (pipelined requests wait here)
     OutQ out;                     // bytes for the client

@@ -206,6 +206,8 @@ private:
     void h_serve_page(HttpSession* s, const http::RequestHead& req, int kind);
     void h_server_slot_freed(int be);
     void h_server_failed(HttpSession* s, bool bad_response);
+    bool h_replay(HttpSession* s, HttpConn* c);
+    void h_drop_replay(HttpSession* s);
     void h_process_response(HttpSession* s);
     bool h_parse_response(HttpSession* s);
     void h_response_done(HttpSession* s);

@@ -410,6 +410,13 @@ class Origin:
                        "trailers": req["trailers"], "origin": self.name}
                 self._send(sock, 200, hdrs + [("Content-Type", "application/json")],
                            json.dumps(doc).encode(), idx, seq, head_only)
+            elif path == "/drop-reused":
+                # a server that closed this idle keep-alive connection just as a request arrived:
+                # any request after the first on a connection is dropped unanswered
+                if seq > 0:
+                    return False
+                self._send(sock, 200, hdrs + [("Content-Type", "text/plain")], b"fresh connection\n",
+                           idx, seq, head_only)
             elif path == "/close":
                 self._send(sock, 200, [("Connection", "close"), ("Content-Type", "text/plain")],
                            b"closing\n", idx, seq, head_only)
