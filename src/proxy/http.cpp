@@ -138,7 +138,21 @@ void Worker::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* pee
     s->all_node.next = &hall_;
     hall_.prev->next = &s->all_node;
     hall_.prev = &s->all_node;
-    // limits: HTTP sessions count towards the same shard and frontend limits as L4 sessions
+    // limits: HTTP sessions count towards the same shard and frontend limits as L4 sessions; one
+    // accepted in the same batch as a limit was reached waits, unread, until a slot frees
+    const bool room = (p_.conn_limit == 0 || conns_ < p_.conn_limit) && fe_has_room(fe) && fe_pending_[fe] == 0;
+    if (!room) {
+        s->pending = true;
+        hpending_.push_back(s);
+        ++fe_pending_[fe];
+        return;
+    }
+    h_start(s);
+}
+
+void Worker::h_start(HttpSession* s) {
+    const std::uint32_t fe = s->fe;
+    s->t_req = s->last_cli = r_.now_ms();
     s->counted_conn = true;
     ++conns_;
     ++fe_conns_[fe];
@@ -2033,6 +2047,11 @@ void Worker::h_close(HttpSession* s) {
     }
     inq_drop(s->in);
     if (!s->out.inflight) outq_drop(s->out);
+    if (s->pending) {
+        hpending_.erase(std::remove(hpending_.begin(), hpending_.end(), s), hpending_.end());
+        --fe_pending_[s->fe];
+        s->pending = false;
+    }
     h_drop_replay(s);
     for (HeadBuf** h : {&s->req_acc, &s->rsp_acc, &s->pend_head}) {
         if (*h) {

@@ -454,6 +454,19 @@ void Worker::start_pending() {
         --fe_pending_[s->fe];
         start_session(s);
     }
+    k = 0;
+    while (k < hpending_.size()) {
+        HttpSession* s = hpending_[k];
+        if (p_.conn_limit > 0 && conns_ >= p_.conn_limit) break;
+        if (!fe_has_room(s->fe)) {
+            ++k;
+            continue;
+        }
+        hpending_.erase(hpending_.begin() + std::ptrdiff_t(k));
+        --fe_pending_[s->fe];
+        s->pending = false;
+        h_start(s);
+    }
 }
 
 // ---------------------------------------------------------------- connect

@@ -135,6 +135,7 @@ struct HttpSession {
     bool client_http10 = false;  // HTTP/1.0 client asking for keep-alive: say so in the response
     bool lb_has_hdr = false;
     bool in_parse = false;
+    bool pending = false;        // accepted beyond a limit: not started, nothing read yet
     bool linger = true;          // closing must drain the client first (see h_linger)       // a request head is being processed (its bytes are not consumed yet)
     std::uint32_t fe = 0;
     int be = -1;

@@ -161,6 +161,7 @@ private:
     void http_init();
     bool is_http_fe(std::uint32_t fe) const;
     void http_accept(int slot, std::uint32_t fe, const sockaddr_storage* peer);
+    void h_start(HttpSession* s);
     void http_on_cqe(const shard::UserData& u, const shard::Cqe& e);
     void http_end_of_turn();
     void http_stop();
@@ -271,6 +272,7 @@ private:
     std::vector<std::vector<core::ListNode>> idle_;  // [backend][server]: idle server connections, MRU first
     std::vector<std::vector<HttpSession*>> hqueues_;  // [backend]: sessions waiting for a server slot
     std::vector<HttpSession*> hstarved_;
+    std::vector<HttpSession*> hpending_;  // accepted beyond a limit, waiting for a slot (FIFO)
     std::vector<HttpConn*> cstarved_;
     std::vector<HttpSession*> hreleased_;
     std::vector<HttpConn*> creleased_;
