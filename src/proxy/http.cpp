@@ -519,7 +519,7 @@ void Worker::h_process_request_loop(HttpSession* s) {
                 if (!h_parse_request(s)) return;
                 break;
             case ReqPhase::Body:
-                if (!s->conn) return;  // waiting for a server connection
+                if (!s->conn || s->conn->priv_owner) return;  // waiting for this request's server connection
                 if (!h_forward_body(s, s->in, s->req_acc, s->conn->out, s->req_body, s->req_left, s->req_chunks,
                                     true))
                     return;
@@ -832,12 +832,19 @@ void Worker::h_use_server(HttpSession* s, int i) {
     }
     HttpConn* c = nullptr;
     if (s->conn) {
-        if (s->conn->server == i && s->conn->be == s->be && s->conn->state == HttpConn::Ready) {
-            c = s->conn;
+        HttpConn* own = s->conn;
+        if (own->priv_owner == s && own->server == i && own->be == s->be && own->state == HttpConn::Idle) {
+            c = own;  // http-reuse never: this client connection's own server connection
+            c->priv_owner = nullptr;
+            c->state = HttpConn::Ready;
+            r_.timers().cancel(&c->timer);
+        } else if (own->priv_owner == s) {
+            c_close(own);  // private to this client, but another server was picked
         } else {
-            c_release(s->conn, false);
             s->conn = nullptr;
+            c_release(own, false);
         }
+        s->conn = nullptr;
     }
     const bool may_share = !s->force_new && (bcfg.http_reuse == config::HttpReuse::Always ||
                                              bcfg.http_reuse == config::HttpReuse::Aggressive ||
@@ -1825,8 +1832,17 @@ void Worker::c_release(HttpConn* c, bool reusable) {
         srv.c->scur.dec();
     }
     const auto& bcfg = cfg_.backends[std::size_t(c->be)];
-    if (reusable && !stopping_ && bcfg.http_reuse != config::HttpReuse::Never && c->state == HttpConn::Ready &&
-        srv.c->idle_conn_cur.get() < kPoolMaxPerServer) {
+    if (reusable && !stopping_ && bcfg.http_reuse == config::HttpReuse::Never && c->state == HttpConn::Ready && s &&
+        s->state == HState::Active && !s->close_after) {
+        // http-reuse never: never shared, but kept for the next request of the same client connection
+        c->state = HttpConn::Idle;
+        c->priv_owner = s;
+        s->conn = c;
+        const config::Millis ts = bcfg.timeouts.server;
+        r_.timers().schedule(&c->timer, r_.now_ms() + (ts > 0 ? std::min<std::int64_t>(ts, kPoolIdleMs) : kPoolIdleMs));
+        c_maybe_rearm(c);
+    } else if (reusable && !stopping_ && bcfg.http_reuse != config::HttpReuse::Never && c->state == HttpConn::Ready &&
+               srv.c->idle_conn_cur.get() < kPoolMaxPerServer) {
         c->state = HttpConn::Idle;
         core::ListNode& head = idle_[std::size_t(c->be)][std::size_t(c->server)];
         c->idle_node.next = head.next;
@@ -1846,7 +1862,10 @@ void Worker::c_release(HttpConn* c, bool reusable) {
 
 void Worker::c_close(HttpConn* c) {
     if (c->state == HttpConn::Closing) return;
-    if (c->state == HttpConn::Idle) {
+    if (c->priv_owner) {
+        c->priv_owner->conn = nullptr;
+        c->priv_owner = nullptr;
+    } else if (c->state == HttpConn::Idle) {
         c->idle_node.unlink();
         lbs_[std::size_t(c->be)]->server(c->server).c->idle_conn_cur.dec();
     }

@@ -100,6 +100,7 @@ struct HttpConn {
     bool counted = false;    // holds a server slot (ServerSlot::cur)
     bool established = false;
     HttpSession* owner = nullptr;
+    HttpSession* priv_owner = nullptr;  // http-reuse never: idle, kept for this client connection only
     InQ in;
     OutQ out;
     __kernel_timespec connect_ts{};
