@@ -104,7 +104,36 @@ void count_status(C& c, int status) {
 
 // ---------------------------------------------------------------- setup
 
+std::uint32_t Worker::retry_status_bit(int status) {
+    switch (status) {
+        case 404: return kRetry404;
+        case 408: return kRetry408;
+        case 425: return kRetry425;
+        case 500: return kRetry500;
+        case 501: return kRetry501;
+        case 502: return kRetry502;
+        case 503: return kRetry503;
+        case 504: return kRetry504;
+        default: return 0;
+    }
+}
+
 void Worker::http_init() {
+    // retry-on, as bits (HAProxy's tokens; connect-failure is what the connect path always retries)
+    for (const auto& b : cfg_.backends) {
+        std::uint32_t m = 0;
+        for (const auto& t : b.retry_on) {
+            if (t == "connect-failure") m |= kRetryConnect;
+            else if (t == "empty-response") m |= kRetryEmpty;
+            else if (t == "junk-response") m |= kRetryJunk;
+            else if (t == "response-timeout") m |= kRetryTimeout;
+            else if (t == "all-retryable-errors")
+                m |= kRetryConnect | kRetryEmpty | kRetryJunk | kRetryTimeout | kRetry500 | kRetry502 | kRetry503 |
+                     kRetry504;
+            else if (const std::uint32_t bit = retry_status_bit(std::atoi(t.c_str()))) m |= bit;
+        }
+        be_retry_.push_back(m);
+    }
     idle_.resize(cfg_.backends.size());
     for (std::size_t b = 0; b < cfg_.backends.size(); ++b)
         idle_[b] = std::vector<core::ListNode>(cfg_.backends[b].servers.size());
@@ -867,11 +896,7 @@ void Worker::h_use_server(HttpSession* s, int i) {
         c->reused = true;
         // a pooled connection may have been closed by the server just now: keep a bodiless
         // request's head so it can be sent again on a new connection (h_replay)
-        h_drop_replay(s);
-        if (s->req == ReqPhase::Done && s->pend_head) {
-            s->pend_head->keep = true;
-            s->replay = s->pend_head;
-        }
+        h_keep_for_replay(s, true);
         s->conn = c;
         srv.c->reuse.inc();
         st_.be[s->be].reuse.inc();
@@ -898,6 +923,7 @@ void Worker::h_use_server(HttpSession* s, int i) {
     srv.c->connect.inc();
     st_.be[s->be].connect.inc();
     // the head (and any body that follows) queue on the connection while it connects
+    h_keep_for_replay(s, false);
     if (s->pend_head) {
         outq_push(c->out, Seg{s->pend_head->data, s->pend_head->len, net::BufRing::kNone, s->pend_head});
         s->pend_head = nullptr;
@@ -1395,7 +1421,7 @@ void Worker::c_on_send(HttpConn* c, int res) {
     if (res < 0) {
         c->out.inflight = false;
         if (s) {
-            if (h_replay(s, c)) return;
+            if (h_replay(s, c, kRetryEmpty)) return;
             s->term[0] = 'S';
             h_server_failed(s, false);
         } else {
@@ -1494,7 +1520,7 @@ void Worker::c_on_recv(HttpConn* c, const shard::Cqe& e) {
         h_process_response(s);  // a response that came with the close
         if (s->state != HState::Active || s->rsp != RspPhase::Head) return;
     }
-    if (h_replay(s, c)) return;
+    if (h_replay(s, c, kRetryEmpty)) return;
     s->term[0] = 'S';
     h_server_failed(s, false);
 }
@@ -1503,10 +1529,22 @@ void Worker::c_on_recv(HttpConn* c, const shard::Cqe& e) {
 // sat in the pool, racing our request) gets the request again on a new connection, once, when
 // the request had no body: nothing of it can have been processed. HAProxy's answer to this race
 // is `http-reuse safe` alone (and l7 retries); this also spares later requests of a connection.
-bool Worker::h_replay(HttpSession* s, HttpConn* c) {
+// With `retry-on` (empty-response, junk-response, response-timeout, a status), a bodiless request is
+// also sent again on a new connection while `retries` allow, as HAProxy's layer-7 retries do.
+bool Worker::h_replay(HttpSession* s, HttpConn* c, std::uint32_t why) {
     HeadBuf* hb = s->replay;
-    if (!hb || !c->reused || s->rsp != RspPhase::Head || s->status != 0 || !c->in.empty() || s->rsp_acc)
-        return false;
+    if (!hb || !c || s->rsp != RspPhase::Head || s->status != 0) return false;
+    if (why == kRetryEmpty && (!c->in.empty() || s->rsp_acc)) return false;  // part of a response came
+    const bool race = why == kRetryEmpty && c->reused;  // not the server's fault: does not use a retry
+    if (!race) {
+        if (!(be_retry_[std::size_t(s->be)] & why) || s->retries_left <= 0) return false;
+        --s->retries_left;
+    }
+    if (s->rsp_acc) {
+        heads_.destroy(s->rsp_acc);
+        s->rsp_acc = nullptr;
+    }
+    s->rsp_scanned = 0;
     const int srvi = s->server;
     s->replay = nullptr;
     s->conn = nullptr;
@@ -1519,8 +1557,24 @@ bool Worker::h_replay(HttpSession* s, HttpConn* c) {
     ++s->tries;
     s->pend_head = hb;
     s->force_new = true;
-    h_use_server(s, srvi);
+    if (!race && cfg_.backends[std::size_t(s->be)].redispatch && lbs_[std::size_t(s->be)]->size() > 1) {
+        sc->wredis.inc();
+        st_.be[s->be].wredis.inc();
+        h_assign_server(s, srvi);
+    } else {
+        h_use_server(s, srvi);
+    }
     return true;
+}
+
+// Keeps a bodiless request's head after it is sent when it may have to be sent again: over a
+// reused connection (the pool race), or when the backend retries on layer-7 conditions.
+void Worker::h_keep_for_replay(HttpSession* s, bool reused) {
+    h_drop_replay(s);
+    if (s->req != ReqPhase::Done || !s->pend_head) return;
+    if (!reused && (be_retry_[std::size_t(s->be)] & ~kRetryConnect) == 0) return;
+    s->pend_head->keep = true;
+    s->replay = s->pend_head;
 }
 
 void Worker::h_drop_replay(HttpSession* s) {
@@ -1617,15 +1671,20 @@ bool Worker::h_parse_response(HttpSession* s) {
     }
     http::ResponseHead& rsp = rsp_head_;
     const http::ParseResult pr = http::parse_response(base, len, http_limits_, s->method, rsp, s->rsp_scanned);
-    if (pr.status != http::Status::NeedMore) h_drop_replay(s);  // the server answered: no replay
     if (pr.status == http::Status::NeedMore) {
-        if (in_place && !gather(c->in, s->rsp_acc)) h_server_failed(s, true);
+        if (in_place && !gather(c->in, s->rsp_acc)) {
+            if (h_replay(s, c, kRetryJunk)) return false;
+            h_server_failed(s, true);
+        }
         return false;
     }
     if (pr.status == http::Status::Error) {
+        if (h_replay(s, c, kRetryJunk)) return false;
         h_server_failed(s, true);
         return false;
     }
+    if (const std::uint32_t st_bit = retry_status_bit(rsp.status); st_bit && h_replay(s, c, st_bit)) return false;
+    h_drop_replay(s);  // the server answered: no replay
     s->rsp_scanned = 0;
     if (s->out.n + 2 > OutQ::kCap) return false;  // room for the head first
     const bool interim = rsp.status >= 100 && rsp.status < 200 && rsp.status != 101;
@@ -2005,6 +2064,7 @@ void Worker::h_on_timer(shard::Timer* t) {
             h_close(s);
             return;
         case 6:  // server silent
+            if (h_replay(s, s->conn, kRetryTimeout)) return;
             s->term[0] = 's';
             if (s->rsp == RspPhase::Head && s->status == 0) {
                 s->term[1] = 'H';

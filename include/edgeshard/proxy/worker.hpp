@@ -207,7 +207,23 @@ private:
     void h_serve_page(HttpSession* s, const http::RequestHead& req, int kind);
     void h_server_slot_freed(int be);
     void h_server_failed(HttpSession* s, bool bad_response);
-    bool h_replay(HttpSession* s, HttpConn* c);
+    bool h_replay(HttpSession* s, HttpConn* c, std::uint32_t why);
+    void h_keep_for_replay(HttpSession* s, bool reused);
+    static std::uint32_t retry_status_bit(int status);
+    enum RetryOn : std::uint32_t {
+        kRetryConnect = 1u << 0,
+        kRetryEmpty = 1u << 1,
+        kRetryJunk = 1u << 2,
+        kRetryTimeout = 1u << 3,
+        kRetry404 = 1u << 4,
+        kRetry408 = 1u << 5,
+        kRetry425 = 1u << 6,
+        kRetry500 = 1u << 7,
+        kRetry501 = 1u << 8,
+        kRetry502 = 1u << 9,
+        kRetry503 = 1u << 10,
+        kRetry504 = 1u << 11,
+    };
     void h_drop_replay(HttpSession* s);
     void h_process_response(HttpSession* s);
     bool h_parse_response(HttpSession* s);
@@ -272,7 +288,8 @@ private:
     std::vector<std::vector<core::ListNode>> idle_;  // [backend][server]: idle server connections, MRU first
     std::vector<std::vector<HttpSession*>> hqueues_;  // [backend]: sessions waiting for a server slot
     std::vector<HttpSession*> hstarved_;
-    std::vector<HttpSession*> hpending_;  // accepted beyond a limit, waiting for a slot (FIFO)
+    std::vector<HttpSession*> hpending_;
+    std::vector<std::uint32_t> be_retry_;  // [backend]: retry-on as RetryOn bits  // accepted beyond a limit, waiting for a slot (FIFO)
     std::vector<HttpConn*> cstarved_;
     std::vector<HttpSession*> hreleased_;
     std::vector<HttpConn*> creleased_;

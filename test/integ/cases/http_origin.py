@@ -156,6 +156,7 @@ class Origin:
         self.lsock.listen(backlog)
         self.lsock.settimeout(0.2)
         self.lock = threading.Lock()
+        self.failed_keys = set()  # /fail-once keys already failed
         self.stop_event = threading.Event()
         self.accepts = 0
         self.bytes_in = 0
@@ -410,6 +411,21 @@ class Origin:
                        "trailers": req["trailers"], "origin": self.name}
                 self._send(sock, 200, hdrs + [("Content-Type", "application/json")],
                            json.dumps(doc).encode(), idx, seq, head_only)
+            elif parts[0] == "fail-once" and len(parts) == 3:
+                # /fail-once/<status>/<key>: the first request for <key> fails (status 0: the
+                # connection closes with no response), every later one gets 200
+                with self.lock:
+                    first = parts[2] not in self.failed_keys
+                    self.failed_keys.add(parts[2])
+                if first and int(parts[1]) == 0:
+                    return False
+                if first:
+                    st = int(parts[1])
+                    self._send(sock, st, hdrs + [("Content-Type", "text/plain")], f"failing {st}\n".encode(),
+                               idx, seq, head_only)
+                else:
+                    self._send(sock, 200, hdrs + [("Content-Type", "text/plain")], b"recovered\n",
+                               idx, seq, head_only)
             elif path == "/drop-reused":
                 # a server that closed this idle keep-alive connection just as a request arrived:
                 # any request after the first on a connection is dropped unanswered
