@@ -436,9 +436,12 @@ std::size_t addr_text(const sockaddr_storage* ss, char* out, std::size_t cap) {
     if (ss->ss_family == AF_INET)
         r = inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(ss)->sin_addr, out,
                       static_cast<socklen_t>(cap));
-    else if (ss->ss_family == AF_INET6)
-        r = inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(ss)->sin6_addr, out,
-                      static_cast<socklen_t>(cap));
+    else if (ss->ss_family == AF_INET6) {
+        // an IPv4 client on a dual-stack listener reads as IPv4 (logs, X-Forwarded-For, %[src])
+        const auto* a6 = &reinterpret_cast<const sockaddr_in6*>(ss)->sin6_addr;
+        r = IN6_IS_ADDR_V4MAPPED(a6) ? inet_ntop(AF_INET, &a6->s6_addr[12], out, static_cast<socklen_t>(cap))
+                                     : inet_ntop(AF_INET6, a6, out, static_cast<socklen_t>(cap));
+    }
     return r == nullptr ? 0 : std::strlen(out);
 }
 

@@ -70,21 +70,6 @@ struct Writer {
     }
 };
 
-std::string_view addr_text(const sockaddr_storage& ss, char* buf, std::size_t cap) {
-    if (ss.ss_family == AF_INET) {
-        const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
-        if (inet_ntop(AF_INET, &a->sin_addr, buf, socklen_t(cap))) return buf;
-    } else if (ss.ss_family == AF_INET6) {
-        const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
-        if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
-            if (inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], buf, socklen_t(cap))) return buf;
-        } else if (inet_ntop(AF_INET6, &a->sin6_addr, buf, socklen_t(cap))) {
-            return buf;
-        }
-    }
-    return {};
-}
-
 void count_status(stats::Counter& c1, stats::Counter& c2, stats::Counter& c3, stats::Counter& c4,
                   stats::Counter& c5, stats::Counter& other, int status) {
     switch (status / 100) {
@@ -750,7 +735,7 @@ void Worker::h_start_request(HttpSession* s, http::RequestHead& req, const char*
     const config::HttpProxy& ffp = fe.http.forwardfor ? fe.http : bcfg.http;
     if (ffp.forwardfor && !(ffp.forwardfor_if_none && req.find(ffp.forwardfor_header))) {
         char ab[INET6_ADDRSTRLEN];
-        const std::string_view ip = addr_text(s->peer, ab, sizeof ab);
+        const std::string_view ip(ab, http::addr_text(&s->peer, ab, sizeof ab));
         if (!ip.empty()) w.header(ffp.forwardfor_header, ip);
     }
     for (int i = 0; i < edits_.nadds; ++i) w.header(edits_.adds[i].name, edits_.adds[i].value);
