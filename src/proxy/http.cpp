@@ -925,9 +925,10 @@ void Worker::h_attach_ready(HttpSession* s) {
         s->pend_head = nullptr;
     }
     s->last_srv = r_.now_ms();
+    // sends once the body bytes already here are queued too (when called while the head is being
+    // parsed, the request loop around it sends), so a small request leaves as one segment
     h_process_request(s);
     if (s->state != HState::Active) return;
-    c_send(c);
     c_maybe_rearm(c);
     h_schedule(s);
 }
@@ -1789,7 +1790,8 @@ bool Worker::h_parse_response(HttpSession* s) {
     s->rsp_left = rsp.content_length;
     s->rsp_chunks.reset();
     s->rsp = rsp.body == http::BodyKind::None ? RspPhase::Done : RspPhase::Body;
-    h_send_client(s);
+    // no send yet: the head leaves together with the body bytes already here (one segment for a
+    // small response; the Body and Done phases send)
     return true;
 }
 

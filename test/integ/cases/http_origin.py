@@ -17,6 +17,7 @@ Endpoints (query strings are ignored for routing; HEAD is answered like GET with
   /status/N         status N (no body for 1xx, 204, 304)
   /delay/MS         200 after MS milliseconds
   /echo             JSON {method, target, version, headers, body_len, body_sha256}
+  /tcpinfo          JSON {data_segs_in, data_segs_out} of this connection (kernel TCP_INFO)
   /close            200 with Connection: close, then closes
   /ws               with Upgrade: websocket -> 101 Switching Protocols, then echoes raw bytes until
                     EOF (426 without the Upgrade header)
@@ -33,6 +34,7 @@ import hashlib
 import json
 import os
 import socket
+import struct
 import sys
 import threading
 import time
@@ -50,6 +52,11 @@ _PERIOD = 65521
 _BLOCK = b"".join(hashlib.sha256(b"es-origin-%d" % i).digest() for i in range(_PERIOD // 32 + 1))[:_PERIOD]
 _BLOCK2 = _BLOCK + _BLOCK
 _sha_cache = {}
+
+
+def tcp_data_segs(tcp_info):
+    """(data_segs_in, data_segs_out) from a TCP_INFO getsockopt result (Linux >= 4.6 layout)."""
+    return struct.unpack_from("II", tcp_info, 152)
 
 
 def pattern_slice(offset, n):
@@ -433,6 +440,12 @@ class Origin:
                     return False
                 self._send(sock, 200, hdrs + [("Content-Type", "text/plain")], b"fresh connection\n",
                            idx, seq, head_only)
+            elif path == "/tcpinfo":
+                # the kernel's segment counts of this connection (struct tcp_info)
+                ti = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+                doc = dict(zip(("data_segs_in", "data_segs_out"), tcp_data_segs(ti)))
+                self._send(sock, 200, hdrs + [("Content-Type", "application/json")],
+                           json.dumps(doc).encode(), idx, seq, head_only)
             elif path == "/close":
                 self._send(sock, 200, [("Connection", "close"), ("Content-Type", "text/plain")],
                            b"closing\n", idx, seq, head_only)
