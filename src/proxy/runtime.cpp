@@ -106,7 +106,26 @@ void shard_main(Shard* sh, const config::Config* cfg, const Topology* topo) {
 
 }  // namespace
 
-Runtime::Runtime(std::shared_ptr<const config::Config> cfg) : cfg_(std::move(cfg)) {}
+Runtime::Runtime(std::shared_ptr<const config::Config> cfg) : cfg_(std::move(cfg)) {
+    for (const auto& b : cfg_->backends) {
+        std::vector<ServerRuntime> v;
+        for (const auto& s : b.servers) {
+            ServerRuntime r;
+            r.weight = s.weight;
+            r.admin = s.disabled ? ServerAdmin::Maint : ServerAdmin::Ready;
+            v.push_back(r);
+        }
+        servers_.push_back(std::move(v));
+    }
+}
+
+bool Runtime::post(std::size_t shard, const Message& m) {
+    Reactor* r = shards_[shard]->reactor.load(std::memory_order_acquire);
+    if (!r) return false;
+    if (!r->inbox().push(m)) return false;
+    r->ring_doorbell();
+    return true;
+}
 
 Runtime::~Runtime() { stop(); }
 
@@ -173,6 +192,7 @@ void Runtime::start() {
             return page_renderer ? page_renderer(kind, uri, target, ctype) : std::string();
         };
         p.wall_offset_ms = wall_offset;
+        p.servers = servers_;
         try {
             for (const auto& fe : cfg.frontends)
                 for (const auto& b : fe.binds)

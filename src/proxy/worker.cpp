@@ -56,6 +56,7 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
     }
     for (std::size_t b = 0; b < cfg_.backends.size(); ++b)
         lbs_.push_back(std::make_unique<BackendLb>(cfg_.backends[b], st_.srv[b].get(), p_.nshards));
+    apply_initial_server_states();
     fe_conns_.assign(cfg_.frontends.size(), 0);
     fe_pending_.assign(cfg_.frontends.size(), 0);
     queues_.resize(cfg_.backends.size());
@@ -195,6 +196,10 @@ void Worker::on_cqe(const shard::Cqe& e) {
 }
 
 void Worker::on_message(const shard::Message& m) {
+    if (m.kind == shard::Message::kServerAdmin) {
+        on_server_admin(m);
+        return;
+    }
     if (m.kind == shard::Message::kStop && !stopping_) {
         stopping_ = true;
         for (std::size_t i = 0; i < listeners_.size(); ++i) pause_accept(i);

@@ -37,6 +37,7 @@
 #include "edgeshard/proxy/lb.hpp"
 #include "edgeshard/proxy/session.hpp"
 #include "edgeshard/shard/reactor.hpp"
+#include "edgeshard/shard/runtime.hpp"
 #include "edgeshard/stats/counters.hpp"
 
 namespace es::proxy {
@@ -61,6 +62,9 @@ struct WorkerParams {
     std::function<std::string(int kind, std::string_view uri, std::string_view target, std::string& ctype)>
         render_page;
     std::int64_t wall_offset_ms = 0;  // wall clock ms - monotonic ms, for log dates
+    // runtime server states to start with, by [backend][server] (empty: as configured)
+    std::vector<std::vector<shard::ServerRuntime>> servers;
+    bool accept_paused = false;  // listeners taken over in a reload: accept only after kResumeAccept
 };
 
 
@@ -88,6 +92,10 @@ public:
     const net::BufRing& buffers() const { return *bufs_; }
 
 private:
+    // runtime server states (proxy/admin.cpp)
+    void apply_initial_server_states();
+    void on_server_admin(const shard::Message& m);
+
     struct Listener {
         int fd = -1;
         std::uint32_t fe = 0;

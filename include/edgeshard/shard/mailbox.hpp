@@ -16,7 +16,13 @@
 namespace es::shard {
 
 struct Message {
-    enum Kind : std::uint32_t { kNone = 0, kStop = 1, kSoftStop = 2 };
+    enum Kind : std::uint32_t {
+        kNone = 0,
+        kStop = 1,         // hard stop: every connection ends now
+        kSoftStop = 2,     // stop accepting and drain (a reload committed, or SIGUSR1); a = grace ms
+        kServerAdmin = 3,  // a = backend << 32 | server; b = op << 32 | value (see proxy/admin.cpp)
+        kResumeAccept = 4, // start accepting (a process that took over listeners, once committed)
+    };
     std::uint32_t kind = kNone;
     std::uint64_t a = 0;
     std::uint64_t b = 0;

@@ -15,6 +15,7 @@
 
 #include "edgeshard/config/config.hpp"
 #include "edgeshard/pool/pool.hpp"
+#include "edgeshard/shard/mailbox.hpp"
 #include "edgeshard/stats/counters.hpp"
 
 namespace es::log {
@@ -33,6 +34,15 @@ struct ShardInfo {
     unsigned buffers = 0;  // provided buffers in the shard's recv ring
     unsigned bufsize = 0;
     int conn_limit = 0;    // this shard's share of the global maxconn
+};
+
+// A server's state set at runtime (`set server ... state`, `set weight`), as the control shard
+// holds it. Data shards get each change as a message (Message::kServerAdmin) and start with the
+// table as it was when they started (a reload carries it to the new process).
+enum class ServerAdmin : std::uint8_t { Ready = 0, Drain = 1, Maint = 2 };
+struct ServerRuntime {
+    int weight = 1;  // current weight (the configured one until `set weight`)
+    ServerAdmin admin = ServerAdmin::Ready;
 };
 
 class Shard;
@@ -61,6 +71,16 @@ public:
     const std::string& tier() const { return tier_; }
     int global_maxconn() const { return maxconn_; }
 
+    // Sends a message to one shard (push, then the doorbell). False when its mailbox is full:
+    // the caller retries later. Control thread only (each mailbox has one producer).
+    bool post(std::size_t shard, const Message& m);
+
+    // Runtime server states by [backend][server], initialised from the config by the constructor.
+    // The control thread owns it: it changes an entry and then posts the change to every shard.
+    // Changes made before start() are what the shards start with.
+    std::vector<std::vector<ServerRuntime>>& server_runtime() { return servers_; }
+    const std::vector<std::vector<ServerRuntime>>& server_runtime() const { return servers_; }
+
     // Access-log rings, one per shard (null entries when no frontend logs); drained by the control shard.
     std::vector<log::Ring*> log_rings() const;
 
@@ -78,6 +98,7 @@ private:
     std::int64_t start_mono_ms_ = 0;
     std::string tier_;
     int maxconn_ = 0;
+    std::vector<std::vector<ServerRuntime>> servers_;
 };
 
 }  // namespace es::shard
