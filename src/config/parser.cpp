@@ -78,7 +78,6 @@ constexpr Ignored kGlobalIgnored[] = {
     {"maxsslrate", kWhyTls},
     {"node", kWhyInfo},
     {"description", kWhyInfo},
-    {"hard-stop-after", "reserved for the reload work: not applied yet"},
     {"spread-checks", kWhyCheck},
     {"external-check", kWhyCheck},
     {"ulimit-n", kWhyLimits},
@@ -91,8 +90,8 @@ constexpr Ignored kGlobalIgnored[] = {
     {"maxcomprate", "compression is not supported, there is nothing to limit"},
     {"maxcompcpuusage", "compression is not supported, there is nothing to limit"},
     {"maxzlibmem", "compression is not supported, there is nothing to limit"},
-    {"server-state-file", "server state is not saved across reloads yet"},
-    {"server-state-base", "server state is not saved across reloads yet"},
+    {"server-state-file", "runtime server states pass to the new process in the reload handoff; no file is needed"},
+    {"server-state-base", "runtime server states pass to the new process in the reload handoff; no file is needed"},
     {"localpeer", "peers are not supported yet"},
     {"pp2-never-send-local", "the PROXY protocol is not supported yet"},
     {"expose-experimental-directives", kWhyNoEffect},
@@ -432,6 +431,10 @@ std::vector<std::string_view> global_keywords() {
                                        "tune.http.maxhdr",
                                        "log",
                                        "es.demo-origin",
+                                       "hard-stop-after",
+                                       "close-spread-time",
+                                       "mworker-max-reloads",
+                                       "es.drain-idle-after",
                                        "zero-warning",
                                        "setenv",
                                        "presetenv",
@@ -458,6 +461,18 @@ void parse_global_line(ParseState& st, const Line& line) {
         parse_cpu_map(st, line);
     } else if (kw == "stats") {
         parse_stats(st, line);
+    } else if (kw == "hard-stop-after") {
+        g.hard_stop_after = time_arg(line, 1, kw);
+        no_more_args(line, 2, kw);
+    } else if (kw == "close-spread-time") {
+        g.close_spread_time = time_arg(line, 1, kw);
+        no_more_args(line, 2, kw);
+    } else if (kw == "es.drain-idle-after") {
+        g.drain_idle_after = time_arg(line, 1, kw);
+        no_more_args(line, 2, kw);
+    } else if (kw == "mworker-max-reloads") {
+        g.max_reloads = static_cast<int>(int_arg(line, 1, kw, 0, 100000, "an integer from 0 to 100000"));
+        no_more_args(line, 2, kw);
     } else if (kw == "nosplice") {
         no_more_args(line, 1, kw);
         g.splice = false;

@@ -305,6 +305,11 @@ struct Global {
     int max_request_line = 8192;  // tune.es.max-request-line (414 beyond)
     // tune.es.max-body: request body limit, copied into every HttpProxy::max_body (0 = none)
     std::int64_t max_body = 0;
+    // reload and soft stop
+    Millis hard_stop_after = 0;      // hard-stop-after: a draining process ends its connections after this (0 = never)
+    Millis close_spread_time = 0;    // close-spread-time: idle connections of a draining process close over this window
+    Millis drain_idle_after = 2000;  // es.drain-idle-after: a draining keep-alive connection quiet this long is closed
+    int max_reloads = 50;            // mworker-max-reloads: an old process that survived this many reloads is stopped
     Location where;
 };
 

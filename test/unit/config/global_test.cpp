@@ -159,7 +159,7 @@ TEST_CASE("global: accepted-and-ignored keywords are listed in warnings") {
         "    user haproxy\n"
         "    ssl-default-bind-options ssl-min-ver TLSv1.2\n"
         "    tune.ssl.default-dh-param 2048\n"
-        "    hard-stop-after 30s\n"
+        "    pidfile /run/haproxy.pid\n"
         "    no busy-polling\n"
         "    tune.maxaccept 64\n" +
         kTail);
@@ -171,9 +171,30 @@ TEST_CASE("global: accepted-and-ignored keywords are listed in warnings") {
     CHECK(has_warning(cfg, {"t.cfg:5: keyword 'user'", "unprivileged user"}));
     CHECK(has_warning(cfg, {"t.cfg:6: keyword 'ssl-default-bind-options'", "TLS room"}));
     CHECK(has_warning(cfg, {"t.cfg:7: keyword 'tune.ssl.default-dh-param'", "TLS room"}));
-    CHECK(has_warning(cfg, {"t.cfg:8: keyword 'hard-stop-after'", "reload"}));
+    CHECK(has_warning(cfg, {"t.cfg:8: keyword 'pidfile' is accepted and ignored"}));
     CHECK(has_warning(cfg, {"t.cfg:9: keyword 'no busy-polling'"}));
     CHECK(has_warning(cfg, {"t.cfg:10: keyword 'tune.maxaccept'", "tuning"}));
+}
+
+TEST_CASE("global: reload and soft-stop keywords") {
+    const auto cfg = load(
+        "global\n"
+        "    hard-stop-after 30s\n"
+        "    close-spread-time 5s\n"
+        "    es.drain-idle-after 500ms\n"
+        "    mworker-max-reloads 3\n" +
+        kTail);
+    CHECK(cfg.warnings.empty());
+    CHECK(cfg.global.hard_stop_after == 30000);
+    CHECK(cfg.global.close_spread_time == 5000);
+    CHECK(cfg.global.drain_idle_after == 500);
+    CHECK(cfg.global.max_reloads == 3);
+    const auto d = load(kTail);
+    CHECK(d.global.hard_stop_after == 0);
+    CHECK(d.global.drain_idle_after == 2000);
+    CHECK(d.global.max_reloads == 50);
+    expect_error("global\n    hard-stop-after soon\n" + kTail, 2, {"hard-stop-after"});
+    expect_error("global\n    mworker-max-reloads -1\n" + kTail, 2, {"mworker-max-reloads"});
 }
 
 TEST_CASE("global: zero-warning turns warnings into an error") {
