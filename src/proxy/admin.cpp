@@ -1,10 +1,69 @@
 // Worker: runtime server states (`set server`, `set weight`), applied from control messages.
+//
+// The control shard owns the table (shard::Runtime::server_runtime()) and sends each change to
+// every shard as a kServerAdmin message (format in proxy/admin.hpp). A shard applies it to its own
+// BackendLb between two turns, so a pick never sees a half-made change. Connections and requests
+// already on a server are left alone whatever its new state (HAProxy: drain and maint kill
+// nothing); only new picks follow the change. A change can give sessions waiting in a backend
+// queue a server with room (a server back from maint, a weight raised from 0), so they are
+// started at once instead of waiting for a slot to be freed.
+#include "edgeshard/proxy/admin.hpp"
+
 #include "edgeshard/proxy/worker.hpp"
 
 namespace es::proxy {
 
-void Worker::apply_initial_server_states() {}
+namespace {
 
-void Worker::on_server_admin(const shard::Message&) {}
+bool any_room(const BackendLb& lb) {
+    for (std::size_t i = 0; i < lb.size(); ++i) {
+        const ServerSlot& s = lb.server(int(i));
+        if (s.usable() && s.has_room()) return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+// The table a shard starts with: empty means "as configured", which is how every BackendLb is
+// built. Rows or entries beyond the configuration are ignored (the table is built from the same
+// configuration, so that only happens in tests that hand-make it).
+void Worker::apply_initial_server_states() {
+    const std::size_t n = std::min(p_.servers.size(), lbs_.size());
+    for (std::size_t b = 0; b < n; ++b) lbs_[b]->set_states(p_.servers[b]);
+}
+
+void Worker::on_server_admin(const shard::Message& m) {
+    const ServerAdminChange c = decode_server_admin(m);
+    if (c.backend >= lbs_.size()) return;
+    BackendLb& lb = *lbs_[c.backend];
+    if (c.server >= lb.size()) return;
+    bool ok = false;
+    if (c.op == kAdminOpState) {
+        if (c.value <= std::uint32_t(shard::ServerAdmin::Maint))
+            ok = lb.set_admin(int(c.server), shard::ServerAdmin(c.value));
+    } else if (c.op == kAdminOpWeight) {
+        if (c.value <= std::uint32_t(kMaxWeight)) ok = lb.set_weight(int(c.server), int(c.value));
+    }
+    if (!ok) return;
+
+    // Waiting sessions: start as many as the backend now has room for. Each start takes a slot,
+    // so the loops end when the servers are full again or the queue is empty.
+    auto& q4 = queues_[c.backend];
+    while (!q4.empty() && any_room(lb)) {
+        Session* w = q4.front();
+        q4.erase(q4.begin());
+        w->queued = false;
+        st_.be[c.backend].qcur.dec();
+        r_.timers().cancel(&w->timer);
+        connect_server(w, -1);
+    }
+    auto& qh = hqueues_[c.backend];
+    while (!qh.empty() && any_room(lb)) {
+        const std::size_t before = qh.size();
+        h_server_slot_freed(int(c.backend));
+        if (qh.size() == before) break;
+    }
+}
 
 }  // namespace es::proxy

@@ -1,5 +1,7 @@
 #include "edgeshard/proxy/lb.hpp"
 
+#include "edgeshard/proxy/admin.hpp"
+
 #include <netinet/in.h>
 
 #include <algorithm>
@@ -95,6 +97,8 @@ BackendLb::BackendLb(const config::Backend& be, stats::ServerCounters* counters,
         ServerSlot& s = servers_[i];
         s.cfg = &be.servers[i];
         s.c = &counters[i];
+        s.weight = s.cfg->weight;
+        s.admin = s.cfg->disabled ? shard::ServerAdmin::Maint : shard::ServerAdmin::Ready;
         if (s.cfg->maxconn > 0) {
             // the server's limit is split evenly; every shard keeps at least one slot so no
             // shard is starved of a server outright
@@ -116,10 +120,68 @@ BackendLb::BackendLb(const config::Backend& be, stats::ServerCounters* counters,
         if (servers_.size() > 0xffff)
             throw std::invalid_argument("backend '" + be.name +
                                         "': hashing algorithms support at most 65535 servers");
-        if (be.hash_type == config::HashType::Consistent)
+        if (be.hash_type == config::HashType::Consistent) {
+            // the scale comes from the configured weights once: runtime weight changes add or
+            // remove points of one server and never move the others' points
+            std::uint64_t total = 0;
+            for (const ServerSlot& s : servers_)
+                if (s.cfg->weight > 0) total += std::uint64_t(s.cfg->weight);
+            ring_scale_ = std::clamp<std::uint64_t>(kRingPoints / std::max<std::uint64_t>(total, 1),
+                                                    kRingMinScale, kRingMaxScale);
             build_ring();
-        else
+        } else {
             build_map();
+        }
+    }
+}
+
+bool BackendLb::set_weight(int i, int weight) {
+    if (i < 0 || std::size_t(i) >= servers_.size() || weight < 0 || weight > kMaxWeight) return false;
+    ServerSlot& s = servers_[std::size_t(i)];
+    if (s.weight == weight) return true;
+    s.weight = weight;
+    rebuild(true);
+    return true;
+}
+
+bool BackendLb::set_admin(int i, shard::ServerAdmin admin) {
+    if (i < 0 || std::size_t(i) >= servers_.size()) return false;
+    if (admin != shard::ServerAdmin::Ready && admin != shard::ServerAdmin::Drain &&
+        admin != shard::ServerAdmin::Maint)
+        return false;
+    ServerSlot& s = servers_[std::size_t(i)];
+    if (s.admin == admin) return true;
+    s.admin = admin;
+    rebuild(false);
+    return true;
+}
+
+bool BackendLb::set_states(const std::vector<shard::ServerRuntime>& states) {
+    const std::size_t n = std::min(states.size(), servers_.size());
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto a = states[i].admin;
+        if (states[i].weight < 0 || states[i].weight > kMaxWeight) return false;
+        if (a != shard::ServerAdmin::Ready && a != shard::ServerAdmin::Drain &&
+            a != shard::ServerAdmin::Maint)
+            return false;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        servers_[i].weight = states[i].weight;
+        servers_[i].admin = states[i].admin;
+    }
+    rebuild(true);
+    return true;
+}
+
+// The map holds only usable servers, so any change of state or weight rebuilds it; the ring
+// holds every server of non-zero runtime weight whatever its state, so only a weight change does.
+void BackendLb::rebuild(bool weights_changed) {
+    for (ServerSlot& s : servers_) s.rr_current = 0;
+    if (!is_hash_algo(be_->balance)) return;
+    if (be_->hash_type == config::HashType::Consistent) {
+        if (weights_changed) build_ring();
+    } else {
+        build_map();
     }
 }
 
@@ -181,7 +243,7 @@ void BackendLb::build_map() {
     for (std::size_t i = 0; i < servers_.size(); ++i) {
         const ServerSlot& s = servers_[i];
         if (!s.usable()) continue;
-        const auto w = std::uint32_t(s.cfg->weight);
+        const auto w = std::uint32_t(s.weight);
         for (std::uint32_t k = 0; k < w; ++k) entries.push_back({k, w, std::uint16_t(i)});
     }
     std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
@@ -189,27 +251,31 @@ void BackendLb::build_map() {
         const std::uint64_t pb = std::uint64_t(2 * b.k + 1) * a.w;
         return pa != pb ? pa < pb : a.srv < b.srv;
     });
+    map_.clear();
     map_.reserve(entries.size());
     for (const Entry& e : entries) map_.push_back(e.srv);
 }
 
-// Points belong to every server of non-zero weight, disabled ones included: a disabled server's
-// points are skipped at pick time, which is exactly "its keys go to the next points", and its
-// return moves back only its own keys. A point's position depends only on the server's name and
-// the point's rank, so servers keep their points across configuration edits and on every shard.
+// Points belong to every server of non-zero runtime weight, those in maintenance or draining
+// included: their points are skipped at pick time, which is exactly "its keys go to the next
+// points", and their return moves back only their own keys. A point's position depends only on
+// the server's name and the point's rank, so servers keep their points across configuration
+// edits, across weight changes (a server of weight w owns ranks 1..w * scale) and on every shard.
 void BackendLb::build_ring() {
+    ring_hash_.clear();
+    ring_server_.clear();
     std::uint64_t total = 0;
     for (const ServerSlot& s : servers_)
-        if (s.cfg->weight > 0) total += std::uint64_t(s.cfg->weight);
+        if (s.weight > 0) total += std::uint64_t(s.weight);
     if (total == 0) return;
-    const std::uint64_t scale = std::clamp<std::uint64_t>(kRingPoints / total, kRingMinScale, kRingMaxScale);
+    const std::uint64_t scale = ring_scale_;
     std::vector<std::pair<std::uint32_t, std::uint16_t>> points;
     points.reserve(std::size_t(total * scale));
     for (std::size_t i = 0; i < servers_.size(); ++i) {
         const ServerSlot& s = servers_[i];
-        if (s.cfg->weight <= 0) continue;
+        if (s.weight <= 0) continue;
         const std::uint64_t base = hash64(s.cfg->name, kRingSeed);
-        const std::uint64_t n = std::uint64_t(s.cfg->weight) * scale;
+        const std::uint64_t n = std::uint64_t(s.weight) * scale;
         for (std::uint64_t j = 0; j < n; ++j)
             points.emplace_back(fold(avalanche(base + (j + 1) * kGolden)), std::uint16_t(i));
     }
@@ -283,8 +349,8 @@ int BackendLb::pick_rr(int exclude) {
     for (std::size_t i = 0; i < servers_.size(); ++i) {
         if (!candidate(int(i), exclude)) continue;
         ServerSlot& s = servers_[i];
-        s.rr_current += s.cfg->weight;
-        total += s.cfg->weight;
+        s.rr_current += s.weight;
+        total += s.weight;
         if (best < 0 || s.rr_current > servers_[std::size_t(best)].rr_current) best = int(i);
     }
     if (best >= 0) servers_[std::size_t(best)].rr_current -= total;
@@ -305,7 +371,7 @@ int BackendLb::pick_leastconn(int exclude) {
         }
         const ServerSlot& a = servers_[i];
         const ServerSlot& b = servers_[std::size_t(best)];
-        if (std::int64_t(a.cur) * b.cfg->weight < std::int64_t(b.cur) * a.cfg->weight) best = int(i);
+        if (std::int64_t(a.cur) * b.weight < std::int64_t(b.cur) * a.weight) best = int(i);
     }
     if (best >= 0) lc_start_ = std::size_t(best + 1) % n;
     return best;
@@ -325,7 +391,7 @@ std::uint32_t BackendLb::next_random() {
 int BackendLb::pick_random(int exclude) {
     std::uint64_t total = 0;
     for (std::size_t i = 0; i < servers_.size(); ++i)
-        if (candidate(int(i), exclude)) total += std::uint64_t(servers_[i].cfg->weight);
+        if (candidate(int(i), exclude)) total += std::uint64_t(servers_[i].weight);
     if (total == 0) return -1;
     int best = -1;
     for (int d = 0; d < draws_; ++d) {
@@ -335,7 +401,7 @@ int BackendLb::pick_random(int exclude) {
         int got = -1;
         for (std::size_t i = 0; i < servers_.size(); ++i) {
             if (!candidate(int(i), exclude)) continue;
-            const auto w = std::uint64_t(servers_[i].cfg->weight);
+            const auto w = std::uint64_t(servers_[i].weight);
             if (r < w) {
                 got = int(i);
                 break;
@@ -349,7 +415,7 @@ int BackendLb::pick_random(int exclude) {
         }
         const ServerSlot& a = servers_[std::size_t(got)];
         const ServerSlot& b = servers_[std::size_t(best)];
-        if (std::int64_t(a.cur) * b.cfg->weight < std::int64_t(b.cur) * a.cfg->weight) best = got;
+        if (std::int64_t(a.cur) * b.weight < std::int64_t(b.cur) * a.weight) best = got;
     }
     return best;
 }

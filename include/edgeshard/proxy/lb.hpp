@@ -12,11 +12,25 @@
 //               changing the set of servers in the configuration moves most keys.
 //   consistent  a ring of 32-bit points; each server owns `weight * scale` points derived from
 //               its name, and a key goes to the first point at or after its hash. A server that
-//               is disabled, excluded or full is skipped (its keys continue to the next points),
-//               so only its own keys move; adding or removing a server in the configuration moves
-//               only that server's share, as long as the scale stays the same (see kRingPoints).
+//               is in maintenance, draining, excluded or full is skipped (its keys continue to the
+//               next points), so only its own keys move; adding or removing a server in the
+//               configuration moves only that server's share, as long as the scale stays the same
+//               (see kRingPoints).
 //
-// Picks never allocate: the map and the ring are built by the constructor.
+// Runtime server states (`set server ... state`, `set weight`; see proxy/admin.hpp) change a
+// slot's admin state and weight on each shard:
+//   ready  picked in proportion to its runtime weight (weight 0: never picked);
+//   drain  never picked for a new connection or request; those it has finish (HAProxy's drain);
+//   maint  the same for picking (HAProxy's maint kills nothing either); `disabled` in the
+//          configuration starts a server in maint.
+// Changing them is a control-path operation and may allocate: the map-based table is rebuilt from
+// the usable servers and their runtime weights (as HAProxy recomputes its map when a server goes
+// up or down, which moves most keys); the consistent ring keeps its scale (fixed by the configured
+// weights) and gives each server runtime weight * scale points, so a weight change adds or removes
+// only that server's points and moves only keys to or from it, while drain and maint keep the
+// points and skip them at pick time.
+//
+// Picks never allocate: the map and the ring are built by the constructor and by the setters.
 #pragma once
 
 #include <sys/socket.h>
@@ -27,6 +41,7 @@
 #include <vector>
 
 #include "edgeshard/config/config.hpp"
+#include "edgeshard/shard/runtime.hpp"
 #include "edgeshard/stats/counters.hpp"
 
 namespace es::proxy {
@@ -37,7 +52,10 @@ struct ServerSlot {
     int limit = 0;                // this shard's share of maxconn, 0 = unlimited
     int cur = 0;                  // connections connecting or established from this shard
     std::int64_t rr_current = 0;  // smooth weighted round-robin state
-    bool usable() const { return !cfg->disabled && cfg->weight > 0; }
+    int weight = 0;               // runtime weight: the configured one until `set weight`
+    shard::ServerAdmin admin = shard::ServerAdmin::Ready;  // `disabled` in the configuration: Maint
+    // Eligible for a new connection or request (maxconn aside).
+    bool usable() const { return admin == shard::ServerAdmin::Ready && weight > 0; }
     bool has_room() const { return limit == 0 || cur < limit; }
 };
 
@@ -57,10 +75,11 @@ class BackendLb {
 
     // Consistent-hash ring sizing: a server of weight w owns w * scale points, where
     // scale = clamp(kRingPoints / total weight, kRingMinScale, kRingMaxScale) and the total
-    // counts every server of non-zero weight (disabled ones too, so a server going down or up
-    // never rescales the others). The balance between servers is within about 1/sqrt(w * scale)
-    // of exact: 3% for a weight-1 server in a small farm, 25% at the floor of 16 points per
-    // weight unit (HAProxy's own density). While the total weight stays at or below
+    // counts every server of non-zero configured weight (disabled ones too, so a server going
+    // down or up never rescales the others; a runtime weight change does not rescale either).
+    // The balance between servers is within about 1/sqrt(w * scale) of exact: 3% for a weight-1
+    // server in a small farm, 25% at the floor of 16 points per weight unit (HAProxy's own
+    // density). While the total weight stays at or below
     // kRingPoints / kRingMaxScale (64), the scale is fixed and a configuration change moves only
     // the share of the servers added or removed; beyond it the ring is capped at kRingPoints
     // points, so a change of total weight also moves keys in proportion to the change of scale.
@@ -87,8 +106,9 @@ class BackendLb {
     //                          or its key is empty (HAProxy semantics)
     //   random                 `random_draws` servers drawn in proportion to weight, the least
     //                          loaded (cur / weight) wins
-    // A hashed key whose server is disabled, excluded or full goes to the next server in map
-    // or ring order, which is the same on every shard.
+    // Weights are the runtime weights (ServerSlot::weight).
+    // A hashed key whose server is not usable (maint, drain, weight 0), excluded or full goes to
+    // the next server in map or ring order, which is the same on every shard.
     int pick(const PickInput& in, int exclude);
 
     // The L4 entry point: only `balance source` looks at the address.
@@ -98,7 +118,18 @@ class BackendLb {
         return pick(in, exclude);
     }
 
+    // Runtime server state (control path: may allocate, never called per request). Out of range
+    // index, weight outside 0..kMaxWeight (proxy/admin.hpp) or unknown state: false, nothing
+    // changes. Changing anything resets the round-robin position of every server so the new
+    // weights are followed exactly from the next pick.
+    bool set_weight(int i, int weight);
+    bool set_admin(int i, shard::ServerAdmin admin);
+    // Applies a whole backend's table at once (one rebuild); entries beyond size() are ignored,
+    // servers beyond the table keep their state. False when an entry is invalid (nothing changes).
+    bool set_states(const std::vector<shard::ServerRuntime>& states);
+
     ServerSlot& server(int i) { return servers_[std::size_t(i)]; }
+    const ServerSlot& server(int i) const { return servers_[std::size_t(i)]; }
     std::size_t size() const { return servers_.size(); }
     const config::Backend& config() const { return *be_; }
 
@@ -142,12 +173,14 @@ class BackendLb {
     void parse_hdr_options(std::string_view arg);
     void build_map();
     void build_ring();
+    void rebuild(bool weights_changed);  // after a runtime change
 
     const config::Backend* be_;
     std::vector<ServerSlot> servers_;
     std::vector<std::uint16_t> map_;          // map-based: each usable server `weight` times, interleaved
     std::vector<std::uint32_t> ring_hash_;    // consistent: point positions, ascending
     std::vector<std::uint16_t> ring_server_;  // consistent: the server owning each point
+    std::uint64_t ring_scale_ = 0;            // consistent: points per weight unit, fixed at boot
     std::size_t lc_start_ = 0;                // rotates leastconn ties
     std::uint64_t rng_ = 0;                   // splitmix64 state (balance random)
     int draws_ = 2;

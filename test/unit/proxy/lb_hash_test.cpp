@@ -225,7 +225,7 @@ TEST_CASE("consistent: disabling one of 5 servers moves only its keys; re-enabli
     std::vector<int> before(n);
     for (int i = 0; i < n; ++i) before[std::size_t(i)] = lb.pick(uri(key(i)), -1);
 
-    be.servers[2].disabled = true;  // the LB reads the live server state at pick time
+    lb.set_admin(2, shard::ServerAdmin::Maint);  // `set server be/s2 state maint`
     int moved = 0, others_moved = 0;
     std::vector<int> after(n);
     for (int i = 0; i < n; ++i) {
@@ -248,10 +248,11 @@ TEST_CASE("consistent: disabling one of 5 servers moves only its keys; re-enabli
     for (const auto& [s, k] : dest) CHECK(k > moved / 8);
 
     // a process started with the server disabled in its configuration agrees
+    be.servers[2].disabled = true;
     BackendLb fresh(be, c.data(), 2);
     for (int i = 0; i < n; i += 7) CHECK(fresh.pick(uri(key(i)), -1) == after[std::size_t(i)]);
 
-    be.servers[2].disabled = false;
+    lb.set_admin(2, shard::ServerAdmin::Ready);
     for (int i = 0; i < n; ++i) CHECK(lb.pick(uri(key(i)), -1) == before[std::size_t(i)]);
 }
 
@@ -320,7 +321,7 @@ TEST_CASE("hashing: exclude and full servers go to the next server, the same on 
         for (int i = 0; i < 5; ++i) a.server(i).cur = a.server(i).limit;
         CHECK(a.pick(uri(k), -1) == BackendLb::kFull);
         CHECK(a.pick(uri(k), 3) == BackendLb::kFull);
-        for (auto& sv : be.servers) sv.disabled = true;
+        for (int i = 0; i < 5; ++i) a.set_admin(i, shard::ServerAdmin::Maint);
         CHECK(a.pick(uri(k), -1) == BackendLb::kNone);
     }
 }

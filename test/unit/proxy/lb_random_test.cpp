@@ -107,7 +107,8 @@ TEST_CASE("random: exclude, disabled and full servers are never drawn; all full 
     CHECK(lb.pick(PickInput{}, 0) == BackendLb::kFull);
     lb.server(0).cur = 1;
     CHECK(lb.pick(PickInput{}, -1) == BackendLb::kFull);
-    be.servers[0].disabled = be.servers[1].disabled = true;
+    lb.set_admin(0, shard::ServerAdmin::Maint);
+    lb.set_admin(1, shard::ServerAdmin::Maint);
     CHECK(lb.pick(PickInput{}, -1) == BackendLb::kNone);
 }
 

@@ -1,0 +1,48 @@
+// Runtime server states on the wire between the control shard and the data shards.
+//
+// A change (`set server <b>/<s> state ...`, `set weight ...`) travels as one
+// shard::Message::kServerAdmin per data shard:
+//   a = backend index << 32 | server index   (indexes into Config::backends / Backend::servers)
+//   b = op << 32 | value
+//     op kAdminOpState   value = shard::ServerAdmin as an integer (0 ready, 1 drain, 2 maint)
+//     op kAdminOpWeight  value = the new runtime weight, 0..kMaxWeight
+// A shard ignores a message whose indexes, op or value are out of range (proxy/admin.cpp).
+#pragma once
+
+#include <cstdint>
+
+#include "edgeshard/shard/mailbox.hpp"
+
+namespace es::proxy {
+
+inline constexpr std::uint32_t kAdminOpState = 1;
+inline constexpr std::uint32_t kAdminOpWeight = 2;
+
+// HAProxy's bound for a server weight, in the configuration and at runtime.
+inline constexpr int kMaxWeight = 256;
+
+struct ServerAdminChange {
+    std::uint32_t backend = 0;
+    std::uint32_t server = 0;
+    std::uint32_t op = 0;
+    std::uint32_t value = 0;
+};
+
+inline shard::Message encode_server_admin(const ServerAdminChange& c) {
+    shard::Message m;
+    m.kind = shard::Message::kServerAdmin;
+    m.a = std::uint64_t(c.backend) << 32 | c.server;
+    m.b = std::uint64_t(c.op) << 32 | c.value;
+    return m;
+}
+
+inline ServerAdminChange decode_server_admin(const shard::Message& m) {
+    ServerAdminChange c;
+    c.backend = std::uint32_t(m.a >> 32);
+    c.server = std::uint32_t(m.a);
+    c.op = std::uint32_t(m.b >> 32);
+    c.value = std::uint32_t(m.b);
+    return c;
+}
+
+}  // namespace es::proxy
