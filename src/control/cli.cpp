@@ -5,6 +5,7 @@
 #include <exception>
 #include <stdexcept>
 
+#include "edgeshard/control/server_admin.hpp"
 #include "edgeshard/stats/render.hpp"
 
 namespace es::control {
@@ -170,7 +171,7 @@ bool wants_json(std::span<const std::string_view> args) {
 void register_all_commands(CommandTable& t) {
     register_cli_commands(t);
     register_stats_commands(t);
-    // later: register_server_commands(t) (proxy room: `set server`, admin level), ...
+    register_server_commands(t);
 }
 
 }  // namespace es::control

@@ -1,0 +1,516 @@
+// The runtime server-state commands, after HAProxy's: `set server <b>/<s> state|weight`,
+// `set weight`, `get weight`, `enable server`, `disable server` and `show servers state`.
+// Parsing, name resolution and output are pure functions of Services::server_table(); a change
+// goes through Services::set_server(), which bind_server_admin() implements over the running
+// shards (and tests replace with a fake).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <memory>
+#include <thread>
+
+#include "edgeshard/control/cli.hpp"
+#include "edgeshard/control/server_admin.hpp"
+#include "edgeshard/proxy/admin.hpp"
+#include "edgeshard/shard/runtime.hpp"
+#include "edgeshard/stats/render.hpp"
+#include "edgeshard/stats/snapshot.hpp"
+
+namespace es::control {
+
+namespace {
+
+using shard::ServerAdmin;
+
+constexpr std::string_view kUnavailable = "Runtime server states are not available.";
+constexpr std::string_view kRequireServer = "Require 'backend/server'.";
+constexpr std::string_view kSetServerUsage = "usage: set server <backend>/<server> state | weight";
+constexpr std::string_view kStateUsage = "'set server <srv> state' expects 'ready', 'drain' and 'maint'.";
+
+// HAProxy's admin flags (srv_admin_state) and operational states (srv_op_state) for the states
+// we have: maint is forced maintenance (SRV_ADMF_FMAINT) and stops the server; drain is forced
+// drain (SRV_ADMF_FDRAIN) and leaves it running. A server `disabled` in the configuration also
+// carries the configuration-maintenance flag (SRV_ADMF_CMAINT) for the life of the process, as
+// HAProxy prints it: 5 while in maintenance, 4 once enabled (running).
+constexpr unsigned kAdmfFmaint = 0x01;
+constexpr unsigned kAdmfCmaint = 0x04;
+constexpr unsigned kAdmfFdrain = 0x08;
+// Health-check columns for a server without `check`, as HAProxy prints them: health at `rise`
+// (2) and no check flags; health 0 once the server has been in maintenance (it stays so: without
+// checks nothing raises it again); for a server `disabled` in the configuration, health 0 and the
+// check paused (CHK_ST_PAUSED) for the life of the process.
+constexpr int kCheckHealthUp = 2;
+constexpr unsigned kChkStPaused = 0x08;
+constexpr int kOpStopped = 0;
+constexpr int kOpRunning = 2;
+
+constexpr std::string_view kStateHeader =
+    "# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight "
+    "srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state "
+    "srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl "
+    "srv_check_port srv_check_addr srv_agent_addr srv_agent_port";
+
+void line(std::string& out, std::string_view msg) {
+    out.append(msg).push_back('\n');
+}
+
+bool have_runtime(const Context& ctx, bool need_set, bool json, std::string& out) {
+    if (ctx.services.server_table && (!need_set || ctx.services.set_server)) return true;
+    if (json) {
+        stats::render_json_error(kUnavailable, out);
+    } else {
+        line(out, kUnavailable);
+    }
+    return false;
+}
+
+// "#<n>" names an object by its numeric id.
+bool parse_id(std::string_view s, std::uint32_t& id) {
+    if (s.size() < 2 || s[0] != '#') return false;
+    const char* e = s.data() + s.size();
+    const auto r = std::from_chars(s.data() + 1, e, id);
+    return r.ec == std::errc() && r.ptr == e;
+}
+
+// A backend by name, or by "#<id>" with the proxy id `show stat` (iid) and `show servers state`
+// (be_id) print. Only servers' backends count: a frontend of the same id is not one.
+bool find_backend(const config::Config& cfg, std::string_view name, std::size_t& be) {
+    for (std::size_t i = 0; i < cfg.backends.size(); ++i) {
+        if (cfg.backends[i].name == name) {
+            be = i;
+            return true;
+        }
+    }
+    std::uint32_t id = 0;
+    if (!parse_id(name, id)) return false;
+    std::vector<std::uint32_t> fe_iid, be_iid;
+    stats::assign_proxy_ids(cfg, fe_iid, be_iid);
+    for (std::size_t i = 0; i < be_iid.size(); ++i) {
+        if (be_iid[i] == id) {
+            be = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+// A server by name, or by "#<id>" with its srv_id (position in the backend, from 1).
+bool find_server(const config::Backend& b, std::string_view name, std::size_t& srv) {
+    for (std::size_t i = 0; i < b.servers.size(); ++i) {
+        if (b.servers[i].name == name) {
+            srv = i;
+            return true;
+        }
+    }
+    std::uint32_t id = 0;
+    if (!parse_id(name, id) || id == 0 || id > b.servers.size()) return false;
+    srv = id - 1;
+    return true;
+}
+
+struct Target {
+    std::size_t be = 0;
+    std::size_t srv = 0;
+};
+
+// "<backend>/<server>" (the first argument) to indexes into the table; "" or HAProxy's error.
+std::string_view resolve(const ServerTable& t, std::span<const std::string_view> args, Target& out) {
+    if (args.empty()) return kRequireServer;
+    const std::string_view arg = args[0];
+    const std::size_t slash = arg.find('/');
+    if (slash == std::string_view::npos || slash == 0 || slash + 1 == arg.size()) return kRequireServer;
+    if (!t.cfg || !t.servers || !find_backend(*t.cfg, arg.substr(0, slash), out.be) ||
+        out.be >= t.servers->size())
+        return "No such backend.";
+    if (!find_server(t.cfg->backends[out.be], arg.substr(slash + 1), out.srv) ||
+        out.srv >= (*t.servers)[out.be].size())
+        return "No such server.";
+    return {};
+}
+
+// `<w>` (absolute, 0..256) or `<p>%` (of the configured weight, capped at 256); "" or an error.
+std::string_view parse_weight(std::string_view s, int initial, int& w) {
+    if (s.empty()) return "Require <weight> or <weight%>.";
+    const bool relative = s.back() == '%';
+    const std::string_view num = relative ? s.substr(0, s.size() - 1) : s;
+    std::int64_t v = 0;
+    const char* b = num.data();
+    const char* e = b + num.size();
+    const auto r = std::from_chars(b, e, v);
+    // HAProxy's texts, word for word
+    if (r.ptr == b) return "Empty weight string empty or preceded by garbage";
+    if (r.ptr != e) return "Trailing garbage in weight string";
+    const bool negative = num[0] == '-';
+    if (relative) {
+        if (negative) return "Relative weight must be positive.";
+        if (r.ec == std::errc::result_out_of_range || v > 100 * proxy::kMaxWeight)
+            v = 100 * proxy::kMaxWeight;
+        w = int(std::min<std::int64_t>(std::int64_t(initial) * v / 100, proxy::kMaxWeight));
+        return {};
+    }
+    if (r.ec != std::errc() || v < 0 || v > proxy::kMaxWeight)
+        return "Absolute weight can only be between 0 and 256 inclusive.";
+    w = int(v);
+    return {};
+}
+
+void change(Context& ctx, const Target& t, std::uint32_t op, std::uint32_t value, std::string& out) {
+    const std::string err = ctx.services.set_server(t.be, t.srv, op, value);
+    if (!err.empty()) line(out, err);
+}
+
+void set_state(Context& ctx, std::span<const std::string_view> args, ServerAdmin a, std::string& out) {
+    if (!have_runtime(ctx, true, false, out)) return;
+    Target t;
+    const std::string_view err = resolve(ctx.services.server_table(), args, t);
+    if (!err.empty()) return line(out, err);
+    change(ctx, t, proxy::kAdminOpState, std::uint32_t(a), out);
+}
+
+void set_weight(Context& ctx, std::span<const std::string_view> args, std::size_t at, std::string& out) {
+    if (!have_runtime(ctx, true, false, out)) return;
+    const ServerTable table = ctx.services.server_table();
+    Target t;
+    std::string_view err = resolve(table, args, t);
+    if (!err.empty()) return line(out, err);
+    int w = 0;
+    err = parse_weight(args.size() > at ? args[at] : std::string_view(),
+                       table.cfg->backends[t.be].servers[t.srv].weight, w);
+    if (!err.empty()) return line(out, err);
+    change(ctx, t, proxy::kAdminOpWeight, std::uint32_t(w), out);
+}
+
+// set server <b>/<s> state ready|drain|maint | weight <w>[%]
+void cmd_set_server(std::span<const std::string_view> args, Context& ctx, std::string& out) {
+    if (!have_runtime(ctx, true, false, out)) return;
+    Target t;
+    const std::string_view err = resolve(ctx.services.server_table(), args, t);
+    if (!err.empty()) return line(out, err);
+    const std::string_view what = args.size() > 1 ? args[1] : std::string_view();
+    if (what == "weight") return set_weight(ctx, args, 2, out);
+    if (what != "state") return line(out, kSetServerUsage);
+    const std::string_view st = args.size() > 2 ? args[2] : std::string_view();
+    if (st == "ready") return set_state(ctx, args, ServerAdmin::Ready, out);
+    if (st == "drain") return set_state(ctx, args, ServerAdmin::Drain, out);
+    if (st == "maint") return set_state(ctx, args, ServerAdmin::Maint, out);
+    line(out, kStateUsage);
+}
+
+void cmd_set_weight(std::span<const std::string_view> args, Context& ctx, std::string& out) {
+    set_weight(ctx, args, 1, out);
+}
+
+void cmd_enable_server(std::span<const std::string_view> args, Context& ctx, std::string& out) {
+    set_state(ctx, args, ServerAdmin::Ready, out);
+}
+
+void cmd_disable_server(std::span<const std::string_view> args, Context& ctx, std::string& out) {
+    set_state(ctx, args, ServerAdmin::Maint, out);
+}
+
+// "<current> (initial <configured>)"
+void cmd_get_weight(std::span<const std::string_view> args, Context& ctx, std::string& out) {
+    if (!have_runtime(ctx, false, false, out)) return;
+    const ServerTable table = ctx.services.server_table();
+    Target t;
+    const std::string_view err = resolve(table, args, t);
+    if (!err.empty()) return line(out, err);
+    out.append(std::to_string((*table.servers)[t.be][t.srv].weight))
+        .append(" (initial ")
+        .append(std::to_string(table.cfg->backends[t.be].servers[t.srv].weight))
+        .append(")\n");
+}
+
+struct StateRow {
+    std::uint32_t be_id = 0;
+    std::string_view be_name;
+    std::uint32_t srv_id = 0;
+    std::string_view srv_name;
+    std::string addr = "-";
+    int port = 0;
+    int op_state = kOpRunning;
+    unsigned admin_state = 0;
+    std::string_view admin;
+    int check_health = kCheckHealthUp;
+    unsigned check_state = 0;
+    int uweight = 0;
+    int iweight = 0;
+    std::int64_t since_change = 0;
+};
+
+StateRow make_row(const ServerTable& t, std::uint32_t be_id, std::size_t be, std::size_t srv) {
+    const config::Backend& cb = t.cfg->backends[be];
+    const config::Server& cs = cb.servers[srv];
+    const shard::ServerRuntime& r = (*t.servers)[be][srv];
+    StateRow row;
+    row.be_id = be_id;
+    row.be_name = cb.name;
+    row.srv_id = std::uint32_t(srv + 1);
+    row.srv_name = cs.name;
+    char host[INET6_ADDRSTRLEN] = {};
+    if (cs.addr.family() == AF_INET) {
+        const auto* in = reinterpret_cast<const sockaddr_in*>(&cs.addr.ss);
+        if (inet_ntop(AF_INET, &in->sin_addr, host, sizeof host)) row.addr = host;
+        row.port = ntohs(in->sin_port);
+    } else if (cs.addr.family() == AF_INET6) {
+        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&cs.addr.ss);
+        if (inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host)) row.addr = host;
+        row.port = ntohs(in6->sin6_port);
+    }
+    switch (r.admin) {
+        case ServerAdmin::Maint:
+            row.op_state = kOpStopped;
+            row.admin_state = kAdmfFmaint;
+            row.admin = "maint";
+            break;
+        case ServerAdmin::Drain:
+            row.admin_state = kAdmfFdrain;
+            row.admin = "drain";
+            break;
+        case ServerAdmin::Ready:
+        default:
+            row.admin = "ready";
+            break;
+    }
+    if (cs.disabled) {
+        row.admin_state |= kAdmfCmaint;
+        row.check_health = 0;
+        row.check_state = kChkStPaused;
+    }
+    if (r.admin == ServerAdmin::Maint || (t.maint_seen && be < t.maint_seen->size() &&
+                                          srv < (*t.maint_seen)[be].size() && (*t.maint_seen)[be][srv] != 0))
+        row.check_health = 0;
+    row.uweight = r.weight;
+    row.iweight = cs.weight;
+    if (t.changed_s && be < t.changed_s->size() && srv < (*t.changed_s)[be].size())
+        row.since_change = std::max<std::int64_t>(0, t.now_s - (*t.changed_s)[be][srv]);
+    return row;
+}
+
+// HAProxy's server-state format version 1: the columns we have are filled; health-check and
+// agent columns read as HAProxy prints them for a server without checks (check status 1 =
+// "initialising", result 0, health and state as above, agent 0), ids are never forced, there is
+// no FQDN, SRV record or SSL.
+void append_text_row(const StateRow& r, std::string& out) {
+    out.append(std::to_string(r.be_id)).push_back(' ');
+    out.append(r.be_name).push_back(' ');
+    out.append(std::to_string(r.srv_id)).push_back(' ');
+    out.append(r.srv_name).push_back(' ');
+    out.append(r.addr).push_back(' ');
+    out.append(std::to_string(r.op_state)).push_back(' ');
+    out.append(std::to_string(r.admin_state)).push_back(' ');
+    out.append(std::to_string(r.uweight)).push_back(' ');
+    out.append(std::to_string(r.iweight)).push_back(' ');
+    out.append(std::to_string(r.since_change));
+    out.append(" 1 0 ");
+    out.append(std::to_string(r.check_health)).push_back(' ');
+    out.append(std::to_string(r.check_state));
+    out.append(" 0 0 0 - ");
+    out.append(std::to_string(r.port));
+    out.append(" - 0 0 - - 0\n");
+}
+
+void append_json_row(const StateRow& r, rapidjson::Writer<rapidjson::StringBuffer>& w) {
+    auto str = [&](const char* k, std::string_view v) {
+        w.Key(k);
+        w.String(v.data(), rapidjson::SizeType(v.size()));
+    };
+    w.StartObject();
+    w.Key("be_id");
+    w.Uint(r.be_id);
+    str("be_name", r.be_name);
+    w.Key("srv_id");
+    w.Uint(r.srv_id);
+    str("srv_name", r.srv_name);
+    str("srv_addr", r.addr);
+    w.Key("srv_port");
+    w.Int(r.port);
+    w.Key("srv_op_state");
+    w.Int(r.op_state);
+    w.Key("srv_admin_state");
+    w.Uint(r.admin_state);
+    str("srv_admin", r.admin);
+    w.Key("srv_uweight");
+    w.Int(r.uweight);
+    w.Key("srv_iweight");
+    w.Int(r.iweight);
+    w.Key("srv_time_since_last_change");
+    w.Int64(r.since_change);
+    w.EndObject();
+}
+
+// show servers state [<backend>] [json]
+void cmd_show_servers_state(std::span<const std::string_view> args, Context& ctx, std::string& out) {
+    const bool json = wants_json(args);
+    if (!have_runtime(ctx, false, json, out)) return;
+    auto fail = [&](std::string_view msg) {
+        if (json) {
+            stats::render_json_error(msg, out);
+        } else {
+            line(out, msg);
+        }
+    };
+    std::string_view name;
+    for (std::string_view a : args) {
+        if (a == "json") continue;
+        if (!name.empty()) return fail("usage: show servers state [<backend>] [json]");
+        name = a;
+    }
+    const ServerTable t = ctx.services.server_table();
+    if (!t.cfg || !t.servers) return fail(kUnavailable);
+    std::size_t only = 0;
+    if (!name.empty() && (!find_backend(*t.cfg, name, only) || only >= t.servers->size()))
+        return fail("Can't find backend.");
+    std::vector<std::uint32_t> fe_iid, be_iid;
+    stats::assign_proxy_ids(*t.cfg, fe_iid, be_iid);
+    const std::size_t nbe = std::min(t.cfg->backends.size(), t.servers->size());
+    const std::size_t first = name.empty() ? 0 : only;
+    const std::size_t last = name.empty() ? nbe : only + 1;
+
+    if (!json) {
+        out.append("1\n").append(kStateHeader).push_back('\n');
+        for (std::size_t b = first; b < last; ++b) {
+            const std::size_t ns = std::min(t.cfg->backends[b].servers.size(), (*t.servers)[b].size());
+            for (std::size_t s = 0; s < ns; ++s) append_text_row(make_row(t, be_iid[b], b, s), out);
+        }
+        return;
+    }
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    w.StartObject();
+    w.Key("version");
+    w.Int(1);
+    w.Key("servers");
+    w.StartArray();
+    for (std::size_t b = first; b < last; ++b) {
+        const std::size_t ns = std::min(t.cfg->backends[b].servers.size(), (*t.servers)[b].size());
+        for (std::size_t s = 0; s < ns; ++s) append_json_row(make_row(t, be_iid[b], b, s), w);
+    }
+    w.EndArray();
+    w.EndObject();
+    out.append(sb.GetString(), sb.GetSize()).push_back('\n');
+}
+
+std::int64_t steady_s() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+// The control side of bind_server_admin: when each server last changed (for
+// srv_time_since_last_change). The table itself lives in the Runtime.
+struct AdminState {
+    std::vector<std::vector<std::int64_t>> changed_s;
+    std::vector<std::vector<std::uint8_t>> maint_seen;
+};
+
+}  // namespace
+
+void register_server_commands(CommandTable& t) {
+    t.add({{"set", "server"},
+           "<bk>/<srv> state ready|drain|maint | weight <w>[%]",
+           "change a server's administrative state or weight",
+           Level::Admin,
+           cmd_set_server});
+    t.add({{"set", "weight"},
+           "<bk>/<srv> (<w>|<w>%)",
+           "change a server's weight (absolute 0-256, or relative to the configured weight)",
+           Level::Admin,
+           cmd_set_weight});
+    t.add({{"get", "weight"},
+           "<bk>/<srv>",
+           "report a server's current and initial weight",
+           Level::User,
+           cmd_get_weight});
+    t.add({{"enable", "server"},
+           "<bk>/<srv>",
+           "take a server out of maintenance (= set server <bk>/<srv> state ready)",
+           Level::Admin,
+           cmd_enable_server});
+    t.add({{"disable", "server"},
+           "<bk>/<srv>",
+           "put a server in maintenance (= set server <bk>/<srv> state maint)",
+           Level::Admin,
+           cmd_disable_server});
+    t.add({{"show", "servers", "state"},
+           "[<bk>] [json]",
+           "report the servers' runtime state (HAProxy server-state format 1)",
+           Level::User,
+           cmd_show_servers_state});
+}
+
+void bind_server_admin(Services& services, shard::Runtime& rt) {
+    auto st = std::make_shared<AdminState>();
+    const std::int64_t now = steady_s();
+    for (const auto& row : rt.server_runtime()) {
+        st->changed_s.emplace_back(row.size(), now);
+        st->maint_seen.emplace_back(row.size(), 0);
+    }
+
+    services.server_table = [&rt, st] {
+        ServerTable t;
+        t.cfg = &rt.config();
+        t.servers = &rt.server_runtime();
+        t.changed_s = &st->changed_s;
+        t.maint_seen = &st->maint_seen;
+        t.now_s = steady_s();
+        return t;
+    };
+
+    services.set_server = [&rt, st](std::size_t be, std::size_t srv, std::uint32_t op,
+                                    std::uint32_t value) -> std::string {
+        auto& table = rt.server_runtime();
+        if (be >= table.size() || srv >= table[be].size()) return "No such server.";
+        shard::ServerRuntime& r = table[be][srv];
+        bool changed = false;
+        if (op == proxy::kAdminOpState) {
+            if (value > std::uint32_t(ServerAdmin::Maint)) return "Invalid server state.";
+            changed = r.admin != ServerAdmin(value);
+            r.admin = ServerAdmin(value);
+            if (r.admin == ServerAdmin::Maint && be < st->maint_seen.size() &&
+                srv < st->maint_seen[be].size())
+                st->maint_seen[be][srv] = 1;
+        } else if (op == proxy::kAdminOpWeight) {
+            if (value > std::uint32_t(proxy::kMaxWeight))
+                return "Absolute weight can only be between 0 and 256 inclusive.";
+            changed = r.weight != int(value);
+            r.weight = int(value);
+        } else {
+            return "Invalid server change.";
+        }
+        if (changed && be < st->changed_s.size() && srv < st->changed_s[be].size())
+            st->changed_s[be][srv] = steady_s();
+
+        // Every shard gets the change, even when the table already held it: a shard that missed
+        // an earlier message catches up this way.
+        const shard::Message m =
+            proxy::encode_server_admin({std::uint32_t(be), std::uint32_t(srv), op, value});
+        std::string missed;
+        for (std::size_t i = 0; i < rt.shard_count(); ++i) {
+            if (rt.post(i, m)) continue;
+            // a full mailbox empties within a turn of that shard's loop
+            const auto deadline =
+                std::chrono::steady_clock::now() + std::chrono::milliseconds(kPostPatienceMs);
+            bool ok = false;
+            while (!ok && std::chrono::steady_clock::now() < deadline) {
+                std::this_thread::yield();
+                ok = rt.post(i, m);
+            }
+            if (!ok) {
+                if (!missed.empty()) missed.append(", ");
+                missed.append(std::to_string(i));
+            }
+        }
+        if (!missed.empty())
+            return "The change is recorded but shard(s) " + missed +
+                   " did not take it (mailbox full or shard stopped); repeat the command.";
+        return {};
+    };
+}
+
+}  // namespace es::control
