@@ -4,6 +4,8 @@
 
 #include <mimalloc.h>
 
+#include <algorithm>
+
 #include "edgeshard/core/assert.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -117,6 +119,11 @@ std::size_t RawPool::trim_idle() {
         ++released;
     }
     return released;
+}
+
+void RawPool::hint_needed(std::uint64_t n) {
+    const std::uint64_t target = std::min(n, kMaxNeededHint) * kSamples;
+    if (c_.needed_sum.get() < target) c_.needed_sum.set(target);
 }
 
 std::size_t RawPool::release_all_free() {

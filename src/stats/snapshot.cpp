@@ -1,5 +1,7 @@
 #include "edgeshard/stats/snapshot.hpp"
 
+#include "edgeshard/stats/carry.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -377,6 +379,8 @@ Snapshot build_snapshot(const config::Config& cfg, const ProcessView& proc, std:
         }
         snap.shards.push_back(std::move(ss));
     }
+    // After the whole merge, so per-shard values and shard_total stay this process's own.
+    if (opt.carried) apply_carried(snap, *opt.carried);
     return snap;
 }
 

@@ -30,6 +30,11 @@
 //    like 64 frees), then releases free objects while the pool is crowded. Repeated idle calls
 //    decay needed_avg towards `used`, so a pool shrinks after a spike even with no more frees
 //    (history weight 1/e after 16 calls, ~5% after 48).
+//  - hint_needed(n) raises S to at least n*1024 (needed_avg >= n) and never lowers it. A process
+//    taking over from another at a reload calls it with the demand the old process saw, so its
+//    free() calls keep objects up to 1.25 * n instead of trimming to nothing and re-growing one
+//    miss at a time under the load that moves over. It allocates nothing; the hint is history like
+//    any other and ages the same way (frees and trim_idle() decay it towards real use).
 //  - A pool may have a hard limit on `allocated`; alloc() past it fails (returns nullptr) and counts
 //    `failed`. A failed alloc() is not a miss and does not move needed_avg.
 // Invariant, after every call: allocated == used + free_count().
@@ -54,6 +59,9 @@ namespace es::pool {
 inline constexpr std::uint64_t kSamples = 1024;
 inline constexpr std::uint64_t kIdleWeight = 64;  // samples one trim_idle() call is worth
 inline constexpr std::size_t kAlign = 16;
+// hint_needed() clamps to this many objects, so S and the trim arithmetic (S * kIdleWeight) stay
+// far from 2^64 whatever the hint says.
+inline constexpr std::uint64_t kMaxNeededHint = std::uint64_t(1) << 40;
 
 struct PoolCounters {
     core::Counter allocated;   // objects obtained from the allocator and not yet returned to it
@@ -78,6 +86,8 @@ class RawPool {
     void free(void* p);              // p must come from this pool's alloc()
     std::size_t trim_idle();         // returns the number of objects released
     std::size_t release_all_free();  // memory pressure / shutdown: releases every free object
+    // needed_avg = max(needed_avg, min(n, kMaxNeededHint)); no allocation, owning shard only.
+    void hint_needed(std::uint64_t n);
 
     // 4*allocated >= 5*needed_avg: what free() and trim_idle() test (public for `show pools`)
     bool is_crowded() const { return crowded(); }

@@ -182,6 +182,68 @@ TEST_CASE("trim_idle does not release what the pool needs") {
     for (void* o : live) p.free(o);
 }
 
+TEST_CASE("hint_needed raises needed_avg, never lowers it and allocates nothing") {
+    RawPool p("hint", 64);
+    const auto& c = p.counters();
+    p.hint_needed(100);
+    CHECK(c.needed_avg() == 100);
+    CHECK(c.needed_sum.get() == 100 * es::pool::kSamples);
+    CHECK(c.allocated.get() == 0);
+    CHECK(c.misses.get() == 0);
+    CHECK(c.allocs.get() == 0);
+    CHECK(p.free_count() == 0);
+    p.hint_needed(10);  // lower: no effect
+    CHECK(c.needed_avg() == 100);
+    p.hint_needed(0);
+    CHECK(c.needed_avg() == 100);
+    p.hint_needed(250);
+    CHECK(c.needed_avg() == 250);
+    // an absurd hint is clamped, and the trim arithmetic keeps working on it
+    p.hint_needed(UINT64_MAX);
+    CHECK(c.needed_avg() == es::pool::kMaxNeededHint);
+    for (int i = 0; i < 2000; ++i) p.trim_idle();
+    CHECK(c.needed_avg() == 0);
+    CHECK(c.allocated.get() == 0);
+}
+
+TEST_CASE("a hinted pool keeps what the previous process needed through idle trims") {
+    // Two fresh pools (a process that just took over): a burst of 100 that goes away, 8 idle
+    // turns, then the burst again. The hinted one was told the old process needed 400.
+    auto run = [](RawPool& p) {
+        std::vector<void*> live;
+        for (int i = 0; i < 100; ++i) live.push_back(p.alloc());
+        for (void* o : live) p.free(o);
+        live.clear();
+        for (int i = 0; i < 8; ++i) p.trim_idle();
+        const auto kept = p.free_count();
+        const auto misses = p.counters().misses.get();
+        for (int i = 0; i < 100; ++i) live.push_back(p.alloc());
+        const auto regrow = p.counters().misses.get() - misses;
+        for (void* o : live) p.free(o);
+        check_invariant(p);
+        return std::pair<std::uint64_t, std::uint64_t>(kept, regrow);
+    };
+    RawPool plain("plain", 64);
+    RawPool hinted("hinted", 64);
+    hinted.hint_needed(400);
+    const auto [plain_kept, plain_regrow] = run(plain);
+    const auto [hinted_kept, hinted_regrow] = run(hinted);
+    CHECK(hinted_kept == 100);
+    CHECK(hinted_regrow == 0);
+    CHECK(hinted.counters().releases.get() == 0);
+    CHECK(plain_kept < 100);  // trimmed after the burst ...
+    CHECK(plain_regrow > 0);  // ... and re-grown by misses when it came back
+    CHECK(plain_kept + plain_regrow == 100);
+
+    // The hint is a prior, not a floor: real use replaces it at the usual pace (~1024 frees).
+    RawPool aged("aged", 64);
+    aged.hint_needed(400);
+    std::vector<void*> live;
+    cycle(aged, live, 1, 10000);
+    CHECK(aged.counters().needed_avg() <= 2);
+    for (void* o : live) aged.free(o);
+}
+
 TEST_CASE("hard limit: alloc fails past it and counts failed") {
     RawPool p("limited", 32, 3);
     void* a = p.alloc();
