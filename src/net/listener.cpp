@@ -11,7 +11,7 @@
 
 namespace es::net {
 
-int open_listener(const config::Bind& b, int backlog) {
+int open_listener(const config::Bind& b, int backlog, bool listen_now) {
     const int fd = ::socket(b.addr.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     auto fail = [&](const char* what) {
         const int e = errno;
@@ -31,8 +31,12 @@ int open_listener(const config::Bind& b, int backlog) {
         if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6) != 0) fail("set IPV6_V6ONLY on");
     }
     if (::bind(fd, reinterpret_cast<const sockaddr*>(&b.addr.ss), b.addr.len) != 0) fail("bind");
-    if (::listen(fd, b.backlog > 0 ? b.backlog : backlog) != 0) fail("listen on");
+    if (listen_now && ::listen(fd, b.backlog > 0 ? b.backlog : backlog) != 0) fail("listen on");
     return fd;
+}
+
+int start_listening(int fd, const config::Bind& b, int backlog) {
+    return ::listen(fd, b.backlog > 0 ? b.backlog : backlog) == 0 ? 0 : errno;
 }
 
 }  // namespace es::net

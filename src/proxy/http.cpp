@@ -1135,6 +1135,7 @@ void Worker::h_local_reply(HttpSession* s, int status, std::string_view bytes) {
     }
     st_.fe[s->fe].intercepted.inc();
     if (s->req == ReqPhase::Body) s->close_after = true;  // an unread body is not worth reading
+    if (draining_) s->close_after = true;                 // the last answer on this connection
     // the arena may hold the reply: copy what is not static config data into a head buffer
     if (bytes.data() >= arena_.buf && bytes.data() < arena_.buf + sizeof arena_.buf) {
         HeadBuf* hb = new_head();
@@ -1710,6 +1711,9 @@ bool Worker::h_parse_response(HttpSession* s) {
     if (!interim && !upgrade) {
         // keep-alive towards the client: the client asked for it and the response is delimited
         if (rsp.body == http::BodyKind::UntilClose) s->close_after = true;
+        // draining: the client learns from this response that the connection ends with it, so it
+        // never sends a request we would not answer
+        if (draining_) s->close_after = true;
     }
     Writer w{hb->data, HeadBuf::kCap};
     if (denied) {
@@ -2237,6 +2241,39 @@ void Worker::http_stop() {
                 HttpConn* c =
                     reinterpret_cast<HttpConn*>(reinterpret_cast<char*>(head.next) - offsetof(HttpConn, idle_node));
                 c_close(c);
+            }
+        }
+    }
+}
+
+// Drain (see worker.cpp): closes the keep-alive connections whose client stayed quiet since the
+// drain began or since its last exchange, each after `es.drain-idle-after` plus its own offset in
+// `close-spread-time`; once no session is left, the pooled server connections go too.
+void Worker::http_drain_tick() {
+    const std::int64_t now = r_.now_ms();
+    const config::Global& g = cfg_.global;
+    for (core::ListNode* n = hall_.next; n != &hall_;) {
+        core::ListNode* nx = n->next;
+        HttpSession* s =
+            reinterpret_cast<HttpSession*>(reinterpret_cast<char*>(n) - offsetof(HttpSession, all_node));
+        n = nx;
+        if (s->state != HState::Active || s->pending || s->queued || s->shut_sent) continue;
+        const bool idle = s->req == ReqPhase::Head && s->rsp == RspPhase::None && s->out.n == 0 && !s->out.inflight &&
+                          s->in.empty() && !(s->req_acc && s->req_acc->len > s->req_acc->off);
+        if (!idle) continue;
+        std::int64_t wait = pos(g.drain_idle_after);
+        if (g.close_spread_time > 0)
+            wait += std::int64_t((s->gen * 0x9E3779B97F4A7C15ull) >> 33) % g.close_spread_time;
+        if (now - std::max(s->last_cli, drain_start_) >= wait) h_close(s);
+    }
+    if (live_ == 0) {
+        for (auto& per_be : idle_) {
+            for (core::ListNode& head : per_be) {
+                while (head.linked()) {
+                    HttpConn* c =
+                        reinterpret_cast<HttpConn*>(reinterpret_cast<char*>(head.next) - offsetof(HttpConn, idle_node));
+                    c_close(c);
+                }
             }
         }
     }

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstring>
 #include <exception>
 #include <future>
 #include <stdexcept>
@@ -35,6 +37,14 @@ public:
     std::vector<const pool::RawPool*> pools;
     std::promise<void> ready;
     std::unique_ptr<log::Ring> log_ring;
+    std::atomic<bool> finished{false};
+    // per listener (same order as params.listeners): frontend, bind index, listening yet
+    struct ListenerId {
+        std::uint32_t fe;
+        int bind;
+        bool listening;
+    };
+    std::vector<ListenerId> lids;
 };
 
 namespace {
@@ -102,6 +112,7 @@ void shard_main(Shard* sh, const config::Config* cfg, const Topology* topo) {
         }
     }
     if (heap) mi_heap_delete(heap);
+    sh->finished.store(true, std::memory_order_release);
 }
 
 }  // namespace
@@ -139,7 +150,7 @@ std::vector<log::Ring*> Runtime::log_rings() const {
     return v;
 }
 
-void Runtime::start() {
+void Runtime::start(std::vector<ListenerRecord> inherited, bool paused) {
     const config::Config& cfg = *cfg_;
     const ProbeResult probe = probe_io_uring();
     if (!probe.ok) throw std::runtime_error(probe.error);
@@ -168,6 +179,16 @@ void Runtime::start() {
     bool logs = false;
     for (const auto& fe : cfg.frontends) logs = logs || (!fe.log_format.empty() && !fe.logs.empty());
     const std::int64_t wall_offset = core::wall_ms() - core::now_ms();
+    // inherited listeners by address, in the old process's shard order
+    std::sort(inherited.begin(), inherited.end(),
+              [](const ListenerRecord& a, const ListenerRecord& b) { return a.seq < b.seq; });
+    std::vector<bool> taken(inherited.size(), false);
+    auto inherited_for = [&](const std::string& addr) {
+        std::vector<std::size_t> v;
+        for (std::size_t k = 0; k < inherited.size(); ++k)
+            if (inherited[k].addr == addr) v.push_back(k);
+        return v;
+    };
     // listeners in shard order: the reuseport group index is the shard index
     for (int i = 0; i < n; ++i) {
         auto sh = std::make_unique<Shard>();
@@ -193,19 +214,47 @@ void Runtime::start() {
         };
         p.wall_offset_ms = wall_offset;
         p.servers = servers_;
+        p.accept_paused = paused;
         try {
-            for (const auto& fe : cfg.frontends)
-                for (const auto& b : fe.binds)
-                    p.listeners.push_back({net::open_listener(b, SOMAXCONN), fe.id});
+            for (const auto& fe : cfg.frontends) {
+                for (std::size_t bi = 0; bi < fe.binds.size(); ++bi) {
+                    const auto& b = fe.binds[bi];
+                    const std::vector<std::size_t> inh = inherited_for(b.addr.text());
+                    bool own = true;
+                    if (!inh.empty()) {
+                        // K inherited sockets over n shards: shard i serves those with index = i (mod n);
+                        // shards beyond K open their own, which join the group
+                        for (std::size_t j = std::size_t(i); j < inh.size(); j += std::size_t(n)) {
+                            const ListenerRecord& rec = inherited[inh[j]];
+                            taken[inh[j]] = true;
+                            adopted_.push_back(rec.seq);
+                            p.listeners.push_back({rec.fd, fe.id});
+                            sh->lids.push_back({fe.id, int(bi), true});
+                            own = false;
+                        }
+                    }
+                    if (own) {
+                        // a process taking over listens only once committed (resume_accept)
+                        p.listeners.push_back({net::open_listener(b, SOMAXCONN, !paused), fe.id});
+                        sh->lids.push_back({fe.id, int(bi), !paused});
+                    }
+                }
+            }
         } catch (...) {
             for (auto& l : p.listeners) ::close(l.fd);
             for (auto& s : shards_)
                 for (auto& l : s->params.listeners) ::close(l.fd);
             shards_.clear();
+            for (std::size_t k = 0; k < inherited.size(); ++k)
+                if (!taken[k]) ::close(inherited[k].fd);
+            adopted_.clear();
             throw;
         }
         shards_.push_back(std::move(sh));
     }
+    // inherited sockets no bind wants: our copies go; the old process drains and closes its own
+    for (std::size_t k = 0; k < inherited.size(); ++k)
+        if (!taken[k]) ::close(inherited[k].fd);
     start_wall_s_ = core::wall_s();
     start_mono_ms_ = core::now_ms();
     std::exception_ptr err;
@@ -225,6 +274,74 @@ void Runtime::start() {
         shards_.clear();
         std::rethrow_exception(err);
     }
+}
+
+void Runtime::resume_accept() {
+    const config::Config& cfg = *cfg_;
+    for (std::size_t i = 0; i < shards_.size(); ++i) {
+        Shard& sh = *shards_[i];
+        for (std::size_t k = 0; k < sh.lids.size(); ++k) {
+            if (sh.lids[k].listening) continue;
+            const auto& b = cfg.frontends[sh.lids[k].fe].binds[std::size_t(sh.lids[k].bind)];
+            if (const int err = net::start_listening(sh.params.listeners[k].fd, b, SOMAXCONN))
+                std::fprintf(stderr, "edgeshard: %s:%d: cannot listen on %s: %s\n", b.where.file.c_str(), b.where.line,
+                             b.addr.text().c_str(), std::strerror(err));
+            sh.lids[k].listening = true;
+        }
+        while (!post(i, Message{Message::kResumeAccept, 0, 0}) && !sh.finished.load(std::memory_order_acquire))
+            std::this_thread::yield();
+    }
+}
+
+std::vector<ListenerRecord> Runtime::listener_table() const {
+    std::vector<ListenerRecord> v;
+    int seq = 0;
+    for (const auto& sh : shards_) {
+        for (std::size_t k = 0; k < sh->lids.size(); ++k) {
+            ListenerRecord r;
+            r.seq = seq++;
+            r.shard = sh->info.id;
+            const auto& fe = cfg_->frontends[sh->lids[k].fe];
+            r.frontend = fe.name;
+            r.bind = sh->lids[k].bind;
+            r.addr = fe.binds[std::size_t(r.bind)].addr.text();
+            r.fd = sh->params.listeners[k].fd;
+            v.push_back(std::move(r));
+        }
+    }
+    return v;
+}
+
+void Runtime::soft_stop(const std::vector<int>& taken) {
+    if (soft_stopped_) return;
+    soft_stopped_ = true;
+    keep_.assign(shards_.size(), {});
+    int seq = 0;
+    for (std::size_t i = 0; i < shards_.size(); ++i) {
+        for (std::size_t k = 0; k < shards_[i]->lids.size(); ++k, ++seq)
+            keep_[i].push_back(std::find(taken.begin(), taken.end(), seq) == taken.end() ? 1 : 0);
+    }
+    for (std::size_t i = 0; i < shards_.size(); ++i) {
+        // the vector outlives the shard (it is ours); the mailbox orders its writes before the read
+        const Message m{Message::kSoftStop, reinterpret_cast<std::uint64_t>(&keep_[i]), 0};
+        while (!post(i, m)) {
+            if (shards_[i]->finished.load(std::memory_order_acquire)) break;
+            std::this_thread::yield();
+        }
+    }
+}
+
+bool Runtime::all_finished() const {
+    for (const auto& sh : shards_)
+        if (!sh->finished.load(std::memory_order_acquire)) return false;
+    return true;
+}
+
+std::int64_t Runtime::live_connections() const {
+    std::int64_t n = 0;
+    for (const auto& sh : shards_)
+        if (sh->stats) n += sh->stats->shard.conns.get();
+    return n;
 }
 
 void Runtime::stop() {

@@ -62,6 +62,8 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
     queues_.resize(cfg_.backends.size());
     hqueues_.resize(cfg_.backends.size());
     housekeeping_timer_.kind = kTimerHousekeeping;
+    drain_timer_.kind = kTimerDrain;
+    accept_paused_ = p_.accept_paused;
     http_init();
     wall_offset_ms_ = p_.wall_offset_ms;
     fe_formats_.resize(cfg_.frontends.size());
@@ -144,7 +146,7 @@ std::vector<const pool::RawPool*> Worker::pools() const {
 }
 
 void Worker::start() {
-    for (std::size_t i = 0; i < listeners_.size(); ++i) arm_accept(i);
+    for (std::size_t i = 0; i < listeners_.size(); ++i) arm_accept(i);  // unless accept_paused_
     r_.timers().schedule(&housekeeping_timer_, r_.now_ms() + 1000);
 }
 
@@ -200,6 +202,15 @@ void Worker::on_message(const shard::Message& m) {
         on_server_admin(m);
         return;
     }
+    if (m.kind == shard::Message::kResumeAccept) {
+        accept_paused_ = false;
+        if (!draining_) update_accepting();
+        return;
+    }
+    if (m.kind == shard::Message::kSoftStop) {
+        begin_drain(reinterpret_cast<const std::vector<std::uint8_t>*>(m.a));
+        return;
+    }
     if (m.kind == shard::Message::kStop && !stopping_) {
         stopping_ = true;
         for (std::size_t i = 0; i < listeners_.size(); ++i) pause_accept(i);
@@ -212,12 +223,17 @@ void Worker::on_message(const shard::Message& m) {
         }
         http_stop();
         r_.timers().cancel(&housekeeping_timer_);
+        r_.timers().cancel(&drain_timer_);
     }
 }
 
 void Worker::on_timer(shard::Timer* t) {
     if (t->kind == kTimerHousekeeping) {
         housekeeping();
+        return;
+    }
+    if (t->kind == kTimerDrain) {
+        drain_tick();
         return;
     }
     if (t->kind >= kHTimerClient) {
@@ -298,6 +314,63 @@ void Worker::housekeeping() {
     if (!stopping_) r_.timers().schedule(&housekeeping_timer_, r_.now_ms() + 1000);
 }
 
+// ---------------------------------------------------------------- drain (soft stop)
+//
+// After a reload commits (or on SIGUSR1) the shard stops accepting on every listener another
+// process now serves, and lets its connections end on their own, never racing a client:
+//  - an HTTP request in progress, or arriving on a kept-alive connection, is answered with
+//    `Connection: close` and the connection then closes after the response;
+//  - an HTTP connection whose client stays quiet for `es.drain-idle-after` after its last
+//    response (plus its share of `close-spread-time`) is closed;
+//  - L4 connections and tunnels run until they end (the control shard applies hard-stop-after);
+//  - a listener no other process took (its bind was removed) keeps accepting until a check finds
+//    its accept queue empty, so no connection the kernel already accepted is reset.
+// The shard's loop ends once nothing is left (done()).
+void Worker::begin_drain(const std::vector<std::uint8_t>* keep) {
+    if (draining_ || stopping_) return;
+    draining_ = true;
+    accept_paused_ = false;
+    drain_start_ = r_.now_ms();
+    for (std::size_t i = 0; i < listeners_.size(); ++i) {
+        Listener& l = listeners_[i];
+        l.keep = keep && i < keep->size() && (*keep)[i];
+        if (l.keep) {
+            arm_accept(i);
+        } else {
+            retire_listener(i);
+        }
+    }
+    http_drain_tick();
+    r_.timers().schedule(&drain_timer_, r_.now_ms() + 100);
+}
+
+// Accepting ends for good; our descriptor closes once no accept is in flight on it (another
+// process may hold the same socket: it stays open there).
+void Worker::retire_listener(std::size_t li) {
+    Listener& l = listeners_[li];
+    l.retired = true;
+    if (l.armed) {
+        pause_accept(li);  // closed when the cancelled accept completes (on_accept)
+    } else if (l.fd >= 0) {
+        ::close(l.fd);
+        l.fd = -1;
+    }
+}
+
+void Worker::drain_tick() {
+    for (std::size_t i = 0; i < listeners_.size(); ++i) {
+        Listener& l = listeners_[i];
+        if (!l.keep || l.retired) continue;
+        // tcpi_unacked of a listening socket is its accept queue length
+        tcp_info ti{};
+        socklen_t len = sizeof ti;
+        if (getsockopt(l.fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && ti.tcpi_unacked > 0) continue;
+        retire_listener(i);
+    }
+    http_drain_tick();
+    if (!stopping_) r_.timers().schedule(&drain_timer_, r_.now_ms() + 100);
+}
+
 // ---------------------------------------------------------------- accept and limits
 
 bool Worker::fe_has_room(std::uint32_t fe) const {
@@ -315,7 +388,7 @@ bool Worker::want_multishot(std::size_t li) const {
 
 void Worker::arm_accept(std::size_t li) {
     Listener& l = listeners_[li];
-    if (l.armed || l.cancelling || stopping_) return;
+    if (l.armed || l.cancelling || stopping_ || l.retired || accept_paused_) return;
     io_uring_sqe* sqe = r_.sqe();
     l.armed_multishot = want_multishot(li);
     if (l.armed_multishot) {
@@ -367,6 +440,10 @@ void Worker::on_accept(std::size_t li, const shard::Cqe& e) {
         l.armed = false;
         l.cancelling = false;
         --listener_ops_;
+        if (l.retired && l.fd >= 0) {
+            ::close(l.fd);
+            l.fd = -1;
+        }
     }
     if (e.res < 0) {
         // -ECANCELED: paused on purpose. Anything else (-ENFILE: direct table full, -ENOMEM,

@@ -39,7 +39,7 @@ enum Op : std::uint8_t {
 };
 
 enum class SessState : std::uint8_t { Pending, Queued, Connecting, Retrying, Established, Closing };
-enum TimerKind : std::uint8_t { kTimerIdle = 1, kTimerRetry, kTimerQueue, kTimerConnectWait, kTimerHousekeeping };
+enum TimerKind : std::uint8_t { kTimerIdle = 1, kTimerRetry, kTimerQueue, kTimerConnectWait, kTimerHousekeeping, kTimerDrain };
 
 inline constexpr int kClient = 0;
 inline constexpr int kServer = 1;

@@ -85,7 +85,8 @@ public:
     void on_message(const shard::Message& m);
     void on_timer(shard::Timer* t);
     void end_of_turn();
-    bool done() const { return stopping_ && live_ == 0 && listener_ops_ == 0 && hconns_live_ == 0; }
+    // stopped, or drained after a soft stop: no connection, no accept, no pooled server connection left
+    bool done() const { return (stopping_ || draining_) && live_ == 0 && listener_ops_ == 0 && hconns_live_ == 0; }
 
     std::vector<const pool::RawPool*> pools() const;
     static bool frontend_needs_addr(const config::Config& cfg, std::uint32_t fe);
@@ -105,7 +106,14 @@ private:
         bool armed_multishot = false;
         sockaddr_storage peer{};
         socklen_t peer_len = 0;
+        bool retired = false;  // a soft stop ended its accepting for good
+        bool keep = false;     // draining, but no other process took it: accept until its queue is empty
     };
+    // soft stop (reload, SIGUSR1): see worker.cpp "drain"
+    void begin_drain(const std::vector<std::uint8_t>* keep);
+    void drain_tick();
+    void retire_listener(std::size_t li);
+    void http_drain_tick();
 
     // accept path
     static constexpr int kNearLimit = 64;
@@ -277,7 +285,10 @@ private:
     int live_ = 0;    // sessions allocated and not yet released
     int listener_ops_ = 0;
     bool stopping_ = false;
-    bool accept_paused_ = false;
+    bool draining_ = false;
+    bool accept_paused_ = false;  // listeners taken over in a reload wait for kResumeAccept
+    std::int64_t drain_start_ = 0;
+    shard::Timer drain_timer_;
     std::vector<Session*> pending_;   // accepted beyond a limit, waiting for a slot (FIFO)
     std::vector<std::vector<Session*>> queues_;  // per backend: waiting for a server slot
     std::vector<Session*> ready_;     // splice pumps to continue next turn

@@ -45,6 +45,17 @@ struct ServerRuntime {
     ServerAdmin admin = ServerAdmin::Ready;
 };
 
+// A listening socket as the reload handoff describes it. `seq` numbers every listener of a
+// process (shard-major, in bind order); `addr` is the bind address as SockAddr::text() prints it.
+struct ListenerRecord {
+    int seq = 0;
+    int shard = 0;
+    std::string frontend;
+    int bind = 0;  // index of the bind line in its frontend
+    std::string addr;
+    int fd = -1;
+};
+
 class Shard;
 
 class Runtime {
@@ -56,7 +67,25 @@ public:
 
     // Starts the shards; throws std::runtime_error with a clear message on failure
     // (bind error, io_uring missing, pinning impossible ...). All started shards are stopped first.
-    void start();
+    // With inherited listeners (a reload), every bind whose address matches inherited sockets
+    // takes them over instead of creating its own: with as many shards as sockets, one each; with
+    // more shards, the extra shards create sockets that join the SO_REUSEPORT group; with fewer,
+    // a shard serves several. Inherited sockets no bind wants are closed here (the old process
+    // still holds its own copy). With `paused`, no shard accepts until resume_accept().
+    void start(std::vector<ListenerRecord> inherited = {}, bool paused = false);
+    void resume_accept();
+    // seqs of the inherited listeners taken over by start()
+    const std::vector<int>& adopted() const { return adopted_; }
+    // This process's listeners, for the handoff (fds stay owned by the shards).
+    std::vector<ListenerRecord> listener_table() const;
+    // Soft stop: every shard stops accepting on the listeners in `taken` (seqs another process
+    // now serves) and drains; listeners not taken keep accepting until their queue is empty.
+    void soft_stop(const std::vector<int>& taken);
+    bool soft_stopped() const { return soft_stopped_; }
+    // Every shard's loop has ended (drained after a soft stop, or stopped).
+    bool all_finished() const;
+    // Connections currently open on all shards (relaxed reads).
+    std::int64_t live_connections() const;
     // Asks every shard to stop, closes listeners, waits for the threads. Idempotent.
     void stop();
 
@@ -99,6 +128,9 @@ private:
     std::string tier_;
     int maxconn_ = 0;
     std::vector<std::vector<ServerRuntime>> servers_;
+    std::vector<int> adopted_;
+    std::vector<std::vector<std::uint8_t>> keep_;  // per shard, per listener: kept while draining
+    bool soft_stopped_ = false;
 };
 
 }  // namespace es::shard
