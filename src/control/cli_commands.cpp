@@ -23,12 +23,23 @@ void cmd_show_version(std::span<const std::string_view>, Context&, std::string& 
     out.append(kVersion).push_back('\n');
 }
 
+void cmd_show_proc(std::span<const std::string_view>, Context& ctx, std::string& out) {
+    if (!ctx.services.show_proc) {
+        out.append("Process list not available.\n");
+        return;
+    }
+    out.append("#<PID> <generation> <role> <uptime_s> <conns> <reloads survived>\n");
+    out.append(ctx.services.show_proc());
+}
+
 }  // namespace
 
 void register_cli_commands(CommandTable& t) {
     t.add({{"help"}, "[<command>]", "list matching or all commands", Level::User, cmd_help});
     t.add({{"prompt"}, "", "toggle interactive mode with prompt", Level::User, cmd_prompt});
     t.add({{"quit"}, "", "disconnect", Level::User, cmd_quit});
+    t.add({{"show", "proc"}, "", "list this process and the older ones still draining after reloads", Level::User,
+           cmd_show_proc});
     t.add(
         {{"show", "version"}, "", "show the version of the current process", Level::User, cmd_show_version});
 }

@@ -17,7 +17,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <signal.h>
+#include <sys/signalfd.h>
+
 #include <algorithm>
+#include <charconv>
+#include <mutex>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -26,6 +31,9 @@
 #include <vector>
 
 #include "edgeshard/control/cli.hpp"
+#include "edgeshard/control/handoff.hpp"
+#include "edgeshard/stats/carry.hpp"
+#include "edgeshard/control/server_admin.hpp"
 #include "edgeshard/core/clock.hpp"
 #include "edgeshard/core/version.hpp"
 #include "edgeshard/log/sink.hpp"
@@ -46,6 +54,46 @@ std::runtime_error sock_error(const std::string& what, const std::string& path, 
     return std::runtime_error("stats socket " + path + ": " + what + ": " + std::strerror(err));
 }
 
+// Totals carried from older generations: written by the control thread, read by whoever builds a
+// snapshot (the control shard, or a data shard serving the stats page).
+std::mutex g_carried_mu;
+std::shared_ptr<const stats::Carried> g_carried;
+
+void set_carried(std::shared_ptr<const stats::Carried> c) {
+    std::lock_guard<std::mutex> lk(g_carried_mu);
+    g_carried = std::move(c);
+}
+
+// What `show info` says about reloads (control thread writes, any builder reads).
+struct ReloadStatus {
+    int generation = 1;
+    std::int64_t drain_start_ms = -1;
+    int old_processes = 0;
+};
+ReloadStatus g_reload;
+
+void set_reload_status(const ReloadStatus& r) {
+    std::lock_guard<std::mutex> lk(g_carried_mu);
+    g_reload = r;
+}
+
+ReloadStatus get_reload_status() {
+    std::lock_guard<std::mutex> lk(g_carried_mu);
+    return g_reload;
+}
+
+std::shared_ptr<const stats::Carried> get_carried() {
+    std::lock_guard<std::mutex> lk(g_carried_mu);
+    return g_carried;
+}
+
+// This process's own values only (what it exports to a newer generation).
+stats::Snapshot own_snapshot(const shard::Runtime& rt) {
+    stats::BuildOptions o;
+    o.carried = nullptr;
+    return build_runtime_snapshot(rt, o);
+}
+
 }  // namespace
 
 struct ControlShard::Impl {
@@ -56,6 +104,7 @@ struct ControlShard::Impl {
         ino_t ino = 0;
         Level level = Level::User;
         std::int64_t paused_until_ms = 0;
+        std::string tmp;  // where it listens until publish_listeners() renames it
     };
 
     struct Client {
@@ -68,18 +117,49 @@ struct ControlShard::Impl {
         bool read_closed = false;  // peer shut down its side (or we stopped reading)
         bool done = false;         // answer the pending output, then close
         bool closed = false;
+        bool handoff = false;  // took our listeners; its next line is `_commit` (or it goes away)
+    };
+
+    // a newer process that took over from us; we answer it until we exit
+    struct Successor {
+        int fd = -1;
+        std::string in;
     };
 
     shard::Runtime& rt;
+    Lineage lin;
+    int reloads = 0;  // reloads this process has survived
+    bool draining = false;
+    bool hard_stopped = false;
+    std::int64_t drain_start_ms = 0;
+    std::vector<Successor> successors;
+    // the process we took over from, while it drains
+    int pred_fd = -1;
+    stats::Carried pred_last;  // its latest cumulative totals
+    stats::Carried base;       // final totals of generations that have exited
+    std::int64_t next_totals_ms = 0;
+    int pred_old = 0;  // generations still draining behind our predecessor (from its totals frames)
+    bool published = false;
     CommandTable table;
     Services services;
     std::vector<Listener> listeners;
     std::vector<Client> clients;
     std::int64_t idle_timeout_ms = kDefaultStatsTimeoutMs;
 
-    explicit Impl(shard::Runtime& r) : rt(r), sink(r.config(), r.log_rings()) {
+    Impl(shard::Runtime& r, Lineage l) : rt(r), lin(std::move(l)), sink(r.config(), r.log_rings()) {
+        pred_fd = lin.predecessor_fd;
+        publish_status();
+        if (!lin.inherited_totals.empty()) {
+            std::string err;
+            if (!stats::import_totals(lin.inherited_totals, pred_last, &err))
+                std::fprintf(stderr, "edgeshard: reload: the previous process's totals were not understood: %s\n",
+                             err.c_str());
+            update_carried();
+        }
         register_all_commands(table);
         services.snapshot = [this](const stats::BuildOptions& opt) { return runtime_snapshot(rt, opt); };
+        bind_server_admin(services, rt);
+        services.show_proc = [this]() { return show_proc(); };
         const auto t = rt.config().global.stats_timeout;
         if (t > 0) idle_timeout_ms = t;
     }
@@ -93,6 +173,25 @@ struct ControlShard::Impl {
 
     void open_listeners() {
         for (const auto& s : rt.config().global.stats_sockets) listeners.push_back(open_one(s));
+    }
+
+    // Puts the sockets opened by open_listeners() in place of their paths.
+    void publish_listeners() {
+        if (published) return;
+        published = true;
+        for (auto& l : listeners) {
+            if (rename(l.tmp.c_str(), l.path.c_str()) < 0) {
+                std::fprintf(stderr, "edgeshard: stats socket %s: rename into place: %s\n", l.path.c_str(),
+                             std::strerror(errno));
+                unlink(l.tmp.c_str());
+                continue;
+            }
+            struct stat st {};
+            if (lstat(l.path.c_str(), &st) == 0) {
+                l.dev = st.st_dev;
+                l.ino = st.st_ino;
+            }
+        }
     }
 
     // Binds to a temporary name beside the path, sets the mode, listens, then renames over the
@@ -125,11 +224,7 @@ struct ControlShard::Impl {
         if (bind(l.fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun) < 0) throw fail("bind");
         if (chmod(tmp.c_str(), s.mode) < 0) throw fail("chmod");
         if (listen(l.fd, 64) < 0) throw fail("listen");
-        if (rename(tmp.c_str(), s.path.c_str()) < 0) throw fail("rename into place");
-        if (lstat(s.path.c_str(), &st) == 0) {
-            l.dev = st.st_dev;
-            l.ino = st.st_ino;
-        }
+        l.tmp = tmp;
         return l;
     }
 
@@ -138,8 +233,16 @@ struct ControlShard::Impl {
         for (auto& c : clients)
             if (!c.closed) ::close(c.fd);
         clients.clear();
+        for (auto& sc : successors) ::close(sc.fd);
+        successors.clear();
+        if (pred_fd >= 0) ::close(pred_fd);
+        pred_fd = -1;
         for (auto& l : listeners) {
             ::close(l.fd);
+            if (!published) {
+                unlink(l.tmp.c_str());
+                continue;
+            }
             struct stat st {};
             if (lstat(l.path.c_str(), &st) == 0 && st.st_dev == l.dev && st.st_ino == l.ino)
                 unlink(l.path.c_str());
@@ -184,11 +287,18 @@ struct ControlShard::Impl {
             if (nl == std::string::npos) break;
             std::string_view line(c.in.data() + pos, nl - pos);
             if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-            dispatch(line, ctx, c.out);
             pos = nl + 1;
+            if (line.starts_with("_handoff") || c.handoff) {
+                handoff_line(c, line);
+                if (c.closed || c.handoff) break;
+                continue;
+            }
+            dispatch(line, ctx, c.out);
             if (c.session.quit || !c.session.interactive) c.done = true;
         }
+        if (c.closed) return;
         c.in.erase(0, pos);
+        if (c.handoff) return;  // waits for `_commit`
         // The peer will send nothing more: an unterminated last line is still a request
         // (`printf 'show info' | socat ...` works with HAProxy).
         if (c.read_closed && !c.done) {
@@ -248,22 +358,292 @@ struct ControlShard::Impl {
         return !c.done && !c.read_closed && c.out.size() - c.out_off <= kOutHighWater;
     }
 
+    // ---- reload: our side as the old process
+    std::string cumulative_totals() {
+        stats::Carried c = stats::totals_of(own_snapshot(rt));
+        if (auto carried = get_carried()) stats::add(c, *carried);
+        return stats::export_totals(c);
+    }
+
+    handoff::State handoff_state() {
+        handoff::State st;
+        st.pid = int(getpid());
+        st.generation = lin.generation;
+        st.reloads = reloads;
+        const config::Config& cfg = rt.config();
+        const auto& table = rt.server_runtime();
+        for (std::size_t b = 0; b < cfg.backends.size() && b < table.size(); ++b)
+            for (std::size_t k = 0; k < cfg.backends[b].servers.size() && k < table[b].size(); ++k)
+                st.servers.push_back({cfg.backends[b].name, cfg.backends[b].servers[k].name, table[b][k].weight,
+                                      table[b][k].admin});
+        st.totals = cumulative_totals();
+        return st;
+    }
+
+    void refuse(Client& c, const std::string& why) {
+        c.out += why + "\n";
+        c.handoff = false;
+        c.done = true;
+    }
+
+    // `_handoff 1` then `_commit <seqs>`: a new process takes our listeners over.
+    void handoff_line(Client& c, std::string_view line) {
+        if (!c.handoff) {
+            if (c.session.level < Level::Admin) return refuse(c, "refused: the stats socket needs 'level admin'");
+            if (line != "_handoff 1") return refuse(c, "refused: unsupported handoff version");
+            if (draining) return refuse(c, "refused: this process is already stopping");
+            flush(c, core::now_ms());
+            const std::string err = handoff::send_listeners(c.fd, rt.listener_table(), handoff_state());
+            if (!err.empty()) {
+                std::fprintf(stderr, "edgeshard: reload: %s\n", err.c_str());
+                close_client(c);
+                return;
+            }
+            c.handoff = true;
+            return;
+        }
+        if (!line.starts_with("_commit ")) {
+            c.handoff = false;
+            close_client(c);  // anything else is a broken peer: the handoff is void
+            return;
+        }
+        std::vector<int> taken;
+        std::string_view list = line.substr(8);
+        while (!list.empty() && list != "-") {
+            const std::size_t comma = list.find(',');
+            const std::string_view one = list.substr(0, comma);
+            int v = 0;
+            const auto r = std::from_chars(one.data(), one.data() + one.size(), v);
+            if (r.ec == std::errc() && r.ptr == one.data() + one.size()) taken.push_back(v);
+            if (comma == std::string_view::npos) break;
+            list.remove_prefix(comma + 1);
+        }
+        if (draining) return refuse(c, "refused: this process is already stopping");
+        begin_drain(taken);
+        ++reloads;
+        if (pred_fd >= 0) (void)::send(pred_fd, "_aged\n", 6, MSG_NOSIGNAL | MSG_DONTWAIT);
+        // the answer is the last thing the client reads on this connection as a CLI client
+        static constexpr std::string_view kOk = "committed\n";
+        if (::send(c.fd, kOk.data(), kOk.size(), MSG_NOSIGNAL) != ssize_t(kOk.size())) {
+            close_client(c);
+            return;
+        }
+        successors.push_back({c.fd, {}});
+        c.fd = -1;
+        c.closed = true;
+        c.handoff = false;
+        check_age();
+    }
+
+    void publish_status() {
+        ReloadStatus r;
+        r.generation = lin.generation;
+        r.drain_start_ms = draining ? drain_start_ms : -1;
+        r.old_processes = pred_fd >= 0 ? 1 + pred_old : 0;
+        set_reload_status(r);
+    }
+
+    void begin_drain(const std::vector<int>& taken) {
+        if (draining) return;
+        draining = true;
+        drain_start_ms = core::now_ms();
+        publish_status();
+        rt.soft_stop(taken);
+    }
+
+    // mworker-max-reloads: an old process that has survived that many reloads stops now
+    void check_age() {
+        const int max = rt.config().global.max_reloads;
+        if (draining && reloads > max && !hard_stopped) {
+            std::fprintf(stderr, "edgeshard[%d]: survived %d reloads (mworker-max-reloads %d): stopping now\n",
+                         int(getpid()), reloads, max);
+            hard_stop();
+        }
+    }
+
+    void hard_stop() {
+        if (hard_stopped) return;
+        hard_stopped = true;
+        rt.stop();
+    }
+
+    // a line from a newer process, after the commit
+    void successor_line(Successor& sc, std::string_view line) {
+        if (line == "_totals") {
+            const std::string olds = std::to_string(pred_fd >= 0 ? 1 + pred_old : 0);
+            if (!handoff::send_frame(sc.fd, "olds", olds) || !handoff::send_frame(sc.fd, "totals", cumulative_totals())) {
+                ::close(sc.fd);
+                sc.fd = -1;
+            }
+        } else if (line.starts_with("_cmd ")) {
+            Session sess;
+            sess.level = Level::Admin;
+            Context ctx{table, services, sess};
+            std::string out;
+            dispatch(line.substr(5), ctx, out);
+            if (!handoff::send_frame(sc.fd, "answer", out)) {
+                ::close(sc.fd);
+                sc.fd = -1;
+            }
+        } else if (line == "_aged") {
+            ++reloads;
+            if (pred_fd >= 0) (void)::send(pred_fd, "_aged\n", 6, MSG_NOSIGNAL | MSG_DONTWAIT);
+            check_age();
+        }
+    }
+
+    void on_successor(Successor& sc) {
+        char buf[4096];
+        for (;;) {
+            const ssize_t n = ::recv(sc.fd, buf, sizeof buf, MSG_DONTWAIT);
+            if (n > 0) {
+                sc.in.append(buf, std::size_t(n));
+                if (sc.in.size() > kMaxRequestLine) break;
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+                ::close(sc.fd);
+                sc.fd = -1;
+                return;
+            }
+            break;
+        }
+        std::size_t pos = 0;
+        for (;;) {
+            const std::size_t nl = sc.in.find('\n', pos);
+            if (nl == std::string::npos) break;
+            successor_line(sc, std::string_view(sc.in).substr(pos, nl - pos));
+            if (sc.fd < 0) return;
+            pos = nl + 1;
+        }
+        sc.in.erase(0, pos);
+        if (sc.in.size() > kMaxRequestLine) {
+            ::close(sc.fd);
+            sc.fd = -1;
+        }
+    }
+
+    // ---- reload: our side as the new process
+    void update_carried() {
+        auto c = std::make_shared<stats::Carried>(base);
+        stats::add(*c, pred_last);
+        stats::retain_config(*c, rt.config());
+        set_carried(std::move(c));
+    }
+
+    void predecessor_gone() {
+        // its last totals are its final ones as far as we can know
+        stats::add(base, pred_last);
+        pred_last = stats::Carried{};
+        ::close(pred_fd);
+        pred_fd = -1;
+        pred_old = 0;
+        update_carried();
+        publish_status();
+    }
+
+    void on_predecessor() {
+        std::string kind, payload;
+        if (!handoff::read_frame(pred_fd, kind, payload, handoff::kIoTimeoutMs)) {
+            predecessor_gone();
+            return;
+        }
+        if (kind == "olds") {
+            pred_old = std::atoi(payload.c_str());
+            publish_status();
+            return;
+        }
+        if (kind == "totals" || kind == "final") {
+            stats::Carried c;
+            if (stats::import_totals(payload, c)) pred_last = std::move(c);
+            if (kind == "final") {
+                predecessor_gone();
+                return;
+            }
+            update_carried();
+        }
+    }
+
+    // `show proc`: this process, then the older ones still draining (asked through the chain)
+    std::string show_proc() {
+        const std::int64_t up = std::max<std::int64_t>(0, (core::now_ms() - rt.start_mono_ms()) / 1000);
+        std::string o;
+        char line[256];
+        std::snprintf(line, sizeof line, "pid=%d generation=%d role=%s uptime_s=%lld conns=%lld reloads=%d\n",
+                      int(getpid()), lin.generation, draining ? "old" : "current", static_cast<long long>(up),
+                      static_cast<long long>(rt.live_connections()), reloads);
+        o += line;
+        if (pred_fd >= 0) o += forward("show proc");
+        return o;
+    }
+
+    // Runs a command in the process we took over from; "" when it is gone or silent.
+    std::string forward(std::string_view cmd) {
+        if (pred_fd < 0) return {};
+        std::string line = "_cmd ";
+        line.append(cmd).push_back('\n');
+        if (::send(pred_fd, line.data(), line.size(), MSG_NOSIGNAL) != ssize_t(line.size())) {
+            predecessor_gone();
+            return {};
+        }
+        for (;;) {
+            std::string kind, payload;
+            if (!handoff::read_frame(pred_fd, kind, payload, 1000)) {
+                predecessor_gone();
+                return {};
+            }
+            if (kind == "answer") return payload;
+            if (kind == "totals" || kind == "final") {
+                stats::Carried c;
+                if (stats::import_totals(payload, c)) pred_last = std::move(c);
+                if (kind == "final") {
+                    predecessor_gone();
+                    return {};
+                }
+                update_carried();
+            }
+        }
+    }
+
+    // Work of each turn for the reload: hard-stop-after, and the end of an old process.
+    // True when this process is done (drained, and no older generation depends on us).
+    bool reload_turn(std::int64_t now) {
+        if (pred_fd >= 0 && now >= next_totals_ms) {
+            next_totals_ms = now + kTickMs;
+            if (::send(pred_fd, "_totals\n", 8, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EAGAIN)
+                predecessor_gone();
+        }
+        if (!draining) return false;
+        const config::Millis hsa = rt.config().global.hard_stop_after;
+        if (hsa > 0 && now - drain_start_ms >= hsa && !hard_stopped) hard_stop();
+        if (!rt.all_finished()) return false;
+        // an older generation still draining reports its totals through us: wait for it
+        if (pred_fd >= 0) return false;
+        const std::string fin = cumulative_totals();
+        for (auto& sc : successors)
+            if (sc.fd >= 0) (void)handoff::send_frame(sc.fd, "final", fin);
+        return true;
+    }
+
     void serve(int signal_fd) {
         std::vector<pollfd> pfds;
         for (;;) {
             const std::int64_t now = core::now_ms();
+            if (reload_turn(now)) return;
             pfds.clear();
             const bool have_sig = signal_fd >= 0;
             if (have_sig) pfds.push_back({signal_fd, POLLIN, 0});
             const std::size_t client_base = pfds.size();
             sink.drain();
             std::int64_t timeout = sink.writes_anything() ? kLogTickMs : kTickMs;
+            if (draining) timeout = std::min<std::int64_t>(timeout, 50);  // notices the shards ending
             for (const auto& c : clients) {
                 short ev = 0;
                 if (wants_read(c)) ev |= POLLIN;
                 if (c.out_off < c.out.size()) ev |= POLLOUT;
                 pfds.push_back({c.fd, ev, 0});
-                timeout = std::min(timeout, std::max<std::int64_t>(0, c.last_ms + idle_timeout_ms - now));
+                if (!c.handoff) timeout = std::min(timeout, std::max<std::int64_t>(0, c.last_ms + idle_timeout_ms - now));
             }
             const std::size_t listener_base = pfds.size();
             for (const auto& l : listeners) {
@@ -271,6 +651,10 @@ struct ControlShard::Impl {
                 if (paused) timeout = std::min(timeout, l.paused_until_ms - now);
                 pfds.push_back({l.fd, short(paused ? 0 : POLLIN), 0});
             }
+            const std::size_t succ_base = pfds.size();
+            for (const auto& sc : successors) pfds.push_back({sc.fd, POLLIN, 0});
+            const std::size_t pred_idx = pfds.size();
+            if (pred_fd >= 0) pfds.push_back({pred_fd, POLLIN, 0});
 
             const int n = ::poll(pfds.data(), pfds.size(), int(timeout));
             if (n < 0 && errno != EINTR && errno != ENOMEM) {
@@ -281,9 +665,16 @@ struct ControlShard::Impl {
             const std::int64_t t = core::now_ms();
 
             if (n > 0 && have_sig && (pfds[0].revents & (POLLIN | POLLERR | POLLHUP))) {
-                char sink[128];
-                [[maybe_unused]] const ssize_t r = ::read(signal_fd, sink, sizeof sink);
-                return;
+                signalfd_siginfo si{};
+                const ssize_t r = ::read(signal_fd, &si, sizeof si);
+                if (r == ssize_t(sizeof si) && si.ssi_signo == SIGUSR1) {
+                    // soft stop (HAProxy's SIGUSR1): stop accepting, drain, exit
+                    if (!draining)
+                        std::fprintf(stderr, "edgeshard[%d]: soft stop: draining\n", int(getpid()));
+                    begin_drain({});
+                } else {
+                    return;
+                }
             }
             if (n > 0) {
                 const std::size_t nclients = listener_base - client_base;
@@ -305,30 +696,52 @@ struct ControlShard::Impl {
                 }
                 for (std::size_t i = 0; i < listeners.size(); ++i)
                     if (pfds[listener_base + i].revents & POLLIN) accept_all(listeners[i], t);
+                for (std::size_t i = 0; i < pred_idx - succ_base; ++i)
+                    if (pfds[succ_base + i].revents & (POLLIN | POLLHUP | POLLERR)) on_successor(successors[i]);
+                if (pred_idx < pfds.size() && pred_fd >= 0 && (pfds[pred_idx].revents & (POLLIN | POLLHUP | POLLERR)))
+                    on_predecessor();
             }
             for (auto& c : clients)
-                if (!c.closed && t - c.last_ms >= idle_timeout_ms) close_client(c);
+                if (!c.closed && !c.handoff && t - c.last_ms >= idle_timeout_ms) close_client(c);
             std::erase_if(clients, [](const Client& c) { return c.closed; });
+            std::erase_if(successors, [](const Successor& sc) { return sc.fd < 0; });
         }
     }
 };
 
-ControlShard::ControlShard(shard::Runtime& rt) : impl_(std::make_unique<Impl>(rt)) {}
+ControlShard::ControlShard(shard::Runtime& rt, Lineage lineage)
+    : impl_(std::make_unique<Impl>(rt, std::move(lineage))) {}
 
 ControlShard::~ControlShard() = default;
 
-void ControlShard::run(int signal_fd) {
+void ControlShard::prepare() {
+    if (prepared_) return;
+    prepared_ = true;
     try {
         impl_->open_listeners();
     } catch (...) {
         impl_->cleanup();
         throw;
     }
+}
+
+void ControlShard::publish() { impl_->publish_listeners(); }
+
+void ControlShard::run(int signal_fd) {
+    prepare();
+    publish();
     impl_->serve(signal_fd);
     impl_->cleanup();
 }
 
 stats::Snapshot runtime_snapshot(const shard::Runtime& rt, const stats::BuildOptions& opt) {
+    const std::shared_ptr<const stats::Carried> c = get_carried();  // kept alive while the snapshot builds
+    stats::BuildOptions o = opt;
+    if (c && !o.carried) o.carried = c.get();
+    return build_runtime_snapshot(rt, o);
+}
+
+stats::Snapshot build_runtime_snapshot(const shard::Runtime& rt, const stats::BuildOptions& opt) {
     const std::size_t n = rt.shard_count();
     std::vector<stats::ShardView> views;
     views.reserve(n);
@@ -351,6 +764,11 @@ stats::Snapshot runtime_snapshot(const shard::Runtime& rt, const stats::BuildOpt
     p.start_wall_s = rt.start_wall_s();
     p.version = kVersion;
     p.tier = rt.tier();
+    const ReloadStatus rs = get_reload_status();
+    p.generation = rs.generation;
+    p.stopping = rs.drain_start_ms >= 0;
+    p.drain_s = rs.drain_start_ms >= 0 ? (core::now_ms() - rs.drain_start_ms) / 1000 : -1;
+    p.old_processes = rs.old_processes;
     p.nbshards = n;
     p.maxconn = rt.global_maxconn();
     // HAProxy's default when `maxpipes` is not set: a quarter of maxconn.

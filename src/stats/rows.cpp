@@ -222,7 +222,10 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
 
 std::vector<InfoField> info_fields(const Snapshot& snap) {
     const ProcessView& p = snap.process;
-    const ShardValues& t = snap.shard_total;
+    // Cumulative fields continue across a reload: own totals plus what older generations carried
+    // (zero unless the snapshot was built with carried totals). CurrConns is a gauge: never carried.
+    ShardValues t = snap.shard_total;
+    merge_into(t, snap.carried_info.shard);
 
     std::uint64_t pool_alloc = 0, pool_used = 0, pool_failed = 0;
     for (const auto& pl : snap.pools) {
@@ -230,7 +233,9 @@ std::vector<InfoField> info_fields(const Snapshot& snap) {
         pool_used += pl.used * pl.size;
         pool_failed += pl.failed;
     }
-    std::uint64_t bytes_in = 0, bytes_out = 0, requests = 0, log_drops = 0;
+    pool_failed += snap.carried_info.pool_failed;
+    std::uint64_t bytes_in = snap.carried_info.bytes_in, bytes_out = snap.carried_info.bytes_out,
+                  requests = snap.carried_info.req_tot, log_drops = snap.carried_info.log_drops;
     for (const auto& fe : snap.fe) {
         bytes_in += fe.bin;
         bytes_out += fe.bout;
@@ -290,6 +295,9 @@ std::vector<InfoField> info_fields(const Snapshot& snap) {
     add(pos++, "PipeMisses", Field::u64(t.pipe_misses));
     add(pos++, "Loops", Field::u64(t.loops));
     add(pos++, "Wakeups", Field::u64(t.wakeups));
+    add(pos++, "Generation", Field::u32(p.generation, Origin::Status));
+    add(pos++, "DrainSeconds", Field::s32(p.drain_s, Origin::Metric, Nature::Duration));
+    add(pos++, "OldProcesses", Field::u32(p.old_processes));
     return f;
 }
 

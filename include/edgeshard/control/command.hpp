@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "edgeshard/config/config.hpp"
+#include "edgeshard/shard/runtime.hpp"
 #include "edgeshard/stats/snapshot.hpp"
 
 namespace es::control {
@@ -31,11 +33,36 @@ struct Session {
     bool quit = false;         // `quit`: close once the pending output is written
 };
 
+// Runtime server states as the server commands see them (src/control/server_commands.cpp).
+// Pointers stay valid until the command that asked for them returns (control thread only).
+struct ServerTable {
+    const config::Config* cfg = nullptr;  // the configuration the data shards run
+    // current state by [backend][server] of `cfg`
+    const std::vector<std::vector<shard::ServerRuntime>>* servers = nullptr;
+    // steady-clock second of each server's last change, same shape; null: unknown (shown as 0)
+    const std::vector<std::vector<std::int64_t>>* changed_s = nullptr;
+    // non-zero for a server put in maintenance at least once since start, same shape; null: none
+    // (HAProxy drops a server's check health to 0 then, and shows it so until a check passes)
+    const std::vector<std::vector<std::uint8_t>>* maint_seen = nullptr;
+    std::int64_t now_s = 0;  // the same clock, now
+};
+
 // What the commands read. The control shard fills it over the running shards; tests fill it with
 // fakes. snapshot() builds a fresh merged snapshot on each call; an empty function means the
 // statistics are not available (commands answer with an error, they do not crash).
 struct Services {
     std::function<stats::Snapshot(const stats::BuildOptions&)> snapshot;
+    // Runtime server states; both empty: the server commands answer that they are not available.
+    // server_table() returns the current table. set_server() changes one server: `op` and
+    // `value` as in proxy/admin.hpp (kAdminOpState with a shard::ServerAdmin, kAdminOpWeight with
+    // 0..256), indexes already checked against the table; it records the change, sends it to
+    // every data shard, and returns "" or an error text for the client. bind_server_admin()
+    // (control/server_admin.hpp) fills both over a running shard::Runtime.
+    std::function<ServerTable()> server_table;
+    std::function<std::string(std::size_t backend, std::size_t server, std::uint32_t op, std::uint32_t value)>
+        set_server;
+    // `show proc`: one line per live process of the reload chain, this one first; empty: unavailable.
+    std::function<std::string()> show_proc;
 };
 
 class CommandTable;

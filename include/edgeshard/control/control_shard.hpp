@@ -14,15 +14,24 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "edgeshard/shard/runtime.hpp"
 #include "edgeshard/stats/snapshot.hpp"
 
 namespace es::control {
 
+// Where this process stands in a chain of reloads (filled by main; the defaults are a first start).
+struct Lineage {
+    int generation = 1;
+    int predecessor_fd = -1;       // after a takeover: the connection to the process we replaced
+    int predecessor_pid = 0;
+    std::string inherited_totals;  // its cumulative totals at the handoff (stats::export_totals text)
+};
+
 class ControlShard {
   public:
-    explicit ControlShard(shard::Runtime& rt);
+    explicit ControlShard(shard::Runtime& rt, Lineage lineage = {});
     ~ControlShard();
     ControlShard(const ControlShard&) = delete;
     ControlShard& operator=(const ControlShard&) = delete;
@@ -32,14 +41,23 @@ class ControlShard {
     // client errors close that client. signal_fd: a signalfd (or any fd) whose readability means
     // "stop"; one read of up to 128 bytes consumes it. Pass -1 to serve until the process dies.
     void run(int signal_fd);
+    // The two halves of opening the stats sockets, for a reload: prepare() listens at temporary
+    // names (throws like run()), publish() renames them over their paths once the process has
+    // committed. run() does both if they were not done.
+    void prepare();
+    void publish();
 
   private:
+    bool prepared_ = false;
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
 
 // A merged snapshot of the running shards (what `show stat` and friends render). Reads the
 // shards' relaxed counters from the calling thread; never waits for a shard.
+// With the totals carried from older generations (a reload) added, unless opt.carried is set.
 stats::Snapshot runtime_snapshot(const shard::Runtime& rt, const stats::BuildOptions& opt = {});
+// This process's own values only (opt.carried as given).
+stats::Snapshot build_runtime_snapshot(const shard::Runtime& rt, const stats::BuildOptions& opt = {});
 
 }  // namespace es::control

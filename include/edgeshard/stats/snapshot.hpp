@@ -117,13 +117,34 @@ struct ProcessView {
     int maxpipes = 0;
     std::int64_t ulimit_n = 0;  // 0 = unknown
     bool stopping = false;
+    // reloads: this process's generation (1 = first start, +1 per reload), seconds since it began
+    // draining (-1: serving), and how many older generations are still draining behind it
+    int generation = 1;
+    std::int64_t drain_s = -1;
+    int old_processes = 0;
     std::optional<std::uint64_t> pipes_used, pipes_free;  // absent until the splice room reports them
 };
+
+struct Carried;  // stats/carry.hpp
 
 struct BuildOptions {
     // Keep each shard's per-object values (for `show stat ... shards`); costs one copy of every
     // frontend/backend/server value set per shard, so it is off unless asked for.
     bool per_shard_objects = false;
+    // Totals carried from older generations across a reload (stats/carry.hpp), added to the merged
+    // values after the shard merge; null = this process's own values only. Read during the call
+    // only. A snapshot built with it cannot be exported (export_totals refuses it).
+    const Carried* carried = nullptr;
+};
+
+// Process-level totals carried across a reload that `show info` adds to its cumulative fields
+// (filled by apply_carried, zero otherwise).
+struct CarriedInfo {
+    ShardValues shard;  // added to shard_total's counters for CumConns, MaxconnReached, CqOverflow, ...
+    // CumReq, TotalBytesIn/Out, DroppedLogs: the share of frontends that are not in this config
+    // (matched frontends already carry theirs in `fe`)
+    std::uint64_t req_tot = 0, bytes_in = 0, bytes_out = 0, log_drops = 0;
+    std::uint64_t pool_failed = 0;  // PoolFailed
 };
 
 struct PoolSummary {
@@ -164,6 +185,10 @@ struct Snapshot {
     std::vector<PoolSummary> pools;  // merged by (name, size), in first-seen order
     std::string uptime_text;         // "0d 1h02m03s", referenced by the Uptime info field
     bool per_shard_objects = false;
+    // Set when totals carried from older generations were added (BuildOptions::carried): fe, be,
+    // srv and carried_info then include them; shards, shard_total and pools never do.
+    bool carried_applied = false;
+    CarriedInfo carried_info;
 };
 
 Snapshot build_snapshot(const config::Config& cfg, const ProcessView& proc, std::span<const ShardView> shards,
