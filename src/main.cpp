@@ -2,9 +2,13 @@
 // data shards, then become the control shard until SIGINT/SIGTERM.
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -15,6 +19,8 @@
 #include "edgeshard/log/access_log.hpp"
 #include "edgeshard/stats/render.hpp"
 #include "edgeshard/control/control_shard.hpp"
+#include "edgeshard/control/handoff.hpp"
+#include "edgeshard/stats/carry.hpp"
 #include "edgeshard/core/version.hpp"
 #include "edgeshard/origin/demo_origin.hpp"
 #include "edgeshard/shard/probe.hpp"
@@ -32,19 +38,74 @@ void usage(FILE* out) {
                  "  -v        print the version and the io_uring tier this kernel supports\n"
                  "  -q        quiet: no warnings on stderr\n"
                  "  -db, -d   accepted for HAProxy compatibility (edgeshard always runs in the foreground)\n"
-                 "  -x SOCKET, -sf PID...  reserved for zero-downtime reload (not available yet)\n");
+                 "  -x SOCKET take the listening sockets and the runtime state of the process serving this\n"
+                 "            control socket (level admin), start, then tell it to stop accepting and drain\n"
+                 "            (zero-downtime reload)\n"
+                 "  -sf PID... once started, ask these processes to stop softly (SIGUSR1: drain, then exit)\n"
+                 "  -st PID... once started, stop these processes now (SIGTERM)\n");
+}
+
+// `edgeshardctl reload` passes a pipe in EDGESHARD_STARTUP_FD: what we say while starting goes
+// there too, and closing it tells the caller the start is over (ready, or failed).
+int g_startup_fd = -1;
+
+void startup_say(const std::string& line) {
+    if (g_startup_fd < 0) return;
+    std::string l = line;
+    if (l.empty() || l.back() != '\n') l.push_back('\n');
+    (void)!::write(g_startup_fd, l.data(), l.size());
+}
+
+void startup_done() {
+    if (g_startup_fd >= 0) ::close(g_startup_fd);
+    g_startup_fd = -1;
 }
 
 int fail(const std::string& msg) {
     std::fprintf(stderr, "edgeshard: %s\n", msg.c_str());
+    startup_say("edgeshard: " + msg);
     return 1;
+}
+
+// systemd's readiness protocol (sd_notify(3)) without libsystemd: one datagram to $NOTIFY_SOCKET.
+void sd_notify(const std::string& text) {
+    const char* path = std::getenv("NOTIFY_SOCKET");
+    if (!path || !*path) return;
+    sockaddr_un sun{};
+    const std::size_t len = std::strlen(path);
+    if (len >= sizeof sun.sun_path) return;
+    sun.sun_family = AF_UNIX;
+    std::memcpy(sun.sun_path, path, len);
+    if (sun.sun_path[0] == '@') sun.sun_path[0] = '\0';  // abstract namespace
+    const int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return;
+    (void)sendto(fd, text.data(), text.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&sun),
+                 socklen_t(offsetof(sockaddr_un, sun_path) + len));
+    close(fd);
+}
+
+bool parse_pids(int argc, char** argv, int& i, std::vector<int>& out) {
+    bool any = false;
+    while (i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9') {
+        out.push_back(std::atoi(argv[++i]));
+        any = true;
+    }
+    return any;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (const char* sfd = std::getenv("EDGESHARD_STARTUP_FD")) {
+        g_startup_fd = std::atoi(sfd);
+        if (g_startup_fd <= 2) g_startup_fd = -1;
+        else ::fcntl(g_startup_fd, F_SETFD, FD_CLOEXEC);
+        unsetenv("EDGESHARD_STARTUP_FD");
+    }
     std::vector<std::string> files;
     bool check = false, quiet = false;
+    std::string takeover;  // -x
+    std::vector<int> soft_pids, hard_pids;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "-f") {
@@ -65,8 +126,13 @@ int main(int argc, char** argv) {
             return 0;
         } else if (a == "-db" || a == "-d" || a == "-Ws" || a == "-W") {
             // foreground is the only mode
-        } else if (a == "-x" || a == "-sf" || a == "-st") {
-            return fail(a + " is reserved for zero-downtime reload, which this version does not provide yet");
+        } else if (a == "-x") {
+            if (++i >= argc) return fail("-x needs the path of the running process's control socket");
+            takeover = argv[i];
+        } else if (a == "-sf") {
+            if (!parse_pids(argc, argv, i, soft_pids)) return fail("-sf needs one or more PIDs");
+        } else if (a == "-st") {
+            if (!parse_pids(argc, argv, i, hard_pids)) return fail("-st needs one or more PIDs");
         } else {
             usage(stderr);
             return fail("unknown option '" + a + "'");
@@ -79,11 +145,15 @@ int main(int argc, char** argv) {
                                                                  : es::config::load_files(files));
     } catch (const std::exception& e) {
         std::fprintf(stderr, "%s\n", e.what());
+        startup_say(e.what());
         if (check) std::fprintf(stderr, "Configuration file has errors\n");
         return 1;
     }
     if (!quiet)
-        for (const auto& w : cfg->warnings) std::fprintf(stderr, "[WARNING] %s\n", w.c_str());
+        for (const auto& w : cfg->warnings) {
+            std::fprintf(stderr, "[WARNING] %s\n", w.c_str());
+            startup_say("[WARNING] " + w);
+        }
     // access-log formats compile once here, so a bad one is reported with its place before anything starts
     for (const auto& fe : cfg->frontends) {
         if (fe.log_format.empty()) continue;
@@ -92,6 +162,8 @@ int main(int argc, char** argv) {
         } catch (const std::exception& e) {
             std::fprintf(stderr, "%s:%d: frontend '%s': log-format: %s\n", fe.where.file.c_str(), fe.where.line,
                          fe.name.c_str(), e.what());
+            startup_say(fe.where.file + ":" + std::to_string(fe.where.line) + ": frontend '" + fe.name +
+                        "': log-format: " + e.what());
             if (check) std::fprintf(stderr, "Configuration file has errors\n");
             return 1;
         }
@@ -111,17 +183,46 @@ int main(int argc, char** argv) {
     // signalfd: restore the default disposition before blocking
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    signal(SIGUSR1, SIG_DFL);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);  // soft stop
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     signal(SIGPIPE, SIG_IGN);
     const int sfd = signalfd(-1, &set, SFD_CLOEXEC);
     if (sfd < 0) return fail(std::string("signalfd: ") + std::strerror(errno));
 
+    // -x: the running process's sockets and state. Nothing of it changes until we commit.
+    es::control::handoff::Taken taken;
+    es::control::Lineage lineage;
+    if (!takeover.empty()) {
+        try {
+            taken = es::control::handoff::take_over(takeover);
+        } catch (const std::exception& e) {
+            return fail(e.what());
+        }
+        lineage.generation = taken.state.generation + 1;
+        lineage.predecessor_fd = taken.fd;
+        lineage.predecessor_pid = taken.pid;
+        lineage.inherited_totals = taken.state.totals;
+    }
+
     std::unique_ptr<es::origin::DemoOrigin> origin;
     es::shard::Runtime rt(cfg);
+    // runtime server states set on the old process continue here, matched by name
+    for (const auto& sv : taken.state.servers) {
+        const es::config::Backend* be = cfg->find_backend(sv.backend);
+        if (!be) continue;
+        for (std::size_t k = 0; k < be->servers.size(); ++k)
+            if (be->servers[k].name == sv.server) {
+                auto& r = rt.server_runtime()[std::size_t(be->id)][k];
+                r.weight = sv.weight;
+                r.admin = sv.admin;
+            }
+    }
+    std::unique_ptr<es::control::ControlShard> ctl;
     try {
         if (!cfg->global.demo_origin.empty()) {
             const auto addr = es::config::parse_addr(cfg->global.demo_origin);
@@ -145,24 +246,53 @@ int main(int argc, char** argv) {
             return out;
         };
         (void)es::http::error_reply(400, nullptr, nullptr);  // builds the built-in reply table before the shards run
-        rt.start();
+        const bool reload = !takeover.empty();
+        rt.start(std::move(taken.listeners), reload);
+        taken.listeners.clear();
+        ctl = std::make_unique<es::control::ControlShard>(rt, lineage);
+        ctl->prepare();
+        if (reload) {
+            // the point of no return: the old process stops accepting and drains
+            es::control::handoff::commit(taken, rt.adopted());
+            rt.resume_accept();
+        }
+        ctl->publish();
     } catch (const std::exception& e) {
+        ctl.reset();
+        rt.stop();
+        if (taken.fd >= 0) close(taken.fd);
         return fail(e.what());
     }
+    for (const int pid : soft_pids)
+        if (pid > 0 && pid != getpid()) kill(pid_t(pid), SIGUSR1);
+    for (const int pid : hard_pids)
+        if (pid > 0 && pid != getpid()) kill(pid_t(pid), SIGTERM);
     std::string cpus;
     for (std::size_t i = 0; i < rt.shard_count(); ++i)
         cpus += (i ? "," : "") + std::to_string(rt.shard_info(i).cpu);
-    std::fprintf(stderr, "edgeshard[%d]: ready: %zu shards (CPUs %s), io_uring tier %s, maxconn %d\n", int(getpid()),
-                 rt.shard_count(), cpus.c_str(), rt.tier().c_str(), rt.global_maxconn());
+    std::string lin;
+    if (!takeover.empty())
+        lin = ", generation " + std::to_string(lineage.generation) + ", took over from PID " +
+              std::to_string(lineage.predecessor_pid);
+    std::fprintf(stderr, "edgeshard[%d]: ready: %zu shards (CPUs %s), io_uring tier %s, maxconn %d%s\n", int(getpid()),
+                 rt.shard_count(), cpus.c_str(), rt.tier().c_str(), rt.global_maxconn(), lin.c_str());
+    {
+        char ready[512];
+        std::snprintf(ready, sizeof ready, "edgeshard[%d]: ready: %zu shards (CPUs %s), io_uring tier %s, maxconn %d%s",
+                      int(getpid()), rt.shard_count(), cpus.c_str(), rt.tier().c_str(), rt.global_maxconn(), lin.c_str());
+        startup_say(ready);
+        startup_done();
+    }
+    sd_notify("READY=1\nMAINPID=" + std::to_string(getpid()) + "\n");
 
     int rc = 0;
     try {
-        es::control::ControlShard ctl(rt);
-        ctl.run(sfd);
+        ctl->run(sfd);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "edgeshard: %s\n", e.what());
         rc = 1;
     }
+    ctl.reset();
     rt.stop();
     if (origin) origin->stop();
     close(sfd);

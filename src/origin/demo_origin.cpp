@@ -650,6 +650,8 @@ void DemoOrigin::start() {
     if (m.listen_fd < 0) fail("socket");
     const int one = 1;
     ::setsockopt(m.listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    // a reloaded process starts its own demo origin beside the draining one's
+    ::setsockopt(m.listen_fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (::bind(m.listen_fd, reinterpret_cast<const sockaddr*>(&m.want), m.want_len) < 0) fail("bind");
     if (::listen(m.listen_fd, 1024) < 0) fail("listen");
     sockaddr_storage bound{};
