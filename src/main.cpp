@@ -222,6 +222,19 @@ int main(int argc, char** argv) {
                 r.admin = sv.admin;
             }
     }
+    if (!taken.state.totals.empty()) {
+        // the pools start at the size the old process was using, not empty
+        es::stats::Carried c;
+        if (es::stats::import_totals(taken.state.totals, c)) {
+            std::vector<std::pair<std::string, std::uint64_t>> hints;
+            for (const auto& [name, by_size] : c.pool_needed) {
+                std::uint64_t sum = 0;
+                for (const auto& [size, need] : by_size) sum += need;
+                hints.emplace_back(name, sum);
+            }
+            rt.set_pool_hints(std::move(hints));
+        }
+    }
     std::unique_ptr<es::control::ControlShard> ctl;
     try {
         if (!cfg->global.demo_origin.empty()) {

@@ -214,6 +214,7 @@ void Runtime::start(std::vector<ListenerRecord> inherited, bool paused) {
         };
         p.wall_offset_ms = wall_offset;
         p.servers = servers_;
+        for (const auto& [name, total] : pool_hints_) p.pool_hints.emplace_back(name, (total + std::uint64_t(n) - 1) / std::uint64_t(n));
         p.accept_paused = paused;
         try {
             for (const auto& fe : cfg.frontends) {

@@ -64,6 +64,9 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
     housekeeping_timer_.kind = kTimerHousekeeping;
     drain_timer_.kind = kTimerDrain;
     accept_paused_ = p_.accept_paused;
+    for (const auto& [name, n] : p_.pool_hints)
+        for (pool::RawPool* rp : {&sessions_.raw(), &pipes_.raw(), &hsessions_.raw(), &hconns_.raw(), &heads_.raw()})
+            if (rp->name() == name) rp->hint_needed(n);
     http_init();
     wall_offset_ms_ = p_.wall_offset_ms;
     fe_formats_.resize(cfg_.frontends.size());

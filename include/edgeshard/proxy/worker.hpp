@@ -65,6 +65,8 @@ struct WorkerParams {
     // runtime server states to start with, by [backend][server] (empty: as configured)
     std::vector<std::vector<shard::ServerRuntime>> servers;
     bool accept_paused = false;  // listeners taken over in a reload: accept only after kResumeAccept
+    // needed_avg hints by pool name for this shard (a reload: the old process's demand)
+    std::vector<std::pair<std::string, std::uint64_t>> pool_hints;
 };
 
 

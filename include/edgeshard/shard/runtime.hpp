@@ -74,6 +74,9 @@ public:
     // still holds its own copy). With `paused`, no shard accepts until resume_accept().
     void start(std::vector<ListenerRecord> inherited = {}, bool paused = false);
     void resume_accept();
+    // Before start(): the process-wide needed_avg of each pool by name (the old process's demand
+    // in a reload); each shard starts its pools with its share.
+    void set_pool_hints(std::vector<std::pair<std::string, std::uint64_t>> totals) { pool_hints_ = std::move(totals); }
     // seqs of the inherited listeners taken over by start()
     const std::vector<int>& adopted() const { return adopted_; }
     // This process's listeners, for the handoff (fds stay owned by the shards).
@@ -129,6 +132,7 @@ private:
     int maxconn_ = 0;
     std::vector<std::vector<ServerRuntime>> servers_;
     std::vector<int> adopted_;
+    std::vector<std::pair<std::string, std::uint64_t>> pool_hints_;
     std::vector<std::vector<std::uint8_t>> keep_;  // per shard, per listener: kept while draining
     bool soft_stopped_ = false;
 };
