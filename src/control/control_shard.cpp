@@ -71,6 +71,19 @@ struct ReloadStatus {
     int old_processes = 0;
 };
 ReloadStatus g_reload;
+// A copy of the runtime server table for snapshot builders on any thread (the control thread
+// owns the original and republishes after each change).
+std::vector<std::vector<shard::ServerRuntime>> g_servers;
+
+void publish_servers(const shard::Runtime& rt) {
+    std::lock_guard<std::mutex> lk(g_carried_mu);
+    g_servers = rt.server_runtime();
+}
+
+std::vector<std::vector<shard::ServerRuntime>> get_servers() {
+    std::lock_guard<std::mutex> lk(g_carried_mu);
+    return g_servers;
+}
 
 void set_reload_status(const ReloadStatus& r) {
     std::lock_guard<std::mutex> lk(g_carried_mu);
@@ -159,6 +172,15 @@ struct ControlShard::Impl {
         register_all_commands(table);
         services.snapshot = [this](const stats::BuildOptions& opt) { return runtime_snapshot(rt, opt); };
         bind_server_admin(services, rt);
+        publish_servers(rt);
+        if (services.set_server) {
+            services.set_server = [this, inner = services.set_server](std::size_t b, std::size_t sv, std::uint32_t op,
+                                                                      std::uint32_t v) {
+                std::string r = inner(b, sv, op, v);
+                publish_servers(rt);
+                return r;
+            };
+        }
         services.show_proc = [this]() { return show_proc(); };
         const auto t = rt.config().global.stats_timeout;
         if (t > 0) idle_timeout_ms = t;
@@ -765,6 +787,7 @@ stats::Snapshot build_runtime_snapshot(const shard::Runtime& rt, const stats::Bu
     p.version = kVersion;
     p.tier = rt.tier();
     const ReloadStatus rs = get_reload_status();
+    std::vector<std::vector<shard::ServerRuntime>> servers = get_servers();
     p.generation = rs.generation;
     p.stopping = rs.drain_start_ms >= 0;
     p.drain_s = rs.drain_start_ms >= 0 ? (core::now_ms() - rs.drain_start_ms) / 1000 : -1;
@@ -776,7 +799,9 @@ stats::Snapshot build_runtime_snapshot(const shard::Runtime& rt, const stats::Bu
     rlimit rl{};
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
         p.ulimit_n = std::int64_t(rl.rlim_cur);
-    return stats::build_snapshot(cfg, p, views, opt);
+    stats::Snapshot snap = stats::build_snapshot(cfg, p, views, opt);
+    if (!servers.empty()) snap.srv_runtime = std::move(servers);
+    return snap;
 }
 
 }  // namespace es::control

@@ -58,10 +58,17 @@ std::string_view algo_name(config::Balance b) {
     return "";
 }
 
-// A server takes traffic from the LB when it is not in maintenance and has a weight; with no
-// health checks yet, that is all "up" can mean.
-bool server_usable(const config::Server& s) {
-    return !s.disabled && s.weight > 0;
+// A server's weight and admin state: the runtime ones when the snapshot has them.
+shard::ServerRuntime server_state(const Snapshot& snap, std::size_t be, std::size_t sv) {
+    if (be < snap.srv_runtime.size() && sv < snap.srv_runtime[be].size()) return snap.srv_runtime[be][sv];
+    const config::Server& s = snap.cfg->backends[be].servers[sv];
+    return {s.weight, s.disabled ? shard::ServerAdmin::Maint : shard::ServerAdmin::Ready};
+}
+
+// A server takes traffic from the LB when it is ready (not in drain or maintenance) and has a
+// weight; with no health checks yet, that is all "up" can mean.
+bool server_usable(const shard::ServerRuntime& r) {
+    return r.admin == shard::ServerAdmin::Ready && r.weight > 0;
 }
 
 void fill_keys(StatRow& row, std::string_view px, std::string_view sv, std::uint32_t iid, std::uint32_t sid,
@@ -138,10 +145,11 @@ void fill_backend_row(const Snapshot& snap, std::size_t be, int shard, StatRow& 
     fill_keys(row, cb.name, "BACKEND", snap.be_iid[be], 0, ObjType::Backend);
 
     std::int64_t act = 0, weight = 0;
-    for (const auto& s : cb.servers) {
-        if (!server_usable(s)) continue;
+    for (std::size_t k = 0; k < cb.servers.size(); ++k) {
+        const shard::ServerRuntime r = server_state(snap, be, k);
+        if (!server_usable(r)) continue;
         ++act;
-        weight += s.weight;
+        weight += r.weight;
     }
     row[st::qcur] = gauge32(v.qcur);
     row[st::qmax] = max32(v.qmax);
@@ -193,8 +201,12 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
     row[st::wretr] = counter(v.wretr);
     row[st::wredis] = counter(v.wredis);
     // HAProxy prints "no check" for a running server without health checks.
-    row[st::status] = Field::str(cs.disabled ? "MAINT" : "no check", Origin::Status);
-    row[st::weight] = Field::u32(cs.weight, Origin::Metric, Nature::Avg);
+    const shard::ServerRuntime rs = server_state(snap, be, sv);
+    row[st::status] = Field::str(rs.admin == shard::ServerAdmin::Maint    ? "MAINT"
+                                 : rs.admin == shard::ServerAdmin::Drain ? "DRAIN"
+                                                                         : "no check",
+                                 Origin::Status);
+    row[st::weight] = Field::u32(rs.weight, Origin::Metric, Nature::Avg);
     row[st::act] = Field::u32(1, Origin::Status);  // every server is active (no `backup` yet)
     row[st::bck] = Field::u32(0, Origin::Status);
     row[st::lbtot] = counter(v.lbtot);
@@ -203,7 +215,7 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
     if (be < snap.srv_addr.size() && sv < snap.srv_addr[be].size() && !snap.srv_addr[be][sv].empty())
         row[st::addr] = Field::str(snap.srv_addr[be][sv], Origin::Config, Nature::Gauge, Scope::Service);
     row[st::mode] = Field::str(mode_name(cb.mode), Origin::Config, Nature::Gauge, Scope::Service);
-    row[st::uweight] = Field::u32(cs.weight, Origin::Metric, Nature::Avg);
+    row[st::uweight] = Field::u32(rs.weight, Origin::Metric, Nature::Avg);
     const bool http = cb.mode == config::Mode::Http;
     fill_times(row, http, v.qtime, v.ctime, v.rtime, v.ttime);
     if (http) {

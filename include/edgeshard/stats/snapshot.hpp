@@ -177,6 +177,8 @@ struct Snapshot {
     ProcessView process;
     std::vector<std::uint32_t> fe_iid, be_iid;       // HAProxy-style proxy ids (see assign_proxy_ids)
     std::vector<std::vector<std::string>> srv_addr;  // formatted server addresses
+    // runtime weight and admin state by [backend][server] (`set server`); empty: as configured
+    std::vector<std::vector<shard::ServerRuntime>> srv_runtime;
     std::vector<FrontendValues> fe;
     std::vector<BackendValues> be;
     std::vector<std::vector<ServerValues>> srv;

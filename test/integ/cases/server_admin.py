@@ -55,6 +55,11 @@ def state_rows(text):
     return rows
 
 
+def sstat(es, px, sv, field):
+    """A `show stat json` value as text (status and other string fields)."""
+    return str(es.stats()[(px, sv)][field])
+
+
 def ok(es, command):
     answer = es.ctl(command)
     check_eq(answer, "\n", f"answer to {command!r}")
@@ -101,6 +106,8 @@ def main(h):
     ok(es, "set server be/s1 state maint")
     r = state_rows(es.ctl("show servers state be"))[("be", "s1")]
     check_eq((r["srv_op_state"], r["srv_admin_state"]), ("0", "1"), "s1 in maint: op_state, admin_state")
+    check_eq(sstat(es, "be", "s1", "status"), "MAINT", "show stat status of s1 in maint")
+    check_eq(es.stat("be", "BACKEND", "act"), 1, "show stat: active servers of be with s1 in maint")
     counts = origins_of(port, 100)
     log(f"s1 maint: {counts}")
     check_eq(counts, {"s2": 100}, "with s1 in maint every request goes to s2")
@@ -133,6 +140,7 @@ def main(h):
              "drain s1 and ready s2 on one line")
     r = state_rows(es.ctl("show servers state be"))[("be", "s1")]
     check_eq((r["srv_op_state"], r["srv_admin_state"]), ("2", "8"), "s1 draining: op_state, admin_state")
+    check_eq(sstat(es, "be", "s1", "status"), "DRAIN", "show stat status of s1 draining")
     counts = origins_of(port, 60)
     log(f"s1 drain: {counts}")
     check_eq(counts, {"s2": 60}, "with s1 draining every new request goes to s2")
@@ -146,6 +154,9 @@ def main(h):
     check_eq(es.ctl("get weight be/s1"), "3 (initial 1)\n\n", "get weight after set weight")
     r = state_rows(es.ctl("show servers state"))[("be", "s1")]
     check_eq((r["srv_uweight"], r["srv_iweight"]), ("3", "1"), "uweight / iweight")
+    check_eq((sstat(es, "be", "s1", "status"), es.stat("be", "s1", "weight")), ("no check", 3),
+             "show stat status and weight of s1 at weight 3")
+    check_eq(es.stat("be", "BACKEND", "weight"), 4, "show stat: backend weight is the sum of runtime weights")
     counts = origins_of(port, 400)
     log(f"weights 3:1: {counts}")
     # each shard runs an exact 3:1 rotation of its own requests
