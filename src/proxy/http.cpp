@@ -2020,7 +2020,9 @@ void Worker::h_on_timer(shard::Timer* t) {
     if (t->kind == kHTimerRetry) {
         const int srvi = s->retry_server;
         s->timer.kind = kHTimerClient;
-        if (lbs_[std::size_t(s->be)]->server(srvi).has_room()) h_use_server(s, srvi);
+        const ServerSlot& slot = lbs_[std::size_t(s->be)]->server(srvi);
+        // back to the server that failed, unless it was put in drain or maintenance meanwhile
+        if (slot.usable() && slot.has_room()) h_use_server(s, srvi);
         else h_assign_server(s, -1);
         return;
     }

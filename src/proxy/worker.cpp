@@ -259,7 +259,9 @@ void Worker::on_timer(shard::Timer* t) {
         case kTimerRetry:
             // a plain retry goes back to the server that failed (HAProxy semantics)
             if (s->state == SessState::Retrying) {
-                if (lbs_[std::size_t(s->be)]->server(s->server).has_room()) connect_to(s, s->server);
+                const ServerSlot& slot = lbs_[std::size_t(s->be)]->server(s->server);
+                // unless it was put in drain or maintenance meanwhile
+                if (slot.usable() && slot.has_room()) connect_to(s, s->server);
                 else connect_server(s, -1);  // its slot went to a queued session meanwhile
             }
             return;
