@@ -320,7 +320,14 @@ struct ControlShard::Impl {
         }
         if (c.closed) return;
         c.in.erase(0, pos);
-        if (c.handoff) return;  // waits for `_commit`
+        if (c.handoff) {
+            // waits for `_commit`; a peer gone before committing voids the handoff: nothing changed
+            if (c.read_closed) {
+                c.handoff = false;
+                close_client(c);
+            }
+            return;
+        }
         // The peer will send nothing more: an unterminated last line is still a request
         // (`printf 'show info' | socat ...` works with HAProxy).
         if (c.read_closed && !c.done) {
@@ -710,7 +717,7 @@ struct ControlShard::Impl {
                     if (re & (POLLIN | POLLHUP | POLLERR)) {
                         if (wants_read(c)) {
                             on_readable(c, t);
-                        } else if (re & POLLERR) {
+                        } else if ((re & POLLERR) || (c.handoff && (re & POLLHUP))) {
                             close_client(c);
                         }
                     }

@@ -17,6 +17,7 @@
      accepts (50 new connections succeed) and can still hand over (a last reload succeeds).
 The keep-alive client runs through all of it and must see no error at all."""
 import os
+import time
 import socket
 import sys
 
@@ -199,6 +200,24 @@ def main(h):
     chain.still_serving("H (after an aborted handoff)", p1, p2, n_http=50)
     check_loops(loops, "H")
     log("H: aborted handoff: the old process still accepts (50 new connections answered)")
+    # more aborted handoffs than the control socket has client slots: each must be forgotten, and
+    # the old process must not spin on the connections they leave behind
+    for _ in range(70):
+        extra = reload_lib.HandoffClient(sock)
+        try:
+            extra.run()
+        finally:
+            extra.abort()
+    def cpu_ticks(pid):
+        with open(f"/proc/{pid}/stat") as f:
+            parts = f.read().rsplit(")", 1)[1].split()
+        return int(parts[11]) + int(parts[12])
+    t0 = cpu_ticks(chain.cur.pid)
+    time.sleep(1.0)
+    used = (cpu_ticks(chain.cur.pid) - t0) / os.sysconf("SC_CLK_TCK")
+    check(used < 0.3, f"H: the old process used {used:.2f}s of CPU in 1s after 70 aborted handoffs (spinning?)")
+    check_eq(show_info(sock).get("Stopping"), "0", "H: the control socket still answers after 70 aborted handoffs")
+    log(f"H: 70 more aborted handoffs: control socket answers, {used:.2f}s CPU in the following second")
 
     # ---- the old process can still hand over after all the failures
     chain.reload([base], [p1, p2], "last reload (after failed attempts)", strict_gen=False)
