@@ -267,6 +267,8 @@ int main(int argc, char** argv) {
         if (reload) {
             // the point of no return: the old process stops accepting and drains
             es::control::handoff::commit(taken, rt.adopted());
+            // systemd learns the new main PID before the old process can exit
+            sd_notify("MAINPID=" + std::to_string(getpid()) + "\n");
             rt.resume_accept();
         }
         ctl->publish();

@@ -238,11 +238,12 @@ int reload(const std::string& path, std::int64_t deadline) {
     if (child == 0) {
         ::setsid();
         if (::chdir(cwd) != 0) _exit(127);
-        // where the running process writes, so logs to stdout/stderr continue in the same place
+        // where the running process writes, so logs to stdout/stderr continue in the same place;
+        // a socket (systemd's journal) cannot be reopened through /proc: then ours are kept, which
+        // under ExecReload are the same unit's journal streams
         for (int fdn = 1; fdn <= 2; ++fdn) {
             const std::string src = proc + "/fd/" + std::to_string(fdn);
-            int t = ::open(src.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-            if (t < 0) t = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+            const int t = ::open(src.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
             if (t >= 0) {
                 ::dup2(t, fdn);
                 ::close(t);
