@@ -781,8 +781,10 @@ stats::Snapshot build_runtime_snapshot(const shard::Runtime& rt, const stats::Bu
         v.cpu = info.cpu;
         v.info = &info;
         v.stats = &rt.shard_stats(i);
-        for (const pool::RawPool* p : rt.shard_pools(i))
-            if (p) v.pools.push_back(stats::sample_pool(*p));
+        rt.with_shard_pools(i, [&v](const std::vector<const pool::RawPool*>& pools) {
+            for (const pool::RawPool* p : pools)
+                if (p) v.pools.push_back(stats::sample_pool(*p));
+        });
         views.push_back(std::move(v));
     }
 

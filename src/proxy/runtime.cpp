@@ -15,6 +15,7 @@
 #include <cstring>
 #include <exception>
 #include <future>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -34,7 +35,8 @@ public:
     std::unique_ptr<stats::ShardStats> stats;
     std::thread thread;
     std::atomic<Reactor*> reactor{nullptr};
-    std::vector<const pool::RawPool*> pools;
+    std::vector<const pool::RawPool*> pools;  // the Worker's, under pools_mu; cleared before it goes
+    mutable std::mutex pools_mu;
     std::promise<void> ready;
     std::unique_ptr<log::Ring> log_ring;
     std::atomic<bool> finished{false};
@@ -95,13 +97,26 @@ void shard_main(Shard* sh, const config::Config* cfg, const Topology* topo) {
         proxy::Worker w(*cfg, sh->params, *r, *sh->stats);
         sh->info.buffers = w.buffers().count();
         sh->info.bufsize = w.buffers().size();
-        sh->pools = w.pools();
+        {
+            std::lock_guard<std::mutex> lk(sh->pools_mu);
+            sh->pools = w.pools();
+        }
+        // the pools die with the Worker: this guard, destroyed first, unpublishes them under the
+        // lock readers hold, however this scope is left
+        struct Unpublish {
+            Shard* sh;
+            ~Unpublish() {
+                std::lock_guard<std::mutex> lk(sh->pools_mu);
+                sh->pools.clear();
+            }
+        } unpublish{sh};
         reactor = r.get();
         sh->reactor.store(reactor, std::memory_order_release);
         w.start();
         sh->ready.set_value();
         r->run(w);
         sh->reactor.store(nullptr, std::memory_order_release);
+
         // the Worker goes before the reactor: it unregisters nothing but closes its listeners
         (void)0;
     } catch (...) {
@@ -143,7 +158,12 @@ Runtime::~Runtime() { stop(); }
 std::size_t Runtime::shard_count() const { return shards_.size(); }
 const ShardInfo& Runtime::shard_info(std::size_t i) const { return shards_[i]->info; }
 const stats::ShardStats& Runtime::shard_stats(std::size_t i) const { return *shards_[i]->stats; }
-std::vector<const pool::RawPool*> Runtime::shard_pools(std::size_t i) const { return shards_[i]->pools; }
+void Runtime::with_shard_pools(std::size_t i,
+                               const std::function<void(const std::vector<const pool::RawPool*>&)>& f) const {
+    const Shard& sh = *shards_[i];
+    std::lock_guard<std::mutex> lk(sh.pools_mu);
+    f(sh.pools);
+}
 std::vector<log::Ring*> Runtime::log_rings() const {
     std::vector<log::Ring*> v;
     for (const auto& sh : shards_) v.push_back(sh->log_ring.get());

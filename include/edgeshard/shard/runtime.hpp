@@ -96,7 +96,9 @@ public:
     std::size_t shard_count() const;
     const ShardInfo& shard_info(std::size_t i) const;
     const stats::ShardStats& shard_stats(std::size_t i) const;
-    std::vector<const pool::RawPool*> shard_pools(std::size_t i) const;
+    // Calls f with shard i's pools while they exist: a shard that has ended (drained after a
+    // reload, or stopped) has none. The shard cannot free them during the call. Any thread.
+    void with_shard_pools(std::size_t i, const std::function<void(const std::vector<const pool::RawPool*>&)>& f) const;
 
     std::int64_t start_wall_s() const { return start_wall_s_; }
     std::int64_t start_mono_ms() const { return start_mono_ms_; }
