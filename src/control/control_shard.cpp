@@ -315,6 +315,11 @@ struct ControlShard::Impl {
                 if (c.closed || c.handoff) break;
                 continue;
             }
+            if (!line.empty() && line[0] == '@') {
+                c.out += route(line, c.session.level);
+                if (c.session.quit || !c.session.interactive) c.done = true;
+                continue;
+            }
             dispatch(line, ctx, c.out);
             if (c.session.quit || !c.session.interactive) c.done = true;
         }
@@ -505,11 +510,23 @@ struct ControlShard::Impl {
                 sc.fd = -1;
             }
         } else if (line.starts_with("_cmd ")) {
-            Session sess;
-            sess.level = Level::Admin;
-            Context ctx{table, services, sess};
+            // forwarded by a newer process: the first word is the level its client has
+            std::string_view rest = line.substr(5);
+            const std::size_t sp = rest.find(' ');
+            const std::string_view lvl = rest.substr(0, sp);
+            Level level = Level::User;
+            if (lvl == "admin") level = Level::Admin;
+            else if (lvl == "operator") level = Level::Operator;
+            rest = sp == std::string_view::npos ? std::string_view() : rest.substr(sp + 1);
             std::string out;
-            dispatch(line.substr(5), ctx, out);
+            if (!rest.empty() && rest[0] == '@') {
+                out = route(rest, level);
+            } else {
+                Session sess;
+                sess.level = level;
+                Context ctx{table, services, sess};
+                dispatch(rest, ctx, out);
+            }
             if (!handoff::send_frame(sc.fd, "answer", out)) {
                 ::close(sc.fd);
                 sc.fd = -1;
@@ -603,11 +620,53 @@ struct ControlShard::Impl {
                       int(getpid()), lin.generation, draining ? "old" : "current", static_cast<long long>(up),
                       static_cast<long long>(rt.live_connections()), reloads);
         o += line;
-        if (pred_fd >= 0) o += forward("show proc");
+        if (pred_fd >= 0) {
+            // the older processes' lines, without their header and end-of-answer line
+            const std::string more = forward("user show proc");
+            std::size_t p = 0;
+            while (p < more.size()) {
+                std::size_t nl = more.find('\n', p);
+                if (nl == std::string::npos) nl = more.size();
+                const std::string_view l(more.data() + p, nl - p);
+                if (!l.empty() && l[0] != '#') o.append(l).push_back('\n');
+                p = nl + 1;
+            }
+        }
         return o;
     }
 
-    // Runs a command in the process we took over from; "" when it is gone or silent.
+    // `@!<pid> <command>` (HAProxy's master CLI form): runs the command in that process of the
+    // reload chain, this one or an older one still draining, with the caller's level.
+    std::string route(std::string_view line, Level level) {
+        std::size_t sp = line.find(' ');
+        const std::string_view target = line.substr(0, sp);
+        std::string_view cmd = sp == std::string_view::npos ? std::string_view() : line.substr(sp + 1);
+        while (!cmd.empty() && cmd.front() == ' ') cmd.remove_prefix(1);
+        int pid = 0;
+        if (target.size() > 2 && target[1] == '!') {
+            const auto r = std::from_chars(target.data() + 2, target.data() + target.size(), pid);
+            if (r.ec != std::errc() || r.ptr != target.data() + target.size()) pid = 0;
+        }
+        if (pid <= 0 || cmd.empty()) return "Usage: @!<pid> <command> (see `show proc`)\n\n";
+        if (pid == int(getpid())) {
+            Session sess;
+            sess.level = level;
+            Context ctx{table, services, sess};
+            std::string out;
+            dispatch(cmd, ctx, out);
+            return out;
+        }
+        if (pred_fd < 0) return "Can't find the process. See `show proc`.\n\n";
+        const std::string_view lvl = level == Level::Admin ? "admin" : level == Level::Operator ? "operator" : "user";
+        std::string fwd(lvl);
+        fwd.push_back(' ');
+        fwd.append(line);
+        std::string out = forward(fwd);
+        return out.empty() ? std::string("Can't find the process. See `show proc`.\n\n") : out;
+    }
+
+    // Runs a command in the process we took over from; "" when it is gone or silent. `cmd` starts
+    // with the level the command runs at.
     std::string forward(std::string_view cmd) {
         if (pred_fd < 0) return {};
         std::string line = "_cmd ";
@@ -618,7 +677,7 @@ struct ControlShard::Impl {
         }
         for (;;) {
             std::string kind, payload;
-            if (!handoff::read_frame(pred_fd, kind, payload, 1000)) {
+            if (!handoff::read_frame(pred_fd, kind, payload, handoff::kIoTimeoutMs)) {
                 predecessor_gone();
                 return {};
             }

@@ -215,6 +215,12 @@ def phase_server_state(h, sock, es, origins, p_http, p_l4):
     procs = eslib.ctl_raw(sock, "show proc")
     check_eq(proc_pids(procs, [es.pid, new_pid]), {es.pid, new_pid},
              f"`show proc` during the drain should list the old ({es.pid}) and the new ({new_pid}) process:\n{procs}")
+    # the old process stays queryable through the control socket: `@!<pid> <command>` runs there
+    old_info = eslib.ctl_raw(sock, f"@!{es.pid} show info")
+    check(f"Pid: {es.pid}\n" in old_info and "Stopping: 1\n" in old_info,
+          f"`@!{es.pid} show info` should be answered by the draining old process:\n{old_info[:300]}")
+    check_eq(info_int(show_info(sock), "OldProcesses"), 1, "`show info` OldProcesses during the drain")
+    check("Can't find the process" in eslib.ctl_raw(sock, "@!1 show info"), "`@!<pid>` of no live process")
     echo_on(hold, 100, "L4 session through the draining old process")
     hold.close()
     rc = reload_lib.wait_exit(es, 10, "the old process once its L4 session ended")
