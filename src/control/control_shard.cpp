@@ -518,15 +518,7 @@ struct ControlShard::Impl {
             if (lvl == "admin") level = Level::Admin;
             else if (lvl == "operator") level = Level::Operator;
             rest = sp == std::string_view::npos ? std::string_view() : rest.substr(sp + 1);
-            std::string out;
-            if (!rest.empty() && rest[0] == '@') {
-                out = route(rest, level);
-            } else {
-                Session sess;
-                sess.level = level;
-                Context ctx{table, services, sess};
-                dispatch(rest, ctx, out);
-            }
+            const std::string out = !rest.empty() && rest[0] == '@' ? route(rest, level) : run_local(rest, level);
             if (!handoff::send_frame(sc.fd, "answer", out)) {
                 ::close(sc.fd);
                 sc.fd = -1;
@@ -589,26 +581,30 @@ struct ControlShard::Impl {
         publish_status();
     }
 
+    // One unsolicited-or-polled frame from the predecessor; false once it is gone.
+    bool take_frame(const std::string& kind, const std::string& payload) {
+        if (kind == "olds") {
+            pred_old = std::atoi(payload.c_str());
+            publish_status();
+        } else if (kind == "totals" || kind == "final") {
+            stats::Carried c;
+            if (stats::import_totals(payload, c)) pred_last = std::move(c);
+            if (kind == "final") {
+                predecessor_gone();
+                return false;
+            }
+            update_carried();
+        }
+        return true;
+    }
+
     void on_predecessor() {
         std::string kind, payload;
         if (!handoff::read_frame(pred_fd, kind, payload, handoff::kIoTimeoutMs)) {
             predecessor_gone();
             return;
         }
-        if (kind == "olds") {
-            pred_old = std::atoi(payload.c_str());
-            publish_status();
-            return;
-        }
-        if (kind == "totals" || kind == "final") {
-            stats::Carried c;
-            if (stats::import_totals(payload, c)) pred_last = std::move(c);
-            if (kind == "final") {
-                predecessor_gone();
-                return;
-            }
-            update_carried();
-        }
+        take_frame(kind, payload);
     }
 
     // `show proc`: this process, then the older ones still draining (asked through the chain)
@@ -635,6 +631,16 @@ struct ControlShard::Impl {
         return o;
     }
 
+    // One CLI line in this process, at `level`, outside any client session.
+    std::string run_local(std::string_view line, Level level) {
+        Session sess;
+        sess.level = level;
+        Context ctx{table, services, sess};
+        std::string out;
+        dispatch(line, ctx, out);
+        return out;
+    }
+
     // `@!<pid> <command>` (HAProxy's master CLI form): runs the command in that process of the
     // reload chain, this one or an older one still draining, with the caller's level.
     std::string route(std::string_view line, Level level) {
@@ -648,14 +654,7 @@ struct ControlShard::Impl {
             if (r.ec != std::errc() || r.ptr != target.data() + target.size()) pid = 0;
         }
         if (pid <= 0 || cmd.empty()) return "Usage: @!<pid> <command> (see `show proc`)\n\n";
-        if (pid == int(getpid())) {
-            Session sess;
-            sess.level = level;
-            Context ctx{table, services, sess};
-            std::string out;
-            dispatch(cmd, ctx, out);
-            return out;
-        }
+        if (pid == int(getpid())) return run_local(cmd, level);
         if (pred_fd < 0) return "Can't find the process. See `show proc`.\n\n";
         const std::string_view lvl = level == Level::Admin ? "admin" : level == Level::Operator ? "operator" : "user";
         std::string fwd(lvl);
@@ -682,15 +681,7 @@ struct ControlShard::Impl {
                 return {};
             }
             if (kind == "answer") return payload;
-            if (kind == "totals" || kind == "final") {
-                stats::Carried c;
-                if (stats::import_totals(payload, c)) pred_last = std::move(c);
-                if (kind == "final") {
-                    predecessor_gone();
-                    return {};
-                }
-                update_carried();
-            }
+            if (!take_frame(kind, payload)) return {};
         }
     }
 
