@@ -215,7 +215,7 @@ def main(h):
     t0 = cpu_ticks(chain.cur.pid)
     time.sleep(1.0)
     used = (cpu_ticks(chain.cur.pid) - t0) / os.sysconf("SC_CLK_TCK")
-    check(used < 0.3, f"H: the old process used {used:.2f}s of CPU in 1s after 70 aborted handoffs (spinning?)")
+    check(used < 0.5, f"H: the old process used {used:.2f}s of CPU in 1s after 70 aborted handoffs (spinning?)")
     check_eq(show_info(sock).get("Stopping"), "0", "H: the control socket still answers after 70 aborted handoffs")
     log(f"H: 70 more aborted handoffs: control socket answers, {used:.2f}s CPU in the following second")
 
