@@ -203,8 +203,6 @@ std::string encode_state(const State& s) {
     for (const auto& v : s.servers)
         o += "server " + esc(v.backend) + " " + esc(v.server) + " " + std::to_string(v.weight) + " " +
              std::to_string(int(v.admin)) + "\n";
-    for (const auto& p : s.pools)
-        o += "pool " + std::to_string(p.shard) + " " + esc(p.pool) + " " + std::to_string(p.needed) + "\n";
     o += "totals " + std::to_string(s.totals.size()) + "\n";
     o += s.totals;
     o += "end\n";
@@ -242,12 +240,6 @@ State decode_state(std::string_view text) {
             if (a < 0 || a > 2 || v.weight < 0 || v.weight > 256) throw std::runtime_error("state: bad server line");
             v.admin = shard::ServerAdmin(a);
             s.servers.push_back(std::move(v));
-        } else if (w[0] == "pool" && w.size() == 4) {
-            State::PoolHint p;
-            p.shard = num<int>(w[1], "shard");
-            p.pool = unesc(w[2]);
-            p.needed = num<std::uint64_t>(w[3], "pool hint");
-            s.pools.push_back(std::move(p));
         } else if (w[0] == "totals" && w.size() == 2) {
             const auto n = num<std::size_t>(w[1], "totals length");
             if (n > text.size() - pos) throw std::runtime_error("state: truncated totals");

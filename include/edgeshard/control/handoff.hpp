@@ -22,7 +22,8 @@ inline constexpr int kIoTimeoutMs = 5000;       // any single exchange of the pr
 inline constexpr std::size_t kMaxState = 64 << 20;
 
 // What the running process hands over besides its sockets: its generation, the runtime server
-// states and its cumulative counter totals (`stats::export_totals` text), pool hints.
+// states and its cumulative counter totals (`stats::export_totals` text, which also carries the
+// pools' demand).
 struct State {
     int pid = 0;
     int generation = 1;
@@ -33,12 +34,6 @@ struct State {
         shard::ServerAdmin admin = shard::ServerAdmin::Ready;
     };
     std::vector<ServerState> servers;
-    struct PoolHint {
-        int shard = 0;
-        std::string pool;
-        std::uint64_t needed = 0;
-    };
-    std::vector<PoolHint> pools;
     std::string totals;  // stats::export_totals text, possibly empty
 };
 
