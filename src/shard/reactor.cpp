@@ -20,6 +20,7 @@ namespace es::shard {
 
 Reactor::Reactor(const Params& p, stats::ShardCounters& c)
     : c_(c), timers_(core::now_ms()), now_ms_(core::now_ms()) {
+    batch_limit_ = p.batch == 0 ? 1 : (p.batch > kBatch ? kBatch : p.batch);
     io_uring_params ip{};
     ip.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE |
                IORING_SETUP_CLAMP | IORING_SETUP_SUBMIT_ALL;

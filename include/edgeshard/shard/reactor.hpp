@@ -45,6 +45,7 @@ public:
     struct Params {
         unsigned sq_entries = 1024;
         unsigned files = 1024;  // direct descriptor table size
+        unsigned batch = 256;   // 256: reap until the CQ is empty; fewer: at most this many CQEs per turn
     };
 
     // Must be called on the shard thread. Throws std::runtime_error on failure.
@@ -105,20 +106,21 @@ private:
     alignas(64) std::atomic<bool> sleeping_{false};
 
     static constexpr unsigned kBatch = 256;
+    unsigned batch_limit_ = kBatch;
     Cqe batch_[kBatch];
 };
 
 template <typename H>
 void Reactor::run(H& h) {
     while (!h.done()) {
-        // 1-2. reap in batches of kBatch, advance once per batch, then dispatch
+        // 1-2. reap in batches of batch_limit_, advance once per batch, then dispatch
         for (;;) {
             unsigned n = 0;
             unsigned head;
             io_uring_cqe* cqe;
             io_uring_for_each_cqe(&ring_, head, cqe) {
                 batch_[n++] = Cqe{cqe->user_data, cqe->res, cqe->flags};
-                if (n == kBatch) break;
+                if (n == batch_limit_) break;
             }
             if (n == 0) break;
             io_uring_cq_advance(&ring_, n);
@@ -133,7 +135,7 @@ void Reactor::run(H& h) {
                 }
                 h.on_cqe(e);
             }
-            if (n < kBatch) break;
+            if (n < batch_limit_ || batch_limit_ < kBatch) break;  // a smaller batch ends the turn
         }
         c_.loops.inc();
         if (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW) c_.cq_overflow.inc();
