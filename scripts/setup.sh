@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(g++ pkg-config cmake meson ninja-build liburing-dev libmimalloc-dev libhwloc-dev rapidjson-dev
             doctest-dev libbenchmark-dev libssl-dev libcrypt-dev)
-TEST_PKGS=(python3 socat iperf3 curl procps wrk openssl)
+# python3-jsonschema checks edgeshard-bench's JSON against its schema; chromium renders its HTML report
+TEST_PKGS=(python3 python3-jsonschema socat iperf3 curl procps wrk openssl chromium)
 want=("${BUILD_PKGS[@]}")
 [[ ${1:-} == --test ]] && want+=("${TEST_PKGS[@]}")
 
