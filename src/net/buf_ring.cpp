@@ -36,10 +36,11 @@ BufRing::BufRing(io_uring* ring, std::uint16_t group, unsigned count, unsigned s
         munmap(r, ring_bytes_);
         throw std::runtime_error(std::string("io_uring_register_buf_ring: ") + std::strerror(-ret));
     }
-    const int mask = io_uring_buf_ring_mask(count);
-    for (unsigned i = 0; i < count; ++i)
-        io_uring_buf_ring_add(br_, data(std::uint16_t(i)), size_, std::uint16_t(i), mask, int(i));
-    io_uring_buf_ring_advance(br_, int(count));
+    // every buffer starts on the spare stack, low ids on top; the first publish() fills the ring
+    spare_.reset(new std::uint16_t[count]);
+    for (unsigned i = 0; i < count; ++i) spare_[i] = std::uint16_t(count - 1 - i);
+    nspare_ = count;
+    publish();
 }
 
 BufRing::~BufRing() {

@@ -2,8 +2,15 @@
 // by every multishot recv of the shard, so an idle connection holds no buffer at all.
 //
 // A recv CQE names the buffer it filled (bid); the buffer belongs to the application until
-// recycle(bid), which queues it for the kernel; publish() makes every queued buffer visible with
-// one store, and the loop calls it once per turn. Each buffer also carries a small side record
+// recycle(bid), which puts it on a LIFO stack; publish(), once per turn, tops the kernel-visible
+// ring up from that stack with one store.
+//
+// The kernel takes buffers in ring order, so a ring holding every buffer would cycle through all
+// of them (64 MiB with the defaults): each small receive would land in a buffer not touched for
+// thousands of receives, and its copy would miss the caches and the TLB. The ring therefore holds
+// only a working set: twice the most buffers taken in a recent turn plus some slack, the most
+// recently returned (hot) buffers first. A turn that empties the ring doubles the working set, so
+// a burst costs at most one ENOBUFS round before the ring is large enough; it decays slowly. Each buffer also carries a small side record
 // (next/len/off) so a connection can queue received buffers as a linked list without allocating.
 #pragma once
 
@@ -31,18 +38,38 @@ public:
     unsigned available() const { return count_ - out_; }
 
     char* data(std::uint16_t bid) const { return base_ + std::size_t(bid) * size_; }
-    void taken(std::uint16_t) { ++out_; }  // a CQE handed us this buffer
+    void taken(std::uint16_t) {  // a CQE handed us this buffer
+        ++out_;
+        ++taken_turn_;
+        if (in_ring_ > 0) --in_ring_;
+    }
     void recycle(std::uint16_t bid) {
-        io_uring_buf_ring_add(br_, data(bid), size_, bid, io_uring_buf_ring_mask(count_), int(pending_));
-        ++pending_;
+        spare_[nspare_++] = bid;
         --out_;
     }
     void publish() {
-        if (pending_) {
-            io_uring_buf_ring_advance(br_, int(pending_));
-            pending_ = 0;
+        if (in_ring_ == 0 && taken_turn_ > 0) {
+            peak_ = peak_ * 2 > count_ ? count_ : peak_ * 2;  // drained this turn: grow at once
+        } else if (taken_turn_ > peak_) {
+            peak_ = taken_turn_;
+        } else {
+            peak_ -= (peak_ - taken_turn_) >> 6;
         }
+        taken_turn_ = 0;
+        unsigned target = 2 * peak_ + kSlack;
+        if (target < kMinRing) target = kMinRing;
+        if (target > count_) target = count_;
+        unsigned n = 0;
+        const int mask = io_uring_buf_ring_mask(count_);
+        while (in_ring_ < target && nspare_ > 0) {
+            const std::uint16_t bid = spare_[--nspare_];
+            io_uring_buf_ring_add(br_, data(bid), size_, bid, mask, int(n));
+            ++n;
+            ++in_ring_;
+        }
+        if (n) io_uring_buf_ring_advance(br_, int(n));
     }
+    unsigned in_ring() const { return in_ring_; }  // buffers the kernel may fill now
 
     // side records for queueing buffers per connection
     struct Rec {
@@ -61,7 +88,12 @@ private:
     std::uint16_t group_;
     unsigned count_, size_;
     unsigned out_ = 0;
-    unsigned pending_ = 0;
+    static constexpr unsigned kMinRing = 64, kSlack = 32;
+    unsigned in_ring_ = 0;      // handed to the kernel and not yet taken
+    unsigned taken_turn_ = 0;   // taken since the last publish()
+    unsigned peak_ = kMinRing;  // recent most taken in a turn
+    unsigned nspare_ = 0;
+    std::unique_ptr<std::uint16_t[]> spare_;  // returned buffers, most recent on top
     std::unique_ptr<Rec[]> recs_;
 };
 
