@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -124,4 +125,51 @@ TEST_CASE("user_data packs op, generation and a 48-bit pointer") {
     CHECK(r.op == 9);
     CHECK(r.gen == 255);
     CHECK(r.obj == 12345);
+}
+
+TEST_CASE("timer wheel: next_due_ms finds the earliest slot wherever the wheel stands") {
+    // random timers within one lap, random cancels and advances: the answer is always the first
+    // live timer's tick, whichever 64-slot word it is in and however the scan wraps
+    std::uint64_t x = 0x9e3779b97f4a7c15ull;
+    auto rnd = [&] {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        return x;
+    };
+    const std::int64_t lap = std::int64_t(TimerWheel::kSlots) * TimerWheel::kTickMs;
+    std::int64_t now = 12345;
+    TimerWheel w(now);
+    std::vector<Timer> timers(300);
+    for (int round = 0; round < 3000; ++round) {
+        Timer& t = timers[rnd() % timers.size()];
+        switch (rnd() % 3) {
+        case 0:
+            w.schedule(&t, now + 1 + std::int64_t(rnd() % std::uint64_t(lap - 2 * TimerWheel::kTickMs)));
+            break;
+        case 1:
+            w.cancel(&t);
+            break;
+        default:
+            now += std::int64_t(rnd() % 200);
+            w.advance(now, [](Timer*) {});
+            break;
+        }
+        std::int64_t first = -1;
+        for (const Timer& u : timers) {
+            if (!u.armed()) continue;
+            const std::int64_t tick = std::max((u.when_ms + TimerWheel::kTickMs - 1) / TimerWheel::kTickMs,
+                                               now / TimerWheel::kTickMs + 1);
+            const std::int64_t d = std::max<std::int64_t>(tick * TimerWheel::kTickMs - now, 0);
+            if (first < 0 || d < first) first = d;
+        }
+        const std::int64_t got = w.next_due_ms(now);
+        if (first < 0) {
+            REQUIRE(got == -1);
+        } else {
+            REQUIRE(got >= 0);
+            REQUIRE(got <= first);                            // never later than the first timer
+            REQUIRE(got >= first - TimerWheel::kTickMs);      // and within a tick of it
+        }
+    }
 }
