@@ -9,7 +9,8 @@
 // into a head buffer (hop-by-hop headers dropped, header edits applied); the body follows as the
 // very provided buffers it arrived in (zero copy), framed by Content-Length or followed by the
 // chunked scanner. Bytes after the end of a message stay queued: pipelined requests are served in
-// order, one at a time. The response takes the mirror path.
+// order, one at a time. The response takes the mirror path; a long Content-Length response body
+// continues by splice(2) once its head is out (transfer.cpp, "HTTP response bodies by splice").
 //
 // Ordering guarantees: one send in flight per socket (OutQ), output only appended in message
 // order; a request's response is fully queued before the next request is looked at.
@@ -144,7 +145,7 @@ void Worker::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* pee
     s->slot = slot;
     s->timer.owner = s;
     s->timer.kind = kHTimerClient;
-    if (peer) s->peer = *peer;
+    if (peer) s->peer.set(*peer);
     const std::int64_t now = r_.now_ms();
     s->t_accept = s->t_req = s->last_cli = now;
     ++live_;
@@ -205,12 +206,34 @@ void Worker::inq_drop(InQ& q) {
     while (!q.empty()) bufs_->recycle(inq_pop(q));
 }
 
+// A segment that cannot be queued (no memory for the queue's block) is freed at once and the
+// queue is marked broken: the message it belonged to can no longer be delivered whole, so the
+// owner closes (h_send_client, c_send).
 void Worker::outq_push(OutQ& q, const Seg& sg) {
     ES_ASSERT(!q.full());
+    if (!q.blk) {
+        q.blk = outblocks_.make();
+        if (!q.blk) {
+            Seg lost = sg;
+            seg_free(lost);
+            q.broken = true;
+            return;
+        }
+        q.first = 0;
+    }
     if (sg.hb) sg.hb->queued = true;
     q.at(q.n) = sg;
     ++q.n;
     q.bytes += sg.len;
+}
+
+// An empty queue with no send in flight gives its block back: an idle connection holds none.
+void Worker::outq_trim(OutQ& q) {
+    if (q.blk && q.n == 0 && !q.inflight) {
+        outblocks_.destroy(q.blk);
+        q.blk = nullptr;
+        q.first = 0;
+    }
 }
 
 void Worker::seg_free(Seg& sg) {
@@ -231,24 +254,26 @@ void Worker::outq_drop(OutQ& q) {
     }
     q.first = 0;
     q.bytes = 0;
+    outq_trim(q);
 }
 
 bool Worker::outq_send(OutQ& q, int slot, std::uint64_t ud) {
     if (q.inflight || q.n == 0 || slot < 0) return false;
+    OutBlock& b = *q.blk;
     int k = 0;
     std::uint32_t total = 0;
     for (; k < q.n; ++k) {
         Seg& sg = q.at(k);
-        q.iov[k].iov_base = const_cast<char*>(sg.p);
-        q.iov[k].iov_len = sg.len;
+        b.iov[k].iov_base = const_cast<char*>(sg.p);
+        b.iov[k].iov_len = sg.len;
         total += sg.len;
     }
-    q.msg = msghdr{};
-    q.msg.msg_iov = q.iov;
-    q.msg.msg_iovlen = std::size_t(k);
+    b.msg = msghdr{};
+    b.msg.msg_iov = b.iov;
+    b.msg.msg_iovlen = std::size_t(k);
     q.sending = total;
     io_uring_sqe* sqe = r_.sqe();
-    io_uring_prep_sendmsg(sqe, slot, &q.msg, MSG_WAITALL | MSG_NOSIGNAL);
+    io_uring_prep_sendmsg(sqe, slot, &b.msg, MSG_WAITALL | MSG_NOSIGNAL);
     sqe->flags |= IOSQE_FIXED_FILE;
     io_uring_sqe_set_data64(sqe, ud);
     q.inflight = true;
@@ -272,7 +297,7 @@ void Worker::outq_sent(OutQ& q, std::uint32_t sent) {
             --q.n;
         }
     }
-    if (q.n == 0) q.first = 0;
+    outq_trim(q);
 }
 
 HeadBuf* Worker::new_head() {
@@ -419,6 +444,13 @@ void Worker::h_client_abort(HttpSession* s) {
 }
 
 void Worker::h_send_client(HttpSession* s) {
+    if (s->out.broken) {
+        if (s->state == HState::Active) {
+            s->term[0] = 'R';  // a resource (memory) ran out
+            h_close(s);
+        }
+        return;
+    }
     if (outq_send(s->out, s->slot, hud(kHOpCliSend, s))) ++s->pending_ops;
 }
 
@@ -568,7 +600,9 @@ bool Worker::h_parse_request(HttpSession* s) {
         len = s->req_acc->len - s->req_acc->off;
     }
     http::RequestHead& req = req_head_;
-    http::ParseResult pr = http::parse_request(base, len, http_limits_, req, s->req_scanned);
+    std::size_t scanned = s->req_scanned;
+    http::ParseResult pr = http::parse_request(base, len, http_limits_, req, scanned);
+    s->req_scanned = std::uint32_t(scanned);
     if (pr.status == http::Status::NeedMore) {
         if (in_place) {
             // keep nothing in provided buffers while a head is incomplete
@@ -619,12 +653,17 @@ void Worker::h_start_request(HttpSession* s, http::RequestHead& req, const char*
     s->req_head_method = req.method == http::Method::Head;
     s->req_upgrade = req.upgrade;
     s->req_expect = req.expect_continue;
-    // request line for the log
-    {
+    // request line for the log (notes are taken only when the frontend logs)
+    if (p_.log_ring && fe_formats_[s->fe]) {
+        HttpNotes* nt = h_notes(s);
+        if (!nt) {
+            h_reply_error(s, 500, "out of memory for request notes");
+            return;
+        }
         const std::size_t rl = std::size_t(req.target.data() + req.target.size() - base) + 9;
-        const std::size_t n = std::min<std::size_t>(rl, sizeof s->reqline);
-        std::memcpy(s->reqline, base, n);
-        s->reqline_len = std::uint16_t(n);
+        const std::size_t n = std::min<std::size_t>(rl, sizeof nt->reqline);
+        std::memcpy(nt->reqline, base, n);
+        nt->reqline_len = std::uint16_t(n);
     }
     st_.fe[s->fe].req_tot.inc();
     if (!req.wants_keep_alive() || fe.http.httpclose) s->close_after = true;
@@ -640,7 +679,9 @@ void Worker::h_start_request(HttpSession* s, http::RequestHead& req, const char*
     edits_.reset();
     http::Txn t;
     t.req = &req;
-    t.src = &s->peer;
+    sockaddr_storage peer;
+    s->peer.get(peer);
+    t.src = &peer;
     t.cfg = &cfg_;
     t.arena = &arena_;
     t.edits = &edits_;
@@ -735,7 +776,7 @@ void Worker::h_start_request(HttpSession* s, http::RequestHead& req, const char*
     const config::HttpProxy& ffp = fe.http.forwardfor ? fe.http : bcfg.http;
     if (ffp.forwardfor && !(ffp.forwardfor_if_none && req.find(ffp.forwardfor_header))) {
         char ab[INET6_ADDRSTRLEN];
-        const std::string_view ip(ab, http::addr_text(&s->peer, ab, sizeof ab));
+        const std::string_view ip(ab, http::addr_text(&peer, ab, sizeof ab));
         if (!ip.empty()) w.header(ffp.forwardfor_header, ip);
     }
     for (int i = 0; i < edits_.nadds; ++i) w.header(edits_.adds[i].name, edits_.adds[i].value);
@@ -760,19 +801,22 @@ void Worker::h_start_request(HttpSession* s, http::RequestHead& req, const char*
             has_hval = true;
         }
     }
-    s->lb_uri_len = 0;
-    {
-        // keep what `balance uri` hashes: the target (path and query) as received
-        const std::size_t n = std::min<std::size_t>(req.target.size(), sizeof s->lb_key);
-        std::memcpy(s->lb_key, req.target.data(), n);
-        s->lb_uri_len = std::uint16_t(n);
+    if (bcfg.balance == config::Balance::Uri || bcfg.balance == config::Balance::Hdr) {
+        // keep what `balance uri` / `balance hdr()` hash: the target (path and query) as
+        // received, or the header's value; picks after this one (queue, retries) read it
+        HttpNotes* nt = h_notes(s);
+        if (!nt) {
+            heads_.destroy(s->pend_head);
+            s->pend_head = nullptr;
+            h_reply_error(s, 500, "out of memory for request notes");
+            return;
+        }
+        const std::string_view key = has_hval ? hval : req.target;
+        const std::size_t n = std::min<std::size_t>(key.size(), sizeof nt->lb_key);
+        std::memcpy(nt->lb_key, key.data(), n);
+        nt->lb_key_len = std::uint16_t(n);
+        nt->lb_has_hdr = has_hval;
     }
-    if (has_hval) {
-        const std::size_t n = std::min<std::size_t>(hval.size(), sizeof s->lb_key);
-        std::memcpy(s->lb_key, hval.data(), n);
-        s->lb_uri_len = std::uint16_t(n);
-    }
-    s->lb_has_hdr = has_hval;
     if (req.body == http::BodyKind::Chunked && avail > req.head_len) {
         // chunk framing that arrived with the head is checked before any server is involved
         http::ChunkedScanner probe;
@@ -786,19 +830,36 @@ void Worker::h_start_request(HttpSession* s, http::RequestHead& req, const char*
     h_assign_server(s, -1);
 }
 
-PickInput Worker::h_pick_input(const HttpSession* s) const {
+PickInput Worker::h_pick_input(const HttpSession* s, sockaddr_storage& src) const {
     PickInput in;
-    in.src = &s->peer;
-    const std::string_view key(s->lb_key, s->lb_uri_len);
-    in.uri = key;
-    in.hdr = key;
-    in.has_hdr = s->lb_has_hdr;
+    s->peer.get(src);
+    in.src = &src;
+    if (const HttpNotes* nt = s->notes) {
+        const std::string_view key(nt->lb_key, nt->lb_key_len);
+        in.uri = key;
+        in.hdr = key;
+        in.has_hdr = nt->lb_has_hdr;
+    }
     return in;
+}
+
+// The notes of the current request, taken from the pool on first use (nullptr: no memory).
+HttpNotes* Worker::h_notes(HttpSession* s) {
+    if (!s->notes) s->notes = notes_.make();
+    return s->notes;
+}
+
+void Worker::h_drop_notes(HttpSession* s) {
+    if (s->notes) {
+        notes_.destroy(s->notes);
+        s->notes = nullptr;
+    }
 }
 
 void Worker::h_assign_server(HttpSession* s, int exclude) {
     BackendLb& lb = *lbs_[std::size_t(s->be)];
-    const int i = lb.pick(h_pick_input(s), exclude);
+    sockaddr_storage src;
+    const int i = lb.pick(h_pick_input(s, src), exclude);
     if (i == BackendLb::kNone) {
         st_.be[s->be].econ.inc();
         s->term[0] = 's';
@@ -1090,12 +1151,13 @@ std::string_view Worker::h_error(HttpSession* s, int status) const {
     return http::error_reply(status, be, &cfg_.frontends[s->fe].http);
 }
 
-// Queues a complete reply with connection handling added after its status line.
-void Worker::h_queue_reply(HttpSession* s, std::string_view bytes, bool close) {
+// Queues a complete reply with connection handling added after its status line. True when its
+// last segment is queued (the caller may then hand that segment what owns the bytes).
+bool Worker::h_queue_reply(HttpSession* s, std::string_view bytes, bool close) {
     const std::size_t eol = bytes.find("\r\n");
     if (eol == std::string_view::npos || s->out.n + 3 > OutQ::kCap) {
         s->close_after = true;
-        return;
+        return false;
     }
     static constexpr std::string_view kClose = "connection: close\r\n";
     static constexpr std::string_view kKeep = "connection: keep-alive\r\n";
@@ -1103,13 +1165,14 @@ void Worker::h_queue_reply(HttpSession* s, std::string_view bytes, bool close) {
     if (!close && !s->client_http10) {
         outq_push(s->out, Seg{bytes.data(), std::uint32_t(bytes.size())});
         s->bytes_out += bytes.size();
-        return;
+        return !s->out.broken;
     }
     outq_push(s->out, Seg{bytes.data(), std::uint32_t(eol + 2)});
     const std::string_view ch = close ? kClose : kKeep;
     outq_push(s->out, Seg{ch.data(), std::uint32_t(ch.size())});
     outq_push(s->out, Seg{bytes.data() + eol + 2, std::uint32_t(bytes.size() - eol - 2)});
     s->bytes_out += bytes.size() + ch.size();
+    return !s->out.broken;
 }
 
 int Worker::reply_status(std::string_view bytes) {
@@ -1147,9 +1210,9 @@ void Worker::h_local_reply(HttpSession* s, int status, std::string_view bytes) {
         std::memcpy(hb->data, bytes.data(), bytes.size());
         hb->len = std::uint32_t(bytes.size());
         bytes = std::string_view(hb->data, hb->len);
-        h_queue_reply(s, bytes, s->close_after);
         // the head buffer must live until sent: hand it to the segment that holds the body
-        s->out.at(s->out.n - 1).hb = hb;
+        if (h_queue_reply(s, bytes, s->close_after)) s->out.at(s->out.n - 1).hb = hb;
+        else heads_.destroy(hb);
     } else {
         h_queue_reply(s, bytes, s->close_after);
     }
@@ -1172,7 +1235,7 @@ void Worker::h_reply_error(HttpSession* s, int status, const char* why) {
     if (s->nreq == 0 || s->req == ReqPhase::Head) {
         ++s->nreq;
         st_.fe[s->fe].req_tot.inc();
-        s->reqline_len = 0;
+        if (s->notes) s->notes->reqline_len = 0;
         s->t_head = r_.now_ms();
     }
     inq_drop(s->in);
@@ -1212,8 +1275,8 @@ void Worker::h_serve_page(HttpSession* s, const http::RequestHead& req, int kind
     }
     st_.fe[s->fe].intercepted.inc();
     if (s->req == ReqPhase::Body) s->close_after = true;
-    h_queue_reply(s, *page, s->close_after);
-    s->out.at(s->out.n - 1).str = page;
+    if (h_queue_reply(s, *page, s->close_after)) s->out.at(s->out.n - 1).str = page;
+    else delete page;
     s->status = 200;
     h_request_done(s, true);
 }
@@ -1355,7 +1418,8 @@ void Worker::h_server_slot_freed(int be) {
     while (!q.empty()) {
         HttpSession* w = q.front();
         BackendLb& lb = *lbs_[std::size_t(be)];
-        const int i = lb.pick(h_pick_input(w), -1);
+        sockaddr_storage src;
+        const int i = lb.pick(h_pick_input(w, src), -1);
         if (i == BackendLb::kFull) return;
         q.erase(q.begin());
         w->queued = false;
@@ -1370,8 +1434,18 @@ void Worker::h_server_slot_freed(int be) {
 }
 
 void Worker::c_arm_recv(HttpConn* c) {
-    if (c->recv_armed || c->eof || c->slot < 0 || c->starved) return;
-    queue_recv(c->slot, cud(kHOpSrvRecv, c));
+    // a body being spliced reads with splice(2); the recv comes back once it is done
+    if (c->recv_armed || c->eof || c->slot < 0 || c->starved || c->splice != HttpConn::NoSplice) return;
+    if (c->big) {
+        // single-shot: one buffer (len 0 = the selected buffer's size), see HttpConn::big
+        io_uring_sqe* sqe = r_.sqe();
+        io_uring_prep_recv(sqe, c->slot, nullptr, 0, 0);
+        sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
+        sqe->buf_group = bufs_->group();
+        io_uring_sqe_set_data64(sqe, cud(kHOpSrvRecv, c));
+    } else {
+        queue_recv(c->slot, cud(kHOpSrvRecv, c));
+    }
     ++c->pending_ops;
     c->recv_armed = true;
     c->recv_cancelling = false;
@@ -1392,6 +1466,15 @@ void Worker::c_maybe_rearm(HttpConn* c) {
 }
 
 void Worker::c_send(HttpConn* c) {
+    if (c->out.broken) {
+        if (HttpSession* s = c->owner; s && s->state == HState::Active) {
+            s->term[0] = 'R';
+            h_close(s);  // releases c unreusable
+        } else {
+            c_close(c);
+        }
+        return;
+    }
     if (c->state != HttpConn::Ready) return;
     if (outq_send(c->out, c->slot, cud(kHOpSrvSend, c))) ++c->pending_ops;
 }
@@ -1455,6 +1538,8 @@ void Worker::c_on_recv(HttpConn* c, const shard::Cqe& e) {
         inq_push(c->in, bid, n);
         h_process_response(s);
         if (c->state == HttpConn::Closing) return;
+        // a body that goes on on the buffer path reads best with a multishot recv
+        if (c->big && s->conn == c && s->rsp == RspPhase::Body && c->splice == HttpConn::NoSplice) c->big = false;
         if (c->owner && (c->in.nbufs >= kInBufsMax || c->owner->out.bytes >= kHighWaterBufs * bufs_->size()))
             c_cancel_recv(c);
         else if (!more)
@@ -1463,6 +1548,10 @@ void Worker::c_on_recv(HttpConn* c, const shard::Cqe& e) {
     }
     if (c->state == HttpConn::Closing) {
         c_maybe_release(c);
+        return;
+    }
+    if (c->splice == HttpConn::Switching && s && !more && (e.res == -ENOBUFS || e.res == -ECANCELED)) {
+        h_process_response(s);  // the recv has stopped: the switch to splice goes on
         return;
     }
     if (e.res == -ENOBUFS) {
@@ -1620,9 +1709,23 @@ void Worker::h_process_response(HttpSession* s) {
                 if (!h_parse_response(s)) return;
                 break;
             case RspPhase::Body:
+                if (c->splice == HttpConn::Splicing) {
+                    h_pump(s);
+                    return;
+                }
                 if (!h_forward_body(s, c->in, s->rsp_acc, s->out, s->rsp_body, s->rsp_left, s->rsp_chunks, false)) {
                     h_send_client(s);
+                    // a long Content-Length body continues by splice (transfer.cpp)
+                    if (s->state == HState::Active && s->conn == c) h_maybe_splice(s);
                     return;
+                }
+                if (c->splice == HttpConn::Switching) {
+                    // the body ended with bytes received before the recv stopped: no splice needed
+                    c->splice = HttpConn::NoSplice;
+                    if (c->pipe) {
+                        put_pipe(c->pipe, true);
+                        c->pipe = nullptr;
+                    }
                 }
                 h_send_client(s);
                 break;
@@ -1657,7 +1760,9 @@ bool Worker::h_parse_response(HttpSession* s) {
         len = s->rsp_acc->len - s->rsp_acc->off;
     }
     http::ResponseHead& rsp = rsp_head_;
-    const http::ParseResult pr = http::parse_response(base, len, http_limits_, s->method, rsp, s->rsp_scanned);
+    std::size_t scanned = s->rsp_scanned;
+    const http::ParseResult pr = http::parse_response(base, len, http_limits_, s->method, rsp, scanned);
+    s->rsp_scanned = std::uint32_t(scanned);
     if (pr.status == http::Status::NeedMore) {
         if (in_place && !gather(c->in, s->rsp_acc)) {
             if (h_replay(s, c, kRetryJunk)) return false;
@@ -1691,7 +1796,9 @@ bool Worker::h_parse_response(HttpSession* s) {
     http::Txn t;
     t.req = nullptr;
     t.rsp = &rsp;
-    t.src = &s->peer;
+    sockaddr_storage peer;
+    s->peer.get(peer);
+    t.src = &peer;
     t.cfg = &cfg_;
     t.arena = &arena_;
     t.edits = &edits_;
@@ -1809,6 +1916,8 @@ void Worker::h_response_done(HttpSession* s) {
                           !s->srv_close && c->out.n == 0 && c->state == HttpConn::Ready;
     if (s->req != ReqPhase::Done) s->close_after = true;  // the server answered before the body ended
     if (c) {
+        if (c->spliced) c->big = true;
+        c->spliced = false;
         s->conn = nullptr;
         c_release(c, reusable);
     }
@@ -1840,6 +1949,7 @@ void Worker::h_request_done(HttpSession* s, bool local) {
         count_status(st_.be[s->be], st);
     }
     h_log(s);
+    h_drop_notes(s);
     h_send_client(s);
     s->server = -1;
     if (s->state != HState::Active) return;
@@ -1933,6 +2043,7 @@ void Worker::c_close(HttpConn* c) {
         ++c->pending_ops;
         c->slot = -1;
     }
+    c_splice_close(c);
     inq_drop(c->in);
     if (!c->out.inflight) outq_drop(c->out);
     c->owner = nullptr;
@@ -2117,6 +2228,10 @@ void Worker::h_close(HttpSession* s) {
         }
         s->slot = -1;
     }
+    if (s->cli_fd >= 0) {
+        ::close(s->cli_fd);  // the regular fd installed for splice(2); the slot's close is queued above
+        s->cli_fd = -1;
+    }
     inq_drop(s->in);
     if (!s->out.inflight) outq_drop(s->out);
     if (s->pending) {
@@ -2125,6 +2240,7 @@ void Worker::h_close(HttpSession* s) {
         s->pending = false;
     }
     h_drop_replay(s);
+    h_drop_notes(s);
     for (HeadBuf** h : {&s->req_acc, &s->rsp_acc, &s->pend_head}) {
         if (*h) {
             heads_.destroy(*h);
@@ -2180,6 +2296,8 @@ void Worker::http_on_cqe(const UserData& u, const shard::Cqe& e) {
             case kHOpCliRecv: h_on_cli_recv(s, e); return;
             case kHOpCliSend: h_on_cli_send(s, e.res); return;
             case kHOpCliShut: h_on_cli_shut(s, e.res); return;
+            case kHOpCliInstall: h_on_cli_install(s, e.res); return;
+            case kHOpCliPollOut: h_on_cli_poll(s); return;
             default: h_op_done(s); return;
         }
     }
@@ -2193,6 +2311,8 @@ void Worker::http_on_cqe(const UserData& u, const shard::Cqe& e) {
         case kHOpSrvConnect: c_on_connect(c, e.res); return;
         case kHOpSrvRecv: c_on_recv(c, e); return;
         case kHOpSrvSend: c_on_send(c, e.res); return;
+        case kHOpSrvInstall: c_on_install(c, e.res); return;
+        case kHOpSrvPollIn: c_on_poll(c); return;
         default: c_op_done(c); return;
     }
 }
@@ -2223,9 +2343,17 @@ void Worker::http_end_of_turn() {
             c_op_done(c);
         }
     }
-    for (HttpSession* s : hreleased_) hsessions_.destroy(s);
+    // whatever was queued after the close (the queue's block, its segments) goes with the object
+    for (HttpSession* s : hreleased_) {
+        outq_drop(s->out);
+        h_drop_notes(s);
+        hsessions_.destroy(s);
+    }
     hreleased_.clear();
-    for (HttpConn* c : creleased_) hconns_.destroy(c);
+    for (HttpConn* c : creleased_) {
+        outq_drop(c->out);
+        hconns_.destroy(c);
+    }
     creleased_.clear();
 }
 
@@ -2287,7 +2415,7 @@ void Worker::h_log(HttpSession* s) {
     if (!p_.log_ring || !fe_formats_[s->fe]) return;
     const std::int64_t now = r_.now_ms();
     log::Fields f;
-    f.client = s->peer;
+    s->peer.get(f.client);
     f.accept_epoch_ms = wall_offset_ms_ + s->t_req;
     f.frontend = cfg_.frontends[s->fe].name;
     f.backend = s->be >= 0 ? std::string_view(cfg_.backends[std::size_t(s->be)].name) : f.frontend;
@@ -2311,7 +2439,8 @@ void Worker::h_log(HttpSession* s) {
     f.feconn = fe_conns_[s->fe];
     f.beconn = s->be >= 0 ? int(st_.be[s->be].scur.get()) : 0;
     f.retries = s->tries;
-    const std::string_view rl(s->reqline, s->reqline_len);
+    const std::string_view rl = s->notes ? std::string_view(s->notes->reqline, s->notes->reqline_len)
+                                         : std::string_view();
     f.request_line = rl;
     const std::size_t sp1 = rl.find(' ');
     if (sp1 != std::string_view::npos) {

@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "edgeshard/core/assert.hpp"
@@ -489,6 +490,264 @@ void Worker::run_ready() {
         s->pending_ops -= held;
         maybe_release(s);
     }
+}
+
+
+// ---------------------------------------------------------------- HTTP response bodies by splice
+//
+// A Content-Length response body with more than `tune.es.splice-after` bytes left once its head
+// (and the body bytes that came with it) went to the client moves the rest by splice(2), server
+// socket -> pipe -> client socket, like an L4 bulk direction (the same pipe pool, regular fds from
+// FIXED_FD_INSTALL, non-blocking splice(2) driven by one-shot POLL_ADD; never IORING_OP_SPLICE,
+// which always runs in an io-wq worker):
+//   Switching: the server recv is cancelled; bytes received before it stops are forwarded on the
+//     buffer path; once the client queue is empty and no send is in flight, both sockets get a
+//     regular fd (kept for the life of the connection) and O_NONBLOCK, and a pipe is taken.
+//   Splicing: h_pump() moves at most the bytes the body still has (never past the message end: a
+//     pipelined response or junk stays in the socket for the buffer path), counting them as read
+//     (frontend/backend/server bout, the log's bytes) and in the shard's splice counters.
+//   Done: O_NONBLOCK is cleared (the io_uring sends of the buffer path expect blocking sockets),
+//     the pipe goes back empty, the response ends as on the buffer path (pooling, keep-alive,
+//     the next pipelined request). A server that closes early: what the pipe holds reaches the
+//     client, then the client is cut (a truncated response never looks complete).
+// Only while the request was fully sent (nothing queued towards the server) and nothing else is
+// queued for the client, so no io_uring send ever meets a non-blocking socket.
+
+void Worker::h_maybe_splice(HttpSession* s) {
+    HttpConn* c = s->conn;
+    if (c->splice == HttpConn::NoSplice) {
+        if (!p_.splice_ok || !cfg_.global.splice || c->no_splice || s->rsp_body != http::BodyKind::Length ||
+            s->rsp_left <= std::uint64_t(std::max<std::int64_t>(0, cfg_.global.splice_threshold)) ||
+            s->req != ReqPhase::Done || c->out.n > 0 || c->out.inflight || c->state != HttpConn::Ready)
+            return;
+        c->splice = HttpConn::Switching;
+        c_cancel_recv(c);
+    }
+    if (c->splice != HttpConn::Switching) return;
+    // bytes already received go out first, in order
+    if (c->recv_armed || !c->in.empty() || s->rsp_acc || s->out.n > 0 || s->out.inflight) return;
+    if (!c->pipe) {
+        c->pipe = get_pipe();
+        if (!c->pipe) {
+            st_.shard.pipe_misses.inc();
+            h_splice_fallback(c);
+            return;
+        }
+    }
+    bool need = false;
+    if (s->cli_fd < 0) {
+        need = true;
+        if (!s->cli_installing) {
+            s->cli_installing = true;
+            io_uring_sqe* sqe = r_.sqe();
+            net::compat::prep_fixed_fd_install(sqe, s->slot);
+            io_uring_sqe_set_data64(sqe, UserData::pack(kHOpCliInstall, s->gen, s));
+            ++s->pending_ops;
+        }
+    }
+    if (c->fd < 0) {
+        need = true;
+        if (!c->installing) {
+            c->installing = true;
+            io_uring_sqe* sqe = r_.sqe();
+            net::compat::prep_fixed_fd_install(sqe, c->slot);
+            io_uring_sqe_set_data64(sqe, UserData::pack(kHOpSrvInstall, c->gen, c));
+            ++c->pending_ops;
+        }
+    }
+    if (need) return;  // the install completions come back here
+    // splice(2) on a socket blocks unless its file is O_NONBLOCK (SPLICE_F_NONBLOCK covers only
+    // the pipe); F_SETFL changes only the status flags, and a socket has no other one set
+    if (fcntl(s->cli_fd, F_SETFL, O_NONBLOCK) < 0 || fcntl(c->fd, F_SETFL, O_NONBLOCK) < 0) {
+        fcntl(s->cli_fd, F_SETFL, 0);
+        fcntl(c->fd, F_SETFL, 0);
+        h_splice_fallback(c);
+        return;
+    }
+    c->splice = HttpConn::Splicing;
+    st_.shard.splice_switches.inc();
+    h_pump(s);
+}
+
+// No pipe or no regular fd: this connection's bodies stay on the buffer path.
+void Worker::h_splice_fallback(HttpConn* c) {
+    c->no_splice = true;
+    c->splice = HttpConn::NoSplice;
+    if (c->pipe) {
+        put_pipe(c->pipe, c->pipe_bytes == 0);
+        c->pipe = nullptr;
+        c->pipe_bytes = 0;
+    }
+    c_maybe_rearm(c);
+}
+
+void Worker::h_pump(HttpSession* s) {
+    HttpConn* c = s->conn;
+    if (!c || c->splice != HttpConn::Splicing || s->state != HState::Active) return;
+    for (int round = 0; round < kPumpBudget; ++round) {
+        if (c->pipe_bytes > 0) {
+            const ssize_t n = ::splice(c->pipe->rd, nullptr, s->cli_fd, nullptr, c->pipe_bytes,
+                                       SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+            if (n > 0) {
+                c->pipe_bytes -= std::uint32_t(n);
+                s->last_cli = r_.now_ms();
+                if (c->pipe_bytes > 0) continue;
+            } else if (n < 0 && errno == EAGAIN) {
+                if (!s->cli_poll_out) {
+                    s->cli_poll_out = true;
+                    io_uring_sqe* sqe = r_.sqe();
+                    io_uring_prep_poll_add(sqe, s->slot, POLLOUT);
+                    sqe->flags |= IOSQE_FIXED_FILE;
+                    io_uring_sqe_set_data64(sqe, UserData::pack(kHOpCliPollOut, s->gen, s));
+                    ++s->pending_ops;
+                }
+                return;
+            } else {
+                h_client_abort(s);  // the client is gone (EPIPE, ECONNRESET)
+                return;
+            }
+        }
+        if (s->rsp_left == 0) {
+            h_splice_done(s);
+            return;
+        }
+        if (c->eof) {
+            // the server closed before the end of the body: the client gets what came, then a cut
+            s->term[0] = 'S';
+            h_server_failed(s, false);
+            return;
+        }
+        const std::size_t want = std::size_t(std::min<std::uint64_t>(s->rsp_left, c->pipe->capacity));
+        const ssize_t n = ::splice(c->fd, nullptr, c->pipe->wr, nullptr, want, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+        if (n > 0) {
+            const auto k = std::uint64_t(n);
+            c->pipe_bytes += std::uint32_t(n);
+            s->rsp_left -= k;
+            s->bytes_out += k;
+            s->last_srv = r_.now_ms();
+            st_.shard.splice_bytes.add(k);
+            st_.fe[s->fe].bout.add(k);
+            st_.be[s->be].bout.add(k);
+            lbs_[std::size_t(c->be)]->server(c->server).c->bout.add(k);
+        } else if (n == 0) {
+            c->eof = true;
+        } else if (errno == EAGAIN) {
+            if (!c->poll_in) {
+                c->poll_in = true;
+                io_uring_sqe* sqe = r_.sqe();
+                io_uring_prep_poll_add(sqe, c->slot, POLLIN);
+                sqe->flags |= IOSQE_FIXED_FILE;
+                io_uring_sqe_set_data64(sqe, UserData::pack(kHOpSrvPollIn, c->gen, c));
+                ++c->pending_ops;
+            }
+            return;
+        } else {
+            st_.be[s->be].eresp.inc();
+            lbs_[std::size_t(c->be)]->server(c->server).c->eresp.inc();
+            c->eof = true;
+            s->term[0] = 'S';
+            h_server_failed(s, false);
+            return;
+        }
+    }
+    // budget spent with data still flowing: yield to the rest of the shard and continue when the
+    // side with work is ready (at once, usually)
+    if (c->pipe_bytes > 0) {
+        if (!s->cli_poll_out) {
+            s->cli_poll_out = true;
+            io_uring_sqe* sqe = r_.sqe();
+            io_uring_prep_poll_add(sqe, s->slot, POLLOUT);
+            sqe->flags |= IOSQE_FIXED_FILE;
+            io_uring_sqe_set_data64(sqe, UserData::pack(kHOpCliPollOut, s->gen, s));
+            ++s->pending_ops;
+        }
+    } else if (!c->poll_in) {
+        c->poll_in = true;
+        io_uring_sqe* sqe = r_.sqe();
+        io_uring_prep_poll_add(sqe, c->slot, POLLIN);
+        sqe->flags |= IOSQE_FIXED_FILE;
+        io_uring_sqe_set_data64(sqe, UserData::pack(kHOpSrvPollIn, c->gen, c));
+        ++c->pending_ops;
+    }
+}
+
+// The body has reached the client socket in full: back to the buffer path.
+void Worker::h_splice_done(HttpSession* s) {
+    HttpConn* c = s->conn;
+    fcntl(s->cli_fd, F_SETFL, 0);
+    fcntl(c->fd, F_SETFL, 0);
+    put_pipe(c->pipe, true);
+    c->pipe = nullptr;
+    c->splice = HttpConn::NoSplice;
+    c->spliced = true;
+    s->rsp = RspPhase::Done;
+    h_response_done(s);
+}
+
+void Worker::h_on_cli_install(HttpSession* s, int res) {
+    --s->pending_ops;
+    s->cli_installing = false;
+    if (s->state != HState::Active) {
+        if (res >= 0) ::close(res);
+        h_maybe_release(s);
+        return;
+    }
+    if (res < 0) {
+        if (s->conn && s->conn->splice == HttpConn::Switching) h_splice_fallback(s->conn);
+        return;
+    }
+    s->cli_fd = res;
+    if (s->conn && s->conn->splice == HttpConn::Switching) h_maybe_splice(s);
+}
+
+void Worker::c_on_install(HttpConn* c, int res) {
+    --c->pending_ops;
+    c->installing = false;
+    if (c->state == HttpConn::Closing) {
+        if (res >= 0) ::close(res);
+        c_maybe_release(c);
+        return;
+    }
+    if (res < 0) {
+        if (c->splice == HttpConn::Switching) h_splice_fallback(c);
+        return;
+    }
+    c->fd = res;
+    if (c->splice == HttpConn::Switching && c->owner) h_maybe_splice(c->owner);
+}
+
+void Worker::h_on_cli_poll(HttpSession* s) {
+    --s->pending_ops;
+    s->cli_poll_out = false;
+    if (s->state != HState::Active) {
+        h_maybe_release(s);
+        return;
+    }
+    h_pump(s);  // errors and hang-ups show up as the next splice's result
+}
+
+void Worker::c_on_poll(HttpConn* c) {
+    --c->pending_ops;
+    c->poll_in = false;
+    if (c->state == HttpConn::Closing) {
+        c_maybe_release(c);
+        return;
+    }
+    if (c->owner && c->splice == HttpConn::Splicing) h_pump(c->owner);
+}
+
+// At close: the regular fd and a pipe that may still hold bytes (never reused then).
+void Worker::c_splice_close(HttpConn* c) {
+    if (c->fd >= 0) {
+        ::close(c->fd);
+        c->fd = -1;
+    }
+    if (c->pipe) {
+        put_pipe(c->pipe, c->pipe_bytes == 0);
+        c->pipe = nullptr;
+        c->pipe_bytes = 0;
+    }
+    c->splice = HttpConn::NoSplice;
 }
 
 }  // namespace es::proxy

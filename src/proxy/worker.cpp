@@ -65,7 +65,8 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
     drain_timer_.kind = kTimerDrain;
     accept_paused_ = p_.accept_paused;
     for (const auto& [name, n] : p_.pool_hints)
-        for (pool::RawPool* rp : {&sessions_.raw(), &pipes_.raw(), &hsessions_.raw(), &hconns_.raw(), &heads_.raw()})
+        for (pool::RawPool* rp : {&sessions_.raw(), &pipes_.raw(), &hsessions_.raw(), &hconns_.raw(), &heads_.raw(),
+                                  &outblocks_.raw(), &notes_.raw()})
             if (rp->name() == name) rp->hint_needed(n);
     http_init();
     wall_offset_ms_ = p_.wall_offset_ms;
@@ -145,7 +146,8 @@ Worker::~Worker() {
 }
 
 std::vector<const pool::RawPool*> Worker::pools() const {
-    return {&sessions_.raw(), &pipes_.raw(), &hsessions_.raw(), &hconns_.raw(), &heads_.raw()};
+    return {&sessions_.raw(), &pipes_.raw(), &hsessions_.raw(), &hconns_.raw(), &heads_.raw(),
+            &outblocks_.raw(), &notes_.raw()};
 }
 
 void Worker::start() {
@@ -314,6 +316,8 @@ void Worker::housekeeping() {
     hsessions_.raw().trim_idle();
     hconns_.raw().trim_idle();
     heads_.raw().trim_idle();
+    outblocks_.raw().trim_idle();
+    notes_.raw().trim_idle();
     start_pending();
     update_accepting();
     if (!stopping_) r_.timers().schedule(&housekeeping_timer_, r_.now_ms() + 1000);

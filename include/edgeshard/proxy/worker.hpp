@@ -190,6 +190,7 @@ private:
     void outq_push(OutQ& q, const Seg& sg);
     void seg_free(Seg& sg);
     void outq_drop(OutQ& q);
+    void outq_trim(OutQ& q);
     bool outq_send(OutQ& q, int slot, std::uint64_t ud);
     void outq_sent(OutQ& q, std::uint32_t sent);
     HeadBuf* new_head();
@@ -209,7 +210,9 @@ private:
     void h_process_request_loop(HttpSession* s);
     bool h_parse_request(HttpSession* s);
     void h_start_request(HttpSession* s, http::RequestHead& req, const char* base, std::size_t avail);
-    PickInput h_pick_input(const HttpSession* s) const;
+    PickInput h_pick_input(const HttpSession* s, sockaddr_storage& src) const;
+    HttpNotes* h_notes(HttpSession* s);
+    void h_drop_notes(HttpSession* s);
     void h_assign_server(HttpSession* s, int exclude);
     void h_use_server(HttpSession* s, int i);
     void h_attach_ready(HttpSession* s);
@@ -218,7 +221,7 @@ private:
     void h_body_error(HttpSession* s, bool request);
     void h_tunnel(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out);
     std::string_view h_error(HttpSession* s, int status) const;
-    void h_queue_reply(HttpSession* s, std::string_view bytes, bool close);
+    bool h_queue_reply(HttpSession* s, std::string_view bytes, bool close);
     static int reply_status(std::string_view bytes);
     void h_local_reply(HttpSession* s, int status, std::string_view bytes);
     void h_reply_error(HttpSession* s, int status, const char* why);
@@ -271,6 +274,16 @@ private:
     void c_close(HttpConn* c);
     void c_maybe_release(HttpConn* c);
     void c_op_done(HttpConn* c);
+    // response bodies by splice (transfer.cpp)
+    void h_maybe_splice(HttpSession* s);
+    void h_splice_fallback(HttpConn* c);
+    void h_pump(HttpSession* s);
+    void h_splice_done(HttpSession* s);
+    void h_on_cli_install(HttpSession* s, int res);
+    void h_on_cli_poll(HttpSession* s);
+    void c_on_install(HttpConn* c, int res);
+    void c_on_poll(HttpConn* c);
+    void c_splice_close(HttpConn* c);
 
     const config::Config& cfg_;
     WorkerParams p_;
@@ -306,6 +319,8 @@ private:
     pool::ObjectPool<HttpSession> hsessions_;
     pool::ObjectPool<HttpConn> hconns_;
     pool::ObjectPool<HeadBuf> heads_;
+    pool::ObjectPool<OutBlock> outblocks_{"http_outq"};  // output queue blocks (only while bytes are queued)
+    pool::ObjectPool<HttpNotes> notes_{"http_notes"};     // per-request notes (log line, balance key)
     std::vector<std::vector<core::ListNode>> idle_;  // [backend][server]: idle server connections, MRU first
     std::vector<std::vector<HttpSession*>> hqueues_;  // [backend]: sessions waiting for a server slot
     std::vector<HttpSession*> hstarved_;

@@ -120,8 +120,8 @@ struct alignas(64) ShardCounters {
     Counter accepts;          // connections accepted
     Counter accept_paused;    // times accepting was paused (maxconn)
     Gauge conns;              // current client connections on this shard
-    Counter splice_switches;  // directions switched to splice(2)
-    Counter splice_bytes;     // bytes moved by splice(2)
+    Counter splice_switches;  // L4 directions and HTTP response bodies switched to splice(2)
+    Counter splice_bytes;     // bytes moved by splice(2) (L4 and HTTP bodies)
     Counter copy_bytes;       // bytes moved through provided buffers
     Counter pipe_misses;      // bulk flows that found no free pipe
     Counter mailbox_msgs;     // messages received from other shards / control
