@@ -24,6 +24,19 @@ constexpr std::uint32_t kHighWaterBufs = 8;
 constexpr std::uint32_t kLowWaterBufs = 2;
 // splice rounds per pump before yielding to the rest of the shard
 constexpr int kPumpBudget = 8;
+
+// One readiness poll on a direct descriptor, armed at most once (`armed` says whether it is); the
+// owner's pending_ops counts it until its completion.
+template <typename Owner>
+void poll_once(shard::Reactor& r, bool& armed, int slot, unsigned events, std::uint64_t user_data, Owner* o) {
+    if (armed) return;
+    armed = true;
+    io_uring_sqe* sqe = r.sqe();
+    io_uring_prep_poll_add(sqe, slot, events);
+    sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data64(sqe, user_data);
+    ++o->pending_ops;
+}
 }  // namespace
 
 // A multishot recv into the shard's provided buffers on a direct descriptor.
@@ -390,14 +403,8 @@ void Worker::put_pipe(net::Pipe* p, bool clean) {
 
 void Worker::arm_poll(Session* s, int side, bool out) {
     Side& sd = s->side[side];
-    bool& armed = out ? sd.poll_out : sd.poll_in;
-    if (armed) return;
-    armed = true;
-    io_uring_sqe* sqe = r_.sqe();
-    io_uring_prep_poll_add(sqe, sd.slot, out ? POLLOUT : POLLIN);
-    sqe->flags |= IOSQE_FIXED_FILE;
-    io_uring_sqe_set_data64(sqe, ud(std::uint8_t((out ? kOpPollOut0 : kOpPollIn0) + side), s));
-    ++s->pending_ops;
+    poll_once(r_, out ? sd.poll_out : sd.poll_in, sd.slot, out ? POLLOUT : POLLIN,
+              ud(std::uint8_t((out ? kOpPollOut0 : kOpPollIn0) + side), s), s);
 }
 
 void Worker::on_poll(Session* s, int side, bool out, int res) {
@@ -593,14 +600,7 @@ void Worker::h_pump(HttpSession* s) {
                 s->last_cli = r_.now_ms();
                 if (c->pipe_bytes > 0) continue;
             } else if (n < 0 && errno == EAGAIN) {
-                if (!s->cli_poll_out) {
-                    s->cli_poll_out = true;
-                    io_uring_sqe* sqe = r_.sqe();
-                    io_uring_prep_poll_add(sqe, s->slot, POLLOUT);
-                    sqe->flags |= IOSQE_FIXED_FILE;
-                    io_uring_sqe_set_data64(sqe, UserData::pack(kHOpCliPollOut, s->gen, s));
-                    ++s->pending_ops;
-                }
+                poll_once(r_, s->cli_poll_out, s->slot, POLLOUT, UserData::pack(kHOpCliPollOut, s->gen, s), s);
                 return;
             } else {
                 h_client_abort(s);  // the client is gone (EPIPE, ECONNRESET)
@@ -632,14 +632,7 @@ void Worker::h_pump(HttpSession* s) {
         } else if (n == 0) {
             c->eof = true;
         } else if (errno == EAGAIN) {
-            if (!c->poll_in) {
-                c->poll_in = true;
-                io_uring_sqe* sqe = r_.sqe();
-                io_uring_prep_poll_add(sqe, c->slot, POLLIN);
-                sqe->flags |= IOSQE_FIXED_FILE;
-                io_uring_sqe_set_data64(sqe, UserData::pack(kHOpSrvPollIn, c->gen, c));
-                ++c->pending_ops;
-            }
+            poll_once(r_, c->poll_in, c->slot, POLLIN, UserData::pack(kHOpSrvPollIn, c->gen, c), c);
             return;
         } else {
             st_.be[s->be].eresp.inc();
@@ -653,21 +646,9 @@ void Worker::h_pump(HttpSession* s) {
     // budget spent with data still flowing: yield to the rest of the shard and continue when the
     // side with work is ready (at once, usually)
     if (c->pipe_bytes > 0) {
-        if (!s->cli_poll_out) {
-            s->cli_poll_out = true;
-            io_uring_sqe* sqe = r_.sqe();
-            io_uring_prep_poll_add(sqe, s->slot, POLLOUT);
-            sqe->flags |= IOSQE_FIXED_FILE;
-            io_uring_sqe_set_data64(sqe, UserData::pack(kHOpCliPollOut, s->gen, s));
-            ++s->pending_ops;
-        }
-    } else if (!c->poll_in) {
-        c->poll_in = true;
-        io_uring_sqe* sqe = r_.sqe();
-        io_uring_prep_poll_add(sqe, c->slot, POLLIN);
-        sqe->flags |= IOSQE_FIXED_FILE;
-        io_uring_sqe_set_data64(sqe, UserData::pack(kHOpSrvPollIn, c->gen, c));
-        ++c->pending_ops;
+        poll_once(r_, s->cli_poll_out, s->slot, POLLOUT, UserData::pack(kHOpCliPollOut, s->gen, s), s);
+    } else {
+        poll_once(r_, c->poll_in, c->slot, POLLIN, UserData::pack(kHOpSrvPollIn, c->gen, c), c);
     }
 }
 
