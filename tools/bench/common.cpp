@@ -285,6 +285,17 @@ void Result::merge(const Result& o) {
     flows.insert(flows.end(), o.flows.begin(), o.flows.end());
 }
 
+Result merge_parts(std::vector<Result>& parts) {
+    Result r = std::move(parts[0]);
+    double el = r.elapsed_s;
+    for (std::size_t i = 1; i < parts.size(); ++i) {
+        r.merge(parts[i]);
+        el = std::max(el, parts[i].elapsed_s);
+    }
+    r.elapsed_s = el;
+    return r;
+}
+
 std::string utc_now_rfc3339() {
     const std::time_t t = std::time(nullptr);
     std::tm tm{};

@@ -108,6 +108,9 @@ struct Result {
     void merge(const Result& o);
 };
 
+// The threads' results as one: counts and histograms added, elapsed = the longest.
+Result merge_parts(std::vector<Result>& parts);
+
 struct SweepPoint {
     unsigned point = 0, points = 0;
     std::vector<std::pair<std::string, std::string>> vars;

@@ -223,14 +223,7 @@ Result run_tcp(const Settings& s, Progress* progress) {
         while (mono_ns() < start) usleep(1000);
         parts[i] = w.run();
     });
-    Result r = std::move(parts[0]);
-    double el = r.elapsed_s;
-    for (unsigned i = 1; i < parts.size(); ++i) {
-        r.merge(parts[i]);
-        el = std::max(el, parts[i].elapsed_s);
-    }
-    r.elapsed_s = el;
-    return r;
+    return merge_parts(parts);
 }
 
 }  // namespace es::bench
