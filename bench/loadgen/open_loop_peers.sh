@@ -6,33 +6,22 @@
 #   bench/loadgen/open_loop_peers.sh [RATE] [SECONDS] [CONNECTIONS] [ROUNDS] [OUT.jsonl]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
+source "$here/bench/lib.sh"
 rate=${1:-20000}
 secs=${2:-10}
 conns=${3:-64}
 rounds=${4:-3}
 dir=$(mktemp -d /tmp/open-loop.XXXXXX)
 out=${5:-$dir/runs.jsonl}
-bench=${ES_BUILD:-$here/build}/tools/bench/edgeshard-bench
-es=${ES_BUILD:-$here/build}/edgeshard
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-touch "$dir/origin.out"
-taskset -c 0 "$bench" origin --http 127.0.0.1:0 >"$dir/origin.out" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do grep -q '^listening' "$dir/origin.out" && break; sleep 0.05; done
-oport=$(awk '/^listening http/{print $NF}' "$dir/origin.out")
-cfg() {  # port -> a config both proxies read
-  printf 'global\n    nbthread 1\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\nfrontend fe\n    bind 127.0.0.1:%s\n    default_backend be\nbackend be\n    http-reuse always\n    server s1 127.0.0.1:%s\n' "$1" "$oport"
-}
+bench_origin "$dir" 0
 : >"$out"
 for r in $(seq "$rounds"); do
   for sys in haproxy edgeshard; do
-    port=$((20000 + RANDOM % 20000))
-    cfg "$port" >"$dir/$sys.cfg"
+    port=$(bench_random_port)
+    bench_http_cfg "$port" "$oport" 1 >"$dir/$sys.cfg"
     if [[ $sys == haproxy ]]; then taskset -c 1 haproxy -q -f "$dir/$sys.cfg" & else taskset -c 1 "$es" -q -f "$dir/$sys.cfg" & fi
     ppid=$!
-    for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
+    bench_wait_port "$port"
     taskset -c 0 "$bench" http "http://127.0.0.1:$port/" -c "$conns" --rate "$rate" -d "$secs" --warmup 1 -q --json \
       --label "$sys round $r" >>"$out"
     kill "$ppid"; wait "$ppid" 2>/dev/null || true

@@ -7,17 +7,13 @@
 #   bench/loadgen/vs_wrk.sh [SECONDS] [CONNECTIONS] [ROUNDS]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
+source "$here/bench/lib.sh"
 secs=${1:-5}
 conns=${2:-50}
 rounds=${3:-3}
-bench=${ES_BUILD:-$here/build}/tools/bench/edgeshard-bench
 dir=$(mktemp -d /tmp/vs-wrk.XXXXXX)
-touch "$dir/origin.out"
-taskset -c 1 "$bench" origin --http 127.0.0.1:0 --body-size 64 >"$dir/origin.out" 2>&1 &
-opid=$!
-trap 'kill $opid 2>/dev/null; wait 2>/dev/null' EXIT
-for _ in $(seq 100); do grep -q '^listening' "$dir/origin.out" && break; sleep 0.05; done
-port=$(awk '/^listening http/{print $NF}' "$dir/origin.out")
+bench_origin "$dir" 1 --body-size 64
+port=$oport
 url=http://127.0.0.1:$port/
 cpu_of() { awk '{print $14+$15}' "/proc/$1/stat"; }
 for r in $(seq "$rounds"); do

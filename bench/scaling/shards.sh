@@ -15,21 +15,12 @@
 # from /proc/PID/task/TID/stat; responses from the client's JSON.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
+source "$here/bench/lib.sh"
 secs=${1:-6}
 conns=${2:-64}
 rounds=${3:-3}
-bench=${ES_BUILD:-$here/build}/tools/bench/edgeshard-bench
-es=${ES_BUILD:-$here/build}/edgeshard
 dir=$(mktemp -d /tmp/shards.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-
-touch "$dir/origin.out"
-taskset -c 0 "$bench" origin --http 127.0.0.1:0 >"$dir/origin.out" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do grep -q '^listening' "$dir/origin.out" && break; sleep 0.05; done
-oport=$(awk '/^listening http/{print $NF}' "$dir/origin.out")
+bench_origin "$dir" 0
 
 shard_ticks() {  # "tid:ticks ..." for the proxy's shard threads
   local pid=$1 out=""
@@ -43,26 +34,12 @@ shard_ticks() {  # "tid:ticks ..." for the proxy's shard threads
 
 for r in $(seq "$rounds"); do
   for n in 1 2; do
-    port=$((20000 + RANDOM % 20000))
+    port=$(bench_random_port)
     cpus=1; [[ $n == 2 && ${SAMECORE:-0} != 1 ]] && cpus=0,1
-    cat >"$dir/p.cfg" <<CFG
-global
-    nbthread $n
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-frontend fe
-    bind 127.0.0.1:$port
-    default_backend be
-backend be
-    http-reuse always
-    server s1 127.0.0.1:$oport
-CFG
+    bench_http_cfg "$port" "$oport" "$n" >"$dir/p.cfg"
     taskset -c "$cpus" "$es" -q -f "$dir/p.cfg" 2>"$dir/es.err" &
     ppid=$!
-    for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
+    bench_wait_port "$port"
     taskset -c 0 "$bench" http "http://127.0.0.1:$port/" -c "$conns" -d 1 -q >/dev/null   # warm-up
     before=$(shard_ticks "$ppid")
     taskset -c 0 "$bench" http "http://127.0.0.1:$port/" -c "$conns" -d "$secs" -q --json >"$dir/r$r-$n.json"

@@ -1,0 +1,34 @@
+# Shared by the bench scripts: the builds they run, an edgeshard-bench origin, a minimal HTTP proxy
+# config both edgeshard and HAProxy read, waiting for a port, and stopping what was started.
+# Source it after setting `here` (the repository root); ES_BUILD=DIR picks another build directory.
+bench=${ES_BUILD:-$here/build}/tools/bench/edgeshard-bench
+es=${ES_BUILD:-$here/build}/edgeshard
+bench_pids=()
+bench_cleanup() { for p in "${bench_pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap bench_cleanup EXIT
+
+# bench_origin DIR CPU [origin options...]: starts an HTTP origin on CPU, sets $oport
+bench_origin() {
+  local dir=$1 cpu=$2
+  shift 2
+  : >"$dir/origin.out"
+  taskset -c "$cpu" "$bench" origin --http 127.0.0.1:0 "$@" >"$dir/origin.out" 2>&1 &
+  bench_pids+=($!)
+  for _ in $(seq 100); do grep -q '^listening' "$dir/origin.out" && break; sleep 0.05; done
+  oport=$(awk '/^listening http/{print $NF}' "$dir/origin.out")
+  [[ -n $oport ]] || { echo "origin did not start: $(cat "$dir/origin.out")" >&2; exit 1; }
+}
+
+# bench_http_cfg PORT ORIGIN_PORT NBTHREAD [GLOBAL_LINES]: keep-alive both sides, reuse always, no logs
+bench_http_cfg() {
+  printf 'global\n    nbthread %s\n%s\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\nfrontend fe\n    bind 127.0.0.1:%s\n    default_backend be\nbackend be\n    http-reuse always\n    server s1 127.0.0.1:%s\n' \
+    "$3" "${4:-}" "$1" "$2"
+}
+
+bench_wait_port() {
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done
+  echo "nothing listens on 127.0.0.1:$1" >&2
+  return 1
+}
+
+bench_random_port() { echo $((20000 + RANDOM % 20000)); }
