@@ -224,6 +224,30 @@ void BM_switch(benchmark::State& state) {
 
 // ---------------------------------------------------------------- virtual completion objects
 
+// The member of a per-session object that stands for an op (the same layout in both designs).
+template <typename Slot, typename Obj>
+Slot* op_slot(Obj& o, proxy::Op op) {
+    switch (op) {
+        case proxy::kOpRecv0:
+            return &o.recv[0];
+        case proxy::kOpRecv1:
+            return &o.recv[1];
+        case proxy::kOpSend0:
+            return &o.send[0];
+        case proxy::kOpSend1:
+            return &o.send[1];
+        case proxy::kOpShut0:
+            return &o.shut[0];
+        case proxy::kOpShut1:
+            return &o.shut[1];
+        case proxy::kOpSocket:
+        case proxy::kOpConnect:
+            return &o.connect;
+        default:
+            return &o.done;
+    }
+}
+
 struct VirtualObj;
 struct Completion {
     VirtualObj* owner = nullptr;
@@ -265,27 +289,7 @@ struct VirtualObj {
         }
         connect.owner = done.owner = this;
     }
-    Completion* slot(proxy::Op op) {
-        switch (op) {
-            case proxy::kOpRecv0:
-                return &recv[0];
-            case proxy::kOpRecv1:
-                return &recv[1];
-            case proxy::kOpSend0:
-                return &send[0];
-            case proxy::kOpSend1:
-                return &send[1];
-            case proxy::kOpShut0:
-                return &shut[0];
-            case proxy::kOpShut1:
-                return &shut[1];
-            case proxy::kOpSocket:
-            case proxy::kOpConnect:
-                return &connect;
-            default:
-                return &done;
-        }
-    }
+    Completion* slot(proxy::Op op) { return op_slot<Completion>(*this, op); }
 };
 
 inline void dispatch_virtual(const Cqe& e) {
@@ -335,27 +339,7 @@ struct FnObj {
         connect = {this, [this](const Cqe& e) { on_connect(core, e); }};
         done = {this, [this](const Cqe&) { op_done(core); }};
     }
-    FnSlot* slot(proxy::Op op) {
-        switch (op) {
-            case proxy::kOpRecv0:
-                return &recv[0];
-            case proxy::kOpRecv1:
-                return &recv[1];
-            case proxy::kOpSend0:
-                return &send[0];
-            case proxy::kOpSend1:
-                return &send[1];
-            case proxy::kOpShut0:
-                return &shut[0];
-            case proxy::kOpShut1:
-                return &shut[1];
-            case proxy::kOpSocket:
-            case proxy::kOpConnect:
-                return &connect;
-            default:
-                return &done;
-        }
-    }
+    FnSlot* slot(proxy::Op op) { return op_slot<FnSlot>(*this, op); }
 };
 
 inline void dispatch_function(const Cqe& e) {
