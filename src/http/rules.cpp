@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "edgeshard/http/rules.hpp"
+#include "edgeshard/core/ipv4_text.hpp"
 
 namespace es::http {
 
@@ -432,17 +433,23 @@ bool next_list_element(std::string_view v, std::size_t& pos, std::string_view& e
 
 std::size_t addr_text(const sockaddr_storage* ss, char* out, std::size_t cap) {
     if (ss == nullptr || cap == 0) return 0;
-    const char* r = nullptr;
-    if (ss->ss_family == AF_INET)
-        r = inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(ss)->sin_addr, out,
-                      static_cast<socklen_t>(cap));
-    else if (ss->ss_family == AF_INET6) {
+    const std::uint8_t* v4 = nullptr;
+    if (ss->ss_family == AF_INET) {
+        v4 = reinterpret_cast<const std::uint8_t*>(&reinterpret_cast<const sockaddr_in*>(ss)->sin_addr);
+    } else if (ss->ss_family == AF_INET6) {
         // an IPv4 client on a dual-stack listener reads as IPv4 (logs, X-Forwarded-For, %[src])
         const auto* a6 = &reinterpret_cast<const sockaddr_in6*>(ss)->sin6_addr;
-        r = IN6_IS_ADDR_V4MAPPED(a6) ? inet_ntop(AF_INET, &a6->s6_addr[12], out, static_cast<socklen_t>(cap))
-                                     : inet_ntop(AF_INET6, a6, out, static_cast<socklen_t>(cap));
+        if (IN6_IS_ADDR_V4MAPPED(a6)) {
+            v4 = &a6->s6_addr[12];
+        } else {
+            const char* r = inet_ntop(AF_INET6, a6, out, static_cast<socklen_t>(cap));
+            return r == nullptr ? 0 : std::strlen(out);
+        }
     }
-    return r == nullptr ? 0 : std::strlen(out);
+    if (v4 == nullptr || cap < core::kIpv4TextMax + 1) return 0;
+    const std::size_t n = core::ipv4_text(v4, out);
+    out[n] = '\0';
+    return n;
 }
 
 int addr_port(const sockaddr_storage* ss) {

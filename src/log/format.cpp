@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include "date_cache.hpp"
+#include "edgeshard/core/ipv4_text.hpp"
 #include "edgeshard/log/access_log.hpp"
 
 namespace es::log {
@@ -204,12 +205,11 @@ void put_name(Out& o, std::string_view s, bool escape) {
 void put_ip(Out& o, const sockaddr_storage& ss) {
     char buf[INET6_ADDRSTRLEN];
     switch (ss.ss_family) {
-        case AF_INET:
-            if (inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(ss).sin_addr, buf, sizeof buf)) {
-                o.put(std::string_view(buf));
-                return;
-            }
-            break;
+        case AF_INET: {
+            const auto* b = reinterpret_cast<const std::uint8_t*>(&reinterpret_cast<const sockaddr_in&>(ss).sin_addr);
+            o.put(std::string_view(buf, core::ipv4_text(b, buf)));
+            return;
+        }
         case AF_INET6:
             if (inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr, buf, sizeof buf)) {
                 o.put(std::string_view(buf));
