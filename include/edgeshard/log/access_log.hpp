@@ -141,6 +141,7 @@ std::size_t Ring::drain(Fn&& fn) {
     const std::uint64_t head = head_.load(std::memory_order_acquire);
     std::uint64_t t = tail_.load(std::memory_order_relaxed);
     cached_head_ = head;
+    if (t == head) return 0;  // nothing new: leave tail_'s cache line to the producer
     std::size_t n = 0;
     while (t < head) {
         const std::size_t off = std::size_t(t) & mask_;
