@@ -70,11 +70,9 @@ requires(Is<V, FrontendValues>&&...) void visit_fields(F&& f, V&... v) {
     f("log_drops", Kind::Sum, v.log_drops...);
 }
 
-// Backend: counters, smax and qmax; scur and qcur are gauges.
+// The traffic counters backends and servers share, in their common order.
 template <typename F, typename... V>
-requires(Is<V, BackendValues>&&...) void visit_fields(F&& f, V&... v) {
-    f("smax", Kind::Max, v.smax...);
-    f("qmax", Kind::Max, v.qmax...);
+void visit_traffic(F&& f, V&... v) {
     f("stot", Kind::Sum, v.stot...);
     f("bin", Kind::Sum, v.bin...);
     f("bout", Kind::Sum, v.bout...);
@@ -89,6 +87,14 @@ requires(Is<V, BackendValues>&&...) void visit_fields(F&& f, V&... v) {
     visit_hrsp(f, v...);
     f("connect", Kind::Sum, v.connect...);
     f("reuse", Kind::Sum, v.reuse...);
+}
+
+// Backend: counters, smax and qmax; scur and qcur are gauges.
+template <typename F, typename... V>
+requires(Is<V, BackendValues>&&...) void visit_fields(F&& f, V&... v) {
+    f("smax", Kind::Max, v.smax...);
+    f("qmax", Kind::Max, v.qmax...);
+    visit_traffic(f, v...);
     f("dreq", Kind::Sum, v.dreq...);
     f("dresp", Kind::Sum, v.dresp...);
     visit_times(f, v...);
@@ -98,20 +104,7 @@ requires(Is<V, BackendValues>&&...) void visit_fields(F&& f, V&... v) {
 template <typename F, typename... V>
 requires(Is<V, ServerValues>&&...) void visit_fields(F&& f, V&... v) {
     f("smax", Kind::Max, v.smax...);
-    f("stot", Kind::Sum, v.stot...);
-    f("bin", Kind::Sum, v.bin...);
-    f("bout", Kind::Sum, v.bout...);
-    f("econ", Kind::Sum, v.econ...);
-    f("eresp", Kind::Sum, v.eresp...);
-    f("wretr", Kind::Sum, v.wretr...);
-    f("wredis", Kind::Sum, v.wredis...);
-    f("cli_abrt", Kind::Sum, v.cli_abrt...);
-    f("srv_abrt", Kind::Sum, v.srv_abrt...);
-    f("lbtot", Kind::Sum, v.lbtot...);
-    f("req_tot", Kind::Sum, v.req_tot...);
-    visit_hrsp(f, v...);
-    f("connect", Kind::Sum, v.connect...);
-    f("reuse", Kind::Sum, v.reuse...);
+    visit_traffic(f, v...);
     f("dresp", Kind::Sum, v.dresp...);
     visit_times(f, v...);
 }
