@@ -266,6 +266,17 @@ private:
                 loop_.recv_multishot(c.fd, ud(kOpRecv, c, slot));
                 return;
             }
+            // a peer that half-closes still gets what it is owed: the echo of every byte it sent,
+            // the answers to the requests it sent
+            if (e.res == 0 && c.kind == Kind::Echo && (c.sending || c.echo_first != net::BufRing::kNone)) {
+                c.closing = true;
+                return;
+            }
+            if (e.res == 0 && c.kind == Kind::Http && !c.hung && (c.sending || c.q_len > 0)) {
+                c.close_after = true;
+                if (c.q_len == 0) c.closing = true;
+                return;
+            }
             close_conn(c, slot);
             return;
         }
@@ -300,7 +311,10 @@ private:
 
     void echo_next(OConn& c, std::size_t slot) {
         const std::uint16_t b = c.echo_first;
-        if (b == net::BufRing::kNone) return;
+        if (b == net::BufRing::kNone) {
+            if (c.closing) close_conn(c, slot);  // the peer half-closed and has all of it back
+            return;
+        }
         c.echo_first = loop_.bufs().rec(b).next;
         if (c.echo_first == net::BufRing::kNone) c.echo_last = net::BufRing::kNone;
         c.echo_sending = b;

@@ -9,6 +9,7 @@
     5%, close 5%, garbage 5%) gives read, parse, 4xx and 5xx counts in those proportions; an
     origin that never answers gives timeouts; a closed port gives connect errors only;
   - tcp: up to a sink, down from a source, both through an echo, per flow bytes and fairness;
+  - a peer that half-closes gets everything it is owed: the echo of 4 MiB, the answer to a request;
   - a knob that needs a NIC (SO_BUSY_POLL, NAPI) against loopback is listed as skipped with its
     reason, and the run still happens.
 Every JSON result validates against tools/bench/result.schema.json.
@@ -107,6 +108,34 @@ def main(h):
             if direction in ("down", "both"):
                 check(f["bytes_received"] > 0, f"every flow received: {res['flows']}")
         check(sum(e for e in res["errors"].values()) == 0, f"no errors: {res['errors']}")
+
+    # ---- a peer that half-closes gets everything it is owed before the origin closes
+    import hashlib
+    import socket
+    payload = os.urandom(4 << 20)
+    c = socket.create_connection(("127.0.0.1", t["echo"]), timeout=10)
+    c.sendall(payload)
+    c.shutdown(socket.SHUT_WR)
+    got = bytearray()
+    while True:
+        b = c.recv(1 << 16)
+        if not b:
+            break
+        got += b
+    c.close()
+    check(hashlib.sha256(got).digest() == hashlib.sha256(payload).digest(),
+          f"echo after a half-close returns all {len(payload)} bytes, got {len(got)}")
+    c = socket.create_connection(("127.0.0.1", slow["http"]), timeout=10)
+    c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    c.shutdown(socket.SHUT_WR)
+    answer = b""
+    while True:
+        b = c.recv(4096)
+        if not b:
+            break
+        answer += b
+    c.close()
+    check(answer.startswith(b"HTTP/1.1 200 "), f"a request sent before a half-close is answered: {answer[:60]!r}")
 
     # ---- knobs that need a NIC are skipped with a reason, and the run goes on
     r = benchlib.run(["http", f"http://127.0.0.1:{slow['http']}/", "-c", "2", "-d", "1", "--busy-poll", "50",
