@@ -1574,15 +1574,15 @@ void Worker::c_on_recv(HttpConn* c, const shard::Cqe& e) {
         return;
     }
     if (e.res < 0) {
+        c->reset = true;
         st_.be[s->be].eresp.inc();
         lbs_[std::size_t(c->be)]->server(c->server).c->eresp.inc();
     }
-    if (s->rsp == RspPhase::Body && s->rsp_body == http::BodyKind::UntilClose) {
+    if (s->rsp == RspPhase::Body) {
+        // Every byte the server sent before its FIN (or reset) reaches the client first: what is
+        // still queued here waits for room on the client side (h_on_cli_send processes the
+        // response again), and h_process_response ends the body once the queue is drained.
         h_process_response(s);
-        if (s->state != HState::Active) return;
-        s->rsp = RspPhase::Done;
-        s->close_after = true;
-        h_response_done(s);
         return;
     }
     if (s->rsp == RspPhase::Tunnel) {
@@ -1661,8 +1661,25 @@ void Worker::h_drop_replay(HttpSession* s) {
     if (!hb->queued) heads_.destroy(hb);
 }
 
+// The server closed (or reset) its side while a response body was being forwarded, and every
+// byte it sent before is queued for the client. A body delimited by the close is complete (RFC
+// 9112 section 6.3); any other body is cut short.
+void Worker::h_server_ended_body(HttpSession* s) {
+    HttpConn* c = s->conn;
+    if (s->rsp_body == http::BodyKind::UntilClose && !c->reset) {
+        s->rsp = RspPhase::Done;
+        s->close_after = true;
+        h_send_client(s);
+        h_response_done(s);
+        return;
+    }
+    s->term[0] = 'S';
+    h_server_failed(s, false);
+}
+
 // The server side failed mid-exchange: answer 502 if nothing of the response went out yet,
-// else cut the client (a truncated response must never look complete).
+// else cut the client (a truncated response must never look complete): what is already queued
+// for it is sent, then the connection is closed without the rest of the message.
 void Worker::h_server_failed(HttpSession* s, bool bad_response) {
     if (s->be >= 0) {
         st_.be[s->be].srv_abrt.inc();
@@ -1694,7 +1711,18 @@ void Worker::h_server_failed(HttpSession* s, bool bad_response) {
     }
     s->term[1] = 'D';
     h_log(s);
-    h_close(s);
+    h_drop_notes(s);
+    s->server = -1;
+    // the bytes already queued are a valid prefix of the response: send them, then close
+    s->linger = s->req != ReqPhase::Done || !s->in.empty() || s->req_acc;
+    s->close_after = true;
+    s->req = ReqPhase::Done;
+    s->rsp = RspPhase::None;
+    h_send_client(s);
+    if (s->state != HState::Active) return;
+    if (s->out.n == 0) h_linger(s);
+    else h_cancel_recv(s);
+    h_schedule(s);
 }
 
 // ---------------------------------------------------------------- response analysis
@@ -1714,6 +1742,11 @@ void Worker::h_process_response(HttpSession* s) {
                     return;
                 }
                 if (!h_forward_body(s, c->in, s->rsp_acc, s->out, s->rsp_body, s->rsp_left, s->rsp_chunks, false)) {
+                    if (s->state != HState::Active || s->conn != c) return;
+                    if (c->eof && c->in.empty() && !s->rsp_acc) {
+                        h_server_ended_body(s);
+                        return;
+                    }
                     h_send_client(s);
                     // a long Content-Length body continues by splice (transfer.cpp)
                     if (s->state == HState::Active && s->conn == c) h_maybe_splice(s);

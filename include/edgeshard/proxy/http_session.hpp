@@ -139,6 +139,7 @@ struct HttpConn {
     bool recv_cancelling = false;
     bool starved = false;
     bool eof = false;
+    bool reset = false;      // the server's side ended with an error (a reset), not a FIN
     bool reused = false;     // carried at least one request before the current one
     bool released = false;
     bool counted = false;    // holds a server slot (ServerSlot::cur)

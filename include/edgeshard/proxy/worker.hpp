@@ -228,6 +228,7 @@ private:
     void h_serve_page(HttpSession* s, const http::RequestHead& req, int kind);
     void h_server_slot_freed(int be);
     void h_server_failed(HttpSession* s, bool bad_response);
+    void h_server_ended_body(HttpSession* s);
     bool h_replay(HttpSession* s, HttpConn* c, std::uint32_t why);
     void h_keep_for_replay(HttpSession* s, bool reused);
     static std::uint32_t retry_status_bit(int status);
