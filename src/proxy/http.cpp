@@ -257,6 +257,10 @@ void Worker::outq_drop(OutQ& q) {
     outq_trim(q);
 }
 
+// No MSG_WAITALL: a send completes as soon as the kernel took some bytes, so each completion is
+// progress a peer made and the side's inactivity timeout restarts with it. With MSG_WAITALL a
+// client reading slowly through a small window could hold one send (up to 16 buffers) longer
+// than `timeout client` while reading steadily, and be cut. The rest is resumed by outq_sent.
 bool Worker::outq_send(OutQ& q, int slot, std::uint64_t ud) {
     if (q.inflight || q.n == 0 || slot < 0) return false;
     OutBlock& b = *q.blk;
@@ -273,7 +277,7 @@ bool Worker::outq_send(OutQ& q, int slot, std::uint64_t ud) {
     b.msg.msg_iovlen = std::size_t(k);
     q.sending = total;
     io_uring_sqe* sqe = r_.sqe();
-    io_uring_prep_sendmsg(sqe, slot, &b.msg, MSG_WAITALL | MSG_NOSIGNAL);
+    io_uring_prep_sendmsg(sqe, slot, &b.msg, MSG_NOSIGNAL);
     sqe->flags |= IOSQE_FIXED_FILE;
     io_uring_sqe_set_data64(sqe, ud);
     q.inflight = true;
@@ -360,6 +364,7 @@ void Worker::h_on_cli_recv(HttpSession* s, const shard::Cqe& e) {
         const std::int64_t now = r_.now_ms();
         if (s->req == ReqPhase::Head && s->in.empty() && !s->req_acc) s->t_req = now;  // first byte of a request
         s->last_cli = now;
+        if (s->req == ReqPhase::Body) s->req_expect = false;  // sending its body without waiting
         st_.fe[s->fe].bin.add(n);
         if (s->be >= 0) st_.be[s->be].bin.add(n);
         s->bytes_in += n;
@@ -451,6 +456,7 @@ void Worker::h_send_client(HttpSession* s) {
         }
         return;
     }
+    if (!s->out.inflight && s->out.n > 0) s->last_cli = r_.now_ms();  // an idle queue starts a period
     if (outq_send(s->out, s->slot, hud(kHOpCliSend, s))) ++s->pending_ops;
 }
 
@@ -1476,6 +1482,7 @@ void Worker::c_send(HttpConn* c) {
         return;
     }
     if (c->state != HttpConn::Ready) return;
+    if (c->owner && !c->out.inflight && c->out.n > 0) c->owner->last_srv = r_.now_ms();
     if (outq_send(c->out, c->slot, cud(kHOpSrvSend, c))) ++c->pending_ops;
 }
 
@@ -1917,6 +1924,7 @@ bool Worker::h_parse_response(HttpSession* s) {
         }
     }
     if (interim) {  // 100 Continue & co: the final response follows
+        s->req_expect = false;  // a client waiting for a 100 Continue may send its body now
         h_send_client(s);
         return true;
     }
@@ -2097,16 +2105,21 @@ void Worker::c_maybe_release(HttpConn* c) {
 //    a later request, `timeout http-keep-alive` (else http-request) from the end of the previous
 //    one; either falls back to `timeout client`
 //  - queued: `timeout queue` (else connect)
-//  - waiting for / reading a response: `timeout server` on server silence
-//  - body upload, response download: `timeout client` on client silence
 //  - tunnel: `timeout tunnel` (else client/server) on silence of both sides
 //  - lingering close: one second
+//  - otherwise each side's timeout counts that side's inactivity only while the side is expected
+//    to act: `timeout client` while the client should send (a request body we are reading, not
+//    paused by our own backpressure, not waiting for a 100 Continue) or acknowledge (bytes queued
+//    for it); `timeout server` likewise while a response is awaited or read, or request bytes are
+//    queued for it. A client waiting for a slow server, or a server held back because the client
+//    reads slowly, is not idle. `last_cli` / `last_srv` move on every byte received or sent, and
+//    when a send starts on an idle queue (so a queue filled after a long wait gets a full period).
 std::int64_t Worker::h_deadline(const HttpSession* s, int* why) const {
     const auto& ft = cfg_.frontends[s->fe].timeouts;
     const config::Timeouts* bt = s->be >= 0 ? &cfg_.backends[std::size_t(s->be)].timeouts : nullptr;
     if (s->shut_sent) {
         *why = 0;
-        return s->last_cli + kLingerMs;
+        return s->last_cli + (ft.client_fin > 0 ? std::min<std::int64_t>(ft.client_fin, kLingerMs) : kLingerMs);
     }
     if (s->queued) {
         *why = 3;
@@ -2116,7 +2129,12 @@ std::int64_t Worker::h_deadline(const HttpSession* s, int* why) const {
     if (s->req == ReqPhase::Tunnel) {
         *why = 4;
         const config::Millis t = bt ? first_of(bt->tunnel, ft.client, bt->server) : pos(ft.client);
-        return t > 0 ? std::max(s->last_cli, s->last_srv) + t : -1;
+        if (!s->cli_eof && !(s->conn && s->conn->eof)) return t > 0 ? std::max(s->last_cli, s->last_srv) + t : -1;
+        // one direction is shut: the -fin timeouts, where set, bound each side (as in L4)
+        const config::Millis tc = first_of(ft.client_fin, t), ts = bt ? first_of(bt->server_fin, t) : 0;
+        std::int64_t d = tc > 0 ? s->last_cli + tc : -1;
+        if (ts > 0) d = d < 0 ? s->last_srv + ts : std::min(d, s->last_srv + ts);
+        return d;
     }
     if (s->req == ReqPhase::Head && s->rsp == RspPhase::None && s->out.n == 0) {
         const bool started = !s->in.empty() || (s->req_acc && s->req_acc->len > s->req_acc->off);
@@ -2128,11 +2146,18 @@ std::int64_t Worker::h_deadline(const HttpSession* s, int* why) const {
     }
     std::int64_t d = -1;
     *why = 5;
-    const config::Millis tc = pos(ft.client);
-    if (tc > 0) d = s->last_cli + tc;
-    if (bt && s->conn && (s->rsp == RspPhase::Head || s->rsp == RspPhase::Body)) {
+    // a client that half-closed after its request only acknowledges: `timeout client-fin` if set
+    const config::Millis tc = s->cli_eof ? first_of(ft.client_fin, ft.client) : pos(ft.client);
+    const bool cli_sends = s->req == ReqPhase::Body && (s->recv_armed || s->starved) && !s->req_expect;
+    const bool cli_acks = s->out.n > 0 || s->cli_poll_out;
+    if (tc > 0 && (cli_sends || cli_acks)) d = s->last_cli + tc;
+    const HttpConn* c = s->conn;
+    if (bt && c && c->state == HttpConn::Ready && (s->rsp == RspPhase::Head || s->rsp == RspPhase::Body)) {
+        const bool srv_sends = s->rsp == RspPhase::Head || c->recv_armed || c->starved || c->poll_in ||
+                               c->splice == HttpConn::Switching;
+        const bool srv_acks = c->out.n > 0;
         const config::Millis ts = pos(bt->server);
-        if (ts > 0 && (d < 0 || s->last_srv + ts < d)) {
+        if (ts > 0 && (srv_sends || srv_acks) && (d < 0 || s->last_srv + ts < d)) {
             d = s->last_srv + ts;
             *why = 6;
         }
@@ -2221,10 +2246,33 @@ void Worker::h_on_timer(shard::Timer* t) {
             h_log(s);
             h_close(s);
             return;
-        default:  // client silent
+        default:  // the client did not send or acknowledge in time
             s->term[0] = 'c';
-            s->term[1] = s->req == ReqPhase::Body ? 'D' : 'D';
+            s->term[1] = 'D';
             st_.fe[s->fe].cli_abrt.inc();
+            if (s->req == ReqPhase::Body && s->status == 0 && s->out.n == 0) {
+                // stalled inside its request body, nothing of a response sent yet: say so (408)
+                // rather than close without a word; the server connection is not reusable
+                if (s->be >= 0) st_.be[s->be].cli_abrt.inc();
+                if (s->conn) {
+                    c_release(s->conn, false);
+                    s->conn = nullptr;
+                }
+                s->rsp = RspPhase::None;
+                s->close_after = true;
+                s->linger = true;
+                inq_drop(s->in);
+                if (s->req_acc) {
+                    heads_.destroy(s->req_acc);
+                    s->req_acc = nullptr;
+                }
+                s->req = ReqPhase::Done;
+                s->replied = true;
+                h_queue_reply(s, h_error(s, 408), true);
+                s->status = 408;
+                h_request_done(s, true);
+                return;
+            }
             h_log(s);
             h_close(s);
             return;
@@ -2326,28 +2374,34 @@ void Worker::http_on_cqe(const UserData& u, const shard::Cqe& e) {
             return;
         }
         switch (u.op) {
-            case kHOpCliRecv: h_on_cli_recv(s, e); return;
-            case kHOpCliSend: h_on_cli_send(s, e.res); return;
-            case kHOpCliShut: h_on_cli_shut(s, e.res); return;
-            case kHOpCliInstall: h_on_cli_install(s, e.res); return;
-            case kHOpCliPollOut: h_on_cli_poll(s); return;
+            case kHOpCliRecv: h_on_cli_recv(s, e); break;
+            case kHOpCliSend: h_on_cli_send(s, e.res); break;
+            case kHOpCliShut: h_on_cli_shut(s, e.res); break;
+            case kHOpCliInstall: h_on_cli_install(s, e.res); break;
+            case kHOpCliPollOut: h_on_cli_poll(s); break;
             default: h_op_done(s); return;
         }
+        // what each side is expected to do may have changed: the deadline follows (a closed
+        // session is not released before the end of the turn, so `s` is still readable)
+        h_schedule(s);
+        return;
     }
     HttpConn* c = u.ptr<HttpConn>();
     if (c->gen != u.gen || c->released) {
         stale(e);
         return;
     }
+    HttpSession* s = c->owner;
     switch (u.op) {
-        case kHOpSrvSocket: c_on_socket(c, e.res); return;
-        case kHOpSrvConnect: c_on_connect(c, e.res); return;
-        case kHOpSrvRecv: c_on_recv(c, e); return;
-        case kHOpSrvSend: c_on_send(c, e.res); return;
-        case kHOpSrvInstall: c_on_install(c, e.res); return;
-        case kHOpSrvPollIn: c_on_poll(c); return;
+        case kHOpSrvSocket: c_on_socket(c, e.res); break;
+        case kHOpSrvConnect: c_on_connect(c, e.res); break;
+        case kHOpSrvRecv: c_on_recv(c, e); break;
+        case kHOpSrvSend: c_on_send(c, e.res); break;
+        case kHOpSrvInstall: c_on_install(c, e.res); break;
+        case kHOpSrvPollIn: c_on_poll(c); break;
         default: c_op_done(c); return;
     }
+    if (s) h_schedule(s);
 }
 
 void Worker::stale(const shard::Cqe& e) {
