@@ -444,7 +444,10 @@ void Worker::h_client_abort(HttpSession* s) {
         if (s->server >= 0) lbs_[std::size_t(s->be)]->server(s->server).c->cli_abrt.inc();
     }
     s->term[0] = 'C';
-    if (s->nreq > 0 && s->status == 0 && s->req != ReqPhase::Head) h_log(s);
+    if (s->nreq > 0 && !s->logged) {
+        if (s->status != 0 || s->req == ReqPhase::Tunnel) s->term[1] = 'D';  // during the data phase
+        h_log(s);
+    }
     h_close(s);
 }
 
@@ -648,6 +651,7 @@ bool Worker::h_parse_request(HttpSession* s) {
 void Worker::h_start_request(HttpSession* s, http::RequestHead& req, const char* base, std::size_t avail) {
     const auto& fe = cfg_.frontends[s->fe];
     ++s->nreq;
+    s->logged = false;
     s->t_head = r_.now_ms();
     s->status = 0;
     s->bytes_out = 0;
@@ -1311,7 +1315,7 @@ void Worker::c_on_socket(HttpConn* c, int res) {
         return;
     }
     if (res < 0) {
-        c_connect_failed(c);
+        c_connect_failed(c, res);
         return;
     }
     c->slot = res;
@@ -1333,7 +1337,7 @@ void Worker::c_on_connect(HttpConn* c, int res) {
         io_uring_sqe_set_data64(sqe, cud(kHOpSrvClose, c));
         ++c->pending_ops;
         c->slot = -1;
-        c_connect_failed(c);
+        c_connect_failed(c, res);
         return;
     }
     c->state = HttpConn::Ready;
@@ -1358,7 +1362,7 @@ void Worker::c_on_connect(HttpConn* c, int res) {
 
 // Connect failed (refused, timed out, no socket): HAProxy's retries and redispatch, with the
 // request (still unsent, queued on the dead connection) moved to the next attempt.
-void Worker::c_connect_failed(HttpConn* c) {
+void Worker::c_connect_failed(HttpConn* c, int res) {
     HttpSession* s = c->owner;
     BackendLb& lb = *lbs_[std::size_t(c->be)];
     ServerSlot& srv = lb.server(c->server);
@@ -1388,7 +1392,8 @@ void Worker::c_connect_failed(HttpConn* c) {
         srv.c->econ.inc();
         st_.be[s->be].econ.inc();
         h_server_slot_freed(s->be);
-        s->term[0] = 's';
+        // the linked timeout cancels the connect: a timeout (s), else refused or failed (S)
+        s->term[0] = res == -ECANCELED || res == -ETIMEDOUT ? 's' : 'S';
         s->term[1] = 'C';
         h_local_reply(s, 503, h_error(s, 503));
         return;
@@ -1929,6 +1934,10 @@ bool Worker::h_parse_response(HttpSession* s) {
         return true;
     }
     s->status = rsp.status;
+    // counted as the head goes out (as HAProxy does): an exchange cut later still has its status
+    count_status(st_.fe[s->fe], rsp.status);
+    count_status(st_.be[s->be], rsp.status);
+    count_status(*lbs_[std::size_t(s->be)]->server(s->server).c, rsp.status);
     if (!rsp.wants_keep_alive()) s->srv_close = true;
     if (upgrade) {
         s->rsp = RspPhase::Tunnel;
@@ -1974,10 +1983,8 @@ void Worker::h_response_done(HttpSession* s) {
 void Worker::h_request_done(HttpSession* s, bool local) {
     const std::int64_t now = r_.now_ms();
     const int st = s->status;
-    count_status(st_.fe[s->fe], st);
+    if (local) count_status(st_.fe[s->fe], st);  // a server's status was counted with its head
     if (!local && s->be >= 0) {
-        count_status(st_.be[s->be], st);
-        if (s->server >= 0) count_status(*lbs_[std::size_t(s->be)]->server(s->server).c, st);
         const std::int64_t tt = now - s->t_req;
         st_.be[s->be].ttime_sum.add(std::uint64_t(tt));
         st_.be[s->be].ttime_n.inc();
@@ -2243,6 +2250,8 @@ void Worker::h_on_timer(shard::Timer* t) {
                 return;
             }
             s->term[1] = 'D';
+            st_.be[s->be].srv_abrt.inc();
+            if (s->server >= 0) lbs_[std::size_t(s->be)]->server(s->server).c->srv_abrt.inc();
             h_log(s);
             h_close(s);
             return;
@@ -2281,6 +2290,7 @@ void Worker::h_on_timer(shard::Timer* t) {
 
 void Worker::h_close(HttpSession* s) {
     if (s->state == HState::Closing) return;
+    if (s->req == ReqPhase::Tunnel && !s->logged) h_log(s);  // a tunnel is logged when it ends
     s->state = HState::Closing;
     r_.timers().cancel(&s->timer);
     if (s->queued) {
@@ -2499,6 +2509,7 @@ void Worker::http_drain_tick() {
 // ---------------------------------------------------------------- access log
 
 void Worker::h_log(HttpSession* s) {
+    s->logged = true;
     if (!p_.log_ring || !fe_formats_[s->fe]) return;
     const std::int64_t now = r_.now_ms();
     log::Fields f;

@@ -261,6 +261,7 @@ struct HttpSession {
     bool force_new = false;      // the next server connection must be a new one (a replay)
     bool cli_installing = false;
     bool cli_poll_out = false;
+    bool logged = true;          // the current exchange has its access-log line (or none is open)
 };
 
 }  // namespace es::proxy

@@ -264,7 +264,7 @@ private:
     void c_connect(HttpConn* c);
     void c_on_socket(HttpConn* c, int res);
     void c_on_connect(HttpConn* c, int res);
-    void c_connect_failed(HttpConn* c);
+    void c_connect_failed(HttpConn* c, int res);
     void c_arm_recv(HttpConn* c);
     void c_cancel_recv(HttpConn* c);
     void c_maybe_rearm(HttpConn* c);
