@@ -431,10 +431,42 @@ void Worker::h_on_cli_eof(HttpSession* s) {
             if (s->rsp == RspPhase::None && s->out.n == 0 && s->replied) h_close(s);
             return;
         case ReqPhase::Tunnel:
-            if (s->conn && s->conn->out.n == 0) h_close(s);
-            else s->close_after = true;
+            // half-close: the FIN goes on to the server once what the client sent before it is
+            // out; the server's direction stays open until it closes (or `timeout server-fin`)
+            if (!s->conn) h_close(s);
+            else h_tunnel_shut_server(s);
             return;
     }
+}
+
+void Worker::h_tunnel_shut_server(HttpSession* s) {
+    HttpConn* c = s->conn;
+    if (c->shut_inflight || c->out.n > 0 || c->out.inflight || c->slot < 0) return;
+    if (c->eof) {
+        h_close(s);  // both directions are done
+        return;
+    }
+    io_uring_sqe* sqe = r_.sqe();
+    io_uring_prep_shutdown(sqe, c->slot, SHUT_WR);
+    sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data64(sqe, cud(kHOpSrvShut, c));
+    ++c->pending_ops;
+    c->shut_inflight = true;
+}
+
+void Worker::c_on_shut(HttpConn* c) {
+    --c->pending_ops;
+    c->shut_inflight = false;
+    if (c->close_deferred) {
+        // the slot could not be closed while the shutdown (resolved when issued) was in flight
+        c->close_deferred = false;
+        io_uring_sqe* sqe = r_.sqe();
+        io_uring_prep_close_direct(sqe, unsigned(c->slot));
+        io_uring_sqe_set_data64(sqe, cud(kHOpSrvClose, c));
+        ++c->pending_ops;
+        c->slot = -1;
+    }
+    c_maybe_release(c);
 }
 
 void Worker::h_client_abort(HttpSession* s) {
@@ -1518,10 +1550,12 @@ void Worker::c_on_send(HttpConn* c, int res) {
     h_process_request(s);
     if (s->state != HState::Active) return;
     if (s->conn) c_send(s->conn);
-    if (s->req == ReqPhase::Tunnel && s->cli_eof && s->conn && s->conn->out.n == 0) {
-        h_close(s);
+    if (s->req == ReqPhase::Tunnel && s->cli_eof && s->conn) {
+        h_tunnel_shut_server(s);
         return;
     }
+    h_maybe_end_sent(s);
+    if (s->state != HState::Active) return;
     h_maybe_rearm(s);
 }
 
@@ -1777,6 +1811,8 @@ void Worker::h_process_response(HttpSession* s) {
             case RspPhase::Done:
                 h_response_done(s);
                 return;
+            case RspPhase::Sent:
+                return;
             case RspPhase::Tunnel:
                 h_tunnel(s, c->in, s->rsp_acc, s->out);
                 h_send_client(s);
@@ -1959,6 +1995,16 @@ bool Worker::h_parse_response(HttpSession* s) {
 // The response is fully queued for the client.
 void Worker::h_response_done(HttpSession* s) {
     HttpConn* c = s->conn;
+    if (c && s->rsp != RspPhase::Sent && (s->req == ReqPhase::Body || c->out.n > 0 || c->out.inflight) &&
+        !c->eof && !c->reset && !s->srv_close && c->state == HttpConn::Ready) {
+        // The server answered before it had the whole request: as HAProxy does, the rest of the
+        // request still goes to it (a server may answer first and read on), and the exchange
+        // ends when it has all of it (h_maybe_end_sent); cutting here would lose the request's end.
+        s->rsp = RspPhase::Sent;
+        h_send_client(s);
+        h_maybe_end_sent(s);
+        return;
+    }
     s->rsp = RspPhase::None;
     // the connection goes back to the pool if it is clean: request fully sent, nothing extra
     // received, server keeps it open
@@ -2029,6 +2075,15 @@ void Worker::h_request_done(HttpSession* s, bool local) {
     h_schedule(s);
 }
 
+// A response that ended before its request (RspPhase::Sent) completes the exchange once the
+// request's last byte has been taken by the server.
+void Worker::h_maybe_end_sent(HttpSession* s) {
+    if (s->rsp != RspPhase::Sent || s->req != ReqPhase::Done) return;
+    HttpConn* c = s->conn;
+    if (c && (c->out.n > 0 || c->out.inflight)) return;
+    h_response_done(s);
+}
+
 // Detaches a connection from its session: back to the idle pool when reusable, else closed.
 void Worker::c_release(HttpConn* c, bool reusable) {
     ServerSlot& srv = lbs_[std::size_t(c->be)]->server(c->server);
@@ -2085,11 +2140,15 @@ void Worker::c_close(HttpConn* c) {
         io_uring_prep_cancel_fd(sqe, c->slot, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
         io_uring_sqe_set_data64(sqe, cud(kHOpSrvCancel, c));
         ++c->pending_ops;
-        sqe = r_.sqe();
-        io_uring_prep_close_direct(sqe, unsigned(c->slot));
-        io_uring_sqe_set_data64(sqe, cud(kHOpSrvClose, c));
-        ++c->pending_ops;
-        c->slot = -1;
+        if (c->shut_inflight) {
+            c->close_deferred = true;  // c_on_shut closes the slot
+        } else {
+            sqe = r_.sqe();
+            io_uring_prep_close_direct(sqe, unsigned(c->slot));
+            io_uring_sqe_set_data64(sqe, cud(kHOpSrvClose, c));
+            ++c->pending_ops;
+            c->slot = -1;
+        }
     }
     c_splice_close(c);
     inq_drop(c->in);
@@ -2137,10 +2196,18 @@ std::int64_t Worker::h_deadline(const HttpSession* s, int* why) const {
         *why = 4;
         const config::Millis t = bt ? first_of(bt->tunnel, ft.client, bt->server) : pos(ft.client);
         if (!s->cli_eof && !(s->conn && s->conn->eof)) return t > 0 ? std::max(s->last_cli, s->last_srv) + t : -1;
-        // one direction is shut: the -fin timeouts, where set, bound each side (as in L4)
-        const config::Millis tc = first_of(ft.client_fin, t), ts = bt ? first_of(bt->server_fin, t) : 0;
+        // one direction is shut: the -fin timeouts, where set, bound each side, and a side that
+        // sent its FIN is timed only while it has bytes to acknowledge
+        const HttpConn* c = s->conn;
+        const bool cli_on = !s->cli_eof || s->out.n > 0;
+        const bool srv_on = c && (!c->eof || c->out.n > 0);
+        const config::Millis tc = cli_on ? first_of(ft.client_fin, t) : 0;
+        const config::Millis ts = bt && srv_on ? first_of(bt->server_fin, t) : 0;
         std::int64_t d = tc > 0 ? s->last_cli + tc : -1;
-        if (ts > 0) d = d < 0 ? s->last_srv + ts : std::min(d, s->last_srv + ts);
+        if (ts > 0 && (d < 0 || s->last_srv + ts < d)) {
+            d = s->last_srv + ts;
+            *why = 7;  // the server side's
+        }
         return d;
     }
     if (s->req == ReqPhase::Head && s->rsp == RspPhase::None && s->out.n == 0) {
@@ -2159,9 +2226,10 @@ std::int64_t Worker::h_deadline(const HttpSession* s, int* why) const {
     const bool cli_acks = s->out.n > 0 || s->cli_poll_out;
     if (tc > 0 && (cli_sends || cli_acks)) d = s->last_cli + tc;
     const HttpConn* c = s->conn;
-    if (bt && c && c->state == HttpConn::Ready && (s->rsp == RspPhase::Head || s->rsp == RspPhase::Body)) {
-        const bool srv_sends = s->rsp == RspPhase::Head || c->recv_armed || c->starved || c->poll_in ||
-                               c->splice == HttpConn::Switching;
+    if (bt && c && c->state == HttpConn::Ready && s->rsp != RspPhase::None) {
+        const bool srv_sends = s->rsp == RspPhase::Head ||
+                               (s->rsp == RspPhase::Body && (c->recv_armed || c->starved || c->poll_in ||
+                                                             c->splice == HttpConn::Switching));
         const bool srv_acks = c->out.n > 0;
         const config::Millis ts = pos(bt->server);
         if (ts > 0 && (srv_sends || srv_acks) && (d < 0 || s->last_srv + ts < d)) {
@@ -2229,7 +2297,10 @@ void Worker::h_on_timer(shard::Timer* t) {
             h_local_reply(s, 503, h_error(s, 503));
             return;
         }
-        case 4:
+        case 4:  // a tunnel idle too long (or its half-closed client side)
+        case 7:  // the server side of a half-closed tunnel (`timeout server-fin`)
+            s->term[0] = why == 7 ? 's' : 'c';
+            s->term[1] = 'D';
             h_close(s);
             return;
         case 6:  // server silent
@@ -2409,6 +2480,7 @@ void Worker::http_on_cqe(const UserData& u, const shard::Cqe& e) {
         case kHOpSrvSend: c_on_send(c, e.res); break;
         case kHOpSrvInstall: c_on_install(c, e.res); break;
         case kHOpSrvPollIn: c_on_poll(c); break;
+        case kHOpSrvShut: c_on_shut(c); break;
         default: c_op_done(c); return;
     }
     if (s) h_schedule(s);

@@ -47,6 +47,7 @@ enum HttpOp : std::uint8_t {
     kHOpSrvClose,
     kHOpSrvInstall,
     kHOpSrvPollIn,   // bytes on the server socket for the spliced body
+    kHOpSrvShut,     // SHUT_WR: the client half-closed a tunnel
 };
 
 // A message head being gathered (a head split over receive buffers) or a head written for the
@@ -139,7 +140,9 @@ struct HttpConn {
     bool recv_cancelling = false;
     bool starved = false;
     bool eof = false;
-    bool reset = false;      // the server's side ended with an error (a reset), not a FIN
+    bool reset = false;
+    bool shut_inflight = false;  // SHUT_WR in flight: the slot is closed only after its completion
+    bool close_deferred = false;      // the server's side ended with an error (a reset), not a FIN
     bool reused = false;     // carried at least one request before the current one
     bool released = false;
     bool counted = false;    // holds a server slot (ServerSlot::cur)
@@ -181,7 +184,9 @@ struct HttpNotes {
 };
 
 enum class ReqPhase : std::uint8_t { Head, Body, Done, Tunnel };
-enum class RspPhase : std::uint8_t { None, Head, Body, Done, Tunnel };
+// Sent: the response is fully queued for the client while the request body still goes to the
+// server (the server answered early); the exchange ends when the server has it all.
+enum class RspPhase : std::uint8_t { None, Head, Body, Done, Tunnel, Sent };
 enum class HState : std::uint8_t { Active, Closing };
 enum HTimer : std::uint8_t { kHTimerClient = 20, kHTimerRetry, kHTimerQueue, kHTimerConnIdle };
 

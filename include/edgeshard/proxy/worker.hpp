@@ -284,6 +284,9 @@ private:
     void h_on_cli_poll(HttpSession* s);
     void c_on_install(HttpConn* c, int res);
     void c_on_poll(HttpConn* c);
+    void c_on_shut(HttpConn* c);
+    void h_tunnel_shut_server(HttpSession* s);
+    void h_maybe_end_sent(HttpSession* s);
     void c_splice_close(HttpConn* c);
 
     const config::Config& cfg_;
