@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(g++ pkg-config cmake meson ninja-build liburing-dev libmimalloc-dev libhwloc-dev rapidjson-dev
             doctest-dev libbenchmark-dev libssl-dev libcrypt-dev)
-# python3-jsonschema checks edgeshard-bench's JSON against its schema; chromium renders its HTML report
-TEST_PKGS=(python3 python3-jsonschema socat iperf3 curl procps wrk openssl chromium)
+# python3-jsonschema checks edgeshard-bench's JSON against its schema; chromium renders its HTML report;
+# rsyslog is the real syslog server of log_syslog_udp (started by the test itself, never as a service)
+TEST_PKGS=(python3 python3-jsonschema socat iperf3 curl procps wrk openssl chromium rsyslog)
 want=("${BUILD_PKGS[@]}")
 [[ ${1:-} == --test ]] && want+=("${TEST_PKGS[@]}")
 

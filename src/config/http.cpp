@@ -334,6 +334,7 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
                           " (supported: " + supported_fetches() + ")");
     }
     acl.fetch = std::string(def->fetch);
+    acl.fetch_written = fname;
     acl.match = def->match;
     if (def->needs_arg && (arg.empty()))
         fail(line.at, what + ": " + squote(fname) + " needs an argument, e.g. " +
@@ -471,6 +472,7 @@ int lookup_acl(ParseState&, ProxyDraft& px, const Line& line, const std::string&
         Acl a;
         a.name = name;
         a.fetch = std::string(p.fetch);
+        a.fetch_written = name;
         a.match = p.match;
         for (auto pat : p.patterns) a.patterns.emplace_back(pat);
         a.where = line.at;
@@ -510,8 +512,134 @@ void add_rule(ParseState& st, ProxyDraft& px, const HttpRule& rule, bool respons
     each_http(px, [&](HttpProxy& h) { (response ? h.response_rules : h.request_rules).push_back(rule); });
 }
 
+// ---- log-format values ----------------------------------------------------------------------------------
+
+// Where a log-format value is used: what the request path can evaluate there (src/http/rules.cpp expand()).
+enum class FmtUse {
+    Request,   // http-request set-header/add-header, set-path, redirect: request and client known
+    Response,  // http-response set-header/add-header: response headers and client known
+    Reply,     // 'hdr' of return/deny/http-error: built once at start, only literal text
+};
+
+std::string supported_in(FmtUse use) {
+    switch (use) {
+        case FmtUse::Request:
+            return "%[src], %[src_port], %[path], %[url], %[query], %[method], %[hdr(<name>)], "
+                   "%[req.hdr(<name>)], %ci, %cp, and %% for a literal '%'";
+        case FmtUse::Response:
+            return "%[src], %[src_port], %[hdr(<name>)] and %[res.hdr(<name>)] (the response's headers), "
+                   "%ci, %cp, and %% for a literal '%'";
+        case FmtUse::Reply:
+            break;
+    }
+    return "literal text and %% for a literal '%' (the reply is built once, at start)";
+}
+
+// Why a sample expression written in a value cannot be used there; empty when it is evaluated.
+std::string sample_problem(std::string_view expr, FmtUse use) {
+    if (use == FmtUse::Reply) return "sample expressions are not evaluated in replies in this version";
+    // the fetch ends at its argument list's ')' (or at the first ','); a ',' after it starts converters
+    const auto paren = expr.find('(');
+    const auto first_comma = expr.find(',');
+    const auto fetch_end =
+        paren != std::string_view::npos && paren < first_comma ? expr.find(')', paren) : first_comma;
+    if (fetch_end != std::string_view::npos) {
+        const auto conv = expr.find(',', fetch_end);
+        if (conv != std::string_view::npos)
+            return "converters (" + squote(expr.substr(conv)) + ") are not supported in this version";
+    }
+    if (expr == "src" || expr == "src_port") return {};
+    if (expr == "path" || expr == "url" || expr == "query" || expr == "method") {
+        if (use == FmtUse::Request) return {};
+        return squote(expr) + " needs the request, which 'http-response' rules do not see in this version";
+    }
+    for (std::string_view prefix : {"hdr(", "req.hdr(", "res.hdr("}) {
+        if (expr.substr(0, prefix.size()) != prefix) continue;
+        if (expr.back() != ')') return "missing ')' in " + squote(expr);
+        const auto name = expr.substr(prefix.size(), expr.size() - prefix.size() - 1);
+        if (name.find(',') != std::string_view::npos)
+            return "header occurrence arguments are not supported in this version; write " +
+                   squote(std::string(prefix) + std::string(name.substr(0, name.find(','))) + ")") +
+                   " (the value's last element, as HAProxy's default)";
+        if (!is_token(name)) return "invalid header name " + squote(name);
+        if (prefix == "req.hdr(" && use == FmtUse::Response)
+            return "'req.hdr' reads the request's headers, which 'http-response' rules cannot see (HAProxy "
+                   "refuses it there too): use 'hdr' or 'res.hdr' for the response's";
+        if (prefix == "res.hdr(" && use == FmtUse::Request)
+            return "'res.hdr' reads the response's headers, which do not exist yet in 'http-request' rules";
+        return {};
+    }
+    const auto name = expr.substr(0, expr.find('('));
+    return "sample fetch " + squote(name) + " is not evaluated in this version";
+}
+
+// A log-format string (HAProxy 8.2.4) as a header value, redirect target or path: every '%' construct
+// must be one the request path evaluates. Anything else is refused: it would be sent as written (or as
+// something else), while HAProxy sends its value. what names the rule in messages.
+void check_log_format(const Line& line, const std::string& value, FmtUse use, const std::string& what) {
+    auto refuse = [&](const std::string& construct, const std::string& why) {
+        fail(line.at, what + ": " + squote(construct) + " in " + squote(value) + ": " + why +
+                          "; supported here: " + supported_in(use));
+    };
+    for (std::size_t i = value.find('%'); i != std::string::npos; i = value.find('%', i)) {
+        if (i + 1 >= value.size()) refuse("%", "truncated after '%' (write '%%' for a literal '%')");
+        const char c = value[i + 1];
+        if (c == '%') {
+            i += 2;
+        } else if (c == '[') {
+            const auto close = value.find(']', i + 2);
+            if (close == std::string::npos) refuse(value.substr(i), "missing ']'");
+            const std::string expr = value.substr(i + 2, close - i - 2);
+            if (const std::string why = sample_problem(expr, use); !why.empty())
+                refuse(value.substr(i, close - i + 1), why);
+            i = close + 1;
+        } else if (c == '{') {
+            const auto close = value.find('}', i + 2);
+            refuse(value.substr(i, close == std::string::npos ? std::string::npos : close - i + 1),
+                   "log-format flags ('%{...}') are not supported in this version");
+        } else if (std::isalpha(static_cast<unsigned char>(c))) {
+            std::size_t j = i + 1;
+            while (j < value.size() && std::isalpha(static_cast<unsigned char>(value[j]))) ++j;
+            const std::string var = value.substr(i + 1, j - i - 1);
+            if (use == FmtUse::Reply || (var != "ci" && var != "cp"))
+                refuse("%" + var, use == FmtUse::Reply
+                                      ? "variables are not evaluated in replies in this version"
+                                      : "log-format variable '%" + var +
+                                            "' is not evaluated here in this version (write '%%' for "
+                                            "a literal '%')");
+            i = j;
+        } else {
+            refuse(value.substr(i, 2), "unexpected character after '%' (write '%%' for a literal '%')");
+        }
+    }
+}
+
+// A literal string as a log-format value: HAProxy's 'redirect' keyword takes its target as written,
+// while the rule it becomes is expanded like the other redirects.
+std::string escape_percent(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+        if (c == '%') out += '%';
+        out += c;
+    }
+    return out;
+}
+
+// '%%' -> '%' in a value already checked with FmtUse::Reply.
+std::string unescape_percent(const std::string& s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        out += s[i];
+        if (s[i] == '%' && i + 1 < s.size() && s[i + 1] == '%') ++i;
+    }
+    return out;
+}
+
 // words [start, end): location|prefix|scheme <to> [code <n>] [drop-query]
-void parse_redirect(const Line& line, std::size_t start, std::size_t end, HttpRule& r, std::string_view kw) {
+// log_format: the target is a log-format string (http-request redirect); else it is taken as written
+// (the 'redirect' keyword, as in HAProxy).
+void parse_redirect(const Line& line, std::size_t start, std::size_t end, HttpRule& r, std::string_view kw,
+                    bool log_format) {
     const std::string k(kw);
     if (start >= end) fail(line.at, squote(k) + " expects location, prefix or scheme, got nothing");
     const std::string& kind = line.words[start];
@@ -524,6 +652,10 @@ void parse_redirect(const Line& line, std::size_t start, std::size_t end, HttpRu
     r.value = line.words[start + 1];
     r.status = 302;
     if (has_ctl(r.value)) fail(line.at, squote(k) + ": the target contains a control character");
+    if (log_format)
+        check_log_format(line, r.value, FmtUse::Request, squote(k + " " + kind));
+    else
+        r.value = escape_percent(r.value);
     for (std::size_t i = start + 2; i < end; ++i) {
         const std::string& w = line.words[i];
         if (w == "code") {
@@ -627,15 +759,11 @@ ParsedReply parse_reply(ParseState& st, const Line& line, std::size_t start, std
             if (has_ctl(v))
                 fail(line.at,
                      squote(k) + ": the value of header " + squote(n) + " contains a control character");
-            if (v.find('%') != std::string::npos)
-                fail(line.at,
-                     squote(k) + ": the value of header " + squote(n) +
-                         " is a log-format expression; only literal values are supported in replies in "
-                         "this version");
+            check_log_format(line, v, FmtUse::Reply, squote(k + " hdr " + n));
             const auto ln = lower(n);
             if (ln == "content-length" || ln == "content-type" || ln == "transfer-encoding")
                 fail(line.at, squote(k) + ": header " + squote(n) + " is set by the reply itself");
-            hdrs.emplace_back(n, v);
+            hdrs.emplace_back(n, unescape_percent(v));
         } else if (w == "default-errorfiles") {
             fail(line.at, squote(k) + ": 'default-errorfiles' is not supported in this version");
         } else {
@@ -787,6 +915,8 @@ void parse_header_action(const Line& line, std::size_t end, HttpRule& r, const s
         r.value = line.words[3];
         if (has_ctl(r.value))
             fail(line.at, squote(kw + " " + act) + ": the value contains a control character");
+        check_log_format(line, r.value, kw == "http-response" ? FmtUse::Response : FmtUse::Request,
+                         squote(kw + " " + act + " " + r.name));
     }
     if (!is_token(r.name)) fail(line.at, squote(kw + " " + act) + ": invalid header name " + squote(r.name));
 }
@@ -911,7 +1041,7 @@ void kw_http_request(ParseState& st, ProxyDraft& px, const Line& line) {
         reply = parse_reply(st, line, 2, end, ReplyKind::Return, 200, "http-request return");
         with_reply = true;
     } else if (act == "redirect") {
-        parse_redirect(line, 2, end, r, "http-request redirect");
+        parse_redirect(line, 2, end, r, "http-request redirect", true);
     } else if (act == "auth") {
         r.action = HttpAction::Auth;
         r.name = px.name;  // HAProxy's default realm: the proxy's name
@@ -932,6 +1062,7 @@ void kw_http_request(ParseState& st, ProxyDraft& px, const Line& line) {
         r.value = line.words[2];
         if (r.value.empty() || has_ctl(r.value))
             fail(line.at, "'http-request set-path': invalid path " + squote(r.value));
+        check_log_format(line, r.value, FmtUse::Request, "'http-request set-path'");
     } else if (act == "use-service") {
         if (end < 3) fail(line.at, "'http-request use-service' expects a service name, got nothing");
         if (line.words[2] != "prometheus-exporter")
@@ -985,7 +1116,7 @@ void kw_redirect(ParseState& st, ProxyDraft& px, const Line& line) {
     const std::size_t end = condition_start(line, 1);
     HttpRule r;
     r.where = line.at;
-    parse_redirect(line, 1, end, r, "redirect");
+    parse_redirect(line, 1, end, r, "redirect", false);
     if (end < line.words.size()) r.cond = parse_condition(st, px, line, end);
     px.redirects.push_back(std::move(r));
 }
@@ -1076,6 +1207,15 @@ constexpr std::string_view kLevels[] = {"emerg",   "alert",  "crit", "err",
                                         "warning", "notice", "info", "debug"};
 constexpr std::string_view kLogFormats[] = {"local", "rfc3164", "rfc5424", "priority",
                                             "short", "timed",   "iso",     "raw"};
+// What one access-log record can hold when the shard renders it (log::kMaxLine: the config room does not
+// depend on the log room).
+constexpr std::size_t kMaxRenderedLine = 1024;
+
+int level_rank(std::string_view level) {
+    for (std::size_t i = 0; i < std::size(kLevels); ++i)
+        if (kLevels[i] == level) return static_cast<int>(i);
+    return -1;
+}
 
 template <std::size_t N>
 bool in(std::string_view w, const std::string_view (&table)[N]) {
@@ -1086,14 +1226,83 @@ std::vector<std::string_view> vec(const std::string_view (&table)[N]) {
     return {std::begin(table), std::end(table)};
 }
 
-LogTarget parse_log_target(const Line& line) {
+// The syslog server of a UDP target: "ADDR[:PORT]" after an optional udp@/udp4@/udp6@/ipv4@/ipv6@ prefix,
+// numeric, port 514 when none is written (HAProxy's default).
+SockAddr parse_syslog_addr(const Line& line, const std::string& target, std::string_view addr, int family) {
+    const bool v6_bracketed = !addr.empty() && addr.front() == '[';
+    const auto close = addr.find(']');
+    bool has_port = false;
+    if (v6_bracketed)
+        has_port = close != std::string_view::npos && close + 1 < addr.size() && addr[close + 1] == ':';
+    else
+        has_port = addr.find(':') != std::string_view::npos;  // IPv6 without brackets: the last colon
+    const std::string full = std::string(addr) + (has_port ? "" : ":514");
+    const auto a = parse_addr(full);
+    if (!a || addr.empty() ||
+        (!v6_bracketed && (addr.front() == ':' || addr.front() == '*') && family != AF_INET6)) {
+        fail(line.at, "'log': " + squote(target) +
+                          " is not a numeric IPv4/IPv6 syslog address with an optional port (e.g. "
+                          "127.0.0.1:514, udp@[::1]:514); host names are not resolved (no DNS at boot)");
+    }
+    if (family != 0 && a->family() != family)
+        fail(line.at, "'log': " + squote(target) + ": the address does not match its family prefix");
+    return *a;
+}
+
+// What a log line sends to, from its first word. Refuses what this version would not send: a target
+// accepted and never written would look like a working log configuration.
+void parse_log_destination(const Line& line, LogTarget& t) {
+    const std::string& w = t.target;
+    const auto at_sign = w.find('@');
+    const std::string prefix = at_sign == std::string::npos ? "" : w.substr(0, at_sign);
+    const std::string rest = at_sign == std::string::npos ? w : w.substr(at_sign + 1);
+    if (w == "stdout" || w == "fd@1") {
+        t.kind = LogTarget::Kind::Stdout;
+    } else if (w == "stderr" || w == "fd@2") {
+        t.kind = LogTarget::Kind::Stderr;
+    } else if (prefix == "fd") {
+        fail(line.at, "'log " + w + "': only fd@1 (stdout) and fd@2 (stderr) are supported as descriptors");
+    } else if (prefix == "file") {
+        if (rest.empty()) fail(line.at, "'log file@' expects a path after 'file@'");
+        t.kind = LogTarget::Kind::File;
+        t.path = rest;
+    } else if (prefix == "unix" || (at_sign == std::string::npos && !w.empty() && w.front() == '/')) {
+        if (rest.empty() || rest.front() != '/')
+            fail(line.at, "'log " + w + "': expects an absolute unix socket path, e.g. unix@/dev/log");
+        if (rest.size() > 107) fail(line.at, "'log " + w + "': a unix socket path holds at most 107 bytes");
+        t.kind = LogTarget::Kind::Unix;
+        t.path = rest;
+    } else if (prefix == "tcp" || prefix == "tcp4" || prefix == "tcp6") {
+        fail(line.at, "'log " + w +
+                          "': syslog over TCP is not supported in this version (nothing would be sent); "
+                          "use a UDP server ('udp@ADDR:PORT' or 'ADDR:PORT') or a unix socket ('/dev/log')");
+    } else if (prefix == "ring") {
+        fail(line.at, "'log " + w +
+                          "': ring buffers are not supported in this version (the 'ring' section is "
+                          "skipped); use a UDP server ('ADDR:PORT'), a unix socket, stdout, stderr or file@");
+    } else if (prefix.empty() || prefix == "udp" || prefix == "udp4" || prefix == "udp6" ||
+               prefix == "ipv4" || prefix == "ipv6") {
+        const int family = prefix == "udp4" || prefix == "ipv4"   ? AF_INET
+                           : prefix == "udp6" || prefix == "ipv6" ? AF_INET6
+                                                                  : 0;
+        t.kind = LogTarget::Kind::Udp;
+        t.addr = parse_syslog_addr(line, w, rest, family);
+    } else {
+        fail(line.at, "'log': unsupported target " + squote(w) +
+                          " (supported: stdout, stderr, fd@1, fd@2, file@<path>, <addr>[:<port>] with an "
+                          "optional udp@, udp4@, udp6@, ipv4@ or ipv6@ prefix, unix@<path> or an absolute "
+                          "path)");
+    }
+}
+
+LogTarget parse_log_target(ParseState& st, const Line& line) {
     LogTarget t;
     t.where = line.at;
     t.target =
-        arg_or_fail(line, 1, "log", "a target (stdout, stderr, file@<path>, an address) and a facility");
-    if (t.target.rfind("file@", 0) == 0 && t.target.size() == 5)
-        fail(line.at, "'log file@' expects a path after 'file@'");
+        arg_or_fail(line, 1, "log",
+                    "a target (stdout, stderr, file@<path>, a syslog address, a unix socket) and a facility");
     if (has_ctl(t.target)) fail(line.at, "'log': invalid target " + squote(t.target));
+    parse_log_destination(line, t);
     t.format = "rfc3164";
     std::size_t i = 2;
     while (i < line.words.size()) {
@@ -1137,6 +1346,16 @@ LogTarget parse_log_target(const Line& line) {
         t.min_level = line.words[i++];
     }
     no_more_args(line, i, "log");
+    if (t.len > static_cast<int>(kMaxRenderedLine))
+        st.warn(line.at, "'log ... len " + std::to_string(t.len) + "': access-log lines longer than " +
+                             std::to_string(kMaxRenderedLine) +
+                             " bytes are cut there by the shards before they are sent; 'len' only shortens "
+                             "lines in this version");
+    if (!t.level.empty() && level_rank(t.level) < level_rank("info"))
+        st.warn(line.at, "'log " + t.target + " ... " + t.level +
+                             "': edgeshard sends only access logs, at "
+                             "severity 'info', so this target receives nothing (HAProxy would send its "
+                             "process events there: server state changes, start and stop)");
     return t;
 }
 
@@ -1145,7 +1364,7 @@ LogTarget parse_log_target(const Line& line) {
 void parse_global_log(ParseState& st, const Line& line) {
     if (line.words.size() > 1 && line.words[1] == "global")
         fail(line.at, "'log global' only applies to proxies; in 'global', give a target");
-    st.cfg.global.logs.push_back(parse_log_target(line));
+    st.cfg.global.logs.push_back(parse_log_target(st, line));
 }
 
 void kw_log(ParseState& st, ProxyDraft& px, const Line& line) {
@@ -1154,7 +1373,7 @@ void kw_log(ParseState& st, ProxyDraft& px, const Line& line) {
         no_more_args(line, 2, "log global");
         add = st.cfg.global.logs;  // HAProxy copies the global targets known at this point
     } else {
-        add.push_back(parse_log_target(line));
+        add.push_back(parse_log_target(st, line));
     }
     if (!has_fe(px)) {
         st.warn_ignored(line.at, {"log"}, "access logs are written by frontends");
@@ -1166,6 +1385,25 @@ void kw_log(ParseState& st, ProxyDraft& px, const Line& line) {
 void kw_no_log(ParseState&, ProxyDraft& px, const Line& line) {
     no_more_args(line, 2, "no log");
     px.fe.logs.clear();
+}
+
+void check_syslog_word(const Line& line, std::string_view kw, const std::string& value) {
+    const bool ok =
+        !value.empty() && value.size() <= 255 && std::all_of(value.begin(), value.end(), [](char c) {
+            return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f;
+        });
+    if (!ok)
+        fail(line.at, squote(kw) +
+                          " expects printable ASCII without blanks (it goes into the syslog header), got " +
+                          squote(value));
+}
+
+void kw_log_tag(ParseState& st, ProxyDraft& px, const Line& line) {
+    const auto& tag = arg_or_fail(line, 1, "log-tag", "a tag");
+    no_more_args(line, 2, "log-tag");
+    check_syslog_word(line, "log-tag", tag);
+    if (!has_fe(px)) return warn_no_fe(st, px, line.at, "log-tag");
+    px.fe.log_tag = tag;
 }
 
 void kw_log_format(ParseState& st, ProxyDraft& px, const Line& line) {
@@ -1195,7 +1433,14 @@ bool http_option(ParseState& st, ProxyDraft& px, const Line& line, const std::st
                     if (!n)
                         fail(line.at, squote(kw + " except") + ": " + squote(net) +
                                           " is not a numeric IPv4/IPv6 network");
-                    except = *n;
+                    // The proxy does not test the exception yet: the header would be added for those
+                    // clients too, and a backend trusting the last X-Forwarded-For would take a local
+                    // relay's address (often a trusted one) for the client's.
+                    fail(line.at, squote(kw + " except " + net) +
+                                      " is not supported in this version: X-Forwarded-For would be added for "
+                                      "clients in " +
+                                      squote(*n) + " too. Remove 'except " + net +
+                                      "' (the header is then added for every client) or the option");
                 } else if (w == "header") {
                     header = arg_or_fail(line, ++i, kw + " header", "a header name");
                     if (!is_token(header))
@@ -1252,6 +1497,26 @@ bool http_option(ParseState& st, ProxyDraft& px, const Line& line, const std::st
         px.httplog = true;
         return true;
     }
+    if (name == "httpslog") {
+        no_more_args(line, next, kw);
+        if (!has_fe(px)) {
+            warn_no_fe(st, px, line.at, kw);
+            return true;
+        }
+        if (negated) {
+            if (px.httplog) px.fe.log_format.clear();
+            px.httplog = false;
+            return true;
+        }
+        // HAProxy's httpslog is httplog plus TLS fields; edgeshard has no TLS listener yet, so those
+        // fields would all be empty: the httplog line is what such a frontend logs.
+        st.warn(line.at,
+                "'option httpslog' falls back to 'option httplog': there are no TLS fields to log "
+                "(TLS binds are not supported in this version)");
+        px.fe.log_format = std::string(kHttpLogFormat);
+        px.httplog = true;
+        return true;
+    }
     if (name == "tcplog") {
         no_more_args(line, next, kw);
         if (!has_fe(px)) return true;  // HAProxy accepts it in backends, without effect
@@ -1270,6 +1535,7 @@ bool http_option(ParseState& st, ProxyDraft& px, const Line& line, const std::st
             return true;
         }
         px.fe.dontlognull = !negated;
+        px.dontlognull_at = line.at;
         return true;
     }
     return false;
@@ -1312,7 +1578,9 @@ void kw_stats(ParseState& st, ProxyDraft& px, const Line& line) {
         s.auth.push_back(cred);
     } else if (sub == "hide-version" || sub == "show-legends" || sub == "show-node" || sub == "show-desc" ||
                sub == "show-modules") {
-        st.warn_ignored(line.at, {kw}, "the stats page has a fixed layout");
+        st.warn_ignored(line.at, {kw},
+                        sub == "hide-version" ? "the stats page still shows edgeshard's version"
+                                              : "the stats page has a fixed layout");
         return;
     } else if (sub == "admin" || sub == "http-request" || sub == "scope") {
         fail(line.at, squote(kw) + " is not supported in this version");
@@ -1480,6 +1748,33 @@ void fix_proxy_terms(HttpProxy& h) {
     for (auto& r : h.response_rules) fix_terms(h.acls, r.cond);
 }
 
+// http-response conditions run on the response: the request is not kept for them (rules.cpp gets no
+// request there), so an ACL that reads the request would silently never match. HAProxy refuses path, url,
+// req.hdr and http_auth there too; it evaluates method and req.ver, which this version cannot.
+void check_response_conditions(const HttpProxy& h) {
+    for (const auto& r : h.response_rules) {
+        for (const auto& group : r.cond.any_of) {
+            for (const auto& term : group) {
+                for (int i : term.acls) {
+                    const Acl& a = h.acls[static_cast<std::size_t>(i)];
+                    const bool request_hdr = a.fetch == "hdr" && a.fetch_written.rfind("req", 0) == 0;
+                    if (a.fetch != "path" && a.fetch != "url" && a.fetch != "method" &&
+                        a.fetch != "req.ver" && a.fetch != "http_auth" && !request_hdr)
+                        continue;
+                    const std::string name =
+                        a.name.front() == '{' ? "an anonymous ACL" : "ACL " + squote(a.name);
+                    fail(r.where,
+                         "'http-response' condition: " + name + " (" + where_text(a.where) + ") uses " +
+                             squote(a.fetch_written) +
+                             ", which reads the request: 'http-response' rules do not see the request "
+                             "in this version, so it would never match (usable there: hdr() on the "
+                             "response's headers, src, always_true, always_false)");
+                }
+            }
+        }
+    }
+}
+
 bool layer7_balance(Balance b) {
     return b == Balance::Uri || b == Balance::Hdr;
 }
@@ -1512,7 +1807,19 @@ void finish_proxy_http(ParseState& st, ProxyDraft& px) {
     px.redirects.clear();
     each_http(px, fix_proxy_terms);
     for (auto& r : px.fe.use_backend_rules) fix_terms(px.fe.http.acls, r.cond);
+    each_http(px, [](HttpProxy& h) { check_response_conditions(h); });
 
+    if (has_fe(px) && !is_defaults(px) && px.fe.dontlognull && !px.fe.binds.empty() && !px.fe.logs.empty() &&
+        !px.fe.log_format.empty()) {
+        const std::string msg =
+            where_text(px.dontlognull_at) +
+            ": keyword 'option dontlognull' is accepted and ignored: connections that send "
+            "no data are still logged (mode tcp, and HTTP connections that time out before "
+            "their first request)";
+        // once per line: every proxy of a defaults section would repeat it
+        if (std::find(st.cfg.warnings.begin(), st.cfg.warnings.end(), msg) == st.cfg.warnings.end())
+            st.cfg.warnings.push_back(msg);
+    }
     const bool fe_tcp = has_fe(px) && px.fe.mode == Mode::Tcp;
     const bool be_tcp = has_be(px) && px.be.mode == Mode::Tcp;
     if (fe_tcp) {

@@ -153,7 +153,8 @@ struct ProxyDraft {
     std::vector<PendingReply> pending_replies;
     std::vector<HttpRule> redirects;         // the 'redirect' keyword: evaluated after the http-request rules
     std::vector<std::string> defaults_acls;  // names declared in the defaults it came from (not inherited)
-    bool httplog = false;  // log_format came from 'option httplog' (a tcp frontend falls back to tcplog)
+    bool httplog = false;     // log_format came from 'option httplog' (a tcp frontend falls back to tcplog)
+    Location dontlognull_at;  // the 'option dontlognull' line, for its warning
 };
 
 struct CpuMapNote {  // explicit thread numbers above nbthread deserve a warning, known only at the end
@@ -229,6 +230,9 @@ void kw_http_error(ParseState& st, ProxyDraft& px, const Line& line);
 void kw_log(ParseState& st, ProxyDraft& px, const Line& line);
 void kw_no_log(ParseState& st, ProxyDraft& px, const Line& line);
 void kw_log_format(ParseState& st, ProxyDraft& px, const Line& line);
+void kw_log_tag(ParseState& st, ProxyDraft& px, const Line& line);
+// A syslog header field (tag, host name): printable, no blanks. Fails naming kw.
+void check_syslog_word(const Line& line, std::string_view kw, const std::string& value);
 void kw_stats(ParseState& st, ProxyDraft& px, const Line& line);
 // option forwardfor/httpclose/http-server-close/http-keep-alive/httplog/tcplog/dontlognull;
 // false when `name` is not one of them.

@@ -38,15 +38,27 @@ constexpr std::string_view kProxySections[] = {"global", "defaults", "frontend",
 // server resolvers...) is refused or warned about where it appears.
 constexpr std::string_view kSkippedSections[] = {"ring", "resolvers", "peers", "cache", "program", "mailers"};
 
+std::string_view skipped_section_why(std::string_view kw) {
+    if (kw == "ring") return "'log ring@...' is refused, nothing writes to it";
+    if (kw == "resolvers") return "server addresses are numeric, there is nothing to resolve";
+    if (kw == "peers") return "stick tables are refused, there is nothing to share";
+    if (kw == "cache") return "'http-request cache-use' is refused, nothing is cached";
+    if (kw == "program") return "the program is NOT started (edgeshard has no master process to run it)";
+    return "no e-mail alert is ever sent ('email-alert' is ignored)";
+}
+
 // ---- global keyword tables -----------------------------------------------------------------------------
 
 constexpr std::string_view kWhyLog = "the access log does not implement it in this version";
-constexpr std::string_view kWhyProcess = "edgeshard runs in the foreground under its service manager";
+constexpr std::string_view kWhyProcess =
+    "edgeshard stays in the foreground: run it under a service manager (deploy/edgeshard.service)";
 constexpr std::string_view kWhyPrivileges =
-    "edgeshard does not chroot or change user yet: start it as an unprivileged user (systemd User=)";
+    "edgeshard keeps the user and root directory it was started with (no chroot, no setuid in this "
+    "version): start it as that unprivileged user (systemd User=, as deploy/edgeshard.service does)";
 constexpr std::string_view kWhyTls = "TLS arrives with the TLS room";
 constexpr std::string_view kWhyTune = "HAProxy tuning knob; edgeshard sizes this itself";
-constexpr std::string_view kWhyCheck = "health checks arrive with the check room";
+constexpr std::string_view kWhyCheck =
+    "health checks are not performed in this version: every server is always considered up";
 constexpr std::string_view kWhyHttp = "edgeshard's HTTP proxy does not implement it in this version";
 constexpr std::string_view kWhyInfo = "informational only";
 constexpr std::string_view kWhyNoEffect = "it has no effect in edgeshard";
@@ -61,10 +73,9 @@ struct Ignored {
 constexpr Ignored kGlobalIgnored[] = {
     {"daemon", kWhyProcess},
     {"master-worker", kWhyProcess},
-    {"pidfile", kWhyProcess},
+    {"pidfile", "no pid file is written: the service manager tracks the process ('edgeshardctl show proc' "
+                "lists every live one)"},
     {"quiet", kWhyProcess},
-    {"log-send-hostname", kWhyLog},
-    {"log-tag", kWhyLog},
     {"chroot", kWhyPrivileges},
     {"user", kWhyPrivileges},
     {"group", kWhyPrivileges},
@@ -85,15 +96,15 @@ constexpr Ignored kGlobalIgnored[] = {
     {"strict-limits", kWhyLimits},
     {"thread-groups", "edgeshard has a single thread group"},
     {"numa-cpu-mapping", "edgeshard places its shards with hwloc"},
-    {"h1-case-adjust", kWhyHttp},
-    {"h1-case-adjust-file", kWhyHttp},
+    {"h1-case-adjust", "only 'option h1-case-adjust-bogus-*' uses it, and that option is refused"},
+    {"h1-case-adjust-file", "only 'option h1-case-adjust-bogus-*' uses it, and that option is refused"},
     {"maxcomprate", "compression is not supported, there is nothing to limit"},
     {"maxcompcpuusage", "compression is not supported, there is nothing to limit"},
     {"maxzlibmem", "compression is not supported, there is nothing to limit"},
     {"server-state-file", "runtime server states pass to the new process in the reload handoff; no file is needed"},
     {"server-state-base", "runtime server states pass to the new process in the reload handoff; no file is needed"},
-    {"localpeer", "peers are not supported yet"},
-    {"pp2-never-send-local", "the PROXY protocol is not supported yet"},
+    {"localpeer", "stick tables are refused: there is nothing for peers to share"},
+    {"pp2-never-send-local", "'send-proxy' is refused: no PROXY protocol header is ever sent"},
     {"expose-experimental-directives", kWhyNoEffect},
     {"insecure-fork-wanted", kWhyNoEffect},
     {"insecure-setuid-wanted", kWhyNoEffect},
@@ -129,7 +140,7 @@ constexpr Ignored kGlobalIgnoredPrefixes[] = {
     {"ssl-", kWhyTls},
     {"tune.ssl.", kWhyTls},
     {"tune.http.", kWhyTune},
-    {"tune.h2.", kWhyHttp},
+    {"tune.h2.", "edgeshard speaks HTTP/1.1 only"},
     {"tune.lua.", kWhyTune},
     {"tune.vars.", kWhyTune},
     {"tune.zlib.", kWhyTune},
@@ -430,6 +441,8 @@ std::vector<std::string_view> global_keywords() {
                                        "tune.es.max-body",
                                        "tune.http.maxhdr",
                                        "log",
+                                       "log-tag",
+                                       "log-send-hostname",
                                        "es.demo-origin",
                                        "hard-stop-after",
                                        "close-spread-time",
@@ -506,6 +519,15 @@ void parse_global_line(ParseState& st, const Line& line) {
         no_more_args(line, 2, kw);
     } else if (kw == "log") {
         parse_global_log(st, line);
+    } else if (kw == "log-tag") {
+        g.log_tag = arg_or_fail(line, 1, kw, "a tag");
+        no_more_args(line, 2, kw);
+        check_syslog_word(line, kw, g.log_tag);
+    } else if (kw == "log-send-hostname") {
+        g.log_send_hostname = true;
+        g.log_hostname = line.words.size() > 1 ? line.words[1] : "";
+        no_more_args(line, 2, kw);
+        if (!g.log_hostname.empty()) check_syslog_word(line, kw, g.log_hostname);
     } else if (kw == "no" && line.words.size() == 2 && line.words[1] == "log") {
         g.logs.clear();
     } else if (kw == "es.demo-origin") {
@@ -597,7 +619,8 @@ void start_section(ParseState& st, const Line& line) {
     }
     if (std::find(std::begin(kSkippedSections), std::end(kSkippedSections), kw) !=
         std::end(kSkippedSections)) {
-        st.warn(line.at, "section " + squote(kw) + " is parsed but not used yet: its body is skipped");
+        st.warn(line.at, "section " + squote(kw) + " is accepted and ignored (its body is skipped): " +
+                             std::string(skipped_section_why(kw)));
         st.section = Section::Skipped;
         st.section_name = line.words.size() > 1 ? line.words[1] : kw;
         return;

@@ -27,7 +27,8 @@ namespace {
 constexpr int kIntMax = std::numeric_limits<int>::max();
 
 constexpr std::string_view kWhyLog = "the access log does not implement it in this version";
-constexpr std::string_view kWhyCheck = "health checks arrive with the check room";
+constexpr std::string_view kWhyCheck =
+    "health checks are not performed in this version: every server is always considered up";
 constexpr std::string_view kWhyHttp = "edgeshard's HTTP proxy does not implement it in this version";
 constexpr std::string_view kWhyInfo = "informational only";
 constexpr std::string_view kWhyTls = "TLS arrives with the TLS room";
@@ -40,20 +41,21 @@ struct Entry {
 
 // Accepted with a warning.
 constexpr Entry kProxyIgnored[] = {
-    {"log-format-sd", kWhyLog},
-    {"log-tag", kWhyLog},
-    {"error-log-format", kWhyLog},
+    {"log-format-sd", "rfc5424 lines carry no structured data in this version ('- -')"},
+    {"error-log-format", "connection errors are not logged in this version"},
     {"description", kWhyInfo},
     {"id", kWhyInfo},
     {"guid", kWhyInfo},
     {"tcp-check", kWhyCheck},
     {"external-check", kWhyCheck},
-    {"email-alert", kWhyCheck},
+    {"email-alert", "no e-mail is sent: there are no health checks and the 'mailers' section is skipped"},
     {"fullconn", "it only sizes 'minconn', which is not supported"},
     {"bind-process", "edgeshard has one process; every shard serves every frontend"},
     {"grace", "reserved for the reload work: not applied yet"},
-    {"load-server-state-from-file", "server state is not saved across reloads yet"},
-    {"server-state-file-name", "server state is not saved across reloads yet"},
+    {"load-server-state-from-file",
+     "runtime server states pass to the new process in the reload handoff; no state file is read"},
+    {"server-state-file-name",
+     "runtime server states pass to the new process in the reload handoff; no state file is read"},
 };
 
 // Refused: an error with the reason.
@@ -97,12 +99,11 @@ constexpr Entry kProxyRefused[] = {
 
 // option NAME: accepted with a warning.
 constexpr Entry kOptionIgnored[] = {
-    {"httpslog", "TLS arrives with the TLS room: use 'option httplog'"},
-    {"dontlog-normal", kWhyLog},
-    {"logasap", kWhyLog},
-    {"log-separate-errors", kWhyLog},
-    {"log-health-checks", kWhyLog},
-    {"socket-stats", kWhyLog},
+    {"dontlog-normal", "every request is logged, normal ones too"},
+    {"logasap", "a request is logged when it ends, not when its response headers are sent"},
+    {"log-separate-errors", "errors are logged at level info like the other requests"},
+    {"log-health-checks", kWhyCheck},
+    {"socket-stats", "statistics are kept per frontend, not per listener, in this version"},
     {"tcp-check", kWhyCheck},
     {"httpchk", kWhyCheck},
     {"ssl-hello-chk", kWhyCheck},
@@ -114,17 +115,16 @@ constexpr Entry kOptionIgnored[] = {
     {"spop-check", kWhyCheck},
     {"external-check", kWhyCheck},
     {"http-pretend-keepalive", kWhyHttp},
-    {"http-buffer-request", kWhyHttp},
+    {"http-buffer-request",
+     "request bodies are streamed to the server as they arrive (no rule reads a body in this version)"},
     {"http-no-delay", kWhyHttp},
     {"http-ignore-probes", kWhyHttp},
     {"http-use-proxy-header", kWhyHttp},
-    {"accept-invalid-http-request", "edgeshard's HTTP parser stays strict"},
-    {"accept-invalid-http-response", "edgeshard's HTTP parser stays strict"},
-    {"h1-case-adjust-bogus-client", kWhyHttp},
-    {"h1-case-adjust-bogus-server", kWhyHttp},
-    {"prefer-last-server", kWhyHttp},
-    {"checkcache", kWhyHttp},
-    {"disable-h2-upgrade", kWhyHttp},
+    {"accept-invalid-http-request",
+     "edgeshard's HTTP parser stays strict: an invalid request is still answered with 400"},
+    {"accept-invalid-http-response",
+     "edgeshard's HTTP parser stays strict: an invalid response is still answered with 502"},
+    {"disable-h2-upgrade", "edgeshard speaks HTTP/1.1 only: it never upgrades a connection to HTTP/2"},
     {"idle-close-on-response", kWhyHttp},
     {"abortonclose", kWhyHttp},
     {"tcpka", "TCP keep-alive is not configurable yet"},
@@ -141,6 +141,15 @@ constexpr Entry kOptionIgnored[] = {
 };
 
 constexpr Entry kOptionRefused[] = {
+    {"h1-case-adjust-bogus-client",
+     "header names cannot be re-cased in this version: a peer that needs it would get other names"},
+    {"h1-case-adjust-bogus-server",
+     "header names cannot be re-cased in this version: a peer that needs it would get other names"},
+    {"prefer-last-server",
+     "every request is balanced on its own in this version: requests that need the server of the previous "
+     "one (NTLM-style authentication) would go elsewhere"},
+    {"checkcache",
+     "cacheable responses carrying cookies are not blocked in this version: they would reach shared caches"},
     {"transparent", "transparent proxying is not supported"},
     {"http_proxy", "forward proxying ('option http_proxy') is not supported"},
     {"nolinger", "'option nolinger' is not supported yet (it changes how connections close)"},
@@ -367,7 +376,7 @@ constexpr ServerIgnored kServerIgnored[] = {
     {"fastinter", Arg::Time, kWhyCheck},
     {"downinter", Arg::Time, kWhyCheck},
     {"agent-inter", Arg::Time, kWhyCheck},
-    {"slowstart", Arg::Time, kWhyCheck},
+    {"slowstart", Arg::Time, "a server takes its full weight at once (no ramp-up when it comes back)"},
     {"fall", Arg::Int, kWhyCheck},
     {"rise", Arg::Int, kWhyCheck},
     {"port", Arg::Int, kWhyCheck},
@@ -391,7 +400,7 @@ constexpr ServerIgnored kServerIgnored[] = {
     {"resolve-net", Arg::Any, kWhyResolve},
     {"resolve-opts", Arg::Any, kWhyResolve},
     {"pool-purge-delay", Arg::Time, kWhyPool},
-    {"pool-max-conn", Arg::Int, kWhyPool},
+    {"pool-max-conn", Arg::Any, kWhyPool},  // 0 is refused (parse_server_options)
     {"pool-low-conn", Arg::Int, kWhyPool},
 };
 // Options that ask for what edgeshard does anyway (they undo a default-server setting we refuse).
@@ -477,6 +486,13 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
                 fail(line.at, "unknown server option " + squote(opt) + did_you_mean(opt, known));
             }
             std::string word = opt;
+            if (opt == "pool-max-conn") {
+                const auto n = int_arg(line, i + 1, opt, -1, kIntMax, "-1 or a non-negative integer");
+                if (n == 0)
+                    fail(line.at,
+                         "server option 'pool-max-conn 0' (no idle server connection kept) is not "
+                         "supported per server: use 'http-reuse never' in the backend");
+            }
             if (ign->arg == Arg::Time) {
                 time_arg(line, ++i, opt);
             } else if (ign->arg == Arg::Int) {
@@ -751,6 +767,10 @@ void kw_hash_type(ParseState& st, ProxyDraft& px, const Line& line) {
         }
     }
     no_more_args(line, i, "hash-type");
+    if (i > 2)
+        st.warn_ignored(line.at, {"hash-type " + method + " " + line.words[2]},
+                        "edgeshard hashes keys with its own function: each key still maps to one server, "
+                        "not necessarily the one HAProxy would pick");
     if (!has_be(px)) return warn_capability(st, px, line.at, "hash-type", kCapBe);
     px.be.hash_type = h;  // the function is accepted; the balancer chooses its own hash
 }
@@ -876,6 +896,7 @@ constexpr Keyword kProxyKeywords[] = {
     {"http-error", kAll, true, kw_http_error},
     {"log", kAll, true, kw_log},
     {"log-format", kCapFe | kCapDefaults, false, kw_log_format},
+    {"log-tag", kCapFe | kCapBe | kCapDefaults, false, kw_log_tag},
     {"stats", kAll, true, kw_stats},
 };
 

@@ -256,7 +256,10 @@ bool eval_acl(const Acl& acl, const Txn& t) {
     if (f == "src") return match_src(acl, t);
     if (f == "http_auth") return match_http_auth(acl, t);
     if (t.req == nullptr) return false;
-    if (f == "path") return match_value(acl, t.req->path);
+    // after an earlier set-path, HAProxy's path is the rewritten one (rules and use_backend see it)
+    if (f == "path")
+        return match_value(
+            acl, t.edits != nullptr && !t.edits->new_path.empty() ? t.edits->new_path : t.req->path);
     if (f == "url") return match_value(acl, t.req->target);
     if (f == "method") return match_value(acl, t.req->method_text);
     if (f == "req.ver") return match_value(acl, t.req->version == 10 ? "1.0" : "1.1");

@@ -15,8 +15,6 @@ namespace {
 using config::HttpAction;
 using config::HttpRule;
 
-constexpr std::string_view kMissing = "-";  // a sample that yields nothing (HAProxy log-format)
-
 // The last element of the last header of that name (HAProxy's hdr() in a sample expression
 // returns the last occurrence): response headers while response rules run, else the request's,
 // with headers added by earlier rules after the received ones.
@@ -43,29 +41,30 @@ bool last_header_element(const Txn& t, std::string_view name, std::string_view& 
 }
 
 // One sample expression of "%[...]". Returns false when the expression is not one we evaluate
-// (the caller then copies the text literally).
+// (the caller then copies the text literally; the configuration refuses such values, so only a
+// hand-built rule gets here). A sample without a value writes nothing: HAProxy's header values,
+// redirects and paths (log-format with LOG_OPT_HTTP) print an empty string there, not the "-" of
+// its logs.
 bool sample(const Txn& t, std::string_view expr, ArenaWriter& w) {
-    auto value_or_missing = [&](std::string_view v) { w.add(v.empty() ? kMissing : v); };
+    auto value_or_missing = [&](std::string_view v) { w.add(v); };
     if (expr == "src") {
         char text[INET6_ADDRSTRLEN];
         const std::size_t n = addr_text(t.src, text, sizeof(text));
-        w.add(n == 0 ? kMissing : std::string_view(text, n));
+        w.add(std::string_view(text, n));
         return true;
     }
     if (expr == "src_port") {
         const int port = addr_port(t.src);
-        if (port < 0)
-            w.add(kMissing);
-        else
-            w.add_uint(static_cast<std::uint64_t>(port));
+        if (port >= 0) w.add_uint(static_cast<std::uint64_t>(port));
         return true;
     }
     const RequestHead* req = t.req;
     if (expr == "path" || expr == "url" || expr == "query" || expr == "method") {
         if (req == nullptr)
             value_or_missing({});
-        else if (expr == "path")
-            value_or_missing(req->path);
+        else if (expr == "path")  // the rewritten path after an earlier set-path, as in HAProxy
+            value_or_missing(t.edits != nullptr && !t.edits->new_path.empty() ? t.edits->new_path
+                                                                              : req->path);
         else if (expr == "url")
             value_or_missing(req->target);
         else if (expr == "query")

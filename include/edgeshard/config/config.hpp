@@ -48,6 +48,7 @@ struct Acl {
     std::string fetch;  // "path", "url", "hdr", "method", "src", "always_true", "always_false", "http_auth",
                         // "req.ver"
     std::string arg;    // header name for hdr(), userlist for http_auth()
+    std::string fetch_written;  // as written ("path_beg", "req.hdr", "METH_GET"): for checks and messages
     enum class Match : std::uint8_t { Str, Beg, End, Sub, Dir, Found, Ip, Bool } match = Match::Str;
     bool icase = false;                 // -i
     std::vector<std::string> patterns;  // for Ip: "10.0.0.0/8", "127.0.0.1", "::1/128"
@@ -133,16 +134,22 @@ struct HttpErrors {
     Location where;
 };
 
-// log <target> [len <n>] [format <f>] <facility> [level]
-// Targets written by this version: stdout, stderr, and "file@<path>" (edgeshard extension, appended).
-// Syslog addresses (udp/tcp/unix) parse and are kept for the log-forwarding room (not sent yet).
+// log <target> [len <n>] [format <f>] <facility> [<level> [<minlevel>]]
+// Targets: stdout / fd@1, stderr / fd@2, "file@<path>" (edgeshard extension, appended), a UDP syslog
+// server ("127.0.0.1:514", "udp@[::1]:514", "ipv4@10.0.0.1", port 514 when none is written) and a
+// unix datagram socket ("/dev/log", "unix@/dev/log"). The parser refuses what is not sent (tcp@,
+// ring@, abns@, other fd@, host names).
 struct LogTarget {
-    std::string target;  // "stdout", "stderr", "file@/var/log/es.log", "127.0.0.1:514", ...
+    enum class Kind : std::uint8_t { Stdout, Stderr, File, Udp, Unix };
+    Kind kind = Kind::Stdout;
+    std::string target;  // as written: "stdout", "file@/var/log/es.log", "127.0.0.1:514", "/dev/log"...
+    std::string path;    // File: the file; Unix: the socket path
+    SockAddr addr;       // Udp: the syslog server
     std::string format;  // "raw" | "rfc3164" | "rfc5424" | "short" | "local" | "priority" | "timed" | "iso"
                          // (the parser writes "rfc3164" when none is given)
     std::string facility = "local0";
     Location where;
-    int len = 0;            // "len <n>": maximum line length, 80..65535 (0 = not given: 1024)
+    int len = 0;            // "len <n>": maximum line length with its header, 80..65535 (0 = not given: 1024)
     std::string level;      // maximum level sent (emerg..debug); empty = every level
     std::string min_level;  // minimum level (more severe messages are capped to it); empty = none
 };
@@ -255,6 +262,7 @@ struct Frontend {
     // (empty = no access log); `log global` copies the global targets; dontlognull etc. as flags
     std::string log_format;
     std::vector<LogTarget> logs;
+    std::string log_tag;  // log-tag in the proxy: the syslog tag of its lines (empty = the global one)
     bool dontlognull = false;
     // A listen section: the id of its own backend half. That half carries the same ACLs and http-request/
     // http-response rules as this frontend (a listen is one proxy): when this frontend routes to it, its
@@ -300,6 +308,9 @@ struct Global {
     bool splice = true;              // "nosplice" in global turns splicing off
     std::string demo_origin;         // es.demo-origin ADDR:PORT: run the built-in demo origin there
     std::vector<LogTarget> logs;  // global "log" lines (used by "log global")
+    std::string log_tag;          // log-tag: the syslog tag (empty = "edgeshard", the program name)
+    bool log_send_hostname = false;  // log-send-hostname [<name>]: put a hostname in syslog headers
+    std::string log_hostname;        // its <name>; empty = the system's host name
     int log_ring_size = 1 << 20;  // tune.es.log-ring: bytes of each shard's access-log ring
     int maxhdr = 101;             // tune.http.maxhdr
     int max_request_line = 8192;  // tune.es.max-request-line (414 beyond)

@@ -140,6 +140,32 @@ BAD = [
             balance bogus-algorithm <<<
             server s1 127.0.0.1:{p2}
         """),
+    # a sample expression edgeshard does not evaluate would be sent as written: refused
+    ("unevaluated_sample", """\
+        global
+            nbthread 1
+        defaults
+            mode http
+        frontend fe
+            bind 127.0.0.1:{p1}
+            http-request set-header X-Server %[srv_id] <<<
+            default_backend be
+        backend be
+            server s1 127.0.0.1:{p2}
+        """),
+    # a log target that nothing would ever be sent to: refused
+    ("log_tcp_target", """\
+        global
+            nbthread 1
+            log tcp@127.0.0.1:514 local0 <<<
+        defaults
+            mode tcp
+        frontend fe
+            bind 127.0.0.1:{p1}
+            default_backend be
+        backend be
+            server s1 127.0.0.1:{p2}
+        """),
 ]
 
 

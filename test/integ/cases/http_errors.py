@@ -12,7 +12,8 @@ fe_rules: `http-request deny deny_status 403` on `path_beg /admin` (origin untou
 `http-error status 404 ... string "nope"` used by a deny with deny_status 404;
 `http-request return status 200 ... string "ok"`; `http-request redirect prefix ... code 301`
 (Location keeps path and query); `redirect scheme https` (302, Location https://<host><uri>);
-set-header / add-header / del-header seen at the origin; `http-response set-header / del-header`
+set-header / add-header / del-header seen at the origin (values with %[src], %[method], %[path],
+%[req.hdr()] (empty when absent), %[hdr()], '%%'; %[res.hdr()] in a response); `http-response set-header / del-header`
 seen at the client; `option forwardfor` adds X-Forwarded-For: 127.0.0.1; hop-by-hop headers
 (Connection-listed Foo, Keep-Alive, TE, Proxy-Connection) do not reach the origin.
 
@@ -143,6 +144,8 @@ def main(h):
                 http-request redirect prefix https://x.example code 301 if {{ path_beg /old }}
                 http-request set-header X-Set set-by-proxy
                 http-request add-header X-Add added
+                http-request set-header X-Expr "%[src] %[method] %[path] [%[req.hdr(x-none)]] [%[hdr(x-keep)]] 100%%"
+                http-response set-header X-Resp-Expr "%[res.hdr(x-origin)]/%[src]"
                 http-request del-header X-Del
                 http-response set-header X-Resp yes
                 http-response del-header Server
@@ -195,7 +198,10 @@ def main(h):
     check_eq(r.header("X-Resp"), "yes", "X-Resp at the client (http-response set-header)")
     check_eq(r.headers_named("Server"), [], "Server at the client (http-response del-header)")
     check_eq(r.header("X-Origin"), "rules", "X-Origin at the client (untouched response header)")
-    log("set/add/del-header, forwardfor, http-response set/del-header: ok")
+    # log-format values: evaluated samples, a missing one is empty (HAProxy 2.6), '%%' is '%'
+    check_eq(hv("X-Expr"), ["127.0.0.1 GET /echo [] [kept] 100%"], "X-Expr at the origin (%[...] samples)")
+    check_eq(r.header("X-Resp-Expr"), "rules/127.0.0.1", "X-Resp-Expr at the client (response samples)")
+    log("set/add/del-header, log-format samples, forwardfor, http-response set/del-header: ok")
 
     # ---- hop-by-hop headers
     r = eslib.http_get(fe_rules, "/echo", headers=[("Connection", "keep-alive, Foo"), ("Foo", "bar"),

@@ -167,7 +167,8 @@ TEST_CASE("global: accepted-and-ignored keywords are listed in warnings") {
     CHECK(has_warning(cfg, {"t.cfg:2: keyword 'daemon' is accepted and ignored"}));
     REQUIRE(cfg.global.logs.size() == 1);
     CHECK(cfg.global.logs[0].target == "/dev/log");
-    CHECK(has_warning(cfg, {"t.cfg:4: keyword 'chroot'", "does not chroot"}));
+    CHECK(has_warning(cfg, {"t.cfg:4: keyword 'chroot'", "no chroot, no setuid"}));
+    CHECK(cfg.global.logs[0].kind == es::config::LogTarget::Kind::Unix);
     CHECK(has_warning(cfg, {"t.cfg:5: keyword 'user'", "unprivileged user"}));
     CHECK(has_warning(cfg, {"t.cfg:6: keyword 'ssl-default-bind-options'", "TLS room"}));
     CHECK(has_warning(cfg, {"t.cfg:7: keyword 'tune.ssl.default-dh-param'", "TLS room"}));

@@ -379,6 +379,73 @@ TEST_CASE("http-request: redirect, auth, header actions, set-path, use-service")
     CHECK(r[10].name == "prometheus-exporter");
 }
 
+TEST_CASE("log-format values: what the request path evaluates is accepted, the rest refused") {
+    const auto cfg = fe_cfg(
+        "    http-request set-header X-A \"%[src]:%[src_port] %ci:%cp\"\n"
+        "    http-request set-header X-B \"%[path] %[url] %[query] %[method] 100%% sure\"\n"
+        "    http-request add-header X-C %[hdr(host)]%[req.hdr(X-Forwarded-For)]\n"
+        "    http-request set-path /v2%[path]\n"
+        "    http-request redirect location https://%[hdr(host)]%[url] if { path /r }\n"
+        "    http-request return status 200 hdr X-Pct \"50%% off\" if { path /ret }\n"
+        "    http-response set-header X-Up \"%[res.hdr(server)] %[hdr(x-a)] %[src] %ci\"\n"
+        "    redirect location /100%25%ci if { path /lit }\n");
+    const auto& r = fe_of(cfg).http.request_rules;
+    REQUIRE(r.size() == 7);
+    CHECK(r[0].value == "%[src]:%[src_port] %ci:%cp");
+    CHECK(r[4].value == "https://%[hdr(host)]%[url]");
+    // a reply is built once: '%%' is written as '%'
+    CHECK(r[5].reply.raw.find("\r\nX-Pct: 50% off\r\n") != std::string::npos);
+    // the 'redirect' keyword takes its target as written (HAProxy): stored escaped for the rules
+    CHECK(r[6].value == "/100%%25%%ci");
+    CHECK(fe_of(cfg).http.response_rules.at(0).value == "%[res.hdr(server)] %[hdr(x-a)] %[src] %ci");
+    CHECK(cfg.warnings.empty());
+
+    // refused: named with file:line, the construct, and what is supported
+    fe_error("    http-request set-header X-Srv %[srv_id]\n", kLine,
+             {"t.cfg:13: 'http-request set-header X-Srv': '%[srv_id]' in '%[srv_id]'",
+              "sample fetch 'srv_id' is not evaluated", "supported here: %[src], %[src_port], %[path]"});
+    fe_error("    http-request set-header X %[src,lower]\n", kLine, {"converters (',lower')"});
+    fe_error("    http-request set-header X %[dst]\n", kLine, {"sample fetch 'dst' is not evaluated"});
+    fe_error("    http-request set-header X %[req.hdr(host),lower]\n", kLine, {"converters (',lower')"});
+    fe_error("    http-request set-header X %[hdr(Bad:Name)]\n", kLine, {"invalid header name 'Bad:Name'"});
+    fe_error("    http-request set-header X %[hdr(host,1)]\n", kLine,
+             {"header occurrence arguments", "write 'hdr(host)'"});
+    fe_error("    http-request set-header X %[hdr(a)\n", kLine, {"missing ']'"});
+    fe_error("    http-request set-header X %[res.hdr(server)]\n", kLine, {"'res.hdr' reads the response"});
+    fe_error("    http-request set-header X %T\n", kLine,
+             {"'%T'", "log-format variable '%T' is not evaluated"});
+    fe_error("    http-request set-header X %cix\n", kLine, {"'%cix'"});
+    fe_error("    http-request set-header X %{+Q}ci\n", kLine, {"'%{+Q}'", "flags"});
+    fe_error("    http-request set-header X 100%\n", kLine, {"truncated after '%'", "'%%'"});
+    fe_error("    http-request set-header X 5%-off\n", kLine, {"unexpected character after '%'"});
+    fe_error("    http-request set-path /%[fe_name]\n", kLine,
+             {"'http-request set-path'", "'fe_name' is not evaluated"});
+    fe_error("    http-request redirect location /%[ssl_fc_sni]\n", kLine,
+             {"'http-request redirect location'", "'ssl_fc_sni'"});
+    fe_error("    http-request redirect prefix https://%[env(HOST)]\n", kLine, {"'env' is not evaluated"});
+    fe_error("    http-response set-header X %[path]\n", kLine,
+             {"'http-response set-header X'", "'path' needs the request",
+              "supported here: %[src], %[src_port], %[hdr(<name>)] and %[res.hdr(<name>)]"});
+    fe_error("    http-response set-header X %[method]\n", kLine, {"'method' needs the request"});
+    fe_error("    http-response add-header X %[req.hdr(host)]\n", kLine, {"'req.hdr' reads the request"});
+    fe_error("    http-response set-header X %[srv_id]\n", kLine, {"'srv_id' is not evaluated"});
+    fe_error("    http-request deny content-type text/plain string no hdr X %ci\n", kLine,
+             {"'%ci'", "not evaluated in replies"});
+}
+
+TEST_CASE("http-response conditions cannot read the request") {
+    const auto ok = fe_cfg(
+        "    acl local src 127.0.0.0/8\n"
+        "    http-response del-header X-Powered-By if { hdr(x-powered-by) -m found } local\n");
+    CHECK(fe_of(ok).http.response_rules.size() == 1);
+    fe_error("    acl api path_beg /api\n    http-response set-header X y if api\n", kLine + 1,
+             {"'http-response' condition: ACL 'api' (t.cfg:13) uses 'path_beg', which reads the request"});
+    fe_error("    http-response set-header X y if { req.hdr(host) -m found }\n", kLine,
+             {"an anonymous ACL", "'req.hdr'"});
+    fe_error("    http-response set-header X y if METH_GET\n", kLine, {"'METH_GET'"});
+    fe_error("    http-response deny if { method POST }\n", kLine, {"'method'"});
+}
+
 TEST_CASE("http-request: errors") {
     fe_error("    http-request dney\n", kLine,
              {"unknown 'http-request' action 'dney'", "did you mean 'deny'?"});
@@ -403,7 +470,9 @@ TEST_CASE("http-request: errors") {
     fe_error("    http-request return errorfile /etc/hostname\n", kLine, {"does not start with 'HTTP/'"});
     fe_error("    http-request return lf-string %[path] content-type text/plain\n", kLine,
              {"'lf-string'", "not supported"});
-    fe_error("    http-request return hdr X-A %[src]\n", kLine, {"log-format expression"});
+    fe_error("    http-request return hdr X-A %[src]\n", kLine,
+             {"'http-request return hdr X-A': '%[src]' in '%[src]'", "not evaluated in replies",
+              "supported here: literal text and %%"});
     fe_error("    http-request return hdr Content-Length 5\n", kLine, {"set by the reply itself"});
     fe_error("    http-request deny hdr X-A b\n", kLine, {"'hdr' on a deny without a body is not supported"});
     fe_error("    http-request set-header X-A\n", kLine, {"expects exactly 2 arguments"});
@@ -635,7 +704,7 @@ TEST_CASE("userlist: errors") {
 
 TEST_CASE("HTTP options") {
     const auto cfg = fe_cfg(
-        "    option forwardfor except 127.0.0.0/8 header X-Real-IP if-none\n"
+        "    option forwardfor header X-Real-IP if-none\n"
         "    option http-server-close\n"
         "backend b2\n"
         "    option httpclose\n"
@@ -647,7 +716,7 @@ TEST_CASE("HTTP options") {
         "    server s 127.0.0.1:1\n");
     const auto& h = fe_of(cfg).http;
     CHECK(h.forwardfor);
-    CHECK(h.forwardfor_except == "127.0.0.0/8");
+    CHECK(h.forwardfor_except.empty());
     CHECK(h.forwardfor_header == "X-Real-IP");
     CHECK(h.forwardfor_if_none);
     CHECK(h.server_close);
@@ -661,6 +730,9 @@ TEST_CASE("HTTP options") {
     CHECK_FALSE(b3.httpclose);
     CHECK(b3.http_keep_alive);
     fe_error("    option forwardfor except example.com\n", kLine, {"is not a numeric IPv4/IPv6 network"});
+    // the proxy does not test the exception: refused rather than adding the header for those clients
+    fe_error("    option forwardfor except 127.0.0.0/8\n", kLine,
+             {"'option forwardfor except 127.0.0.0/8' is not supported", "Remove 'except 127.0.0.0/8'"});
     fe_error("    option forwardfor hedaer X\n", kLine,
              {"unknown argument 'hedaer'", "did you mean 'header'?"});
     fe_error("    option originalto\n", kLine, {"'option originalto' is not supported"});
@@ -768,6 +840,14 @@ TEST_CASE("logs: global targets, log global, per-proxy targets and formats") {
     CHECK(g[1].format == "rfc3164");
     CHECK(g[2].level == "notice");
     CHECK(g[2].min_level == "err");
+    CHECK(g[2].kind == es::config::LogTarget::Kind::Udp);
+    CHECK(g[2].addr.text() == "127.0.0.1:514");
+    CHECK(g[1].kind == es::config::LogTarget::Kind::File);
+    CHECK(g[1].path == "/var/log/es.log");
+    CHECK(has_warning(cfg, {"t.cfg:3: 'log ... len 4096'", "cut there by the shards"}));
+    CHECK(has_warning(cfg, {"t.cfg:4: 'log 127.0.0.1:514 ... notice'", "receives nothing"}));
+    CHECK(has_warning(cfg, {"t.cfg:20: keyword 'option dontlognull' is accepted and ignored",
+                            "connections that send no data are still logged"}));
     const auto& f = fe_of(cfg);
     REQUIRE(f.logs.size() == 4);
     CHECK(f.logs[0].target == "stdout");
@@ -784,6 +864,65 @@ TEST_CASE("logs: global targets, log global, per-proxy targets and formats") {
     CHECK_FALSE(f2.dontlognull);
     CHECK(cfg.find_frontend("f3")->log_format ==
           "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq");
+}
+
+TEST_CASE("logs: syslog targets, log-tag, log-send-hostname, refused targets") {
+    using Kind = es::config::LogTarget::Kind;
+    const auto cfg = load(
+        "global\n"
+        "    log 10.1.2.3 local0\n"
+        "    log udp@127.0.0.1:5514 format rfc5424 local1\n"
+        "    log ipv6@[::1] len 200 local2 info debug\n"
+        "    log udp6@[::1]:1514 local3\n"
+        "    log /dev/log local4\n"
+        "    log unix@/run/syslog.sock format local local5\n"
+        "    log fd@2 local6\n"
+        "    log-tag edge\n"
+        "    log-send-hostname edge-1\n" +
+        kHead +
+        "    log global\n"
+        "    log-tag front\n"
+        "    option httpslog\n");
+    const auto& g = cfg.global.logs;
+    REQUIRE(g.size() == 7);
+    CHECK(g[0].kind == Kind::Udp);
+    CHECK(g[0].addr.text() == "10.1.2.3:514");  // HAProxy's default syslog port
+    CHECK(g[1].addr.text() == "127.0.0.1:5514");
+    CHECK(g[1].format == "rfc5424");
+    CHECK(g[2].kind == Kind::Udp);
+    CHECK(g[2].addr.family() == AF_INET6);
+    CHECK(g[2].len == 200);
+    CHECK(g[3].addr.text() == "[::1]:1514");
+    CHECK(g[4].kind == Kind::Unix);
+    CHECK(g[4].path == "/dev/log");
+    CHECK(g[5].kind == Kind::Unix);
+    CHECK(g[5].path == "/run/syslog.sock");
+    CHECK(g[6].kind == Kind::Stderr);
+    CHECK(cfg.global.log_tag == "edge");
+    CHECK(cfg.global.log_send_hostname);
+    CHECK(cfg.global.log_hostname == "edge-1");
+    const auto& f = fe_of(cfg);
+    CHECK(f.logs.size() == 7);
+    CHECK(f.log_tag == "front");
+    CHECK(f.log_format.rfind("%ci:%cp [%tr] %ft", 0) == 0);  // httpslog -> httplog
+    CHECK(has_warning(cfg, {"'option httpslog' falls back to 'option httplog'"}));
+    const auto bare = load("global\n    log-send-hostname\n" + kHead);
+    CHECK(bare.global.log_send_hostname);
+    CHECK(bare.global.log_hostname.empty());
+
+    expect_error("global\n    log tcp@127.0.0.1:514 local0\n", 2,
+                 {"'log tcp@127.0.0.1:514': syslog over TCP is not supported", "use a UDP server"});
+    expect_error("global\n    log ring@buf local0\n", 2, {"ring buffers are not supported"});
+    expect_error("global\n    log fd@3 local0\n", 2, {"only fd@1 (stdout) and fd@2 (stderr)"});
+    expect_error("global\n    log abns@sock local0\n", 2, {"unsupported target 'abns@sock'"});
+    expect_error("global\n    log syslog.example.com:514 local0\n", 2,
+                 {"not a numeric IPv4/IPv6 syslog address", "host names are not resolved"});
+    expect_error("global\n    log ipv4@[::1]:514 local0\n", 2, {"does not match its family prefix"});
+    expect_error("global\n    log 127.0.0.1:0 local0\n", 2, {"not a numeric IPv4/IPv6 syslog address"});
+    expect_error("global\n    log unix@relative local0\n", 2, {"expects an absolute unix socket path"});
+    expect_error("global\n    log-tag \"two words\"\n", 2,
+                 {"'log-tag' expects printable ASCII without blanks"});
+    fe_error("    log-tag\n", kLine, {"'log-tag' expects a tag"});
 }
 
 TEST_CASE("logs: httplog clf, log-format in a backend, errors") {

@@ -463,8 +463,8 @@ TEST_CASE("proxy keywords accepted with a warning") {
         "    server s 127.0.0.1:1 check inter 2s fall 3 rise 2 init-addr none id 5\n");
     CHECK_FALSE(has_warning(cfg, {"t.cfg:2:"}));
     CHECK_FALSE(has_warning(cfg, {"t.cfg:3:"}));  // stored in a defaults section no proxy uses
-    CHECK(has_warning(cfg, {"t.cfg:5: keyword 'option tcp-check'", "check room"}));
-    CHECK(has_warning(cfg, {"t.cfg:6: keyword 'log-tag'", "access log"}));
+    CHECK(has_warning(cfg, {"t.cfg:5: keyword 'option tcp-check'", "health checks are not performed"}));
+    CHECK_FALSE(has_warning(cfg, {"t.cfg:6:"}));  // log-tag is implemented
     CHECK_FALSE(has_warning(cfg, {"t.cfg:7:"}));
     CHECK(has_warning(cfg, {"t.cfg:8: keyword 'timeout tarpit'"}));
     CHECK(has_warning(cfg, {"t.cfg:20: keyword 'option httpchk'"}));
@@ -472,6 +472,26 @@ TEST_CASE("proxy keywords accepted with a warning") {
                             "health checks"}));
     CHECK(has_warning(cfg, {"t.cfg:21: keyword 'init-addr'", "numeric"}));
     CHECK(has_warning(cfg, {"t.cfg:21: keyword 'id'"}));
+}
+
+TEST_CASE("audit: options that would change what is sent or routed are refused") {
+    const std::string be = kTail + "backend b2\n";
+    expect_error(be + "    option prefer-last-server\n", 12,
+                 {"'option prefer-last-server' is not supported", "balanced on its own"});
+    expect_error(be + "    option checkcache\n", 12, {"'option checkcache' is not supported"});
+    expect_error(be + "    option h1-case-adjust-bogus-server\n", 12, {"cannot be re-cased"});
+    expect_error(be + "    server s 127.0.0.1:1 pool-max-conn 0\n", 12,
+                 {"'pool-max-conn 0'", "http-reuse never"});
+    const auto cfg =
+        load(kTail +
+             "backend b2\n    hash-type consistent sdbm avalanche\n"
+             "    server s 127.0.0.1:1 pool-max-conn 100\n    server t 127.0.0.1:2 pool-max-conn -1\n"
+             "    option accept-invalid-http-request\n");
+    CHECK(has_warning(
+        cfg, {"t.cfg:12: keyword 'hash-type consistent sdbm' is accepted and ignored", "its own function"}));
+    CHECK(has_warning(cfg, {"t.cfg:13: keyword 'pool-max-conn'"}));
+    CHECK(has_warning(cfg, {"t.cfg:15:", "still answered with 400"}));
+    CHECK(cfg.find_backend("b2")->hash_type == es::config::HashType::Consistent);
 }
 
 TEST_CASE("later-room sections are skipped with one warning each") {
@@ -485,9 +505,9 @@ TEST_CASE("later-room sections are skipped with one warning each") {
         "mailers m\n    mailer smtp1 10.0.0.1:25\n" +
         kTail);
     CHECK(cfg.warnings.size() == 6);
-    CHECK(has_warning(cfg, {"t.cfg:1: section 'ring' is parsed but not used yet"}));
-    CHECK(has_warning(cfg, {"section 'program' is parsed but not used yet"}));
-    CHECK(has_warning(cfg, {"section 'mailers' is parsed but not used yet"}));
+    CHECK(has_warning(cfg, {"t.cfg:1: section 'ring' is accepted and ignored"}));
+    CHECK(has_warning(cfg, {"section 'program' is accepted and ignored", "the program is NOT started"}));
+    CHECK(has_warning(cfg, {"section 'mailers' is accepted and ignored", "no e-mail"}));
 }
 
 TEST_CASE("mode is stored on both halves") {

@@ -2,7 +2,9 @@
 // header edits with log-format values, url_decode.
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
+
 #include <netinet/in.h>
+#include <algorithm>
 
 #include <initializer_list>
 #include <string>
@@ -349,7 +351,7 @@ TEST_CASE("request rules: header values are log-format strings") {
         "X-Peer: 198.51.100.7:40001",
         "X-Last-Hop: 10.9.9.9",
         "X-Req: POST /api/v1 100% /api/v1?x=1",
-        "X-Missing: [-]",
+        "X-Missing: []",  // HAProxy 2.6 writes nothing for a missing sample in a header
         "X-Literal: %[rand(10)] %T %{+Q}o %",
         "X-Copy: 198.51.100.7!",
     };
@@ -383,6 +385,25 @@ TEST_CASE("request rules: set-path, use-service, and conditions see earlier edit
     const Verdict v = es::http::run_request_rules(px, e.t);
     CHECK(e.edits.new_path == "/v2/metrics");
     CHECK(v.kind == Verdict::Service);
+
+    // later rules and conditions see the rewritten path (HAProxy: set-path changes the message)
+    HttpProxy px2;
+    Acl v2;
+    v2.name = "v2";
+    v2.fetch = "path";
+    v2.match = Match::Beg;
+    v2.patterns = {"/v2/"};
+    px2.acls = {v2};
+    px2.request_rules.push_back(rule(HttpAction::SetPath, "", "/v2%[path]"));
+    px2.request_rules.push_back(rule(HttpAction::SetHeader, "X-Path", "%[path]"));
+    px2.request_rules.push_back(rule(HttpAction::AddHeader, "X-V2", "yes"));
+    px2.request_rules.back().cond = when(0);
+    Exchange e2(make_req("GET", "/a?q", {{"Host", "h"}}));
+    CHECK(es::http::run_request_rules(px2, e2.t).kind == Verdict::Continue);
+    CHECK(e2.edits.new_path == "/v2/a");
+    const auto hdrs = e2.out_headers();
+    CHECK(std::find(hdrs.begin(), hdrs.end(), "X-Path: /v2/a") != hdrs.end());
+    CHECK(std::find(hdrs.begin(), hdrs.end(), "X-V2: yes") != hdrs.end());
     CHECK(v.service == "prometheus-exporter");
 }
 

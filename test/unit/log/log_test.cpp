@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "edgeshard/config/parser.hpp"
 #include "edgeshard/log/access_log.hpp"
 #include "edgeshard/log/sink.hpp"
 
@@ -432,13 +434,75 @@ struct TempDir {
     ~TempDir() { std::filesystem::remove_all(path); }
 };
 
+// A target as the config room builds it: stdout, stderr, file@<path>, unix@<path>, else a UDP address.
 config::LogTarget target(std::string t, std::string fmt = "", std::string facility = "local0") {
     config::LogTarget lt;
     lt.target = std::move(t);
     lt.format = std::move(fmt);
     lt.facility = std::move(facility);
+    if (lt.target == "stdout") {
+        lt.kind = config::LogTarget::Kind::Stdout;
+    } else if (lt.target == "stderr") {
+        lt.kind = config::LogTarget::Kind::Stderr;
+    } else if (lt.target.rfind("file@", 0) == 0) {
+        lt.kind = config::LogTarget::Kind::File;
+        lt.path = lt.target.substr(5);
+    } else if (lt.target.rfind("unix@", 0) == 0) {
+        lt.kind = config::LogTarget::Kind::Unix;
+        lt.path = lt.target.substr(5);
+    } else {
+        lt.kind = config::LogTarget::Kind::Udp;
+        auto a = config::parse_addr(lt.target);
+        REQUIRE(a);
+        lt.addr = *a;
+    }
     return lt;
 }
+
+std::string rec_of(std::uint16_t fe, std::string_view line) {
+    std::string s(kRecordHeader, '\0');
+    std::memcpy(s.data(), &fe, kRecordHeader);
+    s.append(line);
+    return s;
+}
+
+// A syslog server for the tests: a UDP socket on 127.0.0.1 (port from the kernel) or a unix datagram
+// socket at a path. recv() returns one datagram, or "" after 2 s.
+struct DgramPeer {
+    int fd = -1;
+    std::string addr;  // "127.0.0.1:<port>" or the path
+    explicit DgramPeer(const std::string& unix_path = "") {
+        if (unix_path.empty()) {
+            fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+            sockaddr_in a{};
+            a.sin_family = AF_INET;
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+            socklen_t len = sizeof a;
+            getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+            addr = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+        } else {
+            fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+            sockaddr_un a{};
+            a.sun_family = AF_UNIX;
+            std::memcpy(a.sun_path, unix_path.c_str(), unix_path.size() + 1);
+            REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+            addr = unix_path;
+        }
+        timeval tv{2, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    }
+    ~DgramPeer() { close(fd); }
+    std::string recv() {
+        char buf[70000];
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        return n < 0 ? std::string() : std::string(buf, std::size_t(n));
+    }
+    bool nothing_more() {
+        char buf[16];
+        return ::recv(fd, buf, sizeof buf, MSG_DONTWAIT) < 0;
+    }
+};
 
 }  // namespace
 
@@ -446,12 +510,13 @@ TEST_CASE("sink writes raw and rfc3164 lines to files and counts the rest") {
     TempDir dir;
     const std::string raw = (dir.path / "raw.log").string();
     const std::string sys = (dir.path / "sys.log").string();
+    DgramPeer syslog;
     config::Config cfg;
     cfg.frontends.resize(3);
     cfg.frontends[0].name = "web";
     cfg.frontends[0].logs = {target("file@" + raw, "raw"), target("file@" + sys, "rfc3164", "local1")};
     cfg.frontends[1].name = "api";
-    cfg.frontends[1].logs = {target("127.0.0.1:514"), target("file@" + raw, "raw")};
+    cfg.frontends[1].logs = {target(syslog.addr), target("file@" + raw, "raw")};
     cfg.frontends[2].name = "quiet";
 
     Ring r0(4096), r1(4096);
@@ -460,12 +525,7 @@ TEST_CASE("sink writes raw and rfc3164 lines to files and counts the rest") {
     Sink sink(cfg, {&r0, &r1, nullptr}, opt);
     CHECK(sink.writes_anything());
 
-    auto rec = [](std::uint16_t fe, std::string_view line) {
-        std::string s(kRecordHeader, '\0');
-        std::memcpy(s.data(), &fe, kRecordHeader);
-        s.append(line);
-        return s;
-    };
+    auto rec = rec_of;
     REQUIRE(r0.push(rec(0, "first")));
     REQUIRE(r1.push(rec(1, "second")));
     REQUIRE(r0.push(rec(0, "third")));
@@ -487,13 +547,21 @@ TEST_CASE("sink writes raw and rfc3164 lines to files and counts the rest") {
     }
     CHECK(got == std::vector<std::string>{"first", "third"});
 
+    const std::string dgram = syslog.recv();
+    CHECK_MESSAGE(
+        std::regex_match(
+            dgram, std::regex(R"(<134>[A-Z][a-z]{2} [ 123]\d \d\d:\d\d:\d\d edgeshard\[4242\]: second\n)")),
+        dgram);
+    CHECK(syslog.nothing_more());
+
     const SinkCounters& c = sink.counters();
     CHECK(c.records == 6);
-    CHECK(c.lines == 5);
-    CHECK(c.unsent == 1);
+    CHECK(c.lines == 6);
+    CHECK(c.datagrams == 1);
     CHECK(c.unrouted == 3);
     CHECK(c.write_errors == 0);
-    CHECK(c.bytes == read_file(raw).size() + s.size());
+    CHECK(c.dropped == 0);
+    CHECK(c.bytes == read_file(raw).size() + s.size() + dgram.size());
 
     // logrotate: move the file away, reopen, new lines go to a fresh file
     std::filesystem::rename(raw, raw + ".1");
@@ -513,6 +581,7 @@ TEST_CASE("sink formats: priority, short, rfc5424, iso") {
     cfg.frontends.resize(1);
     cfg.frontends[0].logs = {target("file@" + path, "priority"), target("file@" + path, "short"),
                              target("file@" + path, "rfc5424", "daemon"), target("file@" + path, "iso")};
+    cfg.global.log_send_hostname = true;  // without a name: the system's (opt.hostname here)
     Ring r(4096);
     SinkOptions opt;
     opt.pid = 7;
@@ -533,6 +602,118 @@ TEST_CASE("sink formats: priority, short, rfc5424, iso") {
     const std::string iso = R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d)";
     CHECK_MESSAGE(std::regex_match(c, std::regex("<30>1 " + iso + " edge1 edgeshard 7 - - L")), c);
     CHECK_MESSAGE(std::regex_match(d, std::regex(iso + " L")), d);
+}
+
+TEST_CASE("format_line: HAProxy 2.6's syslog headers, len with the header, levels") {
+    // The expected strings are the datagrams HAProxy 2.6 sends for the same settings (captured),
+    // with edgeshard's tag and milliseconds instead of microseconds in ISO dates.
+    Sink::Header h;
+    h.tag = "edgeshard";
+    h.pid = "77";
+    const std::int64_t t = 1764979668123;  // a fixed instant; its local date text is checked by pattern
+    std::string out;
+    Sink::format_line(h, "GET /", t, out);
+    CHECK_MESSAGE(
+        std::regex_match(
+            out, std::regex(R"(<134>[A-Z][a-z]{2} [ 123]\d \d\d:\d\d:\d\d edgeshard\[77\]: GET /\n)")),
+        out);
+    h.hostname = "myhost";
+    out.clear();
+    Sink::format_line(h, "GET /", t, out);
+    CHECK_MESSAGE(std::regex_match(out, std::regex(R"(<134>.{15} myhost edgeshard\[77\]: GET /\n)")), out);
+    h.style = Sink::Style::Local;  // never a host name
+    out.clear();
+    Sink::format_line(h, "GET /", t, out);
+    CHECK_MESSAGE(std::regex_match(out, std::regex(R"(<134>.{15} edgeshard\[77\]: GET /\n)")), out);
+    const std::string iso = R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.123[+-]\d\d:\d\d)";
+    h.style = Sink::Style::Rfc5424;
+    h.pri = 142;
+    out.clear();
+    Sink::format_line(h, "L", t, out);
+    CHECK_MESSAGE(std::regex_match(out, std::regex("<142>1 " + iso + " myhost edgeshard 77 - - L\n")), out);
+    h.hostname = {};
+    out.clear();
+    Sink::format_line(h, "L", t, out);
+    CHECK_MESSAGE(std::regex_match(out, std::regex("<142>1 " + iso + " - edgeshard 77 - - L\n")), out);
+    h.style = Sink::Style::Raw;
+    out.clear();
+    Sink::format_line(h, "L", t, out);
+    CHECK(out == "L\n");
+    h.style = Sink::Style::Short;
+    out.clear();
+    Sink::format_line(h, "L", t, out);
+    CHECK(out == "<6>L\n");
+    h.style = Sink::Style::Priority;
+    h.pri = 150;
+    out.clear();
+    Sink::format_line(h, "L", t, out);
+    CHECK(out == "<150>L\n");
+    h.style = Sink::Style::Timed;
+    out.clear();
+    Sink::format_line(h, "L", t, out);
+    CHECK_MESSAGE(std::regex_match(out, std::regex("<6>" + iso + " L\n")), out);
+
+    // len: header + line <= len, then '\n' (HAProxy's "len 100" datagram is 101 bytes)
+    h.style = Sink::Style::Rfc3164;
+    h.max_len = 100;
+    out.clear();
+    Sink::format_line(h, std::string(300, 'x'), t, out);
+    CHECK(out.size() == 101);
+    CHECK(out.back() == '\n');
+    CHECK(out[99] == 'x');
+    h.max_len = 80;
+    h.tag =
+        std::string_view("a-tag-long-enough-to-fill-the-whole-allowed-length-of-eighty-bytes-and-more-still");
+    out.clear();
+    Sink::format_line(h, "L", t, out);
+    CHECK(out.size() == 81);  // even the header is cut
+}
+
+TEST_CASE("sink sends datagrams: UDP and unix targets, levels, len, tags, drops") {
+    TempDir dir;
+    DgramPeer udp;
+    DgramPeer ux((dir.path / "log.sock").string());
+    config::Config cfg;
+    cfg.global.log_tag = "gtag";
+    cfg.frontends.resize(2);
+    auto notice = target(udp.addr, "", "local4");
+    notice.level = "notice";  // access logs are info: nothing for this one
+    auto capped = target(udp.addr, "priority", "local5");
+    capped.level = "info";
+    capped.min_level = "debug";  // info is more severe than debug: sent as debug
+    auto cut = target(udp.addr, "raw", "local3");
+    cut.len = 80;
+    cfg.frontends[0].logs = {target(udp.addr), notice, capped, cut};
+    cfg.frontends[1].log_tag = "fetag";
+    cfg.frontends[1].logs = {target("unix@" + ux.addr, "rfc5424", "local1"),
+                             target("unix@" + (dir.path / "nobody.sock").string(), "raw")};
+    Ring r(1 << 16);
+    SinkOptions opt;
+    opt.pid = 9;
+    Sink sink(cfg, {&r}, opt);
+    const std::string long_line(200, 'y');
+    REQUIRE(r.push(rec_of(0, "one")));
+    REQUIRE(r.push(rec_of(0, long_line)));
+    REQUIRE(r.push(rec_of(1, "two")));
+    CHECK(sink.drain() == 3);
+
+    std::vector<std::string> got;
+    for (int i = 0; i < 6; ++i) got.push_back(udp.recv());
+    CHECK(udp.nothing_more());
+    CHECK_MESSAGE(std::regex_match(got[0], std::regex(R"(<134>.{15} gtag\[9\]: one\n)")), got[0]);
+    CHECK(got[1] == "<175>one\n");
+    CHECK(got[2] == "one\n");
+    CHECK_MESSAGE(std::regex_match(got[3], std::regex(R"(<134>.{15} gtag\[9\]: y+\n)")), got[3]);
+    CHECK(got[4] == "<175>" + long_line + "\n");
+    CHECK(got[5] == std::string(80, 'y') + "\n");
+    const std::string u = ux.recv();
+    CHECK_MESSAGE(std::regex_match(u, std::regex(R"(<142>1 \S+ - fetag 9 - - two\n)")), u);
+
+    const SinkCounters& c = sink.counters();
+    CHECK(c.datagrams == 7);
+    CHECK(c.lines == 7);
+    CHECK(c.dropped == 1);  // nobody listens on nobody.sock: counted, never waited for
+    CHECK(c.write_errors == 1);
 }
 
 TEST_CASE("sink rejects bad configuration at boot") {
