@@ -1433,14 +1433,7 @@ bool http_option(ParseState& st, ProxyDraft& px, const Line& line, const std::st
                     if (!n)
                         fail(line.at, squote(kw + " except") + ": " + squote(net) +
                                           " is not a numeric IPv4/IPv6 network");
-                    // The proxy does not test the exception yet: the header would be added for those
-                    // clients too, and a backend trusting the last X-Forwarded-For would take a local
-                    // relay's address (often a trusted one) for the client's.
-                    fail(line.at, squote(kw + " except " + net) +
-                                      " is not supported in this version: X-Forwarded-For would be added for "
-                                      "clients in " +
-                                      squote(*n) + " too. Remove 'except " + net +
-                                      "' (the header is then added for every client) or the option");
+                    except = *n;
                 } else if (w == "header") {
                     header = arg_or_fail(line, ++i, kw + " header", "a header name");
                     if (!is_token(header))

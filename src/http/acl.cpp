@@ -248,6 +248,12 @@ bool match_src(const Acl& acl, const Txn& t) {
 
 }  // namespace
 
+bool addr_in_network(const sockaddr_storage* ss, std::string_view network) {
+    unsigned char a[16];
+    Net n;
+    return client_bytes(ss, a) && parse_net(network, n) && in_net(a, n);
+}
+
 bool eval_acl(const Acl& acl, const Txn& t) {
     const std::string_view f = acl.fetch;
     if (f == "always_true") return true;

@@ -816,7 +816,8 @@ void Worker::h_start_request(HttpSession* s, http::RequestHead& req, const char*
     }
     if (req.body == http::BodyKind::Chunked) w.put("Transfer-Encoding: chunked\r\n");
     const config::HttpProxy& ffp = fe.http.forwardfor ? fe.http : bcfg.http;
-    if (ffp.forwardfor && !(ffp.forwardfor_if_none && req.find(ffp.forwardfor_header))) {
+    if (ffp.forwardfor && !(ffp.forwardfor_if_none && req.find(ffp.forwardfor_header)) &&
+        (ffp.forwardfor_except.empty() || !http::addr_in_network(&peer, ffp.forwardfor_except))) {
         char ab[INET6_ADDRSTRLEN];
         const std::string_view ip(ab, http::addr_text(&peer, ab, sizeof ab));
         if (!ip.empty()) w.header(ffp.forwardfor_header, ip);

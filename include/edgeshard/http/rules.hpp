@@ -129,5 +129,8 @@ bool next_list_element(std::string_view value, std::size_t& pos, std::string_vie
 std::size_t addr_text(const sockaddr_storage* ss, char* out, std::size_t cap);
 // The client port, or -1 when unknown.
 int addr_port(const sockaddr_storage* ss);
+// True when the address is in `network` ("a.b.c.d[/len|/mask]", "v6[/len]"; IPv4 also matches an
+// IPv4-mapped IPv6 address); false for an unknown address or a network that does not parse.
+bool addr_in_network(const sockaddr_storage* ss, std::string_view network);
 
 }  // namespace es::http

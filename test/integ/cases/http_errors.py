@@ -132,10 +132,12 @@ def main(h):
            + eslib.http_defaults()
            + eslib.section("http-errors site_errors", f"errorfile 403 {f403}")
            + eslib.section("frontend fe_strict", f"bind {eslib.LOCALHOST}:{fe_strict}\ndefault_backend be_strict")
-           + eslib.section("backend be_strict", f"server strict {eslib.LOCALHOST}:{strict.port}")
+           + eslib.section("backend be_strict", f"""
+                option forwardfor except 127.0.0.0/8
+                server strict {eslib.LOCALHOST}:{strict.port}""")
            + eslib.section("frontend fe_rules", f"""
                 bind {eslib.LOCALHOST}:{fe_rules}
-                option forwardfor
+                option forwardfor except 10.0.0.0/8
                 acl is_admin path_beg /admin
                 http-request deny deny_status 403 if is_admin
                 http-request deny deny_status 404 if {{ path_beg /hidden }}
@@ -194,7 +196,12 @@ def main(h):
     check_eq(hv("X-Add"), ["mine", "added"], "X-Add at the origin (add-header appends)")
     check_eq(hv("X-Del"), [], "X-Del at the origin (del-header)")
     check_eq(hv("X-Keep"), ["kept"], "an untouched header at the origin")
-    check_eq(hv("X-Forwarded-For"), ["127.0.0.1"], "X-Forwarded-For at the origin (option forwardfor)")
+    check_eq(hv("X-Forwarded-For"), ["127.0.0.1"],
+             "X-Forwarded-For at the origin (option forwardfor except 10.0.0.0/8, client 127.0.0.1)")
+    r2 = eslib.http_get(fe_strict, "/echo")
+    check_eq(r2.status, 200, f"/echo through be_strict ({r2.brief()})")
+    check_eq(http_origin.header_values(strict.requests()[-1], "X-Forwarded-For"), [],
+             "X-Forwarded-For at the origin for a client in 'option forwardfor except 127.0.0.0/8'")
     check_eq(r.header("X-Resp"), "yes", "X-Resp at the client (http-response set-header)")
     check_eq(r.headers_named("Server"), [], "Server at the client (http-response del-header)")
     check_eq(r.header("X-Origin"), "rules", "X-Origin at the client (untouched response header)")

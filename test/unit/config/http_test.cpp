@@ -730,9 +730,8 @@ TEST_CASE("HTTP options") {
     CHECK_FALSE(b3.httpclose);
     CHECK(b3.http_keep_alive);
     fe_error("    option forwardfor except example.com\n", kLine, {"is not a numeric IPv4/IPv6 network"});
-    // the proxy does not test the exception: refused rather than adding the header for those clients
-    fe_error("    option forwardfor except 127.0.0.0/8\n", kLine,
-             {"'option forwardfor except 127.0.0.0/8' is not supported", "Remove 'except 127.0.0.0/8'"});
+    CHECK(fe_of(fe_cfg("    option forwardfor except 127.0.0.0/255.0.0.0\n")).http.forwardfor_except ==
+          "127.0.0.0/8");
     fe_error("    option forwardfor hedaer X\n", kLine,
              {"unknown argument 'hedaer'", "did you mean 'header'?"});
     fe_error("    option originalto\n", kLine, {"'option originalto' is not supported"});
