@@ -321,6 +321,8 @@ void Worker::h_arm_recv(HttpSession* s) {
     ++s->pending_ops;
     s->recv_armed = true;
     s->recv_cancelling = false;
+    // expected to send from now on: a pause our backpressure imposed is not the client's silence
+    s->last_cli = r_.now_ms();
 }
 
 void Worker::h_cancel_recv(HttpSession* s) {
@@ -1493,6 +1495,8 @@ void Worker::c_arm_recv(HttpConn* c) {
     ++c->pending_ops;
     c->recv_armed = true;
     c->recv_cancelling = false;
+    // expected to send from now on: a pause a slow client imposed is not the server's silence
+    if (c->owner) c->owner->last_srv = r_.now_ms();
 }
 
 void Worker::c_cancel_recv(HttpConn* c) {

@@ -62,6 +62,9 @@ void Worker::arm_recv(Session* s, int side) {
     ++s->pending_ops;
     sd.recv_armed = true;
     sd.recv_cancelling = false;
+    // the side is expected to send from now on: a time it was held back by the other side's
+    // backpressure is not its inactivity (see idle_deadline)
+    sd.last_ms = r_.now_ms();
 }
 
 void Worker::cancel_recv(Session* s, int side) {

@@ -753,9 +753,12 @@ void Worker::established(Session* s) {
 // ---------------------------------------------------------------- timers
 
 // Inactivity deadline (-1 = none). `timeout client` bounds the client side's silence (no byte
-// read from or written to it), `timeout server` the server side's; `timeout tunnel`, when set,
-// replaces both with one bound on both sides being idle. Once a side is half-closed the
-// -fin variants apply when configured.
+// read from or written to it), `timeout server` the server side's, each only while that side is
+// expected to act (HAProxy's meaning): to send (its read is armed, not held back because the
+// other side is slow to take what it sent) or to acknowledge (bytes queued or in a pipe for it).
+// A server held back by a slow client is not idle, nor a client held back by a slow server.
+// `timeout tunnel`, when set, replaces both with one bound on both sides being idle. Once a side
+// is half-closed the -fin variants apply when configured.
 std::int64_t Worker::idle_deadline(const Session* s) const {
     const auto& ft = cfg_.frontends[s->fe].timeouts;
     const auto& bt = cfg_.backends[std::size_t(s->be)].timeouts;
@@ -768,9 +771,20 @@ std::int64_t Worker::idle_deadline(const Session* s) const {
         if (or_unset(bt.server_fin) > 0) ts = bt.server_fin;
         if (or_unset(bt.tunnel) > 0 && tc <= 0 && ts <= 0) return std::max(lc, ls) + bt.tunnel;
     }
+    auto expected = [s](int x) {
+        const Side& sd = s->side[x];
+        const Dir& to = s->dir[1 - x];  // bytes flowing towards side x
+        const bool sends = !sd.eof && (sd.recv_armed || sd.starved || sd.poll_in || s->dir[x].mode == Dir::Switching);
+        const bool acks = to.qbytes > 0 || to.send_inflight || to.pipe_bytes > 0 || sd.poll_out;
+        return sends || acks;
+    };
     std::int64_t d = -1;
-    if (tc > 0) d = lc + tc;
-    if (ts > 0) d = d < 0 ? ls + ts : std::min(d, ls + ts);
+    if (tc > 0 && expected(kClient)) d = lc + tc;
+    if (ts > 0 && expected(kServer)) d = d < 0 ? ls + ts : std::min(d, ls + ts);
+    if (d < 0 && (tc > 0 || ts > 0)) {
+        // nothing is expected of either side (a transition): still bounded, by both being idle
+        d = std::max(lc, ls) + std::max(tc, ts);
+    }
     return d;
 }
 
