@@ -23,6 +23,8 @@ than the timeout + 2 s (stopwatches start before the action that starts the prox
   c5c   CLIENT 1s, server 5s                client pauses 0.3 s inside its body    200, body intact
   c6a   CLIENT 1s, server 5s                client reads a 3 MiB body, 256 KiB     complete, sha256
                                             every 250 ms (3 s in all)
+  c6c   SERVER 1s, client 5s                client pauses 1.4 s after every 6 MiB  complete, sha256 (the server
+                                            of a 24 MiB body                       is held back, not idle)
   c6b   CLIENT 1s, server 5s                client stops reading a 1 GiB body      both sides closed ~1 s after
                                             (more than every buffer can hold)      the buffers filled (cD)
   c7a   HTTP-REQUEST 1s, client 5s          head dripped a byte every 200 ms       408 at ~1 s (cR)
@@ -644,6 +646,46 @@ def c6a_slow_reader(m):
     return f"complete after {dt:.2f}s (longest gap {max(gaps):.2f}s)"
 
 
+def c6c_paused_reader(m):
+    """The client pauses longer than `timeout server` (but within `timeout client`) after every
+    6 MiB: the server is held back by the client, not idle, and must not be cut."""
+    size, step, pause = 24 * MiB, 6 * MiB, 1.4
+    c = client(m.p["s1"], rcvbuf=64 * KiB)
+    hsh = hashlib.sha256()
+    n = 0
+    try:
+        t0 = time.monotonic()
+        c.send(req("GET", f"/size/{size}?t=c6c"))
+        r = c.read_head(timeout=3)
+        check_eq(r.status, 200, "status")
+        pre = c.buffered()
+        hsh.update(pre)
+        n = len(pre)
+        mark = step
+        c.sock.settimeout(3)
+        for _ in range(100000):
+            if n >= size:
+                break
+            try:
+                d = c.sock.recv(min(size - n, 1 << 16))
+            except (socket.timeout, OSError) as e:
+                raise Failure(f"read error {e!r} after {n} of {size} bytes, {time.monotonic() - t0:.2f}s")
+            if not d:
+                raise Failure(f"closed after {n} of {size} bytes, {time.monotonic() - t0:.2f}s in (the client "
+                              f"paused {pause}s per {step // MiB} MiB under timeout server 1s, client 5s)")
+            hsh.update(d)
+            n += len(d)
+            if n >= mark:
+                mark += step
+                time.sleep(pause)  # holds the server back through the proxy, longer than timeout server
+        dt = time.monotonic() - t0
+    finally:
+        c.close()
+    check_eq((n, hsh.hexdigest()), (size, body_sha(size)), "body length and sha256")
+    check(dt > 2 * pause, f"the paused read took only {dt:.2f}s")
+    return f"complete in {dt:.2f}s"
+
+
 def c6b_stopped_reader(m):
     # far more than every buffer on the way can hold (tcp_rmem's maximum alone is 32 MiB here):
     # the origin can only finish if the proxy keeps reading for a client that does not
@@ -919,7 +961,7 @@ def c12_connect_refused(m):
 
 CELLS = [c1_think_client, c2_think_server, c3a_headpause_client, c3b_headpause_server,
          c4_upload_slowread, c5a_body_pause, c5b_body_pause_early, c5c_body_short_pause,
-         c6a_slow_reader, c6b_stopped_reader, c7a_drip, c7b_head_in_time, c7c_keepalive_idle,
+         c6a_slow_reader, c6b_stopped_reader, c6c_paused_reader, c7a_drip, c7b_head_in_time, c7c_keepalive_idle,
          c7d_keepalive_reuse, c8a_queue_expires, c8b_queue_waits, c9_tunnel, c10_continue,
          c11a_client_fin, c11b_server_fin, c11c_halfclosed_waiting, c12_connect_refused]
 

@@ -5,8 +5,13 @@ client/server timeouts once connected. The cases run concurrently on four fronte
   server: `timeout server 1s`, client sends once, server never answers  -> closed in 1..3 s
   active: both 1 s, an echo every 300 ms for 2.5 s                      -> alive, then closed
   tunnel: client/server 1 s, `timeout tunnel 3s`: idle 1.5 s still alive, closed after ~3 s
+  held server: `timeout server 1s`, the server streams 24 MiB to a client that pauses 1.5 s after
+          every 4 MiB: the server is held back by the client, not idle -> every byte arrives
+  held client: `timeout client 1s`, the client uploads 24 MiB to a server that pauses 1.5 s after
+          every 4 MiB: the client is held back by the server, not idle -> every byte arrives
 """
 import os
+import socket
 import sys
 import threading
 import time
@@ -25,6 +30,90 @@ def silent_handler(c, idx, srv):
     how, data, secs = eslib.wait_eof(c, 20)
     with srv.lock:
         srv.results[idx] = (how, len(data), t0, time.monotonic())
+
+
+HELD_TOTAL = 24 << 20
+HELD_STEP = 4 << 20
+HELD_PAUSE = 1.5
+
+
+def source_handler(c, idx, srv):
+    """Streams HELD_TOTAL bytes as fast as the proxy takes them, then closes."""
+    chunk = b"s" * (64 << 10)
+    sent = 0
+    try:
+        while sent < HELD_TOTAL:
+            c.sendall(chunk)
+            sent += len(chunk)
+    except OSError:
+        pass
+    with srv.lock:
+        srv.results[idx] = sent
+
+
+def paused_sink_handler(c, idx, srv):
+    """Reads until EOF, pausing HELD_PAUSE after every HELD_STEP bytes."""
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+    got = 0
+    mark = HELD_STEP
+    try:
+        while True:
+            b = c.recv(1 << 16)
+            if not b:
+                break
+            got += len(b)
+            if got >= mark:
+                mark += HELD_STEP
+                # the pause is the point of the case: it holds the client back through the proxy
+                time.sleep(HELD_PAUSE)
+    except OSError:
+        pass
+    with srv.lock:
+        srv.results[idx] = got
+
+
+def case_held_server(port, out):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+    s.settimeout(10)
+    got = 0
+    mark = HELD_STEP
+    t0 = time.monotonic()
+    try:
+        s.connect((eslib.LOCALHOST, port))
+        while time.monotonic() - t0 < 30:
+            b = s.recv(1 << 16)
+            if not b:
+                break
+            got += len(b)
+            if got >= mark:
+                mark += HELD_STEP
+                time.sleep(HELD_PAUSE)  # holds the server back through the proxy
+    except OSError as e:
+        out["held_server"] = (f"{type(e).__name__}: {e}", got, time.monotonic() - t0)
+        return
+    finally:
+        s.close()
+    out["held_server"] = (None, got, time.monotonic() - t0)
+
+
+def case_held_client(port, out):
+    s = eslib.connect(port, timeout=10)
+    chunk = b"c" * (64 << 10)
+    sent = 0
+    t0 = time.monotonic()
+    try:
+        while sent < HELD_TOTAL and time.monotonic() - t0 < 30:
+            s.sendall(chunk)
+            sent += len(chunk)
+        s.shutdown(socket.SHUT_WR)
+        how, _, _ = eslib.wait_eof(s, 20)
+    except OSError as e:
+        out["held_client"] = (f"{type(e).__name__}: {e}", sent, time.monotonic() - t0)
+        return
+    finally:
+        s.close()
+    out["held_client"] = (None if how == "eof" else f"ended by {how}", sent, time.monotonic() - t0)
 
 
 def case_client_idle(port, out):
@@ -102,11 +191,13 @@ def case_tunnel_revive(port, out):
 
 
 def main(h):
-    p_cli, p_srv, p_act, p_tun = (eslib.free_port() for _ in range(4))
+    p_cli, p_srv, p_act, p_tun, p_hs, p_hc = (eslib.free_port() for _ in range(6))
     sock = h.sock_path()
     silent_a = h.threaded_server(silent_handler, name="silentA", conn_timeout=30)
     silent_b = h.threaded_server(silent_handler, name="silentB", conn_timeout=30)
     echo = h.echo_server()
+    source = h.threaded_server(source_handler, name="source", conn_timeout=40)
+    sink = h.threaded_server(paused_sink_handler, name="sink", conn_timeout=40)
     cfg = (eslib.global_section(sock, nbthread=2)
            + eslib.defaults_section(connect="2s", client="10s", server="10s")
            + eslib.simple_proxy(p_cli, [("s", silent_a.port, "")], fe="fe_client", be="be_client",
@@ -117,19 +208,24 @@ def main(h):
                                 fe_extra="timeout client 1s", be_extra="timeout server 1s")
            + eslib.simple_proxy(p_tun, [("s", echo.port, "")], fe="fe_tunnel", be="be_tunnel",
                                 fe_extra="timeout client 1s",
-                                be_extra="timeout server 1s\ntimeout tunnel 3s"))
-    es = h.edgeshard(cfg, ports=[p_cli, p_srv, p_act, p_tun], sock=sock)
+                                be_extra="timeout server 1s\ntimeout tunnel 3s")
+           + eslib.simple_proxy(p_hs, [("s", source.port, "")], fe="fe_held_srv", be="be_held_srv",
+                                fe_extra="timeout client 10s", be_extra="timeout server 1s")
+           + eslib.simple_proxy(p_hc, [("s", sink.port, "")], fe="fe_held_cli", be="be_held_cli",
+                                fe_extra="timeout client 1s", be_extra="timeout server 10s"))
+    es = h.edgeshard(cfg, ports=[p_cli, p_srv, p_act, p_tun, p_hs, p_hc], sock=sock)
 
     out = {}
     cases = [(case_client_idle, p_cli), (case_server_idle, p_srv), (case_active, p_act),
-             (case_tunnel_idle, p_tun), (case_tunnel_revive, p_tun)]
+             (case_tunnel_idle, p_tun), (case_tunnel_revive, p_tun), (case_held_server, p_hs),
+             (case_held_client, p_hc)]
     threads = [threading.Thread(target=f, args=(p, out), daemon=True) for f, p in cases]
     for t in threads:
         t.start()
-    dl = eslib.Deadline(20)
+    dl = eslib.Deadline(40)
     for t in threads:
         t.join(dl.left())
-    check(all(not t.is_alive() for t in threads), f"timeout cases did not finish in 20 s: {sorted(out)}")
+    check(all(not t.is_alive() for t in threads), f"timeout cases did not finish in 40 s: {sorted(out)}")
 
     problems = []
 
@@ -193,6 +289,22 @@ def main(h):
                             f"replace timeout client/server 1s once connected")
         elif secs > 3.0 + SLACK_HI:
             problems.append(f"tunnel idle: closed after {secs:.2f}s, expected about 3 s")
+    # held back, not idle
+    err, got, secs = out["held_server"]
+    log(f"held server (timeout server 1s, client pausing {HELD_PAUSE}s per {HELD_STEP >> 20} MiB): "
+        f"{got} of {HELD_TOTAL} bytes in {secs:.2f}s ({err or 'eof'})")
+    if err or got != HELD_TOTAL:
+        problems.append(f"held server: a server held back by a slow client was cut: {got} of {HELD_TOTAL} "
+                        f"bytes after {secs:.2f}s ({err or 'eof'})")
+    elif secs < 2 * HELD_PAUSE:
+        problems.append(f"held server: done in {secs:.2f}s: the client's pauses did not hold the server back")
+    err, sent, secs = out["held_client"]
+    got = sink.results.get(0) if sink.wait_handlers(10) else None
+    log(f"held client (timeout client 1s, server pausing {HELD_PAUSE}s per {HELD_STEP >> 20} MiB): "
+        f"sent {sent}, the server got {got} in {secs:.2f}s ({err or 'eof'})")
+    if err or got != HELD_TOTAL:
+        problems.append(f"held client: a client held back by a slow server was cut: the server got {got} of "
+                        f"{HELD_TOTAL} bytes after {secs:.2f}s ({err or 'eof'})")
     rv = out["tunnel_revive"]
     if rv is not None:
         problems.append(f"tunnel revive: {rv}")
