@@ -2185,7 +2185,8 @@ void Worker::c_maybe_release(HttpConn* c) {
 //    queued for it. A client waiting for a slow server, or a server held back because the client
 //    reads slowly, is not idle. `last_cli` / `last_srv` move on every byte received or sent, and
 //    when a send starts on an idle queue (so a queue filled after a long wait gets a full period).
-std::int64_t Worker::h_deadline(const HttpSession* s, int* why) const {
+// inlined into both callers: it runs after every completion of a session (h_schedule_now)
+[[gnu::always_inline]] inline std::int64_t Worker::h_deadline(const HttpSession* s, int* why) const {
     const auto& ft = cfg_.frontends[s->fe].timeouts;
     const config::Timeouts* bt = s->be >= 0 ? &cfg_.backends[std::size_t(s->be)].timeouts : nullptr;
     if (s->shut_sent) {
@@ -2245,7 +2246,7 @@ std::int64_t Worker::h_deadline(const HttpSession* s, int* why) const {
     return d;
 }
 
-void Worker::h_schedule(HttpSession* s) {
+void Worker::h_schedule_now(HttpSession* s) {
     if (s->state != HState::Active) return;
     if (s->timer.kind == kHTimerRetry && s->timer.armed()) return;
     int why = 0;
@@ -2459,17 +2460,19 @@ void Worker::http_on_cqe(const UserData& u, const shard::Cqe& e) {
             stale(e);
             return;
         }
+        hsched_after_ = s;
         switch (u.op) {
             case kHOpCliRecv: h_on_cli_recv(s, e); break;
             case kHOpCliSend: h_on_cli_send(s, e.res); break;
             case kHOpCliShut: h_on_cli_shut(s, e.res); break;
             case kHOpCliInstall: h_on_cli_install(s, e.res); break;
             case kHOpCliPollOut: h_on_cli_poll(s); break;
-            default: h_op_done(s); return;
+            default: hsched_after_ = nullptr; h_op_done(s); return;
         }
         // what each side is expected to do may have changed: the deadline follows (a closed
         // session is not released before the end of the turn, so `s` is still readable)
-        h_schedule(s);
+        hsched_after_ = nullptr;
+        h_schedule_now(s);
         return;
     }
     HttpConn* c = u.ptr<HttpConn>();
@@ -2478,6 +2481,7 @@ void Worker::http_on_cqe(const UserData& u, const shard::Cqe& e) {
         return;
     }
     HttpSession* s = c->owner;
+    hsched_after_ = s;
     switch (u.op) {
         case kHOpSrvSocket: c_on_socket(c, e.res); break;
         case kHOpSrvConnect: c_on_connect(c, e.res); break;
@@ -2486,9 +2490,10 @@ void Worker::http_on_cqe(const UserData& u, const shard::Cqe& e) {
         case kHOpSrvInstall: c_on_install(c, e.res); break;
         case kHOpSrvPollIn: c_on_poll(c); break;
         case kHOpSrvShut: c_on_shut(c); break;
-        default: c_op_done(c); return;
+        default: hsched_after_ = nullptr; c_op_done(c); return;
     }
-    if (s) h_schedule(s);
+    hsched_after_ = nullptr;
+    if (s) h_schedule_now(s);
 }
 
 void Worker::stale(const shard::Cqe& e) {

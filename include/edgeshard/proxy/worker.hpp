@@ -252,7 +252,12 @@ private:
     void h_response_done(HttpSession* s);
     void h_request_done(HttpSession* s, bool local);
     std::int64_t h_deadline(const HttpSession* s, int* why) const;
-    void h_schedule(HttpSession* s);
+    // Re-arms the session's timer for its current deadline. Inside a completion handler of that
+    // session it does nothing: http_on_cqe computes the deadline once, after the handler.
+    void h_schedule(HttpSession* s) {
+        if (s != hsched_after_) h_schedule_now(s);
+    }
+    void h_schedule_now(HttpSession* s);
     void h_on_timer(shard::Timer* t);
     void h_close(HttpSession* s);
     void h_maybe_release(HttpSession* s);
@@ -335,6 +340,9 @@ private:
     std::vector<HttpConn*> creleased_;
     core::ListNode hall_;
     int hconns_live_ = 0;
+    // the session whose completion is being handled: its deadline is computed once, after the
+    // handler (http_on_cqe), not at every h_schedule inside it
+    HttpSession* hsched_after_ = nullptr;
     http::Limits http_limits_;
     http::RequestHead req_head_;   // the head being processed (one at a time per shard)
     http::ResponseHead rsp_head_;
