@@ -1469,9 +1469,12 @@ bool http_option(ParseState& st, ProxyDraft& px, const Line& line, const std::st
         });
         return true;
     }
-    if (name == "httplog") {
+    if (name == "httplog" || name == "httpslog") {
+        // HAProxy's httpslog is httplog plus TLS fields; edgeshard has no TLS listener yet, so those
+        // fields would all be empty: the httplog line is what such a frontend logs.
+        const bool tls = name == "httpslog";
         bool clf = false;
-        if (!negated && line.words.size() > next) {
+        if (!tls && !negated && line.words.size() > next) {
             if (line.words[next] != "clf")
                 fail(line.at, "'option httplog' expects nothing or 'clf', got " + squote(line.words[next]));
             clf = true;
@@ -1486,27 +1489,11 @@ bool http_option(ParseState& st, ProxyDraft& px, const Line& line, const std::st
             px.httplog = false;
             return true;
         }
+        if (tls)
+            st.warn(line.at,
+                    "'option httpslog' falls back to 'option httplog': there are no TLS fields to log "
+                    "(TLS binds are not supported in this version)");
         px.fe.log_format = std::string(clf ? kClfLogFormat : kHttpLogFormat);
-        px.httplog = true;
-        return true;
-    }
-    if (name == "httpslog") {
-        no_more_args(line, next, kw);
-        if (!has_fe(px)) {
-            warn_no_fe(st, px, line.at, kw);
-            return true;
-        }
-        if (negated) {
-            if (px.httplog) px.fe.log_format.clear();
-            px.httplog = false;
-            return true;
-        }
-        // HAProxy's httpslog is httplog plus TLS fields; edgeshard has no TLS listener yet, so those
-        // fields would all be empty: the httplog line is what such a frontend logs.
-        st.warn(line.at,
-                "'option httpslog' falls back to 'option httplog': there are no TLS fields to log "
-                "(TLS binds are not supported in this version)");
-        px.fe.log_format = std::string(kHttpLogFormat);
         px.httplog = true;
         return true;
     }

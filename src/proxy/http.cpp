@@ -2314,16 +2314,7 @@ void Worker::h_on_timer(shard::Timer* t) {
             s->term[0] = 's';
             if (s->rsp == RspPhase::Head && s->status == 0) {
                 s->term[1] = 'H';
-                if (s->conn) {
-                    c_release(s->conn, false);
-                    s->conn = nullptr;
-                }
-                s->rsp = RspPhase::None;
-                s->replied = true;
-                s->close_after = true;
-                h_queue_reply(s, h_error(s, 504), true);
-                s->status = 504;
-                h_request_done(s, true);
+                h_abort_reply(s, 504);
                 return;
             }
             s->term[1] = 'D';
@@ -2340,12 +2331,6 @@ void Worker::h_on_timer(shard::Timer* t) {
                 // stalled inside its request body, nothing of a response sent yet: say so (408)
                 // rather than close without a word; the server connection is not reusable
                 if (s->be >= 0) st_.be[s->be].cli_abrt.inc();
-                if (s->conn) {
-                    c_release(s->conn, false);
-                    s->conn = nullptr;
-                }
-                s->rsp = RspPhase::None;
-                s->close_after = true;
                 s->linger = true;
                 inq_drop(s->in);
                 if (s->req_acc) {
@@ -2353,16 +2338,28 @@ void Worker::h_on_timer(shard::Timer* t) {
                     s->req_acc = nullptr;
                 }
                 s->req = ReqPhase::Done;
-                s->replied = true;
-                h_queue_reply(s, h_error(s, 408), true);
-                s->status = 408;
-                h_request_done(s, true);
+                h_abort_reply(s, 408);
                 return;
             }
             h_log(s);
             h_close(s);
             return;
     }
+}
+
+// The exchange ends with the proxy's own error reply although its request went (at least in
+// part) to a server: that connection is not reusable, and the client's closes after the reply.
+void Worker::h_abort_reply(HttpSession* s, int status) {
+    if (s->conn) {
+        c_release(s->conn, false);
+        s->conn = nullptr;
+    }
+    s->rsp = RspPhase::None;
+    s->replied = true;
+    s->close_after = true;
+    h_queue_reply(s, h_error(s, status), true);
+    s->status = status;
+    h_request_done(s, true);
 }
 
 void Worker::h_close(HttpSession* s) {
