@@ -1515,7 +1515,6 @@ bool http_option(ParseState& st, ProxyDraft& px, const Line& line, const std::st
             return true;
         }
         px.fe.dontlognull = !negated;
-        px.dontlognull_at = line.at;
         return true;
     }
     return false;
@@ -1789,17 +1788,6 @@ void finish_proxy_http(ParseState& st, ProxyDraft& px) {
     for (auto& r : px.fe.use_backend_rules) fix_terms(px.fe.http.acls, r.cond);
     each_http(px, [](HttpProxy& h) { check_response_conditions(h); });
 
-    if (has_fe(px) && !is_defaults(px) && px.fe.dontlognull && !px.fe.binds.empty() && !px.fe.logs.empty() &&
-        !px.fe.log_format.empty()) {
-        const std::string msg =
-            where_text(px.dontlognull_at) +
-            ": keyword 'option dontlognull' is accepted and ignored: connections that send "
-            "no data are still logged (mode tcp, and HTTP connections that time out before "
-            "their first request)";
-        // once per line: every proxy of a defaults section would repeat it
-        if (std::find(st.cfg.warnings.begin(), st.cfg.warnings.end(), msg) == st.cfg.warnings.end())
-            st.cfg.warnings.push_back(msg);
-    }
     const bool fe_tcp = has_fe(px) && px.fe.mode == Mode::Tcp;
     const bool be_tcp = has_be(px) && px.be.mode == Mode::Tcp;
     if (fe_tcp) {

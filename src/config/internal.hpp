@@ -154,7 +154,6 @@ struct ProxyDraft {
     std::vector<HttpRule> redirects;         // the 'redirect' keyword: evaluated after the http-request rules
     std::vector<std::string> defaults_acls;  // names declared in the defaults it came from (not inherited)
     bool httplog = false;     // log_format came from 'option httplog' (a tcp frontend falls back to tcplog)
-    Location dontlognull_at;  // the 'option dontlognull' line, for its warning
 };
 
 struct CpuMapNote {  // explicit thread numbers above nbthread deserve a warning, known only at the end

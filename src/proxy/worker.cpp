@@ -106,6 +106,8 @@ bool Worker::frontend_needs_addr(const config::Config& cfg, std::uint32_t f) {
 // One tcplog record per L4 connection, when it ends.
 void Worker::tcp_log(Session* s) {
     if (!p_.log_ring || !fe_formats_[s->fe]) return;
+    // option dontlognull: a connection whose client sent nothing (a health probe, a port scan)
+    if (cfg_.frontends[s->fe].dontlognull && s->dir[kClient].moved == 0) return;
     const std::int64_t now = r_.now_ms();
     log::Fields f;
     f.http = false;

@@ -6,7 +6,8 @@
     ("GET /path?query HTTP/1.1"); a 404 from the origin and a POST are logged likewise;
   - `log-format "%ST %B %HM %HP"`: exactly "<status> <bytes> <method> <path without query>";
   - `option tcplog` on a `mode tcp` frontend: one line per connection with frontend and
-    backend/server and the bytes sent to the client;
+    backend/server and the bytes sent to the client; with `option dontlognull`, a connection that
+    sends nothing gets no line;
   - `log file@<path>` (edgeshard extension): the same httplog lines appended to a file.
 """
 import os
@@ -70,6 +71,7 @@ def main(h):
                 mode tcp
                 log stdout format raw local0
                 option tcplog
+                option dontlognull
                 default_backend be_tcp""")
            + eslib.section("frontend fe_file", f"""
                 bind {L}:{p_file}
@@ -118,7 +120,9 @@ def main(h):
         check_bytes(int(nbytes), r.wire_len, f"log-format %B in {line!r}")
     log(f"log-format: {fmt_lines}")
 
-    # ---- option tcplog
+    # ---- option tcplog (with dontlognull: a connection that sends nothing is not logged)
+    null = eslib.connect(p_tcp)
+    null.close()
     tcp_conns = []
     for i in range(3):
         s = eslib.connect(p_tcp)
