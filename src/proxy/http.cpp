@@ -1077,7 +1077,7 @@ bool Worker::h_forward_body(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out, h
             take = st.used;
             done = st.status == http::Status::Done;
         }
-        if (!request) s->bytes_out += take;
+        if (!request) h_count_out(s, take);
         if (take > 0) {
             if (take == avail) {
                 outq_push(out, Seg{p, std::uint32_t(take), net::BufRing::kNone, acc});
@@ -1129,7 +1129,7 @@ bool Worker::h_forward_body(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out, h
             take = st.used;
             done = st.status == http::Status::Done;
         }
-        if (!request) s->bytes_out += take;
+        if (!request) h_count_out(s, take);
         if (take == rec.len) {
             inq_pop(in);
             outq_push(out, Seg{p, std::uint32_t(take), b, nullptr});
@@ -1176,8 +1176,10 @@ void Worker::h_body_error(HttpSession* s, bool request) {
     }
 }
 
-void Worker::h_tunnel(HttpSession*, InQ& in, HeadBuf*& acc, OutQ& out) {
+void Worker::h_tunnel(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out) {
+    const bool to_client = &out == &s->out;
     if (acc && acc->off < acc->len && !out.full()) {
+        if (to_client) h_count_out(s, acc->len - acc->off);
         outq_push(out, Seg{acc->data + acc->off, acc->len - acc->off, net::BufRing::kNone, acc});
         acc = nullptr;
     }
@@ -1185,8 +1187,18 @@ void Worker::h_tunnel(HttpSession*, InQ& in, HeadBuf*& acc, OutQ& out) {
         const std::uint16_t b = in.head;
         const net::BufRing::Rec& rec = bufs_->rec(b);
         inq_pop(in);
+        if (to_client) h_count_out(s, rec.len);
         outq_push(out, Seg{bufs_->data(b) + rec.off, rec.len, b, nullptr});
     }
+}
+
+// Bytes of a server's response forwarded to the client: the log's %B and the `bout` counters
+// (bytes a server sent beyond its message are not forwarded, so not counted).
+void Worker::h_count_out(HttpSession* s, std::uint64_t n) {
+    s->bytes_out += n;
+    st_.fe[s->fe].bout.add(n);
+    st_.be[s->be].bout.add(n);
+    if (s->server >= 0) lbs_[std::size_t(s->be)]->server(s->server).c->bout.add(n);
 }
 
 // ---------------------------------------------------------------- local replies
@@ -1582,10 +1594,8 @@ void Worker::c_on_recv(HttpConn* c, const shard::Cqe& e) {
             return;
         }
         const auto n = std::uint32_t(e.res);
+        c->sock_nonempty = e.flags & IORING_CQE_F_SOCK_NONEMPTY;
         s->last_srv = r_.now_ms();
-        st_.fe[s->fe].bout.add(n);
-        st_.be[s->be].bout.add(n);
-        lbs_[std::size_t(c->be)]->server(c->server).c->bout.add(n);
         inq_push(c->in, bid, n);
         h_process_response(s);
         if (c->state == HttpConn::Closing) return;
@@ -1954,7 +1964,7 @@ bool Worker::h_parse_response(HttpSession* s) {
     }
     hb->len = w.n;
     outq_push(s->out, Seg{hb->data, hb->len, net::BufRing::kNone, hb});
-    s->bytes_out += hb->len;
+    h_count_out(s, hb->len);
     // consume the head from its input
     if (in_place) {
         net::BufRing::Rec& rec = bufs_->rec(c->in.head);
@@ -2013,8 +2023,11 @@ void Worker::h_response_done(HttpSession* s) {
     s->rsp = RspPhase::None;
     // the connection goes back to the pool if it is clean: request fully sent, nothing extra
     // received, server keeps it open
+    // Bytes still in the socket after the response are not a response to anything we sent (one
+    // request at a time): such a connection must not be pooled, or the next request sent on it
+    // would be answered with them.
     const bool reusable = c && s->req == ReqPhase::Done && c->in.empty() && !s->rsp_acc && !c->eof &&
-                          !s->srv_close && c->out.n == 0 && c->state == HttpConn::Ready;
+                          !c->sock_nonempty && !s->srv_close && c->out.n == 0 && c->state == HttpConn::Ready;
     if (s->req != ReqPhase::Done) s->close_after = true;  // the server answered before the body ended
     if (c) {
         if (c->spliced) c->big = true;

@@ -1,5 +1,6 @@
 // Worker: moving bytes. The copy path (provided buffers, sendmsg) and the splice path.
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -658,6 +659,13 @@ void Worker::h_pump(HttpSession* s) {
 // The body has reached the client socket in full: back to the buffer path.
 void Worker::h_splice_done(HttpSession* s) {
     HttpConn* c = s->conn;
+    // The last receive's "more in the socket" flag predates the spliced body. Whether the server
+    // sent anything beyond the body decides whether the connection may be pooled: one peek on
+    // the (still non-blocking) regular fd, cheap next to the body it ends.
+    char probe;
+    const ssize_t extra = ::recv(c->fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    c->sock_nonempty = extra > 0;
+    if (extra == 0) c->eof = true;
     fcntl(s->cli_fd, F_SETFL, 0);
     fcntl(c->fd, F_SETFL, 0);
     put_pipe(c->pipe, true);

@@ -140,9 +140,10 @@ struct HttpConn {
     bool recv_cancelling = false;
     bool starved = false;
     bool eof = false;
-    bool reset = false;
+    bool reset = false;          // the server's side ended with an error (a reset), not a FIN
+    bool sock_nonempty = false;  // the last receive left bytes in the socket (IORING_CQE_F_SOCK_NONEMPTY)
     bool shut_inflight = false;  // SHUT_WR in flight: the slot is closed only after its completion
-    bool close_deferred = false;      // the server's side ended with an error (a reset), not a FIN
+    bool close_deferred = false; // the slot's close waits for that completion (c_on_shut)
     bool reused = false;     // carried at least one request before the current one
     bool released = false;
     bool counted = false;    // holds a server slot (ServerSlot::cur)

@@ -230,6 +230,7 @@ private:
     void h_server_failed(HttpSession* s, bool bad_response);
     void h_server_ended_body(HttpSession* s);
     void h_abort_reply(HttpSession* s, int status);
+    void h_count_out(HttpSession* s, std::uint64_t n);
     bool h_replay(HttpSession* s, HttpConn* c, std::uint32_t why);
     void h_keep_for_replay(HttpSession* s, bool reused);
     static std::uint32_t retry_status_bit(int status);
