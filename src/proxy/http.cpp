@@ -459,15 +459,7 @@ void Worker::h_tunnel_shut_server(HttpSession* s) {
 void Worker::c_on_shut(HttpConn* c) {
     --c->pending_ops;
     c->shut_inflight = false;
-    if (c->close_deferred) {
-        // the slot could not be closed while the shutdown (resolved when issued) was in flight
-        c->close_deferred = false;
-        io_uring_sqe* sqe = r_.sqe();
-        io_uring_prep_close_direct(sqe, unsigned(c->slot));
-        io_uring_sqe_set_data64(sqe, cud(kHOpSrvClose, c));
-        ++c->pending_ops;
-        c->slot = -1;
-    }
+    c->pending_ops += close_deferred(c->deferred_close, cud(kHOpSrvClose, c));
     c_maybe_release(c);
 }
 
@@ -555,13 +547,7 @@ void Worker::h_linger(HttpSession* s) {
 void Worker::h_on_cli_shut(HttpSession* s, int res) {
     --s->pending_ops;
     s->shut_inflight = false;
-    if (s->deferred_close >= 0) {
-        io_uring_sqe* sqe = r_.sqe();
-        io_uring_prep_close_direct(sqe, unsigned(s->deferred_close));
-        io_uring_sqe_set_data64(sqe, hud(kHOpCliClose, s));
-        ++s->pending_ops;
-        s->deferred_close = -1;
-    }
+    s->pending_ops += close_deferred(s->deferred_close, hud(kHOpCliClose, s));
     if (s->state != HState::Active) {
         h_maybe_release(s);
         return;
@@ -2153,21 +2139,9 @@ void Worker::c_close(HttpConn* c) {
     c->state = HttpConn::Closing;
     r_.timers().cancel(&c->timer);
     c->established = false;
-    if (c->slot >= 0) {
-        io_uring_sqe* sqe = r_.sqe();
-        io_uring_prep_cancel_fd(sqe, c->slot, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
-        io_uring_sqe_set_data64(sqe, cud(kHOpSrvCancel, c));
-        ++c->pending_ops;
-        if (c->shut_inflight) {
-            c->close_deferred = true;  // c_on_shut closes the slot
-        } else {
-            sqe = r_.sqe();
-            io_uring_prep_close_direct(sqe, unsigned(c->slot));
-            io_uring_sqe_set_data64(sqe, cud(kHOpSrvClose, c));
-            ++c->pending_ops;
-            c->slot = -1;
-        }
-    }
+    if (c->slot >= 0)
+        c->pending_ops += cancel_and_close(c->slot, c->shut_inflight, c->deferred_close, cud(kHOpSrvCancel, c),
+                                           cud(kHOpSrvClose, c));
     c_splice_close(c);
     inq_drop(c->in);
     if (!c->out.inflight) outq_drop(c->out);
@@ -2391,21 +2365,9 @@ void Worker::h_close(HttpSession* s) {
         s->conn = nullptr;
         c_release(c, false);
     }
-    if (s->slot >= 0) {
-        io_uring_sqe* sqe = r_.sqe();
-        io_uring_prep_cancel_fd(sqe, s->slot, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
-        io_uring_sqe_set_data64(sqe, hud(kHOpCliCancel, s));
-        ++s->pending_ops;
-        if (s->shut_inflight) {
-            s->deferred_close = s->slot;
-        } else {
-            sqe = r_.sqe();
-            io_uring_prep_close_direct(sqe, unsigned(s->slot));
-            io_uring_sqe_set_data64(sqe, hud(kHOpCliClose, s));
-            ++s->pending_ops;
-        }
-        s->slot = -1;
-    }
+    if (s->slot >= 0)
+        s->pending_ops += cancel_and_close(s->slot, s->shut_inflight, s->deferred_close, hud(kHOpCliCancel, s),
+                                           hud(kHOpCliClose, s));
     if (s->cli_fd >= 0) {
         ::close(s->cli_fd);  // the regular fd installed for splice(2); the slot's close is queued above
         s->cli_fd = -1;

@@ -291,13 +291,7 @@ void Worker::on_shutdown(Session* s, int side, int res) {
     --s->pending_ops;
     Side& sd = s->side[side];
     sd.shut_inflight = false;
-    if (sd.deferred_close >= 0) {
-        io_uring_sqe* sqe = r_.sqe();
-        io_uring_prep_close_direct(sqe, unsigned(sd.deferred_close));
-        io_uring_sqe_set_data64(sqe, ud(kOpClose, s));
-        ++s->pending_ops;
-        sd.deferred_close = -1;
-    }
+    s->pending_ops += close_deferred(sd.deferred_close, ud(kOpClose, s));
     if (s->state != SessState::Established) {
         maybe_release(s);
         return;

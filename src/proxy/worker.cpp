@@ -635,6 +635,38 @@ void Worker::on_socket(Session* s, int res) {
 // setsockopt(TCP_NODELAY) -> connect -> link_timeout on a new direct descriptor, reserved so an
 // SQ-full flush never splits the chain (a connect cut from its timeout could wait forever).
 // Returns the number of operations queued.
+// Cancels every op on a direct descriptor and queues its close. While a SHUTDOWN on it is in
+// flight the close waits: that op is punted to io-wq and resolves its slot when issued, so the
+// slot must not be closed or reused before its completion (DESIGN 5.10); `deferred` keeps the
+// slot for close_deferred(). `slot` becomes -1. Returns the number of ops queued.
+int Worker::cancel_and_close(int& slot, bool shut_inflight, int& deferred, std::uint64_t ud_cancel,
+                             std::uint64_t ud_close) {
+    io_uring_sqe* sqe = r_.sqe();
+    io_uring_prep_cancel_fd(sqe, slot, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
+    io_uring_sqe_set_data64(sqe, ud_cancel);
+    int ops = 1;
+    if (shut_inflight) {
+        deferred = slot;
+    } else {
+        sqe = r_.sqe();
+        io_uring_prep_close_direct(sqe, unsigned(slot));
+        io_uring_sqe_set_data64(sqe, ud_close);
+        ++ops;
+    }
+    slot = -1;
+    return ops;
+}
+
+// The close cancel_and_close() deferred, once the shutdown completed. Returns the ops queued.
+int Worker::close_deferred(int& deferred, std::uint64_t ud_close) {
+    if (deferred < 0) return 0;
+    io_uring_sqe* sqe = r_.sqe();
+    io_uring_prep_close_direct(sqe, unsigned(deferred));
+    io_uring_sqe_set_data64(sqe, ud_close);
+    deferred = -1;
+    return 1;
+}
+
 int Worker::connect_chain(int slot, const config::SockAddr& addr, config::Millis ct, __kernel_timespec& ts,
                           std::uint64_t ud_opt, std::uint64_t ud_conn, std::uint64_t ud_timeout) {
     r_.reserve(3);
@@ -834,21 +866,9 @@ void Worker::close_session(Session* s) {
     }
     for (int side = 0; side < 2; ++side) {
         Side& sd = s->side[side];
-        if (sd.slot >= 0) {
-            io_uring_sqe* sqe = r_.sqe();
-            io_uring_prep_cancel_fd(sqe, sd.slot, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
-            io_uring_sqe_set_data64(sqe, ud(kOpCancel, s));
-            ++s->pending_ops;
-            if (sd.shut_inflight) {
-                sd.deferred_close = sd.slot;  // see shutdown_side(): closed when the shutdown completes
-            } else {
-                sqe = r_.sqe();
-                io_uring_prep_close_direct(sqe, unsigned(sd.slot));
-                io_uring_sqe_set_data64(sqe, ud(kOpClose, s));
-                ++s->pending_ops;
-            }
-            sd.slot = -1;
-        }
+        if (sd.slot >= 0)
+            s->pending_ops += cancel_and_close(sd.slot, sd.shut_inflight, sd.deferred_close, ud(kOpCancel, s),
+                                               ud(kOpClose, s));
         if (sd.fd >= 0) {
             ::close(sd.fd);
             sd.fd = -1;

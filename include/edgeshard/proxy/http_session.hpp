@@ -118,6 +118,7 @@ struct HttpConn {
     InQ in;
     std::uint32_t pipe_bytes = 0;  // in the pipe, not yet spliced to the client
     int slot = -1;
+    int deferred_close = -1;       // a slot whose close waits for the in-flight shutdown (c_on_shut)
     int fd = -1;                   // regular fd for splice(2): installed on first use, closed with the connection
     int be = -1;
     int server = -1;
@@ -143,7 +144,6 @@ struct HttpConn {
     bool reset = false;          // the server's side ended with an error (a reset), not a FIN
     bool sock_nonempty = false;  // the last receive left bytes in the socket (IORING_CQE_F_SOCK_NONEMPTY)
     bool shut_inflight = false;  // SHUT_WR in flight: the slot is closed only after its completion
-    bool close_deferred = false; // the slot's close waits for that completion (c_on_shut)
     bool reused = false;     // carried at least one request before the current one
     bool released = false;
     bool counted = false;    // holds a server slot (ServerSlot::cur)

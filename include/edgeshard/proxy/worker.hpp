@@ -135,6 +135,9 @@ private:
     void on_connect(Session* s, int res);
     int connect_chain(int slot, const config::SockAddr& addr, config::Millis ct, __kernel_timespec& ts,
                       std::uint64_t ud_opt, std::uint64_t ud_conn, std::uint64_t ud_timeout);
+    int cancel_and_close(int& slot, bool shut_inflight, int& deferred, std::uint64_t ud_cancel,
+                         std::uint64_t ud_close);
+    int close_deferred(int& deferred, std::uint64_t ud_close);
     void connect_failed(Session* s);
     void established(Session* s);
     void server_slot_freed(Session* s);
