@@ -1,0 +1,646 @@
+// Worker, HTTP/1.1: request analysis (head parsing, rules, backend and server choice), body
+// forwarding in both directions and tunnels. See http.cpp for the whole path.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "edgeshard/core/assert.hpp"
+#include "edgeshard/http/rules.hpp"
+#include "edgeshard/net/uring_compat.hpp"
+#include "edgeshard/proxy/worker.hpp"
+#include "http_internal.hpp"
+
+namespace es::proxy {
+
+using shard::UserData;
+using namespace h1;
+
+// ---------------------------------------------------------------- request analysis
+
+// Moves every received byte into the gathering buffer and returns the buffers to the ring.
+// False when the head would not fit (the caller answers 431).
+bool Worker::gather(InQ& q, HeadBuf*& acc) {
+    if (!acc) {
+        acc = new_head();
+        if (!acc) return false;
+    }
+    while (!q.empty()) {
+        const std::uint16_t b = q.head;
+        net::BufRing::Rec& rec = bufs_->rec(b);
+        if (acc->off > 0 && acc->len + rec.len > HeadBuf::kCap) {
+            std::memmove(acc->data, acc->data + acc->off, acc->len - acc->off);
+            acc->len -= acc->off;
+            acc->off = 0;
+        }
+        if (acc->len + rec.len > HeadBuf::kCap) return false;
+        std::memcpy(acc->data + acc->len, bufs_->data(b) + rec.off, rec.len);
+        acc->len += rec.len;
+        bufs_->recycle(inq_pop(q));
+    }
+    return true;
+}
+
+void Worker::h_process_request(HttpSession* s) {
+    if (s->in_parse) return;  // re-entered from the head being parsed: its caller's loop goes on
+    h_process_request_loop(s);
+    if (s->state == HState::Active && s->conn) c_send(s->conn);
+}
+
+void Worker::h_process_request_loop(HttpSession* s) {
+    for (int guard = 0; guard < 64 && s->state == HState::Active; ++guard) {
+        switch (s->req) {
+            case ReqPhase::Head:
+                if (s->rsp != RspPhase::None || s->out.bytes > kHighWaterBufs * bufs_->size()) return;
+                if (!h_parse_request(s)) return;
+                break;
+            case ReqPhase::Body:
+                if (!s->conn || s->conn->priv_owner) return;  // waiting for this request's server connection
+                if (!h_forward_body(s, s->in, s->req_acc, s->conn->out, s->req_body, s->req_left, s->req_chunks,
+                                    true))
+                    return;
+                break;
+            case ReqPhase::Done:
+                return;
+            case ReqPhase::Tunnel:
+                if (s->conn) h_tunnel(s, s->in, s->req_acc, s->conn->out);
+                if (s->conn) c_send(s->conn);
+                return;
+        }
+    }
+}
+
+// Parses the next request head. True when the state moved on (call again), false to wait.
+bool Worker::h_parse_request(HttpSession* s) {
+    const char* base;
+    std::size_t len;
+    bool in_place = false;
+    if (!s->req_acc && !s->in.empty() && s->in.nbufs == 1) {
+        const net::BufRing::Rec& rec = bufs_->rec(s->in.head);
+        base = bufs_->data(s->in.head) + rec.off;
+        len = rec.len;
+        in_place = true;
+    } else {
+        if (s->in.empty() && (!s->req_acc || s->req_acc->len == s->req_acc->off)) return false;
+        if (!gather(s->in, s->req_acc)) {
+            h_reply_error(s, 431, "request head too large");
+            return false;
+        }
+        base = s->req_acc->data + s->req_acc->off;
+        len = s->req_acc->len - s->req_acc->off;
+    }
+    http::RequestHead& req = req_head_;
+    std::size_t scanned = s->req_scanned;
+    http::ParseResult pr = http::parse_request(base, len, http_limits_, req, scanned);
+    s->req_scanned = std::uint32_t(scanned);
+    if (pr.status == http::Status::NeedMore) {
+        if (in_place) {
+            // keep nothing in provided buffers while a head is incomplete
+            if (!gather(s->in, s->req_acc)) h_reply_error(s, 431, "request head too large");
+        }
+        return false;
+    }
+    if (pr.status == http::Status::Error) {
+        h_reply_error(s, pr.error, pr.why);
+        return false;
+    }
+    s->req_scanned = 0;
+    const std::uint16_t bid0 = s->in.head;
+    HeadBuf* const acc0 = s->req_acc;
+    s->in_parse = true;
+    h_start_request(s, req, base, len);
+    s->in_parse = false;
+    if (s->state != HState::Active) return false;
+    // consume the head (unless answering it already dropped the input)
+    if (in_place ? s->in.head != bid0 : s->req_acc != acc0) return true;
+    if (in_place) {
+        net::BufRing::Rec& rec = bufs_->rec(s->in.head);
+        rec.off += req.head_len;
+        rec.len -= req.head_len;
+        s->in.bytes -= req.head_len;
+        if (rec.len == 0) bufs_->recycle(inq_pop(s->in));
+    } else {
+        s->req_acc->off += req.head_len;
+        if (s->req_acc->off == s->req_acc->len) {
+            heads_.destroy(s->req_acc);
+            s->req_acc = nullptr;
+        }
+    }
+    return true;
+}
+
+void Worker::h_start_request(HttpSession* s, http::RequestHead& req, const char* base, std::size_t avail) {
+    const auto& fe = cfg_.frontends[s->fe];
+    ++s->nreq;
+    s->logged = false;
+    s->t_head = r_.now_ms();
+    s->status = 0;
+    s->bytes_out = 0;
+    s->t_queue = s->t_connect = s->t_connected = s->t_rsp = -1;
+    s->term[0] = s->term[1] = '-';
+    s->replied = false;
+    s->tries = 0;
+    s->method = req.method;
+    s->req_head_method = req.method == http::Method::Head;
+    s->req_upgrade = req.upgrade;
+    s->req_expect = req.expect_continue;
+    // request line for the log (notes are taken only when the frontend logs)
+    if (p_.log_ring && fe_formats_[s->fe]) {
+        HttpNotes* nt = h_notes(s);
+        if (!nt) {
+            h_reply_error(s, 500, "out of memory for request notes");
+            return;
+        }
+        const std::size_t rl = std::size_t(req.target.data() + req.target.size() - base) + 9;
+        const std::size_t n = std::min<std::size_t>(rl, sizeof nt->reqline);
+        std::memcpy(nt->reqline, base, n);
+        nt->reqline_len = std::uint16_t(n);
+    }
+    st_.fe[s->fe].req_tot.inc();
+    if (!req.wants_keep_alive() || fe.http.httpclose) s->close_after = true;
+    s->client_http10 = req.version == 10;
+    s->req_body = req.body;
+    s->req_left = req.content_length;
+    s->req_chunks.reset();
+    s->req = (req.body == http::BodyKind::None || (req.body == http::BodyKind::Length && req.content_length == 0))
+                 ? ReqPhase::Done
+                 : ReqPhase::Body;
+
+    arena_.reset();
+    edits_.reset();
+    http::Txn t;
+    t.req = &req;
+    sockaddr_storage peer;
+    s->peer.get(peer);
+    t.src = &peer;
+    t.cfg = &cfg_;
+    t.arena = &arena_;
+    t.edits = &edits_;
+
+    // the stats page of this frontend
+    const std::string_view su = std::string_view(fe.stats.uri).substr(0, fe.stats.uri.find('?'));
+    if (fe.stats.enabled && (req.path == su || (req.path.size() == su.size() + 4 && req.path.starts_with(su) &&
+                                                req.path.ends_with(";csv")))) {
+        h_serve_page(s, req, 0);
+        return;
+    }
+    http::Verdict v = http::run_request_rules(fe.http, t);
+    if (v.kind == http::Verdict::Reply) {
+        if (v.denied) st_.fe[s->fe].dreq.inc();
+        h_local_reply(s, v.status, v.bytes);
+        return;
+    }
+    if (v.kind == http::Verdict::Service) {
+        h_serve_page(s, req, 1);
+        return;
+    }
+    const int be = http::select_backend(fe, t);
+    if (be < 0) {
+        h_local_reply(s, 503, http::error_reply(503, nullptr, &fe.http));
+        return;
+    }
+    if (s->be != be) {
+        if (s->counted_be) {
+            st_.be[s->be].scur.dec();
+            s->counted_be = false;
+        }
+        s->be = be;
+    }
+    const auto& bcfg = cfg_.backends[std::size_t(be)];
+    auto& bc = st_.be[be];
+    if (!s->counted_be) {
+        s->counted_be = true;
+        bc.stot.inc();
+        bc.scur.inc();
+        bc.smax.update(bc.scur.get());
+    }
+    bc.req_tot.inc();
+    if (fe.own_backend_id != be) {  // a listen section's rules run once, as its frontend's
+        t.fallback = &fe.http;
+        v = http::run_request_rules(bcfg.http, t);
+        if (v.kind == http::Verdict::Reply) {
+            if (v.denied) {
+                st_.fe[s->fe].dreq.inc();
+                bc.dreq.inc();
+            }
+            h_local_reply(s, v.status, v.bytes);
+            return;
+        }
+        if (v.kind == http::Verdict::Service) {
+            h_serve_page(s, req, 1);
+            return;
+        }
+    }
+    if (bcfg.http.httpclose) s->close_after = true;
+
+    // the outgoing head
+    HeadBuf* hb = new_head();
+    if (!hb) {
+        h_reply_error(s, 500, "out of head buffers");
+        return;
+    }
+    Writer w{hb->data, HeadBuf::kCap};
+    w.put(req.method_text);
+    w.put(" ");
+    if (!edits_.new_path.empty()) {
+        w.put(edits_.new_path);
+        if (!req.query.empty() || req.target.find('?') != std::string_view::npos) {
+            w.put("?");
+            w.put(req.query);
+        }
+    } else {
+        w.put(req.target);
+    }
+    w.put(" HTTP/1.1\r\n");
+    for (std::uint16_t i = 0; i < req.nheaders; ++i) {
+        const http::Header& h = req.headers[i];
+        if (h.hop || h.removed) continue;
+        w.header(h.name, h.value);
+    }
+    if (req.upgrade) {
+        w.put("Connection: upgrade\r\n");
+        if (const http::Header* u = req.find("upgrade")) w.header("Upgrade", u->value);
+    } else if (bcfg.http.server_close || bcfg.http.httpclose || fe.http.httpclose) {
+        w.put("Connection: close\r\n");
+    }
+    if (req.body == http::BodyKind::Chunked) w.put("Transfer-Encoding: chunked\r\n");
+    const config::HttpProxy& ffp = fe.http.forwardfor ? fe.http : bcfg.http;
+    if (ffp.forwardfor && !(ffp.forwardfor_if_none && req.find(ffp.forwardfor_header)) &&
+        (ffp.forwardfor_except.empty() || !http::addr_in_network(&peer, ffp.forwardfor_except))) {
+        char ab[INET6_ADDRSTRLEN];
+        const std::string_view ip(ab, http::addr_text(&peer, ab, sizeof ab));
+        if (!ip.empty()) w.header(ffp.forwardfor_header, ip);
+    }
+    for (int i = 0; i < edits_.nadds; ++i) w.header(edits_.adds[i].name, edits_.adds[i].value);
+    w.put("\r\n");
+    if (w.overflow) {
+        heads_.destroy(hb);
+        h_reply_error(s, 431, "request head too large after rewriting");
+        return;
+    }
+    hb->len = w.n;
+    s->rsp = RspPhase::Head;
+    s->rsp_scanned = 0;
+    if (s->pend_head) heads_.destroy(s->pend_head);
+    s->pend_head = hb;
+    s->retries_left = bcfg.retries;
+    // server choice
+    std::string_view hval;
+    bool has_hval = false;
+    if (bcfg.balance == config::Balance::Hdr) {
+        if (const http::Header* h = req.find(lbs_[std::size_t(be)]->hdr_name())) {
+            hval = h->value;
+            has_hval = true;
+        }
+    }
+    if (bcfg.balance == config::Balance::Uri || bcfg.balance == config::Balance::Hdr) {
+        // keep what `balance uri` / `balance hdr()` hash: the target (path and query) as
+        // received, or the header's value; picks after this one (queue, retries) read it
+        HttpNotes* nt = h_notes(s);
+        if (!nt) {
+            heads_.destroy(s->pend_head);
+            s->pend_head = nullptr;
+            h_reply_error(s, 500, "out of memory for request notes");
+            return;
+        }
+        const std::string_view key = has_hval ? hval : req.target;
+        const std::size_t n = std::min<std::size_t>(key.size(), sizeof nt->lb_key);
+        std::memcpy(nt->lb_key, key.data(), n);
+        nt->lb_key_len = std::uint16_t(n);
+        nt->lb_has_hdr = has_hval;
+    }
+    if (req.body == http::BodyKind::Chunked && avail > req.head_len) {
+        // chunk framing that arrived with the head is checked before any server is involved
+        http::ChunkedScanner probe;
+        if (probe.feed(base + req.head_len, avail - req.head_len).status == http::Status::Error) {
+            heads_.destroy(s->pend_head);
+            s->pend_head = nullptr;
+            h_reply_error(s, 400, "invalid chunked request body");
+            return;
+        }
+    }
+    h_assign_server(s, -1);
+}
+
+PickInput Worker::h_pick_input(const HttpSession* s, sockaddr_storage& src) const {
+    PickInput in;
+    s->peer.get(src);
+    in.src = &src;
+    if (const HttpNotes* nt = s->notes) {
+        const std::string_view key(nt->lb_key, nt->lb_key_len);
+        in.uri = key;
+        in.hdr = key;
+        in.has_hdr = nt->lb_has_hdr;
+    }
+    return in;
+}
+
+// The notes of the current request, taken from the pool on first use (nullptr: no memory).
+HttpNotes* Worker::h_notes(HttpSession* s) {
+    if (!s->notes) s->notes = notes_.make();
+    return s->notes;
+}
+
+void Worker::h_drop_notes(HttpSession* s) {
+    if (s->notes) {
+        notes_.destroy(s->notes);
+        s->notes = nullptr;
+    }
+}
+
+void Worker::h_assign_server(HttpSession* s, int exclude) {
+    BackendLb& lb = *lbs_[std::size_t(s->be)];
+    sockaddr_storage src;
+    const int i = lb.pick(h_pick_input(s, src), exclude);
+    if (i == BackendLb::kNone) {
+        st_.be[s->be].econ.inc();
+        s->term[0] = 's';
+        s->term[1] = 'C';
+        h_local_reply(s, 503, h_error(s, 503));
+        return;
+    }
+    if (i == BackendLb::kFull) {
+        s->queued = true;
+        s->t_queue = r_.now_ms();
+        hqueues_[std::size_t(s->be)].push_back(s);
+        auto& bc = st_.be[s->be];
+        bc.qcur.inc();
+        bc.qmax.update(bc.qcur.get());
+        h_schedule(s);
+        return;
+    }
+    h_use_server(s, i);
+}
+
+// Takes a server connection for the current request: the session's own (http-reuse never), an
+// idle one from the pool (not for the first request of a session under http-reuse safe), or a
+// new one.
+void Worker::h_use_server(HttpSession* s, int i) {
+    BackendLb& lb = *lbs_[std::size_t(s->be)];
+    ServerSlot& srv = lb.server(i);
+    const auto& bcfg = cfg_.backends[std::size_t(s->be)];
+    s->server = i;
+    s->last_srv = r_.now_ms();  // `timeout server` counts from here
+    ++srv.cur;
+    srv.c->inflight.inc();
+    // a server's sessions are the requests it is serving (HAProxy counts streams, not connections)
+    srv.c->stot.inc();
+    srv.c->scur.inc();
+    srv.c->smax.update(srv.c->scur.get());
+    srv.c->lbtot.inc();
+    srv.c->req_tot.inc();
+    st_.be[s->be].lbtot.inc();
+    if (s->t_queue >= 0) {
+        const std::int64_t q = r_.now_ms() - s->t_queue;
+        st_.be[s->be].qtime_sum.add(std::uint64_t(q));
+        st_.be[s->be].qtime_n.inc();
+        srv.c->qtime_sum.add(std::uint64_t(q));
+        srv.c->qtime_n.inc();
+    }
+    HttpConn* c = nullptr;
+    if (s->conn) {
+        HttpConn* own = s->conn;
+        if (own->priv_owner == s && own->server == i && own->be == s->be && own->state == HttpConn::Idle) {
+            c = own;  // http-reuse never: this client connection's own server connection
+            c->priv_owner = nullptr;
+            c->state = HttpConn::Ready;
+            r_.timers().cancel(&c->timer);
+        } else if (own->priv_owner == s) {
+            c_close(own);  // private to this client, but another server was picked
+        } else {
+            s->conn = nullptr;
+            c_release(own, false);
+        }
+        s->conn = nullptr;
+    }
+    const bool may_share = !s->force_new && (bcfg.http_reuse == config::HttpReuse::Always ||
+                                             bcfg.http_reuse == config::HttpReuse::Aggressive ||
+                                             (bcfg.http_reuse == config::HttpReuse::Safe && !s->first_req));
+    s->force_new = false;
+    if (!c && may_share) {
+        core::ListNode& head = idle_[std::size_t(s->be)][std::size_t(i)];
+        if (head.linked()) {
+            core::ListNode* n = head.next;  // most recently used first
+            c = reinterpret_cast<HttpConn*>(reinterpret_cast<char*>(n) - offsetof(HttpConn, idle_node));
+            n->unlink();
+            r_.timers().cancel(&c->timer);
+            srv.c->idle_conn_cur.dec();
+            c->state = HttpConn::Ready;
+        }
+    }
+    s->first_req = false;
+    if (c) {
+        c->owner = s;
+        c->reused = true;
+        // a pooled connection may have been closed by the server just now: keep a bodiless
+        // request's head so it can be sent again on a new connection (h_replay)
+        h_keep_for_replay(s, true);
+        s->conn = c;
+        srv.c->reuse.inc();
+        st_.be[s->be].reuse.inc();
+        s->t_connect = s->t_connected = r_.now_ms();
+        h_attach_ready(s);
+        return;
+    }
+    c = hconns_.make();
+    if (!c) {
+        --srv.cur;
+        srv.c->inflight.dec();
+        h_local_reply(s, 503, h_error(s, 503));
+        return;
+    }
+    c->gen = ++gen_;
+    c->be = s->be;
+    c->server = i;
+    c->owner = s;
+    c->timer.owner = c;
+    c->timer.kind = kHTimerConnIdle;
+    ++hconns_live_;
+    s->conn = c;
+    s->t_connect = r_.now_ms();
+    srv.c->connect.inc();
+    st_.be[s->be].connect.inc();
+    // the head (and any body that follows) queue on the connection while it connects
+    h_keep_for_replay(s, false);
+    if (s->pend_head) {
+        outq_push(c->out, Seg{s->pend_head->data, s->pend_head->len, net::BufRing::kNone, s->pend_head});
+        s->pend_head = nullptr;
+    }
+    h_process_request(s);
+    c_connect(c);
+}
+
+// A connection ready to carry the current request: queue the head, forward what body is there.
+void Worker::h_attach_ready(HttpSession* s) {
+    HttpConn* c = s->conn;
+    if (s->pend_head) {
+        outq_push(c->out, Seg{s->pend_head->data, s->pend_head->len, net::BufRing::kNone, s->pend_head});
+        s->pend_head = nullptr;
+    }
+    s->last_srv = r_.now_ms();
+    // sends once the body bytes already here are queued too (when called while the head is being
+    // parsed, the request loop around it sends), so a small request leaves as one segment
+    h_process_request(s);
+    if (s->state != HState::Active) return;
+    c_maybe_rearm(c);
+    h_schedule(s);
+}
+
+// Forwards body bytes of one message from an input (a gathering buffer first, then provided
+// buffers) to an output queue. True when the body is complete (state moved on).
+bool Worker::h_forward_body(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out, http::BodyKind kind,
+                            std::uint64_t& left, http::ChunkedScanner& chunks, bool request) {
+    auto finish = [&]() {
+        if (request) {
+            s->req = ReqPhase::Done;
+        } else {
+            s->rsp = RspPhase::Done;
+        }
+    };
+    if (kind == http::BodyKind::Length && left == 0) {
+        finish();
+        return true;
+    }
+    const std::uint32_t high = kHighWaterBufs * bufs_->size();
+    // 1. bytes left in the gathering buffer after the head
+    if (acc && acc->off < acc->len) {
+        if (out.full() || out.bytes >= high) return false;
+        const char* p = acc->data + acc->off;
+        const std::size_t avail = acc->len - acc->off;
+        std::size_t take = avail;
+        bool done = false;
+        if (kind == http::BodyKind::Length) {
+            if (take >= left) {
+                take = std::size_t(left);
+                done = true;
+            }
+            left -= take;
+        } else if (kind == http::BodyKind::Chunked) {
+            const http::ChunkedScanner::Step st = chunks.feed(p, avail);
+            if (st.status == http::Status::Error) {
+                h_body_error(s, request);
+                return false;
+            }
+            take = st.used;
+            done = st.status == http::Status::Done;
+        }
+        if (!request) h_count_out(s, take);
+        if (take > 0) {
+            if (take == avail) {
+                outq_push(out, Seg{p, std::uint32_t(take), net::BufRing::kNone, acc});
+                acc = nullptr;
+            } else {
+                // the message ends inside: what follows moves to a fresh gathering buffer
+                HeadBuf* rest = new_head();
+                if (!rest) {
+                    h_reply_error(s, 500, "out of head buffers");
+                    return false;
+                }
+                std::memcpy(rest->data, p + take, avail - take);
+                rest->len = std::uint32_t(avail - take);
+                acc->len = acc->off + std::uint32_t(take);
+                outq_push(out, Seg{p, std::uint32_t(take), net::BufRing::kNone, acc});
+                acc = rest;
+            }
+        }
+        if (done) {
+            finish();
+            return true;
+        }
+        if (acc && acc->off < acc->len) return false;
+        if (acc) {
+            heads_.destroy(acc);
+            acc = nullptr;
+        }
+    }
+    // 2. provided buffers
+    while (!in.empty()) {
+        if (out.full() || out.bytes >= high) return false;
+        const std::uint16_t b = in.head;
+        net::BufRing::Rec& rec = bufs_->rec(b);
+        const char* p = bufs_->data(b) + rec.off;
+        std::size_t take = rec.len;
+        bool done = false;
+        if (kind == http::BodyKind::Length) {
+            if (take >= left) {
+                take = std::size_t(left);
+                done = true;
+            }
+            left -= take;
+        } else if (kind == http::BodyKind::Chunked) {
+            const http::ChunkedScanner::Step st = chunks.feed(p, rec.len);
+            if (st.status == http::Status::Error) {
+                h_body_error(s, request);
+                return false;
+            }
+            take = st.used;
+            done = st.status == http::Status::Done;
+        }
+        if (!request) h_count_out(s, take);
+        if (take == rec.len) {
+            inq_pop(in);
+            outq_push(out, Seg{p, std::uint32_t(take), b, nullptr});
+        } else {
+            // the message ends inside this buffer: the rest (the next message) is gathered
+            if (!acc) acc = new_head();
+            if (!acc || acc->len + (rec.len - take) > HeadBuf::kCap) {
+                h_reply_error(s, 500, "out of head buffers");
+                return false;
+            }
+            std::memcpy(acc->data + acc->len, p + take, rec.len - take);
+            acc->len += std::uint32_t(rec.len - take);
+            inq_pop(in);
+            if (take > 0) outq_push(out, Seg{p, std::uint32_t(take), b, nullptr});
+            else bufs_->recycle(b);
+            // later buffers stay queued behind the gathered bytes: gather them too, in order
+            if (!in.empty() && !gather(in, acc)) {
+                h_reply_error(s, 431, "request head too large");
+                return false;
+            }
+        }
+        if (done) {
+            finish();
+            return true;
+        }
+    }
+    return false;
+}
+
+void Worker::h_body_error(HttpSession* s, bool request) {
+    if (request) {
+        st_.fe[s->fe].ereq.inc();
+        // the head has gone to the server already: the exchange cannot be repaired
+        s->term[0] = 'C';
+        s->term[1] = 'D';
+        if (s->conn) c_release(s->conn, false), s->conn = nullptr;
+        if (s->rsp == RspPhase::Head && s->out.n == 0 && s->status == 0) {
+            h_reply_error(s, 400, "invalid chunked request body");
+            return;
+        }
+        h_close(s);
+    } else {
+        h_server_failed(s, true);
+    }
+}
+
+void Worker::h_tunnel(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out) {
+    const bool to_client = &out == &s->out;
+    if (acc && acc->off < acc->len && !out.full()) {
+        if (to_client) h_count_out(s, acc->len - acc->off);
+        outq_push(out, Seg{acc->data + acc->off, acc->len - acc->off, net::BufRing::kNone, acc});
+        acc = nullptr;
+    }
+    while (!in.empty() && !out.full()) {
+        const std::uint16_t b = in.head;
+        const net::BufRing::Rec& rec = bufs_->rec(b);
+        inq_pop(in);
+        if (to_client) h_count_out(s, rec.len);
+        outq_push(out, Seg{bufs_->data(b) + rec.off, rec.len, b, nullptr});
+    }
+}
+
+}  // namespace es::proxy

@@ -1,0 +1,407 @@
+// Worker, HTTP/1.1: response analysis and the end of an exchange (pooling or closing the server
+// connection, keep-alive or close towards the client). See http.cpp for the whole path.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "edgeshard/core/assert.hpp"
+#include "edgeshard/http/rules.hpp"
+#include "edgeshard/net/uring_compat.hpp"
+#include "edgeshard/proxy/worker.hpp"
+#include "http_internal.hpp"
+
+namespace es::proxy {
+
+using shard::UserData;
+using namespace h1;
+
+// ---------------------------------------------------------------- response analysis
+
+void Worker::h_process_response(HttpSession* s) {
+    for (int guard = 0; guard < 64 && s->state == HState::Active && s->conn; ++guard) {
+        HttpConn* c = s->conn;
+        switch (s->rsp) {
+            case RspPhase::None:
+                return;
+            case RspPhase::Head:
+                if (!h_parse_response(s)) return;
+                break;
+            case RspPhase::Body:
+                if (c->splice == HttpConn::Splicing) {
+                    h_pump(s);
+                    return;
+                }
+                if (!h_forward_body(s, c->in, s->rsp_acc, s->out, s->rsp_body, s->rsp_left, s->rsp_chunks, false)) {
+                    if (s->state != HState::Active || s->conn != c) return;
+                    if (c->eof && c->in.empty() && !s->rsp_acc) {
+                        h_server_ended_body(s);
+                        return;
+                    }
+                    h_send_client(s);
+                    // a long Content-Length body continues by splice (transfer.cpp)
+                    if (s->state == HState::Active && s->conn == c) h_maybe_splice(s);
+                    return;
+                }
+                if (c->splice == HttpConn::Switching) {
+                    // the body ended with bytes received before the recv stopped: no splice needed
+                    c->splice = HttpConn::NoSplice;
+                    if (c->pipe) {
+                        put_pipe(c->pipe, true);
+                        c->pipe = nullptr;
+                    }
+                }
+                h_send_client(s);
+                break;
+            case RspPhase::Done:
+                h_response_done(s);
+                return;
+            case RspPhase::Sent:
+                return;
+            case RspPhase::Tunnel:
+                h_tunnel(s, c->in, s->rsp_acc, s->out);
+                h_send_client(s);
+                return;
+        }
+    }
+}
+
+bool Worker::h_parse_response(HttpSession* s) {
+    HttpConn* c = s->conn;
+    const char* base;
+    std::size_t len;
+    bool in_place = false;
+    if (!s->rsp_acc && c->in.nbufs == 1) {
+        const net::BufRing::Rec& rec = bufs_->rec(c->in.head);
+        base = bufs_->data(c->in.head) + rec.off;
+        len = rec.len;
+        in_place = true;
+    } else {
+        if (c->in.empty() && (!s->rsp_acc || s->rsp_acc->off == s->rsp_acc->len)) return false;
+        if (!gather(c->in, s->rsp_acc)) {
+            h_server_failed(s, true);
+            return false;
+        }
+        base = s->rsp_acc->data + s->rsp_acc->off;
+        len = s->rsp_acc->len - s->rsp_acc->off;
+    }
+    http::ResponseHead& rsp = rsp_head_;
+    std::size_t scanned = s->rsp_scanned;
+    const http::ParseResult pr = http::parse_response(base, len, http_limits_, s->method, rsp, scanned);
+    s->rsp_scanned = std::uint32_t(scanned);
+    if (pr.status == http::Status::NeedMore) {
+        if (in_place && !gather(c->in, s->rsp_acc)) {
+            if (h_replay(s, c, kRetryJunk)) return false;
+            h_server_failed(s, true);
+        }
+        return false;
+    }
+    if (pr.status == http::Status::Error) {
+        if (h_replay(s, c, kRetryJunk)) return false;
+        h_server_failed(s, true);
+        return false;
+    }
+    if (const std::uint32_t st_bit = retry_status_bit(rsp.status); st_bit && h_replay(s, c, st_bit)) return false;
+    h_drop_replay(s);  // the server answered: no replay
+    s->rsp_scanned = 0;
+    if (s->out.n + 2 > OutQ::kCap) return false;  // room for the head first
+    const bool interim = rsp.status >= 100 && rsp.status < 200 && rsp.status != 101;
+    if (s->t_rsp < 0 && !interim) {
+        s->t_rsp = r_.now_ms();
+        const std::int64_t rt = s->t_rsp - (s->t_connected >= 0 ? s->t_connected : s->t_head);
+        st_.be[s->be].rtime_sum.add(std::uint64_t(rt));
+        st_.be[s->be].rtime_n.inc();
+        auto* sc = lbs_[std::size_t(s->be)]->server(s->server).c;
+        sc->rtime_sum.add(std::uint64_t(rt));
+        sc->rtime_n.inc();
+    }
+    const auto& fe = cfg_.frontends[s->fe];
+    const auto& bcfg = cfg_.backends[std::size_t(s->be)];
+    arena_.reset();
+    edits_.reset();
+    http::Txn t;
+    t.req = nullptr;
+    t.rsp = &rsp;
+    sockaddr_storage peer;
+    s->peer.get(peer);
+    t.src = &peer;
+    t.cfg = &cfg_;
+    t.arena = &arena_;
+    t.edits = &edits_;
+    bool denied = false;
+    if (!interim) {
+        t.fallback = &fe.http;
+        http::Verdict v = http::run_response_rules(bcfg.http, t);
+        if (v.kind == http::Verdict::Continue && fe.own_backend_id != s->be) v = http::run_response_rules(fe.http, t);
+        denied = v.kind == http::Verdict::Reply;
+    }
+    HeadBuf* hb = new_head();
+    if (!hb) {
+        h_server_failed(s, false);
+        return false;
+    }
+    const bool upgrade = rsp.status == 101 || (s->method == http::Method::Connect && rsp.status / 100 == 2);
+    if (!interim && !upgrade) {
+        // keep-alive towards the client: the client asked for it and the response is delimited
+        if (rsp.body == http::BodyKind::UntilClose) s->close_after = true;
+        // draining: the client learns from this response that the connection ends with it, so it
+        // never sends a request we would not answer
+        if (draining_) s->close_after = true;
+    }
+    Writer w{hb->data, HeadBuf::kCap};
+    if (denied) {
+        st_.be[s->be].dresp.inc();
+        st_.fe[s->fe].dreq.inc();
+        heads_.destroy(hb);
+        // discard the server's response: the connection is not reusable
+        c_release(c, false);
+        s->conn = nullptr;
+        s->rsp = RspPhase::None;
+        s->replied = true;
+        s->close_after = true;
+        h_queue_reply(s, h_error(s, 502), true);
+        s->status = 502;
+        h_request_done(s, true);
+        return false;
+    }
+    w.put(rsp.version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+    char code[4] = {char('0' + rsp.status / 100), char('0' + rsp.status / 10 % 10), char('0' + rsp.status % 10), 0};
+    w.put(std::string_view(code, 3));
+    w.put(" ");
+    w.put(rsp.reason);
+    w.put("\r\n");
+    for (std::uint16_t i = 0; i < rsp.nheaders; ++i) {
+        const http::Header& h = rsp.headers[i];
+        if (h.hop || h.removed) continue;
+        w.header(h.name, h.value);
+    }
+    if (upgrade) {
+        if (rsp.status == 101) {
+            w.put("Connection: upgrade\r\n");
+            if (const http::Header* u = rsp.find("upgrade")) w.header("Upgrade", u->value);
+        }
+    } else if (!interim) {
+        if (rsp.body == http::BodyKind::Chunked) w.put("Transfer-Encoding: chunked\r\n");
+        if (s->close_after) w.put("Connection: close\r\n");
+        else if (s->client_http10) w.put("Connection: keep-alive\r\n");
+    }
+    for (int i = 0; i < edits_.nadds; ++i) w.header(edits_.adds[i].name, edits_.adds[i].value);
+    w.put("\r\n");
+    if (w.overflow) {
+        heads_.destroy(hb);
+        h_server_failed(s, true);
+        return false;
+    }
+    hb->len = w.n;
+    outq_push(s->out, Seg{hb->data, hb->len, net::BufRing::kNone, hb});
+    h_count_out(s, hb->len);
+    // consume the head from its input
+    if (in_place) {
+        net::BufRing::Rec& rec = bufs_->rec(c->in.head);
+        rec.off += rsp.head_len;
+        rec.len -= rsp.head_len;
+        c->in.bytes -= rsp.head_len;
+        if (rec.len == 0) bufs_->recycle(inq_pop(c->in));
+    } else {
+        s->rsp_acc->off += rsp.head_len;
+        if (s->rsp_acc->off == s->rsp_acc->len) {
+            heads_.destroy(s->rsp_acc);
+            s->rsp_acc = nullptr;
+        }
+    }
+    if (interim) {  // 100 Continue & co: the final response follows
+        s->req_expect = false;  // a client waiting for a 100 Continue may send its body now
+        h_send_client(s);
+        return true;
+    }
+    s->status = rsp.status;
+    // counted as the head goes out (as HAProxy does): an exchange cut later still has its status
+    count_status(st_.fe[s->fe], rsp.status);
+    count_status(st_.be[s->be], rsp.status);
+    count_status(*lbs_[std::size_t(s->be)]->server(s->server).c, rsp.status);
+    if (!rsp.wants_keep_alive()) s->srv_close = true;
+    if (upgrade) {
+        s->rsp = RspPhase::Tunnel;
+        s->req = ReqPhase::Tunnel;
+        if (s->req_acc || !s->in.empty()) h_process_request(s);
+        h_send_client(s);
+        h_schedule(s);
+        return true;
+    }
+    s->rsp_body = rsp.body;
+    s->rsp_left = rsp.content_length;
+    s->rsp_chunks.reset();
+    s->rsp = rsp.body == http::BodyKind::None ? RspPhase::Done : RspPhase::Body;
+    // no send yet: the head leaves together with the body bytes already here (one segment for a
+    // small response; the Body and Done phases send)
+    return true;
+}
+
+// The response is fully queued for the client.
+void Worker::h_response_done(HttpSession* s) {
+    HttpConn* c = s->conn;
+    if (c && s->rsp != RspPhase::Sent && (s->req == ReqPhase::Body || c->out.n > 0 || c->out.inflight) &&
+        !c->eof && !c->reset && !s->srv_close && c->state == HttpConn::Ready) {
+        // The server answered before it had the whole request: as HAProxy does, the rest of the
+        // request still goes to it (a server may answer first and read on), and the exchange
+        // ends when it has all of it (h_maybe_end_sent); cutting here would lose the request's end.
+        s->rsp = RspPhase::Sent;
+        h_send_client(s);
+        h_maybe_end_sent(s);
+        return;
+    }
+    s->rsp = RspPhase::None;
+    // the connection goes back to the pool if it is clean: request fully sent, nothing extra
+    // received, server keeps it open
+    // Bytes still in the socket after the response are not a response to anything we sent (one
+    // request at a time): such a connection must not be pooled, or the next request sent on it
+    // would be answered with them.
+    const bool reusable = c && s->req == ReqPhase::Done && c->in.empty() && !s->rsp_acc && !c->eof &&
+                          !c->sock_nonempty && !s->srv_close && c->out.n == 0 && c->state == HttpConn::Ready;
+    if (s->req != ReqPhase::Done) s->close_after = true;  // the server answered before the body ended
+    if (c) {
+        if (c->spliced) c->big = true;
+        c->spliced = false;
+        s->conn = nullptr;
+        c_release(c, reusable);
+    }
+    if (s->rsp_acc) {
+        heads_.destroy(s->rsp_acc);
+        s->rsp_acc = nullptr;
+    }
+    s->srv_close = false;
+    h_request_done(s, false);
+}
+
+// End of one request/response exchange (served by a server or answered locally).
+void Worker::h_request_done(HttpSession* s, bool local) {
+    const std::int64_t now = r_.now_ms();
+    const int st = s->status;
+    if (local) count_status(st_.fe[s->fe], st);  // a server's status was counted with its head
+    if (!local && s->be >= 0) {
+        const std::int64_t tt = now - s->t_req;
+        st_.be[s->be].ttime_sum.add(std::uint64_t(tt));
+        st_.be[s->be].ttime_n.inc();
+        if (s->server >= 0) {
+            auto* sc = lbs_[std::size_t(s->be)]->server(s->server).c;
+            sc->ttime_sum.add(std::uint64_t(tt));
+            sc->ttime_n.inc();
+        }
+    } else if (local && s->be >= 0 && st >= 500) {
+        count_status(st_.be[s->be], st);
+    }
+    h_log(s);
+    h_drop_notes(s);
+    h_send_client(s);
+    s->server = -1;
+    if (s->state != HState::Active) return;
+    if (s->close_after || s->req != ReqPhase::Done) {
+        // a lingering close is needed only if the client may still be sending: a request not
+        // fully read, bytes already queued behind it, or an answer to a request we rejected
+        s->linger = s->req != ReqPhase::Done || !s->in.empty() || s->req_acc || (local && st >= 400);
+        s->req = ReqPhase::Done;  // read nothing more
+        s->rsp = RspPhase::None;
+        if (s->out.n == 0) h_linger(s);
+        else h_cancel_recv(s);
+        h_schedule(s);
+        return;
+    }
+    // keep-alive: the next request (maybe already pipelined)
+    s->req = ReqPhase::Head;
+    s->rsp = RspPhase::None;
+    s->replied = false;
+    s->t_req = now;
+    s->req_scanned = 0;
+    if (s->cli_eof && s->in.empty() && !s->req_acc) {
+        if (s->out.n == 0) h_close(s);
+        else s->close_after = true;
+        return;
+    }
+    h_process_request(s);
+    if (s->state != HState::Active) return;
+    h_maybe_rearm(s);
+    h_schedule(s);
+}
+
+// A response that ended before its request (RspPhase::Sent) completes the exchange once the
+// request's last byte has been taken by the server.
+void Worker::h_maybe_end_sent(HttpSession* s) {
+    if (s->rsp != RspPhase::Sent || s->req != ReqPhase::Done) return;
+    HttpConn* c = s->conn;
+    if (c && (c->out.n > 0 || c->out.inflight)) return;
+    h_response_done(s);
+}
+
+// Detaches a connection from its session: back to the idle pool when reusable, else closed.
+void Worker::c_release(HttpConn* c, bool reusable) {
+    ServerSlot& srv = lbs_[std::size_t(c->be)]->server(c->server);
+    HttpSession* s = c->owner;
+    c->owner = nullptr;
+    if (s && s->server >= 0) {
+        --srv.cur;
+        srv.c->inflight.dec();
+        srv.c->scur.dec();
+    }
+    const auto& bcfg = cfg_.backends[std::size_t(c->be)];
+    if (reusable && !stopping_ && bcfg.http_reuse == config::HttpReuse::Never && c->state == HttpConn::Ready && s &&
+        s->state == HState::Active && !s->close_after) {
+        // http-reuse never: never shared, but kept for the next request of the same client connection
+        c->state = HttpConn::Idle;
+        c->priv_owner = s;
+        s->conn = c;
+        const config::Millis ts = bcfg.timeouts.server;
+        r_.timers().schedule(&c->timer, r_.now_ms() + (ts > 0 ? std::min<std::int64_t>(ts, kPoolIdleMs) : kPoolIdleMs));
+        c_maybe_rearm(c);
+    } else if (reusable && !stopping_ && bcfg.http_reuse != config::HttpReuse::Never && c->state == HttpConn::Ready &&
+               srv.c->idle_conn_cur.get() < kPoolMaxPerServer) {
+        c->state = HttpConn::Idle;
+        core::ListNode& head = idle_[std::size_t(c->be)][std::size_t(c->server)];
+        c->idle_node.next = head.next;
+        c->idle_node.prev = &head;
+        head.next->prev = &c->idle_node;
+        head.next = &c->idle_node;
+        srv.c->idle_conn_cur.inc();
+        const config::Millis ts = cfg_.backends[std::size_t(c->be)].timeouts.server;
+        const std::int64_t idle = ts > 0 ? std::min<std::int64_t>(ts, kPoolIdleMs) : kPoolIdleMs;
+        r_.timers().schedule(&c->timer, r_.now_ms() + idle);
+        c_maybe_rearm(c);
+    } else {
+        c_close(c);
+    }
+    if (s) h_server_slot_freed(c->be);
+}
+
+void Worker::c_close(HttpConn* c) {
+    if (c->state == HttpConn::Closing) return;
+    if (c->priv_owner) {
+        c->priv_owner->conn = nullptr;
+        c->priv_owner = nullptr;
+    } else if (c->state == HttpConn::Idle) {
+        c->idle_node.unlink();
+        lbs_[std::size_t(c->be)]->server(c->server).c->idle_conn_cur.dec();
+    }
+    c->state = HttpConn::Closing;
+    r_.timers().cancel(&c->timer);
+    c->established = false;
+    if (c->slot >= 0)
+        c->pending_ops += cancel_and_close(c->slot, c->shut_inflight, c->deferred_close, cud(kHOpSrvCancel, c),
+                                           cud(kHOpSrvClose, c));
+    c_splice_close(c);
+    inq_drop(c->in);
+    if (!c->out.inflight) outq_drop(c->out);
+    c->owner = nullptr;
+    c_maybe_release(c);
+}
+
+void Worker::c_maybe_release(HttpConn* c) {
+    if (c->state != HttpConn::Closing || c->pending_ops != 0 || c->released) return;
+    c->released = true;
+    --hconns_live_;
+    creleased_.push_back(c);
+}
+
+}  // namespace es::proxy

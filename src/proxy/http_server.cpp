@@ -1,0 +1,471 @@
+// Worker, HTTP/1.1: server connections (connect, send, receive, replay and retries after a
+// failure). See http.cpp for the whole path.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "edgeshard/core/assert.hpp"
+#include "edgeshard/http/rules.hpp"
+#include "edgeshard/net/uring_compat.hpp"
+#include "edgeshard/proxy/worker.hpp"
+#include "http_internal.hpp"
+
+namespace es::proxy {
+
+using shard::UserData;
+using namespace h1;
+
+// ---------------------------------------------------------------- server connections
+
+void Worker::c_connect(HttpConn* c) {
+    const ServerSlot& srv = lbs_[std::size_t(c->be)]->server(c->server);
+    c->state = HttpConn::Connecting;
+    io_uring_sqe* sqe = r_.sqe();
+    io_uring_prep_socket_direct_alloc(sqe, srv.cfg->addr.family(), SOCK_STREAM, 0, 0);
+    io_uring_sqe_set_data64(sqe, cud(kHOpSrvSocket, c));
+    ++c->pending_ops;
+}
+
+void Worker::c_on_socket(HttpConn* c, int res) {
+    --c->pending_ops;
+    if (c->state == HttpConn::Closing) {
+        if (res >= 0) {
+            io_uring_sqe* sqe = r_.sqe();
+            io_uring_prep_close_direct(sqe, unsigned(res));
+            io_uring_sqe_set_data64(sqe, cud(kHOpSrvClose, c));
+            ++c->pending_ops;
+        }
+        c_maybe_release(c);
+        return;
+    }
+    if (res < 0) {
+        c_connect_failed(c, res);
+        return;
+    }
+    c->slot = res;
+    const ServerSlot& srv = lbs_[std::size_t(c->be)]->server(c->server);
+    c->pending_ops += connect_chain(res, srv.cfg->addr, cfg_.backends[std::size_t(c->be)].timeouts.connect,
+                                    c->connect_ts, cud(kHOpSrvSockopt, c), cud(kHOpSrvConnect, c),
+                                    cud(kHOpSrvTimeout, c));
+}
+
+void Worker::c_on_connect(HttpConn* c, int res) {
+    --c->pending_ops;
+    if (c->state == HttpConn::Closing) {
+        c_maybe_release(c);
+        return;
+    }
+    if (res != 0) {
+        io_uring_sqe* sqe = r_.sqe();
+        io_uring_prep_close_direct(sqe, unsigned(c->slot));
+        io_uring_sqe_set_data64(sqe, cud(kHOpSrvClose, c));
+        ++c->pending_ops;
+        c->slot = -1;
+        c_connect_failed(c, res);
+        return;
+    }
+    c->state = HttpConn::Ready;
+    c->established = true;
+    ServerSlot& srv = lbs_[std::size_t(c->be)]->server(c->server);
+    c_arm_recv(c);
+    HttpSession* s = c->owner;
+    if (!s) return;
+    s->t_connected = r_.now_ms();
+    s->last_srv = s->t_connected;
+    const std::int64_t ct = s->t_connected - s->t_connect;
+    st_.be[s->be].ctime_sum.add(std::uint64_t(ct));
+    st_.be[s->be].ctime_n.inc();
+    srv.c->ctime_sum.add(std::uint64_t(ct));
+    srv.c->ctime_n.inc();
+    h_process_request(s);
+    if (s->state != HState::Active) return;
+    c_send(c);
+    h_maybe_rearm(s);
+    h_schedule(s);
+}
+
+// Connect failed (refused, timed out, no socket): HAProxy's retries and redispatch, with the
+// request (still unsent, queued on the dead connection) moved to the next attempt.
+void Worker::c_connect_failed(HttpConn* c, int res) {
+    HttpSession* s = c->owner;
+    BackendLb& lb = *lbs_[std::size_t(c->be)];
+    ServerSlot& srv = lb.server(c->server);
+    c->owner = nullptr;
+    if (!s) {
+        c_close(c);
+        return;
+    }
+    s->conn = nullptr;
+    // take the unsent request back
+    HeadBuf* head = nullptr;
+    if (c->out.n > 0 && c->out.at(0).hb && !c->out.inflight) {
+        Seg& sg = c->out.at(0);
+        head = sg.hb;
+        head->len = std::uint32_t(sg.p - head->data) + sg.len;  // untouched: nothing was sent
+        sg.hb = nullptr;
+    }
+    // body buffers already moved to the connection cannot be replayed in order: give up on retrying
+    const bool replayable = head && c->out.n == 1;
+    c_close(c);
+    --srv.cur;
+    srv.c->inflight.dec();
+    srv.c->scur.dec();
+    const auto& be = cfg_.backends[std::size_t(s->be)];
+    if (s->retries_left <= 0 || !replayable) {
+        if (head) heads_.destroy(head);
+        srv.c->econ.inc();
+        st_.be[s->be].econ.inc();
+        h_server_slot_freed(s->be);
+        // the linked timeout cancels the connect: a timeout (s), else refused or failed (S)
+        s->term[0] = res == -ECANCELED || res == -ETIMEDOUT ? 's' : 'S';
+        s->term[1] = 'C';
+        h_local_reply(s, 503, h_error(s, 503));
+        return;
+    }
+    s->pend_head = head;
+    --s->retries_left;
+    ++s->tries;
+    srv.c->wretr.inc();
+    st_.be[s->be].wretr.inc();
+    bool redispatch = false;
+    if (be.redispatch) {
+        if (be.redispatch_interval < 0) redispatch = s->retries_left == -be.redispatch_interval - 1;
+        else if (be.redispatch_interval > 0) redispatch = s->tries % be.redispatch_interval == 0;
+    }
+    h_server_slot_freed(s->be);
+    const int failed = s->server;
+    s->server = -1;
+    if (redispatch) {
+        srv.c->wredis.inc();
+        st_.be[s->be].wredis.inc();
+        h_assign_server(s, failed);
+        return;
+    }
+    s->retry_server = failed;
+    s->timer.kind = kHTimerRetry;
+    const config::Millis ct = be.timeouts.connect;
+    const config::Millis wait = (ct > 0 && ct < 1000) ? ct : 1000;
+    r_.timers().schedule(&s->timer, r_.now_ms() + wait);
+}
+
+void Worker::h_server_slot_freed(int be) {
+    auto& q = hqueues_[std::size_t(be)];
+    while (!q.empty()) {
+        HttpSession* w = q.front();
+        BackendLb& lb = *lbs_[std::size_t(be)];
+        sockaddr_storage src;
+        const int i = lb.pick(h_pick_input(w, src), -1);
+        if (i == BackendLb::kFull) return;
+        q.erase(q.begin());
+        w->queued = false;
+        st_.be[be].qcur.dec();
+        if (i == BackendLb::kNone) {
+            h_local_reply(w, 503, h_error(w, 503));
+            continue;
+        }
+        h_use_server(w, i);
+        return;
+    }
+}
+
+void Worker::c_arm_recv(HttpConn* c) {
+    // a body being spliced reads with splice(2); the recv comes back once it is done
+    if (c->recv_armed || c->eof || c->slot < 0 || c->starved || c->splice != HttpConn::NoSplice) return;
+    if (c->big) {
+        // single-shot: one buffer (len 0 = the selected buffer's size), see HttpConn::big
+        io_uring_sqe* sqe = r_.sqe();
+        io_uring_prep_recv(sqe, c->slot, nullptr, 0, 0);
+        sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
+        sqe->buf_group = bufs_->group();
+        io_uring_sqe_set_data64(sqe, cud(kHOpSrvRecv, c));
+    } else {
+        queue_recv(c->slot, cud(kHOpSrvRecv, c));
+    }
+    ++c->pending_ops;
+    c->recv_armed = true;
+    c->recv_cancelling = false;
+    // expected to send from now on: a pause a slow client imposed is not the server's silence
+    if (c->owner) c->owner->last_srv = r_.now_ms();
+}
+
+void Worker::c_cancel_recv(HttpConn* c) {
+    if (!c->recv_armed || c->recv_cancelling) return;
+    queue_cancel(cud(kHOpSrvRecv, c), cud(kHOpSrvCancel, c));
+    ++c->pending_ops;
+    c->recv_cancelling = true;
+}
+
+void Worker::c_maybe_rearm(HttpConn* c) {
+    if (c->state == HttpConn::Closing || c->recv_armed || c->state == HttpConn::Connecting) return;
+    if (c->in.nbufs >= kInBufsMax) return;
+    if (c->owner && c->owner->out.bytes >= kHighWaterBufs * bufs_->size()) return;
+    c_arm_recv(c);
+}
+
+void Worker::c_send(HttpConn* c) {
+    if (c->out.broken) {
+        if (HttpSession* s = c->owner; s && s->state == HState::Active) {
+            s->term[0] = 'R';
+            h_close(s);  // releases c unreusable
+        } else {
+            c_close(c);
+        }
+        return;
+    }
+    if (c->state != HttpConn::Ready) return;
+    if (c->owner && !c->out.inflight && c->out.n > 0) c->owner->last_srv = r_.now_ms();
+    if (outq_send(c->out, c->slot, cud(kHOpSrvSend, c))) ++c->pending_ops;
+}
+
+void Worker::c_on_send(HttpConn* c, int res) {
+    --c->pending_ops;
+    if (c->state == HttpConn::Closing) {
+        c->out.inflight = false;
+        outq_drop(c->out);
+        c_maybe_release(c);
+        return;
+    }
+    HttpSession* s = c->owner;
+    if (res < 0) {
+        c->out.inflight = false;
+        if (s) {
+            if (h_replay(s, c, kRetryEmpty)) return;
+            s->term[0] = 'S';
+            h_server_failed(s, false);
+        } else {
+            c_close(c);
+        }
+        return;
+    }
+    outq_sent(c->out, std::uint32_t(res));
+    if (c->out.n > 0) c_send(c);
+    if (!s) return;
+    s->last_srv = r_.now_ms();
+    h_process_request(s);
+    if (s->state != HState::Active) return;
+    if (s->conn) c_send(s->conn);
+    if (s->req == ReqPhase::Tunnel && s->cli_eof && s->conn) {
+        h_tunnel_shut_server(s);
+        return;
+    }
+    h_maybe_end_sent(s);
+    if (s->state != HState::Active) return;
+    h_maybe_rearm(s);
+}
+
+void Worker::c_on_recv(HttpConn* c, const shard::Cqe& e) {
+    const bool more = e.flags & IORING_CQE_F_MORE;
+    if (!more) {
+        --c->pending_ops;
+        c->recv_armed = false;
+        c->recv_cancelling = false;
+    }
+    HttpSession* s = c->owner;
+    if (e.res > 0 && (e.flags & IORING_CQE_F_BUFFER)) {
+        const auto bid = std::uint16_t(e.flags >> IORING_CQE_BUFFER_SHIFT);
+        bufs_->taken(bid);
+        if (c->state == HttpConn::Closing || !s) {
+            bufs_->recycle(bid);
+            if (c->state == HttpConn::Idle) c_close(c);  // bytes on an idle connection: not reusable
+            else c_maybe_release(c);
+            return;
+        }
+        const auto n = std::uint32_t(e.res);
+        c->sock_nonempty = e.flags & IORING_CQE_F_SOCK_NONEMPTY;
+        s->last_srv = r_.now_ms();
+        inq_push(c->in, bid, n);
+        h_process_response(s);
+        if (c->state == HttpConn::Closing) return;
+        // a body that goes on on the buffer path reads best with a multishot recv
+        if (c->big && s->conn == c && s->rsp == RspPhase::Body && c->splice == HttpConn::NoSplice) c->big = false;
+        if (c->owner && (c->in.nbufs >= kInBufsMax || c->owner->out.bytes >= kHighWaterBufs * bufs_->size()))
+            c_cancel_recv(c);
+        else if (!more)
+            c_maybe_rearm(c);
+        return;
+    }
+    if (c->state == HttpConn::Closing) {
+        c_maybe_release(c);
+        return;
+    }
+    if (c->splice == HttpConn::Switching && s && !more && (e.res == -ENOBUFS || e.res == -ECANCELED)) {
+        h_process_response(s);  // the recv has stopped: the switch to splice goes on
+        return;
+    }
+    if (e.res == -ENOBUFS) {
+        st_.shard.enobufs.inc();
+        if (!c->starved) {
+            c->starved = true;
+            ++c->pending_ops;
+            cstarved_.push_back(c);
+        }
+        return;
+    }
+    if (e.res == -ECANCELED) {
+        c_maybe_rearm(c);
+        return;
+    }
+    // EOF or reset
+    c->eof = true;
+    if (!s) {
+        c_close(c);  // an idle connection closed by the server
+        return;
+    }
+    if (e.res < 0) {
+        c->reset = true;
+        st_.be[s->be].eresp.inc();
+        lbs_[std::size_t(c->be)]->server(c->server).c->eresp.inc();
+    }
+    if (s->rsp == RspPhase::Body) {
+        // Every byte the server sent before its FIN (or reset) reaches the client first: what is
+        // still queued here waits for room on the client side (h_on_cli_send processes the
+        // response again), and h_process_response ends the body once the queue is drained.
+        h_process_response(s);
+        return;
+    }
+    if (s->rsp == RspPhase::Tunnel) {
+        h_tunnel(s, c->in, s->rsp_acc, s->out);
+        h_send_client(s);
+        if (s->out.n == 0) h_close(s);
+        else s->close_after = true;
+        return;
+    }
+    if (s->rsp == RspPhase::Head && !c->in.empty()) {
+        h_process_response(s);  // a response that came with the close
+        if (s->state != HState::Active || s->rsp != RspPhase::Head) return;
+    }
+    if (h_replay(s, c, kRetryEmpty)) return;
+    s->term[0] = 'S';
+    h_server_failed(s, false);
+}
+
+// A reused connection that ends before any byte of the response (the server closed it while it
+// sat in the pool, racing our request) gets the request again on a new connection, once, when
+// the request had no body: nothing of it can have been processed. HAProxy's answer to this race
+// is `http-reuse safe` alone (and l7 retries); this also spares later requests of a connection.
+// With `retry-on` (empty-response, junk-response, response-timeout, a status), a bodiless request is
+// also sent again on a new connection while `retries` allow, as HAProxy's layer-7 retries do.
+bool Worker::h_replay(HttpSession* s, HttpConn* c, std::uint32_t why) {
+    HeadBuf* hb = s->replay;
+    if (!hb || !c || s->rsp != RspPhase::Head || s->status != 0) return false;
+    if (why == kRetryEmpty && (!c->in.empty() || s->rsp_acc)) return false;  // part of a response came
+    const bool race = why == kRetryEmpty && c->reused;  // not the server's fault: does not use a retry
+    if (!race) {
+        if (!(be_retry_[std::size_t(s->be)] & why) || s->retries_left <= 0) return false;
+        --s->retries_left;
+    }
+    if (s->rsp_acc) {
+        heads_.destroy(s->rsp_acc);
+        s->rsp_acc = nullptr;
+    }
+    s->rsp_scanned = 0;
+    const int srvi = s->server;
+    s->replay = nullptr;
+    s->conn = nullptr;
+    c_release(c, false);  // closes it; its queue lets go of the head
+    hb->keep = false;
+    if (hb->queued) return false;  // still under an in-flight send: cannot be queued twice
+    auto* sc = lbs_[std::size_t(s->be)]->server(srvi).c;
+    sc->wretr.inc();
+    st_.be[s->be].wretr.inc();
+    ++s->tries;
+    s->pend_head = hb;
+    s->force_new = true;
+    if (!race && cfg_.backends[std::size_t(s->be)].redispatch && lbs_[std::size_t(s->be)]->size() > 1) {
+        sc->wredis.inc();
+        st_.be[s->be].wredis.inc();
+        h_assign_server(s, srvi);
+    } else {
+        h_use_server(s, srvi);
+    }
+    return true;
+}
+
+// Keeps a bodiless request's head after it is sent when it may have to be sent again: over a
+// reused connection (the pool race), or when the backend retries on layer-7 conditions.
+void Worker::h_keep_for_replay(HttpSession* s, bool reused) {
+    h_drop_replay(s);
+    if (s->req != ReqPhase::Done || !s->pend_head) return;
+    if (!reused && (be_retry_[std::size_t(s->be)] & ~kRetryConnect) == 0) return;
+    s->pend_head->keep = true;
+    s->replay = s->pend_head;
+}
+
+void Worker::h_drop_replay(HttpSession* s) {
+    HeadBuf* hb = s->replay;
+    if (!hb) return;
+    s->replay = nullptr;
+    hb->keep = false;
+    if (!hb->queued) heads_.destroy(hb);
+}
+
+// The server closed (or reset) its side while a response body was being forwarded, and every
+// byte it sent before is queued for the client. A body delimited by the close is complete (RFC
+// 9112 section 6.3); any other body is cut short.
+void Worker::h_server_ended_body(HttpSession* s) {
+    HttpConn* c = s->conn;
+    if (s->rsp_body == http::BodyKind::UntilClose && !c->reset) {
+        s->rsp = RspPhase::Done;
+        s->close_after = true;
+        h_send_client(s);
+        h_response_done(s);
+        return;
+    }
+    s->term[0] = 'S';
+    h_server_failed(s, false);
+}
+
+// The server side failed mid-exchange: answer 502 if nothing of the response went out yet,
+// else cut the client (a truncated response must never look complete): what is already queued
+// for it is sent, then the connection is closed without the rest of the message.
+void Worker::h_server_failed(HttpSession* s, bool bad_response) {
+    if (s->be >= 0) {
+        st_.be[s->be].srv_abrt.inc();
+        if (s->server >= 0) {
+            auto* sc = lbs_[std::size_t(s->be)]->server(s->server).c;
+            sc->srv_abrt.inc();
+            if (bad_response) sc->eresp.inc();
+        }
+        if (bad_response) st_.be[s->be].eresp.inc();
+    }
+    if (s->conn) {
+        c_release(s->conn, false);
+        s->conn = nullptr;
+    }
+    if (s->rsp == RspPhase::Head && s->status == 0) {
+        s->term[1] = 'H';
+        if (s->req_acc == nullptr && s->rsp_acc) {
+            heads_.destroy(s->rsp_acc);
+            s->rsp_acc = nullptr;
+        }
+        s->rsp = RspPhase::None;
+        s->replied = true;
+        s->close_after = true;
+        inq_drop(s->in);
+        h_queue_reply(s, h_error(s, 502), true);
+        s->status = 502;
+        h_request_done(s, true);
+        return;
+    }
+    s->term[1] = 'D';
+    h_log(s);
+    h_drop_notes(s);
+    s->server = -1;
+    // the bytes already queued are a valid prefix of the response: send them, then close
+    s->linger = s->req != ReqPhase::Done || !s->in.empty() || s->req_acc;
+    s->close_after = true;
+    s->req = ReqPhase::Done;
+    s->rsp = RspPhase::None;
+    h_send_client(s);
+    if (s->state != HState::Active) return;
+    if (s->out.n == 0) h_linger(s);
+    else h_cancel_recv(s);
+    h_schedule(s);
+}
+
+}  // namespace es::proxy

@@ -1,0 +1,290 @@
+// Worker, HTTP/1.1: a session's deadline (which timeout runs, and from when), its timer, and
+// closing a session. See http.cpp for the whole path.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "edgeshard/core/assert.hpp"
+#include "edgeshard/http/rules.hpp"
+#include "edgeshard/net/uring_compat.hpp"
+#include "edgeshard/proxy/worker.hpp"
+#include "http_internal.hpp"
+
+namespace es::proxy {
+
+using shard::UserData;
+using namespace h1;
+
+// ---------------------------------------------------------------- timers and close
+
+// One deadline per session, by phase (HAProxy semantics):
+//  - waiting for a request head: `timeout http-request` from its first byte; before any byte of
+//    a later request, `timeout http-keep-alive` (else http-request) from the end of the previous
+//    one; either falls back to `timeout client`
+//  - queued: `timeout queue` (else connect)
+//  - tunnel: `timeout tunnel` (else client/server) on silence of both sides
+//  - lingering close: one second
+//  - otherwise each side's timeout counts that side's inactivity only while the side is expected
+//    to act: `timeout client` while the client should send (a request body we are reading, not
+//    paused by our own backpressure, not waiting for a 100 Continue) or acknowledge (bytes queued
+//    for it); `timeout server` likewise while a response is awaited or read, or request bytes are
+//    queued for it. A client waiting for a slow server, or a server held back because the client
+//    reads slowly, is not idle. `last_cli` / `last_srv` move on every byte received or sent, and
+//    when a send starts on an idle queue (so a queue filled after a long wait gets a full period).
+// inlined into both callers: it runs after every completion of a session (h_schedule_now)
+[[gnu::always_inline]] inline std::int64_t Worker::h_deadline(const HttpSession* s, int* why) const {
+    const auto& ft = cfg_.frontends[s->fe].timeouts;
+    const config::Timeouts* bt = s->be >= 0 ? &cfg_.backends[std::size_t(s->be)].timeouts : nullptr;
+    if (s->shut_sent) {
+        *why = 0;
+        return s->last_cli + (ft.client_fin > 0 ? std::min<std::int64_t>(ft.client_fin, kLingerMs) : kLingerMs);
+    }
+    if (s->queued) {
+        *why = 3;
+        const config::Millis q = first_of(bt->queue, bt->connect, 5000);
+        return s->t_queue + q;
+    }
+    if (s->req == ReqPhase::Tunnel) {
+        *why = 4;
+        const config::Millis t = bt ? first_of(bt->tunnel, ft.client, bt->server) : pos(ft.client);
+        if (!s->cli_eof && !(s->conn && s->conn->eof)) return t > 0 ? std::max(s->last_cli, s->last_srv) + t : -1;
+        // one direction is shut: the -fin timeouts, where set, bound each side, and a side that
+        // sent its FIN is timed only while it has bytes to acknowledge
+        const HttpConn* c = s->conn;
+        const bool cli_on = !s->cli_eof || s->out.n > 0;
+        const bool srv_on = c && (!c->eof || c->out.n > 0);
+        const config::Millis tc = cli_on ? first_of(ft.client_fin, t) : 0;
+        const config::Millis ts = bt && srv_on ? first_of(bt->server_fin, t) : 0;
+        std::int64_t d = tc > 0 ? s->last_cli + tc : -1;
+        if (ts > 0 && (d < 0 || s->last_srv + ts < d)) {
+            d = s->last_srv + ts;
+            *why = 7;  // the server side's
+        }
+        return d;
+    }
+    if (s->req == ReqPhase::Head && s->rsp == RspPhase::None && s->out.n == 0) {
+        const bool started = !s->in.empty() || (s->req_acc && s->req_acc->len > s->req_acc->off);
+        *why = started ? 1 : 2;
+        config::Millis t;
+        if (!started && s->nreq > 0) t = first_of(ft.http_keep_alive, ft.http_request, ft.client);
+        else t = first_of(ft.http_request, ft.client);
+        return t > 0 ? s->t_req + t : -1;
+    }
+    std::int64_t d = -1;
+    *why = 5;
+    // a client that half-closed after its request only acknowledges: `timeout client-fin` if set
+    const config::Millis tc = s->cli_eof ? first_of(ft.client_fin, ft.client) : pos(ft.client);
+    const bool cli_sends = s->req == ReqPhase::Body && (s->recv_armed || s->starved) && !s->req_expect;
+    const bool cli_acks = s->out.n > 0 || s->cli_poll_out;
+    if (tc > 0 && (cli_sends || cli_acks)) d = s->last_cli + tc;
+    const HttpConn* c = s->conn;
+    if (bt && c && c->state == HttpConn::Ready && s->rsp != RspPhase::None) {
+        const bool srv_sends = s->rsp == RspPhase::Head ||
+                               (s->rsp == RspPhase::Body && (c->recv_armed || c->starved || c->poll_in ||
+                                                             c->splice == HttpConn::Switching));
+        const bool srv_acks = c->out.n > 0;
+        const config::Millis ts = pos(bt->server);
+        if (ts > 0 && (srv_sends || srv_acks) && (d < 0 || s->last_srv + ts < d)) {
+            d = s->last_srv + ts;
+            *why = 6;
+        }
+    }
+    return d;
+}
+
+void Worker::h_schedule_now(HttpSession* s) {
+    if (s->state != HState::Active) return;
+    if (s->timer.kind == kHTimerRetry && s->timer.armed()) return;
+    int why = 0;
+    const std::int64_t d = h_deadline(s, &why);
+    s->timer.kind = kHTimerClient;
+    if (d < 0) {
+        r_.timers().cancel(&s->timer);
+        return;
+    }
+    if (!s->timer.armed() || s->timer.when_ms > d) r_.timers().schedule(&s->timer, d);
+}
+
+void Worker::h_on_timer(shard::Timer* t) {
+    if (t->kind == kHTimerConnIdle) {
+        HttpConn* c = static_cast<HttpConn*>(t->owner);
+        if (c->state == HttpConn::Idle) c_close(c);
+        return;
+    }
+    HttpSession* s = static_cast<HttpSession*>(t->owner);
+    if (s->state != HState::Active) return;
+    if (t->kind == kHTimerRetry) {
+        const int srvi = s->retry_server;
+        s->timer.kind = kHTimerClient;
+        const ServerSlot& slot = lbs_[std::size_t(s->be)]->server(srvi);
+        // back to the server that failed, unless it was put in drain or maintenance meanwhile
+        if (slot.usable() && slot.has_room()) h_use_server(s, srvi);
+        else h_assign_server(s, -1);
+        return;
+    }
+    int why = 0;
+    const std::int64_t d = h_deadline(s, &why);
+    if (d < 0) return;
+    if (r_.now_ms() < d) {
+        r_.timers().schedule(&s->timer, d);
+        return;
+    }
+    switch (why) {
+        case 0:  // lingering close over
+            h_close(s);
+            return;
+        case 1:  // a request head that did not complete in time
+            h_reply_error(s, 408, "timeout http-request");
+            return;
+        case 2:  // idle keep-alive connection
+            h_close(s);
+            return;
+        case 3: {  // no server slot in time
+            auto& q = hqueues_[std::size_t(s->be)];
+            q.erase(std::remove(q.begin(), q.end(), s), q.end());
+            s->queued = false;
+            st_.be[s->be].qcur.dec();
+            s->term[0] = 's';
+            s->term[1] = 'Q';
+            h_local_reply(s, 503, h_error(s, 503));
+            return;
+        }
+        case 4:  // a tunnel idle too long (or its half-closed client side)
+        case 7:  // the server side of a half-closed tunnel (`timeout server-fin`)
+            s->term[0] = why == 7 ? 's' : 'c';
+            s->term[1] = 'D';
+            h_close(s);
+            return;
+        case 6:  // server silent
+            if (h_replay(s, s->conn, kRetryTimeout)) return;
+            s->term[0] = 's';
+            if (s->rsp == RspPhase::Head && s->status == 0) {
+                s->term[1] = 'H';
+                h_abort_reply(s, 504);
+                return;
+            }
+            s->term[1] = 'D';
+            st_.be[s->be].srv_abrt.inc();
+            if (s->server >= 0) lbs_[std::size_t(s->be)]->server(s->server).c->srv_abrt.inc();
+            h_log(s);
+            h_close(s);
+            return;
+        default:  // the client did not send or acknowledge in time
+            s->term[0] = 'c';
+            s->term[1] = 'D';
+            st_.fe[s->fe].cli_abrt.inc();
+            if (s->req == ReqPhase::Body && s->status == 0 && s->out.n == 0) {
+                // stalled inside its request body, nothing of a response sent yet: say so (408)
+                // rather than close without a word; the server connection is not reusable
+                if (s->be >= 0) st_.be[s->be].cli_abrt.inc();
+                s->linger = true;
+                inq_drop(s->in);
+                if (s->req_acc) {
+                    heads_.destroy(s->req_acc);
+                    s->req_acc = nullptr;
+                }
+                s->req = ReqPhase::Done;
+                h_abort_reply(s, 408);
+                return;
+            }
+            h_log(s);
+            h_close(s);
+            return;
+    }
+}
+
+// The exchange ends with the proxy's own error reply although its request went (at least in
+// part) to a server: that connection is not reusable, and the client's closes after the reply.
+void Worker::h_abort_reply(HttpSession* s, int status) {
+    if (s->conn) {
+        c_release(s->conn, false);
+        s->conn = nullptr;
+    }
+    s->rsp = RspPhase::None;
+    s->replied = true;
+    s->close_after = true;
+    h_queue_reply(s, h_error(s, status), true);
+    s->status = status;
+    h_request_done(s, true);
+}
+
+void Worker::h_close(HttpSession* s) {
+    if (s->state == HState::Closing) return;
+    if (s->req == ReqPhase::Tunnel && !s->logged) h_log(s);  // a tunnel is logged when it ends
+    s->state = HState::Closing;
+    r_.timers().cancel(&s->timer);
+    if (s->queued) {
+        auto& q = hqueues_[std::size_t(s->be)];
+        q.erase(std::remove(q.begin(), q.end(), s), q.end());
+        s->queued = false;
+        st_.be[s->be].qcur.dec();
+    }
+    if (s->conn) {
+        HttpConn* c = s->conn;
+        s->conn = nullptr;
+        c_release(c, false);
+    }
+    if (s->slot >= 0)
+        s->pending_ops += cancel_and_close(s->slot, s->shut_inflight, s->deferred_close, hud(kHOpCliCancel, s),
+                                           hud(kHOpCliClose, s));
+    if (s->cli_fd >= 0) {
+        ::close(s->cli_fd);  // the regular fd installed for splice(2); the slot's close is queued above
+        s->cli_fd = -1;
+    }
+    inq_drop(s->in);
+    if (!s->out.inflight) outq_drop(s->out);
+    if (s->pending) {
+        hpending_.erase(std::remove(hpending_.begin(), hpending_.end(), s), hpending_.end());
+        --fe_pending_[s->fe];
+        s->pending = false;
+    }
+    h_drop_replay(s);
+    h_drop_notes(s);
+    for (HeadBuf** h : {&s->req_acc, &s->rsp_acc, &s->pend_head}) {
+        if (*h) {
+            heads_.destroy(*h);
+            *h = nullptr;
+        }
+    }
+    if (s->counted_be) {
+        st_.be[s->be].scur.dec();
+        s->counted_be = false;
+    }
+    if (s->counted_conn) {
+        s->counted_conn = false;
+        --conns_;
+        --fe_conns_[s->fe];
+        st_.shard.conns.dec();
+        st_.fe[s->fe].scur.dec();
+        start_pending();
+        update_accepting();
+    }
+    h_maybe_release(s);
+}
+
+void Worker::h_maybe_release(HttpSession* s) {
+    if (s->state != HState::Closing || s->pending_ops != 0 || s->released) return;
+    s->released = true;
+    s->all_node.unlink();
+    --live_;
+    hreleased_.push_back(s);
+}
+
+void Worker::h_op_done(HttpSession* s) {
+    --s->pending_ops;
+    ES_ASSERT(s->pending_ops >= 0);
+    h_maybe_release(s);
+}
+
+void Worker::c_op_done(HttpConn* c) {
+    --c->pending_ops;
+    ES_ASSERT(c->pending_ops >= 0);
+    c_maybe_release(c);
+}
+
+}  // namespace es::proxy
