@@ -85,15 +85,13 @@ bool Worker::is_http_fe(std::uint32_t fe) const { return cfg_.frontends[fe].mode
 void Worker::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* peer) {
     HttpSession* s = stopping_ ? nullptr : hsessions_.make();
     if (!s) {
-        io_uring_sqe* sqe = r_.sqe();
-        io_uring_prep_close_direct(sqe, unsigned(slot));
-        io_uring_sqe_set_data64(sqe, UserData::pack_raw(kOpCancelAccept, 0, 0));
+        io_.close_slot(slot, UserData::pack_raw(kOpCancelAccept, 0, 0));
         st_.fe[fe].dcon.inc();
         return;
     }
     s->gen = ++gen_;
     s->fe = fe;
-    s->slot = slot;
+    s->cli.slot = slot;
     s->timer.owner = s;
     s->timer.kind = kHTimerClient;
     if (peer) s->peer.set(*peer);
@@ -212,8 +210,8 @@ void Worker::outq_drop(OutQ& q) {
 // progress a peer made and the side's inactivity timeout restarts with it. With MSG_WAITALL a
 // client reading slowly through a small window could hold one send (up to 16 buffers) longer
 // than `timeout client` while reading steadily, and be cut. The rest is resumed by outq_sent.
-bool Worker::outq_send(OutQ& q, int slot, std::uint64_t ud) {
-    if (q.inflight || q.n == 0 || slot < 0) return false;
+bool Worker::outq_send(OutQ& q, const net::ConnSide& to, std::uint64_t ud) {
+    if (q.inflight || q.n == 0 || to.slot < 0) return false;
     OutBlock& b = *q.blk;
     int k = 0;
     std::uint32_t total = 0;
@@ -227,10 +225,7 @@ bool Worker::outq_send(OutQ& q, int slot, std::uint64_t ud) {
     b.msg.msg_iov = b.iov;
     b.msg.msg_iovlen = std::size_t(k);
     q.sending = total;
-    io_uring_sqe* sqe = r_.sqe();
-    io_uring_prep_sendmsg(sqe, slot, &b.msg, MSG_NOSIGNAL);
-    sqe->flags |= IOSQE_FIXED_FILE;
-    io_uring_sqe_set_data64(sqe, ud);
+    io_.sendmsg(to, &b.msg, 0, ud);
     q.inflight = true;
     return true;
 }
@@ -323,14 +318,14 @@ void Worker::http_end_of_turn() {
         std::vector<HttpSession*> again;
         again.swap(hstarved_);
         for (HttpSession* s : again) {
-            s->starved = false;
+            s->cli.clear(net::kSideStarved);
             if (s->state == HState::Active) h_maybe_rearm(s);
             h_op_done(s);
         }
         std::vector<HttpConn*> cagain;
         cagain.swap(cstarved_);
         for (HttpConn* c : cagain) {
-            c->starved = false;
+            c->sock.clear(net::kSideStarved);
             if (c->state != HttpConn::Closing) c_maybe_rearm(c);
             c_op_done(c);
         }
@@ -379,7 +374,7 @@ void Worker::http_drain_tick() {
         HttpSession* s =
             reinterpret_cast<HttpSession*>(reinterpret_cast<char*>(n) - offsetof(HttpSession, all_node));
         n = nx;
-        if (s->state != HState::Active || s->pending || s->queued || s->shut_sent) continue;
+        if (s->state != HState::Active || s->pending || s->queued || s->cli.has(net::kSideShut)) continue;
         const bool idle = s->req == ReqPhase::Head && s->rsp == RspPhase::None && s->out.n == 0 && !s->out.inflight &&
                           s->in.empty() && !(s->req_acc && s->req_acc->len > s->req_acc->off);
         if (!idle) continue;

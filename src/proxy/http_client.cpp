@@ -23,27 +23,22 @@ using namespace h1;
 // ---------------------------------------------------------------- client side I/O
 
 void Worker::h_arm_recv(HttpSession* s) {
-    if (s->recv_armed || s->cli_eof || s->slot < 0 || s->starved) return;
-    queue_recv(s->slot, hud(kHOpCliRecv, s));
-    ++s->pending_ops;
-    s->recv_armed = true;
-    s->recv_cancelling = false;
+    const int n = io_.recv(s->cli, hud(kHOpCliRecv, s));
+    if (n == 0) return;
+    s->pending_ops += n;
     // expected to send from now on: a pause our backpressure imposed is not the client's silence
     s->last_cli = r_.now_ms();
 }
 
 void Worker::h_cancel_recv(HttpSession* s) {
-    if (!s->recv_armed || s->recv_cancelling) return;
-    queue_cancel(hud(kHOpCliRecv, s), hud(kHOpCliCancel, s));
-    ++s->pending_ops;
-    s->recv_cancelling = true;
+    s->pending_ops += io_.cancel_recv(s->cli, hud(kHOpCliRecv, s), hud(kHOpCliCancel, s));
 }
 
 // The client recv runs while there is room: few unconsumed buffers, and a server queue below the
 // high watermark. A lingering close keeps reading (and discarding) until EOF.
 void Worker::h_maybe_rearm(HttpSession* s) {
-    if (s->state != HState::Active || s->recv_armed) return;
-    if (!s->shut_sent) {
+    if (s->state != HState::Active || s->cli.has(net::kSideRecv)) return;
+    if (!s->cli.has(net::kSideShut)) {
         if (s->in.nbufs >= kInBufsMax) return;
         if (s->conn && s->conn->out.bytes >= kHighWaterBufs * bufs_->size()) return;
     }
@@ -54,13 +49,12 @@ void Worker::h_on_cli_recv(HttpSession* s, const shard::Cqe& e) {
     const bool more = e.flags & IORING_CQE_F_MORE;
     if (!more) {
         --s->pending_ops;
-        s->recv_armed = false;
-        s->recv_cancelling = false;
+        net::SideIo::recv_ended(s->cli);
     }
     if (e.res > 0 && (e.flags & IORING_CQE_F_BUFFER)) {
         const auto bid = std::uint16_t(e.flags >> IORING_CQE_BUFFER_SHIFT);
         bufs_->taken(bid);
-        if (s->state != HState::Active || s->shut_sent) {
+        if (s->state != HState::Active || s->cli.has(net::kSideShut)) {
             bufs_->recycle(bid);  // closing, or draining a lingering close
             if (s->state == HState::Active) {
                 if (!more) h_arm_recv(s);
@@ -93,14 +87,14 @@ void Worker::h_on_cli_recv(HttpSession* s, const shard::Cqe& e) {
         return;
     }
     if (e.res == 0) {
-        s->cli_eof = true;
+        s->cli.set(net::kSideEof);
         h_on_cli_eof(s);
         return;
     }
     if (e.res == -ENOBUFS) {
         st_.shard.enobufs.inc();
-        if (!s->starved) {
-            s->starved = true;
+        if (!s->cli.has(net::kSideStarved)) {
+            s->cli.set(net::kSideStarved);
             ++s->pending_ops;
             hstarved_.push_back(s);
         }
@@ -115,7 +109,7 @@ void Worker::h_on_cli_recv(HttpSession* s, const shard::Cqe& e) {
 }
 
 void Worker::h_on_cli_eof(HttpSession* s) {
-    if (s->shut_sent) {  // lingering close done
+    if (s->cli.has(net::kSideShut)) {  // lingering close done
         h_close(s);
         return;
     }
@@ -150,23 +144,17 @@ void Worker::h_on_cli_eof(HttpSession* s) {
 
 void Worker::h_tunnel_shut_server(HttpSession* s) {
     HttpConn* c = s->conn;
-    if (c->shut_inflight || c->out.n > 0 || c->out.inflight || c->slot < 0) return;
-    if (c->eof) {
+    if (c->sock.has(net::kSideShut) || c->out.n > 0 || c->out.inflight || c->sock.slot < 0) return;
+    if (c->sock.has(net::kSideEof)) {
         h_close(s);  // both directions are done
         return;
     }
-    io_uring_sqe* sqe = r_.sqe();
-    io_uring_prep_shutdown(sqe, c->slot, SHUT_WR);
-    sqe->flags |= IOSQE_FIXED_FILE;
-    io_uring_sqe_set_data64(sqe, cud(kHOpSrvShut, c));
-    ++c->pending_ops;
-    c->shut_inflight = true;
+    c->pending_ops += io_.shutdown(c->sock, cud(kHOpSrvShut, c));
 }
 
 void Worker::c_on_shut(HttpConn* c) {
     --c->pending_ops;
-    c->shut_inflight = false;
-    c->pending_ops += close_deferred(c->deferred_close, cud(kHOpSrvClose, c));
+    c->pending_ops += io_.shut_done(c->sock, cud(kHOpSrvClose, c));
     c_maybe_release(c);
 }
 
@@ -193,7 +181,7 @@ void Worker::h_send_client(HttpSession* s) {
         return;
     }
     if (!s->out.inflight && s->out.n > 0) s->last_cli = r_.now_ms();  // an idle queue starts a period
-    if (outq_send(s->out, s->slot, hud(kHOpCliSend, s))) ++s->pending_ops;
+    if (outq_send(s->out, s->cli, hud(kHOpCliSend, s))) ++s->pending_ops;
 }
 
 void Worker::h_on_cli_send(HttpSession* s, int res) {
@@ -222,7 +210,7 @@ void Worker::h_on_cli_send(HttpSession* s, int res) {
         h_linger(s);
         return;
     }
-    if (s->req == ReqPhase::Tunnel && s->conn && s->conn->eof && s->out.n == 0) {
+    if (s->req == ReqPhase::Tunnel && s->conn && s->conn->sock.has(net::kSideEof) && s->out.n == 0) {
         h_close(s);
         return;
     }
@@ -233,28 +221,21 @@ void Worker::h_on_cli_send(HttpSession* s, int res) {
 // closes (or a short timeout), so unread request bytes cannot turn our close into a reset that
 // destroys the response in flight.
 void Worker::h_linger(HttpSession* s) {
-    if (s->shut_sent || s->state != HState::Active) return;
-    if (s->cli_eof || !s->linger) {
+    if (s->cli.has(net::kSideShut) || s->state != HState::Active) return;
+    if (s->cli.has(net::kSideEof) || !s->linger) {
         // nothing unread can be pending: close(2) sends the FIN after the response, no reset
         h_close(s);
         return;
     }
-    s->shut_sent = true;
-    s->shut_inflight = true;
     inq_drop(s->in);
-    io_uring_sqe* sqe = r_.sqe();
-    io_uring_prep_shutdown(sqe, s->slot, SHUT_WR);
-    sqe->flags |= IOSQE_FIXED_FILE;
-    io_uring_sqe_set_data64(sqe, hud(kHOpCliShut, s));
-    ++s->pending_ops;
+    s->pending_ops += io_.shutdown(s->cli, hud(kHOpCliShut, s));
     h_arm_recv(s);
     h_schedule(s);
 }
 
 void Worker::h_on_cli_shut(HttpSession* s, int res) {
     --s->pending_ops;
-    s->shut_inflight = false;
-    s->pending_ops += close_deferred(s->deferred_close, hud(kHOpCliClose, s));
+    s->pending_ops += io_.shut_done(s->cli, hud(kHOpCliClose, s));
     if (s->state != HState::Active) {
         h_maybe_release(s);
         return;

@@ -38,7 +38,7 @@ void Worker::h_process_response(HttpSession* s) {
                 }
                 if (!h_forward_body(s, c->in, s->rsp_acc, s->out, s->rsp_body, s->rsp_left, s->rsp_chunks, false)) {
                     if (s->state != HState::Active || s->conn != c) return;
-                    if (c->eof && c->in.empty() && !s->rsp_acc) {
+                    if (c->sock.has(net::kSideEof) && c->in.empty() && !s->rsp_acc) {
                         h_server_ended_body(s);
                         return;
                     }
@@ -245,7 +245,7 @@ bool Worker::h_parse_response(HttpSession* s) {
 void Worker::h_response_done(HttpSession* s) {
     HttpConn* c = s->conn;
     if (c && s->rsp != RspPhase::Sent && (s->req == ReqPhase::Body || c->out.n > 0 || c->out.inflight) &&
-        !c->eof && !c->reset && !s->srv_close && c->state == HttpConn::Ready) {
+        !c->sock.has(net::kSideEof) && !c->sock.has(net::kSideReset) && !s->srv_close && c->state == HttpConn::Ready) {
         // The server answered before it had the whole request: as HAProxy does, the rest of the
         // request still goes to it (a server may answer first and read on), and the exchange
         // ends when it has all of it (h_maybe_end_sent); cutting here would lose the request's end.
@@ -260,8 +260,8 @@ void Worker::h_response_done(HttpSession* s) {
     // Bytes still in the socket after the response are not a response to anything we sent (one
     // request at a time): such a connection must not be pooled, or the next request sent on it
     // would be answered with them.
-    const bool reusable = c && s->req == ReqPhase::Done && c->in.empty() && !s->rsp_acc && !c->eof &&
-                          !c->sock_nonempty && !s->srv_close && c->out.n == 0 && c->state == HttpConn::Ready;
+    const bool reusable = c && s->req == ReqPhase::Done && c->in.empty() && !s->rsp_acc && !c->sock.has(net::kSideEof) &&
+                          !c->sock.has(net::kSideSockNonEmpty) && !s->srv_close && c->out.n == 0 && c->state == HttpConn::Ready;
     if (s->req != ReqPhase::Done) s->close_after = true;  // the server answered before the body ended
     if (c) {
         if (c->spliced) c->big = true;
@@ -316,7 +316,7 @@ void Worker::h_request_done(HttpSession* s, bool local) {
     s->replied = false;
     s->t_req = now;
     s->req_scanned = 0;
-    if (s->cli_eof && s->in.empty() && !s->req_acc) {
+    if (s->cli.has(net::kSideEof) && s->in.empty() && !s->req_acc) {
         if (s->out.n == 0) h_close(s);
         else s->close_after = true;
         return;
@@ -387,9 +387,7 @@ void Worker::c_close(HttpConn* c) {
     c->state = HttpConn::Closing;
     r_.timers().cancel(&c->timer);
     c->established = false;
-    if (c->slot >= 0)
-        c->pending_ops += cancel_and_close(c->slot, c->shut_inflight, c->deferred_close, cud(kHOpSrvCancel, c),
-                                           cud(kHOpSrvClose, c));
+    c->pending_ops += io_.close(c->sock, cud(kHOpSrvCancel, c), cud(kHOpSrvClose, c));
     c_splice_close(c);
     inq_drop(c->in);
     if (!c->out.inflight) outq_drop(c->out);

@@ -25,21 +25,13 @@ using namespace h1;
 void Worker::c_connect(HttpConn* c) {
     const ServerSlot& srv = lbs_[std::size_t(c->be)]->server(c->server);
     c->state = HttpConn::Connecting;
-    io_uring_sqe* sqe = r_.sqe();
-    io_uring_prep_socket_direct_alloc(sqe, srv.cfg->addr.family(), SOCK_STREAM, 0, 0);
-    io_uring_sqe_set_data64(sqe, cud(kHOpSrvSocket, c));
-    ++c->pending_ops;
+    c->pending_ops += io_.socket(srv.cfg->addr.family(), cud(kHOpSrvSocket, c));
 }
 
 void Worker::c_on_socket(HttpConn* c, int res) {
     --c->pending_ops;
     if (c->state == HttpConn::Closing) {
-        if (res >= 0) {
-            io_uring_sqe* sqe = r_.sqe();
-            io_uring_prep_close_direct(sqe, unsigned(res));
-            io_uring_sqe_set_data64(sqe, cud(kHOpSrvClose, c));
-            ++c->pending_ops;
-        }
+        if (res >= 0) c->pending_ops += io_.close_slot(res, cud(kHOpSrvClose, c));
         c_maybe_release(c);
         return;
     }
@@ -47,9 +39,9 @@ void Worker::c_on_socket(HttpConn* c, int res) {
         c_connect_failed(c, res);
         return;
     }
-    c->slot = res;
+    c->sock.slot = res;
     const ServerSlot& srv = lbs_[std::size_t(c->be)]->server(c->server);
-    c->pending_ops += connect_chain(res, srv.cfg->addr, cfg_.backends[std::size_t(c->be)].timeouts.connect,
+    c->pending_ops += connect_chain(c->sock, srv.cfg->addr, cfg_.backends[std::size_t(c->be)].timeouts.connect,
                                     c->connect_ts, cud(kHOpSrvSockopt, c), cud(kHOpSrvConnect, c),
                                     cud(kHOpSrvTimeout, c));
 }
@@ -61,11 +53,8 @@ void Worker::c_on_connect(HttpConn* c, int res) {
         return;
     }
     if (res != 0) {
-        io_uring_sqe* sqe = r_.sqe();
-        io_uring_prep_close_direct(sqe, unsigned(c->slot));
-        io_uring_sqe_set_data64(sqe, cud(kHOpSrvClose, c));
-        ++c->pending_ops;
-        c->slot = -1;
+        c->pending_ops += io_.close_slot(c->sock.slot, cud(kHOpSrvClose, c));
+        c->sock.slot = -1;
         c_connect_failed(c, res);
         return;
     }
@@ -175,33 +164,21 @@ void Worker::h_server_slot_freed(int be) {
 
 void Worker::c_arm_recv(HttpConn* c) {
     // a body being spliced reads with splice(2); the recv comes back once it is done
-    if (c->recv_armed || c->eof || c->slot < 0 || c->starved || c->splice != HttpConn::NoSplice) return;
-    if (c->big) {
-        // single-shot: one buffer (len 0 = the selected buffer's size), see HttpConn::big
-        io_uring_sqe* sqe = r_.sqe();
-        io_uring_prep_recv(sqe, c->slot, nullptr, 0, 0);
-        sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
-        sqe->buf_group = bufs_->group();
-        io_uring_sqe_set_data64(sqe, cud(kHOpSrvRecv, c));
-    } else {
-        queue_recv(c->slot, cud(kHOpSrvRecv, c));
-    }
-    ++c->pending_ops;
-    c->recv_armed = true;
-    c->recv_cancelling = false;
+    if (c->splice != HttpConn::NoSplice) return;
+    // single-shot after a spliced body (one buffer each), see HttpConn::big
+    const int n = io_.recv(c->sock, cud(kHOpSrvRecv, c), !c->big);
+    if (n == 0) return;
+    c->pending_ops += n;
     // expected to send from now on: a pause a slow client imposed is not the server's silence
     if (c->owner) c->owner->last_srv = r_.now_ms();
 }
 
 void Worker::c_cancel_recv(HttpConn* c) {
-    if (!c->recv_armed || c->recv_cancelling) return;
-    queue_cancel(cud(kHOpSrvRecv, c), cud(kHOpSrvCancel, c));
-    ++c->pending_ops;
-    c->recv_cancelling = true;
+    c->pending_ops += io_.cancel_recv(c->sock, cud(kHOpSrvRecv, c), cud(kHOpSrvCancel, c));
 }
 
 void Worker::c_maybe_rearm(HttpConn* c) {
-    if (c->state == HttpConn::Closing || c->recv_armed || c->state == HttpConn::Connecting) return;
+    if (c->state == HttpConn::Closing || c->sock.has(net::kSideRecv) || c->state == HttpConn::Connecting) return;
     if (c->in.nbufs >= kInBufsMax) return;
     if (c->owner && c->owner->out.bytes >= kHighWaterBufs * bufs_->size()) return;
     c_arm_recv(c);
@@ -219,7 +196,7 @@ void Worker::c_send(HttpConn* c) {
     }
     if (c->state != HttpConn::Ready) return;
     if (c->owner && !c->out.inflight && c->out.n > 0) c->owner->last_srv = r_.now_ms();
-    if (outq_send(c->out, c->slot, cud(kHOpSrvSend, c))) ++c->pending_ops;
+    if (outq_send(c->out, c->sock, cud(kHOpSrvSend, c))) ++c->pending_ops;
 }
 
 void Worker::c_on_send(HttpConn* c, int res) {
@@ -249,7 +226,7 @@ void Worker::c_on_send(HttpConn* c, int res) {
     h_process_request(s);
     if (s->state != HState::Active) return;
     if (s->conn) c_send(s->conn);
-    if (s->req == ReqPhase::Tunnel && s->cli_eof && s->conn) {
+    if (s->req == ReqPhase::Tunnel && s->cli.has(net::kSideEof) && s->conn) {
         h_tunnel_shut_server(s);
         return;
     }
@@ -262,8 +239,8 @@ void Worker::c_on_recv(HttpConn* c, const shard::Cqe& e) {
     const bool more = e.flags & IORING_CQE_F_MORE;
     if (!more) {
         --c->pending_ops;
-        c->recv_armed = false;
-        c->recv_cancelling = false;
+        c->sock.clear(net::kSideRecv);
+        c->sock.clear(net::kSideRecvCancel);
     }
     HttpSession* s = c->owner;
     if (e.res > 0 && (e.flags & IORING_CQE_F_BUFFER)) {
@@ -276,7 +253,8 @@ void Worker::c_on_recv(HttpConn* c, const shard::Cqe& e) {
             return;
         }
         const auto n = std::uint32_t(e.res);
-        c->sock_nonempty = e.flags & IORING_CQE_F_SOCK_NONEMPTY;
+        if (e.flags & IORING_CQE_F_SOCK_NONEMPTY) c->sock.set(net::kSideSockNonEmpty);
+        else c->sock.clear(net::kSideSockNonEmpty);
         s->last_srv = r_.now_ms();
         inq_push(c->in, bid, n);
         h_process_response(s);
@@ -299,8 +277,8 @@ void Worker::c_on_recv(HttpConn* c, const shard::Cqe& e) {
     }
     if (e.res == -ENOBUFS) {
         st_.shard.enobufs.inc();
-        if (!c->starved) {
-            c->starved = true;
+        if (!c->sock.has(net::kSideStarved)) {
+            c->sock.set(net::kSideStarved);
             ++c->pending_ops;
             cstarved_.push_back(c);
         }
@@ -311,13 +289,13 @@ void Worker::c_on_recv(HttpConn* c, const shard::Cqe& e) {
         return;
     }
     // EOF or reset
-    c->eof = true;
+    c->sock.set(net::kSideEof);
     if (!s) {
         c_close(c);  // an idle connection closed by the server
         return;
     }
     if (e.res < 0) {
-        c->reset = true;
+        c->sock.set(net::kSideReset);
         st_.be[s->be].eresp.inc();
         lbs_[std::size_t(c->be)]->server(c->server).c->eresp.inc();
     }
@@ -409,7 +387,7 @@ void Worker::h_drop_replay(HttpSession* s) {
 // 9112 section 6.3); any other body is cut short.
 void Worker::h_server_ended_body(HttpSession* s) {
     HttpConn* c = s->conn;
-    if (s->rsp_body == http::BodyKind::UntilClose && !c->reset) {
+    if (s->rsp_body == http::BodyKind::UntilClose && !c->sock.has(net::kSideReset)) {
         s->rsp = RspPhase::Done;
         s->close_after = true;
         h_send_client(s);

@@ -40,7 +40,7 @@ using namespace h1;
 [[gnu::always_inline]] inline std::int64_t Worker::h_deadline(const HttpSession* s, int* why) const {
     const auto& ft = cfg_.frontends[s->fe].timeouts;
     const config::Timeouts* bt = s->be >= 0 ? &cfg_.backends[std::size_t(s->be)].timeouts : nullptr;
-    if (s->shut_sent) {
+    if (s->cli.has(net::kSideShut)) {
         *why = 0;
         return s->last_cli + (ft.client_fin > 0 ? std::min<std::int64_t>(ft.client_fin, kLingerMs) : kLingerMs);
     }
@@ -52,12 +52,12 @@ using namespace h1;
     if (s->req == ReqPhase::Tunnel) {
         *why = 4;
         const config::Millis t = bt ? first_of(bt->tunnel, ft.client, bt->server) : pos(ft.client);
-        if (!s->cli_eof && !(s->conn && s->conn->eof)) return t > 0 ? std::max(s->last_cli, s->last_srv) + t : -1;
+        if (!s->cli.has(net::kSideEof) && !(s->conn && s->conn->sock.has(net::kSideEof))) return t > 0 ? std::max(s->last_cli, s->last_srv) + t : -1;
         // one direction is shut: the -fin timeouts, where set, bound each side, and a side that
         // sent its FIN is timed only while it has bytes to acknowledge
         const HttpConn* c = s->conn;
-        const bool cli_on = !s->cli_eof || s->out.n > 0;
-        const bool srv_on = c && (!c->eof || c->out.n > 0);
+        const bool cli_on = !s->cli.has(net::kSideEof) || s->out.n > 0;
+        const bool srv_on = c && (!c->sock.has(net::kSideEof) || c->out.n > 0);
         const config::Millis tc = cli_on ? first_of(ft.client_fin, t) : 0;
         const config::Millis ts = bt && srv_on ? first_of(bt->server_fin, t) : 0;
         std::int64_t d = tc > 0 ? s->last_cli + tc : -1;
@@ -78,14 +78,14 @@ using namespace h1;
     std::int64_t d = -1;
     *why = 5;
     // a client that half-closed after its request only acknowledges: `timeout client-fin` if set
-    const config::Millis tc = s->cli_eof ? first_of(ft.client_fin, ft.client) : pos(ft.client);
-    const bool cli_sends = s->req == ReqPhase::Body && (s->recv_armed || s->starved) && !s->req_expect;
-    const bool cli_acks = s->out.n > 0 || s->cli_poll_out;
+    const config::Millis tc = s->cli.has(net::kSideEof) ? first_of(ft.client_fin, ft.client) : pos(ft.client);
+    const bool cli_sends = s->req == ReqPhase::Body && (s->cli.has(net::kSideRecv) || s->cli.has(net::kSideStarved)) && !s->req_expect;
+    const bool cli_acks = s->out.n > 0 || s->cli.has(net::kSidePollOut);
     if (tc > 0 && (cli_sends || cli_acks)) d = s->last_cli + tc;
     const HttpConn* c = s->conn;
     if (bt && c && c->state == HttpConn::Ready && s->rsp != RspPhase::None) {
         const bool srv_sends = s->rsp == RspPhase::Head ||
-                               (s->rsp == RspPhase::Body && (c->recv_armed || c->starved || c->poll_in ||
+                               (s->rsp == RspPhase::Body && (c->sock.has(net::kSideRecv) || c->sock.has(net::kSideStarved) || c->sock.has(net::kSidePollIn) ||
                                                              c->splice == HttpConn::Switching));
         const bool srv_acks = c->out.n > 0;
         const config::Millis ts = pos(bt->server);
@@ -229,13 +229,7 @@ void Worker::h_close(HttpSession* s) {
         s->conn = nullptr;
         c_release(c, false);
     }
-    if (s->slot >= 0)
-        s->pending_ops += cancel_and_close(s->slot, s->shut_inflight, s->deferred_close, hud(kHOpCliCancel, s),
-                                           hud(kHOpCliClose, s));
-    if (s->cli_fd >= 0) {
-        ::close(s->cli_fd);  // the regular fd installed for splice(2); the slot's close is queued above
-        s->cli_fd = -1;
-    }
+    s->pending_ops += io_.close(s->cli, hud(kHOpCliCancel, s), hud(kHOpCliClose, s));
     inq_drop(s->in);
     if (!s->out.inflight) outq_drop(s->out);
     if (s->pending) {

@@ -26,61 +26,27 @@ constexpr std::uint32_t kLowWaterBufs = 2;
 // splice rounds per pump before yielding to the rest of the shard
 constexpr int kPumpBudget = 8;
 
-// One readiness poll on a direct descriptor, armed at most once (`armed` says whether it is); the
-// owner's pending_ops counts it until its completion.
-template <typename Owner>
-void poll_once(shard::Reactor& r, bool& armed, int slot, unsigned events, std::uint64_t user_data, Owner* o) {
-    if (armed) return;
-    armed = true;
-    io_uring_sqe* sqe = r.sqe();
-    io_uring_prep_poll_add(sqe, slot, events);
-    sqe->flags |= IOSQE_FIXED_FILE;
-    io_uring_sqe_set_data64(sqe, user_data);
-    ++o->pending_ops;
-}
 }  // namespace
-
-// A multishot recv into the shard's provided buffers on a direct descriptor.
-void Worker::queue_recv(int slot, std::uint64_t user_data) {
-    io_uring_sqe* sqe = r_.sqe();
-    io_uring_prep_recv_multishot(sqe, slot, nullptr, 0, 0);
-    sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
-    sqe->buf_group = bufs_->group();
-    io_uring_sqe_set_data64(sqe, user_data);
-}
-
-// Cancels the operation whose user_data is `target`; the cancel completes as `user_data`.
-void Worker::queue_cancel(std::uint64_t target, std::uint64_t user_data) {
-    io_uring_sqe* sqe = r_.sqe();
-    io_uring_prep_cancel64(sqe, target, 0);
-    io_uring_sqe_set_data64(sqe, user_data);
-}
 
 void Worker::arm_recv(Session* s, int side) {
     Side& sd = s->side[side];
-    if (sd.recv_armed || sd.eof || sd.slot < 0) return;
-    queue_recv(sd.slot, ud(std::uint8_t(kOpRecv0 + side), s));
-    ++s->pending_ops;
-    sd.recv_armed = true;
-    sd.recv_cancelling = false;
+    const int n = io_.recv(sd, ud(std::uint8_t(kOpRecv0 + side), s));
+    if (n == 0) return;
+    s->pending_ops += n;
     // the side is expected to send from now on: a time it was held back by the other side's
     // backpressure is not its inactivity (see idle_deadline)
-    sd.last_ms = r_.now_ms();
+    s->last_ms[side] = r_.now_ms();
 }
 
 void Worker::cancel_recv(Session* s, int side) {
-    Side& sd = s->side[side];
-    if (!sd.recv_armed || sd.recv_cancelling) return;
-    queue_cancel(ud(std::uint8_t(kOpRecv0 + side), s), ud(kOpCancel, s));
-    ++s->pending_ops;
-    sd.recv_cancelling = true;
+    s->pending_ops += io_.cancel_recv(s->side[side], ud(std::uint8_t(kOpRecv0 + side), s), ud(kOpCancel, s));
 }
 
 // Re-arm the recv feeding direction `dir` when nothing holds it back.
 void Worker::maybe_rearm(Session* s, int dir) {
     Side& src = s->side[dir];
     const Dir& d = s->dir[dir];
-    if (s->state != SessState::Established || src.recv_armed || src.eof || src.starved) return;
+    if (s->state != SessState::Established || !src.can_recv()) return;
     if (d.mode != Dir::Copy) return;
     if (d.qbytes > kLowWaterBufs * bufs_->size()) return;
     arm_recv(s, dir);
@@ -92,8 +58,7 @@ void Worker::on_recv(Session* s, int side, const shard::Cqe& e) {
     const bool more = e.flags & IORING_CQE_F_MORE;
     if (!more) {
         --s->pending_ops;
-        sd.recv_armed = false;
-        sd.recv_cancelling = false;
+        net::SideIo::recv_ended(sd);
     }
     if (e.res > 0 && (e.flags & IORING_CQE_F_BUFFER)) {
         const auto bid = std::uint16_t(e.flags >> IORING_CQE_BUFFER_SHIFT);
@@ -113,7 +78,7 @@ void Worker::on_recv(Session* s, int side, const shard::Cqe& e) {
         d.qtail = bid;
         d.qbytes += n;
         d.moved += n;
-        sd.last_ms = r_.now_ms();
+        s->last_ms[side] = r_.now_ms();
         st_.shard.copy_bytes.add(n);
         count_bytes(s, side, n);
         try_send(s, side);
@@ -133,8 +98,8 @@ void Worker::on_recv(Session* s, int side, const shard::Cqe& e) {
     }
     if (e.res == 0) {
         // orderly EOF from this side: forward it once everything before it is sent
-        sd.eof = true;
-        sd.last_ms = r_.now_ms();
+        sd.set(net::kSideEof);
+        s->last_ms[side] = r_.now_ms();
         if (d.mode == Dir::Switching) d.mode = Dir::Copy;
         if (!d.send_inflight && d.qhead == net::BufRing::kNone) shutdown_side(s, 1 - side);
         schedule_idle(s);
@@ -147,8 +112,8 @@ void Worker::on_recv(Session* s, int side, const shard::Cqe& e) {
             maybe_start_splice(s, side);
             return;
         }
-        if (!sd.starved) {
-            sd.starved = true;
+        if (!sd.has(net::kSideStarved)) {
+            sd.set(net::kSideStarved);
             ++s->pending_ops;  // the starved list holds a reference
             starved_.push_back(s);
         }
@@ -209,11 +174,7 @@ void Worker::try_send(Session* s, int dir) {
     d.msg = msghdr{};
     d.msg.msg_iov = d.iov;
     d.msg.msg_iovlen = n;
-    io_uring_sqe* sqe = r_.sqe();
-    io_uring_prep_sendmsg(sqe, s->side[dst].slot, &d.msg, MSG_WAITALL | MSG_NOSIGNAL);
-    sqe->flags |= IOSQE_FIXED_FILE;
-    io_uring_sqe_set_data64(sqe, ud(std::uint8_t(kOpSend0 + dst), s));
-    ++s->pending_ops;
+    s->pending_ops += io_.sendmsg(s->side[dst], &d.msg, MSG_WAITALL, ud(std::uint8_t(kOpSend0 + dst), s));
     d.send_inflight = true;
 }
 
@@ -254,10 +215,10 @@ void Worker::on_send(Session* s, int dst, int res) {
             bufs_->recycle(b);
         }
     }
-    s->side[dst].last_ms = r_.now_ms();
+    s->last_ms[dst] = r_.now_ms();
     if (d.qhead != net::BufRing::kNone) {
         try_send(s, dir);  // the rest, including the unsent tail of a short send
-    } else if (s->side[dir].eof) {
+    } else if (s->side[dir].has(net::kSideEof)) {
         shutdown_side(s, dst);
     } else if (d.mode == Dir::Switching) {
         maybe_start_splice(s, dir);
@@ -272,33 +233,26 @@ void Worker::on_send(Session* s, int dst, int res) {
 // is needed at all: the session ends and close() sends the FIN.
 void Worker::shutdown_side(Session* s, int side) {
     Side& sd = s->side[side];
-    if (sd.shut_sent || sd.slot < 0) return;
-    sd.shut_sent = true;
-    if (sd.eof && s->side[1 - side].shut_sent) {
+    if (sd.has(net::kSideShut) || sd.slot < 0) return;
+    if (sd.has(net::kSideEof) && s->side[1 - side].has(net::kSideShut)) {
+        sd.set(net::kSideShut);
         close_session(s);
         return;
     }
-    io_uring_sqe* sqe = r_.sqe();
-    io_uring_prep_shutdown(sqe, sd.slot, SHUT_WR);
-    sqe->flags |= IOSQE_FIXED_FILE;
-    io_uring_sqe_set_data64(sqe, ud(std::uint8_t(kOpShut0 + side), s));
-    ++s->pending_ops;
-    sd.shut_inflight = true;
+    s->pending_ops += io_.shutdown(sd, ud(std::uint8_t(kOpShut0 + side), s));
     schedule_idle(s);
 }
 
 void Worker::on_shutdown(Session* s, int side, int res) {
     --s->pending_ops;
-    Side& sd = s->side[side];
-    sd.shut_inflight = false;
-    s->pending_ops += close_deferred(sd.deferred_close, ud(kOpClose, s));
+    s->pending_ops += io_.shut_done(s->side[side], ud(kOpClose, s));
     if (s->state != SessState::Established) {
         maybe_release(s);
         return;
     }
     // both directions forwarded their EOF: the session is over. A failed shutdown (-ENOTCONN:
     // the peer already reset) ends it too.
-    if (res < 0 || (s->side[0].shut_sent && s->side[1].shut_sent)) close_session(s);
+    if (res < 0 || (s->side[0].has(net::kSideShut) && s->side[1].has(net::kSideShut))) close_session(s);
 }
 
 // ---------------------------------------------------------------- splice
@@ -314,8 +268,9 @@ void Worker::begin_switch(Session* s, int dir) {
 void Worker::maybe_start_splice(Session* s, int dir) {
     Dir& d = s->dir[dir];
     Side& src = s->side[dir];
-    if (d.mode != Dir::Switching || src.recv_armed || d.send_inflight || d.qhead != net::BufRing::kNone) return;
-    if (src.eof) {
+    if (d.mode != Dir::Switching || src.has(net::kSideRecv) || d.send_inflight || d.qhead != net::BufRing::kNone)
+        return;
+    if (src.has(net::kSideEof)) {
         d.mode = Dir::Copy;
         shutdown_side(s, 1 - dir);
         return;
@@ -336,12 +291,7 @@ void Worker::maybe_start_splice(Session* s, int dir) {
         Side& sd = s->side[side];
         if (sd.fd >= 0) continue;
         need = true;
-        if (sd.installing) continue;
-        sd.installing = true;
-        io_uring_sqe* sqe = r_.sqe();
-        net::compat::prep_fixed_fd_install(sqe, sd.slot);
-        io_uring_sqe_set_data64(sqe, ud(std::uint8_t(kOpInstall0 + side), s));
-        ++s->pending_ops;
+        s->pending_ops += io_.install(sd, ud(std::uint8_t(kOpInstall0 + side), s));
     }
     if (need) return;
     d.mode = Dir::Splice;
@@ -352,9 +302,8 @@ void Worker::maybe_start_splice(Session* s, int dir) {
 void Worker::on_install(Session* s, int side, int res) {
     --s->pending_ops;
     Side& sd = s->side[side];
-    sd.installing = false;
+    net::SideIo::install_done(sd, res);  // closes the fd if the side is closed
     if (s->state != SessState::Established) {
-        if (res >= 0) ::close(res);
         maybe_release(s);
         return;
     }
@@ -371,9 +320,8 @@ void Worker::on_install(Session* s, int side, int res) {
     }
     // splice(2) on a socket blocks unless the file is O_NONBLOCK (SPLICE_F_NONBLOCK covers only
     // the pipe); the flag is shared with the direct descriptor, which on_send() copes with
-    const int fl = fcntl(res, F_GETFL);
-    fcntl(res, F_SETFL, fl | O_NONBLOCK);
-    sd.fd = res;
+    const int fl = fcntl(sd.fd, F_GETFL);
+    fcntl(sd.fd, F_SETFL, fl | O_NONBLOCK);
     for (int dir = 0; dir < 2; ++dir) maybe_start_splice(s, dir);
 }
 
@@ -400,14 +348,12 @@ void Worker::put_pipe(net::Pipe* p, bool clean) {
 }
 
 void Worker::arm_poll(Session* s, int side, bool out) {
-    Side& sd = s->side[side];
-    poll_once(r_, out ? sd.poll_out : sd.poll_in, sd.slot, out ? POLLOUT : POLLIN,
-              ud(std::uint8_t((out ? kOpPollOut0 : kOpPollIn0) + side), s), s);
+    s->pending_ops += io_.poll(s->side[side], out, ud(std::uint8_t((out ? kOpPollOut0 : kOpPollIn0) + side), s));
 }
 
 void Worker::on_poll(Session* s, int side, bool out, int res) {
     --s->pending_ops;
-    (out ? s->side[side].poll_out : s->side[side].poll_in) = false;
+    net::SideIo::poll_done(s->side[side], out);
     if (s->state != SessState::Established) {
         maybe_release(s);
         return;
@@ -429,13 +375,11 @@ void Worker::pump(Session* s, int dir) {
     Side& out = s->side[dst];
     for (int round = 0; round < kPumpBudget; ++round) {
         if (d.pipe_bytes > 0) {
-            const ssize_t n = ::splice(d.pipe->rd, nullptr, out.fd, nullptr, d.pipe_bytes,
-                                       SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-            if (n > 0) {
-                d.pipe_bytes -= std::uint32_t(n);
-                out.last_ms = r_.now_ms();
+            const net::SpliceStep o = net::splice_out(*d.pipe, d.pipe_bytes, out.fd);
+            if (o.what == net::Spliced::Moved) {
+                s->last_ms[dst] = r_.now_ms();
                 if (d.pipe_bytes > 0) continue;
-            } else if (n < 0 && errno == EAGAIN) {
+            } else if (o.what == net::Spliced::Blocked) {
                 arm_poll(s, dst, true);
                 return;
             } else {
@@ -444,23 +388,20 @@ void Worker::pump(Session* s, int dir) {
                 return;
             }
         }
-        if (in.eof) {
+        if (in.has(net::kSideEof)) {
             shutdown_side(s, dst);
             return;
         }
-        const ssize_t n = ::splice(in.fd, nullptr, d.pipe->wr, nullptr, d.pipe->capacity,
-                                   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-        if (n > 0) {
-            const auto k = std::uint64_t(n);
-            d.pipe_bytes += std::uint32_t(n);
-            d.moved += k;
-            in.last_ms = r_.now_ms();
-            st_.shard.splice_bytes.add(k);
-            count_bytes(s, dir, k);
-        } else if (n == 0) {
-            in.eof = true;
+        const net::SpliceStep i = net::splice_in(*d.pipe, d.pipe_bytes, in.fd, d.pipe->capacity);
+        if (i.what == net::Spliced::Moved) {
+            d.moved += i.n;
+            s->last_ms[dir] = r_.now_ms();
+            st_.shard.splice_bytes.add(i.n);
+            count_bytes(s, dir, i.n);
+        } else if (i.what == net::Spliced::Closed) {
+            in.set(net::kSideEof);
             schedule_idle(s);
-        } else if (errno == EAGAIN) {
+        } else if (i.what == net::Spliced::Blocked) {
             arm_poll(s, dir, false);
             return;
         } else {
@@ -530,7 +471,7 @@ void Worker::h_maybe_splice(HttpSession* s) {
     }
     if (c->splice != HttpConn::Switching) return;
     // bytes already received go out first, in order
-    if (c->recv_armed || !c->in.empty() || s->rsp_acc || s->out.n > 0 || s->out.inflight) return;
+    if (c->sock.has(net::kSideRecv) || !c->in.empty() || s->rsp_acc || s->out.n > 0 || s->out.inflight) return;
     if (!c->pipe) {
         c->pipe = get_pipe();
         if (!c->pipe) {
@@ -539,33 +480,16 @@ void Worker::h_maybe_splice(HttpSession* s) {
             return;
         }
     }
-    bool need = false;
-    if (s->cli_fd < 0) {
-        need = true;
-        if (!s->cli_installing) {
-            s->cli_installing = true;
-            io_uring_sqe* sqe = r_.sqe();
-            net::compat::prep_fixed_fd_install(sqe, s->slot);
-            io_uring_sqe_set_data64(sqe, UserData::pack(kHOpCliInstall, s->gen, s));
-            ++s->pending_ops;
-        }
-    }
-    if (c->fd < 0) {
-        need = true;
-        if (!c->installing) {
-            c->installing = true;
-            io_uring_sqe* sqe = r_.sqe();
-            net::compat::prep_fixed_fd_install(sqe, c->slot);
-            io_uring_sqe_set_data64(sqe, UserData::pack(kHOpSrvInstall, c->gen, c));
-            ++c->pending_ops;
-        }
-    }
-    if (need) return;  // the install completions come back here
+    if (s->cli.fd < 0 || c->sock.fd < 0) {
+        s->pending_ops += io_.install(s->cli, UserData::pack(kHOpCliInstall, s->gen, s));
+        c->pending_ops += io_.install(c->sock, UserData::pack(kHOpSrvInstall, c->gen, c));
+        return;
+    }  // the install completions come back here
     // splice(2) on a socket blocks unless its file is O_NONBLOCK (SPLICE_F_NONBLOCK covers only
     // the pipe); F_SETFL changes only the status flags, and a socket has no other one set
-    if (fcntl(s->cli_fd, F_SETFL, O_NONBLOCK) < 0 || fcntl(c->fd, F_SETFL, O_NONBLOCK) < 0) {
-        fcntl(s->cli_fd, F_SETFL, 0);
-        fcntl(c->fd, F_SETFL, 0);
+    if (fcntl(s->cli.fd, F_SETFL, O_NONBLOCK) < 0 || fcntl(c->sock.fd, F_SETFL, O_NONBLOCK) < 0) {
+        fcntl(s->cli.fd, F_SETFL, 0);
+        fcntl(c->sock.fd, F_SETFL, 0);
         h_splice_fallback(c);
         return;
     }
@@ -589,16 +513,16 @@ void Worker::h_splice_fallback(HttpConn* c) {
 void Worker::h_pump(HttpSession* s) {
     HttpConn* c = s->conn;
     if (!c || c->splice != HttpConn::Splicing || s->state != HState::Active) return;
+    const std::uint64_t cli_poll = UserData::pack(kHOpCliPollOut, s->gen, s);
+    const std::uint64_t srv_poll = UserData::pack(kHOpSrvPollIn, c->gen, c);
     for (int round = 0; round < kPumpBudget; ++round) {
         if (c->pipe_bytes > 0) {
-            const ssize_t n = ::splice(c->pipe->rd, nullptr, s->cli_fd, nullptr, c->pipe_bytes,
-                                       SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-            if (n > 0) {
-                c->pipe_bytes -= std::uint32_t(n);
+            const net::SpliceStep o = net::splice_out(*c->pipe, c->pipe_bytes, s->cli.fd);
+            if (o.what == net::Spliced::Moved) {
                 s->last_cli = r_.now_ms();
                 if (c->pipe_bytes > 0) continue;
-            } else if (n < 0 && errno == EAGAIN) {
-                poll_once(r_, s->cli_poll_out, s->slot, POLLOUT, UserData::pack(kHOpCliPollOut, s->gen, s), s);
+            } else if (o.what == net::Spliced::Blocked) {
+                s->pending_ops += io_.poll(s->cli, true, cli_poll);
                 return;
             } else {
                 h_client_abort(s);  // the client is gone (EPIPE, ECONNRESET)
@@ -609,33 +533,31 @@ void Worker::h_pump(HttpSession* s) {
             h_splice_done(s);
             return;
         }
-        if (c->eof) {
+        if (c->sock.has(net::kSideEof)) {
             // the server closed before the end of the body: the client gets what came, then a cut
             s->term[0] = 'S';
             h_server_failed(s, false);
             return;
         }
         const std::size_t want = std::size_t(std::min<std::uint64_t>(s->rsp_left, c->pipe->capacity));
-        const ssize_t n = ::splice(c->fd, nullptr, c->pipe->wr, nullptr, want, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-        if (n > 0) {
-            const auto k = std::uint64_t(n);
-            c->pipe_bytes += std::uint32_t(n);
-            s->rsp_left -= k;
-            s->bytes_out += k;
+        const net::SpliceStep i = net::splice_in(*c->pipe, c->pipe_bytes, c->sock.fd, want);
+        if (i.what == net::Spliced::Moved) {
+            s->rsp_left -= i.n;
+            s->bytes_out += i.n;
             s->last_srv = r_.now_ms();
-            st_.shard.splice_bytes.add(k);
-            st_.fe[s->fe].bout.add(k);
-            st_.be[s->be].bout.add(k);
-            lbs_[std::size_t(c->be)]->server(c->server).c->bout.add(k);
-        } else if (n == 0) {
-            c->eof = true;
-        } else if (errno == EAGAIN) {
-            poll_once(r_, c->poll_in, c->slot, POLLIN, UserData::pack(kHOpSrvPollIn, c->gen, c), c);
+            st_.shard.splice_bytes.add(i.n);
+            st_.fe[s->fe].bout.add(i.n);
+            st_.be[s->be].bout.add(i.n);
+            lbs_[std::size_t(c->be)]->server(c->server).c->bout.add(i.n);
+        } else if (i.what == net::Spliced::Closed) {
+            c->sock.set(net::kSideEof);
+        } else if (i.what == net::Spliced::Blocked) {
+            c->pending_ops += io_.poll(c->sock, false, srv_poll);
             return;
         } else {
             st_.be[s->be].eresp.inc();
             lbs_[std::size_t(c->be)]->server(c->server).c->eresp.inc();
-            c->eof = true;
+            c->sock.set(net::kSideEof);
             s->term[0] = 'S';
             h_server_failed(s, false);
             return;
@@ -643,11 +565,8 @@ void Worker::h_pump(HttpSession* s) {
     }
     // budget spent with data still flowing: yield to the rest of the shard and continue when the
     // side with work is ready (at once, usually)
-    if (c->pipe_bytes > 0) {
-        poll_once(r_, s->cli_poll_out, s->slot, POLLOUT, UserData::pack(kHOpCliPollOut, s->gen, s), s);
-    } else {
-        poll_once(r_, c->poll_in, c->slot, POLLIN, UserData::pack(kHOpSrvPollIn, c->gen, c), c);
-    }
+    if (c->pipe_bytes > 0) s->pending_ops += io_.poll(s->cli, true, cli_poll);
+    else c->pending_ops += io_.poll(c->sock, false, srv_poll);
 }
 
 // The body has reached the client socket in full: back to the buffer path.
@@ -657,11 +576,12 @@ void Worker::h_splice_done(HttpSession* s) {
     // sent anything beyond the body decides whether the connection may be pooled: one peek on
     // the (still non-blocking) regular fd, cheap next to the body it ends.
     char probe;
-    const ssize_t extra = ::recv(c->fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-    c->sock_nonempty = extra > 0;
-    if (extra == 0) c->eof = true;
-    fcntl(s->cli_fd, F_SETFL, 0);
-    fcntl(c->fd, F_SETFL, 0);
+    const ssize_t extra = ::recv(c->sock.fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (extra > 0) c->sock.set(net::kSideSockNonEmpty);
+    else c->sock.clear(net::kSideSockNonEmpty);
+    if (extra == 0) c->sock.set(net::kSideEof);
+    fcntl(s->cli.fd, F_SETFL, 0);
+    fcntl(c->sock.fd, F_SETFL, 0);
     put_pipe(c->pipe, true);
     c->pipe = nullptr;
     c->splice = HttpConn::NoSplice;
@@ -672,9 +592,8 @@ void Worker::h_splice_done(HttpSession* s) {
 
 void Worker::h_on_cli_install(HttpSession* s, int res) {
     --s->pending_ops;
-    s->cli_installing = false;
+    net::SideIo::install_done(s->cli, res);  // closes the fd if the side is closed
     if (s->state != HState::Active) {
-        if (res >= 0) ::close(res);
         h_maybe_release(s);
         return;
     }
@@ -682,15 +601,13 @@ void Worker::h_on_cli_install(HttpSession* s, int res) {
         if (s->conn && s->conn->splice == HttpConn::Switching) h_splice_fallback(s->conn);
         return;
     }
-    s->cli_fd = res;
     if (s->conn && s->conn->splice == HttpConn::Switching) h_maybe_splice(s);
 }
 
 void Worker::c_on_install(HttpConn* c, int res) {
     --c->pending_ops;
-    c->installing = false;
+    net::SideIo::install_done(c->sock, res);  // closes the fd if the side is closed
     if (c->state == HttpConn::Closing) {
-        if (res >= 0) ::close(res);
         c_maybe_release(c);
         return;
     }
@@ -698,13 +615,12 @@ void Worker::c_on_install(HttpConn* c, int res) {
         if (c->splice == HttpConn::Switching) h_splice_fallback(c);
         return;
     }
-    c->fd = res;
     if (c->splice == HttpConn::Switching && c->owner) h_maybe_splice(c->owner);
 }
 
 void Worker::h_on_cli_poll(HttpSession* s) {
     --s->pending_ops;
-    s->cli_poll_out = false;
+    net::SideIo::poll_done(s->cli, true);
     if (s->state != HState::Active) {
         h_maybe_release(s);
         return;
@@ -714,7 +630,7 @@ void Worker::h_on_cli_poll(HttpSession* s) {
 
 void Worker::c_on_poll(HttpConn* c) {
     --c->pending_ops;
-    c->poll_in = false;
+    net::SideIo::poll_done(c->sock, false);
     if (c->state == HttpConn::Closing) {
         c_maybe_release(c);
         return;
@@ -722,12 +638,9 @@ void Worker::c_on_poll(HttpConn* c) {
     if (c->owner && c->splice == HttpConn::Splicing) h_pump(c->owner);
 }
 
-// At close: the regular fd and a pipe that may still hold bytes (never reused then).
+// At close (the regular fd is closed with the side): a pipe that may still hold bytes (never
+// reused then).
 void Worker::c_splice_close(HttpConn* c) {
-    if (c->fd >= 0) {
-        ::close(c->fd);
-        c->fd = -1;
-    }
     if (c->pipe) {
         put_pipe(c->pipe, c->pipe_bytes == 0);
         c->pipe = nullptr;

@@ -19,7 +19,6 @@ namespace es::proxy {
 using shard::UserData;
 
 namespace {
-const int kOne = 1;
 
 std::uint64_t ud(Op op, const Session* s) { return UserData::pack(op, s->gen, s); }
 
@@ -31,13 +30,14 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
       p_(p),
       r_(r),
       st_(st),
+      bufs_(std::make_unique<net::BufRing>(r.ring(), 0, unsigned(cfg.global.buffers_per_shard),
+                                           unsigned(cfg.global.bufsize))),
+      io_(r, *bufs_, p.sockopt_ok),
       sessions_("session", std::uint64_t(p.conn_limit) + 1024),
       pipes_("pipe", std::uint64_t(p.maxpipes)),
       hsessions_("http_session", std::uint64_t(p.conn_limit) + 1024),
       hconns_("http_conn"),
       heads_("head_buffer") {
-    bufs_ = std::make_unique<net::BufRing>(r_.ring(), 0, unsigned(cfg.global.buffers_per_shard),
-                                           unsigned(cfg.global.bufsize));
     for (const auto& l : p_.listeners) {
         Listener L;
         L.fd = l.fd;
@@ -291,8 +291,8 @@ void Worker::end_of_turn() {
         again.swap(starved_);
         for (Session* s : again) {
             for (int side = 0; side < 2; ++side) {
-                if (!s->side[side].starved) continue;
-                s->side[side].starved = false;
+                if (!s->side[side].has(net::kSideStarved)) continue;
+                s->side[side].clear(net::kSideStarved);
                 if (s->state == SessState::Established) maybe_rearm(s, side);
             }
             op_done(s);  // the starved list held a reference
@@ -475,17 +475,15 @@ void Worker::on_accept(std::size_t li, const shard::Cqe& e) {
     }
     Session* s = stopping_ ? nullptr : sessions_.make();
     if (!s) {
-        io_uring_sqe* sqe = r_.sqe();
-        io_uring_prep_close_direct(sqe, unsigned(slot));
-        io_uring_sqe_set_data64(sqe, UserData::pack_raw(kOpCancelAccept, 0, 0));
+        io_.close_slot(slot, UserData::pack_raw(kOpCancelAccept, 0, 0));
         fc.dcon.inc();
         return;
     }
     s->gen = ++gen_;
     s->fe = l.fe;
     s->side[kClient].slot = slot;
-    s->side[kClient].last_ms = r_.now_ms();
-    s->t_accept = s->side[kClient].last_ms;
+    s->last_ms[kClient] = r_.now_ms();
+    s->t_accept = s->last_ms[kClient];
     s->timer.owner = s;
     if (!l.multishot) s->peer = l.peer;
     ++live_;
@@ -600,23 +598,13 @@ void Worker::connect_to(Session* s, int i) {
     st_.be[s->be].lbtot.inc();
     s->state = SessState::Connecting;
     if (s->t_connect < 0) s->t_connect = r_.now_ms();
-    io_uring_sqe* sqe = r_.sqe();
-    // blocking sockets: io_uring never blocks on them (it polls), and SENDMSG keeps MSG_WAITALL
-    // semantics only while the file is not O_NONBLOCK
-    io_uring_prep_socket_direct_alloc(sqe, srv.cfg->addr.family(), SOCK_STREAM, 0, 0);
-    io_uring_sqe_set_data64(sqe, ud(kOpSocket, s));
-    ++s->pending_ops;
+    s->pending_ops += io_.socket(srv.cfg->addr.family(), ud(kOpSocket, s));
 }
 
 void Worker::on_socket(Session* s, int res) {
     --s->pending_ops;
     if (s->state == SessState::Closing) {
-        if (res >= 0) {
-            io_uring_sqe* sqe = r_.sqe();
-            io_uring_prep_close_direct(sqe, unsigned(res));
-            io_uring_sqe_set_data64(sqe, ud(kOpClose, s));
-            ++s->pending_ops;
-        }
+        if (res >= 0) s->pending_ops += io_.close_slot(res, ud(kOpClose, s));
         maybe_release(s);
         return;
     }
@@ -628,72 +616,17 @@ void Worker::on_socket(Session* s, int res) {
     // setsockopt -> connect -> link_timeout must reach the kernel in one submission: a chain cut
     // by an SQ-full flush would leave the connect without its timeout
     const ServerSlot& srv = lbs_[std::size_t(s->be)]->server(s->server);
-    s->pending_ops += connect_chain(res, srv.cfg->addr, cfg_.backends[std::size_t(s->be)].timeouts.connect,
+    s->pending_ops += connect_chain(s->side[kServer], srv.cfg->addr, cfg_.backends[std::size_t(s->be)].timeouts.connect,
                                     s->connect_ts, ud(kOpSockopt, s), ud(kOpConnect, s), ud(kOpConnTimeout, s));
 }
 
-// setsockopt(TCP_NODELAY) -> connect -> link_timeout on a new direct descriptor, reserved so an
-// SQ-full flush never splits the chain (a connect cut from its timeout could wait forever).
+// setsockopt(TCP_NODELAY) -> connect -> link_timeout (net::SideIo::connect) to a server address.
 // Returns the number of operations queued.
-// Cancels every op on a direct descriptor and queues its close. While a SHUTDOWN on it is in
-// flight the close waits: that op is punted to io-wq and resolves its slot when issued, so the
-// slot must not be closed or reused before its completion (DESIGN 5.10); `deferred` keeps the
-// slot for close_deferred(). `slot` becomes -1. Returns the number of ops queued.
-int Worker::cancel_and_close(int& slot, bool shut_inflight, int& deferred, std::uint64_t ud_cancel,
-                             std::uint64_t ud_close) {
-    io_uring_sqe* sqe = r_.sqe();
-    io_uring_prep_cancel_fd(sqe, slot, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
-    io_uring_sqe_set_data64(sqe, ud_cancel);
-    int ops = 1;
-    if (shut_inflight) {
-        deferred = slot;
-    } else {
-        sqe = r_.sqe();
-        io_uring_prep_close_direct(sqe, unsigned(slot));
-        io_uring_sqe_set_data64(sqe, ud_close);
-        ++ops;
-    }
-    slot = -1;
-    return ops;
-}
-
-// The close cancel_and_close() deferred, once the shutdown completed. Returns the ops queued.
-int Worker::close_deferred(int& deferred, std::uint64_t ud_close) {
-    if (deferred < 0) return 0;
-    io_uring_sqe* sqe = r_.sqe();
-    io_uring_prep_close_direct(sqe, unsigned(deferred));
-    io_uring_sqe_set_data64(sqe, ud_close);
-    deferred = -1;
-    return 1;
-}
-
-int Worker::connect_chain(int slot, const config::SockAddr& addr, config::Millis ct, __kernel_timespec& ts,
-                          std::uint64_t ud_opt, std::uint64_t ud_conn, std::uint64_t ud_timeout) {
-    r_.reserve(3);
-    int ops = 0;
-    io_uring_sqe* sqe;
-    if (p_.sockopt_ok) {
-        sqe = r_.sqe();
-        net::compat::prep_setsockopt_fixed(sqe, slot, IPPROTO_TCP, TCP_NODELAY, &kOne);
-        sqe->flags |= IOSQE_IO_LINK;
-        io_uring_sqe_set_data64(sqe, ud_opt);
-        ++ops;
-    }
-    sqe = r_.sqe();
-    io_uring_prep_connect(sqe, slot, reinterpret_cast<const sockaddr*>(&addr.ss), addr.len);
-    sqe->flags |= IOSQE_FIXED_FILE;
-    io_uring_sqe_set_data64(sqe, ud_conn);
-    ++ops;
-    if (ct > 0) {
-        sqe->flags |= IOSQE_IO_LINK;
-        ts.tv_sec = ct / 1000;
-        ts.tv_nsec = (ct % 1000) * 1000000;
-        sqe = r_.sqe();
-        io_uring_prep_link_timeout(sqe, &ts, 0);
-        io_uring_sqe_set_data64(sqe, ud_timeout);
-        ++ops;
-    }
-    return ops;
+int Worker::connect_chain(const net::ConnSide& side, const config::SockAddr& addr, config::Millis ct,
+                          __kernel_timespec& ts, std::uint64_t ud_opt, std::uint64_t ud_conn,
+                          std::uint64_t ud_timeout) {
+    return io_.connect(side, reinterpret_cast<const sockaddr*>(&addr.ss), addr.len, ct, ts, ud_opt, ud_conn,
+                       ud_timeout);
 }
 
 void Worker::on_connect(Session* s, int res) {
@@ -707,10 +640,7 @@ void Worker::on_connect(Session* s, int res) {
         return;
     }
     // failed, refused or timed out (-ECANCELED by the linked timeout): drop this socket
-    io_uring_sqe* sqe = r_.sqe();
-    io_uring_prep_close_direct(sqe, unsigned(s->side[kServer].slot));
-    io_uring_sqe_set_data64(sqe, ud(kOpClose, s));
-    ++s->pending_ops;
+    s->pending_ops += io_.close_slot(s->side[kServer].slot, ud(kOpClose, s));
     s->side[kServer].slot = -1;
     connect_failed(s);
 }
@@ -777,8 +707,8 @@ void Worker::established(Session* s) {
     srv.c->scur.inc();
     srv.c->smax.update(srv.c->scur.get());
     const std::int64_t now = r_.now_ms();
-    s->side[kClient].last_ms = now;
-    s->side[kServer].last_ms = now;
+    s->last_ms[kClient] = now;
+    s->last_ms[kServer] = now;
     arm_recv(s, kClient);
     arm_recv(s, kServer);
     schedule_idle(s);
@@ -796,8 +726,8 @@ void Worker::established(Session* s) {
 std::int64_t Worker::idle_deadline(const Session* s) const {
     const auto& ft = cfg_.frontends[s->fe].timeouts;
     const auto& bt = cfg_.backends[std::size_t(s->be)].timeouts;
-    const bool half = s->side[0].eof || s->side[1].eof || s->side[0].shut_sent || s->side[1].shut_sent;
-    const std::int64_t lc = s->side[kClient].last_ms, ls = s->side[kServer].last_ms;
+    const bool half = (s->side[0].flags | s->side[1].flags) & (net::kSideEof | net::kSideShut);
+    const std::int64_t lc = s->last_ms[kClient], ls = s->last_ms[kServer];
     if (!half && or_unset(bt.tunnel) > 0) return std::max(lc, ls) + bt.tunnel;
     config::Millis tc = or_unset(ft.client), ts = or_unset(bt.server);
     if (half) {
@@ -808,8 +738,9 @@ std::int64_t Worker::idle_deadline(const Session* s) const {
     auto expected = [s](int x) {
         const Side& sd = s->side[x];
         const Dir& to = s->dir[1 - x];  // bytes flowing towards side x
-        const bool sends = !sd.eof && (sd.recv_armed || sd.starved || sd.poll_in || s->dir[x].mode == Dir::Switching);
-        const bool acks = to.qbytes > 0 || to.send_inflight || to.pipe_bytes > 0 || sd.poll_out;
+        const bool sends = !sd.has(net::kSideEof) &&
+                           (sd.has(net::kSideRecv | net::kSideStarved | net::kSidePollIn) || s->dir[x].mode == Dir::Switching);
+        const bool acks = to.qbytes > 0 || to.send_inflight || to.pipe_bytes > 0 || sd.has(net::kSidePollOut);
         return sends || acks;
     };
     std::int64_t d = -1;
@@ -865,14 +796,7 @@ void Worker::close_session(Session* s) {
         st_.be[s->be].qcur.dec();
     }
     for (int side = 0; side < 2; ++side) {
-        Side& sd = s->side[side];
-        if (sd.slot >= 0)
-            s->pending_ops += cancel_and_close(sd.slot, sd.shut_inflight, sd.deferred_close, ud(kOpCancel, s),
-                                               ud(kOpClose, s));
-        if (sd.fd >= 0) {
-            ::close(sd.fd);
-            sd.fd = -1;
-        }
+        s->pending_ops += io_.close(s->side[side], ud(kOpCancel, s), ud(kOpClose, s));
         Dir& d = s->dir[side];
         if (!d.send_inflight) drop_queue(d);  // else on_send() drops it: the send may still read them
         if (d.pipe) {

@@ -6,6 +6,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+
 namespace es::net {
 
 // Capacity asked for when tune.pipesize is not set. Measured on the peer harness (one TCP stream,
@@ -38,5 +42,39 @@ struct Pipe {
     Pipe& operator=(const Pipe&) = delete;
     bool ok() const { return rd >= 0; }
 };
+
+// One non-blocking splice(2) between a socket and a pipe (the socket's file must be O_NONBLOCK:
+// SPLICE_F_NONBLOCK covers only the pipe). `held` is what the pipe holds.
+enum class Spliced : std::uint8_t {
+    Moved,    // n bytes moved
+    Blocked,  // EAGAIN: wait for readiness
+    Closed,   // splice_in only: the socket's peer sent FIN
+    Failed,   // an error (a reset, a broken pipe)
+};
+struct SpliceStep {
+    Spliced what;
+    std::uint32_t n;
+};
+
+// Pipe -> socket: what the pipe holds, as far as the socket takes it.
+inline SpliceStep splice_out(const Pipe& p, std::uint32_t& held, int out_fd) {
+    const ssize_t n = ::splice(p.rd, nullptr, out_fd, nullptr, held, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+    if (n > 0) {
+        held -= std::uint32_t(n);
+        return {Spliced::Moved, std::uint32_t(n)};
+    }
+    return {n < 0 && errno == EAGAIN ? Spliced::Blocked : Spliced::Failed, 0};
+}
+
+// Socket -> pipe: at most `want` bytes (never past a message end the caller knows of).
+inline SpliceStep splice_in(const Pipe& p, std::uint32_t& held, int in_fd, std::size_t want) {
+    const ssize_t n = ::splice(in_fd, nullptr, p.wr, nullptr, want, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+    if (n > 0) {
+        held += std::uint32_t(n);
+        return {Spliced::Moved, std::uint32_t(n)};
+    }
+    if (n == 0) return {Spliced::Closed, 0};
+    return {errno == EAGAIN ? Spliced::Blocked : Spliced::Failed, 0};
+}
 
 }  // namespace es::net

@@ -23,6 +23,7 @@
 #include "edgeshard/core/intrusive_list.hpp"
 #include "edgeshard/http/parser.hpp"
 #include "edgeshard/net/buf_ring.hpp"
+#include "edgeshard/net/conn_side.hpp"
 #include "edgeshard/net/pipe.hpp"
 #include "edgeshard/shard/timer_wheel.hpp"
 
@@ -117,9 +118,7 @@ struct HttpConn {
     OutQ out;
     InQ in;
     std::uint32_t pipe_bytes = 0;  // in the pipe, not yet spliced to the client
-    int slot = -1;
-    int deferred_close = -1;       // a slot whose close waits for the in-flight shutdown (c_on_shut)
-    int fd = -1;                   // regular fd for splice(2): installed on first use, closed with the connection
+    net::ConnSide sock;            // the server socket: slot, regular fd for splice(2), flag word
     int be = -1;
     int server = -1;
     int pending_ops = 0;
@@ -128,8 +127,6 @@ struct HttpConn {
     // Switching: the recv is stopping and what was received goes out first; Splicing: the rest of
     // the body moves by splice(2), then the connection is back on the buffer path
     enum Splice : std::uint8_t { NoSplice, Switching, Splicing } splice = NoSplice;
-    bool installing = false;
-    bool poll_in = false;
     bool no_splice = false;  // no pipe or no regular fd: this connection stays on the copy path
     bool spliced = false;    // the current response's body went by splice
     // a response on this connection was spliced: recvs are single-shot (one buffer each), so the
@@ -137,13 +134,6 @@ struct HttpConn {
     // (up to 32 per wake-up) that would have to be copied out before the switch; cleared by a
     // body that continues on the buffer path, for which a multishot recv is cheaper
     bool big = false;
-    bool recv_armed = false;
-    bool recv_cancelling = false;
-    bool starved = false;
-    bool eof = false;
-    bool reset = false;          // the server's side ended with an error (a reset), not a FIN
-    bool sock_nonempty = false;  // the last receive left bytes in the socket (IORING_CQE_F_SOCK_NONEMPTY)
-    bool shut_inflight = false;  // SHUT_WR in flight: the slot is closed only after its completion
     bool reused = false;     // carried at least one request before the current one
     bool released = false;
     bool counted = false;    // holds a server slot (ServerSlot::cur)
@@ -231,10 +221,8 @@ struct HttpSession {
     int retry_server = -1;
     int tries = 0;
     int pending_ops = 0;
-    int slot = -1;
-    int deferred_close = -1;
     int status = 0;
-    int cli_fd = -1;               // regular fd for splice(2): installed on first use, closed with the session
+    net::ConnSide cli;             // the client socket: slot, regular fd for splice(2), flag word
     std::uint8_t gen = 0;
     HState state = HState::Active;
     http::Method method = http::Method::Get;
@@ -246,13 +234,7 @@ struct HttpSession {
     bool released = false;
     bool counted_conn = false;
     bool counted_be = false;
-    bool recv_armed = false;
-    bool recv_cancelling = false;
-    bool starved = false;
-    bool cli_eof = false;
     bool close_after = false;    // close the client connection once the current response is sent
-    bool shut_sent = false;      // lingering close: SHUT_WR sent, draining the client until EOF
-    bool shut_inflight = false;
     bool queued = false;
     bool replied = false;        // the current request was answered by the proxy itself
     bool first_req = true;       // http-reuse safe: the first request of a session uses its own connection
@@ -265,8 +247,6 @@ struct HttpSession {
     bool pending = false;        // accepted beyond a limit: not started, nothing read yet
     bool linger = true;          // closing must drain the client first (see h_linger)
     bool force_new = false;      // the next server connection must be a new one (a replay)
-    bool cli_installing = false;
-    bool cli_poll_out = false;
     bool logged = true;          // the current exchange has its access-log line (or none is open)
 };
 

@@ -10,6 +10,7 @@
 
 #include "edgeshard/core/intrusive_list.hpp"
 #include "edgeshard/net/buf_ring.hpp"
+#include "edgeshard/net/conn_side.hpp"
 #include "edgeshard/net/pipe.hpp"
 #include "edgeshard/shard/timer_wheel.hpp"
 
@@ -45,21 +46,8 @@ inline constexpr int kClient = 0;
 inline constexpr int kServer = 1;
 inline constexpr int kMaxIov = 16;
 
-struct Side {
-    int slot = -1;  // direct descriptor
-    int fd = -1;    // regular fd, installed only for splice
-    std::int64_t last_ms = 0;
-    bool recv_armed = false;
-    bool recv_cancelling = false;
-    bool eof = false;        // read side saw EOF
-    bool shut_sent = false;  // we sent SHUT_WR to this side
-    bool shut_inflight = false;
-    int deferred_close = -1;  // slot whose close waits for the in-flight shutdown
-    bool installing = false;
-    bool poll_in = false;
-    bool poll_out = false;
-    bool starved = false;
-};
+// One end of the session: the socket and its ops.
+using Side = net::ConnSide;
 
 // Data flowing from side `d` to side `1 - d`.
 struct Dir {
@@ -96,6 +84,7 @@ struct Session {
     bool queued = false;
     bool released = false;
     Side side[2];
+    std::int64_t last_ms[2] = {0, 0};  // when each side last made progress (timeouts)
     Dir dir[2];
     sockaddr_storage peer{};
     __kernel_timespec connect_ts{};

@@ -32,6 +32,7 @@
 #include "edgeshard/proxy/http_session.hpp"
 #include "edgeshard/core/intrusive_list.hpp"
 #include "edgeshard/net/buf_ring.hpp"
+#include "edgeshard/net/conn_side.hpp"
 #include "edgeshard/net/pipe.hpp"
 #include "edgeshard/pool/pool.hpp"
 #include "edgeshard/proxy/lb.hpp"
@@ -133,19 +134,14 @@ private:
     void connect_to(Session* s, int server);
     void on_socket(Session* s, int res);
     void on_connect(Session* s, int res);
-    int connect_chain(int slot, const config::SockAddr& addr, config::Millis ct, __kernel_timespec& ts,
-                      std::uint64_t ud_opt, std::uint64_t ud_conn, std::uint64_t ud_timeout);
-    int cancel_and_close(int& slot, bool shut_inflight, int& deferred, std::uint64_t ud_cancel,
-                         std::uint64_t ud_close);
-    int close_deferred(int& deferred, std::uint64_t ud_close);
+    int connect_chain(const net::ConnSide& side, const config::SockAddr& addr, config::Millis ct,
+                      __kernel_timespec& ts, std::uint64_t ud_opt, std::uint64_t ud_conn, std::uint64_t ud_timeout);
     void connect_failed(Session* s);
     void established(Session* s);
     void server_slot_freed(Session* s);
 
     // transfer path
     void arm_recv(Session* s, int side);
-    void queue_recv(int slot, std::uint64_t user_data);
-    void queue_cancel(std::uint64_t target, std::uint64_t user_data);
     void on_recv(Session* s, int side, const shard::Cqe& e);
     void count_bytes(Session* s, int side, std::uint64_t n);
     void read_failed(Session* s, int side);
@@ -194,7 +190,7 @@ private:
     void seg_free(Seg& sg);
     void outq_drop(OutQ& q);
     void outq_trim(OutQ& q);
-    bool outq_send(OutQ& q, int slot, std::uint64_t ud);
+    bool outq_send(OutQ& q, const net::ConnSide& to, std::uint64_t ud);
     void outq_sent(OutQ& q, std::uint32_t sent);
     HeadBuf* new_head();
     bool gather(InQ& q, HeadBuf*& acc);
@@ -304,6 +300,7 @@ private:
     shard::Reactor& r_;
     stats::ShardStats& st_;
     std::unique_ptr<net::BufRing> bufs_;
+    net::SideIo io_;  // the ops of every connection side (net/conn_side.hpp)
     pool::ObjectPool<Session> sessions_;
     pool::ObjectPool<net::Pipe> pipes_;
     std::vector<Listener> listeners_;
