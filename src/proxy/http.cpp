@@ -262,7 +262,7 @@ HeadBuf* Worker::new_head() {
 // ---------------------------------------------------------------- dispatch, end of turn, stop
 
 void Worker::http_on_cqe(const UserData& u, const shard::Cqe& e) {
-    if (u.op <= kHOpCliClose) {
+    if (op_owner(u.op) == OpOwner::HttpClient) {
         HttpSession* s = u.ptr<HttpSession>();
         if (s->gen != u.gen || s->released) {
             stale(e);

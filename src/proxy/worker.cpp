@@ -161,24 +161,18 @@ void Worker::start() {
 
 void Worker::on_cqe(const shard::Cqe& e) {
     const UserData u = UserData::unpack(e.user_data);
-    switch (u.op) {
-        case kOpAccept: on_accept(std::size_t(u.obj), e); return;
-        case kOpCancelAccept: return;
-        default: break;
-    }
-    if (u.op >= kHOpCliRecv) {
-        http_on_cqe(u, e);
-        return;
+    switch (op_owner(u.op)) {
+        case OpOwner::Listener:
+            if (u.op == kOpAccept) on_accept(std::size_t(u.obj), e);
+            return;
+        case OpOwner::HttpClient:
+        case OpOwner::HttpServer: http_on_cqe(u, e); return;
+        case OpOwner::L4Session: break;
+        case OpOwner::None: ES_BUG(false, "unknown op in user_data"); return;
     }
     Session* s = u.ptr<Session>();
     if (s->gen != u.gen || s->released) {
-        // a completion for an earlier life of this object: its buffer still goes back
-        st_.shard.stale_cqes.inc();
-        if (e.flags & IORING_CQE_F_BUFFER) {
-            const auto bid = std::uint16_t(e.flags >> IORING_CQE_BUFFER_SHIFT);
-            bufs_->taken(bid);
-            bufs_->recycle(bid);
-        }
+        stale(e);  // a completion for an earlier life of this object: its buffer still goes back
         return;
     }
     switch (u.op) {

@@ -24,32 +24,12 @@
 #include "edgeshard/http/parser.hpp"
 #include "edgeshard/net/buf_ring.hpp"
 #include "edgeshard/net/conn_side.hpp"
+#include "edgeshard/proxy/ops.hpp"
 #include "edgeshard/net/pipe.hpp"
 #include "edgeshard/shard/timer_wheel.hpp"
 
 namespace es::proxy {
 
-// Client-side ops first, up to kHOpCliClose (dispatch tells a session from a connection by that).
-enum HttpOp : std::uint8_t {
-    kHOpCliRecv = 40,
-    kHOpCliSend,
-    kHOpCliShut,
-    kHOpCliCancel,
-    kHOpCliInstall,  // FIXED_FD_INSTALL: a regular fd for splice(2)
-    kHOpCliPollOut,  // room on the client socket for spliced bytes
-    kHOpCliClose,
-    kHOpSrvSocket,
-    kHOpSrvSockopt,
-    kHOpSrvConnect,
-    kHOpSrvTimeout,
-    kHOpSrvRecv,
-    kHOpSrvSend,
-    kHOpSrvCancel,
-    kHOpSrvClose,
-    kHOpSrvInstall,
-    kHOpSrvPollIn,   // bytes on the server socket for the spliced body
-    kHOpSrvShut,     // SHUT_WR: the client half-closed a tunnel
-};
 
 // A message head being gathered (a head split over receive buffers) or a head written for the
 // other side. Sized for the largest head the proxy accepts plus what rules may add.

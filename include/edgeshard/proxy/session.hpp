@@ -11,33 +11,12 @@
 #include "edgeshard/core/intrusive_list.hpp"
 #include "edgeshard/net/buf_ring.hpp"
 #include "edgeshard/net/conn_side.hpp"
+#include "edgeshard/proxy/ops.hpp"
 #include "edgeshard/net/pipe.hpp"
 #include "edgeshard/shard/timer_wheel.hpp"
 
 namespace es::proxy {
 
-enum Op : std::uint8_t {
-    kOpAccept = 8,  // shard::kFirstHandlerOp; obj = listener index
-    kOpCancelAccept,
-    kOpSocket,
-    kOpSockopt,
-    kOpConnect,
-    kOpConnTimeout,
-    kOpRecv0,  // recv on side 0 (client) / 1 (server)
-    kOpRecv1,
-    kOpSend0,  // send to side 0 / 1
-    kOpSend1,
-    kOpShut0,
-    kOpShut1,
-    kOpPollIn0,
-    kOpPollIn1,
-    kOpPollOut0,
-    kOpPollOut1,
-    kOpInstall0,
-    kOpInstall1,
-    kOpCancel,
-    kOpClose,
-};
 
 enum class SessState : std::uint8_t { Pending, Queued, Connecting, Retrying, Established, Closing };
 enum TimerKind : std::uint8_t { kTimerIdle = 1, kTimerRetry, kTimerQueue, kTimerConnectWait, kTimerHousekeeping, kTimerDrain };
