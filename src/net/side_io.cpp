@@ -6,6 +6,7 @@
 
 #include <liburing.h>
 
+#include "edgeshard/core/flags.hpp"
 #include "edgeshard/net/buf_ring.hpp"
 #include "edgeshard/net/conn_side.hpp"
 #include "edgeshard/net/uring_compat.hpp"
@@ -18,32 +19,12 @@ constexpr int kOne = 1;
 }
 
 std::string show_side_flags(std::uint16_t flags) {
-    static constexpr struct {
-        std::uint16_t bit;
-        const char* name;
-    } kNames[] = {
-        {kSideRecv, "RECV"},       {kSideRecvCancel, "RCAN"}, {kSideStarved, "STRV"},   {kSideEof, "EOF"},
-        {kSideReset, "RST"},       {kSideShut, "SHUT"},       {kSideShutFlight, "SHTF"}, {kSideInstalling, "INST"},
-        {kSidePollIn, "PIN"},      {kSidePollOut, "POUT"},    {kSideSockNonEmpty, "MORE"},
+    static constexpr core::FlagName kNames[] = {
+        {kSideRecv, "RECV"},   {kSideRecvCancel, "RCAN"},   {kSideStarved, "STRV"},    {kSideEof, "EOF"},
+        {kSideReset, "RST"},   {kSideShut, "SHUT"},         {kSideShutFlight, "SHTF"}, {kSideInstalling, "INST"},
+        {kSidePollIn, "PIN"},  {kSidePollOut, "POUT"},      {kSideSockNonEmpty, "MORE"},
     };
-    std::string out;
-    std::uint16_t left = flags;
-    for (const auto& n : kNames) {
-        if (!(flags & n.bit)) continue;
-        if (!out.empty()) out += '|';
-        out += n.name;
-        left = std::uint16_t(left & ~n.bit);
-    }
-    if (left) {  // a bit without a name: show it rather than hide it
-        if (!out.empty()) out += '|';
-        out += "0x" + [&] {
-            static constexpr char kHex[] = "0123456789abcdef";
-            std::string h;
-            for (int sh = 12; sh >= 0; sh -= 4) h += kHex[(left >> sh) & 15];
-            return h;
-        }();
-    }
-    return out;
+    return core::show_flags(flags, kNames);
 }
 
 int SideIo::recv(ConnSide& s, std::uint64_t ud, bool multishot) {

@@ -26,6 +26,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "edgeshard/core/assert.hpp"
@@ -106,7 +108,7 @@ void Worker::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* pee
     // accepted in the same batch as a limit was reached waits, unread, until a slot frees
     const bool room = (p_.conn_limit == 0 || conns_ < p_.conn_limit) && fe_has_room(fe) && fe_pending_[fe] == 0;
     if (!room) {
-        s->pending = true;
+        s->set(kH1Pending);
         hpending_.push_back(s);
         ++fe_pending_[fe];
         return;
@@ -117,7 +119,7 @@ void Worker::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* pee
 void Worker::h_start(HttpSession* s) {
     const std::uint32_t fe = s->fe;
     s->t_req = s->last_cli = r_.now_ms();
-    s->counted_conn = true;
+    s->set(kH1CountedConn);
     ++conns_;
     ++fe_conns_[fe];
     st_.shard.conns.inc();
@@ -261,13 +263,36 @@ HeadBuf* Worker::new_head() {
 
 // ---------------------------------------------------------------- dispatch, end of turn, stop
 
+#ifndef NDEBUG
+namespace {
+// Debug builds: EDGESHARD_TRACE_H1=1 prints every HTTP completion with the flag words of its
+// objects, e.g. "h1-srv-recv res=512 conn=EST|REUSED sock=RECV sess=FIRST|LINGER|LOGGED".
+const bool kTraceH1 = std::getenv("EDGESHARD_TRACE_H1") != nullptr;
+
+void trace_h1(const UserData& u, const shard::Cqe& e) {
+    if (op_owner(u.op) == OpOwner::HttpClient) {
+        const HttpSession* s = u.ptr<HttpSession>();
+        std::fprintf(stderr, "%s res=%d sess=%s cli=%s\n", op_name(u.op), e.res, show_h1_flags(s->flags).c_str(),
+                     net::show_side_flags(s->cli.flags).c_str());
+        return;
+    }
+    const HttpConn* c = u.ptr<HttpConn>();
+    std::fprintf(stderr, "%s res=%d conn=%s sock=%s sess=%s\n", op_name(u.op), e.res, show_c1_flags(c->flags).c_str(),
+                 net::show_side_flags(c->sock.flags).c_str(), c->owner ? show_h1_flags(c->owner->flags).c_str() : "-");
+}
+}  // namespace
+#endif
+
 void Worker::http_on_cqe(const UserData& u, const shard::Cqe& e) {
     if (op_owner(u.op) == OpOwner::HttpClient) {
         HttpSession* s = u.ptr<HttpSession>();
-        if (s->gen != u.gen || s->released) {
+        if (s->gen != u.gen || s->has(kH1Released)) {
             stale(e);
             return;
         }
+#ifndef NDEBUG
+        if (kTraceH1) trace_h1(u, e);
+#endif
         hsched_after_ = s;
         switch (u.op) {
             case kHOpCliRecv: h_on_cli_recv(s, e); break;
@@ -284,11 +309,14 @@ void Worker::http_on_cqe(const UserData& u, const shard::Cqe& e) {
         return;
     }
     HttpConn* c = u.ptr<HttpConn>();
-    if (c->gen != u.gen || c->released) {
+    if (c->gen != u.gen || c->has(kC1Released)) {
         stale(e);
         return;
     }
     HttpSession* s = c->owner;
+#ifndef NDEBUG
+    if (kTraceH1) trace_h1(u, e);
+#endif
     hsched_after_ = s;
     switch (u.op) {
         case kHOpSrvSocket: c_on_socket(c, e.res); break;
@@ -374,7 +402,7 @@ void Worker::http_drain_tick() {
         HttpSession* s =
             reinterpret_cast<HttpSession*>(reinterpret_cast<char*>(n) - offsetof(HttpSession, all_node));
         n = nx;
-        if (s->state != HState::Active || s->pending || s->queued || s->cli.has(net::kSideShut)) continue;
+        if (s->state != HState::Active || s->has(kH1Pending) || s->has(kH1Queued) || s->cli.has(net::kSideShut)) continue;
         const bool idle = s->req == ReqPhase::Head && s->rsp == RspPhase::None && s->out.n == 0 && !s->out.inflight &&
                           s->in.empty() && !(s->req_acc && s->req_acc->len > s->req_acc->off);
         if (!idle) continue;
@@ -399,7 +427,7 @@ void Worker::http_drain_tick() {
 // ---------------------------------------------------------------- access log
 
 void Worker::h_log(HttpSession* s) {
-    s->logged = true;
+    s->set(kH1Logged);
     if (!p_.log_ring || !fe_formats_[s->fe]) return;
     const std::int64_t now = r_.now_ms();
     log::Fields f;

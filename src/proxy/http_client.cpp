@@ -67,7 +67,7 @@ void Worker::h_on_cli_recv(HttpSession* s, const shard::Cqe& e) {
         const std::int64_t now = r_.now_ms();
         if (s->req == ReqPhase::Head && s->in.empty() && !s->req_acc) s->t_req = now;  // first byte of a request
         s->last_cli = now;
-        if (s->req == ReqPhase::Body) s->req_expect = false;  // sending its body without waiting
+        if (s->req == ReqPhase::Body) s->clear(kH1ReqExpect);  // sending its body without waiting
         st_.fe[s->fe].bin.add(n);
         if (s->be >= 0) st_.be[s->be].bin.add(n);
         s->bytes_in += n;
@@ -119,19 +119,19 @@ void Worker::h_on_cli_eof(HttpSession* s) {
                 h_close(s);  // between requests: a normal end of a keep-alive connection
                 return;
             }
-            if (s->rsp == RspPhase::None && !s->replied) {
+            if (s->rsp == RspPhase::None && !s->has(kH1Replied)) {
                 h_client_abort(s);  // a partial request head
                 return;
             }
-            s->close_after = true;
+            s->set(kH1CloseAfter);
             return;
         case ReqPhase::Body:
             h_client_abort(s);
             return;
         case ReqPhase::Done:
             // the client half-closed after its request: answer it, then close
-            s->close_after = true;
-            if (s->rsp == RspPhase::None && s->out.n == 0 && s->replied) h_close(s);
+            s->set(kH1CloseAfter);
+            if (s->rsp == RspPhase::None && s->out.n == 0 && s->has(kH1Replied)) h_close(s);
             return;
         case ReqPhase::Tunnel:
             // half-close: the FIN goes on to the server once what the client sent before it is
@@ -165,7 +165,7 @@ void Worker::h_client_abort(HttpSession* s) {
         if (s->server >= 0) lbs_[std::size_t(s->be)]->server(s->server).c->cli_abrt.inc();
     }
     s->term[0] = 'C';
-    if (s->nreq > 0 && !s->logged) {
+    if (s->nreq > 0 && !s->has(kH1Logged)) {
         if (s->status != 0 || s->req == ReqPhase::Tunnel) s->term[1] = 'D';  // during the data phase
         h_log(s);
     }
@@ -206,7 +206,7 @@ void Worker::h_on_cli_send(HttpSession* s, int res) {
         if (s->state != HState::Active) return;
         if (s->conn) c_maybe_rearm(s->conn);
     }
-    if (s->out.n == 0 && s->close_after && s->req != ReqPhase::Tunnel && s->rsp == RspPhase::None) {
+    if (s->out.n == 0 && s->has(kH1CloseAfter) && s->req != ReqPhase::Tunnel && s->rsp == RspPhase::None) {
         h_linger(s);
         return;
     }
@@ -222,7 +222,7 @@ void Worker::h_on_cli_send(HttpSession* s, int res) {
 // destroys the response in flight.
 void Worker::h_linger(HttpSession* s) {
     if (s->cli.has(net::kSideShut) || s->state != HState::Active) return;
-    if (s->cli.has(net::kSideEof) || !s->linger) {
+    if (s->cli.has(net::kSideEof) || !s->has(kH1Linger)) {
         // nothing unread can be pending: close(2) sends the FIN after the response, no reset
         h_close(s);
         return;
@@ -255,13 +255,13 @@ std::string_view Worker::h_error(HttpSession* s, int status) const {
 bool Worker::h_queue_reply(HttpSession* s, std::string_view bytes, bool close) {
     const std::size_t eol = bytes.find("\r\n");
     if (eol == std::string_view::npos || s->out.n + 3 > OutQ::kCap) {
-        s->close_after = true;
+        s->set(kH1CloseAfter);
         return false;
     }
     static constexpr std::string_view kClose = "connection: close\r\n";
     static constexpr std::string_view kKeep = "connection: keep-alive\r\n";
     // HTTP/1.1 keeps the connection by default: the reply then goes out exactly as configured
-    if (!close && !s->client_http10) {
+    if (!close && !s->has(kH1Http10)) {
         outq_push(s->out, Seg{bytes.data(), std::uint32_t(bytes.size())});
         s->bytes_out += bytes.size();
         return !s->out.broken;
@@ -290,14 +290,14 @@ int Worker::reply_status(std::string_view bytes) {
 // request had no body left unread; the rest of a body is not worth reading: the connection closes.
 void Worker::h_local_reply(HttpSession* s, int status, std::string_view bytes) {
     if (bytes.empty()) bytes = http::error_reply(status, nullptr, &cfg_.frontends[s->fe].http);
-    s->replied = true;
+    s->set(kH1Replied);
     if (s->pend_head) {
         heads_.destroy(s->pend_head);
         s->pend_head = nullptr;
     }
     st_.fe[s->fe].intercepted.inc();
-    if (s->req == ReqPhase::Body) s->close_after = true;  // an unread body is not worth reading
-    if (draining_) s->close_after = true;                 // the last answer on this connection
+    if (s->req == ReqPhase::Body) s->set(kH1CloseAfter);  // an unread body is not worth reading
+    if (draining_) s->set(kH1CloseAfter);                 // the last answer on this connection
     // the arena may hold the reply: copy what is not static config data into a head buffer
     if (bytes.data() >= arena_.buf && bytes.data() < arena_.buf + sizeof arena_.buf) {
         HeadBuf* hb = new_head();
@@ -310,10 +310,10 @@ void Worker::h_local_reply(HttpSession* s, int status, std::string_view bytes) {
         hb->len = std::uint32_t(bytes.size());
         bytes = std::string_view(hb->data, hb->len);
         // the head buffer must live until sent: hand it to the segment that holds the body
-        if (h_queue_reply(s, bytes, s->close_after)) s->out.at(s->out.n - 1).hb = hb;
+        if (h_queue_reply(s, bytes, s->has(kH1CloseAfter))) s->out.at(s->out.n - 1).hb = hb;
         else heads_.destroy(hb);
     } else {
-        h_queue_reply(s, bytes, s->close_after);
+        h_queue_reply(s, bytes, s->has(kH1CloseAfter));
     }
     s->status = reply_status(bytes);
     if (s->status == 0) s->status = status;
@@ -330,7 +330,7 @@ void Worker::h_reply_error(HttpSession* s, int status, const char* why) {
         s->term[0] = 'P';
         s->term[1] = 'R';
     }
-    s->close_after = true;
+    s->set(kH1CloseAfter);
     if (s->nreq == 0 || s->req == ReqPhase::Head) {
         ++s->nreq;
         st_.fe[s->fe].req_tot.inc();
@@ -343,7 +343,7 @@ void Worker::h_reply_error(HttpSession* s, int status, const char* why) {
         s->req_acc = nullptr;
     }
     s->req = ReqPhase::Done;
-    s->replied = true;
+    s->set(kH1Replied);
     const std::string_view bytes = h_error(s, status);
     h_queue_reply(s, bytes, true);
     s->status = status;
@@ -364,17 +364,17 @@ void Worker::h_serve_page(HttpSession* s, const http::RequestHead& req, int kind
     *page += "HTTP/1.1 200 OK\r\ncontent-type: ";
     *page += ctype;
     *page += "\r\ncache-control: no-cache\r\ncontent-length: ";
-    *page += std::to_string(s->req_head_method ? 0 : body.size());
+    *page += std::to_string(s->has(kH1ReqHead) ? 0 : body.size());
     *page += "\r\n\r\n";
-    if (!s->req_head_method) *page += body;
-    s->replied = true;
+    if (!s->has(kH1ReqHead)) *page += body;
+    s->set(kH1Replied);
     if (s->pend_head) {
         heads_.destroy(s->pend_head);
         s->pend_head = nullptr;
     }
     st_.fe[s->fe].intercepted.inc();
-    if (s->req == ReqPhase::Body) s->close_after = true;
-    if (h_queue_reply(s, *page, s->close_after)) s->out.at(s->out.n - 1).str = page;
+    if (s->req == ReqPhase::Body) s->set(kH1CloseAfter);
+    if (h_queue_reply(s, *page, s->has(kH1CloseAfter))) s->out.at(s->out.n - 1).str = page;
     else delete page;
     s->status = 200;
     h_request_done(s, true);

@@ -46,7 +46,7 @@ bool Worker::gather(InQ& q, HeadBuf*& acc) {
 }
 
 void Worker::h_process_request(HttpSession* s) {
-    if (s->in_parse) return;  // re-entered from the head being parsed: its caller's loop goes on
+    if (s->has(kH1InParse)) return;  // re-entered from the head being parsed: its caller's loop goes on
     h_process_request_loop(s);
     if (s->state == HState::Active && s->conn) c_send(s->conn);
 }
@@ -111,9 +111,9 @@ bool Worker::h_parse_request(HttpSession* s) {
     s->req_scanned = 0;
     const std::uint16_t bid0 = s->in.head;
     HeadBuf* const acc0 = s->req_acc;
-    s->in_parse = true;
+    s->set(kH1InParse);
     h_start_request(s, req, base, len);
-    s->in_parse = false;
+    s->clear(kH1InParse);
     if (s->state != HState::Active) return false;
     // consume the head (unless answering it already dropped the input)
     if (in_place ? s->in.head != bid0 : s->req_acc != acc0) return true;
@@ -136,18 +136,18 @@ bool Worker::h_parse_request(HttpSession* s) {
 void Worker::h_start_request(HttpSession* s, http::RequestHead& req, const char* base, std::size_t avail) {
     const auto& fe = cfg_.frontends[s->fe];
     ++s->nreq;
-    s->logged = false;
+    s->clear(kH1Logged);
     s->t_head = r_.now_ms();
     s->status = 0;
     s->bytes_out = 0;
     s->t_queue = s->t_connect = s->t_connected = s->t_rsp = -1;
     s->term[0] = s->term[1] = '-';
-    s->replied = false;
+    s->clear(kH1Replied);
     s->tries = 0;
     s->method = req.method;
-    s->req_head_method = req.method == http::Method::Head;
-    s->req_upgrade = req.upgrade;
-    s->req_expect = req.expect_continue;
+    s->set_to(kH1ReqHead, req.method == http::Method::Head);
+    s->set_to(kH1ReqUpgrade, req.upgrade);
+    s->set_to(kH1ReqExpect, req.expect_continue);
     // request line for the log (notes are taken only when the frontend logs)
     if (p_.log_ring && fe_formats_[s->fe]) {
         HttpNotes* nt = h_notes(s);
@@ -161,8 +161,8 @@ void Worker::h_start_request(HttpSession* s, http::RequestHead& req, const char*
         nt->reqline_len = std::uint16_t(n);
     }
     st_.fe[s->fe].req_tot.inc();
-    if (!req.wants_keep_alive() || fe.http.httpclose) s->close_after = true;
-    s->client_http10 = req.version == 10;
+    if (!req.wants_keep_alive() || fe.http.httpclose) s->set(kH1CloseAfter);
+    s->set_to(kH1Http10, req.version == 10);
     s->req_body = req.body;
     s->req_left = req.content_length;
     s->req_chunks.reset();
@@ -204,16 +204,16 @@ void Worker::h_start_request(HttpSession* s, http::RequestHead& req, const char*
         return;
     }
     if (s->be != be) {
-        if (s->counted_be) {
+        if (s->has(kH1CountedBe)) {
             st_.be[s->be].scur.dec();
-            s->counted_be = false;
+            s->clear(kH1CountedBe);
         }
         s->be = be;
     }
     const auto& bcfg = cfg_.backends[std::size_t(be)];
     auto& bc = st_.be[be];
-    if (!s->counted_be) {
-        s->counted_be = true;
+    if (!s->has(kH1CountedBe)) {
+        s->set(kH1CountedBe);
         bc.stot.inc();
         bc.scur.inc();
         bc.smax.update(bc.scur.get());
@@ -235,7 +235,7 @@ void Worker::h_start_request(HttpSession* s, http::RequestHead& req, const char*
             return;
         }
     }
-    if (bcfg.http.httpclose) s->close_after = true;
+    if (bcfg.http.httpclose) s->set(kH1CloseAfter);
 
     // the outgoing head
     HeadBuf* hb = new_head();
@@ -364,7 +364,7 @@ void Worker::h_assign_server(HttpSession* s, int exclude) {
         return;
     }
     if (i == BackendLb::kFull) {
-        s->queued = true;
+        s->set(kH1Queued);
         s->t_queue = r_.now_ms();
         hqueues_[std::size_t(s->be)].push_back(s);
         auto& bc = st_.be[s->be];
@@ -417,10 +417,10 @@ void Worker::h_use_server(HttpSession* s, int i) {
         }
         s->conn = nullptr;
     }
-    const bool may_share = !s->force_new && (bcfg.http_reuse == config::HttpReuse::Always ||
+    const bool may_share = !s->has(kH1ForceNew) && (bcfg.http_reuse == config::HttpReuse::Always ||
                                              bcfg.http_reuse == config::HttpReuse::Aggressive ||
-                                             (bcfg.http_reuse == config::HttpReuse::Safe && !s->first_req));
-    s->force_new = false;
+                                             (bcfg.http_reuse == config::HttpReuse::Safe && !s->has(kH1FirstReq)));
+    s->clear(kH1ForceNew);
     if (!c && may_share) {
         core::ListNode& head = idle_[std::size_t(s->be)][std::size_t(i)];
         if (head.linked()) {
@@ -432,10 +432,10 @@ void Worker::h_use_server(HttpSession* s, int i) {
             c->state = HttpConn::Ready;
         }
     }
-    s->first_req = false;
+    s->clear(kH1FirstReq);
     if (c) {
         c->owner = s;
-        c->reused = true;
+        c->set(kC1Reused);
         // a pooled connection may have been closed by the server just now: keep a bodiless
         // request's head so it can be sent again on a new connection (h_replay)
         h_keep_for_replay(s, true);

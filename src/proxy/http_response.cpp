@@ -147,10 +147,10 @@ bool Worker::h_parse_response(HttpSession* s) {
     const bool upgrade = rsp.status == 101 || (s->method == http::Method::Connect && rsp.status / 100 == 2);
     if (!interim && !upgrade) {
         // keep-alive towards the client: the client asked for it and the response is delimited
-        if (rsp.body == http::BodyKind::UntilClose) s->close_after = true;
+        if (rsp.body == http::BodyKind::UntilClose) s->set(kH1CloseAfter);
         // draining: the client learns from this response that the connection ends with it, so it
         // never sends a request we would not answer
-        if (draining_) s->close_after = true;
+        if (draining_) s->set(kH1CloseAfter);
     }
     Writer w{hb->data, HeadBuf::kCap};
     if (denied) {
@@ -161,8 +161,8 @@ bool Worker::h_parse_response(HttpSession* s) {
         c_release(c, false);
         s->conn = nullptr;
         s->rsp = RspPhase::None;
-        s->replied = true;
-        s->close_after = true;
+        s->set(kH1Replied);
+        s->set(kH1CloseAfter);
         h_queue_reply(s, h_error(s, 502), true);
         s->status = 502;
         h_request_done(s, true);
@@ -186,8 +186,8 @@ bool Worker::h_parse_response(HttpSession* s) {
         }
     } else if (!interim) {
         if (rsp.body == http::BodyKind::Chunked) w.put("Transfer-Encoding: chunked\r\n");
-        if (s->close_after) w.put("Connection: close\r\n");
-        else if (s->client_http10) w.put("Connection: keep-alive\r\n");
+        if (s->has(kH1CloseAfter)) w.put("Connection: close\r\n");
+        else if (s->has(kH1Http10)) w.put("Connection: keep-alive\r\n");
     }
     for (int i = 0; i < edits_.nadds; ++i) w.header(edits_.adds[i].name, edits_.adds[i].value);
     w.put("\r\n");
@@ -214,7 +214,7 @@ bool Worker::h_parse_response(HttpSession* s) {
         }
     }
     if (interim) {  // 100 Continue & co: the final response follows
-        s->req_expect = false;  // a client waiting for a 100 Continue may send its body now
+        s->clear(kH1ReqExpect);  // a client waiting for a 100 Continue may send its body now
         h_send_client(s);
         return true;
     }
@@ -223,7 +223,7 @@ bool Worker::h_parse_response(HttpSession* s) {
     count_status(st_.fe[s->fe], rsp.status);
     count_status(st_.be[s->be], rsp.status);
     count_status(*lbs_[std::size_t(s->be)]->server(s->server).c, rsp.status);
-    if (!rsp.wants_keep_alive()) s->srv_close = true;
+    if (!rsp.wants_keep_alive()) s->set(kH1SrvClose);
     if (upgrade) {
         s->rsp = RspPhase::Tunnel;
         s->req = ReqPhase::Tunnel;
@@ -245,7 +245,7 @@ bool Worker::h_parse_response(HttpSession* s) {
 void Worker::h_response_done(HttpSession* s) {
     HttpConn* c = s->conn;
     if (c && s->rsp != RspPhase::Sent && (s->req == ReqPhase::Body || c->out.n > 0 || c->out.inflight) &&
-        !c->sock.has(net::kSideEof) && !c->sock.has(net::kSideReset) && !s->srv_close && c->state == HttpConn::Ready) {
+        !c->sock.has(net::kSideEof) && !c->sock.has(net::kSideReset) && !s->has(kH1SrvClose) && c->state == HttpConn::Ready) {
         // The server answered before it had the whole request: as HAProxy does, the rest of the
         // request still goes to it (a server may answer first and read on), and the exchange
         // ends when it has all of it (h_maybe_end_sent); cutting here would lose the request's end.
@@ -261,11 +261,11 @@ void Worker::h_response_done(HttpSession* s) {
     // request at a time): such a connection must not be pooled, or the next request sent on it
     // would be answered with them.
     const bool reusable = c && s->req == ReqPhase::Done && c->in.empty() && !s->rsp_acc && !c->sock.has(net::kSideEof) &&
-                          !c->sock.has(net::kSideSockNonEmpty) && !s->srv_close && c->out.n == 0 && c->state == HttpConn::Ready;
-    if (s->req != ReqPhase::Done) s->close_after = true;  // the server answered before the body ended
+                          !c->sock.has(net::kSideSockNonEmpty) && !s->has(kH1SrvClose) && c->out.n == 0 && c->state == HttpConn::Ready;
+    if (s->req != ReqPhase::Done) s->set(kH1CloseAfter);  // the server answered before the body ended
     if (c) {
-        if (c->spliced) c->big = true;
-        c->spliced = false;
+        if (c->has(kC1Spliced)) c->set(kC1Big);
+        c->clear(kC1Spliced);
         s->conn = nullptr;
         c_release(c, reusable);
     }
@@ -273,7 +273,7 @@ void Worker::h_response_done(HttpSession* s) {
         heads_.destroy(s->rsp_acc);
         s->rsp_acc = nullptr;
     }
-    s->srv_close = false;
+    s->clear(kH1SrvClose);
     h_request_done(s, false);
 }
 
@@ -299,10 +299,10 @@ void Worker::h_request_done(HttpSession* s, bool local) {
     h_send_client(s);
     s->server = -1;
     if (s->state != HState::Active) return;
-    if (s->close_after || s->req != ReqPhase::Done) {
+    if (s->has(kH1CloseAfter) || s->req != ReqPhase::Done) {
         // a lingering close is needed only if the client may still be sending: a request not
         // fully read, bytes already queued behind it, or an answer to a request we rejected
-        s->linger = s->req != ReqPhase::Done || !s->in.empty() || s->req_acc || (local && st >= 400);
+        s->set_to(kH1Linger, s->req != ReqPhase::Done || !s->in.empty() || s->req_acc || (local && st >= 400));
         s->req = ReqPhase::Done;  // read nothing more
         s->rsp = RspPhase::None;
         if (s->out.n == 0) h_linger(s);
@@ -313,12 +313,12 @@ void Worker::h_request_done(HttpSession* s, bool local) {
     // keep-alive: the next request (maybe already pipelined)
     s->req = ReqPhase::Head;
     s->rsp = RspPhase::None;
-    s->replied = false;
+    s->clear(kH1Replied);
     s->t_req = now;
     s->req_scanned = 0;
     if (s->cli.has(net::kSideEof) && s->in.empty() && !s->req_acc) {
         if (s->out.n == 0) h_close(s);
-        else s->close_after = true;
+        else s->set(kH1CloseAfter);
         return;
     }
     h_process_request(s);
@@ -348,7 +348,7 @@ void Worker::c_release(HttpConn* c, bool reusable) {
     }
     const auto& bcfg = cfg_.backends[std::size_t(c->be)];
     if (reusable && !stopping_ && bcfg.http_reuse == config::HttpReuse::Never && c->state == HttpConn::Ready && s &&
-        s->state == HState::Active && !s->close_after) {
+        s->state == HState::Active && !s->has(kH1CloseAfter)) {
         // http-reuse never: never shared, but kept for the next request of the same client connection
         c->state = HttpConn::Idle;
         c->priv_owner = s;
@@ -386,7 +386,7 @@ void Worker::c_close(HttpConn* c) {
     }
     c->state = HttpConn::Closing;
     r_.timers().cancel(&c->timer);
-    c->established = false;
+    c->clear(kC1Established);
     c->pending_ops += io_.close(c->sock, cud(kHOpSrvCancel, c), cud(kHOpSrvClose, c));
     c_splice_close(c);
     inq_drop(c->in);
@@ -396,8 +396,8 @@ void Worker::c_close(HttpConn* c) {
 }
 
 void Worker::c_maybe_release(HttpConn* c) {
-    if (c->state != HttpConn::Closing || c->pending_ops != 0 || c->released) return;
-    c->released = true;
+    if (c->state != HttpConn::Closing || c->pending_ops != 0 || c->has(kC1Released)) return;
+    c->set(kC1Released);
     --hconns_live_;
     creleased_.push_back(c);
 }

@@ -59,7 +59,7 @@ void Worker::c_on_connect(HttpConn* c, int res) {
         return;
     }
     c->state = HttpConn::Ready;
-    c->established = true;
+    c->set(kC1Established);
     ServerSlot& srv = lbs_[std::size_t(c->be)]->server(c->server);
     c_arm_recv(c);
     HttpSession* s = c->owner;
@@ -151,7 +151,7 @@ void Worker::h_server_slot_freed(int be) {
         const int i = lb.pick(h_pick_input(w, src), -1);
         if (i == BackendLb::kFull) return;
         q.erase(q.begin());
-        w->queued = false;
+        w->clear(kH1Queued);
         st_.be[be].qcur.dec();
         if (i == BackendLb::kNone) {
             h_local_reply(w, 503, h_error(w, 503));
@@ -166,7 +166,7 @@ void Worker::c_arm_recv(HttpConn* c) {
     // a body being spliced reads with splice(2); the recv comes back once it is done
     if (c->splice != HttpConn::NoSplice) return;
     // single-shot after a spliced body (one buffer each), see HttpConn::big
-    const int n = io_.recv(c->sock, cud(kHOpSrvRecv, c), !c->big);
+    const int n = io_.recv(c->sock, cud(kHOpSrvRecv, c), !c->has(kC1Big));
     if (n == 0) return;
     c->pending_ops += n;
     // expected to send from now on: a pause a slow client imposed is not the server's silence
@@ -260,7 +260,7 @@ void Worker::c_on_recv(HttpConn* c, const shard::Cqe& e) {
         h_process_response(s);
         if (c->state == HttpConn::Closing) return;
         // a body that goes on on the buffer path reads best with a multishot recv
-        if (c->big && s->conn == c && s->rsp == RspPhase::Body && c->splice == HttpConn::NoSplice) c->big = false;
+        if (c->has(kC1Big) && s->conn == c && s->rsp == RspPhase::Body && c->splice == HttpConn::NoSplice) c->clear(kC1Big);
         if (c->owner && (c->in.nbufs >= kInBufsMax || c->owner->out.bytes >= kHighWaterBufs * bufs_->size()))
             c_cancel_recv(c);
         else if (!more)
@@ -310,7 +310,7 @@ void Worker::c_on_recv(HttpConn* c, const shard::Cqe& e) {
         h_tunnel(s, c->in, s->rsp_acc, s->out);
         h_send_client(s);
         if (s->out.n == 0) h_close(s);
-        else s->close_after = true;
+        else s->set(kH1CloseAfter);
         return;
     }
     if (s->rsp == RspPhase::Head && !c->in.empty()) {
@@ -332,7 +332,7 @@ bool Worker::h_replay(HttpSession* s, HttpConn* c, std::uint32_t why) {
     HeadBuf* hb = s->replay;
     if (!hb || !c || s->rsp != RspPhase::Head || s->status != 0) return false;
     if (why == kRetryEmpty && (!c->in.empty() || s->rsp_acc)) return false;  // part of a response came
-    const bool race = why == kRetryEmpty && c->reused;  // not the server's fault: does not use a retry
+    const bool race = why == kRetryEmpty && c->has(kC1Reused);  // not the server's fault: does not use a retry
     if (!race) {
         if (!(be_retry_[std::size_t(s->be)] & why) || s->retries_left <= 0) return false;
         --s->retries_left;
@@ -353,7 +353,7 @@ bool Worker::h_replay(HttpSession* s, HttpConn* c, std::uint32_t why) {
     st_.be[s->be].wretr.inc();
     ++s->tries;
     s->pend_head = hb;
-    s->force_new = true;
+    s->set(kH1ForceNew);
     if (!race && cfg_.backends[std::size_t(s->be)].redispatch && lbs_[std::size_t(s->be)]->size() > 1) {
         sc->wredis.inc();
         st_.be[s->be].wredis.inc();
@@ -389,7 +389,7 @@ void Worker::h_server_ended_body(HttpSession* s) {
     HttpConn* c = s->conn;
     if (s->rsp_body == http::BodyKind::UntilClose && !c->sock.has(net::kSideReset)) {
         s->rsp = RspPhase::Done;
-        s->close_after = true;
+        s->set(kH1CloseAfter);
         h_send_client(s);
         h_response_done(s);
         return;
@@ -422,8 +422,8 @@ void Worker::h_server_failed(HttpSession* s, bool bad_response) {
             s->rsp_acc = nullptr;
         }
         s->rsp = RspPhase::None;
-        s->replied = true;
-        s->close_after = true;
+        s->set(kH1Replied);
+        s->set(kH1CloseAfter);
         inq_drop(s->in);
         h_queue_reply(s, h_error(s, 502), true);
         s->status = 502;
@@ -435,8 +435,8 @@ void Worker::h_server_failed(HttpSession* s, bool bad_response) {
     h_drop_notes(s);
     s->server = -1;
     // the bytes already queued are a valid prefix of the response: send them, then close
-    s->linger = s->req != ReqPhase::Done || !s->in.empty() || s->req_acc;
-    s->close_after = true;
+    s->set_to(kH1Linger, s->req != ReqPhase::Done || !s->in.empty() || s->req_acc);
+    s->set(kH1CloseAfter);
     s->req = ReqPhase::Done;
     s->rsp = RspPhase::None;
     h_send_client(s);

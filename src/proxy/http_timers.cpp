@@ -44,7 +44,7 @@ using namespace h1;
         *why = 0;
         return s->last_cli + (ft.client_fin > 0 ? std::min<std::int64_t>(ft.client_fin, kLingerMs) : kLingerMs);
     }
-    if (s->queued) {
+    if (s->has(kH1Queued)) {
         *why = 3;
         const config::Millis q = first_of(bt->queue, bt->connect, 5000);
         return s->t_queue + q;
@@ -79,7 +79,7 @@ using namespace h1;
     *why = 5;
     // a client that half-closed after its request only acknowledges: `timeout client-fin` if set
     const config::Millis tc = s->cli.has(net::kSideEof) ? first_of(ft.client_fin, ft.client) : pos(ft.client);
-    const bool cli_sends = s->req == ReqPhase::Body && (s->cli.has(net::kSideRecv) || s->cli.has(net::kSideStarved)) && !s->req_expect;
+    const bool cli_sends = s->req == ReqPhase::Body && (s->cli.has(net::kSideRecv) || s->cli.has(net::kSideStarved)) && !s->has(kH1ReqExpect);
     const bool cli_acks = s->out.n > 0 || s->cli.has(net::kSidePollOut);
     if (tc > 0 && (cli_sends || cli_acks)) d = s->last_cli + tc;
     const HttpConn* c = s->conn;
@@ -147,7 +147,7 @@ void Worker::h_on_timer(shard::Timer* t) {
         case 3: {  // no server slot in time
             auto& q = hqueues_[std::size_t(s->be)];
             q.erase(std::remove(q.begin(), q.end(), s), q.end());
-            s->queued = false;
+            s->clear(kH1Queued);
             st_.be[s->be].qcur.dec();
             s->term[0] = 's';
             s->term[1] = 'Q';
@@ -182,7 +182,7 @@ void Worker::h_on_timer(shard::Timer* t) {
                 // stalled inside its request body, nothing of a response sent yet: say so (408)
                 // rather than close without a word; the server connection is not reusable
                 if (s->be >= 0) st_.be[s->be].cli_abrt.inc();
-                s->linger = true;
+                s->set(kH1Linger);
                 inq_drop(s->in);
                 if (s->req_acc) {
                     heads_.destroy(s->req_acc);
@@ -206,8 +206,8 @@ void Worker::h_abort_reply(HttpSession* s, int status) {
         s->conn = nullptr;
     }
     s->rsp = RspPhase::None;
-    s->replied = true;
-    s->close_after = true;
+    s->set(kH1Replied);
+    s->set(kH1CloseAfter);
     h_queue_reply(s, h_error(s, status), true);
     s->status = status;
     h_request_done(s, true);
@@ -215,13 +215,13 @@ void Worker::h_abort_reply(HttpSession* s, int status) {
 
 void Worker::h_close(HttpSession* s) {
     if (s->state == HState::Closing) return;
-    if (s->req == ReqPhase::Tunnel && !s->logged) h_log(s);  // a tunnel is logged when it ends
+    if (s->req == ReqPhase::Tunnel && !s->has(kH1Logged)) h_log(s);  // a tunnel is logged when it ends
     s->state = HState::Closing;
     r_.timers().cancel(&s->timer);
-    if (s->queued) {
+    if (s->has(kH1Queued)) {
         auto& q = hqueues_[std::size_t(s->be)];
         q.erase(std::remove(q.begin(), q.end(), s), q.end());
-        s->queued = false;
+        s->clear(kH1Queued);
         st_.be[s->be].qcur.dec();
     }
     if (s->conn) {
@@ -232,10 +232,10 @@ void Worker::h_close(HttpSession* s) {
     s->pending_ops += io_.close(s->cli, hud(kHOpCliCancel, s), hud(kHOpCliClose, s));
     inq_drop(s->in);
     if (!s->out.inflight) outq_drop(s->out);
-    if (s->pending) {
+    if (s->has(kH1Pending)) {
         hpending_.erase(std::remove(hpending_.begin(), hpending_.end(), s), hpending_.end());
         --fe_pending_[s->fe];
-        s->pending = false;
+        s->clear(kH1Pending);
     }
     h_drop_replay(s);
     h_drop_notes(s);
@@ -245,12 +245,12 @@ void Worker::h_close(HttpSession* s) {
             *h = nullptr;
         }
     }
-    if (s->counted_be) {
+    if (s->has(kH1CountedBe)) {
         st_.be[s->be].scur.dec();
-        s->counted_be = false;
+        s->clear(kH1CountedBe);
     }
-    if (s->counted_conn) {
-        s->counted_conn = false;
+    if (s->has(kH1CountedConn)) {
+        s->clear(kH1CountedConn);
         --conns_;
         --fe_conns_[s->fe];
         st_.shard.conns.dec();
@@ -262,8 +262,8 @@ void Worker::h_close(HttpSession* s) {
 }
 
 void Worker::h_maybe_release(HttpSession* s) {
-    if (s->state != HState::Closing || s->pending_ops != 0 || s->released) return;
-    s->released = true;
+    if (s->state != HState::Closing || s->pending_ops != 0 || s->has(kH1Released)) return;
+    s->set(kH1Released);
     s->all_node.unlink();
     --live_;
     hreleased_.push_back(s);

@@ -462,7 +462,7 @@ void Worker::run_ready() {
 void Worker::h_maybe_splice(HttpSession* s) {
     HttpConn* c = s->conn;
     if (c->splice == HttpConn::NoSplice) {
-        if (!p_.splice_ok || !cfg_.global.splice || c->no_splice || s->rsp_body != http::BodyKind::Length ||
+        if (!p_.splice_ok || !cfg_.global.splice || c->has(kC1NoSplice) || s->rsp_body != http::BodyKind::Length ||
             s->rsp_left <= std::uint64_t(std::max<std::int64_t>(0, cfg_.global.splice_threshold)) ||
             s->req != ReqPhase::Done || c->out.n > 0 || c->out.inflight || c->state != HttpConn::Ready)
             return;
@@ -500,7 +500,7 @@ void Worker::h_maybe_splice(HttpSession* s) {
 
 // No pipe or no regular fd: this connection's bodies stay on the buffer path.
 void Worker::h_splice_fallback(HttpConn* c) {
-    c->no_splice = true;
+    c->set(kC1NoSplice);
     c->splice = HttpConn::NoSplice;
     if (c->pipe) {
         put_pipe(c->pipe, c->pipe_bytes == 0);
@@ -585,7 +585,7 @@ void Worker::h_splice_done(HttpSession* s) {
     put_pipe(c->pipe, true);
     c->pipe = nullptr;
     c->splice = HttpConn::NoSplice;
-    c->spliced = true;
+    c->set(kC1Spliced);
     s->rsp = RspPhase::Done;
     h_response_done(s);
 }

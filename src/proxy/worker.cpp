@@ -549,7 +549,7 @@ void Worker::start_pending() {
         }
         hpending_.erase(hpending_.begin() + std::ptrdiff_t(k));
         --fe_pending_[s->fe];
-        s->pending = false;
+        s->clear(kH1Pending);
         h_start(s);
     }
 }

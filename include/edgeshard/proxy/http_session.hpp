@@ -88,6 +88,22 @@ struct InQ {
 
 struct HttpSession;
 
+// The flag word of a server connection (HttpConn::flags); show_c1_flags() renders it.
+enum C1Flag : std::uint8_t {
+    kC1NoSplice = 1u << 0,     // NOSPL: no pipe or no regular fd: this connection stays on the copy path
+    kC1Spliced = 1u << 1,      // SPLD: the current response's body went by splice
+    // BIG: a response on this connection was spliced: recvs are single-shot (one buffer each), so
+    // the head of the next long body is seen before a multishot recv reads ahead of it into
+    // buffers (up to 32 per wake-up) that would have to be copied out before the switch; cleared
+    // by a body that continues on the buffer path, for which a multishot recv is cheaper
+    kC1Big = 1u << 2,
+    kC1Reused = 1u << 3,       // REUSED: carried at least one request before the current one
+    kC1Released = 1u << 4,     // RELD: given back to the pool at the end of this turn
+    kC1Counted = 1u << 5,      // CNT: holds a server slot (ServerSlot::cur)
+    kC1Established = 1u << 6,  // EST: connected
+};
+std::string show_c1_flags(std::uint8_t flags);
+
 struct HttpConn {
     core::ListNode idle_node;   // in the per-server idle list while pooled
     shard::Timer timer;         // idle purge while pooled
@@ -107,17 +123,12 @@ struct HttpConn {
     // Switching: the recv is stopping and what was received goes out first; Splicing: the rest of
     // the body moves by splice(2), then the connection is back on the buffer path
     enum Splice : std::uint8_t { NoSplice, Switching, Splicing } splice = NoSplice;
-    bool no_splice = false;  // no pipe or no regular fd: this connection stays on the copy path
-    bool spliced = false;    // the current response's body went by splice
-    // a response on this connection was spliced: recvs are single-shot (one buffer each), so the
-    // head of the next long body is seen before a multishot recv reads ahead of it into buffers
-    // (up to 32 per wake-up) that would have to be copied out before the switch; cleared by a
-    // body that continues on the buffer path, for which a multishot recv is cheaper
-    bool big = false;
-    bool reused = false;     // carried at least one request before the current one
-    bool released = false;
-    bool counted = false;    // holds a server slot (ServerSlot::cur)
-    bool established = false;
+    std::uint8_t flags = 0;  // C1Flag
+
+    bool has(std::uint8_t f) const { return (flags & f) != 0; }
+    void set(std::uint8_t f) { flags = std::uint8_t(flags | f); }
+    void clear(std::uint8_t f) { flags = std::uint8_t(flags & ~f); }
+    void set_to(std::uint8_t f, bool on) { on ? set(f) : clear(f); }
 };
 
 // The client address, compact (28 bytes instead of a 128-byte sockaddr_storage): AF_INET and
@@ -153,6 +164,31 @@ struct HttpNotes {
     char reqline[240];
     char lb_key[128];
 };
+
+// The flag word of a client connection and its current exchange (HttpSession::flags);
+// show_h1_flags() renders it. Connection flags first, then the exchange's (reset per request).
+enum H1Flag : std::uint32_t {
+    // the connection
+    kH1Released = 1u << 0,     // RELD: freed at the end of this turn
+    kH1CountedConn = 1u << 1,  // CNTC: holds a shard/frontend connection slot
+    kH1CountedBe = 1u << 2,    // CNTB: counted in its backend's scur
+    kH1Pending = 1u << 3,      // PEND: accepted beyond a limit: not started, nothing read yet
+    kH1Linger = 1u << 4,       // LINGER: closing must drain the client first (see h_linger)
+    kH1CloseAfter = 1u << 5,   // CLOSE: close once the current response is sent
+    kH1FirstReq = 1u << 6,     // FIRST: http-reuse safe: the first request uses its own connection
+    kH1Http10 = 1u << 7,       // H10: HTTP/1.0 client asking for keep-alive: say so in the response
+    // the exchange
+    kH1Queued = 1u << 8,       // QUEUED: waiting in the backend queue for a server slot
+    kH1Replied = 1u << 9,      // LOCAL: answered by the proxy itself
+    kH1ReqUpgrade = 1u << 10,  // UPG: the request asks for an upgrade
+    kH1ReqExpect = 1u << 11,   // EXP: the request waits for 100-continue
+    kH1ReqHead = 1u << 12,     // HEAD: a HEAD request (the response has no body)
+    kH1SrvClose = 1u << 13,    // SCLOSE: the server does not keep the connection after this response
+    kH1InParse = 1u << 14,     // PARSE: a request head is being processed (its bytes are not consumed yet)
+    kH1ForceNew = 1u << 15,    // NEW: the next server connection must be a new one (a replay)
+    kH1Logged = 1u << 16,      // LOGGED: the exchange has its access-log line (or none is open)
+};
+std::string show_h1_flags(std::uint32_t flags);
 
 enum class ReqPhase : std::uint8_t { Head, Body, Done, Tunnel };
 // Sent: the response is fully queued for the client while the request body still goes to the
@@ -202,6 +238,7 @@ struct HttpSession {
     int tries = 0;
     int pending_ops = 0;
     int status = 0;
+    std::uint32_t flags = kH1FirstReq | kH1Linger | kH1Logged;  // H1Flag
     net::ConnSide cli;             // the client socket: slot, regular fd for splice(2), flag word
     std::uint8_t gen = 0;
     HState state = HState::Active;
@@ -211,23 +248,11 @@ struct HttpSession {
     http::BodyKind req_body = http::BodyKind::None;
     http::BodyKind rsp_body = http::BodyKind::None;
     char term[3] = "--";
-    bool released = false;
-    bool counted_conn = false;
-    bool counted_be = false;
-    bool close_after = false;    // close the client connection once the current response is sent
-    bool queued = false;
-    bool replied = false;        // the current request was answered by the proxy itself
-    bool first_req = true;       // http-reuse safe: the first request of a session uses its own connection
-    bool req_upgrade = false;
-    bool req_expect = false;
-    bool req_head_method = false;
-    bool srv_close = false;      // the server does not keep the connection after this response
-    bool client_http10 = false;  // HTTP/1.0 client asking for keep-alive: say so in the response
-    bool in_parse = false;       // a request head is being processed (its bytes are not consumed yet)
-    bool pending = false;        // accepted beyond a limit: not started, nothing read yet
-    bool linger = true;          // closing must drain the client first (see h_linger)
-    bool force_new = false;      // the next server connection must be a new one (a replay)
-    bool logged = true;          // the current exchange has its access-log line (or none is open)
+
+    bool has(std::uint32_t f) const { return (flags & f) != 0; }
+    void set(std::uint32_t f) { flags |= f; }
+    void clear(std::uint32_t f) { flags &= ~f; }
+    void set_to(std::uint32_t f, bool on) { on ? set(f) : clear(f); }
 };
 
 }  // namespace es::proxy

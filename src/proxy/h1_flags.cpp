@@ -1,0 +1,26 @@
+// Renderers of the HTTP/1 flag words (http_session.hpp), for debug output.
+#include "edgeshard/core/flags.hpp"
+#include "edgeshard/proxy/http_session.hpp"
+
+namespace es::proxy {
+
+std::string show_h1_flags(std::uint32_t flags) {
+    static constexpr core::FlagName kNames[] = {
+        {kH1Released, "RELD"},    {kH1CountedConn, "CNTC"}, {kH1CountedBe, "CNTB"}, {kH1Pending, "PEND"},
+        {kH1Linger, "LINGER"},    {kH1CloseAfter, "CLOSE"}, {kH1FirstReq, "FIRST"}, {kH1Http10, "H10"},
+        {kH1Queued, "QUEUED"},    {kH1Replied, "LOCAL"},    {kH1ReqUpgrade, "UPG"}, {kH1ReqExpect, "EXP"},
+        {kH1ReqHead, "HEAD"},     {kH1SrvClose, "SCLOSE"},  {kH1InParse, "PARSE"},  {kH1ForceNew, "NEW"},
+        {kH1Logged, "LOGGED"},
+    };
+    return core::show_flags(flags, kNames);
+}
+
+std::string show_c1_flags(std::uint8_t flags) {
+    static constexpr core::FlagName kNames[] = {
+        {kC1NoSplice, "NOSPL"}, {kC1Spliced, "SPLD"}, {kC1Big, "BIG"},          {kC1Reused, "REUSED"},
+        {kC1Released, "RELD"},  {kC1Counted, "CNT"},  {kC1Established, "EST"},
+    };
+    return core::show_flags(flags, kNames);
+}
+
+}  // namespace es::proxy

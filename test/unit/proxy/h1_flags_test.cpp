@@ -1,0 +1,44 @@
+// The HTTP/1 flag words: defaults of a new client connection and their renderers.
+#include <doctest/doctest.h>
+
+#include "edgeshard/net/conn_side.hpp"
+#include "edgeshard/proxy/http_session.hpp"
+
+using namespace es::proxy;
+
+TEST_CASE("a new client connection starts first-request, lingering, with nothing to log") {
+    HttpSession s;
+    CHECK(s.has(kH1FirstReq));
+    CHECK(s.has(kH1Linger));
+    CHECK(s.has(kH1Logged));
+    CHECK_FALSE(s.has(kH1CloseAfter | kH1Queued | kH1Released));
+    CHECK(show_h1_flags(s.flags) == "LINGER|FIRST|LOGGED");
+    CHECK(s.cli.flags == 0);
+    CHECK(s.cli.slot == -1);
+}
+
+TEST_CASE("set_to sets and clears one flag, leaving the others") {
+    HttpSession s;
+    s.set_to(kH1ReqExpect, true);
+    s.set_to(kH1Linger, false);
+    CHECK(show_h1_flags(s.flags) == "FIRST|EXP|LOGGED");
+    HttpConn c;
+    c.set(kC1Established | kC1Reused);
+    c.set_to(kC1Big, true);
+    c.clear(kC1Reused);
+    CHECK(show_c1_flags(c.flags) == "BIG|EST");
+}
+
+TEST_CASE("a connection side may receive only while open, idle, before EOF and not starved") {
+    es::net::ConnSide side;
+    CHECK_FALSE(side.can_recv());  // no socket yet
+    side.slot = 3;
+    CHECK(side.can_recv());
+    for (std::uint16_t f : {es::net::kSideRecv, es::net::kSideEof, es::net::kSideStarved}) {
+        side.set(f);
+        CHECK_FALSE(side.can_recv());
+        side.clear(f);
+    }
+    side.set(es::net::kSideRecv | es::net::kSideShut | es::net::kSideSockNonEmpty);
+    CHECK(es::net::show_side_flags(side.flags) == "RECV|SHUT|MORE");
+}
