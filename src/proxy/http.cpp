@@ -132,135 +132,6 @@ void Worker::h_start(HttpSession* s) {
 
 // ---------------------------------------------------------------- queues
 
-void Worker::inq_push(InQ& q, std::uint16_t bid, std::uint32_t len) {
-    net::BufRing::Rec& rec = bufs_->rec(bid);
-    rec.next = net::BufRing::kNone;
-    rec.off = 0;
-    rec.len = len;
-    if (q.tail == net::BufRing::kNone) q.head = bid;
-    else bufs_->rec(q.tail).next = bid;
-    q.tail = bid;
-    q.bytes += len;
-    ++q.nbufs;
-}
-
-std::uint16_t Worker::inq_pop(InQ& q) {
-    const std::uint16_t b = q.head;
-    q.head = bufs_->rec(b).next;
-    if (q.head == net::BufRing::kNone) q.tail = net::BufRing::kNone;
-    q.bytes -= bufs_->rec(b).len;
-    --q.nbufs;
-    return b;
-}
-
-void Worker::inq_drop(InQ& q) {
-    while (!q.empty()) bufs_->recycle(inq_pop(q));
-}
-
-// A segment that cannot be queued (no memory for the queue's block) is freed at once and the
-// queue is marked broken: the message it belonged to can no longer be delivered whole, so the
-// owner closes (h_send_client, c_send).
-void Worker::outq_push(OutQ& q, const Seg& sg) {
-    ES_ASSERT(!q.full());
-    if (!q.blk) {
-        q.blk = outblocks_.make();
-        if (!q.blk) {
-            Seg lost = sg;
-            seg_free(lost);
-            q.broken = true;
-            return;
-        }
-        q.first = 0;
-    }
-    if (sg.hb) sg.hb->queued = true;
-    q.at(q.n) = sg;
-    ++q.n;
-    q.bytes += sg.len;
-}
-
-// An empty queue with no send in flight gives its block back: an idle connection holds none.
-void Worker::outq_trim(OutQ& q) {
-    if (q.blk && q.n == 0 && !q.inflight) {
-        outblocks_.destroy(q.blk);
-        q.blk = nullptr;
-        q.first = 0;
-    }
-}
-
-void Worker::seg_free(Seg& sg) {
-    if (sg.bid != net::BufRing::kNone) bufs_->recycle(sg.bid);
-    if (sg.hb) {
-        sg.hb->queued = false;
-        if (!sg.hb->keep) heads_.destroy(sg.hb);
-    }
-    delete sg.str;
-    sg = Seg{};
-}
-
-void Worker::outq_drop(OutQ& q) {
-    while (q.n > 0) {
-        seg_free(q.at(0));
-        q.first = std::uint8_t((q.first + 1) % OutQ::kCap);
-        --q.n;
-    }
-    q.first = 0;
-    q.bytes = 0;
-    outq_trim(q);
-}
-
-// No MSG_WAITALL: a send completes as soon as the kernel took some bytes, so each completion is
-// progress a peer made and the side's inactivity timeout restarts with it. With MSG_WAITALL a
-// client reading slowly through a small window could hold one send (up to 16 buffers) longer
-// than `timeout client` while reading steadily, and be cut. The rest is resumed by outq_sent.
-bool Worker::outq_send(OutQ& q, const net::ConnSide& to, std::uint64_t ud) {
-    if (q.inflight || q.n == 0 || to.slot < 0) return false;
-    OutBlock& b = *q.blk;
-    int k = 0;
-    std::uint32_t total = 0;
-    for (; k < q.n; ++k) {
-        Seg& sg = q.at(k);
-        b.iov[k].iov_base = const_cast<char*>(sg.p);
-        b.iov[k].iov_len = sg.len;
-        total += sg.len;
-    }
-    b.msg = msghdr{};
-    b.msg.msg_iov = b.iov;
-    b.msg.msg_iovlen = std::size_t(k);
-    q.sending = total;
-    io_.sendmsg(to, &b.msg, 0, ud);
-    q.inflight = true;
-    return true;
-}
-
-// Consumes `sent` bytes from the front of the queue after a send completed.
-void Worker::outq_sent(OutQ& q, std::uint32_t sent) {
-    q.inflight = false;
-    if (sent < q.sending) st_.shard.short_sends.inc();
-    while (sent > 0 && q.n > 0) {
-        Seg& sg = q.at(0);
-        const std::uint32_t take = std::min(sent, sg.len);
-        sg.p += take;
-        sg.len -= take;
-        sent -= take;
-        q.bytes -= take;
-        if (sg.len == 0) {
-            seg_free(sg);
-            q.first = std::uint8_t((q.first + 1) % OutQ::kCap);
-            --q.n;
-        }
-    }
-    outq_trim(q);
-}
-
-HeadBuf* Worker::new_head() {
-    HeadBuf* h = heads_.make();
-    if (h) {
-        h->len = 0;
-        h->off = 0;
-    }
-    return h;
-}
-
 // ---------------------------------------------------------------- dispatch, end of turn, stop
 
 #ifndef NDEBUG
@@ -360,13 +231,13 @@ void Worker::http_end_of_turn() {
     }
     // whatever was queued after the close (the queue's block, its segments) goes with the object
     for (HttpSession* s : hreleased_) {
-        outq_drop(s->out);
+        sendq_.drop(s->out);
         h_drop_notes(s);
         hsessions_.destroy(s);
     }
     hreleased_.clear();
     for (HttpConn* c : creleased_) {
-        outq_drop(c->out);
+        sendq_.drop(c->out);
         hconns_.destroy(c);
     }
     creleased_.clear();

@@ -71,7 +71,7 @@ void Worker::h_on_cli_recv(HttpSession* s, const shard::Cqe& e) {
         st_.fe[s->fe].bin.add(n);
         if (s->be >= 0) st_.be[s->be].bin.add(n);
         s->bytes_in += n;
-        inq_push(s->in, bid, n);
+        bufs_->push(s->in, bid, n);
         h_process_request(s);
         if (s->state != HState::Active) return;
         if (s->in.nbufs >= kInBufsMax ||
@@ -181,14 +181,14 @@ void Worker::h_send_client(HttpSession* s) {
         return;
     }
     if (!s->out.inflight && s->out.n > 0) s->last_cli = r_.now_ms();  // an idle queue starts a period
-    if (outq_send(s->out, s->cli, hud(kHOpCliSend, s))) ++s->pending_ops;
+    if (sendq_.send(s->out, s->cli, hud(kHOpCliSend, s))) ++s->pending_ops;
 }
 
 void Worker::h_on_cli_send(HttpSession* s, int res) {
     --s->pending_ops;
     if (s->state != HState::Active) {
         s->out.inflight = false;
-        outq_drop(s->out);
+        sendq_.drop(s->out);
         h_maybe_release(s);
         return;
     }
@@ -197,7 +197,7 @@ void Worker::h_on_cli_send(HttpSession* s, int res) {
         h_client_abort(s);
         return;
     }
-    outq_sent(s->out, std::uint32_t(res));
+    if (sendq_.sent(s->out, std::uint32_t(res))) st_.shard.short_sends.inc();
     s->last_cli = r_.now_ms();
     if (s->out.n > 0) h_send_client(s);
     // room again for the response body
@@ -227,7 +227,7 @@ void Worker::h_linger(HttpSession* s) {
         h_close(s);
         return;
     }
-    inq_drop(s->in);
+    bufs_->drop(s->in);
     s->pending_ops += io_.shutdown(s->cli, hud(kHOpCliShut, s));
     h_arm_recv(s);
     h_schedule(s);
@@ -262,14 +262,14 @@ bool Worker::h_queue_reply(HttpSession* s, std::string_view bytes, bool close) {
     static constexpr std::string_view kKeep = "connection: keep-alive\r\n";
     // HTTP/1.1 keeps the connection by default: the reply then goes out exactly as configured
     if (!close && !s->has(kH1Http10)) {
-        outq_push(s->out, Seg{bytes.data(), std::uint32_t(bytes.size())});
+        sendq_.push(s->out, Seg{bytes.data(), std::uint32_t(bytes.size())});
         s->bytes_out += bytes.size();
         return !s->out.broken;
     }
-    outq_push(s->out, Seg{bytes.data(), std::uint32_t(eol + 2)});
+    sendq_.push(s->out, Seg{bytes.data(), std::uint32_t(eol + 2)});
     const std::string_view ch = close ? kClose : kKeep;
-    outq_push(s->out, Seg{ch.data(), std::uint32_t(ch.size())});
-    outq_push(s->out, Seg{bytes.data() + eol + 2, std::uint32_t(bytes.size() - eol - 2)});
+    sendq_.push(s->out, Seg{ch.data(), std::uint32_t(ch.size())});
+    sendq_.push(s->out, Seg{bytes.data() + eol + 2, std::uint32_t(bytes.size() - eol - 2)});
     s->bytes_out += bytes.size() + ch.size();
     return !s->out.broken;
 }
@@ -292,7 +292,7 @@ void Worker::h_local_reply(HttpSession* s, int status, std::string_view bytes) {
     if (bytes.empty()) bytes = http::error_reply(status, nullptr, &cfg_.frontends[s->fe].http);
     s->set(kH1Replied);
     if (s->pend_head) {
-        heads_.destroy(s->pend_head);
+        sendq_.blocks.destroy(s->pend_head);
         s->pend_head = nullptr;
     }
     st_.fe[s->fe].intercepted.inc();
@@ -300,9 +300,9 @@ void Worker::h_local_reply(HttpSession* s, int status, std::string_view bytes) {
     if (draining_) s->set(kH1CloseAfter);                 // the last answer on this connection
     // the arena may hold the reply: copy what is not static config data into a head buffer
     if (bytes.data() >= arena_.buf && bytes.data() < arena_.buf + sizeof arena_.buf) {
-        HeadBuf* hb = new_head();
+        HeadBuf* hb = sendq_.new_block();
         if (!hb || bytes.size() > HeadBuf::kCap) {
-            if (hb) heads_.destroy(hb);
+            if (hb) sendq_.blocks.destroy(hb);
             h_close(s);
             return;
         }
@@ -311,7 +311,7 @@ void Worker::h_local_reply(HttpSession* s, int status, std::string_view bytes) {
         bytes = std::string_view(hb->data, hb->len);
         // the head buffer must live until sent: hand it to the segment that holds the body
         if (h_queue_reply(s, bytes, s->has(kH1CloseAfter))) s->out.at(s->out.n - 1).hb = hb;
-        else heads_.destroy(hb);
+        else sendq_.blocks.destroy(hb);
     } else {
         h_queue_reply(s, bytes, s->has(kH1CloseAfter));
     }
@@ -337,9 +337,9 @@ void Worker::h_reply_error(HttpSession* s, int status, const char* why) {
         if (s->notes) s->notes->reqline_len = 0;
         s->t_head = r_.now_ms();
     }
-    inq_drop(s->in);
+    bufs_->drop(s->in);
     if (s->req_acc) {
-        heads_.destroy(s->req_acc);
+        sendq_.blocks.destroy(s->req_acc);
         s->req_acc = nullptr;
     }
     s->req = ReqPhase::Done;
@@ -369,7 +369,7 @@ void Worker::h_serve_page(HttpSession* s, const http::RequestHead& req, int kind
     if (!s->has(kH1ReqHead)) *page += body;
     s->set(kH1Replied);
     if (s->pend_head) {
-        heads_.destroy(s->pend_head);
+        sendq_.blocks.destroy(s->pend_head);
         s->pend_head = nullptr;
     }
     st_.fe[s->fe].intercepted.inc();

@@ -26,7 +26,7 @@ using namespace h1;
 // False when the head would not fit (the caller answers 431).
 bool Worker::gather(InQ& q, HeadBuf*& acc) {
     if (!acc) {
-        acc = new_head();
+        acc = sendq_.new_block();
         if (!acc) return false;
     }
     while (!q.empty()) {
@@ -40,7 +40,7 @@ bool Worker::gather(InQ& q, HeadBuf*& acc) {
         if (acc->len + rec.len > HeadBuf::kCap) return false;
         std::memcpy(acc->data + acc->len, bufs_->data(b) + rec.off, rec.len);
         acc->len += rec.len;
-        bufs_->recycle(inq_pop(q));
+        bufs_->recycle(bufs_->pop(q));
     }
     return true;
 }
@@ -122,11 +122,11 @@ bool Worker::h_parse_request(HttpSession* s) {
         rec.off += req.head_len;
         rec.len -= req.head_len;
         s->in.bytes -= req.head_len;
-        if (rec.len == 0) bufs_->recycle(inq_pop(s->in));
+        if (rec.len == 0) bufs_->recycle(bufs_->pop(s->in));
     } else {
         s->req_acc->off += req.head_len;
         if (s->req_acc->off == s->req_acc->len) {
-            heads_.destroy(s->req_acc);
+            sendq_.blocks.destroy(s->req_acc);
             s->req_acc = nullptr;
         }
     }
@@ -238,7 +238,7 @@ void Worker::h_start_request(HttpSession* s, http::RequestHead& req, const char*
     if (bcfg.http.httpclose) s->set(kH1CloseAfter);
 
     // the outgoing head
-    HeadBuf* hb = new_head();
+    HeadBuf* hb = sendq_.new_block();
     if (!hb) {
         h_reply_error(s, 500, "out of head buffers");
         return;
@@ -278,14 +278,14 @@ void Worker::h_start_request(HttpSession* s, http::RequestHead& req, const char*
     for (int i = 0; i < edits_.nadds; ++i) w.header(edits_.adds[i].name, edits_.adds[i].value);
     w.put("\r\n");
     if (w.overflow) {
-        heads_.destroy(hb);
+        sendq_.blocks.destroy(hb);
         h_reply_error(s, 431, "request head too large after rewriting");
         return;
     }
     hb->len = w.n;
     s->rsp = RspPhase::Head;
     s->rsp_scanned = 0;
-    if (s->pend_head) heads_.destroy(s->pend_head);
+    if (s->pend_head) sendq_.blocks.destroy(s->pend_head);
     s->pend_head = hb;
     s->retries_left = bcfg.retries;
     // server choice
@@ -302,7 +302,7 @@ void Worker::h_start_request(HttpSession* s, http::RequestHead& req, const char*
         // received, or the header's value; picks after this one (queue, retries) read it
         HttpNotes* nt = h_notes(s);
         if (!nt) {
-            heads_.destroy(s->pend_head);
+            sendq_.blocks.destroy(s->pend_head);
             s->pend_head = nullptr;
             h_reply_error(s, 500, "out of memory for request notes");
             return;
@@ -317,7 +317,7 @@ void Worker::h_start_request(HttpSession* s, http::RequestHead& req, const char*
         // chunk framing that arrived with the head is checked before any server is involved
         http::ChunkedScanner probe;
         if (probe.feed(base + req.head_len, avail - req.head_len).status == http::Status::Error) {
-            heads_.destroy(s->pend_head);
+            sendq_.blocks.destroy(s->pend_head);
             s->pend_head = nullptr;
             h_reply_error(s, 400, "invalid chunked request body");
             return;
@@ -467,7 +467,7 @@ void Worker::h_use_server(HttpSession* s, int i) {
     // the head (and any body that follows) queue on the connection while it connects
     h_keep_for_replay(s, false);
     if (s->pend_head) {
-        outq_push(c->out, Seg{s->pend_head->data, s->pend_head->len, net::BufRing::kNone, s->pend_head});
+        sendq_.push(c->out, Seg{s->pend_head->data, s->pend_head->len, net::BufRing::kNone, s->pend_head});
         s->pend_head = nullptr;
     }
     h_process_request(s);
@@ -478,7 +478,7 @@ void Worker::h_use_server(HttpSession* s, int i) {
 void Worker::h_attach_ready(HttpSession* s) {
     HttpConn* c = s->conn;
     if (s->pend_head) {
-        outq_push(c->out, Seg{s->pend_head->data, s->pend_head->len, net::BufRing::kNone, s->pend_head});
+        sendq_.push(c->out, Seg{s->pend_head->data, s->pend_head->len, net::BufRing::kNone, s->pend_head});
         s->pend_head = nullptr;
     }
     s->last_srv = r_.now_ms();
@@ -531,11 +531,11 @@ bool Worker::h_forward_body(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out, h
         if (!request) h_count_out(s, take);
         if (take > 0) {
             if (take == avail) {
-                outq_push(out, Seg{p, std::uint32_t(take), net::BufRing::kNone, acc});
+                sendq_.push(out, Seg{p, std::uint32_t(take), net::BufRing::kNone, acc});
                 acc = nullptr;
             } else {
                 // the message ends inside: what follows moves to a fresh gathering buffer
-                HeadBuf* rest = new_head();
+                HeadBuf* rest = sendq_.new_block();
                 if (!rest) {
                     h_reply_error(s, 500, "out of head buffers");
                     return false;
@@ -543,7 +543,7 @@ bool Worker::h_forward_body(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out, h
                 std::memcpy(rest->data, p + take, avail - take);
                 rest->len = std::uint32_t(avail - take);
                 acc->len = acc->off + std::uint32_t(take);
-                outq_push(out, Seg{p, std::uint32_t(take), net::BufRing::kNone, acc});
+                sendq_.push(out, Seg{p, std::uint32_t(take), net::BufRing::kNone, acc});
                 acc = rest;
             }
         }
@@ -553,7 +553,7 @@ bool Worker::h_forward_body(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out, h
         }
         if (acc && acc->off < acc->len) return false;
         if (acc) {
-            heads_.destroy(acc);
+            sendq_.blocks.destroy(acc);
             acc = nullptr;
         }
     }
@@ -582,19 +582,19 @@ bool Worker::h_forward_body(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out, h
         }
         if (!request) h_count_out(s, take);
         if (take == rec.len) {
-            inq_pop(in);
-            outq_push(out, Seg{p, std::uint32_t(take), b, nullptr});
+            bufs_->pop(in);
+            sendq_.push(out, Seg{p, std::uint32_t(take), b, nullptr});
         } else {
             // the message ends inside this buffer: the rest (the next message) is gathered
-            if (!acc) acc = new_head();
+            if (!acc) acc = sendq_.new_block();
             if (!acc || acc->len + (rec.len - take) > HeadBuf::kCap) {
                 h_reply_error(s, 500, "out of head buffers");
                 return false;
             }
             std::memcpy(acc->data + acc->len, p + take, rec.len - take);
             acc->len += std::uint32_t(rec.len - take);
-            inq_pop(in);
-            if (take > 0) outq_push(out, Seg{p, std::uint32_t(take), b, nullptr});
+            bufs_->pop(in);
+            if (take > 0) sendq_.push(out, Seg{p, std::uint32_t(take), b, nullptr});
             else bufs_->recycle(b);
             // later buffers stay queued behind the gathered bytes: gather them too, in order
             if (!in.empty() && !gather(in, acc)) {
@@ -631,15 +631,15 @@ void Worker::h_tunnel(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out) {
     const bool to_client = &out == &s->out;
     if (acc && acc->off < acc->len && !out.full()) {
         if (to_client) h_count_out(s, acc->len - acc->off);
-        outq_push(out, Seg{acc->data + acc->off, acc->len - acc->off, net::BufRing::kNone, acc});
+        sendq_.push(out, Seg{acc->data + acc->off, acc->len - acc->off, net::BufRing::kNone, acc});
         acc = nullptr;
     }
     while (!in.empty() && !out.full()) {
         const std::uint16_t b = in.head;
         const net::BufRing::Rec& rec = bufs_->rec(b);
-        inq_pop(in);
+        bufs_->pop(in);
         if (to_client) h_count_out(s, rec.len);
-        outq_push(out, Seg{bufs_->data(b) + rec.off, rec.len, b, nullptr});
+        sendq_.push(out, Seg{bufs_->data(b) + rec.off, rec.len, b, nullptr});
     }
 }
 

@@ -139,7 +139,7 @@ bool Worker::h_parse_response(HttpSession* s) {
         if (v.kind == http::Verdict::Continue && fe.own_backend_id != s->be) v = http::run_response_rules(fe.http, t);
         denied = v.kind == http::Verdict::Reply;
     }
-    HeadBuf* hb = new_head();
+    HeadBuf* hb = sendq_.new_block();
     if (!hb) {
         h_server_failed(s, false);
         return false;
@@ -156,7 +156,7 @@ bool Worker::h_parse_response(HttpSession* s) {
     if (denied) {
         st_.be[s->be].dresp.inc();
         st_.fe[s->fe].dreq.inc();
-        heads_.destroy(hb);
+        sendq_.blocks.destroy(hb);
         // discard the server's response: the connection is not reusable
         c_release(c, false);
         s->conn = nullptr;
@@ -192,12 +192,12 @@ bool Worker::h_parse_response(HttpSession* s) {
     for (int i = 0; i < edits_.nadds; ++i) w.header(edits_.adds[i].name, edits_.adds[i].value);
     w.put("\r\n");
     if (w.overflow) {
-        heads_.destroy(hb);
+        sendq_.blocks.destroy(hb);
         h_server_failed(s, true);
         return false;
     }
     hb->len = w.n;
-    outq_push(s->out, Seg{hb->data, hb->len, net::BufRing::kNone, hb});
+    sendq_.push(s->out, Seg{hb->data, hb->len, net::BufRing::kNone, hb});
     h_count_out(s, hb->len);
     // consume the head from its input
     if (in_place) {
@@ -205,11 +205,11 @@ bool Worker::h_parse_response(HttpSession* s) {
         rec.off += rsp.head_len;
         rec.len -= rsp.head_len;
         c->in.bytes -= rsp.head_len;
-        if (rec.len == 0) bufs_->recycle(inq_pop(c->in));
+        if (rec.len == 0) bufs_->recycle(bufs_->pop(c->in));
     } else {
         s->rsp_acc->off += rsp.head_len;
         if (s->rsp_acc->off == s->rsp_acc->len) {
-            heads_.destroy(s->rsp_acc);
+            sendq_.blocks.destroy(s->rsp_acc);
             s->rsp_acc = nullptr;
         }
     }
@@ -270,7 +270,7 @@ void Worker::h_response_done(HttpSession* s) {
         c_release(c, reusable);
     }
     if (s->rsp_acc) {
-        heads_.destroy(s->rsp_acc);
+        sendq_.blocks.destroy(s->rsp_acc);
         s->rsp_acc = nullptr;
     }
     s->clear(kH1SrvClose);
@@ -389,8 +389,8 @@ void Worker::c_close(HttpConn* c) {
     c->clear(kC1Established);
     c->pending_ops += io_.close(c->sock, cud(kHOpSrvCancel, c), cud(kHOpSrvClose, c));
     c_splice_close(c);
-    inq_drop(c->in);
-    if (!c->out.inflight) outq_drop(c->out);
+    bufs_->drop(c->in);
+    if (!c->out.inflight) sendq_.drop(c->out);
     c->owner = nullptr;
     c_maybe_release(c);
 }

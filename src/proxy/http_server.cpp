@@ -106,7 +106,7 @@ void Worker::c_connect_failed(HttpConn* c, int res) {
     srv.c->scur.dec();
     const auto& be = cfg_.backends[std::size_t(s->be)];
     if (s->retries_left <= 0 || !replayable) {
-        if (head) heads_.destroy(head);
+        if (head) sendq_.blocks.destroy(head);
         srv.c->econ.inc();
         st_.be[s->be].econ.inc();
         h_server_slot_freed(s->be);
@@ -196,14 +196,14 @@ void Worker::c_send(HttpConn* c) {
     }
     if (c->state != HttpConn::Ready) return;
     if (c->owner && !c->out.inflight && c->out.n > 0) c->owner->last_srv = r_.now_ms();
-    if (outq_send(c->out, c->sock, cud(kHOpSrvSend, c))) ++c->pending_ops;
+    if (sendq_.send(c->out, c->sock, cud(kHOpSrvSend, c))) ++c->pending_ops;
 }
 
 void Worker::c_on_send(HttpConn* c, int res) {
     --c->pending_ops;
     if (c->state == HttpConn::Closing) {
         c->out.inflight = false;
-        outq_drop(c->out);
+        sendq_.drop(c->out);
         c_maybe_release(c);
         return;
     }
@@ -219,7 +219,7 @@ void Worker::c_on_send(HttpConn* c, int res) {
         }
         return;
     }
-    outq_sent(c->out, std::uint32_t(res));
+    if (sendq_.sent(c->out, std::uint32_t(res))) st_.shard.short_sends.inc();
     if (c->out.n > 0) c_send(c);
     if (!s) return;
     s->last_srv = r_.now_ms();
@@ -256,7 +256,7 @@ void Worker::c_on_recv(HttpConn* c, const shard::Cqe& e) {
         if (e.flags & IORING_CQE_F_SOCK_NONEMPTY) c->sock.set(net::kSideSockNonEmpty);
         else c->sock.clear(net::kSideSockNonEmpty);
         s->last_srv = r_.now_ms();
-        inq_push(c->in, bid, n);
+        bufs_->push(c->in, bid, n);
         h_process_response(s);
         if (c->state == HttpConn::Closing) return;
         // a body that goes on on the buffer path reads best with a multishot recv
@@ -338,7 +338,7 @@ bool Worker::h_replay(HttpSession* s, HttpConn* c, std::uint32_t why) {
         --s->retries_left;
     }
     if (s->rsp_acc) {
-        heads_.destroy(s->rsp_acc);
+        sendq_.blocks.destroy(s->rsp_acc);
         s->rsp_acc = nullptr;
     }
     s->rsp_scanned = 0;
@@ -379,7 +379,7 @@ void Worker::h_drop_replay(HttpSession* s) {
     if (!hb) return;
     s->replay = nullptr;
     hb->keep = false;
-    if (!hb->queued) heads_.destroy(hb);
+    if (!hb->queued) sendq_.blocks.destroy(hb);
 }
 
 // The server closed (or reset) its side while a response body was being forwarded, and every
@@ -418,13 +418,13 @@ void Worker::h_server_failed(HttpSession* s, bool bad_response) {
     if (s->rsp == RspPhase::Head && s->status == 0) {
         s->term[1] = 'H';
         if (s->req_acc == nullptr && s->rsp_acc) {
-            heads_.destroy(s->rsp_acc);
+            sendq_.blocks.destroy(s->rsp_acc);
             s->rsp_acc = nullptr;
         }
         s->rsp = RspPhase::None;
         s->set(kH1Replied);
         s->set(kH1CloseAfter);
-        inq_drop(s->in);
+        bufs_->drop(s->in);
         h_queue_reply(s, h_error(s, 502), true);
         s->status = 502;
         h_request_done(s, true);

@@ -183,9 +183,9 @@ void Worker::h_on_timer(shard::Timer* t) {
                 // rather than close without a word; the server connection is not reusable
                 if (s->be >= 0) st_.be[s->be].cli_abrt.inc();
                 s->set(kH1Linger);
-                inq_drop(s->in);
+                bufs_->drop(s->in);
                 if (s->req_acc) {
-                    heads_.destroy(s->req_acc);
+                    sendq_.blocks.destroy(s->req_acc);
                     s->req_acc = nullptr;
                 }
                 s->req = ReqPhase::Done;
@@ -230,8 +230,8 @@ void Worker::h_close(HttpSession* s) {
         c_release(c, false);
     }
     s->pending_ops += io_.close(s->cli, hud(kHOpCliCancel, s), hud(kHOpCliClose, s));
-    inq_drop(s->in);
-    if (!s->out.inflight) outq_drop(s->out);
+    bufs_->drop(s->in);
+    if (!s->out.inflight) sendq_.drop(s->out);
     if (s->has(kH1Pending)) {
         hpending_.erase(std::remove(hpending_.begin(), hpending_.end(), s), hpending_.end());
         --fe_pending_[s->fe];
@@ -241,7 +241,7 @@ void Worker::h_close(HttpSession* s) {
     h_drop_notes(s);
     for (HeadBuf** h : {&s->req_acc, &s->rsp_acc, &s->pend_head}) {
         if (*h) {
-            heads_.destroy(*h);
+            sendq_.blocks.destroy(*h);
             *h = nullptr;
         }
     }

@@ -48,7 +48,7 @@ void Worker::maybe_rearm(Session* s, int dir) {
     const Dir& d = s->dir[dir];
     if (s->state != SessState::Established || !src.can_recv()) return;
     if (d.mode != Dir::Copy) return;
-    if (d.qbytes > kLowWaterBufs * bufs_->size()) return;
+    if (d.q.bytes > kLowWaterBufs * bufs_->size()) return;
     arm_recv(s, dir);
 }
 
@@ -69,14 +69,7 @@ void Worker::on_recv(Session* s, int side, const shard::Cqe& e) {
             return;
         }
         const auto n = std::uint32_t(e.res);
-        net::BufRing::Rec& rec = bufs_->rec(bid);
-        rec.next = net::BufRing::kNone;
-        rec.off = 0;
-        rec.len = n;
-        if (d.qtail == net::BufRing::kNone) d.qhead = bid;
-        else bufs_->rec(d.qtail).next = bid;
-        d.qtail = bid;
-        d.qbytes += n;
+        bufs_->push(d.q, bid, n);
         d.moved += n;
         s->last_ms[side] = r_.now_ms();
         st_.shard.copy_bytes.add(n);
@@ -86,7 +79,7 @@ void Worker::on_recv(Session* s, int side, const shard::Cqe& e) {
         if (p_.splice_ok && cfg_.global.splice && d.mode == Dir::Copy && !d.no_splice &&
             d.moved >= std::uint64_t(cfg_.global.splice_threshold) && n == bufs_->size()) {
             begin_switch(s, side);
-        } else if (d.qbytes >= kHighWaterBufs * bufs_->size()) {
+        } else if (d.q.bytes >= kHighWaterBufs * bufs_->size()) {
             cancel_recv(s, side);  // backpressure: the other side is not keeping up
         }
         if (!more) maybe_rearm(s, side);
@@ -101,7 +94,7 @@ void Worker::on_recv(Session* s, int side, const shard::Cqe& e) {
         sd.set(net::kSideEof);
         s->last_ms[side] = r_.now_ms();
         if (d.mode == Dir::Switching) d.mode = Dir::Copy;
-        if (!d.send_inflight && d.qhead == net::BufRing::kNone) shutdown_side(s, 1 - side);
+        if (!d.send_inflight && d.q.empty()) shutdown_side(s, 1 - side);
         schedule_idle(s);
         return;
     }
@@ -158,22 +151,12 @@ void Worker::read_failed(Session* s, int side) {
 
 void Worker::try_send(Session* s, int dir) {
     Dir& d = s->dir[dir];
-    if (d.send_inflight || d.qhead == net::BufRing::kNone || s->state != SessState::Established) return;
+    if (d.send_inflight || d.q.empty() || s->state != SessState::Established) return;
     const int dst = 1 - dir;
-    std::uint8_t n = 0;
-    std::uint32_t total = 0;
-    for (std::uint16_t b = d.qhead; b != net::BufRing::kNone && n < kMaxIov; b = bufs_->rec(b).next) {
-        const net::BufRing::Rec& rec = bufs_->rec(b);
-        d.iov[n].iov_base = bufs_->data(b) + rec.off;
-        d.iov[n].iov_len = rec.len;
-        total += rec.len;
-        ++n;
-    }
-    d.iovcnt = n;
-    d.send_len = total;
+    const int n = bufs_->fill_iov(d.q, d.iov, kMaxIov, d.send_len);
     d.msg = msghdr{};
     d.msg.msg_iov = d.iov;
-    d.msg.msg_iovlen = n;
+    d.msg.msg_iovlen = std::size_t(n);
     s->pending_ops += io_.sendmsg(s->side[dst], &d.msg, MSG_WAITALL, ud(std::uint8_t(kOpSend0 + dst), s));
     d.send_inflight = true;
 }
@@ -184,7 +167,7 @@ void Worker::on_send(Session* s, int dst, int res) {
     Dir& d = s->dir[dir];
     d.send_inflight = false;
     if (s->state != SessState::Established) {
-        drop_queue(d);
+        bufs_->drop(d.q);
         maybe_release(s);
         return;
     }
@@ -201,22 +184,9 @@ void Worker::on_send(Session* s, int dst, int res) {
     }
     auto left = std::uint32_t(res);
     if (left < d.send_len) st_.shard.short_sends.inc();
-    while (left > 0 && d.qhead != net::BufRing::kNone) {
-        net::BufRing::Rec& rec = bufs_->rec(d.qhead);
-        const std::uint32_t take = left < rec.len ? left : rec.len;
-        rec.off += take;
-        rec.len -= take;
-        left -= take;
-        d.qbytes -= take;
-        if (rec.len == 0) {
-            const std::uint16_t b = d.qhead;
-            d.qhead = rec.next;
-            if (d.qhead == net::BufRing::kNone) d.qtail = net::BufRing::kNone;
-            bufs_->recycle(b);
-        }
-    }
+    bufs_->consume(d.q, left);
     s->last_ms[dst] = r_.now_ms();
-    if (d.qhead != net::BufRing::kNone) {
+    if (!d.q.empty()) {
         try_send(s, dir);  // the rest, including the unsent tail of a short send
     } else if (s->side[dir].has(net::kSideEof)) {
         shutdown_side(s, dst);
@@ -268,7 +238,7 @@ void Worker::begin_switch(Session* s, int dir) {
 void Worker::maybe_start_splice(Session* s, int dir) {
     Dir& d = s->dir[dir];
     Side& src = s->side[dir];
-    if (d.mode != Dir::Switching || src.has(net::kSideRecv) || d.send_inflight || d.qhead != net::BufRing::kNone)
+    if (d.mode != Dir::Switching || src.has(net::kSideRecv) || d.send_inflight || !d.q.empty())
         return;
     if (src.has(net::kSideEof)) {
         d.mode = Dir::Copy;

@@ -37,7 +37,7 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
       pipes_("pipe", std::uint64_t(p.maxpipes)),
       hsessions_("http_session", std::uint64_t(p.conn_limit) + 1024),
       hconns_("http_conn"),
-      heads_("head_buffer") {
+      sendq_(*bufs_, io_) {
     for (const auto& l : p_.listeners) {
         Listener L;
         L.fd = l.fd;
@@ -65,8 +65,8 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
     drain_timer_.kind = kTimerDrain;
     accept_paused_ = p_.accept_paused;
     for (const auto& [name, n] : p_.pool_hints)
-        for (pool::RawPool* rp : {&sessions_.raw(), &pipes_.raw(), &hsessions_.raw(), &hconns_.raw(), &heads_.raw(),
-                                  &outblocks_.raw(), &notes_.raw()})
+        for (pool::RawPool* rp : {&sessions_.raw(), &pipes_.raw(), &hsessions_.raw(), &hconns_.raw(), &sendq_.blocks.raw(),
+                                  &sendq_.outblocks.raw(), &notes_.raw()})
             if (rp->name() == name) rp->hint_needed(n);
     http_init();
     wall_offset_ms_ = p_.wall_offset_ms;
@@ -148,8 +148,8 @@ Worker::~Worker() {
 }
 
 std::vector<const pool::RawPool*> Worker::pools() const {
-    return {&sessions_.raw(), &pipes_.raw(), &hsessions_.raw(), &hconns_.raw(), &heads_.raw(),
-            &outblocks_.raw(), &notes_.raw()};
+    return {&sessions_.raw(), &pipes_.raw(), &hsessions_.raw(), &hconns_.raw(), &sendq_.blocks.raw(),
+            &sendq_.outblocks.raw(), &notes_.raw()};
 }
 
 void Worker::start() {
@@ -311,8 +311,8 @@ void Worker::housekeeping() {
     pipes_.raw().trim_idle();
     hsessions_.raw().trim_idle();
     hconns_.raw().trim_idle();
-    heads_.raw().trim_idle();
-    outblocks_.raw().trim_idle();
+    sendq_.blocks.raw().trim_idle();
+    sendq_.outblocks.raw().trim_idle();
     notes_.raw().trim_idle();
     start_pending();
     update_accepting();
@@ -734,7 +734,7 @@ std::int64_t Worker::idle_deadline(const Session* s) const {
         const Dir& to = s->dir[1 - x];  // bytes flowing towards side x
         const bool sends = !sd.has(net::kSideEof) &&
                            (sd.has(net::kSideRecv | net::kSideStarved | net::kSidePollIn) || s->dir[x].mode == Dir::Switching);
-        const bool acks = to.qbytes > 0 || to.send_inflight || to.pipe_bytes > 0 || sd.has(net::kSidePollOut);
+        const bool acks = to.q.bytes > 0 || to.send_inflight || to.pipe_bytes > 0 || sd.has(net::kSidePollOut);
         return sends || acks;
     };
     std::int64_t d = -1;
@@ -792,7 +792,7 @@ void Worker::close_session(Session* s) {
     for (int side = 0; side < 2; ++side) {
         s->pending_ops += io_.close(s->side[side], ud(kOpCancel, s), ud(kOpClose, s));
         Dir& d = s->dir[side];
-        if (!d.send_inflight) drop_queue(d);  // else on_send() drops it: the send may still read them
+        if (!d.send_inflight) bufs_->drop(d.q);  // else on_send() drops it: the send may still read them
         if (d.pipe) {
             put_pipe(d.pipe, d.pipe_bytes == 0);
             d.pipe = nullptr;
@@ -821,15 +821,6 @@ void Worker::close_session(Session* s) {
     maybe_release(s);
 }
 
-void Worker::drop_queue(Dir& d) {
-    while (d.qhead != net::BufRing::kNone) {
-        const std::uint16_t b = d.qhead;
-        d.qhead = bufs_->rec(b).next;
-        bufs_->recycle(b);
-    }
-    d.qtail = net::BufRing::kNone;
-    d.qbytes = 0;
-}
 
 void Worker::op_done(Session* s) {
     --s->pending_ops;

@@ -15,11 +15,23 @@
 #pragma once
 
 #include <liburing.h>
+#include <sys/uio.h>
 
 #include <cstdint>
 #include <memory>
 
 namespace es::net {
+
+// Received buffers queued on a connection, in order, linked through the ring's side records (no
+// allocation): bytes waiting to be parsed, or (L4) waiting to be sent as they came.
+struct BufChain {
+    static constexpr std::uint16_t kNone = 0xffff;
+    std::uint16_t head = kNone;
+    std::uint16_t tail = kNone;
+    std::uint32_t bytes = 0;
+    std::uint16_t nbufs = 0;
+    bool empty() const { return head == kNone; }
+};
 
 class BufRing {
 public:
@@ -78,6 +90,63 @@ public:
         std::uint32_t len;
     };
     Rec& rec(std::uint16_t bid) { return recs_[bid]; }
+
+    // Queues a buffer a CQE filled with `len` bytes at the end of `q`.
+    void push(BufChain& q, std::uint16_t bid, std::uint32_t len) {
+        Rec& r = recs_[bid];
+        r.next = kNone;
+        r.off = 0;
+        r.len = len;
+        if (q.tail == kNone) q.head = bid;
+        else recs_[q.tail].next = bid;
+        q.tail = bid;
+        q.bytes += len;
+        ++q.nbufs;
+    }
+    // Unlinks the first buffer (the caller owns it: recycle it or keep it).
+    std::uint16_t pop(BufChain& q) {
+        const std::uint16_t b = q.head;
+        q.head = recs_[b].next;
+        if (q.head == kNone) q.tail = kNone;
+        q.bytes -= recs_[b].len;
+        --q.nbufs;
+        return b;
+    }
+    void drop(BufChain& q) {
+        while (!q.empty()) recycle(pop(q));
+    }
+    // Points up to `max` iovecs at the chain's bytes, in order; returns how many, `total` the bytes.
+    int fill_iov(const BufChain& q, iovec* iov, int max, std::uint32_t& total) const {
+        int n = 0;
+        total = 0;
+        for (std::uint16_t b = q.head; b != kNone && n < max; b = recs_[b].next) {
+            const Rec& r = recs_[b];
+            iov[n].iov_base = data(b) + r.off;
+            iov[n].iov_len = r.len;
+            total += r.len;
+            ++n;
+        }
+        return n;
+    }
+    // `n` bytes from the front were sent: buffers sent whole go back to the ring, a buffer sent
+    // in part keeps its unsent tail at the front (a short send resumes there).
+    void consume(BufChain& q, std::uint32_t n) {
+        while (n > 0 && !q.empty()) {
+            Rec& r = recs_[q.head];
+            const std::uint32_t take = n < r.len ? n : r.len;
+            r.off += take;
+            r.len -= take;
+            n -= take;
+            q.bytes -= take;
+            if (r.len == 0) {
+                const std::uint16_t b = q.head;
+                q.head = r.next;
+                if (q.head == kNone) q.tail = kNone;
+                --q.nbufs;
+                recycle(b);
+            }
+        }
+    }
 
 private:
     io_uring* ring_;

@@ -24,6 +24,7 @@
 #include "edgeshard/http/parser.hpp"
 #include "edgeshard/net/buf_ring.hpp"
 #include "edgeshard/net/conn_side.hpp"
+#include "edgeshard/net/send_queue.hpp"
 #include "edgeshard/proxy/ops.hpp"
 #include "edgeshard/net/pipe.hpp"
 #include "edgeshard/shard/timer_wheel.hpp"
@@ -31,60 +32,15 @@
 namespace es::proxy {
 
 
-// A message head being gathered (a head split over receive buffers) or a head written for the
-// other side. Sized for the largest head the proxy accepts plus what rules may add.
-struct HeadBuf {
-    static constexpr std::uint32_t kCap = 32768;
-    // user-provided: the pool's value-initialisation must not zero 32 KiB per head
-    HeadBuf() {}  // NOLINT(modernize-use-equals-default)
-    std::uint32_t len = 0;
-    std::uint32_t off = 0;  // consumed prefix (gathering)
-    bool queued = false;    // referenced by an output queue segment
-    bool keep = false;      // kept after it is sent: the request may be replayed (see h_replay)
-    char data[kCap];
-};
-
-// One piece of bytes waiting to be sent: a provided buffer (returned to the ring when sent), a
-// head buffer (returned to its pool) or static bytes (a configured reply).
-struct Seg {
-    const char* p = nullptr;
-    std::uint32_t len = 0;
-    std::uint16_t bid = net::BufRing::kNone;
-    HeadBuf* hb = nullptr;
-    std::string* str = nullptr;  // a rendered page (stats, metrics): deleted when sent
-};
-
-// The segments of an output queue and the iovec/msghdr of its send. Pooled per shard and held
-// only while the queue has bytes or a send in flight (the kernel reads iov and msg until the send
-// completes), so an idle connection holds none.
-struct OutBlock {
-    static constexpr int kCap = 16;
-    Seg seg[kCap];
-    iovec iov[kCap];
-    msghdr msg{};
-};
-
-struct OutQ {
-    static constexpr int kCap = OutBlock::kCap;
-    OutBlock* blk = nullptr;   // taken by the first push, given back when empty and not sending
-    std::uint32_t bytes = 0;   // queued, not yet sent
-    std::uint32_t sending = 0; // bytes of the send in flight
-    std::uint8_t first = 0;
-    std::uint8_t n = 0;
-    bool inflight = false;
-    bool broken = false;       // a segment could not be queued (no memory): the owner must close
-    bool full() const { return n == kCap; }
-    Seg& at(int i) { return blk->seg[(first + i) % kCap]; }  // requires blk (i.e. n > 0 or a push)
-};
+// The HTTP names of the net room's queue types (net/send_queue.hpp): a head being gathered or
+// written is a pooled block; output queues hold received buffers, heads, replies and pages.
+using HeadBuf = net::Block;
+using Seg = net::Seg;
+using OutBlock = net::OutBlock;
+using OutQ = net::SendQueue;
 
 // Received bytes not yet consumed: provided buffers linked through their side records.
-struct InQ {
-    std::uint16_t head = net::BufRing::kNone;
-    std::uint16_t tail = net::BufRing::kNone;
-    std::uint32_t bytes = 0;
-    std::uint16_t nbufs = 0;
-    bool empty() const { return head == net::BufRing::kNone; }
-};
+using InQ = net::BufChain;
 
 struct HttpSession;
 

@@ -30,11 +30,8 @@ using Side = net::ConnSide;
 
 // Data flowing from side `d` to side `1 - d`.
 struct Dir {
-    std::uint16_t qhead = net::BufRing::kNone;
-    std::uint16_t qtail = net::BufRing::kNone;
-    std::uint32_t qbytes = 0;
+    net::BufChain q;  // received on side d, waiting to be sent to the other side
     bool send_inflight = false;
-    std::uint8_t iovcnt = 0;
     std::uint32_t send_len = 0;
     enum Mode : std::uint8_t { Copy, Switching, Splice } mode = Copy;
     bool no_splice = false;

@@ -166,7 +166,6 @@ private:
     void schedule_idle(Session* s);
     std::int64_t idle_deadline(const Session* s) const;
     void close_session(Session* s);
-    void drop_queue(Dir& d);
     void op_done(Session* s);
     void maybe_release(Session* s);
     void release(Session* s);
@@ -183,16 +182,6 @@ private:
     void http_end_of_turn();
     void http_stop();
     void stale(const shard::Cqe& e);
-    void inq_push(InQ& q, std::uint16_t bid, std::uint32_t len);
-    std::uint16_t inq_pop(InQ& q);
-    void inq_drop(InQ& q);
-    void outq_push(OutQ& q, const Seg& sg);
-    void seg_free(Seg& sg);
-    void outq_drop(OutQ& q);
-    void outq_trim(OutQ& q);
-    bool outq_send(OutQ& q, const net::ConnSide& to, std::uint64_t ud);
-    void outq_sent(OutQ& q, std::uint32_t sent);
-    HeadBuf* new_head();
     bool gather(InQ& q, HeadBuf*& acc);
     // client side
     void h_arm_recv(HttpSession* s);
@@ -329,8 +318,7 @@ private:
     // ---- HTTP state
     pool::ObjectPool<HttpSession> hsessions_;
     pool::ObjectPool<HttpConn> hconns_;
-    pool::ObjectPool<HeadBuf> heads_;
-    pool::ObjectPool<OutBlock> outblocks_{"http_outq"};  // output queue blocks (only while bytes are queued)
+    net::SendQueues sendq_;  // output queues: head blocks and queue blocks (only while bytes are queued)
     pool::ObjectPool<HttpNotes> notes_{"http_notes"};     // per-request notes (log line, balance key)
     std::vector<std::vector<core::ListNode>> idle_;  // [backend][server]: idle server connections, MRU first
     std::vector<std::vector<HttpSession*>> hqueues_;  // [backend]: sessions waiting for a server slot
