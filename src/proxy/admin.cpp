@@ -10,6 +10,7 @@
 #include "edgeshard/proxy/admin.hpp"
 
 #include "edgeshard/proxy/worker.hpp"
+#include "edgeshard/proxy/h1.hpp"
 
 namespace es::proxy {
 
@@ -58,11 +59,10 @@ void Worker::on_server_admin(const shard::Message& m) {
         r_.timers().cancel(&w->timer);
         connect_server(w, -1);
     }
-    auto& qh = hqueues_[c.backend];
-    while (!qh.empty() && any_room(lb)) {
-        const std::size_t before = qh.size();
-        h_server_slot_freed(int(c.backend));
-        if (qh.size() == before) break;
+    while (h1_->queued(c.backend) > 0 && any_room(lb)) {
+        const std::size_t before = h1_->queued(c.backend);
+        h1_->h_server_slot_freed(int(c.backend));
+        if (h1_->queued(c.backend) == before) break;
     }
 }
 

@@ -33,6 +33,7 @@
 #include "edgeshard/core/assert.hpp"
 #include "edgeshard/http/rules.hpp"
 #include "edgeshard/net/uring_compat.hpp"
+#include "edgeshard/proxy/h1.hpp"
 #include "edgeshard/proxy/worker.hpp"
 #include "http_internal.hpp"
 
@@ -43,7 +44,7 @@ using namespace h1;
 
 // ---------------------------------------------------------------- setup
 
-std::uint32_t Worker::retry_status_bit(int status) {
+std::uint32_t H1Proxy::retry_status_bit(int status) {
     switch (status) {
         case 404: return kRetry404;
         case 408: return kRetry408;
@@ -57,7 +58,50 @@ std::uint32_t Worker::retry_status_bit(int status) {
     }
 }
 
-void Worker::http_init() {
+H1Proxy::H1Proxy(Worker& w)
+    : w_(w),
+      cfg_(w.cfg_),
+      p_(w.p_),
+      r_(w.r_),
+      st_(w.st_),
+      bufs_(w.bufs_.get()),
+      io_(w.io_),
+      lbs_(w.lbs_),
+      hsessions_("http_session", std::uint64_t(w.p_.conn_limit) + 1024),
+      hconns_("http_conn"),
+      sendq_(*w.bufs_, w.io_) {
+    hqueues_.resize(cfg_.backends.size());
+    http_init();
+}
+
+void H1Proxy::pools(std::vector<pool::RawPool*>& out) {
+    for (pool::RawPool* rp : {&hsessions_.raw(), &hconns_.raw(), &sendq_.blocks.raw(), &sendq_.outblocks.raw(), &notes_.raw()})
+        out.push_back(rp);
+}
+
+void H1Proxy::trim_idle_pools() {
+    for (pool::RawPool* rp : {&hsessions_.raw(), &hconns_.raw(), &sendq_.blocks.raw(), &sendq_.outblocks.raw(), &notes_.raw()})
+        rp->trim_idle();
+}
+
+// Client connections accepted beyond a limit start, in order, as the limits leave room.
+void H1Proxy::start_pending() {
+    std::size_t k = 0;
+    while (k < hpending_.size()) {
+        HttpSession* s = hpending_[k];
+        if (p_.conn_limit > 0 && w_.conns_ >= p_.conn_limit) break;
+        if (!w_.fe_has_room(s->fe)) {
+            ++k;
+            continue;
+        }
+        hpending_.erase(hpending_.begin() + std::ptrdiff_t(k));
+        --w_.fe_pending_[s->fe];
+        s->clear(kH1Pending);
+        h_start(s);
+    }
+}
+
+void H1Proxy::http_init() {
     // retry-on, as bits (HAProxy's tokens; connect-failure is what the connect path always retries)
     for (const auto& b : cfg_.backends) {
         std::uint32_t m = 0;
@@ -82,16 +126,15 @@ void Worker::http_init() {
     http_limits_.max_body = std::uint64_t(std::max<std::int64_t>(0, cfg_.global.max_body));
 }
 
-bool Worker::is_http_fe(std::uint32_t fe) const { return cfg_.frontends[fe].mode == config::Mode::Http; }
 
-void Worker::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* peer) {
-    HttpSession* s = stopping_ ? nullptr : hsessions_.make();
+void H1Proxy::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* peer) {
+    HttpSession* s = w_.stopping_ ? nullptr : hsessions_.make();
     if (!s) {
         io_.close_slot(slot, UserData::pack_raw(kOpCancelAccept, 0, 0));
         st_.fe[fe].dcon.inc();
         return;
     }
-    s->gen = ++gen_;
+    s->gen = ++w_.gen_;
     s->fe = fe;
     s->cli.slot = slot;
     s->timer.owner = s;
@@ -99,29 +142,29 @@ void Worker::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* pee
     if (peer) s->peer.set(*peer);
     const std::int64_t now = r_.now_ms();
     s->t_accept = s->t_req = s->last_cli = now;
-    ++live_;
+    ++w_.live_;
     s->all_node.prev = hall_.prev;
     s->all_node.next = &hall_;
     hall_.prev->next = &s->all_node;
     hall_.prev = &s->all_node;
     // limits: HTTP sessions count towards the same shard and frontend limits as L4 sessions; one
     // accepted in the same batch as a limit was reached waits, unread, until a slot frees
-    const bool room = (p_.conn_limit == 0 || conns_ < p_.conn_limit) && fe_has_room(fe) && fe_pending_[fe] == 0;
+    const bool room = (p_.conn_limit == 0 || w_.conns_ < p_.conn_limit) && w_.fe_has_room(fe) && w_.fe_pending_[fe] == 0;
     if (!room) {
         s->set(kH1Pending);
         hpending_.push_back(s);
-        ++fe_pending_[fe];
+        ++w_.fe_pending_[fe];
         return;
     }
     h_start(s);
 }
 
-void Worker::h_start(HttpSession* s) {
+void H1Proxy::h_start(HttpSession* s) {
     const std::uint32_t fe = s->fe;
     s->t_req = s->last_cli = r_.now_ms();
     s->set(kH1CountedConn);
-    ++conns_;
-    ++fe_conns_[fe];
+    ++w_.conns_;
+    ++w_.fe_conns_[fe];
     st_.shard.conns.inc();
     auto& fc = st_.fe[fe];
     fc.scur.inc();
@@ -154,11 +197,11 @@ void trace_h1(const UserData& u, const shard::Cqe& e) {
 }  // namespace
 #endif
 
-void Worker::http_on_cqe(const UserData& u, const shard::Cqe& e) {
+void H1Proxy::http_on_cqe(const UserData& u, const shard::Cqe& e) {
     if (op_owner(u.op) == OpOwner::HttpClient) {
         HttpSession* s = u.ptr<HttpSession>();
         if (s->gen != u.gen || s->has(kH1Released)) {
-            stale(e);
+            w_.stale(e);
             return;
         }
 #ifndef NDEBUG
@@ -181,7 +224,7 @@ void Worker::http_on_cqe(const UserData& u, const shard::Cqe& e) {
     }
     HttpConn* c = u.ptr<HttpConn>();
     if (c->gen != u.gen || c->has(kC1Released)) {
-        stale(e);
+        w_.stale(e);
         return;
     }
     HttpSession* s = c->owner;
@@ -203,16 +246,8 @@ void Worker::http_on_cqe(const UserData& u, const shard::Cqe& e) {
     if (s) h_schedule_now(s);
 }
 
-void Worker::stale(const shard::Cqe& e) {
-    st_.shard.stale_cqes.inc();
-    if (e.flags & IORING_CQE_F_BUFFER) {
-        const auto bid = std::uint16_t(e.flags >> IORING_CQE_BUFFER_SHIFT);
-        bufs_->taken(bid);
-        bufs_->recycle(bid);
-    }
-}
 
-void Worker::http_end_of_turn() {
+void H1Proxy::http_end_of_turn() {
     if ((!hstarved_.empty() || !cstarved_.empty()) && bufs_->available() >= bufs_->count() / 4) {
         std::vector<HttpSession*> again;
         again.swap(hstarved_);
@@ -243,7 +278,7 @@ void Worker::http_end_of_turn() {
     creleased_.clear();
 }
 
-void Worker::http_stop() {
+void H1Proxy::http_stop() {
     for (core::ListNode* n = hall_.next; n != &hall_;) {
         core::ListNode* nx = n->next;
         HttpSession* s =
@@ -265,7 +300,7 @@ void Worker::http_stop() {
 // Drain (see worker.cpp): closes the keep-alive connections whose client stayed quiet since the
 // drain began or since its last exchange, each after `es.drain-idle-after` plus its own offset in
 // `close-spread-time`; once no session is left, the pooled server connections go too.
-void Worker::http_drain_tick() {
+void H1Proxy::http_drain_tick() {
     const std::int64_t now = r_.now_ms();
     const config::Global& g = cfg_.global;
     for (core::ListNode* n = hall_.next; n != &hall_;) {
@@ -280,9 +315,9 @@ void Worker::http_drain_tick() {
         std::int64_t wait = pos(g.drain_idle_after);
         if (g.close_spread_time > 0)
             wait += std::int64_t((s->gen * 0x9E3779B97F4A7C15ull) >> 33) % g.close_spread_time;
-        if (now - std::max(s->last_cli, drain_start_) >= wait) h_close(s);
+        if (now - std::max(s->last_cli, w_.drain_start_) >= wait) h_close(s);
     }
-    if (live_ == 0) {
+    if (w_.live_ == 0) {
         for (auto& per_be : idle_) {
             for (core::ListNode& head : per_be) {
                 while (head.linked()) {
@@ -297,13 +332,13 @@ void Worker::http_drain_tick() {
 
 // ---------------------------------------------------------------- access log
 
-void Worker::h_log(HttpSession* s) {
+void H1Proxy::h_log(HttpSession* s) {
     s->set(kH1Logged);
-    if (!p_.log_ring || !fe_formats_[s->fe]) return;
+    if (!p_.log_ring || !w_.fe_formats_[s->fe]) return;
     const std::int64_t now = r_.now_ms();
     log::Fields f;
     s->peer.get(f.client);
-    f.accept_epoch_ms = wall_offset_ms_ + s->t_req;
+    f.accept_epoch_ms = w_.wall_offset_ms_ + s->t_req;
     f.frontend = cfg_.frontends[s->fe].name;
     f.backend = s->be >= 0 ? std::string_view(cfg_.backends[std::size_t(s->be)].name) : f.frontend;
     const int srvi = s->server;
@@ -322,8 +357,8 @@ void Worker::h_log(HttpSession* s) {
     f.term[1] = s->term[1];
     f.term[2] = '-';
     f.term[3] = '-';
-    f.actconn = conns_;
-    f.feconn = fe_conns_[s->fe];
+    f.actconn = w_.conns_;
+    f.feconn = w_.fe_conns_[s->fe];
     f.beconn = s->be >= 0 ? int(st_.be[s->be].scur.get()) : 0;
     f.retries = s->tries;
     const std::string_view rl = s->notes ? std::string_view(s->notes->reqline, s->notes->reqline_len)
@@ -342,7 +377,7 @@ void Worker::h_log(HttpSession* s) {
         }
     }
     f.http = true;
-    if (!log::emit(*p_.log_ring, std::uint16_t(s->fe), *fe_formats_[s->fe], f)) st_.fe[s->fe].log_drops.inc();
+    if (!log::emit(*p_.log_ring, std::uint16_t(s->fe), *w_.fe_formats_[s->fe], f)) st_.fe[s->fe].log_drops.inc();
     s->bytes_in = 0;
 }
 

@@ -12,6 +12,7 @@
 #include "edgeshard/core/assert.hpp"
 #include "edgeshard/http/rules.hpp"
 #include "edgeshard/net/uring_compat.hpp"
+#include "edgeshard/proxy/h1.hpp"
 #include "edgeshard/proxy/worker.hpp"
 #include "http_internal.hpp"
 
@@ -22,7 +23,7 @@ using namespace h1;
 
 // ---------------------------------------------------------------- client side I/O
 
-void Worker::h_arm_recv(HttpSession* s) {
+void H1Proxy::h_arm_recv(HttpSession* s) {
     const int n = io_.recv(s->cli, hud(kHOpCliRecv, s));
     if (n == 0) return;
     s->pending_ops += n;
@@ -30,13 +31,13 @@ void Worker::h_arm_recv(HttpSession* s) {
     s->last_cli = r_.now_ms();
 }
 
-void Worker::h_cancel_recv(HttpSession* s) {
+void H1Proxy::h_cancel_recv(HttpSession* s) {
     s->pending_ops += io_.cancel_recv(s->cli, hud(kHOpCliRecv, s), hud(kHOpCliCancel, s));
 }
 
 // The client recv runs while there is room: few unconsumed buffers, and a server queue below the
 // high watermark. A lingering close keeps reading (and discarding) until EOF.
-void Worker::h_maybe_rearm(HttpSession* s) {
+void H1Proxy::h_maybe_rearm(HttpSession* s) {
     if (s->state != HState::Active || s->cli.has(net::kSideRecv)) return;
     if (!s->cli.has(net::kSideShut)) {
         if (s->in.nbufs >= kInBufsMax) return;
@@ -45,7 +46,7 @@ void Worker::h_maybe_rearm(HttpSession* s) {
     h_arm_recv(s);
 }
 
-void Worker::h_on_cli_recv(HttpSession* s, const shard::Cqe& e) {
+void H1Proxy::h_on_cli_recv(HttpSession* s, const shard::Cqe& e) {
     const bool more = e.flags & IORING_CQE_F_MORE;
     if (!more) {
         --s->pending_ops;
@@ -108,7 +109,7 @@ void Worker::h_on_cli_recv(HttpSession* s, const shard::Cqe& e) {
     h_client_abort(s);
 }
 
-void Worker::h_on_cli_eof(HttpSession* s) {
+void H1Proxy::h_on_cli_eof(HttpSession* s) {
     if (s->cli.has(net::kSideShut)) {  // lingering close done
         h_close(s);
         return;
@@ -142,7 +143,7 @@ void Worker::h_on_cli_eof(HttpSession* s) {
     }
 }
 
-void Worker::h_tunnel_shut_server(HttpSession* s) {
+void H1Proxy::h_tunnel_shut_server(HttpSession* s) {
     HttpConn* c = s->conn;
     if (c->sock.has(net::kSideShut) || c->out.n > 0 || c->out.inflight || c->sock.slot < 0) return;
     if (c->sock.has(net::kSideEof)) {
@@ -152,13 +153,13 @@ void Worker::h_tunnel_shut_server(HttpSession* s) {
     c->pending_ops += io_.shutdown(c->sock, cud(kHOpSrvShut, c));
 }
 
-void Worker::c_on_shut(HttpConn* c) {
+void H1Proxy::c_on_shut(HttpConn* c) {
     --c->pending_ops;
     c->pending_ops += io_.shut_done(c->sock, cud(kHOpSrvClose, c));
     c_maybe_release(c);
 }
 
-void Worker::h_client_abort(HttpSession* s) {
+void H1Proxy::h_client_abort(HttpSession* s) {
     st_.fe[s->fe].cli_abrt.inc();
     if (s->be >= 0) {
         st_.be[s->be].cli_abrt.inc();
@@ -172,7 +173,7 @@ void Worker::h_client_abort(HttpSession* s) {
     h_close(s);
 }
 
-void Worker::h_send_client(HttpSession* s) {
+void H1Proxy::h_send_client(HttpSession* s) {
     if (s->out.broken) {
         if (s->state == HState::Active) {
             s->term[0] = 'R';  // a resource (memory) ran out
@@ -184,7 +185,7 @@ void Worker::h_send_client(HttpSession* s) {
     if (sendq_.send(s->out, s->cli, hud(kHOpCliSend, s))) ++s->pending_ops;
 }
 
-void Worker::h_on_cli_send(HttpSession* s, int res) {
+void H1Proxy::h_on_cli_send(HttpSession* s, int res) {
     --s->pending_ops;
     if (s->state != HState::Active) {
         s->out.inflight = false;
@@ -220,7 +221,7 @@ void Worker::h_on_cli_send(HttpSession* s, int res) {
 // A connection that ends after a response: send FIN, then read and discard until the client
 // closes (or a short timeout), so unread request bytes cannot turn our close into a reset that
 // destroys the response in flight.
-void Worker::h_linger(HttpSession* s) {
+void H1Proxy::h_linger(HttpSession* s) {
     if (s->cli.has(net::kSideShut) || s->state != HState::Active) return;
     if (s->cli.has(net::kSideEof) || !s->has(kH1Linger)) {
         // nothing unread can be pending: close(2) sends the FIN after the response, no reset
@@ -233,7 +234,7 @@ void Worker::h_linger(HttpSession* s) {
     h_schedule(s);
 }
 
-void Worker::h_on_cli_shut(HttpSession* s, int res) {
+void H1Proxy::h_on_cli_shut(HttpSession* s, int res) {
     --s->pending_ops;
     s->pending_ops += io_.shut_done(s->cli, hud(kHOpCliClose, s));
     if (s->state != HState::Active) {
@@ -245,14 +246,14 @@ void Worker::h_on_cli_shut(HttpSession* s, int res) {
 
 // ---------------------------------------------------------------- local replies
 
-std::string_view Worker::h_error(HttpSession* s, int status) const {
+std::string_view H1Proxy::h_error(HttpSession* s, int status) const {
     const config::HttpProxy* be = s->be >= 0 ? &cfg_.backends[std::size_t(s->be)].http : nullptr;
     return http::error_reply(status, be, &cfg_.frontends[s->fe].http);
 }
 
 // Queues a complete reply with connection handling added after its status line. True when its
 // last segment is queued (the caller may then hand that segment what owns the bytes).
-bool Worker::h_queue_reply(HttpSession* s, std::string_view bytes, bool close) {
+bool H1Proxy::h_queue_reply(HttpSession* s, std::string_view bytes, bool close) {
     const std::size_t eol = bytes.find("\r\n");
     if (eol == std::string_view::npos || s->out.n + 3 > OutQ::kCap) {
         s->set(kH1CloseAfter);
@@ -274,7 +275,7 @@ bool Worker::h_queue_reply(HttpSession* s, std::string_view bytes, bool close) {
     return !s->out.broken;
 }
 
-int Worker::reply_status(std::string_view bytes) {
+int H1Proxy::reply_status(std::string_view bytes) {
     // "HTTP/1.x NNN ..."
     if (bytes.size() < 12) return 0;
     int v = 0;
@@ -288,7 +289,7 @@ int Worker::reply_status(std::string_view bytes) {
 
 // The proxy answers the request itself (rules, stats, no server). Keep-alive continues when the
 // request had no body left unread; the rest of a body is not worth reading: the connection closes.
-void Worker::h_local_reply(HttpSession* s, int status, std::string_view bytes) {
+void H1Proxy::h_local_reply(HttpSession* s, int status, std::string_view bytes) {
     if (bytes.empty()) bytes = http::error_reply(status, nullptr, &cfg_.frontends[s->fe].http);
     s->set(kH1Replied);
     if (s->pend_head) {
@@ -297,7 +298,7 @@ void Worker::h_local_reply(HttpSession* s, int status, std::string_view bytes) {
     }
     st_.fe[s->fe].intercepted.inc();
     if (s->req == ReqPhase::Body) s->set(kH1CloseAfter);  // an unread body is not worth reading
-    if (draining_) s->set(kH1CloseAfter);                 // the last answer on this connection
+    if (w_.draining_) s->set(kH1CloseAfter);                 // the last answer on this connection
     // the arena may hold the reply: copy what is not static config data into a head buffer
     if (bytes.data() >= arena_.buf && bytes.data() < arena_.buf + sizeof arena_.buf) {
         HeadBuf* hb = sendq_.new_block();
@@ -320,7 +321,7 @@ void Worker::h_local_reply(HttpSession* s, int status, std::string_view bytes) {
     h_request_done(s, true);
 }
 
-void Worker::h_reply_error(HttpSession* s, int status, const char* why) {
+void H1Proxy::h_reply_error(HttpSession* s, int status, const char* why) {
     (void)why;
     st_.fe[s->fe].ereq.inc();
     if (status == 408) {
@@ -351,7 +352,7 @@ void Worker::h_reply_error(HttpSession* s, int status, const char* why) {
 }
 
 // A page rendered by the shard: kind 0 = the stats page (HTML or ;csv), 1 = Prometheus metrics.
-void Worker::h_serve_page(HttpSession* s, const http::RequestHead& req, int kind) {
+void H1Proxy::h_serve_page(HttpSession* s, const http::RequestHead& req, int kind) {
     std::string body;
     std::string ctype;
     if (p_.render_page) body = p_.render_page(kind, cfg_.frontends[s->fe].stats.uri, req.target, ctype);

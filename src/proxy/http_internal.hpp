@@ -71,7 +71,7 @@ namespace es::proxy {
 
 // Bytes of a server's response forwarded to the client: the log's %B and the `bout` counters
 // (bytes a server sent beyond its message are not forwarded, so not counted).
-[[gnu::always_inline]] inline void Worker::h_count_out(HttpSession* s, std::uint64_t n) {
+[[gnu::always_inline]] inline void H1Proxy::h_count_out(HttpSession* s, std::uint64_t n) {
     s->bytes_out += n;
     st_.fe[s->fe].bout.add(n);
     st_.be[s->be].bout.add(n);

@@ -12,6 +12,7 @@
 #include "edgeshard/core/assert.hpp"
 #include "edgeshard/http/rules.hpp"
 #include "edgeshard/net/uring_compat.hpp"
+#include "edgeshard/proxy/h1.hpp"
 #include "edgeshard/proxy/worker.hpp"
 #include "http_internal.hpp"
 
@@ -24,7 +25,7 @@ using namespace h1;
 
 // Moves every received byte into the gathering buffer and returns the buffers to the ring.
 // False when the head would not fit (the caller answers 431).
-bool Worker::gather(InQ& q, HeadBuf*& acc) {
+bool H1Proxy::gather(InQ& q, HeadBuf*& acc) {
     if (!acc) {
         acc = sendq_.new_block();
         if (!acc) return false;
@@ -45,13 +46,13 @@ bool Worker::gather(InQ& q, HeadBuf*& acc) {
     return true;
 }
 
-void Worker::h_process_request(HttpSession* s) {
+void H1Proxy::h_process_request(HttpSession* s) {
     if (s->has(kH1InParse)) return;  // re-entered from the head being parsed: its caller's loop goes on
     h_process_request_loop(s);
     if (s->state == HState::Active && s->conn) c_send(s->conn);
 }
 
-void Worker::h_process_request_loop(HttpSession* s) {
+void H1Proxy::h_process_request_loop(HttpSession* s) {
     for (int guard = 0; guard < 64 && s->state == HState::Active; ++guard) {
         switch (s->req) {
             case ReqPhase::Head:
@@ -75,7 +76,7 @@ void Worker::h_process_request_loop(HttpSession* s) {
 }
 
 // Parses the next request head. True when the state moved on (call again), false to wait.
-bool Worker::h_parse_request(HttpSession* s) {
+bool H1Proxy::h_parse_request(HttpSession* s) {
     const char* base;
     std::size_t len;
     bool in_place = false;
@@ -133,7 +134,7 @@ bool Worker::h_parse_request(HttpSession* s) {
     return true;
 }
 
-void Worker::h_start_request(HttpSession* s, http::RequestHead& req, const char* base, std::size_t avail) {
+void H1Proxy::h_start_request(HttpSession* s, http::RequestHead& req, const char* base, std::size_t avail) {
     const auto& fe = cfg_.frontends[s->fe];
     ++s->nreq;
     s->clear(kH1Logged);
@@ -149,7 +150,7 @@ void Worker::h_start_request(HttpSession* s, http::RequestHead& req, const char*
     s->set_to(kH1ReqUpgrade, req.upgrade);
     s->set_to(kH1ReqExpect, req.expect_continue);
     // request line for the log (notes are taken only when the frontend logs)
-    if (p_.log_ring && fe_formats_[s->fe]) {
+    if (p_.log_ring && w_.fe_formats_[s->fe]) {
         HttpNotes* nt = h_notes(s);
         if (!nt) {
             h_reply_error(s, 500, "out of memory for request notes");
@@ -326,7 +327,7 @@ void Worker::h_start_request(HttpSession* s, http::RequestHead& req, const char*
     h_assign_server(s, -1);
 }
 
-PickInput Worker::h_pick_input(const HttpSession* s, sockaddr_storage& src) const {
+PickInput H1Proxy::h_pick_input(const HttpSession* s, sockaddr_storage& src) const {
     PickInput in;
     s->peer.get(src);
     in.src = &src;
@@ -340,19 +341,19 @@ PickInput Worker::h_pick_input(const HttpSession* s, sockaddr_storage& src) cons
 }
 
 // The notes of the current request, taken from the pool on first use (nullptr: no memory).
-HttpNotes* Worker::h_notes(HttpSession* s) {
+HttpNotes* H1Proxy::h_notes(HttpSession* s) {
     if (!s->notes) s->notes = notes_.make();
     return s->notes;
 }
 
-void Worker::h_drop_notes(HttpSession* s) {
+void H1Proxy::h_drop_notes(HttpSession* s) {
     if (s->notes) {
         notes_.destroy(s->notes);
         s->notes = nullptr;
     }
 }
 
-void Worker::h_assign_server(HttpSession* s, int exclude) {
+void H1Proxy::h_assign_server(HttpSession* s, int exclude) {
     BackendLb& lb = *lbs_[std::size_t(s->be)];
     sockaddr_storage src;
     const int i = lb.pick(h_pick_input(s, src), exclude);
@@ -379,7 +380,7 @@ void Worker::h_assign_server(HttpSession* s, int exclude) {
 // Takes a server connection for the current request: the session's own (http-reuse never), an
 // idle one from the pool (not for the first request of a session under http-reuse safe), or a
 // new one.
-void Worker::h_use_server(HttpSession* s, int i) {
+void H1Proxy::h_use_server(HttpSession* s, int i) {
     BackendLb& lb = *lbs_[std::size_t(s->be)];
     ServerSlot& srv = lb.server(i);
     const auto& bcfg = cfg_.backends[std::size_t(s->be)];
@@ -453,7 +454,7 @@ void Worker::h_use_server(HttpSession* s, int i) {
         h_local_reply(s, 503, h_error(s, 503));
         return;
     }
-    c->gen = ++gen_;
+    c->gen = ++w_.gen_;
     c->be = s->be;
     c->server = i;
     c->owner = s;
@@ -475,7 +476,7 @@ void Worker::h_use_server(HttpSession* s, int i) {
 }
 
 // A connection ready to carry the current request: queue the head, forward what body is there.
-void Worker::h_attach_ready(HttpSession* s) {
+void H1Proxy::h_attach_ready(HttpSession* s) {
     HttpConn* c = s->conn;
     if (s->pend_head) {
         sendq_.push(c->out, Seg{s->pend_head->data, s->pend_head->len, net::BufRing::kNone, s->pend_head});
@@ -492,7 +493,7 @@ void Worker::h_attach_ready(HttpSession* s) {
 
 // Forwards body bytes of one message from an input (a gathering buffer first, then provided
 // buffers) to an output queue. True when the body is complete (state moved on).
-bool Worker::h_forward_body(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out, http::BodyKind kind,
+bool H1Proxy::h_forward_body(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out, http::BodyKind kind,
                             std::uint64_t& left, http::ChunkedScanner& chunks, bool request) {
     auto finish = [&]() {
         if (request) {
@@ -610,7 +611,7 @@ bool Worker::h_forward_body(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out, h
     return false;
 }
 
-void Worker::h_body_error(HttpSession* s, bool request) {
+void H1Proxy::h_body_error(HttpSession* s, bool request) {
     if (request) {
         st_.fe[s->fe].ereq.inc();
         // the head has gone to the server already: the exchange cannot be repaired
@@ -627,7 +628,7 @@ void Worker::h_body_error(HttpSession* s, bool request) {
     }
 }
 
-void Worker::h_tunnel(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out) {
+void H1Proxy::h_tunnel(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out) {
     const bool to_client = &out == &s->out;
     if (acc && acc->off < acc->len && !out.full()) {
         if (to_client) h_count_out(s, acc->len - acc->off);

@@ -12,6 +12,7 @@
 #include "edgeshard/core/assert.hpp"
 #include "edgeshard/http/rules.hpp"
 #include "edgeshard/net/uring_compat.hpp"
+#include "edgeshard/proxy/h1.hpp"
 #include "edgeshard/proxy/worker.hpp"
 #include "http_internal.hpp"
 
@@ -22,7 +23,7 @@ using namespace h1;
 
 // ---------------------------------------------------------------- response analysis
 
-void Worker::h_process_response(HttpSession* s) {
+void H1Proxy::h_process_response(HttpSession* s) {
     for (int guard = 0; guard < 64 && s->state == HState::Active && s->conn; ++guard) {
         HttpConn* c = s->conn;
         switch (s->rsp) {
@@ -51,7 +52,7 @@ void Worker::h_process_response(HttpSession* s) {
                     // the body ended with bytes received before the recv stopped: no splice needed
                     c->splice = HttpConn::NoSplice;
                     if (c->pipe) {
-                        put_pipe(c->pipe, true);
+                        w_.put_pipe(c->pipe, true);
                         c->pipe = nullptr;
                     }
                 }
@@ -70,7 +71,7 @@ void Worker::h_process_response(HttpSession* s) {
     }
 }
 
-bool Worker::h_parse_response(HttpSession* s) {
+bool H1Proxy::h_parse_response(HttpSession* s) {
     HttpConn* c = s->conn;
     const char* base;
     std::size_t len;
@@ -150,7 +151,7 @@ bool Worker::h_parse_response(HttpSession* s) {
         if (rsp.body == http::BodyKind::UntilClose) s->set(kH1CloseAfter);
         // draining: the client learns from this response that the connection ends with it, so it
         // never sends a request we would not answer
-        if (draining_) s->set(kH1CloseAfter);
+        if (w_.draining_) s->set(kH1CloseAfter);
     }
     Writer w{hb->data, HeadBuf::kCap};
     if (denied) {
@@ -242,7 +243,7 @@ bool Worker::h_parse_response(HttpSession* s) {
 }
 
 // The response is fully queued for the client.
-void Worker::h_response_done(HttpSession* s) {
+void H1Proxy::h_response_done(HttpSession* s) {
     HttpConn* c = s->conn;
     if (c && s->rsp != RspPhase::Sent && (s->req == ReqPhase::Body || c->out.n > 0 || c->out.inflight) &&
         !c->sock.has(net::kSideEof) && !c->sock.has(net::kSideReset) && !s->has(kH1SrvClose) && c->state == HttpConn::Ready) {
@@ -278,7 +279,7 @@ void Worker::h_response_done(HttpSession* s) {
 }
 
 // End of one request/response exchange (served by a server or answered locally).
-void Worker::h_request_done(HttpSession* s, bool local) {
+void H1Proxy::h_request_done(HttpSession* s, bool local) {
     const std::int64_t now = r_.now_ms();
     const int st = s->status;
     if (local) count_status(st_.fe[s->fe], st);  // a server's status was counted with its head
@@ -329,7 +330,7 @@ void Worker::h_request_done(HttpSession* s, bool local) {
 
 // A response that ended before its request (RspPhase::Sent) completes the exchange once the
 // request's last byte has been taken by the server.
-void Worker::h_maybe_end_sent(HttpSession* s) {
+void H1Proxy::h_maybe_end_sent(HttpSession* s) {
     if (s->rsp != RspPhase::Sent || s->req != ReqPhase::Done) return;
     HttpConn* c = s->conn;
     if (c && (c->out.n > 0 || c->out.inflight)) return;
@@ -337,7 +338,7 @@ void Worker::h_maybe_end_sent(HttpSession* s) {
 }
 
 // Detaches a connection from its session: back to the idle pool when reusable, else closed.
-void Worker::c_release(HttpConn* c, bool reusable) {
+void H1Proxy::c_release(HttpConn* c, bool reusable) {
     ServerSlot& srv = lbs_[std::size_t(c->be)]->server(c->server);
     HttpSession* s = c->owner;
     c->owner = nullptr;
@@ -347,7 +348,7 @@ void Worker::c_release(HttpConn* c, bool reusable) {
         srv.c->scur.dec();
     }
     const auto& bcfg = cfg_.backends[std::size_t(c->be)];
-    if (reusable && !stopping_ && bcfg.http_reuse == config::HttpReuse::Never && c->state == HttpConn::Ready && s &&
+    if (reusable && !w_.stopping_ && bcfg.http_reuse == config::HttpReuse::Never && c->state == HttpConn::Ready && s &&
         s->state == HState::Active && !s->has(kH1CloseAfter)) {
         // http-reuse never: never shared, but kept for the next request of the same client connection
         c->state = HttpConn::Idle;
@@ -356,7 +357,7 @@ void Worker::c_release(HttpConn* c, bool reusable) {
         const config::Millis ts = bcfg.timeouts.server;
         r_.timers().schedule(&c->timer, r_.now_ms() + (ts > 0 ? std::min<std::int64_t>(ts, kPoolIdleMs) : kPoolIdleMs));
         c_maybe_rearm(c);
-    } else if (reusable && !stopping_ && bcfg.http_reuse != config::HttpReuse::Never && c->state == HttpConn::Ready &&
+    } else if (reusable && !w_.stopping_ && bcfg.http_reuse != config::HttpReuse::Never && c->state == HttpConn::Ready &&
                srv.c->idle_conn_cur.get() < kPoolMaxPerServer) {
         c->state = HttpConn::Idle;
         core::ListNode& head = idle_[std::size_t(c->be)][std::size_t(c->server)];
@@ -375,7 +376,7 @@ void Worker::c_release(HttpConn* c, bool reusable) {
     if (s) h_server_slot_freed(c->be);
 }
 
-void Worker::c_close(HttpConn* c) {
+void H1Proxy::c_close(HttpConn* c) {
     if (c->state == HttpConn::Closing) return;
     if (c->priv_owner) {
         c->priv_owner->conn = nullptr;
@@ -395,7 +396,7 @@ void Worker::c_close(HttpConn* c) {
     c_maybe_release(c);
 }
 
-void Worker::c_maybe_release(HttpConn* c) {
+void H1Proxy::c_maybe_release(HttpConn* c) {
     if (c->state != HttpConn::Closing || c->pending_ops != 0 || c->has(kC1Released)) return;
     c->set(kC1Released);
     --hconns_live_;

@@ -12,6 +12,7 @@
 #include "edgeshard/core/assert.hpp"
 #include "edgeshard/http/rules.hpp"
 #include "edgeshard/net/uring_compat.hpp"
+#include "edgeshard/proxy/h1.hpp"
 #include "edgeshard/proxy/worker.hpp"
 #include "http_internal.hpp"
 
@@ -22,13 +23,13 @@ using namespace h1;
 
 // ---------------------------------------------------------------- server connections
 
-void Worker::c_connect(HttpConn* c) {
+void H1Proxy::c_connect(HttpConn* c) {
     const ServerSlot& srv = lbs_[std::size_t(c->be)]->server(c->server);
     c->state = HttpConn::Connecting;
     c->pending_ops += io_.socket(srv.cfg->addr.family(), cud(kHOpSrvSocket, c));
 }
 
-void Worker::c_on_socket(HttpConn* c, int res) {
+void H1Proxy::c_on_socket(HttpConn* c, int res) {
     --c->pending_ops;
     if (c->state == HttpConn::Closing) {
         if (res >= 0) c->pending_ops += io_.close_slot(res, cud(kHOpSrvClose, c));
@@ -41,12 +42,12 @@ void Worker::c_on_socket(HttpConn* c, int res) {
     }
     c->sock.slot = res;
     const ServerSlot& srv = lbs_[std::size_t(c->be)]->server(c->server);
-    c->pending_ops += connect_chain(c->sock, srv.cfg->addr, cfg_.backends[std::size_t(c->be)].timeouts.connect,
+    c->pending_ops += w_.connect_chain(c->sock, srv.cfg->addr, cfg_.backends[std::size_t(c->be)].timeouts.connect,
                                     c->connect_ts, cud(kHOpSrvSockopt, c), cud(kHOpSrvConnect, c),
                                     cud(kHOpSrvTimeout, c));
 }
 
-void Worker::c_on_connect(HttpConn* c, int res) {
+void H1Proxy::c_on_connect(HttpConn* c, int res) {
     --c->pending_ops;
     if (c->state == HttpConn::Closing) {
         c_maybe_release(c);
@@ -80,7 +81,7 @@ void Worker::c_on_connect(HttpConn* c, int res) {
 
 // Connect failed (refused, timed out, no socket): HAProxy's retries and redispatch, with the
 // request (still unsent, queued on the dead connection) moved to the next attempt.
-void Worker::c_connect_failed(HttpConn* c, int res) {
+void H1Proxy::c_connect_failed(HttpConn* c, int res) {
     HttpSession* s = c->owner;
     BackendLb& lb = *lbs_[std::size_t(c->be)];
     ServerSlot& srv = lb.server(c->server);
@@ -142,7 +143,7 @@ void Worker::c_connect_failed(HttpConn* c, int res) {
     r_.timers().schedule(&s->timer, r_.now_ms() + wait);
 }
 
-void Worker::h_server_slot_freed(int be) {
+void H1Proxy::h_server_slot_freed(int be) {
     auto& q = hqueues_[std::size_t(be)];
     while (!q.empty()) {
         HttpSession* w = q.front();
@@ -162,7 +163,7 @@ void Worker::h_server_slot_freed(int be) {
     }
 }
 
-void Worker::c_arm_recv(HttpConn* c) {
+void H1Proxy::c_arm_recv(HttpConn* c) {
     // a body being spliced reads with splice(2); the recv comes back once it is done
     if (c->splice != HttpConn::NoSplice) return;
     // single-shot after a spliced body (one buffer each), see HttpConn::big
@@ -173,18 +174,18 @@ void Worker::c_arm_recv(HttpConn* c) {
     if (c->owner) c->owner->last_srv = r_.now_ms();
 }
 
-void Worker::c_cancel_recv(HttpConn* c) {
+void H1Proxy::c_cancel_recv(HttpConn* c) {
     c->pending_ops += io_.cancel_recv(c->sock, cud(kHOpSrvRecv, c), cud(kHOpSrvCancel, c));
 }
 
-void Worker::c_maybe_rearm(HttpConn* c) {
+void H1Proxy::c_maybe_rearm(HttpConn* c) {
     if (c->state == HttpConn::Closing || c->sock.has(net::kSideRecv) || c->state == HttpConn::Connecting) return;
     if (c->in.nbufs >= kInBufsMax) return;
     if (c->owner && c->owner->out.bytes >= kHighWaterBufs * bufs_->size()) return;
     c_arm_recv(c);
 }
 
-void Worker::c_send(HttpConn* c) {
+void H1Proxy::c_send(HttpConn* c) {
     if (c->out.broken) {
         if (HttpSession* s = c->owner; s && s->state == HState::Active) {
             s->term[0] = 'R';
@@ -199,7 +200,7 @@ void Worker::c_send(HttpConn* c) {
     if (sendq_.send(c->out, c->sock, cud(kHOpSrvSend, c))) ++c->pending_ops;
 }
 
-void Worker::c_on_send(HttpConn* c, int res) {
+void H1Proxy::c_on_send(HttpConn* c, int res) {
     --c->pending_ops;
     if (c->state == HttpConn::Closing) {
         c->out.inflight = false;
@@ -235,7 +236,7 @@ void Worker::c_on_send(HttpConn* c, int res) {
     h_maybe_rearm(s);
 }
 
-void Worker::c_on_recv(HttpConn* c, const shard::Cqe& e) {
+void H1Proxy::c_on_recv(HttpConn* c, const shard::Cqe& e) {
     const bool more = e.flags & IORING_CQE_F_MORE;
     if (!more) {
         --c->pending_ops;
@@ -328,7 +329,7 @@ void Worker::c_on_recv(HttpConn* c, const shard::Cqe& e) {
 // is `http-reuse safe` alone (and l7 retries); this also spares later requests of a connection.
 // With `retry-on` (empty-response, junk-response, response-timeout, a status), a bodiless request is
 // also sent again on a new connection while `retries` allow, as HAProxy's layer-7 retries do.
-bool Worker::h_replay(HttpSession* s, HttpConn* c, std::uint32_t why) {
+bool H1Proxy::h_replay(HttpSession* s, HttpConn* c, std::uint32_t why) {
     HeadBuf* hb = s->replay;
     if (!hb || !c || s->rsp != RspPhase::Head || s->status != 0) return false;
     if (why == kRetryEmpty && (!c->in.empty() || s->rsp_acc)) return false;  // part of a response came
@@ -366,7 +367,7 @@ bool Worker::h_replay(HttpSession* s, HttpConn* c, std::uint32_t why) {
 
 // Keeps a bodiless request's head after it is sent when it may have to be sent again: over a
 // reused connection (the pool race), or when the backend retries on layer-7 conditions.
-void Worker::h_keep_for_replay(HttpSession* s, bool reused) {
+void H1Proxy::h_keep_for_replay(HttpSession* s, bool reused) {
     h_drop_replay(s);
     if (s->req != ReqPhase::Done || !s->pend_head) return;
     if (!reused && (be_retry_[std::size_t(s->be)] & ~kRetryConnect) == 0) return;
@@ -374,7 +375,7 @@ void Worker::h_keep_for_replay(HttpSession* s, bool reused) {
     s->replay = s->pend_head;
 }
 
-void Worker::h_drop_replay(HttpSession* s) {
+void H1Proxy::h_drop_replay(HttpSession* s) {
     HeadBuf* hb = s->replay;
     if (!hb) return;
     s->replay = nullptr;
@@ -385,7 +386,7 @@ void Worker::h_drop_replay(HttpSession* s) {
 // The server closed (or reset) its side while a response body was being forwarded, and every
 // byte it sent before is queued for the client. A body delimited by the close is complete (RFC
 // 9112 section 6.3); any other body is cut short.
-void Worker::h_server_ended_body(HttpSession* s) {
+void H1Proxy::h_server_ended_body(HttpSession* s) {
     HttpConn* c = s->conn;
     if (s->rsp_body == http::BodyKind::UntilClose && !c->sock.has(net::kSideReset)) {
         s->rsp = RspPhase::Done;
@@ -401,7 +402,7 @@ void Worker::h_server_ended_body(HttpSession* s) {
 // The server side failed mid-exchange: answer 502 if nothing of the response went out yet,
 // else cut the client (a truncated response must never look complete): what is already queued
 // for it is sent, then the connection is closed without the rest of the message.
-void Worker::h_server_failed(HttpSession* s, bool bad_response) {
+void H1Proxy::h_server_failed(HttpSession* s, bool bad_response) {
     if (s->be >= 0) {
         st_.be[s->be].srv_abrt.inc();
         if (s->server >= 0) {

@@ -12,6 +12,7 @@
 #include "edgeshard/core/assert.hpp"
 #include "edgeshard/http/rules.hpp"
 #include "edgeshard/net/uring_compat.hpp"
+#include "edgeshard/proxy/h1.hpp"
 #include "edgeshard/proxy/worker.hpp"
 #include "http_internal.hpp"
 
@@ -37,7 +38,7 @@ using namespace h1;
 //    reads slowly, is not idle. `last_cli` / `last_srv` move on every byte received or sent, and
 //    when a send starts on an idle queue (so a queue filled after a long wait gets a full period).
 // inlined into both callers: it runs after every completion of a session (h_schedule_now)
-[[gnu::always_inline]] inline std::int64_t Worker::h_deadline(const HttpSession* s, int* why) const {
+[[gnu::always_inline]] inline std::int64_t H1Proxy::h_deadline(const HttpSession* s, int* why) const {
     const auto& ft = cfg_.frontends[s->fe].timeouts;
     const config::Timeouts* bt = s->be >= 0 ? &cfg_.backends[std::size_t(s->be)].timeouts : nullptr;
     if (s->cli.has(net::kSideShut)) {
@@ -97,7 +98,7 @@ using namespace h1;
     return d;
 }
 
-void Worker::h_schedule_now(HttpSession* s) {
+void H1Proxy::h_schedule_now(HttpSession* s) {
     if (s->state != HState::Active) return;
     if (s->timer.kind == kHTimerRetry && s->timer.armed()) return;
     int why = 0;
@@ -110,7 +111,7 @@ void Worker::h_schedule_now(HttpSession* s) {
     if (!s->timer.armed() || s->timer.when_ms > d) r_.timers().schedule(&s->timer, d);
 }
 
-void Worker::h_on_timer(shard::Timer* t) {
+void H1Proxy::h_on_timer(shard::Timer* t) {
     if (t->kind == kHTimerConnIdle) {
         HttpConn* c = static_cast<HttpConn*>(t->owner);
         if (c->state == HttpConn::Idle) c_close(c);
@@ -200,7 +201,7 @@ void Worker::h_on_timer(shard::Timer* t) {
 
 // The exchange ends with the proxy's own error reply although its request went (at least in
 // part) to a server: that connection is not reusable, and the client's closes after the reply.
-void Worker::h_abort_reply(HttpSession* s, int status) {
+void H1Proxy::h_abort_reply(HttpSession* s, int status) {
     if (s->conn) {
         c_release(s->conn, false);
         s->conn = nullptr;
@@ -213,7 +214,7 @@ void Worker::h_abort_reply(HttpSession* s, int status) {
     h_request_done(s, true);
 }
 
-void Worker::h_close(HttpSession* s) {
+void H1Proxy::h_close(HttpSession* s) {
     if (s->state == HState::Closing) return;
     if (s->req == ReqPhase::Tunnel && !s->has(kH1Logged)) h_log(s);  // a tunnel is logged when it ends
     s->state = HState::Closing;
@@ -234,7 +235,7 @@ void Worker::h_close(HttpSession* s) {
     if (!s->out.inflight) sendq_.drop(s->out);
     if (s->has(kH1Pending)) {
         hpending_.erase(std::remove(hpending_.begin(), hpending_.end(), s), hpending_.end());
-        --fe_pending_[s->fe];
+        --w_.fe_pending_[s->fe];
         s->clear(kH1Pending);
     }
     h_drop_replay(s);
@@ -251,31 +252,31 @@ void Worker::h_close(HttpSession* s) {
     }
     if (s->has(kH1CountedConn)) {
         s->clear(kH1CountedConn);
-        --conns_;
-        --fe_conns_[s->fe];
+        --w_.conns_;
+        --w_.fe_conns_[s->fe];
         st_.shard.conns.dec();
         st_.fe[s->fe].scur.dec();
-        start_pending();
-        update_accepting();
+        w_.start_pending();
+        w_.update_accepting();
     }
     h_maybe_release(s);
 }
 
-void Worker::h_maybe_release(HttpSession* s) {
+void H1Proxy::h_maybe_release(HttpSession* s) {
     if (s->state != HState::Closing || s->pending_ops != 0 || s->has(kH1Released)) return;
     s->set(kH1Released);
     s->all_node.unlink();
-    --live_;
+    --w_.live_;
     hreleased_.push_back(s);
 }
 
-void Worker::h_op_done(HttpSession* s) {
+void H1Proxy::h_op_done(HttpSession* s) {
     --s->pending_ops;
     ES_ASSERT(s->pending_ops >= 0);
     h_maybe_release(s);
 }
 
-void Worker::c_op_done(HttpConn* c) {
+void H1Proxy::c_op_done(HttpConn* c) {
     --c->pending_ops;
     ES_ASSERT(c->pending_ops >= 0);
     c_maybe_release(c);

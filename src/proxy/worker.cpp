@@ -1,6 +1,7 @@
 // Worker: accept, connect, limits, timers and the session lifecycle. The byte-moving paths
 // (copy and splice) are in transfer.cpp.
 #include "edgeshard/proxy/worker.hpp"
+#include "edgeshard/proxy/h1.hpp"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -34,10 +35,7 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
                                            unsigned(cfg.global.bufsize))),
       io_(r, *bufs_, p.sockopt_ok),
       sessions_("session", std::uint64_t(p.conn_limit) + 1024),
-      pipes_("pipe", std::uint64_t(p.maxpipes)),
-      hsessions_("http_session", std::uint64_t(p.conn_limit) + 1024),
-      hconns_("http_conn"),
-      sendq_(*bufs_, io_) {
+      pipes_("pipe", std::uint64_t(p.maxpipes)) {
     for (const auto& l : p_.listeners) {
         Listener L;
         L.fd = l.fd;
@@ -60,15 +58,15 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
     fe_conns_.assign(cfg_.frontends.size(), 0);
     fe_pending_.assign(cfg_.frontends.size(), 0);
     queues_.resize(cfg_.backends.size());
-    hqueues_.resize(cfg_.backends.size());
     housekeeping_timer_.kind = kTimerHousekeeping;
     drain_timer_.kind = kTimerDrain;
     accept_paused_ = p_.accept_paused;
+    h1_ = std::make_unique<H1Proxy>(*this);
+    std::vector<pool::RawPool*> all;
+    pools(all);
     for (const auto& [name, n] : p_.pool_hints)
-        for (pool::RawPool* rp : {&sessions_.raw(), &pipes_.raw(), &hsessions_.raw(), &hconns_.raw(), &sendq_.blocks.raw(),
-                                  &sendq_.outblocks.raw(), &notes_.raw()})
+        for (pool::RawPool* rp : all)
             if (rp->name() == name) rp->hint_needed(n);
-    http_init();
     wall_offset_ms_ = p_.wall_offset_ms;
     fe_formats_.resize(cfg_.frontends.size());
     if (p_.log_ring) {
@@ -147,10 +145,33 @@ Worker::~Worker() {
         if (l.fd >= 0) ::close(l.fd);
 }
 
-std::vector<const pool::RawPool*> Worker::pools() const {
-    return {&sessions_.raw(), &pipes_.raw(), &hsessions_.raw(), &hconns_.raw(), &sendq_.blocks.raw(),
-            &sendq_.outblocks.raw(), &notes_.raw()};
+void Worker::pools(std::vector<pool::RawPool*>& out) {
+    out.push_back(&sessions_.raw());
+    out.push_back(&pipes_.raw());
+    h1_->pools(out);
 }
+
+std::vector<const pool::RawPool*> Worker::pools() const {
+    std::vector<pool::RawPool*> all;
+    const_cast<Worker*>(this)->pools(all);
+    return {all.begin(), all.end()};
+}
+
+bool Worker::is_http_fe(std::uint32_t fe) const { return cfg_.frontends[fe].mode == config::Mode::Http; }
+
+bool Worker::done() const {
+    return (stopping_ || draining_) && live_ == 0 && listener_ops_ == 0 && h1_->conns_live() == 0;
+}
+
+void Worker::stale(const shard::Cqe& e) {
+    st_.shard.stale_cqes.inc();
+    if (e.flags & IORING_CQE_F_BUFFER) {
+        const auto bid = std::uint16_t(e.flags >> IORING_CQE_BUFFER_SHIFT);
+        bufs_->taken(bid);
+        bufs_->recycle(bid);
+    }
+}
+
 
 void Worker::start() {
     for (std::size_t i = 0; i < listeners_.size(); ++i) arm_accept(i);  // unless accept_paused_
@@ -166,7 +187,7 @@ void Worker::on_cqe(const shard::Cqe& e) {
             if (u.op == kOpAccept) on_accept(std::size_t(u.obj), e);
             return;
         case OpOwner::HttpClient:
-        case OpOwner::HttpServer: http_on_cqe(u, e); return;
+        case OpOwner::HttpServer: h1_->http_on_cqe(u, e); return;
         case OpOwner::L4Session: break;
         case OpOwner::None: ES_BUG(false, "unknown op in user_data"); return;
     }
@@ -222,7 +243,7 @@ void Worker::on_message(const shard::Message& m) {
             close_session(s);
             n = nx;
         }
-        http_stop();
+        h1_->http_stop();
         r_.timers().cancel(&housekeeping_timer_);
         r_.timers().cancel(&drain_timer_);
     }
@@ -238,7 +259,7 @@ void Worker::on_timer(shard::Timer* t) {
         return;
     }
     if (t->kind >= kHTimerClient) {
-        h_on_timer(t);
+        h1_->h_on_timer(t);
         return;
     }
     Session* s = static_cast<Session*>(t->owner);
@@ -292,7 +313,7 @@ void Worker::end_of_turn() {
             op_done(s);  // the starved list held a reference
         }
     }
-    http_end_of_turn();
+    h1_->http_end_of_turn();
     bufs_->publish();
     for (Session* s : released_) sessions_.destroy(s);
     released_.clear();
@@ -309,11 +330,7 @@ void Worker::housekeeping() {
     pipes_taken_ = false;
     sessions_.raw().trim_idle();
     pipes_.raw().trim_idle();
-    hsessions_.raw().trim_idle();
-    hconns_.raw().trim_idle();
-    sendq_.blocks.raw().trim_idle();
-    sendq_.outblocks.raw().trim_idle();
-    notes_.raw().trim_idle();
+    h1_->trim_idle_pools();
     start_pending();
     update_accepting();
     if (!stopping_) r_.timers().schedule(&housekeeping_timer_, r_.now_ms() + 1000);
@@ -345,7 +362,7 @@ void Worker::begin_drain(const std::vector<std::uint8_t>* keep) {
             retire_listener(i);
         }
     }
-    http_drain_tick();
+    h1_->http_drain_tick();
     r_.timers().schedule(&drain_timer_, r_.now_ms() + 100);
 }
 
@@ -372,7 +389,7 @@ void Worker::drain_tick() {
         if (getsockopt(l.fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && ti.tcpi_unacked > 0) continue;
         retire_listener(i);
     }
-    http_drain_tick();
+    h1_->http_drain_tick();
     if (!stopping_) r_.timers().schedule(&drain_timer_, r_.now_ms() + 100);
 }
 
@@ -461,7 +478,7 @@ void Worker::on_accept(std::size_t li, const shard::Cqe& e) {
     stats::FrontendCounters& fc = st_.fe[l.fe];
     fc.stot.inc();
     if (is_http_fe(l.fe)) {
-        http_accept(slot, l.fe, l.armed_multishot ? nullptr : &l.peer);
+        h1_->http_accept(slot, l.fe, l.armed_multishot ? nullptr : &l.peer);
         if (!l.armed && !stopping_) update_accepting();
         if (p_.conn_limit > 0 && conns_ >= p_.conn_limit) update_accepting();
         else if (!fe_has_room(l.fe)) update_accepting();
@@ -539,19 +556,7 @@ void Worker::start_pending() {
         --fe_pending_[s->fe];
         start_session(s);
     }
-    k = 0;
-    while (k < hpending_.size()) {
-        HttpSession* s = hpending_[k];
-        if (p_.conn_limit > 0 && conns_ >= p_.conn_limit) break;
-        if (!fe_has_room(s->fe)) {
-            ++k;
-            continue;
-        }
-        hpending_.erase(hpending_.begin() + std::ptrdiff_t(k));
-        --fe_pending_[s->fe];
-        s->clear(kH1Pending);
-        h_start(s);
-    }
+    h1_->start_pending();
 }
 
 // ---------------------------------------------------------------- connect

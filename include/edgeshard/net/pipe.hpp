@@ -43,6 +43,9 @@ struct Pipe {
     bool ok() const { return rd >= 0; }
 };
 
+// Splice rounds (pipe filled, pipe drained) a relay runs before yielding to the rest of the shard.
+inline constexpr int kSpliceBudget = 8;
+
 // One non-blocking splice(2) between a socket and a pipe (the socket's file must be O_NONBLOCK:
 // SPLICE_F_NONBLOCK covers only the pipe). `held` is what the pipe holds.
 enum class Spliced : std::uint8_t {

@@ -72,6 +72,8 @@ struct WorkerParams {
 
 
 
+class H1Proxy;
+
 class Worker {
 public:
     Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor& r, stats::ShardStats& st);
@@ -89,9 +91,10 @@ public:
     void on_timer(shard::Timer* t);
     void end_of_turn();
     // stopped, or drained after a soft stop: no connection, no accept, no pooled server connection left
-    bool done() const { return (stopping_ || draining_) && live_ == 0 && listener_ops_ == 0 && hconns_live_ == 0; }
+    bool done() const;
 
     std::vector<const pool::RawPool*> pools() const;
+    void pools(std::vector<pool::RawPool*>& out);  // every pool of the shard's proxy
     static bool frontend_needs_addr(const config::Config& cfg, std::uint32_t fe);
     const net::BufRing& buffers() const { return *bufs_; }
 
@@ -116,7 +119,6 @@ private:
     void begin_drain(const std::vector<std::uint8_t>* keep);
     void drain_tick();
     void retire_listener(std::size_t li);
-    void http_drain_tick();
 
     // accept path
     static constexpr int kNearLimit = 64;
@@ -173,116 +175,12 @@ private:
 
     void count_abort(Session* s, int side);
 
-    // ---- HTTP (http.cpp)
-    void http_init();
+    // ---- shared with the HTTP/1 proxy (h1.hpp)
+    friend class H1Proxy;
     bool is_http_fe(std::uint32_t fe) const;
-    void http_accept(int slot, std::uint32_t fe, const sockaddr_storage* peer);
-    void h_start(HttpSession* s);
-    void http_on_cqe(const shard::UserData& u, const shard::Cqe& e);
-    void http_end_of_turn();
-    void http_stop();
     void stale(const shard::Cqe& e);
-    bool gather(InQ& q, HeadBuf*& acc);
-    // client side
-    void h_arm_recv(HttpSession* s);
-    void h_cancel_recv(HttpSession* s);
-    void h_maybe_rearm(HttpSession* s);
-    void h_on_cli_recv(HttpSession* s, const shard::Cqe& e);
-    void h_on_cli_eof(HttpSession* s);
-    void h_client_abort(HttpSession* s);
-    void h_send_client(HttpSession* s);
-    void h_on_cli_send(HttpSession* s, int res);
-    void h_linger(HttpSession* s);
-    void h_on_cli_shut(HttpSession* s, int res);
-    void h_process_request(HttpSession* s);
-    void h_process_request_loop(HttpSession* s);
-    bool h_parse_request(HttpSession* s);
-    void h_start_request(HttpSession* s, http::RequestHead& req, const char* base, std::size_t avail);
-    PickInput h_pick_input(const HttpSession* s, sockaddr_storage& src) const;
-    HttpNotes* h_notes(HttpSession* s);
-    void h_drop_notes(HttpSession* s);
-    void h_assign_server(HttpSession* s, int exclude);
-    void h_use_server(HttpSession* s, int i);
-    void h_attach_ready(HttpSession* s);
-    bool h_forward_body(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out, http::BodyKind kind,
-                        std::uint64_t& left, http::ChunkedScanner& chunks, bool request);
-    void h_body_error(HttpSession* s, bool request);
-    void h_tunnel(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out);
-    std::string_view h_error(HttpSession* s, int status) const;
-    bool h_queue_reply(HttpSession* s, std::string_view bytes, bool close);
-    static int reply_status(std::string_view bytes);
-    void h_local_reply(HttpSession* s, int status, std::string_view bytes);
-    void h_reply_error(HttpSession* s, int status, const char* why);
-    void h_serve_page(HttpSession* s, const http::RequestHead& req, int kind);
-    void h_server_slot_freed(int be);
-    void h_server_failed(HttpSession* s, bool bad_response);
-    void h_server_ended_body(HttpSession* s);
-    void h_abort_reply(HttpSession* s, int status);
-    void h_count_out(HttpSession* s, std::uint64_t n);
-    bool h_replay(HttpSession* s, HttpConn* c, std::uint32_t why);
-    void h_keep_for_replay(HttpSession* s, bool reused);
-    static std::uint32_t retry_status_bit(int status);
-    enum RetryOn : std::uint32_t {
-        kRetryConnect = 1u << 0,
-        kRetryEmpty = 1u << 1,
-        kRetryJunk = 1u << 2,
-        kRetryTimeout = 1u << 3,
-        kRetry404 = 1u << 4,
-        kRetry408 = 1u << 5,
-        kRetry425 = 1u << 6,
-        kRetry500 = 1u << 7,
-        kRetry501 = 1u << 8,
-        kRetry502 = 1u << 9,
-        kRetry503 = 1u << 10,
-        kRetry504 = 1u << 11,
-    };
-    void h_drop_replay(HttpSession* s);
-    void h_process_response(HttpSession* s);
-    bool h_parse_response(HttpSession* s);
-    void h_response_done(HttpSession* s);
-    void h_request_done(HttpSession* s, bool local);
-    std::int64_t h_deadline(const HttpSession* s, int* why) const;
-    // Re-arms the session's timer for its current deadline. Inside a completion handler of that
-    // session it does nothing: http_on_cqe computes the deadline once, after the handler.
-    void h_schedule(HttpSession* s) {
-        if (s != hsched_after_) h_schedule_now(s);
-    }
-    void h_schedule_now(HttpSession* s);
-    void h_on_timer(shard::Timer* t);
-    void h_close(HttpSession* s);
-    void h_maybe_release(HttpSession* s);
-    void h_op_done(HttpSession* s);
-    void h_log(HttpSession* s);
     bool push_log(std::uint32_t fe, std::string_view line);
     void tcp_log(Session* s);
-    // server connections
-    void c_connect(HttpConn* c);
-    void c_on_socket(HttpConn* c, int res);
-    void c_on_connect(HttpConn* c, int res);
-    void c_connect_failed(HttpConn* c, int res);
-    void c_arm_recv(HttpConn* c);
-    void c_cancel_recv(HttpConn* c);
-    void c_maybe_rearm(HttpConn* c);
-    void c_send(HttpConn* c);
-    void c_on_send(HttpConn* c, int res);
-    void c_on_recv(HttpConn* c, const shard::Cqe& e);
-    void c_release(HttpConn* c, bool reusable);
-    void c_close(HttpConn* c);
-    void c_maybe_release(HttpConn* c);
-    void c_op_done(HttpConn* c);
-    // response bodies by splice (transfer.cpp)
-    void h_maybe_splice(HttpSession* s);
-    void h_splice_fallback(HttpConn* c);
-    void h_pump(HttpSession* s);
-    void h_splice_done(HttpSession* s);
-    void h_on_cli_install(HttpSession* s, int res);
-    void h_on_cli_poll(HttpSession* s);
-    void c_on_install(HttpConn* c, int res);
-    void c_on_poll(HttpConn* c);
-    void c_on_shut(HttpConn* c);
-    void h_tunnel_shut_server(HttpSession* s);
-    void h_maybe_end_sent(HttpSession* s);
-    void c_splice_close(HttpConn* c);
 
     const config::Config& cfg_;
     WorkerParams p_;
@@ -315,29 +213,7 @@ private:
     shard::Timer housekeeping_timer_;
     std::uint8_t gen_ = 0;
 
-    // ---- HTTP state
-    pool::ObjectPool<HttpSession> hsessions_;
-    pool::ObjectPool<HttpConn> hconns_;
-    net::SendQueues sendq_;  // output queues: head blocks and queue blocks (only while bytes are queued)
-    pool::ObjectPool<HttpNotes> notes_{"http_notes"};     // per-request notes (log line, balance key)
-    std::vector<std::vector<core::ListNode>> idle_;  // [backend][server]: idle server connections, MRU first
-    std::vector<std::vector<HttpSession*>> hqueues_;  // [backend]: sessions waiting for a server slot
-    std::vector<HttpSession*> hstarved_;
-    std::vector<HttpSession*> hpending_;
-    std::vector<std::uint32_t> be_retry_;  // [backend]: retry-on as RetryOn bits  // accepted beyond a limit, waiting for a slot (FIFO)
-    std::vector<HttpConn*> cstarved_;
-    std::vector<HttpSession*> hreleased_;
-    std::vector<HttpConn*> creleased_;
-    core::ListNode hall_;
-    int hconns_live_ = 0;
-    // the session whose completion is being handled: its deadline is computed once, after the
-    // handler (http_on_cqe), not at every h_schedule inside it
-    HttpSession* hsched_after_ = nullptr;
-    http::Limits http_limits_;
-    http::RequestHead req_head_;   // the head being processed (one at a time per shard)
-    http::ResponseHead rsp_head_;
-    http::Arena arena_;
-    http::HeaderEdits edits_;
+    std::unique_ptr<H1Proxy> h1_;  // the HTTP/1 frontends' connections
     std::vector<std::unique_ptr<log::Format>> fe_formats_;
     std::int64_t wall_offset_ms_ = 0;
 };
