@@ -11,6 +11,7 @@
 
 #include "edgeshard/proxy/worker.hpp"
 #include "edgeshard/proxy/h1.hpp"
+#include "edgeshard/proxy/tcp.hpp"
 
 namespace es::proxy {
 
@@ -50,15 +51,7 @@ void Worker::on_server_admin(const shard::Message& m) {
 
     // Waiting sessions: start as many as the backend now has room for. Each start takes a slot,
     // so the loops end when the servers are full again or the queue is empty.
-    auto& q4 = queues_[c.backend];
-    while (!q4.empty() && any_room(lb)) {
-        Session* w = q4.front();
-        q4.erase(q4.begin());
-        w->queued = false;
-        st_.be[c.backend].qcur.dec();
-        r_.timers().cancel(&w->timer);
-        connect_server(w, -1);
-    }
+    tcp_->serve_queue(c.backend, [&lb] { return any_room(lb); });
     while (h1_->queued(c.backend) > 0 && any_room(lb)) {
         const std::size_t before = h1_->queued(c.backend);
         h1_->h_server_slot_freed(int(c.backend));

@@ -1,4 +1,5 @@
-// Worker: moving bytes. The copy path (provided buffers, sendmsg) and the splice path.
+// The L4 proxy: moving bytes between the two sides of a session. The copy path (provided buffers,
+// sendmsg) and the splice path.
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <poll.h>
@@ -9,6 +10,7 @@
 
 #include "edgeshard/core/assert.hpp"
 #include "edgeshard/net/uring_compat.hpp"
+#include "edgeshard/proxy/tcp.hpp"
 #include "edgeshard/proxy/worker.hpp"
 #include "edgeshard/proxy/session.hpp"
 
@@ -26,7 +28,7 @@ constexpr std::uint32_t kLowWaterBufs = 2;
 
 }  // namespace
 
-void Worker::arm_recv(Session* s, int side) {
+void TcpProxy::arm_recv(Session* s, int side) {
     Side& sd = s->side[side];
     const int n = io_.recv(sd, ud(std::uint8_t(kOpRecv0 + side), s));
     if (n == 0) return;
@@ -36,12 +38,12 @@ void Worker::arm_recv(Session* s, int side) {
     s->last_ms[side] = r_.now_ms();
 }
 
-void Worker::cancel_recv(Session* s, int side) {
+void TcpProxy::cancel_recv(Session* s, int side) {
     s->pending_ops += io_.cancel_recv(s->side[side], ud(std::uint8_t(kOpRecv0 + side), s), ud(kOpCancel, s));
 }
 
 // Re-arm the recv feeding direction `dir` when nothing holds it back.
-void Worker::maybe_rearm(Session* s, int dir) {
+void TcpProxy::maybe_rearm(Session* s, int dir) {
     Side& src = s->side[dir];
     const Dir& d = s->dir[dir];
     if (s->state != SessState::Established || !src.can_recv()) return;
@@ -50,7 +52,7 @@ void Worker::maybe_rearm(Session* s, int dir) {
     arm_recv(s, dir);
 }
 
-void Worker::on_recv(Session* s, int side, const shard::Cqe& e) {
+void TcpProxy::on_recv(Session* s, int side, const shard::Cqe& e) {
     Side& sd = s->side[side];
     Dir& d = s->dir[side];
     const bool more = e.flags & IORING_CQE_F_MORE;
@@ -121,7 +123,7 @@ void Worker::on_recv(Session* s, int side, const shard::Cqe& e) {
 // Bytes read from `side`: HAProxy's bin is the client -> server direction, bout the other, on the
 // frontend, the backend and the server alike. Counted when read, so a closed session's totals
 // are exact.
-void Worker::count_bytes(Session* s, int side, std::uint64_t n) {
+void TcpProxy::count_bytes(Session* s, int side, std::uint64_t n) {
     stats::ServerCounters* sc = lbs_[std::size_t(s->be)]->server(s->server).c;
     if (side == kClient) {
         st_.fe[s->fe].bin.add(n);
@@ -136,7 +138,7 @@ void Worker::count_bytes(Session* s, int side, std::uint64_t n) {
 
 // A read error (reset) on `side` ends the session: a request error on the client side, a
 // response error on the server side.
-void Worker::read_failed(Session* s, int side) {
+void TcpProxy::read_failed(Session* s, int side) {
     if (side == kServer) {
         lbs_[std::size_t(s->be)]->server(s->server).c->eresp.inc();
         st_.be[s->be].eresp.inc();
@@ -147,7 +149,7 @@ void Worker::read_failed(Session* s, int side) {
     close_session(s);
 }
 
-void Worker::try_send(Session* s, int dir) {
+void TcpProxy::try_send(Session* s, int dir) {
     Dir& d = s->dir[dir];
     if (d.send_inflight || d.q.empty() || s->state != SessState::Established) return;
     const int dst = 1 - dir;
@@ -159,7 +161,7 @@ void Worker::try_send(Session* s, int dir) {
     d.send_inflight = true;
 }
 
-void Worker::on_send(Session* s, int dst, int res) {
+void TcpProxy::on_send(Session* s, int dst, int res) {
     --s->pending_ops;
     const int dir = 1 - dst;
     Dir& d = s->dir[dir];
@@ -199,7 +201,7 @@ void Worker::on_send(Session* s, int dst, int res) {
 // the close of a side whose shutdown is in flight), or a late shutdown would hit whichever new
 // connection the kernel put in the slot. When the other direction has already ended, no shutdown
 // is needed at all: the session ends and close() sends the FIN.
-void Worker::shutdown_side(Session* s, int side) {
+void TcpProxy::shutdown_side(Session* s, int side) {
     Side& sd = s->side[side];
     if (sd.has(net::kSideShut) || sd.slot < 0) return;
     if (sd.has(net::kSideEof) && s->side[1 - side].has(net::kSideShut)) {
@@ -211,7 +213,7 @@ void Worker::shutdown_side(Session* s, int side) {
     schedule_idle(s);
 }
 
-void Worker::on_shutdown(Session* s, int side, int res) {
+void TcpProxy::on_shutdown(Session* s, int side, int res) {
     --s->pending_ops;
     s->pending_ops += io_.shut_done(s->side[side], ud(kOpClose, s));
     if (s->state != SessState::Established) {
@@ -225,7 +227,7 @@ void Worker::on_shutdown(Session* s, int side, int res) {
 
 // ---------------------------------------------------------------- splice
 
-void Worker::begin_switch(Session* s, int dir) {
+void TcpProxy::begin_switch(Session* s, int dir) {
     Dir& d = s->dir[dir];
     d.mode = Dir::Switching;
     cancel_recv(s, dir);
@@ -233,7 +235,7 @@ void Worker::begin_switch(Session* s, int dir) {
     // already read into buffers go out before any spliced byte)
 }
 
-void Worker::maybe_start_splice(Session* s, int dir) {
+void TcpProxy::maybe_start_splice(Session* s, int dir) {
     Dir& d = s->dir[dir];
     Side& src = s->side[dir];
     if (d.mode != Dir::Switching || src.has(net::kSideRecv) || d.send_inflight || !d.q.empty())
@@ -244,7 +246,7 @@ void Worker::maybe_start_splice(Session* s, int dir) {
         return;
     }
     if (!d.pipe) {
-        net::Pipe* p = get_pipe();
+        net::Pipe* p = w_.get_pipe();
         if (!p) {
             st_.shard.pipe_misses.inc();
             d.no_splice = true;
@@ -267,7 +269,7 @@ void Worker::maybe_start_splice(Session* s, int dir) {
     pump(s, dir);
 }
 
-void Worker::on_install(Session* s, int side, int res) {
+void TcpProxy::on_install(Session* s, int side, int res) {
     --s->pending_ops;
     Side& sd = s->side[side];
     net::SideIo::install_done(sd, res);  // closes the fd if the side is closed
@@ -293,33 +295,13 @@ void Worker::on_install(Session* s, int side, int res) {
     for (int dir = 0; dir < 2; ++dir) maybe_start_splice(s, dir);
 }
 
-// Pipes are reused while empty (a pipe2() + close() per bulk flow otherwise); the idle stack is
-// trimmed by housekeeping when it went unused for a whole period.
-net::Pipe* Worker::get_pipe() {
-    if (!idle_pipes_.empty()) {
-        net::Pipe* p = idle_pipes_.back();
-        idle_pipes_.pop_back();
-        pipes_taken_ = true;
-        return p;
-    }
-    net::Pipe* p = pipes_.make(cfg_.global.pipesize > 0 ? cfg_.global.pipesize : net::kDefaultPipeSize);
-    if (p && !p->ok()) {
-        pipes_.destroy(p);
-        p = nullptr;
-    }
-    return p;
-}
 
-void Worker::put_pipe(net::Pipe* p, bool clean) {
-    if (clean && !stopping_) idle_pipes_.push_back(p);
-    else pipes_.destroy(p);  // a pipe that still holds bytes cannot serve another flow
-}
 
-void Worker::arm_poll(Session* s, int side, bool out) {
+void TcpProxy::arm_poll(Session* s, int side, bool out) {
     s->pending_ops += io_.poll(s->side[side], out, ud(std::uint8_t((out ? kOpPollOut0 : kOpPollIn0) + side), s));
 }
 
-void Worker::on_poll(Session* s, int side, bool out, int res) {
+void TcpProxy::on_poll(Session* s, int side, bool out, int res) {
     --s->pending_ops;
     net::SideIo::poll_done(s->side[side], out);
     if (s->state != SessState::Established) {
@@ -335,7 +317,7 @@ void Worker::on_poll(Session* s, int side, bool out, int res) {
 // Moves bytes src -> pipe -> dst with non-blocking splice(2) until one side would block, then
 // waits for readiness. The pipe is drained completely before it is refilled, so at most one
 // pipe's worth of data sits in the proxy per direction.
-void Worker::pump(Session* s, int dir) {
+void TcpProxy::pump(Session* s, int dir) {
     Dir& d = s->dir[dir];
     if (d.mode != Dir::Splice || s->state != SessState::Established) return;
     const int dst = 1 - dir;
@@ -385,7 +367,7 @@ void Worker::pump(Session* s, int dir) {
     }
 }
 
-void Worker::run_ready() {
+void TcpProxy::run_ready() {
     if (ready_.empty()) return;
     std::vector<Session*> batch;
     batch.swap(ready_);

@@ -73,6 +73,7 @@ struct WorkerParams {
 
 
 class H1Proxy;
+class TcpProxy;
 
 class Worker {
 public:
@@ -86,7 +87,7 @@ public:
     // Reactor handler interface
     void on_cqe(const shard::Cqe& e);
     void run_ready();
-    bool has_ready() const { return !ready_.empty(); }
+    bool has_ready() const;
     void on_message(const shard::Message& m);
     void on_timer(shard::Timer* t);
     void end_of_turn();
@@ -128,59 +129,24 @@ private:
     void update_accepting();
     void on_accept(std::size_t li, const shard::Cqe& e);
     bool fe_has_room(std::uint32_t fe) const;
-    void start_session(Session* s);
     void start_pending();
-
-    // connect path
-    void connect_server(Session* s, int exclude);
-    void connect_to(Session* s, int server);
-    void on_socket(Session* s, int res);
-    void on_connect(Session* s, int res);
     int connect_chain(const net::ConnSide& side, const config::SockAddr& addr, config::Millis ct,
                       __kernel_timespec& ts, std::uint64_t ud_opt, std::uint64_t ud_conn, std::uint64_t ud_timeout);
-    void connect_failed(Session* s);
-    void established(Session* s);
-    void server_slot_freed(Session* s);
 
-    // transfer path
-    void arm_recv(Session* s, int side);
-    void on_recv(Session* s, int side, const shard::Cqe& e);
-    void count_bytes(Session* s, int side, std::uint64_t n);
-    void read_failed(Session* s, int side);
-    void try_send(Session* s, int dir);
-    void on_send(Session* s, int side, int res);
-    void shutdown_side(Session* s, int side);
-    void on_shutdown(Session* s, int side, int res);
-    void cancel_recv(Session* s, int side);
-    void maybe_rearm(Session* s, int dir);
 
-    // splice path
-    void begin_switch(Session* s, int dir);
-    void maybe_start_splice(Session* s, int dir);
-    void on_install(Session* s, int side, int res);
-    void pump(Session* s, int dir);
+
+
+
+    void housekeeping();
     net::Pipe* get_pipe();
     void put_pipe(net::Pipe* p, bool clean);
-    void arm_poll(Session* s, int side, bool out);
-    void on_poll(Session* s, int side, bool out, int res);
 
-    // lifecycle
-    void schedule_idle(Session* s);
-    std::int64_t idle_deadline(const Session* s) const;
-    void close_session(Session* s);
-    void op_done(Session* s);
-    void maybe_release(Session* s);
-    void release(Session* s);
-    void housekeeping();
-
-    void count_abort(Session* s, int side);
-
-    // ---- shared with the HTTP/1 proxy (h1.hpp)
+    // ---- shared with the protocols (tcp.hpp, h1.hpp)
+    friend class TcpProxy;
     friend class H1Proxy;
     bool is_http_fe(std::uint32_t fe) const;
     void stale(const shard::Cqe& e);
     bool push_log(std::uint32_t fe, std::string_view line);
-    void tcp_log(Session* s);
 
     const config::Config& cfg_;
     WorkerParams p_;
@@ -188,7 +154,6 @@ private:
     stats::ShardStats& st_;
     std::unique_ptr<net::BufRing> bufs_;
     net::SideIo io_;  // the ops of every connection side (net/conn_side.hpp)
-    pool::ObjectPool<Session> sessions_;
     pool::ObjectPool<net::Pipe> pipes_;
     std::vector<Listener> listeners_;
     std::vector<std::unique_ptr<BackendLb>> lbs_;
@@ -202,17 +167,12 @@ private:
     bool accept_paused_ = false;  // listeners taken over in a reload wait for kResumeAccept
     std::int64_t drain_start_ = 0;
     shard::Timer drain_timer_;
-    std::vector<Session*> pending_;   // accepted beyond a limit, waiting for a slot (FIFO)
-    std::vector<std::vector<Session*>> queues_;  // per backend: waiting for a server slot
-    std::vector<Session*> ready_;     // splice pumps to continue next turn
-    std::vector<Session*> starved_;   // recvs ended by ENOBUFS, re-armed when buffers return
-    std::vector<Session*> released_;  // freed at end of turn
-    core::ListNode all_;              // every live session (for stop)
     std::vector<net::Pipe*> idle_pipes_;
     bool pipes_taken_ = false;
     shard::Timer housekeeping_timer_;
     std::uint8_t gen_ = 0;
 
+    std::unique_ptr<TcpProxy> tcp_;  // the tcp frontends' sessions
     std::unique_ptr<H1Proxy> h1_;  // the HTTP/1 frontends' connections
     std::vector<std::unique_ptr<log::Format>> fe_formats_;
     std::int64_t wall_offset_ms_ = 0;

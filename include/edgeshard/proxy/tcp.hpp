@@ -1,0 +1,109 @@
+// The L4 (mode tcp) proxy of one data shard: sessions from accept to close (tcp_session.cpp)
+// and the bytes between their two sides, by buffers or splice(2) (transfer.cpp). The shard
+// application (Worker) owns it, hands it the connections its tcp frontends accept, dispatches its
+// completions (proxy/ops.hpp) and timers, and shares with it the shard's services.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "edgeshard/config/config.hpp"
+#include "edgeshard/core/intrusive_list.hpp"
+#include "edgeshard/net/buf_ring.hpp"
+#include "edgeshard/net/conn_side.hpp"
+#include "edgeshard/pool/pool.hpp"
+#include "edgeshard/proxy/lb.hpp"
+#include "edgeshard/proxy/session.hpp"
+#include "edgeshard/shard/reactor.hpp"
+#include "edgeshard/stats/counters.hpp"
+
+namespace es::proxy {
+
+class Worker;
+struct WorkerParams;
+
+class TcpProxy {
+public:
+    explicit TcpProxy(Worker& w);
+    TcpProxy(const TcpProxy&) = delete;
+    TcpProxy& operator=(const TcpProxy&) = delete;
+
+    void accept(int slot, std::uint32_t fe, const sockaddr_storage* peer);  // a new client connection
+    void start_pending();  // accepted beyond a limit: start those that now have room
+    void on_cqe(const shard::UserData& u, const shard::Cqe& e);
+    void on_timer(shard::Timer* t);
+    void run_ready();      // splice pumps that spent their budget last turn
+    bool has_ready() const { return !ready_.empty(); }
+    void end_of_turn();    // re-arms receives that ran out of buffers, once buffers are back
+    void release_ended();  // frees the sessions whose last completion came this turn
+    void stop();           // hard stop: every session closes now
+    // a server of `be` may have room: start waiting sessions while room() says so
+    void serve_queue(std::size_t be, const std::function<bool()>& room);
+    void pools(std::vector<pool::RawPool*>& out);
+    void trim_idle_pools();
+
+private:
+    void start_session(Session* s);
+    void tcp_log(Session* s);
+
+    // connect path
+    void connect_server(Session* s, int exclude);
+    void connect_to(Session* s, int server);
+    void on_socket(Session* s, int res);
+    void on_connect(Session* s, int res);
+    void connect_failed(Session* s);
+    void established(Session* s);
+    void server_slot_freed(Session* s);
+
+    // transfer path
+    void arm_recv(Session* s, int side);
+    void on_recv(Session* s, int side, const shard::Cqe& e);
+    void count_bytes(Session* s, int side, std::uint64_t n);
+    void read_failed(Session* s, int side);
+    void try_send(Session* s, int dir);
+    void on_send(Session* s, int side, int res);
+    void shutdown_side(Session* s, int side);
+    void on_shutdown(Session* s, int side, int res);
+    void cancel_recv(Session* s, int side);
+    void maybe_rearm(Session* s, int dir);
+
+    // splice path
+    void begin_switch(Session* s, int dir);
+    void maybe_start_splice(Session* s, int dir);
+    void on_install(Session* s, int side, int res);
+    void pump(Session* s, int dir);
+    void arm_poll(Session* s, int side, bool out);
+    void on_poll(Session* s, int side, bool out, int res);
+
+    // lifecycle
+    void schedule_idle(Session* s);
+    std::int64_t idle_deadline(const Session* s) const;
+    void close_session(Session* s);
+    void op_done(Session* s);
+    void maybe_release(Session* s);
+    void release(Session* s);
+
+    void count_abort(Session* s, int side);
+
+    Worker& w_;
+    const config::Config& cfg_;
+    const WorkerParams& p_;
+    shard::Reactor& r_;
+    stats::ShardStats& st_;
+    net::BufRing* bufs_;
+    net::SideIo& io_;
+    std::vector<std::unique_ptr<BackendLb>>& lbs_;
+    pool::ObjectPool<Session> sessions_;
+    std::vector<Session*> pending_;              // accepted beyond a limit, waiting for a slot (FIFO)
+    std::vector<std::vector<Session*>> queues_;  // per backend: waiting for a server slot
+    std::vector<Session*> ready_;                // splice pumps to continue next turn
+    std::vector<Session*> starved_;              // recvs ended by ENOBUFS, re-armed when buffers return
+    std::vector<Session*> released_;             // freed at end of turn
+    core::ListNode all_;                         // every live session (for stop)
+};
+
+}  // namespace es::proxy
