@@ -1,5 +1,6 @@
-// Worker: accept, connect, limits, timers and the session lifecycle. The byte-moving paths
-// (copy and splice) are in transfer.cpp.
+// Worker: the shard application. Dispatch of completions, messages and timers to the L4 proxy
+// (TcpProxy) and the HTTP/1 proxy (H1Proxy), the end of a turn, housekeeping, and the services
+// the two share (pipe pool, log ring, connect chain). Listeners, limits and drain: accept.cpp.
 #include "edgeshard/proxy/worker.hpp"
 #include "edgeshard/proxy/h1.hpp"
 #include "edgeshard/proxy/tcp.hpp"
@@ -251,170 +252,10 @@ void Worker::housekeeping() {
     if (!stopping_) r_.timers().schedule(&housekeeping_timer_, r_.now_ms() + 1000);
 }
 
-// ---------------------------------------------------------------- drain (soft stop)
-//
-// After a reload commits (or on SIGUSR1) the shard stops accepting on every listener another
-// process now serves, and lets its connections end on their own, never racing a client:
-//  - an HTTP request in progress, or arriving on a kept-alive connection, is answered with
-//    `Connection: close` and the connection then closes after the response;
-//  - an HTTP connection whose client stays quiet for `es.drain-idle-after` after its last
-//    response (plus its share of `close-spread-time`) is closed;
-//  - L4 connections and tunnels run until they end (the control shard applies hard-stop-after);
-//  - a listener no other process took (its bind was removed) keeps accepting until a check finds
-//    its accept queue empty, so no connection the kernel already accepted is reset.
-// The shard's loop ends once nothing is left (done()).
-void Worker::begin_drain(const std::vector<std::uint8_t>* keep) {
-    if (draining_ || stopping_) return;
-    draining_ = true;
-    accept_paused_ = false;
-    drain_start_ = r_.now_ms();
-    for (std::size_t i = 0; i < listeners_.size(); ++i) {
-        Listener& l = listeners_[i];
-        l.keep = keep && i < keep->size() && (*keep)[i];
-        if (l.keep) {
-            arm_accept(i);
-        } else {
-            retire_listener(i);
-        }
-    }
-    h1_->http_drain_tick();
-    r_.timers().schedule(&drain_timer_, r_.now_ms() + 100);
-}
-
-// Accepting ends for good; our descriptor closes once no accept is in flight on it (another
-// process may hold the same socket: it stays open there).
-void Worker::retire_listener(std::size_t li) {
-    Listener& l = listeners_[li];
-    l.retired = true;
-    if (l.armed) {
-        pause_accept(li);  // closed when the cancelled accept completes (on_accept)
-    } else if (l.fd >= 0) {
-        ::close(l.fd);
-        l.fd = -1;
-    }
-}
-
-void Worker::drain_tick() {
-    for (std::size_t i = 0; i < listeners_.size(); ++i) {
-        Listener& l = listeners_[i];
-        if (!l.keep || l.retired) continue;
-        // tcpi_unacked of a listening socket is its accept queue length
-        tcp_info ti{};
-        socklen_t len = sizeof ti;
-        if (getsockopt(l.fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && ti.tcpi_unacked > 0) continue;
-        retire_listener(i);
-    }
-    h1_->http_drain_tick();
-    if (!stopping_) r_.timers().schedule(&drain_timer_, r_.now_ms() + 100);
-}
-
-// ---------------------------------------------------------------- accept and limits
-
-bool Worker::fe_has_room(std::uint32_t fe) const {
-    const int lim = p_.fe_limits[fe];
-    return lim == 0 || fe_conns_[fe] < lim;
-}
-
-// A multishot accept drains the whole backlog before a cancel can stop it, so it is used only
-// where no limit is near: for a frontend with its own maxconn, or a shard within kNearLimit of its
-// connection limit, accepts are single-shot and each one decides whether to take the next.
-bool Worker::want_multishot(std::size_t li) const {
-    const Listener& l = listeners_[li];
-    return l.multishot && p_.fe_limits[l.fe] == 0 && (p_.conn_limit == 0 || conns_ + kNearLimit < p_.conn_limit);
-}
-
-void Worker::arm_accept(std::size_t li) {
-    Listener& l = listeners_[li];
-    if (l.armed || l.cancelling || stopping_ || l.retired || accept_paused_) return;
-    io_uring_sqe* sqe = r_.sqe();
-    l.armed_multishot = want_multishot(li);
-    if (l.armed_multishot) {
-        io_uring_prep_multishot_accept_direct(sqe, l.fd, nullptr, nullptr, 0);
-    } else {
-        l.peer_len = sizeof l.peer;
-        net::compat::prep_accept_direct_alloc(sqe, l.fd, reinterpret_cast<sockaddr*>(&l.peer), &l.peer_len, 0);
-    }
-    io_uring_sqe_set_data64(sqe, UserData::pack_raw(kOpAccept, 0, li));
-    l.armed = true;
-    ++listener_ops_;
-}
-
-void Worker::pause_accept(std::size_t li) {
-    Listener& l = listeners_[li];
-    if (!l.armed || l.cancelling) return;
-    io_uring_sqe* sqe = r_.sqe();
-    io_uring_prep_cancel64(sqe, UserData::pack_raw(kOpAccept, 0, li), 0);
-    io_uring_sqe_set_data64(sqe, UserData::pack_raw(kOpCancelAccept, 0, li));
-    l.cancelling = true;
-}
-
-// Accepting stops (the accept is cancelled, the listener stays open and new connections wait in
-// its backlog) while this shard is at its connection limit or the listener's frontend is at its
-// own; it resumes as soon as a slot frees.
-void Worker::update_accepting() {
-    if (stopping_) return;
-    const bool shard_full = p_.conn_limit > 0 && conns_ >= p_.conn_limit;
-    for (std::size_t i = 0; i < listeners_.size(); ++i) {
-        const std::uint32_t fe = listeners_[i].fe;
-        const bool full = shard_full || !fe_has_room(fe) || fe_pending_[fe] > 0;
-        if (full) {
-            if (listeners_[i].armed && !listeners_[i].cancelling) {
-                pause_accept(i);
-                st_.shard.accept_paused.inc();
-                st_.fe[fe].maxconn_reached.inc();
-            }
-        } else if (listeners_[i].armed && listeners_[i].armed_multishot && !want_multishot(i)) {
-            pause_accept(i);  // re-armed single-shot when the cancel completes
-        } else {
-            arm_accept(i);
-        }
-    }
-}
-
-void Worker::on_accept(std::size_t li, const shard::Cqe& e) {
-    Listener& l = listeners_[li];
-    if (!(e.flags & IORING_CQE_F_MORE)) {
-        l.armed = false;
-        l.cancelling = false;
-        --listener_ops_;
-        if (l.retired && l.fd >= 0) {
-            ::close(l.fd);
-            l.fd = -1;
-        }
-    }
-    if (e.res < 0) {
-        // -ECANCELED: paused on purpose. Anything else (-ENFILE: direct table full, -ENOMEM,
-        // -EMFILE) is retried by housekeeping rather than spinning on it here.
-        if (!l.armed && e.res == -ECANCELED) update_accepting();
-        return;
-    }
-    const int slot = e.res;
-    st_.shard.accepts.inc();
-    stats::FrontendCounters& fc = st_.fe[l.fe];
-    fc.stot.inc();
-    if (is_http_fe(l.fe)) {
-        h1_->http_accept(slot, l.fe, l.armed_multishot ? nullptr : &l.peer);
-        if (!l.armed && !stopping_) update_accepting();
-        if (p_.conn_limit > 0 && conns_ >= p_.conn_limit) update_accepting();
-        else if (!fe_has_room(l.fe)) update_accepting();
-        return;
-    }
-    tcp_->accept(slot, l.fe, l.multishot ? nullptr : &l.peer);
-    if (!l.armed && !stopping_) update_accepting();
-    if (p_.conn_limit > 0 && conns_ >= p_.conn_limit) update_accepting();
-    else if (!fe_has_room(l.fe)) update_accepting();
-}
-
-
 void Worker::start_pending() {
     tcp_->start_pending();
     h1_->start_pending();
 }
-
-// ---------------------------------------------------------------- connect
-
-
-
 
 // setsockopt(TCP_NODELAY) -> connect -> link_timeout (net::SideIo::connect) to a server address.
 // Returns the number of operations queued.
@@ -424,21 +265,5 @@ int Worker::connect_chain(const net::ConnSide& side, const config::SockAddr& add
     return io_.connect(side, reinterpret_cast<const sockaddr*>(&addr.ss), addr.len, ct, ts, ud_opt, ud_conn,
                        ud_timeout);
 }
-
-
-
-
-
-// ---------------------------------------------------------------- timers
-
-
-
-// ---------------------------------------------------------------- close and release
-
-
-
-
-
-
 
 }  // namespace es::proxy
