@@ -29,13 +29,15 @@ std::string show_side_flags(std::uint16_t flags) {
 
 int SideIo::recv(ConnSide& s, std::uint64_t ud, bool multishot) {
     if (!s.can_recv()) return 0;
-    io_uring_sqe* sqe = r_.sqe();
-    // len 0: the selected buffer's size
-    if (multishot) io_uring_prep_recv_multishot(sqe, s.slot, nullptr, 0, 0);
-    else io_uring_prep_recv(sqe, s.slot, nullptr, 0, 0);
-    sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
-    sqe->buf_group = bufs_.group();
-    io_uring_sqe_set_data64(sqe, ud);
+    if (!record({SideOp::Recv, s.slot, ud, 0, multishot})) {
+        io_uring_sqe* sqe = r_.sqe();
+        // len 0: the selected buffer's size
+        if (multishot) io_uring_prep_recv_multishot(sqe, s.slot, nullptr, 0, 0);
+        else io_uring_prep_recv(sqe, s.slot, nullptr, 0, 0);
+        sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
+        sqe->buf_group = bufs_.group();
+        io_uring_sqe_set_data64(sqe, ud);
+    }
     s.set(kSideRecv);
     s.clear(kSideRecvCancel);
     return 1;
@@ -43,14 +45,17 @@ int SideIo::recv(ConnSide& s, std::uint64_t ud, bool multishot) {
 
 int SideIo::cancel_recv(ConnSide& s, std::uint64_t recv_ud, std::uint64_t ud) {
     if (!s.has(kSideRecv) || s.has(kSideRecvCancel)) return 0;
-    io_uring_sqe* sqe = r_.sqe();
-    io_uring_prep_cancel64(sqe, recv_ud, 0);
-    io_uring_sqe_set_data64(sqe, ud);
+    if (!record({SideOp::CancelRecv, s.slot, ud, recv_ud})) {
+        io_uring_sqe* sqe = r_.sqe();
+        io_uring_prep_cancel64(sqe, recv_ud, 0);
+        io_uring_sqe_set_data64(sqe, ud);
+    }
     s.set(kSideRecvCancel);
     return 1;
 }
 
 int SideIo::socket(int family, std::uint64_t ud) {
+    if (record({SideOp::Socket, family, ud})) return 1;
     io_uring_sqe* sqe = r_.sqe();
     io_uring_prep_socket_direct_alloc(sqe, family, SOCK_STREAM, 0, 0);
     io_uring_sqe_set_data64(sqe, ud);
@@ -59,6 +64,8 @@ int SideIo::socket(int family, std::uint64_t ud) {
 
 int SideIo::connect(const ConnSide& s, const sockaddr* addr, socklen_t len, std::int64_t timeout_ms,
                     __kernel_timespec& ts, std::uint64_t ud_opt, std::uint64_t ud_conn, std::uint64_t ud_timeout) {
+    // recorded: the connect and its timeout (ud2 0 when there is none); no setsockopt to complete
+    if (record({SideOp::Connect, s.slot, ud_conn, timeout_ms > 0 ? ud_timeout : 0})) return timeout_ms > 0 ? 2 : 1;
     r_.reserve(3);
     int ops = 0;
     io_uring_sqe* sqe;
@@ -87,6 +94,7 @@ int SideIo::connect(const ConnSide& s, const sockaddr* addr, socklen_t len, std:
 }
 
 int SideIo::sendmsg(const ConnSide& s, const msghdr* msg, unsigned flags, std::uint64_t ud) {
+    if (record({SideOp::Send, s.slot, ud, 0, false, msg})) return 1;
     io_uring_sqe* sqe = r_.sqe();
     io_uring_prep_sendmsg(sqe, s.slot, msg, flags | MSG_NOSIGNAL);
     sqe->flags |= IOSQE_FIXED_FILE;
@@ -95,10 +103,12 @@ int SideIo::sendmsg(const ConnSide& s, const msghdr* msg, unsigned flags, std::u
 }
 
 int SideIo::shutdown(ConnSide& s, std::uint64_t ud) {
-    io_uring_sqe* sqe = r_.sqe();
-    io_uring_prep_shutdown(sqe, s.slot, SHUT_WR);
-    sqe->flags |= IOSQE_FIXED_FILE;
-    io_uring_sqe_set_data64(sqe, ud);
+    if (!record({SideOp::Shutdown, s.slot, ud})) {
+        io_uring_sqe* sqe = r_.sqe();
+        io_uring_prep_shutdown(sqe, s.slot, SHUT_WR);
+        sqe->flags |= IOSQE_FIXED_FILE;
+        io_uring_sqe_set_data64(sqe, ud);
+    }
     s.set(kSideShut | kSideShutFlight);
     return 1;
 }
@@ -114,19 +124,23 @@ int SideIo::shut_done(ConnSide& s, std::uint64_t ud_close) {
 int SideIo::poll(ConnSide& s, bool out, std::uint64_t ud) {
     const std::uint16_t f = out ? kSidePollOut : kSidePollIn;
     if (s.has(f) || s.slot < 0) return 0;
-    io_uring_sqe* sqe = r_.sqe();
-    io_uring_prep_poll_add(sqe, s.slot, out ? POLLOUT : POLLIN);
-    sqe->flags |= IOSQE_FIXED_FILE;
-    io_uring_sqe_set_data64(sqe, ud);
+    if (!record({SideOp::Poll, s.slot, ud, 0, out})) {
+        io_uring_sqe* sqe = r_.sqe();
+        io_uring_prep_poll_add(sqe, s.slot, out ? POLLOUT : POLLIN);
+        sqe->flags |= IOSQE_FIXED_FILE;
+        io_uring_sqe_set_data64(sqe, ud);
+    }
     s.set(f);
     return 1;
 }
 
 int SideIo::install(ConnSide& s, std::uint64_t ud) {
     if (s.fd >= 0 || s.has(kSideInstalling) || s.slot < 0) return 0;
-    io_uring_sqe* sqe = r_.sqe();
-    compat::prep_fixed_fd_install(sqe, s.slot);
-    io_uring_sqe_set_data64(sqe, ud);
+    if (!record({SideOp::Install, s.slot, ud})) {
+        io_uring_sqe* sqe = r_.sqe();
+        compat::prep_fixed_fd_install(sqe, s.slot);
+        io_uring_sqe_set_data64(sqe, ud);
+    }
     s.set(kSideInstalling);
     return 1;
 }
@@ -144,13 +158,16 @@ void SideIo::install_done(ConnSide& s, int res) {
 int SideIo::close(ConnSide& s, std::uint64_t ud_cancel, std::uint64_t ud_close) {
     int ops = 0;
     if (s.slot >= 0) {
-        io_uring_sqe* sqe = r_.sqe();
-        io_uring_prep_cancel_fd(sqe, s.slot, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
-        io_uring_sqe_set_data64(sqe, ud_cancel);
+        if (!record({SideOp::Close, s.slot, ud_close, ud_cancel, s.has(kSideShutFlight)})) {
+            io_uring_sqe* sqe = r_.sqe();
+            io_uring_prep_cancel_fd(sqe, s.slot, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
+            io_uring_sqe_set_data64(sqe, ud_cancel);
+        }
         ++ops;
         // an in-flight SHUT_WR resolves the slot when io-wq issues it: the slot must stay ours
         // until its completion (DESIGN 5.10); shut_done() closes it then
         if (s.has(kSideShutFlight)) s.deferred_close = s.slot;
+        else if (rec_) ++ops;  // recorded with the cancel above
         else ops += close_slot(s.slot, ud_close);
         s.slot = -1;
     }
@@ -162,6 +179,7 @@ int SideIo::close(ConnSide& s, std::uint64_t ud_cancel, std::uint64_t ud_close) 
 }
 
 int SideIo::close_slot(int slot, std::uint64_t ud_close) {
+    if (record({SideOp::CloseSlot, slot, ud_close})) return 1;
     io_uring_sqe* sqe = r_.sqe();
     io_uring_prep_close_direct(sqe, unsigned(slot));
     io_uring_sqe_set_data64(sqe, ud_close);

@@ -61,6 +61,23 @@ struct ConnSide {
 // "RECV|EOF" (empty for none): the flag word for debug output and assertions' messages.
 std::string show_side_flags(std::uint16_t flags);
 
+// What a SideIo would have queued, handed to a recorder instead of the ring: the seam that lets a
+// test drive a protocol's state machines with completions it makes up (no socket, no kernel op).
+struct SideOp {
+    enum Kind : std::uint8_t { Recv, CancelRecv, Socket, Connect, Send, Shutdown, Poll, Install, Close, CloseSlot };
+    Kind kind;
+    int slot;                   // the side's slot (Socket: the address family)
+    std::uint64_t ud;           // the completion's user_data (Connect: the connect's; Close: the close's)
+    std::uint64_t ud2 = 0;      // CancelRecv: the receive's; Close: the cancel's; Connect: the timeout's
+    bool flag = false;          // Recv: multishot; Poll: POLLOUT
+    const msghdr* msg = nullptr;  // Send: what the kernel would read until the completion
+};
+class SideOpRecorder {
+public:
+    virtual ~SideOpRecorder() = default;
+    virtual void op(const SideOp& o) = 0;
+};
+
 // Queues the ops of connection sides on one shard's ring. Every call returns the number of ops it
 // queued (0 when there was nothing to do); the caller adds it to its ops-in-flight count.
 class SideIo {
@@ -101,10 +118,20 @@ public:
     // Closes a slot that has no op in flight (a failed connect, a socket made for a closed owner).
     int close_slot(int slot, std::uint64_t ud_close);
 
+    // Tests: every op goes to `rec` instead of the ring (the flag words change as they would).
+    void set_recorder(SideOpRecorder* rec) { rec_ = rec; }
+
 private:
+    bool record(const SideOp& o) {
+        if (__builtin_expect(rec_ == nullptr, 1)) return false;
+        rec_->op(o);
+        return true;
+    }
+
     shard::Reactor& r_;
     const BufRing& bufs_;
     bool sockopt_ok_;
+    SideOpRecorder* rec_ = nullptr;
 };
 
 }  // namespace es::net
