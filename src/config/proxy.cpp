@@ -8,19 +8,11 @@
 #include <cctype>
 #include <limits>
 
+#include "http_keywords.hpp"
 #include "internal.hpp"
+#include "sections.hpp"
 
 namespace es::config::detail {
-
-bool has_fe(const ProxyDraft& px) {
-    return (px.cap & kCapFe) != 0;
-}
-bool has_be(const ProxyDraft& px) {
-    return (px.cap & kCapBe) != 0;
-}
-bool is_defaults(const ProxyDraft& px) {
-    return (px.cap & kCapDefaults) != 0;
-}
 
 namespace {
 
@@ -599,7 +591,7 @@ void parse_option(ParseState& st, ProxyDraft& px, const Line& line, bool negated
         px.be.redispatch_interval = interval == 0 ? -1 : interval;
         return;
     }
-    if (http_option(st, px, line, name, negated)) return;
+    if (http_option(st, px, line, name, negated) || log_option(st, px, line, name, negated)) return;
     if (const auto* e = find_entry(name, kOptionIgnored)) {
         st.warn_ignored(line.at, {kw + " " + name}, e->why);
         return;
@@ -883,7 +875,7 @@ constexpr Keyword kProxyKeywords[] = {
     {"http-reuse", kCapBe | kCapDefaults, false, kw_http_reuse},
     {"retry-on", kCapBe | kCapDefaults, false, kw_retry_on},
     {"enabled", kAll, false, kw_enabled},
-    // HTTP (http.cpp)
+    // HTTP (http_keywords.hpp)
     {"acl", kAll, true, kw_acl},
     {"http-request", kAll, true, kw_http_request},
     {"http-response", kAll, true, kw_http_response},
