@@ -22,7 +22,7 @@ void resolve_acl_terms(ProxyDraft& px);
 
 // ---- values.cpp -----------------------------------------------------------------------------------------
 
-// Where a log-format value is used: what the request path can evaluate there (src/http/rules.cpp expand()).
+// Where a log-format value is used: what the request path can evaluate there (src/rules/rules.cpp expand()).
 enum class FmtUse {
     Request,   // http-request set-header/add-header, set-path, redirect: request and client known
     Response,  // http-response set-header/add-header: response headers and client known

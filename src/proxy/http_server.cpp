@@ -10,7 +10,7 @@
 #include <cstring>
 
 #include "edgeshard/core/assert.hpp"
-#include "edgeshard/http/rules.hpp"
+#include "edgeshard/rules/rules.hpp"
 #include "edgeshard/net/uring_compat.hpp"
 #include "edgeshard/proxy/worker.hpp"
 #include "http_internal.hpp"

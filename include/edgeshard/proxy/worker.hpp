@@ -27,7 +27,7 @@
 
 #include "edgeshard/config/config.hpp"
 #include "edgeshard/http/parser.hpp"
-#include "edgeshard/http/rules.hpp"
+#include "edgeshard/rules/rules.hpp"
 #include "edgeshard/log/access_log.hpp"
 #include "edgeshard/proxy/http_session.hpp"
 #include "edgeshard/core/intrusive_list.hpp"
@@ -351,8 +351,8 @@ private:
     http::Limits http_limits_;
     http::RequestHead req_head_;   // the head being processed (one at a time per shard)
     http::ResponseHead rsp_head_;
-    http::Arena arena_;
-    http::HeaderEdits edits_;
+    rules::Arena arena_;
+    rules::HeaderEdits edits_;
     std::vector<std::unique_ptr<log::Format>> fe_formats_;
     std::int64_t wall_offset_ms_ = 0;
 };

@@ -5,10 +5,10 @@
 
 #include <cstring>
 
-#include "edgeshard/http/rules.hpp"
+#include "edgeshard/rules/rules.hpp"
 #include "edgeshard/core/ipv4_text.hpp"
 
-namespace es::http {
+namespace es::rules {
 
 namespace {
 
@@ -26,16 +26,16 @@ bool last_header_element(const Txn& t, std::string_view name, std::string_view& 
         while (next_list_element(value, pos, elem)) out = elem;
         found = true;
     };
-    const MessageHead* msg = t.rsp != nullptr ? static_cast<const MessageHead*>(t.rsp) : t.req;
+    const http::MessageHead* msg = t.rsp != nullptr ? static_cast<const http::MessageHead*>(t.rsp) : t.req;
     if (msg != nullptr) {
         for (std::uint16_t i = 0; i < msg->nheaders; ++i) {
-            const Header& h = msg->headers[i];
-            if (!h.removed && iequals(h.name, name)) take(h.value);
+            const http::Header& h = msg->headers[i];
+            if (!h.removed && http::iequals(h.name, name)) take(h.value);
         }
     }
     if (t.edits != nullptr) {
         for (int i = 0; i < t.edits->nadds; ++i)
-            if (iequals(t.edits->adds[i].name, name)) take(t.edits->adds[i].value);
+            if (http::iequals(t.edits->adds[i].name, name)) take(t.edits->adds[i].value);
     }
     return found;
 }
@@ -58,7 +58,7 @@ bool sample(const Txn& t, std::string_view expr, ArenaWriter& w) {
         if (port >= 0) w.add_uint(static_cast<std::uint64_t>(port));
         return true;
     }
-    const RequestHead* req = t.req;
+    const http::RequestHead* req = t.req;
     if (expr == "path" || expr == "url" || expr == "query" || expr == "method") {
         if (req == nullptr)
             value_or_missing({});
@@ -149,16 +149,16 @@ bool single_line(std::string_view v) {
     return v.find_first_of("\r\n") == std::string_view::npos;
 }
 
-void mark_removed(MessageHead* msg, std::string_view name) {
+void mark_removed(http::MessageHead* msg, std::string_view name) {
     if (msg == nullptr) return;
     for (std::uint16_t i = 0; i < msg->nheaders; ++i)
-        if (iequals(msg->headers[i].name, name)) msg->headers[i].removed = true;
+        if (http::iequals(msg->headers[i].name, name)) msg->headers[i].removed = true;
 }
 
 void drop_adds(HeaderEdits& e, std::string_view name) {
     int keep = 0;
     for (int i = 0; i < e.nadds; ++i)
-        if (!iequals(e.adds[i].name, name)) e.adds[keep++] = e.adds[i];
+        if (!http::iequals(e.adds[i].name, name)) e.adds[keep++] = e.adds[i];
     e.nadds = keep;
 }
 
@@ -178,12 +178,12 @@ Verdict failed(const config::HttpProxy& px, const Txn& t) {
 }
 
 std::string_view reason_or_unknown(int status) {
-    const std::string_view r = reason_phrase(status);
+    const std::string_view r = http::reason_phrase(status);
     return r.empty() ? std::string_view("Unknown") : r;
 }
 
 // set-header / add-header / del-header on the message the rules run on.
-bool header_action(const HttpRule& r, MessageHead* msg, Txn& t) {
+bool header_action(const HttpRule& r, http::MessageHead* msg, Txn& t) {
     if (r.action == HttpAction::DelHeader) {
         mark_removed(msg, r.name);
         if (t.edits != nullptr) drop_adds(*t.edits, r.name);
@@ -224,7 +224,7 @@ Verdict redirect(const config::HttpProxy& px, const HttpRule& r, Txn& t) {
     const int code = r.status != 0 ? r.status : 302;
     std::string_view target;
     if (!expand(t, r.value, target) || !single_line(target)) return failed(px, t);
-    const RequestHead& req = *t.req;
+    const http::RequestHead& req = *t.req;
     const std::string_view path =
         t.edits != nullptr && !t.edits->new_path.empty() ? t.edits->new_path : req.path;
     const bool with_query = !r.drop_query && !req.query.empty();
@@ -458,4 +458,4 @@ int addr_port(const sockaddr_storage* ss) {
     return -1;
 }
 
-}  // namespace es::http
+}  // namespace es::rules
