@@ -8,14 +8,6 @@
 
 namespace es::config::detail {
 
-namespace {
-
-bool layer7_balance(Balance b) {
-    return b == Balance::Uri || b == Balance::Hdr;
-}
-
-}  // namespace
-
 // ---- options ---------------------------------------------------------------------------------------------
 
 bool http_option(ParseState&, ProxyDraft& px, const Line& line, const std::string& name, bool negated) {
@@ -160,14 +152,6 @@ void finish_proxy_http(ParseState& st, ProxyDraft& px) {
             st.warn(h.response_rules.front().where, "'http-response' rules of " + px.kind + " " +
                                                         squote(px.name) +
                                                         " are ignored: they need 'mode http'");
-    }
-    if (be_tcp && layer7_balance(px.be.balance)) {
-        st.warn(px.where, std::string("layer 7 hash 'balance ") +
-                              (px.be.balance == Balance::Uri ? "uri" : "hdr") + "' is not possible for " +
-                              px.kind + " " + squote(px.name) +
-                              " (needs 'mode http'): falling back to roundrobin");
-        px.be.balance = Balance::RoundRobin;
-        px.be.balance_arg.clear();
     }
 }
 

@@ -158,6 +158,8 @@ struct ProxyDraft {
     int backlog = 0;
     bool default_backend_explicit = false;  // set in this section (not inherited from defaults)
     bool balance_set = false;
+    Location balance_at;          // the 'balance' line in effect (it may be in the defaults section)
+    std::string balance_problem;  // why the balancer could not use it (hdr argument): refused in a backend
     // HTTP
     std::vector<ErrorDirective> errors;
     std::vector<PendingReply> pending_replies;

@@ -291,13 +291,13 @@ void Worker::h_start_request(HttpSession* s, http::RequestHead& req, const char*
     // server choice
     std::string_view hval;
     bool has_hval = false;
-    if (bcfg.balance == config::Balance::Hdr) {
+    if (bcfg.balance.algo == config::Balance::Hdr) {
         if (const http::Header* h = req.find(lbs_[std::size_t(be)]->hdr_name())) {
             hval = h->value;
             has_hval = true;
         }
     }
-    if (bcfg.balance == config::Balance::Uri || bcfg.balance == config::Balance::Hdr) {
+    if (bcfg.balance.algo == config::Balance::Uri || bcfg.balance.algo == config::Balance::Hdr) {
         // keep what `balance uri` / `balance hdr()` hash: the target (path and query) as
         // received, or the header's value; picks after this one (queue, retries) read it
         HttpNotes* nt = h_notes(s);
