@@ -11,7 +11,7 @@
 
 #include "edgeshard/core/assert.hpp"
 #include "edgeshard/rules/rules.hpp"
-#include "edgeshard/net/uring_compat.hpp"
+#include "edgeshard/shard/uring_compat.hpp"
 #include "edgeshard/proxy/worker.hpp"
 #include "http_internal.hpp"
 

@@ -8,7 +8,7 @@
 #include <cerrno>
 
 #include "edgeshard/core/assert.hpp"
-#include "edgeshard/net/uring_compat.hpp"
+#include "edgeshard/shard/uring_compat.hpp"
 #include "edgeshard/proxy/worker.hpp"
 #include "edgeshard/proxy/session.hpp"
 
@@ -339,7 +339,7 @@ void Worker::maybe_start_splice(Session* s, int dir) {
         if (sd.installing) continue;
         sd.installing = true;
         io_uring_sqe* sqe = r_.sqe();
-        net::compat::prep_fixed_fd_install(sqe, sd.slot);
+        shard::compat::prep_fixed_fd_install(sqe, sd.slot);
         io_uring_sqe_set_data64(sqe, ud(std::uint8_t(kOpInstall0 + side), s));
         ++s->pending_ops;
     }
@@ -545,7 +545,7 @@ void Worker::h_maybe_splice(HttpSession* s) {
         if (!s->cli_installing) {
             s->cli_installing = true;
             io_uring_sqe* sqe = r_.sqe();
-            net::compat::prep_fixed_fd_install(sqe, s->slot);
+            shard::compat::prep_fixed_fd_install(sqe, s->slot);
             io_uring_sqe_set_data64(sqe, UserData::pack(kHOpCliInstall, s->gen, s));
             ++s->pending_ops;
         }
@@ -555,7 +555,7 @@ void Worker::h_maybe_splice(HttpSession* s) {
         if (!c->installing) {
             c->installing = true;
             io_uring_sqe* sqe = r_.sqe();
-            net::compat::prep_fixed_fd_install(sqe, c->slot);
+            shard::compat::prep_fixed_fd_install(sqe, c->slot);
             io_uring_sqe_set_data64(sqe, UserData::pack(kHOpSrvInstall, c->gen, c));
             ++c->pending_ops;
         }

@@ -11,7 +11,7 @@
 #include <cstring>
 
 #include "edgeshard/core/assert.hpp"
-#include "edgeshard/net/uring_compat.hpp"
+#include "edgeshard/shard/uring_compat.hpp"
 #include "edgeshard/proxy/session.hpp"
 
 namespace es::proxy {
@@ -406,7 +406,8 @@ void Worker::arm_accept(std::size_t li) {
         io_uring_prep_multishot_accept_direct(sqe, l.fd, nullptr, nullptr, 0);
     } else {
         l.peer_len = sizeof l.peer;
-        net::compat::prep_accept_direct_alloc(sqe, l.fd, reinterpret_cast<sockaddr*>(&l.peer), &l.peer_len, 0);
+        auto* peer = reinterpret_cast<sockaddr*>(&l.peer);
+        shard::compat::prep_accept_direct_alloc(sqe, l.fd, peer, &l.peer_len, 0);
     }
     io_uring_sqe_set_data64(sqe, UserData::pack_raw(kOpAccept, 0, li));
     l.armed = true;
@@ -674,7 +675,7 @@ int Worker::connect_chain(int slot, const config::SockAddr& addr, config::Millis
     io_uring_sqe* sqe;
     if (p_.sockopt_ok) {
         sqe = r_.sqe();
-        net::compat::prep_setsockopt_fixed(sqe, slot, IPPROTO_TCP, TCP_NODELAY, &kOne);
+        shard::compat::prep_setsockopt_fixed(sqe, slot, IPPROTO_TCP, TCP_NODELAY, &kOne);
         sqe->flags |= IOSQE_IO_LINK;
         io_uring_sqe_set_data64(sqe, ud_opt);
         ++ops;
