@@ -1,5 +1,5 @@
 // Replies the proxy answers by itself: the built-in error pages, the configured ones (errorfile,
-// errorfiles, http-error), and the 401/407 challenge. See README.md "Rules, replies, auth".
+// errorfiles, http-error), and the 401/407 challenge. See README.md.
 #include <cstring>
 #include <string>
 
