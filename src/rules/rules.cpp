@@ -197,23 +197,6 @@ bool header_action(const HttpRule& r, http::MessageHead* msg, Txn& t) {
     return true;
 }
 
-std::string_view redirect_reason(int code) {
-    switch (code) {
-        case 301:
-            return "Moved Permanently";
-        case 302:
-            return "Found";
-        case 303:
-            return "See Other";
-        case 307:
-            return "Temporary Redirect";
-        case 308:
-            return "Permanent Redirect";
-        default:
-            return reason_or_unknown(code);
-    }
-}
-
 // redirect location|prefix|scheme: the Location value, then the reply built around it.
 Verdict redirect(const config::HttpProxy& px, const HttpRule& r, Txn& t) {
     if (t.arena == nullptr || t.req == nullptr) return failed(px, t);
@@ -229,7 +212,7 @@ Verdict redirect(const config::HttpProxy& px, const HttpRule& r, Txn& t) {
     w.add("HTTP/1.1 ");
     w.add_uint(static_cast<std::uint64_t>(code));
     w.add(" ");
-    w.add(redirect_reason(code));
+    w.add(reason_or_unknown(code));
     w.add("\r\ncontent-length: 0\r\nlocation: ");
     if (r.redirect_kind == "prefix") {
         // A prefix of "/" means "the same URI, relative" rather than "//path".
