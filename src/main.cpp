@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "edgeshard/config/parser.hpp"
-#include "edgeshard/http/rules.hpp"
+#include "edgeshard/rules/rules.hpp"
 #include "edgeshard/log/access_log.hpp"
 #include "edgeshard/stats/render.hpp"
 #include "edgeshard/control/control_shard.hpp"
@@ -258,7 +258,8 @@ int main(int argc, char** argv) {
             }
             return out;
         };
-        (void)es::http::error_reply(400, nullptr, nullptr);  // builds the built-in reply table before the shards run
+        // builds the built-in reply table before the shards run
+        (void)es::rules::error_reply(400, nullptr, nullptr);
         const bool reload = !takeover.empty();
         rt.start(std::move(taken.listeners), reload);
         taken.listeners.clear();

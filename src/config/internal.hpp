@@ -1,4 +1,8 @@
-// Internals shared by the config room's translation units. Not part of the room's interface.
+// Internals shared by every translation unit of the config room: messages, the environment overlay, the
+// lexer, units and argument helpers, and the state of a parse (drafts of the sections being read). Not part
+// of the room's interface. The files that implement it (units.cpp, lexer.cpp) depend on nothing else in
+// the room; the keyword files build on it (http_keywords.hpp, sections.hpp), the driver (parser.cpp) on
+// them.
 #pragma once
 
 #include <cstdint>
@@ -100,11 +104,17 @@ std::int64_t size_arg(const Line& line, std::size_t idx, std::string_view kw, st
                       std::int64_t hi);
 void no_more_args(const Line& line, std::size_t count, std::string_view kw);
 
+// Text helpers.
+std::string lower(std::string s);  // ASCII lower case
+bool has_ctl(std::string_view s);  // holds CR, LF or NUL: cannot be written into a message
+// A whole file (acl -f, errorfile, return file...): fails with "'kw': cannot read 'path': why".
+std::string read_whole(const std::string& path, const Location& at, std::string_view kw);
+
 // Address with an optional family prefix (ipv4@, ipv6@, tcp@, tcp4@, tcp6@). what names the keyword
 // in messages. Fails with a message that explains DNS names, unix sockets and missing ports.
 SockAddr addr_arg(const std::string& text, const Location& at, std::string_view what);
 
-// ---- parser state (parser.cpp, proxy.cpp, validate.cpp) -----------------------------------------------
+// ---- parser state (drafts; ParseState::warn is in units.cpp) -----------------------------------------
 
 enum Cap : unsigned { kCapFe = 1, kCapBe = 2, kCapDefaults = 4 };
 
@@ -148,6 +158,8 @@ struct ProxyDraft {
     int backlog = 0;
     bool default_backend_explicit = false;  // set in this section (not inherited from defaults)
     bool balance_set = false;
+    Location balance_at;          // the 'balance' line in effect (it may be in the defaults section)
+    std::string balance_problem;  // why the balancer could not use it (hdr argument): refused in a backend
     // HTTP
     std::vector<ErrorDirective> errors;
     std::vector<PendingReply> pending_replies;
@@ -155,6 +167,22 @@ struct ProxyDraft {
     std::vector<std::string> defaults_acls;  // names declared in the defaults it came from (not inherited)
     bool httplog = false;     // log_format came from 'option httplog' (a tcp frontend falls back to tcplog)
 };
+
+inline bool has_fe(const ProxyDraft& px) {
+    return (px.cap & kCapFe) != 0;
+}
+inline bool has_be(const ProxyDraft& px) {
+    return (px.cap & kCapBe) != 0;
+}
+inline bool is_defaults(const ProxyDraft& px) {
+    return (px.cap & kCapDefaults) != 0;
+}
+// Applies fn to the HttpProxy of every half the section has (both for a listen or a defaults section).
+template <typename Fn>
+void each_http(ProxyDraft& px, Fn&& fn) {
+    if (has_fe(px)) fn(px.fe.http);
+    if (has_be(px)) fn(px.be.http);
+}
 
 struct CpuMapNote {  // explicit thread numbers above nbthread deserve a warning, known only at the end
     Location at;
@@ -194,54 +222,5 @@ struct ParseState {
     // "keyword 'x' is accepted and ignored: why" (several words: "keywords 'a', 'b' are ...").
     void warn_ignored(const Location& at, const std::vector<std::string>& words, std::string_view why);
 };
-
-ProxyDraft builtin_defaults();
-void parse_global_line(ParseState& st, const Line& line);
-void parse_proxy_line(ParseState& st, ProxyDraft& px, const Line& line);
-void finish_proxy(ParseState& st, ProxyDraft& px);  // checks that need the whole section
-void finalize(ParseState& st);                      // cross-references, ids, whole-config checks
-
-// ---- HTTP keywords (http.cpp) -------------------------------------------------------------------------
-
-bool has_fe(const ProxyDraft& px);
-bool has_be(const ProxyDraft& px);
-bool is_defaults(const ProxyDraft& px);
-// Applies fn to the HttpProxy of every half the section has (both for a listen or a defaults section).
-template <typename Fn>
-void each_http(ProxyDraft& px, Fn&& fn) {
-    if (has_fe(px)) fn(px.fe.http);
-    if (has_be(px)) fn(px.be.http);
-}
-
-// "if|unless ..." starting at words[idx]; anonymous ACLs are added to the proxy. Throws ConfigError.
-Condition parse_condition(ParseState& st, ProxyDraft& px, const Line& line, std::size_t idx);
-// Index of the first "if"/"unless" at or after `from`, or words.size().
-std::size_t condition_start(const Line& line, std::size_t from);
-
-void kw_acl(ParseState& st, ProxyDraft& px, const Line& line);
-void kw_http_request(ParseState& st, ProxyDraft& px, const Line& line);
-void kw_http_response(ParseState& st, ProxyDraft& px, const Line& line);
-void kw_redirect(ParseState& st, ProxyDraft& px, const Line& line);
-void kw_errorfile(ParseState& st, ProxyDraft& px, const Line& line);
-void kw_errorfiles(ParseState& st, ProxyDraft& px, const Line& line);
-void kw_errorloc(ParseState& st, ProxyDraft& px, const Line& line);
-void kw_http_error(ParseState& st, ProxyDraft& px, const Line& line);
-void kw_log(ParseState& st, ProxyDraft& px, const Line& line);
-void kw_no_log(ParseState& st, ProxyDraft& px, const Line& line);
-void kw_log_format(ParseState& st, ProxyDraft& px, const Line& line);
-void kw_log_tag(ParseState& st, ProxyDraft& px, const Line& line);
-// A syslog header field (tag, host name): printable, no blanks. Fails naming kw.
-void check_syslog_word(const Line& line, std::string_view kw, const std::string& value);
-void kw_stats(ParseState& st, ProxyDraft& px, const Line& line);
-// option forwardfor/httpclose/http-server-close/http-keep-alive/httplog/tcplog/dontlognull;
-// false when `name` is not one of them.
-bool http_option(ParseState& st, ProxyDraft& px, const Line& line, const std::string& name, bool negated);
-
-void parse_global_log(ParseState& st, const Line& line);
-void parse_userlist_line(ParseState& st, const Line& line);
-void finish_userlist(ParseState& st);
-void parse_http_errors_line(ParseState& st, const Line& line);
-void finish_proxy_http(ParseState& st, ProxyDraft& px);  // end of a proxy section
-void resolve_http(ParseState& st);                       // after every file, before the drafts become proxies
 
 }  // namespace es::config::detail

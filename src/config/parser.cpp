@@ -9,25 +9,12 @@
 #include <set>
 #include <sstream>
 
+#include "http_keywords.hpp"
 #include "internal.hpp"
+#include "sections.hpp"
 
 namespace es::config {
 namespace detail {
-
-void ParseState::warn(const Location& at, const std::string& message) {
-    cfg.warnings.push_back(where_text(at) + ": " + message);
-}
-
-void ParseState::warn_ignored(const Location& at, const std::vector<std::string>& words,
-                              std::string_view why) {
-    if (words.empty()) return;
-    std::string list;
-    for (const auto& w : words) list += (list.empty() ? "" : ", ") + squote(w);
-    if (words.size() == 1)
-        warn(at, "keyword " + list + " is accepted and ignored: " + std::string(why));
-    else
-        warn(at, "keywords " + list + " are accepted and ignored: " + std::string(why));
-}
 
 namespace {
 
@@ -458,8 +445,6 @@ std::vector<std::string_view> global_keywords() {
     return v;
 }
 
-}  // namespace
-
 void parse_global_line(ParseState& st, const Line& line) {
     const auto& kw = line.words[0];
     auto& g = st.cfg.global;
@@ -557,8 +542,6 @@ void parse_global_line(ParseState& st, const Line& line) {
              "unknown keyword " + squote(kw) + " in 'global' section" + did_you_mean(kw, global_keywords()));
     }
 }
-
-namespace {
 
 bool valid_name(const std::string& n) {
     // HAProxy's rule for proxy and server names: letters, digits, '-', '_', '.' and ':'.

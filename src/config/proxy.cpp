@@ -8,19 +8,12 @@
 #include <cctype>
 #include <limits>
 
+#include "balance.hpp"
+#include "http_keywords.hpp"
 #include "internal.hpp"
+#include "sections.hpp"
 
 namespace es::config::detail {
-
-bool has_fe(const ProxyDraft& px) {
-    return (px.cap & kCapFe) != 0;
-}
-bool has_be(const ProxyDraft& px) {
-    return (px.cap & kCapBe) != 0;
-}
-bool is_defaults(const ProxyDraft& px) {
-    return (px.cap & kCapDefaults) != 0;
-}
 
 namespace {
 
@@ -599,7 +592,7 @@ void parse_option(ParseState& st, ProxyDraft& px, const Line& line, bool negated
         px.be.redispatch_interval = interval == 0 ? -1 : interval;
         return;
     }
-    if (http_option(st, px, line, name, negated)) return;
+    if (http_option(st, px, line, name, negated) || log_option(st, px, line, name, negated)) return;
     if (const auto* e = find_entry(name, kOptionIgnored)) {
         st.warn_ignored(line.at, {kw + " " + name}, e->why);
         return;
@@ -612,73 +605,6 @@ void parse_option(ParseState& st, ProxyDraft& px, const Line& line, bool negated
     add_names(names, kOptionRefused);
     fail(line.at, "unknown option " + squote(name) + " in " + squote(px.kind) + " section" +
                       did_you_mean(name, names));
-}
-
-void parse_balance(ParseState& st, ProxyDraft& px, const Line& line) {
-    constexpr std::string_view kSupported =
-        " (supported: roundrobin, leastconn, source, uri, hdr(<name>), random)";
-    const auto& algo = arg_or_fail(line, 1, "balance", "an algorithm");
-    Balance b = Balance::RoundRobin;
-    std::string arg;
-    int draws = 2;
-    std::size_t used = 2;
-    if (algo == "roundrobin") {
-        b = Balance::RoundRobin;
-    } else if (algo == "leastconn") {
-        b = Balance::LeastConn;
-    } else if (algo == "source") {
-        b = Balance::Source;
-    } else if (algo == "uri") {
-        b = Balance::Uri;
-        // uri [whole] [len <n>] [depth <n>] [path-only]: kept as written
-        for (std::size_t i = 2; i < line.words.size(); ++i) {
-            const auto& w = line.words[i];
-            std::string part = w;
-            if (w == "len" || w == "depth") {
-                part += " " + std::to_string(
-                                  int_arg(line, ++i, "balance uri " + w, 1, kIntMax, "a positive integer"));
-            } else if (w != "whole" && w != "path-only") {
-                fail(line.at, "'balance uri': unknown option " + squote(w) +
-                                  did_you_mean(w, {"whole", "len", "depth", "path-only"}) +
-                                  " (expects whole, len <n>, depth <n>, path-only)");
-            }
-            arg += (arg.empty() ? "" : " ") + part;
-            used = i + 1;
-        }
-    } else if (algo.rfind("hdr(", 0) == 0) {
-        b = Balance::Hdr;
-        if (algo.back() != ')' || algo.size() <= 5)
-            fail(line.at, "'balance hdr' expects a header name: 'hdr(<name>)', got " + squote(algo));
-        arg = algo.substr(4, algo.size() - 5);
-        if (line.words.size() > 2 && line.words[2] == "use_domain_only")
-            fail(line.at, "'balance hdr(...) use_domain_only' is not supported in this version");
-    } else if (algo == "random" || algo.rfind("random(", 0) == 0) {
-        b = Balance::Random;
-        if (algo != "random") {
-            const auto inner = algo.size() > 8 && algo.back() == ')' ? algo.substr(7, algo.size() - 8) : "";
-            const auto d = parse_integer(inner);
-            if (!d || *d < 1 || *d > 100)
-                fail(line.at, "'balance random(<draws>)' expects a number of draws from 1 to 100, got " +
-                                  squote(algo));
-            draws = static_cast<int>(*d);
-        }
-    } else {
-        static const std::vector<std::string_view> kKnown = {"static-rr", "first", "url_param", "hash",
-                                                             "rdp-cookie"};
-        const auto base = algo.substr(0, algo.find('('));
-        const bool haproxy_algo = std::find(kKnown.begin(), kKnown.end(), base) != kKnown.end();
-        fail(line.at,
-             (haproxy_algo ? "balance algorithm " + squote(algo) + " is not supported"
-                           : "unknown balance algorithm " + squote(algo) +
-                                 did_you_mean(algo, {"roundrobin", "leastconn", "source", "uri", "random"})) +
-                 std::string(kSupported));
-    }
-    no_more_args(line, used, "balance " + algo);
-    if (!has_be(px)) return warn_capability(st, px, line.at, "balance", kCapBe);
-    px.be.balance = b;
-    px.be.balance_arg = arg;
-    px.be.random_draws = draws;
-    px.balance_set = true;
 }
 
 // ---- dispatch ------------------------------------------------------------------------------------------
@@ -739,40 +665,6 @@ void kw_backlog(ParseState&, ProxyDraft& px, const Line& line) {
 void kw_retries(ParseState&, ProxyDraft& px, const Line& line) {
     px.be.retries = static_cast<int>(int_arg(line, 1, "retries", 0, kIntMax, "a non-negative integer"));
     no_more_args(line, 2, "retries");
-}
-
-void kw_hash_type(ParseState& st, ProxyDraft& px, const Line& line) {
-    const auto& method = arg_or_fail(line, 1, "hash-type", "map-based or consistent");
-    HashType h = HashType::MapBased;
-    if (method == "map-based")
-        h = HashType::MapBased;
-    else if (method == "consistent")
-        h = HashType::Consistent;
-    else
-        fail(line.at, "'hash-type' expects map-based or consistent, got " + squote(method) +
-                          did_you_mean(method, {"map-based", "consistent"}));
-    std::size_t i = 2;
-    if (i < line.words.size()) {
-        const auto& fn = line.words[i];
-        if (fn != "sdbm" && fn != "djb2" && fn != "wt6" && fn != "crc32" && fn != "none" && fn != "avalanche")
-            fail(line.at, "'hash-type': unknown hash function " + squote(fn) +
-                              did_you_mean(fn, {"sdbm", "djb2", "wt6", "crc32", "none", "avalanche"}) +
-                              " (sdbm, djb2, wt6, crc32, none)");
-        ++i;
-        if (fn != "avalanche" && i < line.words.size()) {
-            if (line.words[i] != "avalanche")
-                fail(line.at, "'hash-type': expects 'avalanche' after the hash function, got " +
-                                  squote(line.words[i]));
-            ++i;
-        }
-    }
-    no_more_args(line, i, "hash-type");
-    if (i > 2)
-        st.warn_ignored(line.at, {"hash-type " + method + " " + line.words[2]},
-                        "edgeshard hashes keys with its own function: each key still maps to one server, "
-                        "not necessarily the one HAProxy would pick");
-    if (!has_be(px)) return warn_capability(st, px, line.at, "hash-type", kCapBe);
-    px.be.hash_type = h;  // the function is accepted; the balancer chooses its own hash
 }
 
 void kw_http_reuse(ParseState& st, ProxyDraft& px, const Line& line) {
@@ -845,9 +737,6 @@ void kw_timeout(ParseState& st, ProxyDraft& px, const Line& line) {
 void kw_option(ParseState& st, ProxyDraft& px, const Line& line) {
     parse_option(st, px, line, false);
 }
-void kw_balance(ParseState& st, ProxyDraft& px, const Line& line) {
-    parse_balance(st, px, line);
-}
 void kw_enabled(ParseState&, ProxyDraft&, const Line& line) {
     no_more_args(line, 1, "enabled");
 }
@@ -883,7 +772,7 @@ constexpr Keyword kProxyKeywords[] = {
     {"http-reuse", kCapBe | kCapDefaults, false, kw_http_reuse},
     {"retry-on", kCapBe | kCapDefaults, false, kw_retry_on},
     {"enabled", kAll, false, kw_enabled},
-    // HTTP (http.cpp)
+    // HTTP (http_keywords.hpp)
     {"acl", kAll, true, kw_acl},
     {"http-request", kAll, true, kw_http_request},
     {"http-response", kAll, true, kw_http_response},
@@ -946,6 +835,7 @@ void parse_proxy_line(ParseState& st, ProxyDraft& px, const Line& line) {
 
 void finish_proxy(ParseState& st, ProxyDraft& px) {
     finish_proxy_http(st, px);
+    if (has_be(px)) finish_balance(st, px);
     if (has_fe(px) && px.fe.binds.empty()) {
         if (px.kind == "frontend")
             fail(px.where, "frontend " + squote(px.name) +
@@ -970,6 +860,7 @@ void finish_proxy(ParseState& st, ProxyDraft& px) {
                 "missing timeouts for " + px.kind + " " + squote(px.name) + ": " + list +
                     " (unset means edgeshard's built-in default, 0 means never; set them explicitly)");
     }
+    if (has_be(px)) check_balance(px);
 }
 
 }  // namespace es::config::detail

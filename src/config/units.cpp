@@ -1,12 +1,17 @@
-// Units (time, size, addresses), message helpers and the environment overlay.
+// Units (time, size, addresses), message helpers (ParseState::warn too), text helpers and the environment
+// overlay.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <limits>
+#include <sstream>
 
 #include "internal.hpp"
 
@@ -186,6 +191,21 @@ std::string squote(std::string_view s) {
     return "'" + std::string(s) + "'";
 }
 
+void ParseState::warn(const Location& at, const std::string& message) {
+    cfg.warnings.push_back(where_text(at) + ": " + message);
+}
+
+void ParseState::warn_ignored(const Location& at, const std::vector<std::string>& words,
+                              std::string_view why) {
+    if (words.empty()) return;
+    std::string list;
+    for (const auto& w : words) list += (list.empty() ? "" : ", ") + squote(w);
+    if (words.size() == 1)
+        warn(at, "keyword " + list + " is accepted and ignored: " + std::string(why));
+    else
+        warn(at, "keywords " + list + " are accepted and ignored: " + std::string(why));
+}
+
 namespace {
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
@@ -348,6 +368,24 @@ std::int64_t size_arg(const Line& line, std::size_t idx, std::string_view kw, st
 void no_more_args(const Line& line, std::size_t count, std::string_view kw) {
     if (line.words.size() > count)
         fail(line.at, "unexpected argument " + squote(line.words[count]) + " after " + squote(kw));
+}
+
+std::string lower(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+bool has_ctl(std::string_view s) {
+    return std::any_of(s.begin(), s.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
+}
+
+std::string read_whole(const std::string& path, const Location& at, std::string_view kw) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) fail(at, squote(kw) + ": cannot read " + squote(path) + ": " + std::strerror(errno));
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    if (in.bad()) fail(at, squote(kw) + ": error while reading " + squote(path));
+    return ss.str();
 }
 
 SockAddr addr_arg(const std::string& text, const Location& at, std::string_view what) {

@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <map>
 
+#include "http_keywords.hpp"
 #include "internal.hpp"
+#include "sections.hpp"
 
 namespace es::config::detail {
 

@@ -9,7 +9,7 @@
 #include "edgeshard/core/flags.hpp"
 #include "edgeshard/net/buf_ring.hpp"
 #include "edgeshard/net/conn_side.hpp"
-#include "edgeshard/net/uring_compat.hpp"
+#include "edgeshard/shard/uring_compat.hpp"
 #include "edgeshard/shard/reactor.hpp"
 
 namespace es::net {
@@ -71,7 +71,7 @@ int SideIo::connect(const ConnSide& s, const sockaddr* addr, socklen_t len, std:
     io_uring_sqe* sqe;
     if (sockopt_ok_) {
         sqe = r_.sqe();
-        compat::prep_setsockopt_fixed(sqe, s.slot, IPPROTO_TCP, TCP_NODELAY, &kOne);
+        shard::compat::prep_setsockopt_fixed(sqe, s.slot, IPPROTO_TCP, TCP_NODELAY, &kOne);
         sqe->flags |= IOSQE_IO_LINK;
         io_uring_sqe_set_data64(sqe, ud_opt);
         ++ops;
@@ -138,7 +138,7 @@ int SideIo::install(ConnSide& s, std::uint64_t ud) {
     if (s.fd >= 0 || s.has(kSideInstalling) || s.slot < 0) return 0;
     if (!record({SideOp::Install, s.slot, ud})) {
         io_uring_sqe* sqe = r_.sqe();
-        compat::prep_fixed_fd_install(sqe, s.slot);
+        shard::compat::prep_fixed_fd_install(sqe, s.slot);
         io_uring_sqe_set_data64(sqe, ud);
     }
     s.set(kSideInstalling);

@@ -6,7 +6,7 @@
 
 #include <cerrno>
 
-#include "edgeshard/net/uring_compat.hpp"
+#include "edgeshard/shard/uring_compat.hpp"
 #include "edgeshard/proxy/h1.hpp"
 #include "edgeshard/proxy/tcp.hpp"
 #include "edgeshard/proxy/worker.hpp"
@@ -96,7 +96,7 @@ void Worker::arm_accept(std::size_t li) {
         io_uring_prep_multishot_accept_direct(sqe, l.fd, nullptr, nullptr, 0);
     } else {
         l.peer_len = sizeof l.peer;
-        net::compat::prep_accept_direct_alloc(sqe, l.fd, reinterpret_cast<sockaddr*>(&l.peer), &l.peer_len, 0);
+        shard::compat::prep_accept_direct_alloc(sqe, l.fd, reinterpret_cast<sockaddr*>(&l.peer), &l.peer_len, 0);
     }
     io_uring_sqe_set_data64(sqe, UserData::pack_raw(kOpAccept, 0, li));
     l.armed = true;

@@ -31,8 +31,8 @@
 #include <cstring>
 
 #include "edgeshard/core/assert.hpp"
-#include "edgeshard/http/rules.hpp"
-#include "edgeshard/net/uring_compat.hpp"
+#include "edgeshard/rules/rules.hpp"
+#include "edgeshard/shard/uring_compat.hpp"
 #include "edgeshard/proxy/h1.hpp"
 #include "edgeshard/proxy/worker.hpp"
 #include "http_internal.hpp"

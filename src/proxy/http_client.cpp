@@ -10,8 +10,8 @@
 #include <cstring>
 
 #include "edgeshard/core/assert.hpp"
-#include "edgeshard/http/rules.hpp"
-#include "edgeshard/net/uring_compat.hpp"
+#include "edgeshard/rules/rules.hpp"
+#include "edgeshard/shard/uring_compat.hpp"
 #include "edgeshard/proxy/h1.hpp"
 #include "edgeshard/proxy/worker.hpp"
 #include "http_internal.hpp"
@@ -248,7 +248,7 @@ void H1Proxy::h_on_cli_shut(HttpSession* s, int res) {
 
 std::string_view H1Proxy::h_error(HttpSession* s, int status) const {
     const config::HttpProxy* be = s->be >= 0 ? &cfg_.backends[std::size_t(s->be)].http : nullptr;
-    return http::error_reply(status, be, &cfg_.frontends[s->fe].http);
+    return rules::error_reply(status, be, &cfg_.frontends[s->fe].http);
 }
 
 // Queues a complete reply with connection handling added after its status line. True when its
@@ -290,7 +290,7 @@ int H1Proxy::reply_status(std::string_view bytes) {
 // The proxy answers the request itself (rules, stats, no server). Keep-alive continues when the
 // request had no body left unread; the rest of a body is not worth reading: the connection closes.
 void H1Proxy::h_local_reply(HttpSession* s, int status, std::string_view bytes) {
-    if (bytes.empty()) bytes = http::error_reply(status, nullptr, &cfg_.frontends[s->fe].http);
+    if (bytes.empty()) bytes = rules::error_reply(status, nullptr, &cfg_.frontends[s->fe].http);
     s->set(kH1Replied);
     if (s->pend_head) {
         sendq_.blocks.destroy(s->pend_head);

@@ -10,8 +10,8 @@
 #include <cstring>
 
 #include "edgeshard/core/assert.hpp"
-#include "edgeshard/http/rules.hpp"
-#include "edgeshard/net/uring_compat.hpp"
+#include "edgeshard/rules/rules.hpp"
+#include "edgeshard/shard/uring_compat.hpp"
 #include "edgeshard/proxy/h1.hpp"
 #include "edgeshard/proxy/worker.hpp"
 #include "http_internal.hpp"
@@ -173,7 +173,7 @@ void H1Proxy::h_start_request(HttpSession* s, http::RequestHead& req, const char
 
     arena_.reset();
     edits_.reset();
-    http::Txn t;
+    rules::Txn t;
     t.req = &req;
     sockaddr_storage peer;
     s->peer.get(peer);
@@ -189,19 +189,19 @@ void H1Proxy::h_start_request(HttpSession* s, http::RequestHead& req, const char
         h_serve_page(s, req, 0);
         return;
     }
-    http::Verdict v = http::run_request_rules(fe.http, t);
-    if (v.kind == http::Verdict::Reply) {
+    rules::Verdict v = rules::run_request_rules(fe.http, t);
+    if (v.kind == rules::Verdict::Reply) {
         if (v.denied) st_.fe[s->fe].dreq.inc();
         h_local_reply(s, v.status, v.bytes);
         return;
     }
-    if (v.kind == http::Verdict::Service) {
+    if (v.kind == rules::Verdict::Service) {
         h_serve_page(s, req, 1);
         return;
     }
-    const int be = http::select_backend(fe, t);
+    const int be = rules::select_backend(fe, t);
     if (be < 0) {
-        h_local_reply(s, 503, http::error_reply(503, nullptr, &fe.http));
+        h_local_reply(s, 503, rules::error_reply(503, nullptr, &fe.http));
         return;
     }
     if (s->be != be) {
@@ -222,8 +222,8 @@ void H1Proxy::h_start_request(HttpSession* s, http::RequestHead& req, const char
     bc.req_tot.inc();
     if (fe.own_backend_id != be) {  // a listen section's rules run once, as its frontend's
         t.fallback = &fe.http;
-        v = http::run_request_rules(bcfg.http, t);
-        if (v.kind == http::Verdict::Reply) {
+        v = rules::run_request_rules(bcfg.http, t);
+        if (v.kind == rules::Verdict::Reply) {
             if (v.denied) {
                 st_.fe[s->fe].dreq.inc();
                 bc.dreq.inc();
@@ -231,7 +231,7 @@ void H1Proxy::h_start_request(HttpSession* s, http::RequestHead& req, const char
             h_local_reply(s, v.status, v.bytes);
             return;
         }
-        if (v.kind == http::Verdict::Service) {
+        if (v.kind == rules::Verdict::Service) {
             h_serve_page(s, req, 1);
             return;
         }
@@ -271,9 +271,9 @@ void H1Proxy::h_start_request(HttpSession* s, http::RequestHead& req, const char
     if (req.body == http::BodyKind::Chunked) w.put("Transfer-Encoding: chunked\r\n");
     const config::HttpProxy& ffp = fe.http.forwardfor ? fe.http : bcfg.http;
     if (ffp.forwardfor && !(ffp.forwardfor_if_none && req.find(ffp.forwardfor_header)) &&
-        (ffp.forwardfor_except.empty() || !http::addr_in_network(&peer, ffp.forwardfor_except))) {
+        (ffp.forwardfor_except.empty() || !rules::addr_in_network(&peer, ffp.forwardfor_except))) {
         char ab[INET6_ADDRSTRLEN];
-        const std::string_view ip(ab, http::addr_text(&peer, ab, sizeof ab));
+        const std::string_view ip(ab, rules::addr_text(&peer, ab, sizeof ab));
         if (!ip.empty()) w.header(ffp.forwardfor_header, ip);
     }
     for (int i = 0; i < edits_.nadds; ++i) w.header(edits_.adds[i].name, edits_.adds[i].value);
@@ -292,13 +292,13 @@ void H1Proxy::h_start_request(HttpSession* s, http::RequestHead& req, const char
     // server choice
     std::string_view hval;
     bool has_hval = false;
-    if (bcfg.balance == config::Balance::Hdr) {
+    if (bcfg.balance.algo == config::Balance::Hdr) {
         if (const http::Header* h = req.find(lbs_[std::size_t(be)]->hdr_name())) {
             hval = h->value;
             has_hval = true;
         }
     }
-    if (bcfg.balance == config::Balance::Uri || bcfg.balance == config::Balance::Hdr) {
+    if (bcfg.balance.algo == config::Balance::Uri || bcfg.balance.algo == config::Balance::Hdr) {
         // keep what `balance uri` / `balance hdr()` hash: the target (path and query) as
         // received, or the header's value; picks after this one (queue, retries) read it
         HttpNotes* nt = h_notes(s);

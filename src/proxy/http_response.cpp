@@ -10,8 +10,8 @@
 #include <cstring>
 
 #include "edgeshard/core/assert.hpp"
-#include "edgeshard/http/rules.hpp"
-#include "edgeshard/net/uring_compat.hpp"
+#include "edgeshard/rules/rules.hpp"
+#include "edgeshard/shard/uring_compat.hpp"
 #include "edgeshard/proxy/h1.hpp"
 #include "edgeshard/proxy/worker.hpp"
 #include "http_internal.hpp"
@@ -124,7 +124,7 @@ bool H1Proxy::h_parse_response(HttpSession* s) {
     const auto& bcfg = cfg_.backends[std::size_t(s->be)];
     arena_.reset();
     edits_.reset();
-    http::Txn t;
+    rules::Txn t;
     t.req = nullptr;
     t.rsp = &rsp;
     sockaddr_storage peer;
@@ -136,9 +136,9 @@ bool H1Proxy::h_parse_response(HttpSession* s) {
     bool denied = false;
     if (!interim) {
         t.fallback = &fe.http;
-        http::Verdict v = http::run_response_rules(bcfg.http, t);
-        if (v.kind == http::Verdict::Continue && fe.own_backend_id != s->be) v = http::run_response_rules(fe.http, t);
-        denied = v.kind == http::Verdict::Reply;
+        rules::Verdict v = rules::run_response_rules(bcfg.http, t);
+        if (v.kind == rules::Verdict::Continue && fe.own_backend_id != s->be) v = rules::run_response_rules(fe.http, t);
+        denied = v.kind == rules::Verdict::Reply;
     }
     HeadBuf* hb = sendq_.new_block();
     if (!hb) {

@@ -1,14 +1,13 @@
 #include "edgeshard/proxy/lb.hpp"
 
+#include "edgeshard/core/assert.hpp"
 #include "edgeshard/proxy/admin.hpp"
 
 #include <netinet/in.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cstring>
-#include <stdexcept>
 #include <utility>
 
 namespace es::proxy {
@@ -66,27 +65,6 @@ std::uint64_t hash64(std::string_view s, std::uint64_t seed) {
     return avalanche(h);
 }
 
-std::vector<std::string_view> words(std::string_view s) {
-    std::vector<std::string_view> out;
-    std::size_t i = 0;
-    while (i < s.size()) {
-        while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
-        const std::size_t b = i;
-        while (i < s.size() && s[i] != ' ' && s[i] != '\t') ++i;
-        if (i > b) out.push_back(s.substr(b, i - b));
-    }
-    return out;
-}
-
-bool is_tchar(char c) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-    return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != '\0';
-}
-
-bool is_hash_algo(config::Balance b) {
-    return b == config::Balance::Source || b == config::Balance::Uri || b == config::Balance::Hdr;
-}
-
 }  // namespace
 
 BackendLb::BackendLb(const config::Backend& be, stats::ServerCounters* counters, int nshards,
@@ -106,7 +84,7 @@ BackendLb::BackendLb(const config::Backend& be, stats::ServerCounters* counters,
             if (s.limit == 0) s.limit = 1;
         }
     }
-    draws_ = be.random_draws > 0 ? be.random_draws : 1;
+    draws_ = be.balance.random_draws > 0 ? be.balance.random_draws : 1;
     if (seed == 0) {
         // each shard builds its own instance: its address and the boot clock differ per shard
         // and per process, so no two generators draw in step
@@ -114,13 +92,9 @@ BackendLb::BackendLb(const config::Backend& be, stats::ServerCounters* counters,
                std::uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()) * kGolden;
     }
     rng_ = avalanche(seed ^ (std::uint64_t(be.id) + 1) * kGolden);
-    if (be.balance == config::Balance::Uri) parse_uri_options(be.balance_arg);
-    if (be.balance == config::Balance::Hdr) parse_hdr_options(be.balance_arg);
-    if (is_hash_algo(be.balance)) {
-        if (servers_.size() > 0xffff)
-            throw std::invalid_argument("backend '" + be.name +
-                                        "': hashing algorithms support at most 65535 servers");
-        if (be.hash_type == config::HashType::Consistent) {
+    if (be.balance.hashed()) {
+        ES_ASSERT(servers_.size() <= config::kMaxHashedServers);  // the configuration refuses more
+        if (be.balance.hash_type == config::HashType::Consistent) {
             // the scale comes from the configured weights once: runtime weight changes add or
             // remove points of one server and never move the others' points
             std::uint64_t total = 0;
@@ -177,56 +151,11 @@ bool BackendLb::set_states(const std::vector<shard::ServerRuntime>& states) {
 // holds every server of non-zero runtime weight whatever its state, so only a weight change does.
 void BackendLb::rebuild(bool weights_changed) {
     for (ServerSlot& s : servers_) s.rr_current = 0;
-    if (!is_hash_algo(be_->balance)) return;
-    if (be_->hash_type == config::HashType::Consistent) {
+    if (!be_->balance.hashed()) return;
+    if (be_->balance.hash_type == config::HashType::Consistent) {
         if (weights_changed) build_ring();
     } else {
         build_map();
-    }
-}
-
-void BackendLb::parse_uri_options(std::string_view arg) {
-    const auto w = words(arg);
-    auto number = [&](std::size_t i) -> std::uint32_t {
-        if (i >= w.size())
-            throw std::invalid_argument("balance uri: '" + std::string(w[i - 1]) +
-                                        "' expects a positive integer");
-        std::uint32_t v = 0;
-        const auto* b = w[i].data();
-        const auto* e = b + w[i].size();
-        const auto r = std::from_chars(b, e, v);
-        if (r.ec != std::errc() || r.ptr != e || v == 0 || v > 0x7fffffffu)
-            throw std::invalid_argument("balance uri: '" + std::string(w[i - 1]) +
-                                        "' expects a positive integer, got '" + std::string(w[i]) + "'");
-        return v;
-    };
-    for (std::size_t i = 0; i < w.size(); ++i) {
-        if (w[i] == "whole") {
-            uri_whole_ = true;
-        } else if (w[i] == "path-only") {
-            uri_path_only_ = true;
-        } else if (w[i] == "len") {
-            uri_len_ = number(++i);
-        } else if (w[i] == "depth") {
-            uri_depth_ = number(++i);
-        } else {
-            throw std::invalid_argument("balance uri: unknown option '" + std::string(w[i]) +
-                                        "' (expected len <n>, depth <n>, whole, path-only)");
-        }
-    }
-}
-
-void BackendLb::parse_hdr_options(std::string_view arg) {
-    const auto w = words(arg);
-    if (w.empty()) throw std::invalid_argument("balance hdr: a header name is required");
-    if (!std::all_of(w[0].begin(), w[0].end(), is_tchar))
-        throw std::invalid_argument("balance hdr: '" + std::string(w[0]) + "' is not a header name");
-    hdr_name_ = std::string(w[0]);
-    for (std::size_t i = 1; i < w.size(); ++i) {
-        if (w[i] != "use_domain_only")
-            throw std::invalid_argument("balance hdr(" + hdr_name_ + "): unknown option '" +
-                                        std::string(w[i]) + "' (expected use_domain_only)");
-        hdr_domain_only_ = true;
     }
 }
 
@@ -308,7 +237,7 @@ int BackendLb::pick(const PickInput& in, int exclude) {
         if (!other) exclude = -1;
     }
     int r;
-    switch (be_->balance) {
+    switch (be_->balance.algo) {
         case config::Balance::LeastConn:
             r = pick_leastconn(exclude);
             break;
@@ -449,8 +378,9 @@ std::uint32_t BackendLb::hash_str(std::string_view s) {
 }
 
 std::string_view BackendLb::uri_key(std::string_view uri) const {
+    const config::BalanceSpec& b = be_->balance;
     std::string_view k = uri;
-    if (uri_path_only_ && !k.empty() && k[0] != '/') {
+    if (b.uri_path_only && !k.empty() && k[0] != '/') {
         // absolute-form: skip "scheme://authority"; a target without a path has the path "/"
         const std::size_t scheme = k.find("://");
         if (scheme != std::string_view::npos) {
@@ -460,18 +390,18 @@ std::string_view BackendLb::uri_key(std::string_view uri) const {
         }
     }
     std::size_t n = k.size();
-    if (uri_len_ != 0 && n > uri_len_) n = uri_len_;
+    if (b.uri_len != 0 && n > b.uri_len) n = b.uri_len;
     std::uint32_t slashes = 0;
     for (std::size_t i = 0; i < n; ++i) {
         const char c = k[i];
-        if (c == '/' && uri_depth_ != 0 && ++slashes > uri_depth_) return k.substr(0, i);
-        if (c == '?' && !uri_whole_) return k.substr(0, i);
+        if (c == '/' && b.uri_depth != 0 && ++slashes > b.uri_depth) return k.substr(0, i);
+        if (c == '?' && !b.uri_whole) return k.substr(0, i);
     }
     return k.substr(0, n);
 }
 
 std::string_view BackendLb::hdr_key(std::string_view value) const {
-    if (!hdr_domain_only_) return value;
+    if (!be_->balance.hdr_domain_only) return value;
     std::string_view v = value;
     if (!v.empty() && v[0] == '[') return v;  // an IPv6 literal has no domain
     const std::size_t colon = v.rfind(':');
@@ -485,7 +415,8 @@ std::string_view BackendLb::hdr_key(std::string_view value) const {
 }
 
 int BackendLb::pick_hashed(std::uint32_t h, int exclude) {
-    return be_->hash_type == config::HashType::Consistent ? pick_ring(h, exclude) : pick_map(h, exclude);
+    return be_->balance.hash_type == config::HashType::Consistent ? pick_ring(h, exclude)
+                                                                  : pick_map(h, exclude);
 }
 
 // Map-based: the key lands on entry h % size. If that server is excluded or full, the following

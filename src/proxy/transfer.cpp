@@ -9,7 +9,7 @@
 #include <cerrno>
 
 #include "edgeshard/core/assert.hpp"
-#include "edgeshard/net/uring_compat.hpp"
+#include "edgeshard/shard/uring_compat.hpp"
 #include "edgeshard/proxy/tcp.hpp"
 #include "edgeshard/proxy/worker.hpp"
 #include "edgeshard/proxy/session.hpp"

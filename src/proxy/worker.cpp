@@ -14,7 +14,7 @@
 #include <cstring>
 
 #include "edgeshard/core/assert.hpp"
-#include "edgeshard/net/uring_compat.hpp"
+#include "edgeshard/shard/uring_compat.hpp"
 #include "edgeshard/proxy/session.hpp"
 
 namespace es::proxy {
@@ -38,7 +38,7 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
         // connection, so such frontends use single-shot accepts with an address buffer
         const auto& fe = cfg_.frontends[l.fe];
         auto needs_src = [&](int be) {
-            return be >= 0 && cfg_.backends[std::size_t(be)].balance == config::Balance::Source;
+            return be >= 0 && cfg_.backends[std::size_t(be)].balance.algo == config::Balance::Source;
         };
         bool src = needs_src(fe.default_backend_id);
         for (const auto& u : fe.use_backends) src = src || needs_src(int(u.backend_id));
@@ -87,7 +87,7 @@ bool Worker::frontend_needs_addr(const config::Config& cfg, std::uint32_t f) {
     auto be_needs = [&](int b) {
         if (b < 0) return false;
         const auto& be = cfg.backends[std::size_t(b)];
-        return px_needs(be.http) || be.balance == config::Balance::Source;
+        return px_needs(be.http) || be.balance.algo == config::Balance::Source;
     };
     if (be_needs(fe.default_backend_id)) return true;
     for (const auto& u : fe.use_backend_rules)

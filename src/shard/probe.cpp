@@ -10,7 +10,7 @@
 #include <cstring>
 #include <vector>
 
-#include "edgeshard/net/uring_compat.hpp"
+#include "edgeshard/shard/uring_compat.hpp"
 
 namespace es::shard {
 
@@ -71,10 +71,10 @@ ProbeResult probe_io_uring() {
     } else {
         for (const auto& n : kRequired)
             if (!io_uring_opcode_supported(pr, n.op)) (missing += " OP_") += n.name;
-        r.fixed_fd_install = pr->last_op >= net::compat::kOpFixedFdInstall &&
-                             io_uring_opcode_supported(pr, net::compat::kOpFixedFdInstall);
-        const bool uring_cmd = pr->last_op >= net::compat::kOpUringCmd &&
-                               io_uring_opcode_supported(pr, net::compat::kOpUringCmd);
+        r.fixed_fd_install = pr->last_op >= compat::kOpFixedFdInstall &&
+                             io_uring_opcode_supported(pr, compat::kOpFixedFdInstall);
+        const bool uring_cmd = pr->last_op >= compat::kOpUringCmd &&
+                               io_uring_opcode_supported(pr, compat::kOpUringCmd);
         io_uring_free_probe(pr);
         // URING_CMD exists since 5.19 but socket setsockopt only since 6.7: try it for real
         if (uring_cmd && io_uring_register_files_sparse(&ring, 4) == 0) {
@@ -83,7 +83,7 @@ ProbeResult probe_io_uring() {
             sqe->flags |= IOSQE_IO_LINK;
             static const int one = 1;
             sqe = io_uring_get_sqe(&ring);
-            net::compat::prep_setsockopt_fixed(sqe, 0, SOL_SOCKET, SO_KEEPALIVE, &one);
+            compat::prep_setsockopt_fixed(sqe, 0, SOL_SOCKET, SO_KEEPALIVE, &one);
             io_uring_submit_and_wait(&ring, 2);
             io_uring_cqe* cqe;
             int results[2] = {-1, -1};

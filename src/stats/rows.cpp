@@ -170,7 +170,7 @@ void fill_backend_row(const Snapshot& snap, std::size_t be, int shard, StatRow& 
     row[st::cli_abrt] = counter(v.cli_abrt);
     row[st::srv_abrt] = counter(v.srv_abrt);
     row[st::mode] = Field::str(mode_name(cb.mode), Origin::Config, Nature::Gauge, Scope::Service);
-    row[st::algo] = Field::str(algo_name(cb.balance), Origin::Config, Nature::Gauge, Scope::Service);
+    row[st::algo] = Field::str(algo_name(cb.balance.algo), Origin::Config, Nature::Gauge, Scope::Service);
     row[st::uweight] = Field::u32(weight, Origin::Metric, Nature::Avg);
     const bool http = cb.mode == config::Mode::Http;
     fill_times(row, http, v.qtime, v.ctime, v.rtime, v.ttime);

@@ -1,7 +1,7 @@
 // libFuzzer target for the configuration parser: any input must either parse or throw ConfigError,
 // never crash, hang or throw anything else. Not wired into meson; build by hand, e.g.:
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
-//       test/fuzz/config_fuzz.cpp src/config/*.cpp -o config_fuzz
+//       test/fuzz/config_fuzz.cpp src/config/*.cpp src/http/parser.cpp -o config_fuzz
 //   ./config_fuzz -max_len=4096 test/fuzz/corpus/config
 #include <cstddef>
 #include <cstdint>

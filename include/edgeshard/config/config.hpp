@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -31,7 +32,7 @@ struct SockAddr {
 };
 
 enum class Mode { Tcp, Http };
-enum class Balance { RoundRobin, LeastConn, Source, Uri, Hdr, Random };
+enum class Balance { RoundRobin, LeastConn, Source, Uri, Hdr, Random };  // balance <algorithm>
 enum class HashType { MapBased, Consistent };              // hash-type map-based|consistent
 enum class HttpReuse { Never, Safe, Aggressive, Always };  // http-reuse (HAProxy default: safe)
 
@@ -213,11 +214,32 @@ struct Server {
     Location where;
 };
 
+// balance <algorithm> [<arguments>] and hash-type, parsed once by the configuration: the balancer reads
+// these fields as they are (it never parses text and has nothing to refuse). Only the fields of `algo`
+// are meaningful; the others keep their defaults.
+struct BalanceSpec {
+    Balance algo = Balance::RoundRobin;
+    HashType hash_type = HashType::MapBased;  // source, uri and hdr; the hash function is our own
+    // balance uri [whole] [len <n>] [depth <n>] [path-only]
+    std::uint32_t uri_len = 0;    // 1..2147483647; 0 = no limit
+    std::uint32_t uri_depth = 0;  // 1..2147483647; 0 = no limit
+    bool uri_whole = false;       // keep the query string
+    bool uri_path_only = false;   // an absolute-form target hashes its path only
+    // balance hdr(<name>): an RFC 9110 token, as written (matched case-insensitively)
+    std::string hdr_name;
+    bool hdr_domain_only = false;  // use_domain_only: only when written inside the parentheses (see README)
+    int random_draws = 2;          // balance random(<draws>): 1..100
+    // Algorithms that hash a key (source, uri, hdr): at most kMaxHashedServers servers.
+    bool hashed() const { return algo == Balance::Source || algo == Balance::Uri || algo == Balance::Hdr; }
+};
+// The balancer keeps server indexes of hashing algorithms in 16 bits; the configuration refuses more.
+inline constexpr std::size_t kMaxHashedServers = 65535;
+
 struct Backend {
     std::string name;
     std::uint32_t id = 0;  // index in Config::backends
     Mode mode = Mode::Tcp;
-    Balance balance = Balance::RoundRobin;
+    BalanceSpec balance;
     Timeouts timeouts;
     int retries = 3;             // HAProxy default
     bool redispatch = false;     // option redispatch
@@ -225,9 +247,6 @@ struct Backend {
     std::vector<Server> servers;
     Location where;
     // HTTP
-    std::string balance_arg;  // hdr(<name>): the header name; uri: "whole"/"len N"/"depth N" (as written)
-    int random_draws = 2;     // balance random(<draws>)
-    HashType hash_type = HashType::MapBased;
     HttpReuse http_reuse = HttpReuse::Safe;
     // retry-on: default "connect-failure"; also empty-response, junk-response, response-timeout,
     // 0rtt-rejected, 404, 408, 425, 500, 501, 502, 503, 504, all-retryable-errors, none (alone).

@@ -20,7 +20,7 @@
 #include "edgeshard/config/config.hpp"
 #include "edgeshard/core/intrusive_list.hpp"
 #include "edgeshard/http/parser.hpp"
-#include "edgeshard/http/rules.hpp"
+#include "edgeshard/rules/rules.hpp"
 #include "edgeshard/net/buf_ring.hpp"
 #include "edgeshard/net/conn_side.hpp"
 #include "edgeshard/net/send_queue.hpp"
@@ -183,8 +183,8 @@ private:
     http::Limits http_limits_;
     http::RequestHead req_head_;   // the head being processed (one at a time per shard)
     http::ResponseHead rsp_head_;
-    http::Arena arena_;
-    http::HeaderEdits edits_;
+    rules::Arena arena_;
+    rules::HeaderEdits edits_;
 };
 
 }  // namespace es::proxy

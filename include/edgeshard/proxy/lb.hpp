@@ -90,10 +90,9 @@ class BackendLb {
     // Boot time. `nshards` splits each server's maxconn; `seed` seeds this instance's generator
     // for balance random. 0 (the default) derives a seed from the instance's address and the
     // clock, which differ per shard and per process; a fixed seed replays the same draws (tests).
-    // The backend's id is mixed in, so one fixed seed per shard is enough. Throws std::invalid_argument for a
-    // malformed `balance_arg` (uri options other than [len N] [depth N] [whole] [path-only], or a hdr
-    // argument that is not "<name> [use_domain_only]"), or for more than 65535 servers on a
-    // hashing algorithm.
+    // The backend's id is mixed in, so one fixed seed per shard is enough. Reads the typed `balance`
+    // of the backend as the configuration built it (no text, nothing to refuse; a hashing algorithm
+    // has at most config::kMaxHashedServers servers).
     BackendLb(const config::Backend& be, stats::ServerCounters* counters, int nshards,
               std::uint64_t seed = 0);
 
@@ -104,7 +103,7 @@ class BackendLb {
     //   uri                    hashes uri_key(in.uri); round-robin when in.uri is empty
     //   hdr                    hashes hdr_key(in.hdr); round-robin when the header is absent
     //                          or its key is empty (HAProxy semantics)
-    //   random                 `random_draws` servers drawn in proportion to weight, the least
+    //   random                 `balance.random_draws` servers drawn in proportion to weight, the least
     //                          loaded (cur / weight) wins
     // Weights are the runtime weights (ServerSlot::weight).
     // A hashed key whose server is not usable (maint, drain, weight 0), excluded or full goes to
@@ -135,7 +134,7 @@ class BackendLb {
 
     // balance hdr: the header the caller looks up (case-insensitively) and passes as PickInput::hdr.
     // Empty for other algorithms.
-    std::string_view hdr_name() const { return hdr_name_; }
+    std::string_view hdr_name() const { return be_->balance.hdr_name; }
 
     // The part of a request target that balance uri hashes: from the start, or from the first
     // '/' of the path with `path-only` (an absolute-form "http://host/p?q" hashes "/p"); up to the
@@ -169,8 +168,6 @@ class BackendLb {
     bool candidate(int i, int exclude) const;
     bool any_candidate(int exclude) const;
     std::uint32_t next_random();
-    void parse_uri_options(std::string_view arg);
-    void parse_hdr_options(std::string_view arg);
     void build_map();
     void build_ring();
     void rebuild(bool weights_changed);  // after a runtime change
@@ -184,15 +181,6 @@ class BackendLb {
     std::size_t lc_start_ = 0;                // rotates leastconn ties
     std::uint64_t rng_ = 0;                   // splitmix64 state (balance random)
     int draws_ = 2;
-
-    // balance uri options
-    std::uint32_t uri_len_ = 0;    // 0 = no limit
-    std::uint32_t uri_depth_ = 0;  // 0 = no limit
-    bool uri_whole_ = false;
-    bool uri_path_only_ = false;
-    // balance hdr options
-    std::string hdr_name_;
-    bool hdr_domain_only_ = false;
 };
 
 }  // namespace es::proxy

@@ -27,7 +27,7 @@
 
 #include "edgeshard/config/config.hpp"
 #include "edgeshard/http/parser.hpp"
-#include "edgeshard/http/rules.hpp"
+#include "edgeshard/rules/rules.hpp"
 #include "edgeshard/log/access_log.hpp"
 #include "edgeshard/proxy/http_session.hpp"
 #include "edgeshard/core/intrusive_list.hpp"

@@ -750,20 +750,24 @@ TEST_CASE("balance, hash-type, http-reuse, retry-on, HTTP timeouts") {
              "backend b3\n    balance random(3)\n    server s 127.0.0.1:1\n"
              "backend b4\n    balance random\n    server s 127.0.0.1:1\n");
     const auto& b1 = *ok.find_backend("b1");
-    CHECK(b1.balance == Balance::Uri);
-    CHECK(b1.balance_arg == "depth 3 whole");
-    CHECK(b1.hash_type == HashType::Consistent);
+    CHECK(b1.balance.algo == Balance::Uri);
+    CHECK(b1.balance.uri_depth == 3);
+    CHECK(b1.balance.uri_len == 0);
+    CHECK(b1.balance.uri_whole);
+    CHECK_FALSE(b1.balance.uri_path_only);
+    CHECK(b1.balance.hash_type == HashType::Consistent);
     CHECK(b1.http_reuse == HttpReuse::Always);
     CHECK(b1.retry_on == std::vector<std::string>{"503", "empty-response", "connect-failure"});
     CHECK(b1.timeouts.http_request == 5000);
     CHECK(b1.timeouts.http_keep_alive == 2000);
     CHECK(b1.timeouts.queue == 3000);
     CHECK(b1.timeouts.tunnel == 3600000);
-    CHECK(ok.find_backend("b2")->balance == Balance::Hdr);
-    CHECK(ok.find_backend("b2")->balance_arg == "Host");
-    CHECK(ok.find_backend("b3")->balance == Balance::Random);
-    CHECK(ok.find_backend("b3")->random_draws == 3);
-    CHECK(ok.find_backend("b4")->random_draws == 2);
+    CHECK(ok.find_backend("b2")->balance.algo == Balance::Hdr);
+    CHECK(ok.find_backend("b2")->balance.hdr_name == "Host");
+    CHECK_FALSE(ok.find_backend("b2")->balance.hdr_domain_only);
+    CHECK(ok.find_backend("b3")->balance.algo == Balance::Random);
+    CHECK(ok.find_backend("b3")->balance.random_draws == 3);
+    CHECK(ok.find_backend("b4")->balance.random_draws == 2);
     CHECK(ok.find_backend("be")->http_reuse == HttpReuse::Safe);
     CHECK(ok.find_backend("be")->retry_on == std::vector<std::string>{"connect-failure"});
 
@@ -772,8 +776,64 @@ TEST_CASE("balance, hash-type, http-reuse, retry-on, HTTP timeouts") {
     // A layer 7 hash in a tcp backend falls back to roundrobin, as in HAProxy.
     const auto tcp =
         load(kHead + "backend t\n    mode tcp\n    balance hdr(host)\n    server s 127.0.0.1:1\n");
-    CHECK(tcp.find_backend("t")->balance == Balance::RoundRobin);
+    CHECK(tcp.find_backend("t")->balance.algo == Balance::RoundRobin);
+    CHECK(tcp.find_backend("t")->balance.hdr_name.empty());
     CHECK(has_warning(tcp, {"t.cfg:13: layer 7 hash 'balance hdr' is not possible for backend 't'"}));
+}
+
+TEST_CASE("balance: arguments typed once, the balancer's refusals at the balance line") {
+    const auto ok =
+        load(kHead +
+             "backend u\n    balance uri len 10 depth 2 path-only len 12\n"
+             "    hash-type consistent\n    server s 127.0.0.1:1\n"
+             "backend h\n    hash-type consistent\n    balance \"hdr(X-Host use_domain_only)\"\n"
+             "    server s 127.0.0.1:1\n"
+             "backend r\n    balance random(2)\n    balance leastconn\n    server s 127.0.0.1:1\n");
+    const auto& u = ok.find_backend("u")->balance;
+    CHECK(u.algo == Balance::Uri);
+    CHECK(u.uri_len == 12);  // a repeated limit: the last one
+    CHECK(u.uri_depth == 2);
+    CHECK(u.uri_path_only);
+    CHECK_FALSE(u.uri_whole);
+    CHECK(u.hash_type == HashType::Consistent);
+    CHECK(u.hashed());
+    // hash-type before balance is kept; written inside the parentheses, use_domain_only is taken
+    const auto& h = ok.find_backend("h")->balance;
+    CHECK(h.algo == Balance::Hdr);
+    CHECK(h.hdr_name == "X-Host");
+    CHECK(h.hdr_domain_only);
+    CHECK(h.hash_type == HashType::Consistent);
+    const auto& r = ok.find_backend("r")->balance;
+    CHECK(r.algo == Balance::LeastConn);
+    CHECK(r.random_draws == 2);
+    CHECK_FALSE(r.hashed());
+
+    // what the balancer cannot take is refused at the 'balance' line
+    expect_error(kHead + "backend b\n    balance hdr(a,b)\n    server s 127.0.0.1:1\n", 14,
+                 {"balance hdr: 'a,b' is not a header name"});
+    expect_error(kHead + "backend b\n    balance \"hdr(X-A bogus)\"\n    server s 127.0.0.1:1\n", 14,
+                 {"balance hdr(X-A): unknown option 'bogus' (expected use_domain_only)"});
+    expect_error(kHead + "backend b\n    balance \"hdr( )\"\n    server s 127.0.0.1:1\n", 14,
+                 {"balance hdr: a header name is required"});
+    // ... also when a backend takes it from its defaults section
+    const std::string bad_defaults =
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n"
+        "    timeout server 1s\n    balance hdr(a,b)\n";
+    expect_error(bad_defaults + "backend b\n    server s 127.0.0.1:1\n", 6,
+                 {"balance hdr: 'a,b' is not a header name"});
+    // ... but not when no backend uses it: replaced, or a tcp backend (roundrobin)
+    const std::string fe = "frontend f\n    bind 127.0.0.1:10001\n    default_backend b\n";
+    CHECK(error_of(bad_defaults + "backend b\n    balance source\n    server s 127.0.0.1:1\n" + fe) ==
+          "<no error>");
+    const auto tcp = load(bad_defaults + "backend b\n    mode tcp\n    server s 127.0.0.1:1\n" + fe +
+                          "    mode tcp\n");
+    CHECK(tcp.find_backend("b")->balance.algo == Balance::RoundRobin);
+    for (const char* bad :
+         {"len", "len 0", "len -1", "len x", "depth", "depth 2x", "wholee", "len 10 bogus"}) {
+        INFO(bad);
+        CHECK(error_of(kHead + "backend b\n    balance uri " + bad + "\n    server s 127.0.0.1:1\n")
+                  .rfind("t.cfg:14: ", 0) == 0);
+    }
 }
 
 // ---- stats page ------------------------------------------------------------------------------------------

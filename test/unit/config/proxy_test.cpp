@@ -102,7 +102,7 @@ void check_debian(const Config& cfg) {
     CHECK(fe.default_backend_id == 0);
     const auto& be = cfg.backends[0];
     CHECK(be.mode == Mode::Tcp);
-    CHECK(be.balance == Balance::LeastConn);
+    CHECK(be.balance.algo == Balance::LeastConn);
     CHECK(be.timeouts.connect == 5000);
     CHECK(be.timeouts.server == 50000);
     REQUIRE(be.servers.size() == 2);
@@ -204,7 +204,7 @@ TEST_CASE("a typical tcp configuration") {
 
     const auto& pg = cfg.backends[0];
     CHECK(pg.id == 0);
-    CHECK(pg.balance == Balance::LeastConn);
+    CHECK(pg.balance.algo == Balance::LeastConn);
     CHECK(pg.retries == 2);
     CHECK(pg.redispatch);
     CHECK(pg.redispatch_interval == -1);
@@ -218,7 +218,7 @@ TEST_CASE("a typical tcp configuration") {
     CHECK(pg.servers[2].disabled);
     CHECK(pg.servers[2].weight == 1);
     const auto& redis = cfg.backends[1];
-    CHECK(redis.balance == Balance::Source);
+    CHECK(redis.balance.algo == Balance::Source);
     CHECK(redis.servers[1].addr.text() == "[fd00::2]:6379");
     CHECK(redis.servers[1].weight == 0);
     CHECK(redis.servers[1].where.line == 25);
@@ -264,7 +264,7 @@ TEST_CASE("defaults are inherited by the proxies that follow, the latest section
     CHECK(f1.timeouts.client == 4000);
     CHECK(f1.timeouts.client_fin == 7000);
     const auto& b1 = *cfg.find_backend("b1");
-    CHECK(b1.balance == Balance::Source);
+    CHECK(b1.balance.algo == Balance::Source);
     CHECK(b1.timeouts.connect == 3000);
     CHECK(b1.timeouts.server == 5000);
     CHECK(b1.timeouts.tunnel == 3600000);
@@ -279,7 +279,7 @@ TEST_CASE("defaults are inherited by the proxies that follow, the latest section
     const auto& f2 = *cfg.find_frontend("f2");
     CHECK(f2.maxconn == 0);
     const auto& b2 = *cfg.find_backend("b2");
-    CHECK(b2.balance == Balance::RoundRobin);
+    CHECK(b2.balance.algo == Balance::RoundRobin);
     CHECK(b2.timeouts.tunnel == es::config::kUnset);
     CHECK(b2.retries == 3);
     CHECK_FALSE(b2.redispatch);
@@ -330,7 +330,7 @@ TEST_CASE("listen = a frontend and a backend of the same name, routed to itself"
     CHECK(fe.default_backend == "both");
     CHECK(fe.default_backend_id == static_cast<int>(be.id));
     CHECK(fe.where.line == 7);
-    CHECK(be.balance == Balance::LeastConn);
+    CHECK(be.balance.algo == Balance::LeastConn);
     CHECK(be.timeouts.server == 12000);
     CHECK(be.servers.size() == 1);
     CHECK(cfg.find_frontend("elsewhere")->default_backend_id ==
@@ -491,7 +491,7 @@ TEST_CASE("audit: options that would change what is sent or routed are refused")
         cfg, {"t.cfg:12: keyword 'hash-type consistent sdbm' is accepted and ignored", "its own function"}));
     CHECK(has_warning(cfg, {"t.cfg:13: keyword 'pool-max-conn'"}));
     CHECK(has_warning(cfg, {"t.cfg:15:", "still answered with 400"}));
-    CHECK(cfg.find_backend("b2")->hash_type == es::config::HashType::Consistent);
+    CHECK(cfg.find_backend("b2")->balance.hash_type == es::config::HashType::Consistent);
 }
 
 TEST_CASE("later-room sections are skipped with one warning each") {

@@ -63,7 +63,7 @@ TEST_CASE("drain and maint: never picked by any algorithm; ready again: picked a
             for (auto st : {ServerAdmin::Drain, ServerAdmin::Maint}) {
                 INFO("algo " << int(algo) << " hash-type " << int(ht) << " state " << int(st));
                 auto be = make_be(algo, {1, 2, 1});
-                be.hash_type = ht;
+                be.balance.hash_type = ht;
                 std::vector<stats::ServerCounters> c(3);
                 BackendLb lb(be, c.data(), 1, 11);
                 REQUIRE(lb.set_admin(1, st));
@@ -168,7 +168,7 @@ TEST_CASE("leastconn and random follow the runtime weight") {
     }
     {
         auto be = make_be(config::Balance::Random, {1, 1});
-        be.random_draws = 1;
+        be.balance.random_draws = 1;
         std::vector<stats::ServerCounters> c(2);
         BackendLb lb(be, c.data(), 1, 5);
         REQUIRE(lb.set_weight(0, 4));
@@ -210,7 +210,7 @@ TEST_CASE("consistent: maint, drain and weight 0 move only that server's keys, a
     for (int how = 0; how < 3; ++how) {
         INFO("how " << how);
         auto be = make_be(config::Balance::Uri, {1, 2, 1, 1, 3});
-        be.hash_type = config::HashType::Consistent;
+        be.balance.hash_type = config::HashType::Consistent;
         std::vector<stats::ServerCounters> c(5);
         BackendLb lb(be, c.data(), 1);
         const std::size_t points = lb.ring_points();
@@ -241,7 +241,7 @@ TEST_CASE("consistent: maint, drain and weight 0 move only that server's keys, a
 
 TEST_CASE("consistent: raising a weight takes keys only from the others, to that server; the scale stays") {
     auto be = make_be(config::Balance::Uri, {1, 1, 1, 1});
-    be.hash_type = config::HashType::Consistent;
+    be.balance.hash_type = config::HashType::Consistent;
     std::vector<stats::ServerCounters> c(4);
     BackendLb lb(be, c.data(), 1);
     const std::size_t points = lb.ring_points();

@@ -43,10 +43,17 @@ TEST_CASE("no algorithm allocates on a pick") {
                       config::Balance::Uri, config::Balance::Hdr, config::Balance::Random}) {
         for (auto ht : {config::HashType::MapBased, config::HashType::Consistent}) {
             auto be = make_be(algo, {1, 2, 3, 4, 5});
-            be.hash_type = ht;
+            be.balance.hash_type = ht;
             be.servers[1].maxconn = 1;
-            if (algo == config::Balance::Hdr) be.balance_arg = "Host use_domain_only";
-            if (algo == config::Balance::Uri) be.balance_arg = "depth 2 whole path-only";
+            if (algo == config::Balance::Hdr) {
+                be.balance.hdr_name = "Host";
+                be.balance.hdr_domain_only = true;
+            }
+            if (algo == config::Balance::Uri) {
+                be.balance.uri_depth = 2;
+                be.balance.uri_whole = true;
+                be.balance.uri_path_only = true;
+            }
             std::vector<stats::ServerCounters> c(5);
             BackendLb lb(be, c.data(), 1, 3);
             lb.server(1).cur = 1;

@@ -14,7 +14,7 @@ namespace lbtest {
 inline es::config::Backend make_be(es::config::Balance b, std::vector<int> weights) {
     es::config::Backend be;
     be.name = "be";
-    be.balance = b;
+    be.balance.algo = b;
     for (std::size_t i = 0; i < weights.size(); ++i) {
         es::config::Server s;
         s.name = "s" + std::to_string(i);

@@ -16,7 +16,7 @@ TEST_CASE("random: draws follow the weights within 5% over 100k picks (equal loa
     for (int draws : {1, 2, 3}) {
         INFO("draws " << draws);
         auto be = make_be(config::Balance::Random, {1, 2, 3, 4});
-        be.random_draws = draws;
+        be.balance.random_draws = draws;
         std::vector<stats::ServerCounters> c(4);
         BackendLb lb(be, c.data(), 1, 5);
         std::vector<int> counts(4);
@@ -36,7 +36,7 @@ TEST_CASE("random(2) prefers the less loaded server, relative to weight") {
     auto be = make_be(config::Balance::Random, {1, 1});
     std::vector<stats::ServerCounters> c(2);
     auto share_of_1 = [&](int draws) {
-        be.random_draws = draws;
+        be.balance.random_draws = draws;
         BackendLb lb(be, c.data(), 1, 11);
         lb.server(0).cur = 10;
         int n1 = 0;
@@ -50,7 +50,7 @@ TEST_CASE("random(2) prefers the less loaded server, relative to weight") {
 
     // weight-normalised: 3 connections on weight 3 are lighter than 2 on weight 1
     auto w = make_be(config::Balance::Random, {3, 1});
-    w.random_draws = 8;
+    w.balance.random_draws = 8;
     BackendLb lw(w, c.data(), 1);
     lw.server(0).cur = 3;
     lw.server(1).cur = 2;
@@ -68,7 +68,7 @@ TEST_CASE("random(2) keeps loads closer together than random(1)") {
     };
     auto run = [](int draws) {
         auto be = make_be(config::Balance::Random, {1, 1, 1, 1, 1, 1, 1, 1});
-        be.random_draws = draws;
+        be.balance.random_draws = draws;
         std::vector<stats::ServerCounters> c(8);
         BackendLb lb(be, c.data(), 1, 2024);
         std::vector<int> live(20, -1);
@@ -114,7 +114,7 @@ TEST_CASE("random: exclude, disabled and full servers are never drawn; all full 
 
 TEST_CASE("random: the sequence depends on the seed; one seed replays the same picks") {
     auto be = make_be(config::Balance::Random, {1, 1, 1, 1});
-    be.random_draws = 1;
+    be.balance.random_draws = 1;
     std::vector<stats::ServerCounters> c(4);
     BackendLb a(be, c.data(), 1, 1), b(be, c.data(), 1, 1), d(be, c.data(), 1, 2);
     int same = 0, differ = 0;
@@ -129,7 +129,7 @@ TEST_CASE("random: the sequence depends on the seed; one seed replays the same p
 
 TEST_CASE("random: without a seed, instances (one per shard) draw different sequences") {
     auto be = make_be(config::Balance::Random, {1, 1, 1, 1});
-    be.random_draws = 1;
+    be.balance.random_draws = 1;
     std::vector<stats::ServerCounters> c(4);
     BackendLb a(be, c.data(), 2), b(be, c.data(), 2);
     int differ = 0;

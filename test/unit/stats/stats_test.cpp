@@ -58,7 +58,7 @@ config::Config make_config() {
     app.name = "app";
     app.id = 0;
     app.mode = config::Mode::Http;
-    app.balance = config::Balance::LeastConn;
+    app.balance.algo = config::Balance::LeastConn;
     config::Server s1;
     s1.name = "s1";
     s1.id = 0;

@@ -13,7 +13,7 @@
 #include "edgeshard/config/config.hpp"
 #include "edgeshard/http/parser.hpp"
 
-namespace es::http {
+namespace es::rules {
 
 // Bytes built while a request is processed (added headers, a redirect reply, an auth reply).
 // Fixed capacity. When a rule's output does not fit, `overflow` is set and the rules answer the
@@ -60,8 +60,8 @@ struct HeaderEdits {
 
 // What ACLs and rules look at.
 struct Txn {
-    RequestHead* req = nullptr;          // headers may be marked `removed` by del-header/set-header
-    ResponseHead* rsp = nullptr;         // set while response rules run
+    http::RequestHead* req = nullptr;          // headers may be marked `removed` by del-header/set-header
+    http::ResponseHead* rsp = nullptr;         // set while response rules run
     const sockaddr_storage* src = nullptr;  // client address (may be AF_UNSPEC when unknown)
     const config::Config* cfg = nullptr;
     Arena* arena = nullptr;
@@ -105,7 +105,7 @@ std::string_view error_reply(int status, const config::HttpProxy* be, const conf
 // `Proxy-Authenticate` when the request is a proxy request (absolute-form target). When the proxy
 // has its own reply for that status, it is used with its authenticate header replaced. Built in
 // the arena.
-std::string_view auth_reply(const RequestHead& req, std::string_view realm, const config::HttpProxy* be,
+std::string_view auth_reply(const http::RequestHead& req, std::string_view realm, const config::HttpProxy* be,
                             const config::HttpProxy* fe, Arena& arena);
 
 // Checks an Authorization / Proxy-Authorization "Basic <b64>" value against a userlist: plain
@@ -133,4 +133,4 @@ int addr_port(const sockaddr_storage* ss);
 // IPv4-mapped IPv6 address); false for an unknown address or a network that does not parse.
 bool addr_in_network(const sockaddr_storage* ss, std::string_view network);
 
-}  // namespace es::http
+}  // namespace es::rules

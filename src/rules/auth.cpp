@@ -17,9 +17,9 @@
 #include <cstring>
 #include <ctime>
 
-#include "edgeshard/http/rules.hpp"
+#include "edgeshard/rules/rules.hpp"
 
-namespace es::http {
+namespace es::rules {
 
 namespace {
 
@@ -227,7 +227,8 @@ bool check_basic_auth(const config::Userlist& ul, std::string_view value) {
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
     constexpr std::string_view kScheme = "basic";
-    if (value.size() <= kScheme.size() || !iequals(value.substr(0, kScheme.size()), kScheme)) return false;
+    if (value.size() <= kScheme.size() || !http::iequals(value.substr(0, kScheme.size()), kScheme))
+        return false;
     value.remove_prefix(kScheme.size());
     if (value.front() != ' ' && value.front() != '\t') return false;
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
@@ -261,4 +262,4 @@ bool check_basic_auth(const config::Userlist& ul, std::string_view value) {
     return ok;
 }
 
-}  // namespace es::http
+}  // namespace es::rules

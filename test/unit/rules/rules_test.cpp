@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "edgeshard/http/rules.hpp"
+#include "edgeshard/rules/rules.hpp"
 
 using es::config::Acl;
 using es::config::Condition;
@@ -20,13 +20,13 @@ using es::config::HttpAction;
 using es::config::HttpProxy;
 using es::config::HttpRule;
 using es::config::Reply;
-using es::http::Arena;
-using es::http::error_reply;
-using es::http::HeaderEdits;
+using es::rules::Arena;
+using es::rules::error_reply;
+using es::rules::HeaderEdits;
 using es::http::RequestHead;
 using es::http::ResponseHead;
-using es::http::Txn;
-using es::http::Verdict;
+using es::rules::Txn;
+using es::rules::Verdict;
 using Match = es::config::Acl::Match;
 
 namespace {
@@ -165,11 +165,11 @@ TEST_CASE("request rules: in order; conditions skip; allow stops; deny answers 4
     px.request_rules.back().cond = when(0);
 
     Exchange open(make_req("GET", "/open/admin", {{"Host", "h"}}));
-    CHECK(es::http::run_request_rules(px, open.t).kind == Verdict::Continue);
+    CHECK(es::rules::run_request_rules(px, open.t).kind == Verdict::Continue);
     Exchange other(make_req("GET", "/other", {{"Host", "h"}}));
-    CHECK(es::http::run_request_rules(px, other.t).kind == Verdict::Continue);
+    CHECK(es::rules::run_request_rules(px, other.t).kind == Verdict::Continue);
     Exchange admin(make_req("GET", "/admin/x", {{"Host", "h"}}));
-    const Verdict v = es::http::run_request_rules(px, admin.t);
+    const Verdict v = es::rules::run_request_rules(px, admin.t);
     CHECK(v.kind == Verdict::Reply);
     CHECK(v.status == 403);
     CHECK(v.denied);
@@ -179,7 +179,7 @@ TEST_CASE("request rules: in order; conditions skip; allow stops; deny answers 4
     HttpProxy px2;
     px2.request_rules.push_back(rule(HttpAction::Deny));
     px2.request_rules.push_back(rule(HttpAction::Allow));
-    CHECK(es::http::run_request_rules(px2, open.t).kind == Verdict::Reply);
+    CHECK(es::rules::run_request_rules(px2, open.t).kind == Verdict::Reply);
 }
 
 TEST_CASE(
@@ -188,24 +188,24 @@ TEST_CASE(
     px.request_rules.push_back(rule(HttpAction::Deny));
     px.request_rules.back().status = 429;
     Exchange e(make_req("GET", "/", {{"Host", "h"}}));
-    Verdict v = es::http::run_request_rules(px, e.t);
+    Verdict v = es::rules::run_request_rules(px, e.t);
     CHECK(v.status == 429);
     CHECK(v.bytes == error_reply(429, nullptr, nullptr));
 
     HttpProxy fe;
     fe.errors.push_back(Reply{429, "HTTP/1.1 429 FE\r\ncontent-length: 0\r\n\r\n", {}});
     e.t.fallback = &fe;
-    v = es::http::run_request_rules(px, e.t);
+    v = es::rules::run_request_rules(px, e.t);
     CHECK(v.bytes == "HTTP/1.1 429 FE\r\ncontent-length: 0\r\n\r\n");
     px.errors.push_back(Reply{429, "HTTP/1.1 429 BE\r\ncontent-length: 0\r\n\r\n", {}});
-    v = es::http::run_request_rules(px, e.t);
+    v = es::rules::run_request_rules(px, e.t);
     CHECK(v.bytes == "HTTP/1.1 429 BE\r\ncontent-length: 0\r\n\r\n");
 
     HttpProxy own;
     own.request_rules.push_back(rule(HttpAction::Deny));
     own.request_rules.back().has_reply = true;
     own.request_rules.back().reply = Reply{403, "HTTP/1.1 403 Forbidden\r\ncontent-length: 2\r\n\r\nno", {}};
-    v = es::http::run_request_rules(own, e.t);
+    v = es::rules::run_request_rules(own, e.t);
     CHECK(v.denied);
     CHECK(v.status == 403);
     CHECK(v.bytes == "HTTP/1.1 403 Forbidden\r\ncontent-length: 2\r\n\r\nno");
@@ -215,21 +215,21 @@ TEST_CASE("request rules: return with and without a payload") {
     Exchange e(make_req("GET", "/", {{"Host", "h"}}));
     HttpProxy px;
     px.request_rules.push_back(rule(HttpAction::Return));
-    Verdict v = es::http::run_request_rules(px, e.t);
+    Verdict v = es::rules::run_request_rules(px, e.t);
     CHECK(v.kind == Verdict::Reply);
     CHECK_FALSE(v.denied);
     CHECK(v.status == 200);
     CHECK(v.bytes == "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
 
     px.request_rules[0].status = 204;
-    v = es::http::run_request_rules(px, e.t);
+    v = es::rules::run_request_rules(px, e.t);
     CHECK(v.bytes == "HTTP/1.1 204 No Content\r\n\r\n");
 
     px.request_rules[0].status = 200;
     px.request_rules[0].has_reply = true;
     px.request_rules[0].reply =
         Reply{200, "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 3\r\n\r\nok\n", {}};
-    v = es::http::run_request_rules(px, e.t);
+    v = es::rules::run_request_rules(px, e.t);
     CHECK(v.status == 200);
     CHECK(v.bytes == px.request_rules[0].reply.raw);
 }
@@ -239,7 +239,7 @@ TEST_CASE("request rules: redirect location / prefix / scheme, codes, drop-query
         Exchange e(make_req("GET", target, {{"Host", "www.example.com"}}));
         HttpProxy px;
         px.request_rules.push_back(std::move(r));
-        const Verdict v = es::http::run_request_rules(px, e.t);
+        const Verdict v = es::rules::run_request_rules(px, e.t);
         CHECK(v.kind == Verdict::Reply);
         CHECK_FALSE(v.denied);
         return std::make_pair(v.status, std::string(v.bytes));
@@ -297,7 +297,7 @@ TEST_CASE("request rules: auth answers 401 or 407 with the rule's realm") {
     HttpProxy px;
     px.request_rules.push_back(rule(HttpAction::Auth, "Private"));
     Exchange e(make_req("GET", "/", {{"Host", "h"}}));
-    Verdict v = es::http::run_request_rules(px, e.t);
+    Verdict v = es::rules::run_request_rules(px, e.t);
     CHECK(v.kind == Verdict::Reply);
     CHECK(v.status == 401);
     CHECK_FALSE(v.denied);
@@ -306,7 +306,7 @@ TEST_CASE("request rules: auth answers 401 or 407 with the rule's realm") {
     px.request_rules[0].name.clear();
     Exchange p(make_req("GET", "http://h/", {{"Host", "h"}}));
     p.req.absolute_form = true;
-    v = es::http::run_request_rules(px, p.t);
+    v = es::rules::run_request_rules(px, p.t);
     CHECK(v.status == 407);
     CHECK(v.bytes.find("\r\nproxy-authenticate: Basic realm=\"edgeshard\"\r\n") != std::string_view::npos);
 }
@@ -318,14 +318,14 @@ TEST_CASE("request rules: set-header, add-header, del-header") {
     px.request_rules.push_back(rule(HttpAction::AddHeader, "X-New", "n2"));
     px.request_rules.push_back(rule(HttpAction::SetHeader, "X-A", "set"));
     px.request_rules.push_back(rule(HttpAction::DelHeader, "x-b"));
-    CHECK(es::http::run_request_rules(px, e.t).kind == Verdict::Continue);
+    CHECK(es::rules::run_request_rules(px, e.t).kind == Verdict::Continue);
     CHECK(e.out_headers() == std::vector<std::string>{"Host: h", "X-New: n1", "X-New: n2", "X-A: set"});
 
     // set-header replaces headers added before it; del-header removes added ones too
     HttpProxy px2;
     px2.request_rules.push_back(rule(HttpAction::SetHeader, "x-new", "only"));
     px2.request_rules.push_back(rule(HttpAction::DelHeader, "X-A"));
-    CHECK(es::http::run_request_rules(px2, e.t).kind == Verdict::Continue);
+    CHECK(es::rules::run_request_rules(px2, e.t).kind == Verdict::Continue);
     CHECK(e.out_headers() == std::vector<std::string>{"Host: h", "x-new: only"});
     CHECK(e.arena.used == 0);  // plain values are config data, nothing copied
 }
@@ -342,7 +342,7 @@ TEST_CASE("request rules: header values are log-format strings") {
     px.request_rules.push_back(rule(HttpAction::SetHeader, "X-Missing", "[%[hdr(x-none)]]"));
     px.request_rules.push_back(rule(HttpAction::SetHeader, "X-Literal", "%[rand(10)] %T %{+Q}o %"));
     px.request_rules.push_back(rule(HttpAction::SetHeader, "X-Copy", "%[hdr(X-Client)]!"));
-    CHECK(es::http::run_request_rules(px, e.t).kind == Verdict::Continue);
+    CHECK(es::rules::run_request_rules(px, e.t).kind == Verdict::Continue);
     const std::vector<std::string> want = {
         "Host: h",
         "X-Forwarded-For: 203.0.113.1, 10.0.0.2",
@@ -365,7 +365,7 @@ TEST_CASE("request rules: header values are log-format strings") {
     inet_pton(AF_INET6, "2001:db8::5", &s6->sin6_addr);
     HttpProxy px6;
     px6.request_rules.push_back(rule(HttpAction::AddHeader, "X-Peer", "%ci %cp"));
-    es::http::run_request_rules(px6, v6.t);
+    es::rules::run_request_rules(px6, v6.t);
     CHECK(v6.out_headers().back() == "X-Peer: 2001:db8::5 443");
 }
 
@@ -382,7 +382,7 @@ TEST_CASE("request rules: set-path, use-service, and conditions see earlier edit
     px.request_rules.push_back(rule(HttpAction::UseService, "prometheus-exporter"));
     px.request_rules.back().cond = when(0);
     Exchange e(make_req("GET", "/metrics?x", {{"Host", "h"}}));
-    const Verdict v = es::http::run_request_rules(px, e.t);
+    const Verdict v = es::rules::run_request_rules(px, e.t);
     CHECK(e.edits.new_path == "/v2/metrics");
     CHECK(v.kind == Verdict::Service);
 
@@ -399,7 +399,7 @@ TEST_CASE("request rules: set-path, use-service, and conditions see earlier edit
     px2.request_rules.push_back(rule(HttpAction::AddHeader, "X-V2", "yes"));
     px2.request_rules.back().cond = when(0);
     Exchange e2(make_req("GET", "/a?q", {{"Host", "h"}}));
-    CHECK(es::http::run_request_rules(px2, e2.t).kind == Verdict::Continue);
+    CHECK(es::rules::run_request_rules(px2, e2.t).kind == Verdict::Continue);
     CHECK(e2.edits.new_path == "/v2/a");
     const auto hdrs = e2.out_headers();
     CHECK(std::find(hdrs.begin(), hdrs.end(), "X-Path: /v2/a") != hdrs.end());
@@ -412,7 +412,7 @@ TEST_CASE("request rules: a rule that does not fit answers 500 (strict mode)") {
     px.request_rules.push_back(rule(HttpAction::SetHeader, "X-Big", std::string(5000, 'a') + "%[path]"));
     px.request_rules.push_back(rule(HttpAction::SetHeader, "X-Big2", std::string(5000, 'b') + "%[path]"));
     Exchange e(make_req("GET", "/", {{"Host", "h"}}));
-    Verdict v = es::http::run_request_rules(px, e.t);
+    Verdict v = es::rules::run_request_rules(px, e.t);
     CHECK(v.kind == Verdict::Reply);
     CHECK(v.status == 500);
     CHECK(e.arena.overflow);
@@ -421,7 +421,7 @@ TEST_CASE("request rules: a rule that does not fit answers 500 (strict mode)") {
     for (int i = 0; i <= HeaderEdits::kMaxAdds; ++i)
         many.request_rules.push_back(rule(HttpAction::AddHeader, "X", "y"));
     Exchange f(make_req("GET", "/", {{"Host", "h"}}));
-    v = es::http::run_request_rules(many, f.t);
+    v = es::rules::run_request_rules(many, f.t);
     CHECK(v.status == 500);
     CHECK(f.edits.nadds == HeaderEdits::kMaxAdds);
 
@@ -429,7 +429,7 @@ TEST_CASE("request rules: a rule that does not fit answers 500 (strict mode)") {
     auth.request_rules.push_back(rule(HttpAction::Auth, "R"));
     Exchange g(make_req("GET", "/", {{"Host", "h"}}));
     g.arena.used = sizeof(g.arena.buf) - 10;
-    v = es::http::run_request_rules(auth, g.t);
+    v = es::rules::run_request_rules(auth, g.t);
     CHECK(v.status == 500);  // never let the request through
 }
 
@@ -457,7 +457,7 @@ TEST_CASE("response rules: header edits on the response; deny answers 502") {
     px.response_rules.push_back(rule(HttpAction::DelHeader, "server"));
     px.response_rules.push_back(rule(HttpAction::SetHeader, "Strict-Transport-Security", "max-age=63072000"));
     px.response_rules.push_back(rule(HttpAction::AddHeader, "X-Served-For", "%[src]"));
-    Verdict v = es::http::run_response_rules(px, e.t);
+    Verdict v = es::rules::run_response_rules(px, e.t);
     CHECK(v.kind == Verdict::Continue);
     CHECK(rsp.headers[0].removed);
     CHECK_FALSE(rsp.headers[1].removed);
@@ -468,14 +468,14 @@ TEST_CASE("response rules: header edits on the response; deny answers 502") {
 
     px.response_rules.push_back(rule(HttpAction::Deny));
     px.response_rules.back().cond = when(0);
-    v = es::http::run_response_rules(px, e.t);
+    v = es::rules::run_response_rules(px, e.t);
     CHECK(v.kind == Verdict::Reply);
     CHECK(v.status == 502);
     CHECK(v.denied);
     CHECK(v.bytes == error_reply(502, nullptr, nullptr));
     rsp.headers[1].removed = true;
     redits.reset();
-    CHECK(es::http::run_response_rules(px, e.t).kind == Verdict::Continue);
+    CHECK(es::rules::run_response_rules(px, e.t).kind == Verdict::Continue);
 }
 
 // ---- use_backend --------------------------------------------------------------------------------
@@ -496,17 +496,17 @@ TEST_CASE("select_backend: first matching use_backend, else the default") {
     fe.default_backend_id = 1;
 
     Exchange a(make_req("GET", "/api/x", {{"Host", "h"}}));
-    CHECK(es::http::select_backend(fe, a.t) == 3);
+    CHECK(es::rules::select_backend(fe, a.t) == 3);
     Exchange s(make_req("GET", "/static/x", {{"Host", "h"}}));
-    CHECK(es::http::select_backend(fe, s.t) == 5);
+    CHECK(es::rules::select_backend(fe, s.t) == 5);
     Exchange o(make_req("GET", "/other", {{"Host", "h"}}));
-    CHECK(es::http::select_backend(fe, o.t) == 1);
+    CHECK(es::rules::select_backend(fe, o.t) == 1);
     fe.default_backend_id = -1;
-    CHECK(es::http::select_backend(fe, o.t) == -1);
+    CHECK(es::rules::select_backend(fe, o.t) == -1);
     es::config::UseBackendRule always;
     always.backend_id = 7;
     fe.use_backend_rules.push_back(always);
-    CHECK(es::http::select_backend(fe, o.t) == 7);
+    CHECK(es::rules::select_backend(fe, o.t) == 7);
 }
 
 // ---- helpers ------------------------------------------------------------------------------------
@@ -514,7 +514,7 @@ TEST_CASE("select_backend: first matching use_backend, else the default") {
 TEST_CASE("url_decode: escapes, '+' only in queries, invalid escapes, capacity, in place") {
     char out[64];
     auto dec = [&](std::string_view in, bool query) -> std::string {
-        const long n = es::http::url_decode(in, out, sizeof(out), query);
+        const long n = es::rules::url_decode(in, out, sizeof(out), query);
         return n < 0 ? std::string("<err>") : std::string(out, static_cast<std::size_t>(n));
     };
     CHECK(dec("/a%2Fb", false) == "/a/b");
@@ -528,12 +528,12 @@ TEST_CASE("url_decode: escapes, '+' only in queries, invalid escapes, capacity, 
     CHECK(dec("%zz", false) == "<err>");
     CHECK(dec("%4g", true) == "<err>");
     CHECK(dec("%%41", false) == "<err>");
-    CHECK(es::http::url_decode("%00x", out, sizeof(out), false) == 2);
+    CHECK(es::rules::url_decode("%00x", out, sizeof(out), false) == 2);
     CHECK(out[0] == '\0');
-    CHECK(es::http::url_decode("abcdef", out, 5, false) == -1);
-    CHECK(es::http::url_decode("ab%63", out, 3, false) == 3);
+    CHECK(es::rules::url_decode("abcdef", out, 5, false) == -1);
+    CHECK(es::rules::url_decode("ab%63", out, 3, false) == 3);
     char inplace[] = "x%3Dy+z";
-    CHECK(es::http::url_decode(inplace, inplace, sizeof(inplace), true) == 5);
+    CHECK(es::rules::url_decode(inplace, inplace, sizeof(inplace), true) == 5);
     CHECK(std::string_view(inplace, 5) == "x=y z");
 }
 
@@ -542,7 +542,7 @@ TEST_CASE("next_list_element: commas outside quotes, trimmed, empty elements kep
         std::vector<std::string> out;
         std::size_t pos = 0;
         std::string_view e;
-        while (es::http::next_list_element(v, pos, e)) out.emplace_back(e);
+        while (es::rules::next_list_element(v, pos, e)) out.emplace_back(e);
         return out;
     };
     CHECK(split("a, b ,c") == std::vector<std::string>{"a", "b", "c"});

@@ -1,11 +1,11 @@
 // Replies the proxy answers by itself: the built-in error pages, the configured ones (errorfile,
-// errorfiles, http-error), and the 401/407 challenge. See README.md "Rules, replies, auth".
+// errorfiles, http-error), and the 401/407 challenge. See README.md.
 #include <cstring>
 #include <string>
 
-#include "edgeshard/http/rules.hpp"
+#include "edgeshard/rules/rules.hpp"
 
-namespace es::http {
+namespace es::rules {
 
 std::string_view Arena::put(std::string_view s) {
     if (s.size() > sizeof(buf) - used) {
@@ -125,7 +125,7 @@ struct BuiltinTable {
     }
 
     static std::string_view reason_text(int code) {
-        std::string_view r = reason_phrase(code);
+        std::string_view r = http::reason_phrase(code);
         return r.empty() ? std::string_view("Unknown") : r;
     }
 };
@@ -196,7 +196,8 @@ std::string_view rebuild_with_challenge(std::string_view raw, std::string_view h
         } else {
             std::size_t colon = content.find(':');
             std::string_view name = colon == std::string_view::npos ? content : content.substr(0, colon);
-            if (!iequals(name, "www-authenticate") && !iequals(name, "proxy-authenticate")) w.add(line);
+            if (!http::iequals(name, "www-authenticate") && !http::iequals(name, "proxy-authenticate"))
+                w.add(line);
         }
         pos = end;
     }
@@ -211,7 +212,7 @@ std::string_view error_reply(int status, const config::HttpProxy* be, const conf
     return builtins().replies[builtin_index(status)];
 }
 
-std::string_view auth_reply(const RequestHead& req, std::string_view realm, const config::HttpProxy* be,
+std::string_view auth_reply(const http::RequestHead& req, std::string_view realm, const config::HttpProxy* be,
                             const config::HttpProxy* fe, Arena& arena) {
     const int status = req.absolute_form ? 407 : 401;
     const std::string_view hname = req.absolute_form ? "proxy-authenticate" : "www-authenticate";
@@ -231,4 +232,4 @@ std::string_view auth_reply(const RequestHead& req, std::string_view realm, cons
     return w.commit();
 }
 
-}  // namespace es::http
+}  // namespace es::rules

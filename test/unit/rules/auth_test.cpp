@@ -6,14 +6,14 @@
 #include <string>
 #include <thread>
 
-#include "edgeshard/http/rules.hpp"
+#include "edgeshard/rules/rules.hpp"
 
 using es::config::HttpProxy;
 using es::config::Reply;
 using es::config::Userlist;
-using es::http::Arena;
-using es::http::auth_reply;
-using es::http::check_basic_auth;
+using es::rules::Arena;
+using es::rules::auth_reply;
+using es::rules::check_basic_auth;
 using es::http::RequestHead;
 
 namespace {

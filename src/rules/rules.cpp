@@ -1,14 +1,10 @@
-// http-request / http-response rules, use_backend selection, header edits, redirects, url_decode.
-// See README.md "Rules, replies, auth" for the semantics and what differs from HAProxy.
-#include <arpa/inet.h>
+// http-request / http-response rules, use_backend selection, header edits, redirects.
+// See README.md for the semantics and what differs from HAProxy.
 #include <netinet/in.h>
 
-#include <cstring>
+#include "edgeshard/rules/rules.hpp"
 
-#include "edgeshard/http/rules.hpp"
-#include "edgeshard/core/ipv4_text.hpp"
-
-namespace es::http {
+namespace es::rules {
 
 namespace {
 
@@ -26,16 +22,16 @@ bool last_header_element(const Txn& t, std::string_view name, std::string_view& 
         while (next_list_element(value, pos, elem)) out = elem;
         found = true;
     };
-    const MessageHead* msg = t.rsp != nullptr ? static_cast<const MessageHead*>(t.rsp) : t.req;
+    const http::MessageHead* msg = t.rsp != nullptr ? static_cast<const http::MessageHead*>(t.rsp) : t.req;
     if (msg != nullptr) {
         for (std::uint16_t i = 0; i < msg->nheaders; ++i) {
-            const Header& h = msg->headers[i];
-            if (!h.removed && iequals(h.name, name)) take(h.value);
+            const http::Header& h = msg->headers[i];
+            if (!h.removed && http::iequals(h.name, name)) take(h.value);
         }
     }
     if (t.edits != nullptr) {
         for (int i = 0; i < t.edits->nadds; ++i)
-            if (iequals(t.edits->adds[i].name, name)) take(t.edits->adds[i].value);
+            if (http::iequals(t.edits->adds[i].name, name)) take(t.edits->adds[i].value);
     }
     return found;
 }
@@ -58,7 +54,7 @@ bool sample(const Txn& t, std::string_view expr, ArenaWriter& w) {
         if (port >= 0) w.add_uint(static_cast<std::uint64_t>(port));
         return true;
     }
-    const RequestHead* req = t.req;
+    const http::RequestHead* req = t.req;
     if (expr == "path" || expr == "url" || expr == "query" || expr == "method") {
         if (req == nullptr)
             value_or_missing({});
@@ -149,16 +145,16 @@ bool single_line(std::string_view v) {
     return v.find_first_of("\r\n") == std::string_view::npos;
 }
 
-void mark_removed(MessageHead* msg, std::string_view name) {
+void mark_removed(http::MessageHead* msg, std::string_view name) {
     if (msg == nullptr) return;
     for (std::uint16_t i = 0; i < msg->nheaders; ++i)
-        if (iequals(msg->headers[i].name, name)) msg->headers[i].removed = true;
+        if (http::iequals(msg->headers[i].name, name)) msg->headers[i].removed = true;
 }
 
 void drop_adds(HeaderEdits& e, std::string_view name) {
     int keep = 0;
     for (int i = 0; i < e.nadds; ++i)
-        if (!iequals(e.adds[i].name, name)) e.adds[keep++] = e.adds[i];
+        if (!http::iequals(e.adds[i].name, name)) e.adds[keep++] = e.adds[i];
     e.nadds = keep;
 }
 
@@ -178,12 +174,12 @@ Verdict failed(const config::HttpProxy& px, const Txn& t) {
 }
 
 std::string_view reason_or_unknown(int status) {
-    const std::string_view r = reason_phrase(status);
+    const std::string_view r = http::reason_phrase(status);
     return r.empty() ? std::string_view("Unknown") : r;
 }
 
 // set-header / add-header / del-header on the message the rules run on.
-bool header_action(const HttpRule& r, MessageHead* msg, Txn& t) {
+bool header_action(const HttpRule& r, http::MessageHead* msg, Txn& t) {
     if (r.action == HttpAction::DelHeader) {
         mark_removed(msg, r.name);
         if (t.edits != nullptr) drop_adds(*t.edits, r.name);
@@ -201,30 +197,13 @@ bool header_action(const HttpRule& r, MessageHead* msg, Txn& t) {
     return true;
 }
 
-std::string_view redirect_reason(int code) {
-    switch (code) {
-        case 301:
-            return "Moved Permanently";
-        case 302:
-            return "Found";
-        case 303:
-            return "See Other";
-        case 307:
-            return "Temporary Redirect";
-        case 308:
-            return "Permanent Redirect";
-        default:
-            return reason_or_unknown(code);
-    }
-}
-
 // redirect location|prefix|scheme: the Location value, then the reply built around it.
 Verdict redirect(const config::HttpProxy& px, const HttpRule& r, Txn& t) {
     if (t.arena == nullptr || t.req == nullptr) return failed(px, t);
     const int code = r.status != 0 ? r.status : 302;
     std::string_view target;
     if (!expand(t, r.value, target) || !single_line(target)) return failed(px, t);
-    const RequestHead& req = *t.req;
+    const http::RequestHead& req = *t.req;
     const std::string_view path =
         t.edits != nullptr && !t.edits->new_path.empty() ? t.edits->new_path : req.path;
     const bool with_query = !r.drop_query && !req.query.empty();
@@ -233,7 +212,7 @@ Verdict redirect(const config::HttpProxy& px, const HttpRule& r, Txn& t) {
     w.add("HTTP/1.1 ");
     w.add_uint(static_cast<std::uint64_t>(code));
     w.add(" ");
-    w.add(redirect_reason(code));
+    w.add(reason_or_unknown(code));
     w.add("\r\ncontent-length: 0\r\nlocation: ");
     if (r.redirect_kind == "prefix") {
         // A prefix of "/" means "the same URI, relative" rather than "//path".
@@ -379,83 +358,4 @@ int select_backend(const config::Frontend& fe, const Txn& t) {
     return fe.default_backend_id;
 }
 
-long url_decode(std::string_view in, char* out, std::size_t cap, bool query) {
-    auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return -1;
-    };
-    std::size_t o = 0;
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        char c = in[i];
-        if (c == '%') {
-            if (i + 2 >= in.size()) return -1;
-            const int hi = hex(in[i + 1]);
-            const int lo = hex(in[i + 2]);
-            if (hi < 0 || lo < 0) return -1;
-            c = static_cast<char>(hi << 4 | lo);
-            i += 2;
-        } else if (c == '+' && query) {
-            c = ' ';
-        }
-        if (o >= cap) return -1;
-        out[o++] = c;
-    }
-    return static_cast<long>(o);
-}
-
-bool next_list_element(std::string_view v, std::size_t& pos, std::string_view& elem) {
-    if (pos > v.size()) return false;
-    std::size_t i = pos;
-    bool quoted = false;
-    for (; i < v.size(); ++i) {
-        const char c = v[i];
-        if (quoted) {
-            if (c == '\\' && i + 1 < v.size())
-                ++i;
-            else if (c == '"')
-                quoted = false;
-        } else if (c == '"') {
-            quoted = true;
-        } else if (c == ',') {
-            break;
-        }
-    }
-    std::string_view e = v.substr(pos, i - pos);
-    while (!e.empty() && (e.front() == ' ' || e.front() == '\t')) e.remove_prefix(1);
-    while (!e.empty() && (e.back() == ' ' || e.back() == '\t')) e.remove_suffix(1);
-    elem = e;
-    pos = i + 1;
-    return true;
-}
-
-std::size_t addr_text(const sockaddr_storage* ss, char* out, std::size_t cap) {
-    if (ss == nullptr || cap == 0) return 0;
-    const std::uint8_t* v4 = nullptr;
-    if (ss->ss_family == AF_INET) {
-        v4 = reinterpret_cast<const std::uint8_t*>(&reinterpret_cast<const sockaddr_in*>(ss)->sin_addr);
-    } else if (ss->ss_family == AF_INET6) {
-        // an IPv4 client on a dual-stack listener reads as IPv4 (logs, X-Forwarded-For, %[src])
-        const auto* a6 = &reinterpret_cast<const sockaddr_in6*>(ss)->sin6_addr;
-        if (IN6_IS_ADDR_V4MAPPED(a6)) {
-            v4 = &a6->s6_addr[12];
-        } else {
-            const char* r = inet_ntop(AF_INET6, a6, out, static_cast<socklen_t>(cap));
-            return r == nullptr ? 0 : std::strlen(out);
-        }
-    }
-    if (v4 == nullptr || cap < core::kIpv4TextMax + 1) return 0;
-    const std::size_t n = core::ipv4_text(v4, out);
-    out[n] = '\0';
-    return n;
-}
-
-int addr_port(const sockaddr_storage* ss) {
-    if (ss == nullptr) return -1;
-    if (ss->ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(ss)->sin_port);
-    if (ss->ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(ss)->sin6_port);
-    return -1;
-}
-
-}  // namespace es::http
+}  // namespace es::rules

@@ -9,16 +9,16 @@
 #include <utility>
 #include <vector>
 
-#include "edgeshard/http/rules.hpp"
+#include "edgeshard/rules/rules.hpp"
 
 using es::config::Acl;
 using es::config::Condition;
 using es::config::CondTerm;
-using es::http::eval_acl;
-using es::http::eval_condition;
+using es::rules::eval_acl;
+using es::rules::eval_condition;
 using es::http::RequestHead;
 using es::http::ResponseHead;
-using es::http::Txn;
+using es::rules::Txn;
 using Match = es::config::Acl::Match;
 
 namespace {
@@ -149,7 +149,7 @@ TEST_CASE("acl: hdr() splits on commas outside quotes, trims, and sees every occ
 
 TEST_CASE("acl: hdr() skips removed headers, sees added ones, and reads the response while it runs") {
     Fixture f(make_req("GET", "/", {{"Host", "h"}, {"X-A", "one"}}));
-    es::http::HeaderEdits edits;
+    es::rules::HeaderEdits edits;
     f.t.edits = &edits;
     CHECK(eval_acl(acl("hdr", Match::Found, {}, false, "x-a"), f.t));
     f.req.headers[1].removed = true;
@@ -161,7 +161,7 @@ TEST_CASE("acl: hdr() skips removed headers, sees added ones, and reads the resp
     rsp.status = 200;
     rsp.headers[0] = {"Content-Type", "text/html; charset=utf-8", false, false};
     rsp.nheaders = 1;
-    es::http::HeaderEdits rsp_edits;
+    es::rules::HeaderEdits rsp_edits;
     f.t.rsp = &rsp;
     f.t.edits = &rsp_edits;
     CHECK(eval_acl(acl("hdr", Match::Beg, {"text/html"}, false, "content-type"), f.t));

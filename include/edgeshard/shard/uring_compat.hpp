@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-namespace es::net::compat {
+namespace es::shard::compat {
 
 // Opcodes newer than liburing 2.3's enum (values from the kernel uapi).
 inline constexpr std::uint8_t kOpUringCmd = 46;        // IORING_OP_URING_CMD (5.19; socket cmds 6.7)
@@ -39,4 +39,4 @@ inline void prep_fixed_fd_install(io_uring_sqe* sqe, int slot) {
     sqe->flags |= IOSQE_FIXED_FILE;
 }
 
-}  // namespace es::net::compat
+}  // namespace es::shard::compat

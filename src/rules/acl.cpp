@@ -7,9 +7,9 @@
 
 #include <cstring>
 
-#include "edgeshard/http/rules.hpp"
+#include "edgeshard/rules/rules.hpp"
 
-namespace es::http {
+namespace es::rules {
 
 namespace {
 
@@ -21,7 +21,7 @@ char lower(char c) {
 }
 
 bool eq(std::string_view a, std::string_view b, bool icase) {
-    return icase ? iequals(a, b) : a == b;
+    return icase ? http::iequals(a, b) : a == b;
 }
 
 bool begins(std::string_view s, std::string_view p, bool icase) {
@@ -199,9 +199,9 @@ bool match_value(const Acl& acl, std::string_view v) {
 // hdr(<name>): every element of every header of that name (all headers when no name), received
 // and not removed, then those added by earlier rules.
 bool match_headers(const Acl& acl, const Txn& t) {
-    const MessageHead* msg = t.rsp != nullptr ? static_cast<const MessageHead*>(t.rsp) : t.req;
+    const http::MessageHead* msg = t.rsp != nullptr ? static_cast<const http::MessageHead*>(t.rsp) : t.req;
     auto one = [&](std::string_view name, std::string_view value) {
-        if (!acl.arg.empty() && !iequals(name, acl.arg)) return false;
+        if (!acl.arg.empty() && !http::iequals(name, acl.arg)) return false;
         std::size_t pos = 0;
         std::string_view elem;
         while (next_list_element(value, pos, elem))
@@ -210,7 +210,7 @@ bool match_headers(const Acl& acl, const Txn& t) {
     };
     if (msg != nullptr) {
         for (std::uint16_t i = 0; i < msg->nheaders; ++i) {
-            const Header& h = msg->headers[i];
+            const http::Header& h = msg->headers[i];
             if (!h.removed && one(h.name, h.value)) return true;
         }
     }
@@ -231,8 +231,8 @@ bool match_http_auth(const Acl& acl, const Txn& t) {
     // header the 407 challenge asks for.
     const std::string_view hname = t.req->absolute_form ? "proxy-authorization" : "authorization";
     for (std::uint16_t i = 0; i < t.req->nheaders; ++i) {
-        const Header& h = t.req->headers[i];
-        if (!h.removed && iequals(h.name, hname)) return check_basic_auth(*ul, h.value);
+        const http::Header& h = t.req->headers[i];
+        if (!h.removed && http::iequals(h.name, hname)) return check_basic_auth(*ul, h.value);
     }
     return false;
 }
@@ -298,4 +298,4 @@ bool eval_condition(const config::Condition& c, const std::vector<config::Acl>& 
     return c.unless ? !any : any;
 }
 
-}  // namespace es::http
+}  // namespace es::rules

@@ -1,0 +1,522 @@
+// ACLs and conditions: the 'acl' keyword (fetches, flags, matching methods, patterns), 'if'/'unless'
+// conditions with anonymous and predefined ACLs, and what is checked once a proxy section ends (same-name
+// ACLs OR-ed, no request fetch in an http-response condition).
+//
+// HAProxy 2.6 semantics; what differs is listed in README.md.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <cctype>
+#include <sstream>
+
+#include "edgeshard/http/parser.hpp"
+#include "http_internal.hpp"
+#include "http_keywords.hpp"
+
+namespace es::config::detail {
+
+namespace {
+
+using Match = Acl::Match;
+
+struct FetchDef {
+    std::string_view name;   // as written
+    std::string_view fetch;  // as stored
+    Match match;             // the match its suffix implies
+    bool needs_arg;
+};
+constexpr FetchDef kFetches[] = {
+    {"path", "path", Match::Str, false},
+    {"path_beg", "path", Match::Beg, false},
+    {"path_end", "path", Match::End, false},
+    {"path_sub", "path", Match::Sub, false},
+    {"path_dir", "path", Match::Dir, false},
+    {"url", "url", Match::Str, false},
+    {"url_beg", "url", Match::Beg, false},
+    {"url_end", "url", Match::End, false},
+    {"url_sub", "url", Match::Sub, false},
+    {"url_dir", "url", Match::Dir, false},
+    {"hdr", "hdr", Match::Str, true},
+    {"req.hdr", "hdr", Match::Str, true},
+    {"hdr_beg", "hdr", Match::Beg, true},
+    {"hdr_end", "hdr", Match::End, true},
+    {"hdr_sub", "hdr", Match::Sub, true},
+    {"hdr_dir", "hdr", Match::Dir, true},
+    {"method", "method", Match::Str, false},
+    {"src", "src", Match::Ip, false},
+    {"always_true", "always_true", Match::Bool, false},
+    {"always_false", "always_false", Match::Bool, false},
+    {"http_auth", "http_auth", Match::Bool, true},
+    {"req.ver", "req.ver", Match::Str, false},
+    {"req_ver", "req.ver", Match::Str, false},
+};
+
+// HAProxy fetches this version does not evaluate: refused with that reason rather than "unknown".
+constexpr std::string_view kFetchesRefused[] = {"path_reg",
+                                                "path_dom",
+                                                "path_len",
+                                                "path_end_reg",
+                                                "url_reg",
+                                                "url_dom",
+                                                "url_len",
+                                                "url_param",
+                                                "urlp",
+                                                "url_ip",
+                                                "url_port",
+                                                "hdr_reg",
+                                                "hdr_dom",
+                                                "hdr_cnt",
+                                                "hdr_val",
+                                                "hdr_ip",
+                                                "hdr_len",
+                                                "req.hdr_cnt",
+                                                "req.fhdr",
+                                                "req.hdrs",
+                                                "base",
+                                                "base_beg",
+                                                "base_end",
+                                                "base_sub",
+                                                "base_dir",
+                                                "base_dom",
+                                                "base_reg",
+                                                "base32",
+                                                "query",
+                                                "cook",
+                                                "cook_val",
+                                                "cook_cnt",
+                                                "req.cook",
+                                                "req.cook_cnt",
+                                                "req.cook_val",
+                                                "dst",
+                                                "dst_port",
+                                                "src_port",
+                                                "http_auth_group",
+                                                "http_auth_user",
+                                                "http_auth_pass",
+                                                "status",
+                                                "res.hdr",
+                                                "shdr",
+                                                "req.len",
+                                                "req_len",
+                                                "req.body",
+                                                "req.body_size",
+                                                "nbsrv",
+                                                "be_id",
+                                                "fe_id",
+                                                "var",
+                                                "ssl_fc",
+                                                "ssl_fc_sni",
+                                                "req.ssl_sni",
+                                                "req_ssl_sni",
+                                                "req.proto_http",
+                                                "req_proto_http",
+                                                "sc_http_req_rate",
+                                                "src_conn_cur",
+                                                "src_http_req_rate",
+                                                "capture.req.hdr",
+                                                "hdr_beg_reg",
+                                                "int",
+                                                "str",
+                                                "env",
+                                                "date",
+                                                "rand"};
+
+struct Predefined {
+    std::string_view name;
+    std::string_view fetch;
+    Match match;
+    std::initializer_list<std::string_view> patterns;
+};
+const Predefined kPredefined[] = {
+    {"TRUE", "always_true", Match::Bool, {}},          {"FALSE", "always_false", Match::Bool, {}},
+    {"HTTP", "always_true", Match::Bool, {}},  // every request of an http proxy is valid HTTP
+    {"HTTP_1.0", "req.ver", Match::Str, {"1.0"}},      {"HTTP_1.1", "req.ver", Match::Str, {"1.1"}},
+    {"HTTP_URL_SLASH", "url", Match::Beg, {"/"}},      {"HTTP_URL_STAR", "url", Match::Str, {"*"}},
+    {"LOCALHOST", "src", Match::Ip, {"127.0.0.1/8"}},  {"METH_CONNECT", "method", Match::Str, {"CONNECT"}},
+    {"METH_DELETE", "method", Match::Str, {"DELETE"}}, {"METH_GET", "method", Match::Str, {"GET", "HEAD"}},
+    {"METH_HEAD", "method", Match::Str, {"HEAD"}},     {"METH_OPTIONS", "method", Match::Str, {"OPTIONS"}},
+    {"METH_POST", "method", Match::Str, {"POST"}},     {"METH_PUT", "method", Match::Str, {"PUT"}},
+    {"METH_TRACE", "method", Match::Str, {"TRACE"}},
+};
+constexpr std::string_view kPredefinedRefused[] = {"HTTP_CONTENT", "HTTP_URL_ABS", "RDP_COOKIE",
+                                                   "REQ_CONTENT", "WAIT_END"};
+
+bool valid_acl_name(std::string_view n) {
+    return !n.empty() && std::all_of(n.begin(), n.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == ':';
+    });
+}
+
+std::vector<std::string_view> fetch_names() {
+    std::vector<std::string_view> v;
+    for (const auto& f : kFetches) v.push_back(f.name);
+    return v;
+}
+
+std::string supported_fetches() {
+    return "path, path_beg, path_end, path_sub, path_dir, url, url_beg, url_end, url_sub, url_dir, "
+           "hdr(<name>), "
+           "hdr_beg, hdr_end, hdr_sub, hdr_dir, method, src, req.ver, http_auth(<userlist>), always_true, "
+           "always_false";
+}
+
+// acl words [first, last): <criterion> [flags] [patterns...]. what names the ACL in messages.
+Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::size_t last,
+                    const std::string& name) {
+    const std::string what = name.front() == '{' ? "anonymous ACL" : "ACL " + squote(name);
+    if (first >= last) fail(line.at, what + ": missing sample fetch (criterion)");
+    const std::string& crit = line.words[first];
+    Acl acl;
+    acl.name = name;
+    acl.where = line.at;
+
+    const auto paren = crit.find('(');
+    const auto close = paren == std::string::npos ? std::string::npos : crit.find(')', paren);
+    if (paren != std::string::npos && close == std::string::npos)
+        fail(line.at, what + ": missing ')' in " + squote(crit));
+    const auto comma = crit.find(',', close == std::string::npos ? 0 : close);
+    if (comma != std::string::npos)
+        fail(line.at,
+             what + ": converters (" + squote(crit.substr(comma)) + ") are not supported in this version");
+    if (close != std::string::npos && close + 1 != crit.size())
+        fail(line.at, what + ": unexpected " + squote(crit.substr(close + 1)) + " after " +
+                          squote(crit.substr(0, close + 1)));
+    const std::string fname = crit.substr(0, paren);
+    std::string arg;
+    bool has_parens = false;
+    if (paren != std::string::npos) {
+        arg = crit.substr(paren + 1, close - paren - 1);
+        has_parens = true;
+    }
+    const FetchDef* def = nullptr;
+    for (const auto& f : kFetches)
+        if (f.name == fname) def = &f;
+    if (def == nullptr) {
+        if (std::find(std::begin(kFetchesRefused), std::end(kFetchesRefused), fname) !=
+            std::end(kFetchesRefused)) {
+            const bool regex = fname.find("_reg") != std::string::npos;
+            fail(line.at, what + ": sample fetch " + squote(fname) + " is not supported in this version" +
+                              (regex ? " (regular expressions are not supported)" : "") +
+                              " (supported: " + supported_fetches() + ")");
+        }
+        fail(line.at, what + ": unknown sample fetch " + squote(fname) + did_you_mean(fname, fetch_names()) +
+                          " (supported: " + supported_fetches() + ")");
+    }
+    acl.fetch = std::string(def->fetch);
+    acl.fetch_written = fname;
+    acl.match = def->match;
+    if (def->needs_arg && (arg.empty()))
+        fail(line.at, what + ": " + squote(fname) + " needs an argument, e.g. " +
+                          (acl.fetch == "http_auth" ? "'http_auth(users)'" : squote(fname + "(host)")));
+    if (!def->needs_arg && has_parens && !arg.empty())
+        fail(line.at, what + ": " + squote(fname) + " takes no argument, got " + squote(crit));
+    if (acl.fetch == "hdr") {
+        if (arg.find(',') != std::string::npos)
+            fail(line.at, what + ": header occurrence arguments (" + squote(crit) +
+                              ") are not supported in this version; write " + squote(fname + "(<name>)"));
+        if (!http::is_token(arg)) fail(line.at, what + ": invalid header name " + squote(arg));
+        acl.arg = lower(arg);
+    } else if (acl.fetch == "http_auth") {
+        acl.arg = arg;
+        st.userlist_refs.emplace_back(arg, line.at);
+    }
+
+    bool explicit_match = false;
+    bool end_of_flags = false;
+    std::size_t i = first + 1;
+    for (; i < last; ++i) {
+        const std::string& w = line.words[i];
+        if (w.size() < 2 || w.front() != '-') break;
+        if (w == "-i") {
+            acl.icase = true;
+        } else if (w == "-n") {
+            // "no DNS resolution": patterns are numeric already
+        } else if (w == "--") {
+            end_of_flags = true;
+            ++i;
+            break;
+        } else if (w == "-m") {
+            if (i + 1 >= last) fail(line.at, what + ": '-m' expects a matching method");
+            const std::string& m = line.words[++i];
+            static const std::vector<std::string_view> kMethods = {"str", "beg",   "end", "sub",
+                                                                   "dir", "found", "ip",  "bool"};
+            if (m == "str")
+                acl.match = Match::Str;
+            else if (m == "beg")
+                acl.match = Match::Beg;
+            else if (m == "end")
+                acl.match = Match::End;
+            else if (m == "sub")
+                acl.match = Match::Sub;
+            else if (m == "dir")
+                acl.match = Match::Dir;
+            else if (m == "found")
+                acl.match = Match::Found;
+            else if (m == "ip")
+                acl.match = Match::Ip;
+            else if (m == "bool")
+                acl.match = Match::Bool;
+            else if (m == "reg" || m == "dom" || m == "len" || m == "int" || m == "bin")
+                fail(line.at, what + ": matching method '-m " + m + "' is not supported in this version " +
+                                  "(supported: str, beg, end, sub, dir, found, ip, bool)");
+            else
+                fail(line.at, what + ": unknown matching method " + squote(m) + did_you_mean(m, kMethods));
+            explicit_match = true;
+        } else if (w == "-f") {
+            if (i + 1 >= last) fail(line.at, what + ": '-f' expects a file name");
+            const std::string& path = line.words[++i];
+            std::istringstream in(read_whole(path, line.at, "acl -f"));
+            std::string l;
+            while (std::getline(in, l)) {
+                if (!l.empty() && l.back() == '\r') l.pop_back();
+                const auto b = l.find_first_not_of(" \t");
+                if (b == std::string::npos || l[b] == '#') continue;
+                acl.patterns.push_back(l.substr(b));
+            }
+        } else if (w == "-u" || w == "-M") {
+            fail(line.at, what + ": flag " + squote(w) + " is not supported in this version");
+        } else {
+            fail(line.at, what + ": unknown flag " + squote(w) +
+                              " (flags: -i, -m <method>, -f <file>, -n, --; write '--' before a pattern that "
+                              "starts with '-')");
+        }
+    }
+    for (; i < last; ++i) acl.patterns.push_back(line.words[i]);
+
+    const bool bool_fetch = def->match == Match::Bool;
+    if (bool_fetch) {
+        if (explicit_match && acl.match != Match::Bool && acl.match != Match::Found)
+            fail(line.at, what + ": " + squote(fname) + " is a boolean: only '-m bool' or '-m found' apply");
+        if (!acl.patterns.empty())
+            fail(line.at,
+                 what + ": " + squote(fname) + " takes no pattern, got " + squote(acl.patterns.front()));
+    } else if (acl.fetch == "src") {
+        if (acl.match != Match::Ip && acl.match != Match::Found)
+            fail(line.at, what + ": 'src' supports '-m ip' (the default) and '-m found' only");
+    } else if (acl.match == Match::Ip) {
+        fail(line.at, what + ": '-m ip' applies to addresses ('src') only in this version");
+    } else if (acl.match == Match::Bool) {
+        fail(line.at, what + ": '-m bool' applies to boolean fetches only");
+    }
+    if (acl.match == Match::Ip) {
+        for (auto& p : acl.patterns) {
+            auto n = normalize_network(p);
+            if (!n)
+                fail(line.at,
+                     what + ": " + squote(p) +
+                         " is not an IPv4/IPv6 address or network (numeric only, e.g. 10.0.0.0/8, ::1)");
+            p = *n;
+        }
+    }
+    if (acl.match == Match::Found && !acl.patterns.empty())
+        st.warn(line.at, what + ": patterns are ignored with '-m found'");
+    if (acl.patterns.empty() && !bool_fetch && acl.match != Match::Found && acl.match != Match::Bool &&
+        !end_of_flags) {
+        st.warn(line.at, what +
+                             ": no pattern to match against, so it never matches (add '--' if this is "
+                             "intended, or use '-m found' to test for presence)");
+    }
+    return acl;
+}
+
+std::vector<Acl>& acls_of(ProxyDraft& px) {
+    return has_fe(px) ? px.fe.http.acls : px.be.http.acls;
+}
+
+void add_acl(ProxyDraft& px, const Acl& acl) {
+    each_http(px, [&](HttpProxy& h) { h.acls.push_back(acl); });
+}
+
+int find_acl(const std::vector<Acl>& acls, std::string_view name) {
+    for (std::size_t i = 0; i < acls.size(); ++i)
+        if (acls[i].name == name) return static_cast<int>(i);
+    return -1;
+}
+
+int lookup_acl(ParseState&, ProxyDraft& px, const Line& line, const std::string& name) {
+    auto& acls = acls_of(px);
+    if (const int i = find_acl(acls, name); i >= 0) return i;
+    for (const auto& p : kPredefined) {
+        if (p.name != name) continue;
+        Acl a;
+        a.name = name;
+        a.fetch = std::string(p.fetch);
+        a.fetch_written = name;
+        a.match = p.match;
+        for (auto pat : p.patterns) a.patterns.emplace_back(pat);
+        a.where = line.at;
+        add_acl(px, a);
+        return static_cast<int>(acls_of(px).size() - 1);
+    }
+    if (std::find(std::begin(kPredefinedRefused), std::end(kPredefinedRefused), name) !=
+        std::end(kPredefinedRefused))
+        fail(line.at, "predefined ACL " + squote(name) + " is not supported in this version");
+    std::vector<std::string_view> names;
+    for (const auto& a : acls)
+        if (a.name.front() != '{') names.push_back(a.name);
+    for (const auto& p : kPredefined) names.push_back(p.name);
+    std::string msg = "no such ACL " + squote(name) + " in " + px.kind + " " + squote(px.name);
+    if (std::find(px.defaults_acls.begin(), px.defaults_acls.end(), name) != px.defaults_acls.end())
+        msg += " (ACLs declared in a 'defaults' section are not inherited: declare it in this section)";
+    else
+        msg += did_you_mean(name, names) + " (an ACL must be declared before the rules that use it)";
+    fail(line.at, msg);
+}
+
+void fix_terms(const std::vector<Acl>& acls, Condition& c) {
+    for (auto& group : c.any_of) {
+        for (auto& term : group) {
+            const std::string name = acls[static_cast<std::size_t>(term.acls.front())].name;
+            term.acls.clear();
+            for (std::size_t i = 0; i < acls.size(); ++i)
+                if (acls[i].name == name) term.acls.push_back(static_cast<int>(i));
+        }
+    }
+}
+
+void fix_proxy_terms(HttpProxy& h) {
+    for (auto& r : h.request_rules) fix_terms(h.acls, r.cond);
+    for (auto& r : h.response_rules) fix_terms(h.acls, r.cond);
+}
+
+// http-response conditions run on the response: the request is not kept for them (rules.cpp gets no
+// request there), so an ACL that reads the request would silently never match. HAProxy refuses path, url,
+// req.hdr and http_auth there too; it evaluates method and req.ver, which this version cannot.
+void check_response_conditions(const HttpProxy& h) {
+    for (const auto& r : h.response_rules) {
+        for (const auto& group : r.cond.any_of) {
+            for (const auto& term : group) {
+                for (int i : term.acls) {
+                    const Acl& a = h.acls[static_cast<std::size_t>(i)];
+                    const bool request_hdr = a.fetch == "hdr" && a.fetch_written.rfind("req", 0) == 0;
+                    if (a.fetch != "path" && a.fetch != "url" && a.fetch != "method" &&
+                        a.fetch != "req.ver" && a.fetch != "http_auth" && !request_hdr)
+                        continue;
+                    const std::string name =
+                        a.name.front() == '{' ? "an anonymous ACL" : "ACL " + squote(a.name);
+                    fail(r.where,
+                         "'http-response' condition: " + name + " (" + where_text(a.where) + ") uses " +
+                             squote(a.fetch_written) +
+                             ", which reads the request: 'http-response' rules do not see the request "
+                             "in this version, so it would never match (usable there: hdr() on the "
+                             "response's headers, src, always_true, always_false)");
+                }
+            }
+        }
+    }
+}
+
+}  // namespace
+
+// "10.0.0.0/8", "10.0.0.0/255.0.0.0" (becomes /8), "127.0.0.1", "::1/128". nullopt when invalid.
+std::optional<std::string> normalize_network(std::string_view p) {
+    const auto slash = p.find('/');
+    const std::string addr(p.substr(0, slash));
+    const bool v6 = addr.find(':') != std::string::npos;
+    unsigned char buf[16];
+    if (addr.empty() || inet_pton(v6 ? AF_INET6 : AF_INET, addr.c_str(), buf) != 1) return std::nullopt;
+    if (slash == std::string_view::npos) return addr;
+    const auto mask = p.substr(slash + 1);
+    const int max = v6 ? 128 : 32;
+    if (const auto n = parse_integer(mask); n && !mask.empty() && mask.front() != '-') {
+        if (*n > max) return std::nullopt;
+        return addr + "/" + std::to_string(*n);
+    }
+    if (v6) return std::nullopt;
+    in_addr m{};
+    if (inet_pton(AF_INET, std::string(mask).c_str(), &m) != 1) return std::nullopt;
+    const std::uint32_t bits = ntohl(m.s_addr);
+    int len = 0;
+    while (len < 32 && (bits & (0x80000000u >> len)) != 0) ++len;
+    if (len < 32 && (bits << len) != 0) return std::nullopt;  // not a contiguous mask
+    return addr + "/" + std::to_string(len);
+}
+
+// ---- shared with proxy.cpp -------------------------------------------------------------------------------
+
+std::size_t condition_start(const Line& line, std::size_t from) {
+    for (std::size_t i = from; i < line.words.size(); ++i)
+        if (line.words[i] == "if" || line.words[i] == "unless") return i;
+    return line.words.size();
+}
+
+Condition parse_condition(ParseState& st, ProxyDraft& px, const Line& line, std::size_t idx) {
+    Condition c;
+    c.present = true;
+    c.unless = line.words[idx] == "unless";
+    const std::string kw = line.words[idx];
+    if (idx + 1 >= line.words.size()) fail(line.at, "missing condition after " + squote(kw));
+    std::vector<CondTerm> group;
+    bool neg = false;
+    for (std::size_t i = idx + 1; i < line.words.size(); ++i) {
+        std::string_view w = line.words[i];
+        if (w == "or" || w == "||") {
+            if (group.empty() || neg) fail(line.at, "condition: " + squote(w) + " needs an ACL on each side");
+            c.any_of.push_back(std::move(group));
+            group.clear();
+            continue;
+        }
+        while (!w.empty() && w.front() == '!') {
+            neg = !neg;
+            w.remove_prefix(1);
+        }
+        if (w.empty()) continue;
+        CondTerm term;
+        term.negate = neg;
+        neg = false;
+        if (w == "{") {
+            std::size_t close = i + 1;
+            while (close < line.words.size() && line.words[close] != "}") ++close;
+            if (close >= line.words.size())
+                fail(line.at, "condition: missing '}' to close the anonymous ACL");
+            if (close == i + 1) fail(line.at, "condition: empty anonymous ACL '{ }'");
+            const std::string name = "{anonymous#" + std::to_string(acls_of(px).size()) + "}";
+            add_acl(px, parse_acl_words(st, line, i + 1, close, name));
+            term.acls.push_back(static_cast<int>(acls_of(px).size() - 1));
+            i = close;
+        } else if (w.front() == '{') {
+            fail(line.at, "condition: '{' must be followed by a space (write '{ " + std::string(w.substr(1)) +
+                              " ... }')");
+        } else if (w.back() == '}') {
+            fail(line.at, "condition: unexpected " + squote(w) + " ('}' must be preceded by a space)");
+        } else if (w == "if" || w == "unless") {
+            fail(line.at, "condition: unexpected " + squote(w) + " inside a condition");
+        } else {
+            term.acls.push_back(lookup_acl(st, px, line, std::string(w)));
+        }
+        group.push_back(std::move(term));
+    }
+    if (neg) fail(line.at, "condition: '!' must be followed by an ACL");
+    if (group.empty()) fail(line.at, "condition: missing ACL after " + squote(c.any_of.empty() ? kw : "or"));
+    c.any_of.push_back(std::move(group));
+    return c;
+}
+
+void kw_acl(ParseState& st, ProxyDraft& px, const Line& line) {
+    const auto& name = arg_or_fail(line, 1, "acl", "a name, a sample fetch and patterns");
+    if (!valid_acl_name(name))
+        fail(line.at,
+             "invalid ACL name " + squote(name) + ": use letters, digits, '-', '_', '.' and ':' only");
+    if (name == "or") fail(line.at, "ACL name 'or' is reserved");
+    if (line.words.size() < 3) fail(line.at, "ACL " + squote(name) + ": missing sample fetch (criterion)");
+    if (is_defaults(px) && px.name.empty())
+        fail(line.at, "'acl' is not allowed in an anonymous 'defaults' section");
+    Acl acl = parse_acl_words(st, line, 2, line.words.size(), name);
+    if (is_defaults(px)) {
+        st.warn_ignored(line.at, {"acl " + name},
+                        "ACLs of a 'defaults' section are not inherited by the proxies that use it");
+        if (std::find(px.defaults_acls.begin(), px.defaults_acls.end(), name) == px.defaults_acls.end())
+            px.defaults_acls.push_back(name);
+        return;
+    }
+    add_acl(px, acl);
+}
+
+void resolve_acl_terms(ProxyDraft& px) {
+    each_http(px, fix_proxy_terms);
+    for (auto& r : px.fe.use_backend_rules) fix_terms(px.fe.http.acls, r.cond);
+    each_http(px, [](HttpProxy& h) { check_response_conditions(h); });
+}
+
+}  // namespace es::config::detail

@@ -1,0 +1,63 @@
+// Shared by the files that implement the HTTP keywords (acl.cpp, http_rules.cpp, values.cpp, replies.cpp,
+// logs.cpp, userlist.cpp, http.cpp). Private to the config room; the rest of the room sees
+// http_keywords.hpp only.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "internal.hpp"
+
+namespace es::config::detail {
+
+// ---- acl.cpp --------------------------------------------------------------------------------------------
+
+// "10.0.0.0/8", "10.0.0.0/255.0.0.0" (becomes /8), "127.0.0.1", "::1/128". nullopt when invalid.
+std::optional<std::string> normalize_network(std::string_view p);
+// End of a proxy section: a term lists every ACL of its name (same-name ACLs are OR-ed, a later line
+// counts), and no http-response condition reads the request.
+void resolve_acl_terms(ProxyDraft& px);
+
+// ---- values.cpp -----------------------------------------------------------------------------------------
+
+// Where a log-format value is used: what the request path can evaluate there (src/rules/rules.cpp expand()).
+enum class FmtUse {
+    Request,   // http-request set-header/add-header, set-path, redirect: request and client known
+    Response,  // http-response set-header/add-header: response headers and client known
+    Reply,     // 'hdr' of return/deny/http-error: built once at start, only literal text
+};
+// Fails unless every '%' construct of `value` is evaluated where `use` says; what names the rule.
+void check_log_format(const Line& line, const std::string& value, FmtUse use, const std::string& what);
+
+// ---- replies.cpp ----------------------------------------------------------------------------------------
+
+enum class ReplyKind { Deny, Return, HttpError };
+
+struct ParsedReply {
+    int status = 0;
+    bool has_reply = false;
+    Reply reply;
+    std::string content_type;
+    std::string section;  // errorfiles <name>: resolved at the end
+};
+
+// words [start, end) of deny / return / http-error: status, content type, payload, hdr lines.
+ParsedReply parse_reply(ParseState& st, const Line& line, std::size_t start, std::size_t end, ReplyKind kind,
+                        int default_status, std::string_view kw);
+// After every file: the proxy's error replies (its directives in order, http-errors sections resolved)
+// and the replies its rules take from http-errors sections.
+void resolve_error_replies(ParseState& st, ProxyDraft& px);
+
+// ---- logs.cpp -------------------------------------------------------------------------------------------
+
+// A tcp frontend with 'option httplog' logs with tcplog, with HAProxy's warning.
+void httplog_to_tcplog(ParseState& st, ProxyDraft& px);
+
+// ---- userlist.cpp ---------------------------------------------------------------------------------------
+
+// After every file: each userlist named by http_auth() exists.
+void check_userlist_refs(const ParseState& st);
+
+}  // namespace es::config::detail

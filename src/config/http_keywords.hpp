@@ -1,0 +1,62 @@
+// The HTTP keywords of proxy sections, the userlist and http-errors sections and what is resolved once every
+// file is read, as the rest of the room calls them: the keyword table and the end of a proxy section
+// (proxy.cpp), the global section and the section switch (parser.cpp), the final pass (validate.cpp).
+// Private to the config room. Shared helpers of the files that implement it are in http_internal.hpp.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "internal.hpp"
+
+namespace es::config::detail {
+
+// ---- ACLs and conditions (acl.cpp) ------------------------------------------------------------------------
+
+// "if|unless ..." starting at words[idx]; anonymous ACLs are added to the proxy. Throws ConfigError.
+Condition parse_condition(ParseState& st, ProxyDraft& px, const Line& line, std::size_t idx);
+// Index of the first "if"/"unless" at or after `from`, or words.size().
+std::size_t condition_start(const Line& line, std::size_t from);
+void kw_acl(ParseState& st, ProxyDraft& px, const Line& line);
+
+// ---- rules (http_rules.cpp) ---------------------------------------------------------------------------
+
+void kw_http_request(ParseState& st, ProxyDraft& px, const Line& line);
+void kw_http_response(ParseState& st, ProxyDraft& px, const Line& line);
+void kw_redirect(ParseState& st, ProxyDraft& px, const Line& line);
+
+// ---- error replies (replies.cpp) ------------------------------------------------------------------------
+
+void kw_errorfile(ParseState& st, ProxyDraft& px, const Line& line);
+void kw_errorfiles(ParseState& st, ProxyDraft& px, const Line& line);
+void kw_errorloc(ParseState& st, ProxyDraft& px, const Line& line);
+void kw_http_error(ParseState& st, ProxyDraft& px, const Line& line);
+void parse_http_errors_line(ParseState& st, const Line& line);
+
+// ---- logs (logs.cpp) ------------------------------------------------------------------------------------
+
+void parse_global_log(ParseState& st, const Line& line);
+void kw_log(ParseState& st, ProxyDraft& px, const Line& line);
+void kw_no_log(ParseState& st, ProxyDraft& px, const Line& line);
+void kw_log_format(ParseState& st, ProxyDraft& px, const Line& line);
+void kw_log_tag(ParseState& st, ProxyDraft& px, const Line& line);
+// A syslog header field (tag, host name): printable, no blanks. Fails naming kw.
+void check_syslog_word(const Line& line, std::string_view kw, const std::string& value);
+// option httplog/httpslog/tcplog/dontlognull; false when `name` is not one of them.
+bool log_option(ParseState& st, ProxyDraft& px, const Line& line, const std::string& name, bool negated);
+
+// ---- userlist section (userlist.cpp) --------------------------------------------------------------------
+
+void parse_userlist_line(ParseState& st, const Line& line);
+void finish_userlist(ParseState& st);
+
+// ---- options, stats page, end of a section and of the configuration (http.cpp) --------------------------
+
+// option forwardfor/httpclose/http-server-close/http-keep-alive; false when `name` is not one of them.
+bool http_option(ParseState& st, ProxyDraft& px, const Line& line, const std::string& name, bool negated);
+void kw_stats(ParseState& st, ProxyDraft& px, const Line& line);
+void finish_proxy_http(ParseState& st, ProxyDraft& px);  // end of a proxy section
+void resolve_http(ParseState& st);                       // after every file, before the drafts become proxies
+
+}  // namespace es::config::detail

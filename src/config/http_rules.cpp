@@ -1,0 +1,291 @@
+// http-request and http-response rules, and the 'redirect' keyword (stored as a request rule evaluated
+// after the http-request ones).
+//
+// HAProxy 2.6 semantics; what differs is listed in README.md.
+#include <algorithm>
+
+#include "edgeshard/http/parser.hpp"
+#include "http_internal.hpp"
+#include "http_keywords.hpp"
+
+namespace es::config::detail {
+
+namespace {
+
+bool is_final(HttpAction a) {
+    return a == HttpAction::Allow || a == HttpAction::Deny || a == HttpAction::Return ||
+           a == HttpAction::Redirect || a == HttpAction::Auth || a == HttpAction::UseService;
+}
+
+void add_rule(ParseState& st, ProxyDraft& px, const HttpRule& rule, bool response) {
+    const auto& list = has_fe(px) ? (response ? px.fe.http.response_rules : px.fe.http.request_rules)
+                                  : (response ? px.be.http.response_rules : px.be.http.request_rules);
+    if (!list.empty() && is_final(list.back().action) && !list.back().cond.present) {
+        st.warn(rule.where, std::string("previous '") + (response ? "http-response" : "http-request") +
+                                "' rule at " + where_text(list.back().where) +
+                                " is final and has no condition: this rule is never evaluated");
+    }
+    each_http(px, [&](HttpProxy& h) { (response ? h.response_rules : h.request_rules).push_back(rule); });
+}
+
+// A literal string as a log-format value: HAProxy's 'redirect' keyword takes its target as written,
+// while the rule it becomes is expanded like the other redirects.
+std::string escape_percent(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+        if (c == '%') out += '%';
+        out += c;
+    }
+    return out;
+}
+
+// words [start, end): location|prefix|scheme <to> [code <n>] [drop-query]
+// log_format: the target is a log-format string (http-request redirect); else it is taken as written
+// (the 'redirect' keyword, as in HAProxy).
+void parse_redirect(const Line& line, std::size_t start, std::size_t end, HttpRule& r, std::string_view kw,
+                    bool log_format) {
+    const std::string k(kw);
+    if (start >= end) fail(line.at, squote(k) + " expects location, prefix or scheme, got nothing");
+    const std::string& kind = line.words[start];
+    if (kind != "location" && kind != "prefix" && kind != "scheme")
+        fail(line.at, squote(k) + " expects location, prefix or scheme, got " + squote(kind) +
+                          did_you_mean(kind, {"location", "prefix", "scheme"}));
+    if (start + 1 >= end) fail(line.at, squote(k + " " + kind) + " expects a target, got nothing");
+    r.action = HttpAction::Redirect;
+    r.redirect_kind = kind;
+    r.value = line.words[start + 1];
+    r.status = 302;
+    if (has_ctl(r.value)) fail(line.at, squote(k) + ": the target contains a control character");
+    if (log_format)
+        check_log_format(line, r.value, FmtUse::Request, squote(k + " " + kind));
+    else
+        r.value = escape_percent(r.value);
+    for (std::size_t i = start + 2; i < end; ++i) {
+        const std::string& w = line.words[i];
+        if (w == "code") {
+            if (i + 1 >= end)
+                fail(line.at, squote(k) + ": 'code' expects 301, 302, 303, 307 or 308, got nothing");
+            const auto c = parse_integer(line.words[++i]);
+            if (!c || (*c != 301 && *c != 302 && *c != 303 && *c != 307 && *c != 308))
+                fail(line.at, squote(k) + ": unsupported HTTP code " + squote(line.words[i]) +
+                                  " (must be one of 301, 302, 303, 307 or 308)");
+            r.status = static_cast<int>(*c);
+        } else if (w == "drop-query") {
+            r.drop_query = true;
+        } else if (w == "append-slash" || w == "set-cookie" || w == "clear-cookie") {
+            fail(line.at, squote(k) + ": option " + squote(w) + " is not supported in this version");
+        } else {
+            fail(line.at,
+                 squote(k) + ": unknown option " + squote(w) +
+                     did_you_mean(w, {"code", "drop-query", "append-slash", "set-cookie", "clear-cookie"}) +
+                     " (expects code <n> or drop-query)");
+        }
+    }
+}
+
+void apply_reply(ProxyDraft& px, HttpRule& r, ParsedReply&& p, bool response) {
+    r.status = p.status;
+    r.content_type = p.content_type;
+    r.has_reply = p.has_reply;
+    r.reply = std::move(p.reply);
+    if (!p.section.empty()) {
+        const auto& list = has_fe(px) ? (response ? px.fe.http.response_rules : px.fe.http.request_rules)
+                                      : (response ? px.be.http.response_rules : px.be.http.request_rules);
+        px.pending_replies.push_back(PendingReply{response, list.size(), p.section, p.status, r.where});
+    }
+}
+
+constexpr std::string_view kRequestActions[] = {"allow",    "deny",       "return",     "redirect",
+                                                "auth",     "set-header", "add-header", "del-header",
+                                                "set-path", "use-service"};
+constexpr std::string_view kResponseActions[] = {"allow", "deny", "set-header", "add-header", "del-header"};
+constexpr std::string_view kActionsRefused[] = {"replace-header",
+                                                "replace-value",
+                                                "set-var",
+                                                "set-var-fmt",
+                                                "unset-var",
+                                                "capture",
+                                                "set-query",
+                                                "set-uri",
+                                                "set-method",
+                                                "set-pathq",
+                                                "replace-path",
+                                                "replace-pathq",
+                                                "replace-uri",
+                                                "set-log-level",
+                                                "set-nice",
+                                                "set-tos",
+                                                "set-mark",
+                                                "track-sc0",
+                                                "track-sc1",
+                                                "track-sc2",
+                                                "sc-inc-gpc",
+                                                "sc-inc-gpc0",
+                                                "sc-inc-gpc1",
+                                                "sc-set-gpt0",
+                                                "add-acl",
+                                                "del-acl",
+                                                "set-map",
+                                                "del-map",
+                                                "cache-use",
+                                                "cache-store",
+                                                "early-hint",
+                                                "normalize-uri",
+                                                "reject",
+                                                "silent-drop",
+                                                "tarpit",
+                                                "wait-for-body",
+                                                "wait-for-handshake",
+                                                "do-resolve",
+                                                "set-dst",
+                                                "set-dst-port",
+                                                "set-src",
+                                                "set-src-port",
+                                                "disable-l7-retry",
+                                                "strict-mode",
+                                                "set-timeout",
+                                                "send-spoe-group",
+                                                "set-priority-class",
+                                                "set-priority-offset",
+                                                "set-bandwidth-limit",
+                                                "set-status",
+                                                "redirect",
+                                                "return",
+                                                "auth",
+                                                "use-service",
+                                                "set-path"};
+
+void parse_header_action(const Line& line, std::size_t end, HttpRule& r, const std::string& kw) {
+    const std::string& act = line.words[1];
+    if (act == "del-header") {
+        if (end < 3) fail(line.at, squote(kw + " del-header") + " expects a header name, got nothing");
+        r.action = HttpAction::DelHeader;
+        r.name = line.words[2];
+        if (end > 3) {
+            if (line.words[3] != "-m" || end < 5)
+                fail(line.at,
+                     "unexpected argument " + squote(line.words[3]) + " after " + squote(kw + " del-header"));
+            if (line.words[4] != "str")
+                fail(line.at, squote(kw + " del-header") + ": '-m " + line.words[4] +
+                                  "' is not supported in this version (only '-m str')");
+            if (end > 5)
+                fail(line.at,
+                     "unexpected argument " + squote(line.words[5]) + " after " + squote(kw + " del-header"));
+        }
+    } else {
+        if (end != 4)
+            fail(line.at, squote(kw + " " + act) + " expects exactly 2 arguments: a header name and a value");
+        r.action = act == "set-header" ? HttpAction::SetHeader : HttpAction::AddHeader;
+        r.name = line.words[2];
+        r.value = line.words[3];
+        if (has_ctl(r.value))
+            fail(line.at, squote(kw + " " + act) + ": the value contains a control character");
+        check_log_format(line, r.value, kw == "http-response" ? FmtUse::Response : FmtUse::Request,
+                         squote(kw + " " + act + " " + r.name));
+    }
+    if (!http::is_token(r.name))
+        fail(line.at, squote(kw + " " + act) + ": invalid header name " + squote(r.name));
+}
+
+[[noreturn]] void unknown_action(const Line& line, const std::string& kw, const std::string& act,
+                                 const std::string_view* first, const std::string_view* last) {
+    if (act.rfind("lua.", 0) == 0) fail(line.at, squote(kw + " " + act) + ": Lua is not supported");
+    if (std::find(std::begin(kActionsRefused), std::end(kActionsRefused), act) != std::end(kActionsRefused) ||
+        act.rfind("track-sc", 0) == 0 || act.rfind("sc-", 0) == 0)
+        fail(line.at, squote(kw) + " action " + squote(act) + " is not supported in this version");
+    std::vector<std::string_view> names(first, last);
+    std::string list;
+    for (auto n : names) list += (list.empty() ? "" : ", ") + std::string(n);
+    fail(line.at, "unknown " + squote(kw) + " action " + squote(act) + did_you_mean(act, names) +
+                      " (supported: " + list + ")");
+}
+
+// http-request and http-response lines: the same syntax, fewer actions on the response side.
+void parse_rule(ParseState& st, ProxyDraft& px, const Line& line, bool response) {
+    const std::string kw = response ? "http-response" : "http-request";
+    if (is_defaults(px))
+        fail(line.at, squote(kw) +
+                          " rules are not supported in 'defaults' sections: declare them in each "
+                          "frontend, backend or listen");
+    const auto& act = arg_or_fail(line, 1, kw, "an action");
+    const std::size_t end = condition_start(line, 2);
+    HttpRule r;
+    r.where = line.at;
+    ParsedReply reply;
+    bool with_reply = false;
+    if (act == "allow") {
+        r.action = HttpAction::Allow;
+        if (end > 2)
+            fail(line.at, "unexpected argument " + squote(line.words[2]) + " after " + squote(kw + " allow"));
+    } else if (act == "deny") {
+        r.action = HttpAction::Deny;
+        reply = parse_reply(st, line, 2, end, ReplyKind::Deny, response ? 502 : 403, kw + " deny");
+        with_reply = true;
+    } else if (act == "set-header" || act == "add-header" || act == "del-header") {
+        parse_header_action(line, end, r, kw);
+    } else if (!response && act == "return") {
+        r.action = HttpAction::Return;
+        reply = parse_reply(st, line, 2, end, ReplyKind::Return, 200, "http-request return");
+        with_reply = true;
+    } else if (!response && act == "redirect") {
+        parse_redirect(line, 2, end, r, "http-request redirect", true);
+    } else if (!response && act == "auth") {
+        r.action = HttpAction::Auth;
+        r.name = px.name;  // HAProxy's default realm: the proxy's name
+        if (end > 2) {
+            if (line.words[2] != "realm" || end < 4)
+                fail(line.at, "'http-request auth' expects 'realm <realm>', got " + squote(line.words[2]));
+            r.name = line.words[3];
+            if (has_ctl(r.name) || r.name.find('"') != std::string::npos)
+                fail(line.at, "'http-request auth': the realm must not contain quotes or control characters");
+            if (end > 4)
+                fail(line.at, "unexpected argument " + squote(line.words[4]) + " after 'http-request auth'");
+        }
+    } else if (!response && act == "set-path") {
+        if (end != 3) fail(line.at, "'http-request set-path' expects exactly 1 argument <format>");
+        r.action = HttpAction::SetPath;
+        r.value = line.words[2];
+        if (r.value.empty() || has_ctl(r.value))
+            fail(line.at, "'http-request set-path': invalid path " + squote(r.value));
+        check_log_format(line, r.value, FmtUse::Request, "'http-request set-path'");
+    } else if (!response && act == "use-service") {
+        if (end < 3) fail(line.at, "'http-request use-service' expects a service name, got nothing");
+        if (line.words[2] != "prometheus-exporter")
+            fail(line.at, "'http-request use-service': unknown service " + squote(line.words[2]) +
+                              did_you_mean(line.words[2], {"prometheus-exporter"}) +
+                              " (supported: prometheus-exporter)");
+        if (end > 3)
+            fail(line.at,
+                 "unexpected argument " + squote(line.words[3]) + " after 'http-request use-service'");
+        r.action = HttpAction::UseService;
+        r.name = line.words[2];
+    } else if (response) {
+        unknown_action(line, kw, act, std::begin(kResponseActions), std::end(kResponseActions));
+    } else {
+        unknown_action(line, kw, act, std::begin(kRequestActions), std::end(kRequestActions));
+    }
+    if (end < line.words.size()) r.cond = parse_condition(st, px, line, end);
+    if (with_reply) apply_reply(px, r, std::move(reply), response);
+    add_rule(st, px, r, response);
+}
+
+}  // namespace
+
+void kw_http_request(ParseState& st, ProxyDraft& px, const Line& line) {
+    parse_rule(st, px, line, false);
+}
+
+void kw_http_response(ParseState& st, ProxyDraft& px, const Line& line) {
+    parse_rule(st, px, line, true);
+}
+
+void kw_redirect(ParseState& st, ProxyDraft& px, const Line& line) {
+    const std::size_t end = condition_start(line, 1);
+    HttpRule r;
+    r.where = line.at;
+    parse_redirect(line, 1, end, r, "redirect", false);
+    if (end < line.words.size()) r.cond = parse_condition(st, px, line, end);
+    px.redirects.push_back(std::move(r));
+}
+
+}  // namespace es::config::detail

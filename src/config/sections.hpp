@@ -1,0 +1,17 @@
+// What the driver (parser.cpp) calls to read proxy sections (proxy.cpp) and to finish the configuration
+// once every file is read (validate.cpp). Private to the config room.
+#pragma once
+
+#include "internal.hpp"
+
+namespace es::config::detail {
+
+// proxy.cpp
+ProxyDraft builtin_defaults();
+void parse_proxy_line(ParseState& st, ProxyDraft& px, const Line& line);
+void finish_proxy(ParseState& st, ProxyDraft& px);  // checks that need the whole section
+
+// validate.cpp
+void finalize(ParseState& st);  // cross-references, ids, whole-configuration checks
+
+}  // namespace es::config::detail

@@ -1,0 +1,108 @@
+// Log-format strings used as values (HAProxy 8.2.4): header values of set-header/add-header, set-path,
+// http-request redirect targets and the 'hdr' lines of replies. Only what the request path evaluates is
+// accepted there; anything else is refused with the construct named.
+#include <cctype>
+
+#include "edgeshard/http/parser.hpp"
+#include "http_internal.hpp"
+
+namespace es::config::detail {
+
+namespace {
+
+std::string supported_in(FmtUse use) {
+    switch (use) {
+        case FmtUse::Request:
+            return "%[src], %[src_port], %[path], %[url], %[query], %[method], %[hdr(<name>)], "
+                   "%[req.hdr(<name>)], %ci, %cp, and %% for a literal '%'";
+        case FmtUse::Response:
+            return "%[src], %[src_port], %[hdr(<name>)] and %[res.hdr(<name>)] (the response's headers), "
+                   "%ci, %cp, and %% for a literal '%'";
+        case FmtUse::Reply:
+            break;
+    }
+    return "literal text and %% for a literal '%' (the reply is built once, at start)";
+}
+
+// Why a sample expression written in a value cannot be used there; empty when it is evaluated.
+std::string sample_problem(std::string_view expr, FmtUse use) {
+    if (use == FmtUse::Reply) return "sample expressions are not evaluated in replies in this version";
+    // the fetch ends at its argument list's ')' (or at the first ','); a ',' after it starts converters
+    const auto paren = expr.find('(');
+    const auto first_comma = expr.find(',');
+    const auto fetch_end =
+        paren != std::string_view::npos && paren < first_comma ? expr.find(')', paren) : first_comma;
+    if (fetch_end != std::string_view::npos) {
+        const auto conv = expr.find(',', fetch_end);
+        if (conv != std::string_view::npos)
+            return "converters (" + squote(expr.substr(conv)) + ") are not supported in this version";
+    }
+    if (expr == "src" || expr == "src_port") return {};
+    if (expr == "path" || expr == "url" || expr == "query" || expr == "method") {
+        if (use == FmtUse::Request) return {};
+        return squote(expr) + " needs the request, which 'http-response' rules do not see in this version";
+    }
+    for (std::string_view prefix : {"hdr(", "req.hdr(", "res.hdr("}) {
+        if (expr.substr(0, prefix.size()) != prefix) continue;
+        if (expr.back() != ')') return "missing ')' in " + squote(expr);
+        const auto name = expr.substr(prefix.size(), expr.size() - prefix.size() - 1);
+        if (name.find(',') != std::string_view::npos)
+            return "header occurrence arguments are not supported in this version; write " +
+                   squote(std::string(prefix) + std::string(name.substr(0, name.find(','))) + ")") +
+                   " (the value's last element, as HAProxy's default)";
+        if (!http::is_token(name)) return "invalid header name " + squote(name);
+        if (prefix == "req.hdr(" && use == FmtUse::Response)
+            return "'req.hdr' reads the request's headers, which 'http-response' rules cannot see (HAProxy "
+                   "refuses it there too): use 'hdr' or 'res.hdr' for the response's";
+        if (prefix == "res.hdr(" && use == FmtUse::Request)
+            return "'res.hdr' reads the response's headers, which do not exist yet in 'http-request' rules";
+        return {};
+    }
+    const auto name = expr.substr(0, expr.find('('));
+    return "sample fetch " + squote(name) + " is not evaluated in this version";
+}
+
+}  // namespace
+
+// A log-format string (HAProxy 8.2.4) as a header value, redirect target or path: every '%' construct
+// must be one the request path evaluates. Anything else is refused: it would be sent as written (or as
+// something else), while HAProxy sends its value. what names the rule in messages.
+void check_log_format(const Line& line, const std::string& value, FmtUse use, const std::string& what) {
+    auto refuse = [&](const std::string& construct, const std::string& why) {
+        fail(line.at, what + ": " + squote(construct) + " in " + squote(value) + ": " + why +
+                          "; supported here: " + supported_in(use));
+    };
+    for (std::size_t i = value.find('%'); i != std::string::npos; i = value.find('%', i)) {
+        if (i + 1 >= value.size()) refuse("%", "truncated after '%' (write '%%' for a literal '%')");
+        const char c = value[i + 1];
+        if (c == '%') {
+            i += 2;
+        } else if (c == '[') {
+            const auto close = value.find(']', i + 2);
+            if (close == std::string::npos) refuse(value.substr(i), "missing ']'");
+            const std::string expr = value.substr(i + 2, close - i - 2);
+            if (const std::string why = sample_problem(expr, use); !why.empty())
+                refuse(value.substr(i, close - i + 1), why);
+            i = close + 1;
+        } else if (c == '{') {
+            const auto close = value.find('}', i + 2);
+            refuse(value.substr(i, close == std::string::npos ? std::string::npos : close - i + 1),
+                   "log-format flags ('%{...}') are not supported in this version");
+        } else if (std::isalpha(static_cast<unsigned char>(c))) {
+            std::size_t j = i + 1;
+            while (j < value.size() && std::isalpha(static_cast<unsigned char>(value[j]))) ++j;
+            const std::string var = value.substr(i + 1, j - i - 1);
+            if (use == FmtUse::Reply || (var != "ci" && var != "cp"))
+                refuse("%" + var, use == FmtUse::Reply
+                                      ? "variables are not evaluated in replies in this version"
+                                      : "log-format variable '%" + var +
+                                            "' is not evaluated here in this version (write '%%' for "
+                                            "a literal '%')");
+            i = j;
+        } else {
+            refuse(value.substr(i, 2), "unexpected character after '%' (write '%%' for a literal '%')");
+        }
+    }
+}
+
+}  // namespace es::config::detail
