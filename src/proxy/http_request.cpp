@@ -134,7 +134,34 @@ bool H1Proxy::h_parse_request(HttpSession* s) {
     return true;
 }
 
+// A complete request head, in the order of HAProxy's request analysers: the exchange starts
+// (its facts and framing), the frontend's rules, backend switching, the backend's rules, the
+// outgoing head, the balancing key, an early look at the body's framing, then the server
+// connection (h_assign_server). Each analyser either passes or has answered the request itself
+// (a local reply, a page, an error) and returns false.
 void H1Proxy::h_start_request(HttpSession* s, http::RequestHead& req, const char* base, std::size_t avail) {
+    if (!h_begin_exchange(s, req, base)) return;
+    arena_.reset();
+    edits_.reset();
+    sockaddr_storage peer;
+    s->peer.get(peer);
+    rules::Txn t;
+    t.req = &req;
+    t.src = &peer;
+    t.cfg = &cfg_;
+    t.arena = &arena_;
+    t.edits = &edits_;
+    if (!h_frontend_rules(s, req, t)) return;
+    if (!h_switch_backend(s, t)) return;
+    if (!h_backend_rules(s, req, t)) return;
+    if (!h_write_request_head(s, req, peer)) return;
+    if (!h_balance_key(s, req)) return;
+    if (!h_check_body_start(s, req, base, avail)) return;
+    h_assign_server(s, -1);
+}
+
+// The exchange's facts (times, method, framing) and, when the frontend logs, its request line.
+bool H1Proxy::h_begin_exchange(HttpSession* s, const http::RequestHead& req, const char* base) {
     const auto& fe = cfg_.frontends[s->fe];
     ++s->nreq;
     s->clear(kH1Logged);
@@ -154,7 +181,7 @@ void H1Proxy::h_start_request(HttpSession* s, http::RequestHead& req, const char
         HttpNotes* nt = h_notes(s);
         if (!nt) {
             h_reply_error(s, 500, "out of memory for request notes");
-            return;
+            return false;
         }
         const std::size_t rl = std::size_t(req.target.data() + req.target.size() - base) + 9;
         const std::size_t n = std::min<std::size_t>(rl, sizeof nt->reqline);
@@ -170,39 +197,38 @@ void H1Proxy::h_start_request(HttpSession* s, http::RequestHead& req, const char
     s->req = (req.body == http::BodyKind::None || (req.body == http::BodyKind::Length && req.content_length == 0))
                  ? ReqPhase::Done
                  : ReqPhase::Body;
+    return true;
+}
 
-    arena_.reset();
-    edits_.reset();
-    rules::Txn t;
-    t.req = &req;
-    sockaddr_storage peer;
-    s->peer.get(peer);
-    t.src = &peer;
-    t.cfg = &cfg_;
-    t.arena = &arena_;
-    t.edits = &edits_;
-
-    // the stats page of this frontend
+// The frontend's stats page, then its http-request rules.
+bool H1Proxy::h_frontend_rules(HttpSession* s, const http::RequestHead& req, rules::Txn& t) {
+    const auto& fe = cfg_.frontends[s->fe];
     const std::string_view su = std::string_view(fe.stats.uri).substr(0, fe.stats.uri.find('?'));
     if (fe.stats.enabled && (req.path == su || (req.path.size() == su.size() + 4 && req.path.starts_with(su) &&
                                                 req.path.ends_with(";csv")))) {
         h_serve_page(s, req, 0);
-        return;
+        return false;
     }
-    rules::Verdict v = rules::run_request_rules(fe.http, t);
+    const rules::Verdict v = rules::run_request_rules(fe.http, t);
     if (v.kind == rules::Verdict::Reply) {
         if (v.denied) st_.fe[s->fe].dreq.inc();
         h_local_reply(s, v.status, v.bytes);
-        return;
+        return false;
     }
     if (v.kind == rules::Verdict::Service) {
         h_serve_page(s, req, 1);
-        return;
+        return false;
     }
+    return true;
+}
+
+// use_backend / default_backend; the session counts in its backend from its first request there.
+bool H1Proxy::h_switch_backend(HttpSession* s, rules::Txn& t) {
+    const auto& fe = cfg_.frontends[s->fe];
     const int be = rules::select_backend(fe, t);
     if (be < 0) {
         h_local_reply(s, 503, rules::error_reply(503, nullptr, &fe.http));
-        return;
+        return false;
     }
     if (s->be != be) {
         if (s->has(kH1CountedBe)) {
@@ -211,7 +237,6 @@ void H1Proxy::h_start_request(HttpSession* s, http::RequestHead& req, const char
         }
         s->be = be;
     }
-    const auto& bcfg = cfg_.backends[std::size_t(be)];
     auto& bc = st_.be[be];
     if (!s->has(kH1CountedBe)) {
         s->set(kH1CountedBe);
@@ -220,29 +245,44 @@ void H1Proxy::h_start_request(HttpSession* s, http::RequestHead& req, const char
         bc.smax.update(bc.scur.get());
     }
     bc.req_tot.inc();
-    if (fe.own_backend_id != be) {  // a listen section's rules run once, as its frontend's
+    return true;
+}
+
+// The backend's http-request rules (a listen section's run once, as its frontend's).
+bool H1Proxy::h_backend_rules(HttpSession* s, const http::RequestHead& req, rules::Txn& t) {
+    const auto& fe = cfg_.frontends[s->fe];
+    const auto& bcfg = cfg_.backends[std::size_t(s->be)];
+    if (fe.own_backend_id != s->be) {
         t.fallback = &fe.http;
-        v = rules::run_request_rules(bcfg.http, t);
+        const rules::Verdict v = rules::run_request_rules(bcfg.http, t);
         if (v.kind == rules::Verdict::Reply) {
             if (v.denied) {
                 st_.fe[s->fe].dreq.inc();
-                bc.dreq.inc();
+                st_.be[s->be].dreq.inc();
             }
             h_local_reply(s, v.status, v.bytes);
-            return;
+            return false;
         }
         if (v.kind == rules::Verdict::Service) {
             h_serve_page(s, req, 1);
-            return;
+            return false;
         }
     }
     if (bcfg.http.httpclose) s->set(kH1CloseAfter);
+    s->retries_left = bcfg.retries;
+    return true;
+}
 
-    // the outgoing head
+// The head the server gets: hop-by-hop headers and those `Connection` names dropped, rule edits,
+// connection handling, the chunked framing, X-Forwarded-For. Held in pend_head until a server
+// connection takes it.
+bool H1Proxy::h_write_request_head(HttpSession* s, const http::RequestHead& req, const sockaddr_storage& peer) {
+    const auto& fe = cfg_.frontends[s->fe];
+    const auto& bcfg = cfg_.backends[std::size_t(s->be)];
     HeadBuf* hb = sendq_.new_block();
     if (!hb) {
         h_reply_error(s, 500, "out of head buffers");
-        return;
+        return false;
     }
     Writer w{hb->data, HeadBuf::kCap};
     w.put(req.method_text);
@@ -281,50 +321,56 @@ void H1Proxy::h_start_request(HttpSession* s, http::RequestHead& req, const char
     if (w.overflow) {
         sendq_.blocks.destroy(hb);
         h_reply_error(s, 431, "request head too large after rewriting");
-        return;
+        return false;
     }
     hb->len = w.n;
     s->rsp = RspPhase::Head;
     s->rsp_scanned = 0;
     if (s->pend_head) sendq_.blocks.destroy(s->pend_head);
     s->pend_head = hb;
-    s->retries_left = bcfg.retries;
-    // server choice
+    return true;
+}
+
+// What `balance uri` / `balance hdr()` hash, kept for the picks after this one (queue, retries):
+// the target (path and query) as received, or the header's value.
+bool H1Proxy::h_balance_key(HttpSession* s, const http::RequestHead& req) {
+    const auto& bcfg = cfg_.backends[std::size_t(s->be)];
+    if (bcfg.balance.algo != config::Balance::Uri && bcfg.balance.algo != config::Balance::Hdr) return true;
     std::string_view hval;
     bool has_hval = false;
     if (bcfg.balance.algo == config::Balance::Hdr) {
-        if (const http::Header* h = req.find(lbs_[std::size_t(be)]->hdr_name())) {
+        if (const http::Header* h = req.find(lbs_[std::size_t(s->be)]->hdr_name())) {
             hval = h->value;
             has_hval = true;
         }
     }
-    if (bcfg.balance.algo == config::Balance::Uri || bcfg.balance.algo == config::Balance::Hdr) {
-        // keep what `balance uri` / `balance hdr()` hash: the target (path and query) as
-        // received, or the header's value; picks after this one (queue, retries) read it
-        HttpNotes* nt = h_notes(s);
-        if (!nt) {
-            sendq_.blocks.destroy(s->pend_head);
-            s->pend_head = nullptr;
-            h_reply_error(s, 500, "out of memory for request notes");
-            return;
-        }
-        const std::string_view key = has_hval ? hval : req.target;
-        const std::size_t n = std::min<std::size_t>(key.size(), sizeof nt->lb_key);
-        std::memcpy(nt->lb_key, key.data(), n);
-        nt->lb_key_len = std::uint16_t(n);
-        nt->lb_has_hdr = has_hval;
+    HttpNotes* nt = h_notes(s);
+    if (!nt) {
+        sendq_.blocks.destroy(s->pend_head);
+        s->pend_head = nullptr;
+        h_reply_error(s, 500, "out of memory for request notes");
+        return false;
     }
-    if (req.body == http::BodyKind::Chunked && avail > req.head_len) {
-        // chunk framing that arrived with the head is checked before any server is involved
-        http::ChunkedScanner probe;
-        if (probe.feed(base + req.head_len, avail - req.head_len).status == http::Status::Error) {
-            sendq_.blocks.destroy(s->pend_head);
-            s->pend_head = nullptr;
-            h_reply_error(s, 400, "invalid chunked request body");
-            return;
-        }
+    const std::string_view key = has_hval ? hval : req.target;
+    const std::size_t n = std::min<std::size_t>(key.size(), sizeof nt->lb_key);
+    std::memcpy(nt->lb_key, key.data(), n);
+    nt->lb_key_len = std::uint16_t(n);
+    nt->lb_has_hdr = has_hval;
+    return true;
+}
+
+// Chunk framing that arrived with the head is checked before any server is involved.
+bool H1Proxy::h_check_body_start(HttpSession* s, const http::RequestHead& req, const char* base,
+                                 std::size_t avail) {
+    if (req.body != http::BodyKind::Chunked || avail <= req.head_len) return true;
+    http::ChunkedScanner probe;
+    if (probe.feed(base + req.head_len, avail - req.head_len).status == http::Status::Error) {
+        sendq_.blocks.destroy(s->pend_head);
+        s->pend_head = nullptr;
+        h_reply_error(s, 400, "invalid chunked request body");
+        return false;
     }
-    h_assign_server(s, -1);
+    return true;
 }
 
 PickInput H1Proxy::h_pick_input(const HttpSession* s, sockaddr_storage& src) const {

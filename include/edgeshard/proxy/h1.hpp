@@ -73,6 +73,14 @@ private:
     void h_process_request_loop(HttpSession* s);
     bool h_parse_request(HttpSession* s);
     void h_start_request(HttpSession* s, http::RequestHead& req, const char* base, std::size_t avail);
+    // request analysers, in order (http_request.cpp)
+    bool h_begin_exchange(HttpSession* s, const http::RequestHead& req, const char* base);
+    bool h_frontend_rules(HttpSession* s, const http::RequestHead& req, rules::Txn& t);
+    bool h_switch_backend(HttpSession* s, rules::Txn& t);
+    bool h_backend_rules(HttpSession* s, const http::RequestHead& req, rules::Txn& t);
+    bool h_write_request_head(HttpSession* s, const http::RequestHead& req, const sockaddr_storage& peer);
+    bool h_balance_key(HttpSession* s, const http::RequestHead& req);
+    bool h_check_body_start(HttpSession* s, const http::RequestHead& req, const char* base, std::size_t avail);
     PickInput h_pick_input(const HttpSession* s, sockaddr_storage& src) const;
     HttpNotes* h_notes(HttpSession* s);
     void h_drop_notes(HttpSession* s);
