@@ -21,6 +21,159 @@ namespace es::proxy {
 using shard::UserData;
 using namespace h1;
 
+// ---------------------------------------------------------------- server choice
+
+PickInput H1Proxy::h_pick_input(const HttpSession* s, sockaddr_storage& src) const {
+    PickInput in;
+    s->peer.get(src);
+    in.src = &src;
+    if (const HttpNotes* nt = s->notes) {
+        const std::string_view key(nt->lb_key, nt->lb_key_len);
+        in.uri = key;
+        in.hdr = key;
+        in.has_hdr = nt->lb_has_hdr;
+    }
+    return in;
+}
+
+void H1Proxy::h_assign_server(HttpSession* s, int exclude) {
+    BackendLb& lb = *lbs_[std::size_t(s->be)];
+    sockaddr_storage src;
+    const int i = lb.pick(h_pick_input(s, src), exclude);
+    if (i == BackendLb::kNone) {
+        st_.be[s->be].econ.inc();
+        s->term[0] = 's';
+        s->term[1] = 'C';
+        h_local_reply(s, 503, h_error(s, 503));
+        return;
+    }
+    if (i == BackendLb::kFull) {
+        s->set(kH1Queued);
+        s->t_queue = r_.now_ms();
+        hqueues_[std::size_t(s->be)].push_back(s);
+        auto& bc = st_.be[s->be];
+        bc.qcur.inc();
+        bc.qmax.update(bc.qcur.get());
+        h_schedule(s);
+        return;
+    }
+    h_use_server(s, i);
+}
+
+// Takes a server connection for the current request: the session's own (http-reuse never), an
+// idle one from the pool (not for the first request of a session under http-reuse safe), or a
+// new one.
+void H1Proxy::h_use_server(HttpSession* s, int i) {
+    BackendLb& lb = *lbs_[std::size_t(s->be)];
+    ServerSlot& srv = lb.server(i);
+    const auto& bcfg = cfg_.backends[std::size_t(s->be)];
+    s->server = i;
+    s->last_srv = r_.now_ms();  // `timeout server` counts from here
+    ++srv.cur;
+    srv.c->inflight.inc();
+    // a server's sessions are the requests it is serving (HAProxy counts streams, not connections)
+    srv.c->stot.inc();
+    srv.c->scur.inc();
+    srv.c->smax.update(srv.c->scur.get());
+    srv.c->lbtot.inc();
+    srv.c->req_tot.inc();
+    st_.be[s->be].lbtot.inc();
+    if (s->t_queue >= 0) {
+        const std::int64_t q = r_.now_ms() - s->t_queue;
+        st_.be[s->be].qtime_sum.add(std::uint64_t(q));
+        st_.be[s->be].qtime_n.inc();
+        srv.c->qtime_sum.add(std::uint64_t(q));
+        srv.c->qtime_n.inc();
+    }
+    HttpConn* c = nullptr;
+    if (s->conn) {
+        HttpConn* own = s->conn;
+        if (own->priv_owner == s && own->server == i && own->be == s->be && own->state == HttpConn::Idle) {
+            c = own;  // http-reuse never: this client connection's own server connection
+            c->priv_owner = nullptr;
+            c->state = HttpConn::Ready;
+            r_.timers().cancel(&c->timer);
+        } else if (own->priv_owner == s) {
+            c_close(own);  // private to this client, but another server was picked
+        } else {
+            s->conn = nullptr;
+            c_release(own, false);
+        }
+        s->conn = nullptr;
+    }
+    const bool may_share = !s->has(kH1ForceNew) && (bcfg.http_reuse == config::HttpReuse::Always ||
+                                             bcfg.http_reuse == config::HttpReuse::Aggressive ||
+                                             (bcfg.http_reuse == config::HttpReuse::Safe && !s->has(kH1FirstReq)));
+    s->clear(kH1ForceNew);
+    if (!c && may_share) {
+        core::ListNode& head = idle_[std::size_t(s->be)][std::size_t(i)];
+        if (head.linked()) {
+            core::ListNode* n = head.next;  // most recently used first
+            c = reinterpret_cast<HttpConn*>(reinterpret_cast<char*>(n) - offsetof(HttpConn, idle_node));
+            n->unlink();
+            r_.timers().cancel(&c->timer);
+            srv.c->idle_conn_cur.dec();
+            c->state = HttpConn::Ready;
+        }
+    }
+    s->clear(kH1FirstReq);
+    if (c) {
+        c->owner = s;
+        c->set(kC1Reused);
+        // a pooled connection may have been closed by the server just now: keep a bodiless
+        // request's head so it can be sent again on a new connection (h_replay)
+        h_keep_for_replay(s, true);
+        s->conn = c;
+        srv.c->reuse.inc();
+        st_.be[s->be].reuse.inc();
+        s->t_connect = s->t_connected = r_.now_ms();
+        h_attach_ready(s);
+        return;
+    }
+    c = hconns_.make();
+    if (!c) {
+        --srv.cur;
+        srv.c->inflight.dec();
+        h_local_reply(s, 503, h_error(s, 503));
+        return;
+    }
+    c->gen = ++w_.gen_;
+    c->be = s->be;
+    c->server = i;
+    c->owner = s;
+    c->timer.owner = c;
+    c->timer.kind = kHTimerConnIdle;
+    ++hconns_live_;
+    s->conn = c;
+    s->t_connect = r_.now_ms();
+    srv.c->connect.inc();
+    st_.be[s->be].connect.inc();
+    // the head (and any body that follows) queue on the connection while it connects
+    h_keep_for_replay(s, false);
+    if (s->pend_head) {
+        sendq_.push(c->out, Seg{s->pend_head->data, s->pend_head->len, net::BufRing::kNone, s->pend_head});
+        s->pend_head = nullptr;
+    }
+    h_process_request(s);
+    c_connect(c);
+}
+
+// A connection ready to carry the current request: queue the head, forward what body is there.
+void H1Proxy::h_attach_ready(HttpSession* s) {
+    HttpConn* c = s->conn;
+    if (s->pend_head) {
+        sendq_.push(c->out, Seg{s->pend_head->data, s->pend_head->len, net::BufRing::kNone, s->pend_head});
+        s->pend_head = nullptr;
+    }
+    s->last_srv = r_.now_ms();
+    // sends once the body bytes already here are queued too (when called while the head is being
+    // parsed, the request loop around it sends), so a small request leaves as one segment
+    h_process_request(s);
+    if (s->state != HState::Active) return;
+    c_maybe_rearm(c);
+    h_schedule(s);
+}
+
 // ---------------------------------------------------------------- server connections
 
 void H1Proxy::c_connect(HttpConn* c) {
