@@ -1,19 +1,10 @@
-// One data shard's application: listeners, L4 sessions, load balancing, pools and counters.
-// It is the handler the shard's Reactor runs (see reactor.hpp for the order of a turn).
-//
-// L4 session (DESIGN.md §4):
-//   accept (multishot, direct descriptor) -> pick server -> socket + TCP_NODELAY + connect with a
-//   linked timeout -> multishot recv on both sides from the shard's buffer ring -> each received
-//   buffer is queued on its direction and sent to the other side with sendmsg (MSG_WAITALL, one
-//   send in flight per direction, short sends resumed) -> buffers recycled when sent.
-//   Backpressure: a direction whose unsent bytes pass the high watermark cancels its recv and
-//   re-arms it once drained below the low watermark. Half-close: EOF on one side becomes
-//   shutdown(SHUT_WR) on the other once the queue is empty; the session ends when both
-//   directions are shut. Bulk flows: once a direction has moved `splice-after` bytes in full
-//   buffers, it stops its recv, drains, and moves to splice(2) through a pooled pipe, driven by
-//   one-shot POLL_ADD readiness (never IORING_OP_SPLICE, which always runs in io-wq workers).
-//   Close: cancel every op on both fds, close the direct descriptors, and release the session
-//   at the end of the turn in which its last CQE arrived.
+// One data shard's application: the handler the shard's Reactor runs (see reactor.hpp for the
+// order of a turn). It owns the shard's listeners and their limits (accept.cpp), the two protocol
+// proxies, TcpProxy (tcp.hpp: L4 sessions) and H1Proxy (h1.hpp: HTTP/1 connections), and what
+// they share: the provided-buffer ring, the connection-side ops (net::SideIo), the load balancers,
+// the pipe pool, connection accounting and the access-log ring. Completions are dispatched by
+// their op's owner (ops.hpp), timers by their kind; the end of a turn releases what ended in it.
+// See src/proxy/README.md for the life of a request through these files.
 #pragma once
 
 #include <sys/socket.h>
