@@ -6,7 +6,7 @@ ways), the shard counts the ENOBUFS events, and every buffer is back in the ring
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
 from eslib import MiB, check, check_eq, log  # noqa: E402
 

@@ -1,6 +1,7 @@
 """Shared harness for the edgeshard integration tests.
 
-Every case is a script `cases/<name>.py` that calls `eslib.run(main)`. The harness:
+Every case is a script `test/integ/cases/<name>.py` that calls `eslib.run(main)`; this module and
+the other helpers live in `test/integ/lib/` (see ../README.md). The harness:
   - creates one temporary directory per test (removed at the end),
   - starts processes (edgeshard, socat, iperf3) through `Harness.spawn`, which records them and
     stops every one by its PID (SIGTERM, then SIGKILL after a timeout) when the test ends,
