@@ -1097,8 +1097,8 @@ def global_section(sock, nbthread=2, maxconn=2000, extra=""):
     return "\n".join(lines) + "\n"
 
 
-def defaults_section(connect="2s", client="10s", server="10s", extra=""):
-    lines = ["defaults", "    mode tcp", f"    timeout connect {connect}",
+def defaults_section(connect="2s", client="10s", server="10s", extra="", mode="tcp"):
+    lines = ["defaults", f"    mode {mode}", f"    timeout connect {connect}",
              f"    timeout client {client}", f"    timeout server {server}"]
     for l in textwrap.dedent(extra).strip("\n").splitlines():
         if l.strip():
@@ -1229,12 +1229,7 @@ def http_global(sock, nbthread=1, maxconn=2000, extra=""):
 
 
 def http_defaults(connect="1s", client="5s", server="5s", extra=""):
-    lines = ["defaults", "    mode http", f"    timeout connect {connect}",
-             f"    timeout client {client}", f"    timeout server {server}"]
-    for l in textwrap.dedent(extra).strip("\n").splitlines():
-        if l.strip():
-            lines.append("    " + l.strip())
-    return "\n".join(lines) + "\n"
+    return defaults_section(connect=connect, client=client, server=server, extra=extra, mode="http")
 
 
 def section(header, body):
