@@ -132,7 +132,7 @@ EOF
     track $!
     wait_listen "$ORIGIN_PORT" $! "nginx origin"
   else
-    python3 "$ROOT/test/integ/cases/reload_lib.py" origin "$ORIGIN_PORT" > "$RUN/origin.log" 2>&1 &
+    python3 "$ROOT/test/integ/lib/reload_lib.py" origin "$ORIGIN_PORT" > "$RUN/origin.log" 2>&1 &
     track $!
     wait_listen "$ORIGIN_PORT" $! "python origin"
   fi

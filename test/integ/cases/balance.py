@@ -9,7 +9,7 @@ sends its name as a banner) and against the per-server stot:
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
 from eslib import check, check_eq, log  # noqa: E402
 

@@ -17,7 +17,7 @@ Every JSON result validates against tools/bench/result.schema.json.
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import benchlib  # noqa: E402
 import eslib  # noqa: E402
 from eslib import check, check_range, log  # noqa: E402

@@ -6,21 +6,19 @@ ways), the shard counts the ENOBUFS events, and every buffer is back in the ring
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
+import fixture  # noqa: E402
 from eslib import MiB, check, check_eq, log  # noqa: E402
 
 N = 16
 
 
 def main(h):
-    sock = h.sock_path()
     peers = eslib.DuplexPeers(h)
-    fe = eslib.free_port()
-    cfg = (eslib.global_section(sock, nbthread=1, extra="tune.es.buffers 64\nnosplice") +
-           eslib.defaults_section(client="60s", server="60s") +
-           eslib.simple_proxy(fe, [("s1", peers.srv.port, "")]))
-    es = h.edgeshard(cfg, ports=[fe], sock=sock)
+    px = fixture.proxy_to_origin(h, "tcp", peers.srv, nbthread=1, global_lines="tune.es.buffers 64\nnosplice",
+                                 client="60s", server="60s", peer=False)
+    fe, es = px.fe, px.proxy
     check_eq([s["buffers"] for s in es.shards()], [64], "buffers per shard")
 
     pairs = [peers.prepare(4 * MiB, 4 * MiB) for _ in range(N)]

@@ -8,8 +8,9 @@ import struct
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
+import fixture  # noqa: E402
 from eslib import check, check_eq, log  # noqa: E402
 
 N = 500
@@ -69,13 +70,9 @@ def open_and_echo(port, n, timeout):
 
 
 def main(h):
-    fe = eslib.free_port()
-    sock = h.sock_path()
-    echo = h.echo_server(backlog=2048)
-    cfg = (eslib.global_section(sock, nbthread=2, maxconn=4000)
-           + eslib.defaults_section(client="60s", server="60s")
-           + eslib.simple_proxy(fe, [("echo", echo.port, "")], fe_extra="maxconn 2000"))
-    es = h.edgeshard(cfg, ports=[fe], sock=sock)
+    px = fixture.proxy_to_origin(h, "tcp", origin_opts={"backlog": 2048}, server_name="echo", maxconn=4000,
+                                 client="60s", server="60s", fe_lines="maxconn 2000", peer=False)
+    echo, fe, es = px.origin, px.fe, px.proxy
 
     t0 = time.monotonic()
     socks, failures = open_and_echo(fe, N, timeout=60)

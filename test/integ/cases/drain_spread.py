@@ -14,9 +14,9 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
-import http_origin  # noqa: E402
+import fixture  # noqa: E402
 from eslib import check, check_eq, log  # noqa: E402
 
 N_IDLE = 40
@@ -25,15 +25,10 @@ SPREAD_S = 2.0
 
 
 def main(h):
-    origin = http_origin.start(h, name="s1")
-    fe = eslib.free_port()
-    sock = h.sock_path()
-    cfg = (eslib.http_global(sock, extra=f"es.drain-idle-after {int(QUIET_S * 1000)}ms\n"
-                                          f"close-spread-time {int(SPREAD_S * 1000)}ms")
-           + eslib.http_defaults(client="30s", extra="timeout http-keep-alive 30s")
-           + eslib.section("frontend fe", f"bind {eslib.LOCALHOST}:{fe}\ndefault_backend be")
-           + eslib.section("backend be", f"server s1 {eslib.LOCALHOST}:{origin.port}"))
-    es = eslib.start_proxy(h, cfg, ports=[fe], sock=sock)
+    px = fixture.proxy_to_origin(h, global_lines=f"es.drain-idle-after {int(QUIET_S * 1000)}ms\n"
+                                                 f"close-spread-time {int(SPREAD_S * 1000)}ms",
+                                 client="30s", defaults_lines="timeout http-keep-alive 30s")
+    fe, es = px.fe, px.proxy
 
     idle = []
     for i in range(N_IDLE):

@@ -15,9 +15,9 @@ import os
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
-import http_origin  # noqa: E402
+import fixture  # noqa: E402
 from eslib import check, check_eq, log  # noqa: E402
 
 CUSTOM_BODY = b"<html>please log in (custom page)</html>\n"
@@ -38,28 +38,21 @@ def main(h):
     cp = subprocess.run([openssl, "passwd", "-6", "secret2"], capture_output=True, text=True, timeout=10)
     check(cp.returncode == 0 and cp.stdout.startswith("$6$"), f"openssl passwd -6 failed: {cp.stderr!r}")
     bob_hash = cp.stdout.strip()
-    origin = http_origin.start(h, name="s1")
-    fe, fe_custom = eslib.free_port(), eslib.free_port()
+    fe_custom = eslib.free_port()
     f401 = h.path("custom401.http")
     with open(f401, "wb") as f:
         f.write(CUSTOM_401)
-    sock = h.sock_path()
-    cfg = (eslib.http_global(sock)
-           + eslib.http_defaults()
-           + eslib.section("userlist L", f"""
-                user alice insecure-password secret1
-                user bob password {bob_hash}""")
-           + eslib.section("frontend fe", f"""
-                bind {eslib.LOCALHOST}:{fe}
-                http-request auth realm R unless {{ http_auth(L) }}
-                default_backend be""")
-           + eslib.section("frontend fe_custom", f"""
-                bind {eslib.LOCALHOST}:{fe_custom}
-                errorfile 401 {f401}
-                http-request auth realm R unless {{ http_auth(L) }}
-                default_backend be""")
-           + eslib.section("backend be", f"server s1 {eslib.LOCALHOST}:{origin.port}"))
-    eslib.start_proxy(h, cfg, ports=[fe, fe_custom], sock=sock)
+    px = fixture.proxy_to_origin(
+        h, fe_lines="http-request auth realm R unless { http_auth(L) }", ports=[fe_custom],
+        sections_before=eslib.section("userlist L", f"""
+            user alice insecure-password secret1
+            user bob password {bob_hash}"""),
+        sections_after=eslib.section("frontend fe_custom", f"""
+            bind {eslib.LOCALHOST}:{fe_custom}
+            errorfile 401 {f401}
+            http-request auth realm R unless {{ http_auth(L) }}
+            default_backend be"""))
+    origin, fe = px.origin, px.fe
 
     # ---- no credentials
     r = eslib.http_get(fe, "/private")

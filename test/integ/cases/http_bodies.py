@@ -16,8 +16,9 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
+import fixture  # noqa: E402
 import http_origin  # noqa: E402
 from eslib import MiB, check, check_eq, log  # noqa: E402
 
@@ -81,14 +82,9 @@ def post_pattern(port, n, timeout=60):
 
 
 def main(h):
-    origin = http_origin.start(h, name="s1", conn_timeout=60)
-    fe = eslib.free_port()
-    sock = h.sock_path()
-    cfg = (eslib.http_global(sock, extra="tune.es.buffers 1024")
-           + eslib.http_defaults(client="30s", server="30s")
-           + eslib.section("frontend fe", f"bind {eslib.LOCALHOST}:{fe}\ndefault_backend be")
-           + eslib.section("backend be", f"server s1 {eslib.LOCALHOST}:{origin.port}"))
-    es = eslib.start_proxy(h, cfg, ports=[fe], sock=sock)
+    px = fixture.proxy_to_origin(h, origin_opts={"conn_timeout": 60},
+                                 global_lines="tune.es.buffers 1024", client="30s", server="30s")
+    origin, fe, es = px.origin, px.fe, px.proxy
 
     # ---- warm-up: 32 MiB through in each direction, so every buffer of the pools has been used
     doc = post_pattern(fe, 32 * MiB)

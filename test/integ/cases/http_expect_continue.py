@@ -12,24 +12,15 @@ import re
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
-import http_origin  # noqa: E402
+import fixture  # noqa: E402
 from eslib import MiB, check, check_eq, log  # noqa: E402
 
 
 def main(h):
-    origin = http_origin.start(h, name="s1")
-    fe = eslib.free_port()
-    sock = h.sock_path()
-    cfg = (eslib.http_global(sock)
-           + eslib.http_defaults()
-           + eslib.section("frontend fe", f"""
-                bind {eslib.LOCALHOST}:{fe}
-                http-request deny deny_status 403 if {{ path_beg /denied }}
-                default_backend be""")
-           + eslib.section("backend be", f"server s1 {eslib.LOCALHOST}:{origin.port}"))
-    eslib.start_proxy(h, cfg, ports=[fe], sock=sock)
+    px = fixture.proxy_to_origin(h, fe_lines="http-request deny deny_status 403 if { path_beg /denied }")
+    origin, fe = px.origin, px.fe
 
     # ---- curl
     data = os.urandom(MiB)

@@ -8,9 +8,9 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
-import http_origin  # noqa: E402
+import fixture  # noqa: E402
 from eslib import check, check_eq, log  # noqa: E402
 
 CLIENTS = 6
@@ -18,14 +18,8 @@ DELAY_MS = 300
 
 
 def main(h):
-    origin = http_origin.start(h, name="origin")
-    fe = eslib.free_port()
-    sock = h.sock_path()
-    cfg = (eslib.http_global(sock)
-           + eslib.http_defaults()
-           + eslib.section("frontend fe", f"bind {eslib.LOCALHOST}:{fe}\nmaxconn 2\ndefault_backend be")
-           + eslib.section("backend be", f"server s1 {eslib.LOCALHOST}:{origin.port}"))
-    es = eslib.start_proxy(h, cfg, ports=[fe], sock=sock)
+    px = fixture.proxy_to_origin(h, origin_opts={"name": "origin"}, fe_lines="maxconn 2")
+    origin, fe, es = px.origin, px.fe, px.proxy
 
     results = [None] * CLIENTS
 

@@ -8,23 +8,15 @@ connection of its own (X-Conn), and the origin accepts exactly 2 connections. Wi
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
-import http_origin  # noqa: E402
+import fixture  # noqa: E402
 from eslib import check, check_eq, log  # noqa: E402
 
 
 def main(h):
-    origin = http_origin.start(h, name="origin")
-    fe = eslib.free_port()
-    sock = h.sock_path()
-    cfg = (eslib.http_global(sock)
-           + eslib.http_defaults()
-           + eslib.section("frontend fe", f"bind {eslib.LOCALHOST}:{fe}\ndefault_backend be")
-           + eslib.section("backend be", f"""
-                http-reuse never
-                server s1 {eslib.LOCALHOST}:{origin.port}"""))
-    es = eslib.start_proxy(h, cfg, ports=[fe], sock=sock)
+    px = fixture.proxy_to_origin(h, origin_opts={"name": "origin"}, be_lines="http-reuse never")
+    origin, fe, es = px.origin, px.fe, px.proxy
 
     a, b = eslib.HttpClient(fe), eslib.HttpClient(fe)
     seen = {"a": set(), "b": set()}

@@ -13,8 +13,9 @@ import os
 import socket
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
+import fixture  # noqa: E402
 import http_origin  # noqa: E402
 from eslib import check_eq, log  # noqa: E402
 
@@ -24,14 +25,8 @@ def client_data_segs_in(c):
 
 
 def main(h):
-    origin = http_origin.start(h, name="s1")
-    fe = eslib.free_port()
-    sock = h.sock_path()
-    cfg = (eslib.http_global(sock)
-           + eslib.http_defaults()
-           + eslib.section("frontend fe", f"bind {eslib.LOCALHOST}:{fe}\ndefault_backend be")
-           + eslib.section("backend be", f"server s1 {eslib.LOCALHOST}:{origin.port}"))
-    eslib.start_proxy(h, cfg, ports=[fe], sock=sock)
+    px = fixture.proxy_to_origin(h)
+    fe = px.fe
 
     # ---- small GET responses: one segment each at the client
     c = eslib.HttpClient(fe)

@@ -13,9 +13,9 @@ import os
 import re
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
-import http_origin  # noqa: E402
+import fixture  # noqa: E402
 from eslib import check, check_eq, log  # noqa: E402
 
 L = eslib.LOCALHOST
@@ -23,19 +23,14 @@ N = 7
 
 
 def main(h):
-    origin = http_origin.start(h, name="s1")
-    p_app, p_stats = eslib.free_port(), eslib.free_port()
-    sock = h.sock_path()
-    cfg = (eslib.http_global(sock)
-           + eslib.http_defaults()
-           + eslib.section("frontend fe_app", f"bind {L}:{p_app}\ndefault_backend be")
-           + eslib.section("frontend fe_stats", f"""
-                bind {L}:{p_stats}
-                stats uri /stats
-                http-request use-service prometheus-exporter if {{ path /metrics }}
-                default_backend be""")
-           + eslib.section("backend be", f"server s1 {L}:{origin.port}"))
-    eslib.start_proxy(h, cfg, ports=[p_app, p_stats], sock=sock)
+    p_stats = eslib.free_port()
+    px = fixture.proxy_to_origin(h, fe="fe_app", ports=[p_stats], sections_after=eslib.section(
+        "frontend fe_stats", f"""
+            bind {L}:{p_stats}
+            stats uri /stats
+            http-request use-service prometheus-exporter if {{ path /metrics }}
+            default_backend be"""))
+    origin, p_app = px.origin, px.fe
 
     c = eslib.HttpClient(p_app)
     for i in range(N):

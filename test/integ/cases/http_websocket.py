@@ -14,27 +14,18 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
+import fixture  # noqa: E402
 import http_origin  # noqa: E402
 from eslib import MiB, check, check_eq, log  # noqa: E402
 
 
 def main(h):
-    origin = http_origin.start(h, name="s1")
-    fe = eslib.free_port()
-    sock = h.sock_path()
-    cfg = (eslib.http_global(sock)
-           + eslib.http_defaults()
-           + eslib.section("frontend fe", f"""
-                bind {eslib.LOCALHOST}:{fe}
-                timeout client 500ms
-                default_backend be""")
-           + eslib.section("backend be", f"""
-                timeout server 500ms
-                timeout tunnel 2s
-                server s1 {eslib.LOCALHOST}:{origin.port}"""))
-    eslib.start_proxy(h, cfg, ports=[fe], sock=sock)
+    px = fixture.proxy_to_origin(h, fe_lines="timeout client 500ms", be_lines="""
+        timeout server 500ms
+        timeout tunnel 2s""")
+    origin, fe = px.origin, px.fe
 
     key = base64.b64encode(os.urandom(16)).decode()
     accept = base64.b64encode(hashlib.sha1((key + http_origin.WS_GUID).encode()).digest()).decode()

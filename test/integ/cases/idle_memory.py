@@ -21,8 +21,9 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
+import fixture  # noqa: E402
 from eslib import check, check_eq, log  # noqa: E402
 
 N = 4000
@@ -160,15 +161,11 @@ def main(h):
         resource.setrlimit(resource.RLIMIT_NOFILE, (max(need_self, need_proxy), hard))
 
     origin = Origin()
-    fe = eslib.free_port()
-    sock = h.sock_path()
-    cfg = (eslib.http_global(sock, maxconn=N + 500)
-           + eslib.http_defaults(client="60s", server="60s", extra="timeout http-keep-alive 60s")
-           + eslib.section("frontend fe", f"bind {eslib.LOCALHOST}:{fe}\ndefault_backend be")
-           + eslib.section("backend be", f"server s1 {eslib.LOCALHOST}:{origin.port}"))
     held = []
     try:
-        es = h.edgeshard(cfg, ports=[fe], sock=sock)
+        px = fixture.proxy_to_origin(h, origin=origin, maxconn=N + 500, client="60s", server="60s",
+                                     defaults_lines="timeout http-keep-alive 60s", peer=False)
+        fe, es = px.fe, px.proxy
         if sanitized(es.pid):
             raise eslib.Skip("sanitized binary: its RSS is shadow memory and quarantine, not ours")
         dl = eslib.Deadline(45)

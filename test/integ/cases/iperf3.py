@@ -6,8 +6,9 @@ import os
 import shutil
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
+import fixture  # noqa: E402
 from eslib import Skip, check, log  # noqa: E402
 
 
@@ -37,15 +38,12 @@ def run_iperf(h, fe, reverse):
 def main(h):
     if not shutil.which("iperf3"):
         raise Skip("iperf3 is not installed")
-    srv_port, fe = eslib.free_port(), eslib.free_port()
-    sock = h.sock_path()
+    srv_port = eslib.free_port()
     srv = h.spawn(["iperf3", "-s", "-B", "127.0.0.1", "-p", str(srv_port)], "iperf3-server")
     eslib.wait_listening([srv_port], 10)
     check(srv.running(), f"iperf3 server exited: {srv.stderr_text()}")
-    cfg = (eslib.global_section(sock, nbthread=2)
-           + eslib.defaults_section(client="30s", server="30s")
-           + eslib.simple_proxy(fe, [("iperf", srv_port, "")]))
-    es = h.edgeshard(cfg, ports=[fe], sock=sock)
+    px = fixture.proxy_to_origin(h, "tcp", srv_port, server_name="iperf", client="30s", server="30s", peer=False)
+    fe, es = px.fe, px.proxy
 
     f_sent, f_rcvd = run_iperf(h, fe, reverse=False)
     r_sent, r_rcvd = run_iperf(h, fe, reverse=True)

@@ -18,9 +18,9 @@ import shutil
 import socket
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
-import http_origin  # noqa: E402
+import fixture  # noqa: E402
 from eslib import Skip, check, check_eq, log  # noqa: E402
 
 L = eslib.LOCALHOST
@@ -90,22 +90,12 @@ def read_lines(path, raw=False):
 
 def main(h):
     port, received = start_rsyslog(h)
-    origin = http_origin.start(h, name="s1")
-    p_http = eslib.free_port()
-    sock = h.sock_path()
-    cfg = (eslib.http_global(sock, extra=f"""
-               log {L}:{port} local0
-               log udp@{L}:{port} format rfc5424 local1
-               log {L}:{port} local2 notice
-               log {L}:{port} len 100 local3""")
-           + eslib.http_defaults()
-           + eslib.section("frontend fe_syslog", f"""
-                bind {L}:{p_http}
-                log global
-                option httplog
-                default_backend be""")
-           + eslib.section("backend be", f"server s1 {L}:{origin.port}"))
-    es = eslib.start_proxy(h, cfg, ports=[p_http], sock=sock)
+    px = fixture.proxy_to_origin(h, fe="fe_syslog", fe_lines="log global\noption httplog", global_lines=f"""
+        log {L}:{port} local0
+        log udp@{L}:{port} format rfc5424 local1
+        log {L}:{port} local2 notice
+        log {L}:{port} len 100 local3""")
+    p_http, es = px.fe, px.proxy
     app = "edgeshard" if eslib.on_edgeshard() else "haproxy"
 
     targets = [f"/syslog/{i}?n={i}" for i in range(N)]

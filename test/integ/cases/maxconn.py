@@ -6,8 +6,9 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
+import fixture  # noqa: E402
 from eslib import check, check_eq, log  # noqa: E402
 
 LIMIT = 5
@@ -21,14 +22,11 @@ def echo_ok(s, tag, timeout):
 
 
 def run_limit(h, label, global_maxconn, fe_maxconn):
-    fe = eslib.free_port()
-    sock = h.sock_path(f"{label}.sock")
-    echo = h.echo_server()
-    cfg = (eslib.global_section(sock, nbthread=1, maxconn=global_maxconn)
-           + eslib.defaults_section(client="30s", server="30s")
-           + eslib.simple_proxy(fe, [("echo", echo.port, "")],
-                                fe_extra=f"maxconn {fe_maxconn}" if fe_maxconn else ""))
-    es = h.edgeshard(cfg, ports=[fe], sock=sock, name=f"edgeshard-{label}")
+    px = fixture.proxy_to_origin(h, "tcp", server_name="echo", nbthread=1, maxconn=global_maxconn,
+                                 fe_lines=f"maxconn {fe_maxconn}" if fe_maxconn else "",
+                                 client="30s", server="30s", sock=f"{label}.sock", name=f"edgeshard-{label}",
+                                 peer=False)
+    echo, fe, es = px.origin, px.fe, px.proxy
 
     held = []
     try:

@@ -21,7 +21,7 @@ import time
 import socket
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
 import http_origin  # noqa: E402
 import reload_lib  # noqa: E402

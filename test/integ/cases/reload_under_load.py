@@ -16,7 +16,7 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
 import reload_lib  # noqa: E402
 from eslib import MiB, check, check_eq, log  # noqa: E402
@@ -42,8 +42,7 @@ def config(sock, nbthread, http_port, l4_port, origin_port, echo_port):
 def main(h):
     wrk = eslib.require_tool("wrk")
     origin_port = eslib.free_port()
-    h.spawn([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "reload_lib.py"),
-             "origin", str(origin_port)], "origin")
+    h.spawn([sys.executable, os.path.abspath(reload_lib.__file__), "origin", str(origin_port)], "origin")
     eslib.wait_listening([origin_port], 10)
     echo = h.echo_server(name="echo")
     p_http, p_l4 = eslib.free_port(), eslib.free_port()

@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
 import http_origin  # noqa: E402
 from eslib import check, check_eq, check_range, log  # noqa: E402

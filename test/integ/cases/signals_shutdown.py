@@ -7,8 +7,9 @@ import signal
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
+import fixture  # noqa: E402
 from eslib import check, check_eq, log  # noqa: E402
 
 N = 20
@@ -16,13 +17,10 @@ N = 20
 
 def run_signal(h, sig):
     label = signal.Signals(sig).name
-    fe = eslib.free_port()
-    sock = h.sock_path(f"{label}.sock")
-    echo = h.echo_server(name=f"echo-{label}")
-    cfg = (eslib.global_section(sock, nbthread=2)
-           + eslib.defaults_section(client="60s", server="60s")
-           + eslib.simple_proxy(fe, [("echo", echo.port, "")]))
-    es = h.edgeshard(cfg, ports=[fe], sock=sock, name=f"edgeshard-{label}")
+    px = fixture.proxy_to_origin(h, "tcp", origin_opts={"name": f"echo-{label}"}, server_name="echo",
+                                 client="60s", server="60s", sock=f"{label}.sock", name=f"edgeshard-{label}",
+                                 peer=False)
+    fe, sock, es = px.fe, px.sock, px.proxy
     conns = []
     try:
         for i in range(N):

@@ -5,8 +5,9 @@ import os
 import sys
 import threading
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
+import fixture  # noqa: E402
 from eslib import MiB, DuplexPeers, check, check_eq, log  # noqa: E402
 
 SIZE = 64 * MiB
@@ -21,13 +22,10 @@ def shard_sum(shards, key):
 
 
 def run_once(h, extra_global, label):
-    fe = eslib.free_port()
-    sock = h.sock_path(f"{label}.sock")
     peers = DuplexPeers(h)
-    cfg = (eslib.global_section(sock, nbthread=2, extra=extra_global)
-           + eslib.defaults_section(client="30s", server="30s")
-           + eslib.simple_proxy(fe, [("s1", peers.srv.port, "")]))
-    es = h.edgeshard(cfg, ports=[fe], sock=sock, name=f"edgeshard-{label}")
+    px = fixture.proxy_to_origin(h, "tcp", peers.srv, global_lines=extra_global, client="30s", server="30s",
+                                 sock=f"{label}.sock", name=f"edgeshard-{label}", peer=False)
+    fe, es = px.fe, px.proxy
     before = es.shards()
     check(len(before) == 2, f"`show shards json` should list 2 shards (nbthread 2), got {len(before)}")
 

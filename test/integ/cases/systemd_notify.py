@@ -20,7 +20,7 @@ import socket
 import struct
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
 import reload_lib  # noqa: E402
 from eslib import Deadline, Failure, check, check_eq, log  # noqa: E402

@@ -4,7 +4,7 @@ with Python peers and with socat; the frontend's stot/bin/bout match exactly wha
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
 from eslib import MiB, DuplexPeers, check, check_eq, log  # noqa: E402
 

@@ -32,15 +32,12 @@ connection that stays idle that long. Bounded: daemon threads, socket timeouts, 
 import base64
 import hashlib
 import json
-import os
 import socket
 import struct
-import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import eslib  # noqa: E402
+import eslib
 
 KEEP_BODY = 1 << 20
 MAX_HEAD = 64 * 1024

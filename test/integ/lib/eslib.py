@@ -1,6 +1,7 @@
 """Shared harness for the edgeshard integration tests.
 
-Every case is a script `cases/<name>.py` that calls `eslib.run(main)`. The harness:
+Every case is a script `test/integ/cases/<name>.py` that calls `eslib.run(main)`; this module and
+the other helpers live in `test/integ/lib/` (see ../README.md). The harness:
   - creates one temporary directory per test (removed at the end),
   - starts processes (edgeshard, socat, iperf3) through `Harness.spawn`, which records them and
     stops every one by its PID (SIGTERM, then SIGKILL after a timeout) when the test ends,
@@ -1096,8 +1097,8 @@ def global_section(sock, nbthread=2, maxconn=2000, extra=""):
     return "\n".join(lines) + "\n"
 
 
-def defaults_section(connect="2s", client="10s", server="10s", extra=""):
-    lines = ["defaults", "    mode tcp", f"    timeout connect {connect}",
+def defaults_section(connect="2s", client="10s", server="10s", extra="", mode="tcp"):
+    lines = ["defaults", f"    mode {mode}", f"    timeout connect {connect}",
              f"    timeout client {client}", f"    timeout server {server}"]
     for l in textwrap.dedent(extra).strip("\n").splitlines():
         if l.strip():
@@ -1228,12 +1229,7 @@ def http_global(sock, nbthread=1, maxconn=2000, extra=""):
 
 
 def http_defaults(connect="1s", client="5s", server="5s", extra=""):
-    lines = ["defaults", "    mode http", f"    timeout connect {connect}",
-             f"    timeout client {client}", f"    timeout server {server}"]
-    for l in textwrap.dedent(extra).strip("\n").splitlines():
-        if l.strip():
-            lines.append("    " + l.strip())
-    return "\n".join(lines) + "\n"
+    return defaults_section(connect=connect, client=client, server=server, extra=extra, mode="http")
 
 
 def section(header, body):
