@@ -27,7 +27,7 @@
 #include <utility>
 #include <vector>
 
-#include "edgeshard/proxy/session.hpp"
+#include "edgeshard/proxy/tcp_types.hpp"
 #include "edgeshard/shard/reactor.hpp"
 #include "edgeshard/shard/user_data.hpp"
 

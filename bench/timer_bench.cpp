@@ -31,7 +31,7 @@
 #include <random>
 #include <vector>
 
-#include "edgeshard/proxy/session.hpp"
+#include "edgeshard/proxy/tcp_types.hpp"
 #include "edgeshard/shard/timer_wheel.hpp"
 
 namespace {

@@ -1,6 +1,6 @@
-// Renderers of the HTTP/1 flag words (http_session.hpp), for debug output.
+// Renderers of the HTTP/1 flag words (h1_types.hpp), for debug output.
 #include "edgeshard/core/flags.hpp"
-#include "edgeshard/proxy/http_session.hpp"
+#include "edgeshard/proxy/h1_types.hpp"
 
 namespace es::proxy {
 

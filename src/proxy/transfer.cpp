@@ -12,7 +12,7 @@
 #include "edgeshard/shard/uring_compat.hpp"
 #include "edgeshard/proxy/tcp.hpp"
 #include "edgeshard/proxy/worker.hpp"
-#include "edgeshard/proxy/session.hpp"
+#include "edgeshard/proxy/tcp_types.hpp"
 
 namespace es::proxy {
 

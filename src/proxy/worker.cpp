@@ -15,7 +15,7 @@
 
 #include "edgeshard/core/assert.hpp"
 #include "edgeshard/shard/uring_compat.hpp"
-#include "edgeshard/proxy/session.hpp"
+#include "edgeshard/proxy/tcp_types.hpp"
 
 namespace es::proxy {
 

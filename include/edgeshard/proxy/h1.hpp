@@ -25,7 +25,7 @@
 #include "edgeshard/net/conn_side.hpp"
 #include "edgeshard/net/send_queue.hpp"
 #include "edgeshard/pool/pool.hpp"
-#include "edgeshard/proxy/http_session.hpp"
+#include "edgeshard/proxy/h1_types.hpp"
 #include "edgeshard/proxy/lb.hpp"
 #include "edgeshard/shard/reactor.hpp"
 #include "edgeshard/stats/counters.hpp"

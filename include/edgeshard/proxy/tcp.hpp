@@ -17,7 +17,7 @@
 #include "edgeshard/net/conn_side.hpp"
 #include "edgeshard/pool/pool.hpp"
 #include "edgeshard/proxy/lb.hpp"
-#include "edgeshard/proxy/session.hpp"
+#include "edgeshard/proxy/tcp_types.hpp"
 #include "edgeshard/shard/reactor.hpp"
 #include "edgeshard/stats/counters.hpp"
 

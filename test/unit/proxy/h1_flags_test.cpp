@@ -2,7 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "edgeshard/net/conn_side.hpp"
-#include "edgeshard/proxy/http_session.hpp"
+#include "edgeshard/proxy/h1_types.hpp"
 
 using namespace es::proxy;
 

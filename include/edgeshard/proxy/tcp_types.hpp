@@ -1,5 +1,5 @@
-// The L4 session object (private to the proxy room). Pooled per shard; all op state is
-// intrusive so an operation never allocates.
+// The L4 session object (private to the proxy room): two connection sides and two directions.
+// Pooled per shard; all op state is intrusive so an operation never allocates.
 #pragma once
 
 #include <linux/time_types.h>
