@@ -117,10 +117,10 @@ void Worker::pause_accept(std::size_t li) {
 // own; it resumes as soon as a slot frees.
 void Worker::update_accepting() {
     if (stopping_) return;
-    const bool shard_full = p_.conn_limit > 0 && conns_ >= p_.conn_limit;
+    const bool full_shard = shard_full();
     for (std::size_t i = 0; i < listeners_.size(); ++i) {
         const std::uint32_t fe = listeners_[i].fe;
-        const bool full = shard_full || !fe_has_room(fe) || fe_pending_[fe] > 0;
+        const bool full = full_shard || !fe_has_room(fe) || fe_pending_[fe] > 0;
         if (full) {
             if (listeners_[i].armed && !listeners_[i].cancelling) {
                 pause_accept(i);
@@ -156,17 +156,28 @@ void Worker::on_accept(std::size_t li, const shard::Cqe& e) {
     st_.shard.accepts.inc();
     stats::FrontendCounters& fc = st_.fe[l.fe];
     fc.stot.inc();
-    if (is_http_fe(l.fe)) {
-        h1_->http_accept(slot, l.fe, l.armed_multishot ? nullptr : &l.peer);
-        if (!l.armed && !stopping_) update_accepting();
-        if (p_.conn_limit > 0 && conns_ >= p_.conn_limit) update_accepting();
-        else if (!fe_has_room(l.fe)) update_accepting();
-        return;
-    }
-    tcp_->accept(slot, l.fe, l.multishot ? nullptr : &l.peer);
+    if (is_http_fe(l.fe)) h1_->http_accept(slot, l.fe, l.armed_multishot ? nullptr : &l.peer);
+    else tcp_->accept(slot, l.fe, l.multishot ? nullptr : &l.peer);
     if (!l.armed && !stopping_) update_accepting();
-    if (p_.conn_limit > 0 && conns_ >= p_.conn_limit) update_accepting();
-    else if (!fe_has_room(l.fe)) update_accepting();
+    if (shard_full() || !fe_has_room(l.fe)) update_accepting();
+}
+
+void Worker::conn_started(std::uint32_t fe) {
+    ++conns_;
+    ++fe_conns_[fe];
+    st_.shard.conns.inc();
+    stats::FrontendCounters& fc = st_.fe[fe];
+    fc.scur.inc();
+    fc.smax.update(fc.scur.get());
+}
+
+void Worker::conn_ended(std::uint32_t fe) {
+    --conns_;
+    --fe_conns_[fe];
+    st_.shard.conns.dec();
+    st_.fe[fe].scur.dec();
+    start_pending();
+    update_accepting();
 }
 
 }  // namespace es::proxy

@@ -86,19 +86,10 @@ void H1Proxy::trim_idle_pools() {
 
 // Client connections accepted beyond a limit start, in order, as the limits leave room.
 void H1Proxy::start_pending() {
-    std::size_t k = 0;
-    while (k < hpending_.size()) {
-        HttpSession* s = hpending_[k];
-        if (p_.conn_limit > 0 && w_.conns_ >= p_.conn_limit) break;
-        if (!w_.fe_has_room(s->fe)) {
-            ++k;
-            continue;
-        }
-        hpending_.erase(hpending_.begin() + std::ptrdiff_t(k));
-        --w_.fe_pending_[s->fe];
+    w_.start_waiting(hpending_, [this](HttpSession* s) {
         s->clear(kH1Pending);
         h_start(s);
-    }
+    });
 }
 
 void H1Proxy::http_init() {
@@ -149,8 +140,7 @@ void H1Proxy::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* pe
     hall_.prev = &s->all_node;
     // limits: HTTP sessions count towards the same shard and frontend limits as L4 sessions; one
     // accepted in the same batch as a limit was reached waits, unread, until a slot frees
-    const bool room = (p_.conn_limit == 0 || w_.conns_ < p_.conn_limit) && w_.fe_has_room(fe) && w_.fe_pending_[fe] == 0;
-    if (!room) {
+    if (!w_.may_start(fe)) {
         s->set(kH1Pending);
         hpending_.push_back(s);
         ++w_.fe_pending_[fe];
@@ -163,12 +153,7 @@ void H1Proxy::h_start(HttpSession* s) {
     const std::uint32_t fe = s->fe;
     s->t_req = s->last_cli = r_.now_ms();
     s->set(kH1CountedConn);
-    ++w_.conns_;
-    ++w_.fe_conns_[fe];
-    st_.shard.conns.inc();
-    auto& fc = st_.fe[fe];
-    fc.scur.inc();
-    fc.smax.update(fc.scur.get());
+    w_.conn_started(fe);
     h_arm_recv(s);
     h_schedule(s);
 }

@@ -252,12 +252,7 @@ void H1Proxy::h_close(HttpSession* s) {
     }
     if (s->has(kH1CountedConn)) {
         s->clear(kH1CountedConn);
-        --w_.conns_;
-        --w_.fe_conns_[s->fe];
-        st_.shard.conns.dec();
-        st_.fe[s->fe].scur.dec();
-        w_.start_pending();
-        w_.update_accepting();
+        w_.conn_ended(s->fe);
     }
     h_maybe_release(s);
 }

@@ -62,8 +62,7 @@ void TcpProxy::accept(int slot, std::uint32_t fe, const sockaddr_storage* peer) 
     all_.prev->next = &s->all_node;
     all_.prev = &s->all_node;
 
-    const bool room = (p_.conn_limit == 0 || w_.conns_ < p_.conn_limit) && w_.fe_has_room(fe) && w_.fe_pending_[fe] == 0;
-    if (room) {
+    if (w_.may_start(fe)) {
         start_session(s);
     } else {
         // accepted in the same batch as the limit was reached: it waits (unserved, like in the
@@ -76,18 +75,7 @@ void TcpProxy::accept(int slot, std::uint32_t fe, const sockaddr_storage* peer) 
 
 // Sessions accepted beyond a limit start, in order, as the limits leave room.
 void TcpProxy::start_pending() {
-    std::size_t k = 0;
-    while (k < pending_.size()) {
-        Session* s = pending_[k];
-        if (p_.conn_limit > 0 && w_.conns_ >= p_.conn_limit) break;
-        if (!w_.fe_has_room(s->fe)) {
-            ++k;
-            continue;
-        }
-        pending_.erase(pending_.begin() + std::ptrdiff_t(k));
-        --w_.fe_pending_[s->fe];
-        start_session(s);
-    }
+    w_.start_waiting(pending_, [this](Session* s) { start_session(s); });
 }
 
 void TcpProxy::on_cqe(const UserData& u, const shard::Cqe& e) {
@@ -230,12 +218,8 @@ void TcpProxy::tcp_log(Session* s) {
 
 void TcpProxy::start_session(Session* s) {
     s->counted_conn = true;
-    ++w_.conns_;
-    ++w_.fe_conns_[s->fe];
-    st_.shard.conns.inc();
+    w_.conn_started(s->fe);
     stats::FrontendCounters& fc = st_.fe[s->fe];
-    fc.scur.inc();
-    fc.smax.update(fc.scur.get());
     const auto& fe = cfg_.frontends[s->fe];
     const int be = !fe.use_backends.empty() ? int(fe.use_backends.front().backend_id) : fe.default_backend_id;
     if (be < 0) {
@@ -494,12 +478,7 @@ void TcpProxy::close_session(Session* s) {
     if (s->be >= 0 && s->counted_conn) st_.be[s->be].scur.dec();
     if (s->counted_conn) {
         s->counted_conn = false;
-        --w_.conns_;
-        --w_.fe_conns_[s->fe];
-        st_.shard.conns.dec();
-        st_.fe[s->fe].scur.dec();
-        w_.start_pending();
-        w_.update_accepting();
+        w_.conn_ended(s->fe);
     }
     maybe_release(s);
 }

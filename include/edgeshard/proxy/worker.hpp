@@ -121,6 +121,27 @@ private:
     void on_accept(std::size_t li, const shard::Cqe& e);
     bool fe_has_room(std::uint32_t fe) const;
     void start_pending();
+    // connection accounting, shared by both protocols (accept.cpp)
+    bool shard_full() const { return p_.conn_limit > 0 && conns_ >= p_.conn_limit; }
+    // a new connection on `fe` may start now (no limit reached, nobody waiting before it)
+    bool may_start(std::uint32_t fe) const { return !shard_full() && fe_has_room(fe) && fe_pending_[fe] == 0; }
+    void conn_started(std::uint32_t fe);  // counts towards the shard's and the frontend's limits
+    void conn_ended(std::uint32_t fe);    // frees its slot: waiting connections start, accepting resumes
+    // Starts, in order, the connections in `q` (accepted beyond a limit) that now have room.
+    template <typename T, typename Start>
+    void start_waiting(std::vector<T*>& q, Start&& start) {
+        std::size_t k = 0;
+        while (k < q.size() && !shard_full()) {
+            T* s = q[k];
+            if (!fe_has_room(s->fe)) {
+                ++k;
+                continue;
+            }
+            q.erase(q.begin() + std::ptrdiff_t(k));
+            --fe_pending_[s->fe];
+            start(s);
+        }
+    }
     int connect_chain(const net::ConnSide& side, const config::SockAddr& addr, config::Millis ct,
                       __kernel_timespec& ts, std::uint64_t ud_opt, std::uint64_t ud_conn, std::uint64_t ud_timeout);
 
