@@ -93,15 +93,6 @@ int SideIo::connect(const ConnSide& s, const sockaddr* addr, socklen_t len, std:
     return ops;
 }
 
-int SideIo::sendmsg(const ConnSide& s, const msghdr* msg, unsigned flags, std::uint64_t ud) {
-    if (record({SideOp::Send, s.slot, ud, 0, false, msg})) return 1;
-    io_uring_sqe* sqe = r_.sqe();
-    io_uring_prep_sendmsg(sqe, s.slot, msg, flags | MSG_NOSIGNAL);
-    sqe->flags |= IOSQE_FIXED_FILE;
-    io_uring_sqe_set_data64(sqe, ud);
-    return 1;
-}
-
 int SideIo::shutdown(ConnSide& s, std::uint64_t ud) {
     if (!record({SideOp::Shutdown, s.slot, ud})) {
         io_uring_sqe* sqe = r_.sqe();

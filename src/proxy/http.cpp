@@ -182,31 +182,31 @@ void trace_h1(const UserData& u, const shard::Cqe& e) {
 }  // namespace
 #endif
 
-void H1Proxy::http_on_cqe(const UserData& u, const shard::Cqe& e) {
-    if (op_owner(u.op) == OpOwner::HttpClient) {
-        HttpSession* s = u.ptr<HttpSession>();
-        if (s->gen != u.gen || s->has(kH1Released)) {
-            w_.stale(e);
-            return;
-        }
-#ifndef NDEBUG
-        if (kTraceH1) trace_h1(u, e);
-#endif
-        hsched_after_ = s;
-        switch (u.op) {
-            case kHOpCliRecv: h_on_cli_recv(s, e); break;
-            case kHOpCliSend: h_on_cli_send(s, e.res); break;
-            case kHOpCliShut: h_on_cli_shut(s, e.res); break;
-            case kHOpCliInstall: h_on_cli_install(s, e.res); break;
-            case kHOpCliPollOut: h_on_cli_poll(s); break;
-            default: hsched_after_ = nullptr; h_op_done(s); return;
-        }
-        // what each side is expected to do may have changed: the deadline follows (a closed
-        // session is not released before the end of the turn, so `s` is still readable)
-        hsched_after_ = nullptr;
-        h_schedule_now(s);
+void H1Proxy::http_on_client_cqe(const UserData& u, const shard::Cqe& e) {
+    HttpSession* s = u.ptr<HttpSession>();
+    if (s->gen != u.gen || s->has(kH1Released)) {
+        w_.stale(e);
         return;
     }
+#ifndef NDEBUG
+    if (kTraceH1) trace_h1(u, e);
+#endif
+    hsched_after_ = s;
+    switch (u.op) {
+        case kHOpCliRecv: h_on_cli_recv(s, e); break;
+        case kHOpCliSend: h_on_cli_send(s, e.res); break;
+        case kHOpCliShut: h_on_cli_shut(s, e.res); break;
+        case kHOpCliInstall: h_on_cli_install(s, e.res); break;
+        case kHOpCliPollOut: h_on_cli_poll(s); break;
+        default: hsched_after_ = nullptr; h_op_done(s); return;
+    }
+    // what each side is expected to do may have changed: the deadline follows (a closed
+    // session is not released before the end of the turn, so `s` is still readable)
+    hsched_after_ = nullptr;
+    h_schedule_now(s);
+}
+
+void H1Proxy::http_on_server_cqe(const UserData& u, const shard::Cqe& e) {
     HttpConn* c = u.ptr<HttpConn>();
     if (c->gen != u.gen || c->has(kC1Released)) {
         w_.stale(e);

@@ -134,34 +134,8 @@ bool H1Proxy::h_parse_request(HttpSession* s) {
     return true;
 }
 
-// A complete request head, in the order of HAProxy's request analysers: the exchange starts
-// (its facts and framing), the frontend's rules, backend switching, the backend's rules, the
-// outgoing head, the balancing key, an early look at the body's framing, then the server
-// connection (h_assign_server). Each analyser either passes or has answered the request itself
-// (a local reply, a page, an error) and returns false.
-void H1Proxy::h_start_request(HttpSession* s, http::RequestHead& req, const char* base, std::size_t avail) {
-    if (!h_begin_exchange(s, req, base)) return;
-    arena_.reset();
-    edits_.reset();
-    sockaddr_storage peer;
-    s->peer.get(peer);
-    rules::Txn t;
-    t.req = &req;
-    t.src = &peer;
-    t.cfg = &cfg_;
-    t.arena = &arena_;
-    t.edits = &edits_;
-    if (!h_frontend_rules(s, req, t)) return;
-    if (!h_switch_backend(s, t)) return;
-    if (!h_backend_rules(s, req, t)) return;
-    if (!h_write_request_head(s, req, peer)) return;
-    if (!h_balance_key(s, req)) return;
-    if (!h_check_body_start(s, req, base, avail)) return;
-    h_assign_server(s, -1);
-}
-
 // The exchange's facts (times, method, framing) and, when the frontend logs, its request line.
-bool H1Proxy::h_begin_exchange(HttpSession* s, const http::RequestHead& req, const char* base) {
+[[gnu::always_inline]] inline bool H1Proxy::h_begin_exchange(HttpSession* s, const http::RequestHead& req, const char* base) {
     const auto& fe = cfg_.frontends[s->fe];
     ++s->nreq;
     s->clear(kH1Logged);
@@ -201,7 +175,7 @@ bool H1Proxy::h_begin_exchange(HttpSession* s, const http::RequestHead& req, con
 }
 
 // The frontend's stats page, then its http-request rules.
-bool H1Proxy::h_frontend_rules(HttpSession* s, const http::RequestHead& req, rules::Txn& t) {
+[[gnu::always_inline]] inline bool H1Proxy::h_frontend_rules(HttpSession* s, const http::RequestHead& req, rules::Txn& t) {
     const auto& fe = cfg_.frontends[s->fe];
     const std::string_view su = std::string_view(fe.stats.uri).substr(0, fe.stats.uri.find('?'));
     if (fe.stats.enabled && (req.path == su || (req.path.size() == su.size() + 4 && req.path.starts_with(su) &&
@@ -223,7 +197,7 @@ bool H1Proxy::h_frontend_rules(HttpSession* s, const http::RequestHead& req, rul
 }
 
 // use_backend / default_backend; the session counts in its backend from its first request there.
-bool H1Proxy::h_switch_backend(HttpSession* s, rules::Txn& t) {
+[[gnu::always_inline]] inline bool H1Proxy::h_switch_backend(HttpSession* s, rules::Txn& t) {
     const auto& fe = cfg_.frontends[s->fe];
     const int be = rules::select_backend(fe, t);
     if (be < 0) {
@@ -249,7 +223,7 @@ bool H1Proxy::h_switch_backend(HttpSession* s, rules::Txn& t) {
 }
 
 // The backend's http-request rules (a listen section's run once, as its frontend's).
-bool H1Proxy::h_backend_rules(HttpSession* s, const http::RequestHead& req, rules::Txn& t) {
+[[gnu::always_inline]] inline bool H1Proxy::h_backend_rules(HttpSession* s, const http::RequestHead& req, rules::Txn& t) {
     const auto& fe = cfg_.frontends[s->fe];
     const auto& bcfg = cfg_.backends[std::size_t(s->be)];
     if (fe.own_backend_id != s->be) {
@@ -276,7 +250,7 @@ bool H1Proxy::h_backend_rules(HttpSession* s, const http::RequestHead& req, rule
 // The head the server gets: hop-by-hop headers and those `Connection` names dropped, rule edits,
 // connection handling, the chunked framing, X-Forwarded-For. Held in pend_head until a server
 // connection takes it.
-bool H1Proxy::h_write_request_head(HttpSession* s, const http::RequestHead& req, const sockaddr_storage& peer) {
+[[gnu::always_inline]] inline bool H1Proxy::h_write_request_head(HttpSession* s, const http::RequestHead& req, const sockaddr_storage& peer) {
     const auto& fe = cfg_.frontends[s->fe];
     const auto& bcfg = cfg_.backends[std::size_t(s->be)];
     HeadBuf* hb = sendq_.new_block();
@@ -333,7 +307,7 @@ bool H1Proxy::h_write_request_head(HttpSession* s, const http::RequestHead& req,
 
 // What `balance uri` / `balance hdr()` hash, kept for the picks after this one (queue, retries):
 // the target (path and query) as received, or the header's value.
-bool H1Proxy::h_balance_key(HttpSession* s, const http::RequestHead& req) {
+[[gnu::always_inline]] inline bool H1Proxy::h_balance_key(HttpSession* s, const http::RequestHead& req) {
     const auto& bcfg = cfg_.backends[std::size_t(s->be)];
     if (bcfg.balance.algo != config::Balance::Uri && bcfg.balance.algo != config::Balance::Hdr) return true;
     std::string_view hval;
@@ -360,7 +334,7 @@ bool H1Proxy::h_balance_key(HttpSession* s, const http::RequestHead& req) {
 }
 
 // Chunk framing that arrived with the head is checked before any server is involved.
-bool H1Proxy::h_check_body_start(HttpSession* s, const http::RequestHead& req, const char* base,
+[[gnu::always_inline]] inline bool H1Proxy::h_check_body_start(HttpSession* s, const http::RequestHead& req, const char* base,
                                  std::size_t avail) {
     if (req.body != http::BodyKind::Chunked || avail <= req.head_len) return true;
     http::ChunkedScanner probe;
@@ -372,6 +346,33 @@ bool H1Proxy::h_check_body_start(HttpSession* s, const http::RequestHead& req, c
     }
     return true;
 }
+
+// A complete request head, in the order of HAProxy's request analysers: the exchange starts
+// (its facts and framing), the frontend's rules, backend switching, the backend's rules, the
+// outgoing head, the balancing key, an early look at the body's framing, then the server
+// connection (h_assign_server). Each analyser either passes or has answered the request itself
+// (a local reply, a page, an error) and returns false.
+void H1Proxy::h_start_request(HttpSession* s, http::RequestHead& req, const char* base, std::size_t avail) {
+    if (!h_begin_exchange(s, req, base)) return;
+    arena_.reset();
+    edits_.reset();
+    sockaddr_storage peer;
+    s->peer.get(peer);
+    rules::Txn t;
+    t.req = &req;
+    t.src = &peer;
+    t.cfg = &cfg_;
+    t.arena = &arena_;
+    t.edits = &edits_;
+    if (!h_frontend_rules(s, req, t)) return;
+    if (!h_switch_backend(s, t)) return;
+    if (!h_backend_rules(s, req, t)) return;
+    if (!h_write_request_head(s, req, peer)) return;
+    if (!h_balance_key(s, req)) return;
+    if (!h_check_body_start(s, req, base, avail)) return;
+    h_assign_server(s, -1);
+}
+
 
 // The notes of the current request, taken from the pool on first use (nullptr: no memory).
 HttpNotes* H1Proxy::h_notes(HttpSession* s) {

@@ -153,8 +153,8 @@ void Worker::on_cqe(const shard::Cqe& e) {
         case OpOwner::Listener:
             if (u.op == kOpAccept) on_accept(std::size_t(u.obj), e);
             return;
-        case OpOwner::HttpClient:
-        case OpOwner::HttpServer: h1_->http_on_cqe(u, e); return;
+        case OpOwner::HttpClient: h1_->http_on_client_cqe(u, e); return;
+        case OpOwner::HttpServer: h1_->http_on_server_cqe(u, e); return;
         case OpOwner::L4Session: break;
         case OpOwner::None: ES_BUG(false, "unknown op in user_data"); return;
     }

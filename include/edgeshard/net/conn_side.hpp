@@ -17,12 +17,12 @@
 #include <linux/time_types.h>
 #include <sys/socket.h>
 
+#include <liburing.h>
+
 #include <cstdint>
 #include <string>
 
-namespace es::shard {
-class Reactor;
-}
+#include "edgeshard/shard/reactor.hpp"
 
 namespace es::net {
 
@@ -99,8 +99,15 @@ public:
     // live until the timeout completes.
     int connect(const ConnSide& s, const sockaddr* addr, socklen_t len, std::int64_t timeout_ms,
                 __kernel_timespec& ts, std::uint64_t ud_opt, std::uint64_t ud_conn, std::uint64_t ud_timeout);
-    // sendmsg on the side's slot (MSG_NOSIGNAL is added).
-    int sendmsg(const ConnSide& s, const msghdr* msg, unsigned flags, std::uint64_t ud);
+    // sendmsg on the side's slot (MSG_NOSIGNAL is added). Inline: one per exchange and direction.
+    int sendmsg(const ConnSide& s, const msghdr* msg, unsigned flags, std::uint64_t ud) {
+        if (record({SideOp::Send, s.slot, ud, 0, false, msg})) return 1;
+        io_uring_sqe* sqe = r_.sqe();
+        io_uring_prep_sendmsg(sqe, s.slot, msg, flags | MSG_NOSIGNAL);
+        sqe->flags |= IOSQE_FIXED_FILE;
+        io_uring_sqe_set_data64(sqe, ud);
+        return 1;
+    }
     // SHUT_WR. The op goes to io-wq and resolves the slot when issued: the slot must not be closed
     // or reused before its completion (close() defers, shut_done() closes).
     int shutdown(ConnSide& s, std::uint64_t ud);

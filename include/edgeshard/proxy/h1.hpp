@@ -49,7 +49,8 @@ public:
     void h_on_timer(shard::Timer* t);
     std::size_t queued(std::size_t be) const { return hqueues_[be].size(); }
     void http_accept(int slot, std::uint32_t fe, const sockaddr_storage* peer);  // a new client connection
-    void http_on_cqe(const shard::UserData& u, const shard::Cqe& e);
+    void http_on_client_cqe(const shard::UserData& u, const shard::Cqe& e);  // ops owned by HttpClient
+    void http_on_server_cqe(const shard::UserData& u, const shard::Cqe& e);  // ops owned by HttpServer
     void http_end_of_turn();
     void http_stop();                 // hard stop: every connection closes now
     void h_server_slot_freed(int be); // a server of `be` has room: start a queued exchange
@@ -125,7 +126,7 @@ private:
     void h_request_done(HttpSession* s, bool local);
     std::int64_t h_deadline(const HttpSession* s, int* why) const;
     // Re-arms the session's timer for its current deadline. Inside a completion handler of that
-    // session it does nothing: http_on_cqe computes the deadline once, after the handler.
+    // session it does nothing: the completion handler (http.cpp) computes the deadline once, after the handler.
     void h_schedule(HttpSession* s) {
         if (s != hsched_after_) h_schedule_now(s);
     }
@@ -186,7 +187,7 @@ private:
     core::ListNode hall_;
     int hconns_live_ = 0;
     // the session whose completion is being handled: its deadline is computed once, after the
-    // handler (http_on_cqe), not at every h_schedule inside it
+    // handler (http_on_client_cqe, http_on_server_cqe), not at every h_schedule inside it
     HttpSession* hsched_after_ = nullptr;
     http::Limits http_limits_;
     http::RequestHead req_head_;   // the head being processed (one at a time per shard)
