@@ -20,6 +20,7 @@
 #include "edgeshard/stats/render.hpp"
 #include "edgeshard/control/control_shard.hpp"
 #include "edgeshard/control/handoff.hpp"
+#include "edgeshard/control/stats_views.hpp"
 #include "edgeshard/stats/carry.hpp"
 #include "edgeshard/core/version.hpp"
 #include "edgeshard/origin/demo_origin.hpp"
@@ -236,6 +237,7 @@ int main(int argc, char** argv) {
         }
     }
     std::unique_ptr<es::control::ControlShard> ctl;
+    const es::stats::Layout layout = es::control::stats_layout(*cfg);
     try {
         if (!cfg->global.demo_origin.empty()) {
             const auto addr = es::config::parse_addr(cfg->global.demo_origin);
@@ -244,8 +246,8 @@ int main(int argc, char** argv) {
             origin->start();
         }
         // pages served by data shards (`stats uri`, the prometheus-exporter service)
-        rt.page_renderer = [&rt](int kind, std::string_view uri, std::string_view target, std::string& ctype) {
-            const es::stats::Snapshot snap = es::control::runtime_snapshot(rt);
+        rt.page_renderer = [&rt, &layout](int kind, std::string_view uri, std::string_view target, std::string& ctype) {
+            const es::stats::Snapshot snap = es::control::runtime_snapshot(rt, layout);
             std::string out;
             if (kind == 1) {
                 es::stats::render_prometheus(snap, out);

@@ -34,6 +34,7 @@
 #include "edgeshard/control/handoff.hpp"
 #include "edgeshard/stats/carry.hpp"
 #include "edgeshard/control/server_admin.hpp"
+#include "edgeshard/control/stats_views.hpp"
 #include "edgeshard/core/clock.hpp"
 #include "edgeshard/core/version.hpp"
 #include "edgeshard/log/sink.hpp"
@@ -101,10 +102,10 @@ std::shared_ptr<const stats::Carried> get_carried() {
 }
 
 // This process's own values only (what it exports to a newer generation).
-stats::Snapshot own_snapshot(const shard::Runtime& rt) {
+stats::Snapshot own_snapshot(const shard::Runtime& rt, const stats::Layout& layout) {
     stats::BuildOptions o;
     o.carried = nullptr;
-    return build_runtime_snapshot(rt, o);
+    return build_runtime_snapshot(rt, layout, o);
 }
 
 }  // namespace
@@ -140,6 +141,7 @@ struct ControlShard::Impl {
     };
 
     shard::Runtime& rt;
+    const stats::Layout layout;  // the configuration's objects, as the snapshots name them
     Lineage lin;
     int reloads = 0;  // reloads this process has survived
     bool draining = false;
@@ -159,7 +161,7 @@ struct ControlShard::Impl {
     std::vector<Client> clients;
     std::int64_t idle_timeout_ms = kDefaultStatsTimeoutMs;
 
-    Impl(shard::Runtime& r, Lineage l) : rt(r), lin(std::move(l)), sink(r.config(), r.log_rings()) {
+    Impl(shard::Runtime& r, Lineage l) : rt(r), layout(stats_layout(r.config())), lin(std::move(l)), sink(r.config(), r.log_rings()) {
         pred_fd = lin.predecessor_fd;
         publish_status();
         if (!lin.inherited_totals.empty()) {
@@ -170,7 +172,7 @@ struct ControlShard::Impl {
             update_carried();
         }
         register_all_commands(table);
-        services.snapshot = [this](const stats::BuildOptions& opt) { return runtime_snapshot(rt, opt); };
+        services.snapshot = [this](const stats::BuildOptions& opt) { return runtime_snapshot(rt, layout, opt); };
         bind_server_admin(services, rt);
         publish_servers(rt);
         if (services.set_server) {
@@ -394,7 +396,7 @@ struct ControlShard::Impl {
 
     // ---- reload: our side as the old process
     std::string cumulative_totals() {
-        stats::Carried c = stats::totals_of(own_snapshot(rt));
+        stats::Carried c = stats::totals_of(own_snapshot(rt, layout));
         if (auto carried = get_carried()) stats::add(c, *carried);
         return stats::export_totals(c);
     }
@@ -566,7 +568,7 @@ struct ControlShard::Impl {
     void update_carried() {
         auto c = std::make_shared<stats::Carried>(base);
         stats::add(*c, pred_last);
-        stats::retain_config(*c, rt.config());
+        stats::retain_objects(*c, layout);
         set_carried(std::move(c));
     }
 
@@ -813,14 +815,16 @@ void ControlShard::run(int signal_fd) {
     impl_->cleanup();
 }
 
-stats::Snapshot runtime_snapshot(const shard::Runtime& rt, const stats::BuildOptions& opt) {
+stats::Snapshot runtime_snapshot(const shard::Runtime& rt, const stats::Layout& layout,
+                                 const stats::BuildOptions& opt) {
     const std::shared_ptr<const stats::Carried> c = get_carried();  // kept alive while the snapshot builds
     stats::BuildOptions o = opt;
     if (c && !o.carried) o.carried = c.get();
-    return build_runtime_snapshot(rt, o);
+    return build_runtime_snapshot(rt, layout, o);
 }
 
-stats::Snapshot build_runtime_snapshot(const shard::Runtime& rt, const stats::BuildOptions& opt) {
+stats::Snapshot build_runtime_snapshot(const shard::Runtime& rt, const stats::Layout& layout,
+                                       const stats::BuildOptions& opt) {
     const std::size_t n = rt.shard_count();
     std::vector<stats::ShardView> views;
     views.reserve(n);
@@ -829,11 +833,11 @@ stats::Snapshot build_runtime_snapshot(const shard::Runtime& rt, const stats::Bu
         stats::ShardView v;
         v.id = info.id;
         v.cpu = info.cpu;
-        v.info = &info;
+        v.info = shard_place(info);
         v.stats = &rt.shard_stats(i);
         rt.with_shard_pools(i, [&v](const std::vector<const pool::RawPool*>& pools) {
             for (const pool::RawPool* p : pools)
-                if (p) v.pools.push_back(stats::sample_pool(*p));
+                if (p) v.pools.push_back(sample_pool(*p));
         });
         views.push_back(std::move(v));
     }
@@ -858,8 +862,8 @@ stats::Snapshot build_runtime_snapshot(const shard::Runtime& rt, const stats::Bu
     rlimit rl{};
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
         p.ulimit_n = std::int64_t(rl.rlim_cur);
-    stats::Snapshot snap = stats::build_snapshot(cfg, p, views, opt);
-    if (!servers.empty()) snap.srv_runtime = std::move(servers);
+    stats::Snapshot snap = stats::build_snapshot(layout, p, views, opt);
+    if (!servers.empty()) snap.srv_runtime = server_states(servers);
     return snap;
 }
 

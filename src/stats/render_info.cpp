@@ -171,7 +171,7 @@ void render_pools_json(const Snapshot& snap, std::string& out) {
 
 void render_shards_text(const Snapshot& snap, std::string& out) {
     for (const ShardSnapshot& s : snap.shards) {
-        const shard::ShardInfo& in = s.info;
+        const ShardPlace& in = s.info;
         out.append("shard ");
         append_i(out, s.id);
         out.append(": cpu=");
@@ -209,7 +209,7 @@ void render_shards_json(const Snapshot& snap, std::string& out) {
     detail::key(w, "shards");
     w.StartArray();
     for (const ShardSnapshot& s : snap.shards) {
-        const shard::ShardInfo& in = s.info;
+        const ShardPlace& in = s.info;
         w.StartObject();
         detail::i64(w, "id", s.id);
         detail::i64(w, "cpu", s.cpu);

@@ -56,8 +56,11 @@ class ControlShard {
 // A merged snapshot of the running shards (what `show stat` and friends render). Reads the
 // shards' relaxed counters from the calling thread; never waits for a shard.
 // With the totals carried from older generations (a reload) added, unless opt.carried is set.
-stats::Snapshot runtime_snapshot(const shard::Runtime& rt, const stats::BuildOptions& opt = {});
+// `layout` (control::stats_layout of the runtime's config) must outlive the snapshot.
+stats::Snapshot runtime_snapshot(const shard::Runtime& rt, const stats::Layout& layout,
+                                 const stats::BuildOptions& opt = {});
 // This process's own values only (opt.carried as given).
-stats::Snapshot build_runtime_snapshot(const shard::Runtime& rt, const stats::BuildOptions& opt = {});
+stats::Snapshot build_runtime_snapshot(const shard::Runtime& rt, const stats::Layout& layout,
+                                       const stats::BuildOptions& opt = {});
 
 }  // namespace es::control
