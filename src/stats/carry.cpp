@@ -129,6 +129,9 @@ requires(Is<V, ShardValues>&&...) void visit_fields(F&& f, V&... v) {
     f("wakeups", Kind::Sum, v.wakeups...);
     f("stale_cqes", Kind::Sum, v.stale_cqes...);
     f("timers_fired", Kind::Sum, v.timers_fired...);
+    f("page_asks", Kind::Sum, v.page_asks...);
+    f("page_timeouts", Kind::Sum, v.page_timeouts...);
+    f("page_fails", Kind::Sum, v.page_fails...);
 }
 
 // Process: the shard loop counters and the frontend- and pool-derived `show info` totals.

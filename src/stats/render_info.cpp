@@ -45,6 +45,9 @@ void shard_members(const ShardSnapshot& s, Emit&& emit) {
     emit("mailbox_msgs", c.mailbox_msgs);
     emit("wakeups", c.wakeups);
     emit("timers_fired", c.timers_fired);
+    emit("page_asks", c.page_asks);
+    emit("page_timeouts", c.page_timeouts);
+    emit("page_fails", c.page_fails);
 }
 
 }  // namespace

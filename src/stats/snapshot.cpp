@@ -171,6 +171,9 @@ ShardValues read_values(const ShardCounters& c) {
     v.wakeups = c.wakeups.get();
     v.stale_cqes = c.stale_cqes.get();
     v.timers_fired = c.timers_fired.get();
+    v.page_asks = c.page_asks.get();
+    v.page_timeouts = c.page_timeouts.get();
+    v.page_fails = c.page_fails.get();
     v.conns = c.conns.get();
     v.buffers_out = c.buffers_out.get();
     return v;
@@ -249,6 +252,9 @@ void merge_into(ShardValues& a, const ShardValues& b) {
     a.wakeups += b.wakeups;
     a.stale_cqes += b.stale_cqes;
     a.timers_fired += b.timers_fired;
+    a.page_asks += b.page_asks;
+    a.page_timeouts += b.page_timeouts;
+    a.page_fails += b.page_fails;
     a.conns += b.conns;
     a.buffers_out += b.buffers_out;
 }
