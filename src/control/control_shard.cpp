@@ -22,7 +22,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <deque>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -32,6 +35,7 @@
 
 #include "edgeshard/control/cli.hpp"
 #include "edgeshard/control/handoff.hpp"
+#include "edgeshard/control/pages.hpp"
 #include "edgeshard/stats/carry.hpp"
 #include "edgeshard/control/server_admin.hpp"
 #include "edgeshard/control/stats_views.hpp"
@@ -50,6 +54,7 @@ constexpr std::int64_t kTickMs = 1000;
 constexpr std::int64_t kLogTickMs = 50;  // access logs reach their targets within this
 constexpr std::int64_t kAcceptPauseMs = 100;  // after EMFILE/ENFILE, so a full table cannot spin us
 constexpr std::int64_t kDefaultStatsTimeoutMs = 10000;
+constexpr std::int64_t kAnswerRetryMs = 5;  // a shard's full mailbox is tried again this soon
 
 std::runtime_error sock_error(const std::string& what, const std::string& path, int err) {
     return std::runtime_error("stats socket " + path + ": " + what + ": " + std::strerror(err));
@@ -160,6 +165,8 @@ struct ControlShard::Impl {
     std::vector<Listener> listeners;
     std::vector<Client> clients;
     std::int64_t idle_timeout_ms = kDefaultStatsTimeoutMs;
+    // page answers a shard's full mailbox did not take yet, per shard, in order
+    std::vector<std::deque<shard::Message>> answers;
 
     Impl(shard::Runtime& r, Lineage l) : rt(r), layout(stats_layout(r.config())), lin(std::move(l)), sink(r.config(), r.log_rings()) {
         pred_fd = lin.predecessor_fd;
@@ -191,6 +198,8 @@ struct ControlShard::Impl {
     ~Impl() {
         sink.drain();
         cleanup();
+        for (auto& q : answers)
+            for (const shard::Message& m : q) proxy::release_page_message(m);
     }
 
     log::Sink sink;  // access logs: every shard's ring, drained each tick
@@ -707,6 +716,69 @@ struct ControlShard::Impl {
         return true;
     }
 
+    // ---- stats pages asked by the data shards (proxy/page.hpp)
+    // Every request waiting in the shards' mailboxes is answered in this turn, from one snapshot
+    // (the costly part: every shard's counters read once). A shard's session waits at most
+    // kPageWaitMs for the answer; a late one finds the session gone and is deleted there, and a
+    // request already older than that is answered without a page (nothing rendered).
+    void serve_pages() {
+        shard::ControlLink& link = rt.control_link();
+        if (answers.size() < link.shards()) answers.resize(link.shards());
+        std::optional<stats::Snapshot> snap;
+        for (std::size_t i = 0; i < link.shards(); ++i) {
+            shard::Message m;
+            while (link.pop(i, m)) {
+                if (m.kind != shard::Message::kPageRequest) {
+                    proxy::release_page_message(m);
+                    continue;
+                }
+                const std::unique_ptr<proxy::PageRequest> rq(reinterpret_cast<proxy::PageRequest*>(m.a));
+                std::unique_ptr<std::string> response;
+                int status = 503;
+                // past the bound its session has (or is about to get) its 503: nothing is rendered
+                if (core::now_ms() - rq->asked_ms >= proxy::kPageWaitMs) {
+                    answers[i].push_back(proxy::page_answer(m.b, 0, nullptr));
+                    flush_answers(i);
+                    continue;
+                }
+                try {
+                    if (!snap) snap = runtime_snapshot(rt, layout);
+                    if (std::optional<proxy::PageAnswer> a = render_page(*snap, rt.config(), *rq)) {
+                        status = a->status;
+                        response = std::make_unique<std::string>(std::move(a->response));
+                    }
+                } catch (const std::exception&) {
+                    response.reset();  // out of memory while rendering: the shard replies 503
+                }
+                answers[i].push_back(proxy::page_answer(m.b, status, response.release()));
+                flush_answers(i);  // each page leaves as soon as it is rendered
+            }
+        }
+        for (std::size_t i = 0; i < answers.size(); ++i) flush_answers(i);
+    }
+
+    // Posts shard i's queued answers; a full mailbox keeps the rest for the next turn, a shard
+    // whose loop has ended gets none (nobody waits there any more).
+    void flush_answers(std::size_t i) {
+        auto& q = answers[i];
+        while (!q.empty()) {
+            if (rt.post(i, q.front())) {
+                q.pop_front();
+            } else if (!rt.running(i)) {
+                for (const shard::Message& m : q) proxy::release_page_message(m);
+                q.clear();
+            } else {
+                break;
+            }
+        }
+    }
+
+    bool answers_waiting() const {
+        for (const auto& q : answers)
+            if (!q.empty()) return true;
+        return false;
+    }
+
     void serve(int signal_fd) {
         std::vector<pollfd> pfds;
         for (;;) {
@@ -736,8 +808,14 @@ struct ControlShard::Impl {
             for (const auto& sc : successors) pfds.push_back({sc.fd, POLLIN, 0});
             const std::size_t pred_idx = pfds.size();
             if (pred_fd >= 0) pfds.push_back({pred_fd, POLLIN, 0});
+            const std::size_t link_idx = pfds.size();
+            pfds.push_back({rt.control_link().fd(), POLLIN, 0});
+            if (answers_waiting()) timeout = std::min<std::int64_t>(timeout, kAnswerRetryMs);
 
+            // the data shards ring only while we sleep: a request already waiting means no sleep
+            if (rt.control_link().sleep()) timeout = 0;
             const int n = ::poll(pfds.data(), pfds.size(), int(timeout));
+            rt.control_link().wake();
             if (n < 0 && errno != EINTR && errno != ENOMEM) {
                 // EFAULT/EINVAL cannot happen with our arguments: say so and stop like on a signal.
                 std::fprintf(stderr, "edgeshard: control: poll: %s; stopping\n", std::strerror(errno));
@@ -779,9 +857,10 @@ struct ControlShard::Impl {
                     if (pfds[listener_base + i].revents & POLLIN) accept_all(listeners[i], t);
                 for (std::size_t i = 0; i < pred_idx - succ_base; ++i)
                     if (pfds[succ_base + i].revents & (POLLIN | POLLHUP | POLLERR)) on_successor(successors[i]);
-                if (pred_idx < pfds.size() && pred_fd >= 0 && (pfds[pred_idx].revents & (POLLIN | POLLHUP | POLLERR)))
+                if (pred_idx < link_idx && pred_fd >= 0 && (pfds[pred_idx].revents & (POLLIN | POLLHUP | POLLERR)))
                     on_predecessor();
             }
+            serve_pages();
             for (auto& c : clients)
                 if (!c.closed && !c.handoff && t - c.last_ms >= idle_timeout_ms) close_client(c);
             std::erase_if(clients, [](const Client& c) { return c.closed; });
