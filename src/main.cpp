@@ -17,10 +17,8 @@
 #include "edgeshard/config/parser.hpp"
 #include "edgeshard/http/rules.hpp"
 #include "edgeshard/log/access_log.hpp"
-#include "edgeshard/stats/render.hpp"
 #include "edgeshard/control/control_shard.hpp"
 #include "edgeshard/control/handoff.hpp"
-#include "edgeshard/control/stats_views.hpp"
 #include "edgeshard/stats/carry.hpp"
 #include "edgeshard/core/version.hpp"
 #include "edgeshard/origin/demo_origin.hpp"
@@ -237,7 +235,6 @@ int main(int argc, char** argv) {
         }
     }
     std::unique_ptr<es::control::ControlShard> ctl;
-    const es::stats::Layout layout = es::control::stats_layout(*cfg);
     try {
         if (!cfg->global.demo_origin.empty()) {
             const auto addr = es::config::parse_addr(cfg->global.demo_origin);
@@ -245,21 +242,6 @@ int main(int argc, char** argv) {
             origin = std::make_unique<es::origin::DemoOrigin>(*addr);
             origin->start();
         }
-        // pages served by data shards (`stats uri`, the prometheus-exporter service)
-        rt.page_renderer = [&rt, &layout](int kind, std::string_view uri, std::string_view target, std::string& ctype) {
-            const es::stats::Snapshot snap = es::control::runtime_snapshot(rt, layout);
-            std::string out;
-            if (kind == 1) {
-                es::stats::render_prometheus(snap, out);
-                ctype = es::stats::kPrometheusContentType;
-            } else {
-                int refresh = 0;
-                for (const auto& fe : rt.config().frontends)
-                    if (fe.stats.enabled && fe.stats.uri == uri) refresh = int(fe.stats.refresh / 1000);
-                ctype = es::stats::render_stats_page(snap, uri, target, refresh, out);
-            }
-            return out;
-        };
         (void)es::http::error_reply(400, nullptr, nullptr);  // builds the built-in reply table before the shards run
         const bool reload = !takeover.empty();
         rt.start(std::move(taken.listeners), reload);

@@ -20,6 +20,7 @@
 
 #include "edgeshard/core/clock.hpp"
 #include "edgeshard/net/listener.hpp"
+#include "edgeshard/proxy/page.hpp"
 #include "edgeshard/proxy/worker.hpp"
 #include "edgeshard/shard/probe.hpp"
 #include "edgeshard/shard/reactor.hpp"
@@ -106,11 +107,15 @@ void shard_main(Shard* sh, const config::Config* cfg, const Topology* topo) {
         // visits however the scope is left
         struct Retire {
             Shard* sh;
+            Reactor* r;
             ~Retire() {
                 sh->reactor.store(nullptr, std::memory_order_seq_cst);
                 while (sh->visiting.load(std::memory_order_seq_cst)) std::this_thread::yield();
+                // nothing more can arrive: what did is deleted (page answers own their page)
+                Message m;
+                while (r->inbox().pop(m)) proxy::release_page_message(m);
             }
-        } retire{sh};
+        } retire{sh, r.get()};
         reactor = r.get();
         sh->reactor.store(reactor, std::memory_order_seq_cst);
         w.start();
@@ -174,7 +179,14 @@ bool Runtime::running(std::size_t shard) const {
     return shards_[shard]->reactor.load(std::memory_order_acquire) != nullptr;
 }
 
-Runtime::~Runtime() { stop(); }
+Runtime::~Runtime() {
+    stop();
+    // requests the control shard did not take (it ended first)
+    Message m;
+    if (link_)
+        for (std::size_t i = 0; i < link_->shards(); ++i)
+            while (link_->pop(i, m)) proxy::release_page_message(m);
+}
 
 std::size_t Runtime::shard_count() const { return shards_.size(); }
 const ShardInfo& Runtime::shard_info(std::size_t i) const { return shards_[i]->info; }
@@ -250,9 +262,7 @@ void Runtime::start(std::vector<ListenerRecord> inherited, bool paused) {
             sh->log_ring = std::make_unique<log::Ring>(std::size_t(cfg.global.log_ring_size));
             p.log_ring = sh->log_ring.get();
         }
-        p.render_page = [this](int kind, std::string_view uri, std::string_view target, std::string& ctype) {
-            return page_renderer ? page_renderer(kind, uri, target, ctype) : std::string();
-        };
+        p.to_control = link_.get();
         p.wall_offset_ms = wall_offset;
         p.servers = servers_;
         for (const auto& [name, total] : pool_hints_) p.pool_hints.emplace_back(name, (total + std::uint64_t(n) - 1) / std::uint64_t(n));

@@ -268,6 +268,7 @@ struct HttpSession {
     bool cli_installing = false;
     bool cli_poll_out = false;
     bool logged = true;          // the current exchange has its access-log line (or none is open)
+    std::uint8_t page = 0;       // waiting for a page from the control shard: its PageWaits slot + 1
 };
 
 }  // namespace es::proxy

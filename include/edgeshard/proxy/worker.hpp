@@ -35,6 +35,8 @@
 #include "edgeshard/net/pipe.hpp"
 #include "edgeshard/pool/pool.hpp"
 #include "edgeshard/proxy/lb.hpp"
+#include "edgeshard/proxy/page.hpp"
+#include "edgeshard/proxy/page_waits.hpp"
 #include "edgeshard/proxy/session.hpp"
 #include "edgeshard/shard/reactor.hpp"
 #include "edgeshard/shard/runtime.hpp"
@@ -57,10 +59,8 @@ struct WorkerParams {
     int maxpipes = 0;         // this shard's pipe cap
     // HTTP
     log::Ring* log_ring = nullptr;  // this shard's access-log ring (nullptr: no frontend logs)
-    // renders a page from the merged statistics of every shard: kind 0 = the `stats uri` page
-    // (HTML, ;csv, ;json by the target), 1 = Prometheus text; sets the content type
-    std::function<std::string(int kind, std::string_view uri, std::string_view target, std::string& ctype)>
-        render_page;
+    // where this shard asks the control shard for the stats pages (proxy/page.hpp); null: none
+    shard::ControlLink* to_control = nullptr;
     std::int64_t wall_offset_ms = 0;  // wall clock ms - monotonic ms, for log dates
     // runtime server states to start with, by [backend][server] (empty: as configured)
     std::vector<std::vector<shard::ServerRuntime>> servers;
@@ -229,6 +229,7 @@ private:
     void h_local_reply(HttpSession* s, int status, std::string_view bytes);
     void h_reply_error(HttpSession* s, int status, const char* why);
     void h_serve_page(HttpSession* s, const http::RequestHead& req, int kind);
+    void h_page_answer(const shard::Message& m);
     void h_server_slot_freed(int be);
     void h_server_failed(HttpSession* s, bool bad_response);
     void h_server_ended_body(HttpSession* s);
@@ -335,6 +336,7 @@ private:
     pool::ObjectPool<HeadBuf> heads_;
     pool::ObjectPool<OutBlock> outblocks_{"http_outq"};  // output queue blocks (only while bytes are queued)
     pool::ObjectPool<HttpNotes> notes_{"http_notes"};     // per-request notes (log line, balance key)
+    PageWaits<HttpSession> pages_{kPageWaitSlots};       // sessions waiting for a page from the control shard
     std::vector<std::vector<core::ListNode>> idle_;  // [backend][server]: idle server connections, MRU first
     std::vector<std::vector<HttpSession*>> hqueues_;  // [backend]: sessions waiting for a server slot
     std::vector<HttpSession*> hstarved_;

@@ -126,13 +126,6 @@ public:
     // Access-log rings, one per shard (null entries when no frontend logs); drained by the control shard.
     std::vector<log::Ring*> log_rings() const;
 
-    // Renders a statistics page (kind 0 = HTML, 1 = CSV, 2 = Prometheus) from every shard's
-    // counters; set before start() by whoever owns the renderers (the control room). Called from
-    // data shards when a client asks for `stats uri` or the prometheus-exporter service: it only
-    // reads the shards' single-writer counters with relaxed loads, as the control shard does.
-    std::function<std::string(int kind, std::string_view uri, std::string_view target, std::string& ctype)>
-        page_renderer;
-
 private:
     std::shared_ptr<const config::Config> cfg_;
     std::vector<std::unique_ptr<Shard>> shards_;
