@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "edgeshard/config/config.hpp"
+#include "edgeshard/control/stats_views.hpp"
 #include "edgeshard/stats/counters.hpp"
 #include "edgeshard/stats/render.hpp"
 #include "edgeshard/stats/snapshot.hpp"
@@ -39,6 +40,7 @@ config::SockAddr v4(std::uint32_t host, std::uint16_t port) {
 
 struct Fixture {
     config::Config cfg;
+    stats::Layout layout;
     std::vector<std::unique_ptr<stats::ShardStats>> blocks;
     std::vector<stats::ShardView> views;
     stats::ProcessView proc;
@@ -71,6 +73,7 @@ struct Fixture {
             fe.binds.push_back(bind);
             cfg.frontends.push_back(fe);
         }
+        layout = es::control::stats_layout(cfg);
         for (int sh = 0; sh < kShards; ++sh) {
             auto st = std::make_unique<stats::ShardStats>();
             st->shard_id = sh;
@@ -141,7 +144,7 @@ void BM_build_and_render(benchmark::State& state) {
     for (auto _ : state) {
         stats::BuildOptions opt;
         opt.per_shard_objects = per_shard;
-        const stats::Snapshot snap = stats::build_snapshot(f.cfg, f.proc, f.views, opt);
+        const stats::Snapshot snap = stats::build_snapshot(f.layout, f.proc, f.views, opt);
         out.clear();
         stats::render_stat_json(snap, per_shard, out);
         bytes = out.size();
@@ -156,7 +159,7 @@ void BM_render_only(benchmark::State& state) {
     const bool per_shard = state.range(0) != 0;
     stats::BuildOptions opt;
     opt.per_shard_objects = per_shard;
-    const stats::Snapshot snap = stats::build_snapshot(f.cfg, f.proc, f.views, opt);
+    const stats::Snapshot snap = stats::build_snapshot(f.layout, f.proc, f.views, opt);
     std::string out;
     for (auto _ : state) {
         out.clear();

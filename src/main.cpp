@@ -17,7 +17,6 @@
 #include "edgeshard/config/parser.hpp"
 #include "edgeshard/rules/rules.hpp"
 #include "edgeshard/log/access_log.hpp"
-#include "edgeshard/stats/render.hpp"
 #include "edgeshard/control/control_shard.hpp"
 #include "edgeshard/control/handoff.hpp"
 #include "edgeshard/stats/carry.hpp"
@@ -243,23 +242,7 @@ int main(int argc, char** argv) {
             origin = std::make_unique<es::origin::DemoOrigin>(*addr);
             origin->start();
         }
-        // pages served by data shards (`stats uri`, the prometheus-exporter service)
-        rt.page_renderer = [&rt](int kind, std::string_view uri, std::string_view target, std::string& ctype) {
-            const es::stats::Snapshot snap = es::control::runtime_snapshot(rt);
-            std::string out;
-            if (kind == 1) {
-                es::stats::render_prometheus(snap, out);
-                ctype = es::stats::kPrometheusContentType;
-            } else {
-                int refresh = 0;
-                for (const auto& fe : rt.config().frontends)
-                    if (fe.stats.enabled && fe.stats.uri == uri) refresh = int(fe.stats.refresh / 1000);
-                ctype = es::stats::render_stats_page(snap, uri, target, refresh, out);
-            }
-            return out;
-        };
-        // builds the built-in reply table before the shards run
-        (void)es::rules::error_reply(400, nullptr, nullptr);
+        (void)es::rules::error_reply(400, nullptr, nullptr);  // builds the built-in reply table before the shards run
         const bool reload = !takeover.empty();
         rt.start(std::move(taken.listeners), reload);
         taken.listeners.clear();

@@ -22,7 +22,9 @@
 
 #include <algorithm>
 #include <charconv>
-#include <mutex>
+#include <deque>
+#include <memory>
+#include <optional>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -32,8 +34,10 @@
 
 #include "edgeshard/control/cli.hpp"
 #include "edgeshard/control/handoff.hpp"
+#include "edgeshard/control/pages.hpp"
 #include "edgeshard/stats/carry.hpp"
 #include "edgeshard/control/server_admin.hpp"
+#include "edgeshard/control/stats_views.hpp"
 #include "edgeshard/core/clock.hpp"
 #include "edgeshard/core/version.hpp"
 #include "edgeshard/log/sink.hpp"
@@ -49,62 +53,10 @@ constexpr std::int64_t kTickMs = 1000;
 constexpr std::int64_t kLogTickMs = 50;  // access logs reach their targets within this
 constexpr std::int64_t kAcceptPauseMs = 100;  // after EMFILE/ENFILE, so a full table cannot spin us
 constexpr std::int64_t kDefaultStatsTimeoutMs = 10000;
+constexpr std::int64_t kAnswerRetryMs = 5;  // a shard's full mailbox is tried again this soon
 
 std::runtime_error sock_error(const std::string& what, const std::string& path, int err) {
     return std::runtime_error("stats socket " + path + ": " + what + ": " + std::strerror(err));
-}
-
-// Totals carried from older generations: written by the control thread, read by whoever builds a
-// snapshot (the control shard, or a data shard serving the stats page).
-std::mutex g_carried_mu;
-std::shared_ptr<const stats::Carried> g_carried;
-
-void set_carried(std::shared_ptr<const stats::Carried> c) {
-    std::lock_guard<std::mutex> lk(g_carried_mu);
-    g_carried = std::move(c);
-}
-
-// What `show info` says about reloads (control thread writes, any builder reads).
-struct ReloadStatus {
-    int generation = 1;
-    std::int64_t drain_start_ms = -1;
-    int old_processes = 0;
-};
-ReloadStatus g_reload;
-// A copy of the runtime server table for snapshot builders on any thread (the control thread
-// owns the original and republishes after each change).
-std::vector<std::vector<shard::ServerRuntime>> g_servers;
-
-void publish_servers(const shard::Runtime& rt) {
-    std::lock_guard<std::mutex> lk(g_carried_mu);
-    g_servers = rt.server_runtime();
-}
-
-std::vector<std::vector<shard::ServerRuntime>> get_servers() {
-    std::lock_guard<std::mutex> lk(g_carried_mu);
-    return g_servers;
-}
-
-void set_reload_status(const ReloadStatus& r) {
-    std::lock_guard<std::mutex> lk(g_carried_mu);
-    g_reload = r;
-}
-
-ReloadStatus get_reload_status() {
-    std::lock_guard<std::mutex> lk(g_carried_mu);
-    return g_reload;
-}
-
-std::shared_ptr<const stats::Carried> get_carried() {
-    std::lock_guard<std::mutex> lk(g_carried_mu);
-    return g_carried;
-}
-
-// This process's own values only (what it exports to a newer generation).
-stats::Snapshot own_snapshot(const shard::Runtime& rt) {
-    stats::BuildOptions o;
-    o.carried = nullptr;
-    return build_runtime_snapshot(rt, o);
 }
 
 }  // namespace
@@ -140,6 +92,7 @@ struct ControlShard::Impl {
     };
 
     shard::Runtime& rt;
+    const stats::Layout layout;  // the configuration's objects, as the snapshots name them
     Lineage lin;
     int reloads = 0;  // reloads this process has survived
     bool draining = false;
@@ -158,10 +111,13 @@ struct ControlShard::Impl {
     std::vector<Listener> listeners;
     std::vector<Client> clients;
     std::int64_t idle_timeout_ms = kDefaultStatsTimeoutMs;
+    // page answers a shard's full mailbox did not take yet, per shard, in order
+    std::vector<std::deque<shard::Message>> answers;
+    // totals of older generations (base + the predecessor's last), added to every snapshot
+    std::optional<stats::Carried> carried;
 
-    Impl(shard::Runtime& r, Lineage l) : rt(r), lin(std::move(l)), sink(r.config(), r.log_rings()) {
+    Impl(shard::Runtime& r, Lineage l) : rt(r), layout(stats_layout(r.config())), lin(std::move(l)), sink(r.config(), r.log_rings()) {
         pred_fd = lin.predecessor_fd;
-        publish_status();
         if (!lin.inherited_totals.empty()) {
             std::string err;
             if (!stats::import_totals(lin.inherited_totals, pred_last, &err))
@@ -170,17 +126,8 @@ struct ControlShard::Impl {
             update_carried();
         }
         register_all_commands(table);
-        services.snapshot = [this](const stats::BuildOptions& opt) { return runtime_snapshot(rt, opt); };
+        services.snapshot = [this](const stats::BuildOptions& opt) { return snapshot(opt); };
         bind_server_admin(services, rt);
-        publish_servers(rt);
-        if (services.set_server) {
-            services.set_server = [this, inner = services.set_server](std::size_t b, std::size_t sv, std::uint32_t op,
-                                                                      std::uint32_t v) {
-                std::string r = inner(b, sv, op, v);
-                publish_servers(rt);
-                return r;
-            };
-        }
         services.show_proc = [this]() { return show_proc(); };
         const auto t = rt.config().global.stats_timeout;
         if (t > 0) idle_timeout_ms = t;
@@ -189,6 +136,8 @@ struct ControlShard::Impl {
     ~Impl() {
         sink.drain();
         cleanup();
+        for (auto& q : answers)
+            for (const shard::Message& m : q) proxy::release_page_message(m);
     }
 
     log::Sink sink;  // access logs: every shard's ring, drained each tick
@@ -394,8 +343,8 @@ struct ControlShard::Impl {
 
     // ---- reload: our side as the old process
     std::string cumulative_totals() {
-        stats::Carried c = stats::totals_of(own_snapshot(rt));
-        if (auto carried = get_carried()) stats::add(c, *carried);
+        stats::Carried c = stats::totals_of(snapshot({}, true));
+        if (carried) stats::add(c, *carried);
         return stats::export_totals(c);
     }
 
@@ -469,19 +418,10 @@ struct ControlShard::Impl {
         check_age();
     }
 
-    void publish_status() {
-        ReloadStatus r;
-        r.generation = lin.generation;
-        r.drain_start_ms = draining ? drain_start_ms : -1;
-        r.old_processes = pred_fd >= 0 ? 1 + pred_old : 0;
-        set_reload_status(r);
-    }
-
     void begin_drain(const std::vector<int>& taken) {
         if (draining) return;
         draining = true;
         drain_start_ms = core::now_ms();
-        publish_status();
         rt.soft_stop(taken);
     }
 
@@ -564,10 +504,9 @@ struct ControlShard::Impl {
 
     // ---- reload: our side as the new process
     void update_carried() {
-        auto c = std::make_shared<stats::Carried>(base);
-        stats::add(*c, pred_last);
-        stats::retain_config(*c, rt.config());
-        set_carried(std::move(c));
+        carried = base;
+        stats::add(*carried, pred_last);
+        stats::retain_objects(*carried, layout);
     }
 
     void predecessor_gone() {
@@ -578,14 +517,12 @@ struct ControlShard::Impl {
         pred_fd = -1;
         pred_old = 0;
         update_carried();
-        publish_status();
     }
 
     // One unsolicited-or-polled frame from the predecessor; false once it is gone.
     bool take_frame(const std::string& kind, const std::string& payload) {
         if (kind == "olds") {
             pred_old = std::atoi(payload.c_str());
-            publish_status();
         } else if (kind == "totals" || kind == "final") {
             stats::Carried c;
             if (stats::import_totals(payload, c)) pred_last = std::move(c);
@@ -705,6 +642,119 @@ struct ControlShard::Impl {
         return true;
     }
 
+    // The merged snapshot of the running shards: what `show stat`, `show info` and the HTTP pages
+    // render. Built on the control thread only, so nothing it reads needs a lock: the shards'
+    // counters are single-writer relaxed values, their pools are read during a visit
+    // (Runtime::with_shard_pools), and the rest (server table, reload status, carried totals) is
+    // this thread's own. With the totals carried from older generations unless opt.carried is set
+    // or `own` (this process's values only: what it exports to a newer generation).
+    stats::Snapshot snapshot(const stats::BuildOptions& opt, bool own = false) {
+        const std::size_t n = rt.shard_count();
+        std::vector<stats::ShardView> views;
+        views.reserve(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            const shard::ShardInfo& info = rt.shard_info(i);
+            stats::ShardView v;
+            v.id = info.id;
+            v.cpu = info.cpu;
+            v.info = shard_place(info);
+            v.stats = &rt.shard_stats(i);
+            rt.with_shard_pools(i, [&v](const std::vector<const pool::RawPool*>& pools) {
+                for (const pool::RawPool* p : pools)
+                    if (p) v.pools.push_back(sample_pool(*p));
+            });
+            views.push_back(std::move(v));
+        }
+
+        const config::Config& cfg = rt.config();
+        stats::ProcessView p;
+        p.pid = int(getpid());
+        p.uptime_s = std::max<std::int64_t>(0, (core::now_ms() - rt.start_mono_ms()) / 1000);
+        p.start_wall_s = rt.start_wall_s();
+        p.version = kVersion;
+        p.tier = rt.tier();
+        p.generation = lin.generation;
+        p.stopping = draining;
+        p.drain_s = draining ? (core::now_ms() - drain_start_ms) / 1000 : -1;
+        p.old_processes = pred_fd >= 0 ? 1 + pred_old : 0;
+        p.nbshards = n;
+        p.maxconn = rt.global_maxconn();
+        // HAProxy's default when `maxpipes` is not set: a quarter of maxconn.
+        p.maxpipes = cfg.global.maxpipes > 0 ? cfg.global.maxpipes : p.maxconn / 4;
+        rlimit rl{};
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+            p.ulimit_n = std::int64_t(rl.rlim_cur);
+        stats::BuildOptions o = opt;
+        if (own) o.carried = nullptr;
+        else if (!o.carried && carried) o.carried = &*carried;
+        stats::Snapshot snap = stats::build_snapshot(layout, p, views, o);
+        if (!rt.server_runtime().empty()) snap.srv_runtime = server_states(rt.server_runtime());
+        return snap;
+    }
+
+    // ---- stats pages asked by the data shards (proxy/page.hpp)
+    // Every request waiting in the shards' mailboxes is answered in this turn, from one snapshot
+    // (the costly part: every shard's counters read once). A shard's session waits at most
+    // kPageWaitMs for the answer; a late one finds the session gone and is deleted there, and a
+    // request already older than that is answered without a page (nothing rendered).
+    void serve_pages() {
+        shard::ControlLink& link = rt.control_link();
+        if (answers.size() < link.shards()) answers.resize(link.shards());
+        std::optional<stats::Snapshot> snap;
+        for (std::size_t i = 0; i < link.shards(); ++i) {
+            shard::Message m;
+            while (link.pop(i, m)) {
+                if (m.kind != shard::Message::kPageRequest) {
+                    proxy::release_page_message(m);
+                    continue;
+                }
+                const std::unique_ptr<proxy::PageRequest> rq(reinterpret_cast<proxy::PageRequest*>(m.a));
+                std::unique_ptr<std::string> response;
+                int status = 503;
+                // past the bound its session has (or is about to get) its 503: nothing is rendered
+                if (core::now_ms() - rq->asked_ms >= proxy::kPageWaitMs) {
+                    answers[i].push_back(proxy::page_answer(m.b, 0, nullptr));
+                    flush_answers(i);
+                    continue;
+                }
+                try {
+                    if (!snap) snap = snapshot({});
+                    if (std::optional<proxy::PageAnswer> a = render_page(*snap, rt.config(), *rq)) {
+                        status = a->status;
+                        response = std::make_unique<std::string>(std::move(a->response));
+                    }
+                } catch (const std::exception&) {
+                    response.reset();  // out of memory while rendering: the shard replies 503
+                }
+                answers[i].push_back(proxy::page_answer(m.b, status, response.release()));
+                flush_answers(i);  // each page leaves as soon as it is rendered
+            }
+        }
+        for (std::size_t i = 0; i < answers.size(); ++i) flush_answers(i);
+    }
+
+    // Posts shard i's queued answers; a full mailbox keeps the rest for the next turn, a shard
+    // whose loop has ended gets none (nobody waits there any more).
+    void flush_answers(std::size_t i) {
+        auto& q = answers[i];
+        while (!q.empty()) {
+            if (rt.post(i, q.front())) {
+                q.pop_front();
+            } else if (!rt.running(i)) {
+                for (const shard::Message& m : q) proxy::release_page_message(m);
+                q.clear();
+            } else {
+                break;
+            }
+        }
+    }
+
+    bool answers_waiting() const {
+        for (const auto& q : answers)
+            if (!q.empty()) return true;
+        return false;
+    }
+
     void serve(int signal_fd) {
         std::vector<pollfd> pfds;
         for (;;) {
@@ -734,8 +784,14 @@ struct ControlShard::Impl {
             for (const auto& sc : successors) pfds.push_back({sc.fd, POLLIN, 0});
             const std::size_t pred_idx = pfds.size();
             if (pred_fd >= 0) pfds.push_back({pred_fd, POLLIN, 0});
+            const std::size_t link_idx = pfds.size();
+            pfds.push_back({rt.control_link().fd(), POLLIN, 0});
+            if (answers_waiting()) timeout = std::min<std::int64_t>(timeout, kAnswerRetryMs);
 
+            // the data shards ring only while we sleep: a request already waiting means no sleep
+            if (rt.control_link().sleep()) timeout = 0;
             const int n = ::poll(pfds.data(), pfds.size(), int(timeout));
+            rt.control_link().wake();
             if (n < 0 && errno != EINTR && errno != ENOMEM) {
                 // EFAULT/EINVAL cannot happen with our arguments: say so and stop like on a signal.
                 std::fprintf(stderr, "edgeshard: control: poll: %s; stopping\n", std::strerror(errno));
@@ -777,9 +833,10 @@ struct ControlShard::Impl {
                     if (pfds[listener_base + i].revents & POLLIN) accept_all(listeners[i], t);
                 for (std::size_t i = 0; i < pred_idx - succ_base; ++i)
                     if (pfds[succ_base + i].revents & (POLLIN | POLLHUP | POLLERR)) on_successor(successors[i]);
-                if (pred_idx < pfds.size() && pred_fd >= 0 && (pfds[pred_idx].revents & (POLLIN | POLLHUP | POLLERR)))
+                if (pred_idx < link_idx && pred_fd >= 0 && (pfds[pred_idx].revents & (POLLIN | POLLHUP | POLLERR)))
                     on_predecessor();
             }
+            serve_pages();
             for (auto& c : clients)
                 if (!c.closed && !c.handoff && t - c.last_ms >= idle_timeout_ms) close_client(c);
             std::erase_if(clients, [](const Client& c) { return c.closed; });
@@ -811,56 +868,6 @@ void ControlShard::run(int signal_fd) {
     publish();
     impl_->serve(signal_fd);
     impl_->cleanup();
-}
-
-stats::Snapshot runtime_snapshot(const shard::Runtime& rt, const stats::BuildOptions& opt) {
-    const std::shared_ptr<const stats::Carried> c = get_carried();  // kept alive while the snapshot builds
-    stats::BuildOptions o = opt;
-    if (c && !o.carried) o.carried = c.get();
-    return build_runtime_snapshot(rt, o);
-}
-
-stats::Snapshot build_runtime_snapshot(const shard::Runtime& rt, const stats::BuildOptions& opt) {
-    const std::size_t n = rt.shard_count();
-    std::vector<stats::ShardView> views;
-    views.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) {
-        const shard::ShardInfo& info = rt.shard_info(i);
-        stats::ShardView v;
-        v.id = info.id;
-        v.cpu = info.cpu;
-        v.info = &info;
-        v.stats = &rt.shard_stats(i);
-        rt.with_shard_pools(i, [&v](const std::vector<const pool::RawPool*>& pools) {
-            for (const pool::RawPool* p : pools)
-                if (p) v.pools.push_back(stats::sample_pool(*p));
-        });
-        views.push_back(std::move(v));
-    }
-
-    const config::Config& cfg = rt.config();
-    stats::ProcessView p;
-    p.pid = int(getpid());
-    p.uptime_s = std::max<std::int64_t>(0, (core::now_ms() - rt.start_mono_ms()) / 1000);
-    p.start_wall_s = rt.start_wall_s();
-    p.version = kVersion;
-    p.tier = rt.tier();
-    const ReloadStatus rs = get_reload_status();
-    std::vector<std::vector<shard::ServerRuntime>> servers = get_servers();
-    p.generation = rs.generation;
-    p.stopping = rs.drain_start_ms >= 0;
-    p.drain_s = rs.drain_start_ms >= 0 ? (core::now_ms() - rs.drain_start_ms) / 1000 : -1;
-    p.old_processes = rs.old_processes;
-    p.nbshards = n;
-    p.maxconn = rt.global_maxconn();
-    // HAProxy's default when `maxpipes` is not set: a quarter of maxconn.
-    p.maxpipes = cfg.global.maxpipes > 0 ? cfg.global.maxpipes : p.maxconn / 4;
-    rlimit rl{};
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-        p.ulimit_n = std::int64_t(rl.rlim_cur);
-    stats::Snapshot snap = stats::build_snapshot(cfg, p, views, opt);
-    if (!servers.empty()) snap.srv_runtime = std::move(servers);
-    return snap;
 }
 
 }  // namespace es::control

@@ -16,6 +16,7 @@
 
 #include "edgeshard/control/cli.hpp"
 #include "edgeshard/control/server_admin.hpp"
+#include "edgeshard/control/stats_views.hpp"
 #include "edgeshard/proxy/admin.hpp"
 #include "edgeshard/shard/runtime.hpp"
 #include "edgeshard/stats/render.hpp"
@@ -89,7 +90,7 @@ bool find_backend(const config::Config& cfg, std::string_view name, std::size_t&
     std::uint32_t id = 0;
     if (!parse_id(name, id)) return false;
     std::vector<std::uint32_t> fe_iid, be_iid;
-    stats::assign_proxy_ids(cfg, fe_iid, be_iid);
+    assign_proxy_ids(cfg, fe_iid, be_iid);
     for (std::size_t i = 0; i < be_iid.size(); ++i) {
         if (be_iid[i] == id) {
             be = i;
@@ -367,7 +368,7 @@ void cmd_show_servers_state(std::span<const std::string_view> args, Context& ctx
     if (!name.empty() && (!find_backend(*t.cfg, name, only) || only >= t.servers->size()))
         return fail("Can't find backend.");
     std::vector<std::uint32_t> fe_iid, be_iid;
-    stats::assign_proxy_ids(*t.cfg, fe_iid, be_iid);
+    assign_proxy_ids(*t.cfg, fe_iid, be_iid);
     const std::size_t nbe = std::min(t.cfg->backends.size(), t.servers->size());
     const std::size_t first = name.empty() ? 0 : only;
     const std::size_t last = name.empty() ? nbe : only + 1;

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <memory>
+#include <new>
 #include <cerrno>
 #include <cstring>
 
@@ -24,6 +26,7 @@ using namespace h1;
 // ---------------------------------------------------------------- client side I/O
 
 void H1Proxy::h_arm_recv(HttpSession* s) {
+    if (s->page) return;  // waiting for a page: the next request is read once it is answered
     const int n = io_.recv(s->cli, hud(kHOpCliRecv, s));
     if (n == 0) return;
     s->pending_ops += n;
@@ -207,7 +210,7 @@ void H1Proxy::h_on_cli_send(HttpSession* s, int res) {
         if (s->state != HState::Active) return;
         if (s->conn) c_maybe_rearm(s->conn);
     }
-    if (s->out.n == 0 && s->has(kH1CloseAfter) && s->req != ReqPhase::Tunnel && s->rsp == RspPhase::None) {
+    if (s->out.n == 0 && s->has(kH1CloseAfter) && s->req != ReqPhase::Tunnel && s->rsp == RspPhase::None && !s->page) {
         h_linger(s);
         return;
     }
@@ -351,33 +354,69 @@ void H1Proxy::h_reply_error(HttpSession* s, int status, const char* why) {
     h_request_done(s, true);
 }
 
-// A page rendered by the shard: kind 0 = the stats page (HTML or ;csv), 1 = Prometheus metrics.
+// A statistics page: kind 0 = the `stats uri` page (HTML, ;csv, ;json), 1 = Prometheus metrics.
+// The shard does not build it (that would read every other shard's counters): it asks the control
+// shard (proxy/page.hpp) and the session waits, its client read paused, until h_page_answer, the
+// page deadline (h_deadline: kPageWaitMs, then 503) or its close (h_close leaves the wait list,
+// and the answer, when it comes, is deleted).
 void H1Proxy::h_serve_page(HttpSession* s, const http::RequestHead& req, int kind) {
-    std::string body;
-    std::string ctype;
-    if (p_.render_page) body = p_.render_page(kind, cfg_.frontends[s->fe].stats.uri, req.target, ctype);
-    if (ctype.empty()) {
-        h_local_reply(s, 503, h_error(s, 503));
-        return;
-    }
-    auto* page = new std::string;
-    page->reserve(body.size() + 160);
-    *page += "HTTP/1.1 200 OK\r\ncontent-type: ";
-    *page += ctype;
-    *page += "\r\ncache-control: no-cache\r\ncontent-length: ";
-    *page += std::to_string(s->has(kH1ReqHead) ? 0 : body.size());
-    *page += "\r\n\r\n";
-    if (!s->has(kH1ReqHead)) *page += body;
-    s->set(kH1Replied);
     if (s->pend_head) {
         sendq_.blocks.destroy(s->pend_head);
         s->pend_head = nullptr;
     }
+    if (s->req == ReqPhase::Body) s->set(kH1CloseAfter);  // an unread body is not worth reading
+    st_.shard.page_asks.inc();
+    const std::uint64_t h = p_.to_control ? pages_.add(s) : 0;
+    bool asked = false;
+    if (h != 0) {
+        PageRequest* rq = nullptr;
+        try {
+            rq = new PageRequest{kind == 1 ? PageKind::Prometheus : PageKind::Stats, s->has(kH1ReqHead), s->fe,
+                                 r_.now_ms(), std::string(req.target)};
+        } catch (const std::bad_alloc&) {
+            rq = nullptr;
+        }
+        asked = rq && p_.to_control->post(std::size_t(p_.shard_id),
+                                          shard::Message{shard::Message::kPageRequest,
+                                                         reinterpret_cast<std::uint64_t>(rq), h});
+        if (!asked) {
+            delete rq;
+            (void)pages_.take(h);
+        }
+    }
+    if (!asked) {
+        // too many sessions waiting, or the mailbox is full: the control shard is behind
+        st_.shard.page_fails.inc();
+        h_local_reply(s, 503, h_error(s, 503));
+        return;
+    }
+    s->page = PageWaits<HttpSession>::slot_of(h);
+    h_cancel_recv(s);
+    h_schedule(s);
+}
+
+// The control shard's answer: the whole response, queued as it is (the segment owns the string
+// and deletes it once sent), or none (503). An answer whose session left is deleted here.
+void H1Proxy::h_page_answer(const shard::Message& m) {
+    std::unique_ptr<std::string> page(reinterpret_cast<std::string*>(m.a));
+    HttpSession* s = pages_.take(answer_handle(m));
+    if (!s || s->state != HState::Active) return;
+    s->page = 0;
+    const int status = answer_status(m);
+    if (!page) {
+        // status 0: the control shard saw the request past the bound (this shard's timer was
+        // about to fire): a timeout; otherwise it could not render the page
+        if (status == 0) st_.shard.page_timeouts.inc();
+        else st_.shard.page_fails.inc();
+        h_local_reply(s, 503, h_error(s, 503));
+        return;
+    }
+    if (status != 200) st_.shard.page_fails.inc();
+    s->set(kH1Replied);
     st_.fe[s->fe].intercepted.inc();
-    if (s->req == ReqPhase::Body) s->set(kH1CloseAfter);
-    if (h_queue_reply(s, *page, s->has(kH1CloseAfter))) s->out.at(s->out.n - 1).str = page;
-    else delete page;
-    s->status = 200;
+    if (w_.draining_) s->set(kH1CloseAfter);  // the last answer on this connection
+    if (h_queue_reply(s, *page, s->has(kH1CloseAfter))) s->out.at(s->out.n - 1).str = page.release();
+    s->status = status;
     h_request_done(s, true);
 }
 

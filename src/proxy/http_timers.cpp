@@ -30,6 +30,7 @@ using namespace h1;
 //  - queued: `timeout queue` (else connect)
 //  - tunnel: `timeout tunnel` (else client/server) on silence of both sides
 //  - lingering close: one second
+//  - waiting for a statistics page from the control shard: kPageWaitMs from the request head
 //  - otherwise each side's timeout counts that side's inactivity only while the side is expected
 //    to act: `timeout client` while the client should send (a request body we are reading, not
 //    paused by our own backpressure, not waiting for a 100 Continue) or acknowledge (bytes queued
@@ -41,6 +42,10 @@ using namespace h1;
 [[gnu::always_inline]] inline std::int64_t H1Proxy::h_deadline(const HttpSession* s, int* why) const {
     const auto& ft = cfg_.frontends[s->fe].timeouts;
     const config::Timeouts* bt = s->be >= 0 ? &cfg_.backends[std::size_t(s->be)].timeouts : nullptr;
+    if (s->page) {
+        *why = 8;
+        return s->t_head + kPageWaitMs;
+    }
     if (s->cli.has(net::kSideShut)) {
         *why = 0;
         return s->last_cli + (ft.client_fin > 0 ? std::min<std::int64_t>(ft.client_fin, kLingerMs) : kLingerMs);
@@ -136,6 +141,12 @@ void H1Proxy::h_on_timer(shard::Timer* t) {
         return;
     }
     switch (why) {
+        case 8:  // no statistics page from the control shard in time: unavailable
+            pages_.remove(s->page);
+            s->page = 0;
+            st_.shard.page_timeouts.inc();
+            h_local_reply(s, 503, h_error(s, 503));
+            return;
         case 0:  // lingering close over
             h_close(s);
             return;
@@ -219,6 +230,10 @@ void H1Proxy::h_close(HttpSession* s) {
     if (s->req == ReqPhase::Tunnel && !s->has(kH1Logged)) h_log(s);  // a tunnel is logged when it ends
     s->state = HState::Closing;
     r_.timers().cancel(&s->timer);
+    if (s->page) {
+        pages_.remove(s->page);  // its answer, when it comes, is deleted (h_page_answer)
+        s->page = 0;
+    }
     if (s->has(kH1Queued)) {
         auto& q = hqueues_[std::size_t(s->be)];
         q.erase(std::remove(q.begin(), q.end(), s), q.end());

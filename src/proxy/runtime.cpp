@@ -15,12 +15,12 @@
 #include <cstring>
 #include <exception>
 #include <future>
-#include <mutex>
 #include <stdexcept>
 #include <thread>
 
 #include "edgeshard/core/clock.hpp"
 #include "edgeshard/net/listener.hpp"
+#include "edgeshard/proxy/page.hpp"
 #include "edgeshard/proxy/worker.hpp"
 #include "edgeshard/shard/probe.hpp"
 #include "edgeshard/shard/reactor.hpp"
@@ -34,9 +34,14 @@ public:
     proxy::WorkerParams params;
     std::unique_ptr<stats::ShardStats> stats;
     std::thread thread;
+    // Visits: the control thread uses this shard's reactor (post) and pools (show pools) only
+    // between visiting = true and false, and only while `reactor` is set. The shard clears
+    // `reactor` when its loop ends, then waits for a visit in progress to finish before anything
+    // goes. Both sides store then load with seq_cst (Dekker): either the visitor sees the null, or
+    // the shard sees the visit. The shard's wait is at its end only; its loop never waits.
     std::atomic<Reactor*> reactor{nullptr};
-    std::vector<const pool::RawPool*> pools;  // the Worker's, under pools_mu; cleared before it goes
-    mutable std::mutex pools_mu;
+    mutable std::atomic<bool> visiting{false};
+    std::vector<const pool::RawPool*> pools;  // the Worker's: set before `ready`, read during visits
     std::promise<void> ready;
     std::unique_ptr<log::Ring> log_ring;
     std::atomic<bool> finished{false};
@@ -97,25 +102,25 @@ void shard_main(Shard* sh, const config::Config* cfg, const Topology* topo) {
         proxy::Worker w(*cfg, sh->params, *r, *sh->stats);
         sh->info.buffers = w.buffers().count();
         sh->info.bufsize = w.buffers().size();
-        {
-            std::lock_guard<std::mutex> lk(sh->pools_mu);
-            sh->pools = w.pools();
-        }
-        // the pools die with the Worker: this guard, destroyed first, unpublishes them under the
-        // lock readers hold, however this scope is left
-        struct Unpublish {
+        sh->pools = w.pools();  // published by `ready` (start() returns after it)
+        // the reactor and the pools die with this scope: this guard, destroyed first, ends the
+        // visits however the scope is left
+        struct Retire {
             Shard* sh;
-            ~Unpublish() {
-                std::lock_guard<std::mutex> lk(sh->pools_mu);
-                sh->pools.clear();
+            Reactor* r;
+            ~Retire() {
+                sh->reactor.store(nullptr, std::memory_order_seq_cst);
+                while (sh->visiting.load(std::memory_order_seq_cst)) std::this_thread::yield();
+                // nothing more can arrive: what did is deleted (page answers own their page)
+                Message m;
+                while (r->inbox().pop(m)) proxy::release_page_message(m);
             }
-        } unpublish{sh};
+        } retire{sh, r.get()};
         reactor = r.get();
-        sh->reactor.store(reactor, std::memory_order_release);
+        sh->reactor.store(reactor, std::memory_order_seq_cst);
         w.start();
         sh->ready.set_value();
         r->run(w);
-        sh->reactor.store(nullptr, std::memory_order_release);
 
         // the Worker goes before the reactor: it unregisters nothing but closes its listeners
         (void)0;
@@ -145,15 +150,43 @@ Runtime::Runtime(std::shared_ptr<const config::Config> cfg) : cfg_(std::move(cfg
     }
 }
 
-bool Runtime::post(std::size_t shard, const Message& m) {
-    Reactor* r = shards_[shard]->reactor.load(std::memory_order_acquire);
-    if (!r) return false;
-    if (!r->inbox().push(m)) return false;
-    r->ring_doorbell();
-    return true;
+namespace {
+
+// One visit of the control thread to shard `sh` (see Shard::visiting): f(reactor) runs only
+// while the shard's loop runs, and the shard's end waits for it.
+template <typename F>
+auto visit(const Shard& sh, F&& f) {
+    sh.visiting.store(true, std::memory_order_seq_cst);
+    Reactor* r = sh.reactor.load(std::memory_order_seq_cst);
+    struct Leave {
+        const Shard& sh;
+        ~Leave() { sh.visiting.store(false, std::memory_order_release); }
+    } leave{sh};
+    return f(r);
 }
 
-Runtime::~Runtime() { stop(); }
+}  // namespace
+
+bool Runtime::post(std::size_t shard, const Message& m) {
+    return visit(*shards_[shard], [&m](Reactor* r) {
+        if (!r || !r->inbox().push(m)) return false;
+        r->ring_doorbell();
+        return true;
+    });
+}
+
+bool Runtime::running(std::size_t shard) const {
+    return shards_[shard]->reactor.load(std::memory_order_acquire) != nullptr;
+}
+
+Runtime::~Runtime() {
+    stop();
+    // requests the control shard did not take (it ended first)
+    Message m;
+    if (link_)
+        for (std::size_t i = 0; i < link_->shards(); ++i)
+            while (link_->pop(i, m)) proxy::release_page_message(m);
+}
 
 std::size_t Runtime::shard_count() const { return shards_.size(); }
 const ShardInfo& Runtime::shard_info(std::size_t i) const { return shards_[i]->info; }
@@ -161,8 +194,7 @@ const stats::ShardStats& Runtime::shard_stats(std::size_t i) const { return *sha
 void Runtime::with_shard_pools(std::size_t i,
                                const std::function<void(const std::vector<const pool::RawPool*>&)>& f) const {
     const Shard& sh = *shards_[i];
-    std::lock_guard<std::mutex> lk(sh.pools_mu);
-    f(sh.pools);
+    visit(sh, [&](Reactor* r) { f(r ? sh.pools : std::vector<const pool::RawPool*>{}); });
 }
 std::vector<log::Ring*> Runtime::log_rings() const {
     std::vector<log::Ring*> v;
@@ -187,6 +219,7 @@ void Runtime::start(std::vector<ListenerRecord> inherited, bool paused) {
     static Topology* topo = new Topology();  // lives for the process: shard threads use it
     const std::vector<CpuSlot> slots = topo->place(cfg.global);
     const int n = int(slots.size());
+    link_ = std::make_unique<ControlLink>(std::size_t(n));
 
     maxconn_ = cfg.global.maxconn;
     if (maxconn_ <= 0) {
@@ -229,9 +262,7 @@ void Runtime::start(std::vector<ListenerRecord> inherited, bool paused) {
             sh->log_ring = std::make_unique<log::Ring>(std::size_t(cfg.global.log_ring_size));
             p.log_ring = sh->log_ring.get();
         }
-        p.render_page = [this](int kind, std::string_view uri, std::string_view target, std::string& ctype) {
-            return page_renderer ? page_renderer(kind, uri, target, ctype) : std::string();
-        };
+        p.to_control = link_.get();
         p.wall_offset_ms = wall_offset;
         p.servers = servers_;
         for (const auto& [name, total] : pool_hints_) p.pool_hints.emplace_back(name, (total + std::uint64_t(n) - 1) / std::uint64_t(n));
@@ -366,12 +397,8 @@ std::int64_t Runtime::live_connections() const {
 }
 
 void Runtime::stop() {
-    for (auto& sh : shards_) {
-        if (Reactor* r = sh->reactor.load(std::memory_order_acquire)) {
-            while (!r->inbox().push(Message{Message::kStop, 0, 0})) std::this_thread::yield();
-            r->ring_doorbell();
-        }
-    }
+    for (std::size_t i = 0; i < shards_.size(); ++i)
+        while (!post(i, Message{Message::kStop, 0, 0}) && running(i)) std::this_thread::yield();
     for (auto& sh : shards_)
         if (sh->thread.joinable()) sh->thread.join();
 }

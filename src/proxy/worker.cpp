@@ -162,6 +162,10 @@ void Worker::on_cqe(const shard::Cqe& e) {
 }
 
 void Worker::on_message(const shard::Message& m) {
+    if (m.kind == shard::Message::kPageAnswer) {
+        h1_->h_page_answer(m);
+        return;
+    }
     if (m.kind == shard::Message::kServerAdmin) {
         on_server_admin(m);
         return;

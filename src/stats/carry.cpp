@@ -129,6 +129,9 @@ requires(Is<V, ShardValues>&&...) void visit_fields(F&& f, V&... v) {
     f("wakeups", Kind::Sum, v.wakeups...);
     f("stale_cqes", Kind::Sum, v.stale_cqes...);
     f("timers_fired", Kind::Sum, v.timers_fired...);
+    f("page_asks", Kind::Sum, v.page_asks...);
+    f("page_timeouts", Kind::Sum, v.page_timeouts...);
+    f("page_fails", Kind::Sum, v.page_fails...);
 }
 
 // Process: the shard loop counters and the frontend- and pool-derived `show info` totals.
@@ -476,17 +479,17 @@ Carried totals_of(const Snapshot& own) {
         need = sat_add(need, p.needed_avg);
     }
 
-    if (!own.cfg) return c;
-    const config::Config& cfg = *own.cfg;
+    if (!own.layout) return c;
+    const Layout& lay = *own.layout;
     // Names that cannot be written (empty) are skipped; the config never has them.
-    const std::size_t nfe = std::min(cfg.frontends.size(), own.fe.size());
+    const std::size_t nfe = std::min(lay.frontends.size(), own.fe.size());
     for (std::size_t i = 0; i < nfe; ++i) {
-        if (cfg.frontends[i].name.empty()) continue;
-        accumulate(c.frontends[cfg.frontends[i].name], own.fe[i]);
+        if (lay.frontends[i].name.empty()) continue;
+        accumulate(c.frontends[lay.frontends[i].name], own.fe[i]);
     }
-    const std::size_t nbe = std::min(cfg.backends.size(), own.be.size());
+    const std::size_t nbe = std::min(lay.backends.size(), own.be.size());
     for (std::size_t b = 0; b < nbe; ++b) {
-        const config::Backend& cb = cfg.backends[b];
+        const Layout::Backend& cb = lay.backends[b];
         if (cb.name.empty()) continue;
         accumulate(c.backends[cb.name], own.be[b]);
         if (b >= own.srv.size()) continue;
@@ -580,16 +583,16 @@ void add(Carried& into, const Carried& one) {
     }
 }
 
-void retain_config(Carried& c, const config::Config& cfg) {
+void retain_objects(Carried& c, const Layout& lay) {
     std::set<std::string_view> fe, be;
-    for (const auto& f : cfg.frontends) fe.insert(f.name);
-    for (const auto& b : cfg.backends) be.insert(b.name);
+    for (const auto& f : lay.frontends) fe.insert(f.name);
+    for (const auto& b : lay.backends) be.insert(b.name);
     std::erase_if(c.frontends, [&fe](const auto& kv) { return !fe.contains(kv.first); });
     std::erase_if(c.backends, [&be](const auto& kv) { return !be.contains(kv.first); });
     for (auto it = c.servers.begin(); it != c.servers.end();) {
-        const auto b = std::find_if(cfg.backends.begin(), cfg.backends.end(),
-                                    [&it](const config::Backend& x) { return x.name == it->first; });
-        if (b == cfg.backends.end()) {
+        const auto b = std::find_if(lay.backends.begin(), lay.backends.end(),
+                                    [&it](const Layout::Backend& x) { return x.name == it->first; });
+        if (b == lay.backends.end()) {
             it = c.servers.erase(it);
             continue;
         }
@@ -608,11 +611,11 @@ void apply_carried(Snapshot& snap, const Carried& c) {
     // Frontend-derived process totals: matched frontends carry their share inside snap.fe, so
     // only the share of frontends this config no longer has goes to carried_info.
     std::uint64_t m_req = 0, m_in = 0, m_out = 0, m_drops = 0;
-    if (snap.cfg) {
-        const config::Config& cfg = *snap.cfg;
-        const std::size_t nfe = std::min(cfg.frontends.size(), snap.fe.size());
+    if (snap.layout) {
+        const Layout& lay = *snap.layout;
+        const std::size_t nfe = std::min(lay.frontends.size(), snap.fe.size());
         for (std::size_t i = 0; i < nfe; ++i) {
-            const auto it = c.frontends.find(cfg.frontends[i].name);
+            const auto it = c.frontends.find(lay.frontends[i].name);
             if (it == c.frontends.end()) continue;
             accumulate(snap.fe[i], it->second);
             m_req = sat_add(m_req, it->second.req_tot);
@@ -620,9 +623,9 @@ void apply_carried(Snapshot& snap, const Carried& c) {
             m_out = sat_add(m_out, it->second.bout);
             m_drops = sat_add(m_drops, it->second.log_drops);
         }
-        const std::size_t nbe = std::min(cfg.backends.size(), snap.be.size());
+        const std::size_t nbe = std::min(lay.backends.size(), snap.be.size());
         for (std::size_t b = 0; b < nbe; ++b) {
-            const config::Backend& cb = cfg.backends[b];
+            const Layout::Backend& cb = lay.backends[b];
             const auto it = c.backends.find(cb.name);
             if (it != c.backends.end()) accumulate(snap.be[b], it->second);
             const auto sit = c.servers.find(cb.name);

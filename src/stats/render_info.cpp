@@ -45,6 +45,9 @@ void shard_members(const ShardSnapshot& s, Emit&& emit) {
     emit("mailbox_msgs", c.mailbox_msgs);
     emit("wakeups", c.wakeups);
     emit("timers_fired", c.timers_fired);
+    emit("page_asks", c.page_asks);
+    emit("page_timeouts", c.page_timeouts);
+    emit("page_fails", c.page_fails);
 }
 
 }  // namespace
@@ -171,7 +174,7 @@ void render_pools_json(const Snapshot& snap, std::string& out) {
 
 void render_shards_text(const Snapshot& snap, std::string& out) {
     for (const ShardSnapshot& s : snap.shards) {
-        const shard::ShardInfo& in = s.info;
+        const ShardPlace& in = s.info;
         out.append("shard ");
         append_i(out, s.id);
         out.append(": cpu=");
@@ -209,7 +212,7 @@ void render_shards_json(const Snapshot& snap, std::string& out) {
     detail::key(w, "shards");
     w.StartArray();
     for (const ShardSnapshot& s : snap.shards) {
-        const shard::ShardInfo& in = s.info;
+        const ShardPlace& in = s.info;
         w.StartObject();
         detail::i64(w, "id", s.id);
         detail::i64(w, "cpu", s.cpu);

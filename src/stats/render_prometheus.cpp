@@ -273,7 +273,7 @@ bool append_object(std::string& out, std::string_view family, const ObjMetric& m
 }  // namespace
 
 void render_prometheus(const Snapshot& snap, std::string& out) {
-    const config::Config& cfg = *snap.cfg;
+    const Layout& lay = *snap.layout;
 
     // Process metrics, from the `show info` fields (same values, same omissions).
     const std::vector<InfoField> info = info_fields(snap);
@@ -320,20 +320,20 @@ void render_prometheus(const Snapshot& snap, std::string& out) {
                 }
             };
             if (p.scope == kFe) {
-                for (std::size_t i = 0; i < cfg.frontends.size(); ++i) {
+                for (std::size_t i = 0; i < lay.frontends.size(); ++i) {
                     fill_frontend_row(snap, i, -1, row);
-                    one(ObjType::Frontend, {cfg.frontends[i].name, {}});
+                    one(ObjType::Frontend, {lay.frontends[i].name, {}});
                 }
             } else if (p.scope == kBe) {
-                for (std::size_t i = 0; i < cfg.backends.size(); ++i) {
+                for (std::size_t i = 0; i < lay.backends.size(); ++i) {
                     fill_backend_row(snap, i, -1, row);
-                    one(ObjType::Backend, {cfg.backends[i].name, {}});
+                    one(ObjType::Backend, {lay.backends[i].name, {}});
                 }
             } else {
-                for (std::size_t b = 0; b < cfg.backends.size(); ++b) {
-                    for (std::size_t s = 0; s < cfg.backends[b].servers.size(); ++s) {
+                for (std::size_t b = 0; b < lay.backends.size(); ++b) {
+                    for (std::size_t s = 0; s < lay.backends[b].servers.size(); ++s) {
                         fill_server_row(snap, b, s, -1, row);
-                        one(ObjType::Server, {cfg.backends[b].name, cfg.backends[b].servers[s].name});
+                        one(ObjType::Server, {lay.backends[b].name, lay.backends[b].servers[s].name});
                     }
                 }
             }

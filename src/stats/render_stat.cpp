@@ -50,25 +50,25 @@ void write_tags_and_value(JsonWriter& w, const Field& f) {
 }
 
 std::vector<ObjRef> object_order(const Snapshot& snap) {
-    const auto& cfg = *snap.cfg;
+    const Layout& lay = *snap.layout;
     std::vector<ObjRef> order;
-    std::size_t n = cfg.frontends.size() + cfg.backends.size();
-    for (const auto& be : cfg.backends) n += be.servers.size();
+    std::size_t n = lay.frontends.size() + lay.backends.size();
+    for (const auto& be : lay.backends) n += be.servers.size();
     order.reserve(n);
 
-    std::vector<bool> done(cfg.backends.size(), false);
+    std::vector<bool> done(lay.backends.size(), false);
     auto add_backend = [&](std::size_t b) {
-        for (std::size_t s = 0; s < cfg.backends[b].servers.size(); ++s)
+        for (std::size_t s = 0; s < lay.backends[b].servers.size(); ++s)
             order.push_back({ObjType::Server, b, s});
         order.push_back({ObjType::Backend, b, 0});
         done[b] = true;
     };
-    for (std::size_t f = 0; f < cfg.frontends.size(); ++f) {
+    for (std::size_t f = 0; f < lay.frontends.size(); ++f) {
         order.push_back({ObjType::Frontend, f, 0});
-        for (std::size_t b = 0; b < cfg.backends.size(); ++b)
+        for (std::size_t b = 0; b < lay.backends.size(); ++b)
             if (!done[b] && snap.be_iid[b] == snap.fe_iid[f]) add_backend(b);
     }
-    for (std::size_t b = 0; b < cfg.backends.size(); ++b)
+    for (std::size_t b = 0; b < lay.backends.size(); ++b)
         if (!done[b]) add_backend(b);
     return order;
 }

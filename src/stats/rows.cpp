@@ -36,39 +36,21 @@ const ServerValues& srv_values(const Snapshot& snap, std::size_t be, std::size_t
     return kNoSrv;
 }
 
-std::string_view mode_name(config::Mode m) {
-    return m == config::Mode::Http ? "http" : "tcp";
-}
-
-std::string_view algo_name(config::Balance b) {
-    switch (b) {
-        case config::Balance::RoundRobin:
-            return "roundrobin";
-        case config::Balance::LeastConn:
-            return "leastconn";
-        case config::Balance::Source:
-            return "source";
-        case config::Balance::Uri:
-            return "uri";
-        case config::Balance::Hdr:
-            return "hdr";
-        case config::Balance::Random:
-            return "random";
-    }
-    return "";
+std::string_view mode_name(bool http) {
+    return http ? "http" : "tcp";
 }
 
 // A server's weight and admin state: the runtime ones when the snapshot has them.
-shard::ServerRuntime server_state(const Snapshot& snap, std::size_t be, std::size_t sv) {
+ServerState server_state(const Snapshot& snap, std::size_t be, std::size_t sv) {
     if (be < snap.srv_runtime.size() && sv < snap.srv_runtime[be].size()) return snap.srv_runtime[be][sv];
-    const config::Server& s = snap.cfg->backends[be].servers[sv];
-    return {s.weight, s.disabled ? shard::ServerAdmin::Maint : shard::ServerAdmin::Ready};
+    const Layout::Server& s = snap.layout->backends[be].servers[sv];
+    return {s.weight, s.disabled ? ServerState::Admin::Maint : ServerState::Admin::Ready};
 }
 
 // A server takes traffic from the LB when it is ready (not in drain or maintenance) and has a
 // weight; with no health checks yet, that is all "up" can mean.
-bool server_usable(const shard::ServerRuntime& r) {
-    return r.admin == shard::ServerAdmin::Ready && r.weight > 0;
+bool server_usable(const ServerState& r) {
+    return r.admin == ServerState::Admin::Ready && r.weight > 0;
 }
 
 void fill_keys(StatRow& row, std::string_view px, std::string_view sv, std::uint32_t iid, std::uint32_t sid,
@@ -114,7 +96,7 @@ void fill_times(StatRow& row, bool http, const TimeSum& q, const TimeSum& c, con
 
 void fill_frontend_row(const Snapshot& snap, std::size_t fe, int shard, StatRow& row) {
     row.fill(Field{});
-    const config::Frontend& cf = snap.cfg->frontends[fe];
+    const Layout::Frontend& cf = snap.layout->frontends[fe];
     const FrontendValues& v = fe_values(snap, fe, shard);
     fill_keys(row, cf.name, "FRONTEND", snap.fe_iid[fe], 0, ObjType::Frontend);
     row[st::scur] = gauge32(v.scur);
@@ -126,10 +108,10 @@ void fill_frontend_row(const Snapshot& snap, std::size_t fe, int shard, StatRow&
     row[st::ereq] = counter(v.ereq);
     row[st::status] = Field::str("OPEN", Origin::Status);
     row[st::cli_abrt] = counter(v.cli_abrt);
-    row[st::mode] = Field::str(mode_name(cf.mode), Origin::Config, Nature::Gauge, Scope::Service);
+    row[st::mode] = Field::str(mode_name(cf.http), Origin::Config, Nature::Gauge, Scope::Service);
     row[st::dcon] = counter(v.dcon);
     // HTTP fields exist for HTTP proxies only, as in HAProxy (a TCP frontend leaves them empty).
-    if (cf.mode == config::Mode::Http) {
+    if (cf.http) {
         row[st::dreq] = counter(v.dreq);
         row[st::dresp] = counter(v.dresp);
         fill_hrsp(row, v.hrsp);
@@ -140,13 +122,13 @@ void fill_frontend_row(const Snapshot& snap, std::size_t fe, int shard, StatRow&
 
 void fill_backend_row(const Snapshot& snap, std::size_t be, int shard, StatRow& row) {
     row.fill(Field{});
-    const config::Backend& cb = snap.cfg->backends[be];
+    const Layout::Backend& cb = snap.layout->backends[be];
     const BackendValues& v = be_values(snap, be, shard);
     fill_keys(row, cb.name, "BACKEND", snap.be_iid[be], 0, ObjType::Backend);
 
     std::int64_t act = 0, weight = 0;
     for (std::size_t k = 0; k < cb.servers.size(); ++k) {
-        const shard::ServerRuntime r = server_state(snap, be, k);
+        const ServerState r = server_state(snap, be, k);
         if (!server_usable(r)) continue;
         ++act;
         weight += r.weight;
@@ -169,10 +151,10 @@ void fill_backend_row(const Snapshot& snap, std::size_t be, int shard, StatRow& 
     row[st::lbtot] = counter(v.lbtot);
     row[st::cli_abrt] = counter(v.cli_abrt);
     row[st::srv_abrt] = counter(v.srv_abrt);
-    row[st::mode] = Field::str(mode_name(cb.mode), Origin::Config, Nature::Gauge, Scope::Service);
-    row[st::algo] = Field::str(algo_name(cb.balance.algo), Origin::Config, Nature::Gauge, Scope::Service);
+    row[st::mode] = Field::str(mode_name(cb.http), Origin::Config, Nature::Gauge, Scope::Service);
+    row[st::algo] = Field::str(cb.algo, Origin::Config, Nature::Gauge, Scope::Service);
     row[st::uweight] = Field::u32(weight, Origin::Metric, Nature::Avg);
-    const bool http = cb.mode == config::Mode::Http;
+    const bool http = cb.http;
     fill_times(row, http, v.qtime, v.ctime, v.rtime, v.ttime);
     if (http) {
         row[st::dreq] = counter(v.dreq);
@@ -186,8 +168,8 @@ void fill_backend_row(const Snapshot& snap, std::size_t be, int shard, StatRow& 
 
 void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int shard, StatRow& row) {
     row.fill(Field{});
-    const config::Backend& cb = snap.cfg->backends[be];
-    const config::Server& cs = cb.servers[sv];
+    const Layout::Backend& cb = snap.layout->backends[be];
+    const Layout::Server& cs = cb.servers[sv];
     const ServerValues& v = srv_values(snap, be, sv, shard);
     fill_keys(row, cb.name, cs.name, snap.be_iid[be], cs.id + 1, ObjType::Server);
     row[st::scur] = gauge32(v.scur);
@@ -201,9 +183,9 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
     row[st::wretr] = counter(v.wretr);
     row[st::wredis] = counter(v.wredis);
     // HAProxy prints "no check" for a running server without health checks.
-    const shard::ServerRuntime rs = server_state(snap, be, sv);
-    row[st::status] = Field::str(rs.admin == shard::ServerAdmin::Maint    ? "MAINT"
-                                 : rs.admin == shard::ServerAdmin::Drain ? "DRAIN"
+    const ServerState rs = server_state(snap, be, sv);
+    row[st::status] = Field::str(rs.admin == ServerState::Admin::Maint    ? "MAINT"
+                                 : rs.admin == ServerState::Admin::Drain ? "DRAIN"
                                                                          : "no check",
                                  Origin::Status);
     row[st::weight] = Field::u32(rs.weight, Origin::Metric, Nature::Avg);
@@ -212,11 +194,10 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
     row[st::lbtot] = counter(v.lbtot);
     row[st::cli_abrt] = counter(v.cli_abrt);
     row[st::srv_abrt] = counter(v.srv_abrt);
-    if (be < snap.srv_addr.size() && sv < snap.srv_addr[be].size() && !snap.srv_addr[be][sv].empty())
-        row[st::addr] = Field::str(snap.srv_addr[be][sv], Origin::Config, Nature::Gauge, Scope::Service);
-    row[st::mode] = Field::str(mode_name(cb.mode), Origin::Config, Nature::Gauge, Scope::Service);
+    if (!cs.addr.empty()) row[st::addr] = Field::str(cs.addr, Origin::Config, Nature::Gauge, Scope::Service);
+    row[st::mode] = Field::str(mode_name(cb.http), Origin::Config, Nature::Gauge, Scope::Service);
     row[st::uweight] = Field::u32(rs.weight, Origin::Metric, Nature::Avg);
-    const bool http = cb.mode == config::Mode::Http;
+    const bool http = cb.http;
     fill_times(row, http, v.qtime, v.ctime, v.rtime, v.ttime);
     if (http) {
         // req_tot is [.FB.] in HAProxy's CSV: servers leave it empty (Prometheus has no server

@@ -2,9 +2,6 @@
 
 #include "edgeshard/stats/carry.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <unordered_map>
@@ -21,18 +18,18 @@ std::int64_t max_of(std::int64_t max, std::int64_t cur) {
 
 // Reads the per-object blocks of one shard, tolerating a block sized for a different config
 // (missing objects read as zero rather than out of bounds).
-void read_objects(const config::Config& cfg, const ShardStats& st, std::vector<FrontendValues>& fe,
+void read_objects(const Layout& lay, const ShardStats& st, std::vector<FrontendValues>& fe,
                   std::vector<BackendValues>& be, std::vector<std::vector<ServerValues>>& srv) {
-    fe.assign(cfg.frontends.size(), FrontendValues{});
-    be.assign(cfg.backends.size(), BackendValues{});
-    srv.resize(cfg.backends.size());
-    for (std::size_t b = 0; b < cfg.backends.size(); ++b) srv[b].assign(cfg.backends[b].servers.size(), {});
+    fe.assign(lay.frontends.size(), FrontendValues{});
+    be.assign(lay.backends.size(), BackendValues{});
+    srv.resize(lay.backends.size());
+    for (std::size_t b = 0; b < lay.backends.size(); ++b) srv[b].assign(lay.backends[b].servers.size(), {});
 
-    const std::size_t nfe = std::min(cfg.frontends.size(), st.fe ? st.n_fe : 0);
+    const std::size_t nfe = std::min(lay.frontends.size(), st.fe ? st.n_fe : 0);
     for (std::size_t i = 0; i < nfe; ++i) fe[i] = read_values(st.fe[i]);
-    const std::size_t nbe = std::min(cfg.backends.size(), st.be ? st.n_be : 0);
+    const std::size_t nbe = std::min(lay.backends.size(), st.be ? st.n_be : 0);
     for (std::size_t i = 0; i < nbe; ++i) be[i] = read_values(st.be[i]);
-    const std::size_t nsb = std::min({cfg.backends.size(), st.srv.size(), st.n_srv.size()});
+    const std::size_t nsb = std::min({lay.backends.size(), st.srv.size(), st.n_srv.size()});
     for (std::size_t b = 0; b < nsb; ++b) {
         if (!st.srv[b]) continue;
         const std::size_t ns = std::min(srv[b].size(), st.n_srv[b]);
@@ -174,6 +171,9 @@ ShardValues read_values(const ShardCounters& c) {
     v.wakeups = c.wakeups.get();
     v.stale_cqes = c.stale_cqes.get();
     v.timers_fired = c.timers_fired.get();
+    v.page_asks = c.page_asks.get();
+    v.page_timeouts = c.page_timeouts.get();
+    v.page_fails = c.page_fails.get();
     v.conns = c.conns.get();
     v.buffers_out = c.buffers_out.get();
     return v;
@@ -252,22 +252,24 @@ void merge_into(ShardValues& a, const ShardValues& b) {
     a.wakeups += b.wakeups;
     a.stale_cqes += b.stale_cqes;
     a.timers_fired += b.timers_fired;
+    a.page_asks += b.page_asks;
+    a.page_timeouts += b.page_timeouts;
+    a.page_fails += b.page_fails;
     a.conns += b.conns;
     a.buffers_out += b.buffers_out;
 }
 
-void assign_proxy_ids(const config::Config& cfg, std::vector<std::uint32_t>& fe_iid,
-                      std::vector<std::uint32_t>& be_iid) {
-    fe_iid.resize(cfg.frontends.size());
-    be_iid.resize(cfg.backends.size());
+void assign_proxy_ids(const Layout& lay, std::vector<std::uint32_t>& fe_iid, std::vector<std::uint32_t>& be_iid) {
+    fe_iid.resize(lay.frontends.size());
+    be_iid.resize(lay.backends.size());
     std::unordered_map<std::string_view, std::uint32_t> by_name;
     std::uint32_t next = 1;
-    for (std::size_t i = 0; i < cfg.frontends.size(); ++i) {
+    for (std::size_t i = 0; i < lay.frontends.size(); ++i) {
         fe_iid[i] = next++;
-        by_name.emplace(cfg.frontends[i].name, fe_iid[i]);
+        by_name.emplace(lay.frontends[i].name, fe_iid[i]);
     }
-    for (std::size_t i = 0; i < cfg.backends.size(); ++i) {
-        auto it = by_name.find(cfg.backends[i].name);
+    for (std::size_t i = 0; i < lay.backends.size(); ++i) {
+        auto it = by_name.find(lay.backends[i].name);
         be_iid[i] = it != by_name.end() ? it->second : next++;
     }
 }
@@ -281,46 +283,20 @@ std::string format_uptime(std::int64_t seconds) {
     return buf;
 }
 
-std::string format_addr(const config::SockAddr& a) {
-    char host[INET6_ADDRSTRLEN] = {};
-    if (a.ss.ss_family == AF_INET) {
-        const auto* in = reinterpret_cast<const sockaddr_in*>(&a.ss);
-        if (!inet_ntop(AF_INET, &in->sin_addr, host, sizeof host)) return {};
-        std::string s(host);
-        s.push_back(':');
-        s.append(std::to_string(ntohs(in->sin_port)));
-        return s;
-    }
-    if (a.ss.ss_family == AF_INET6) {
-        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&a.ss);
-        if (!inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host)) return {};
-        std::string s("[");
-        s.append(host).append("]:").append(std::to_string(ntohs(in6->sin6_port)));
-        return s;
-    }
-    return {};
-}
-
-Snapshot build_snapshot(const config::Config& cfg, const ProcessView& proc, std::span<const ShardView> shards,
+Snapshot build_snapshot(const Layout& lay, const ProcessView& proc, std::span<const ShardView> shards,
                         const BuildOptions& opt) {
     Snapshot snap;
-    snap.cfg = &cfg;
+    snap.layout = &lay;
     snap.process = proc;
     snap.per_shard_objects = opt.per_shard_objects;
     snap.uptime_text = format_uptime(proc.uptime_s);
-    assign_proxy_ids(cfg, snap.fe_iid, snap.be_iid);
+    assign_proxy_ids(lay, snap.fe_iid, snap.be_iid);
 
-    snap.srv_addr.resize(cfg.backends.size());
-    for (std::size_t b = 0; b < cfg.backends.size(); ++b) {
-        snap.srv_addr[b].reserve(cfg.backends[b].servers.size());
-        for (const auto& s : cfg.backends[b].servers) snap.srv_addr[b].push_back(format_addr(s.addr));
-    }
-
-    snap.fe.assign(cfg.frontends.size(), FrontendValues{});
-    snap.be.assign(cfg.backends.size(), BackendValues{});
-    snap.srv.resize(cfg.backends.size());
-    for (std::size_t b = 0; b < cfg.backends.size(); ++b)
-        snap.srv[b].assign(cfg.backends[b].servers.size(), {});
+    snap.fe.assign(lay.frontends.size(), FrontendValues{});
+    snap.be.assign(lay.backends.size(), BackendValues{});
+    snap.srv.resize(lay.backends.size());
+    for (std::size_t b = 0; b < lay.backends.size(); ++b)
+        snap.srv[b].assign(lay.backends[b].servers.size(), {});
 
     // One scratch set reused per shard when per-shard values are not kept.
     std::vector<FrontendValues> fe;
@@ -333,12 +309,12 @@ Snapshot build_snapshot(const config::Config& cfg, const ProcessView& proc, std:
         ShardSnapshot ss;
         ss.id = view.id;
         ss.cpu = view.cpu;
-        if (view.info) ss.info = *view.info;
+        ss.info = view.info;
         if (view.stats) {
             ss.has_stats = true;
             ss.counters = read_values(view.stats->shard);
             merge_into(snap.shard_total, ss.counters);
-            read_objects(cfg, *view.stats, fe, be, srv);
+            read_objects(lay, *view.stats, fe, be, srv);
             for (std::size_t i = 0; i < fe.size(); ++i) merge_into(snap.fe[i], fe[i]);
             for (std::size_t i = 0; i < be.size(); ++i) merge_into(snap.be[i], be[i]);
             for (std::size_t b = 0; b < srv.size(); ++b)
@@ -352,11 +328,11 @@ Snapshot build_snapshot(const config::Config& cfg, const ProcessView& proc, std:
                 srv.clear();
             }
         } else if (opt.per_shard_objects) {
-            ss.fe.assign(cfg.frontends.size(), FrontendValues{});
-            ss.be.assign(cfg.backends.size(), BackendValues{});
-            ss.srv.resize(cfg.backends.size());
-            for (std::size_t b = 0; b < cfg.backends.size(); ++b)
-                ss.srv[b].assign(cfg.backends[b].servers.size(), {});
+            ss.fe.assign(lay.frontends.size(), FrontendValues{});
+            ss.be.assign(lay.backends.size(), BackendValues{});
+            ss.srv.resize(lay.backends.size());
+            for (std::size_t b = 0; b < lay.backends.size(); ++b)
+                ss.srv[b].assign(lay.backends[b].servers.size(), {});
         }
 
         for (const PoolSample& p : view.pools) {
@@ -382,22 +358,6 @@ Snapshot build_snapshot(const config::Config& cfg, const ProcessView& proc, std:
     // After the whole merge, so per-shard values and shard_total stay this process's own.
     if (opt.carried) apply_carried(snap, *opt.carried);
     return snap;
-}
-
-Snapshot collect(const config::Config& cfg, std::span<const ShardStats* const> shards, const ProcessView& proc,
-                 const BuildOptions& opt) {
-    std::vector<ShardView> views;
-    views.reserve(shards.size());
-    for (std::size_t i = 0; i < shards.size(); ++i) {
-        ShardView v;
-        v.id = shards[i] ? shards[i]->shard_id : int(i);
-        v.cpu = shards[i] ? shards[i]->cpu : -1;
-        v.stats = shards[i];
-        views.push_back(std::move(v));
-    }
-    ProcessView p = proc;
-    if (p.nbshards == 0) p.nbshards = shards.size();
-    return build_snapshot(cfg, p, views, opt);
 }
 
 }  // namespace es::stats

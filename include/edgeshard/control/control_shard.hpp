@@ -17,7 +17,6 @@
 #include <string>
 
 #include "edgeshard/shard/runtime.hpp"
-#include "edgeshard/stats/snapshot.hpp"
 
 namespace es::control {
 
@@ -52,12 +51,5 @@ class ControlShard {
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
-
-// A merged snapshot of the running shards (what `show stat` and friends render). Reads the
-// shards' relaxed counters from the calling thread; never waits for a shard.
-// With the totals carried from older generations (a reload) added, unless opt.carried is set.
-stats::Snapshot runtime_snapshot(const shard::Runtime& rt, const stats::BuildOptions& opt = {});
-// This process's own values only (opt.carried as given).
-stats::Snapshot build_runtime_snapshot(const shard::Runtime& rt, const stats::BuildOptions& opt = {});
 
 }  // namespace es::control

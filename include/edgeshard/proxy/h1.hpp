@@ -27,6 +27,8 @@
 #include "edgeshard/pool/pool.hpp"
 #include "edgeshard/proxy/h1_types.hpp"
 #include "edgeshard/proxy/lb.hpp"
+#include "edgeshard/proxy/page.hpp"
+#include "edgeshard/proxy/page_waits.hpp"
 #include "edgeshard/shard/reactor.hpp"
 #include "edgeshard/stats/counters.hpp"
 
@@ -54,6 +56,7 @@ public:
     void http_end_of_turn();
     void http_stop();                 // hard stop: every connection closes now
     void h_server_slot_freed(int be); // a server of `be` has room: start a queued exchange
+    void h_page_answer(const shard::Message& m);  // the control shard's answer to a page request
 
 private:
     void http_init();
@@ -194,6 +197,7 @@ private:
     http::ResponseHead rsp_head_;
     rules::Arena arena_;
     rules::HeaderEdits edits_;
+    PageWaits<HttpSession> pages_{kPageWaitSlots};  // sessions waiting for a page from the control shard
 };
 
 }  // namespace es::proxy

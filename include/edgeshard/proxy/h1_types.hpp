@@ -197,6 +197,7 @@ struct HttpSession {
     std::uint32_t flags = kH1FirstReq | kH1Linger | kH1Logged;  // H1Flag
     net::ConnSide cli;             // the client socket: slot, regular fd for splice(2), flag word
     std::uint8_t gen = 0;
+    std::uint8_t page = 0;         // waiting for a page from the control shard: its PageWaits slot + 1
     HState state = HState::Active;
     http::Method method = http::Method::Get;
     ReqPhase req = ReqPhase::Head;

@@ -49,10 +49,8 @@ struct WorkerParams {
     int maxpipes = 0;         // this shard's pipe cap
     // HTTP
     log::Ring* log_ring = nullptr;  // this shard's access-log ring (nullptr: no frontend logs)
-    // renders a page from the merged statistics of every shard: kind 0 = the `stats uri` page
-    // (HTML, ;csv, ;json by the target), 1 = Prometheus text; sets the content type
-    std::function<std::string(int kind, std::string_view uri, std::string_view target, std::string& ctype)>
-        render_page;
+    // where this shard asks the control shard for the stats pages (proxy/page.hpp); null: none
+    shard::ControlLink* to_control = nullptr;
     std::int64_t wall_offset_ms = 0;  // wall clock ms - monotonic ms, for log dates
     // runtime server states to start with, by [backend][server] (empty: as configured)
     std::vector<std::vector<shard::ServerRuntime>> servers;

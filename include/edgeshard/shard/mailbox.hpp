@@ -22,6 +22,8 @@ struct Message {
         kSoftStop = 2,     // stop accepting and drain (a reload committed, or SIGUSR1); a = grace ms
         kServerAdmin = 3,  // a = backend << 32 | server; b = op << 32 | value (see proxy/admin.cpp)
         kResumeAccept = 4, // start accepting (a process that took over listeners, once committed)
+        kPageRequest = 5,  // data shard -> control shard: a stats page is asked (see proxy/page.hpp)
+        kPageAnswer = 6,   // control shard -> data shard: the page (see proxy/page.hpp)
     };
     std::uint32_t kind = kNone;
     std::uint64_t a = 0;

@@ -15,6 +15,7 @@
 
 #include "edgeshard/config/config.hpp"
 #include "edgeshard/pool/pool.hpp"
+#include "edgeshard/shard/control_link.hpp"
 #include "edgeshard/shard/mailbox.hpp"
 #include "edgeshard/stats/counters.hpp"
 
@@ -97,7 +98,8 @@ public:
     const ShardInfo& shard_info(std::size_t i) const;
     const stats::ShardStats& shard_stats(std::size_t i) const;
     // Calls f with shard i's pools while they exist: a shard that has ended (drained after a
-    // reload, or stopped) has none. The shard cannot free them during the call. Any thread.
+    // reload, or stopped) has none. The shard cannot free them during the call (its end waits for
+    // the call to return; see runtime.cpp "visits"). Control thread only.
     void with_shard_pools(std::size_t i, const std::function<void(const std::vector<const pool::RawPool*>&)>& f) const;
 
     std::int64_t start_wall_s() const { return start_wall_s_; }
@@ -105,9 +107,15 @@ public:
     const std::string& tier() const { return tier_; }
     int global_maxconn() const { return maxconn_; }
 
-    // Sends a message to one shard (push, then the doorbell). False when its mailbox is full:
-    // the caller retries later. Control thread only (each mailbox has one producer).
+    // Sends a message to one shard (push, then the doorbell). False when its mailbox is full (the
+    // caller retries later) or its loop has ended (running() is false: nobody will read it).
+    // Control thread only (each mailbox has one producer).
     bool post(std::size_t shard, const Message& m);
+    // Shard i's loop runs: what post() delivers will be handled. Control thread.
+    bool running(std::size_t shard) const;
+    // The data shards' messages to the control shard (start() creates it; it lives as long as
+    // the Runtime). Each shard posts into its own mailbox; the control thread reads them all.
+    ControlLink& control_link() { return *link_; }
 
     // Runtime server states by [backend][server], initialised from the config by the constructor.
     // The control thread owns it: it changes an entry and then posts the change to every shard.
@@ -118,16 +126,10 @@ public:
     // Access-log rings, one per shard (null entries when no frontend logs); drained by the control shard.
     std::vector<log::Ring*> log_rings() const;
 
-    // Renders a statistics page (kind 0 = HTML, 1 = CSV, 2 = Prometheus) from every shard's
-    // counters; set before start() by whoever owns the renderers (the control room). Called from
-    // data shards when a client asks for `stats uri` or the prometheus-exporter service: it only
-    // reads the shards' single-writer counters with relaxed loads, as the control shard does.
-    std::function<std::string(int kind, std::string_view uri, std::string_view target, std::string& ctype)>
-        page_renderer;
-
 private:
     std::shared_ptr<const config::Config> cfg_;
     std::vector<std::unique_ptr<Shard>> shards_;
+    std::unique_ptr<ControlLink> link_;
     std::int64_t start_wall_s_ = 0;
     std::int64_t start_mono_ms_ = 0;
     std::string tier_;

@@ -8,7 +8,7 @@
 //   new process   import_totals(text) per old generation; keeps the last totals of every live old
 //                 generation and a base (add() of the final totals of generations that exited);
 //                 carried = base + sum of the live generations' last totals; passes &carried in
-//                 BuildOptions::carried so build_snapshot()/collect() add it after the shard merge.
+//                 BuildOptions::carried so build_snapshot() adds it after the shard merge.
 //
 // What is carried (everything else starts from this process's own values):
 //   counters  stot, bin, bout, req_tot, hrsp_*, ereq, dreq, dresp, econ, eresp, wretr, wredis,
@@ -52,7 +52,6 @@
 #include <string>
 #include <string_view>
 
-#include "edgeshard/config/config.hpp"
 #include "edgeshard/stats/snapshot.hpp"
 
 namespace es::stats {
@@ -90,9 +89,9 @@ struct Carried {
 };
 
 // The process's own totals from a snapshot built WITHOUT carried values (BuildOptions::carried
-// null). Objects are taken from own.cfg by name (objects sharing a name are summed); process totals
-// from own.shard_total, own.fe and own.pools (a snapshot from collect() has no pools: PoolFailed
-// then counts 0 and no pool demand is exported). A snapshot with carried values applied (own.carried_applied)
+// null). Objects are taken from own.layout by name (objects sharing a name are summed); process totals
+// from own.shard_total, own.fe and own.pools (a snapshot built without pool samples has none:
+// PoolFailed then counts 0 and no pool demand is exported). A snapshot with carried values applied (own.carried_applied)
 // already contains other generations' totals; extracting from it would count them twice, so it is refused: a
 // counted bug (ES_BUG), and the result is empty (totals_of) or "" (export_totals), which
 // import_totals rejects.
@@ -113,10 +112,10 @@ bool import_totals(std::string_view text, Carried& out, std::string* err = nullp
 // name, pool demands combined with max. For base + live generations.
 void add(Carried& into, const Carried& one);
 
-// Drops the objects that `cfg` does not have (keeps the process totals, which do not depend on
+// Drops the objects that `layout` does not have (keeps the process totals, which do not depend on
 // objects, and the pool demands). Bounds what a long chain of reloads with renamed objects keeps; rendering
 // the same config is unchanged by it.
-void retain_config(Carried& c, const config::Config& cfg);
+void retain_objects(Carried& c, const Layout& layout);
 
 // Adds `c` into a freshly merged snapshot: matched objects' counters summed and maxima maxed,
 // process totals into snap.carried_info, snap.carried_applied set. build_snapshot() calls it when

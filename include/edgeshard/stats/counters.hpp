@@ -129,6 +129,10 @@ struct alignas(64) ShardCounters {
     Counter stale_cqes;       // completions for a released object generation (dropped)
     Counter timers_fired;
     Gauge buffers_out;        // provided buffers held by the application
+    // stats pages (`stats uri`, prometheus-exporter) asked of the control shard
+    Counter page_asks;        // asked
+    Counter page_timeouts;    // no answer within the bound: answered 503
+    Counter page_fails;       // answered 5xx at once (too many waiting, mailbox full) or by the control shard
 };
 
 // One shard's full block. Sized from the config snapshot at shard start.

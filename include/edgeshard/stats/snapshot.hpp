@@ -1,7 +1,8 @@
 // The merged stats snapshot: what the control shard renders.
 //
-// Inputs are plain views (ShardView, ProcessView) so the merge is a pure function that tests
-// drive with hand-made counter blocks; the control room builds the views from shard::Runtime.
+// Inputs are plain views (Layout, ShardView, ProcessView) so the merge is a pure function that tests
+// drive with hand-made counter blocks; the control room builds the views from the config snapshot
+// and shard::Runtime (control/stats_views.hpp).
 // Reading a ShardStats block from the control thread is allowed by its contract: every value is a
 // single-writer relaxed atomic, read here with get() exactly once per snapshot.
 //
@@ -25,10 +26,8 @@
 #include <string>
 #include <vector>
 
-#include "edgeshard/config/config.hpp"
-#include "edgeshard/pool/pool.hpp"
-#include "edgeshard/shard/runtime.hpp"
 #include "edgeshard/stats/counters.hpp"
+#include "edgeshard/stats/layout.hpp"
 
 namespace es::stats {
 
@@ -69,7 +68,7 @@ struct ShardValues {
     std::uint64_t loops = 0, cqes = 0, submits = 0, cq_overflow = 0, enobufs = 0, short_sends = 0,
                   sq_full = 0, accepts = 0, accept_paused = 0, splice_switches = 0, splice_bytes = 0,
                   copy_bytes = 0, pipe_misses = 0, mailbox_msgs = 0, wakeups = 0, stale_cqes = 0,
-                  timers_fired = 0;
+                  timers_fired = 0, page_asks = 0, page_timeouts = 0, page_fails = 0;
     std::int64_t conns = 0, buffers_out = 0;
 };
 
@@ -84,26 +83,21 @@ void merge_into(ServerValues& into, const ServerValues& one);
 void merge_into(BackendValues& into, const BackendValues& one);
 void merge_into(ShardValues& into, const ShardValues& one);
 
-// One pool's counters as read once; sample_pool() is the only place that touches a RawPool, so
-// tests build samples directly and need no pool implementation.
+// One pool's counters as read once (the control room samples the pools: control::sample_pool).
 struct PoolSample {
     std::string name;
     std::size_t size = 0;
     std::uint64_t allocated = 0, used = 0, failed = 0, needed_avg = 0;
 };
-inline PoolSample sample_pool(const pool::RawPool& p) {
-    const auto& c = p.counters();
-    return PoolSample{p.name(), p.size(), c.allocated.get(), c.used.get(), c.failed.get(), c.needed_avg()};
-}
 
-// What the build reads from one shard. stats and info may be null (a shard that failed to
-// publish): its values count as zero and `show shards` shows what is known.
+// What the build reads from one shard. stats may be null (a shard that failed to publish): its
+// values count as zero and `show shards` shows what is known.
 struct ShardView {
     int id = 0;
     int cpu = -1;
     const ShardStats* stats = nullptr;
     std::vector<PoolSample> pools;
-    const shard::ShardInfo* info = nullptr;
+    ShardPlace info;
 };
 
 struct ProcessView {
@@ -161,7 +155,7 @@ struct PoolSummary {
 struct ShardSnapshot {
     int id = 0;
     int cpu = -1;
-    shard::ShardInfo info;  // copied; defaults when the view had none
+    ShardPlace info;
     bool has_stats = false;
     ShardValues counters;
     // filled only with BuildOptions::per_shard_objects; indexed like the config
@@ -171,14 +165,13 @@ struct ShardSnapshot {
 };
 
 struct Snapshot {
-    // Names, ids and weights are read from the config at render time: it must outlive the snapshot
-    // (the control shard renders from the runtime's snapshot, which lives until shutdown).
-    const config::Config* cfg = nullptr;
+    // Names, ids and weights are read from the layout at render time: it must outlive the snapshot
+    // (the control shard builds it once from the config snapshot and keeps it until shutdown).
+    const Layout* layout = nullptr;
     ProcessView process;
     std::vector<std::uint32_t> fe_iid, be_iid;       // HAProxy-style proxy ids (see assign_proxy_ids)
-    std::vector<std::vector<std::string>> srv_addr;  // formatted server addresses
     // runtime weight and admin state by [backend][server] (`set server`); empty: as configured
-    std::vector<std::vector<shard::ServerRuntime>> srv_runtime;
+    std::vector<std::vector<ServerState>> srv_runtime;
     std::vector<FrontendValues> fe;
     std::vector<BackendValues> be;
     std::vector<std::vector<ServerValues>> srv;
@@ -193,25 +186,15 @@ struct Snapshot {
     CarriedInfo carried_info;
 };
 
-Snapshot build_snapshot(const config::Config& cfg, const ProcessView& proc, std::span<const ShardView> shards,
+// `layout` must outlive the snapshot (Snapshot::layout points to it).
+Snapshot build_snapshot(const Layout& layout, const ProcessView& proc, std::span<const ShardView> shards,
                         const BuildOptions& opt = {});
-
-// The same merge from nothing but the shards' counter blocks: what a data shard serving the stats
-// page or a Prometheus scrape has at hand. Shard ids and CPUs come from the blocks; pools and
-// ring geometry are absent (`show pools`/`show shards` need the control shard's build). Null
-// entries count as zero. Reads relaxed single-writer values; never waits for a shard.
-Snapshot collect(const config::Config& cfg, std::span<const ShardStats* const> shards,
-                 const ProcessView& proc = {}, const BuildOptions& opt = {});
 
 // Proxy ids (`iid`, JSON `proxyId`), 1-based like HAProxy's uuids: frontends first in config
 // order, then backends; a backend named like a frontend (a `listen` section) shares its id.
-void assign_proxy_ids(const config::Config& cfg, std::vector<std::uint32_t>& fe_iid,
-                      std::vector<std::uint32_t>& be_iid);
+void assign_proxy_ids(const Layout& layout, std::vector<std::uint32_t>& fe_iid, std::vector<std::uint32_t>& be_iid);
 
 // Uptime as HAProxy prints it: "3d 4h05m06s".
 std::string format_uptime(std::int64_t seconds);
-
-// "127.0.0.1:80", "[::1]:80"; "" for an unset address. Numeric only (no resolver).
-std::string format_addr(const config::SockAddr& a);
 
 }  // namespace es::stats

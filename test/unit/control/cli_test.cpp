@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "edgeshard/control/cli.hpp"
+#include "edgeshard/control/stats_views.hpp"
 #include "edgeshard/core/version.hpp"
 
 using namespace es;
@@ -18,6 +19,7 @@ namespace {
 
 struct FakeStats {
     config::Config cfg;
+    stats::Layout layout;
     std::unique_ptr<stats::ShardStats> block = std::make_unique<stats::ShardStats>();
     std::vector<stats::BuildOptions> calls;
 
@@ -38,6 +40,7 @@ struct FakeStats {
         block->n_srv = {1};
         block->srv.push_back(std::make_unique<stats::ServerCounters[]>(1));
         block->fe[0].stot.set(42);
+        layout = stats_layout(cfg);
     }
 
     Services services() {
@@ -54,7 +57,7 @@ struct FakeStats {
             p.pid = 7;
             std::vector<stats::ShardView> views;
             views.push_back(std::move(v));
-            return stats::build_snapshot(cfg, p, views, opt);
+            return stats::build_snapshot(layout, p, views, opt);
         };
         return s;
     }

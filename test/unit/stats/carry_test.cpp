@@ -23,24 +23,22 @@ struct Px {
     std::vector<std::string> servers;
 };
 
-config::Config make_cfg(const std::vector<std::string>& fes, const std::vector<Px>& bes) {
-    config::Config c;
+Layout make_cfg(const std::vector<std::string>& fes, const std::vector<Px>& bes) {
+    Layout c;
     for (const auto& n : fes) {
-        config::Frontend f;
+        Layout::Frontend f;
         f.name = n;
-        f.id = std::uint32_t(c.frontends.size());
-        f.mode = config::Mode::Http;
+        f.http = true;
         c.frontends.push_back(f);
     }
     for (const auto& p : bes) {
-        config::Backend b;
+        Layout::Backend b;
         b.name = p.name;
-        b.id = std::uint32_t(c.backends.size());
-        b.mode = config::Mode::Http;
+        b.http = true;
         for (const auto& sn : p.servers) {
-            config::Server s;
+            Layout::Server s;
             s.name = sn;
-            s.id = std::uint32_t(b.servers.size());
+            s.id = int(b.servers.size());
             s.weight = 1;
             b.servers.push_back(s);
         }
@@ -49,34 +47,34 @@ config::Config make_cfg(const std::vector<std::string>& fes, const std::vector<P
     return c;
 }
 
-std::size_t fe_index(const config::Config& c, const std::string& n) {
+std::size_t fe_index(const Layout& c, const std::string& n) {
     for (std::size_t i = 0; i < c.frontends.size(); ++i)
         if (c.frontends[i].name == n) return i;
     FAIL("no frontend " << n);
     return 0;
 }
 
-std::size_t be_index(const config::Config& c, const std::string& n) {
+std::size_t be_index(const Layout& c, const std::string& n) {
     for (std::size_t i = 0; i < c.backends.size(); ++i)
         if (c.backends[i].name == n) return i;
     FAIL("no backend " << n);
     return 0;
 }
 
-std::size_t srv_index(const config::Config& c, std::size_t b, const std::string& n) {
+std::size_t srv_index(const Layout& c, std::size_t b, const std::string& n) {
     for (std::size_t i = 0; i < c.backends[b].servers.size(); ++i)
         if (c.backends[b].servers[i].name == n) return i;
     FAIL("no server " << n);
     return 0;
 }
 
-// One process: its config, one counter block per shard, its pools.
+// One process: its objects, one counter block per shard, its pools.
 struct Proc {
-    config::Config cfg;
+    Layout cfg;
     std::vector<std::unique_ptr<ShardStats>> blocks;
     std::vector<std::uint64_t> pool_failed;  // per shard
 
-    Proc(config::Config c, int nshards) : cfg(std::move(c)) {
+    Proc(Layout c, int nshards) : cfg(std::move(c)) {
         for (int i = 0; i < nshards; ++i) {
             auto s = std::make_unique<ShardStats>();
             s->shard_id = i;
@@ -423,7 +421,7 @@ TEST_CASE("carried totals are matched by name across a changed config") {
     const Proc neu = new_process();
     const Snapshot own = neu.snap();
     const Snapshot s = neu.snap(&c);
-    const config::Config& cfg = neu.cfg;
+    const Layout& cfg = neu.cfg;
 
     const std::size_t web = fe_index(cfg, "web"), api = fe_index(cfg, "api");
     CHECK(web == 1);  // reordered: the match is by name, not position
@@ -468,7 +466,7 @@ TEST_CASE("counters add, maxima take the max, gauges are not carried") {
     const Proc neu = new_process();
     const Snapshot own = neu.snap();
     const Snapshot s = neu.snap(&c);
-    const config::Config& cfg = neu.cfg;
+    const Layout& cfg = neu.cfg;
     const std::size_t web = fe_index(cfg, "web"), app = be_index(cfg, "app");
     const std::size_t s1 = srv_index(cfg, app, "s1");
 
@@ -627,24 +625,6 @@ TEST_CASE("per-shard rows stay this process's own") {
     CHECK(shard_rows == 3);
 }
 
-TEST_CASE("collect() applies carried totals too") {
-    const Proc old = old_process();
-    Carried c;
-    REQUIRE(import_totals(export_totals(old.snap()), c));
-    const Proc neu = new_process();
-    std::vector<const ShardStats*> ptrs;
-    for (const auto& b : neu.blocks) ptrs.push_back(b.get());
-    BuildOptions opt;
-    opt.carried = &c;
-    const Snapshot s = collect(neu.cfg, ptrs, {}, opt);
-    CHECK(s.carried_applied);
-    CHECK(s.fe[fe_index(neu.cfg, "web")].stot == 230);
-    CHECK(info_value(s, "CumConns") == "2030");
-    const Snapshot plain = collect(neu.cfg, ptrs);
-    CHECK_FALSE(plain.carried_applied);
-    CHECK(plain.fe[fe_index(neu.cfg, "web")].stot == 30);
-}
-
 TEST_CASE("generations chain: base of exited ones plus the live ones' last totals") {
     // gen1 exited (final totals in base), gen2 still draining (last totals), gen3 renders
     Proc gen1(make_cfg({"web"}, {{"app", {"s1"}}}), 1);
@@ -683,14 +663,14 @@ TEST_CASE("generations chain: base of exited ones plus the live ones' last total
     CHECK(own3.frontends.at("web").stot == 1);
 }
 
-TEST_CASE("retain_config drops objects the config no longer has") {
+TEST_CASE("retain_objects drops objects the config no longer has") {
     const Proc old = old_process();
     Carried c;
     REQUIRE(import_totals(export_totals(old.snap()), c));
     const Proc neu = new_process();
     const Snapshot before = neu.snap(&c);
     Carried kept = c;
-    retain_config(kept, neu.cfg);
+    retain_objects(kept, neu.cfg);
     CHECK(kept.frontends.count("gone") == 0);
     CHECK(kept.frontends.count("web") == 1);
     CHECK(kept.backends.count("old") == 0);

@@ -22,38 +22,32 @@ namespace {
 
 // frontend "web" (http) and frontend "raw" (tcp); backend `ap"p\1` (http, servers "s<1>" and
 // "s2" in maintenance) and backend "tcpb" (tcp, server "t1").
-config::Config http_config() {
-    config::Config c;
-    config::Frontend web;
+Layout http_layout() {
+    Layout c;
+    Layout::Frontend web;
     web.name = "web";
-    web.id = 0;
-    web.mode = config::Mode::Http;
-    config::Frontend raw;
+    web.http = true;
+    Layout::Frontend raw;
     raw.name = "raw";
-    raw.id = 1;
-    raw.mode = config::Mode::Tcp;
     c.frontends = {web, raw};
 
-    config::Backend app;
+    Layout::Backend app;
     app.name = "ap\"p\\1";
-    app.id = 0;
-    app.mode = config::Mode::Http;
-    config::Server s1;
+    app.http = true;
+    Layout::Server s1;
     s1.name = "s<1>";
     s1.id = 0;
     s1.weight = 1;
-    config::Server s2;
+    Layout::Server s2;
     s2.name = "s2";
     s2.id = 1;
     s2.weight = 1;
     s2.disabled = true;
     app.servers = {s1, s2};
 
-    config::Backend tcpb;
+    Layout::Backend tcpb;
     tcpb.name = "tcpb";
-    tcpb.id = 1;
-    tcpb.mode = config::Mode::Tcp;
-    config::Server t1;
+    Layout::Server t1;
     t1.name = "t1";
     t1.id = 0;
     t1.weight = 1;
@@ -62,15 +56,15 @@ config::Config http_config() {
     return c;
 }
 
-std::unique_ptr<ShardStats> blocks_for(const config::Config& cfg, int id) {
+std::unique_ptr<ShardStats> blocks_for(const Layout& lay, int id) {
     auto s = std::make_unique<ShardStats>();
     s->shard_id = id;
     s->cpu = id;
-    s->n_fe = cfg.frontends.size();
-    s->n_be = cfg.backends.size();
+    s->n_fe = lay.frontends.size();
+    s->n_be = lay.backends.size();
     s->fe = std::make_unique<FrontendCounters[]>(s->n_fe);
     s->be = std::make_unique<BackendCounters[]>(s->n_be);
-    for (const auto& b : cfg.backends) {
+    for (const auto& b : lay.backends) {
         s->n_srv.push_back(b.servers.size());
         s->srv.push_back(std::make_unique<ServerCounters[]>(b.servers.size()));
     }
@@ -80,12 +74,12 @@ std::unique_ptr<ShardStats> blocks_for(const config::Config& cfg, int id) {
 // Two shards with different HTTP activity; every counter has a distinct value so a value in the
 // wrong column shows.
 struct HttpFixture {
-    config::Config cfg = http_config();
+    Layout layout = http_layout();
     std::vector<std::unique_ptr<ShardStats>> blocks;
 
     HttpFixture() {
         for (int i = 0; i < 2; ++i) {
-            blocks.push_back(blocks_for(cfg, i));
+            blocks.push_back(blocks_for(layout, i));
             ShardStats& b = *blocks.back();
             const std::uint64_t k = std::uint64_t(i + 1);
             FrontendCounters& fe = b.fe[0];
@@ -135,14 +129,21 @@ struct HttpFixture {
     }
 
     Snapshot snap() const {
-        std::vector<const ShardStats*> ptrs;
-        for (const auto& b : blocks) ptrs.push_back(b.get());
+        std::vector<ShardView> views;
+        for (const auto& b : blocks) {
+            ShardView v;
+            v.id = b->shard_id;
+            v.cpu = b->cpu;
+            v.stats = b.get();
+            views.push_back(std::move(v));
+        }
         ProcessView p;
         p.pid = 77;
         p.version = "9.9.9";
         p.uptime_s = 42;
         p.maxconn = 1000;
-        return collect(cfg, ptrs, p);
+        p.nbshards = views.size();
+        return build_snapshot(layout, p, views);
     }
 };
 
@@ -296,21 +297,6 @@ TEST_CASE("show info: CumReq and DroppedLogs") {
     CHECK(txt.find("DroppedLogs: 27\n") != std::string::npos);
 }
 
-TEST_CASE("collect() builds the same merge from bare counter blocks") {
-    HttpFixture fx;
-    std::vector<const ShardStats*> ptrs{fx.blocks[0].get(), nullptr, fx.blocks[1].get()};
-    const Snapshot s = collect(fx.cfg, ptrs);
-    CHECK(s.shards.size() == 3);
-    CHECK(s.shards[0].id == 0);
-    CHECK(s.shards[1].id == 1);  // a missing block takes its index
-    CHECK_FALSE(s.shards[1].has_stats);
-    CHECK(s.shards[2].id == 1);  // the block's own id
-    CHECK(s.process.nbshards == 3);
-    CHECK(s.fe[0].req_tot == 300);
-    CHECK(s.srv[0][0].idle_conn_cur == 9);
-    CHECK(s.be[0].ctime.avg() == 25);
-}
-
 namespace {
 
 struct Sample {
@@ -439,9 +425,9 @@ TEST_CASE("Prometheus exposition: grammar, families once, values") {
 
 TEST_CASE("Prometheus: a TCP-only config has no HTTP families at all") {
     HttpFixture fx;
-    fx.cfg.frontends.resize(1);
-    fx.cfg.frontends[0].mode = config::Mode::Tcp;
-    fx.cfg.backends[0].mode = config::Mode::Tcp;
+    fx.layout.frontends.resize(1);
+    fx.layout.frontends[0].http = false;
+    fx.layout.backends[0].http = false;
     const std::string text = render_prometheus(fx.snap());
     CHECK(text.find("http_requests_total") == std::string::npos);
     CHECK(text.find("http_responses_total") == std::string::npos);
@@ -453,7 +439,7 @@ TEST_CASE("Prometheus: a TCP-only config has no HTTP families at all") {
 
 TEST_CASE("HTML stats page: self-contained, escaped, one table per proxy") {
     HttpFixture fx;
-    fx.cfg.frontends[0].name = "w<b>&\"x\"";
+    fx.layout.frontends[0].name = "w<b>&\"x\"";
     const Snapshot s = fx.snap();
     const std::string html = render_html(s, "/stats?x=<1>", 5);
     CHECK(html.starts_with("<!DOCTYPE html>"));

@@ -1,7 +1,5 @@
 // stats room: merge rules, typed rows and every renderer, driven by hand-made counter blocks
 // (no shards, no sockets).
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <rapidjson/document.h>
 
 #include <doctest/doctest.h>
@@ -19,85 +17,60 @@ using namespace es::stats;
 
 namespace {
 
-config::SockAddr v4(const char* ip, std::uint16_t port) {
-    config::SockAddr a;
-    auto* in = reinterpret_cast<sockaddr_in*>(&a.ss);
-    in->sin_family = AF_INET;
-    in->sin_port = htons(port);
-    inet_pton(AF_INET, ip, &in->sin_addr);
-    a.len = sizeof(sockaddr_in);
-    return a;
-}
-
-config::SockAddr v6(const char* ip, std::uint16_t port) {
-    config::SockAddr a;
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&a.ss);
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(port);
-    inet_pton(AF_INET6, ip, &in6->sin6_addr);
-    a.len = sizeof(sockaddr_in6);
-    return a;
-}
-
 // frontend "web" (http, maxconn 1000) -> backend "app" (2 servers, s2 disabled)
 // listen "db" = frontend "db" + backend "db" (1 server with maxconn 50)
 // backend "empty" (no server)
-config::Config make_config() {
-    config::Config c;
-    config::Frontend web;
+Layout make_layout() {
+    Layout c;
+    Layout::Frontend web;
     web.name = "web";
-    web.id = 0;
-    web.mode = config::Mode::Http;
+    web.http = true;
     web.maxconn = 1000;
-    config::Frontend db;
+    Layout::Frontend db;
     db.name = "db";
-    db.id = 1;
     c.frontends = {web, db};
 
-    config::Backend app;
+    Layout::Backend app;
     app.name = "app";
-    app.id = 0;
-    app.mode = config::Mode::Http;
-    app.balance.algo = config::Balance::LeastConn;
-    config::Server s1;
+    app.http = true;
+    app.algo = "leastconn";
+    Layout::Server s1;
     s1.name = "s1";
     s1.id = 0;
-    s1.addr = v4("10.0.0.1", 8080);
+    s1.addr = "10.0.0.1:8080";
     s1.weight = 10;
-    config::Server s2;
+    Layout::Server s2;
     s2.name = "s2";
     s2.id = 1;
-    s2.addr = v6("::1", 8081);
+    s2.addr = "[::1]:8081";
     s2.weight = 5;
     s2.disabled = true;
     app.servers = {s1, s2};
 
-    config::Backend dbb;
+    Layout::Backend dbb;
     dbb.name = "db";
-    dbb.id = 1;
-    config::Server d1;
+    Layout::Server d1;
     d1.name = "d1";
     d1.id = 0;
-    d1.addr = v4("10.0.0.9", 5432);
+    d1.addr = "10.0.0.9:5432";
     d1.maxconn = 50;
     dbb.servers = {d1};
 
-    config::Backend empty;
+    Layout::Backend empty;
     empty.name = "empty";
-    empty.id = 2;
     c.backends = {app, dbb, empty};
     return c;
 }
 
-std::unique_ptr<ShardStats> make_stats(const config::Config& cfg, int id) {
+std::unique_ptr<ShardStats> make_stats(const Layout& lay, int id) {
     auto s = std::make_unique<ShardStats>();
     s->shard_id = id;
     s->cpu = id * 2;
-    s->n_fe = cfg.frontends.size();
-    s->n_be = cfg.backends.size();
+    s->n_fe = lay.frontends.size();
+    s->n_be = lay.backends.size();
     s->fe = std::make_unique<FrontendCounters[]>(s->n_fe);
     s->be = std::make_unique<BackendCounters[]>(s->n_be);
-    for (const auto& b : cfg.backends) {
+    for (const auto& b : lay.backends) {
         s->n_srv.push_back(b.servers.size());
         s->srv.push_back(std::make_unique<ServerCounters[]>(b.servers.size()));
     }
@@ -105,14 +78,14 @@ std::unique_ptr<ShardStats> make_stats(const config::Config& cfg, int id) {
 }
 
 struct Fixture {
-    config::Config cfg = make_config();
+    Layout layout = make_layout();
     std::vector<std::unique_ptr<ShardStats>> blocks;
-    std::vector<shard::ShardInfo> infos;
+    std::vector<ShardPlace> infos;
     ProcessView proc;
 
     explicit Fixture(int nshards = 3) {
         for (int i = 0; i < nshards; ++i) {
-            blocks.push_back(make_stats(cfg, i));
+            blocks.push_back(make_stats(layout, i));
             auto& b = *blocks.back();
             // shard i: web scur = i+1, smax = 10*(i+1), stot = 100*(i+1), bin = 1000*(i+1)
             b.fe[0].scur.set(i + 1);
@@ -136,9 +109,7 @@ struct Fixture {
             b.shard.cq_overflow.set(i);
             b.shard.enobufs.set(7);
             b.shard.accept_paused.set(1);
-            shard::ShardInfo in;
-            in.id = i;
-            in.cpu = i * 2;
+            ShardPlace in;
             in.numa_node = 0;
             in.tier = "full";
             in.sq_entries = 1024;
@@ -165,7 +136,7 @@ struct Fixture {
             sv.id = int(i);
             sv.cpu = int(i) * 2;
             sv.stats = blocks[i].get();
-            sv.info = &infos[i];
+            sv.info = infos[i];
             sv.pools.push_back({"session", 512, 6, 2, 0, 3});
             sv.pools.push_back({"buffer", 16384, 4, 1, std::uint64_t(i), 2});
             v.push_back(std::move(sv));
@@ -175,7 +146,7 @@ struct Fixture {
 
     Snapshot snap(bool per_shard = false) const {
         auto v = views();
-        return build_snapshot(cfg, proc, v, BuildOptions{per_shard});
+        return build_snapshot(layout, proc, v, BuildOptions{per_shard});
     }
 };
 
@@ -286,8 +257,8 @@ TEST_CASE("merge tolerates missing blocks and blocks sized for another config") 
     fx.blocks[1]->n_fe = 1;  // as if built for a config with one frontend
     auto v = fx.views();
     v[0].stats = nullptr;
-    v[0].info = nullptr;
-    const Snapshot s = build_snapshot(fx.cfg, fx.proc, v, BuildOptions{true});
+    v[0].info = ShardPlace{};
+    const Snapshot s = build_snapshot(fx.layout, fx.proc, v, BuildOptions{true});
     CHECK(s.fe[0].stot == 200);
     CHECK(s.fe[1].stot == 0);
     CHECK_FALSE(s.shards[0].has_stats);
@@ -298,15 +269,12 @@ TEST_CASE("merge tolerates missing blocks and blocks sized for another config") 
 TEST_CASE("proxy ids: frontends first, a listen backend shares its frontend's id") {
     Fixture fx;
     std::vector<std::uint32_t> fe, be;
-    assign_proxy_ids(fx.cfg, fe, be);
+    assign_proxy_ids(fx.layout, fe, be);
     CHECK(fe == std::vector<std::uint32_t>{1, 2});
     CHECK(be == std::vector<std::uint32_t>{3, 2, 4});
 }
 
-TEST_CASE("addresses are formatted numerically") {
-    CHECK(format_addr(v4("127.0.0.1", 80)) == "127.0.0.1:80");
-    CHECK(format_addr(v6("::1", 443)) == "[::1]:443");
-    CHECK(format_addr(config::SockAddr{}).empty());
+TEST_CASE("uptime as HAProxy prints it") {
     CHECK(format_uptime(3661) == "0d 1h01m01s");
     CHECK(format_uptime(2 * 86400 + 5) == "2d 0h00m05s");
 }
@@ -401,7 +369,7 @@ TEST_CASE("show stat CSV: header, HAProxy row order, cells") {
 
 TEST_CASE("show stat CSV quotes cells holding separators") {
     Fixture fx;
-    fx.cfg.backends[0].servers[0].name = "a,\"b\"";
+    fx.layout.backends[0].servers[0].name = "a,\"b\"";
     const Snapshot s = fx.snap();
     std::string out;
     render_stat_csv(s, false, out);

@@ -1,0 +1,57 @@
+// What the statistics know of the process around them, as plain values: the objects of the
+// configuration (names, ids and the few settings a row shows), a server's runtime state and a
+// shard's placement. The control room fills them from the config snapshot and the runtime
+// (control/stats_views.hpp), so this room depends on core alone (DESIGN.md §2: stats is a leaf
+// every room may use) and its tests build these values by hand.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace es::stats {
+
+// The objects, in configuration order: indexes here are the indexes of the counter blocks.
+struct Layout {
+    struct Server {
+        std::string name;
+        int id = 0;       // position in its backend (sid = id + 1)
+        int maxconn = 0;  // 0: no limit (slim empty)
+        int weight = 1;   // as configured
+        bool disabled = false;
+        std::string addr;  // "10.0.0.1:80", "[::1]:80"; "" when unset
+    };
+    struct Frontend {
+        std::string name;
+        int maxconn = 0;
+        bool http = false;  // mode http (HTTP fields are filled for HTTP proxies only)
+    };
+    struct Backend {
+        std::string name;
+        bool http = false;
+        std::string algo = "roundrobin";  // HAProxy's `balance` name
+        std::vector<Server> servers;
+    };
+    std::vector<Frontend> frontends;
+    std::vector<Backend> backends;
+};
+
+// A server's weight and administrative state as set at runtime (`set server`, `set weight`).
+struct ServerState {
+    enum class Admin : std::uint8_t { Ready = 0, Drain = 1, Maint = 2 };
+    int weight = 1;
+    Admin admin = Admin::Ready;
+};
+
+// Where a shard runs and how its ring is sized (`show shards`).
+struct ShardPlace {
+    int numa_node = -1;  // -1 when unknown
+    std::string tier;    // io_uring tier, "full" or "basic"
+    unsigned sq_entries = 0;
+    unsigned cq_entries = 0;
+    unsigned buffers = 0;
+    unsigned bufsize = 0;
+    int conn_limit = 0;
+};
+
+}  // namespace es::stats

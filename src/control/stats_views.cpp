@@ -1,0 +1,98 @@
+#include "edgeshard/control/stats_views.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+namespace es::control {
+
+namespace {
+
+std::string_view algo_name(config::Balance b) {
+    switch (b) {
+        case config::Balance::RoundRobin:
+            return "roundrobin";
+        case config::Balance::LeastConn:
+            return "leastconn";
+        case config::Balance::Source:
+            return "source";
+        case config::Balance::Uri:
+            return "uri";
+        case config::Balance::Hdr:
+            return "hdr";
+        case config::Balance::Random:
+            return "random";
+    }
+    return "";
+}
+
+}  // namespace
+
+stats::Layout stats_layout(const config::Config& cfg) {
+    stats::Layout l;
+    l.frontends.reserve(cfg.frontends.size());
+    for (const config::Frontend& f : cfg.frontends)
+        l.frontends.push_back({f.name, f.maxconn, f.mode == config::Mode::Http});
+    l.backends.reserve(cfg.backends.size());
+    for (const config::Backend& b : cfg.backends) {
+        stats::Layout::Backend lb;
+        lb.name = b.name;
+        lb.http = b.mode == config::Mode::Http;
+        lb.algo = algo_name(b.balance.algo);
+        lb.servers.reserve(b.servers.size());
+        for (const config::Server& s : b.servers)
+            lb.servers.push_back({s.name, int(s.id), s.maxconn, s.weight, s.disabled, format_addr(s.addr)});
+        l.backends.push_back(std::move(lb));
+    }
+    return l;
+}
+
+void assign_proxy_ids(const config::Config& cfg, std::vector<std::uint32_t>& fe_iid,
+                      std::vector<std::uint32_t>& be_iid) {
+    stats::Layout names;  // the ids depend on the names alone
+    for (const config::Frontend& f : cfg.frontends) names.frontends.push_back({f.name});
+    for (const config::Backend& b : cfg.backends) names.backends.push_back({b.name});
+    stats::assign_proxy_ids(names, fe_iid, be_iid);
+}
+
+std::string format_addr(const config::SockAddr& a) {
+    char host[INET6_ADDRSTRLEN] = {};
+    if (a.ss.ss_family == AF_INET) {
+        const auto* in = reinterpret_cast<const sockaddr_in*>(&a.ss);
+        if (!inet_ntop(AF_INET, &in->sin_addr, host, sizeof host)) return {};
+        std::string s(host);
+        s.push_back(':');
+        s.append(std::to_string(ntohs(in->sin_port)));
+        return s;
+    }
+    if (a.ss.ss_family == AF_INET6) {
+        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&a.ss);
+        if (!inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host)) return {};
+        std::string s("[");
+        s.append(host).append("]:").append(std::to_string(ntohs(in6->sin6_port)));
+        return s;
+    }
+    return {};
+}
+
+stats::PoolSample sample_pool(const pool::RawPool& p) {
+    const auto& c = p.counters();
+    return stats::PoolSample{p.name(), p.size(), c.allocated.get(), c.used.get(), c.failed.get(), c.needed_avg()};
+}
+
+stats::ShardPlace shard_place(const shard::ShardInfo& in) {
+    return stats::ShardPlace{in.numa_node, in.tier,    in.sq_entries, in.cq_entries,
+                             in.buffers,   in.bufsize, in.conn_limit};
+}
+
+std::vector<std::vector<stats::ServerState>> server_states(
+    const std::vector<std::vector<shard::ServerRuntime>>& table) {
+    std::vector<std::vector<stats::ServerState>> out(table.size());
+    for (std::size_t b = 0; b < table.size(); ++b) {
+        out[b].reserve(table[b].size());
+        for (const shard::ServerRuntime& r : table[b])
+            out[b].push_back({r.weight, stats::ServerState::Admin(std::uint8_t(r.admin))});
+    }
+    return out;
+}
+
+}  // namespace es::control
