@@ -99,6 +99,11 @@ public:
     static bool frontend_needs_addr(const config::Config& cfg, std::uint32_t fe);
     const net::BufRing& buffers() const { return *bufs_; }
 
+    // A client connection accepted on frontend `fe` (direct descriptor `slot`, `peer` its address
+    // or nullptr): the tail of every accept completion, public so that tests start connections
+    // the way a listener does.
+    void accept_conn(int slot, std::uint32_t fe, const sockaddr_storage* peer);
+
 private:
     // runtime server states (proxy/admin.cpp)
     void apply_initial_server_states();
