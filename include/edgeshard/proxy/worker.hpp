@@ -103,6 +103,8 @@ public:
     // or nullptr): the tail of every accept completion, public so that tests start connections
     // the way a listener does.
     void accept_conn(int slot, std::uint32_t fe, const sockaddr_storage* peer);
+    // Tests: every connection-side op goes to `rec` instead of the ring (net::SideIo::set_recorder).
+    void set_side_recorder(net::SideOpRecorder* rec) { io_.set_recorder(rec); }
 
 private:
     // runtime server states (proxy/admin.cpp)
