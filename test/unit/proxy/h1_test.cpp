@@ -231,6 +231,22 @@ TEST_CASE("h1: a pooled connection the server closed before answering: the reque
     replayed(h, srv, r2);
 }
 
+TEST_CASE("h1: the replay holds when the server's FIN is seen before the request's send completes") {
+    SKIP_WITHOUT_URING();
+    H1Harness h;
+    const int srv = pooled_after_one_exchange(h);
+    const std::string r2 = "GET /2 HTTP/1.1\r\nHost: a\r\n\r\n";
+    h.deliver(kCli, r2);
+    const Recorded s2 = h.expect(K::Send, srv);  // on the pooled connection
+    CHECK(h.sent(s2) == r2);
+    // the FIN completes first, the send after it (the head is still under the send meanwhile)
+    h.end_recv(srv, 0);
+    const Recorded close = h.expect(K::Close, srv);
+    h.complete_send(s2);
+    h.complete_close(close);
+    replayed(h, srv, r2);
+}
+
 TEST_CASE("h1: a short send to the client is resumed with exactly the rest") {
     SKIP_WITHOUT_URING();
     H1Harness h;
