@@ -501,7 +501,16 @@ bool H1Proxy::h_replay(HttpSession* s, HttpConn* c, std::uint32_t why) {
     s->conn = nullptr;
     c_release(c, false);  // closes it; its queue lets go of the head
     hb->keep = false;
-    if (hb->queued) return false;  // still under an in-flight send: cannot be queued twice
+    if (hb->queued) {
+        // still under the send in flight (the server's FIN came before its completion): the send
+        // only reads the head, but a block is queued once, so the replay goes with a copy; the
+        // closed connection frees the original when its send completes
+        HeadBuf* copy = sendq_.new_block();
+        if (!copy) return false;
+        std::memcpy(copy->data, hb->data, hb->len);
+        copy->len = hb->len;
+        hb = copy;
+    }
     auto* sc = lbs_[std::size_t(s->be)]->server(srvi).c;
     sc->wretr.inc();
     st_.be[s->be].wretr.inc();

@@ -64,17 +64,6 @@ int share(int total, int nshards, int idx) {
     return std::max(1, s);
 }
 
-void make_stats(stats::ShardStats& st, const config::Config& cfg) {
-    st.n_fe = cfg.frontends.size();
-    st.n_be = cfg.backends.size();
-    st.fe = std::make_unique<stats::FrontendCounters[]>(st.n_fe);
-    st.be = std::make_unique<stats::BackendCounters[]>(st.n_be);
-    for (const auto& b : cfg.backends) {
-        st.srv.push_back(std::make_unique<stats::ServerCounters[]>(std::max<std::size_t>(1, b.servers.size())));
-        st.n_srv.push_back(b.servers.size());
-    }
-}
-
 void shard_main(Shard* sh, const config::Config* cfg, const Topology* topo) {
     Reactor* reactor = nullptr;
     mi_heap_t* heap = nullptr;
@@ -136,6 +125,17 @@ void shard_main(Shard* sh, const config::Config* cfg, const Topology* topo) {
 }
 
 }  // namespace
+
+void make_stats(stats::ShardStats& st, const config::Config& cfg) {
+    st.n_fe = cfg.frontends.size();
+    st.n_be = cfg.backends.size();
+    st.fe = std::make_unique<stats::FrontendCounters[]>(st.n_fe);
+    st.be = std::make_unique<stats::BackendCounters[]>(st.n_be);
+    for (const auto& b : cfg.backends) {
+        st.srv.push_back(std::make_unique<stats::ServerCounters[]>(std::max<std::size_t>(1, b.servers.size())));
+        st.n_srv.push_back(b.servers.size());
+    }
+}
 
 Runtime::Runtime(std::shared_ptr<const config::Config> cfg) : cfg_(std::move(cfg)) {
     for (const auto& b : cfg_->backends) {

@@ -88,6 +88,13 @@ public:
     static bool frontend_needs_addr(const config::Config& cfg, std::uint32_t fe);
     const net::BufRing& buffers() const { return *bufs_; }
 
+    // A client connection accepted on frontend `fe` (direct descriptor `slot`, `peer` its address
+    // or nullptr): the tail of every accept completion, public so that tests start connections
+    // the way a listener does.
+    void accept_conn(int slot, std::uint32_t fe, const sockaddr_storage* peer);
+    // Tests: every connection-side op goes to `rec` instead of the ring (net::SideIo::set_recorder).
+    void set_side_recorder(net::SideOpRecorder* rec) { io_.set_recorder(rec); }
+
 private:
     // runtime server states (proxy/admin.cpp)
     void apply_initial_server_states();

@@ -59,6 +59,9 @@ struct ListenerRecord {
 
 class Shard;
 
+// Sizes a shard's statistics block for `cfg`: one counter block per frontend, backend and server.
+void make_stats(stats::ShardStats& st, const config::Config& cfg);
+
 class Runtime {
 public:
     explicit Runtime(std::shared_ptr<const config::Config> cfg);
