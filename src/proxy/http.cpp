@@ -59,14 +59,7 @@ std::uint32_t H1Proxy::retry_status_bit(int status) {
 }
 
 H1Proxy::H1Proxy(Worker& w)
-    : w_(w),
-      cfg_(w.cfg_),
-      p_(w.p_),
-      r_(w.r_),
-      st_(w.st_),
-      bufs_(w.bufs_.get()),
-      io_(w.io_),
-      lbs_(w.lbs_),
+    : ShardCtx(w),
       hsessions_("http_session", std::uint64_t(w.p_.conn_limit) + 1024),
       hconns_("http_conn"),
       sendq_(*w.bufs_, w.io_) {
@@ -134,10 +127,7 @@ void H1Proxy::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* pe
     const std::int64_t now = r_.now_ms();
     s->t_accept = s->t_req = s->last_cli = now;
     ++w_.live_;
-    s->all_node.prev = hall_.prev;
-    s->all_node.next = &hall_;
-    hall_.prev->next = &s->all_node;
-    hall_.prev = &s->all_node;
+    s->all_node.link_before(hall_);
     // limits: HTTP sessions count towards the same shard and frontend limits as L4 sessions; one
     // accepted in the same batch as a limit was reached waits, unread, until a slot frees
     if (!w_.may_start(fe)) {

@@ -24,14 +24,7 @@ config::Millis or_unset(config::Millis v) { return v > 0 ? v : config::kUnset; }
 }  // namespace
 
 TcpProxy::TcpProxy(Worker& w)
-    : w_(w),
-      cfg_(w.cfg_),
-      p_(w.p_),
-      r_(w.r_),
-      st_(w.st_),
-      bufs_(w.bufs_.get()),
-      io_(w.io_),
-      lbs_(w.lbs_),
+    : ShardCtx(w),
       sessions_("session", std::uint64_t(w.p_.conn_limit) + 1024) {
     queues_.resize(cfg_.backends.size());
 }
@@ -57,10 +50,7 @@ void TcpProxy::accept(int slot, std::uint32_t fe, const sockaddr_storage* peer) 
     if (peer) s->peer = *peer;
     ++w_.live_;
     // all_ list: used by stop
-    s->all_node.prev = all_.prev;
-    s->all_node.next = &all_;
-    all_.prev->next = &s->all_node;
-    all_.prev = &s->all_node;
+    s->all_node.link_before(all_);
 
     if (w_.may_start(fe)) {
         start_session(s);

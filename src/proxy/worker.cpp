@@ -21,6 +21,9 @@ namespace es::proxy {
 
 using shard::UserData;
 
+ShardCtx::ShardCtx(Worker& w)
+    : w_(w), cfg_(w.cfg_), p_(w.p_), r_(w.r_), st_(w.st_), bufs_(w.bufs_.get()), io_(w.io_), lbs_(w.lbs_) {}
+
 Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor& r, stats::ShardStats& st)
     : cfg_(cfg),
       p_(p),

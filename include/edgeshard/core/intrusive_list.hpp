@@ -15,6 +15,13 @@ struct ListNode {
         next->prev = prev;
         prev = next = this;
     }
+    // links this node last in the list whose sentinel is `head`
+    void link_before(ListNode& head) {
+        prev = head.prev;
+        next = &head;
+        head.prev->next = this;
+        head.prev = this;
+    }
 };
 
 // The head is a sentinel; T must have a ListNode member given by `Member`.

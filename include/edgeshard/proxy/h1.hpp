@@ -27,6 +27,7 @@
 #include "edgeshard/pool/pool.hpp"
 #include "edgeshard/proxy/h1_types.hpp"
 #include "edgeshard/proxy/lb.hpp"
+#include "edgeshard/proxy/shard_ctx.hpp"
 #include "edgeshard/proxy/page.hpp"
 #include "edgeshard/proxy/page_waits.hpp"
 #include "edgeshard/shard/reactor.hpp"
@@ -34,10 +35,7 @@
 
 namespace es::proxy {
 
-class Worker;
-struct WorkerParams;
-
-class H1Proxy {
+class H1Proxy : ShardCtx {
 public:
     explicit H1Proxy(Worker& w);
     H1Proxy(const H1Proxy&) = delete;
@@ -167,14 +165,6 @@ private:
     void h_maybe_end_sent(HttpSession* s);
     void c_splice_close(HttpConn* c);
 
-    Worker& w_;
-    const config::Config& cfg_;
-    const WorkerParams& p_;
-    shard::Reactor& r_;
-    stats::ShardStats& st_;
-    net::BufRing* bufs_;
-    net::SideIo& io_;
-    std::vector<std::unique_ptr<BackendLb>>& lbs_;
     pool::ObjectPool<HttpSession> hsessions_;
     pool::ObjectPool<HttpConn> hconns_;
     net::SendQueues sendq_;  // output queues: head blocks and queue blocks (only while bytes are queued)

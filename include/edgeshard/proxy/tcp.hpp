@@ -17,16 +17,14 @@
 #include "edgeshard/net/conn_side.hpp"
 #include "edgeshard/pool/pool.hpp"
 #include "edgeshard/proxy/lb.hpp"
+#include "edgeshard/proxy/shard_ctx.hpp"
 #include "edgeshard/proxy/tcp_types.hpp"
 #include "edgeshard/shard/reactor.hpp"
 #include "edgeshard/stats/counters.hpp"
 
 namespace es::proxy {
 
-class Worker;
-struct WorkerParams;
-
-class TcpProxy {
+class TcpProxy : ShardCtx {
 public:
     explicit TcpProxy(Worker& w);
     TcpProxy(const TcpProxy&) = delete;
@@ -89,14 +87,6 @@ private:
 
     void count_abort(Session* s, int side);
 
-    Worker& w_;
-    const config::Config& cfg_;
-    const WorkerParams& p_;
-    shard::Reactor& r_;
-    stats::ShardStats& st_;
-    net::BufRing* bufs_;
-    net::SideIo& io_;
-    std::vector<std::unique_ptr<BackendLb>>& lbs_;
     pool::ObjectPool<Session> sessions_;
     std::vector<Session*> pending_;              // accepted beyond a limit, waiting for a slot (FIFO)
     std::vector<std::vector<Session*>> queues_;  // per backend: waiting for a server slot

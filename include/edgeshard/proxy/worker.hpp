@@ -159,6 +159,7 @@ private:
     void put_pipe(net::Pipe* p, bool clean);
 
     // ---- shared with the protocols (tcp.hpp, h1.hpp)
+    friend struct ShardCtx;
     friend class TcpProxy;
     friend class H1Proxy;
     bool is_http_fe(std::uint32_t fe) const;
