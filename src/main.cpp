@@ -209,6 +209,7 @@ int main(int argc, char** argv) {
     }
 
     std::unique_ptr<es::origin::DemoOrigin> origin;
+    es::log::publish_utc_offset();  // log dates, before any shard formats one
     es::shard::Runtime rt(cfg);
     // runtime server states set on the old process continue here, matched by name
     for (const auto& sv : taken.state.servers) {

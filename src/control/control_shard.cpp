@@ -757,6 +757,7 @@ struct ControlShard::Impl {
 
     void serve(int signal_fd) {
         std::vector<pollfd> pfds;
+        std::int64_t offset_sec = -1;
         for (;;) {
             const std::int64_t now = core::now_ms();
             if (reload_turn(now)) return;
@@ -764,6 +765,10 @@ struct ControlShard::Impl {
             const bool have_sig = signal_fd >= 0;
             if (have_sig) pfds.push_back({signal_fd, POLLIN, 0});
             const std::size_t client_base = pfds.size();
+            if (now / 1000 != offset_sec) {  // the shards' log dates follow a daylight-saving change
+                offset_sec = now / 1000;
+                log::publish_utc_offset();
+            }
             sink.drain();
             std::int64_t timeout = sink.writes_anything() ? kLogTickMs : kTickMs;
             if (draining) timeout = std::min<std::int64_t>(timeout, 50);  // notices the shards ending

@@ -2,6 +2,8 @@
 // A record then costs a copy of the cached text instead of a localtime_r + snprintf.
 #pragma once
 
+#include <time.h>
+
 #include <cstdint>
 #include <string_view>
 
@@ -20,6 +22,14 @@ struct DateText {
     std::string_view text;
     std::string_view tz;  // Iso only
 };
+
+// Epoch second `sec` broken down as local time `utc_offset_s` seconds east of UTC (0: UTC), in
+// plain arithmetic: glibc's localtime_r and gmtime_r both take its timezone lock, and a data shard
+// takes no lock. tm_gmtoff is set, tm_wday/tm_yday/tm_isdst are not.
+tm broken_down(std::int64_t sec, long utc_offset_s);
+
+// The local time's offset from UTC, in seconds, as last published (publish_utc_offset).
+long utc_offset();
 
 // The text of epoch second `sec` in the calling thread's cache for `kind`. The views stay valid
 // until the next call with the same kind on the same thread.

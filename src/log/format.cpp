@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <charconv>
 #include <climits>
 #include <cstdio>
@@ -55,18 +56,51 @@ struct CachedDate {
 
 thread_local CachedDate t_dates[kDateKinds];
 
+std::atomic<long> g_utc_offset{0};  // seconds east of UTC, written by the control thread
+
+// Days since 1970-01-01 -> civil date (proleptic Gregorian), for any day count: the 400-year era,
+// the day of the era, the year of the era, then a March-based day of year and month.
+void civil_from_days(std::int64_t z, int& y, int& m, int& d) {
+    z += 719468;  // days from 0000-03-01 to 1970-01-01
+    const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const auto doe = std::uint32_t(z - era * 146097);                          // [0, 146096]
+    const std::uint32_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;  // [0, 399]
+    const std::uint32_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);          // [0, 365]
+    const std::uint32_t mp = (5 * doy + 2) / 153;                               // March = 0
+    d = int(doy - (153 * mp + 2) / 5 + 1);
+    m = int(mp < 10 ? mp + 3 : mp - 9);
+    y = int(std::int64_t(yoe) + era * 400 + (m <= 2 ? 1 : 0));
+}
+
 }  // namespace
+
+tm broken_down(std::int64_t sec, long utc_offset_s) {
+    const std::int64_t t = sec + utc_offset_s;
+    std::int64_t days = t / 86400;
+    std::int64_t rem = t % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        --days;
+    }
+    tm v{};
+    int y = 1970, m = 1, d = 1;
+    civil_from_days(days, y, m, d);
+    v.tm_year = y - 1900;
+    v.tm_mon = m - 1;
+    v.tm_mday = d;
+    v.tm_hour = int(rem / 3600);
+    v.tm_min = int(rem / 60 % 60);
+    v.tm_sec = int(rem % 60);
+    v.tm_gmtoff = utc_offset_s;
+    return v;
+}
+
+long utc_offset() { return g_utc_offset.load(std::memory_order_relaxed); }
 
 DateText cached_date(DateKind kind, std::int64_t sec) {
     CachedDate& c = t_dates[int(kind)];
     if (c.sec != sec) {
-        const time_t t = time_t(sec);
-        tm tmv{};
-        if (kind == DateKind::Gmt) {
-            gmtime_r(&t, &tmv);
-        } else {
-            localtime_r(&t, &tmv);
-        }
+        const tm tmv = broken_down(sec, kind == DateKind::Gmt ? 0 : utc_offset());
         const long off_min = tmv.tm_gmtoff / 60;
         const char sign = off_min < 0 ? '-' : '+';
         const long aoff = off_min < 0 ? -off_min : off_min;
@@ -103,6 +137,12 @@ DateText cached_date(DateKind kind, std::int64_t sec) {
 }
 
 }  // namespace detail
+
+void publish_utc_offset() {
+    const time_t now = time(nullptr);
+    tm v{};
+    if (localtime_r(&now, &v)) detail::g_utc_offset.store(v.tm_gmtoff, std::memory_order_relaxed);
+}
 
 namespace {
 

@@ -164,6 +164,12 @@ inline constexpr std::size_t kRecordHeader = sizeof(std::uint16_t);
 
 // Renders one record for frontend_id straight into the ring (no intermediate copy). False when the
 // ring is full: the record is dropped and the caller counts it (FrontendCounters::log_drops).
+// Publishes the local time's offset from UTC for the log dates of every thread (control thread:
+// at boot and then every tick, so a daylight-saving change shows within a second). Data shards
+// only read it: they break dates down in plain arithmetic and never call localtime_r, which takes
+// glibc's timezone lock.
+void publish_utc_offset();
+
 bool emit(Ring& ring, std::uint16_t frontend_id, const Format& fmt, const Fields& f,
           std::size_t max_line = kMaxLine);
 
