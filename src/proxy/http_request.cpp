@@ -382,8 +382,7 @@ HttpNotes* H1Proxy::h_notes(HttpSession* s) {
 
 void H1Proxy::h_drop_notes(HttpSession* s) {
     if (s->notes) {
-        notes_.destroy(s->notes);
-        s->notes = nullptr;
+        h_drop_notes(s);
     }
 }
 
@@ -403,13 +402,11 @@ bool H1Proxy::h_forward_body(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out, 
         return true;
     }
     const std::uint32_t high = kHighWaterBufs * bufs_->size();
-    // 1. bytes left in the gathering buffer after the head
-    if (acc && acc->off < acc->len) {
-        if (out.full() || out.bytes >= high) return false;
-        const char* p = acc->data + acc->off;
-        const std::size_t avail = acc->len - acc->off;
-        std::size_t take = avail;
-        bool done = false;
+    // How many of the `avail` bytes at `p` belong to this message (`take`) and whether it ends
+    // there (`done`), by its framing. False: a framing error, already answered.
+    auto frame = [&](const char* p, std::size_t avail, std::size_t& take, bool& done) {
+        take = avail;
+        done = false;
         if (kind == http::BodyKind::Length) {
             if (take >= left) {
                 take = std::size_t(left);
@@ -425,6 +422,16 @@ bool H1Proxy::h_forward_body(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out, 
             take = st.used;
             done = st.status == http::Status::Done;
         }
+        return true;
+    };
+    // 1. bytes left in the gathering buffer after the head
+    if (acc && acc->off < acc->len) {
+        if (out.full() || out.bytes >= high) return false;
+        const char* p = acc->data + acc->off;
+        const std::size_t avail = acc->len - acc->off;
+        std::size_t take;
+        bool done;
+        if (!frame(p, avail, take, done)) return false;
         if (!request) h_count_out(s, take);
         if (take > 0) {
             if (take == avail) {
@@ -460,23 +467,9 @@ bool H1Proxy::h_forward_body(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out, 
         const std::uint16_t b = in.head;
         net::BufRing::Rec& rec = bufs_->rec(b);
         const char* p = bufs_->data(b) + rec.off;
-        std::size_t take = rec.len;
-        bool done = false;
-        if (kind == http::BodyKind::Length) {
-            if (take >= left) {
-                take = std::size_t(left);
-                done = true;
-            }
-            left -= take;
-        } else if (kind == http::BodyKind::Chunked) {
-            const http::ChunkedScanner::Step st = chunks.feed(p, rec.len);
-            if (st.status == http::Status::Error) {
-                h_body_error(s, request);
-                return false;
-            }
-            take = st.used;
-            done = st.status == http::Status::Done;
-        }
+        std::size_t take;
+        bool done;
+        if (!frame(p, rec.len, take, done)) return false;
         if (!request) h_count_out(s, take);
         if (take == rec.len) {
             bufs_->pop(in);
