@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "edgeshard/rules/rules.hpp"
+#include "heads.hpp"
 
 using es::config::Acl;
 using es::config::Condition;
@@ -21,27 +22,10 @@ using es::http::ResponseHead;
 using es::rules::Txn;
 using Match = es::config::Acl::Match;
 
+using rulestest::Hdrs;
+using rulestest::make_req;
+
 namespace {
-
-using Hdrs = std::initializer_list<std::pair<std::string_view, std::string_view>>;
-
-// A request head filled by hand, as the parser would (views into literals).
-RequestHead make_req(std::string_view method, std::string_view target, Hdrs hdrs, std::uint8_t version = 11) {
-    RequestHead r;
-    r.method_text = method;
-    r.target = target;
-    const std::size_t q = target.find('?');
-    r.path = target.substr(0, q);
-    if (q != std::string_view::npos) r.query = target.substr(q + 1);
-    r.version = version;
-    for (const auto& [n, v] : hdrs) {
-        r.headers[r.nheaders].name = n;
-        r.headers[r.nheaders].value = v;
-        if (n == "Host" || n == "host") r.host = v;
-        ++r.nheaders;
-    }
-    return r;
-}
 
 Acl acl(std::string fetch, Match m, std::vector<std::string> patterns, bool icase = false,
         std::string arg = "") {

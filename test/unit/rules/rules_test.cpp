@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "edgeshard/rules/rules.hpp"
+#include "heads.hpp"
 
 using es::config::Acl;
 using es::config::Condition;
@@ -29,25 +30,10 @@ using es::rules::Txn;
 using es::rules::Verdict;
 using Match = es::config::Acl::Match;
 
+using rulestest::Hdrs;
+using rulestest::make_req;
+
 namespace {
-
-using Hdrs = std::initializer_list<std::pair<std::string_view, std::string_view>>;
-
-RequestHead make_req(std::string_view method, std::string_view target, Hdrs hdrs) {
-    RequestHead r;
-    r.method_text = method;
-    r.target = target;
-    const std::size_t q = target.find('?');
-    r.path = target.substr(0, q);
-    if (q != std::string_view::npos) r.query = target.substr(q + 1);
-    for (const auto& [n, v] : hdrs) {
-        r.headers[r.nheaders].name = n;
-        r.headers[r.nheaders].value = v;
-        if (n == "Host") r.host = v;
-        ++r.nheaders;
-    }
-    return r;
-}
 
 // A request with its transaction state, as the proxy holds it.
 struct Exchange {
