@@ -72,11 +72,6 @@ void H1Proxy::pools(std::vector<pool::RawPool*>& out) {
         out.push_back(rp);
 }
 
-void H1Proxy::trim_idle_pools() {
-    for (pool::RawPool* rp : {&hsessions_.raw(), &hconns_.raw(), &sendq_.blocks.raw(), &sendq_.outblocks.raw(), &notes_.raw()})
-        rp->trim_idle();
-}
-
 // Client connections accepted beyond a limit start, in order, as the limits leave room.
 void H1Proxy::start_pending() {
     w_.start_waiting(hpending_, [this](HttpSession* s) {

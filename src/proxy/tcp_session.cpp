@@ -31,7 +31,6 @@ TcpProxy::TcpProxy(Worker& w)
 
 void TcpProxy::pools(std::vector<pool::RawPool*>& out) { out.push_back(&sessions_.raw()); }
 
-void TcpProxy::trim_idle_pools() { sessions_.raw().trim_idle(); }
 
 // A connection accepted on a tcp frontend. `peer`: its address, when the listener asked for it.
 void TcpProxy::accept(int slot, std::uint32_t fe, const sockaddr_storage* peer) {

@@ -59,10 +59,11 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
     accept_paused_ = p_.accept_paused;
     tcp_ = std::make_unique<TcpProxy>(*this);
     h1_ = std::make_unique<H1Proxy>(*this);
-    std::vector<pool::RawPool*> all;
-    pools(all);
+    tcp_->pools(pools_);
+    pools_.push_back(&pipes_.raw());
+    h1_->pools(pools_);
     for (const auto& [name, n] : p_.pool_hints)
-        for (pool::RawPool* rp : all)
+        for (pool::RawPool* rp : pools_)
             if (rp->name() == name) rp->hint_needed(n);
     wall_offset_ms_ = p_.wall_offset_ms;
     fe_formats_.resize(cfg_.frontends.size());
@@ -115,17 +116,8 @@ Worker::~Worker() {
         if (l.fd >= 0) ::close(l.fd);
 }
 
-void Worker::pools(std::vector<pool::RawPool*>& out) {
-    tcp_->pools(out);
-    out.push_back(&pipes_.raw());
-    h1_->pools(out);
-}
 
-std::vector<const pool::RawPool*> Worker::pools() const {
-    std::vector<pool::RawPool*> all;
-    const_cast<Worker*>(this)->pools(all);
-    return {all.begin(), all.end()};
-}
+std::vector<const pool::RawPool*> Worker::pools() const { return {pools_.begin(), pools_.end()}; }
 
 bool Worker::is_http_fe(std::uint32_t fe) const { return cfg_.frontends[fe].mode == config::Mode::Http; }
 
@@ -251,9 +243,7 @@ void Worker::housekeeping() {
         }
     }
     pipes_taken_ = false;
-    tcp_->trim_idle_pools();
-    pipes_.raw().trim_idle();
-    h1_->trim_idle_pools();
+    for (pool::RawPool* rp : pools_) rp->trim_idle();
     start_pending();
     update_accepting();
     if (!stopping_) r_.timers().schedule(&housekeeping_timer_, r_.now_ms() + 1000);

@@ -43,7 +43,6 @@ public:
 
     int conns_live() const { return hconns_live_; }  // server connections, pooled or attached
     void pools(std::vector<pool::RawPool*>& out);
-    void trim_idle_pools();
     void start_pending();      // accepted beyond a limit: start those that now have room
     void http_drain_tick();    // soft stop: close idle client connections
     void h_on_timer(shard::Timer* t);

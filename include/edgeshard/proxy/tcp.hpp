@@ -42,7 +42,6 @@ public:
     // a server of `be` may have room: start waiting sessions while room() says so
     void serve_queue(std::size_t be, const std::function<bool()>& room);
     void pools(std::vector<pool::RawPool*>& out);
-    void trim_idle_pools();
 
 private:
     void start_session(Session* s);

@@ -84,7 +84,6 @@ public:
     bool done() const;
 
     std::vector<const pool::RawPool*> pools() const;
-    void pools(std::vector<pool::RawPool*>& out);  // every pool of the shard's proxy
     static bool frontend_needs_addr(const config::Config& cfg, std::uint32_t fe);
     const net::BufRing& buffers() const { return *bufs_; }
 
@@ -190,6 +189,7 @@ private:
     shard::Timer housekeeping_timer_;
     std::uint8_t gen_ = 0;
 
+    std::vector<pool::RawPool*> pools_;  // every pool of the shard's proxy (show pools, idle trims)
     std::unique_ptr<TcpProxy> tcp_;  // the tcp frontends' sessions
     std::unique_ptr<H1Proxy> h1_;  // the HTTP/1 frontends' connections
     std::vector<std::unique_ptr<log::Format>> fe_formats_;
