@@ -382,7 +382,8 @@ HttpNotes* H1Proxy::h_notes(HttpSession* s) {
 
 void H1Proxy::h_drop_notes(HttpSession* s) {
     if (s->notes) {
-        h_drop_notes(s);
+        notes_.destroy(s->notes);
+        s->notes = nullptr;
     }
 }
 
