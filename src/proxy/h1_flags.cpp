@@ -4,13 +4,19 @@
 
 namespace es::proxy {
 
-std::string show_h1_flags(std::uint32_t flags) {
+std::string show_h1_flags(std::uint16_t flags) {
     static constexpr core::FlagName kNames[] = {
-        {kH1Released, "RELD"},    {kH1CountedConn, "CNTC"}, {kH1CountedBe, "CNTB"}, {kH1Pending, "PEND"},
-        {kH1Linger, "LINGER"},    {kH1CloseAfter, "CLOSE"}, {kH1FirstReq, "FIRST"}, {kH1Http10, "H10"},
-        {kH1Queued, "QUEUED"},    {kH1Replied, "LOCAL"},    {kH1ReqUpgrade, "UPG"}, {kH1ReqExpect, "EXP"},
-        {kH1ReqHead, "HEAD"},     {kH1SrvClose, "SCLOSE"},  {kH1InParse, "PARSE"},  {kH1ForceNew, "NEW"},
-        {kH1Logged, "LOGGED"},
+        {kH1Released, "RELD"}, {kH1CountedConn, "CNTC"}, {kH1CountedBe, "CNTB"}, {kH1Pending, "PEND"},
+        {kH1Linger, "LINGER"}, {kH1CloseAfter, "CLOSE"}, {kH1FirstReq, "FIRST"}, {kH1InParse, "PARSE"},
+    };
+    return core::show_flags(flags, kNames);
+}
+
+std::string show_h1s_flags(std::uint16_t flags) {
+    static constexpr core::FlagName kNames[] = {
+        {kH1SQueued, "QUEUED"}, {kH1SReplied, "LOCAL"},   {kH1SUpgrade, "UPG"},  {kH1SExpect, "EXP"},
+        {kH1SHead, "HEAD"},     {kH1SSrvClose, "SCLOSE"}, {kH1SForceNew, "NEW"}, {kH1SLogged, "LOGGED"},
+        {kH1SHttp10, "H10"},
     };
     return core::show_flags(flags, kNames);
 }

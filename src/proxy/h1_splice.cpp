@@ -37,19 +37,19 @@ using namespace h1;
 // Only while the request was fully sent (nothing queued towards the server) and nothing else is
 // queued for the client, so no io_uring send ever meets a non-blocking socket.
 
-void H1Proxy::h_maybe_splice(HttpSession* s) {
-    HttpConn* c = s->conn;
-    if (c->splice == HttpConn::NoSplice) {
-        if (!p_.splice_ok || !cfg_.global.splice || c->has(kC1NoSplice) || s->rsp_body != http::BodyKind::Length ||
-            s->rsp_left <= std::uint64_t(std::max<std::int64_t>(0, cfg_.global.splice_threshold)) ||
-            s->req != ReqPhase::Done || c->out.n > 0 || c->out.inflight || c->state != HttpConn::Ready)
+void H1Proxy::h_maybe_splice(H1Conn* s) {
+    H1SrvConn* c = s->conn;
+    if (c->splice == H1SrvConn::NoSplice) {
+        if (!p_.splice_ok || !cfg_.global.splice || c->has(kC1NoSplice) || s->st->rsp_body != http::BodyKind::Length ||
+            s->st->rsp_left <= std::uint64_t(std::max<std::int64_t>(0, cfg_.global.splice_threshold)) ||
+            s->req_phase() != ReqPhase::Done || c->out.n > 0 || c->out.inflight || c->state != H1SrvConn::Ready)
             return;
-        c->splice = HttpConn::Switching;
+        c->splice = H1SrvConn::Switching;
         c_cancel_recv(c);
     }
-    if (c->splice != HttpConn::Switching) return;
+    if (c->splice != H1SrvConn::Switching) return;
     // bytes already received go out first, in order
-    if (c->sock.has(net::kSideRecv) || !c->in.empty() || s->rsp_acc || s->out.n > 0 || s->out.inflight) return;
+    if (c->sock.has(net::kSideRecv) || !c->in.empty() || s->st->rsp_acc || s->out.n > 0 || s->out.inflight) return;
     if (!c->pipe) {
         c->pipe = w_.get_pipe();
         if (!c->pipe) {
@@ -71,15 +71,15 @@ void H1Proxy::h_maybe_splice(HttpSession* s) {
         h_splice_fallback(c);
         return;
     }
-    c->splice = HttpConn::Splicing;
+    c->splice = H1SrvConn::Splicing;
     st_.shard.splice_switches.inc();
     h_pump(s);
 }
 
 // No pipe or no regular fd: this connection's bodies stay on the buffer path.
-void H1Proxy::h_splice_fallback(HttpConn* c) {
+void H1Proxy::h_splice_fallback(H1SrvConn* c) {
     c->set(kC1NoSplice);
-    c->splice = HttpConn::NoSplice;
+    c->splice = H1SrvConn::NoSplice;
     if (c->pipe) {
         w_.put_pipe(c->pipe, c->pipe_bytes == 0);
         c->pipe = nullptr;
@@ -88,9 +88,9 @@ void H1Proxy::h_splice_fallback(HttpConn* c) {
     c_maybe_rearm(c);
 }
 
-void H1Proxy::h_pump(HttpSession* s) {
-    HttpConn* c = s->conn;
-    if (!c || c->splice != HttpConn::Splicing || s->state != HState::Active) return;
+void H1Proxy::h_pump(H1Conn* s) {
+    H1SrvConn* c = s->conn;
+    if (!c || c->splice != H1SrvConn::Splicing || s->state != HState::Active) return;
     const std::uint64_t cli_poll = UserData::pack(kHOpCliPollOut, s->gen, s);
     const std::uint64_t srv_poll = UserData::pack(kHOpSrvPollIn, c->gen, c);
     for (int round = 0; round < net::kSpliceBudget; ++round) {
@@ -107,22 +107,22 @@ void H1Proxy::h_pump(HttpSession* s) {
                 return;
             }
         }
-        if (s->rsp_left == 0) {
+        if (s->st->rsp_left == 0) {
             h_splice_done(s);
             return;
         }
         if (c->sock.has(net::kSideEof)) {
             // the server closed before the end of the body: the client gets what came, then a cut
-            s->term[0] = 'S';
+            s->st->term[0] = 'S';
             h_server_failed(s, false);
             return;
         }
-        const std::size_t want = std::size_t(std::min<std::uint64_t>(s->rsp_left, c->pipe->capacity));
+        const std::size_t want = std::size_t(std::min<std::uint64_t>(s->st->rsp_left, c->pipe->capacity));
         const net::SpliceStep i = net::splice_in(*c->pipe, c->pipe_bytes, c->sock.fd, want);
         if (i.what == net::Spliced::Moved) {
-            s->rsp_left -= i.n;
-            s->bytes_out += i.n;
-            s->last_srv = r_.now_ms();
+            s->st->rsp_left -= i.n;
+            s->st->bytes_out += i.n;
+            s->st->last_srv = r_.now_ms();
             st_.shard.splice_bytes.add(i.n);
             st_.fe[s->fe].bout.add(i.n);
             st_.be[s->be].bout.add(i.n);
@@ -136,7 +136,7 @@ void H1Proxy::h_pump(HttpSession* s) {
             st_.be[s->be].eresp.inc();
             lbs_[std::size_t(c->be)]->server(c->server).c->eresp.inc();
             c->sock.set(net::kSideEof);
-            s->term[0] = 'S';
+            s->st->term[0] = 'S';
             h_server_failed(s, false);
             return;
         }
@@ -148,8 +148,8 @@ void H1Proxy::h_pump(HttpSession* s) {
 }
 
 // The body has reached the client socket in full: back to the buffer path.
-void H1Proxy::h_splice_done(HttpSession* s) {
-    HttpConn* c = s->conn;
+void H1Proxy::h_splice_done(H1Conn* s) {
+    H1SrvConn* c = s->conn;
     // The last receive's "more in the socket" flag predates the spliced body. Whether the server
     // sent anything beyond the body decides whether the connection may be pooled: one peek on
     // the (still non-blocking) regular fd, cheap next to the body it ends.
@@ -162,13 +162,13 @@ void H1Proxy::h_splice_done(HttpSession* s) {
     fcntl(c->sock.fd, F_SETFL, 0);
     w_.put_pipe(c->pipe, true);
     c->pipe = nullptr;
-    c->splice = HttpConn::NoSplice;
+    c->splice = H1SrvConn::NoSplice;
     c->set(kC1Spliced);
-    s->rsp = RspPhase::Done;
+    s->st->rsp = RspPhase::Done;
     h_response_done(s);
 }
 
-void H1Proxy::h_on_cli_install(HttpSession* s, int res) {
+void H1Proxy::h_on_cli_install(H1Conn* s, int res) {
     --s->pending_ops;
     net::SideIo::install_done(s->cli, res);  // closes the fd if the side is closed
     if (s->state != HState::Active) {
@@ -176,27 +176,27 @@ void H1Proxy::h_on_cli_install(HttpSession* s, int res) {
         return;
     }
     if (res < 0) {
-        if (s->conn && s->conn->splice == HttpConn::Switching) h_splice_fallback(s->conn);
+        if (s->conn && s->conn->splice == H1SrvConn::Switching) h_splice_fallback(s->conn);
         return;
     }
-    if (s->conn && s->conn->splice == HttpConn::Switching) h_maybe_splice(s);
+    if (s->conn && s->conn->splice == H1SrvConn::Switching) h_maybe_splice(s);
 }
 
-void H1Proxy::c_on_install(HttpConn* c, int res) {
+void H1Proxy::c_on_install(H1SrvConn* c, int res) {
     --c->pending_ops;
     net::SideIo::install_done(c->sock, res);  // closes the fd if the side is closed
-    if (c->state == HttpConn::Closing) {
+    if (c->state == H1SrvConn::Closing) {
         c_maybe_release(c);
         return;
     }
     if (res < 0) {
-        if (c->splice == HttpConn::Switching) h_splice_fallback(c);
+        if (c->splice == H1SrvConn::Switching) h_splice_fallback(c);
         return;
     }
-    if (c->splice == HttpConn::Switching && c->owner) h_maybe_splice(c->owner);
+    if (c->splice == H1SrvConn::Switching && c->owner) h_maybe_splice(c->owner);
 }
 
-void H1Proxy::h_on_cli_poll(HttpSession* s) {
+void H1Proxy::h_on_cli_poll(H1Conn* s) {
     --s->pending_ops;
     net::SideIo::poll_done(s->cli, true);
     if (s->state != HState::Active) {
@@ -206,25 +206,25 @@ void H1Proxy::h_on_cli_poll(HttpSession* s) {
     h_pump(s);  // errors and hang-ups show up as the next splice's result
 }
 
-void H1Proxy::c_on_poll(HttpConn* c) {
+void H1Proxy::c_on_poll(H1SrvConn* c) {
     --c->pending_ops;
     net::SideIo::poll_done(c->sock, false);
-    if (c->state == HttpConn::Closing) {
+    if (c->state == H1SrvConn::Closing) {
         c_maybe_release(c);
         return;
     }
-    if (c->owner && c->splice == HttpConn::Splicing) h_pump(c->owner);
+    if (c->owner && c->splice == H1SrvConn::Splicing) h_pump(c->owner);
 }
 
 // At close (the regular fd is closed with the side): a pipe that may still hold bytes (never
 // reused then).
-void H1Proxy::c_splice_close(HttpConn* c) {
+void H1Proxy::c_splice_close(H1SrvConn* c) {
     if (c->pipe) {
         w_.put_pipe(c->pipe, c->pipe_bytes == 0);
         c->pipe = nullptr;
         c->pipe_bytes = 0;
     }
-    c->splice = HttpConn::NoSplice;
+    c->splice = H1SrvConn::NoSplice;
 }
 
 }  // namespace es::proxy

@@ -1,4 +1,4 @@
-// Worker: the HTTP/1.1 path (DESIGN.md §3). One HttpSession per client connection, one HttpConn
+// Worker: the HTTP/1.1 path (DESIGN.md §3). One H1Conn per client connection, one H1SrvConn
 // per server connection; a server connection is attached to a session for one request and
 // response, then goes back to the shard's per-server idle list (or closes).
 //
@@ -74,7 +74,7 @@ void H1Proxy::pools(std::vector<pool::RawPool*>& out) {
 
 // Client connections accepted beyond a limit start, in order, as the limits leave room.
 void H1Proxy::start_pending() {
-    w_.start_waiting(hpending_, [this](HttpSession* s) {
+    w_.start_waiting(hpending_, [this](H1Conn* s) {
         s->clear(kH1Pending);
         h_start(s);
     });
@@ -107,7 +107,7 @@ void H1Proxy::http_init() {
 
 
 void H1Proxy::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* peer) {
-    HttpSession* s = w_.stopping_ ? nullptr : hsessions_.make();
+    H1Conn* s = w_.stopping_ ? nullptr : hsessions_.make();
     if (!s) {
         io_.close_slot(slot, UserData::pack_raw(kOpCancelAccept, 0, 0));
         st_.fe[fe].dcon.inc();
@@ -134,7 +134,7 @@ void H1Proxy::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* pe
     h_start(s);
 }
 
-void H1Proxy::h_start(HttpSession* s) {
+void H1Proxy::h_start(H1Conn* s) {
     const std::uint32_t fe = s->fe;
     s->t_req = s->last_cli = r_.now_ms();
     s->set(kH1CountedConn);
@@ -150,25 +150,27 @@ void H1Proxy::h_start(HttpSession* s) {
 #ifndef NDEBUG
 namespace {
 // Debug builds: EDGESHARD_TRACE_H1=1 prints every HTTP completion with the flag words of its
-// objects, e.g. "h1-srv-recv res=512 conn=EST|REUSED sock=RECV sess=FIRST|LINGER|LOGGED".
+// objects, e.g. "h1-srv-recv res=512 srv=EST|REUSED sock=RECV conn=CNTC|CNTB|LINGER stream=-".
 const bool kTraceH1 = std::getenv("EDGESHARD_TRACE_H1") != nullptr;
 
 void trace_h1(const UserData& u, const shard::Cqe& e) {
     if (op_owner(u.op) == OpOwner::HttpClient) {
-        const HttpSession* s = u.ptr<HttpSession>();
-        std::fprintf(stderr, "%s res=%d sess=%s cli=%s\n", op_name(u.op), e.res, show_h1_flags(s->flags).c_str(),
-                     net::show_side_flags(s->cli.flags).c_str());
+        const H1Conn* s = u.ptr<H1Conn>();
+        std::fprintf(stderr, "%s res=%d conn=%s stream=%s cli=%s\n", op_name(u.op), e.res, show_h1_flags(s->flags).c_str(),
+                     s->st ? show_h1s_flags(s->st->flags).c_str() : "-", net::show_side_flags(s->cli.flags).c_str());
         return;
     }
-    const HttpConn* c = u.ptr<HttpConn>();
-    std::fprintf(stderr, "%s res=%d conn=%s sock=%s sess=%s\n", op_name(u.op), e.res, show_c1_flags(c->flags).c_str(),
-                 net::show_side_flags(c->sock.flags).c_str(), c->owner ? show_h1_flags(c->owner->flags).c_str() : "-");
+    const H1SrvConn* c = u.ptr<H1SrvConn>();
+    const H1Conn* o = c->owner;
+    std::fprintf(stderr, "%s res=%d srv=%s sock=%s conn=%s stream=%s\n", op_name(u.op), e.res, show_c1_flags(c->flags).c_str(),
+                 net::show_side_flags(c->sock.flags).c_str(), o ? show_h1_flags(o->flags).c_str() : "-",
+                 o && o->st ? show_h1s_flags(o->st->flags).c_str() : "-");
 }
 }  // namespace
 #endif
 
 void H1Proxy::http_on_client_cqe(const UserData& u, const shard::Cqe& e) {
-    HttpSession* s = u.ptr<HttpSession>();
+    H1Conn* s = u.ptr<H1Conn>();
     if (s->gen != u.gen || s->has(kH1Released)) {
         w_.stale(e);
         return;
@@ -192,12 +194,12 @@ void H1Proxy::http_on_client_cqe(const UserData& u, const shard::Cqe& e) {
 }
 
 void H1Proxy::http_on_server_cqe(const UserData& u, const shard::Cqe& e) {
-    HttpConn* c = u.ptr<HttpConn>();
+    H1SrvConn* c = u.ptr<H1SrvConn>();
     if (c->gen != u.gen || c->has(kC1Released)) {
         w_.stale(e);
         return;
     }
-    HttpSession* s = c->owner;
+    H1Conn* s = c->owner;
 #ifndef NDEBUG
     if (kTraceH1) trace_h1(u, e);
 #endif
@@ -219,29 +221,29 @@ void H1Proxy::http_on_server_cqe(const UserData& u, const shard::Cqe& e) {
 
 void H1Proxy::http_end_of_turn() {
     if ((!hstarved_.empty() || !cstarved_.empty()) && bufs_->available() >= bufs_->count() / 4) {
-        std::vector<HttpSession*> again;
+        std::vector<H1Conn*> again;
         again.swap(hstarved_);
-        for (HttpSession* s : again) {
+        for (H1Conn* s : again) {
             s->cli.clear(net::kSideStarved);
             if (s->state == HState::Active) h_maybe_rearm(s);
             h_op_done(s);
         }
-        std::vector<HttpConn*> cagain;
+        std::vector<H1SrvConn*> cagain;
         cagain.swap(cstarved_);
-        for (HttpConn* c : cagain) {
+        for (H1SrvConn* c : cagain) {
             c->sock.clear(net::kSideStarved);
-            if (c->state != HttpConn::Closing) c_maybe_rearm(c);
+            if (c->state != H1SrvConn::Closing) c_maybe_rearm(c);
             c_op_done(c);
         }
     }
     // whatever was queued after the close (the queue's block, its segments) goes with the object
-    for (HttpSession* s : hreleased_) {
+    for (H1Conn* s : hreleased_) {
         sendq_.drop(s->out);
-        h_drop_notes(s);
+        h_end_stream(s);
         hsessions_.destroy(s);
     }
     hreleased_.clear();
-    for (HttpConn* c : creleased_) {
+    for (H1SrvConn* c : creleased_) {
         sendq_.drop(c->out);
         hconns_.destroy(c);
     }
@@ -251,16 +253,16 @@ void H1Proxy::http_end_of_turn() {
 void H1Proxy::http_stop() {
     for (core::ListNode* n = hall_.next; n != &hall_;) {
         core::ListNode* nx = n->next;
-        HttpSession* s =
-            reinterpret_cast<HttpSession*>(reinterpret_cast<char*>(n) - offsetof(HttpSession, all_node));
+        H1Conn* s =
+            reinterpret_cast<H1Conn*>(reinterpret_cast<char*>(n) - offsetof(H1Conn, all_node));
         h_close(s);
         n = nx;
     }
     for (auto& per_be : idle_) {
         for (core::ListNode& head : per_be) {
             while (head.linked()) {
-                HttpConn* c =
-                    reinterpret_cast<HttpConn*>(reinterpret_cast<char*>(head.next) - offsetof(HttpConn, idle_node));
+                H1SrvConn* c =
+                    reinterpret_cast<H1SrvConn*>(reinterpret_cast<char*>(head.next) - offsetof(H1SrvConn, idle_node));
                 c_close(c);
             }
         }
@@ -275,11 +277,11 @@ void H1Proxy::http_drain_tick() {
     const config::Global& g = cfg_.global;
     for (core::ListNode* n = hall_.next; n != &hall_;) {
         core::ListNode* nx = n->next;
-        HttpSession* s =
-            reinterpret_cast<HttpSession*>(reinterpret_cast<char*>(n) - offsetof(HttpSession, all_node));
+        H1Conn* s =
+            reinterpret_cast<H1Conn*>(reinterpret_cast<char*>(n) - offsetof(H1Conn, all_node));
         n = nx;
-        if (s->state != HState::Active || s->has(kH1Pending) || s->has(kH1Queued) || s->cli.has(net::kSideShut)) continue;
-        const bool idle = s->req == ReqPhase::Head && s->rsp == RspPhase::None && s->out.n == 0 && !s->out.inflight &&
+        if (s->state != HState::Active || s->has(kH1Pending) || s->st || s->cli.has(net::kSideShut)) continue;
+        const bool idle = s->out.n == 0 && !s->out.inflight &&
                           s->in.empty() && !(s->req_acc && s->req_acc->len > s->req_acc->off);
         if (!idle) continue;
         std::int64_t wait = pos(g.drain_idle_after);
@@ -291,8 +293,8 @@ void H1Proxy::http_drain_tick() {
         for (auto& per_be : idle_) {
             for (core::ListNode& head : per_be) {
                 while (head.linked()) {
-                    HttpConn* c =
-                        reinterpret_cast<HttpConn*>(reinterpret_cast<char*>(head.next) - offsetof(HttpConn, idle_node));
+                    H1SrvConn* c =
+                        reinterpret_cast<H1SrvConn*>(reinterpret_cast<char*>(head.next) - offsetof(H1SrvConn, idle_node));
                     c_close(c);
                 }
             }
@@ -302,8 +304,10 @@ void H1Proxy::http_drain_tick() {
 
 // ---------------------------------------------------------------- access log
 
-void H1Proxy::h_log(HttpSession* s) {
-    s->set(kH1Logged);
+void H1Proxy::h_log(H1Conn* s) {
+    H1Stream* const x = s->st;
+    if (!x) return;  // no exchange open
+    x->set(kH1SLogged);
     if (!p_.log_ring || !w_.fe_formats_[s->fe]) return;
     const std::int64_t now = r_.now_ms();
     log::Fields f;
@@ -311,27 +315,27 @@ void H1Proxy::h_log(HttpSession* s) {
     f.accept_epoch_ms = w_.wall_offset_ms_ + s->t_req;
     f.frontend = cfg_.frontends[s->fe].name;
     f.backend = s->be >= 0 ? std::string_view(cfg_.backends[std::size_t(s->be)].name) : f.frontend;
-    const int srvi = s->server;
+    const int srvi = x->server;
     f.server = (s->be >= 0 && srvi >= 0) ? std::string_view(cfg_.backends[std::size_t(s->be)].servers[std::size_t(srvi)].name)
                                          : std::string_view("<NOSRV>");
-    f.TR = s->t_head - s->t_req;
-    f.Tw = s->t_queue >= 0 ? (s->t_connect >= 0 ? s->t_connect : now) - s->t_queue : (s->t_connect >= 0 ? 0 : -1);
-    f.Tc = (s->t_connected >= 0 && s->t_connect >= 0) ? s->t_connected - s->t_connect : -1;
-    f.Tr = (s->t_rsp >= 0 && s->t_connected >= 0) ? s->t_rsp - s->t_connected : -1;
+    f.TR = x->t_head - s->t_req;
+    f.Tw = x->t_queue >= 0 ? (x->t_connect >= 0 ? x->t_connect : now) - x->t_queue : (x->t_connect >= 0 ? 0 : -1);
+    f.Tc = (x->t_connected >= 0 && x->t_connect >= 0) ? x->t_connected - x->t_connect : -1;
+    f.Tr = (x->t_rsp >= 0 && x->t_connected >= 0) ? x->t_rsp - x->t_connected : -1;
     f.Ta = now - s->t_req;
     f.Tt = now - s->t_accept;
-    f.status = s->status ? s->status : -1;
-    f.bytes_read = s->bytes_out;
+    f.status = x->status ? x->status : -1;
+    f.bytes_read = x->bytes_out;
     f.bytes_uploaded = s->bytes_in;
-    f.term[0] = s->term[0];
-    f.term[1] = s->term[1];
+    f.term[0] = x->term[0];
+    f.term[1] = x->term[1];
     f.term[2] = '-';
     f.term[3] = '-';
     f.actconn = w_.conns_;
     f.feconn = w_.fe_conns_[s->fe];
     f.beconn = s->be >= 0 ? int(st_.be[s->be].scur.get()) : 0;
-    f.retries = s->tries;
-    const std::string_view rl = s->notes ? std::string_view(s->notes->reqline, s->notes->reqline_len)
+    f.retries = x->tries;
+    const std::string_view rl = x->notes ? std::string_view(x->notes->reqline, x->notes->reqline_len)
                                          : std::string_view();
     f.request_line = rl;
     const std::size_t sp1 = rl.find(' ');

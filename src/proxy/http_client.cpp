@@ -25,7 +25,7 @@ using namespace h1;
 
 // ---------------------------------------------------------------- client side I/O
 
-void H1Proxy::h_arm_recv(HttpSession* s) {
+void H1Proxy::h_arm_recv(H1Conn* s) {
     if (s->page) return;  // waiting for a page: the next request is read once it is answered
     const int n = io_.recv(s->cli, hud(kHOpCliRecv, s));
     if (n == 0) return;
@@ -34,13 +34,13 @@ void H1Proxy::h_arm_recv(HttpSession* s) {
     s->last_cli = r_.now_ms();
 }
 
-void H1Proxy::h_cancel_recv(HttpSession* s) {
+void H1Proxy::h_cancel_recv(H1Conn* s) {
     s->pending_ops += io_.cancel_recv(s->cli, hud(kHOpCliRecv, s), hud(kHOpCliCancel, s));
 }
 
 // The client recv runs while there is room: few unconsumed buffers, and a server queue below the
 // high watermark. A lingering close keeps reading (and discarding) until EOF.
-void H1Proxy::h_maybe_rearm(HttpSession* s) {
+void H1Proxy::h_maybe_rearm(H1Conn* s) {
     if (s->state != HState::Active || s->cli.has(net::kSideRecv)) return;
     if (!s->cli.has(net::kSideShut)) {
         if (s->in.nbufs >= kInBufsMax) return;
@@ -49,7 +49,7 @@ void H1Proxy::h_maybe_rearm(HttpSession* s) {
     h_arm_recv(s);
 }
 
-void H1Proxy::h_on_cli_recv(HttpSession* s, const shard::Cqe& e) {
+void H1Proxy::h_on_cli_recv(H1Conn* s, const shard::Cqe& e) {
     const bool more = e.flags & IORING_CQE_F_MORE;
     if (!more) {
         --s->pending_ops;
@@ -69,9 +69,9 @@ void H1Proxy::h_on_cli_recv(HttpSession* s, const shard::Cqe& e) {
         }
         const auto n = std::uint32_t(e.res);
         const std::int64_t now = r_.now_ms();
-        if (s->req == ReqPhase::Head && s->in.empty() && !s->req_acc) s->t_req = now;  // first byte of a request
+        if (s->req_phase() == ReqPhase::Head && s->in.empty() && !s->req_acc) s->t_req = now;  // first byte of a request
         s->last_cli = now;
-        if (s->req == ReqPhase::Body) s->clear(kH1ReqExpect);  // sending its body without waiting
+        if (s->req_phase() == ReqPhase::Body) s->st->clear(kH1SExpect);  // sending its body without waiting
         st_.fe[s->fe].bin.add(n);
         if (s->be >= 0) st_.be[s->be].bin.add(n);
         s->bytes_in += n;
@@ -112,18 +112,18 @@ void H1Proxy::h_on_cli_recv(HttpSession* s, const shard::Cqe& e) {
     h_client_abort(s);
 }
 
-void H1Proxy::h_on_cli_eof(HttpSession* s) {
+void H1Proxy::h_on_cli_eof(H1Conn* s) {
     if (s->cli.has(net::kSideShut)) {  // lingering close done
         h_close(s);
         return;
     }
-    switch (s->req) {
+    switch (s->req_phase()) {
         case ReqPhase::Head:
-            if (s->in.empty() && !s->req_acc && s->rsp == RspPhase::None && s->out.n == 0) {
+            if (s->in.empty() && !s->req_acc && s->rsp_phase() == RspPhase::None && s->out.n == 0) {
                 h_close(s);  // between requests: a normal end of a keep-alive connection
                 return;
             }
-            if (s->rsp == RspPhase::None && !s->has(kH1Replied)) {
+            if (s->rsp_phase() == RspPhase::None && !(s->st && s->st->has(kH1SReplied))) {
                 h_client_abort(s);  // a partial request head
                 return;
             }
@@ -135,7 +135,7 @@ void H1Proxy::h_on_cli_eof(HttpSession* s) {
         case ReqPhase::Done:
             // the client half-closed after its request: answer it, then close
             s->set(kH1CloseAfter);
-            if (s->rsp == RspPhase::None && s->out.n == 0 && s->has(kH1Replied)) h_close(s);
+            if (s->rsp_phase() == RspPhase::None && s->out.n == 0 && s->st->has(kH1SReplied)) h_close(s);
             return;
         case ReqPhase::Tunnel:
             // half-close: the FIN goes on to the server once what the client sent before it is
@@ -146,8 +146,8 @@ void H1Proxy::h_on_cli_eof(HttpSession* s) {
     }
 }
 
-void H1Proxy::h_tunnel_shut_server(HttpSession* s) {
-    HttpConn* c = s->conn;
+void H1Proxy::h_tunnel_shut_server(H1Conn* s) {
+    H1SrvConn* c = s->conn;
     if (c->sock.has(net::kSideShut) || c->out.n > 0 || c->out.inflight || c->sock.slot < 0) return;
     if (c->sock.has(net::kSideEof)) {
         h_close(s);  // both directions are done
@@ -156,30 +156,33 @@ void H1Proxy::h_tunnel_shut_server(HttpSession* s) {
     c->pending_ops += io_.shutdown(c->sock, cud(kHOpSrvShut, c));
 }
 
-void H1Proxy::c_on_shut(HttpConn* c) {
+void H1Proxy::c_on_shut(H1SrvConn* c) {
     --c->pending_ops;
     c->pending_ops += io_.shut_done(c->sock, cud(kHOpSrvClose, c));
     c_maybe_release(c);
 }
 
-void H1Proxy::h_client_abort(HttpSession* s) {
+void H1Proxy::h_client_abort(H1Conn* s) {
     st_.fe[s->fe].cli_abrt.inc();
+    H1Stream* const x = s->st;  // none between exchanges: nothing to log
     if (s->be >= 0) {
         st_.be[s->be].cli_abrt.inc();
-        if (s->server >= 0) lbs_[std::size_t(s->be)]->server(s->server).c->cli_abrt.inc();
+        if (x && x->server >= 0) lbs_[std::size_t(s->be)]->server(x->server).c->cli_abrt.inc();
     }
-    s->term[0] = 'C';
-    if (s->nreq > 0 && !s->has(kH1Logged)) {
-        if (s->status != 0 || s->req == ReqPhase::Tunnel) s->term[1] = 'D';  // during the data phase
-        h_log(s);
+    if (x) {
+        x->term[0] = 'C';
+        if (!x->has(kH1SLogged)) {
+            if (x->status != 0 || x->req == ReqPhase::Tunnel) x->term[1] = 'D';  // during the data phase
+            h_log(s);
+        }
     }
     h_close(s);
 }
 
-void H1Proxy::h_send_client(HttpSession* s) {
+void H1Proxy::h_send_client(H1Conn* s) {
     if (s->out.broken) {
         if (s->state == HState::Active) {
-            s->term[0] = 'R';  // a resource (memory) ran out
+            if (s->st) s->st->term[0] = 'R';  // a resource (memory) ran out
             h_close(s);
         }
         return;
@@ -188,7 +191,7 @@ void H1Proxy::h_send_client(HttpSession* s) {
     if (sendq_.send(s->out, s->cli, hud(kHOpCliSend, s))) ++s->pending_ops;
 }
 
-void H1Proxy::h_on_cli_send(HttpSession* s, int res) {
+void H1Proxy::h_on_cli_send(H1Conn* s, int res) {
     --s->pending_ops;
     if (s->state != HState::Active) {
         s->out.inflight = false;
@@ -205,16 +208,16 @@ void H1Proxy::h_on_cli_send(HttpSession* s, int res) {
     s->last_cli = r_.now_ms();
     if (s->out.n > 0) h_send_client(s);
     // room again for the response body
-    if (s->conn && s->rsp != RspPhase::None) {
+    if (s->conn && s->rsp_phase() != RspPhase::None) {
         h_process_response(s);
         if (s->state != HState::Active) return;
         if (s->conn) c_maybe_rearm(s->conn);
     }
-    if (s->out.n == 0 && s->has(kH1CloseAfter) && s->req != ReqPhase::Tunnel && s->rsp == RspPhase::None && !s->page) {
+    if (s->out.n == 0 && s->has(kH1CloseAfter) && s->req_phase() != ReqPhase::Tunnel && s->rsp_phase() == RspPhase::None && !s->page) {
         h_linger(s);
         return;
     }
-    if (s->req == ReqPhase::Tunnel && s->conn && s->conn->sock.has(net::kSideEof) && s->out.n == 0) {
+    if (s->req_phase() == ReqPhase::Tunnel && s->conn && s->conn->sock.has(net::kSideEof) && s->out.n == 0) {
         h_close(s);
         return;
     }
@@ -224,7 +227,7 @@ void H1Proxy::h_on_cli_send(HttpSession* s, int res) {
 // A connection that ends after a response: send FIN, then read and discard until the client
 // closes (or a short timeout), so unread request bytes cannot turn our close into a reset that
 // destroys the response in flight.
-void H1Proxy::h_linger(HttpSession* s) {
+void H1Proxy::h_linger(H1Conn* s) {
     if (s->cli.has(net::kSideShut) || s->state != HState::Active) return;
     if (s->cli.has(net::kSideEof) || !s->has(kH1Linger)) {
         // nothing unread can be pending: close(2) sends the FIN after the response, no reset
@@ -237,7 +240,7 @@ void H1Proxy::h_linger(HttpSession* s) {
     h_schedule(s);
 }
 
-void H1Proxy::h_on_cli_shut(HttpSession* s, int res) {
+void H1Proxy::h_on_cli_shut(H1Conn* s, int res) {
     --s->pending_ops;
     s->pending_ops += io_.shut_done(s->cli, hud(kHOpCliClose, s));
     if (s->state != HState::Active) {
@@ -249,14 +252,14 @@ void H1Proxy::h_on_cli_shut(HttpSession* s, int res) {
 
 // ---------------------------------------------------------------- local replies
 
-std::string_view H1Proxy::h_error(HttpSession* s, int status) const {
+std::string_view H1Proxy::h_error(H1Conn* s, int status) const {
     const config::HttpProxy* be = s->be >= 0 ? &cfg_.backends[std::size_t(s->be)].http : nullptr;
     return rules::error_reply(status, be, &cfg_.frontends[s->fe].http);
 }
 
 // Queues a complete reply with connection handling added after its status line. True when its
 // last segment is queued (the caller may then hand that segment what owns the bytes).
-bool H1Proxy::h_queue_reply(HttpSession* s, std::string_view bytes, bool close) {
+bool H1Proxy::h_queue_reply(H1Conn* s, std::string_view bytes, bool close) {
     const std::size_t eol = bytes.find("\r\n");
     if (eol == std::string_view::npos || s->out.n + 3 > OutQ::kCap) {
         s->set(kH1CloseAfter);
@@ -265,16 +268,16 @@ bool H1Proxy::h_queue_reply(HttpSession* s, std::string_view bytes, bool close) 
     static constexpr std::string_view kClose = "connection: close\r\n";
     static constexpr std::string_view kKeep = "connection: keep-alive\r\n";
     // HTTP/1.1 keeps the connection by default: the reply then goes out exactly as configured
-    if (!close && !s->has(kH1Http10)) {
+    if (!close && !s->st->has(kH1SHttp10)) {
         sendq_.push(s->out, Seg{bytes.data(), std::uint32_t(bytes.size())});
-        s->bytes_out += bytes.size();
+        s->st->bytes_out += bytes.size();
         return !s->out.broken;
     }
     sendq_.push(s->out, Seg{bytes.data(), std::uint32_t(eol + 2)});
     const std::string_view ch = close ? kClose : kKeep;
     sendq_.push(s->out, Seg{ch.data(), std::uint32_t(ch.size())});
     sendq_.push(s->out, Seg{bytes.data() + eol + 2, std::uint32_t(bytes.size() - eol - 2)});
-    s->bytes_out += bytes.size() + ch.size();
+    s->st->bytes_out += bytes.size() + ch.size();
     return !s->out.broken;
 }
 
@@ -292,15 +295,19 @@ int H1Proxy::reply_status(std::string_view bytes) {
 
 // The proxy answers the request itself (rules, stats, no server). Keep-alive continues when the
 // request had no body left unread; the rest of a body is not worth reading: the connection closes.
-void H1Proxy::h_local_reply(HttpSession* s, int status, std::string_view bytes) {
+void H1Proxy::h_local_reply(H1Conn* s, int status, std::string_view bytes) {
     if (bytes.empty()) bytes = rules::error_reply(status, nullptr, &cfg_.frontends[s->fe].http);
-    s->set(kH1Replied);
-    if (s->pend_head) {
-        sendq_.blocks.destroy(s->pend_head);
-        s->pend_head = nullptr;
+    if (!s->st && !h_new_stream(s)) {
+        h_close(s);  // no memory to track even a reply
+        return;
+    }
+    s->st->set(kH1SReplied);
+    if (s->st->pend_head) {
+        sendq_.blocks.destroy(s->st->pend_head);
+        s->st->pend_head = nullptr;
     }
     st_.fe[s->fe].intercepted.inc();
-    if (s->req == ReqPhase::Body) s->set(kH1CloseAfter);  // an unread body is not worth reading
+    if (s->req_phase() == ReqPhase::Body) s->set(kH1CloseAfter);  // an unread body is not worth reading
     if (w_.draining_) s->set(kH1CloseAfter);                 // the last answer on this connection
     // the arena may hold the reply: copy what is not static config data into a head buffer
     if (bytes.data() >= arena_.buf && bytes.data() < arena_.buf + sizeof arena_.buf) {
@@ -319,38 +326,39 @@ void H1Proxy::h_local_reply(HttpSession* s, int status, std::string_view bytes) 
     } else {
         h_queue_reply(s, bytes, s->has(kH1CloseAfter));
     }
-    s->status = reply_status(bytes);
-    if (s->status == 0) s->status = status;
+    s->st->status = reply_status(bytes);
+    if (s->st->status == 0) s->st->status = status;
     h_request_done(s, true);
 }
 
-void H1Proxy::h_reply_error(HttpSession* s, int status, const char* why) {
+void H1Proxy::h_reply_error(H1Conn* s, int status, const char* why) {
     (void)why;
     st_.fe[s->fe].ereq.inc();
-    if (status == 408) {
-        s->term[0] = 'c';
-        s->term[1] = 'R';
-    } else {
-        s->term[0] = 'P';
-        s->term[1] = 'R';
+    // a head rejected before its exchange began gets one of its own, to be answered and logged
+    const bool fresh = !s->st;
+    if (fresh && !h_new_stream(s)) {
+        h_close(s);
+        return;
     }
+    H1Stream* const x = s->st;
+    x->term[0] = status == 408 ? 'c' : 'P';
+    x->term[1] = 'R';
     s->set(kH1CloseAfter);
-    if (s->nreq == 0 || s->req == ReqPhase::Head) {
+    if (fresh) {
         ++s->nreq;
         st_.fe[s->fe].req_tot.inc();
-        if (s->notes) s->notes->reqline_len = 0;
-        s->t_head = r_.now_ms();
+        x->t_head = r_.now_ms();
     }
     bufs_->drop(s->in);
     if (s->req_acc) {
         sendq_.blocks.destroy(s->req_acc);
         s->req_acc = nullptr;
     }
-    s->req = ReqPhase::Done;
-    s->set(kH1Replied);
+    s->st->req = ReqPhase::Done;
+    s->st->set(kH1SReplied);
     const std::string_view bytes = h_error(s, status);
     h_queue_reply(s, bytes, true);
-    s->status = status;
+    s->st->status = status;
     h_request_done(s, true);
 }
 
@@ -359,19 +367,19 @@ void H1Proxy::h_reply_error(HttpSession* s, int status, const char* why) {
 // shard (proxy/page.hpp) and the session waits, its client read paused, until h_page_answer, the
 // page deadline (h_deadline: kPageWaitMs, then 503) or its close (h_close leaves the wait list,
 // and the answer, when it comes, is deleted).
-void H1Proxy::h_serve_page(HttpSession* s, const http::RequestHead& req, int kind) {
-    if (s->pend_head) {
-        sendq_.blocks.destroy(s->pend_head);
-        s->pend_head = nullptr;
+void H1Proxy::h_serve_page(H1Conn* s, const http::RequestHead& req, int kind) {
+    if (s->st->pend_head) {
+        sendq_.blocks.destroy(s->st->pend_head);
+        s->st->pend_head = nullptr;
     }
-    if (s->req == ReqPhase::Body) s->set(kH1CloseAfter);  // an unread body is not worth reading
+    if (s->req_phase() == ReqPhase::Body) s->set(kH1CloseAfter);  // an unread body is not worth reading
     st_.shard.page_asks.inc();
     const std::uint64_t h = p_.to_control ? pages_.add(s) : 0;
     bool asked = false;
     if (h != 0) {
         PageRequest* rq = nullptr;
         try {
-            rq = new PageRequest{kind == 1 ? PageKind::Prometheus : PageKind::Stats, s->has(kH1ReqHead), s->fe,
+            rq = new PageRequest{kind == 1 ? PageKind::Prometheus : PageKind::Stats, s->st->has(kH1SHead), s->fe,
                                  r_.now_ms(), std::string(req.target)};
         } catch (const std::bad_alloc&) {
             rq = nullptr;
@@ -390,7 +398,7 @@ void H1Proxy::h_serve_page(HttpSession* s, const http::RequestHead& req, int kin
         h_local_reply(s, 503, h_error(s, 503));
         return;
     }
-    s->page = PageWaits<HttpSession>::slot_of(h);
+    s->page = PageWaits<H1Conn>::slot_of(h);
     h_cancel_recv(s);
     h_schedule(s);
 }
@@ -399,7 +407,7 @@ void H1Proxy::h_serve_page(HttpSession* s, const http::RequestHead& req, int kin
 // and deletes it once sent), or none (503). An answer whose session left is deleted here.
 void H1Proxy::h_page_answer(const shard::Message& m) {
     std::unique_ptr<std::string> page(reinterpret_cast<std::string*>(m.a));
-    HttpSession* s = pages_.take(answer_handle(m));
+    H1Conn* s = pages_.take(answer_handle(m));
     if (!s || s->state != HState::Active) return;
     s->page = 0;
     const int status = answer_status(m);
@@ -412,11 +420,11 @@ void H1Proxy::h_page_answer(const shard::Message& m) {
         return;
     }
     if (status != 200) st_.shard.page_fails.inc();
-    s->set(kH1Replied);
+    s->st->set(kH1SReplied);
     st_.fe[s->fe].intercepted.inc();
     if (w_.draining_) s->set(kH1CloseAfter);  // the last answer on this connection
     if (h_queue_reply(s, *page, s->has(kH1CloseAfter))) s->out.at(s->out.n - 1).str = page.release();
-    s->status = status;
+    s->st->status = status;
     h_request_done(s, true);
 }
 

@@ -11,8 +11,8 @@ namespace es::proxy::h1 {
 
 using shard::UserData;
 
-inline std::uint64_t hud(std::uint8_t op, const HttpSession* s) { return UserData::pack(op, s->gen, s); }
-inline std::uint64_t cud(std::uint8_t op, const HttpConn* c) { return UserData::pack(op, c->gen, c); }
+inline std::uint64_t hud(std::uint8_t op, const H1Conn* s) { return UserData::pack(op, s->gen, s); }
+inline std::uint64_t cud(std::uint8_t op, const H1SrvConn* c) { return UserData::pack(op, c->gen, c); }
 
 inline config::Millis pos(config::Millis v) { return v > 0 ? v : 0; }
 // first configured (> 0) of the candidates, else 0 (no timeout)
@@ -71,11 +71,11 @@ namespace es::proxy {
 
 // Bytes of a server's response forwarded to the client: the log's %B and the `bout` counters
 // (bytes a server sent beyond its message are not forwarded, so not counted).
-[[gnu::always_inline]] inline void H1Proxy::h_count_out(HttpSession* s, std::uint64_t n) {
-    s->bytes_out += n;
+[[gnu::always_inline]] inline void H1Proxy::h_count_out(H1Conn* s, std::uint64_t n) {
+    s->st->bytes_out += n;
     st_.fe[s->fe].bout.add(n);
     st_.be[s->be].bout.add(n);
-    if (s->server >= 0) lbs_[std::size_t(s->be)]->server(s->server).c->bout.add(n);
+    if (s->st->server >= 0) lbs_[std::size_t(s->be)]->server(s->st->server).c->bout.add(n);
 }
 
 }  // namespace es::proxy

@@ -46,22 +46,22 @@ bool H1Proxy::gather(InQ& q, HeadBuf*& acc) {
     return true;
 }
 
-void H1Proxy::h_process_request(HttpSession* s) {
+void H1Proxy::h_process_request(H1Conn* s) {
     if (s->has(kH1InParse)) return;  // re-entered from the head being parsed: its caller's loop goes on
     h_process_request_loop(s);
     if (s->state == HState::Active && s->conn) c_send(s->conn);
 }
 
-void H1Proxy::h_process_request_loop(HttpSession* s) {
+void H1Proxy::h_process_request_loop(H1Conn* s) {
     for (int guard = 0; guard < 64 && s->state == HState::Active; ++guard) {
-        switch (s->req) {
+        switch (s->req_phase()) {
             case ReqPhase::Head:
-                if (s->rsp != RspPhase::None || s->out.bytes > kHighWaterBufs * bufs_->size()) return;
+                if (s->rsp_phase() != RspPhase::None || s->out.bytes > kHighWaterBufs * bufs_->size()) return;
                 if (!h_parse_request(s)) return;
                 break;
             case ReqPhase::Body:
                 if (!s->conn || s->conn->priv_owner) return;  // waiting for this request's server connection
-                if (!h_forward_body(s, s->in, s->req_acc, s->conn->out, s->req_body, s->req_left, s->req_chunks,
+                if (!h_forward_body(s, s->in, s->req_acc, s->conn->out, s->st->req_body, s->st->req_left, s->st->req_chunks,
                                     true))
                     return;
                 break;
@@ -76,7 +76,7 @@ void H1Proxy::h_process_request_loop(HttpSession* s) {
 }
 
 // Parses the next request head. True when the state moved on (call again), false to wait.
-bool H1Proxy::h_parse_request(HttpSession* s) {
+bool H1Proxy::h_parse_request(H1Conn* s) {
     const char* base;
     std::size_t len;
     bool in_place = false;
@@ -135,21 +135,19 @@ bool H1Proxy::h_parse_request(HttpSession* s) {
 }
 
 // The exchange's facts (times, method, framing) and, when the frontend logs, its request line.
-[[gnu::always_inline]] inline bool H1Proxy::h_begin_exchange(HttpSession* s, const http::RequestHead& req, const char* base) {
+[[gnu::always_inline]] inline bool H1Proxy::h_begin_exchange(H1Conn* s, const http::RequestHead& req, const char* base) {
     const auto& fe = cfg_.frontends[s->fe];
+    H1Stream* const x = h_new_stream(s);  // fresh: no status, times unset, nothing logged
+    if (!x) {
+        h_close(s);  // no memory for the exchange: not even a reply can be tracked
+        return false;
+    }
     ++s->nreq;
-    s->clear(kH1Logged);
-    s->t_head = r_.now_ms();
-    s->status = 0;
-    s->bytes_out = 0;
-    s->t_queue = s->t_connect = s->t_connected = s->t_rsp = -1;
-    s->term[0] = s->term[1] = '-';
-    s->clear(kH1Replied);
-    s->tries = 0;
-    s->method = req.method;
-    s->set_to(kH1ReqHead, req.method == http::Method::Head);
-    s->set_to(kH1ReqUpgrade, req.upgrade);
-    s->set_to(kH1ReqExpect, req.expect_continue);
+    x->t_head = r_.now_ms();
+    x->method = req.method;
+    x->set_to(kH1SHead, req.method == http::Method::Head);
+    x->set_to(kH1SUpgrade, req.upgrade);
+    x->set_to(kH1SExpect, req.expect_continue);
     // request line for the log (notes are taken only when the frontend logs)
     if (p_.log_ring && w_.fe_formats_[s->fe]) {
         HttpNotes* nt = h_notes(s);
@@ -164,18 +162,17 @@ bool H1Proxy::h_parse_request(HttpSession* s) {
     }
     st_.fe[s->fe].req_tot.inc();
     if (!req.wants_keep_alive() || fe.http.httpclose) s->set(kH1CloseAfter);
-    s->set_to(kH1Http10, req.version == 10);
-    s->req_body = req.body;
-    s->req_left = req.content_length;
-    s->req_chunks.reset();
-    s->req = (req.body == http::BodyKind::None || (req.body == http::BodyKind::Length && req.content_length == 0))
+    x->set_to(kH1SHttp10, req.version == 10);
+    x->req_body = req.body;
+    x->req_left = req.content_length;
+    x->req = (req.body == http::BodyKind::None || (req.body == http::BodyKind::Length && req.content_length == 0))
                  ? ReqPhase::Done
                  : ReqPhase::Body;
     return true;
 }
 
 // The frontend's stats page, then its http-request rules.
-[[gnu::always_inline]] inline bool H1Proxy::h_frontend_rules(HttpSession* s, const http::RequestHead& req, rules::Txn& t) {
+[[gnu::always_inline]] inline bool H1Proxy::h_frontend_rules(H1Conn* s, const http::RequestHead& req, rules::Txn& t) {
     const auto& fe = cfg_.frontends[s->fe];
     const std::string_view su = std::string_view(fe.stats.uri).substr(0, fe.stats.uri.find('?'));
     if (fe.stats.enabled && (req.path == su || (req.path.size() == su.size() + 4 && req.path.starts_with(su) &&
@@ -197,7 +194,7 @@ bool H1Proxy::h_parse_request(HttpSession* s) {
 }
 
 // use_backend / default_backend; the session counts in its backend from its first request there.
-[[gnu::always_inline]] inline bool H1Proxy::h_switch_backend(HttpSession* s, rules::Txn& t) {
+[[gnu::always_inline]] inline bool H1Proxy::h_switch_backend(H1Conn* s, rules::Txn& t) {
     const auto& fe = cfg_.frontends[s->fe];
     const int be = rules::select_backend(fe, t);
     if (be < 0) {
@@ -223,7 +220,7 @@ bool H1Proxy::h_parse_request(HttpSession* s) {
 }
 
 // The backend's http-request rules (a listen section's run once, as its frontend's).
-[[gnu::always_inline]] inline bool H1Proxy::h_backend_rules(HttpSession* s, const http::RequestHead& req, rules::Txn& t) {
+[[gnu::always_inline]] inline bool H1Proxy::h_backend_rules(H1Conn* s, const http::RequestHead& req, rules::Txn& t) {
     const auto& fe = cfg_.frontends[s->fe];
     const auto& bcfg = cfg_.backends[std::size_t(s->be)];
     if (fe.own_backend_id != s->be) {
@@ -243,14 +240,14 @@ bool H1Proxy::h_parse_request(HttpSession* s) {
         }
     }
     if (bcfg.http.httpclose) s->set(kH1CloseAfter);
-    s->retries_left = bcfg.retries;
+    s->st->retries_left = bcfg.retries;
     return true;
 }
 
 // The head the server gets: hop-by-hop headers and those `Connection` names dropped, rule edits,
 // connection handling, the chunked framing, X-Forwarded-For. Held in pend_head until a server
 // connection takes it.
-[[gnu::always_inline]] inline bool H1Proxy::h_write_request_head(HttpSession* s, const http::RequestHead& req, const sockaddr_storage& peer) {
+[[gnu::always_inline]] inline bool H1Proxy::h_write_request_head(H1Conn* s, const http::RequestHead& req, const sockaddr_storage& peer) {
     const auto& fe = cfg_.frontends[s->fe];
     const auto& bcfg = cfg_.backends[std::size_t(s->be)];
     HeadBuf* hb = sendq_.new_block();
@@ -298,16 +295,16 @@ bool H1Proxy::h_parse_request(HttpSession* s) {
         return false;
     }
     hb->len = w.n;
-    s->rsp = RspPhase::Head;
-    s->rsp_scanned = 0;
-    if (s->pend_head) sendq_.blocks.destroy(s->pend_head);
-    s->pend_head = hb;
+    s->st->rsp = RspPhase::Head;
+    s->st->rsp_scanned = 0;
+    if (s->st->pend_head) sendq_.blocks.destroy(s->st->pend_head);
+    s->st->pend_head = hb;
     return true;
 }
 
 // What `balance uri` / `balance hdr()` hash, kept for the picks after this one (queue, retries):
 // the target (path and query) as received, or the header's value.
-[[gnu::always_inline]] inline bool H1Proxy::h_balance_key(HttpSession* s, const http::RequestHead& req) {
+[[gnu::always_inline]] inline bool H1Proxy::h_balance_key(H1Conn* s, const http::RequestHead& req) {
     const auto& bcfg = cfg_.backends[std::size_t(s->be)];
     if (bcfg.balance.algo != config::Balance::Uri && bcfg.balance.algo != config::Balance::Hdr) return true;
     std::string_view hval;
@@ -320,8 +317,8 @@ bool H1Proxy::h_parse_request(HttpSession* s) {
     }
     HttpNotes* nt = h_notes(s);
     if (!nt) {
-        sendq_.blocks.destroy(s->pend_head);
-        s->pend_head = nullptr;
+        sendq_.blocks.destroy(s->st->pend_head);
+        s->st->pend_head = nullptr;
         h_reply_error(s, 500, "out of memory for request notes");
         return false;
     }
@@ -334,13 +331,13 @@ bool H1Proxy::h_parse_request(HttpSession* s) {
 }
 
 // Chunk framing that arrived with the head is checked before any server is involved.
-[[gnu::always_inline]] inline bool H1Proxy::h_check_body_start(HttpSession* s, const http::RequestHead& req, const char* base,
+[[gnu::always_inline]] inline bool H1Proxy::h_check_body_start(H1Conn* s, const http::RequestHead& req, const char* base,
                                  std::size_t avail) {
     if (req.body != http::BodyKind::Chunked || avail <= req.head_len) return true;
     http::ChunkedScanner probe;
     if (probe.feed(base + req.head_len, avail - req.head_len).status == http::Status::Error) {
-        sendq_.blocks.destroy(s->pend_head);
-        s->pend_head = nullptr;
+        sendq_.blocks.destroy(s->st->pend_head);
+        s->st->pend_head = nullptr;
         h_reply_error(s, 400, "invalid chunked request body");
         return false;
     }
@@ -352,7 +349,7 @@ bool H1Proxy::h_parse_request(HttpSession* s) {
 // outgoing head, the balancing key, an early look at the body's framing, then the server
 // connection (h_assign_server). Each analyser either passes or has answered the request itself
 // (a local reply, a page, an error) and returns false.
-void H1Proxy::h_start_request(HttpSession* s, http::RequestHead& req, const char* base, std::size_t avail) {
+void H1Proxy::h_start_request(H1Conn* s, http::RequestHead& req, const char* base, std::size_t avail) {
     if (!h_begin_exchange(s, req, base)) return;
     arena_.reset();
     edits_.reset();
@@ -374,28 +371,48 @@ void H1Proxy::h_start_request(HttpSession* s, http::RequestHead& req, const char
 }
 
 
-// The notes of the current request, taken from the pool on first use (nullptr: no memory).
-HttpNotes* H1Proxy::h_notes(HttpSession* s) {
-    if (!s->notes) s->notes = notes_.make();
-    return s->notes;
+// A new exchange on a connection that has none (nullptr: no memory).
+H1Stream* H1Proxy::h_new_stream(H1Conn* s) {
+    ES_ASSERT(!s->st);
+    s->st = streams_.make();
+    return s->st;
 }
 
-void H1Proxy::h_drop_notes(HttpSession* s) {
-    if (s->notes) {
-        notes_.destroy(s->notes);
-        s->notes = nullptr;
+// The exchange is over (the connection waits for its next request, or is freed): its stream and
+// what it holds go back to their pools. A replay head still queued is freed once sent.
+void H1Proxy::h_end_stream(H1Conn* s) {
+    H1Stream* x = s->st;
+    if (!x) return;
+    h_drop_replay(s);
+    h_drop_notes(s);
+    for (HeadBuf* hb : {x->rsp_acc, x->pend_head})
+        if (hb) sendq_.blocks.destroy(hb);
+    streams_.destroy(x);
+    s->st = nullptr;
+}
+
+// The notes of the current request, taken from the pool on first use (nullptr: no memory).
+HttpNotes* H1Proxy::h_notes(H1Conn* s) {
+    if (!s->st->notes) s->st->notes = notes_.make();
+    return s->st->notes;
+}
+
+void H1Proxy::h_drop_notes(H1Conn* s) {
+    if (s->st && s->st->notes) {
+        notes_.destroy(s->st->notes);
+        s->st->notes = nullptr;
     }
 }
 
 // Forwards body bytes of one message from an input (a gathering buffer first, then provided
 // buffers) to an output queue. True when the body is complete (state moved on).
-bool H1Proxy::h_forward_body(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out, http::BodyKind kind,
+bool H1Proxy::h_forward_body(H1Conn* s, InQ& in, HeadBuf*& acc, OutQ& out, http::BodyKind kind,
                             std::uint64_t& left, http::ChunkedScanner& chunks, bool request) {
     auto finish = [&]() {
         if (request) {
-            s->req = ReqPhase::Done;
+            s->st->req = ReqPhase::Done;
         } else {
-            s->rsp = RspPhase::Done;
+            s->st->rsp = RspPhase::Done;
         }
     };
     if (kind == http::BodyKind::Length && left == 0) {
@@ -501,14 +518,14 @@ bool H1Proxy::h_forward_body(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out, 
     return false;
 }
 
-void H1Proxy::h_body_error(HttpSession* s, bool request) {
+void H1Proxy::h_body_error(H1Conn* s, bool request) {
     if (request) {
         st_.fe[s->fe].ereq.inc();
         // the head has gone to the server already: the exchange cannot be repaired
-        s->term[0] = 'C';
-        s->term[1] = 'D';
+        s->st->term[0] = 'C';
+        s->st->term[1] = 'D';
         if (s->conn) c_release(s->conn, false), s->conn = nullptr;
-        if (s->rsp == RspPhase::Head && s->out.n == 0 && s->status == 0) {
+        if (s->rsp_phase() == RspPhase::Head && s->out.n == 0 && s->st->status == 0) {
             h_reply_error(s, 400, "invalid chunked request body");
             return;
         }
@@ -518,7 +535,7 @@ void H1Proxy::h_body_error(HttpSession* s, bool request) {
     }
 }
 
-void H1Proxy::h_tunnel(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out) {
+void H1Proxy::h_tunnel(H1Conn* s, InQ& in, HeadBuf*& acc, OutQ& out) {
     const bool to_client = &out == &s->out;
     if (acc && acc->off < acc->len && !out.full()) {
         if (to_client) h_count_out(s, acc->len - acc->off);

@@ -23,23 +23,23 @@ using namespace h1;
 
 // ---------------------------------------------------------------- response analysis
 
-void H1Proxy::h_process_response(HttpSession* s) {
+void H1Proxy::h_process_response(H1Conn* s) {
     for (int guard = 0; guard < 64 && s->state == HState::Active && s->conn; ++guard) {
-        HttpConn* c = s->conn;
-        switch (s->rsp) {
+        H1SrvConn* c = s->conn;
+        switch (s->rsp_phase()) {
             case RspPhase::None:
                 return;
             case RspPhase::Head:
                 if (!h_parse_response(s)) return;
                 break;
             case RspPhase::Body:
-                if (c->splice == HttpConn::Splicing) {
+                if (c->splice == H1SrvConn::Splicing) {
                     h_pump(s);
                     return;
                 }
-                if (!h_forward_body(s, c->in, s->rsp_acc, s->out, s->rsp_body, s->rsp_left, s->rsp_chunks, false)) {
+                if (!h_forward_body(s, c->in, s->st->rsp_acc, s->out, s->st->rsp_body, s->st->rsp_left, s->st->rsp_chunks, false)) {
                     if (s->state != HState::Active || s->conn != c) return;
-                    if (c->sock.has(net::kSideEof) && c->in.empty() && !s->rsp_acc) {
+                    if (c->sock.has(net::kSideEof) && c->in.empty() && !s->st->rsp_acc) {
                         h_server_ended_body(s);
                         return;
                     }
@@ -48,9 +48,9 @@ void H1Proxy::h_process_response(HttpSession* s) {
                     if (s->state == HState::Active && s->conn == c) h_maybe_splice(s);
                     return;
                 }
-                if (c->splice == HttpConn::Switching) {
+                if (c->splice == H1SrvConn::Switching) {
                     // the body ended with bytes received before the recv stopped: no splice needed
-                    c->splice = HttpConn::NoSplice;
+                    c->splice = H1SrvConn::NoSplice;
                     if (c->pipe) {
                         w_.put_pipe(c->pipe, true);
                         c->pipe = nullptr;
@@ -64,38 +64,38 @@ void H1Proxy::h_process_response(HttpSession* s) {
             case RspPhase::Sent:
                 return;
             case RspPhase::Tunnel:
-                h_tunnel(s, c->in, s->rsp_acc, s->out);
+                h_tunnel(s, c->in, s->st->rsp_acc, s->out);
                 h_send_client(s);
                 return;
         }
     }
 }
 
-bool H1Proxy::h_parse_response(HttpSession* s) {
-    HttpConn* c = s->conn;
+bool H1Proxy::h_parse_response(H1Conn* s) {
+    H1SrvConn* c = s->conn;
     const char* base;
     std::size_t len;
     bool in_place = false;
-    if (!s->rsp_acc && c->in.nbufs == 1) {
+    if (!s->st->rsp_acc && c->in.nbufs == 1) {
         const net::BufRing::Rec& rec = bufs_->rec(c->in.head);
         base = bufs_->data(c->in.head) + rec.off;
         len = rec.len;
         in_place = true;
     } else {
-        if (c->in.empty() && (!s->rsp_acc || s->rsp_acc->off == s->rsp_acc->len)) return false;
-        if (!gather(c->in, s->rsp_acc)) {
+        if (c->in.empty() && (!s->st->rsp_acc || s->st->rsp_acc->off == s->st->rsp_acc->len)) return false;
+        if (!gather(c->in, s->st->rsp_acc)) {
             h_server_failed(s, true);
             return false;
         }
-        base = s->rsp_acc->data + s->rsp_acc->off;
-        len = s->rsp_acc->len - s->rsp_acc->off;
+        base = s->st->rsp_acc->data + s->st->rsp_acc->off;
+        len = s->st->rsp_acc->len - s->st->rsp_acc->off;
     }
     http::ResponseHead& rsp = rsp_head_;
-    std::size_t scanned = s->rsp_scanned;
-    const http::ParseResult pr = http::parse_response(base, len, http_limits_, s->method, rsp, scanned);
-    s->rsp_scanned = std::uint32_t(scanned);
+    std::size_t scanned = s->st->rsp_scanned;
+    const http::ParseResult pr = http::parse_response(base, len, http_limits_, s->st->method, rsp, scanned);
+    s->st->rsp_scanned = std::uint32_t(scanned);
     if (pr.status == http::Status::NeedMore) {
-        if (in_place && !gather(c->in, s->rsp_acc)) {
+        if (in_place && !gather(c->in, s->st->rsp_acc)) {
             if (h_replay(s, c, kRetryJunk)) return false;
             h_server_failed(s, true);
         }
@@ -108,15 +108,15 @@ bool H1Proxy::h_parse_response(HttpSession* s) {
     }
     if (const std::uint32_t st_bit = retry_status_bit(rsp.status); st_bit && h_replay(s, c, st_bit)) return false;
     h_drop_replay(s);  // the server answered: no replay
-    s->rsp_scanned = 0;
+    s->st->rsp_scanned = 0;
     if (s->out.n + 2 > OutQ::kCap) return false;  // room for the head first
     const bool interim = rsp.status >= 100 && rsp.status < 200 && rsp.status != 101;
-    if (s->t_rsp < 0 && !interim) {
-        s->t_rsp = r_.now_ms();
-        const std::int64_t rt = s->t_rsp - (s->t_connected >= 0 ? s->t_connected : s->t_head);
+    if (s->st->t_rsp < 0 && !interim) {
+        s->st->t_rsp = r_.now_ms();
+        const std::int64_t rt = s->st->t_rsp - (s->st->t_connected >= 0 ? s->st->t_connected : s->st->t_head);
         st_.be[s->be].rtime_sum.add(std::uint64_t(rt));
         st_.be[s->be].rtime_n.inc();
-        auto* sc = lbs_[std::size_t(s->be)]->server(s->server).c;
+        auto* sc = lbs_[std::size_t(s->be)]->server(s->st->server).c;
         sc->rtime_sum.add(std::uint64_t(rt));
         sc->rtime_n.inc();
     }
@@ -145,7 +145,7 @@ bool H1Proxy::h_parse_response(HttpSession* s) {
         h_server_failed(s, false);
         return false;
     }
-    const bool upgrade = rsp.status == 101 || (s->method == http::Method::Connect && rsp.status / 100 == 2);
+    const bool upgrade = rsp.status == 101 || (s->st->method == http::Method::Connect && rsp.status / 100 == 2);
     if (!interim && !upgrade) {
         // keep-alive towards the client: the client asked for it and the response is delimited
         if (rsp.body == http::BodyKind::UntilClose) s->set(kH1CloseAfter);
@@ -161,11 +161,11 @@ bool H1Proxy::h_parse_response(HttpSession* s) {
         // discard the server's response: the connection is not reusable
         c_release(c, false);
         s->conn = nullptr;
-        s->rsp = RspPhase::None;
-        s->set(kH1Replied);
+        s->st->rsp = RspPhase::None;
+        s->st->set(kH1SReplied);
         s->set(kH1CloseAfter);
         h_queue_reply(s, h_error(s, 502), true);
-        s->status = 502;
+        s->st->status = 502;
         h_request_done(s, true);
         return false;
     }
@@ -188,7 +188,7 @@ bool H1Proxy::h_parse_response(HttpSession* s) {
     } else if (!interim) {
         if (rsp.body == http::BodyKind::Chunked) w.put("Transfer-Encoding: chunked\r\n");
         if (s->has(kH1CloseAfter)) w.put("Connection: close\r\n");
-        else if (s->has(kH1Http10)) w.put("Connection: keep-alive\r\n");
+        else if (s->st->has(kH1SHttp10)) w.put("Connection: keep-alive\r\n");
     }
     for (int i = 0; i < edits_.nadds; ++i) w.header(edits_.adds[i].name, edits_.adds[i].value);
     w.put("\r\n");
@@ -208,87 +208,87 @@ bool H1Proxy::h_parse_response(HttpSession* s) {
         c->in.bytes -= rsp.head_len;
         if (rec.len == 0) bufs_->recycle(bufs_->pop(c->in));
     } else {
-        s->rsp_acc->off += rsp.head_len;
-        if (s->rsp_acc->off == s->rsp_acc->len) {
-            sendq_.blocks.destroy(s->rsp_acc);
-            s->rsp_acc = nullptr;
+        s->st->rsp_acc->off += rsp.head_len;
+        if (s->st->rsp_acc->off == s->st->rsp_acc->len) {
+            sendq_.blocks.destroy(s->st->rsp_acc);
+            s->st->rsp_acc = nullptr;
         }
     }
     if (interim) {  // 100 Continue & co: the final response follows
-        s->clear(kH1ReqExpect);  // a client waiting for a 100 Continue may send its body now
+        s->st->clear(kH1SExpect);  // a client waiting for a 100 Continue may send its body now
         h_send_client(s);
         return true;
     }
-    s->status = rsp.status;
+    s->st->status = rsp.status;
     // counted as the head goes out (as HAProxy does): an exchange cut later still has its status
     count_status(st_.fe[s->fe], rsp.status);
     count_status(st_.be[s->be], rsp.status);
-    count_status(*lbs_[std::size_t(s->be)]->server(s->server).c, rsp.status);
-    if (!rsp.wants_keep_alive()) s->set(kH1SrvClose);
+    count_status(*lbs_[std::size_t(s->be)]->server(s->st->server).c, rsp.status);
+    if (!rsp.wants_keep_alive()) s->st->set(kH1SSrvClose);
     if (upgrade) {
-        s->rsp = RspPhase::Tunnel;
-        s->req = ReqPhase::Tunnel;
+        s->st->rsp = RspPhase::Tunnel;
+        s->st->req = ReqPhase::Tunnel;
         if (s->req_acc || !s->in.empty()) h_process_request(s);
         h_send_client(s);
         h_schedule(s);
         return true;
     }
-    s->rsp_body = rsp.body;
-    s->rsp_left = rsp.content_length;
-    s->rsp_chunks.reset();
-    s->rsp = rsp.body == http::BodyKind::None ? RspPhase::Done : RspPhase::Body;
+    s->st->rsp_body = rsp.body;
+    s->st->rsp_left = rsp.content_length;
+    s->st->rsp_chunks.reset();
+    s->st->rsp = rsp.body == http::BodyKind::None ? RspPhase::Done : RspPhase::Body;
     // no send yet: the head leaves together with the body bytes already here (one segment for a
     // small response; the Body and Done phases send)
     return true;
 }
 
 // The response is fully queued for the client.
-void H1Proxy::h_response_done(HttpSession* s) {
-    HttpConn* c = s->conn;
-    if (c && s->rsp != RspPhase::Sent && (s->req == ReqPhase::Body || c->out.n > 0 || c->out.inflight) &&
-        !c->sock.has(net::kSideEof) && !c->sock.has(net::kSideReset) && !s->has(kH1SrvClose) && c->state == HttpConn::Ready) {
+void H1Proxy::h_response_done(H1Conn* s) {
+    H1SrvConn* c = s->conn;
+    if (c && s->rsp_phase() != RspPhase::Sent && (s->req_phase() == ReqPhase::Body || c->out.n > 0 || c->out.inflight) &&
+        !c->sock.has(net::kSideEof) && !c->sock.has(net::kSideReset) && !s->st->has(kH1SSrvClose) && c->state == H1SrvConn::Ready) {
         // The server answered before it had the whole request: as HAProxy does, the rest of the
         // request still goes to it (a server may answer first and read on), and the exchange
         // ends when it has all of it (h_maybe_end_sent); cutting here would lose the request's end.
-        s->rsp = RspPhase::Sent;
+        s->st->rsp = RspPhase::Sent;
         h_send_client(s);
         h_maybe_end_sent(s);
         return;
     }
-    s->rsp = RspPhase::None;
+    s->st->rsp = RspPhase::None;
     // the connection goes back to the pool if it is clean: request fully sent, nothing extra
     // received, server keeps it open
     // Bytes still in the socket after the response are not a response to anything we sent (one
     // request at a time): such a connection must not be pooled, or the next request sent on it
     // would be answered with them.
-    const bool reusable = c && s->req == ReqPhase::Done && c->in.empty() && !s->rsp_acc && !c->sock.has(net::kSideEof) &&
-                          !c->sock.has(net::kSideSockNonEmpty) && !s->has(kH1SrvClose) && c->out.n == 0 && c->state == HttpConn::Ready;
-    if (s->req != ReqPhase::Done) s->set(kH1CloseAfter);  // the server answered before the body ended
+    const bool reusable = c && s->req_phase() == ReqPhase::Done && c->in.empty() && !s->st->rsp_acc && !c->sock.has(net::kSideEof) &&
+                          !c->sock.has(net::kSideSockNonEmpty) && !s->st->has(kH1SSrvClose) && c->out.n == 0 && c->state == H1SrvConn::Ready;
+    if (s->req_phase() != ReqPhase::Done) s->set(kH1CloseAfter);  // the server answered before the body ended
     if (c) {
         if (c->has(kC1Spliced)) c->set(kC1Big);
         c->clear(kC1Spliced);
         s->conn = nullptr;
         c_release(c, reusable);
     }
-    if (s->rsp_acc) {
-        sendq_.blocks.destroy(s->rsp_acc);
-        s->rsp_acc = nullptr;
+    if (s->st->rsp_acc) {
+        sendq_.blocks.destroy(s->st->rsp_acc);
+        s->st->rsp_acc = nullptr;
     }
-    s->clear(kH1SrvClose);
+    s->st->clear(kH1SSrvClose);
     h_request_done(s, false);
 }
 
 // End of one request/response exchange (served by a server or answered locally).
-void H1Proxy::h_request_done(HttpSession* s, bool local) {
+void H1Proxy::h_request_done(H1Conn* s, bool local) {
     const std::int64_t now = r_.now_ms();
-    const int st = s->status;
+    const int st = s->st->status;
     if (local) count_status(st_.fe[s->fe], st);  // a server's status was counted with its head
     if (!local && s->be >= 0) {
         const std::int64_t tt = now - s->t_req;
         st_.be[s->be].ttime_sum.add(std::uint64_t(tt));
         st_.be[s->be].ttime_n.inc();
-        if (s->server >= 0) {
-            auto* sc = lbs_[std::size_t(s->be)]->server(s->server).c;
+        if (s->st->server >= 0) {
+            auto* sc = lbs_[std::size_t(s->be)]->server(s->st->server).c;
             sc->ttime_sum.add(std::uint64_t(tt));
             sc->ttime_n.inc();
         }
@@ -298,23 +298,22 @@ void H1Proxy::h_request_done(HttpSession* s, bool local) {
     h_log(s);
     h_drop_notes(s);
     h_send_client(s);
-    s->server = -1;
+    s->st->server = -1;
     if (s->state != HState::Active) return;
-    if (s->has(kH1CloseAfter) || s->req != ReqPhase::Done) {
+    if (s->has(kH1CloseAfter) || s->req_phase() != ReqPhase::Done) {
         // a lingering close is needed only if the client may still be sending: a request not
         // fully read, bytes already queued behind it, or an answer to a request we rejected
-        s->set_to(kH1Linger, s->req != ReqPhase::Done || !s->in.empty() || s->req_acc || (local && st >= 400));
-        s->req = ReqPhase::Done;  // read nothing more
-        s->rsp = RspPhase::None;
+        s->set_to(kH1Linger, s->req_phase() != ReqPhase::Done || !s->in.empty() || s->req_acc || (local && st >= 400));
+        s->st->req = ReqPhase::Done;  // read nothing more
+        s->st->rsp = RspPhase::None;
         if (s->out.n == 0) h_linger(s);
         else h_cancel_recv(s);
         h_schedule(s);
         return;
     }
-    // keep-alive: the next request (maybe already pipelined)
-    s->req = ReqPhase::Head;
-    s->rsp = RspPhase::None;
-    s->clear(kH1Replied);
+    // keep-alive: the exchange is over (its stream goes back to the pool: an idle connection
+    // holds none); the next request, maybe already pipelined, starts a new one
+    h_end_stream(s);
     s->t_req = now;
     s->req_scanned = 0;
     if (s->cli.has(net::kSideEof) && s->in.empty() && !s->req_acc) {
@@ -330,36 +329,36 @@ void H1Proxy::h_request_done(HttpSession* s, bool local) {
 
 // A response that ended before its request (RspPhase::Sent) completes the exchange once the
 // request's last byte has been taken by the server.
-void H1Proxy::h_maybe_end_sent(HttpSession* s) {
-    if (s->rsp != RspPhase::Sent || s->req != ReqPhase::Done) return;
-    HttpConn* c = s->conn;
+void H1Proxy::h_maybe_end_sent(H1Conn* s) {
+    if (s->rsp_phase() != RspPhase::Sent || s->req_phase() != ReqPhase::Done) return;
+    H1SrvConn* c = s->conn;
     if (c && (c->out.n > 0 || c->out.inflight)) return;
     h_response_done(s);
 }
 
 // Detaches a connection from its session: back to the idle pool when reusable, else closed.
-void H1Proxy::c_release(HttpConn* c, bool reusable) {
+void H1Proxy::c_release(H1SrvConn* c, bool reusable) {
     ServerSlot& srv = lbs_[std::size_t(c->be)]->server(c->server);
-    HttpSession* s = c->owner;
+    H1Conn* s = c->owner;
     c->owner = nullptr;
-    if (s && s->server >= 0) {
+    if (s && s->st && s->st->server >= 0) {
         --srv.cur;
         srv.c->inflight.dec();
         srv.c->scur.dec();
     }
     const auto& bcfg = cfg_.backends[std::size_t(c->be)];
-    if (reusable && !w_.stopping_ && bcfg.http_reuse == config::HttpReuse::Never && c->state == HttpConn::Ready && s &&
+    if (reusable && !w_.stopping_ && bcfg.http_reuse == config::HttpReuse::Never && c->state == H1SrvConn::Ready && s &&
         s->state == HState::Active && !s->has(kH1CloseAfter)) {
         // http-reuse never: never shared, but kept for the next request of the same client connection
-        c->state = HttpConn::Idle;
+        c->state = H1SrvConn::Idle;
         c->priv_owner = s;
         s->conn = c;
         const config::Millis ts = bcfg.timeouts.server;
         r_.timers().schedule(&c->timer, r_.now_ms() + (ts > 0 ? std::min<std::int64_t>(ts, kPoolIdleMs) : kPoolIdleMs));
         c_maybe_rearm(c);
-    } else if (reusable && !w_.stopping_ && bcfg.http_reuse != config::HttpReuse::Never && c->state == HttpConn::Ready &&
+    } else if (reusable && !w_.stopping_ && bcfg.http_reuse != config::HttpReuse::Never && c->state == H1SrvConn::Ready &&
                srv.c->idle_conn_cur.get() < kPoolMaxPerServer) {
-        c->state = HttpConn::Idle;
+        c->state = H1SrvConn::Idle;
         core::ListNode& head = idle_[std::size_t(c->be)][std::size_t(c->server)];
         c->idle_node.next = head.next;
         c->idle_node.prev = &head;
@@ -376,16 +375,16 @@ void H1Proxy::c_release(HttpConn* c, bool reusable) {
     if (s) h_server_slot_freed(c->be);
 }
 
-void H1Proxy::c_close(HttpConn* c) {
-    if (c->state == HttpConn::Closing) return;
+void H1Proxy::c_close(H1SrvConn* c) {
+    if (c->state == H1SrvConn::Closing) return;
     if (c->priv_owner) {
         c->priv_owner->conn = nullptr;
         c->priv_owner = nullptr;
-    } else if (c->state == HttpConn::Idle) {
+    } else if (c->state == H1SrvConn::Idle) {
         c->idle_node.unlink();
         lbs_[std::size_t(c->be)]->server(c->server).c->idle_conn_cur.dec();
     }
-    c->state = HttpConn::Closing;
+    c->state = H1SrvConn::Closing;
     r_.timers().cancel(&c->timer);
     c->clear(kC1Established);
     c->pending_ops += io_.close(c->sock, cud(kHOpSrvCancel, c), cud(kHOpSrvClose, c));
@@ -396,8 +395,8 @@ void H1Proxy::c_close(HttpConn* c) {
     c_maybe_release(c);
 }
 
-void H1Proxy::c_maybe_release(HttpConn* c) {
-    if (c->state != HttpConn::Closing || c->pending_ops != 0 || c->has(kC1Released)) return;
+void H1Proxy::c_maybe_release(H1SrvConn* c) {
+    if (c->state != H1SrvConn::Closing || c->pending_ops != 0 || c->has(kC1Released)) return;
     c->set(kC1Released);
     --hconns_live_;
     creleased_.push_back(c);

@@ -23,11 +23,11 @@ using namespace h1;
 
 // ---------------------------------------------------------------- server choice
 
-PickInput H1Proxy::h_pick_input(const HttpSession* s, sockaddr_storage& src) const {
+PickInput H1Proxy::h_pick_input(const H1Conn* s, sockaddr_storage& src) const {
     PickInput in;
     s->peer.get(src);
     in.src = &src;
-    if (const HttpNotes* nt = s->notes) {
+    if (const HttpNotes* nt = s->st->notes) {
         const std::string_view key(nt->lb_key, nt->lb_key_len);
         in.uri = key;
         in.hdr = key;
@@ -36,20 +36,20 @@ PickInput H1Proxy::h_pick_input(const HttpSession* s, sockaddr_storage& src) con
     return in;
 }
 
-void H1Proxy::h_assign_server(HttpSession* s, int exclude) {
+void H1Proxy::h_assign_server(H1Conn* s, int exclude) {
     BackendLb& lb = *lbs_[std::size_t(s->be)];
     sockaddr_storage src;
     const int i = lb.pick(h_pick_input(s, src), exclude);
     if (i == BackendLb::kNone) {
         st_.be[s->be].econ.inc();
-        s->term[0] = 's';
-        s->term[1] = 'C';
+        s->st->term[0] = 's';
+        s->st->term[1] = 'C';
         h_local_reply(s, 503, h_error(s, 503));
         return;
     }
     if (i == BackendLb::kFull) {
-        s->set(kH1Queued);
-        s->t_queue = r_.now_ms();
+        s->st->set(kH1SQueued);
+        s->st->t_queue = r_.now_ms();
         hqueues_[std::size_t(s->be)].push_back(s);
         auto& bc = st_.be[s->be];
         bc.qcur.inc();
@@ -63,12 +63,12 @@ void H1Proxy::h_assign_server(HttpSession* s, int exclude) {
 // Takes a server connection for the current request: the session's own (http-reuse never), an
 // idle one from the pool (not for the first request of a session under http-reuse safe), or a
 // new one.
-void H1Proxy::h_use_server(HttpSession* s, int i) {
+void H1Proxy::h_use_server(H1Conn* s, int i) {
     BackendLb& lb = *lbs_[std::size_t(s->be)];
     ServerSlot& srv = lb.server(i);
     const auto& bcfg = cfg_.backends[std::size_t(s->be)];
-    s->server = i;
-    s->last_srv = r_.now_ms();  // `timeout server` counts from here
+    s->st->server = i;
+    s->st->last_srv = r_.now_ms();  // `timeout server` counts from here
     ++srv.cur;
     srv.c->inflight.inc();
     // a server's sessions are the requests it is serving (HAProxy counts streams, not connections)
@@ -78,20 +78,20 @@ void H1Proxy::h_use_server(HttpSession* s, int i) {
     srv.c->lbtot.inc();
     srv.c->req_tot.inc();
     st_.be[s->be].lbtot.inc();
-    if (s->t_queue >= 0) {
-        const std::int64_t q = r_.now_ms() - s->t_queue;
+    if (s->st->t_queue >= 0) {
+        const std::int64_t q = r_.now_ms() - s->st->t_queue;
         st_.be[s->be].qtime_sum.add(std::uint64_t(q));
         st_.be[s->be].qtime_n.inc();
         srv.c->qtime_sum.add(std::uint64_t(q));
         srv.c->qtime_n.inc();
     }
-    HttpConn* c = nullptr;
+    H1SrvConn* c = nullptr;
     if (s->conn) {
-        HttpConn* own = s->conn;
-        if (own->priv_owner == s && own->server == i && own->be == s->be && own->state == HttpConn::Idle) {
+        H1SrvConn* own = s->conn;
+        if (own->priv_owner == s && own->server == i && own->be == s->be && own->state == H1SrvConn::Idle) {
             c = own;  // http-reuse never: this client connection's own server connection
             c->priv_owner = nullptr;
-            c->state = HttpConn::Ready;
+            c->state = H1SrvConn::Ready;
             r_.timers().cancel(&c->timer);
         } else if (own->priv_owner == s) {
             c_close(own);  // private to this client, but another server was picked
@@ -101,19 +101,19 @@ void H1Proxy::h_use_server(HttpSession* s, int i) {
         }
         s->conn = nullptr;
     }
-    const bool may_share = !s->has(kH1ForceNew) && (bcfg.http_reuse == config::HttpReuse::Always ||
+    const bool may_share = !s->st->has(kH1SForceNew) && (bcfg.http_reuse == config::HttpReuse::Always ||
                                              bcfg.http_reuse == config::HttpReuse::Aggressive ||
                                              (bcfg.http_reuse == config::HttpReuse::Safe && !s->has(kH1FirstReq)));
-    s->clear(kH1ForceNew);
+    s->st->clear(kH1SForceNew);
     if (!c && may_share) {
         core::ListNode& head = idle_[std::size_t(s->be)][std::size_t(i)];
         if (head.linked()) {
             core::ListNode* n = head.next;  // most recently used first
-            c = reinterpret_cast<HttpConn*>(reinterpret_cast<char*>(n) - offsetof(HttpConn, idle_node));
+            c = reinterpret_cast<H1SrvConn*>(reinterpret_cast<char*>(n) - offsetof(H1SrvConn, idle_node));
             n->unlink();
             r_.timers().cancel(&c->timer);
             srv.c->idle_conn_cur.dec();
-            c->state = HttpConn::Ready;
+            c->state = H1SrvConn::Ready;
         }
     }
     s->clear(kH1FirstReq);
@@ -126,7 +126,7 @@ void H1Proxy::h_use_server(HttpSession* s, int i) {
         s->conn = c;
         srv.c->reuse.inc();
         st_.be[s->be].reuse.inc();
-        s->t_connect = s->t_connected = r_.now_ms();
+        s->st->t_connect = s->st->t_connected = r_.now_ms();
         h_attach_ready(s);
         return;
     }
@@ -145,27 +145,27 @@ void H1Proxy::h_use_server(HttpSession* s, int i) {
     c->timer.kind = kHTimerConnIdle;
     ++hconns_live_;
     s->conn = c;
-    s->t_connect = r_.now_ms();
+    s->st->t_connect = r_.now_ms();
     srv.c->connect.inc();
     st_.be[s->be].connect.inc();
     // the head (and any body that follows) queue on the connection while it connects
     h_keep_for_replay(s, false);
-    if (s->pend_head) {
-        sendq_.push(c->out, Seg{s->pend_head->data, s->pend_head->len, net::BufRing::kNone, s->pend_head});
-        s->pend_head = nullptr;
+    if (s->st->pend_head) {
+        sendq_.push(c->out, Seg{s->st->pend_head->data, s->st->pend_head->len, net::BufRing::kNone, s->st->pend_head});
+        s->st->pend_head = nullptr;
     }
     h_process_request(s);
     c_connect(c);
 }
 
 // A connection ready to carry the current request: queue the head, forward what body is there.
-void H1Proxy::h_attach_ready(HttpSession* s) {
-    HttpConn* c = s->conn;
-    if (s->pend_head) {
-        sendq_.push(c->out, Seg{s->pend_head->data, s->pend_head->len, net::BufRing::kNone, s->pend_head});
-        s->pend_head = nullptr;
+void H1Proxy::h_attach_ready(H1Conn* s) {
+    H1SrvConn* c = s->conn;
+    if (s->st->pend_head) {
+        sendq_.push(c->out, Seg{s->st->pend_head->data, s->st->pend_head->len, net::BufRing::kNone, s->st->pend_head});
+        s->st->pend_head = nullptr;
     }
-    s->last_srv = r_.now_ms();
+    s->st->last_srv = r_.now_ms();
     // sends once the body bytes already here are queued too (when called while the head is being
     // parsed, the request loop around it sends), so a small request leaves as one segment
     h_process_request(s);
@@ -176,15 +176,15 @@ void H1Proxy::h_attach_ready(HttpSession* s) {
 
 // ---------------------------------------------------------------- server connections
 
-void H1Proxy::c_connect(HttpConn* c) {
+void H1Proxy::c_connect(H1SrvConn* c) {
     const ServerSlot& srv = lbs_[std::size_t(c->be)]->server(c->server);
-    c->state = HttpConn::Connecting;
+    c->state = H1SrvConn::Connecting;
     c->pending_ops += io_.socket(srv.cfg->addr.family(), cud(kHOpSrvSocket, c));
 }
 
-void H1Proxy::c_on_socket(HttpConn* c, int res) {
+void H1Proxy::c_on_socket(H1SrvConn* c, int res) {
     --c->pending_ops;
-    if (c->state == HttpConn::Closing) {
+    if (c->state == H1SrvConn::Closing) {
         if (res >= 0) c->pending_ops += io_.close_slot(res, cud(kHOpSrvClose, c));
         c_maybe_release(c);
         return;
@@ -200,9 +200,9 @@ void H1Proxy::c_on_socket(HttpConn* c, int res) {
                                     cud(kHOpSrvTimeout, c));
 }
 
-void H1Proxy::c_on_connect(HttpConn* c, int res) {
+void H1Proxy::c_on_connect(H1SrvConn* c, int res) {
     --c->pending_ops;
-    if (c->state == HttpConn::Closing) {
+    if (c->state == H1SrvConn::Closing) {
         c_maybe_release(c);
         return;
     }
@@ -212,15 +212,15 @@ void H1Proxy::c_on_connect(HttpConn* c, int res) {
         c_connect_failed(c, res);
         return;
     }
-    c->state = HttpConn::Ready;
+    c->state = H1SrvConn::Ready;
     c->set(kC1Established);
     ServerSlot& srv = lbs_[std::size_t(c->be)]->server(c->server);
     c_arm_recv(c);
-    HttpSession* s = c->owner;
+    H1Conn* s = c->owner;
     if (!s) return;
-    s->t_connected = r_.now_ms();
-    s->last_srv = s->t_connected;
-    const std::int64_t ct = s->t_connected - s->t_connect;
+    s->st->t_connected = r_.now_ms();
+    s->st->last_srv = s->st->t_connected;
+    const std::int64_t ct = s->st->t_connected - s->st->t_connect;
     st_.be[s->be].ctime_sum.add(std::uint64_t(ct));
     st_.be[s->be].ctime_n.inc();
     srv.c->ctime_sum.add(std::uint64_t(ct));
@@ -234,8 +234,8 @@ void H1Proxy::c_on_connect(HttpConn* c, int res) {
 
 // Connect failed (refused, timed out, no socket): HAProxy's retries and redispatch, with the
 // request (still unsent, queued on the dead connection) moved to the next attempt.
-void H1Proxy::c_connect_failed(HttpConn* c, int res) {
-    HttpSession* s = c->owner;
+void H1Proxy::c_connect_failed(H1SrvConn* c, int res) {
+    H1Conn* s = c->owner;
     BackendLb& lb = *lbs_[std::size_t(c->be)];
     ServerSlot& srv = lb.server(c->server);
     c->owner = nullptr;
@@ -259,37 +259,37 @@ void H1Proxy::c_connect_failed(HttpConn* c, int res) {
     srv.c->inflight.dec();
     srv.c->scur.dec();
     const auto& be = cfg_.backends[std::size_t(s->be)];
-    if (s->retries_left <= 0 || !replayable) {
+    if (s->st->retries_left <= 0 || !replayable) {
         if (head) sendq_.blocks.destroy(head);
         srv.c->econ.inc();
         st_.be[s->be].econ.inc();
         h_server_slot_freed(s->be);
         // the linked timeout cancels the connect: a timeout (s), else refused or failed (S)
-        s->term[0] = res == -ECANCELED || res == -ETIMEDOUT ? 's' : 'S';
-        s->term[1] = 'C';
+        s->st->term[0] = res == -ECANCELED || res == -ETIMEDOUT ? 's' : 'S';
+        s->st->term[1] = 'C';
         h_local_reply(s, 503, h_error(s, 503));
         return;
     }
-    s->pend_head = head;
-    --s->retries_left;
-    ++s->tries;
+    s->st->pend_head = head;
+    --s->st->retries_left;
+    ++s->st->tries;
     srv.c->wretr.inc();
     st_.be[s->be].wretr.inc();
     bool redispatch = false;
     if (be.redispatch) {
-        if (be.redispatch_interval < 0) redispatch = s->retries_left == -be.redispatch_interval - 1;
-        else if (be.redispatch_interval > 0) redispatch = s->tries % be.redispatch_interval == 0;
+        if (be.redispatch_interval < 0) redispatch = s->st->retries_left == -be.redispatch_interval - 1;
+        else if (be.redispatch_interval > 0) redispatch = s->st->tries % be.redispatch_interval == 0;
     }
     h_server_slot_freed(s->be);
-    const int failed = s->server;
-    s->server = -1;
+    const int failed = s->st->server;
+    s->st->server = -1;
     if (redispatch) {
         srv.c->wredis.inc();
         st_.be[s->be].wredis.inc();
         h_assign_server(s, failed);
         return;
     }
-    s->retry_server = failed;
+    s->st->retry_server = failed;
     s->timer.kind = kHTimerRetry;
     const config::Millis ct = be.timeouts.connect;
     const config::Millis wait = (ct > 0 && ct < 1000) ? ct : 1000;
@@ -299,13 +299,13 @@ void H1Proxy::c_connect_failed(HttpConn* c, int res) {
 void H1Proxy::h_server_slot_freed(int be) {
     auto& q = hqueues_[std::size_t(be)];
     while (!q.empty()) {
-        HttpSession* w = q.front();
+        H1Conn* w = q.front();
         BackendLb& lb = *lbs_[std::size_t(be)];
         sockaddr_storage src;
         const int i = lb.pick(h_pick_input(w, src), -1);
         if (i == BackendLb::kFull) return;
         q.erase(q.begin());
-        w->clear(kH1Queued);
+        w->st->clear(kH1SQueued);
         st_.be[be].qcur.dec();
         if (i == BackendLb::kNone) {
             h_local_reply(w, 503, h_error(w, 503));
@@ -316,57 +316,57 @@ void H1Proxy::h_server_slot_freed(int be) {
     }
 }
 
-void H1Proxy::c_arm_recv(HttpConn* c) {
+void H1Proxy::c_arm_recv(H1SrvConn* c) {
     // a body being spliced reads with splice(2); the recv comes back once it is done
-    if (c->splice != HttpConn::NoSplice) return;
-    // single-shot after a spliced body (one buffer each), see HttpConn::big
+    if (c->splice != H1SrvConn::NoSplice) return;
+    // single-shot after a spliced body (one buffer each), see H1SrvConn::big
     const int n = io_.recv(c->sock, cud(kHOpSrvRecv, c), !c->has(kC1Big));
     if (n == 0) return;
     c->pending_ops += n;
     // expected to send from now on: a pause a slow client imposed is not the server's silence
-    if (c->owner) c->owner->last_srv = r_.now_ms();
+    if (c->owner && c->owner->st) c->owner->st->last_srv = r_.now_ms();
 }
 
-void H1Proxy::c_cancel_recv(HttpConn* c) {
+void H1Proxy::c_cancel_recv(H1SrvConn* c) {
     c->pending_ops += io_.cancel_recv(c->sock, cud(kHOpSrvRecv, c), cud(kHOpSrvCancel, c));
 }
 
-void H1Proxy::c_maybe_rearm(HttpConn* c) {
-    if (c->state == HttpConn::Closing || c->sock.has(net::kSideRecv) || c->state == HttpConn::Connecting) return;
+void H1Proxy::c_maybe_rearm(H1SrvConn* c) {
+    if (c->state == H1SrvConn::Closing || c->sock.has(net::kSideRecv) || c->state == H1SrvConn::Connecting) return;
     if (c->in.nbufs >= kInBufsMax) return;
     if (c->owner && c->owner->out.bytes >= kHighWaterBufs * bufs_->size()) return;
     c_arm_recv(c);
 }
 
-void H1Proxy::c_send(HttpConn* c) {
+void H1Proxy::c_send(H1SrvConn* c) {
     if (c->out.broken) {
-        if (HttpSession* s = c->owner; s && s->state == HState::Active) {
-            s->term[0] = 'R';
+        if (H1Conn* s = c->owner; s && s->state == HState::Active) {
+            if (s->st) s->st->term[0] = 'R';
             h_close(s);  // releases c unreusable
         } else {
             c_close(c);
         }
         return;
     }
-    if (c->state != HttpConn::Ready) return;
-    if (c->owner && !c->out.inflight && c->out.n > 0) c->owner->last_srv = r_.now_ms();
+    if (c->state != H1SrvConn::Ready) return;
+    if (c->owner && c->owner->st && !c->out.inflight && c->out.n > 0) c->owner->st->last_srv = r_.now_ms();
     if (sendq_.send(c->out, c->sock, cud(kHOpSrvSend, c))) ++c->pending_ops;
 }
 
-void H1Proxy::c_on_send(HttpConn* c, int res) {
+void H1Proxy::c_on_send(H1SrvConn* c, int res) {
     --c->pending_ops;
-    if (c->state == HttpConn::Closing) {
+    if (c->state == H1SrvConn::Closing) {
         c->out.inflight = false;
         sendq_.drop(c->out);
         c_maybe_release(c);
         return;
     }
-    HttpSession* s = c->owner;
+    H1Conn* s = c->owner;
     if (res < 0) {
         c->out.inflight = false;
         if (s) {
             if (h_replay(s, c, kRetryEmpty)) return;
-            s->term[0] = 'S';
+            s->st->term[0] = 'S';
             h_server_failed(s, false);
         } else {
             c_close(c);
@@ -376,11 +376,11 @@ void H1Proxy::c_on_send(HttpConn* c, int res) {
     if (sendq_.sent(c->out, std::uint32_t(res))) st_.shard.short_sends.inc();
     if (c->out.n > 0) c_send(c);
     if (!s) return;
-    s->last_srv = r_.now_ms();
+    s->st->last_srv = r_.now_ms();
     h_process_request(s);
     if (s->state != HState::Active) return;
     if (s->conn) c_send(s->conn);
-    if (s->req == ReqPhase::Tunnel && s->cli.has(net::kSideEof) && s->conn) {
+    if (s->req_phase() == ReqPhase::Tunnel && s->cli.has(net::kSideEof) && s->conn) {
         h_tunnel_shut_server(s);
         return;
     }
@@ -389,43 +389,43 @@ void H1Proxy::c_on_send(HttpConn* c, int res) {
     h_maybe_rearm(s);
 }
 
-void H1Proxy::c_on_recv(HttpConn* c, const shard::Cqe& e) {
+void H1Proxy::c_on_recv(H1SrvConn* c, const shard::Cqe& e) {
     const bool more = e.flags & IORING_CQE_F_MORE;
     if (!more) {
         --c->pending_ops;
         c->sock.clear(net::kSideRecv);
         c->sock.clear(net::kSideRecvCancel);
     }
-    HttpSession* s = c->owner;
+    H1Conn* s = c->owner;
     if (e.res > 0 && (e.flags & IORING_CQE_F_BUFFER)) {
         const auto bid = std::uint16_t(e.flags >> IORING_CQE_BUFFER_SHIFT);
         bufs_->taken(bid);
-        if (c->state == HttpConn::Closing || !s) {
+        if (c->state == H1SrvConn::Closing || !s) {
             bufs_->recycle(bid);
-            if (c->state == HttpConn::Idle) c_close(c);  // bytes on an idle connection: not reusable
+            if (c->state == H1SrvConn::Idle) c_close(c);  // bytes on an idle connection: not reusable
             else c_maybe_release(c);
             return;
         }
         const auto n = std::uint32_t(e.res);
         if (e.flags & IORING_CQE_F_SOCK_NONEMPTY) c->sock.set(net::kSideSockNonEmpty);
         else c->sock.clear(net::kSideSockNonEmpty);
-        s->last_srv = r_.now_ms();
+        s->st->last_srv = r_.now_ms();
         bufs_->push(c->in, bid, n);
         h_process_response(s);
-        if (c->state == HttpConn::Closing) return;
+        if (c->state == H1SrvConn::Closing) return;
         // a body that goes on on the buffer path reads best with a multishot recv
-        if (c->has(kC1Big) && s->conn == c && s->rsp == RspPhase::Body && c->splice == HttpConn::NoSplice) c->clear(kC1Big);
+        if (c->has(kC1Big) && s->conn == c && s->rsp_phase() == RspPhase::Body && c->splice == H1SrvConn::NoSplice) c->clear(kC1Big);
         if (c->owner && (c->in.nbufs >= kInBufsMax || c->owner->out.bytes >= kHighWaterBufs * bufs_->size()))
             c_cancel_recv(c);
         else if (!more)
             c_maybe_rearm(c);
         return;
     }
-    if (c->state == HttpConn::Closing) {
+    if (c->state == H1SrvConn::Closing) {
         c_maybe_release(c);
         return;
     }
-    if (c->splice == HttpConn::Switching && s && !more && (e.res == -ENOBUFS || e.res == -ECANCELED)) {
+    if (c->splice == H1SrvConn::Switching && s && !more && (e.res == -ENOBUFS || e.res == -ECANCELED)) {
         h_process_response(s);  // the recv has stopped: the switch to splice goes on
         return;
     }
@@ -453,26 +453,26 @@ void H1Proxy::c_on_recv(HttpConn* c, const shard::Cqe& e) {
         st_.be[s->be].eresp.inc();
         lbs_[std::size_t(c->be)]->server(c->server).c->eresp.inc();
     }
-    if (s->rsp == RspPhase::Body) {
+    if (s->rsp_phase() == RspPhase::Body) {
         // Every byte the server sent before its FIN (or reset) reaches the client first: what is
         // still queued here waits for room on the client side (h_on_cli_send processes the
         // response again), and h_process_response ends the body once the queue is drained.
         h_process_response(s);
         return;
     }
-    if (s->rsp == RspPhase::Tunnel) {
-        h_tunnel(s, c->in, s->rsp_acc, s->out);
+    if (s->rsp_phase() == RspPhase::Tunnel) {
+        h_tunnel(s, c->in, s->st->rsp_acc, s->out);
         h_send_client(s);
         if (s->out.n == 0) h_close(s);
         else s->set(kH1CloseAfter);
         return;
     }
-    if (s->rsp == RspPhase::Head && !c->in.empty()) {
+    if (s->rsp_phase() == RspPhase::Head && !c->in.empty()) {
         h_process_response(s);  // a response that came with the close
-        if (s->state != HState::Active || s->rsp != RspPhase::Head) return;
+        if (s->state != HState::Active || s->rsp_phase() != RspPhase::Head) return;
     }
     if (h_replay(s, c, kRetryEmpty)) return;
-    s->term[0] = 'S';
+    s->st->term[0] = 'S';
     h_server_failed(s, false);
 }
 
@@ -482,22 +482,22 @@ void H1Proxy::c_on_recv(HttpConn* c, const shard::Cqe& e) {
 // is `http-reuse safe` alone (and l7 retries); this also spares later requests of a connection.
 // With `retry-on` (empty-response, junk-response, response-timeout, a status), a bodiless request is
 // also sent again on a new connection while `retries` allow, as HAProxy's layer-7 retries do.
-bool H1Proxy::h_replay(HttpSession* s, HttpConn* c, std::uint32_t why) {
-    HeadBuf* hb = s->replay;
-    if (!hb || !c || s->rsp != RspPhase::Head || s->status != 0) return false;
-    if (why == kRetryEmpty && (!c->in.empty() || s->rsp_acc)) return false;  // part of a response came
+bool H1Proxy::h_replay(H1Conn* s, H1SrvConn* c, std::uint32_t why) {
+    HeadBuf* hb = s->st->replay;
+    if (!hb || !c || s->rsp_phase() != RspPhase::Head || s->st->status != 0) return false;
+    if (why == kRetryEmpty && (!c->in.empty() || s->st->rsp_acc)) return false;  // part of a response came
     const bool race = why == kRetryEmpty && c->has(kC1Reused);  // not the server's fault: does not use a retry
     if (!race) {
-        if (!(be_retry_[std::size_t(s->be)] & why) || s->retries_left <= 0) return false;
-        --s->retries_left;
+        if (!(be_retry_[std::size_t(s->be)] & why) || s->st->retries_left <= 0) return false;
+        --s->st->retries_left;
     }
-    if (s->rsp_acc) {
-        sendq_.blocks.destroy(s->rsp_acc);
-        s->rsp_acc = nullptr;
+    if (s->st->rsp_acc) {
+        sendq_.blocks.destroy(s->st->rsp_acc);
+        s->st->rsp_acc = nullptr;
     }
-    s->rsp_scanned = 0;
-    const int srvi = s->server;
-    s->replay = nullptr;
+    s->st->rsp_scanned = 0;
+    const int srvi = s->st->server;
+    s->st->replay = nullptr;
     s->conn = nullptr;
     c_release(c, false);  // closes it; its queue lets go of the head
     hb->keep = false;
@@ -514,9 +514,9 @@ bool H1Proxy::h_replay(HttpSession* s, HttpConn* c, std::uint32_t why) {
     auto* sc = lbs_[std::size_t(s->be)]->server(srvi).c;
     sc->wretr.inc();
     st_.be[s->be].wretr.inc();
-    ++s->tries;
-    s->pend_head = hb;
-    s->set(kH1ForceNew);
+    ++s->st->tries;
+    s->st->pend_head = hb;
+    s->st->set(kH1SForceNew);
     if (!race && cfg_.backends[std::size_t(s->be)].redispatch && lbs_[std::size_t(s->be)]->size() > 1) {
         sc->wredis.inc();
         st_.be[s->be].wredis.inc();
@@ -529,18 +529,18 @@ bool H1Proxy::h_replay(HttpSession* s, HttpConn* c, std::uint32_t why) {
 
 // Keeps a bodiless request's head after it is sent when it may have to be sent again: over a
 // reused connection (the pool race), or when the backend retries on layer-7 conditions.
-void H1Proxy::h_keep_for_replay(HttpSession* s, bool reused) {
+void H1Proxy::h_keep_for_replay(H1Conn* s, bool reused) {
     h_drop_replay(s);
-    if (s->req != ReqPhase::Done || !s->pend_head) return;
+    if (s->req_phase() != ReqPhase::Done || !s->st->pend_head) return;
     if (!reused && (be_retry_[std::size_t(s->be)] & ~kRetryConnect) == 0) return;
-    s->pend_head->keep = true;
-    s->replay = s->pend_head;
+    s->st->pend_head->keep = true;
+    s->st->replay = s->st->pend_head;
 }
 
-void H1Proxy::h_drop_replay(HttpSession* s) {
-    HeadBuf* hb = s->replay;
+void H1Proxy::h_drop_replay(H1Conn* s) {
+    HeadBuf* hb = s->st ? s->st->replay : nullptr;
     if (!hb) return;
-    s->replay = nullptr;
+    s->st->replay = nullptr;
     hb->keep = false;
     if (!hb->queued) sendq_.blocks.destroy(hb);
 }
@@ -548,27 +548,27 @@ void H1Proxy::h_drop_replay(HttpSession* s) {
 // The server closed (or reset) its side while a response body was being forwarded, and every
 // byte it sent before is queued for the client. A body delimited by the close is complete (RFC
 // 9112 section 6.3); any other body is cut short.
-void H1Proxy::h_server_ended_body(HttpSession* s) {
-    HttpConn* c = s->conn;
-    if (s->rsp_body == http::BodyKind::UntilClose && !c->sock.has(net::kSideReset)) {
-        s->rsp = RspPhase::Done;
+void H1Proxy::h_server_ended_body(H1Conn* s) {
+    H1SrvConn* c = s->conn;
+    if (s->st->rsp_body == http::BodyKind::UntilClose && !c->sock.has(net::kSideReset)) {
+        s->st->rsp = RspPhase::Done;
         s->set(kH1CloseAfter);
         h_send_client(s);
         h_response_done(s);
         return;
     }
-    s->term[0] = 'S';
+    s->st->term[0] = 'S';
     h_server_failed(s, false);
 }
 
 // The server side failed mid-exchange: answer 502 if nothing of the response went out yet,
 // else cut the client (a truncated response must never look complete): what is already queued
 // for it is sent, then the connection is closed without the rest of the message.
-void H1Proxy::h_server_failed(HttpSession* s, bool bad_response) {
+void H1Proxy::h_server_failed(H1Conn* s, bool bad_response) {
     if (s->be >= 0) {
         st_.be[s->be].srv_abrt.inc();
-        if (s->server >= 0) {
-            auto* sc = lbs_[std::size_t(s->be)]->server(s->server).c;
+        if (s->st->server >= 0) {
+            auto* sc = lbs_[std::size_t(s->be)]->server(s->st->server).c;
             sc->srv_abrt.inc();
             if (bad_response) sc->eresp.inc();
         }
@@ -578,30 +578,30 @@ void H1Proxy::h_server_failed(HttpSession* s, bool bad_response) {
         c_release(s->conn, false);
         s->conn = nullptr;
     }
-    if (s->rsp == RspPhase::Head && s->status == 0) {
-        s->term[1] = 'H';
-        if (s->req_acc == nullptr && s->rsp_acc) {
-            sendq_.blocks.destroy(s->rsp_acc);
-            s->rsp_acc = nullptr;
+    if (s->rsp_phase() == RspPhase::Head && s->st->status == 0) {
+        s->st->term[1] = 'H';
+        if (s->req_acc == nullptr && s->st->rsp_acc) {
+            sendq_.blocks.destroy(s->st->rsp_acc);
+            s->st->rsp_acc = nullptr;
         }
-        s->rsp = RspPhase::None;
-        s->set(kH1Replied);
+        s->st->rsp = RspPhase::None;
+        s->st->set(kH1SReplied);
         s->set(kH1CloseAfter);
         bufs_->drop(s->in);
         h_queue_reply(s, h_error(s, 502), true);
-        s->status = 502;
+        s->st->status = 502;
         h_request_done(s, true);
         return;
     }
-    s->term[1] = 'D';
+    s->st->term[1] = 'D';
     h_log(s);
     h_drop_notes(s);
-    s->server = -1;
+    s->st->server = -1;
     // the bytes already queued are a valid prefix of the response: send them, then close
-    s->set_to(kH1Linger, s->req != ReqPhase::Done || !s->in.empty() || s->req_acc);
+    s->set_to(kH1Linger, s->req_phase() != ReqPhase::Done || !s->in.empty() || s->req_acc);
     s->set(kH1CloseAfter);
-    s->req = ReqPhase::Done;
-    s->rsp = RspPhase::None;
+    s->st->req = ReqPhase::Done;
+    s->st->rsp = RspPhase::None;
     h_send_client(s);
     if (s->state != HState::Active) return;
     if (s->out.n == 0) h_linger(s);

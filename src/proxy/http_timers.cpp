@@ -39,41 +39,42 @@ using namespace h1;
 //    reads slowly, is not idle. `last_cli` / `last_srv` move on every byte received or sent, and
 //    when a send starts on an idle queue (so a queue filled after a long wait gets a full period).
 // inlined into both callers: it runs after every completion of a session (h_schedule_now)
-[[gnu::always_inline]] inline std::int64_t H1Proxy::h_deadline(const HttpSession* s, int* why) const {
+[[gnu::always_inline]] inline std::int64_t H1Proxy::h_deadline(const H1Conn* s, int* why) const {
     const auto& ft = cfg_.frontends[s->fe].timeouts;
     const config::Timeouts* bt = s->be >= 0 ? &cfg_.backends[std::size_t(s->be)].timeouts : nullptr;
     if (s->page) {
         *why = 8;
-        return s->t_head + kPageWaitMs;
+        return s->st->t_head + kPageWaitMs;
     }
     if (s->cli.has(net::kSideShut)) {
         *why = 0;
         return s->last_cli + (ft.client_fin > 0 ? std::min<std::int64_t>(ft.client_fin, kLingerMs) : kLingerMs);
     }
-    if (s->has(kH1Queued)) {
+    const H1Stream* const x = s->st;  // none: between exchanges
+    if (x && x->has(kH1SQueued)) {
         *why = 3;
         const config::Millis q = first_of(bt->queue, bt->connect, 5000);
-        return s->t_queue + q;
+        return x->t_queue + q;
     }
-    if (s->req == ReqPhase::Tunnel) {
+    if (x && x->req == ReqPhase::Tunnel) {
         *why = 4;
         const config::Millis t = bt ? first_of(bt->tunnel, ft.client, bt->server) : pos(ft.client);
-        if (!s->cli.has(net::kSideEof) && !(s->conn && s->conn->sock.has(net::kSideEof))) return t > 0 ? std::max(s->last_cli, s->last_srv) + t : -1;
+        if (!s->cli.has(net::kSideEof) && !(s->conn && s->conn->sock.has(net::kSideEof))) return t > 0 ? std::max(s->last_cli, x->last_srv) + t : -1;
         // one direction is shut: the -fin timeouts, where set, bound each side, and a side that
         // sent its FIN is timed only while it has bytes to acknowledge
-        const HttpConn* c = s->conn;
+        const H1SrvConn* c = s->conn;
         const bool cli_on = !s->cli.has(net::kSideEof) || s->out.n > 0;
         const bool srv_on = c && (!c->sock.has(net::kSideEof) || c->out.n > 0);
         const config::Millis tc = cli_on ? first_of(ft.client_fin, t) : 0;
         const config::Millis ts = bt && srv_on ? first_of(bt->server_fin, t) : 0;
         std::int64_t d = tc > 0 ? s->last_cli + tc : -1;
-        if (ts > 0 && (d < 0 || s->last_srv + ts < d)) {
-            d = s->last_srv + ts;
+        if (ts > 0 && (d < 0 || x->last_srv + ts < d)) {
+            d = x->last_srv + ts;
             *why = 7;  // the server side's
         }
         return d;
     }
-    if (s->req == ReqPhase::Head && s->rsp == RspPhase::None && s->out.n == 0) {
+    if (!x && s->out.n == 0) {  // waiting for a request head
         const bool started = !s->in.empty() || (s->req_acc && s->req_acc->len > s->req_acc->off);
         *why = started ? 1 : 2;
         config::Millis t;
@@ -85,25 +86,25 @@ using namespace h1;
     *why = 5;
     // a client that half-closed after its request only acknowledges: `timeout client-fin` if set
     const config::Millis tc = s->cli.has(net::kSideEof) ? first_of(ft.client_fin, ft.client) : pos(ft.client);
-    const bool cli_sends = s->req == ReqPhase::Body && (s->cli.has(net::kSideRecv) || s->cli.has(net::kSideStarved)) && !s->has(kH1ReqExpect);
+    const bool cli_sends = x && x->req == ReqPhase::Body && (s->cli.has(net::kSideRecv) || s->cli.has(net::kSideStarved)) && !x->has(kH1SExpect);
     const bool cli_acks = s->out.n > 0 || s->cli.has(net::kSidePollOut);
     if (tc > 0 && (cli_sends || cli_acks)) d = s->last_cli + tc;
-    const HttpConn* c = s->conn;
-    if (bt && c && c->state == HttpConn::Ready && s->rsp != RspPhase::None) {
-        const bool srv_sends = s->rsp == RspPhase::Head ||
-                               (s->rsp == RspPhase::Body && (c->sock.has(net::kSideRecv) || c->sock.has(net::kSideStarved) || c->sock.has(net::kSidePollIn) ||
-                                                             c->splice == HttpConn::Switching));
+    const H1SrvConn* c = s->conn;
+    if (bt && c && c->state == H1SrvConn::Ready && x && x->rsp != RspPhase::None) {
+        const bool srv_sends = x->rsp == RspPhase::Head ||
+                               (x->rsp == RspPhase::Body && (c->sock.has(net::kSideRecv) || c->sock.has(net::kSideStarved) || c->sock.has(net::kSidePollIn) ||
+                                                             c->splice == H1SrvConn::Switching));
         const bool srv_acks = c->out.n > 0;
         const config::Millis ts = pos(bt->server);
-        if (ts > 0 && (srv_sends || srv_acks) && (d < 0 || s->last_srv + ts < d)) {
-            d = s->last_srv + ts;
+        if (ts > 0 && (srv_sends || srv_acks) && (d < 0 || x->last_srv + ts < d)) {
+            d = x->last_srv + ts;
             *why = 6;
         }
     }
     return d;
 }
 
-void H1Proxy::h_schedule_now(HttpSession* s) {
+void H1Proxy::h_schedule_now(H1Conn* s) {
     if (s->state != HState::Active) return;
     if (s->timer.kind == kHTimerRetry && s->timer.armed()) return;
     int why = 0;
@@ -118,14 +119,14 @@ void H1Proxy::h_schedule_now(HttpSession* s) {
 
 void H1Proxy::h_on_timer(shard::Timer* t) {
     if (t->kind == kHTimerConnIdle) {
-        HttpConn* c = static_cast<HttpConn*>(t->owner);
-        if (c->state == HttpConn::Idle) c_close(c);
+        H1SrvConn* c = static_cast<H1SrvConn*>(t->owner);
+        if (c->state == H1SrvConn::Idle) c_close(c);
         return;
     }
-    HttpSession* s = static_cast<HttpSession*>(t->owner);
+    H1Conn* s = static_cast<H1Conn*>(t->owner);
     if (s->state != HState::Active) return;
     if (t->kind == kHTimerRetry) {
-        const int srvi = s->retry_server;
+        const int srvi = s->st->retry_server;
         s->timer.kind = kHTimerClient;
         const ServerSlot& slot = lbs_[std::size_t(s->be)]->server(srvi);
         // back to the server that failed, unless it was put in drain or maintenance meanwhile
@@ -159,38 +160,43 @@ void H1Proxy::h_on_timer(shard::Timer* t) {
         case 3: {  // no server slot in time
             auto& q = hqueues_[std::size_t(s->be)];
             q.erase(std::remove(q.begin(), q.end(), s), q.end());
-            s->clear(kH1Queued);
+            s->st->clear(kH1SQueued);
             st_.be[s->be].qcur.dec();
-            s->term[0] = 's';
-            s->term[1] = 'Q';
+            s->st->term[0] = 's';
+            s->st->term[1] = 'Q';
             h_local_reply(s, 503, h_error(s, 503));
             return;
         }
         case 4:  // a tunnel idle too long (or its half-closed client side)
         case 7:  // the server side of a half-closed tunnel (`timeout server-fin`)
-            s->term[0] = why == 7 ? 's' : 'c';
-            s->term[1] = 'D';
+            s->st->term[0] = why == 7 ? 's' : 'c';
+            s->st->term[1] = 'D';
             h_close(s);
             return;
         case 6:  // server silent
             if (h_replay(s, s->conn, kRetryTimeout)) return;
-            s->term[0] = 's';
-            if (s->rsp == RspPhase::Head && s->status == 0) {
-                s->term[1] = 'H';
+            s->st->term[0] = 's';
+            if (s->rsp_phase() == RspPhase::Head && s->st->status == 0) {
+                s->st->term[1] = 'H';
                 h_abort_reply(s, 504);
                 return;
             }
-            s->term[1] = 'D';
+            s->st->term[1] = 'D';
             st_.be[s->be].srv_abrt.inc();
-            if (s->server >= 0) lbs_[std::size_t(s->be)]->server(s->server).c->srv_abrt.inc();
+            if (s->st->server >= 0) lbs_[std::size_t(s->be)]->server(s->st->server).c->srv_abrt.inc();
             h_log(s);
             h_close(s);
             return;
-        default:  // the client did not send or acknowledge in time
-            s->term[0] = 'c';
-            s->term[1] = 'D';
+        default: {  // the client did not send or acknowledge in time
             st_.fe[s->fe].cli_abrt.inc();
-            if (s->req == ReqPhase::Body && s->status == 0 && s->out.n == 0) {
+            H1Stream* const x = s->st;
+            if (!x) {  // between exchanges, a response still unacknowledged: nothing left to log
+                h_close(s);
+                return;
+            }
+            x->term[0] = 'c';
+            x->term[1] = 'D';
+            if (x->req == ReqPhase::Body && x->status == 0 && s->out.n == 0) {
                 // stalled inside its request body, nothing of a response sent yet: say so (408)
                 // rather than close without a word; the server connection is not reusable
                 if (s->be >= 0) st_.be[s->be].cli_abrt.inc();
@@ -200,48 +206,49 @@ void H1Proxy::h_on_timer(shard::Timer* t) {
                     sendq_.blocks.destroy(s->req_acc);
                     s->req_acc = nullptr;
                 }
-                s->req = ReqPhase::Done;
+                x->req = ReqPhase::Done;
                 h_abort_reply(s, 408);
                 return;
             }
-            h_log(s);
+            if (!x->has(kH1SLogged)) h_log(s);  // an exchange logged at its end is not logged twice
             h_close(s);
             return;
+        }
     }
 }
 
 // The exchange ends with the proxy's own error reply although its request went (at least in
 // part) to a server: that connection is not reusable, and the client's closes after the reply.
-void H1Proxy::h_abort_reply(HttpSession* s, int status) {
+void H1Proxy::h_abort_reply(H1Conn* s, int status) {
     if (s->conn) {
         c_release(s->conn, false);
         s->conn = nullptr;
     }
-    s->rsp = RspPhase::None;
-    s->set(kH1Replied);
+    s->st->rsp = RspPhase::None;
+    s->st->set(kH1SReplied);
     s->set(kH1CloseAfter);
     h_queue_reply(s, h_error(s, status), true);
-    s->status = status;
+    s->st->status = status;
     h_request_done(s, true);
 }
 
-void H1Proxy::h_close(HttpSession* s) {
+void H1Proxy::h_close(H1Conn* s) {
     if (s->state == HState::Closing) return;
-    if (s->req == ReqPhase::Tunnel && !s->has(kH1Logged)) h_log(s);  // a tunnel is logged when it ends
+    if (s->req_phase() == ReqPhase::Tunnel && !s->st->has(kH1SLogged)) h_log(s);  // a tunnel is logged when it ends
     s->state = HState::Closing;
     r_.timers().cancel(&s->timer);
     if (s->page) {
         pages_.remove(s->page);  // its answer, when it comes, is deleted (h_page_answer)
         s->page = 0;
     }
-    if (s->has(kH1Queued)) {
+    if (s->st && s->st->has(kH1SQueued)) {
         auto& q = hqueues_[std::size_t(s->be)];
         q.erase(std::remove(q.begin(), q.end(), s), q.end());
-        s->clear(kH1Queued);
+        s->st->clear(kH1SQueued);
         st_.be[s->be].qcur.dec();
     }
     if (s->conn) {
-        HttpConn* c = s->conn;
+        H1SrvConn* c = s->conn;
         s->conn = nullptr;
         c_release(c, false);
     }
@@ -255,8 +262,9 @@ void H1Proxy::h_close(HttpSession* s) {
     }
     h_drop_replay(s);
     h_drop_notes(s);
-    for (HeadBuf** h : {&s->req_acc, &s->rsp_acc, &s->pend_head}) {
-        if (*h) {
+    // the stream itself stays until the connection is freed (completions may still name it)
+    for (HeadBuf** h : {&s->req_acc, s->st ? &s->st->rsp_acc : nullptr, s->st ? &s->st->pend_head : nullptr}) {
+        if (h && *h) {
             sendq_.blocks.destroy(*h);
             *h = nullptr;
         }
@@ -272,7 +280,7 @@ void H1Proxy::h_close(HttpSession* s) {
     h_maybe_release(s);
 }
 
-void H1Proxy::h_maybe_release(HttpSession* s) {
+void H1Proxy::h_maybe_release(H1Conn* s) {
     if (s->state != HState::Closing || s->pending_ops != 0 || s->has(kH1Released)) return;
     s->set(kH1Released);
     s->all_node.unlink();
@@ -280,13 +288,13 @@ void H1Proxy::h_maybe_release(HttpSession* s) {
     hreleased_.push_back(s);
 }
 
-void H1Proxy::h_op_done(HttpSession* s) {
+void H1Proxy::h_op_done(H1Conn* s) {
     --s->pending_ops;
     ES_ASSERT(s->pending_ops >= 0);
     h_maybe_release(s);
 }
 
-void H1Proxy::c_op_done(HttpConn* c) {
+void H1Proxy::c_op_done(H1SrvConn* c) {
     --c->pending_ops;
     ES_ASSERT(c->pending_ops >= 0);
     c_maybe_release(c);

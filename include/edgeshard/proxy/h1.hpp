@@ -1,5 +1,5 @@
-// The HTTP/1 proxy of one data shard: client connections (HttpSession), server connections
-// (HttpConn, attached for one exchange or idle in the per-server pools), request and response
+// The HTTP/1 proxy of one data shard: client connections (H1Conn) and their exchanges (H1Stream),
+// server connections (H1SrvConn, attached for one exchange or idle in the per-server pools), request and response
 // analysis, bodies, splice, local replies, timers and the access log. The shard application
 // (Worker) owns it, accepts its connections, dispatches its completions (proxy/ops.hpp) and
 // timers, and shares with it the shard's services: the ring, buffers, the connection-side ops,
@@ -57,53 +57,55 @@ public:
 
 private:
     void http_init();
-    void h_start(HttpSession* s);
+    void h_start(H1Conn* s);
     bool gather(InQ& q, HeadBuf*& acc);
     // client side
-    void h_arm_recv(HttpSession* s);
-    void h_cancel_recv(HttpSession* s);
-    void h_maybe_rearm(HttpSession* s);
-    void h_on_cli_recv(HttpSession* s, const shard::Cqe& e);
-    void h_on_cli_eof(HttpSession* s);
-    void h_client_abort(HttpSession* s);
-    void h_send_client(HttpSession* s);
-    void h_on_cli_send(HttpSession* s, int res);
-    void h_linger(HttpSession* s);
-    void h_on_cli_shut(HttpSession* s, int res);
-    void h_process_request(HttpSession* s);
-    void h_process_request_loop(HttpSession* s);
-    bool h_parse_request(HttpSession* s);
-    void h_start_request(HttpSession* s, http::RequestHead& req, const char* base, std::size_t avail);
+    void h_arm_recv(H1Conn* s);
+    void h_cancel_recv(H1Conn* s);
+    void h_maybe_rearm(H1Conn* s);
+    void h_on_cli_recv(H1Conn* s, const shard::Cqe& e);
+    void h_on_cli_eof(H1Conn* s);
+    void h_client_abort(H1Conn* s);
+    void h_send_client(H1Conn* s);
+    void h_on_cli_send(H1Conn* s, int res);
+    void h_linger(H1Conn* s);
+    void h_on_cli_shut(H1Conn* s, int res);
+    void h_process_request(H1Conn* s);
+    void h_process_request_loop(H1Conn* s);
+    bool h_parse_request(H1Conn* s);
+    void h_start_request(H1Conn* s, http::RequestHead& req, const char* base, std::size_t avail);
     // request analysers, in order (http_request.cpp)
-    bool h_begin_exchange(HttpSession* s, const http::RequestHead& req, const char* base);
-    bool h_frontend_rules(HttpSession* s, const http::RequestHead& req, rules::Txn& t);
-    bool h_switch_backend(HttpSession* s, rules::Txn& t);
-    bool h_backend_rules(HttpSession* s, const http::RequestHead& req, rules::Txn& t);
-    bool h_write_request_head(HttpSession* s, const http::RequestHead& req, const sockaddr_storage& peer);
-    bool h_balance_key(HttpSession* s, const http::RequestHead& req);
-    bool h_check_body_start(HttpSession* s, const http::RequestHead& req, const char* base, std::size_t avail);
-    PickInput h_pick_input(const HttpSession* s, sockaddr_storage& src) const;
-    HttpNotes* h_notes(HttpSession* s);
-    void h_drop_notes(HttpSession* s);
-    void h_assign_server(HttpSession* s, int exclude);
-    void h_use_server(HttpSession* s, int i);
-    void h_attach_ready(HttpSession* s);
-    bool h_forward_body(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out, http::BodyKind kind,
+    bool h_begin_exchange(H1Conn* s, const http::RequestHead& req, const char* base);
+    bool h_frontend_rules(H1Conn* s, const http::RequestHead& req, rules::Txn& t);
+    bool h_switch_backend(H1Conn* s, rules::Txn& t);
+    bool h_backend_rules(H1Conn* s, const http::RequestHead& req, rules::Txn& t);
+    bool h_write_request_head(H1Conn* s, const http::RequestHead& req, const sockaddr_storage& peer);
+    bool h_balance_key(H1Conn* s, const http::RequestHead& req);
+    bool h_check_body_start(H1Conn* s, const http::RequestHead& req, const char* base, std::size_t avail);
+    PickInput h_pick_input(const H1Conn* s, sockaddr_storage& src) const;
+    H1Stream* h_new_stream(H1Conn* s);
+    void h_end_stream(H1Conn* s);
+    HttpNotes* h_notes(H1Conn* s);
+    void h_drop_notes(H1Conn* s);
+    void h_assign_server(H1Conn* s, int exclude);
+    void h_use_server(H1Conn* s, int i);
+    void h_attach_ready(H1Conn* s);
+    bool h_forward_body(H1Conn* s, InQ& in, HeadBuf*& acc, OutQ& out, http::BodyKind kind,
                         std::uint64_t& left, http::ChunkedScanner& chunks, bool request);
-    void h_body_error(HttpSession* s, bool request);
-    void h_tunnel(HttpSession* s, InQ& in, HeadBuf*& acc, OutQ& out);
-    std::string_view h_error(HttpSession* s, int status) const;
-    bool h_queue_reply(HttpSession* s, std::string_view bytes, bool close);
+    void h_body_error(H1Conn* s, bool request);
+    void h_tunnel(H1Conn* s, InQ& in, HeadBuf*& acc, OutQ& out);
+    std::string_view h_error(H1Conn* s, int status) const;
+    bool h_queue_reply(H1Conn* s, std::string_view bytes, bool close);
     static int reply_status(std::string_view bytes);
-    void h_local_reply(HttpSession* s, int status, std::string_view bytes);
-    void h_reply_error(HttpSession* s, int status, const char* why);
-    void h_serve_page(HttpSession* s, const http::RequestHead& req, int kind);
-    void h_server_failed(HttpSession* s, bool bad_response);
-    void h_server_ended_body(HttpSession* s);
-    void h_abort_reply(HttpSession* s, int status);
-    void h_count_out(HttpSession* s, std::uint64_t n);
-    bool h_replay(HttpSession* s, HttpConn* c, std::uint32_t why);
-    void h_keep_for_replay(HttpSession* s, bool reused);
+    void h_local_reply(H1Conn* s, int status, std::string_view bytes);
+    void h_reply_error(H1Conn* s, int status, const char* why);
+    void h_serve_page(H1Conn* s, const http::RequestHead& req, int kind);
+    void h_server_failed(H1Conn* s, bool bad_response);
+    void h_server_ended_body(H1Conn* s);
+    void h_abort_reply(H1Conn* s, int status);
+    void h_count_out(H1Conn* s, std::uint64_t n);
+    bool h_replay(H1Conn* s, H1SrvConn* c, std::uint32_t why);
+    void h_keep_for_replay(H1Conn* s, bool reused);
     static std::uint32_t retry_status_bit(int status);
     enum RetryOn : std::uint32_t {
         kRetryConnect = 1u << 0,
@@ -119,74 +121,75 @@ private:
         kRetry503 = 1u << 10,
         kRetry504 = 1u << 11,
     };
-    void h_drop_replay(HttpSession* s);
-    void h_process_response(HttpSession* s);
-    bool h_parse_response(HttpSession* s);
-    void h_response_done(HttpSession* s);
-    void h_request_done(HttpSession* s, bool local);
-    std::int64_t h_deadline(const HttpSession* s, int* why) const;
+    void h_drop_replay(H1Conn* s);
+    void h_process_response(H1Conn* s);
+    bool h_parse_response(H1Conn* s);
+    void h_response_done(H1Conn* s);
+    void h_request_done(H1Conn* s, bool local);
+    std::int64_t h_deadline(const H1Conn* s, int* why) const;
     // Re-arms the session's timer for its current deadline. Inside a completion handler of that
     // session it does nothing: the completion handler (http.cpp) computes the deadline once, after the handler.
-    void h_schedule(HttpSession* s) {
+    void h_schedule(H1Conn* s) {
         if (s != hsched_after_) h_schedule_now(s);
     }
-    void h_schedule_now(HttpSession* s);
-    void h_close(HttpSession* s);
-    void h_maybe_release(HttpSession* s);
-    void h_op_done(HttpSession* s);
-    void h_log(HttpSession* s);
+    void h_schedule_now(H1Conn* s);
+    void h_close(H1Conn* s);
+    void h_maybe_release(H1Conn* s);
+    void h_op_done(H1Conn* s);
+    void h_log(H1Conn* s);
     // server connections
-    void c_connect(HttpConn* c);
-    void c_on_socket(HttpConn* c, int res);
-    void c_on_connect(HttpConn* c, int res);
-    void c_connect_failed(HttpConn* c, int res);
-    void c_arm_recv(HttpConn* c);
-    void c_cancel_recv(HttpConn* c);
-    void c_maybe_rearm(HttpConn* c);
-    void c_send(HttpConn* c);
-    void c_on_send(HttpConn* c, int res);
-    void c_on_recv(HttpConn* c, const shard::Cqe& e);
-    void c_release(HttpConn* c, bool reusable);
-    void c_close(HttpConn* c);
-    void c_maybe_release(HttpConn* c);
-    void c_op_done(HttpConn* c);
+    void c_connect(H1SrvConn* c);
+    void c_on_socket(H1SrvConn* c, int res);
+    void c_on_connect(H1SrvConn* c, int res);
+    void c_connect_failed(H1SrvConn* c, int res);
+    void c_arm_recv(H1SrvConn* c);
+    void c_cancel_recv(H1SrvConn* c);
+    void c_maybe_rearm(H1SrvConn* c);
+    void c_send(H1SrvConn* c);
+    void c_on_send(H1SrvConn* c, int res);
+    void c_on_recv(H1SrvConn* c, const shard::Cqe& e);
+    void c_release(H1SrvConn* c, bool reusable);
+    void c_close(H1SrvConn* c);
+    void c_maybe_release(H1SrvConn* c);
+    void c_op_done(H1SrvConn* c);
     // response bodies by splice (transfer.cpp)
-    void h_maybe_splice(HttpSession* s);
-    void h_splice_fallback(HttpConn* c);
-    void h_pump(HttpSession* s);
-    void h_splice_done(HttpSession* s);
-    void h_on_cli_install(HttpSession* s, int res);
-    void h_on_cli_poll(HttpSession* s);
-    void c_on_install(HttpConn* c, int res);
-    void c_on_poll(HttpConn* c);
-    void c_on_shut(HttpConn* c);
-    void h_tunnel_shut_server(HttpSession* s);
-    void h_maybe_end_sent(HttpSession* s);
-    void c_splice_close(HttpConn* c);
+    void h_maybe_splice(H1Conn* s);
+    void h_splice_fallback(H1SrvConn* c);
+    void h_pump(H1Conn* s);
+    void h_splice_done(H1Conn* s);
+    void h_on_cli_install(H1Conn* s, int res);
+    void h_on_cli_poll(H1Conn* s);
+    void c_on_install(H1SrvConn* c, int res);
+    void c_on_poll(H1SrvConn* c);
+    void c_on_shut(H1SrvConn* c);
+    void h_tunnel_shut_server(H1Conn* s);
+    void h_maybe_end_sent(H1Conn* s);
+    void c_splice_close(H1SrvConn* c);
 
-    pool::ObjectPool<HttpSession> hsessions_;
-    pool::ObjectPool<HttpConn> hconns_;
+    pool::ObjectPool<H1Conn> hsessions_;
+    pool::ObjectPool<H1SrvConn> hconns_;
     net::SendQueues sendq_;  // output queues: head blocks and queue blocks (only while bytes are queued)
+    pool::ObjectPool<H1Stream> streams_{"http_stream"};   // exchanges (only while one is open)
     pool::ObjectPool<HttpNotes> notes_{"http_notes"};     // per-request notes (log line, balance key)
     std::vector<std::vector<core::ListNode>> idle_;  // [backend][server]: idle server connections, MRU first
-    std::vector<std::vector<HttpSession*>> hqueues_;  // [backend]: sessions waiting for a server slot
-    std::vector<HttpSession*> hstarved_;
-    std::vector<HttpSession*> hpending_;
+    std::vector<std::vector<H1Conn*>> hqueues_;  // [backend]: sessions waiting for a server slot
+    std::vector<H1Conn*> hstarved_;
+    std::vector<H1Conn*> hpending_;
     std::vector<std::uint32_t> be_retry_;  // [backend]: retry-on as RetryOn bits  // accepted beyond a limit, waiting for a slot (FIFO)
-    std::vector<HttpConn*> cstarved_;
-    std::vector<HttpSession*> hreleased_;
-    std::vector<HttpConn*> creleased_;
+    std::vector<H1SrvConn*> cstarved_;
+    std::vector<H1Conn*> hreleased_;
+    std::vector<H1SrvConn*> creleased_;
     core::ListNode hall_;
     int hconns_live_ = 0;
     // the session whose completion is being handled: its deadline is computed once, after the
     // handler (http_on_client_cqe, http_on_server_cqe), not at every h_schedule inside it
-    HttpSession* hsched_after_ = nullptr;
+    H1Conn* hsched_after_ = nullptr;
     http::Limits http_limits_;
     http::RequestHead req_head_;   // the head being processed (one at a time per shard)
     http::ResponseHead rsp_head_;
     rules::Arena arena_;
     rules::HeaderEdits edits_;
-    PageWaits<HttpSession> pages_{kPageWaitSlots};  // sessions waiting for a page from the control shard
+    PageWaits<H1Conn> pages_{kPageWaitSlots};  // sessions waiting for a page from the control shard
 };
 
 }  // namespace es::proxy

@@ -1,14 +1,21 @@
-// HTTP/1.1 objects of the proxy room (private to it): the client-side transaction holder
-// (HttpSession), the server connection (HttpConn, attached to a session or idle in the shard's
-// per-server pool), their output queues and the head buffers. Pooled per shard; op state is
-// intrusive, nothing allocates per operation.
+// HTTP/1.1 objects of the proxy room (private to it), after HAProxy's h1c / h1s split:
+//  - H1Conn: a client connection (socket, input, output, timer, what outlives one exchange);
+//  - H1Stream: one request/response exchange on it (phases, framing, server choice, retries,
+//    times and status for the log), held only while the exchange is open;
+//  - H1SrvConn: a server connection, attached to one exchange or idle in the shard's per-server
+//    pool. (Both sides are HTTP/1 connections; the client side keeps the short name because it
+//    owns the exchanges, as HAProxy's frontend h1c owns its h1s.)
+// Plus their output queues and the head buffers. Pooled per shard; op state is intrusive,
+// nothing allocates per operation. Each has a flag word rendered by a show_*_flags() function
+// (h1_flags.cpp) for debug output (EDGESHARD_TRACE_H1 in debug builds).
 //
-// Memory of an idle keep-alive connection: an idle client connection holds its HttpSession and
-// nothing else (no receive buffer, no output segments, no notes), an idle pooled server
-// connection its HttpConn. What only a message in flight needs lives in pooled extensions taken
-// when the message needs them and given back when it is done: OutBlock (output segments and the
-// send's iovec, while bytes are queued), HttpNotes (the request line for the access log and the
-// load-balancing key, for the exchange) and HeadBuf (heads). bench/idle_mem measures the result.
+// Memory of an idle keep-alive connection: an idle client connection holds its H1Conn and
+// nothing else (no stream, no receive buffer, no output segments, no notes), an idle pooled
+// server connection its H1SrvConn. What only a message in flight needs lives in pooled objects
+// taken when the message needs them and given back when it is done: H1Stream (the exchange),
+// OutBlock (output segments and the send's iovec, while bytes are queued), HttpNotes (the request
+// line for the access log and the load-balancing key, for the exchange) and HeadBuf (heads).
+// bench/idle_mem measures the result.
 #pragma once
 
 #include <linux/time_types.h>
@@ -42,9 +49,10 @@ using OutQ = net::SendQueue;
 // Received bytes not yet consumed: provided buffers linked through their side records.
 using InQ = net::BufChain;
 
-struct HttpSession;
+struct H1Conn;
+struct H1Stream;
 
-// The flag word of a server connection (HttpConn::flags); show_c1_flags() renders it.
+// The flag word of a server connection (H1SrvConn::flags); show_c1_flags() renders it.
 enum C1Flag : std::uint8_t {
     kC1NoSplice = 1u << 0,     // NOSPL: no pipe or no regular fd: this connection stays on the copy path
     kC1Spliced = 1u << 1,      // SPLD: the current response's body went by splice
@@ -60,11 +68,11 @@ enum C1Flag : std::uint8_t {
 };
 std::string show_c1_flags(std::uint8_t flags);
 
-struct HttpConn {
+struct H1SrvConn {
     core::ListNode idle_node;   // in the per-server idle list while pooled
     shard::Timer timer;         // idle purge while pooled
-    HttpSession* owner = nullptr;
-    HttpSession* priv_owner = nullptr;  // http-reuse never: idle, kept for this client connection only
+    H1Conn* owner = nullptr;
+    H1Conn* priv_owner = nullptr;  // http-reuse never: idle, kept for this client connection only
     __kernel_timespec connect_ts{};
     net::Pipe* pipe = nullptr;  // a response body being spliced: server socket -> pipe -> client socket
     OutQ out;
@@ -121,10 +129,8 @@ struct HttpNotes {
     char lb_key[128];
 };
 
-// The flag word of a client connection and its current exchange (HttpSession::flags);
-// show_h1_flags() renders it. Connection flags first, then the exchange's (reset per request).
-enum H1Flag : std::uint32_t {
-    // the connection
+// The flag word of a client connection (H1Conn::flags); show_h1_flags() renders it.
+enum H1Flag : std::uint16_t {
     kH1Released = 1u << 0,     // RELD: freed at the end of this turn
     kH1CountedConn = 1u << 1,  // CNTC: holds a shard/frontend connection slot
     kH1CountedBe = 1u << 2,    // CNTB: counted in its backend's scur
@@ -132,73 +138,73 @@ enum H1Flag : std::uint32_t {
     kH1Linger = 1u << 4,       // LINGER: closing must drain the client first (see h_linger)
     kH1CloseAfter = 1u << 5,   // CLOSE: close once the current response is sent
     kH1FirstReq = 1u << 6,     // FIRST: http-reuse safe: the first request uses its own connection
-    kH1Http10 = 1u << 7,       // H10: HTTP/1.0 client asking for keep-alive: say so in the response
-    // the exchange
-    kH1Queued = 1u << 8,       // QUEUED: waiting in the backend queue for a server slot
-    kH1Replied = 1u << 9,      // LOCAL: answered by the proxy itself
-    kH1ReqUpgrade = 1u << 10,  // UPG: the request asks for an upgrade
-    kH1ReqExpect = 1u << 11,   // EXP: the request waits for 100-continue
-    kH1ReqHead = 1u << 12,     // HEAD: a HEAD request (the response has no body)
-    kH1SrvClose = 1u << 13,    // SCLOSE: the server does not keep the connection after this response
-    kH1InParse = 1u << 14,     // PARSE: a request head is being processed (its bytes are not consumed yet)
-    kH1ForceNew = 1u << 15,    // NEW: the next server connection must be a new one (a replay)
-    kH1Logged = 1u << 16,      // LOGGED: the exchange has its access-log line (or none is open)
+    kH1InParse = 1u << 7,      // PARSE: a request head is being processed (its bytes are not consumed yet)
 };
-std::string show_h1_flags(std::uint32_t flags);
+std::string show_h1_flags(std::uint16_t flags);
 
-enum class ReqPhase : std::uint8_t { Head, Body, Done, Tunnel };
-// Sent: the response is fully queued for the client while the request body still goes to the
-// server (the server answered early); the exchange ends when the server has it all.
-enum class RspPhase : std::uint8_t { None, Head, Body, Done, Tunnel, Sent };
+// The flag word of an exchange (H1Stream::flags); show_h1s_flags() renders it.
+enum H1SFlag : std::uint16_t {
+    kH1SQueued = 1u << 0,      // QUEUED: waiting in the backend queue for a server slot
+    kH1SReplied = 1u << 1,     // LOCAL: answered by the proxy itself
+    kH1SUpgrade = 1u << 2,     // UPG: the request asks for an upgrade
+    kH1SExpect = 1u << 3,      // EXP: the request waits for 100-continue
+    kH1SHead = 1u << 4,        // HEAD: a HEAD request (the response has no body)
+    kH1SSrvClose = 1u << 5,    // SCLOSE: the server does not keep the connection after this response
+    kH1SForceNew = 1u << 6,    // NEW: the next server connection must be a new one (a replay)
+    kH1SLogged = 1u << 7,      // LOGGED: the exchange has its access-log line
+    kH1SHttp10 = 1u << 8,      // H10: HTTP/1.0 client asking for keep-alive: say so in the response
+};
+std::string show_h1s_flags(std::uint16_t flags);
+
+// Where the exchange's request and response are (H1Stream::req, ::rsp). A client connection
+// without a stream is between exchanges: it reads as Head / None.
+enum class ReqPhase : std::uint8_t {
+    Head,    // the request head is awaited (or being parsed)
+    Body,    // request body bytes go to the server
+    Done,    // the whole request is in (or nothing more is read: the connection closes after the response)
+    Tunnel,  // after a 101 or a 2xx to CONNECT: bytes flow both ways until a side closes
+};
+enum class RspPhase : std::uint8_t {
+    None,    // no response expected yet (no request sent, or the exchange answered locally)
+    Head,    // the response head is awaited
+    Body,    // response body bytes go to the client
+    Done,    // the response is complete
+    Tunnel,  // see ReqPhase::Tunnel
+    // the response is fully queued for the client while the request body still goes to the
+    // server (the server answered early); the exchange ends when the server has it all
+    Sent,
+};
 enum class HState : std::uint8_t { Active, Closing };
 enum HTimer : std::uint8_t { kHTimerClient = 20, kHTimerRetry, kHTimerQueue, kHTimerConnIdle };
 
-// Fields are grouped by size so the object packs without holes: an idle keep-alive connection
-// holds exactly this (see the note at the top of this file).
-struct HttpSession {
-    core::ListNode all_node;
-    shard::Timer timer;
-    HttpConn* conn = nullptr;
-    HeadBuf* req_acc = nullptr;   // a request head gathered across buffers
-    HeadBuf* rsp_acc = nullptr;
+// One request/response exchange on a client connection (HAProxy's h1s): taken from its pool when
+// a request head is complete (or the proxy answers a head it rejects), given back when the
+// exchange ends and the connection waits for the next request, or when the connection is freed.
+// An idle keep-alive connection holds none.
+struct H1Stream {
+    HeadBuf* rsp_acc = nullptr;   // a response head gathered across buffers
     HeadBuf* pend_head = nullptr; // the outgoing request head while no server connection is attached
     HeadBuf* replay = nullptr;    // the head of a bodiless request sent over a reused connection
     HttpNotes* notes = nullptr;   // this request's notes, when anything needs them (HttpNotes)
     std::uint64_t req_left = 0;   // Content-Length body bytes still to forward
     std::uint64_t rsp_left = 0;
-    std::uint64_t bytes_out = 0;  // to the client, this request
-    std::uint64_t bytes_in = 0;   // from the client, this request
+    std::uint64_t bytes_out = 0;  // to the client, this exchange
     http::ChunkedScanner req_chunks;
     http::ChunkedScanner rsp_chunks;
-    // per-request facts for the log and the timers (ms, monotonic)
-    std::int64_t t_accept = 0;
-    std::int64_t t_req = 0;        // first byte of this request (or end of the previous one)
+    // facts for the log and the timers (ms, monotonic)
     std::int64_t t_head = 0;       // request head complete
     std::int64_t t_queue = -1;     // entered the backend queue
     std::int64_t t_connect = -1;   // connect issued
     std::int64_t t_connected = -1;
     std::int64_t t_rsp = -1;       // response head received
-    std::int64_t last_cli = 0;     // last activity on the client side
-    std::int64_t last_srv = 0;
-    OutQ out;                      // bytes for the client
-    InQ in;                        // client bytes not yet consumed (pipelined requests wait here)
-    PeerAddr peer;
-    std::uint32_t req_scanned = 0; // head bytes the parser already looked at (a head fits a HeadBuf)
-    std::uint32_t rsp_scanned = 0;
-    std::uint32_t fe = 0;
-    std::uint32_t nreq = 0;
-    int be = -1;
-    int server = -1;
+    std::int64_t last_srv = 0;     // last activity on the server side
+    std::uint32_t rsp_scanned = 0; // response head bytes the parser already looked at
+    int server = -1;               // the server of this exchange (index in its backend)
     int retries_left = 0;
     int retry_server = -1;
     int tries = 0;
-    int pending_ops = 0;
     int status = 0;
-    std::uint32_t flags = kH1FirstReq | kH1Linger | kH1Logged;  // H1Flag
-    net::ConnSide cli;             // the client socket: slot, regular fd for splice(2), flag word
-    std::uint8_t gen = 0;
-    std::uint8_t page = 0;         // waiting for a page from the control shard: its PageWaits slot + 1
-    HState state = HState::Active;
+    std::uint16_t flags = 0;       // H1SFlag
     http::Method method = http::Method::Get;
     ReqPhase req = ReqPhase::Head;
     RspPhase rsp = RspPhase::None;
@@ -206,10 +212,47 @@ struct HttpSession {
     http::BodyKind rsp_body = http::BodyKind::None;
     char term[3] = "--";
 
-    bool has(std::uint32_t f) const { return (flags & f) != 0; }
-    void set(std::uint32_t f) { flags |= f; }
-    void clear(std::uint32_t f) { flags &= ~f; }
-    void set_to(std::uint32_t f, bool on) { on ? set(f) : clear(f); }
+    bool has(H1SFlag f) const { return (flags & f) != 0; }
+    void set(H1SFlag f) { flags = std::uint16_t(flags | f); }
+    void clear(H1SFlag f) { flags = std::uint16_t(flags & ~f); }
+    void set_to(H1SFlag f, bool on) { on ? set(f) : clear(f); }
+};
+
+// A client connection (HAProxy's h1c): its socket, its input and output, its timer and what
+// outlives one exchange. `st` is the current exchange, null between exchanges. Fields are grouped
+// by size so the object packs without holes: an idle keep-alive connection holds exactly this
+// (see the note at the top of this file).
+struct H1Conn {
+    core::ListNode all_node;
+    shard::Timer timer;
+    H1Stream* st = nullptr;       // the current exchange
+    H1SrvConn* conn = nullptr;    // the exchange's server connection (or, with http-reuse never, the kept one)
+    HeadBuf* req_acc = nullptr;   // a request head gathered across buffers (and body bytes behind it)
+    std::int64_t t_accept = 0;
+    std::int64_t t_req = 0;        // first byte of this request (or end of the previous one)
+    std::int64_t last_cli = 0;     // last activity on the client side
+    std::uint64_t bytes_in = 0;    // from the client since the last log line
+    OutQ out;                      // bytes for the client
+    InQ in;                        // client bytes not yet consumed (pipelined requests wait here)
+    PeerAddr peer;
+    std::uint32_t req_scanned = 0; // head bytes the parser already looked at (a head fits a HeadBuf)
+    std::uint32_t fe = 0;
+    std::uint32_t nreq = 0;
+    int be = -1;                   // the backend the connection counts in (its last exchange's)
+    int pending_ops = 0;
+    net::ConnSide cli;             // the client socket: slot, regular fd for splice(2), flag word
+    std::uint16_t flags = kH1FirstReq | kH1Linger;  // H1Flag
+    std::uint8_t gen = 0;
+    std::uint8_t page = 0;         // waiting for a page from the control shard: its PageWaits slot + 1
+    HState state = HState::Active;
+
+    // The current exchange's phases; between exchanges a request head is awaited, no response.
+    ReqPhase req_phase() const { return st ? st->req : ReqPhase::Head; }
+    RspPhase rsp_phase() const { return st ? st->rsp : RspPhase::None; }
+    bool has(H1Flag f) const { return (flags & f) != 0; }
+    void set(H1Flag f) { flags = std::uint16_t(flags | f); }
+    void clear(H1Flag f) { flags = std::uint16_t(flags & ~f); }
+    void set_to(H1Flag f, bool on) { on ? set(f) : clear(f); }
 };
 
 }  // namespace es::proxy

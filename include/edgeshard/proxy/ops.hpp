@@ -31,7 +31,7 @@ enum Op : std::uint8_t {
     kOpInstall1,
     kOpCancel,
     kOpClose,
-    // HTTP client connection (obj = HttpSession*)
+    // HTTP client connection (obj = H1Conn*)
     kHOpCliRecv,
     kHOpCliSend,
     kHOpCliShut,
@@ -39,7 +39,7 @@ enum Op : std::uint8_t {
     kHOpCliInstall,  // FIXED_FD_INSTALL: a regular fd for splice(2)
     kHOpCliPollOut,  // room on the client socket for spliced bytes
     kHOpCliClose,
-    // HTTP server connection (obj = HttpConn*)
+    // HTTP server connection (obj = H1SrvConn*)
     kHOpSrvSocket,
     kHOpSrvSockopt,
     kHOpSrvConnect,

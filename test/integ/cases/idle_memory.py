@@ -3,7 +3,7 @@
   - after a warm-up of 6,000 requests (the receive buffers the shard's ring hands out, and the
     pools, are resident before the first sample), 4,000 client connections each complete one
     request and then stay open and idle;
-  - edgeshard's VmRSS grows by at most 1024 bytes per idle connection (the HttpSession, the pooled
+  - edgeshard's VmRSS grows by at most 1024 bytes per idle connection (the H1Conn, the pooled
     server connections kept for them, and what pools retain from the burst);
   - the connections are really alive: `show pools` counts 4,000 http_session objects in use, no
     receive buffer is held (`show shards json` buffers_out=0: an idle connection holds no buffer,

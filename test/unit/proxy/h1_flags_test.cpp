@@ -1,28 +1,46 @@
 // The HTTP/1 flag words: defaults of a new client connection and their renderers.
 #include <doctest/doctest.h>
 
+#include <string>
+
 #include "edgeshard/net/conn_side.hpp"
 #include "edgeshard/proxy/h1_types.hpp"
 
 using namespace es::proxy;
 
-TEST_CASE("a new client connection starts first-request, lingering, with nothing to log") {
-    HttpSession s;
+TEST_CASE("a new client connection starts first-request, lingering, with no exchange") {
+    H1Conn s;
     CHECK(s.has(kH1FirstReq));
     CHECK(s.has(kH1Linger));
-    CHECK(s.has(kH1Logged));
-    CHECK_FALSE(s.has(kH1CloseAfter | kH1Queued | kH1Released));
-    CHECK(show_h1_flags(s.flags) == "LINGER|FIRST|LOGGED");
+    CHECK_FALSE(s.has(kH1CloseAfter));
+    CHECK_FALSE(s.has(kH1Released));
+    CHECK(s.st == nullptr);
+    CHECK(show_h1_flags(s.flags) == "LINGER|FIRST");
     CHECK(s.cli.flags == 0);
     CHECK(s.cli.slot == -1);
 }
 
+TEST_CASE("a new exchange waits for its request head, unlogged, with no server") {
+    H1Stream x;
+    CHECK(x.req == ReqPhase::Head);
+    CHECK(x.rsp == RspPhase::None);
+    CHECK(x.flags == 0);
+    CHECK(x.server == -1);
+    CHECK(x.t_connect == -1);
+    CHECK(std::string(x.term) == "--");
+    x.set(kH1SQueued);
+    x.set_to(kH1SExpect, true);
+    x.set(kH1SLogged);
+    x.clear(kH1SQueued);
+    CHECK(show_h1s_flags(x.flags) == "EXP|LOGGED");
+}
+
 TEST_CASE("set_to sets and clears one flag, leaving the others") {
-    HttpSession s;
-    s.set_to(kH1ReqExpect, true);
+    H1Conn s;
+    s.set_to(kH1CloseAfter, true);
     s.set_to(kH1Linger, false);
-    CHECK(show_h1_flags(s.flags) == "FIRST|EXP|LOGGED");
-    HttpConn c;
+    CHECK(show_h1_flags(s.flags) == "CLOSE|FIRST");
+    H1SrvConn c;
     c.set(kC1Established | kC1Reused);
     c.set_to(kC1Big, true);
     c.clear(kC1Reused);

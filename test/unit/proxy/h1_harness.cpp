@@ -359,9 +359,9 @@ std::string H1Harness::drain_sends(int slot) {
     return out;
 }
 
-HttpSession& H1Harness::session(int slot) const { return *UserData::unpack(owner_ud(slot, false)).ptr<HttpSession>(); }
+H1Conn& H1Harness::session(int slot) const { return *UserData::unpack(owner_ud(slot, false)).ptr<H1Conn>(); }
 
-HttpConn& H1Harness::conn(int slot) const { return *UserData::unpack(owner_ud(slot, true)).ptr<HttpConn>(); }
+H1SrvConn& H1Harness::conn(int slot) const { return *UserData::unpack(owner_ud(slot, true)).ptr<H1SrvConn>(); }
 
 std::uint64_t H1Harness::owner_ud(int slot, bool server) const {
     const OpOwner want = server ? OpOwner::HttpServer : OpOwner::HttpClient;

@@ -111,8 +111,8 @@ public:
     std::string drain_sends(int slot);
 
     // ---- the objects behind a slot (from the user_data of their latest op)
-    HttpSession& session(int slot) const;
-    HttpConn& conn(int slot) const;
+    H1Conn& session(int slot) const;
+    H1SrvConn& conn(int slot) const;
     bool in_flight(Kind k, int slot) const;  // an op of that kind on `slot` awaits a completion
 
     // Stops the worker and completes everything in flight until it is done (see the top).

@@ -52,7 +52,7 @@ int pooled_after_one_exchange(H1Harness& h) {
     h.deliver(srv, p1);
     CHECK(h.send_done(kCli) == p1);
     h.end_turn();
-    REQUIRE(h.conn(srv).state == HttpConn::Idle);
+    REQUIRE(h.conn(srv).state == H1SrvConn::Idle);
     return srv;
 }
 
@@ -72,7 +72,7 @@ void replayed(H1Harness& h, int srv, const std::string& req) {
     CHECK(h.server_stats().connect.get() == 2);
     CHECK(h.server_stats().reuse.get() == 1);
     CHECK(h.server_stats().hrsp_5xx.get() == 0);
-    CHECK(h.conn(srv2).state == HttpConn::Idle);
+    CHECK(h.conn(srv2).state == H1SrvConn::Idle);
 }
 
 }  // namespace
@@ -130,14 +130,14 @@ TEST_CASE("h1: a GET goes to a new server connection, the response comes back, b
     // keep-alive: the client's multishot receive is the one armed at accept, still armed
     h.expect_quiet(kCli);
     CHECK(h.in_flight(K::Recv, kCli));
-    const HttpSession& s = h.session(kCli);
+    const H1Conn& s = h.session(kCli);
     CHECK(net::show_side_flags(s.cli.flags) == "RECV");
-    CHECK(show_h1_flags(s.flags) == "CNTC|CNTB|LINGER|LOGGED");  // no longer FIRST, no CLOSE
-    CHECK(s.req == ReqPhase::Head);
+    CHECK(show_h1_flags(s.flags) == "CNTC|CNTB|LINGER");  // no longer FIRST, no CLOSE
+    CHECK(s.st == nullptr);  // between exchanges: no stream held
     CHECK(s.conn == nullptr);
     // the server connection is idle in the pool, its receive armed to see the server close it
     h.expect_quiet(srv);
-    CHECK(h.conn(srv).state == HttpConn::Idle);
+    CHECK(h.conn(srv).state == H1SrvConn::Idle);
     CHECK(h.conn(srv).owner == nullptr);
     CHECK(net::show_side_flags(h.conn(srv).sock.flags) == "RECV");
     CHECK(h.server_stats().idle_conn_cur.get() == 1);
@@ -178,7 +178,7 @@ TEST_CASE("h1: pipelined requests reach the server one at a time, responses in o
     CHECK(h.send_done(kCli) == p2);
     h.end_turn();
     CHECK(h.stats().fe[0].req_tot.get() == 2);
-    CHECK(h.conn(srv).state == HttpConn::Idle);
+    CHECK(h.conn(srv).state == H1SrvConn::Idle);
 }
 
 TEST_CASE("h1: Expect: 100-continue: head first, the 100 to the client, then the body, then the response") {
@@ -188,21 +188,22 @@ TEST_CASE("h1: Expect: 100-continue: head first, the 100 to the client, then the
     const std::string head =
         "POST /up HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
     const int srv = get_to_server(h, head, head);  // Expect is end to end: forwarded as is
-    CHECK(show_h1_flags(h.session(kCli).flags).find("EXP") != std::string::npos);
-    CHECK(h.session(kCli).req == ReqPhase::Body);
+    REQUIRE(h.session(kCli).st != nullptr);
+    CHECK(show_h1s_flags(h.session(kCli).st->flags) == "EXP");
+    CHECK(h.session(kCli).st->req == ReqPhase::Body);
     h.end_turn();
 
     h.deliver(srv, "HTTP/1.1 100 Continue\r\n\r\n");
     const Recorded cont = h.expect(K::Send, kCli);
     CHECK(h.sent(cont) == "HTTP/1.1 100 Continue\r\n\r\n");
-    CHECK(show_h1_flags(h.session(kCli).flags).find("EXP") == std::string::npos);
+    CHECK(show_h1s_flags(h.session(kCli).st->flags).empty());
     h.expect_quiet(srv);  // nothing of the body yet
     h.complete_send(cont);
     h.end_turn();
 
     h.deliver(kCli, "hello");
     CHECK(h.send_done(srv) == "hello");
-    CHECK(h.session(kCli).req == ReqPhase::Done);
+    CHECK(h.session(kCli).st->req == ReqPhase::Done);
     h.end_turn();
 
     const std::string fin = "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n";
@@ -211,7 +212,7 @@ TEST_CASE("h1: Expect: 100-continue: head first, the 100 to the client, then the
     h.end_turn();
     CHECK(h.server_stats().hrsp_1xx.get() == 0);  // interim responses are not counted as the status
     CHECK(h.server_stats().hrsp_2xx.get() == 1);
-    CHECK(h.conn(srv).state == HttpConn::Idle);
+    CHECK(h.conn(srv).state == H1SrvConn::Idle);
 }
 
 TEST_CASE("h1: a pooled connection the server closed before answering: the request goes again on a new one") {
@@ -332,8 +333,8 @@ TEST_CASE("h1: ENOBUFS stops a server receive until the end of a turn finds buff
     got += h.drain_sends(kSlow);
     CHECK(got == head + body + tail);
     h.end_turn();
-    CHECK(h.conn(srv_slow).state == HttpConn::Idle);
-    CHECK(h.conn(srv_fast).state == HttpConn::Idle);
+    CHECK(h.conn(srv_slow).state == H1SrvConn::Idle);
+    CHECK(h.conn(srv_fast).state == H1SrvConn::Idle);
 }
 
 TEST_CASE("h1: a malformed request head gets a 400 and never reaches a server") {
