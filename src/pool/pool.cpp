@@ -70,7 +70,7 @@ void* RawPool::pop_free() {
     return n;
 }
 
-void* RawPool::alloc() {
+void* RawPool::alloc_slow() {
     c_.allocs.inc();
     if (free_) {
         c_.used.inc();
@@ -96,7 +96,7 @@ void* RawPool::alloc() {
     return p;
 }
 
-void RawPool::free(void* p) {
+void RawPool::free_slow(void* p) {
     if (!p) return;
     const std::uint64_t used = c_.used.get();
     ES_BUG(used > 0, "pool free() without a matching alloc()");

@@ -82,8 +82,44 @@ class RawPool {
     RawPool(const RawPool&) = delete;
     RawPool& operator=(const RawPool&) = delete;
 
-    void* alloc();                   // nullptr when the limit is reached or the allocator fails
-    void free(void* p);              // p must come from this pool's alloc()
+    // nullptr when the limit is reached or the allocator fails. The hit (an object on the free
+    // list) and the plain free are inline: they run several times per request on the data path.
+    void* alloc() {
+#if !defined(__SANITIZE_ADDRESS__)
+        if (free_) [[likely]] {
+            c_.allocs.inc();
+            c_.used.inc();
+            FreeNode* n = free_;
+            free_ = n->next;
+            --nfree_;
+            return n;
+        }
+#endif
+        return alloc_slow();
+    }
+    // p must come from this pool's alloc()
+    void free(void* p) {
+#if !defined(__SANITIZE_ADDRESS__)
+        const std::uint64_t used = c_.used.get();
+        if (p && used > 0) [[likely]] {
+            const std::uint64_t sum = c_.needed_sum.get();
+            const std::uint64_t nsum = sum - (sum + kSamples - 1) / kSamples + used;
+            c_.needed_sum.set(nsum);
+            c_.used.set(used - 1);
+            // crowded(), on the sum just computed
+            if (4 * c_.allocated.get() < 5 * ((nsum + kSamples - 1) / kSamples)) [[likely]] {
+                auto* n = static_cast<FreeNode*>(p);
+                n->next = free_;
+                free_ = n;
+                ++nfree_;
+            } else {
+                backend_free(p);
+            }
+            return;
+        }
+#endif
+        free_slow(p);
+    }
     std::size_t trim_idle();         // returns the number of objects released
     std::size_t release_all_free();  // memory pressure / shutdown: releases every free object
     // needed_avg = max(needed_avg, min(n, kMaxNeededHint)); no allocation, owning shard only.
@@ -104,6 +140,8 @@ class RawPool {
         FreeNode* next;
     };
     bool crowded() const;
+    void* alloc_slow();
+    void free_slow(void* p);
     void* backend_alloc();
     void backend_free(void* p);
     void push_free(void* p);
