@@ -68,7 +68,8 @@ H1Proxy::H1Proxy(Worker& w)
 }
 
 void H1Proxy::pools(std::vector<pool::RawPool*>& out) {
-    for (pool::RawPool* rp : {&hsessions_.raw(), &hconns_.raw(), &sendq_.blocks.raw(), &sendq_.outblocks.raw(), &notes_.raw()})
+    for (pool::RawPool* rp : {&hsessions_.raw(), &streams_.raw(), &hconns_.raw(), &sendq_.blocks.raw(), &sendq_.outblocks.raw(),
+                              &notes_.raw()})
         out.push_back(rp);
 }
 
