@@ -5,8 +5,8 @@
     request and then stay open and idle;
   - edgeshard's VmRSS grows by at most 1024 bytes per idle connection (the H1Conn, the pooled
     server connections kept for them, and what pools retain from the burst);
-  - the connections are really alive: `show pools` counts 4,000 http_session objects in use, no
-    receive buffer is held (`show shards json` buffers_out=0: an idle connection holds no buffer,
+  - the connections are really alive: `show pools` counts 4,000 http_session objects in use and
+    no http_stream (an idle connection holds no exchange state), no receive buffer is held (`show shards json` buffers_out=0: an idle connection holds no buffer,
     only an armed multishot recv), and a second request on a sample of them is answered.
 Skips (exit 77) when RLIMIT_NOFILE cannot be raised enough, or when the binary is sanitized (its
 RSS is then mostly shadow memory and quarantine). bench/idle_mem/idle_mem.sh is the benchmark
@@ -185,6 +185,9 @@ def main(h):
         check(m is not None, f"`show pools` has an http_session line:\n{pools}")
         check_eq(int(m.group(3)), N, "http_session objects in use (one per idle connection)")
         log(f"http_session object: {m.group(1)} bytes")
+        ms = re.search(r"Pool http_stream \((\d+) bytes\) : (\d+) allocated \(\d+ bytes\), (\d+) used", pools)
+        check(ms is not None, f"`show pools` has an http_stream line:\n{pools}")
+        check_eq(int(ms.group(3)), 0, "exchange streams held by idle connections (http_stream used)")
         check("buffers_out" in shard, f"`show shards json` reports buffers_out: {shard}")
         check_eq(eslib.num(shard["buffers_out"]), 0,
                  "receive buffers held by idle connections (show shards json buffers_out)")

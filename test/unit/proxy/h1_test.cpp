@@ -349,6 +349,11 @@ TEST_CASE("h1: a malformed request head gets a 400 and never reaches a server") 
     CHECK(show_h1_flags(h.session(kCli).flags).find("CLOSE") != std::string::npos);
     CHECK(h.stats().fe[0].ereq.get() == 1);
     CHECK(h.stats().fe[0].hrsp_4xx.get() == 1);
+    // the rejected head got an exchange of its own, for the reply and its log line
+    REQUIRE(h.session(kCli).st != nullptr);
+    CHECK(h.session(kCli).st->status == 400);
+    CHECK(std::string(h.session(kCli).st->term) == "PR");
+    CHECK(h.session(kCli).nreq == 1);
     // the client is not read while the reply goes out ...
     const Recorded cancel = h.expect(K::CancelRecv, kCli);
     h.complete_send(rep);
@@ -365,4 +370,35 @@ TEST_CASE("h1: a malformed request head gets a 400 and never reaches a server") 
     CHECK(h.stats().be[0].req_tot.get() == 0);
     CHECK(h.stats().shard.conns.get() == 0);  // the client connection is gone
     CHECK(h.stats().fe[0].scur.get() == 0);
+}
+
+TEST_CASE("h1: a head rejected after a keep-alive exchange reports only its own facts") {
+    SKIP_WITHOUT_URING();
+    H1Harness h;
+    open_client(h);
+    const std::string r1 = "GET /1 HTTP/1.1\r\nHost: a\r\n\r\n";
+    const int srv = get_to_server(h, r1, r1);
+    const std::string p1 = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n#1";
+    h.deliver(srv, p1);
+    CHECK(h.send_done(kCli) == p1);
+    h.end_turn();
+    CHECK(h.session(kCli).st == nullptr);  // idle between exchanges
+    CHECK(h.conn(srv).state == H1SrvConn::Idle);
+
+    h.deliver(kCli, "GET / HTTP/1.1\r\nHost: a\r\nNo colon here\r\n\r\n");
+    const Recorded rep = h.expect(K::Send, kCli);
+    REQUIRE(h.session(kCli).st != nullptr);
+    const H1Stream& x = *h.session(kCli).st;
+    CHECK(x.status == 400);
+    // nothing of the first exchange leaks into the second: no server, no connect, no response
+    // head time, and the bytes are the reply's alone
+    CHECK(x.server == -1);
+    CHECK(x.t_connect == -1);
+    CHECK(x.t_connected == -1);
+    CHECK(x.t_rsp == -1);
+    CHECK(x.tries == 0);
+    CHECK(x.bytes_out == h.sent(rep).size());
+    CHECK(h.session(kCli).nreq == 2);
+    CHECK(h.stats().fe[0].req_tot.get() == 2);
+    CHECK(h.server_stats().req_tot.get() == 1);  // the rejected head never reached the server
 }
