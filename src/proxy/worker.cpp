@@ -56,6 +56,7 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
     fe_pending_.assign(cfg_.frontends.size(), 0);
     housekeeping_timer_.kind = kTimerHousekeeping;
     drain_timer_.kind = kTimerDrain;
+    trim_timer_.kind = kTimerTrim;
     accept_paused_ = p_.accept_paused;
     tcp_ = std::make_unique<TcpProxy>(*this);
     h1_ = std::make_unique<H1Proxy>(*this);
@@ -181,6 +182,7 @@ void Worker::on_message(const shard::Message& m) {
         tcp_->stop();
         h1_->http_stop();
         r_.timers().cancel(&housekeeping_timer_);
+        r_.timers().cancel(&trim_timer_);
         r_.timers().cancel(&drain_timer_);
     }
 }
@@ -192,6 +194,10 @@ void Worker::on_timer(shard::Timer* t) {
     }
     if (t->kind == kTimerDrain) {
         drain_tick();
+        return;
+    }
+    if (t->kind == kTimerTrim) {
+        if (trim_pools() > 0 && !stopping_) r_.timers().schedule(&trim_timer_, r_.now_ms() + kFastTrimMs);
         return;
     }
     if (t->kind >= kHTimerClient) {
@@ -235,6 +241,12 @@ void Worker::run_ready() { tcp_->run_ready(); }
 
 bool Worker::has_ready() const { return tcp_->has_ready(); }
 
+std::size_t Worker::trim_pools() {
+    std::size_t released = 0;
+    for (pool::RawPool* rp : pools_) released += rp->trim_idle();
+    return released;
+}
+
 void Worker::housekeeping() {
     if (!pipes_taken_) {
         for (std::size_t k = idle_pipes_.size() / 2 + idle_pipes_.size() % 2; k > 0; --k) {
@@ -243,7 +255,12 @@ void Worker::housekeeping() {
         }
     }
     pipes_taken_ = false;
-    for (pool::RawPool* rp : pools_) rp->trim_idle();
+    // Pools shrink after a burst by their idle trims (src/pool/README.md). Once a second ages a
+    // burst's history by 1/16; while trims keep releasing objects (a burst is being given back)
+    // they run every kFastTrimMs instead, until one releases nothing: a burst's leftovers are
+    // mostly gone within a couple of seconds, and a quiet shard still wakes once a second.
+    if (!trim_timer_.armed() && trim_pools() > 0 && !stopping_)
+        r_.timers().schedule(&trim_timer_, r_.now_ms() + kFastTrimMs);
     start_pending();
     update_accepting();
     if (!stopping_) r_.timers().schedule(&housekeeping_timer_, r_.now_ms() + 1000);

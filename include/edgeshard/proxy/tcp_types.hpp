@@ -19,7 +19,7 @@ namespace es::proxy {
 
 
 enum class SessState : std::uint8_t { Pending, Queued, Connecting, Retrying, Established, Closing };
-enum TimerKind : std::uint8_t { kTimerIdle = 1, kTimerRetry, kTimerQueue, kTimerConnectWait, kTimerHousekeeping, kTimerDrain };
+enum TimerKind : std::uint8_t { kTimerIdle = 1, kTimerRetry, kTimerQueue, kTimerConnectWait, kTimerHousekeeping, kTimerDrain, kTimerTrim };
 
 inline constexpr int kClient = 0;
 inline constexpr int kServer = 1;

@@ -118,6 +118,7 @@ private:
 
     // accept path
     static constexpr int kNearLimit = 64;
+    static constexpr std::int64_t kFastTrimMs = 100;  // pool trims while they release objects (housekeeping)
     bool want_multishot(std::size_t li) const;
     void arm_accept(std::size_t li);
     void pause_accept(std::size_t li);
@@ -154,6 +155,7 @@ private:
 
 
     void housekeeping();
+    std::size_t trim_pools();  // one trim_idle() of every pool: the objects released
     net::Pipe* get_pipe();
     void put_pipe(net::Pipe* p, bool clean);
 
@@ -187,6 +189,7 @@ private:
     std::vector<net::Pipe*> idle_pipes_;
     bool pipes_taken_ = false;
     shard::Timer housekeeping_timer_;
+    shard::Timer trim_timer_;  // pool trims every kFastTrimMs while they release objects
     std::uint8_t gen_ = 0;
 
     std::vector<pool::RawPool*> pools_;  // every pool of the shard's proxy (show pools, idle trims)
