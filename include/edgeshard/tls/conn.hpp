@@ -1,0 +1,71 @@
+// One TLS connection's record layer in user space, driven by the shard's I/O (the TLS seam of
+// net/conn_side.hpp): the side's receive completions feed ciphertext in, plaintext comes out for
+// the protocol above; the protocol's plaintext goes in, records come out to be queued on the
+// side. OpenSSL never touches a socket here (memory BIOs), so nothing blocks a shard: a handshake
+// that needs more bytes says so and waits for the next receive.
+//
+// Renegotiation is refused (SSL_OP_NO_RENEGOTIATION on the context: a TLS 1.2 client asking for
+// it gets a no_renegotiation alert); close() queues a close_notify.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "edgeshard/tls/context.hpp"
+
+namespace es::tls {
+
+class Conn {
+public:
+    enum class Step : std::uint8_t {
+        More,   // needs more ciphertext (or has records to send first)
+        Done,   // the handshake is complete; plaintext flows
+        Error,  // fatal: alert (if any) is in the output, the connection must close
+    };
+
+    // A server connection on `bind`'s contexts (the default certificate until SNI picks one).
+    explicit Conn(const BindTls& bind);
+    ~Conn();
+    Conn(const Conn&) = delete;
+    Conn& operator=(const Conn&) = delete;
+
+    bool ok() const { return ssl_ != nullptr; }  // false: out of memory at construction
+    // Ciphertext from the socket (copied; the caller may recycle its buffer at once).
+    void feed(const char* p, std::size_t n);
+    // Advances the handshake with what was fed. Records to send may be waiting in either case.
+    Step handshake();
+    bool established() const { return established_; }
+    // Plaintext, at most `cap` bytes; 0 when none is ready. A fatal error or the peer's
+    // close_notify set failed() / peer_closed().
+    std::size_t read(char* dst, std::size_t cap);
+    // Plaintext to encrypt; records go to the output. False on a fatal error.
+    bool write(const char* p, std::size_t n);
+    // Records waiting to be sent, and taking them (up to cap bytes).
+    std::size_t pending_out() const;
+    std::size_t take_out(char* dst, std::size_t cap);
+    // Queues a close_notify (once).
+    void close();
+
+    bool failed() const { return failed_; }
+    bool peer_closed() const { return peer_closed_; }
+    const std::string& error() const { return error_; }  // why it failed, for the log and counters
+    Facts facts() const;
+    bool resumed() const { return ssl_ && SSL_session_reused(ssl_) == 1; }
+    SSL* ssl() const { return ssl_; }
+
+private:
+    void fail(const char* where, int ret);
+    SSL* ssl_ = nullptr;
+    BIO* in_ = nullptr;   // ciphertext from the peer (owned by ssl_)
+    BIO* out_ = nullptr;  // records for the peer (owned by ssl_)
+    bool established_ = false;
+    bool failed_ = false;
+    bool peer_closed_ = false;
+    bool closed_ = false;
+    std::string error_;
+};
+
+}  // namespace es::tls

@@ -1,0 +1,86 @@
+// The server side of TLS for one bind: certificates, SNI selection, protocol versions, ciphers and
+// ALPN, as HAProxy's `bind ... ssl crt ...` keywords describe them, on OpenSSL 3.
+//
+// A BindTls is built once per shard from a BindOptions (a shard never shares OpenSSL objects with
+// another: each context's session cache and counters are its own, so no OpenSSL lock is ever
+// contended). Building it loads and checks every certificate: a missing file, a key that does not
+// match its certificate, an unknown cipher or group or a bad version range is an error whose text
+// names the file or the option; an expired (or not yet valid) certificate loads with a warning.
+//
+// One SSL_CTX per certificate, all with the same settings. The first certificate is the default;
+// the ClientHello's server name picks another (exact names first, then `*.domain` wildcards that
+// cover one label, as in HAProxy), and a client without SNI or with an unknown name gets the
+// default. Names come from the certificate's subjectAltName DNS entries, else its CN.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace es::tls {
+
+// TLS protocol versions as HAProxy names them (ssl-min-ver / ssl-max-ver, no-tlsv1x).
+enum class Version : std::uint8_t { Any, Ssl3, Tls10, Tls11, Tls12, Tls13 };
+// "SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"; false for anything else
+bool parse_version(std::string_view name, Version& out);
+int openssl_version(Version v);  // TLS1_2_VERSION ...; 0 for Any
+
+struct BindOptions {
+    std::vector<std::string> crt;     // `crt` arguments: PEM files (chain and key) or directories
+    std::vector<std::string> alpn;    // protocols asked for, in order (`alpn h2,http/1.1`)
+    Version min_ver = Version::Tls12; // HAProxy 2.6's default floor for binds
+    Version max_ver = Version::Any;
+    std::uint8_t no_versions = 0;     // bits (1 << Version) from no-sslv3 / no-tlsv1x
+    std::string ciphers;              // TLS <= 1.2 cipher list (OpenSSL syntax); empty: OpenSSL's default
+    std::string ciphersuites;         // TLS 1.3 suites; empty: OpenSSL's default
+    std::string curves;               // groups, e.g. "X25519:P-256"; empty: OpenSSL's default
+};
+
+// What the handshake settled, for the sample fetches (ssl_fc_*) and the log.
+struct Facts {
+    std::string_view protocol;  // "TLSv1.3"
+    std::string_view cipher;    // "TLS_AES_128_GCM_SHA256"
+    std::string_view sni;       // empty without SNI
+    std::string_view alpn;      // empty when none was agreed
+};
+
+class BindTls {
+public:
+    // nullptr and `error` set when the options cannot be honoured; `warnings` gets what loads but
+    // deserves a word (an expired certificate, ALPN protocols edgeshard does not speak).
+    static std::unique_ptr<BindTls> make(const BindOptions& o, std::string& error, std::vector<std::string>& warnings);
+    ~BindTls();
+    BindTls(const BindTls&) = delete;
+    BindTls& operator=(const BindTls&) = delete;
+
+    SSL_CTX* default_ctx() const { return certs_.front().ctx; }
+    std::size_t cert_count() const { return certs_.size(); }
+    // The context whose certificate serves `name` (exact, then one-label wildcard), else nullptr.
+    SSL_CTX* select(std::string_view name) const;
+    // The names a loaded certificate serves (for `show ssl cert` and tests).
+    const std::vector<std::string>& names(std::size_t i) const { return certs_[i].names; }
+    const std::string& path(std::size_t i) const { return certs_[i].path; }
+    // The ALPN protocols offered, in wire format (length-prefixed), possibly empty.
+    const std::string& alpn_wire() const { return alpn_wire_; }
+
+private:
+    BindTls() = default;
+    struct Cert {
+        std::string path;
+        std::vector<std::string> names;  // lower case; "*.example.com" for wildcards
+        SSL_CTX* ctx = nullptr;
+    };
+    bool add_cert(const BindOptions& o, const std::string& path, std::string& error, std::vector<std::string>& warnings);
+    bool configure(SSL_CTX* ctx, const BindOptions& o, std::string& error);
+    std::vector<Cert> certs_;
+    std::string alpn_wire_;
+};
+
+// The text of OpenSSL's error queue (emptied), for messages: "error:0A000086:...: certificate verify failed".
+std::string take_errors();
+
+}  // namespace es::tls
