@@ -168,6 +168,16 @@ struct ProxyDraft {
     bool httplog = false;     // log_format came from 'option httplog' (a tcp frontend falls back to tcplog)
 };
 
+// no-sslv3 / no-tlsv10 ... no-tlsv13: the tls::Version they exclude, -1 for any other word.
+inline int no_version_bit(std::string_view w) {
+    if (w == "no-sslv3") return int(tls::Version::Ssl3);
+    if (w == "no-tlsv10") return int(tls::Version::Tls10);
+    if (w == "no-tlsv11") return int(tls::Version::Tls11);
+    if (w == "no-tlsv12") return int(tls::Version::Tls12);
+    if (w == "no-tlsv13") return int(tls::Version::Tls13);
+    return -1;
+}
+
 inline bool has_fe(const ProxyDraft& px) {
     return (px.cap & kCapFe) != 0;
 }

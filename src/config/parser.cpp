@@ -42,7 +42,9 @@ constexpr std::string_view kWhyProcess =
 constexpr std::string_view kWhyPrivileges =
     "edgeshard keeps the user and root directory it was started with (no chroot, no setuid in this "
     "version): start it as that unprivileged user (systemd User=, as deploy/edgeshard.service does)";
-constexpr std::string_view kWhyTls = "TLS arrives with the TLS room";
+constexpr std::string_view kWhyTls =
+    "not supported yet by edgeshard's TLS (binds take crt, alpn, ssl-min-ver, ssl-max-ver, ciphers, ciphersuites, "
+    "curves; servers are reached in clear)";
 constexpr std::string_view kWhyTune = "HAProxy tuning knob; edgeshard sizes this itself";
 constexpr std::string_view kWhyCheck =
     "health checks are not performed in this version: every server is always considered up";
@@ -69,7 +71,6 @@ constexpr Ignored kGlobalIgnored[] = {
     {"uid", kWhyPrivileges},
     {"gid", kWhyPrivileges},
     {"ca-base", kWhyTls},
-    {"crt-base", kWhyTls},
     {"key-base", kWhyTls},
     {"issuers-chain-path", kWhyTls},
     {"maxsslconn", kWhyTls},
@@ -439,7 +440,12 @@ std::vector<std::string_view> global_keywords() {
                                        "setenv",
                                        "presetenv",
                                        "unsetenv",
-                                       "resetenv"};
+                                       "resetenv",
+                                       "crt-base",
+                                       "ssl-default-bind-ciphers",
+                                       "ssl-default-bind-ciphersuites",
+                                       "ssl-default-bind-curves",
+                                       "ssl-default-bind-options"};
     for (const auto& e : kGlobalIgnored) v.push_back(e.name);
     for (const auto& e : kGlobalRefused) v.push_back(e.name);
     return v;
@@ -449,7 +455,9 @@ void parse_global_line(ParseState& st, const Line& line) {
     const auto& kw = line.words[0];
     auto& g = st.cfg.global;
     constexpr int kIntMax = std::numeric_limits<int>::max();
-    if (kw == "maxconn") {
+    if (parse_global_tls(st, line)) {
+        // crt-base, ssl-default-bind-* (tls.cpp)
+    } else if (kw == "maxconn") {
         g.maxconn = static_cast<int>(int_arg(line, 1, kw, 1, kIntMax, "a positive integer"));
         no_more_args(line, 2, kw);
     } else if (kw == "nbthread") {

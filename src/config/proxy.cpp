@@ -24,7 +24,7 @@ constexpr std::string_view kWhyCheck =
     "health checks are not performed in this version: every server is always considered up";
 constexpr std::string_view kWhyHttp = "edgeshard's HTTP proxy does not implement it in this version";
 constexpr std::string_view kWhyInfo = "informational only";
-constexpr std::string_view kWhyTls = "TLS arrives with the TLS room";
+constexpr std::string_view kWhyTls = "TLS to servers is not supported yet: servers are reached in clear";
 constexpr std::string_view kWhyResolve = "addresses are numeric, there is nothing to resolve";
 
 struct Entry {
@@ -291,6 +291,50 @@ void add_bind_addresses(ProxyDraft& px, const std::string& item, const Location&
     }
 }
 
+// The TLS words of a bind line; true when `line.words[i]` was one (i moved past its argument).
+bool parse_bind_tls_word(const Line& line, std::size_t& i, BindTlsOptions& t) {
+    const std::string& opt = line.words[i];
+    auto version = [&](tls::Version& v) {
+        const auto& a = arg_or_fail(line, ++i, opt, "a version: SSLv3, TLSv1.0, TLSv1.1, TLSv1.2 or TLSv1.3");
+        if (!tls::parse_version(a, v))
+            fail(line.at, squote(opt) + ": unknown version " + squote(a) +
+                              " (SSLv3, TLSv1.0, TLSv1.1, TLSv1.2 or TLSv1.3)");
+    };
+    if (opt == "crt") {
+        t.o.crt.push_back(arg_or_fail(line, ++i, opt, "a certificate file or directory"));
+    } else if (opt == "alpn") {
+        const auto& a = arg_or_fail(line, ++i, opt, "a comma-separated protocol list, e.g. http/1.1");
+        std::size_t s = 0;
+        while (s <= a.size()) {
+            std::size_t c = a.find(',', s);
+            if (c == std::string::npos) c = a.size();
+            if (c == s) fail(line.at, "'alpn': empty protocol name in " + squote(a));
+            t.o.alpn.push_back(a.substr(s, c - s));
+            s = c + 1;
+        }
+    } else if (opt == "ssl-min-ver") {
+        version(t.o.min_ver);
+        t.min_set = true;
+    } else if (opt == "ssl-max-ver") {
+        version(t.o.max_ver);
+        t.max_set = true;
+    } else if (opt == "ciphers") {
+        t.o.ciphers = arg_or_fail(line, ++i, opt, "an OpenSSL cipher list");
+    } else if (opt == "ciphersuites") {
+        t.o.ciphersuites = arg_or_fail(line, ++i, opt, "a TLS 1.3 cipher suite list");
+    } else if (opt == "curves") {
+        t.o.curves = arg_or_fail(line, ++i, opt, "a colon-separated list of groups, e.g. X25519:P-256");
+    } else if (opt == "prefer-client-ciphers") {
+        t.o.prefer_client_ciphers = true;
+    } else if (const int v = no_version_bit(opt); v >= 0) {
+        t.o.no_versions = std::uint8_t(t.o.no_versions | (1u << unsigned(v)));
+        t.no_set = true;
+    } else {
+        return false;
+    }
+    return true;
+}
+
 void parse_bind(ParseState& st, ProxyDraft& px, const Line& line) {
     const auto& list = arg_or_fail(line, 1, "bind", "one or more addresses ADDR:PORT[,ADDR:PORT...]");
     const std::size_t first = px.fe.binds.size();
@@ -306,10 +350,24 @@ void parse_bind(ParseState& st, ProxyDraft& px, const Line& line) {
     int backlog = 0;
     bool v6only = false, v4v6 = false;
     IgnoredWords ignored;
+    BindTlsOptions tls;
+    tls.where = line.at;
+    bool ssl = false, tls_words = false;
     for (std::size_t i = 2; i < line.words.size(); ++i) {
         const auto& opt = line.words[i];
+        if (parse_bind_tls_word(line, i, tls)) {
+            tls_words = true;
+            continue;
+        }
+        if (opt == "ssl") {
+            ssl = true;
+            continue;
+        }
+        if (opt == "npn") fail(line.at, "'bind' option 'npn' is obsolete and not supported: use 'alpn'");
         if (std::find(std::begin(kBindTls), std::end(kBindTls), opt) != std::end(kBindTls))
-            fail(line.at, "'bind' option " + squote(opt) + ": TLS binds arrive with the TLS room");
+            fail(line.at, "'bind' option " + squote(opt) + " is not supported yet (TLS binds take 'ssl', 'crt', "
+                          "'alpn', 'ssl-min-ver', 'ssl-max-ver', 'ciphers', 'ciphersuites', 'curves', "
+                          "'no-sslv3', 'no-tlsv1x', 'prefer-client-ciphers')");
         for (const auto& r : kBindRefused)
             if (r.name == opt)
                 fail(line.at, "'bind' option " + squote(opt) + " is not supported: " + std::string(r.why));
@@ -335,11 +393,15 @@ void parse_bind(ParseState& st, ProxyDraft& px, const Line& line) {
         }
     }
     if (v6only && v4v6) fail(line.at, "'bind': 'v6only' and 'v4v6' contradict each other");
+    if (tls_words && !ssl) fail(line.at, "'bind': TLS options without 'ssl' (add 'ssl' to terminate TLS here)");
+    if (ssl && tls.o.crt.empty()) fail(line.at, "'bind ... ssl' needs a certificate: add 'crt <file|dir>'");
+    std::shared_ptr<const BindTlsOptions> shared_tls = ssl ? std::make_shared<const BindTlsOptions>(std::move(tls)) : nullptr;
     for (std::size_t i = first; i < px.fe.binds.size(); ++i) {
         auto& b = px.fe.binds[i];
         b.backlog = backlog;
         b.v6only = v6only;
         b.v4v6 = v4v6;
+        b.tls = shared_tls;
         if ((v6only || v4v6) && b.addr.family() != AF_INET6)
             st.warn(line.at,
                     squote(v6only ? "v6only" : "v4v6") + " has no effect on IPv4 address " + squote(b.spec));

@@ -13,5 +13,10 @@ void finish_proxy(ParseState& st, ProxyDraft& px);  // checks that need the whol
 
 // validate.cpp
 void finalize(ParseState& st);  // cross-references, ids, whole-configuration checks
+// crt-base and the global ssl-default-bind-* settings applied to the TLS binds, whose certificates
+// are then loaded and checked (errors at the bind's line). finalize() calls it.
+void finalize_tls(ParseState& st);
+// crt-base, ssl-default-bind-ciphers / -ciphersuites / -curves / -options; false for another keyword.
+bool parse_global_tls(ParseState& st, const Line& line);
 
 }  // namespace es::config::detail

@@ -125,6 +125,7 @@ void finalize(ParseState& st) {
         fail(st.end, "no frontend or listen section with a 'bind' line: there is nothing to serve");
     resolve_routes(st);
     check_binds(st.cfg);
+    finalize_tls(st);
     check_cpu_maps(st);
     if (st.zero_warning && !st.cfg.warnings.empty()) {
         fail(st.zero_warning_at, "'zero-warning' is set and " + std::to_string(st.cfg.warnings.size()) +

@@ -155,16 +155,16 @@ void Worker::on_accept(std::size_t li, const shard::Cqe& e) {
     // the address came with the accept when it was single-shot; the L4 path takes it only where
     // its listener asked for one
     const bool addr = is_http_fe(l.fe) ? !l.armed_multishot : !l.multishot;
-    accept_conn(e.res, l.fe, addr ? &l.peer : nullptr);
+    accept_conn(e.res, l.fe, addr ? &l.peer : nullptr, l.bind);
     if (!l.armed && !stopping_) update_accepting();
 }
 
 // A connection accepted on frontend `fe` (`peer`: its address, when known) becomes a session of
 // its protocol; a limit it reaches pauses the accepts.
-void Worker::accept_conn(int slot, std::uint32_t fe, const sockaddr_storage* peer) {
+void Worker::accept_conn(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind) {
     st_.shard.accepts.inc();
     st_.fe[fe].stot.inc();
-    if (is_http_fe(fe)) h1_->http_accept(slot, fe, peer);
+    if (is_http_fe(fe)) h1_->http_accept(slot, fe, peer, bind);
     else tcp_->accept(slot, fe, peer);
     if (shard_full() || !fe_has_room(fe)) update_accepting();
 }

@@ -40,7 +40,7 @@ using namespace h1;
 void H1Proxy::h_maybe_splice(H1Conn* s) {
     H1SrvConn* c = s->conn;
     if (c->splice == H1SrvConn::NoSplice) {
-        if (!p_.splice_ok || !cfg_.global.splice || c->has(kC1NoSplice) || s->st->rsp_body != http::BodyKind::Length ||
+        if (!p_.splice_ok || !cfg_.global.splice || c->has(kC1NoSplice) || s->tls || s->st->rsp_body != http::BodyKind::Length ||
             s->st->rsp_left <= std::uint64_t(std::max<std::int64_t>(0, cfg_.global.splice_threshold)) ||
             s->req_phase() != ReqPhase::Done || c->out.n > 0 || c->out.inflight || c->state != H1SrvConn::Ready)
             return;

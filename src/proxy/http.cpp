@@ -30,6 +30,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <map>
+#include <new>
+#include <stdexcept>
+
 #include "edgeshard/core/assert.hpp"
 #include "edgeshard/rules/rules.hpp"
 #include "edgeshard/shard/uring_compat.hpp"
@@ -104,11 +108,42 @@ void H1Proxy::http_init() {
     http_limits_.max_headers = std::uint16_t(std::min<int>(cfg_.global.maxhdr, int(http::kMaxHeaders)));
     http_limits_.max_head = std::min<std::uint32_t>(std::uint32_t(cfg_.global.bufsize), HeadBuf::kCap - 8192);
     http_limits_.max_body = std::uint64_t(std::max<std::int64_t>(0, cfg_.global.max_body));
+    // TLS binds: this shard's own contexts (tls/README.md: no OpenSSL object is shared between
+    // shards); the configuration check loaded the same files already, so a failure here means
+    // they changed since: the shard does not start
+    tls_binds_.resize(cfg_.frontends.size());
+    std::map<const config::BindTlsOptions*, std::shared_ptr<tls::BindTls>> made;
+    for (const auto& fe : cfg_.frontends) {
+        auto& per = tls_binds_[fe.id];
+        per.resize(fe.binds.size());
+        for (std::size_t b = 0; b < fe.binds.size(); ++b) {
+            const auto* o = fe.binds[b].tls.get();
+            if (!o) continue;
+            auto& ctx = made[o];
+            if (!ctx) {
+                std::string error;
+                std::vector<std::string> warnings;
+                ctx = tls::BindTls::make(o->o, error, warnings);
+                if (!ctx) throw std::runtime_error(fe.binds[b].spec + ": " + error);
+            }
+            per[b] = ctx;
+        }
+    }
 }
 
 
-void H1Proxy::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* peer) {
+void H1Proxy::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind) {
     H1Conn* s = w_.stopping_ ? nullptr : hsessions_.make();
+    const tls::BindTls* tb = bind >= 0 ? tls_binds_[fe][std::size_t(bind)].get() : nullptr;
+    if (s && tb) {
+        s->tls = new (std::nothrow) tls::Conn(*tb);
+        if (!s->tls || !s->tls->ok()) {
+            delete s->tls;
+            s->tls = nullptr;
+            hsessions_.destroy(s);
+            s = nullptr;
+        }
+    }
     if (!s) {
         io_.close_slot(slot, UserData::pack_raw(kOpCancelAccept, 0, 0));
         st_.fe[fe].dcon.inc();
@@ -241,6 +276,7 @@ void H1Proxy::http_end_of_turn() {
     for (H1Conn* s : hreleased_) {
         sendq_.drop(s->out);
         h_end_stream(s);
+        delete s->tls;
         hsessions_.destroy(s);
     }
     hreleased_.clear();

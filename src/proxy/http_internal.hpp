@@ -24,6 +24,8 @@ inline config::Millis first_of(config::Millis a, config::Millis b, config::Milli
 
 inline constexpr std::uint32_t kHighWaterBufs = 8;  // queued bytes (in buffers) that stop the feeding recv
 inline constexpr std::uint16_t kInBufsMax = 4;       // unconsumed received buffers that stop a recv
+// TLS: ciphertext the record layer holds, not yet decrypted, that stops a client recv
+inline constexpr std::size_t kTlsInMax = 64 * 1024;
 inline constexpr std::int64_t kLingerMs = 1000;      // after the last response of a closing connection
 inline constexpr std::int64_t kPoolIdleMs = 5000;    // an idle server connection is closed after this
 inline constexpr std::int64_t kPoolMaxPerServer = 512;  // idle connections kept per server and shard

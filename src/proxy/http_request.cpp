@@ -49,6 +49,17 @@ bool H1Proxy::gather(InQ& q, HeadBuf*& acc) {
 
 void H1Proxy::h_process_request(H1Conn* s) {
     if (s->has(kH1InParse)) return;  // re-entered from the head being parsed: its caller's loop goes on
+    if (s->tls) {
+        // plaintext waits in the record layer while the gathering block is full: take more each
+        // time the request side made room
+        for (int round = 0; round < 64 && s->state == HState::Active; ++round) {
+            const std::size_t got = h_tls_pull(s);
+            h_process_request_loop(s);
+            if (got == 0) break;
+        }
+        if (s->state == HState::Active && s->conn) c_send(s->conn);
+        return;
+    }
     h_process_request_loop(s);
     if (s->state == HState::Active && s->conn) c_send(s->conn);
 }

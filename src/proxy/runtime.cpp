@@ -280,14 +280,14 @@ void Runtime::start(std::vector<ListenerRecord> inherited, bool paused) {
                             const ListenerRecord& rec = inherited[inh[j]];
                             taken[inh[j]] = true;
                             adopted_.push_back(rec.seq);
-                            p.listeners.push_back({rec.fd, fe.id});
+                            p.listeners.push_back({rec.fd, fe.id, int(bi)});
                             sh->lids.push_back({fe.id, int(bi), true});
                             own = false;
                         }
                     }
                     if (own) {
                         // a process taking over listens only once committed (resume_accept)
-                        p.listeners.push_back({net::open_listener(b, SOMAXCONN, !paused), fe.id});
+                        p.listeners.push_back({net::open_listener(b, SOMAXCONN, !paused), fe.id, int(bi)});
                         sh->lids.push_back({fe.id, int(bi), !paused});
                     }
                 }

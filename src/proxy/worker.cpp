@@ -37,6 +37,7 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
         Listener L;
         L.fd = l.fd;
         L.fe = l.fe;
+        L.bind = l.bind;
         // `balance source` needs the client address: multishot accept cannot return one per
         // connection, so such frontends use single-shot accepts with an address buffer
         const auto& fe = cfg_.frontends[l.fe];

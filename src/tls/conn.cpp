@@ -107,6 +107,10 @@ std::size_t Conn::pending_out() const {
     return out_ ? std::size_t(BIO_ctrl_pending(out_)) : 0;
 }
 
+std::size_t Conn::buffered_in() const {
+    return in_ ? std::size_t(BIO_ctrl_pending(in_)) : 0;
+}
+
 std::size_t Conn::take_out(char* dst, std::size_t cap) {
     const std::size_t n = std::min(cap, pending_out());
     if (n == 0) return 0;

@@ -191,7 +191,8 @@ std::unique_ptr<BindTls> BindTls::make(const BindOptions& o, std::string& error,
 
 bool BindTls::configure(SSL_CTX* ctx, const BindOptions& o, std::string& error) {
     // no renegotiation (a TLS 1.2 client asking gets an alert), no compression, the server's cipher order
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+                                 (o.prefer_client_ciphers ? 0 : SSL_OP_CIPHER_SERVER_PREFERENCE));
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_RELEASE_BUFFERS);
     // the version range; no-<version> options narrow it from below or above (OpenSSL takes a range)
     Version lo = o.min_ver == Version::Any ? Version::Ssl3 : o.min_ver;

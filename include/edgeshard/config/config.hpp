@@ -8,8 +8,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "edgeshard/tls/options.hpp"
 
 namespace es::config {
 
@@ -195,6 +198,14 @@ struct Timeouts {
     Millis http_keep_alive = kUnset;  // timeout http-keep-alive (HTTP room)
 };
 
+// `bind ... ssl ...`: TLS termination. The options as written; crt-base and the global
+// ssl-default-bind-* settings are applied when the configuration is complete (finalize).
+struct BindTlsOptions {
+    tls::BindOptions o;
+    bool min_set = false, max_set = false, no_set = false;  // the version range was given on the bind
+    Location where;
+};
+
 struct Bind {
     SockAddr addr;
     std::string spec;  // the address as written, for messages and the listener handoff
@@ -202,6 +213,7 @@ struct Bind {
     int backlog = 0;      // listen(2) backlog ("backlog" on the bind or the frontend); 0 = the net room's default
     bool v6only = false;  // "v6only": an IPv6 wildcard bind accepts IPv6 only (IPV6_V6ONLY=1)
     bool v4v6 = false;    // "v4v6": an IPv6 wildcard bind also accepts IPv4 (IPV6_V6ONLY=0)
+    std::shared_ptr<const BindTlsOptions> tls;  // `ssl`: TLS termination (shared by the addresses of one line)
 };
 
 struct Server {
@@ -312,6 +324,9 @@ struct CpuMap {
 };
 
 struct Global {
+    std::string crt_base;          // crt-base: where relative `crt` paths are
+    tls::BindOptions ssl_bind;     // ssl-default-bind-ciphers / -ciphersuites / -curves / -options
+    bool ssl_bind_versions = false;  // ssl-default-bind-options set a version range
     int maxconn = 0;   // 0 = derived from RLIMIT_NOFILE at boot
     int nbthread = 0;  // 0 = one shard per CPU the process may run on
     std::vector<CpuMap> cpu_maps;

@@ -32,6 +32,7 @@
 #include "edgeshard/proxy/page_waits.hpp"
 #include "edgeshard/shard/reactor.hpp"
 #include "edgeshard/stats/counters.hpp"
+#include "edgeshard/tls/conn.hpp"
 
 namespace es::proxy {
 
@@ -47,7 +48,8 @@ public:
     void http_drain_tick();    // soft stop: close idle client connections
     void h_on_timer(shard::Timer* t);
     std::size_t queued(std::size_t be) const { return hqueues_[be].size(); }
-    void http_accept(int slot, std::uint32_t fe, const sockaddr_storage* peer);  // a new client connection
+    // a new client connection, on bind `bind` of frontend `fe` (-1: not known, plain)
+    void http_accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind = -1);
     void http_on_client_cqe(const shard::UserData& u, const shard::Cqe& e);  // ops owned by HttpClient
     void http_on_server_cqe(const shard::UserData& u, const shard::Cqe& e);  // ops owned by HttpServer
     void http_end_of_turn();
@@ -64,6 +66,11 @@ private:
     void h_cancel_recv(H1Conn* s);
     void h_maybe_rearm(H1Conn* s);
     void h_on_cli_recv(H1Conn* s, const shard::Cqe& e);
+    // TLS (h1_tls.cpp): records in, plaintext to the request side; plaintext out, records queued
+    void h_tls_recv(H1Conn* s, std::uint16_t bid, std::uint32_t n, bool more);
+    std::size_t h_tls_pull(H1Conn* s);
+    void h_tls_seal(H1Conn* s);
+    bool h_tls_close_notify(H1Conn* s);
     void h_on_cli_eof(H1Conn* s);
     void h_client_abort(H1Conn* s);
     void h_send_client(H1Conn* s);
@@ -170,6 +177,8 @@ private:
     pool::ObjectPool<H1SrvConn> hconns_;
     net::SendQueues sendq_;  // output queues: head blocks and queue blocks (only while bytes are queued)
     pool::ObjectPool<H1Stream> streams_{"http_stream"};   // exchanges (only while one is open)
+    // [frontend][bind]: this shard's TLS contexts for the TLS binds (null: plain), built at start
+    std::vector<std::vector<std::shared_ptr<tls::BindTls>>> tls_binds_;
     pool::ObjectPool<HttpNotes> notes_{"http_notes"};     // per-request notes (log line, balance key)
     std::vector<std::vector<core::ListNode>> idle_;  // [backend][server]: idle server connections, MRU first
     std::vector<std::vector<H1Conn*>> hqueues_;  // [backend]: sessions waiting for a server slot

@@ -36,6 +36,10 @@
 #include "edgeshard/net/pipe.hpp"
 #include "edgeshard/shard/timer_wheel.hpp"
 
+namespace es::tls {
+class Conn;
+}
+
 namespace es::proxy {
 
 
@@ -245,6 +249,8 @@ struct H1Conn {
     std::uint8_t gen = 0;
     std::uint8_t page = 0;         // waiting for a page from the control shard: its PageWaits slot + 1
     HState state = HState::Active;
+    std::uint8_t tls_sealed = 0;   // TLS: the first pieces of `out` that are records (the rest is plaintext)
+    tls::Conn* tls = nullptr;      // TLS bind: the record layer (null: plain)
 
     // The current exchange's phases; between exchanges a request head is awaited, no response.
     ReqPhase req_phase() const { return st ? st->req : ReqPhase::Head; }

@@ -42,6 +42,7 @@ struct WorkerParams {
     struct ListenerSpec {
         int fd;
         std::uint32_t fe;
+        int bind = -1;  // index in the frontend's binds (its TLS settings, if any)
     };
     std::vector<ListenerSpec> listeners;
     bool splice_ok = false;   // the kernel can install regular fds for direct descriptors
@@ -90,7 +91,7 @@ public:
     // A client connection accepted on frontend `fe` (direct descriptor `slot`, `peer` its address
     // or nullptr): the tail of every accept completion, public so that tests start connections
     // the way a listener does.
-    void accept_conn(int slot, std::uint32_t fe, const sockaddr_storage* peer);
+    void accept_conn(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind = -1);
     // Tests: every connection-side op goes to `rec` instead of the ring (net::SideIo::set_recorder).
     void set_side_recorder(net::SideOpRecorder* rec) { io_.set_recorder(rec); }
 
@@ -102,6 +103,7 @@ private:
     struct Listener {
         int fd = -1;
         std::uint32_t fe = 0;
+        int bind = -1;
         bool armed = false;
         bool cancelling = false;
         bool multishot = true;  // false: single-shot accepts, the client address is needed

@@ -45,6 +45,8 @@ public:
     bool write(const char* p, std::size_t n);
     // Records waiting to be sent, and taking them (up to cap bytes).
     std::size_t pending_out() const;
+    std::size_t buffered_in() const;  // ciphertext fed and not yet decrypted
+    bool closing() const { return closed_; }  // close() was called
     std::size_t take_out(char* dst, std::size_t cap);
     // Queues a close_notify (once).
     void close();

@@ -165,9 +165,27 @@ TEST_CASE("errors: keywords in the wrong section") {
 
 TEST_CASE("errors: bind") {
     expect_error(in_frontend("    bind :443 ssl crt /etc/site.pem\n"), kFrontendLine,
-                 {"'bind' option 'ssl'", "TLS binds arrive with the TLS room"});
+                 {"'bind ... ssl' on frontend 'f' (mode tcp)", "'mode http' frontends only"});
     expect_error(in_frontend("    bind :443 crt /etc/site.pem\n"), kFrontendLine,
-                 {"TLS binds arrive with the TLS room"});
+                 {"TLS options without 'ssl'"});
+    expect_error(in_frontend("    bind :443 ssl\n"), kFrontendLine, {"needs a certificate", "crt"});
+    expect_error(in_frontend("    bind :443 ssl crt /x.pem npn h2\n"), kFrontendLine, {"'npn' is obsolete", "alpn"});
+    expect_error(in_frontend("    bind :443 ssl crt /x.pem verify required\n"), kFrontendLine,
+                 {"'verify' is not supported yet"});
+    expect_error(in_frontend("    bind :443 ssl crt /x.pem ssl-min-ver TLSv9\n"), kFrontendLine,
+                 {"unknown version 'TLSv9'"});
+    expect_error(in_frontend("    bind :443 ssl crt /x.pem alpn h2,,http/1.1\n"), kFrontendLine,
+                 {"empty protocol name"});
+    // an HTTP frontend loads its certificates while the configuration is checked
+    expect_error(kTail + "frontend web\n    mode http\n    bind 127.0.0.1:20443 ssl crt /nonexistent/site.pem\n"
+                         "    default_backend hb\nbackend hb\n    mode http\n    server s 127.0.0.1:1\n",
+                 13, {"cannot load certificate '/nonexistent/site.pem'"});
+    expect_error("global\n    crt-base /nonexistent-base\n" + kTail +
+                     "frontend web\n    mode http\n    bind 127.0.0.1:20443 ssl crt site.pem\n"
+                     "    default_backend hb\nbackend hb\n    mode http\n    server s 127.0.0.1:1\n",
+                 15, {"'/nonexistent-base/site.pem'"});
+    expect_error("global\n    ssl-default-bind-options no-tlsv99\n" + kTail, 2,
+                 {"'ssl-default-bind-options': option 'no-tlsv99' is not supported"});
     expect_error(in_frontend("    bind :81 accept-proxy\n"), kFrontendLine,
                  {"'accept-proxy' is not supported", "PROXY"});
     expect_error(in_frontend("    bind :81 maxconn 10\n"), kFrontendLine,
@@ -213,7 +231,7 @@ TEST_CASE("errors: server lines") {
     expect_error(in_backend("    server s1 127.0.0.1:1 backup\n"), kBackendLine,
                  {"server option 'backup' is not supported", "health checks"});
     expect_error(in_backend("    server s1 127.0.0.1:1 ssl verify none\n"), kBackendLine,
-                 {"'ssl'", "TLS room"});
+                 {"'ssl'", "TLS to servers is not supported yet"});
     expect_error(in_backend("    server s1 127.0.0.1:1 send-proxy\n"), kBackendLine, {"PROXY protocol"});
     expect_error(in_backend("    server s1 127.0.0.1:1 check inter soon\n"), kBackendLine,
                  {"'inter' expects a time", "'soon'"});

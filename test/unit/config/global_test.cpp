@@ -163,15 +163,16 @@ TEST_CASE("global: accepted-and-ignored keywords are listed in warnings") {
         "    no busy-polling\n"
         "    tune.maxaccept 64\n" +
         kTail);
-    CHECK(cfg.warnings.size() == 8);
+    CHECK(cfg.warnings.size() == 7);
     CHECK(has_warning(cfg, {"t.cfg:2: keyword 'daemon' is accepted and ignored"}));
     REQUIRE(cfg.global.logs.size() == 1);
     CHECK(cfg.global.logs[0].target == "/dev/log");
     CHECK(has_warning(cfg, {"t.cfg:4: keyword 'chroot'", "no chroot, no setuid"}));
     CHECK(cfg.global.logs[0].kind == es::config::LogTarget::Kind::Unix);
     CHECK(has_warning(cfg, {"t.cfg:5: keyword 'user'", "unprivileged user"}));
-    CHECK(has_warning(cfg, {"t.cfg:6: keyword 'ssl-default-bind-options'", "TLS room"}));
-    CHECK(has_warning(cfg, {"t.cfg:7: keyword 'tune.ssl.default-dh-param'", "TLS room"}));
+    CHECK(cfg.global.ssl_bind_versions);  // ssl-default-bind-options is applied to TLS binds
+    CHECK(cfg.global.ssl_bind.min_ver == es::tls::Version::Tls12);
+    CHECK(has_warning(cfg, {"t.cfg:7: keyword 'tune.ssl.default-dh-param'", "not supported yet"}));
     CHECK(has_warning(cfg, {"t.cfg:8: keyword 'pidfile' is accepted and ignored"}));
     CHECK(has_warning(cfg, {"t.cfg:9: keyword 'no busy-polling'"}));
     CHECK(has_warning(cfg, {"t.cfg:10: keyword 'tune.maxaccept'", "tuning"}));

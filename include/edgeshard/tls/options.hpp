@@ -1,0 +1,38 @@
+// What a TLS bind asks for, as the configuration writes it (no OpenSSL here: the config room and
+// everything that includes it stay free of OpenSSL's headers). tls::BindTls (context.hpp) turns it
+// into OpenSSL contexts.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace es::tls {
+
+// TLS protocol versions as HAProxy names them (ssl-min-ver / ssl-max-ver, no-tlsv1x).
+enum class Version : std::uint8_t { Any, Ssl3, Tls10, Tls11, Tls12, Tls13 };
+// "SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"; false for anything else
+bool parse_version(std::string_view name, Version& out);
+
+struct BindOptions {
+    std::vector<std::string> crt;     // `crt` arguments: PEM files (chain and key) or directories
+    std::vector<std::string> alpn;    // protocols asked for, in order (`alpn h2,http/1.1`)
+    Version min_ver = Version::Tls12; // HAProxy 2.6's default floor for binds
+    Version max_ver = Version::Any;
+    std::uint8_t no_versions = 0;     // bits (1 << Version) from no-sslv3 / no-tlsv1x
+    std::string ciphers;              // TLS <= 1.2 cipher list (OpenSSL syntax); empty: OpenSSL's default
+    std::string ciphersuites;         // TLS 1.3 suites; empty: OpenSSL's default
+    std::string curves;               // groups, e.g. "X25519:P-256"; empty: OpenSSL's default
+    bool prefer_client_ciphers = false;  // else the server's order decides
+};
+
+// What the handshake settled, for the sample fetches (ssl_fc_*) and the log.
+struct Facts {
+    std::string_view protocol;  // "TLSv1.3"
+    std::string_view cipher;    // "TLS_AES_128_GCM_SHA256"
+    std::string_view sni;       // empty without SNI
+    std::string_view alpn;      // empty when none was agreed
+};
+
+}  // namespace es::tls

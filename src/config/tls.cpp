@@ -1,0 +1,104 @@
+// TLS in the configuration: the global defaults (crt-base, ssl-default-bind-*) and the check of
+// every TLS bind, whose certificates are loaded here once so that `-c` reports a bad file, key or
+// option at the bind's line. The shards load their own copies at start (tls/README.md).
+#include <map>
+
+#include "edgeshard/tls/context.hpp"
+#include "internal.hpp"
+#include "sections.hpp"
+
+namespace es::config::detail {
+
+namespace {
+
+std::string resolve(const std::string& base, const std::string& path) {
+    if (base.empty() || path.empty() || path[0] == '/') return path;
+    return base + (base.back() == '/' ? "" : "/") + path;
+}
+
+}  // namespace
+
+bool parse_global_tls(ParseState& st, const Line& line) {
+    const auto& kw = line.words[0];
+    auto& g = st.cfg.global;
+    if (kw == "crt-base") {
+        g.crt_base = arg_or_fail(line, 1, kw, "a directory");
+        no_more_args(line, 2, kw);
+    } else if (kw == "ssl-default-bind-ciphers") {
+        g.ssl_bind.ciphers = arg_or_fail(line, 1, kw, "an OpenSSL cipher list");
+        no_more_args(line, 2, kw);
+    } else if (kw == "ssl-default-bind-ciphersuites") {
+        g.ssl_bind.ciphersuites = arg_or_fail(line, 1, kw, "a TLS 1.3 cipher suite list");
+        no_more_args(line, 2, kw);
+    } else if (kw == "ssl-default-bind-curves") {
+        g.ssl_bind.curves = arg_or_fail(line, 1, kw, "a colon-separated list of groups");
+        no_more_args(line, 2, kw);
+    } else if (kw == "ssl-default-bind-options") {
+        arg_or_fail(line, 1, kw, "one or more options (ssl-min-ver, ssl-max-ver, no-tlsv1x, ...)");
+        for (std::size_t i = 1; i < line.words.size(); ++i) {
+            const auto& w = line.words[i];
+            if (w == "ssl-min-ver" || w == "ssl-max-ver") {
+                const auto& a = arg_or_fail(line, ++i, w, "a version: SSLv3, TLSv1.0, TLSv1.1, TLSv1.2 or TLSv1.3");
+                tls::Version v{};
+                if (!tls::parse_version(a, v))
+                    fail(line.at, squote(w) + ": unknown version " + squote(a) +
+                                      " (SSLv3, TLSv1.0, TLSv1.1, TLSv1.2 or TLSv1.3)");
+                (w == "ssl-min-ver" ? g.ssl_bind.min_ver : g.ssl_bind.max_ver) = v;
+                g.ssl_bind_versions = true;
+            } else if (const int b = no_version_bit(w); b >= 0) {
+                g.ssl_bind.no_versions = std::uint8_t(g.ssl_bind.no_versions | (1u << unsigned(b)));
+                g.ssl_bind_versions = true;
+            } else if (w == "prefer-client-ciphers") {
+                g.ssl_bind.prefer_client_ciphers = true;
+            } else if (w == "no-tls-tickets") {
+                st.warn(line.at, "'ssl-default-bind-options no-tls-tickets': ignored, session tickets stay on "
+                                 "(each shard uses its own ticket keys in this version)");
+            } else {
+                fail(line.at, "'ssl-default-bind-options': option " + squote(w) +
+                                  " is not supported (ssl-min-ver, ssl-max-ver, no-sslv3, no-tlsv10..no-tlsv13, "
+                                  "prefer-client-ciphers, no-tls-tickets)");
+            }
+        }
+    } else {
+        return false;
+    }
+    return true;
+}
+
+void finalize_tls(ParseState& st) {
+    const auto& g = st.cfg.global;
+    std::map<const BindTlsOptions*, std::shared_ptr<const BindTlsOptions>> done;  // one line's addresses share it
+    for (auto& f : st.cfg.frontends) {
+        for (auto& b : f.binds) {
+            if (!b.tls) continue;
+            if (auto it = done.find(b.tls.get()); it != done.end()) {
+                b.tls = it->second;
+                continue;
+            }
+            const BindTlsOptions* orig = b.tls.get();
+            if (f.mode != Mode::Http)
+                fail(b.where, "'bind ... ssl' on frontend " + squote(f.name) +
+                                  " (mode tcp): TLS termination is supported on 'mode http' frontends only in this version");
+            auto t = std::make_shared<BindTlsOptions>(*orig);
+            for (auto& c : t->o.crt) c = resolve(g.crt_base, c);
+            if (t->o.ciphers.empty()) t->o.ciphers = g.ssl_bind.ciphers;
+            if (t->o.ciphersuites.empty()) t->o.ciphersuites = g.ssl_bind.ciphersuites;
+            if (t->o.curves.empty()) t->o.curves = g.ssl_bind.curves;
+            if (!t->o.prefer_client_ciphers) t->o.prefer_client_ciphers = g.ssl_bind.prefer_client_ciphers;
+            if (g.ssl_bind_versions && !t->min_set && !t->max_set && !t->no_set) {
+                t->o.min_ver = g.ssl_bind.min_ver;
+                t->o.max_ver = g.ssl_bind.max_ver;
+                t->o.no_versions = g.ssl_bind.no_versions;
+            }
+            std::string error;
+            std::vector<std::string> warnings;
+            if (!tls::BindTls::make(t->o, error, warnings)) fail(b.where, "'bind ... ssl': " + error);
+            for (const auto& w : warnings) st.warn(b.where, "'bind ... ssl': " + w);
+            std::shared_ptr<const BindTlsOptions> final_opts = std::move(t);
+            done.emplace(orig, final_opts);
+            b.tls = final_opts;
+        }
+    }
+}
+
+}  // namespace es::config::detail
