@@ -50,6 +50,11 @@ constexpr FetchDef kFetches[] = {
     {"http_auth", "http_auth", Match::Bool, true},
     {"req.ver", "req.ver", Match::Str, false},
     {"req_ver", "req.ver", Match::Str, false},
+    {"ssl_fc", "ssl_fc", Match::Bool, false},
+    {"ssl_fc_sni", "ssl_fc_sni", Match::Str, false},
+    {"ssl_fc_protocol", "ssl_fc_protocol", Match::Str, false},
+    {"ssl_fc_cipher", "ssl_fc_cipher", Match::Str, false},
+    {"ssl_fc_alpn", "ssl_fc_alpn", Match::Str, false},
 };
 
 // HAProxy fetches this version does not evaluate: refused with that reason rather than "unknown".
@@ -105,8 +110,6 @@ constexpr std::string_view kFetchesRefused[] = {"path_reg",
                                                 "be_id",
                                                 "fe_id",
                                                 "var",
-                                                "ssl_fc",
-                                                "ssl_fc_sni",
                                                 "req.ssl_sni",
                                                 "req_ssl_sni",
                                                 "req.proto_http",

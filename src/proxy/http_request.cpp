@@ -370,6 +370,11 @@ void H1Proxy::h_start_request(H1Conn* s, http::RequestHead& req, const char* bas
     rules::Txn t;
     t.req = &req;
     t.src = &peer;
+    tls::Facts facts;
+    if (s->tls) {
+        facts = s->tls->facts();
+        t.tls = &facts;
+    }
     t.cfg = &cfg_;
     t.arena = &arena_;
     t.edits = &edits_;

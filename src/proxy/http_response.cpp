@@ -130,6 +130,11 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
     sockaddr_storage peer;
     s->peer.get(peer);
     t.src = &peer;
+    tls::Facts facts;
+    if (s->tls) {
+        facts = s->tls->facts();
+        t.tls = &facts;
+    }
     t.cfg = &cfg_;
     t.arena = &arena_;
     t.edits = &edits_;

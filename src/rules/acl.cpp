@@ -261,6 +261,15 @@ bool eval_acl(const Acl& acl, const Txn& t) {
     if (f == "hdr") return match_headers(acl, t);
     if (f == "src") return match_src(acl, t);
     if (f == "http_auth") return match_http_auth(acl, t);
+    if (f == "ssl_fc") return t.tls != nullptr;
+    if (f.starts_with("ssl_fc_")) {
+        if (t.tls == nullptr) return false;  // in clear: no value, no match
+        const std::string_view v = f == "ssl_fc_sni"        ? t.tls->sni
+                                   : f == "ssl_fc_protocol" ? t.tls->protocol
+                                   : f == "ssl_fc_cipher"   ? t.tls->cipher
+                                                            : t.tls->alpn;
+        return !v.empty() && match_value(acl, v);
+    }
     if (t.req == nullptr) return false;
     // after an earlier set-path, HAProxy's path is the rewritten one (rules and use_backend see it)
     if (f == "path")

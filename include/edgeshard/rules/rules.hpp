@@ -69,6 +69,7 @@ struct Txn {
     // The frontend's HTTP part when a backend's rules run: deny/auth/500 replies come from the
     // rules' proxy first, then from this one (HAProxy: backend errorfiles, then frontend's).
     const config::HttpProxy* fallback = nullptr;
+    const tls::Facts* tls = nullptr;  // the client connection's TLS handshake (null: in clear)
 };
 
 struct Verdict {

@@ -86,7 +86,13 @@ def main(h):
     tls_port = eslib.free_port()
     px = fixture.proxy_to_origin(
         h, origin_opts={"conn_timeout": 120}, client="30s", server="30s", ports=(tls_port,),
-        fe_lines=f"bind {eslib.LOCALHOST}:{tls_port} ssl crt {site} crt {other} crt {wild} alpn http/1.1")
+        fe_lines=f"bind {eslib.LOCALHOST}:{tls_port} ssl crt {site} crt {other} crt {wild} alpn http/1.1\n"
+                 "http-request set-header X-Forwarded-Proto https if { ssl_fc }\n"
+                 "http-request set-header X-Forwarded-Proto http unless { ssl_fc }\n"
+                 "http-request set-header X-Sni-Other yes if { ssl_fc_sni -i other.test }\n"
+                 "http-request set-header X-Tls13 yes if { ssl_fc_protocol TLSv1.3 }\n"
+                 "http-request set-header X-Alpn-H1 yes if { ssl_fc_alpn http/1.1 }\n"
+                 "http-request redirect scheme https code 301 if { hdr(host) -i redirect.test } !{ ssl_fc }")
     origin = px.origin
     base_reqs = origin.request_count()
 
@@ -106,6 +112,28 @@ def main(h):
     check("ALPN protocol: http/1.1" in out, f"ALPN http/1.1 expected (h2 offered first):\n{out[-800:]}")
     out = s_client(h, tls_port, ["-servername", "site.test", "-tls1_2"])
     check("Protocol version: TLSv1.2" in out, f"TLS 1.2 when the client caps it:\n{out[-800:]}")
+
+    # ---- ssl_fc and friends in rules: the same frontend has a plain and a TLS bind
+    plain = eslib.http_get(px.fe, "/echo").json()["headers"]
+    hdrs = {k.lower(): v for k, v in plain}
+    check_eq(hdrs.get("x-forwarded-proto"), "http", "plain bind: X-Forwarded-Proto from `unless { ssl_fc }`")
+    check("x-sni-other" not in hdrs and "x-tls13" not in hdrs, f"plain bind: no TLS facts: {plain}")
+    c = tls_client(tls_port, sni="other.test")
+    c.send(eslib.http_request_bytes("GET", "/echo", [("Host", "other.test")]))
+    doc = c.read_response(timeout=10).json()
+    c.close()
+    hdrs = {k.lower(): v for k, v in doc["headers"]}
+    check_eq((hdrs.get("x-forwarded-proto"), hdrs.get("x-sni-other"), hdrs.get("x-tls13")), ("https", "yes", "yes"),
+             f"TLS bind, SNI other.test: headers set by ssl_fc / ssl_fc_sni / ssl_fc_protocol rules: {doc['headers']}")
+    check("x-alpn-h1" not in hdrs, "no ALPN was offered by this client: ssl_fc_alpn matches nothing")
+    r = eslib.http_get(px.fe, "/x?y=1", host="redirect.test")
+    check_eq((r.status, r.header("location")), (301, "https://redirect.test/x?y=1"),
+             "`redirect scheme https ... !{ ssl_fc }` on the plain bind")
+    c = tls_client(tls_port)
+    c.send(eslib.http_request_bytes("GET", "/x", [("Host", "redirect.test")]))
+    check_eq(c.read_response(timeout=10).status, 200, "no redirect on the TLS bind")
+    c.close()
+    log("rules: ssl_fc, ssl_fc_sni, ssl_fc_protocol, ssl_fc_alpn and `redirect scheme https` behave")
 
     # ---- 64 MiB download with curl, verified against the site certificate
     dest = h.path("big.bin")
