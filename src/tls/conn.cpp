@@ -1,47 +1,135 @@
-// tls::Conn: OpenSSL over memory BIOs, driven by the shard (see conn.hpp).
+// tls::Conn: OpenSSL over the connection's own byte buffers, driven by the shard (see conn.hpp).
 #include "edgeshard/tls/conn.hpp"
 
 #include <openssl/err.h>
 
-#include <climits>
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 namespace es::tls {
+
+// The BIO between OpenSSL and a Conn's buffers: reads take from `in_` (an empty buffer is "retry
+// later", never end of file), writes append to `out_` (always whole).
+struct BioGlue {
+    static BIO_METHOD* method() {
+        static BIO_METHOD* m = [] {
+            BIO_METHOD* bm = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "edgeshard-tls");
+            BIO_meth_set_write_ex(bm, write);
+            BIO_meth_set_read_ex(bm, read);
+            BIO_meth_set_ctrl(bm, ctrl);
+            BIO_meth_set_create(bm, [](BIO* b) {
+                BIO_set_init(b, 1);
+                return 1;
+            });
+            return bm;
+        }();
+        return m;
+    }
+    static int write(BIO* b, const char* p, std::size_t n, std::size_t* done) {
+        BIO_clear_retry_flags(b);
+        auto* c = static_cast<Conn*>(BIO_get_data(b));
+        std::size_t k = 0;
+        if (c->win_ && c->out_.size() == 0) {  // in order: only while nothing waits in out_
+            k = std::min(n, c->win_cap_ - c->win_used_);
+            std::memcpy(c->win_ + c->win_used_, p, k);
+            c->win_used_ += k;
+        }
+        if (k < n && !c->out_.append(p + k, n - k)) return 0;
+        *done = n;
+        return 1;
+    }
+    static int read(BIO* b, char* p, std::size_t n, std::size_t* done) {
+        BIO_clear_retry_flags(b);
+        auto* c = static_cast<Conn*>(BIO_get_data(b));
+        if (c->in_.size() == 0) {
+            BIO_set_retry_read(b);
+            *done = 0;
+            return 0;
+        }
+        *done = c->in_.take(p, n);
+        return 1;
+    }
+    static long ctrl(BIO* b, int cmd, long /*num*/, void* /*ptr*/) {
+        auto* c = static_cast<Conn*>(BIO_get_data(b));
+        switch (cmd) {
+            case BIO_CTRL_FLUSH: return 1;
+            case BIO_CTRL_PENDING: return long(c->in_.size());
+            case BIO_CTRL_WPENDING: return long(c->out_.size());
+            default: return 0;
+        }
+    }
+};
+
+bool Conn::Bytes::append(const char* src, std::size_t n) {
+    if (off == len) off = len = 0;  // empty: rewind
+    if (len + n > cap) {
+        if (off > 0) {  // the front was consumed: slide what is left down first
+            std::memmove(p, p + off, len - off);
+            len -= off;
+            off = 0;
+        }
+        if (len + n > cap) {
+            std::size_t want = cap ? cap : 16384;
+            while (want < len + n) want *= 2;
+            char* np = static_cast<char*>(std::realloc(p, want));
+            if (!np) return false;
+            p = np;
+            cap = want;
+        }
+    }
+    std::memcpy(p + len, src, n);
+    len += n;
+    return true;
+}
+
+std::size_t Conn::Bytes::take(char* dst, std::size_t n) {
+    n = std::min(n, size());
+    std::memcpy(dst, p + off, n);
+    off += n;
+    if (off == len) off = len = 0;
+    return n;
+}
+
+void Conn::Bytes::release() {
+    if (size() != 0) return;
+    std::free(p);
+    p = nullptr;
+    cap = off = len = 0;
+}
+
+Conn::Bytes::~Bytes() {
+    std::free(p);
+}
+
+void Conn::trim() {
+    in_.release();
+    out_.release();
+    if (ssl_) SSL_free_buffers(ssl_);  // OpenSSL's record buffers too, when they are empty
+}
 
 Conn::Conn(const BindTls& bind) {
     SSL* ssl = SSL_new(bind.default_ctx());
     if (!ssl) return;
-    in_ = BIO_new(BIO_s_mem());
-    out_ = BIO_new(BIO_s_mem());
-    if (!in_ || !out_) {
-        BIO_free(in_);
-        BIO_free(out_);
-        in_ = out_ = nullptr;
+    BIO* bio = BIO_new(BioGlue::method());
+    if (!bio) {
         SSL_free(ssl);
         return;
     }
-    // an empty input BIO means "no more for now", not end of file
-    BIO_set_mem_eof_return(in_, -1);
-    BIO_set_mem_eof_return(out_, -1);
-    SSL_set_bio(ssl, in_, out_);
+    BIO_set_data(bio, this);
+    SSL_set_bio(ssl, bio, bio);  // one BIO both ways: SSL owns it (one reference)
     SSL_set_accept_state(ssl);
     ssl_ = ssl;
 }
 
 Conn::~Conn() {
-    SSL_free(ssl_);  // frees both BIOs
+    SSL_free(ssl_);
 }
 
 void Conn::feed(const char* p, std::size_t n) {
-    while (n > 0) {
-        const int chunk = n > std::size_t(INT_MAX) ? INT_MAX : int(n);
-        const int w = BIO_write(in_, p, chunk);
-        if (w <= 0) {
-            failed_ = true;
-            error_ = "out of memory for received records";
-            return;
-        }
-        p += w;
-        n -= std::size_t(w);
+    if (!in_.append(p, n)) {
+        failed_ = true;
+        error_ = "out of memory for received records";
     }
 }
 
@@ -70,7 +158,8 @@ Conn::Step Conn::handshake() {
 
 std::size_t Conn::read(char* dst, std::size_t cap) {
     if (failed_ || peer_closed_ || cap == 0) return 0;
-    ERR_clear_error();
+    // the error queue is kept empty (fail() takes what an error left), so SSL_get_error can be
+    // trusted without clearing it before every call: a clear costs a thread-local lookup per record
     std::size_t got = 0;
     const int r = SSL_read_ex(ssl_, dst, cap, &got);
     if (r == 1) {
@@ -90,7 +179,6 @@ std::size_t Conn::read(char* dst, std::size_t cap) {
 bool Conn::write(const char* p, std::size_t n) {
     if (failed_) return false;
     while (n > 0) {
-        ERR_clear_error();
         std::size_t done = 0;
         const int r = SSL_write_ex(ssl_, p, n, &done);
         if (r != 1) {
@@ -104,18 +192,15 @@ bool Conn::write(const char* p, std::size_t n) {
 }
 
 std::size_t Conn::pending_out() const {
-    return out_ ? std::size_t(BIO_ctrl_pending(out_)) : 0;
+    return out_.size();
 }
 
 std::size_t Conn::buffered_in() const {
-    return in_ ? std::size_t(BIO_ctrl_pending(in_)) : 0;
+    return in_.size();
 }
 
 std::size_t Conn::take_out(char* dst, std::size_t cap) {
-    const std::size_t n = std::min(cap, pending_out());
-    if (n == 0) return 0;
-    const int r = BIO_read(out_, dst, int(std::min<std::size_t>(n, INT_MAX)));
-    return r > 0 ? std::size_t(r) : 0;
+    return out_.take(dst, cap);
 }
 
 void Conn::close() {

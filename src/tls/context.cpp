@@ -193,7 +193,10 @@ bool BindTls::configure(SSL_CTX* ctx, const BindOptions& o, std::string& error) 
     // no renegotiation (a TLS 1.2 client asking gets an alert), no compression, the server's cipher order
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                  (o.prefer_client_ciphers ? 0 : SSL_OP_CIPHER_SERVER_PREFERENCE));
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_RELEASE_BUFFERS);
+    // record buffers are kept while an exchange runs (SSL_MODE_RELEASE_BUFFERS would free and
+    // allocate them around every record: 9% more CPU per GB on 1 MiB bodies) and given back when
+    // the connection goes idle (tls::Conn::trim)
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
     // the version range; no-<version> options narrow it from below or above (OpenSSL takes a range)
     Version lo = o.min_ver == Version::Any ? Version::Ssl3 : o.min_ver;
     Version hi = o.max_ver == Version::Any ? Version::Tls13 : o.max_ver;
