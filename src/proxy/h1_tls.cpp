@@ -67,6 +67,7 @@ void H1Proxy::h_tls_recv(H1Conn* s, std::uint16_t bid, std::uint32_t n, bool mor
         h_cancel_recv(s);
     else if (!more)
         h_maybe_rearm(s);
+    if (!s->st && s->out.n == 0) t.trim();  // idle between exchanges: no TLS buffer held
     h_schedule(s);
 }
 
@@ -102,29 +103,78 @@ std::size_t H1Proxy::h_tls_pull(H1Conn* s) {
     return total;
 }
 
-// The plaintext pieces behind the records already queued become records.
+// The plaintext pieces behind the records already queued become records. Records are moved into
+// head blocks as they are made, so the record layer's output buffer stays one record deep.
 void H1Proxy::h_tls_seal(H1Conn* s) {
     tls::Conn& t = *s->tls;
     OutQ& q = s->out;
     ES_ASSERT(!q.inflight);
+    // the pieces leave the queue first (their bytes are copied into records below); records take
+    // their places, up to the queue's capacity (what does not fit waits in the record layer)
+    Seg pieces[OutQ::kCap];
+    int np = 0;
     for (int i = s->tls_sealed; i < q.n; ++i) {
-        Seg& sg = q.at(i);
-        if (!t.write(sg.p, sg.len)) q.broken = true;
-        q.bytes -= sg.len;
-        sendq_.free(sg);
+        pieces[np++] = q.at(i);
+        q.bytes -= q.at(i).len;
     }
     q.n = s->tls_sealed;
-    while (t.pending_out() > 0 && !q.full()) {
-        HeadBuf* b = sendq_.new_block();
-        if (!b) {
-            q.broken = true;  // the record stream would have a hole: the connection must close
-            break;
+    HeadBuf* cur = nullptr;  // the block records are being moved into
+    auto drain = [&]() {
+        while (t.pending_out() > 0) {
+            if (cur && cur->len == HeadBuf::kCap) {
+                sendq_.push(q, Seg{cur->data, cur->len, net::BufRing::kNone, cur});  // its place was kept
+                cur = nullptr;
+            }
+            if (!cur) {
+                if (q.full()) return;  // no place for another block: the rest waits in the record layer
+                cur = sendq_.new_block();
+                if (!cur) {
+                    q.broken = true;  // the record stream would have a hole: the connection must close
+                    return;
+                }
+            }
+            cur->len += std::uint32_t(t.take_out(cur->data + cur->len, HeadBuf::kCap - cur->len));
         }
-        b->len = std::uint32_t(t.take_out(b->data, HeadBuf::kCap));
-        sendq_.push(q, Seg{b->data, b->len, net::BufRing::kNone, b});
+    };
+    // one write: its records go straight into the current block (the window) while they fit
+    auto write = [&](const char* p, std::size_t n) {
+        if (t.pending_out() == 0 && !q.broken) {
+            if (cur && cur->len == HeadBuf::kCap) {
+                sendq_.push(q, Seg{cur->data, cur->len, net::BufRing::kNone, cur});
+                cur = nullptr;
+            }
+            if (!cur && !q.full()) cur = sendq_.new_block();
+            if (cur) t.set_window(cur->data + cur->len, HeadBuf::kCap - cur->len);
+        }
+        if (!t.write(p, n)) q.broken = true;
+        if (cur) cur->len += std::uint32_t(t.window_used());
+        t.clear_window();
+        drain();
+    };
+    // small pieces (a response head and its short body) are staged together so they leave as one
+    // record: a record per piece would cost a seal and 22 bytes each, and the peer one more open
+    std::size_t staged = 0;
+    for (int i = 0; i < np; ++i) {
+        Seg& sg = pieces[i];
+        if (staged + sg.len > sizeof tls_stage_ && staged > 0) {
+            write(tls_stage_, staged);
+            staged = 0;
+        }
+        if (sg.len >= sizeof tls_stage_) {
+            write(sg.p, sg.len);
+        } else {
+            std::memcpy(tls_stage_ + staged, sg.p, sg.len);
+            staged += sg.len;
+        }
+        sendq_.free(sg);
     }
+    if (staged > 0) write(tls_stage_, staged);
+    drain();
+    if (cur && cur->len > 0) sendq_.push(q, Seg{cur->data, cur->len, net::BufRing::kNone, cur});  // its place was kept
+    else if (cur) sendq_.blocks.destroy(cur);
     s->tls_sealed = q.n;
     if (q.n == 0) sendq_.trim(q);
+    if (!s->st) t.trim();  // between exchanges: no buffer held
 }
 
 // Before a close that follows a response: queue close_notify. True while it is being sent.

@@ -232,6 +232,7 @@ void H1Proxy::h_on_cli_send(H1Conn* s, int res) {
         h_close(s);
         return;
     }
+    if (s->tls && !s->st && s->out.n == 0) s->tls->trim();  // idle between exchanges: no TLS buffer held
     h_schedule(s);
 }
 

@@ -179,6 +179,7 @@ private:
     pool::ObjectPool<H1Stream> streams_{"http_stream"};   // exchanges (only while one is open)
     // [frontend][bind]: this shard's TLS contexts for the TLS binds (null: plain), built at start
     std::vector<std::vector<std::shared_ptr<tls::BindTls>>> tls_binds_;
+    char tls_stage_[16384];  // TLS: small plaintext pieces gathered into one record (h_tls_seal)
     pool::ObjectPool<HttpNotes> notes_{"http_notes"};     // per-request notes (log line, balance key)
     std::vector<std::vector<core::ListNode>> idle_;  // [backend][server]: idle server connections, MRU first
     std::vector<std::vector<H1Conn*>> hqueues_;  // [backend]: sessions waiting for a server slot
