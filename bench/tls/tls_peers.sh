@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# TLS termination against HAProxy on the same box: edgeshard (one shard) and HAProxy (nbthread 1)
+# terminate TLS with the same certificate (ECDSA P-256), the same TLS 1.3 suite and the same origin;
+# wrk drives keep-alive HTTPS. PIN=split: client and origin on CPU 0, the proxy on CPU 1.
+#
+#   bench/tls/tls_peers.sh                 # ROUNDS=3 DUR=5, tests "ka big"
+#
+# Tests: ka  = keep-alive, 64 B bodies, wrk -t1 -c64  -> req/s, proxy CPU per request
+#        big = keep-alive, 1 MiB bodies, wrk -t1 -c16 -> MB/s, proxy CPU per GB
+# Each round runs every proxy once per test, interleaved; the summary gives per-round ratios
+# (edgeshard / HAProxy) and their median. Proxy CPU is utime+stime of its process over the run.
+# Environment: ES_BIN (build/edgeshard), BENCH_BIN (build/tools/bench/edgeshard-bench),
+# HAPROXY_BIN (/usr/sbin/haproxy), ROUNDS, DUR, TESTS, OUT (a directory; default a fresh one).
+set -euo pipefail
+here="$(cd "$(dirname "$0")/../.." && pwd)"
+ES_BIN="${ES_BIN:-$here/build/edgeshard}"
+BENCH_BIN="${BENCH_BIN:-$here/build/tools/bench/edgeshard-bench}"
+HAPROXY_BIN="${HAPROXY_BIN:-/usr/sbin/haproxy}"
+ROUNDS="${ROUNDS:-3}"
+DUR="${DUR:-5}"
+TESTS="${TESTS:-ka big}"
+OUT="${OUT:-$(mktemp -d /tmp/tls-peers.XXXXXX)}"
+SUITE="${SUITE:-TLS_AES_128_GCM_SHA256}"
+mkdir -p "$OUT"
+for b in "$ES_BIN" "$BENCH_BIN" "$HAPROXY_BIN"; do [[ -x $b ]] || { echo "tls_peers: $b is not executable" >&2; exit 2; }; done
+command -v wrk >/dev/null || { echo "tls_peers: wrk is missing (apt-get install wrk)" >&2; exit 2; }
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$OUT/k.pem" -out "$OUT/c.pem" \
+  -days 2 -subj /CN=bench.test -addext subjectAltName=DNS:bench.test 2>/dev/null
+cat "$OUT/c.pem" "$OUT/k.pem" > "$OUT/cert.pem"
+
+ticks() { local f; read -r -a f < /proc/"$1"/stat; echo $(( f[13] + f[14] )); }
+hz=$(getconf CLK_TCK)
+
+start_origin() { # body size -> origin port (echo), pid in ORIGIN_PID
+  taskset -c 0 "$BENCH_BIN" origin --http 127.0.0.1:18490 --body-size "$1" --threads 1 >"$OUT/origin.log" 2>&1 &
+  ORIGIN_PID=$!; pids+=("$ORIGIN_PID")
+  for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:18490/ && return; sleep 0.1; done
+  echo "tls_peers: origin did not start" >&2; exit 1
+}
+
+write_configs() {
+  cat > "$OUT/es.cfg" <<CFG
+global
+    nbthread 1
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend fe
+    bind 127.0.0.1:18443 ssl crt $OUT/cert.pem alpn http/1.1 ciphersuites $SUITE
+    default_backend be
+backend be
+    http-reuse always
+    server o 127.0.0.1:18490
+CFG
+  sed -e 's/18443/18444/' -e 's/^global$/global\n    tune.ssl.default-dh-param 2048/' "$OUT/es.cfg" > "$OUT/haproxy.cfg"
+}
+
+start_proxy() { # name -> PROXY_PID
+  case $1 in
+    edgeshard) taskset -c 1 "$ES_BIN" -f "$OUT/es.cfg" >"$OUT/es.log" 2>&1 & PROXY_PID=$!; PORT=18443 ;;
+    haproxy) taskset -c 1 "$HAPROXY_BIN" -f "$OUT/haproxy.cfg" -db >"$OUT/haproxy.log" 2>&1 & PROXY_PID=$!; PORT=18444 ;;
+  esac
+  pids+=("$PROXY_PID")
+  for _ in $(seq 50); do curl -sk -o /dev/null "https://127.0.0.1:$PORT/" && return; sleep 0.1; done
+  echo "tls_peers: $1 did not start (see $OUT)" >&2; exit 1
+}
+
+stop_proxy() { kill "$PROXY_PID" 2>/dev/null || true; wait "$PROXY_PID" 2>/dev/null || true; }
+
+results="$OUT/runs.tsv"
+printf 'round\ttest\tproxy\trequests_per_s\tbytes_per_s\tcpu_s\tduration_s\n' > "$results"
+write_configs
+echo "# $(date -u +%FT%TZ) $(uname -r) $(nproc) CPUs; suite $SUITE; out $OUT" >&2
+for t in $TESTS; do
+  case $t in
+    ka) body=64; conns=64 ;;
+    big) body=1m; conns=16 ;;
+    *) echo "tls_peers: unknown test $t" >&2; exit 2 ;;
+  esac
+  start_origin "$body"
+  for r in $(seq 1 "$ROUNDS"); do
+    for p in edgeshard haproxy; do
+      start_proxy "$p"
+      taskset -c 0 wrk -t1 -c"$conns" -d1s "https://127.0.0.1:$PORT/" >/dev/null 2>&1 || true  # warm-up
+      c0=$(ticks "$PROXY_PID")
+      w=$(taskset -c 0 wrk -t1 -c"$conns" -d"${DUR}s" "https://127.0.0.1:$PORT/")
+      c1=$(ticks "$PROXY_PID")
+      stop_proxy
+      rps=$(awk '/^Requests\/sec:/{print $2}' <<<"$w")
+      tr=$(awk '/^Transfer\/sec:/{v=$2; u=substr(v,length(v)-1); n=v+0; m=(u=="GB")?1073741824:(u=="MB")?1048576:(u=="KB")?1024:1; printf "%.0f", n*m}' <<<"$w")
+      cpu=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" 'BEGIN{printf "%.3f", (b-a)/hz}')
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$t" "$p" "$rps" "$tr" "$cpu" "$DUR" | tee -a "$results" >&2
+    done
+  done
+  kill "$ORIGIN_PID" 2>/dev/null || true; wait "$ORIGIN_PID" 2>/dev/null || true
+done
+
+python3 - "$results" <<'PY'
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+by = {}
+for r in rows:
+    by.setdefault((r["test"], r["round"]), {})[r["proxy"]] = r
+print("| test | edgeshard | HAProxy | ratio (median [min-max] of rounds) | CPU ratio |")
+print("|---|---:|---:|---:|---:|")
+for test in sorted({r["test"] for r in rows}):
+    rs, cs, es_v, ha_v = [], [], [], []
+    for (t, _), d in sorted(by.items()):
+        if t != test or "edgeshard" not in d or "haproxy" not in d:
+            continue
+        e, h = d["edgeshard"], d["haproxy"]
+        if test == "ka":
+            ev, hv = float(e["requests_per_s"]), float(h["requests_per_s"])
+            ec, hc = float(e["cpu_s"]) / (ev * float(e["duration_s"])), float(h["cpu_s"]) / (hv * float(h["duration_s"]))
+        else:
+            ev, hv = float(e["bytes_per_s"]) / 1e6, float(h["bytes_per_s"]) / 1e6
+            ec, hc = float(e["cpu_s"]) / (ev * float(e["duration_s"])), float(h["cpu_s"]) / (hv * float(h["duration_s"]))
+        es_v.append(ev); ha_v.append(hv); rs.append(ev / hv); cs.append(ec / hc)
+    unit = "req/s" if test == "ka" else "MB/s"
+    print(f"| {test} ({unit}) | {statistics.median(es_v):,.0f} | {statistics.median(ha_v):,.0f} | "
+          f"{statistics.median(rs):.2f} [{min(rs):.2f}-{max(rs):.2f}] | "
+          f"{statistics.median(cs):.2f} [{min(cs):.2f}-{max(cs):.2f}] |")
+PY
