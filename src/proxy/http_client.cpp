@@ -44,7 +44,7 @@ void H1Proxy::h_maybe_rearm(H1Conn* s) {
     if (s->state != HState::Active || s->cli.has(net::kSideRecv)) return;
     if (!s->cli.has(net::kSideShut)) {
         if (s->in.nbufs >= kInBufsMax) return;
-        if (s->tls && s->tls->buffered_in() >= kTlsInMax) return;
+        if (s->tls && s->tls->buffered_in() >= kTlsInMax) [[unlikely]] return;
         if (s->conn && s->conn->out.bytes >= kHighWaterBufs * bufs_->size()) return;
     }
     h_arm_recv(s);
@@ -69,7 +69,7 @@ void H1Proxy::h_on_cli_recv(H1Conn* s, const shard::Cqe& e) {
             return;
         }
         const auto n = std::uint32_t(e.res);
-        if (s->tls) {
+        if (s->tls) [[unlikely]] {
             h_tls_recv(s, bid, n, more);
             return;
         }
@@ -195,8 +195,10 @@ void H1Proxy::h_send_client(H1Conn* s) {
         }
         return;
     }
-    if (s->tls && !s->out.inflight) h_tls_seal(s);  // plaintext becomes records before it leaves
-    if (!s->out.inflight && s->out.n > 0) s->last_cli = r_.now_ms();  // an idle queue starts a period
+    if (!s->out.inflight) {
+        if (s->tls) [[unlikely]] h_tls_seal(s);  // plaintext becomes records before it leaves
+        if (s->out.n > 0) s->last_cli = r_.now_ms();  // an idle queue starts a period
+    }
     if (sendq_.send(s->out, s->cli, hud(kHOpCliSend, s))) ++s->pending_ops;
 }
 
@@ -213,9 +215,13 @@ void H1Proxy::h_on_cli_send(H1Conn* s, int res) {
         h_client_abort(s);
         return;
     }
-    const std::uint8_t queued = s->out.n;
-    if (sendq_.sent(s->out, std::uint32_t(res))) st_.shard.short_sends.inc();
-    if (s->tls) s->tls_sealed = std::uint8_t(s->tls_sealed - (queued - s->out.n));  // records sent in full
+    if (s->tls) [[unlikely]] {
+        const std::uint8_t queued = s->out.n;
+        if (sendq_.sent(s->out, std::uint32_t(res))) st_.shard.short_sends.inc();
+        s->tls_sealed = std::uint8_t(s->tls_sealed - (queued - s->out.n));  // records sent in full
+    } else if (sendq_.sent(s->out, std::uint32_t(res))) {
+        st_.shard.short_sends.inc();
+    }
     s->last_cli = r_.now_ms();
     if (s->out.n > 0) h_send_client(s);
     // room again for the response body
@@ -232,7 +238,7 @@ void H1Proxy::h_on_cli_send(H1Conn* s, int res) {
         h_close(s);
         return;
     }
-    if (s->tls && !s->st && s->out.n == 0) s->tls->trim();  // idle between exchanges: no TLS buffer held
+    if (s->tls && !s->st && s->out.n == 0) [[unlikely]] s->tls->trim();  // idle between exchanges: no TLS buffer held
     h_schedule(s);
 }
 
@@ -241,7 +247,7 @@ void H1Proxy::h_on_cli_send(H1Conn* s, int res) {
 // destroys the response in flight.
 void H1Proxy::h_linger(H1Conn* s) {
     if (s->cli.has(net::kSideShut) || s->state != HState::Active) return;
-    if (s->tls && h_tls_close_notify(s)) return;  // the close_notify goes first; back here once it is sent
+    if (s->tls && h_tls_close_notify(s)) [[unlikely]] return;  // the close_notify goes first; back here once it is sent
     if (s->cli.has(net::kSideEof) || !s->has(kH1Linger)) {
         // nothing unread can be pending: close(2) sends the FIN after the response, no reset
         h_close(s);

@@ -49,18 +49,22 @@ bool H1Proxy::gather(InQ& q, HeadBuf*& acc) {
 
 void H1Proxy::h_process_request(H1Conn* s) {
     if (s->has(kH1InParse)) return;  // re-entered from the head being parsed: its caller's loop goes on
-    if (s->tls) {
-        // plaintext waits in the record layer while the gathering block is full: take more each
-        // time the request side made room
-        for (int round = 0; round < 64 && s->state == HState::Active; ++round) {
-            const std::size_t got = h_tls_pull(s);
-            h_process_request_loop(s);
-            if (got == 0) break;
-        }
-        if (s->state == HState::Active && s->conn) c_send(s->conn);
+    if (s->tls) [[unlikely]] {
+        h_process_request_tls(s);
         return;
     }
     h_process_request_loop(s);
+    if (s->state == HState::Active && s->conn) c_send(s->conn);
+}
+
+// TLS: plaintext waits in the record layer while the gathering block is full: take more each time
+// the request side made room.
+void H1Proxy::h_process_request_tls(H1Conn* s) {
+    for (int round = 0; round < 64 && s->state == HState::Active; ++round) {
+        const std::size_t got = h_tls_pull(s);
+        h_process_request_loop(s);
+        if (got == 0) break;
+    }
     if (s->state == HState::Active && s->conn) c_send(s->conn);
 }
 
@@ -370,10 +374,9 @@ void H1Proxy::h_start_request(H1Conn* s, http::RequestHead& req, const char* bas
     rules::Txn t;
     t.req = &req;
     t.src = &peer;
-    tls::Facts facts;
-    if (s->tls) {
-        facts = s->tls->facts();
-        t.tls = &facts;
+    if (s->tls) [[unlikely]] {
+        tls_facts_ = s->tls->facts();
+        t.tls = &tls_facts_;
     }
     t.cfg = &cfg_;
     t.arena = &arena_;

@@ -130,10 +130,9 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
     sockaddr_storage peer;
     s->peer.get(peer);
     t.src = &peer;
-    tls::Facts facts;
-    if (s->tls) {
-        facts = s->tls->facts();
-        t.tls = &facts;
+    if (s->tls) [[unlikely]] {
+        tls_facts_ = s->tls->facts();
+        t.tls = &tls_facts_;
     }
     t.cfg = &cfg_;
     t.arena = &arena_;

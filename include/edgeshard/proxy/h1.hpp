@@ -79,6 +79,7 @@ private:
     void h_on_cli_shut(H1Conn* s, int res);
     void h_process_request(H1Conn* s);
     void h_process_request_loop(H1Conn* s);
+    void h_process_request_tls(H1Conn* s);
     bool h_parse_request(H1Conn* s);
     void h_start_request(H1Conn* s, http::RequestHead& req, const char* base, std::size_t avail);
     // request analysers, in order (http_request.cpp)
@@ -179,6 +180,7 @@ private:
     pool::ObjectPool<H1Stream> streams_{"http_stream"};   // exchanges (only while one is open)
     // [frontend][bind]: this shard's TLS contexts for the TLS binds (null: plain), built at start
     std::vector<std::vector<std::shared_ptr<tls::BindTls>>> tls_binds_;
+    tls::Facts tls_facts_;   // the handshake facts of the connection whose rules run (one at a time)
     char tls_stage_[16384];  // TLS: small plaintext pieces gathered into one record (h_tls_seal)
     pool::ObjectPool<HttpNotes> notes_{"http_notes"};     // per-request notes (log line, balance key)
     std::vector<std::vector<core::ListNode>> idle_;  // [backend][server]: idle server connections, MRU first
