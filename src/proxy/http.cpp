@@ -137,6 +137,7 @@ void H1Proxy::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* pe
     const tls::BindTls* tb = bind >= 0 ? tls_binds_[fe][std::size_t(bind)].get() : nullptr;
     if (s && tb) {
         s->tls = new (std::nothrow) tls::Conn(*tb);
+        s->set(kH1Tls);
         if (!s->tls || !s->tls->ok()) {
             delete s->tls;
             s->tls = nullptr;

@@ -48,8 +48,8 @@ bool H1Proxy::gather(InQ& q, HeadBuf*& acc) {
 }
 
 void H1Proxy::h_process_request(H1Conn* s) {
-    if (s->has(kH1InParse)) return;  // re-entered from the head being parsed: its caller's loop goes on
-    if (s->tls) [[unlikely]] {
+    if (s->flags & (kH1InParse | kH1Tls)) [[unlikely]] {  // one test for the two rare cases
+        if (s->has(kH1InParse)) return;  // re-entered from the head being parsed: its caller's loop goes on
         h_process_request_tls(s);
         return;
     }
@@ -425,11 +425,9 @@ HttpNotes* H1Proxy::h_notes(H1Conn* s) {
     return s->st->notes;
 }
 
-void H1Proxy::h_drop_notes(H1Conn* s) {
-    if (s->st && s->st->notes) {
-        notes_.destroy(s->st->notes);
-        s->st->notes = nullptr;
-    }
+void H1Proxy::h_free_notes(H1Conn* s) {
+    notes_.destroy(s->st->notes);
+    s->st->notes = nullptr;
 }
 
 // Forwards body bytes of one message from an input (a gathering buffer first, then provided

@@ -537,9 +537,8 @@ void H1Proxy::h_keep_for_replay(H1Conn* s, bool reused) {
     s->st->replay = s->st->pend_head;
 }
 
-void H1Proxy::h_drop_replay(H1Conn* s) {
-    HeadBuf* hb = s->st ? s->st->replay : nullptr;
-    if (!hb) return;
+void H1Proxy::h_free_replay(H1Conn* s) {
+    HeadBuf* hb = s->st->replay;
     s->st->replay = nullptr;
     hb->keep = false;
     if (!hb->queued) sendq_.blocks.destroy(hb);

@@ -94,7 +94,11 @@ private:
     H1Stream* h_new_stream(H1Conn* s);
     void h_end_stream(H1Conn* s);
     HttpNotes* h_notes(H1Conn* s);
-    void h_drop_notes(H1Conn* s);
+    // inline tests, out-of-line frees: both run at least once per exchange, from other files
+    void h_drop_notes(H1Conn* s) {
+        if (s->st && s->st->notes) h_free_notes(s);
+    }
+    void h_free_notes(H1Conn* s);
     void h_assign_server(H1Conn* s, int exclude);
     void h_use_server(H1Conn* s, int i);
     void h_attach_ready(H1Conn* s);
@@ -129,7 +133,10 @@ private:
         kRetry503 = 1u << 10,
         kRetry504 = 1u << 11,
     };
-    void h_drop_replay(H1Conn* s);
+    void h_drop_replay(H1Conn* s) {
+        if (s->st && s->st->replay) h_free_replay(s);
+    }
+    void h_free_replay(H1Conn* s);
     void h_process_response(H1Conn* s);
     bool h_parse_response(H1Conn* s);
     void h_response_done(H1Conn* s);

@@ -143,6 +143,7 @@ enum H1Flag : std::uint16_t {
     kH1CloseAfter = 1u << 5,   // CLOSE: close once the current response is sent
     kH1FirstReq = 1u << 6,     // FIRST: http-reuse safe: the first request uses its own connection
     kH1InParse = 1u << 7,      // PARSE: a request head is being processed (its bytes are not consumed yet)
+    kH1Tls = 1u << 8,          // TLS: a TLS bind's connection (H1Conn::tls is set)
 };
 std::string show_h1_flags(std::uint16_t flags);
 
