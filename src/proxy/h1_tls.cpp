@@ -35,7 +35,7 @@ void H1Proxy::h_tls_recv(H1Conn* s, std::uint16_t bid, std::uint32_t n, bool mor
         const tls::Conn::Step step = t.handshake();
         if (step == tls::Conn::Step::Error) {
             // the alert (if any) goes out, then the connection closes; nothing was logged
-            st_.fe[s->fe].ereq.inc();
+            st_.shard.ssl_failures.inc();
             s->set(kH1CloseAfter);
             s->clear(kH1Linger);
             h_send_client(s);
@@ -51,6 +51,8 @@ void H1Proxy::h_tls_recv(H1Conn* s, std::uint16_t bid, std::uint32_t n, bool mor
             h_schedule(s);
             return;
         }
+        st_.shard.ssl_handshakes.inc();
+        if (t.resumed()) st_.shard.ssl_resumed.inc();
     }
     h_process_request(s);
     if (s->state != HState::Active) return;

@@ -143,6 +143,9 @@ void H1Proxy::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* pe
             s->tls = nullptr;
             hsessions_.destroy(s);
             s = nullptr;
+        } else {
+            st_.shard.ssl_accepts.inc();
+            st_.shard.ssl_conns.inc();
         }
     }
     if (!s) {
@@ -277,7 +280,10 @@ void H1Proxy::http_end_of_turn() {
     for (H1Conn* s : hreleased_) {
         sendq_.drop(s->out);
         h_end_stream(s);
-        delete s->tls;
+        if (s->tls) {
+            st_.shard.ssl_conns.dec();
+            delete s->tls;
+        }
         hsessions_.destroy(s);
     }
     hreleased_.clear();

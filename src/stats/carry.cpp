@@ -132,6 +132,10 @@ requires(Is<V, ShardValues>&&...) void visit_fields(F&& f, V&... v) {
     f("page_asks", Kind::Sum, v.page_asks...);
     f("page_timeouts", Kind::Sum, v.page_timeouts...);
     f("page_fails", Kind::Sum, v.page_fails...);
+    f("ssl_accepts", Kind::Sum, v.ssl_accepts...);
+    f("ssl_handshakes", Kind::Sum, v.ssl_handshakes...);
+    f("ssl_resumed", Kind::Sum, v.ssl_resumed...);
+    f("ssl_failures", Kind::Sum, v.ssl_failures...);
 }
 
 // Process: the shard loop counters and the frontend- and pool-derived `show info` totals.

@@ -48,6 +48,11 @@ void shard_members(const ShardSnapshot& s, Emit&& emit) {
     emit("page_asks", c.page_asks);
     emit("page_timeouts", c.page_timeouts);
     emit("page_fails", c.page_fails);
+    emit("ssl_conns", c.ssl_conns);
+    emit("ssl_accepts", c.ssl_accepts);
+    emit("ssl_handshakes", c.ssl_handshakes);
+    emit("ssl_resumed", c.ssl_resumed);
+    emit("ssl_failures", c.ssl_failures);
 }
 
 }  // namespace

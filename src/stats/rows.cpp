@@ -259,9 +259,15 @@ std::vector<InfoField> info_fields(const Snapshot& snap) {
     // HAProxy types CumConns as u32; ours is u64 so it cannot wrap on a long-lived box.
     add(18, "CumConns", Field::u64(t.accepts));
     add(19, "CumReq", Field::u64(requests));
+    add(21, "CurrSslConns", Field::u32(snap.shard_total.ssl_conns));
+    add(22, "CumSslConns", Field::u64(t.ssl_accepts));
     add(23, "Maxpipes", Field::u32(p.maxpipes, Origin::Config, Nature::Limit));
     if (p.pipes_used) add(24, "PipesUsed", Field::u32(std::int64_t(*p.pipes_used)));
     if (p.pipes_free) add(25, "PipesFree", Field::u32(std::int64_t(*p.pipes_free)));
+    // HAProxy's is a rate ratio over the last second; this one is over the process's life (and
+    // what a reload carried), so it does not jump between samples
+    add(37, "SslFrontendSessionReuse_pct",
+        Field::u32(t.ssl_handshakes ? std::int64_t(t.ssl_resumed * 100 / t.ssl_handshakes) : 0));
     add(52, "Stopping", Field::u32(p.stopping ? 1 : 0));
     add(58, "DroppedLogs", Field::u64(log_drops));
     add(61, "TotalBytesOut", Field::u64(bytes_out));
@@ -291,6 +297,9 @@ std::vector<InfoField> info_fields(const Snapshot& snap) {
     add(pos++, "Generation", Field::u32(p.generation, Origin::Status));
     add(pos++, "DrainSeconds", Field::s32(p.drain_s, Origin::Metric, Nature::Duration));
     add(pos++, "OldProcesses", Field::u32(p.old_processes));
+    add(pos++, "SslHandshakes", Field::u64(t.ssl_handshakes));
+    add(pos++, "SslResumed", Field::u64(t.ssl_resumed));
+    add(pos++, "SslHandshakeFailures", Field::u64(t.ssl_failures));
     return f;
 }
 

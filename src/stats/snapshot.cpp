@@ -173,6 +173,11 @@ ShardValues read_values(const ShardCounters& c) {
     v.timers_fired = c.timers_fired.get();
     v.page_asks = c.page_asks.get();
     v.page_timeouts = c.page_timeouts.get();
+    v.ssl_accepts = c.ssl_accepts.get();
+    v.ssl_handshakes = c.ssl_handshakes.get();
+    v.ssl_resumed = c.ssl_resumed.get();
+    v.ssl_failures = c.ssl_failures.get();
+    v.ssl_conns = c.ssl_conns.get();
     v.page_fails = c.page_fails.get();
     v.conns = c.conns.get();
     v.buffers_out = c.buffers_out.get();
@@ -255,6 +260,11 @@ void merge_into(ShardValues& a, const ShardValues& b) {
     a.page_asks += b.page_asks;
     a.page_timeouts += b.page_timeouts;
     a.page_fails += b.page_fails;
+    a.ssl_accepts += b.ssl_accepts;
+    a.ssl_handshakes += b.ssl_handshakes;
+    a.ssl_resumed += b.ssl_resumed;
+    a.ssl_failures += b.ssl_failures;
+    a.ssl_conns += b.ssl_conns;
     a.conns += b.conns;
     a.buffers_out += b.buffers_out;
 }

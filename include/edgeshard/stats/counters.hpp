@@ -133,6 +133,12 @@ struct alignas(64) ShardCounters {
     Counter page_asks;        // asked
     Counter page_timeouts;    // no answer within the bound: answered 503
     Counter page_fails;       // answered 5xx at once (too many waiting, mailbox full) or by the control shard
+    // TLS client connections (TLS binds)
+    Gauge ssl_conns;          // current
+    Counter ssl_accepts;      // accepted on a TLS bind
+    Counter ssl_handshakes;   // completed handshakes (full or resumed)
+    Counter ssl_resumed;      // of those, resumed sessions
+    Counter ssl_failures;     // handshakes that failed (bad hello, no common version or cipher...)
 };
 
 // One shard's full block. Sized from the config snapshot at shard start.

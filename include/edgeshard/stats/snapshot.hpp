@@ -68,8 +68,9 @@ struct ShardValues {
     std::uint64_t loops = 0, cqes = 0, submits = 0, cq_overflow = 0, enobufs = 0, short_sends = 0,
                   sq_full = 0, accepts = 0, accept_paused = 0, splice_switches = 0, splice_bytes = 0,
                   copy_bytes = 0, pipe_misses = 0, mailbox_msgs = 0, wakeups = 0, stale_cqes = 0,
-                  timers_fired = 0, page_asks = 0, page_timeouts = 0, page_fails = 0;
-    std::int64_t conns = 0, buffers_out = 0;
+                  timers_fired = 0, page_asks = 0, page_timeouts = 0, page_fails = 0, ssl_accepts = 0,
+                  ssl_handshakes = 0, ssl_resumed = 0, ssl_failures = 0;
+    std::int64_t conns = 0, buffers_out = 0, ssl_conns = 0;
 };
 
 FrontendValues read_values(const FrontendCounters& c);

@@ -201,6 +201,19 @@ def main(h):
     c.close()
     check(origin.request_count() > base_reqs, "the origin saw the TLS requests")
 
+    # ---- `show info`: TLS connections counted, none left open (both proxies have these fields)
+    def info():
+        out = px.proxy.ctl("show info")
+        return dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+    eslib.poll_until(lambda: info().get("CurrSslConns") == "0", 5, what="CurrSslConns back to 0")
+    inf = info()
+    check(int(inf.get("CumSslConns", "0")) >= 12, f"show info CumSslConns counts the TLS connections: {inf}")
+    if eslib.on_edgeshard():
+        check(int(inf["SslHandshakes"]) >= 10 and int(inf["SslHandshakeFailures"]) >= 1,
+              f"show info: handshakes and the failed plain-HTTP one: {inf}")
+    log(f"show info: CumSslConns {inf.get('CumSslConns')}, SslFrontendSessionReuse_pct "
+        f"{inf.get('SslFrontendSessionReuse_pct')}, failures {inf.get('SslHandshakeFailures', '-')}")
+
     # ---- `-c` names the bind line of a missing certificate (edgeshard's own check)
     if eslib.on_edgeshard():
         bad = px.config.replace(f"crt {other}", f"crt {h.path('missing.pem')}")
