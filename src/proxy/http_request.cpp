@@ -374,10 +374,7 @@ void H1Proxy::h_start_request(H1Conn* s, http::RequestHead& req, const char* bas
     rules::Txn t;
     t.req = &req;
     t.src = &peer;
-    if (s->tls) [[unlikely]] {
-        tls_facts_ = s->tls->facts();
-        t.tls = &tls_facts_;
-    }
+    t.tls = s->tls ? &s->tls->facts() : nullptr;  // no call: the facts were read at the handshake
     t.cfg = &cfg_;
     t.arena = &arena_;
     t.edits = &edits_;

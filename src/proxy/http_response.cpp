@@ -130,10 +130,7 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
     sockaddr_storage peer;
     s->peer.get(peer);
     t.src = &peer;
-    if (s->tls) [[unlikely]] {
-        tls_facts_ = s->tls->facts();
-        t.tls = &tls_facts_;
-    }
+    t.tls = s->tls ? &s->tls->facts() : nullptr;  // no call: the facts were read at the handshake
     t.cfg = &cfg_;
     t.arena = &arena_;
     t.edits = &edits_;

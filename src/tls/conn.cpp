@@ -147,7 +147,7 @@ Conn::Step Conn::handshake() {
     ERR_clear_error();
     const int r = SSL_do_handshake(ssl_);
     if (r == 1) {
-        established_ = true;
+        settle();
         return Step::Done;
     }
     const int e = SSL_get_error(ssl_, r);
@@ -163,7 +163,7 @@ std::size_t Conn::read(char* dst, std::size_t cap) {
     std::size_t got = 0;
     const int r = SSL_read_ex(ssl_, dst, cap, &got);
     if (r == 1) {
-        if (!established_ && SSL_is_init_finished(ssl_)) established_ = true;
+        if (!established_ && SSL_is_init_finished(ssl_)) settle();
         return got;
     }
     const int e = SSL_get_error(ssl_, r);
@@ -212,9 +212,9 @@ void Conn::close() {
     ERR_clear_error();
 }
 
-Facts Conn::facts() const {
-    Facts f;
-    if (!ssl_) return f;
+void Conn::settle() {
+    established_ = true;
+    Facts& f = facts_;
     f.protocol = SSL_get_version(ssl_);
     if (const SSL_CIPHER* c = SSL_get_current_cipher(ssl_)) f.cipher = SSL_CIPHER_get_name(c);
     if (const char* sni = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name)) f.sni = sni;
@@ -222,7 +222,6 @@ Facts Conn::facts() const {
     unsigned alen = 0;
     SSL_get0_alpn_selected(ssl_, &a, &alen);
     if (a && alen) f.alpn = std::string_view(reinterpret_cast<const char*>(a), alen);
-    return f;
 }
 
 }  // namespace es::tls

@@ -187,7 +187,6 @@ private:
     pool::ObjectPool<H1Stream> streams_{"http_stream"};   // exchanges (only while one is open)
     // [frontend][bind]: this shard's TLS contexts for the TLS binds (null: plain), built at start
     std::vector<std::vector<std::shared_ptr<tls::BindTls>>> tls_binds_;
-    tls::Facts tls_facts_;   // the handshake facts of the connection whose rules run (one at a time)
     char tls_stage_[16384];  // TLS: small plaintext pieces gathered into one record (h_tls_seal)
     pool::ObjectPool<HttpNotes> notes_{"http_notes"};     // per-request notes (log line, balance key)
     std::vector<std::vector<core::ListNode>> idle_;  // [backend][server]: idle server connections, MRU first

@@ -69,7 +69,9 @@ public:
     bool failed() const { return failed_; }
     bool peer_closed() const { return peer_closed_; }
     const std::string& error() const { return error_; }  // why it failed, for the log and counters
-    Facts facts() const;
+    // What the handshake settled; read once when it completes (empty before). The views stay
+    // valid for the connection's life.
+    const Facts& facts() const { return facts_; }
     bool resumed() const { return ssl_ && SSL_session_reused(ssl_) == 1; }
     SSL* ssl() const { return ssl_; }
 
@@ -90,6 +92,8 @@ private:
     Bytes out_;  // records for the peer, not yet taken
     char* win_ = nullptr;  // see set_window()
     std::size_t win_cap_ = 0, win_used_ = 0;
+    void settle();  // the handshake completed: facts_
+    Facts facts_;
     bool established_ = false;
     bool failed_ = false;
     bool peer_closed_ = false;
