@@ -41,7 +41,10 @@ using namespace h1;
 // inlined into both callers: it runs after every completion of a session (h_schedule_now)
 [[gnu::always_inline]] inline std::int64_t H1Proxy::h_deadline(const H1Conn* s, int* why) const {
     const auto& ft = cfg_.frontends[s->fe].timeouts;
-    const config::Timeouts* bt = s->be >= 0 ? &cfg_.backends[std::size_t(s->be)].timeouts : nullptr;
+    // the backend's timeouts are looked up only where a branch needs them (most calls do not)
+    auto backend_timeouts = [&]() -> const config::Timeouts* {
+        return s->be >= 0 ? &cfg_.backends[std::size_t(s->be)].timeouts : nullptr;
+    };
     if (s->page) {
         *why = 8;
         return s->st->t_head + kPageWaitMs;
@@ -53,11 +56,13 @@ using namespace h1;
     const H1Stream* const x = s->st;  // none: between exchanges
     if (x && x->has(kH1SQueued)) {
         *why = 3;
+        const config::Timeouts* bt = backend_timeouts();
         const config::Millis q = first_of(bt->queue, bt->connect, 5000);
         return x->t_queue + q;
     }
     if (x && x->req == ReqPhase::Tunnel) {
         *why = 4;
+        const config::Timeouts* bt = backend_timeouts();
         const config::Millis t = bt ? first_of(bt->tunnel, ft.client, bt->server) : pos(ft.client);
         if (!s->cli.has(net::kSideEof) && !(s->conn && s->conn->sock.has(net::kSideEof))) return t > 0 ? std::max(s->last_cli, x->last_srv) + t : -1;
         // one direction is shut: the -fin timeouts, where set, bound each side, and a side that
@@ -90,7 +95,8 @@ using namespace h1;
     const bool cli_acks = s->out.n > 0 || s->cli.has(net::kSidePollOut);
     if (tc > 0 && (cli_sends || cli_acks)) d = s->last_cli + tc;
     const H1SrvConn* c = s->conn;
-    if (bt && c && c->state == H1SrvConn::Ready && x && x->rsp != RspPhase::None) {
+    if (c && c->state == H1SrvConn::Ready && x && x->rsp != RspPhase::None && s->be >= 0) {
+        const config::Timeouts* bt = backend_timeouts();
         const bool srv_sends = x->rsp == RspPhase::Head ||
                                (x->rsp == RspPhase::Body && (c->sock.has(net::kSideRecv) || c->sock.has(net::kSideStarved) || c->sock.has(net::kSidePollIn) ||
                                                              c->splice == H1SrvConn::Switching));
