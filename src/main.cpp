@@ -21,6 +21,7 @@
 #include "edgeshard/control/handoff.hpp"
 #include "edgeshard/stats/carry.hpp"
 #include "edgeshard/core/version.hpp"
+#include "edgeshard/tls/context.hpp"
 #include "edgeshard/origin/demo_origin.hpp"
 #include "edgeshard/shard/probe.hpp"
 #include "edgeshard/shard/runtime.hpp"
@@ -119,6 +120,7 @@ int main(int argc, char** argv) {
             const es::shard::ProbeResult p = es::shard::probe_io_uring();
             if (p.ok) std::printf("io_uring tier: %s (%s)\n", p.tier.c_str(), p.details.c_str());
             else std::printf("io_uring tier: none: %s\n", p.error.c_str());
+            std::printf("TLS: %s\n", es::tls::tier().c_str());
             return 0;
         } else if (a == "-h" || a == "--help") {
             usage(stdout);

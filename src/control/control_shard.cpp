@@ -8,6 +8,7 @@
 //      ones first keeps the poll results' indexes valid.
 //   4. idle expiry, then removal of closed clients (compaction happens in one place only).
 #include "edgeshard/control/control_shard.hpp"
+#include "edgeshard/tls/context.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -673,6 +674,7 @@ struct ControlShard::Impl {
         p.start_wall_s = rt.start_wall_s();
         p.version = kVersion;
         p.tier = rt.tier();
+        p.tls_tier = tls::tier();
         p.generation = lin.generation;
         p.stopping = draining;
         p.drain_s = draining ? (core::now_ms() - drain_start_ms) / 1000 : -1;

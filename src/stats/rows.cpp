@@ -300,6 +300,7 @@ std::vector<InfoField> info_fields(const Snapshot& snap) {
     add(pos++, "SslHandshakes", Field::u64(t.ssl_handshakes));
     add(pos++, "SslResumed", Field::u64(t.ssl_resumed));
     add(pos++, "SslHandshakeFailures", Field::u64(t.ssl_failures));
+    if (!p.tls_tier.empty()) add(pos++, "TlsTier", Field::str(p.tls_tier, Origin::Config, Nature::Output));
     return f;
 }
 

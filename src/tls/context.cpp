@@ -2,13 +2,19 @@
 #include "edgeshard/tls/context.hpp"
 
 #include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cctype>
 #include <cstdio>
 #include <cstring>
@@ -109,6 +115,22 @@ int on_alpn(SSL* /*ssl*/, const unsigned char** out, unsigned char* outlen, cons
 }
 
 }  // namespace
+
+const std::string& tier() {
+    static const std::string t = [] {
+        // setsockopt(TCP_ULP, "tls") on an unconnected socket: ENOTCONN when the kernel has the
+        // tls upper-layer protocol (loading its module if needed), ENOENT when it has none
+        bool ktls = false;
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0) {
+            ktls = ::setsockopt(fd, SOL_TCP, TCP_ULP, "tls", 3) == 0 || errno == ENOTCONN;
+            ::close(fd);
+        }
+        return std::string("user-space records (") + OpenSSL_version(OPENSSL_VERSION) + "); kernel TLS " +
+               (ktls ? "available, not used yet" : "not available (no TCP_ULP \"tls\" in this kernel)");
+    }();
+    return t;
+}
 
 std::string take_errors() {
     std::string out;

@@ -107,6 +107,7 @@ struct ProcessView {
     std::int64_t start_wall_s = 0;
     std::string version;
     std::string tier;  // io_uring tier of the process ("full", "basic", ...)
+    std::string tls_tier;  // how TLS records are made (tls::tier())
     std::size_t nbshards = 0;
     int maxconn = 0;  // global maxconn as applied (after RLIMIT_NOFILE derivation)
     int maxpipes = 0;

@@ -59,6 +59,11 @@ private:
     std::string alpn_wire_;
 };
 
+// The TLS tier of this process, probed once: records in user space (OpenSSL's version), and
+// whether the kernel could take them over (TCP_ULP "tls", which edgeshard does not use yet).
+// For `-v` and `show info` (TlsTier).
+const std::string& tier();
+
 // The text of OpenSSL's error queue (emptied), for messages: "error:0A000086:...: certificate verify failed".
 std::string take_errors();
 

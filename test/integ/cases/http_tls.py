@@ -211,6 +211,11 @@ def main(h):
     if eslib.on_edgeshard():
         check(int(inf["SslHandshakes"]) >= 10 and int(inf["SslHandshakeFailures"]) >= 1,
               f"show info: handshakes and the failed plain-HTTP one: {inf}")
+        check(inf.get("TlsTier", "").startswith("user-space records (OpenSSL 3"),
+              f"show info TlsTier names the record tier: {inf.get('TlsTier')!r}")
+        r = h.run_cmd([h.bin, "-v"], timeout=10)
+        check("TLS: user-space records" in r.stdout and "kernel TLS" in r.stdout,
+              f"`edgeshard -v` names the TLS tier: {r.stdout!r}")
     log(f"show info: CumSslConns {inf.get('CumSslConns')}, SslFrontendSessionReuse_pct "
         f"{inf.get('SslFrontendSessionReuse_pct')}, failures {inf.get('SslHandshakeFailures', '-')}")
 
