@@ -168,6 +168,10 @@ struct ProxyDraft {
     bool httplog = false;     // log_format came from 'option httplog' (a tcp frontend falls back to tcplog)
 };
 
+// The TLS version after `line.words[i]` (ssl-min-ver / ssl-max-ver, on a bind or in
+// ssl-default-bind-options); moves i past it, fails on a missing or unknown version.
+tls::Version version_arg(const Line& line, std::size_t& i);
+
 // no-sslv3 / no-tlsv10 ... no-tlsv13: the tls::Version they exclude, -1 for any other word.
 inline int no_version_bit(std::string_view w) {
     if (w == "no-sslv3") return int(tls::Version::Ssl3);

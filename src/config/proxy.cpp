@@ -294,12 +294,6 @@ void add_bind_addresses(ProxyDraft& px, const std::string& item, const Location&
 // The TLS words of a bind line; true when `line.words[i]` was one (i moved past its argument).
 bool parse_bind_tls_word(const Line& line, std::size_t& i, BindTlsOptions& t) {
     const std::string& opt = line.words[i];
-    auto version = [&](tls::Version& v) {
-        const auto& a = arg_or_fail(line, ++i, opt, "a version: SSLv3, TLSv1.0, TLSv1.1, TLSv1.2 or TLSv1.3");
-        if (!tls::parse_version(a, v))
-            fail(line.at, squote(opt) + ": unknown version " + squote(a) +
-                              " (SSLv3, TLSv1.0, TLSv1.1, TLSv1.2 or TLSv1.3)");
-    };
     if (opt == "crt") {
         t.o.crt.push_back(arg_or_fail(line, ++i, opt, "a certificate file or directory"));
     } else if (opt == "alpn") {
@@ -313,10 +307,10 @@ bool parse_bind_tls_word(const Line& line, std::size_t& i, BindTlsOptions& t) {
             s = c + 1;
         }
     } else if (opt == "ssl-min-ver") {
-        version(t.o.min_ver);
+        t.o.min_ver = version_arg(line, i);
         t.min_set = true;
     } else if (opt == "ssl-max-ver") {
-        version(t.o.max_ver);
+        t.o.max_ver = version_arg(line, i);
         t.max_set = true;
     } else if (opt == "ciphers") {
         t.o.ciphers = arg_or_fail(line, ++i, opt, "an OpenSSL cipher list");

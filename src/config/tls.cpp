@@ -18,6 +18,15 @@ std::string resolve(const std::string& base, const std::string& path) {
 
 }  // namespace
 
+tls::Version version_arg(const Line& line, std::size_t& i) {
+    const std::string& opt = line.words[i];
+    const auto& a = arg_or_fail(line, ++i, opt, "a version: SSLv3, TLSv1.0, TLSv1.1, TLSv1.2 or TLSv1.3");
+    tls::Version v{};
+    if (!tls::parse_version(a, v))
+        fail(line.at, squote(opt) + ": unknown version " + squote(a) + " (SSLv3, TLSv1.0, TLSv1.1, TLSv1.2 or TLSv1.3)");
+    return v;
+}
+
 bool parse_global_tls(ParseState& st, const Line& line) {
     const auto& kw = line.words[0];
     auto& g = st.cfg.global;
@@ -38,12 +47,7 @@ bool parse_global_tls(ParseState& st, const Line& line) {
         for (std::size_t i = 1; i < line.words.size(); ++i) {
             const auto& w = line.words[i];
             if (w == "ssl-min-ver" || w == "ssl-max-ver") {
-                const auto& a = arg_or_fail(line, ++i, w, "a version: SSLv3, TLSv1.0, TLSv1.1, TLSv1.2 or TLSv1.3");
-                tls::Version v{};
-                if (!tls::parse_version(a, v))
-                    fail(line.at, squote(w) + ": unknown version " + squote(a) +
-                                      " (SSLv3, TLSv1.0, TLSv1.1, TLSv1.2 or TLSv1.3)");
-                (w == "ssl-min-ver" ? g.ssl_bind.min_ver : g.ssl_bind.max_ver) = v;
+                (w == "ssl-min-ver" ? g.ssl_bind.min_ver : g.ssl_bind.max_ver) = version_arg(line, i);
                 g.ssl_bind_versions = true;
             } else if (const int b = no_version_bit(w); b >= 0) {
                 g.ssl_bind.no_versions = std::uint8_t(g.ssl_bind.no_versions | (1u << unsigned(b)));
