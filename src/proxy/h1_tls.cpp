@@ -176,7 +176,6 @@ void H1Proxy::h_tls_seal(H1Conn* s) {
     else if (cur) sendq_.blocks.destroy(cur);
     s->tls_sealed = q.n;
     if (q.n == 0) sendq_.trim(q);
-    if (!s->st) t.trim();  // between exchanges: no buffer held
 }
 
 // Before a close that follows a response: queue close_notify. True while it is being sent.
