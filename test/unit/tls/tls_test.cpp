@@ -77,6 +77,16 @@ void make_cert(const std::string& path, const std::string& cn, const std::vector
     if (!key) EVP_PKEY_free(k);
 }
 
+// The usual set-up: a fresh directory with one certificate for s.test, and options naming it.
+struct OneCert {
+    TempDir d;
+    BindOptions o;
+    OneCert() {
+        make_cert(d.path + "/s.pem", "s.test", {"s.test"});
+        o.crt = {d.path + "/s.pem"};
+    }
+};
+
 std::unique_ptr<BindTls> bind_or_fail(const BindOptions& o, std::vector<std::string>* warnings = nullptr) {
     std::string err;
     std::vector<std::string> w;
@@ -264,10 +274,8 @@ TEST_CASE("tls: a certificate directory loads every certificate in name order, k
 }
 
 TEST_CASE("tls: version range: ssl-max-ver TLSv1.2 negotiates 1.2; a client below the floor fails cleanly") {
-    TempDir d;
-    make_cert(d.path + "/s.pem", "s.test", {"s.test"});
-    BindOptions o;
-    o.crt = {d.path + "/s.pem"};
+    OneCert one;
+    BindOptions& o = one.o;
     o.max_ver = Version::Tls12;
     {
         auto b = bind_or_fail(o);
@@ -296,10 +304,8 @@ TEST_CASE("tls: version range: ssl-max-ver TLSv1.2 negotiates 1.2; a client belo
 }
 
 TEST_CASE("tls: renegotiation is refused") {
-    TempDir d;
-    make_cert(d.path + "/s.pem", "s.test", {"s.test"});
-    BindOptions o;
-    o.crt = {d.path + "/s.pem"};
+    OneCert one;
+    BindOptions& o = one.o;
     o.max_ver = Version::Tls12;
     auto b = bind_or_fail(o);
     Conn s(*b);
@@ -319,10 +325,8 @@ TEST_CASE("tls: renegotiation is refused") {
 }
 
 TEST_CASE("tls: hostile input: a garbage or truncated ClientHello fails the connection, nothing else") {
-    TempDir d;
-    make_cert(d.path + "/s.pem", "s.test", {"s.test"});
-    BindOptions o;
-    o.crt = {d.path + "/s.pem"};
+    OneCert one;
+    BindOptions& o = one.o;
     auto b = bind_or_fail(o);
     {
         Conn s(*b);
