@@ -123,6 +123,11 @@ Conn::Conn(const BindTls& bind) {
 }
 
 Conn::~Conn() {
+    // OpenSSL drops a session from the cache when its connection is freed without a close_notify
+    // sent; a client that simply closes its socket has done nothing wrong, so an established,
+    // healthy connection is marked closed first and its session stays resumable (a fatal error
+    // already made it unresumable)
+    if (ssl_ && established_ && !failed_) SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     SSL_free(ssl_);
 }
 

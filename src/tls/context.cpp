@@ -10,7 +10,10 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/core_names.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #include <algorithm>
@@ -18,6 +21,8 @@
 #include <cctype>
 #include <cstdio>
 #include <cstring>
+
+#include "edgeshard/tls/session_cache.hpp"
 
 namespace es::tls {
 
@@ -114,6 +119,34 @@ int on_alpn(SSL* /*ssl*/, const unsigned char** out, unsigned char* outlen, cons
     return SSL_TLSEXT_ERR_NOACK;
 }
 
+// Session tickets: sealed with the bind's encryption key, opened with any of its keys (a ticket
+// opened with an older key is renewed: return 2). AES-CBC with HMAC-SHA256, as OpenSSL's own.
+int on_ticket(SSL* ssl, unsigned char name[16], unsigned char* iv, EVP_CIPHER_CTX* cctx, EVP_MAC_CTX* hctx, int enc) {
+    const auto* bind = static_cast<const BindTls*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+    const TicketKeys* keys = bind ? bind->ticket_keys() : nullptr;
+    if (!keys || keys->keys.empty()) return -1;
+    const TicketKey* k = nullptr;
+    if (enc) {
+        k = &keys->keys[keys->enc];
+        std::memcpy(name, k->name, 16);
+        if (RAND_bytes(iv, 16) != 1) return -1;
+        if (EVP_EncryptInit_ex(cctx, k->aes256 ? EVP_aes_256_cbc() : EVP_aes_128_cbc(), nullptr, k->aes, iv) != 1)
+            return -1;
+    } else {
+        k = keys->find(name);
+        if (!k) return 0;  // an unknown key: a full handshake, and a new ticket
+        if (EVP_DecryptInit_ex(cctx, k->aes256 ? EVP_aes_256_cbc() : EVP_aes_128_cbc(), nullptr, k->aes, iv) != 1)
+            return -1;
+    }
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, const_cast<unsigned char*>(k->hmac), k->hmac_len()),
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>("SHA256"), 0),
+        OSSL_PARAM_construct_end(),
+    };
+    if (EVP_MAC_CTX_set_params(hctx, params) != 1) return -1;
+    return enc || k == &keys->keys[keys->enc] ? 1 : 2;
+}
+
 }  // namespace
 
 const std::string& tier() {
@@ -173,11 +206,29 @@ BindTls::~BindTls() {
     for (Cert& c : certs_) SSL_CTX_free(c.ctx);
 }
 
-std::unique_ptr<BindTls> BindTls::make(const BindOptions& o, std::string& error, std::vector<std::string>& warnings) {
+std::unique_ptr<BindTls> BindTls::make(const BindOptions& o, std::string& error, std::vector<std::string>& warnings,
+                                       SessionCache* cache) {
     std::unique_ptr<BindTls> b(new BindTls());
     if (o.crt.empty()) {
         error = "'ssl' needs a certificate: add 'crt <file|dir>'";
         return nullptr;
+    }
+    b->cache_ = cache;
+    // the session ID context: the bind's name, hashed down when longer than OpenSSL keeps
+    b->sid_ctx_ = o.id.empty() ? std::string("edgeshard") : o.id;
+    if (b->sid_ctx_.size() > SSL_MAX_SID_CTX_LENGTH) {
+        unsigned char md[SHA256_DIGEST_LENGTH];
+        SHA256(reinterpret_cast<const unsigned char*>(b->sid_ctx_.data()), b->sid_ctx_.size(), md);
+        b->sid_ctx_.assign(reinterpret_cast<const char*>(md), sizeof md);
+    }
+    if (!o.no_tickets) {
+        if (!o.ticket_keys.empty()) {
+            auto k = std::make_shared<TicketKeys>();
+            if (!TicketKeys::load_file(o.ticket_keys, *k, error)) return nullptr;
+            b->keys_ = std::move(k);
+        } else {
+            b->keys_ = process_ticket_keys();
+        }
     }
     // ALPN: only what edgeshard speaks is offered
     for (const std::string& p : o.alpn) {
@@ -245,6 +296,44 @@ bool BindTls::configure(SSL_CTX* ctx, const BindOptions& o, std::string& error) 
         error = "curves '" + o.curves + "': unknown group (" + take_errors() + ")";
         return false;
     }
+    // DHE (TLS 1.2 DHE suites): an RFC 7919 group of tune.ssl.default-dh-param bits, else the
+    // group OpenSSL matches to the certificate's key
+    if (o.dh_bits > 0) {
+        const char* group = o.dh_bits >= 8192 ? "ffdhe8192" : o.dh_bits >= 6144 ? "ffdhe6144"
+                          : o.dh_bits >= 4096 ? "ffdhe4096" : o.dh_bits >= 3072 ? "ffdhe3072" : "ffdhe2048";
+        EVP_PKEY* dh = nullptr;
+        if (EVP_PKEY_CTX* pc = EVP_PKEY_CTX_new_from_name(nullptr, "DH", nullptr)) {
+            OSSL_PARAM params[] = {
+                OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(group), 0),
+                OSSL_PARAM_construct_end(),
+            };
+            if (EVP_PKEY_paramgen_init(pc) != 1 || EVP_PKEY_CTX_set_params(pc, params) != 1 ||
+                EVP_PKEY_paramgen(pc, &dh) != 1)
+                dh = nullptr;
+            EVP_PKEY_CTX_free(pc);
+        }
+        if (!dh || SSL_CTX_set0_tmp_dh_pkey(ctx, dh) != 1) {
+            EVP_PKEY_free(dh);
+            error = std::string("DH group ") + group + " unavailable: " + take_errors();
+            return false;
+        }
+    } else {
+        SSL_CTX_set_dh_auto(ctx, 1);
+    }
+    // resumption: tickets sealed with keys every shard shares (tickets.hpp), else (no-tls-tickets)
+    // session IDs in the shard's cache; both for tune.ssl.lifetime
+    SSL_CTX_set_app_data(ctx, this);
+    SSL_CTX_set_session_id_context(ctx, reinterpret_cast<const unsigned char*>(sid_ctx_.data()),
+                                   unsigned(sid_ctx_.size()));
+    SSL_CTX_set_timeout(ctx, long(o.lifetime_s > 0 ? o.lifetime_s : 300));
+    if (o.no_tickets)
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    else if (keys_)
+        SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket);
+    if (cache_)
+        cache_->attach(ctx);
+    else
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
     SSL_CTX_set_tlsext_servername_arg(ctx, this);
     if (!alpn_wire_.empty()) SSL_CTX_set_alpn_select_cb(ctx, on_alpn, this);

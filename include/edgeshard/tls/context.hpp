@@ -22,8 +22,11 @@
 #include <vector>
 
 #include "edgeshard/tls/options.hpp"
+#include "edgeshard/tls/tickets.hpp"
 
 namespace es::tls {
+
+class SessionCache;  // session_cache.hpp
 
 int openssl_version(Version v);  // TLS1_2_VERSION ...; 0 for Any
 
@@ -31,7 +34,11 @@ class BindTls {
 public:
     // nullptr and `error` set when the options cannot be honoured; `warnings` gets what loads but
     // deserves a word (an expired certificate, ALPN protocols edgeshard does not speak).
-    static std::unique_ptr<BindTls> make(const BindOptions& o, std::string& error, std::vector<std::string>& warnings);
+    // `cache`: the shard's session cache (null: resumption by session ID is off, as at `-c`).
+    // Tickets are sealed with the bind's `tls-ticket-keys` file, else the process's keys
+    // (process_ticket_keys(); none set: OpenSSL's own, per context).
+    static std::unique_ptr<BindTls> make(const BindOptions& o, std::string& error, std::vector<std::string>& warnings,
+                                         SessionCache* cache = nullptr);
     ~BindTls();
     BindTls(const BindTls&) = delete;
     BindTls& operator=(const BindTls&) = delete;
@@ -45,6 +52,7 @@ public:
     const std::string& path(std::size_t i) const { return certs_[i].path; }
     // The ALPN protocols offered, in wire format (length-prefixed), possibly empty.
     const std::string& alpn_wire() const { return alpn_wire_; }
+    const TicketKeys* ticket_keys() const { return keys_.get(); }
 
 private:
     BindTls() = default;
@@ -57,6 +65,9 @@ private:
     bool configure(SSL_CTX* ctx, const BindOptions& o, std::string& error);
     std::vector<Cert> certs_;
     std::string alpn_wire_;
+    std::string sid_ctx_;                     // session ID context (from BindOptions::id)
+    std::shared_ptr<const TicketKeys> keys_;  // null: OpenSSL's own ticket keys
+    SessionCache* cache_ = nullptr;
 };
 
 // The TLS tier of this process, probed once: records in user space (OpenSSL's version), and

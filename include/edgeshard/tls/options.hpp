@@ -25,6 +25,12 @@ struct BindOptions {
     std::string ciphersuites;         // TLS 1.3 suites; empty: OpenSSL's default
     std::string curves;               // groups, e.g. "X25519:P-256"; empty: OpenSSL's default
     bool prefer_client_ciphers = false;  // else the server's order decides
+    std::string ticket_keys;          // `tls-ticket-keys FILE`; empty: the process's rotating keys
+    bool no_tickets = false;          // `no-tls-tickets`: resumption by session ID only
+    std::string id;                   // names the bind the same way in every shard and process: the
+                                      // session ID context (a session resumes only on its own bind)
+    int lifetime_s = 300;             // tune.ssl.lifetime: how long a session or ticket resumes
+    int dh_bits = 0;                  // tune.ssl.default-dh-param: the RFC 7919 group for DHE; 0: auto
 };
 
 // What the handshake settled, for the sample fetches (ssl_fc_*) and the log.

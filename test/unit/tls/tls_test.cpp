@@ -14,12 +14,15 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "edgeshard/tls/conn.hpp"
 #include "edgeshard/tls/context.hpp"
+#include "edgeshard/tls/session_cache.hpp"
+#include "edgeshard/tls/tickets.hpp"
 
 using namespace es::tls;
 
@@ -127,6 +130,8 @@ struct Client {
             SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(alpn_wire.data()), unsigned(alpn_wire.size()));
     }
     ~Client() {
+        // freed without close_notify: keep the session resumable (OpenSSL would mark it not)
+        if (SSL_is_init_finished(ssl)) SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
         SSL_free(ssl);
         SSL_CTX_free(ctx);
     }
@@ -418,4 +423,152 @@ TEST_CASE("tls: configuration errors name what to fix; an expired certificate lo
     bind_or_fail(o, &w);
     REQUIRE(w.size() == 1);
     CHECK(w[0].find("expired") != std::string::npos);
+}
+
+// ---- resumption: ticket keys shared between contexts (shards, processes), the session cache
+
+namespace {
+
+std::string b64key(unsigned char fill, std::size_t n) {
+    std::string raw(n, char(fill));
+    std::string out(4 * ((n + 2) / 3) + 1, '\0');
+    out.resize(std::size_t(EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                           reinterpret_cast<const unsigned char*>(raw.data()), int(n))));
+    return out;
+}
+
+void write_file(const std::string& path, const std::string& text) {
+    FILE* f = std::fopen(path.c_str(), "w");
+    REQUIRE(f != nullptr);
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+}
+
+// A full handshake (reading the TLS 1.3 tickets) on `b`; returns the client's session.
+SSL_SESSION* session_from(const BindTls& b, int max_ver) {
+    Client c("s.test", "", max_ver);
+    Conn s(b);
+    REQUIRE(handshake(c, s));
+    // TLS 1.3 tickets follow the handshake: let the client read them
+    char buf[16];
+    SSL_read(c.ssl, buf, sizeof buf);
+    CHECK(!SSL_session_reused(c.ssl));
+    return SSL_get1_session(c.ssl);  // the server side is freed without a close_notify: still resumable
+}
+
+bool resumes_on(const BindTls& b, SSL_SESSION* sess, int max_ver) {
+    Client c("s.test", "", max_ver);
+    SSL_set_session(c.ssl, sess);
+    Conn s(b);
+    REQUIRE(handshake(c, s));
+    CHECK(bool(SSL_session_reused(c.ssl)) == s.resumed());
+    return s.resumed();
+}
+
+}  // namespace
+
+TEST_CASE("tls: ticket key files: HAProxy's format, the last three keys, the penultimate seals") {
+    TempDir d;
+    const std::string f = d.path + "/k";
+    write_file(f, "# comment\n" + b64key(1, 80) + "\n\n" + b64key(2, 80) + "\n" + b64key(3, 80) + "\n" + b64key(4, 80) + "\n");
+    TicketKeys k;
+    std::string err;
+    REQUIRE(TicketKeys::load_file(f, k, err));
+    REQUIRE(k.keys.size() == 3);
+    CHECK(k.keys[0].name[0] == 2);
+    CHECK(k.keys[k.enc].name[0] == 3);
+    CHECK(k.keys[0].aes256);
+    write_file(f, b64key(1, 48) + "\n" + b64key(2, 48) + "\n" + b64key(3, 48) + "\n");
+    REQUIRE(TicketKeys::load_file(f, k, err));
+    CHECK(!k.keys[0].aes256);
+    CHECK(k.keys[0].hmac_len() == 16);
+    write_file(f, b64key(1, 48) + "\n" + b64key(2, 80) + "\n" + b64key(3, 48) + "\n");
+    CHECK(!TicketKeys::load_file(f, k, err));
+    CHECK(err.find("line 2") != std::string::npos);
+    CHECK(err.find("mixes") != std::string::npos);
+    write_file(f, b64key(1, 80) + "\n" + b64key(2, 64) + "\n");
+    CHECK(!TicketKeys::load_file(f, k, err));
+    CHECK(err.find("line 2") != std::string::npos);
+    write_file(f, b64key(1, 80) + "\n" + b64key(2, 80) + "\n");
+    CHECK(!TicketKeys::load_file(f, k, err));
+    CHECK(err.find("at least 3") != std::string::npos);
+    CHECK(!TicketKeys::load_file(d.path + "/none", k, err));
+    CHECK(err.find("cannot open") != std::string::npos);
+}
+
+TEST_CASE("tls: process ticket keys rotate: a fresh key seals, the two before it still open; handoff text") {
+    const TicketKeys g1 = TicketKeys::rotate({});
+    REQUIRE(g1.keys.size() == 1);
+    const TicketKeys g2 = TicketKeys::rotate(g1);
+    const TicketKeys g3 = TicketKeys::rotate(g2);
+    const TicketKeys g4 = TicketKeys::rotate(g3);
+    CHECK(g2.keys.size() == 2);
+    CHECK(g4.keys.size() == 3);
+    CHECK(g3.find(g1.keys[0].name) != nullptr);
+    CHECK(g4.find(g1.keys[0].name) == nullptr);  // two reloads later: gone
+    CHECK(g4.find(g2.keys[0].name) != nullptr);
+    CHECK(std::memcmp(g4.keys[g4.enc].name, g3.keys[0].name, 16) != 0);
+    TicketKeys back;
+    REQUIRE(TicketKeys::decode(g4.encode(), back));
+    REQUIRE(back.keys.size() == 3);
+    CHECK(back.enc == g4.enc);
+    for (std::size_t i = 0; i < 3; ++i) {
+        CHECK(std::memcmp(back.keys[i].name, g4.keys[i].name, 16) == 0);
+        CHECK(std::memcmp(back.keys[i].aes, g4.keys[i].aes, 32) == 0);
+        CHECK(std::memcmp(back.keys[i].hmac, g4.keys[i].hmac, 32) == 0);
+    }
+    for (const char* bad : {"", "0", "5 " , "x QUJD", "0 !!!!", "3 QUJD"}) CHECK(!TicketKeys::decode(bad, back));
+}
+
+TEST_CASE("tls: tickets sealed on one shard's context open on another's, TLS 1.3 and 1.2; other keys do not") {
+    OneCert c;
+    c.o.id = "fe@3";
+    set_process_ticket_keys(std::make_shared<const TicketKeys>(TicketKeys::rotate({})));
+    auto shard_a = bind_or_fail(c.o);
+    auto shard_b = bind_or_fail(c.o);
+    for (int ver : {TLS1_3_VERSION, TLS1_2_VERSION}) {
+        CAPTURE(ver);
+        SSL_SESSION* sess = session_from(*shard_a, ver);
+        CHECK(resumes_on(*shard_b, sess, ver));
+        CHECK(resumes_on(*shard_a, sess, ver));
+        // another bind (session ID context) does not take it
+        BindOptions other = c.o;
+        other.id = "fe@9";
+        auto foreign = bind_or_fail(other);
+        CHECK(!resumes_on(*foreign, sess, ver));
+        // the next process: rotated keys still open it
+        set_process_ticket_keys(std::make_shared<const TicketKeys>(TicketKeys::rotate(*process_ticket_keys())));
+        auto next = bind_or_fail(c.o);
+        CHECK(resumes_on(*next, sess, ver));
+        SSL_SESSION_free(sess);
+    }
+    set_process_ticket_keys(nullptr);
+}
+
+TEST_CASE("tls: no-tls-tickets: the session cache resumes by ID on its shard, counts lookups and misses, stays bounded") {
+    OneCert c;
+    c.o.no_tickets = true;
+    c.o.id = "fe@3";
+    es::core::Counter lookups, misses;
+    SessionCache cache_a(2, &lookups, &misses), cache_b(2, nullptr, nullptr);
+    std::string err;
+    std::vector<std::string> w;
+    auto a = BindTls::make(c.o, err, w, &cache_a);
+    auto b = BindTls::make(c.o, err, w, &cache_b);
+    REQUIRE(a);
+    REQUIRE(b);
+    for (int ver : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+        CAPTURE(ver);
+        const auto l0 = lookups.get(), m0 = misses.get();
+        SSL_SESSION* sess = session_from(*a, ver);
+        CHECK(cache_a.size() >= 1);
+        CHECK(resumes_on(*a, sess, ver));
+        CHECK(!resumes_on(*b, sess, ver));  // another shard's cache does not have it
+        CHECK(lookups.get() == l0 + 1);
+        CHECK(misses.get() == m0);
+        SSL_SESSION_free(sess);
+    }
+    // bounded: more sessions than the capacity evict the least recently used
+    for (int i = 0; i < 5; ++i) SSL_SESSION_free(session_from(*a, TLS1_2_VERSION));
+    CHECK(cache_a.size() == 2);
 }
