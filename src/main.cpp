@@ -210,6 +210,13 @@ int main(int argc, char** argv) {
         lineage.inherited_totals = taken.state.totals;
     }
 
+    // TLS session ticket keys for every shard: the running process's, rotated (tls/tickets.hpp)
+    {
+        es::tls::TicketKeys carried;
+        if (!taken.state.ticket_keys.empty() && !es::tls::TicketKeys::decode(taken.state.ticket_keys, carried))
+            startup_say("[WARNING] the running process's TLS ticket keys were unreadable: new ones are made");
+        es::tls::set_process_ticket_keys(std::make_shared<const es::tls::TicketKeys>(es::tls::TicketKeys::rotate(carried)));
+    }
     std::unique_ptr<es::origin::DemoOrigin> origin;
     es::log::publish_utc_offset();  // log dates, before any shard formats one
     es::shard::Runtime rt(cfg);

@@ -320,6 +320,10 @@ bool parse_bind_tls_word(const Line& line, std::size_t& i, BindTlsOptions& t) {
         t.o.curves = arg_or_fail(line, ++i, opt, "a colon-separated list of groups, e.g. X25519:P-256");
     } else if (opt == "prefer-client-ciphers") {
         t.o.prefer_client_ciphers = true;
+    } else if (opt == "no-tls-tickets") {
+        t.o.no_tickets = true;
+    } else if (opt == "tls-ticket-keys") {
+        t.o.ticket_keys = arg_or_fail(line, ++i, opt, "a file of base64 keys, one per line");
     } else if (const int v = no_version_bit(opt); v >= 0) {
         t.o.no_versions = std::uint8_t(t.o.no_versions | (1u << unsigned(v)));
         t.no_set = true;

@@ -55,14 +55,33 @@ bool parse_global_tls(ParseState& st, const Line& line) {
             } else if (w == "prefer-client-ciphers") {
                 g.ssl_bind.prefer_client_ciphers = true;
             } else if (w == "no-tls-tickets") {
-                st.warn(line.at, "'ssl-default-bind-options no-tls-tickets': ignored, session tickets stay on "
-                                 "(each shard uses its own ticket keys in this version)");
+                g.ssl_bind.no_tickets = true;
             } else {
                 fail(line.at, "'ssl-default-bind-options': option " + squote(w) +
                                   " is not supported (ssl-min-ver, ssl-max-ver, no-sslv3, no-tlsv10..no-tlsv13, "
                                   "prefer-client-ciphers, no-tls-tickets)");
             }
         }
+    } else if (kw == "tune.ssl.cachesize") {
+        g.ssl_cachesize = int(int_arg(line, 1, kw, 0, 100000000, "a number of sessions (0 turns the cache off)"));
+        no_more_args(line, 2, kw);
+    } else if (kw == "tune.ssl.lifetime") {
+        const Millis ms = time_arg(line, 1, kw);
+        // HAProxy reads a bare number as seconds here (the only TLS timeout so expressed)
+        const auto plain = parse_integer(line.words[1]);
+        const long long s = plain ? *plain : ms / 1000;
+        if (s < 1 || s > 7 * 24 * 3600)
+            fail(line.at, "'tune.ssl.lifetime': " + squote(line.words[1]) + " is out of range (1s to 7d; TLS 1.3 "
+                          "caps tickets at 7 days)");
+        g.ssl_lifetime_s = int(s);
+        no_more_args(line, 2, kw);
+    } else if (kw == "tune.ssl.default-dh-param") {
+        const long long bits = int_arg(line, 1, kw, 1024, 8192, "a DH group size in bits (2048, 3072, 4096...)");
+        if (bits < 2048)
+            st.warn(line.at, "'tune.ssl.default-dh-param " + line.words[1] +
+                                 "': DHE uses the 2048-bit RFC 7919 group at the least");
+        g.ssl_dh_bits = int(bits);
+        no_more_args(line, 2, kw);
     } else {
         return false;
     }
@@ -89,6 +108,12 @@ void finalize_tls(ParseState& st) {
             if (t->o.ciphersuites.empty()) t->o.ciphersuites = g.ssl_bind.ciphersuites;
             if (t->o.curves.empty()) t->o.curves = g.ssl_bind.curves;
             if (!t->o.prefer_client_ciphers) t->o.prefer_client_ciphers = g.ssl_bind.prefer_client_ciphers;
+            if (!t->o.no_tickets) t->o.no_tickets = g.ssl_bind.no_tickets;
+            if (!t->o.ticket_keys.empty()) t->o.ticket_keys = resolve(g.crt_base, t->o.ticket_keys);
+            t->o.lifetime_s = g.ssl_lifetime_s;
+            t->o.dh_bits = g.ssl_dh_bits;
+            // the same in every shard and every process of a reload: frontend and bind line
+            t->o.id = f.name + "@" + std::to_string(b.where.line);
             if (g.ssl_bind_versions && !t->min_set && !t->max_set && !t->no_set) {
                 t->o.min_ver = g.ssl_bind.min_ver;
                 t->o.max_ver = g.ssl_bind.max_ver;

@@ -361,6 +361,7 @@ struct ControlShard::Impl {
                 st.servers.push_back({cfg.backends[b].name, cfg.backends[b].servers[k].name, table[b][k].weight,
                                       table[b][k].admin});
         st.totals = cumulative_totals();
+        if (const auto& keys = tls::process_ticket_keys()) st.ticket_keys = keys->encode();
         return st;
     }
 

@@ -203,6 +203,7 @@ std::string encode_state(const State& s) {
     for (const auto& v : s.servers)
         o += "server " + esc(v.backend) + " " + esc(v.server) + " " + std::to_string(v.weight) + " " +
              std::to_string(int(v.admin)) + "\n";
+    if (!s.ticket_keys.empty()) o += "ticket-keys " + s.ticket_keys + "\n";
     o += "totals " + std::to_string(s.totals.size()) + "\n";
     o += s.totals;
     o += "end\n";
@@ -240,6 +241,8 @@ State decode_state(std::string_view text) {
             if (a < 0 || a > 2 || v.weight < 0 || v.weight > 256) throw std::runtime_error("state: bad server line");
             v.admin = shard::ServerAdmin(a);
             s.servers.push_back(std::move(v));
+        } else if (w[0] == "ticket-keys" && w.size() >= 3) {
+            s.ticket_keys = std::string(l.substr(std::string_view("ticket-keys ").size()));
         } else if (w[0] == "totals" && w.size() == 2) {
             const auto n = num<std::size_t>(w[1], "totals length");
             if (n > text.size() - pos) throw std::runtime_error("state: truncated totals");

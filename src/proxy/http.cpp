@@ -111,6 +111,12 @@ void H1Proxy::http_init() {
     // TLS binds: this shard's own contexts (tls/README.md: no OpenSSL object is shared between
     // shards); the configuration check loaded the same files already, so a failure here means
     // they changed since: the shard does not start
+    if (cfg_.global.ssl_cachesize > 0) {
+        // tune.ssl.cachesize is for the whole process, as in HAProxy: each shard keeps its share
+        const auto n = std::size_t(std::max(1, w_.p_.nshards));
+        tls_cache_ = std::make_unique<tls::SessionCache>((std::size_t(cfg_.global.ssl_cachesize) + n - 1) / n,
+                                                         &st_.shard.ssl_cache_lookups, &st_.shard.ssl_cache_misses);
+    }
     tls_binds_.resize(cfg_.frontends.size());
     std::map<const config::BindTlsOptions*, std::shared_ptr<tls::BindTls>> made;
     for (const auto& fe : cfg_.frontends) {
@@ -123,7 +129,7 @@ void H1Proxy::http_init() {
             if (!ctx) {
                 std::string error;
                 std::vector<std::string> warnings;
-                ctx = tls::BindTls::make(o->o, error, warnings);
+                ctx = tls::BindTls::make(o->o, error, warnings, tls_cache_.get());
                 if (!ctx) throw std::runtime_error(fe.binds[b].spec + ": " + error);
             }
             per[b] = ctx;

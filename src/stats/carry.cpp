@@ -136,6 +136,8 @@ requires(Is<V, ShardValues>&&...) void visit_fields(F&& f, V&... v) {
     f("ssl_handshakes", Kind::Sum, v.ssl_handshakes...);
     f("ssl_resumed", Kind::Sum, v.ssl_resumed...);
     f("ssl_failures", Kind::Sum, v.ssl_failures...);
+    f("ssl_cache_lookups", Kind::Sum, v.ssl_cache_lookups...);
+    f("ssl_cache_misses", Kind::Sum, v.ssl_cache_misses...);
 }
 
 // Process: the shard loop counters and the frontend- and pool-derived `show info` totals.

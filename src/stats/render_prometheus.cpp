@@ -96,6 +96,8 @@ constexpr InfoMetric kInfoMetrics[] = {
     {21, "current_ssl_connections", kGauge, "Current number of opened SSL connections."},
     {22, "ssl_connections_total", kCounter, "Total number of opened SSL connections."},
     {37, "frontend_ssl_reuse", kGauge, "Percent of frontend SSL connections which did not require a new key."},
+    {40, "ssl_cache_lookups_total", kCounter, "Total number of SSL session ID lookups."},
+    {41, "ssl_cache_misses_total", kCounter, "Total number of SSL session ID lookups that didn't find a session to reuse."},
     {23, "max_pipes", kGauge, "Hard limit on the number of pipes for splicing, 0=unlimited."},
     {24, "pipes_used_total", kCounter, "Current number of pipes in use in this worker process."},
     {25, "pipes_free_total", kCounter, "Current number of allocated and available pipes in this worker process."},

@@ -268,6 +268,8 @@ std::vector<InfoField> info_fields(const Snapshot& snap) {
     // what a reload carried), so it does not jump between samples
     add(37, "SslFrontendSessionReuse_pct",
         Field::u32(t.ssl_handshakes ? std::int64_t(t.ssl_resumed * 100 / t.ssl_handshakes) : 0));
+    add(40, "SslCacheLookups", Field::u32(std::int64_t(t.ssl_cache_lookups), Origin::Metric, Nature::Counter));
+    add(41, "SslCacheMisses", Field::u32(std::int64_t(t.ssl_cache_misses), Origin::Metric, Nature::Counter));
     add(52, "Stopping", Field::u32(p.stopping ? 1 : 0));
     add(58, "DroppedLogs", Field::u64(log_drops));
     add(61, "TotalBytesOut", Field::u64(bytes_out));

@@ -177,6 +177,8 @@ ShardValues read_values(const ShardCounters& c) {
     v.ssl_handshakes = c.ssl_handshakes.get();
     v.ssl_resumed = c.ssl_resumed.get();
     v.ssl_failures = c.ssl_failures.get();
+    v.ssl_cache_lookups = c.ssl_cache_lookups.get();
+    v.ssl_cache_misses = c.ssl_cache_misses.get();
     v.ssl_conns = c.ssl_conns.get();
     v.page_fails = c.page_fails.get();
     v.conns = c.conns.get();
@@ -264,6 +266,8 @@ void merge_into(ShardValues& a, const ShardValues& b) {
     a.ssl_handshakes += b.ssl_handshakes;
     a.ssl_resumed += b.ssl_resumed;
     a.ssl_failures += b.ssl_failures;
+    a.ssl_cache_lookups += b.ssl_cache_lookups;
+    a.ssl_cache_misses += b.ssl_cache_misses;
     a.ssl_conns += b.ssl_conns;
     a.conns += b.conns;
     a.buffers_out += b.buffers_out;

@@ -327,6 +327,9 @@ struct Global {
     std::string crt_base;          // crt-base: where relative `crt` paths are
     tls::BindOptions ssl_bind;     // ssl-default-bind-ciphers / -ciphersuites / -curves / -options
     bool ssl_bind_versions = false;  // ssl-default-bind-options set a version range
+    int ssl_cachesize = 20000;       // tune.ssl.cachesize: sessions kept for resumption by ID, all shards together
+    int ssl_lifetime_s = 300;        // tune.ssl.lifetime: how long a session (or ticket) resumes
+    int ssl_dh_bits = 0;             // tune.ssl.default-dh-param; 0: OpenSSL picks by the key's size
     int maxconn = 0;   // 0 = derived from RLIMIT_NOFILE at boot
     int nbthread = 0;  // 0 = one shard per CPU the process may run on
     std::vector<CpuMap> cpu_maps;

@@ -35,6 +35,9 @@ struct State {
     };
     std::vector<ServerState> servers;
     std::string totals;  // stats::export_totals text, possibly empty
+    // the TLS session ticket keys (tls::TicketKeys::encode), so clients resume after the reload;
+    // the socket that carries them is the admin-level control socket
+    std::string ticket_keys;
 };
 
 std::string encode_state(const State& s);

@@ -33,6 +33,7 @@
 #include "edgeshard/shard/reactor.hpp"
 #include "edgeshard/stats/counters.hpp"
 #include "edgeshard/tls/conn.hpp"
+#include "edgeshard/tls/session_cache.hpp"
 
 namespace es::proxy {
 
@@ -185,6 +186,9 @@ private:
     pool::ObjectPool<H1SrvConn> hconns_;
     net::SendQueues sendq_;  // output queues: head blocks and queue blocks (only while bytes are queued)
     pool::ObjectPool<H1Stream> streams_{"http_stream"};   // exchanges (only while one is open)
+    // this shard's TLS session cache (resumption by session ID), shared by its TLS binds; declared
+    // before them so that it outlives their contexts
+    std::unique_ptr<tls::SessionCache> tls_cache_;
     // [frontend][bind]: this shard's TLS contexts for the TLS binds (null: plain), built at start
     std::vector<std::vector<std::shared_ptr<tls::BindTls>>> tls_binds_;
     char tls_stage_[16384];  // TLS: small plaintext pieces gathered into one record (h_tls_seal)

@@ -139,6 +139,8 @@ struct alignas(64) ShardCounters {
     Counter ssl_handshakes;   // completed handshakes (full or resumed)
     Counter ssl_resumed;      // of those, resumed sessions
     Counter ssl_failures;     // handshakes that failed (bad hello, no common version or cipher...)
+    Counter ssl_cache_lookups;  // session IDs looked up in the shard's session cache
+    Counter ssl_cache_misses;   // of those, not found
 };
 
 // One shard's full block. Sized from the config snapshot at shard start.

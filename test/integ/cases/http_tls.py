@@ -24,29 +24,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.p
 import eslib  # noqa: E402
 import fixture  # noqa: E402
 import http_origin  # noqa: E402
+import tls_lib  # noqa: E402
 from eslib import MiB, check, check_eq, log  # noqa: E402
 
 BIG = 64 * MiB
 
 
-def make_cert(h, name, cn, sans):
-    """A self-signed P-256 certificate with its key in one PEM (what `crt` loads); returns the path."""
-    key, crt, pem = h.path(f"{name}.key.tmp"), h.path(f"{name}.crt.tmp"), h.path(f"{name}.pem")
-    san = ",".join(f"DNS:{s}" for s in sans)
-    r = h.run_cmd(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                   "-keyout", key, "-out", crt, "-days", "2", "-subj", f"/CN={cn}", "-addext",
-                   f"subjectAltName={san}"], timeout=20)
-    check_eq(r.returncode, 0, f"openssl req for {cn}: {r.stderr}")
-    with open(pem, "w") as out:
-        out.write(open(crt).read() + open(key).read())
-    return pem
-
-
-def s_client(h, port, extra, brief=True):
-    """openssl s_client against the frontend; returns its output (the handshake's summary)."""
-    r = h.run_cmd(["openssl", "s_client", "-connect", f"{eslib.LOCALHOST}:{port}", *(["-brief"] if brief else []),
-                   *extra], timeout=15)
-    return r.stdout + r.stderr
+make_cert = tls_lib.make_cert
+s_client = tls_lib.s_client
 
 
 def tls_client(port, sni="site.test", cafile=None):

@@ -948,9 +948,13 @@ class Harness:
         self.procs.append(p)
         return p
 
-    def run_cmd(self, argv, timeout=20.0, cwd=None, env=None):
-        """Runs a short command to completion (bounded); returns CompletedProcess."""
+    def run_cmd(self, argv, timeout=20.0, cwd=None, env=None, input=None):
+        """Runs a short command to completion (bounded), stdin from `input` (text) or nothing;
+        returns CompletedProcess."""
         try:
+            if input is not None:
+                return subprocess.run(argv, input=input, capture_output=True, text=True,
+                                      timeout=timeout, cwd=cwd or self.tmpdir, env=env)
             return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                                   timeout=timeout, cwd=cwd or self.tmpdir, env=env)
         except subprocess.TimeoutExpired as e:

@@ -47,6 +47,7 @@ handoff::State sample_state() {
     s.servers.push_back({"tab\there", "hash#and\x7f\xff", 1, ServerAdmin::Maint});
     // the totals text is carried by length: lines that look like the block's own keywords are data
     s.totals = "fe,conn,12\nend\nserver x y 1 0\ntotals 99\n\0binary"s;
+    s.ticket_keys = "0 QUJD QUJD";  // carried as text; tls::TicketKeys::decode judges it
     return s;
 }
 
@@ -63,6 +64,7 @@ void check_same(const handoff::State& a, const handoff::State& b) {
         CHECK(a.servers[i].admin == b.servers[i].admin);
     }
     CHECK(a.totals == b.totals);
+    CHECK(a.ticket_keys == b.ticket_keys);
 }
 
 // decode_state on `text`: "" when it decodes, else "throws"; any other exception type fails.
