@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include "edgeshard/config/parser.hpp"
 #include "edgeshard/core/version.hpp"
 #include "edgeshard/shard/topology.hpp"
+#include "tls_client.hpp"
 
 namespace es::bench {
 
@@ -152,6 +154,17 @@ bool apply_setting(Settings& s, const std::string& key, const std::string& v) {
     else if (is("keepalive")) s.keepalive = to_bool(key, v);
     else if (is("direction")) s.direction = v;
     else if (is("chunk-size", "chunk_size")) s.chunk_size = unsigned(to_size(key, v));
+    else if (is("sni")) {
+        s.sni = v;
+        s.sni_given = true;
+    } else if (is("tls-version", "tls_version")) {
+        if (v != "any" && v != "1.2" && v != "1.3")
+            throw UsageError(key + ": 1.2, 1.3 or any, got '" + v + "'");
+        s.tls_version = v;
+    } else if (is("ciphers")) s.ciphers = v;
+    else if (is("ciphersuites")) s.ciphersuites = v;
+    else if (is("alpn")) s.alpn = v;
+    else if (is("tls-resume", "tls_resume")) s.tls_resume = to_bool(key, v);
     else if (is("target")) s.target = v;
     else if (is("label")) s.label = v;
     else return false;
@@ -165,6 +178,8 @@ void parse_client_args(const std::vector<std::string>& args, Settings& s) {
         if (a == "--json") { s.json = true; continue; }
         if (a == "-q" || a == "--quiet") { s.quiet = true; continue; }
         if (a == "--close") { s.keepalive = false; continue; }
+        if (a == "--no-resume") { s.tls_resume = false; continue; }
+        if (a == "--insecure" || a == "-k") continue;  // the only mode: a load generator verifies nothing
         if (a == "-h" || a == "--help") throw UsageError("");
         if (a.size() > 1 && a[0] == '-') {
             std::string key = a, val;
@@ -187,25 +202,60 @@ void parse_client_args(const std::vector<std::string>& args, Settings& s) {
     }
 }
 
+namespace {
+
+// A host name and port (no address literal) to the first address the resolver gives; boot code.
+std::optional<config::SockAddr> lookup(const std::string& authority) {
+    const std::size_t colon = authority.rfind(':');
+    if (colon == std::string::npos || colon == 0) return std::nullopt;
+    const std::string host = authority.substr(0, colon), port = authority.substr(colon + 1);
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    addrinfo* res = nullptr;
+    if (getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || !res) return std::nullopt;
+    config::SockAddr a;
+    std::memcpy(&a.ss, res->ai_addr, res->ai_addrlen);
+    a.len = socklen_t(res->ai_addrlen);
+    freeaddrinfo(res);
+    return a;
+}
+
+}  // namespace
+
 void resolve(Settings& s) {
     std::string t = s.target;
-    if (t.rfind("http://", 0) == 0) {
-        t = t.substr(7);
+    std::string default_port;
+    if (t.rfind("http://", 0) == 0 || t.rfind("https://", 0) == 0) {
+        s.tls = t[4] == 's';
+        default_port = s.tls ? "443" : "80";
+        t = t.substr(s.tls ? 8 : 7);
         const std::size_t slash = t.find('/');
         if (slash != std::string::npos) {
             s.path = t.substr(slash);
             t = t.substr(0, slash);
         }
+        if (!t.empty() && (t.back() == ']' || t.find(':') == std::string::npos)) t += ":" + default_port;
     } else if (t.rfind("tcp://", 0) == 0) {
         t = t.substr(6);
     }
+    if (s.tls && s.scenario != "http") throw UsageError("https:// targets are for the http command");
     auto a = config::parse_addr(t);
-    if (!a) throw UsageError("target: expected ADDR:PORT or http://ADDR:PORT/path with a numeric address, got '" +
-                             s.target + "'");
+    const bool literal = a.has_value();
+    if (!a) a = lookup(t);
+    if (!a)
+        throw UsageError("target: expected ADDR:PORT or http(s)://HOST:PORT/path, and a host that resolves, got '" +
+                         s.target + "'");
     s.addr = a->ss;
     s.addrlen = a->len;
     s.target = a->text();
-    if (s.host.empty()) s.host = s.target;
+    if (s.host.empty()) s.host = literal ? s.target : t;
+    if (!s.sni_given) s.sni = literal ? "" : t.substr(0, t.rfind(':'));
+    if (s.tls) {
+        TlsClientCtx check(s, 1);  // refuses what OpenSSL would refuse on the load threads
+        (void)check;
+    }
     if (s.mode != "closed" && s.mode != "open") throw UsageError("mode: closed or open");
     s.mode = s.rate > 0 ? "open" : "closed";
     if (s.direction != "up" && s.direction != "down" && s.direction != "both")
@@ -243,6 +293,18 @@ void resolve(Settings& s) {
 std::vector<Skipped> check_knobs(Settings& s) {
     std::vector<Skipped> out;
     const bool lo = is_loopback(s.addr);
+    if (s.tls && s.registered_buffers) {
+        out.push_back({"registered_buffers",
+                       "https sends the records OpenSSL made, from a buffer per connection, not the registered "
+                       "request buffer"});
+        s.registered_buffers = false;
+    }
+    if (s.tls && s.send_zc_threshold) {
+        out.push_back({"send_zc_threshold",
+                       "https reuses a connection's record buffer as soon as a send completes; zero-copy would "
+                       "need it kept until the kernel's notification"});
+        s.send_zc_threshold = 0;
+    }
     if (s.napi_busy_poll_us) {
         if (lo) {
             out.push_back({"napi_busy_poll_us", "the target is on loopback: no NIC queue with NAPI to busy-poll"});
@@ -275,6 +337,11 @@ void Result::merge(const Result& o) {
     errors.write += o.errors.write;
     errors.timeout += o.errors.timeout;
     errors.parse += o.errors.parse;
+    errors.tls += o.errors.tls;
+    if (o.tls) {
+        if (!tls) tls.emplace();
+        tls->merge(*o.tls);
+    }
     lat.merge(o.lat);
     if (timeline.size() < o.timeline.size()) timeline.resize(o.timeline.size());
     for (std::size_t i = 0; i < o.timeline.size(); ++i) {
@@ -294,6 +361,19 @@ Result merge_parts(std::vector<Result>& parts) {
     }
     r.elapsed_s = el;
     return r;
+}
+
+void TlsStats::merge(const TlsStats& o) {
+    if (version.empty()) {
+        version = o.version;
+        cipher = o.cipher;
+        alpn = o.alpn;
+    }
+    if (error.empty()) error = o.error;
+    handshakes += o.handshakes;
+    full += o.full;
+    resumed += o.resumed;
+    handshake_ns.merge(o.handshake_ns);
 }
 
 std::string utc_now_rfc3339() {
@@ -421,6 +501,16 @@ std::string result_json(const Settings& s, const std::vector<Skipped>& skipped, 
         for (const auto& h : s.headers) w.String(h.c_str());
         w.EndArray();
         kv(w, "body_size", s.body_size);
+        kv(w, "scheme", std::string(s.tls ? "https" : "http"));
+        if (s.tls) {
+            kv(w, "sni", s.sni);
+            kv(w, "tls_version", s.tls_version);
+            kv(w, "ciphers", s.ciphers);
+            kv(w, "ciphersuites", s.ciphersuites);
+            kv(w, "alpn", s.alpn);
+            kv(w, "tls_resume", s.tls_resume);
+            kv(w, "tls_verify", false);
+        }
     } else {
         kv(w, "direction", s.direction);
         kv(w, "chunk_size", s.chunk_size);
@@ -519,6 +609,7 @@ std::string result_json(const Settings& s, const std::vector<Skipped>& skipped, 
     kv(w, "write", r.errors.write);
     kv(w, "timeout", r.errors.timeout);
     kv(w, "parse", r.errors.parse);
+    if (s.tls) kv(w, "tls", r.errors.tls);
     kv(w, "status_4xx", r.status[4]);
     kv(w, "status_5xx", r.status[5]);
     w.EndObject();
@@ -553,6 +644,31 @@ std::string result_json(const Settings& s, const std::vector<Skipped>& skipped, 
             w.EndArray();
         }
         w.EndArray();
+    }
+    if (s.tls) {
+        static const TlsStats kNone;
+        const TlsStats& t = r.tls ? *r.tls : kNone;
+        w.Key("tls");
+        w.StartObject();
+        kv(w, "version", t.version);
+        kv(w, "cipher", t.cipher);
+        kv(w, "alpn", t.alpn);
+        kv(w, "handshakes", t.handshakes);
+        kv(w, "full", t.full);
+        kv(w, "resumed", t.resumed);
+        kv(w, "failures", r.errors.tls);
+        w.Key("handshake_us");
+        w.StartObject();
+        kv(w, "count", t.handshake_ns.count());
+        kv(w, "min", us(t.handshake_ns.min()));
+        kv(w, "mean", t.handshake_ns.mean() / 1000.0);
+        kv(w, "p50", us(t.handshake_ns.percentile(50)));
+        kv(w, "p90", us(t.handshake_ns.percentile(90)));
+        kv(w, "p99", us(t.handshake_ns.percentile(99)));
+        kv(w, "max", us(t.handshake_ns.max()));
+        w.EndObject();
+        if (!t.error.empty()) kv(w, "first_error", t.error);
+        w.EndObject();
     }
     w.Key("timeline");
     w.StartArray();
@@ -592,8 +708,8 @@ std::string result_json(const Settings& s, const std::vector<Skipped>& skipped, 
 void print_summary(std::FILE* to, const Settings& s, const std::vector<Skipped>& skipped, const Result& r) {
     const double el = r.elapsed_s > 0 ? r.elapsed_s : 1;
     if (s.scenario == "http") {
-        std::fprintf(to, "http %s%s: %s loop%s, %u connections, %u threads, pipeline %u, %s, %.1f s%s%s\n",
-                     s.target.c_str(), s.path.c_str(), s.mode.c_str(),
+        std::fprintf(to, "%s %s%s: %s loop%s, %u connections, %u threads, pipeline %u, %s, %.1f s%s%s\n",
+                     s.tls ? "https" : "http", s.target.c_str(), s.path.c_str(), s.mode.c_str(),
                      s.mode == "open" ? (" at " + std::to_string(std::uint64_t(s.rate)) + " req/s").c_str() : "",
                      s.connections, s.threads, s.pipeline, s.keepalive ? "keep-alive" : "new connection per request",
                      r.elapsed_s, s.label.empty() ? "" : ", ", s.label.c_str());
@@ -605,6 +721,18 @@ void print_summary(std::FILE* to, const Settings& s, const std::vector<Skipped>&
         std::fprintf(to, "  status     1xx %llu  2xx %llu  3xx %llu  4xx %llu  5xx %llu  other %llu\n",
                      (unsigned long long)r.status[1], (unsigned long long)r.status[2], (unsigned long long)r.status[3],
                      (unsigned long long)r.status[4], (unsigned long long)r.status[5], (unsigned long long)r.status[0]);
+        if (s.tls) {
+            static const TlsStats kNone;
+            const TlsStats& t = r.tls ? *r.tls : kNone;
+            std::fprintf(to,
+                         "  tls        %s %s%s%s, handshakes %llu (full %llu, resumed %llu), "
+                         "p50 %.0f us  p99 %.0f us\n",
+                         t.version.empty() ? "(no handshake completed)" : t.version.c_str(), t.cipher.c_str(),
+                         t.alpn.empty() ? "" : ", alpn ", t.alpn.c_str(), (unsigned long long)t.handshakes,
+                         (unsigned long long)t.full, (unsigned long long)t.resumed,
+                         us(t.handshake_ns.percentile(50)), us(t.handshake_ns.percentile(99)));
+            if (!t.error.empty()) std::fprintf(to, "  tls error  %s\n", t.error.c_str());
+        }
     } else {
         std::uint64_t moved = s.direction == "up" ? r.bytes_sent
                               : s.direction == "down" ? r.bytes_received
@@ -623,10 +751,11 @@ void print_summary(std::FILE* to, const Settings& s, const std::vector<Skipped>&
     }
     std::fprintf(to, "  bytes      in %.1f MB/s  out %.1f MB/s\n", double(r.bytes_received) / el / 1e6,
                  double(r.bytes_sent) / el / 1e6);
-    std::fprintf(to, "  errors     connect %llu  read %llu  write %llu  timeout %llu  parse %llu\n",
+    std::fprintf(to, "  errors     connect %llu  read %llu  write %llu  timeout %llu  parse %llu%s\n",
                  (unsigned long long)r.errors.connect, (unsigned long long)r.errors.read,
                  (unsigned long long)r.errors.write, (unsigned long long)r.errors.timeout,
-                 (unsigned long long)r.errors.parse);
+                 (unsigned long long)r.errors.parse,
+                 s.tls ? ("  tls " + std::to_string(r.errors.tls)).c_str() : "");
     for (const auto& sk : skipped) std::fprintf(to, "  skipped    %s: %s\n", sk.setting.c_str(), sk.reason.c_str());
 }
 

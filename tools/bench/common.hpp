@@ -58,6 +58,14 @@ struct Settings {
     std::string host;
     std::vector<std::string> headers;
     std::uint64_t body_size = 0;
+    // https (tls_client.hpp)
+    bool tls = false;              // an https:// target
+    std::string sni;               // server name sent; empty: none
+    bool sni_given = false;        // --sni was given (else: the URL's host unless it is an address)
+    std::string tls_version = "any";  // any | 1.2 | 1.3
+    std::string ciphers, ciphersuites;  // OpenSSL lists for TLS 1.2 and 1.3; empty: OpenSSL's
+    std::string alpn = "http/1.1";      // comma-separated; empty: no ALPN
+    bool tls_resume = true;        // offer the thread's last session on a new connection
     // tcp
     std::string direction = "up";  // up | down | both
     unsigned chunk_size = 65536;
@@ -90,6 +98,16 @@ struct Second {
 
 struct Errors {
     std::uint64_t connect = 0, read = 0, write = 0, timeout = 0, parse = 0;
+    std::uint64_t tls = 0;  // https: a connection that failed before its handshake completed, or a bad record
+};
+
+// What the TLS handshakes of an https run came to (merged over threads).
+struct TlsStats {
+    std::string version, cipher, alpn;  // of the first handshake that completed
+    std::string error;                  // the first failure's reason, for the summary
+    std::uint64_t handshakes = 0, full = 0, resumed = 0;
+    Histogram handshake_ns;  // from the TCP connect's completion to the handshake's
+    void merge(const TlsStats& o);
 };
 
 struct Flow {
@@ -105,6 +123,7 @@ struct Result {
     Histogram lat;
     std::vector<Second> timeline;
     std::vector<Flow> flows;
+    std::optional<TlsStats> tls;  // https runs only
     void merge(const Result& o);
 };
 

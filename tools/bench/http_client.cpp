@@ -10,10 +10,21 @@
 // from the time it was DUE, not from when it could be sent. A server that stalls therefore shows
 // every request it delayed, as a user arriving at that rate would see it (no coordinated
 // omission). Requests due after the measured period are not sent.
+//
+// https: the worker is instantiated with kTls, and each connection slot gets a TlsLink
+// (tls_client.hpp). The receive path feeds ciphertext to OpenSSL and parses the plaintext it
+// returns; sends carry the records it made. Requests wait for the handshake, which starts when the
+// TCP connect completes, so with --close a request's latency includes it. A connection that fails
+// before its handshake completes (an alert, a peer that is not TLS, a close, no answer within
+// --timeout) is a `tls` error. The plaintext worker (kTls = false) compiles none of this.
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+
 #include <atomic>
+#include <cstring>
+#include <memory>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -21,6 +32,7 @@
 #include "common.hpp"
 #include "edgeshard/http/parser.hpp"
 #include "loop.hpp"
+#include "tls_client.hpp"
 
 namespace es::bench {
 
@@ -53,6 +65,7 @@ struct Conn {
     http::ChunkedScanner chunked{16384};
 };
 
+template <bool kTls>
 class HttpWorker {
 public:
     HttpWorker(const Settings& s, unsigned index, std::int64_t start_ns, Progress* progress,
@@ -71,6 +84,11 @@ public:
         for (unsigned i = 0; i < conns_.size(); ++i) conns_[i].id = index + i * s.threads;
         res_.timeline.resize(std::size_t(s.duration_s + 0.999999));
         if (s.rate > 0) interval_ns_ = double(s.connections) / s.rate * 1e9;
+        if constexpr (kTls) {
+            tctx_ = std::make_unique<TlsClientCtx>(s, unsigned(conns_.size()));
+            links_.resize(conns_.size());
+            res_.tls.emplace();
+        }
     }
     ~HttpWorker() {
         for (Conn& c : conns_)
@@ -198,6 +216,7 @@ private:
     }
 
     void close_conn(Conn& c) {
+        if constexpr (kTls) link(c).reset();
         if (c.fd >= 0) {
             // the pending multishot receive holds the socket open past close(): shutdown ends
             // it (its completion carries an old generation and is ignored)
@@ -235,6 +254,10 @@ private:
         c.last_io_ns = now_;
         loop_.recv_multishot(c.fd, ud(kOpRecv, c));
         c.recv_armed = true;
+        if constexpr (kTls) {
+            start_tls(c);
+            return;
+        }
         kick(c);
     }
 
@@ -253,6 +276,9 @@ private:
             return;
         }
         if (c.connecting || c.sending) return;
+        if constexpr (kTls) {
+            if (!link(c).established()) return;  // requests wait for the handshake
+        }
         std::uint32_t n = s_.pipeline - c.outstanding;
         if (!s_.keepalive && c.seq_sent > c.seq_done) n = 0;  // one request per connection
         if (open_loop()) {
@@ -270,6 +296,14 @@ private:
         c.seq_sent += n;
         c.outstanding += n;
         if (measuring()) res_.requests += n;
+        if constexpr (kTls) {
+            if (!link(c).write(wire_.data(), std::size_t(n) * req_.size())) {
+                tls_fail(c, "SSL_write failed");
+                return;
+            }
+            flush(c);
+            return;
+        }
         c.send_off = 0;
         c.send_len = std::size_t(n) * req_.size();
         c.sending = true;
@@ -279,6 +313,12 @@ private:
     void on_send(Conn& c, int res) {
         if (res <= 0) {
             c.sending = false;
+            if constexpr (kTls) {
+                if (!link(c).established()) {
+                    tls_fail(c, res < 0 ? std::strerror(-res) : "a send during the handshake wrote nothing");
+                    return;
+                }
+            }
             fail(c, &Errors::write);
             return;
         }
@@ -286,10 +326,14 @@ private:
         c.last_io_ns = now_;
         c.send_off += std::size_t(res);
         if (c.send_off < c.send_len) {
-            loop_.send(c.fd, wire_.data() + c.send_off, c.send_len - c.send_off, ud(kOpSend, c));
+            loop_.send(c.fd, send_base(c) + c.send_off, c.send_len - c.send_off, ud(kOpSend, c));
             return;
         }
         c.sending = false;
+        if constexpr (kTls) {
+            link(c).sent();
+            flush(c);  // records made while this send was in flight
+        }
         kick(c);
     }
 
@@ -306,7 +350,11 @@ private:
                 sec().bytes += n;
             }
             const std::uint8_t gen = c.gen;
-            consume(c, p, n);
+            if constexpr (kTls) {
+                on_ciphertext(c, p, n);
+            } else {
+                consume(c, p, n);
+            }
             loop_.bufs().recycle(bid);
             if (gen != c.gen) return;  // the connection was closed while consuming
             if (!more) rearm(c);
@@ -316,19 +364,140 @@ private:
             rearm(c);
             return;
         }
-        // EOF or error
-        if (e.res == 0 && c.rs == Conn::Rs::UntilClose && c.outstanding) {
+        if constexpr (kTls) {
+            if (!link(c).established()) {
+                // reset or closed during the handshake: the server did not want this handshake
+                tls_fail(c, e.res < 0 ? std::strerror(-e.res)
+                                      : "the peer closed the connection during the handshake");
+                return;
+            }
+        }
+        if (e.res == 0) {
+            on_eof(c);
+            return;
+        }
+        fail(c, &Errors::read);
+    }
+
+    // The peer closed (a FIN, or with TLS its close_notify).
+    void on_eof(Conn& c) {
+        if (c.rs == Conn::Rs::UntilClose && c.outstanding) {
             complete(c);
             close_conn(c);
             kick(c);
             return;
         }
-        if (c.outstanding == 0 && e.res == 0) {
+        if (c.outstanding == 0) {
             close_conn(c);  // the server closed an idle connection
             kick(c);
             return;
         }
         fail(c, &Errors::read);
+    }
+
+    const char* send_base(const Conn& c) const {
+        if constexpr (kTls) {
+            return link(c).out_data();
+        } else {
+            return wire_.data();
+        }
+    }
+
+    // ---- TLS (kTls only) ----
+    TlsLink& link(const Conn& c) { return links_[std::size_t(&c - conns_.data())]; }
+    const TlsLink& link(const Conn& c) const { return links_[std::size_t(&c - conns_.data())]; }
+
+    // The TCP connect completed: a new SSL and its ClientHello.
+    void start_tls(Conn& c) {
+        TlsLink& t = link(c);
+        if (!t.start(*tctx_, now_) || t.handshake() == TlsLink::Step::Error) {
+            tls_fail(c, "could not start a handshake (out of memory?)");
+            return;
+        }
+        flush(c);
+    }
+
+    // Sends the records waiting in c's link, unless a send is in flight (its completion calls
+    // this again).
+    void flush(Conn& c) {
+        if (c.sending) return;
+        const std::size_t n = link(c).stage();
+        if (n == 0) return;
+        c.send_off = 0;
+        c.send_len = n;
+        c.sending = true;
+        loop_.send(c.fd, link(c).out_data(), n, ud(kOpSend, c));
+    }
+
+    void on_ciphertext(Conn& c, const char* p, std::size_t n) {
+        TlsLink& t = link(c);
+        if (!t.feed(p, n)) {
+            tls_fail(c, "out of memory for received records");
+            return;
+        }
+        if (!t.established()) {
+            switch (t.handshake()) {
+            case TlsLink::Step::More:
+                flush(c);
+                return;
+            case TlsLink::Step::Error:
+                tls_fail(c);
+                return;
+            case TlsLink::Step::Done:
+                on_handshake(c, t);
+                break;
+            }
+        }
+        const std::uint8_t gen = c.gen;
+        for (;;) {
+            const long k = t.read(plain_, sizeof plain_);
+            if (k > 0) {
+                consume(c, plain_, std::size_t(k));
+                if (gen != c.gen) return;  // consuming closed the connection (and freed its SSL)
+                continue;
+            }
+            if (k == 0) break;
+            if (t.peer_closed()) {
+                on_eof(c);
+            } else {
+                tls_fail(c);
+            }
+            return;
+        }
+        kick(c);   // requests first, so that a handshake's last flight and the first
+        flush(c);  // requests leave in one send
+    }
+
+    void on_handshake(Conn& c, TlsLink& t) {
+        TlsStats& st = *res_.tls;
+        SSL* ssl = t.ssl();
+        if (st.version.empty()) {
+            st.version = SSL_get_version(ssl);
+            st.cipher = SSL_get_cipher_name(ssl);
+            const unsigned char* a = nullptr;
+            unsigned alen = 0;
+            SSL_get0_alpn_selected(ssl, &a, &alen);
+            if (a) st.alpn.assign(reinterpret_cast<const char*>(a), alen);
+        }
+        c.last_io_ns = now_;
+        if (!measuring()) return;
+        ++st.handshakes;
+        if (SSL_session_reused(ssl) == 1) {
+            ++st.resumed;
+        } else {
+            ++st.full;
+        }
+        const std::int64_t took = now_ - t.started_ns();
+        st.handshake_ns.record(took > 0 ? std::uint64_t(took) : 0);
+    }
+
+    // `why` when OpenSSL's error queue says nothing (a close, a reset, a timeout).
+    void tls_fail(Conn& c, const char* why = "OpenSSL failed without a reason") {
+        TlsLink& t = link(c);
+        if (measuring() && res_.tls->error.empty()) res_.tls->error = t.error(why);
+        ERR_clear_error();
+        t.failed();
+        fail(c, &Errors::tls);
     }
 
     void rearm(Conn& c) {
@@ -462,10 +631,14 @@ private:
     void on_tick() {
         now_ = mono_ns();
         for (Conn& c : conns_) {
-            const bool waiting = c.connecting || c.outstanding > 0;
+            bool handshaking = false;
+            if constexpr (kTls) handshaking = c.fd >= 0 && !c.connecting && !link(c).established();
+            const bool waiting = c.connecting || c.outstanding > 0 || handshaking;
             if (c.fd >= 0 && waiting && now_ - c.last_io_ns > std::int64_t(s_.timeout_ms) * 1'000'000) {
                 if (c.connecting) {
                     fail(c, &Errors::connect);
+                } else if (handshaking) {
+                    if constexpr (kTls) tls_fail(c, "no handshake within --timeout");
                 } else {
                     fail(c, &Errors::timeout);
                 }
@@ -505,6 +678,10 @@ private:
     http::Limits limits_{65536, 65536, 128, 0};
     http::ResponseHead rh_;
     std::uint64_t completed_delta_ = 0, errors_delta_ = 0;
+    // https only: empty (and never touched) in the plaintext worker
+    std::unique_ptr<TlsClientCtx> tctx_;
+    std::vector<TlsLink> links_;
+    char plain_[kTls ? 16384 : 1];  // decrypted bytes on their way to the response parser
 };
 
 std::string build_request(const Settings& s) {
@@ -524,9 +701,17 @@ Result run_http(const Settings& s, Progress* progress) {
     std::vector<Result> parts(s.threads);
     const std::int64_t start = mono_ns() + 20'000'000;  // every thread set up before the first send
     run_threads(s, [&](unsigned i, int) {
-        HttpWorker w(s, i, start, progress, req);
-        while (mono_ns() < start) usleep(1000);
-        parts[i] = w.run();
+        auto go = [&](auto& w) {
+            while (mono_ns() < start) usleep(1000);
+            parts[i] = w.run();
+        };
+        if (s.tls) {
+            HttpWorker<true> w(s, i, start, progress, req);
+            go(w);
+        } else {
+            HttpWorker<false> w(s, i, start, progress, req);
+            go(w);
+        }
     });
     return merge_parts(parts);
 }

@@ -32,7 +32,7 @@ const char* kUsage =
 
 const char* kHttpUsage =
     "http options:\n"
-    "  URL or --target ADDR:PORT   http://127.0.0.1:8080/path (numeric address)\n"
+    "  URL or --target ADDR:PORT   http://127.0.0.1:8080/path or https://HOST:PORT/path\n"
     "  -R, --rate N             open loop: N requests/s over all connections, latency from the intended send\n"
     "  -p, --pipeline N         requests in flight per connection (default 1, at most 64)\n"
     "      --close              a new connection per request (keep-alive is the default)\n"
@@ -40,7 +40,19 @@ const char* kHttpUsage =
     "      --path P             (default /)\n"
     "  -H, --header 'N: V'      extra request header, repeatable\n"
     "      --host H             Host header (default: the target)\n"
-    "      --body-size SIZE     request body of SIZE bytes with Content-Length\n";
+    "      --body-size SIZE     request body of SIZE bytes with Content-Length\n"
+    "https (https://HOST:PORT/path; OpenSSL over memory BIOs, driven by the io_uring completions):\n"
+    "      --insecure, -k       accepted; it is the only mode: the server's certificate is NOT verified\n"
+    "                           (a load generator measures a server, it does not trust one)\n"
+    "      --sni NAME           server name to send (default: the URL's host unless it is an address;\n"
+    "                           --sni '' sends none)\n"
+    "      --tls-version 1.2|1.3|any   pin one protocol version (default any)\n"
+    "      --ciphers LIST       OpenSSL cipher list for TLS 1.2 and below\n"
+    "      --ciphersuites LIST  OpenSSL TLS 1.3 suites\n"
+    "      --alpn LIST          protocols offered, comma-separated (default http/1.1; '' offers none)\n"
+    "      --no-resume          never offer a session: every handshake is full. By default each thread\n"
+    "                           offers the newest session the server gave it, so --close measures\n"
+    "                           resumed handshakes and --close --no-resume full ones\n";
 
 const char* kTcpUsage =
     "tcp options:\n"
