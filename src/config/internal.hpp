@@ -122,6 +122,8 @@ struct ServerDefaults {
     int weight = 1;
     int maxconn = 0;
     bool disabled = false;
+    bool ssl = false;        // `ssl` (a default-server may set it; `no-ssl` clears it)
+    ServerTlsOptions tls;    // the TLS words seen so far
 };
 
 // One defaults/frontend/backend/listen section while it is read. HAProxy keeps one proxy object with

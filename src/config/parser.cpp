@@ -43,8 +43,7 @@ constexpr std::string_view kWhyPrivileges =
     "edgeshard keeps the user and root directory it was started with (no chroot, no setuid in this "
     "version): start it as that unprivileged user (systemd User=, as deploy/edgeshard.service does)";
 constexpr std::string_view kWhyTls =
-    "not supported yet by edgeshard's TLS (binds take crt, alpn, ssl-min-ver, ssl-max-ver, ciphers, ciphersuites, "
-    "curves; servers are reached in clear)";
+    "not supported yet by edgeshard's TLS (see README: TLS)";
 constexpr std::string_view kWhyTune = "HAProxy tuning knob; edgeshard sizes this itself";
 constexpr std::string_view kWhyCheck =
     "health checks are not performed in this version: every server is always considered up";
@@ -70,7 +69,6 @@ constexpr Ignored kGlobalIgnored[] = {
     {"group", kWhyPrivileges},
     {"uid", kWhyPrivileges},
     {"gid", kWhyPrivileges},
-    {"ca-base", kWhyTls},
     {"key-base", kWhyTls},
     {"issuers-chain-path", kWhyTls},
     {"maxsslconn", kWhyTls},
@@ -445,7 +443,16 @@ std::vector<std::string_view> global_keywords() {
                                        "ssl-default-bind-ciphers",
                                        "ssl-default-bind-ciphersuites",
                                        "ssl-default-bind-curves",
-                                       "ssl-default-bind-options"};
+                                       "ssl-default-bind-options",
+                                       "ca-base",
+                                       "ssl-server-verify",
+                                       "ssl-default-server-ciphers",
+                                       "ssl-default-server-ciphersuites",
+                                       "ssl-default-server-curves",
+                                       "ssl-default-server-options",
+                                       "tune.ssl.cachesize",
+                                       "tune.ssl.lifetime",
+                                       "tune.ssl.default-dh-param"};
     for (const auto& e : kGlobalIgnored) v.push_back(e.name);
     for (const auto& e : kGlobalRefused) v.push_back(e.name);
     return v;

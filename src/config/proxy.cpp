@@ -457,8 +457,7 @@ constexpr ServerIgnored kServerIgnored[] = {
     {"pool-low-conn", Arg::Int, kWhyPool},
 };
 // Options that ask for what edgeshard does anyway (they undo a default-server setting we refuse).
-constexpr std::string_view kServerNoop[] = {"no-backup", "no-send-proxy", "no-send-proxy-v2",
-                                            "no-ssl",    "no-tfo",        "no-verifyhost"};
+constexpr std::string_view kServerNoop[] = {"no-backup", "no-send-proxy", "no-send-proxy-v2", "no-tfo"};
 constexpr Entry kServerRefused[] = {
     {"backup", "backup servers need health checks (refused rather than sending them regular traffic)"},
     {"send-proxy", "the PROXY protocol is not supported yet"},
@@ -477,43 +476,113 @@ constexpr Entry kServerRefused[] = {
     {"proto", "'proto' is not supported (edgeshard speaks HTTP/1.1 only)"},
     {"ws", "WebSocket settings are not supported in this version"},
     {"socks4", "SOCKS4 is not supported"},
-    {"ssl", kWhyTls},
-    {"crt", kWhyTls},
-    {"ca-file", kWhyTls},
-    {"crl-file", kWhyTls},
-    {"verify", kWhyTls},
-    {"verifyhost", kWhyTls},
-    {"sni", kWhyTls},
-    {"alpn", kWhyTls},
-    {"npn", kWhyTls},
-    {"ciphers", kWhyTls},
-    {"ciphersuites", kWhyTls},
-    {"ssl-min-ver", kWhyTls},
-    {"ssl-max-ver", kWhyTls},
-    {"ssl-reuse", kWhyTls},
-    {"no-ssl-reuse", kWhyTls},
-    {"allow-0rtt", kWhyTls},
-    {"force-sslv3", kWhyTls},
-    {"force-tlsv10", kWhyTls},
-    {"force-tlsv11", kWhyTls},
-    {"force-tlsv12", kWhyTls},
-    {"force-tlsv13", kWhyTls},
-    {"no-sslv3", kWhyTls},
-    {"no-tlsv10", kWhyTls},
-    {"no-tlsv11", kWhyTls},
-    {"no-tlsv12", kWhyTls},
-    {"no-tlsv13", kWhyTls},
-    {"no-tls-tickets", kWhyTls},
-    {"curves", kWhyTls},
-    {"sigalgs", kWhyTls},
-    {"client-sigalgs", kWhyTls},
+    {"npn", "NPN is obsolete: use 'alpn'"},
+    {"allow-0rtt", "0-RTT early data is not sent to servers (it can be replayed)"},
+    {"force-sslv3", "the 'force-*' options are deprecated in HAProxy: use 'ssl-min-ver' and 'ssl-max-ver'"},
+    {"force-tlsv10", "the 'force-*' options are deprecated in HAProxy: use 'ssl-min-ver' and 'ssl-max-ver'"},
+    {"force-tlsv11", "the 'force-*' options are deprecated in HAProxy: use 'ssl-min-ver' and 'ssl-max-ver'"},
+    {"force-tlsv12", "the 'force-*' options are deprecated in HAProxy: use 'ssl-min-ver' and 'ssl-max-ver'"},
+    {"force-tlsv13", "the 'force-*' options are deprecated in HAProxy: use 'ssl-min-ver' and 'ssl-max-ver'"},
+    {"sigalgs", "choosing signature algorithms is not supported yet (OpenSSL's defaults apply)"},
+    {"client-sigalgs", "choosing signature algorithms is not supported yet (OpenSSL's defaults apply)"},
 };
 
-// Parses server options from words[first] on into sd (weight/maxconn/disabled), warning about the rest.
+// `sni <expr>`: the forms edgeshard evaluates (see ServerTlsOptions).
+void parse_sni_expr(const Line& line, const std::string& e, ServerTlsOptions& t) {
+    auto inner = [&](std::string_view fn) -> std::optional<std::string> {
+        if (e.size() > fn.size() + 2 && e.compare(0, fn.size(), fn) == 0 && e[fn.size()] == '(' && e.back() == ')')
+            return e.substr(fn.size() + 1, e.size() - fn.size() - 2);
+        return std::nullopt;
+    };
+    if (e == "ssl_fc_sni") {
+        t.sni = ServerTlsOptions::Sni::FcSni;
+    } else if (auto v = inner("str"); v && !v->empty()) {
+        t.sni = ServerTlsOptions::Sni::Str;
+        t.sni_arg = *v;
+    } else if (auto h = inner("req.hdr") ? inner("req.hdr") : inner("hdr"); h && !h->empty() && h->find(',') == std::string::npos) {
+        t.sni = ServerTlsOptions::Sni::Hdr;
+        t.sni_arg = lower(*h);
+    } else {
+        fail(line.at, "'sni " + e + "': supported expressions are str(<name>), req.hdr(<name>), hdr(<name>) "
+                      "and ssl_fc_sni");
+    }
+}
+
+// The TLS words of a server line; true when `line.words[i]` was one (i moved past its argument).
+bool parse_server_tls_word(const Line& line, std::size_t& i, ServerDefaults& sd) {
+    const std::string& opt = line.words[i];
+    ServerTlsOptions& t = sd.tls;
+    if (opt == "ssl") {
+        sd.ssl = true;
+    } else if (opt == "no-ssl") {
+        sd.ssl = false;
+    } else if (opt == "verify") {
+        const auto& v = arg_or_fail(line, ++i, opt, "'none' or 'required'");
+        if (v != "none" && v != "required") fail(line.at, "'verify' expects 'none' or 'required', got " + squote(v));
+        t.o.verify = v == "required";
+        t.verify_set = true;
+    } else if (opt == "ca-file") {
+        t.o.ca_file = arg_or_fail(line, ++i, opt, "a file of CA certificates (PEM), or @system-ca");
+    } else if (opt == "crl-file") {
+        t.o.crl_file = arg_or_fail(line, ++i, opt, "a file of CRLs (PEM)");
+    } else if (opt == "verifyhost") {
+        t.o.verifyhost = arg_or_fail(line, ++i, opt, "a host name");
+    } else if (opt == "no-verifyhost") {
+        t.o.verifyhost.clear();
+    } else if (opt == "crt") {
+        t.o.crt = arg_or_fail(line, ++i, opt, "a client certificate file (PEM with its key)");
+    } else if (opt == "sni") {
+        parse_sni_expr(line, arg_or_fail(line, ++i, opt, "a sample expression, e.g. req.hdr(host)"), t);
+    } else if (opt == "alpn") {
+        const auto& a = arg_or_fail(line, ++i, opt, "a comma-separated protocol list, e.g. http/1.1");
+        t.o.alpn.clear();
+        std::size_t s = 0;
+        while (s <= a.size()) {
+            std::size_t c = a.find(',', s);
+            if (c == std::string::npos) c = a.size();
+            if (c == s) fail(line.at, "'alpn': empty protocol name in " + squote(a));
+            t.o.alpn.push_back(a.substr(s, c - s));
+            s = c + 1;
+        }
+    } else if (opt == "ssl-min-ver") {
+        t.o.min_ver = version_arg(line, i);
+        t.min_set = true;
+    } else if (opt == "ssl-max-ver") {
+        t.o.max_ver = version_arg(line, i);
+        t.max_set = true;
+    } else if (opt == "ciphers") {
+        t.o.ciphers = arg_or_fail(line, ++i, opt, "an OpenSSL cipher list");
+        t.ciphers_set = true;
+    } else if (opt == "ciphersuites") {
+        t.o.ciphersuites = arg_or_fail(line, ++i, opt, "a TLS 1.3 cipher suite list");
+        t.suites_set = true;
+    } else if (opt == "curves") {
+        t.o.curves = arg_or_fail(line, ++i, opt, "a colon-separated list of groups");
+    } else if (opt == "ssl-reuse") {
+        t.o.reuse = true;
+    } else if (opt == "no-ssl-reuse") {
+        t.o.reuse = false;
+    } else if (opt == "no-tls-tickets") {
+        t.o.no_tickets = true;
+        t.tickets_set = true;
+    } else if (opt == "tls-tickets") {
+        t.o.no_tickets = false;
+        t.tickets_set = true;
+    } else if (const int v = no_version_bit(opt); v >= 0) {
+        t.o.no_versions = std::uint8_t(t.o.no_versions | (1u << unsigned(v)));
+        t.no_set = true;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+// Parses server options from words[first] on into sd (weight/maxconn/disabled, TLS), warning about the rest.
 void parse_server_options(ParseState& st, const Line& line, std::size_t first, ServerDefaults& sd) {
     IgnoredWords ignored;
     for (std::size_t i = first; i < line.words.size(); ++i) {
         const auto& opt = line.words[i];
+        if (parse_server_tls_word(line, i, sd)) continue;
         if (opt == "weight") {
             sd.weight = static_cast<int>(int_arg(line, ++i, "weight", 0, 256, "an integer from 0 to 256"));
         } else if (opt == "maxconn") {
@@ -532,7 +601,10 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
             for (const auto& e : kServerIgnored)
                 if (e.name == opt) ign = &e;
             if (ign == nullptr) {
-                std::vector<std::string_view> known = {"weight", "maxconn", "disabled", "enabled"};
+                std::vector<std::string_view> known = {
+                    "weight", "maxconn", "disabled", "enabled", "ssl", "no-ssl", "verify", "ca-file", "crl-file",
+                    "verifyhost", "no-verifyhost", "crt", "sni", "alpn", "ssl-min-ver", "ssl-max-ver", "ciphers",
+                    "ciphersuites", "curves", "ssl-reuse", "no-ssl-reuse", "no-tls-tickets", "tls-tickets"};
                 for (const auto& e : kServerIgnored) known.push_back(e.name);
                 known.insert(known.end(), std::begin(kServerNoop), std::end(kServerNoop));
                 add_names(known, kServerRefused);
@@ -584,6 +656,11 @@ void parse_server(ParseState& st, ProxyDraft& px, const Line& line) {
     s.weight = sd.weight;
     s.maxconn = sd.maxconn;
     s.disabled = sd.disabled;
+    if (sd.ssl) {
+        auto t = std::make_shared<ServerTlsOptions>(sd.tls);
+        t->where = line.at;
+        s.tls = std::move(t);
+    }
     px.be.servers.push_back(std::move(s));
 }
 

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "edgeshard/tls/context.hpp"
+#include "edgeshard/tls/upstream.hpp"
 #include "internal.hpp"
 #include "sections.hpp"
 
@@ -60,6 +61,41 @@ bool parse_global_tls(ParseState& st, const Line& line) {
                 fail(line.at, "'ssl-default-bind-options': option " + squote(w) +
                                   " is not supported (ssl-min-ver, ssl-max-ver, no-sslv3, no-tlsv10..no-tlsv13, "
                                   "prefer-client-ciphers, no-tls-tickets)");
+            }
+        }
+    } else if (kw == "ca-base") {
+        g.ca_base = arg_or_fail(line, 1, kw, "a directory");
+        no_more_args(line, 2, kw);
+    } else if (kw == "ssl-server-verify") {
+        const auto& v = arg_or_fail(line, 1, kw, "'none' or 'required'");
+        if (v != "none" && v != "required") fail(line.at, "'ssl-server-verify' expects 'none' or 'required', got " + squote(v));
+        g.ssl_server.verify = v == "required";
+        no_more_args(line, 2, kw);
+    } else if (kw == "ssl-default-server-ciphers") {
+        g.ssl_server.ciphers = arg_or_fail(line, 1, kw, "an OpenSSL cipher list");
+        no_more_args(line, 2, kw);
+    } else if (kw == "ssl-default-server-ciphersuites") {
+        g.ssl_server.ciphersuites = arg_or_fail(line, 1, kw, "a TLS 1.3 cipher suite list");
+        no_more_args(line, 2, kw);
+    } else if (kw == "ssl-default-server-curves") {
+        g.ssl_server.curves = arg_or_fail(line, 1, kw, "a colon-separated list of groups");
+        no_more_args(line, 2, kw);
+    } else if (kw == "ssl-default-server-options") {
+        arg_or_fail(line, 1, kw, "one or more options (ssl-min-ver, ssl-max-ver, no-tlsv1x, no-tls-tickets)");
+        for (std::size_t i = 1; i < line.words.size(); ++i) {
+            const auto& w = line.words[i];
+            if (w == "ssl-min-ver" || w == "ssl-max-ver") {
+                (w == "ssl-min-ver" ? g.ssl_server.min_ver : g.ssl_server.max_ver) = version_arg(line, i);
+                g.ssl_server_versions = true;
+            } else if (const int b = no_version_bit(w); b >= 0) {
+                g.ssl_server.no_versions = std::uint8_t(g.ssl_server.no_versions | (1u << unsigned(b)));
+                g.ssl_server_versions = true;
+            } else if (w == "no-tls-tickets") {
+                g.ssl_server.no_tickets = true;
+            } else {
+                fail(line.at, "'ssl-default-server-options': option " + squote(w) +
+                                  " is not supported (ssl-min-ver, ssl-max-ver, no-sslv3, no-tlsv10..no-tlsv13, "
+                                  "no-tls-tickets)");
             }
         }
     } else if (kw == "tune.ssl.cachesize") {
@@ -126,6 +162,37 @@ void finalize_tls(ParseState& st) {
             std::shared_ptr<const BindTlsOptions> final_opts = std::move(t);
             done.emplace(orig, final_opts);
             b.tls = final_opts;
+        }
+    }
+    // servers reached over TLS: the global ssl-server-verify / ssl-default-server-* where the
+    // line (or its default-server) said nothing; the contexts are built once here, so a missing
+    // CA file or a bad option is reported at the server's line
+    for (auto& be : st.cfg.backends) {
+        for (auto& s : be.servers) {
+            if (!s.tls) continue;
+            auto t = std::make_shared<ServerTlsOptions>(*s.tls);
+            if (!t->verify_set) t->o.verify = g.ssl_server.verify;
+            if (!t->ciphers_set) t->o.ciphers = g.ssl_server.ciphers;
+            if (!t->suites_set) t->o.ciphersuites = g.ssl_server.ciphersuites;
+            if (t->o.curves.empty()) t->o.curves = g.ssl_server.curves;
+            if (!t->tickets_set) t->o.no_tickets = g.ssl_server.no_tickets;
+            if (g.ssl_server_versions && !t->min_set && !t->max_set && !t->no_set) {
+                t->o.min_ver = g.ssl_server.min_ver;
+                t->o.max_ver = g.ssl_server.max_ver;
+                t->o.no_versions = g.ssl_server.no_versions;
+            }
+            if (t->o.ca_file != "@system-ca") t->o.ca_file = resolve(g.ca_base, t->o.ca_file);
+            t->o.crl_file = resolve(g.ca_base, t->o.crl_file);
+            t->o.crt = resolve(g.crt_base, t->o.crt);
+            if (be.mode != Mode::Http)
+                fail(t->where, "server " + squote(be.name + "/" + s.name) +
+                                   ": 'ssl' towards servers is supported in 'mode http' backends only in this version");
+            std::string error;
+            std::vector<std::string> warnings;
+            if (!tls::Upstream::make(t->o, error, warnings))
+                fail(t->where, "server " + squote(be.name + "/" + s.name) + ": " + error);
+            for (const auto& w : warnings) st.warn(t->where, "server " + squote(be.name + "/" + s.name) + ": " + w);
+            s.tls = std::move(t);
         }
     }
 }

@@ -63,12 +63,13 @@ void SendQueues::drop(SendQueue& q) {
     trim(q);
 }
 
-bool SendQueues::send(SendQueue& q, const ConnSide& to, std::uint64_t ud) {
-    if (q.inflight || q.n == 0 || to.slot < 0) return false;
+bool SendQueues::send(SendQueue& q, const ConnSide& to, std::uint64_t ud, int max_segs) {
+    if (q.inflight || q.n == 0 || to.slot < 0 || max_segs <= 0) return false;
     OutBlock& b = *q.blk;
     int k = 0;
     std::uint32_t total = 0;
-    for (; k < q.n; ++k) {
+    const int segs = std::min<int>(q.n, max_segs);
+    for (; k < segs; ++k) {
         Seg& sg = q.at(k);
         b.iov[k].iov_base = const_cast<char*>(sg.p);
         b.iov[k].iov_len = sg.len;

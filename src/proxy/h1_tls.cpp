@@ -106,20 +106,20 @@ std::size_t H1Proxy::h_tls_pull(H1Conn* s) {
 }
 
 // The plaintext pieces behind the records already queued become records. Records are moved into
-// head blocks as they are made, so the record layer's output buffer stays one record deep.
-void H1Proxy::h_tls_seal(H1Conn* s) {
-    tls::Conn& t = *s->tls;
-    OutQ& q = s->out;
+// head blocks as they are made, so the record layer's output buffer stays one record deep. Until
+// the handshake completes (a connection to a server), only its flights are queued, in front of
+// the pieces, which wait unsealed (the send takes the records alone: `sealed` counts them).
+void H1Proxy::tls_seal(tls::Conn& t, OutQ& q, std::uint8_t& sealed) {
     ES_ASSERT(!q.inflight);
     // the pieces leave the queue first (their bytes are copied into records below); records take
     // their places, up to the queue's capacity (what does not fit waits in the record layer)
     Seg pieces[OutQ::kCap];
     int np = 0;
-    for (int i = s->tls_sealed; i < q.n; ++i) {
+    for (int i = sealed; i < q.n; ++i) {
         pieces[np++] = q.at(i);
         q.bytes -= q.at(i).len;
     }
-    q.n = s->tls_sealed;
+    q.n = sealed;
     HeadBuf* cur = nullptr;  // the block records are being moved into
     auto drain = [&]() {
         while (t.pending_out() > 0) {
@@ -153,28 +153,41 @@ void H1Proxy::h_tls_seal(H1Conn* s) {
         t.clear_window();
         drain();
     };
-    // small pieces (a response head and its short body) are staged together so they leave as one
-    // record: a record per piece would cost a seal and 22 bytes each, and the peer one more open
-    std::size_t staged = 0;
-    for (int i = 0; i < np; ++i) {
-        Seg& sg = pieces[i];
-        if (staged + sg.len > sizeof tls_stage_ && staged > 0) {
-            write(tls_stage_, staged);
-            staged = 0;
+    const bool plain_ok = t.established();
+    if (plain_ok) {
+        // small pieces (a response head and its short body) are staged together so they leave as
+        // one record: a record per piece would cost a seal and 22 bytes each, and the peer one more open
+        std::size_t staged = 0;
+        for (int i = 0; i < np; ++i) {
+            Seg& sg = pieces[i];
+            if (staged + sg.len > sizeof tls_stage_ && staged > 0) {
+                write(tls_stage_, staged);
+                staged = 0;
+            }
+            if (sg.len >= sizeof tls_stage_) {
+                write(sg.p, sg.len);
+            } else {
+                std::memcpy(tls_stage_ + staged, sg.p, sg.len);
+                staged += sg.len;
+            }
+            sendq_.free(sg);
         }
-        if (sg.len >= sizeof tls_stage_) {
-            write(sg.p, sg.len);
-        } else {
-            std::memcpy(tls_stage_ + staged, sg.p, sg.len);
-            staged += sg.len;
-        }
-        sendq_.free(sg);
+        if (staged > 0) write(tls_stage_, staged);
     }
-    if (staged > 0) write(tls_stage_, staged);
     drain();
     if (cur && cur->len > 0) sendq_.push(q, Seg{cur->data, cur->len, net::BufRing::kNone, cur});  // its place was kept
     else if (cur) sendq_.blocks.destroy(cur);
-    s->tls_sealed = q.n;
+    sealed = q.n;
+    if (!plain_ok) {
+        for (int i = 0; i < np; ++i) {  // back behind the flights, in order
+            if (q.full()) {
+                q.broken = true;
+                sendq_.free(pieces[i]);
+                continue;
+            }
+            sendq_.push(q, pieces[i]);
+        }
+    }
     if (q.n == 0) sendq_.trim(q);
 }
 
@@ -185,6 +198,180 @@ bool H1Proxy::h_tls_close_notify(H1Conn* s) {
     t.close();
     h_send_client(s);
     return s->state == HState::Active && s->out.n > 0;
+}
+
+// ---------------------------------------------------------------- TLS to servers
+
+namespace {
+
+// The last `name:` header of a request head as sent to the server, port removed; empty when absent.
+std::string_view head_header(const HeadBuf* head, std::string_view name) {
+    if (!head) return {};
+    const std::string_view h(head->data, head->len);
+    std::string_view found;
+    std::size_t pos = h.find("\r\n");
+    while (pos != std::string_view::npos && pos + 2 < h.size()) {
+        const std::size_t start = pos + 2;
+        const std::size_t end = h.find("\r\n", start);
+        if (end == std::string_view::npos || end == start) break;  // the blank line ends the head
+        const std::string_view line = h.substr(start, end - start);
+        if (line.size() > name.size() && line[name.size()] == ':') {
+            bool same = true;
+            for (std::size_t i = 0; i < name.size() && same; ++i)
+                same = (line[i] | 0x20) == (name[i] | 0x20);
+            if (same) found = line.substr(name.size() + 1);
+        }
+        pos = end;
+    }
+    while (!found.empty() && (found.front() == ' ' || found.front() == '\t')) found.remove_prefix(1);
+    while (!found.empty() && (found.back() == ' ' || found.back() == '\t')) found.remove_suffix(1);
+    return found;
+}
+
+}  // namespace
+
+// The server name to send for this request (`sni <expr>`): empty for none. An SNI names a host:
+// a port is removed and an IP literal is not sent (RFC 6066 3).
+std::string_view H1Proxy::c_tls_sni(H1Conn* s, const config::ServerTlsOptions& t, const HeadBuf* head, char* buf,
+                                    std::size_t cap) const {
+    std::string_view v;
+    switch (t.sni) {
+        case config::ServerTlsOptions::Sni::None: return {};
+        case config::ServerTlsOptions::Sni::Str: v = t.sni_arg; break;
+        case config::ServerTlsOptions::Sni::FcSni: v = s && s->tls ? s->tls->facts().sni : std::string_view(); break;
+        case config::ServerTlsOptions::Sni::Hdr: v = head_header(head, t.sni_arg); break;
+    }
+    if (!v.empty() && v.front() == '[') return {};  // [v6]:port
+    if (const std::size_t colon = v.rfind(':'); colon != std::string_view::npos) v = v.substr(0, colon);
+    if (v.empty() || v.size() >= cap) return {};
+    bool ip = true;
+    for (char ch : v) ip = ip && ((ch >= '0' && ch <= '9') || ch == '.');
+    if (ip) return {};
+    std::memcpy(buf, v.data(), v.size());
+    return std::string_view(buf, v.size());
+}
+
+// A new connection to a TLS server: its record layer, with the SNI this request asks for. False
+// when out of memory.
+bool H1Proxy::c_tls_start(H1SrvConn* c, H1Conn* s, const HeadBuf* head) {
+    const tls::Upstream* up = tls_up_[std::size_t(c->be)][std::size_t(c->server)].get();
+    const auto& t = *cfg_.backends[std::size_t(c->be)].servers[std::size_t(c->server)].tls;
+    char buf[256];
+    const std::string_view sni = c_tls_sni(s, t, head, buf, sizeof buf);
+    c->tls = new (std::nothrow) tls::Conn(*up, sni);
+    if (!c->tls || !c->tls->ok()) {
+        delete c->tls;
+        c->tls = nullptr;
+        return false;
+    }
+    c->sni_hash = sni.empty() ? 0 : tls_name_hash(sni);
+    c->set(kC1NoSplice);  // the kernel would read the records, not the body
+    return true;
+}
+
+// The records a server sent: the handshake, then plaintext for the response side.
+void H1Proxy::c_tls_recv(H1SrvConn* c, std::uint16_t bid, std::uint32_t n, bool more) {
+    tls::Conn& t = *c->tls;
+    t.feed(bufs_->data(bid), n);  // a fresh completion: its bytes start at the buffer's start
+    bufs_->recycle(bid);
+    H1Conn* s = c->owner;
+    if (!s || c->state != H1SrvConn::Ready) {
+        // an idle (pooled) connection: TLS 1.3 tickets and key updates arrive here; any plaintext
+        // is a response nobody asked for, and the connection is no longer reusable
+        char scratch[512];
+        if (!t.established() || t.read(scratch, sizeof scratch) > 0 || t.failed() || t.peer_closed()) c_close(c);
+        else if (!more) c_maybe_rearm(c);
+        return;
+    }
+    s->st->last_srv = r_.now_ms();
+    if (!t.established()) {
+        const tls::Conn::Step step = t.handshake();
+        if (step == tls::Conn::Step::Error) {
+            c_tls_failed(c);
+            return;
+        }
+        if (step == tls::Conn::Step::Done) {
+            st_.shard.ssl_srv_handshakes.inc();
+            if (t.resumed()) st_.shard.ssl_srv_resumed.inc();
+        }
+        c_send(c);  // the next flight; once established, the request sealed behind it
+        if (c->state == H1SrvConn::Closing || s->conn != c) return;
+        if (step == tls::Conn::Step::More) {
+            if (!more) c_maybe_rearm(c);
+            return;
+        }
+    }
+    h_process_response(s);
+    if (c->state == H1SrvConn::Closing || s->state != HState::Active || s->conn != c) return;
+    if (t.failed()) {  // a bad record: nothing more can be read from this server
+        s->st->term[0] = 'S';
+        h_server_failed(s, true);
+        return;
+    }
+    if (t.buffered_in() >= kTlsInMax || s->out.bytes >= kHighWaterBufs * bufs_->size()) c_cancel_recv(c);
+    else if (!more) c_maybe_rearm(c);
+}
+
+// The handshake with a server failed (its certificate did not verify, no common version...): a
+// connection error, so retries and redispatch apply as to a refused connect. The records queued
+// in front of the request go; the request is back at the front of the queue.
+void H1Proxy::c_tls_failed(H1SrvConn* c) {
+    st_.shard.ssl_srv_failures.inc();
+    if (!c->out.inflight) {
+        while (c->tls_sealed > 0 && c->out.n > 0) {
+            Seg& sg = c->out.at(0);
+            c->out.bytes -= sg.len;
+            sendq_.free(sg);
+            c->out.first = std::uint8_t((c->out.first + 1) % OutQ::kCap);
+            --c->out.n;
+            --c->tls_sealed;
+        }
+    }
+    c_connect_failed(c, -EPROTO);
+}
+
+// Plaintext from a server's record layer into the response's gathering block; returns the bytes taken.
+std::size_t H1Proxy::c_tls_pull(H1Conn* s, H1SrvConn* c) {
+    tls::Conn& t = *c->tls;
+    if (!t.established() || t.failed() || !s->st) return 0;
+    std::size_t total = 0;
+    for (;;) {
+        HeadBuf*& a = s->st->rsp_acc;
+        if (!a) {
+            a = sendq_.new_block();
+            if (!a) break;  // no memory now: the bytes wait in the record layer
+        }
+        if (a->len == HeadBuf::kCap) {
+            if (a->off == 0) break;  // full: the response side must consume first
+            std::memmove(a->data, a->data + a->off, a->len - a->off);
+            a->len -= a->off;
+            a->off = 0;
+        }
+        const std::size_t got = t.read(a->data + a->len, HeadBuf::kCap - a->len);
+        if (got == 0) break;
+        a->len += std::uint32_t(got);
+        total += got;
+    }
+    if (s->st->rsp_acc && s->st->rsp_acc->len == s->st->rsp_acc->off) {
+        sendq_.blocks.destroy(s->st->rsp_acc);
+        s->st->rsp_acc = nullptr;
+    }
+    return total;
+}
+
+// TLS: plaintext waits in the server's record layer while the gathering block is full: take more
+// each time the response side made room.
+void H1Proxy::h_process_response_tls(H1Conn* s) {
+    for (int round = 0; round < 64 && s->state == HState::Active; ++round) {
+        H1SrvConn* c = s->conn;
+        if (!c || !c->tls) {
+            if (c) h_process_response_loop(s);
+            return;
+        }
+        const std::size_t got = c_tls_pull(s, c);
+        h_process_response_loop(s);
+        if (got == 0) break;
+    }
 }
 
 }  // namespace es::proxy

@@ -135,6 +135,19 @@ void H1Proxy::http_init() {
             per[b] = ctx;
         }
     }
+    // servers reached over TLS: this shard's client contexts (checked by the configuration already)
+    tls_up_.resize(cfg_.backends.size());
+    for (const auto& be : cfg_.backends) {
+        auto& per = tls_up_[std::size_t(be.id)];
+        per.resize(be.servers.size());
+        for (std::size_t k = 0; k < be.servers.size(); ++k) {
+            if (!be.servers[k].tls) continue;
+            std::string error;
+            std::vector<std::string> warnings;
+            per[k] = tls::Upstream::make(be.servers[k].tls->o, error, warnings);
+            if (!per[k]) throw std::runtime_error("server " + be.name + "/" + be.servers[k].name + ": " + error);
+        }
+    }
 }
 
 
@@ -295,6 +308,7 @@ void H1Proxy::http_end_of_turn() {
     hreleased_.clear();
     for (H1SrvConn* c : creleased_) {
         sendq_.drop(c->out);
+        delete c->tls;
         hconns_.destroy(c);
     }
     creleased_.clear();

@@ -26,6 +26,13 @@ inline constexpr std::uint32_t kHighWaterBufs = 8;  // queued bytes (in buffers)
 inline constexpr std::uint16_t kInBufsMax = 4;       // unconsumed received buffers that stop a recv
 // TLS: ciphertext the record layer holds, not yet decrypted, that stops a client recv
 inline constexpr std::size_t kTlsInMax = 64 * 1024;
+// A server name's hash (TLS to servers with a per-request SNI: which pooled connection may serve
+// which request). FNV-1a over the lower-cased name; never 0, which means "no SNI".
+inline std::uint32_t tls_name_hash(std::string_view n) {
+    std::uint32_t h = 2166136261u;
+    for (char ch : n) h = (h ^ std::uint8_t(ch | 0x20)) * 16777619u;
+    return h | 1;
+}
 inline constexpr std::int64_t kLingerMs = 1000;      // after the last response of a closing connection
 inline constexpr std::int64_t kPoolIdleMs = 5000;    // an idle server connection is closed after this
 inline constexpr std::int64_t kPoolMaxPerServer = 512;  // idle connections kept per server and shard

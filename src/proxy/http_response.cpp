@@ -24,6 +24,14 @@ using namespace h1;
 // ---------------------------------------------------------------- response analysis
 
 void H1Proxy::h_process_response(H1Conn* s) {
+    if (s->conn && s->conn->tls) [[unlikely]] {
+        h_process_response_tls(s);
+        return;
+    }
+    h_process_response_loop(s);
+}
+
+void H1Proxy::h_process_response_loop(H1Conn* s) {
     for (int guard = 0; guard < 64 && s->state == HState::Active && s->conn; ++guard) {
         H1SrvConn* c = s->conn;
         switch (s->rsp_phase()) {
@@ -358,8 +366,9 @@ void H1Proxy::c_release(H1SrvConn* c, bool reusable) {
         r_.timers().schedule(&c->timer, r_.now_ms() + (ts > 0 ? std::min<std::int64_t>(ts, kPoolIdleMs) : kPoolIdleMs));
         c_maybe_rearm(c);
     } else if (reusable && !w_.stopping_ && bcfg.http_reuse != config::HttpReuse::Never && c->state == H1SrvConn::Ready &&
-               srv.c->idle_conn_cur.get() < kPoolMaxPerServer) {
+               srv.c->idle_conn_cur.get() < kPoolMaxPerServer && (!c->tls || c->tls->buffered_in() == 0)) {
         c->state = H1SrvConn::Idle;
+        if (c->tls) c->tls->trim();  // an idle connection holds no TLS buffer
         core::ListNode& head = idle_[std::size_t(c->be)][std::size_t(c->server)];
         c->idle_node.next = head.next;
         c->idle_node.prev = &head;

@@ -107,8 +107,21 @@ void H1Proxy::h_use_server(H1Conn* s, int i) {
     s->st->clear(kH1SForceNew);
     if (!c && may_share) {
         core::ListNode& head = idle_[std::size_t(s->be)][std::size_t(i)];
-        if (head.linked()) {
-            core::ListNode* n = head.next;  // most recently used first
+        core::ListNode* n = head.linked() ? head.next : nullptr;  // most recently used first
+        if (n && tls_up_[std::size_t(s->be)][std::size_t(i)]) [[unlikely]] {
+            // TLS with a per-request SNI: only a connection that sent the same name serves it
+            const auto& t = *bcfg.servers[std::size_t(i)].tls;
+            if (t.sni == config::ServerTlsOptions::Sni::Hdr || t.sni == config::ServerTlsOptions::Sni::FcSni) {
+                char buf[256];
+                const std::string_view want = c_tls_sni(s, t, s->st->pend_head, buf, sizeof buf);
+                const std::uint32_t h = want.empty() ? 0 : tls_name_hash(want);
+                while (n != &head &&
+                       reinterpret_cast<H1SrvConn*>(reinterpret_cast<char*>(n) - offsetof(H1SrvConn, idle_node))->sni_hash != h)
+                    n = n->next;
+                if (n == &head) n = nullptr;
+            }
+        }
+        if (n) {
             c = reinterpret_cast<H1SrvConn*>(reinterpret_cast<char*>(n) - offsetof(H1SrvConn, idle_node));
             n->unlink();
             r_.timers().cancel(&c->timer);
@@ -144,6 +157,14 @@ void H1Proxy::h_use_server(H1Conn* s, int i) {
     c->timer.owner = c;
     c->timer.kind = kHTimerConnIdle;
     ++hconns_live_;
+    if (tls_up_[std::size_t(s->be)][std::size_t(i)] && !c_tls_start(c, s, s->st->pend_head)) [[unlikely]] {
+        --hconns_live_;
+        hconns_.destroy(c);
+        --srv.cur;
+        srv.c->inflight.dec();
+        h_local_reply(s, 503, h_error(s, 503));
+        return;
+    }
     s->conn = c;
     s->st->t_connect = r_.now_ms();
     srv.c->connect.inc();
@@ -218,6 +239,10 @@ void H1Proxy::c_on_connect(H1SrvConn* c, int res) {
     c_arm_recv(c);
     H1Conn* s = c->owner;
     if (!s) return;
+    if (c->tls && c->tls->handshake() == tls::Conn::Step::Error) [[unlikely]] {  // the ClientHello is queued by c_send
+        c_tls_failed(c);
+        return;
+    }
     s->st->t_connected = r_.now_ms();
     s->st->last_srv = s->st->t_connected;
     const std::int64_t ct = s->st->t_connected - s->st->t_connect;
@@ -335,6 +360,7 @@ void H1Proxy::c_maybe_rearm(H1SrvConn* c) {
     if (c->state == H1SrvConn::Closing || c->sock.has(net::kSideRecv) || c->state == H1SrvConn::Connecting) return;
     if (c->in.nbufs >= kInBufsMax) return;
     if (c->owner && c->owner->out.bytes >= kHighWaterBufs * bufs_->size()) return;
+    if (c->tls && c->tls->buffered_in() >= kTlsInMax) [[unlikely]] return;
     c_arm_recv(c);
 }
 
@@ -350,6 +376,15 @@ void H1Proxy::c_send(H1SrvConn* c) {
     }
     if (c->state != H1SrvConn::Ready) return;
     if (c->owner && c->owner->st && !c->out.inflight && c->out.n > 0) c->owner->st->last_srv = r_.now_ms();
+    if (c->tls) [[unlikely]] {
+        if (!c->out.inflight) tls_seal(*c->tls, c->out, c->tls_sealed);  // only records leave
+        if (c->out.broken) {
+            c_send(c);
+            return;
+        }
+        if (sendq_.send(c->out, c->sock, cud(kHOpSrvSend, c), c->tls_sealed)) ++c->pending_ops;
+        return;
+    }
     if (sendq_.send(c->out, c->sock, cud(kHOpSrvSend, c))) ++c->pending_ops;
 }
 
@@ -373,7 +408,13 @@ void H1Proxy::c_on_send(H1SrvConn* c, int res) {
         }
         return;
     }
-    if (sendq_.sent(c->out, std::uint32_t(res))) st_.shard.short_sends.inc();
+    if (c->tls) [[unlikely]] {
+        const std::uint8_t queued = c->out.n;
+        if (sendq_.sent(c->out, std::uint32_t(res))) st_.shard.short_sends.inc();
+        c->tls_sealed = std::uint8_t(c->tls_sealed - (queued - c->out.n));  // records sent in full
+    } else if (sendq_.sent(c->out, std::uint32_t(res))) {
+        st_.shard.short_sends.inc();
+    }
     if (c->out.n > 0) c_send(c);
     if (!s) return;
     s->st->last_srv = r_.now_ms();
@@ -400,6 +441,10 @@ void H1Proxy::c_on_recv(H1SrvConn* c, const shard::Cqe& e) {
     if (e.res > 0 && (e.flags & IORING_CQE_F_BUFFER)) {
         const auto bid = std::uint16_t(e.flags >> IORING_CQE_BUFFER_SHIFT);
         bufs_->taken(bid);
+        if (c->tls && c->state != H1SrvConn::Closing) [[unlikely]] {
+            c_tls_recv(c, bid, std::uint32_t(e.res), more);
+            return;
+        }
         if (c->state == H1SrvConn::Closing || !s) {
             bufs_->recycle(bid);
             if (c->state == H1SrvConn::Idle) c_close(c);  // bytes on an idle connection: not reusable

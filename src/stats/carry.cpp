@@ -138,6 +138,9 @@ requires(Is<V, ShardValues>&&...) void visit_fields(F&& f, V&... v) {
     f("ssl_failures", Kind::Sum, v.ssl_failures...);
     f("ssl_cache_lookups", Kind::Sum, v.ssl_cache_lookups...);
     f("ssl_cache_misses", Kind::Sum, v.ssl_cache_misses...);
+    f("ssl_srv_handshakes", Kind::Sum, v.ssl_srv_handshakes...);
+    f("ssl_srv_resumed", Kind::Sum, v.ssl_srv_resumed...);
+    f("ssl_srv_failures", Kind::Sum, v.ssl_srv_failures...);
 }
 
 // Process: the shard loop counters and the frontend- and pool-derived `show info` totals.

@@ -55,6 +55,9 @@ void shard_members(const ShardSnapshot& s, Emit&& emit) {
     emit("ssl_failures", c.ssl_failures);
     emit("ssl_cache_lookups", c.ssl_cache_lookups);
     emit("ssl_cache_misses", c.ssl_cache_misses);
+    emit("ssl_srv_handshakes", c.ssl_srv_handshakes);
+    emit("ssl_srv_resumed", c.ssl_srv_resumed);
+    emit("ssl_srv_failures", c.ssl_srv_failures);
 }
 
 }  // namespace

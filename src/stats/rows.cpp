@@ -302,6 +302,9 @@ std::vector<InfoField> info_fields(const Snapshot& snap) {
     add(pos++, "SslHandshakes", Field::u64(t.ssl_handshakes));
     add(pos++, "SslResumed", Field::u64(t.ssl_resumed));
     add(pos++, "SslHandshakeFailures", Field::u64(t.ssl_failures));
+    add(pos++, "SslServerHandshakes", Field::u64(t.ssl_srv_handshakes));
+    add(pos++, "SslServerResumed", Field::u64(t.ssl_srv_resumed));
+    add(pos++, "SslServerHandshakeFailures", Field::u64(t.ssl_srv_failures));
     if (!p.tls_tier.empty()) add(pos++, "TlsTier", Field::str(p.tls_tier, Origin::Config, Nature::Output));
     return f;
 }

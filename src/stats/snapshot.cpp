@@ -179,6 +179,9 @@ ShardValues read_values(const ShardCounters& c) {
     v.ssl_failures = c.ssl_failures.get();
     v.ssl_cache_lookups = c.ssl_cache_lookups.get();
     v.ssl_cache_misses = c.ssl_cache_misses.get();
+    v.ssl_srv_handshakes = c.ssl_srv_handshakes.get();
+    v.ssl_srv_resumed = c.ssl_srv_resumed.get();
+    v.ssl_srv_failures = c.ssl_srv_failures.get();
     v.ssl_conns = c.ssl_conns.get();
     v.page_fails = c.page_fails.get();
     v.conns = c.conns.get();
@@ -268,6 +271,9 @@ void merge_into(ShardValues& a, const ShardValues& b) {
     a.ssl_failures += b.ssl_failures;
     a.ssl_cache_lookups += b.ssl_cache_lookups;
     a.ssl_cache_misses += b.ssl_cache_misses;
+    a.ssl_srv_handshakes += b.ssl_srv_handshakes;
+    a.ssl_srv_resumed += b.ssl_srv_resumed;
+    a.ssl_srv_failures += b.ssl_srv_failures;
     a.ssl_conns += b.ssl_conns;
     a.conns += b.conns;
     a.buffers_out += b.buffers_out;

@@ -122,6 +122,27 @@ Conn::Conn(const BindTls& bind) {
     ssl_ = ssl;
 }
 
+Conn::Conn(const Upstream& up, std::string_view sni) : client_(true) {
+    SSL* ssl = SSL_new(up.ctx());
+    if (!ssl) return;
+    BIO* bio = BIO_new(BioGlue::method());
+    if (!bio) {
+        SSL_free(ssl);
+        return;
+    }
+    BIO_set_data(bio, this);
+    SSL_set_bio(ssl, bio, bio);
+    SSL_set_connect_state(ssl);
+    const std::string name(sni);
+    if (!name.empty()) SSL_set_tlsext_host_name(ssl, name.c_str());
+    if (up.verify()) {
+        const std::string& host = name.empty() ? up.verifyhost() : name;
+        if (!host.empty()) SSL_set1_host(ssl, host.c_str());
+    }
+    if (SSL_SESSION* s = up.session()) SSL_set_session(ssl, s);
+    ssl_ = ssl;
+}
+
 Conn::~Conn() {
     // OpenSSL drops a session from the cache when its connection is freed without a close_notify
     // sent; a client that simply closes its socket has done nothing wrong, so an established,
@@ -143,6 +164,10 @@ void Conn::fail(const char* where, int ret) {
     const int e = SSL_get_error(ssl_, ret);
     std::string why = take_errors();
     if (why.empty()) why = e == SSL_ERROR_SYSCALL ? "unexpected end of records" : "SSL error " + std::to_string(e);
+    if (client_) {
+        const long v = SSL_get_verify_result(ssl_);
+        if (v != X509_V_OK) why += std::string(" (server certificate: ") + X509_verify_cert_error_string(v) + ")";
+    }
     error_ = std::string(where) + ": " + why;
 }
 

@@ -216,6 +216,21 @@ struct Bind {
     std::shared_ptr<const BindTlsOptions> tls;  // `ssl`: TLS termination (shared by the addresses of one line)
 };
 
+// `server ... ssl ...`: TLS to the server. The options as written on the server line (or its
+// default-server); global ssl-server-verify / ssl-default-server-* and ca-base are applied when the
+// configuration is complete.
+struct ServerTlsOptions {
+    tls::ServerOptions o;
+    // `sni <expr>`: the server name sent, from a sample expression (HAProxy's). Supported: str(NAME),
+    // req.hdr(NAME) / hdr(NAME) (the request's header as sent to the server, port removed: an SNI
+    // carries no port), ssl_fc_sni (the client's own SNI).
+    enum class Sni : std::uint8_t { None, Str, Hdr, FcSni } sni = Sni::None;
+    std::string sni_arg;
+    bool verify_set = false, min_set = false, max_set = false, no_set = false;
+    bool ciphers_set = false, suites_set = false, tickets_set = false;
+    Location where;
+};
+
 struct Server {
     std::string name;
     std::uint32_t id = 0;  // index inside its backend
@@ -223,6 +238,7 @@ struct Server {
     int weight = 1;   // 0..256 as in HAProxy; 0 = takes no new traffic from the LB
     int maxconn = 0;  // 0 = unlimited
     bool disabled = false;
+    std::shared_ptr<const ServerTlsOptions> tls;  // null: the server is reached in clear
     Location where;
 };
 
@@ -330,6 +346,9 @@ struct Global {
     int ssl_cachesize = 20000;       // tune.ssl.cachesize: sessions kept for resumption by ID, all shards together
     int ssl_lifetime_s = 300;        // tune.ssl.lifetime: how long a session (or ticket) resumes
     int ssl_dh_bits = 0;             // tune.ssl.default-dh-param; 0: OpenSSL picks by the key's size
+    std::string ca_base;             // ca-base: where relative ca-file / crl-file paths are
+    tls::ServerOptions ssl_server;   // ssl-server-verify, ssl-default-server-ciphers / -ciphersuites / -options
+    bool ssl_server_versions = false;  // ssl-default-server-options set a version range
     int maxconn = 0;   // 0 = derived from RLIMIT_NOFILE at boot
     int nbthread = 0;  // 0 = one shard per CPU the process may run on
     std::vector<CpuMap> cpu_maps;

@@ -82,7 +82,8 @@ public:
     void trim(SendQueue& q);  // an empty queue with no send in flight gives its block back
     // One SENDMSG of every queued piece to `to` (no MSG_WAITALL: each completion is progress the
     // peer made, which the inactivity timeouts count). False when nothing was queued.
-    bool send(SendQueue& q, const ConnSide& to, std::uint64_t ud);
+    // `max_segs`: only the first pieces (TLS: the records, not the plaintext behind them).
+    bool send(SendQueue& q, const ConnSide& to, std::uint64_t ud, int max_segs = SendQueue::kCap);
     // The send completed with `sent` bytes: they leave the front. True for a short send.
     bool sent(SendQueue& q, std::uint32_t sent);
 

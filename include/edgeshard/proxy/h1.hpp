@@ -34,6 +34,7 @@
 #include "edgeshard/stats/counters.hpp"
 #include "edgeshard/tls/conn.hpp"
 #include "edgeshard/tls/session_cache.hpp"
+#include "edgeshard/tls/upstream.hpp"
 
 namespace es::proxy {
 
@@ -70,7 +71,19 @@ private:
     // TLS (h1_tls.cpp): records in, plaintext to the request side; plaintext out, records queued
     void h_tls_recv(H1Conn* s, std::uint16_t bid, std::uint32_t n, bool more);
     std::size_t h_tls_pull(H1Conn* s);
-    void h_tls_seal(H1Conn* s);
+    void h_tls_seal(H1Conn* s) { tls_seal(*s->tls, s->out, s->tls_sealed); }
+    // the plaintext pieces behind the `sealed` records of `q` become records (before the handshake
+    // completes, only its flights are queued, in front of the pieces)
+    void tls_seal(tls::Conn& t, OutQ& q, std::uint8_t& sealed);
+    // TLS to servers (h1_tls.cpp): the connection's record layer, its SNI, handshake, plaintext pull
+    std::string_view c_tls_sni(H1Conn* s, const config::ServerTlsOptions& t, const HeadBuf* head, char* buf,
+                               std::size_t cap) const;
+    bool c_tls_start(H1SrvConn* c, H1Conn* s, const HeadBuf* head);
+    void c_tls_recv(H1SrvConn* c, std::uint16_t bid, std::uint32_t n, bool more);
+    void c_tls_failed(H1SrvConn* c);
+    std::size_t c_tls_pull(H1Conn* s, H1SrvConn* c);
+    void h_process_response_tls(H1Conn* s);
+    void h_process_response_loop(H1Conn* s);
     bool h_tls_close_notify(H1Conn* s);
     void h_on_cli_eof(H1Conn* s);
     void h_client_abort(H1Conn* s);
@@ -191,6 +204,8 @@ private:
     std::unique_ptr<tls::SessionCache> tls_cache_;
     // [frontend][bind]: this shard's TLS contexts for the TLS binds (null: plain), built at start
     std::vector<std::vector<std::shared_ptr<tls::BindTls>>> tls_binds_;
+    // [backend][server]: this shard's client contexts for servers reached over TLS (null: in clear)
+    std::vector<std::vector<std::unique_ptr<tls::Upstream>>> tls_up_;
     char tls_stage_[16384];  // TLS: small plaintext pieces gathered into one record (h_tls_seal)
     pool::ObjectPool<HttpNotes> notes_{"http_notes"};     // per-request notes (log line, balance key)
     std::vector<std::vector<core::ListNode>> idle_;  // [backend][server]: idle server connections, MRU first

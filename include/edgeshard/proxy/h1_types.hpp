@@ -92,6 +92,9 @@ struct H1SrvConn {
     // the body moves by splice(2), then the connection is back on the buffer path
     enum Splice : std::uint8_t { NoSplice, Switching, Splicing } splice = NoSplice;
     std::uint8_t flags = 0;  // C1Flag
+    std::uint8_t tls_sealed = 0;   // TLS: records at the front of `out` (the rest is plaintext)
+    std::uint32_t sni_hash = 0;    // TLS with a per-request SNI: which name this connection sent
+    tls::Conn* tls = nullptr;      // TLS to the server (`server ... ssl`): the record layer
 
     bool has(std::uint8_t f) const { return (flags & f) != 0; }
     void set(std::uint8_t f) { flags = std::uint8_t(flags | f); }

@@ -141,6 +141,10 @@ struct alignas(64) ShardCounters {
     Counter ssl_failures;     // handshakes that failed (bad hello, no common version or cipher...)
     Counter ssl_cache_lookups;  // session IDs looked up in the shard's session cache
     Counter ssl_cache_misses;   // of those, not found
+    // TLS to servers (`server ... ssl`)
+    Counter ssl_srv_handshakes;  // completed handshakes with servers
+    Counter ssl_srv_resumed;     // of those, resumed (ssl-reuse)
+    Counter ssl_srv_failures;    // handshakes with servers that failed (verification, versions...)
 };
 
 // One shard's full block. Sized from the config snapshot at shard start.

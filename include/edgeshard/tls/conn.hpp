@@ -18,6 +18,7 @@
 #include <string>
 
 #include "edgeshard/tls/context.hpp"
+#include "edgeshard/tls/upstream.hpp"
 
 namespace es::tls {
 
@@ -31,6 +32,10 @@ public:
 
     // A server connection on `bind`'s contexts (the default certificate until SNI picks one).
     explicit Conn(const BindTls& bind);
+    // A client connection to a server (upstream.hpp): sends `sni` when not empty (and checks the
+    // server's certificate against it, else against verifyhost, when verifying), offers the
+    // server's last session. handshake() sends the ClientHello on its first call.
+    Conn(const Upstream& up, std::string_view sni);
     ~Conn();
     Conn(const Conn&) = delete;
     Conn& operator=(const Conn&) = delete;
@@ -98,6 +103,7 @@ private:
     bool failed_ = false;
     bool peer_closed_ = false;
     bool closed_ = false;
+    bool client_ = false;
     std::string error_;
 };
 

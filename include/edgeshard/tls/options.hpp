@@ -33,6 +33,23 @@ struct BindOptions {
     int dh_bits = 0;                  // tune.ssl.default-dh-param: the RFC 7919 group for DHE; 0: auto
 };
 
+// What a server line asks for when edgeshard connects to the server over TLS (HAProxy's
+// `server ... ssl verify ... ca-file ... sni ... alpn ...`).
+struct ServerOptions {
+    bool verify = true;               // `verify required` (HAProxy's default, ssl-server-verify) or `none`
+    std::string ca_file;              // CAs the server's chain must lead to; "@system-ca": the system's
+    std::string crl_file;             // revoked certificates (checks the server's own certificate)
+    std::string verifyhost;           // the name to check when no SNI is sent
+    std::string crt;                  // a client certificate (and key) to present, when the server asks
+    std::vector<std::string> alpn;    // protocols offered (`alpn http/1.1`)
+    Version min_ver = Version::Tls12;
+    Version max_ver = Version::Any;
+    std::uint8_t no_versions = 0;
+    std::string ciphers, ciphersuites, curves;
+    bool reuse = true;                // `ssl-reuse` (default) / `no-ssl-reuse`: resume the last session
+    bool no_tickets = false;          // `no-tls-tickets`: do not ask for tickets
+};
+
 // What the handshake settled, for the sample fetches (ssl_fc_*) and the log.
 struct Facts {
     std::string_view protocol;  // "TLSv1.3"

@@ -27,12 +27,16 @@ X-Req: <sequence on the connection>. Request bodies (Content-Length or chunked, 
 always read and hashed; `Expect: 100-continue` gets an `HTTP/1.1 100 Continue` before the body is
 read. Keep-alive and pipelining are supported; `idle_close` (seconds) closes a keep-alive
 connection that stays idle that long. Bounded: daemon threads, socket timeouts, stop() closes all.
+With `tls` (a server ssl.SSLContext) the origin speaks HTTPS: each accepted connection does its
+handshake in its own thread; `tls_log` records (server name asked for, session reused, version,
+ALPN) per connection, and `tls_errors` the handshakes that failed.
 """
 
 import base64
 import hashlib
 import json
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -149,8 +153,14 @@ class _Conn:
 
 
 class Origin:
-    def __init__(self, port=None, name="origin", idle_close=None, conn_timeout=30.0, backlog=512):
+    def __init__(self, port=None, name="origin", idle_close=None, conn_timeout=30.0, backlog=512, tls=None):
         self.name = name
+        self.tls = tls
+        if tls is not None:
+            # the server name each connection asked for, kept on its socket
+            tls.sni_callback = lambda sock, name, ctx: setattr(sock, "es_sni", name)
+        self.tls_log = []
+        self.tls_errors = []
         self.port = port or eslib.free_port()
         self.idle_close = idle_close
         self.conn_timeout = conn_timeout
@@ -236,6 +246,18 @@ class Origin:
 
     def _run(self, c, idx):
         try:
+            if self.tls is not None:
+                c.settimeout(10)
+                try:
+                    c = self.tls.wrap_socket(c, server_side=True)
+                except (ssl.SSLError, OSError) as e:
+                    with self.lock:
+                        self.tls_errors.append(repr(e))
+                    raise _Closed()
+                with self.lock:
+                    self.tls_log.append({"conn": idx, "sni": getattr(c, "es_sni", None),
+                                         "reused": c.session_reused, "version": c.version(),
+                                         "alpn": c.selected_alpn_protocol()})
             self._serve(_Conn(c, self), idx)
         except (_Closed, socket.timeout, ConnectionError, BrokenPipeError):
             pass

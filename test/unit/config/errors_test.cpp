@@ -231,7 +231,18 @@ TEST_CASE("errors: server lines") {
     expect_error(in_backend("    server s1 127.0.0.1:1 backup\n"), kBackendLine,
                  {"server option 'backup' is not supported", "health checks"});
     expect_error(in_backend("    server s1 127.0.0.1:1 ssl verify none\n"), kBackendLine,
-                 {"'ssl'", "TLS to servers is not supported yet"});
+                 {"'ssl' towards servers", "'mode http' backends only"});
+    expect_error(in_backend("    server s1 127.0.0.1:1 ssl verify maybe\n"), kBackendLine,
+                 {"'verify' expects 'none' or 'required', got 'maybe'"});
+    expect_error(in_backend("    server s1 127.0.0.1:1 ssl verify none sni bogus(x)\n"), kBackendLine,
+                 {"'sni bogus(x)'", "str(<name>), req.hdr(<name>)"});
+    expect_error(in_backend("    mode http\n    server s1 127.0.0.1:1 ssl\n"), kBackendLine + 1,
+                 {"needs 'ca-file", "verify none"});
+    expect_error(in_backend("    mode http\n    server s1 127.0.0.1:1 ssl verify required ca-file /nonexistent/ca.pem\n"),
+                 kBackendLine + 1, {"cannot load CA file '/nonexistent/ca.pem'"});
+    expect_error(in_backend("    mode http\n    server s1 127.0.0.1:1 ssl verify none alpn h3\n"), kBackendLine + 1,
+                 {"alpn 'h3'"});
+    expect_error(in_backend("    server s1 127.0.0.1:1 ssl force-tlsv12\n"), kBackendLine, {"'ssl-min-ver'"});
     expect_error(in_backend("    server s1 127.0.0.1:1 send-proxy\n"), kBackendLine, {"PROXY protocol"});
     expect_error(in_backend("    server s1 127.0.0.1:1 check inter soon\n"), kBackendLine,
                  {"'inter' expects a time", "'soon'"});
