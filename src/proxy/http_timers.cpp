@@ -80,6 +80,12 @@ using namespace h1;
         return d;
     }
     if (!x && s->out.n == 0) {  // waiting for a request head
+        if (s->tls && !s->tls->established()) [[unlikely]] {
+            // the TLS handshake: `timeout client` from the accept, as HAProxy 2.6 bounds it
+            *why = 9;
+            const config::Millis t = first_of(ft.client, ft.http_request);
+            return t > 0 ? s->t_req + t : -1;
+        }
         const bool started = !s->in.empty() || (s->req_acc && s->req_acc->len > s->req_acc->off);
         *why = started ? 1 : 2;
         config::Millis t;
@@ -161,6 +167,10 @@ void H1Proxy::h_on_timer(shard::Timer* t) {
             h_reply_error(s, 408, "timeout http-request");
             return;
         case 2:  // idle keep-alive connection
+            h_close(s);
+            return;
+        case 9:  // a TLS handshake that did not complete in time: a failed one
+            st_.shard.ssl_failures.inc();
             h_close(s);
             return;
         case 3: {  // no server slot in time

@@ -12,12 +12,16 @@
     process's, on another bind) is refused and the handshake is a full one; a file with too few keys
     or a bad line fails `-c` naming the file's line;
   - `tune.ssl.lifetime` / `tune.ssl.cachesize` load;
+  - a handshake that stalls (half a ClientHello) is closed at `timeout client` from the accept,
+    as HAProxy 2.6 does, while a `timeout http-request` ten times longer is set;
   - edgeshard only: the process's ticket keys are carried across reloads (`-x`): a session from
     generation 1 resumes on generations 2 and 3, not on 4 (each reload makes a new key and keeps the
     two before it); the file's keys are the file's at every generation.
 """
 import os
+import socket
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
@@ -45,14 +49,35 @@ def main(h):
     site = tls_lib.make_cert(h, "site", "site.test", ["site.test"])
     keys = h.write("tickets.keys", "".join(
         h.run_cmd(["openssl", "rand", "-base64", "80"]).stdout.replace("\n", "") + "\n" for _ in range(4)))
-    p_tickets, p_ids, p_file = eslib.free_port(), eslib.free_port(), eslib.free_port()
+    p_tickets, p_ids, p_file, p_slow = eslib.free_port(), eslib.free_port(), eslib.free_port(), eslib.free_port()
     L = eslib.LOCALHOST
     px = fixture.proxy_to_origin(
-        h, nbthread=2, client="10s", server="10s", ports=(p_tickets, p_ids, p_file), name="es1",
+        h, nbthread=2, client="10s", server="10s", ports=(p_tickets, p_ids, p_file, p_slow), name="es1",
+        sections_after=eslib.section("frontend fe_slow", f"bind {L}:{p_slow} ssl crt {site}\n"
+                                     "timeout client 1500ms\ntimeout http-request 15s\ndefault_backend be"),
         global_lines="tune.ssl.lifetime 600\ntune.ssl.cachesize 1000",
         fe_lines=f"bind {L}:{p_tickets} ssl crt {site}\n"
                  f"bind {L}:{p_ids} ssl crt {site} no-tls-tickets\n"
                  f"bind {L}:{p_file} ssl crt {site} tls-ticket-keys {keys}")
+
+    # ---- a stalled handshake ends at `timeout client`
+    fails0 = int(info(px).get("SslHandshakeFailures", "0")) if eslib.on_edgeshard() else 0
+    s = socket.create_connection((L, p_slow), timeout=10)
+    s.sendall(bytes.fromhex("160301020001"))  # a record header and the start of a ClientHello
+    t0 = time.monotonic()
+    try:
+        got = s.recv(100)
+    except (ConnectionResetError, socket.timeout) as e:
+        got = repr(e)
+    took = time.monotonic() - t0
+    s.close()
+    check(1.2 <= took <= 5.0 and got in (b"", "ConnectionResetError(104, 'Connection reset by peer')"),
+          f"a stalled handshake is closed at timeout client (1.5s): after {took:.1f}s with {got!r}")
+    ok, _ = tls_lib.session(h, p_slow)
+    check_eq(ok, "New", "a good client on the same bind")
+    if eslib.on_edgeshard():
+        check(int(info(px)["SslHandshakeFailures"]) > fails0, "the stalled handshake counts as a failure")
+    log(f"stalled handshake closed after {took:.1f}s (timeout client 1.5s, http-request 15s)")
 
     # ---- tickets, every shard opens every shard's tickets
     for ver in ("-tls1_3", "-tls1_2"):
