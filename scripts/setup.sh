@@ -8,7 +8,8 @@ BUILD_PKGS=(g++ pkg-config cmake meson ninja-build liburing-dev libmimalloc-dev 
             doctest-dev libbenchmark-dev libssl-dev libcrypt-dev)
 # python3-jsonschema checks edgeshard-bench's JSON against its schema; chromium renders its HTML report;
 # rsyslog is the real syslog server of log_syslog_udp (started by the test itself, never as a service)
-TEST_PKGS=(python3 python3-jsonschema socat iperf3 curl procps wrk openssl chromium rsyslog)
+# testssl.sh scans the TLS binds (tls_testssl)
+TEST_PKGS=(python3 python3-jsonschema socat iperf3 curl procps wrk openssl chromium rsyslog testssl.sh)
 want=("${BUILD_PKGS[@]}")
 [[ ${1:-} == --test ]] && want+=("${TEST_PKGS[@]}")
 

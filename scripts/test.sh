@@ -4,8 +4,12 @@
 # tool's own cases (the 'bench' suite, once), and the unit tests and the integration tests again
 # under AddressSanitizer + UndefinedBehaviorSanitizer. Ends with "N passed, M failed, K skipped",
 # counting every suite of both builds.
+# --slow adds the 'slow' suite (test/integ/cases/slow_*: long runs and heavy peers) on the release
+# build; CI runs without it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+slow=0
+[[ ${1:-} == --slow ]] && slow=1
 scripts/setup.sh --test || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 
 passed=0; failed=0; skipped=0
@@ -47,6 +51,7 @@ run_suite build 2 --suite unit
 run_suite build 1 --suite integ
 # the load tool's cases test tools/bench, not the proxy: once, here, not again under the sanitizers
 run_suite build 1 --suite bench --no-suite unit
+((slow)) && run_suite build 1 --suite slow
 
 if [[ ${EDGESHARD_SKIP_SANITIZE:-0} != 1 ]]; then
   # -O1, ASan's recommended level (finds at least what -O2 finds; the project's default -O2 used to
