@@ -172,6 +172,7 @@ void register_all_commands(CommandTable& t) {
     register_cli_commands(t);
     register_stats_commands(t);
     register_server_commands(t);
+    register_ssl_commands(t);
 }
 
 }  // namespace es::control

@@ -8,6 +8,7 @@
 //      ones first keeps the poll results' indexes valid.
 //   4. idle expiry, then removal of closed clients (compaction happens in one place only).
 #include "edgeshard/control/control_shard.hpp"
+#include "edgeshard/tls/certinfo.hpp"
 #include "edgeshard/tls/context.hpp"
 
 #include <fcntl.h>
@@ -22,6 +23,8 @@
 #include <sys/signalfd.h>
 
 #include <algorithm>
+#include <thread>
+#include <chrono>
 #include <charconv>
 #include <deque>
 #include <memory>
@@ -109,6 +112,7 @@ struct ControlShard::Impl {
     bool published = false;
     CommandTable table;
     Services services;
+    CertStore certs;
     std::vector<Listener> listeners;
     std::vector<Client> clients;
     std::int64_t idle_timeout_ms = kDefaultStatsTimeoutMs;
@@ -130,8 +134,59 @@ struct ControlShard::Impl {
         services.snapshot = [this](const stats::BuildOptions& opt) { return snapshot(opt); };
         bind_server_admin(services, rt);
         services.show_proc = [this]() { return show_proc(); };
+        load_certs();
+        services.certs = &certs;
+        services.commit_cert = [this](const std::string& path, const std::string& pem) { return commit_cert(path, pem); };
         const auto t = rt.config().global.stats_timeout;
         if (t > 0) idle_timeout_ms = t;
+    }
+
+    // The certificate files of every TLS bind, read as they are now (the shards loaded the same).
+    void load_certs() {
+        for (const auto& fe : rt.config().frontends)
+            for (const auto& b : fe.binds) {
+                if (!b.tls) continue;
+                for (const std::string& f : tls::cert_files(b.tls->o)) {
+                    if (certs.find(f) >= 0) continue;
+                    std::string text;
+                    if (FILE* fp = std::fopen(f.c_str(), "r")) {
+                        char buf[8192];
+                        std::size_t n;
+                        while ((n = std::fread(buf, 1, sizeof buf, fp)) > 0) text.append(buf, n);
+                        std::fclose(fp);
+                    }
+                    certs.files.push_back(f);
+                    certs.pem.push_back(std::move(text));
+                }
+            }
+    }
+
+    // A committed certificate to every data shard (shard::Message::kCertUpdate). The last shard
+    // to apply it frees it; one that cannot take it is not waited for.
+    std::string commit_cert(const std::string& path, const std::string& pem) {
+        const std::size_t n = rt.shard_count();
+        auto* u = new tls::CertUpdate;
+        u->path = path;
+        u->pem = pem;
+        u->pending.store(int(n));
+        shard::Message m;
+        m.kind = shard::Message::kCertUpdate;
+        m.a = reinterpret_cast<std::uintptr_t>(u);
+        std::string missed;
+        for (std::size_t i = 0; i < n; ++i) {
+            bool ok = rt.post(i, m);
+            const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+            while (!ok && std::chrono::steady_clock::now() < deadline) {
+                std::this_thread::yield();
+                ok = rt.post(i, m);
+            }
+            if (ok) continue;
+            if (!missed.empty()) missed.append(", ");
+            missed.append(std::to_string(i));
+            if (u->pending.fetch_sub(1) == 1) delete u;
+        }
+        if (!missed.empty()) return "shard(s) " + missed + " did not take the certificate (mailbox full); commit it again";
+        return {};
     }
 
     ~Impl() {
@@ -263,6 +318,35 @@ struct ControlShard::Impl {
             if (line.starts_with("_handoff") || c.handoff) {
                 handoff_line(c, line);
                 if (c.closed || c.handoff) break;
+                continue;
+            }
+            // a command line ending in "<<" takes the lines after it, up to an empty line, as its
+            // payload (HAProxy's `set ssl cert <file> <<`)
+            if (line.size() >= 2 && line.ends_with("<<") && (line.size() == 2 || line[line.size() - 3] == ' ')) {
+                std::size_t end = pos, body_end = std::string::npos;
+                for (;;) {
+                    const std::size_t e = c.in.find('\n', end);
+                    if (e == std::string::npos) break;
+                    std::string_view l(c.in.data() + end, e - end);
+                    if (l.empty() || l == "\r") {
+                        body_end = end;
+                        end = e + 1;
+                        break;
+                    }
+                    end = e + 1;
+                }
+                if (body_end == std::string::npos) {
+                    if (!c.read_closed) {  // the payload is not complete yet
+                        pos = std::size_t(line.data() - c.in.data());
+                        break;
+                    }
+                    body_end = end = c.in.size();
+                }
+                ctx.payload = std::string_view(c.in.data() + pos, body_end - pos);
+                dispatch(line.substr(0, line.size() - 2), ctx, c.out);
+                ctx.payload = {};
+                pos = end;
+                if (c.session.quit || !c.session.interactive) c.done = true;
                 continue;
             }
             if (!line.empty() && line[0] == '@') {

@@ -12,6 +12,7 @@
 //  - the handshake runs on the same receives; its flights leave through the same queue. A failed
 //    handshake sends its alert and closes. A close after a response sends close_notify first.
 //  - bodies to a TLS client are never spliced (the kernel would send them in clear).
+#include <cstdio>
 #include <cstring>
 
 #include "edgeshard/core/assert.hpp"
@@ -372,6 +373,26 @@ void H1Proxy::h_process_response_tls(H1Conn* s) {
         h_process_response_loop(s);
         if (got == 0) break;
     }
+}
+
+// ---------------------------------------------------------------- certificates at run time
+
+void H1Proxy::tls_cert_update(tls::CertUpdate& u) {
+    const tls::BindTls* done[64];
+    std::size_t ndone = 0;
+    for (auto& per : tls_binds_)
+        for (auto& b : per) {
+            if (!b) continue;
+            bool seen = false;
+            for (std::size_t i = 0; i < ndone; ++i) seen = seen || done[i] == b.get();
+            if (seen) continue;
+            if (ndone < 64) done[ndone++] = b.get();
+            std::string error;
+            if (b->replace_cert(u.path, u.pem, error) < 0)
+                std::fprintf(stderr, "edgeshard: shard %d: commit ssl cert %s: %s\n", w_.p_.shard_id, u.path.c_str(),
+                             error.c_str());
+        }
+    if (u.pending.fetch_sub(1) == 1) delete &u;
 }
 
 }  // namespace es::proxy

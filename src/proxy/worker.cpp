@@ -167,6 +167,10 @@ void Worker::on_message(const shard::Message& m) {
         on_server_admin(m);
         return;
     }
+    if (m.kind == shard::Message::kCertUpdate) {
+        h1_->tls_cert_update(*reinterpret_cast<tls::CertUpdate*>(m.a));
+        return;
+    }
     if (m.kind == shard::Message::kResumeAccept) {
         accept_paused_ = false;
         if (!draining_) update_accepting();

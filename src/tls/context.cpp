@@ -214,6 +214,7 @@ std::unique_ptr<BindTls> BindTls::make(const BindOptions& o, std::string& error,
         return nullptr;
     }
     b->cache_ = cache;
+    b->opts_ = o;
     // the session ID context: the bind's name, hashed down when longer than OpenSSL keeps
     b->sid_ctx_ = o.id.empty() ? std::string("edgeshard") : o.id;
     if (b->sid_ctx_.size() > SSL_MAX_SID_CTX_LENGTH) {
@@ -406,6 +407,57 @@ SSL_CTX* BindTls::select(std::string_view name) const {
         for (const std::string& cn : c.names)
             if (cn.size() == parent.size() + 1 && cn[0] == '*' && std::string_view(cn).substr(1) == parent) return c.ctx;
     return nullptr;
+}
+
+int BindTls::replace_cert(const std::string& path, const std::string& pem, std::string& error) {
+    std::vector<std::size_t> which;
+    for (std::size_t i = 0; i < certs_.size(); ++i)
+        if (certs_[i].path == path) which.push_back(i);
+    if (which.empty()) return 0;
+    ERR_clear_error();
+    SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
+        error = "out of memory for a TLS context";
+        return -1;
+    }
+    auto fail = [&](std::string why) {
+        SSL_CTX_free(ctx);
+        error = std::move(why);
+        return -1;
+    };
+    if (!configure(ctx, opts_, error)) return fail(error);
+    BIO* b = BIO_new_mem_buf(pem.data(), int(pem.size()));
+    X509* leaf = b ? PEM_read_bio_X509(b, nullptr, nullptr, nullptr) : nullptr;
+    bool ok = leaf && SSL_CTX_use_certificate(ctx, leaf) == 1;
+    while (ok) {
+        X509* extra = PEM_read_bio_X509(b, nullptr, nullptr, nullptr);
+        if (!extra) break;
+        if (SSL_CTX_add0_chain_cert(ctx, extra) != 1) {
+            X509_free(extra);
+            ok = false;
+        }
+    }
+    X509_free(leaf);
+    BIO_free(b);
+    ERR_clear_error();
+    if (!ok) return fail("no usable certificate in it");
+    b = BIO_new_mem_buf(pem.data(), int(pem.size()));
+    EVP_PKEY* key = b ? PEM_read_bio_PrivateKey(b, nullptr, nullptr, nullptr) : nullptr;
+    BIO_free(b);
+    ERR_clear_error();
+    const bool key_ok = key && SSL_CTX_use_PrivateKey(ctx, key) == 1 && SSL_CTX_check_private_key(ctx) == 1;
+    EVP_PKEY_free(key);
+    ERR_clear_error();
+    if (!key_ok) return fail("its private key is missing or does not match the certificate");
+    const std::vector<std::string> names = cert_names(SSL_CTX_get0_certificate(ctx));
+    for (std::size_t k = 0; k < which.size(); ++k) {
+        Cert& c = certs_[which[k]];
+        if (k > 0) SSL_CTX_up_ref(ctx);
+        SSL_CTX_free(c.ctx);  // connections made with it hold their own reference
+        c.ctx = ctx;
+        c.names = names;
+    }
+    return int(which.size());
 }
 
 }  // namespace es::tls

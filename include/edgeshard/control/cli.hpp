@@ -43,6 +43,7 @@ bool wants_json(std::span<const std::string_view> args);
 // Registration functions, one per room that owns commands, and the one list that calls them.
 void register_cli_commands(CommandTable& t);    // help, prompt, quit, show version
 void register_stats_commands(CommandTable& t);  // show info / stat / pools / shards
+void register_ssl_commands(CommandTable& t);    // show / set / commit / abort ssl cert
 void register_all_commands(CommandTable& t);
 
 }  // namespace es::control

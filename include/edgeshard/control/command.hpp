@@ -63,6 +63,24 @@ struct Services {
         set_server;
     // `show proc`: one line per live process of the reload chain, this one first; empty: unavailable.
     std::function<std::string()> show_proc;
+    // TLS certificates (`show/set/commit/abort ssl cert`): the control shard's store (null:
+    // unavailable), and the function that sends a committed certificate to every data shard
+    // ("" or what went wrong).
+    struct CertStore* certs = nullptr;
+    std::function<std::string(const std::string& path, const std::string& pem)> commit_cert;
+};
+
+// The certificates the TLS binds load, as the control shard knows them (`show ssl cert`), and the
+// one transaction `set ssl cert` opens (HAProxy allows one at a time).
+struct CertStore {
+    std::vector<std::string> files;              // in configuration order
+    std::vector<std::string> pem;                // the committed text of each file
+    std::string tx_path, tx_pem;                 // the open transaction (tx_path empty: none)
+    int find(std::string_view path) const {
+        for (std::size_t i = 0; i < files.size(); ++i)
+            if (files[i] == path) return int(i);
+        return -1;
+    }
 };
 
 class CommandTable;
@@ -71,6 +89,9 @@ struct Context {
     const CommandTable& commands;
     const Services& services;
     Session& session;
+    // the lines after a command line ending in "<<", up to an empty line (HAProxy's payloads:
+    // `set ssl cert <file> <<`); empty for other commands
+    std::string_view payload = {};
 };
 
 using Handler = void (*)(std::span<const std::string_view> args, Context& ctx, std::string& out);

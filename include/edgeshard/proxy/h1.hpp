@@ -35,6 +35,7 @@
 #include "edgeshard/tls/conn.hpp"
 #include "edgeshard/tls/session_cache.hpp"
 #include "edgeshard/tls/upstream.hpp"
+#include "edgeshard/tls/certinfo.hpp"
 
 namespace es::proxy {
 
@@ -72,6 +73,11 @@ private:
     void h_tls_recv(H1Conn* s, std::uint16_t bid, std::uint32_t n, bool more);
     std::size_t h_tls_pull(H1Conn* s);
     void h_tls_seal(H1Conn* s) { tls_seal(*s->tls, s->out, s->tls_sealed); }
+public:
+    // `commit ssl cert` (shard::Message::kCertUpdate): this shard's binds that load the file take
+    // the new certificate; frees the update when this shard is the last to apply it.
+    void tls_cert_update(tls::CertUpdate& u);
+private:
     // the plaintext pieces behind the `sealed` records of `q` become records (before the handshake
     // completes, only its flights are queued, in front of the pieces)
     void tls_seal(tls::Conn& t, OutQ& q, std::uint8_t& sealed);

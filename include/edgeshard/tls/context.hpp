@@ -53,6 +53,11 @@ public:
     // The ALPN protocols offered, in wire format (length-prefixed), possibly empty.
     const std::string& alpn_wire() const { return alpn_wire_; }
     const TicketKeys* ticket_keys() const { return keys_.get(); }
+    // `commit ssl cert`: the certificates loaded from `path` take `pem` (certificate, chain, key)
+    // in new contexts; connections already made keep the old ones (OpenSSL counts references).
+    // Returns how many were replaced (0: this bind does not load that file); -1 and `error` when
+    // `pem` cannot be used, in which case nothing changed.
+    int replace_cert(const std::string& path, const std::string& pem, std::string& error);
 
 private:
     BindTls() = default;
@@ -66,6 +71,7 @@ private:
     std::vector<Cert> certs_;
     std::string alpn_wire_;
     std::string sid_ctx_;                     // session ID context (from BindOptions::id)
+    BindOptions opts_;                        // what new contexts are configured with (replace_cert)
     std::shared_ptr<const TicketKeys> keys_;  // null: OpenSSL's own ticket keys
     SessionCache* cache_ = nullptr;
 };

@@ -1,0 +1,37 @@
+// Certificates at run time (HAProxy's `show ssl cert`, `set ssl cert`, `commit ssl cert`): the
+// files a bind loads, what a certificate says (in HAProxy's `show ssl cert <file>` lines), and the
+// checks a new certificate passes before it replaces one in the shards.
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "edgeshard/tls/options.hpp"
+
+namespace es::tls {
+
+// The certificate files a bind's `crt` arguments load (directories expanded in name order, the
+// companion files skipped), in the order BindTls loads them. Unreadable directories are skipped.
+std::vector<std::string> cert_files(const BindOptions& o);
+
+// HAProxy's detail lines for the first certificate of `pem` (and its chain): Serial, notBefore,
+// notAfter, Subject Alternative Name, Algorithm, SHA1 FingerPrint, Subject, Issuer, Chain
+// Subject/Issuer. Empty and `error` set when `pem` holds no certificate.
+std::string describe_cert(std::string_view pem, std::string& error);
+
+// A `set ssl cert` payload applied over the current PEM of a file: the payload's certificate and
+// chain, with its own key or, when it has none, the current one; the key must match the
+// certificate. False and `error` (what to fix) otherwise. `out` is the PEM text to load.
+bool merge_cert_payload(std::string_view current, std::string_view payload, std::string& out, std::string& error);
+
+// A committed certificate on its way to the shards (shard::Message::kCertUpdate): immutable once
+// posted; the last shard to apply it frees it.
+struct CertUpdate {
+    std::string path;  // the file as the configuration names it
+    std::string pem;   // certificate, chain and key
+    std::atomic<int> pending{0};  // shards that have not applied it yet
+};
+
+}  // namespace es::tls

@@ -1,0 +1,142 @@
+// `show ssl cert`, `set ssl cert`, `commit ssl cert`, `abort ssl cert`: replacing a certificate
+// at run time without a reload, with HAProxy's transaction and its answers (management.txt).
+// A `set` builds the new PEM in a transaction (the payload's certificate and chain, with its own
+// key or else the current one; the key must match); `commit` sends it to every data shard, which
+// rebuilds the contexts that load that file (new handshakes use it, established connections keep
+// theirs). A committed certificate lives in memory: a reload loads the files again.
+#include <string>
+
+#include "edgeshard/control/cli.hpp"
+#include "edgeshard/tls/certinfo.hpp"
+
+namespace es::control {
+
+namespace {
+
+bool no_store(const Context& ctx, std::string& out) {
+    if (ctx.services.certs) return false;
+    out.append("TLS certificates are not available.\n");
+    return true;
+}
+
+// "\*name" names a file whose name starts with '*'; "*name" the transaction on it
+std::string unescape(std::string_view w, bool& tx) {
+    tx = false;
+    if (w.starts_with("\\*")) return std::string(w.substr(1));
+    if (w.starts_with("*")) {
+        tx = true;
+        return std::string(w.substr(1));
+    }
+    return std::string(w);
+}
+
+void cmd_show_cert(std::span<const std::string_view> args, Context& ctx, std::string& out) {
+    if (no_store(ctx, out)) return;
+    CertStore& cs = *ctx.services.certs;
+    if (args.empty()) {
+        out.append("# transaction\n");
+        if (!cs.tx_path.empty()) out.append("*").append(cs.tx_path).append("\n");
+        out.append("# filename\n");
+        for (const std::string& f : cs.files) out.append(f).append("\n");
+        return;
+    }
+    bool tx = false;
+    const std::string name = unescape(args[0], tx);
+    const int i = cs.find(name);
+    if (i < 0 || (tx && cs.tx_path != name)) {
+        out.append("Can't display the certificate: Not found or the certificate is a bundle!\n");
+        return;
+    }
+    std::string error;
+    const std::string details = tls::describe_cert(tx ? cs.tx_pem : cs.pem[std::size_t(i)], error);
+    out.append("Filename: ").append(tx ? "*" : "").append(name).append("\n");
+    out.append(tx ? "Status: Unused\n" : "Status: Used\n");
+    if (details.empty()) out.append("(").append(error).append(")\n");
+    out.append(details);
+}
+
+void cmd_set_cert(std::span<const std::string_view> args, Context& ctx, std::string& out) {
+    if (no_store(ctx, out)) return;
+    CertStore& cs = *ctx.services.certs;
+    if (args.empty() || ctx.payload.empty()) {
+        out.append("'set ssl cert' expects a filename and a certificate as a payload\n");
+        return;
+    }
+    const std::string name(args[0]);
+    const int i = cs.find(name);
+    if (i < 0) {
+        out.append("Can't replace a certificate which is not referenced by the configuration!\n");
+        return;
+    }
+    if (!cs.tx_path.empty() && cs.tx_path != name) {
+        out.append("The ongoing transaction is about '").append(cs.tx_path).append("' but you are trying to set '")
+            .append(name).append("'\n");
+        return;
+    }
+    const bool update = !cs.tx_path.empty();
+    std::string merged, error;
+    if (!tls::merge_cert_payload(update ? cs.tx_pem : cs.pem[std::size_t(i)], ctx.payload, merged, error)) {
+        out.append("unable to load the payload: ").append(error).append("\n");
+        return;
+    }
+    cs.tx_path = name;
+    cs.tx_pem = std::move(merged);
+    out.append(update ? "Transaction updated for certificate " : "Transaction created for certificate ")
+        .append(name).append("!\n");
+}
+
+void cmd_commit_cert(std::span<const std::string_view> args, Context& ctx, std::string& out) {
+    if (no_store(ctx, out)) return;
+    CertStore& cs = *ctx.services.certs;
+    if (args.empty()) {
+        out.append("'commit ssl cert' expects a filename\n");
+        return;
+    }
+    if (cs.tx_path.empty()) {
+        out.append("No ongoing transaction! !\n");
+        return;
+    }
+    if (cs.tx_path != args[0]) {
+        out.append("The ongoing transaction is about '").append(cs.tx_path).append("' but you are trying to set '")
+            .append(args[0]).append("'\n");
+        return;
+    }
+    out.append("Committing ").append(cs.tx_path);
+    const std::string error = ctx.services.commit_cert ? ctx.services.commit_cert(cs.tx_path, cs.tx_pem)
+                                                       : std::string("the data shards are not reachable");
+    if (!error.empty()) {
+        out.append("\n").append(error).append("\n");
+        return;
+    }
+    cs.pem[std::size_t(cs.find(cs.tx_path))] = std::move(cs.tx_pem);
+    cs.tx_path.clear();
+    cs.tx_pem.clear();
+    out.append("\nSuccess!\n");
+}
+
+void cmd_abort_cert(std::span<const std::string_view> args, Context& ctx, std::string& out) {
+    if (no_store(ctx, out)) return;
+    CertStore& cs = *ctx.services.certs;
+    if (cs.tx_path.empty() || args.empty() || cs.tx_path != args[0]) {
+        out.append("No ongoing transaction!\n");
+        return;
+    }
+    out.append("Transaction aborted for certificate '").append(cs.tx_path).append("'!\n");
+    cs.tx_path.clear();
+    cs.tx_pem.clear();
+}
+
+}  // namespace
+
+void register_ssl_commands(CommandTable& t) {
+    t.add({{"show", "ssl", "cert"}, "[[*][\\]<certfile>]", "display the TLS certificates used in memory, or the details of one",
+           Level::Operator, cmd_show_cert});
+    t.add({{"set", "ssl", "cert"}, "<certfile> <payload>", "replace a certificate file (a transaction)", Level::Admin,
+           cmd_set_cert});
+    t.add({{"commit", "ssl", "cert"}, "<certfile>", "commit a certificate file: new handshakes use it", Level::Admin,
+           cmd_commit_cert});
+    t.add({{"abort", "ssl", "cert"}, "<certfile>", "abort a transaction for a certificate file", Level::Admin,
+           cmd_abort_cert});
+}
+
+}  // namespace es::control
