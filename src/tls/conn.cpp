@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 namespace es::tls {
 
@@ -119,6 +120,7 @@ Conn::Conn(const BindTls& bind) {
     BIO_set_data(bio, this);
     SSL_set_bio(ssl, bio, bio);  // one BIO both ways: SSL owns it (one reference)
     SSL_set_accept_state(ssl);
+    SSL_set_app_data(ssl, this);  // the verification callback finds the connection here
     ssl_ = ssl;
 }
 
@@ -227,6 +229,18 @@ void Conn::settle() {
     unsigned alen = 0;
     SSL_get0_alpn_selected(ssl_, &a, &alen);
     if (a && alen) f.alpn = std::string_view(reinterpret_cast<const char*>(a), alen);
+    // client certificates: computed here once, and only where the bind asks for them
+    if (SSL_get_verify_mode(ssl_) & SSL_VERIFY_PEER) {
+        if (ClientCert* cc = client_facts()) {
+            client_cert_facts(ssl_, *cc);
+            f.client = cc;
+        }
+    }
+}
+
+ClientCert* Conn::client_facts() {
+    if (!client_) client_.reset(new (std::nothrow) ClientCert());
+    return client_.get();
 }
 
 }  // namespace es::tls
