@@ -43,8 +43,9 @@ constexpr std::string_view kWhyPrivileges =
     "edgeshard keeps the user and root directory it was started with (no chroot, no setuid in this "
     "version): start it as that unprivileged user (systemd User=, as deploy/edgeshard.service does)";
 constexpr std::string_view kWhyTls =
-    "not supported yet by edgeshard's TLS (binds take crt, alpn, ssl-min-ver, ssl-max-ver, ciphers, ciphersuites, "
-    "curves; servers are reached in clear)";
+    "not supported yet by edgeshard's TLS (binds take crt, crt-list, alpn, ssl-min-ver, ssl-max-ver, ciphers, "
+    "ciphersuites, curves, ca-file, crl-file, verify, ca-ignore-err, crt-ignore-err, strict-sni; servers are reached "
+    "in clear)";
 constexpr std::string_view kWhyTune = "HAProxy tuning knob; edgeshard sizes this itself";
 constexpr std::string_view kWhyCheck =
     "health checks are not performed in this version: every server is always considered up";
@@ -70,7 +71,6 @@ constexpr Ignored kGlobalIgnored[] = {
     {"group", kWhyPrivileges},
     {"uid", kWhyPrivileges},
     {"gid", kWhyPrivileges},
-    {"ca-base", kWhyTls},
     {"key-base", kWhyTls},
     {"issuers-chain-path", kWhyTls},
     {"maxsslconn", kWhyTls},
@@ -442,6 +442,7 @@ std::vector<std::string_view> global_keywords() {
                                        "unsetenv",
                                        "resetenv",
                                        "crt-base",
+                                       "ca-base",
                                        "ssl-default-bind-ciphers",
                                        "ssl-default-bind-ciphersuites",
                                        "ssl-default-bind-curves",
@@ -456,7 +457,7 @@ void parse_global_line(ParseState& st, const Line& line) {
     auto& g = st.cfg.global;
     constexpr int kIntMax = std::numeric_limits<int>::max();
     if (parse_global_tls(st, line)) {
-        // crt-base, ssl-default-bind-* (tls.cpp)
+        // crt-base, ca-base, ssl-default-bind-* (tls.cpp)
     } else if (kw == "maxconn") {
         g.maxconn = static_cast<int>(int_arg(line, 1, kw, 1, kIntMax, "a positive integer"));
         no_more_args(line, 2, kw);
