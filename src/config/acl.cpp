@@ -55,7 +55,71 @@ constexpr FetchDef kFetches[] = {
     {"ssl_fc_protocol", "ssl_fc_protocol", Match::Str, false},
     {"ssl_fc_cipher", "ssl_fc_cipher", Match::Str, false},
     {"ssl_fc_alpn", "ssl_fc_alpn", Match::Str, false},
+    // client certificates (binds with `verify`): see tls::ClientCert
+    {"ssl_c_used", "ssl_c_used", Match::Bool, false},
+    {"ssl_fc_has_crt", "ssl_fc_has_crt", Match::Bool, false},
+    {"ssl_c_verify", "ssl_c_verify", Match::Int, false},
+    {"ssl_c_err", "ssl_c_err", Match::Int, false},
+    {"ssl_c_ca_err", "ssl_c_ca_err", Match::Int, false},
+    {"ssl_c_s_dn", "ssl_c_s_dn", Match::Str, false},
+    {"ssl_c_i_dn", "ssl_c_i_dn", Match::Str, false},
+    {"ssl_c_serial", "ssl_c_serial", Match::Str, false},
+    {"ssl_c_sha1", "ssl_c_sha1", Match::Str, false},
+    {"ssl_c_notafter", "ssl_c_notafter", Match::Str, false},
+    {"ssl_c_notbefore", "ssl_c_notbefore", Match::Str, false},
 };
+
+// ssl_c_s_dn / ssl_c_i_dn take an optional "<entry>[,<occ>]" (HAProxy's third argument, the
+// rfc2253 format, is not built): returns the normalized "<entry>,<occ>", or fails.
+std::string dn_arg(const Line& line, const std::string& what, const std::string& fname, const std::string& arg) {
+    if (arg.empty()) return {};
+    const auto c1 = arg.find(',');
+    const std::string entry = arg.substr(0, c1);
+    std::string occ = "1";
+    if (c1 != std::string::npos) {
+        const auto c2 = arg.find(',', c1 + 1);
+        if (c2 != std::string::npos)
+            fail(line.at, what + ": " + squote(fname) + ": the <format> argument (" + squote(arg.substr(c2 + 1)) +
+                              ") is not supported in this version (the DN is given in its one-line form)");
+        occ = arg.substr(c1 + 1);
+        const auto n = parse_integer(occ);
+        if (!n || *n < -1000 || *n > 1000)
+            fail(line.at, what + ": " + squote(fname) + ": occurrence " + squote(occ) + " is not an integer");
+    }
+    if (entry.empty() && occ != "0" && occ != "1")
+        fail(line.at, what + ": " + squote(fname) + ": an occurrence needs an entry name, e.g. " +
+                          squote(fname + "(OU,2)"));
+    for (char ch : entry)
+        if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-' && ch != '_')
+            fail(line.at, what + ": " + squote(fname) + ": invalid DN entry name " + squote(entry));
+    return entry.empty() ? std::string() : entry + "," + occ;
+}
+
+// An integer pattern as a range "lo:hi" (an empty end is unbounded); `op` is a preceding operator
+// word (eq, ge, gt, le, lt) or empty.
+std::string int_pattern(const Line& line, const std::string& what, const std::string& op, const std::string& p) {
+    auto num = [&](const std::string& t) {
+        const auto n = parse_integer(t);
+        if (!n || t.empty())
+            fail(line.at, what + ": " + squote(p) + " is not an integer pattern (N, LO:HI, or eq/ge/gt/le/lt N)");
+        return *n;
+    };
+    if (!op.empty()) {
+        const long long n = num(p);
+        if (op == "eq") return std::to_string(n) + ":" + std::to_string(n);
+        if (op == "ge") return std::to_string(n) + ":";
+        if (op == "gt") return std::to_string(n + 1) + ":";
+        if (op == "le") return ":" + std::to_string(n);
+        return ":" + std::to_string(n - 1);  // lt
+    }
+    const auto colon = p.find(':');
+    if (colon == std::string::npos) {
+        const long long n = num(p);
+        return std::to_string(n) + ":" + std::to_string(n);
+    }
+    const std::string lo = p.substr(0, colon), hi = p.substr(colon + 1);
+    return (lo.empty() ? "" : std::to_string(num(lo))) + ":" + (hi.empty() ? "" : std::to_string(num(hi)));
+}
 
 // HAProxy fetches this version does not evaluate: refused with that reason rather than "unknown".
 constexpr std::string_view kFetchesRefused[] = {"path_reg",
@@ -161,7 +225,9 @@ std::string supported_fetches() {
     return "path, path_beg, path_end, path_sub, path_dir, url, url_beg, url_end, url_sub, url_dir, "
            "hdr(<name>), "
            "hdr_beg, hdr_end, hdr_sub, hdr_dir, method, src, req.ver, http_auth(<userlist>), always_true, "
-           "always_false";
+           "always_false, ssl_fc, ssl_fc_sni, ssl_fc_protocol, ssl_fc_cipher, ssl_fc_alpn, ssl_fc_has_crt, ssl_c_used, "
+           "ssl_c_verify, ssl_c_err, ssl_c_ca_err, ssl_c_s_dn([<entry>[,<occ>]]), ssl_c_i_dn([<entry>[,<occ>]]), "
+           "ssl_c_serial, ssl_c_sha1, ssl_c_notbefore, ssl_c_notafter";
 }
 
 // acl words [first, last): <criterion> [flags] [patterns...]. what names the ACL in messages.
@@ -212,9 +278,12 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
     if (def->needs_arg && (arg.empty()))
         fail(line.at, what + ": " + squote(fname) + " needs an argument, e.g. " +
                           (acl.fetch == "http_auth" ? "'http_auth(users)'" : squote(fname + "(host)")));
-    if (!def->needs_arg && has_parens && !arg.empty())
+    const bool dn = acl.fetch == "ssl_c_s_dn" || acl.fetch == "ssl_c_i_dn";
+    if (!def->needs_arg && !dn && has_parens && !arg.empty())
         fail(line.at, what + ": " + squote(fname) + " takes no argument, got " + squote(crit));
-    if (acl.fetch == "hdr") {
+    if (dn) {
+        acl.arg = dn_arg(line, what, fname, arg);
+    } else if (acl.fetch == "hdr") {
         if (arg.find(',') != std::string::npos)
             fail(line.at, what + ": header occurrence arguments (" + squote(crit) +
                               ") are not supported in this version; write " + squote(fname + "(<name>)"));
@@ -260,6 +329,8 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
                 acl.match = Match::Ip;
             else if (m == "bool")
                 acl.match = Match::Bool;
+            else if (m == "int" && def->match == Match::Int)
+                acl.match = Match::Int;
             else if (m == "reg" || m == "dom" || m == "len" || m == "int" || m == "bin")
                 fail(line.at, what + ": matching method '-m " + m + "' is not supported in this version " +
                                   "(supported: str, beg, end, sub, dir, found, ip, bool)");
@@ -285,7 +356,22 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
                               "starts with '-')");
         }
     }
+    if (acl.match == Match::Int) {
+        for (; i < last; ++i) {
+            const std::string& w = line.words[i];
+            if (w == "eq" || w == "ge" || w == "gt" || w == "le" || w == "lt") {
+                if (i + 1 >= last) fail(line.at, what + ": operator " + squote(w) + " needs a number after it");
+                acl.patterns.push_back(int_pattern(line, what, w, line.words[++i]));
+            } else {
+                acl.patterns.push_back(int_pattern(line, what, "", w));
+            }
+        }
+    } else if (def->match == Match::Int && acl.match != Match::Found) {
+        fail(line.at, what + ": " + squote(fname) + " is an integer: only '-m int' (the default) or '-m found' apply");
+    }
     for (; i < last; ++i) acl.patterns.push_back(line.words[i]);
+    // binary fetches are matched as hexadecimal text, whatever its case
+    if (acl.fetch == "ssl_c_serial" || acl.fetch == "ssl_c_sha1") acl.icase = true;
 
     const bool bool_fetch = def->match == Match::Bool;
     if (bool_fetch) {

@@ -440,11 +440,11 @@ std::vector<std::string_view> global_keywords() {
                                        "unsetenv",
                                        "resetenv",
                                        "crt-base",
+                                       "ca-base",
                                        "ssl-default-bind-ciphers",
                                        "ssl-default-bind-ciphersuites",
                                        "ssl-default-bind-curves",
                                        "ssl-default-bind-options",
-                                       "ca-base",
                                        "ssl-server-verify",
                                        "ssl-default-server-ciphers",
                                        "ssl-default-server-ciphersuites",
@@ -463,7 +463,7 @@ void parse_global_line(ParseState& st, const Line& line) {
     auto& g = st.cfg.global;
     constexpr int kIntMax = std::numeric_limits<int>::max();
     if (parse_global_tls(st, line)) {
-        // crt-base, ssl-default-bind-* (tls.cpp)
+        // crt-base, ca-base, ssl-default-bind-* (tls.cpp)
     } else if (kw == "maxconn") {
         g.maxconn = static_cast<int>(int_arg(line, 1, kw, 1, kIntMax, "a positive integer"));
         no_more_args(line, 2, kw);

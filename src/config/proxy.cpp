@@ -200,45 +200,30 @@ class IgnoredWords {
 
 // ---- bind ----------------------------------------------------------------------------------------------
 
-constexpr std::string_view kBindTls[] = {"ssl",
-                                         "crt",
-                                         "crt-list",
-                                         "ca-file",
-                                         "crl-file",
-                                         "alpn",
-                                         "npn",
-                                         "ciphers",
-                                         "ciphersuites",
-                                         "curves",
+// The TLS words of a bind that edgeshard reads (parse_bind_tls_word), for "did you mean".
+constexpr std::string_view kBindTlsBuilt[] = {
+    "ssl",          "crt",           "crt-list",      "ca-file",        "crl-file",       "alpn",
+    "ciphers",      "ciphersuites",  "curves",        "verify",         "ssl-min-ver",    "ssl-max-ver",
+    "no-sslv3",     "no-tlsv10",     "no-tlsv11",     "no-tlsv12",      "no-tlsv13",      "strict-sni",
+    "tls-ticket-keys", "no-tls-tickets", "prefer-client-ciphers", "crt-ignore-err", "ca-ignore-err"};
+// HAProxy's TLS words of a bind that are not built yet: refused by name.
+constexpr std::string_view kBindTls[] = {"npn",
                                          "ecdhe",
-                                         "verify",
-                                         "ssl-min-ver",
-                                         "ssl-max-ver",
-                                         "no-sslv3",
-                                         "no-tlsv10",
-                                         "no-tlsv11",
-                                         "no-tlsv12",
-                                         "no-tlsv13",
                                          "force-sslv3",
                                          "force-tlsv10",
                                          "force-tlsv11",
                                          "force-tlsv12",
                                          "force-tlsv13",
-                                         "strict-sni",
                                          "generate-certificates",
                                          "ca-sign-file",
                                          "ca-sign-pass",
                                          "allow-0rtt",
-                                         "tls-ticket-keys",
-                                         "no-tls-tickets",
-                                         "prefer-client-ciphers",
-                                         "crt-ignore-err",
-                                         "ca-ignore-err",
                                          "no-ca-names",
                                          "sigalgs",
                                          "client-sigalgs",
                                          "ssl-engine",
                                          "ca-verify-file",
+                                         "no-strict-sni",
                                          "quic-cc-algo",
                                          "quic-force-retry"};
 
@@ -324,6 +309,21 @@ bool parse_bind_tls_word(const Line& line, std::size_t& i, BindTlsOptions& t) {
         t.o.no_tickets = true;
     } else if (opt == "tls-ticket-keys") {
         t.o.ticket_keys = arg_or_fail(line, ++i, opt, "a file of base64 keys, one per line");
+    } else if (opt == "crt-list") {
+        t.crt_lists.push_back({arg_or_fail(line, ++i, opt, "a file listing certificates"), t.o.crt.size()});
+    } else if (opt == "ca-file") {
+        t.o.ca_file = arg_or_fail(line, ++i, opt, "a PEM file (or directory) of CA certificates");
+    } else if (opt == "crl-file") {
+        t.o.crl_file = arg_or_fail(line, ++i, opt, "a PEM file of certificate revocation lists");
+    } else if (opt == "verify") {
+        t.o.verify = verify_arg(line, i);
+    } else if (opt == "ca-ignore-err" || opt == "crt-ignore-err") {
+        const auto& a = arg_or_fail(line, ++i, opt, "'all' or a comma-separated list of error IDs");
+        std::string error;
+        if (!tls::parse_verify_errors(a, opt == "ca-ignore-err" ? t.o.ca_ignore : t.o.crt_ignore, error))
+            fail(line.at, squote(opt) + ": " + error);
+    } else if (opt == "strict-sni") {
+        t.o.strict_sni = true;
     } else if (const int v = no_version_bit(opt); v >= 0) {
         t.o.no_versions = std::uint8_t(t.o.no_versions | (1u << unsigned(v)));
         t.no_set = true;
@@ -364,8 +364,9 @@ void parse_bind(ParseState& st, ProxyDraft& px, const Line& line) {
         if (opt == "npn") fail(line.at, "'bind' option 'npn' is obsolete and not supported: use 'alpn'");
         if (std::find(std::begin(kBindTls), std::end(kBindTls), opt) != std::end(kBindTls))
             fail(line.at, "'bind' option " + squote(opt) + " is not supported yet (TLS binds take 'ssl', 'crt', "
-                          "'alpn', 'ssl-min-ver', 'ssl-max-ver', 'ciphers', 'ciphersuites', 'curves', "
-                          "'no-sslv3', 'no-tlsv1x', 'prefer-client-ciphers')");
+                          "'crt-list', 'alpn', 'ssl-min-ver', 'ssl-max-ver', 'ciphers', 'ciphersuites', 'curves', "
+                          "'no-sslv3', 'no-tlsv1x', 'prefer-client-ciphers', 'no-tls-tickets', 'tls-ticket-keys', "
+                          "'ca-file', 'crl-file', 'verify', 'ca-ignore-err', 'crt-ignore-err', 'strict-sni')");
         for (const auto& r : kBindRefused)
             if (r.name == opt)
                 fail(line.at, "'bind' option " + squote(opt) + " is not supported: " + std::string(r.why));
@@ -385,6 +386,7 @@ void parse_bind(ParseState& st, ProxyDraft& px, const Line& line) {
             std::vector<std::string_view> known = {"backlog", "v6only", "v4v6"};
             // element-wise: GCC 12 -O2 reports a false -Warray-bounds on range insert here
             for (const auto& k : kBindIgnored1) known.push_back(k);
+            for (const auto& k : kBindTlsBuilt) known.push_back(k);
             for (const auto& k : kBindTls) known.push_back(k);
             for (const auto& r : kBindRefused) known.push_back(r.name);
             fail(line.at, "unknown 'bind' option " + squote(opt) + did_you_mean(opt, known));
@@ -392,7 +394,8 @@ void parse_bind(ParseState& st, ProxyDraft& px, const Line& line) {
     }
     if (v6only && v4v6) fail(line.at, "'bind': 'v6only' and 'v4v6' contradict each other");
     if (tls_words && !ssl) fail(line.at, "'bind': TLS options without 'ssl' (add 'ssl' to terminate TLS here)");
-    if (ssl && tls.o.crt.empty()) fail(line.at, "'bind ... ssl' needs a certificate: add 'crt <file|dir>'");
+    if (ssl && tls.o.crt.empty() && tls.crt_lists.empty())
+        fail(line.at, "'bind ... ssl' needs a certificate: add 'crt <file|dir>' or 'crt-list <file>'");
     std::shared_ptr<const BindTlsOptions> shared_tls = ssl ? std::make_shared<const BindTlsOptions>(std::move(tls)) : nullptr;
     for (std::size_t i = first; i < px.fe.binds.size(); ++i) {
         auto& b = px.fe.binds[i];

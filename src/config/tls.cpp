@@ -2,6 +2,7 @@
 // every TLS bind, whose certificates are loaded here once so that `-c` reports a bad file, key or
 // option at the bind's line. The shards load their own copies at start (tls/README.md).
 #include <map>
+#include <sstream>
 
 #include "edgeshard/tls/context.hpp"
 #include "edgeshard/tls/upstream.hpp"
@@ -17,7 +18,134 @@ std::string resolve(const std::string& base, const std::string& path) {
     return base + (base.back() == '/' ? "" : "/") + path;
 }
 
+bool verify_word(std::string_view w, tls::Verify& out) {
+    if (w == "none") out = tls::Verify::None;
+    else if (w == "optional") out = tls::Verify::Optional;
+    else if (w == "required") out = tls::Verify::Required;
+    else return false;
+    return true;
+}
+
+// crt-list options this version does not build: refused by name (HAProxy accepts them per line).
+constexpr std::string_view kCrtListRefused[] = {"allow-0rtt", "ca-verify-file", "client-sigalgs", "ecdhe",
+                                                "no-alpn", "no-ca-names", "npn", "sigalgs", "crt", "key",
+                                                "ocsp", "issuer", "sctl", "ocsp-update"};
+
+// One crt-list file (HAProxy's format): `<crtfile> [[<options>...]] [[!]<filter>...]` per line,
+// '#' comments and blank lines skipped. Certificate paths are relative to crt-base, ca-file and
+// crl-file to ca-base. Errors name the config line and the list's line.
+void read_crt_list(ParseState& st, const Location& at, const std::string& path, std::size_t after_crt,
+                   std::vector<tls::CertLine>& out) {
+    const Global& g = st.cfg.global;
+    std::istringstream in(read_whole(path, at, "crt-list"));
+    std::string text;
+    int n = 0;
+    std::size_t before = out.size();
+    while (std::getline(in, text)) {
+        ++n;
+        if (!text.empty() && text.back() == '\r') text.pop_back();
+        const std::string where = path + ":" + std::to_string(n);
+        auto bad = [&](const std::string& why) { fail(at, "crt-list " + squote(path) + " line " + std::to_string(n) + ": " + why); };
+        std::vector<std::string> words;
+        std::istringstream ws(text);
+        for (std::string w; ws >> w;) words.push_back(w);
+        if (words.empty() || words[0][0] == '#') continue;
+        tls::CertLine l;
+        l.where = where;
+        l.after_crt = after_crt;
+        l.path = resolve(g.crt_base, words[0]);
+        std::size_t i = 1;
+        if (i < words.size() && words[i].front() == '[') {
+            // the options: from '[' to the word that ends with ']', brackets stripped
+            std::vector<std::string> opts;
+            bool closed = false;
+            for (; i < words.size() && !closed; ++i) {
+                std::string w = words[i];
+                if (w.front() == '[' && opts.empty() && i == 1) w.erase(0, 1);
+                if (!w.empty() && w.back() == ']') {
+                    w.pop_back();
+                    closed = true;
+                }
+                if (!w.empty()) opts.push_back(w);
+            }
+            if (!closed) bad("missing ']' after the options");
+            for (std::size_t k = 0; k < opts.size(); ++k) {
+                const std::string& o = opts[k];
+                auto arg = [&]() -> const std::string& {
+                    if (k + 1 >= opts.size()) bad(squote(o) + " expects an argument");
+                    return opts[++k];
+                };
+                if (o == "alpn") {
+                    const std::string& a = arg();
+                    l.alpn.clear();
+                    std::size_t s = 0;
+                    while (s <= a.size()) {
+                        std::size_t c = a.find(',', s);
+                        if (c == std::string::npos) c = a.size();
+                        if (c == s) bad("'alpn': empty protocol name in " + squote(a));
+                        l.alpn.push_back(a.substr(s, c - s));
+                        s = c + 1;
+                    }
+                    l.alpn_set = true;
+                } else if (o == "ciphers") {
+                    l.ciphers = arg();
+                } else if (o == "ciphersuites") {
+                    l.ciphersuites = arg();
+                } else if (o == "curves") {
+                    l.curves = arg();
+                } else if (o == "ssl-min-ver" || o == "ssl-max-ver") {
+                    const std::string& a = arg();
+                    tls::Version v{};
+                    if (!tls::parse_version(a, v))
+                        bad(squote(o) + ": unknown version " + squote(a) + " (SSLv3, TLSv1.0, TLSv1.1, TLSv1.2 or TLSv1.3)");
+                    (o == "ssl-min-ver" ? l.min_ver : l.max_ver) = v;
+                    (o == "ssl-min-ver" ? l.min_set : l.max_set) = true;
+                } else if (o == "verify") {
+                    const std::string& a = arg();
+                    if (!verify_word(a, l.verify)) bad("'verify' expects none, optional or required, got " + squote(a));
+                    l.verify_set = true;
+                } else if (o == "ca-file") {
+                    l.ca_file = resolve(g.ca_base, arg());
+                } else if (o == "crl-file") {
+                    l.crl_file = resolve(g.ca_base, arg());
+                } else if (std::find(std::begin(kCrtListRefused), std::end(kCrtListRefused), o) !=
+                           std::end(kCrtListRefused)) {
+                    bad("option " + squote(o) + " is not supported in a crt-list yet (supported: alpn, ciphers, "
+                        "ciphersuites, curves, ssl-min-ver, ssl-max-ver, verify, ca-file, crl-file)");
+                } else {
+                    bad("unknown option " + squote(o) + " (a crt-list line takes alpn, ciphers, ciphersuites, "
+                        "curves, ssl-min-ver, ssl-max-ver, verify, ca-file, crl-file; bind-only options such as "
+                        "no-tls-tickets go on the bind line)");
+                }
+            }
+        }
+        bool wildcard = false, negative = false;
+        for (; i < words.size(); ++i) {
+            std::string f = lower(words[i]);
+            if (f.front() == '[') bad("options must come right after the certificate, before the filters");
+            if (f.starts_with('!')) negative = true;
+            else if (f.starts_with("*.")) wildcard = true;
+            else if (f.find('*') != std::string::npos && f != "*")
+                bad("filter " + squote(words[i]) + ": a wildcard is '*.' followed by a domain, or '*' alone");
+            l.filters.push_back(std::move(f));
+        }
+        if (negative && !wildcard)
+            st.warn(at, "crt-list " + squote(path) + " line " + std::to_string(n) +
+                            ": a negative filter without a wildcard on the same line has no effect");
+        out.push_back(std::move(l));
+    }
+    if (out.size() == before) fail(at, "crt-list " + squote(path) + " lists no certificate");
+}
+
 }  // namespace
+
+tls::Verify verify_arg(const Line& line, std::size_t& i) {
+    const std::string& opt = line.words[i];
+    const auto& a = arg_or_fail(line, ++i, opt, "none, optional or required");
+    tls::Verify v{};
+    if (!verify_word(a, v)) fail(line.at, squote(opt) + " expects none, optional or required, got " + squote(a));
+    return v;
+}
 
 tls::Version version_arg(const Line& line, std::size_t& i) {
     const std::string& opt = line.words[i];
@@ -33,6 +161,9 @@ bool parse_global_tls(ParseState& st, const Line& line) {
     auto& g = st.cfg.global;
     if (kw == "crt-base") {
         g.crt_base = arg_or_fail(line, 1, kw, "a directory");
+        no_more_args(line, 2, kw);
+    } else if (kw == "ca-base") {
+        g.ca_base = arg_or_fail(line, 1, kw, "a directory");
         no_more_args(line, 2, kw);
     } else if (kw == "ssl-default-bind-ciphers") {
         g.ssl_bind.ciphers = arg_or_fail(line, 1, kw, "an OpenSSL cipher list");
@@ -57,15 +188,14 @@ bool parse_global_tls(ParseState& st, const Line& line) {
                 g.ssl_bind.prefer_client_ciphers = true;
             } else if (w == "no-tls-tickets") {
                 g.ssl_bind.no_tickets = true;
+            } else if (w == "strict-sni") {
+                g.ssl_bind.strict_sni = true;
             } else {
                 fail(line.at, "'ssl-default-bind-options': option " + squote(w) +
                                   " is not supported (ssl-min-ver, ssl-max-ver, no-sslv3, no-tlsv10..no-tlsv13, "
-                                  "prefer-client-ciphers, no-tls-tickets)");
+                                  "prefer-client-ciphers, no-tls-tickets, strict-sni)");
             }
         }
-    } else if (kw == "ca-base") {
-        g.ca_base = arg_or_fail(line, 1, kw, "a directory");
-        no_more_args(line, 2, kw);
     } else if (kw == "ssl-server-verify") {
         const auto& v = arg_or_fail(line, 1, kw, "'none' or 'required'");
         if (v != "none" && v != "required") fail(line.at, "'ssl-server-verify' expects 'none' or 'required', got " + squote(v));
@@ -140,6 +270,11 @@ void finalize_tls(ParseState& st) {
                                   " (mode tcp): TLS termination is supported on 'mode http' frontends only in this version");
             auto t = std::make_shared<BindTlsOptions>(*orig);
             for (auto& c : t->o.crt) c = resolve(g.crt_base, c);
+            t->o.crt_list.clear();
+            for (const auto& l : t->crt_lists) read_crt_list(st, b.where, l.path, l.after_crt, t->o.crt_list);
+            if (!t->o.ca_file.empty()) t->o.ca_file = resolve(g.ca_base, t->o.ca_file);
+            if (!t->o.crl_file.empty()) t->o.crl_file = resolve(g.ca_base, t->o.crl_file);
+            if (!t->o.strict_sni) t->o.strict_sni = g.ssl_bind.strict_sni;
             if (t->o.ciphers.empty()) t->o.ciphers = g.ssl_bind.ciphers;
             if (t->o.ciphersuites.empty()) t->o.ciphersuites = g.ssl_bind.ciphersuites;
             if (t->o.curves.empty()) t->o.curves = g.ssl_bind.curves;

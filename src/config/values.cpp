@@ -14,7 +14,8 @@ std::string supported_in(FmtUse use) {
     switch (use) {
         case FmtUse::Request:
             return "%[src], %[src_port], %[path], %[url], %[query], %[method], %[hdr(<name>)], "
-                   "%[req.hdr(<name>)], %ci, %cp, and %% for a literal '%'";
+                   "%[req.hdr(<name>)], the client certificate's %[ssl_c_*] (see 'acl'), %ci, %cp, and %% for a "
+                   "literal '%'";
         case FmtUse::Response:
             return "%[src], %[src_port], %[hdr(<name>)] and %[res.hdr(<name>)] (the response's headers), "
                    "%ci, %cp, and %% for a literal '%'";
@@ -27,6 +28,29 @@ std::string supported_in(FmtUse use) {
 // Why a sample expression written in a value cannot be used there; empty when it is evaluated.
 std::string sample_problem(std::string_view expr, FmtUse use) {
     if (use == FmtUse::Reply) return "sample expressions are not evaluated in replies in this version";
+    // the client certificate (rules.cpp, sample()): binary fetches only through `hex`
+    if (expr == "ssl_c_serial,hex" || expr == "ssl_c_sha1,hex") return {};
+    if (expr == "ssl_c_serial" || expr == "ssl_c_sha1")
+        return squote(expr) + " is binary: write " + squote(std::string(expr) + ",hex") + " for its hexadecimal form";
+    for (std::string_view f : {"ssl_c_used", "ssl_fc_has_crt", "ssl_c_verify", "ssl_c_err", "ssl_c_ca_err",
+                               "ssl_c_notbefore", "ssl_c_notafter", "ssl_c_s_dn", "ssl_c_i_dn"})
+        if (expr == f) return {};
+    for (std::string_view f : {"ssl_c_s_dn(", "ssl_c_i_dn("}) {
+        if (!expr.starts_with(f)) continue;
+        if (expr.back() != ')') return "missing ')' in " + squote(expr);
+        const auto arg = expr.substr(f.size(), expr.size() - f.size() - 1);
+        const auto c1 = arg.find(',');
+        if (c1 != std::string_view::npos && arg.find(',', c1 + 1) != std::string_view::npos)
+            return "the <format> argument of " + squote(expr) + " is not supported in this version";
+        if (c1 != std::string_view::npos) {
+            const auto n = parse_integer(arg.substr(c1 + 1));
+            if (!n) return "the occurrence in " + squote(expr) + " is not an integer";
+        }
+        for (char ch : arg.substr(0, c1))
+            if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-' && ch != '_')
+                return "invalid DN entry name in " + squote(expr);
+        return {};
+    }
     // the fetch ends at its argument list's ')' (or at the first ','); a ',' after it starts converters
     const auto paren = expr.find('(');
     const auto first_comma = expr.find(',');

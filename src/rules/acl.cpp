@@ -5,6 +5,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <charconv>
+#include <cstdlib>
 #include <cstring>
 
 #include "edgeshard/rules/rules.hpp"
@@ -237,6 +239,48 @@ bool match_http_auth(const Acl& acl, const Txn& t) {
     return false;
 }
 
+// Integer patterns are ranges "lo:hi" (config: int_pattern), either end possibly empty.
+bool match_int(const Acl& acl, long long v) {
+    if (acl.match == Match::Found) return true;
+    for (const std::string& p : acl.patterns) {
+        const std::size_t colon = p.find(':');
+        if (colon == std::string::npos) continue;
+        const std::string_view lo = std::string_view(p).substr(0, colon);
+        const std::string_view hi = std::string_view(p).substr(colon + 1);
+        long long a = 0, b = 0;
+        if (!lo.empty() && (std::from_chars(lo.data(), lo.data() + lo.size(), a).ec != std::errc() || v < a)) continue;
+        if (!hi.empty() && (std::from_chars(hi.data(), hi.data() + hi.size(), b).ec != std::errc() || v > b)) continue;
+        return true;
+    }
+    return false;
+}
+
+// ssl_c_* and ssl_fc_has_crt. On a TLS connection of a bind that does not verify clients the
+// booleans are false, the integers 0 (nothing was verified) and the strings absent; in clear,
+// nothing matches.
+bool match_client_cert(const Acl& acl, const Txn& t) {
+    if (t.tls == nullptr) return false;
+    const std::string_view f = acl.fetch;
+    const tls::ClientCert* cc = t.tls->client;
+    if (f == "ssl_c_used") return cc != nullptr && cc->used;
+    if (f == "ssl_fc_has_crt") return cc != nullptr && cc->presented;
+    if (f == "ssl_c_verify") return match_int(acl, cc ? cc->verify : 0);
+    if (f == "ssl_c_err") return match_int(acl, cc ? cc->err : 0);
+    if (f == "ssl_c_ca_err") return match_int(acl, cc ? cc->ca_err : 0);
+    if (cc == nullptr || !cc->used) return false;
+    std::string_view v;
+    if (f == "ssl_c_s_dn" || f == "ssl_c_i_dn") {
+        const std::string& dn = f == "ssl_c_s_dn" ? cc->s_dn : cc->i_dn;
+        const std::size_t comma = acl.arg.find(',');
+        const int occ = comma == std::string::npos ? 1 : std::atoi(acl.arg.c_str() + comma + 1);
+        if (!tls::dn_entry(dn, std::string_view(acl.arg).substr(0, comma), occ, v)) return false;
+    } else {
+        v = f == "ssl_c_serial" ? cc->serial : f == "ssl_c_sha1" ? cc->sha1 : f == "ssl_c_notbefore" ? cc->not_before
+                                                                                                   : cc->not_after;
+    }
+    return !v.empty() && match_value(acl, v);
+}
+
 bool match_src(const Acl& acl, const Txn& t) {
     unsigned char addr[16];
     if (!client_bytes(t.src, addr)) return false;
@@ -262,6 +306,7 @@ bool eval_acl(const Acl& acl, const Txn& t) {
     if (f == "src") return match_src(acl, t);
     if (f == "http_auth") return match_http_auth(acl, t);
     if (f == "ssl_fc") return t.tls != nullptr;
+    if (f.starts_with("ssl_c_") || f == "ssl_fc_has_crt") return match_client_cert(acl, t);
     if (f.starts_with("ssl_fc_")) {
         if (t.tls == nullptr) return false;  // in clear: no value, no match
         const std::string_view v = f == "ssl_fc_sni"        ? t.tls->sni

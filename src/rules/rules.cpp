@@ -41,8 +41,55 @@ bool last_header_element(const Txn& t, std::string_view name, std::string_view& 
 // hand-built rule gets here). A sample without a value writes nothing: HAProxy's header values,
 // redirects and paths (log-format with LOG_OPT_HTTP) print an empty string there, not the "-" of
 // its logs.
+// The client certificate's facts (ssl_c_*, ssl_fc_has_crt): false when `expr` is not one of them.
+// Like HAProxy: nothing in clear; on a bind that does not verify clients, 0 for the booleans and
+// integers and nothing for the strings.
+bool client_cert_sample(const Txn& t, std::string_view expr, ArenaWriter& w) {
+    if (!expr.starts_with("ssl_c_") && expr != "ssl_fc_has_crt") return false;
+    if (t.tls == nullptr) return true;
+    const tls::ClientCert* cc = t.tls->client;
+    auto num = [&](long long v) {
+        if (v < 0) {
+            w.add("-");
+            v = -v;
+        }
+        w.add_uint(static_cast<std::uint64_t>(v));
+    };
+    if (expr == "ssl_c_used") return num(cc && cc->used), true;
+    if (expr == "ssl_fc_has_crt") return num(cc && cc->presented), true;
+    if (expr == "ssl_c_verify") return num(cc ? cc->verify : 0), true;
+    if (expr == "ssl_c_err") return num(cc ? cc->err : 0), true;
+    if (expr == "ssl_c_ca_err") return num(cc ? cc->ca_err : 0), true;
+    if (cc == nullptr || !cc->used) return true;
+    if (expr == "ssl_c_serial,hex") w.add(cc->serial);
+    else if (expr == "ssl_c_sha1,hex") w.add(cc->sha1);
+    else if (expr == "ssl_c_notbefore") w.add(cc->not_before);
+    else if (expr == "ssl_c_notafter") w.add(cc->not_after);
+    else if (expr.starts_with("ssl_c_s_dn") || expr.starts_with("ssl_c_i_dn")) {
+        const std::string& dn = expr.starts_with("ssl_c_s_dn") ? cc->s_dn : cc->i_dn;
+        std::string_view arg = expr.substr(10);
+        if (arg.size() >= 2 && arg.front() == '(' && arg.back() == ')') arg = arg.substr(1, arg.size() - 2);
+        const std::size_t comma = arg.find(',');
+        int occ = 1;
+        if (comma != std::string_view::npos) {
+            std::string_view o = arg.substr(comma + 1);
+            const bool neg = !o.empty() && o.front() == '-';
+            if (neg) o.remove_prefix(1);
+            occ = 0;
+            for (char c : o) occ = occ * 10 + (c - '0');
+            if (neg) occ = -occ;
+        }
+        std::string_view v;
+        if (tls::dn_entry(dn, arg.substr(0, comma), occ, v)) w.add(v);
+    } else {
+        return false;
+    }
+    return true;
+}
+
 bool sample(const Txn& t, std::string_view expr, ArenaWriter& w) {
     auto value_or_missing = [&](std::string_view v) { w.add(v); };
+    if (client_cert_sample(t, expr, w)) return true;
     if (expr == "src") {
         char text[INET6_ADDRSTRLEN];
         const std::size_t n = addr_text(t.src, text, sizeof(text));

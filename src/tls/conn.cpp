@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 namespace es::tls {
 
@@ -119,10 +120,11 @@ Conn::Conn(const BindTls& bind) {
     BIO_set_data(bio, this);
     SSL_set_bio(ssl, bio, bio);  // one BIO both ways: SSL owns it (one reference)
     SSL_set_accept_state(ssl);
+    SSL_set_app_data(ssl, this);  // the verification callback finds the connection here
     ssl_ = ssl;
 }
 
-Conn::Conn(const Upstream& up, std::string_view sni) : client_(true) {
+Conn::Conn(const Upstream& up, std::string_view sni) : to_server_(true) {
     SSL* ssl = SSL_new(up.ctx());
     if (!ssl) return;
     BIO* bio = BIO_new(BioGlue::method());
@@ -164,7 +166,7 @@ void Conn::fail(const char* where, int ret) {
     const int e = SSL_get_error(ssl_, ret);
     std::string why = take_errors();
     if (why.empty()) why = e == SSL_ERROR_SYSCALL ? "unexpected end of records" : "SSL error " + std::to_string(e);
-    if (client_) {
+    if (to_server_) {
         const long v = SSL_get_verify_result(ssl_);
         if (v != X509_V_OK) why += std::string(" (server certificate: ") + X509_verify_cert_error_string(v) + ")";
     }
@@ -252,6 +254,18 @@ void Conn::settle() {
     unsigned alen = 0;
     SSL_get0_alpn_selected(ssl_, &a, &alen);
     if (a && alen) f.alpn = std::string_view(reinterpret_cast<const char*>(a), alen);
+    // client certificates: computed here once, and only where the bind asks for them
+    if (!to_server_ && (SSL_get_verify_mode(ssl_) & SSL_VERIFY_PEER)) {
+        if (ClientCert* cc = client_facts()) {
+            client_cert_facts(ssl_, *cc);
+            f.client = cc;
+        }
+    }
+}
+
+ClientCert* Conn::client_facts() {
+    if (!client_) client_.reset(new (std::nothrow) ClientCert());
+    return client_.get();
 }
 
 }  // namespace es::tls

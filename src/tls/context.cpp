@@ -10,6 +10,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/ocsp.h>
 #include <openssl/core_names.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -22,6 +23,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "edgeshard/tls/conn.hpp"
 #include "edgeshard/tls/session_cache.hpp"
 
 namespace es::tls {
@@ -85,13 +87,64 @@ bool list_dir(const std::string& dir, std::vector<std::string>& out, std::string
     return true;
 }
 
-// The ClientHello's server name picks the certificate; none or an unknown one keeps the default.
-int on_servername(SSL* ssl, int* /*alert*/, void* arg) {
+// The server name in a ClientHello's server_name extension (RFC 6066: a list of typed names;
+// the host_name one), empty when there is none or it is malformed (OpenSSL refuses it later).
+std::string_view hello_server_name(SSL* ssl) {
+    const unsigned char* p = nullptr;
+    std::size_t len = 0;
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &len) != 1 || len < 2) return {};
+    std::size_t list = (std::size_t(p[0]) << 8) | p[1];
+    if (list + 2 != len) return {};
+    p += 2;
+    while (list >= 3) {
+        const unsigned type = p[0];
+        const std::size_t n = (std::size_t(p[1]) << 8) | p[2];
+        if (n + 3 > list) return {};
+        if (type == TLSEXT_NAMETYPE_host_name) return {reinterpret_cast<const char*>(p + 3), n};
+        p += 3 + n;
+        list -= 3 + n;
+    }
+    return {};
+}
+
+// The certificate is picked from the ClientHello, before OpenSSL chooses the version: a crt-list
+// line's version range, verify mode and groups then apply (OpenSSL copies those into the
+// connection when it is made, so they are set here; ciphers, ALPN, stapling and the CA names are
+// read from the connection's context and follow it). No SNI, or an unknown name: the default,
+// unless `strict-sni` refuses the handshake (unrecognized_name alert).
+int on_client_hello(SSL* ssl, int* alert, void* arg) {
     const auto* bind = static_cast<const BindTls*>(arg);
-    const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    if (!name) return SSL_TLSEXT_ERR_OK;
-    if (SSL_CTX* ctx = bind->select(name)) {
-        if (ctx != SSL_get_SSL_CTX(ssl)) SSL_set_SSL_CTX(ssl, ctx);
+    const std::string_view name = hello_server_name(ssl);
+    const BindTls::Cert* c = name.empty() ? nullptr : bind->select_cert(name);
+    if (!c) {
+        if (bind->strict_sni()) {
+            *alert = SSL_AD_UNRECOGNIZED_NAME;
+            return SSL_CLIENT_HELLO_ERROR;
+        }
+        c = &bind->default_cert();
+    }
+    if (c->ctx == SSL_get_SSL_CTX(ssl)) return SSL_CLIENT_HELLO_SUCCESS;
+    SSL_set_SSL_CTX(ssl, c->ctx);
+    SSL_set_verify(ssl, SSL_CTX_get_verify_mode(c->ctx), SSL_CTX_get_verify_callback(c->ctx));
+    SSL_set_min_proto_version(ssl, c->min_ver);
+    SSL_set_max_proto_version(ssl, c->max_ver);
+    if (!c->curves.empty() && SSL_set1_groups_list(ssl, c->curves.c_str()) != 1) {
+        *alert = SSL_AD_INTERNAL_ERROR;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+// OCSP stapling: the certificate's response, to a client that asked (status_request).
+int on_status(SSL* ssl, void* arg) {
+    const auto* c = static_cast<const BindTls::Cert*>(arg);
+    if (!c || c->ocsp.empty()) return SSL_TLSEXT_ERR_NOACK;
+    auto* der = static_cast<unsigned char*>(OPENSSL_malloc(c->ocsp.size()));
+    if (!der) return SSL_TLSEXT_ERR_NOACK;
+    std::memcpy(der, c->ocsp.data(), c->ocsp.size());
+    if (SSL_set_tlsext_status_ocsp_resp(ssl, der, long(c->ocsp.size())) != 1) {
+        OPENSSL_free(der);
+        return SSL_TLSEXT_ERR_NOACK;
     }
     return SSL_TLSEXT_ERR_OK;
 }
@@ -100,8 +153,8 @@ int on_servername(SSL* ssl, int* /*alert*/, void* arg) {
 // edgeshard speaks); no overlap: the handshake goes on without ALPN, as HAProxy does.
 int on_alpn(SSL* /*ssl*/, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned inlen,
             void* arg) {
-    const auto* bind = static_cast<const BindTls*>(arg);
-    const std::string& mine = bind->alpn_wire();
+    const auto* cert = static_cast<const BindTls::Cert*>(arg);
+    const std::string& mine = cert->alpn_wire;
     for (unsigned i = 0; i < inlen;) {
         const unsigned n = in[i];
         if (i + 1 + n > inlen) break;
@@ -206,15 +259,67 @@ BindTls::~BindTls() {
     for (Cert& c : certs_) SSL_CTX_free(c.ctx);
 }
 
+namespace {
+
+// ALPN: only what edgeshard speaks is offered
+bool make_alpn_wire(const std::vector<std::string>& protos, std::string& wire, std::string& error,
+               std::vector<std::string>& warnings) {
+    for (const std::string& p : protos) {
+        if (p == "http/1.1") {
+            wire += char(p.size());
+            wire += p;
+        } else if (p == "h2") {
+            warnings.push_back("alpn 'h2': HTTP/2 is not offered yet, only http/1.1 is advertised");
+        } else if (p == "http/1.0") {
+            warnings.push_back("alpn 'http/1.0' is not advertised (http/1.1 covers HTTP/1.0 clients)");
+        } else {
+            error = "alpn '" + p + "': edgeshard speaks only http/1.1";
+            return false;
+        }
+    }
+    return true;
+}
+
+// The files a `crt` or a crt-list line names: the file, or a directory's certificates.
+bool cert_files(const std::string& c, std::vector<std::string>& files, std::string& error) {
+    struct stat st{};
+    if (stat(c.c_str(), &st) != 0) {
+        error = "cannot load certificate '" + c + "': " + std::strerror(errno);
+        return false;
+    }
+    if (S_ISDIR(st.st_mode)) return list_dir(c, files, error);
+    files.push_back(c);
+    return true;
+}
+
+// A crt-list line's options over the bind's.
+BindOptions line_options(const BindOptions& o, const CertLine& l) {
+    BindOptions r = o;
+    if (l.alpn_set) r.alpn = l.alpn;
+    if (l.min_set) r.min_ver = l.min_ver;
+    if (l.max_set) r.max_ver = l.max_ver;
+    if (l.verify_set) r.verify = l.verify;
+    if (!l.ciphers.empty()) r.ciphers = l.ciphers;
+    if (!l.ciphersuites.empty()) r.ciphersuites = l.ciphersuites;
+    if (!l.curves.empty()) r.curves = l.curves;
+    if (!l.ca_file.empty()) r.ca_file = l.ca_file;
+    if (!l.crl_file.empty()) r.crl_file = l.crl_file;
+    return r;
+}
+
+}  // namespace
+
 std::unique_ptr<BindTls> BindTls::make(const BindOptions& o, std::string& error, std::vector<std::string>& warnings,
                                        SessionCache* cache) {
     std::unique_ptr<BindTls> b(new BindTls());
-    if (o.crt.empty()) {
-        error = "'ssl' needs a certificate: add 'crt <file|dir>'";
+    if (o.crt.empty() && o.crt_list.empty()) {
+        error = "'ssl' needs a certificate: add 'crt <file|dir>' or 'crt-list <file>'";
         return nullptr;
     }
     b->cache_ = cache;
-    b->opts_ = o;
+    b->strict_sni_ = o.strict_sni;
+    b->ca_ignore_ = o.ca_ignore;
+    b->crt_ignore_ = o.crt_ignore;
     // the session ID context: the bind's name, hashed down when longer than OpenSSL keeps
     b->sid_ctx_ = o.id.empty() ? std::string("edgeshard") : o.id;
     if (b->sid_ctx_.size() > SSL_MAX_SID_CTX_LENGTH) {
@@ -231,39 +336,192 @@ std::unique_ptr<BindTls> BindTls::make(const BindOptions& o, std::string& error,
             b->keys_ = process_ticket_keys();
         }
     }
-    // ALPN: only what edgeshard speaks is offered
-    for (const std::string& p : o.alpn) {
-        if (p == "http/1.1") {
-            b->alpn_wire_ += char(p.size());
-            b->alpn_wire_ += p;
-        } else if (p == "h2") {
-            warnings.push_back("alpn 'h2': HTTP/2 is not offered yet, only http/1.1 is advertised");
-        } else if (p == "http/1.0") {
-            warnings.push_back("alpn 'http/1.0' is not advertised (http/1.1 covers HTTP/1.0 clients)");
-        } else {
-            error = "alpn '" + p + "': edgeshard speaks only http/1.1";
-            return nullptr;
+    // certificates in the order the bind declares them: each `crt`, and the lines of each
+    // crt-list where it was written among them
+    auto add_line = [&](const CertLine& l) {
+        const BindOptions lo = line_options(o, l);
+        std::vector<std::string> files;
+        if (!cert_files(l.path, files, error)) {
+            error = l.where + ": " + error;
+            return false;
+        }
+        for (const std::string& f : files) {
+            if (!b->add_cert(lo, f, &l, error, warnings)) {
+                error = l.where + ": " + error;
+                return false;
+            }
+        }
+        return true;
+    };
+    std::size_t next_line = 0;
+    for (std::size_t i = 0; i <= o.crt.size(); ++i) {
+        for (; next_line < o.crt_list.size() && o.crt_list[next_line].after_crt <= i; ++next_line)
+            if (!add_line(o.crt_list[next_line])) return nullptr;
+        if (i == o.crt.size()) break;
+        std::vector<std::string> files;
+        if (!cert_files(o.crt[i], files, error)) return nullptr;
+        for (const std::string& f : files)
+            if (!b->add_cert(o, f, nullptr, error, warnings)) return nullptr;
+    }
+    if (b->certs_.empty()) {
+        error = "no certificate loaded";
+        return nullptr;
+    }
+    // a crt-list line with the '*' filter is the default (HAProxy's explicit default)
+    for (std::size_t i = 0; i < b->certs_.size(); ++i) {
+        const Cert& c = b->certs_[i];
+        if (c.filtered && std::find(c.names.begin(), c.names.end(), "*") != c.names.end()) {
+            b->default_ = i;
+            break;
         }
     }
-    std::vector<std::string> files;
-    for (const std::string& c : o.crt) {
-        struct stat st{};
-        if (stat(c.c_str(), &st) != 0) {
-            error = "cannot load certificate '" + c + "': " + std::strerror(errno);
-            return nullptr;
-        }
-        if (S_ISDIR(st.st_mode)) {
-            if (!list_dir(c, files, error)) return nullptr;
-        } else {
-            files.push_back(c);
-        }
-    }
-    for (const std::string& f : files)
-        if (!b->add_cert(o, f, error, warnings)) return nullptr;
     return b;
 }
 
-bool BindTls::configure(SSL_CTX* ctx, const BindOptions& o, std::string& error) {
+namespace {
+
+// `ca-file` and `crl-file` go into the context's store; `verify` decides whether the client is
+// asked for a certificate (the CA names from ca-file go with the request) and whether it must send
+// one. Without verify the files are still loaded, so a bad one is an error at `-c`, as in HAProxy.
+bool configure_verify(SSL_CTX* ctx, const BindOptions& o, std::string& error) {
+    if (o.verify != Verify::None && o.ca_file.empty()) {
+        error = std::string("'verify ") + (o.verify == Verify::Required ? "required" : "optional") +
+                "' needs a 'ca-file' to verify client certificates with";
+        return false;
+    }
+    if (!o.ca_file.empty()) {
+        std::vector<std::string> files;
+        struct stat st{};
+        if (stat(o.ca_file.c_str(), &st) != 0) {
+            error = "cannot load ca-file '" + o.ca_file + "': " + std::strerror(errno);
+            return false;
+        }
+        if (S_ISDIR(st.st_mode)) {  // every .pem, .crt and .cer of the directory
+            DIR* d = opendir(o.ca_file.c_str());
+            while (dirent* e = d ? readdir(d) : nullptr) {
+                const std::string_view n(e->d_name);
+                if (n.empty() || n[0] == '.') continue;
+                for (std::string_view ext : {".pem", ".crt", ".cer"})
+                    if (n.size() > ext.size() && n.substr(n.size() - ext.size()) == ext)
+                        files.push_back(o.ca_file + "/" + std::string(n));
+            }
+            if (d) closedir(d);
+            std::sort(files.begin(), files.end());
+            if (files.empty()) {
+                error = "ca-file directory '" + o.ca_file + "' holds no .pem, .crt or .cer file";
+                return false;
+            }
+        } else {
+            files.push_back(o.ca_file);
+        }
+        STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
+        for (const std::string& f : files) {
+            if (SSL_CTX_load_verify_file(ctx, f.c_str()) != 1 ||
+                (names && SSL_add_file_cert_subjects_to_stack(names, f.c_str()) != 1)) {
+                sk_X509_NAME_pop_free(names, X509_NAME_free);
+                error = "cannot load ca-file '" + f + "': " + take_errors();
+                return false;
+            }
+        }
+        SSL_CTX_set_client_CA_list(ctx, names);  // the context owns the names
+    }
+    if (!o.crl_file.empty()) {
+        X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+        X509_LOOKUP* lu = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+        if (!lu || X509_load_crl_file(lu, o.crl_file.c_str(), X509_FILETYPE_PEM) <= 0) {
+            error = "cannot load crl-file '" + o.crl_file + "': " + (errno ? std::string(std::strerror(errno)) + "; " : "") +
+                    take_errors();
+            return false;
+        }
+        // every certificate of the chain is checked: a CRL is needed for each CA
+        X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+    }
+    const int mode = o.verify == Verify::None       ? SSL_VERIFY_NONE
+                     : o.verify == Verify::Optional ? SSL_VERIFY_PEER
+                                                    : SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    SSL_CTX_set_verify(ctx, mode, mode == SSL_VERIFY_NONE ? nullptr : verify_client);
+    return true;
+}
+
+}  // namespace
+
+bool BindTls::load_ocsp(Cert& c, std::string& error, std::vector<std::string>& warnings) {
+    const std::string p = c.path + ".ocsp";
+    FILE* f = std::fopen(p.c_str(), "rb");
+    if (!f) {
+        if (errno == ENOENT) return true;
+        error = "cannot read OCSP response '" + p + "': " + std::strerror(errno);
+        return false;
+    }
+    std::string der;
+    char buf[4096];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) der.append(buf, n);
+    std::fclose(f);
+    if (der.empty()) return true;  // stapling waits for a response (HAProxy allows an empty file)
+    auto ignore = [&](const std::string& why) {
+        warnings.push_back("OCSP response '" + p + "' ignored: " + why);
+        ERR_clear_error();
+        return true;
+    };
+    const auto* q = reinterpret_cast<const unsigned char*>(der.data());
+    OCSP_RESPONSE* resp = d2i_OCSP_RESPONSE(nullptr, &q, long(der.size()));
+    if (!resp) return ignore("not a DER OCSP response");
+    struct Free {
+        OCSP_RESPONSE* r;
+        OCSP_BASICRESP* b = nullptr;
+        OCSP_CERTID* id = nullptr;
+        X509* issuer = nullptr;
+        ~Free() {
+            OCSP_CERTID_free(id);
+            OCSP_BASICRESP_free(b);
+            OCSP_RESPONSE_free(r);
+            X509_free(issuer);
+        }
+    } owned{resp};
+    if (OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL)
+        return ignore(std::string("its status is '") + OCSP_response_status_str(OCSP_response_status(resp)) + "'");
+    owned.b = OCSP_response_get1_basic(resp);
+    if (!owned.b) return ignore("no basic response in it");
+    if (OCSP_resp_count(owned.b) != 1) return ignore("it holds " + std::to_string(OCSP_resp_count(owned.b)) +
+                                                     " certificate statuses, not exactly one");
+    // the issuer: in the certificate's chain, else in '<crt>.issuer'
+    X509* leaf = SSL_CTX_get0_certificate(c.ctx);
+    STACK_OF(X509)* chain = nullptr;
+    SSL_CTX_get0_chain_certs(c.ctx, &chain);
+    X509* issuer = nullptr;
+    for (int i = 0; chain && i < sk_X509_num(chain); ++i)
+        if (X509_check_issued(sk_X509_value(chain, i), leaf) == X509_V_OK) issuer = sk_X509_value(chain, i);
+    if (!issuer) {
+        if (FILE* fi = std::fopen((c.path + ".issuer").c_str(), "r")) {
+            owned.issuer = PEM_read_X509(fi, nullptr, nullptr, nullptr);
+            std::fclose(fi);
+        }
+        if (owned.issuer && X509_check_issued(owned.issuer, leaf) == X509_V_OK) issuer = owned.issuer;
+    }
+    if (!issuer) {
+        ERR_clear_error();
+        error = "certificate '" + c.path + "': its OCSP response '" + p +
+                "' cannot be checked without the issuer's certificate: add it to the PEM or to '" + c.path +
+                ".issuer'";
+        return false;
+    }
+    owned.id = OCSP_cert_to_id(nullptr, leaf, issuer);
+    int status = 0, reason = 0;
+    ASN1_GENERALIZEDTIME *rev = nullptr, *thisupd = nullptr, *nextupd = nullptr;
+    if (!owned.id || OCSP_resp_find_status(owned.b, owned.id, &status, &reason, &rev, &thisupd, &nextupd) != 1)
+        return ignore("it is not about this certificate");
+    if (status != V_OCSP_CERTSTATUS_GOOD)
+        return ignore(std::string("it says the certificate is '") + OCSP_cert_status_str(status) + "'");
+    if (OCSP_check_validity(thisupd, nextupd, 300, -1) != 1) return ignore("it has expired or is not valid yet");
+    c.ocsp = std::move(der);
+    SSL_CTX_set_tlsext_status_cb(c.ctx, on_status);
+    SSL_CTX_set_tlsext_status_arg(c.ctx, &c);
+    return true;
+}
+
+bool BindTls::configure(Cert& cert, const BindOptions& o, std::string& error, std::vector<std::string>& warnings) {
+    SSL_CTX* ctx = cert.ctx;
     // no renegotiation (a TLS 1.2 client asking gets an alert), no compression, the server's cipher order
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                  (o.prefer_client_ciphers ? 0 : SSL_OP_CIPHER_SERVER_PREFERENCE));
@@ -335,13 +593,16 @@ bool BindTls::configure(SSL_CTX* ctx, const BindOptions& o, std::string& error) 
         cache_->attach(ctx);
     else
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
-    SSL_CTX_set_tlsext_servername_arg(ctx, this);
-    if (!alpn_wire_.empty()) SSL_CTX_set_alpn_select_cb(ctx, on_alpn, this);
-    return true;
+    SSL_CTX_set_client_hello_cb(ctx, on_client_hello, this);
+    cert.min_ver = int(SSL_CTX_get_min_proto_version(ctx));
+    cert.max_ver = int(SSL_CTX_get_max_proto_version(ctx));
+    cert.curves = o.curves;
+    if (!make_alpn_wire(o.alpn, cert.alpn_wire, error, warnings)) return false;
+    if (!cert.alpn_wire.empty()) SSL_CTX_set_alpn_select_cb(ctx, on_alpn, &cert);
+    return configure_verify(ctx, o, error);
 }
 
-bool BindTls::add_cert(const BindOptions& o, const std::string& path, std::string& error,
+bool BindTls::add_cert(const BindOptions& o, const std::string& path, const CertLine* line, std::string& error,
                        std::vector<std::string>& warnings) {
     ERR_clear_error();
     SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
@@ -349,8 +610,15 @@ bool BindTls::add_cert(const BindOptions& o, const std::string& path, std::strin
         error = "out of memory for a TLS context";
         return false;
     }
-    certs_.push_back(Cert{path, {}, ctx});  // freed with the BindTls from here on
-    if (!configure(ctx, o, error)) return false;
+    certs_.push_back(Cert{});  // the context is freed with the BindTls from here on
+    Cert& cert = certs_.back();
+    cert.path = path;
+    cert.ctx = ctx;
+    cert.opts = std::make_shared<const BindOptions>(o);
+    if (line) cert.where = line->where;
+    // ALPN warnings once per bind, not once per certificate
+    std::vector<std::string> quiet;
+    if (!configure(cert, o, error, certs_.size() == 1 || (line && line->alpn_set) ? warnings : quiet)) return false;
     if (SSL_CTX_use_certificate_chain_file(ctx, path.c_str()) != 1) {
         error = "cannot load certificate '" + path + "': " + take_errors();
         return false;
@@ -386,78 +654,102 @@ bool BindTls::add_cert(const BindOptions& o, const std::string& path, std::strin
         return false;
     }
     X509* x = SSL_CTX_get0_certificate(ctx);
-    certs_.back().names = cert_names(x);
+    bool filters = false;
+    if (line) {
+        for (const std::string& f : line->filters) {
+            if (f.starts_with('!')) {
+                if (f.size() > 1 && f[1] != '*') cert.negatives.push_back(f.substr(1));  // "!*..." is ignored
+            } else {
+                cert.names.push_back(f);
+            }
+            filters = true;
+        }
+    }
+    cert.filtered = filters;
+    if (!filters) cert.names = cert_names(x);
     if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0)
         warnings.push_back("certificate '" + path + "' has expired");
     else if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0)
         warnings.push_back("certificate '" + path + "' is not valid yet");
-    return true;
+    return load_ocsp(cert, error, warnings);
 }
 
 SSL_CTX* BindTls::select(std::string_view name) const {
+    const Cert* c = select_cert(name);
+    return c ? c->ctx : nullptr;
+}
+
+const BindTls::Cert* BindTls::select_cert(std::string_view name) const {
     const std::string n = lower(name);
+    // exact names (a line's negative filters name no certificate)
     for (const Cert& c : certs_)
         for (const std::string& cn : c.names)
-            if (cn == n) return c.ctx;
-    // "*.example.com" covers "a.example.com", not "example.com" nor "a.b.example.com"
+            if (cn == n) return &c;
+    // "*.example.com" covers "a.example.com", not "example.com" nor "a.b.example.com"; a negative
+    // filter of the same crt-list line takes the name back from its wildcard
     const std::size_t dot = n.find('.');
     if (dot == std::string::npos || dot == 0) return nullptr;
     const std::string_view parent = std::string_view(n).substr(dot);
-    for (const Cert& c : certs_)
+    for (const Cert& c : certs_) {
+        if (std::find(c.negatives.begin(), c.negatives.end(), n) != c.negatives.end()) continue;
         for (const std::string& cn : c.names)
-            if (cn.size() == parent.size() + 1 && cn[0] == '*' && std::string_view(cn).substr(1) == parent) return c.ctx;
+            if (cn.size() == parent.size() + 1 && cn[0] == '*' && std::string_view(cn).substr(1) == parent) return &c;
+    }
     return nullptr;
 }
 
 int BindTls::replace_cert(const std::string& path, const std::string& pem, std::string& error) {
-    std::vector<std::size_t> which;
-    for (std::size_t i = 0; i < certs_.size(); ++i)
-        if (certs_[i].path == path) which.push_back(i);
-    if (which.empty()) return 0;
-    ERR_clear_error();
-    SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
-    if (!ctx) {
-        error = "out of memory for a TLS context";
-        return -1;
-    }
-    auto fail = [&](std::string why) {
-        SSL_CTX_free(ctx);
-        error = std::move(why);
-        return -1;
-    };
-    if (!configure(ctx, opts_, error)) return fail(error);
-    BIO* b = BIO_new_mem_buf(pem.data(), int(pem.size()));
-    X509* leaf = b ? PEM_read_bio_X509(b, nullptr, nullptr, nullptr) : nullptr;
-    bool ok = leaf && SSL_CTX_use_certificate(ctx, leaf) == 1;
-    while (ok) {
-        X509* extra = PEM_read_bio_X509(b, nullptr, nullptr, nullptr);
-        if (!extra) break;
-        if (SSL_CTX_add0_chain_cert(ctx, extra) != 1) {
-            X509_free(extra);
-            ok = false;
+    // every check first, on a scratch context: nothing changes unless all of it loads
+    auto load_into = [&](SSL_CTX* ctx) -> bool {
+        BIO* b = BIO_new_mem_buf(pem.data(), int(pem.size()));
+        X509* leaf = b ? PEM_read_bio_X509(b, nullptr, nullptr, nullptr) : nullptr;
+        bool ok = leaf && SSL_CTX_use_certificate(ctx, leaf) == 1;
+        while (ok) {
+            X509* extra = PEM_read_bio_X509(b, nullptr, nullptr, nullptr);
+            if (!extra) break;
+            if (SSL_CTX_add0_chain_cert(ctx, extra) != 1) {
+                X509_free(extra);
+                ok = false;
+            }
         }
+        X509_free(leaf);
+        BIO_free(b);
+        ERR_clear_error();
+        if (!ok) {
+            error = "no usable certificate in it";
+            return false;
+        }
+        b = BIO_new_mem_buf(pem.data(), int(pem.size()));
+        EVP_PKEY* key = b ? PEM_read_bio_PrivateKey(b, nullptr, nullptr, nullptr) : nullptr;
+        BIO_free(b);
+        const bool key_ok = key && SSL_CTX_use_PrivateKey(ctx, key) == 1 && SSL_CTX_check_private_key(ctx) == 1;
+        EVP_PKEY_free(key);
+        ERR_clear_error();
+        if (!key_ok) error = "its private key is missing or does not match the certificate";
+        return key_ok;
+    };
+    int replaced = 0;
+    for (Cert& c : certs_) {
+        if (c.path != path) continue;
+        SSL_CTX* fresh = SSL_CTX_new(TLS_server_method());
+        if (!fresh) {
+            error = "out of memory for a TLS context";
+            return replaced ? replaced : -1;
+        }
+        SSL_CTX* old = c.ctx;
+        c.ctx = fresh;  // configure() sets the new context up for this certificate (its callbacks' argument)
+        std::vector<std::string> quiet;
+        if (!configure(c, *c.opts, error, quiet) || !load_into(fresh)) {
+            c.ctx = old;
+            SSL_CTX_free(fresh);
+            return replaced ? replaced : -1;
+        }
+        if (!c.filtered) c.names = cert_names(SSL_CTX_get0_certificate(fresh));
+        c.ocsp.clear();  // the file's OCSP response was about the previous certificate
+        SSL_CTX_free(old);  // connections made with it hold their own reference
+        ++replaced;
     }
-    X509_free(leaf);
-    BIO_free(b);
-    ERR_clear_error();
-    if (!ok) return fail("no usable certificate in it");
-    b = BIO_new_mem_buf(pem.data(), int(pem.size()));
-    EVP_PKEY* key = b ? PEM_read_bio_PrivateKey(b, nullptr, nullptr, nullptr) : nullptr;
-    BIO_free(b);
-    ERR_clear_error();
-    const bool key_ok = key && SSL_CTX_use_PrivateKey(ctx, key) == 1 && SSL_CTX_check_private_key(ctx) == 1;
-    EVP_PKEY_free(key);
-    ERR_clear_error();
-    if (!key_ok) return fail("its private key is missing or does not match the certificate");
-    const std::vector<std::string> names = cert_names(SSL_CTX_get0_certificate(ctx));
-    for (std::size_t k = 0; k < which.size(); ++k) {
-        Cert& c = certs_[which[k]];
-        if (k > 0) SSL_CTX_up_ref(ctx);
-        SSL_CTX_free(c.ctx);  // connections made with it hold their own reference
-        c.ctx = ctx;
-        c.names = names;
-    }
-    return int(which.size());
+    return replaced;
 }
 
 }  // namespace es::tls

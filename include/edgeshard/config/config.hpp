@@ -51,9 +51,11 @@ struct Acl {
     std::string name;
     std::string fetch;  // "path", "url", "hdr", "method", "src", "always_true", "always_false", "http_auth",
                         // "req.ver"
-    std::string arg;    // header name for hdr(), userlist for http_auth()
+    std::string arg;    // header name for hdr(), userlist for http_auth(), "<entry>,<occ>" for ssl_c_s_dn()
     std::string fetch_written;  // as written ("path_beg", "req.hdr", "METH_GET"): for checks and messages
-    enum class Match : std::uint8_t { Str, Beg, End, Sub, Dir, Found, Ip, Bool } match = Match::Str;
+    // Int: integer fetches (ssl_c_verify...); patterns are stored as ranges "lo:hi" (either end may
+    // be empty: unbounded), from "N", "lo:hi" and the operators eq, ge, gt, le, lt.
+    enum class Match : std::uint8_t { Str, Beg, End, Sub, Dir, Found, Ip, Bool, Int } match = Match::Str;
     bool icase = false;                 // -i
     std::vector<std::string> patterns;  // for Ip: "10.0.0.0/8", "127.0.0.1", "::1/128"
     Location where;
@@ -202,6 +204,11 @@ struct Timeouts {
 // ssl-default-bind-* settings are applied when the configuration is complete (finalize).
 struct BindTlsOptions {
     tls::BindOptions o;
+    struct CrtList {
+        std::string path;           // as written (HAProxy does not apply crt-base to the list itself)
+        std::size_t after_crt = 0;  // how many `crt` came before it on the line
+    };
+    std::vector<CrtList> crt_lists;  // read when the configuration is complete (crt-base, ca-base known)
     bool min_set = false, max_set = false, no_set = false;  // the version range was given on the bind
     Location where;
 };
@@ -341,12 +348,12 @@ struct CpuMap {
 
 struct Global {
     std::string crt_base;          // crt-base: where relative `crt` paths are
+    std::string ca_base;           // ca-base: where relative `ca-file` / `crl-file` paths are
     tls::BindOptions ssl_bind;     // ssl-default-bind-ciphers / -ciphersuites / -curves / -options
     bool ssl_bind_versions = false;  // ssl-default-bind-options set a version range
     int ssl_cachesize = 20000;       // tune.ssl.cachesize: sessions kept for resumption by ID, all shards together
     int ssl_lifetime_s = 300;        // tune.ssl.lifetime: how long a session (or ticket) resumes
     int ssl_dh_bits = 0;             // tune.ssl.default-dh-param; 0: OpenSSL picks by the key's size
-    std::string ca_base;             // ca-base: where relative ca-file / crl-file paths are
     tls::ServerOptions ssl_server;   // ssl-server-verify, ssl-default-server-ciphers / -ciphersuites / -options
     bool ssl_server_versions = false;  // ssl-default-server-options set a version range
     int maxconn = 0;   // 0 = derived from RLIMIT_NOFILE at boot

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "edgeshard/tls/context.hpp"
@@ -79,6 +80,9 @@ public:
     const Facts& facts() const { return facts_; }
     bool resumed() const { return ssl_ && SSL_session_reused(ssl_) == 1; }
     SSL* ssl() const { return ssl_; }
+    // The client certificate's facts while the handshake verifies it (made on first use, only on
+    // binds that verify clients); null elsewhere.
+    ClientCert* client_facts();
 
 private:
     void fail(const char* where, int ret);
@@ -99,12 +103,19 @@ private:
     std::size_t win_cap_ = 0, win_used_ = 0;
     void settle();  // the handshake completed: facts_
     Facts facts_;
+    std::unique_ptr<ClientCert> client_;  // binds that verify clients only: one pointer elsewhere
     bool established_ = false;
     bool failed_ = false;
     bool peer_closed_ = false;
     bool closed_ = false;
-    bool client_ = false;
+    bool to_server_ = false;  // a connection to a server (Upstream), not from a client
     std::string error_;
 };
+
+// OpenSSL's verification callback for client certificates (verify.cpp): records the first errors
+// in the connection's ClientCert and applies the bind's ca-ignore-err / crt-ignore-err.
+int verify_client(int ok, X509_STORE_CTX* xs);
+// ssl_c_* facts of a completed handshake (verify.cpp).
+void client_cert_facts(SSL* ssl, ClientCert& cc);
 
 }  // namespace es::tls

@@ -7,15 +7,22 @@
 // match its certificate, an unknown cipher or group or a bad version range is an error whose text
 // names the file or the option; an expired (or not yet valid) certificate loads with a warning.
 //
-// One SSL_CTX per certificate, all with the same settings. The first certificate is the default;
-// the ClientHello's server name picks another (exact names first, then `*.domain` wildcards that
-// cover one label, as in HAProxy), and a client without SNI or with an unknown name gets the
-// default. Names come from the certificate's subjectAltName DNS entries, else its CN.
+// One SSL_CTX per certificate, all with the bind's settings except what a crt-list line overrides.
+// The first certificate declared is the default (a crt-list line with the `*` filter takes that
+// place); the ClientHello's server name picks another (exact names first, then `*.domain`
+// wildcards that cover one label, as in HAProxy), and a client without SNI or with an unknown name
+// gets the default, unless `strict-sni` refuses it. Names come from the certificate's
+// subjectAltName DNS entries, else its CN; a crt-list line with filters serves its filters.
+//
+// Client certificates (`verify optional|required`, `ca-file`, `crl-file`): verified by OpenSSL
+// inside the handshake; a failed verification fails the handshake unless `ca-ignore-err` /
+// `crt-ignore-err` covers the error, whatever the verify mode (HAProxy's rule).
 #pragma once
 
 #include <openssl/ssl.h>
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -43,37 +50,60 @@ public:
     BindTls(const BindTls&) = delete;
     BindTls& operator=(const BindTls&) = delete;
 
-    SSL_CTX* default_ctx() const { return certs_.front().ctx; }
+    SSL_CTX* default_ctx() const { return certs_[default_].ctx; }
     std::size_t cert_count() const { return certs_.size(); }
-    // The context whose certificate serves `name` (exact, then one-label wildcard), else nullptr.
+    // The context whose certificate serves `name` (exact, then one-label wildcard; a crt-list
+    // line with filters serves its filters instead of its certificate's names), else nullptr.
     SSL_CTX* select(std::string_view name) const;
     // The names a loaded certificate serves (for `show ssl cert` and tests).
     const std::vector<std::string>& names(std::size_t i) const { return certs_[i].names; }
     const std::string& path(std::size_t i) const { return certs_[i].path; }
-    // The ALPN protocols offered, in wire format (length-prefixed), possibly empty.
-    const std::string& alpn_wire() const { return alpn_wire_; }
+    // The ALPN protocols offered by the default certificate, in wire format (length-prefixed).
+    const std::string& alpn_wire() const { return certs_[default_].alpn_wire; }
     const TicketKeys* ticket_keys() const { return keys_.get(); }
     // `commit ssl cert`: the certificates loaded from `path` take `pem` (certificate, chain, key)
     // in new contexts; connections already made keep the old ones (OpenSSL counts references).
     // Returns how many were replaced (0: this bind does not load that file); -1 and `error` when
     // `pem` cannot be used, in which case nothing changed.
     int replace_cert(const std::string& path, const std::string& pem, std::string& error);
+    bool strict_sni() const { return strict_sni_; }
+    const VerifyErrors& ca_ignore() const { return ca_ignore_; }
+    const VerifyErrors& crt_ignore() const { return crt_ignore_; }
+    // Whether a certificate has an OCSP response to staple (tests, `show ssl cert`).
+    bool stapling(std::size_t i) const { return !certs_[i].ocsp.empty(); }
+
+    // One certificate and what is particular to it (a crt-list line's options). Public for the
+    // OpenSSL callbacks in context.cpp.
+    struct Cert {
+        std::string path;
+        std::string where;               // "list.txt:3" for a crt-list line; empty for a crt
+        std::vector<std::string> names;  // lower case; "*.example.com" for wildcards
+        bool filtered = false;           // a crt-list line with filters: `names` are its positive filters
+        std::vector<std::string> negatives;  // "!name" filters of the line
+        std::string alpn_wire;
+        std::string curves;              // set on the connection when this certificate is chosen
+        int min_ver = 0, max_ver = 0;    // likewise (OpenSSL fixes a connection's range at SSL_new)
+        std::string ocsp;                // DER OCSP response to staple; empty: none
+        std::shared_ptr<const BindOptions> opts;  // what it was configured with (replace_cert)
+        SSL_CTX* ctx = nullptr;
+    };
+    const Cert* select_cert(std::string_view name) const;
+    const Cert& default_cert() const { return certs_[default_]; }
 
 private:
     BindTls() = default;
-    struct Cert {
-        std::string path;
-        std::vector<std::string> names;  // lower case; "*.example.com" for wildcards
-        SSL_CTX* ctx = nullptr;
-    };
-    bool add_cert(const BindOptions& o, const std::string& path, std::string& error, std::vector<std::string>& warnings);
-    bool configure(SSL_CTX* ctx, const BindOptions& o, std::string& error);
-    std::vector<Cert> certs_;
-    std::string alpn_wire_;
+    // `line`: the crt-list line the certificate comes from (null for a `crt`).
+    bool add_cert(const BindOptions& o, const std::string& path, const CertLine* line, std::string& error,
+                  std::vector<std::string>& warnings);
+    bool configure(Cert& c, const BindOptions& o, std::string& error, std::vector<std::string>& warnings);
+    bool load_ocsp(Cert& c, std::string& error, std::vector<std::string>& warnings);
+    std::deque<Cert> certs_;  // a deque: callbacks hold pointers to its elements
+    std::size_t default_ = 0;
     std::string sid_ctx_;                     // session ID context (from BindOptions::id)
-    BindOptions opts_;                        // what new contexts are configured with (replace_cert)
     std::shared_ptr<const TicketKeys> keys_;  // null: OpenSSL's own ticket keys
     SessionCache* cache_ = nullptr;
+    bool strict_sni_ = false;
+    VerifyErrors ca_ignore_, crt_ignore_;
 };
 
 // The TLS tier of this process, probed once: records in user space (OpenSSL's version), and

@@ -1,5 +1,8 @@
 // Every error path of the proxy sections and the whole-config checks: file:line and the key words.
 #include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include "helpers.hpp"
 
@@ -170,8 +173,14 @@ TEST_CASE("errors: bind") {
                  {"TLS options without 'ssl'"});
     expect_error(in_frontend("    bind :443 ssl\n"), kFrontendLine, {"needs a certificate", "crt"});
     expect_error(in_frontend("    bind :443 ssl crt /x.pem npn h2\n"), kFrontendLine, {"'npn' is obsolete", "alpn"});
-    expect_error(in_frontend("    bind :443 ssl crt /x.pem verify required\n"), kFrontendLine,
-                 {"'verify' is not supported yet"});
+    expect_error(in_frontend("    bind :443 ssl crt /x.pem verify sometimes\n"), kFrontendLine,
+                 {"'verify' expects none, optional or required, got 'sometimes'"});
+    expect_error(in_frontend("    bind :443 ssl crt /x.pem ca-ignore-err X509_V_ERR_NOPE\n"), kFrontendLine,
+                 {"'ca-ignore-err': unknown error ID 'X509_V_ERR_NOPE'"});
+    expect_error(in_frontend("    bind :443 ssl crt /x.pem no-ca-names\n"), kFrontendLine,
+                 {"'no-ca-names' is not supported yet"});
+    expect_error(in_frontend("    bind :443 ssl crt /x.pem ca-verify-file /x\n"), kFrontendLine,
+                 {"'ca-verify-file' is not supported yet"});
     expect_error(in_frontend("    bind :443 ssl crt /x.pem ssl-min-ver TLSv9\n"), kFrontendLine,
                  {"unknown version 'TLSv9'"});
     expect_error(in_frontend("    bind :443 ssl crt /x.pem alpn h2,,http/1.1\n"), kFrontendLine,
@@ -304,4 +313,34 @@ TEST_CASE("warnings from the whole-config checks") {
     CHECK(es::config::test::has_warning(cfg, {"t.cfg:14: this 'use_backend' is never used", "t.cfg:13"}));
     CHECK(es::config::test::has_warning(
         cfg, {"t.cfg:15: frontend 'nowhere' has neither 'default_backend' nor 'use_backend'"}));
+}
+
+TEST_CASE("errors: crt-list lines are named with the bind's line") {
+    char tmpl[] = "/tmp/es-crtlist-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    const std::string dir = tmpl;
+    auto write = [&](const std::string& body) {
+        FILE* f = std::fopen((dir + "/list.txt").c_str(), "w");
+        REQUIRE(f != nullptr);
+        std::fputs(body.c_str(), f);
+        std::fclose(f);
+        return dir + "/list.txt";
+    };
+    const std::string fe = "frontend web\n    mode http\n    bind 127.0.0.1:20443 ssl crt-list ";
+    const std::string be = "\n    default_backend hb\nbackend hb\n    mode http\n    server s 127.0.0.1:1\n";
+    std::string list = write("# comment\n\n/nope/a.pem [no-tls-tickets] a.test\n");
+    expect_error(kTail + fe + list + be, 13, {"crt-list '" + list + "' line 3: unknown option 'no-tls-tickets'"});
+    list = write("/nope/a.pem [sigalgs RSA+SHA256] a.test\n");
+    expect_error(kTail + fe + list + be, 13, {"line 1: option 'sigalgs' is not supported in a crt-list yet"});
+    list = write("/nope/a.pem [alpn http/1.1 a.test\n");
+    expect_error(kTail + fe + list + be, 13, {"line 1: missing ']'"});
+    list = write("/nope/a.pem [verify sometimes] a.test\n");
+    expect_error(kTail + fe + list + be, 13, {"line 1: 'verify' expects none, optional or required"});
+    list = write("/nope/a.pem *.a.test\n");
+    expect_error(kTail + fe + list + be, 13, {list + ":1: cannot load certificate '/nope/a.pem'"});
+    list = write("# nothing\n");
+    expect_error(kTail + fe + list + be, 13, {"lists no certificate"});
+    expect_error(kTail + fe + dir + "/missing.txt" + be, 13, {"'crt-list': cannot read"});
+    std::remove((dir + "/list.txt").c_str());
+    ::rmdir(dir.c_str());
 }

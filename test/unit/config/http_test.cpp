@@ -1024,3 +1024,35 @@ TEST_CASE("global: HTTP tuning") {
     expect_error("global\n    tune.es.max-bdy 1m\n", 2, {"did you mean 'tune.es.max-body'?"});
     expect_error("global\n    tune.es.log-ring 1\n", 2, {"'tune.es.log-ring' expects a size"});
 }
+
+TEST_CASE("acl: client certificate fetches: integers as ranges, DN entries, binary as hex") {
+    const auto cfg = fe_cfg(
+        "    acl a ssl_c_verify 0\n"
+        "    acl b ssl_c_err ge 2 lt 0 3:5 :1\n"
+        "    acl c ssl_c_s_dn(CN) alice\n"
+        "    acl d ssl_c_i_dn(OU,-1) ops\n"
+        "    acl e ssl_c_serial 0a1b\n"
+        "    acl f ssl_c_used\n"
+        "    acl g ssl_fc_has_crt\n"
+        "    acl h ssl_c_ca_err -m found\n"
+        "    http-request set-header X-DN %[ssl_c_s_dn]\n"
+        "    http-request set-header X-CN %[ssl_c_s_dn(CN,2)]\n"
+        "    http-request set-header X-Serial %[ssl_c_serial,hex]\n"
+        "    http-request set-header X-V %[ssl_c_verify]\n");
+    const auto& acls = fe_of(cfg).http.acls;
+    REQUIRE(acls.size() == 8);
+    CHECK(acls[0].match == Acl::Match::Int);
+    CHECK(acls[0].patterns == std::vector<std::string>{"0:0"});
+    CHECK(acls[1].patterns == std::vector<std::string>{"2:", ":-1", "3:5", ":1"});
+    CHECK(acls[2].arg == "CN,1");
+    CHECK(acls[3].arg == "OU,-1");
+    CHECK(acls[4].icase);
+    CHECK(acls[5].match == Acl::Match::Bool);
+    CHECK(acls[7].match == Acl::Match::Found);
+    fe_error("    acl x ssl_c_verify zero\n", kLine, {"'zero' is not an integer pattern"});
+    fe_error("    acl x ssl_c_verify -m str 0\n", kLine, {"'ssl_c_verify' is an integer"});
+    fe_error("    acl x ssl_c_s_dn(CN,1,rfc2253) a\n", kLine, {"the <format> argument", "not supported"});
+    fe_error("    acl x ssl_c_used(x)\n", kLine, {"takes no argument"});
+    fe_error("    http-request set-header X %[ssl_c_serial]\n", kLine, {"is binary", "'ssl_c_serial,hex'"});
+    fe_error("    http-request set-header X %[ssl_c_s_dn(CN,1,rfc2253)]\n", kLine, {"<format> argument"});
+}

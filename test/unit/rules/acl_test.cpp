@@ -267,3 +267,37 @@ TEST_CASE("condition: or of ands, negation, same-name ACLs or-ed, unless, absent
     CHECK_FALSE(eval_condition(cond({{{{3}, false}, {{0}, false}}}, true), acls, f.t));
     CHECK_FALSE(eval_condition(cond({}), acls, f.t));  // present but nothing listed: no group matches
 }
+
+TEST_CASE("acl: client certificate fetches read the handshake's facts") {
+    Fixture f(make_req("GET", "/", {{"Host", "a"}}));
+    auto m = [&](const Acl& a) { return eval_acl(a, f.t); };
+    // in clear: nothing matches
+    CHECK_FALSE(m(acl("ssl_c_verify", Match::Int, {"0:0"})));
+    CHECK_FALSE(m(acl("ssl_c_used", Match::Bool, {})));
+    // TLS on a bind that does not verify: integers are 0, booleans false, strings absent
+    es::tls::Facts facts;
+    f.t.tls = &facts;
+    CHECK(m(acl("ssl_c_verify", Match::Int, {"0:0"})));
+    CHECK_FALSE(m(acl("ssl_c_used", Match::Bool, {})));
+    CHECK_FALSE(m(acl("ssl_c_s_dn", Match::Sub, {""})));
+    // a verified client
+    es::tls::ClientCert cc;
+    cc.used = cc.presented = true;
+    cc.verify = 10;
+    cc.err = 10;
+    cc.s_dn = "/C=FR/OU=a/OU=b/CN=alice";
+    cc.serial = "0A1B";
+    facts.client = &cc;
+    CHECK(m(acl("ssl_c_used", Match::Bool, {})));
+    CHECK(m(acl("ssl_fc_has_crt", Match::Bool, {})));
+    CHECK(m(acl("ssl_c_verify", Match::Int, {"5:"})));
+    CHECK(m(acl("ssl_c_err", Match::Int, {":0", "10:10"})));
+    CHECK_FALSE(m(acl("ssl_c_verify", Match::Int, {"0:0", ":9"})));
+    CHECK_FALSE(m(acl("ssl_c_ca_err", Match::Int, {"1:"})));
+    CHECK(m(acl("ssl_c_s_dn", Match::Str, {"/C=FR/OU=a/OU=b/CN=alice"})));
+    CHECK(m(acl("ssl_c_s_dn", Match::Str, {"alice"}, false, "CN,1")));
+    CHECK(m(acl("ssl_c_s_dn", Match::Str, {"b"}, false, "OU,2")));
+    CHECK(m(acl("ssl_c_s_dn", Match::Str, {"a"}, false, "OU,-2")));
+    CHECK_FALSE(m(acl("ssl_c_s_dn", Match::Str, {"x"}, false, "L,1")));
+    CHECK(m(acl("ssl_c_serial", Match::Str, {"0a1b"}, true)));
+}
