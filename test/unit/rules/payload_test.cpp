@@ -1,8 +1,10 @@
 // The mode tcp payload fetches: the ClientHello parser (payload.hpp) against a real hello that
 // `openssl s_client -servername sni.example.com -alpn h2,http/1.1` (OpenSSL 3.0) sent, every
 // truncation of it, corrupted copies and random bytes (each checked against exact-size heap copies,
-// so ASan sees any read past the end).
+// so ASan sees any read past the end), and the three-valued conditions and tcp-request rules on top.
+#include <arpa/inet.h>
 #include <doctest/doctest.h>
+#include <netinet/in.h>
 
 #include <cstring>
 #include <memory>
@@ -11,8 +13,18 @@
 #include <vector>
 
 #include "edgeshard/rules/payload.hpp"
+#include "edgeshard/rules/rules.hpp"
 
+using es::config::Acl;
+using es::config::Condition;
+using es::config::CondTerm;
+using es::config::TcpAction;
+using es::config::TcpRule;
 using es::rules::Peek;
+using es::rules::TcpVerdict;
+using es::rules::Tri;
+using es::rules::Txn;
+using Match = es::config::Acl::Match;
 
 namespace {
 
@@ -71,6 +83,32 @@ All peek_all(std::string_view b) {
         CHECK(a.name.size() <= 255);
     }
     return a;
+}
+
+Acl acl(std::string fetch, Match m, std::vector<std::string> patterns = {},
+        std::vector<Acl::IntRange> ranges = {}) {
+    Acl a;
+    a.name = "a";
+    a.fetch = std::move(fetch);
+    a.match = m;
+    a.patterns = std::move(patterns);
+    a.ranges = std::move(ranges);
+    return a;
+}
+
+Condition cond(std::vector<std::vector<CondTerm>> any_of, bool unless = false) {
+    Condition c;
+    c.present = true;
+    c.unless = unless;
+    c.any_of = std::move(any_of);
+    return c;
+}
+
+Txn txn(std::string_view payload, bool final) {
+    Txn t;
+    t.payload = payload;
+    t.payload_final = final;
+    return t;
 }
 
 }  // namespace
@@ -170,4 +208,81 @@ TEST_CASE("ClientHello: random mutations and truncations stay in bounds") {
         peek_all(Exact(b).view());
     }
     CHECK(found > 0);  // most single flips outside the name's lengths keep a name
+}
+
+TEST_CASE("payload ACLs: three-valued conditions while bytes may still come") {
+    const std::string& h = hello();
+    const std::vector<Acl> acls = {
+        acl("req.ssl_hello_type", Match::Int, {}, {{1, 1}}),           // 0
+        acl("req.ssl_sni", Match::End, {".example.com"}),              // 1
+        acl("req.len", Match::Int, {}, {{11, INT64_MAX}}),             // 2
+        acl("req.payload", Match::Bin, {std::string("\x16\x03\x01", 3)}),  // 3
+        acl("always_true", Match::Bool),                               // 4
+        acl("always_false", Match::Bool),                              // 5
+        acl("req.ssl_sni", Match::Dom, {"example.com"}),               // 6
+    };
+    std::vector<Acl> a = acls;
+    a[3].off = 0;
+    a[3].len = 3;
+    auto c1 = [](int i, bool neg = false) { return cond({{CondTerm{{i}, neg}}}); };
+    // nothing yet: Miss while bytes may come, No once final
+    CHECK(es::rules::eval_condition3(c1(0), a, txn("", false)) == Tri::Miss);
+    CHECK(es::rules::eval_condition3(c1(0), a, txn("", true)) == Tri::No);
+    CHECK(es::rules::eval_condition3(c1(0, true), a, txn("", false)) == Tri::Miss);  // '!' keeps Miss
+    CHECK(es::rules::eval_condition3(cond({{CondTerm{{0}, false}}}, true), a, txn("", false)) == Tri::Miss);
+    // half a hello, then all of it
+    const std::string_view half = std::string_view(h).substr(0, 100);
+    CHECK(es::rules::eval_condition3(c1(1), a, txn(half, false)) == Tri::Miss);
+    CHECK(es::rules::eval_condition3(c1(1), a, txn(h, false)) == Tri::Yes);
+    CHECK(es::rules::eval_condition3(c1(6), a, txn(h, false)) == Tri::Yes);
+    CHECK(es::rules::eval_condition3(c1(3), a, txn(half.substr(0, 2), false)) == Tri::Miss);
+    CHECK(es::rules::eval_condition3(c1(3), a, txn(half, false)) == Tri::Yes);
+    // plain text is known not to be a hello at once
+    CHECK(es::rules::eval_condition3(c1(0), a, txn("GET /", false)) == Tri::No);
+    // req.len may still grow: a mismatch waits, a match does not
+    CHECK(es::rules::eval_condition3(c1(2), a, txn("12345", false)) == Tri::Miss);
+    CHECK(es::rules::eval_condition3(c1(2), a, txn("12345", true)) == Tri::No);
+    CHECK(es::rules::eval_condition3(c1(2), a, txn("123456789012", false)) == Tri::Yes);
+    // AND: a No decides; OR: a Yes decides; otherwise Miss
+    CHECK(es::rules::eval_condition3(cond({{CondTerm{{0}, false}, CondTerm{{5}, false}}}), a, txn("", false)) == Tri::No);
+    CHECK(es::rules::eval_condition3(cond({{CondTerm{{0}, false}, CondTerm{{4}, false}}}), a, txn("", false)) == Tri::Miss);
+    CHECK(es::rules::eval_condition3(cond({{CondTerm{{0}, false}}, {CondTerm{{4}, false}}}), a, txn("", false)) == Tri::Yes);
+    // the two-valued evaluation (use_backend) treats missing bytes as no match
+    CHECK_FALSE(es::rules::eval_acl(a[1], txn(half, true)));
+    CHECK(es::rules::eval_acl(a[1], txn(h, true)));
+}
+
+TEST_CASE("tcp-request rules: accept, reject, wait") {
+    const std::string& h = hello();
+    const std::vector<Acl> a = {acl("req.ssl_hello_type", Match::Int, {}, {{1, 1}})};
+    std::vector<TcpRule> rules(2);
+    rules[0].action = TcpAction::Accept;
+    rules[0].cond = cond({{CondTerm{{0}, false}}});
+    rules[1].action = TcpAction::Reject;
+    CHECK(es::rules::run_tcp_rules(rules, a, txn("", false)) == TcpVerdict::Wait);
+    CHECK(es::rules::run_tcp_rules(rules, a, txn(std::string_view(h).substr(0, 9), false)) == TcpVerdict::Wait);
+    CHECK(es::rules::run_tcp_rules(rules, a, txn(h, false)) == TcpVerdict::Accept);
+    CHECK(es::rules::run_tcp_rules(rules, a, txn("hello", false)) == TcpVerdict::Reject);
+    CHECK(es::rules::run_tcp_rules(rules, a, txn("", true)) == TcpVerdict::Reject);  // delay over
+    CHECK(es::rules::run_tcp_rules({}, a, txn("", false)) == TcpVerdict::Accept);     // no rule: accept
+}
+
+TEST_CASE("ports and dom matches") {
+    Txn t;
+    sockaddr_storage ss{};
+    auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(40000);
+    t.src = &ss;
+    t.dst_port = 443;
+    CHECK(es::rules::eval_acl(acl("src_port", Match::Int, {}, {{40000, 40000}}), t));
+    CHECK_FALSE(es::rules::eval_acl(acl("src_port", Match::Int, {}, {{1, 1024}}), t));
+    CHECK(es::rules::eval_acl(acl("dst_port", Match::Int, {}, {{443, 443}}), t));
+    t.dst_port = -1;
+    CHECK_FALSE(es::rules::eval_acl(acl("dst_port", Match::Found), t));
+    Txn h;
+    h.payload = hello();
+    CHECK_FALSE(es::rules::eval_acl(acl("req.ssl_sni", Match::Dom, {"ample.com"}), h));
+    CHECK(es::rules::eval_acl(acl("req.ssl_sni", Match::Dom, {".sni."}), h));
+    CHECK(es::rules::eval_acl(acl("req.ssl_sni", Match::Beg, {"sni."}), h));
 }
