@@ -88,7 +88,12 @@ bool Worker::frontend_needs_addr(const config::Config& cfg, std::uint32_t f) {
         return false;
     };
     if (!fe.log_format.empty() && !fe.logs.empty()) return true;
-    if (fe.mode != config::Mode::Http) return false;
+    if (fe.mode != config::Mode::Http) {
+        // mode tcp: its ACLs serve tcp-request rules and use_backend only
+        for (const auto& a : fe.http.acls)
+            if (a.fetch == "src" || a.fetch == "src_port") return true;
+        return false;
+    }
     if (px_needs(fe.http)) return true;
     auto be_needs = [&](int b) {
         if (b < 0) return false;
