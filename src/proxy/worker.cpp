@@ -78,7 +78,8 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
 }
 
 // An HTTP frontend needs each client's address (multishot accepts cannot return it) when it logs,
-// adds X-Forwarded-For, or matches `src` ACLs, in itself or any backend it can route to.
+// adds X-Forwarded-For, or matches `src` ACLs, in itself or any backend it can route to; a tcp
+// frontend when it logs or its tcp-request rules or use_backend conditions read `src` or `src_port`.
 bool Worker::frontend_needs_addr(const config::Config& cfg, std::uint32_t f) {
     const auto& fe = cfg.frontends[f];
     auto px_needs = [](const config::HttpProxy& px) {
