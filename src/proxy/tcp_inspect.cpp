@@ -4,7 +4,8 @@
 // never arm a receive before their server is connected.
 //
 //   accept -> begin_inspect: rules once; Wait -> client receive armed, inspect-delay timer
-//   each arrival (on_early_recv -> hold) -> inspect: Accept -> route (use_backend, default_backend)
+//   each arrival (on_early_recv; judged in place, or copied into the hold while waiting) -> inspect:
+//                                                  Accept -> route (use_backend, default_backend)
 //                                                  Reject -> close, dreq counted
 //   delay over / hold full / client EOF -> inspect with missing bytes as no match
 //   connected -> early_established: the held bytes, then what arrived while connecting, then the
@@ -55,12 +56,12 @@ void TcpProxy::begin_inspect(Session* s) {
 void TcpProxy::inspect(Session* s) {
     const auto& fe = cfg_.frontends[s->fe];
     const std::int64_t now = r_.now_ms();
-    const std::uint32_t held = s->held ? s->held->len : 0;
     rules::Txn t;
     t.cfg = &cfg_;
     t.src = s->peer.ss_family != AF_UNSPEC ? &s->peer : nullptr;
     t.dst_port = s->dst_port;
-    t.payload = std::string_view(s->held ? s->held->data : "", held);
+    t.payload = held_bytes(s);
+    const auto held = std::uint32_t(t.payload.size());
     t.payload_final = now >= s->inspect_until || held >= hold_cap() || s->side[kClient].has(net::kSideEof);
     switch (rules::run_tcp_rules(fe.tcp_content_rules, fe.http.acls, t)) {
         case rules::TcpVerdict::Wait: {
@@ -94,13 +95,26 @@ void TcpProxy::route(Session* s) {
     t.cfg = &cfg_;
     t.src = s->peer.ss_family != AF_UNSPEC ? &s->peer : nullptr;
     t.dst_port = s->dst_port;
-    if (s->held) t.payload = std::string_view(s->held->data, s->held->len);
+    t.payload = held_bytes(s);
     t.payload_final = true;
     assign_backend(s, rules::select_backend(fe, t));
 }
 
+// What the rules read: the hold, or the first received buffer itself while it is the only one (a
+// hello that came in one segment is judged in place, without a copy).
+std::string_view TcpProxy::held_bytes(const Session* s) const {
+    if (s->held) return {s->held->data, s->held->len};
+    const Dir& d = s->dir[kClient];
+    if (d.q.empty()) return {};
+    iovec v{};
+    std::uint32_t total = 0;
+    bufs_->fill_iov(d.q, &v, 1, total);
+    return {static_cast<const char*>(v.iov_base), v.iov_len};
+}
+
 // Copies a received buffer into the hold and gives it back to the ring. Bytes beyond the hold's
-// room stay queued (dir q) behind it. False when no hold could be allocated.
+// room stay queued (dir q) behind it. False when no hold could be allocated (the buffer is still
+// the caller's).
 bool TcpProxy::hold(Session* s, std::uint16_t bid, std::uint32_t n) {
     if (!s->held) {
         s->held = holds_.make();
@@ -141,8 +155,26 @@ void TcpProxy::on_early_recv(Session* s, const shard::Cqe& e, bool more) {
             if (d.q.bytes >= kEarlyHighWaterBufs * bufs_->size()) cancel_recv(s, kClient);
             return;
         }
+        if (!more) arm_recv(s, kClient);
+        if (!s->held && d.q.empty()) {
+            // the first bytes: judged in place; most hellos come whole in one segment and go on to
+            // the server in this very buffer
+            bufs_->push(d.q, bid, n);
+            inspect(s);
+            if (s->state != SessState::Inspecting || s->held || d.q.empty()) return;
+            // still waiting: the bytes move to a hold so that a client dripping its hello holds
+            // no ring buffer
+            const std::uint16_t first = bufs_->pop(d.q);
+            if (!hold(s, first, n)) {  // no memory for the hold: the client cannot be served
+                bufs_->recycle(first);
+                st_.fe[s->fe].ereq.inc();
+                close_session(s);
+            }
+            return;
+        }
         if (!s->held || d.q.empty()) {
-            if (!hold(s, bid, n)) {  // no memory for the hold: the client cannot be served
+            if (!hold(s, bid, n)) {
+                bufs_->recycle(bid);
                 st_.fe[s->fe].ereq.inc();
                 close_session(s);
                 return;
@@ -150,7 +182,6 @@ void TcpProxy::on_early_recv(Session* s, const shard::Cqe& e, bool more) {
         } else {
             bufs_->push(d.q, bid, n);  // the hold is full: the rest waits behind it
         }
-        if (!more) arm_recv(s, kClient);
         inspect(s);
         return;
     }

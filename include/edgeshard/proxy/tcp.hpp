@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "edgeshard/config/config.hpp"
@@ -58,6 +59,7 @@ private:
     void send_held(Session* s);
     void on_held_sent(Session* s, int res);
     std::uint32_t hold_cap() const;
+    std::string_view held_bytes(const Session* s) const;
     void tcp_log(Session* s);
 
     // connect path
