@@ -10,7 +10,10 @@ each with a certificate of its own, so the certificate a client sees names the b
   - a client that sends nothing is closed when a short inspect-delay (500 ms) ends, also dreq;
   - `tcp-request connection reject if { dst_port P }` refuses connections on one of two binds at
     accept, counted as dcon;
-  - 32 MiB downloaded through the routed session are byte-exact (sha256).
+  - 32 MiB downloaded through the routed session are byte-exact (sha256);
+  - held bytes keep their order: `accept if { req.len ge 1000 }` in front of an echo server, with
+    200 KB sent at once and after a 10-byte first piece (the hold, a full hold, the queue behind it
+    and what arrives while connecting all come back in order).
 The same configuration runs against HAProxy 2.6 with ES_TEST_PEER=haproxy.
 """
 import hashlib
@@ -143,7 +146,9 @@ def download(port, sni, path, n):
 
 
 def main(h):
-    port, port_deny, port_short = eslib.free_port(), eslib.free_port(), eslib.free_port()
+    port, port_deny, port_short, port_len = (eslib.free_port(), eslib.free_port(), eslib.free_port(),
+                                             eslib.free_port())
+    echo = h.echo_server()
     sock = h.sock_path()
     backends = {}
     for name, cn in (("be_a", "a.test"), ("be_b", "b.test"), ("be_def", "def.test")):
@@ -182,10 +187,18 @@ def main(h):
                 bind {eslib.LOCALHOST}:{port_short}
                 tcp-request inspect-delay 500ms
                 {rules}
-            """))
+            """)
+           + eslib.section("frontend fe_len", f"""
+                bind {eslib.LOCALHOST}:{port_len}
+                tcp-request inspect-delay 5s
+                tcp-request content accept if {{ req.len ge 1000 }}
+                tcp-request content reject
+                default_backend be_echo
+            """)
+           + eslib.section("backend be_echo", f"server e {eslib.LOCALHOST}:{echo.port}"))
     for name, b in backends.items():
         cfg += eslib.section(f"backend {name}", f"server s1 {eslib.LOCALHOST}:{b['port']}")
-    proxy = eslib.start_proxy(h, cfg, ports=[port, port_deny, port_short], sock=sock)
+    proxy = eslib.start_proxy(h, cfg, ports=[port, port_deny, port_short, port_len], sock=sock)
 
     # 1) SNI -> backend, as openssl s_client sees it
     for sni, be in (("a.example", "be_a"), ("A.EXAMPLE", "be_a"), ("x.b.example", "be_b"),
@@ -224,6 +237,20 @@ def main(h):
     t0 = time.monotonic()
     check_eq(download(port, "a.example", "big.bin", BIG), big_sha, "sha256 of 32 MiB through be_a")
     log(f"32 MiB through be_a byte-exact ({time.monotonic() - t0:.2f}s)")
+
+    # 7) held bytes, a full hold and the queue behind it come back in order
+    for first in (None, 10):
+        data = eslib.random_payload(200 * 1000)
+        with socket.create_connection((eslib.LOCALHOST, port_len), timeout=10) as c:
+            if first:
+                c.sendall(data[:first])
+                time.sleep(0.2)
+                c.sendall(data[first:])
+            else:
+                c.sendall(data)
+            got = eslib.recv_exact(c, len(data), timeout=10, what="echo through fe_len")
+        check(got == data, f"200 KB echoed in order (first piece {first or 'all'})")
+    log("req.len ge 1000: 200 KB at once and after a 10-byte piece come back in order")
 
     # counters: 2 rejected requests on fe_sni, 1 on fe_short, 1 denied connection
     proxy.wait_stat("fe_sni", "FRONTEND", "scur", lambda v: v == 0, timeout=10, what="fe_sni scur == 0")
