@@ -26,7 +26,9 @@ namespace es::proxy {
 using shard::UserData;
 
 namespace {
-std::uint64_t ud(std::uint8_t op, const Session* s) { return UserData::pack(op, s->gen, s); }
+std::uint64_t ud(std::uint8_t op, const Session* s) {
+    return UserData::pack(op, s->gen, s);
+}
 
 // While connecting, bytes after the held ones wait in the queue up to this many buffers; then the
 // client's receive stops until the server takes them (as transfer.cpp's high water mark).

@@ -15,7 +15,7 @@ constexpr std::uint8_t kNameHost = 0;
 
 // A bounded cursor over bytes: reads fail (and stay failed) instead of running past the end.
 class Reader {
-public:
+  public:
     explicit Reader(std::string_view b) : b_(b) {}
     bool ok() const { return ok_; }
     std::size_t left() const { return b_.size() - pos_; }
@@ -23,8 +23,10 @@ public:
     std::uint32_t u16() { return take(2); }
     std::uint32_t u24() { return take(3); }
     void skip(std::size_t n) {
-        if (!ok_ || n > left()) ok_ = false;
-        else pos_ += n;
+        if (!ok_ || n > left())
+            ok_ = false;
+        else
+            pos_ += n;
     }
     // The next n bytes as a reader of their own (failed when they are not there).
     Reader sub(std::size_t n) {
@@ -46,7 +48,7 @@ public:
         return v;
     }
 
-private:
+  private:
     Reader(std::string_view b, bool ok) : b_(b), ok_(ok) {}
     std::uint32_t take(std::size_t n) {
         if (!ok_ || n > left()) {
@@ -64,7 +66,9 @@ private:
     bool ok_ = true;
 };
 
-std::uint8_t byte_at(std::string_view b, std::size_t i) { return static_cast<std::uint8_t>(b[i]); }
+std::uint8_t byte_at(std::string_view b, std::size_t i) {
+    return static_cast<std::uint8_t>(b[i]);
+}
 
 // The record header of a TLS handshake record: Found with its body length once the five header
 // bytes are there, NeedMore before, Absent when the first bytes already rule it out.
@@ -85,7 +89,8 @@ Peek ssl_hello_type(std::string_view b, int& type) {
     if (const Peek p = handshake_record(b, rec); p != Peek::Found) return p;
     if (rec < 4) return Peek::Absent;  // too short for a handshake message header
     if (b.size() < 9) return Peek::NeedMore;
-    const std::uint32_t msg = (std::uint32_t(byte_at(b, 6)) << 16) | (std::uint32_t(byte_at(b, 7)) << 8) | byte_at(b, 8);
+    const std::uint32_t msg =
+        (std::uint32_t(byte_at(b, 6)) << 16) | (std::uint32_t(byte_at(b, 7)) << 8) | byte_at(b, 8);
     const std::uint32_t need = msg + 4 < rec ? msg + 4 : rec;  // the message, or the record it starts in
     if (b.size() < 5 + std::size_t(need)) return Peek::NeedMore;
     type = byte_at(b, 5);
@@ -116,12 +121,12 @@ Peek ssl_sni(std::string_view b, std::string_view& name) {
     const std::uint32_t msg_len = r.u24();
     if (!r.ok() || msg_len > r.left()) return Peek::Absent;  // a hello spread over records
     Reader h = r.sub(msg_len);
-    h.skip(2 + 32);                  // client_version, random
-    h.skip(h.u8());                  // legacy_session_id<0..32>
+    h.skip(2 + 32);  // client_version, random
+    h.skip(h.u8());  // legacy_session_id<0..32>
     const std::uint32_t ciphers = h.u16();
     if (ciphers % 2 != 0) return Peek::Absent;
-    h.skip(ciphers);                 // cipher_suites<2..2^16-2>
-    h.skip(h.u8());                  // legacy_compression_methods<1..2^8-1>
+    h.skip(ciphers);                                   // cipher_suites<2..2^16-2>
+    h.skip(h.u8());                                    // legacy_compression_methods<1..2^8-1>
     if (!h.ok() || h.left() < 2) return Peek::Absent;  // no extensions: no server name
     Reader exts = h.sub(h.u16());
     while (exts.ok() && exts.left() >= 4) {

@@ -23,12 +23,13 @@ constexpr int kLine = 13;
 }  // namespace
 
 TEST_CASE("tcp-request: rules, inspect-delay and the flags the L4 session reads") {
-    const auto cfg = load(in_fe("    tcp-request inspect-delay 5s\n"
-                                "    tcp-request connection reject if { src 10.0.0.0/8 } { dst_port 20000 }\n"
-                                "    tcp-request content accept if { req_ssl_hello_type 1 }\n"
-                                "    tcp-request content reject\n"
-                                "    use_backend tail_be if { req.ssl_sni -i a.example }\n"
-                                "    use_backend tail_be if { req_ssl_sni -m end .b.example } || { req.len gt 0 }\n"));
+    const auto cfg =
+        load(in_fe("    tcp-request inspect-delay 5s\n"
+                   "    tcp-request connection reject if { src 10.0.0.0/8 } { dst_port 20000 }\n"
+                   "    tcp-request content accept if { req_ssl_hello_type 1 }\n"
+                   "    tcp-request content reject\n"
+                   "    use_backend tail_be if { req.ssl_sni -i a.example }\n"
+                   "    use_backend tail_be if { req_ssl_sni -m end .b.example } || { req.len gt 0 }\n"));
     const auto& f = *cfg.find_frontend("f");
     CHECK(f.inspect_delay == 5000);
     REQUIRE(f.tcp_conn_rules.size() == 1);
@@ -62,12 +63,13 @@ TEST_CASE("tcp-request: rules, inspect-delay and the flags the L4 session reads"
 }
 
 TEST_CASE("tcp-request: int, version, binary and dom patterns") {
-    const auto cfg = load(in_fe("    acl v req.ssl_ver 3.1:3.3 ge 3.4\n"
-                                "    acl l req.len :10 20: lt 5 le 6 eq 7\n"
-                                "    acl p req.payload(0,3) -m bin 160301 16030A\n"
-                                "    acl d req.ssl_sni -m dom example.com\n"
-                                "    acl s src_port -m found\n"
-                                "    tcp-request content reject if v l p d s\n"));
+    const auto cfg =
+        load(in_fe("    acl v req.ssl_ver 3.1:3.3 ge 3.4\n"
+                   "    acl l req.len :10 20: lt 5 le 6 eq 7\n"
+                   "    acl p req.payload(0,3) -m bin 160301 16030A\n"
+                   "    acl d req.ssl_sni -m dom example.com\n"
+                   "    acl s src_port -m found\n"
+                   "    tcp-request content reject if v l p d s\n"));
     const auto& acls = cfg.find_frontend("f")->http.acls;
     REQUIRE(acls.size() == 5);
     REQUIRE(acls[0].ranges.size() == 2);
@@ -89,20 +91,23 @@ TEST_CASE("tcp-request: int, version, binary and dom patterns") {
     CHECK(acls[3].match == Acl::Match::Dom);
     CHECK(acls[4].match == Acl::Match::Found);
     // an inspect-delay is also taken from a named defaults section
-    const auto named = load("defaults d\n    mode tcp\n    timeout connect 1s\n    timeout client 1s\n"
-                            "    timeout server 1s\n    tcp-request inspect-delay 2s\n" +
-                            kTail.substr(kTail.find("frontend")));
+    const auto named = load(
+        "defaults d\n    mode tcp\n    timeout connect 1s\n    timeout client 1s\n"
+        "    timeout server 1s\n    tcp-request inspect-delay 2s\n" +
+        kTail.substr(kTail.find("frontend")));
     CHECK(named.find_frontend("tail_fe")->inspect_delay == 2000);
 }
 
 TEST_CASE("tcp-request: warnings where HAProxy evaluates on nothing") {
-    const auto cfg = load(in_fe("    tcp-request content accept if { req.ssl_hello_type 1 }\n"
-                                "    use_backend tail_be if { req.ssl_sni a }\n"));
+    const auto cfg =
+        load(in_fe("    tcp-request content accept if { req.ssl_hello_type 1 }\n"
+                   "    use_backend tail_be if { req.ssl_sni a }\n"));
     CHECK(has_warning(cfg, {"t.cfg:13:", "'tcp-request content' rule reads the request's contents",
                             "'req.ssl_hello_type'", "no 'tcp-request inspect-delay'"}));
     CHECK(has_warning(cfg, {"t.cfg:14:", "'use_backend' reads the request's contents"}));
-    const auto quiet = load(in_fe("    tcp-request content reject if { src 10.0.0.0/8 }\n"
-                                  "    use_backend tail_be if { src 10.0.0.0/8 }\n"));
+    const auto quiet =
+        load(in_fe("    tcp-request content reject if { src 10.0.0.0/8 }\n"
+                   "    use_backend tail_be if { src 10.0.0.0/8 }\n"));
     CHECK_FALSE(has_warning(quiet, {"inspect-delay"}));
     CHECK(quiet.find_frontend("f")->tcp_inspect);
     const auto unreachable = load(in_fe("    tcp-request content reject\n    tcp-request content accept\n"));
@@ -121,7 +126,8 @@ TEST_CASE("tcp-request: errors name the file and line") {
     expect_error(in_fe("    tcp-request connection expect-proxy layer4\n"), kLine,
                  {"action 'expect-proxy'", "not supported"});
     expect_error(in_fe("    tcp-request content set-var(txn.x) int(1)\n"), kLine, {"'set-var(txn.x)'"});
-    expect_error(in_fe("    tcp-request content rejekt\n"), kLine, {"unknown action 'rejekt'", "did you mean 'reject'?"});
+    expect_error(in_fe("    tcp-request content rejekt\n"), kLine,
+                 {"unknown action 'rejekt'", "did you mean 'reject'?"});
     expect_error(in_fe("    tcp-request content accept when TRUE\n"), kLine, {"unexpected 'when'"});
     expect_error(in_fe("    tcp-request content accept if\n"), kLine, {"missing condition"});
     expect_error(in_fe("    tcp-request content accept if nosuch\n"), kLine, {"no such ACL 'nosuch'"});
@@ -147,7 +153,8 @@ TEST_CASE("tcp-request: errors name the file and line") {
     expect_error(in_fe("    acl x req.len abc\n"), kLine, {"invalid integer pattern 'abc'"});
     expect_error(in_fe("    acl x req.len 5:1\n"), kLine, {"empty range '5:1'"});
     expect_error(in_fe("    acl x req.len gt\n"), kLine, {"'gt' expects a value"});
-    expect_error(in_fe("    acl x req.ssl_ver 3.x\n"), kLine, {"invalid integer pattern '3.x'", "MAJOR.MINOR"});
+    expect_error(in_fe("    acl x req.ssl_ver 3.x\n"), kLine,
+                 {"invalid integer pattern '3.x'", "MAJOR.MINOR"});
     expect_error(in_fe("    acl x req.len -m str 5\n"), kLine, {"is an integer"});
     expect_error(in_fe("    acl x req.ssl_sni -m int 5\n"), kLine, {"'-m int' applies to integer fetches"});
     expect_error(in_fe("    acl x req.ssl_sni -m bin 16\n"), kLine, {"'-m bin' applies to 'req.payload'"});
@@ -158,7 +165,8 @@ TEST_CASE("tcp-request: errors name the file and line") {
     expect_error(in_fe("    acl x req.payload(0,99999) 16\n"), kLine, {"expects '(<offset>,<length>)'"});
     expect_error(in_fe("    acl x req.ssl_sni -m reg a.*\n"), kLine, {"'-m reg' is not supported"});
     // the L4 fetches in a mode http proxy
-    expect_error(kTail + "frontend h\n    mode http\n    bind 127.0.0.1:20001\n    acl x req.ssl_sni a\n"
-                         "    default_backend hb\nbackend hb\n    mode http\n    server s 127.0.0.1:1\n",
+    expect_error(kTail +
+                     "frontend h\n    mode http\n    bind 127.0.0.1:20001\n    acl x req.ssl_sni a\n"
+                     "    default_backend hb\nbackend hb\n    mode http\n    server s 127.0.0.1:1\n",
                  14, {"'req.ssl_sni' is supported in 'mode tcp' proxies only"});
 }

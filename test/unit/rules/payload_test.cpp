@@ -140,8 +140,9 @@ TEST_CASE("ClientHello: every truncation is 'not yet', never a value or an error
 }
 
 TEST_CASE("ClientHello: not TLS, not a hello, no server name, lying lengths") {
-    for (std::string_view s : {std::string_view("GET / HTTP/1.1\r\n\r\n"), std::string_view("\x80\x2e\x01\x03\x01", 5),
-                               std::string_view("SSH-2.0-x\r\n")}) {
+    for (std::string_view s :
+         {std::string_view("GET / HTTP/1.1\r\n\r\n"), std::string_view("\x80\x2e\x01\x03\x01", 5),
+          std::string_view("SSH-2.0-x\r\n")}) {
         const All a = peek_all(Exact(s).view());
         CHECK(a.sni == Peek::Absent);
         CHECK(a.type == Peek::Absent);
@@ -213,13 +214,13 @@ TEST_CASE("ClientHello: random mutations and truncations stay in bounds") {
 TEST_CASE("payload ACLs: three-valued conditions while bytes may still come") {
     const std::string& h = hello();
     const std::vector<Acl> acls = {
-        acl("req.ssl_hello_type", Match::Int, {}, {{1, 1}}),           // 0
-        acl("req.ssl_sni", Match::End, {".example.com"}),              // 1
-        acl("req.len", Match::Int, {}, {{11, INT64_MAX}}),             // 2
+        acl("req.ssl_hello_type", Match::Int, {}, {{1, 1}}),               // 0
+        acl("req.ssl_sni", Match::End, {".example.com"}),                  // 1
+        acl("req.len", Match::Int, {}, {{11, INT64_MAX}}),                 // 2
         acl("req.payload", Match::Bin, {std::string("\x16\x03\x01", 3)}),  // 3
-        acl("always_true", Match::Bool),                               // 4
-        acl("always_false", Match::Bool),                              // 5
-        acl("req.ssl_sni", Match::Dom, {"example.com"}),               // 6
+        acl("always_true", Match::Bool),                                   // 4
+        acl("always_false", Match::Bool),                                  // 5
+        acl("req.ssl_sni", Match::Dom, {"example.com"}),                   // 6
     };
     std::vector<Acl> a = acls;
     a[3].off = 0;
@@ -244,9 +245,12 @@ TEST_CASE("payload ACLs: three-valued conditions while bytes may still come") {
     CHECK(es::rules::eval_condition3(c1(2), a, txn("12345", true)) == Tri::No);
     CHECK(es::rules::eval_condition3(c1(2), a, txn("123456789012", false)) == Tri::Yes);
     // AND: a No decides; OR: a Yes decides; otherwise Miss
-    CHECK(es::rules::eval_condition3(cond({{CondTerm{{0}, false}, CondTerm{{5}, false}}}), a, txn("", false)) == Tri::No);
-    CHECK(es::rules::eval_condition3(cond({{CondTerm{{0}, false}, CondTerm{{4}, false}}}), a, txn("", false)) == Tri::Miss);
-    CHECK(es::rules::eval_condition3(cond({{CondTerm{{0}, false}}, {CondTerm{{4}, false}}}), a, txn("", false)) == Tri::Yes);
+    CHECK(es::rules::eval_condition3(cond({{CondTerm{{0}, false}, CondTerm{{5}, false}}}), a,
+                                     txn("", false)) == Tri::No);
+    CHECK(es::rules::eval_condition3(cond({{CondTerm{{0}, false}, CondTerm{{4}, false}}}), a,
+                                     txn("", false)) == Tri::Miss);
+    CHECK(es::rules::eval_condition3(cond({{CondTerm{{0}, false}}, {CondTerm{{4}, false}}}), a,
+                                     txn("", false)) == Tri::Yes);
     // the two-valued evaluation (use_backend) treats missing bytes as no match
     CHECK_FALSE(es::rules::eval_acl(a[1], txn(half, true)));
     CHECK(es::rules::eval_acl(a[1], txn(h, true)));
@@ -260,11 +264,12 @@ TEST_CASE("tcp-request rules: accept, reject, wait") {
     rules[0].cond = cond({{CondTerm{{0}, false}}});
     rules[1].action = TcpAction::Reject;
     CHECK(es::rules::run_tcp_rules(rules, a, txn("", false)) == TcpVerdict::Wait);
-    CHECK(es::rules::run_tcp_rules(rules, a, txn(std::string_view(h).substr(0, 9), false)) == TcpVerdict::Wait);
+    CHECK(es::rules::run_tcp_rules(rules, a, txn(std::string_view(h).substr(0, 9), false)) ==
+          TcpVerdict::Wait);
     CHECK(es::rules::run_tcp_rules(rules, a, txn(h, false)) == TcpVerdict::Accept);
     CHECK(es::rules::run_tcp_rules(rules, a, txn("hello", false)) == TcpVerdict::Reject);
     CHECK(es::rules::run_tcp_rules(rules, a, txn("", true)) == TcpVerdict::Reject);  // delay over
-    CHECK(es::rules::run_tcp_rules({}, a, txn("", false)) == TcpVerdict::Accept);     // no rule: accept
+    CHECK(es::rules::run_tcp_rules({}, a, txn("", false)) == TcpVerdict::Accept);    // no rule: accept
 }
 
 TEST_CASE("ports and dom matches") {
