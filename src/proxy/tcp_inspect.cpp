@@ -174,7 +174,7 @@ void TcpProxy::on_early_recv(Session* s, const shard::Cqe& e, bool more) {
             }
             return;
         }
-        if (!s->held || d.q.empty()) {
+        if (d.q.empty()) {  // (the hold exists here: the first bytes went to it above)
             if (!hold(s, bid, n)) {
                 bufs_->recycle(bid);
                 st_.fe[s->fe].ereq.inc();
