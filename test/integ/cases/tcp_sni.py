@@ -11,6 +11,8 @@ each with a certificate of its own, so the certificate a client sees names the b
   - `tcp-request connection reject if { dst_port P }` refuses connections on one of two binds at
     accept, counted as dcon;
   - 32 MiB downloaded through the routed session are byte-exact (sha256);
+  - a FIN right behind the first bytes is forwarded after them; half a hello and a FIN is
+    rejected at once (dreq);
   - held bytes keep their order: `accept if { req.len ge 1000 }` in front of an echo server, with
     200 KB sent at once and after a 10-byte first piece (the hold, a full hold, the queue behind it
     and what arrives while connecting all come back in order).
@@ -61,6 +63,17 @@ def python_peer_der(port, sni):
     with socket.create_connection((eslib.LOCALHOST, port), timeout=10) as raw:
         with client_ctx().wrap_socket(raw, server_hostname=sni) as s:
             return s.getpeercert(binary_form=True)
+
+
+def python_hello(sni):
+    """The ClientHello record Python's OpenSSL would send for `sni`."""
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = client_ctx().wrap_bio(inc, out, server_hostname=sni)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
 
 
 def slow_hello_der(port, sni):
@@ -257,14 +270,35 @@ def main(h):
         check(got == data, f"200 KB echoed in order (first piece {first or 'all'})")
     log("req.len ge 1000: 200 KB at once and after a 10-byte piece come back in order")
 
-    # counters: 2 rejected requests on fe_sni, 1 on fe_short, 1 denied connection
+    # 8) a FIN that comes with the first bytes is forwarded after them; a FIN in the middle of a
+    #    hello ends the wait at once (nothing more can come: the hello is no hello, rejected)
+    data = eslib.random_payload(3000)
+    with socket.create_connection((eslib.LOCALHOST, port_len), timeout=10) as c:
+        c.sendall(data)
+        c.shutdown(socket.SHUT_WR)
+        got = eslib.recv_exact(c, len(data), timeout=10, what="echo of a half-closed client")
+        check(got == data, "bytes before an early FIN echoed")
+        how, rest, _ = eslib.wait_eof(c, 5)
+        check(how == "eof" and rest == b"", f"the early FIN reached the echo server (EOF back): {how} {rest[:20]!r}")
+    hello_half = python_hello("a.example")[:40]
+    t0 = time.monotonic()
+    with socket.create_connection((eslib.LOCALHOST, port), timeout=10) as c:
+        c.sendall(hello_half)
+        c.shutdown(socket.SHUT_WR)
+        how, rest, _ = eslib.wait_eof(c, 3)
+        check(how in ("eof", "reset") and rest == b"", f"half a hello and a FIN: closed ({how} {rest[:20]!r})")
+    took = time.monotonic() - t0
+    check(took < 2.0, f"half a hello and a FIN closed in {took:.2f}s (not after the 5 s delay)")
+    log(f"early FIN forwarded after the held bytes; half a hello + FIN rejected in {took:.2f}s")
+
+    # counters: 3 rejected requests on fe_sni, 1 on fe_short, 1 denied connection
     proxy.wait_stat("fe_sni", "FRONTEND", "scur", lambda v: v == 0, timeout=10, what="fe_sni scur == 0")
-    proxy.expect_counters("fe_sni", "FRONTEND", {"dreq": 2, "dcon": 1}, what="fe_sni denials")
+    proxy.expect_counters("fe_sni", "FRONTEND", {"dreq": 3, "dcon": 1}, what="fe_sni denials")
     proxy.expect_counters("fe_short", "FRONTEND", {"dreq": 1}, what="fe_short denials")
     proxy.expect_counters("be_a", "BACKEND", {"stot": 4}, what="be_a sessions")
     proxy.expect_counters("be_b", "BACKEND", {"stot": 3}, what="be_b sessions")
     proxy.expect_counters("be_def", "BACKEND", {"stot": 4}, what="be_def sessions")
-    log("counters: fe_sni dreq=2 dcon=1, fe_short dreq=1, be_a/be_b/be_def stot 4/3/4")
+    log("counters: fe_sni dreq=3 dcon=1, fe_short dreq=1, be_a/be_b/be_def stot 4/3/4")
 
     if eslib.edgeshard_only("-c warns about content rules without an inspect-delay"):
         bad = h.write("nodelay.cfg", eslib.defaults_section()
