@@ -50,6 +50,18 @@ constexpr FetchDef kFetches[] = {
     {"http_auth", "http_auth", Match::Bool, true},
     {"req.ver", "req.ver", Match::Str, false},
     {"req_ver", "req.ver", Match::Str, false},
+    // mode tcp: the client's first bytes (held while tcp-request content rules decide) and the ports
+    {"req.ssl_sni", "req.ssl_sni", Match::Str, false},
+    {"req_ssl_sni", "req.ssl_sni", Match::Str, false},
+    {"req.ssl_hello_type", "req.ssl_hello_type", Match::Int, false},
+    {"req_ssl_hello_type", "req.ssl_hello_type", Match::Int, false},
+    {"req.ssl_ver", "req.ssl_ver", Match::Int, false},
+    {"req_ssl_ver", "req.ssl_ver", Match::Int, false},
+    {"req.len", "req.len", Match::Int, false},
+    {"req_len", "req.len", Match::Int, false},
+    {"req.payload", "req.payload", Match::Bin, true},
+    {"src_port", "src_port", Match::Int, false},
+    {"dst_port", "dst_port", Match::Int, false},
     {"ssl_fc", "ssl_fc", Match::Bool, false},
     {"ssl_fc_sni", "ssl_fc_sni", Match::Str, false},
     {"ssl_fc_protocol", "ssl_fc_protocol", Match::Str, false},
@@ -95,32 +107,6 @@ std::string dn_arg(const Line& line, const std::string& what, const std::string&
     return entry.empty() ? std::string() : entry + "," + occ;
 }
 
-// An integer pattern as a range "lo:hi" (an empty end is unbounded); `op` is a preceding operator
-// word (eq, ge, gt, le, lt) or empty.
-std::string int_pattern(const Line& line, const std::string& what, const std::string& op, const std::string& p) {
-    auto num = [&](const std::string& t) {
-        const auto n = parse_integer(t);
-        if (!n || t.empty())
-            fail(line.at, what + ": " + squote(p) + " is not an integer pattern (N, LO:HI, or eq/ge/gt/le/lt N)");
-        return *n;
-    };
-    if (!op.empty()) {
-        const long long n = num(p);
-        if (op == "eq") return std::to_string(n) + ":" + std::to_string(n);
-        if (op == "ge") return std::to_string(n) + ":";
-        if (op == "gt") return std::to_string(n + 1) + ":";
-        if (op == "le") return ":" + std::to_string(n);
-        return ":" + std::to_string(n - 1);  // lt
-    }
-    const auto colon = p.find(':');
-    if (colon == std::string::npos) {
-        const long long n = num(p);
-        return std::to_string(n) + ":" + std::to_string(n);
-    }
-    const std::string lo = p.substr(0, colon), hi = p.substr(colon + 1);
-    return (lo.empty() ? "" : std::to_string(num(lo))) + ":" + (hi.empty() ? "" : std::to_string(num(hi)));
-}
-
 // HAProxy fetches this version does not evaluate: refused with that reason rather than "unknown".
 constexpr std::string_view kFetchesRefused[] = {"path_reg",
                                                 "path_dom",
@@ -158,24 +144,18 @@ constexpr std::string_view kFetchesRefused[] = {"path_reg",
                                                 "req.cook_cnt",
                                                 "req.cook_val",
                                                 "dst",
-                                                "dst_port",
-                                                "src_port",
                                                 "http_auth_group",
                                                 "http_auth_user",
                                                 "http_auth_pass",
                                                 "status",
                                                 "res.hdr",
                                                 "shdr",
-                                                "req.len",
-                                                "req_len",
                                                 "req.body",
                                                 "req.body_size",
                                                 "nbsrv",
                                                 "be_id",
                                                 "fe_id",
                                                 "var",
-                                                "req.ssl_sni",
-                                                "req_ssl_sni",
                                                 "req.proto_http",
                                                 "req_proto_http",
                                                 "sc_http_req_rate",
@@ -187,7 +167,19 @@ constexpr std::string_view kFetchesRefused[] = {"path_reg",
                                                 "str",
                                                 "env",
                                                 "date",
-                                                "rand"};
+                                                "rand",
+                                                "req.payload_lv",
+                                                "req.rdp_cookie",
+                                                "req_rdp_cookie",
+                                                "req.ssl_alpn",
+                                                "req.ssl_ec_ext",
+                                                "req.ssl_st_ext",
+                                                "req.ssl_keyshare_groups",
+                                                "req.proto_http",
+                                                "so_id",
+                                                "dst_conn",
+                                                "dst_is_local",
+                                                "src_is_local"};
 
 struct Predefined {
     std::string_view name;
@@ -227,7 +219,97 @@ std::string supported_fetches() {
            "hdr_beg, hdr_end, hdr_sub, hdr_dir, method, src, req.ver, http_auth(<userlist>), always_true, "
            "always_false, ssl_fc, ssl_fc_sni, ssl_fc_protocol, ssl_fc_cipher, ssl_fc_alpn, ssl_fc_has_crt, ssl_c_used, "
            "ssl_c_verify, ssl_c_err, ssl_c_ca_err, ssl_c_s_dn([<entry>[,<occ>]]), ssl_c_i_dn([<entry>[,<occ>]]), "
-           "ssl_c_serial, ssl_c_sha1, ssl_c_notbefore, ssl_c_notafter";
+           "ssl_c_serial, ssl_c_sha1, ssl_c_notbefore, ssl_c_notafter; in mode tcp also req.ssl_sni, "
+           "req.ssl_hello_type, req.ssl_ver, req.len, req.payload(<offset>,<length>), src_port, dst_port";
+}
+
+bool int_fetch(std::string_view f) {
+    return f == "req.ssl_hello_type" || f == "req.ssl_ver" || f == "req.len" || f == "src_port" ||
+           f == "dst_port" || f == "ssl_c_verify" || f == "ssl_c_err" || f == "ssl_c_ca_err";
+}
+
+// One integer of an int pattern: decimal, or for req.ssl_ver a dotted version MAJOR[.MINOR]
+// (HAProxy's notation: 3.1 is TLS 1.0's record version 0x0301 = 3 * 65536 + 1).
+std::optional<std::int64_t> int_value(std::string_view t, bool dotted) {
+    if (dotted) {
+        const auto dot = t.find('.');
+        const auto major = parse_integer(t.substr(0, dot));
+        if (!major || *major < 0 || *major > 255 || t.substr(0, dot).empty()) return std::nullopt;
+        std::int64_t minor = 0;
+        if (dot != std::string_view::npos) {
+            const auto m = parse_integer(t.substr(dot + 1));
+            if (!m || *m < 0 || *m > 255 || t.substr(dot + 1).empty()) return std::nullopt;
+            minor = *m;
+        }
+        return *major * 65536 + minor;
+    }
+    if (t.empty() || (t.front() == '+')) return std::nullopt;
+    const auto v = parse_integer(t);
+    if (!v) return std::nullopt;
+    return *v;
+}
+
+// Int patterns: "N", "N:M", ":M", "N:", or an operator (eq ge gt le lt) and the value after it.
+void parse_int_patterns(const Line& line, const std::string& what, Acl& acl) {
+    constexpr std::int64_t kMin = INT64_MIN, kMax = INT64_MAX;
+    const bool dotted = acl.fetch == "req.ssl_ver";
+    const char* form = dotted ? " (expected a version MAJOR.MINOR, a range 'A:B', ':B', 'A:', or eq|ge|gt|le|lt "
+                                "and a version)"
+                              : " (expected an integer, a range 'A:B', ':B', 'A:', or eq|ge|gt|le|lt and an "
+                                "integer)";
+    for (std::size_t i = 0; i < acl.patterns.size(); ++i) {
+        const std::string& p = acl.patterns[i];
+        auto bad = [&](const std::string& t) { fail(line.at, what + ": invalid integer pattern " + squote(t) + form); };
+        if (p == "eq" || p == "ge" || p == "gt" || p == "le" || p == "lt") {
+            if (i + 1 >= acl.patterns.size()) fail(line.at, what + ": " + squote(p) + " expects a value after it");
+            const auto v = int_value(acl.patterns[++i], dotted);
+            if (!v) bad(acl.patterns[i]);
+            Acl::IntRange r{*v, *v};
+            if (p == "ge") r.hi = kMax;
+            if (p == "gt") r = {*v == kMax ? kMax : *v + 1, *v == kMax ? kMax - 1 : kMax};
+            if (p == "le") r.lo = kMin;
+            if (p == "lt") r = {*v == kMin ? kMin + 1 : kMin, *v == kMin ? kMin : *v - 1};
+            acl.ranges.push_back(r);
+            continue;
+        }
+        const auto colon = p.find(':');
+        if (colon == std::string::npos) {
+            const auto v = int_value(p, dotted);
+            if (!v) bad(p);
+            acl.ranges.push_back({*v, *v});
+            continue;
+        }
+        const std::string_view a = std::string_view(p).substr(0, colon), b = std::string_view(p).substr(colon + 1);
+        if (a.empty() && b.empty()) bad(p);
+        const auto lo = a.empty() ? std::optional<std::int64_t>(kMin) : int_value(a, dotted);
+        const auto hi = b.empty() ? std::optional<std::int64_t>(kMax) : int_value(b, dotted);
+        if (!lo || !hi) bad(p);
+        if (*lo > *hi) fail(line.at, what + ": empty range " + squote(p) + " (the first bound is above the second)");
+        acl.ranges.push_back({*lo, *hi});
+    }
+}
+
+// -m bin patterns: hex digits, an even number of them; stored as the bytes they spell.
+void parse_bin_patterns(const Line& line, const std::string& what, Acl& acl) {
+    auto nib = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    for (auto& p : acl.patterns) {
+        std::string out;
+        bool ok = !p.empty() && p.size() % 2 == 0;
+        for (std::size_t i = 0; ok && i < p.size(); i += 2) {
+            const int h = nib(p[i]), l = nib(p[i + 1]);
+            if (h < 0 || l < 0) ok = false;
+            else out.push_back(static_cast<char>(h * 16 + l));
+        }
+        if (!ok)
+            fail(line.at, what + ": invalid binary pattern " + squote(p) +
+                              " ('-m bin' expects an even number of hex digits, e.g. 160301)");
+        p = std::move(out);
+    }
 }
 
 // acl words [first, last): <criterion> [flags] [patterns...]. what names the ACL in messages.
@@ -277,7 +359,9 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
     acl.match = def->match;
     if (def->needs_arg && (arg.empty()))
         fail(line.at, what + ": " + squote(fname) + " needs an argument, e.g. " +
-                          (acl.fetch == "http_auth" ? "'http_auth(users)'" : squote(fname + "(host)")));
+                          (acl.fetch == "http_auth"     ? "'http_auth(users)'"
+                           : acl.fetch == "req.payload" ? squote(fname + "(0,3)")
+                                                        : squote(fname + "(host)")));
     const bool dn = acl.fetch == "ssl_c_s_dn" || acl.fetch == "ssl_c_i_dn";
     if (!def->needs_arg && !dn && has_parens && !arg.empty())
         fail(line.at, what + ": " + squote(fname) + " takes no argument, got " + squote(crit));
@@ -311,8 +395,8 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
         } else if (w == "-m") {
             if (i + 1 >= last) fail(line.at, what + ": '-m' expects a matching method");
             const std::string& m = line.words[++i];
-            static const std::vector<std::string_view> kMethods = {"str", "beg",   "end", "sub",
-                                                                   "dir", "found", "ip",  "bool"};
+            static const std::vector<std::string_view> kMethods = {"str", "beg",   "end",  "sub", "dir", "dom",
+                                                                   "found", "ip", "bool", "int", "bin"};
             if (m == "str")
                 acl.match = Match::Str;
             else if (m == "beg")
@@ -323,17 +407,21 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
                 acl.match = Match::Sub;
             else if (m == "dir")
                 acl.match = Match::Dir;
+            else if (m == "dom")
+                acl.match = Match::Dom;
+            else if (m == "int")
+                acl.match = Match::Int;
+            else if (m == "bin")
+                acl.match = Match::Bin;
             else if (m == "found")
                 acl.match = Match::Found;
             else if (m == "ip")
                 acl.match = Match::Ip;
             else if (m == "bool")
                 acl.match = Match::Bool;
-            else if (m == "int" && def->match == Match::Int)
-                acl.match = Match::Int;
-            else if (m == "reg" || m == "dom" || m == "len" || m == "int" || m == "bin")
+            else if (m == "reg" || m == "len")
                 fail(line.at, what + ": matching method '-m " + m + "' is not supported in this version " +
-                                  "(supported: str, beg, end, sub, dir, found, ip, bool)");
+                                  "(supported: str, beg, end, sub, dir, dom, found, ip, bool, int, bin)");
             else
                 fail(line.at, what + ": unknown matching method " + squote(m) + did_you_mean(m, kMethods));
             explicit_match = true;
@@ -356,19 +444,6 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
                               "starts with '-')");
         }
     }
-    if (acl.match == Match::Int) {
-        for (; i < last; ++i) {
-            const std::string& w = line.words[i];
-            if (w == "eq" || w == "ge" || w == "gt" || w == "le" || w == "lt") {
-                if (i + 1 >= last) fail(line.at, what + ": operator " + squote(w) + " needs a number after it");
-                acl.patterns.push_back(int_pattern(line, what, w, line.words[++i]));
-            } else {
-                acl.patterns.push_back(int_pattern(line, what, "", w));
-            }
-        }
-    } else if (def->match == Match::Int && acl.match != Match::Found) {
-        fail(line.at, what + ": " + squote(fname) + " is an integer: only '-m int' (the default) or '-m found' apply");
-    }
     for (; i < last; ++i) acl.patterns.push_back(line.words[i]);
     // binary fetches are matched as hexadecimal text, whatever its case
     if (acl.fetch == "ssl_c_serial" || acl.fetch == "ssl_c_sha1") acl.icase = true;
@@ -383,11 +458,37 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
     } else if (acl.fetch == "src") {
         if (acl.match != Match::Ip && acl.match != Match::Found)
             fail(line.at, what + ": 'src' supports '-m ip' (the default) and '-m found' only");
+    } else if (int_fetch(acl.fetch)) {
+        if (acl.match != Match::Int && acl.match != Match::Found)
+            fail(line.at, what + ": " + squote(fname) + " is an integer: only '-m int' (the default) and '-m found' "
+                                                      "apply in this version");
+    } else if (acl.match == Match::Int) {
+        fail(line.at, what + ": '-m int' applies to integer fetches only in this version (req.ssl_hello_type, "
+                             "req.ssl_ver, req.len, src_port, dst_port, ssl_c_verify, ssl_c_err, ssl_c_ca_err)");
+    } else if (acl.match == Match::Bin && acl.fetch != "req.payload") {
+        fail(line.at, what + ": '-m bin' applies to 'req.payload' only in this version");
+    } else if (acl.fetch == "req.payload" && acl.match == Match::Dir) {
+        fail(line.at, what + ": 'req.payload' supports '-m bin' (the default), str, beg, end, sub and found");
     } else if (acl.match == Match::Ip) {
         fail(line.at, what + ": '-m ip' applies to addresses ('src') only in this version");
     } else if (acl.match == Match::Bool) {
         fail(line.at, what + ": '-m bool' applies to boolean fetches only");
     }
+    if (acl.fetch == "req.payload") {
+        // req.payload(<offset>,<length>): both decimal, as HAProxy requires
+        const auto comma = arg.find(',');
+        const auto off = comma == std::string::npos ? std::nullopt : parse_integer(arg.substr(0, comma));
+        const auto len = comma == std::string::npos ? std::nullopt : parse_integer(arg.substr(comma + 1));
+        if (!off || !len || *off < 0 || *len < 0 || *off > 65536 || *len > 65536 || arg.substr(0, comma).empty() ||
+            arg.substr(comma + 1).empty())
+            fail(line.at, what + ": 'req.payload' expects '(<offset>,<length>)' with 0..65536 each, got " +
+                              squote(crit) + " (length 0: to the end of what the client sent)");
+        acl.off = static_cast<std::uint32_t>(*off);
+        acl.len = static_cast<std::uint32_t>(*len);
+        acl.arg = arg;
+    }
+    if (acl.match == Match::Int) parse_int_patterns(line, what, acl);
+    if (acl.match == Match::Bin) parse_bin_patterns(line, what, acl);
     if (acl.match == Match::Ip) {
         for (auto& p : acl.patterns) {
             auto n = normalize_network(p);
@@ -602,9 +703,94 @@ void kw_acl(ParseState& st, ProxyDraft& px, const Line& line) {
     add_acl(px, acl);
 }
 
+bool acl_reads_payload(const Acl& a) {
+    return a.fetch == "req.ssl_sni" || a.fetch == "req.ssl_hello_type" || a.fetch == "req.ssl_ver" ||
+           a.fetch == "req.len" || a.fetch == "req.payload";
+}
+
+namespace {
+
+bool acl_tcp_only(const Acl& a) {
+    return acl_reads_payload(a) || a.fetch == "src_port" || a.fetch == "dst_port";
+}
+
+// The first ACL of the condition that reads the client's bytes, or null.
+const Acl* payload_acl(const std::vector<Acl>& acls, const Condition& c) {
+    for (const auto& group : c.any_of)
+        for (const auto& term : group)
+            for (int i : term.acls)
+                if (acl_reads_payload(acls[static_cast<std::size_t>(i)])) return &acls[static_cast<std::size_t>(i)];
+    return nullptr;
+}
+
+std::string acl_label(const Acl& a) {
+    if (a.name.front() == '{') return squote(a.fetch_written);
+    return "ACL " + squote(a.name) + " (" + where_text(a.where) + ", " + squote(a.fetch_written) + ")";
+}
+
+}  // namespace
+
+// End of a proxy section: what tcp-request rules and the L4 fetches need from the mode, and the flags
+// the L4 session reads (`tcp_inspect`, `tcp_route_cond`).
+void check_tcp_rules(ParseState& st, ProxyDraft& px) {
+    auto check_http_acls = [&](const HttpProxy& h, Mode mode) {
+        if (mode != Mode::Http) return;
+        for (const Acl& a : h.acls)
+            if (acl_tcp_only(a))
+                fail(a.where, (a.name.front() == '{' ? std::string("anonymous ACL") : "ACL " + squote(a.name)) +
+                                  ": sample fetch " + squote(a.fetch_written) +
+                                  " is supported in 'mode tcp' proxies only in this version");
+    };
+    if (has_fe(px)) check_http_acls(px.fe.http, px.fe.mode);
+    if (has_be(px)) check_http_acls(px.be.http, px.be.mode);
+    if (!has_fe(px) || is_defaults(px)) return;
+    Frontend& fe = px.fe;
+    if (fe.mode == Mode::Http) {
+        const auto& r = !fe.tcp_conn_rules.empty() ? fe.tcp_conn_rules : fe.tcp_content_rules;
+        if (!r.empty())
+            fail(r.front().where, "'tcp-request' rules in a 'mode http' " + px.kind +
+                                      " are not supported in this version (they need 'mode tcp'; use "
+                                      "'http-request' rules)");
+        return;
+    }
+    for (const TcpRule& r : fe.tcp_conn_rules)
+        if (const Acl* a = payload_acl(fe.http.acls, r.cond))
+            fail(r.where, "'tcp-request connection' rule: " + acl_label(*a) +
+                              " reads the client's data, which does not exist yet when a connection is "
+                              "accepted, so it would never match (use 'tcp-request content')");
+    fe.tcp_inspect = !fe.tcp_content_rules.empty();
+    for (const UseBackendRule& r : fe.use_backend_rules) fe.tcp_route_cond = fe.tcp_route_cond || r.cond.present;
+    if (fe.inspect_delay <= 0) {
+        for (const TcpRule& r : fe.tcp_content_rules) {
+            if (const Acl* a = payload_acl(fe.http.acls, r.cond)) {
+                st.warn(r.where, "'tcp-request content' rule reads the request's contents (" + acl_label(*a) +
+                                     ") but " + px.kind + " " + squote(px.name) +
+                                     " has no 'tcp-request inspect-delay': the rules are evaluated once, when "
+                                     "the connection starts, on whatever has arrived (usually nothing); set "
+                                     "'tcp-request inspect-delay'");
+                break;
+            }
+        }
+    }
+    for (const UseBackendRule& r : fe.use_backend_rules) {
+        const Acl* a = payload_acl(fe.http.acls, r.cond);
+        if (a == nullptr) continue;
+        if (fe.tcp_content_rules.empty() || fe.inspect_delay <= 0)
+            st.warn(r.where, "'use_backend' reads the request's contents (" + acl_label(*a) + ") but " +
+                                 px.kind + " " + squote(px.name) +
+                                 " does not wait for them: the backend is chosen once the 'tcp-request content' "
+                                 "rules have decided, which without rules and an inspect-delay is at once (add "
+                                 "'tcp-request inspect-delay' and e.g. 'tcp-request content accept if { "
+                                 "req.ssl_hello_type 1 }')");
+        break;
+    }
+}
+
 void resolve_acl_terms(ProxyDraft& px) {
     each_http(px, fix_proxy_terms);
     for (auto& r : px.fe.use_backend_rules) fix_terms(px.fe.http.acls, r.cond);
+    for (auto& r : px.fe.tcp_conn_rules) fix_terms(px.fe.http.acls, r.cond);
+    for (auto& r : px.fe.tcp_content_rules) fix_terms(px.fe.http.acls, r.cond);
     each_http(px, [](HttpProxy& h) { check_response_conditions(h); });
 }
 

@@ -131,12 +131,8 @@ void finish_proxy_http(ParseState& st, ProxyDraft& px) {
 
     const bool fe_tcp = has_fe(px) && px.fe.mode == Mode::Tcp;
     const bool be_tcp = has_be(px) && px.be.mode == Mode::Tcp;
+    check_tcp_rules(st, px);
     if (fe_tcp) {
-        for (const auto& r : px.fe.use_backend_rules)
-            if (r.cond.present)
-                fail(r.where,
-                     "a conditional 'use_backend' needs 'mode http' (in mode tcp only an unconditional "
-                     "'use_backend NAME' is supported)");
         if (px.fe.stats.enabled)
             st.warn(px.fe.stats.where, "the stats page of " + px.kind + " " + squote(px.name) +
                                            " is ignored: it needs 'mode http'");

@@ -19,6 +19,11 @@ std::optional<std::string> normalize_network(std::string_view p);
 // End of a proxy section: a term lists every ACL of its name (same-name ACLs are OR-ed, a later line
 // counts), and no http-response condition reads the request.
 void resolve_acl_terms(ProxyDraft& px);
+// The ACL reads the client's bytes (req.ssl_sni, req.len, req.payload...): mode tcp content inspection.
+bool acl_reads_payload(const Acl& a);
+// End of a proxy section, after resolve_acl_terms: tcp-request rules and L4 fetches against the mode;
+// sets Frontend::tcp_inspect and tcp_route_cond.
+void check_tcp_rules(ParseState& st, ProxyDraft& px);
 
 // ---- values.cpp -----------------------------------------------------------------------------------------
 

@@ -881,10 +881,72 @@ void kw_enabled(ParseState&, ProxyDraft&, const Line& line) {
     no_more_args(line, 1, "enabled");
 }
 
-void kw_tcp_request(ParseState&, ProxyDraft&, const Line& line) {
-    const std::string sub = line.words.size() > 1 ? line.words[1] : "";
-    if (sub == "inspect-delay") fail(line.at, "'tcp-request inspect-delay' is not supported in this version");
-    fail(line.at, "'tcp-request' rules are not supported in this version");
+// tcp-request inspect-delay <time> | connection|content accept|reject [if|unless <cond>].
+// HAProxy 2.6's other actions and the 'session' ruleset are refused by name: a rule that silently did
+// nothing would let through what it was written to stop. Rules are kept on the frontend half; what
+// needs the mode (rules in a mode http proxy, payload fetches at accept) is checked when the section
+// ends (http.cpp finish_proxy_http), since 'mode' may come after them.
+void kw_tcp_request(ParseState& st, ProxyDraft& px, const Line& line) {
+    const std::string& sub = arg_or_fail(line, 1, "tcp-request", "'inspect-delay', 'connection' or 'content'");
+    if (sub == "inspect-delay") {
+        const Millis v = time_arg(line, 2, "tcp-request inspect-delay");
+        no_more_args(line, 3, "tcp-request inspect-delay");
+        if (is_defaults(px) && px.name.empty())
+            fail(line.at, "'tcp-request inspect-delay' is not allowed in an anonymous 'defaults' section (as in "
+                          "HAProxy: name the section and use 'from <name>')");
+        if (has_fe(px)) px.fe.inspect_delay = v;
+        if (has_be(px)) px.be.inspect_delay = v;
+        return;
+    }
+    if (sub == "session")
+        fail(line.at, "'tcp-request session' rules are not supported in this version (supported: "
+                      "'tcp-request connection' and 'tcp-request content' with accept or reject)");
+    if (sub != "connection" && sub != "content")
+        fail(line.at, "'tcp-request' expects 'inspect-delay', 'connection' or 'content', got " + squote(sub) +
+                          did_you_mean(sub, {"inspect-delay", "connection", "content", "session"}));
+    const std::string kw = "tcp-request " + sub;
+    if (is_defaults(px))
+        fail(line.at, squote(kw) + " rules in a 'defaults' section are not supported in this version "
+                                   "(write them in the frontend or listen section)");
+    if (!has_fe(px)) {
+        if (sub == "connection")
+            fail(line.at, squote(kw) + " is not allowed in " + squote(px.kind) +
+                              " section: it runs when a frontend accepts a connection");
+        fail(line.at, squote(kw) + " rules in a backend are not supported in this version (write them in "
+                                   "the frontend or listen section that routes to it)");
+    }
+    const std::string& act = arg_or_fail(line, 2, kw, "an action: accept or reject");
+    TcpRule rule;
+    rule.where = line.at;
+    if (act == "accept") {
+        rule.action = TcpAction::Accept;
+    } else if (act == "reject") {
+        rule.action = TcpAction::Reject;
+    } else {
+        static const std::vector<std::string_view> kKnown = {
+            "accept", "reject", "expect-proxy", "expect-netscaler-cip", "track-sc0", "track-sc1", "track-sc2",
+            "sc-inc-gpc0", "sc-inc-gpc1", "sc-set-gpt0", "set-var", "unset-var", "silent-drop", "capture",
+            "set-src", "set-dst", "set-mark", "set-tos", "do-resolve", "send-spoe-group", "switch-mode",
+            "use-service", "set-priority-class", "set-log-level", "set-nice", "set-src-port", "set-dst-port"};
+        if (std::find(kKnown.begin(), kKnown.end(), act) != kKnown.end() || act.rfind("track-sc", 0) == 0 ||
+            act.rfind("set-var", 0) == 0 || act.rfind("lua.", 0) == 0 || act.rfind("sc-", 0) == 0)
+            fail(line.at, "action " + squote(act) + " of " + squote(kw) +
+                              " is not supported in this version (supported: accept, reject)");
+        fail(line.at, "unknown action " + squote(act) + " for " + squote(kw) + did_you_mean(act, kKnown) +
+                          " (supported: accept, reject)");
+    }
+    if (line.words.size() > 3) {
+        const std::string& w = line.words[3];
+        if (w != "if" && w != "unless")
+            fail(line.at, "unexpected " + squote(w) + " after " + squote(kw + " " + act) +
+                              " (expected 'if' or 'unless' and a condition)");
+        rule.cond = parse_condition(st, px, line, 3);
+    }
+    auto& rules = sub == "connection" ? px.fe.tcp_conn_rules : px.fe.tcp_content_rules;
+    if (!rules.empty() && !rules.back().cond.present)
+        st.warn(line.at, "this " + squote(kw) + " rule is never reached: the unconditional rule at " +
+                             where_text(rules.back().where) + " decides first");
+    rules.push_back(std::move(rule));
 }
 
 struct Keyword {

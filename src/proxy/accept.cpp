@@ -10,6 +10,7 @@
 #include "edgeshard/proxy/h1.hpp"
 #include "edgeshard/proxy/tcp.hpp"
 #include "edgeshard/proxy/worker.hpp"
+#include "edgeshard/rules/rules.hpp"
 
 namespace es::proxy {
 
@@ -163,9 +164,24 @@ void Worker::on_accept(std::size_t li, const shard::Cqe& e) {
 // its protocol; a limit it reaches pauses the accepts.
 void Worker::accept_conn(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind) {
     st_.shard.accepts.inc();
+    const config::Frontend& f = cfg_.frontends[fe];
+    auto dst_port = [&] { return bind >= 0 ? f.binds[std::size_t(bind)].addr.port() : std::uint16_t(0); };
+    if (__builtin_expect(!f.tcp_conn_rules.empty(), 0)) {
+        // tcp-request connection: decided before anything is allocated for the connection. Only what
+        // exists without data is fetched (the configuration refuses payload fetches here).
+        rules::Txn t;
+        t.cfg = &cfg_;
+        t.src = peer;
+        t.dst_port = bind >= 0 ? int(dst_port()) : -1;
+        if (rules::run_tcp_rules(f.tcp_conn_rules, f.http.acls, t) == rules::TcpVerdict::Reject) {
+            st_.fe[fe].dcon.inc();  // HAProxy's denied connections
+            io_.close_slot(slot, UserData::pack_raw(kOpCancelAccept, 0, 0));
+            return;
+        }
+    }
     st_.fe[fe].stot.inc();
     if (is_http_fe(fe)) h1_->http_accept(slot, fe, peer, bind);
-    else tcp_->accept(slot, fe, peer);
+    else tcp_->accept(slot, fe, peer, dst_port());
     if (shard_full() || !fe_has_room(fe)) update_accepting();
 }
 

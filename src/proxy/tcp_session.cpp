@@ -25,15 +25,19 @@ config::Millis or_unset(config::Millis v) { return v > 0 ? v : config::kUnset; }
 
 TcpProxy::TcpProxy(Worker& w)
     : ShardCtx(w),
-      sessions_("session", std::uint64_t(w.p_.conn_limit) + 1024) {
+      sessions_("session", std::uint64_t(w.p_.conn_limit) + 1024),
+      holds_("tcp_hold", std::uint64_t(w.p_.conn_limit) + 1024) {
     queues_.resize(cfg_.backends.size());
 }
 
-void TcpProxy::pools(std::vector<pool::RawPool*>& out) { out.push_back(&sessions_.raw()); }
+void TcpProxy::pools(std::vector<pool::RawPool*>& out) {
+    out.push_back(&sessions_.raw());
+    out.push_back(&holds_.raw());
+}
 
 
 // A connection accepted on a tcp frontend. `peer`: its address, when the listener asked for it.
-void TcpProxy::accept(int slot, std::uint32_t fe, const sockaddr_storage* peer) {
+void TcpProxy::accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, std::uint16_t dst_port) {
     Session* s = w_.stopping_ ? nullptr : sessions_.make();
     if (!s) {
         io_.close_slot(slot, UserData::pack_raw(kOpCancelAccept, 0, 0));
@@ -46,6 +50,7 @@ void TcpProxy::accept(int slot, std::uint32_t fe, const sockaddr_storage* peer) 
     s->last_ms[kClient] = r_.now_ms();
     s->t_accept = s->last_ms[kClient];
     s->timer.owner = s;
+    s->dst_port = dst_port;
     if (peer) s->peer = *peer;
     ++w_.live_;
     // all_ list: used by stop
@@ -119,6 +124,20 @@ void TcpProxy::on_timer(shard::Timer* t) {
                 else connect_server(s, -1);  // its slot went to a queued session meanwhile
             }
             return;
+        case kTimerInspect: {
+            if (s->state != SessState::Inspecting) return;
+            const std::int64_t now = r_.now_ms();
+            const config::Millis tc = cfg_.frontends[s->fe].timeouts.client;
+            if (now >= s->inspect_until) {
+                inspect(s);  // the delay is over: the rules decide on what is held
+            } else if (tc > 0 && now >= s->last_ms[kClient] + tc) {
+                close_session(s);  // `timeout client` ran out before the delay (see inspect)
+            } else {
+                r_.timers().schedule(&s->timer, tc > 0 ? std::min(s->inspect_until, s->last_ms[kClient] + tc)
+                                                       : s->inspect_until);
+            }
+            return;
+        }
         case kTimerQueue:
             if (s->state == SessState::Queued) {
                 // no server slot freed in time: HAProxy answers 503 in HTTP; in TCP the client is closed
@@ -153,6 +172,7 @@ void TcpProxy::end_of_turn() {
                 if (!s->side[side].has(net::kSideStarved)) continue;
                 s->side[side].clear(net::kSideStarved);
                 if (s->state == SessState::Established) maybe_rearm(s, side);
+                else if (s->state == SessState::Inspecting) arm_recv(s, side);
             }
             op_done(s);  // the starved list held a reference
         }
@@ -208,11 +228,18 @@ void TcpProxy::tcp_log(Session* s) {
 void TcpProxy::start_session(Session* s) {
     s->counted_conn = true;
     w_.conn_started(s->fe);
-    stats::FrontendCounters& fc = st_.fe[s->fe];
     const auto& fe = cfg_.frontends[s->fe];
-    const int be = !fe.use_backends.empty() ? int(fe.use_backends.front().backend_id) : fe.default_backend_id;
+    // the one test a frontend without tcp-request content rules or conditional use_backend pays
+    if (__builtin_expect(fe.tcp_inspect || fe.tcp_route_cond, 0)) {
+        begin_inspect(s);
+        return;
+    }
+    assign_backend(s, !fe.use_backends.empty() ? int(fe.use_backends.front().backend_id) : fe.default_backend_id);
+}
+
+void TcpProxy::assign_backend(Session* s, int be) {
     if (be < 0) {
-        fc.dcon.inc();
+        st_.fe[s->fe].dcon.inc();
         close_session(s);
         return;
     }
@@ -363,7 +390,11 @@ void TcpProxy::established(Session* s) {
     const std::int64_t now = r_.now_ms();
     s->last_ms[kClient] = now;
     s->last_ms[kServer] = now;
-    arm_recv(s, kClient);
+    if (__builtin_expect(s->early, 0)) {
+        early_established(s);  // the client's held bytes go first (tcp_inspect.cpp)
+    } else {
+        arm_recv(s, kClient);
+    }
     arm_recv(s, kServer);
     schedule_idle(s);
 }
@@ -485,6 +516,10 @@ void TcpProxy::maybe_release(Session* s) {
 }
 
 void TcpProxy::release(Session* s) {
+    if (s->held) {  // no send can read it any more: the session's last op has completed
+        holds_.destroy(s->held);
+        s->held = nullptr;
+    }
     s->released = true;
     s->all_node.unlink();
     --w_.live_;

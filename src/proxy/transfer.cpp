@@ -60,6 +60,10 @@ void TcpProxy::on_recv(Session* s, int side, const shard::Cqe& e) {
         --s->pending_ops;
         net::SideIo::recv_ended(sd);
     }
+    if (__builtin_expect(s->early && s->state != SessState::Established && s->state != SessState::Closing, 0)) {
+        on_early_recv(s, e, more);  // the client's bytes before the server is there (tcp_inspect.cpp)
+        return;
+    }
     if (e.res > 0 && (e.flags & IORING_CQE_F_BUFFER)) {
         const auto bid = std::uint16_t(e.flags >> IORING_CQE_BUFFER_SHIFT);
         bufs_->taken(bid);
@@ -166,6 +170,10 @@ void TcpProxy::on_send(Session* s, int dst, int res) {
     const int dir = 1 - dst;
     Dir& d = s->dir[dir];
     d.send_inflight = false;
+    if (__builtin_expect(s->held != nullptr && dir == kClient, 0)) {
+        on_held_sent(s, res);  // the bytes held while the rules inspected them (tcp_inspect.cpp)
+        return;
+    }
     if (s->state != SessState::Established) {
         bufs_->drop(d.q);
         maybe_release(s);

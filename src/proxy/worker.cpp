@@ -78,7 +78,8 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
 }
 
 // An HTTP frontend needs each client's address (multishot accepts cannot return it) when it logs,
-// adds X-Forwarded-For, or matches `src` ACLs, in itself or any backend it can route to.
+// adds X-Forwarded-For, or matches `src` ACLs, in itself or any backend it can route to; a tcp
+// frontend when it logs or its tcp-request rules or use_backend conditions read `src` or `src_port`.
 bool Worker::frontend_needs_addr(const config::Config& cfg, std::uint32_t f) {
     const auto& fe = cfg.frontends[f];
     auto px_needs = [](const config::HttpProxy& px) {
@@ -88,7 +89,12 @@ bool Worker::frontend_needs_addr(const config::Config& cfg, std::uint32_t f) {
         return false;
     };
     if (!fe.log_format.empty() && !fe.logs.empty()) return true;
-    if (fe.mode != config::Mode::Http) return false;
+    if (fe.mode != config::Mode::Http) {
+        // mode tcp: its ACLs serve tcp-request rules and use_backend only
+        for (const auto& a : fe.http.acls)
+            if (a.fetch == "src" || a.fetch == "src_port") return true;
+        return false;
+    }
     if (px_needs(fe.http)) return true;
     auto be_needs = [&](int b) {
         if (b < 0) return false;

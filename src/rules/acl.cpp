@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "edgeshard/rules/payload.hpp"
 #include "edgeshard/rules/rules.hpp"
 
 namespace es::rules {
@@ -58,6 +59,20 @@ bool dir_match(std::string_view s, std::string_view p, bool icase) {
         const std::size_t end = at + p.size();
         const bool right = end == s.size() || s[end] == '/';
         if (left && right) return true;
+    }
+    return false;
+}
+
+// -m dom: the pattern, without delimiters at its ends, appears in the subject as whole words
+// delimited by '/', '?', '.' or ':' ("example.com" matches "www.example.com:443").
+bool dom_match(std::string_view s, std::string_view p, bool icase) {
+    auto delim = [](char c) { return c == '/' || c == '?' || c == '.' || c == ':'; };
+    while (!p.empty() && delim(p.front())) p.remove_prefix(1);
+    while (!p.empty() && delim(p.back())) p.remove_suffix(1);
+    if (p.empty()) return false;
+    for (std::size_t at = find(s, p, 0, icase); at != std::string_view::npos; at = find(s, p, at + 1, icase)) {
+        const std::size_t end = at + p.size();
+        if ((at == 0 || delim(s[at - 1])) && (end == s.size() || delim(s[end]))) return true;
     }
     return false;
 }
@@ -190,6 +205,12 @@ bool match_value(const Acl& acl, std::string_view v) {
             case Match::Dir:
                 ok = dir_match(v, p, acl.icase);
                 break;
+            case Match::Dom:
+                ok = dom_match(v, p, acl.icase);
+                break;
+            case Match::Bin:  // patterns hold the bytes their hex spelled: an exact comparison
+                ok = v == p;
+                break;
             default:
                 break;
         }
@@ -239,21 +260,7 @@ bool match_http_auth(const Acl& acl, const Txn& t) {
     return false;
 }
 
-// Integer patterns are ranges "lo:hi" (config: int_pattern), either end possibly empty.
-bool match_int(const Acl& acl, long long v) {
-    if (acl.match == Match::Found) return true;
-    for (const std::string& p : acl.patterns) {
-        const std::size_t colon = p.find(':');
-        if (colon == std::string::npos) continue;
-        const std::string_view lo = std::string_view(p).substr(0, colon);
-        const std::string_view hi = std::string_view(p).substr(colon + 1);
-        long long a = 0, b = 0;
-        if (!lo.empty() && (std::from_chars(lo.data(), lo.data() + lo.size(), a).ec != std::errc() || v < a)) continue;
-        if (!hi.empty() && (std::from_chars(hi.data(), hi.data() + hi.size(), b).ec != std::errc() || v > b)) continue;
-        return true;
-    }
-    return false;
-}
+bool match_int(const Acl& acl, std::int64_t v);  // below
 
 // ssl_c_* and ssl_fc_has_crt. On a TLS connection of a bind that does not verify clients the
 // booleans are false, the integers 0 (nothing was verified) and the strings absent; in clear,
@@ -290,7 +297,56 @@ bool match_src(const Acl& acl, const Txn& t) {
     return match_value(acl, {text, n});
 }
 
+bool match_int(const Acl& acl, std::int64_t v) {
+    if (acl.match == Match::Found) return true;
+    for (const Acl::IntRange& r : acl.ranges)
+        if (v >= r.lo && v <= r.hi) return true;
+    return false;
+}
+
+// A fetch on the held client bytes: Yes/No once known, Miss while bytes may still change the result.
+// `may_change`: a value found now can still change (req.len, req.payload to the end): a mismatch waits.
+rules::Tri judge(bool found, bool need_more, bool matched, bool may_change, const Txn& t) {
+    if (found && matched) return Tri::Yes;
+    if (t.payload_final) return Tri::No;
+    if (!found) return need_more ? Tri::Miss : Tri::No;
+    return may_change ? Tri::Miss : Tri::No;
+}
+
+Tri eval_payload_acl(const Acl& acl, const Txn& t) {
+    const std::string_view f = acl.fetch;
+    const std::string_view b = t.payload;
+    if (f == "req.len") return judge(true, false, match_int(acl, std::int64_t(b.size())), true, t);
+    if (f == "req.payload") {
+        if (b.size() < acl.off || (acl.len != 0 && b.size() - acl.off < acl.len)) return judge(false, true, false, false, t);
+        const std::string_view v = b.substr(acl.off, acl.len == 0 ? std::string_view::npos : acl.len);
+        return judge(true, false, match_value(acl, v), acl.len == 0, t);
+    }
+    Peek p = Peek::Absent;
+    bool ok = false;
+    if (f == "req.ssl_sni") {
+        std::string_view name;
+        p = ssl_sni(b, name);
+        ok = p == Peek::Found && match_value(acl, name);
+    } else if (f == "req.ssl_hello_type") {
+        int type = 0;
+        p = ssl_hello_type(b, type);
+        ok = p == Peek::Found && match_int(acl, type);
+    } else if (f == "req.ssl_ver") {
+        std::int64_t ver = 0;
+        p = ssl_record_version(b, ver);
+        ok = p == Peek::Found && match_int(acl, ver);
+    }
+    return judge(p == Peek::Found, p == Peek::NeedMore, ok, false, t);
+}
+
+bool payload_fetch(std::string_view f) {
+    return f.size() > 4 && f[0] == 'r' && f[1] == 'e' && f[2] == 'q' && f[3] == '.' && f != "req.ver";
+}
+
 }  // namespace
+
+Tri eval_acl3(const Acl& acl, const Txn& t);
 
 bool addr_in_network(const sockaddr_storage* ss, std::string_view network) {
     unsigned char a[16];
@@ -305,6 +361,12 @@ bool eval_acl(const Acl& acl, const Txn& t) {
     if (f == "hdr") return match_headers(acl, t);
     if (f == "src") return match_src(acl, t);
     if (f == "http_auth") return match_http_auth(acl, t);
+    if (f == "src_port") {
+        const int port = addr_port(t.src);
+        return port >= 0 && match_int(acl, port);
+    }
+    if (f == "dst_port") return t.dst_port >= 0 && match_int(acl, t.dst_port);
+    if (payload_fetch(f)) return eval_payload_acl(acl, t) == Tri::Yes;
     if (f == "ssl_fc") return t.tls != nullptr;
     if (f.starts_with("ssl_c_") || f == "ssl_fc_has_crt") return match_client_cert(acl, t);
     if (f.starts_with("ssl_fc_")) {
@@ -324,6 +386,54 @@ bool eval_acl(const Acl& acl, const Txn& t) {
     if (f == "method") return match_value(acl, t.req->method_text);
     if (f == "req.ver") return match_value(acl, t.req->version == 10 ? "1.0" : "1.1");
     return false;
+}
+
+Tri eval_acl3(const Acl& acl, const Txn& t) {
+    if (payload_fetch(acl.fetch)) return eval_payload_acl(acl, t);
+    return eval_acl(acl, t) ? Tri::Yes : Tri::No;
+}
+
+Tri eval_condition3(const config::Condition& c, const std::vector<config::Acl>& acls, const Txn& t) {
+    if (!c.present) return Tri::Yes;
+    Tri any = Tri::No;
+    for (const std::vector<config::CondTerm>& group : c.any_of) {
+        Tri all = Tri::Yes;
+        for (const config::CondTerm& term : group) {
+            Tri hit = Tri::No;
+            for (int idx : term.acls) {
+                if (idx < 0 || static_cast<std::size_t>(idx) >= acls.size()) continue;
+                const Tri r = eval_acl3(acls[static_cast<std::size_t>(idx)], t);
+                if (r == Tri::Yes) {
+                    hit = Tri::Yes;
+                    break;
+                }
+                if (r == Tri::Miss) hit = Tri::Miss;
+            }
+            if (term.negate && hit != Tri::Miss) hit = hit == Tri::Yes ? Tri::No : Tri::Yes;
+            if (hit == Tri::No) {
+                all = Tri::No;
+                break;
+            }
+            if (hit == Tri::Miss) all = Tri::Miss;
+        }
+        if (all == Tri::Yes) {
+            any = Tri::Yes;
+            break;
+        }
+        if (all == Tri::Miss) any = Tri::Miss;
+    }
+    if (c.unless && any != Tri::Miss) any = any == Tri::Yes ? Tri::No : Tri::Yes;
+    return any;
+}
+
+TcpVerdict run_tcp_rules(const std::vector<config::TcpRule>& rules, const std::vector<config::Acl>& acls,
+                         const Txn& t) {
+    for (const config::TcpRule& r : rules) {
+        const Tri c = eval_condition3(r.cond, acls, t);
+        if (c == Tri::Miss) return TcpVerdict::Wait;
+        if (c == Tri::Yes) return r.action == config::TcpAction::Accept ? TcpVerdict::Accept : TcpVerdict::Reject;
+    }
+    return TcpVerdict::Accept;
 }
 
 bool eval_condition(const config::Condition& c, const std::vector<config::Acl>& acls, const Txn& t) {

@@ -110,10 +110,11 @@ void fill_frontend_row(const Snapshot& snap, std::size_t fe, int shard, StatRow&
     row[st::cli_abrt] = counter(v.cli_abrt);
     row[st::mode] = Field::str(mode_name(cf.http), Origin::Config, Nature::Gauge, Scope::Service);
     row[st::dcon] = counter(v.dcon);
-    // HTTP fields exist for HTTP proxies only, as in HAProxy (a TCP frontend leaves them empty).
+    // denials exist for every frontend, as in HAProxy (a TCP frontend's dreq counts tcp-request
+    // content rejects); the HTTP fields exist for HTTP proxies only (a TCP frontend leaves them empty)
+    row[st::dreq] = counter(v.dreq);
+    row[st::dresp] = counter(v.dresp);
     if (cf.http) {
-        row[st::dreq] = counter(v.dreq);
-        row[st::dresp] = counter(v.dresp);
         fill_hrsp(row, v.hrsp);
         row[st::req_tot] = counter(v.req_tot);
         row[st::intercepted] = counter(v.intercepted);

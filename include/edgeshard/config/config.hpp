@@ -53,11 +53,17 @@ struct Acl {
                         // "req.ver"
     std::string arg;    // header name for hdr(), userlist for http_auth(), "<entry>,<occ>" for ssl_c_s_dn()
     std::string fetch_written;  // as written ("path_beg", "req.hdr", "METH_GET"): for checks and messages
-    // Int: integer fetches (ssl_c_verify...); patterns are stored as ranges "lo:hi" (either end may
-    // be empty: unbounded), from "N", "lo:hi" and the operators eq, ge, gt, le, lt.
-    enum class Match : std::uint8_t { Str, Beg, End, Sub, Dir, Found, Ip, Bool, Int } match = Match::Str;
+    enum class Match : std::uint8_t { Str, Beg, End, Sub, Dir, Dom, Found, Ip, Bool, Int, Bin } match = Match::Str;
     bool icase = false;                 // -i
-    std::vector<std::string> patterns;  // for Ip: "10.0.0.0/8", "127.0.0.1", "::1/128"
+    std::vector<std::string> patterns;  // for Ip: "10.0.0.0/8", "127.0.0.1", "::1/128"; for Bin: hex digits
+    // Int: each pattern as an inclusive range, parsed once ("1", "1:3", ":3", "gt 0", and for
+    // req.ssl_ver the dotted "3.1" = 3 * 65536 + 1); `patterns` keeps the text for messages.
+    struct IntRange {
+        std::int64_t lo, hi;
+    };
+    std::vector<IntRange> ranges;
+    // req.payload(<offset>,<length>): the window (length 0: from the offset to the end of what is held)
+    std::uint32_t off = 0, len = 0;
     Location where;
 };
 
@@ -109,6 +115,14 @@ struct HttpRule {
     std::string content_type;
     bool has_reply = false;  // return/deny with its own body: `reply` holds the full response
     Reply reply;
+    Condition cond;
+    Location where;
+};
+
+// tcp-request connection|content accept|reject [if|unless <cond>] (mode tcp frontends and listens).
+enum class TcpAction : std::uint8_t { Accept, Reject };
+struct TcpRule {
+    TcpAction action = TcpAction::Accept;
     Condition cond;
     Location where;
 };
@@ -288,6 +302,9 @@ struct Backend {
     // Stored as the tokens written.
     std::vector<std::string> retry_on = {"connect-failure"};
     HttpProxy http;
+    // tcp-request inspect-delay in a backend: stored (backends evaluate no tcp-request content rules
+    // in this version, so it has no effect, as in HAProxy without backend rules)
+    Millis inspect_delay = kUnset;
 };
 
 struct UseBackend {
@@ -308,6 +325,16 @@ struct Frontend {
     Location default_backend_where;  // the line that named default_backend (may be in a defaults section)
     std::vector<UseBackend> use_backends;  // plain (unconditional) use_backend: the first one wins
     Location where;
+    // mode tcp: tcp-request rules (ACLs in http.acls). `tcp_conn_rules` run at accept, before any byte;
+    // `tcp_content_rules` on the client's first bytes, held until they decide (or `inspect_delay`
+    // passes: kUnset or 0 = evaluated once on what is there). `tcp_inspect`: the session holds the
+    // client's bytes before choosing a backend (content rules or an inspect-delay); `tcp_route_cond`: a
+    // use_backend has a condition (evaluated when the backend is chosen). Set when the section ends.
+    Millis inspect_delay = kUnset;
+    std::vector<TcpRule> tcp_conn_rules;
+    std::vector<TcpRule> tcp_content_rules;
+    bool tcp_inspect = false;
+    bool tcp_route_cond = false;
     // HTTP
     std::vector<UseBackendRule> use_backend_rules;  // every use_backend, conditional or not, in order
     HttpProxy http;

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "edgeshard/config/config.hpp"
@@ -30,7 +31,8 @@ public:
     TcpProxy(const TcpProxy&) = delete;
     TcpProxy& operator=(const TcpProxy&) = delete;
 
-    void accept(int slot, std::uint32_t fe, const sockaddr_storage* peer);  // a new client connection
+    // a new client connection; `dst_port`: the port of the listener that accepted it
+    void accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, std::uint16_t dst_port);
     void start_pending();  // accepted beyond a limit: start those that now have room
     void on_cqe(const shard::UserData& u, const shard::Cqe& e);
     void on_timer(shard::Timer* t);
@@ -45,6 +47,19 @@ public:
 
 private:
     void start_session(Session* s);
+    void assign_backend(Session* s, int be);
+
+    // content inspection (tcp-request content rules, conditional use_backend)
+    void begin_inspect(Session* s);
+    void inspect(Session* s);
+    void route(Session* s);
+    bool hold(Session* s, std::uint16_t bid, std::uint32_t n);
+    void on_early_recv(Session* s, const shard::Cqe& e, bool more);
+    void early_established(Session* s);
+    void send_held(Session* s);
+    void on_held_sent(Session* s, int res);
+    std::uint32_t hold_cap() const;
+    std::string_view held_bytes(const Session* s) const;
     void tcp_log(Session* s);
 
     // connect path
@@ -87,6 +102,7 @@ private:
     void count_abort(Session* s, int side);
 
     pool::ObjectPool<Session> sessions_;
+    pool::ObjectPool<net::Block> holds_;         // the client's first bytes while rules inspect them
     std::vector<Session*> pending_;              // accepted beyond a limit, waiting for a slot (FIFO)
     std::vector<std::vector<Session*>> queues_;  // per backend: waiting for a server slot
     std::vector<Session*> ready_;                // splice pumps to continue next turn

@@ -13,13 +13,15 @@
 #include "edgeshard/net/conn_side.hpp"
 #include "edgeshard/proxy/ops.hpp"
 #include "edgeshard/net/pipe.hpp"
+#include "edgeshard/net/send_queue.hpp"
 #include "edgeshard/shard/timer_wheel.hpp"
 
 namespace es::proxy {
 
 
-enum class SessState : std::uint8_t { Pending, Queued, Connecting, Retrying, Established, Closing };
-enum TimerKind : std::uint8_t { kTimerIdle = 1, kTimerRetry, kTimerQueue, kTimerConnectWait, kTimerHousekeeping, kTimerDrain, kTimerTrim };
+// Inspecting: tcp-request content rules are deciding on the client's first bytes (no backend yet).
+enum class SessState : std::uint8_t { Pending, Inspecting, Queued, Connecting, Retrying, Established, Closing };
+enum TimerKind : std::uint8_t { kTimerIdle = 1, kTimerRetry, kTimerQueue, kTimerConnectWait, kTimerHousekeeping, kTimerDrain, kTimerTrim, kTimerInspect };
 
 inline constexpr int kClient = 0;
 inline constexpr int kServer = 1;
@@ -59,6 +61,15 @@ struct Session {
     bool srv_established = false;
     bool queued = false;
     bool released = false;
+    // Content inspection (frontends with tcp-request content rules): the client's receive is armed
+    // before a backend is chosen (`early`); its first bytes are copied into `held` (the provided buffers
+    // go back at once, so a client dripping its hello holds none) until the rules decide, and are sent to
+    // the server before anything else. Bytes that arrive after the decision, while connecting, wait in
+    // dir[kClient].q as on an established session.
+    bool early = false;
+    std::uint16_t dst_port = 0;      // the listener's port (dst_port)
+    net::Block* held = nullptr;
+    std::int64_t inspect_until = 0;  // the inspect-delay's end (ms, monotonic)
     Side side[2];
     std::int64_t last_ms[2] = {0, 0};  // when each side last made progress (timeouts)
     Dir dir[2];

@@ -70,6 +70,12 @@ struct Txn {
     // rules' proxy first, then from this one (HAProxy: backend errorfiles, then frontend's).
     const config::HttpProxy* fallback = nullptr;
     const tls::Facts* tls = nullptr;  // the client connection's TLS handshake (null: in clear)
+    // mode tcp: the client's first bytes held while tcp-request content rules decide, and whether more
+    // may come (false while the inspect-delay runs and the hold has room and the client has not shut:
+    // a fetch that needs more bytes then makes its rule wait). Final: missing bytes are no match.
+    std::string_view payload;
+    bool payload_final = true;
+    int dst_port = -1;  // the listener's port (mode tcp), -1 when unknown
 };
 
 struct Verdict {
@@ -86,6 +92,20 @@ struct Verdict {
 bool eval_condition(const config::Condition& c, const std::vector<config::Acl>& acls, const Txn& t);
 // One ACL: true when any value the fetch yields matches any pattern.
 bool eval_acl(const config::Acl& acl, const Txn& t);
+
+// A condition where bytes may still be missing (mode tcp content inspection): Miss when its result
+// depends on bytes that have not arrived and may (t.payload_final false). HAProxy's three-valued
+// logic: an AND group fails on any No, else misses on any Miss; an OR passes on any Yes, else misses
+// on any Miss; `!` and `unless` keep Miss.
+enum class Tri : std::uint8_t { No, Yes, Miss };
+Tri eval_condition3(const config::Condition& c, const std::vector<config::Acl>& acls, const Txn& t);
+
+// tcp-request connection/content rules in order: the first rule whose condition holds decides (accept
+// or reject); none: Accept. Wait: a condition needs bytes that may still come (evaluate again on the
+// next arrival, or with t.payload_final once the inspect-delay is over).
+enum class TcpVerdict : std::uint8_t { Accept, Reject, Wait };
+TcpVerdict run_tcp_rules(const std::vector<config::TcpRule>& rules, const std::vector<config::Acl>& acls,
+                         const Txn& t);
 
 // http-request rules of one proxy, in order, until a final action. Header actions edit t.req
 // (marking headers removed) and t.edits.

@@ -117,9 +117,7 @@ TEST_CASE("errors: balance") {
     expect_error(in_backend("    balance source extra\n"), kBackendLine, {"unexpected argument 'extra'"});
 }
 
-TEST_CASE("errors: use_backend with a condition in mode tcp or a dynamic name") {
-    expect_error(in_frontend("    use_backend tail_be if { src 10.0.0.0/8 }\n"), kFrontendLine,
-                 {"a conditional 'use_backend' needs 'mode http'"});
+TEST_CASE("errors: use_backend with an unknown ACL or a dynamic name") {
     expect_error(in_frontend("    use_backend tail_be unless local\n"), kFrontendLine,
                  {"no such ACL 'local' in frontend 'f'"});
     expect_error(in_frontend("    use_backend tail_be extra\n"), kFrontendLine,
@@ -130,10 +128,10 @@ TEST_CASE("errors: use_backend with a condition in mode tcp or a dynamic name") 
 }
 
 TEST_CASE("errors: refused proxy keywords") {
-    expect_error(in_frontend("    tcp-request inspect-delay 5s\n"), kFrontendLine,
-                 {"'tcp-request inspect-delay' is not supported"});
-    expect_error(in_frontend("    tcp-request connection reject\n"), kFrontendLine,
-                 {"'tcp-request' rules are not supported"});
+    expect_error(in_frontend("    tcp-request session reject\n"), kFrontendLine,
+                 {"'tcp-request session' rules are not supported"});
+    expect_error(in_frontend("    tcp-response content reject\n"), kFrontendLine,
+                 {"'tcp-response' rules are not supported"});
     expect_error(in_frontend("    http-after-response set-header a b\n"), kFrontendLine,
                  {"'http-after-response' is not supported"});
     expect_error(in_frontend("    compression algo gzip\n"), kFrontendLine,

@@ -36,6 +36,13 @@ Acl acl(std::string fetch, Match m, std::vector<std::string> patterns, bool icas
     a.patterns = std::move(patterns);
     a.icase = icase;
     a.arg = std::move(arg);
+    if (m == Match::Int) {  // "lo:hi" (an empty end: unbounded), as the configuration parses them
+        for (const std::string& p : a.patterns) {
+            const auto c = p.find(':');
+            const std::string lo = p.substr(0, c), hi = c == std::string::npos ? lo : p.substr(c + 1);
+            a.ranges.push_back({lo.empty() ? INT64_MIN : std::stoll(lo), hi.empty() ? INT64_MAX : std::stoll(hi)});
+        }
+    }
     return a;
 }
 
