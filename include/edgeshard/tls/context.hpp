@@ -53,6 +53,11 @@ public:
     // The ALPN protocols offered, in wire format (length-prefixed), possibly empty.
     const std::string& alpn_wire() const { return alpn_wire_; }
     const TicketKeys* ticket_keys() const { return keys_.get(); }
+    // Kernel TLS (ktls.hpp): lets Conn::offload() work on this bind's connections, by capturing
+    // each handshake's TLS 1.3 traffic secrets (a keylog callback on every context) and counting
+    // records. Off (the default), none of it runs. Call before the first Conn is made.
+    void enable_ktls();
+    bool ktls() const { return ktls_; }
 
 private:
     BindTls() = default;
@@ -68,10 +73,12 @@ private:
     std::string sid_ctx_;                     // session ID context (from BindOptions::id)
     std::shared_ptr<const TicketKeys> keys_;  // null: OpenSSL's own ticket keys
     SessionCache* cache_ = nullptr;
+    bool ktls_ = false;
 };
 
 // The TLS tier of this process, probed once: records in user space (OpenSSL's version), and
-// whether the kernel could take them over (TCP_ULP "tls", which edgeshard does not use yet).
+// whether the kernel could take them over (probe_ktls(): TCP_ULP "tls", TLS_TX and TLS_RX on a
+// loopback connection; Conn::offload() uses it, the data path does not call it yet).
 // For `-v` and `show info` (TlsTier).
 const std::string& tier();
 
