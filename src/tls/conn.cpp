@@ -8,6 +8,8 @@
 #include <cstring>
 #include <new>
 
+#include "ktls_track.hpp"
+
 namespace es::tls {
 
 // The BIO between OpenSSL and a Conn's buffers: reads take from `in_` (an empty buffer is "retry
@@ -37,6 +39,7 @@ struct BioGlue {
             c->win_used_ += k;
         }
         if (k < n && !c->out_.append(p + k, n - k)) return 0;
+        if (c->kt_) c->kt_->out.feed(p, n);
         *done = n;
         return 1;
     }
@@ -49,6 +52,7 @@ struct BioGlue {
             return 0;
         }
         *done = c->in_.take(p, n);
+        if (c->kt_) c->kt_->in.feed(p, *done);
         return 1;
     }
     static long ctrl(BIO* b, int cmd, long /*num*/, void* /*ptr*/) {
@@ -121,6 +125,7 @@ Conn::Conn(const BindTls& bind) {
     SSL_set_bio(ssl, bio, bio);  // one BIO both ways: SSL owns it (one reference)
     SSL_set_accept_state(ssl);
     SSL_set_app_data(ssl, this);  // the verification callback finds the connection here
+    if (bind.ktls()) kt_ = std::make_unique<KtlsTrack>();  // the keylog callback fills it
     ssl_ = ssl;
 }
 
@@ -189,7 +194,7 @@ Conn::Step Conn::handshake() {
 }
 
 std::size_t Conn::read(char* dst, std::size_t cap) {
-    if (failed_ || peer_closed_ || cap == 0) return 0;
+    if (failed_ || peer_closed_ || offloaded_ || cap == 0) return 0;
     // the error queue is kept empty (fail() takes what an error left), so SSL_get_error can be
     // trusted without clearing it before every call: a clear costs a thread-local lookup per record
     std::size_t got = 0;
@@ -209,7 +214,7 @@ std::size_t Conn::read(char* dst, std::size_t cap) {
 }
 
 bool Conn::write(const char* p, std::size_t n) {
-    if (failed_) return false;
+    if (failed_ || offloaded_) return false;
     while (n > 0) {
         std::size_t done = 0;
         const int r = SSL_write_ex(ssl_, p, n, &done);
@@ -236,7 +241,7 @@ std::size_t Conn::take_out(char* dst, std::size_t cap) {
 }
 
 void Conn::close() {
-    if (closed_ || !ssl_ || failed_) return;
+    if (closed_ || !ssl_ || failed_ || offloaded_) return;
     closed_ = true;
     if (!established_) return;  // nothing to say to a peer that never finished its handshake
     ERR_clear_error();

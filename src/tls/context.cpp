@@ -2,9 +2,6 @@
 #include "edgeshard/tls/context.hpp"
 
 #include <dirent.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -24,6 +21,7 @@
 #include <cstring>
 
 #include "edgeshard/tls/conn.hpp"
+#include "edgeshard/tls/ktls.hpp"
 #include "edgeshard/tls/session_cache.hpp"
 
 namespace es::tls {
@@ -204,16 +202,14 @@ int on_ticket(SSL* ssl, unsigned char name[16], unsigned char* iv, EVP_CIPHER_CT
 
 const std::string& tier() {
     static const std::string t = [] {
-        // setsockopt(TCP_ULP, "tls") on an unconnected socket: ENOTCONN when the kernel has the
-        // tls upper-layer protocol (loading its module if needed), ENOENT when it has none
-        bool ktls = false;
-        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd >= 0) {
-            ktls = ::setsockopt(fd, SOL_TCP, TCP_ULP, "tls", 3) == 0 || errno == ENOTCONN;
-            ::close(fd);
-        }
-        return std::string("user-space records (") + OpenSSL_version(OPENSSL_VERSION) + "); kernel TLS " +
-               (ktls ? "available, not used yet" : "not available (no TCP_ULP \"tls\" in this kernel)");
+        const KtlsSupport k = probe_ktls();
+        std::string s = std::string("user-space records (") + OpenSSL_version(OPENSSL_VERSION) + "); kernel TLS ";
+        if (k.tx && k.rx)
+            s += "available (TX/RX: TLS 1.3 AES-GCM, CHACHA20-POLY1305, TLS 1.2 AES-GCM per connection, "
+                 "not used by the data path yet)";
+        else
+            s += "not available (" + k.detail + ")";
+        return s;
     }();
     return t;
 }
@@ -749,6 +745,7 @@ int BindTls::replace_cert(const std::string& path, const std::string& pem, std::
         SSL_CTX_free(old);  // connections made with it hold their own reference
         ++replaced;
     }
+    if (replaced > 0 && ktls_) enable_ktls();  // the new contexts capture their secrets too
     return replaced;
 }
 

@@ -19,9 +19,12 @@
 #include <string>
 
 #include "edgeshard/tls/context.hpp"
+#include "edgeshard/tls/ktls.hpp"
 #include "edgeshard/tls/upstream.hpp"
 
 namespace es::tls {
+
+struct KtlsTrack;  // src/tls/ktls_track.hpp
 
 class Conn {
 public:
@@ -84,7 +87,26 @@ public:
     // binds that verify clients); null elsewhere.
     ClientCert* client_facts();
 
+    // Kernel TLS (ktls.hpp), for a server connection on a bind with enable_ktls(): hands the
+    // record layer to the kernel on `fd`, the connected socket this Conn's records travel on.
+    // Call it once the handshake is Done and everything take_out() held was sent (else Later:
+    // TLS 1.3 session tickets are sent that way, and counted), with no received record left
+    // unread, and (TLS 1.3) before the client's first application record is read: one could be
+    // a key update the kernel would not know about (Unsupported).
+    // Done: from now on plaintext goes to send()/recv() on `fd` and this Conn makes no records
+    // (read() gives 0, write() fails, close() does nothing; ktls_send_close_notify() says
+    // goodbye). Unsupported: nothing changed on the socket, the connection goes on in user
+    // space; `why` says what refused. Failed: see Offload.
+    Offload offload(int fd, std::string& why);
+    bool offloaded() const { return offloaded_; }
+    // The keys and sequence numbers offload() would install (for tests and diagnostics); false
+    // and `why` when the connection cannot be offloaded. Checks the same conditions as offload().
+    bool ktls_keys(KtlsKeys& out, std::string& why) const;
+
 private:
+    friend struct KtlsGlue;
+    std::unique_ptr<KtlsTrack> kt_;  // only on binds with kernel TLS on
+    bool offloaded_ = false;
     void fail(const char* where, int ret);
     SSL* ssl_ = nullptr;
     struct Bytes {  // appended at the end, consumed from the front

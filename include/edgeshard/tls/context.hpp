@@ -89,6 +89,11 @@ public:
     };
     const Cert* select_cert(std::string_view name) const;
     const Cert& default_cert() const { return certs_[default_]; }
+    // Kernel TLS (ktls.hpp): lets Conn::offload() work on this bind's connections, by capturing
+    // each handshake's TLS 1.3 traffic secrets (a keylog callback on every context) and counting
+    // records. Off (the default), none of it runs. Call before the first Conn is made.
+    void enable_ktls();
+    bool ktls() const { return ktls_; }
 
 private:
     BindTls() = default;
@@ -104,10 +109,12 @@ private:
     SessionCache* cache_ = nullptr;
     bool strict_sni_ = false;
     VerifyErrors ca_ignore_, crt_ignore_;
+    bool ktls_ = false;
 };
 
 // The TLS tier of this process, probed once: records in user space (OpenSSL's version), and
-// whether the kernel could take them over (TCP_ULP "tls", which edgeshard does not use yet).
+// whether the kernel could take them over (probe_ktls(): TCP_ULP "tls", TLS_TX and TLS_RX on a
+// loopback connection; Conn::offload() uses it, the data path does not call it yet).
 // For `-v` and `show info` (TlsTier).
 const std::string& tier();
 

@@ -21,6 +21,7 @@
 
 #include "edgeshard/tls/conn.hpp"
 #include "edgeshard/tls/context.hpp"
+#include "edgeshard/tls/ktls.hpp"
 #include "edgeshard/tls/session_cache.hpp"
 #include "edgeshard/tls/tickets.hpp"
 
@@ -417,4 +418,224 @@ TEST_CASE("tls: no-tls-tickets: the session cache resumes by ID on its shard, co
     // bounded: more sessions than the capacity evict the least recently used
     for (int i = 0; i < 5; ++i) SSL_SESSION_free(session_from(*a, TLS1_2_VERSION));
     CHECK(cache_a.size() == 2);
+}
+
+// Kernel TLS: the keys and sequence numbers offload() would install are checked against records
+// OpenSSL itself made (both ends' records open with them), so a wrong label, key block layout,
+// salt or sequence shows up here, without a kernel that has TLS.
+namespace {
+
+struct Aead {
+    const KtlsKeys& k;
+    // Opens one record made with `d` at `seq`; the plaintext (TLS 1.3: content type removed) and
+    // its type, or false.
+    bool open(const KtlsDir& d, std::uint64_t seq, const std::string& rec, std::string& plain, int& type) const {
+        if (rec.size() < 5 + 16) return false;
+        const unsigned char* r = reinterpret_cast<const unsigned char*>(rec.data());
+        const std::size_t len = std::size_t(r[3]) << 8 | r[4];
+        if (rec.size() != 5 + len) return false;
+        unsigned char nonce[12];
+        std::memcpy(nonce, d.iv, 12);
+        const unsigned char* body = r + 5;
+        std::size_t blen = len;
+        unsigned char aad[13];
+        std::size_t aad_len = 5;
+        if (k.version == 0x0303) {  // TLS 1.2 AES-GCM: salt + explicit nonce; AAD = seq, type, version, length
+            std::memcpy(nonce + 4, body, 8);
+            body += 8;
+            blen -= 8;
+            for (int i = 0; i < 8; ++i) aad[i] = static_cast<unsigned char>(seq >> (56 - 8 * i));
+            aad[8] = r[0];
+            aad[9] = r[1];
+            aad[10] = r[2];
+            aad[11] = static_cast<unsigned char>((blen - 16) >> 8);
+            aad[12] = static_cast<unsigned char>(blen - 16);
+            aad_len = 13;
+        } else {  // TLS 1.3 (RFC 8446 5.3): iv XOR the padded sequence; AAD = the record header
+            for (int i = 0; i < 8; ++i) nonce[4 + i] ^= static_cast<unsigned char>(seq >> (56 - 8 * i));
+            std::memcpy(aad, r, 5);
+        }
+        const EVP_CIPHER* ciph = k.cipher == 51 ? EVP_aes_128_gcm() : k.cipher == 52 ? EVP_aes_256_gcm()
+                                                                                    : EVP_chacha20_poly1305();
+        EVP_CIPHER_CTX* cx = EVP_CIPHER_CTX_new();
+        std::string out(blen - 16, '\0');
+        int n = 0, m = 0;
+        bool ok = EVP_DecryptInit_ex(cx, ciph, nullptr, nullptr, nullptr) == 1 &&
+                  EVP_CIPHER_CTX_ctrl(cx, EVP_CTRL_AEAD_SET_IVLEN, 12, nullptr) == 1 &&
+                  EVP_DecryptInit_ex(cx, nullptr, nullptr, d.key, nonce) == 1 &&
+                  EVP_DecryptUpdate(cx, nullptr, &n, aad, int(aad_len)) == 1 &&
+                  EVP_DecryptUpdate(cx, reinterpret_cast<unsigned char*>(out.data()), &n, body, int(blen - 16)) == 1 &&
+                  EVP_CIPHER_CTX_ctrl(cx, EVP_CTRL_AEAD_SET_TAG, 16, const_cast<unsigned char*>(body + blen - 16)) == 1 &&
+                  EVP_DecryptFinal_ex(cx, reinterpret_cast<unsigned char*>(out.data()) + n, &m) == 1;
+        EVP_CIPHER_CTX_free(cx);
+        if (!ok) return false;
+        type = r[0];
+        if (k.version != 0x0303) {  // inner plaintext: content, type, zero padding
+            while (!out.empty() && out.back() == '\0') out.pop_back();
+            if (out.empty()) return false;
+            type = static_cast<unsigned char>(out.back());
+            out.pop_back();
+        }
+        plain = out;
+        return true;
+    }
+};
+
+// The first record in `bytes` (which must start at a record boundary).
+std::string first_record(const std::string& bytes) {
+    REQUIRE(bytes.size() >= 5);
+    const std::size_t len = std::size_t(static_cast<unsigned char>(bytes[3])) << 8 | static_cast<unsigned char>(bytes[4]);
+    REQUIRE(bytes.size() >= 5 + len);
+    return bytes.substr(0, 5 + len);
+}
+
+std::string drain(Conn& s) {
+    std::string out;
+    char buf[16384];
+    std::size_t n;
+    while ((n = s.take_out(buf, sizeof buf)) > 0) out.append(buf, n);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("tls: kernel TLS keys open the records OpenSSL makes, both ways, TLS 1.3 and 1.2 AES-GCM, ChaCha20") {
+    struct Case {
+        const char* name;
+        int ver;
+        const char* suite;  // TLS 1.3 suite or TLS 1.2 cipher
+        int cipher;         // linux/tls.h
+        bool app_before;    // records exchanged before the keys are taken
+    } cases[] = {
+        {"1.3 AES-128-GCM", TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256", 51, false},
+        {"1.3 AES-256-GCM", TLS1_3_VERSION, "TLS_AES_256_GCM_SHA384", 52, false},
+        {"1.3 CHACHA20", TLS1_3_VERSION, "TLS_CHACHA20_POLY1305_SHA256", 54, false},
+        {"1.3 AES-128-GCM, server wrote first", TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256", 51, true},
+        {"1.2 AES-128-GCM", TLS1_2_VERSION, "ECDHE-ECDSA-AES128-GCM-SHA256", 51, false},
+        {"1.2 AES-256-GCM", TLS1_2_VERSION, "ECDHE-ECDSA-AES256-GCM-SHA384", 52, false},
+        {"1.2 AES-256-GCM, both wrote first", TLS1_2_VERSION, "ECDHE-ECDSA-AES256-GCM-SHA384", 52, true},
+    };
+    for (const Case& t : cases) {
+        CAPTURE(t.name);
+        OneCert oc;
+        if (t.ver == TLS1_3_VERSION)
+            oc.o.ciphersuites = t.suite;
+        else
+            oc.o.ciphers = t.suite;
+        auto b = bind_or_fail(oc.o);
+        b->enable_ktls();
+        Conn s(*b);
+        Client c(nullptr, "", t.ver, t.ver);
+        REQUIRE(handshake(c, s));
+        char buf[4096];
+        std::size_t n = 0;
+        if (t.app_before) {
+            REQUIRE(s.write("early", 5));
+            c.from(s);
+            REQUIRE(SSL_read_ex(c.ssl, buf, sizeof buf, &n) == 1);
+            if (t.ver == TLS1_2_VERSION) {  // TLS 1.2: the client's records are counted too
+                REQUIRE(SSL_write_ex(c.ssl, "hi", 2, &n) == 1);
+                c.to(s);
+                CHECK(read_all(s) == "hi");
+            }
+        }
+        KtlsKeys k;
+        std::string why;
+        REQUIRE_MESSAGE(s.ktls_keys(k, why), why);
+        CHECK(k.cipher == t.cipher);
+        CHECK(k.version == (t.ver == TLS1_3_VERSION ? 0x0304 : 0x0303));
+        if (t.ver == TLS1_3_VERSION) CHECK(k.tx.seq >= (t.app_before ? 2u : 1u));  // session tickets went first
+        if (t.ver == TLS1_2_VERSION) CHECK(k.rx.seq == (t.app_before ? 2u : 1u));  // the Finished, then "hi"
+        Aead a{k};
+        // server -> client: the next record the server makes opens with tx at tx.seq
+        REQUIRE(s.write("from the server", 15));
+        std::string plain;
+        int type = 0;
+        CHECK(a.open(k.tx, k.tx.seq, first_record(drain(s)), plain, type));
+        CHECK(plain == "from the server");
+        CHECK(type == 23);
+        // client -> server: the client's next record opens with rx at rx.seq
+        while (SSL_read_ex(c.ssl, buf, sizeof buf, &n) == 1) {
+        }  // the client takes the tickets (and anything else) first
+        REQUIRE(SSL_write_ex(c.ssl, "from the client", 15, &n) == 1);
+        std::string rec(16384, '\0');
+        const int got = BIO_read(c.out, rec.data(), int(rec.size()));
+        REQUIRE(got > 0);
+        rec.resize(std::size_t(got));
+        CHECK(a.open(k.rx, k.rx.seq, first_record(rec), plain, type));
+        CHECK(plain == "from the client");
+        // one more each way: sequence numbers advance by one per record
+        REQUIRE(s.write("again", 5));
+        CHECK(a.open(k.tx, k.tx.seq + 1, first_record(drain(s)), plain, type));
+        CHECK(plain == "again");
+    }
+}
+
+TEST_CASE("tls: kernel TLS falls back, saying why: off, cipher, version, buffered or early records, no kernel") {
+    OneCert oc;
+    std::string why;
+    KtlsKeys k;
+    {  // off for the bind
+        auto b = bind_or_fail(oc.o);
+        Conn s(*b);
+        Client c;
+        REQUIRE(handshake(c, s));
+        CHECK_FALSE(s.ktls_keys(k, why));
+        CHECK(why.find("off") != std::string::npos);
+        CHECK(s.offload(-1, why) == Offload::Unsupported);
+    }
+    {  // TLS 1.3 AES-128-CCM: not offloaded
+        BindOptions o = oc.o;
+        o.ciphersuites = "TLS_AES_128_CCM_SHA256";
+        auto b = bind_or_fail(o);
+        b->enable_ktls();
+        Conn s(*b);
+        Client c;
+        SSL_CTX_set_ciphersuites(c.ctx, "TLS_AES_128_CCM_SHA256");
+        SSL_set_ciphersuites(c.ssl, "TLS_AES_128_CCM_SHA256");
+        REQUIRE(handshake(c, s));
+        CHECK_FALSE(s.ktls_keys(k, why));
+        CHECK(why.find("TLS_AES_128_CCM_SHA256") != std::string::npos);
+    }
+    {  // TLS 1.2 CBC: not offloaded
+        BindOptions o = oc.o;
+        o.ciphers = "ECDHE-ECDSA-AES128-SHA256";
+        auto b = bind_or_fail(o);
+        b->enable_ktls();
+        Conn s(*b);
+        Client c(nullptr, "", TLS1_2_VERSION);
+        REQUIRE(handshake(c, s));
+        CHECK_FALSE(s.ktls_keys(k, why));
+        CHECK(why.find("AES-GCM suites only") != std::string::npos);
+    }
+    auto b = bind_or_fail(oc.o);
+    b->enable_ktls();
+    {  // TLS 1.3: the client's application record already read, or still buffered
+        Conn s(*b);
+        Client c;
+        REQUIRE(handshake(c, s));
+        std::size_t n = 0;
+        REQUIRE(SSL_write_ex(c.ssl, "x", 1, &n) == 1);
+        c.to(s);
+        CHECK_FALSE(s.ktls_keys(k, why));
+        CHECK(why.find("buffered") != std::string::npos);
+        CHECK(read_all(s) == "x");
+        CHECK_FALSE(s.ktls_keys(k, why));
+        CHECK(why.find("already sent records") != std::string::npos);
+    }
+    {  // records not yet taken: Later; then a socket without kernel TLS (or a bad one): Unsupported
+        Conn s(*b);
+        Client c;
+        REQUIRE(handshake(c, s));
+        REQUIRE(s.write("x", 1));
+        CHECK(s.offload(-1, why) == Offload::Later);
+        drain(s);
+        CHECK(s.offload(-1, why) == Offload::Unsupported);
+        CHECK(why.find("TCP_ULP") != std::string::npos);
+        CHECK_FALSE(s.offloaded());
+        REQUIRE(s.write("still in user space", 19));  // nothing changed
+    }
+    const KtlsSupport sup = probe_ktls();
+    CHECK((sup.tx && sup.rx) == (tier().find("kernel TLS available (TX/RX") != std::string::npos));
+    if (!sup.ulp) CHECK_FALSE(sup.detail.empty());
 }
