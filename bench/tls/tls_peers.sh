@@ -7,6 +7,11 @@
 #
 # Tests: ka  = keep-alive, 64 B bodies, wrk -t1 -c64  -> req/s, proxy CPU per request
 #        big = keep-alive, 1 MiB bodies, wrk -t1 -c16 -> MB/s, proxy CPU per GB
+#        full-ec / full-rsa = a full handshake per request (ECDSA P-256 / RSA 2048 certificate),
+#              edgeshard-bench --close --no-resume -c32 -> handshakes/s, proxy CPU per handshake
+#        resumed = a resumed TLS 1.3 handshake per request (tickets), edgeshard-bench --close -c32
+#        idle = memory per idle TLS keep-alive connection (N=IDLE_N, default 4000): RSS growth of the
+#              proxy with N TLS connections open, each after one request
 # Each round runs every proxy once per test, interleaved; the summary gives per-round ratios
 # (edgeshard / HAProxy) and their median. Proxy CPU is utime+stime of its process over the run.
 # Environment: ES_BIN (build/edgeshard), BENCH_BIN (build/tools/bench/edgeshard-bench),
@@ -22,6 +27,7 @@ TESTS="${TESTS:-ka big}"
 OUT="${OUT:-$(mktemp -d /tmp/tls-peers.XXXXXX)}"
 SUITE="${SUITE:-TLS_AES_128_GCM_SHA256}"
 mkdir -p "$OUT"
+ulimit -n 65536 2>/dev/null || true
 for b in "$ES_BIN" "$BENCH_BIN" "$HAPROXY_BIN"; do [[ -x $b ]] || { echo "tls_peers: $b is not executable" >&2; exit 2; }; done
 command -v wrk >/dev/null || { echo "tls_peers: wrk is missing (apt-get install wrk)" >&2; exit 2; }
 
@@ -31,7 +37,12 @@ trap cleanup EXIT
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$OUT/k.pem" -out "$OUT/c.pem" \
   -days 2 -subj /CN=bench.test -addext subjectAltName=DNS:bench.test 2>/dev/null
-cat "$OUT/c.pem" "$OUT/k.pem" > "$OUT/cert.pem"
+cat "$OUT/c.pem" "$OUT/k.pem" > "$OUT/cert-ec.pem"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$OUT/rk.pem" -out "$OUT/rc.pem" \
+  -days 2 -subj /CN=bench.test -addext subjectAltName=DNS:bench.test 2>/dev/null
+cat "$OUT/rc.pem" "$OUT/rk.pem" > "$OUT/cert-rsa.pem"
+cp "$OUT/cert-ec.pem" "$OUT/cert.pem"
+IDLE_N="${IDLE_N:-4000}"
 
 ticks() { local f; read -r -a f < /proc/"$1"/stat; echo $(( f[13] + f[14] )); }
 hz=$(getconf CLK_TCK)
@@ -77,17 +88,81 @@ stop_proxy() { kill "$PROXY_PID" 2>/dev/null || true; wait "$PROXY_PID" 2>/dev/n
 results="$OUT/runs.tsv"
 printf 'round\ttest\tproxy\trequests_per_s\tbytes_per_s\tcpu_s\tduration_s\n' > "$results"
 write_configs
+
+rss_kb() { awk '/^VmRSS:/{print $2}' /proc/"$1"/status; }
+# edgeshard-bench https load: args... -> "req/s cpu_s resumed handshakes" on stdout
+bench_run() {
+  local json c0 c1
+  c0=$(ticks "$PROXY_PID")
+  json=$(taskset -c 0 "$BENCH_BIN" http "https://127.0.0.1:$PORT/" -t 1 -d "$DUR" --json "$@" 2>/dev/null)
+  c1=$(ticks "$PROXY_PID")
+  python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])["results"]
+t = d.get("tls", {})
+print("%.1f %.3f %d %d" % (d["rps"], (int(sys.argv[3]) - int(sys.argv[2])) / int(sys.argv[4]), t.get("resumed", 0), t.get("handshakes", 0)))
+' "$json" "$c0" "$c1" "$hz"
+}
+# N idle TLS keep-alive connections, one request each; prints the proxy's RSS growth in bytes per connection
+idle_run() {
+  python3 - "$PORT" "$IDLE_N" "$PROXY_PID" <<'PY'
+import socket, ssl, sys, time
+port, n, pid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+def rss():
+    for l in open(f"/proc/{pid}/status"):
+        if l.startswith("VmRSS:"):
+            return int(l.split()[1]) * 1024
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+warm = []
+def open_one():
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="bench.test")
+    s.sendall(b"GET / HTTP/1.1\r\nHost: bench.test\r\n\r\n")
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(4096)
+    head, _, body = buf.partition(b"\r\n\r\n")
+    clen = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
+    while len(body) < clen:
+        body += s.recv(65536)
+    return s
+for _ in range(200):
+    warm.append(open_one())
+time.sleep(1.5)
+base = rss()
+conns = [open_one() for _ in range(n)]
+time.sleep(1.5)
+print(f"{(rss() - base) / n:.0f}")
+for c in conns + warm:
+    c.close()
+PY
+}
 echo "# $(date -u +%FT%TZ) $(uname -r) $(nproc) CPUs; suite $SUITE; out $OUT" >&2
 for t in $TESTS; do
   case $t in
     ka) body=64; conns=64 ;;
     big) body=1m; conns=16 ;;
+    full-ec|resumed|idle) body=64; cp "$OUT/cert-ec.pem" "$OUT/cert.pem" ;;
+    full-rsa) body=64; cp "$OUT/cert-rsa.pem" "$OUT/cert.pem" ;;
     *) echo "tls_peers: unknown test $t" >&2; exit 2 ;;
   esac
   start_origin "$body"
   for r in $(seq 1 "$ROUNDS"); do
     for p in edgeshard haproxy; do
       start_proxy "$p"
+      if [[ $t == full-* || $t == resumed ]]; then
+        extra=(--close -c 32); [[ $t == full-* ]] && extra+=(--no-resume)
+        taskset -c 0 "$BENCH_BIN" http "https://127.0.0.1:$PORT/" -t 1 -d 1 "${extra[@]}" >/dev/null 2>&1 || true
+        read -r rps cpu resumed hs < <(bench_run "${extra[@]}")
+        stop_proxy
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$t" "$p" "$rps" "$resumed/$hs" "$cpu" "$DUR" | tee -a "$results" >&2
+        continue
+      fi
+      if [[ $t == idle ]]; then
+        per=$(idle_run)
+        stop_proxy
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$t" "$p" "0" "$per" "0" "0" | tee -a "$results" >&2
+        continue
+      fi
       taskset -c 0 wrk -t1 -c"$conns" -d1s "https://127.0.0.1:$PORT/" >/dev/null 2>&1 || true  # warm-up
       c0=$(ticks "$PROXY_PID")
       w=$(taskset -c 0 wrk -t1 -c"$conns" -d"${DUR}s" "https://127.0.0.1:$PORT/")
@@ -116,14 +191,17 @@ for test in sorted({r["test"] for r in rows}):
         if t != test or "edgeshard" not in d or "haproxy" not in d:
             continue
         e, h = d["edgeshard"], d["haproxy"]
-        if test == "ka":
+        if test == "idle":
+            ev, hv = float(e["bytes_per_s"]), float(h["bytes_per_s"])  # bytes per idle connection
+            ec = hc = 1.0
+        elif test in ("ka", "full-ec", "full-rsa", "resumed"):
             ev, hv = float(e["requests_per_s"]), float(h["requests_per_s"])
             ec, hc = float(e["cpu_s"]) / (ev * float(e["duration_s"])), float(h["cpu_s"]) / (hv * float(h["duration_s"]))
         else:
             ev, hv = float(e["bytes_per_s"]) / 1e6, float(h["bytes_per_s"]) / 1e6
             ec, hc = float(e["cpu_s"]) / (ev * float(e["duration_s"])), float(h["cpu_s"]) / (hv * float(h["duration_s"]))
         es_v.append(ev); ha_v.append(hv); rs.append(ev / hv); cs.append(ec / hc)
-    unit = "req/s" if test == "ka" else "MB/s"
+    unit = {"ka": "req/s", "big": "MB/s", "idle": "bytes per idle TLS connection"}.get(test, "handshakes/s")
     print(f"| {test} ({unit}) | {statistics.median(es_v):,.0f} | {statistics.median(ha_v):,.0f} | "
           f"{statistics.median(rs):.2f} [{min(rs):.2f}-{max(rs):.2f}] | "
           f"{statistics.median(cs):.2f} [{min(cs):.2f}-{max(cs):.2f}] |")
