@@ -108,6 +108,14 @@ struct ControlShard::Impl {
     stats::Carried pred_last;  // its latest cumulative totals
     stats::Carried base;       // final totals of generations that have exited
     std::int64_t next_totals_ms = 0;
+    // per-second rates for `show info` (ConnRate, SslRate, SslFrontendKeyRate...): the totals at
+    // the last sample, and the rates of the last whole second
+    struct RateSample {
+        std::uint64_t conn = 0, ssl = 0, ssl_key = 0, ssl_srv_key = 0;
+    };
+    std::optional<RateSample> rate_prev;
+    std::int64_t rate_prev_ms = 0;
+    std::optional<stats::ProcessView::Rates> rates;
     int pred_old = 0;  // generations still draining behind our predecessor (from its totals frames)
     bool published = false;
     CommandTable table;
@@ -708,6 +716,37 @@ struct ControlShard::Impl {
         }
     }
 
+    // Once a second: the shards' connection and handshake totals, and the rates since the last sample.
+    void sample_rates(std::int64_t now) {
+        if (rate_prev && now - rate_prev_ms < 1000) return;
+        RateSample cur;
+        for (std::size_t i = 0; i < rt.shard_count(); ++i) {
+            const stats::ShardCounters& c = rt.shard_stats(i).shard;
+            cur.conn += c.accepts.get();
+            cur.ssl += c.ssl_accepts.get();
+            cur.ssl_key += c.ssl_handshakes.get() - c.ssl_resumed.get();
+            cur.ssl_srv_key += c.ssl_srv_handshakes.get() - c.ssl_srv_resumed.get();
+        }
+        if (rate_prev) {
+            const double secs = double(now - rate_prev_ms) / 1000.0;
+            auto per_s = [&](std::uint64_t a, std::uint64_t b) {
+                return b >= a ? std::uint64_t(double(b - a) / secs + 0.5) : 0;
+            };
+            stats::ProcessView::Rates r = rates.value_or(stats::ProcessView::Rates{});
+            r.conn = per_s(rate_prev->conn, cur.conn);
+            r.ssl = per_s(rate_prev->ssl, cur.ssl);
+            r.ssl_key = per_s(rate_prev->ssl_key, cur.ssl_key);
+            r.ssl_srv_key = per_s(rate_prev->ssl_srv_key, cur.ssl_srv_key);
+            r.max_conn = std::max(r.max_conn, r.conn);
+            r.max_ssl = std::max(r.max_ssl, r.ssl);
+            r.max_ssl_key = std::max(r.max_ssl_key, r.ssl_key);
+            r.max_ssl_srv_key = std::max(r.max_ssl_srv_key, r.ssl_srv_key);
+            rates = r;
+        }
+        rate_prev = cur;
+        rate_prev_ms = now;
+    }
+
     // Work of each turn for the reload: hard-stop-after, and the end of an old process.
     // True when this process is done (drained, and no older generation depends on us).
     bool reload_turn(std::int64_t now) {
@@ -760,6 +799,7 @@ struct ControlShard::Impl {
         p.version = kVersion;
         p.tier = rt.tier();
         p.tls_tier = tls::tier();
+        p.rates = rates;
         p.generation = lin.generation;
         p.stopping = draining;
         p.drain_s = draining ? (core::now_ms() - drain_start_ms) / 1000 : -1;
@@ -848,6 +888,7 @@ struct ControlShard::Impl {
         for (;;) {
             const std::int64_t now = core::now_ms();
             if (reload_turn(now)) return;
+            sample_rates(now);
             pfds.clear();
             const bool have_sig = signal_fd >= 0;
             if (have_sig) pfds.push_back({signal_fd, POLLIN, 0});

@@ -265,6 +265,23 @@ std::vector<InfoField> info_fields(const Snapshot& snap) {
     add(23, "Maxpipes", Field::u32(p.maxpipes, Origin::Config, Nature::Limit));
     if (p.pipes_used) add(24, "PipesUsed", Field::u32(std::int64_t(*p.pipes_used)));
     if (p.pipes_free) add(25, "PipesFree", Field::u32(std::int64_t(*p.pipes_free)));
+    if (p.rates) {
+        const auto& r = *p.rates;
+        add(26, "ConnRate", Field::u32(std::int64_t(r.conn)));
+        add(27, "ConnRateLimit", Field::u32(0, Origin::Config, Nature::Limit));
+        add(28, "MaxConnRate", Field::u32(std::int64_t(r.max_conn), Origin::Metric, Nature::Max));
+        add(29, "SessRate", Field::u32(std::int64_t(r.conn)));
+        add(30, "SessRateLimit", Field::u32(0, Origin::Config, Nature::Limit));
+        add(31, "MaxSessRate", Field::u32(std::int64_t(r.max_conn), Origin::Metric, Nature::Max));
+        add(32, "SslRate", Field::u32(std::int64_t(r.ssl)));
+        add(33, "SslRateLimit", Field::u32(0, Origin::Config, Nature::Limit));
+        add(34, "MaxSslRate", Field::u32(std::int64_t(r.max_ssl), Origin::Metric, Nature::Max));
+        // a key is computed for every full handshake (not for a resumed one)
+        add(35, "SslFrontendKeyRate", Field::u32(std::int64_t(r.ssl_key)));
+        add(36, "SslFrontendMaxKeyRate", Field::u32(std::int64_t(r.max_ssl_key), Origin::Metric, Nature::Max));
+        add(38, "SslBackendKeyRate", Field::u32(std::int64_t(r.ssl_srv_key)));
+        add(39, "SslBackendMaxKeyRate", Field::u32(std::int64_t(r.max_ssl_srv_key), Origin::Metric, Nature::Max));
+    }
     // HAProxy's is a rate ratio over the last second; this one is over the process's life (and
     // what a reload carried), so it does not jump between samples
     add(37, "SslFrontendSessionReuse_pct",

@@ -121,6 +121,14 @@ struct ProcessView {
     std::int64_t drain_s = -1;
     int old_processes = 0;
     std::optional<std::uint64_t> pipes_used, pipes_free;  // absent until the splice room reports them
+    // per-second rates over the last whole second sampled by the control shard, and their maxima
+    // since start (HAProxy's ConnRate, SslRate, SslFrontendKeyRate... in `show info`); absent
+    // before the first two samples
+    struct Rates {
+        std::uint64_t conn = 0, ssl = 0, ssl_key = 0, ssl_srv_key = 0;
+        std::uint64_t max_conn = 0, max_ssl = 0, max_ssl_key = 0, max_ssl_srv_key = 0;
+    };
+    std::optional<Rates> rates;
 };
 
 struct Carried;  // stats/carry.hpp

@@ -11,7 +11,8 @@
   - `tls-ticket-keys FILE` (HAProxy's format): tickets resume; a ticket made with other keys (the
     process's, on another bind) is refused and the handshake is a full one; a file with too few keys
     or a bad line fails `-c` naming the file's line;
-  - `tune.ssl.lifetime` / `tune.ssl.cachesize` load;
+  - `tune.ssl.lifetime` / `tune.ssl.cachesize` load; `show info` has HAProxy's rate fields (SslRate,
+    SslFrontendKeyRate and their maxima);
   - a handshake that stalls (half a ClientHello) is closed at `timeout client` from the accept,
     as HAProxy 2.6 does, while a `timeout http-request` ten times longer is set;
   - edgeshard only: the process's ticket keys are carried across reloads (`-x`): a session from
@@ -84,6 +85,14 @@ def main(h):
         got = resume_all(h, p_tickets, h.path(f"t{ver}.sess"), [ver], f"tickets {ver}")
         check_eq(got.count("Reused"), N, f"tickets {ver}: every new connection resumes ({got})")
     log(f"tickets: {N}/{N} resumed on two shards, TLS 1.3 and TLS 1.2")
+    # rates: HAProxy's per-second fields, the maxima kept (a sample a second: wait for the next one)
+    time.sleep(2.2)
+    i = info(px)
+    for k in ("ConnRate", "SslRate", "SslFrontendKeyRate", "SslBackendKeyRate"):
+        check(k in i, f"show info has {k}: {sorted(i)}")
+    check(int(i["MaxSslRate"]) >= 2 and int(i["SslFrontendMaxKeyRate"]) >= 1,
+          f"MaxSslRate {i.get('MaxSslRate')}, SslFrontendMaxKeyRate {i.get('SslFrontendMaxKeyRate')}: "
+          "TLS connections and full handshakes were made within a second")
 
     # ---- session IDs (no-tls-tickets): counted lookups and misses
     for ver in ("-tls1_2", "-tls1_3"):
