@@ -33,7 +33,8 @@ std::string sample_problem(std::string_view expr, FmtUse use) {
     if (expr == "ssl_c_serial" || expr == "ssl_c_sha1")
         return squote(expr) + " is binary: write " + squote(std::string(expr) + ",hex") + " for its hexadecimal form";
     for (std::string_view f : {"ssl_c_used", "ssl_fc_has_crt", "ssl_c_verify", "ssl_c_err", "ssl_c_ca_err",
-                               "ssl_c_notbefore", "ssl_c_notafter", "ssl_c_s_dn", "ssl_c_i_dn"})
+                               "ssl_c_notbefore", "ssl_c_notafter", "ssl_c_s_dn", "ssl_c_i_dn", "ssl_fc",
+                               "ssl_fc_sni", "ssl_fc_protocol", "ssl_fc_cipher", "ssl_fc_alpn"})
         if (expr == f) return {};
     for (std::string_view f : {"ssl_c_s_dn(", "ssl_c_i_dn("}) {
         if (!expr.starts_with(f)) continue;

@@ -90,6 +90,18 @@ bool client_cert_sample(const Txn& t, std::string_view expr, ArenaWriter& w) {
 bool sample(const Txn& t, std::string_view expr, ArenaWriter& w) {
     auto value_or_missing = [&](std::string_view v) { w.add(v); };
     if (client_cert_sample(t, expr, w)) return true;
+    if (expr.starts_with("ssl_fc")) {  // the connection's handshake: nothing in clear (ssl_fc: 0)
+        if (expr == "ssl_fc") {
+            w.add(t.tls ? "1" : "0");
+            return true;
+        }
+        if (!t.tls) return expr == "ssl_fc_sni" || expr == "ssl_fc_protocol" || expr == "ssl_fc_cipher" ||
+                           expr == "ssl_fc_alpn";
+        if (expr == "ssl_fc_sni") return w.add(t.tls->sni), true;
+        if (expr == "ssl_fc_protocol") return w.add(t.tls->protocol), true;
+        if (expr == "ssl_fc_cipher") return w.add(t.tls->cipher), true;
+        if (expr == "ssl_fc_alpn") return w.add(t.tls->alpn), true;
+    }
     if (expr == "src") {
         char text[INET6_ADDRSTRLEN];
         const std::size_t n = addr_text(t.src, text, sizeof(text));

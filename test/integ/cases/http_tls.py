@@ -76,6 +76,7 @@ def main(h):
                  "http-request set-header X-Forwarded-Proto http unless { ssl_fc }\n"
                  "http-request set-header X-Sni-Other yes if { ssl_fc_sni -i other.test }\n"
                  "http-request set-header X-Tls13 yes if { ssl_fc_protocol TLSv1.3 }\n"
+                 "http-request set-header X-Tls %[ssl_fc],%[ssl_fc_protocol],%[ssl_fc_sni]\n"
                  "http-request set-header X-Alpn-H1 yes if { ssl_fc_alpn http/1.1 }\n"
                  "http-request redirect scheme https code 301 if { hdr(host) -i redirect.test } !{ ssl_fc }")
     origin = px.origin
@@ -103,6 +104,7 @@ def main(h):
     hdrs = {k.lower(): v for k, v in plain}
     check_eq(hdrs.get("x-forwarded-proto"), "http", "plain bind: X-Forwarded-Proto from `unless { ssl_fc }`")
     check("x-sni-other" not in hdrs and "x-tls13" not in hdrs, f"plain bind: no TLS facts: {plain}")
+    check_eq(hdrs.get("x-tls"), "0,,", "plain bind: ssl_fc is 0, the other TLS values empty")
     c = tls_client(tls_port, sni="other.test")
     c.send(eslib.http_request_bytes("GET", "/echo", [("Host", "other.test")]))
     doc = c.read_response(timeout=10).json()
@@ -111,6 +113,7 @@ def main(h):
     check_eq((hdrs.get("x-forwarded-proto"), hdrs.get("x-sni-other"), hdrs.get("x-tls13")), ("https", "yes", "yes"),
              f"TLS bind, SNI other.test: headers set by ssl_fc / ssl_fc_sni / ssl_fc_protocol rules: {doc['headers']}")
     check("x-alpn-h1" not in hdrs, "no ALPN was offered by this client: ssl_fc_alpn matches nothing")
+    check_eq(hdrs.get("x-tls"), "1,TLSv1.3,other.test", "ssl_fc, ssl_fc_protocol, ssl_fc_sni in a header value")
     r = eslib.http_get(px.fe, "/x?y=1", host="redirect.test")
     check_eq((r.status, r.header("location")), (301, "https://redirect.test/x?y=1"),
              "`redirect scheme https ... !{ ssl_fc }` on the plain bind")

@@ -422,8 +422,8 @@ TEST_CASE("log-format values: what the request path evaluates is accepted, the r
     fe_error("    http-request set-header X 5%-off\n", kLine, {"unexpected character after '%'"});
     fe_error("    http-request set-path /%[fe_name]\n", kLine,
              {"'http-request set-path'", "'fe_name' is not evaluated"});
-    fe_error("    http-request redirect location /%[ssl_fc_sni]\n", kLine,
-             {"'http-request redirect location'", "'ssl_fc_sni'"});
+    fe_error("    http-request redirect location /%[ssl_fc_session_id]\n", kLine,
+             {"'http-request redirect location'", "'ssl_fc_session_id'"});
     fe_error("    http-request redirect prefix https://%[env(HOST)]\n", kLine, {"'env' is not evaluated"});
     fe_error("    http-response set-header X %[path]\n", kLine,
              {"'http-response set-header X'", "'path' needs the request",
