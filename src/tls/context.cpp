@@ -251,6 +251,33 @@ int openssl_version(Version v) {
     return 0;
 }
 
+bool set_protocols(SSL_CTX* ctx, Version min_ver, Version max_ver, std::uint8_t no_versions, const std::string& ciphers,
+                   const std::string& ciphersuites, std::string& error) {
+    // the version range; no-<version> options narrow it from below or above (OpenSSL takes a range)
+    Version lo = min_ver == Version::Any ? Version::Ssl3 : min_ver;
+    Version hi = max_ver == Version::Any ? Version::Tls13 : max_ver;
+    while (lo <= hi && (no_versions & (1u << unsigned(lo)))) lo = Version(unsigned(lo) + 1);
+    while (hi >= lo && hi > Version::Ssl3 && (no_versions & (1u << unsigned(hi)))) hi = Version(unsigned(hi) - 1);
+    if (lo > hi || (no_versions & (1u << unsigned(hi)))) {
+        error = "no TLS version left: ssl-min-ver / ssl-max-ver / no-tlsv* exclude them all";
+        return false;
+    }
+    if (!SSL_CTX_set_min_proto_version(ctx, openssl_version(lo)) ||
+        !SSL_CTX_set_max_proto_version(ctx, openssl_version(hi))) {
+        error = "TLS version range not supported by this OpenSSL: " + take_errors();
+        return false;
+    }
+    if (!ciphers.empty() && !SSL_CTX_set_cipher_list(ctx, ciphers.c_str())) {
+        error = "ciphers '" + ciphers + "': no cipher OpenSSL knows (" + take_errors() + ")";
+        return false;
+    }
+    if (!ciphersuites.empty() && !SSL_CTX_set_ciphersuites(ctx, ciphersuites.c_str())) {
+        error = "ciphersuites '" + ciphersuites + "': not a TLS 1.3 suite list OpenSSL accepts (" + take_errors() + ")";
+        return false;
+    }
+    return true;
+}
+
 BindTls::~BindTls() {
     for (Cert& c : certs_) SSL_CTX_free(c.ctx);
 }
@@ -525,28 +552,7 @@ bool BindTls::configure(Cert& cert, const BindOptions& o, std::string& error, st
     // allocate them around every record: 9% more CPU per GB on 1 MiB bodies) and given back when
     // the connection goes idle (tls::Conn::trim)
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
-    // the version range; no-<version> options narrow it from below or above (OpenSSL takes a range)
-    Version lo = o.min_ver == Version::Any ? Version::Ssl3 : o.min_ver;
-    Version hi = o.max_ver == Version::Any ? Version::Tls13 : o.max_ver;
-    while (lo <= hi && (o.no_versions & (1u << unsigned(lo)))) lo = Version(unsigned(lo) + 1);
-    while (hi >= lo && hi > Version::Ssl3 && (o.no_versions & (1u << unsigned(hi)))) hi = Version(unsigned(hi) - 1);
-    if (lo > hi || (o.no_versions & (1u << unsigned(hi)))) {
-        error = "no TLS version left: ssl-min-ver / ssl-max-ver / no-tlsv* exclude them all";
-        return false;
-    }
-    if (!SSL_CTX_set_min_proto_version(ctx, openssl_version(lo)) ||
-        !SSL_CTX_set_max_proto_version(ctx, openssl_version(hi))) {
-        error = "TLS version range not supported by this OpenSSL: " + take_errors();
-        return false;
-    }
-    if (!o.ciphers.empty() && !SSL_CTX_set_cipher_list(ctx, o.ciphers.c_str())) {
-        error = "ciphers '" + o.ciphers + "': no cipher OpenSSL knows (" + take_errors() + ")";
-        return false;
-    }
-    if (!o.ciphersuites.empty() && !SSL_CTX_set_ciphersuites(ctx, o.ciphersuites.c_str())) {
-        error = "ciphersuites '" + o.ciphersuites + "': not a TLS 1.3 suite list OpenSSL accepts (" + take_errors() + ")";
-        return false;
-    }
+    if (!set_protocols(ctx, o.min_ver, o.max_ver, o.no_versions, o.ciphers, o.ciphersuites, error)) return false;
     if (!o.curves.empty() && !SSL_CTX_set1_groups_list(ctx, o.curves.c_str())) {
         error = "curves '" + o.curves + "': unknown group (" + take_errors() + ")";
         return false;

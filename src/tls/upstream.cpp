@@ -39,26 +39,7 @@ std::unique_ptr<Upstream> Upstream::make(const ServerOptions& o, std::string& er
     SSL_CTX_set_app_data(ctx, u.get());
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | (o.no_tickets ? SSL_OP_NO_TICKET : 0));
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
-    Version lo = o.min_ver == Version::Any ? Version::Ssl3 : o.min_ver;
-    Version hi = o.max_ver == Version::Any ? Version::Tls13 : o.max_ver;
-    while (lo <= hi && (o.no_versions & (1u << unsigned(lo)))) lo = Version(unsigned(lo) + 1);
-    while (hi >= lo && hi > Version::Ssl3 && (o.no_versions & (1u << unsigned(hi)))) hi = Version(unsigned(hi) - 1);
-    if (lo > hi || (o.no_versions & (1u << unsigned(hi)))) {
-        error = "no TLS version left: ssl-min-ver / ssl-max-ver / no-tlsv* exclude them all";
-        return nullptr;
-    }
-    if (!SSL_CTX_set_min_proto_version(ctx, openssl_version(lo)) || !SSL_CTX_set_max_proto_version(ctx, openssl_version(hi))) {
-        error = "TLS version range not supported by this OpenSSL: " + take_errors();
-        return nullptr;
-    }
-    if (!o.ciphers.empty() && !SSL_CTX_set_cipher_list(ctx, o.ciphers.c_str())) {
-        error = "ciphers '" + o.ciphers + "': no cipher OpenSSL knows (" + take_errors() + ")";
-        return nullptr;
-    }
-    if (!o.ciphersuites.empty() && !SSL_CTX_set_ciphersuites(ctx, o.ciphersuites.c_str())) {
-        error = "ciphersuites '" + o.ciphersuites + "': not a TLS 1.3 suite list OpenSSL accepts (" + take_errors() + ")";
-        return nullptr;
-    }
+    if (!set_protocols(ctx, o.min_ver, o.max_ver, o.no_versions, o.ciphers, o.ciphersuites, error)) return nullptr;
     if (!o.curves.empty() && !SSL_CTX_set1_groups_list(ctx, o.curves.c_str())) {
         error = "curves '" + o.curves + "': unknown group (" + take_errors() + ")";
         return nullptr;

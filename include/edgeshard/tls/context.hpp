@@ -37,6 +37,11 @@ class SessionCache;  // session_cache.hpp
 
 int openssl_version(Version v);  // TLS1_2_VERSION ...; 0 for Any
 
+// A context's protocol versions (ssl-min-ver / ssl-max-ver narrowed by no-tlsv1x), TLS <= 1.2
+// ciphers and TLS 1.3 suites (either may be empty: OpenSSL's defaults); false and `error` (what to fix).
+bool set_protocols(SSL_CTX* ctx, Version min_ver, Version max_ver, std::uint8_t no_versions, const std::string& ciphers,
+                   const std::string& ciphersuites, std::string& error);
+
 class BindTls {
 public:
     // nullptr and `error` set when the options cannot be honoured; `warnings` gets what loads but
