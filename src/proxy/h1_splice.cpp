@@ -179,6 +179,7 @@ void H1Proxy::h_on_cli_install(H1Conn* s, int res) {
     }
     if (s->has(kH1KtlsWait)) [[unlikely]] {  // the fd kernel TLS is set on (or none: user space)
         if (res < 0) {
+            st_.shard.ssl_ktls_fallbacks.inc();
             s->clear(kH1KtlsWait);
             h_maybe_rearm(s);
         } else {

@@ -36,7 +36,10 @@ void H1Proxy::h_tls_recv(H1Conn* s, std::uint16_t bid, std::uint32_t n, bool mor
     t.feed(bufs_->data(bid), n);  // a fresh completion: its bytes start at the buffer's start
     bufs_->recycle(bid);
     // records after the handshake before the kernel could take over: they stay in user space
-    if (s->has(kH1KtlsWait) && t.established()) [[unlikely]] s->clear(kH1KtlsWait);
+    if (s->has(kH1KtlsWait) && t.established()) [[unlikely]] {
+        st_.shard.ssl_ktls_fallbacks.inc();
+        s->clear(kH1KtlsWait);
+    }
     if (!t.established()) {
         const tls::Conn::Step step = t.handshake();
         if (step == tls::Conn::Step::Error) {
@@ -68,7 +71,10 @@ void H1Proxy::h_tls_recv(H1Conn* s, std::uint16_t bid, std::uint32_t n, bool mor
                 if (s->state == HState::Active) h_schedule(s);
                 return;
             }
-            s->clear(kH1KtlsWait);  // the request came with the client's Finished: user space
+            // the request came with the client's Finished (TLS 1.3, resumed TLS 1.2): the kernel
+            // would not know the records already read; user space
+            st_.shard.ssl_ktls_fallbacks.inc();
+            s->clear(kH1KtlsWait);
         }
     }
     h_process_request(s);
@@ -236,6 +242,7 @@ void H1Proxy::h_ktls_try(H1Conn* s) {
     if (s->cli.fd < 0) {
         s->pending_ops += io_.install(s->cli, UserData::pack(kHOpCliInstall, s->gen, s));
         if (!s->cli.has(net::kSideInstalling)) {  // no regular fd to be had: user space
+            st_.shard.ssl_ktls_fallbacks.inc();
             s->clear(kH1KtlsWait);
             h_maybe_rearm(s);
         }
@@ -254,6 +261,7 @@ void H1Proxy::h_ktls_try(H1Conn* s) {
             h_send_client(s);
             return;
         case tls::Offload::Unsupported:
+            st_.shard.ssl_ktls_fallbacks.inc();
             s->clear(kH1KtlsWait);
             break;
         case tls::Offload::Failed:
