@@ -237,7 +237,7 @@ bool H1Proxy::h_tls_close_notify(H1Conn* s) {
 // half-offloaded: closed.
 void H1Proxy::h_ktls_try(H1Conn* s) {
     if (s->state != HState::Active || !s->has(kH1KtlsWait)) return;
-    if (s->cli.has(net::kSideRecv) || s->out.n > 0 || s->out.inflight) return;  // back here at their completion
+    if (s->cli.has(net::kSideRecv) || s->out.n > 0 || s->out.inflight) return;  // back at their completion
     tls::Conn& t = *s->tls;
     if (s->cli.fd < 0) {
         s->pending_ops += io_.install(s->cli, UserData::pack(kHOpCliInstall, s->gen, s));

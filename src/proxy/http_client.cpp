@@ -210,7 +210,7 @@ void H1Proxy::h_send_client(H1Conn* s) {
         return;
     }
     if (!s->out.inflight) {
-        if (s->has(kH1Tls)) [[unlikely]] h_tls_seal(s);  // plaintext becomes records before it leaves (not with kH1Ktls)
+        if (s->has(kH1Tls)) [[unlikely]] h_tls_seal(s);  // plaintext becomes records (not with kH1Ktls)
         if (s->out.n > 0) s->last_cli = r_.now_ms();  // an idle queue starts a period
     }
     if (sendq_.send(s->out, s->cli, hud(kHOpCliSend, s))) ++s->pending_ops;
