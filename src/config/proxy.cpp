@@ -205,7 +205,7 @@ constexpr std::string_view kBindTlsBuilt[] = {
     "ssl",          "crt",           "crt-list",      "ca-file",        "crl-file",       "alpn",
     "ciphers",      "ciphersuites",  "curves",        "verify",         "ssl-min-ver",    "ssl-max-ver",
     "no-sslv3",     "no-tlsv10",     "no-tlsv11",     "no-tlsv12",      "no-tlsv13",      "strict-sni",
-    "tls-ticket-keys", "no-tls-tickets", "prefer-client-ciphers", "crt-ignore-err", "ca-ignore-err"};
+    "tls-ticket-keys", "no-tls-tickets", "prefer-client-ciphers", "crt-ignore-err", "ca-ignore-err", "ktls"};
 // HAProxy's TLS words of a bind that are not built yet: refused by name.
 constexpr std::string_view kBindTls[] = {"npn",
                                          "ecdhe",
@@ -324,6 +324,10 @@ bool parse_bind_tls_word(const Line& line, std::size_t& i, BindTlsOptions& t) {
             fail(line.at, squote(opt) + ": " + error);
     } else if (opt == "strict-sni") {
         t.o.strict_sni = true;
+    } else if (opt == "ktls") {
+        const auto& a = arg_or_fail(line, ++i, opt, "'on' or 'off'");
+        if (a != "on" && a != "off") fail(line.at, "'ktls': expects 'on' or 'off', not " + squote(a));
+        t.o.ktls = a == "on";
     } else if (const int v = no_version_bit(opt); v >= 0) {
         t.o.no_versions = std::uint8_t(t.o.no_versions | (1u << unsigned(v)));
         t.no_set = true;

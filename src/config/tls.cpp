@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "edgeshard/tls/context.hpp"
+#include "edgeshard/tls/ktls.hpp"
 #include "edgeshard/tls/upstream.hpp"
 #include "internal.hpp"
 #include "sections.hpp"
@@ -257,6 +258,7 @@ bool parse_global_tls(ParseState& st, const Line& line) {
 void finalize_tls(ParseState& st) {
     const auto& g = st.cfg.global;
     std::map<const BindTlsOptions*, std::shared_ptr<const BindTlsOptions>> done;  // one line's addresses share it
+    bool ktls_warned = false;
     for (auto& f : st.cfg.frontends) {
         for (auto& b : f.binds) {
             if (!b.tls) continue;
@@ -294,6 +296,15 @@ void finalize_tls(ParseState& st) {
             std::vector<std::string> warnings;
             if (!tls::BindTls::make(t->o, error, warnings)) fail(b.where, "'bind ... ssl': " + error);
             for (const auto& w : warnings) st.warn(b.where, "'bind ... ssl': " + w);
+            if (t->o.ktls && !ktls_warned) {
+                const tls::KtlsSupport& k = tls::ktls_support();
+                if (!k.tx || !k.rx) {
+                    // once per load: every `ktls on` bind falls back the same way
+                    st.warn(b.where, "'ktls on': kernel TLS is not available (" + k.detail +
+                                         "): connections stay on user-space records");
+                    ktls_warned = true;
+                }
+            }
             std::shared_ptr<const BindTlsOptions> final_opts = std::move(t);
             done.emplace(orig, final_opts);
             b.tls = final_opts;

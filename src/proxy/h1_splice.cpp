@@ -36,11 +36,13 @@ using namespace h1;
 //     client, then the client is cut (a truncated response never looks complete).
 // Only while the request was fully sent (nothing queued towards the server) and nothing else is
 // queued for the client, so no io_uring send ever meets a non-blocking socket.
+// A kernel TLS client (kH1Ktls) is spliced to as well: the kernel makes the records of what the
+// pipe gives it. A client with user-space records (kH1Tls) never is: the body would go in clear.
 
 void H1Proxy::h_maybe_splice(H1Conn* s) {
     H1SrvConn* c = s->conn;
     if (c->splice == H1SrvConn::NoSplice) {
-        if (!p_.splice_ok || !cfg_.global.splice || c->has(kC1NoSplice) || s->tls || s->st->rsp_body != http::BodyKind::Length ||
+        if (!p_.splice_ok || !cfg_.global.splice || c->has(kC1NoSplice) || s->has(kH1Tls) || s->st->rsp_body != http::BodyKind::Length ||
             s->st->rsp_left <= std::uint64_t(std::max<std::int64_t>(0, cfg_.global.splice_threshold)) ||
             s->req_phase() != ReqPhase::Done || c->out.n > 0 || c->out.inflight || c->state != H1SrvConn::Ready)
             return;
@@ -173,6 +175,16 @@ void H1Proxy::h_on_cli_install(H1Conn* s, int res) {
     net::SideIo::install_done(s->cli, res);  // closes the fd if the side is closed
     if (s->state != HState::Active) {
         h_maybe_release(s);
+        return;
+    }
+    if (s->has(kH1KtlsWait)) [[unlikely]] {  // the fd kernel TLS is set on (or none: user space)
+        if (res < 0) {
+            st_.shard.ssl_ktls_fallbacks.inc();
+            s->clear(kH1KtlsWait);
+            h_maybe_rearm(s);
+        } else {
+            h_ktls_try(s);
+        }
         return;
     }
     if (res < 0) {

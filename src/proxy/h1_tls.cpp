@@ -12,6 +12,8 @@
 //  - the handshake runs on the same receives; its flights leave through the same queue. A failed
 //    handshake sends its alert and closes. A close after a response sends close_notify first.
 //  - bodies to a TLS client are never spliced (the kernel would send them in clear).
+//  - kernel TLS (`ktls on`, h_ktls_try): after the handshake the records may go to the kernel;
+//    the connection then leaves this file (kH1Tls cleared, kH1Ktls set) for the plain path.
 #include <cstdio>
 #include <cstring>
 
@@ -22,6 +24,7 @@
 
 namespace es::proxy {
 
+using shard::UserData;
 using namespace h1;
 
 void H1Proxy::h_tls_recv(H1Conn* s, std::uint16_t bid, std::uint32_t n, bool more) {
@@ -32,6 +35,11 @@ void H1Proxy::h_tls_recv(H1Conn* s, std::uint16_t bid, std::uint32_t n, bool mor
     s->bytes_in += n;
     t.feed(bufs_->data(bid), n);  // a fresh completion: its bytes start at the buffer's start
     bufs_->recycle(bid);
+    // records after the handshake before the kernel could take over: they stay in user space
+    if (s->has(kH1KtlsWait) && t.established()) [[unlikely]] {
+        st_.shard.ssl_ktls_fallbacks.inc();
+        s->clear(kH1KtlsWait);
+    }
     if (!t.established()) {
         const tls::Conn::Step step = t.handshake();
         if (step == tls::Conn::Step::Error) {
@@ -54,6 +62,20 @@ void H1Proxy::h_tls_recv(H1Conn* s, std::uint16_t bid, std::uint32_t n, bool mor
         }
         st_.shard.ssl_handshakes.inc();
         if (t.resumed()) st_.shard.ssl_resumed.inc();
+        if (s->has(kH1KtlsWait)) [[unlikely]] {
+            if (t.buffered_in() == 0) {
+                // nothing of the client's data read yet: stop the receive, send the tickets, then
+                // the kernel takes over (h_ktls_try, at their completions)
+                if (s->cli.has(net::kSideRecv)) h_cancel_recv(s);
+                h_ktls_try(s);
+                if (s->state == HState::Active) h_schedule(s);
+                return;
+            }
+            // the request came with the client's Finished (TLS 1.3, resumed TLS 1.2): the kernel
+            // would not know the records already read; user space
+            st_.shard.ssl_ktls_fallbacks.inc();
+            s->clear(kH1KtlsWait);
+        }
     }
     h_process_request(s);
     if (s->state != HState::Active) return;
@@ -193,12 +215,62 @@ void H1Proxy::tls_seal(tls::Conn& t, OutQ& q, std::uint8_t& sealed) {
 }
 
 // Before a close that follows a response: queue close_notify. True while it is being sent.
+// Kernel TLS: the kernel sends it at once (or, with a full send buffer, not at all: the FIN follows).
 bool H1Proxy::h_tls_close_notify(H1Conn* s) {
+    if (s->has(kH1Ktls)) {
+        if (s->cli.fd >= 0) (void)tls::ktls_send_close_notify(s->cli.fd);
+        return false;
+    }
     tls::Conn& t = *s->tls;
     if (t.closing() || !t.established() || t.failed()) return false;
     t.close();
     h_send_client(s);
     return s->state == HState::Active && s->out.n > 0;
+}
+
+// Kernel TLS (`ktls on`): once the handshake is done, its last records (TLS 1.3 tickets) are
+// sent, no receive is in flight (one could bring records the kernel would not count) and the
+// client socket has a regular fd (setsockopt needs one), the record layer goes to the kernel.
+// Called at each of those completions while kH1KtlsWait is set; does nothing until all hold.
+// Done: plaintext on the socket from now on (kH1Ktls: the plain receive and send paths, splice).
+// Unsupported (cipher, version, kernel): user-space records as before. Failed: the socket is
+// half-offloaded: closed.
+void H1Proxy::h_ktls_try(H1Conn* s) {
+    if (s->state != HState::Active || !s->has(kH1KtlsWait)) return;
+    if (s->cli.has(net::kSideRecv) || s->out.n > 0 || s->out.inflight) return;  // back at their completion
+    tls::Conn& t = *s->tls;
+    if (s->cli.fd < 0) {
+        s->pending_ops += io_.install(s->cli, UserData::pack(kHOpCliInstall, s->gen, s));
+        if (!s->cli.has(net::kSideInstalling)) {  // no regular fd to be had: user space
+            st_.shard.ssl_ktls_fallbacks.inc();
+            s->clear(kH1KtlsWait);
+            h_maybe_rearm(s);
+        }
+        return;
+    }
+    std::string why;
+    switch (t.offload(s->cli.fd, why)) {
+        case tls::Offload::Done:
+            s->clear(kH1KtlsWait);
+            s->clear(kH1Tls);
+            s->set(kH1Ktls);
+            st_.shard.ssl_ktls.inc();
+            t.trim();
+            break;
+        case tls::Offload::Later:  // records still in the layer: they go first
+            h_send_client(s);
+            return;
+        case tls::Offload::Unsupported:
+            st_.shard.ssl_ktls_fallbacks.inc();
+            s->clear(kH1KtlsWait);
+            break;
+        case tls::Offload::Failed:
+            s->clear(kH1KtlsWait);
+            h_close(s);
+            return;
+    }
+    h_maybe_rearm(s);
+    if (s->state == HState::Active) h_schedule(s);
 }
 
 // ---------------------------------------------------------------- TLS to servers

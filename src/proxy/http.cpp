@@ -131,6 +131,9 @@ void H1Proxy::http_init() {
                 std::vector<std::string> warnings;
                 ctx = tls::BindTls::make(o->o, error, warnings, tls_cache_.get());
                 if (!ctx) throw std::runtime_error(fe.binds[b].spec + ": " + error);
+                // `ktls on` where the kernel cannot take the records: the configuration check
+                // warned once; the connections stay on user-space records at no cost
+                if (o->o.ktls && tls::ktls_support().tx && tls::ktls_support().rx) ctx->enable_ktls();
             }
             per[b] = ctx;
         }
@@ -157,6 +160,7 @@ void H1Proxy::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* pe
     if (s && tb) {
         s->tls = new (std::nothrow) tls::Conn(*tb);
         s->set(kH1Tls);
+        if (tb->ktls()) [[unlikely]] s->set(kH1KtlsWait);  // offered to the kernel after the handshake
         if (!s->tls || !s->tls->ok()) {
             delete s->tls;
             s->tls = nullptr;

@@ -44,7 +44,14 @@ void H1Proxy::h_maybe_rearm(H1Conn* s) {
     if (s->state != HState::Active || s->cli.has(net::kSideRecv)) return;
     if (!s->cli.has(net::kSideShut)) {
         if (s->in.nbufs >= kInBufsMax) return;
-        if (s->tls && s->tls->buffered_in() >= kTlsInMax) [[unlikely]] return;
+        if (s->has(kH1Tls)) [[unlikely]] {
+            // kernel TLS: the receive waits until the records are handed over (or not)
+            if (s->has(kH1KtlsWait) && s->tls->established()) {
+                h_ktls_try(s);
+                return;
+            }
+            if (s->tls->buffered_in() >= kTlsInMax) return;
+        }
         if (s->conn && s->conn->out.bytes >= kHighWaterBufs * bufs_->size()) return;
     }
     h_arm_recv(s);
@@ -69,7 +76,7 @@ void H1Proxy::h_on_cli_recv(H1Conn* s, const shard::Cqe& e) {
             return;
         }
         const auto n = std::uint32_t(e.res);
-        if (s->tls) [[unlikely]] {
+        if (s->has(kH1Tls)) [[unlikely]] {  // records (not once the kernel opens them: kH1Ktls)
             h_tls_recv(s, bid, n, more);
             return;
         }
@@ -111,6 +118,13 @@ void H1Proxy::h_on_cli_recv(H1Conn* s, const shard::Cqe& e) {
     }
     if (e.res == -ECANCELED) {
         h_maybe_rearm(s);
+        return;
+    }
+    if (e.res == -EIO && s->has(kH1Ktls)) {
+        // kernel TLS: a record that is not application data (close_notify, another alert): the
+        // client's end
+        s->cli.set(net::kSideEof);
+        h_on_cli_eof(s);
         return;
     }
     // reset by the client
@@ -196,7 +210,7 @@ void H1Proxy::h_send_client(H1Conn* s) {
         return;
     }
     if (!s->out.inflight) {
-        if (s->tls) [[unlikely]] h_tls_seal(s);  // plaintext becomes records before it leaves
+        if (s->has(kH1Tls)) [[unlikely]] h_tls_seal(s);  // plaintext becomes records (not with kH1Ktls)
         if (s->out.n > 0) s->last_cli = r_.now_ms();  // an idle queue starts a period
     }
     if (sendq_.send(s->out, s->cli, hud(kHOpCliSend, s))) ++s->pending_ops;
@@ -215,10 +229,14 @@ void H1Proxy::h_on_cli_send(H1Conn* s, int res) {
         h_client_abort(s);
         return;
     }
-    if (s->tls) [[unlikely]] {
+    if (s->has(kH1Tls)) [[unlikely]] {
         const std::uint8_t queued = s->out.n;
         if (sendq_.sent(s->out, std::uint32_t(res))) st_.shard.short_sends.inc();
         s->tls_sealed = std::uint8_t(s->tls_sealed - (queued - s->out.n));  // records sent in full
+        if (s->has(kH1KtlsWait) && s->out.n == 0) {  // the handshake's last records are out
+            h_ktls_try(s);
+            if (s->state != HState::Active) return;
+        }
     } else if (sendq_.sent(s->out, std::uint32_t(res))) {
         st_.shard.short_sends.inc();
     }
@@ -238,7 +256,7 @@ void H1Proxy::h_on_cli_send(H1Conn* s, int res) {
         h_close(s);
         return;
     }
-    if (s->tls && !s->st && s->out.n == 0) [[unlikely]] s->tls->trim();  // idle between exchanges: no TLS buffer held
+    if (s->has(kH1Tls) && !s->st && s->out.n == 0) [[unlikely]] s->tls->trim();  // idle between exchanges: no TLS buffer held
     h_schedule(s);
 }
 

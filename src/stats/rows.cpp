@@ -320,6 +320,8 @@ std::vector<InfoField> info_fields(const Snapshot& snap) {
     add(pos++, "SslHandshakes", Field::u64(t.ssl_handshakes));
     add(pos++, "SslResumed", Field::u64(t.ssl_resumed));
     add(pos++, "SslHandshakeFailures", Field::u64(t.ssl_failures));
+    add(pos++, "SslKtlsConns", Field::u64(t.ssl_ktls));
+    add(pos++, "SslKtlsFallbacks", Field::u64(t.ssl_ktls_fallbacks));
     add(pos++, "SslServerHandshakes", Field::u64(t.ssl_srv_handshakes));
     add(pos++, "SslServerResumed", Field::u64(t.ssl_srv_resumed));
     add(pos++, "SslServerHandshakeFailures", Field::u64(t.ssl_srv_failures));

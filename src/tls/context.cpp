@@ -202,11 +202,11 @@ int on_ticket(SSL* ssl, unsigned char name[16], unsigned char* iv, EVP_CIPHER_CT
 
 const std::string& tier() {
     static const std::string t = [] {
-        const KtlsSupport k = probe_ktls();
+        const KtlsSupport& k = ktls_support();
         std::string s = std::string("user-space records (") + OpenSSL_version(OPENSSL_VERSION) + "); kernel TLS ";
         if (k.tx && k.rx)
             s += "available (TX/RX: TLS 1.3 AES-GCM, CHACHA20-POLY1305, TLS 1.2 AES-GCM per connection, "
-                 "not used by the data path yet)";
+                 "used by binds with `ktls on`)";
         else
             s += "not available (" + k.detail + ")";
         return s;

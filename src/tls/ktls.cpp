@@ -373,7 +373,12 @@ bool ktls_send_close_notify(int fd) {
     c->cmsg_type = TLS_SET_RECORD_TYPE;
     c->cmsg_len = CMSG_LEN(sizeof(unsigned char));
     *CMSG_DATA(c) = 21;  // alert
-    return ::sendmsg(fd, &m, MSG_NOSIGNAL) == ssize_t(sizeof alert);
+    return ::sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT) == ssize_t(sizeof alert);
+}
+
+const KtlsSupport& ktls_support() {
+    static const KtlsSupport k = probe_ktls();
+    return k;
 }
 
 }  // namespace es::tls

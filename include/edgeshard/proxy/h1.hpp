@@ -91,6 +91,8 @@ private:
     void h_process_response_tls(H1Conn* s);
     void h_process_response_loop(H1Conn* s);
     bool h_tls_close_notify(H1Conn* s);
+    // kernel TLS (`ktls on`, h1_tls.cpp): hands the records to the kernel once it may
+    void h_ktls_try(H1Conn* s);
     void h_on_cli_eof(H1Conn* s);
     void h_client_abort(H1Conn* s);
     void h_send_client(H1Conn* s);

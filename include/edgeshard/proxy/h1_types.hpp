@@ -146,7 +146,11 @@ enum H1Flag : std::uint16_t {
     kH1CloseAfter = 1u << 5,   // CLOSE: close once the current response is sent
     kH1FirstReq = 1u << 6,     // FIRST: http-reuse safe: the first request uses its own connection
     kH1InParse = 1u << 7,      // PARSE: a request head is being processed (its bytes are not consumed yet)
-    kH1Tls = 1u << 8,          // TLS: a TLS bind's connection (H1Conn::tls is set)
+    kH1Tls = 1u << 8,          // TLS: records go through H1Conn::tls (a TLS bind, not offloaded)
+    kH1Ktls = 1u << 9,         // KTLS: the kernel makes and opens the records: plaintext on the socket
+                               // (H1Conn::tls stays for the facts; kH1Tls is cleared)
+    kH1KtlsWait = 1u << 10,    // KTLSW: handshake done on a `ktls on` bind: receive stopped, waiting
+                               // for the tickets to be sent to hand the records to the kernel
 };
 std::string show_h1_flags(std::uint16_t flags);
 

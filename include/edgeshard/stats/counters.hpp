@@ -139,6 +139,9 @@ struct alignas(64) ShardCounters {
     Counter ssl_handshakes;   // completed handshakes (full or resumed)
     Counter ssl_resumed;      // of those, resumed sessions
     Counter ssl_failures;     // handshakes that failed (bad hello, no common version or cipher...)
+    Counter ssl_ktls;         // connections whose records the kernel took over (`ktls on`)
+    Counter ssl_ktls_fallbacks;  // `ktls on` connections left on user-space records (data came with the
+                                 // client's Finished, cipher, no fd)
     Counter ssl_cache_lookups;  // session IDs looked up in the shard's session cache
     Counter ssl_cache_misses;   // of those, not found
     // TLS to servers (`server ... ssl`)

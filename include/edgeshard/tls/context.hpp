@@ -119,7 +119,7 @@ private:
 
 // The TLS tier of this process, probed once: records in user space (OpenSSL's version), and
 // whether the kernel could take them over (probe_ktls(): TCP_ULP "tls", TLS_TX and TLS_RX on a
-// loopback connection; Conn::offload() uses it, the data path does not call it yet).
+// loopback connection; binds with `ktls on` hand their connections to it).
 // For `-v` and `show info` (TlsTier).
 const std::string& tier();
 

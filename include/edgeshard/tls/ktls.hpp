@@ -55,9 +55,12 @@ struct KtlsSupport {
     std::string detail;  // why not, when not
 };
 KtlsSupport probe_ktls();
+// probe_ktls(), run once per process (thread-safe): what `ktls on` binds and tier() consult.
+const KtlsSupport& ktls_support();
 
 // Sends a close_notify alert on an offloaded socket (a record of type alert through a control
-// message, as linux/tls.h describes). False with errno set when the kernel refused it.
+// message, as linux/tls.h describes). Never blocks (MSG_DONTWAIT): a full send buffer refuses it
+// (EAGAIN) and the caller closes without it. False with errno set when the kernel refused it.
 bool ktls_send_close_notify(int fd);
 
 }  // namespace es::tls

@@ -175,6 +175,9 @@ TEST_CASE("errors: bind") {
                  {"'verify' expects none, optional or required, got 'sometimes'"});
     expect_error(in_frontend("    bind :443 ssl crt /x.pem ca-ignore-err X509_V_ERR_NOPE\n"), kFrontendLine,
                  {"'ca-ignore-err': unknown error ID 'X509_V_ERR_NOPE'"});
+    expect_error(in_frontend("    bind :443 ssl crt /x.pem ktls yes\n"), kFrontendLine,
+                 {"'ktls': expects 'on' or 'off', not 'yes'"});
+    expect_error(in_frontend("    bind :443 ssl crt /x.pem ktls\n"), kFrontendLine, {"'ktls'", "'on' or 'off'"});
     expect_error(in_frontend("    bind :443 ssl crt /x.pem no-ca-names\n"), kFrontendLine,
                  {"'no-ca-names' is not supported yet"});
     expect_error(in_frontend("    bind :443 ssl crt /x.pem ca-verify-file /x\n"), kFrontendLine,
