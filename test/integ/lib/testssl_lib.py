@@ -49,3 +49,6 @@ def run_case(h, args, timeout, what):
     for f in findings:
         counts[f.get("severity")] = counts.get(f.get("severity"), 0) + 1
     eslib.log(f"testssl ({what}): {len(findings)} findings {counts}; none HIGH/CRITICAL about the service")
+    for f in findings:
+        if f.get("severity") in ("MEDIUM", "LOW", "HIGH", "CRITICAL"):
+            eslib.log(f"  {f['severity']} {f.get('id')}: {f.get('finding', '')[:160]}")
