@@ -173,6 +173,8 @@ struct ProxyDraft {
 // The TLS version after `line.words[i]` (ssl-min-ver / ssl-max-ver, on a bind or in
 // ssl-default-bind-options); moves i past it, fails on a missing or unknown version.
 tls::Version version_arg(const Line& line, std::size_t& i);
+// `alpn <list>`: the word after words[i] split at commas (i moved to it); an empty name fails.
+std::vector<std::string> alpn_arg(const Line& line, std::size_t& i);
 // The mode after `line.words[i]` (`verify none|optional|required`); moves i past it.
 tls::Verify verify_arg(const Line& line, std::size_t& i);
 

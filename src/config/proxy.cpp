@@ -282,15 +282,7 @@ bool parse_bind_tls_word(const Line& line, std::size_t& i, BindTlsOptions& t) {
     if (opt == "crt") {
         t.o.crt.push_back(arg_or_fail(line, ++i, opt, "a certificate file or directory"));
     } else if (opt == "alpn") {
-        const auto& a = arg_or_fail(line, ++i, opt, "a comma-separated protocol list, e.g. http/1.1");
-        std::size_t s = 0;
-        while (s <= a.size()) {
-            std::size_t c = a.find(',', s);
-            if (c == std::string::npos) c = a.size();
-            if (c == s) fail(line.at, "'alpn': empty protocol name in " + squote(a));
-            t.o.alpn.push_back(a.substr(s, c - s));
-            s = c + 1;
-        }
+        t.o.alpn = alpn_arg(line, i);
     } else if (opt == "ssl-min-ver") {
         t.o.min_ver = version_arg(line, i);
         t.min_set = true;
@@ -541,16 +533,7 @@ bool parse_server_tls_word(const Line& line, std::size_t& i, ServerDefaults& sd)
     } else if (opt == "sni") {
         parse_sni_expr(line, arg_or_fail(line, ++i, opt, "a sample expression, e.g. req.hdr(host)"), t);
     } else if (opt == "alpn") {
-        const auto& a = arg_or_fail(line, ++i, opt, "a comma-separated protocol list, e.g. http/1.1");
-        t.o.alpn.clear();
-        std::size_t s = 0;
-        while (s <= a.size()) {
-            std::size_t c = a.find(',', s);
-            if (c == std::string::npos) c = a.size();
-            if (c == s) fail(line.at, "'alpn': empty protocol name in " + squote(a));
-            t.o.alpn.push_back(a.substr(s, c - s));
-            s = c + 1;
-        }
+        t.o.alpn = alpn_arg(line, i);
     } else if (opt == "ssl-min-ver") {
         t.o.min_ver = version_arg(line, i);
         t.min_set = true;

@@ -78,15 +78,7 @@ void read_crt_list(ParseState& st, const Location& at, const std::string& path, 
                 };
                 if (o == "alpn") {
                     const std::string& a = arg();
-                    l.alpn.clear();
-                    std::size_t s = 0;
-                    while (s <= a.size()) {
-                        std::size_t c = a.find(',', s);
-                        if (c == std::string::npos) c = a.size();
-                        if (c == s) bad("'alpn': empty protocol name in " + squote(a));
-                        l.alpn.push_back(a.substr(s, c - s));
-                        s = c + 1;
-                    }
+                    if (!tls::split_alpn(a, l.alpn)) bad("'alpn': empty protocol name in " + squote(a));
                     l.alpn_set = true;
                 } else if (o == "ciphers") {
                     l.ciphers = arg();
@@ -155,6 +147,13 @@ tls::Version version_arg(const Line& line, std::size_t& i) {
     if (!tls::parse_version(a, v))
         fail(line.at, squote(opt) + ": unknown version " + squote(a) + " (SSLv3, TLSv1.0, TLSv1.1, TLSv1.2 or TLSv1.3)");
     return v;
+}
+
+std::vector<std::string> alpn_arg(const Line& line, std::size_t& i) {
+    const std::string& a = arg_or_fail(line, ++i, "alpn", "a comma-separated protocol list, e.g. http/1.1");
+    std::vector<std::string> out;
+    if (!tls::split_alpn(a, out)) fail(line.at, "'alpn': empty protocol name in " + squote(a));
+    return out;
 }
 
 bool parse_global_tls(ParseState& st, const Line& line) {

@@ -225,6 +225,20 @@ std::string take_errors() {
     return out;
 }
 
+bool split_alpn(std::string_view list, std::vector<std::string>& out) {
+    std::vector<std::string> names;
+    std::size_t s = 0;
+    while (s <= list.size()) {
+        std::size_t c = list.find(',', s);
+        if (c == std::string_view::npos) c = list.size();
+        if (c == s) return false;
+        names.emplace_back(list.substr(s, c - s));
+        s = c + 1;
+    }
+    out = std::move(names);
+    return true;
+}
+
 bool parse_version(std::string_view name, Version& out) {
     static constexpr std::pair<std::string_view, Version> kNames[] = {
         {"SSLv3", Version::Ssl3},   {"TLSv1.0", Version::Tls10}, {"TLSv1.1", Version::Tls11},
@@ -304,7 +318,7 @@ bool make_alpn_wire(const std::vector<std::string>& protos, std::string& wire, s
 }
 
 // The files a `crt` or a crt-list line names: the file, or a directory's certificates.
-bool cert_files(const std::string& c, std::vector<std::string>& files, std::string& error) {
+bool crt_files_of(const std::string& c, std::vector<std::string>& files, std::string& error) {
     struct stat st{};
     if (stat(c.c_str(), &st) != 0) {
         error = "cannot load certificate '" + c + "': " + std::strerror(errno);
@@ -364,7 +378,7 @@ std::unique_ptr<BindTls> BindTls::make(const BindOptions& o, std::string& error,
     auto add_line = [&](const CertLine& l) {
         const BindOptions lo = line_options(o, l);
         std::vector<std::string> files;
-        if (!cert_files(l.path, files, error)) {
+        if (!crt_files_of(l.path, files, error)) {
             error = l.where + ": " + error;
             return false;
         }
@@ -382,7 +396,7 @@ std::unique_ptr<BindTls> BindTls::make(const BindOptions& o, std::string& error,
             if (!add_line(o.crt_list[next_line])) return nullptr;
         if (i == o.crt.size()) break;
         std::vector<std::string> files;
-        if (!cert_files(o.crt[i], files, error)) return nullptr;
+        if (!crt_files_of(o.crt[i], files, error)) return nullptr;
         for (const std::string& f : files)
             if (!b->add_cert(o, f, nullptr, error, warnings)) return nullptr;
     }
@@ -698,6 +712,10 @@ const BindTls::Cert* BindTls::select_cert(std::string_view name) const {
             if (cn.size() == parent.size() + 1 && cn[0] == '*' && std::string_view(cn).substr(1) == parent) return &c;
     }
     return nullptr;
+}
+
+bool crt_files(const std::string& path, std::vector<std::string>& files, std::string& error) {
+    return crt_files_of(path, files, error);
 }
 
 int BindTls::replace_cert(const std::string& path, const std::string& pem, std::string& error) {

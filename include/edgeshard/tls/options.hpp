@@ -14,6 +14,8 @@ namespace es::tls {
 enum class Version : std::uint8_t { Any, Ssl3, Tls10, Tls11, Tls12, Tls13 };
 // "SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"; false for anything else
 bool parse_version(std::string_view name, Version& out);
+// An `alpn` argument ("h2,http/1.1") into its protocol names; false when one is empty.
+bool split_alpn(std::string_view list, std::vector<std::string>& out);
 
 // `verify` on a bind or a crt-list line: whether a client certificate is asked for and needed.
 enum class Verify : std::uint8_t { None, Optional, Required };
