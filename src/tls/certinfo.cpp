@@ -2,9 +2,6 @@
 // (see certinfo.hpp).
 #include "edgeshard/tls/certinfo.hpp"
 
-#include <dirent.h>
-#include <sys/stat.h>
-
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -85,29 +82,9 @@ std::string time_text(const ASN1_TIME* t) {
 
 std::vector<std::string> cert_files(const BindOptions& o) {
     std::vector<std::string> out;
-    for (const std::string& c : o.crt) {
-        struct stat st{};
-        if (stat(c.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-            out.push_back(c);
-            continue;
-        }
-        std::vector<std::string> names;
-        if (DIR* d = opendir(c.c_str())) {
-            while (dirent* e = readdir(d)) {
-                const std::string_view n(e->d_name);
-                if (n.empty() || n[0] == '.') continue;
-                bool skip = false;
-                for (std::string_view ext : {".key", ".ocsp", ".issuer", ".sctl"})
-                    if (n.size() > ext.size() && n.substr(n.size() - ext.size()) == ext) skip = true;
-                const std::string path = c + (c.ends_with('/') ? "" : "/") + std::string(n);
-                struct stat fst{};
-                if (!skip && stat(path.c_str(), &fst) == 0 && S_ISREG(fst.st_mode)) names.push_back(path);
-            }
-            closedir(d);
-        }
-        std::sort(names.begin(), names.end());
-        out.insert(out.end(), names.begin(), names.end());
-    }
+    std::string ignored;
+    for (const std::string& c : o.crt) crt_files(c, out, ignored);
+    for (const CertLine& l : o.crt_list) crt_files(l.path, out, ignored);
     return out;
 }
 

@@ -12,8 +12,11 @@
 
 namespace es::tls {
 
-// The certificate files a bind's `crt` arguments load (directories expanded in name order, the
-// companion files skipped), in the order BindTls loads them. Unreadable directories are skipped.
+// The certificate files one `crt` argument or crt-list line names: the file, or a directory's
+// certificates in name order (companion files skipped), as BindTls loads them.
+bool crt_files(const std::string& path, std::vector<std::string>& files, std::string& error);
+// Every certificate file a bind loads: its `crt` arguments and its crt-list lines (unreadable
+// ones skipped: the configuration check reported them).
 std::vector<std::string> cert_files(const BindOptions& o);
 
 // HAProxy's detail lines for the first certificate of `pem` (and its chain): Serial, notBefore,
