@@ -7,21 +7,13 @@
 #include <stdexcept>
 
 #include "common.hpp"
+#include "edgeshard/tls/context.hpp"
 
 namespace es::bench {
 
 namespace {
 
-std::string errors_text() {
-    std::string out;
-    char buf[256];
-    while (unsigned long e = ERR_get_error()) {
-        ERR_error_string_n(e, buf, sizeof buf);
-        if (!out.empty()) out += "; ";
-        out += buf;
-    }
-    return out;
-}
+using tls::take_errors;  // OpenSSL's error queue as text (the tls room's)
 
 // "h2,http/1.1" in ALPN's wire format (each name prefixed by its length)
 std::string alpn_wire(const std::string& list) {
@@ -46,7 +38,7 @@ TlsClientCtx::TlsClientCtx(const Settings& s, unsigned connections)
     : keep_(std::min(std::max(2 * connections, 2u), 256u)), sni_(s.sni), resume_(s.tls_resume) {
     sessions_.reserve(keep_);
     ctx_ = SSL_CTX_new(TLS_client_method());
-    if (!ctx_) throw std::runtime_error("SSL_CTX_new: " + errors_text());
+    if (!ctx_) throw std::runtime_error("SSL_CTX_new: " + take_errors());
     SSL_CTX_set_verify(ctx_, SSL_VERIFY_NONE, nullptr);
     SSL_CTX_set_options(ctx_, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
     int v = 0;
@@ -57,7 +49,7 @@ TlsClientCtx::TlsClientCtx(const Settings& s, unsigned connections)
         throw std::runtime_error("--tls-version " + s.tls_version + ": not supported by this OpenSSL");
     }
     auto refuse = [&](const std::string& what) {
-        const std::string e = errors_text();
+        const std::string e = take_errors();
         SSL_CTX_free(ctx_);
         throw UsageError(what + (e.empty() ? "" : " (" + e + ")"));
     };
@@ -218,7 +210,7 @@ std::size_t TlsLink::stage() {
 }
 
 std::string TlsLink::error(const char* otherwise) {
-    std::string e = errors_text();
+    std::string e = take_errors();
     return e.empty() ? otherwise : e;
 }
 
