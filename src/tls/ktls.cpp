@@ -110,25 +110,23 @@ union CryptoInfo {
     tls12_crypto_info_chacha20_poly1305 cc;
 };
 
+// AES-GCM: the 4-byte implicit nonce (salt) then the 8 explicit bytes of the iv.
+template <typename Gcm>
+socklen_t fill_gcm(Gcm& g, const KtlsKeys& k, const KtlsDir& d) {
+    g.info.version = k.version;
+    g.info.cipher_type = k.cipher;
+    std::memcpy(g.key, d.key, sizeof g.key);
+    std::memcpy(g.salt, d.iv, sizeof g.salt);
+    std::memcpy(g.iv, d.iv + 4, sizeof g.iv);
+    put_be64(g.rec_seq, d.seq);
+    return sizeof g;
+}
+
 socklen_t fill(CryptoInfo& ci, const KtlsKeys& k, const KtlsDir& d) {
     std::memset(&ci, 0, sizeof ci);
     switch (k.cipher) {
-        case TLS_CIPHER_AES_GCM_128:
-            ci.g128.info.version = k.version;
-            ci.g128.info.cipher_type = k.cipher;
-            std::memcpy(ci.g128.key, d.key, sizeof ci.g128.key);
-            std::memcpy(ci.g128.salt, d.iv, sizeof ci.g128.salt);
-            std::memcpy(ci.g128.iv, d.iv + 4, sizeof ci.g128.iv);
-            put_be64(ci.g128.rec_seq, d.seq);
-            return sizeof ci.g128;
-        case TLS_CIPHER_AES_GCM_256:
-            ci.g256.info.version = k.version;
-            ci.g256.info.cipher_type = k.cipher;
-            std::memcpy(ci.g256.key, d.key, sizeof ci.g256.key);
-            std::memcpy(ci.g256.salt, d.iv, sizeof ci.g256.salt);
-            std::memcpy(ci.g256.iv, d.iv + 4, sizeof ci.g256.iv);
-            put_be64(ci.g256.rec_seq, d.seq);
-            return sizeof ci.g256;
+        case TLS_CIPHER_AES_GCM_128: return fill_gcm(ci.g128, k, d);
+        case TLS_CIPHER_AES_GCM_256: return fill_gcm(ci.g256, k, d);
         default:
             ci.cc.info.version = k.version;
             ci.cc.info.cipher_type = k.cipher;
