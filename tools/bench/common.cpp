@@ -464,6 +464,25 @@ void kv(W& w, const char* k, bool v) {
 
 double us(std::uint64_t ns) { return double(ns) / 1000.0; }
 
+// A histogram of nanoseconds summarized in microseconds; `tail` adds p99.9 and p99.99.
+template <typename W, typename H>
+void hist_us(W& w, const char* key, const H& h, bool tail) {
+    w.Key(key);
+    w.StartObject();
+    kv(w, "count", h.count());
+    kv(w, "min", us(h.min()));
+    kv(w, "mean", h.mean() / 1000.0);
+    kv(w, "p50", us(h.percentile(50)));
+    kv(w, "p90", us(h.percentile(90)));
+    kv(w, "p99", us(h.percentile(99)));
+    if (tail) {
+        kv(w, "p99_9", us(h.percentile(99.9)));
+        kv(w, "p99_99", us(h.percentile(99.99)));
+    }
+    kv(w, "max", us(h.max()));
+    w.EndObject();
+}
+
 }  // namespace
 
 std::string result_json(const Settings& s, const std::vector<Skipped>& skipped, const Result& r,
@@ -614,18 +633,7 @@ std::string result_json(const Settings& s, const std::vector<Skipped>& skipped, 
     kv(w, "status_5xx", r.status[5]);
     w.EndObject();
     if (s.scenario == "http") {
-        w.Key("latency_us");
-        w.StartObject();
-        kv(w, "count", r.lat.count());
-        kv(w, "min", us(r.lat.min()));
-        kv(w, "mean", r.lat.mean() / 1000.0);
-        kv(w, "p50", us(r.lat.percentile(50)));
-        kv(w, "p90", us(r.lat.percentile(90)));
-        kv(w, "p99", us(r.lat.percentile(99)));
-        kv(w, "p99_9", us(r.lat.percentile(99.9)));
-        kv(w, "p99_99", us(r.lat.percentile(99.99)));
-        kv(w, "max", us(r.lat.max()));
-        w.EndObject();
+        hist_us(w, "latency_us", r.lat, true);
         w.Key("latency_percentiles");
         w.StartArray();
         if (r.lat.count()) {
@@ -657,16 +665,7 @@ std::string result_json(const Settings& s, const std::vector<Skipped>& skipped, 
         kv(w, "full", t.full);
         kv(w, "resumed", t.resumed);
         kv(w, "failures", r.errors.tls);
-        w.Key("handshake_us");
-        w.StartObject();
-        kv(w, "count", t.handshake_ns.count());
-        kv(w, "min", us(t.handshake_ns.min()));
-        kv(w, "mean", t.handshake_ns.mean() / 1000.0);
-        kv(w, "p50", us(t.handshake_ns.percentile(50)));
-        kv(w, "p90", us(t.handshake_ns.percentile(90)));
-        kv(w, "p99", us(t.handshake_ns.percentile(99)));
-        kv(w, "max", us(t.handshake_ns.max()));
-        w.EndObject();
+        hist_us(w, "handshake_us", t.handshake_ns, false);
         if (!t.error.empty()) kv(w, "first_error", t.error);
         w.EndObject();
     }
