@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Replacing a certificate at run time (HAProxy's `set ssl cert` / `commit ssl cert`), on two
 shards, the same commands for edgeshard and (ES_TEST_PEER=haproxy) HAProxy:
-  - `show ssl cert` lists the file; `show ssl cert FILE` shows its subject and SHA-1 fingerprint;
+  - `show ssl cert` lists the file (and one loaded from a crt-list); `show ssl cert FILE` shows its
+    subject and SHA-1 fingerprint;
   - `set ssl cert FILE <<` with a new certificate and key opens a transaction (`*FILE` listed,
     details of the transaction shown), `commit ssl cert FILE` answers Success;
   - every new handshake after the commit (12, spread over both shards) presents the new
@@ -46,15 +47,18 @@ def main(h):
     site = tls_lib.make_cert(h, "site", "site.test", ["site.test"])
     new = tls_lib.make_cert(h, "new", "site.test", ["site.test", "www.site.test"])
     other = tls_lib.make_cert(h, "other", "other.test", ["other.test"])
-    port = eslib.free_port()
-    px = fixture.proxy_to_origin(h, nbthread=2, client="20s", server="20s", ports=(port,),
-                                 fe_lines=f"bind {L}:{port} ssl crt {site}")
+    listed = tls_lib.make_cert(h, "listed", "listed.test", ["listed.test"])
+    crt_list = h.write("certs.list", f"{listed} listed.test\n")
+    port, port2 = eslib.free_port(), eslib.free_port()
+    px = fixture.proxy_to_origin(h, nbthread=2, client="20s", server="20s", ports=(port, port2),
+                                 fe_lines=f"bind {L}:{port} ssl crt {site}\nbind {L}:{port2} ssl crt-list {crt_list}")
     ctl = px.proxy.ctl
     old_fp, new_fp = pem_fingerprint(h, site), pem_fingerprint(h, new)
     check_eq(fingerprint(port), old_fp, "the configured certificate before any change")
 
     out = ctl("show ssl cert")
     check(site in out and "# filename" in out, f"show ssl cert lists the file:\n{out}")
+    check(listed in out, f"show ssl cert lists a certificate loaded from a crt-list:\n{out}")
     out = ctl(f"show ssl cert {site}")
     check("Subject: /CN=site.test" in out and f"SHA1 FingerPrint: {old_fp}" in out and "Status: Used" in out,
           f"show ssl cert FILE details:\n{out}")
