@@ -14,6 +14,7 @@
 //  - bodies to a TLS client are never spliced (the kernel would send them in clear).
 //  - kernel TLS (`ktls on`, h_ktls_try): after the handshake the records may go to the kernel;
 //    the connection then leaves this file (kH1Tls cleared, kH1Ktls set) for the plain path.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -450,15 +451,12 @@ void H1Proxy::h_process_response_tls(H1Conn* s) {
 // ---------------------------------------------------------------- certificates at run time
 
 void H1Proxy::tls_cert_update(tls::CertUpdate& u) {
-    const tls::BindTls* done[64];
-    std::size_t ndone = 0;
+    // the addresses of one bind line share its BindTls: each is updated once
+    std::vector<const tls::BindTls*> done;
     for (auto& per : tls_binds_)
         for (auto& b : per) {
-            if (!b) continue;
-            bool seen = false;
-            for (std::size_t i = 0; i < ndone; ++i) seen = seen || done[i] == b.get();
-            if (seen) continue;
-            if (ndone < 64) done[ndone++] = b.get();
+            if (!b || std::find(done.begin(), done.end(), b.get()) != done.end()) continue;
+            done.push_back(b.get());
             std::string error;
             if (b->replace_cert(u.path, u.pem, error) < 0)
                 std::fprintf(stderr, "edgeshard: shard %d: commit ssl cert %s: %s\n", w_.p_.shard_id, u.path.c_str(),
