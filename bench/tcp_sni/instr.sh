@@ -19,17 +19,7 @@ trap cleanup EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ECHO=$(port); FE=$(port)
 
-python3 - "$dir/hello.bin" <<'PY'
-import ssl, sys
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
-i, o = ssl.MemoryBIO(), ssl.MemoryBIO()
-obj = ctx.wrap_bio(i, o, server_hostname="a.example")
-try:
-    obj.do_handshake()
-except ssl.SSLWantReadError:
-    pass
-open(sys.argv[1], "wb").write(o.read())
-PY
+python3 "$(dirname "$0")/hello.py" "$dir/hello.bin"
 "$BUILD/tools/bench/edgeshard-bench" origin --http 127.0.0.1:0 --tcp-echo 127.0.0.1:$ECHO >"$dir/origin.log" 2>&1 &
 pids+=($!)
 
