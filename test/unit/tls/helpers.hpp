@@ -170,6 +170,21 @@ struct Client {
     return false;
 }
 
+// For each SNI (nullptr: none), the CN of the certificate a handshake with `b` presents.
+struct SniCase {
+    const char* sni;
+    const char* cn;
+};
+[[maybe_unused]] void check_sni(const BindTls& b, std::initializer_list<SniCase> cases) {
+    for (const SniCase& k : cases) {
+        CAPTURE(k.sni ? k.sni : "(no SNI)");
+        Conn s(b);
+        Client c(k.sni);
+        REQUIRE(handshake(c, s));
+        CHECK(c.peer_cn() == k.cn);
+    }
+}
+
 [[maybe_unused]] std::string read_all(Conn& s) {
     std::string out;
     char buf[4096];
