@@ -1,0 +1,69 @@
+// What the proxy-section parsers share (proxy.cpp: defaults/frontend/backend/listen keywords and
+// bind lines; server.cpp: server and default-server lines): the tables of accepted-with-a-warning and
+// refused words, and the per-line collection of ignored words. Not part of the room's interface.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "internal.hpp"
+
+namespace es::config::detail {
+
+inline constexpr std::string_view kWhyCheck =
+    "health checks are not performed in this version: every server is always considered up";
+inline constexpr std::string_view kWhyInfo = "informational only";
+inline constexpr std::string_view kWhyResolve = "addresses are numeric, there is nothing to resolve";
+
+struct Entry {
+    std::string_view name;
+    std::string_view why;
+};
+
+inline const Entry* find_entry(std::string_view name, const Entry* first, const Entry* last) {
+    for (const Entry* e = first; e != last; ++e)
+        if (e->name == name) return e;
+    return nullptr;
+}
+template <std::size_t N>
+inline const Entry* find_entry(std::string_view name, const Entry (&table)[N]) {
+    return find_entry(name, table, table + N);
+}
+template <std::size_t N>
+inline void add_names(std::vector<std::string_view>& v, const Entry (&table)[N]) {
+    for (const auto& e : table) v.push_back(e.name);
+}
+
+// Options collected per line and warned about once per reason ---------------------------------------
+
+class IgnoredWords {
+  public:
+    void add(std::string word, std::string_view why) {
+        for (auto& g : groups_) {
+            if (g.why == why) {
+                g.words.push_back(std::move(word));
+                return;
+            }
+        }
+        groups_.push_back({why, {std::move(word)}});
+    }
+    void flush(ParseState& st, const Location& at) {
+        for (const auto& g : groups_) st.warn_ignored(at, g.words, g.why);
+        groups_.clear();
+    }
+
+  private:
+    struct Group {
+        std::string_view why;
+        std::vector<std::string> words;
+    };
+    std::vector<Group> groups_;
+};
+
+// server.cpp
+void parse_server_options(ParseState& st, const Line& line, std::size_t first, ServerDefaults& sd);
+void parse_server(ParseState& st, ProxyDraft& px, const Line& line);
+
+}  // namespace es::config::detail

@@ -1,0 +1,268 @@
+// server and default-server lines: address, weight, maxconn, state, TLS to the server (`ssl verify
+// ca-file sni alpn ...`), and the HAProxy options accepted with a warning or refused with a reason
+// (README.md: warn or refuse).
+#include <algorithm>
+#include <cctype>
+#include <limits>
+#include <memory>
+#include <optional>
+
+#include "internal.hpp"
+#include "proxy_lines.hpp"
+#include "sections.hpp"
+
+namespace es::config::detail {
+
+namespace {
+
+constexpr int kIntMax = std::numeric_limits<int>::max();
+
+enum class Arg { None, Time, Int, Any };
+struct ServerIgnored {
+    std::string_view name;
+    Arg arg;
+    std::string_view why;
+};
+constexpr std::string_view kWhyPool = "server connection pools are per shard and sized by edgeshard";
+constexpr ServerIgnored kServerIgnored[] = {
+    {"check", Arg::None, kWhyCheck},
+    {"no-check", Arg::None, kWhyCheck},
+    {"agent-check", Arg::None, kWhyCheck},
+    {"no-agent-check", Arg::None, kWhyCheck},
+    {"check-send-proxy", Arg::None, kWhyCheck},
+    {"check-ssl", Arg::None, kWhyCheck},
+    {"no-check-ssl", Arg::None, kWhyCheck},
+    {"check-via-socks4", Arg::None, kWhyCheck},
+    {"inter", Arg::Time, kWhyCheck},
+    {"fastinter", Arg::Time, kWhyCheck},
+    {"downinter", Arg::Time, kWhyCheck},
+    {"agent-inter", Arg::Time, kWhyCheck},
+    {"slowstart", Arg::Time, "a server takes its full weight at once (no ramp-up when it comes back)"},
+    {"fall", Arg::Int, kWhyCheck},
+    {"rise", Arg::Int, kWhyCheck},
+    {"port", Arg::Int, kWhyCheck},
+    {"agent-port", Arg::Int, kWhyCheck},
+    {"error-limit", Arg::Int, kWhyCheck},
+    {"addr", Arg::Any, kWhyCheck},
+    {"agent-addr", Arg::Any, kWhyCheck},
+    {"agent-send", Arg::Any, kWhyCheck},
+    {"check-sni", Arg::Any, kWhyCheck},
+    {"check-alpn", Arg::Any, kWhyCheck},
+    {"check-proto", Arg::Any, kWhyCheck},
+    {"observe", Arg::Any, kWhyCheck},
+    {"on-error", Arg::Any, kWhyCheck},
+    {"on-marked-down", Arg::Any, kWhyCheck},
+    {"on-marked-up", Arg::Any, kWhyCheck},
+    {"track", Arg::Any, kWhyCheck},
+    {"id", Arg::Int, kWhyInfo},
+    {"init-addr", Arg::Any, kWhyResolve},
+    {"resolvers", Arg::Any, kWhyResolve},
+    {"resolve-prefer", Arg::Any, kWhyResolve},
+    {"resolve-net", Arg::Any, kWhyResolve},
+    {"resolve-opts", Arg::Any, kWhyResolve},
+    {"pool-purge-delay", Arg::Time, kWhyPool},
+    {"pool-max-conn", Arg::Any, kWhyPool},  // 0 is refused (parse_server_options)
+    {"pool-low-conn", Arg::Int, kWhyPool},
+};
+// Options that ask for what edgeshard does anyway (they undo a default-server setting we refuse).
+constexpr std::string_view kServerNoop[] = {"no-backup", "no-send-proxy", "no-send-proxy-v2", "no-tfo"};
+constexpr Entry kServerRefused[] = {
+    {"backup", "backup servers need health checks (refused rather than sending them regular traffic)"},
+    {"send-proxy", "the PROXY protocol is not supported yet"},
+    {"send-proxy-v2", "the PROXY protocol is not supported yet"},
+    {"send-proxy-v2-ssl", "the PROXY protocol is not supported yet"},
+    {"send-proxy-v2-ssl-cn", "the PROXY protocol is not supported yet"},
+    {"proxy-v2-options", "the PROXY protocol is not supported yet"},
+    {"minconn", "dynamic server limits are not supported yet"},
+    {"maxqueue", "queue limits are not supported yet"},
+    {"cookie", "cookie persistence is not supported in this version"},
+    {"redir", "server redirects ('redir') are not supported in this version"},
+    {"source", "choosing the source address of server connections is not supported yet"},
+    {"usesrc", "choosing the source address of server connections is not supported yet"},
+    {"namespace", "network namespaces are not supported"},
+    {"tfo", "TCP fast open is not supported yet"},
+    {"proto", "'proto' is not supported (edgeshard speaks HTTP/1.1 only)"},
+    {"ws", "WebSocket settings are not supported in this version"},
+    {"socks4", "SOCKS4 is not supported"},
+    {"npn", "NPN is obsolete: use 'alpn'"},
+    {"allow-0rtt", "0-RTT early data is not sent to servers (it can be replayed)"},
+    {"force-sslv3", "the 'force-*' options are deprecated in HAProxy: use 'ssl-min-ver' and 'ssl-max-ver'"},
+    {"force-tlsv10", "the 'force-*' options are deprecated in HAProxy: use 'ssl-min-ver' and 'ssl-max-ver'"},
+    {"force-tlsv11", "the 'force-*' options are deprecated in HAProxy: use 'ssl-min-ver' and 'ssl-max-ver'"},
+    {"force-tlsv12", "the 'force-*' options are deprecated in HAProxy: use 'ssl-min-ver' and 'ssl-max-ver'"},
+    {"force-tlsv13", "the 'force-*' options are deprecated in HAProxy: use 'ssl-min-ver' and 'ssl-max-ver'"},
+    {"sigalgs", "choosing signature algorithms is not supported yet (OpenSSL's defaults apply)"},
+    {"client-sigalgs", "choosing signature algorithms is not supported yet (OpenSSL's defaults apply)"},
+};
+
+// `sni <expr>`: the forms edgeshard evaluates (see ServerTlsOptions).
+void parse_sni_expr(const Line& line, const std::string& e, ServerTlsOptions& t) {
+    auto inner = [&](std::string_view fn) -> std::optional<std::string> {
+        if (e.size() > fn.size() + 2 && e.compare(0, fn.size(), fn) == 0 && e[fn.size()] == '(' && e.back() == ')')
+            return e.substr(fn.size() + 1, e.size() - fn.size() - 2);
+        return std::nullopt;
+    };
+    if (e == "ssl_fc_sni") {
+        t.sni = ServerTlsOptions::Sni::FcSni;
+    } else if (auto v = inner("str"); v && !v->empty()) {
+        t.sni = ServerTlsOptions::Sni::Str;
+        t.sni_arg = *v;
+    } else if (auto h = inner("req.hdr") ? inner("req.hdr") : inner("hdr"); h && !h->empty() && h->find(',') == std::string::npos) {
+        t.sni = ServerTlsOptions::Sni::Hdr;
+        t.sni_arg = lower(*h);
+    } else {
+        fail(line.at, "'sni " + e + "': supported expressions are str(<name>), req.hdr(<name>), hdr(<name>) "
+                      "and ssl_fc_sni");
+    }
+}
+
+// The TLS words of a server line; true when `line.words[i]` was one (i moved past its argument).
+bool parse_server_tls_word(const Line& line, std::size_t& i, ServerDefaults& sd) {
+    const std::string& opt = line.words[i];
+    ServerTlsOptions& t = sd.tls;
+    if (opt == "ssl") {
+        sd.ssl = true;
+    } else if (opt == "no-ssl") {
+        sd.ssl = false;
+    } else if (opt == "verify") {
+        const auto& v = arg_or_fail(line, ++i, opt, "'none' or 'required'");
+        if (v != "none" && v != "required") fail(line.at, "'verify' expects 'none' or 'required', got " + squote(v));
+        t.o.verify = v == "required";
+        t.verify_set = true;
+    } else if (opt == "ca-file") {
+        t.o.ca_file = arg_or_fail(line, ++i, opt, "a file of CA certificates (PEM), or @system-ca");
+    } else if (opt == "crl-file") {
+        t.o.crl_file = arg_or_fail(line, ++i, opt, "a file of CRLs (PEM)");
+    } else if (opt == "verifyhost") {
+        t.o.verifyhost = arg_or_fail(line, ++i, opt, "a host name");
+    } else if (opt == "no-verifyhost") {
+        t.o.verifyhost.clear();
+    } else if (opt == "crt") {
+        t.o.crt = arg_or_fail(line, ++i, opt, "a client certificate file (PEM with its key)");
+    } else if (opt == "sni") {
+        parse_sni_expr(line, arg_or_fail(line, ++i, opt, "a sample expression, e.g. req.hdr(host)"), t);
+    } else if (opt == "alpn") {
+        t.o.alpn = alpn_arg(line, i);
+    } else if (opt == "ssl-min-ver") {
+        t.o.min_ver = version_arg(line, i);
+        t.min_set = true;
+    } else if (opt == "ssl-max-ver") {
+        t.o.max_ver = version_arg(line, i);
+        t.max_set = true;
+    } else if (opt == "ciphers") {
+        t.o.ciphers = arg_or_fail(line, ++i, opt, "an OpenSSL cipher list");
+        t.ciphers_set = true;
+    } else if (opt == "ciphersuites") {
+        t.o.ciphersuites = arg_or_fail(line, ++i, opt, "a TLS 1.3 cipher suite list");
+        t.suites_set = true;
+    } else if (opt == "curves") {
+        t.o.curves = arg_or_fail(line, ++i, opt, "a colon-separated list of groups");
+    } else if (opt == "ssl-reuse") {
+        t.o.reuse = true;
+    } else if (opt == "no-ssl-reuse") {
+        t.o.reuse = false;
+    } else if (opt == "no-tls-tickets") {
+        t.o.no_tickets = true;
+        t.tickets_set = true;
+    } else if (opt == "tls-tickets") {
+        t.o.no_tickets = false;
+        t.tickets_set = true;
+    } else if (const int v = no_version_bit(opt); v >= 0) {
+        t.o.no_versions = std::uint8_t(t.o.no_versions | (1u << unsigned(v)));
+        t.no_set = true;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+bool valid_server_name(const std::string& n) {
+    return !n.empty() && std::all_of(n.begin(), n.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == ':';
+    });
+}
+
+}  // namespace
+
+// Parses server options from words[first] on into sd (weight/maxconn/disabled, TLS), warning about the rest.
+void parse_server_options(ParseState& st, const Line& line, std::size_t first, ServerDefaults& sd) {
+    IgnoredWords ignored;
+    for (std::size_t i = first; i < line.words.size(); ++i) {
+        const auto& opt = line.words[i];
+        if (parse_server_tls_word(line, i, sd)) continue;
+        if (opt == "weight") {
+            sd.weight = static_cast<int>(int_arg(line, ++i, "weight", 0, 256, "an integer from 0 to 256"));
+        } else if (opt == "maxconn") {
+            sd.maxconn =
+                static_cast<int>(int_arg(line, ++i, "maxconn", 0, kIntMax, "a non-negative integer"));
+        } else if (opt == "disabled") {
+            sd.disabled = true;
+        } else if (opt == "enabled") {
+            sd.disabled = false;
+        } else if (std::find(std::begin(kServerNoop), std::end(kServerNoop), opt) != std::end(kServerNoop)) {
+            // nothing to do: this is edgeshard's behaviour already
+        } else if (const auto* r = find_entry(opt, kServerRefused)) {
+            fail(line.at, "server option " + squote(opt) + " is not supported: " + std::string(r->why));
+        } else {
+            const ServerIgnored* ign = nullptr;
+            for (const auto& e : kServerIgnored)
+                if (e.name == opt) ign = &e;
+            if (ign == nullptr) {
+                std::vector<std::string_view> known = {
+                    "weight", "maxconn", "disabled", "enabled", "ssl", "no-ssl", "verify", "ca-file", "crl-file",
+                    "verifyhost", "no-verifyhost", "crt", "sni", "alpn", "ssl-min-ver", "ssl-max-ver", "ciphers",
+                    "ciphersuites", "curves", "ssl-reuse", "no-ssl-reuse", "no-tls-tickets", "tls-tickets"};
+                for (const auto& e : kServerIgnored) known.push_back(e.name);
+                known.insert(known.end(), std::begin(kServerNoop), std::end(kServerNoop));
+                add_names(known, kServerRefused);
+                fail(line.at, "unknown server option " + squote(opt) + did_you_mean(opt, known));
+            }
+            std::string word = opt;
+            if (opt == "pool-max-conn") {
+                const auto n = int_arg(line, i + 1, opt, -1, kIntMax, "-1 or a non-negative integer");
+                if (n == 0)
+                    fail(line.at,
+                         "server option 'pool-max-conn 0' (no idle server connection kept) is not "
+                         "supported per server: use 'http-reuse never' in the backend");
+            }
+            if (ign->arg == Arg::Time) {
+                time_arg(line, ++i, opt);
+            } else if (ign->arg == Arg::Int) {
+                int_arg(line, ++i, opt, 0, kIntMax, "a non-negative integer");
+            } else if (ign->arg == Arg::Any) {
+                arg_or_fail(line, ++i, opt, "a value");
+            }
+            ignored.add(std::move(word), ign->why);
+        }
+    }
+    ignored.flush(st, line.at);
+}
+
+void parse_server(ParseState& st, ProxyDraft& px, const Line& line) {
+    const auto& name = arg_or_fail(line, 1, "server", "a name and an address");
+    if (!valid_server_name(name))
+        fail(line.at,
+             "invalid server name " + squote(name) + ": use letters, digits, '-', '_', '.' and ':' only");
+    for (const auto& s : px.be.servers)
+        if (s.name == name)
+            fail(line.at,
+                 "server " + squote(px.name + "/" + name) + " is already declared at " + where_text(s.where));
+    const auto& addr = arg_or_fail(line, 2, "server " + name, "an address ADDR:PORT");
+    Server s;
+    s.name = name;
+    s.addr = addr_arg(addr, line.at, "server " + name);
+    s.where = line.at;
+    ServerDefaults sd = px.default_server;
+    parse_server_options(st, line, 3, sd);
+    s.weight = sd.weight;
+    s.maxconn = sd.maxconn;
+    s.disabled = sd.disabled;
+    if (sd.ssl) {
+        auto t = std::make_shared<ServerTlsOptions>(sd.tls);
+        t->where = line.at;
+        s.tls = std::move(t);
+    }
+    px.be.servers.push_back(std::move(s));
+}
+
+}  // namespace es::config::detail
