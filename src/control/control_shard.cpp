@@ -8,7 +8,6 @@
 //      ones first keeps the poll results' indexes valid.
 //   4. idle expiry, then removal of closed clients (compaction happens in one place only).
 #include "edgeshard/control/control_shard.hpp"
-#include "edgeshard/tls/certinfo.hpp"
 #include "edgeshard/tls/context.hpp"
 
 #include <fcntl.h>
@@ -23,8 +22,6 @@
 #include <sys/signalfd.h>
 
 #include <algorithm>
-#include <thread>
-#include <chrono>
 #include <charconv>
 #include <deque>
 #include <memory>
@@ -38,6 +35,7 @@
 
 #include "edgeshard/control/cli.hpp"
 #include "edgeshard/control/handoff.hpp"
+#include "edgeshard/control/rates.hpp"
 #include "edgeshard/control/pages.hpp"
 #include "edgeshard/stats/carry.hpp"
 #include "edgeshard/control/server_admin.hpp"
@@ -108,14 +106,7 @@ struct ControlShard::Impl {
     stats::Carried pred_last;  // its latest cumulative totals
     stats::Carried base;       // final totals of generations that have exited
     std::int64_t next_totals_ms = 0;
-    // per-second rates for `show info` (ConnRate, SslRate, SslFrontendKeyRate...): the totals at
-    // the last sample, and the rates of the last whole second
-    struct RateSample {
-        std::uint64_t conn = 0, ssl = 0, ssl_key = 0, ssl_srv_key = 0;
-    };
-    std::optional<RateSample> rate_prev;
-    std::int64_t rate_prev_ms = 0;
-    std::optional<stats::ProcessView::Rates> rates;
+    RateSampler rates;  // show info's per-second rates
     int pred_old = 0;  // generations still draining behind our predecessor (from its totals frames)
     bool published = false;
     CommandTable table;
@@ -142,59 +133,11 @@ struct ControlShard::Impl {
         services.snapshot = [this](const stats::BuildOptions& opt) { return snapshot(opt); };
         bind_server_admin(services, rt);
         services.show_proc = [this]() { return show_proc(); };
-        load_certs();
+        certs = load_cert_store(rt.config());
         services.certs = &certs;
-        services.commit_cert = [this](const std::string& path, const std::string& pem) { return commit_cert(path, pem); };
+        services.commit_cert = [this](const std::string& path, const std::string& pem) { return post_cert_update(rt, path, pem); };
         const auto t = rt.config().global.stats_timeout;
         if (t > 0) idle_timeout_ms = t;
-    }
-
-    // The certificate files of every TLS bind, read as they are now (the shards loaded the same).
-    void load_certs() {
-        for (const auto& fe : rt.config().frontends)
-            for (const auto& b : fe.binds) {
-                if (!b.tls) continue;
-                for (const std::string& f : tls::cert_files(b.tls->o)) {
-                    if (certs.find(f) >= 0) continue;
-                    std::string text;
-                    if (FILE* fp = std::fopen(f.c_str(), "r")) {
-                        char buf[8192];
-                        std::size_t n;
-                        while ((n = std::fread(buf, 1, sizeof buf, fp)) > 0) text.append(buf, n);
-                        std::fclose(fp);
-                    }
-                    certs.files.push_back(f);
-                    certs.pem.push_back(std::move(text));
-                }
-            }
-    }
-
-    // A committed certificate to every data shard (shard::Message::kCertUpdate). The last shard
-    // to apply it frees it; one that cannot take it is not waited for.
-    std::string commit_cert(const std::string& path, const std::string& pem) {
-        const std::size_t n = rt.shard_count();
-        auto* u = new tls::CertUpdate;
-        u->path = path;
-        u->pem = pem;
-        u->pending.store(int(n));
-        shard::Message m;
-        m.kind = shard::Message::kCertUpdate;
-        m.a = reinterpret_cast<std::uintptr_t>(u);
-        std::string missed;
-        for (std::size_t i = 0; i < n; ++i) {
-            bool ok = rt.post(i, m);
-            const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
-            while (!ok && std::chrono::steady_clock::now() < deadline) {
-                std::this_thread::yield();
-                ok = rt.post(i, m);
-            }
-            if (ok) continue;
-            if (!missed.empty()) missed.append(", ");
-            missed.append(std::to_string(i));
-            if (u->pending.fetch_sub(1) == 1) delete u;
-        }
-        if (!missed.empty()) return "shard(s) " + missed + " did not take the certificate (mailbox full); commit it again";
-        return {};
     }
 
     ~Impl() {
@@ -716,37 +659,6 @@ struct ControlShard::Impl {
         }
     }
 
-    // Once a second: the shards' connection and handshake totals, and the rates since the last sample.
-    void sample_rates(std::int64_t now) {
-        if (rate_prev && now - rate_prev_ms < 1000) return;
-        RateSample cur;
-        for (std::size_t i = 0; i < rt.shard_count(); ++i) {
-            const stats::ShardCounters& c = rt.shard_stats(i).shard;
-            cur.conn += c.accepts.get();
-            cur.ssl += c.ssl_accepts.get();
-            cur.ssl_key += c.ssl_handshakes.get() - c.ssl_resumed.get();
-            cur.ssl_srv_key += c.ssl_srv_handshakes.get() - c.ssl_srv_resumed.get();
-        }
-        if (rate_prev) {
-            const double secs = double(now - rate_prev_ms) / 1000.0;
-            auto per_s = [&](std::uint64_t a, std::uint64_t b) {
-                return b >= a ? std::uint64_t(double(b - a) / secs + 0.5) : 0;
-            };
-            stats::ProcessView::Rates r = rates.value_or(stats::ProcessView::Rates{});
-            r.conn = per_s(rate_prev->conn, cur.conn);
-            r.ssl = per_s(rate_prev->ssl, cur.ssl);
-            r.ssl_key = per_s(rate_prev->ssl_key, cur.ssl_key);
-            r.ssl_srv_key = per_s(rate_prev->ssl_srv_key, cur.ssl_srv_key);
-            r.max_conn = std::max(r.max_conn, r.conn);
-            r.max_ssl = std::max(r.max_ssl, r.ssl);
-            r.max_ssl_key = std::max(r.max_ssl_key, r.ssl_key);
-            r.max_ssl_srv_key = std::max(r.max_ssl_srv_key, r.ssl_srv_key);
-            rates = r;
-        }
-        rate_prev = cur;
-        rate_prev_ms = now;
-    }
-
     // Work of each turn for the reload: hard-stop-after, and the end of an old process.
     // True when this process is done (drained, and no older generation depends on us).
     bool reload_turn(std::int64_t now) {
@@ -799,7 +711,7 @@ struct ControlShard::Impl {
         p.version = kVersion;
         p.tier = rt.tier();
         p.tls_tier = tls::tier();
-        p.rates = rates;
+        p.rates = rates.rates();
         p.generation = lin.generation;
         p.stopping = draining;
         p.drain_s = draining ? (core::now_ms() - drain_start_ms) / 1000 : -1;
@@ -888,7 +800,7 @@ struct ControlShard::Impl {
         for (;;) {
             const std::int64_t now = core::now_ms();
             if (reload_turn(now)) return;
-            sample_rates(now);
+            rates.sample(rt, now);
             pfds.clear();
             const bool have_sig = signal_fd >= 0;
             if (have_sig) pfds.push_back({signal_fd, POLLIN, 0});

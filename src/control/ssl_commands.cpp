@@ -4,9 +4,13 @@
 // key or else the current one; the key must match); `commit` sends it to every data shard, which
 // rebuilds the contexts that load that file (new handshakes use it, established connections keep
 // theirs). A committed certificate lives in memory: a reload loads the files again.
+#include <chrono>
+#include <cstdio>
 #include <string>
+#include <thread>
 
 #include "edgeshard/control/cli.hpp"
+#include "edgeshard/shard/mailbox.hpp"
 #include "edgeshard/tls/certinfo.hpp"
 
 namespace es::control {
@@ -127,6 +131,53 @@ void cmd_abort_cert(std::span<const std::string_view> args, Context& ctx, std::s
 }
 
 }  // namespace
+
+CertStore load_cert_store(const config::Config& cfg) {
+    CertStore cs;
+    for (const auto& fe : cfg.frontends)
+        for (const auto& b : fe.binds) {
+            if (!b.tls) continue;
+            for (const std::string& f : tls::cert_files(b.tls->o)) {
+                if (cs.find(f) >= 0) continue;
+                std::string text;
+                if (FILE* fp = std::fopen(f.c_str(), "r")) {
+                    char buf[8192];
+                    std::size_t n;
+                    while ((n = std::fread(buf, 1, sizeof buf, fp)) > 0) text.append(buf, n);
+                    std::fclose(fp);
+                }
+                cs.files.push_back(f);
+                cs.pem.push_back(std::move(text));
+            }
+        }
+    return cs;
+}
+
+std::string post_cert_update(shard::Runtime& rt, const std::string& path, const std::string& pem) {
+    const std::size_t n = rt.shard_count();
+    auto* u = new tls::CertUpdate;
+    u->path = path;
+    u->pem = pem;
+    u->pending.store(int(n));
+    shard::Message m;
+    m.kind = shard::Message::kCertUpdate;
+    m.a = reinterpret_cast<std::uintptr_t>(u);
+    std::string missed;
+    for (std::size_t i = 0; i < n; ++i) {
+        bool ok = rt.post(i, m);
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+        while (!ok && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::yield();
+            ok = rt.post(i, m);
+        }
+        if (ok) continue;
+        if (!missed.empty()) missed.append(", ");
+        missed.append(std::to_string(i));
+        if (u->pending.fetch_sub(1) == 1) delete u;
+    }
+    if (!missed.empty()) return "shard(s) " + missed + " did not take the certificate (mailbox full); commit it again";
+    return {};
+}
 
 void register_ssl_commands(CommandTable& t) {
     t.add({{"show", "ssl", "cert"}, "[[*][\\]<certfile>]", "display the TLS certificates used in memory, or the details of one",

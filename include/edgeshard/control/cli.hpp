@@ -44,6 +44,11 @@ bool wants_json(std::span<const std::string_view> args);
 void register_cli_commands(CommandTable& t);    // help, prompt, quit, show version
 void register_stats_commands(CommandTable& t);  // show info / stat / pools / shards
 void register_ssl_commands(CommandTable& t);    // show / set / commit / abort ssl cert
+// The certificate files of every TLS bind, read as they are now (the shards loaded the same).
+CertStore load_cert_store(const config::Config& cfg);
+// A committed certificate to every data shard (shard::Message::kCertUpdate); the last shard to
+// apply it frees it, one whose mailbox stays full is not waited for. "" or what went wrong.
+std::string post_cert_update(shard::Runtime& rt, const std::string& path, const std::string& pem);
 void register_all_commands(CommandTable& t);
 
 }  // namespace es::control
