@@ -9,6 +9,7 @@
 #include <new>
 
 #include "ktls_track.hpp"
+#include "seal.hpp"
 
 namespace es::tls {
 
@@ -32,6 +33,12 @@ struct BioGlue {
     static int write(BIO* b, const char* p, std::size_t n, std::size_t* done) {
         BIO_clear_retry_flags(b);
         auto* c = static_cast<Conn*>(BIO_get_data(b));
+        if (c->seal_) {
+            // sealing directly: OpenSSL's sequence numbers are behind, nothing it seals may reach
+            // the peer (the alerts it sends are sealed again by SealGlue::message)
+            *done = n;
+            return 1;
+        }
         std::size_t k = 0;
         if (c->win_ && c->out_.size() == 0) {  // in order: only while nothing waits in out_
             k = std::min(n, c->win_cap_ - c->win_used_);
@@ -67,6 +74,14 @@ struct BioGlue {
 };
 
 bool Conn::Bytes::append(const char* src, std::size_t n) {
+    char* at = reserve(n);
+    if (!at) return false;
+    std::memcpy(at, src, n);
+    len += n;
+    return true;
+}
+
+char* Conn::Bytes::reserve(std::size_t n) {
     if (off == len) off = len = 0;  // empty: rewind
     if (len + n > cap) {
         if (off > 0) {  // the front was consumed: slide what is left down first
@@ -78,14 +93,12 @@ bool Conn::Bytes::append(const char* src, std::size_t n) {
             std::size_t want = cap ? cap : 16384;
             while (want < len + n) want *= 2;
             char* np = static_cast<char*>(std::realloc(p, want));
-            if (!np) return false;
+            if (!np) return nullptr;
             p = np;
             cap = want;
         }
     }
-    std::memcpy(p + len, src, n);
-    len += n;
-    return true;
+    return p + len;
 }
 
 std::size_t Conn::Bytes::take(char* dst, std::size_t n) {
@@ -125,11 +138,13 @@ Conn::Conn(const BindTls& bind) {
     SSL_set_bio(ssl, bio, bio);  // one BIO both ways: SSL owns it (one reference)
     SSL_set_accept_state(ssl);
     SSL_set_app_data(ssl, this);  // the verification callback finds the connection here
-    if (bind.ktls()) kt_ = std::make_unique<KtlsTrack>();  // the keylog callback fills it
+    if (bind.tracks()) kt_ = std::make_unique<KtlsTrack>();  // the keylog callback fills it
+    direct_tried_ = !bind.direct_seal();
+    ktls_bind_ = bind.ktls();
     ssl_ = ssl;
 }
 
-Conn::Conn(const Upstream& up, std::string_view sni) : to_server_(true) {
+Conn::Conn(const Upstream& up, std::string_view sni) : direct_tried_(true), to_server_(true) {
     SSL* ssl = SSL_new(up.ctx());
     if (!ssl) return;
     BIO* bio = BIO_new(BioGlue::method());
@@ -215,6 +230,15 @@ std::size_t Conn::read(char* dst, std::size_t cap) {
 
 bool Conn::write(const char* p, std::size_t n) {
     if (failed_ || offloaded_) return false;
+    if (seal_ || direct()) {
+        while (n > 0) {
+            const std::size_t k = std::min(n, Sealer::kMaxPlain);
+            if (!seal_record(23, p, k)) return false;
+            p += k;
+            n -= k;
+        }
+        return true;
+    }
     while (n > 0) {
         std::size_t done = 0;
         const int r = SSL_write_ex(ssl_, p, n, &done);
@@ -244,6 +268,12 @@ void Conn::close() {
     if (closed_ || !ssl_ || failed_ || offloaded_) return;
     closed_ = true;
     if (!established_) return;  // nothing to say to a peer that never finished its handshake
+    if (seal_) {
+        static const char kCloseNotify[2] = {1, 0};  // warning, close_notify
+        if (seal_record(21, kCloseNotify, sizeof kCloseNotify))
+            SSL_set_shutdown(ssl_, SSL_get_shutdown(ssl_) | SSL_SENT_SHUTDOWN);
+        return;
+    }
     ERR_clear_error();
     SSL_shutdown(ssl_);  // queues close_notify; the peer's is not waited for
     ERR_clear_error();
@@ -266,6 +296,94 @@ void Conn::settle() {
             f.client = cc;
         }
     }
+}
+
+// What OpenSSL says while a connection seals directly: an alert it sends is sealed again in this
+// end's stream (its own record was dropped by the BIO), a handshake message it would send cannot
+// be (none is expected: renegotiation is refused, and OpenSSL's answer to a key update request is
+// dropped: it is answered here), and a TLS 1.3 KeyUpdate the peer sends with update_requested asks
+// for ours.
+struct SealGlue {
+    static void message(int write_p, int /*version*/, int type, const void* buf, std::size_t len, SSL* ssl,
+                        void* /*arg*/) {
+        auto* c = static_cast<Conn*>(BIO_get_data(SSL_get_rbio(ssl)));
+        if (!c || !c->seal_) return;
+        const auto* b = static_cast<const unsigned char*>(buf);
+        if (write_p) {
+            if (type == SSL3_RT_ALERT && len == 2) {
+                (void)c->seal_record(21, static_cast<const char*>(buf), 2);
+            } else if (type == SSL3_RT_HANDSHAKE && len >= 1 && b[0] == SSL3_MT_KEY_UPDATE) {
+                // OpenSSL answering a key update request itself (it may, inside SSL_read): the
+                // answer is sealed here (request_update above), its own is dropped
+            } else if (type == SSL3_RT_HANDSHAKE && !c->failed_) {
+                c->failed_ = true;
+                c->error_ = "write: a handshake message after the handshake (not sent)";
+            }
+        } else if (type == SSL3_RT_HANDSHAKE && len >= 5 && b[0] == SSL3_MT_KEY_UPDATE &&
+                   b[4] == SSL_KEY_UPDATE_REQUESTED) {
+            c->seal_->request_update();
+        }
+    }
+};
+
+bool Conn::direct() {
+    if (seal_) return true;
+    if (direct_tried_ || !established_ || failed_ || closed_ || offloaded_) return false;
+    direct_tried_ = true;
+    KtlsKeys k;
+    std::string why;
+    if (derive_keys(k, why, true)) {
+        const SSL_CIPHER* c = SSL_get_current_cipher(ssl_);
+        const char* md = EVP_MD_get0_name(SSL_CIPHER_get_handshake_digest(c));
+        auto s = std::unique_ptr<Sealer>(new (std::nothrow) Sealer());
+        if (s && s->init(k, md, kt_->server_secret, kt_->server_len)) {
+            seal_ = std::move(s);
+            SSL_set_msg_callback(ssl_, SealGlue::message);
+        }
+    }
+    kt_.reset();  // the counts and secrets are of no more use (kernel TLS was decided before)
+    return seal_ != nullptr;
+}
+
+bool Conn::seal_record(std::uint8_t type, const char* p, std::size_t n) {
+    if (failed_) return false;
+    char* at = out_.reserve(seal_->room_needed(n));
+    const std::size_t r = at ? seal_->seal(type, p, n, at) : 0;
+    if (r == 0) {
+        failed_ = true;
+        error_ = at ? "write: sealing a record failed" : "write: out of memory for records";
+        return false;
+    }
+    out_.len += r;
+    return true;
+}
+
+std::size_t Conn::seal_into(const char* p, std::size_t n, char* dst, std::size_t cap, std::size_t& used) {
+    // at a block's end a shorter record fills the rest, down to this much plaintext: below it the
+    // per-record cost (header, tag, a cipher call) outweighs a fuller block
+    constexpr std::size_t kMinPiece = 4096;
+    std::size_t taken = 0;
+    while (n > 0 && !failed_) {
+        const std::size_t room = cap - used;
+        std::size_t k = std::min(n, Sealer::kMaxPlain);
+        const std::size_t need = seal_->room_needed(k);
+        if (need > room) {
+            const std::size_t fixed = seal_->room_needed(0);
+            if (room <= fixed + kMinPiece) break;
+            k = room - fixed;
+        }
+        const std::size_t r = seal_->seal(23, p, k, dst + used);
+        if (r == 0) {
+            failed_ = true;
+            error_ = "write: sealing a record failed";
+            break;
+        }
+        used += r;
+        p += k;
+        n -= k;
+        taken += k;
+    }
+    return taken;
 }
 
 ClientCert* Conn::client_facts() {

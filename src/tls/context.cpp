@@ -355,6 +355,7 @@ std::unique_ptr<BindTls> BindTls::make(const BindOptions& o, std::string& error,
     }
     b->cache_ = cache;
     b->strict_sni_ = o.strict_sni;
+    b->direct_seal_ = o.direct_seal;
     b->ca_ignore_ = o.ca_ignore;
     b->crt_ignore_ = o.crt_ignore;
     // the session ID context: the bind's name, hashed down when longer than OpenSSL keeps
@@ -412,6 +413,7 @@ std::unique_ptr<BindTls> BindTls::make(const BindOptions& o, std::string& error,
             break;
         }
     }
+    if (b->direct_seal_) b->capture_secrets();
     return b;
 }
 
@@ -769,7 +771,7 @@ int BindTls::replace_cert(const std::string& path, const std::string& pem, std::
         SSL_CTX_free(old);  // connections made with it hold their own reference
         ++replaced;
     }
-    if (replaced > 0 && ktls_) enable_ktls();  // the new contexts capture their secrets too
+    if (replaced > 0 && tracks()) capture_secrets();  // the new contexts capture their secrets too
     return replaced;
 }
 

@@ -59,30 +59,6 @@ void put_be64(unsigned char* p, std::uint64_t v) {
     }
 }
 
-// HKDF-Expand-Label(secret, label, "", len) of RFC 8446 7.1, with OpenSSL's TLS 1.3 KDF
-bool expand_label(const char* md, const unsigned char* secret, std::size_t secret_len, const char* label,
-                  unsigned char* out, std::size_t len) {
-    EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "TLS13-KDF", nullptr);
-    if (!kdf) return false;
-    EVP_KDF_CTX* k = EVP_KDF_CTX_new(kdf);
-    EVP_KDF_free(kdf);
-    if (!k) return false;
-    int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
-    static const char kPrefix[] = "tls13 ";
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
-        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(md), 0),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<unsigned char*>(secret), secret_len),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PREFIX, const_cast<char*>(kPrefix),
-                                          sizeof kPrefix - 1),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_LABEL, const_cast<char*>(label), std::strlen(label)),
-        OSSL_PARAM_construct_end(),
-    };
-    const bool ok = EVP_KDF_derive(k, out, len, params) == 1;
-    EVP_KDF_CTX_free(k);
-    return ok;
-}
-
 // TLS 1.2's PRF(master_secret, "key expansion", server_random + client_random) of RFC 5246 6.3
 bool key_block(const char* md, const unsigned char* master, std::size_t master_len, const unsigned char* seed,
                std::size_t seed_len, unsigned char* out, std::size_t len) {
@@ -145,6 +121,30 @@ std::string errno_text(const char* what, int e) {
 
 }  // namespace
 
+// HKDF-Expand-Label(secret, label, "", len) of RFC 8446 7.1, with OpenSSL's TLS 1.3 KDF
+bool hkdf_expand_label(const char* md, const unsigned char* secret, std::size_t secret_len, const char* label,
+                  unsigned char* out, std::size_t len) {
+    EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "TLS13-KDF", nullptr);
+    if (!kdf) return false;
+    EVP_KDF_CTX* k = EVP_KDF_CTX_new(kdf);
+    EVP_KDF_free(kdf);
+    if (!k) return false;
+    int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
+    static const char kPrefix[] = "tls13 ";
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(md), 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<unsigned char*>(secret), secret_len),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PREFIX, const_cast<char*>(kPrefix),
+                                          sizeof kPrefix - 1),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_LABEL, const_cast<char*>(label), std::strlen(label)),
+        OSSL_PARAM_construct_end(),
+    };
+    const bool ok = EVP_KDF_derive(k, out, len, params) == 1;
+    EVP_KDF_CTX_free(k);
+    return ok;
+}
+
 // Reaches into Conn for the keylog callback (a friend of Conn).
 struct KtlsGlue {
     // "LABEL <client random> <secret>", once per secret (OpenSSL's NSS key log format). The server
@@ -170,21 +170,35 @@ struct KtlsGlue {
     }
 };
 
-void BindTls::enable_ktls() {
-    ktls_ = true;
+void BindTls::capture_secrets() {
     for (Cert& c : certs_) SSL_CTX_set_keylog_callback(c.ctx, KtlsGlue::keylog);
 }
 
+void BindTls::enable_ktls() {
+    ktls_ = true;
+    capture_secrets();
+}
+
 bool Conn::ktls_keys(KtlsKeys& k, std::string& why) const {
+    return derive_keys(k, why, false);
+}
+
+// Both directions for the kernel; TX alone (tx_only) for direct sealing, which leaves receiving to
+// OpenSSL: then records read already do not matter.
+bool Conn::derive_keys(KtlsKeys& k, std::string& why, bool tx_only) const {
+    if (!tx_only && !ktls_bind_) {
+        why = to_server_ ? "connections to servers are not offloaded" : "kernel TLS is off for this bind";
+        return false;
+    }
     if (!kt_) {
-        why = client_ ? "connections to servers are not offloaded" : "kernel TLS is off for this bind";
+        why = seal_ ? "records are sealed directly in user space already" : "the secrets were not kept";
         return false;
     }
     if (!established_ || failed_ || closed_ || peer_closed_) {
         why = !established_ ? "the handshake is not complete" : "the connection is closing or failed";
         return false;
     }
-    if (in_.size() > 0 || SSL_has_pending(ssl_)) {
+    if (!tx_only && (in_.size() > 0 || SSL_has_pending(ssl_))) {
         why = "received records are buffered in user space (the kernel would never see them)";
         return false;
     }
@@ -217,7 +231,7 @@ bool Conn::ktls_keys(KtlsKeys& k, std::string& why) const {
             why = "the handshake's traffic secrets were not captured";
             return false;
         }
-        if (t.in.records != t.in_mark) {
+        if (!tx_only && t.in.records != t.in_mark) {
             why =
                 "the client already sent records with its application keys (a key update could hide among "
                 "them)";
@@ -225,10 +239,10 @@ bool Conn::ktls_keys(KtlsKeys& k, std::string& why) const {
         }
         k.tx.seq = t.out.records - t.out_mark;  // session tickets and anything written since
         k.rx.seq = 0;
-        if (!expand_label(md_name, t.server_secret, t.server_len, "key", k.tx.key, k.key_len) ||
-            !expand_label(md_name, t.server_secret, t.server_len, "iv", k.tx.iv, 12) ||
-            !expand_label(md_name, t.client_secret, t.client_len, "key", k.rx.key, k.key_len) ||
-            !expand_label(md_name, t.client_secret, t.client_len, "iv", k.rx.iv, 12)) {
+        if (!hkdf_expand_label(md_name, t.server_secret, t.server_len, "key", k.tx.key, k.key_len) ||
+            !hkdf_expand_label(md_name, t.server_secret, t.server_len, "iv", k.tx.iv, 12) ||
+            (!tx_only && (!hkdf_expand_label(md_name, t.client_secret, t.client_len, "key", k.rx.key, k.key_len) ||
+                          !hkdf_expand_label(md_name, t.client_secret, t.client_len, "iv", k.rx.iv, 12)))) {
             why = "TLS 1.3 key derivation failed";
             return false;
         }

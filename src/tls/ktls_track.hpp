@@ -8,6 +8,11 @@
 
 namespace es::tls {
 
+// HKDF-Expand-Label(secret, label, "", len) of RFC 8446 7.1 with OpenSSL's TLS 1.3 KDF; `md` is
+// the suite's hash ("SHA256", "SHA384"). ktls.cpp.
+bool hkdf_expand_label(const char* md, const unsigned char* secret, std::size_t secret_len, const char* label,
+                       unsigned char* out, std::size_t len);
+
 // Counts the records in one direction of the byte stream (headers only: 5 bytes, the length
 // says how much to skip), and how many came after the last change_cipher_spec record (TLS 1.2:
 // the sequence number restarts at 0 with the new keys after it).

@@ -25,6 +25,7 @@
 namespace es::tls {
 
 struct KtlsTrack;  // src/tls/ktls_track.hpp
+class Sealer;      // src/tls/seal.hpp
 
 class Conn {
 public:
@@ -55,6 +56,20 @@ public:
     std::size_t read(char* dst, std::size_t cap);
     // Plaintext to encrypt; records go to the output. False on a fatal error.
     bool write(const char* p, std::size_t n);
+    // Direct sealing (seal.hpp): once the handshake is over, a server connection on a bind with
+    // direct_seal() makes its records itself, straight from the caller's bytes into the caller's
+    // block (seal_into) or the output buffer (write): no copy into OpenSSL's write buffer, none out
+    // of it. The first call decides (after the handshake's last records were made, so the
+    // sequence number is known): true from then on when the suite allows it (TLS 1.3 AES-GCM and
+    // ChaCha20-Poly1305, TLS 1.2 AES-GCM), false for good otherwise. Kernel TLS is decided before
+    // (offload() then says no).
+    bool direct();
+    bool sealing() const { return seal_ != nullptr; }
+    // Seals records of [p, p + n) into [dst + used, dst + cap) while whole records (or, at the
+    // block's end, records of at least a few KiB) fit; advances `used`. Returns the plaintext bytes
+    // taken (0: no room). Only while sealing() and nothing waits in pending_out() (order).
+    // A cipher failure fails the connection (failed()).
+    std::size_t seal_into(const char* p, std::size_t n, char* dst, std::size_t cap, std::size_t& used);
     // Records waiting to be sent, and taking them (up to cap bytes).
     // Records made by the next write() go straight into [p, p + cap) (the caller's send block)
     // as far as they fit, the rest into the output buffer: one copy less per byte. window_used()
@@ -105,7 +120,13 @@ public:
 
 private:
     friend struct KtlsGlue;
-    std::unique_ptr<KtlsTrack> kt_;  // only on binds with kernel TLS on
+    friend struct SealGlue;
+    bool derive_keys(KtlsKeys& k, std::string& why, bool tx_only) const;
+    std::unique_ptr<KtlsTrack> kt_;  // only on binds with kernel TLS or direct sealing on
+    std::unique_ptr<Sealer> seal_;   // direct sealing engaged
+    bool direct_tried_ = false;      // direct() decided
+    bool ktls_bind_ = false;         // the bind has kernel TLS on
+    bool seal_record(std::uint8_t type, const char* p, std::size_t n);  // one record into out_
     bool offloaded_ = false;
     void fail(const char* where, int ret);
     SSL* ssl_ = nullptr;
@@ -114,6 +135,7 @@ private:
         std::size_t cap = 0, off = 0, len = 0;
         std::size_t size() const { return len - off; }
         bool append(const char* src, std::size_t n);
+        char* reserve(std::size_t n);  // room for n more bytes at the end (then len += what was used)
         std::size_t take(char* dst, std::size_t n);
         void release();  // frees the memory when empty
         ~Bytes();

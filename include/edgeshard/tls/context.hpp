@@ -99,6 +99,10 @@ public:
     // records. Off (the default), none of it runs. Call before the first Conn is made.
     void enable_ktls();
     bool ktls() const { return ktls_; }
+    // Direct sealing (Conn::direct(), BindOptions::direct_seal): needs the same secrets.
+    bool direct_seal() const { return direct_seal_; }
+    // Connections of this bind capture their secrets and count records (kernel TLS or direct sealing).
+    bool tracks() const { return ktls_ || direct_seal_; }
 
 private:
     BindTls() = default;
@@ -115,6 +119,8 @@ private:
     bool strict_sni_ = false;
     VerifyErrors ca_ignore_, crt_ignore_;
     bool ktls_ = false;
+    bool direct_seal_ = false;
+    void capture_secrets();  // the keylog callback on every context (ktls.cpp)
 };
 
 // The TLS tier of this process, probed once: records in user space (OpenSSL's version), and

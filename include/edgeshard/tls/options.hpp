@@ -76,6 +76,8 @@ struct BindOptions {
     VerifyErrors ca_ignore;           // `ca-ignore-err`: errors ignored at depth > 0
     VerifyErrors crt_ignore;          // `crt-ignore-err`: errors ignored on the client's certificate
     bool strict_sni = false;          // `strict-sni`: no SNI or an unknown name fails the handshake
+    bool direct_seal = true;          // tune.ssl.direct-seal: after the handshake, records are sealed
+                                      // straight from the data path's bytes (conn.hpp, direct())
     bool ktls = false;                // `ktls on`: hand each connection's records to the kernel after
                                       // the handshake when the kernel can (ktls.hpp)
 };
