@@ -425,6 +425,7 @@ std::vector<std::string_view> global_keywords() {
                                        "tune.es.max-request-line",
                                        "tune.es.log-ring",
                                        "tune.es.max-body",
+                                       "tune.es.ssl-direct-seal",
                                        "tune.http.maxhdr",
                                        "log",
                                        "log-tag",
@@ -551,7 +552,8 @@ void parse_global_line(ParseState& st, const Line& line) {
             fail(line.at,
                  "unknown keyword " + squote(kw) + " in 'global' section" +
                      did_you_mean(kw, {"tune.es.ring-entries", "tune.es.buffers", "tune.es.splice-after",
-                                       "tune.es.max-request-line", "tune.es.log-ring", "tune.es.max-body"}));
+                                       "tune.es.max-request-line", "tune.es.log-ring", "tune.es.max-body",
+                                       "tune.es.ssl-direct-seal"}));
         }
         fail(line.at,
              "unknown keyword " + squote(kw) + " in 'global' section" + did_you_mean(kw, global_keywords()));

@@ -228,6 +228,14 @@ bool parse_global_tls(ParseState& st, const Line& line) {
                                   "no-tls-tickets)");
             }
         }
+    } else if (kw == "tune.es.ssl-direct-seal") {
+        // edgeshard's: after the handshake the records are sealed from the data path's bytes
+        // straight into the send blocks (tls/seal.hpp); off: OpenSSL's own write path
+        const std::string& a = line.words.size() > 1 ? line.words[1] : std::string();
+        if (a != "on" && a != "off")
+            fail(line.at, "'tune.es.ssl-direct-seal': expects 'on' or 'off'" + (a.empty() ? "" : ", not " + squote(a)));
+        g.ssl_direct_seal = a == "on";
+        no_more_args(line, 2, kw);
     } else if (kw == "tune.ssl.cachesize") {
         g.ssl_cachesize = int(int_arg(line, 1, kw, 0, 100000000, "a number of sessions (0 turns the cache off)"));
         no_more_args(line, 2, kw);
@@ -284,6 +292,7 @@ void finalize_tls(ParseState& st) {
             if (!t->o.ticket_keys.empty()) t->o.ticket_keys = resolve(g.crt_base, t->o.ticket_keys);
             t->o.lifetime_s = g.ssl_lifetime_s;
             t->o.dh_bits = g.ssl_dh_bits;
+            t->o.direct_seal = g.ssl_direct_seal;
             // the same in every shard and every process of a reload: frontend and bind line
             t->o.id = f.name + "@" + std::to_string(b.where.line);
             if (g.ssl_bind_versions && !t->min_set && !t->max_set && !t->no_set) {

@@ -6,8 +6,8 @@
 //    rest in the record layer until the request side makes room (h_process_request pulls again).
 //    Ciphertext the layer holds past kTlsInMax stops the client recv (backpressure).
 //  - out: the output queue fills with plaintext pieces as on the plain path; before a send, the
-//    pieces not sealed yet become records (copied into head blocks; the pieces are freed at once)
-//    and only records leave. H1Conn::tls_sealed counts the records at the front of the queue, so a
+//    pieces not sealed yet become records (sealed straight into head blocks once the handshake is
+//    over, tls/seal.hpp; the pieces are freed at once) and only records leave. H1Conn::tls_sealed counts the records at the front of the queue, so a
 //    short send resumes inside its records and the queue is empty only once they are all sent.
 //  - the handshake runs on the same receives; its flights leave through the same queue. A failed
 //    handshake sends its alert and closes. A close after a response sends close_notify first.
@@ -164,6 +164,41 @@ void H1Proxy::tls_seal(tls::Conn& t, OutQ& q, std::uint8_t& sealed) {
     };
     // one write: its records go straight into the current block (the window) while they fit
     auto write = [&](const char* p, std::size_t n) {
+        bool direct = t.sealing();
+        if (!direct && t.direct()) {  // decided at the first response piece after the handshake
+            st_.shard.ssl_direct.inc();
+            direct = true;
+        }
+        if (direct) {
+            // sealed straight from the piece into blocks, block after block, while the queue has
+            // places (tls/seal.hpp); what does not fit waits in the record layer, in order
+            while (n > 0 && t.pending_out() == 0 && !q.broken) {
+                if (!cur) {
+                    if (q.full()) break;
+                    cur = sendq_.new_block();
+                    if (!cur) {
+                        q.broken = true;
+                        return;
+                    }
+                }
+                std::size_t used = cur->len;
+                const std::size_t took = t.seal_into(p, n, cur->data, HeadBuf::kCap, used);
+                cur->len = std::uint32_t(used);
+                p += took;
+                n -= took;
+                if (t.failed()) {
+                    q.broken = true;
+                    return;
+                }
+                if (n > 0) {  // full
+                    sendq_.push(q, Seg{cur->data, cur->len, net::BufRing::kNone, cur});
+                    cur = nullptr;
+                }
+            }
+            if (n > 0 && !q.broken && !t.write(p, n)) q.broken = true;
+            drain();
+            return;
+        }
         if (t.pending_out() == 0 && !q.broken) {
             if (cur && cur->len == HeadBuf::kCap) {
                 sendq_.push(q, Seg{cur->data, cur->len, net::BufRing::kNone, cur});

@@ -138,6 +138,7 @@ requires(Is<V, ShardValues>&&...) void visit_fields(F&& f, V&... v) {
     f("ssl_failures", Kind::Sum, v.ssl_failures...);
     f("ssl_ktls", Kind::Sum, v.ssl_ktls...);
     f("ssl_ktls_fallbacks", Kind::Sum, v.ssl_ktls_fallbacks...);
+    f("ssl_direct", Kind::Sum, v.ssl_direct...);
     f("ssl_cache_lookups", Kind::Sum, v.ssl_cache_lookups...);
     f("ssl_cache_misses", Kind::Sum, v.ssl_cache_misses...);
     f("ssl_srv_handshakes", Kind::Sum, v.ssl_srv_handshakes...);

@@ -55,6 +55,7 @@ void shard_members(const ShardSnapshot& s, Emit&& emit) {
     emit("ssl_failures", c.ssl_failures);
     emit("ssl_ktls", c.ssl_ktls);
     emit("ssl_ktls_fallbacks", c.ssl_ktls_fallbacks);
+    emit("ssl_direct", c.ssl_direct);
     emit("ssl_cache_lookups", c.ssl_cache_lookups);
     emit("ssl_cache_misses", c.ssl_cache_misses);
     emit("ssl_srv_handshakes", c.ssl_srv_handshakes);

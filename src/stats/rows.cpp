@@ -322,6 +322,7 @@ std::vector<InfoField> info_fields(const Snapshot& snap) {
     add(pos++, "SslHandshakeFailures", Field::u64(t.ssl_failures));
     add(pos++, "SslKtlsConns", Field::u64(t.ssl_ktls));
     add(pos++, "SslKtlsFallbacks", Field::u64(t.ssl_ktls_fallbacks));
+    add(pos++, "SslDirectSealConns", Field::u64(t.ssl_direct));
     add(pos++, "SslServerHandshakes", Field::u64(t.ssl_srv_handshakes));
     add(pos++, "SslServerResumed", Field::u64(t.ssl_srv_resumed));
     add(pos++, "SslServerHandshakeFailures", Field::u64(t.ssl_srv_failures));

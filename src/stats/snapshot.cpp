@@ -177,6 +177,7 @@ ShardValues read_values(const ShardCounters& c) {
     v.ssl_handshakes = c.ssl_handshakes.get();
     v.ssl_ktls = c.ssl_ktls.get();
     v.ssl_ktls_fallbacks = c.ssl_ktls_fallbacks.get();
+    v.ssl_direct = c.ssl_direct.get();
     v.ssl_resumed = c.ssl_resumed.get();
     v.ssl_failures = c.ssl_failures.get();
     v.ssl_cache_lookups = c.ssl_cache_lookups.get();
@@ -271,6 +272,7 @@ void merge_into(ShardValues& a, const ShardValues& b) {
     a.ssl_handshakes += b.ssl_handshakes;
     a.ssl_ktls += b.ssl_ktls;
     a.ssl_ktls_fallbacks += b.ssl_ktls_fallbacks;
+    a.ssl_direct += b.ssl_direct;
     a.ssl_resumed += b.ssl_resumed;
     a.ssl_failures += b.ssl_failures;
     a.ssl_cache_lookups += b.ssl_cache_lookups;

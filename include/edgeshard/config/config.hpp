@@ -380,6 +380,7 @@ struct Global {
     bool ssl_bind_versions = false;  // ssl-default-bind-options set a version range
     int ssl_cachesize = 20000;       // tune.ssl.cachesize: sessions kept for resumption by ID, all shards together
     int ssl_lifetime_s = 300;        // tune.ssl.lifetime: how long a session (or ticket) resumes
+    bool ssl_direct_seal = true;     // tune.es.ssl-direct-seal: records sealed from the data path's bytes
     int ssl_dh_bits = 0;             // tune.ssl.default-dh-param; 0: OpenSSL picks by the key's size
     tls::ServerOptions ssl_server;   // ssl-server-verify, ssl-default-server-ciphers / -ciphersuites / -options
     bool ssl_server_versions = false;  // ssl-default-server-options set a version range

@@ -142,6 +142,7 @@ struct alignas(64) ShardCounters {
     Counter ssl_ktls;         // connections whose records the kernel took over (`ktls on`)
     Counter ssl_ktls_fallbacks;  // `ktls on` connections left on user-space records (data came with the
                                  // client's Finished, cipher, no fd)
+    Counter ssl_direct;       // connections whose records edgeshard seals itself (tls/seal.hpp)
     Counter ssl_cache_lookups;  // session IDs looked up in the shard's session cache
     Counter ssl_cache_misses;   // of those, not found
     // TLS to servers (`server ... ssl`)
