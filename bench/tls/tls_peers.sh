@@ -15,7 +15,9 @@
 # Each round runs every proxy once per test, interleaved; the summary gives per-round ratios
 # (edgeshard / HAProxy) and their median. Proxy CPU is utime+stime of its process over the run.
 # Environment: ES_BIN (build/edgeshard), BENCH_BIN (build/tools/bench/edgeshard-bench),
-# HAPROXY_BIN (/usr/sbin/haproxy), ROUNDS, DUR, TESTS, OUT (a directory; default a fresh one).
+# HAPROXY_BIN (/usr/sbin/haproxy), ROUNDS, DUR, TESTS, OUT (a directory; default a fresh one),
+# PROXIES (default "edgeshard haproxy"; "es-openssl" is edgeshard with tune.es.ssl-direct-seal off:
+# OpenSSL makes the records after the handshake too).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/../.." && pwd)"
 ES_BIN="${ES_BIN:-$here/build/edgeshard}"
@@ -26,6 +28,7 @@ DUR="${DUR:-5}"
 TESTS="${TESTS:-ka big}"
 OUT="${OUT:-$(mktemp -d /tmp/tls-peers.XXXXXX)}"
 SUITE="${SUITE:-TLS_AES_128_GCM_SHA256}"
+PROXIES="${PROXIES:-edgeshard haproxy}"
 mkdir -p "$OUT"
 ulimit -n 65536 2>/dev/null || true
 for b in "$ES_BIN" "$BENCH_BIN" "$HAPROXY_BIN"; do [[ -x $b ]] || { echo "tls_peers: $b is not executable" >&2; exit 2; }; done
@@ -71,11 +74,13 @@ backend be
     server o 127.0.0.1:18490
 CFG
   sed -e 's/18443/18444/' -e 's/^global$/global\n    tune.ssl.default-dh-param 2048/' "$OUT/es.cfg" > "$OUT/haproxy.cfg"
+  sed -e 's/18443/18445/' -e 's/^global$/global\n    tune.es.ssl-direct-seal off/' "$OUT/es.cfg" > "$OUT/es-openssl.cfg"
 }
 
 start_proxy() { # name -> PROXY_PID
   case $1 in
     edgeshard) taskset -c 1 "$ES_BIN" -f "$OUT/es.cfg" >"$OUT/es.log" 2>&1 & PROXY_PID=$!; PORT=18443 ;;
+    es-openssl) taskset -c 1 "$ES_BIN" -f "$OUT/es-openssl.cfg" >"$OUT/es-openssl.log" 2>&1 & PROXY_PID=$!; PORT=18445 ;;
     haproxy) taskset -c 1 "$HAPROXY_BIN" -f "$OUT/haproxy.cfg" -db >"$OUT/haproxy.log" 2>&1 & PROXY_PID=$!; PORT=18444 ;;
   esac
   pids+=("$PROXY_PID")
@@ -147,7 +152,7 @@ for t in $TESTS; do
   esac
   start_origin "$body"
   for r in $(seq 1 "$ROUNDS"); do
-    for p in edgeshard haproxy; do
+    for p in $PROXIES; do
       start_proxy "$p"
       if [[ $t == full-* || $t == resumed ]]; then
         extra=(--close -c 32); [[ $t == full-* ]] && extra+=(--no-resume)
@@ -183,14 +188,14 @@ rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 by = {}
 for r in rows:
     by.setdefault((r["test"], r["round"]), {})[r["proxy"]] = r
-print("| test | edgeshard | HAProxy | ratio (median [min-max] of rounds) | CPU ratio |")
-print("|---|---:|---:|---:|---:|")
-for test in sorted({r["test"] for r in rows}):
+print("| test | proxy | value | HAProxy | ratio (median [min-max] of rounds) | CPU ratio |")
+print("|---|---|---:|---:|---:|---:|")
+for test, me in sorted({(r["test"], r["proxy"]) for r in rows if r["proxy"] != "haproxy"}):
     rs, cs, es_v, ha_v = [], [], [], []
     for (t, _), d in sorted(by.items()):
-        if t != test or "edgeshard" not in d or "haproxy" not in d:
+        if t != test or me not in d or "haproxy" not in d:
             continue
-        e, h = d["edgeshard"], d["haproxy"]
+        e, h = d[me], d["haproxy"]
         if test == "idle":
             ev, hv = float(e["bytes_per_s"]), float(h["bytes_per_s"])  # bytes per idle connection
             ec = hc = 1.0
@@ -202,7 +207,9 @@ for test in sorted({r["test"] for r in rows}):
             ec, hc = float(e["cpu_s"]) / (ev * float(e["duration_s"])), float(h["cpu_s"]) / (hv * float(h["duration_s"]))
         es_v.append(ev); ha_v.append(hv); rs.append(ev / hv); cs.append(ec / hc)
     unit = {"ka": "req/s", "big": "MB/s", "idle": "bytes per idle TLS connection"}.get(test, "handshakes/s")
-    print(f"| {test} ({unit}) | {statistics.median(es_v):,.0f} | {statistics.median(ha_v):,.0f} | "
+    if not rs:
+        continue
+    print(f"| {test} ({unit}) | {me} | {statistics.median(es_v):,.0f} | {statistics.median(ha_v):,.0f} | "
           f"{statistics.median(rs):.2f} [{min(rs):.2f}-{max(rs):.2f}] | "
           f"{statistics.median(cs):.2f} [{min(cs):.2f}-{max(cs):.2f}] |")
 PY
