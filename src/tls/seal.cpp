@@ -5,6 +5,7 @@
 #include <linux/tls.h>
 #include <openssl/crypto.h>
 
+#include <atomic>
 #include <cstring>
 
 #include "edgeshard/tls/ktls.hpp"
@@ -30,6 +31,21 @@ const EVP_CIPHER* cipher_for(std::uint16_t c) {
     }
 }
 
+// Each key gets a number once (per process, so a freed sealer's reused address cannot pass for it);
+// a thread's cipher context remembers the number of the key it holds.
+std::uint64_t next_key_id() {
+    static std::atomic<std::uint64_t> n{0};
+    return n.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+struct KeyedCtx {
+    const EVP_CIPHER* cipher = nullptr;
+    EVP_CIPHER_CTX* ctx = nullptr;
+    std::uint64_t key_id = 0;
+    ~KeyedCtx() { EVP_CIPHER_CTX_free(ctx); }  // wipes the key schedule
+};
+thread_local KeyedCtx t_ctx[3];  // a shard's: one per suite (AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305)
+
 void put_be64(unsigned char* p, std::uint64_t v) {
     for (int i = 7; i >= 0; --i) {
         p[i] = static_cast<unsigned char>(v);
@@ -40,18 +56,18 @@ void put_be64(unsigned char* p, std::uint64_t v) {
 }  // namespace
 
 Sealer::~Sealer() {
-    EVP_CIPHER_CTX_free(ctx_);
+    OPENSSL_cleanse(key_, sizeof key_);
     OPENSSL_cleanse(iv_, sizeof iv_);
     OPENSSL_cleanse(secret_, sizeof secret_);
 }
 
 bool Sealer::init(const KtlsKeys& k, const char* md, const unsigned char* secret, std::size_t secret_len) {
-    const EVP_CIPHER* c = cipher_for(k.cipher);
-    if (!c || secret_len > sizeof secret_) return false;
-    ctx_ = EVP_CIPHER_CTX_new();
-    if (!ctx_ || EVP_EncryptInit_ex(ctx_, c, nullptr, k.tx.key, nullptr) != 1) return false;
+    cipher_ = cipher_for(k.cipher);
+    if (!cipher_ || secret_len > sizeof secret_ || k.key_len > sizeof key_) return false;
     tls13_ = k.version == TLS_1_3_VERSION;
     key_len_ = k.key_len;
+    std::memcpy(key_, k.tx.key, key_len_);
+    key_id_ = next_key_id();
     seq_ = k.tx.seq;
     std::memcpy(iv_, k.tx.iv, sizeof iv_);
     if (tls13_) {
@@ -59,21 +75,32 @@ bool Sealer::init(const KtlsKeys& k, const char* md, const unsigned char* secret
         secret_len_ = secret_len;
         md_ = md;
     }
-    return true;
+    return keyed() != nullptr;
+}
+
+EVP_CIPHER_CTX* Sealer::keyed() {
+    KeyedCtx& t = t_ctx[key_len_ == 16 ? 0 : cipher_ == cipher_for(TLS_CIPHER_AES_GCM_256) ? 1 : 2];
+    if (t.key_id == key_id_ && t.cipher == cipher_) return t.ctx;
+    if (!t.ctx && !(t.ctx = EVP_CIPHER_CTX_new())) return nullptr;
+    t.key_id = 0;
+    if (EVP_EncryptInit_ex(t.ctx, t.cipher == cipher_ ? nullptr : cipher_, nullptr, key_, nullptr) != 1)
+        return nullptr;
+    t.cipher = cipher_;
+    t.key_id = key_id_;
+    return t.ctx;
 }
 
 bool Sealer::rotate() {
     // RFC 8446 7.2: application_traffic_secret_N+1 = HKDF-Expand-Label(secret_N, "traffic upd", "", Hash.length)
-    unsigned char next[sizeof secret_], key[32];
+    unsigned char next[sizeof secret_];
     bool ok = hkdf_expand_label(md_, secret_, secret_len_, "traffic upd", next, secret_len_);
     if (ok) {
         std::memcpy(secret_, next, secret_len_);
-        ok = hkdf_expand_label(md_, secret_, secret_len_, "key", key, key_len_) &&
-             hkdf_expand_label(md_, secret_, secret_len_, "iv", iv_, sizeof iv_) &&
-             EVP_EncryptInit_ex(ctx_, nullptr, nullptr, key, nullptr) == 1;
+        ok = hkdf_expand_label(md_, secret_, secret_len_, "key", key_, key_len_) &&
+             hkdf_expand_label(md_, secret_, secret_len_, "iv", iv_, sizeof iv_);
     }
     OPENSSL_cleanse(next, sizeof next);
-    OPENSSL_cleanse(key, sizeof key);
+    key_id_ = next_key_id();  // the thread's context holds the old key: keyed() again
     seq_ = 0;
     return ok;
 }
@@ -108,9 +135,11 @@ std::size_t Sealer::seal_one(std::uint8_t type, const char* p, std::size_t n, ch
     o[2] = 3;
     o[3] = static_cast<unsigned char>(body >> 8);
     o[4] = static_cast<unsigned char>(body);
-    bool ok = EVP_EncryptInit_ex(ctx_, nullptr, nullptr, nullptr, nonce) == 1;
+    EVP_CIPHER_CTX* ctx = keyed();
+    if (!ctx) return 0;
+    bool ok = EVP_EncryptInit_ex(ctx, nullptr, nullptr, nullptr, nonce) == 1;
     if (tls13_) {
-        ok = ok && EVP_EncryptUpdate(ctx_, nullptr, &len, o, 5) == 1;
+        ok = ok && EVP_EncryptUpdate(ctx, nullptr, &len, o, 5) == 1;
     } else {
         unsigned char aad[13];
         std::memcpy(aad, seqb, 8);
@@ -119,16 +148,16 @@ std::size_t Sealer::seal_one(std::uint8_t type, const char* p, std::size_t n, ch
         aad[10] = 3;
         aad[11] = static_cast<unsigned char>(n >> 8);
         aad[12] = static_cast<unsigned char>(n);
-        ok = ok && EVP_EncryptUpdate(ctx_, nullptr, &len, aad, sizeof aad) == 1;
+        ok = ok && EVP_EncryptUpdate(ctx, nullptr, &len, aad, sizeof aad) == 1;
     }
-    ok = ok && EVP_EncryptUpdate(ctx_, ct, &len, reinterpret_cast<const unsigned char*>(p), int(n)) == 1;
+    ok = ok && EVP_EncryptUpdate(ctx, ct, &len, reinterpret_cast<const unsigned char*>(p), int(n)) == 1;
     std::size_t at = n;
     if (tls13_) {
-        ok = ok && EVP_EncryptUpdate(ctx_, ct + at, &len, &type, 1) == 1;
+        ok = ok && EVP_EncryptUpdate(ctx, ct + at, &len, &type, 1) == 1;
         ++at;
     }
-    ok = ok && EVP_EncryptFinal_ex(ctx_, ct + at, &len) == 1 &&
-         EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_GET_TAG, 16, ct + at) == 1;
+    ok = ok && EVP_EncryptFinal_ex(ctx, ct + at, &len) == 1 &&
+         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, ct + at) == 1;
     if (!ok) return 0;
     ++seq_;
     return 5 + body;

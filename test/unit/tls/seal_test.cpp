@@ -142,6 +142,28 @@ TEST_CASE("tls seal: records sealed into the caller's block fill it, each at mos
     }
 }
 
+TEST_CASE("tls seal: connections of one suite take turns on the thread's cipher context, each with its own key") {
+    OneCert oc;
+    auto b = bind_or_fail(oc.o);
+    Conn s1(*b), s2(*b);
+    Client c1, c2;
+    REQUIRE(handshake(c1, s1));
+    REQUIRE(handshake(c2, s2));
+    std::string want1, want2;
+    for (int i = 0; i < 6; ++i) {
+        const std::string a = pattern(3000 + std::size_t(i) * 5000, i), z = pattern(20000 - std::size_t(i) * 3000, i + 7);
+        REQUIRE(s1.write(a.data(), a.size()));
+        REQUIRE(s2.write(z.data(), z.size()));
+        want1 += a;
+        want2 += z;
+    }
+    CHECK((s1.sealing() && s2.sealing()));
+    c1.from(s1);
+    c2.from(s2);
+    CHECK(client_read_all(c1) == want1);
+    CHECK(client_read_all(c2) == want2);
+}
+
 TEST_CASE("tls seal: off for the bind, a CBC or CCM suite, a connection to a server: OpenSSL's records, unchanged") {
     OneCert oc;
     struct Case {
