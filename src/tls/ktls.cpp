@@ -62,10 +62,8 @@ void put_be64(unsigned char* p, std::uint64_t v) {
 // TLS 1.2's PRF(master_secret, "key expansion", server_random + client_random) of RFC 5246 6.3
 bool key_block(const char* md, const unsigned char* master, std::size_t master_len, const unsigned char* seed,
                std::size_t seed_len, unsigned char* out, std::size_t len) {
-    EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "TLS1-PRF", nullptr);
-    if (!kdf) return false;
-    EVP_KDF_CTX* k = EVP_KDF_CTX_new(kdf);
-    EVP_KDF_free(kdf);
+    static EVP_KDF* const kdf = EVP_KDF_fetch(nullptr, "TLS1-PRF", nullptr);
+    EVP_KDF_CTX* k = kdf ? EVP_KDF_CTX_new(kdf) : nullptr;
     if (!k) return false;
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(md), 0),
@@ -124,10 +122,10 @@ std::string errno_text(const char* what, int e) {
 // HKDF-Expand-Label(secret, label, "", len) of RFC 8446 7.1, with OpenSSL's TLS 1.3 KDF
 bool hkdf_expand_label(const char* md, const unsigned char* secret, std::size_t secret_len, const char* label,
                   unsigned char* out, std::size_t len) {
-    EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "TLS13-KDF", nullptr);
-    if (!kdf) return false;
-    EVP_KDF_CTX* k = EVP_KDF_CTX_new(kdf);
-    EVP_KDF_free(kdf);
+    // fetched once for the process (a fetch searches the provider's tables under a lock; direct
+    // sealing derives keys on every connection)
+    static EVP_KDF* const kdf = EVP_KDF_fetch(nullptr, "TLS13-KDF", nullptr);
+    EVP_KDF_CTX* k = kdf ? EVP_KDF_CTX_new(kdf) : nullptr;
     if (!k) return false;
     int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
     static const char kPrefix[] = "tls13 ";
