@@ -12,8 +12,9 @@
 //  - the handshake runs on the same receives; its flights leave through the same queue. A failed
 //    handshake sends its alert and closes. A close after a response sends close_notify first.
 //  - bodies to a TLS client are never spliced (the kernel would send them in clear).
-//  - kernel TLS (`ktls on`, h_ktls_try): after the handshake the records may go to the kernel;
-//    the connection then leaves this file (kH1Tls cleared, kH1Ktls set) for the plain path.
+//  - kernel TLS (`ktls on`, h_ktls_try): after the handshake the records may go to the kernel,
+//    also after a request that came with the client's Finished (its records are counted); the
+//    connection then leaves this file (kH1Tls cleared, kH1Ktls set) for the plain path.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -36,11 +37,6 @@ void H1Proxy::h_tls_recv(H1Conn* s, std::uint16_t bid, std::uint32_t n, bool mor
     s->bytes_in += n;
     t.feed(bufs_->data(bid), n);  // a fresh completion: its bytes start at the buffer's start
     bufs_->recycle(bid);
-    // records after the handshake before the kernel could take over: they stay in user space
-    if (s->has(kH1KtlsWait) && t.established()) [[unlikely]] {
-        st_.shard.ssl_ktls_fallbacks.inc();
-        s->clear(kH1KtlsWait);
-    }
     if (!t.established()) {
         const tls::Conn::Step step = t.handshake();
         if (step == tls::Conn::Step::Error) {
@@ -63,20 +59,16 @@ void H1Proxy::h_tls_recv(H1Conn* s, std::uint16_t bid, std::uint32_t n, bool mor
         }
         st_.shard.ssl_handshakes.inc();
         if (t.resumed()) st_.shard.ssl_resumed.inc();
-        if (s->has(kH1KtlsWait)) [[unlikely]] {
-            if (t.buffered_in() == 0) {
-                // nothing of the client's data read yet: stop the receive, send the tickets, then
-                // the kernel takes over (h_ktls_try, at their completions)
-                if (s->cli.has(net::kSideRecv)) h_cancel_recv(s);
-                h_ktls_try(s);
-                if (s->state == HState::Active) h_schedule(s);
-                return;
-            }
-            // the request came with the client's Finished (TLS 1.3, resumed TLS 1.2): the kernel
-            // would not know the records already read; user space
-            st_.shard.ssl_ktls_fallbacks.inc();
-            s->clear(kH1KtlsWait);
+        if (s->has(kH1KtlsWait) && t.buffered_in() == 0) [[unlikely]] {
+            // nothing of the client's data read yet: stop the receive, send the tickets, then
+            // the kernel takes over (h_ktls_try, at their completions)
+            if (s->cli.has(net::kSideRecv)) h_cancel_recv(s);
+            h_ktls_try(s);
+            if (s->state == HState::Active) h_schedule(s);
+            return;
         }
+        // else the request came with the client's Finished (TLS 1.3, a resumed TLS 1.2): it is
+        // read here, and the kernel takes over after it (below), its records counted
     }
     h_process_request(s);
     if (s->state != HState::Active) return;
@@ -87,6 +79,16 @@ void H1Proxy::h_tls_recv(H1Conn* s, std::uint16_t bid, std::uint32_t n, bool mor
     if (t.peer_closed() && !s->cli.has(net::kSideEof)) {
         s->cli.set(net::kSideEof);  // close_notify: the client sends nothing more
         h_on_cli_eof(s);
+        return;
+    }
+    if (s->has(kH1KtlsWait)) [[unlikely]] {
+        // records read in user space after the handshake (a request sent with the Finished, or
+        // just after it): the kernel takes over from the next record once they are all read and
+        // the tickets are out (offload() refuses, and the connection stays here, when plaintext
+        // is still buffered or the client changed its key)
+        if (s->cli.has(net::kSideRecv)) h_cancel_recv(s);
+        h_ktls_try(s);
+        if (s->state == HState::Active) h_schedule(s);
         return;
     }
     if (t.buffered_in() >= kTlsInMax || (s->conn && s->conn->out.bytes >= kHighWaterBufs * bufs_->size()))

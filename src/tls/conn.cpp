@@ -13,6 +13,11 @@
 
 namespace es::tls {
 
+// OpenSSL's message callback on connections that track their records (defined below).
+struct SealGlue {
+    static void message(int write_p, int version, int type, const void* buf, std::size_t len, SSL* ssl, void* arg);
+};
+
 // The BIO between OpenSSL and a Conn's buffers: reads take from `in_` (an empty buffer is "retry
 // later", never end of file), writes append to `out_` (always whole).
 struct BioGlue {
@@ -138,7 +143,10 @@ Conn::Conn(const BindTls& bind) {
     SSL_set_bio(ssl, bio, bio);  // one BIO both ways: SSL owns it (one reference)
     SSL_set_accept_state(ssl);
     SSL_set_app_data(ssl, this);  // the verification callback finds the connection here
-    if (bind.tracks()) kt_ = std::make_unique<KtlsTrack>();  // the keylog callback fills it
+    if (bind.tracks()) {
+        kt_ = std::make_unique<KtlsTrack>();  // the keylog callback fills it
+        SSL_set_msg_callback(ssl, SealGlue::message);
+    }
     direct_tried_ = !bind.direct_seal();
     ktls_bind_ = bind.ktls();
     ssl_ = ssl;
@@ -298,33 +306,36 @@ void Conn::settle() {
     }
 }
 
-// What OpenSSL says while a connection seals directly: an alert it sends is sealed again in this
-// end's stream (its own record was dropped by the BIO), a handshake message it would send cannot
-// be (none is expected: renegotiation is refused, and OpenSSL's answer to a key update request is
-// dropped: it is answered here), and a TLS 1.3 KeyUpdate the peer sends with update_requested asks
-// for ours.
-struct SealGlue {
-    static void message(int write_p, int /*version*/, int type, const void* buf, std::size_t len, SSL* ssl,
-                        void* /*arg*/) {
-        auto* c = static_cast<Conn*>(BIO_get_data(SSL_get_rbio(ssl)));
-        if (!c || !c->seal_) return;
-        const auto* b = static_cast<const unsigned char*>(buf);
-        if (write_p) {
-            if (type == SSL3_RT_ALERT && len == 2) {
-                (void)c->seal_record(21, static_cast<const char*>(buf), 2);
-            } else if (type == SSL3_RT_HANDSHAKE && len >= 1 && b[0] == SSL3_MT_KEY_UPDATE) {
-                // OpenSSL answering a key update request itself (it may, inside SSL_read): the
-                // answer is sealed here (request_update above), its own is dropped
-            } else if (type == SSL3_RT_HANDSHAKE && !c->failed_) {
-                c->failed_ = true;
-                c->error_ = "write: a handshake message after the handshake (not sent)";
-            }
-        } else if (type == SSL3_RT_HANDSHAKE && len >= 5 && b[0] == SSL3_MT_KEY_UPDATE &&
-                   b[4] == SSL_KEY_UPDATE_REQUESTED) {
-            c->seal_->request_update();
+// OpenSSL's messages on a connection that tracks its records (kernel TLS, direct sealing):
+//  - a TLS 1.3 KeyUpdate from the peer: the record counts no longer give the kernel its receive key
+//    (offload() refuses), and one with update_requested asks a sealing connection for its own;
+//  - while sealing directly: an alert OpenSSL sends is sealed again in this end's stream (its own
+//    record was dropped by the BIO), a handshake message it would send cannot be (none is expected:
+//    renegotiation is refused, and its answer to a key update request is dropped: it is answered
+//    here).
+void SealGlue::message(int write_p, int /*version*/, int type, const void* buf, std::size_t len, SSL* ssl,
+                       void* /*arg*/) {
+    auto* c = static_cast<Conn*>(BIO_get_data(SSL_get_rbio(ssl)));
+    if (!c) return;
+    const auto* b = static_cast<const unsigned char*>(buf);
+    if (!write_p && type == SSL3_RT_HANDSHAKE && len >= 1 && b[0] == SSL3_MT_KEY_UPDATE && c->kt_)
+        c->kt_->key_update = true;
+    if (!c->seal_) return;
+    if (write_p) {
+        if (type == SSL3_RT_ALERT && len == 2) {
+            (void)c->seal_record(21, static_cast<const char*>(buf), 2);
+        } else if (type == SSL3_RT_HANDSHAKE && len >= 1 && b[0] == SSL3_MT_KEY_UPDATE) {
+            // OpenSSL answering a key update request itself (it may, inside SSL_read): the
+            // answer is sealed here (request_update above), its own is dropped
+        } else if (type == SSL3_RT_HANDSHAKE && !c->failed_) {
+            c->failed_ = true;
+            c->error_ = "write: a handshake message after the handshake (not sent)";
         }
+    } else if (type == SSL3_RT_HANDSHAKE && len >= 5 && b[0] == SSL3_MT_KEY_UPDATE &&
+               b[4] == SSL_KEY_UPDATE_REQUESTED) {
+        c->seal_->request_update();
     }
-};
+}
 
 bool Conn::direct() {
     if (seal_) return true;
@@ -338,7 +349,6 @@ bool Conn::direct() {
         auto s = std::unique_ptr<Sealer>(new (std::nothrow) Sealer());
         if (s && s->init(k, md, kt_->server_secret, kt_->server_len)) {
             seal_ = std::move(s);
-            SSL_set_msg_callback(ssl_, SealGlue::message);
         }
     }
     kt_.reset();  // the counts and secrets are of no more use (kernel TLS was decided before)

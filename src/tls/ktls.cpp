@@ -229,14 +229,12 @@ bool Conn::derive_keys(KtlsKeys& k, std::string& why, bool tx_only) const {
             why = "the handshake's traffic secrets were not captured";
             return false;
         }
-        if (!tx_only && t.in.records != t.in_mark) {
-            why =
-                "the client already sent records with its application keys (a key update could hide among "
-                "them)";
+        if (!tx_only && t.key_update) {
+            why = "the client updated its key (KeyUpdate): the record count no longer gives the kernel its key";
             return false;
         }
         k.tx.seq = t.out.records - t.out_mark;  // session tickets and anything written since
-        k.rx.seq = 0;
+        k.rx.seq = t.in.records - t.in_mark;    // the client's records read already (its request, often)
         if (!hkdf_expand_label(md_name, t.server_secret, t.server_len, "key", k.tx.key, k.key_len) ||
             !hkdf_expand_label(md_name, t.server_secret, t.server_len, "iv", k.tx.iv, 12) ||
             (!tx_only && (!hkdf_expand_label(md_name, t.client_secret, t.client_len, "key", k.rx.key, k.key_len) ||

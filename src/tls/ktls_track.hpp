@@ -51,6 +51,7 @@ struct KtlsTrack {
     // the client's Finished: every record written before used handshake keys, every one after
     // it, the session tickets first, application keys)
     bool marked = false;
+    bool key_update = false;  // the peer sent a TLS 1.3 KeyUpdate (its traffic key changed)
     std::uint64_t out_mark = 0, in_mark = 0;
     unsigned char client_secret[64] = {}, server_secret[64] = {};
     std::size_t client_len = 0, server_len = 0;

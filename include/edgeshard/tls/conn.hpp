@@ -106,8 +106,9 @@ public:
     // record layer to the kernel on `fd`, the connected socket this Conn's records travel on.
     // Call it once the handshake is Done and everything take_out() held was sent (else Later:
     // TLS 1.3 session tickets are sent that way, and counted), with no received record left
-    // unread, and (TLS 1.3) before the client's first application record is read: one could be
-    // a key update the kernel would not know about (Unsupported).
+    // unread (records read already, such as a request sent with the client's Finished, are
+    // counted: the kernel opens the next one) and no KeyUpdate received from the client (its key
+    // changed under the count: Unsupported).
     // Done: from now on plaintext goes to send()/recv() on `fd` and this Conn makes no records
     // (read() gives 0, write() fails, close() does nothing; ktls_send_close_notify() says
     // goodbye). Unsupported: nothing changed on the socket, the connection goes on in user

@@ -602,7 +602,7 @@ TEST_CASE("tls: kernel TLS falls back, saying why: off, cipher, version, buffere
     oc.o.direct_seal = false;  // records made by OpenSSL until the kernel takes them
     auto b = bind_or_fail(oc.o);
     b->enable_ktls();
-    {  // TLS 1.3: the client's application record already read, or still buffered
+    {  // TLS 1.3: the client's application record still buffered: refused; once read, counted
         Conn s(*b);
         Client c;
         REQUIRE(handshake(c, s));
@@ -612,8 +612,28 @@ TEST_CASE("tls: kernel TLS falls back, saying why: off, cipher, version, buffere
         CHECK_FALSE(s.ktls_keys(k, why));
         CHECK(why.find("buffered") != std::string::npos);
         CHECK(read_all(s) == "x");
+        KtlsKeys k2;
+        REQUIRE_MESSAGE(s.ktls_keys(k2, why), why);
+        CHECK(k2.rx.seq == 1);  // the request came first: the kernel opens the client's second record
+        Aead a{k2};
+        REQUIRE(SSL_write_ex(c.ssl, "next", 4, &n) == 1);
+        std::string rec(16384, '\0'), plain;
+        rec.resize(std::size_t(BIO_read(c.out, rec.data(), int(rec.size()))));
+        int type = 0;
+        CHECK(a.open(k2.rx, k2.rx.seq, first_record(rec), plain, type));
+        CHECK(plain == "next");
+    }
+    {  // TLS 1.3: the client updated its key: the counts no longer give its key
+        Conn s(*b);
+        Client c;
+        REQUIRE(handshake(c, s));
+        REQUIRE(SSL_key_update(c.ssl, SSL_KEY_UPDATE_NOT_REQUESTED) == 1);
+        std::size_t n = 0;
+        REQUIRE(SSL_write_ex(c.ssl, "x", 1, &n) == 1);
+        c.to(s);
+        CHECK(read_all(s) == "x");
         CHECK_FALSE(s.ktls_keys(k, why));
-        CHECK(why.find("already sent records") != std::string::npos);
+        CHECK(why.find("KeyUpdate") != std::string::npos);
     }
     {  // records not yet taken: Later; then a socket without kernel TLS (or a bad one): Unsupported
         Conn s(*b);
