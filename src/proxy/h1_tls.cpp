@@ -167,7 +167,7 @@ void H1Proxy::tls_seal(tls::Conn& t, OutQ& q, std::uint8_t& sealed) {
     // one write: its records go straight into the current block (the window) while they fit
     auto write = [&](const char* p, std::size_t n) {
         bool direct = t.sealing();
-        if (!direct && t.direct()) {  // decided at the first response piece after the handshake
+        if (!direct && n >= kDirectSealMin && t.direct()) {  // decided at the first large piece
             st_.shard.ssl_direct.inc();
             direct = true;
         }

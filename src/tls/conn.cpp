@@ -238,7 +238,7 @@ std::size_t Conn::read(char* dst, std::size_t cap) {
 
 bool Conn::write(const char* p, std::size_t n) {
     if (failed_ || offloaded_) return false;
-    if (seal_ || direct()) {
+    if (seal_) {
         while (n > 0) {
             const std::size_t k = std::min(n, Sealer::kMaxPlain);
             if (!seal_record(23, p, k)) return false;

@@ -122,25 +122,39 @@ std::string errno_text(const char* what, int e) {
 // HKDF-Expand-Label(secret, label, "", len) of RFC 8446 7.1, with OpenSSL's TLS 1.3 KDF
 bool hkdf_expand_label(const char* md, const unsigned char* secret, std::size_t secret_len, const char* label,
                   unsigned char* out, std::size_t len) {
-    // fetched once for the process (a fetch searches the provider's tables under a lock; direct
-    // sealing derives keys on every connection)
+    // The KDF is fetched once for the process, and each thread keeps a context per digest with
+    // the digest and mode set: a fetch (of the KDF, or of the digest named in a parameter) searches
+    // the provider's tables under a lock, and direct sealing derives keys on every connection.
     static EVP_KDF* const kdf = EVP_KDF_fetch(nullptr, "TLS13-KDF", nullptr);
-    EVP_KDF_CTX* k = kdf ? EVP_KDF_CTX_new(kdf) : nullptr;
-    if (!k) return false;
-    int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
-    static const char kPrefix[] = "tls13 ";
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
-        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(md), 0),
+    struct Cached {
+        std::string md;
+        EVP_KDF_CTX* k = nullptr;
+        ~Cached() { EVP_KDF_CTX_free(k); }  // wipes the last key
+    };
+    thread_local Cached cache[2];  // SHA256 and SHA384 suites
+    Cached& c = std::strcmp(md, cache[0].md.c_str()) == 0 || cache[0].md.empty() ? cache[0] : cache[1];
+    if (!kdf) return false;
+    if (c.md != md) {
+        EVP_KDF_CTX_free(c.k);
+        c.md.clear();
+        c.k = EVP_KDF_CTX_new(kdf);
+        int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
+        static const char kPrefix[] = "tls13 ";
+        const OSSL_PARAM fixed[] = {
+            OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
+            OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(md), 0),
+            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PREFIX, const_cast<char*>(kPrefix), sizeof kPrefix - 1),
+            OSSL_PARAM_construct_end(),
+        };
+        if (!c.k || EVP_KDF_CTX_set_params(c.k, fixed) != 1) return false;
+        c.md = md;
+    }
+    const OSSL_PARAM params[] = {
         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<unsigned char*>(secret), secret_len),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PREFIX, const_cast<char*>(kPrefix),
-                                          sizeof kPrefix - 1),
         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_LABEL, const_cast<char*>(label), std::strlen(label)),
         OSSL_PARAM_construct_end(),
     };
-    const bool ok = EVP_KDF_derive(k, out, len, params) == 1;
-    EVP_KDF_CTX_free(k);
-    return ok;
+    return EVP_KDF_derive(c.k, out, len, params) == 1;
 }
 
 // Reaches into Conn for the keylog callback (a friend of Conn).

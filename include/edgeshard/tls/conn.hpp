@@ -59,10 +59,11 @@ public:
     // Direct sealing (seal.hpp): once the handshake is over, a server connection on a bind with
     // direct_seal() makes its records itself, straight from the caller's bytes into the caller's
     // block (seal_into) or the output buffer (write): no copy into OpenSSL's write buffer, none out
-    // of it. The first call decides (after the handshake's last records were made, so the
-    // sequence number is known): true from then on when the suite allows it (TLS 1.3 AES-GCM and
+    // of it. The first call decides (any time after the handshake: the records OpenSSL made until
+    // then are counted): true from then on when the suite allows it (TLS 1.3 AES-GCM and
     // ChaCha20-Poly1305, TLS 1.2 AES-GCM), false for good otherwise. Kernel TLS is decided before
-    // (offload() then says no).
+    // (offload() then says no). write() seals directly once this said true; the data path asks
+    // at its first large response piece.
     bool direct();
     bool sealing() const { return seal_ != nullptr; }
     // Seals records of [p, p + n) into [dst + used, dst + cap) while whole records (or, at the

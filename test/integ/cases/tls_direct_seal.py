@@ -75,7 +75,7 @@ def key_update(h, port):
             p.stdin.write(text.encode())
             p.stdin.flush()
             time.sleep(1.0)
-        req = "GET /bytes/100 HTTP/1.1\r\nHost: site.test\r\n\r\n"
+        req = "GET /bytes/20000 HTTP/1.1\r\nHost: site.test\r\n\r\n"  # sealed directly (>= 8 KiB)
         send(req)
         send("K\n")
         send(req)
