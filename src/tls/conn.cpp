@@ -143,10 +143,10 @@ Conn::Conn(const BindTls& bind) {
     SSL_set_bio(ssl, bio, bio);  // one BIO both ways: SSL owns it (one reference)
     SSL_set_accept_state(ssl);
     SSL_set_app_data(ssl, this);  // the verification callback finds the connection here
-    if (bind.tracks()) {
-        kt_ = std::make_unique<KtlsTrack>();  // the keylog callback fills it
-        SSL_set_msg_callback(ssl, SealGlue::message);
-    }
+    if (bind.tracks()) kt_ = std::make_unique<KtlsTrack>();  // the keylog callback fills it
+    // kernel TLS must know of a client KeyUpdate from the start; direct sealing installs the
+    // callback when it starts (a call per record is not paid before)
+    if (bind.ktls()) SSL_set_msg_callback(ssl, SealGlue::message);
     direct_tried_ = !bind.direct_seal();
     ktls_bind_ = bind.ktls();
     ssl_ = ssl;
@@ -349,6 +349,7 @@ bool Conn::direct() {
         auto s = std::unique_ptr<Sealer>(new (std::nothrow) Sealer());
         if (s && s->init(k, md, kt_->server_secret, kt_->server_len)) {
             seal_ = std::move(s);
+            SSL_set_msg_callback(ssl_, SealGlue::message);
         }
     }
     kt_.reset();  // the counts and secrets are of no more use (kernel TLS was decided before)
