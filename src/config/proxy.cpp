@@ -157,7 +157,8 @@ constexpr std::string_view kBindTlsBuilt[] = {
     "ssl",          "crt",           "crt-list",      "ca-file",        "crl-file",       "alpn",
     "ciphers",      "ciphersuites",  "curves",        "verify",         "ssl-min-ver",    "ssl-max-ver",
     "no-sslv3",     "no-tlsv10",     "no-tlsv11",     "no-tlsv12",      "no-tlsv13",      "strict-sni",
-    "tls-ticket-keys", "no-tls-tickets", "prefer-client-ciphers", "crt-ignore-err", "ca-ignore-err", "ktls"};
+    "tls-ticket-keys", "no-tls-tickets", "prefer-client-ciphers", "crt-ignore-err", "ca-ignore-err", "ktls",
+    "sigalgs",      "client-sigalgs", "no-ca-names"};
 // HAProxy's TLS words of a bind that are not built yet: refused by name.
 constexpr std::string_view kBindTls[] = {"npn",
                                          "ecdhe",
@@ -170,9 +171,6 @@ constexpr std::string_view kBindTls[] = {"npn",
                                          "ca-sign-file",
                                          "ca-sign-pass",
                                          "allow-0rtt",
-                                         "no-ca-names",
-                                         "sigalgs",
-                                         "client-sigalgs",
                                          "ssl-engine",
                                          "ca-verify-file",
                                          "no-strict-sni",
@@ -247,6 +245,13 @@ bool parse_bind_tls_word(const Line& line, std::size_t& i, BindTlsOptions& t) {
         t.o.ciphersuites = arg_or_fail(line, ++i, opt, "a TLS 1.3 cipher suite list");
     } else if (opt == "curves") {
         t.o.curves = arg_or_fail(line, ++i, opt, "a colon-separated list of groups, e.g. X25519:P-256");
+    } else if (opt == "sigalgs") {
+        t.o.sigalgs = arg_or_fail(line, ++i, opt, "a colon-separated list of signature algorithms, e.g. ECDSA+SHA256");
+    } else if (opt == "client-sigalgs") {
+        t.o.client_sigalgs =
+            arg_or_fail(line, ++i, opt, "a colon-separated list of signature algorithms, e.g. ECDSA+SHA256");
+    } else if (opt == "no-ca-names") {
+        t.o.no_ca_names = true;
     } else if (opt == "prefer-client-ciphers") {
         t.o.prefer_client_ciphers = true;
     } else if (opt == "no-tls-tickets") {
@@ -313,8 +318,9 @@ void parse_bind(ParseState& st, ProxyDraft& px, const Line& line) {
         if (std::find(std::begin(kBindTls), std::end(kBindTls), opt) != std::end(kBindTls))
             fail(line.at, "'bind' option " + squote(opt) + " is not supported yet (TLS binds take 'ssl', 'crt', "
                           "'crt-list', 'alpn', 'ssl-min-ver', 'ssl-max-ver', 'ciphers', 'ciphersuites', 'curves', "
-                          "'no-sslv3', 'no-tlsv1x', 'prefer-client-ciphers', 'no-tls-tickets', 'tls-ticket-keys', "
-                          "'ca-file', 'crl-file', 'verify', 'ca-ignore-err', 'crt-ignore-err', 'strict-sni')");
+                          "'sigalgs', 'client-sigalgs', 'no-sslv3', 'no-tlsv1x', 'prefer-client-ciphers', "
+                          "'no-tls-tickets', 'tls-ticket-keys', 'ca-file', 'crl-file', 'verify', 'no-ca-names', "
+                          "'ca-ignore-err', 'crt-ignore-err', 'strict-sni')");
         for (const auto& r : kBindRefused)
             if (r.name == opt)
                 fail(line.at, "'bind' option " + squote(opt) + " is not supported: " + std::string(r.why));

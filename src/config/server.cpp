@@ -91,8 +91,6 @@ constexpr Entry kServerRefused[] = {
     {"force-tlsv11", "the 'force-*' options are deprecated in HAProxy: use 'ssl-min-ver' and 'ssl-max-ver'"},
     {"force-tlsv12", "the 'force-*' options are deprecated in HAProxy: use 'ssl-min-ver' and 'ssl-max-ver'"},
     {"force-tlsv13", "the 'force-*' options are deprecated in HAProxy: use 'ssl-min-ver' and 'ssl-max-ver'"},
-    {"sigalgs", "choosing signature algorithms is not supported yet (OpenSSL's defaults apply)"},
-    {"client-sigalgs", "choosing signature algorithms is not supported yet (OpenSSL's defaults apply)"},
 };
 
 // `sni <expr>`: the forms edgeshard evaluates (see ServerTlsOptions).
@@ -157,6 +155,10 @@ bool parse_server_tls_word(const Line& line, std::size_t& i, ServerDefaults& sd)
         t.suites_set = true;
     } else if (opt == "curves") {
         t.o.curves = arg_or_fail(line, ++i, opt, "a colon-separated list of groups");
+    } else if (opt == "sigalgs") {
+        t.o.sigalgs = arg_or_fail(line, ++i, opt, "a colon-separated list of signature algorithms");
+    } else if (opt == "client-sigalgs") {
+        t.o.client_sigalgs = arg_or_fail(line, ++i, opt, "a colon-separated list of signature algorithms");
     } else if (opt == "ssl-reuse") {
         t.o.reuse = true;
     } else if (opt == "no-ssl-reuse") {
@@ -211,7 +213,8 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
                 std::vector<std::string_view> known = {
                     "weight", "maxconn", "disabled", "enabled", "ssl", "no-ssl", "verify", "ca-file", "crl-file",
                     "verifyhost", "no-verifyhost", "crt", "sni", "alpn", "ssl-min-ver", "ssl-max-ver", "ciphers",
-                    "ciphersuites", "curves", "ssl-reuse", "no-ssl-reuse", "no-tls-tickets", "tls-tickets"};
+                    "ciphersuites", "curves", "sigalgs", "client-sigalgs", "ssl-reuse", "no-ssl-reuse",
+                    "no-tls-tickets", "tls-tickets"};
                 for (const auto& e : kServerIgnored) known.push_back(e.name);
                 known.insert(known.end(), std::begin(kServerNoop), std::end(kServerNoop));
                 add_names(known, kServerRefused);

@@ -28,9 +28,8 @@ bool verify_word(std::string_view w, tls::Verify& out) {
 }
 
 // crt-list options this version does not build: refused by name (HAProxy accepts them per line).
-constexpr std::string_view kCrtListRefused[] = {"allow-0rtt", "ca-verify-file", "client-sigalgs", "ecdhe",
-                                                "no-alpn", "no-ca-names", "npn", "sigalgs", "crt", "key",
-                                                "ocsp", "issuer", "sctl", "ocsp-update"};
+constexpr std::string_view kCrtListRefused[] = {"allow-0rtt", "ca-verify-file", "ecdhe", "no-alpn", "npn",
+                                                "crt", "key", "ocsp", "issuer", "sctl", "ocsp-update"};
 
 // One crt-list file (HAProxy's format): `<crtfile> [[<options>...]] [[!]<filter>...]` per line,
 // '#' comments and blank lines skipped. Certificate paths are relative to crt-base, ca-file and
@@ -86,6 +85,12 @@ void read_crt_list(ParseState& st, const Location& at, const std::string& path, 
                     l.ciphersuites = arg();
                 } else if (o == "curves") {
                     l.curves = arg();
+                } else if (o == "sigalgs") {
+                    l.sigalgs = arg();
+                } else if (o == "client-sigalgs") {
+                    l.client_sigalgs = arg();
+                } else if (o == "no-ca-names") {
+                    l.no_ca_names = true;
                 } else if (o == "ssl-min-ver" || o == "ssl-max-ver") {
                     const std::string& a = arg();
                     tls::Version v{};
@@ -104,11 +109,12 @@ void read_crt_list(ParseState& st, const Location& at, const std::string& path, 
                 } else if (std::find(std::begin(kCrtListRefused), std::end(kCrtListRefused), o) !=
                            std::end(kCrtListRefused)) {
                     bad("option " + squote(o) + " is not supported in a crt-list yet (supported: alpn, ciphers, "
-                        "ciphersuites, curves, ssl-min-ver, ssl-max-ver, verify, ca-file, crl-file)");
+                        "ciphersuites, curves, sigalgs, client-sigalgs, ssl-min-ver, ssl-max-ver, verify, ca-file, "
+                        "crl-file, no-ca-names)");
                 } else {
                     bad("unknown option " + squote(o) + " (a crt-list line takes alpn, ciphers, ciphersuites, "
-                        "curves, ssl-min-ver, ssl-max-ver, verify, ca-file, crl-file; bind-only options such as "
-                        "no-tls-tickets go on the bind line)");
+                        "curves, sigalgs, client-sigalgs, ssl-min-ver, ssl-max-ver, verify, ca-file, crl-file, "
+                        "no-ca-names; bind-only options such as no-tls-tickets go on the bind line)");
                 }
             }
         }
@@ -170,6 +176,18 @@ bool parse_global_tls(ParseState& st, const Line& line) {
         no_more_args(line, 2, kw);
     } else if (kw == "ssl-default-bind-ciphersuites") {
         g.ssl_bind.ciphersuites = arg_or_fail(line, 1, kw, "a TLS 1.3 cipher suite list");
+        no_more_args(line, 2, kw);
+    } else if (kw == "ssl-default-bind-sigalgs") {
+        g.ssl_bind.sigalgs = arg_or_fail(line, 1, kw, "a colon-separated list of signature algorithms");
+        no_more_args(line, 2, kw);
+    } else if (kw == "ssl-default-bind-client-sigalgs") {
+        g.ssl_bind.client_sigalgs = arg_or_fail(line, 1, kw, "a colon-separated list of signature algorithms");
+        no_more_args(line, 2, kw);
+    } else if (kw == "ssl-default-server-sigalgs") {
+        g.ssl_server.sigalgs = arg_or_fail(line, 1, kw, "a colon-separated list of signature algorithms");
+        no_more_args(line, 2, kw);
+    } else if (kw == "ssl-default-server-client-sigalgs") {
+        g.ssl_server.client_sigalgs = arg_or_fail(line, 1, kw, "a colon-separated list of signature algorithms");
         no_more_args(line, 2, kw);
     } else if (kw == "ssl-default-bind-curves") {
         g.ssl_bind.curves = arg_or_fail(line, 1, kw, "a colon-separated list of groups");
@@ -287,6 +305,8 @@ void finalize_tls(ParseState& st) {
             if (t->o.ciphers.empty()) t->o.ciphers = g.ssl_bind.ciphers;
             if (t->o.ciphersuites.empty()) t->o.ciphersuites = g.ssl_bind.ciphersuites;
             if (t->o.curves.empty()) t->o.curves = g.ssl_bind.curves;
+            if (t->o.sigalgs.empty()) t->o.sigalgs = g.ssl_bind.sigalgs;
+            if (t->o.client_sigalgs.empty()) t->o.client_sigalgs = g.ssl_bind.client_sigalgs;
             if (!t->o.prefer_client_ciphers) t->o.prefer_client_ciphers = g.ssl_bind.prefer_client_ciphers;
             if (!t->o.no_tickets) t->o.no_tickets = g.ssl_bind.no_tickets;
             if (!t->o.ticket_keys.empty()) t->o.ticket_keys = resolve(g.crt_base, t->o.ticket_keys);
@@ -329,6 +349,8 @@ void finalize_tls(ParseState& st) {
             if (!t->ciphers_set) t->o.ciphers = g.ssl_server.ciphers;
             if (!t->suites_set) t->o.ciphersuites = g.ssl_server.ciphersuites;
             if (t->o.curves.empty()) t->o.curves = g.ssl_server.curves;
+            if (t->o.sigalgs.empty()) t->o.sigalgs = g.ssl_server.sigalgs;
+            if (t->o.client_sigalgs.empty()) t->o.client_sigalgs = g.ssl_server.client_sigalgs;
             if (!t->tickets_set) t->o.no_tickets = g.ssl_server.no_tickets;
             if (g.ssl_server_versions && !t->min_set && !t->max_set && !t->no_set) {
                 t->o.min_ver = g.ssl_server.min_ver;

@@ -265,6 +265,20 @@ int openssl_version(Version v) {
     return 0;
 }
 
+bool set_sigalgs(SSL_CTX* ctx, const std::string& sigalgs, const std::string& client_sigalgs, std::string& error) {
+    if (!sigalgs.empty() && SSL_CTX_set1_sigalgs_list(ctx, sigalgs.c_str()) != 1) {
+        error = "sigalgs '" + sigalgs + "': unknown signature algorithm (names such as ECDSA+SHA256 or "
+                "rsa_pss_rsae_sha256, colon-separated) " + take_errors();
+        return false;
+    }
+    if (!client_sigalgs.empty() && SSL_CTX_set1_client_sigalgs_list(ctx, client_sigalgs.c_str()) != 1) {
+        error = "client-sigalgs '" + client_sigalgs + "': unknown signature algorithm (names such as "
+                "ECDSA+SHA256 or rsa_pss_rsae_sha256, colon-separated) " + take_errors();
+        return false;
+    }
+    return true;
+}
+
 bool set_protocols(SSL_CTX* ctx, Version min_ver, Version max_ver, std::uint8_t no_versions, const std::string& ciphers,
                    const std::string& ciphersuites, std::string& error) {
     // the version range; no-<version> options narrow it from below or above (OpenSSL takes a range)
@@ -341,6 +355,9 @@ BindOptions line_options(const BindOptions& o, const CertLine& l) {
     if (!l.curves.empty()) r.curves = l.curves;
     if (!l.ca_file.empty()) r.ca_file = l.ca_file;
     if (!l.crl_file.empty()) r.crl_file = l.crl_file;
+    if (!l.sigalgs.empty()) r.sigalgs = l.sigalgs;
+    if (!l.client_sigalgs.empty()) r.client_sigalgs = l.client_sigalgs;
+    if (l.no_ca_names) r.no_ca_names = true;
     return r;
 }
 
@@ -462,7 +479,10 @@ bool configure_verify(SSL_CTX* ctx, const BindOptions& o, std::string& error) {
                 return false;
             }
         }
-        SSL_CTX_set_client_CA_list(ctx, names);  // the context owns the names
+        if (o.no_ca_names)
+            sk_X509_NAME_pop_free(names, X509_NAME_free);  // `no-ca-names`: the request names none
+        else
+            SSL_CTX_set_client_CA_list(ctx, names);  // the context owns the names
     }
     if (!o.crl_file.empty()) {
         X509_STORE* store = SSL_CTX_get_cert_store(ctx);
@@ -573,6 +593,7 @@ bool BindTls::configure(Cert& cert, const BindOptions& o, std::string& error, st
         error = "curves '" + o.curves + "': unknown group (" + take_errors() + ")";
         return false;
     }
+    if (!set_sigalgs(ctx, o.sigalgs, o.client_sigalgs, error)) return false;
     // DHE (TLS 1.2 DHE suites): an RFC 7919 group of tune.ssl.default-dh-param bits, else the
     // group OpenSSL matches to the certificate's key
     if (o.dh_bits > 0) {

@@ -44,6 +44,7 @@ std::unique_ptr<Upstream> Upstream::make(const ServerOptions& o, std::string& er
         error = "curves '" + o.curves + "': unknown group (" + take_errors() + ")";
         return nullptr;
     }
+    if (!set_sigalgs(ctx, o.sigalgs, o.client_sigalgs, error)) return nullptr;
     if (o.verify) {
         if (o.ca_file.empty()) {
             error = "'verify required' (the default for TLS servers) needs 'ca-file <file>' (or '@system-ca'); "

@@ -41,6 +41,9 @@ int openssl_version(Version v);  // TLS1_2_VERSION ...; 0 for Any
 // ciphers and TLS 1.3 suites (either may be empty: OpenSSL's defaults); false and `error` (what to fix).
 bool set_protocols(SSL_CTX* ctx, Version min_ver, Version max_ver, std::uint8_t no_versions, const std::string& ciphers,
                    const std::string& ciphersuites, std::string& error);
+// `sigalgs` and `client-sigalgs` (OpenSSL's list syntax: "ECDSA+SHA256:rsa_pss_rsae_sha256");
+// empty lists leave OpenSSL's defaults. False and `error` for a list OpenSSL refuses.
+bool set_sigalgs(SSL_CTX* ctx, const std::string& sigalgs, const std::string& client_sigalgs, std::string& error);
 
 class BindTls {
 public:

@@ -49,6 +49,8 @@ struct CertLine {
     Version min_ver = Version::Any, max_ver = Version::Any;
     Verify verify = Verify::None;
     std::string ciphers, ciphersuites, curves, ca_file, crl_file;  // empty: the bind's
+    std::string sigalgs, client_sigalgs;                           // empty: the bind's
+    bool no_ca_names = false;                                      // `no-ca-names` on the line
 };
 
 struct BindOptions {
@@ -61,6 +63,9 @@ struct BindOptions {
     std::string ciphers;              // TLS <= 1.2 cipher list (OpenSSL syntax); empty: OpenSSL's default
     std::string ciphersuites;         // TLS 1.3 suites; empty: OpenSSL's default
     std::string curves;               // groups, e.g. "X25519:P-256"; empty: OpenSSL's default
+    std::string sigalgs;              // `sigalgs`: signature algorithms offered for the handshake
+                                      // (SSL_CTX_set1_sigalgs_list); empty: OpenSSL's default
+    std::string client_sigalgs;       // `client-sigalgs`: those a client certificate may be signed with
     bool prefer_client_ciphers = false;  // else the server's order decides
     std::string ticket_keys;          // `tls-ticket-keys FILE`; empty: the process's rotating keys
     bool no_tickets = false;          // `no-tls-tickets`: resumption by session ID only
@@ -73,6 +78,7 @@ struct BindOptions {
     std::string ca_file;              // `ca-file`: the CAs that verify clients (their names go in the
                                       // CertificateRequest)
     std::string crl_file;             // `crl-file`: revocation lists, checked for the whole chain
+    bool no_ca_names = false;         // `no-ca-names`: the CertificateRequest names no CA
     VerifyErrors ca_ignore;           // `ca-ignore-err`: errors ignored at depth > 0
     VerifyErrors crt_ignore;          // `crt-ignore-err`: errors ignored on the client's certificate
     bool strict_sni = false;          // `strict-sni`: no SNI or an unknown name fails the handshake
@@ -95,6 +101,7 @@ struct ServerOptions {
     Version max_ver = Version::Any;
     std::uint8_t no_versions = 0;
     std::string ciphers, ciphersuites, curves;
+    std::string sigalgs, client_sigalgs;  // `sigalgs` / `client-sigalgs`; empty: OpenSSL's defaults
     bool reuse = true;                // `ssl-reuse` (default) / `no-ssl-reuse`: resume the last session
     bool no_tickets = false;          // `no-tls-tickets`: do not ask for tickets
 };

@@ -389,3 +389,46 @@ TEST_CASE("tls strict-sni: no SNI or an unknown name fails the handshake") {
     Client c("A.test");
     CHECK(handshake(c, s));
 }
+
+TEST_CASE("tls crt-list: a line's no-ca-names and client-sigalgs shape its CertificateRequest") {
+    Setup st;
+    st.o.ca_file.clear();
+    CertLine l;
+    l.path = st.d.path + "/s.pem";
+    l.where = "list:1";
+    l.filters = {"quiet.test"};
+    l.verify = Verify::Optional;
+    l.verify_set = true;
+    l.ca_file = st.d.path + "/ca.pem";
+    l.no_ca_names = true;
+    l.client_sigalgs = "ECDSA+SHA384";
+    st.o.crt_list.push_back(l);
+    CertLine named = l;
+    named.filters = {"named.test"};
+    named.no_ca_names = false;
+    named.client_sigalgs.clear();
+    st.o.crt_list.push_back(named);
+    auto b = bind_or_fail(st.o);
+    auto request = [&](const char* sni, int& ca_names, std::string& sigalgs) {
+        Conn s(*b);
+        Client c(sni, "", TLS1_2_VERSION);
+        REQUIRE(handshake(c, s));
+        const STACK_OF(X509_NAME)* names = SSL_get0_peer_CA_list(c.ssl);
+        ca_names = names ? sk_X509_NAME_num(names) : 0;
+        sigalgs.clear();
+        const int n = SSL_get_sigalgs(c.ssl, -1, nullptr, nullptr, nullptr, nullptr, nullptr);
+        for (int i = 0; i < n; ++i) {
+            int sign = 0, hash = 0;
+            SSL_get_sigalgs(c.ssl, i, &sign, &hash, nullptr, nullptr, nullptr);
+            sigalgs += std::string(sigalgs.empty() ? "" : ":") + OBJ_nid2sn(sign) + "+" + OBJ_nid2sn(hash);
+        }
+    };
+    int names = -1;
+    std::string algs;
+    request("quiet.test", names, algs);
+    CHECK(names == 0);
+    CHECK(algs == "id-ecPublicKey+SHA384");  // the one algorithm asked for
+    request("named.test", names, algs);
+    CHECK(names == 1);  // the line's ca-file subject
+    CHECK(algs.find(":") != std::string::npos);  // OpenSSL's default list
+}
