@@ -136,6 +136,9 @@ struct ControlShard::Impl {
         certs = load_cert_store(rt.config());
         services.certs = &certs;
         services.commit_cert = [this](const std::string& path, const std::string& pem) { return post_cert_update(rt, path, pem); };
+        services.update_ocsp = [this](const std::string& path, const std::string& der) {
+            return post_cert_update(rt, path, std::string(), &der);
+        };
         const auto t = rt.config().global.stats_timeout;
         if (t > 0) idle_timeout_ms = t;
     }

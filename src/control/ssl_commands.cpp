@@ -4,6 +4,7 @@
 // key or else the current one; the key must match); `commit` sends it to every data shard, which
 // rebuilds the contexts that load that file (new handshakes use it, established connections keep
 // theirs). A committed certificate lives in memory: a reload loads the files again.
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -12,6 +13,7 @@
 #include "edgeshard/control/cli.hpp"
 #include "edgeshard/shard/mailbox.hpp"
 #include "edgeshard/tls/certinfo.hpp"
+#include "edgeshard/tls/tickets.hpp"
 
 namespace es::control {
 
@@ -118,6 +120,39 @@ void cmd_commit_cert(std::span<const std::string_view> args, Context& ctx, std::
     out.append("\nSuccess!\n");
 }
 
+// `set ssl ocsp-response <base64>` (or the base64 as a payload): the DER response is matched to
+// the certificate it is about and checked as a `.ocsp` file is at load, then every data shard
+// staples it for that certificate's contexts. HAProxy's answers.
+void cmd_set_ocsp(std::span<const std::string_view> args, Context& ctx, std::string& out) {
+    if (no_store(ctx, out)) return;
+    std::string b64;
+    for (char c : args.empty() ? std::string_view(ctx.payload) : args[0])
+        if (!std::isspace(static_cast<unsigned char>(c))) b64.push_back(c);
+    if (b64.empty()) {
+        out.append("'set ssl ocsp-response' expects response in base64 encoding.\n");
+        return;
+    }
+    std::string der;
+    if (!tls::base64_decode(b64, der)) {
+        out.append("'set ssl ocsp-response' expects response in base64 encoding.\n");
+        return;
+    }
+    CertStore& cs = *ctx.services.certs;
+    std::string error;
+    const int i = tls::match_ocsp(der, cs.files, cs.pem, error);
+    if (i < 0) {
+        out.append(error).append("\n");
+        return;
+    }
+    error = ctx.services.update_ocsp ? ctx.services.update_ocsp(cs.files[std::size_t(i)], der)
+                                     : std::string("the data shards are not reachable");
+    if (!error.empty()) {
+        out.append(error).append("\n");
+        return;
+    }
+    out.append("OCSP Response updated!\n");
+}
+
 void cmd_abort_cert(std::span<const std::string_view> args, Context& ctx, std::string& out) {
     if (no_store(ctx, out)) return;
     CertStore& cs = *ctx.services.certs;
@@ -153,11 +188,16 @@ CertStore load_cert_store(const config::Config& cfg) {
     return cs;
 }
 
-std::string post_cert_update(shard::Runtime& rt, const std::string& path, const std::string& pem) {
+std::string post_cert_update(shard::Runtime& rt, const std::string& path, const std::string& pem,
+                             const std::string* ocsp) {
     const std::size_t n = rt.shard_count();
     auto* u = new tls::CertUpdate;
     u->path = path;
     u->pem = pem;
+    if (ocsp) {
+        u->ocsp = *ocsp;
+        u->ocsp_only = true;
+    }
     u->pending.store(int(n));
     shard::Message m;
     m.kind = shard::Message::kCertUpdate;
@@ -188,6 +228,8 @@ void register_ssl_commands(CommandTable& t) {
            cmd_commit_cert});
     t.add({{"abort", "ssl", "cert"}, "<certfile>", "abort a transaction for a certificate file", Level::Admin,
            cmd_abort_cert});
+    t.add({{"set", "ssl", "ocsp-response"}, "<resp|payload>", "update a certificate's OCSP response (base64 DER)",
+           Level::Admin, cmd_set_ocsp});
 }
 
 }  // namespace es::control

@@ -494,6 +494,10 @@ void H1Proxy::tls_cert_update(tls::CertUpdate& u) {
         for (auto& b : per) {
             if (!b || std::find(done.begin(), done.end(), b.get()) != done.end()) continue;
             done.push_back(b.get());
+            if (u.ocsp_only) {
+                b->replace_ocsp(u.path, u.ocsp);
+                continue;
+            }
             std::string error;
             if (b->replace_cert(u.path, u.pem, error) < 0)
                 std::fprintf(stderr, "edgeshard: shard %d: commit ssl cert %s: %s\n", w_.p_.shard_id, u.path.c_str(),

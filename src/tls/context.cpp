@@ -504,6 +504,18 @@ bool configure_verify(SSL_CTX* ctx, const BindOptions& o, std::string& error) {
 
 }  // namespace
 
+int BindTls::replace_ocsp(const std::string& path, const std::string& der) {
+    int n = 0;
+    for (Cert& c : certs_) {
+        if (c.path != path) continue;
+        c.ocsp = der;
+        SSL_CTX_set_tlsext_status_cb(c.ctx, on_status);
+        SSL_CTX_set_tlsext_status_arg(c.ctx, &c);
+        ++n;
+    }
+    return n;
+}
+
 bool BindTls::load_ocsp(Cert& c, std::string& error, std::vector<std::string>& warnings) {
     const std::string p = c.path + ".ocsp";
     FILE* f = std::fopen(p.c_str(), "rb");

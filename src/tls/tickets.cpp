@@ -17,23 +17,6 @@ namespace {
 
 std::shared_ptr<const TicketKeys> g_process_keys;
 
-// Base64 (standard alphabet, padded) to bytes; false on anything else.
-bool unbase64(std::string_view in, std::string& out) {
-    while (!in.empty() && (in.back() == '\r' || in.back() == ' ' || in.back() == '\t')) in.remove_suffix(1);
-    if (in.empty() || in.size() % 4 != 0) return false;
-    for (char c : in)
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/' || c == '=')) return false;
-    out.resize(in.size() / 4 * 3);
-    const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                  reinterpret_cast<const unsigned char*>(in.data()), int(in.size()));
-    if (n < 0) return false;
-    std::size_t pad = 0;
-    if (in.back() == '=') ++pad;
-    if (in.size() > 1 && in[in.size() - 2] == '=') ++pad;
-    out.resize(std::size_t(n) - pad);
-    return true;
-}
-
 std::string base64(const unsigned char* p, std::size_t n) {
     std::string out(4 * ((n + 2) / 3) + 1, '\0');
     const int k = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), p, int(n));
@@ -64,6 +47,22 @@ std::string key_bytes(const TicketKey& k) {
 
 }  // namespace
 
+bool base64_decode(std::string_view in, std::string& out) {
+    while (!in.empty() && (in.back() == '\r' || in.back() == ' ' || in.back() == '\t')) in.remove_suffix(1);
+    if (in.empty() || in.size() % 4 != 0) return false;
+    for (char c : in)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/' || c == '=')) return false;
+    out.resize(in.size() / 4 * 3);
+    const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                  reinterpret_cast<const unsigned char*>(in.data()), int(in.size()));
+    if (n < 0) return false;
+    std::size_t pad = 0;
+    if (in.back() == '=') ++pad;
+    if (in.size() > 1 && in[in.size() - 2] == '=') ++pad;
+    out.resize(std::size_t(n) - pad);
+    return true;
+}
+
 bool TicketKeys::load_file(const std::string& path, TicketKeys& out, std::string& error) {
     std::ifstream f(path);
     if (!f) {
@@ -79,7 +78,7 @@ bool TicketKeys::load_file(const std::string& path, TicketKeys& out, std::string
         while (!l.empty() && (l.front() == ' ' || l.front() == '\t')) l.remove_prefix(1);
         if (l.empty() || l.front() == '#') continue;
         TicketKey k;
-        if (!unbase64(l, raw) || !key_from_bytes(raw, k)) {
+        if (!base64_decode(l, raw) || !key_from_bytes(raw, k)) {
             error = "ticket key file '" + path + "' line " + std::to_string(no) +
                     ": not a base64 key of 48 or 80 bytes (make one with: openssl rand 80 | openssl base64 -A)";
             return false;
@@ -144,7 +143,7 @@ bool TicketKeys::decode(std::string_view text, TicketKeys& out) {
     std::string raw;
     for (std::size_t i = 1; i < words.size(); ++i) {
         TicketKey k;
-        if (!unbase64(words[i], raw) || !key_from_bytes(raw, k)) return false;
+        if (!base64_decode(words[i], raw) || !key_from_bytes(raw, k)) return false;
         t.keys.push_back(k);
     }
     if (t.enc >= t.keys.size()) return false;

@@ -48,7 +48,9 @@ void register_ssl_commands(CommandTable& t);    // show / set / commit / abort s
 CertStore load_cert_store(const config::Config& cfg);
 // A committed certificate to every data shard (shard::Message::kCertUpdate); the last shard to
 // apply it frees it, one whose mailbox stays full is not waited for. "" or what went wrong.
-std::string post_cert_update(shard::Runtime& rt, const std::string& path, const std::string& pem);
+// With `ocsp` (set ssl ocsp-response): the certificates of `path` staple that DER response instead.
+std::string post_cert_update(shard::Runtime& rt, const std::string& path, const std::string& pem,
+                             const std::string* ocsp = nullptr);
 void register_all_commands(CommandTable& t);
 
 }  // namespace es::control

@@ -68,6 +68,9 @@ struct Services {
     // ("" or what went wrong).
     struct CertStore* certs = nullptr;
     std::function<std::string(const std::string& path, const std::string& pem)> commit_cert;
+    // `set ssl ocsp-response`: sends a checked response for the certificate file `path` to every
+    // data shard ("" or what went wrong).
+    std::function<std::string(const std::string& path, const std::string& der)> update_ocsp;
 };
 
 // The certificates the TLS binds load, as the control shard knows them (`show ssl cert`), and the

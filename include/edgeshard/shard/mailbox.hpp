@@ -24,7 +24,7 @@ struct Message {
         kResumeAccept = 4, // start accepting (a process that took over listeners, once committed)
         kPageRequest = 5,  // data shard -> control shard: a stats page is asked (see proxy/page.hpp)
         kPageAnswer = 6,   // control shard -> data shard: the page (see proxy/page.hpp)
-        kCertUpdate = 7,   // control shard -> data shard: a = tls::CertUpdate* (commit ssl cert)
+        kCertUpdate = 7,   // control shard -> data shard: a = tls::CertUpdate* (commit ssl cert, set ssl ocsp-response)
     };
     std::uint32_t kind = kNone;
     std::uint64_t a = 0;

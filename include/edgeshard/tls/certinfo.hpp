@@ -29,11 +29,21 @@ std::string describe_cert(std::string_view pem, std::string& error);
 // certificate. False and `error` (what to fix) otherwise. `out` is the PEM text to load.
 bool merge_cert_payload(std::string_view current, std::string_view payload, std::string& out, std::string& error);
 
+// `set ssl ocsp-response`: which of the certificates (`pems`: the files' texts, certificate then
+// chain; `files`: their names, for a `<file>.issuer` beside one) the DER OCSP response `der` is
+// about, with the checks a `.ocsp` file passes at load: a successful response, one status, about
+// the certificate (its issuer from the chain or `<file>.issuer`), good, within its validity.
+// -1 and `error` (HAProxy's wording where it has one) otherwise.
+int match_ocsp(std::string_view der, const std::vector<std::string>& files, const std::vector<std::string>& pems,
+               std::string& error);
+
 // A committed certificate on its way to the shards (shard::Message::kCertUpdate): immutable once
 // posted; the last shard to apply it frees it.
 struct CertUpdate {
     std::string path;  // the file as the configuration names it
     std::string pem;   // certificate, chain and key
+    std::string ocsp;  // `set ssl ocsp-response`: the DER response to staple (then pem is unused)
+    bool ocsp_only = false;
     std::atomic<int> pending{0};  // shards that have not applied it yet
 };
 

@@ -74,6 +74,9 @@ public:
     // Returns how many were replaced (0: this bind does not load that file); -1 and `error` when
     // `pem` cannot be used, in which case nothing changed.
     int replace_cert(const std::string& path, const std::string& pem, std::string& error);
+    // `set ssl ocsp-response`: the certificates loaded from `path` staple `der` from now on
+    // (checked by the control shard: tls::match_ocsp). How many were updated.
+    int replace_ocsp(const std::string& path, const std::string& der);
     bool strict_sni() const { return strict_sni_; }
     const VerifyErrors& ca_ignore() const { return ca_ignore_; }
     const VerifyErrors& crt_ignore() const { return crt_ignore_; }

@@ -20,6 +20,9 @@
 
 namespace es::tls {
 
+// Base64 (standard alphabet, padded; no whitespace inside) to bytes; false on anything else.
+bool base64_decode(std::string_view in, std::string& out);
+
 struct TicketKey {
     unsigned char name[16];  // the first bytes of a ticket: which key sealed it
     unsigned char aes[32];   // AES-128 uses the first 16

@@ -12,9 +12,11 @@ made by `openssl` for the test. One HTTP frontend, five TLS binds:
     certificate's names, a wildcard with a negative filter; s_client sees the expected subject;
   - `strict-sni`: no SNI and an unknown name are refused, a known name is served;
   - OCSP: a response made by `openssl ocsp` beside the certificate (<crt>.ocsp) is stapled to
-    `s_client -status` ("OCSP Response Status: successful").
+    `s_client -status` ("OCSP Response Status: successful"); a certificate with an empty .ocsp staples
+    nothing until `set ssl ocsp-response <base64>` gives it one (garbage refused, edgeshard only).
 The same configuration runs against HAProxy with ES_TEST_PEER=haproxy.
 """
+import base64
 import os
 import sys
 
@@ -65,16 +67,24 @@ def main(h):
     # OCSP: a response for a CA-signed certificate, beside it
     stapled = tls_lib.make_cert(h, "stapled", "stapled.test", ["stapled.test"], ca=srv_ca)
     tls_lib.make_ocsp(h, "srvca-ocsp", srv_ca, stapled, "/CN=stapled.test")
+    # and one whose response comes later, at run time (`set ssl ocsp-response`): an empty .ocsp
+    # beside it at start (HAProxy's way of saying "staple when a response comes")
+    later = tls_lib.make_cert(h, "later", "later.test", ["later.test"], ca=srv_ca)
+    later_resp = tls_lib.make_ocsp(h, "srvca-ocsp-later", srv_ca, later, "/CN=later.test")
+    with open(later_resp, "rb") as f:
+        later_der = f.read()
+    open(later_resp, "wb").close()
 
     L = eslib.LOCALHOST
-    p_req, p_opt, p_list, p_strict, p_ocsp = (eslib.free_port() for _ in range(5))
+    p_req, p_opt, p_list, p_strict, p_ocsp, p_later = (eslib.free_port() for _ in range(6))
     px = fixture.proxy_to_origin(
-        h, client="10s", server="10s", ports=(p_req, p_opt, p_list, p_strict, p_ocsp),
+        h, client="10s", server="10s", ports=(p_req, p_opt, p_list, p_strict, p_ocsp, p_later),
         fe_lines=f"bind {L}:{p_req} ssl crt {site} ca-file {cli_ca[0]} verify required crl-file {crl}\n"
                  f"bind {L}:{p_opt} ssl crt {site} ca-file {cli_ca[0]} verify optional\n"
                  f"bind {L}:{p_list} ssl crt-list {crt_list}\n"
                  f"bind {L}:{p_strict} ssl crt {site} strict-sni\n"
                  f"bind {L}:{p_ocsp} ssl crt {stapled}\n"
+                 f"bind {L}:{p_later} ssl crt {later}\n"
                  "http-request set-header X-Client-DN %[ssl_c_s_dn]\n"
                  "http-request set-header X-Client-CN %[ssl_c_s_dn(CN)]\n"
                  "http-request set-header X-Client-Issuer %[ssl_c_i_dn]\n"
@@ -159,6 +169,22 @@ def main(h):
                            brief=False)
     check("OCSP response: no response sent" in out, f"no .ocsp file: nothing stapled:\n{out[-1500:]}")
     log("OCSP: the response beside the certificate is stapled")
+
+    # ---- set ssl ocsp-response: a response given at run time is stapled from then on
+    out = tls_lib.s_client(h, p_later, ["-servername", "later.test", "-status"], brief=False)
+    check("OCSP response: no response sent" in out, f"an empty .ocsp: nothing stapled yet:\n{out[-1500:]}")
+    b64 = base64.b64encode(later_der).decode()
+    answer = px.proxy.ctl(f"set ssl ocsp-response {b64}")
+    check("OCSP Response updated!" in answer, f"set ssl ocsp-response: {answer!r}")
+    out = tls_lib.s_client(h, p_later, ["-servername", "later.test", "-status"], brief=False)
+    check("OCSP Response Status: successful" in out and "Cert Status: good" in out,
+          f"after set ssl ocsp-response: the response is stapled:\n{out[-1500:]}")
+    if eslib.on_edgeshard():
+        answer = px.proxy.ctl("set ssl ocsp-response bm90IGEgcmVzcG9uc2U=")  # "not a response"
+        check("not a DER OCSP response" in answer, f"garbage: {answer!r}")
+        answer = px.proxy.ctl("set ssl ocsp-response @@@")
+        check("base64" in answer, f"not base64: {answer!r}")
+    log("set ssl ocsp-response: stapled from the next handshake on")
 
     # ---- edgeshard's own checks: -c names the lines; an expired OCSP response is refused at load
     if eslib.on_edgeshard():
