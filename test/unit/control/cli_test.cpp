@@ -138,7 +138,8 @@ TEST_CASE("command table: longest keyword match, duplicates refused") {
                                             "show stat", "show pools", "show shards", "set server",
                                             "set weight", "get weight", "enable server",
                                             "disable server", "show servers state", "show ssl cert",
-                                            "set ssl cert", "commit ssl cert", "abort ssl cert"});
+                                            "set ssl cert", "commit ssl cert", "abort ssl cert",
+                                            "set ssl ocsp-response"});
 }
 
 TEST_CASE("every answer ends with an empty line; ';' runs several commands") {
