@@ -158,10 +158,9 @@ constexpr std::string_view kBindTlsBuilt[] = {
     "ciphers",      "ciphersuites",  "curves",        "verify",         "ssl-min-ver",    "ssl-max-ver",
     "no-sslv3",     "no-tlsv10",     "no-tlsv11",     "no-tlsv12",      "no-tlsv13",      "strict-sni",
     "tls-ticket-keys", "no-tls-tickets", "prefer-client-ciphers", "crt-ignore-err", "ca-ignore-err", "ktls",
-    "sigalgs",      "client-sigalgs", "no-ca-names"};
+    "sigalgs",      "client-sigalgs", "no-ca-names", "ecdhe",     "ca-verify-file"};
 // HAProxy's TLS words of a bind that are not built yet: refused by name.
 constexpr std::string_view kBindTls[] = {"npn",
-                                         "ecdhe",
                                          "force-sslv3",
                                          "force-tlsv10",
                                          "force-tlsv11",
@@ -172,7 +171,6 @@ constexpr std::string_view kBindTls[] = {"npn",
                                          "ca-sign-pass",
                                          "allow-0rtt",
                                          "ssl-engine",
-                                         "ca-verify-file",
                                          "no-strict-sni",
                                          "quic-cc-algo",
                                          "quic-force-retry"};
@@ -252,6 +250,10 @@ bool parse_bind_tls_word(const Line& line, std::size_t& i, BindTlsOptions& t) {
             arg_or_fail(line, ++i, opt, "a colon-separated list of signature algorithms, e.g. ECDSA+SHA256");
     } else if (opt == "no-ca-names") {
         t.o.no_ca_names = true;
+    } else if (opt == "ecdhe") {
+        t.o.ecdhe = arg_or_fail(line, ++i, opt, "a named curve, e.g. prime256v1");
+    } else if (opt == "ca-verify-file") {
+        t.o.ca_verify_file = arg_or_fail(line, ++i, opt, "a PEM file of CA certificates (not named to clients)");
     } else if (opt == "prefer-client-ciphers") {
         t.o.prefer_client_ciphers = true;
     } else if (opt == "no-tls-tickets") {
@@ -319,8 +321,8 @@ void parse_bind(ParseState& st, ProxyDraft& px, const Line& line) {
             fail(line.at, "'bind' option " + squote(opt) + " is not supported yet (TLS binds take 'ssl', 'crt', "
                           "'crt-list', 'alpn', 'ssl-min-ver', 'ssl-max-ver', 'ciphers', 'ciphersuites', 'curves', "
                           "'sigalgs', 'client-sigalgs', 'no-sslv3', 'no-tlsv1x', 'prefer-client-ciphers', "
-                          "'no-tls-tickets', 'tls-ticket-keys', 'ca-file', 'crl-file', 'verify', 'no-ca-names', "
-                          "'ca-ignore-err', 'crt-ignore-err', 'strict-sni')");
+                          "'no-tls-tickets', 'tls-ticket-keys', 'ca-file', 'ca-verify-file', 'crl-file', 'verify', "
+                          "'no-ca-names', 'ecdhe', 'ca-ignore-err', 'crt-ignore-err', 'strict-sni')");
         for (const auto& r : kBindRefused)
             if (r.name == opt)
                 fail(line.at, "'bind' option " + squote(opt) + " is not supported: " + std::string(r.why));

@@ -28,8 +28,8 @@ bool verify_word(std::string_view w, tls::Verify& out) {
 }
 
 // crt-list options this version does not build: refused by name (HAProxy accepts them per line).
-constexpr std::string_view kCrtListRefused[] = {"allow-0rtt", "ca-verify-file", "ecdhe", "no-alpn", "npn",
-                                                "crt", "key", "ocsp", "issuer", "sctl", "ocsp-update"};
+constexpr std::string_view kCrtListRefused[] = {"allow-0rtt", "no-alpn", "npn", "crt", "key", "ocsp", "issuer",
+                                                "sctl", "ocsp-update"};
 
 // One crt-list file (HAProxy's format): `<crtfile> [[<options>...]] [[!]<filter>...]` per line,
 // '#' comments and blank lines skipped. Certificate paths are relative to crt-base, ca-file and
@@ -91,6 +91,10 @@ void read_crt_list(ParseState& st, const Location& at, const std::string& path, 
                     l.client_sigalgs = arg();
                 } else if (o == "no-ca-names") {
                     l.no_ca_names = true;
+                } else if (o == "ecdhe") {
+                    l.ecdhe = arg();
+                } else if (o == "ca-verify-file") {
+                    l.ca_verify_file = resolve(g.ca_base, arg());
                 } else if (o == "ssl-min-ver" || o == "ssl-max-ver") {
                     const std::string& a = arg();
                     tls::Version v{};
@@ -109,12 +113,13 @@ void read_crt_list(ParseState& st, const Location& at, const std::string& path, 
                 } else if (std::find(std::begin(kCrtListRefused), std::end(kCrtListRefused), o) !=
                            std::end(kCrtListRefused)) {
                     bad("option " + squote(o) + " is not supported in a crt-list yet (supported: alpn, ciphers, "
-                        "ciphersuites, curves, sigalgs, client-sigalgs, ssl-min-ver, ssl-max-ver, verify, ca-file, "
-                        "crl-file, no-ca-names)");
+                        "ciphersuites, curves, ecdhe, sigalgs, client-sigalgs, ssl-min-ver, ssl-max-ver, verify, "
+                        "ca-file, ca-verify-file, crl-file, no-ca-names)");
                 } else {
                     bad("unknown option " + squote(o) + " (a crt-list line takes alpn, ciphers, ciphersuites, "
-                        "curves, sigalgs, client-sigalgs, ssl-min-ver, ssl-max-ver, verify, ca-file, crl-file, "
-                        "no-ca-names; bind-only options such as no-tls-tickets go on the bind line)");
+                        "curves, ecdhe, sigalgs, client-sigalgs, ssl-min-ver, ssl-max-ver, verify, ca-file, "
+                        "ca-verify-file, crl-file, no-ca-names; bind-only options such as no-tls-tickets go on the "
+                        "bind line)");
                 }
             }
         }
@@ -301,6 +306,7 @@ void finalize_tls(ParseState& st) {
             for (const auto& l : t->crt_lists) read_crt_list(st, b.where, l.path, l.after_crt, t->o.crt_list);
             if (!t->o.ca_file.empty()) t->o.ca_file = resolve(g.ca_base, t->o.ca_file);
             if (!t->o.crl_file.empty()) t->o.crl_file = resolve(g.ca_base, t->o.crl_file);
+            if (!t->o.ca_verify_file.empty()) t->o.ca_verify_file = resolve(g.ca_base, t->o.ca_verify_file);
             if (!t->o.strict_sni) t->o.strict_sni = g.ssl_bind.strict_sni;
             if (t->o.ciphers.empty()) t->o.ciphers = g.ssl_bind.ciphers;
             if (t->o.ciphersuites.empty()) t->o.ciphersuites = g.ssl_bind.ciphersuites;

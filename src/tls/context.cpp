@@ -356,6 +356,8 @@ BindOptions line_options(const BindOptions& o, const CertLine& l) {
     if (!l.ca_file.empty()) r.ca_file = l.ca_file;
     if (!l.crl_file.empty()) r.crl_file = l.crl_file;
     if (!l.sigalgs.empty()) r.sigalgs = l.sigalgs;
+    if (!l.ecdhe.empty()) r.ecdhe = l.ecdhe;
+    if (!l.ca_verify_file.empty()) r.ca_verify_file = l.ca_verify_file;
     if (!l.client_sigalgs.empty()) r.client_sigalgs = l.client_sigalgs;
     if (l.no_ca_names) r.no_ca_names = true;
     return r;
@@ -440,9 +442,15 @@ namespace {
 // asked for a certificate (the CA names from ca-file go with the request) and whether it must send
 // one. Without verify the files are still loaded, so a bad one is an error at `-c`, as in HAProxy.
 bool configure_verify(SSL_CTX* ctx, const BindOptions& o, std::string& error) {
-    if (o.verify != Verify::None && o.ca_file.empty()) {
+    if (o.verify != Verify::None && o.ca_file.empty() && o.ca_verify_file.empty()) {
         error = std::string("'verify ") + (o.verify == Verify::Required ? "required" : "optional") +
-                "' needs a 'ca-file' to verify client certificates with";
+                "' needs a 'ca-file' (or 'ca-verify-file') to verify client certificates with";
+        return false;
+    }
+    // `ca-verify-file`: in the store, not in the request's names (HAProxy: the roots, while
+    // ca-file holds the intermediates clients are told about)
+    if (!o.ca_verify_file.empty() && SSL_CTX_load_verify_file(ctx, o.ca_verify_file.c_str()) != 1) {
+        error = "cannot load ca-verify-file '" + o.ca_verify_file + "': " + take_errors();
         return false;
     }
     if (!o.ca_file.empty()) {
@@ -601,8 +609,11 @@ bool BindTls::configure(Cert& cert, const BindOptions& o, std::string& error, st
     // the connection goes idle (tls::Conn::trim)
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
     if (!set_protocols(ctx, o.min_ver, o.max_ver, o.no_versions, o.ciphers, o.ciphersuites, error)) return false;
-    if (!o.curves.empty() && !SSL_CTX_set1_groups_list(ctx, o.curves.c_str())) {
-        error = "curves '" + o.curves + "': unknown group (" + take_errors() + ")";
+    // `ecdhe <curve>` is the one group when `curves` is not given (HAProxy's order)
+    const std::string& groups = o.curves.empty() ? o.ecdhe : o.curves;
+    if (!groups.empty() && !SSL_CTX_set1_groups_list(ctx, groups.c_str())) {
+        error = std::string(o.curves.empty() ? "ecdhe '" : "curves '") + groups + "': unknown group (" +
+                take_errors() + ")";
         return false;
     }
     if (!set_sigalgs(ctx, o.sigalgs, o.client_sigalgs, error)) return false;
@@ -647,7 +658,7 @@ bool BindTls::configure(Cert& cert, const BindOptions& o, std::string& error, st
     SSL_CTX_set_client_hello_cb(ctx, on_client_hello, this);
     cert.min_ver = int(SSL_CTX_get_min_proto_version(ctx));
     cert.max_ver = int(SSL_CTX_get_max_proto_version(ctx));
-    cert.curves = o.curves;
+    cert.curves = groups;
     if (!make_alpn_wire(o.alpn, cert.alpn_wire, error, warnings)) return false;
     if (!cert.alpn_wire.empty()) SSL_CTX_set_alpn_select_cb(ctx, on_alpn, &cert);
     return configure_verify(ctx, o, error);

@@ -50,6 +50,7 @@ struct CertLine {
     Verify verify = Verify::None;
     std::string ciphers, ciphersuites, curves, ca_file, crl_file;  // empty: the bind's
     std::string sigalgs, client_sigalgs;                           // empty: the bind's
+    std::string ecdhe, ca_verify_file;                             // empty: the bind's
     bool no_ca_names = false;                                      // `no-ca-names` on the line
 };
 
@@ -63,6 +64,7 @@ struct BindOptions {
     std::string ciphers;              // TLS <= 1.2 cipher list (OpenSSL syntax); empty: OpenSSL's default
     std::string ciphersuites;         // TLS 1.3 suites; empty: OpenSSL's default
     std::string curves;               // groups, e.g. "X25519:P-256"; empty: OpenSSL's default
+    std::string ecdhe;                // `ecdhe <curve>`: the one group to use when `curves` is not given
     std::string sigalgs;              // `sigalgs`: signature algorithms offered for the handshake
                                       // (SSL_CTX_set1_sigalgs_list); empty: OpenSSL's default
     std::string client_sigalgs;       // `client-sigalgs`: those a client certificate may be signed with
@@ -79,6 +81,8 @@ struct BindOptions {
                                       // CertificateRequest)
     std::string crl_file;             // `crl-file`: revocation lists, checked for the whole chain
     bool no_ca_names = false;         // `no-ca-names`: the CertificateRequest names no CA
+    std::string ca_verify_file;       // `ca-verify-file`: CAs that verify clients without being named
+                                      // in the CertificateRequest (typically the roots)
     VerifyErrors ca_ignore;           // `ca-ignore-err`: errors ignored at depth > 0
     VerifyErrors crt_ignore;          // `crt-ignore-err`: errors ignored on the client's certificate
     bool strict_sni = false;          // `strict-sni`: no SNI or an unknown name fails the handshake

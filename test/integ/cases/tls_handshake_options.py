@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
-"""Signature algorithms and CA names on TLS binds (HAProxy's `sigalgs`, `client-sigalgs`,
-`no-ca-names`, `ssl-default-bind-sigalgs`, `ssl-default-bind-client-sigalgs`), judged by
-openssl s_client. HAProxy 2.6 (the peer, ES_TEST_PEER=haproxy) has no sigalgs keywords (they came
-with 2.7): it runs the no-ca-names part only.
+"""Handshake options of TLS binds: signature algorithms, CA names, the ECDHE curve and verify-only CAs
+(HAProxy's `sigalgs`, `client-sigalgs`, `no-ca-names`, `ecdhe`, `ca-verify-file`,
+`ssl-default-bind-sigalgs`, `ssl-default-bind-client-sigalgs`), judged by openssl s_client. HAProxy
+2.6 (the peer, ES_TEST_PEER=haproxy) has no sigalgs keywords (they came with 2.7): it runs the rest.
   - the global `ssl-default-bind-sigalgs ECDSA+SHA384:ECDSA+SHA256` makes a TLS 1.2 handshake sign
     with SHA-384 on the binds that say nothing; a bind's own `sigalgs ECDSA+SHA256` wins on its bind;
     TLS 1.3 still works (a P-256 key signs with SHA-256 there);
   - `client-sigalgs ECDSA+SHA384` is what the CertificateRequest asks for (s_client prints it); the
     global `ssl-default-bind-client-sigalgs` on the other verifying bind;
   - `no-ca-names`: the CertificateRequest names no CA; without it the ca-file's subject is named;
+  - `ecdhe secp384r1`: the key exchange uses P-384, TLS 1.2 and 1.3 (HelloRetryRequest), where the
+    default bind uses X25519;
+  - `ca-verify-file` with `verify required`: a client certificate from that CA is accepted, none is
+    refused, and the CA is not named;
   - `-c` names file and line for an unknown algorithm, on a bind and on a server (edgeshard only).
 """
 import os
@@ -24,18 +28,21 @@ from eslib import check, log  # noqa: E402
 def main(h):
     site = tls_lib.make_cert(h, "site", "site.test", ["site.test"])
     ca = tls_lib.make_ca(h, "clients", "Clients Test CA")
-    pa, pb, pc = eslib.free_port(), eslib.free_port(), eslib.free_port()
+    pa, pb, pc, pd, pe = (eslib.free_port() for _ in range(5))
+    alice = tls_lib.make_client_cert(h, "alice", "alice", ca)
     L = eslib.LOCALHOST
     full = eslib.on_edgeshard()
     sig = "sigalgs ECDSA+SHA256 " if full else ""
     csig = "client-sigalgs ECDSA+SHA384 " if full else ""
     px = fixture.proxy_to_origin(
-        h, ports=(pa, pb, pc),
+        h, ports=(pa, pb, pc, pd, pe),
         global_lines="ssl-default-bind-sigalgs ECDSA+SHA384:ECDSA+SHA256\n"
                      "    ssl-default-bind-client-sigalgs ECDSA+SHA512:ECDSA+SHA256" if full else "",
         fe_lines=f"bind {L}:{pa} ssl crt {site}\n"
                  f"bind {L}:{pb} ssl crt {site} {sig}ca-file {ca[0]} verify optional {csig}no-ca-names\n"
-                 f"bind {L}:{pc} ssl crt {site} ca-file {ca[0]} verify optional")
+                 f"bind {L}:{pc} ssl crt {site} ca-file {ca[0]} verify optional\n"
+                 f"bind {L}:{pd} ssl crt {site} ecdhe secp384r1\n"
+                 f"bind {L}:{pe} ssl crt {site} ca-verify-file {ca[0]} verify required")
 
     def hello(port, *extra):
         return tls_lib.s_client(h, port, ["-servername", "site.test", "-ign_eof", *extra], brief=False,
@@ -65,6 +72,24 @@ def main(h):
           f"the ca-file's subject named:\n{out[-2500:]}")
     log(("client-sigalgs and ssl-default-bind-client-sigalgs in the CertificateRequest; " if full else "")
         + "no-ca-names names no CA, the other bind names its ca-file's")
+
+    # ---- ecdhe: the one curve of the key exchange
+    for ver in ("-tls1_2", "-tls1_3"):
+        out = hello(pd, ver)
+        check("Server Temp Key: ECDH, secp384r1" in out or "Peer Temp Key: ECDH, secp384r1" in out,
+              f"ecdhe secp384r1 ({ver}):\n{out[-2500:]}")
+        check("HTTP/1.1 200" in out, f"ecdhe secp384r1 ({ver}): the request went through:\n{out[-1500:]}")
+    out = hello(pa, "-tls1_3")
+    check("X25519" in out, f"the default bind: X25519:\n{out[-2500:]}")
+    log("ecdhe secp384r1: P-384 for TLS 1.2 and 1.3; the default bind uses X25519")
+
+    # ---- ca-verify-file: verifies, not named
+    out = hello(pe, "-tls1_2", "-cert", alice, "-key", alice)
+    check("HTTP/1.1 200" in out, f"ca-verify-file: a client certificate from that CA is accepted:\n{out[-1500:]}")
+    check("No client certificate CA names sent" in out, f"ca-verify-file: the CA is not named:\n{out[-2500:]}")
+    out = hello(pe, "-tls1_2")
+    check("HTTP/1.1 200" not in out, f"ca-verify-file + verify required: no certificate, no answer:\n{out[-1500:]}")
+    log("ca-verify-file: verifies the client's certificate without naming its CA; none is refused")
 
     # ---- -c: an unknown algorithm names file and line
     if eslib.on_edgeshard():
