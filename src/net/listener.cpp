@@ -11,7 +11,16 @@
 
 namespace es::net {
 
-int open_listener(const config::Bind& b, int backlog, bool listen_now) {
+namespace {
+
+void delay_acks(int fd) {
+    const int zero = 0;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof zero);  // best effort: a packet saved
+}
+
+}  // namespace
+
+int open_listener(const config::Bind& b, int backlog, bool listen_now, bool client_first) {
     const int fd = ::socket(b.addr.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     auto fail = [&](const char* what) {
         const int e = errno;
@@ -31,12 +40,17 @@ int open_listener(const config::Bind& b, int backlog, bool listen_now) {
         if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6) != 0) fail("set IPV6_V6ONLY on");
     }
     if (::bind(fd, reinterpret_cast<const sockaddr*>(&b.addr.ss), b.addr.len) != 0) fail("bind");
-    if (listen_now && ::listen(fd, b.backlog > 0 ? b.backlog : backlog) != 0) fail("listen on");
+    if (listen_now) {
+        if (::listen(fd, b.backlog > 0 ? b.backlog : backlog) != 0) fail("listen on");
+        if (client_first) delay_acks(fd);
+    }
     return fd;
 }
 
-int start_listening(int fd, const config::Bind& b, int backlog) {
-    return ::listen(fd, b.backlog > 0 ? b.backlog : backlog) == 0 ? 0 : errno;
+int start_listening(int fd, const config::Bind& b, int backlog, bool client_first) {
+    if (::listen(fd, b.backlog > 0 ? b.backlog : backlog) != 0) return errno;
+    if (client_first) delay_acks(fd);
+    return 0;
 }
 
 }  // namespace es::net

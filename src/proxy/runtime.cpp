@@ -287,7 +287,8 @@ void Runtime::start(std::vector<ListenerRecord> inherited, bool paused) {
                     }
                     if (own) {
                         // a process taking over listens only once committed (resume_accept)
-                        p.listeners.push_back({net::open_listener(b, SOMAXCONN, !paused), fe.id, int(bi)});
+                        p.listeners.push_back({net::open_listener(b, SOMAXCONN, !paused, fe.mode == config::Mode::Http),
+                                               fe.id, int(bi)});
                         sh->lids.push_back({fe.id, int(bi), !paused});
                     }
                 }
@@ -334,8 +335,10 @@ void Runtime::resume_accept() {
         Shard& sh = *shards_[i];
         for (std::size_t k = 0; k < sh.lids.size(); ++k) {
             if (sh.lids[k].listening) continue;
-            const auto& b = cfg.frontends[sh.lids[k].fe].binds[std::size_t(sh.lids[k].bind)];
-            if (const int err = net::start_listening(sh.params.listeners[k].fd, b, SOMAXCONN))
+            const auto& fe = cfg.frontends[sh.lids[k].fe];
+            const auto& b = fe.binds[std::size_t(sh.lids[k].bind)];
+            if (const int err = net::start_listening(sh.params.listeners[k].fd, b, SOMAXCONN,
+                                                     fe.mode == config::Mode::Http))
                 std::fprintf(stderr, "edgeshard: %s:%d: cannot listen on %s: %s\n", b.where.file.c_str(), b.where.line,
                              b.addr.text().c_str(), std::strerror(err));
             sh.lids[k].listening = true;

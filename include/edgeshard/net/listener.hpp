@@ -12,8 +12,12 @@ namespace es::net {
 // Throws std::runtime_error naming the bind line and the errno text. Without listen_now the
 // socket is bound but not listening: it is not in the SO_REUSEPORT group yet, so no connection
 // can queue on it (a process taking over in a reload listens only once it has committed).
-int open_listener(const config::Bind& b, int backlog, bool listen_now = true);
+// client_first (HTTP frontends: the client speaks first): accepted connections start with
+// delayed ACKs (TCP_QUICKACK off, set once listening: listen(2) resets it), so the ACK of the
+// request leaves with the response instead of in a packet of its own (HAProxy's
+// tcp-smart-accept, on by default in HTTP mode).
+int open_listener(const config::Bind& b, int backlog, bool listen_now = true, bool client_first = false);
 // listen(2) on a socket opened without listen_now; 0 or an errno value.
-int start_listening(int fd, const config::Bind& b, int backlog);
+int start_listening(int fd, const config::Bind& b, int backlog, bool client_first = false);
 
 }  // namespace es::net

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -48,8 +50,6 @@ bool have_ipv6_loopback() {
     return ok;
 }
 
-}  // namespace
-
 TEST_CASE("a listener is non-blocking, close-on-exec, reusable by port and without Nagle") {
     const auto b = loopback_bind();
     Fd l{es::net::open_listener(b, 16)};
@@ -73,6 +73,67 @@ TEST_CASE("a listener is non-blocking, close-on-exec, reusable by port and witho
     REQUIRE(a >= 0);
     Fd accepted{a};
     CHECK(int_option(accepted.fd, IPPROTO_TCP, TCP_NODELAY) == 1);
+}
+
+}  // namespace
+
+namespace {
+
+// Segments the client side of a connection has received: TCP_INFO's tcpi_segs_in (Linux 4.2),
+// which glibc's struct tcp_info stops short of: read at its offset in linux/tcp.h's.
+unsigned segs_in(int fd) {
+    unsigned char ti[256] = {};
+    socklen_t len = sizeof ti;
+    REQUIRE(getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &len) == 0);
+    constexpr std::size_t kSegsIn = 140;  // after 104 bytes of glibc's fields, 4 u64 rates/counts, segs_out
+    REQUIRE(len >= kSegsIn + 4);
+    std::uint32_t v = 0;
+    std::memcpy(&v, ti + kSegsIn, sizeof v);
+    return v;
+}
+
+// One exchange on a fresh connection to `l`: the client sends a request, the server reads it,
+// answers 5 ms later; returns the segments the client received (SYN-ACK, the response, and a
+// pure ACK of the request unless it left with the response).
+unsigned exchange_segments(int l) {
+    Fd c{nettest::connect_loopback(nettest::local_port(l))};
+    int a = -1;
+    for (int i = 0; i < 1000 && a < 0; ++i) {
+        a = accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
+        if (a < 0) usleep(1000);
+    }
+    REQUIRE(a >= 0);
+    Fd accepted{a};
+    static const char kReq[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    REQUIRE(send(c.fd, kReq, sizeof kReq - 1, 0) == ssize_t(sizeof kReq - 1));
+    char buf[256];
+    ssize_t n = -1;
+    for (int i = 0; i < 1000 && n <= 0; ++i) {
+        n = recv(accepted.fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n <= 0) usleep(1000);
+    }
+    REQUIRE(n == ssize_t(sizeof kReq - 1));
+    usleep(5000);  // the server thinks (well under the 40 ms delayed-ACK timer)
+    static const char kRsp[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    REQUIRE(send(accepted.fd, kRsp, sizeof kRsp - 1, 0) == ssize_t(sizeof kRsp - 1));
+    for (int i = 0; i < 1000 && recv(c.fd, buf, sizeof buf, MSG_DONTWAIT) <= 0; ++i) usleep(1000);
+    return segs_in(c.fd);
+}
+
+}  // namespace
+
+TEST_CASE("client_first (HTTP) listeners delay ACKs: the request's ACK leaves with the response") {
+    const auto b = loopback_bind();
+    Fd plain{es::net::open_listener(b, 16)};
+    Fd http{es::net::open_listener(b, 16, true, true)};
+    Fd later{es::net::open_listener(b, 16, false, true)};
+    REQUIRE(es::net::start_listening(later.fd, b, 16, true) == 0);
+    CHECK(int_option(plain.fd, IPPROTO_TCP, TCP_QUICKACK) == 1);
+    CHECK(int_option(http.fd, IPPROTO_TCP, TCP_QUICKACK) == 0);  // set after listen(2), which resets it
+    CHECK(int_option(later.fd, IPPROTO_TCP, TCP_QUICKACK) == 0);
+    CHECK(exchange_segments(plain.fd) == 3u);  // SYN-ACK, a pure ACK of the request, the response
+    CHECK(exchange_segments(http.fd) == 2u);   // SYN-ACK, the response carrying the ACK
+    CHECK(exchange_segments(later.fd) == 2u);
 }
 
 TEST_CASE("without listen_now the socket is bound but takes no connection until start_listening") {
