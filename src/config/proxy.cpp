@@ -226,28 +226,10 @@ void add_bind_addresses(ProxyDraft& px, const std::string& item, const Location&
 
 // The TLS words of a bind line; true when `line.words[i]` was one (i moved past its argument).
 bool parse_bind_tls_word(const Line& line, std::size_t& i, BindTlsOptions& t) {
+    if (parse_shared_tls_word(line, i, t)) return true;
     const std::string& opt = line.words[i];
     if (opt == "crt") {
         t.o.crt.push_back(arg_or_fail(line, ++i, opt, "a certificate file or directory"));
-    } else if (opt == "alpn") {
-        t.o.alpn = alpn_arg(line, i);
-    } else if (opt == "ssl-min-ver") {
-        t.o.min_ver = version_arg(line, i);
-        t.min_set = true;
-    } else if (opt == "ssl-max-ver") {
-        t.o.max_ver = version_arg(line, i);
-        t.max_set = true;
-    } else if (opt == "ciphers") {
-        t.o.ciphers = arg_or_fail(line, ++i, opt, "an OpenSSL cipher list");
-    } else if (opt == "ciphersuites") {
-        t.o.ciphersuites = arg_or_fail(line, ++i, opt, "a TLS 1.3 cipher suite list");
-    } else if (opt == "curves") {
-        t.o.curves = arg_or_fail(line, ++i, opt, "a colon-separated list of groups, e.g. X25519:P-256");
-    } else if (opt == "sigalgs") {
-        t.o.sigalgs = arg_or_fail(line, ++i, opt, "a colon-separated list of signature algorithms, e.g. ECDSA+SHA256");
-    } else if (opt == "client-sigalgs") {
-        t.o.client_sigalgs =
-            arg_or_fail(line, ++i, opt, "a colon-separated list of signature algorithms, e.g. ECDSA+SHA256");
     } else if (opt == "no-ca-names") {
         t.o.no_ca_names = true;
     } else if (opt == "ecdhe") {
@@ -279,9 +261,6 @@ bool parse_bind_tls_word(const Line& line, std::size_t& i, BindTlsOptions& t) {
         const auto& a = arg_or_fail(line, ++i, opt, "'on' or 'off'");
         if (a != "on" && a != "off") fail(line.at, "'ktls': expects 'on' or 'off', not " + squote(a));
         t.o.ktls = a == "on";
-    } else if (const int v = no_version_bit(opt); v >= 0) {
-        t.o.no_versions = std::uint8_t(t.o.no_versions | (1u << unsigned(v)));
-        t.no_set = true;
     } else {
         return false;
     }

@@ -36,6 +36,42 @@ inline void add_names(std::vector<std::string_view>& v, const Entry (&table)[N])
     for (const auto& e : table) v.push_back(e.name);
 }
 
+// TLS words a bind line and a server line share ---------------------------------------------------
+
+// alpn, ssl-min-ver, ssl-max-ver, ciphers, ciphersuites, curves, sigalgs, client-sigalgs and
+// no-sslv3/no-tlsv1x, into `t.o` (a BindTlsOptions or a ServerTlsOptions: their options carry the
+// same fields) with the flags that say a value was given. True when `line.words[i]` was one of them
+// (i moved past its argument).
+template <typename TlsDraft>
+bool parse_shared_tls_word(const Line& line, std::size_t& i, TlsDraft& t) {
+    const std::string& opt = line.words[i];
+    constexpr const char* kSigalgs = "a colon-separated list of signature algorithms, e.g. ECDSA+SHA256";
+    if (opt == "alpn") {
+        t.o.alpn = alpn_arg(line, i);
+    } else if (opt == "ssl-min-ver" || opt == "ssl-max-ver") {
+        (opt == "ssl-min-ver" ? t.o.min_ver : t.o.max_ver) = version_arg(line, i);
+        (opt == "ssl-min-ver" ? t.min_set : t.max_set) = true;
+    } else if (opt == "ciphers") {
+        t.o.ciphers = arg_or_fail(line, ++i, opt, "an OpenSSL cipher list");
+        if constexpr (requires { t.ciphers_set; }) t.ciphers_set = true;
+    } else if (opt == "ciphersuites") {
+        t.o.ciphersuites = arg_or_fail(line, ++i, opt, "a TLS 1.3 cipher suite list");
+        if constexpr (requires { t.suites_set; }) t.suites_set = true;
+    } else if (opt == "curves") {
+        t.o.curves = arg_or_fail(line, ++i, opt, "a colon-separated list of groups, e.g. X25519:P-256");
+    } else if (opt == "sigalgs") {
+        t.o.sigalgs = arg_or_fail(line, ++i, opt, kSigalgs);
+    } else if (opt == "client-sigalgs") {
+        t.o.client_sigalgs = arg_or_fail(line, ++i, opt, kSigalgs);
+    } else if (const int v = no_version_bit(opt); v >= 0) {
+        t.o.no_versions = std::uint8_t(t.o.no_versions | (1u << unsigned(v)));
+        t.no_set = true;
+    } else {
+        return false;
+    }
+    return true;
+}
+
 // Options collected per line and warned about once per reason ---------------------------------------
 
 class IgnoredWords {

@@ -116,8 +116,9 @@ void parse_sni_expr(const Line& line, const std::string& e, ServerTlsOptions& t)
 
 // The TLS words of a server line; true when `line.words[i]` was one (i moved past its argument).
 bool parse_server_tls_word(const Line& line, std::size_t& i, ServerDefaults& sd) {
-    const std::string& opt = line.words[i];
     ServerTlsOptions& t = sd.tls;
+    if (parse_shared_tls_word(line, i, t)) return true;
+    const std::string& opt = line.words[i];
     if (opt == "ssl") {
         sd.ssl = true;
     } else if (opt == "no-ssl") {
@@ -139,26 +140,6 @@ bool parse_server_tls_word(const Line& line, std::size_t& i, ServerDefaults& sd)
         t.o.crt = arg_or_fail(line, ++i, opt, "a client certificate file (PEM with its key)");
     } else if (opt == "sni") {
         parse_sni_expr(line, arg_or_fail(line, ++i, opt, "a sample expression, e.g. req.hdr(host)"), t);
-    } else if (opt == "alpn") {
-        t.o.alpn = alpn_arg(line, i);
-    } else if (opt == "ssl-min-ver") {
-        t.o.min_ver = version_arg(line, i);
-        t.min_set = true;
-    } else if (opt == "ssl-max-ver") {
-        t.o.max_ver = version_arg(line, i);
-        t.max_set = true;
-    } else if (opt == "ciphers") {
-        t.o.ciphers = arg_or_fail(line, ++i, opt, "an OpenSSL cipher list");
-        t.ciphers_set = true;
-    } else if (opt == "ciphersuites") {
-        t.o.ciphersuites = arg_or_fail(line, ++i, opt, "a TLS 1.3 cipher suite list");
-        t.suites_set = true;
-    } else if (opt == "curves") {
-        t.o.curves = arg_or_fail(line, ++i, opt, "a colon-separated list of groups");
-    } else if (opt == "sigalgs") {
-        t.o.sigalgs = arg_or_fail(line, ++i, opt, "a colon-separated list of signature algorithms");
-    } else if (opt == "client-sigalgs") {
-        t.o.client_sigalgs = arg_or_fail(line, ++i, opt, "a colon-separated list of signature algorithms");
     } else if (opt == "ssl-reuse") {
         t.o.reuse = true;
     } else if (opt == "no-ssl-reuse") {
@@ -169,9 +150,6 @@ bool parse_server_tls_word(const Line& line, std::size_t& i, ServerDefaults& sd)
     } else if (opt == "tls-tickets") {
         t.o.no_tickets = false;
         t.tickets_set = true;
-    } else if (const int v = no_version_bit(opt); v >= 0) {
-        t.o.no_versions = std::uint8_t(t.o.no_versions | (1u << unsigned(v)));
-        t.no_set = true;
     } else {
         return false;
     }
