@@ -21,6 +21,7 @@ struct SealGlue {
 // The BIO between OpenSSL and a Conn's buffers: reads take from `in_` (an empty buffer is "retry
 // later", never end of file), writes append to `out_` (always whole).
 struct BioGlue {
+    static SSL* attach(SSL_CTX* ctx, Conn* c);
     static BIO_METHOD* method() {
         static BIO_METHOD* m = [] {
             BIO_METHOD* bm = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "edgeshard-tls");
@@ -131,16 +132,23 @@ void Conn::trim() {
     if (ssl_) SSL_free_buffers(ssl_);  // OpenSSL's record buffers too, when they are empty
 }
 
-Conn::Conn(const BindTls& bind) {
-    SSL* ssl = SSL_new(bind.default_ctx());
-    if (!ssl) return;
-    BIO* bio = BIO_new(BioGlue::method());
+// A connection on `ctx` whose records go through `c`'s buffers; null when out of memory.
+SSL* BioGlue::attach(SSL_CTX* ctx, Conn* c) {
+    SSL* ssl = SSL_new(ctx);
+    if (!ssl) return nullptr;
+    BIO* bio = BIO_new(method());
     if (!bio) {
         SSL_free(ssl);
-        return;
+        return nullptr;
     }
-    BIO_set_data(bio, this);
+    BIO_set_data(bio, c);
     SSL_set_bio(ssl, bio, bio);  // one BIO both ways: SSL owns it (one reference)
+    return ssl;
+}
+
+Conn::Conn(const BindTls& bind) {
+    SSL* ssl = BioGlue::attach(bind.default_ctx(), this);
+    if (!ssl) return;
     SSL_set_accept_state(ssl);
     SSL_set_app_data(ssl, this);  // the verification callback finds the connection here
     if (bind.tracks()) kt_ = std::make_unique<KtlsTrack>();  // the keylog callback fills it
@@ -153,15 +161,8 @@ Conn::Conn(const BindTls& bind) {
 }
 
 Conn::Conn(const Upstream& up, std::string_view sni) : direct_tried_(true), to_server_(true) {
-    SSL* ssl = SSL_new(up.ctx());
+    SSL* ssl = BioGlue::attach(up.ctx(), this);
     if (!ssl) return;
-    BIO* bio = BIO_new(BioGlue::method());
-    if (!bio) {
-        SSL_free(ssl);
-        return;
-    }
-    BIO_set_data(bio, this);
-    SSL_set_bio(ssl, bio, bio);
     SSL_set_connect_state(ssl);
     const std::string name(sni);
     if (!name.empty()) SSL_set_tlsext_host_name(ssl, name.c_str());
