@@ -185,6 +185,36 @@ struct SniCase {
     }
 }
 
+// What the client sees of the server's handshake and alert messages (SSL_set_msg_callback).
+struct Seen {
+    int key_updates = 0;
+    int alerts = 0;
+    int last_alert = -1;
+    static void cb(int write_p, int, int type, const void* buf, std::size_t len, SSL*, void* arg) {
+        auto* s = static_cast<Seen*>(arg);
+        const auto* b = static_cast<const unsigned char*>(buf);
+        if (write_p) return;
+        if (type == SSL3_RT_HANDSHAKE && len >= 1 && b[0] == SSL3_MT_KEY_UPDATE) ++s->key_updates;
+        if (type == SSL3_RT_ALERT && len == 2) {
+            ++s->alerts;
+            s->last_alert = b[1];
+        }
+    }
+    void watch(SSL* ssl) {
+        SSL_set_msg_callback(ssl, cb);
+        SSL_set_msg_callback_arg(ssl, this);
+    }
+};
+
+// Plaintext the client can read now (what the server's records carried so far).
+[[maybe_unused]] std::string client_read_all(Client& c) {
+    std::string got;
+    char buf[16384];
+    std::size_t n = 0;
+    while (SSL_read_ex(c.ssl, buf, sizeof buf, &n) == 1) got.append(buf, n);
+    return got;
+}
+
 [[maybe_unused]] std::string read_all(Conn& s) {
     std::string out;
     char buf[4096];
