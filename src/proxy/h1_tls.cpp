@@ -99,35 +99,40 @@ void H1Proxy::h_tls_recv(H1Conn* s, std::uint16_t bid, std::uint32_t n, bool mor
     h_schedule(s);
 }
 
-// Plaintext from the record layer into the gathering block; returns the bytes taken.
-std::size_t H1Proxy::h_tls_pull(H1Conn* s) {
-    tls::Conn& t = *s->tls;
-    if (!t.established() || t.failed()) return 0;
+// Plaintext from a record layer into a gathering block (made when needed, compacted when full,
+// given back when it ends empty: an idle connection holds none); returns the bytes taken. A full
+// block leaves the rest in the record layer until its reader consumed some.
+std::size_t H1Proxy::tls_pull(tls::Conn& t, HeadBuf*& acc) {
     std::size_t total = 0;
     for (;;) {
-        HeadBuf* a = s->req_acc;
-        if (!a) {
-            a = s->req_acc = sendq_.new_block();
-            if (!a) break;  // no memory now: the bytes wait in the record layer
-        }
+        if (!acc && !(acc = sendq_.new_block())) break;  // no memory now: the bytes wait in the layer
+        HeadBuf* a = acc;
         if (a->len == HeadBuf::kCap) {
-            if (a->off == 0) break;  // full: the request side must consume first
+            if (a->off == 0) break;  // full: the reader must consume first
             std::memmove(a->data, a->data + a->off, a->len - a->off);
             a->len -= a->off;
             a->off = 0;
         }
-        const bool empty = a->len == a->off;
         const std::size_t got = t.read(a->data + a->len, HeadBuf::kCap - a->len);
         if (got == 0) break;
-        if (empty && !s->st) s->t_req = r_.now_ms();  // first byte of a request
         a->len += std::uint32_t(got);
         total += got;
     }
-    if (s->req_acc && s->req_acc->len == s->req_acc->off) {  // an idle connection holds no block
-        sendq_.blocks.destroy(s->req_acc);
-        s->req_acc = nullptr;
-        s->req_scanned = 0;
+    if (acc && acc->len == acc->off) {
+        sendq_.blocks.destroy(acc);
+        acc = nullptr;
     }
+    return total;
+}
+
+// A client's plaintext into the request's gathering block.
+std::size_t H1Proxy::h_tls_pull(H1Conn* s) {
+    tls::Conn& t = *s->tls;
+    if (!t.established() || t.failed()) return 0;
+    const bool idle = !s->req_acc || s->req_acc->len == s->req_acc->off;
+    const std::size_t total = tls_pull(t, s->req_acc);
+    if (total > 0 && idle && !s->st) s->t_req = r_.now_ms();  // first byte of a request
+    if (!s->req_acc) s->req_scanned = 0;
     return total;
 }
 
@@ -441,33 +446,11 @@ void H1Proxy::c_tls_failed(H1SrvConn* c) {
     c_connect_failed(c, -EPROTO);
 }
 
-// Plaintext from a server's record layer into the response's gathering block; returns the bytes taken.
+// A server's plaintext into the response's gathering block.
 std::size_t H1Proxy::c_tls_pull(H1Conn* s, H1SrvConn* c) {
     tls::Conn& t = *c->tls;
     if (!t.established() || t.failed() || !s->st) return 0;
-    std::size_t total = 0;
-    for (;;) {
-        HeadBuf*& a = s->st->rsp_acc;
-        if (!a) {
-            a = sendq_.new_block();
-            if (!a) break;  // no memory now: the bytes wait in the record layer
-        }
-        if (a->len == HeadBuf::kCap) {
-            if (a->off == 0) break;  // full: the response side must consume first
-            std::memmove(a->data, a->data + a->off, a->len - a->off);
-            a->len -= a->off;
-            a->off = 0;
-        }
-        const std::size_t got = t.read(a->data + a->len, HeadBuf::kCap - a->len);
-        if (got == 0) break;
-        a->len += std::uint32_t(got);
-        total += got;
-    }
-    if (s->st->rsp_acc && s->st->rsp_acc->len == s->st->rsp_acc->off) {
-        sendq_.blocks.destroy(s->st->rsp_acc);
-        s->st->rsp_acc = nullptr;
-    }
-    return total;
+    return tls_pull(t, s->st->rsp_acc);
 }
 
 // TLS: plaintext waits in the server's record layer while the gathering block is full: take more

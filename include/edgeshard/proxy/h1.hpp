@@ -71,6 +71,7 @@ private:
     void h_on_cli_recv(H1Conn* s, const shard::Cqe& e);
     // TLS (h1_tls.cpp): records in, plaintext to the request side; plaintext out, records queued
     void h_tls_recv(H1Conn* s, std::uint16_t bid, std::uint32_t n, bool more);
+    std::size_t tls_pull(tls::Conn& t, HeadBuf*& acc);
     std::size_t h_tls_pull(H1Conn* s);
     void h_tls_seal(H1Conn* s) { tls_seal(*s->tls, s->out, s->tls_sealed); }
 public:
