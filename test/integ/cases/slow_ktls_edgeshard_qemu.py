@@ -102,10 +102,7 @@ echo ES-STDERR-END
 echo {END}
 poweroff -f
 """
-    c.file("init", init.encode())
-    path = h.path("initrd.cpio")
-    c.write(path)
-    return path
+    return ktls_guest.write_initramfs(h, c, init)
 
 
 def main(h):

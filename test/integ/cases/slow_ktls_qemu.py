@@ -37,10 +37,7 @@ echo KTLS-PROBE-EXIT $?
 echo {END}
 poweroff -f
 """
-    c.file("init", init.encode())
-    path = h.path("initrd.cpio")
-    c.write(path)
-    return path
+    return ktls_guest.write_initramfs(h, c, init)
 
 
 def main(h):

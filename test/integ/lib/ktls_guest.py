@@ -268,3 +268,12 @@ def run_guest(h, qemu, vmlinuz, initrd, begin, end, timeout, mem_mb=1024):
     failed_mods = re.findall(r"KTLS-INSMOD-FAILED (\S+)", out)
     check(not failed_mods, f"insmod failed in the guest: {failed_mods}")
     return out, (t_begin or t_end) - t0, t_end - (t_begin or t_end)
+
+
+def write_initramfs(h, c, init):
+    """The guest's /init (a shell script) into the initramfs `c` from base_initramfs(), written to
+    the case's directory; returns its path for run_guest()."""
+    c.file("init", init.encode())
+    path = h.path("initrd.cpio")
+    c.write(path)
+    return path
