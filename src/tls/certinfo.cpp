@@ -6,7 +6,6 @@
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -14,6 +13,8 @@
 #include <memory>
 
 #include "edgeshard/tls/context.hpp"
+
+#include "ocsp_check.hpp"
 
 namespace es::tls {
 
@@ -173,65 +174,33 @@ bool merge_cert_payload(std::string_view current, std::string_view payload, std:
 
 int match_ocsp(std::string_view der, const std::vector<std::string>& files, const std::vector<std::string>& pems,
                std::string& error) {
-    const auto* q = reinterpret_cast<const unsigned char*>(der.data());
-    std::unique_ptr<OCSP_RESPONSE, decltype(&OCSP_RESPONSE_free)> resp(d2i_OCSP_RESPONSE(nullptr, &q, long(der.size())),
-                                                                      OCSP_RESPONSE_free);
-    ERR_clear_error();
-    if (!resp) {
-        error = "Unable to load OCSP response: not a DER OCSP response";
-        return -1;
-    }
-    if (OCSP_response_status(resp.get()) != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
-        error = std::string("OCSP response status not successful: '") +
-                OCSP_response_status_str(OCSP_response_status(resp.get())) + "'";
-        return -1;
-    }
-    std::unique_ptr<OCSP_BASICRESP, decltype(&OCSP_BASICRESP_free)> basic(OCSP_response_get1_basic(resp.get()),
-                                                                          OCSP_BASICRESP_free);
-    if (!basic || OCSP_resp_count(basic.get()) != 1) {
-        error = "OCSP response ignored because contains multiple single responses (" +
-                std::to_string(basic ? OCSP_resp_count(basic.get()) : 0) + ")";
-        return -1;
-    }
     for (std::size_t i = 0; i < pems.size(); ++i) {
         std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pems[i].data(), int(pems[i].size())), BIO_free);
-        std::vector<X509*> certs;
-        while (X509* x = bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr) certs.push_back(x);
+        std::vector<std::unique_ptr<X509, decltype(&X509_free)>> certs;  // the certificate, then its chain
+        while (X509* x = bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr)
+            certs.emplace_back(x, X509_free);
         ERR_clear_error();
+        if (certs.empty()) continue;
+        X509* leaf = certs[0].get();
         X509* issuer = nullptr;
         for (std::size_t k = 1; k < certs.size() && !issuer; ++k)
-            if (X509_check_issued(certs[k], certs[0]) == X509_V_OK) issuer = certs[k];
-        X509* file_issuer = nullptr;
-        if (!certs.empty() && !issuer && i < files.size()) {
+            if (X509_check_issued(certs[k].get(), leaf) == X509_V_OK) issuer = certs[k].get();
+        if (!issuer && i < files.size()) {  // else '<file>.issuer', as at load
             if (FILE* f = std::fopen((files[i] + ".issuer").c_str(), "r")) {
-                file_issuer = PEM_read_X509(f, nullptr, nullptr, nullptr);
+                certs.emplace_back(PEM_read_X509(f, nullptr, nullptr, nullptr), X509_free);
                 std::fclose(f);
+                if (certs.back() && X509_check_issued(certs.back().get(), leaf) == X509_V_OK) issuer = certs.back().get();
             }
-            if (file_issuer && X509_check_issued(file_issuer, certs[0]) == X509_V_OK) issuer = file_issuer;
         }
-        int status = -1, reason = 0;
-        ASN1_GENERALIZEDTIME *rev = nullptr, *thisupd = nullptr, *nextupd = nullptr;
-        if (issuer) {
-            OCSP_CERTID* id = OCSP_cert_to_id(nullptr, certs[0], issuer);
-            if (!id || OCSP_resp_find_status(basic.get(), id, &status, &reason, &rev, &thisupd, &nextupd) != 1)
-                status = -1;
-            OCSP_CERTID_free(id);
+        std::string why;
+        switch (check_ocsp(der, leaf, issuer, why)) {
+            case OcspCheck::Ok: return int(i);
+            case OcspCheck::Refused: error = "OCSP response ignored: " + why; return -1;
+            case OcspCheck::NotThisCert:
+            case OcspCheck::NoIssuer: break;
         }
-        const bool valid = status >= 0 && OCSP_check_validity(thisupd, nextupd, 300, -1) == 1;
-        for (X509* x : certs) X509_free(x);
-        X509_free(file_issuer);
-        ERR_clear_error();
-        if (status < 0) continue;
-        if (status != V_OCSP_CERTSTATUS_GOOD) {
-            error = std::string("OCSP single response: certificate status is '") + OCSP_cert_status_str(status) + "'";
-            return -1;
-        }
-        if (!valid) {
-            error = "OCSP single response: no longer valid (or not yet)";
-            return -1;
-        }
-        return int(i);
     }
+    ERR_clear_error();
     error = "OCSP single response: Certificate ID does not match any certificate or issuer.";
     return -1;
 }

@@ -24,6 +24,8 @@
 #include "edgeshard/tls/ktls.hpp"
 #include "edgeshard/tls/session_cache.hpp"
 
+#include "ocsp_check.hpp"
+
 namespace es::tls {
 
 namespace {
@@ -524,6 +526,40 @@ int BindTls::replace_ocsp(const std::string& path, const std::string& der) {
     return n;
 }
 
+OcspCheck check_ocsp(std::string_view der, X509* leaf, X509* issuer, std::string& why) {
+    const auto* q = reinterpret_cast<const unsigned char*>(der.data());
+    std::unique_ptr<OCSP_RESPONSE, decltype(&OCSP_RESPONSE_free)> resp(d2i_OCSP_RESPONSE(nullptr, &q, long(der.size())),
+                                                                      OCSP_RESPONSE_free);
+    auto refuse = [&](std::string w) {
+        ERR_clear_error();
+        why = std::move(w);
+        return OcspCheck::Refused;
+    };
+    if (!resp) return refuse("not a DER OCSP response");
+    if (OCSP_response_status(resp.get()) != OCSP_RESPONSE_STATUS_SUCCESSFUL)
+        return refuse(std::string("its status is '") + OCSP_response_status_str(OCSP_response_status(resp.get())) +
+                      "'");
+    std::unique_ptr<OCSP_BASICRESP, decltype(&OCSP_BASICRESP_free)> basic(OCSP_response_get1_basic(resp.get()),
+                                                                          OCSP_BASICRESP_free);
+    if (!basic) return refuse("no basic response in it");
+    if (OCSP_resp_count(basic.get()) != 1)
+        return refuse("it holds " + std::to_string(OCSP_resp_count(basic.get())) +
+                      " certificate statuses, not exactly one");
+    if (!issuer) return OcspCheck::NoIssuer;
+    std::unique_ptr<OCSP_CERTID, decltype(&OCSP_CERTID_free)> id(OCSP_cert_to_id(nullptr, leaf, issuer),
+                                                                 OCSP_CERTID_free);
+    int status = 0, reason = 0;
+    ASN1_GENERALIZEDTIME *rev = nullptr, *thisupd = nullptr, *nextupd = nullptr;
+    if (!id || OCSP_resp_find_status(basic.get(), id.get(), &status, &reason, &rev, &thisupd, &nextupd) != 1) {
+        ERR_clear_error();
+        return OcspCheck::NotThisCert;
+    }
+    if (status != V_OCSP_CERTSTATUS_GOOD)
+        return refuse(std::string("it says the certificate is '") + OCSP_cert_status_str(status) + "'");
+    if (OCSP_check_validity(thisupd, nextupd, 300, -1) != 1) return refuse("it has expired or is not valid yet");
+    return OcspCheck::Ok;
+}
+
 bool BindTls::load_ocsp(Cert& c, std::string& error, std::vector<std::string>& warnings) {
     const std::string p = c.path + ".ocsp";
     FILE* f = std::fopen(p.c_str(), "rb");
@@ -543,27 +579,6 @@ bool BindTls::load_ocsp(Cert& c, std::string& error, std::vector<std::string>& w
         ERR_clear_error();
         return true;
     };
-    const auto* q = reinterpret_cast<const unsigned char*>(der.data());
-    OCSP_RESPONSE* resp = d2i_OCSP_RESPONSE(nullptr, &q, long(der.size()));
-    if (!resp) return ignore("not a DER OCSP response");
-    struct Free {
-        OCSP_RESPONSE* r;
-        OCSP_BASICRESP* b = nullptr;
-        OCSP_CERTID* id = nullptr;
-        X509* issuer = nullptr;
-        ~Free() {
-            OCSP_CERTID_free(id);
-            OCSP_BASICRESP_free(b);
-            OCSP_RESPONSE_free(r);
-            X509_free(issuer);
-        }
-    } owned{resp};
-    if (OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL)
-        return ignore(std::string("its status is '") + OCSP_response_status_str(OCSP_response_status(resp)) + "'");
-    owned.b = OCSP_response_get1_basic(resp);
-    if (!owned.b) return ignore("no basic response in it");
-    if (OCSP_resp_count(owned.b) != 1) return ignore("it holds " + std::to_string(OCSP_resp_count(owned.b)) +
-                                                     " certificate statuses, not exactly one");
     // the issuer: in the certificate's chain, else in '<crt>.issuer'
     X509* leaf = SSL_CTX_get0_certificate(c.ctx);
     STACK_OF(X509)* chain = nullptr;
@@ -571,28 +586,26 @@ bool BindTls::load_ocsp(Cert& c, std::string& error, std::vector<std::string>& w
     X509* issuer = nullptr;
     for (int i = 0; chain && i < sk_X509_num(chain); ++i)
         if (X509_check_issued(sk_X509_value(chain, i), leaf) == X509_V_OK) issuer = sk_X509_value(chain, i);
+    std::unique_ptr<X509, decltype(&X509_free)> file_issuer(nullptr, X509_free);
     if (!issuer) {
         if (FILE* fi = std::fopen((c.path + ".issuer").c_str(), "r")) {
-            owned.issuer = PEM_read_X509(fi, nullptr, nullptr, nullptr);
+            file_issuer.reset(PEM_read_X509(fi, nullptr, nullptr, nullptr));
             std::fclose(fi);
         }
-        if (owned.issuer && X509_check_issued(owned.issuer, leaf) == X509_V_OK) issuer = owned.issuer;
+        if (file_issuer && X509_check_issued(file_issuer.get(), leaf) == X509_V_OK) issuer = file_issuer.get();
     }
-    if (!issuer) {
-        ERR_clear_error();
-        error = "certificate '" + c.path + "': its OCSP response '" + p +
-                "' cannot be checked without the issuer's certificate: add it to the PEM or to '" + c.path +
-                ".issuer'";
-        return false;
+    std::string why;
+    switch (check_ocsp(der, leaf, issuer, why)) {
+        case OcspCheck::Ok: break;
+        case OcspCheck::NotThisCert: return ignore("it is not about this certificate");
+        case OcspCheck::Refused: return ignore(why);
+        case OcspCheck::NoIssuer:
+            ERR_clear_error();
+            error = "certificate '" + c.path + "': its OCSP response '" + p +
+                    "' cannot be checked without the issuer's certificate: add it to the PEM or to '" + c.path +
+                    ".issuer'";
+            return false;
     }
-    owned.id = OCSP_cert_to_id(nullptr, leaf, issuer);
-    int status = 0, reason = 0;
-    ASN1_GENERALIZEDTIME *rev = nullptr, *thisupd = nullptr, *nextupd = nullptr;
-    if (!owned.id || OCSP_resp_find_status(owned.b, owned.id, &status, &reason, &rev, &thisupd, &nextupd) != 1)
-        return ignore("it is not about this certificate");
-    if (status != V_OCSP_CERTSTATUS_GOOD)
-        return ignore(std::string("it says the certificate is '") + OCSP_cert_status_str(status) + "'");
-    if (OCSP_check_validity(thisupd, nextupd, 300, -1) != 1) return ignore("it has expired or is not valid yet");
     c.ocsp = std::move(der);
     SSL_CTX_set_tlsext_status_cb(c.ctx, on_status);
     SSL_CTX_set_tlsext_status_arg(c.ctx, &c);
