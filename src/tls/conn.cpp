@@ -65,7 +65,7 @@ struct BioGlue {
             return 0;
         }
         *done = c->in_.take(p, n);
-        if (c->kt_) c->kt_->in.feed(p, *done);
+        if (c->kt_ && c->ktls_bind_) c->kt_->in.feed(p, *done);  // receive counts: kernel TLS only
         return 1;
     }
     static long ctrl(BIO* b, int cmd, long /*num*/, void* /*ptr*/) {

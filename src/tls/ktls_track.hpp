@@ -46,7 +46,8 @@ struct RecordCounter {
 };
 
 struct KtlsTrack {
-    RecordCounter out, in;  // records this end wrote, records OpenSSL read
+    RecordCounter out, in;  // records this end wrote, records OpenSSL read (counted on kernel-TLS binds only:
+                            // direct sealing needs no receive count)
     // TLS 1.3: the counts when the peer's application secret was derived (the server does it on
     // the client's Finished: every record written before used handshake keys, every one after
     // it, the session tickets first, application keys)
