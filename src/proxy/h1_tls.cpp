@@ -99,162 +99,17 @@ void H1Proxy::h_tls_recv(H1Conn* s, std::uint16_t bid, std::uint32_t n, bool mor
     h_schedule(s);
 }
 
-// Plaintext from a record layer into a gathering block (made when needed, compacted when full,
-// given back when it ends empty: an idle connection holds none); returns the bytes taken. A full
-// block leaves the rest in the record layer until its reader consumed some.
-std::size_t H1Proxy::tls_pull(tls::Conn& t, HeadBuf*& acc) {
-    std::size_t total = 0;
-    for (;;) {
-        if (!acc && !(acc = sendq_.new_block())) break;  // no memory now: the bytes wait in the layer
-        HeadBuf* a = acc;
-        if (a->len == HeadBuf::kCap) {
-            if (a->off == 0) break;  // full: the reader must consume first
-            std::memmove(a->data, a->data + a->off, a->len - a->off);
-            a->len -= a->off;
-            a->off = 0;
-        }
-        const std::size_t got = t.read(a->data + a->len, HeadBuf::kCap - a->len);
-        if (got == 0) break;
-        a->len += std::uint32_t(got);
-        total += got;
-    }
-    if (acc && acc->len == acc->off) {
-        sendq_.blocks.destroy(acc);
-        acc = nullptr;
-    }
-    return total;
-}
+void H1Proxy::h_tls_seal(H1Conn* s) { w_.tls_->seal(*s->tls, s->out, s->tls_sealed); }
 
 // A client's plaintext into the request's gathering block.
 std::size_t H1Proxy::h_tls_pull(H1Conn* s) {
     tls::Conn& t = *s->tls;
     if (!t.established() || t.failed()) return 0;
     const bool idle = !s->req_acc || s->req_acc->len == s->req_acc->off;
-    const std::size_t total = tls_pull(t, s->req_acc);
+    const std::size_t total = w_.tls_->pull(t, s->req_acc);
     if (total > 0 && idle && !s->st) s->t_req = r_.now_ms();  // first byte of a request
     if (!s->req_acc) s->req_scanned = 0;
     return total;
-}
-
-// The plaintext pieces behind the records already queued become records. Records are moved into
-// head blocks as they are made, so the record layer's output buffer stays one record deep. Until
-// the handshake completes (a connection to a server), only its flights are queued, in front of
-// the pieces, which wait unsealed (the send takes the records alone: `sealed` counts them).
-void H1Proxy::tls_seal(tls::Conn& t, OutQ& q, std::uint8_t& sealed) {
-    ES_ASSERT(!q.inflight);
-    // the pieces leave the queue first (their bytes are copied into records below); records take
-    // their places, up to the queue's capacity (what does not fit waits in the record layer)
-    Seg pieces[OutQ::kCap];
-    int np = 0;
-    for (int i = sealed; i < q.n; ++i) {
-        pieces[np++] = q.at(i);
-        q.bytes -= q.at(i).len;
-    }
-    q.n = sealed;
-    HeadBuf* cur = nullptr;  // the block records are being moved into
-    auto drain = [&]() {
-        while (t.pending_out() > 0) {
-            if (cur && cur->len == HeadBuf::kCap) {
-                sendq_.push(q, Seg{cur->data, cur->len, net::BufRing::kNone, cur});  // its place was kept
-                cur = nullptr;
-            }
-            if (!cur) {
-                if (q.full()) return;  // no place for another block: the rest waits in the record layer
-                cur = sendq_.new_block();
-                if (!cur) {
-                    q.broken = true;  // the record stream would have a hole: the connection must close
-                    return;
-                }
-            }
-            cur->len += std::uint32_t(t.take_out(cur->data + cur->len, HeadBuf::kCap - cur->len));
-        }
-    };
-    // one write: its records go straight into the current block (the window) while they fit
-    auto write = [&](const char* p, std::size_t n) {
-        bool direct = t.sealing();
-        if (!direct && n >= kDirectSealMin && t.direct()) {  // decided at the first large piece
-            st_.shard.ssl_direct.inc();
-            direct = true;
-        }
-        if (direct) {
-            // sealed straight from the piece into blocks, block after block, while the queue has
-            // places (tls/seal.hpp); what does not fit waits in the record layer, in order
-            while (n > 0 && t.pending_out() == 0 && !q.broken) {
-                if (!cur) {
-                    if (q.full()) break;
-                    cur = sendq_.new_block();
-                    if (!cur) {
-                        q.broken = true;
-                        return;
-                    }
-                }
-                std::size_t used = cur->len;
-                const std::size_t took = t.seal_into(p, n, cur->data, HeadBuf::kCap, used);
-                cur->len = std::uint32_t(used);
-                p += took;
-                n -= took;
-                if (t.failed()) {
-                    q.broken = true;
-                    return;
-                }
-                if (n > 0) {  // full
-                    sendq_.push(q, Seg{cur->data, cur->len, net::BufRing::kNone, cur});
-                    cur = nullptr;
-                }
-            }
-            if (n > 0 && !q.broken && !t.write(p, n)) q.broken = true;
-            drain();
-            return;
-        }
-        if (t.pending_out() == 0 && !q.broken) {
-            if (cur && cur->len == HeadBuf::kCap) {
-                sendq_.push(q, Seg{cur->data, cur->len, net::BufRing::kNone, cur});
-                cur = nullptr;
-            }
-            if (!cur && !q.full()) cur = sendq_.new_block();
-            if (cur) t.set_window(cur->data + cur->len, HeadBuf::kCap - cur->len);
-        }
-        if (!t.write(p, n)) q.broken = true;
-        if (cur) cur->len += std::uint32_t(t.window_used());
-        t.clear_window();
-        drain();
-    };
-    const bool plain_ok = t.established();
-    if (plain_ok) {
-        // small pieces (a response head and its short body) are staged together so they leave as
-        // one record: a record per piece would cost a seal and 22 bytes each, and the peer one more open
-        std::size_t staged = 0;
-        for (int i = 0; i < np; ++i) {
-            Seg& sg = pieces[i];
-            if (staged + sg.len > sizeof tls_stage_ && staged > 0) {
-                write(tls_stage_, staged);
-                staged = 0;
-            }
-            if (sg.len >= sizeof tls_stage_) {
-                write(sg.p, sg.len);
-            } else {
-                std::memcpy(tls_stage_ + staged, sg.p, sg.len);
-                staged += sg.len;
-            }
-            sendq_.free(sg);
-        }
-        if (staged > 0) write(tls_stage_, staged);
-    }
-    drain();
-    if (cur && cur->len > 0) sendq_.push(q, Seg{cur->data, cur->len, net::BufRing::kNone, cur});  // its place was kept
-    else if (cur) sendq_.blocks.destroy(cur);
-    sealed = q.n;
-    if (!plain_ok) {
-        for (int i = 0; i < np; ++i) {  // back behind the flights, in order
-            if (q.full()) {
-                q.broken = true;
-                sendq_.free(pieces[i]);
-                continue;
-            }
-            sendq_.push(q, pieces[i]);
-        }
-    }
-    if (q.n == 0) sendq_.trim(q);
 }
 
 // Before a close that follows a response: queue close_notify. True while it is being sent.
@@ -450,7 +305,7 @@ void H1Proxy::c_tls_failed(H1SrvConn* c) {
 std::size_t H1Proxy::c_tls_pull(H1Conn* s, H1SrvConn* c) {
     tls::Conn& t = *c->tls;
     if (!t.established() || t.failed() || !s->st) return 0;
-    return tls_pull(t, s->st->rsp_acc);
+    return w_.tls_->pull(t, s->st->rsp_acc);
 }
 
 // TLS: plaintext waits in the server's record layer while the gathering block is full: take more
@@ -466,27 +321,6 @@ void H1Proxy::h_process_response_tls(H1Conn* s) {
         h_process_response_loop(s);
         if (got == 0) break;
     }
-}
-
-// ---------------------------------------------------------------- certificates at run time
-
-void H1Proxy::tls_cert_update(tls::CertUpdate& u) {
-    // the addresses of one bind line share its BindTls: each is updated once
-    std::vector<const tls::BindTls*> done;
-    for (auto& per : tls_binds_)
-        for (auto& b : per) {
-            if (!b || std::find(done.begin(), done.end(), b.get()) != done.end()) continue;
-            done.push_back(b.get());
-            if (u.ocsp_only) {
-                b->replace_ocsp(u.path, u.ocsp);
-                continue;
-            }
-            std::string error;
-            if (b->replace_cert(u.path, u.pem, error) < 0)
-                std::fprintf(stderr, "edgeshard: shard %d: commit ssl cert %s: %s\n", w_.p_.shard_id, u.path.c_str(),
-                             error.c_str());
-        }
-    if (u.pending.fetch_sub(1) == 1) delete &u;
 }
 
 }  // namespace es::proxy

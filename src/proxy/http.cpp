@@ -66,7 +66,7 @@ H1Proxy::H1Proxy(Worker& w)
     : ShardCtx(w),
       hsessions_("http_session", std::uint64_t(w.p_.conn_limit) + 1024),
       hconns_("http_conn"),
-      sendq_(*w.bufs_, w.io_) {
+      sendq_(w.tls_->sendq) {
     hqueues_.resize(cfg_.backends.size());
     http_init();
 }
@@ -108,37 +108,7 @@ void H1Proxy::http_init() {
     http_limits_.max_headers = std::uint16_t(std::min<int>(cfg_.global.maxhdr, int(http::kMaxHeaders)));
     http_limits_.max_head = std::min<std::uint32_t>(std::uint32_t(cfg_.global.bufsize), HeadBuf::kCap - 8192);
     http_limits_.max_body = std::uint64_t(std::max<std::int64_t>(0, cfg_.global.max_body));
-    // TLS binds: this shard's own contexts (tls/README.md: no OpenSSL object is shared between
-    // shards); the configuration check loaded the same files already, so a failure here means
-    // they changed since: the shard does not start
-    if (cfg_.global.ssl_cachesize > 0) {
-        // tune.ssl.cachesize is for the whole process, as in HAProxy: each shard keeps its share
-        const auto n = std::size_t(std::max(1, w_.p_.nshards));
-        tls_cache_ = std::make_unique<tls::SessionCache>((std::size_t(cfg_.global.ssl_cachesize) + n - 1) / n,
-                                                         &st_.shard.ssl_cache_lookups, &st_.shard.ssl_cache_misses);
-    }
-    tls_binds_.resize(cfg_.frontends.size());
-    std::map<const config::BindTlsOptions*, std::shared_ptr<tls::BindTls>> made;
-    for (const auto& fe : cfg_.frontends) {
-        auto& per = tls_binds_[fe.id];
-        per.resize(fe.binds.size());
-        for (std::size_t b = 0; b < fe.binds.size(); ++b) {
-            const auto* o = fe.binds[b].tls.get();
-            if (!o) continue;
-            auto& ctx = made[o];
-            if (!ctx) {
-                std::string error;
-                std::vector<std::string> warnings;
-                ctx = tls::BindTls::make(o->o, error, warnings, tls_cache_.get());
-                if (!ctx) throw std::runtime_error(fe.binds[b].spec + ": " + error);
-                // `ktls on` where the kernel cannot take the records: the configuration check
-                // warned once; the connections stay on user-space records at no cost
-                if (o->o.ktls && tls::ktls_support().tx && tls::ktls_support().rx) ctx->enable_ktls();
-            }
-            per[b] = ctx;
-        }
-    }
-    // servers reached over TLS: this shard's client contexts (checked by the configuration already)
+    // servers reached over TLS    // servers reached over TLS: this shard's client contexts (checked by the configuration already)
     tls_up_.resize(cfg_.backends.size());
     for (const auto& be : cfg_.backends) {
         auto& per = tls_up_[std::size_t(be.id)];
@@ -156,7 +126,7 @@ void H1Proxy::http_init() {
 
 void H1Proxy::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind) {
     H1Conn* s = w_.stopping_ ? nullptr : hsessions_.make();
-    const tls::BindTls* tb = bind >= 0 ? tls_binds_[fe][std::size_t(bind)].get() : nullptr;
+    const tls::BindTls* tb = w_.tls_->bind(fe, bind);
     if (s && tb) {
         s->tls = new (std::nothrow) tls::Conn(*tb);
         s->set(kH1Tls);

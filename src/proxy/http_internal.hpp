@@ -24,12 +24,6 @@ inline config::Millis first_of(config::Millis a, config::Millis b, config::Milli
 
 inline constexpr std::uint32_t kHighWaterBufs = 8;  // queued bytes (in buffers) that stop the feeding recv
 inline constexpr std::uint16_t kInBufsMax = 4;       // unconsumed received buffers that stop a recv
-// TLS: ciphertext the record layer holds, not yet decrypted, that stops a client recv
-inline constexpr std::size_t kTlsInMax = 64 * 1024;
-// A TLS connection seals its records itself (tls/seal.hpp) from its first response piece this
-// large on: below it OpenSSL's copies cost less than deriving the keys (a connection that only
-// ever sends small responses never derives them).
-inline constexpr std::size_t kDirectSealMin = 8192;
 // A server name's hash (TLS to servers with a per-request SNI: which pooled connection may serve
 // which request). FNV-1a over the lower-cased name; never 0, which means "no SNI".
 inline std::uint32_t tls_name_hash(std::string_view n) {

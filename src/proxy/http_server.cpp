@@ -377,7 +377,7 @@ void H1Proxy::c_send(H1SrvConn* c) {
     if (c->state != H1SrvConn::Ready) return;
     if (c->owner && c->owner->st && !c->out.inflight && c->out.n > 0) c->owner->st->last_srv = r_.now_ms();
     if (c->tls) [[unlikely]] {
-        if (!c->out.inflight) tls_seal(*c->tls, c->out, c->tls_sealed);  // only records leave
+        if (!c->out.inflight) w_.tls_->seal(*c->tls, c->out, c->tls_sealed);  // only records leave
         if (c->out.broken) {
             c_send(c);
             return;

@@ -59,6 +59,7 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
     drain_timer_.kind = kTimerDrain;
     trim_timer_.kind = kTimerTrim;
     accept_paused_ = p_.accept_paused;
+    tls_ = std::make_unique<TlsIo>(cfg_, p_.nshards, st_, *bufs_, io_);
     tcp_ = std::make_unique<TcpProxy>(*this);
     h1_ = std::make_unique<H1Proxy>(*this);
     tcp_->pools(pools_);
@@ -174,7 +175,7 @@ void Worker::on_message(const shard::Message& m) {
         return;
     }
     if (m.kind == shard::Message::kCertUpdate) {
-        h1_->tls_cert_update(*reinterpret_cast<tls::CertUpdate*>(m.a));
+        tls_->cert_update(*reinterpret_cast<tls::CertUpdate*>(m.a), p_.shard_id);
         return;
     }
     if (m.kind == shard::Message::kResumeAccept) {

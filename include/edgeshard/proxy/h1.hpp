@@ -28,6 +28,7 @@
 #include "edgeshard/proxy/h1_types.hpp"
 #include "edgeshard/proxy/lb.hpp"
 #include "edgeshard/proxy/shard_ctx.hpp"
+#include "edgeshard/proxy/tls_io.hpp"
 #include "edgeshard/proxy/page.hpp"
 #include "edgeshard/proxy/page_waits.hpp"
 #include "edgeshard/shard/reactor.hpp"
@@ -71,17 +72,8 @@ private:
     void h_on_cli_recv(H1Conn* s, const shard::Cqe& e);
     // TLS (h1_tls.cpp): records in, plaintext to the request side; plaintext out, records queued
     void h_tls_recv(H1Conn* s, std::uint16_t bid, std::uint32_t n, bool more);
-    std::size_t tls_pull(tls::Conn& t, HeadBuf*& acc);
     std::size_t h_tls_pull(H1Conn* s);
-    void h_tls_seal(H1Conn* s) { tls_seal(*s->tls, s->out, s->tls_sealed); }
-public:
-    // `commit ssl cert` (shard::Message::kCertUpdate): this shard's binds that load the file take
-    // the new certificate; frees the update when this shard is the last to apply it.
-    void tls_cert_update(tls::CertUpdate& u);
-private:
-    // the plaintext pieces behind the `sealed` records of `q` become records (before the handshake
-    // completes, only its flights are queued, in front of the pieces)
-    void tls_seal(tls::Conn& t, OutQ& q, std::uint8_t& sealed);
+    void h_tls_seal(H1Conn* s);
     // TLS to servers (h1_tls.cpp): the connection's record layer, its SNI, handshake, plaintext pull
     std::string_view c_tls_sni(H1Conn* s, const config::ServerTlsOptions& t, const HeadBuf* head, char* buf,
                                std::size_t cap) const;
@@ -206,16 +198,10 @@ private:
 
     pool::ObjectPool<H1Conn> hsessions_;
     pool::ObjectPool<H1SrvConn> hconns_;
-    net::SendQueues sendq_;  // output queues: head blocks and queue blocks (only while bytes are queued)
+    net::SendQueues& sendq_;  // the shard's output queues (TlsIo owns them: both protocols use them)
     pool::ObjectPool<H1Stream> streams_{"http_stream"};   // exchanges (only while one is open)
-    // this shard's TLS session cache (resumption by session ID), shared by its TLS binds; declared
-    // before them so that it outlives their contexts
-    std::unique_ptr<tls::SessionCache> tls_cache_;
-    // [frontend][bind]: this shard's TLS contexts for the TLS binds (null: plain), built at start
-    std::vector<std::vector<std::shared_ptr<tls::BindTls>>> tls_binds_;
     // [backend][server]: this shard's client contexts for servers reached over TLS (null: in clear)
     std::vector<std::vector<std::unique_ptr<tls::Upstream>>> tls_up_;
-    char tls_stage_[16384];  // TLS: small plaintext pieces gathered into one record (h_tls_seal)
     pool::ObjectPool<HttpNotes> notes_{"http_notes"};     // per-request notes (log line, balance key)
     std::vector<std::vector<core::ListNode>> idle_;  // [backend][server]: idle server connections, MRU first
     std::vector<std::vector<H1Conn*>> hqueues_;  // [backend]: sessions waiting for a server slot

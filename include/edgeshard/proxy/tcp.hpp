@@ -19,6 +19,7 @@
 #include "edgeshard/pool/pool.hpp"
 #include "edgeshard/proxy/lb.hpp"
 #include "edgeshard/proxy/shard_ctx.hpp"
+#include "edgeshard/proxy/tls_io.hpp"
 #include "edgeshard/proxy/tcp_types.hpp"
 #include "edgeshard/shard/reactor.hpp"
 #include "edgeshard/stats/counters.hpp"

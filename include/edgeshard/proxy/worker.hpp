@@ -64,6 +64,7 @@ struct WorkerParams {
 
 class H1Proxy;
 class TcpProxy;
+class TlsIo;
 
 class Worker {
 public:
@@ -195,6 +196,7 @@ private:
     std::uint8_t gen_ = 0;
 
     std::vector<pool::RawPool*> pools_;  // every pool of the shard's proxy (show pools, idle trims)
+    std::unique_ptr<TlsIo> tls_;     // TLS binds and output queues, shared by both protocols
     std::unique_ptr<TcpProxy> tcp_;  // the tcp frontends' sessions
     std::unique_ptr<H1Proxy> h1_;  // the HTTP/1 frontends' connections
     std::vector<std::unique_ptr<log::Format>> fe_formats_;

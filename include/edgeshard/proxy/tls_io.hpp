@@ -1,0 +1,72 @@
+// TLS on a shard's client connections, shared by both protocols (HTTP/1 and mode tcp): the
+// shard's bind contexts and session cache, its output queues, and the two moves between a record
+// layer (tls::Conn) and those queues. Owned by the Worker, built before the proxies.
+//  - pull: a record layer's plaintext into pooled blocks;
+//  - seal: the plaintext pieces queued behind a queue's records become records (sealed straight
+//    into blocks once the handshake is over, tls/seal.hpp), so only records leave.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "edgeshard/config/config.hpp"
+#include "edgeshard/net/send_queue.hpp"
+#include "edgeshard/stats/counters.hpp"
+#include "edgeshard/tls/conn.hpp"
+#include "edgeshard/tls/session_cache.hpp"
+
+namespace es::tls {
+struct CertUpdate;
+}
+
+namespace es::proxy {
+
+// Ciphertext a record layer holds, not yet decrypted, that stops the connection's receive.
+inline constexpr std::size_t kTlsInMax = 64 * 1024;
+// A TLS connection seals its records itself (tls/seal.hpp) from its first plaintext piece this
+// large on: below it OpenSSL's copies cost less than deriving the keys (a connection that only
+// ever sends small pieces never derives them).
+inline constexpr std::size_t kDirectSealMin = 8192;
+
+class TlsIo {
+public:
+    // Builds this shard's contexts for the TLS binds (tls/README.md: no OpenSSL object is shared
+    // between shards). The configuration check loaded the same files already, so a failure here
+    // means they changed since: throws, and the shard does not start.
+    TlsIo(const config::Config& cfg, int nshards, stats::ShardStats& st, net::BufRing& bufs, net::SideIo& io);
+    TlsIo(const TlsIo&) = delete;
+    TlsIo& operator=(const TlsIo&) = delete;
+
+    net::SendQueues sendq;  // the shard's output queues: blocks and queue blocks (only while bytes are queued)
+
+    // the context of bind `bind` of frontend `fe`, null for a plain bind
+    const tls::BindTls* bind(std::uint32_t fe, int bind) const {
+        return bind >= 0 ? binds_[fe][std::size_t(bind)].get() : nullptr;
+    }
+    // Plaintext from a record layer into a gathering block (made when needed, compacted when
+    // full, given back when it ends empty); returns the bytes taken. A full block leaves the rest
+    // in the record layer until its reader consumed some.
+    std::size_t pull(tls::Conn& t, net::Block*& acc);
+    // The plaintext pieces of `q` behind its first `sealed` pieces (records) become records;
+    // `sealed` then counts every piece. Until the handshake completes only its flights are
+    // queued, in front of the pieces, which wait unsealed. A record that cannot be queued (no
+    // memory) marks the queue broken: the connection must close.
+    void seal(tls::Conn& t, net::SendQueue& q, std::uint8_t& sealed);
+    // `commit ssl cert` / `set ssl ocsp-response` (shard::Message::kCertUpdate): this shard's
+    // binds that load the file take the new certificate or response; frees the update when this
+    // shard is the last to apply it
+    void cert_update(tls::CertUpdate& u, int shard_id);
+
+private:
+    stats::ShardStats& st_;
+    // this shard's session cache (resumption by session ID), shared by its TLS binds; declared
+    // before them so that it outlives their contexts
+    std::unique_ptr<tls::SessionCache> cache_;
+    // [frontend][bind]: the contexts of the TLS binds (null: plain)
+    std::vector<std::vector<std::shared_ptr<tls::BindTls>>> binds_;
+    char stage_[16384];  // small plaintext pieces gathered into one record (seal)
+};
+
+}  // namespace es::proxy
