@@ -297,10 +297,8 @@ void finalize_tls(ParseState& st) {
                 continue;
             }
             const BindTlsOptions* orig = b.tls.get();
-            if (f.mode != Mode::Http)
-                fail(b.where, "'bind ... ssl' on frontend " + squote(f.name) +
-                                  " (mode tcp): TLS termination is supported on 'mode http' frontends only in this version");
             auto t = std::make_shared<BindTlsOptions>(*orig);
+            t->o.alpn_relayed = f.mode != Mode::Http;  // mode tcp: the server speaks the protocol
             for (auto& c : t->o.crt) c = resolve(g.crt_base, c);
             t->o.crt_list.clear();
             for (const auto& l : t->crt_lists) read_crt_list(st, b.where, l.path, l.after_crt, t->o.crt_list);

@@ -181,7 +181,7 @@ void Worker::accept_conn(int slot, std::uint32_t fe, const sockaddr_storage* pee
     }
     st_.fe[fe].stot.inc();
     if (is_http_fe(fe)) h1_->http_accept(slot, fe, peer, bind);
-    else tcp_->accept(slot, fe, peer, dst_port());
+    else tcp_->accept(slot, fe, peer, dst_port(), bind);
     if (shard_full() || !fe_has_room(fe)) update_accepting();
 }
 

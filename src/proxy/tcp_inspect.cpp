@@ -63,13 +63,14 @@ void TcpProxy::inspect(Session* s) {
     t.src = s->peer.ss_family != AF_UNSPEC ? &s->peer : nullptr;
     t.dst_port = s->dst_port;
     t.payload = held_bytes(s);
+    if (s->tls) t.tls = &s->tls->facts();
     const auto held = std::uint32_t(t.payload.size());
     t.payload_final = now >= s->inspect_until || held >= hold_cap() || s->side[kClient].has(net::kSideEof);
     switch (rules::run_tcp_rules(fe.tcp_content_rules, fe.http.acls, t)) {
         case rules::TcpVerdict::Wait: {
             if (!s->early) {
                 s->early = true;
-                arm_recv(s, kClient);
+                if (!s->tls) arm_recv(s, kClient);  // (TLS: its receive is armed already, tcp_tls.cpp)
             }
             // the delay bounds the wait; `timeout client`, when shorter, bounds the client's silence
             std::int64_t d = s->inspect_until;
@@ -98,6 +99,7 @@ void TcpProxy::route(Session* s) {
     t.src = s->peer.ss_family != AF_UNSPEC ? &s->peer : nullptr;
     t.dst_port = s->dst_port;
     t.payload = held_bytes(s);
+    if (s->tls) t.tls = &s->tls->facts();
     t.payload_final = true;
     assign_backend(s, rules::select_backend(fe, t));
 }
@@ -106,6 +108,12 @@ void TcpProxy::route(Session* s) {
 // hello that came in one segment is judged in place, without a copy).
 std::string_view TcpProxy::held_bytes(const Session* s) const {
     if (s->held) return {s->held->data, s->held->len};
+    if (s->tls) {  // TLS: the first block of plaintext (tcp_tls.cpp), up to the hold's size
+        const net::SendQueue& q = s->tq[kServer];
+        if (q.n == 0) return {};
+        const net::Seg& sg = q.blk->seg[q.first];
+        return {sg.p, std::min(sg.len, hold_cap())};
+    }
     const Dir& d = s->dir[kClient];
     if (d.q.empty()) return {};
     iovec v{};

@@ -37,8 +37,21 @@ void TcpProxy::pools(std::vector<pool::RawPool*>& out) {
 
 
 // A connection accepted on a tcp frontend. `peer`: its address, when the listener asked for it.
-void TcpProxy::accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, std::uint16_t dst_port) {
+void TcpProxy::accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, std::uint16_t dst_port, int bind) {
     Session* s = w_.stopping_ ? nullptr : sessions_.make();
+    if (const tls::BindTls* tb = w_.tls_->bind(fe, bind); s && tb) [[unlikely]] {
+        s->tls = new (std::nothrow) tls::Conn(*tb);
+        if (!s->tls || !s->tls->ok()) {
+            delete s->tls;
+            s->tls = nullptr;
+            sessions_.destroy(s);
+            s = nullptr;
+        } else {
+            s->tlsf = std::uint8_t(tb->ktls() ? kTlsUser | kTlsWait : kTlsUser);
+            st_.shard.ssl_accepts.inc();
+            st_.shard.ssl_conns.inc();
+        }
+    }
     if (!s) {
         io_.close_slot(slot, UserData::pack_raw(kOpCancelAccept, 0, 0));
         st_.fe[fe].dcon.inc();
@@ -124,6 +137,11 @@ void TcpProxy::on_timer(shard::Timer* t) {
                 else connect_server(s, -1);  // its slot went to a queued session meanwhile
             }
             return;
+        case kTimerHandshake:
+            if (s->state != SessState::Handshake) return;
+            st_.shard.ssl_failures.inc();  // a handshake that did not complete in time: a failed one
+            close_session(s);
+            return;
         case kTimerInspect: {
             if (s->state != SessState::Inspecting) return;
             const std::int64_t now = r_.now_ms();
@@ -171,7 +189,8 @@ void TcpProxy::end_of_turn() {
             for (int side = 0; side < 2; ++side) {
                 if (!s->side[side].has(net::kSideStarved)) continue;
                 s->side[side].clear(net::kSideStarved);
-                if (s->state == SessState::Established) maybe_rearm(s, side);
+                if (s->tlsf & kTlsUser) tls_maybe_rearm(s, side);
+                else if (s->state == SessState::Established) maybe_rearm(s, side);
                 else if (s->state == SessState::Inspecting) arm_recv(s, side);
             }
             op_done(s);  // the starved list held a reference
@@ -200,6 +219,7 @@ void TcpProxy::serve_queue(std::size_t be, const std::function<bool()>& room) {
 // One tcplog record per L4 connection, when it ends.
 void TcpProxy::tcp_log(Session* s) {
     if (!p_.log_ring || !w_.fe_formats_[s->fe]) return;
+    if (s->tls && !s->tls->established()) return;  // a failed TLS handshake is counted, not logged
     // option dontlognull: a connection whose client sent nothing (a health probe, a port scan)
     if (cfg_.frontends[s->fe].dontlognull && s->dir[kClient].moved == 0) return;
     const std::int64_t now = r_.now_ms();
@@ -228,6 +248,22 @@ void TcpProxy::tcp_log(Session* s) {
 void TcpProxy::start_session(Session* s) {
     s->counted_conn = true;
     w_.conn_started(s->fe);
+    if (s->tls) [[unlikely]] {
+        // a TLS bind: the handshake first (tcp_tls.cpp), bounded by `timeout client` from the
+        // accept as HAProxy 2.6 bounds it; the rules and the backend come once it is done
+        s->state = SessState::Handshake;
+        const config::Millis tc = cfg_.frontends[s->fe].timeouts.client;
+        s->timer.kind = kTimerHandshake;
+        if (tc > 0) r_.timers().schedule(&s->timer, s->t_accept + tc);
+        arm_recv(s, kClient);
+        return;
+    }
+    route_new(s);
+}
+
+// The backend of a new session (after its TLS handshake on a TLS bind): the content rules and
+// conditional use_backend decide, else the first unconditional use_backend or the default.
+void TcpProxy::route_new(Session* s) {
     const auto& fe = cfg_.frontends[s->fe];
     // the one test a frontend without tcp-request content rules or conditional use_backend pays
     if (__builtin_expect(fe.tcp_inspect || fe.tcp_route_cond, 0)) {
@@ -390,6 +426,10 @@ void TcpProxy::established(Session* s) {
     const std::int64_t now = r_.now_ms();
     s->last_ms[kClient] = now;
     s->last_ms[kServer] = now;
+    if (s->tlsf & kTlsUser) [[unlikely]] {
+        tls_established(s);  // what the client sent meanwhile goes first (tcp_tls.cpp)
+        return;
+    }
     if (__builtin_expect(s->early, 0)) {
         early_established(s);  // the client's held bytes go first (tcp_inspect.cpp)
     } else {
@@ -423,7 +463,8 @@ std::int64_t TcpProxy::idle_deadline(const Session* s) const {
         const Dir& to = s->dir[1 - x];  // bytes flowing towards side x
         const bool sends = !sd.has(net::kSideEof) &&
                            (sd.has(net::kSideRecv | net::kSideStarved | net::kSidePollIn) || s->dir[x].mode == Dir::Switching);
-        const bool acks = to.q.bytes > 0 || to.send_inflight || to.pipe_bytes > 0 || sd.has(net::kSidePollOut);
+        const bool acks = to.q.bytes > 0 || to.send_inflight || to.pipe_bytes > 0 || sd.has(net::kSidePollOut) ||
+                          s->tq[x].n > 0 || s->tq[x].inflight;
         return sends || acks;
     };
     std::int64_t d = -1;
@@ -480,6 +521,7 @@ void TcpProxy::close_session(Session* s) {
         s->pending_ops += io_.close(s->side[side], ud(kOpCancel, s), ud(kOpClose, s));
         Dir& d = s->dir[side];
         if (!d.send_inflight) bufs_->drop(d.q);  // else on_send() drops it: the send may still read them
+        if (!s->tq[side].inflight && s->tq[side].blk) w_.tls_->sendq.drop(s->tq[side]);
         if (d.pipe) {
             w_.put_pipe(d.pipe, d.pipe_bytes == 0);
             d.pipe = nullptr;
@@ -520,6 +562,7 @@ void TcpProxy::release(Session* s) {
         holds_.destroy(s->held);
         s->held = nullptr;
     }
+    if (s->tls) [[unlikely]] tls_release(s);
     s->released = true;
     s->all_node.unlink();
     --w_.live_;

@@ -13,6 +13,7 @@
 #include "edgeshard/proxy/tcp.hpp"
 #include "edgeshard/proxy/worker.hpp"
 #include "edgeshard/proxy/tcp_types.hpp"
+#include "edgeshard/tls/ktls.hpp"
 
 namespace es::proxy {
 
@@ -46,6 +47,10 @@ void TcpProxy::cancel_recv(Session* s, int side) {
 void TcpProxy::maybe_rearm(Session* s, int dir) {
     Side& src = s->side[dir];
     const Dir& d = s->dir[dir];
+    if (s->tlsf & kTlsUser) [[unlikely]] {
+        tls_maybe_rearm(s, dir);
+        return;
+    }
     if (s->state != SessState::Established || !src.can_recv()) return;
     if (d.mode != Dir::Copy) return;
     if (d.q.bytes > kLowWaterBufs * bufs_->size()) return;
@@ -59,6 +64,10 @@ void TcpProxy::on_recv(Session* s, int side, const shard::Cqe& e) {
     if (!more) {
         --s->pending_ops;
         net::SideIo::recv_ended(sd);
+    }
+    if (s->tlsf & kTlsUser) [[unlikely]] {
+        tls_recv(s, side, e, more);  // records in user space (tcp_tls.cpp)
+        return;
     }
     if (__builtin_expect(s->early && s->state != SessState::Established && s->state != SessState::Closing, 0)) {
         on_early_recv(s, e, more);  // the client's bytes before the server is there (tcp_inspect.cpp)
@@ -121,6 +130,15 @@ void TcpProxy::on_recv(Session* s, int side, const shard::Cqe& e) {
         else maybe_rearm(s, side);
         return;
     }
+    if (e.res == -EIO && side == kClient && (s->tlsf & kTlsKernel)) {
+        // kernel TLS: a record that is not application data (close_notify, another alert): the
+        // client's end
+        sd.set(net::kSideEof);
+        s->last_ms[side] = r_.now_ms();
+        if (!d.send_inflight && d.q.empty()) shutdown_side(s, kServer);
+        schedule_idle(s);
+        return;
+    }
     read_failed(s, side);
 }
 
@@ -161,12 +179,18 @@ void TcpProxy::try_send(Session* s, int dir) {
     d.msg = msghdr{};
     d.msg.msg_iov = d.iov;
     d.msg.msg_iovlen = std::size_t(n);
-    s->pending_ops += io_.sendmsg(s->side[dst], &d.msg, MSG_WAITALL, ud(std::uint8_t(kOpSend0 + dst), s));
+    // kernel TLS refuses MSG_WAITALL (EOPNOTSUPP): a short send is resumed by on_send all the same
+    const int flags = (s->tlsf & kTlsKernel) ? 0 : MSG_WAITALL;
+    s->pending_ops += io_.sendmsg(s->side[dst], &d.msg, flags, ud(std::uint8_t(kOpSend0 + dst), s));
     d.send_inflight = true;
 }
 
 void TcpProxy::on_send(Session* s, int dst, int res) {
     --s->pending_ops;
+    if (s->tq[dst].inflight) [[unlikely]] {
+        tls_on_send(s, dst, res);  // records to the client, or its plaintext to the server (tcp_tls.cpp)
+        return;
+    }
     const int dir = 1 - dst;
     Dir& d = s->dir[dir];
     d.send_inflight = false;
@@ -212,6 +236,8 @@ void TcpProxy::on_send(Session* s, int dst, int res) {
 void TcpProxy::shutdown_side(Session* s, int side) {
     Side& sd = s->side[side];
     if (sd.has(net::kSideShut) || sd.slot < 0) return;
+    // kernel TLS: close_notify before the FIN (or, with a full send buffer, the FIN alone)
+    if (side == kClient && (s->tlsf & kTlsKernel) && sd.fd >= 0) [[unlikely]] (void)tls::ktls_send_close_notify(sd.fd);
     if (sd.has(net::kSideEof) && s->side[1 - side].has(net::kSideShut)) {
         sd.set(net::kSideShut);
         close_session(s);
@@ -283,6 +309,16 @@ void TcpProxy::on_install(Session* s, int side, int res) {
     net::SideIo::install_done(sd, res);  // closes the fd if the side is closed
     if (s->state != SessState::Established) {
         maybe_release(s);
+        return;
+    }
+    if (s->tlsf & kTlsWait) [[unlikely]] {  // the fd kernel TLS is set on (tcp_tls.cpp)
+        if (res < 0) {
+            tls_ktls_refused(s);
+            return;
+        }
+        const int fl = fcntl(sd.fd, F_GETFL);  // as below: a later splice must not block
+        fcntl(sd.fd, F_SETFL, fl | O_NONBLOCK);
+        tls_ktls_try(s);
         return;
     }
     if (res < 0) {

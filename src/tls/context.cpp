@@ -314,11 +314,15 @@ BindTls::~BindTls() {
 
 namespace {
 
-// ALPN: only what edgeshard speaks is offered
-bool make_alpn_wire(const std::vector<std::string>& protos, std::string& wire, std::string& error,
+// ALPN: only what edgeshard speaks is offered, or every protocol asked for when the bytes are
+// relayed to a server that speaks it (mode tcp)
+bool make_alpn_wire(const std::vector<std::string>& protos, bool relayed, std::string& wire, std::string& error,
                std::vector<std::string>& warnings) {
     for (const std::string& p : protos) {
-        if (p == "http/1.1") {
+        if (relayed && p.size() <= 255) {
+            wire += char(p.size());
+            wire += p;
+        } else if (p == "http/1.1") {
             wire += char(p.size());
             wire += p;
         } else if (p == "h2") {
@@ -672,7 +676,7 @@ bool BindTls::configure(Cert& cert, const BindOptions& o, std::string& error, st
     cert.min_ver = int(SSL_CTX_get_min_proto_version(ctx));
     cert.max_ver = int(SSL_CTX_get_max_proto_version(ctx));
     cert.curves = groups;
-    if (!make_alpn_wire(o.alpn, cert.alpn_wire, error, warnings)) return false;
+    if (!make_alpn_wire(o.alpn, o.alpn_relayed, cert.alpn_wire, error, warnings)) return false;
     if (!cert.alpn_wire.empty()) SSL_CTX_set_alpn_select_cb(ctx, on_alpn, &cert);
     return configure_verify(ctx, o, error);
 }

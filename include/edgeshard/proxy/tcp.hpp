@@ -32,8 +32,9 @@ public:
     TcpProxy(const TcpProxy&) = delete;
     TcpProxy& operator=(const TcpProxy&) = delete;
 
-    // a new client connection; `dst_port`: the port of the listener that accepted it
-    void accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, std::uint16_t dst_port);
+    // a new client connection; `dst_port`: the port of the listener that accepted it, `bind` its
+    // bind line (TLS binds terminate TLS)
+    void accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, std::uint16_t dst_port, int bind);
     void start_pending();  // accepted beyond a limit: start those that now have room
     void on_cqe(const shard::UserData& u, const shard::Cqe& e);
     void on_timer(shard::Timer* t);
@@ -48,6 +49,7 @@ public:
 
 private:
     void start_session(Session* s);
+    void route_new(Session* s);
     void assign_backend(Session* s, int be);
 
     // content inspection (tcp-request content rules, conditional use_backend)
@@ -62,6 +64,20 @@ private:
     std::uint32_t hold_cap() const;
     std::string_view held_bytes(const Session* s) const;
     void tcp_log(Session* s);
+
+    // TLS binds (tcp_tls.cpp): the handshake, records in and out, kernel TLS
+    void tls_recv(Session* s, int side, const shard::Cqe& e, bool more);
+    void tls_handshake_done(Session* s);
+    std::size_t tls_pull(Session* s);
+    void tls_send(Session* s, int dst);
+    void tls_on_send(Session* s, int dst, int res);
+    void tls_maybe_rearm(Session* s, int side);
+    void tls_established(Session* s);
+    void tls_side_ended(Session* s, int side);
+    void tls_ktls_try(Session* s);
+    void tls_ktls_refused(Session* s);
+    void tls_resume(Session* s);
+    void tls_release(Session* s);
 
     // connect path
     void connect_server(Session* s, int exclude);

@@ -16,12 +16,17 @@
 #include "edgeshard/net/send_queue.hpp"
 #include "edgeshard/shard/timer_wheel.hpp"
 
+namespace es::tls {
+class Conn;
+}
+
 namespace es::proxy {
 
 
 // Inspecting: tcp-request content rules are deciding on the client's first bytes (no backend yet).
-enum class SessState : std::uint8_t { Pending, Inspecting, Queued, Connecting, Retrying, Established, Closing };
-enum TimerKind : std::uint8_t { kTimerIdle = 1, kTimerRetry, kTimerQueue, kTimerConnectWait, kTimerHousekeeping, kTimerDrain, kTimerTrim, kTimerInspect };
+// Handshake: a TLS bind's handshake is running (no backend yet).
+enum class SessState : std::uint8_t { Pending, Handshake, Inspecting, Queued, Connecting, Retrying, Established, Closing };
+enum TimerKind : std::uint8_t { kTimerIdle = 1, kTimerRetry, kTimerQueue, kTimerConnectWait, kTimerHousekeeping, kTimerDrain, kTimerTrim, kTimerInspect, kTimerHandshake };
 
 inline constexpr int kClient = 0;
 inline constexpr int kServer = 1;
@@ -79,6 +84,21 @@ struct Session {
     std::int64_t t_accept = 0;
     std::int64_t t_connect = -1;
     std::int64_t t_connected = -1;
+    // TLS binds (tcp_tls.cpp): the client side's record layer. While the records are made and
+    // opened in user space (kTlsUser) both directions move through `tq` (tq[side]: what goes to
+    // that side: records to the client, its plaintext to the server) instead of `dir`; once the
+    // kernel took the records (kTlsKernel) the session is a plain one again.
+    tls::Conn* tls = nullptr;
+    net::SendQueue tq[2];
+    std::uint8_t tls_sealed = 0;  // the first pieces of tq[kClient] that are records
+    std::uint8_t tlsf = 0;        // kTls* bits
+};
+
+enum : std::uint8_t {
+    kTlsUser = 1u << 0,     // records in user space: the tq path
+    kTlsWait = 1u << 1,     // `ktls on`: offered to the kernel once the session is established and quiet
+    kTlsKernel = 1u << 2,   // the kernel makes and opens the records: plaintext on the client socket
+    kTlsFailed = 1u << 3,   // the handshake failed: close once its alert is out
 };
 
 }  // namespace es::proxy

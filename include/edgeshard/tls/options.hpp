@@ -58,6 +58,8 @@ struct BindOptions {
     std::vector<std::string> crt;     // `crt` arguments: PEM files (chain and key) or directories
     std::vector<CertLine> crt_list;   // the lines of every `crt-list`, in order
     std::vector<std::string> alpn;    // protocols asked for, in order (`alpn h2,http/1.1`)
+    bool alpn_relayed = false;        // mode tcp: the bytes go to a server as they are, which speaks
+                                      // the protocol: every protocol asked for is advertised
     Version min_ver = Version::Tls12; // HAProxy 2.6's default floor for binds
     Version max_ver = Version::Any;
     std::uint8_t no_versions = 0;     // bits (1 << Version) from no-sslv3 / no-tlsv1x

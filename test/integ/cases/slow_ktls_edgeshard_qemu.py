@@ -7,6 +7,9 @@ slow_ktls_qemu.py). Checked from the guest's console:
   - every run: no error of any kind, every response 2xx, the bytes the bodies should make;
   - small bodies over TLS 1.3 and TLS 1.2, keep-alive and a new connection per request;
   - 1 MiB bodies: past tune.es.splice-after, so spliced into the kernel TLS socket (SpliceSwitches);
+  - a `mode tcp` frontend terminating TLS (`ktls on`) in front of the 1 MiB origin, run first: its
+    sessions are handed to kernel TLS (SslKtlsConns) and their server -> client bytes spliced into
+    the TLS socket (SpliceSwitches, SpliceBytes), byte counts and statuses as above;
   - `show info` (edgeshardctl): SslKtlsConns counts (nearly) every connection, TLS 1.3 ones whose
     request came with the client's Finished too, and no "kernel TLS is not available" warning.
 The kernel: Debian 12's 6.12 (bookworm-security, linux-image-6.12.*+deb12-amd64): the 6.1 of
@@ -43,12 +46,24 @@ frontend small
 frontend big
     bind 127.0.0.1:8444 ssl crt /site.pem ktls on
     default_backend big
+frontend l4
+    mode tcp
+    bind 127.0.0.1:8445 ssl crt /site.pem ktls on
+    default_backend l4
+backend l4
+    mode tcp
+    server s 127.0.0.1:8082
 backend small
     server s 127.0.0.1:8081
 backend big
     server s 127.0.0.1:8082
 """
-# name, URL, bench options, body size
+# name, URL, bench options, body size: the mode tcp frontend's runs (first), then the HTTP ones
+RUNS_L4 = [
+    ("l4-tls13", "https://127.0.0.1:8445/", "-c 2 -d 3s", BIG),
+    ("l4-close-tls12", "https://127.0.0.1:8445/", "-c 2 -d 3s --close --no-resume --tls-version 1.2", BIG),
+    ("l4-close-tls13", "https://127.0.0.1:8445/", "-c 2 -d 3s --close --no-resume", BIG),
+]
 RUNS = [
     ("small-tls13", "https://127.0.0.1:8443/", "-c 4 -d 3s", SMALL),
     ("small-tls12", "https://127.0.0.1:8443/", "-c 2 -d 3s --tls-version 1.2", SMALL),
@@ -84,15 +99,20 @@ def build_initramfs(h, busybox, mods, order, site):
     with open(site, "rb") as f:
         c.file("site.pem", f.read(), 0o600)
     c.file("es.cfg", CONFIG.encode(), 0o644)
-    runs = "\n".join(f"/edgeshard-bench http {url} {opts} --timeout 20s --json -q > /tmp/r.json 2>/tmp/r.err\n"
-                     f"echo RUN {name} $? $(cat /tmp/r.json | tr -d '\\n')\ncat /tmp/r.err"
-                     for name, url, opts, _ in RUNS)
+    def script(runs):
+        return "\n".join(f"/edgeshard-bench http {url} {opts} --timeout 20s --json -q > /tmp/r.json 2>/tmp/r.err\n"
+                         f"echo RUN {name} $? $(cat /tmp/r.json | tr -d '\\n')\ncat /tmp/r.err"
+                         for name, url, opts, _ in runs)
     init = setup + f"""echo {BEGIN}
 /edgeshard-bench origin --http 127.0.0.1:8081 --body-size {SMALL} > /tmp/o1.log 2>&1 &
 /edgeshard-bench origin --http 127.0.0.1:8082 --body-size {BIG} > /tmp/o2.log 2>&1 &
 /edgeshard -f /es.cfg > /tmp/es.out 2> /tmp/es.err &
 sleep 3
-{runs}
+{script(RUNS_L4)}
+echo INFO-L4-BEGIN
+/edgeshardctl -s /tmp/es.sock 'show info'
+echo INFO-L4-END
+{script(RUNS)}
 echo INFO-BEGIN
 /edgeshardctl -s /tmp/es.sock 'show info'
 echo INFO-END
@@ -114,8 +134,8 @@ def main(h):
     log(f"boot {boot_s:.1f}s, runs {run_s:.1f}s")
     body = out[out.index(BEGIN):out.index(END)]
     stderr = body[body.index("ES-STDERR-BEGIN"):]
-    full12 = full13 = 0
-    for name, _, _, size in RUNS:
+    full12 = full13 = l4_conns = 0
+    for name, _, opts, size in RUNS_L4 + RUNS:
         m = re.search(rf"^RUN {name} (\d+) (.*)$", body, re.M)
         check(m, f"{name}: no result; console:\n{body[-3000:]}")
         check(m.group(1) == "0", f"{name}: edgeshard-bench exited {m.group(1)}; console:\n{body[-3000:]}")
@@ -123,7 +143,9 @@ def main(h):
         r = doc["results"][0] if isinstance(doc["results"], list) else doc["results"]
         errors = {k: v for k, v in r["errors"].items() if v}
         log(f"  {name}: {r['responses']} responses, {r['bytes_received']} bytes, errors {errors or 'none'}")
-        check(r["responses"] > 0, f"{name}: no response")
+        check(r["responses"] > 0, f"{name}: no response; console:\n{body[:8000]}")
+        if name.startswith("l4-"):
+            l4_conns += r["responses"] if "--close" in opts else 2
         if name == "small-close-tls12":
             full12 = r["responses"]  # a full TLS 1.2 handshake each: the client speaks after our Finished
         if name == "small-close":
@@ -132,8 +154,17 @@ def main(h):
         check(r["status"]["2xx"] == r["responses"], f"{name}: statuses {r['status']}")
         check(r["bytes_received"] >= r["responses"] * size, f"{name}: {r['bytes_received']} bytes for "
                                                             f"{r['responses']} responses of {size}")
-    info = dict(ln.split(": ", 1) for ln in body[body.index("INFO-BEGIN"):body.index("INFO-END")].splitlines()
-                if ": " in ln)
+    def show_info(begin, end):
+        return dict(ln.split(": ", 1) for ln in body[body.index(begin):body.index(end)].splitlines() if ": " in ln)
+    l4 = show_info("INFO-L4-BEGIN", "INFO-L4-END")
+    log(f"guest, after the mode tcp runs: SslKtlsConns {l4.get('SslKtlsConns')}, SslKtlsFallbacks "
+        f"{l4.get('SslKtlsFallbacks')}, SslHandshakes {l4.get('SslHandshakes')}, SpliceSwitches "
+        f"{l4.get('SpliceSwitches')}, SpliceBytes {l4.get('SpliceBytes')}")
+    check(int(l4.get("SslKtlsConns", "0")) >= 0.9 * l4_conns,
+          f"mode tcp sessions handed to kernel TLS: {l4.get('SslKtlsConns')} of {l4_conns}")
+    check(int(l4.get("SpliceSwitches", "0")) > 0 and int(l4.get("SpliceBytes", "0")) >= (1 << 20),
+          f"mode tcp: no server -> client bytes spliced into the kernel TLS socket: {l4}")
+    info = show_info("INFO-BEGIN", "INFO-END")
     log(f"guest: TlsTier {info.get('TlsTier')!r}")
     log(f"guest: SslKtlsConns {info.get('SslKtlsConns')}, SslKtlsFallbacks {info.get('SslKtlsFallbacks')}, SslHandshakes {info.get('SslHandshakes')}, "
         f"SpliceSwitches {info.get('SpliceSwitches')}, SpliceBytes {info.get('SpliceBytes')}")
@@ -144,7 +175,7 @@ def main(h):
     check("kernel TLS is not available" not in stderr, f"edgeshard warned:\n{stderr[:2000]}")
     # TLS 1.2 clients speak after our Finished; TLS 1.3 ones send the request with theirs, which is
     # read in user space before the kernel takes over: nearly every connection is handed over
-    want = 0.9 * (full12 + full13)
+    want = 0.9 * (full12 + full13) + int(l4.get("SslKtlsConns", "0"))
     check(int(info.get("SslKtlsConns", "0")) >= want, f"connections handed to kernel TLS: {info.get('SslKtlsConns')}, "
                                                       f"fewer than 90% of the {full12} + {full13} full TLS 1.2 and 1.3 handshakes")
     check(int(info.get("SpliceSwitches", "0")) > 0, f"no 1 MiB body spliced: {info}")

@@ -1,0 +1,409 @@
+// TLS termination on mode tcp frontends (`bind ... ssl` in a tcp frontend or listen): the client
+// side's record layer (tls::Conn) sits between the client socket and the L4 relay.
+//  - accept -> Handshake: the client's receive runs the handshake (its flights go out through
+//    tq[kClient]), bounded by `timeout client` from the accept. A failed handshake sends its alert
+//    and closes, counted and not logged.
+//  - then the session is routed as a plain one (tcp_session.cpp, route_new), its content rules and
+//    use_backend conditions seeing the TLS facts (ssl_fc_sni...) and the decrypted payload (the
+//    first block of tq[kServer], which the rules read like the hold of a plain session).
+//  - client -> server: each receive's records go into the layer and the provided buffer back to the
+//    ring at once; plaintext is pulled into pooled blocks queued on tq[kServer], sent once the
+//    server is connected. Past kHighWaterBufs buffers queued, plaintext waits in the layer; past
+//    kTlsInMax of ciphertext the client's receive stops.
+//  - server -> client: the received buffers are queued on tq[kClient] as plaintext pieces; before a
+//    send they become records (TlsIo::seal, sealed straight into blocks once large) and only
+//    records leave.
+//  - ends: a client's close_notify or FIN is forwarded as a shutdown once its plaintext is sent;
+//    a server's FIN becomes close_notify, then a shutdown, once its bytes are sealed and sent.
+//  - kernel TLS (`ktls on`): once established, the session stops the client's receive, sends what
+//    is queued both ways, then hands the records to the kernel (tls_ktls_try): the session is a
+//    plain one from then on (kTlsKernel), its server -> client direction free to splice into the
+//    TLS socket. Unsupported: user space goes on.
+//  - never spliced in user space (the kernel would move ciphertext as plaintext).
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "edgeshard/core/assert.hpp"
+#include "edgeshard/proxy/tcp.hpp"
+#include "edgeshard/proxy/worker.hpp"
+#include "edgeshard/tls/ktls.hpp"
+
+namespace es::proxy {
+
+using shard::UserData;
+
+namespace {
+std::uint64_t ud(std::uint8_t op, const Session* s) { return UserData::pack(op, s->gen, s); }
+
+constexpr std::uint32_t kHighWaterBufs = 8;  // as transfer.cpp: queued bytes (in buffers) that stop reading
+constexpr std::uint32_t kLowWaterBufs = 2;
+}  // namespace
+
+void TcpProxy::tls_recv(Session* s, int side, const shard::Cqe& e, bool more) {
+    Side& sd = s->side[side];
+    tls::Conn& t = *s->tls;
+    if (e.res > 0 && (e.flags & IORING_CQE_F_BUFFER)) {
+        const auto bid = std::uint16_t(e.flags >> IORING_CQE_BUFFER_SHIFT);
+        bufs_->taken(bid);
+        const auto n = std::uint32_t(e.res);
+        if (s->state == SessState::Closing) {
+            bufs_->recycle(bid);
+            maybe_release(s);
+            return;
+        }
+        s->last_ms[side] = r_.now_ms();
+        st_.shard.copy_bytes.add(n);
+        if (side == kServer) {
+            // plaintext for the client: queued as is, sealed before the send
+            s->dir[kServer].moved += n;
+            count_bytes(s, kServer, n);
+            bufs_->push(s->dir[kServer].q, bid, n);  // (tls_send moves it to the queue)
+            tls_send(s, kClient);
+            if (s->state == SessState::Closing) return;
+            if (s->tq[kClient].bytes >= kHighWaterBufs * bufs_->size() || !s->dir[kServer].q.empty())
+                cancel_recv(s, kServer);
+            else if (!more)
+                tls_maybe_rearm(s, kServer);
+            return;
+        }
+        t.feed(bufs_->data(bid), n);  // a fresh completion: its bytes start at the buffer's start
+        bufs_->recycle(bid);
+        if (!t.established()) {
+            const tls::Conn::Step step = t.handshake();
+            if (step == tls::Conn::Step::Error) {
+                // the alert (if any) goes out, then the session closes
+                st_.shard.ssl_failures.inc();
+                s->tlsf |= kTlsFailed;
+                tls_send(s, kClient);
+                if (s->state != SessState::Closing && !s->tq[kClient].inflight) close_session(s);
+                else if (sd.has(net::kSideRecv)) cancel_recv(s, kClient);
+                return;
+            }
+            tls_send(s, kClient);  // the handshake's next flight
+            if (s->state == SessState::Closing) return;
+            if (step == tls::Conn::Step::More) {
+                if (!more) tls_maybe_rearm(s, kClient);
+                return;
+            }
+            tls_handshake_done(s);
+            if (s->state == SessState::Closing) return;
+        }
+        tls_pull(s);
+        if (s->state == SessState::Closing) return;
+        if (t.failed()) {  // a bad record: nothing more can be read
+            read_failed(s, kClient);
+            return;
+        }
+        if (t.peer_closed() && !sd.has(net::kSideEof)) {  // close_notify: the client sends nothing more
+            sd.set(net::kSideEof);
+            if (sd.has(net::kSideRecv)) cancel_recv(s, kClient);
+            tls_side_ended(s, kClient);
+            return;
+        }
+        if (s->state == SessState::Inspecting) {
+            inspect(s);  // more plaintext for the content rules
+            if (s->state == SessState::Closing) return;
+        }
+        if (s->state == SessState::Established) tls_send(s, kServer);
+        if (s->state == SessState::Closing) return;
+        if (t.buffered_in() >= kTlsInMax || s->tq[kServer].bytes >= kHighWaterBufs * bufs_->size() ||
+            (s->state == SessState::Established && (s->tlsf & kTlsWait)))
+            cancel_recv(s, kClient);
+        else if (!more)
+            tls_maybe_rearm(s, kClient);
+        return;
+    }
+    if (s->state == SessState::Closing) {
+        maybe_release(s);
+        return;
+    }
+    if (e.res == 0) {  // orderly EOF from this side
+        sd.set(net::kSideEof);
+        s->last_ms[side] = r_.now_ms();
+        tls_side_ended(s, side);
+        return;
+    }
+    if (e.res == -ENOBUFS) {
+        st_.shard.enobufs.inc();
+        if (!sd.has(net::kSideStarved)) {
+            sd.set(net::kSideStarved);
+            ++s->pending_ops;  // the starved list holds a reference
+            starved_.push_back(s);
+        }
+        return;
+    }
+    if (e.res == -ECANCELED) {
+        if ((s->tlsf & kTlsWait) && s->state == SessState::Established) tls_ktls_try(s);
+        else tls_maybe_rearm(s, side);
+        return;
+    }
+    if (s->state == SessState::Handshake) {  // reset during the handshake: a failed one
+        st_.shard.ssl_failures.inc();
+        close_session(s);
+        return;
+    }
+    read_failed(s, side);
+}
+
+// The handshake completed: counted, then the session is routed as a plain one would be.
+void TcpProxy::tls_handshake_done(Session* s) {
+    tls::Conn& t = *s->tls;
+    st_.shard.ssl_handshakes.inc();
+    if (t.resumed()) st_.shard.ssl_resumed.inc();
+    r_.timers().cancel(&s->timer);
+    route_new(s);  // Handshake -> Inspecting, Queued, Connecting (or closed)
+}
+
+// The client's plaintext into blocks queued for the server: appended to the last block while no
+// send reads it, so the content rules see what arrived in one piece. Returns the bytes taken.
+std::size_t TcpProxy::tls_pull(Session* s) {
+    tls::Conn& t = *s->tls;
+    net::SendQueues& sq = w_.tls_->sendq;
+    net::SendQueue& q = s->tq[kServer];
+    if (!t.established() || t.failed()) return 0;
+    std::size_t total = 0;
+    while (q.bytes < kHighWaterBufs * bufs_->size()) {
+        net::Seg* tail = q.n > 0 && !q.inflight ? &q.at(q.n - 1) : nullptr;
+        if (tail && tail->hb && tail->len < net::Block::kCap) {
+            net::Block* b = tail->hb;
+            const std::size_t got = t.read(b->data + b->len, net::Block::kCap - b->len);
+            if (got == 0) break;
+            b->len += std::uint32_t(got);
+            tail->len += std::uint32_t(got);
+            q.bytes += std::uint32_t(got);
+            total += got;
+            continue;
+        }
+        if (q.full()) break;
+        net::Block* b = sq.new_block();
+        if (!b) break;  // no memory now: the bytes wait in the layer
+        const std::size_t got = t.read(b->data, net::Block::kCap);
+        if (got == 0) {
+            sq.blocks.destroy(b);
+            break;
+        }
+        b->len = std::uint32_t(got);
+        sq.push(q, net::Seg{b->data, b->len, net::BufRing::kNone, b});
+        total += got;
+    }
+    if (total > 0) {
+        s->dir[kClient].moved += total;
+        if (s->state == SessState::Established) count_bytes(s, kClient, total);
+    }
+    if (q.broken) close_session(s);
+    return total;
+}
+
+// One send of what is queued for side `dst`: records only to the client (its plaintext pieces are
+// sealed first), plaintext to the server once it is connected.
+void TcpProxy::tls_send(Session* s, int dst) {
+    net::SendQueues& sq = w_.tls_->sendq;
+    net::SendQueue& q = s->tq[dst];
+    if (q.inflight || s->state == SessState::Closing) return;
+    int max = net::SendQueue::kCap;
+    if (dst == kClient) {
+        // the server's buffers join the queue as plaintext pieces while it has places; the rest
+        // waits in the direction's chain, in order, its receive stopped
+        net::BufChain& c = s->dir[kServer].q;
+        while (!c.empty() && !q.full()) {
+            const net::BufRing::Rec& r = bufs_->rec(c.head);
+            const net::Seg sg{bufs_->data(c.head) + r.off, r.len, c.head, nullptr};
+            bufs_->pop(c);
+            w_.tls_->sendq.push(q, sg);
+        }
+        w_.tls_->seal(*s->tls, q, s->tls_sealed);
+        max = s->tls_sealed;
+    } else if (s->state != SessState::Established) {
+        return;  // sent once the server is connected (tls_established)
+    }
+    if (q.broken) {  // no memory for a record: the stream would have a hole
+        close_session(s);
+        return;
+    }
+    if (sq.send(q, s->side[dst], ud(std::uint8_t(kOpSend0 + dst), s), max)) ++s->pending_ops;
+}
+
+void TcpProxy::tls_on_send(Session* s, int dst, int res) {
+    net::SendQueues& sq = w_.tls_->sendq;
+    net::SendQueue& q = s->tq[dst];
+    if (s->state == SessState::Closing) {
+        q.inflight = false;
+        sq.drop(q);
+        maybe_release(s);
+        return;
+    }
+    if (res < 0) {  // -EPIPE, -ECONNRESET: the receiving side is gone
+        q.inflight = false;
+        if (s->state == SessState::Handshake || (s->tlsf & kTlsFailed)) {
+            if (!(s->tlsf & kTlsFailed)) st_.shard.ssl_failures.inc();
+        } else {
+            count_abort(s, dst);
+        }
+        close_session(s);
+        return;
+    }
+    const std::uint8_t queued = q.n;
+    if (sq.sent(q, std::uint32_t(res))) st_.shard.short_sends.inc();
+    if (dst == kClient) s->tls_sealed = std::uint8_t(s->tls_sealed - (queued - q.n));  // records sent in full
+    s->last_ms[dst] = r_.now_ms();
+    if (s->tlsf & kTlsFailed) {  // the alert is out
+        if (q.n > 0) tls_send(s, kClient);
+        else close_session(s);
+        return;
+    }
+    if (dst == kServer) tls_pull(s);  // room for what waits in the layer
+    if (s->state == SessState::Closing) return;
+    if (q.n > 0 || (dst == kClient && !s->dir[kServer].q.empty())) tls_send(s, dst);
+    if (s->state == SessState::Closing) return;
+    if (q.n == 0 && !q.inflight) {
+        sq.trim(q);
+        const int from = 1 - dst;
+        if (s->side[from].has(net::kSideEof)) tls_side_ended(s, from);
+        if (s->state == SessState::Closing) return;
+        if (s->tlsf & kTlsWait) {
+            tls_ktls_try(s);
+            return;
+        }
+    }
+    tls_maybe_rearm(s, 1 - dst);  // the direction feeding dst
+    schedule_idle(s);
+}
+
+// Re-arms the receive of `side` when nothing holds it back.
+void TcpProxy::tls_maybe_rearm(Session* s, int side) {
+    Side& sd = s->side[side];
+    if (s->state == SessState::Closing || !sd.can_recv() || (s->tlsf & kTlsFailed)) return;
+    if (side == kClient) {
+        if (s->state == SessState::Established && (s->tlsf & kTlsWait) && s->tls->established()) return;
+        if (s->tls->buffered_in() >= kTlsInMax || s->tq[kServer].bytes > kLowWaterBufs * bufs_->size()) return;
+    } else {
+        if (s->state != SessState::Established || (s->tlsf & kTlsWait)) return;
+        if (s->tq[kClient].bytes > kLowWaterBufs * bufs_->size() || !s->dir[kServer].q.empty()) return;
+    }
+    arm_recv(s, side);
+}
+
+// The server is connected: what the client sent meanwhile goes first, then both directions run.
+void TcpProxy::tls_established(Session* s) {
+    const std::uint32_t early = s->tq[kServer].bytes;
+    if (early > 0) count_bytes(s, kClient, early);
+    if (s->tlsf & kTlsWait) {
+        // kernel TLS: the client's receive stops and what is queued goes; then the kernel takes the
+        // records (tls_ktls_try, at those completions)
+        if (s->side[kClient].has(net::kSideRecv)) cancel_recv(s, kClient);
+        tls_send(s, kServer);
+        if (s->state == SessState::Closing) return;
+        tls_ktls_try(s);
+        if (s->state == SessState::Established) schedule_idle(s);
+        return;
+    }
+    tls_send(s, kServer);
+    if (s->state == SessState::Closing) return;
+    if (s->side[kClient].has(net::kSideEof)) tls_side_ended(s, kClient);
+    if (s->state == SessState::Closing) return;
+    tls_maybe_rearm(s, kClient);
+    tls_maybe_rearm(s, kServer);
+    schedule_idle(s);
+}
+
+// Side `side` sent its last byte (FIN, or close_notify from the client): forwarded to the other
+// side once what it sent before is out.
+void TcpProxy::tls_side_ended(Session* s, int side) {
+    if (s->state == SessState::Handshake) {  // nothing to forward: the handshake did not complete
+        st_.shard.ssl_failures.inc();
+        close_session(s);
+        return;
+    }
+    if (s->state == SessState::Inspecting) {
+        inspect(s);  // the rules decide on what arrived
+        return;
+    }
+    if (s->state != SessState::Established) return;  // tls_established looks again
+    if (side == kClient) {
+        const net::SendQueue& q = s->tq[kServer];
+        if (q.n == 0 && !q.inflight && s->tls->buffered_in() == 0) shutdown_side(s, kServer);
+    } else {
+        net::SendQueue& q = s->tq[kClient];
+        if (q.n > 0 || q.inflight || !s->dir[kServer].q.empty()) return;  // back at the send's completion
+        tls::Conn& t = *s->tls;
+        if (!t.closing() && !t.failed()) {
+            t.close();  // close_notify, then the FIN once it is sent
+            tls_send(s, kClient);
+            return;
+        }
+        shutdown_side(s, kClient);
+    }
+    schedule_idle(s);
+}
+
+// Kernel TLS: once the session is established, no client receive is in flight and nothing waits to
+// be sent either way, the records go to the kernel. Called at each of those completions while
+// kTlsWait is set; does nothing until all hold.
+void TcpProxy::tls_ktls_try(Session* s) {
+    if (s->state != SessState::Established || !(s->tlsf & kTlsWait)) return;
+    Side& cli = s->side[kClient];
+    if (cli.has(net::kSideRecv | net::kSideInstalling)) return;
+    for (const net::SendQueue& q : s->tq)
+        if (q.n > 0 || q.inflight) return;
+    if (!s->dir[kServer].q.empty()) return;
+    tls::Conn& t = *s->tls;
+    if (cli.fd < 0) {
+        s->pending_ops += io_.install(cli, ud(kOpInstall0, s));  // back here at its completion (on_install)
+        if (!cli.has(net::kSideInstalling)) tls_ktls_refused(s);  // no regular fd to be had: user space
+        return;
+    }
+    std::string why;
+    switch (t.offload(cli.fd, why)) {
+        case tls::Offload::Done:
+            s->tlsf = kTlsKernel;
+            st_.shard.ssl_ktls.inc();
+            t.trim();
+            // the client's receive may bring alerts the kernel reports as errors: it is not
+            // spliced; the server -> client direction may splice into the TLS socket
+            s->dir[kClient].no_splice = true;
+            tls_resume(s);
+            return;
+        case tls::Offload::Later:  // records still in the layer: they go first
+            tls_send(s, kClient);
+            return;
+        case tls::Offload::Unsupported:
+            tls_ktls_refused(s);
+            return;
+        case tls::Offload::Failed:  // the socket is half-offloaded
+            close_session(s);
+            return;
+    }
+}
+
+// Kernel TLS cannot take this session's records (cipher, version, no regular fd): user space goes on.
+void TcpProxy::tls_ktls_refused(Session* s) {
+    st_.shard.ssl_ktls_fallbacks.inc();
+    tls_resume(s);
+}
+
+// The kernel-TLS decision is made: both directions run again, on the path it chose.
+void TcpProxy::tls_resume(Session* s) {
+    s->tlsf &= std::uint8_t(~kTlsWait);
+    if (s->side[kClient].has(net::kSideEof)) {
+        if (s->tlsf & kTlsUser) tls_side_ended(s, kClient);
+        else shutdown_side(s, kServer);
+    }
+    if (s->state != SessState::Established) return;
+    maybe_rearm(s, kClient);
+    maybe_rearm(s, kServer);
+    schedule_idle(s);
+}
+
+// The session's last completion came: its queues and record layer go.
+void TcpProxy::tls_release(Session* s) {
+    for (net::SendQueue& q : s->tq) w_.tls_->sendq.drop(q);
+    s->tls_sealed = 0;
+    st_.shard.ssl_conns.dec();
+    delete s->tls;
+    s->tls = nullptr;
+    s->tlsf = 0;
+}
+
+}  // namespace es::proxy

@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""TLS termination on `mode tcp` frontends (`bind ... ssl crt` in a tcp frontend): the proxy opens the
+records and relays plaintext to plain servers (echo servers, some sending a banner that names them).
+The same configuration runs against HAProxy 2.6 with ES_TEST_PEER=haproxy.
+  - 64 MiB sent and echoed back through one TLS 1.3 session at the same time, and 16 MiB over TLS 1.2,
+    byte-exact (sha256), with a client that reads while it writes;
+  - `use_backend ... if { ssl_fc_sni ... }` routes on the handshake's SNI (-i exact, -m end), no SNI
+    goes to default_backend; the server speaks first (its banner arrives before the client sends);
+  - `alpn h2,http/1.1` is advertised as it is (the server speaks the protocol): a client offering h2
+    gets h2; one offering only an unknown protocol gets none;
+  - `tcp-request content` rules read the decrypted payload: `reject if { req.payload(0,4) -m str QUIT }`
+    closes (counted as denied), `accept if { req.len ge 4 }` forwards;
+  - ends: the client's close_notify reaches the server as a FIN; the server's close reaches the client
+    as close_notify (Python's unwrap() completes, and a read to the end raises no ragged-EOF error);
+  - bad input: plain text on the TLS port and a truncated ClientHello with a FIN get the connection
+    closed without any server connection; a stalled half ClientHello is closed at `timeout client`
+    (1.5 s) from the accept; sessions running meanwhile are not disturbed;
+  - edgeshard only: `show info` counts the handshakes and the failures, `show stat` the denied session
+    and the bytes of each backend (plaintext, both directions).
+"""
+import hashlib
+import os
+import select
+import socket
+import ssl
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
+import eslib  # noqa: E402
+import reload_lib  # noqa: E402
+import tls_lib  # noqa: E402
+from eslib import MiB, check, check_eq, log  # noqa: E402
+
+L = eslib.LOCALHOST
+
+
+def ctx(max_tls12=False, alpn=None):
+    c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    c.check_hostname = False
+    c.verify_mode = ssl.CERT_NONE
+    if max_tls12:
+        c.maximum_version = ssl.TLSVersion.TLSv1_2
+    if alpn:
+        c.set_alpn_protocols(alpn)
+    return c
+
+
+def tls_connect(port, sni="site.test", **kw):
+    raw = socket.create_connection((L, port), timeout=10)
+    return ctx(**kw).wrap_socket(raw, server_hostname=sni, suppress_ragged_eofs=False)
+
+
+def echo_through(port, n, what, **kw):
+    """Sends n random bytes and reads the echo at the same time (one thread, non-blocking)."""
+    data = os.urandom(n)
+    s = tls_connect(port, **kw)
+    s.setblocking(False)
+    sent, got, hsh = 0, 0, hashlib.sha256()
+    deadline = time.monotonic() + 60
+    while got < n:
+        check(time.monotonic() < deadline, f"{what}: stalled at {sent} sent, {got} received")
+        r, w, _ = select.select([s], [s] if sent < n else [], [], 5)
+        if w and sent < n:
+            try:
+                sent += s.send(data[sent:sent + (256 << 10)])
+            except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                pass
+        while True:
+            try:
+                d = s.recv(1 << 20)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                break
+            check(len(d) > 0, f"{what}: the connection ended after {got} of {n} bytes")
+            hsh.update(d)
+            got += len(d)
+    check_eq(hsh.hexdigest(), hashlib.sha256(data).hexdigest(), f"{what}: echoed bytes (sha256)")
+    version = s.version()
+    s.setblocking(True)
+    s.settimeout(10)
+    s.unwrap()  # close_notify both ways (the client's becomes a FIN, the server's close comes back as one)
+    s.close()
+    return version
+
+
+def read_exact(s, n, what):
+    buf = b""
+    while len(buf) < n:
+        d = s.recv(n - len(buf))
+        check(len(d) > 0, f"{what}: EOF after {buf!r}")
+        buf += d
+    return buf
+
+
+def closed_within(sock, seconds, what):
+    """The proxy closes `sock` (EOF or reset) within `seconds`; returns the time it took."""
+    t0 = time.monotonic()
+    sock.settimeout(seconds)
+    try:
+        while sock.recv(4096):
+            pass
+    except (ConnectionResetError, ssl.SSLEOFError, socket.timeout) as e:
+        check(not isinstance(e, socket.timeout), f"{what}: still open after {seconds}s")
+    return time.monotonic() - t0
+
+
+def settle(server):
+    """Waits until the sessions of the steps before have reached and left `server` (a client that
+    closes right after its handshake still makes the proxy connect)."""
+    time.sleep(0.3)
+    eslib.poll_until(lambda: server.current == 0, 10, what="the earlier sessions to end")
+
+
+def info(px):
+    return reload_lib.show_info(px.sock)
+
+
+def main(h):
+    site = tls_lib.make_cert(h, "site", "site.test", ["site.test", "*.b.test", "a.test"])
+    echo = h.echo_server(name="echo")
+    srv_a = h.echo_server(banner=b"A:", name="a")
+    srv_b = h.echo_server(banner=b"B:", name="b")
+    sock = h.sock_path()
+    p_route, p_insp, p_short = eslib.free_port(), eslib.free_port(), eslib.free_port()
+    cfg = (eslib.global_section(sock, nbthread=2)
+           + eslib.defaults_section(connect="2s", client="10s", server="10s")
+           + eslib.section("frontend fe_route", f"""
+                bind {L}:{p_route} ssl crt {site} alpn h2,http/1.1
+                use_backend be_a if {{ ssl_fc_sni -i a.test }}
+                use_backend be_b if {{ ssl_fc_sni -m end .b.test }}
+                default_backend be_echo
+            """)
+           + eslib.section("frontend fe_insp", f"""
+                bind {L}:{p_insp} ssl crt {site}
+                tcp-request inspect-delay 3s
+                tcp-request content reject if {{ req.payload(0,4) -m str QUIT }}
+                tcp-request content accept if {{ req.len ge 4 }}
+                default_backend be_echo
+            """)
+           + eslib.section("frontend fe_short", f"""
+                bind {L}:{p_short} ssl crt {site}
+                timeout client 1500ms
+                default_backend be_echo
+            """)
+           + eslib.section("backend be_echo", f"server e {L}:{echo.port}")
+           + eslib.section("backend be_a", f"server a {L}:{srv_a.port}")
+           + eslib.section("backend be_b", f"server b {L}:{srv_b.port}"))
+    px = eslib.start_proxy(h, cfg, ports=[p_route, p_insp, p_short], sock=sock)
+    before = info(px) if eslib.on_edgeshard() else None
+
+    # 1) bulk both ways, TLS 1.3 and 1.2
+    check_eq(echo_through(p_route, 64 * MiB, "64 MiB TLS 1.3"), "TLSv1.3", "version negotiated")
+    check_eq(echo_through(p_route, 16 * MiB, "16 MiB TLS 1.2", max_tls12=True), "TLSv1.2", "version negotiated")
+    log("64 MiB (TLS 1.3) and 16 MiB (TLS 1.2) echoed byte-exact through the TLS tcp frontend")
+
+    # 2) routing on the handshake's SNI; the server speaks first
+    for sni, banner in (("a.test", b"A:"), ("A.TEST", b"A:"), ("x.b.test", b"B:")):
+        s = tls_connect(p_route, sni=sni)
+        check_eq(read_exact(s, 2, f"SNI {sni}"), banner, f"SNI {sni}: the server reached (its banner)")
+        s.sendall(b"hello")
+        check_eq(read_exact(s, 5, f"SNI {sni} echo"), b"hello", f"SNI {sni}: echo")
+        s.close()
+    s = tls_connect(p_route, sni=None)
+    s.sendall(b"ping")
+    check_eq(read_exact(s, 4, "no SNI"), b"ping", "no SNI: default_backend (plain echo, no banner)")
+    s.close()
+    log("ssl_fc_sni routes (-i, -m end), no SNI goes to default_backend")
+
+    # 3) ALPN relayed as configured
+    s = tls_connect(p_route, sni=None, alpn=["h2", "http/1.1"])
+    check_eq(s.selected_alpn_protocol(), "h2", "ALPN h2 offered: h2 agreed (relayed to the server as is)")
+    s.close()
+    s = tls_connect(p_route, sni=None, alpn=["imap"])
+    check_eq(s.selected_alpn_protocol(), None, "ALPN: an unknown protocol is not agreed")
+    s.close()
+    log("alpn h2,http/1.1 advertised as configured on a tcp bind")
+
+    # 4) content rules on the decrypted payload
+    settle(echo)
+    accepts = echo.accepts
+    s = tls_connect(p_insp, sni=None)
+    s.sendall(b"QUIT now")
+    closed_within(s, 3, "QUIT: rejected")
+    s.close()
+    check_eq(echo.accepts, accepts, "a rejected session reaches no server")
+    s = tls_connect(p_insp, sni=None)
+    s.sendall(b"HE")
+    time.sleep(0.2)
+    s.sendall(b"LO!")
+    check_eq(read_exact(s, 5, "HELO"), b"HELO!", "req.len ge 4 on two records: accepted, bytes in order")
+    s.close()
+    log("tcp-request content rules read the decrypted payload (reject QUIT, accept req.len ge 4)")
+
+    # 5) ends: the server's close is close_notify; a read to the end raises no ragged-EOF error
+    s = tls_connect(p_route, sni=None)
+    s.sendall(b"bye")
+    check_eq(read_exact(s, 3, "bye"), b"bye", "echo before the end")
+    raw_shut = s.unwrap()  # the client's close_notify -> FIN to the echo server -> it closes -> close_notify
+    raw_shut.close()
+    log("close_notify both ways")
+
+    # 6) bad input: nothing reaches a server; a stalled handshake ends at timeout client
+    settle(echo)
+    accepts = echo.accepts
+    keep = tls_connect(p_route, sni=None)  # a session running meanwhile
+    keep.sendall(b"alive")
+    check_eq(read_exact(keep, 5, "session before bad input"), b"alive", "session before bad input")
+    c = eslib.connect(p_route)
+    c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    closed_within(c, 5, "plain text on the TLS port")
+    c.close()
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx().wrap_bio(inc, out, server_hostname="site.test")
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = out.read()
+    c = eslib.connect(p_route)
+    c.sendall(hello[:len(hello) // 2])
+    c.shutdown(socket.SHUT_WR)
+    closed_within(c, 5, "half a ClientHello and a FIN")
+    c.close()
+    c = eslib.connect(p_short)
+    c.sendall(hello[:len(hello) // 2])
+    took = closed_within(c, 6, "stalled handshake")
+    c.close()
+    check(1.0 <= took <= 4.0, f"stalled handshake closed after {took:.2f}s (timeout client 1500ms)")
+    keep.sendall(b"still")
+    check_eq(read_exact(keep, 5, "session after bad input"), b"still", "the running session is not disturbed")
+    keep.close()
+    time.sleep(0.2)
+    check_eq(echo.accepts, accepts + 1, "no server connection for the bad handshakes (only the running session)")
+    log(f"bad handshakes closed, none reached a server; stalled handshake closed after {took:.2f}s")
+
+    if eslib.on_edgeshard():
+        after = info(px)
+        hs = int(after["SslHandshakes"]) - int(before["SslHandshakes"])
+        fails = int(after["SslHandshakeFailures"]) - int(before["SslHandshakeFailures"])
+        check(hs >= 12, f"SslHandshakes counted the tcp sessions' handshakes (+{hs})")
+        check(fails >= 3, f"SslHandshakeFailures counted the bad handshakes (+{fails})")
+        st = eslib.stat_map(eslib.ctl_json(px.sock, "show stat json"))
+        log(f"show info: +{hs} handshakes, +{fails} failures")
+        dreq = eslib.num(st[("fe_insp", "FRONTEND")]["dreq"])
+        check(dreq >= 1, f"fe_insp dreq counts the rejected session ({dreq})")
+        be = st[("be_echo", "BACKEND")]
+        check(eslib.num(be["bin"]) >= 80 * MiB and eslib.num(be["bout"]) >= 80 * MiB,
+              f"be_echo bytes in/out count the plaintext both ways ({be['bin']}, {be['bout']})")
+
+
+if __name__ == "__main__":
+    eslib.run(main)
