@@ -17,7 +17,8 @@
 # Environment: ES_BIN (build/edgeshard), BENCH_BIN (build/tools/bench/edgeshard-bench),
 # HAPROXY_BIN (/usr/sbin/haproxy), ROUNDS, DUR, TESTS, OUT (a directory; default a fresh one),
 # PROXIES (default "edgeshard haproxy"; "es-openssl" is edgeshard with tune.es.ssl-direct-seal off:
-# OpenSSL makes the records after the handshake too).
+# OpenSSL makes the records after the handshake too), MODE (http, the default, or tcp: the proxies
+# terminate TLS on a mode tcp frontend and relay the plaintext HTTP to the origin as bytes).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/../.." && pwd)"
 ES_BIN="${ES_BIN:-$here/build/edgeshard}"
@@ -29,6 +30,7 @@ TESTS="${TESTS:-ka big}"
 OUT="${OUT:-$(mktemp -d /tmp/tls-peers.XXXXXX)}"
 SUITE="${SUITE:-TLS_AES_128_GCM_SHA256}"
 PROXIES="${PROXIES:-edgeshard haproxy}"
+MODE="${MODE:-http}"
 mkdir -p "$OUT"
 ulimit -n 65536 2>/dev/null || true
 for b in "$ES_BIN" "$BENCH_BIN" "$HAPROXY_BIN"; do [[ -x $b ]] || { echo "tls_peers: $b is not executable" >&2; exit 2; }; done
@@ -62,7 +64,7 @@ write_configs() {
 global
     nbthread 1
 defaults
-    mode http
+    mode $MODE
     timeout connect 5s
     timeout client 60s
     timeout server 60s
@@ -141,7 +143,7 @@ for c in conns + warm:
     c.close()
 PY
 }
-echo "# $(date -u +%FT%TZ) $(uname -r) $(nproc) CPUs; suite $SUITE; out $OUT" >&2
+echo "# $(date -u +%FT%TZ) $(uname -r) $(nproc) CPUs; suite $SUITE; mode $MODE; out $OUT" >&2
 for t in $TESTS; do
   case $t in
     ka) body=64; conns=64 ;;

@@ -79,6 +79,7 @@ bool SendQueues::send(SendQueue& q, const ConnSide& to, std::uint64_t ud, int ma
     b.msg.msg_iov = b.iov;
     b.msg.msg_iovlen = std::size_t(k);
     q.sending = total;
+    q.sending_n = std::uint8_t(k);
     io_.sendmsg(to, &b.msg, 0, ud);
     q.inflight = true;
     return true;

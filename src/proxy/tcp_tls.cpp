@@ -201,9 +201,11 @@ std::size_t TcpProxy::tls_pull(Session* s) {
 void TcpProxy::tls_send(Session* s, int dst) {
     net::SendQueues& sq = w_.tls_->sendq;
     net::SendQueue& q = s->tq[dst];
-    if (q.inflight || s->state == SessState::Closing) return;
+    if (s->state == SessState::Closing) return;
     int max = net::SendQueue::kCap;
     if (dst == kClient) {
+        // sealed as soon as they arrive, also behind a send in flight: the cipher reads the
+        // bytes while the receive's copy left them in the cache
         // the server's buffers join the queue as plaintext pieces while it has places; the rest
         // waits in the direction's chain, in order, its receive stopped
         net::BufChain& c = s->dir[kServer].q;
@@ -218,6 +220,7 @@ void TcpProxy::tls_send(Session* s, int dst) {
     } else if (s->state != SessState::Established) {
         return;  // sent once the server is connected (tls_established)
     }
+    if (q.inflight) return;  // the rest goes at its completion
     if (q.broken) {  // no memory for a record: the stream would have a hole
         close_session(s);
         return;

@@ -70,7 +70,8 @@ std::size_t TlsIo::pull(tls::Conn& t, net::Block*& acc) {
 }
 
 void TlsIo::seal(tls::Conn& t, net::SendQueue& q, std::uint8_t& sealed) {
-    ES_ASSERT(!q.inflight);
+    // a send in flight reads only the first `sealed` pieces (SendQueues::send's max_segs): the
+    // pieces behind them may be sealed meanwhile
     // the pieces leave the queue first (their bytes are copied into records below); records take
     // their places, up to the queue's capacity (what does not fit waits in the record layer)
     net::Seg pieces[net::SendQueue::kCap];
@@ -80,13 +81,34 @@ void TlsIo::seal(tls::Conn& t, net::SendQueue& q, std::uint8_t& sealed) {
         q.bytes -= q.at(i).len;
     }
     q.n = sealed;
-    net::Block* cur = nullptr;  // the block records are being moved into
+    // the block records are being moved into: the last record block when no send reads it and its
+    // piece ends where the block does (records made piece after piece fill one block, not one each),
+    // else a new one, queued when full or at the end
+    net::Block* cur = nullptr;
+    bool tail = false;  // cur is the last queued piece's block
+    if (sealed > 0 && (!q.inflight || sealed > q.sending_n)) {
+        net::Seg& last = q.at(sealed - 1);
+        if (last.hb && !last.str && last.bid == net::BufRing::kNone && last.p + last.len == last.hb->data + last.hb->len &&
+            last.hb->len < net::Block::kCap) {
+            cur = last.hb;
+            tail = true;
+        }
+    }
+    const std::uint32_t tail_len = tail ? cur->len : 0;
+    auto flush = [&]() {  // cur is complete: queued (or its piece grown), and no longer current
+        if (tail) {
+            const std::uint32_t grown = cur->len - tail_len;
+            q.at(sealed - 1).len += grown;
+            q.bytes += grown;
+            tail = false;
+        } else {
+            sendq.push(q, net::Seg{cur->data, cur->len, net::BufRing::kNone, cur});  // its place was kept
+        }
+        cur = nullptr;
+    };
     auto drain = [&]() {
         while (t.pending_out() > 0) {
-            if (cur && cur->len == net::Block::kCap) {
-                sendq.push(q, net::Seg{cur->data, cur->len, net::BufRing::kNone, cur});  // its place was kept
-                cur = nullptr;
-            }
+            if (cur && cur->len == net::Block::kCap) flush();
             if (!cur) {
                 if (q.full()) return;  // no place for another block: the rest waits in the record layer
                 cur = sendq.new_block();
@@ -126,20 +148,14 @@ void TlsIo::seal(tls::Conn& t, net::SendQueue& q, std::uint8_t& sealed) {
                     q.broken = true;
                     return;
                 }
-                if (n > 0) {  // full
-                    sendq.push(q, net::Seg{cur->data, cur->len, net::BufRing::kNone, cur});
-                    cur = nullptr;
-                }
+                if (n > 0) flush();  // full
             }
             if (n > 0 && !q.broken && !t.write(p, n)) q.broken = true;
             drain();
             return;
         }
         if (t.pending_out() == 0 && !q.broken) {
-            if (cur && cur->len == net::Block::kCap) {
-                sendq.push(q, net::Seg{cur->data, cur->len, net::BufRing::kNone, cur});
-                cur = nullptr;
-            }
+            if (cur && cur->len == net::Block::kCap) flush();
             if (!cur && !q.full()) cur = sendq.new_block();
             if (cur) t.set_window(cur->data + cur->len, net::Block::kCap - cur->len);
         }
@@ -170,7 +186,7 @@ void TlsIo::seal(tls::Conn& t, net::SendQueue& q, std::uint8_t& sealed) {
         if (staged > 0) write(stage_, staged);
     }
     drain();
-    if (cur && cur->len > 0) sendq.push(q, net::Seg{cur->data, cur->len, net::BufRing::kNone, cur});  // its place was kept
+    if (cur && (tail || cur->len > 0)) flush();
     else if (cur) sendq.blocks.destroy(cur);
     sealed = q.n;
     if (!plain_ok) {

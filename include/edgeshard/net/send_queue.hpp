@@ -57,6 +57,7 @@ struct SendQueue {
     OutBlock* blk = nullptr;    // taken by the first push, given back when empty and not sending
     std::uint32_t bytes = 0;    // queued, not yet sent
     std::uint32_t sending = 0;  // bytes of the send in flight
+    std::uint8_t sending_n = 0; // pieces the send in flight reads (the first ones)
     std::uint8_t first = 0;
     std::uint8_t n = 0;
     bool inflight = false;
