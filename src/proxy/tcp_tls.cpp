@@ -262,6 +262,8 @@ void TcpProxy::tls_on_send(Session* s, int dst, int res) {
     if (s->state == SessState::Closing) return;
     if (q.n == 0 && !q.inflight) {
         sq.trim(q);
+        const net::SendQueue& o = s->tq[1 - dst];
+        if (o.n == 0 && !o.inflight && s->dir[kServer].q.empty()) s->tls->trim();  // quiet: no TLS buffer held
         const int from = 1 - dst;
         if (s->side[from].has(net::kSideEof)) tls_side_ended(s, from);
         if (s->state == SessState::Closing) return;
