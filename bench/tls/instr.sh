@@ -7,12 +7,14 @@
 # so start-up, the handshake and shutdown cancel out. OpenSSL's instructions are included (they run
 # in the proxy's process). Tests: small = 64 B bodies; big = 1 MiB bodies (Ir per MiB).
 # Counts, not times: read them with bench/tls/tls_peers.sh's CPU figures, which include the kernel.
-# Env: BUILD=build, SMALL_LO=100 SMALL_HI=1100, BIG_LO=4 BIG_HI=20, SYSTEMS="es es-openssl haproxy"
+# Env: BUILD=build, SMALL_LO=100 SMALL_HI=1100, BIG_LO=4 BIG_HI=20, SYSTEMS="es es-openssl haproxy",
+# MODE (http, the default, or tcp: TLS terminated on a mode tcp frontend, the HTTP relayed as bytes)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-$root/build}
 SMALL_LO=${SMALL_LO:-100}; SMALL_HI=${SMALL_HI:-1100}; BIG_LO=${BIG_LO:-4}; BIG_HI=${BIG_HI:-20}
 SYSTEMS=${SYSTEMS:-es es-openssl haproxy}
+MODE=${MODE:-http}
 dir=$(mktemp -d /tmp/es-tls-instr.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"; }
@@ -24,10 +26,12 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d
 cat "$dir/c.pem" "$dir/k.pem" >"$dir/cert.pem"
 
 cfg() {  # $1 = extra global line, $2 = origin port
-  printf 'global\n    nbthread 1\n%s\ndefaults\n    mode http\n    timeout connect 5s\n' "$1"
+  printf 'global\n    nbthread 1\n%s\ndefaults\n    mode %s\n    timeout connect 5s\n' "$1" "$MODE"
   printf '    timeout client 60s\n    timeout server 60s\nfrontend fe\n'
-  printf '    bind 127.0.0.1:%s ssl crt %s alpn http/1.1 ciphersuites TLS_AES_128_GCM_SHA256\n' "$FE" "$dir/cert.pem"
-  printf '    default_backend be\nbackend be\n    http-reuse always\n    server o 127.0.0.1:%s\n' "$2"
+  printf '    bind 127.0.0.1:%s ssl crt %s%s ciphersuites TLS_AES_128_GCM_SHA256\n' "$FE" "$dir/cert.pem" \
+    "$([[ $MODE == http ]] && echo ' alpn http/1.1')"
+  printf '    default_backend be\nbackend be\n%b    server o 127.0.0.1:%s\n' \
+    "$([[ $MODE == http ]] && echo '    http-reuse always\n')" "$2"
 }
 
 client() {  # n requests on one TLS connection, each response read whole
