@@ -364,9 +364,11 @@ void finalize_tls(ParseState& st) {
             if (t->o.ca_file != "@system-ca") t->o.ca_file = resolve(g.ca_base, t->o.ca_file);
             t->o.crl_file = resolve(g.ca_base, t->o.crl_file);
             t->o.crt = resolve(g.crt_base, t->o.crt);
-            if (be.mode != Mode::Http)
-                fail(t->where, "server " + squote(be.name + "/" + s.name) +
-                                   ": 'ssl' towards servers is supported in 'mode http' backends only in this version");
+            if (be.mode != Mode::Http && t->sni == ServerTlsOptions::Sni::Hdr)
+                fail(t->where, "server " + squote(be.name + "/" + s.name) + ": 'sni " +
+                                   (t->sni_arg.empty() ? "req.hdr" : "req.hdr(" + t->sni_arg + ")") +
+                                   "' reads a request header, which a 'mode tcp' backend does not parse (use "
+                                   "str(<name>) or ssl_fc_sni)");
             std::string error;
             std::vector<std::string> warnings;
             if (!tls::Upstream::make(t->o, error, warnings))

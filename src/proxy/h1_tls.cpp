@@ -212,20 +212,13 @@ std::string_view H1Proxy::c_tls_sni(H1Conn* s, const config::ServerTlsOptions& t
         case config::ServerTlsOptions::Sni::FcSni: v = s && s->tls ? s->tls->facts().sni : std::string_view(); break;
         case config::ServerTlsOptions::Sni::Hdr: v = head_header(head, t.sni_arg); break;
     }
-    if (!v.empty() && v.front() == '[') return {};  // [v6]:port
-    if (const std::size_t colon = v.rfind(':'); colon != std::string_view::npos) v = v.substr(0, colon);
-    if (v.empty() || v.size() >= cap) return {};
-    bool ip = true;
-    for (char ch : v) ip = ip && ((ch >= '0' && ch <= '9') || ch == '.');
-    if (ip) return {};
-    std::memcpy(buf, v.data(), v.size());
-    return std::string_view(buf, v.size());
+    return server_name(v, buf, cap);
 }
 
 // A new connection to a TLS server: its record layer, with the SNI this request asks for. False
 // when out of memory.
 bool H1Proxy::c_tls_start(H1SrvConn* c, H1Conn* s, const HeadBuf* head) {
-    const tls::Upstream* up = tls_up_[std::size_t(c->be)][std::size_t(c->server)].get();
+    const tls::Upstream* up = w_.tls_->upstream(c->be, c->server);
     const auto& t = *cfg_.backends[std::size_t(c->be)].servers[std::size_t(c->server)].tls;
     char buf[256];
     const std::string_view sni = c_tls_sni(s, t, head, buf, sizeof buf);

@@ -108,21 +108,7 @@ void H1Proxy::http_init() {
     http_limits_.max_headers = std::uint16_t(std::min<int>(cfg_.global.maxhdr, int(http::kMaxHeaders)));
     http_limits_.max_head = std::min<std::uint32_t>(std::uint32_t(cfg_.global.bufsize), HeadBuf::kCap - 8192);
     http_limits_.max_body = std::uint64_t(std::max<std::int64_t>(0, cfg_.global.max_body));
-    // servers reached over TLS    // servers reached over TLS: this shard's client contexts (checked by the configuration already)
-    tls_up_.resize(cfg_.backends.size());
-    for (const auto& be : cfg_.backends) {
-        auto& per = tls_up_[std::size_t(be.id)];
-        per.resize(be.servers.size());
-        for (std::size_t k = 0; k < be.servers.size(); ++k) {
-            if (!be.servers[k].tls) continue;
-            std::string error;
-            std::vector<std::string> warnings;
-            per[k] = tls::Upstream::make(be.servers[k].tls->o, error, warnings);
-            if (!per[k]) throw std::runtime_error("server " + be.name + "/" + be.servers[k].name + ": " + error);
-        }
-    }
 }
-
 
 void H1Proxy::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind) {
     H1Conn* s = w_.stopping_ ? nullptr : hsessions_.make();

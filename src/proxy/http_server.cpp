@@ -108,7 +108,7 @@ void H1Proxy::h_use_server(H1Conn* s, int i) {
     if (!c && may_share) {
         core::ListNode& head = idle_[std::size_t(s->be)][std::size_t(i)];
         core::ListNode* n = head.linked() ? head.next : nullptr;  // most recently used first
-        if (n && tls_up_[std::size_t(s->be)][std::size_t(i)]) [[unlikely]] {
+        if (n && w_.tls_->upstream(s->be, i)) [[unlikely]] {
             // TLS with a per-request SNI: only a connection that sent the same name serves it
             const auto& t = *bcfg.servers[std::size_t(i)].tls;
             if (t.sni == config::ServerTlsOptions::Sni::Hdr || t.sni == config::ServerTlsOptions::Sni::FcSni) {
@@ -157,7 +157,7 @@ void H1Proxy::h_use_server(H1Conn* s, int i) {
     c->timer.owner = c;
     c->timer.kind = kHTimerConnIdle;
     ++hconns_live_;
-    if (tls_up_[std::size_t(s->be)][std::size_t(i)] && !c_tls_start(c, s, s->st->pend_head)) [[unlikely]] {
+    if (w_.tls_->upstream(s->be, i) && !c_tls_start(c, s, s->st->pend_head)) [[unlikely]] {
         --hconns_live_;
         hconns_.destroy(c);
         --srv.cur;

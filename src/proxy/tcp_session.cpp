@@ -426,8 +426,8 @@ void TcpProxy::established(Session* s) {
     const std::int64_t now = r_.now_ms();
     s->last_ms[kClient] = now;
     s->last_ms[kServer] = now;
-    if (s->tlsf & kTlsUser) [[unlikely]] {
-        tls_established(s);  // what the client sent meanwhile goes first (tcp_tls.cpp)
+    if ((s->tlsf & kTlsUser) || w_.tls_->upstream(s->be, s->server)) [[unlikely]] {
+        tls_established(s);  // a TLS side: what the client sent meanwhile goes first (tcp_tls.cpp)
         return;
     }
     if (__builtin_expect(s->early, 0)) {
@@ -562,7 +562,7 @@ void TcpProxy::release(Session* s) {
         holds_.destroy(s->held);
         s->held = nullptr;
     }
-    if (s->tls) [[unlikely]] tls_release(s);
+    if (s->tls || s->stls) [[unlikely]] tls_release(s);
     s->released = true;
     s->all_node.unlink();
     --w_.live_;

@@ -1,28 +1,34 @@
-// TLS termination on mode tcp frontends (`bind ... ssl` in a tcp frontend or listen): the client
-// side's record layer (tls::Conn) sits between the client socket and the L4 relay.
-//  - accept -> Handshake: the client's receive runs the handshake (its flights go out through
-//    tq[kClient]), bounded by `timeout client` from the accept. A failed handshake sends its alert
-//    and closes, counted and not logged.
+// TLS on L4 sessions: a TLS bind's client (`bind ... ssl` in a tcp frontend or listen: the records
+// are opened and the plaintext relayed) and servers reached over TLS (`server ... ssl` in a tcp
+// backend). Each side may have a record layer (tls::Conn: Session::tls for the client, ::stls for the
+// server); while one does (kTlsUser), both directions move through Session::tq.
+//  - accept on a TLS bind -> Handshake: the client's receive runs the handshake (its flights go out
+//    through tq[kClient]), bounded by `timeout client` from the accept. A failed handshake sends its
+//    alert and closes, counted and not logged.
 //  - then the session is routed as a plain one (tcp_session.cpp, route_new), its content rules and
 //    use_backend conditions seeing the TLS facts (ssl_fc_sni...) and the decrypted payload (the
 //    first block of tq[kServer], which the rules read like the hold of a plain session).
-//  - client -> server: each receive's records go into the layer and the provided buffer back to the
-//    ring at once; plaintext is pulled into pooled blocks queued on tq[kServer], sent once the
-//    server is connected. Past kHighWaterBufs buffers queued, plaintext waits in the layer; past
-//    kTlsInMax of ciphertext the client's receive stops.
-//  - server -> client: the received buffers are queued on tq[kClient] as plaintext pieces; before a
-//    send they become records (TlsIo::seal, sealed straight into blocks once large) and only
-//    records leave.
-//  - ends: a client's close_notify or FIN is forwarded as a shutdown once its plaintext is sent;
-//    a server's FIN becomes close_notify, then a shutdown, once its bytes are sealed and sent.
-//  - kernel TLS (`ktls on`): once established, the session stops the client's receive, sends what
-//    is queued both ways, then hands the records to the kernel (tls_ktls_try): the session is a
-//    plain one from then on (kTlsKernel), its server -> client direction free to splice into the
+//  - connected (tls_established): a TLS server gets its record layer and ClientHello; the request's
+//    bytes wait unsealed behind the handshake's flights until it completes. A failed server handshake
+//    (its certificate did not verify...) ends the session as a connection error.
+//  - from a TLS side: each receive's records go into its layer and the provided buffer back to the
+//    ring at once; plaintext is pulled into pooled blocks queued on the other side's tq. From a plain
+//    side: the received buffers wait on the direction's chain (Dir::q) and join the other side's tq
+//    as pieces while it has places. Before a send to a TLS side the pieces become records
+//    (TlsIo::seal, sealed as they arrive, also behind a send in flight) and only records leave.
+//    Past kHighWaterBufs buffers queued, plaintext waits in the layer; past kTlsInMax of ciphertext
+//    the side's receive stops.
+//  - ends: a side's FIN or close_notify is forwarded once what it sent before is out: as
+//    close_notify then a shutdown to a TLS side, as a shutdown to a plain one.
+//  - kernel TLS (`ktls on`, plain server): once established, the session stops the client's receive,
+//    sends what is queued both ways, then hands the records to the kernel (tls_ktls_try): the session
+//    is a plain one from then on (kTlsKernel), its server -> client direction free to splice into the
 //    TLS socket. Unsupported: user space goes on.
 //  - never spliced in user space (the kernel would move ciphertext as plaintext).
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <string>
 
 #include "edgeshard/core/assert.hpp"
@@ -39,11 +45,18 @@ std::uint64_t ud(std::uint8_t op, const Session* s) { return UserData::pack(op, 
 
 constexpr std::uint32_t kHighWaterBufs = 8;  // as transfer.cpp: queued bytes (in buffers) that stop reading
 constexpr std::uint32_t kLowWaterBufs = 2;
+
+// The record layer of `side` while its records are made in user space, else null (in clear, or
+// the kernel's).
+tls::Conn* layer(const Session* s, int side) {
+    if (side == kServer) return s->stls;
+    return (s->tlsf & kTlsKernel) ? nullptr : s->tls;
+}
 }  // namespace
 
 void TcpProxy::tls_recv(Session* s, int side, const shard::Cqe& e, bool more) {
     Side& sd = s->side[side];
-    tls::Conn& t = *s->tls;
+    const int other = 1 - side;
     if (e.res > 0 && (e.flags & IORING_CQE_F_BUFFER)) {
         const auto bid = std::uint16_t(e.flags >> IORING_CQE_BUFFER_SHIFT);
         bufs_->taken(bid);
@@ -55,24 +68,31 @@ void TcpProxy::tls_recv(Session* s, int side, const shard::Cqe& e, bool more) {
         }
         s->last_ms[side] = r_.now_ms();
         st_.shard.copy_bytes.add(n);
-        if (side == kServer) {
-            // plaintext for the client: queued as is, sealed before the send
-            s->dir[kServer].moved += n;
-            count_bytes(s, kServer, n);
-            bufs_->push(s->dir[kServer].q, bid, n);  // (tls_send moves it to the queue)
-            tls_send(s, kClient);
+        tls::Conn* lp = layer(s, side);
+        if (!lp) {
+            // a plain side: its buffers wait on the direction's chain, queued for the other side
+            // (and sealed, if that side is TLS) by tls_send
+            s->dir[side].moved += n;
+            count_bytes(s, side, n);
+            bufs_->push(s->dir[side].q, bid, n);
+            tls_send(s, other);
             if (s->state == SessState::Closing) return;
-            if (s->tq[kClient].bytes >= kHighWaterBufs * bufs_->size() || !s->dir[kServer].q.empty())
-                cancel_recv(s, kServer);
+            if (s->tq[other].bytes >= kHighWaterBufs * bufs_->size() || !s->dir[side].q.empty())
+                cancel_recv(s, side);
             else if (!more)
-                tls_maybe_rearm(s, kServer);
+                tls_maybe_rearm(s, side);
             return;
         }
+        tls::Conn& t = *lp;
         t.feed(bufs_->data(bid), n);  // a fresh completion: its bytes start at the buffer's start
         bufs_->recycle(bid);
         if (!t.established()) {
             const tls::Conn::Step step = t.handshake();
             if (step == tls::Conn::Step::Error) {
+                if (side == kServer) {
+                    tls_server_failed(s);
+                    return;
+                }
                 // the alert (if any) goes out, then the session closes
                 st_.shard.ssl_failures.inc();
                 s->tlsf |= kTlsFailed;
@@ -81,38 +101,45 @@ void TcpProxy::tls_recv(Session* s, int side, const shard::Cqe& e, bool more) {
                 else if (sd.has(net::kSideRecv)) cancel_recv(s, kClient);
                 return;
             }
-            tls_send(s, kClient);  // the handshake's next flight
+            tls_send(s, side);  // the handshake's next flight
             if (s->state == SessState::Closing) return;
             if (step == tls::Conn::Step::More) {
-                if (!more) tls_maybe_rearm(s, kClient);
+                if (!more) tls_maybe_rearm(s, side);
                 return;
             }
-            tls_handshake_done(s);
-            if (s->state == SessState::Closing) return;
+            if (side == kClient) {
+                tls_handshake_done(s);
+                if (s->state == SessState::Closing) return;
+            } else {
+                st_.shard.ssl_srv_handshakes.inc();
+                if (t.resumed()) st_.shard.ssl_srv_resumed.inc();
+                tls_send(s, kServer);  // what the client sent meanwhile, sealed now
+                if (s->state == SessState::Closing) return;
+            }
         }
-        tls_pull(s);
+        tls_pull(s, side);
         if (s->state == SessState::Closing) return;
         if (t.failed()) {  // a bad record: nothing more can be read
-            read_failed(s, kClient);
+            read_failed(s, side);
             return;
         }
-        if (t.peer_closed() && !sd.has(net::kSideEof)) {  // close_notify: the client sends nothing more
+        if (t.peer_closed() && !sd.has(net::kSideEof)) {  // close_notify: this side sends nothing more
             sd.set(net::kSideEof);
-            if (sd.has(net::kSideRecv)) cancel_recv(s, kClient);
-            tls_side_ended(s, kClient);
+            if (sd.has(net::kSideRecv)) cancel_recv(s, side);
+            tls_side_ended(s, side);
             return;
         }
         if (s->state == SessState::Inspecting) {
             inspect(s);  // more plaintext for the content rules
             if (s->state == SessState::Closing) return;
         }
-        if (s->state == SessState::Established) tls_send(s, kServer);
+        if (s->state == SessState::Established) tls_send(s, other);
         if (s->state == SessState::Closing) return;
-        if (t.buffered_in() >= kTlsInMax || s->tq[kServer].bytes >= kHighWaterBufs * bufs_->size() ||
-            (s->state == SessState::Established && (s->tlsf & kTlsWait)))
-            cancel_recv(s, kClient);
+        if (t.buffered_in() >= kTlsInMax || s->tq[other].bytes >= kHighWaterBufs * bufs_->size() ||
+            (side == kClient && s->state == SessState::Established && (s->tlsf & kTlsWait)))
+            cancel_recv(s, side);
         else if (!more)
-            tls_maybe_rearm(s, kClient);
+            tls_maybe_rearm(s, side);
         return;
     }
     if (s->state == SessState::Closing) {
@@ -144,6 +171,10 @@ void TcpProxy::tls_recv(Session* s, int side, const shard::Cqe& e, bool more) {
         close_session(s);
         return;
     }
+    if (side == kServer && s->stls && !s->stls->established()) {
+        tls_server_failed(s);
+        return;
+    }
     read_failed(s, side);
 }
 
@@ -156,17 +187,19 @@ void TcpProxy::tls_handshake_done(Session* s) {
     route_new(s);  // Handshake -> Inspecting, Queued, Connecting (or closed)
 }
 
-// The client's plaintext into blocks queued for the server: appended to the last block while no
-// send reads it, so the content rules see what arrived in one piece. Returns the bytes taken.
-std::size_t TcpProxy::tls_pull(Session* s) {
-    tls::Conn& t = *s->tls;
+// The plaintext of `side`'s record layer into blocks queued for the other side: appended to the last
+// block while no send reads it, so the content rules see what arrived in one piece. Returns the
+// bytes taken.
+std::size_t TcpProxy::tls_pull(Session* s, int side) {
+    tls::Conn* lp = layer(s, side);
+    if (!lp || !lp->established() || lp->failed()) return 0;
+    tls::Conn& t = *lp;
     net::SendQueues& sq = w_.tls_->sendq;
-    net::SendQueue& q = s->tq[kServer];
-    if (!t.established() || t.failed()) return 0;
+    net::SendQueue& q = s->tq[1 - side];
     std::size_t total = 0;
     while (q.bytes < kHighWaterBufs * bufs_->size()) {
-        net::Seg* tail = q.n > 0 && !q.inflight ? &q.at(q.n - 1) : nullptr;
-        if (tail && tail->hb && tail->len < net::Block::kCap) {
+        net::Seg* tail = q.n > s->tls_sealed[1 - side] && !q.inflight ? &q.at(q.n - 1) : nullptr;
+        if (tail && tail->hb && tail->len < net::Block::kCap && tail->p + tail->len == tail->hb->data + tail->hb->len) {
             net::Block* b = tail->hb;
             const std::size_t got = t.read(b->data + b->len, net::Block::kCap - b->len);
             if (got == 0) break;
@@ -189,48 +222,49 @@ std::size_t TcpProxy::tls_pull(Session* s) {
         total += got;
     }
     if (total > 0) {
-        s->dir[kClient].moved += total;
-        if (s->state == SessState::Established) count_bytes(s, kClient, total);
+        s->dir[side].moved += total;
+        if (s->state == SessState::Established) count_bytes(s, side, total);
     }
     if (q.broken) close_session(s);
     return total;
 }
 
-// One send of what is queued for side `dst`: records only to the client (its plaintext pieces are
-// sealed first), plaintext to the server once it is connected.
+// One send of what is queued for side `dst`: a plain source side's buffers join the queue first;
+// to a TLS side the plaintext pieces are sealed and only records leave; nothing to the server
+// before it is connected.
 void TcpProxy::tls_send(Session* s, int dst) {
+    if (s->state == SessState::Closing) return;
+    if (dst == kServer && s->state != SessState::Established) return;  // sent once connected (tls_established)
     net::SendQueues& sq = w_.tls_->sendq;
     net::SendQueue& q = s->tq[dst];
-    if (s->state == SessState::Closing) return;
-    int max = net::SendQueue::kCap;
-    if (dst == kClient) {
-        // sealed as soon as they arrive, also behind a send in flight: the cipher reads the
-        // bytes while the receive's copy left them in the cache
-        // the server's buffers join the queue as plaintext pieces while it has places; the rest
-        // waits in the direction's chain, in order, its receive stopped
-        net::BufChain& c = s->dir[kServer].q;
-        while (!c.empty() && !q.full()) {
-            const net::BufRing::Rec& r = bufs_->rec(c.head);
-            const net::Seg sg{bufs_->data(c.head) + r.off, r.len, c.head, nullptr};
-            bufs_->pop(c);
-            w_.tls_->sendq.push(q, sg);
-        }
-        w_.tls_->seal(*s->tls, q, s->tls_sealed);
-        max = s->tls_sealed;
-    } else if (s->state != SessState::Established) {
-        return;  // sent once the server is connected (tls_established)
+    // the other side's received buffers join the queue as pieces while it has places; the rest
+    // waits in the direction's chain, in order, that side's receive stopped
+    net::BufChain& c = s->dir[1 - dst].q;
+    while (!c.empty() && !q.full()) {
+        const net::BufRing::Rec& r = bufs_->rec(c.head);
+        const net::Seg sg{bufs_->data(c.head) + r.off, r.len, c.head, nullptr};
+        bufs_->pop(c);
+        sq.push(q, sg);
     }
-    if (q.inflight) return;  // the rest goes at its completion
+    int max = net::SendQueue::kCap;
+    if (tls::Conn* lp = layer(s, dst)) {
+        // sealed as soon as they arrive, also behind a send in flight: the cipher reads the bytes
+        // while the receive's copy left them in the cache
+        w_.tls_->seal(*lp, q, s->tls_sealed[dst]);
+        max = s->tls_sealed[dst];
+    }
     if (q.broken) {  // no memory for a record: the stream would have a hole
         close_session(s);
         return;
     }
+    if (q.inflight) return;  // the rest goes at its completion
     if (sq.send(q, s->side[dst], ud(std::uint8_t(kOpSend0 + dst), s), max)) ++s->pending_ops;
 }
 
 void TcpProxy::tls_on_send(Session* s, int dst, int res) {
     net::SendQueues& sq = w_.tls_->sendq;
     net::SendQueue& q = s->tq[dst];
+    const int from = 1 - dst;
     if (s->state == SessState::Closing) {
         q.inflight = false;
         sq.drop(q);
@@ -249,22 +283,24 @@ void TcpProxy::tls_on_send(Session* s, int dst, int res) {
     }
     const std::uint8_t queued = q.n;
     if (sq.sent(q, std::uint32_t(res))) st_.shard.short_sends.inc();
-    if (dst == kClient) s->tls_sealed = std::uint8_t(s->tls_sealed - (queued - q.n));  // records sent in full
+    if (layer(s, dst)) s->tls_sealed[dst] = std::uint8_t(s->tls_sealed[dst] - (queued - q.n));  // records sent in full
     s->last_ms[dst] = r_.now_ms();
     if (s->tlsf & kTlsFailed) {  // the alert is out
         if (q.n > 0) tls_send(s, kClient);
         else close_session(s);
         return;
     }
-    if (dst == kServer) tls_pull(s);  // room for what waits in the layer
+    tls_pull(s, from);  // room for what waits in the source's layer
     if (s->state == SessState::Closing) return;
-    if (q.n > 0 || (dst == kClient && !s->dir[kServer].q.empty())) tls_send(s, dst);
+    if (q.n > 0 || !s->dir[from].q.empty()) tls_send(s, dst);
     if (s->state == SessState::Closing) return;
     if (q.n == 0 && !q.inflight) {
         sq.trim(q);
-        const net::SendQueue& o = s->tq[1 - dst];
-        if (o.n == 0 && !o.inflight && s->dir[kServer].q.empty()) s->tls->trim();  // quiet: no TLS buffer held
-        const int from = 1 - dst;
+        const net::SendQueue& o = s->tq[from];
+        if (o.n == 0 && !o.inflight && s->dir[dst].q.empty()) {  // quiet: no TLS buffer held
+            if (tls::Conn* lp = layer(s, kClient)) lp->trim();
+            if (s->stls) s->stls->trim();
+        }
         if (s->side[from].has(net::kSideEof)) tls_side_ended(s, from);
         if (s->state == SessState::Closing) return;
         if (s->tlsf & kTlsWait) {
@@ -272,7 +308,7 @@ void TcpProxy::tls_on_send(Session* s, int dst, int res) {
             return;
         }
     }
-    tls_maybe_rearm(s, 1 - dst);  // the direction feeding dst
+    tls_maybe_rearm(s, from);  // the direction feeding dst
     schedule_idle(s);
 }
 
@@ -282,17 +318,45 @@ void TcpProxy::tls_maybe_rearm(Session* s, int side) {
     if (s->state == SessState::Closing || !sd.can_recv() || (s->tlsf & kTlsFailed)) return;
     if (side == kClient) {
         if (s->state == SessState::Established && (s->tlsf & kTlsWait) && s->tls->established()) return;
-        if (s->tls->buffered_in() >= kTlsInMax || s->tq[kServer].bytes > kLowWaterBufs * bufs_->size()) return;
-    } else {
-        if (s->state != SessState::Established || (s->tlsf & kTlsWait)) return;
-        if (s->tq[kClient].bytes > kLowWaterBufs * bufs_->size() || !s->dir[kServer].q.empty()) return;
+    } else if (s->state != SessState::Established || (s->tlsf & kTlsWait)) {
+        return;
     }
+    const tls::Conn* lp = layer(s, side);
+    if (lp && lp->buffered_in() >= kTlsInMax) return;
+    if (s->tq[1 - side].bytes > kLowWaterBufs * bufs_->size() || !s->dir[side].q.empty()) return;
     arm_recv(s, side);
 }
 
-// The server is connected: what the client sent meanwhile goes first, then both directions run.
+// The server is connected: a TLS server gets its record layer and the ClientHello; what the client
+// sent meanwhile goes first (behind the handshake), then both directions run.
 void TcpProxy::tls_established(Session* s) {
-    const std::uint32_t early = s->tq[kServer].bytes;
+    if (const tls::Upstream* up = w_.tls_->upstream(s->be, s->server)) {
+        const auto& o = *cfg_.backends[std::size_t(s->be)].servers[std::size_t(s->server)].tls;
+        std::string_view v;
+        if (o.sni == config::ServerTlsOptions::Sni::Str) v = o.sni_arg;
+        else if (o.sni == config::ServerTlsOptions::Sni::FcSni && s->tls) v = s->tls->facts().sni;
+        char buf[256];
+        s->stls = new (std::nothrow) tls::Conn(*up, server_name(v, buf, sizeof buf));
+        if (!s->stls || !s->stls->ok() || s->stls->handshake() == tls::Conn::Step::Error) {
+            tls_server_failed(s);
+            return;
+        }
+        // kernel TLS needs the session to become a plain one: not with a TLS server
+        s->tlsf = std::uint8_t((s->tlsf | kTlsUser) & ~kTlsWait);
+    }
+    if (s->held) {  // a plain client's bytes held while the rules inspected them go first
+        net::Block* b = w_.tls_->sendq.new_block();
+        if (!b) {
+            close_session(s);
+            return;
+        }
+        b->len = s->held->len - s->held->off;
+        std::memcpy(b->data, s->held->data + s->held->off, b->len);
+        holds_.destroy(s->held);
+        s->held = nullptr;
+        w_.tls_->sendq.push(s->tq[kServer], net::Seg{b->data, b->len, net::BufRing::kNone, b});
+    }
+    const std::uint32_t early = s->tq[kServer].bytes + s->dir[kClient].q.bytes;
     if (early > 0) count_bytes(s, kClient, early);
     if (s->tlsf & kTlsWait) {
         // kernel TLS: the client's receive stops and what is queued goes; then the kernel takes the
@@ -313,8 +377,17 @@ void TcpProxy::tls_established(Session* s) {
     schedule_idle(s);
 }
 
-// Side `side` sent its last byte (FIN, or close_notify from the client): forwarded to the other
-// side once what it sent before is out.
+// The handshake with a server failed (its certificate did not verify, no common version, a reset):
+// a connection error for the server and the backend.
+void TcpProxy::tls_server_failed(Session* s) {
+    st_.shard.ssl_srv_failures.inc();
+    lbs_[std::size_t(s->be)]->server(s->server).c->econ.inc();
+    st_.be[s->be].econ.inc();
+    close_session(s);
+}
+
+// Side `side` sent its last byte (FIN, or close_notify): forwarded to the other side once what it
+// sent before is out, as close_notify then a shutdown to a TLS side, as a shutdown to a plain one.
 void TcpProxy::tls_side_ended(Session* s, int side) {
     if (s->state == SessState::Handshake) {  // nothing to forward: the handshake did not complete
         st_.shard.ssl_failures.inc();
@@ -326,20 +399,18 @@ void TcpProxy::tls_side_ended(Session* s, int side) {
         return;
     }
     if (s->state != SessState::Established) return;  // tls_established looks again
-    if (side == kClient) {
-        const net::SendQueue& q = s->tq[kServer];
-        if (q.n == 0 && !q.inflight && s->tls->buffered_in() == 0) shutdown_side(s, kServer);
-    } else {
-        net::SendQueue& q = s->tq[kClient];
-        if (q.n > 0 || q.inflight || !s->dir[kServer].q.empty()) return;  // back at the send's completion
-        tls::Conn& t = *s->tls;
-        if (!t.closing() && !t.failed()) {
-            t.close();  // close_notify, then the FIN once it is sent
-            tls_send(s, kClient);
-            return;
-        }
-        shutdown_side(s, kClient);
+    const int other = 1 - side;
+    const net::SendQueue& q = s->tq[other];
+    const tls::Conn* from = layer(s, side);
+    if (q.n > 0 || q.inflight || !s->dir[side].q.empty() || (from && from->buffered_in() > 0))
+        return;  // back at the send's completion
+    tls::Conn* to = layer(s, other);
+    if (to && to->established() && !to->closing() && !to->failed()) {
+        to->close();  // close_notify, then the FIN once it is sent
+        tls_send(s, other);
+        return;
     }
+    shutdown_side(s, other);
     schedule_idle(s);
 }
 
@@ -352,7 +423,7 @@ void TcpProxy::tls_ktls_try(Session* s) {
     if (cli.has(net::kSideRecv | net::kSideInstalling)) return;
     for (const net::SendQueue& q : s->tq)
         if (q.n > 0 || q.inflight) return;
-    if (!s->dir[kServer].q.empty()) return;
+    if (!s->dir[kServer].q.empty() || !s->dir[kClient].q.empty()) return;
     tls::Conn& t = *s->tls;
     if (cli.fd < 0) {
         s->pending_ops += io_.install(cli, ud(kOpInstall0, s));  // back here at its completion (on_install)
@@ -401,13 +472,14 @@ void TcpProxy::tls_resume(Session* s) {
     schedule_idle(s);
 }
 
-// The session's last completion came: its queues and record layer go.
+// The session's last completion came: its queues and record layers go.
 void TcpProxy::tls_release(Session* s) {
     for (net::SendQueue& q : s->tq) w_.tls_->sendq.drop(q);
-    s->tls_sealed = 0;
-    st_.shard.ssl_conns.dec();
+    s->tls_sealed[0] = s->tls_sealed[1] = 0;
+    if (s->tls) st_.shard.ssl_conns.dec();
     delete s->tls;
-    s->tls = nullptr;
+    delete s->stls;
+    s->tls = s->stls = nullptr;
     s->tlsf = 0;
 }
 

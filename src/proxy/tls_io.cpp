@@ -15,6 +15,17 @@
 
 namespace es::proxy {
 
+std::string_view server_name(std::string_view v, char* buf, std::size_t cap) {
+    if (!v.empty() && v.front() == '[') return {};  // [v6]:port
+    if (const std::size_t colon = v.rfind(':'); colon != std::string_view::npos) v = v.substr(0, colon);
+    if (v.empty() || v.size() >= cap) return {};
+    bool ip = true;
+    for (char ch : v) ip = ip && ((ch >= '0' && ch <= '9') || ch == '.');
+    if (ip) return {};
+    std::memcpy(buf, v.data(), v.size());
+    return std::string_view(buf, v.size());
+}
+
 TlsIo::TlsIo(const config::Config& cfg, int nshards, stats::ShardStats& st, net::BufRing& bufs, net::SideIo& io)
     : sendq(bufs, io), st_(st) {
     if (cfg.global.ssl_cachesize > 0) {
@@ -42,6 +53,19 @@ TlsIo::TlsIo(const config::Config& cfg, int nshards, stats::ShardStats& st, net:
                 if (o->o.ktls && tls::ktls_support().tx && tls::ktls_support().rx) ctx->enable_ktls();
             }
             per[b] = ctx;
+        }
+    }
+    // servers reached over TLS: this shard's client contexts (checked by the configuration already)
+    up_.resize(cfg.backends.size());
+    for (const auto& be : cfg.backends) {
+        auto& per = up_[std::size_t(be.id)];
+        per.resize(be.servers.size());
+        for (std::size_t k = 0; k < be.servers.size(); ++k) {
+            if (!be.servers[k].tls) continue;
+            std::string error;
+            std::vector<std::string> warnings;
+            per[k] = tls::Upstream::make(be.servers[k].tls->o, error, warnings);
+            if (!per[k]) throw std::runtime_error("server " + be.name + "/" + be.servers[k].name + ": " + error);
         }
     }
 }

@@ -200,8 +200,6 @@ private:
     pool::ObjectPool<H1SrvConn> hconns_;
     net::SendQueues& sendq_;  // the shard's output queues (TlsIo owns them: both protocols use them)
     pool::ObjectPool<H1Stream> streams_{"http_stream"};   // exchanges (only while one is open)
-    // [backend][server]: this shard's client contexts for servers reached over TLS (null: in clear)
-    std::vector<std::vector<std::unique_ptr<tls::Upstream>>> tls_up_;
     pool::ObjectPool<HttpNotes> notes_{"http_notes"};     // per-request notes (log line, balance key)
     std::vector<std::vector<core::ListNode>> idle_;  // [backend][server]: idle server connections, MRU first
     std::vector<std::vector<H1Conn*>> hqueues_;  // [backend]: sessions waiting for a server slot

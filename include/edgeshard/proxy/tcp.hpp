@@ -68,7 +68,7 @@ private:
     // TLS binds (tcp_tls.cpp): the handshake, records in and out, kernel TLS
     void tls_recv(Session* s, int side, const shard::Cqe& e, bool more);
     void tls_handshake_done(Session* s);
-    std::size_t tls_pull(Session* s);
+    std::size_t tls_pull(Session* s, int side);
     void tls_send(Session* s, int dst);
     void tls_on_send(Session* s, int dst, int res);
     void tls_maybe_rearm(Session* s, int side);
@@ -77,6 +77,7 @@ private:
     void tls_ktls_try(Session* s);
     void tls_ktls_refused(Session* s);
     void tls_resume(Session* s);
+    void tls_server_failed(Session* s);
     void tls_release(Session* s);
 
     // connect path

@@ -84,14 +84,16 @@ struct Session {
     std::int64_t t_accept = 0;
     std::int64_t t_connect = -1;
     std::int64_t t_connected = -1;
-    // TLS binds (tcp_tls.cpp): the client side's record layer. While the records are made and
-    // opened in user space (kTlsUser) both directions move through `tq` (tq[side]: what goes to
-    // that side: records to the client, its plaintext to the server) instead of `dir`; once the
-    // kernel took the records (kTlsKernel) the session is a plain one again.
+    // TLS (tcp_tls.cpp): the record layers of a TLS bind's client (`tls`) and of a server reached
+    // over TLS (`stls`). While either side's records are made and opened in user space (kTlsUser)
+    // both directions move through `tq` (tq[side]: what goes to that side, records to a TLS side,
+    // plaintext to a plain one) instead of `dir`; once the kernel took the client's records
+    // (kTlsKernel, plain server only) the session is a plain one again.
     tls::Conn* tls = nullptr;
+    tls::Conn* stls = nullptr;
     net::SendQueue tq[2];
-    std::uint8_t tls_sealed = 0;  // the first pieces of tq[kClient] that are records
-    std::uint8_t tlsf = 0;        // kTls* bits
+    std::uint8_t tls_sealed[2] = {0, 0};  // the first pieces of tq[side] that are records
+    std::uint8_t tlsf = 0;                // kTls* bits
 };
 
 enum : std::uint8_t {

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "edgeshard/config/config.hpp"
@@ -16,6 +17,7 @@
 #include "edgeshard/stats/counters.hpp"
 #include "edgeshard/tls/conn.hpp"
 #include "edgeshard/tls/session_cache.hpp"
+#include "edgeshard/tls/upstream.hpp"
 
 namespace es::tls {
 struct CertUpdate;
@@ -29,6 +31,11 @@ inline constexpr std::size_t kTlsInMax = 64 * 1024;
 // large on: below it OpenSSL's copies cost less than deriving the keys (a connection that only
 // ever sends small pieces never derives them).
 inline constexpr std::size_t kDirectSealMin = 8192;
+
+// The server name to send (`server ... sni <expr>`) for the value `v` the expression gave: an
+// SNI names a host, so a port is removed and an IP literal is not sent (RFC 6066 3); copied into
+// `buf`; empty for none.
+std::string_view server_name(std::string_view v, char* buf, std::size_t cap);
 
 class TlsIo {
 public:
@@ -44,6 +51,10 @@ public:
     // the context of bind `bind` of frontend `fe`, null for a plain bind
     const tls::BindTls* bind(std::uint32_t fe, int bind) const {
         return bind >= 0 ? binds_[fe][std::size_t(bind)].get() : nullptr;
+    }
+    // the client context for server `server` of backend `be`, null for a server reached in clear
+    const tls::Upstream* upstream(int be, int server) const {
+        return up_[std::size_t(be)][std::size_t(server)].get();
     }
     // Plaintext from a record layer into a gathering block (made when needed, compacted when
     // full, given back when it ends empty); returns the bytes taken. A full block leaves the rest
@@ -66,6 +77,8 @@ private:
     std::unique_ptr<tls::SessionCache> cache_;
     // [frontend][bind]: the contexts of the TLS binds (null: plain)
     std::vector<std::vector<std::shared_ptr<tls::BindTls>>> binds_;
+    // [backend][server]: the client contexts for servers reached over TLS (null: in clear)
+    std::vector<std::vector<std::unique_ptr<tls::Upstream>>> up_;
     char stage_[16384];  // small plaintext pieces gathered into one record (seal)
 };
 

@@ -15,8 +15,13 @@ The same configuration runs against HAProxy 2.6 with ES_TEST_PEER=haproxy.
   - bad input: plain text on the TLS port and a truncated ClientHello with a FIN get the connection
     closed without any server connection; a stalled half ClientHello is closed at `timeout client`
     (1.5 s) from the accept; sessions running meanwhile are not disturbed;
-  - edgeshard only: `show info` counts the handshakes and the failures, `show stat` the denied session
-    and the bytes of each backend (plaintext, both directions).
+  - servers reached over TLS from a tcp backend (`server ... ssl verify required ca-file F sni str(...)`,
+    and `sni ssl_fc_sni` behind a TLS bind), a Python TLS echo server: 8 MiB echoed byte-exact from a
+    plain client and from a TLS client (TLS on both sides), the SNI the server saw; a server whose
+    certificate does not verify (another CA) gets no byte and the client's connection is closed;
+  - edgeshard only: `show info` counts the handshakes and the failures (client and server side),
+    `show stat` the denied session, the server's connection errors and the bytes of each backend
+    (plaintext, both directions).
 """
 import hashlib
 import os
@@ -24,6 +29,7 @@ import select
 import socket
 import ssl
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
@@ -104,6 +110,93 @@ def closed_within(sock, seconds, what):
     return time.monotonic() - t0
 
 
+class TlsEcho:
+    """A TLS echo server (Python ssl, a thread per connection): echoes until the client's EOF or
+    close_notify, then closes. Records the SNI of each handshake and counts the payload bytes."""
+
+    def __init__(self, pem):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(pem)
+        self.names, self.bytes_in, self.handshakes = [], 0, 0
+        self.ctx.sni_callback = lambda sock, name, c: self.names.append(name)
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind((L, 0))
+        self.lsock.listen(64)
+        self.port = self.lsock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        try:
+            c.settimeout(30)
+            t = self.ctx.wrap_socket(c, server_side=True)
+            self.handshakes += 1
+            while True:
+                d = t.recv(1 << 16)
+                if not d:
+                    break
+                self.bytes_in += len(d)
+                t.sendall(d)
+            try:
+                t.unwrap()
+            except (OSError, ssl.SSLError):
+                pass
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            c.close()
+
+    def stop(self):
+        self.lsock.close()
+
+
+def plain_echo_through(port, n, what):
+    """As echo_through, over a plain connection."""
+    data = os.urandom(n)
+    s = eslib.connect(port, timeout=10)
+    s.setblocking(False)
+    sent, got, hsh = 0, 0, hashlib.sha256()
+    deadline = time.monotonic() + 60
+    while got < n:
+        check(time.monotonic() < deadline, f"{what}: stalled at {sent} sent, {got} received")
+        r, w, _ = select.select([s], [s] if sent < n else [], [], 5)
+        if w and sent < n:
+            try:
+                sent += s.send(data[sent:sent + (256 << 10)])
+            except BlockingIOError:
+                pass
+        if r:
+            d = s.recv(1 << 20)
+            check(len(d) > 0, f"{what}: the connection ended after {got} of {n} bytes")
+            hsh.update(d)
+            got += len(d)
+    check_eq(hsh.hexdigest(), hashlib.sha256(data).hexdigest(), f"{what}: echoed bytes (sha256)")
+    s.setblocking(True)
+    s.shutdown(socket.SHUT_WR)
+    s.settimeout(10)
+    check_eq(s.recv(1), b"", f"{what}: the server's close reaches the client after the client's FIN")
+    s.close()
+
+
+def recv_plain(s, n):
+    buf = b""
+    s.settimeout(10)
+    while len(buf) < n:
+        d = s.recv(n - len(buf))
+        if not d:
+            break
+        buf += d
+    return buf
+
+
 def settle(server):
     """Waits until the sessions of the steps before have reached and left `server` (a client that
     closes right after its handshake still makes the proxy connect)."""
@@ -117,11 +210,16 @@ def info(px):
 
 def main(h):
     site = tls_lib.make_cert(h, "site", "site.test", ["site.test", "*.b.test", "a.test"])
+    ca = tls_lib.make_ca(h, "ca", "Test CA")
+    other_ca = tls_lib.make_ca(h, "other", "Other CA")
+    origin_pem = tls_lib.make_cert(h, "origin", "origin.test", ["origin.test", "x.b.test"], ca=ca)
+    tls_echo = TlsEcho(origin_pem)
     echo = h.echo_server(name="echo")
     srv_a = h.echo_server(banner=b"A:", name="a")
     srv_b = h.echo_server(banner=b"B:", name="b")
     sock = h.sock_path()
     p_route, p_insp, p_short = eslib.free_port(), eslib.free_port(), eslib.free_port()
+    p_up, p_both, p_bad = eslib.free_port(), eslib.free_port(), eslib.free_port()
     cfg = (eslib.global_section(sock, nbthread=2)
            + eslib.defaults_section(connect="2s", client="10s", server="10s")
            + eslib.section("frontend fe_route", f"""
@@ -142,10 +240,27 @@ def main(h):
                 timeout client 1500ms
                 default_backend be_echo
             """)
+           + eslib.section("frontend fe_up", f"""
+                bind {L}:{p_up}
+                default_backend be_tls
+            """)
+           + eslib.section("frontend fe_both", f"""
+                bind {L}:{p_both} ssl crt {site}
+                default_backend be_tls_fcsni
+            """)
+           + eslib.section("frontend fe_bad", f"""
+                bind {L}:{p_bad}
+                default_backend be_tls_bad
+            """)
+           + eslib.section("backend be_tls",
+                           f"server t {L}:{tls_echo.port} ssl verify required ca-file {ca[0]} sni str(origin.test)")
+           + eslib.section("backend be_tls_fcsni", f"server t {L}:{tls_echo.port} ssl verify none sni ssl_fc_sni")
+           + eslib.section("backend be_tls_bad",
+                           f"server t {L}:{tls_echo.port} ssl verify required ca-file {other_ca[0]} sni str(origin.test)")
            + eslib.section("backend be_echo", f"server e {L}:{echo.port}")
            + eslib.section("backend be_a", f"server a {L}:{srv_a.port}")
            + eslib.section("backend be_b", f"server b {L}:{srv_b.port}"))
-    px = eslib.start_proxy(h, cfg, ports=[p_route, p_insp, p_short], sock=sock)
+    px = eslib.start_proxy(h, cfg, ports=[p_route, p_insp, p_short, p_up, p_both, p_bad], sock=sock)
     before = info(px) if eslib.on_edgeshard() else None
 
     # 1) bulk both ways, TLS 1.3 and 1.2
@@ -233,8 +348,36 @@ def main(h):
     check_eq(echo.accepts, accepts + 1, "no server connection for the bad handshakes (only the running session)")
     log(f"bad handshakes closed, none reached a server; stalled handshake closed after {took:.2f}s")
 
+    # 7) servers reached over TLS
+    plain_echo_through(p_up, 8 * MiB, "plain client -> TLS server, 8 MiB")
+    check_eq(tls_echo.names[-1:], ["origin.test"], "SNI sent to the server (sni str(origin.test))")
+    check_eq(echo_through(p_both, 8 * MiB, "TLS client -> TLS server, 8 MiB", sni="x.b.test"), "TLSv1.3",
+             "client's version")
+    check_eq(tls_echo.names[-1:], ["x.b.test"], "SNI sent to the server (sni ssl_fc_sni)")
+    for i in range(4):  # over two shards: at least two on one shard, where the second resumes (ssl-reuse)
+        c = eslib.connect(p_up)
+        c.sendall(b"again")
+        check_eq(recv_plain(c, 5), b"again", f"short session {i} to the TLS server")
+        c.close()
+    got = tls_echo.bytes_in
+    c = eslib.connect(p_bad)
+    c.sendall(b"secret")
+    closed_within(c, 5, "a server whose certificate does not verify")
+    c.close()
+    time.sleep(0.2)
+    check_eq(tls_echo.bytes_in, got, "no byte reaches a server whose certificate did not verify")
+    log("tcp backends reach servers over TLS: 8 MiB echoed from a plain and a TLS client, SNI str() and "
+        "ssl_fc_sni sent, a server failing verification gets nothing")
+    tls_echo.stop()
+
     if eslib.on_edgeshard():
         after = info(px)
+        srv_fail = int(after["SslServerHandshakeFailures"]) - int(before["SslServerHandshakeFailures"])
+        check(srv_fail >= 1, f"SslServerHandshakeFailures counted the server that did not verify (+{srv_fail})")
+        srv_hs = int(after["SslServerHandshakes"]) - int(before["SslServerHandshakes"])
+        srv_res = int(after["SslServerResumed"]) - int(before["SslServerResumed"])
+        check_eq(srv_hs, 6, "SslServerHandshakes: one per session to a TLS server")
+        check(srv_res >= 1, f"SslServerResumed: sessions to the server resume earlier ones on their shard ({srv_res})")
         hs = int(after["SslHandshakes"]) - int(before["SslHandshakes"])
         fails = int(after["SslHandshakeFailures"]) - int(before["SslHandshakeFailures"])
         check(hs >= 12, f"SslHandshakes counted the tcp sessions' handshakes (+{hs})")
@@ -246,6 +389,12 @@ def main(h):
         be = st[("be_echo", "BACKEND")]
         check(eslib.num(be["bin"]) >= 80 * MiB and eslib.num(be["bout"]) >= 80 * MiB,
               f"be_echo bytes in/out count the plaintext both ways ({be['bin']}, {be['bout']})")
+        econ = eslib.num(st[("be_tls_bad", "t")]["econ"])
+        check(econ >= 1, f"be_tls_bad/t econ counts the failed server handshake ({econ})")
+        for b in ("be_tls", "be_tls_fcsni"):
+            row = st[(b, "BACKEND")]
+            check(eslib.num(row["bin"]) >= 8 * MiB and eslib.num(row["bout"]) >= 8 * MiB,
+                  f"{b} bytes in/out count the plaintext both ways ({row['bin']}, {row['bout']})")
 
 
 if __name__ == "__main__":

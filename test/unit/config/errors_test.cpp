@@ -241,8 +241,9 @@ TEST_CASE("errors: server lines") {
                  {"unknown server option 'wieght'", "did you mean 'weight'?"});
     expect_error(in_backend("    server s1 127.0.0.1:1 backup\n"), kBackendLine,
                  {"server option 'backup' is not supported", "health checks"});
-    expect_error(in_backend("    server s1 127.0.0.1:1 ssl verify none\n"), kBackendLine,
-                 {"'ssl' towards servers", "'mode http' backends only"});
+    // mode tcp reaches servers over TLS too, but has no request header to take the SNI from
+    expect_error(in_backend("    server s1 127.0.0.1:1 ssl verify none sni req.hdr(host)\n"), kBackendLine,
+                 {"'sni req.hdr(host)' reads a request header", "'mode tcp' backend"});
     expect_error(in_backend("    server s1 127.0.0.1:1 ssl verify maybe\n"), kBackendLine,
                  {"'verify' expects 'none' or 'required', got 'maybe'"});
     expect_error(in_backend("    server s1 127.0.0.1:1 ssl verify none sni bogus(x)\n"), kBackendLine,
