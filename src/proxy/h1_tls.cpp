@@ -35,8 +35,7 @@ void H1Proxy::h_tls_recv(H1Conn* s, std::uint16_t bid, std::uint32_t n, bool mor
     st_.fe[s->fe].bin.add(n);
     if (s->be >= 0) st_.be[s->be].bin.add(n);
     s->bytes_in += n;
-    t.feed(bufs_->data(bid), n);  // a fresh completion: its bytes start at the buffer's start
-    bufs_->recycle(bid);
+    const LentBuffer lent(t, *bufs_, bid, n);  // read in place: a fresh completion starts at the buffer's start
     if (!t.established()) {
         const tls::Conn::Step step = t.handshake();
         if (step == tls::Conn::Step::Error) {
@@ -236,8 +235,7 @@ bool H1Proxy::c_tls_start(H1SrvConn* c, H1Conn* s, const HeadBuf* head) {
 // The records a server sent: the handshake, then plaintext for the response side.
 void H1Proxy::c_tls_recv(H1SrvConn* c, std::uint16_t bid, std::uint32_t n, bool more) {
     tls::Conn& t = *c->tls;
-    t.feed(bufs_->data(bid), n);  // a fresh completion: its bytes start at the buffer's start
-    bufs_->recycle(bid);
+    const LentBuffer lent(t, *bufs_, bid, n);  // read in place: a fresh completion starts at the buffer's start
     H1Conn* s = c->owner;
     if (!s || c->state != H1SrvConn::Ready) {
         // an idle (pooled) connection: TLS 1.3 tickets and key updates arrive here; any plaintext

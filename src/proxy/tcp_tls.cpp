@@ -84,8 +84,7 @@ void TcpProxy::tls_recv(Session* s, int side, const shard::Cqe& e, bool more) {
             return;
         }
         tls::Conn& t = *lp;
-        t.feed(bufs_->data(bid), n);  // a fresh completion: its bytes start at the buffer's start
-        bufs_->recycle(bid);
+        const LentBuffer lent(t, *bufs_, bid, n);  // read in place: a fresh completion starts at the buffer's start
         if (!t.established()) {
             const tls::Conn::Step step = t.handshake();
             if (step == tls::Conn::Step::Error) {

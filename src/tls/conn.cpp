@@ -59,12 +59,18 @@ struct BioGlue {
     static int read(BIO* b, char* p, std::size_t n, std::size_t* done) {
         BIO_clear_retry_flags(b);
         auto* c = static_cast<Conn*>(BIO_get_data(b));
-        if (c->in_.size() == 0) {
+        if (c->in_.size() > 0) {
+            *done = c->in_.take(p, n);
+        } else if (c->lent_n_ > 0) {
+            *done = std::min(n, c->lent_n_);
+            std::memcpy(p, c->lent_, *done);
+            c->lent_ += *done;
+            c->lent_n_ -= *done;
+        } else {
             BIO_set_retry_read(b);
             *done = 0;
             return 0;
         }
-        *done = c->in_.take(p, n);
         if (c->kt_ && c->ktls_bind_) c->kt_->in.feed(p, *done);  // receive counts: kernel TLS only
         return 1;
     }
@@ -72,7 +78,7 @@ struct BioGlue {
         auto* c = static_cast<Conn*>(BIO_get_data(b));
         switch (cmd) {
             case BIO_CTRL_FLUSH: return 1;
-            case BIO_CTRL_PENDING: return long(c->in_.size());
+            case BIO_CTRL_PENDING: return long(c->in_.size() + c->lent_n_);
             case BIO_CTRL_WPENDING: return long(c->out_.size());
             default: return 0;
         }
@@ -190,6 +196,22 @@ void Conn::feed(const char* p, std::size_t n) {
     }
 }
 
+// The BIO reads in_ (older bytes: a partial record) first, then the lent bytes, so a lend needs no
+// copy while bytes wait; what OpenSSL leaves of the lent ones joins in_ (then empty) at unlend().
+void Conn::lend(const char* p, std::size_t n) {
+    if (lent_n_ > 0) unlend();  // (a lend not given back: its bytes go first)
+    lent_ = p;
+    lent_n_ = n;
+}
+
+void Conn::unlend() {
+    const char* p = lent_;
+    const std::size_t n = lent_n_;
+    lent_ = nullptr;
+    lent_n_ = 0;
+    if (n > 0) feed(p, n);
+}
+
 void Conn::fail(const char* where, int ret) {
     failed_ = true;
     const int e = SSL_get_error(ssl_, ret);
@@ -266,7 +288,7 @@ std::size_t Conn::pending_out() const {
 }
 
 std::size_t Conn::buffered_in() const {
-    return in_.size();
+    return in_.size() + lent_n_;
 }
 
 std::size_t Conn::take_out(char* dst, std::size_t cap) {

@@ -37,6 +37,27 @@ inline constexpr std::size_t kDirectSealMin = 8192;
 // `buf`; empty for none.
 std::string_view server_name(std::string_view v, char* buf, std::size_t cap);
 
+// A received buffer lent to a record layer for the handling of its completion: OpenSSL reads the
+// records where they lie; when the guard ends, what is left (a partial record) is copied into the
+// layer and the buffer goes back to the ring.
+class LentBuffer {
+public:
+    LentBuffer(tls::Conn& t, net::BufRing& ring, std::uint16_t bid, std::uint32_t n) : t_(t), ring_(ring), bid_(bid) {
+        t_.lend(ring_.data(bid_), n);
+    }
+    ~LentBuffer() {
+        t_.unlend();
+        ring_.recycle(bid_);
+    }
+    LentBuffer(const LentBuffer&) = delete;
+    LentBuffer& operator=(const LentBuffer&) = delete;
+
+private:
+    tls::Conn& t_;
+    net::BufRing& ring_;
+    std::uint16_t bid_;
+};
+
 class TlsIo {
 public:
     // Builds this shard's contexts for the TLS binds (tls/README.md: no OpenSSL object is shared

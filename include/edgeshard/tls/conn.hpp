@@ -48,6 +48,11 @@ public:
     bool ok() const { return ssl_ != nullptr; }  // false: out of memory at construction
     // Ciphertext from the socket (copied; the caller may recycle its buffer at once).
     void feed(const char* p, std::size_t n);
+    // Ciphertext from the socket, read by OpenSSL where it lies (no copy into the layer) until
+    // unlend(), which copies what is left (a partial record) and must come before the caller
+    // reuses the buffer. Bytes waiting in the layer are read first.
+    void lend(const char* p, std::size_t n);
+    void unlend();
     // Advances the handshake with what was fed. Records to send may be waiting in either case.
     Step handshake();
     bool established() const { return established_; }
@@ -144,6 +149,8 @@ private:
     };
     friend struct BioGlue;
     Bytes in_;   // ciphertext from the peer, not yet read by OpenSSL
+    const char* lent_ = nullptr;  // lent ciphertext (lend()), read after in_
+    std::size_t lent_n_ = 0;
     Bytes out_;  // records for the peer, not yet taken
     char* win_ = nullptr;  // see set_window()
     std::size_t win_cap_ = 0, win_used_ = 0;
