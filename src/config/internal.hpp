@@ -188,6 +188,17 @@ inline int no_version_bit(std::string_view w) {
     return -1;
 }
 
+// `force-sslv3` .. `force-tlsv13` (HAProxy's deprecated forms of ssl-min-ver X ssl-max-ver X): the
+// version, -1 for another word
+inline int force_version(std::string_view w) {
+    if (w == "force-sslv3") return int(tls::Version::Ssl3);
+    if (w == "force-tlsv10") return int(tls::Version::Tls10);
+    if (w == "force-tlsv11") return int(tls::Version::Tls11);
+    if (w == "force-tlsv12") return int(tls::Version::Tls12);
+    if (w == "force-tlsv13") return int(tls::Version::Tls13);
+    return -1;
+}
+
 inline bool has_fe(const ProxyDraft& px) {
     return (px.cap & kCapFe) != 0;
 }

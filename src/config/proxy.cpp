@@ -158,14 +158,10 @@ constexpr std::string_view kBindTlsBuilt[] = {
     "ciphers",      "ciphersuites",  "curves",        "verify",         "ssl-min-ver",    "ssl-max-ver",
     "no-sslv3",     "no-tlsv10",     "no-tlsv11",     "no-tlsv12",      "no-tlsv13",      "strict-sni",
     "tls-ticket-keys", "no-tls-tickets", "prefer-client-ciphers", "crt-ignore-err", "ca-ignore-err", "ktls",
-    "sigalgs",      "client-sigalgs", "no-ca-names", "ecdhe",     "ca-verify-file"};
+    "sigalgs",      "client-sigalgs", "no-ca-names", "ecdhe",     "ca-verify-file", "force-sslv3",
+    "force-tlsv10", "force-tlsv11",  "force-tlsv12",  "force-tlsv13"};
 // HAProxy's TLS words of a bind that are not built yet: refused by name.
 constexpr std::string_view kBindTls[] = {"npn",
-                                         "force-sslv3",
-                                         "force-tlsv10",
-                                         "force-tlsv11",
-                                         "force-tlsv12",
-                                         "force-tlsv13",
                                          "generate-certificates",
                                          "ca-sign-file",
                                          "ca-sign-pass",

@@ -38,8 +38,8 @@ inline void add_names(std::vector<std::string_view>& v, const Entry (&table)[N])
 
 // TLS words a bind line and a server line share ---------------------------------------------------
 
-// alpn, ssl-min-ver, ssl-max-ver, ciphers, ciphersuites, curves, sigalgs, client-sigalgs and
-// no-sslv3/no-tlsv1x, into `t.o` (a BindTlsOptions or a ServerTlsOptions: their options carry the
+// alpn, ssl-min-ver, ssl-max-ver, ciphers, ciphersuites, curves, sigalgs, client-sigalgs,
+// no-sslv3/no-tlsv1x and force-sslv3/force-tlsv1x, into `t.o` (a BindTlsOptions or a ServerTlsOptions: their options carry the
 // same fields) with the flags that say a value was given. True when `line.words[i]` was one of them
 // (i moved past its argument).
 template <typename TlsDraft>
@@ -66,6 +66,9 @@ bool parse_shared_tls_word(const Line& line, std::size_t& i, TlsDraft& t) {
     } else if (const int v = no_version_bit(opt); v >= 0) {
         t.o.no_versions = std::uint8_t(t.o.no_versions | (1u << unsigned(v)));
         t.no_set = true;
+    } else if (const int f = force_version(opt); f >= 0) {  // HAProxy: one version only
+        t.o.min_ver = t.o.max_ver = tls::Version(f);
+        t.min_set = t.max_set = true;
     } else {
         return false;
     }

@@ -86,11 +86,6 @@ constexpr Entry kServerRefused[] = {
     {"socks4", "SOCKS4 is not supported"},
     {"npn", "NPN is obsolete: use 'alpn'"},
     {"allow-0rtt", "0-RTT early data is not sent to servers (it can be replayed)"},
-    {"force-sslv3", "the 'force-*' options are deprecated in HAProxy: use 'ssl-min-ver' and 'ssl-max-ver'"},
-    {"force-tlsv10", "the 'force-*' options are deprecated in HAProxy: use 'ssl-min-ver' and 'ssl-max-ver'"},
-    {"force-tlsv11", "the 'force-*' options are deprecated in HAProxy: use 'ssl-min-ver' and 'ssl-max-ver'"},
-    {"force-tlsv12", "the 'force-*' options are deprecated in HAProxy: use 'ssl-min-ver' and 'ssl-max-ver'"},
-    {"force-tlsv13", "the 'force-*' options are deprecated in HAProxy: use 'ssl-min-ver' and 'ssl-max-ver'"},
 };
 
 // `sni <expr>`: the forms edgeshard evaluates (see ServerTlsOptions).
@@ -190,7 +185,8 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
             if (ign == nullptr) {
                 std::vector<std::string_view> known = {
                     "weight", "maxconn", "disabled", "enabled", "ssl", "no-ssl", "verify", "ca-file", "crl-file",
-                    "verifyhost", "no-verifyhost", "crt", "sni", "alpn", "ssl-min-ver", "ssl-max-ver", "ciphers",
+                    "verifyhost", "no-verifyhost", "crt", "sni", "alpn", "ssl-min-ver", "ssl-max-ver", "force-sslv3",
+                    "force-tlsv10", "force-tlsv11", "force-tlsv12", "force-tlsv13", "ciphers",
                     "ciphersuites", "curves", "sigalgs", "client-sigalgs", "ssl-reuse", "no-ssl-reuse",
                     "no-tls-tickets", "tls-tickets"};
                 for (const auto& e : kServerIgnored) known.push_back(e.name);

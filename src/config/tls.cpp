@@ -207,6 +207,9 @@ bool parse_global_tls(ParseState& st, const Line& line) {
             } else if (const int b = no_version_bit(w); b >= 0) {
                 g.ssl_bind.no_versions = std::uint8_t(g.ssl_bind.no_versions | (1u << unsigned(b)));
                 g.ssl_bind_versions = true;
+            } else if (const int f = force_version(w); f >= 0) {
+                g.ssl_bind.min_ver = g.ssl_bind.max_ver = tls::Version(f);
+                g.ssl_bind_versions = true;
             } else if (w == "prefer-client-ciphers") {
                 g.ssl_bind.prefer_client_ciphers = true;
             } else if (w == "no-tls-tickets") {
@@ -216,7 +219,8 @@ bool parse_global_tls(ParseState& st, const Line& line) {
             } else {
                 fail(line.at, "'ssl-default-bind-options': option " + squote(w) +
                                   " is not supported (ssl-min-ver, ssl-max-ver, no-sslv3, no-tlsv10..no-tlsv13, "
-                                  "prefer-client-ciphers, no-tls-tickets, strict-sni)");
+                                  "force-sslv3, force-tlsv10..force-tlsv13, prefer-client-ciphers, no-tls-tickets, "
+                                  "strict-sni)");
             }
         }
     } else if (kw == "ssl-server-verify") {
@@ -243,12 +247,15 @@ bool parse_global_tls(ParseState& st, const Line& line) {
             } else if (const int b = no_version_bit(w); b >= 0) {
                 g.ssl_server.no_versions = std::uint8_t(g.ssl_server.no_versions | (1u << unsigned(b)));
                 g.ssl_server_versions = true;
+            } else if (const int f = force_version(w); f >= 0) {
+                g.ssl_server.min_ver = g.ssl_server.max_ver = tls::Version(f);
+                g.ssl_server_versions = true;
             } else if (w == "no-tls-tickets") {
                 g.ssl_server.no_tickets = true;
             } else {
                 fail(line.at, "'ssl-default-server-options': option " + squote(w) +
                                   " is not supported (ssl-min-ver, ssl-max-ver, no-sslv3, no-tlsv10..no-tlsv13, "
-                                  "no-tls-tickets)");
+                                  "force-sslv3, force-tlsv10..force-tlsv13, no-tls-tickets)");
             }
         }
     } else if (kw == "tune.es.ssl-direct-seal") {

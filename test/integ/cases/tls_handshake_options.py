@@ -13,6 +13,8 @@
     default bind uses X25519;
   - `ca-verify-file` with `verify required`: a client certificate from that CA is accepted, none is
     refused, and the CA is not named;
+  - `force-tlsv12` / `force-tlsv13` (HAProxy's deprecated one-version forms, still in older configs): a
+    client of the other version is refused, one of that version is served;
   - `-c` names file and line for an unknown algorithm, on a bind and on a server (edgeshard only).
 """
 import os
@@ -28,21 +30,23 @@ from eslib import check, log  # noqa: E402
 def main(h):
     site = tls_lib.make_cert(h, "site", "site.test", ["site.test"])
     ca = tls_lib.make_ca(h, "clients", "Clients Test CA")
-    pa, pb, pc, pd, pe = (eslib.free_port() for _ in range(5))
+    pa, pb, pc, pd, pe, pf12, pf13 = (eslib.free_port() for _ in range(7))
     alice = tls_lib.make_client_cert(h, "alice", "alice", ca)
     L = eslib.LOCALHOST
     full = eslib.on_edgeshard()
     sig = "sigalgs ECDSA+SHA256 " if full else ""
     csig = "client-sigalgs ECDSA+SHA384 " if full else ""
     px = fixture.proxy_to_origin(
-        h, ports=(pa, pb, pc, pd, pe),
+        h, ports=(pa, pb, pc, pd, pe, pf12, pf13),
         global_lines="ssl-default-bind-sigalgs ECDSA+SHA384:ECDSA+SHA256\n"
                      "    ssl-default-bind-client-sigalgs ECDSA+SHA512:ECDSA+SHA256" if full else "",
         fe_lines=f"bind {L}:{pa} ssl crt {site}\n"
                  f"bind {L}:{pb} ssl crt {site} {sig}ca-file {ca[0]} verify optional {csig}no-ca-names\n"
                  f"bind {L}:{pc} ssl crt {site} ca-file {ca[0]} verify optional\n"
                  f"bind {L}:{pd} ssl crt {site} ecdhe secp384r1\n"
-                 f"bind {L}:{pe} ssl crt {site} ca-verify-file {ca[0]} verify required")
+                 f"bind {L}:{pe} ssl crt {site} ca-verify-file {ca[0]} verify required\n"
+                 f"bind {L}:{pf12} ssl crt {site} force-tlsv12\n"
+                 f"bind {L}:{pf13} ssl crt {site} force-tlsv13")
 
     def hello(port, *extra):
         return tls_lib.s_client(h, port, ["-servername", "site.test", "-ign_eof", *extra], brief=False,
@@ -90,6 +94,14 @@ def main(h):
     out = hello(pe, "-tls1_2")
     check("HTTP/1.1 200" not in out, f"ca-verify-file + verify required: no certificate, no answer:\n{out[-1500:]}")
     log("ca-verify-file: verifies the client's certificate without naming its CA; none is refused")
+
+    # ---- force-tlsv12 / force-tlsv13: one version only
+    for port, good, bad in ((pf12, "-tls1_2", "-tls1_3"), (pf13, "-tls1_3", "-tls1_2")):
+        out = hello(port, good)
+        check("HTTP/1.1 200" in out, f"force-* ({good} on its bind): served:\n{out[-1500:]}")
+        out = hello(port, bad)
+        check("HTTP/1.1 200" not in out, f"force-* ({bad} on the other version's bind): refused:\n{out[-1500:]}")
+    log("force-tlsv12 / force-tlsv13: only that version is served")
 
     # ---- -c: an unknown algorithm names file and line
     if eslib.on_edgeshard():

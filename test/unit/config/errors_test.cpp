@@ -254,7 +254,9 @@ TEST_CASE("errors: server lines") {
                  kBackendLine + 1, {"cannot load CA file '/nonexistent/ca.pem'"});
     expect_error(in_backend("    mode http\n    server s1 127.0.0.1:1 ssl verify none alpn h3\n"), kBackendLine + 1,
                  {"alpn 'h3'"});
-    expect_error(in_backend("    server s1 127.0.0.1:1 ssl force-tlsv12\n"), kBackendLine, {"'ssl-min-ver'"});
+    // force-tlsv1x is a version range of one: it loads; a misspelt one is named
+    expect_error(in_backend("    server s1 127.0.0.1:1 ssl force-tlsv14\n"), kBackendLine,
+                 {"unknown server option 'force-tlsv14'", "did you mean 'force-tlsv1"});
     expect_error(in_backend("    server s1 127.0.0.1:1 send-proxy\n"), kBackendLine, {"PROXY protocol"});
     expect_error(in_backend("    server s1 127.0.0.1:1 check inter soon\n"), kBackendLine,
                  {"'inter' expects a time", "'soon'"});
