@@ -159,13 +159,12 @@ constexpr std::string_view kBindTlsBuilt[] = {
     "no-sslv3",     "no-tlsv10",     "no-tlsv11",     "no-tlsv12",      "no-tlsv13",      "strict-sni",
     "tls-ticket-keys", "no-tls-tickets", "prefer-client-ciphers", "crt-ignore-err", "ca-ignore-err", "ktls",
     "sigalgs",      "client-sigalgs", "no-ca-names", "ecdhe",     "ca-verify-file", "force-sslv3",
-    "force-tlsv10", "force-tlsv11",  "force-tlsv12",  "force-tlsv13"};
+    "force-tlsv10", "force-tlsv11",  "force-tlsv12",  "force-tlsv13", "allow-0rtt"};
 // HAProxy's TLS words of a bind that are not built yet: refused by name.
 constexpr std::string_view kBindTls[] = {"npn",
                                          "generate-certificates",
                                          "ca-sign-file",
                                          "ca-sign-pass",
-                                         "allow-0rtt",
                                          "ssl-engine",
                                          "no-strict-sni",
                                          "quic-cc-algo",
@@ -292,6 +291,15 @@ void parse_bind(ParseState& st, ProxyDraft& px, const Line& line) {
             continue;
         }
         if (opt == "npn") fail(line.at, "'bind' option 'npn' is obsolete and not supported: use 'alpn'");
+        if (opt == "allow-0rtt") {
+            // HAProxy accepts TLS 1.3 early data with it; without early data a client simply sends its
+            // request after the handshake, so the line loads and says what it costs
+            st.warn(line.at, "'bind' option 'allow-0rtt': 0-RTT early data is not accepted in this version "
+                             "(it can be replayed): clients send their first request after the handshake, one "
+                             "round trip later");
+            tls_words = true;
+            continue;
+        }
         if (std::find(std::begin(kBindTls), std::end(kBindTls), opt) != std::end(kBindTls))
             fail(line.at, "'bind' option " + squote(opt) + " is not supported yet (TLS binds take 'ssl', 'crt', "
                           "'crt-list', 'alpn', 'ssl-min-ver', 'ssl-max-ver', 'ciphers', 'ciphersuites', 'curves', "

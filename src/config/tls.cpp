@@ -28,7 +28,7 @@ bool verify_word(std::string_view w, tls::Verify& out) {
 }
 
 // crt-list options this version does not build: refused by name (HAProxy accepts them per line).
-constexpr std::string_view kCrtListRefused[] = {"allow-0rtt", "no-alpn", "npn", "crt", "key", "ocsp", "issuer",
+constexpr std::string_view kCrtListRefused[] = {"no-alpn", "npn", "crt", "key", "ocsp", "issuer",
                                                 "sctl", "ocsp-update"};
 
 // One crt-list file (HAProxy's format): `<crtfile> [[<options>...]] [[!]<filter>...]` per line,
@@ -110,6 +110,10 @@ void read_crt_list(ParseState& st, const Location& at, const std::string& path, 
                     l.ca_file = resolve(g.ca_base, arg());
                 } else if (o == "crl-file") {
                     l.crl_file = resolve(g.ca_base, arg());
+                } else if (o == "allow-0rtt") {  // as on a bind line: loads, early data is not accepted
+                    st.warn(at, "crt-list " + squote(path) + " line " + std::to_string(n) +
+                                    ": 'allow-0rtt': 0-RTT early data is not accepted in this version (it can be "
+                                    "replayed): clients send their first request after the handshake");
                 } else if (std::find(std::begin(kCrtListRefused), std::end(kCrtListRefused), o) !=
                            std::end(kCrtListRefused)) {
                     bad("option " + squote(o) + " is not supported in a crt-list yet (supported: alpn, ciphers, "

@@ -190,12 +190,12 @@ def main(h):
     if eslib.on_edgeshard():
         bad_list = h.path("bad-list.txt")
         with open(bad_list, "w") as f:
-            f.write(f"{first}\n{named} [allow-0rtt] alias.test\n")
+            f.write(f"{first}\n{named} [ocsp-update on] alias.test\n")
         bad = px.config.replace(f"crt-list {crt_list}", f"crt-list {bad_list}")
         r = h.run_cmd([h.bin, "-c", "-f", h.write("bad.cfg", bad)], timeout=10)
         line = next(i + 1 for i, text in enumerate(bad.splitlines()) if "bad-list.txt" in text)
         check(r.returncode != 0 and f"bad.cfg:{line}:" in r.stderr and "line 2" in r.stderr
-              and "'allow-0rtt'" in r.stderr, f"-c on a crt-list with an unbuilt option: {r.stderr.strip()}")
+              and "'ocsp-update'" in r.stderr, f"-c on a crt-list with an unbuilt option: {r.stderr.strip()}")
         bad = px.config.replace(f"ca-file {cli_ca[0]} verify required", "verify required")
         r = h.run_cmd([h.bin, "-c", "-f", h.write("bad2.cfg", bad)], timeout=10)
         check(r.returncode != 0 and "needs a 'ca-file'" in r.stderr, f"-c: verify without ca-file: {r.stderr}")

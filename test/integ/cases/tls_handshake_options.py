@@ -15,6 +15,9 @@
     refused, and the CA is not named;
   - `force-tlsv12` / `force-tlsv13` (HAProxy's deprecated one-version forms, still in older configs): a
     client of the other version is refused, one of that version is served;
+  - edgeshard only: `allow-0rtt` loads with a warning and no early data is accepted: a resumed
+    `s_client -early_data` sends none (the tickets allow none) and its request after the handshake is
+    served;
   - `-c` names file and line for an unknown algorithm, on a bind and on a server (edgeshard only).
 """
 import os
@@ -30,14 +33,14 @@ from eslib import check, log  # noqa: E402
 def main(h):
     site = tls_lib.make_cert(h, "site", "site.test", ["site.test"])
     ca = tls_lib.make_ca(h, "clients", "Clients Test CA")
-    pa, pb, pc, pd, pe, pf12, pf13 = (eslib.free_port() for _ in range(7))
+    pa, pb, pc, pd, pe, pf12, pf13, p0 = (eslib.free_port() for _ in range(8))
     alice = tls_lib.make_client_cert(h, "alice", "alice", ca)
     L = eslib.LOCALHOST
     full = eslib.on_edgeshard()
     sig = "sigalgs ECDSA+SHA256 " if full else ""
     csig = "client-sigalgs ECDSA+SHA384 " if full else ""
     px = fixture.proxy_to_origin(
-        h, ports=(pa, pb, pc, pd, pe, pf12, pf13),
+        h, ports=(pa, pb, pc, pd, pe, pf12, pf13) + ((p0,) if full else ()),
         global_lines="ssl-default-bind-sigalgs ECDSA+SHA384:ECDSA+SHA256\n"
                      "    ssl-default-bind-client-sigalgs ECDSA+SHA512:ECDSA+SHA256" if full else "",
         fe_lines=f"bind {L}:{pa} ssl crt {site}\n"
@@ -46,7 +49,8 @@ def main(h):
                  f"bind {L}:{pd} ssl crt {site} ecdhe secp384r1\n"
                  f"bind {L}:{pe} ssl crt {site} ca-verify-file {ca[0]} verify required\n"
                  f"bind {L}:{pf12} ssl crt {site} force-tlsv12\n"
-                 f"bind {L}:{pf13} ssl crt {site} force-tlsv13")
+                 f"bind {L}:{pf13} ssl crt {site} force-tlsv13"
+                 + (f"\nbind {L}:{p0} ssl crt {site} allow-0rtt" if full else ""))
 
     def hello(port, *extra):
         return tls_lib.s_client(h, port, ["-servername", "site.test", "-ign_eof", *extra], brief=False,
@@ -102,6 +106,22 @@ def main(h):
         out = hello(port, bad)
         check("HTTP/1.1 200" not in out, f"force-* ({bad} on the other version's bind): refused:\n{out[-1500:]}")
     log("force-tlsv12 / force-tlsv13: only that version is served")
+
+    # ---- allow-0rtt (edgeshard): loads, no early data
+    if full:
+        r = h.run_cmd([h.bin, "-c", "-f", h.write("zero.cfg", px.config)], timeout=10)
+        check(r.returncode == 0 and "'allow-0rtt': 0-RTT early data is not accepted" in r.stderr,
+              f"-c with allow-0rtt: loads with a warning: {r.stderr.strip()}")
+        sess, early = h.path("0rtt.sess"), h.write("early.txt", "GET /early HTTP/1.1\r\nHost: site.test\r\n\r\n")
+        tls_lib.s_client(h, p0, ["-servername", "site.test", "-sess_out", sess, "-ign_eof"], brief=False,
+                         stdin="GET / HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n\r\n")
+        out = tls_lib.s_client(h, p0, ["-servername", "site.test", "-sess_in", sess, "-early_data", early,
+                                       "-ign_eof"], brief=False,
+                               stdin="GET / HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n\r\n")
+        check("Reused" in out and ("Early data was not sent" in out or "Early data was rejected" in out),
+              f"allow-0rtt: resumed, no early data accepted:\n{out[-2000:]}")
+        check("HTTP/1.1 200" in out, f"allow-0rtt: the request after the handshake is served:\n{out[-1500:]}")
+        log("allow-0rtt: loads with a warning; a resumed client sends no early data and is served after the handshake")
 
     # ---- -c: an unknown algorithm names file and line
     if eslib.on_edgeshard():

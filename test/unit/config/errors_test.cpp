@@ -179,8 +179,8 @@ TEST_CASE("errors: bind") {
     expect_error(in_frontend("    bind :443 ssl crt /x.pem ktls yes\n"), kFrontendLine,
                  {"'ktls': expects 'on' or 'off', not 'yes'"});
     expect_error(in_frontend("    bind :443 ssl crt /x.pem ktls\n"), kFrontendLine, {"'ktls'", "'on' or 'off'"});
-    expect_error(in_frontend("    bind :443 ssl crt /x.pem allow-0rtt\n"), kFrontendLine,
-                 {"'allow-0rtt' is not supported yet"});
+    expect_error(in_frontend("    bind :443 ssl crt /x.pem generate-certificates\n"), kFrontendLine,
+                 {"'generate-certificates' is not supported yet"});
     expect_error(in_frontend("    bind :443 ssl crt /x.pem generate-certificates\n"), kFrontendLine,
                  {"'generate-certificates' is not supported yet"});
     expect_error(in_frontend("    bind :443 ssl crt /x.pem ssl-min-ver TLSv9\n"), kFrontendLine,
@@ -335,8 +335,8 @@ TEST_CASE("errors: crt-list lines are named with the bind's line") {
     const std::string be = "\n    default_backend hb\nbackend hb\n    mode http\n    server s 127.0.0.1:1\n";
     std::string list = write("# comment\n\n/nope/a.pem [no-tls-tickets] a.test\n");
     expect_error(kTail + fe + list + be, 13, {"crt-list '" + list + "' line 3: unknown option 'no-tls-tickets'"});
-    list = write("/nope/a.pem [allow-0rtt] a.test\n");
-    expect_error(kTail + fe + list + be, 13, {"line 1: option 'allow-0rtt' is not supported in a crt-list yet"});
+    list = write("/nope/a.pem [ocsp-update on] a.test\n");
+    expect_error(kTail + fe + list + be, 13, {"line 1: option 'ocsp-update' is not supported in a crt-list yet"});
     list = write("/nope/a.pem [alpn http/1.1 a.test\n");
     expect_error(kTail + fe + list + be, 13, {"line 1: missing ']'"});
     list = write("/nope/a.pem [verify sometimes] a.test\n");
