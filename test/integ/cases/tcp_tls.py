@@ -15,6 +15,9 @@ The same configuration runs against HAProxy 2.6 with ES_TEST_PEER=haproxy.
   - bad input: plain text on the TLS port and a truncated ClientHello with a FIN get the connection
     closed without any server connection; a stalled half ClientHello is closed at `timeout client`
     (1.5 s) from the accept; sessions running meanwhile are not disturbed;
+  - client certificates on a tcp bind: `verify required` refuses a client without one (nothing reaches
+    a server); with `verify optional`, `use_backend ... if { ssl_c_s_dn(CN) -m str alice }` routes on
+    the verified certificate;
   - servers reached over TLS from a tcp backend (`server ... ssl verify required ca-file F sni str(...)`,
     and `sni ssl_fc_sni` behind a TLS bind), a Python TLS echo server: 8 MiB echoed byte-exact from a
     plain client and from a TLS client (TLS on both sides), the SNI the server saw; a server whose
@@ -41,8 +44,10 @@ from eslib import MiB, check, check_eq, log  # noqa: E402
 L = eslib.LOCALHOST
 
 
-def ctx(max_tls12=False, alpn=None):
+def ctx(max_tls12=False, alpn=None, cert=None):
     c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if cert:
+        c.load_cert_chain(cert)
     c.check_hostname = False
     c.verify_mode = ssl.CERT_NONE
     if max_tls12:
@@ -214,12 +219,15 @@ def main(h):
     other_ca = tls_lib.make_ca(h, "other", "Other CA")
     origin_pem = tls_lib.make_cert(h, "origin", "origin.test", ["origin.test", "x.b.test"], ca=ca)
     tls_echo = TlsEcho(origin_pem)
+    cli_ca = tls_lib.make_ca(h, "clients", "Clients CA")
+    alice = tls_lib.make_client_cert(h, "alice", "alice", cli_ca)
     echo = h.echo_server(name="echo")
     srv_a = h.echo_server(banner=b"A:", name="a")
     srv_b = h.echo_server(banner=b"B:", name="b")
     sock = h.sock_path()
     p_route, p_insp, p_short = eslib.free_port(), eslib.free_port(), eslib.free_port()
     p_up, p_both, p_bad = eslib.free_port(), eslib.free_port(), eslib.free_port()
+    p_req, p_opt = eslib.free_port(), eslib.free_port()
     cfg = (eslib.global_section(sock, nbthread=2)
            + eslib.defaults_section(connect="2s", client="10s", server="10s")
            + eslib.section("frontend fe_route", f"""
@@ -238,6 +246,15 @@ def main(h):
            + eslib.section("frontend fe_short", f"""
                 bind {L}:{p_short} ssl crt {site}
                 timeout client 1500ms
+                default_backend be_echo
+            """)
+           + eslib.section("frontend fe_req", f"""
+                bind {L}:{p_req} ssl crt {site} ca-file {cli_ca[0]} verify required
+                default_backend be_echo
+            """)
+           + eslib.section("frontend fe_opt", f"""
+                bind {L}:{p_opt} ssl crt {site} ca-file {cli_ca[0]} verify optional
+                use_backend be_a if {{ ssl_c_s_dn(CN) -m str alice }}
                 default_backend be_echo
             """)
            + eslib.section("frontend fe_up", f"""
@@ -260,7 +277,7 @@ def main(h):
            + eslib.section("backend be_echo", f"server e {L}:{echo.port}")
            + eslib.section("backend be_a", f"server a {L}:{srv_a.port}")
            + eslib.section("backend be_b", f"server b {L}:{srv_b.port}"))
-    px = eslib.start_proxy(h, cfg, ports=[p_route, p_insp, p_short, p_up, p_both, p_bad], sock=sock)
+    px = eslib.start_proxy(h, cfg, ports=[p_route, p_insp, p_short, p_up, p_both, p_bad, p_req, p_opt], sock=sock)
     before = info(px) if eslib.on_edgeshard() else None
 
     # 1) bulk both ways, TLS 1.3 and 1.2
@@ -348,7 +365,31 @@ def main(h):
     check_eq(echo.accepts, accepts + 1, "no server connection for the bad handshakes (only the running session)")
     log(f"bad handshakes closed, none reached a server; stalled handshake closed after {took:.2f}s")
 
-    # 7) servers reached over TLS
+    # 7) client certificates
+    settle(echo)
+    accepts = echo.accepts
+    try:
+        s = tls_connect(p_req, sni=None)
+        s.sendall(b"x")
+        closed_within(s, 5, "verify required, no certificate")
+    except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+        pass  # refused in the handshake (TLS 1.2) or at the first read (TLS 1.3)
+    s = tls_connect(p_req, sni=None, cert=alice)
+    s.sendall(b"cert")
+    check_eq(read_exact(s, 4, "verify required, alice"), b"cert", "verify required: a certificate from the CA is served")
+    s.close()
+    s = tls_connect(p_opt, sni=None, cert=alice)
+    check_eq(read_exact(s, 2, "ssl_c_s_dn alice"), b"A:", "use_backend on ssl_c_s_dn(CN): alice reaches be_a")
+    s.close()
+    s = tls_connect(p_opt, sni=None)
+    s.sendall(b"anon")
+    check_eq(read_exact(s, 4, "verify optional, no certificate"), b"anon", "no certificate: default_backend")
+    s.close()
+    settle(echo)
+    check_eq(echo.accepts, accepts + 2, "the refused client reached no server")
+    log("client certificates on a tcp bind: verify required refuses none, ssl_c_s_dn(CN) routes")
+
+    # 8) servers reached over TLS
     plain_echo_through(p_up, 8 * MiB, "plain client -> TLS server, 8 MiB")
     check_eq(tls_echo.names[-1:], ["origin.test"], "SNI sent to the server (sni str(origin.test))")
     check_eq(echo_through(p_both, 8 * MiB, "TLS client -> TLS server, 8 MiB", sni="x.b.test"), "TLSv1.3",
