@@ -114,31 +114,31 @@ void TcpProxy::tls_recv(Session* s, int side, const shard::Cqe& e, bool more) {
                 if (t.resumed()) st_.shard.ssl_srv_resumed.inc();
                 tls_send(s, kServer);  // what the client sent meanwhile, sealed now
                 if (s->state == SessState::Closing) return;
+                if (s->side[kClient].has(net::kSideEof)) tls_side_ended(s, kClient);  // it waited for the handshake
+                if (s->state == SessState::Closing) return;
             }
         }
         tls_pull(s, side);
-        if (s->state == SessState::Closing) return;
-        if (t.failed()) {  // a bad record: nothing more can be read
-            read_failed(s, side);
-            return;
-        }
-        if (t.peer_closed() && !sd.has(net::kSideEof)) {  // close_notify: this side sends nothing more
-            sd.set(net::kSideEof);
-            if (sd.has(net::kSideRecv)) cancel_recv(s, side);
-            tls_side_ended(s, side);
-            return;
-        }
+        if (s->state == SessState::Closing || !tls_layer_state(s, side)) return;
         if (s->state == SessState::Inspecting) {
             inspect(s);  // more plaintext for the content rules
             if (s->state == SessState::Closing) return;
         }
-        if (s->state == SessState::Established) tls_send(s, other);
+        if (s->state == SessState::Established) tls_send(s, other);  // what came before an end goes first
         if (s->state == SessState::Closing) return;
-        if (t.buffered_in() >= kTlsInMax || s->tq[other].bytes >= kHighWaterBufs * bufs_->size() ||
-            (side == kClient && s->state == SessState::Established && (s->tlsf & kTlsWait)))
+        if (sd.has(net::kSideEof)) {  // close_notify
+            tls_side_ended(s, side);
+            return;
+        }
+        if (side == kClient && s->state == SessState::Established && (s->tlsf & kTlsWait)) {
+            // kernel TLS: no receive may bring records the kernel would not count
+            if (sd.has(net::kSideRecv)) cancel_recv(s, kClient);
+            else tls_ktls_try(s);
+        } else if (t.buffered_in() >= kTlsInMax || s->tq[other].bytes >= kHighWaterBufs * bufs_->size()) {
             cancel_recv(s, side);
-        else if (!more)
+        } else if (!more) {
             tls_maybe_rearm(s, side);
+        }
         return;
     }
     if (s->state == SessState::Closing) {
@@ -146,6 +146,10 @@ void TcpProxy::tls_recv(Session* s, int side, const shard::Cqe& e, bool more) {
         return;
     }
     if (e.res == 0) {  // orderly EOF from this side
+        if (side == kServer && s->stls && !s->stls->established()) {
+            tls_server_failed(s);  // the server closed during its handshake
+            return;
+        }
         sd.set(net::kSideEof);
         s->last_ms[side] = r_.now_ms();
         tls_side_ended(s, side);
@@ -177,6 +181,24 @@ void TcpProxy::tls_recv(Session* s, int side, const shard::Cqe& e, bool more) {
     read_failed(s, side);
 }
 
+// After plaintext was pulled from `side`'s layer: a bad record ends the session (false); a
+// close_notify ends the side (its receive stops; the caller forwards the end after what came before).
+bool TcpProxy::tls_layer_state(Session* s, int side) {
+    const tls::Conn* lp = layer(s, side);
+    if (!lp) return true;
+    if (lp->failed()) {  // a bad record: nothing more can be read
+        read_failed(s, side);
+        return false;
+    }
+    Side& sd = s->side[side];
+    if (lp->peer_closed() && !sd.has(net::kSideEof)) {
+        sd.set(net::kSideEof);
+        s->last_ms[side] = r_.now_ms();
+        if (sd.has(net::kSideRecv)) cancel_recv(s, side);
+    }
+    return true;
+}
+
 // The handshake completed: counted, then the session is routed as a plain one would be.
 void TcpProxy::tls_handshake_done(Session* s) {
     tls::Conn& t = *s->tls;
@@ -195,6 +217,9 @@ std::size_t TcpProxy::tls_pull(Session* s, int side) {
     tls::Conn& t = *lp;
     net::SendQueues& sq = w_.tls_->sendq;
     net::SendQueue& q = s->tq[1 - side];
+    // while the other side's handshake runs its flights need places in front of the plaintext
+    const tls::Conn* to = layer(s, 1 - side);
+    const int max_pieces = to && !to->established() ? net::SendQueue::kCap / 2 : net::SendQueue::kCap;
     std::size_t total = 0;
     while (q.bytes < kHighWaterBufs * bufs_->size()) {
         net::Seg* tail = q.n > s->tls_sealed[1 - side] && !q.inflight ? &q.at(q.n - 1) : nullptr;
@@ -208,7 +233,7 @@ std::size_t TcpProxy::tls_pull(Session* s, int side) {
             total += got;
             continue;
         }
-        if (q.full()) break;
+        if (q.n >= max_pieces) break;
         net::Block* b = sq.new_block();
         if (!b) break;  // no memory now: the bytes wait in the layer
         const std::size_t got = t.read(b->data, net::Block::kCap);
@@ -238,8 +263,11 @@ void TcpProxy::tls_send(Session* s, int dst) {
     net::SendQueue& q = s->tq[dst];
     // the other side's received buffers join the queue as pieces while it has places; the rest
     // waits in the direction's chain, in order, that side's receive stopped
+    // (not while that side's handshake runs: its flights must find places in front of them)
     net::BufChain& c = s->dir[1 - dst].q;
-    while (!c.empty() && !q.full()) {
+    const tls::Conn* lp_dst = layer(s, dst);
+    const bool hold_back = lp_dst && !lp_dst->established();
+    while (!c.empty() && !q.full() && !hold_back) {
         const net::BufRing::Rec& r = bufs_->rec(c.head);
         const net::Seg sg{bufs_->data(c.head) + r.off, r.len, c.head, nullptr};
         bufs_->pop(c);
@@ -289,9 +317,10 @@ void TcpProxy::tls_on_send(Session* s, int dst, int res) {
         else close_session(s);
         return;
     }
-    tls_pull(s, from);  // room for what waits in the source's layer
-    if (s->state == SessState::Closing) return;
-    if (q.n > 0 || !s->dir[from].q.empty()) tls_send(s, dst);
+    tls_pull(s, from);  // room for what waits in the source's layer (a close_notify too)
+    if (s->state == SessState::Closing || !tls_layer_state(s, from)) return;
+    const tls::Conn* to = layer(s, dst);
+    if (q.n > 0 || !s->dir[from].q.empty() || (to && to->pending_out() > 0)) tls_send(s, dst);
     if (s->state == SessState::Closing) return;
     if (q.n == 0 && !q.inflight) {
         sq.trim(q);
@@ -316,7 +345,10 @@ void TcpProxy::tls_maybe_rearm(Session* s, int side) {
     Side& sd = s->side[side];
     if (s->state == SessState::Closing || !sd.can_recv() || (s->tlsf & kTlsFailed)) return;
     if (side == kClient) {
-        if (s->state == SessState::Established && (s->tlsf & kTlsWait) && s->tls->established()) return;
+        if (s->state == SessState::Established && (s->tlsf & kTlsWait) && s->tls->established()) {
+            tls_ktls_try(s);  // no receive now: the kernel may take the records
+            return;
+        }
     } else if (s->state != SessState::Established || (s->tlsf & kTlsWait)) {
         return;
     }
@@ -398,12 +430,19 @@ void TcpProxy::tls_side_ended(Session* s, int side) {
         return;
     }
     if (s->state != SessState::Established) return;  // tls_established looks again
+    if (side == kClient && (s->tlsf & kTlsWait)) {  // the client is done: nothing to hand over
+        s->tlsf &= std::uint8_t(~kTlsWait);
+        st_.shard.ssl_ktls_fallbacks.inc();
+        tls_maybe_rearm(s, kServer);
+        if (s->state != SessState::Established) return;
+    }
     const int other = 1 - side;
     const net::SendQueue& q = s->tq[other];
     const tls::Conn* from = layer(s, side);
     if (q.n > 0 || q.inflight || !s->dir[side].q.empty() || (from && from->buffered_in() > 0))
         return;  // back at the send's completion
     tls::Conn* to = layer(s, other);
+    if (to && !to->established() && !to->failed()) return;  // after its handshake (tls_recv)
     if (to && to->established() && !to->closing() && !to->failed()) {
         to->close();  // close_notify, then the FIN once it is sent
         tls_send(s, other);

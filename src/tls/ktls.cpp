@@ -210,7 +210,7 @@ bool Conn::derive_keys(KtlsKeys& k, std::string& why, bool tx_only) const {
         why = !established_ ? "the handshake is not complete" : "the connection is closing or failed";
         return false;
     }
-    if (!tx_only && (in_.size() > 0 || SSL_has_pending(ssl_))) {
+    if (!tx_only && (buffered_in() > 0 || SSL_has_pending(ssl_))) {
         why = "received records are buffered in user space (the kernel would never see them)";
         return false;
     }

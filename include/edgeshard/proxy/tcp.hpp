@@ -69,6 +69,7 @@ private:
     void tls_recv(Session* s, int side, const shard::Cqe& e, bool more);
     void tls_handshake_done(Session* s);
     std::size_t tls_pull(Session* s, int side);
+    bool tls_layer_state(Session* s, int side);
     void tls_send(Session* s, int dst);
     void tls_on_send(Session* s, int dst, int res);
     void tls_maybe_rearm(Session* s, int side);

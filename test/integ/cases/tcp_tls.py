@@ -12,6 +12,8 @@ The same configuration runs against HAProxy 2.6 with ES_TEST_PEER=haproxy.
     closes (counted as denied), `accept if { req.len ge 4 }` forwards;
   - ends: the client's close_notify reaches the server as a FIN; the server's close reaches the client
     as close_notify (Python's unwrap() completes, and a read to the end raises no ragged-EOF error);
+    a close_notify right behind 4 MiB to a slow server (it waits in the record layer behind the
+    plaintext the proxy cannot queue yet) still reaches the server as a FIN after the last byte;
   - bad input: plain text on the TLS port and a truncated ClientHello with a FIN get the connection
     closed without any server connection; a stalled half ClientHello is closed at `timeout client`
     (1.5 s) from the accept; sessions running meanwhile are not disturbed;
@@ -21,7 +23,10 @@ The same configuration runs against HAProxy 2.6 with ES_TEST_PEER=haproxy.
   - servers reached over TLS from a tcp backend (`server ... ssl verify required ca-file F sni str(...)`,
     and `sni ssl_fc_sni` behind a TLS bind), a Python TLS echo server: 8 MiB echoed byte-exact from a
     plain client and from a TLS client (TLS on both sides), the SNI the server saw; a server whose
-    certificate does not verify (another CA) gets no byte and the client's connection is closed;
+    certificate does not verify (another CA) gets no byte and the client's connection is closed; a
+    plain client accepted by a content rule and queued for a `maxconn 1` TLS server sends 60 small
+    segments while it waits (each received on its own): they all arrive, in order, behind the server's
+    handshake;
   - edgeshard only: `show info` counts the handshakes and the failures (client and server side),
     `show stat` the denied session, the server's connection errors and the bytes of each backend
     (plaintext, both directions).
@@ -202,6 +207,88 @@ def recv_plain(s, n):
     return buf
 
 
+class SlowSink:
+    """Reads slowly (64 KiB every 5 ms) until EOF, then answers b"got <n>" and closes."""
+
+    def __init__(self):
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind((L, 0))
+        self.lsock.listen(8)
+        self.port = self.lsock.getsockname()[1]
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            c.settimeout(30)
+            n = 0
+            try:
+                while True:
+                    d = c.recv(65536)
+                    if not d:
+                        break
+                    n += len(d)
+                    time.sleep(0.005)
+                c.sendall(b"got %d" % n)
+            except OSError:
+                pass
+            c.close()
+
+
+def close_notify_behind_bulk(port, n):
+    """Sends n bytes then close_notify (no TCP FIN) through memory BIOs; returns the server's answer."""
+    raw = socket.create_connection((L, port), timeout=20)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx().wrap_bio(inc, out, server_hostname="site.test")
+
+    def flush():
+        data = out.read()
+        if data:
+            raw.sendall(data)
+
+    def pump_in():
+        d = raw.recv(65536)
+        if not d:
+            inc.write_eof()
+        else:
+            inc.write(d)
+        return d
+
+    while True:
+        try:
+            obj.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            flush()
+            pump_in()
+    flush()
+    obj.write(os.urandom(n))
+    flush()
+    try:
+        obj.unwrap()  # close_notify out; the server's comes later
+    except ssl.SSLWantReadError:
+        pass
+    flush()
+    answer = b""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            answer += obj.read(65536)
+            continue
+        except ssl.SSLWantReadError:
+            pass
+        except ssl.SSLZeroReturnError:
+            break
+        if not pump_in():
+            break
+    raw.close()
+    return answer
+
+
 def settle(server):
     """Waits until the sessions of the steps before have reached and left `server` (a client that
     closes right after its handshake still makes the proxy connect)."""
@@ -219,6 +306,7 @@ def main(h):
     other_ca = tls_lib.make_ca(h, "other", "Other CA")
     origin_pem = tls_lib.make_cert(h, "origin", "origin.test", ["origin.test", "x.b.test"], ca=ca)
     tls_echo = TlsEcho(origin_pem)
+    sink = SlowSink()
     cli_ca = tls_lib.make_ca(h, "clients", "Clients CA")
     alice = tls_lib.make_client_cert(h, "alice", "alice", cli_ca)
     echo = h.echo_server(name="echo")
@@ -227,7 +315,8 @@ def main(h):
     sock = h.sock_path()
     p_route, p_insp, p_short = eslib.free_port(), eslib.free_port(), eslib.free_port()
     p_up, p_both, p_bad = eslib.free_port(), eslib.free_port(), eslib.free_port()
-    p_req, p_opt = eslib.free_port(), eslib.free_port()
+    p_req, p_opt, p_sink = eslib.free_port(), eslib.free_port(), eslib.free_port()
+    p_q = eslib.free_port()
     cfg = (eslib.global_section(sock, nbthread=2)
            + eslib.defaults_section(connect="2s", client="10s", server="10s")
            + eslib.section("frontend fe_route", f"""
@@ -257,6 +346,19 @@ def main(h):
                 use_backend be_a if {{ ssl_c_s_dn(CN) -m str alice }}
                 default_backend be_echo
             """)
+           + eslib.section("frontend fe_sink", f"""
+                bind {L}:{p_sink} ssl crt {site}
+                default_backend be_sink
+            """)
+           + eslib.section("backend be_sink", f"server k {L}:{sink.port}")
+           + eslib.section("frontend fe_q", f"""
+                bind {L}:{p_q}
+                tcp-request inspect-delay 3s
+                tcp-request content accept if {{ req.len ge 3 }}
+                default_backend be_tls_q
+            """)
+           + eslib.section("backend be_tls_q",
+                           f"timeout queue 10s\nserver t {L}:{tls_echo.port} ssl verify none maxconn 1")
            + eslib.section("frontend fe_up", f"""
                 bind {L}:{p_up}
                 default_backend be_tls
@@ -277,7 +379,8 @@ def main(h):
            + eslib.section("backend be_echo", f"server e {L}:{echo.port}")
            + eslib.section("backend be_a", f"server a {L}:{srv_a.port}")
            + eslib.section("backend be_b", f"server b {L}:{srv_b.port}"))
-    px = eslib.start_proxy(h, cfg, ports=[p_route, p_insp, p_short, p_up, p_both, p_bad, p_req, p_opt], sock=sock)
+    px = eslib.start_proxy(h, cfg, ports=[p_route, p_insp, p_short, p_up, p_both, p_bad, p_req, p_opt, p_sink, p_q],
+                           sock=sock)
     before = info(px) if eslib.on_edgeshard() else None
 
     # 1) bulk both ways, TLS 1.3 and 1.2
@@ -330,6 +433,9 @@ def main(h):
     raw_shut = s.unwrap()  # the client's close_notify -> FIN to the echo server -> it closes -> close_notify
     raw_shut.close()
     log("close_notify both ways")
+    answer = close_notify_behind_bulk(p_sink, 4 * MiB)
+    check_eq(answer, b"got %d" % (4 * MiB), "close_notify behind 4 MiB to a slow server: a FIN after the last byte")
+    log("a close_notify queued behind 4 MiB reaches the slow server as a FIN after the last byte")
 
     # 6) bad input: nothing reaches a server; a stalled handshake ends at timeout client
     settle(echo)
@@ -400,6 +506,19 @@ def main(h):
         c.sendall(b"again")
         check_eq(recv_plain(c, 5), b"again", f"short session {i} to the TLS server")
         c.close()
+    first = eslib.connect(p_q)  # holds the server's one slot
+    first.sendall(b"1st")
+    check_eq(recv_plain(first, 3), b"1st", "the first session reaches the maxconn 1 server")
+    second = eslib.connect(p_q)
+    second.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    pieces = [b"%03d," % i for i in range(60)]
+    for p in pieces:  # queued: each segment a receive of its own
+        second.sendall(p)
+        time.sleep(0.005)
+    first.close()  # the slot frees: the second connects, handshakes, then sends what waited
+    want = b"".join(pieces)
+    check_eq(recv_plain(second, len(want)), want, "60 segments sent while queued arrive in order after the handshake")
+    second.close()
     got = tls_echo.bytes_in
     c = eslib.connect(p_bad)
     c.sendall(b"secret")
@@ -417,7 +536,7 @@ def main(h):
         check(srv_fail >= 1, f"SslServerHandshakeFailures counted the server that did not verify (+{srv_fail})")
         srv_hs = int(after["SslServerHandshakes"]) - int(before["SslServerHandshakes"])
         srv_res = int(after["SslServerResumed"]) - int(before["SslServerResumed"])
-        check_eq(srv_hs, 6, "SslServerHandshakes: one per session to a TLS server")
+        check_eq(srv_hs, 8, "SslServerHandshakes: one per session to a TLS server")
         check(srv_res >= 1, f"SslServerResumed: sessions to the server resume earlier ones on their shard ({srv_res})")
         hs = int(after["SslHandshakes"]) - int(before["SslHandshakes"])
         fails = int(after["SslHandshakeFailures"]) - int(before["SslHandshakeFailures"])
