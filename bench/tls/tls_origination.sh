@@ -35,36 +35,15 @@ cat "$OUT/c.pem" "$OUT/k.pem" > "$OUT/cert.pem"
 ticks() { local f; read -r -a f < /proc/"$1"/stat; echo $(( f[13] + f[14] )); }
 hz=$(getconf CLK_TCK)
 
-cat > "$OUT/term.cfg" <<CFG
-global
-    nbthread 1
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-frontend term
-    bind 127.0.0.1:18591 ssl crt $OUT/cert.pem ciphersuites TLS_AES_128_GCM_SHA256
-    default_backend origin
-backend origin
-    server o 127.0.0.1:18590
-CFG
+head_cfg() {  # global and defaults, the same for every process here
+  printf 'global\n    nbthread 1\ndefaults\n    mode tcp\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n'
+}
+{ head_cfg; printf 'frontend term\n    bind 127.0.0.1:18591 ssl crt %s ciphersuites TLS_AES_128_GCM_SHA256\n' "$OUT/cert.pem"
+  printf '    default_backend origin\nbackend origin\n    server o 127.0.0.1:18590\n'; } > "$OUT/term.cfg"
 for p in edgeshard haproxy; do
   port=$([[ $p == edgeshard ]] && echo 18592 || echo 18593)
-  cat > "$OUT/$p.cfg" <<CFG
-global
-    nbthread 1
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-frontend fe
-    bind 127.0.0.1:$port
-    default_backend be
-backend be
-    server t 127.0.0.1:18591 ssl verify none sni str(origin.test)
-CFG
+  { head_cfg; printf 'frontend fe\n    bind 127.0.0.1:%s\n    default_backend be\nbackend be\n' "$port"
+    printf '    server t 127.0.0.1:18591 ssl verify none sni str(origin.test)\n'; } > "$OUT/$p.cfg"
 done
 
 results="$OUT/runs.tsv"

@@ -114,17 +114,12 @@ void H1Proxy::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* pe
     H1Conn* s = w_.stopping_ ? nullptr : hsessions_.make();
     const tls::BindTls* tb = w_.tls_->bind(fe, bind);
     if (s && tb) {
-        s->tls = new (std::nothrow) tls::Conn(*tb);
-        s->set(kH1Tls);
-        if (tb->ktls()) [[unlikely]] s->set(kH1KtlsWait);  // offered to the kernel after the handshake
-        if (!s->tls || !s->tls->ok()) {
-            delete s->tls;
-            s->tls = nullptr;
+        if ((s->tls = w_.tls_->accept_conn(*tb))) {
+            s->set(kH1Tls);
+            if (tb->ktls()) [[unlikely]] s->set(kH1KtlsWait);  // offered to the kernel after the handshake
+        } else {
             hsessions_.destroy(s);
             s = nullptr;
-        } else {
-            st_.shard.ssl_accepts.inc();
-            st_.shard.ssl_conns.inc();
         }
     }
     if (!s) {

@@ -203,11 +203,7 @@ void TcpProxy::on_early_recv(Session* s, const shard::Cqe& e, bool more) {
     }
     if (e.res == -ENOBUFS) {
         st_.shard.enobufs.inc();
-        if (s->state == SessState::Inspecting && !sd.has(net::kSideStarved)) {
-            sd.set(net::kSideStarved);
-            ++s->pending_ops;  // the starved list holds a reference
-            starved_.push_back(s);
-        }
+        if (s->state == SessState::Inspecting) starve(s, kClient);
         return;  // after the decision: established() arms the receive again
     }
     if (e.res == -ECANCELED) return;  // the high water mark while connecting: established() re-arms

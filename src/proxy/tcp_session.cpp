@@ -40,16 +40,11 @@ void TcpProxy::pools(std::vector<pool::RawPool*>& out) {
 void TcpProxy::accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, std::uint16_t dst_port, int bind) {
     Session* s = w_.stopping_ ? nullptr : sessions_.make();
     if (const tls::BindTls* tb = w_.tls_->bind(fe, bind); s && tb) [[unlikely]] {
-        s->tls = new (std::nothrow) tls::Conn(*tb);
-        if (!s->tls || !s->tls->ok()) {
-            delete s->tls;
-            s->tls = nullptr;
+        if ((s->tls = w_.tls_->accept_conn(*tb))) {
+            s->tlsf = std::uint8_t(tb->ktls() ? kTlsUser | kTlsWait : kTlsUser);
+        } else {
             sessions_.destroy(s);
             s = nullptr;
-        } else {
-            s->tlsf = std::uint8_t(tb->ktls() ? kTlsUser | kTlsWait : kTlsUser);
-            st_.shard.ssl_accepts.inc();
-            st_.shard.ssl_conns.inc();
         }
     }
     if (!s) {

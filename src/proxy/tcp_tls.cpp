@@ -157,11 +157,7 @@ void TcpProxy::tls_recv(Session* s, int side, const shard::Cqe& e, bool more) {
     }
     if (e.res == -ENOBUFS) {
         st_.shard.enobufs.inc();
-        if (!sd.has(net::kSideStarved)) {
-            sd.set(net::kSideStarved);
-            ++s->pending_ops;  // the starved list holds a reference
-            starved_.push_back(s);
-        }
+        starve(s, side);
         return;
     }
     if (e.res == -ECANCELED) {

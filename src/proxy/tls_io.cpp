@@ -70,6 +70,17 @@ TlsIo::TlsIo(const config::Config& cfg, int nshards, stats::ShardStats& st, net:
     }
 }
 
+tls::Conn* TlsIo::accept_conn(const tls::BindTls& tb) {
+    auto* c = new (std::nothrow) tls::Conn(tb);
+    if (!c || !c->ok()) {
+        delete c;
+        return nullptr;
+    }
+    st_.shard.ssl_accepts.inc();
+    st_.shard.ssl_conns.inc();
+    return c;
+}
+
 std::size_t TlsIo::pull(tls::Conn& t, net::Block*& acc) {
     std::size_t total = 0;
     for (;;) {

@@ -39,6 +39,16 @@ void TcpProxy::arm_recv(Session* s, int side) {
     s->last_ms[side] = r_.now_ms();
 }
 
+// The shard's buffer ring ran dry under `side`'s receive: re-armed once enough buffers are back
+// (end_of_turn).
+void TcpProxy::starve(Session* s, int side) {
+    Side& sd = s->side[side];
+    if (sd.has(net::kSideStarved)) return;
+    sd.set(net::kSideStarved);
+    ++s->pending_ops;  // the starved list holds a reference
+    starved_.push_back(s);
+}
+
 void TcpProxy::cancel_recv(Session* s, int side) {
     s->pending_ops += io_.cancel_recv(s->side[side], ud(std::uint8_t(kOpRecv0 + side), s), ud(kOpCancel, s));
 }
@@ -118,11 +128,7 @@ void TcpProxy::on_recv(Session* s, int side, const shard::Cqe& e) {
             maybe_start_splice(s, side);
             return;
         }
-        if (!sd.has(net::kSideStarved)) {
-            sd.set(net::kSideStarved);
-            ++s->pending_ops;  // the starved list holds a reference
-            starved_.push_back(s);
-        }
+        starve(s, side);
         return;
     }
     if (e.res == -ECANCELED) {

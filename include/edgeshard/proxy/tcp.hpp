@@ -100,6 +100,7 @@ private:
     void shutdown_side(Session* s, int side);
     void on_shutdown(Session* s, int side, int res);
     void cancel_recv(Session* s, int side);
+    void starve(Session* s, int side);
     void maybe_rearm(Session* s, int dir);
 
     // splice path

@@ -73,6 +73,9 @@ public:
     const tls::BindTls* bind(std::uint32_t fe, int bind) const {
         return bind >= 0 ? binds_[fe][std::size_t(bind)].get() : nullptr;
     }
+    // A new client connection's record layer on `tb`, counted (SslConns, accepts); null when out of
+    // memory.
+    tls::Conn* accept_conn(const tls::BindTls& tb);
     // the client context for server `server` of backend `be`, null for a server reached in clear
     const tls::Upstream* upstream(int be, int server) const {
         return up_[std::size_t(be)][std::size_t(server)].get();

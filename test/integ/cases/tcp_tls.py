@@ -67,33 +67,39 @@ def tls_connect(port, sni="site.test", **kw):
     return ctx(**kw).wrap_socket(raw, server_hostname=sni, suppress_ragged_eofs=False)
 
 
-def echo_through(port, n, what, **kw):
-    """Sends n random bytes and reads the echo at the same time (one thread, non-blocking)."""
+def echo_loop(s, n, what, again):
+    """Sends n random bytes on the non-blocking socket `s` and reads the echo at the same time (one
+    thread); `again`: the exceptions that mean "not now"."""
     data = os.urandom(n)
-    s = tls_connect(port, **kw)
-    s.setblocking(False)
     sent, got, hsh = 0, 0, hashlib.sha256()
     deadline = time.monotonic() + 60
     while got < n:
         check(time.monotonic() < deadline, f"{what}: stalled at {sent} sent, {got} received")
-        r, w, _ = select.select([s], [s] if sent < n else [], [], 5)
+        _, w, _ = select.select([s], [s] if sent < n else [], [], 5)
         if w and sent < n:
             try:
                 sent += s.send(data[sent:sent + (256 << 10)])
-            except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            except again:
                 pass
-        while True:
+        while True:  # everything readable now (TLS: also what waits decrypted in the SSL object)
             try:
                 d = s.recv(1 << 20)
-            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            except again:
                 break
             check(len(d) > 0, f"{what}: the connection ended after {got} of {n} bytes")
             hsh.update(d)
             got += len(d)
     check_eq(hsh.hexdigest(), hashlib.sha256(data).hexdigest(), f"{what}: echoed bytes (sha256)")
-    version = s.version()
     s.setblocking(True)
     s.settimeout(10)
+
+
+def echo_through(port, n, what, **kw):
+    """n random bytes echoed through a TLS connection, then close_notify both ways; the version."""
+    s = tls_connect(port, **kw)
+    s.setblocking(False)
+    echo_loop(s, n, what, (ssl.SSLWantWriteError, ssl.SSLWantReadError))
+    version = s.version()
     s.unwrap()  # close_notify both ways (the client's becomes a FIN, the server's close comes back as one)
     s.close()
     return version
@@ -169,29 +175,11 @@ class TlsEcho:
 
 
 def plain_echo_through(port, n, what):
-    """As echo_through, over a plain connection."""
-    data = os.urandom(n)
+    """As echo_through, over a plain connection, ended by the client's FIN."""
     s = eslib.connect(port, timeout=10)
     s.setblocking(False)
-    sent, got, hsh = 0, 0, hashlib.sha256()
-    deadline = time.monotonic() + 60
-    while got < n:
-        check(time.monotonic() < deadline, f"{what}: stalled at {sent} sent, {got} received")
-        r, w, _ = select.select([s], [s] if sent < n else [], [], 5)
-        if w and sent < n:
-            try:
-                sent += s.send(data[sent:sent + (256 << 10)])
-            except BlockingIOError:
-                pass
-        if r:
-            d = s.recv(1 << 20)
-            check(len(d) > 0, f"{what}: the connection ended after {got} of {n} bytes")
-            hsh.update(d)
-            got += len(d)
-    check_eq(hsh.hexdigest(), hashlib.sha256(data).hexdigest(), f"{what}: echoed bytes (sha256)")
-    s.setblocking(True)
+    echo_loop(s, n, what, (BlockingIOError,))
     s.shutdown(socket.SHUT_WR)
-    s.settimeout(10)
     check_eq(s.recv(1), b"", f"{what}: the server's close reaches the client after the client's FIN")
     s.close()
 
