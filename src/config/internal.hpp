@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "edgeshard/config/config.hpp"
@@ -178,25 +179,33 @@ std::vector<std::string> alpn_arg(const Line& line, std::size_t& i);
 // The mode after `line.words[i]` (`verify none|optional|required`); moves i past it.
 tls::Verify verify_arg(const Line& line, std::size_t& i);
 
-// no-sslv3 / no-tlsv10 ... no-tlsv13: the tls::Version they exclude, -1 for any other word.
-inline int no_version_bit(std::string_view w) {
-    if (w == "no-sslv3") return int(tls::Version::Ssl3);
-    if (w == "no-tlsv10") return int(tls::Version::Tls10);
-    if (w == "no-tlsv11") return int(tls::Version::Tls11);
-    if (w == "no-tlsv12") return int(tls::Version::Tls12);
-    if (w == "no-tlsv13") return int(tls::Version::Tls13);
-    return -1;
-}
-
-// `force-sslv3` .. `force-tlsv13` (HAProxy's deprecated forms of ssl-min-ver X ssl-max-ver X): the
-// version, -1 for another word
-inline int force_version(std::string_view w) {
-    if (w == "force-sslv3") return int(tls::Version::Ssl3);
-    if (w == "force-tlsv10") return int(tls::Version::Tls10);
-    if (w == "force-tlsv11") return int(tls::Version::Tls11);
-    if (w == "force-tlsv12") return int(tls::Version::Tls12);
-    if (w == "force-tlsv13") return int(tls::Version::Tls13);
-    return -1;
+// The version words of binds, servers and the ssl-default-*-options: `ssl-min-ver V`,
+// `ssl-max-ver V`, `no-sslv3` .. `no-tlsv13` and `force-sslv3` .. `force-tlsv13` (HAProxy's
+// deprecated one-version form: ssl-min-ver V ssl-max-ver V), into `o` (a tls::BindOptions or a
+// tls::ServerOptions). What was set (kVerMin | kVerMax | kVerNo), 0 when `line.words[i]` is none of
+// them; i moves past an argument.
+enum : unsigned { kVerMin = 1, kVerMax = 2, kVerNo = 4 };
+template <typename Opts>
+unsigned parse_version_word(const Line& line, std::size_t& i, Opts& o) {
+    const std::string_view w = line.words[i];
+    if (w == "ssl-min-ver") return o.min_ver = version_arg(line, i), kVerMin;
+    if (w == "ssl-max-ver") return o.max_ver = version_arg(line, i), kVerMax;
+    static constexpr std::pair<std::string_view, tls::Version> kNames[] = {
+        {"sslv3", tls::Version::Ssl3},   {"tlsv10", tls::Version::Tls10}, {"tlsv11", tls::Version::Tls11},
+        {"tlsv12", tls::Version::Tls12}, {"tlsv13", tls::Version::Tls13}};
+    const bool no = w.starts_with("no-"), force = w.starts_with("force-");
+    if (!no && !force) return 0;
+    const std::string_view name = w.substr(no ? 3 : 6);
+    for (const auto& [n, v] : kNames) {
+        if (n != name) continue;
+        if (no) {
+            o.no_versions = std::uint8_t(o.no_versions | (1u << unsigned(v)));
+            return kVerNo;
+        }
+        o.min_ver = o.max_ver = v;
+        return kVerMin | kVerMax;
+    }
+    return 0;
 }
 
 inline bool has_fe(const ProxyDraft& px) {

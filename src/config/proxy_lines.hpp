@@ -48,9 +48,10 @@ bool parse_shared_tls_word(const Line& line, std::size_t& i, TlsDraft& t) {
     constexpr const char* kSigalgs = "a colon-separated list of signature algorithms, e.g. ECDSA+SHA256";
     if (opt == "alpn") {
         t.o.alpn = alpn_arg(line, i);
-    } else if (opt == "ssl-min-ver" || opt == "ssl-max-ver") {
-        (opt == "ssl-min-ver" ? t.o.min_ver : t.o.max_ver) = version_arg(line, i);
-        (opt == "ssl-min-ver" ? t.min_set : t.max_set) = true;
+    } else if (const unsigned v = parse_version_word(line, i, t.o)) {
+        t.min_set = t.min_set || (v & kVerMin);
+        t.max_set = t.max_set || (v & kVerMax);
+        t.no_set = t.no_set || (v & kVerNo);
     } else if (opt == "ciphers") {
         t.o.ciphers = arg_or_fail(line, ++i, opt, "an OpenSSL cipher list");
         if constexpr (requires { t.ciphers_set; }) t.ciphers_set = true;
@@ -63,12 +64,6 @@ bool parse_shared_tls_word(const Line& line, std::size_t& i, TlsDraft& t) {
         t.o.sigalgs = arg_or_fail(line, ++i, opt, kSigalgs);
     } else if (opt == "client-sigalgs") {
         t.o.client_sigalgs = arg_or_fail(line, ++i, opt, kSigalgs);
-    } else if (const int v = no_version_bit(opt); v >= 0) {
-        t.o.no_versions = std::uint8_t(t.o.no_versions | (1u << unsigned(v)));
-        t.no_set = true;
-    } else if (const int f = force_version(opt); f >= 0) {  // HAProxy: one version only
-        t.o.min_ver = t.o.max_ver = tls::Version(f);
-        t.min_set = t.max_set = true;
     } else {
         return false;
     }

@@ -205,14 +205,7 @@ bool parse_global_tls(ParseState& st, const Line& line) {
         arg_or_fail(line, 1, kw, "one or more options (ssl-min-ver, ssl-max-ver, no-tlsv1x, ...)");
         for (std::size_t i = 1; i < line.words.size(); ++i) {
             const auto& w = line.words[i];
-            if (w == "ssl-min-ver" || w == "ssl-max-ver") {
-                (w == "ssl-min-ver" ? g.ssl_bind.min_ver : g.ssl_bind.max_ver) = version_arg(line, i);
-                g.ssl_bind_versions = true;
-            } else if (const int b = no_version_bit(w); b >= 0) {
-                g.ssl_bind.no_versions = std::uint8_t(g.ssl_bind.no_versions | (1u << unsigned(b)));
-                g.ssl_bind_versions = true;
-            } else if (const int f = force_version(w); f >= 0) {
-                g.ssl_bind.min_ver = g.ssl_bind.max_ver = tls::Version(f);
+            if (parse_version_word(line, i, g.ssl_bind)) {
                 g.ssl_bind_versions = true;
             } else if (w == "prefer-client-ciphers") {
                 g.ssl_bind.prefer_client_ciphers = true;
@@ -245,14 +238,7 @@ bool parse_global_tls(ParseState& st, const Line& line) {
         arg_or_fail(line, 1, kw, "one or more options (ssl-min-ver, ssl-max-ver, no-tlsv1x, no-tls-tickets)");
         for (std::size_t i = 1; i < line.words.size(); ++i) {
             const auto& w = line.words[i];
-            if (w == "ssl-min-ver" || w == "ssl-max-ver") {
-                (w == "ssl-min-ver" ? g.ssl_server.min_ver : g.ssl_server.max_ver) = version_arg(line, i);
-                g.ssl_server_versions = true;
-            } else if (const int b = no_version_bit(w); b >= 0) {
-                g.ssl_server.no_versions = std::uint8_t(g.ssl_server.no_versions | (1u << unsigned(b)));
-                g.ssl_server_versions = true;
-            } else if (const int f = force_version(w); f >= 0) {
-                g.ssl_server.min_ver = g.ssl_server.max_ver = tls::Version(f);
+            if (parse_version_word(line, i, g.ssl_server)) {
                 g.ssl_server_versions = true;
             } else if (w == "no-tls-tickets") {
                 g.ssl_server.no_tickets = true;
