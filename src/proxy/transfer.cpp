@@ -112,8 +112,10 @@ void TcpProxy::on_recv(Session* s, int side, const shard::Cqe& e) {
         maybe_release(s);
         return;
     }
-    if (e.res == 0) {
-        // orderly EOF from this side: forward it once everything before it is sent
+    // orderly EOF from this side (with kernel TLS, a record that is not application data:
+    // close_notify or another alert, which the kernel reports as EIO): forward it once everything
+    // before it is sent
+    if (e.res == 0 || (e.res == -EIO && side == kClient && (s->tlsf & kTlsKernel))) {
         sd.set(net::kSideEof);
         s->last_ms[side] = r_.now_ms();
         if (d.mode == Dir::Switching) d.mode = Dir::Copy;
@@ -134,15 +136,6 @@ void TcpProxy::on_recv(Session* s, int side, const shard::Cqe& e) {
     if (e.res == -ECANCELED) {
         if (d.mode == Dir::Switching) maybe_start_splice(s, side);
         else maybe_rearm(s, side);
-        return;
-    }
-    if (e.res == -EIO && side == kClient && (s->tlsf & kTlsKernel)) {
-        // kernel TLS: a record that is not application data (close_notify, another alert): the
-        // client's end
-        sd.set(net::kSideEof);
-        s->last_ms[side] = r_.now_ms();
-        if (!d.send_inflight && d.q.empty()) shutdown_side(s, kServer);
-        schedule_idle(s);
         return;
     }
     read_failed(s, side);
