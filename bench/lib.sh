@@ -25,10 +25,29 @@ bench_http_cfg() {
     "$3" "${4:-}" "$1" "$2"
 }
 
+# bench_wait_port PORT [SECONDS]: until something listens on 127.0.0.1:PORT (default 5 s)
 bench_wait_port() {
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done
+  local tries=$(( ${2:-5} * 20 ))
+  for _ in $(seq "$tries"); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done
   echo "nothing listens on 127.0.0.1:$1" >&2
   return 1
+}
+
+# bench_cpu_ticks PID: user + system clock ticks the process used so far (getconf CLK_TCK per second)
+bench_cpu_ticks() { local f; read -r -a f < /proc/"$1"/stat; echo $(( f[13] + f[14] )); }
+
+# Instruction counts of a proxy under callgrind: bench_callgrind_start OUT CMD... starts CMD
+# (its output in OUT.log) and sets $cg_pid; once the load is done, bench_callgrind_ir OUT stops it
+# and prints the Ir of the whole run.
+bench_callgrind_start() {
+  local out=$1
+  shift
+  valgrind --tool=callgrind --callgrind-out-file="$out" "$@" >"$out.log" 2>&1 &
+  cg_pid=$!
+}
+bench_callgrind_ir() {
+  kill -TERM "$cg_pid"; wait "$cg_pid" || true
+  awk '/^summary:|^totals:/{print $2; exit}' "$1"
 }
 
 bench_random_port() { echo $((20000 + RANDOM % 20000)); }

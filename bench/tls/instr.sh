@@ -12,13 +12,13 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-$root/build}
+here=$root ES_BUILD=$BUILD
+. "$root/bench/lib.sh"
 SMALL_LO=${SMALL_LO:-100}; SMALL_HI=${SMALL_HI:-1100}; BIG_LO=${BIG_LO:-4}; BIG_HI=${BIG_HI:-20}
 SYSTEMS=${SYSTEMS:-es es-openssl haproxy}
 MODE=${MODE:-http}
 dir=$(mktemp -d /tmp/es-tls-instr.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"; }
-trap cleanup EXIT
+trap 'bench_cleanup; rm -rf "$dir"' EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 FE=$(port)
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$dir/k.pem" -out "$dir/c.pem" \
@@ -54,21 +54,17 @@ for _ in range(n):
 s.close()
 PY
 }
-wait_port() { for _ in $(seq 300); do python3 -c "import socket; socket.create_connection(('127.0.0.1',$FE),timeout=1).close()" 2>/dev/null && return 0; sleep 0.2; done; return 1; }
-
 run() {  # system n origin-port -> Ir
-  local sys=$1 n=$2 out=$dir/$1-$2.cg cmd
+  local sys=$1 n=$2 cmd
   case $sys in
     es) cfg "" "$3" >"$dir/es.cfg"; cmd=("$BUILD/edgeshard" -q -f "$dir/es.cfg") ;;
     es-openssl) cfg "    tune.es.ssl-direct-seal off" "$3" >"$dir/eso.cfg"; cmd=("$BUILD/edgeshard" -q -f "$dir/eso.cfg") ;;
     haproxy) cfg "" "$3" >"$dir/ha.cfg"; cmd=(haproxy -db -f "$dir/ha.cfg") ;;
   esac
-  valgrind --tool=callgrind --callgrind-out-file="$out" "${cmd[@]}" >"$dir/$sys.log" 2>&1 &
-  local vp=$!
-  wait_port
+  bench_callgrind_start "$dir/$sys-$n.cg" "${cmd[@]}"
+  bench_wait_port "$FE" 60
   client "$n"
-  kill -TERM "$vp"; wait "$vp" || true
-  awk '/^summary:|^totals:/{print $2; exit}' "$out"
+  bench_callgrind_ir "$dir/$sys-$n.cg"
 }
 
 echo "| test | system | Ir per request |"
@@ -77,7 +73,7 @@ for t in small big; do
   if [[ $t == small ]]; then body=64; lo=$SMALL_LO; hi=$SMALL_HI; else body=1m; lo=$BIG_LO; hi=$BIG_HI; fi
   OP=$(port)
   "$BUILD/tools/bench/edgeshard-bench" origin --http 127.0.0.1:$OP --body-size $body --threads 1 >"$dir/origin.log" 2>&1 &
-  opid=$!; pids+=($opid)
+  opid=$!; bench_pids+=($opid)
   sleep 0.5
   for sys in $SYSTEMS; do
     a=$(run "$sys" "$lo" "$OP"); b=$(run "$sys" "$hi" "$OP")

@@ -25,14 +25,11 @@ ulimit -n 65536 2>/dev/null || true
 for b in "$ES_BIN" "$BENCH_BIN" "$HAPROXY_BIN"; do [[ -x $b ]] || { echo "tls_origination: $b is not executable" >&2; exit 2; }; done
 command -v wrk >/dev/null || { echo "tls_origination: wrk is missing (apt-get install wrk)" >&2; exit 2; }
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
+. "$here/bench/lib.sh"  # bench_pids (stopped at exit), bench_cpu_ticks, bench_wait_port
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$OUT/k.pem" -out "$OUT/c.pem" \
   -days 2 -subj /CN=origin.test -addext subjectAltName=DNS:origin.test 2>/dev/null
 cat "$OUT/c.pem" "$OUT/k.pem" > "$OUT/cert.pem"
-ticks() { local f; read -r -a f < /proc/"$1"/stat; echo $(( f[13] + f[14] )); }
 hz=$(getconf CLK_TCK)
 
 head_cfg() {  # global and defaults, the same for every process here
@@ -56,10 +53,10 @@ for t in $TESTS; do
     *) echo "tls_origination: unknown test $t" >&2; exit 2 ;;
   esac
   taskset -c 0 "$BENCH_BIN" origin --http 127.0.0.1:18590 --body-size "$body" --threads 1 >"$OUT/origin.log" 2>&1 &
-  origin=$!; pids+=("$origin")
+  origin=$!; bench_pids+=("$origin")
   taskset -c 0 "$HAPROXY_BIN" -f "$OUT/term.cfg" -db >"$OUT/term.log" 2>&1 &
-  term=$!; pids+=("$term")
-  sleep 0.5
+  term=$!; bench_pids+=("$term")
+  bench_wait_port 18590 && bench_wait_port 18591
   for r in $(seq 1 "$ROUNDS"); do
     for p in edgeshard haproxy; do
       if [[ $p == edgeshard ]]; then
@@ -67,12 +64,12 @@ for t in $TESTS; do
       else
         taskset -c 1 "$HAPROXY_BIN" -f "$OUT/$p.cfg" -db >"$OUT/$p.log" 2>&1 & px=$!; port=18593
       fi
-      pids+=("$px")
-      for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+      bench_pids+=("$px")
+      bench_wait_port "$port"
       taskset -c 0 wrk -t1 -c"$conns" -d1s "http://127.0.0.1:$port/" >/dev/null 2>&1 || true  # warm-up
-      c0=$(ticks "$px")
+      c0=$(bench_cpu_ticks "$px")
       w=$(taskset -c 0 wrk -t1 -c"$conns" -d"${DUR}s" "http://127.0.0.1:$port/")
-      c1=$(ticks "$px")
+      c1=$(bench_cpu_ticks "$px")
       kill "$px" 2>/dev/null || true; wait "$px" 2>/dev/null || true
       rps=$(awk '/^Requests\/sec:/{print $2}' <<<"$w")
       tr=$(awk '/^Transfer\/sec:/{v=$2; u=substr(v,length(v)-1); n=v+0; m=(u=="GB")?1073741824:(u=="MB")?1048576:(u=="KB")?1024:1; printf "%.0f", n*m}' <<<"$w")
