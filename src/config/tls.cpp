@@ -174,34 +174,32 @@ std::vector<std::string> alpn_arg(const Line& line, std::size_t& i) {
 bool parse_global_tls(ParseState& st, const Line& line) {
     const auto& kw = line.words[0];
     auto& g = st.cfg.global;
-    if (kw == "crt-base") {
-        g.crt_base = arg_or_fail(line, 1, kw, "a directory");
+    // the keywords that take one word
+    const struct {
+        std::string_view kw;
+        std::string* dst;
+        const char* what;
+    } kOneWord[] = {
+        {"crt-base", &g.crt_base, "a directory"},
+        {"ca-base", &g.ca_base, "a directory"},
+        {"ssl-default-bind-ciphers", &g.ssl_bind.ciphers, "an OpenSSL cipher list"},
+        {"ssl-default-bind-ciphersuites", &g.ssl_bind.ciphersuites, "a TLS 1.3 cipher suite list"},
+        {"ssl-default-bind-sigalgs", &g.ssl_bind.sigalgs, "a colon-separated list of signature algorithms"},
+        {"ssl-default-bind-client-sigalgs", &g.ssl_bind.client_sigalgs, "a colon-separated list of signature algorithms"},
+        {"ssl-default-server-sigalgs", &g.ssl_server.sigalgs, "a colon-separated list of signature algorithms"},
+        {"ssl-default-server-client-sigalgs", &g.ssl_server.client_sigalgs, "a colon-separated list of signature algorithms"},
+        {"ssl-default-bind-curves", &g.ssl_bind.curves, "a colon-separated list of groups"},
+        {"ssl-default-server-ciphers", &g.ssl_server.ciphers, "an OpenSSL cipher list"},
+        {"ssl-default-server-ciphersuites", &g.ssl_server.ciphersuites, "a TLS 1.3 cipher suite list"},
+        {"ssl-default-server-curves", &g.ssl_server.curves, "a colon-separated list of groups"},
+    };
+    for (const auto& e : kOneWord) {
+        if (kw != e.kw) continue;
+        *e.dst = arg_or_fail(line, 1, kw, e.what);
         no_more_args(line, 2, kw);
-    } else if (kw == "ca-base") {
-        g.ca_base = arg_or_fail(line, 1, kw, "a directory");
-        no_more_args(line, 2, kw);
-    } else if (kw == "ssl-default-bind-ciphers") {
-        g.ssl_bind.ciphers = arg_or_fail(line, 1, kw, "an OpenSSL cipher list");
-        no_more_args(line, 2, kw);
-    } else if (kw == "ssl-default-bind-ciphersuites") {
-        g.ssl_bind.ciphersuites = arg_or_fail(line, 1, kw, "a TLS 1.3 cipher suite list");
-        no_more_args(line, 2, kw);
-    } else if (kw == "ssl-default-bind-sigalgs") {
-        g.ssl_bind.sigalgs = arg_or_fail(line, 1, kw, "a colon-separated list of signature algorithms");
-        no_more_args(line, 2, kw);
-    } else if (kw == "ssl-default-bind-client-sigalgs") {
-        g.ssl_bind.client_sigalgs = arg_or_fail(line, 1, kw, "a colon-separated list of signature algorithms");
-        no_more_args(line, 2, kw);
-    } else if (kw == "ssl-default-server-sigalgs") {
-        g.ssl_server.sigalgs = arg_or_fail(line, 1, kw, "a colon-separated list of signature algorithms");
-        no_more_args(line, 2, kw);
-    } else if (kw == "ssl-default-server-client-sigalgs") {
-        g.ssl_server.client_sigalgs = arg_or_fail(line, 1, kw, "a colon-separated list of signature algorithms");
-        no_more_args(line, 2, kw);
-    } else if (kw == "ssl-default-bind-curves") {
-        g.ssl_bind.curves = arg_or_fail(line, 1, kw, "a colon-separated list of groups");
-        no_more_args(line, 2, kw);
-    } else if (kw == "ssl-default-bind-options") {
+        return true;
+    }
+    if (kw == "ssl-default-bind-options") {
         arg_or_fail(line, 1, kw, "one or more options (ssl-min-ver, ssl-max-ver, no-tlsv1x, ...)");
         for (std::size_t i = 1; i < line.words.size(); ++i) {
             const auto& w = line.words[i];
@@ -224,15 +222,6 @@ bool parse_global_tls(ParseState& st, const Line& line) {
         const auto& v = arg_or_fail(line, 1, kw, "'none' or 'required'");
         if (v != "none" && v != "required") fail(line.at, "'ssl-server-verify' expects 'none' or 'required', got " + squote(v));
         g.ssl_server.verify = v == "required";
-        no_more_args(line, 2, kw);
-    } else if (kw == "ssl-default-server-ciphers") {
-        g.ssl_server.ciphers = arg_or_fail(line, 1, kw, "an OpenSSL cipher list");
-        no_more_args(line, 2, kw);
-    } else if (kw == "ssl-default-server-ciphersuites") {
-        g.ssl_server.ciphersuites = arg_or_fail(line, 1, kw, "a TLS 1.3 cipher suite list");
-        no_more_args(line, 2, kw);
-    } else if (kw == "ssl-default-server-curves") {
-        g.ssl_server.curves = arg_or_fail(line, 1, kw, "a colon-separated list of groups");
         no_more_args(line, 2, kw);
     } else if (kw == "ssl-default-server-options") {
         arg_or_fail(line, 1, kw, "one or more options (ssl-min-ver, ssl-max-ver, no-tlsv1x, no-tls-tickets)");
