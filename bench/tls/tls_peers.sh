@@ -13,7 +13,8 @@
 #        idle = memory per idle TLS keep-alive connection (N=IDLE_N, default 4000): RSS growth of the
 #              proxy with N TLS connections open, each after one request
 # Each round runs every proxy once per test, interleaved; the summary gives per-round ratios
-# (edgeshard / HAProxy) and their median. Proxy CPU is utime+stime of its process over the run.
+# (edgeshard / HAProxy) and their median. Proxy CPU is utime+stime of its process over the run;
+# for the keep-alive tests a second table splits it into user space and kernel (stime).
 # Environment: ES_BIN (build/edgeshard), BENCH_BIN (build/tools/bench/edgeshard-bench),
 # HAPROXY_BIN (/usr/sbin/haproxy), ROUNDS, DUR, TESTS, OUT (a directory; default a fresh one),
 # PROXIES (default "edgeshard haproxy"; "es-openssl" is edgeshard with tune.es.ssl-direct-seal off:
@@ -50,6 +51,7 @@ cp "$OUT/cert-ec.pem" "$OUT/cert.pem"
 IDLE_N="${IDLE_N:-4000}"
 
 ticks() { local f; read -r -a f < /proc/"$1"/stat; echo $(( f[13] + f[14] )); }
+sys_ticks() { local f; read -r -a f < /proc/"$1"/stat; echo "${f[14]}"; }  # the kernel's part
 hz=$(getconf CLK_TCK)
 
 start_origin() { # body size -> origin port (echo), pid in ORIGIN_PID
@@ -93,7 +95,7 @@ start_proxy() { # name -> PROXY_PID
 stop_proxy() { kill "$PROXY_PID" 2>/dev/null || true; wait "$PROXY_PID" 2>/dev/null || true; }
 
 results="$OUT/runs.tsv"
-printf 'round\ttest\tproxy\trequests_per_s\tbytes_per_s\tcpu_s\tduration_s\n' > "$results"
+printf 'round\ttest\tproxy\trequests_per_s\tbytes_per_s\tcpu_s\tduration_s\tsys_s\n' > "$results"
 write_configs
 
 rss_kb() { awk '/^VmRSS:/{print $2}' /proc/"$1"/status; }
@@ -171,14 +173,15 @@ for t in $TESTS; do
         continue
       fi
       taskset -c 0 wrk -t1 -c"$conns" -d1s "https://127.0.0.1:$PORT/" >/dev/null 2>&1 || true  # warm-up
-      c0=$(ticks "$PROXY_PID")
+      c0=$(ticks "$PROXY_PID"); k0=$(sys_ticks "$PROXY_PID")
       w=$(taskset -c 0 wrk -t1 -c"$conns" -d"${DUR}s" "https://127.0.0.1:$PORT/")
-      c1=$(ticks "$PROXY_PID")
+      c1=$(ticks "$PROXY_PID"); k1=$(sys_ticks "$PROXY_PID")
       stop_proxy
       rps=$(awk '/^Requests\/sec:/{print $2}' <<<"$w")
       tr=$(awk '/^Transfer\/sec:/{v=$2; u=substr(v,length(v)-1); n=v+0; m=(u=="GB")?1073741824:(u=="MB")?1048576:(u=="KB")?1024:1; printf "%.0f", n*m}' <<<"$w")
       cpu=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" 'BEGIN{printf "%.3f", (b-a)/hz}')
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$t" "$p" "$rps" "$tr" "$cpu" "$DUR" | tee -a "$results" >&2
+      sys=$(awk -v a="$k0" -v b="$k1" -v hz="$hz" 'BEGIN{printf "%.3f", (b-a)/hz}')
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$t" "$p" "$rps" "$tr" "$cpu" "$DUR" "$sys" | tee -a "$results" >&2
     done
   done
   kill "$ORIGIN_PID" 2>/dev/null || true; wait "$ORIGIN_PID" 2>/dev/null || true
@@ -214,4 +217,25 @@ for test, me in sorted({(r["test"], r["proxy"]) for r in rows if r["proxy"] != "
     print(f"| {test} ({unit}) | {me} | {statistics.median(es_v):,.0f} | {statistics.median(ha_v):,.0f} | "
           f"{statistics.median(rs):.2f} [{min(rs):.2f}-{max(rs):.2f}] | "
           f"{statistics.median(cs):.2f} [{min(cs):.2f}-{max(cs):.2f}] |")
+# keep-alive tests: the CPU per request or per GB split into user space and the kernel
+split = []
+for test, me in sorted({(r["test"], r["proxy"]) for r in rows if r["proxy"] != "haproxy" and r["test"] in ("ka", "big")}):
+    us, ks = [], []
+    for (t, _), d in sorted(by.items()):
+        if t != test or me not in d or "haproxy" not in d or not d[me].get("sys_s"):
+            continue
+        e, h = d[me], d["haproxy"]
+        key = "requests_per_s" if test == "ka" else "bytes_per_s"
+        ew, hw = float(e[key]), float(h[key])  # the same duration: per unit of work
+        eu, hu = (float(e["cpu_s"]) - float(e["sys_s"])) / ew, (float(h["cpu_s"]) - float(h["sys_s"])) / hw
+        ek, hk = float(e["sys_s"]) / ew, float(h["sys_s"]) / hw
+        us.append(eu / hu); ks.append(ek / hk)
+    if us:
+        split.append(f"| {test} | {me} | {statistics.median(us):.2f} [{min(us):.2f}-{max(us):.2f}] | "
+                     f"{statistics.median(ks):.2f} [{min(ks):.2f}-{max(ks):.2f}] |")
+if split:
+    print()
+    print("| test | proxy | user-space CPU ratio | kernel CPU ratio |")
+    print("|---|---|---:|---:|")
+    print("\n".join(split))
 PY
