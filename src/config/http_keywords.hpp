@@ -46,6 +46,12 @@ void check_syslog_word(const Line& line, std::string_view kw, const std::string&
 // option httplog/httpslog/tcplog/dontlognull; false when `name` is not one of them.
 bool log_option(ParseState& st, ProxyDraft& px, const Line& line, const std::string& name, bool negated);
 
+// ---- health checks (check.cpp) ---------------------------------------------------------------------------
+
+// option httpchk / allbackups / log-health-checks; false when `name` is not one of them.
+bool check_option(ParseState& st, ProxyDraft& px, const Line& line, const std::string& name, bool negated);
+void kw_http_check(ParseState& st, ProxyDraft& px, const Line& line);
+
 // ---- userlist section (userlist.cpp) --------------------------------------------------------------------
 
 void parse_userlist_line(ParseState& st, const Line& line);

@@ -123,6 +123,8 @@ struct ServerDefaults {
     int weight = 1;
     int maxconn = 0;
     bool disabled = false;
+    bool backup = false;
+    ServerCheck check;       // check, inter, rise, fall, port, addr...
     bool ssl = false;        // `ssl` (a default-server may set it; `no-ssl` clears it)
     ServerTlsOptions tls;    // the TLS words seen so far
 };

@@ -45,8 +45,7 @@ constexpr std::string_view kWhyPrivileges =
 constexpr std::string_view kWhyTls =
     "not supported yet by edgeshard's TLS (see README: TLS)";
 constexpr std::string_view kWhyTune = "HAProxy tuning knob; edgeshard sizes this itself";
-constexpr std::string_view kWhyCheck =
-    "health checks are not performed in this version: every server is always considered up";
+constexpr std::string_view kWhyCheck = "external checks are not run by edgeshard";
 constexpr std::string_view kWhyHttp = "edgeshard's HTTP proxy does not implement it in this version";
 constexpr std::string_view kWhyInfo = "informational only";
 constexpr std::string_view kWhyNoEffect = "it has no effect in edgeshard";
@@ -75,7 +74,6 @@ constexpr Ignored kGlobalIgnored[] = {
     {"maxsslrate", kWhyTls},
     {"node", kWhyInfo},
     {"description", kWhyInfo},
-    {"spread-checks", kWhyCheck},
     {"external-check", kWhyCheck},
     {"ulimit-n", kWhyLimits},
     {"fd-hard-limit", kWhyLimits},
@@ -411,7 +409,7 @@ void parse_env_keyword(ParseState& st, const Line& line) {
 }
 
 std::vector<std::string_view> global_keywords() {
-    std::vector<std::string_view> v = {"maxconn",
+    std::vector<std::string_view> v = {"maxconn", "spread-checks", "max-spread-checks",
                                        "nbthread",
                                        "cpu-map",
                                        "stats",
@@ -471,6 +469,12 @@ void parse_global_line(ParseState& st, const Line& line) {
         // crt-base, ca-base, ssl-default-bind-* (tls.cpp)
     } else if (kw == "maxconn") {
         g.maxconn = static_cast<int>(int_arg(line, 1, kw, 1, kIntMax, "a positive integer"));
+        no_more_args(line, 2, kw);
+    } else if (kw == "spread-checks") {
+        g.spread_checks = static_cast<int>(int_arg(line, 1, kw, 0, 50, "a percentage from 0 to 50"));
+        no_more_args(line, 2, kw);
+    } else if (kw == "max-spread-checks") {
+        g.max_spread_checks = static_cast<int>(time_arg(line, 1, kw));
         no_more_args(line, 2, kw);
     } else if (kw == "nbthread") {
         g.nbthread = static_cast<int>(int_arg(line, 1, kw, 1, 1024, "an integer from 1 to 1024"));

@@ -31,9 +31,9 @@ constexpr Entry kProxyIgnored[] = {
     {"description", kWhyInfo},
     {"id", kWhyInfo},
     {"guid", kWhyInfo},
-    {"tcp-check", kWhyCheck},
-    {"external-check", kWhyCheck},
-    {"email-alert", "no e-mail is sent: there are no health checks and the 'mailers' section is skipped"},
+    {"tcp-check", kWhyCheckKind},
+    {"external-check", kWhyCheckKind},
+    {"email-alert", "no e-mail is sent on a server state change: the 'mailers' section is skipped"},
     {"fullconn", "it only sizes 'minconn', which is not supported"},
     {"bind-process", "edgeshard has one process; every shard serves every frontend"},
     {"grace", "reserved for the reload work: not applied yet"},
@@ -59,7 +59,6 @@ constexpr Entry kProxyRefused[] = {
     {"monitor", "'monitor fail' is not supported in this version"},
     {"monitor-net", "'monitor-net' was removed from HAProxy"},
     {"http-send-name-header", "'http-send-name-header' is not supported in this version"},
-    {"http-check", "HTTP health checks arrive with the check room"},
     {"tcp-response", "'tcp-response' rules are not supported in this version"},
     {"use-server", "'use-server' rules are not supported in this version"},
     {"force-persist", "persistence rules are not supported in this version"},
@@ -87,18 +86,16 @@ constexpr Entry kOptionIgnored[] = {
     {"dontlog-normal", "every request is logged, normal ones too"},
     {"logasap", "a request is logged when it ends, not when its response headers are sent"},
     {"log-separate-errors", "errors are logged at level info like the other requests"},
-    {"log-health-checks", kWhyCheck},
     {"socket-stats", "statistics are kept per frontend, not per listener, in this version"},
-    {"tcp-check", kWhyCheck},
-    {"httpchk", kWhyCheck},
-    {"ssl-hello-chk", kWhyCheck},
-    {"mysql-check", kWhyCheck},
-    {"pgsql-check", kWhyCheck},
-    {"redis-check", kWhyCheck},
-    {"smtpchk", kWhyCheck},
-    {"ldap-check", kWhyCheck},
-    {"spop-check", kWhyCheck},
-    {"external-check", kWhyCheck},
+    {"tcp-check", kWhyCheckKind},
+    {"ssl-hello-chk", kWhyCheckKind},
+    {"mysql-check", kWhyCheckKind},
+    {"pgsql-check", kWhyCheckKind},
+    {"redis-check", kWhyCheckKind},
+    {"smtpchk", kWhyCheckKind},
+    {"ldap-check", kWhyCheckKind},
+    {"spop-check", kWhyCheckKind},
+    {"external-check", kWhyCheckKind},
     {"http-pretend-keepalive", kWhyHttp},
     {"http-buffer-request",
      "request bodies are streamed to the server as they arrive (no rule reads a body in this version)"},
@@ -122,7 +119,6 @@ constexpr Entry kOptionIgnored[] = {
     {"splice-response", "edgeshard decides splicing itself (tune.es.splice-after, nosplice)"},
     {"contstats", "counters are always updated continuously"},
     {"independent-streams", "each direction already has its own timeout"},
-    {"allbackups", "backup servers are not supported (refused on 'server')"},
 };
 
 constexpr Entry kOptionRefused[] = {
@@ -414,15 +410,18 @@ void parse_option(ParseState& st, ProxyDraft& px, const Line& line, bool negated
         px.be.redispatch_interval = interval == 0 ? -1 : interval;
         return;
     }
-    if (http_option(st, px, line, name, negated) || log_option(st, px, line, name, negated)) return;
+    if (http_option(st, px, line, name, negated) || log_option(st, px, line, name, negated) ||
+        check_option(st, px, line, name, negated))
+        return;
     if (const auto* e = find_entry(name, kOptionIgnored)) {
         st.warn_ignored(line.at, {kw + " " + name}, e->why);
         return;
     }
     if (const auto* e = find_entry(name, kOptionRefused))
         fail(line.at, squote("option " + name) + " is not supported: " + std::string(e->why));
-    std::vector<std::string_view> names = {"redispatch",      "forwardfor", "httpclose", "http-server-close",
-                                           "http-keep-alive", "httplog",    "tcplog",    "dontlognull"};
+    std::vector<std::string_view> names = {"redispatch", "forwardfor",  "httpclose",  "http-server-close",
+                                           "http-keep-alive", "httplog", "tcplog", "dontlognull", "httpchk",
+                                           "allbackups", "log-health-checks"};
     add_names(names, kOptionIgnored);
     add_names(names, kOptionRefused);
     fail(line.at, "unknown option " + squote(name) + " in " + squote(px.kind) + " section" +
@@ -510,7 +509,7 @@ void kw_http_reuse(ParseState& st, ProxyDraft& px, const Line& line) {
 
 void kw_retry_on(ParseState& st, ProxyDraft& px, const Line& line) {
     static const std::vector<std::string_view> kTokens = {"none",
-                                                          "connect-failure",
+                                                          "conn-failure",
                                                           "empty-response",
                                                           "junk-response",
                                                           "response-timeout",
@@ -525,16 +524,17 @@ void kw_retry_on(ParseState& st, ProxyDraft& px, const Line& line) {
                                                           "504",
                                                           "all-retryable-errors"};
     arg_or_fail(line, 1, "retry-on",
-                "one or more of connect-failure, empty-response, junk-response, "
+                "one or more of conn-failure, empty-response, junk-response, "
                 "response-timeout, 0rtt-rejected, 404, 408, 425, 500-504, "
                 "all-retryable-errors, none");
     std::vector<std::string> tokens;
     for (std::size_t i = 1; i < line.words.size(); ++i) {
-        const auto& t = line.words[i];
+        // HAProxy's token is conn-failure; earlier edgeshard versions wrote connect-failure
+        const std::string t = line.words[i] == "connect-failure" ? "conn-failure" : line.words[i];
         if (std::find(kTokens.begin(), kTokens.end(), t) == kTokens.end())
             fail(line.at,
                  "'retry-on': unknown keyword " + squote(t) + did_you_mean(t, kTokens) +
-                     " (connect-failure, empty-response, junk-response, response-timeout, 0rtt-rejected, "
+                     " (conn-failure, empty-response, junk-response, response-timeout, 0rtt-rejected, "
                      "404, 408, 425, 500, 501, 502, 503, 504, all-retryable-errors, none)");
         if (std::find(tokens.begin(), tokens.end(), t) == tokens.end()) tokens.push_back(t);
     }
@@ -655,6 +655,7 @@ constexpr Keyword kProxyKeywords[] = {
     {"hash-type", kCapBe | kCapDefaults, false, kw_hash_type},
     {"http-reuse", kCapBe | kCapDefaults, false, kw_http_reuse},
     {"retry-on", kCapBe | kCapDefaults, false, kw_retry_on},
+    {"http-check", kCapBe | kCapDefaults, false, kw_http_check},
     {"enabled", kAll, false, kw_enabled},
     // HTTP (http_keywords.hpp)
     {"acl", kAll, true, kw_acl},

@@ -13,7 +13,9 @@
 namespace es::config::detail {
 
 inline constexpr std::string_view kWhyCheck =
-    "health checks are not performed in this version: every server is always considered up";
+    "not performed in this version (health checks are: 'check' with a TCP connect, or 'option httpchk')";
+inline constexpr std::string_view kWhyCheckKind =
+    "this check kind is not performed in this version: servers with 'check' are checked by a TCP connect instead";
 inline constexpr std::string_view kWhyInfo = "informational only";
 inline constexpr std::string_view kWhyResolve = "addresses are numeric, there is nothing to resolve";
 

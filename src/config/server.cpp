@@ -1,6 +1,8 @@
 // server and default-server lines: address, weight, maxconn, state, TLS to the server (`ssl verify
 // ca-file sni alpn ...`), and the HAProxy options accepted with a warning or refused with a reason
 // (README.md: warn or refuse).
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <cctype>
 #include <limits>
@@ -25,28 +27,16 @@ struct ServerIgnored {
 };
 constexpr std::string_view kWhyPool = "server connection pools are per shard and sized by edgeshard";
 constexpr ServerIgnored kServerIgnored[] = {
-    {"check", Arg::None, kWhyCheck},
-    {"no-check", Arg::None, kWhyCheck},
     {"agent-check", Arg::None, kWhyCheck},
     {"no-agent-check", Arg::None, kWhyCheck},
     {"check-send-proxy", Arg::None, kWhyCheck},
-    {"check-ssl", Arg::None, kWhyCheck},
-    {"no-check-ssl", Arg::None, kWhyCheck},
     {"check-via-socks4", Arg::None, kWhyCheck},
-    {"inter", Arg::Time, kWhyCheck},
-    {"fastinter", Arg::Time, kWhyCheck},
-    {"downinter", Arg::Time, kWhyCheck},
     {"agent-inter", Arg::Time, kWhyCheck},
     {"slowstart", Arg::Time, "a server takes its full weight at once (no ramp-up when it comes back)"},
-    {"fall", Arg::Int, kWhyCheck},
-    {"rise", Arg::Int, kWhyCheck},
-    {"port", Arg::Int, kWhyCheck},
     {"agent-port", Arg::Int, kWhyCheck},
     {"error-limit", Arg::Int, kWhyCheck},
-    {"addr", Arg::Any, kWhyCheck},
     {"agent-addr", Arg::Any, kWhyCheck},
     {"agent-send", Arg::Any, kWhyCheck},
-    {"check-sni", Arg::Any, kWhyCheck},
     {"check-alpn", Arg::Any, kWhyCheck},
     {"check-proto", Arg::Any, kWhyCheck},
     {"observe", Arg::Any, kWhyCheck},
@@ -65,9 +55,8 @@ constexpr ServerIgnored kServerIgnored[] = {
     {"pool-low-conn", Arg::Int, kWhyPool},
 };
 // Options that ask for what edgeshard does anyway (they undo a default-server setting we refuse).
-constexpr std::string_view kServerNoop[] = {"no-backup", "no-send-proxy", "no-send-proxy-v2", "no-tfo"};
+constexpr std::string_view kServerNoop[] = {"no-send-proxy", "no-send-proxy-v2", "no-tfo"};
 constexpr Entry kServerRefused[] = {
-    {"backup", "backup servers need health checks (refused rather than sending them regular traffic)"},
     {"send-proxy", "the PROXY protocol is not supported yet"},
     {"send-proxy-v2", "the PROXY protocol is not supported yet"},
     {"send-proxy-v2-ssl", "the PROXY protocol is not supported yet"},
@@ -174,6 +163,38 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
             sd.disabled = true;
         } else if (opt == "enabled") {
             sd.disabled = false;
+        } else if (opt == "backup") {
+            sd.backup = true;
+        } else if (opt == "no-backup") {
+            sd.backup = false;
+        } else if (opt == "check-ssl") {
+            sd.check.ssl = 1;
+        } else if (opt == "no-check-ssl") {
+            sd.check.ssl = 0;
+        } else if (opt == "check-sni") {
+            sd.check.sni = arg_or_fail(line, ++i, opt, "a server name for the checks' TLS handshakes");
+        } else if (opt == "check") {
+            sd.check.enabled = true;
+        } else if (opt == "no-check") {
+            sd.check.enabled = false;
+        } else if (opt == "inter" || opt == "fastinter" || opt == "downinter") {
+            const Millis v = time_arg(line, ++i, opt);
+            if (v <= 0) fail(line.at, squote(opt) + " expects a positive time, got " + squote(line.words[i]));
+            (opt == "inter" ? sd.check.inter : opt == "fastinter" ? sd.check.fastinter : sd.check.downinter) = v;
+        } else if (opt == "rise" || opt == "fall") {
+            const int v = static_cast<int>(int_arg(line, ++i, opt, 1, 1000000, "a positive integer"));
+            (opt == "rise" ? sd.check.rise : sd.check.fall) = v;
+        } else if (opt == "port") {
+            sd.check.port = static_cast<int>(int_arg(line, ++i, opt, 1, 65535, "a port from 1 to 65535"));
+        } else if (opt == "addr") {
+            const auto& a = arg_or_fail(line, ++i, opt, "an IPv4 or IPv6 address for the checks");
+            // an address alone (HAProxy's `addr`); the port comes from `port` or the server
+            auto parsed = parse_addr(a.find(':') != std::string::npos ? "[" + a + "]:1" : a + ":1");
+            if (!parsed)
+                fail(line.at, "'addr' expects an IPv4 or IPv6 address (the checks' destination), got " + squote(a));
+            if (parsed->ss.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&parsed->ss)->sin_port = 0;
+            else reinterpret_cast<sockaddr_in6*>(&parsed->ss)->sin6_port = 0;
+            sd.check.addr = *parsed;
         } else if (std::find(std::begin(kServerNoop), std::end(kServerNoop), opt) != std::end(kServerNoop)) {
             // nothing to do: this is edgeshard's behaviour already
         } else if (const auto* r = find_entry(opt, kServerRefused)) {
@@ -184,7 +205,9 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
                 if (e.name == opt) ign = &e;
             if (ign == nullptr) {
                 std::vector<std::string_view> known = {
-                    "weight", "maxconn", "disabled", "enabled", "ssl", "no-ssl", "verify", "ca-file", "crl-file",
+                    "weight", "maxconn", "disabled", "enabled", "backup", "no-backup", "check", "no-check",
+                    "inter", "fastinter", "downinter", "rise", "fall", "port", "addr", "check-ssl", "no-check-ssl",
+                    "check-sni", "ssl", "no-ssl", "verify", "ca-file", "crl-file",
                     "verifyhost", "no-verifyhost", "crt", "sni", "alpn", "ssl-min-ver", "ssl-max-ver", "force-sslv3",
                     "force-tlsv10", "force-tlsv11", "force-tlsv12", "force-tlsv13", "ciphers",
                     "ciphersuites", "curves", "sigalgs", "client-sigalgs", "ssl-reuse", "no-ssl-reuse",
@@ -234,6 +257,8 @@ void parse_server(ParseState& st, ProxyDraft& px, const Line& line) {
     s.weight = sd.weight;
     s.maxconn = sd.maxconn;
     s.disabled = sd.disabled;
+    s.backup = sd.backup;
+    s.check = sd.check;
     if (sd.ssl) {
         auto t = std::make_shared<ServerTlsOptions>(sd.tls);
         t->where = line.at;

@@ -86,11 +86,11 @@ void H1Proxy::start_pending() {
 }
 
 void H1Proxy::http_init() {
-    // retry-on, as bits (HAProxy's tokens; connect-failure is what the connect path always retries)
+    // retry-on, as bits (HAProxy's tokens; conn-failure is what the connect path always retries)
     for (const auto& b : cfg_.backends) {
         std::uint32_t m = 0;
         for (const auto& t : b.retry_on) {
-            if (t == "connect-failure") m |= kRetryConnect;
+            if (t == "conn-failure") m |= kRetryConnect;
             else if (t == "empty-response") m |= kRetryEmpty;
             else if (t == "junk-response") m |= kRetryJunk;
             else if (t == "response-timeout") m |= kRetryTimeout;

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -252,6 +253,21 @@ struct ServerTlsOptions {
     Location where;
 };
 
+// `server ... check` and its timing words (HAProxy's defaults). The checks run on the control shard
+// (src/check/); the backend says what a check is (BackendCheck).
+struct ServerCheck {
+    bool enabled = false;  // check (no-check clears it)
+    Millis inter = 2000;   // between two checks while the server is fully UP or fully DOWN
+    Millis fastinter = 0;  // while it is changing state (0: inter)
+    Millis downinter = 0;  // while it is DOWN (0: inter)
+    int rise = 2;          // consecutive successes to go UP
+    int fall = 3;          // consecutive failures to go DOWN
+    int port = 0;          // port: checks go to this port (0: the server's)
+    std::optional<SockAddr> addr;  // addr: checks go to this address (the port as above)
+    int ssl = -1;          // check-ssl 1, no-check-ssl 0; -1: as the server (`ssl`) unless `port` or `addr` is set
+    std::string sni;       // check-sni: the server name the checks send
+};
+
 struct Server {
     std::string name;
     std::uint32_t id = 0;  // index inside its backend
@@ -259,8 +275,33 @@ struct Server {
     int weight = 1;   // 0..256 as in HAProxy; 0 = takes no new traffic from the LB
     int maxconn = 0;  // 0 = unlimited
     bool disabled = false;
+    bool backup = false;  // backup: takes traffic only when no active server is up (option allbackups)
+    ServerCheck check;
     std::shared_ptr<const ServerTlsOptions> tls;  // null: the server is reached in clear
     Location where;
+};
+
+// What a backend's health check is: a TCP connect (the default), or `option httpchk` with its
+// `http-check send` and `http-check expect` lines (HAProxy 2.6 semantics).
+enum class CheckKind : std::uint8_t { Tcp, Http };
+struct CheckExpect {
+    enum class Kind : std::uint8_t { Default, Status, RStatus, String, RString };
+    Kind kind = Kind::Default;  // Default: a 2xx or 3xx status passes
+    bool negate = false;        // `expect !...`
+    std::string pattern;        // the status list, string or regex as written
+    std::vector<std::pair<int, int>> statuses;  // Status: ranges from "200,301-302"
+};
+struct BackendCheck {
+    CheckKind kind = CheckKind::Tcp;
+    std::string method = "OPTIONS";  // option httpchk [<method>] <uri> [<version>]; http-check send meth|uri|ver
+    std::string uri = "/";
+    std::string version = "HTTP/1.0";
+    std::vector<std::pair<std::string, std::string>> headers;  // http-check send hdr, or after "\r\n" in <version>
+    std::string body;                                          // http-check send body
+    std::vector<CheckExpect> expects;  // http-check expect lines: all must pass (none: 2xx or 3xx)
+    bool disable_on_404 = false;     // http-check disable-on-404: a 404 puts an UP server in NOLB
+    bool log_health_checks = false;  // option log-health-checks
+    Location where;                  // the option httpchk line (for errors)
 };
 
 // balance <algorithm> [<arguments>] and hash-type, parsed once by the configuration: the balancer reads
@@ -294,13 +335,15 @@ struct Backend {
     bool redispatch = false;     // option redispatch
     int redispatch_interval = -1;  // HAProxy semantics: -1 = on the last retry, P>0 = every Pth retry
     std::vector<Server> servers;
+    bool allbackups = false;  // option allbackups: every backup server takes traffic, not the first
+    BackendCheck check;
     Location where;
     // HTTP
     HttpReuse http_reuse = HttpReuse::Safe;
-    // retry-on: default "connect-failure"; also empty-response, junk-response, response-timeout,
+    // retry-on: default "conn-failure"; also empty-response, junk-response, response-timeout,
     // 0rtt-rejected, 404, 408, 425, 500, 501, 502, 503, 504, all-retryable-errors, none (alone).
     // Stored as the tokens written.
-    std::vector<std::string> retry_on = {"connect-failure"};
+    std::vector<std::string> retry_on = {"conn-failure"};
     HttpProxy http;
     // tcp-request inspect-delay in a backend: stored (backends evaluate no tcp-request content rules
     // in this version, so it has no effect, as in HAProxy without backend rules)
@@ -384,6 +427,8 @@ struct Global {
     int ssl_dh_bits = 0;             // tune.ssl.default-dh-param; 0: OpenSSL picks by the key's size
     tls::ServerOptions ssl_server;   // ssl-server-verify, ssl-default-server-ciphers / -ciphersuites / -options
     bool ssl_server_versions = false;  // ssl-default-server-options set a version range
+    int spread_checks = 0;  // spread-checks: +/- this percent of random on every check interval (0..50)
+    int max_spread_checks = -1;  // max-spread-checks (ms): the first checks spread over at most this (-1: inter)
     int maxconn = 0;   // 0 = derived from RLIMIT_NOFILE at boot
     int nbthread = 0;  // 0 = one shard per CPU the process may run on
     std::vector<CpuMap> cpu_maps;

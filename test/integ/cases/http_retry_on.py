@@ -2,7 +2,7 @@
 """`retry-on` layer-7 retries for bodiless requests (HAProxy semantics): with
 `retry-on 503 empty-response` and `retries 2`, a request whose first answer is a 503, or whose
 connection closes with no response, is sent again on a new connection and the client gets 200;
-the backend counts the retries (wretr). Without `retry-on` (default connect-failure only), the same
+the backend counts the retries (wretr). Without `retry-on` (default conn-failure only), the same
 failures reach the client (503, then 502). A POST is never retried.
 """
 import os

@@ -239,8 +239,23 @@ TEST_CASE("errors: server lines") {
     expect_error(in_backend("    server s1 127.0.0.1:1 maxconn -1\n"), kBackendLine, {"'maxconn' expects"});
     expect_error(in_backend("    server s1 127.0.0.1:1 wieght 3\n"), kBackendLine,
                  {"unknown server option 'wieght'", "did you mean 'weight'?"});
-    expect_error(in_backend("    server s1 127.0.0.1:1 backup\n"), kBackendLine,
-                 {"server option 'backup' is not supported", "health checks"});
+    expect_error(in_backend("    server s1 127.0.0.1:1 check rise 0\n"), kBackendLine,
+                 {"'rise' expects a positive integer, got '0'"});
+    expect_error(in_backend("    server s1 127.0.0.1:1 check inter 0\n"), kBackendLine,
+                 {"'inter' expects a positive time, got '0'"});
+    expect_error(in_backend("    server s1 127.0.0.1:1 check addr nowhere\n"), kBackendLine,
+                 {"'addr' expects an IPv4 or IPv6 address"});
+    expect_error(in_backend("    server s1 127.0.0.1:1 check port 70000\n"), kBackendLine, {"'port' expects"});
+    expect_error(in_backend("    http-check expect rstring ([a-z\n"), kBackendLine,
+                 {"'http-check expect rstring': invalid regular expression '([a-z'"});
+    expect_error(in_backend("    http-check expect status 2xx\n"), kBackendLine,
+                 {"'http-check expect status' expects status codes or ranges"});
+    expect_error(in_backend("    http-check expect hdr name x\n"), kBackendLine,
+                 {"'http-check expect hdr' is not supported in this version"});
+    expect_error(in_backend("    http-check expect stauts 200\n"), kBackendLine,
+                 {"unknown 'http-check expect' match 'stauts'", "did you mean 'status'?"});
+    expect_error(in_backend("    http-check send uri-lf /%[src]\n"), kBackendLine, {"'http-check send uri-lf'"});
+    expect_error(in_backend("    option httpchk GET health\n"), kBackendLine, {"the URI must start with '/'"});
     // mode tcp reaches servers over TLS too, but has no request header to take the SNI from
     expect_error(in_backend("    server s1 127.0.0.1:1 ssl verify none sni req.hdr(host)\n"), kBackendLine,
                  {"'sni req.hdr(host)' reads a request header", "'mode tcp' backend"});

@@ -740,8 +740,8 @@ TEST_CASE("HTTP options") {
 }
 
 TEST_CASE("balance, hash-type, http-reuse, retry-on, HTTP timeouts") {
-    CHECK(error_of(kHead + "backend b1\n    retry-on 503 conn-failure\n")
-              .find("did you mean 'connect-failure'?") != std::string::npos);
+    CHECK(error_of(kHead + "backend b1\n    retry-on 503 conn-failur\n")
+              .find("did you mean 'conn-failure'?") != std::string::npos);
     const auto ok =
         load(kHead +
              "backend b1\n    balance uri depth 3 whole\n    hash-type consistent sdbm avalanche\n"
@@ -759,7 +759,7 @@ TEST_CASE("balance, hash-type, http-reuse, retry-on, HTTP timeouts") {
     CHECK_FALSE(b1.balance.uri_path_only);
     CHECK(b1.balance.hash_type == HashType::Consistent);
     CHECK(b1.http_reuse == HttpReuse::Always);
-    CHECK(b1.retry_on == std::vector<std::string>{"503", "empty-response", "connect-failure"});
+    CHECK(b1.retry_on == std::vector<std::string>{"503", "empty-response", "conn-failure"});  // the old spelling: an alias
     CHECK(b1.timeouts.http_request == 5000);
     CHECK(b1.timeouts.http_keep_alive == 2000);
     CHECK(b1.timeouts.queue == 3000);
@@ -771,7 +771,7 @@ TEST_CASE("balance, hash-type, http-reuse, retry-on, HTTP timeouts") {
     CHECK(ok.find_backend("b3")->balance.random_draws == 3);
     CHECK(ok.find_backend("b4")->balance.random_draws == 2);
     CHECK(ok.find_backend("be")->http_reuse == HttpReuse::Safe);
-    CHECK(ok.find_backend("be")->retry_on == std::vector<std::string>{"connect-failure"});
+    CHECK(ok.find_backend("be")->retry_on == std::vector<std::string>{"conn-failure"});
 
     expect_error(kHead + "backend b\n    retry-on none 503\n", 14, {"'retry-on none' cannot be combined"});
     expect_error(kHead + "backend b\n    http-reuse sometimes\n", 14, {"'http-reuse' expects never, safe"});

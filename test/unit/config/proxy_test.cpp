@@ -463,15 +463,71 @@ TEST_CASE("proxy keywords accepted with a warning") {
         "    server s 127.0.0.1:1 check inter 2s fall 3 rise 2 init-addr none id 5\n");
     CHECK_FALSE(has_warning(cfg, {"t.cfg:2:"}));
     CHECK_FALSE(has_warning(cfg, {"t.cfg:3:"}));  // stored in a defaults section no proxy uses
-    CHECK(has_warning(cfg, {"t.cfg:5: keyword 'option tcp-check'", "health checks are not performed"}));
+    CHECK(has_warning(cfg, {"t.cfg:5: keyword 'option tcp-check'", "checked by a TCP connect instead"}));
     CHECK_FALSE(has_warning(cfg, {"t.cfg:6:"}));  // log-tag is implemented
     CHECK_FALSE(has_warning(cfg, {"t.cfg:7:"}));
     CHECK(has_warning(cfg, {"t.cfg:8: keyword 'timeout tarpit'"}));
-    CHECK(has_warning(cfg, {"t.cfg:20: keyword 'option httpchk'"}));
-    CHECK(has_warning(cfg, {"t.cfg:21: keywords 'check', 'inter', 'fall', 'rise' are accepted and ignored",
-                            "health checks"}));
+    CHECK_FALSE(has_warning(cfg, {"t.cfg:20:"}));  // option httpchk is implemented
+    CHECK_FALSE(has_warning(cfg, {"'inter'"}));   // so are check, inter, fall, rise
     CHECK(has_warning(cfg, {"t.cfg:21: keyword 'init-addr'", "numeric"}));
     CHECK(has_warning(cfg, {"t.cfg:21: keyword 'id'"}));
+}
+
+TEST_CASE("health checks: server words, default-server, option httpchk, http-check, globals") {
+    const auto cfg = load(
+        "global\n    spread-checks 5\n    max-spread-checks 1s\n"
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n"
+        "    option httpchk HEAD /ping HTTP/1.1\\r\\nHost:\\ www.test\n"
+        "    default-server inter 3s fastinter 1s downinter 5s rise 3 fall 4\n"
+        "backend b\n"
+        "    option allbackups\n"
+        "    http-check expect status 200,301-302\n"
+        "    http-check expect ! rstring ^err\n"
+        "    server a 127.0.0.1:1 check port 9 addr 127.0.0.2 check-ssl check-sni h.test\n"
+        "    server b 127.0.0.1:2 check backup rise 1\n"
+        "    server c 127.0.0.1:3\n"
+        "backend t\n    mode tcp\n    no option httpchk\n    server x 127.0.0.1:4 check\n"
+        "backend s\n    http-check send meth GET uri /h ver HTTP/1.1 hdr Host h body x\n    server y 127.0.0.1:5 check\n"
+        "frontend f\n    bind 127.0.0.1:6\n    default_backend b\n");
+    CHECK(cfg.global.spread_checks == 5);
+    CHECK(cfg.global.max_spread_checks == 1000);
+    const auto& b = *cfg.find_backend("b");
+    CHECK(b.allbackups);
+    CHECK(b.check.kind == es::config::CheckKind::Http);
+    CHECK(b.check.method == "HEAD");
+    CHECK(b.check.uri == "/ping");
+    CHECK(b.check.version == "HTTP/1.1");
+    REQUIRE(b.check.headers.size() == 1);
+    CHECK(b.check.headers[0] == std::pair<std::string, std::string>{"Host", "www.test"});
+    REQUIRE(b.check.expects.size() == 2);
+    CHECK(b.check.expects[0].kind == es::config::CheckExpect::Kind::Status);
+    CHECK(b.check.expects[0].statuses == std::vector<std::pair<int, int>>{{200, 200}, {301, 302}});
+    CHECK(b.check.expects[1].kind == es::config::CheckExpect::Kind::RString);
+    CHECK(b.check.expects[1].negate);
+    const auto& a = b.servers[0];
+    CHECK(a.check.enabled);
+    CHECK(a.check.inter == 3000);
+    CHECK(a.check.fastinter == 1000);
+    CHECK(a.check.downinter == 5000);
+    CHECK(a.check.rise == 3);
+    CHECK(a.check.fall == 4);
+    CHECK(a.check.port == 9);
+    REQUIRE(a.check.addr);
+    CHECK(a.check.addr->text() == "127.0.0.2:0");
+    CHECK(a.check.ssl == 1);
+    CHECK(a.check.sni == "h.test");
+    CHECK_FALSE(a.backup);
+    CHECK(b.servers[1].backup);
+    CHECK(b.servers[1].check.rise == 1);
+    CHECK_FALSE(b.servers[2].check.enabled);
+    CHECK(b.servers[2].check.inter == 3000);  // default-server carries the timing, not `check`
+    CHECK(cfg.find_backend("t")->check.kind == es::config::CheckKind::Tcp);
+    const auto& s = *cfg.find_backend("s");
+    CHECK(s.check.kind == es::config::CheckKind::Http);  // from the defaults' option httpchk
+    CHECK(s.check.method == "GET");
+    CHECK(s.check.uri == "/h");
+    CHECK(s.check.body == "x");
+    CHECK(s.check.headers.back() == std::pair<std::string, std::string>{"Host", "h"});
 }
 
 TEST_CASE("audit: options that would change what is sent or routed are refused") {

@@ -1,0 +1,239 @@
+// Health-check words of a proxy section: `option httpchk`, `http-check send|expect|disable-on-404|
+// connect|comment`, `option allbackups`, `option log-health-checks` (HAProxy 2.6 semantics; the
+// checks themselves run on the control shard, src/check/). The server words (check, inter, rise,
+// fall, port, addr, backup) are in server.cpp.
+#include <regex.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "http_keywords.hpp"
+#include "internal.hpp"
+#include "proxy_lines.hpp"
+#include "sections.hpp"
+
+namespace es::config::detail {
+
+namespace {
+
+// "200", "200-399", "200,301-302": HAProxy's status list.
+std::vector<std::pair<int, int>> parse_statuses(const Line& line, const std::string& text) {
+    std::vector<std::pair<int, int>> out;
+    std::size_t pos = 0;
+    auto num = [&](std::string_view s) {
+        int v = 0;
+        if (s.empty() || s.size() > 3) return -1;
+        for (char c : s) {
+            if (!std::isdigit(static_cast<unsigned char>(c))) return -1;
+            v = v * 10 + (c - '0');
+        }
+        return v;
+    };
+    while (pos <= text.size()) {
+        std::size_t comma = text.find(',', pos);
+        if (comma == std::string::npos) comma = text.size();
+        const std::string_view item(text.data() + pos, comma - pos);
+        const std::size_t dash = item.find('-');
+        const int lo = num(item.substr(0, dash));
+        const int hi = dash == std::string_view::npos ? lo : num(item.substr(dash + 1));
+        if (lo < 100 || hi > 999 || hi < lo)
+            fail(line.at, "'http-check expect status' expects status codes or ranges (e.g. 200,301-302), got " +
+                              squote(text));
+        out.emplace_back(lo, hi);
+        pos = comma + 1;
+    }
+    return out;
+}
+
+void check_regex(const Line& line, const std::string& re, std::string_view kw) {
+    regex_t r;
+    const int rc = regcomp(&r, re.c_str(), REG_EXTENDED | REG_NOSUB);
+    if (rc != 0) {
+        char msg[256];
+        regerror(rc, &r, msg, sizeof msg);
+        fail(line.at, squote(std::string(kw)) + ": invalid regular expression " + squote(re) + ": " + msg +
+                          " (POSIX extended syntax)");
+    }
+    regfree(&r);
+}
+
+void require_backend(ParseState& st, ProxyDraft& px, const Line& line, const std::string& kw, bool& skip) {
+    skip = false;
+    if (!has_be(px)) {
+        st.warn(line.at, squote(kw) + " ignored: " + squote(px.kind) + " section has no backend side");
+        skip = true;
+    }
+}
+
+// <version> of `option httpchk` may carry headers after "\r\n" (HAProxy's old way to send a Host).
+void split_version(const Line& line, const std::string& v, BackendCheck& c) {
+    std::size_t end = v.find("\r\n");
+    c.version = v.substr(0, end);
+    c.headers.clear();
+    while (end != std::string::npos) {
+        const std::size_t start = end + 2;
+        end = v.find("\r\n", start);
+        const std::string h = v.substr(start, end == std::string::npos ? std::string::npos : end - start);
+        if (h.empty()) continue;
+        const std::size_t colon = h.find(':');
+        if (colon == std::string::npos || colon == 0)
+            fail(line.at, "'option httpchk': the header " + squote(h) + " after the version has no name");
+        std::string value = h.substr(colon + 1);
+        value.erase(0, value.find_first_not_of(" \t"));
+        c.headers.emplace_back(h.substr(0, colon), value);
+    }
+}
+
+}  // namespace
+
+bool check_option(ParseState& st, ProxyDraft& px, const Line& line, const std::string& name, bool negated) {
+    const std::size_t next = negated ? 3 : 2;
+    const std::string kw = (negated ? "no option " : "option ") + name;
+    if (name == "httpchk") {
+        bool skip;
+        require_backend(st, px, line, kw, skip);
+        if (skip) return true;
+        BackendCheck& c = px.be.check;
+        if (negated) {
+            no_more_args(line, next, kw);
+            c.kind = CheckKind::Tcp;
+            return true;
+        }
+        const std::size_t n = line.words.size() - next;
+        if (n > 3) fail(line.at, "'option httpchk' expects at most <method> <uri> <version>");
+        c.kind = CheckKind::Http;
+        c.where = line.at;
+        c.method = "OPTIONS";
+        c.uri = "/";
+        c.version = "HTTP/1.0";
+        c.headers.clear();
+        if (n == 1) c.uri = line.words[next];
+        if (n >= 2) {
+            c.method = line.words[next];
+            c.uri = line.words[next + 1];
+        }
+        if (n == 3) split_version(line, line.words[next + 2], c);
+        if (c.uri.empty() || (c.uri[0] != '/' && c.uri != "*" && c.uri.find("://") == std::string::npos))
+            fail(line.at, "'option httpchk': the URI must start with '/', got " + squote(c.uri));
+        return true;
+    }
+    if (name == "allbackups") {
+        no_more_args(line, next, kw);
+        bool skip;
+        require_backend(st, px, line, kw, skip);
+        if (!skip) px.be.allbackups = !negated;
+        return true;
+    }
+    if (name == "log-health-checks") {
+        no_more_args(line, next, kw);
+        if (has_be(px)) px.be.check.log_health_checks = !negated;
+        return true;
+    }
+    return false;
+}
+
+void kw_http_check(ParseState& st, ProxyDraft& px, const Line& line) {
+    const std::string& sub =
+        arg_or_fail(line, 1, "http-check", "'send', 'expect', 'disable-on-404', 'connect' or 'comment'");
+    bool skip;
+    require_backend(st, px, line, "http-check " + sub, skip);
+    if (skip) return;
+    BackendCheck& c = px.be.check;
+    if (sub == "disable-on-404") {
+        no_more_args(line, 2, "http-check disable-on-404");
+        c.disable_on_404 = true;
+    } else if (sub == "comment") {
+        arg_or_fail(line, 2, "http-check comment", "a text");
+    } else if (sub == "connect") {
+        // the default connection (the server's address, or its `addr` and `port`) is the only one
+        for (std::size_t i = 2; i < line.words.size(); ++i) {
+            const std::string& w = line.words[i];
+            if (w == "default") continue;
+            if (w == "comment") {
+                arg_or_fail(line, ++i, "comment", "a text");
+                continue;
+            }
+            fail(line.at, "'http-check connect " + w +
+                              "' is not supported in this version: checks connect to the server's address "
+                              "(or its 'addr' and 'port')");
+        }
+    } else if (sub == "send") {
+        for (std::size_t i = 2; i < line.words.size(); ++i) {
+            const std::string& w = line.words[i];
+            if (w == "meth") {
+                c.method = arg_or_fail(line, ++i, "http-check send meth", "an HTTP method");
+            } else if (w == "uri") {
+                c.uri = arg_or_fail(line, ++i, "http-check send uri", "a URI");
+                if (c.uri.empty() || c.uri[0] != '/')
+                    fail(line.at, "'http-check send uri' must start with '/', got " + squote(c.uri));
+            } else if (w == "ver") {
+                c.version = arg_or_fail(line, ++i, "http-check send ver", "an HTTP version, e.g. HTTP/1.1");
+            } else if (w == "hdr") {
+                const std::string& n = arg_or_fail(line, ++i, "http-check send hdr", "a header name and a value");
+                const std::string& v = arg_or_fail(line, ++i, "http-check send hdr " + n, "a value");
+                c.headers.emplace_back(n, v);
+            } else if (w == "body") {
+                c.body = arg_or_fail(line, ++i, "http-check send body", "a string");
+            } else if (w == "comment") {
+                arg_or_fail(line, ++i, "comment", "a text");
+            } else if (w == "uri-lf" || w == "body-lf") {
+                fail(line.at, "'http-check send " + w +
+                                  "' (a log-format) is not supported in this version: use '" +
+                                  w.substr(0, w.size() - 3) + "' with a fixed value");
+            } else {
+                fail(line.at, "unknown 'http-check send' argument " + squote(w) +
+                                  did_you_mean(w, {"meth", "uri", "ver", "hdr", "body", "comment"}));
+            }
+        }
+    } else if (sub == "expect") {
+        CheckExpect e;
+        std::size_t i = 2;
+        for (; i < line.words.size(); ++i) {
+            const std::string& w = line.words[i];
+            if (w == "comment") {
+                arg_or_fail(line, ++i, "comment", "a text");
+            } else if (w == "min-recv" || w == "ok-status" || w == "error-status" || w == "tout-status" ||
+                       w == "on-success" || w == "on-error" || w == "status-code") {
+                fail(line.at, "'http-check expect " + w + "' is not supported in this version");
+            } else {
+                break;
+            }
+        }
+        if (i < line.words.size() && line.words[i] == "!") {
+            e.negate = true;
+            ++i;
+        }
+        const std::string& m =
+            arg_or_fail(line, i, "http-check expect", "a match: status, rstatus, string or rstring");
+        if (m != "status" && m != "rstatus" && m != "string" && m != "rstring") {
+            if (m == "hdr" || m == "fhdr")
+                fail(line.at, "'http-check expect " + m + "' is not supported in this version (supported: status, "
+                                                          "rstatus, string, rstring)");
+            fail(line.at, "unknown 'http-check expect' match " + squote(m) +
+                              did_you_mean(m, {"status", "rstatus", "string", "rstring", "hdr", "fhdr"}));
+        }
+        const std::string& pat = arg_or_fail(line, i + 1, "http-check expect " + m, "a pattern");
+        no_more_args(line, i + 2, "http-check expect " + m);
+        e.pattern = pat;
+        if (m == "status") {
+            e.kind = CheckExpect::Kind::Status;
+            e.statuses = parse_statuses(line, pat);
+        } else if (m == "rstatus") {
+            e.kind = CheckExpect::Kind::RStatus;
+            check_regex(line, pat, "http-check expect rstatus");
+        } else if (m == "string") {
+            e.kind = CheckExpect::Kind::String;
+        } else {
+            e.kind = CheckExpect::Kind::RString;
+            check_regex(line, pat, "http-check expect rstring");
+        }
+        c.expects.push_back(std::move(e));
+    } else if (sub == "set-var" || sub == "unset-var") {
+        fail(line.at, "'http-check " + sub + "' is not supported in this version");
+    } else {
+        fail(line.at, "unknown 'http-check' keyword " + squote(sub) +
+                          did_you_mean(sub, {"send", "expect", "disable-on-404", "connect", "comment"}));
+    }
+}
+
+}  // namespace es::config::detail
