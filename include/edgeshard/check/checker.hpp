@@ -1,0 +1,128 @@
+// Active health checks (DESIGN.md §9b: on the control shard, never on a data shard). One Checker
+// runs every `server ... check` of the configuration from the control loop: non-blocking sockets
+// on its own epoll descriptor (one descriptor in the control loop's poll set) and a deadline per
+// check, so a peer that stalls, resets or answers garbage costs one socket until its timeout and
+// never blocks the loop.
+//
+// Semantics are HAProxy 2.6's (doc/configuration.txt, "check", "inter", "rise", "fall", "option
+// httpchk", "http-check"):
+//   - health runs from 0 to rise + fall - 1; a server is UP from `rise` on. A success adds one
+//     (and jumps to the top once `rise` is reached), a failure takes one (and drops to 0 below
+//     `rise`). A server starts UP at health `rise`: one failure takes it DOWN before its first
+//     success, then it takes `fall` failures in a row.
+//   - the next check is `inter` after the last one ends, `fastinter` while the health is between
+//     its ends, `downinter` while DOWN; `spread-checks` adds +/- that percent of random; the first
+//     checks are spread over `inter` (or `max-spread-checks`).
+//   - timeouts: without `timeout check`, `inter` bounds the whole check; with it, the connect is
+//     bounded by min(`timeout connect`, `inter`) and the rest by `timeout check`.
+//   - a TCP check passes when the connection is accepted (L4OK; L4CON with the error, L4TOUT);
+//     over TLS (`check-ssl`, or a server with `ssl` and neither `port` nor `addr`) when the
+//     handshake completes (L6OK; L6RSP, L6TOUT) and HTTP checks speak through it;
+//     an HTTP check (`option httpchk`) sends the request and passes on a 2xx/3xx status, or on
+//     its `http-check expect` rules (L7OK; L7STS, L7RSP, L7TOUT); `http-check disable-on-404`
+//     turns a 404 from an UP server into NOLB (up, no new traffic: a weight of 0 on the shards).
+// A state change goes to the owner through Hooks::changed (the control shard records it and sends
+// it to every data shard) and is logged in HAProxy's words through Hooks::log.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "edgeshard/config/config.hpp"
+
+namespace es::check {
+
+// HAProxy's check statuses (the `check_status` column), in its order.
+enum class Status : std::uint8_t {
+    Unknown, Ini, SockErr, L4Ok, L4Tout, L4Con, L6Ok, L6Tout, L6Rsp, L7Tout, L7Rsp, L7Ok, L7OkC, L7Sts
+};
+const char* status_name(Status s);  // "L4OK"
+const char* status_desc(Status s);  // "Layer4 check passed"
+// The statuses that carry a response code (HAProxy: status >= HCHK_STATUS_L57DATA).
+inline bool status_has_code(Status s) { return s == Status::L7Ok || s == Status::L7OkC || s == Status::L7Sts; }
+
+// One checked server as the CLI and the statistics read it.
+struct Health {
+    bool enabled = false;  // configured with `check` and not disabled by `disable health`
+    bool paused = false;   // the server is in maintenance: no checks
+    int rise = 2, fall = 3;
+    int health = 0;    // 0 .. rise + fall - 1
+    bool up = true;    // HAProxy's cur_state != STOPPED
+    bool nolb = false; // disable-on-404: up, takes no new traffic
+    bool in_progress = false;
+    Status status = Status::Ini;
+    int code = 0;                  // HTTP status of the last check (status_has_code)
+    std::int64_t duration_ms = -1; // of the last finished check
+    std::string info;              // the last check's detail ("Connection refused", a reason phrase)
+    std::uint64_t failed = 0;      // chkfail: failed checks
+    std::uint64_t down_trans = 0;  // chkdown: UP -> DOWN transitions
+    std::int64_t last_change_ms = 0;  // steady clock of the last UP/DOWN change (or the start)
+    std::int64_t down_ms = 0;         // time spent DOWN before down_since_ms
+    std::int64_t down_since_ms = -1;  // DOWN since then (-1: up)
+    std::int64_t downtime_ms(std::int64_t now) const {
+        return down_ms + (down_since_ms >= 0 ? now - down_since_ms : 0);
+    }
+};
+
+// What a reload carries for one server (control/handoff.hpp "health" lines).
+struct Carried {
+    int health = 0;
+    bool up = true;
+    std::uint64_t failed = 0, down_trans = 0;
+};
+
+struct Hooks {
+    // A server's traffic state changed: `down` (not to be picked) after UP -> DOWN or NOLB, false
+    // after DOWN -> UP. The owner records it and tells the data shards.
+    std::function<void(std::size_t be, std::size_t sv, bool down)> changed;
+    // Whether a server is ready and weighted by the runtime commands (maint, drain or weight 0 do
+    // not count as "servers left" in the log line).
+    std::function<bool(std::size_t be, std::size_t sv)> admin_ready;
+    // A log line in HAProxy's words (`level`: syslog severity, 1 alert, 4 warning, 5 notice).
+    std::function<void(const config::Backend& be, int level, const std::string& line)> log;
+};
+
+class Checker {
+public:
+    // Every server with `check` in `cfg` (which must outlive the checker). `carried` (may be
+    // null) gives the state a reload handed over, looked up by backend and server name.
+    Checker(const config::Config& cfg, Hooks hooks, std::int64_t now_ms,
+            const std::function<const Carried*(const std::string& be, const std::string& sv)>& carried = {});
+    ~Checker();
+    Checker(const Checker&) = delete;
+    Checker& operator=(const Checker&) = delete;
+
+    int fd() const;                     // the epoll descriptor to poll for input; -1: nothing checked
+    std::int64_t next_due_ms() const;   // the nearest deadline or check start; INT64_MAX: none
+    void run(std::int64_t now_ms);      // ready sockets, then deadlines and due checks
+    std::size_t in_flight() const;      // checks with a socket open
+    std::size_t checked() const;        // servers with `check`
+
+    // nullptr for a server without `check`.
+    const Health* health(std::size_t be, std::size_t sv) const;
+    // UP, NOLB or DOWN as the shards see it (true: not to be picked).
+    bool down(std::size_t be, std::size_t sv) const;
+
+    // Runtime commands (HAProxy's). False: the server has no `check`.
+    //   maintenance(true): checks pause and the health drops to 0; (false): they resume at once
+    //     from health `rise` (UP, one failure from DOWN), as HAProxy leaves maintenance.
+    //   force(Up|Stopping|Down): `set server <b>/<s> health up|stopping|down`: the health jumps
+    //     to the top (up, stopping = NOLB) or to 0; the next checks go on from there.
+    //   enable(false): `disable health`: no more checks, the last result is ignored and the
+    //     server counts as UP; enable(true) resumes the checks at once.
+    enum class Force : std::uint8_t { Up, Stopping, Down };
+    bool maintenance(std::size_t be, std::size_t sv, bool on, std::int64_t now_ms);
+    bool force(std::size_t be, std::size_t sv, Force f, std::int64_t now_ms);
+    bool enable(std::size_t be, std::size_t sv, bool on, std::int64_t now_ms);
+
+    struct Impl;  // checker.cpp
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace es::check

@@ -1,0 +1,803 @@
+// The health checker (include/edgeshard/check/checker.hpp; src/check/README.md).
+#include "edgeshard/check/checker.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <regex.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <limits>
+#include <queue>
+#include <random>
+#include <stdexcept>
+
+namespace es::check {
+
+namespace {
+
+constexpr std::size_t kMaxResponse = 16384;  // what an HTTP check reads at most (HAProxy: one buffer)
+
+struct StatusText {
+    const char* name;
+    const char* desc;
+};
+constexpr StatusText kStatus[] = {
+    {"UNK", "Unknown"},
+    {"INI", "Initializing"},
+    {"SOCKERR", "Socket error"},
+    {"L4OK", "Layer4 check passed"},
+    {"L4TOUT", "Layer4 timeout"},
+    {"L4CON", "Layer4 connection problem"},
+    {"L6OK", "Layer6 check passed"},
+    {"L6TOUT", "Layer6 timeout"},
+    {"L6RSP", "Layer6 invalid response"},
+    {"L7TOUT", "Layer7 timeout"},
+    {"L7RSP", "Layer7 invalid response"},
+    {"L7OK", "Layer7 check passed"},
+    {"L7OKC", "Layer7 check conditionally passed"},
+    {"L7STS", "Layer7 wrong status"},
+};
+
+bool passed(Status s) {
+    return s == Status::L4Ok || s == Status::L6Ok || s == Status::L7Ok || s == Status::L7OkC;
+}
+
+std::string ssl_error_text() {
+    const unsigned long e = ERR_get_error();
+    ERR_clear_error();
+    if (e == 0) return "TLS handshake failed";
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    return buf;
+}
+
+std::int64_t effective_inter(const config::ServerCheck& c, const Health& h) {
+    if (!h.up && h.health == 0) return c.downinter > 0 ? c.downinter : c.inter;
+    if (h.health > 0 && h.health < h.rise + h.fall - 1) return c.fastinter > 0 ? c.fastinter : c.inter;
+    return c.inter;
+}
+
+// HAProxy's chunk_asciiencode for the "info" part of a log line: quotes and control bytes escaped.
+std::string log_quote(const std::string& s) {
+    std::string o;
+    for (unsigned char c : s) {
+        if (c == '"' || c < 0x20 || c >= 0x7f) {
+            char b[8];
+            std::snprintf(b, sizeof b, "#%02X", c);
+            o += b;
+        } else {
+            o += char(c);
+        }
+    }
+    return o;
+}
+
+}  // namespace
+
+const char* status_name(Status s) { return kStatus[std::size_t(s)].name; }
+const char* status_desc(Status s) { return kStatus[std::size_t(s)].desc; }
+
+struct Checker::Impl {
+    struct Target {
+        std::size_t be = 0, sv = 0;
+        const config::Backend* b = nullptr;
+        const config::Server* s = nullptr;
+        sockaddr_storage addr{};
+        socklen_t alen = 0;
+        Health h;
+        bool tls = false;  // checks speak TLS (check-ssl, or the server's `ssl`)
+        // the check in flight
+        int fd = -1;
+        enum class Phase : std::uint8_t { Connecting, Handshake, Sending, Reading } phase = Phase::Connecting;
+        SSL* ssl = nullptr;
+        bool connected = false;
+        std::int64_t start = 0, conn_deadline = 0, deadline = 0;
+        std::string out;
+        std::size_t out_off = 0;
+        std::string in;
+        std::int64_t next = 0;   // the next check's start while idle
+        std::uint32_t gen = 0;   // timer entries of an older generation are stale
+        bool sent_down = false;  // the state the shards were last told
+    };
+    struct Due {
+        std::int64_t at;
+        std::uint32_t idx, gen;
+        bool operator>(const Due& o) const { return at > o.at; }
+    };
+
+    const config::Config& cfg;
+    Hooks hooks;
+    std::vector<Target> targets;
+    std::vector<std::vector<int>> index;  // [be][sv] -> target, -1
+    std::priority_queue<Due, std::vector<Due>, std::greater<Due>> timers;
+    int ep = -1;
+    SSL_CTX* tls_ctx = nullptr;  // for checks over TLS: no verification, as a check only asks "is it up"
+    std::size_t flying = 0;
+    std::mt19937_64 rng{std::random_device{}()};
+    // compiled regexes of the http-check expect rules, by backend
+    std::vector<std::vector<std::unique_ptr<regex_t, void (*)(regex_t*)>>> regexes;
+
+    Impl(const config::Config& c, Hooks hk) : cfg(c), hooks(std::move(hk)) {}
+
+    ~Impl() {
+        for (Target& t : targets)
+            if (t.fd >= 0) ::close(t.fd);
+        if (ep >= 0) ::close(ep);
+        if (tls_ctx) SSL_CTX_free(tls_ctx);
+    }
+
+    void arm(std::uint32_t i, std::int64_t at) {
+        Target& t = targets[i];
+        ++t.gen;
+        timers.push({at, i, t.gen});
+    }
+
+    std::int64_t jitter(std::int64_t inter) {
+        const int pct = cfg.global.spread_checks;
+        if (pct <= 0 || inter <= 0) return inter;
+        std::uniform_int_distribution<std::int64_t> d(-inter * pct / 100, inter * pct / 100);
+        return std::max<std::int64_t>(1, inter + d(rng));
+    }
+
+    void close_check(Target& t) {
+        t.h.in_progress = false;
+        if (t.ssl) {
+            SSL_free(t.ssl);
+            t.ssl = nullptr;
+            ERR_clear_error();
+        }
+        if (t.fd >= 0) {
+            // an abortive close, as HAProxy's checks do: no TIME_WAIT per check on this host
+            linger l{1, 0};
+            ::setsockopt(t.fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+            ::close(t.fd);  // also leaves the epoll set
+            t.fd = -1;
+            --flying;
+        }
+        t.out.clear();
+        t.in.clear();
+        t.in.shrink_to_fit();
+    }
+
+    void start(std::uint32_t i, std::int64_t now) {
+        Target& t = targets[i];
+        t.h.in_progress = true;
+        t.connected = false;
+        t.phase = Target::Phase::Connecting;
+        t.start = now;
+        const config::ServerCheck& c = t.s->check;
+        const std::int64_t tcheck = t.b->timeouts.check;
+        if (tcheck > 0) {
+            std::int64_t tc = t.b->timeouts.connect > 0 ? std::min<std::int64_t>(t.b->timeouts.connect, c.inter) : c.inter;
+            t.conn_deadline = now + tc;
+        } else {
+            t.conn_deadline = now + c.inter;
+        }
+        t.deadline = t.conn_deadline;
+        t.fd = ::socket(t.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (t.fd < 0) {
+            finish(i, now, Status::SockErr, 0, std::strerror(errno));
+            return;
+        }
+        ++flying;
+        const int one = 1;
+        ::setsockopt(t.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        const int r = ::connect(t.fd, reinterpret_cast<const sockaddr*>(&t.addr), t.alen);
+        if (r != 0 && errno != EINPROGRESS) {
+            finish(i, now, Status::L4Con, 0, std::strerror(errno));
+            return;
+        }
+        epoll_event ev{};
+        ev.events = EPOLLOUT;
+        ev.data.u32 = i;
+        if (::epoll_ctl(ep, EPOLL_CTL_ADD, t.fd, &ev) != 0) {
+            finish(i, now, Status::SockErr, 0, std::strerror(errno));
+            return;
+        }
+        arm(i, t.deadline);
+    }
+
+    std::string http_request(const config::BackendCheck& k) {
+        std::string r = k.method + " " + k.uri + " " + k.version + "\r\n";
+        bool conn = false;
+        for (const auto& [n, v] : k.headers) {
+            r += n + ": " + v + "\r\n";
+            if (strcasecmp(n.c_str(), "connection") == 0) conn = true;
+        }
+        if (!conn) r += "Connection: close\r\n";
+        if (!k.body.empty()) r += "Content-Length: " + std::to_string(k.body.size()) + "\r\n";
+        r += "\r\n";
+        r += k.body;
+        return r;
+    }
+
+    void want(Target& t, std::uint32_t i, std::uint32_t events) {
+        epoll_event ev{};
+        ev.events = events;
+        ev.data.u32 = i;
+        ::epoll_ctl(ep, EPOLL_CTL_MOD, t.fd, &ev);
+    }
+
+    // After the connection (and the TLS handshake): a TCP check is done, an HTTP check sends.
+    void connected_step(std::uint32_t i, std::int64_t now) {
+        Target& t = targets[i];
+        if (t.b->check.kind == config::CheckKind::Tcp) {
+            finish(i, now, t.tls ? Status::L6Ok : Status::L4Ok, 0, {});
+            return;
+        }
+        t.out = http_request(t.b->check);
+        t.out_off = 0;
+        t.phase = Target::Phase::Sending;
+        io_step(i, now);
+    }
+
+    // Moves a check as far as its socket allows.
+    void io_step(std::uint32_t i, std::int64_t now) {
+        Target& t = targets[i];
+        if (t.phase == Target::Phase::Handshake) {
+            const int r = SSL_connect(t.ssl);
+            if (r == 1) {
+                connected_step(i, now);
+                return;
+            }
+            const int e = SSL_get_error(t.ssl, r);
+            if (e == SSL_ERROR_WANT_READ) return want(t, i, EPOLLIN);
+            if (e == SSL_ERROR_WANT_WRITE) return want(t, i, EPOLLOUT);
+            finish(i, now, Status::L6Rsp, 0, ssl_error_text());
+            return;
+        }
+        if (t.phase == Target::Phase::Sending) {
+            while (t.out_off < t.out.size()) {
+                ssize_t n;
+                if (t.ssl) {
+                    const int r = SSL_write(t.ssl, t.out.data() + t.out_off, int(t.out.size() - t.out_off));
+                    if (r <= 0) {
+                        const int e = SSL_get_error(t.ssl, r);
+                        if (e == SSL_ERROR_WANT_READ) return want(t, i, EPOLLIN);
+                        if (e == SSL_ERROR_WANT_WRITE) return want(t, i, EPOLLOUT);
+                        finish(i, now, Status::L7Rsp, 0, "send: " + ssl_error_text());
+                        return;
+                    }
+                    n = r;
+                } else {
+                    n = ::send(t.fd, t.out.data() + t.out_off, t.out.size() - t.out_off, MSG_NOSIGNAL);
+                    if (n < 0) {
+                        if (errno == EAGAIN || errno == EWOULDBLOCK) return want(t, i, EPOLLOUT);
+                        finish(i, now, Status::SockErr, 0, std::strerror(errno));
+                        return;
+                    }
+                }
+                t.out_off += std::size_t(n);
+            }
+            t.phase = Target::Phase::Reading;
+            want(t, i, EPOLLIN | EPOLLRDHUP);
+        }
+        // Reading
+        bool eof = false;
+        for (;;) {
+            char buf[4096];
+            const std::size_t room = kMaxResponse - t.in.size();
+            if (room == 0) break;
+            const std::size_t ask = std::min(room, sizeof buf);
+            if (t.ssl) {
+                const int r = SSL_read(t.ssl, buf, int(ask));
+                if (r > 0) {
+                    t.in.append(buf, std::size_t(r));
+                    continue;
+                }
+                const int e = SSL_get_error(t.ssl, r);
+                if (e == SSL_ERROR_WANT_READ) break;
+                if (e == SSL_ERROR_WANT_WRITE) {
+                    want(t, i, EPOLLOUT);
+                    break;
+                }
+                ERR_clear_error();
+                eof = true;  // close_notify, a reset or an abrupt end: judge what came
+                break;
+            }
+            const ssize_t n = ::recv(t.fd, buf, ask, 0);
+            if (n > 0) {
+                t.in.append(buf, std::size_t(n));
+                continue;
+            }
+            if (n == 0) eof = true;
+            else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                if (t.in.empty()) {
+                    finish(i, now, Status::SockErr, 0, std::strerror(errno));
+                    return;
+                }
+                eof = true;
+            }
+            break;
+        }
+        evaluate_http(i, now, eof || t.in.size() >= kMaxResponse);
+    }
+
+    void on_event(std::uint32_t i, std::uint32_t events, std::int64_t now) {
+        if (i >= targets.size()) return;
+        Target& t = targets[i];
+        if (t.fd < 0) return;
+        if (!t.connected) {
+            int err = 0;
+            socklen_t len = sizeof err;
+            ::getsockopt(t.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+            if (err != 0 || (events & EPOLLERR)) {
+                finish(i, now, Status::L4Con, 0, std::strerror(err ? err : ECONNRESET));
+                return;
+            }
+            if (!(events & EPOLLOUT)) return;
+            t.connected = true;
+            // the rest of the check: `timeout check` after the connect, or what is left of `inter`
+            if (t.b->timeouts.check > 0) t.deadline = now + t.b->timeouts.check;
+            else t.deadline = t.start + t.s->check.inter;
+            arm(i, t.deadline);
+            if (t.tls) {
+                t.ssl = SSL_new(tls_ctx);
+                if (!t.ssl || SSL_set_fd(t.ssl, t.fd) != 1) {
+                    finish(i, now, Status::SockErr, 0, ssl_error_text());
+                    return;
+                }
+                if (!t.s->check.sni.empty()) SSL_set_tlsext_host_name(t.ssl, t.s->check.sni.c_str());
+                t.phase = Target::Phase::Handshake;
+                io_step(i, now);
+                return;
+            }
+            connected_step(i, now);
+            return;
+        }
+        io_step(i, now);
+    }
+
+    // Decides an HTTP check once the response allows it (`last`: no more bytes will come).
+    void evaluate_http(std::uint32_t i, std::int64_t now, bool last) {
+        Target& t = targets[i];
+        const config::BackendCheck& k = t.b->check;
+        const std::string& in = t.in;
+        const std::size_t eol = in.find("\r\n");
+        if (eol == std::string::npos) {
+            if (last) finish(i, now, Status::L7Rsp, 0, {});
+            return;
+        }
+        // HTTP/1.x SP 3DIGIT [SP reason]
+        if (eol < 12 || in.compare(0, 7, "HTTP/1.") != 0 || in[8] != ' ' || !std::isdigit((unsigned char)in[9]) ||
+            !std::isdigit((unsigned char)in[10]) || !std::isdigit((unsigned char)in[11]) ||
+            (eol > 12 && in[12] != ' ')) {
+            finish(i, now, Status::L7Rsp, 0, {});
+            return;
+        }
+        const int code = (in[9] - '0') * 100 + (in[10] - '0') * 10 + (in[11] - '0');
+        const std::string reason = eol > 13 ? in.substr(13, eol - 13) : std::string();
+        bool need_body = false;
+        for (const auto& e : k.expects)
+            if (e.kind == config::CheckExpect::Kind::String || e.kind == config::CheckExpect::Kind::RString)
+                need_body = true;
+        const std::size_t hend = in.find("\r\n\r\n");
+        if (need_body) {
+            if (hend == std::string::npos && !last) return;
+            if (!last && hend != std::string::npos) {
+                // a Content-Length says when the body is complete; else read to the end
+                std::size_t clen = std::string::npos;
+                std::size_t p = 0;
+                while (p < hend) {
+                    const std::size_t e = in.find("\r\n", p);
+                    if (e - p > 15 && strncasecmp(in.c_str() + p, "content-length:", 15) == 0)
+                        clen = std::strtoull(in.c_str() + p + 15, nullptr, 10);
+                    p = e + 2;
+                }
+                if (clen == std::string::npos || in.size() - (hend + 4) < clen) return;
+            }
+        }
+        if (k.disable_on_404 && code == 404 && t.h.up) {
+            finish(i, now, Status::L7OkC, code, reason);
+            return;
+        }
+        if (k.expects.empty()) {
+            if (code >= 200 && code < 400) finish(i, now, Status::L7Ok, code, {});
+            else finish(i, now, Status::L7Sts, code, reason);
+            return;
+        }
+        const std::string body = hend == std::string::npos ? std::string() : in.substr(hend + 4);
+        for (std::size_t r = 0; r < k.expects.size(); ++r) {
+            const config::CheckExpect& e = k.expects[r];
+            bool match = false;
+            bool on_status = true;
+            switch (e.kind) {
+                case config::CheckExpect::Kind::Status:
+                    for (const auto& [lo, hi] : e.statuses)
+                        if (code >= lo && code <= hi) match = true;
+                    break;
+                case config::CheckExpect::Kind::RStatus: {
+                    const std::string c = in.substr(9, 3);
+                    match = regexec(regexes[t.be][r].get(), c.c_str(), 0, nullptr, 0) == 0;
+                    break;
+                }
+                case config::CheckExpect::Kind::String:
+                    on_status = false;
+                    match = body.find(e.pattern) != std::string::npos;
+                    break;
+                case config::CheckExpect::Kind::RString:
+                    on_status = false;
+                    match = regexec(regexes[t.be][r].get(), body.c_str(), 0, nullptr, 0) == 0;
+                    break;
+                case config::CheckExpect::Kind::Default:
+                    match = code >= 200 && code < 400;
+                    break;
+            }
+            if (e.negate) match = !match;
+            if (match) continue;
+            if (on_status) {
+                finish(i, now, Status::L7Sts, code, reason);
+            } else {
+                finish(i, now, Status::L7Rsp, code,
+                       e.negate ? "HTTP check matched unwanted content" : "HTTP content check did not match");
+            }
+            return;
+        }
+        finish(i, now, Status::L7Ok, code, {});  // HAProxy leaves last_chk empty on success
+    }
+
+    void on_deadline(std::uint32_t i, std::int64_t now) {
+        Target& t = targets[i];
+        if (t.fd < 0) {
+            start(i, now);
+            return;
+        }
+        if (!t.connected) {
+            finish(i, now, Status::L4Tout, 0, {});
+            return;
+        }
+        if (t.phase == Target::Phase::Handshake) {
+            finish(i, now, Status::L6Tout, 0, {});
+            return;
+        }
+        // an HTTP check whose response ended without a verdict yet (no body end seen) is judged on
+        // what came; nothing at all is a timeout
+        if (!t.in.empty() && t.in.find("\r\n") != std::string::npos) {
+            evaluate_http(i, now, true);
+            if (t.fd < 0) return;
+        }
+        finish(i, now, Status::L7Tout, 0, {});
+    }
+
+    std::pair<int, int> servers_left(std::size_t be) {
+        int act = 0, bck = 0;
+        const config::Backend& b = cfg.backends[be];
+        for (std::size_t k = 0; k < b.servers.size(); ++k) {
+            const int ti = index[be][k];
+            if (ti >= 0) {
+                const Health& h = targets[std::size_t(ti)].h;
+                if (!h.up || h.nolb) continue;
+            }
+            if (hooks.admin_ready && !hooks.admin_ready(be, k)) continue;
+            (b.servers[k].backup ? bck : act) += 1;
+        }
+        return {act, bck};
+    }
+
+    void tell(Target& t, bool down) {
+        t.sent_down = down;
+        if (hooks.changed) hooks.changed(t.be, t.sv, down);
+    }
+
+    void say(const Target& t, int level, const std::string& line) {
+        if (hooks.log) hooks.log(*t.b, level, line);
+    }
+
+    std::string reason_text(const Target& t) {
+        std::string o = std::string(", reason: ") + status_desc(t.h.status);
+        if (status_has_code(t.h.status)) o += ", code: " + std::to_string(t.h.code);
+        if (!t.h.info.empty()) o += ", info: \"" + log_quote(t.h.info) + "\"";
+        if (t.h.duration_ms >= 0) o += ", check duration: " + std::to_string(t.h.duration_ms) + "ms";
+        return o;
+    }
+
+    void finish(std::uint32_t i, std::int64_t now, Status st, int code, std::string info) {
+        Target& t = targets[i];
+        close_check(t);
+        Health& h = t.h;
+        const Status prev_status = h.status;
+        const int prev_health = h.health;
+        h.status = st;
+        h.code = code;
+        h.info = std::move(info);
+        h.duration_ms = now - t.start;
+        const int top = h.rise + h.fall - 1;
+        if (passed(st)) {
+            if (h.health < top) {
+                ++h.health;
+                if (h.health >= h.rise) h.health = top;
+            }
+        } else if (h.health > 0) {
+            ++h.failed;
+            --h.health;
+            if (h.health < h.rise) h.health = 0;
+        }
+        const bool report = st != prev_status || h.health != prev_health;
+        if (t.b->check.log_health_checks && report) {
+            const bool upish = h.health >= h.rise;
+            std::string l = std::string("Health check for ") + (t.s->backup ? "backup " : "") + "server " +
+                            t.b->name + "/" + t.s->name + (st == Status::L7OkC ? " conditionally " : " ") +
+                            (passed(st) ? "succeeded" : "failed") + reason_text(t) + ", status: " +
+                            std::to_string(upish ? h.health - h.rise + 1 : h.health) + "/" +
+                            std::to_string(upish ? h.fall : h.rise) + " " + (upish ? "UP" : "DOWN") + ".";
+            say(t, 4, l);
+        }
+        const std::string who = std::string(t.s->backup ? "Backup Server " : "Server ") + t.b->name + "/" + t.s->name;
+        if (h.up && h.health == 0) {
+            // UP (or NOLB) -> DOWN
+            h.up = false;
+            h.nolb = false;
+            ++h.down_trans;
+            h.down_since_ms = now;
+            h.last_change_ms = now;
+            tell(t, true);
+            const auto [act, bck] = servers_left(t.be);
+            say(t, 4, who + " is DOWN" + reason_text(t) + ". " + std::to_string(act) + " active and " +
+                          std::to_string(bck) + " backup servers left." + (bck && !act ? " Running on backup." : "") +
+                          " 0 sessions active, 0 requeued, 0 remaining in queue.");
+            if (act == 0 && bck == 0) say(t, 1, "backend '" + t.b->name + "' has no server available!");
+        } else if (!h.up && h.health >= h.rise) {
+            h.up = true;
+            h.nolb = st == Status::L7OkC;
+            h.down_ms += now - h.down_since_ms;
+            h.down_since_ms = -1;
+            h.last_change_ms = now;
+            tell(t, h.nolb);
+            const auto [act, bck] = servers_left(t.be);
+            say(t, 5, who + (h.nolb ? " is stopping" : " is UP") + reason_text(t) + ". " + std::to_string(act) +
+                          " active and " + std::to_string(bck) + " backup servers online." +
+                          (bck && !act ? " Running on backup." : "") + " 0 sessions requeued, 0 total in queue.");
+        } else if (h.up && st == Status::L7OkC && !h.nolb) {
+            h.nolb = true;
+            h.last_change_ms = now;
+            tell(t, true);
+            const auto [act, bck] = servers_left(t.be);
+            say(t, 4, who + " is stopping" + reason_text(t) + ". " + std::to_string(act) + " active and " +
+                          std::to_string(bck) + " backup servers online." + (bck && !act ? " Running on backup." : "") +
+                          " 0 sessions requeued, 0 total in queue.");
+        } else if (h.up && h.nolb && st == Status::L7Ok) {
+            h.nolb = false;
+            h.last_change_ms = now;
+            tell(t, false);
+            const auto [act, bck] = servers_left(t.be);
+            say(t, 5, who + " is UP" + reason_text(t) + ". " + std::to_string(act) + " active and " +
+                          std::to_string(bck) + " backup servers online." + (bck && !act ? " Running on backup." : "") +
+                          " 0 sessions requeued, 0 total in queue.");
+        }
+        t.next = now + jitter(effective_inter(t.s->check, h));
+        arm(i, t.next);
+    }
+};
+
+Checker::Checker(const config::Config& cfg, Hooks hooks, std::int64_t now_ms,
+                 const std::function<const Carried*(const std::string&, const std::string&)>& carried)
+    : impl_(std::make_unique<Impl>(cfg, std::move(hooks))) {
+    Impl& m = *impl_;
+    m.index.resize(cfg.backends.size());
+    m.regexes.resize(cfg.backends.size());
+    for (std::size_t b = 0; b < cfg.backends.size(); ++b) {
+        const config::Backend& be = cfg.backends[b];
+        m.index[b].assign(be.servers.size(), -1);
+        for (const config::CheckExpect& e : be.check.expects) {
+            std::unique_ptr<regex_t, void (*)(regex_t*)> re(nullptr, [](regex_t* r) {
+                regfree(r);
+                delete r;
+            });
+            if (e.kind == config::CheckExpect::Kind::RStatus || e.kind == config::CheckExpect::Kind::RString) {
+                auto* r = new regex_t;
+                if (regcomp(r, e.pattern.c_str(), REG_EXTENDED | REG_NOSUB) != 0) {
+                    // the configuration compiled it already; a pattern that cannot match then
+                    regcomp(r, "$^x", REG_EXTENDED | REG_NOSUB);
+                }
+                re.reset(r);
+            }
+            m.regexes[b].push_back(std::move(re));
+        }
+        for (std::size_t k = 0; k < be.servers.size(); ++k) {
+            const config::Server& s = be.servers[k];
+            if (!s.check.enabled) continue;
+            Impl::Target t;
+            t.be = b;
+            t.sv = k;
+            t.b = &be;
+            t.s = &s;
+            const config::SockAddr& a = s.check.addr ? *s.check.addr : s.addr;
+            std::memcpy(&t.addr, &a.ss, a.len);
+            t.alen = a.len;
+            if (s.check.port > 0) {
+                if (t.addr.ss_family == AF_INET)
+                    reinterpret_cast<sockaddr_in*>(&t.addr)->sin_port = htons(std::uint16_t(s.check.port));
+                else if (t.addr.ss_family == AF_INET6)
+                    reinterpret_cast<sockaddr_in6*>(&t.addr)->sin6_port = htons(std::uint16_t(s.check.port));
+            } else if (s.check.addr) {
+                // `addr` without `port`: the server's port
+                const std::uint16_t port = s.addr.ss.ss_family == AF_INET
+                                               ? reinterpret_cast<const sockaddr_in*>(&s.addr.ss)->sin_port
+                                               : reinterpret_cast<const sockaddr_in6*>(&s.addr.ss)->sin6_port;
+                if (t.addr.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&t.addr)->sin_port = port;
+                else if (t.addr.ss_family == AF_INET6) reinterpret_cast<sockaddr_in6*>(&t.addr)->sin6_port = port;
+            }
+            t.tls = s.check.ssl == 1 || (s.check.ssl == -1 && s.tls && s.check.port == 0 && !s.check.addr);
+            Health& h = t.h;
+            h.enabled = true;
+            h.rise = s.check.rise;
+            h.fall = s.check.fall;
+            h.health = h.rise;  // HAProxy: a server starts UP, one failure from DOWN
+            h.up = true;
+            h.last_change_ms = now_ms;
+            if (carried) {
+                if (const Carried* c = carried(be.name, s.name)) {
+                    h.up = c->up;
+                    h.health = std::clamp(c->health, 0, h.rise + h.fall - 1);
+                    if (h.up && h.health < h.rise) h.health = h.rise;
+                    if (!h.up && h.health >= h.rise) h.health = h.rise - 1;
+                    h.failed = c->failed;
+                    h.down_trans = c->down_trans;
+                    if (!h.up) h.down_since_ms = now_ms;
+                }
+            }
+            t.sent_down = !h.up;
+            m.index[b][k] = int(m.targets.size());
+            m.targets.push_back(std::move(t));
+        }
+    }
+    if (m.targets.empty()) return;
+    for (const auto& t : m.targets)
+        if (t.tls && !m.tls_ctx) {
+            m.tls_ctx = SSL_CTX_new(TLS_client_method());
+            if (!m.tls_ctx) throw std::runtime_error("health checks: SSL_CTX_new failed: " + ssl_error_text());
+            SSL_CTX_set_verify(m.tls_ctx, SSL_VERIFY_NONE, nullptr);
+            SSL_CTX_set_mode(m.tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        }
+    m.ep = ::epoll_create1(EPOLL_CLOEXEC);
+    if (m.ep < 0) throw std::runtime_error(std::string("health checks: epoll_create1: ") + std::strerror(errno));
+    // the first checks spread over the shortest interval (or max-spread-checks)
+    std::int64_t window = std::numeric_limits<std::int64_t>::max();
+    for (const auto& t : m.targets) window = std::min<std::int64_t>(window, t.s->check.inter);
+    if (cfg.global.max_spread_checks >= 0) window = std::min<std::int64_t>(window, cfg.global.max_spread_checks);
+    const std::size_t n = m.targets.size();
+    for (std::size_t i = 0; i < n; ++i) m.arm(std::uint32_t(i), now_ms + std::int64_t(i) * window / std::int64_t(n));
+}
+
+Checker::~Checker() = default;
+
+namespace {
+Checker::Impl::Target* target_of(Checker::Impl& m, std::size_t be, std::size_t sv) {
+    if (be >= m.index.size() || sv >= m.index[be].size() || m.index[be][sv] < 0) return nullptr;
+    return &m.targets[std::size_t(m.index[be][sv])];
+}
+}  // namespace
+
+bool Checker::maintenance(std::size_t be, std::size_t sv, bool on, std::int64_t now) {
+    Impl& m = *impl_;
+    Impl::Target* t = target_of(m, be, sv);
+    if (!t) return false;
+    const std::uint32_t i = std::uint32_t(t - m.targets.data());
+    if (on == t->h.paused) return true;
+    t->h.paused = on;
+    if (on) {
+        m.close_check(*t);
+        ++t->gen;  // no check while in maintenance
+        t->h.health = 0;
+        return true;
+    }
+    // leaving maintenance: UP at `rise`, checked at once
+    t->h.health = t->h.rise;
+    if (!t->h.up) {
+        t->h.up = true;
+        t->h.down_ms += now - t->h.down_since_ms;
+        t->h.down_since_ms = -1;
+        t->h.last_change_ms = now;
+    }
+    t->h.nolb = false;
+    if (t->sent_down) m.tell(*t, false);
+    if (t->h.enabled) m.arm(i, now);
+    return true;
+}
+
+bool Checker::force(std::size_t be, std::size_t sv, Force f, std::int64_t now) {
+    Impl& m = *impl_;
+    Impl::Target* t = target_of(m, be, sv);
+    if (!t) return false;
+    Health& h = t->h;
+    const bool was_up = h.up;
+    if (f == Force::Down) {
+        h.health = 0;
+        if (h.up) {
+            h.up = false;
+            ++h.down_trans;
+            h.down_since_ms = now;
+        }
+        h.nolb = false;
+    } else {
+        h.health = h.rise + h.fall - 1;
+        if (!h.up) {
+            h.up = true;
+            h.down_ms += now - h.down_since_ms;
+            h.down_since_ms = -1;
+        }
+        h.nolb = f == Force::Stopping;
+    }
+    if (was_up != h.up) h.last_change_ms = now;
+    const bool down = !h.up || h.nolb;
+    if (down != t->sent_down) m.tell(*t, down);
+    return true;
+}
+
+bool Checker::enable(std::size_t be, std::size_t sv, bool on, std::int64_t now) {
+    Impl& m = *impl_;
+    Impl::Target* t = target_of(m, be, sv);
+    if (!t) return false;
+    const std::uint32_t i = std::uint32_t(t - m.targets.data());
+    if (on == t->h.enabled) return true;
+    t->h.enabled = on;
+    if (!on) {
+        m.close_check(*t);
+        ++t->gen;
+        // unchecked: considered UP
+        if (t->sent_down) m.tell(*t, false);
+        return true;
+    }
+    if (!t->h.paused) m.arm(i, now);
+    const bool down = !t->h.up || t->h.nolb;
+    if (down != t->sent_down) m.tell(*t, down);
+    return true;
+}
+
+int Checker::fd() const { return impl_->ep; }
+
+std::int64_t Checker::next_due_ms() const {
+    auto& m = *impl_;
+    while (!m.timers.empty()) {
+        const Impl::Due& d = m.timers.top();
+        if (d.gen == m.targets[d.idx].gen) return d.at;
+        m.timers.pop();
+    }
+    return std::numeric_limits<std::int64_t>::max();
+}
+
+void Checker::run(std::int64_t now) {
+    Impl& m = *impl_;
+    if (m.ep < 0) return;
+    epoll_event evs[256];
+    for (;;) {
+        const int n = ::epoll_wait(m.ep, evs, 256, 0);
+        if (n <= 0) break;
+        for (int k = 0; k < n; ++k) m.on_event(evs[k].data.u32, evs[k].events, now);
+        if (n < 256) break;
+    }
+    while (!m.timers.empty()) {
+        const Impl::Due d = m.timers.top();
+        if (d.gen != m.targets[d.idx].gen) {
+            m.timers.pop();
+            continue;
+        }
+        if (d.at > now) break;
+        m.timers.pop();
+        ++m.targets[d.idx].gen;
+        m.on_deadline(d.idx, now);
+    }
+}
+
+std::size_t Checker::in_flight() const { return impl_->flying; }
+std::size_t Checker::checked() const { return impl_->targets.size(); }
+
+const Health* Checker::health(std::size_t be, std::size_t sv) const {
+    const Impl& m = *impl_;
+    if (be >= m.index.size() || sv >= m.index[be].size() || m.index[be][sv] < 0) return nullptr;
+    return &m.targets[std::size_t(m.index[be][sv])].h;
+}
+
+bool Checker::down(std::size_t be, std::size_t sv) const {
+    const Health* h = health(be, sv);
+    return h && h->enabled && (!h->up || h->nolb);
+}
+
+}  // namespace es::check
