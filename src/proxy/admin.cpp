@@ -1,4 +1,5 @@
-// Worker: runtime server states (`set server`, `set weight`), applied from control messages.
+// Worker: runtime server states (`set server`, `set weight`) and health (the control shard's
+// checks), applied from control messages.
 //
 // The control shard owns the table (shard::Runtime::server_runtime()) and sends each change to
 // every shard as a kServerAdmin message (format in proxy/admin.hpp). A shard applies it to its own
@@ -46,6 +47,8 @@ void Worker::on_server_admin(const shard::Message& m) {
             ok = lb.set_admin(int(c.server), shard::ServerAdmin(c.value));
     } else if (c.op == kAdminOpWeight) {
         if (c.value <= std::uint32_t(kMaxWeight)) ok = lb.set_weight(int(c.server), int(c.value));
+    } else if (c.op == kAdminOpHealth) {
+        if (c.value <= 1) ok = lb.set_down(int(c.server), c.value == 1);
     }
     if (!ok) return;
 

@@ -77,6 +77,7 @@ BackendLb::BackendLb(const config::Backend& be, stats::ServerCounters* counters,
         s.c = &counters[i];
         s.weight = s.cfg->weight;
         s.admin = s.cfg->disabled ? shard::ServerAdmin::Maint : shard::ServerAdmin::Ready;
+        s.backup = s.cfg->backup;
         if (s.cfg->maxconn > 0) {
             // the server's limit is split evenly; every shard keeps at least one slot so no
             // shard is starved of a server outright
@@ -92,6 +93,7 @@ BackendLb::BackendLb(const config::Backend& be, stats::ServerCounters* counters,
                std::uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()) * kGolden;
     }
     rng_ = avalanche(seed ^ (std::uint64_t(be.id) + 1) * kGolden);
+    compute_tiers();
     if (be.balance.hashed()) {
         ES_ASSERT(servers_.size() <= config::kMaxHashedServers);  // the configuration refuses more
         if (be.balance.hash_type == config::HashType::Consistent) {
@@ -130,6 +132,33 @@ bool BackendLb::set_admin(int i, shard::ServerAdmin admin) {
     return true;
 }
 
+bool BackendLb::set_down(int i, bool down) {
+    if (i < 0 || std::size_t(i) >= servers_.size()) return false;
+    ServerSlot& s = servers_[std::size_t(i)];
+    if (s.down == down) return true;
+    s.down = down;
+    rebuild(false);
+    return true;
+}
+
+void BackendLb::compute_tiers() {
+    bool any_active = false;
+    for (const ServerSlot& s : servers_)
+        if (!s.backup && s.operational()) any_active = true;
+    on_backup_ = !any_active;
+    bool first = true;
+    for (ServerSlot& s : servers_) {
+        if (any_active) {
+            s.in_tier = !s.backup;
+        } else if (be_->allbackups) {
+            s.in_tier = s.backup;
+        } else {
+            s.in_tier = s.backup && s.operational() && first;
+            if (s.in_tier) first = false;
+        }
+    }
+}
+
 bool BackendLb::set_states(const std::vector<shard::ServerRuntime>& states) {
     const std::size_t n = std::min(states.size(), servers_.size());
     for (std::size_t i = 0; i < n; ++i) {
@@ -142,6 +171,7 @@ bool BackendLb::set_states(const std::vector<shard::ServerRuntime>& states) {
     for (std::size_t i = 0; i < n; ++i) {
         servers_[i].weight = states[i].weight;
         servers_[i].admin = states[i].admin;
+        servers_[i].down = states[i].down;
     }
     rebuild(true);
     return true;
@@ -151,6 +181,7 @@ bool BackendLb::set_states(const std::vector<shard::ServerRuntime>& states) {
 // holds every server of non-zero runtime weight whatever its state, so only a weight change does.
 void BackendLb::rebuild(bool weights_changed) {
     for (ServerSlot& s : servers_) s.rr_current = 0;
+    compute_tiers();
     if (!be_->balance.hashed()) return;
     if (be_->balance.hash_type == config::HashType::Consistent) {
         if (weights_changed) build_ring();

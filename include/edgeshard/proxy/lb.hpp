@@ -17,6 +17,10 @@
 //               configuration moves only that server's share, as long as the scale stays the same
 //               (see kRingPoints).
 //
+// Health (the control shard's checks) marks a slot down; `backup` servers serve only while no active
+// server is operational (up, ready, weighted): then the first operational backup in configuration
+// order, or every backup with `option allbackups` (HAProxy's rules).
+//
 // Runtime server states (`set server ... state`, `set weight`; see proxy/admin.hpp) change a
 // slot's admin state and weight on each shard:
 //   ready  picked in proportion to its runtime weight (weight 0: never picked);
@@ -54,8 +58,14 @@ struct ServerSlot {
     std::int64_t rr_current = 0;  // smooth weighted round-robin state
     int weight = 0;               // runtime weight: the configured one until `set weight`
     shard::ServerAdmin admin = shard::ServerAdmin::Ready;  // `disabled` in the configuration: Maint
+    bool down = false;    // its health check says DOWN (the control shard's kAdminOpHealth)
+    bool backup = false;  // `backup` in the configuration
+    bool in_tier = true;  // in the set that serves now: the active servers, or the backups when no
+                          // active one is operational (all of them with `option allbackups`, else the first)
+    // Up, ready and weighted: counts for "is any active server left" (HAProxy's srv_act / srv_bck).
+    bool operational() const { return admin == shard::ServerAdmin::Ready && weight > 0 && !down; }
     // Eligible for a new connection or request (maxconn aside).
-    bool usable() const { return admin == shard::ServerAdmin::Ready && weight > 0; }
+    bool usable() const { return operational() && in_tier; }
     bool has_room() const { return limit == 0 || cur < limit; }
 };
 
@@ -123,6 +133,12 @@ class BackendLb {
     // weights are followed exactly from the next pick.
     bool set_weight(int i, int weight);
     bool set_admin(int i, shard::ServerAdmin admin);
+    // Health from the control shard's checks: a DOWN server leaves every algorithm (a consistent
+    // ring keeps its points and skips them, so only its keys move); backups take over when no active
+    // server is operational.
+    bool set_down(int i, bool down);
+    // Servers of the tier that serves now, and whether that tier is the backups (for tests and logs).
+    bool on_backup() const { return on_backup_; }
     // Applies a whole backend's table at once (one rebuild); entries beyond size() are ignored,
     // servers beyond the table keep their state. False when an entry is invalid (nothing changes).
     bool set_states(const std::vector<shard::ServerRuntime>& states);
@@ -171,6 +187,7 @@ class BackendLb {
     void build_map();
     void build_ring();
     void rebuild(bool weights_changed);  // after a runtime change
+    void compute_tiers();
 
     const config::Backend* be_;
     std::vector<ServerSlot> servers_;
@@ -181,6 +198,7 @@ class BackendLb {
     std::size_t lc_start_ = 0;                // rotates leastconn ties
     std::uint64_t rng_ = 0;                   // splitmix64 state (balance random)
     int draws_ = 2;
+    bool on_backup_ = false;
 };
 
 }  // namespace es::proxy

@@ -44,6 +44,7 @@ enum class ServerAdmin : std::uint8_t { Ready = 0, Drain = 1, Maint = 2 };
 struct ServerRuntime {
     int weight = 1;  // current weight (the configured one until `set weight`)
     ServerAdmin admin = ServerAdmin::Ready;
+    bool down = false;  // the control shard's health checks say DOWN
 };
 
 // A listening socket as the reload handoff describes it. `seq` numbers every listener of a
