@@ -57,6 +57,9 @@ tr.up td{background:#c0ffc0}
 tr.down td{background:#ff9090}
 tr.maint td{background:#c0c0ff}
 tr.nocheck td{background:#e0e0e0}
+tr.going_up td{background:#ffd020}
+tr.going_down td{background:#ffffa0}
+tr.draining td{background:#20a0ff}
 table.info td{padding:1px 8px 1px 0;text-align:left}
 a{color:#0000c0}
 )";
@@ -117,8 +120,10 @@ std::string_view row_class(ObjType t, const StatRow& row) {
     if (t == ObjType::Backend) return row[st::status].s == "DOWN" ? "down" : "backend";
     const std::string_view s = row[st::status].s;
     if (s == "MAINT") return "maint";
-    if (s == "DOWN") return "down";
     if (s == "no check") return "nocheck";
+    if (s.substr(0, 4) == "DOWN") return s == "DOWN" ? "down" : "going_up";
+    if (s.substr(0, 4) == "NOLB" || s.substr(0, 5) == "DRAIN") return "draining";
+    if (s.substr(0, 3) == "UP ") return "going_down";
     return "up";
 }
 

@@ -18,7 +18,7 @@ namespace {
 
 enum Kind : std::uint8_t { kGauge, kCounter };
 enum ObjScope : std::uint8_t { kFe = 1, kBe = 2, kSv = 4 };
-enum Special : std::uint8_t { kPlain, kStatus, kHrsp, kMsToSeconds };
+enum Special : std::uint8_t { kPlain, kStatus, kHrsp, kMsToSeconds, kCheckStatus };
 
 struct ObjMetric {
     std::size_t pos;  // the `show stat` field the value comes from (kHrsp: hrsp_1xx)
@@ -51,7 +51,14 @@ constexpr ObjMetric kObjMetrics[] = {
     {st::weight, "weight", kGauge, kBe | kSv, kPlain, "Server's effective weight, or sum of active servers' effective weights for a backend."},
     {st::act, "active_servers", kGauge, kBe, kPlain, "Total number of active UP servers with a non-zero weight."},
     {st::bck, "backup_servers", kGauge, kBe, kPlain, "Total number of backup UP servers with a non-zero weight."},
+    {st::chkfail, "check_failures_total", kCounter, kSv, kPlain, "Total number of failed individual health checks per server/backend, since the worker process started."},
+    {st::chkdown, "check_up_down_total", kCounter, kBe | kSv, kPlain, "Total number of failed checks causing UP to DOWN server transitions, per server/backend, since the worker process started."},
+    {st::lastchg, "check_last_change_seconds", kGauge, kBe | kSv, kPlain, "How long ago the last server state changed, in seconds."},
+    {st::downtime, "downtime_seconds_total", kCounter, kBe | kSv, kPlain, "Total downtime (in seconds) for the service."},
     {st::lbtot, "loadbalanced_total", kCounter, kBe | kSv, kPlain, "Total number of requests routed by load balancing since the worker process started."},
+    {st::check_status, "check_status", kGauge, kSv, kCheckStatus, "Status of last health check, per state label value."},
+    {st::check_code, "check_code", kGauge, kSv, kPlain, "layer5-7 code, if available of the last health check."},
+    {st::check_duration, "check_duration_seconds", kGauge, kSv, kMsToSeconds, "Total duration of the latest server health check, in seconds."},
     {st::hrsp_1xx, "http_responses_total", kCounter, kFe | kBe | kSv, kHrsp, "Total number of HTTP responses, per status class (code label), since the worker process started."},
     {st::req_tot, "http_requests_total", kCounter, kFe | kBe, kPlain, "Total number of HTTP requests processed by this object since the worker process started."},
     {st::cli_abrt, "client_aborts_total", kCounter, kBe | kSv, kPlain, "Total number of requests or connections aborted by the client since the worker process started."},
@@ -227,15 +234,20 @@ void append_labels(std::string& out, const Labels& l, std::string_view extra_nam
 constexpr std::string_view kFrontStates[] = {"DOWN", "UP"};
 constexpr std::string_view kBackStates[] = {"DOWN", "UP"};
 constexpr std::string_view kServerStates[] = {"DOWN", "UP", "MAINT", "DRAIN", "NOLB"};
+constexpr std::string_view kCheckStates[] = {"HANA",   "SOCKERR", "L4OK",  "L4TOUT", "L4CON", "L6OK",
+                                             "L6TOUT", "L6RSP",   "L7TOUT", "L7RSP", "L7OK",  "L7OKC",
+                                             "L7STS",  "PROCERR", "PROCTOUT", "PROCOK"};
 constexpr std::string_view kHrspCodes[kHrspClasses] = {"1xx", "2xx", "3xx", "4xx", "5xx", "other"};
 
 // Our `show stat` status strings mapped to promex's state label values.
 std::string_view promex_state(ObjType t, std::string_view status) {
     if (t == ObjType::Server) {
-        if (status == "MAINT") return "MAINT";
-        if (status == "DOWN") return "DOWN";
-        if (status == "DRAIN") return "DRAIN";
-        if (status == "NOLB") return "NOLB";
+        // "UP 1/3", "DOWN 1/2", "DRAIN 1/3": the state before the counts
+        const std::string_view word = status.substr(0, status.find(' '));
+        if (word == "MAINT") return "MAINT";
+        if (word == "DOWN") return "DOWN";
+        if (word == "DRAIN") return "DRAIN";
+        if (word == "NOLB") return "NOLB";
         return "UP";  // "UP", "no check"
     }
     return status == "DOWN" || status == "STOP" ? "DOWN" : "UP";  // frontends print OPEN
@@ -272,6 +284,18 @@ bool append_object(std::string& out, std::string_view family, const ObjMetric& m
                 any = true;
             }
             return any;
+        }
+        case kCheckStatus: {
+            const Field& f = row[m.pos];
+            if (f.type != FieldType::Str) return false;
+            std::string_view cur = f.s;
+            if (cur.substr(0, 2) == "* ") cur.remove_prefix(2);  // in progress
+            for (std::string_view s : kCheckStates) {
+                out.append(family);
+                append_labels(out, l, "state", s);
+                out.append(s == cur ? " 1\n" : " 0\n");
+            }
+            return true;
         }
         case kPlain:
         case kMsToSeconds: {

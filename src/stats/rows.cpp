@@ -47,10 +47,17 @@ ServerState server_state(const Snapshot& snap, std::size_t be, std::size_t sv) {
     return {s.weight, s.disabled ? ServerState::Admin::Maint : ServerState::Admin::Ready};
 }
 
-// A server takes traffic from the LB when it is ready (not in drain or maintenance) and has a
-// weight; with no health checks yet, that is all "up" can mean.
+// The runtime state when the snapshot has one (its strings live in the snapshot).
+const ServerState* runtime_state(const Snapshot& snap, std::size_t be, std::size_t sv) {
+    if (be < snap.srv_runtime.size() && sv < snap.srv_runtime[be].size()) return &snap.srv_runtime[be][sv];
+    return nullptr;
+}
+
+// A server takes traffic from the LB when it is ready (not in drain or maintenance), has a
+// weight, and its health check (if any) says UP and not NOLB.
 bool server_usable(const ServerState& r) {
-    return r.admin == ServerState::Admin::Ready && r.weight > 0;
+    return r.admin == ServerState::Admin::Ready && r.weight > 0 &&
+           (!r.check.enabled || (r.check.up && !r.check.nolb));
 }
 
 void fill_keys(StatRow& row, std::string_view px, std::string_view sv, std::uint32_t iid, std::uint32_t sid,
@@ -127,13 +134,20 @@ void fill_backend_row(const Snapshot& snap, std::size_t be, int shard, StatRow& 
     const BackendValues& v = be_values(snap, be, shard);
     fill_keys(row, cb.name, "BACKEND", snap.be_iid[be], 0, ObjType::Backend);
 
-    std::int64_t act = 0, weight = 0;
+    std::int64_t act = 0, bck = 0, weight = 0, act_weight = 0, bck_weight = 0;
     for (std::size_t k = 0; k < cb.servers.size(); ++k) {
         const ServerState r = server_state(snap, be, k);
         if (!server_usable(r)) continue;
-        ++act;
-        weight += r.weight;
+        if (cb.servers[k].backup) {
+            ++bck;
+            bck_weight += r.weight;
+        } else {
+            ++act;
+            act_weight += r.weight;
+        }
     }
+    // the weight of the tier that serves: the active servers, else the backups (HAProxy)
+    weight = act > 0 ? act_weight : bck_weight;
     row[st::qcur] = gauge32(v.qcur);
     row[st::qmax] = max32(v.qmax);
     row[st::scur] = gauge32(v.scur);
@@ -145,10 +159,16 @@ void fill_backend_row(const Snapshot& snap, std::size_t be, int shard, StatRow& 
     row[st::eresp] = counter(v.eresp);
     row[st::wretr] = counter(v.wretr);
     row[st::wredis] = counter(v.wredis);
-    row[st::status] = Field::str(act > 0 ? "UP" : "DOWN", Origin::Status);
+    row[st::status] = Field::str(act + bck > 0 ? "UP" : "DOWN", Origin::Status);
+    if (be < snap.be_state.size()) {
+        const Snapshot::BackendState& bs = snap.be_state[be];
+        row[st::chkdown] = counter(bs.down_trans);
+        row[st::lastchg] = Field::u32(bs.lastchg_s, Origin::Metric, Nature::Age);
+        row[st::downtime] = Field::u32(bs.downtime_s, Origin::Metric, Nature::Counter);
+    }
     row[st::weight] = Field::u32(weight, Origin::Metric, Nature::Avg);
     row[st::act] = gauge32(act);
-    row[st::bck] = gauge32(0);  // no backup servers yet
+    row[st::bck] = gauge32(bck);
     row[st::lbtot] = counter(v.lbtot);
     row[st::cli_abrt] = counter(v.cli_abrt);
     row[st::srv_abrt] = counter(v.srv_abrt);
@@ -185,13 +205,32 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
     row[st::wredis] = counter(v.wredis);
     // HAProxy prints "no check" for a running server without health checks.
     const ServerState rs = server_state(snap, be, sv);
-    row[st::status] = Field::str(rs.admin == ServerState::Admin::Maint    ? "MAINT"
-                                 : rs.admin == ServerState::Admin::Drain ? "DRAIN"
-                                                                         : "no check",
-                                 Origin::Status);
+    const ServerState* live = runtime_state(snap, be, sv);
+    const CheckView* ck = live && live->check.enabled ? &live->check : nullptr;
+    if (rs.admin == ServerState::Admin::Maint)
+        row[st::status] = Field::str("MAINT", Origin::Status);
+    else if (ck)
+        row[st::status] = Field::str(ck->state, Origin::Status);
+    else
+        row[st::status] = Field::str(rs.admin == ServerState::Admin::Drain ? "DRAIN" : "no check", Origin::Status);
     row[st::weight] = Field::u32(rs.weight, Origin::Metric, Nature::Avg);
-    row[st::act] = Field::u32(1, Origin::Status);  // every server is active (no `backup` yet)
-    row[st::bck] = Field::u32(0, Origin::Status);
+    row[st::act] = Field::u32(cs.backup ? 0 : 1, Origin::Status);
+    row[st::bck] = Field::u32(cs.backup ? 1 : 0, Origin::Status);
+    if (live && live->lastchg_s >= 0) row[st::lastchg] = Field::u32(live->lastchg_s, Origin::Metric, Nature::Age);
+    if (ck) {
+        row[st::chkfail] = counter(ck->failed);
+        row[st::chkdown] = counter(ck->down_trans);
+        row[st::downtime] = Field::u32(ck->downtime_s, Origin::Metric, Nature::Counter);
+        row[st::check_status] = Field::str(ck->status, Origin::Metric, Nature::Output);
+        if (ck->has_code) row[st::check_code] = Field::u32(ck->code, Origin::Metric, Nature::Output);
+        if (ck->duration_ms >= 0)
+            row[st::check_duration] = Field::u64(std::uint64_t(ck->duration_ms), Origin::Metric, Nature::Duration);
+        row[st::check_desc] = Field::str(ck->desc, Origin::Metric, Nature::Output);
+        row[st::last_chk] = Field::str(ck->info, Origin::Metric, Nature::Output);
+        row[st::check_rise] = Field::u32(ck->rise, Origin::Config, Nature::Gauge, Scope::Service);
+        row[st::check_fall] = Field::u32(ck->fall, Origin::Config, Nature::Gauge, Scope::Service);
+        row[st::check_health] = Field::u32(ck->health, Origin::Config, Nature::Gauge, Scope::Service);
+    }
     row[st::lbtot] = counter(v.lbtot);
     row[st::cli_abrt] = counter(v.cli_abrt);
     row[st::srv_abrt] = counter(v.srv_abrt);

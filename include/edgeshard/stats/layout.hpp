@@ -20,6 +20,7 @@ struct Layout {
         int weight = 1;   // as configured
         bool disabled = false;
         std::string addr;  // "10.0.0.1:80", "[::1]:80"; "" when unset
+        bool backup = false;
     };
     struct Frontend {
         std::string name;
@@ -37,10 +38,31 @@ struct Layout {
 };
 
 // A server's weight and administrative state as set at runtime (`set server`, `set weight`).
+// A server's health-check state as HAProxy's check columns show it (filled by the control shard
+// from its checker; `enabled` false: the server has no `check`).
+struct CheckView {
+    bool enabled = false;
+    bool up = true;
+    bool nolb = false;
+    bool in_progress = false;
+    int health = 0, rise = 0, fall = 0;
+    std::string status;  // "L4OK", "* L4OK" while a check is in progress (check_status)
+    std::string state;   // the status column: "UP", "UP 1/3", "DOWN 1/2", "NOLB", "DRAIN"...
+    std::string desc;    // "Layer4 check passed"
+    std::string info;    // the last check's detail (last_chk)
+    bool has_code = false;
+    int code = 0;
+    std::int64_t duration_ms = -1;  // -1: no check finished yet
+    std::uint64_t failed = 0, down_trans = 0;
+    std::int64_t downtime_s = 0;
+};
+
 struct ServerState {
     enum class Admin : std::uint8_t { Ready = 0, Drain = 1, Maint = 2 };
     int weight = 1;
     Admin admin = Admin::Ready;
+    std::int64_t lastchg_s = -1;  // seconds since the last state change (-1: unknown)
+    CheckView check;
 };
 
 // Where a shard runs and how its ring is sized (`show shards`).

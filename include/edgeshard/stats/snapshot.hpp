@@ -184,6 +184,13 @@ struct Snapshot {
     std::vector<std::uint32_t> fe_iid, be_iid;       // HAProxy-style proxy ids (see assign_proxy_ids)
     // runtime weight and admin state by [backend][server] (`set server`); empty: as configured
     std::vector<std::vector<ServerState>> srv_runtime;
+    // a backend's availability history (any server usable or not), by backend; empty: unknown
+    struct BackendState {
+        std::int64_t lastchg_s = 0;     // since it last went UP or DOWN (or the start)
+        std::int64_t downtime_s = 0;    // total time without a usable server
+        std::uint64_t down_trans = 0;   // times it was left without a usable server
+    };
+    std::vector<BackendState> be_state;
     std::vector<FrontendValues> fe;
     std::vector<BackendValues> be;
     std::vector<std::vector<ServerValues>> srv;
