@@ -208,6 +208,7 @@ int main(int argc, char** argv) {
         lineage.predecessor_fd = taken.fd;
         lineage.predecessor_pid = taken.pid;
         lineage.inherited_totals = taken.state.totals;
+        lineage.inherited_health = taken.state.health;
     }
 
     // TLS session ticket keys for every shard: the running process's, rotated (tls/tickets.hpp)
@@ -230,6 +231,14 @@ int main(int argc, char** argv) {
                 r.weight = sv.weight;
                 r.admin = sv.admin;
             }
+    }
+    // a server the old process's checks had DOWN starts DOWN here (its checks must pass again)
+    for (const auto& h : taken.state.health) {
+        const es::config::Backend* be = cfg->find_backend(h.backend);
+        if (!be) continue;
+        for (std::size_t k = 0; k < be->servers.size(); ++k)
+            if (be->servers[k].name == h.server && be->servers[k].check.enabled)
+                rt.server_runtime()[std::size_t(be->id)][k].down = !h.state.up;
     }
     if (!taken.state.totals.empty()) {
         // the pools start at the size the old process was using, not empty

@@ -203,6 +203,10 @@ std::string encode_state(const State& s) {
     for (const auto& v : s.servers)
         o += "server " + esc(v.backend) + " " + esc(v.server) + " " + std::to_string(v.weight) + " " +
              std::to_string(int(v.admin)) + "\n";
+    for (const auto& h : s.health)
+        o += "health " + esc(h.backend) + " " + esc(h.server) + " " + std::to_string(h.state.health) + " " +
+             (h.state.up ? "1" : "0") + " " + std::to_string(h.state.failed) + " " +
+             std::to_string(h.state.down_trans) + "\n";
     if (!s.ticket_keys.empty()) o += "ticket-keys " + s.ticket_keys + "\n";
     o += "totals " + std::to_string(s.totals.size()) + "\n";
     o += s.totals;
@@ -241,6 +245,15 @@ State decode_state(std::string_view text) {
             if (a < 0 || a > 2 || v.weight < 0 || v.weight > 256) throw std::runtime_error("state: bad server line");
             v.admin = shard::ServerAdmin(a);
             s.servers.push_back(std::move(v));
+        } else if (w[0] == "health" && w.size() == 7) {
+            State::HealthState h;
+            h.backend = unesc(w[1]);
+            h.server = unesc(w[2]);
+            h.state.health = num<int>(w[3], "health");
+            h.state.up = num<int>(w[4], "health state") != 0;
+            h.state.failed = num<std::uint64_t>(w[5], "failed checks");
+            h.state.down_trans = num<std::uint64_t>(w[6], "down transitions");
+            s.health.push_back(std::move(h));
         } else if (w[0] == "ticket-keys" && w.size() >= 3) {
             s.ticket_keys = std::string(l.substr(std::string_view("ticket-keys ").size()));
         } else if (w[0] == "totals" && w.size() == 2) {

@@ -30,7 +30,8 @@ using shard::ServerAdmin;
 
 constexpr std::string_view kUnavailable = "Runtime server states are not available.";
 constexpr std::string_view kRequireServer = "Require 'backend/server'.";
-constexpr std::string_view kSetServerUsage = "usage: set server <backend>/<server> state | weight";
+constexpr std::string_view kSetServerUsage = "usage: set server <backend>/<server> state | weight | health | agent";
+constexpr std::string_view kHealthUsage = "'set server <srv> health' expects 'up', 'stopping', or 'down'.";
 constexpr std::string_view kStateUsage = "'set server <srv> state' expects 'ready', 'drain' and 'maint'.";
 
 // HAProxy's admin flags (srv_admin_state) and operational states (srv_op_state) for the states
@@ -186,6 +187,12 @@ void set_weight(Context& ctx, std::span<const std::string_view> args, std::size_
     change(ctx, t, proxy::kAdminOpWeight, std::uint32_t(w), out);
 }
 
+void health_admin(Context& ctx, const Target& t, std::string_view what, std::string& out) {
+    if (!ctx.services.health_admin) return line(out, "Health checks are not available.");
+    const std::string err = ctx.services.health_admin(t.be, t.srv, what);
+    if (!err.empty()) line(out, err);
+}
+
 // set server <b>/<s> state ready|drain|maint | weight <w>[%]
 void cmd_set_server(std::span<const std::string_view> args, Context& ctx, std::string& out) {
     if (!have_runtime(ctx, true, false, out)) return;
@@ -194,6 +201,12 @@ void cmd_set_server(std::span<const std::string_view> args, Context& ctx, std::s
     if (!err.empty()) return line(out, err);
     const std::string_view what = args.size() > 1 ? args[1] : std::string_view();
     if (what == "weight") return set_weight(ctx, args, 2, out);
+    if (what == "health") {
+        const std::string_view h = args.size() > 2 ? args[2] : std::string_view();
+        if (h != "up" && h != "stopping" && h != "down") return line(out, kHealthUsage);
+        return health_admin(ctx, t, h, out);
+    }
+    if (what == "agent") return line(out, "agent checks are not enabled on this server.");
     if (what != "state") return line(out, kSetServerUsage);
     const std::string_view st = args.size() > 2 ? args[2] : std::string_view();
     if (st == "ready") return set_state(ctx, args, ServerAdmin::Ready, out);
@@ -204,6 +217,38 @@ void cmd_set_server(std::span<const std::string_view> args, Context& ctx, std::s
 
 void cmd_set_weight(std::span<const std::string_view> args, Context& ctx, std::string& out) {
     set_weight(ctx, args, 1, out);
+}
+
+void health_switch(std::span<const std::string_view> args, Context& ctx, std::string_view what, std::string& out) {
+    if (!have_runtime(ctx, true, false, out)) return;
+    Target t;
+    const std::string_view err = resolve(ctx.services.server_table(), args, t);
+    if (!err.empty()) return line(out, err);
+    health_admin(ctx, t, what, out);
+}
+
+void cmd_enable_health(std::span<const std::string_view> args, Context& ctx, std::string& out) {
+    health_switch(args, ctx, "enable", out);
+}
+
+void cmd_disable_health(std::span<const std::string_view> args, Context& ctx, std::string& out) {
+    health_switch(args, ctx, "disable", out);
+}
+
+// Agent checks are not run yet: HAProxy's answers for a server without an agent.
+void cmd_enable_agent(std::span<const std::string_view> args, Context& ctx, std::string& out) {
+    if (!have_runtime(ctx, true, false, out)) return;
+    Target t;
+    const std::string_view err = resolve(ctx.services.server_table(), args, t);
+    if (!err.empty()) return line(out, err);
+    line(out, "Agent was not configured on this server, cannot enable.");
+}
+
+void cmd_disable_agent(std::span<const std::string_view> args, Context& ctx, std::string& out) {
+    if (!have_runtime(ctx, true, false, out)) return;
+    Target t;
+    const std::string_view err = resolve(ctx.services.server_table(), args, t);
+    if (!err.empty()) return line(out, err);
 }
 
 void cmd_enable_server(std::span<const std::string_view> args, Context& ctx, std::string& out) {
@@ -237,8 +282,11 @@ struct StateRow {
     int op_state = kOpRunning;
     unsigned admin_state = 0;
     std::string_view admin;
+    int check_status = 1;  // HAProxy's HCHK_STATUS_INI
+    int check_result = 0;
     int check_health = kCheckHealthUp;
     unsigned check_state = 0;
+    int check_port = 0;
     int uweight = 0;
     int iweight = 0;
     std::int64_t since_change = 0;
@@ -286,6 +334,32 @@ StateRow make_row(const ServerTable& t, std::uint32_t be_id, std::size_t be, std
     if (r.admin == ServerAdmin::Maint || (t.maint_seen && be < t.maint_seen->size() &&
                                           srv < (*t.maint_seen)[be].size() && (*t.maint_seen)[be][srv] != 0))
         row.check_health = 0;
+    if (const check::Health* h = t.health ? t.health(be, srv) : nullptr) {
+        // HAProxy's numbers: HCHK_STATUS_* and CHK_RES_* in their enum order, CHK_ST_* flags
+        static constexpr int kStatusNum[] = {0, 1, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17};
+        row.check_status = kStatusNum[std::size_t(h->status)];
+        switch (h->status) {
+            case check::Status::Unknown:
+            case check::Status::Ini:
+                row.check_result = 0;
+                break;
+            case check::Status::L4Ok:
+            case check::Status::L6Ok:
+            case check::Status::L7Ok:
+                row.check_result = 3;
+                break;
+            case check::Status::L7OkC:
+                row.check_result = 4;
+                break;
+            default:
+                row.check_result = 2;
+                break;
+        }
+        row.check_health = h->health;
+        row.check_state = 0x2 | (h->enabled ? 0x4u : 0u) | (h->in_progress ? 0x1u : 0u) | (h->paused ? 0x8u : 0u);
+        row.check_port = cs.check.port;
+        if (r.admin != ServerAdmin::Maint) row.op_state = !h->up ? kOpStopped : h->nolb ? 3 : kOpRunning;
+    }
     row.uweight = r.weight;
     row.iweight = cs.weight;
     if (t.changed_s && be < t.changed_s->size() && srv < (*t.changed_s)[be].size())
@@ -308,12 +382,16 @@ void append_text_row(const StateRow& r, std::string& out) {
     out.append(std::to_string(r.uweight)).push_back(' ');
     out.append(std::to_string(r.iweight)).push_back(' ');
     out.append(std::to_string(r.since_change));
-    out.append(" 1 0 ");
+    out.push_back(' ');
+    out.append(std::to_string(r.check_status)).push_back(' ');
+    out.append(std::to_string(r.check_result)).push_back(' ');
     out.append(std::to_string(r.check_health)).push_back(' ');
     out.append(std::to_string(r.check_state));
     out.append(" 0 0 0 - ");
     out.append(std::to_string(r.port));
-    out.append(" - 0 0 - - 0\n");
+    out.append(" - 0 ");
+    out.append(std::to_string(r.check_port));
+    out.append(" - - 0\n");
 }
 
 void append_json_row(const StateRow& r, rapidjson::Writer<rapidjson::StringBuffer>& w) {
@@ -428,6 +506,11 @@ void register_server_commands(CommandTable& t) {
            "report a server's current and initial weight",
            Level::User,
            cmd_get_weight});
+    t.add({{"enable", "health"}, "<bk>/<srv>", "resume a server's health checks", Level::Admin, cmd_enable_health});
+    t.add({{"disable", "health"}, "<bk>/<srv>", "stop a server's health checks (it counts as UP)", Level::Admin,
+           cmd_disable_health});
+    t.add({{"enable", "agent"}, "<bk>/<srv>", "resume a server's agent checks", Level::Admin, cmd_enable_agent});
+    t.add({{"disable", "agent"}, "<bk>/<srv>", "stop a server's agent checks", Level::Admin, cmd_disable_agent});
     t.add({{"enable", "server"},
            "<bk>/<srv>",
            "take a server out of maintenance (= set server <bk>/<srv> state ready)",
@@ -469,7 +552,11 @@ void bind_server_admin(Services& services, shard::Runtime& rt) {
         if (be >= table.size() || srv >= table[be].size()) return "No such server.";
         shard::ServerRuntime& r = table[be][srv];
         bool changed = false;
-        if (op == proxy::kAdminOpState) {
+        if (op == proxy::kAdminOpHealth) {
+            if (value > 1) return "Invalid server health.";
+            changed = r.down != (value == 1);
+            r.down = value == 1;
+        } else if (op == proxy::kAdminOpState) {
             if (value > std::uint32_t(ServerAdmin::Maint)) return "Invalid server state.";
             changed = r.admin != ServerAdmin(value);
             r.admin = ServerAdmin(value);

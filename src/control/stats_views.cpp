@@ -40,7 +40,7 @@ stats::Layout stats_layout(const config::Config& cfg) {
         lb.algo = algo_name(b.balance.algo);
         lb.servers.reserve(b.servers.size());
         for (const config::Server& s : b.servers)
-            lb.servers.push_back({s.name, int(s.id), s.maxconn, s.weight, s.disabled, format_addr(s.addr)});
+            lb.servers.push_back({s.name, int(s.id), s.maxconn, s.weight, s.disabled, format_addr(s.addr), s.backup});
         l.backends.push_back(std::move(lb));
     }
     return l;
@@ -90,7 +90,7 @@ std::vector<std::vector<stats::ServerState>> server_states(
     for (std::size_t b = 0; b < table.size(); ++b) {
         out[b].reserve(table[b].size());
         for (const shard::ServerRuntime& r : table[b])
-            out[b].push_back({r.weight, stats::ServerState::Admin(std::uint8_t(r.admin))});
+            out[b].push_back({r.weight, stats::ServerState::Admin(std::uint8_t(r.admin)), -1, {}});
     }
     return out;
 }

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "edgeshard/check/checker.hpp"
 #include "edgeshard/config/config.hpp"
 #include "edgeshard/shard/runtime.hpp"
 #include "edgeshard/stats/snapshot.hpp"
@@ -45,6 +46,8 @@ struct ServerTable {
     // (HAProxy drops a server's check health to 0 then, and shows it so until a check passes)
     const std::vector<std::vector<std::uint8_t>>* maint_seen = nullptr;
     std::int64_t now_s = 0;  // the same clock, now
+    // the health check of a server (null: no `check`, or no checker)
+    std::function<const check::Health*(std::size_t be, std::size_t srv)> health;
 };
 
 // What the commands read. The control shard fills it over the running shards; tests fill it with
@@ -61,6 +64,10 @@ struct Services {
     std::function<ServerTable()> server_table;
     std::function<std::string(std::size_t backend, std::size_t server, std::uint32_t op, std::uint32_t value)>
         set_server;
+    // Health checks: `set server <b>/<s> health up|stopping|down`, `enable|disable health <b>/<s>`
+    // (`what`: "up", "stopping", "down", "enable", "disable"); "" or an error text. Empty: the
+    // commands answer that health checks are not available.
+    std::function<std::string(std::size_t backend, std::size_t server, std::string_view what)> health_admin;
     // `show proc`: one line per live process of the reload chain, this one first; empty: unavailable.
     std::function<std::string()> show_proc;
     // TLS certificates (`show/set/commit/abort ssl cert`): the control shard's store (null:

@@ -13,6 +13,8 @@
 // It never touches a shard's ring: statistics are read from the shards' single-writer counters.
 #pragma once
 
+#include "edgeshard/control/handoff.hpp"
+
 #include <memory>
 #include <string>
 
@@ -26,6 +28,7 @@ struct Lineage {
     int predecessor_fd = -1;       // after a takeover: the connection to the process we replaced
     int predecessor_pid = 0;
     std::string inherited_totals;  // its cumulative totals at the handoff (stats::export_totals text)
+    std::vector<handoff::State::HealthState> inherited_health;  // its servers' health-check state
 };
 
 class ControlShard {

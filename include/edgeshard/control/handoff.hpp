@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "edgeshard/check/checker.hpp"
 #include "edgeshard/shard/runtime.hpp"
 
 namespace es::control::handoff {
@@ -34,6 +35,12 @@ struct State {
         shard::ServerAdmin admin = shard::ServerAdmin::Ready;
     };
     std::vector<ServerState> servers;
+    // health-check state of the servers with `check` (a server DOWN stays DOWN after the reload)
+    struct HealthState {
+        std::string backend, server;
+        check::Carried state;
+    };
+    std::vector<HealthState> health;
     std::string totals;  // stats::export_totals text, possibly empty
     // the TLS session ticket keys (tls::TicketKeys::encode), so clients resume after the reload;
     // the socket that carries them is the admin-level control socket
