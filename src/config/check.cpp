@@ -84,6 +84,91 @@ void split_version(const Line& line, const std::string& v, BackendCheck& c) {
     }
 }
 
+// "0a1B..." -> bytes; false on an odd length or a non-hex digit
+bool hex_decode(const std::string& h, std::string& out) {
+    if (h.size() % 2) return false;
+    auto v = [](char c) {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    out.clear();
+    for (std::size_t i = 0; i < h.size(); i += 2) {
+        const int a = v(h[i]), b = v(h[i + 1]);
+        if (a < 0 || b < 0) return false;
+        out.push_back(char(a * 16 + b));
+    }
+    return true;
+}
+
+// error-status names (HAProxy's), as the checker's Status values (check/checker.hpp order)
+int status_code_of(const std::string& w) {
+    static const std::pair<const char*, int> kNames[] = {{"L4CON", 5}, {"L6RSP", 8}, {"L7RSP", 10}, {"L7STS", 13},
+                                                         {"L4TOUT", 4}, {"L6TOUT", 7}, {"L7TOUT", 9}};
+    for (const auto& [n, v] : kNames)
+        if (w == n) return v;
+    return -1;
+}
+
+TcpCheckStep expect_step(TcpCheckStep::Match m, std::string pattern) {
+    TcpCheckStep e;
+    e.kind = TcpCheckStep::Kind::Expect;
+    e.match = m;
+    e.pattern = std::move(pattern);
+    return e;
+}
+
+TcpCheckStep send_step(std::string data) {
+    TcpCheckStep e;
+    e.kind = TcpCheckStep::Kind::Send;
+    e.data = std::move(data);
+    return e;
+}
+
+// HAProxy's built-in rulesets (its tcpcheck.c builds the same rules)
+std::vector<TcpCheckStep> redis_ruleset() {
+    std::vector<TcpCheckStep> v;
+    v.push_back(send_step("*1\r\n$4\r\nPING\r\n"));
+    TcpCheckStep e = expect_step(TcpCheckStep::Match::String, "+PONG\r\n");
+    e.error_status = 13;  // L7STS
+    e.on_success = "Redis server is ok";
+    e.info_first_line = true;
+    v.push_back(std::move(e));
+    return v;
+}
+
+std::vector<TcpCheckStep> smtp_ruleset(const std::string& cmd) {
+    std::vector<TcpCheckStep> v;
+    TcpCheckStep c;
+    c.kind = TcpCheckStep::Kind::Connect;
+    v.push_back(c);
+    TcpCheckStep e = expect_step(TcpCheckStep::Match::RString, "^[0-9]{3}[ \r]");
+    e.min_recv = 4;
+    e.info_first_line = true;
+    v.push_back(e);
+    e = expect_step(TcpCheckStep::Match::RString, "^2[0-9]{2}[ \r]");
+    e.min_recv = 4;
+    e.error_status = 13;
+    e.info_first_line = true;
+    e.status_from_reply = true;
+    v.push_back(e);
+    v.push_back(send_step(cmd + "\r\n"));
+    e = expect_step(TcpCheckStep::Match::RString, "^(2[0-9]{2}-[^\r]*\r\n)*2[0-9]{2}[ \r]");
+    e.error_status = 13;
+    e.info_first_line = true;
+    e.status_from_reply = true;
+    v.push_back(e);
+    v.push_back(send_step("QUIT\r\n"));
+    e = expect_step(TcpCheckStep::Match::RString, "^2[0-9]{2}[- \r]");
+    e.min_recv = 4;
+    e.error_status = 13;
+    e.info_first_line = true;
+    e.status_from_reply = true;
+    v.push_back(e);
+    return v;
+}
+
 }  // namespace
 
 bool check_option(ParseState& st, ProxyDraft& px, const Line& line, const std::string& name, bool negated) {
@@ -117,6 +202,39 @@ bool check_option(ParseState& st, ProxyDraft& px, const Line& line, const std::s
             fail(line.at, "'option httpchk': the URI must start with '/', got " + squote(c.uri));
         return true;
     }
+    if (name == "tcp-check" || name == "redis-check" || name == "smtpchk") {
+        bool skip;
+        require_backend(st, px, line, kw, skip);
+        if (skip) return true;
+        BackendCheck& c = px.be.check;
+        if (negated) {
+            no_more_args(line, next, kw);
+            c.kind = CheckKind::Tcp;
+            c.builtin.clear();
+            return true;
+        }
+        c.kind = CheckKind::TcpCheck;
+        c.where = line.at;
+        if (name == "tcp-check") {
+            no_more_args(line, next, kw);
+            c.builtin.clear();
+        } else if (name == "redis-check") {
+            no_more_args(line, next, kw);
+            c.builtin = redis_ruleset();
+        } else {
+            // option smtpchk [HELO|EHLO <domain>]
+            std::string cmd = "HELO localhost";
+            if (line.words.size() > next) {
+                const std::string& verb = line.words[next];
+                if (verb != "HELO" && verb != "EHLO")
+                    fail(line.at, "'option smtpchk' expects 'HELO <domain>' or 'EHLO <domain>', got " + squote(verb));
+                cmd = verb + " " + arg_or_fail(line, next + 1, "option smtpchk " + verb, "a domain");
+                no_more_args(line, next + 2, kw);
+            }
+            c.builtin = smtp_ruleset(cmd);
+        }
+        return true;
+    }
     if (name == "allbackups") {
         no_more_args(line, next, kw);
         bool skip;
@@ -130,6 +248,117 @@ bool check_option(ParseState& st, ProxyDraft& px, const Line& line, const std::s
         return true;
     }
     return false;
+}
+
+// tcp-check connect|send|send-binary|expect|comment (HAProxy 2.6)
+void kw_tcp_check(ParseState& st, ProxyDraft& px, const Line& line) {
+    const std::string& sub = arg_or_fail(line, 1, "tcp-check", "'connect', 'send', 'send-binary', 'expect' or 'comment'");
+    bool skip;
+    require_backend(st, px, line, "tcp-check " + sub, skip);
+    if (skip) return;
+    BackendCheck& c = px.be.check;
+    const std::string kw = "tcp-check " + sub;
+    TcpCheckStep step;
+    auto comment_at = [&](std::size_t& i) {
+        if (line.words[i] != "comment") return false;
+        step.comment = arg_or_fail(line, ++i, "comment", "a text");
+        return true;
+    };
+    if (sub == "comment") {
+        arg_or_fail(line, 2, kw, "a text");
+        return;
+    } else if (sub == "connect") {
+        step.kind = TcpCheckStep::Kind::Connect;
+        if (!c.steps.empty())
+            fail(line.at, "'tcp-check connect' after the first step is not supported in this version (one "
+                          "connection per check)");
+        for (std::size_t i = 2; i < line.words.size(); ++i) {
+            const std::string& w = line.words[i];
+            if (comment_at(i) || w == "default" || w == "linger") continue;
+            if (w == "port") {
+                step.port = static_cast<int>(int_arg(line, ++i, "tcp-check connect port", 1, 65535, "a port"));
+            } else if (w == "ssl") {
+                step.ssl = true;
+            } else if (w == "send-proxy" || w == "via-socks4" || w == "sni" || w == "alpn" || w == "proto" ||
+                       w == "addr" || w == "check-sni" || w == "send-proxy-v2") {
+                fail(line.at, "'tcp-check connect " + w + "' is not supported in this version");
+            } else {
+                fail(line.at, "unknown 'tcp-check connect' argument " + squote(w) +
+                                  did_you_mean(w, {"port", "ssl", "default", "linger", "comment"}));
+            }
+        }
+    } else if (sub == "send" || sub == "send-binary") {
+        const std::string& d = arg_or_fail(line, 2, kw, sub == "send" ? "a string" : "a hexadecimal string");
+        step.kind = TcpCheckStep::Kind::Send;
+        if (sub == "send") {
+            step.data = d;
+        } else if (!hex_decode(d, step.data)) {
+            fail(line.at, "'tcp-check send-binary' expects an even number of hexadecimal digits, got " + squote(d));
+        }
+        for (std::size_t i = 3; i < line.words.size(); ++i)
+            if (!comment_at(i)) fail(line.at, "unexpected " + squote(line.words[i]) + " after " + squote(kw + " " + d));
+    } else if (sub == "send-lf" || sub == "send-binary-lf") {
+        fail(line.at, squote(kw) + " (a log-format) is not supported in this version: use '" +
+                          sub.substr(0, sub.size() - 3) + "' with a fixed value");
+    } else if (sub == "expect") {
+        step.kind = TcpCheckStep::Kind::Expect;
+        std::size_t i = 2;
+        for (; i < line.words.size(); ++i) {
+            const std::string& w = line.words[i];
+            if (comment_at(i)) continue;
+            if (w == "min-recv") {
+                step.min_recv = static_cast<int>(int_arg(line, ++i, "min-recv", -1, 1 << 20, "a byte count"));
+            } else if (w == "error-status") {
+                const std::string& v = arg_or_fail(line, ++i, w, "L7RSP, L7STS, L6RSP or L4CON");
+                const int code = status_code_of(v);
+                if (code < 0 || v.find("TOUT") != std::string::npos)
+                    fail(line.at, "'error-status' expects L7RSP, L7STS, L6RSP or L4CON, got " + squote(v));
+                step.error_status = std::uint8_t(code);
+            } else if (w == "on-success" || w == "on-error") {
+                const std::string& v = arg_or_fail(line, ++i, w, "a text");
+                if (v.find("%[") != std::string::npos || v.find("%{") != std::string::npos)
+                    fail(line.at, squote(w) + " with a log-format expression is not supported in this version "
+                                              "(a plain text is)");
+                (w == "on-success" ? step.on_success : step.on_error) = v;
+            } else if (w == "ok-status" || w == "tout-status" || w == "status-code") {
+                fail(line.at, "'tcp-check expect " + w + "' is not supported in this version");
+            } else {
+                break;
+            }
+        }
+        if (i < line.words.size() && line.words[i] == "!") {
+            step.negate = true;
+            ++i;
+        }
+        const std::string& m = arg_or_fail(line, i, kw, "a match: string, rstring, binary or rbinary");
+        if (m != "string" && m != "rstring" && m != "binary" && m != "rbinary") {
+            if (m == "string-lf" || m == "binary-lf")
+                fail(line.at, "'tcp-check expect " + m + "' (a log-format) is not supported in this version");
+            fail(line.at, "unknown 'tcp-check expect' match " + squote(m) +
+                              did_you_mean(m, {"string", "rstring", "binary", "rbinary"}));
+        }
+        const std::string& pat = arg_or_fail(line, i + 1, kw + " " + m, "a pattern");
+        for (std::size_t k = i + 2; k < line.words.size(); ++k)
+            if (!comment_at(k)) fail(line.at, "unexpected " + squote(line.words[k]) + " after the pattern");
+        if (m == "string") {
+            step.match = TcpCheckStep::Match::String;
+            step.pattern = pat;
+        } else if (m == "binary") {
+            step.match = TcpCheckStep::Match::Binary;
+            if (!hex_decode(pat, step.pattern))
+                fail(line.at, "'tcp-check expect binary' expects an even number of hexadecimal digits, got " + squote(pat));
+        } else {
+            step.match = m == "rstring" ? TcpCheckStep::Match::RString : TcpCheckStep::Match::RBinary;
+            check_regex(line, pat, kw + " " + m);
+            step.pattern = pat;
+        }
+    } else if (sub == "set-var" || sub == "unset-var" || sub == "set-var-fmt") {
+        fail(line.at, squote(kw) + " is not supported in this version");
+    } else {
+        fail(line.at, "unknown 'tcp-check' keyword " + squote(sub) +
+                          did_you_mean(sub, {"connect", "send", "send-binary", "expect", "comment"}));
+    }
+    c.steps.push_back(std::move(step));
 }
 
 void kw_http_check(ParseState& st, ProxyDraft& px, const Line& line) {

@@ -48,9 +48,10 @@ bool log_option(ParseState& st, ProxyDraft& px, const Line& line, const std::str
 
 // ---- health checks (check.cpp) ---------------------------------------------------------------------------
 
-// option httpchk / allbackups / log-health-checks; false when `name` is not one of them.
+// option httpchk / tcp-check / redis-check / smtpchk / allbackups / log-health-checks; false when `name` is not one of them.
 bool check_option(ParseState& st, ProxyDraft& px, const Line& line, const std::string& name, bool negated);
 void kw_http_check(ParseState& st, ProxyDraft& px, const Line& line);
+void kw_tcp_check(ParseState& st, ProxyDraft& px, const Line& line);
 
 // ---- userlist section (userlist.cpp) --------------------------------------------------------------------
 

@@ -31,7 +31,6 @@ constexpr Entry kProxyIgnored[] = {
     {"description", kWhyInfo},
     {"id", kWhyInfo},
     {"guid", kWhyInfo},
-    {"tcp-check", kWhyCheckKind},
     {"external-check", kWhyCheckKind},
     {"email-alert", "no e-mail is sent on a server state change: the 'mailers' section is skipped"},
     {"fullconn", "it only sizes 'minconn', which is not supported"},
@@ -87,12 +86,9 @@ constexpr Entry kOptionIgnored[] = {
     {"logasap", "a request is logged when it ends, not when its response headers are sent"},
     {"log-separate-errors", "errors are logged at level info like the other requests"},
     {"socket-stats", "statistics are kept per frontend, not per listener, in this version"},
-    {"tcp-check", kWhyCheckKind},
     {"ssl-hello-chk", kWhyCheckKind},
     {"mysql-check", kWhyCheckKind},
     {"pgsql-check", kWhyCheckKind},
-    {"redis-check", kWhyCheckKind},
-    {"smtpchk", kWhyCheckKind},
     {"ldap-check", kWhyCheckKind},
     {"spop-check", kWhyCheckKind},
     {"external-check", kWhyCheckKind},
@@ -421,7 +417,7 @@ void parse_option(ParseState& st, ProxyDraft& px, const Line& line, bool negated
         fail(line.at, squote("option " + name) + " is not supported: " + std::string(e->why));
     std::vector<std::string_view> names = {"redispatch", "forwardfor",  "httpclose",  "http-server-close",
                                            "http-keep-alive", "httplog", "tcplog", "dontlognull", "httpchk",
-                                           "allbackups", "log-health-checks"};
+                                           "allbackups", "log-health-checks", "tcp-check", "redis-check", "smtpchk"};
     add_names(names, kOptionIgnored);
     add_names(names, kOptionRefused);
     fail(line.at, "unknown option " + squote(name) + " in " + squote(px.kind) + " section" +
@@ -656,6 +652,7 @@ constexpr Keyword kProxyKeywords[] = {
     {"http-reuse", kCapBe | kCapDefaults, false, kw_http_reuse},
     {"retry-on", kCapBe | kCapDefaults, false, kw_retry_on},
     {"http-check", kCapBe | kCapDefaults, false, kw_http_check},
+    {"tcp-check", kCapBe | kCapDefaults, false, kw_tcp_check},
     {"enabled", kAll, false, kw_enabled},
     // HTTP (http_keywords.hpp)
     {"acl", kAll, true, kw_acl},

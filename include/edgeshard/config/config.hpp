@@ -283,7 +283,26 @@ struct Server {
 
 // What a backend's health check is: a TCP connect (the default), or `option httpchk` with its
 // `http-check send` and `http-check expect` lines (HAProxy 2.6 semantics).
-enum class CheckKind : std::uint8_t { Tcp, Http };
+enum class CheckKind : std::uint8_t { Tcp, Http, TcpCheck };
+// One step of a `tcp-check` ruleset (`option tcp-check` and its lines, or a built-in ruleset:
+// `option redis-check`, `option smtpchk`).
+struct TcpCheckStep {
+    enum class Kind : std::uint8_t { Connect, Send, Expect };
+    enum class Match : std::uint8_t { String, RString, Binary, RBinary };
+    Kind kind = Kind::Send;
+    int port = 0;          // connect port <p> (0: the server's, or its check `port`)
+    bool ssl = false;      // connect ssl
+    std::string data;      // send / send-binary: the bytes
+    Match match = Match::String;
+    bool negate = false;
+    std::string pattern;   // expect: bytes (string, binary) or a POSIX extended regex (rbinary: on the hex dump)
+    int min_recv = -1;     // expect min-recv
+    std::uint8_t error_status = 0;  // 0: L7RSP; else a check::Status value (error-status L7STS, L4CON, L6RSP...)
+    std::string on_success, on_error;  // the info text of the result (plain text)
+    bool info_first_line = false;      // built-in rulesets: the info is the response's first line
+    bool status_from_reply = false;    // smtpchk: the code is the reply's first three digits
+    std::string comment;
+};
 struct CheckExpect {
     enum class Kind : std::uint8_t { Default, Status, RStatus, String, RString };
     Kind kind = Kind::Default;  // Default: a 2xx or 3xx status passes
@@ -299,6 +318,8 @@ struct BackendCheck {
     std::vector<std::pair<std::string, std::string>> headers;  // http-check send hdr, or after "\r\n" in <version>
     std::string body;                                          // http-check send body
     std::vector<CheckExpect> expects;  // http-check expect lines: all must pass (none: 2xx or 3xx)
+    std::vector<TcpCheckStep> steps;   // kind TcpCheck: the ruleset (an implicit connect first unless it starts with one)
+    std::vector<TcpCheckStep> builtin; // option redis-check / smtpchk: the ruleset they stand for
     bool disable_on_404 = false;     // http-check disable-on-404: a 404 puts an UP server in NOLB
     bool log_health_checks = false;  // option log-health-checks
     Location where;                  // the option httpchk line (for errors)

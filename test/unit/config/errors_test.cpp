@@ -256,6 +256,15 @@ TEST_CASE("errors: server lines") {
                  {"unknown 'http-check expect' match 'stauts'", "did you mean 'status'?"});
     expect_error(in_backend("    http-check send uri-lf /%[src]\n"), kBackendLine, {"'http-check send uri-lf'"});
     expect_error(in_backend("    option httpchk GET health\n"), kBackendLine, {"the URI must start with '/'"});
+    expect_error(in_backend("    tcp-check send-binary 0g\n"), kBackendLine,
+                 {"'tcp-check send-binary' expects an even number of hexadecimal digits"});
+    expect_error(in_backend("    tcp-check expect strnig x\n"), kBackendLine,
+                 {"unknown 'tcp-check expect' match 'strnig'", "did you mean 'string'?"});
+    expect_error(in_backend("    tcp-check expect on-error %[res.payload(0,0)] string x\n"), kBackendLine,
+                 {"'on-error' with a log-format expression is not supported"});
+    expect_error(in_backend("    tcp-check send x\n    tcp-check connect port 2\n"), kBackendLine + 1,
+                 {"'tcp-check connect' after the first step is not supported"});
+    expect_error(in_backend("    option smtpchk FOO x\n"), kBackendLine, {"'option smtpchk' expects 'HELO <domain>'"});
     // mode tcp reaches servers over TLS too, but has no request header to take the SNI from
     expect_error(in_backend("    server s1 127.0.0.1:1 ssl verify none sni req.hdr(host)\n"), kBackendLine,
                  {"'sni req.hdr(host)' reads a request header", "'mode tcp' backend"});

@@ -453,7 +453,7 @@ TEST_CASE("proxy keywords accepted with a warning") {
         "    log global\n"
         "    option httplog\n"
         "    option dontlognull\n"
-        "    option tcp-check\n"
+        "    option mysql-check\n"
         "    log-tag x\n"
         "    no option http-server-close\n"
         "    timeout tarpit 5s\n" +
@@ -463,7 +463,7 @@ TEST_CASE("proxy keywords accepted with a warning") {
         "    server s 127.0.0.1:1 check inter 2s fall 3 rise 2 init-addr none id 5\n");
     CHECK_FALSE(has_warning(cfg, {"t.cfg:2:"}));
     CHECK_FALSE(has_warning(cfg, {"t.cfg:3:"}));  // stored in a defaults section no proxy uses
-    CHECK(has_warning(cfg, {"t.cfg:5: keyword 'option tcp-check'", "checked by a TCP connect instead"}));
+    CHECK(has_warning(cfg, {"t.cfg:5: keyword 'option mysql-check'", "checked by a TCP connect instead"}));
     CHECK_FALSE(has_warning(cfg, {"t.cfg:6:"}));  // log-tag is implemented
     CHECK_FALSE(has_warning(cfg, {"t.cfg:7:"}));
     CHECK(has_warning(cfg, {"t.cfg:8: keyword 'timeout tarpit'"}));
@@ -528,6 +528,46 @@ TEST_CASE("health checks: server words, default-server, option httpchk, http-che
     CHECK(s.check.uri == "/h");
     CHECK(s.check.body == "x");
     CHECK(s.check.headers.back() == std::pair<std::string, std::string>{"Host", "h"});
+}
+
+TEST_CASE("health checks: tcp-check rulesets, redis-check, smtpchk") {
+    const auto cfg = load(
+        "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n"
+        "backend r\n    option tcp-check\n"
+        "    tcp-check connect port 6380 ssl\n"
+        "    tcp-check send PING\\r\\n comment ping\n"
+        "    tcp-check expect min-recv 5 error-status L7STS on-error down string +PONG\n"
+        "    tcp-check send-binary 0a0B\n"
+        "    tcp-check expect ! rbinary ^FF\n"
+        "    server s 127.0.0.1:1 check\n"
+        "backend redis\n    option redis-check\n    server s 127.0.0.1:2 check\n"
+        "backend mail\n    option smtpchk EHLO mx.test\n    server s 127.0.0.1:3 check\n"
+        "frontend f\n    bind 127.0.0.1:6\n    default_backend r\n");
+    using Step = es::config::TcpCheckStep;
+    const auto& r = cfg.find_backend("r")->check;
+    CHECK(r.kind == es::config::CheckKind::TcpCheck);
+    REQUIRE(r.steps.size() == 5);
+    CHECK(r.steps[0].kind == Step::Kind::Connect);
+    CHECK(r.steps[0].port == 6380);
+    CHECK(r.steps[0].ssl);
+    CHECK(r.steps[1].data == "PING\r\n");
+    CHECK(r.steps[1].comment == "ping");
+    CHECK(r.steps[2].kind == Step::Kind::Expect);
+    CHECK(r.steps[2].min_recv == 5);
+    CHECK(r.steps[2].error_status == 13);
+    CHECK(r.steps[2].on_error == "down");
+    CHECK(r.steps[2].pattern == "+PONG");
+    CHECK(r.steps[3].data == std::string("\x0a\x0b"));
+    CHECK(r.steps[4].negate);
+    CHECK(r.steps[4].match == Step::Match::RBinary);
+    const auto& redis = cfg.find_backend("redis")->check;
+    CHECK(redis.kind == es::config::CheckKind::TcpCheck);
+    REQUIRE(redis.builtin.size() == 2);
+    CHECK(redis.builtin[0].data == "*1\r\n$4\r\nPING\r\n");
+    CHECK(redis.builtin[1].pattern == "+PONG\r\n");
+    const auto& mail = cfg.find_backend("mail")->check;
+    REQUIRE(mail.builtin.size() == 7);
+    CHECK(mail.builtin[3].data == "EHLO mx.test\r\n");
 }
 
 TEST_CASE("audit: options that would change what is sent or routed are refused") {
