@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <limits>
@@ -95,7 +96,13 @@ struct Checker::Impl {
         bool tls = false;  // checks speak TLS (check-ssl, or the server's `ssl`)
         // the check in flight
         int fd = -1;
-        enum class Phase : std::uint8_t { Connecting, Handshake, Sending, Reading } phase = Phase::Connecting;
+        enum class Phase : std::uint8_t { Connecting, Handshake, Sending, Reading, Rules } phase = Phase::Connecting;
+        const std::vector<config::TcpCheckStep>* rules = nullptr;  // a tcp-check ruleset
+        std::size_t step = 0;    // the rule being run
+        bool eof = false;        // the peer ended its side (tcp-check)
+        bool expected = false;   // an expect rule passed
+        std::string ok_info;     // the info of the last expect that passed (on-success)
+        int ok_code = 0;
         SSL* ssl = nullptr;
         bool connected = false;
         std::int64_t start = 0, conn_deadline = 0, deadline = 0;
@@ -123,6 +130,8 @@ struct Checker::Impl {
     std::mt19937_64 rng{std::random_device{}()};
     // compiled regexes of the http-check expect rules, by backend
     std::vector<std::vector<std::unique_ptr<regex_t, void (*)(regex_t*)>>> regexes;
+    // and of the tcp-check ruleset, by backend and rule (null for the rules without one)
+    std::vector<std::vector<std::unique_ptr<regex_t, void (*)(regex_t*)>>> tcp_regexes;
 
     Impl(const config::Config& c, Hooks hk) : cfg(c), hooks(std::move(hk)) {}
 
@@ -191,7 +200,7 @@ struct Checker::Impl {
         ::setsockopt(t.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         const int r = ::connect(t.fd, reinterpret_cast<const sockaddr*>(&t.addr), t.alen);
         if (r != 0 && errno != EINPROGRESS) {
-            finish(i, now, Status::L4Con, 0, std::strerror(errno));
+            finish(i, now, Status::L4Con, 0, std::strerror(errno) + where(t));
             return;
         }
         epoll_event ev{};
@@ -232,15 +241,263 @@ struct Checker::Impl {
             finish(i, now, t.tls ? Status::L6Ok : Status::L4Ok, 0, {});
             return;
         }
+        if (t.rules) {
+            t.phase = Target::Phase::Rules;
+            t.step = !t.rules->empty() && (*t.rules)[0].kind == config::TcpCheckStep::Kind::Connect ? 1 : 0;
+            t.eof = false;
+            t.expected = false;
+            t.ok_info.clear();
+            t.ok_code = 0;
+            t.in.clear();
+            t.out.clear();
+            t.out_off = 0;
+            run_rules(i, now);
+            return;
+        }
         t.out = http_request(t.b->check);
         t.out_off = 0;
         t.phase = Target::Phase::Sending;
         io_step(i, now);
     }
 
+    // Bytes out: >0 sent, 0 would block (interest set), <0 failed (the check is finished).
+    ssize_t write_some(std::uint32_t i, std::int64_t now, const char* p, std::size_t n) {
+        Target& t = targets[i];
+        if (t.ssl) {
+            const int r = SSL_write(t.ssl, p, int(n));
+            if (r > 0) return r;
+            const int e = SSL_get_error(t.ssl, r);
+            if (e == SSL_ERROR_WANT_READ) return want(t, i, EPOLLIN), 0;
+            if (e == SSL_ERROR_WANT_WRITE) return want(t, i, EPOLLOUT), 0;
+            finish(i, now, Status::SockErr, 0, ssl_error_text());
+            return -1;
+        }
+        const ssize_t r = ::send(t.fd, p, n, MSG_NOSIGNAL);
+        if (r > 0) return r;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return want(t, i, EPOLLOUT), 0;
+        finish(i, now, Status::SockErr, 0, std::strerror(r < 0 ? errno : EPIPE));
+        return -1;
+    }
+
+    // Reads what is there into t.in (up to kMaxResponse); sets t.eof. False: the check is finished.
+    bool read_some(std::uint32_t i, std::int64_t now) {
+        Target& t = targets[i];
+        for (;;) {
+            char buf[4096];
+            const std::size_t room = kMaxResponse - t.in.size();
+            if (room == 0 || t.eof) return true;
+            const std::size_t ask = std::min(room, sizeof buf);
+            if (t.ssl) {
+                const int r = SSL_read(t.ssl, buf, int(ask));
+                if (r > 0) {
+                    t.in.append(buf, std::size_t(r));
+                    continue;
+                }
+                const int e = SSL_get_error(t.ssl, r);
+                if (e == SSL_ERROR_WANT_READ) return true;
+                if (e == SSL_ERROR_WANT_WRITE) return want(t, i, EPOLLOUT), true;
+                ERR_clear_error();
+                t.eof = true;
+                return true;
+            }
+            const ssize_t n = ::recv(t.fd, buf, ask, 0);
+            if (n > 0) {
+                t.in.append(buf, std::size_t(n));
+                continue;
+            }
+            if (n == 0) {
+                t.eof = true;
+                return true;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+            if (t.in.empty()) {
+                finish(i, now, Status::SockErr, 0, std::strerror(errno));
+                return false;
+            }
+            t.eof = true;
+            return true;
+        }
+    }
+
+    // A user tcp-check ruleset (not a built-in protocol check): HAProxy names the step in its messages.
+    static bool user_rules(const Target& t) { return t.rules && t.b->check.builtin.empty(); }
+
+    // HAProxy's " at step N of tcp-check (...)" for a connection error or a timeout of a user ruleset.
+    static std::string where(const Target& t) {
+        if (!user_rules(t)) return {};
+        const auto& rules = *t.rules;
+        const bool explicit_connect = !rules.empty() && rules[0].kind == config::TcpCheckStep::Kind::Connect;
+        if (!t.connected || t.phase == Target::Phase::Handshake) {
+            if (!explicit_connect) return " at initial connection step of tcp-check";
+            return rules[0].port ? " at step 1 of tcp-check (connect port " + std::to_string(rules[0].port) + ")"
+                                 : std::string(" at step 1 of tcp-check (connect)");
+        }
+        if (t.step >= rules.size()) return {};
+        std::string o = " at step " + std::to_string(t.step + 1) + " of tcp-check";
+        const config::TcpCheckStep& r = rules[t.step];
+        if (r.kind == config::TcpCheckStep::Kind::Expect) {
+            switch (r.match) {
+                case config::TcpCheckStep::Match::String:
+                    o += " (expect string '" + r.pattern + "')";
+                    break;
+                case config::TcpCheckStep::Match::Binary:
+                    o += " (expect binary '" + printable(r.pattern) + "')";
+                    break;
+                case config::TcpCheckStep::Match::RString:
+                    o += " (expect regex)";
+                    break;
+                case config::TcpCheckStep::Match::RBinary:
+                    o += " (expect binary regex)";
+                    break;
+            }
+        }
+        return o;
+    }
+
+    // HAProxy's dump_binary: printable bytes as they are, the others as <HH>
+    static std::string printable(const std::string& b) {
+        std::string o;
+        for (unsigned char c : b) {
+            if (c >= 0x20 && c < 0x7f) {
+                o.push_back(char(c));
+            } else {
+                char h[8];
+                std::snprintf(h, sizeof h, "<%02X>", c);
+                o += h;
+            }
+        }
+        return o;
+    }
+
+    static std::string first_line(const std::string& in, std::size_t from = 0) {
+        if (from >= in.size()) return {};
+        std::size_t e = in.find_first_of("\r\n", from);
+        std::string l = in.substr(from, e == std::string::npos ? std::string::npos : e - from);
+        l.erase(0, l.find_first_not_of(' '));
+        return l;
+    }
+
+    // tcp-check: runs the rules from t.step as far as the socket allows.
+    void run_rules(std::uint32_t i, std::int64_t now) {
+        Target& t = targets[i];
+        const auto& rules = *t.rules;
+        while (t.step < rules.size()) {
+            const config::TcpCheckStep& r = rules[t.step];
+            if (r.kind == config::TcpCheckStep::Kind::Connect) {
+                ++t.step;
+                continue;
+            }
+            if (r.kind == config::TcpCheckStep::Kind::Send) {
+                if (t.out.empty()) {
+                    t.in.clear();  // HAProxy: a send starts a new exchange
+                    t.eof = false;
+                    t.out = r.data;
+                    t.out_off = 0;
+                }
+                while (t.out_off < t.out.size()) {
+                    const ssize_t n = write_some(i, now, t.out.data() + t.out_off, t.out.size() - t.out_off);
+                    if (n < 0) return;
+                    if (n == 0) return;  // waits for room
+                    t.out_off += std::size_t(n);
+                }
+                t.out.clear();
+                t.out_off = 0;
+                ++t.step;
+                want(t, i, EPOLLIN | EPOLLRDHUP);
+                continue;
+            }
+            // expect
+            if (!read_some(i, now)) return;
+            const bool last = t.eof || t.in.size() >= kMaxResponse;
+            const std::string& in = t.in;
+            if (!last) {
+                if ((r.match == config::TcpCheckStep::Match::String || r.match == config::TcpCheckStep::Match::Binary) &&
+                    in.size() < r.pattern.size())
+                    return want(t, i, EPOLLIN | EPOLLRDHUP);
+                if (r.min_recv > 0 && in.size() < std::size_t(r.min_recv)) return want(t, i, EPOLLIN | EPOLLRDHUP);
+            }
+            bool match = false;
+            switch (r.match) {
+                case config::TcpCheckStep::Match::String:
+                case config::TcpCheckStep::Match::Binary:
+                    match = !r.pattern.empty() && in.find(r.pattern) != std::string::npos;
+                    break;
+                case config::TcpCheckStep::Match::RString:
+                    match = regexec(rule_regex(t.be, t.step), in.c_str(), 0, nullptr, 0) == 0;
+                    break;
+                case config::TcpCheckStep::Match::RBinary: {
+                    static const char kHex[] = "0123456789ABCDEF";
+                    std::string dump;
+                    dump.reserve(in.size() * 2);
+                    for (unsigned char ch : in) {
+                        dump.push_back(kHex[ch >> 4]);
+                        dump.push_back(kHex[ch & 15]);
+                    }
+                    match = regexec(rule_regex(t.be, t.step), dump.c_str(), 0, nullptr, 0) == 0;
+                    break;
+                }
+            }
+            if (!match && !last && r.min_recv == -1) return want(t, i, EPOLLIN | EPOLLRDHUP);
+            int code = 0;
+            if (r.status_from_reply && in.size() >= 3 && std::isdigit((unsigned char)in[0]) &&
+                std::isdigit((unsigned char)in[1]) && std::isdigit((unsigned char)in[2]))
+                code = (in[0] - '0') * 100 + (in[1] - '0') * 10 + (in[2] - '0');
+            if (match != r.negate) {
+                t.expected = true;
+                t.ok_code = code;
+                t.ok_info = !r.on_success.empty() ? r.on_success
+                            : r.status_from_reply ? first_line(in, 4)
+                                                  : std::string();
+                ++t.step;
+                continue;
+            }
+            const Status st = r.error_status ? Status(r.error_status) : Status::L7Rsp;
+            std::string info;
+            if (!r.on_error.empty()) {
+                info = r.on_error;
+            } else if (in.empty()) {
+                info = "TCPCHK got an empty response at step " + std::to_string(t.step + 1);
+            } else if (r.info_first_line) {
+                info = first_line(in, r.status_from_reply ? 4 : 0);
+            } else if (user_rules(t)) {
+                info = std::string("TCPCHK ") + (match ? "matched unwanted content" : "did not match content");
+                const std::string step = " at step " + std::to_string(t.step + 1);
+                switch (r.match) {
+                    case config::TcpCheckStep::Match::String:
+                        info += " '" + r.pattern + "'" + step;
+                        break;
+                    case config::TcpCheckStep::Match::Binary:
+                        info += " (binary)" + step;
+                        break;
+                    case config::TcpCheckStep::Match::RString:
+                        info += " (regex)" + step;
+                        break;
+                    case config::TcpCheckStep::Match::RBinary:
+                        info += " (binary regex)" + step;
+                        break;
+                }
+            }
+            if (!r.comment.empty()) info += " comment: " + r.comment;
+            finish(i, now, st, status_has_code(st) ? code : 0, info);
+            return;
+        }
+        std::string info = t.ok_info;
+        if (info.empty() && user_rules(t)) info = "(tcp-check)";
+        finish(i, now, t.expected ? Status::L7Ok : t.tls ? Status::L6Ok : Status::L4Ok, t.ok_code, info);
+    }
+
+    regex_t* rule_regex(std::size_t be, std::size_t step) {
+        auto& v = tcp_regexes[be];
+        return step < v.size() && v[step] ? v[step].get() : nullptr;
+    }
+
     // Moves a check as far as its socket allows.
     void io_step(std::uint32_t i, std::int64_t now) {
         Target& t = targets[i];
+        if (t.phase == Target::Phase::Rules) {
+            run_rules(i, now);
+            return;
+        }
         if (t.phase == Target::Phase::Handshake) {
             const int r = SSL_connect(t.ssl);
             if (r == 1) {
@@ -329,7 +586,7 @@ struct Checker::Impl {
             socklen_t len = sizeof err;
             ::getsockopt(t.fd, SOL_SOCKET, SO_ERROR, &err, &len);
             if (err != 0 || (events & EPOLLERR)) {
-                finish(i, now, Status::L4Con, 0, std::strerror(err ? err : ECONNRESET));
+                finish(i, now, Status::L4Con, 0, std::strerror(err ? err : ECONNRESET) + where(t));
                 return;
             }
             if (!(events & EPOLLOUT)) return;
@@ -450,11 +707,15 @@ struct Checker::Impl {
             return;
         }
         if (!t.connected) {
-            finish(i, now, Status::L4Tout, 0, {});
+            finish(i, now, Status::L4Tout, 0, where(t));
             return;
         }
         if (t.phase == Target::Phase::Handshake) {
-            finish(i, now, Status::L6Tout, 0, {});
+            finish(i, now, Status::L6Tout, 0, where(t));
+            return;
+        }
+        if (t.phase == Target::Phase::Rules) {
+            finish(i, now, Status::L7Tout, 0, where(t));
             return;
         }
         // an HTTP check whose response ended without a verdict yet (no body end seen) is judged on
@@ -582,6 +843,7 @@ Checker::Checker(const config::Config& cfg, Hooks hooks, std::int64_t now_ms,
     Impl& m = *impl_;
     m.index.resize(cfg.backends.size());
     m.regexes.resize(cfg.backends.size());
+    m.tcp_regexes.resize(cfg.backends.size());
     for (std::size_t b = 0; b < cfg.backends.size(); ++b) {
         const config::Backend& be = cfg.backends[b];
         m.index[b].assign(be.servers.size(), -1);
@@ -599,6 +861,24 @@ Checker::Checker(const config::Config& cfg, Hooks hooks, std::int64_t now_ms,
                 re.reset(r);
             }
             m.regexes[b].push_back(std::move(re));
+        }
+        const std::vector<config::TcpCheckStep>* rules = nullptr;
+        if (be.check.kind == config::CheckKind::TcpCheck) {
+            rules = be.check.builtin.empty() ? &be.check.steps : &be.check.builtin;
+            for (const config::TcpCheckStep& st : *rules) {
+                std::unique_ptr<regex_t, void (*)(regex_t*)> re(nullptr, [](regex_t* r) {
+                    regfree(r);
+                    delete r;
+                });
+                if (st.kind == config::TcpCheckStep::Kind::Expect &&
+                    (st.match == config::TcpCheckStep::Match::RString || st.match == config::TcpCheckStep::Match::RBinary)) {
+                    auto* r = new regex_t;
+                    if (regcomp(r, st.pattern.c_str(), REG_EXTENDED | REG_NOSUB) != 0)
+                        regcomp(r, "$^x", REG_EXTENDED | REG_NOSUB);  // checked at load: cannot happen
+                    re.reset(r);
+                }
+                m.tcp_regexes[b].push_back(std::move(re));
+            }
         }
         for (std::size_t k = 0; k < be.servers.size(); ++k) {
             const config::Server& s = be.servers[k];
@@ -625,6 +905,18 @@ Checker::Checker(const config::Config& cfg, Hooks hooks, std::int64_t now_ms,
                 else if (t.addr.ss_family == AF_INET6) reinterpret_cast<sockaddr_in6*>(&t.addr)->sin6_port = port;
             }
             t.tls = s.check.ssl == 1 || (s.check.ssl == -1 && s.tls && s.check.port == 0 && !s.check.addr);
+            t.rules = rules;
+            if (rules && !rules->empty() && (*rules)[0].kind == config::TcpCheckStep::Kind::Connect) {
+                // tcp-check connect [port <p>] [ssl]
+                const config::TcpCheckStep& c0 = (*rules)[0];
+                if (c0.port > 0) {
+                    if (t.addr.ss_family == AF_INET)
+                        reinterpret_cast<sockaddr_in*>(&t.addr)->sin_port = htons(std::uint16_t(c0.port));
+                    else if (t.addr.ss_family == AF_INET6)
+                        reinterpret_cast<sockaddr_in6*>(&t.addr)->sin6_port = htons(std::uint16_t(c0.port));
+                }
+                if (c0.ssl) t.tls = true;
+            }
             Health& h = t.h;
             h.enabled = true;
             h.rise = s.check.rise;
