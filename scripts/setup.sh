@@ -8,8 +8,10 @@ BUILD_PKGS=(g++ pkg-config cmake meson ninja-build liburing-dev libmimalloc-dev 
             doctest-dev libbenchmark-dev libssl-dev libcrypt-dev)
 # python3-jsonschema checks edgeshard-bench's JSON against its schema; chromium renders its HTML report;
 # rsyslog is the real syslog server of log_syslog_udp (started by the test itself, never as a service)
-# testssl.sh scans the TLS binds (tls_testssl)
-TEST_PKGS=(python3 python3-jsonschema socat iperf3 curl procps wrk openssl chromium rsyslog testssl.sh)
+# testssl.sh scans the TLS binds (tls_testssl); redis-server and python3-aiosmtpd are the real peers of
+# the protocol health checks (health_rulesets, started by the test itself)
+TEST_PKGS=(python3 python3-jsonschema socat iperf3 curl procps wrk openssl chromium rsyslog testssl.sh
+           redis-server python3-aiosmtpd)
 want=("${BUILD_PKGS[@]}")
 [[ ${1:-} == --test ]] && want+=("${TEST_PKGS[@]}")
 
