@@ -101,6 +101,8 @@ struct Checker::Impl {
         std::size_t step = 0;    // the rule being run
         bool eof = false;        // the peer ended its side (tcp-check)
         bool expected = false;   // an expect rule passed
+        bool want_out = false;   // TLS: OpenSSL asked to write before it can read on
+        bool resync = false;     // the owner did not take the last change: tell it again
         std::string ok_info;     // the info of the last expect that passed (on-success)
         int ok_code = 0;
         SSL* ssl = nullptr;
@@ -127,6 +129,7 @@ struct Checker::Impl {
     int ep = -1;
     SSL_CTX* tls_ctx = nullptr;  // for checks over TLS: no verification, as a check only asks "is it up"
     std::size_t flying = 0;
+    std::vector<std::uint32_t> resyncs;  // targets whose last change the owner did not take
     std::mt19937_64 rng{std::random_device{}()};
     // compiled regexes of the http-check expect rules, by backend
     std::vector<std::vector<std::unique_ptr<regex_t, void (*)(regex_t*)>>> regexes;
@@ -136,8 +139,7 @@ struct Checker::Impl {
     Impl(const config::Config& c, Hooks hk) : cfg(c), hooks(std::move(hk)) {}
 
     ~Impl() {
-        for (Target& t : targets)
-            if (t.fd >= 0) ::close(t.fd);
+        for (Target& t : targets) close_check(t);
         if (ep >= 0) ::close(ep);
         if (tls_ctx) SSL_CTX_free(tls_ctx);
     }
@@ -180,6 +182,10 @@ struct Checker::Impl {
         t.h.in_progress = true;
         t.connected = false;
         t.phase = Target::Phase::Connecting;
+        t.h.info.clear();  // HAProxy clears the detail and the code when a check starts
+        t.h.code = 0;
+        t.eof = false;
+        t.want_out = false;
         t.start = now;
         const config::ServerCheck& c = t.s->check;
         const std::int64_t tcheck = t.b->timeouts.check;
@@ -234,6 +240,9 @@ struct Checker::Impl {
         ::epoll_ctl(ep, EPOLL_CTL_MOD, t.fd, &ev);
     }
 
+    // Waits for input, or for room when OpenSSL must write first (a TLS read that wants to write).
+    void wait_read(Target& t, std::uint32_t i) { want(t, i, t.want_out ? EPOLLOUT : EPOLLIN | EPOLLRDHUP); }
+
     // After the connection (and the TLS handshake): a TCP check is done, an HTTP check sends.
     void connected_step(std::uint32_t i, std::int64_t now) {
         Target& t = targets[i];
@@ -264,6 +273,7 @@ struct Checker::Impl {
     ssize_t write_some(std::uint32_t i, std::int64_t now, const char* p, std::size_t n) {
         Target& t = targets[i];
         if (t.ssl) {
+            ERR_clear_error();
             const int r = SSL_write(t.ssl, p, int(n));
             if (r > 0) return r;
             const int e = SSL_get_error(t.ssl, r);
@@ -282,12 +292,14 @@ struct Checker::Impl {
     // Reads what is there into t.in (up to kMaxResponse); sets t.eof. False: the check is finished.
     bool read_some(std::uint32_t i, std::int64_t now) {
         Target& t = targets[i];
+        t.want_out = false;
         for (;;) {
             char buf[4096];
             const std::size_t room = kMaxResponse - t.in.size();
             if (room == 0 || t.eof) return true;
             const std::size_t ask = std::min(room, sizeof buf);
             if (t.ssl) {
+                ERR_clear_error();
                 const int r = SSL_read(t.ssl, buf, int(ask));
                 if (r > 0) {
                     t.in.append(buf, std::size_t(r));
@@ -295,7 +307,10 @@ struct Checker::Impl {
                 }
                 const int e = SSL_get_error(t.ssl, r);
                 if (e == SSL_ERROR_WANT_READ) return true;
-                if (e == SSL_ERROR_WANT_WRITE) return want(t, i, EPOLLOUT), true;
+                if (e == SSL_ERROR_WANT_WRITE) {
+                    t.want_out = true;
+                    return true;
+                }
                 ERR_clear_error();
                 t.eof = true;
                 return true;
@@ -403,7 +418,7 @@ struct Checker::Impl {
                 t.out.clear();
                 t.out_off = 0;
                 ++t.step;
-                want(t, i, EPOLLIN | EPOLLRDHUP);
+                wait_read(t, i);
                 continue;
             }
             // expect
@@ -413,8 +428,8 @@ struct Checker::Impl {
             if (!last) {
                 if ((r.match == config::TcpCheckStep::Match::String || r.match == config::TcpCheckStep::Match::Binary) &&
                     in.size() < r.pattern.size())
-                    return want(t, i, EPOLLIN | EPOLLRDHUP);
-                if (r.min_recv > 0 && in.size() < std::size_t(r.min_recv)) return want(t, i, EPOLLIN | EPOLLRDHUP);
+                    return wait_read(t, i);
+                if (r.min_recv > 0 && in.size() < std::size_t(r.min_recv)) return wait_read(t, i);
             }
             bool match = false;
             switch (r.match) {
@@ -437,7 +452,7 @@ struct Checker::Impl {
                     break;
                 }
             }
-            if (!match && !last && r.min_recv == -1) return want(t, i, EPOLLIN | EPOLLRDHUP);
+            if (!match && !last && r.min_recv == -1) return wait_read(t, i);
             int code = 0;
             if (r.status_from_reply && in.size() >= 3 && std::isdigit((unsigned char)in[0]) &&
                 std::isdigit((unsigned char)in[1]) && std::isdigit((unsigned char)in[2]))
@@ -499,6 +514,7 @@ struct Checker::Impl {
             return;
         }
         if (t.phase == Target::Phase::Handshake) {
+            ERR_clear_error();
             const int r = SSL_connect(t.ssl);
             if (r == 1) {
                 connected_step(i, now);
@@ -514,6 +530,7 @@ struct Checker::Impl {
             while (t.out_off < t.out.size()) {
                 ssize_t n;
                 if (t.ssl) {
+                    ERR_clear_error();
                     const int r = SSL_write(t.ssl, t.out.data() + t.out_off, int(t.out.size() - t.out_off));
                     if (r <= 0) {
                         const int e = SSL_get_error(t.ssl, r);
@@ -537,44 +554,9 @@ struct Checker::Impl {
             want(t, i, EPOLLIN | EPOLLRDHUP);
         }
         // Reading
-        bool eof = false;
-        for (;;) {
-            char buf[4096];
-            const std::size_t room = kMaxResponse - t.in.size();
-            if (room == 0) break;
-            const std::size_t ask = std::min(room, sizeof buf);
-            if (t.ssl) {
-                const int r = SSL_read(t.ssl, buf, int(ask));
-                if (r > 0) {
-                    t.in.append(buf, std::size_t(r));
-                    continue;
-                }
-                const int e = SSL_get_error(t.ssl, r);
-                if (e == SSL_ERROR_WANT_READ) break;
-                if (e == SSL_ERROR_WANT_WRITE) {
-                    want(t, i, EPOLLOUT);
-                    break;
-                }
-                ERR_clear_error();
-                eof = true;  // close_notify, a reset or an abrupt end: judge what came
-                break;
-            }
-            const ssize_t n = ::recv(t.fd, buf, ask, 0);
-            if (n > 0) {
-                t.in.append(buf, std::size_t(n));
-                continue;
-            }
-            if (n == 0) eof = true;
-            else if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                if (t.in.empty()) {
-                    finish(i, now, Status::SockErr, 0, std::strerror(errno));
-                    return;
-                }
-                eof = true;
-            }
-            break;
-        }
-        evaluate_http(i, now, eof || t.in.size() >= kMaxResponse);
+        if (!read_some(i, now)) return;
+        evaluate_http(i, now, t.eof || t.in.size() >= kMaxResponse);
+        if (t.fd >= 0) wait_read(t, i);
     }
 
     void on_event(std::uint32_t i, std::uint32_t events, std::int64_t now) {
@@ -589,7 +571,10 @@ struct Checker::Impl {
                 finish(i, now, Status::L4Con, 0, std::strerror(err ? err : ECONNRESET) + where(t));
                 return;
             }
-            if (!(events & EPOLLOUT)) return;
+            if (!(events & EPOLLOUT)) {
+                if (events & EPOLLHUP) finish(i, now, Status::L4Con, 0, std::strerror(ECONNRESET) + where(t));
+                return;
+            }
             t.connected = true;
             // the rest of the check: `timeout check` after the connect, or what is left of `inter`
             if (t.b->timeouts.check > 0) t.deadline = now + t.b->timeouts.check;
@@ -744,7 +729,22 @@ struct Checker::Impl {
 
     void tell(Target& t, bool down) {
         t.sent_down = down;
-        if (hooks.changed) hooks.changed(t.be, t.sv, down);
+        const bool ok = !hooks.changed || hooks.changed(t.be, t.sv, down);
+        if (!ok && !t.resync) resyncs.push_back(std::uint32_t(&t - targets.data()));
+        t.resync = !ok;
+    }
+
+    // Changes the owner could not deliver (a shard's full mailbox) go again, once per turn.
+    void resync_all() {
+        if (resyncs.empty()) return;
+        std::vector<std::uint32_t> again;
+        again.swap(resyncs);
+        for (std::uint32_t i : again) {
+            Target& t = targets[i];
+            if (!t.resync) continue;
+            t.resync = false;
+            tell(t, t.sent_down);
+        }
     }
 
     void say(const Target& t, int level, const std::string& line) {
@@ -823,7 +823,7 @@ struct Checker::Impl {
             say(t, 4, who + " is stopping" + reason_text(t) + ". " + std::to_string(act) + " active and " +
                           std::to_string(bck) + " backup servers online." + (bck && !act ? " Running on backup." : "") +
                           " 0 sessions requeued, 0 total in queue.");
-        } else if (h.up && h.nolb && st == Status::L7Ok) {
+        } else if (h.up && h.nolb && passed(st) && st != Status::L7OkC) {
             h.nolb = false;
             h.last_change_ms = now;
             tell(t, false);
@@ -953,7 +953,7 @@ Checker::Checker(const config::Config& cfg, Hooks hooks, std::int64_t now_ms,
     // the first checks spread over the shortest interval (or max-spread-checks)
     std::int64_t window = std::numeric_limits<std::int64_t>::max();
     for (const auto& t : m.targets) window = std::min<std::int64_t>(window, t.s->check.inter);
-    if (cfg.global.max_spread_checks >= 0) window = std::min<std::int64_t>(window, cfg.global.max_spread_checks);
+    if (cfg.global.max_spread_checks > 0) window = std::min<std::int64_t>(window, cfg.global.max_spread_checks);
     const std::size_t n = m.targets.size();
     for (std::size_t i = 0; i < n; ++i) m.arm(std::uint32_t(i), now_ms + std::int64_t(i) * window / std::int64_t(n));
 }
@@ -1033,7 +1033,16 @@ bool Checker::enable(std::size_t be, std::size_t sv, bool on, std::int64_t now) 
     if (!on) {
         m.close_check(*t);
         ++t->gen;
-        // unchecked: considered UP
+        // unchecked: considered UP (HAProxy), at the top of its health for when checks resume
+        Health& h = t->h;
+        if (!h.up) {
+            h.up = true;
+            h.down_ms += now - h.down_since_ms;
+            h.down_since_ms = -1;
+            h.last_change_ms = now;
+        }
+        h.nolb = false;
+        h.health = h.rise + h.fall - 1;
         if (t->sent_down) m.tell(*t, false);
         return true;
     }
@@ -1058,13 +1067,11 @@ std::int64_t Checker::next_due_ms() const {
 void Checker::run(std::int64_t now) {
     Impl& m = *impl_;
     if (m.ep < 0) return;
+    // one pass: what stays ready is seen on the next turn, after the deadlines below
     epoll_event evs[256];
-    for (;;) {
-        const int n = ::epoll_wait(m.ep, evs, 256, 0);
-        if (n <= 0) break;
-        for (int k = 0; k < n; ++k) m.on_event(evs[k].data.u32, evs[k].events, now);
-        if (n < 256) break;
-    }
+    const int n = ::epoll_wait(m.ep, evs, 256, 0);
+    for (int k = 0; k < n; ++k) m.on_event(evs[k].data.u32, evs[k].events, now);
+    m.resync_all();
     while (!m.timers.empty()) {
         const Impl::Due d = m.timers.top();
         if (d.gen != m.targets[d.idx].gen) {
@@ -1089,7 +1096,7 @@ const Health* Checker::health(std::size_t be, std::size_t sv) const {
 
 bool Checker::down(std::size_t be, std::size_t sv) const {
     const Health* h = health(be, sv);
-    return h && h->enabled && (!h->up || h->nolb);
+    return h && (!h->up || h->nolb);
 }
 
 }  // namespace es::check

@@ -77,8 +77,9 @@ struct Carried {
 
 struct Hooks {
     // A server's traffic state changed: `down` (not to be picked) after UP -> DOWN or NOLB, false
-    // after DOWN -> UP. The owner records it and tells the data shards.
-    std::function<void(std::size_t be, std::size_t sv, bool down)> changed;
+    // after DOWN -> UP. The owner records it and tells the data shards; false when a shard could
+    // not take it now (a full mailbox): the checker calls again on its next run().
+    std::function<bool(std::size_t be, std::size_t sv, bool down)> changed;
     // Whether a server is ready and weighted by the runtime commands (maint, drain or weight 0 do
     // not count as "servers left" in the log line).
     std::function<bool(std::size_t be, std::size_t sv)> admin_ready;
