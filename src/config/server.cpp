@@ -41,8 +41,6 @@ constexpr ServerIgnored kServerIgnored[] = {
     {"check-proto", Arg::Any, kWhyCheck},
     {"observe", Arg::Any, kWhyCheck},
     {"on-error", Arg::Any, kWhyCheck},
-    {"on-marked-down", Arg::Any, kWhyCheck},
-    {"on-marked-up", Arg::Any, kWhyCheck},
     {"track", Arg::Any, kWhyCheck},
     {"id", Arg::Int, kWhyInfo},
     {"init-addr", Arg::Any, kWhyResolve},
@@ -167,6 +165,16 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
             sd.backup = true;
         } else if (opt == "no-backup") {
             sd.backup = false;
+        } else if (opt == "on-marked-down") {
+            const auto& v = arg_or_fail(line, ++i, opt, "shutdown-sessions");
+            if (v != "shutdown-sessions")
+                fail(line.at, "'on-marked-down' expects 'shutdown-sessions', got " + squote(v));
+            sd.check.shutdown_on_down = true;
+        } else if (opt == "on-marked-up") {
+            const auto& v = arg_or_fail(line, ++i, opt, "shutdown-backup-sessions");
+            if (v != "shutdown-backup-sessions")
+                fail(line.at, "'on-marked-up' expects 'shutdown-backup-sessions', got " + squote(v));
+            sd.check.shutdown_backup_on_up = true;
         } else if (opt == "check-ssl") {
             sd.check.ssl = 1;
         } else if (opt == "no-check-ssl") {
@@ -207,7 +215,7 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
                 std::vector<std::string_view> known = {
                     "weight", "maxconn", "disabled", "enabled", "backup", "no-backup", "check", "no-check",
                     "inter", "fastinter", "downinter", "rise", "fall", "port", "addr", "check-ssl", "no-check-ssl",
-                    "check-sni", "ssl", "no-ssl", "verify", "ca-file", "crl-file",
+                    "check-sni", "on-marked-down", "on-marked-up", "ssl", "no-ssl", "verify", "ca-file", "crl-file",
                     "verifyhost", "no-verifyhost", "crt", "sni", "alpn", "ssl-min-ver", "ssl-max-ver", "force-sslv3",
                     "force-tlsv10", "force-tlsv11", "force-tlsv12", "force-tlsv13", "ciphers",
                     "ciphersuites", "curves", "sigalgs", "client-sigalgs", "ssl-reuse", "no-ssl-reuse",

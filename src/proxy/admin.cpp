@@ -41,6 +41,17 @@ void Worker::on_server_admin(const shard::Message& m) {
     if (c.backend >= lbs_.size()) return;
     BackendLb& lb = *lbs_[c.backend];
     if (c.server >= lb.size()) return;
+    if (c.op == kAdminOpShutdown) {
+        // HAProxy's on-marked-down shutdown-sessions / on-marked-up shutdown-backup-sessions
+        const bool backups = c.value == 1;
+        auto on_target = [&](int srv) {
+            if (srv < 0 || std::size_t(srv) >= lb.size()) return false;
+            return backups ? lb.server(srv).backup : srv == int(c.server);
+        };
+        tcp_->shutdown_sessions(int(c.backend), on_target);
+        h1_->http_shutdown_sessions(int(c.backend), on_target);
+        return;
+    }
     bool ok = false;
     if (c.op == kAdminOpState) {
         if (c.value <= std::uint32_t(shard::ServerAdmin::Maint))

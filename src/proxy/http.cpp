@@ -288,6 +288,28 @@ void H1Proxy::http_stop() {
     }
 }
 
+void H1Proxy::http_shutdown_sessions(int be, const std::function<bool(int)>& on) {
+    for (core::ListNode* n = hall_.next; n != &hall_;) {
+        core::ListNode* nx = n->next;
+        H1Conn* s = reinterpret_cast<H1Conn*>(reinterpret_cast<char*>(n) - offsetof(H1Conn, all_node));
+        if (s->conn && s->conn->be == be && on(s->conn->server)) {
+            if (s->st) s->st->term[0] = 'D';  // killed because the server went down (HAProxy's 'D')
+            h_close(s);
+        }
+        n = nx;
+    }
+    if (be >= 0 && std::size_t(be) < idle_.size())
+        for (std::size_t k = 0; k < idle_[std::size_t(be)].size(); ++k) {
+            if (!on(int(k))) continue;
+            core::ListNode& head = idle_[std::size_t(be)][k];
+            while (head.linked()) {
+                H1SrvConn* c =
+                    reinterpret_cast<H1SrvConn*>(reinterpret_cast<char*>(head.next) - offsetof(H1SrvConn, idle_node));
+                c_close(c);
+            }
+        }
+}
+
 // Drain (see worker.cpp): closes the keep-alive connections whose client stayed quiet since the
 // drain began or since its last exchange, each after `es.drain-idle-after` plus its own offset in
 // `close-spread-time`; once no session is left, the pooled server connections go too.

@@ -175,6 +175,15 @@ void TcpProxy::stop() {
     }
 }
 
+void TcpProxy::shutdown_sessions(int be, const std::function<bool(int)>& on) {
+    for (core::ListNode* n = all_.next; n != &all_;) {
+        core::ListNode* nx = n->next;
+        Session* s = reinterpret_cast<Session*>(reinterpret_cast<char*>(n) - offsetof(Session, all_node));
+        if (s->be == be && s->counted_srv && on(s->server)) close_session(s);
+        n = nx;
+    }
+}
+
 void TcpProxy::end_of_turn() {
     // ENOBUFS: re-arm starved recvs once a quarter of the ring is back (re-arming sooner only spins)
     if (!starved_.empty() && bufs_->available() >= bufs_->count() / 4) {

@@ -7,6 +7,9 @@
 //     op kAdminOpState   value = shard::ServerAdmin as an integer (0 ready, 1 drain, 2 maint)
 //     op kAdminOpWeight  value = the new runtime weight, 0..kMaxWeight
 //     op kAdminOpHealth  value = 0 UP, 1 DOWN (the control shard's health checks, src/check/)
+//     op kAdminOpShutdown value = 0: cut the sessions on this server (on-marked-down
+//                        shutdown-sessions); 1: cut those on the backend's backup servers
+//                        (on-marked-up shutdown-backup-sessions; the server index is ignored)
 // A shard ignores a message whose indexes, op or value are out of range (proxy/admin.cpp).
 #pragma once
 
@@ -19,6 +22,7 @@ namespace es::proxy {
 inline constexpr std::uint32_t kAdminOpState = 1;
 inline constexpr std::uint32_t kAdminOpWeight = 2;
 inline constexpr std::uint32_t kAdminOpHealth = 3;
+inline constexpr std::uint32_t kAdminOpShutdown = 4;
 
 // HAProxy's bound for a server weight, in the configuration and at runtime.
 inline constexpr int kMaxWeight = 256;

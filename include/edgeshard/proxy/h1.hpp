@@ -58,6 +58,9 @@ public:
     void http_on_server_cqe(const shard::UserData& u, const shard::Cqe& e);  // ops owned by HttpServer
     void http_end_of_turn();
     void http_stop();                 // hard stop: every connection closes now
+    // Cuts the exchanges of backend `be` on a server `on(server)` names, and drops its idle server
+    // connections (a health change: on-marked-down shutdown-sessions).
+    void http_shutdown_sessions(int be, const std::function<bool(int)>& on);
     void h_server_slot_freed(int be); // a server of `be` has room: start a queued exchange
     void h_page_answer(const shard::Message& m);  // the control shard's answer to a page request
 

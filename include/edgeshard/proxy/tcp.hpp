@@ -43,6 +43,8 @@ public:
     void end_of_turn();    // re-arms receives that ran out of buffers, once buffers are back
     void release_ended();  // frees the sessions whose last completion came this turn
     void stop();           // hard stop: every session closes now
+    // Cuts the sessions of backend `be` whose server `on(server)` names (a health change: on-marked-down).
+    void shutdown_sessions(int be, const std::function<bool(int)>& on);
     // a server of `be` may have room: start waiting sessions while room() says so
     void serve_queue(std::size_t be, const std::function<bool()>& room);
     void pools(std::vector<pool::RawPool*>& out);
