@@ -158,11 +158,7 @@ struct ControlShard::Impl {
     // ---- health checks (src/check/): results become kAdminOpHealth changes, like `set server`
     void start_checks() {
         check::Hooks hooks;
-        hooks.changed = [this](std::size_t be, std::size_t sv, bool down) {
-            const std::string err = services.set_server(be, sv, proxy::kAdminOpHealth, down ? 1 : 0);
-            if (!err.empty()) std::fprintf(stderr, "edgeshard: health check: %s\n", err.c_str());
-            track_backends(core::now_ms());
-        };
+        hooks.changed = [this](std::size_t be, std::size_t sv, bool down) { return post_health(be, sv, down); };
         hooks.admin_ready = [this](std::size_t be, std::size_t sv) {
             const auto& table = rt.server_runtime();
             if (be >= table.size() || sv >= table[be].size()) return true;
@@ -189,10 +185,17 @@ struct ControlShard::Impl {
                 table[b][k].down = checker->down(b, k);
         services.health_admin = [this](std::size_t be, std::size_t sv, std::string_view what) -> std::string {
             const std::int64_t now = core::now_ms();
-            if (what == "enable" || what == "disable") checker->enable(be, sv, what == "enable", now);
-            else if (what == "up") checker->force(be, sv, check::Checker::Force::Up, now);
-            else if (what == "stopping") checker->force(be, sv, check::Checker::Force::Stopping, now);
-            else if (what == "down") checker->force(be, sv, check::Checker::Force::Down, now);
+            if (what == "enable" || what == "disable") {
+                if (checker) checker->enable(be, sv, what == "enable", now);
+                return {};
+            }
+            const auto f = what == "up"         ? check::Checker::Force::Up
+                           : what == "stopping" ? check::Checker::Force::Stopping
+                                                : check::Checker::Force::Down;
+            if (checker && checker->force(be, sv, f, now)) return {};
+            // a server without `check` keeps what it is told (HAProxy marks it so too)
+            if (!post_health(be, sv, f != check::Checker::Force::Up))
+                return "The change is recorded but some shard(s) did not take it (mailbox full); repeat the command.";
             return {};
         };
         // maintenance pauses a server's checks; leaving it resumes them (HAProxy)
@@ -212,6 +215,33 @@ struct ControlShard::Impl {
             t.health = [this](std::size_t be, std::size_t sv) { return checker ? checker->health(be, sv) : nullptr; };
             return t;
         };
+    }
+
+    // A health change: the runtime table (a reload and a starting shard read it), then one message
+    // per running data shard. Never waits: a full mailbox makes it false and the checker sends the
+    // change again on its next run. A server going DOWN with `on-marked-down shutdown-sessions`
+    // has its sessions cut; an active one coming UP with `on-marked-up shutdown-backup-sessions`
+    // has the backups' sessions cut.
+    bool post_health(std::size_t be, std::size_t sv, bool down) {
+        auto& table = rt.server_runtime();
+        if (be >= table.size() || sv >= table[be].size()) return true;
+        const bool was = table[be][sv].down;
+        table[be][sv].down = down;
+        bool ok = true;
+        std::vector<shard::Message> msgs{
+            proxy::encode_server_admin({std::uint32_t(be), std::uint32_t(sv), proxy::kAdminOpHealth, down ? 1u : 0u})};
+        const config::Server& cs = rt.config().backends[be].servers[sv];
+        if (down && !was && cs.check.shutdown_on_down)
+            msgs.push_back(proxy::encode_server_admin({std::uint32_t(be), std::uint32_t(sv), proxy::kAdminOpShutdown, 0}));
+        if (!down && was && !cs.backup && cs.check.shutdown_backup_on_up)
+            msgs.push_back(proxy::encode_server_admin({std::uint32_t(be), std::uint32_t(sv), proxy::kAdminOpShutdown, 1}));
+        for (std::size_t i = 0; i < rt.shard_count(); ++i) {
+            if (!rt.running(i)) continue;
+            for (const shard::Message& m : msgs)
+                if (!rt.post(i, m)) ok = false;
+        }
+        track_backends(core::now_ms());
+        return ok;
     }
 
     // A backend is up while one of its servers can be picked (ready, weighted, not DOWN or NOLB).
@@ -609,6 +639,7 @@ struct ControlShard::Impl {
     void begin_drain(const std::vector<int>& taken) {
         if (draining) return;
         draining = true;
+        checker.reset();  // a stopping process checks nothing (HAProxy): its successor does
         drain_start_ms = core::now_ms();
         rt.soft_stop(taken);
     }

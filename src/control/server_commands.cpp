@@ -359,6 +359,8 @@ StateRow make_row(const ServerTable& t, std::uint32_t be_id, std::size_t be, std
         row.check_state = 0x2 | (h->enabled ? 0x4u : 0u) | (h->in_progress ? 0x1u : 0u) | (h->paused ? 0x8u : 0u);
         row.check_port = cs.check.port;
         if (r.admin != ServerAdmin::Maint) row.op_state = !h->up ? kOpStopped : h->nolb ? 3 : kOpRunning;
+    } else if (r.down) {
+        row.op_state = kOpStopped;  // `set server ... health down` on a server without `check`
     }
     row.uweight = r.weight;
     row.iweight = cs.weight;

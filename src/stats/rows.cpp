@@ -56,7 +56,7 @@ const ServerState* runtime_state(const Snapshot& snap, std::size_t be, std::size
 // A server takes traffic from the LB when it is ready (not in drain or maintenance), has a
 // weight, and its health check (if any) says UP and not NOLB.
 bool server_usable(const ServerState& r) {
-    return r.admin == ServerState::Admin::Ready && r.weight > 0 &&
+    return r.admin == ServerState::Admin::Ready && r.weight > 0 && !r.down &&
            (!r.check.enabled || (r.check.up && !r.check.nolb));
 }
 
@@ -211,6 +211,8 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
         row[st::status] = Field::str("MAINT", Origin::Status);
     else if (ck)
         row[st::status] = Field::str(ck->state, Origin::Status);
+    else if (rs.down)
+        row[st::status] = Field::str("DOWN", Origin::Status);  // `set server ... health down`, or unchecked and DOWN
     else
         row[st::status] = Field::str(rs.admin == ServerState::Admin::Drain ? "DRAIN" : "no check", Origin::Status);
     row[st::weight] = Field::u32(rs.weight, Origin::Metric, Nature::Avg);

@@ -62,6 +62,7 @@ struct ServerState {
     int weight = 1;
     Admin admin = Admin::Ready;
     std::int64_t lastchg_s = -1;  // seconds since the last state change (-1: unknown)
+    bool down = false;            // not to be picked for health (a check, or `set server ... health down`)
     CheckView check;
 };
 
