@@ -21,6 +21,8 @@ shard, against real origins on 127.0.0.1; the same configuration passes against 
   F. Reload (edgeshard only: the handoff): a DOWN server stays DOWN in the new process, an UP
      one stays UP, and the counters carry over.
   G. Bad input: a bad regex and an unknown `http-check expect` match are file:line errors.
+  I. `on-marked-down shutdown-sessions`: a server marked DOWN has its L4 session cut; a server
+     without it keeps its session.
   H. Runtime commands: `set server ... health down|stopping|up` (DOWN, NOLB, UP at once, traffic
      follows), `disable|enable health`, maintenance pausing and resuming the checks.
 """
@@ -42,7 +44,15 @@ INTER = 200  # ms
 
 
 def srv(es, be, sv):
-    return es.stats()[(be, sv)]
+    """The server's `show stat` row once no check of it is in progress (the detail and the code of
+    a check in progress are blank, on HAProxy too)."""
+    row = {}
+    for _ in range(200):
+        row = es.stats()[(be, sv)]
+        if not str(row.get("check_status", "")).startswith("* "):
+            return row
+        time.sleep(0.005)
+    return row
 
 
 def wait_status(es, be, sv, want, timeout, what):
@@ -115,7 +125,7 @@ def main(h):
     tls_o = http_origin.start(h, name="tlso", tls=tctx)
     dead_port = eslib.free_port()
 
-    port, p503, pexp, pcli, ptcp, ptls, pload = (eslib.free_port() for _ in range(7))
+    port, p503, pexp, pcli, ptcp, pkill, pload = (eslib.free_port() for _ in range(7))
     chk = f"default-server inter {INTER} rise 2 fall 2"
     cfg = (eslib.http_global(sock, nbthread=2)
            + eslib.http_defaults(connect="500ms", extra="retries 3\noption redispatch")
@@ -162,6 +172,11 @@ def main(h):
                 {chk}
                 server echo {L}:{echo.port} check
                 server dead {L}:{dead_port} check""")
+           + eslib.section("listen lkill", f"""
+                mode tcp
+                bind {L}:{pkill}
+                {chk}
+                server echo {L}:{echo.port} check on-marked-down shutdown-sessions""")
            + eslib.section("backend btls", f"""
                 {chk}
                 server t {L}:{tls_o.port} ssl verify none check""")
@@ -182,7 +197,7 @@ def main(h):
                 {chk}
                 server l1 {L}:{s2.port} check
                 server l2 {L}:{ox.port} check"""))
-    es = eslib.start_proxy(h, cfg, ports=[port, p503, pexp, pcli, ptcp, pload], sock=sock)
+    es = eslib.start_proxy(h, cfg, ports=[port, p503, pexp, pcli, ptcp, pkill, pload], sock=sock)
 
     # ---- A. HTTP checks, DOWN, backup, UP again
     wait_status(es, "be", "s1", "UP", 3, "s1 UP after its first checks")
@@ -364,6 +379,27 @@ def main(h):
     cmd("set server bcli/y state ready")
     check_eq(int(op_state("y")[1]) & ~1, 6, "leaving maintenance resumes the checks (0x1: one may be running)")
     wait_status(es, "bcli", "y", "UP", 5, "y UP after maintenance")
+
+    # ---- I. on-marked-down shutdown-sessions cuts the server's sessions; without it they stay
+    wait_status(es, "lkill", "echo", "UP", 3, "lkill/echo UP")
+    wait_status(es, "ltcp", "echo", "UP", 3, "ltcp/echo UP")
+    held = {}
+    for name, p in (("kill", pkill), ("keep", ptcp)):
+        c = eslib.connect(p, timeout=5)
+        c.sendall(b"before")
+        check_eq(eslib.recv_exact(c, 6, timeout=5, what="echo"), b"before", f"{name}: the session works")
+        held[name] = c
+    cmd("set server lkill/echo health down")
+    cmd("set server ltcp/echo health down")
+    how = eslib.wait_eof(held["kill"], 3)[0]
+    check(how in ("eof", "reset"), f"on-marked-down shutdown-sessions: the session is cut ({how!r})")
+    held["keep"].sendall(b"after")
+    check_eq(eslib.recv_exact(held["keep"], 5, timeout=5, what="echo"), b"after",
+             "without on-marked-down the session outlives the DOWN state")
+    for c in held.values():
+        c.close()
+    cmd("set server lkill/echo health up")
+    cmd("set server ltcp/echo health up")
 
     # ---- F. reload keeps health (edgeshard's handoff)
     if eslib.edgeshard_only("health carried across a reload"):

@@ -29,7 +29,15 @@ SYS_PYTHON = "/usr/bin/python3"  # Debian's, which has python3-aiosmtpd
 
 
 def srv(es, be, sv):
-    return es.stats()[(be, sv)]
+    """The server's `show stat` row once no check of it is in progress (the detail and the code of
+    a check in progress are blank, on HAProxy too)."""
+    row = {}
+    for _ in range(200):
+        row = es.stats()[(be, sv)]
+        if not str(row.get("check_status", "")).startswith("* "):
+            return row
+        time.sleep(0.005)
+    return row
 
 
 def wait_status(es, be, sv, want, timeout, what):
