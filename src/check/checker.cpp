@@ -130,6 +130,11 @@ struct Checker::Impl {
     SSL_CTX* tls_ctx = nullptr;  // for checks over TLS: no verification, as a check only asks "is it up"
     std::size_t flying = 0;
     std::vector<std::uint32_t> resyncs;  // targets whose last change the owner did not take
+    struct Ramp {
+        std::uint32_t idx;
+        std::int64_t start, next;
+    };
+    std::vector<Ramp> ramps;  // slowstart: servers taking a growing share of their weight
     std::mt19937_64 rng{std::random_device{}()};
     // compiled regexes of the http-check expect rules, by backend
     std::vector<std::vector<std::unique_ptr<regex_t, void (*)(regex_t*)>>> regexes;
@@ -734,6 +739,66 @@ struct Checker::Impl {
         t.resync = !ok;
     }
 
+    // slowstart: ceil(elapsed * 100 / slowstart), 1..100
+    static int ramp_pct(std::int64_t elapsed, std::int64_t slowstart) {
+        if (slowstart <= 0 || elapsed >= slowstart) return 100;
+        const std::int64_t p = (elapsed * 100 + slowstart - 1) / slowstart;
+        return int(std::clamp<std::int64_t>(p, 1, 100));
+    }
+
+    // A server back UP with `slowstart` starts at a small share of its weight.
+    void start_ramp(Target& t, std::int64_t now) {
+        const std::int64_t ss = t.s->check.slowstart;
+        if (ss <= 0) return;
+        const std::uint32_t i = std::uint32_t(&t - targets.data());
+        for (auto& r : ramps)
+            if (r.idx == i) {
+                r.start = now;
+                r.next = now;
+                return;
+            }
+        ramps.push_back({i, now, now});
+        update_ramps(now);
+    }
+
+    void update_ramps(std::int64_t now) {
+        for (std::size_t k = 0; k < ramps.size();) {
+            Ramp& r = ramps[k];
+            Target& t = targets[r.idx];
+            if (!t.h.up || t.h.paused) {  // gone again: its next UP starts a new ramp
+                t.h.throttle = 100;
+                ramps[k] = ramps.back();
+                ramps.pop_back();
+                continue;
+            }
+            if (now >= r.next) {
+                const std::int64_t ss = t.s->check.slowstart;
+                const int pct = ramp_pct(now - r.start, ss);
+                if (pct != t.h.throttle || r.next == r.start) {
+                    t.h.throttle = pct;
+                    if (hooks.throttle && !hooks.throttle(t.be, t.sv, pct)) {
+                        r.next = now;  // not taken: again on the next run
+                        ++k;
+                        continue;
+                    }
+                }
+                if (pct >= 100) {
+                    ramps[k] = ramps.back();
+                    ramps.pop_back();
+                    continue;
+                }
+                r.next = now + std::max<std::int64_t>(1000, ss / 20);
+            }
+            ++k;
+        }
+    }
+
+    std::int64_t next_ramp() const {
+        std::int64_t n = std::numeric_limits<std::int64_t>::max();
+        for (const auto& r : ramps) n = std::min(n, r.next);
+        return n;
+    }
+
     // Changes the owner could not deliver (a shard's full mailbox) go again, once per turn.
     void resync_all() {
         if (resyncs.empty()) return;
@@ -811,6 +876,7 @@ struct Checker::Impl {
             h.down_since_ms = -1;
             h.last_change_ms = now;
             tell(t, h.nolb);
+            start_ramp(t, now);
             const auto [act, bck] = servers_left(t.be);
             say(t, 5, who + (h.nolb ? " is stopping" : " is UP") + reason_text(t) + ". " + std::to_string(act) +
                           " active and " + std::to_string(bck) + " backup servers online." +
@@ -990,6 +1056,7 @@ bool Checker::maintenance(std::size_t be, std::size_t sv, bool on, std::int64_t 
     }
     t->h.nolb = false;
     if (t->sent_down) m.tell(*t, false);
+    m.start_ramp(*t, now);
     if (t->h.enabled) m.arm(i, now);
     return true;
 }
@@ -1014,6 +1081,7 @@ bool Checker::force(std::size_t be, std::size_t sv, Force f, std::int64_t now) {
             h.up = true;
             h.down_ms += now - h.down_since_ms;
             h.down_since_ms = -1;
+            m.start_ramp(*t, now);
         }
         h.nolb = f == Force::Stopping;
     }
@@ -1056,12 +1124,16 @@ int Checker::fd() const { return impl_->ep; }
 
 std::int64_t Checker::next_due_ms() const {
     auto& m = *impl_;
-    while (!m.timers.empty()) {
-        const Impl::Due& d = m.timers.top();
-        if (d.gen == m.targets[d.idx].gen) return d.at;
-        m.timers.pop();
-    }
-    return std::numeric_limits<std::int64_t>::max();
+    const std::int64_t ramp = m.next_ramp();
+    const std::int64_t due = [&] {
+        while (!m.timers.empty()) {
+            const Impl::Due& d = m.timers.top();
+            if (d.gen == m.targets[d.idx].gen) return d.at;
+            m.timers.pop();
+        }
+        return std::numeric_limits<std::int64_t>::max();
+    }();
+    return std::min(due, ramp);
 }
 
 void Checker::run(std::int64_t now) {
@@ -1072,6 +1144,7 @@ void Checker::run(std::int64_t now) {
     const int n = ::epoll_wait(m.ep, evs, 256, 0);
     for (int k = 0; k < n; ++k) m.on_event(evs[k].data.u32, evs[k].events, now);
     m.resync_all();
+    if (!m.ramps.empty()) m.update_ramps(now);
     while (!m.timers.empty()) {
         const Impl::Due d = m.timers.top();
         if (d.gen != m.targets[d.idx].gen) {

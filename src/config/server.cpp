@@ -32,7 +32,6 @@ constexpr ServerIgnored kServerIgnored[] = {
     {"check-send-proxy", Arg::None, kWhyCheck},
     {"check-via-socks4", Arg::None, kWhyCheck},
     {"agent-inter", Arg::Time, kWhyCheck},
-    {"slowstart", Arg::Time, "a server takes its full weight at once (no ramp-up when it comes back)"},
     {"agent-port", Arg::Int, kWhyCheck},
     {"error-limit", Arg::Int, kWhyCheck},
     {"agent-addr", Arg::Any, kWhyCheck},
@@ -165,6 +164,8 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
             sd.backup = true;
         } else if (opt == "no-backup") {
             sd.backup = false;
+        } else if (opt == "slowstart") {
+            sd.check.slowstart = time_arg(line, ++i, opt);
         } else if (opt == "on-marked-down") {
             const auto& v = arg_or_fail(line, ++i, opt, "shutdown-sessions");
             if (v != "shutdown-sessions")
@@ -215,7 +216,7 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
                 std::vector<std::string_view> known = {
                     "weight", "maxconn", "disabled", "enabled", "backup", "no-backup", "check", "no-check",
                     "inter", "fastinter", "downinter", "rise", "fall", "port", "addr", "check-ssl", "no-check-ssl",
-                    "check-sni", "on-marked-down", "on-marked-up", "ssl", "no-ssl", "verify", "ca-file", "crl-file",
+                    "check-sni", "slowstart", "on-marked-down", "on-marked-up", "ssl", "no-ssl", "verify", "ca-file", "crl-file",
                     "verifyhost", "no-verifyhost", "crt", "sni", "alpn", "ssl-min-ver", "ssl-max-ver", "force-sslv3",
                     "force-tlsv10", "force-tlsv11", "force-tlsv12", "force-tlsv13", "ciphers",
                     "ciphersuites", "curves", "sigalgs", "client-sigalgs", "ssl-reuse", "no-ssl-reuse",

@@ -159,6 +159,14 @@ struct ControlShard::Impl {
     void start_checks() {
         check::Hooks hooks;
         hooks.changed = [this](std::size_t be, std::size_t sv, bool down) { return post_health(be, sv, down); };
+        hooks.throttle = [this](std::size_t be, std::size_t sv, int pct) {
+            const shard::Message m = proxy::encode_server_admin(
+                {std::uint32_t(be), std::uint32_t(sv), proxy::kAdminOpThrottle, std::uint32_t(pct)});
+            bool ok = true;
+            for (std::size_t i = 0; i < rt.shard_count(); ++i)
+                if (rt.running(i) && !rt.post(i, m)) ok = false;
+            return ok;
+        };
         hooks.admin_ready = [this](std::size_t be, std::size_t sv) {
             const auto& table = rt.server_runtime();
             if (be >= table.size() || sv >= table[be].size()) return true;
@@ -302,6 +310,7 @@ struct ControlShard::Impl {
                 v.failed = h->failed;
                 v.down_trans = h->down_trans;
                 v.downtime_s = h->downtime_ms(now) / 1000;
+                v.throttle = h->up ? h->throttle : 100;
                 // HAProxy's status column: "UP", "UP 1/3" (going down), "DOWN 1/2" (going up), "NOLB", "DRAIN"
                 const bool drain = s.admin == stats::ServerState::Admin::Drain;
                 if (h->up) {

@@ -60,6 +60,8 @@ void Worker::on_server_admin(const shard::Message& m) {
         if (c.value <= std::uint32_t(kMaxWeight)) ok = lb.set_weight(int(c.server), int(c.value));
     } else if (c.op == kAdminOpHealth) {
         if (c.value <= 1) ok = lb.set_down(int(c.server), c.value == 1);
+    } else if (c.op == kAdminOpThrottle) {
+        ok = lb.set_throttle(int(c.server), int(c.value));
     }
     if (!ok) return;
 

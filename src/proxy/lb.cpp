@@ -141,6 +141,15 @@ bool BackendLb::set_down(int i, bool down) {
     return true;
 }
 
+bool BackendLb::set_throttle(int i, int pct) {
+    if (i < 0 || std::size_t(i) >= servers_.size() || pct < 1 || pct > 100) return false;
+    ServerSlot& s = servers_[std::size_t(i)];
+    if (s.throttle == pct) return true;
+    s.throttle = pct;
+    rebuild(true);
+    return true;
+}
+
 void BackendLb::compute_tiers() {
     bool any_active = false;
     for (const ServerSlot& s : servers_)
@@ -235,7 +244,9 @@ void BackendLb::build_ring() {
         const ServerSlot& s = servers_[i];
         if (s.weight <= 0) continue;
         const std::uint64_t base = hash64(s.cfg->name, kRingSeed);
-        const std::uint64_t n = std::uint64_t(s.weight) * scale;
+        // slowstart: the first points of its rank order only, so it gains keys as it ramps
+        const std::uint64_t full = std::uint64_t(s.weight) * scale;
+        const std::uint64_t n = s.throttle >= 100 ? full : std::max<std::uint64_t>(1, (full * std::uint64_t(s.throttle) + 99) / 100);
         for (std::uint64_t j = 0; j < n; ++j)
             points.emplace_back(fold(avalanche(base + (j + 1) * kGolden)), std::uint16_t(i));
     }
@@ -309,8 +320,8 @@ int BackendLb::pick_rr(int exclude) {
     for (std::size_t i = 0; i < servers_.size(); ++i) {
         if (!candidate(int(i), exclude)) continue;
         ServerSlot& s = servers_[i];
-        s.rr_current += s.weight;
-        total += s.weight;
+        s.rr_current += s.eweight();
+        total += s.eweight();
         if (best < 0 || s.rr_current > servers_[std::size_t(best)].rr_current) best = int(i);
     }
     if (best >= 0) servers_[std::size_t(best)].rr_current -= total;
@@ -331,7 +342,7 @@ int BackendLb::pick_leastconn(int exclude) {
         }
         const ServerSlot& a = servers_[i];
         const ServerSlot& b = servers_[std::size_t(best)];
-        if (std::int64_t(a.cur) * b.weight < std::int64_t(b.cur) * a.weight) best = int(i);
+        if (std::int64_t(a.cur) * b.eweight() < std::int64_t(b.cur) * a.eweight()) best = int(i);
     }
     if (best >= 0) lc_start_ = std::size_t(best + 1) % n;
     return best;
@@ -351,7 +362,7 @@ std::uint32_t BackendLb::next_random() {
 int BackendLb::pick_random(int exclude) {
     std::uint64_t total = 0;
     for (std::size_t i = 0; i < servers_.size(); ++i)
-        if (candidate(int(i), exclude)) total += std::uint64_t(servers_[i].weight);
+        if (candidate(int(i), exclude)) total += std::uint64_t(servers_[i].eweight());
     if (total == 0) return -1;
     int best = -1;
     for (int d = 0; d < draws_; ++d) {
@@ -361,7 +372,7 @@ int BackendLb::pick_random(int exclude) {
         int got = -1;
         for (std::size_t i = 0; i < servers_.size(); ++i) {
             if (!candidate(int(i), exclude)) continue;
-            const auto w = std::uint64_t(servers_[i].weight);
+            const auto w = std::uint64_t(servers_[i].eweight());
             if (r < w) {
                 got = int(i);
                 break;
@@ -375,7 +386,7 @@ int BackendLb::pick_random(int exclude) {
         }
         const ServerSlot& a = servers_[std::size_t(got)];
         const ServerSlot& b = servers_[std::size_t(best)];
-        if (std::int64_t(a.cur) * b.weight < std::int64_t(b.cur) * a.weight) best = got;
+        if (std::int64_t(a.cur) * b.eweight() < std::int64_t(b.cur) * a.eweight()) best = got;
     }
     return best;
 }

@@ -220,6 +220,7 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
     row[st::bck] = Field::u32(cs.backup ? 1 : 0, Origin::Status);
     if (live && live->lastchg_s >= 0) row[st::lastchg] = Field::u32(live->lastchg_s, Origin::Metric, Nature::Age);
     if (ck) {
+        if (ck->throttle < 100) row[st::throttle] = Field::u32(ck->throttle, Origin::Metric, Nature::Avg);
         row[st::chkfail] = counter(ck->failed);
         row[st::chkdown] = counter(ck->down_trans);
         row[st::downtime] = Field::u32(ck->downtime_s, Origin::Metric, Nature::Counter);

@@ -13,6 +13,8 @@
 //   - the next check is `inter` after the last one ends, `fastinter` while the health is between
 //     its ends, `downinter` while DOWN; `spread-checks` adds +/- that percent of random; the first
 //     checks are spread over `inter` (or `max-spread-checks`).
+//   - `slowstart`: a server that comes UP (from DOWN or maintenance) takes a growing share of its
+//     weight, recomputed every max(1 s, slowstart / 20) until it reaches 100%.
 //   - timeouts: without `timeout check`, `inter` bounds the whole check; with it, the connect is
 //     bounded by min(`timeout connect`, `inter`) and the rest by `timeout check`.
 //   - a TCP check passes when the connection is accepted (L4OK; L4CON with the error, L4TOUT);
@@ -63,6 +65,7 @@ struct Health {
     std::int64_t last_change_ms = 0;  // steady clock of the last UP/DOWN change (or the start)
     std::int64_t down_ms = 0;         // time spent DOWN before down_since_ms
     std::int64_t down_since_ms = -1;  // DOWN since then (-1: up)
+    int throttle = 100;               // slowstart: the percent of its weight it takes now
     std::int64_t downtime_ms(std::int64_t now) const {
         return down_ms + (down_since_ms >= 0 ? now - down_since_ms : 0);
     }
@@ -85,6 +88,8 @@ struct Hooks {
     std::function<bool(std::size_t be, std::size_t sv)> admin_ready;
     // A log line in HAProxy's words (`level`: syslog severity, 1 alert, 4 warning, 5 notice).
     std::function<void(const config::Backend& be, int level, const std::string& line)> log;
+    // slowstart: the server takes `pct` percent (1..100) of its weight; false as for `changed`.
+    std::function<bool(std::size_t be, std::size_t sv, int pct)> throttle;
 };
 
 class Checker {

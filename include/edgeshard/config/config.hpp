@@ -265,6 +265,7 @@ struct ServerCheck {
     int port = 0;          // port: checks go to this port (0: the server's)
     std::optional<SockAddr> addr;  // addr: checks go to this address (the port as above)
     int ssl = -1;          // check-ssl 1, no-check-ssl 0; -1: as the server (`ssl`) unless `port` or `addr` is set
+    Millis slowstart = 0;  // slowstart: the weight ramps from 0 to 100% over this time after the server comes UP
     bool shutdown_on_down = false;        // on-marked-down shutdown-sessions: its sessions are cut when it goes DOWN
     bool shutdown_backup_on_up = false;   // on-marked-up shutdown-backup-sessions: the backups' sessions are cut when it comes UP
     std::string sni;       // check-sni: the server name the checks send

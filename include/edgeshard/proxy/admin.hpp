@@ -10,6 +10,7 @@
 //     op kAdminOpShutdown value = 0: cut the sessions on this server (on-marked-down
 //                        shutdown-sessions); 1: cut those on the backend's backup servers
 //                        (on-marked-up shutdown-backup-sessions; the server index is ignored)
+//     op kAdminOpThrottle value = 1..100: the percent of its weight the server takes (slowstart)
 // A shard ignores a message whose indexes, op or value are out of range (proxy/admin.cpp).
 #pragma once
 
@@ -23,6 +24,7 @@ inline constexpr std::uint32_t kAdminOpState = 1;
 inline constexpr std::uint32_t kAdminOpWeight = 2;
 inline constexpr std::uint32_t kAdminOpHealth = 3;
 inline constexpr std::uint32_t kAdminOpShutdown = 4;
+inline constexpr std::uint32_t kAdminOpThrottle = 5;  // value = 1..100: slowstart's share of the weight
 
 // HAProxy's bound for a server weight, in the configuration and at runtime.
 inline constexpr int kMaxWeight = 256;

@@ -57,6 +57,7 @@ struct ServerSlot {
     int cur = 0;                  // connections connecting or established from this shard
     std::int64_t rr_current = 0;  // smooth weighted round-robin state
     int weight = 0;               // runtime weight: the configured one until `set weight`
+    int throttle = 100;           // slowstart: the percent of `weight` it takes while ramping up
     shard::ServerAdmin admin = shard::ServerAdmin::Ready;  // `disabled` in the configuration: Maint
     bool down = false;    // its health check says DOWN (the control shard's kAdminOpHealth)
     bool backup = false;  // `backup` in the configuration
@@ -66,6 +67,12 @@ struct ServerSlot {
     bool operational() const { return admin == shard::ServerAdmin::Ready && weight > 0 && !down; }
     // Eligible for a new connection or request (maxconn aside).
     bool usable() const { return operational() && in_tier; }
+    // The weight the dynamic algorithms (roundrobin, leastconn, random) use, in sixteenths: `weight`
+    // x 16, or its slowstart share rounded up, so a weight-1 server ramps too (HAProxy's scale).
+    // Map-based hashing ignores slowstart, as HAProxy's does; the consistent ring scales its points.
+    int eweight() const {
+        return weight <= 0 ? 0 : throttle >= 100 ? weight * 16 : (weight * 16 * throttle + 99) / 100;
+    }
     bool has_room() const { return limit == 0 || cur < limit; }
 };
 
@@ -137,6 +144,8 @@ class BackendLb {
     // ring keeps its points and skips them, so only its keys move); backups take over when no active
     // server is operational.
     bool set_down(int i, bool down);
+    // slowstart: the percent (1..100) of its weight a server takes; the ring and the map follow.
+    bool set_throttle(int i, int pct);
     // Servers of the tier that serves now, and whether that tier is the backups (for tests and logs).
     bool on_backup() const { return on_backup_; }
     // Applies a whole backend's table at once (one rebuild); entries beyond size() are ignored,

@@ -55,6 +55,7 @@ struct CheckView {
     std::int64_t duration_ms = -1;  // -1: no check finished yet
     std::uint64_t failed = 0, down_trans = 0;
     std::int64_t downtime_s = 0;
+    int throttle = 100;  // slowstart: the percent of its weight it takes now
 };
 
 struct ServerState {

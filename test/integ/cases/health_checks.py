@@ -23,6 +23,8 @@ shard, against real origins on 127.0.0.1; the same configuration passes against 
   G. Bad input: a bad regex and an unknown `http-check expect` match are file:line errors.
   I. `on-marked-down shutdown-sessions`: a server marked DOWN has its L4 session cut; a server
      without it keeps its session.
+  J. `slowstart`: a server forced DOWN then UP takes a small share of the requests (throttle < 50%)
+     and its full share once the ramp ends.
   H. Runtime commands: `set server ... health down|stopping|up` (DOWN, NOLB, UP at once, traffic
      follows), `disable|enable health`, maintenance pausing and resuming the checks.
 """
@@ -125,7 +127,7 @@ def main(h):
     tls_o = http_origin.start(h, name="tlso", tls=tctx)
     dead_port = eslib.free_port()
 
-    port, p503, pexp, pcli, ptcp, pkill, pload = (eslib.free_port() for _ in range(7))
+    port, p503, pexp, pcli, ptcp, pkill, pload, pslow = (eslib.free_port() for _ in range(8))
     chk = f"default-server inter {INTER} rise 2 fall 2"
     cfg = (eslib.http_global(sock, nbthread=2)
            + eslib.http_defaults(connect="500ms", extra="retries 3\noption redispatch")
@@ -190,6 +192,12 @@ def main(h):
                 default-server inter 3s rise 2 fall 2
                 server x {L}:{ox.port} check
                 server y {L}:{b1.port} check""")
+           + eslib.section("frontend fslow", f"bind {L}:{pslow}\ndefault_backend bslow")
+           + eslib.section("backend bslow", f"""
+                option httpchk GET /health
+                default-server inter 3s rise 2 fall 2 slowstart 4s
+                server x {L}:{ox.port} check
+                server y {L}:{b1.port} check""")
            + eslib.section("frontend fload", f"bind {L}:{pload}\ndefault_backend bload")
            + eslib.section("backend bload", f"""
                 retry-on conn-failure empty-response response-timeout
@@ -197,7 +205,7 @@ def main(h):
                 {chk}
                 server l1 {L}:{s2.port} check
                 server l2 {L}:{ox.port} check"""))
-    es = eslib.start_proxy(h, cfg, ports=[port, p503, pexp, pcli, ptcp, pkill, pload], sock=sock)
+    es = eslib.start_proxy(h, cfg, ports=[port, p503, pexp, pcli, ptcp, pkill, pload, pslow], sock=sock)
 
     # ---- A. HTTP checks, DOWN, backup, UP again
     wait_status(es, "be", "s1", "UP", 3, "s1 UP after its first checks")
@@ -400,6 +408,23 @@ def main(h):
         c.close()
     cmd("set server lkill/echo health up")
     cmd("set server ltcp/echo health up")
+
+    # ---- J. slowstart: a server back UP takes a small share first, its full share later
+    wait_status(es, "bslow", "x", "UP", 5, "bslow/x UP")
+    wait_status(es, "bslow", "y", "UP", 5, "bslow/y UP")
+    got = origins_of(pslow, 40)
+    check(15 <= got.get("ox", 0) <= 25, f"slowstart does not apply at start: {got}")
+    cmd("set server bslow/x health down")
+    cmd("set server bslow/x health up")
+    thr = srv(es, "bslow", "x").get("throttle")
+    check(thr not in (None, "") and 0 < eslib.num(thr) < 50, f"throttle right after UP: {thr!r}")
+    got = origins_of(pslow, 64)
+    log(f"slowstart, right after UP: {got}")
+    check(got.get("ox", 0) <= 16, f"a server back UP with slowstart takes a small share first: {got}")
+    eslib.poll_until(lambda: srv(es, "bslow", "x").get("throttle") in (None, ""), 8, what="the ramp to end")
+    got = origins_of(pslow, 40)
+    log(f"slowstart, after the ramp: {got}")
+    check(15 <= got.get("ox", 0) <= 25, f"after slowstart the server takes its full share: {got}")
 
     # ---- F. reload keeps health (edgeshard's handoff)
     if eslib.edgeshard_only("health carried across a reload"):

@@ -138,3 +138,27 @@ TEST_CASE("checker: a listening server reaches the top of its health; force, dis
     CHECK(h->health == 2);  // leaves maintenance at `rise`, checked at once
     CHECK_FALSE(c.force(0, 1, check::Checker::Force::Up, now));  // no such checked server
 }
+
+TEST_CASE("checker: slowstart ramps a server back from DOWN from 1% to 100%") {
+    Listener l;
+    config::Config cfg = one_server(l.port, 2, 2);
+    cfg.backends[0].servers[0].check.slowstart = 1000;
+    std::vector<int> pcts;
+    check::Hooks hooks;
+    hooks.changed = [](std::size_t, std::size_t, bool) { return true; };
+    hooks.throttle = [&](std::size_t, std::size_t, int pct) {
+        pcts.push_back(pct);
+        return true;
+    };
+    check::Checker c(cfg, hooks, core::now_ms());
+    const check::Health* h = c.health(0, 0);
+    CHECK(pcts.empty());  // no ramp at start (HAProxy: a server starts at full weight)
+    CHECK(c.force(0, 0, check::Checker::Force::Down, core::now_ms()));
+    CHECK(c.force(0, 0, check::Checker::Force::Up, core::now_ms()));
+    REQUIRE(pcts.size() == 1);
+    CHECK(pcts[0] == 1);
+    CHECK(h->throttle == 1);
+    drive(c, [&] { return !pcts.empty() && pcts.back() == 100; });
+    CHECK(pcts.back() == 100);
+    CHECK(h->throttle == 100);
+}

@@ -106,3 +106,50 @@ TEST_CASE("health: consistent hashing moves only the DOWN server's keys") {
         CHECK(lb.pick(in, -1) == k);
     }
 }
+
+TEST_CASE("slowstart: a throttled server takes its share of picks, weight 1 included; the map ignores it") {
+    auto be = make_be(config::Balance::RoundRobin, {1, 1});
+    std::vector<stats::ServerCounters> c(2);
+    proxy::BackendLb lb(be, c.data(), 1);
+    REQUIRE(lb.set_throttle(0, 25));  // 4 of 16 sixteenths against 16
+    auto m = picks(lb, 200);
+    CHECK(m[0] == 40);
+    CHECK(m[1] == 160);
+    REQUIRE(lb.set_throttle(0, 100));
+    m = picks(lb, 200);
+    CHECK(m[0] == 100);
+    CHECK_FALSE(lb.set_throttle(0, 0));
+    CHECK_FALSE(lb.set_throttle(0, 101));
+
+    auto hb = make_be(config::Balance::Uri, {1, 1});
+    proxy::BackendLb map(hb, c.data(), 1);
+    std::map<int, int> before, after;
+    for (int i = 0; i < 100; ++i) {
+        proxy::PickInput in;
+        const std::string uri = "/" + std::to_string(i);
+        in.uri = uri;
+        ++before[map.pick(in, -1)];
+    }
+    map.set_throttle(0, 10);
+    for (int i = 0; i < 100; ++i) {
+        proxy::PickInput in;
+        const std::string uri = "/" + std::to_string(i);
+        in.uri = uri;
+        ++after[map.pick(in, -1)];
+    }
+    CHECK(before == after);  // map-based hashing: static weights (HAProxy)
+
+    auto cb = make_be(config::Balance::Uri, {1, 1});
+    cb.balance.hash_type = config::HashType::Consistent;
+    proxy::BackendLb ring(cb, c.data(), 1);
+    ring.set_throttle(0, 10);
+    std::map<int, int> shares;
+    for (int i = 0; i < 1000; ++i) {
+        proxy::PickInput in;
+        const std::string uri = "/k" + std::to_string(i);
+        in.uri = uri;
+        ++shares[ring.pick(in, -1)];
+    }
+    CHECK(shares[0] < 250);  // about 10 / 110 of the keys
+    CHECK(shares[0] > 20);
+}
