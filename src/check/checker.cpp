@@ -824,6 +824,19 @@ struct Checker::Impl {
         return o;
     }
 
+    // HAProxy's state-change line ("Server be/s1 is DOWN, reason: ... 1 active and 0 backup servers
+    // left. ..."), and its alert when a backend has no server left.
+    void say_change(const Target& t, const char* what, int level) {
+        const bool down = !t.h.up;
+        const auto [act, bck] = servers_left(t.be);
+        say(t, level,
+            std::string(t.s->backup ? "Backup Server " : "Server ") + t.b->name + "/" + t.s->name + " is " + what +
+                reason_text(t) + ". " + std::to_string(act) + " active and " + std::to_string(bck) +
+                (down ? " backup servers left." : " backup servers online.") + (bck && !act ? " Running on backup." : "") +
+                (down ? " 0 sessions active, 0 requeued, 0 remaining in queue." : " 0 sessions requeued, 0 total in queue."));
+        if (down && act == 0 && bck == 0) say(t, 1, "backend '" + t.b->name + "' has no server available!");
+    }
+
     void finish(std::uint32_t i, std::int64_t now, Status st, int code, std::string info) {
         Target& t = targets[i];
         close_check(t);
@@ -855,7 +868,6 @@ struct Checker::Impl {
                             std::to_string(upish ? h.fall : h.rise) + " " + (upish ? "UP" : "DOWN") + ".";
             say(t, 4, l);
         }
-        const std::string who = std::string(t.s->backup ? "Backup Server " : "Server ") + t.b->name + "/" + t.s->name;
         if (h.up && h.health == 0) {
             // UP (or NOLB) -> DOWN
             h.up = false;
@@ -864,11 +876,7 @@ struct Checker::Impl {
             h.down_since_ms = now;
             h.last_change_ms = now;
             tell(t, true);
-            const auto [act, bck] = servers_left(t.be);
-            say(t, 4, who + " is DOWN" + reason_text(t) + ". " + std::to_string(act) + " active and " +
-                          std::to_string(bck) + " backup servers left." + (bck && !act ? " Running on backup." : "") +
-                          " 0 sessions active, 0 requeued, 0 remaining in queue.");
-            if (act == 0 && bck == 0) say(t, 1, "backend '" + t.b->name + "' has no server available!");
+            say_change(t, "DOWN", 4);
         } else if (!h.up && h.health >= h.rise) {
             h.up = true;
             h.nolb = st == Status::L7OkC;
@@ -877,26 +885,17 @@ struct Checker::Impl {
             h.last_change_ms = now;
             tell(t, h.nolb);
             start_ramp(t, now);
-            const auto [act, bck] = servers_left(t.be);
-            say(t, 5, who + (h.nolb ? " is stopping" : " is UP") + reason_text(t) + ". " + std::to_string(act) +
-                          " active and " + std::to_string(bck) + " backup servers online." +
-                          (bck && !act ? " Running on backup." : "") + " 0 sessions requeued, 0 total in queue.");
+            say_change(t, h.nolb ? "stopping" : "UP", 5);
         } else if (h.up && st == Status::L7OkC && !h.nolb) {
             h.nolb = true;
             h.last_change_ms = now;
             tell(t, true);
-            const auto [act, bck] = servers_left(t.be);
-            say(t, 4, who + " is stopping" + reason_text(t) + ". " + std::to_string(act) + " active and " +
-                          std::to_string(bck) + " backup servers online." + (bck && !act ? " Running on backup." : "") +
-                          " 0 sessions requeued, 0 total in queue.");
+            say_change(t, "stopping", 4);
         } else if (h.up && h.nolb && passed(st) && st != Status::L7OkC) {
             h.nolb = false;
             h.last_change_ms = now;
             tell(t, false);
-            const auto [act, bck] = servers_left(t.be);
-            say(t, 5, who + " is UP" + reason_text(t) + ". " + std::to_string(act) + " active and " +
-                          std::to_string(bck) + " backup servers online." + (bck && !act ? " Running on backup." : "") +
-                          " 0 sessions requeued, 0 total in queue.");
+            say_change(t, "UP", 5);
         }
         t.next = now + jitter(effective_inter(t.s->check, h));
         arm(i, t.next);

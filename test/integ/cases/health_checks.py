@@ -37,41 +37,13 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
+from health_lib import srv, wait_status  # noqa: E402
 import http_origin  # noqa: E402
 import tls_lib  # noqa: E402
 from eslib import check, check_eq, log  # noqa: E402
 
 L = eslib.LOCALHOST
 INTER = 200  # ms
-
-
-def srv(es, be, sv):
-    """The server's `show stat` row once no check of it is in progress (the detail and the code of
-    a check in progress are blank, on HAProxy too)."""
-    row = {}
-    for _ in range(200):
-        row = es.stats()[(be, sv)]
-        if not str(row.get("check_status", "")).startswith("* "):
-            return row
-        time.sleep(0.005)
-    return row
-
-
-def wait_status(es, be, sv, want, timeout, what):
-    """Waits until server be/sv's `show stat` status is `want`; returns the seconds it took."""
-    t0 = time.monotonic()
-    last = {}
-
-    def ok():
-        last["row"] = srv(es, be, sv)
-        return str(last["row"].get("status")) == want
-
-    try:
-        eslib.poll_until(ok, timeout, interval=0.02, what=what)
-    except eslib.Failure:
-        raise eslib.Failure(f"{what}: status {last.get('row', {}).get('status')!r}, want {want!r} "
-                            f"(row: { {k: last.get('row', {}).get(k) for k in ('check_status', 'last_chk', 'check_code')} })")
-    return time.monotonic() - t0
 
 
 def origins_of(port, n, host="t.test"):

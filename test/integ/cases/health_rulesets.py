@@ -22,37 +22,11 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
+from health_lib import srv, wait_status  # noqa: E402
 from eslib import check, check_eq, log  # noqa: E402
 
 L = eslib.LOCALHOST
 SYS_PYTHON = "/usr/bin/python3"  # Debian's, which has python3-aiosmtpd
-
-
-def srv(es, be, sv):
-    """The server's `show stat` row once no check of it is in progress (the detail and the code of
-    a check in progress are blank, on HAProxy too)."""
-    row = {}
-    for _ in range(200):
-        row = es.stats()[(be, sv)]
-        if not str(row.get("check_status", "")).startswith("* "):
-            return row
-        time.sleep(0.005)
-    return row
-
-
-def wait_status(es, be, sv, want, timeout, what):
-    last = {}
-
-    def ok():
-        last["row"] = srv(es, be, sv)
-        return str(last["row"].get("status")) == want
-
-    try:
-        eslib.poll_until(ok, timeout, interval=0.02, what=what)
-    except eslib.Failure:
-        row = last.get("row", {})
-        raise eslib.Failure(f"{what}: status {row.get('status')!r}, want {want!r} "
-                            f"({row.get('check_status')!r}, {row.get('last_chk')!r}, code {row.get('check_code')!r})")
 
 
 def wait_port(port, proc, what, timeout=10):
