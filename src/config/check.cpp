@@ -65,6 +65,16 @@ void require_backend(ParseState& st, ProxyDraft& px, const Line& line, const std
     }
 }
 
+// `[!] <match>` of an expect line, from words[i]: sets `negate`, returns the match word (i on it).
+const std::string& negation_and_match(const Line& line, std::size_t& i, bool& negate, const std::string& kw,
+                                      std::string_view what) {
+    if (i < line.words.size() && line.words[i] == "!") {
+        negate = true;
+        ++i;
+    }
+    return arg_or_fail(line, i, kw, what);
+}
+
 // <version> of `option httpchk` may carry headers after "\r\n" (HAProxy's old way to send a Host).
 void split_version(const Line& line, const std::string& v, BackendCheck& c) {
     std::size_t end = v.find("\r\n");
@@ -326,11 +336,7 @@ void kw_tcp_check(ParseState& st, ProxyDraft& px, const Line& line) {
                 break;
             }
         }
-        if (i < line.words.size() && line.words[i] == "!") {
-            step.negate = true;
-            ++i;
-        }
-        const std::string& m = arg_or_fail(line, i, kw, "a match: string, rstring, binary or rbinary");
+        const std::string& m = negation_and_match(line, i, step.negate, kw, "a match: string, rstring, binary or rbinary");
         if (m != "string" && m != "rstring" && m != "binary" && m != "rbinary") {
             if (m == "string-lf" || m == "binary-lf")
                 fail(line.at, "'tcp-check expect " + m + "' (a log-format) is not supported in this version");
@@ -428,12 +434,8 @@ void kw_http_check(ParseState& st, ProxyDraft& px, const Line& line) {
                 break;
             }
         }
-        if (i < line.words.size() && line.words[i] == "!") {
-            e.negate = true;
-            ++i;
-        }
         const std::string& m =
-            arg_or_fail(line, i, "http-check expect", "a match: status, rstatus, string or rstring");
+            negation_and_match(line, i, e.negate, "http-check expect", "a match: status, rstatus, string or rstring");
         if (m != "status" && m != "rstatus" && m != "string" && m != "rstring") {
             if (m == "hdr" || m == "fhdr")
                 fail(line.at, "'http-check expect " + m + "' is not supported in this version (supported: status, "
