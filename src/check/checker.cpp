@@ -833,7 +833,9 @@ struct Checker::Impl {
             std::string(t.s->backup ? "Backup Server " : "Server ") + t.b->name + "/" + t.s->name + " is " + what +
                 reason_text(t) + ". " + std::to_string(act) + " active and " + std::to_string(bck) +
                 (down ? " backup servers left." : " backup servers online.") + (bck && !act ? " Running on backup." : "") +
-                (down ? " 0 sessions active, 0 requeued, 0 remaining in queue." : " 0 sessions requeued, 0 total in queue."));
+                (down ? " " + std::to_string(hooks.sessions ? hooks.sessions(t.be, t.sv) : 0) +
+                            " sessions active, 0 requeued, 0 remaining in queue."
+                      : std::string(" 0 sessions requeued, 0 total in queue.")));
         if (down && act == 0 && bck == 0) say(t, 1, "backend '" + t.b->name + "' has no server available!");
     }
 

@@ -159,6 +159,14 @@ struct ControlShard::Impl {
     void start_checks() {
         check::Hooks hooks;
         hooks.changed = [this](std::size_t be, std::size_t sv, bool down) { return post_health(be, sv, down); };
+        hooks.sessions = [this](std::size_t be, std::size_t sv) {
+            std::int64_t n = 0;
+            for (std::size_t i = 0; i < rt.shard_count(); ++i) {
+                const stats::ShardStats& s = rt.shard_stats(i);
+                if (be < s.n_be && be < s.n_srv.size() && sv < s.n_srv[be]) n += s.srv[be][sv].scur.get();
+            }
+            return n;
+        };
         hooks.throttle = [this](std::size_t be, std::size_t sv, int pct) {
             const shard::Message m = proxy::encode_server_admin(
                 {std::uint32_t(be), std::uint32_t(sv), proxy::kAdminOpThrottle, std::uint32_t(pct)});

@@ -88,6 +88,8 @@ struct Hooks {
     std::function<bool(std::size_t be, std::size_t sv)> admin_ready;
     // A log line in HAProxy's words (`level`: syslog severity, 1 alert, 4 warning, 5 notice).
     std::function<void(const config::Backend& be, int level, const std::string& line)> log;
+    // The server's current sessions over every shard (the "N sessions active" of a DOWN line).
+    std::function<std::int64_t(std::size_t be, std::size_t sv)> sessions;
     // slowstart: the server takes `pct` percent (1..100) of its weight; false as for `changed`.
     std::function<bool(std::size_t be, std::size_t sv, int pct)> throttle;
 };
