@@ -184,16 +184,20 @@ std::vector<TcpCheckStep> smtp_ruleset(const std::string& cmd) {
 bool check_option(ParseState& st, ProxyDraft& px, const Line& line, const std::string& name, bool negated) {
     const std::size_t next = negated ? 3 : 2;
     const std::string kw = (negated ? "no option " : "option ") + name;
-    if (name == "httpchk") {
+    // the options that choose what a check is; `no option ...` goes back to a TCP connect
+    if (name == "httpchk" || name == "tcp-check" || name == "redis-check" || name == "smtpchk") {
         bool skip;
         require_backend(st, px, line, kw, skip);
         if (skip) return true;
-        BackendCheck& c = px.be.check;
         if (negated) {
             no_more_args(line, next, kw);
-            c.kind = CheckKind::Tcp;
+            px.be.check.kind = CheckKind::Tcp;
+            px.be.check.builtin.clear();
             return true;
         }
+    }
+    if (name == "httpchk") {
+        BackendCheck& c = px.be.check;
         const std::size_t n = line.words.size() - next;
         if (n > 3) fail(line.at, "'option httpchk' expects at most <method> <uri> <version>");
         c.kind = CheckKind::Http;
@@ -213,16 +217,7 @@ bool check_option(ParseState& st, ProxyDraft& px, const Line& line, const std::s
         return true;
     }
     if (name == "tcp-check" || name == "redis-check" || name == "smtpchk") {
-        bool skip;
-        require_backend(st, px, line, kw, skip);
-        if (skip) return true;
         BackendCheck& c = px.be.check;
-        if (negated) {
-            no_more_args(line, next, kw);
-            c.kind = CheckKind::Tcp;
-            c.builtin.clear();
-            return true;
-        }
         c.kind = CheckKind::TcpCheck;
         c.where = line.at;
         if (name == "tcp-check") {
