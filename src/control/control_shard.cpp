@@ -34,8 +34,8 @@
 #include <string>
 #include <vector>
 
-#include "edgeshard/check/checker.hpp"
 #include "edgeshard/control/cli.hpp"
+#include "health.hpp"
 #include "edgeshard/proxy/admin.hpp"
 #include "edgeshard/control/handoff.hpp"
 #include "edgeshard/control/rates.hpp"
@@ -122,14 +122,7 @@ struct ControlShard::Impl {
     std::vector<std::deque<shard::Message>> answers;
     // totals of older generations (base + the predecessor's last), added to every snapshot
     std::optional<stats::Carried> carried;
-    std::unique_ptr<check::Checker> checker;  // the servers with `check` (src/check/)
-    // each backend's availability, followed at every health change and every snapshot
-    struct BackendTrack {
-        bool up = true;
-        std::int64_t last_change_ms = 0, down_ms = 0, down_since_ms = -1;
-        std::uint64_t down_trans = 0;
-    };
-    std::vector<BackendTrack> be_track;
+    std::unique_ptr<HealthControl> health;  // the health checks and what they change (health.hpp)
 
     Impl(shard::Runtime& r, Lineage l) : rt(r), layout(stats_layout(r.config())), lin(std::move(l)), sink(r.config(), r.log_rings()) {
         pred_fd = lin.predecessor_fd;
@@ -152,184 +145,7 @@ struct ControlShard::Impl {
         };
         const auto t = rt.config().global.stats_timeout;
         if (t > 0) idle_timeout_ms = t;
-        start_checks();
-    }
-
-    // ---- health checks (src/check/): results become kAdminOpHealth changes, like `set server`
-    void start_checks() {
-        check::Hooks hooks;
-        hooks.changed = [this](std::size_t be, std::size_t sv, bool down) { return post_health(be, sv, down); };
-        hooks.sessions = [this](std::size_t be, std::size_t sv) {
-            std::int64_t n = 0;
-            for (std::size_t i = 0; i < rt.shard_count(); ++i) {
-                const stats::ShardStats& s = rt.shard_stats(i);
-                if (be < s.n_be && be < s.n_srv.size() && sv < s.n_srv[be]) n += s.srv[be][sv].scur.get();
-            }
-            return n;
-        };
-        hooks.throttle = [this](std::size_t be, std::size_t sv, int pct) {
-            const shard::Message m = proxy::encode_server_admin(
-                {std::uint32_t(be), std::uint32_t(sv), proxy::kAdminOpThrottle, std::uint32_t(pct)});
-            bool ok = true;
-            for (std::size_t i = 0; i < rt.shard_count(); ++i)
-                if (rt.running(i) && !rt.post(i, m)) ok = false;
-            return ok;
-        };
-        hooks.admin_ready = [this](std::size_t be, std::size_t sv) {
-            const auto& table = rt.server_runtime();
-            if (be >= table.size() || sv >= table[be].size()) return true;
-            return table[be][sv].admin == shard::ServerAdmin::Ready && table[be][sv].weight > 0;
-        };
-        hooks.log = [](const config::Backend&, int level, const std::string& line) {
-            // HAProxy's own words on stderr ([WARNING] a state change, [ALERT] no server left)
-            std::fprintf(stderr, "%-10s (%d) : %s\n", level <= 1 ? "[ALERT]" : level <= 4 ? "[WARNING]" : "[NOTICE]",
-                         int(getpid()), line.c_str());
-        };
-        auto carried_health = [this](const std::string& be, const std::string& sv) -> const check::Carried* {
-            for (const auto& h : lin.inherited_health)
-                if (h.backend == be && h.server == sv) return &h.state;
-            return nullptr;
-        };
-        checker = std::make_unique<check::Checker>(rt.config(), std::move(hooks), core::now_ms(), carried_health);
-        be_track.assign(rt.config().backends.size(), BackendTrack{true, core::now_ms(), 0, -1, 0});
-        // the shards start from the runtime table: a server a reload handed over as DOWN stays
-        // out of rotation until its checks pass
-        const config::Config& cfg = rt.config();
-        auto& table = rt.server_runtime();
-        for (std::size_t b = 0; b < cfg.backends.size() && b < table.size(); ++b)
-            for (std::size_t k = 0; k < cfg.backends[b].servers.size() && k < table[b].size(); ++k)
-                table[b][k].down = checker->down(b, k);
-        services.health_admin = [this](std::size_t be, std::size_t sv, std::string_view what) -> std::string {
-            const std::int64_t now = core::now_ms();
-            if (what == "enable" || what == "disable") {
-                if (checker) checker->enable(be, sv, what == "enable", now);
-                return {};
-            }
-            const auto f = what == "up"         ? check::Checker::Force::Up
-                           : what == "stopping" ? check::Checker::Force::Stopping
-                                                : check::Checker::Force::Down;
-            if (checker && checker->force(be, sv, f, now)) return {};
-            // a server without `check` keeps what it is told (HAProxy marks it so too)
-            if (!post_health(be, sv, f != check::Checker::Force::Up))
-                return "The change is recorded but some shard(s) did not take it (mailbox full); repeat the command.";
-            return {};
-        };
-        // maintenance pauses a server's checks; leaving it resumes them (HAProxy)
-        auto set = services.set_server;
-        services.set_server = [set, this](std::size_t be, std::size_t sv, std::uint32_t op, std::uint32_t value) {
-            std::string err = set(be, sv, op, value);
-            if (op == proxy::kAdminOpState && checker)
-                checker->maintenance(be, sv, value == std::uint32_t(shard::ServerAdmin::Maint), core::now_ms());
-            return err;
-        };
-        for (std::size_t b = 0; b < cfg.backends.size() && b < table.size(); ++b)
-            for (std::size_t k = 0; k < cfg.backends[b].servers.size() && k < table[b].size(); ++k)
-                if (table[b][k].admin == shard::ServerAdmin::Maint) checker->maintenance(b, k, true, core::now_ms());
-        auto base = services.server_table;
-        services.server_table = [base, this] {
-            ServerTable t = base();
-            t.health = [this](std::size_t be, std::size_t sv) { return checker ? checker->health(be, sv) : nullptr; };
-            return t;
-        };
-    }
-
-    // A health change: the runtime table (a reload and a starting shard read it), then one message
-    // per running data shard. Never waits: a full mailbox makes it false and the checker sends the
-    // change again on its next run. A server going DOWN with `on-marked-down shutdown-sessions`
-    // has its sessions cut; an active one coming UP with `on-marked-up shutdown-backup-sessions`
-    // has the backups' sessions cut.
-    bool post_health(std::size_t be, std::size_t sv, bool down) {
-        auto& table = rt.server_runtime();
-        if (be >= table.size() || sv >= table[be].size()) return true;
-        const bool was = table[be][sv].down;
-        table[be][sv].down = down;
-        bool ok = true;
-        std::vector<shard::Message> msgs{
-            proxy::encode_server_admin({std::uint32_t(be), std::uint32_t(sv), proxy::kAdminOpHealth, down ? 1u : 0u})};
-        const config::Server& cs = rt.config().backends[be].servers[sv];
-        if (down && !was && cs.check.shutdown_on_down)
-            msgs.push_back(proxy::encode_server_admin({std::uint32_t(be), std::uint32_t(sv), proxy::kAdminOpShutdown, 0}));
-        if (!down && was && !cs.backup && cs.check.shutdown_backup_on_up)
-            msgs.push_back(proxy::encode_server_admin({std::uint32_t(be), std::uint32_t(sv), proxy::kAdminOpShutdown, 1}));
-        for (std::size_t i = 0; i < rt.shard_count(); ++i) {
-            if (!rt.running(i)) continue;
-            for (const shard::Message& m : msgs)
-                if (!rt.post(i, m)) ok = false;
-        }
-        track_backends(core::now_ms());
-        return ok;
-    }
-
-    // A backend is up while one of its servers can be picked (ready, weighted, not DOWN or NOLB).
-    void track_backends(std::int64_t now) {
-        const config::Config& cfg = rt.config();
-        const auto& table = rt.server_runtime();
-        for (std::size_t b = 0; b < be_track.size() && b < table.size(); ++b) {
-            bool up = false;
-            for (std::size_t k = 0; k < table[b].size() && k < cfg.backends[b].servers.size(); ++k) {
-                const shard::ServerRuntime& r = table[b][k];
-                if (r.admin == shard::ServerAdmin::Ready && r.weight > 0 && !r.down) up = true;
-            }
-            BackendTrack& t = be_track[b];
-            if (up == t.up) continue;
-            t.up = up;
-            t.last_change_ms = now;
-            if (up) {
-                t.down_ms += now - t.down_since_ms;
-                t.down_since_ms = -1;
-            } else {
-                t.down_since_ms = now;
-                ++t.down_trans;
-            }
-        }
-    }
-
-    // The check columns of `show stat` from the checker, and each server's time since its last change.
-    void fill_health(std::vector<std::vector<stats::ServerState>>& st) {
-        const std::int64_t now = core::now_ms();
-        const ServerTable tbl = services.server_table ? services.server_table() : ServerTable{};
-        for (std::size_t b = 0; b < st.size(); ++b)
-            for (std::size_t k = 0; k < st[b].size(); ++k) {
-                stats::ServerState& s = st[b][k];
-                std::int64_t changed_s = -1;
-                if (tbl.changed_s && b < tbl.changed_s->size() && k < (*tbl.changed_s)[b].size())
-                    changed_s = std::max<std::int64_t>(0, tbl.now_s - (*tbl.changed_s)[b][k]);
-                const check::Health* h = checker ? checker->health(b, k) : nullptr;
-                if (!h || !h->enabled || h->paused) {  // no check, `disable health`, maintenance
-                    s.lastchg_s = changed_s;
-                    continue;
-                }
-                const std::int64_t since = (now - h->last_change_ms) / 1000;
-                s.lastchg_s = changed_s >= 0 ? std::min(changed_s, since) : since;
-                stats::CheckView& v = s.check;
-                v.enabled = true;
-                v.up = h->up;
-                v.nolb = h->nolb;
-                v.in_progress = h->in_progress;
-                v.health = h->health;
-                v.rise = h->rise;
-                v.fall = h->fall;
-                v.status = std::string(h->in_progress ? "* " : "") + check::status_name(h->status);
-                v.desc = check::status_desc(h->status);
-                v.info = h->info;
-                v.has_code = check::status_has_code(h->status);
-                v.code = h->code;
-                v.duration_ms = h->status == check::Status::Ini ? -1 : h->duration_ms;
-                v.failed = h->failed;
-                v.down_trans = h->down_trans;
-                v.downtime_s = h->downtime_ms(now) / 1000;
-                v.throttle = h->up ? h->throttle : 100;
-                // HAProxy's status column: "UP", "UP 1/3" (going down), "DOWN 1/2" (going up), "NOLB", "DRAIN"
-                const bool drain = s.admin == stats::ServerState::Admin::Drain;
-                if (h->up) {
-                    const bool going_down = h->health < h->rise + h->fall - 1;
-                    std::string base = drain ? "DRAIN" : h->nolb ? "NOLB" : "UP";
-                    v.state = going_down ? base + " " + std::to_string(h->health - h->rise + 1) + "/" + std::to_string(h->fall)
-                                         : base;
-                } else {
-                    v.state = h->health > 0 ? "DOWN " + std::to_string(h->health) + "/" + std::to_string(h->rise) : "DOWN";
-                }
-            }
+        health = std::make_unique<HealthControl>(rt, services, lin.inherited_health);
     }
 
     ~Impl() {
@@ -587,12 +403,7 @@ struct ControlShard::Impl {
             for (std::size_t k = 0; k < cfg.backends[b].servers.size() && k < table[b].size(); ++k)
                 st.servers.push_back({cfg.backends[b].name, cfg.backends[b].servers[k].name, table[b][k].weight,
                                       table[b][k].admin});
-        if (checker)
-            for (std::size_t b = 0; b < cfg.backends.size(); ++b)
-                for (std::size_t k = 0; k < cfg.backends[b].servers.size(); ++k)
-                    if (const check::Health* h = checker->health(b, k))
-                        st.health.push_back({cfg.backends[b].name, cfg.backends[b].servers[k].name,
-                                             {h->health, h->up, h->failed, h->down_trans}});
+        health->handoff(st.health);
         st.totals = cumulative_totals();
         if (const auto& keys = tls::process_ticket_keys()) st.ticket_keys = keys->encode();
         return st;
@@ -656,7 +467,7 @@ struct ControlShard::Impl {
     void begin_drain(const std::vector<int>& taken) {
         if (draining) return;
         draining = true;
-        checker.reset();  // a stopping process checks nothing (HAProxy): its successor does
+        health->stop();  // a stopping process checks nothing (HAProxy): its successor does
         drain_start_ms = core::now_ms();
         rt.soft_stop(taken);
     }
@@ -928,16 +739,7 @@ struct ControlShard::Impl {
         stats::Snapshot snap = stats::build_snapshot(layout, p, views, o);
         if (!rt.server_runtime().empty()) {
             snap.srv_runtime = server_states(rt.server_runtime());
-            fill_health(snap.srv_runtime);
-            const std::int64_t now = core::now_ms();
-            track_backends(now);
-            snap.be_state.resize(be_track.size());
-            for (std::size_t b = 0; b < be_track.size(); ++b) {
-                const BackendTrack& t = be_track[b];
-                snap.be_state[b] = {(now - t.last_change_ms) / 1000,
-                                    (t.down_ms + (t.down_since_ms >= 0 ? now - t.down_since_ms : 0)) / 1000,
-                                    t.down_trans};
-            }
+            health->fill(snap.srv_runtime, snap.be_state);
         }
         return snap;
     }
@@ -1042,9 +844,9 @@ struct ControlShard::Impl {
             if (pred_fd >= 0) pfds.push_back({pred_fd, POLLIN, 0});
             const std::size_t link_idx = pfds.size();
             pfds.push_back({rt.control_link().fd(), POLLIN, 0});
-            if (checker && checker->fd() >= 0) {
-                pfds.push_back({checker->fd(), POLLIN, 0});
-                const std::int64_t due = checker->next_due_ms();
+            if (health->fd() >= 0) {
+                pfds.push_back({health->fd(), POLLIN, 0});
+                const std::int64_t due = health->next_due_ms();
                 if (due != std::numeric_limits<std::int64_t>::max())
                     timeout = std::min(timeout, std::max<std::int64_t>(0, due - now));
             }
@@ -1098,7 +900,7 @@ struct ControlShard::Impl {
                 if (pred_idx < link_idx && pred_fd >= 0 && (pfds[pred_idx].revents & (POLLIN | POLLHUP | POLLERR)))
                     on_predecessor();
             }
-            if (checker) checker->run(core::now_ms());
+            health->run(core::now_ms());
             serve_pages();
             for (auto& c : clients)
                 if (!c.closed && !c.handoff && t - c.last_ms >= idle_timeout_ms) close_client(c);
