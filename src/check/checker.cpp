@@ -1,6 +1,8 @@
 // The health checker (include/edgeshard/check/checker.hpp; src/check/README.md).
 #include "edgeshard/check/checker.hpp"
 
+#include "verdict.hpp"
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -11,7 +13,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <limits>
@@ -24,27 +25,6 @@ namespace es::check {
 namespace {
 
 constexpr std::size_t kMaxResponse = 16384;  // what an HTTP check reads at most (HAProxy: one buffer)
-
-struct StatusText {
-    const char* name;
-    const char* desc;
-};
-constexpr StatusText kStatus[] = {
-    {"UNK", "Unknown"},
-    {"INI", "Initializing"},
-    {"SOCKERR", "Socket error"},
-    {"L4OK", "Layer4 check passed"},
-    {"L4TOUT", "Layer4 timeout"},
-    {"L4CON", "Layer4 connection problem"},
-    {"L6OK", "Layer6 check passed"},
-    {"L6TOUT", "Layer6 timeout"},
-    {"L6RSP", "Layer6 invalid response"},
-    {"L7TOUT", "Layer7 timeout"},
-    {"L7RSP", "Layer7 invalid response"},
-    {"L7OK", "Layer7 check passed"},
-    {"L7OKC", "Layer7 check conditionally passed"},
-    {"L7STS", "Layer7 wrong status"},
-};
 
 bool passed(Status s) {
     return s == Status::L4Ok || s == Status::L6Ok || s == Status::L7Ok || s == Status::L7OkC;
@@ -65,25 +45,9 @@ std::int64_t effective_inter(const config::ServerCheck& c, const Health& h) {
     return c.inter;
 }
 
-// HAProxy's chunk_asciiencode for the "info" part of a log line: quotes and control bytes escaped.
-std::string log_quote(const std::string& s) {
-    std::string o;
-    for (unsigned char c : s) {
-        if (c == '"' || c < 0x20 || c >= 0x7f) {
-            char b[8];
-            std::snprintf(b, sizeof b, "#%02X", c);
-            o += b;
-        } else {
-            o += char(c);
-        }
-    }
-    return o;
-}
-
 }  // namespace
 
-const char* status_name(Status s) { return kStatus[std::size_t(s)].name; }
-const char* status_desc(Status s) { return kStatus[std::size_t(s)].desc; }
+using detail::Regex;
 
 struct Checker::Impl {
     struct Target {
@@ -137,9 +101,9 @@ struct Checker::Impl {
     std::vector<Ramp> ramps;  // slowstart: servers taking a growing share of their weight
     std::mt19937_64 rng{std::random_device{}()};
     // compiled regexes of the http-check expect rules, by backend
-    std::vector<std::vector<std::unique_ptr<regex_t, void (*)(regex_t*)>>> regexes;
+    std::vector<std::vector<Regex>> regexes;
     // and of the tcp-check ruleset, by backend and rule (null for the rules without one)
-    std::vector<std::vector<std::unique_ptr<regex_t, void (*)(regex_t*)>>> tcp_regexes;
+    std::vector<std::vector<Regex>> tcp_regexes;
 
     Impl(const config::Config& c, Hooks hk) : cfg(c), hooks(std::move(hk)) {}
 
@@ -224,20 +188,6 @@ struct Checker::Impl {
         arm(i, t.deadline);
     }
 
-    std::string http_request(const config::BackendCheck& k) {
-        std::string r = k.method + " " + k.uri + " " + k.version + "\r\n";
-        bool conn = false;
-        for (const auto& [n, v] : k.headers) {
-            r += n + ": " + v + "\r\n";
-            if (strcasecmp(n.c_str(), "connection") == 0) conn = true;
-        }
-        if (!conn) r += "Connection: close\r\n";
-        if (!k.body.empty()) r += "Content-Length: " + std::to_string(k.body.size()) + "\r\n";
-        r += "\r\n";
-        r += k.body;
-        return r;
-    }
-
     void want(Target& t, std::uint32_t i, std::uint32_t events) {
         epoll_event ev{};
         ev.events = events;
@@ -268,7 +218,7 @@ struct Checker::Impl {
             run_rules(i, now);
             return;
         }
-        t.out = http_request(t.b->check);
+        t.out = detail::http_request(t.b->check);
         t.out_off = 0;
         t.phase = Target::Phase::Sending;
         io_step(i, now);
@@ -341,61 +291,11 @@ struct Checker::Impl {
 
     // A user tcp-check ruleset (not a built-in protocol check): HAProxy names the step in its messages.
     static bool user_rules(const Target& t) { return t.rules && t.b->check.builtin.empty(); }
-
-    // HAProxy's " at step N of tcp-check (...)" for a connection error or a timeout of a user ruleset.
     static std::string where(const Target& t) {
         if (!user_rules(t)) return {};
-        const auto& rules = *t.rules;
-        const bool explicit_connect = !rules.empty() && rules[0].kind == config::TcpCheckStep::Kind::Connect;
-        if (!t.connected || t.phase == Target::Phase::Handshake) {
-            if (!explicit_connect) return " at initial connection step of tcp-check";
-            return rules[0].port ? " at step 1 of tcp-check (connect port " + std::to_string(rules[0].port) + ")"
-                                 : std::string(" at step 1 of tcp-check (connect)");
-        }
-        if (t.step >= rules.size()) return {};
-        std::string o = " at step " + std::to_string(t.step + 1) + " of tcp-check";
-        const config::TcpCheckStep& r = rules[t.step];
-        if (r.kind == config::TcpCheckStep::Kind::Expect) {
-            switch (r.match) {
-                case config::TcpCheckStep::Match::String:
-                    o += " (expect string '" + r.pattern + "')";
-                    break;
-                case config::TcpCheckStep::Match::Binary:
-                    o += " (expect binary '" + printable(r.pattern) + "')";
-                    break;
-                case config::TcpCheckStep::Match::RString:
-                    o += " (expect regex)";
-                    break;
-                case config::TcpCheckStep::Match::RBinary:
-                    o += " (expect binary regex)";
-                    break;
-            }
-        }
-        return o;
+        return detail::where(*t.rules, !t.connected || t.phase == Target::Phase::Handshake, t.step);
     }
 
-    // HAProxy's dump_binary: printable bytes as they are, the others as <HH>
-    static std::string printable(const std::string& b) {
-        std::string o;
-        for (unsigned char c : b) {
-            if (c >= 0x20 && c < 0x7f) {
-                o.push_back(char(c));
-            } else {
-                char h[8];
-                std::snprintf(h, sizeof h, "<%02X>", c);
-                o += h;
-            }
-        }
-        return o;
-    }
-
-    static std::string first_line(const std::string& in, std::size_t from = 0) {
-        if (from >= in.size()) return {};
-        std::size_t e = in.find_first_of("\r\n", from);
-        std::string l = in.substr(from, e == std::string::npos ? std::string::npos : e - from);
-        l.erase(0, l.find_first_not_of(' '));
-        return l;
-    }
 
     // tcp-check: runs the rules from t.step as far as the socket allows.
     void run_rules(std::uint32_t i, std::int64_t now) {
@@ -428,77 +328,17 @@ struct Checker::Impl {
             }
             // expect
             if (!read_some(i, now)) return;
-            const bool last = t.eof || t.in.size() >= kMaxResponse;
-            const std::string& in = t.in;
-            if (!last) {
-                if ((r.match == config::TcpCheckStep::Match::String || r.match == config::TcpCheckStep::Match::Binary) &&
-                    in.size() < r.pattern.size())
-                    return wait_read(t, i);
-                if (r.min_recv > 0 && in.size() < std::size_t(r.min_recv)) return wait_read(t, i);
-            }
-            bool match = false;
-            switch (r.match) {
-                case config::TcpCheckStep::Match::String:
-                case config::TcpCheckStep::Match::Binary:
-                    match = !r.pattern.empty() && in.find(r.pattern) != std::string::npos;
-                    break;
-                case config::TcpCheckStep::Match::RString:
-                    match = regexec(rule_regex(t.be, t.step), in.c_str(), 0, nullptr, 0) == 0;
-                    break;
-                case config::TcpCheckStep::Match::RBinary: {
-                    static const char kHex[] = "0123456789ABCDEF";
-                    std::string dump;
-                    dump.reserve(in.size() * 2);
-                    for (unsigned char ch : in) {
-                        dump.push_back(kHex[ch >> 4]);
-                        dump.push_back(kHex[ch & 15]);
-                    }
-                    match = regexec(rule_regex(t.be, t.step), dump.c_str(), 0, nullptr, 0) == 0;
-                    break;
-                }
-            }
-            if (!match && !last && r.min_recv == -1) return wait_read(t, i);
-            int code = 0;
-            if (r.status_from_reply && in.size() >= 3 && std::isdigit((unsigned char)in[0]) &&
-                std::isdigit((unsigned char)in[1]) && std::isdigit((unsigned char)in[2]))
-                code = (in[0] - '0') * 100 + (in[1] - '0') * 10 + (in[2] - '0');
-            if (match != r.negate) {
+            const detail::Verdict v = detail::eval_expect(r, rule_regex(t.be, t.step), t.in,
+                                                          t.eof || t.in.size() >= kMaxResponse, t.step, user_rules(t));
+            if (v.wait) return wait_read(t, i);
+            if (v.status == Status::L7Ok) {
                 t.expected = true;
-                t.ok_code = code;
-                t.ok_info = !r.on_success.empty() ? r.on_success
-                            : r.status_from_reply ? first_line(in, 4)
-                                                  : std::string();
+                t.ok_code = v.code;
+                t.ok_info = v.info;
                 ++t.step;
                 continue;
             }
-            const Status st = r.error_status ? Status(r.error_status) : Status::L7Rsp;
-            std::string info;
-            if (!r.on_error.empty()) {
-                info = r.on_error;
-            } else if (in.empty()) {
-                info = "TCPCHK got an empty response at step " + std::to_string(t.step + 1);
-            } else if (r.info_first_line) {
-                info = first_line(in, r.status_from_reply ? 4 : 0);
-            } else if (user_rules(t)) {
-                info = std::string("TCPCHK ") + (match ? "matched unwanted content" : "did not match content");
-                const std::string step = " at step " + std::to_string(t.step + 1);
-                switch (r.match) {
-                    case config::TcpCheckStep::Match::String:
-                        info += " '" + r.pattern + "'" + step;
-                        break;
-                    case config::TcpCheckStep::Match::Binary:
-                        info += " (binary)" + step;
-                        break;
-                    case config::TcpCheckStep::Match::RString:
-                        info += " (regex)" + step;
-                        break;
-                    case config::TcpCheckStep::Match::RBinary:
-                        info += " (binary regex)" + step;
-                        break;
-                }
-            }
-            if (!r.comment.empty()) info += " comment: " + r.comment;
-            finish(i, now, st, status_has_code(st) ? code : 0, info);
+            finish(i, now, v.status, v.code, v.info);
             return;
         }
         std::string info = t.ok_info;
@@ -506,7 +346,7 @@ struct Checker::Impl {
         finish(i, now, t.expected ? Status::L7Ok : t.tls ? Status::L6Ok : Status::L4Ok, t.ok_code, info);
     }
 
-    regex_t* rule_regex(std::size_t be, std::size_t step) {
+    const regex_t* rule_regex(std::size_t be, std::size_t step) const {
         auto& v = tcp_regexes[be];
         return step < v.size() && v[step] ? v[step].get() : nullptr;
     }
@@ -605,89 +445,8 @@ struct Checker::Impl {
     // Decides an HTTP check once the response allows it (`last`: no more bytes will come).
     void evaluate_http(std::uint32_t i, std::int64_t now, bool last) {
         Target& t = targets[i];
-        const config::BackendCheck& k = t.b->check;
-        const std::string& in = t.in;
-        const std::size_t eol = in.find("\r\n");
-        if (eol == std::string::npos) {
-            if (last) finish(i, now, Status::L7Rsp, 0, {});
-            return;
-        }
-        // HTTP/1.x SP 3DIGIT [SP reason]
-        if (eol < 12 || in.compare(0, 7, "HTTP/1.") != 0 || in[8] != ' ' || !std::isdigit((unsigned char)in[9]) ||
-            !std::isdigit((unsigned char)in[10]) || !std::isdigit((unsigned char)in[11]) ||
-            (eol > 12 && in[12] != ' ')) {
-            finish(i, now, Status::L7Rsp, 0, {});
-            return;
-        }
-        const int code = (in[9] - '0') * 100 + (in[10] - '0') * 10 + (in[11] - '0');
-        const std::string reason = eol > 13 ? in.substr(13, eol - 13) : std::string();
-        bool need_body = false;
-        for (const auto& e : k.expects)
-            if (e.kind == config::CheckExpect::Kind::String || e.kind == config::CheckExpect::Kind::RString)
-                need_body = true;
-        const std::size_t hend = in.find("\r\n\r\n");
-        if (need_body) {
-            if (hend == std::string::npos && !last) return;
-            if (!last && hend != std::string::npos) {
-                // a Content-Length says when the body is complete; else read to the end
-                std::size_t clen = std::string::npos;
-                std::size_t p = 0;
-                while (p < hend) {
-                    const std::size_t e = in.find("\r\n", p);
-                    if (e - p > 15 && strncasecmp(in.c_str() + p, "content-length:", 15) == 0)
-                        clen = std::strtoull(in.c_str() + p + 15, nullptr, 10);
-                    p = e + 2;
-                }
-                if (clen == std::string::npos || in.size() - (hend + 4) < clen) return;
-            }
-        }
-        if (k.disable_on_404 && code == 404 && t.h.up) {
-            finish(i, now, Status::L7OkC, code, reason);
-            return;
-        }
-        if (k.expects.empty()) {
-            if (code >= 200 && code < 400) finish(i, now, Status::L7Ok, code, {});
-            else finish(i, now, Status::L7Sts, code, reason);
-            return;
-        }
-        const std::string body = hend == std::string::npos ? std::string() : in.substr(hend + 4);
-        for (std::size_t r = 0; r < k.expects.size(); ++r) {
-            const config::CheckExpect& e = k.expects[r];
-            bool match = false;
-            bool on_status = true;
-            switch (e.kind) {
-                case config::CheckExpect::Kind::Status:
-                    for (const auto& [lo, hi] : e.statuses)
-                        if (code >= lo && code <= hi) match = true;
-                    break;
-                case config::CheckExpect::Kind::RStatus: {
-                    const std::string c = in.substr(9, 3);
-                    match = regexec(regexes[t.be][r].get(), c.c_str(), 0, nullptr, 0) == 0;
-                    break;
-                }
-                case config::CheckExpect::Kind::String:
-                    on_status = false;
-                    match = body.find(e.pattern) != std::string::npos;
-                    break;
-                case config::CheckExpect::Kind::RString:
-                    on_status = false;
-                    match = regexec(regexes[t.be][r].get(), body.c_str(), 0, nullptr, 0) == 0;
-                    break;
-                case config::CheckExpect::Kind::Default:
-                    match = code >= 200 && code < 400;
-                    break;
-            }
-            if (e.negate) match = !match;
-            if (match) continue;
-            if (on_status) {
-                finish(i, now, Status::L7Sts, code, reason);
-            } else {
-                finish(i, now, Status::L7Rsp, code,
-                       e.negate ? "HTTP check matched unwanted content" : "HTTP content check did not match");
-            }
-            return;
-        }
-        finish(i, now, Status::L7Ok, code, {});  // HAProxy leaves last_chk empty on success
+        const detail::Verdict v = detail::eval_http(t.b->check, regexes[t.be], t.in, last, t.h.up);
+        if (!v.wait) finish(i, now, v.status, v.code, v.info);
     }
 
     void on_deadline(std::uint32_t i, std::int64_t now) {
@@ -819,7 +578,7 @@ struct Checker::Impl {
     std::string reason_text(const Target& t) {
         std::string o = std::string(", reason: ") + status_desc(t.h.status);
         if (status_has_code(t.h.status)) o += ", code: " + std::to_string(t.h.code);
-        if (!t.h.info.empty()) o += ", info: \"" + log_quote(t.h.info) + "\"";
+        if (!t.h.info.empty()) o += ", info: \"" + detail::log_quote(t.h.info) + "\"";
         if (t.h.duration_ms >= 0) o += ", check duration: " + std::to_string(t.h.duration_ms) + "ms";
         return o;
     }
@@ -914,38 +673,19 @@ Checker::Checker(const config::Config& cfg, Hooks hooks, std::int64_t now_ms,
     for (std::size_t b = 0; b < cfg.backends.size(); ++b) {
         const config::Backend& be = cfg.backends[b];
         m.index[b].assign(be.servers.size(), -1);
-        for (const config::CheckExpect& e : be.check.expects) {
-            std::unique_ptr<regex_t, void (*)(regex_t*)> re(nullptr, [](regex_t* r) {
-                regfree(r);
-                delete r;
-            });
-            if (e.kind == config::CheckExpect::Kind::RStatus || e.kind == config::CheckExpect::Kind::RString) {
-                auto* r = new regex_t;
-                if (regcomp(r, e.pattern.c_str(), REG_EXTENDED | REG_NOSUB) != 0) {
-                    // the configuration compiled it already; a pattern that cannot match then
-                    regcomp(r, "$^x", REG_EXTENDED | REG_NOSUB);
-                }
-                re.reset(r);
-            }
-            m.regexes[b].push_back(std::move(re));
-        }
+        for (const config::CheckExpect& e : be.check.expects)
+            m.regexes[b].push_back(e.kind == config::CheckExpect::Kind::RStatus || e.kind == config::CheckExpect::Kind::RString
+                                       ? detail::compile(e.pattern)
+                                       : detail::no_regex());
         const std::vector<config::TcpCheckStep>* rules = nullptr;
         if (be.check.kind == config::CheckKind::TcpCheck) {
             rules = be.check.builtin.empty() ? &be.check.steps : &be.check.builtin;
-            for (const config::TcpCheckStep& st : *rules) {
-                std::unique_ptr<regex_t, void (*)(regex_t*)> re(nullptr, [](regex_t* r) {
-                    regfree(r);
-                    delete r;
-                });
-                if (st.kind == config::TcpCheckStep::Kind::Expect &&
-                    (st.match == config::TcpCheckStep::Match::RString || st.match == config::TcpCheckStep::Match::RBinary)) {
-                    auto* r = new regex_t;
-                    if (regcomp(r, st.pattern.c_str(), REG_EXTENDED | REG_NOSUB) != 0)
-                        regcomp(r, "$^x", REG_EXTENDED | REG_NOSUB);  // checked at load: cannot happen
-                    re.reset(r);
-                }
-                m.tcp_regexes[b].push_back(std::move(re));
-            }
+            for (const config::TcpCheckStep& st : *rules)
+                m.tcp_regexes[b].push_back(st.kind == config::TcpCheckStep::Kind::Expect &&
+                                                   (st.match == config::TcpCheckStep::Match::RString ||
+                                                    st.match == config::TcpCheckStep::Match::RBinary)
+                                               ? detail::compile(st.pattern)
+                                               : detail::no_regex());
         }
         for (std::size_t k = 0; k < be.servers.size(); ++k) {
             const config::Server& s = be.servers[k];
