@@ -148,35 +148,27 @@ std::vector<TcpCheckStep> redis_ruleset() {
     return v;
 }
 
+// smtpchk's expects: a reply code pattern on the first line; L7STS with the reply's code and text
+// when `reply_status` (the 2xx checks), L7RSP for a malformed banner
+TcpCheckStep smtp_expect(const char* pattern, int min_recv, bool reply_status) {
+    TcpCheckStep e = expect_step(TcpCheckStep::Match::RString, pattern);
+    e.min_recv = min_recv;
+    e.info_first_line = true;
+    e.status_from_reply = reply_status;
+    if (reply_status) e.error_status = 13;  // L7STS
+    return e;
+}
+
 std::vector<TcpCheckStep> smtp_ruleset(const std::string& cmd) {
-    std::vector<TcpCheckStep> v;
     TcpCheckStep c;
     c.kind = TcpCheckStep::Kind::Connect;
-    v.push_back(c);
-    TcpCheckStep e = expect_step(TcpCheckStep::Match::RString, "^[0-9]{3}[ \r]");
-    e.min_recv = 4;
-    e.info_first_line = true;
-    v.push_back(e);
-    e = expect_step(TcpCheckStep::Match::RString, "^2[0-9]{2}[ \r]");
-    e.min_recv = 4;
-    e.error_status = 13;
-    e.info_first_line = true;
-    e.status_from_reply = true;
-    v.push_back(e);
-    v.push_back(send_step(cmd + "\r\n"));
-    e = expect_step(TcpCheckStep::Match::RString, "^(2[0-9]{2}-[^\r]*\r\n)*2[0-9]{2}[ \r]");
-    e.error_status = 13;
-    e.info_first_line = true;
-    e.status_from_reply = true;
-    v.push_back(e);
-    v.push_back(send_step("QUIT\r\n"));
-    e = expect_step(TcpCheckStep::Match::RString, "^2[0-9]{2}[- \r]");
-    e.min_recv = 4;
-    e.error_status = 13;
-    e.info_first_line = true;
-    e.status_from_reply = true;
-    v.push_back(e);
-    return v;
+    return {c,
+            smtp_expect("^[0-9]{3}[ \r]", 4, false),
+            smtp_expect("^2[0-9]{2}[ \r]", 4, true),
+            send_step(cmd + "\r\n"),
+            smtp_expect("^(2[0-9]{2}-[^\r]*\r\n)*2[0-9]{2}[ \r]", -1, true),
+            send_step("QUIT\r\n"),
+            smtp_expect("^2[0-9]{2}[- \r]", 4, true)};
 }
 
 }  // namespace
