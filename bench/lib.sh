@@ -51,3 +51,13 @@ bench_callgrind_ir() {
 }
 
 bench_random_port() { echo $((20000 + RANDOM % 20000)); }
+
+# bench_cert OUT.pem NAME [ec|rsa]: a self-signed certificate for NAME (ECDSA P-256 or RSA 2048, 2 days)
+# and its key, in one PEM file as `bind ... crt` and HAProxy read it
+bench_cert() {
+  local out=$1 name=$2 key=(-newkey ec -pkeyopt ec_paramgen_curve:P-256)
+  [[ ${3:-ec} == rsa ]] && key=(-newkey rsa:2048)
+  openssl req -x509 "${key[@]}" -nodes -keyout "$out.key" -out "$out.crt" -days 2 -subj "/CN=$name" \
+    -addext "subjectAltName=DNS:$name" 2>/dev/null
+  cat "$out.crt" "$out.key" >"$out"
+}

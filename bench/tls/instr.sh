@@ -21,9 +21,7 @@ dir=$(mktemp -d /tmp/es-tls-instr.XXXXXX)
 trap 'bench_cleanup; rm -rf "$dir"' EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 FE=$(port)
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$dir/k.pem" -out "$dir/c.pem" \
-  -days 2 -subj /CN=bench.test 2>/dev/null
-cat "$dir/c.pem" "$dir/k.pem" >"$dir/cert.pem"
+bench_cert "$dir/cert.pem" bench.test
 
 cfg() {  # $1 = extra global line, $2 = origin port
   printf 'global\n    nbthread 1\n%s\ndefaults\n    mode %s\n    timeout connect 5s\n' "$1" "$MODE"

@@ -27,9 +27,7 @@ command -v wrk >/dev/null || { echo "tls_origination: wrk is missing (apt-get in
 
 . "$here/bench/lib.sh"  # bench_pids (stopped at exit), bench_cpu_ticks, bench_wait_port
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$OUT/k.pem" -out "$OUT/c.pem" \
-  -days 2 -subj /CN=origin.test -addext subjectAltName=DNS:origin.test 2>/dev/null
-cat "$OUT/c.pem" "$OUT/k.pem" > "$OUT/cert.pem"
+bench_cert "$OUT/cert.pem" origin.test
 hz=$(getconf CLK_TCK)
 
 head_cfg() {  # global and defaults, the same for every process here

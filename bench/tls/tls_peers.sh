@@ -37,16 +37,13 @@ ulimit -n 65536 2>/dev/null || true
 for b in "$ES_BIN" "$BENCH_BIN" "$HAPROXY_BIN"; do [[ -x $b ]] || { echo "tls_peers: $b is not executable" >&2; exit 2; }; done
 command -v wrk >/dev/null || { echo "tls_peers: wrk is missing (apt-get install wrk)" >&2; exit 2; }
 
+. "$here/bench/lib.sh"  # bench_cert (its exit trap is replaced by ours below)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$OUT/k.pem" -out "$OUT/c.pem" \
-  -days 2 -subj /CN=bench.test -addext subjectAltName=DNS:bench.test 2>/dev/null
-cat "$OUT/c.pem" "$OUT/k.pem" > "$OUT/cert-ec.pem"
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$OUT/rk.pem" -out "$OUT/rc.pem" \
-  -days 2 -subj /CN=bench.test -addext subjectAltName=DNS:bench.test 2>/dev/null
-cat "$OUT/rc.pem" "$OUT/rk.pem" > "$OUT/cert-rsa.pem"
+bench_cert "$OUT/cert-ec.pem" bench.test
+bench_cert "$OUT/cert-rsa.pem" bench.test rsa
 cp "$OUT/cert-ec.pem" "$OUT/cert.pem"
 IDLE_N="${IDLE_N:-4000}"
 
