@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 namespace es::check {
 
@@ -171,6 +172,95 @@ Verdict eval_http(const config::BackendCheck& k, const std::vector<Regex>& regex
     return v;
 }
 
+namespace {
+
+std::uint32_t le(const std::string& in, std::size_t at, int n) {
+    std::uint32_t v = 0;
+    for (int k = n - 1; k >= 0; --k) v = v << 8 | static_cast<unsigned char>(in[at + std::size_t(k)]);
+    return v;
+}
+
+// One MySQL packet at `off`: a 3-byte little-endian length, a sequence byte, the payload. An error
+// packet (0xff) is L7STS with its error code and the rest as the detail; the last rule of the
+// ruleset passes with the server's version (the handshake's NUL-terminated string at offset 5).
+Verdict mysql_packet(const std::string& in, std::size_t off, bool last, bool last_rule) {
+    Verdict v;
+    if (in.size() < off + 4 || in.size() < off + 4 + le(in, off, 3)) {
+        v.wait = !last;
+        v.status = Status::L7Rsp;
+        return v;
+    }
+    if (in.size() > off + 4 && static_cast<unsigned char>(in[off + 4]) == 0xff) {
+        v.status = Status::L7Sts;
+        v.code = in.size() >= off + 7 ? int(le(in, off + 5, 2)) : 0;
+        if (in.size() > off + 7) v.info = in.substr(off + 7);
+        return v;
+    }
+    v.status = Status::L7Ok;
+    if (last_rule && in.size() > 5) v.info = std::string(in.c_str() + 5);
+    return v;
+}
+
+// An LDAPv3 bindResponse (RFC 4511 4.2.2): SEQUENCE { messageID 1, [APPLICATION 1] { resultCode ...
+// } }; the first byte (0x30) was matched by the rule before. resultCode 0 passes ("Success");
+// another is L7STS with that code.
+Verdict ldap_bind(const std::string& in, bool last) {
+    Verdict v;
+    auto short_or = [&](const char* info) {
+        v.status = Status::L7Rsp;
+        v.wait = info == nullptr && !last;
+        if (info) v.info = info;
+        return v;
+    };
+    const auto* p = reinterpret_cast<const unsigned char*>(in.data());
+    const std::size_t n = in.size();
+    std::size_t at = 1, len = 0, lenbytes = 0;
+    if (n < 2) return short_or(nullptr);
+    if (p[at] & 0x80) {
+        lenbytes = p[at] & 0x7f;
+        if (lenbytes != 2 && lenbytes != 4) return short_or("Not LDAPv3 protocol");
+        if (n < at + 1 + lenbytes) return short_or(nullptr);
+        for (std::size_t k = 0; k < lenbytes; ++k) len = len << 8 | p[at + 1 + k];
+    } else {
+        len = p[at];
+    }
+    at += 1 + lenbytes;
+    if (n - at < len || n - at < 4) return short_or(nullptr);
+    if (std::memcmp(p + at, "\x02\x01\x01\x61", 4) != 0) return short_or("Not LDAPv3 protocol");
+    at += 4;
+    if (n - at < 1) return short_or(nullptr);
+    const std::size_t skip = (p[at] & 0x80) ? p[at] & 0x7f : 0;
+    if (n - at < 1 + skip + 2 + 1) return short_or(nullptr);
+    at += 1 + skip;
+    if (p[at] != 0x0a || p[at + 1] != 0x01) return short_or("Not LDAPv3 protocol");
+    v.code = p[at + 2];
+    if (v.code != 0) {
+        v.status = Status::L7Sts;
+        v.info = "See RFC: http://tools.ietf.org/html/rfc4511#section-4.1.9";
+        return v;
+    }
+    v.status = Status::L7Ok;
+    v.info = "Success";
+    return v;
+}
+
+}  // namespace
+
+Verdict eval_custom(const config::TcpCheckStep& r, const std::string& in, bool last, bool last_rule) {
+    using Custom = config::TcpCheckStep::Custom;
+    switch (r.custom) {
+        case Custom::MysqlHello:
+            return mysql_packet(in, 0, last, last_rule);
+        case Custom::MysqlOk:
+            return mysql_packet(in, in.size() >= 3 ? 4 + le(in, 0, 3) : in.size(), last, last_rule);
+        case Custom::LdapBind:
+            return ldap_bind(in, last);
+        case Custom::None:
+            break;
+    }
+    return {false, Status::L7Rsp, 0, {}};
+}
+
 Verdict eval_expect(const config::TcpCheckStep& r, const regex_t* re, const std::string& in, bool last,
                     std::size_t step, bool user) {
     using Match = config::TcpCheckStep::Match;
@@ -215,6 +305,8 @@ Verdict eval_expect(const config::TcpCheckStep& r, const regex_t* re, const std:
     const std::string at = " at step " + std::to_string(step + 1);
     if (!r.on_error.empty()) {
         v.info = r.on_error;
+    } else if (r.error_payload >= 0 && in.size() > std::size_t(r.error_payload)) {
+        v.info = std::string(in.c_str() + r.error_payload);  // the server's text, to its first NUL
     } else if (in.empty()) {
         v.info = "TCPCHK got an empty response" + at;
     } else if (r.info_first_line) {

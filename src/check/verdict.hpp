@@ -44,9 +44,16 @@ Verdict eval_http(const config::BackendCheck& k, const std::vector<Regex>& regex
 Verdict eval_expect(const config::TcpCheckStep& r, const regex_t* re, const std::string& in, bool last,
                     std::size_t step, bool user);
 
+// A protocol check's own rule (TcpCheckStep::custom: MySQL, LDAP). `last_rule`: the ruleset ends
+// with it (a MySQL check then reports the server's version).
+Verdict eval_custom(const config::TcpCheckStep& r, const std::string& in, bool last, bool last_rule);
+
 // HAProxy's " at step N of tcp-check (...)" for a connection error or a timeout of a user ruleset:
 // `connecting` while the connection (or its handshake) is not made, else at rule `step`.
 std::string where(const std::vector<config::TcpCheckStep>& rules, bool connecting, std::size_t step);
+
+// OpenSSL's last error as text (and the error queue cleared).
+std::string ssl_error_text();
 
 // HAProxy's chunk_asciiencode for the "info" of a log line: quotes and control bytes as #HH.
 std::string log_quote(const std::string& s);
