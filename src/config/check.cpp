@@ -114,8 +114,9 @@ bool hex_decode(const std::string& h, std::string& out) {
 
 // error-status names (HAProxy's), as the checker's Status values (check/checker.hpp order)
 int status_code_of(const std::string& w) {
-    static const std::pair<const char*, int> kNames[] = {{"L4CON", 5}, {"L6RSP", 8}, {"L7RSP", 10}, {"L7STS", 13},
-                                                         {"L4TOUT", 4}, {"L6TOUT", 7}, {"L7TOUT", 9}};
+    static const std::pair<const char*, int> kNames[] = {{"L4CON", 5},  {"L6RSP", 8},  {"L7RSP", 10}, {"L7STS", 13},
+                                                         {"L4TOUT", 4}, {"L6TOUT", 7}, {"L7TOUT", 9}, {"L4OK", 3},
+                                                         {"L6OK", 6},   {"L7OK", 11},  {"L7OKC", 12}};
     for (const auto& [n, v] : kNames)
         if (w == n) return v;
     return -1;
@@ -171,13 +172,119 @@ std::vector<TcpCheckStep> smtp_ruleset(const std::string& cmd) {
             smtp_expect("^2[0-9]{2}[- \r]", 4, true)};
 }
 
+// option ldap-check: an LDAPv3 anonymous bind, answered by a bindResponse with resultCode 0
+std::vector<TcpCheckStep> ldap_ruleset() {
+    std::string bind;
+    hex_decode("300C020101600702010304008000", bind);
+    TcpCheckStep e = expect_step(TcpCheckStep::Match::RBinary, "^30");
+    e.min_recv = 14;
+    e.on_error = "Not LDAPv3 protocol";
+    TcpCheckStep r = expect_step(TcpCheckStep::Match::String, {});
+    r.custom = TcpCheckStep::Custom::LdapBind;
+    return {send_step(std::move(bind)), std::move(e), std::move(r)};
+}
+
+// option mysql-check [user <name> [post-41|pre-41|post-80]]: without a user, the server's handshake
+// packet alone; with one, a login packet (no password) and COM_QUIT sent at once, then the handshake
+// and the server's answer to the login
+std::vector<TcpCheckStep> mysql_ruleset(const std::string& user, const std::string& proto) {
+    TcpCheckStep c;
+    c.kind = TcpCheckStep::Kind::Connect;
+    std::vector<TcpCheckStep> v{c};
+    if (!user.empty()) {
+        std::string body;
+        auto put = [&](const char* hex) {
+            std::string b;
+            hex_decode(hex, b);
+            body += b;
+        };
+        if (proto == "pre-41") {
+            put("0080" "000001");  // capabilities (SECURE_CONNECTION), max packet
+            body += user + '\0';
+            put("00");
+        } else {
+            put(proto == "post-80" ? "00820800" : "00820000");  // PROTOCOL_41, SECURE_CONNECTION[, PLUGIN_AUTH]
+            put("00800001" "21");                                 // max packet, utf8
+            body.append(23, '\0');
+            body += user + '\0';
+            put("00");  // no auth response
+            if (proto == "post-80") body += std::string("mysql_native_password") + '\0';
+        }
+        const std::size_t n = body.size();
+        std::string pkt{char(n & 0xff), char((n >> 8) & 0xff), char((n >> 16) & 0xff), char(1)};
+        pkt += body;
+        pkt += std::string("\x01\x00\x00\x00\x01", 5);  // COM_QUIT, sequence 0
+        v.push_back(send_step(std::move(pkt)));
+    }
+    TcpCheckStep hello = expect_step(TcpCheckStep::Match::String, {});
+    hello.custom = TcpCheckStep::Custom::MysqlHello;
+    v.push_back(std::move(hello));
+    if (!user.empty()) {
+        TcpCheckStep ok = expect_step(TcpCheckStep::Match::String, {});
+        ok.custom = TcpCheckStep::Custom::MysqlOk;
+        v.push_back(std::move(ok));
+    }
+    return v;
+}
+
+// option pgsql-check user <name>: a v3.0 StartupMessage; an ErrorResponse ('E') is L7RSP with the
+// server's text, an AuthenticationOk or a password request (any method but Kerberos) is UP
+std::vector<TcpCheckStep> pgsql_ruleset(const std::string& user) {
+    TcpCheckStep c;
+    c.kind = TcpCheckStep::Kind::Connect;
+    std::string msg;
+    hex_decode("00030000", msg);
+    msg += std::string("user") + '\0' + user + '\0' + '\0';
+    const std::size_t n = msg.size() + 4;
+    std::string pkt{char((n >> 24) & 0xff), char((n >> 16) & 0xff), char((n >> 8) & 0xff), char(n & 0xff)};
+    TcpCheckStep e = expect_step(TcpCheckStep::Match::RString, "^E");
+    e.negate = true;
+    e.min_recv = 5;
+    e.error_status = 10;  // L7RSP
+    e.error_payload = 6;
+    TcpCheckStep a = expect_step(TcpCheckStep::Match::RBinary, "^52000000[A-Z0-9]{2}000000(00|02|03|04|05|06|07|09|0A)");
+    a.min_recv = 9;
+    a.error_status = 13;  // L7STS
+    a.on_success = "PostgreSQL server is ok";
+    a.on_error = "PostgreSQL unknown error";
+    return {c, send_step(pkt + msg), std::move(e), std::move(a)};
+}
+
+// option ssl-hello-chk: an SSLv3 ClientHello (the time at offset 11); a handshake or alert record
+// back is L6OK, anything else L6RSP
+std::vector<TcpCheckStep> ssl_hello_ruleset() {
+    std::string body("\x03\x00", 2);   // client version SSLv3
+    body.append(4, '\0');                // gmt_unix_time, filled when sent
+    body += "HAPROXYSSLCHK\nHAPROXYSSLCHK\n";  // 28 bytes of "random", as HAProxy sends
+    body.push_back('\0');               // no session id
+    std::string suites;
+    for (int c = 0x01; c <= 0x3a; ++c)  // RSA/DH suites 0x01-0x1B and 0x2F-0x3A
+        if (c <= 0x1b || c >= 0x2f) suites += {'\0', char(c)};
+    body += {char(suites.size() >> 8), char(suites.size() & 0xff)};
+    body += suites;
+    body += {'\x01', '\0'};  // one compression method: null
+    std::string hs{'\x01', '\0', char(body.size() >> 8), char(body.size() & 0xff)};
+    hs += body;
+    std::string hello{'\x16', '\x03', '\0', char(hs.size() >> 8), char(hs.size() & 0xff)};
+    hello += hs;
+    TcpCheckStep s = send_step(std::move(hello));
+    s.time_at = 11;
+    TcpCheckStep e = expect_step(TcpCheckStep::Match::RBinary, "^1[56]");
+    e.min_recv = 5;
+    e.ok_status = 6;     // L6OK
+    e.error_status = 8;  // L6RSP
+    e.tout_status = 7;   // L6TOUT
+    return {std::move(s), std::move(e)};
+}
+
 }  // namespace
 
 bool check_option(ParseState& st, ProxyDraft& px, const Line& line, const std::string& name, bool negated) {
     const std::size_t next = negated ? 3 : 2;
     const std::string kw = (negated ? "no option " : "option ") + name;
     // the options that choose what a check is; `no option ...` goes back to a TCP connect
-    if (name == "httpchk" || name == "tcp-check" || name == "redis-check" || name == "smtpchk") {
+    if (name == "httpchk" || name == "tcp-check" || name == "redis-check" || name == "smtpchk" ||
+        name == "ldap-check" || name == "mysql-check" || name == "pgsql-check" || name == "ssl-hello-chk") {
         bool skip;
         require_backend(st, px, line, kw, skip);
         if (skip) return true;
@@ -208,7 +315,8 @@ bool check_option(ParseState& st, ProxyDraft& px, const Line& line, const std::s
             fail(line.at, "'option httpchk': the URI must start with '/', got " + squote(c.uri));
         return true;
     }
-    if (name == "tcp-check" || name == "redis-check" || name == "smtpchk") {
+    if (name == "tcp-check" || name == "redis-check" || name == "smtpchk" || name == "ldap-check" ||
+        name == "mysql-check" || name == "pgsql-check" || name == "ssl-hello-chk") {
         BackendCheck& c = px.be.check;
         c.kind = CheckKind::TcpCheck;
         c.where = line.at;
@@ -218,6 +326,33 @@ bool check_option(ParseState& st, ProxyDraft& px, const Line& line, const std::s
         } else if (name == "redis-check") {
             no_more_args(line, next, kw);
             c.builtin = redis_ruleset();
+        } else if (name == "ldap-check") {
+            no_more_args(line, next, kw);
+            c.builtin = ldap_ruleset();
+        } else if (name == "ssl-hello-chk") {
+            no_more_args(line, next, kw);
+            c.builtin = ssl_hello_ruleset();
+        } else if (name == "mysql-check" || name == "pgsql-check") {
+            // option mysql-check [user <name> [post-41|pre-41|post-80]]; option pgsql-check user <name>
+            const bool pg = name == "pgsql-check";
+            std::string user, proto = "post-41";
+            if (line.words.size() > next || pg) {
+                const std::string& w = arg_or_fail(line, next, kw, "'user <name>'");
+                if (w != "user") fail(line.at, squote(kw) + " expects 'user <name>', got " + squote(w));
+                user = arg_or_fail(line, next + 1, kw + " user", "a user name");
+                if (user.empty() || user.size() > 250)
+                    fail(line.at, squote(kw + " user") + " expects a name of 1 to 250 bytes");
+                if (!pg && line.words.size() > next + 2) {
+                    proto = line.words[next + 2];
+                    if (proto != "post-41" && proto != "pre-41" && proto != "post-80")
+                        fail(line.at, "'option mysql-check user' expects 'post-41', 'pre-41' or 'post-80', got " +
+                                          squote(proto));
+                    no_more_args(line, next + 3, kw);
+                } else {
+                    no_more_args(line, next + 2, kw);
+                }
+            }
+            c.builtin = pg ? pgsql_ruleset(user) : mysql_ruleset(user, proto);
         } else {
             // option smtpchk [HELO|EHLO <domain>]
             std::string cmd = "HELO localhost";
@@ -308,16 +443,28 @@ void kw_tcp_check(ParseState& st, ProxyDraft& px, const Line& line) {
             } else if (w == "error-status") {
                 const std::string& v = arg_or_fail(line, ++i, w, "L7RSP, L7STS, L6RSP or L4CON");
                 const int code = status_code_of(v);
-                if (code < 0 || v.find("TOUT") != std::string::npos)
+                if (code < 0 || v.find("TOUT") != std::string::npos || v.find("OK") != std::string::npos)
                     fail(line.at, "'error-status' expects L7RSP, L7STS, L6RSP or L4CON, got " + squote(v));
                 step.error_status = std::uint8_t(code);
+            } else if (w == "ok-status") {
+                const std::string& v = arg_or_fail(line, ++i, w, "L7OK, L7OKC, L6OK or L4OK");
+                const int code = status_code_of(v);
+                if (code < 0 || v.find("OK") == std::string::npos)
+                    fail(line.at, "'ok-status' expects L7OK, L7OKC, L6OK or L4OK, got " + squote(v));
+                step.ok_status = std::uint8_t(code);
+            } else if (w == "tout-status") {
+                const std::string& v = arg_or_fail(line, ++i, w, "L7TOUT, L6TOUT or L4TOUT");
+                const int code = status_code_of(v);
+                if (code < 0 || v.find("TOUT") == std::string::npos)
+                    fail(line.at, "'tout-status' expects L7TOUT, L6TOUT or L4TOUT, got " + squote(v));
+                step.tout_status = std::uint8_t(code);
             } else if (w == "on-success" || w == "on-error") {
                 const std::string& v = arg_or_fail(line, ++i, w, "a text");
                 if (v.find("%[") != std::string::npos || v.find("%{") != std::string::npos)
                     fail(line.at, squote(w) + " with a log-format expression is not supported in this version "
                                               "(a plain text is)");
                 (w == "on-success" ? step.on_success : step.on_error) = v;
-            } else if (w == "ok-status" || w == "tout-status" || w == "status-code") {
+            } else if (w == "status-code") {
                 fail(line.at, "'tcp-check expect " + w + "' is not supported in this version");
             } else {
                 break;

@@ -292,15 +292,24 @@ enum class CheckKind : std::uint8_t { Tcp, Http, TcpCheck };
 struct TcpCheckStep {
     enum class Kind : std::uint8_t { Connect, Send, Expect };
     enum class Match : std::uint8_t { String, RString, Binary, RBinary };
+    // The protocol checks whose answers a pattern cannot judge (HAProxy's "custom" expects): a
+    // MySQL handshake packet, the MySQL packet that follows it, an LDAPv3 bindResponse.
+    enum class Custom : std::uint8_t { None, MysqlHello, MysqlOk, LdapBind };
     Kind kind = Kind::Send;
     int port = 0;          // connect port <p> (0: the server's, or its check `port`)
     bool ssl = false;      // connect ssl
+    bool send_proxy = false;  // connect send-proxy: a PROXY protocol v1 line first
     std::string data;      // send / send-binary: the bytes
+    int time_at = -1;      // send: the current time (seconds, 4 bytes big-endian) at this offset (ssl-hello-chk)
+    Custom custom = Custom::None;
     Match match = Match::String;
     bool negate = false;
     std::string pattern;   // expect: bytes (string, binary) or a POSIX extended regex (rbinary: on the hex dump)
     int min_recv = -1;     // expect min-recv
     std::uint8_t error_status = 0;  // 0: L7RSP; else a check::Status value (error-status L7STS, L4CON, L6RSP...)
+    std::uint8_t ok_status = 0;     // ok-status: the result when the ruleset ends on this rule (0: L7OK)
+    std::uint8_t tout_status = 0;   // tout-status: the result of a timeout at this rule (0: L7TOUT)
+    int error_payload = -1;         // the info of a failure is the response from this offset (pgsql-check)
     std::string on_success, on_error;  // the info text of the result (plain text)
     bool info_first_line = false;      // built-in rulesets: the info is the response's first line
     bool status_from_reply = false;    // smtpchk: the code is the reply's first three digits

@@ -453,7 +453,7 @@ TEST_CASE("proxy keywords accepted with a warning") {
         "    log global\n"
         "    option httplog\n"
         "    option dontlognull\n"
-        "    option mysql-check\n"
+        "    option spop-check\n"
         "    log-tag x\n"
         "    no option http-server-close\n"
         "    timeout tarpit 5s\n" +
@@ -463,7 +463,7 @@ TEST_CASE("proxy keywords accepted with a warning") {
         "    server s 127.0.0.1:1 check inter 2s fall 3 rise 2 init-addr none id 5\n");
     CHECK_FALSE(has_warning(cfg, {"t.cfg:2:"}));
     CHECK_FALSE(has_warning(cfg, {"t.cfg:3:"}));  // stored in a defaults section no proxy uses
-    CHECK(has_warning(cfg, {"t.cfg:5: keyword 'option mysql-check'", "checked by a TCP connect instead"}));
+    CHECK(has_warning(cfg, {"t.cfg:5: keyword 'option spop-check'", "checked by a TCP connect instead"}));
     CHECK_FALSE(has_warning(cfg, {"t.cfg:6:"}));  // log-tag is implemented
     CHECK_FALSE(has_warning(cfg, {"t.cfg:7:"}));
     CHECK(has_warning(cfg, {"t.cfg:8: keyword 'timeout tarpit'"}));
@@ -568,6 +568,50 @@ TEST_CASE("health checks: tcp-check rulesets, redis-check, smtpchk") {
     const auto& mail = cfg.find_backend("mail")->check;
     REQUIRE(mail.builtin.size() == 7);
     CHECK(mail.builtin[3].data == "EHLO mx.test\r\n");
+}
+
+TEST_CASE("health checks: the protocol checks ldap, mysql, pgsql and ssl-hello build HAProxy's rules") {
+    const auto cfg = load(
+        kTail +
+        "backend ldap\n    option ldap-check\n    server s 127.0.0.1:1 check\n"
+        "backend my\n    option mysql-check user hc\n    server s 127.0.0.1:2 check\n"
+        "backend my40\n    option mysql-check user hc pre-41\n    server s 127.0.0.1:2 check\n"
+        "backend my0\n    option mysql-check\n    server s 127.0.0.1:2 check\n"
+        "backend pg\n    option pgsql-check user pguser\n    server s 127.0.0.1:3 check\n"
+        "backend tls\n    option ssl-hello-chk\n    server s 127.0.0.1:4 check\n");
+    using Step = es::config::TcpCheckStep;
+    const auto& ldap = cfg.find_backend("ldap")->check.builtin;
+    REQUIRE(ldap.size() == 3);
+    CHECK(ldap[0].data == std::string("\x30\x0c\x02\x01\x01\x60\x07\x02\x01\x03\x04\x00\x80\x00", 14));
+    CHECK(ldap[2].custom == Step::Custom::LdapBind);
+    const auto& my = cfg.find_backend("my")->check.builtin;
+    REQUIRE(my.size() == 4);  // connect, login + quit, handshake, answer
+    // post-41: length 34 + user, sequence 1, PROTOCOL_41 | SECURE_CONNECTION, the user, COM_QUIT
+    CHECK(my[1].data.size() == 4 + 36 + 5);
+    CHECK(my[1].data.substr(0, 4) == std::string("\x24\x00\x00\x01", 4));
+    CHECK(my[1].data.substr(4, 4) == std::string("\x00\x82\x00\x00", 4));
+    CHECK(my[1].data.substr(4 + 32, 3) == std::string("hc\0", 3));
+    CHECK(my[1].data.substr(my[1].data.size() - 5) == std::string("\x01\x00\x00\x00\x01", 5));
+    CHECK(my[2].custom == Step::Custom::MysqlHello);
+    CHECK(my[3].custom == Step::Custom::MysqlOk);
+    const auto& my40 = cfg.find_backend("my40")->check.builtin;
+    CHECK(my40[1].data.substr(0, 4) == std::string("\x09\x00\x00\x01", 4));
+    CHECK(cfg.find_backend("my0")->check.builtin.size() == 2);  // the handshake alone
+    const auto& pg = cfg.find_backend("pg")->check.builtin;
+    REQUIRE(pg.size() == 4);
+    CHECK(pg[1].data == std::string("\x00\x00\x00\x15\x00\x03\x00\x00user\0pguser\0\0", 21));
+    CHECK(pg[2].negate);
+    CHECK(pg[3].on_success == "PostgreSQL server is ok");
+    const auto& tls = cfg.find_backend("tls")->check.builtin;
+    REQUIRE(tls.size() == 2);
+    CHECK(tls[0].data.size() == 5 + 0x79);
+    CHECK(tls[0].data.substr(0, 5) == std::string("\x16\x03\x00\x00\x79", 5));
+    CHECK(tls[0].time_at == 11);
+    CHECK(tls[1].ok_status == 6);  // L6OK
+    expect_error(kTail + "backend b2\n    option pgsql-check\n", 12, {"'option pgsql-check' expects 'user <name>'"});
+    expect_error(kTail + "backend b2\n    option mysql-check user u post-99\n", 12,
+                 {"expects 'post-41', 'pre-41' or 'post-80'"});
+    expect_error(kTail + "backend b2\n    option mysql-check admin u\n", 12, {"expects 'user <name>'"});
 }
 
 TEST_CASE("audit: options that would change what is sent or routed are refused") {
