@@ -8,10 +8,11 @@ BUILD_PKGS=(g++ pkg-config cmake meson ninja-build liburing-dev libmimalloc-dev 
             doctest-dev libbenchmark-dev libssl-dev libcrypt-dev)
 # python3-jsonschema checks edgeshard-bench's JSON against its schema; chromium renders its HTML report;
 # rsyslog is the real syslog server of log_syslog_udp (started by the test itself, never as a service)
-# testssl.sh scans the TLS binds (tls_testssl); redis-server and python3-aiosmtpd are the real peers of
-# the protocol health checks (health_rulesets, started by the test itself)
+# testssl.sh scans the TLS binds (tls_testssl); redis-server, python3-aiosmtpd, slapd, mariadb-server and
+# postgresql are the real peers of the protocol health checks (health_rulesets, health_databases: each
+# started by the test itself on its own port, never as a service)
 TEST_PKGS=(python3 python3-jsonschema socat iperf3 curl procps wrk openssl chromium rsyslog testssl.sh
-           redis-server python3-aiosmtpd)
+           redis-server python3-aiosmtpd slapd mariadb-server postgresql)
 want=("${BUILD_PKGS[@]}")
 [[ ${1:-} == --test ]] && want+=("${TEST_PKGS[@]}")
 
@@ -23,7 +24,13 @@ if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   SUDO=; [[ $(id -u) == 0 ]] || SUDO=sudo
   $SUDO apt-get update -qq
+  # servers installed for the tests must not start as services: the tests start their own
+  policy=/usr/sbin/policy-rc.d; made_policy=
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee $policy >/dev/null && $SUDO chmod 755 $policy && made_policy=1
+  fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [[ -n $made_policy ]]; then $SUDO rm -f $policy; fi
 fi
 
 if [[ ! -f build/build.ninja ]]; then
