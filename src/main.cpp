@@ -230,6 +230,7 @@ int main(int argc, char** argv) {
                 auto& r = rt.server_runtime()[std::size_t(be->id)][k];
                 r.weight = sv.weight;
                 r.admin = sv.admin;
+                r.maxconn = sv.maxconn;
             }
     }
     // a server the old process's checks had DOWN starts DOWN here (its checks must pass again)

@@ -35,11 +35,45 @@ std::int64_t Checker::Impl::jitter(std::int64_t inter) {
     std::uniform_int_distribution<std::int64_t> d(-inter * pct / 100, inter * pct / 100);
     return std::max<std::int64_t>(1, inter + d(rng));
 }
+namespace {
+
+// agent-check: a probe of its own towards agent-addr (or the server's address) and agent-port,
+// linked to the server's health probe; HAProxy's agents have rise = fall = 1 and start UP.
+void add_agent(Checker::Impl& m, std::size_t b, std::size_t k, std::int64_t now_ms) {
+    const config::Server& s = m.cfg.backends[b].servers[k];
+    Checker::Impl::Target t;
+    t.be = b;
+    t.sv = k;
+    t.b = &m.cfg.backends[b];
+    t.s = &s;
+    t.agent = true;
+    t.agent_send = s.check.agent_send;
+    const config::SockAddr& a = s.check.agent_addr ? *s.check.agent_addr : s.addr;
+    std::memcpy(&t.addr, &a.ss, a.len);
+    t.alen = a.len;
+    if (t.addr.ss_family == AF_INET)
+        reinterpret_cast<sockaddr_in*>(&t.addr)->sin_port = htons(std::uint16_t(s.check.agent_port));
+    else if (t.addr.ss_family == AF_INET6)
+        reinterpret_cast<sockaddr_in6*>(&t.addr)->sin6_port = htons(std::uint16_t(s.check.agent_port));
+    t.h.enabled = true;
+    t.h.rise = t.h.fall = 1;
+    t.h.health = 1;
+    t.h.last_change_ms = now_ms;
+    const int hc = m.index[b][k];
+    t.other = hc;
+    m.agents[b][k] = int(m.targets.size());
+    m.targets[std::size_t(hc)].other = int(m.targets.size());
+    m.targets.push_back(std::move(t));
+}
+
+}  // namespace
+
 Checker::Checker(const config::Config& cfg, Hooks hooks, std::int64_t now_ms,
                  const std::function<const Carried*(const std::string&, const std::string&)>& carried)
     : impl_(std::make_unique<Impl>(cfg, std::move(hooks))) {
     Impl& m = *impl_;
     m.index.resize(cfg.backends.size());
+    m.agents.resize(cfg.backends.size());
     m.regexes.resize(cfg.backends.size());
     m.tcp_regexes.resize(cfg.backends.size());
     for (std::size_t b = 0; b < cfg.backends.size(); ++b) {
@@ -59,9 +93,10 @@ Checker::Checker(const config::Config& cfg, Hooks hooks, std::int64_t now_ms,
                                                ? detail::compile(st.pattern)
                                                : detail::no_regex());
         }
+        m.agents[b].assign(be.servers.size(), -1);
         for (std::size_t k = 0; k < be.servers.size(); ++k) {
             const config::Server& s = be.servers[k];
-            if (!s.check.enabled) continue;
+            if (!s.check.enabled && !s.check.agent) continue;
             Impl::Target t;
             t.be = b;
             t.sv = k;
@@ -96,8 +131,9 @@ Checker::Checker(const config::Config& cfg, Hooks hooks, std::int64_t now_ms,
                 }
                 if (c0.ssl) t.tls = true;
             }
+            t.proxy_line = s.check.send_proxy || (rules && !rules->empty() && (*rules)[0].send_proxy);
             Health& h = t.h;
-            h.enabled = true;
+            h.enabled = s.check.enabled;  // false: a server with an agent alone (never checked itself)
             h.rise = s.check.rise;
             h.fall = s.check.fall;
             h.health = h.rise;  // HAProxy: a server starts UP, one failure from DOWN
@@ -117,6 +153,7 @@ Checker::Checker(const config::Config& cfg, Hooks hooks, std::int64_t now_ms,
             t.sent_down = !h.up;
             m.index[b][k] = int(m.targets.size());
             m.targets.push_back(std::move(t));
+            if (s.check.agent) add_agent(m, b, k, now_ms);
         }
     }
     if (m.targets.empty()) return;
@@ -131,10 +168,16 @@ Checker::Checker(const config::Config& cfg, Hooks hooks, std::int64_t now_ms,
     if (m.ep < 0) throw std::runtime_error(std::string("health checks: epoll_create1: ") + std::strerror(errno));
     // the first checks spread over the shortest interval (or max-spread-checks)
     std::int64_t window = std::numeric_limits<std::int64_t>::max();
-    for (const auto& t : m.targets) window = std::min<std::int64_t>(window, t.s->check.inter);
+    std::vector<std::uint32_t> probes;  // the servers' checks and agents (not the agent-only placeholders)
+    for (std::size_t i = 0; i < m.targets.size(); ++i) {
+        const auto& t = m.targets[i];
+        if (!t.agent && !t.s->check.enabled) continue;
+        probes.push_back(std::uint32_t(i));
+        window = std::min<std::int64_t>(window, t.agent ? t.s->check.agent_inter : t.s->check.inter);
+    }
     if (cfg.global.max_spread_checks > 0) window = std::min<std::int64_t>(window, cfg.global.max_spread_checks);
-    const std::size_t n = m.targets.size();
-    for (std::size_t i = 0; i < n; ++i) m.arm(std::uint32_t(i), now_ms + std::int64_t(i) * window / std::int64_t(n));
+    const std::size_t n = probes.size();
+    for (std::size_t i = 0; i < n; ++i) m.arm(probes[i], now_ms + std::int64_t(i) * window / std::int64_t(n));
 }
 
 Checker::~Checker() = default;
@@ -157,8 +200,19 @@ bool Checker::maintenance(std::size_t be, std::size_t sv, bool on, std::int64_t 
         t->h.health = 0;
         return true;
     }
-    // leaving maintenance: UP at `rise`, checked at once
+    // leaving maintenance: UP at `rise`, checked at once (DOWN while its agent says so)
     t->h.health = t->h.rise;
+    if (m.agent_down(*t)) {
+        if (t->h.up) {
+            t->h.up = false;
+            ++t->h.down_trans;
+            t->h.down_since_ms = now;
+            t->h.last_change_ms = now;
+        }
+        if (!t->sent_down) m.tell(*t, true);
+        if (t->s->check.enabled && t->h.enabled) m.arm(i, now);
+        return true;
+    }
     if (!t->h.up) {
         t->h.up = true;
         t->h.down_ms += now - t->h.down_since_ms;
@@ -168,7 +222,7 @@ bool Checker::maintenance(std::size_t be, std::size_t sv, bool on, std::int64_t 
     t->h.nolb = false;
     if (t->sent_down) m.tell(*t, false);
     m.start_ramp(*t, now);
-    if (t->h.enabled) m.arm(i, now);
+    if (t->h.enabled && t->s->check.enabled) m.arm(i, now);
     return true;
 }
 
@@ -205,7 +259,7 @@ bool Checker::force(std::size_t be, std::size_t sv, Force f, std::int64_t now) {
 bool Checker::enable(std::size_t be, std::size_t sv, bool on, std::int64_t now) {
     Impl& m = *impl_;
     Impl::Target* t = target_of(m, be, sv);
-    if (!t) return false;
+    if (!t || !t->s->check.enabled) return false;
     const std::uint32_t i = std::uint32_t(t - m.targets.data());
     if (on == t->h.enabled) return true;
     t->h.enabled = on;
@@ -276,6 +330,70 @@ const Health* Checker::health(std::size_t be, std::size_t sv) const {
     const Impl& m = *impl_;
     if (be >= m.index.size() || sv >= m.index[be].size() || m.index[be][sv] < 0) return nullptr;
     return &m.targets[std::size_t(m.index[be][sv])].h;
+}
+
+const Health* Checker::agent(std::size_t be, std::size_t sv) const {
+    const Impl& m = *impl_;
+    if (be >= m.agents.size() || sv >= m.agents[be].size() || m.agents[be][sv] < 0) return nullptr;
+    return &m.targets[std::size_t(m.agents[be][sv])].h;
+}
+
+bool Checker::agent_enable(std::size_t be, std::size_t sv, bool on, std::int64_t now) {
+    Impl& m = *impl_;
+    if (!agent(be, sv)) return false;
+    Impl::Target& a = m.targets[std::size_t(m.agents[be][sv])];
+    if (on == a.h.enabled) return true;
+    a.h.enabled = on;
+    if (on) {
+        m.arm(m.idx(a), now);
+    } else {
+        m.close_check(a);
+        ++a.gen;  // no more agent checks; its answers no longer count (HAProxy re-judges at the next check)
+    }
+    return true;
+}
+
+bool Checker::agent_force(std::size_t be, std::size_t sv, bool up, std::int64_t now) {
+    Impl& m = *impl_;
+    if (!agent(be, sv)) return false;
+    Impl::Target& a = m.targets[std::size_t(m.agents[be][sv])];
+    Impl::Target& hc = m.targets[std::size_t(a.other)];
+    a.h.health = up ? a.h.rise + a.h.fall - 1 : 0;
+    Health& h = hc.h;
+    // HAProxy sets the server running or stopped at once, whatever its health check says
+    if (up && !h.up) {
+        h.up = true;
+        h.nolb = false;
+        h.down_ms += now - h.down_since_ms;
+        h.down_since_ms = -1;
+        h.last_change_ms = now;
+        m.start_ramp(hc, now);
+        m.tell(hc, false);
+        m.say_change(hc, std::string(", changed from CLI"), "UP", 5);
+    } else if (!up && h.up) {
+        h.up = false;
+        h.nolb = false;
+        ++h.down_trans;
+        h.down_since_ms = now;
+        h.last_change_ms = now;
+        m.tell(hc, true);
+        m.say_change(hc, std::string(", changed from CLI"), "DOWN", 4);
+    }
+    return true;
+}
+
+bool Checker::agent_send(std::size_t be, std::size_t sv, std::string text) {
+    Impl& m = *impl_;
+    if (!agent(be, sv)) return false;
+    m.targets[std::size_t(m.agents[be][sv])].agent_send = std::move(text);
+    return true;
+}
+
+void Checker::observed(std::size_t be, std::size_t sv, Observed last, std::int64_t now) {
+    Impl& m = *impl_;
+    Impl::Target* t = target_of(m, be, sv);
+    if (!t || !t->s->check.enabled || !t->h.enabled || t->h.paused) return;
+    m.observed(*t, last, now);
 }
 
 bool Checker::down(std::size_t be, std::size_t sv) const {

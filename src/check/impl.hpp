@@ -32,6 +32,7 @@ struct Checker::Impl {
         bool tls = false;     // checks speak TLS (check-ssl, or the server's `ssl`)
         bool proxy_line = false;  // a PROXY protocol v1 line first (check-send-proxy, connect send-proxy)
         bool fast_next = false;   // the next check waits `fastinter` (a passive check's error limit)
+        std::string agent_send;   // an agent: what it is sent (agent-send, or `set server ... agent-send`)
         // the check in flight
         int fd = -1;
         enum class Phase : std::uint8_t { Connecting, Handshake, Sending, Reading, Rules, Agent } phase = Phase::Connecting;
@@ -117,13 +118,16 @@ struct Checker::Impl {
     void resync_all();
     void say(const Target& t, int level, const std::string& line);
     std::string reason_text(const Target& t);
-    void say_change(const Target& t, const char* what, int level);
+    void say_change(const Target& t, const Target& why, const char* what, int level);
+    void say_change(const Target& t, const std::string& reason, const char* what, int level);
     void finish(std::uint32_t i, std::int64_t now, Status st, int code, std::string info);
     void account(Target& t, Status st);
-    void settle(Target& hc, std::int64_t now, Status st);
-    void agent_result(std::uint32_t i, std::int64_t now, const std::string& line);
+    void report(const Target& t, Status st, bool changed);
+    void settle(Target& hc, const Target& why, std::int64_t now, Status st);
+    void agent_result(std::uint32_t i, std::int64_t now, const detail::AgentAnswer& a);
     bool agent_down(const Target& hc) const;
     void reschedule(Target& t, std::int64_t now);
+    void observed(Target& t, Observed last, std::int64_t now);
 };
 
 // the health probe of be/sv, or null

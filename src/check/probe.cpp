@@ -2,6 +2,7 @@
 // line, and the deadlines of a check in flight.
 #include "impl.hpp"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -62,13 +63,13 @@ void Checker::Impl::start(std::uint32_t i, std::int64_t now) {
     t.eof = false;
     t.want_out = false;
     t.start = now;
-    const config::ServerCheck& c = t.s->check;
+    const std::int64_t inter = t.agent ? t.s->check.agent_inter : t.s->check.inter;
     const std::int64_t tcheck = t.b->timeouts.check;
     if (tcheck > 0) {
-        std::int64_t tc = t.b->timeouts.connect > 0 ? std::min<std::int64_t>(t.b->timeouts.connect, c.inter) : c.inter;
+        std::int64_t tc = t.b->timeouts.connect > 0 ? std::min<std::int64_t>(t.b->timeouts.connect, inter) : inter;
         t.conn_deadline = now + tc;
     } else {
-        t.conn_deadline = now + c.inter;
+        t.conn_deadline = now + inter;
     }
     t.deadline = t.conn_deadline;
     t.fd = ::socket(t.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -104,6 +105,14 @@ void Checker::Impl::want(Target& t, std::uint32_t i, std::uint32_t events) {
 // After the connection (and the TLS handshake): a TCP check is done, an HTTP check sends.
 void Checker::Impl::connected_step(std::uint32_t i, std::int64_t now) {
     Target& t = targets[i];
+    if (t.agent) {
+        t.phase = Target::Phase::Agent;
+        t.in.clear();
+        t.out = t.agent_send;
+        t.out_off = 0;
+        run_agent(i, now);
+        return;
+    }
     if (t.b->check.kind == config::CheckKind::Tcp) {
         finish(i, now, t.tls ? Status::L6Ok : Status::L4Ok, 0, {});
         return;
@@ -255,6 +264,51 @@ void Checker::Impl::run_rules(std::uint32_t i, std::int64_t now) {
     finish(i, now, t.expected ? ok : t.tls ? Status::L6Ok : Status::L4Ok, t.ok_code, info);
 }
 
+// agent-check: agent-send, then the agent's first line.
+void Checker::Impl::run_agent(std::uint32_t i, std::int64_t now) {
+    Target& t = targets[i];
+    while (t.out_off < t.out.size()) {
+        const ssize_t n = write_some(i, now, t.out.data() + t.out_off, t.out.size() - t.out_off);
+        if (n <= 0) return;  // failed (finished), or waits for room
+        t.out_off += std::size_t(n);
+    }
+    if (!read_some(i, now)) return;
+    const detail::AgentAnswer a = detail::parse_agent(t.in, t.eof || t.in.size() >= kMaxResponse);
+    if (a.wait) return wait_read(t, i);
+    agent_result(i, now, a);
+}
+
+// check-send-proxy / tcp-check connect send-proxy: a PROXY protocol v1 line naming the check
+// connection's own addresses, before anything else (a TLS handshake too). A fresh connection's
+// send buffer takes it whole.
+bool Checker::Impl::send_proxy_line(std::uint32_t i, std::int64_t now) {
+    Target& t = targets[i];
+    sockaddr_storage src{}, dst{};
+    socklen_t sl = sizeof src, dl = sizeof dst;
+    std::string line = "PROXY UNKNOWN\r\n";
+    if (::getsockname(t.fd, reinterpret_cast<sockaddr*>(&src), &sl) == 0 &&
+        ::getpeername(t.fd, reinterpret_cast<sockaddr*>(&dst), &dl) == 0 && src.ss_family == dst.ss_family &&
+        (src.ss_family == AF_INET || src.ss_family == AF_INET6)) {
+        char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+        const bool v4 = src.ss_family == AF_INET;
+        const void* sa = v4 ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&src)->sin_addr)
+                            : &reinterpret_cast<sockaddr_in6*>(&src)->sin6_addr;
+        const void* da = v4 ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&dst)->sin_addr)
+                            : &reinterpret_cast<sockaddr_in6*>(&dst)->sin6_addr;
+        const unsigned sp = ntohs(v4 ? reinterpret_cast<sockaddr_in*>(&src)->sin_port
+                                     : reinterpret_cast<sockaddr_in6*>(&src)->sin6_port);
+        const unsigned dp = ntohs(v4 ? reinterpret_cast<sockaddr_in*>(&dst)->sin_port
+                                     : reinterpret_cast<sockaddr_in6*>(&dst)->sin6_port);
+        if (::inet_ntop(src.ss_family, sa, a, sizeof a) && ::inet_ntop(dst.ss_family, da, b, sizeof b))
+            line = std::string("PROXY ") + (v4 ? "TCP4 " : "TCP6 ") + a + " " + b + " " + std::to_string(sp) + " " +
+                   std::to_string(dp) + "\r\n";
+    }
+    const ssize_t n = ::send(t.fd, line.data(), line.size(), MSG_NOSIGNAL);
+    if (n == ssize_t(line.size())) return true;
+    finish(i, now, Status::SockErr, 0, n < 0 ? std::strerror(errno) : "the PROXY line was not sent whole");
+    return false;
+}
+
 const regex_t* Checker::Impl::rule_regex(std::size_t be, std::size_t step) const {
     auto& v = tcp_regexes[be];
     return step < v.size() && v[step] ? v[step].get() : nullptr;
@@ -265,6 +319,10 @@ void Checker::Impl::io_step(std::uint32_t i, std::int64_t now) {
     Target& t = targets[i];
     if (t.phase == Target::Phase::Rules) {
         run_rules(i, now);
+        return;
+    }
+    if (t.phase == Target::Phase::Agent) {
+        run_agent(i, now);
         return;
     }
     if (t.phase == Target::Phase::Handshake) {
@@ -332,8 +390,9 @@ void Checker::Impl::on_event(std::uint32_t i, std::uint32_t events, std::int64_t
         t.connected = true;
         // the rest of the check: `timeout check` after the connect, or what is left of `inter`
         if (t.b->timeouts.check > 0) t.deadline = now + t.b->timeouts.check;
-        else t.deadline = t.start + t.s->check.inter;
+        else t.deadline = t.start + (t.agent ? t.s->check.agent_inter : t.s->check.inter);
         arm(i, t.deadline);
+        if (t.proxy_line && !send_proxy_line(i, now)) return;
         if (t.tls) {
             t.ssl = SSL_new(tls_ctx);
             if (!t.ssl || SSL_set_fd(t.ssl, t.fd) != 1) {
@@ -370,6 +429,10 @@ void Checker::Impl::on_deadline(std::uint32_t i, std::int64_t now) {
     }
     if (t.phase == Target::Phase::Handshake) {
         finish(i, now, Status::L6Tout, 0, where(t));
+        return;
+    }
+    if (t.phase == Target::Phase::Agent) {
+        finish(i, now, Status::L7Tout, 0, {});
         return;
     }
     if (t.phase == Target::Phase::Rules) {

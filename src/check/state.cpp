@@ -130,12 +130,16 @@ std::string Checker::Impl::reason_text(const Target& t) {
 
 // HAProxy's state-change line ("Server be/s1 is DOWN, reason: ... 1 active and 0 backup servers
 // left. ..."), and its alert when a backend has no server left.
-void Checker::Impl::say_change(const Target& t, const char* what, int level) {
+void Checker::Impl::say_change(const Target& t, const Target& why, const char* what, int level) {
+    say_change(t, reason_text(why), what, level);
+}
+
+void Checker::Impl::say_change(const Target& t, const std::string& reason, const char* what, int level) {
     const bool down = !t.h.up;
     const auto [act, bck] = servers_left(t.be);
     say(t, level,
         std::string(t.s->backup ? "Backup Server " : "Server ") + t.b->name + "/" + t.s->name + " is " + what +
-            reason_text(t) + ". " + std::to_string(act) + " active and " + std::to_string(bck) +
+            reason + ". " + std::to_string(act) + " active and " + std::to_string(bck) +
             (down ? " backup servers left." : " backup servers online.") + (bck && !act ? " Running on backup." : "") +
             (down ? " " + std::to_string(hooks.sessions ? hooks.sessions(t.be, t.sv) : 0) +
                         " sessions active, 0 requeued, 0 remaining in queue."
@@ -153,57 +157,165 @@ void Checker::Impl::finish(std::uint32_t i, std::int64_t now, Status st, int cod
     h.code = code;
     h.info = std::move(info);
     h.duration_ms = now - t.start;
+    account(t, st);
+    report(t, st, st != prev_status || h.health != prev_health);
+    settle(t.agent ? targets[std::size_t(t.other)] : t, t, now, st);
+    reschedule(t, now);
+}
+
+// HAProxy's arithmetic: a pass adds one (to the top once `rise` is reached), a failure takes one (to
+// 0 below `rise`). An agent that cannot be reached or answers no health word changes nothing: only
+// its "down" (L7STS) is a failure.
+void Checker::Impl::account(Target& t, Status st) {
+    Health& h = t.h;
     const int top = h.rise + h.fall - 1;
     if (passed(st)) {
         if (h.health < top) {
             ++h.health;
             if (h.health >= h.rise) h.health = top;
         }
-    } else if (h.health > 0) {
+    } else if (st != Status::Checked && (!t.agent || st == Status::L7Sts) && h.health > 0) {
         ++h.failed;
         --h.health;
         if (h.health < h.rise) h.health = 0;
     }
-    const bool report = st != prev_status || h.health != prev_health;
-    if (t.b->check.log_health_checks && report) {
-        const bool upish = h.health >= h.rise;
-        std::string l = std::string("Health check for ") + (t.s->backup ? "backup " : "") + "server " +
-                        t.b->name + "/" + t.s->name + (st == Status::L7OkC ? " conditionally " : " ") +
-                        (passed(st) ? "succeeded" : "failed") + reason_text(t) + ", status: " +
-                        std::to_string(upish ? h.health - h.rise + 1 : h.health) + "/" +
-                        std::to_string(upish ? h.fall : h.rise) + " " + (upish ? "UP" : "DOWN") + ".";
-        say(t, 4, l);
-    }
-    if (h.up && h.health == 0) {
+}
+
+// option log-health-checks: every result that changed the status or the health
+void Checker::Impl::report(const Target& t, Status st, bool changed) {
+    const Health& h = t.h;
+    if (!t.b->check.log_health_checks || !changed || st == Status::Checked) return;
+    const bool upish = h.health >= h.rise;
+    say(t, 4,
+        std::string(t.agent ? "Agent" : "Health") + " check for " + (t.s->backup ? "backup " : "") + "server " +
+            t.b->name + "/" + t.s->name + (st == Status::L7OkC ? " conditionally " : " ") +
+            (passed(st) ? "succeeded" : "failed") + reason_text(t) + ", status: " +
+            std::to_string(upish ? h.health - h.rise + 1 : h.health) + "/" + std::to_string(upish ? h.fall : h.rise) +
+            " " + (upish ? "UP" : "DOWN") + ".");
+}
+
+bool Checker::Impl::agent_down(const Target& hc) const {
+    if (hc.other < 0) return false;
+    const Health& a = targets[std::size_t(hc.other)].h;
+    return a.enabled && a.health < a.rise;
+}
+
+// The server's state from its health check and its agent (HAProxy: UP only when neither says
+// otherwise; only the health check makes it NOLB). `why` is the probe whose result this is. A
+// server in maintenance keeps its state until it leaves it.
+void Checker::Impl::settle(Target& hc, const Target& why, std::int64_t now, Status st) {
+    Health& h = hc.h;
+    if (h.paused) return;
+    const bool check_ok = !hc.s->check.enabled || !h.enabled || h.health >= h.rise;
+    const bool ok = check_ok && !agent_down(hc);
+    if (h.up && !ok) {
         // UP (or NOLB) -> DOWN
         h.up = false;
         h.nolb = false;
         ++h.down_trans;
         h.down_since_ms = now;
         h.last_change_ms = now;
-        tell(t, true);
-        say_change(t, "DOWN", 4);
-    } else if (!h.up && h.health >= h.rise) {
+        tell(hc, true);
+        say_change(hc, why, "DOWN", 4);
+    } else if (!h.up && ok && (why.agent ? passed(st) : h.health >= h.rise)) {
         h.up = true;
-        h.nolb = st == Status::L7OkC;
+        h.nolb = !why.agent && st == Status::L7OkC;
         h.down_ms += now - h.down_since_ms;
         h.down_since_ms = -1;
         h.last_change_ms = now;
-        tell(t, h.nolb);
-        start_ramp(t, now);
-        say_change(t, h.nolb ? "stopping" : "UP", 5);
+        tell(hc, h.nolb);
+        start_ramp(hc, now);
+        say_change(hc, why, h.nolb ? "stopping" : "UP", 5);
+    } else if (why.agent) {
+        return;
     } else if (h.up && st == Status::L7OkC && !h.nolb) {
         h.nolb = true;
         h.last_change_ms = now;
-        tell(t, true);
-        say_change(t, "stopping", 4);
+        tell(hc, true);
+        say_change(hc, why, "stopping", 4);
     } else if (h.up && h.nolb && passed(st) && st != Status::L7OkC) {
         h.nolb = false;
         h.last_change_ms = now;
-        tell(t, false);
-        say_change(t, "UP", 5);
+        tell(hc, false);
+        say_change(hc, why, "UP", 5);
     }
-    t.next = now + jitter(effective_inter(t.s->check, h));
-    arm(i, t.next);
+}
+
+// The next check: `inter`, `fastinter` or `downinter` as the health says (an agent: `agent-inter`);
+// `fastinter` once after a passive check's error limit.
+void Checker::Impl::reschedule(Target& t, std::int64_t now) {
+    std::int64_t inter = t.agent ? t.s->check.agent_inter : effective_inter(t.s->check, t.h);
+    if (t.fast_next && t.s->check.fastinter > 0) inter = t.s->check.fastinter;
+    t.fast_next = false;
+    t.next = now + jitter(inter);
+    arm(idx(t), t.next);
+}
+
+// An agent's line (HAProxy's words, in any order, the last of a kind winning): the administrative
+// state first, then the weight and maxconn, then the health ("up", "down", "stopped", "fail" with
+// an optional "# description").
+void Checker::Impl::agent_result(std::uint32_t i, std::int64_t now, const detail::AgentAnswer& a) {
+    Target& t = targets[i];
+    if (!t.h.enabled) {  // disabled while the answer was on its way: ignored
+        close_check(t);
+        reschedule(t, now);
+        return;
+    }
+    if (a.incomplete) {
+        finish(i, now, t.h.status, t.h.code, "Ignoring incomplete line from agent");
+        return;
+    }
+    if (a.admin && hooks.agent_admin) hooks.agent_admin(t.be, t.sv, *a.admin);
+    std::string warn;
+    if (!a.weight.empty() && hooks.agent_weight) warn = hooks.agent_weight(t.be, t.sv, a.weight);
+    if (!a.maxconn.empty() && hooks.agent_maxconn) {
+        std::string w = hooks.agent_maxconn(t.be, t.sv, a.maxconn);
+        if (warn.empty()) warn = std::move(w);
+    }
+    if (!a.health.empty()) {
+        const bool up = a.health == "up";
+        t.h.health = up ? t.h.rise + t.h.fall - 1 : 0;
+        std::string msg = a.desc;
+        if (msg.empty() || up) msg = !a.error.empty() ? a.error : !warn.empty() ? warn : msg;
+        finish(i, now, up ? Status::L7Ok : Status::L7Sts, 0,
+               "via agent : " + a.health + (msg.empty() ? "" : " (" + msg + ")"));
+    } else if (!a.error.empty()) {
+        finish(i, now, Status::Checked, 0, "agent reports an error : " + a.error);
+    } else if (!warn.empty()) {
+        finish(i, now, Status::Checked, 0, "agent warns : " + warn);
+    } else {
+        finish(i, now, Status::Checked, 0, {});
+    }
+}
+
+// A data shard's error limit (observe): HAProxy's on-error actions, applied as a failed check of
+// status HANA (without touching a check in flight).
+void Checker::Impl::observed(Target& t, Observed last, std::int64_t now) {
+    Health& h = t.h;
+    ++h.hana_failed;
+    t.fast_next = true;
+    using E = config::ServerCheck::OnError;
+    const E mode = t.s->check.on_error;
+    if (mode != E::FastInter) {
+        if (mode == E::SuddenDeath && h.health > h.rise) h.health = h.rise + 1;
+        if (mode == E::MarkDown) h.health = h.rise;
+        const Status prev_status = h.status;
+        const int prev_health = h.health;
+        h.status = Status::Hana;
+        h.code = 0;
+        h.info = "Detected " + std::to_string(t.s->check.error_limit) +
+                 " consecutive errors, last one was: " + observed_desc(last);
+        h.duration_ms = -1;
+        account(t, Status::Hana);
+        report(t, Status::Hana, h.status != prev_status || h.health != prev_health);
+        settle(t, t, now, Status::Hana);
+    }
+    // the next check comes after `fastinter` (HAProxy wakes the check up)
+    const std::int64_t fast = t.s->check.fastinter;
+    if (t.fd < 0 && fast > 0 && now + fast < t.next) {
+        t.next = now + fast;
+        t.fast_next = false;
+        arm(idx(t), t.next);
+    }
 }
 }  // namespace es::check

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
+#include <string_view>
 
 namespace es::check {
 
@@ -31,6 +33,24 @@ constexpr StatusText kStatus[] = {
     {"L7OK", "Layer7 check passed"},
     {"L7OKC", "Layer7 check conditionally passed"},
     {"L7STS", "Layer7 wrong status"},
+    {"HANA", "Health analyze"},
+    {"CHECKED", "No status change"},
+};
+
+struct ObservedText {
+    const char* desc;
+    int l4, l7;  // 0 ignored, 1 an error, 2 resets the count (HAProxy's analyzer table)
+};
+constexpr ObservedText kObserved[] = {
+    {"Unknown", 0, 0},
+    {"L4 successful connection", 2, 0},
+    {"L4 unsuccessful connection", 1, 1},
+    {"Correct http response", 0, 2},
+    {"Wrong http response", 0, 1},
+    {"Invalid http response", 0, 1},
+    {"Read error (http)", 0, 1},
+    {"Read timeout (http)", 0, 1},
+    {"Close from server (http)", 0, 1},
 };
 
 // HAProxy's dump_binary: printable bytes as they are, the others as <HH>
@@ -63,6 +83,14 @@ void free_regex(regex_t* r) {
 }
 
 }  // namespace
+
+const char* observed_desc(Observed o) {
+    return std::size_t(o) < std::size(kObserved) ? kObserved[std::size_t(o)].desc : kObserved[0].desc;
+}
+int observed_effect(Observed o, int layer) {
+    if (std::size_t(o) >= std::size(kObserved)) return 0;
+    return layer == 4 ? kObserved[std::size_t(o)].l4 : layer == 7 ? kObserved[std::size_t(o)].l7 : 0;
+}
 
 const char* status_name(Status s) { return kStatus[std::size_t(s)].name; }
 const char* status_desc(Status s) { return kStatus[std::size_t(s)].desc; }
@@ -196,8 +224,9 @@ Verdict mysql_packet(const std::string& in, std::size_t off, bool last, bool las
         if (in.size() > off + 7) v.info = in.substr(off + 7);
         return v;
     }
+    // HAProxy records the version here, then the end of the ruleset replaces it with an empty detail
     v.status = Status::L7Ok;
-    if (last_rule && in.size() > 5) v.info = std::string(in.c_str() + 5);
+    (void)last_rule;
     return v;
 }
 
@@ -239,8 +268,7 @@ Verdict ldap_bind(const std::string& in, bool last) {
         v.info = "See RFC: http://tools.ietf.org/html/rfc4511#section-4.1.9";
         return v;
     }
-    v.status = Status::L7Ok;
-    v.info = "Success";
+    v.status = Status::L7Ok;  // "Success", which the end of the ruleset replaces with an empty detail
     return v;
 }
 
@@ -264,6 +292,14 @@ Verdict eval_custom(const config::TcpCheckStep& r, const std::string& in, bool l
 Verdict eval_expect(const config::TcpCheckStep& r, const regex_t* re, const std::string& in, bool last,
                     std::size_t step, bool user) {
     using Match = config::TcpCheckStep::Match;
+    if (in.empty() && last) {
+        // nothing came and nothing will: HAProxy says so before any pattern or on-error text
+        Verdict v;
+        v.status = r.error_status ? Status(r.error_status) : Status::L7Rsp;
+        v.info = "TCPCHK got an empty response at step " + std::to_string(step + 1);
+        if (!r.comment.empty()) v.info += " comment: " + r.comment;
+        return v;
+    }
     if (!last) {
         if ((r.match == Match::String || r.match == Match::Binary) && in.size() < r.pattern.size()) return {true};
         if (r.min_recv > 0 && in.size() < std::size_t(r.min_recv)) return {true};
@@ -330,6 +366,54 @@ Verdict eval_expect(const config::TcpCheckStep& r, const regex_t* re, const std:
     }
     if (!r.comment.empty()) v.info += " comment: " + r.comment;
     return v;
+}
+
+AgentAnswer parse_agent(const std::string& in, bool last) {
+    AgentAnswer a;
+    const std::size_t eol = in.find_first_of(std::string_view("\r\n\0", 3));
+    if (eol == std::string::npos) {
+        a.wait = !last;
+        a.incomplete = last;
+        return a;
+    }
+    const std::string line = in.substr(0, eol);
+    std::size_t p = 0;
+    auto is_sep = [](char c) { return c == ' ' || c == '\t' || c == ','; };
+    while (p < line.size()) {
+        if (is_sep(line[p])) {
+            ++p;
+            continue;
+        }
+        if (line[p] == '#') {
+            a.desc = line.substr(line.find_first_not_of(" \t", p + 1) == std::string::npos
+                                     ? line.size()
+                                     : line.find_first_not_of(" \t", p + 1));
+            break;
+        }
+        std::size_t e = p + 1;
+        while (e < line.size() && line[e] != ' ' && line[e] != '\t' && line[e] != ',') ++e;
+        const std::string w = line.substr(p, e - p);
+        p = e;
+        auto is = [&](const char* k) { return strcasecmp(w.c_str(), k) == 0; };
+        auto starts = [&](const char* k) { return strncasecmp(w.c_str(), k, std::strlen(k)) == 0; };
+        if (is("up") || is("down") || is("stopped") || is("fail")) {
+            a.health = w;
+            for (char& c : a.health) c = char(std::tolower(static_cast<unsigned char>(c)));
+        } else if (is("ready")) {
+            a.admin = Hooks::Admin::Ready;
+        } else if (is("drain")) {
+            a.admin = Hooks::Admin::Drain;
+        } else if (is("maint")) {
+            a.admin = Hooks::Admin::Maint;
+        } else if (std::isdigit(static_cast<unsigned char>(w[0])) && w.find('%') != std::string::npos) {
+            a.weight = w;
+        } else if (starts("maxconn:")) {
+            a.maxconn = w.substr(8);
+        } else if (a.error.empty()) {
+            a.error = w;
+        }
+    }
+    return a;
 }
 
 std::string where(const std::vector<config::TcpCheckStep>& rules, bool connecting, std::size_t step) {

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,21 @@ Verdict eval_custom(const config::TcpCheckStep& r, const std::string& in, bool l
 // HAProxy's " at step N of tcp-check (...)" for a connection error or a timeout of a user ruleset:
 // `connecting` while the connection (or its handshake) is not made, else at rule `step`.
 std::string where(const std::vector<config::TcpCheckStep>& rules, bool connecting, std::size_t step);
+
+// An agent's answer (agent-check), from its first line: `wait` for the end of the line;
+// `incomplete` when the connection ended before it. Words are separated by spaces, tabs or commas;
+// the last of a kind wins; a "#" starts the description of a health word.
+struct AgentAnswer {
+    bool wait = false;
+    bool incomplete = false;
+    std::string health;   // "up", "down", "stopped", "fail" (lower case); empty: none
+    std::optional<Hooks::Admin> admin;
+    std::string weight;   // "75%" (HAProxy 2.6 has no "weight:" word: it is an error there)
+    std::string maxconn;  // the text after "maxconn:"
+    std::string error;    // the first word not understood
+    std::string desc;     // after '#'
+};
+AgentAnswer parse_agent(const std::string& in, bool last);
 
 // OpenSSL's last error as text (and the error queue cleared).
 std::string ssl_error_text();

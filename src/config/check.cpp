@@ -411,12 +411,14 @@ void kw_tcp_check(ParseState& st, ProxyDraft& px, const Line& line) {
                 step.port = static_cast<int>(int_arg(line, ++i, "tcp-check connect port", 1, 65535, "a port"));
             } else if (w == "ssl") {
                 step.ssl = true;
-            } else if (w == "send-proxy" || w == "via-socks4" || w == "sni" || w == "alpn" || w == "proto" ||
+            } else if (w == "send-proxy") {
+                step.send_proxy = true;
+            } else if (w == "via-socks4" || w == "sni" || w == "alpn" || w == "proto" ||
                        w == "addr" || w == "check-sni" || w == "send-proxy-v2") {
                 fail(line.at, "'tcp-check connect " + w + "' is not supported in this version");
             } else {
                 fail(line.at, "unknown 'tcp-check connect' argument " + squote(w) +
-                                  did_you_mean(w, {"port", "ssl", "default", "linger", "comment"}));
+                                  did_you_mean(w, {"port", "ssl", "send-proxy", "default", "linger", "comment"}));
             }
         }
     } else if (sub == "send" || sub == "send-binary") {

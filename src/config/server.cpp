@@ -27,19 +27,9 @@ struct ServerIgnored {
 };
 constexpr std::string_view kWhyPool = "server connection pools are per shard and sized by edgeshard";
 constexpr ServerIgnored kServerIgnored[] = {
-    {"agent-check", Arg::None, kWhyCheck},
-    {"no-agent-check", Arg::None, kWhyCheck},
-    {"check-send-proxy", Arg::None, kWhyCheck},
     {"check-via-socks4", Arg::None, kWhyCheck},
-    {"agent-inter", Arg::Time, kWhyCheck},
-    {"agent-port", Arg::Int, kWhyCheck},
-    {"error-limit", Arg::Int, kWhyCheck},
-    {"agent-addr", Arg::Any, kWhyCheck},
-    {"agent-send", Arg::Any, kWhyCheck},
     {"check-alpn", Arg::Any, kWhyCheck},
     {"check-proto", Arg::Any, kWhyCheck},
-    {"observe", Arg::Any, kWhyCheck},
-    {"on-error", Arg::Any, kWhyCheck},
     {"track", Arg::Any, kWhyCheck},
     {"id", Arg::Int, kWhyInfo},
     {"init-addr", Arg::Any, kWhyResolve},
@@ -182,6 +172,43 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
             sd.check.ssl = 0;
         } else if (opt == "check-sni") {
             sd.check.sni = arg_or_fail(line, ++i, opt, "a server name for the checks' TLS handshakes");
+        } else if (opt == "check-send-proxy") {
+            sd.check.send_proxy = true;
+        } else if (opt == "agent-check" || opt == "no-agent-check") {
+            sd.check.agent = opt == "agent-check";
+        } else if (opt == "agent-port") {
+            sd.check.agent_port = static_cast<int>(int_arg(line, ++i, opt, 1, 65535, "a port from 1 to 65535"));
+        } else if (opt == "agent-inter") {
+            sd.check.agent_inter = time_arg(line, ++i, opt);
+            if (sd.check.agent_inter <= 0)
+                fail(line.at, "'agent-inter' expects a positive time, got " + squote(line.words[i]));
+        } else if (opt == "agent-send") {
+            sd.check.agent_send = arg_or_fail(line, ++i, opt, "a string sent to the agent");
+        } else if (opt == "agent-addr") {
+            const auto& a = arg_or_fail(line, ++i, opt, "an IPv4 or IPv6 address for the agent");
+            auto parsed = parse_addr(a.find(':') != std::string::npos ? "[" + a + "]:1" : a + ":1");
+            if (!parsed)
+                fail(line.at, "'agent-addr' expects an IPv4 or IPv6 address, got " + squote(a) +
+                                  " (host names are not resolved in this version)");
+            sd.check.agent_addr = *parsed;
+        } else if (opt == "observe") {
+            const auto& v = arg_or_fail(line, ++i, opt, "'layer4' or 'layer7'");
+            if (v == "layer4") sd.check.observe = ServerCheck::Observe::Layer4;
+            else if (v == "layer7") sd.check.observe = ServerCheck::Observe::Layer7;
+            else if (v == "none") sd.check.observe = ServerCheck::Observe::None;
+            else fail(line.at, "'observe' expects 'layer4' or 'layer7', got " + squote(v));
+        } else if (opt == "error-limit") {
+            sd.check.error_limit = static_cast<int>(int_arg(line, ++i, opt, 1, kIntMax, "a positive integer"));
+        } else if (opt == "on-error") {
+            const auto& v = arg_or_fail(line, ++i, opt, "fastinter, fail-check, sudden-death or mark-down");
+            using E = ServerCheck::OnError;
+            if (v == "fastinter") sd.check.on_error = E::FastInter;
+            else if (v == "fail-check") sd.check.on_error = E::FailCheck;
+            else if (v == "sudden-death") sd.check.on_error = E::SuddenDeath;
+            else if (v == "mark-down") sd.check.on_error = E::MarkDown;
+            else
+                fail(line.at, "'on-error' expects fastinter, fail-check, sudden-death or mark-down, got " + squote(v) +
+                                  did_you_mean(v, {"fastinter", "fail-check", "sudden-death", "mark-down"}));
         } else if (opt == "check") {
             sd.check.enabled = true;
         } else if (opt == "no-check") {
@@ -216,7 +243,9 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
                 std::vector<std::string_view> known = {
                     "weight", "maxconn", "disabled", "enabled", "backup", "no-backup", "check", "no-check",
                     "inter", "fastinter", "downinter", "rise", "fall", "port", "addr", "check-ssl", "no-check-ssl",
-                    "check-sni", "slowstart", "on-marked-down", "on-marked-up", "ssl", "no-ssl", "verify", "ca-file", "crl-file",
+                    "check-sni", "slowstart", "on-marked-down", "on-marked-up", "check-send-proxy", "agent-check",
+                    "no-agent-check", "agent-port", "agent-inter", "agent-send", "agent-addr", "observe",
+                    "error-limit", "on-error", "ssl", "no-ssl", "verify", "ca-file", "crl-file",
                     "verifyhost", "no-verifyhost", "crt", "sni", "alpn", "ssl-min-ver", "ssl-max-ver", "force-sslv3",
                     "force-tlsv10", "force-tlsv11", "force-tlsv12", "force-tlsv13", "ciphers",
                     "ciphersuites", "curves", "sigalgs", "client-sigalgs", "ssl-reuse", "no-ssl-reuse",
@@ -268,6 +297,8 @@ void parse_server(ParseState& st, ProxyDraft& px, const Line& line) {
     s.disabled = sd.disabled;
     s.backup = sd.backup;
     s.check = sd.check;
+    if (s.check.agent && s.check.agent_port == 0)
+        fail(line.at, "server " + squote(px.name + "/" + name) + ": 'agent-check' needs an agent port ('agent-port <port>')");
     if (sd.ssl) {
         auto t = std::make_shared<ServerTlsOptions>(sd.tls);
         t->where = line.at;

@@ -50,8 +50,16 @@ void build_proxies(ParseState& st) {
         if ((px.cap & kCapBe) != 0) {
             Backend b = std::move(px.be);
             b.id = static_cast<std::uint32_t>(cfg.backends.size());
-            for (std::size_t i = 0; i < b.servers.size(); ++i)
+            for (std::size_t i = 0; i < b.servers.size(); ++i) {
                 b.servers[i].id = static_cast<std::uint32_t>(i);
+                // HAProxy 2.6 alerts and loads the file anyway, observing nothing: so do we
+                if (b.servers[i].check.observe == ServerCheck::Observe::Layer7 && b.mode != Mode::Http) {
+                    st.warn(b.servers[i].where, "server " + squote(b.name + "/" + b.servers[i].name) +
+                                                    ": 'observe layer7' judges HTTP responses and is ignored in a "
+                                                    "mode tcp backend (use 'observe layer4')");
+                    b.servers[i].check.observe = ServerCheck::Observe::None;
+                }
+            }
             // A listen is one proxy: its frontend and backend halves share their HTTP rules.
             if (fe_index >= 0)
                 cfg.frontends[static_cast<std::size_t>(fe_index)].own_backend_id = static_cast<int>(b.id);

@@ -402,7 +402,7 @@ struct ControlShard::Impl {
         for (std::size_t b = 0; b < cfg.backends.size() && b < table.size(); ++b)
             for (std::size_t k = 0; k < cfg.backends[b].servers.size() && k < table[b].size(); ++k)
                 st.servers.push_back({cfg.backends[b].name, cfg.backends[b].servers[k].name, table[b][k].weight,
-                                      table[b][k].admin});
+                                      table[b][k].admin, table[b][k].maxconn});
         health->handoff(st.health);
         st.totals = cumulative_totals();
         if (const auto& keys = tls::process_ticket_keys()) st.ticket_keys = keys->encode();

@@ -202,7 +202,7 @@ std::string encode_state(const State& s) {
     o += "reloads " + std::to_string(s.reloads) + "\n";
     for (const auto& v : s.servers)
         o += "server " + esc(v.backend) + " " + esc(v.server) + " " + std::to_string(v.weight) + " " +
-             std::to_string(int(v.admin)) + "\n";
+             std::to_string(int(v.admin)) + (v.maxconn >= 0 ? " " + std::to_string(v.maxconn) : std::string()) + "\n";
     for (const auto& h : s.health)
         o += "health " + esc(h.backend) + " " + esc(h.server) + " " + std::to_string(h.state.health) + " " +
              (h.state.up ? "1" : "0") + " " + std::to_string(h.state.failed) + " " +
@@ -236,7 +236,7 @@ State decode_state(std::string_view text) {
             s.generation = num<int>(w[1], "generation");
         } else if (w[0] == "reloads" && w.size() == 2) {
             s.reloads = num<int>(w[1], "reloads");
-        } else if (w[0] == "server" && w.size() == 5) {
+        } else if (w[0] == "server" && (w.size() == 5 || w.size() == 6)) {
             State::ServerState v;
             v.backend = unesc(w[1]);
             v.server = unesc(w[2]);
@@ -244,6 +244,7 @@ State decode_state(std::string_view text) {
             const int a = num<int>(w[4], "admin state");
             if (a < 0 || a > 2 || v.weight < 0 || v.weight > 256) throw std::runtime_error("state: bad server line");
             v.admin = shard::ServerAdmin(a);
+            if (w.size() == 6) v.maxconn = num<int>(w[5], "maxconn");
             s.servers.push_back(std::move(v));
         } else if (w[0] == "health" && w.size() == 7) {
             State::HealthState h;

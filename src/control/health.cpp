@@ -8,12 +8,31 @@
 #include <limits>
 #include <string>
 
+#include "edgeshard/control/server_admin.hpp"
 #include "edgeshard/core/clock.hpp"
 #include "edgeshard/proxy/admin.hpp"
 
 namespace es::control {
 
 namespace {
+
+// HAProxy's status column for a server its checks or its agent judge: "UP", "UP 1/3" (going
+// down), "DOWN 1/2" (going up), "NOLB", "DRAIN", "DRAIN (agent)", "DOWN (agent)", "no check".
+std::string status_word(const check::Health& h, const check::Health* agent, bool drain) {
+    const bool checked = h.enabled;
+    const bool with_agent = agent && agent->enabled;
+    if (h.up) {
+        const bool going_down = checked && h.health < h.rise + h.fall - 1;
+        const std::string tail =
+            going_down ? " " + std::to_string(h.health - h.rise + 1) + "/" + std::to_string(h.fall) : std::string();
+        if (drain) return with_agent ? "DRAIN (agent)" : "DRAIN" + tail;
+        if (h.nolb) return "NOLB" + tail;
+        return checked ? "UP" + tail : "no check";
+    }
+    if (with_agent && agent->health == 0) return "DOWN (agent)";
+    if (checked && h.health > 0) return "DOWN " + std::to_string(h.health) + "/" + std::to_string(h.rise);
+    return "DOWN";
+}
 
 shard::Message admin_msg(std::size_t be, std::size_t sv, std::uint32_t op, std::uint32_t value) {
     return proxy::encode_server_admin({std::uint32_t(be), std::uint32_t(sv), op, value});
@@ -43,11 +62,31 @@ HealthControl::HealthControl(shard::Runtime& rt, Services& services,
         if (be >= table.size() || sv >= table[be].size()) return true;
         return table[be][sv].admin == shard::ServerAdmin::Ready && table[be][sv].weight > 0;
     };
-    hooks.log = [](const config::Backend&, int level, const std::string& line) {
-        // HAProxy's own words on stderr ([WARNING] a state change, [ALERT] no server left)
-        std::fprintf(stderr, "%-10s (%d) : %s\n", level <= 1 ? "[ALERT]" : level <= 4 ? "[WARNING]" : "[NOTICE]",
-                     int(getpid()), line.c_str());
+    hooks.agent_admin = [this](std::size_t be, std::size_t sv, check::Hooks::Admin a) {
+        const auto admin = a == check::Hooks::Admin::Drain   ? shard::ServerAdmin::Drain
+                           : a == check::Hooks::Admin::Maint ? shard::ServerAdmin::Maint
+                                                             : shard::ServerAdmin::Ready;
+        const auto& table = rt_.server_runtime();
+        if (be < table.size() && sv < table[be].size() && table[be][sv].admin == admin) return;
+        if (services_.set_server) services_.set_server(be, sv, proxy::kAdminOpState, std::uint32_t(admin));
     };
+    hooks.agent_weight = [this](std::size_t be, std::size_t sv, const std::string& v) -> std::string {
+        int w = 0;
+        const std::string_view err = parse_weight(v, rt_.config().backends[be].servers[sv].weight, w);
+        if (!err.empty()) return std::string(err);
+        const auto& table = rt_.server_runtime();
+        if (be < table.size() && sv < table[be].size() && table[be][sv].weight == w) return {};
+        return services_.set_server ? services_.set_server(be, sv, proxy::kAdminOpWeight, std::uint32_t(w)) : std::string();
+    };
+    hooks.agent_maxconn = [this](std::size_t be, std::size_t sv, const std::string& v) -> std::string {
+        int n = 0;
+        const std::string_view err = parse_maxconn(v, n);
+        if (!err.empty()) return std::string(err);
+        const auto& table = rt_.server_runtime();
+        if (be < table.size() && sv < table[be].size() && table[be][sv].maxconn == n) return {};
+        return services_.set_server ? services_.set_server(be, sv, proxy::kAdminOpMaxconn, std::uint32_t(n)) : std::string();
+    };
+    hooks.log = [this](const config::Backend& b, int level, const std::string& line) { log(b.id, level, line); };
     auto carried = [&inherited](const std::string& be, const std::string& sv) -> const check::Carried* {
         for (const auto& h : inherited)
             if (h.backend == be && h.server == sv) return &h.state;
@@ -68,6 +107,7 @@ HealthControl::HealthControl(shard::Runtime& rt, Services& services,
 
     services_.health_admin = [this](std::size_t be, std::size_t sv, std::string_view what) -> std::string {
         const std::int64_t t = core::now_ms();
+        if (what.substr(0, 6) == "agent-") return agent_admin(be, sv, what.substr(6), t);
         if (what == "enable" || what == "disable") {
             if (checker_) checker_->enable(be, sv, what == "enable", t);
             return {};
@@ -82,19 +122,88 @@ HealthControl::HealthControl(shard::Runtime& rt, Services& services,
         return {};
     };
     // maintenance pauses a server's checks; leaving it resumes them (HAProxy)
+    // (and an administrative change is logged in HAProxy's words, whoever asked for it)
     auto set = services_.set_server;
     services_.set_server = [set, this](std::size_t be, std::size_t sv, std::uint32_t op, std::uint32_t value) {
+        const auto& table = rt_.server_runtime();
+        const bool known = be < table.size() && sv < table[be].size();
+        const shard::ServerAdmin before = known ? table[be][sv].admin : shard::ServerAdmin::Ready;
         std::string err = set(be, sv, op, value);
         if (op == proxy::kAdminOpState && checker_)
             checker_->maintenance(be, sv, value == std::uint32_t(shard::ServerAdmin::Maint), core::now_ms());
+        if (op == proxy::kAdminOpState && known && table[be][sv].admin != before)
+            log_admin_change(be, sv, before, table[be][sv].admin);
         return err;
     };
     auto base = services_.server_table;
     services_.server_table = [base, this] {
         ServerTable t = base();
         t.health = [this](std::size_t be, std::size_t sv) { return checker_ ? checker_->health(be, sv) : nullptr; };
+        t.agent = [this](std::size_t be, std::size_t sv) { return checker_ ? checker_->agent(be, sv) : nullptr; };
         return t;
     };
+}
+
+// HAProxy's words on stderr ([ALERT] no server left, [WARNING] a server down, [NOTICE] one back).
+void HealthControl::log(std::size_t, int level, const std::string& line) {
+    std::fprintf(stderr, "%-10s (%d) : %s\n", level <= 1 ? "[ALERT]" : level <= 4 ? "[WARNING]" : "[NOTICE]",
+                 int(getpid()), line.c_str());
+}
+
+// "Server be/s enters drain state. 1 active and 0 backup servers online. ..." and the others of
+// HAProxy's administrative changes (maintenance, drain, and leaving them).
+void HealthControl::log_admin_change(std::size_t be, std::size_t sv, shard::ServerAdmin from, shard::ServerAdmin to) {
+    using A = shard::ServerAdmin;
+    const config::Backend& b = rt_.config().backends[be];
+    const config::Server& s = b.servers[sv];
+    const auto& table = rt_.server_runtime();
+    int act = 0, bck = 0;
+    for (std::size_t k = 0; k < table[be].size() && k < b.servers.size(); ++k) {
+        const shard::ServerRuntime& r = table[be][k];
+        if (r.admin == A::Ready && r.weight > 0 && !r.down) (b.servers[k].backup ? bck : act) += 1;
+    }
+    const bool down = table[be][sv].down || to == A::Maint;
+    std::int64_t sessions = 0;
+    for (std::size_t i = 0; i < rt_.shard_count(); ++i) {
+        const stats::ShardStats& st = rt_.shard_stats(i);
+        if (be < st.n_be && be < st.n_srv.size() && sv < st.n_srv[be]) sessions += st.srv[be][sv].scur.get();
+    }
+    const std::string name = std::string(s.backup ? "Backup " : "") + "Server " + b.name + "/" + s.name;
+    const std::string more =
+        ". " + std::to_string(act) + " active and " + std::to_string(bck) +
+        (down ? " backup servers left." : " backup servers online.") + (bck && !act ? " Running on backup." : "") +
+        (down ? " " + std::to_string(sessions) + " sessions active, 0 requeued, 0 remaining in queue."
+              : std::string(" 0 sessions requeued, 0 total in queue."));
+    const char* state = table[be][sv].down ? "DOWN" : "UP";
+    if (to == A::Maint) {
+        log(be, 1, name + " is going DOWN for maintenance" + more);
+    } else if (from == A::Maint) {
+        log(be, 5, name + " is " + state + "/" + (to == A::Drain ? "DRAIN" : "READY") + " (leaving forced maintenance).");
+    } else if (to == A::Drain) {
+        log(be, 5, name + " enters drain state" + more);
+    } else {
+        log(be, 5, name + " is " + state + " (leaving forced drain).");
+    }
+}
+
+// `enable|disable agent`, `set server <b>/<s> agent up|down`, in HAProxy's words.
+std::string HealthControl::agent_admin(std::size_t be, std::size_t sv, std::string_view what, std::int64_t now) {
+    const check::Health* a = checker_ ? checker_->agent(be, sv) : nullptr;
+    if (what.substr(0, 5) == "send:") {
+        if (!a) return "agent checks are not enabled on this server.";
+        checker_->agent_send(be, sv, std::string(what.substr(5)));
+        return {};
+    }
+    if (what == "enable") return a ? (checker_->agent_enable(be, sv, true, now), std::string())
+                                   : "Agent was not configured on this server, cannot enable.";
+    if (what == "disable") {
+        if (a) checker_->agent_enable(be, sv, false, now);
+        return {};
+    }
+    if (!a || !a->enabled) return "agent checks are not enabled on this server.";
+    if (what != "up" && what != "down") return "'set server <srv> agent' expects 'up' or 'down'.";
+    checker_->agent_force(be, sv, what == "up", now);
+    return {};
 }
 
 std::int64_t HealthControl::next_due_ms() const {
@@ -162,6 +271,21 @@ void HealthControl::fill(std::vector<std::vector<stats::ServerState>>& st,
             if (tbl.changed_s && b < tbl.changed_s->size() && k < (*tbl.changed_s)[b].size())
                 changed_s = std::max<std::int64_t>(0, tbl.now_s - (*tbl.changed_s)[b][k]);
             const check::Health* h = checker_ ? checker_->health(b, k) : nullptr;
+            const check::Health* ag = checker_ ? checker_->agent(b, k) : nullptr;
+            if (ag && ag->enabled) {
+                stats::AgentView& a = s.agent;
+                a.enabled = true;
+                a.status = std::string(ag->in_progress ? "* " : "") + check::status_name(ag->status);
+                a.desc = check::status_desc(ag->status);
+                a.info = ag->info;
+                a.has_code = check::status_has_code(ag->status);
+                a.code = ag->code;
+                a.duration_ms = ag->status == check::Status::Ini ? -1 : ag->duration_ms;
+                a.health = ag->health;
+                a.rise = ag->rise;
+                a.fall = ag->fall;
+            }
+            if (h && !h->paused) s.status = status_word(*h, ag, s.admin == stats::ServerState::Admin::Drain);
             if (!h || !h->enabled || h->paused) {  // no check, `disable health`, maintenance
                 s.lastchg_s = changed_s;
                 continue;
@@ -181,22 +305,13 @@ void HealthControl::fill(std::vector<std::vector<stats::ServerState>>& st,
             v.info = h->info;
             v.has_code = check::status_has_code(h->status);
             v.code = h->code;
-            v.duration_ms = h->status == check::Status::Ini ? -1 : h->duration_ms;
+            v.duration_ms = h->status == check::Status::Ini || h->status == check::Status::Hana ? -1 : h->duration_ms;
             v.failed = h->failed;
             v.down_trans = h->down_trans;
             v.downtime_s = h->downtime_ms(now) / 1000;
             v.throttle = h->up ? h->throttle : 100;
-            // HAProxy's status column: "UP", "UP 1/3" (going down), "DOWN 1/2" (going up), "NOLB", "DRAIN"
-            const bool drain = s.admin == stats::ServerState::Admin::Drain;
-            if (h->up) {
-                const bool going_down = h->health < h->rise + h->fall - 1;
-                const std::string base = drain ? "DRAIN" : h->nolb ? "NOLB" : "UP";
-                v.state = going_down
-                              ? base + " " + std::to_string(h->health - h->rise + 1) + "/" + std::to_string(h->fall)
-                              : base;
-            } else {
-                v.state = h->health > 0 ? "DOWN " + std::to_string(h->health) + "/" + std::to_string(h->rise) : "DOWN";
-            }
+            v.hana_failed = h->hana_failed;
+            v.state = s.status;
         }
     track_backends(now);
     backends.resize(be_track_.size());
@@ -205,6 +320,10 @@ void HealthControl::fill(std::vector<std::vector<stats::ServerState>>& st,
         backends[b] = {(now - t.last_change_ms) / 1000,
                        (t.down_ms + (t.down_since_ms >= 0 ? now - t.down_since_ms : 0)) / 1000, t.down_trans};
     }
+}
+
+void HealthControl::observed(std::size_t be, std::size_t sv, check::Observed last) {
+    if (checker_) checker_->observed(be, sv, last, core::now_ms());
 }
 
 void HealthControl::handoff(std::vector<handoff::State::HealthState>& out) const {

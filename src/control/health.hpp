@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "edgeshard/check/checker.hpp"
@@ -38,7 +40,13 @@ public:
     // The reload handoff: every checked server's health.
     void handoff(std::vector<handoff::State::HealthState>& out) const;
 
+    // A data shard's error limit for a server with `observe` (a kObserved message).
+    void observed(std::size_t be, std::size_t sv, check::Observed last);
+
 private:
+    std::string agent_admin(std::size_t be, std::size_t sv, std::string_view what, std::int64_t now);
+    void log(std::size_t be, int level, const std::string& line);
+    void log_admin_change(std::size_t be, std::size_t sv, shard::ServerAdmin from, shard::ServerAdmin to);
     bool post_health(std::size_t be, std::size_t sv, bool down);
     bool post_all(const shard::Message& m);  // to every running shard, never waiting
     void track_backends(std::int64_t now);

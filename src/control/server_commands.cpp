@@ -9,6 +9,7 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <limits>
 #include <charconv>
 #include <chrono>
 #include <memory>
@@ -135,31 +136,6 @@ std::string_view resolve(const ServerTable& t, std::span<const std::string_view>
     return {};
 }
 
-// `<w>` (absolute, 0..256) or `<p>%` (of the configured weight, capped at 256); "" or an error.
-std::string_view parse_weight(std::string_view s, int initial, int& w) {
-    if (s.empty()) return "Require <weight> or <weight%>.";
-    const bool relative = s.back() == '%';
-    const std::string_view num = relative ? s.substr(0, s.size() - 1) : s;
-    std::int64_t v = 0;
-    const char* b = num.data();
-    const char* e = b + num.size();
-    const auto r = std::from_chars(b, e, v);
-    // HAProxy's texts, word for word
-    if (r.ptr == b) return "Empty weight string empty or preceded by garbage";
-    if (r.ptr != e) return "Trailing garbage in weight string";
-    const bool negative = num[0] == '-';
-    if (relative) {
-        if (negative) return "Relative weight must be positive.";
-        if (r.ec == std::errc::result_out_of_range || v > 100 * proxy::kMaxWeight)
-            v = 100 * proxy::kMaxWeight;
-        w = int(std::min<std::int64_t>(std::int64_t(initial) * v / 100, proxy::kMaxWeight));
-        return {};
-    }
-    if (r.ec != std::errc() || v < 0 || v > proxy::kMaxWeight)
-        return "Absolute weight can only be between 0 and 256 inclusive.";
-    w = int(v);
-    return {};
-}
 
 void change(Context& ctx, const Target& t, std::uint32_t op, std::uint32_t value, std::string& out) {
     const std::string err = ctx.services.set_server(t.be, t.srv, op, value);
@@ -206,13 +182,34 @@ void cmd_set_server(std::span<const std::string_view> args, Context& ctx, std::s
         if (h != "up" && h != "stopping" && h != "down") return line(out, kHealthUsage);
         return health_admin(ctx, t, h, out);
     }
-    if (what == "agent") return line(out, "agent checks are not enabled on this server.");
+    if (what == "agent-send") {
+        if (args.size() < 3) return line(out, "'set server <srv> agent-send' expects a string.");
+        return health_admin(ctx, t, "agent-send:" + std::string(args[2]), out);
+    }
+    if (what == "agent") {
+        // HealthControl answers: no agent, or not "up" / "down"
+        return health_admin(ctx, t, "agent-" + std::string(args.size() > 2 ? args[2] : std::string_view()), out);
+    }
     if (what != "state") return line(out, kSetServerUsage);
     const std::string_view st = args.size() > 2 ? args[2] : std::string_view();
     if (st == "ready") return set_state(ctx, args, ServerAdmin::Ready, out);
     if (st == "drain") return set_state(ctx, args, ServerAdmin::Drain, out);
     if (st == "maint") return set_state(ctx, args, ServerAdmin::Maint, out);
     line(out, kStateUsage);
+}
+
+// set maxconn server <b>/<s> <n>
+void cmd_set_maxconn_server(std::span<const std::string_view> args, Context& ctx, std::string& out) {
+    if (!have_runtime(ctx, true, false, out)) return;
+    if (args.empty() || args[0] != "server") return line(out, "'set maxconn' only supports 'server' in this version.");
+    args = args.subspan(1);
+    Target t;
+    std::string_view err = resolve(ctx.services.server_table(), args, t);
+    if (!err.empty()) return line(out, err);
+    int n = 0;
+    err = parse_maxconn(args.size() > 1 ? args[1] : std::string_view(), n);
+    if (!err.empty()) return line(out, err);
+    change(ctx, t, proxy::kAdminOpMaxconn, std::uint32_t(n), out);
 }
 
 void cmd_set_weight(std::span<const std::string_view> args, Context& ctx, std::string& out) {
@@ -235,20 +232,13 @@ void cmd_disable_health(std::span<const std::string_view> args, Context& ctx, st
     health_switch(args, ctx, "disable", out);
 }
 
-// Agent checks are not run yet: HAProxy's answers for a server without an agent.
+// `enable|disable agent <b>/<s>`: a server's agent checks (HAProxy's answers for one without).
 void cmd_enable_agent(std::span<const std::string_view> args, Context& ctx, std::string& out) {
-    if (!have_runtime(ctx, true, false, out)) return;
-    Target t;
-    const std::string_view err = resolve(ctx.services.server_table(), args, t);
-    if (!err.empty()) return line(out, err);
-    line(out, "Agent was not configured on this server, cannot enable.");
+    health_switch(args, ctx, "agent-enable", out);
 }
 
 void cmd_disable_agent(std::span<const std::string_view> args, Context& ctx, std::string& out) {
-    if (!have_runtime(ctx, true, false, out)) return;
-    Target t;
-    const std::string_view err = resolve(ctx.services.server_table(), args, t);
-    if (!err.empty()) return line(out, err);
+    health_switch(args, ctx, "agent-disable", out);
 }
 
 void cmd_enable_server(std::span<const std::string_view> args, Context& ctx, std::string& out) {
@@ -287,6 +277,9 @@ struct StateRow {
     int check_health = kCheckHealthUp;
     unsigned check_state = 0;
     int check_port = 0;
+    unsigned agent_state = 0;  // CHK_ST_* of the agent: CONFIGURED 0x2, ENABLED 0x4, AGENT 0x10
+    std::string agent_addr = "-";
+    int agent_port = 0;
     int uweight = 0;
     int iweight = 0;
     std::int64_t since_change = 0;
@@ -334,9 +327,12 @@ StateRow make_row(const ServerTable& t, std::uint32_t be_id, std::size_t be, std
     if (r.admin == ServerAdmin::Maint || (t.maint_seen && be < t.maint_seen->size() &&
                                           srv < (*t.maint_seen)[be].size() && (*t.maint_seen)[be][srv] != 0))
         row.check_health = 0;
-    if (const check::Health* h = t.health ? t.health(be, srv) : nullptr) {
+    const check::Health* h = t.health ? t.health(be, srv) : nullptr;
+    if (h && !cs.check.enabled) {  // an agent alone: the server's state is the agent's verdict
+        if (r.admin != ServerAdmin::Maint && !h->up) row.op_state = kOpStopped;
+    } else if (h) {
         // HAProxy's numbers: HCHK_STATUS_* and CHK_RES_* in their enum order, CHK_ST_* flags
-        static constexpr int kStatusNum[] = {0, 1, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17};
+        static constexpr int kStatusNum[] = {0, 1, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17, 4, 3};
         row.check_status = kStatusNum[std::size_t(h->status)];
         switch (h->status) {
             case check::Status::Unknown:
@@ -361,6 +357,17 @@ StateRow make_row(const ServerTable& t, std::uint32_t be_id, std::size_t be, std
         if (r.admin != ServerAdmin::Maint) row.op_state = !h->up ? kOpStopped : h->nolb ? 3 : kOpRunning;
     } else if (r.down) {
         row.op_state = kOpStopped;  // `set server ... health down` on a server without `check`
+    }
+    if (const check::Health* a = t.agent ? t.agent(be, srv) : nullptr) {
+        row.agent_state = 0x12 | (a->enabled ? 0x4u : 0u) | (a->in_progress ? 0x1u : 0u);
+        row.agent_port = cs.check.agent_port;
+        const config::SockAddr& aa = cs.check.agent_addr ? *cs.check.agent_addr : cs.addr;
+        char ah[INET6_ADDRSTRLEN] = {};
+        if (aa.family() == AF_INET)
+            inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&aa.ss)->sin_addr, ah, sizeof ah);
+        else if (aa.family() == AF_INET6)
+            inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&aa.ss)->sin6_addr, ah, sizeof ah);
+        if (ah[0]) row.agent_addr = ah;
     }
     row.uweight = r.weight;
     row.iweight = cs.weight;
@@ -388,12 +395,14 @@ void append_text_row(const StateRow& r, std::string& out) {
     out.append(std::to_string(r.check_status)).push_back(' ');
     out.append(std::to_string(r.check_result)).push_back(' ');
     out.append(std::to_string(r.check_health)).push_back(' ');
-    out.append(std::to_string(r.check_state));
-    out.append(" 0 0 0 - ");
+    out.append(std::to_string(r.check_state)).push_back(' ');
+    out.append(std::to_string(r.agent_state));
+    out.append(" 0 0 - ");
     out.append(std::to_string(r.port));
     out.append(" - 0 ");
     out.append(std::to_string(r.check_port));
-    out.append(" - - 0\n");
+    out.append(" - ").append(r.agent_addr).push_back(' ');
+    out.append(std::to_string(r.agent_port)).push_back('\n');
 }
 
 void append_json_row(const StateRow& r, rapidjson::Writer<rapidjson::StringBuffer>& w) {
@@ -422,6 +431,11 @@ void append_json_row(const StateRow& r, rapidjson::Writer<rapidjson::StringBuffe
     w.Int(r.iweight);
     w.Key("srv_time_since_last_change");
     w.Int64(r.since_change);
+    w.Key("srv_agent_state");
+    w.Uint(r.agent_state);
+    str("srv_agent_addr", r.agent_addr);
+    w.Key("srv_agent_port");
+    w.Int(r.agent_port);
     w.EndObject();
 }
 
@@ -492,6 +506,43 @@ struct AdminState {
 
 }  // namespace
 
+std::string_view parse_weight(std::string_view s, int initial, int& w) {
+    if (s.empty()) return "Require <weight> or <weight%>.";
+    const bool relative = s.back() == '%';
+    const std::string_view num = relative ? s.substr(0, s.size() - 1) : s;
+    std::int64_t v = 0;
+    const char* b = num.data();
+    const char* e = b + num.size();
+    const auto r = std::from_chars(b, e, v);
+    // HAProxy's texts, word for word
+    if (r.ptr == b) return "Empty weight string empty or preceded by garbage";
+    if (r.ptr != e) return "Trailing garbage in weight string";
+    const bool negative = num[0] == '-';
+    if (relative) {
+        if (negative) return "Relative weight must be positive.";
+        if (r.ec == std::errc::result_out_of_range || v > 100 * proxy::kMaxWeight)
+            v = 100 * proxy::kMaxWeight;
+        w = int(std::min<std::int64_t>(std::int64_t(initial) * v / 100, proxy::kMaxWeight));
+        return {};
+    }
+    if (r.ec != std::errc() || v < 0 || v > proxy::kMaxWeight)
+        return "Absolute weight can only be between 0 and 256 inclusive.";
+    w = int(v);
+    return {};
+}
+
+std::string_view parse_maxconn(std::string_view s, int& n) {
+    if (s.empty()) return "Require <maxconn>.";
+    std::int64_t v = 0;
+    const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+    // HAProxy's texts
+    if (r.ptr == s.data()) return "maxconn string empty or preceded by garbage";
+    if (r.ptr != s.data() + s.size()) return "Trailing garbage in maxconn string";
+    if (r.ec != std::errc() || v < 0 || v > std::numeric_limits<int>::max()) return "Value out of range.";
+    n = int(v);
+    return {};
+}
+
 void register_server_commands(CommandTable& t) {
     t.add({{"set", "server"},
            "<bk>/<srv> state ready|drain|maint | weight <w>[%]",
@@ -503,6 +554,11 @@ void register_server_commands(CommandTable& t) {
            "change a server's weight (absolute 0-256, or relative to the configured weight)",
            Level::Admin,
            cmd_set_weight});
+    t.add({{"set", "maxconn"},
+           "server <bk>/<srv> <n>",
+           "change a server's maxconn (0: no limit)",
+           Level::Admin,
+           cmd_set_maxconn_server});
     t.add({{"get", "weight"},
            "<bk>/<srv>",
            "report a server's current and initial weight",
@@ -570,6 +626,9 @@ void bind_server_admin(Services& services, shard::Runtime& rt) {
                 return "Absolute weight can only be between 0 and 256 inclusive.";
             changed = r.weight != int(value);
             r.weight = int(value);
+        } else if (op == proxy::kAdminOpMaxconn) {
+            if (value > std::uint32_t(std::numeric_limits<int>::max())) return "Invalid maxconn value.";
+            r.maxconn = int(value);
         } else {
             return "Invalid server change.";
         }

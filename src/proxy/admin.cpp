@@ -10,6 +10,8 @@
 // started at once instead of waiting for a slot to be freed.
 #include "edgeshard/proxy/admin.hpp"
 
+#include <limits>
+
 #include "edgeshard/proxy/worker.hpp"
 #include "edgeshard/proxy/h1.hpp"
 #include "edgeshard/proxy/tcp.hpp"
@@ -62,6 +64,8 @@ void Worker::on_server_admin(const shard::Message& m) {
         if (c.value <= 1) ok = lb.set_down(int(c.server), c.value == 1);
     } else if (c.op == kAdminOpThrottle) {
         ok = lb.set_throttle(int(c.server), int(c.value));
+    } else if (c.op == kAdminOpMaxconn) {
+        ok = c.value <= std::uint32_t(std::numeric_limits<int>::max()) && lb.set_maxconn(int(c.server), int(c.value));
     }
     if (!ok) return;
 

@@ -69,7 +69,7 @@ std::uint64_t hash64(std::string_view s, std::uint64_t seed) {
 
 BackendLb::BackendLb(const config::Backend& be, stats::ServerCounters* counters, int nshards,
                      std::uint64_t seed)
-    : be_(&be) {
+    : be_(&be), nshards_(nshards > 0 ? nshards : 1) {
     servers_.resize(be.servers.size());
     for (std::size_t i = 0; i < be.servers.size(); ++i) {
         ServerSlot& s = servers_[i];
@@ -78,12 +78,7 @@ BackendLb::BackendLb(const config::Backend& be, stats::ServerCounters* counters,
         s.weight = s.cfg->weight;
         s.admin = s.cfg->disabled ? shard::ServerAdmin::Maint : shard::ServerAdmin::Ready;
         s.backup = s.cfg->backup;
-        if (s.cfg->maxconn > 0) {
-            // the server's limit is split evenly; every shard keeps at least one slot so no
-            // shard is starved of a server outright
-            s.limit = s.cfg->maxconn / nshards;
-            if (s.limit == 0) s.limit = 1;
-        }
+        s.limit = share(s.cfg->maxconn);
     }
     draws_ = be.balance.random_draws > 0 ? be.balance.random_draws : 1;
     if (seed == 0) {
@@ -141,6 +136,16 @@ bool BackendLb::set_down(int i, bool down) {
     return true;
 }
 
+// The server's limit is split evenly; every shard keeps at least one slot so no shard is starved of
+// a server outright.
+int BackendLb::share(int maxconn) const { return maxconn > 0 ? std::max(1, maxconn / nshards_) : 0; }
+
+bool BackendLb::set_maxconn(int i, int maxconn) {
+    if (i < 0 || std::size_t(i) >= servers_.size() || maxconn < 0) return false;
+    servers_[std::size_t(i)].limit = share(maxconn);
+    return true;
+}
+
 bool BackendLb::set_throttle(int i, int pct) {
     if (i < 0 || std::size_t(i) >= servers_.size() || pct < 1 || pct > 100) return false;
     ServerSlot& s = servers_[std::size_t(i)];
@@ -181,6 +186,7 @@ bool BackendLb::set_states(const std::vector<shard::ServerRuntime>& states) {
         servers_[i].weight = states[i].weight;
         servers_[i].admin = states[i].admin;
         servers_[i].down = states[i].down;
+        if (states[i].maxconn >= 0) servers_[i].limit = share(states[i].maxconn);
     }
     rebuild(true);
     return true;

@@ -195,7 +195,11 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
     fill_keys(row, cb.name, cs.name, snap.be_iid[be], cs.id + 1, ObjType::Server);
     row[st::scur] = gauge32(v.scur);
     row[st::smax] = max32(v.smax);
-    if (cs.maxconn > 0) row[st::slim] = limit32(cs.maxconn);
+    {
+        const ServerState* rt = runtime_state(snap, be, sv);
+        const int lim = rt && rt->maxconn >= 0 ? rt->maxconn : cs.maxconn;
+        if (lim > 0) row[st::slim] = limit32(lim);
+    }
     row[st::stot] = counter(v.stot);
     row[st::bin] = counter(v.bin);
     row[st::bout] = counter(v.bout);
@@ -209,8 +213,8 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
     const CheckView* ck = live && live->check.enabled ? &live->check : nullptr;
     if (rs.admin == ServerState::Admin::Maint)
         row[st::status] = Field::str("MAINT", Origin::Status);
-    else if (ck)
-        row[st::status] = Field::str(ck->state, Origin::Status);
+    else if (live && !live->status.empty())
+        row[st::status] = Field::str(live->status, Origin::Status);
     else if (rs.down)
         row[st::status] = Field::str("DOWN", Origin::Status);  // `set server ... health down`, or unchecked and DOWN
     else
@@ -233,6 +237,18 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
         row[st::check_rise] = Field::u32(ck->rise, Origin::Config, Nature::Gauge, Scope::Service);
         row[st::check_fall] = Field::u32(ck->fall, Origin::Config, Nature::Gauge, Scope::Service);
         row[st::check_health] = Field::u32(ck->health, Origin::Config, Nature::Gauge, Scope::Service);
+        row[st::hanafail] = counter(ck->hana_failed);
+    }
+    if (const AgentView* ag = live && live->agent.enabled ? &live->agent : nullptr) {
+        row[st::agent_status] = Field::str(ag->status, Origin::Metric, Nature::Output);
+        if (ag->has_code) row[st::agent_code] = Field::u32(ag->code, Origin::Metric, Nature::Output);
+        if (ag->duration_ms >= 0)
+            row[st::agent_duration] = Field::u64(std::uint64_t(ag->duration_ms), Origin::Metric, Nature::Duration);
+        row[st::agent_desc] = Field::str(ag->desc, Origin::Metric, Nature::Output);
+        row[st::last_agt] = Field::str(ag->info, Origin::Metric, Nature::Output);
+        row[st::agent_rise] = Field::u32(ag->rise, Origin::Config, Nature::Gauge, Scope::Service);
+        row[st::agent_fall] = Field::u32(ag->fall, Origin::Config, Nature::Gauge, Scope::Service);
+        row[st::agent_health] = Field::u32(ag->health, Origin::Config, Nature::Gauge, Scope::Service);
     }
     row[st::lbtot] = counter(v.lbtot);
     row[st::cli_abrt] = counter(v.cli_abrt);

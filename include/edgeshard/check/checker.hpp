@@ -40,7 +40,9 @@ namespace es::check {
 
 // HAProxy's check statuses (the `check_status` column), in its order.
 enum class Status : std::uint8_t {
-    Unknown, Ini, SockErr, L4Ok, L4Tout, L4Con, L6Ok, L6Tout, L6Rsp, L7Tout, L7Rsp, L7Ok, L7OkC, L7Sts
+    Unknown, Ini, SockErr, L4Ok, L4Tout, L4Con, L6Ok, L6Tout, L6Rsp, L7Tout, L7Rsp, L7Ok, L7OkC, L7Sts,
+    Hana,     // a passive check's error limit ("Health analyze")
+    Checked,  // an agent answer without a health word ("No status change")
 };
 const char* status_name(Status s);  // "L4OK"
 const char* status_desc(Status s);  // "Layer4 check passed"
@@ -62,6 +64,7 @@ struct Health {
     std::string info;              // the last check's detail ("Connection refused", a reason phrase)
     std::uint64_t failed = 0;      // chkfail: failed checks
     std::uint64_t down_trans = 0;  // chkdown: UP -> DOWN transitions
+    std::uint64_t hana_failed = 0; // hanafail: passive checks that reached their error limit
     std::int64_t last_change_ms = 0;  // steady clock of the last UP/DOWN change (or the start)
     std::int64_t down_ms = 0;         // time spent DOWN before down_since_ms
     std::int64_t down_since_ms = -1;  // DOWN since then (-1: up)
@@ -92,7 +95,29 @@ struct Hooks {
     std::function<std::int64_t(std::size_t be, std::size_t sv)> sessions;
     // slowstart: the server takes `pct` percent (1..100) of its weight; false as for `changed`.
     std::function<bool(std::size_t be, std::size_t sv, int pct)> throttle;
+    // An agent's answer: an administrative state ("ready", "drain", "maint"), then a weight ("75%")
+    // or a maxconn ("maxconn:30" as "30"); each returns a warning text (empty: applied).
+    enum class Admin : std::uint8_t { Ready, Drain, Maint };
+    std::function<void(std::size_t be, std::size_t sv, Admin a)> agent_admin;
+    std::function<std::string(std::size_t be, std::size_t sv, const std::string& weight)> agent_weight;
+    std::function<std::string(std::size_t be, std::size_t sv, const std::string& maxconn)> agent_maxconn;
 };
+
+// What a data shard saw go wrong with a server (`observe`); HAProxy's analyzer statuses.
+enum class Observed : std::uint8_t {
+    L4Ok = 1,     // a connection was made (layer4: resets the count)
+    L4Err,        // a connection failed
+    HttpOk,       // a valid response (layer7: resets the count): 100-499, 501, 505
+    HttpSts,      // another status
+    HttpRsp,      // an invalid response
+    ReadError,    // the server's connection failed while reading its response
+    ReadTimeout,  // no response in time
+    BrokenPipe,   // the server closed before responding
+};
+const char* observed_desc(Observed o);  // "Wrong http response"
+// Whether `o` counts as an error (1), resets the count (2) or is ignored (0) for a server observed at
+// `layer` (4 or 7), as HAProxy's table has it.
+int observed_effect(Observed o, int layer);
 
 class Checker {
 public:
@@ -110,8 +135,11 @@ public:
     std::size_t in_flight() const;      // checks with a socket open
     std::size_t checked() const;        // servers with `check`
 
-    // nullptr for a server without `check`.
+    // nullptr for a server without `check` (or with an agent alone: then `enabled` is false).
     const Health* health(std::size_t be, std::size_t sv) const;
+    // The server's agent (agent-check): its last answer (status, info, duration) and its health
+    // (rise = fall = 1, as HAProxy's agents); nullptr without one.
+    const Health* agent(std::size_t be, std::size_t sv) const;
     // UP, NOLB or DOWN as the shards see it (true: not to be picked).
     bool down(std::size_t be, std::size_t sv) const;
 
@@ -126,6 +154,16 @@ public:
     bool maintenance(std::size_t be, std::size_t sv, bool on, std::int64_t now_ms);
     bool force(std::size_t be, std::size_t sv, Force f, std::int64_t now_ms);
     bool enable(std::size_t be, std::size_t sv, bool on, std::int64_t now_ms);
+    //   agent_enable: `enable|disable agent` (a disabled agent's answers are ignored).
+    //   agent_force: `set server <b>/<s> agent up|down`: the agent's health to the top or 0, and the
+    //     server UP or DOWN at once.
+    bool agent_enable(std::size_t be, std::size_t sv, bool on, std::int64_t now_ms);
+    bool agent_force(std::size_t be, std::size_t sv, bool up, std::int64_t now_ms);
+    //   agent_send: `set server <b>/<s> agent-send <text>`: what the agent is sent from now on.
+    bool agent_send(std::size_t be, std::size_t sv, std::string text);
+    // A data shard counted `error-limit` consecutive errors of a server with `observe` (the last one
+    // `last`): its `on-error` action applies (fastinter, fail-check, sudden-death, mark-down).
+    void observed(std::size_t be, std::size_t sv, Observed last, std::int64_t now_ms);
 
     struct Impl;  // checker.cpp
 

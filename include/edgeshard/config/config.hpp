@@ -269,6 +269,19 @@ struct ServerCheck {
     bool shutdown_on_down = false;        // on-marked-down shutdown-sessions: its sessions are cut when it goes DOWN
     bool shutdown_backup_on_up = false;   // on-marked-up shutdown-backup-sessions: the backups' sessions are cut when it comes UP
     std::string sni;       // check-sni: the server name the checks send
+    bool send_proxy = false;  // check-send-proxy: a PROXY protocol v1 line opens each check connection
+    // agent-check: a second probe reads a line from the server's agent (HAProxy's words: a weight
+    // "75%", "drain", "maint", "ready", "up", "down"...); agent-port is required
+    bool agent = false;
+    int agent_port = 0;
+    Millis agent_inter = 2000;     // agent-inter
+    std::string agent_send;        // agent-send: sent on each agent connection
+    std::optional<SockAddr> agent_addr;  // agent-addr (the port is agent-port)
+    // observe layer4|layer7: the shards count the server's consecutive errors; at error-limit the
+    // on-error action applies (HAProxy 2.6)
+    enum class Observe : std::uint8_t { None, Layer4, Layer7 } observe = Observe::None;
+    int error_limit = 10;
+    enum class OnError : std::uint8_t { FastInter, FailCheck, SuddenDeath, MarkDown } on_error = OnError::FailCheck;
 };
 
 struct Server {

@@ -48,6 +48,8 @@ struct ServerTable {
     std::int64_t now_s = 0;  // the same clock, now
     // the health check of a server (null: no `check`, or no checker)
     std::function<const check::Health*(std::size_t be, std::size_t srv)> health;
+    // its agent (agent-check; null: none)
+    std::function<const check::Health*(std::size_t be, std::size_t srv)> agent;
 };
 
 // What the commands read. The control shard fills it over the running shards; tests fill it with

@@ -33,6 +33,7 @@ struct State {
         std::string backend, server;
         int weight = 1;
         shard::ServerAdmin admin = shard::ServerAdmin::Ready;
+        int maxconn = -1;  // a runtime maxconn (`set maxconn server`, an agent); -1: as configured
     };
     std::vector<ServerState> servers;
     // health-check state of the servers with `check` (a server DOWN stays DOWN after the reload)

@@ -3,6 +3,8 @@
 // output are described in src/control/README.md).
 #pragma once
 
+#include <string_view>
+
 #include "edgeshard/control/command.hpp"
 
 namespace es::shard {
@@ -22,5 +24,12 @@ void register_server_commands(CommandTable& t);
 // Control thread only; `rt` must outlive `services`.
 inline constexpr int kPostPatienceMs = 250;
 void bind_server_admin(Services& services, shard::Runtime& rt);
+
+// `<w>` (absolute, 0..256) or `<p>%` (of the configured weight `initial`, capped at 256) into `w`;
+// "" or HAProxy's error text. `set weight` and the agents' weights read it.
+std::string_view parse_weight(std::string_view s, int initial, int& w);
+// `<n>`: a server's maxconn (0: none); "" or HAProxy's error text. `set maxconn server` and the
+// agents' "maxconn:" read it.
+std::string_view parse_maxconn(std::string_view s, int& n);
 
 }  // namespace es::control

@@ -146,6 +146,9 @@ class BackendLb {
     bool set_down(int i, bool down);
     // slowstart: the percent (1..100) of its weight a server takes; the ring and the map follow.
     bool set_throttle(int i, int pct);
+    // `set maxconn server` / an agent's "maxconn:N": the server's limit (0: none), split over the
+    // shards as at boot.
+    bool set_maxconn(int i, int maxconn);
     // Servers of the tier that serves now, and whether that tier is the backups (for tests and logs).
     bool on_backup() const { return on_backup_; }
     // Applies a whole backend's table at once (one rebuild); entries beyond size() are ignored,
@@ -184,6 +187,7 @@ class BackendLb {
     static std::uint32_t hash_str(std::string_view s);
 
   private:
+    int share(int maxconn) const;
     int pick_rr(int exclude);
     int pick_leastconn(int exclude);
     int pick_random(int exclude);
@@ -199,6 +203,7 @@ class BackendLb {
     void compute_tiers();
 
     const config::Backend* be_;
+    int nshards_ = 1;
     std::vector<ServerSlot> servers_;
     std::vector<std::uint16_t> map_;          // map-based: each usable server `weight` times, interleaved
     std::vector<std::uint32_t> ring_hash_;    // consistent: point positions, ascending

@@ -45,6 +45,7 @@ struct ServerRuntime {
     int weight = 1;  // current weight (the configured one until `set weight`)
     ServerAdmin admin = ServerAdmin::Ready;
     bool down = false;  // the control shard's health checks say DOWN
+    int maxconn = -1;   // `set maxconn server` or an agent's "maxconn:"; -1: as configured
 };
 
 // A listening socket as the reload handoff describes it. `seq` numbers every listener of a

@@ -56,6 +56,17 @@ struct CheckView {
     std::uint64_t failed = 0, down_trans = 0;
     std::int64_t downtime_s = 0;
     int throttle = 100;  // slowstart: the percent of its weight it takes now
+    std::uint64_t hana_failed = 0;  // hanafail: passive checks that reached their error limit
+};
+
+// A server's agent (agent-check): its last answer as HAProxy's agent_* columns show it.
+struct AgentView {
+    bool enabled = false;
+    std::string status, desc, info;  // agent_status ("L7OK", "* L7OK"), agent_desc, last_agt
+    bool has_code = false;
+    int code = 0;
+    std::int64_t duration_ms = -1;
+    int health = 0, rise = 0, fall = 0;
 };
 
 struct ServerState {
@@ -65,6 +76,9 @@ struct ServerState {
     std::int64_t lastchg_s = -1;  // seconds since the last state change (-1: unknown)
     bool down = false;            // not to be picked for health (a check, or `set server ... health down`)
     CheckView check;
+    AgentView agent;
+    std::string status;  // the status column when checks or an agent decide it ("UP 1/3", "DOWN (agent)"...)
+    int maxconn = -1;    // the runtime maxconn (`set maxconn server`, an agent); -1: as configured
 };
 
 // Where a shard runs and how its ring is sized (`show shards`).

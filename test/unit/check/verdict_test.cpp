@@ -34,7 +34,7 @@ TEST_CASE("mysql-check: a handshake passes with the server's version; an error p
     auto v = check::detail::eval_custom(hello, kHello, false, true);
     CHECK_FALSE(v.wait);
     CHECK(v.status == Status::L7Ok);
-    CHECK(v.info == "10.11.6-MariaDB");
+    CHECK(v.info.empty());  // HAProxy 2.6 shows no detail on success
     // not the last rule: passes without a detail
     v = check::detail::eval_custom(hello, kHello, false, false);
     CHECK(v.status == Status::L7Ok);
@@ -54,7 +54,6 @@ TEST_CASE("mysql-check: a handshake passes with the server's version; an error p
     const auto ok = custom(TcpCheckStep::Custom::MysqlOk);
     v = check::detail::eval_custom(ok, kHello + packet(2, std::string("\x00\x00\x00\x02\x00\x00\x00", 7)), false, true);
     CHECK(v.status == Status::L7Ok);
-    CHECK(v.info == "10.11.6-MariaDB");
     v = check::detail::eval_custom(ok, kHello + packet(2, std::string("\xff\x15\x04#28000Access denied", 22)), false, true);
     CHECK(v.status == Status::L7Sts);
     CHECK(v.code == 1045);
@@ -68,7 +67,7 @@ TEST_CASE("ldap-check: a bindResponse with resultCode 0 passes; another code is 
     const std::string ok("\x30\x0c\x02\x01\x01\x61\x07\x0a\x01\x00\x04\x00\x04\x00", 14);
     auto v = check::detail::eval_custom(bind, ok, false, true);
     CHECK(v.status == Status::L7Ok);
-    CHECK(v.info == "Success");
+    CHECK(v.info.empty());
     std::string bad = ok;
     bad[9] = 49;  // invalidCredentials
     v = check::detail::eval_custom(bind, bad, false, true);
