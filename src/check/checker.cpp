@@ -393,6 +393,11 @@ void Checker::observed(std::size_t be, std::size_t sv, Observed last, std::int64
     Impl& m = *impl_;
     Impl::Target* t = target_of(m, be, sv);
     if (!t || !t->s->check.enabled || !t->h.enabled || t->h.paused) return;
+    const config::ServerCheck& ck = t->s->check;
+    const int effect = shard::observed_effect(last, ck.observe == config::ServerCheck::Observe::Layer4 ? 4 : 7);
+    if (effect == 2) t->errors = 0;
+    if (effect != 1 || ++t->errors < ck.error_limit) return;
+    t->errors = 0;
     m.observed(*t, last, now);
 }
 

@@ -32,6 +32,7 @@ struct Checker::Impl {
         bool tls = false;     // checks speak TLS (check-ssl, or the server's `ssl`)
         bool proxy_line = false;  // a PROXY protocol v1 line first (check-send-proxy, connect send-proxy)
         bool fast_next = false;   // the next check waits `fastinter` (a passive check's error limit)
+        int errors = 0;           // observe: the consecutive errors the shards reported
         std::string agent_send;   // an agent: what it is sent (agent-send, or `set server ... agent-send`)
         // the check in flight
         int fd = -1;

@@ -37,20 +37,18 @@ constexpr StatusText kStatus[] = {
     {"CHECKED", "No status change"},
 };
 
-struct ObservedText {
-    const char* desc;
-    int l4, l7;  // 0 ignored, 1 an error, 2 resets the count (HAProxy's analyzer table)
-};
-constexpr ObservedText kObserved[] = {
-    {"Unknown", 0, 0},
-    {"L4 successful connection", 2, 0},
-    {"L4 unsuccessful connection", 1, 1},
-    {"Correct http response", 0, 2},
-    {"Wrong http response", 0, 1},
-    {"Invalid http response", 0, 1},
-    {"Read error (http)", 0, 1},
-    {"Read timeout (http)", 0, 1},
-    {"Close from server (http)", 0, 1},
+// HAProxy's analyzer texts, in shard::Observed's order
+constexpr const char* kObserved[] = {
+    "Unknown",
+    "L4 successful connection",
+    "L4 unsuccessful connection",
+    "Correct http response",
+    "Wrong http response",
+    "Invalid http response (headers)",
+    "Invalid http response",
+    "Read error (http)",
+    "Read timeout (http)",
+    "Close from server (http)",
 };
 
 // HAProxy's dump_binary: printable bytes as they are, the others as <HH>
@@ -85,11 +83,7 @@ void free_regex(regex_t* r) {
 }  // namespace
 
 const char* observed_desc(Observed o) {
-    return std::size_t(o) < std::size(kObserved) ? kObserved[std::size_t(o)].desc : kObserved[0].desc;
-}
-int observed_effect(Observed o, int layer) {
-    if (std::size_t(o) >= std::size(kObserved)) return 0;
-    return layer == 4 ? kObserved[std::size_t(o)].l4 : layer == 7 ? kObserved[std::size_t(o)].l7 : 0;
+    return std::size_t(o) < std::size(kObserved) ? kObserved[std::size_t(o)] : kObserved[0];
 }
 
 const char* status_name(Status s) { return kStatus[std::size_t(s)].name; }

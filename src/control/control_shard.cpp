@@ -744,7 +744,7 @@ struct ControlShard::Impl {
         return snap;
     }
 
-    // ---- stats pages asked by the data shards (proxy/page.hpp)
+    // ---- what the data shards send: stats pages they ask for (proxy/page.hpp), passive checks' error limits
     // Every request waiting in the shards' mailboxes is answered in this turn, from one snapshot
     // (the costly part: every shard's counters read once). A shard's session waits at most
     // kPageWaitMs for the answer; a late one finds the session gone and is deleted there, and a
@@ -756,6 +756,12 @@ struct ControlShard::Impl {
         for (std::size_t i = 0; i < link.shards(); ++i) {
             shard::Message m;
             while (link.pop(i, m)) {
+                if (m.kind == shard::Message::kObserved) {  // a passive check's error limit
+                    if (health)
+                        health->observed(std::size_t(m.a >> 32), std::size_t(std::uint32_t(m.a)),
+                                         shard::Observed(std::uint8_t(m.b)));
+                    continue;
+                }
                 if (m.kind != shard::Message::kPageRequest) {
                     proxy::release_page_message(m);
                     continue;

@@ -40,7 +40,8 @@ stats::Layout stats_layout(const config::Config& cfg) {
         lb.algo = algo_name(b.balance.algo);
         lb.servers.reserve(b.servers.size());
         for (const config::Server& s : b.servers)
-            lb.servers.push_back({s.name, int(s.id), s.maxconn, s.weight, s.disabled, format_addr(s.addr), s.backup});
+            lb.servers.push_back({s.name, int(s.id), s.maxconn, s.weight, s.disabled, format_addr(s.addr), s.backup,
+                                  s.check.observe != config::ServerCheck::Observe::None});
         l.backends.push_back(std::move(lb));
     }
     return l;

@@ -38,6 +38,23 @@ void Worker::apply_initial_server_states() {
     for (std::size_t b = 0; b < n; ++b) lbs_[b]->set_states(p_.servers[b]);
 }
 
+// The control shard counts a server's consecutive errors over every shard: each error is a
+// message, and so is the first success after this shard reported errors (it resets the count).
+// A healthy server costs no message at all. A full mailbox loses an error (the count is short of
+// one) or keeps the reset for the next success.
+void ShardCtx::observe_slow(int be, ServerSlot& s, shard::Observed o) {
+    const config::ServerCheck& ck = s.cfg->check;
+    if (!ck.enabled || !p_.to_control) return;  // HAProxy observes only checked servers
+    const int effect = shard::observed_effect(o, ck.observe == config::ServerCheck::Observe::Layer4 ? 4 : 7);
+    if (effect == 0 || (effect == 2 && !s.observing)) return;
+    const bool sent = p_.to_control->post(
+        std::size_t(p_.shard_id),
+        shard::Message{shard::Message::kObserved, std::uint64_t(std::uint32_t(be)) << 32 | std::uint32_t(s.cfg->id),
+                       std::uint64_t(o)});
+    if (effect == 1) s.observing = true;
+    else if (sent) s.observing = false;
+}
+
 void Worker::on_server_admin(const shard::Message& m) {
     const ServerAdminChange c = decode_server_admin(m);
     if (c.backend >= lbs_.size()) return;

@@ -116,6 +116,7 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
     }
     if (const std::uint32_t st_bit = retry_status_bit(rsp.status); st_bit && h_replay(s, c, st_bit)) return false;
     h_drop_replay(s);  // the server answered: no replay
+    observe(s->be, s->st->server, shard::observed_status(rsp.status));
     s->st->rsp_scanned = 0;
     if (s->out.n + 2 > OutQ::kCap) return false;  // room for the head first
     const bool interim = rsp.status >= 100 && rsp.status < 200 && rsp.status != 101;

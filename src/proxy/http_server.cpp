@@ -230,9 +230,11 @@ void H1Proxy::c_on_connect(H1SrvConn* c, int res) {
     if (res != 0) {
         c->pending_ops += io_.close_slot(c->sock.slot, cud(kHOpSrvClose, c));
         c->sock.slot = -1;
+        observe(c->be, c->server, shard::Observed::L4Err);
         c_connect_failed(c, res);
         return;
     }
+    observe(c->be, c->server, shard::Observed::L4Ok);
     c->state = H1SrvConn::Ready;
     c->set(kC1Established);
     ServerSlot& srv = lbs_[std::size_t(c->be)]->server(c->server);
@@ -609,6 +611,13 @@ void H1Proxy::h_server_ended_body(H1Conn* s) {
 // else cut the client (a truncated response must never look complete): what is already queued
 // for it is sent, then the connection is closed without the rest of the message.
 void H1Proxy::h_server_failed(H1Conn* s, bool bad_response) {
+    if (s->be >= 0 && s->st->server >= 0 && s->rsp_phase() == RspPhase::Head && s->st->status == 0) {
+        // observe layer7: no response came (a head that does not parse, a reset, a close)
+        observe(s->be, s->st->server,
+                bad_response                                        ? shard::Observed::HttpHdrRsp
+                : s->conn && s->conn->sock.has(net::kSideReset)     ? shard::Observed::ReadError
+                                                                    : shard::Observed::BrokenPipe);
+    }
     if (s->be >= 0) {
         st_.be[s->be].srv_abrt.inc();
         if (s->st->server >= 0) {

@@ -142,7 +142,7 @@ void H1Proxy::h_on_timer(shard::Timer* t) {
         s->timer.kind = kHTimerClient;
         const ServerSlot& slot = lbs_[std::size_t(s->be)]->server(srvi);
         // back to the server that failed, unless it was put in drain or maintenance meanwhile
-        if (slot.usable() && slot.has_room()) h_use_server(s, srvi);
+        if (slot.retryable(cfg_.backends[std::size_t(s->be)].redispatch) && slot.has_room()) h_use_server(s, srvi);
         else h_assign_server(s, -1);
         return;
     }
@@ -194,6 +194,7 @@ void H1Proxy::h_on_timer(shard::Timer* t) {
             s->st->term[0] = 's';
             if (s->rsp_phase() == RspPhase::Head && s->st->status == 0) {
                 s->st->term[1] = 'H';
+                observe(s->be, s->st->server, shard::Observed::ReadTimeout);
                 h_abort_reply(s, 504);
                 return;
             }

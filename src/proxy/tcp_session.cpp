@@ -128,7 +128,8 @@ void TcpProxy::on_timer(shard::Timer* t) {
             if (s->state == SessState::Retrying) {
                 const ServerSlot& slot = lbs_[std::size_t(s->be)]->server(s->server);
                 // unless it was put in drain or maintenance meanwhile
-                if (slot.usable() && slot.has_room()) connect_to(s, s->server);
+                if (slot.retryable(cfg_.backends[std::size_t(s->be)].redispatch) && slot.has_room())
+                    connect_to(s, s->server);
                 else connect_server(s, -1);  // its slot went to a queued session meanwhile
             }
             return;
@@ -357,12 +358,14 @@ void TcpProxy::on_connect(Session* s, int res) {
         return;
     }
     if (res == 0) {
+        observe(s->be, s->server, shard::Observed::L4Ok);
         established(s);
         return;
     }
     // failed, refused or timed out (-ECANCELED by the linked timeout): drop this socket
     s->pending_ops += io_.close_slot(s->side[kServer].slot, ud(kOpClose, s));
     s->side[kServer].slot = -1;
+    observe(s->be, s->server, shard::Observed::L4Err);
     connect_failed(s);
 }
 

@@ -237,8 +237,9 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
         row[st::check_rise] = Field::u32(ck->rise, Origin::Config, Nature::Gauge, Scope::Service);
         row[st::check_fall] = Field::u32(ck->fall, Origin::Config, Nature::Gauge, Scope::Service);
         row[st::check_health] = Field::u32(ck->health, Origin::Config, Nature::Gauge, Scope::Service);
-        row[st::hanafail] = counter(ck->hana_failed);
     }
+    // HAProxy shows hanafail for the servers with `observe`, checked or not
+    if (cs.observe) row[st::hanafail] = counter(ck ? ck->hana_failed : 0);
     if (const AgentView* ag = live && live->agent.enabled ? &live->agent : nullptr) {
         row[st::agent_status] = Field::str(ag->status, Origin::Metric, Nature::Output);
         if (ag->has_code) row[st::agent_code] = Field::u32(ag->code, Origin::Metric, Nature::Output);

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "edgeshard/config/config.hpp"
+#include "edgeshard/shard/observe.hpp"
 
 namespace es::check {
 
@@ -103,21 +104,9 @@ struct Hooks {
     std::function<std::string(std::size_t be, std::size_t sv, const std::string& maxconn)> agent_maxconn;
 };
 
-// What a data shard saw go wrong with a server (`observe`); HAProxy's analyzer statuses.
-enum class Observed : std::uint8_t {
-    L4Ok = 1,     // a connection was made (layer4: resets the count)
-    L4Err,        // a connection failed
-    HttpOk,       // a valid response (layer7: resets the count): 100-499, 501, 505
-    HttpSts,      // another status
-    HttpRsp,      // an invalid response
-    ReadError,    // the server's connection failed while reading its response
-    ReadTimeout,  // no response in time
-    BrokenPipe,   // the server closed before responding
-};
-const char* observed_desc(Observed o);  // "Wrong http response"
-// Whether `o` counts as an error (1), resets the count (2) or is ignored (0) for a server observed at
-// `layer` (4 or 7), as HAProxy's table has it.
-int observed_effect(Observed o, int layer);
+// What a data shard saw go wrong with a server (`observe`; shard/observe.hpp).
+using shard::Observed;
+const char* observed_desc(Observed o);  // HAProxy's text: "Wrong http response"
 
 class Checker {
 public:
@@ -161,8 +150,9 @@ public:
     bool agent_force(std::size_t be, std::size_t sv, bool up, std::int64_t now_ms);
     //   agent_send: `set server <b>/<s> agent-send <text>`: what the agent is sent from now on.
     bool agent_send(std::size_t be, std::size_t sv, std::string text);
-    // A data shard counted `error-limit` consecutive errors of a server with `observe` (the last one
-    // `last`): its `on-error` action applies (fastinter, fail-check, sudden-death, mark-down).
+    // What a data shard saw of a server with `observe`: an error, or the success that ends a run of
+    // them. At `error-limit` consecutive errors the server's `on-error` action applies (fastinter,
+    // fail-check, sudden-death, mark-down).
     void observed(std::size_t be, std::size_t sv, Observed last, std::int64_t now_ms);
 
     struct Impl;  // checker.cpp

@@ -54,6 +54,7 @@ struct ServerSlot {
     const config::Server* cfg = nullptr;
     stats::ServerCounters* c = nullptr;
     int limit = 0;                // this shard's share of maxconn, 0 = unlimited
+    bool observing = false;       // observe: this shard reported errors not yet followed by a success
     int cur = 0;                  // connections connecting or established from this shard
     std::int64_t rr_current = 0;  // smooth weighted round-robin state
     int weight = 0;               // runtime weight: the configured one until `set weight`
@@ -67,6 +68,11 @@ struct ServerSlot {
     bool operational() const { return admin == shard::ServerAdmin::Ready && weight > 0 && !down; }
     // Eligible for a new connection or request (maxconn aside).
     bool usable() const { return operational() && in_tier; }
+    // A retry goes back to the server that failed whatever its health says, as HAProxy's does;
+    // drain, maintenance or weight 0 send it elsewhere, and so does DOWN with `option redispatch`.
+    bool retryable(bool redispatch) const {
+        return admin == shard::ServerAdmin::Ready && weight > 0 && !(redispatch && down);
+    }
     // The weight the dynamic algorithms (roundrobin, leastconn, random) use, in sixteenths: `weight`
     // x 16, or its slowstart share rounded up, so a weight-1 server ramps too (HAProxy's scale).
     // Map-based hashing ignores slowstart, as HAProxy's does; the consistent ring scales its points.

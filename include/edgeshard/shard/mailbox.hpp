@@ -25,6 +25,8 @@ struct Message {
         kPageRequest = 5,  // data shard -> control shard: a stats page is asked (see proxy/page.hpp)
         kPageAnswer = 6,   // control shard -> data shard: the page (see proxy/page.hpp)
         kCertUpdate = 7,   // control shard -> data shard: a = tls::CertUpdate* (commit ssl cert, set ssl ocsp-response)
+        kObserved = 8,     // data shard -> control shard: a = backend << 32 | server, b = shard::Observed
+                           // (a passive check's error, or the success after errors: shard/observe.hpp)
     };
     std::uint32_t kind = kNone;
     std::uint64_t a = 0;

@@ -21,6 +21,7 @@ struct Layout {
         bool disabled = false;
         std::string addr;  // "10.0.0.1:80", "[::1]:80"; "" when unset
         bool backup = false;
+        bool observe = false;  // observe layer4|layer7 (its hanafail column is shown)
     };
     struct Frontend {
         std::string name;
