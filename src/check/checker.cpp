@@ -377,7 +377,7 @@ bool Checker::agent_force(std::size_t be, std::size_t sv, bool up, std::int64_t 
         h.down_since_ms = now;
         h.last_change_ms = now;
         m.tell(hc, true);
-        m.say_change(hc, std::string(", changed from CLI"), "DOWN", 4);
+        m.say_change(hc, std::string(", changed from CLI"), "DOWN", 1);
     }
     return true;
 }

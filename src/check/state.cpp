@@ -144,7 +144,6 @@ void Checker::Impl::say_change(const Target& t, const std::string& reason, const
             (down ? " " + std::to_string(hooks.sessions ? hooks.sessions(t.be, t.sv) : 0) +
                         " sessions active, 0 requeued, 0 remaining in queue."
                   : std::string(" 0 sessions requeued, 0 total in queue.")));
-    if (down && act == 0 && bck == 0) say(t, 1, "backend '" + t.b->name + "' has no server available!");
 }
 
 void Checker::Impl::finish(std::uint32_t i, std::int64_t now, Status st, int code, std::string info) {
@@ -216,7 +215,7 @@ void Checker::Impl::settle(Target& hc, const Target& why, std::int64_t now, Stat
         h.down_since_ms = now;
         h.last_change_ms = now;
         tell(hc, true);
-        say_change(hc, why, "DOWN", 4);
+        say_change(hc, why, "DOWN", 1);  // LOG_ALERT, as HAProxy sends it
     } else if (!h.up && ok && (why.agent ? passed(st) : h.health >= h.rise)) {
         h.up = true;
         h.nolb = !why.agent && st == Status::L7OkC;

@@ -205,16 +205,15 @@ void kw_log(ParseState& st, ProxyDraft& px, const Line& line) {
     } else {
         add.push_back(parse_log_target(st, line));
     }
-    if (!has_fe(px)) {
-        st.warn_ignored(line.at, {"log"}, "access logs are written by frontends");
-        return;
-    }
-    px.fe.logs.insert(px.fe.logs.end(), add.begin(), add.end());
+    // a frontend writes its access log there; a backend its servers' state changes
+    if (has_be(px)) px.be.logs.insert(px.be.logs.end(), add.begin(), add.end());
+    if (has_fe(px)) px.fe.logs.insert(px.fe.logs.end(), add.begin(), add.end());
 }
 
 void kw_no_log(ParseState&, ProxyDraft& px, const Line& line) {
     no_more_args(line, 2, "no log");
     px.fe.logs.clear();
+    px.be.logs.clear();
 }
 
 void check_syslog_word(const Line& line, std::string_view kw, const std::string& value) {
@@ -232,7 +231,11 @@ void kw_log_tag(ParseState& st, ProxyDraft& px, const Line& line) {
     const auto& tag = arg_or_fail(line, 1, "log-tag", "a tag");
     no_more_args(line, 2, "log-tag");
     check_syslog_word(line, "log-tag", tag);
-    if (!has_fe(px)) return warn_no_fe(st, px, line.at, "log-tag");
+    if (has_be(px)) px.be.log_tag = tag;
+    if (!has_fe(px)) {
+        if (!has_be(px)) warn_no_fe(st, px, line.at, "log-tag");
+        return;
+    }
     px.fe.log_tag = tag;
 }
 

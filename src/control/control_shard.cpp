@@ -146,6 +146,10 @@ struct ControlShard::Impl {
         const auto t = rt.config().global.stats_timeout;
         if (t > 0) idle_timeout_ms = t;
         health = std::make_unique<HealthControl>(rt, services, lin.inherited_health);
+        // servers' state changes also go to their backend's log targets (HAProxy's send_log)
+        health->set_event_log([this](std::size_t be, int level, const std::string& line) {
+            sink.event(be, level, line, core::wall_ms());
+        });
     }
 
     ~Impl() {

@@ -133,6 +133,7 @@ HealthControl::HealthControl(shard::Runtime& rt, Services& services,
             checker_->maintenance(be, sv, value == std::uint32_t(shard::ServerAdmin::Maint), core::now_ms());
         if (op == proxy::kAdminOpState && known && table[be][sv].admin != before)
             log_admin_change(be, sv, before, table[be][sv].admin);
+        track_backends(core::now_ms());
         return err;
     };
     auto base = services_.server_table;
@@ -144,10 +145,12 @@ HealthControl::HealthControl(shard::Runtime& rt, Services& services,
     };
 }
 
-// HAProxy's words on stderr ([ALERT] no server left, [WARNING] a server down, [NOTICE] one back).
-void HealthControl::log(std::size_t, int level, const std::string& line) {
-    std::fprintf(stderr, "%-10s (%d) : %s\n", level <= 1 ? "[ALERT]" : level <= 4 ? "[WARNING]" : "[NOTICE]",
+// HAProxy's words on stderr ([WARNING] a server down, [NOTICE] one back) and to the backend's log
+// targets at syslog severity `level` (a server down is an alert there, as HAProxy sends it).
+void HealthControl::log(std::size_t be, int level, const std::string& line) {
+    std::fprintf(stderr, "%-10s (%d) : %s\n", level <= 0 ? "[ALERT]" : level <= 4 ? "[WARNING]" : "[NOTICE]",
                  int(getpid()), line.c_str());
+    if (event_log_) event_log_(be, level, line);
 }
 
 // "Server be/s enters drain state. 1 active and 0 backup servers online. ..." and the others of
@@ -232,7 +235,7 @@ bool HealthControl::post_health(std::size_t be, std::size_t sv, bool down) {
     if (down && !was && cs.check.shutdown_on_down) ok = post_all(admin_msg(be, sv, proxy::kAdminOpShutdown, 0)) && ok;
     if (!down && was && !cs.backup && cs.check.shutdown_backup_on_up)
         ok = post_all(admin_msg(be, sv, proxy::kAdminOpShutdown, 1)) && ok;
-    track_backends(core::now_ms());
+    backends_dirty_ = true;  // followed (and logged) once the change's own line is out
     return ok;
 }
 
@@ -256,6 +259,11 @@ void HealthControl::track_backends(std::int64_t now) {
         } else {
             t.down_since_ms = now;
             ++t.down_trans;
+            // HAProxy's words: quoted on stderr, bare and at "emerg" in the logs
+            const std::string& name = cfg.backends[b].name;
+            std::fprintf(stderr, "%-10s (%d) : backend '%s' has no server available!\n", "[ALERT]", int(getpid()),
+                         name.c_str());
+            if (event_log_) event_log_(b, 0, "backend " + name + " has no server available!");
         }
     }
 }
@@ -324,6 +332,18 @@ void HealthControl::fill(std::vector<std::vector<stats::ServerState>>& st,
 
 void HealthControl::observed(std::size_t be, std::size_t sv, check::Observed last) {
     if (checker_) checker_->observed(be, sv, last, core::now_ms());
+    settle_backends();
+}
+
+void HealthControl::run(std::int64_t now_ms) {
+    if (checker_) checker_->run(now_ms);
+    settle_backends();
+}
+
+void HealthControl::settle_backends() {
+    if (!backends_dirty_) return;
+    backends_dirty_ = false;
+    track_backends(core::now_ms());
 }
 
 void HealthControl::handoff(std::vector<handoff::State::HealthState>& out) const {

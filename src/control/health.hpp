@@ -29,9 +29,7 @@ public:
 
     int fd() const { return checker_ ? checker_->fd() : -1; }  // for the control loop's poll
     std::int64_t next_due_ms() const;
-    void run(std::int64_t now_ms) {
-        if (checker_) checker_->run(now_ms);
-    }
+    void run(std::int64_t now_ms);
     void stop() { checker_.reset(); }  // a draining process checks nothing
 
     // `show stat`: the check columns and time since the last change of each server, and each
@@ -39,6 +37,11 @@ public:
     void fill(std::vector<std::vector<stats::ServerState>>& servers, std::vector<stats::Snapshot::BackendState>& backends);
     // The reload handoff: every checked server's health.
     void handoff(std::vector<handoff::State::HealthState>& out) const;
+
+    // Where state-change lines go besides stderr: the backend's `log` targets.
+    void set_event_log(std::function<void(std::size_t be, int level, const std::string& line)> f) {
+        event_log_ = std::move(f);
+    }
 
     // A data shard's error limit for a server with `observe` (a kObserved message).
     void observed(std::size_t be, std::size_t sv, check::Observed last);
@@ -49,7 +52,8 @@ private:
     void log_admin_change(std::size_t be, std::size_t sv, shard::ServerAdmin from, shard::ServerAdmin to);
     bool post_health(std::size_t be, std::size_t sv, bool down);
     bool post_all(const shard::Message& m);  // to every running shard, never waiting
-    void track_backends(std::int64_t now);
+    void track_backends(std::int64_t now);  // logs a backend left without a server
+    void settle_backends();                 // track_backends after health changes, if any
 
     struct BackendTrack {
         bool up = true;
@@ -59,7 +63,9 @@ private:
     shard::Runtime& rt_;
     Services& services_;
     std::unique_ptr<check::Checker> checker_;
-    std::vector<BackendTrack> be_track_;  // followed at every health change and every snapshot
+    std::vector<BackendTrack> be_track_;
+    bool backends_dirty_ = false;  // a health change since the last track_backends
+    std::function<void(std::size_t be, int level, const std::string& line)> event_log_;  // followed at every health change and every snapshot
 };
 
 }  // namespace es::control

@@ -191,42 +191,50 @@ Sink::Sink(const config::Config& cfg, std::vector<Ring*> rings, SinkOptions opt)
         return int(outputs_.size() - 1);
     };
 
+    // The routes of one proxy's `log` lines. Access records are "info": a target whose level is
+    // below that gets no route for them (`access`); server events keep every route and are
+    // filtered per message.
+    auto build = [&](const std::vector<config::LogTarget>& logs, const std::string& own_tag, bool access,
+                     std::vector<Route>& out) {
+        const std::string& tag = !own_tag.empty()                 ? own_tag
+                                 : !cfg.global.log_tag.empty() ? cfg.global.log_tag
+                                                               : opt_.tag;
+        for (const config::LogTarget& t : logs) {
+            Route r;
+            if (!parse_style(t.format, r.hdr.style))
+                throw std::runtime_error("log target '" + t.target + "': unknown format '" + t.format + "'");
+            const int fac = facility_code(t.facility.empty() ? std::string_view("local0") : t.facility);
+            if (fac < 0)
+                throw std::runtime_error("log target '" + t.target + "': unknown facility '" + t.facility + "'");
+            const int max_level = t.level.empty() ? 7 : severity_code(t.level);
+            const int min_level = t.min_level.empty() ? -1 : severity_code(t.min_level);
+            if (max_level < 0 || (!t.min_level.empty() && min_level < 0))
+                throw std::runtime_error("log target '" + t.target + "': unknown level");
+            // HAProxy: only messages at least as severe as the level are sent; a minimum level
+            // caps more severe messages down to it. Access records are "info".
+            if (access && kSeverityInfo > max_level) continue;
+            r.facility = fac;
+            r.max_level = max_level;
+            r.min_level = min_level;
+            r.hdr.pri = fac * 8 + std::max(kSeverityInfo, min_level);
+            r.hdr.max_len = t.len > 0 ? std::size_t(t.len) : kMaxLine;
+            r.output = output_for(t);
+            out.push_back(r);
+        }
+        for (Route& r : out) {
+            if (tags_.empty() || tags_.back() != tag) tags_.push_back(tag);
+            r.hdr.tag = tags_.back();
+            r.hdr.pid = pid_text_;
+            r.hdr.hostname = hostname_;
+        }
+    };
     try {
         routes_.resize(cfg.frontends.size());
-        for (std::size_t i = 0; i < cfg.frontends.size(); ++i) {
-            const config::Frontend& fe = cfg.frontends[i];
-            const std::string& tag = !fe.log_tag.empty()           ? fe.log_tag
-                                     : !cfg.global.log_tag.empty() ? cfg.global.log_tag
-                                                                   : opt_.tag;
-            for (const config::LogTarget& t : fe.logs) {
-                Route r;
-                if (!parse_style(t.format, r.hdr.style))
-                    throw std::runtime_error("log target '" + t.target + "': unknown format '" + t.format +
-                                             "'");
-                const int fac = facility_code(t.facility.empty() ? std::string_view("local0") : t.facility);
-                if (fac < 0)
-                    throw std::runtime_error("log target '" + t.target + "': unknown facility '" +
-                                             t.facility + "'");
-                const int max_level = t.level.empty() ? 7 : severity_code(t.level);
-                const int min_level = t.min_level.empty() ? -1 : severity_code(t.min_level);
-                if (max_level < 0 || (!t.min_level.empty() && min_level < 0))
-                    throw std::runtime_error("log target '" + t.target + "': unknown level");
-                // HAProxy: only messages at least as severe as the level are sent; a minimum level
-                // caps more severe messages down to it. Access records are "info".
-                if (kSeverityInfo > max_level) continue;
-                const int sev = std::max(kSeverityInfo, min_level);
-                r.hdr.pri = fac * 8 + sev;
-                r.hdr.max_len = t.len > 0 ? std::size_t(t.len) : kMaxLine;
-                r.output = output_for(t);
-                routes_[i].push_back(r);
-            }
-            for (Route& r : routes_[i]) {
-                if (tags_.empty() || tags_.back() != tag) tags_.push_back(tag);
-                r.hdr.tag = tags_.back();
-                r.hdr.pid = pid_text_;
-                r.hdr.hostname = hostname_;
-            }
-        }
+        for (std::size_t i = 0; i < cfg.frontends.size(); ++i)
+            build(cfg.frontends[i].logs, cfg.frontends[i].log_tag, true, routes_[i]);
+        be_routes_.resize(cfg.backends.size());
+        for (std::size_t i = 0; i < cfg.backends.size(); ++i)
+            build(cfg.backends[i].logs, cfg.backends[i].log_tag, false, be_routes_[i]);
     } catch (...) {
         for (Output& o : outputs_)
             if (o.owned) ::close(o.fd);
@@ -247,6 +255,17 @@ void Sink::set_rings(std::vector<Ring*> rings) {
 
 bool Sink::writes_anything() const {
     return !outputs_.empty();
+}
+
+void Sink::event(std::size_t be, int level, std::string_view line, std::int64_t now_ms) {
+    if (be >= be_routes_.size()) return;
+    for (const Route& r : be_routes_[be]) {
+        if (level > r.max_level) continue;
+        Route e = r;
+        e.hdr.pri = r.facility * 8 + std::max(level, r.min_level);
+        write_line(e, line, now_ms);
+        flush(outputs_[std::size_t(r.output)]);
+    }
 }
 
 void Sink::format_line(const Header& h, std::string_view line, std::int64_t now_ms, std::string& b) {

@@ -383,6 +383,10 @@ struct Backend {
     std::vector<Server> servers;
     bool allbackups = false;  // option allbackups: every backup server takes traffic, not the first
     BackendCheck check;
+    // `log` lines of the backend (or `log global`): where its servers' state changes go (HAProxy
+    // sends "Server be/s is DOWN..." to the backend's loggers); log-tag as a frontend's
+    std::vector<LogTarget> logs;
+    std::string log_tag;
     Location where;
     // HTTP
     HttpReuse http_reuse = HttpReuse::Safe;

@@ -79,6 +79,11 @@ class Sink {
     // sendmmsg(2) batches; returns the number of records drained.
     std::size_t drain();
 
+    // A server event of backend `be` (HAProxy's "Server be/s is DOWN, ..." lines) at syslog severity
+    // `level` (1 alert .. 5 notice), written at once to the backend's targets whose level lets it
+    // through. No-op for a backend without targets.
+    void event(std::size_t be, int level, std::string_view line, std::int64_t now_ms);
+
     // Reopens every file target (logrotate's postrotate). A file that cannot be reopened keeps its
     // old descriptor; returns the number of failures and, when err is given, their description.
     std::size_t reopen(std::string* err = nullptr);
@@ -118,6 +123,7 @@ class Sink {
     struct Route {
         int output = -1;
         Header hdr;
+        int facility = 16, max_level = 7, min_level = -1;  // events take their own severity
     };
 
     void write_line(const Route& r, std::string_view line, std::int64_t now_ms);
@@ -126,7 +132,8 @@ class Sink {
 
     std::vector<Ring*> rings_;
     std::vector<Output> outputs_;
-    std::vector<std::vector<Route>> routes_;  // [frontend id]
+    std::vector<std::vector<Route>> routes_;     // [frontend id]
+    std::vector<std::vector<Route>> be_routes_;  // [backend id]: server events
     std::deque<std::string> tags_;            // the routes' tags (a deque: views into it stay valid)
     SinkOptions opt_;
     std::string pid_text_;

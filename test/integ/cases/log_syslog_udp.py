@@ -19,7 +19,8 @@ import socket
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
-import eslib  # noqa: E402
+import eslib
+import http_origin  # noqa: E402
 import fixture  # noqa: E402
 from eslib import Skip, check, check_eq, log  # noqa: E402
 
@@ -145,6 +146,48 @@ def main(h):
         check_eq(len(msg), want_len, f"local3 line length with 'len 100' ({msg!r})")
         check(any(f.startswith(msg) for f in full.values()), f"local3 line {msg!r} is not the start of a local0 line")
     log(f"local3 (len 100): {cut[0][2]!r}")
+    server_events(h, port, received, app)
+
+
+def server_events(h, port, received, app):
+    """A backend's `log` line takes its servers' state changes (HAProxy's send_log): a server that
+    goes DOWN is an alert, a backend left without a server an emergency, a drain a notice; a
+    target at level 'notice' gets them all, one at 'alert' the first two."""
+    origin = http_origin.start(h, name="ev")
+    sock = h.sock_path()
+    fport = eslib.free_port()
+    cfg = (eslib.http_global(sock)
+           + eslib.http_defaults()
+           + eslib.section("frontend fe_ev", f"bind {L}:{fport}\ndefault_backend be_ev")
+           + eslib.section("backend be_ev", f"""
+                log {L}:{port} local4 notice
+                log {L}:{port} local5 alert
+                server s1 {L}:{origin.port} check inter 100 rise 1 fall 1
+                server s2 {L}:{eslib.free_port()} check inter 100 rise 1 fall 1 disabled"""))
+    es = eslib.start_proxy(h, cfg, ports=[fport], sock=sock, name="events")
+    check_eq(es.ctl("set server be_ev/s1 state drain"), "\n", "set server be_ev/s1 state drain")
+    check_eq(es.ctl("set server be_ev/s1 state ready"), "\n", "set server be_ev/s1 state ready")
+    origin.stop()
+
+    def events():
+        got = [(f, sev, msg) for f, sev, a, msg in read_lines(received) if f in ("local4", "local5")]
+        return got if any(msg.startswith("Server be_ev/s1 is DOWN") for _, _, msg in got) else None
+
+    got = eslib.poll_until(events, 10, interval=0.1, what="server events at rsyslog (local4, local5)")
+    log(f"server events: {got}")
+    l4 = [(sev, msg) for f, sev, msg in got if f == "local4"]
+    check(any(sev == "notice" and msg.startswith("Server be_ev/s1 enters drain state") for sev, msg in l4),
+          f"the drain at local4 (notice): {l4}")
+    check(any(sev == "alert" and msg.startswith("Server be_ev/s1 is DOWN, reason: Layer4 connection problem")
+              for sev, msg in l4), f"the DOWN line at local4 (alert): {l4}")
+    # the drain left the backend without a server, and so did the DOWN: HAProxy says so at "emerg"
+    # (quoted on stderr, bare in the logs)
+    none_left = ("emerg", "backend be_ev has no server available!")
+    check(l4.count(none_left) >= 1, f"'no server available' at local4 (emerg): {l4}")
+    l5 = [(sev, msg) for f, sev, msg in got if f == "local5"]
+    check(l5 and all(e == none_left or (e[0] == "alert" and e[1].startswith("Server be_ev/s1 is DOWN")) for e in l5),
+          f"local5 (level alert) gets the DOWN line and the emergencies alone: {l5}")
+    check("backend 'be_ev' has no server available!" in es.stderr_text(), "the alert on stderr")
 
 
 if __name__ == "__main__":
