@@ -12,7 +12,10 @@ passes against HAProxy 2.6 with ES_TEST_PEER=haproxy):
     a scripted server answering 554: DOWN, L7STS code 554 with the reply's text;
   - `tcp-check send-binary` / `expect binary` / `expect rbinary` against an echo server: UP; a
     binary pattern the peer never sends: DOWN; `expect !` of what comes: DOWN with
-    "matched unwanted content".
+    "matched unwanted content";
+  - `tcp-check connect send-proxy` and `check-send-proxy` (with option httpchk): each check
+    opens with a PROXY v1 line naming the check connection's own addresses (a scripted peer
+    answers only then): UP.
 """
 import os
 import socket
@@ -51,6 +54,36 @@ def smtp_554(conn, idx, server):
         pass
 
 
+def proxy_line_peer(conn, idx, server):
+    """Answers a check only after a valid PROXY v1 line naming the check connection's own
+    addresses: "ok" to a tcp-check, 200 to an HTTP check (400 and "bad" otherwise)."""
+    try:
+        conn.settimeout(3)
+        data = b""
+        while b"\r\n" not in data:
+            chunk = conn.recv(256)
+            if not chunk:
+                return
+            data += chunk
+        line, rest = data.split(b"\r\n", 1)
+        local, peer = conn.getsockname(), conn.getpeername()
+        want = f"PROXY TCP4 {peer[0]} {local[0]} {peer[1]} {local[1]}".encode()
+        server.seen.append(line)
+        good = line == want
+        while b"\r\n" not in rest:
+            chunk = conn.recv(256)
+            if not chunk:
+                return
+            rest += chunk
+        if rest.startswith(b"GET "):
+            conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n" if good
+                         else b"HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        else:
+            conn.sendall(b"ok\r\n" if good else b"bad\r\n")
+    except OSError:
+        pass
+
+
 def main(h):
     redis = eslib.require_tool("redis-server")
     if not os.access(SYS_PYTHON, os.X_OK) or subprocess.run(
@@ -81,6 +114,8 @@ def run(h, pm, pr, psmtp, master, replica, smtp):
     wait_port(psmtp, smtp, "aiosmtpd")
     bad_smtp = h.threaded_server(smtp_554, name="smtp554")
     echo = h.echo_server(name="echo")
+    pp = h.threaded_server(proxy_line_peer, name="proxy-line")
+    pp.seen = []
     sock = h.sock_path()
     fr = eslib.free_port()
     chk = "default-server inter 200 rise 2 fall 2"
@@ -123,6 +158,18 @@ def run(h, pm, pr, psmtp, master, replica, smtp):
                 timeout check 300ms
                 {chk}
                 server e {L}:{echo.port} check""")
+           + eslib.section("backend bpp", f"""
+                option tcp-check
+                tcp-check connect send-proxy
+                tcp-check send hello\\r\\n
+                tcp-check expect string ok
+                {chk}
+                server p {L}:{pp.port} check""")
+           + eslib.section("backend bpph", f"""
+                mode http
+                option httpchk GET /pp
+                {chk}
+                server p {L}:{pp.port} check check-send-proxy""")
            + eslib.section("backend bneg", f"""
                 option tcp-check
                 tcp-check send hello\\r\\n
@@ -175,7 +222,15 @@ def run(h, pm, pr, psmtp, master, replica, smtp):
     check_eq((r["check_status"].lstrip("* "), r["last_chk"]),
              ("L7RSP", "TCPCHK matched unwanted content 'hello' at step 2 comment: no-echo-please"),
              "a negated match that matches")
-    log("tcp-check rulesets: redis master/replica, smtp, binary: as expected")
+    # a PROXY v1 line naming the check connection's addresses opens the check (HAProxy 2.6 does
+    # the same: its own local and peer addresses)
+    wait_status(es, "bpp", "p", "UP", 4, "tcp-check connect send-proxy")
+    wait_status(es, "bpph", "p", "UP", 4, "check-send-proxy with option httpchk")
+    check_eq(srv(es, "bpph", "p")["check_status"].lstrip("* "), "L7OK", "the HTTP check after the PROXY line")
+    check(pp.seen and all(l.startswith(b"PROXY TCP4 127.0.0.1 127.0.0.1 ") for l in pp.seen),
+          f"the PROXY lines the peer got: {pp.seen[:4]}")
+    log(f"check PROXY lines: {pp.seen[0]!r} ({len(pp.seen)} checks)")
+    log("tcp-check rulesets: redis master/replica, smtp, binary, PROXY lines: as expected")
 
 
 if __name__ == "__main__":

@@ -104,3 +104,28 @@ TEST_CASE("pgsql-check: an ErrorResponse reports the server's text from offset 6
     v = check::detail::eval_expect(e, re.get(), std::string("R\0\0\0\x08\0\0\0\0", 9), false, 2, false);
     CHECK(v.status == Status::L7Ok);
 }
+
+TEST_CASE("agent answers: words in any order, the last of a kind wins, '#' starts a description") {
+    using check::detail::parse_agent;
+    auto a = parse_agent("75%, drain\n", false);
+    CHECK_FALSE(a.wait);
+    CHECK(a.weight == "75%");
+    REQUIRE(a.admin);
+    CHECK(*a.admin == check::Hooks::Admin::Drain);
+    CHECK(a.health.empty());
+    a = parse_agent("up 50% ready maint\r\n", false);
+    CHECK(a.health == "up");
+    CHECK(*a.admin == check::Hooks::Admin::Maint);
+    a = parse_agent("DOWN #  disk full\n", false);
+    CHECK(a.health == "down");
+    CHECK(a.desc == "disk full");
+    a = parse_agent("down#x\n", false);  // no separator before '#': one unknown word (HAProxy 2.6)
+    CHECK(a.health.empty());
+    CHECK(a.error == "down#x");
+    a = parse_agent("weight:50% maxconn:30\n", false);  // "weight:" is not a 2.6 word
+    CHECK(a.error == "weight:50%");
+    CHECK(a.maxconn == "30");
+    CHECK(parse_agent("up", false).wait);           // no end of line yet
+    CHECK(parse_agent("up", true).incomplete);      // and none will come
+    CHECK(parse_agent("stopped\n", false).health == "stopped");
+}

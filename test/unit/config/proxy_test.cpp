@@ -614,6 +614,40 @@ TEST_CASE("health checks: the protocol checks ldap, mysql, pgsql and ssl-hello b
     expect_error(kTail + "backend b2\n    option mysql-check admin u\n", 12, {"expects 'user <name>'"});
 }
 
+TEST_CASE("health checks: agents, passive checks, PROXY lines on checks") {
+    const auto cfg = load(
+        kTail +
+        "backend b2\n    mode http\n"
+        "    default-server agent-inter 300ms observe layer7 error-limit 4 on-error mark-down\n"
+        "    server a 127.0.0.1:1 check agent-check agent-port 9999 agent-send \"hi\\n\" agent-addr 127.0.0.2\n"
+        "    server b 127.0.0.1:2 check check-send-proxy observe layer4 on-error sudden-death\n"
+        "    server c 127.0.0.1:3 check no-agent-check\n"
+        "backend t\n    server s 127.0.0.1:4 check observe layer7\n");
+    using SC = es::config::ServerCheck;
+    const auto& a = cfg.find_backend("b2")->servers[0].check;
+    CHECK(a.agent);
+    CHECK(a.agent_port == 9999);
+    CHECK(a.agent_inter == 300);
+    CHECK(a.agent_send == "hi\n");
+    REQUIRE(a.agent_addr);
+    CHECK(a.agent_addr->text().rfind("127.0.0.2", 0) == 0);
+    CHECK(a.observe == SC::Observe::Layer7);
+    CHECK(a.error_limit == 4);
+    CHECK(a.on_error == SC::OnError::MarkDown);
+    const auto& b = cfg.find_backend("b2")->servers[1].check;
+    CHECK(b.send_proxy);
+    CHECK(b.observe == SC::Observe::Layer4);
+    CHECK(b.on_error == SC::OnError::SuddenDeath);
+    CHECK_FALSE(b.agent);
+    // observe layer7 in a mode tcp backend: HAProxy 2.6 alerts and observes nothing; so do we (a warning)
+    CHECK(cfg.find_backend("t")->servers[0].check.observe == SC::Observe::None);
+    CHECK(has_warning(cfg, {"'observe layer7'", "mode tcp"}));
+    expect_error(kTail + "backend b2\n    server s 127.0.0.1:1 agent-check\n", 12, {"agent port"});
+    expect_error(kTail + "backend b2\n    server s 127.0.0.1:1 on-error reboot\n", 12,
+                 {"'on-error' expects fastinter, fail-check, sudden-death or mark-down"});
+    expect_error(kTail + "backend b2\n    server s 127.0.0.1:1 observe layer3\n", 12, {"'observe' expects"});
+}
+
 TEST_CASE("audit: options that would change what is sent or routed are refused") {
     const std::string be = kTail + "backend b2\n";
     expect_error(be + "    option prefer-last-server\n", 12,
