@@ -11,6 +11,7 @@
 # ES_NBTHREAD=N fixes the shard count (default: one per CPU the harness lets it use; set 1 under
 # PIN=none to compare one shard with haproxy-1t).
 # ES_SPLICE=0 runs the copy path only (nosplice); ES_PIPESIZE=N sets tune.pipesize.
+# ES_SERVER_OPTS="check observe layer7" adds words to the HTTP server line (bench/check/observe.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 dir=$(mktemp -d /tmp/edgeshard-cand.XXXXXX)
@@ -39,7 +40,7 @@ cfg=$dir/edgeshard.cfg
     echo "backend origin_http"
     echo "    mode http"
     echo "    http-reuse always"
-    echo "    server origin ${ORIGIN_HOST:-127.0.0.1}:${ORIGIN_HTTP_PORT:-18200}"
+    echo "    server origin ${ORIGIN_HOST:-127.0.0.1}:${ORIGIN_HTTP_PORT:-18200} ${ES_SERVER_OPTS:-}"
   fi
 } >"$cfg"
 exec "${EDGESHARD_BIN:-$here/build/edgeshard}" -q -f "$cfg"
