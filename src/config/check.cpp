@@ -437,29 +437,27 @@ void kw_tcp_check(ParseState& st, ProxyDraft& px, const Line& line) {
     } else if (sub == "expect") {
         step.kind = TcpCheckStep::Kind::Expect;
         std::size_t i = 2;
+        // error-status / ok-status / tout-status <status>: one of the statuses of that outcome
+        enum class Outcome { Error, Ok, Timeout };
+        auto status_word = [&](const std::string& kw, Outcome o, const char* names) {
+            const std::string& v = arg_or_fail(line, ++i, kw, names);
+            const int code = status_code_of(v);
+            const bool tout = v.find("TOUT") != std::string::npos, ok = v.find("OK") != std::string::npos;
+            const bool fits = o == Outcome::Error ? !tout && !ok : o == Outcome::Ok ? ok : tout;
+            if (code < 0 || !fits) fail(line.at, squote(kw) + " expects " + names + ", got " + squote(v));
+            return std::uint8_t(code);
+        };
         for (; i < line.words.size(); ++i) {
             const std::string& w = line.words[i];
             if (comment_at(i)) continue;
             if (w == "min-recv") {
                 step.min_recv = static_cast<int>(int_arg(line, ++i, "min-recv", -1, 1 << 20, "a byte count"));
             } else if (w == "error-status") {
-                const std::string& v = arg_or_fail(line, ++i, w, "L7RSP, L7STS, L6RSP or L4CON");
-                const int code = status_code_of(v);
-                if (code < 0 || v.find("TOUT") != std::string::npos || v.find("OK") != std::string::npos)
-                    fail(line.at, "'error-status' expects L7RSP, L7STS, L6RSP or L4CON, got " + squote(v));
-                step.error_status = std::uint8_t(code);
+                step.error_status = status_word(w, Outcome::Error, "L7RSP, L7STS, L6RSP or L4CON");
             } else if (w == "ok-status") {
-                const std::string& v = arg_or_fail(line, ++i, w, "L7OK, L7OKC, L6OK or L4OK");
-                const int code = status_code_of(v);
-                if (code < 0 || v.find("OK") == std::string::npos)
-                    fail(line.at, "'ok-status' expects L7OK, L7OKC, L6OK or L4OK, got " + squote(v));
-                step.ok_status = std::uint8_t(code);
+                step.ok_status = status_word(w, Outcome::Ok, "L7OK, L7OKC, L6OK or L4OK");
             } else if (w == "tout-status") {
-                const std::string& v = arg_or_fail(line, ++i, w, "L7TOUT, L6TOUT or L4TOUT");
-                const int code = status_code_of(v);
-                if (code < 0 || v.find("TOUT") == std::string::npos)
-                    fail(line.at, "'tout-status' expects L7TOUT, L6TOUT or L4TOUT, got " + squote(v));
-                step.tout_status = std::uint8_t(code);
+                step.tout_status = status_word(w, Outcome::Timeout, "L7TOUT, L6TOUT or L4TOUT");
             } else if (w == "on-success" || w == "on-error") {
                 const std::string& v = arg_or_fail(line, ++i, w, "a text");
                 if (v.find("%[") != std::string::npos || v.find("%{") != std::string::npos)

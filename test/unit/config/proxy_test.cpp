@@ -646,6 +646,12 @@ TEST_CASE("health checks: agents, passive checks, PROXY lines on checks") {
     expect_error(kTail + "backend b2\n    server s 127.0.0.1:1 on-error reboot\n", 12,
                  {"'on-error' expects fastinter, fail-check, sudden-death or mark-down"});
     expect_error(kTail + "backend b2\n    server s 127.0.0.1:1 observe layer3\n", 12, {"'observe' expects"});
+    expect_error(kTail + "backend b2\n    option tcp-check\n    tcp-check expect ok-status L7STS string x\n", 13,
+                 {"'ok-status' expects L7OK, L7OKC, L6OK or L4OK, got 'L7STS'"});
+    expect_error(kTail + "backend b2\n    option tcp-check\n    tcp-check expect tout-status L7OK string x\n", 13,
+                 {"'tout-status' expects L7TOUT, L6TOUT or L4TOUT"});
+    expect_error(kTail + "backend b2\n    option tcp-check\n    tcp-check expect error-status L4TOUT string x\n", 13,
+                 {"'error-status' expects L7RSP, L7STS, L6RSP or L4CON"});
 }
 
 TEST_CASE("audit: options that would change what is sent or routed are refused") {
