@@ -238,7 +238,7 @@ int main(int argc, char** argv) {
         const es::config::Backend* be = cfg->find_backend(h.backend);
         if (!be) continue;
         for (std::size_t k = 0; k < be->servers.size(); ++k)
-            if (be->servers[k].name == h.server && be->servers[k].check.enabled)
+            if (be->servers[k].name == h.server && (be->servers[k].check.enabled || be->servers[k].check.agent))
                 rt.server_runtime()[std::size_t(be->id)][k].down = !h.state.up;
     }
     if (!taken.state.totals.empty()) {

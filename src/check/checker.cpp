@@ -39,7 +39,8 @@ namespace {
 
 // agent-check: a probe of its own towards agent-addr (or the server's address) and agent-port,
 // linked to the server's health probe; HAProxy's agents have rise = fall = 1 and start UP.
-void add_agent(Checker::Impl& m, std::size_t b, std::size_t k, std::int64_t now_ms) {
+// `health`: 1, or what a reload carried.
+void add_agent(Checker::Impl& m, std::size_t b, std::size_t k, std::int64_t now_ms, int health) {
     const config::Server& s = m.cfg.backends[b].servers[k];
     Checker::Impl::Target t;
     t.be = b;
@@ -57,7 +58,7 @@ void add_agent(Checker::Impl& m, std::size_t b, std::size_t k, std::int64_t now_
         reinterpret_cast<sockaddr_in6*>(&t.addr)->sin6_port = htons(std::uint16_t(s.check.agent_port));
     t.h.enabled = true;
     t.h.rise = t.h.fall = 1;
-    t.h.health = 1;
+    t.h.health = std::clamp(health, 0, 1);
     t.h.last_change_ms = now_ms;
     const int hc = m.index[b][k];
     t.other = hc;
@@ -153,7 +154,10 @@ Checker::Checker(const config::Config& cfg, Hooks hooks, std::int64_t now_ms,
             t.sent_down = !h.up;
             m.index[b][k] = int(m.targets.size());
             m.targets.push_back(std::move(t));
-            if (s.check.agent) add_agent(m, b, k, now_ms);
+            if (s.check.agent) {
+                const Carried* c = carried ? carried(be.name, s.name) : nullptr;
+                add_agent(m, b, k, now_ms, c && c->agent_health >= 0 ? c->agent_health : 1);
+            }
         }
     }
     if (m.targets.empty()) return;

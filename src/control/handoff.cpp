@@ -206,7 +206,8 @@ std::string encode_state(const State& s) {
     for (const auto& h : s.health)
         o += "health " + esc(h.backend) + " " + esc(h.server) + " " + std::to_string(h.state.health) + " " +
              (h.state.up ? "1" : "0") + " " + std::to_string(h.state.failed) + " " +
-             std::to_string(h.state.down_trans) + "\n";
+             std::to_string(h.state.down_trans) +
+             (h.state.agent_health >= 0 ? " " + std::to_string(h.state.agent_health) : std::string()) + "\n";
     if (!s.ticket_keys.empty()) o += "ticket-keys " + s.ticket_keys + "\n";
     o += "totals " + std::to_string(s.totals.size()) + "\n";
     o += s.totals;
@@ -246,7 +247,7 @@ State decode_state(std::string_view text) {
             v.admin = shard::ServerAdmin(a);
             if (w.size() == 6) v.maxconn = num<int>(w[5], "maxconn");
             s.servers.push_back(std::move(v));
-        } else if (w[0] == "health" && w.size() == 7) {
+        } else if (w[0] == "health" && (w.size() == 7 || w.size() == 8)) {
             State::HealthState h;
             h.backend = unesc(w[1]);
             h.server = unesc(w[2]);
@@ -254,6 +255,7 @@ State decode_state(std::string_view text) {
             h.state.up = num<int>(w[4], "health state") != 0;
             h.state.failed = num<std::uint64_t>(w[5], "failed checks");
             h.state.down_trans = num<std::uint64_t>(w[6], "down transitions");
+            if (w.size() == 8) h.state.agent_health = num<int>(w[7], "agent health");
             s.health.push_back(std::move(h));
         } else if (w[0] == "ticket-keys" && w.size() >= 3) {
             s.ticket_keys = std::string(l.substr(std::string_view("ticket-keys ").size()));

@@ -351,9 +351,11 @@ void HealthControl::handoff(std::vector<handoff::State::HealthState>& out) const
     const config::Config& cfg = rt_.config();
     for (std::size_t b = 0; b < cfg.backends.size(); ++b)
         for (std::size_t k = 0; k < cfg.backends[b].servers.size(); ++k)
-            if (const check::Health* h = checker_->health(b, k))
+            if (const check::Health* h = checker_->health(b, k)) {
+                const check::Health* a = checker_->agent(b, k);
                 out.push_back({cfg.backends[b].name, cfg.backends[b].servers[k].name,
-                               {h->health, h->up, h->failed, h->down_trans}});
+                               {h->health, h->up, h->failed, h->down_trans, a ? a->health : -1}});
+            }
 }
 
 }  // namespace es::control

@@ -80,6 +80,7 @@ struct Carried {
     int health = 0;
     bool up = true;
     std::uint64_t failed = 0, down_trans = 0;
+    int agent_health = -1;  // the agent's health (0 or 1); -1: the server had no agent
 };
 
 struct Hooks {

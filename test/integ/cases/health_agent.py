@@ -31,6 +31,9 @@ received), next to two HTTP origins. The same configuration passes against HAPro
      weight ("get weight" "50 (initial 100)"), and the agent's next "100%" overrides it.
   G. `agent-addr`: a server at 127.0.0.2 (never connected to) whose agent is polled at 127.0.0.1;
      an agent without `check`: status "no check", its weight set by the agent.
+  I. (edgeshard only) a reload carries the agents' verdicts: a server its agent has DOWN (and an
+     agent-only server) is DOWN at once in the new process and gets no request until its agent
+     says up.
   H. `agent-check` without `agent-port` is a configuration error naming file:line.
 """
 import os
@@ -363,6 +366,25 @@ def main(h):
     check_eq(set(ag_addr.received()), {b"bx a\n"}, "what the agent-addr agent received")
     r, _ = wait_row(es, "bx", "b", lambda r: eslib.num(r.get("weight")) == 50, 3, "bx/b weight from its agent")
     check_eq((r.get("status"), r.get("agent_status")), ("no check", "CHECKED"), "an agent without a regular check")
+
+    # ---- I. a reload carries the agents' verdicts (edgeshard's handoff): a server its agent has
+    # DOWN starts DOWN in the new process, whatever its own check says, and gets no request
+    if eslib.edgeshard_only("agent state carried across a reload"):
+        import reload_lib  # noqa: E402
+        ag1.set("down #before the reload\n")
+        wait_row(es, "be", "s1", lambda r: r.get("status") == "DOWN (agent)", 3, "s1 DOWN by its agent")
+        new, _ = reload_lib.reload(h, es, [h.write("es-reload.cfg", cfg)], sock, "gen2", ports=[port])
+        r = row(new, "be", "s1")
+        check_eq((r.get("status"), eslib.num(r.get("agent_health"))), ("DOWN (agent)", 0),
+                 "s1 DOWN by its agent at once in the new process")
+        check_eq(row(new, "bx", "a").get("status"), "DOWN (agent)", "bx/a (an agent alone) DOWN at once too")
+        check_eq(spread(port, 10), {"s2": 10}, "right after the reload no request goes to s1")
+        time.sleep(1.0)  # its own check passes meanwhile: the agent still has it DOWN
+        check_eq(row(new, "be", "s1").get("status"), "DOWN (agent)", "s1 still DOWN by its agent")
+        ag1.set("up\n")
+        wait_row(new, "be", "s1", lambda r: r.get("status") == "UP", 3, "s1 UP once its agent says up")
+        reload_lib.wait_exit(es, 15, "the old process")
+        es = new
 
     # ---- H. agent-check without agent-port
     bad = h.write("bad-agent.cfg", eslib.http_defaults() + eslib.section("backend b", f"""
