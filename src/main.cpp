@@ -37,6 +37,8 @@ void usage(FILE* out) {
                  "  -c        check the configuration and exit (0 valid, 1 invalid)\n"
                  "  -v        print the version and the io_uring tier this kernel supports\n"
                  "  -q        quiet: no warnings on stderr\n"
+                 "  -dr       a server whose host name does not resolve starts in maintenance instead of\n"
+                 "            failing the load (HAProxy's -dr)\n"
                  "  -db, -d   accepted for HAProxy compatibility (edgeshard always runs in the foreground)\n"
                  "  -x SOCKET take the listening sockets and the runtime state of the process serving this\n"
                  "            control socket (level admin), start, then tell it to stop accepting and drain\n"
@@ -104,6 +106,7 @@ int main(int argc, char** argv) {
     }
     std::vector<std::string> files;
     bool check = false, quiet = false;
+    es::config::LoadOptions load;
     std::string takeover;  // -x
     std::vector<int> soft_pids, hard_pids;
     for (int i = 1; i < argc; ++i) {
@@ -125,6 +128,8 @@ int main(int argc, char** argv) {
         } else if (a == "-h" || a == "--help") {
             usage(stdout);
             return 0;
+        } else if (a == "-dr") {
+            load.ignore_resolve_failures = true;  // HAProxy's: unresolvable servers start in maintenance
         } else if (a == "-db" || a == "-d" || a == "-Ws" || a == "-W") {
             // foreground is the only mode
         } else if (a == "-x") {
@@ -142,8 +147,9 @@ int main(int argc, char** argv) {
 
     std::shared_ptr<es::config::Config> cfg;
     try {
-        cfg = std::make_shared<es::config::Config>(files.empty() ? es::config::load_text(es::config::kEmbeddedDefault)
-                                                                 : es::config::load_files(files));
+        cfg = std::make_shared<es::config::Config>(
+            files.empty() ? es::config::load_text(es::config::kEmbeddedDefault, "<embedded>", load)
+                          : es::config::load_files(files, load));
     } catch (const std::exception& e) {
         std::fprintf(stderr, "%s\n", e.what());
         startup_say(e.what());

@@ -114,12 +114,23 @@ std::string read_whole(const std::string& path, const Location& at, std::string_
 // Address with an optional family prefix (ipv4@, ipv6@, tcp@, tcp4@, tcp6@). what names the keyword
 // in messages. Fails with a message that explains DNS names, unix sockets and missing ports.
 SockAddr addr_arg(const std::string& text, const Location& at, std::string_view what);
+// "[ipv4@|ipv6@|tcp@...]NAME:PORT" where NAME is a host name (not an IP address): its parts;
+// nullopt for anything else (addr_arg judges it).
+struct HostPort {
+    std::string host;
+    std::uint16_t port = 0;
+    int family = 0;  // AF_INET / AF_INET6 from a prefix, 0: either
+};
+std::optional<HostPort> host_port_arg(const std::string& text);
 
 // ---- parser state (drafts; ParseState::warn is in units.cpp) -----------------------------------------
 
 enum Cap : unsigned { kCapFe = 1, kCapBe = 2, kCapDefaults = 4 };
 
 struct ServerDefaults {
+    // init-addr: how a server's host name becomes an address at load, in order ("last", "libc",
+    // "none" or an IP address); HAProxy's default is "last,libc"
+    std::vector<std::string> init_addr = {"last", "libc"};
     int weight = 1;
     int maxconn = 0;
     bool disabled = false;
@@ -246,6 +257,7 @@ struct UserlistDraft {  // the userlist section being read; checked when it ends
 
 struct ParseState {
     Config cfg;
+    LoadOptions load;  // from the command line (-dr)
     Env env;
     Section section = Section::None;
     std::string section_name;  // for .SECTION and messages

@@ -27,7 +27,9 @@ constexpr std::string_view kSkippedSections[] = {"ring", "resolvers", "peers", "
 
 std::string_view skipped_section_why(std::string_view kw) {
     if (kw == "ring") return "'log ring@...' is refused, nothing writes to it";
-    if (kw == "resolvers") return "server addresses are numeric, there is nothing to resolve";
+    if (kw == "resolvers")
+        return "server host names are resolved once, at load (init-addr libc); runtime DNS is not supported in this "
+               "version";
     if (kw == "peers") return "stick tables are refused, there is nothing to share";
     if (kw == "cache") return "'http-request cache-use' is refused, nothing is cached";
     if (kw == "program") return "the program is NOT started (edgeshard has no master process to run it)";
@@ -745,8 +747,9 @@ std::string read_file(const std::string& path) {
     return ss.str();
 }
 
-Config run(const std::vector<std::pair<std::string, std::string>>& sources) {
+Config run(const std::vector<std::pair<std::string, std::string>>& sources, const LoadOptions& opt) {
     ParseState st;
+    st.load = opt;
     st.defaults = builtin_defaults();
     for (const auto& [name, text] : sources) {
         st.cfg.files.push_back(name);
@@ -759,11 +762,11 @@ Config run(const std::vector<std::pair<std::string, std::string>>& sources) {
 }  // namespace
 }  // namespace detail
 
-Config load_text(const std::string& text, const std::string& name) {
-    return detail::run({{name, text}});
+Config load_text(const std::string& text, const std::string& name, const LoadOptions& opt) {
+    return detail::run({{name, text}}, opt);
 }
 
-Config load_files(const std::vector<std::string>& paths) {
+Config load_files(const std::vector<std::string>& paths, const LoadOptions& opt) {
     if (paths.empty()) detail::fail(Location{"<command line>", 0}, "no configuration file given");
     std::vector<std::pair<std::string, std::string>> sources;
     for (const auto& p : paths) {
@@ -782,7 +785,7 @@ Config load_files(const std::vector<std::string>& paths) {
         }
         sources.emplace_back(p, detail::read_file(p));
     }
-    return detail::run(sources);
+    return detail::run(sources, opt);
 }
 
 }  // namespace es::config

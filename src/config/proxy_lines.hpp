@@ -17,7 +17,8 @@ inline constexpr std::string_view kWhyCheck =
 inline constexpr std::string_view kWhyCheckKind =
     "this check kind is not performed in this version: servers with 'check' are checked by a TCP connect instead";
 inline constexpr std::string_view kWhyInfo = "informational only";
-inline constexpr std::string_view kWhyResolve = "addresses are numeric, there is nothing to resolve";
+inline constexpr std::string_view kWhyResolve =
+    "host names are resolved once, at load (init-addr); runtime DNS ('resolvers') is not supported in this version";
 
 struct Entry {
     std::string_view name;

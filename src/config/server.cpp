@@ -1,10 +1,13 @@
 // server and default-server lines: address, weight, maxconn, state, TLS to the server (`ssl verify
 // ca-file sni alpn ...`), and the HAProxy options accepted with a warning or refused with a reason
 // (README.md: warn or refuse).
+#include <netdb.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -32,7 +35,6 @@ constexpr ServerIgnored kServerIgnored[] = {
     {"check-proto", Arg::Any, kWhyCheck},
     {"track", Arg::Any, kWhyCheck},
     {"id", Arg::Int, kWhyInfo},
-    {"init-addr", Arg::Any, kWhyResolve},
     {"resolvers", Arg::Any, kWhyResolve},
     {"resolve-prefer", Arg::Any, kWhyResolve},
     {"resolve-net", Arg::Any, kWhyResolve},
@@ -172,6 +174,20 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
             sd.check.ssl = 0;
         } else if (opt == "check-sni") {
             sd.check.sni = arg_or_fail(line, ++i, opt, "a server name for the checks' TLS handshakes");
+        } else if (opt == "init-addr") {
+            // init-addr {last | libc | none | <ip>}[,...]
+            const auto& v = arg_or_fail(line, ++i, opt, "methods among last, libc, none or an IP address");
+            sd.init_addr.clear();
+            std::size_t p = 0;
+            while (p <= v.size()) {
+                const std::size_t c = std::min(v.find(',', p), v.size());
+                const std::string m = v.substr(p, c - p);
+                if (m != "last" && m != "libc" && m != "none" && !parse_addr("[" + m + "]:1") && !parse_addr(m + ":1"))
+                    fail(line.at, "'init-addr' expects methods among last, libc, none or an IP address, got " +
+                                      squote(m));
+                sd.init_addr.push_back(m);
+                p = c + 1;
+            }
         } else if (opt == "check-send-proxy") {
             sd.check.send_proxy = true;
         } else if (opt == "agent-check" || opt == "no-agent-check") {
@@ -243,7 +259,7 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
                 std::vector<std::string_view> known = {
                     "weight", "maxconn", "disabled", "enabled", "backup", "no-backup", "check", "no-check",
                     "inter", "fastinter", "downinter", "rise", "fall", "port", "addr", "check-ssl", "no-check-ssl",
-                    "check-sni", "slowstart", "on-marked-down", "on-marked-up", "check-send-proxy", "agent-check",
+                    "check-sni", "slowstart", "on-marked-down", "on-marked-up", "check-send-proxy", "init-addr", "agent-check",
                     "no-agent-check", "agent-port", "agent-inter", "agent-send", "agent-addr", "observe",
                     "error-limit", "on-error", "ssl", "no-ssl", "verify", "ca-file", "crl-file",
                     "verifyhost", "no-verifyhost", "crt", "sni", "alpn", "ssl-min-ver", "ssl-max-ver", "force-sslv3",
@@ -276,6 +292,71 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
     ignored.flush(st, line.at);
 }
 
+// A server written with a host name gets its address now, at load, as HAProxy's `init-addr` says:
+// "libc" asks getaddrinfo (any family unless a prefix says, the first answer, as HAProxy's
+// str2ip2), an IP address is taken as it is, "none" starts the server in maintenance without an
+// address, "last" (a server-state-file's address) has nothing to read here. Nothing found is an
+// error naming the line, unless -dr: then maintenance, with a warning.
+void resolve_server(ParseState& st, const ProxyDraft& px, const Line& line, const HostPort& hp,
+                    const ServerDefaults& sd, Server& s) {
+    s.hostname = hp.host;
+    const std::string who = "server " + squote(px.name + "/" + s.name);
+    auto with_port = [&](SockAddr a) {
+        if (a.ss.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&a.ss)->sin_port = htons(hp.port);
+        else reinterpret_cast<sockaddr_in6*>(&a.ss)->sin6_port = htons(hp.port);
+        return a;
+    };
+    for (const std::string& m : sd.init_addr) {
+        if (m == "last") continue;
+        if (m == "none") {
+            st.warn(line.at, who + ": " + squote(hp.host) + " is not resolved (init-addr none): it starts in "
+                                   "maintenance, and runtime DNS ('resolvers') is not supported in this version");
+            s.addr = with_port(*parse_addr(hp.family == AF_INET6 ? "[::]:1" : "0.0.0.0:1"));
+            s.disabled = s.unresolved = true;
+            return;
+        }
+        if (m != "libc") {
+            auto a = parse_addr(m.find(':') != std::string::npos ? "[" + m + "]:1" : m + ":1");
+            if (a && (hp.family == 0 || a->family() == hp.family)) {
+                s.addr = with_port(*a);
+                return;
+            }
+            continue;
+        }
+        // HAProxy asks the resolver only for a valid name (labels of at most 63 bytes)
+        bool valid = true;
+        for (std::size_t p = 0, n = 0; p <= hp.host.size(); ++p, ++n) {
+            if (p == hp.host.size() || hp.host[p] == '.') {
+                if (n > 63) valid = false;
+                n = std::size_t(-1);
+            }
+        }
+        if (!valid) continue;
+        addrinfo hints{};
+        hints.ai_family = hp.family ? hp.family : AF_UNSPEC;
+        hints.ai_socktype = SOCK_DGRAM;
+        addrinfo* res = nullptr;
+        if (::getaddrinfo(hp.host.c_str(), nullptr, &hints, &res) == 0 && res) {
+            SockAddr a;
+            std::memcpy(&a.ss, res->ai_addr, res->ai_addrlen);
+            a.len = socklen_t(res->ai_addrlen);
+            ::freeaddrinfo(res);
+            if (a.ss.ss_family == AF_INET || a.ss.ss_family == AF_INET6) {
+                s.addr = with_port(a);
+                return;
+            }
+        } else if (res) {
+            ::freeaddrinfo(res);
+        }
+    }
+    if (!st.load.ignore_resolve_failures)
+        fail(line.at, who + ": could not resolve address " + squote(hp.host) +
+                          " (init-addr: add 'none' to start it in maintenance, or run with -dr)");
+    st.warn(line.at, who + ": could not resolve address " + squote(hp.host) + ": it starts in maintenance (-dr)");
+    s.addr = with_port(*parse_addr(hp.family == AF_INET6 ? "[::]:1" : "0.0.0.0:1"));
+    s.disabled = s.unresolved = true;
+}
+
 void parse_server(ParseState& st, ProxyDraft& px, const Line& line) {
     const auto& name = arg_or_fail(line, 1, "server", "a name and an address");
     if (!valid_server_name(name))
@@ -288,13 +369,15 @@ void parse_server(ParseState& st, ProxyDraft& px, const Line& line) {
     const auto& addr = arg_or_fail(line, 2, "server " + name, "an address ADDR:PORT");
     Server s;
     s.name = name;
-    s.addr = addr_arg(addr, line.at, "server " + name);
+    const std::optional<HostPort> hp = host_port_arg(addr);
+    if (!hp) s.addr = addr_arg(addr, line.at, "server " + name);
     s.where = line.at;
     ServerDefaults sd = px.default_server;
     parse_server_options(st, line, 3, sd);
+    if (hp) resolve_server(st, px, line, *hp, sd, s);
     s.weight = sd.weight;
     s.maxconn = sd.maxconn;
-    s.disabled = sd.disabled;
+    s.disabled = s.disabled || sd.disabled;  // or no address (init-addr none, -dr)
     s.backup = sd.backup;
     s.check = sd.check;
     if (s.check.agent && s.check.agent_port == 0)

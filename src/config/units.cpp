@@ -388,6 +388,34 @@ std::string read_whole(const std::string& path, const Location& at, std::string_
     return ss.str();
 }
 
+std::optional<HostPort> host_port_arg(const std::string& text) {
+    HostPort hp;
+    std::string_view s = text;
+    if (const auto at_sign = s.find('@'); at_sign != std::string_view::npos) {
+        const auto prefix = s.substr(0, at_sign);
+        if (prefix == "ipv4" || prefix == "tcp4") hp.family = AF_INET;
+        else if (prefix == "ipv6" || prefix == "tcp6") hp.family = AF_INET6;
+        else if (prefix != "tcp") return std::nullopt;
+        s.remove_prefix(at_sign + 1);
+    }
+    const auto colon = s.rfind(':');
+    if (colon == std::string_view::npos || colon == 0 || s.find(':') != colon) return std::nullopt;
+    const std::string_view host = s.substr(0, colon);
+    std::uint64_t port = 0;
+    if (!parse_unsigned(s.substr(colon + 1), 65535, port) || port == 0) return std::nullopt;
+    // RFC 1123 names: letters, digits, '-', '.', and '_' (seen in service names); not all digits
+    // and dots (that is an IPv4 address, numeric or malformed)
+    bool alpha = false;
+    for (char c : host) {
+        if (std::isalpha(static_cast<unsigned char>(c))) alpha = true;
+        else if (!std::isdigit(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '_') return std::nullopt;
+    }
+    if (!alpha || host.size() > 253 || host.front() == '.' || host.front() == '-') return std::nullopt;
+    hp.host = std::string(host);
+    hp.port = std::uint16_t(port);
+    return hp;
+}
+
 SockAddr addr_arg(const std::string& text, const Location& at, std::string_view what) {
     std::string_view s = text;
     int want_family = 0;

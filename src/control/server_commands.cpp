@@ -279,6 +279,7 @@ struct StateRow {
     int check_port = 0;
     unsigned agent_state = 0;  // CHK_ST_* of the agent: CONFIGURED 0x2, ENABLED 0x4, AGENT 0x10
     std::string agent_addr = "-";
+    std::string_view fqdn = "-";  // the host name written on the server line
     int agent_port = 0;
     int uweight = 0;
     int iweight = 0;
@@ -369,6 +370,7 @@ StateRow make_row(const ServerTable& t, std::uint32_t be_id, std::size_t be, std
             inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&aa.ss)->sin6_addr, ah, sizeof ah);
         if (ah[0]) row.agent_addr = ah;
     }
+    if (!cs.hostname.empty()) row.fqdn = cs.hostname;
     row.uweight = r.weight;
     row.iweight = cs.weight;
     if (t.changed_s && be < t.changed_s->size() && srv < (*t.changed_s)[be].size())
@@ -397,7 +399,7 @@ void append_text_row(const StateRow& r, std::string& out) {
     out.append(std::to_string(r.check_health)).push_back(' ');
     out.append(std::to_string(r.check_state)).push_back(' ');
     out.append(std::to_string(r.agent_state));
-    out.append(" 0 0 - ");
+    out.append(" 0 0 ").append(r.fqdn).push_back(' ');
     out.append(std::to_string(r.port));
     out.append(" - 0 ");
     out.append(std::to_string(r.check_port));
@@ -431,6 +433,7 @@ void append_json_row(const StateRow& r, rapidjson::Writer<rapidjson::StringBuffe
     w.Int(r.iweight);
     w.Key("srv_time_since_last_change");
     w.Int64(r.since_change);
+    str("srv_fqdn", r.fqdn);
     w.Key("srv_agent_state");
     w.Uint(r.agent_state);
     str("srv_agent_addr", r.agent_addr);

@@ -41,7 +41,7 @@ stats::Layout stats_layout(const config::Config& cfg) {
         lb.servers.reserve(b.servers.size());
         for (const config::Server& s : b.servers)
             lb.servers.push_back({s.name, int(s.id), s.maxconn, s.weight, s.disabled, format_addr(s.addr), s.backup,
-                                  s.check.observe != config::ServerCheck::Observe::None});
+                                  s.check.observe != config::ServerCheck::Observe::None, s.unresolved});
         l.backends.push_back(std::move(lb));
     }
     return l;

@@ -121,6 +121,7 @@ bool BackendLb::set_admin(int i, shard::ServerAdmin admin) {
         admin != shard::ServerAdmin::Maint)
         return false;
     ServerSlot& s = servers_[std::size_t(i)];
+    if (s.cfg->unresolved) return false;  // no address: in maintenance whatever is asked (HAProxy's RMAINT)
     if (s.admin == admin) return true;
     s.admin = admin;
     rebuild(false);
@@ -184,7 +185,7 @@ bool BackendLb::set_states(const std::vector<shard::ServerRuntime>& states) {
     }
     for (std::size_t i = 0; i < n; ++i) {
         servers_[i].weight = states[i].weight;
-        servers_[i].admin = states[i].admin;
+        if (!servers_[i].cfg->unresolved) servers_[i].admin = states[i].admin;
         servers_[i].down = states[i].down;
         if (states[i].maxconn >= 0) servers_[i].limit = share(states[i].maxconn);
     }

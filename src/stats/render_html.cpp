@@ -119,7 +119,7 @@ std::string_view row_class(ObjType t, const StatRow& row) {
     if (t == ObjType::Frontend) return "frontend";
     if (t == ObjType::Backend) return row[st::status].s == "DOWN" ? "down" : "backend";
     const std::string_view s = row[st::status].s;
-    if (s == "MAINT") return "maint";
+    if (s.substr(0, 5) == "MAINT") return "maint";  // "MAINT (resolution)" too
     if (s == "no check") return "nocheck";
     if (s.substr(0, 4) == "DOWN") return s == "DOWN" ? "down" : "going_up";
     if (s.substr(0, 4) == "NOLB" || s.substr(0, 5) == "DRAIN") return "draining";

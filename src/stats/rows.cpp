@@ -211,7 +211,9 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
     const ServerState rs = server_state(snap, be, sv);
     const ServerState* live = runtime_state(snap, be, sv);
     const CheckView* ck = live && live->check.enabled ? &live->check : nullptr;
-    if (rs.admin == ServerState::Admin::Maint)
+    if (cs.unresolved)
+        row[st::status] = Field::str("MAINT (resolution)", Origin::Status);
+    else if (rs.admin == ServerState::Admin::Maint)
         row[st::status] = Field::str("MAINT", Origin::Status);
     else if (live && !live->status.empty())
         row[st::status] = Field::str(live->status, Origin::Status);
@@ -254,7 +256,8 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
     row[st::lbtot] = counter(v.lbtot);
     row[st::cli_abrt] = counter(v.cli_abrt);
     row[st::srv_abrt] = counter(v.srv_abrt);
-    if (!cs.addr.empty()) row[st::addr] = Field::str(cs.addr, Origin::Config, Nature::Gauge, Scope::Service);
+    if (!cs.addr.empty() && !cs.unresolved)
+        row[st::addr] = Field::str(cs.addr, Origin::Config, Nature::Gauge, Scope::Service);
     row[st::mode] = Field::str(mode_name(cb.http), Origin::Config, Nature::Gauge, Scope::Service);
     row[st::uweight] = Field::u32(rs.weight, Origin::Metric, Nature::Avg);
     const bool http = cb.http;

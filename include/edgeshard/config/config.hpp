@@ -288,6 +288,8 @@ struct Server {
     std::string name;
     std::uint32_t id = 0;  // index inside its backend
     SockAddr addr;
+    std::string hostname;  // the host name written (resolved at load: `init-addr`); empty for an address
+    bool unresolved = false;  // no address (init-addr none, -dr): in maintenance for good ("MAINT (resolution)")
     int weight = 1;   // 0..256 as in HAProxy; 0 = takes no new traffic from the LB
     int maxconn = 0;  // 0 = unlimited
     bool disabled = false;

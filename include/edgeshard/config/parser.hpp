@@ -21,12 +21,20 @@ struct ConfigError : std::runtime_error {
     std::string message;  // without the "file:line: " prefix
 };
 
+// What the command line changes in how a configuration is read.
+struct LoadOptions {
+    // -dr (HAProxy's): a server whose host name does not resolve starts in maintenance instead of
+    // failing the load.
+    bool ignore_resolve_failures = false;
+};
+
 // Parses the files in order (like haproxy -f a -f b: sections do not span files, defaults carry over),
-// then validates the whole. Warnings land in Config::warnings. Throws ConfigError.
-Config load_files(const std::vector<std::string>& paths);
+// then validates the whole. Warnings land in Config::warnings. Throws ConfigError. Server host names
+// are resolved here, at load, as HAProxy's `init-addr` says (libc: getaddrinfo).
+Config load_files(const std::vector<std::string>& paths, const LoadOptions& opt = {});
 
 // Same for text held in memory; name stands for the file in messages ("<embedded>:12: ...").
-Config load_text(const std::string& text, const std::string& name = "<embedded>");
+Config load_text(const std::string& text, const std::string& name = "<embedded>", const LoadOptions& opt = {});
 
 // HAProxy time format: a decimal number and an optional unit us|ms|s|m|h|d (default ms).
 // Microseconds round up to whole milliseconds (a non-zero value never becomes 0). Rejects signs,

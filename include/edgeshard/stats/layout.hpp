@@ -22,6 +22,7 @@ struct Layout {
         std::string addr;  // "10.0.0.1:80", "[::1]:80"; "" when unset
         bool backup = false;
         bool observe = false;  // observe layer4|layer7 (its hanafail column is shown)
+        bool unresolved = false;  // no address (init-addr none): "MAINT (resolution)", no addr
     };
     struct Frontend {
         std::string name;

@@ -469,7 +469,7 @@ TEST_CASE("proxy keywords accepted with a warning") {
     CHECK(has_warning(cfg, {"t.cfg:8: keyword 'timeout tarpit'"}));
     CHECK_FALSE(has_warning(cfg, {"t.cfg:20:"}));  // option httpchk is implemented
     CHECK_FALSE(has_warning(cfg, {"'inter'"}));   // so are check, inter, fall, rise
-    CHECK(has_warning(cfg, {"t.cfg:21: keyword 'init-addr'", "numeric"}));
+    CHECK_FALSE(has_warning(cfg, {"t.cfg:21: keyword 'init-addr'"}));  // init-addr is implemented
     CHECK(has_warning(cfg, {"t.cfg:21: keyword 'id'"}));
 }
 
@@ -652,6 +652,32 @@ TEST_CASE("health checks: agents, passive checks, PROXY lines on checks") {
                  {"'tout-status' expects L7TOUT, L6TOUT or L4TOUT"});
     expect_error(kTail + "backend b2\n    option tcp-check\n    tcp-check expect error-status L4TOUT string x\n", 13,
                  {"'error-status' expects L7RSP, L7STS, L6RSP or L4CON"});
+}
+
+TEST_CASE("server host names are resolved at load as init-addr says") {
+    const std::string bad = std::string(64, 'x') + ".test";  // refused before any resolver is asked
+    const auto cfg = load(kTail +
+                          "backend h\n"
+                          "    server a ipv4@localhost:8080\n"
+                          "    server b " + bad + ":81 init-addr none\n"
+                          "    server c " + bad + ":82 init-addr last,libc,10.1.2.3\n"
+                          "    default-server init-addr none\n"
+                          "    server d " + bad + ":83\n");
+    const auto& sv = cfg.find_backend("h")->servers;
+    CHECK(sv[0].addr.text() == "127.0.0.1:8080");
+    CHECK(sv[0].hostname == "localhost");
+    CHECK_FALSE(sv[0].disabled);
+    CHECK(sv[1].disabled);  // no address: maintenance, with a warning
+    CHECK(has_warning(cfg, {"server 'h/b'", "init-addr none", "maintenance"}));
+    CHECK(sv[2].addr.text() == "10.1.2.3:82");
+    CHECK(sv[3].disabled);  // default-server carries init-addr
+    expect_error(kTail + "backend b2\n    server s " + bad + ":80 init-addr libc,bogus\n", 12,
+                 {"'init-addr' expects methods among last, libc, none or an IP address, got 'bogus'"});
+    // -dr: an unresolvable server starts in maintenance instead of failing the load
+    es::config::LoadOptions dr;
+    dr.ignore_resolve_failures = true;
+    const auto ok = es::config::load_text(kTail + "backend b2\n    server s " + bad + ":80\n", "t.cfg", dr);
+    CHECK(ok.find_backend("b2")->servers[0].disabled);
 }
 
 TEST_CASE("audit: options that would change what is sent or routed are refused") {
