@@ -255,9 +255,8 @@ void Checker::Impl::reschedule(Target& t, std::int64_t now) {
 // an optional "# description").
 void Checker::Impl::agent_result(std::uint32_t i, std::int64_t now, const detail::AgentAnswer& a) {
     Target& t = targets[i];
-    if (!t.h.enabled) {  // disabled while the answer was on its way: ignored
+    if (!t.h.enabled) {  // disabled while the answer was on its way: ignored, and no next check
         close_check(t);
-        reschedule(t, now);
         return;
     }
     if (a.incomplete) {
