@@ -399,10 +399,13 @@ void Checker::observed(std::size_t be, std::size_t sv, Observed last, std::int64
     if (!t || !t->s->check.enabled || !t->h.enabled || t->h.paused) return;
     const config::ServerCheck& ck = t->s->check;
     const int effect = shard::observed_effect(last, ck.observe == config::ServerCheck::Observe::Layer4 ? 4 : 7);
+    const bool counting = t->errors > 0;
     if (effect == 2) t->errors = 0;
-    if (effect != 1 || ++t->errors < ck.error_limit) return;
-    t->errors = 0;
-    m.observed(*t, last, now);
+    if (effect == 1 && ++t->errors >= ck.error_limit) {
+        t->errors = 0;
+        m.observed(*t, last, now);
+    }
+    if ((t->errors > 0) != counting && m.hooks.observing) m.hooks.observing(be, sv, t->errors > 0);
 }
 
 bool Checker::down(std::size_t be, std::size_t sv) const {

@@ -87,6 +87,9 @@ HealthControl::HealthControl(shard::Runtime& rt, Services& services,
         return services_.set_server ? services_.set_server(be, sv, proxy::kAdminOpMaxconn, std::uint32_t(n)) : std::string();
     };
     hooks.log = [this](const config::Backend& b, int level, const std::string& line) { log(b.id, level, line); };
+    hooks.observing = [this](std::size_t be, std::size_t sv, bool counting) {
+        post_all(admin_msg(be, sv, proxy::kAdminOpObserving, counting ? 1 : 0));  // a lost one costs one reset
+    };
     auto carried = [&inherited](const std::string& be, const std::string& sv) -> const check::Carried* {
         for (const auto& h : inherited)
             if (h.backend == be && h.server == sv) return &h.state;

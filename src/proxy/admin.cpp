@@ -39,9 +39,10 @@ void Worker::apply_initial_server_states() {
 }
 
 // The control shard counts a server's consecutive errors over every shard: each error is a
-// message, and so is the first success after this shard reported errors (it resets the count).
-// A healthy server costs no message at all. A full mailbox loses an error (the count is short of
-// one) or keeps the reset for the next success.
+// message, and so is the first success after errors (it resets the count). A shard knows there are
+// errors to reset from its own reports and from the control shard (kAdminOpObserving, sent when the
+// count leaves or returns to 0). A healthy server costs no message at all. A full mailbox loses an
+// error (the count is short of one) or keeps the reset for the next success.
 void ShardCtx::observe_slow(int be, ServerSlot& s, shard::Observed o) {
     const config::ServerCheck& ck = s.cfg->check;
     if (!ck.enabled || !p_.to_control) return;  // HAProxy observes only checked servers
@@ -81,6 +82,9 @@ void Worker::on_server_admin(const shard::Message& m) {
         if (c.value <= 1) ok = lb.set_down(int(c.server), c.value == 1);
     } else if (c.op == kAdminOpThrottle) {
         ok = lb.set_throttle(int(c.server), int(c.value));
+    } else if (c.op == kAdminOpObserving) {
+        lb.server(int(c.server)).observing = c.value != 0;
+        return;
     } else if (c.op == kAdminOpMaxconn) {
         ok = c.value <= std::uint32_t(std::numeric_limits<int>::max()) && lb.set_maxconn(int(c.server), int(c.value));
     }

@@ -103,6 +103,9 @@ struct Hooks {
     std::function<void(std::size_t be, std::size_t sv, Admin a)> agent_admin;
     std::function<std::string(std::size_t be, std::size_t sv, const std::string& weight)> agent_weight;
     std::function<std::string(std::size_t be, std::size_t sv, const std::string& maxconn)> agent_maxconn;
+    // observe: the server's count of consecutive errors left 0 (true) or came back to it (false);
+    // the shards learn it so that a success on any of them resets the count.
+    std::function<void(std::size_t be, std::size_t sv, bool counting)> observing;
 };
 
 // What a data shard saw go wrong with a server (`observe`; shard/observe.hpp).

@@ -12,6 +12,8 @@
 //                        (on-marked-up shutdown-backup-sessions; the server index is ignored)
 //     op kAdminOpThrottle value = 1..100: the percent of its weight the server takes (slowstart)
 //     op kAdminOpMaxconn value = the server's maxconn (0: none), split over the shards
+//     op kAdminOpObserving value = 1: the control shard counts errors of this server (observe),
+//                        so the next success a shard sees must reset them; 0: the count is back to 0
 // A shard ignores a message whose indexes, op or value are out of range (proxy/admin.cpp).
 #pragma once
 
@@ -27,6 +29,7 @@ inline constexpr std::uint32_t kAdminOpHealth = 3;
 inline constexpr std::uint32_t kAdminOpShutdown = 4;
 inline constexpr std::uint32_t kAdminOpThrottle = 5;  // value = 1..100: slowstart's share of the weight
 inline constexpr std::uint32_t kAdminOpMaxconn = 6;
+inline constexpr std::uint32_t kAdminOpObserving = 7;
 
 // HAProxy's bound for a server weight, in the configuration and at runtime.
 inline constexpr int kMaxWeight = 256;

@@ -54,7 +54,7 @@ struct ServerSlot {
     const config::Server* cfg = nullptr;
     stats::ServerCounters* c = nullptr;
     int limit = 0;                // this shard's share of maxconn, 0 = unlimited
-    bool observing = false;       // observe: this shard reported errors not yet followed by a success
+    bool observing = false;       // observe: errors were reported (here or by another shard) and no success yet
     int cur = 0;                  // connections connecting or established from this shard
     std::int64_t rr_current = 0;  // smooth weighted round-robin state
     int weight = 0;               // runtime weight: the configured one until `set weight`
