@@ -101,13 +101,19 @@ void kw_stats(ParseState& st, ProxyDraft& px, const Line& line) {
             fail(line.at, squote(kw) + " expects <user>:<password>, got " + squote(cred));
         no_more_args(line, 3, kw);
         s.auth.push_back(cred);
-    } else if (sub == "hide-version" || sub == "show-legends" || sub == "show-node" || sub == "show-desc" ||
-               sub == "show-modules") {
-        st.warn_ignored(line.at, {kw},
-                        sub == "hide-version" ? "the stats page still shows edgeshard's version"
-                                              : "the stats page has a fixed layout");
+    } else if (sub == "hide-version") {
+        no_more_args(line, 2, kw);
+        s.hide_version = true;
+    } else if (sub == "scope") {
+        // stats scope <proxy> | . (this section): several lines add up; checked once every proxy is known
+        const auto& name = arg_or_fail(line, 2, kw, "a proxy name, or '.' for this section");
+        no_more_args(line, 3, kw);
+        s.scopes.push_back(name == "." ? px.name : name);
+        st.stats_scope_refs.emplace_back(s.scopes.back(), line.at);
+    } else if (sub == "show-legends" || sub == "show-node" || sub == "show-desc" || sub == "show-modules") {
+        st.warn_ignored(line.at, {kw}, "the stats page has a fixed layout");
         return;
-    } else if (sub == "admin" || sub == "http-request" || sub == "scope") {
+    } else if (sub == "admin" || sub == "http-request") {
         fail(line.at, squote(kw) + " is not supported in this version");
     } else {
         fail(line.at, "unknown keyword " + squote(kw) +
@@ -153,6 +159,18 @@ void finish_proxy_http(ParseState& st, ProxyDraft& px) {
 
 void resolve_http(ParseState& st) {
     check_userlist_refs(st);
+    // stats scope <proxy>: HAProxy accepts an unknown name (the page then shows nothing for it): a warning
+    for (const auto& [name, at] : st.stats_scope_refs) {
+        bool found = false;
+        std::vector<std::string_view> names;
+        for (const auto& px : st.proxies) {
+            if (px.name == name) found = true;
+            names.push_back(px.name);
+        }
+        if (!found)
+            st.warn(at, "'stats scope': no proxy named " + squote(name) + ", the page shows nothing for it" +
+                            did_you_mean(name, names));
+    }
     for (auto& px : st.proxies) {
         resolve_error_replies(st, px);
         each_http(px, [&](HttpProxy& h) { h.max_body = st.cfg.global.max_body; });

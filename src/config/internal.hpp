@@ -271,6 +271,7 @@ struct ParseState {
     Location end;  // last line of the last file: where end-of-input problems are reported
     UserlistDraft userlist;
     std::vector<std::pair<std::string, Location>> userlist_refs;  // http_auth(<list>): checked at the end
+    std::vector<std::pair<std::string, Location>> stats_scope_refs;  // stats scope <proxy>: checked at the end
 
     void warn(const Location& at, const std::string& message);
     // "keyword 'x' is accepted and ignored: why" (several words: "keywords 'a', 'b' are ...").

@@ -43,7 +43,11 @@ std::optional<proxy::PageAnswer> render_page(const stats::Snapshot& snap, const 
         int refresh = 0;
         for (const auto& fe : cfg.frontends)
             if (fe.stats.enabled && fe.stats.uri == uri) refresh = int(fe.stats.refresh / 1000);
-        ctype = stats::render_stats_page(snap, uri, rq.target, refresh, body);
+        const config::StatsPage& sp = cfg.frontends[rq.frontend].stats;
+        stats::PageOptions opt;
+        opt.scope = &sp.scopes;
+        opt.hide_version = sp.hide_version;
+        ctype = stats::render_stats_page(snap, uri, rq.target, refresh, body, opt);
     }
     if (body.size() > cap) {
         // the page is dropped here, on the control shard: nothing of it reaches a data shard

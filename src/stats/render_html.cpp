@@ -2,6 +2,7 @@
 //
 // The HTML is self-contained (inline CSS, no script, no external resource) so it renders behind
 // any proxy and any Content-Security-Policy. Every name from the configuration is HTML-escaped.
+#include <algorithm>
 #include <charconv>
 
 #include "edgeshard/core/version.hpp"
@@ -146,7 +147,7 @@ void table_row(std::string& out, ObjType t, const StatRow& row) {
 
 }  // namespace
 
-void render_html(const Snapshot& snap, std::string_view uri, int refresh_s, std::string& out) {
+void render_html(const Snapshot& snap, std::string_view uri, int refresh_s, std::string& out, const PageOptions& opt) {
     const ProcessView& p = snap.process;
     out.append("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n");
     if (refresh_s > 0) {
@@ -170,7 +171,8 @@ void render_html(const Snapshot& snap, std::string_view uri, int refresh_s, std:
         out.append("</td></tr>\n");
     };
     std::string v;
-    info_row("version", p.version.empty() ? std::string_view(kVersion) : std::string_view(p.version));
+    if (!opt.hide_version)
+        info_row("version", p.version.empty() ? std::string_view(kVersion) : std::string_view(p.version));
     v = std::to_string(p.pid);
     info_row("pid", v);
     info_row("uptime", snap.uptime_text);
@@ -200,6 +202,9 @@ void render_html(const Snapshot& snap, std::string_view uri, int refresh_s, std:
     std::uint32_t open_iid = 0;
     for (const detail::ObjRef& o : order) {
         detail::fill_row(snap, o, -1, row);
+        if (opt.scope && !opt.scope->empty() &&
+            std::find(opt.scope->begin(), opt.scope->end(), row[st::pxname].s) == opt.scope->end())
+            continue;
         const std::uint32_t iid = std::uint32_t(row[st::iid].u);
         if (!open || iid != open_iid) {
             if (open) out.append("</table>\n");
@@ -223,7 +228,7 @@ std::string render_html(const Snapshot& snap, std::string_view uri, int refresh_
 }
 
 std::string_view render_stats_page(const Snapshot& snap, std::string_view uri, std::string_view target,
-                                   int refresh_s, std::string& out) {
+                                   int refresh_s, std::string& out, const PageOptions& opt) {
     bool csv = false, json = false;
     if (target.starts_with(uri)) {
         std::string_view opts = target.substr(uri.size());
@@ -239,14 +244,14 @@ std::string_view render_stats_page(const Snapshot& snap, std::string_view uri, s
         }
     }
     if (csv) {
-        render_stat_csv(snap, false, out);
+        render_stat_csv(snap, false, out, opt.scope);
         return "text/plain; charset=utf-8";
     }
     if (json) {
-        render_stat_json(snap, false, out);
+        render_stat_json(snap, false, out, opt.scope);
         return "application/json";
     }
-    render_html(snap, uri, refresh_s, out);
+    render_html(snap, uri, refresh_s, out, opt);
     return "text/html; charset=utf-8";
 }
 

@@ -115,13 +115,20 @@ void append_csv_cell(const Field& f, std::string& out) {
     out.push_back('"');
 }
 
+bool in_scope(const std::vector<std::string>* scope, std::string_view pxname) {
+    if (!scope || scope->empty()) return true;
+    for (const auto& n : *scope)
+        if (n == pxname) return true;
+    return false;
+}
+
 int shard_count_for(const Snapshot& snap, bool per_shard) {
     return per_shard && snap.per_shard_objects ? int(snap.shards.size()) : 0;
 }
 
 }  // namespace
 
-void render_stat_csv(const Snapshot& snap, bool per_shard, std::string& out) {
+void render_stat_csv(const Snapshot& snap, bool per_shard, std::string& out, const std::vector<std::string>* scope) {
     out.append("# ");
     for (std::string_view name : kStatFieldNames) {
         out.append(name);
@@ -134,6 +141,7 @@ void render_stat_csv(const Snapshot& snap, bool per_shard, std::string& out) {
     StatRow row;
     auto emit = [&](const ObjRef& o, int shard) {
         fill_row(snap, o, shard, row);
+        if (!in_scope(scope, row[st::pxname].s)) return;
         for (const Field& f : row) {
             append_csv_cell(f, out);
             out.push_back(',');
@@ -150,7 +158,7 @@ void render_stat_csv(const Snapshot& snap, bool per_shard, std::string& out) {
         for (const auto& o : order) emit(o, s);
 }
 
-void render_stat_json(const Snapshot& snap, bool per_shard, std::string& out) {
+void render_stat_json(const Snapshot& snap, bool per_shard, std::string& out, const std::vector<std::string>* scope) {
     detail::StringSink sink(out);
     JsonWriter w(sink);
     const auto order = object_order(snap);
@@ -158,6 +166,7 @@ void render_stat_json(const Snapshot& snap, bool per_shard, std::string& out) {
     w.StartArray();
     auto emit = [&](const ObjRef& o, int shard) {
         fill_row(snap, o, shard, row);
+        if (!in_scope(scope, row[st::pxname].s)) return;
         const std::uint32_t proxy_id = std::uint32_t(row[st::iid].u);
         const std::uint32_t id = o.type == ObjType::Server ? std::uint32_t(row[st::sid].u) : 0;
         w.StartArray();

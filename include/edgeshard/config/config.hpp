@@ -198,6 +198,8 @@ struct StatsPage {
     Millis refresh = 0;
     std::vector<std::string> auth;  // "user:password"
     std::string realm;
+    std::vector<std::string> scopes;  // stats scope: the proxies shown (empty: all; "." resolved to its own)
+    bool hide_version = false;        // stats hide-version
     Location where;
 };
 

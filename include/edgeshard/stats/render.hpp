@@ -36,8 +36,11 @@ void render_info_text(const Snapshot& snap, std::string& out);
 void render_info_json(const Snapshot& snap, std::string& out);
 
 // per_shard requires a snapshot built with per_shard_objects (otherwise only merged rows appear).
-void render_stat_csv(const Snapshot& snap, bool per_shard, std::string& out);
-void render_stat_json(const Snapshot& snap, bool per_shard, std::string& out);
+// `scope` (may be null: every proxy): the proxies whose rows are shown (`stats scope`).
+void render_stat_csv(const Snapshot& snap, bool per_shard, std::string& out,
+                     const std::vector<std::string>* scope = nullptr);
+void render_stat_json(const Snapshot& snap, bool per_shard, std::string& out,
+                      const std::vector<std::string>* scope = nullptr);
 
 void render_pools_text(const Snapshot& snap, std::string& out);
 void render_pools_json(const Snapshot& snap, std::string& out);
@@ -62,7 +65,15 @@ std::string render_prometheus(const Snapshot& snap);
 // Warnings, HTTP responses and Server columns. Self-contained (inline CSS, no script, no external
 // resource); names are HTML-escaped. refresh_s > 0 adds a <meta http-equiv="refresh">. The page
 // links to "<uri>;csv" and "<uri>;json".
-void render_html(const Snapshot& snap, std::string_view uri, int refresh_s, std::string& out);
+// What a `stats uri` page shows besides the statistics: its refresh, the proxies it is limited to
+// (`stats scope`: null or empty for every one), and whether the version is hidden (`stats hide-version`).
+struct PageOptions {
+    int refresh_s = 0;
+    const std::vector<std::string>* scope = nullptr;
+    bool hide_version = false;
+};
+void render_html(const Snapshot& snap, std::string_view uri, int refresh_s, std::string& out,
+                 const PageOptions& opt = {});
 std::string render_html(const Snapshot& snap, std::string_view uri, int refresh_s);
 
 // The whole `stats uri` endpoint. target: the request's path and query as received; uri: the
@@ -70,6 +81,6 @@ std::string render_html(const Snapshot& snap, std::string_view uri, int refresh_
 // `show stat json`; ";norefresh" drops the refresh (HAProxy's suffixes, combinable:
 // "<uri>;csv;norefresh"). Appends the body to out and returns its Content-Type.
 std::string_view render_stats_page(const Snapshot& snap, std::string_view uri, std::string_view target,
-                                   int refresh_s, std::string& out);
+                                   int refresh_s, std::string& out, const PageOptions& opt = {});
 
 }  // namespace es::stats
