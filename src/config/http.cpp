@@ -125,9 +125,84 @@ void kw_stats(ParseState& st, ProxyDraft& px, const Line& line) {
     s.where = line.at;
 }
 
+// ---- monitor-uri / monitor fail ----------------------------------------------------------------------------
+
+void kw_monitor_uri(ParseState&, ProxyDraft& px, const Line& line) {
+    const auto& uri = arg_or_fail(line, 1, "monitor-uri", "a URI starting with '/'");
+    if (uri.empty() || uri.front() != '/' || has_ctl(uri) || uri.find(' ') != std::string::npos)
+        fail(line.at, "'monitor-uri' expects a URI starting with '/', got " + squote(uri));
+    no_more_args(line, 2, "monitor-uri");
+    px.fe.monitor_uri = uri;
+    px.fe.monitor_at = line.at;
+}
+
+void kw_monitor(ParseState&, ProxyDraft& px, const Line& line) {
+    const auto& sub = arg_or_fail(line, 1, "monitor", "'fail if|unless <condition>'");
+    if (sub != "fail") fail(line.at, "'monitor' expects 'fail if|unless <condition>', got " + squote(sub));
+    const auto& kw = arg_or_fail(line, 2, "monitor fail", "'if' or 'unless' and a condition");
+    if ((kw != "if" && kw != "unless") || line.words.size() < 4)
+        fail(line.at, "'monitor fail' expects 'if' or 'unless' and a condition");
+    px.monitor_fail = line;
+}
+
+namespace {
+
+// monitor-uri as the first http-request rules (HAProxy answers it before any rule): an ACL on
+// the exact URI, then `monitor fail` (the proxy's 503, as HAProxy's) and 200 "Service ready"
+// with HAProxy's body. "monitor fail if A || B" becomes "... if <uri> A || <uri> B"; "unless X"
+// becomes a 200 for <uri> X first, so what is left of <uri> fails.
+void add_monitor_rules(ParseState& st, ProxyDraft& px) {
+    const std::string uri = px.fe.monitor_uri;
+    const Location at = px.fe.monitor_at;
+    const std::string acl = "__monitor_uri";
+    kw_acl(st, px, Line{at, {"acl", acl, "url", uri}});
+    std::vector<HttpRule> kept;
+    each_http(px, [&](HttpProxy& h) {
+        if (kept.empty()) kept = h.request_rules;
+        h.request_rules.clear();
+    });
+    const std::vector<std::string> ready = {"http-request", "return", "status", "200", "content-type", "text/html",
+                                            "string", "<html><body><h1>200 OK</h1>\nService ready.\n</body></html>\n"};
+    const std::vector<std::string> failing = {"http-request", "deny", "deny_status", "503"};
+    auto with_cond = [&](std::vector<std::string> w, bool with_fail) {
+        w.push_back("if");
+        w.push_back(acl);
+        if (with_fail) {
+            const Line& f = *px.monitor_fail;
+            int depth = 0;
+            for (std::size_t i = 3; i < f.words.size(); ++i) {
+                const std::string& t = f.words[i];
+                w.push_back(t);
+                if (t == "{") ++depth;
+                if (t == "}") --depth;
+                if (depth == 0 && (t == "||" || t == "or")) w.push_back(acl);
+            }
+        }
+        return w;
+    };
+    if (px.monitor_fail) {
+        const bool unless = px.monitor_fail->words[2] == "unless";
+        kw_http_request(st, px, Line{px.monitor_fail->at, with_cond(unless ? ready : failing, true)});
+        kw_http_request(st, px, Line{at, with_cond(unless ? failing : ready, false)});
+    } else {
+        kw_http_request(st, px, Line{at, with_cond(ready, false)});
+    }
+    each_http(px, [&](HttpProxy& h) {
+        for (HttpRule& r : h.request_rules) r.monitor = true;
+        h.request_rules.insert(h.request_rules.end(), kept.begin(), kept.end());
+    });
+}
+
+}  // namespace
+
 // ---- end of a proxy section and of the configuration -----------------------------------------------------
 
 void finish_proxy_http(ParseState& st, ProxyDraft& px) {
+    if (px.monitor_fail && px.fe.monitor_uri.empty())
+        st.warn(px.monitor_fail->at, "'monitor fail' without 'monitor-uri' in " + px.kind + " " + squote(px.name) +
+                                         " does nothing");
+    if (has_fe(px) && px.kind != "defaults" && !px.fe.monitor_uri.empty() && px.fe.mode == Mode::Http)
+        add_monitor_rules(st, px);
     // The 'redirect' keyword runs after the http-request rules, as in HAProxy.
     each_http(px, [&](HttpProxy& h) {
         h.request_rules.insert(h.request_rules.end(), px.redirects.begin(), px.redirects.end());

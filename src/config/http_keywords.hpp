@@ -63,6 +63,8 @@ void finish_userlist(ParseState& st);
 // option forwardfor/httpclose/http-server-close/http-keep-alive; false when `name` is not one of them.
 bool http_option(ParseState& st, ProxyDraft& px, const Line& line, const std::string& name, bool negated);
 void kw_stats(ParseState& st, ProxyDraft& px, const Line& line);
+void kw_monitor_uri(ParseState& st, ProxyDraft& px, const Line& line);
+void kw_monitor(ParseState& st, ProxyDraft& px, const Line& line);
 void finish_proxy_http(ParseState& st, ProxyDraft& px);  // end of a proxy section
 void resolve_http(ParseState& st);                       // after every file, before the drafts become proxies
 

@@ -182,6 +182,7 @@ struct ProxyDraft {
     std::vector<HttpRule> redirects;         // the 'redirect' keyword: evaluated after the http-request rules
     std::vector<std::string> defaults_acls;  // names declared in the defaults it came from (not inherited)
     bool httplog = false;     // log_format came from 'option httplog' (a tcp frontend falls back to tcplog)
+    std::optional<Line> monitor_fail;  // monitor fail if|unless <cond>: turned into rules at the end
 };
 
 // The TLS version after `line.words[i]` (ssl-min-ver / ssl-max-ver, on a bind or in

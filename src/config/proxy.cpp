@@ -52,10 +52,6 @@ constexpr Entry kProxyRefused[] = {
     {"filter", "filters are not supported"},
     {"unique-id-format", "unique ids are not supported in this version"},
     {"unique-id-header", "unique ids are not supported in this version"},
-    {"monitor-uri",
-     "'monitor-uri' is not supported in this version (use 'http-request return status 200 "
-     "if { path /health }')"},
-    {"monitor", "'monitor fail' is not supported in this version"},
     {"monitor-net", "'monitor-net' was removed from HAProxy"},
     {"http-send-name-header", "'http-send-name-header' is not supported in this version"},
     {"tcp-response", "'tcp-response' rules are not supported in this version"},
@@ -665,6 +661,8 @@ constexpr Keyword kProxyKeywords[] = {
     {"log-format", kCapFe | kCapDefaults, false, kw_log_format},
     {"log-tag", kCapFe | kCapBe | kCapDefaults, false, kw_log_tag},
     {"stats", kAll, true, kw_stats},
+    {"monitor-uri", kCapFe | kCapDefaults, false, kw_monitor_uri},
+    {"monitor", kCapFe, false, kw_monitor},
 };
 
 std::vector<std::string_view> proxy_keyword_names() {

@@ -347,7 +347,7 @@ void H1Proxy::http_drain_tick() {
 
 void H1Proxy::h_log(H1Conn* s) {
     H1Stream* const x = s->st;
-    if (!x) return;  // no exchange open
+    if (!x || x->has(kH1SLogged)) return;  // no exchange open, or already logged (or never: monitor-uri)
     x->set(kH1SLogged);
     if (!p_.log_ring || !w_.fe_formats_[s->fe]) return;
     const std::int64_t now = r_.now_ms();

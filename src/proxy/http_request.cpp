@@ -199,6 +199,7 @@ bool H1Proxy::h_parse_request(H1Conn* s) {
     const rules::Verdict v = rules::run_request_rules(fe.http, t);
     if (v.kind == rules::Verdict::Reply) {
         if (v.denied) st_.fe[s->fe].dreq.inc();
+        if (v.monitor) s->st->set(kH1SLogged);  // monitor-uri: never logged (HAProxy)
         h_local_reply(s, v.status, v.bytes);
         return false;
     }

@@ -344,9 +344,14 @@ Verdict run_request_rules(const config::HttpProxy& px, Txn& t) {
             case HttpAction::Allow:
                 return {};
             case HttpAction::Deny:
-                return deny(px, r, t, 403);
-            case HttpAction::Return:
-                return do_return(px, r, t);
+            case HttpAction::Return: {
+                Verdict v = r.action == HttpAction::Deny ? deny(px, r, t, 403) : do_return(px, r, t);
+                if (r.monitor) {
+                    v.monitor = true;
+                    v.denied = false;
+                }
+                return v;
+            }
             case HttpAction::Redirect:
                 return redirect(px, r, t);
             case HttpAction::Auth: {

@@ -116,6 +116,7 @@ struct HttpRule {
     std::string content_type;
     bool has_reply = false;  // return/deny with its own body: `reply` holds the full response
     Reply reply;
+    bool monitor = false;    // made from monitor-uri / monitor fail: neither logged nor counted as denied
     Condition cond;
     Location where;
 };
@@ -441,6 +442,10 @@ struct Frontend {
     std::string log_format;
     std::vector<LogTarget> logs;
     std::string log_tag;  // log-tag in the proxy: the syslog tag of its lines (empty = the global one)
+    // monitor-uri <uri>: a request for exactly this URI is answered by the proxy itself (200 "Service
+    // ready", or 503 when `monitor fail` says so), before any http-request rule; empty: none
+    std::string monitor_uri;
+    Location monitor_at;
     bool dontlognull = false;
     // A listen section: the id of its own backend half. That half carries the same ACLs and http-request/
     // http-response rules as this frontend (a listen is one proxy): when this frontend routes to it, its

@@ -83,6 +83,7 @@ struct Verdict {
     int status = 0;           // of the reply
     std::string_view bytes;   // the full reply to send (static config data or built in the arena)
     bool denied = false;      // counts as dreq (deny), as opposed to return/redirect/auth
+    bool monitor = false;     // a monitor-uri answer: not logged, not counted as denied (HAProxy)
     std::string_view service; // Service: "prometheus-exporter"
 };
 

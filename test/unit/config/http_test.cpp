@@ -840,6 +840,27 @@ TEST_CASE("balance: arguments typed once, the balancer's refusals at the balance
 
 // ---- stats page ------------------------------------------------------------------------------------------
 
+TEST_CASE("monitor-uri and monitor fail become the first http-request rules") {
+    const auto cfg = fe_cfg(
+        "    http-request deny\n"
+        "    monitor-uri /health\n"
+        "    monitor fail if { hdr(x-a) -m found } || { hdr(x-b) -m found }\n");
+    const auto& rules = fe_of(cfg).http.request_rules;
+    REQUIRE(rules.size() == 3);
+    CHECK(rules[0].monitor);
+    CHECK(rules[0].action == es::config::HttpAction::Deny);  // monitor fail: the proxy's 503
+    CHECK(rules[0].status == 503);
+    CHECK(rules[0].cond.any_of.size() == 2);     // <uri> A || <uri> B
+    CHECK(rules[0].cond.any_of[1].size() == 2);
+    CHECK(rules[1].action == es::config::HttpAction::Return);
+    CHECK(rules[1].status == 200);
+    CHECK(rules[2].action == es::config::HttpAction::Deny);  // the section's own rule, after them
+    CHECK_FALSE(rules[2].monitor);
+    fe_error("    monitor-uri health\n", kLine, {"'monitor-uri' expects a URI starting with '/'"});
+    fe_error("    monitor fail\n", kLine, {"'monitor fail' expects 'if' or 'unless' and a condition"});
+    fe_error("    monitor pass if TRUE\n", kLine, {"'monitor' expects 'fail if|unless <condition>'"});
+}
+
 TEST_CASE("stats page") {
     const auto cfg = fe_cfg(
         "    stats uri /admin?stats\n"
