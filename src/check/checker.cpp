@@ -49,13 +49,8 @@ void add_agent(Checker::Impl& m, std::size_t b, std::size_t k, std::int64_t now_
     t.s = &s;
     t.agent = true;
     t.agent_send = s.check.agent_send;
-    const config::SockAddr& a = s.check.agent_addr ? *s.check.agent_addr : s.addr;
-    std::memcpy(&t.addr, &a.ss, a.len);
-    t.alen = a.len;
-    if (t.addr.ss_family == AF_INET)
-        reinterpret_cast<sockaddr_in*>(&t.addr)->sin_port = htons(std::uint16_t(s.check.agent_port));
-    else if (t.addr.ss_family == AF_INET6)
-        reinterpret_cast<sockaddr_in6*>(&t.addr)->sin6_port = htons(std::uint16_t(s.check.agent_port));
+    t.addr = s.check.agent_addr ? *s.check.agent_addr : s.addr;
+    t.addr.set_port(std::uint16_t(s.check.agent_port));
     t.h.enabled = true;
     t.h.rise = t.h.fall = 1;
     t.h.health = std::clamp(health, 0, 1);
@@ -103,33 +98,15 @@ Checker::Checker(const config::Config& cfg, Hooks hooks, std::int64_t now_ms,
             t.sv = k;
             t.b = &be;
             t.s = &s;
-            const config::SockAddr& a = s.check.addr ? *s.check.addr : s.addr;
-            std::memcpy(&t.addr, &a.ss, a.len);
-            t.alen = a.len;
-            if (s.check.port > 0) {
-                if (t.addr.ss_family == AF_INET)
-                    reinterpret_cast<sockaddr_in*>(&t.addr)->sin_port = htons(std::uint16_t(s.check.port));
-                else if (t.addr.ss_family == AF_INET6)
-                    reinterpret_cast<sockaddr_in6*>(&t.addr)->sin6_port = htons(std::uint16_t(s.check.port));
-            } else if (s.check.addr) {
-                // `addr` without `port`: the server's port
-                const std::uint16_t port = s.addr.ss.ss_family == AF_INET
-                                               ? reinterpret_cast<const sockaddr_in*>(&s.addr.ss)->sin_port
-                                               : reinterpret_cast<const sockaddr_in6*>(&s.addr.ss)->sin6_port;
-                if (t.addr.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&t.addr)->sin_port = port;
-                else if (t.addr.ss_family == AF_INET6) reinterpret_cast<sockaddr_in6*>(&t.addr)->sin6_port = port;
-            }
+            // `addr` and `port` (an `addr` without `port` keeps the server's port)
+            t.addr = s.check.addr ? *s.check.addr : s.addr;
+            t.addr.set_port(s.check.port > 0 ? std::uint16_t(s.check.port) : s.addr.port());
             t.tls = s.check.ssl == 1 || (s.check.ssl == -1 && s.tls && s.check.port == 0 && !s.check.addr);
             t.rules = rules;
             if (rules && !rules->empty() && (*rules)[0].kind == config::TcpCheckStep::Kind::Connect) {
                 // tcp-check connect [port <p>] [ssl]
                 const config::TcpCheckStep& c0 = (*rules)[0];
-                if (c0.port > 0) {
-                    if (t.addr.ss_family == AF_INET)
-                        reinterpret_cast<sockaddr_in*>(&t.addr)->sin_port = htons(std::uint16_t(c0.port));
-                    else if (t.addr.ss_family == AF_INET6)
-                        reinterpret_cast<sockaddr_in6*>(&t.addr)->sin6_port = htons(std::uint16_t(c0.port));
-                }
+                if (c0.port > 0) t.addr.set_port(std::uint16_t(c0.port));
                 if (c0.ssl) t.tls = true;
             }
             t.proxy_line = s.check.send_proxy || (rules && !rules->empty() && (*rules)[0].send_proxy);
@@ -172,7 +149,9 @@ Checker::Checker(const config::Config& cfg, Hooks hooks, std::int64_t now_ms,
     if (m.ep < 0) throw std::runtime_error(std::string("health checks: epoll_create1: ") + std::strerror(errno));
     // the first checks spread over the shortest interval (or max-spread-checks)
     std::int64_t window = std::numeric_limits<std::int64_t>::max();
-    std::vector<std::uint32_t> probes;  // the servers' checks and agents (not the agent-only placeholders)
+    // what is checked: every health check and every agent (a server with an agent alone has a
+    // health entry that carries its state but never connects)
+    std::vector<std::uint32_t> probes;
     for (std::size_t i = 0; i < m.targets.size(); ++i) {
         const auto& t = m.targets[i];
         if (!t.agent && !t.s->check.enabled) continue;

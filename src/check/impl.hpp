@@ -24,8 +24,7 @@ struct Checker::Impl {
         std::size_t be = 0, sv = 0;
         const config::Backend* b = nullptr;
         const config::Server* s = nullptr;
-        sockaddr_storage addr{};
-        socklen_t alen = 0;
+        config::SockAddr addr;  // where the probe connects
         Health h;
         bool agent = false;   // the server's agent probe (agent-check), not its health check
         int other = -1;       // the health probe's agent probe, or the agent probe's health probe

@@ -2,7 +2,6 @@
 // line, and the deadlines of a check in flight.
 #include "impl.hpp"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -72,7 +71,7 @@ void Checker::Impl::start(std::uint32_t i, std::int64_t now) {
         t.conn_deadline = now + inter;
     }
     t.deadline = t.conn_deadline;
-    t.fd = ::socket(t.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    t.fd = ::socket(t.addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (t.fd < 0) {
         finish(i, now, Status::SockErr, 0, std::strerror(errno));
         return;
@@ -80,7 +79,7 @@ void Checker::Impl::start(std::uint32_t i, std::int64_t now) {
     ++flying;
     const int one = 1;
     ::setsockopt(t.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    const int r = ::connect(t.fd, reinterpret_cast<const sockaddr*>(&t.addr), t.alen);
+    const int r = ::connect(t.fd, reinterpret_cast<const sockaddr*>(&t.addr.ss), t.addr.len);
     if (r != 0 && errno != EINPROGRESS) {
         finish(i, now, Status::L4Con, 0, std::strerror(errno) + where(t));
         return;
@@ -283,26 +282,14 @@ void Checker::Impl::run_agent(std::uint32_t i, std::int64_t now) {
 // send buffer takes it whole.
 bool Checker::Impl::send_proxy_line(std::uint32_t i, std::int64_t now) {
     Target& t = targets[i];
-    sockaddr_storage src{}, dst{};
-    socklen_t sl = sizeof src, dl = sizeof dst;
+    config::SockAddr src, dst;
+    src.len = dst.len = sizeof(sockaddr_storage);
     std::string line = "PROXY UNKNOWN\r\n";
-    if (::getsockname(t.fd, reinterpret_cast<sockaddr*>(&src), &sl) == 0 &&
-        ::getpeername(t.fd, reinterpret_cast<sockaddr*>(&dst), &dl) == 0 && src.ss_family == dst.ss_family &&
-        (src.ss_family == AF_INET || src.ss_family == AF_INET6)) {
-        char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
-        const bool v4 = src.ss_family == AF_INET;
-        const void* sa = v4 ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&src)->sin_addr)
-                            : &reinterpret_cast<sockaddr_in6*>(&src)->sin6_addr;
-        const void* da = v4 ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&dst)->sin_addr)
-                            : &reinterpret_cast<sockaddr_in6*>(&dst)->sin6_addr;
-        const unsigned sp = ntohs(v4 ? reinterpret_cast<sockaddr_in*>(&src)->sin_port
-                                     : reinterpret_cast<sockaddr_in6*>(&src)->sin6_port);
-        const unsigned dp = ntohs(v4 ? reinterpret_cast<sockaddr_in*>(&dst)->sin_port
-                                     : reinterpret_cast<sockaddr_in6*>(&dst)->sin6_port);
-        if (::inet_ntop(src.ss_family, sa, a, sizeof a) && ::inet_ntop(dst.ss_family, da, b, sizeof b))
-            line = std::string("PROXY ") + (v4 ? "TCP4 " : "TCP6 ") + a + " " + b + " " + std::to_string(sp) + " " +
-                   std::to_string(dp) + "\r\n";
-    }
+    if (::getsockname(t.fd, reinterpret_cast<sockaddr*>(&src.ss), &src.len) == 0 &&
+        ::getpeername(t.fd, reinterpret_cast<sockaddr*>(&dst.ss), &dst.len) == 0 && src.family() == dst.family() &&
+        (src.family() == AF_INET || src.family() == AF_INET6))
+        line = std::string("PROXY ") + (src.family() == AF_INET ? "TCP4 " : "TCP6 ") + src.host() + " " + dst.host() +
+               " " + std::to_string(src.port()) + " " + std::to_string(dst.port()) + "\r\n";
     const ssize_t n = ::send(t.fd, line.data(), line.size(), MSG_NOSIGNAL);
     if (n == ssize_t(line.size())) return true;
     finish(i, now, Status::SockErr, 0, n < 0 ? std::strerror(errno) : "the PROXY line was not sent whole");

@@ -244,8 +244,7 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
             auto parsed = parse_addr(a.find(':') != std::string::npos ? "[" + a + "]:1" : a + ":1");
             if (!parsed)
                 fail(line.at, "'addr' expects an IPv4 or IPv6 address (the checks' destination), got " + squote(a));
-            if (parsed->ss.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&parsed->ss)->sin_port = 0;
-            else reinterpret_cast<sockaddr_in6*>(&parsed->ss)->sin6_port = 0;
+            parsed->set_port(0);
             sd.check.addr = *parsed;
         } else if (std::find(std::begin(kServerNoop), std::end(kServerNoop), opt) != std::end(kServerNoop)) {
             // nothing to do: this is edgeshard's behaviour already
@@ -302,8 +301,7 @@ void resolve_server(ParseState& st, const ProxyDraft& px, const Line& line, cons
     s.hostname = hp.host;
     const std::string who = "server " + squote(px.name + "/" + s.name);
     auto with_port = [&](SockAddr a) {
-        if (a.ss.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&a.ss)->sin_port = htons(hp.port);
-        else reinterpret_cast<sockaddr_in6*>(&a.ss)->sin6_port = htons(hp.port);
+        a.set_port(hp.port);
         return a;
     };
     for (const std::string& m : sd.init_addr) {

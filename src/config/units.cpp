@@ -53,18 +53,18 @@ ConfigError::ConfigError(Location at, const std::string& msg)
 
 // ---- SockAddr / Config lookups -------------------------------------------------------------------------
 
-std::string SockAddr::text() const {
+std::string SockAddr::host() const {
     char buf[INET6_ADDRSTRLEN] = {};
-    if (ss.ss_family == AF_INET) {
-        const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
-        inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof buf);
-        return std::string(buf) + ":" + std::to_string(ntohs(sin->sin_port));
-    }
-    if (ss.ss_family == AF_INET6) {
-        const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-        inet_ntop(AF_INET6, &sin6->sin6_addr, buf, sizeof buf);
-        return "[" + std::string(buf) + "]:" + std::to_string(ntohs(sin6->sin6_port));
-    }
+    if (ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, buf, sizeof buf);
+    else if (ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, buf, sizeof buf);
+    return buf;
+}
+
+std::string SockAddr::text() const {
+    if (ss.ss_family == AF_INET) return host() + ":" + std::to_string(port());
+    if (ss.ss_family == AF_INET6) return "[" + host() + "]:" + std::to_string(port());
     return "";
 }
 
@@ -72,6 +72,11 @@ std::uint16_t SockAddr::port() const {
     if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port);
     if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port);
     return 0;
+}
+
+void SockAddr::set_port(std::uint16_t port) {
+    if (ss.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(port);
+    else if (ss.ss_family == AF_INET6) reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port = htons(port);
 }
 
 const Backend* Config::find_backend(const std::string& name) const {

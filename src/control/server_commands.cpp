@@ -295,15 +295,9 @@ StateRow make_row(const ServerTable& t, std::uint32_t be_id, std::size_t be, std
     row.be_name = cb.name;
     row.srv_id = std::uint32_t(srv + 1);
     row.srv_name = cs.name;
-    char host[INET6_ADDRSTRLEN] = {};
-    if (cs.addr.family() == AF_INET) {
-        const auto* in = reinterpret_cast<const sockaddr_in*>(&cs.addr.ss);
-        if (inet_ntop(AF_INET, &in->sin_addr, host, sizeof host)) row.addr = host;
-        row.port = ntohs(in->sin_port);
-    } else if (cs.addr.family() == AF_INET6) {
-        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&cs.addr.ss);
-        if (inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host)) row.addr = host;
-        row.port = ntohs(in6->sin6_port);
+    if (std::string host = cs.addr.host(); !host.empty()) {
+        row.addr = std::move(host);
+        row.port = cs.addr.port();
     }
     switch (r.admin) {
         case ServerAdmin::Maint:
@@ -362,13 +356,8 @@ StateRow make_row(const ServerTable& t, std::uint32_t be_id, std::size_t be, std
     if (const check::Health* a = t.agent ? t.agent(be, srv) : nullptr) {
         row.agent_state = 0x12 | (a->enabled ? 0x4u : 0u) | (a->in_progress ? 0x1u : 0u);
         row.agent_port = cs.check.agent_port;
-        const config::SockAddr& aa = cs.check.agent_addr ? *cs.check.agent_addr : cs.addr;
-        char ah[INET6_ADDRSTRLEN] = {};
-        if (aa.family() == AF_INET)
-            inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&aa.ss)->sin_addr, ah, sizeof ah);
-        else if (aa.family() == AF_INET6)
-            inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&aa.ss)->sin6_addr, ah, sizeof ah);
-        if (ah[0]) row.agent_addr = ah;
+        std::string ah = (cs.check.agent_addr ? *cs.check.agent_addr : cs.addr).host();
+        if (!ah.empty()) row.agent_addr = std::move(ah);
     }
     if (!cs.hostname.empty()) row.fqdn = cs.hostname;
     row.uweight = r.weight;

@@ -31,8 +31,10 @@ struct SockAddr {
     sockaddr_storage ss{};
     socklen_t len = 0;
     std::string text() const;  // "127.0.0.1:80" or "[::1]:80"
+    std::string host() const;  // "127.0.0.1" or "::1" (no port, no brackets); "" for another family
     int family() const { return ss.ss_family; }
     std::uint16_t port() const;
+    void set_port(std::uint16_t port);  // no-op for a family other than IPv4/IPv6
 };
 
 enum class Mode { Tcp, Http };
