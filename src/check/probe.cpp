@@ -242,7 +242,7 @@ void Checker::Impl::run_rules(std::uint32_t i, std::int64_t now) {
         if (!read_some(i, now)) return;
         const bool last = t.eof || t.in.size() >= kMaxResponse;
         detail::Verdict v = r.custom != config::TcpCheckStep::Custom::None
-                                ? detail::eval_custom(r, t.in, last, t.step + 1 == rules.size())
+                                ? detail::eval_custom(r, t.in, last)
                                 : detail::eval_expect(r, rule_regex(t.be, t.step), t.in, last, t.step, user_rules(t));
         if (v.wait) return wait_read(t, i);
         if (v.status == Status::L7Ok) {

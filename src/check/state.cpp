@@ -139,11 +139,7 @@ void Checker::Impl::say_change(const Target& t, const std::string& reason, const
     const auto [act, bck] = servers_left(t.be);
     say(t, level,
         std::string(t.s->backup ? "Backup Server " : "Server ") + t.b->name + "/" + t.s->name + " is " + what +
-            reason + ". " + std::to_string(act) + " active and " + std::to_string(bck) +
-            (down ? " backup servers left." : " backup servers online.") + (bck && !act ? " Running on backup." : "") +
-            (down ? " " + std::to_string(hooks.sessions ? hooks.sessions(t.be, t.sv) : 0) +
-                        " sessions active, 0 requeued, 0 remaining in queue."
-                  : std::string(" 0 sessions requeued, 0 total in queue.")));
+            reason + servers_left_text(act, bck, down, down && hooks.sessions ? hooks.sessions(t.be, t.sv) : 0));
 }
 
 void Checker::Impl::finish(std::uint32_t i, std::int64_t now, Status st, int code, std::string info) {

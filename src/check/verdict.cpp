@@ -86,6 +86,13 @@ const char* observed_desc(Observed o) {
     return std::size_t(o) < std::size(kObserved) ? kObserved[std::size_t(o)] : kObserved[0];
 }
 
+std::string servers_left_text(int act, int bck, bool down, std::int64_t sessions) {
+    return ". " + std::to_string(act) + " active and " + std::to_string(bck) +
+           (down ? " backup servers left." : " backup servers online.") + (bck && !act ? " Running on backup." : "") +
+           (down ? " " + std::to_string(sessions) + " sessions active, 0 requeued, 0 remaining in queue."
+                 : std::string(" 0 sessions requeued, 0 total in queue."));
+}
+
 const char* status_name(Status s) { return kStatus[std::size_t(s)].name; }
 const char* status_desc(Status s) { return kStatus[std::size_t(s)].desc; }
 
@@ -203,9 +210,10 @@ std::uint32_t le(const std::string& in, std::size_t at, int n) {
 }
 
 // One MySQL packet at `off`: a 3-byte little-endian length, a sequence byte, the payload. An error
-// packet (0xff) is L7STS with its error code and the rest as the detail; the last rule of the
-// ruleset passes with the server's version (the handshake's NUL-terminated string at offset 5).
-Verdict mysql_packet(const std::string& in, std::size_t off, bool last, bool last_rule) {
+// packet (0xff) is L7STS with its error code and the rest as the detail; anything else passes,
+// without a detail (HAProxy records the server's version, then the end of its ruleset replaces it
+// with an empty one).
+Verdict mysql_packet(const std::string& in, std::size_t off, bool last) {
     Verdict v;
     if (in.size() < off + 4 || in.size() < off + 4 + le(in, off, 3)) {
         v.wait = !last;
@@ -218,9 +226,7 @@ Verdict mysql_packet(const std::string& in, std::size_t off, bool last, bool las
         if (in.size() > off + 7) v.info = in.substr(off + 7);
         return v;
     }
-    // HAProxy records the version here, then the end of the ruleset replaces it with an empty detail
     v.status = Status::L7Ok;
-    (void)last_rule;
     return v;
 }
 
@@ -268,13 +274,13 @@ Verdict ldap_bind(const std::string& in, bool last) {
 
 }  // namespace
 
-Verdict eval_custom(const config::TcpCheckStep& r, const std::string& in, bool last, bool last_rule) {
+Verdict eval_custom(const config::TcpCheckStep& r, const std::string& in, bool last) {
     using Custom = config::TcpCheckStep::Custom;
     switch (r.custom) {
         case Custom::MysqlHello:
-            return mysql_packet(in, 0, last, last_rule);
+            return mysql_packet(in, 0, last);
         case Custom::MysqlOk:
-            return mysql_packet(in, in.size() >= 3 ? 4 + le(in, 0, 3) : in.size(), last, last_rule);
+            return mysql_packet(in, in.size() >= 3 ? 4 + le(in, 0, 3) : in.size(), last);
         case Custom::LdapBind:
             return ldap_bind(in, last);
         case Custom::None:

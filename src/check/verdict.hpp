@@ -45,9 +45,8 @@ Verdict eval_http(const config::BackendCheck& k, const std::vector<Regex>& regex
 Verdict eval_expect(const config::TcpCheckStep& r, const regex_t* re, const std::string& in, bool last,
                     std::size_t step, bool user);
 
-// A protocol check's own rule (TcpCheckStep::custom: MySQL, LDAP). `last_rule`: the ruleset ends
-// with it (a MySQL check then reports the server's version).
-Verdict eval_custom(const config::TcpCheckStep& r, const std::string& in, bool last, bool last_rule);
+// A protocol check's own rule (TcpCheckStep::custom: a MySQL packet, an LDAP bindResponse).
+Verdict eval_custom(const config::TcpCheckStep& r, const std::string& in, bool last);
 
 // HAProxy's " at step N of tcp-check (...)" for a connection error or a timeout of a user ruleset:
 // `connecting` while the connection (or its handshake) is not made, else at rule `step`.

@@ -46,14 +46,7 @@ HealthControl::HealthControl(shard::Runtime& rt, Services& services,
     const std::int64_t now = core::now_ms();
     check::Hooks hooks;
     hooks.changed = [this](std::size_t be, std::size_t sv, bool down) { return post_health(be, sv, down); };
-    hooks.sessions = [this](std::size_t be, std::size_t sv) {
-        std::int64_t n = 0;
-        for (std::size_t i = 0; i < rt_.shard_count(); ++i) {
-            const stats::ShardStats& s = rt_.shard_stats(i);
-            if (be < s.n_be && be < s.n_srv.size() && sv < s.n_srv[be]) n += s.srv[be][sv].scur.get();
-        }
-        return n;
-    };
+    hooks.sessions = [this](std::size_t be, std::size_t sv) { return sessions(be, sv); };
     hooks.throttle = [this](std::size_t be, std::size_t sv, int pct) {
         return post_all(admin_msg(be, sv, proxy::kAdminOpThrottle, std::uint32_t(pct)));
     };
@@ -156,6 +149,16 @@ void HealthControl::log(std::size_t be, int level, const std::string& line) {
     if (event_log_) event_log_(be, level, line);
 }
 
+// A server's current sessions over every shard (their single-writer counters).
+std::int64_t HealthControl::sessions(std::size_t be, std::size_t sv) const {
+    std::int64_t n = 0;
+    for (std::size_t i = 0; i < rt_.shard_count(); ++i) {
+        const stats::ShardStats& s = rt_.shard_stats(i);
+        if (be < s.n_be && be < s.n_srv.size() && sv < s.n_srv[be]) n += s.srv[be][sv].scur.get();
+    }
+    return n;
+}
+
 // "Server be/s enters drain state. 1 active and 0 backup servers online. ..." and the others of
 // HAProxy's administrative changes (maintenance, drain, and leaving them).
 void HealthControl::log_admin_change(std::size_t be, std::size_t sv, shard::ServerAdmin from, shard::ServerAdmin to) {
@@ -164,22 +167,11 @@ void HealthControl::log_admin_change(std::size_t be, std::size_t sv, shard::Serv
     const config::Server& s = b.servers[sv];
     const auto& table = rt_.server_runtime();
     int act = 0, bck = 0;
-    for (std::size_t k = 0; k < table[be].size() && k < b.servers.size(); ++k) {
-        const shard::ServerRuntime& r = table[be][k];
-        if (r.admin == A::Ready && r.weight > 0 && !r.down) (b.servers[k].backup ? bck : act) += 1;
-    }
+    for (std::size_t k = 0; k < table[be].size() && k < b.servers.size(); ++k)
+        if (table[be][k].usable()) (b.servers[k].backup ? bck : act) += 1;
     const bool down = table[be][sv].down || to == A::Maint;
-    std::int64_t sessions = 0;
-    for (std::size_t i = 0; i < rt_.shard_count(); ++i) {
-        const stats::ShardStats& st = rt_.shard_stats(i);
-        if (be < st.n_be && be < st.n_srv.size() && sv < st.n_srv[be]) sessions += st.srv[be][sv].scur.get();
-    }
     const std::string name = std::string(s.backup ? "Backup " : "") + "Server " + b.name + "/" + s.name;
-    const std::string more =
-        ". " + std::to_string(act) + " active and " + std::to_string(bck) +
-        (down ? " backup servers left." : " backup servers online.") + (bck && !act ? " Running on backup." : "") +
-        (down ? " " + std::to_string(sessions) + " sessions active, 0 requeued, 0 remaining in queue."
-              : std::string(" 0 sessions requeued, 0 total in queue."));
+    const std::string more = check::servers_left_text(act, bck, down, down ? sessions(be, sv) : 0);
     const char* state = table[be][sv].down ? "DOWN" : "UP";
     if (to == A::Maint) {
         log(be, 1, name + " is going DOWN for maintenance" + more);
@@ -248,10 +240,8 @@ void HealthControl::track_backends(std::int64_t now) {
     const auto& table = rt_.server_runtime();
     for (std::size_t b = 0; b < be_track_.size() && b < table.size(); ++b) {
         bool up = false;
-        for (std::size_t k = 0; k < table[b].size() && k < cfg.backends[b].servers.size(); ++k) {
-            const shard::ServerRuntime& r = table[b][k];
-            if (r.admin == shard::ServerAdmin::Ready && r.weight > 0 && !r.down) up = true;
-        }
+        for (std::size_t k = 0; k < table[b].size() && k < cfg.backends[b].servers.size(); ++k)
+            if (table[b][k].usable()) up = true;
         BackendTrack& t = be_track_[b];
         if (up == t.up) continue;
         t.up = up;

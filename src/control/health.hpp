@@ -49,6 +49,7 @@ public:
 private:
     std::string agent_admin(std::size_t be, std::size_t sv, std::string_view what, std::int64_t now);
     void log(std::size_t be, int level, const std::string& line);
+    std::int64_t sessions(std::size_t be, std::size_t sv) const;
     void log_admin_change(std::size_t be, std::size_t sv, shard::ServerAdmin from, shard::ServerAdmin to);
     bool post_health(std::size_t be, std::size_t sv, bool down);
     bool post_all(const shard::Message& m);  // to every running shard, never waiting

@@ -108,6 +108,12 @@ struct Hooks {
     std::function<void(std::size_t be, std::size_t sv, bool counting)> observing;
 };
 
+// HAProxy's tail of a server state-change line (its srv_append_more): ". 1 active and 0 backup
+// servers left. 2 sessions active, 0 requeued, 0 remaining in queue." for a server going down
+// (`down`), "... online. 0 sessions requeued, 0 total in queue." otherwise. The queues are per
+// backend here: nothing is requeued.
+std::string servers_left_text(int active, int backup, bool down, std::int64_t sessions);
+
 // What a data shard saw go wrong with a server (`observe`; shard/observe.hpp).
 using shard::Observed;
 const char* observed_desc(Observed o);  // HAProxy's text: "Wrong http response"

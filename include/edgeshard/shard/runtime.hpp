@@ -46,6 +46,8 @@ struct ServerRuntime {
     ServerAdmin admin = ServerAdmin::Ready;
     bool down = false;  // the control shard's health checks say DOWN
     int maxconn = -1;   // `set maxconn server` or an agent's "maxconn:"; -1: as configured
+    // takes new traffic: ready, weighted and not DOWN (HAProxy's usable server)
+    bool usable() const { return admin == ServerAdmin::Ready && weight > 0 && !down; }
 };
 
 // A listening socket as the reload handoff describes it. `seq` numbers every listener of a

@@ -29,61 +29,57 @@ const std::string kHello = packet(0, std::string("\x0a" "10.11.6-MariaDB\0" "\x0
 
 }  // namespace
 
-TEST_CASE("mysql-check: a handshake passes with the server's version; an error packet is L7STS with its code") {
+TEST_CASE("mysql-check: a handshake passes (no detail, as HAProxy 2.6); an error packet is L7STS with its code") {
     const auto hello = custom(TcpCheckStep::Custom::MysqlHello);
-    auto v = check::detail::eval_custom(hello, kHello, false, true);
+    auto v = check::detail::eval_custom(hello, kHello, false);
     CHECK_FALSE(v.wait);
     CHECK(v.status == Status::L7Ok);
     CHECK(v.info.empty());  // HAProxy 2.6 shows no detail on success
-    // not the last rule: passes without a detail
-    v = check::detail::eval_custom(hello, kHello, false, false);
-    CHECK(v.status == Status::L7Ok);
-    CHECK(v.info.empty());
     // half a packet waits, and is L7RSP once nothing more comes
-    CHECK(check::detail::eval_custom(hello, kHello.substr(0, 10), false, true).wait);
-    v = check::detail::eval_custom(hello, kHello.substr(0, 10), true, true);
+    CHECK(check::detail::eval_custom(hello, kHello.substr(0, 10), false).wait);
+    v = check::detail::eval_custom(hello, kHello.substr(0, 10), true);
     CHECK_FALSE(v.wait);
     CHECK(v.status == Status::L7Rsp);
     // "Host is not allowed to connect": 0xff, code 1130 little-endian, the text
     const std::string err = packet(0, std::string("\xff\x6a\x04Host '1.2.3.4' is not allowed", 32));
-    v = check::detail::eval_custom(hello, err, false, true);
+    v = check::detail::eval_custom(hello, err, false);
     CHECK(v.status == Status::L7Sts);
     CHECK(v.code == 1130);
     CHECK(v.info == "Host '1.2.3.4' is not allowed");
     // the answer to the login follows the handshake: OK passes, an error is L7STS
     const auto ok = custom(TcpCheckStep::Custom::MysqlOk);
-    v = check::detail::eval_custom(ok, kHello + packet(2, std::string("\x00\x00\x00\x02\x00\x00\x00", 7)), false, true);
+    v = check::detail::eval_custom(ok, kHello + packet(2, std::string("\x00\x00\x00\x02\x00\x00\x00", 7)), false);
     CHECK(v.status == Status::L7Ok);
-    v = check::detail::eval_custom(ok, kHello + packet(2, std::string("\xff\x15\x04#28000Access denied", 22)), false, true);
+    v = check::detail::eval_custom(ok, kHello + packet(2, std::string("\xff\x15\x04#28000Access denied", 22)), false);
     CHECK(v.status == Status::L7Sts);
     CHECK(v.code == 1045);
     CHECK(v.info == "#28000Access denied");
-    CHECK(check::detail::eval_custom(ok, kHello, false, true).wait);
+    CHECK(check::detail::eval_custom(ok, kHello, false).wait);
 }
 
 TEST_CASE("ldap-check: a bindResponse with resultCode 0 passes; another code is L7STS; garbage is L7RSP") {
     const auto bind = custom(TcpCheckStep::Custom::LdapBind);
     // SEQUENCE(12) { INTEGER 1, [APPLICATION 1](7) { ENUMERATED 0, "" , "" } }
     const std::string ok("\x30\x0c\x02\x01\x01\x61\x07\x0a\x01\x00\x04\x00\x04\x00", 14);
-    auto v = check::detail::eval_custom(bind, ok, false, true);
+    auto v = check::detail::eval_custom(bind, ok, false);
     CHECK(v.status == Status::L7Ok);
     CHECK(v.info.empty());
     std::string bad = ok;
     bad[9] = 49;  // invalidCredentials
-    v = check::detail::eval_custom(bind, bad, false, true);
+    v = check::detail::eval_custom(bind, bad, false);
     CHECK(v.status == Status::L7Sts);
     CHECK(v.code == 49);
     CHECK(v.info == "See RFC: http://tools.ietf.org/html/rfc4511#section-4.1.9");
     // a long-form length on 4 bytes (Active Directory)
     const std::string ad("\x30\x84\x00\x00\x00\x0c\x02\x01\x01\x61\x07\x0a\x01\x00\x04\x00\x04\x00", 18);
-    CHECK(check::detail::eval_custom(bind, ad, false, true).status == Status::L7Ok);
+    CHECK(check::detail::eval_custom(bind, ad, false).status == Status::L7Ok);
     std::string wrong = ok;
     wrong[5] = 0x65;  // not a bindResponse
-    v = check::detail::eval_custom(bind, wrong, false, true);
+    v = check::detail::eval_custom(bind, wrong, false);
     CHECK(v.status == Status::L7Rsp);
     CHECK(v.info == "Not LDAPv3 protocol");
-    CHECK(check::detail::eval_custom(bind, ok.substr(0, 8), false, true).wait);
-    CHECK(check::detail::eval_custom(bind, ok.substr(0, 8), true, true).status == Status::L7Rsp);
+    CHECK(check::detail::eval_custom(bind, ok.substr(0, 8), false).wait);
+    CHECK(check::detail::eval_custom(bind, ok.substr(0, 8), true).status == Status::L7Rsp);
 }
 
 TEST_CASE("pgsql-check: an ErrorResponse reports the server's text from offset 6") {
