@@ -122,6 +122,8 @@ struct HostPort {
     int family = 0;  // AF_INET / AF_INET6 from a prefix, 0: either
 };
 std::optional<HostPort> host_port_arg(const std::string& text);
+// An IPv4 or IPv6 address alone ("10.0.0.1", "::1"), port 0; nullopt for anything else.
+std::optional<SockAddr> ip_only(const std::string& text);
 
 // ---- parser state (drafts; ParseState::warn is in units.cpp) -----------------------------------------
 

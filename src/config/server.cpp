@@ -182,7 +182,7 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
             while (p <= v.size()) {
                 const std::size_t c = std::min(v.find(',', p), v.size());
                 const std::string m = v.substr(p, c - p);
-                if (m != "last" && m != "libc" && m != "none" && !parse_addr("[" + m + "]:1") && !parse_addr(m + ":1"))
+                if (m != "last" && m != "libc" && m != "none" && !ip_only(m))
                     fail(line.at, "'init-addr' expects methods among last, libc, none or an IP address, got " +
                                       squote(m));
                 sd.init_addr.push_back(m);
@@ -202,7 +202,7 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
             sd.check.agent_send = arg_or_fail(line, ++i, opt, "a string sent to the agent");
         } else if (opt == "agent-addr") {
             const auto& a = arg_or_fail(line, ++i, opt, "an IPv4 or IPv6 address for the agent");
-            auto parsed = parse_addr(a.find(':') != std::string::npos ? "[" + a + "]:1" : a + ":1");
+            auto parsed = ip_only(a);
             if (!parsed)
                 fail(line.at, "'agent-addr' expects an IPv4 or IPv6 address, got " + squote(a) +
                                   " (host names are not resolved in this version)");
@@ -241,10 +241,9 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
         } else if (opt == "addr") {
             const auto& a = arg_or_fail(line, ++i, opt, "an IPv4 or IPv6 address for the checks");
             // an address alone (HAProxy's `addr`); the port comes from `port` or the server
-            auto parsed = parse_addr(a.find(':') != std::string::npos ? "[" + a + "]:1" : a + ":1");
+            auto parsed = ip_only(a);
             if (!parsed)
                 fail(line.at, "'addr' expects an IPv4 or IPv6 address (the checks' destination), got " + squote(a));
-            parsed->set_port(0);
             sd.check.addr = *parsed;
         } else if (std::find(std::begin(kServerNoop), std::end(kServerNoop), opt) != std::end(kServerNoop)) {
             // nothing to do: this is edgeshard's behaviour already
@@ -309,12 +308,12 @@ void resolve_server(ParseState& st, const ProxyDraft& px, const Line& line, cons
         if (m == "none") {
             st.warn(line.at, who + ": " + squote(hp.host) + " is not resolved (init-addr none): it starts in "
                                    "maintenance, and runtime DNS ('resolvers') is not supported in this version");
-            s.addr = with_port(*parse_addr(hp.family == AF_INET6 ? "[::]:1" : "0.0.0.0:1"));
+            s.addr = with_port(*ip_only(hp.family == AF_INET6 ? "::" : "0.0.0.0"));
             s.disabled = s.unresolved = true;
             return;
         }
         if (m != "libc") {
-            auto a = parse_addr(m.find(':') != std::string::npos ? "[" + m + "]:1" : m + ":1");
+            auto a = ip_only(m);
             if (a && (hp.family == 0 || a->family() == hp.family)) {
                 s.addr = with_port(*a);
                 return;
@@ -351,7 +350,7 @@ void resolve_server(ParseState& st, const ProxyDraft& px, const Line& line, cons
         fail(line.at, who + ": could not resolve address " + squote(hp.host) +
                           " (init-addr: add 'none' to start it in maintenance, or run with -dr)");
     st.warn(line.at, who + ": could not resolve address " + squote(hp.host) + ": it starts in maintenance (-dr)");
-    s.addr = with_port(*parse_addr(hp.family == AF_INET6 ? "[::]:1" : "0.0.0.0:1"));
+    s.addr = with_port(*ip_only(hp.family == AF_INET6 ? "::" : "0.0.0.0"));
     s.disabled = s.unresolved = true;
 }
 

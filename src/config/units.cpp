@@ -393,6 +393,12 @@ std::string read_whole(const std::string& path, const Location& at, std::string_
     return ss.str();
 }
 
+std::optional<SockAddr> ip_only(const std::string& text) {
+    auto a = parse_addr(text.find(':') != std::string::npos ? "[" + text + "]:1" : text + ":1");
+    if (a) a->set_port(0);
+    return a;
+}
+
 std::optional<HostPort> host_port_arg(const std::string& text) {
     HostPort hp;
     std::string_view s = text;
