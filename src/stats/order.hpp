@@ -24,4 +24,7 @@ std::vector<ObjRef> object_order(const Snapshot& snap);
 // Fills the row of one object (shard < 0: merged values).
 void fill_row(const Snapshot& snap, const ObjRef& o, int shard, StatRow& row);
 
+// `stats scope`: whether proxy `pxname` is shown (a null or empty scope shows every proxy).
+bool in_scope(const std::vector<std::string>* scope, std::string_view pxname);
+
 }  // namespace es::stats::detail

@@ -2,7 +2,6 @@
 //
 // The HTML is self-contained (inline CSS, no script, no external resource) so it renders behind
 // any proxy and any Content-Security-Policy. Every name from the configuration is HTML-escaped.
-#include <algorithm>
 #include <charconv>
 
 #include "edgeshard/core/version.hpp"
@@ -202,9 +201,7 @@ void render_html(const Snapshot& snap, std::string_view uri, int refresh_s, std:
     std::uint32_t open_iid = 0;
     for (const detail::ObjRef& o : order) {
         detail::fill_row(snap, o, -1, row);
-        if (opt.scope && !opt.scope->empty() &&
-            std::find(opt.scope->begin(), opt.scope->end(), row[st::pxname].s) == opt.scope->end())
-            continue;
+        if (!detail::in_scope(opt.scope, row[st::pxname].s)) continue;
         const std::uint32_t iid = std::uint32_t(row[st::iid].u);
         if (!open || iid != open_iid) {
             if (open) out.append("</table>\n");

@@ -49,6 +49,13 @@ void write_tags_and_value(JsonWriter& w, const Field& f) {
     w.EndObject();
 }
 
+bool in_scope(const std::vector<std::string>* scope, std::string_view pxname) {
+    if (!scope || scope->empty()) return true;
+    for (const auto& n : *scope)
+        if (n == pxname) return true;
+    return false;
+}
+
 std::vector<ObjRef> object_order(const Snapshot& snap) {
     const Layout& lay = *snap.layout;
     std::vector<ObjRef> order;
@@ -94,6 +101,7 @@ namespace {
 using detail::fill_row;
 using detail::JsonWriter;
 using detail::object_order;
+using detail::in_scope;
 using detail::ObjRef;
 
 // HAProxy's CSV encoding: a cell holding a separator, a quote or a line break is quoted, with
@@ -113,13 +121,6 @@ void append_csv_cell(const Field& f, std::string& out) {
         out.push_back(c);
     }
     out.push_back('"');
-}
-
-bool in_scope(const std::vector<std::string>* scope, std::string_view pxname) {
-    if (!scope || scope->empty()) return true;
-    for (const auto& n : *scope)
-        if (n == pxname) return true;
-    return false;
 }
 
 int shard_count_for(const Snapshot& snap, bool per_shard) {
