@@ -45,6 +45,7 @@ constexpr FetchDef kFetches[] = {
     {"hdr_dir", "hdr", Match::Dir, true},
     {"method", "method", Match::Str, false},
     {"src", "src", Match::Ip, false},
+    {"dst", "dst", Match::Ip, false},
     {"always_true", "always_true", Match::Bool, false},
     {"always_false", "always_false", Match::Bool, false},
     {"http_auth", "http_auth", Match::Bool, true},
@@ -143,7 +144,6 @@ constexpr std::string_view kFetchesRefused[] = {"path_reg",
                                                 "req.cook",
                                                 "req.cook_cnt",
                                                 "req.cook_val",
-                                                "dst",
                                                 "http_auth_group",
                                                 "http_auth_user",
                                                 "http_auth_pass",
@@ -455,9 +455,9 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
         if (!acl.patterns.empty())
             fail(line.at,
                  what + ": " + squote(fname) + " takes no pattern, got " + squote(acl.patterns.front()));
-    } else if (acl.fetch == "src") {
+    } else if (acl.fetch == "src" || acl.fetch == "dst") {
         if (acl.match != Match::Ip && acl.match != Match::Found)
-            fail(line.at, what + ": 'src' supports '-m ip' (the default) and '-m found' only");
+            fail(line.at, what + ": " + squote(acl.fetch) + " supports '-m ip' (the default) and '-m found' only");
     } else if (int_fetch(acl.fetch)) {
         if (acl.match != Match::Int && acl.match != Match::Found)
             fail(line.at, what + ": " + squote(fname) + " is an integer: only '-m int' (the default) and '-m found' "
@@ -745,19 +745,19 @@ void check_tcp_rules(ParseState& st, ProxyDraft& px) {
     if (has_be(px)) check_http_acls(px.be.http, px.be.mode);
     if (!has_fe(px) || is_defaults(px)) return;
     Frontend& fe = px.fe;
-    if (fe.mode == Mode::Http) {
-        const auto& r = !fe.tcp_conn_rules.empty() ? fe.tcp_conn_rules : fe.tcp_content_rules;
-        if (!r.empty())
-            fail(r.front().where, "'tcp-request' rules in a 'mode http' " + px.kind +
-                                      " are not supported in this version (they need 'mode tcp'; use "
-                                      "'http-request' rules)");
-        return;
-    }
     for (const TcpRule& r : fe.tcp_conn_rules)
         if (const Acl* a = payload_acl(fe.http.acls, r.cond))
             fail(r.where, "'tcp-request connection' rule: " + acl_label(*a) +
                               " reads the client's data, which does not exist yet when a connection is "
                               "accepted, so it would never match (use 'tcp-request content')");
+    if (fe.mode == Mode::Http) {
+        // tcp-request connection rules run at the accept in both modes (Worker::accept_conn)
+        if (!fe.tcp_content_rules.empty())
+            fail(fe.tcp_content_rules.front().where,
+                 "'tcp-request content' rules in a 'mode http' " + px.kind +
+                     " are not supported in this version (they need 'mode tcp'; use 'http-request' rules)");
+        return;
+    }
     fe.tcp_inspect = !fe.tcp_content_rules.empty();
     for (const UseBackendRule& r : fe.use_backend_rules) fe.tcp_route_cond = fe.tcp_route_cond || r.cond.present;
     if (fe.inspect_delay <= 0) {

@@ -159,7 +159,6 @@ struct BindRefused {
     std::string_view why;
 };
 constexpr BindRefused kBindRefused[] = {
-    {"accept-proxy", "the PROXY protocol is not supported yet"},
     {"accept-netscaler-cip", "NetScaler client IP insertion is not supported"},
     {"maxconn", "a per-bind 'maxconn' is not supported yet: use the frontend's 'maxconn'"},
     {"interface", "binding to an interface is not supported yet"},
@@ -259,7 +258,7 @@ void parse_bind(ParseState& st, ProxyDraft& px, const Line& line) {
         start = comma + 1;
     }
     int backlog = 0;
-    bool v6only = false, v4v6 = false;
+    bool v6only = false, v4v6 = false, accept_proxy = false;
     IgnoredWords ignored;
     BindTlsOptions tls;
     tls.where = line.at;
@@ -295,6 +294,8 @@ void parse_bind(ParseState& st, ProxyDraft& px, const Line& line) {
                 fail(line.at, "'bind' option " + squote(opt) + " is not supported: " + std::string(r.why));
         if (opt == "backlog") {
             backlog = static_cast<int>(int_arg(line, ++i, "backlog", 1, kIntMax, "a positive integer"));
+        } else if (opt == "accept-proxy") {
+            accept_proxy = true;
         } else if (opt == "v6only") {
             v6only = true;
         } else if (opt == "v4v6") {
@@ -306,7 +307,7 @@ void parse_bind(ParseState& st, ProxyDraft& px, const Line& line) {
                                            ? "every shard accepts on every bind"
                                            : kWhyInfo);
         } else {
-            std::vector<std::string_view> known = {"backlog", "v6only", "v4v6"};
+            std::vector<std::string_view> known = {"backlog", "v6only", "v4v6", "accept-proxy"};
             // element-wise: GCC 12 -O2 reports a false -Warray-bounds on range insert here
             for (const auto& k : kBindIgnored1) known.push_back(k);
             for (const auto& k : kBindTlsBuilt) known.push_back(k);
@@ -325,6 +326,7 @@ void parse_bind(ParseState& st, ProxyDraft& px, const Line& line) {
         b.backlog = backlog;
         b.v6only = v6only;
         b.v4v6 = v4v6;
+        b.accept_proxy = accept_proxy;
         b.tls = shared_tls;
         if ((v6only || v4v6) && b.addr.family() != AF_INET6)
             st.warn(line.at,
@@ -588,10 +590,19 @@ void kw_tcp_request(ParseState& st, ProxyDraft& px, const Line& line) {
     const std::string& act = arg_or_fail(line, 2, kw, "an action: accept or reject");
     TcpRule rule;
     rule.where = line.at;
+    std::size_t line_off = 3;  // where `if`/`unless` may start
     if (act == "accept") {
         rule.action = TcpAction::Accept;
     } else if (act == "reject") {
         rule.action = TcpAction::Reject;
+    } else if (act == "expect-proxy") {
+        if (sub != "connection")
+            fail(line.at, "'expect-proxy' is a 'tcp-request connection' action: the PROXY header comes before "
+                          "any content");
+        const std::string& l4 = arg_or_fail(line, 3, "expect-proxy", "'layer4'");
+        if (l4 != "layer4") fail(line.at, "'expect-proxy' expects 'layer4', got " + squote(l4));
+        rule.action = TcpAction::ExpectProxy;
+        line_off = 4;
     } else {
         static const std::vector<std::string_view> kKnown = {
             "accept", "reject", "expect-proxy", "expect-netscaler-cip", "track-sc0", "track-sc1", "track-sc2",
@@ -601,19 +612,19 @@ void kw_tcp_request(ParseState& st, ProxyDraft& px, const Line& line) {
         if (std::find(kKnown.begin(), kKnown.end(), act) != kKnown.end() || act.rfind("track-sc", 0) == 0 ||
             act.rfind("set-var", 0) == 0 || act.rfind("lua.", 0) == 0 || act.rfind("sc-", 0) == 0)
             fail(line.at, "action " + squote(act) + " of " + squote(kw) +
-                              " is not supported in this version (supported: accept, reject)");
+                              " is not supported in this version (supported: accept, reject, expect-proxy)");
         fail(line.at, "unknown action " + squote(act) + " for " + squote(kw) + did_you_mean(act, kKnown) +
-                          " (supported: accept, reject)");
+                          " (supported: accept, reject, expect-proxy)");
     }
-    if (line.words.size() > 3) {
-        const std::string& w = line.words[3];
+    if (line.words.size() > line_off) {
+        const std::string& w = line.words[line_off];
         if (w != "if" && w != "unless")
             fail(line.at, "unexpected " + squote(w) + " after " + squote(kw + " " + act) +
                               " (expected 'if' or 'unless' and a condition)");
-        rule.cond = parse_condition(st, px, line, 3);
+        rule.cond = parse_condition(st, px, line, line_off);
     }
     auto& rules = sub == "connection" ? px.fe.tcp_conn_rules : px.fe.tcp_content_rules;
-    if (!rules.empty() && !rules.back().cond.present)
+    if (!rules.empty() && !rules.back().cond.present && rules.back().action != TcpAction::ExpectProxy)
         st.warn(line.at, "this " + squote(kw) + " rule is never reached: the unconditional rule at " +
                              where_text(rules.back().where) + " decides first");
     rules.push_back(std::move(rule));

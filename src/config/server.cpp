@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 
+#include "edgeshard/net/proxy_proto.hpp"
 #include "internal.hpp"
 #include "proxy_lines.hpp"
 #include "sections.hpp"
@@ -44,13 +45,8 @@ constexpr ServerIgnored kServerIgnored[] = {
     {"pool-low-conn", Arg::Int, kWhyPool},
 };
 // Options that ask for what edgeshard does anyway (they undo a default-server setting we refuse).
-constexpr std::string_view kServerNoop[] = {"no-send-proxy", "no-send-proxy-v2", "no-tfo"};
+constexpr std::string_view kServerNoop[] = {"no-tfo"};
 constexpr Entry kServerRefused[] = {
-    {"send-proxy", "the PROXY protocol is not supported yet"},
-    {"send-proxy-v2", "the PROXY protocol is not supported yet"},
-    {"send-proxy-v2-ssl", "the PROXY protocol is not supported yet"},
-    {"send-proxy-v2-ssl-cn", "the PROXY protocol is not supported yet"},
-    {"proxy-v2-options", "the PROXY protocol is not supported yet"},
     {"minconn", "dynamic server limits are not supported yet"},
     {"maxqueue", "queue limits are not supported yet"},
     {"cookie", "cookie persistence is not supported in this version"},
@@ -65,6 +61,35 @@ constexpr Entry kServerRefused[] = {
     {"npn", "NPN is obsolete: use 'alpn'"},
     {"allow-0rtt", "0-RTT early data is not sent to servers (it can be replayed)"},
 };
+
+// `proxy-v2-options a,b,...`: the TLVs of the PROXY v2 headers sent (HAProxy's words).
+std::uint16_t proxy_v2_options(const Line& line, const std::string& v) {
+    static constexpr std::pair<std::string_view, std::uint16_t> kOpts[] = {
+        {"ssl", net::pp::kOptSsl},           {"cert-cn", net::pp::kOptSslCn | net::pp::kOptSsl},
+        {"ssl-cipher", net::pp::kOptSslCipher | net::pp::kOptSsl},
+        {"authority", net::pp::kOptAuthority}, {"crc32c", net::pp::kOptCrc32c},
+        {"unique-id", net::pp::kOptUniqueId}};
+    std::uint16_t bits = 0;
+    std::size_t p = 0;
+    while (p <= v.size()) {
+        const std::size_t c = std::min(v.find(',', p), v.size());
+        const std::string o = v.substr(p, c - p);
+        if (o == "cert-sig" || o == "cert-key")
+            fail(line.at, "'proxy-v2-options " + o + "' is not supported in this version (the client certificate's "
+                          "signature and key algorithms are not sent); supported: ssl, cert-cn, ssl-cipher, "
+                          "authority, crc32c, unique-id");
+        const auto* hit = std::find_if(std::begin(kOpts), std::end(kOpts), [&](const auto& e) { return e.first == o; });
+        if (hit == std::end(kOpts)) {
+            std::vector<std::string_view> names;
+            for (const auto& e : kOpts) names.push_back(e.first);
+            fail(line.at, "'proxy-v2-options' expects a comma-separated list among ssl, cert-cn, ssl-cipher, "
+                          "cert-sig, cert-key, authority, crc32c and unique-id, got " + squote(o) + did_you_mean(o, names));
+        }
+        bits |= hit->second;
+        p = c + 1;
+    }
+    return bits;
+}
 
 // `sni <expr>`: the forms edgeshard evaluates (see ServerTlsOptions).
 void parse_sni_expr(const Line& line, const std::string& e, ServerTlsOptions& t) {
@@ -188,6 +213,17 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
                 sd.init_addr.push_back(m);
                 p = c + 1;
             }
+        } else if (opt == "send-proxy" || opt == "send-proxy-v2" || opt == "send-proxy-v2-ssl" ||
+                   opt == "send-proxy-v2-ssl-cn") {
+            sd.send_proxy = opt == "send-proxy" ? 1 : 2;
+            if (opt != "send-proxy" && opt != "send-proxy-v2") sd.pp_opts |= net::pp::kOptSsl;
+            if (opt == "send-proxy-v2-ssl-cn") sd.pp_opts |= net::pp::kOptSslCn;
+        } else if (opt == "no-send-proxy" || opt == "no-send-proxy-v2" || opt == "no-send-proxy-v2-ssl" ||
+                   opt == "no-send-proxy-v2-ssl-cn") {
+            if (opt == "no-send-proxy" ? sd.send_proxy == 1 : sd.send_proxy == 2) sd.send_proxy = 0;
+        } else if (opt == "proxy-v2-options") {
+            sd.pp_opts |= proxy_v2_options(line, arg_or_fail(line, ++i, opt, "a list among ssl, cert-cn, ssl-cipher, "
+                                                                         "cert-sig, cert-key, authority, crc32c, unique-id"));
         } else if (opt == "check-send-proxy") {
             sd.check.send_proxy = true;
         } else if (opt == "agent-check" || opt == "no-agent-check") {
@@ -258,6 +294,8 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
                     "weight", "maxconn", "disabled", "enabled", "backup", "no-backup", "check", "no-check",
                     "inter", "fastinter", "downinter", "rise", "fall", "port", "addr", "check-ssl", "no-check-ssl",
                     "check-sni", "slowstart", "on-marked-down", "on-marked-up", "check-send-proxy", "init-addr", "agent-check",
+                    "send-proxy", "send-proxy-v2", "send-proxy-v2-ssl", "send-proxy-v2-ssl-cn", "proxy-v2-options",
+                    "no-send-proxy", "no-send-proxy-v2", "no-send-proxy-v2-ssl", "no-send-proxy-v2-ssl-cn",
                     "no-agent-check", "agent-port", "agent-inter", "agent-send", "agent-addr", "observe",
                     "error-limit", "on-error", "ssl", "no-ssl", "verify", "ca-file", "crl-file",
                     "verifyhost", "no-verifyhost", "crt", "sni", "alpn", "ssl-min-ver", "ssl-max-ver", "force-sslv3",
@@ -376,6 +414,8 @@ void parse_server(ParseState& st, ProxyDraft& px, const Line& line) {
     s.maxconn = sd.maxconn;
     s.disabled = s.disabled || sd.disabled;  // or no address (init-addr none, -dr)
     s.backup = sd.backup;
+    s.send_proxy = sd.send_proxy;
+    s.pp_opts = sd.pp_opts;
     s.check = sd.check;
     if (s.check.agent && s.check.agent_port == 0)
         fail(line.at, "server " + squote(px.name + "/" + name) + ": 'agent-check' needs an agent port ('agent-port <port>')");

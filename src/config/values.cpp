@@ -13,12 +13,12 @@ namespace {
 std::string supported_in(FmtUse use) {
     switch (use) {
         case FmtUse::Request:
-            return "%[src], %[src_port], %[path], %[url], %[query], %[method], %[hdr(<name>)], "
-                   "%[req.hdr(<name>)], the client certificate's %[ssl_c_*] (see 'acl'), %ci, %cp, and %% for a "
-                   "literal '%'";
+            return "%[src], %[src_port], %[dst], %[dst_port], %[path], %[url], %[query], %[method], "
+                   "%[hdr(<name>)], %[req.hdr(<name>)], the client certificate's %[ssl_c_*] (see 'acl'), %ci, %cp, "
+                   "%fi, %fp, and %% for a literal '%'";
         case FmtUse::Response:
-            return "%[src], %[src_port], %[hdr(<name>)] and %[res.hdr(<name>)] (the response's headers), "
-                   "%ci, %cp, and %% for a literal '%'";
+            return "%[src], %[src_port], %[dst], %[dst_port], %[hdr(<name>)] and %[res.hdr(<name>)] (the "
+                   "response's headers), %ci, %cp, %fi, %fp, and %% for a literal '%'";
         case FmtUse::Reply:
             break;
     }
@@ -62,7 +62,7 @@ std::string sample_problem(std::string_view expr, FmtUse use) {
         if (conv != std::string_view::npos)
             return "converters (" + squote(expr.substr(conv)) + ") are not supported in this version";
     }
-    if (expr == "src" || expr == "src_port") return {};
+    if (expr == "src" || expr == "src_port" || expr == "dst" || expr == "dst_port") return {};
     if (expr == "path" || expr == "url" || expr == "query" || expr == "method") {
         if (use == FmtUse::Request) return {};
         return squote(expr) + " needs the request, which 'http-response' rules do not see in this version";
@@ -117,7 +117,7 @@ void check_log_format(const Line& line, const std::string& value, FmtUse use, co
             std::size_t j = i + 1;
             while (j < value.size() && std::isalpha(static_cast<unsigned char>(value[j]))) ++j;
             const std::string var = value.substr(i + 1, j - i - 1);
-            if (use == FmtUse::Reply || (var != "ci" && var != "cp"))
+            if (use == FmtUse::Reply || (var != "ci" && var != "cp" && var != "fi" && var != "fp"))
                 refuse("%" + var, use == FmtUse::Reply
                                       ? "variables are not evaluated in replies in this version"
                                       : "log-format variable '%" + var +

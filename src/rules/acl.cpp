@@ -288,12 +288,12 @@ bool match_client_cert(const Acl& acl, const Txn& t) {
     return !v.empty() && match_value(acl, v);
 }
 
-bool match_src(const Acl& acl, const Txn& t) {
+bool match_addr(const Acl& acl, const sockaddr_storage* ss) {
     unsigned char addr[16];
-    if (!client_bytes(t.src, addr)) return false;
+    if (!client_bytes(ss, addr)) return false;
     if (acl.match == Match::Ip) return ip_match_any(addr, acl);
     char text[INET6_ADDRSTRLEN];
-    const std::size_t n = addr_text(t.src, text, sizeof(text));
+    const std::size_t n = addr_text(ss, text, sizeof(text));
     return match_value(acl, {text, n});
 }
 
@@ -359,7 +359,8 @@ bool eval_acl(const Acl& acl, const Txn& t) {
     if (f == "always_true") return true;
     if (f == "always_false") return false;
     if (f == "hdr") return match_headers(acl, t);
-    if (f == "src") return match_src(acl, t);
+    if (f == "src") return match_addr(acl, t.src);
+    if (f == "dst") return match_addr(acl, t.dst);
     if (f == "http_auth") return match_http_auth(acl, t);
     if (f == "src_port") {
         const int port = addr_port(t.src);
@@ -427,11 +428,16 @@ Tri eval_condition3(const config::Condition& c, const std::vector<config::Acl>& 
 }
 
 TcpVerdict run_tcp_rules(const std::vector<config::TcpRule>& rules, const std::vector<config::Acl>& acls,
-                         const Txn& t) {
+                         const Txn& t, bool* expect_proxy) {
     for (const config::TcpRule& r : rules) {
         const Tri c = eval_condition3(r.cond, acls, t);
         if (c == Tri::Miss) return TcpVerdict::Wait;
-        if (c == Tri::Yes) return r.action == config::TcpAction::Accept ? TcpVerdict::Accept : TcpVerdict::Reject;
+        if (c != Tri::Yes) continue;
+        if (r.action == config::TcpAction::ExpectProxy) {  // not final (HAProxy): the next rules run
+            if (expect_proxy) *expect_proxy = true;
+            continue;
+        }
+        return r.action == config::TcpAction::Accept ? TcpVerdict::Accept : TcpVerdict::Reject;
     }
     return TcpVerdict::Accept;
 }

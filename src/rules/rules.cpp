@@ -113,6 +113,17 @@ bool sample(const Txn& t, std::string_view expr, ArenaWriter& w) {
         if (port >= 0) w.add_uint(static_cast<std::uint64_t>(port));
         return true;
     }
+    if (expr == "dst") {
+        char text[INET6_ADDRSTRLEN];
+        const std::size_t n = addr_text(t.dst, text, sizeof(text));
+        w.add(std::string_view(text, n));
+        return true;
+    }
+    if (expr == "dst_port") {
+        const int port = addr_port(t.dst);
+        if (port >= 0) w.add_uint(static_cast<std::uint64_t>(port));
+        return true;
+    }
     const http::RequestHead* req = t.req;
     if (expr == "path" || expr == "url" || expr == "query" || expr == "method") {
         if (req == nullptr)
@@ -148,8 +159,8 @@ bool is_alpha(char c) {
 }
 
 // Expands a log-format string. Plain text is returned as is (it is config data, stable for the
-// snapshot's life); anything with '%' is built in the arena. Evaluated: %[src] %[src_port]
-// %[path] %[url] %[query] %[method] %[hdr(<name>)] (also req.hdr/res.hdr), %ci, %cp, %%.
+// snapshot's life); anything with '%' is built in the arena. Evaluated: %[src] %[src_port] %[dst] %[dst_port]
+// %[path] %[url] %[query] %[method] %[hdr(<name>)] (also req.hdr/res.hdr), %ci, %cp, %fi, %fp, %%.
 // Anything else (other variables, converters, %{flags}) is copied literally. Returns false when
 // the arena is full.
 bool expand(const Txn& t, std::string_view fmt, std::string_view& out) {
@@ -190,6 +201,12 @@ bool expand(const Txn& t, std::string_view fmt, std::string_view& out) {
             i = j;
         } else if (var == "cp") {
             sample(t, "src_port", w);
+            i = j;
+        } else if (var == "fi") {
+            sample(t, "dst", w);
+            i = j;
+        } else if (var == "fp") {
+            sample(t, "dst_port", w);
             i = j;
         } else {
             w.add("%");

@@ -124,7 +124,9 @@ struct HttpRule {
 };
 
 // tcp-request connection|content accept|reject [if|unless <cond>] (mode tcp frontends and listens).
-enum class TcpAction : std::uint8_t { Accept, Reject };
+// ExpectProxy: `tcp-request connection expect-proxy layer4`, the connection starts with a PROXY
+// protocol header (not final: the rules after it still run)
+enum class TcpAction : std::uint8_t { Accept, Reject, ExpectProxy };
 struct TcpRule {
     TcpAction action = TcpAction::Accept;
     Condition cond;
@@ -240,6 +242,7 @@ struct Bind {
     int backlog = 0;      // listen(2) backlog ("backlog" on the bind or the frontend); 0 = the net room's default
     bool v6only = false;  // "v6only": an IPv6 wildcard bind accepts IPv6 only (IPV6_V6ONLY=1)
     bool v4v6 = false;    // "v4v6": an IPv6 wildcard bind also accepts IPv4 (IPV6_V6ONLY=0)
+    bool accept_proxy = false;  // "accept-proxy": every connection starts with a PROXY protocol header
     std::shared_ptr<const BindTlsOptions> tls;  // `ssl`: TLS termination (shared by the addresses of one line)
 };
 
@@ -299,6 +302,10 @@ struct Server {
     int maxconn = 0;  // 0 = unlimited
     bool disabled = false;
     bool backup = false;  // backup: takes traffic only when no active server is up (option allbackups)
+    // send-proxy (1) / send-proxy-v2 (2): a PROXY protocol header opens each connection to the server,
+    // with the v2 TLVs of `proxy-v2-options` (net::pp::V2Opt bits)
+    std::uint8_t send_proxy = 0;
+    std::uint16_t pp_opts = 0;
     ServerCheck check;
     std::shared_ptr<const ServerTlsOptions> tls;  // null: the server is reached in clear
     Location where;

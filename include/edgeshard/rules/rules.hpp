@@ -63,6 +63,9 @@ struct Txn {
     http::RequestHead* req = nullptr;          // headers may be marked `removed` by del-header/set-header
     http::ResponseHead* rsp = nullptr;         // set while response rules run
     const sockaddr_storage* src = nullptr;  // client address (may be AF_UNSPEC when unknown)
+    // the address the client connected to (a PROXY header's destination, else the local address),
+    // null when the frontend keeps none (it has no rule, log or server that reads it)
+    const sockaddr_storage* dst = nullptr;
     const config::Config* cfg = nullptr;
     Arena* arena = nullptr;
     HeaderEdits* edits = nullptr;
@@ -103,10 +106,11 @@ Tri eval_condition3(const config::Condition& c, const std::vector<config::Acl>& 
 
 // tcp-request connection/content rules in order: the first rule whose condition holds decides (accept
 // or reject); none: Accept. Wait: a condition needs bytes that may still come (evaluate again on the
-// next arrival, or with t.payload_final once the inspect-delay is over).
+// next arrival, or with t.payload_final once the inspect-delay is over). A matching `expect-proxy`
+// sets *expect_proxy and the rules go on.
 enum class TcpVerdict : std::uint8_t { Accept, Reject, Wait };
 TcpVerdict run_tcp_rules(const std::vector<config::TcpRule>& rules, const std::vector<config::Acl>& acls,
-                         const Txn& t);
+                         const Txn& t, bool* expect_proxy = nullptr);
 
 // http-request rules of one proxy, in order, until a final action. Header actions edit t.req
 // (marking headers removed) and t.edits.

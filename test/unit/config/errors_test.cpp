@@ -197,8 +197,8 @@ TEST_CASE("errors: bind") {
                  15, {"'/nonexistent-base/site.pem'"});
     expect_error("global\n    ssl-default-bind-options no-tlsv99\n" + kTail, 2,
                  {"'ssl-default-bind-options': option 'no-tlsv99' is not supported"});
-    expect_error(in_frontend("    bind :81 accept-proxy\n"), kFrontendLine,
-                 {"'accept-proxy' is not supported", "PROXY"});
+    expect_error(in_frontend("    bind :81 accept-netscaler-cip\n"), kFrontendLine,
+                 {"'accept-netscaler-cip' is not supported", "NetScaler"});
     expect_error(in_frontend("    bind :81 maxconn 10\n"), kFrontendLine,
                  {"'maxconn' is not supported", "use the frontend's 'maxconn'"});
     expect_error(in_frontend("    bind :81 v6olny\n"), kFrontendLine,
@@ -283,7 +283,10 @@ TEST_CASE("errors: server lines") {
     // force-tlsv1x is a version range of one: it loads; a misspelt one is named
     expect_error(in_backend("    server s1 127.0.0.1:1 ssl force-tlsv14\n"), kBackendLine,
                  {"unknown server option 'force-tlsv14'", "did you mean 'force-tlsv1"});
-    expect_error(in_backend("    server s1 127.0.0.1:1 send-proxy\n"), kBackendLine, {"PROXY protocol"});
+    expect_error(in_backend("    server s1 127.0.0.1:1 send-proxy-v2 proxy-v2-options crc32c,authorty\n"), kBackendLine,
+                 {"'proxy-v2-options' expects", "got 'authorty'", "did you mean 'authority'"});
+    expect_error(in_backend("    server s1 127.0.0.1:1 send-proxy-v2 proxy-v2-options cert-sig\n"), kBackendLine,
+                 {"'proxy-v2-options cert-sig' is not supported", "supported: ssl, cert-cn"});
     expect_error(in_backend("    server s1 127.0.0.1:1 check inter soon\n"), kBackendLine,
                  {"'inter' expects a time", "'soon'"});
     expect_error(in_backend("    default-server weight 999\n"), kBackendLine,

@@ -405,9 +405,9 @@ TEST_CASE("log-format values: what the request path evaluates is accepted, the r
     // refused: named with file:line, the construct, and what is supported
     fe_error("    http-request set-header X-Srv %[srv_id]\n", kLine,
              {"t.cfg:13: 'http-request set-header X-Srv': '%[srv_id]' in '%[srv_id]'",
-              "sample fetch 'srv_id' is not evaluated", "supported here: %[src], %[src_port], %[path]"});
+              "sample fetch 'srv_id' is not evaluated", "supported here: %[src], %[src_port], %[dst], %[dst_port], %[path]"});
     fe_error("    http-request set-header X %[src,lower]\n", kLine, {"converters (',lower')"});
-    fe_error("    http-request set-header X %[dst]\n", kLine, {"sample fetch 'dst' is not evaluated"});
+    fe_error("    http-request set-header X %[dst_conn]\n", kLine, {"sample fetch 'dst_conn' is not evaluated"});
     fe_error("    http-request set-header X %[req.hdr(host),lower]\n", kLine, {"converters (',lower')"});
     fe_error("    http-request set-header X %[hdr(Bad:Name)]\n", kLine, {"invalid header name 'Bad:Name'"});
     fe_error("    http-request set-header X %[hdr(host,1)]\n", kLine,
@@ -427,7 +427,7 @@ TEST_CASE("log-format values: what the request path evaluates is accepted, the r
     fe_error("    http-request redirect prefix https://%[env(HOST)]\n", kLine, {"'env' is not evaluated"});
     fe_error("    http-response set-header X %[path]\n", kLine,
              {"'http-response set-header X'", "'path' needs the request",
-              "supported here: %[src], %[src_port], %[hdr(<name>)] and %[res.hdr(<name>)]"});
+              "supported here: %[src], %[src_port], %[dst], %[dst_port], %[hdr(<name>)] and %[res.hdr(<name>)]"});
     fe_error("    http-response set-header X %[method]\n", kLine, {"'method' needs the request"});
     fe_error("    http-response add-header X %[req.hdr(host)]\n", kLine, {"'req.hdr' reads the request"});
     fe_error("    http-response set-header X %[srv_id]\n", kLine, {"'srv_id' is not evaluated"});

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "edgeshard/net/proxy_proto.hpp"
 #include "helpers.hpp"
 
 using es::config::Balance;
@@ -787,4 +788,42 @@ TEST_CASE("files: errors name the file") {
     } catch (const ConfigError& e) {
         CHECK(std::string(e.what()).find("no configuration file given") != std::string::npos);
     }
+}
+
+TEST_CASE("PROXY protocol words: accept-proxy, expect-proxy, send-proxy and proxy-v2-options") {
+    namespace pp = es::net::pp;
+    const auto cfg = load(kTail +
+                          "frontend f\n"
+                          "    bind 127.0.0.1:20001 accept-proxy\n"
+                          "    bind 127.0.0.1:20002\n"
+                          "    tcp-request connection expect-proxy layer4 if { src 10.0.0.0/8 }\n"
+                          "    tcp-request connection reject if { src 192.0.2.0/24 }\n"
+                          "    default_backend b\n"
+                          "backend b\n"
+                          "    default-server send-proxy-v2 proxy-v2-options crc32c,authority\n"
+                          "    server s1 127.0.0.1:1\n"
+                          "    server s2 127.0.0.1:2 send-proxy\n"
+                          "    server s3 127.0.0.1:3 no-send-proxy-v2\n"
+                          "    server s4 127.0.0.1:4 send-proxy-v2-ssl-cn proxy-v2-options ssl-cipher,unique-id\n");
+    const auto& f = *cfg.find_frontend("f");
+    REQUIRE(f.binds.size() == 2);
+    CHECK(f.binds[0].accept_proxy);
+    CHECK_FALSE(f.binds[1].accept_proxy);
+    REQUIRE(f.tcp_conn_rules.size() == 2);
+    CHECK(f.tcp_conn_rules[0].action == es::config::TcpAction::ExpectProxy);
+    CHECK(f.tcp_conn_rules[0].cond.present);
+    const auto& b = *cfg.find_backend("b");
+    CHECK(b.servers[0].send_proxy == 2);
+    CHECK(b.servers[0].pp_opts == (pp::kOptCrc32c | pp::kOptAuthority));
+    CHECK(b.servers[1].send_proxy == 1);
+    CHECK(b.servers[2].send_proxy == 0);
+    CHECK(b.servers[3].send_proxy == 2);
+    CHECK(b.servers[3].pp_opts == (pp::kOptCrc32c | pp::kOptAuthority | pp::kOptSsl | pp::kOptSslCn |
+                                   pp::kOptSslCipher | pp::kOptUniqueId));
+    // an unconditional expect-proxy decides nothing: the rule after it is reachable (no warning)
+    const auto cfg2 = load(kTail + "frontend f\n    bind 127.0.0.1:20003\n"
+                                   "    tcp-request connection expect-proxy layer4\n"
+                                   "    tcp-request connection reject if { src 192.0.2.0/24 }\n"
+                                   "    default_backend tail_be\n");
+    CHECK_FALSE(has_warning(cfg2, {"never reached"}));
 }

@@ -123,8 +123,8 @@ TEST_CASE("tcp-request: errors name the file and line") {
     expect_error(in_fe("    tcp-request content\n"), kLine, {"an action: accept or reject"});
     expect_error(in_fe("    tcp-request content track-sc0 src\n"), kLine,
                  {"action 'track-sc0' of 'tcp-request content' is not supported", "accept, reject"});
-    expect_error(in_fe("    tcp-request connection expect-proxy layer4\n"), kLine,
-                 {"action 'expect-proxy'", "not supported"});
+    expect_error(in_fe("    tcp-request connection track-sc0 src\n"), kLine,
+                 {"action 'track-sc0'", "not supported"});
     expect_error(in_fe("    tcp-request content set-var(txn.x) int(1)\n"), kLine, {"'set-var(txn.x)'"});
     expect_error(in_fe("    tcp-request content rejekt\n"), kLine,
                  {"unknown action 'rejekt'", "did you mean 'reject'?"});
@@ -146,9 +146,13 @@ TEST_CASE("tcp-request: errors name the file and line") {
     expect_error("defaults d\n    tcp-request content reject\n" + kTail, 2,
                  {"in a 'defaults' section are not supported"});
     expect_error(in_fe("    mode http\n    tcp-request content reject\n"), kLine + 1,
-                 {"'tcp-request' rules in a 'mode http' frontend are not supported"});
+                 {"'tcp-request content' rules in a 'mode http' frontend are not supported"});
+    expect_error(in_fe("    tcp-request content expect-proxy layer4\n"), kLine,
+                 {"'expect-proxy' is a 'tcp-request connection' action"});
+    expect_error(in_fe("    tcp-request connection expect-proxy layer7\n"), kLine,
+                 {"'expect-proxy' expects 'layer4', got 'layer7'"});
     // fetches and matching methods
-    expect_error(in_fe("    acl x dst 127.0.0.1\n"), kLine, {"sample fetch 'dst' is not supported"});
+    expect_error(in_fe("    acl x dst_conn 1\n"), kLine, {"sample fetch 'dst_conn' is not supported"});
     expect_error(in_fe("    acl x req.ssl_alpn h2\n"), kLine, {"'req.ssl_alpn' is not supported"});
     expect_error(in_fe("    acl x req.len abc\n"), kLine, {"invalid integer pattern 'abc'"});
     expect_error(in_fe("    acl x req.len 5:1\n"), kLine, {"empty range '5:1'"});
