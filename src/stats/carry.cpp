@@ -136,6 +136,8 @@ requires(Is<V, ShardValues>&&...) void visit_fields(F&& f, V&... v) {
     f("ssl_handshakes", Kind::Sum, v.ssl_handshakes...);
     f("ssl_resumed", Kind::Sum, v.ssl_resumed...);
     f("ssl_failures", Kind::Sum, v.ssl_failures...);
+    f("pp_headers", Kind::Sum, v.pp_headers...);
+    f("pp_failures", Kind::Sum, v.pp_failures...);
     f("ssl_ktls", Kind::Sum, v.ssl_ktls...);
     f("ssl_ktls_fallbacks", Kind::Sum, v.ssl_ktls_fallbacks...);
     f("ssl_direct", Kind::Sum, v.ssl_direct...);

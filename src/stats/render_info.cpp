@@ -53,6 +53,8 @@ void shard_members(const ShardSnapshot& s, Emit&& emit) {
     emit("ssl_handshakes", c.ssl_handshakes);
     emit("ssl_resumed", c.ssl_resumed);
     emit("ssl_failures", c.ssl_failures);
+    emit("pp_headers", c.pp_headers);
+    emit("pp_failures", c.pp_failures);
     emit("ssl_ktls", c.ssl_ktls);
     emit("ssl_ktls_fallbacks", c.ssl_ktls_fallbacks);
     emit("ssl_direct", c.ssl_direct);

@@ -388,6 +388,8 @@ std::vector<InfoField> info_fields(const Snapshot& snap) {
     add(pos++, "SslServerHandshakes", Field::u64(t.ssl_srv_handshakes));
     add(pos++, "SslServerResumed", Field::u64(t.ssl_srv_resumed));
     add(pos++, "SslServerHandshakeFailures", Field::u64(t.ssl_srv_failures));
+    add(pos++, "ProxyHeaders", Field::u64(t.pp_headers));
+    add(pos++, "ProxyHeaderFailures", Field::u64(t.pp_failures));
     if (!p.tls_tier.empty()) add(pos++, "TlsTier", Field::str(p.tls_tier, Origin::Config, Nature::Output));
     return f;
 }

@@ -180,6 +180,8 @@ ShardValues read_values(const ShardCounters& c) {
     v.ssl_direct = c.ssl_direct.get();
     v.ssl_resumed = c.ssl_resumed.get();
     v.ssl_failures = c.ssl_failures.get();
+    v.pp_headers = c.pp_headers.get();
+    v.pp_failures = c.pp_failures.get();
     v.ssl_cache_lookups = c.ssl_cache_lookups.get();
     v.ssl_cache_misses = c.ssl_cache_misses.get();
     v.ssl_srv_handshakes = c.ssl_srv_handshakes.get();
@@ -275,6 +277,8 @@ void merge_into(ShardValues& a, const ShardValues& b) {
     a.ssl_direct += b.ssl_direct;
     a.ssl_resumed += b.ssl_resumed;
     a.ssl_failures += b.ssl_failures;
+    a.pp_headers += b.pp_headers;
+    a.pp_failures += b.pp_failures;
     a.ssl_cache_lookups += b.ssl_cache_lookups;
     a.ssl_cache_misses += b.ssl_cache_misses;
     a.ssl_srv_handshakes += b.ssl_srv_handshakes;

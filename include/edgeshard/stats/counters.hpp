@@ -139,6 +139,8 @@ struct alignas(64) ShardCounters {
     Counter ssl_handshakes;   // completed handshakes (full or resumed)
     Counter ssl_resumed;      // of those, resumed sessions
     Counter ssl_failures;     // handshakes that failed (bad hello, no common version or cipher...)
+    Counter pp_headers;       // PROXY protocol headers received (accept-proxy, expect-proxy)
+    Counter pp_failures;      // connections closed for a missing, bad or late PROXY header
     Counter ssl_ktls;         // connections whose records the kernel took over (`ktls on`)
     Counter ssl_ktls_fallbacks;  // `ktls on` connections left on user-space records (data came with the
                                  // client's Finished, cipher, no fd)

@@ -69,7 +69,7 @@ struct ShardValues {
                   sq_full = 0, accepts = 0, accept_paused = 0, splice_switches = 0, splice_bytes = 0,
                   copy_bytes = 0, pipe_misses = 0, mailbox_msgs = 0, wakeups = 0, stale_cqes = 0,
                   timers_fired = 0, page_asks = 0, page_timeouts = 0, page_fails = 0, ssl_accepts = 0,
-                  ssl_handshakes = 0, ssl_resumed = 0, ssl_failures = 0, ssl_ktls = 0, ssl_ktls_fallbacks = 0, ssl_direct = 0,
+                  ssl_handshakes = 0, ssl_resumed = 0, ssl_failures = 0, pp_headers = 0, pp_failures = 0, ssl_ktls = 0, ssl_ktls_fallbacks = 0, ssl_direct = 0,
                   ssl_cache_lookups = 0, ssl_cache_misses = 0,
                   ssl_srv_handshakes = 0, ssl_srv_resumed = 0, ssl_srv_failures = 0;
     std::int64_t conns = 0, buffers_out = 0, ssl_conns = 0;
