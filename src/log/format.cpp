@@ -383,6 +383,12 @@ Format::Format(std::string_view fmt) : source_(fmt) {
     }
 }
 
+bool Format::uses_frontend_addr() const {
+    for (const Item& it : items_)
+        if (it.var == Var::FrontendIp || it.var == Var::FrontendPort) return true;
+    return false;
+}
+
 std::size_t Format::render(const Fields& f, char* out, std::size_t cap) const {
     Out o{out, out + cap};
     bool last_space = true;  // no separator at the start of a line

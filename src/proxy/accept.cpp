@@ -165,24 +165,32 @@ void Worker::on_accept(std::size_t li, const shard::Cqe& e) {
 void Worker::accept_conn(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind) {
     st_.shard.accepts.inc();
     const config::Frontend& f = cfg_.frontends[fe];
-    auto dst_port = [&] { return bind >= 0 ? f.binds[std::size_t(bind)].addr.port() : std::uint16_t(0); };
+    bool header = bind >= 0 && f.binds[std::size_t(bind)].accept_proxy;
     if (__builtin_expect(!f.tcp_conn_rules.empty(), 0)) {
         // tcp-request connection: decided before anything is allocated for the connection. Only what
         // exists without data is fetched (the configuration refuses payload fetches here).
         rules::Txn t;
         t.cfg = &cfg_;
         t.src = peer;
-        t.dst_port = bind >= 0 ? int(dst_port()) : -1;
-        if (rules::run_tcp_rules(f.tcp_conn_rules, f.http.acls, t) == rules::TcpVerdict::Reject) {
+        t.dst_port = bind >= 0 ? int(f.binds[std::size_t(bind)].addr.port()) : -1;
+        // the local address, where the bind names one (a wildcard bind's is not known here)
+        if (bind >= 0 && !pp_wildcard_addr(fe, bind)) t.dst = &f.binds[std::size_t(bind)].addr.ss;
+        if (rules::run_tcp_rules(f.tcp_conn_rules, f.http.acls, t, &header) == rules::TcpVerdict::Reject) {
             st_.fe[fe].dcon.inc();  // HAProxy's denied connections
             io_.close_slot(slot, UserData::pack_raw(kOpCancelAccept, 0, 0));
             return;
         }
     }
-    st_.fe[fe].stot.inc();
-    if (is_http_fe(fe)) h1_->http_accept(slot, fe, peer, bind);
-    else tcp_->accept(slot, fe, peer, dst_port(), bind);
-    if (shard_full() || !fe_has_room(fe)) update_accepting();
+    // a PROXY header to read, or the local address of a wildcard bind to learn (preface.cpp)
+    if (__builtin_expect(header || fe_needs_dst_[fe], 0)) {
+        if (header || pp_wildcard(fe, bind)) {
+            pp_begin(slot, fe, peer, bind, header);
+            return;
+        }
+        start_conn(slot, fe, peer, bind, pp_local(fe, bind));
+        return;
+    }
+    start_conn(slot, fe, peer, bind, nullptr);
 }
 
 void Worker::conn_started(std::uint32_t fe) {

@@ -110,7 +110,7 @@ void H1Proxy::http_init() {
     http_limits_.max_body = std::uint64_t(std::max<std::int64_t>(0, cfg_.global.max_body));
 }
 
-void H1Proxy::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind) {
+void H1Proxy::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind, PpInfo* pp) {
     H1Conn* s = w_.stopping_ ? nullptr : hsessions_.make();
     const tls::BindTls* tb = w_.tls_->bind(fe, bind);
     if (s && tb) {
@@ -125,10 +125,12 @@ void H1Proxy::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* pe
     if (!s) {
         io_.close_slot(slot, UserData::pack_raw(kOpCancelAccept, 0, 0));
         st_.fe[fe].dcon.inc();
+        w_.pp_free(pp);
         return;
     }
     s->gen = ++w_.gen_;
     s->fe = fe;
+    s->pp = pp;
     s->cli.slot = slot;
     s->timer.owner = s;
     s->timer.kind = kHTimerClient;
@@ -258,6 +260,7 @@ void H1Proxy::http_end_of_turn() {
             st_.shard.ssl_conns.dec();
             delete s->tls;
         }
+        w_.pp_free(s->pp);
         hsessions_.destroy(s);
     }
     hreleased_.clear();
@@ -353,6 +356,7 @@ void H1Proxy::h_log(H1Conn* s) {
     const std::int64_t now = r_.now_ms();
     log::Fields f;
     s->peer.get(f.client);
+    if (s->pp && s->pp->has_dst) s->pp->dst.get(f.frontend_addr);
     f.accept_epoch_ms = w_.wall_offset_ms_ + s->t_req;
     f.frontend = cfg_.frontends[s->fe].name;
     f.backend = s->be >= 0 ? std::string_view(cfg_.backends[std::size_t(s->be)].name) : f.frontend;

@@ -375,6 +375,12 @@ void H1Proxy::h_start_request(H1Conn* s, http::RequestHead& req, const char* bas
     rules::Txn t;
     t.req = &req;
     t.src = &peer;
+    sockaddr_storage dst;
+    if (s->pp && s->pp->has_dst) [[unlikely]] {
+        s->pp->dst.get(dst);
+        t.dst = &dst;
+        t.dst_port = rules::addr_port(&dst);
+    }
     t.tls = s->tls ? &s->tls->facts() : nullptr;  // no call: the facts were read at the handshake
     t.cfg = &cfg_;
     t.arena = &arena_;

@@ -139,6 +139,12 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
     sockaddr_storage peer;
     s->peer.get(peer);
     t.src = &peer;
+    sockaddr_storage dst;
+    if (s->pp && s->pp->has_dst) [[unlikely]] {
+        s->pp->dst.get(dst);
+        t.dst = &dst;
+        t.dst_port = rules::addr_port(&dst);
+    }
     t.tls = s->tls ? &s->tls->facts() : nullptr;  // no call: the facts were read at the handshake
     t.cfg = &cfg_;
     t.arena = &arena_;
@@ -357,7 +363,10 @@ void H1Proxy::c_release(H1SrvConn* c, bool reusable) {
         srv.c->scur.dec();
     }
     const auto& bcfg = cfg_.backends[std::size_t(c->be)];
-    if (reusable && !w_.stopping_ && bcfg.http_reuse == config::HttpReuse::Never && c->state == H1SrvConn::Ready && s &&
+    // a connection that began with a PROXY header speaks for this client only (HAProxy 2.6 hashes
+    // the header into the connection's identity): kept for it as with http-reuse never
+    const bool priv = bcfg.http_reuse == config::HttpReuse::Never || srv.cfg->send_proxy;
+    if (reusable && !w_.stopping_ && priv && c->state == H1SrvConn::Ready && s &&
         s->state == HState::Active && !s->has(kH1CloseAfter)) {
         // http-reuse never: never shared, but kept for the next request of the same client connection
         c->state = H1SrvConn::Idle;
@@ -366,7 +375,7 @@ void H1Proxy::c_release(H1SrvConn* c, bool reusable) {
         const config::Millis ts = bcfg.timeouts.server;
         r_.timers().schedule(&c->timer, r_.now_ms() + (ts > 0 ? std::min<std::int64_t>(ts, kPoolIdleMs) : kPoolIdleMs));
         c_maybe_rearm(c);
-    } else if (reusable && !w_.stopping_ && bcfg.http_reuse != config::HttpReuse::Never && c->state == H1SrvConn::Ready &&
+    } else if (reusable && !w_.stopping_ && !priv && c->state == H1SrvConn::Ready &&
                srv.c->idle_conn_cur.get() < kPoolMaxPerServer && (!c->tls || c->tls->buffered_in() == 0)) {
         c->state = H1SrvConn::Idle;
         if (c->tls) c->tls->trim();  // an idle connection holds no TLS buffer

@@ -101,7 +101,7 @@ void H1Proxy::h_use_server(H1Conn* s, int i) {
         }
         s->conn = nullptr;
     }
-    const bool may_share = !s->st->has(kH1SForceNew) && (bcfg.http_reuse == config::HttpReuse::Always ||
+    const bool may_share = !s->st->has(kH1SForceNew) && !srv.cfg->send_proxy && (bcfg.http_reuse == config::HttpReuse::Always ||
                                              bcfg.http_reuse == config::HttpReuse::Aggressive ||
                                              (bcfg.http_reuse == config::HttpReuse::Safe && !s->has(kH1FirstReq)));
     s->st->clear(kH1SForceNew);
@@ -171,6 +171,14 @@ void H1Proxy::h_use_server(H1Conn* s, int i) {
     st_.be[s->be].connect.inc();
     // the head (and any body that follows) queue on the connection while it connects
     h_keep_for_replay(s, false);
+    if (srv.cfg->send_proxy) [[unlikely]] {
+        // the PROXY header goes first, in clear (before a TLS server's ClientHello: counted as sealed)
+        sockaddr_storage src;
+        s->peer.get(src);
+        std::string* h = w_.pp_header(*srv.cfg, &src, s->pp, s->tls ? &s->tls->facts() : nullptr);
+        sendq_.push(c->out, Seg{h->data(), std::uint32_t(h->size()), net::BufRing::kNone, nullptr, h});
+        if (c->tls) c->tls_sealed = 1;
+    }
     if (s->st->pend_head) {
         sendq_.push(c->out, Seg{s->st->pend_head->data, s->st->pend_head->len, net::BufRing::kNone, s->st->pend_head});
         s->st->pend_head = nullptr;
@@ -273,14 +281,15 @@ void H1Proxy::c_connect_failed(H1SrvConn* c, int res) {
     s->conn = nullptr;
     // take the unsent request back
     HeadBuf* head = nullptr;
-    if (c->out.n > 0 && c->out.at(0).hb && !c->out.inflight) {
-        Seg& sg = c->out.at(0);
+    const std::uint8_t first = c->out.n > 0 && c->out.at(0).str ? 1 : 0;  // a PROXY header (made again)
+    if (c->out.n > first && c->out.at(first).hb && !c->out.inflight) {
+        Seg& sg = c->out.at(first);
         head = sg.hb;
         head->len = std::uint32_t(sg.p - head->data) + sg.len;  // untouched: nothing was sent
         sg.hb = nullptr;
     }
     // body buffers already moved to the connection cannot be replayed in order: give up on retrying
-    const bool replayable = head && c->out.n == 1;
+    const bool replayable = head && c->out.n == first + 1;
     c_close(c);
     --srv.cur;
     srv.c->inflight.dec();

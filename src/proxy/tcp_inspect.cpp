@@ -62,6 +62,11 @@ void TcpProxy::inspect(Session* s) {
     t.cfg = &cfg_;
     t.src = s->peer.ss_family != AF_UNSPEC ? &s->peer : nullptr;
     t.dst_port = s->dst_port;
+    sockaddr_storage dst;
+    if (s->pp && s->pp->has_dst) [[unlikely]] {
+        s->pp->dst.get(dst);
+        t.dst = &dst;
+    }
     t.payload = held_bytes(s);
     if (s->tls) t.tls = &s->tls->facts();
     const auto held = std::uint32_t(t.payload.size());
@@ -98,6 +103,11 @@ void TcpProxy::route(Session* s) {
     t.cfg = &cfg_;
     t.src = s->peer.ss_family != AF_UNSPEC ? &s->peer : nullptr;
     t.dst_port = s->dst_port;
+    sockaddr_storage dst;
+    if (s->pp && s->pp->has_dst) [[unlikely]] {
+        s->pp->dst.get(dst);
+        t.dst = &dst;
+    }
     t.payload = held_bytes(s);
     if (s->tls) t.tls = &s->tls->facts();
     t.payload_final = true;

@@ -37,7 +37,8 @@ void TcpProxy::pools(std::vector<pool::RawPool*>& out) {
 
 
 // A connection accepted on a tcp frontend. `peer`: its address, when the listener asked for it.
-void TcpProxy::accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, std::uint16_t dst_port, int bind) {
+void TcpProxy::accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, std::uint16_t dst_port, int bind,
+                      PpInfo* pp) {
     Session* s = w_.stopping_ ? nullptr : sessions_.make();
     if (const tls::BindTls* tb = w_.tls_->bind(fe, bind); s && tb) [[unlikely]] {
         if ((s->tls = w_.tls_->accept_conn(*tb))) {
@@ -50,10 +51,12 @@ void TcpProxy::accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, 
     if (!s) {
         io_.close_slot(slot, UserData::pack_raw(kOpCancelAccept, 0, 0));
         st_.fe[fe].dcon.inc();
+        w_.pp_free(pp);
         return;
     }
     s->gen = ++w_.gen_;
     s->fe = fe;
+    s->pp = pp;
     s->side[kClient].slot = slot;
     s->last_ms[kClient] = r_.now_ms();
     s->t_accept = s->last_ms[kClient];
@@ -103,6 +106,7 @@ void TcpProxy::on_cqe(const UserData& u, const shard::Cqe& e) {
         case kOpPollOut1: on_poll(s, 1, true, e.res); break;
         case kOpInstall0: on_install(s, 0, e.res); break;
         case kOpInstall1: on_install(s, 1, e.res); break;
+        case kOpPpSend: on_pp_sent(s, e.res); break;
         case kOpCancel:
         case kOpClose: op_done(s); break;
         default: ES_BUG(false, "unknown op in user_data"); break;
@@ -231,6 +235,7 @@ void TcpProxy::tcp_log(Session* s) {
     log::Fields f;
     f.http = false;
     f.client = s->peer;
+    if (s->pp && s->pp->has_dst) s->pp->dst.get(f.frontend_addr);
     f.accept_epoch_ms = w_.wall_offset_ms_ + s->t_accept;
     f.frontend = cfg_.frontends[s->fe].name;
     f.backend = s->be >= 0 ? std::string_view(cfg_.backends[std::size_t(s->be)].name) : f.frontend;
@@ -433,6 +438,47 @@ void TcpProxy::established(Session* s) {
     const std::int64_t now = r_.now_ms();
     s->last_ms[kClient] = now;
     s->last_ms[kServer] = now;
+    if (srv.cfg->send_proxy && !s->pp_sent) [[unlikely]] {
+        pp_send(s);
+        return;
+    }
+    established_io(s);
+}
+
+// `send-proxy*`: the PROXY header leaves in a send of its own before any byte of the session
+// (before a TLS server's ClientHello too), then the session starts as any other.
+void TcpProxy::pp_send(Session* s) {
+    const ServerSlot& srv = lbs_[std::size_t(s->be)]->server(s->server);
+    s->pp_out = w_.pp_header(*srv.cfg, &s->peer, s->pp, s->tls ? &s->tls->facts() : nullptr);
+    Dir& d = s->dir[kClient];  // nothing goes to the server before it: its send slot is free
+    d.iov[0].iov_base = s->pp_out->data();
+    d.iov[0].iov_len = s->pp_out->size();
+    d.msg = msghdr{};
+    d.msg.msg_iov = d.iov;
+    d.msg.msg_iovlen = 1;
+    s->pending_ops += io_.sendmsg(s->side[kServer], &d.msg, MSG_WAITALL, ud(kOpPpSend, s));
+}
+
+void TcpProxy::on_pp_sent(Session* s, int res) {
+    --s->pending_ops;
+    const bool whole = s->pp_out && res == int(s->pp_out->size());
+    delete s->pp_out;
+    s->pp_out = nullptr;
+    if (s->state != SessState::Established) {
+        maybe_release(s);
+        return;
+    }
+    if (!whole) {  // -EPIPE, -ECONNRESET: the server is gone
+        count_abort(s, kServer);
+        close_session(s);
+        return;
+    }
+    s->pp_sent = true;
+    s->last_ms[kServer] = r_.now_ms();
+    established_io(s);
+}
+
+void TcpProxy::established_io(Session* s) {
     if ((s->tlsf & kTlsUser) || w_.tls_->upstream(s->be, s->server)) [[unlikely]] {
         tls_established(s);  // a TLS side: what the client sent meanwhile goes first (tcp_tls.cpp)
         return;
@@ -570,6 +616,12 @@ void TcpProxy::release(Session* s) {
         s->held = nullptr;
     }
     if (s->tls || s->stls) [[unlikely]] tls_release(s);
+    if (s->pp) [[unlikely]] {
+        w_.pp_free(s->pp);
+        s->pp = nullptr;
+    }
+    delete s->pp_out;  // a send of it may have been cut by the close; no op reads it any more
+    s->pp_out = nullptr;
     s->released = true;
     s->all_node.unlink();
     --w_.live_;

@@ -54,6 +54,7 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
         lbs_.push_back(std::make_unique<BackendLb>(cfg_.backends[b], st_.srv[b].get(), p_.nshards));
     apply_initial_server_states();
     fe_conns_.assign(cfg_.frontends.size(), 0);
+    pp_scratch_ = std::make_unique<std::uint8_t[]>(net::pp::kMaxHeader);
     fe_pending_.assign(cfg_.frontends.size(), 0);
     housekeeping_timer_.kind = kTimerHousekeeping;
     drain_timer_.kind = kTimerDrain;
@@ -64,6 +65,8 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
     h1_ = std::make_unique<H1Proxy>(*this);
     tcp_->pools(pools_);
     pools_.push_back(&pipes_.raw());
+    pools_.push_back(&prefaces_.raw());
+    pools_.push_back(&pp_infos_.raw());
     h1_->pools(pools_);
     for (const auto& [name, n] : p_.pool_hints)
         for (pool::RawPool* rp : pools_)
@@ -76,6 +79,9 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
             if (!fe.log_format.empty() && !fe.logs.empty()) fe_formats_[f] = std::make_unique<log::Format>(fe.log_format);
         }
     }
+    for (std::uint32_t f = 0; f < cfg_.frontends.size(); ++f)
+        fe_needs_dst_.push_back(frontend_sends_proxy(cfg_, f) || frontend_uses_dst(cfg_, f) ||
+                                (fe_formats_[f] && fe_formats_[f]->uses_frontend_addr()));
 }
 
 // An HTTP frontend needs each client's address (multishot accepts cannot return it) when it logs,
@@ -90,6 +96,7 @@ bool Worker::frontend_needs_addr(const config::Config& cfg, std::uint32_t f) {
         return false;
     };
     if (!fe.log_format.empty() && !fe.logs.empty()) return true;
+    if (frontend_sends_proxy(cfg, f)) return true;  // the header carries the client's address
     if (fe.mode != config::Mode::Http) {
         // mode tcp: its ACLs serve tcp-request rules and use_backend only
         for (const auto& a : fe.http.acls)
@@ -160,6 +167,7 @@ void Worker::on_cqe(const shard::Cqe& e) {
         case OpOwner::HttpClient: h1_->http_on_client_cqe(u, e); return;
         case OpOwner::HttpServer: h1_->http_on_server_cqe(u, e); return;
         case OpOwner::L4Session: break;
+        case OpOwner::Preface: pp_on_cqe(u, e); return;
         case OpOwner::None: ES_BUG(false, "unknown op in user_data"); return;
     }
     tcp_->on_cqe(u, e);
@@ -191,6 +199,7 @@ void Worker::on_message(const shard::Message& m) {
         stopping_ = true;
         for (std::size_t i = 0; i < listeners_.size(); ++i) pause_accept(i);
         // hard stop: every connection ends now (soft stop/drain belongs to the reload path)
+        pp_stop();
         tcp_->stop();
         h1_->http_stop();
         r_.timers().cancel(&housekeeping_timer_);
@@ -210,6 +219,10 @@ void Worker::on_timer(shard::Timer* t) {
     }
     if (t->kind == kTimerTrim) {
         if (trim_pools() > 0 && !stopping_) r_.timers().schedule(&trim_timer_, r_.now_ms() + kFastTrimMs);
+        return;
+    }
+    if (t->kind == kTimerPreface) {
+        pp_on_timer(static_cast<Preface*>(t->owner));
         return;
     }
     if (t->kind >= kHTimerClient) {

@@ -68,6 +68,7 @@ public:
     std::size_t render(const Fields& f, char* out, std::size_t cap) const;
 
     bool empty() const { return items_.empty(); }
+    bool uses_frontend_addr() const;  // %fi or %fp: the address the client connected to
     const std::string& source() const { return source_; }
 
     enum class Var : std::uint8_t;  // defined in format.cpp

@@ -53,7 +53,7 @@ public:
     void h_on_timer(shard::Timer* t);
     std::size_t queued(std::size_t be) const { return hqueues_[be].size(); }
     // a new client connection, on bind `bind` of frontend `fe` (-1: not known, plain)
-    void http_accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind = -1);
+    void http_accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind = -1, PpInfo* pp = nullptr);
     void http_on_client_cqe(const shard::UserData& u, const shard::Cqe& e);  // ops owned by HttpClient
     void http_on_server_cqe(const shard::UserData& u, const shard::Cqe& e);  // ops owned by HttpServer
     void http_end_of_turn();

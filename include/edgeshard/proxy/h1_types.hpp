@@ -54,6 +54,7 @@ using OutQ = net::SendQueue;
 using InQ = net::BufChain;
 
 struct H1Conn;
+struct PpInfo;
 struct H1Stream;
 
 // The flag word of a server connection (H1SrvConn::flags); show_c1_flags() renders it.
@@ -259,6 +260,7 @@ struct H1Conn {
     HState state = HState::Active;
     std::uint8_t tls_sealed = 0;   // TLS: the first pieces of `out` that are records (the rest is plaintext)
     tls::Conn* tls = nullptr;      // TLS bind: the record layer (null: plain)
+    PpInfo* pp = nullptr;          // a PROXY header's addresses and TLVs, the local address (preface.hpp)
 
     // The current exchange's phases; between exchanges a request head is awaited, no response.
     ReqPhase req_phase() const { return st ? st->req : ReqPhase::Head; }

@@ -31,6 +31,7 @@ enum Op : std::uint8_t {
     kOpInstall1,
     kOpCancel,
     kOpClose,
+    kOpPpSend,  // the PROXY header to the server, before anything else
     // HTTP client connection (obj = H1Conn*)
     kHOpCliRecv,
     kHOpCliSend,
@@ -51,10 +52,16 @@ enum Op : std::uint8_t {
     kHOpSrvInstall,
     kHOpSrvPollIn,  // bytes on the server socket for the spliced body
     kHOpSrvShut,    // SHUT_WR: the client half-closed a tunnel
+    // a connection before its protocol starts (obj = Preface*): PROXY header, local address
+    kOpPpPeek,
+    kOpPpEat,
+    kOpPpInstall,
+    kOpPpCancel,
+    kOpPpClose,
     kOpEnd
 };
 
-enum class OpOwner : std::uint8_t { None, Listener, L4Session, HttpClient, HttpServer };
+enum class OpOwner : std::uint8_t { None, Listener, L4Session, HttpClient, HttpServer, Preface };
 
 namespace detail {
 // owners apart from names: dispatch reads one byte per completion from a 256-byte table
@@ -87,6 +94,7 @@ struct OpTable {
         set(kOpInstall1, OpOwner::L4Session, "install-server");
         set(kOpCancel, OpOwner::L4Session, "cancel");
         set(kOpClose, OpOwner::L4Session, "close");
+        set(kOpPpSend, OpOwner::L4Session, "pp-send");
         set(kHOpCliRecv, OpOwner::HttpClient, "h1-cli-recv");
         set(kHOpCliSend, OpOwner::HttpClient, "h1-cli-send");
         set(kHOpCliShut, OpOwner::HttpClient, "h1-cli-shut");
@@ -105,6 +113,11 @@ struct OpTable {
         set(kHOpSrvInstall, OpOwner::HttpServer, "h1-srv-install");
         set(kHOpSrvPollIn, OpOwner::HttpServer, "h1-srv-pollin");
         set(kHOpSrvShut, OpOwner::HttpServer, "h1-srv-shut");
+        set(kOpPpPeek, OpOwner::Preface, "pp-peek");
+        set(kOpPpEat, OpOwner::Preface, "pp-eat");
+        set(kOpPpInstall, OpOwner::Preface, "pp-install");
+        set(kOpPpCancel, OpOwner::Preface, "pp-cancel");
+        set(kOpPpClose, OpOwner::Preface, "pp-close");
     }
 };
 inline constexpr OpTable kOpTable{};

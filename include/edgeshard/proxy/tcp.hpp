@@ -34,7 +34,8 @@ public:
 
     // a new client connection; `dst_port`: the port of the listener that accepted it, `bind` its
     // bind line (TLS binds terminate TLS)
-    void accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, std::uint16_t dst_port, int bind);
+    void accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, std::uint16_t dst_port, int bind,
+                PpInfo* pp = nullptr);
     void start_pending();  // accepted beyond a limit: start those that now have room
     void on_cqe(const shard::UserData& u, const shard::Cqe& e);
     void on_timer(shard::Timer* t);
@@ -90,6 +91,9 @@ private:
     void on_connect(Session* s, int res);
     void connect_failed(Session* s);
     void established(Session* s);
+    void established_io(Session* s);  // after the PROXY header, if any: the directions start
+    void pp_send(Session* s);         // send-proxy: the header to the server first
+    void on_pp_sent(Session* s, int res);
     void server_slot_freed(Session* s);
 
     // transfer path

@@ -7,6 +7,7 @@
 #include <sys/uio.h>
 
 #include <cstdint>
+#include <string>
 
 #include "edgeshard/core/intrusive_list.hpp"
 #include "edgeshard/net/buf_ring.hpp"
@@ -22,11 +23,13 @@ class Conn;
 
 namespace es::proxy {
 
+struct PpInfo;
+
 
 // Inspecting: tcp-request content rules are deciding on the client's first bytes (no backend yet).
 // Handshake: a TLS bind's handshake is running (no backend yet).
 enum class SessState : std::uint8_t { Pending, Handshake, Inspecting, Queued, Connecting, Retrying, Established, Closing };
-enum TimerKind : std::uint8_t { kTimerIdle = 1, kTimerRetry, kTimerQueue, kTimerConnectWait, kTimerHousekeeping, kTimerDrain, kTimerTrim, kTimerInspect, kTimerHandshake };
+enum TimerKind : std::uint8_t { kTimerIdle = 1, kTimerRetry, kTimerQueue, kTimerConnectWait, kTimerHousekeeping, kTimerDrain, kTimerTrim, kTimerInspect, kTimerHandshake, kTimerPreface };
 
 inline constexpr int kClient = 0;
 inline constexpr int kServer = 1;
@@ -94,6 +97,9 @@ struct Session {
     net::SendQueue tq[2];
     std::uint8_t tls_sealed[2] = {0, 0};  // the first pieces of tq[side] that are records
     std::uint8_t tlsf = 0;                // kTls* bits
+    bool pp_sent = false;                 // the PROXY header went to the server (send-proxy)
+    PpInfo* pp = nullptr;                 // a PROXY header's addresses and TLVs, the local address (preface.hpp)
+    std::string* pp_out = nullptr;        // the PROXY header being sent
 };
 
 enum : std::uint8_t {

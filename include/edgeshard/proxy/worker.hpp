@@ -27,6 +27,7 @@
 #include "edgeshard/net/pipe.hpp"
 #include "edgeshard/pool/pool.hpp"
 #include "edgeshard/proxy/lb.hpp"
+#include "edgeshard/proxy/preface.hpp"
 #include "edgeshard/proxy/tcp_types.hpp"
 #include "edgeshard/shard/reactor.hpp"
 #include "edgeshard/shard/runtime.hpp"
@@ -87,6 +88,10 @@ public:
 
     std::vector<const pool::RawPool*> pools() const;
     static bool frontend_needs_addr(const config::Config& cfg, std::uint32_t fe);
+    // a backend the frontend may route to sends PROXY headers to its servers (the client's
+    // addresses, both ends, are needed)
+    static bool frontend_sends_proxy(const config::Config& cfg, std::uint32_t fe);
+    static bool frontend_uses_dst(const config::Config& cfg, std::uint32_t fe);
     const net::BufRing& buffers() const { return *bufs_; }
 
     // A client connection accepted on frontend `fe` (direct descriptor `slot`, `peer` its address
@@ -133,6 +138,29 @@ private:
     bool shard_full() const { return p_.conn_limit > 0 && conns_ >= p_.conn_limit; }
     // a new connection on `fe` may start now (no limit reached, nobody waiting before it)
     bool may_start(std::uint32_t fe) const { return !shard_full() && fe_has_room(fe) && fe_pending_[fe] == 0; }
+    // the connection's protocol starts (`pp`: what its preface learnt, owned by the session from here)
+    void start_conn(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind, PpInfo* pp);
+    // before the protocol (preface.cpp): the PROXY header, the local address of a wildcard bind
+    void pp_begin(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind, bool header);
+    void pp_on_cqe(const shard::UserData& u, const shard::Cqe& e);
+    void pp_on_timer(Preface* p);
+    void pp_peek(Preface* p);
+    void pp_fail(Preface* p, net::pp::Err why, const sockaddr_storage* carried = nullptr);
+    void pp_log(const Preface* p, net::pp::Err why, const sockaddr_storage* carried);
+    void pp_finish(Preface* p);
+    void pp_maybe_release(Preface* p);
+    void pp_stop();
+    PpInfo* pp_local(std::uint32_t fe, int bind);
+    bool pp_wildcard(std::uint32_t fe, int bind) const;  // its local address must be asked for
+    bool pp_wildcard_addr(std::uint32_t fe, int bind) const;  // the bind's address is a wildcard
+    // The PROXY header a `send-proxy*` server gets first: the client's address `src`, the
+    // destination and TLVs from `pp`, the client's TLS handshake (`tls`, null in clear). Owned by the
+    // caller (a send queue's segment deletes it once sent).
+    std::string* pp_header(const config::Server& srv, const sockaddr_storage* src, const PpInfo* pp,
+                           const tls::Facts* tls);  // frontends sending PROXY headers: dst from a concrete bind
+    void pp_free(PpInfo* pp) {
+        if (pp) pp_infos_.destroy(pp);
+    }
     void conn_started(std::uint32_t fe);  // counts towards the shard's and the frontend's limits
     void conn_ended(std::uint32_t fe);    // frees its slot: waiting connections start, accepting resumes
     // Starts, in order, the connections in `q` (accepted beyond a limit) that now have room.
@@ -194,6 +222,15 @@ private:
     shard::Timer housekeeping_timer_;
     shard::Timer trim_timer_;  // pool trims every kFastTrimMs while they release objects
     std::uint8_t gen_ = 0;
+
+    // prefaces (preface.cpp)
+    pool::ObjectPool<Preface> prefaces_{"preface"};
+    pool::ObjectPool<PpInfo> pp_infos_{"pp_info"};
+    core::ListNode prefaces_all_;
+    // per frontend: the address each client connected to is needed (frontend_sends_proxy, %fi/%fp logged)
+    std::vector<std::uint8_t> fe_needs_dst_;
+    std::unique_ptr<std::uint8_t[]> pp_scratch_;  // where consumed headers go (never read)
+    std::unique_ptr<log::Format> pp_log_fmt_;      // the head of HAProxy's embryonic log line
 
     std::vector<pool::RawPool*> pools_;  // every pool of the shard's proxy (show pools, idle trims)
     std::unique_ptr<TlsIo> tls_;     // TLS binds and output queues, shared by both protocols
