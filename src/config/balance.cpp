@@ -40,6 +40,49 @@ std::string parse_balance_hdr(const std::string& inner, BalanceSpec& b) {
 
 }  // namespace
 
+void kw_cookie(ParseState&, ProxyDraft& px, const Line& line) {
+    CookieSpec c;
+    c.where = line.at;
+    c.name = arg_or_fail(line, 1, "cookie", "a cookie name");
+    if (!http::is_token(c.name)) fail(line.at, "'cookie': " + squote(c.name) + " is not a cookie name");
+    bool mode_set = false;
+    auto set_mode = [&](CookieSpec::Mode m) {
+        if (mode_set) fail(line.at, "cookie 'rewrite', 'insert' and 'prefix' modes are incompatible");
+        c.mode = m;
+        mode_set = true;
+    };
+    for (std::size_t i = 2; i < line.words.size(); ++i) {
+        const std::string& w = line.words[i];
+        if (w == "insert") set_mode(CookieSpec::Mode::Insert);
+        else if (w == "rewrite") set_mode(CookieSpec::Mode::Rewrite);
+        else if (w == "prefix") set_mode(CookieSpec::Mode::Prefix);
+        else if (w == "indirect") c.indirect = true;
+        else if (w == "nocache") c.nocache = true;
+        else if (w == "postonly") c.postonly = true;
+        else if (w == "preserve") c.preserve = true;
+        else if (w == "httponly") c.httponly = true;
+        else if (w == "secure") c.secure = true;
+        else if (w == "domain") c.domains.push_back(arg_or_fail(line, ++i, "cookie domain", "a domain"));
+        else if (w == "maxidle" || w == "maxlife" || w == "dynamic" || w == "attr")
+            fail(line.at, "'cookie' option " + squote(w) + " is not supported in this version (cookies carry no "
+                          "dates or generated values here): supported: insert, rewrite, prefix, indirect, nocache, "
+                          "postonly, preserve, httponly, secure, domain");
+        else
+            fail(line.at, "unknown 'cookie' option " + squote(w) +
+                              did_you_mean(w, {"insert", "rewrite", "prefix", "indirect", "nocache", "postonly",
+                                               "preserve", "httponly", "secure", "domain", "maxidle", "maxlife",
+                                               "dynamic", "attr"}));
+    }
+    // without a mode the cookie is only read: the application sets it to the server's value itself
+    if (!mode_set) c.mode = CookieSpec::Mode::Passive;
+    // HAProxy 2.6's own refusals, in its words
+    if (c.mode == CookieSpec::Mode::Rewrite && c.indirect)
+        fail(line.at, "cookie 'rewrite' and 'indirect' modes are incompatible");
+    if (c.preserve && c.mode != CookieSpec::Mode::Insert && !c.indirect)
+        fail(line.at, "cookie 'preserve' requires at least 'insert' or 'indirect'");
+    px.be.cookie = std::move(c);
+}
+
 void kw_balance(ParseState&, ProxyDraft& px, const Line& line) {
     constexpr std::string_view kSupported =
         " (supported: roundrobin, leastconn, source, uri, hdr(<name>), random)";

@@ -60,8 +60,7 @@ constexpr Entry kProxyRefused[] = {
     {"ignore-persist", "persistence rules are not supported in this version"},
     {"stick-table", "stick tables are not supported yet"},
     {"stick", "stickiness rules are not supported yet"},
-    {"cookie", "cookie persistence is not supported in this version"},
-    {"dynamic-cookie-key", "cookie persistence is not supported in this version"},
+    {"dynamic-cookie-key", "dynamic cookies are not supported in this version: give each server its 'cookie'"},
     {"source", "choosing the source address of server connections is not supported yet"},
     {"rate-limit", "rate limits are not supported yet (refused rather than silently not limiting)"},
     {"reqadd", "'reqadd' was removed from HAProxy: use 'http-request add-header'"},
@@ -122,7 +121,6 @@ constexpr Entry kOptionRefused[] = {
     {"transparent", "transparent proxying is not supported"},
     {"http_proxy", "forward proxying ('option http_proxy') is not supported"},
     {"nolinger", "'option nolinger' is not supported yet (it changes how connections close)"},
-    {"persist", "persistence is not supported in this version"},
     {"originalto", "the X-Original-To header is not supported in this version"},
     {"http-restrict-req-hdr-names", "header name filtering is not supported in this version"},
 };
@@ -400,6 +398,12 @@ void parse_option(ParseState& st, ProxyDraft& px, const Line& line, bool negated
         px.be.redispatch_interval = interval == 0 ? -1 : interval;
         return;
     }
+    if (name == "persist") {
+        no_more_args(line, next, kw + " persist");
+        if (!has_be(px)) return warn_capability(st, px, line.at, kw + " persist", kCapBe);
+        px.be.persist = !negated;
+        return;
+    }
     if (http_option(st, px, line, name, negated) || log_option(st, px, line, name, negated) ||
         check_option(st, px, line, name, negated))
         return;
@@ -409,7 +413,7 @@ void parse_option(ParseState& st, ProxyDraft& px, const Line& line, bool negated
     }
     if (const auto* e = find_entry(name, kOptionRefused))
         fail(line.at, squote("option " + name) + " is not supported: " + std::string(e->why));
-    std::vector<std::string_view> names = {"redispatch", "forwardfor",  "httpclose",  "http-server-close",
+    std::vector<std::string_view> names = {"redispatch", "persist", "forwardfor",  "httpclose",  "http-server-close",
                                            "http-keep-alive", "httplog", "tcplog", "dontlognull", "httpchk",
                                            "allbackups", "log-health-checks", "tcp-check", "redis-check", "smtpchk"};
     add_names(names, kOptionIgnored);
@@ -650,6 +654,7 @@ constexpr Keyword kProxyKeywords[] = {
     {"server", kCapBe, true, kw_server},
     {"default-server", kCapBe | kCapDefaults, true, kw_default_server},
     {"balance", kCapBe | kCapDefaults, false, kw_balance},
+    {"cookie", kCapBe | kCapDefaults, false, kw_cookie},
     {"retries", kCapBe | kCapDefaults, false, kw_retries},
     {"hash-type", kCapBe | kCapDefaults, false, kw_hash_type},
     {"http-reuse", kCapBe | kCapDefaults, false, kw_http_reuse},

@@ -49,7 +49,6 @@ constexpr std::string_view kServerNoop[] = {"no-tfo"};
 constexpr Entry kServerRefused[] = {
     {"minconn", "dynamic server limits are not supported yet"},
     {"maxqueue", "queue limits are not supported yet"},
-    {"cookie", "cookie persistence is not supported in this version"},
     {"redir", "server redirects ('redir') are not supported in this version"},
     {"source", "choosing the source address of server connections is not supported yet"},
     {"usesrc", "choosing the source address of server connections is not supported yet"},
@@ -224,6 +223,8 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
         } else if (opt == "proxy-v2-options") {
             sd.pp_opts |= proxy_v2_options(line, arg_or_fail(line, ++i, opt, "a list among ssl, cert-cn, ssl-cipher, "
                                                                          "cert-sig, cert-key, authority, crc32c, unique-id"));
+        } else if (opt == "cookie") {
+            sd.cookie = arg_or_fail(line, ++i, opt, "the value of the backend's persistence cookie for this server");
         } else if (opt == "check-send-proxy") {
             sd.check.send_proxy = true;
         } else if (opt == "agent-check" || opt == "no-agent-check") {
@@ -294,7 +295,7 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
                     "weight", "maxconn", "disabled", "enabled", "backup", "no-backup", "check", "no-check",
                     "inter", "fastinter", "downinter", "rise", "fall", "port", "addr", "check-ssl", "no-check-ssl",
                     "check-sni", "slowstart", "on-marked-down", "on-marked-up", "check-send-proxy", "init-addr", "agent-check",
-                    "send-proxy", "send-proxy-v2", "send-proxy-v2-ssl", "send-proxy-v2-ssl-cn", "proxy-v2-options",
+                    "cookie", "send-proxy", "send-proxy-v2", "send-proxy-v2-ssl", "send-proxy-v2-ssl-cn", "proxy-v2-options",
                     "no-send-proxy", "no-send-proxy-v2", "no-send-proxy-v2-ssl", "no-send-proxy-v2-ssl-cn",
                     "no-agent-check", "agent-port", "agent-inter", "agent-send", "agent-addr", "observe",
                     "error-limit", "on-error", "ssl", "no-ssl", "verify", "ca-file", "crl-file",
@@ -416,6 +417,7 @@ void parse_server(ParseState& st, ProxyDraft& px, const Line& line) {
     s.backup = sd.backup;
     s.send_proxy = sd.send_proxy;
     s.pp_opts = sd.pp_opts;
+    s.cookie = sd.cookie;
     s.check = sd.check;
     if (s.check.agent && s.check.agent_port == 0)
         fail(line.at, "server " + squote(px.name + "/" + name) + ": 'agent-check' needs an agent port ('agent-port <port>')");

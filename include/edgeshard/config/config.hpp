@@ -306,6 +306,7 @@ struct Server {
     // with the v2 TLVs of `proxy-v2-options` (net::pp::V2Opt bits)
     std::uint8_t send_proxy = 0;
     std::uint16_t pp_opts = 0;
+    std::string cookie;  // `cookie VALUE`: the persistence cookie's value for this server (empty: none)
     ServerCheck check;
     std::shared_ptr<const ServerTlsOptions> tls;  // null: the server is reached in clear
     Location where;
@@ -385,6 +386,18 @@ struct BalanceSpec {
 // The balancer keeps server indexes of hashing algorithms in 16 bits; the configuration refuses more.
 inline constexpr std::size_t kMaxHashedServers = 65535;
 
+// `cookie NAME insert|rewrite|prefix [indirect] [nocache] [postonly] [preserve] [httponly] [secure]
+// [domain D]...`: HAProxy's cookie persistence (a request carrying a server's `cookie` value goes to
+// that server while it is up). Mode None: no persistence cookie; Passive (no mode written): the
+// application sets the cookie to the server's value itself, requests are only read.
+struct CookieSpec {
+    enum class Mode : std::uint8_t { None, Passive, Insert, Rewrite, Prefix } mode = Mode::None;
+    std::string name;
+    bool indirect = false, nocache = false, postonly = false, preserve = false, httponly = false, secure = false;
+    std::vector<std::string> domains;
+    Location where;
+};
+
 struct Backend {
     std::string name;
     std::uint32_t id = 0;  // index in Config::backends
@@ -396,6 +409,8 @@ struct Backend {
     int redispatch_interval = -1;  // HAProxy semantics: -1 = on the last retry, P>0 = every Pth retry
     std::vector<Server> servers;
     bool allbackups = false;  // option allbackups: every backup server takes traffic, not the first
+    CookieSpec cookie;
+    bool persist = false;     // option persist: a cookie sends to its server even when it is DOWN
     BackendCheck check;
     // `log` lines of the backend (or `log global`): where its servers' state changes go (HAProxy
     // sends "Server be/s is DOWN..." to the backend's loggers); log-tag as a frontend's

@@ -827,3 +827,34 @@ TEST_CASE("PROXY protocol words: accept-proxy, expect-proxy, send-proxy and prox
                                    "    default_backend tail_be\n");
     CHECK_FALSE(has_warning(cfg2, {"never reached"}));
 }
+
+TEST_CASE("cookie persistence: the backend's cookie line, server values, option persist and HAProxy's refusals") {
+    using M = es::config::CookieSpec::Mode;
+    const auto cfg = load(kTail +
+                          "defaults d\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n"
+                          "    cookie SRV insert indirect nocache httponly secure domain .a.example domain .b.example\n"
+                          "backend b1 from d\n    option persist\n    server s1 127.0.0.1:1 cookie one\n    server s2 127.0.0.1:2\n"
+                          "backend b2 from d\n    cookie JSESSIONID prefix\n    server s1 127.0.0.1:1 cookie x\n"
+                          "backend b3 from d\n    cookie SRVID\n    server s1 127.0.0.1:1 cookie x\n");
+    const auto& b1 = *cfg.find_backend("b1");
+    CHECK(b1.cookie.mode == M::Insert);
+    CHECK(b1.cookie.name == "SRV");
+    CHECK(b1.cookie.indirect);
+    CHECK(b1.cookie.nocache);
+    CHECK(b1.cookie.httponly);
+    CHECK(b1.cookie.secure);
+    CHECK(b1.cookie.domains == std::vector<std::string>{".a.example", ".b.example"});
+    CHECK(b1.persist);
+    CHECK(b1.servers[0].cookie == "one");
+    CHECK(b1.servers[1].cookie.empty());
+    CHECK(cfg.find_backend("b2")->cookie.mode == M::Prefix);
+    CHECK_FALSE(cfg.find_backend("b2")->persist);
+    CHECK(cfg.find_backend("b3")->cookie.mode == M::Passive);  // no mode written: only read
+    const std::string be = kTail + "backend b\n    mode http\n";
+    expect_error(be + "    cookie SRV insert rewrite\n", 13, {"cookie 'rewrite', 'insert' and 'prefix' modes are incompatible"});
+    expect_error(be + "    cookie SRV rewrite indirect\n", 13, {"cookie 'rewrite' and 'indirect' modes are incompatible"});
+    expect_error(be + "    cookie SRV prefix preserve\n", 13, {"cookie 'preserve' requires at least 'insert' or 'indirect'"});
+    expect_error(be + "    cookie SRV insert maxidle 10m\n", 13, {"'cookie' option 'maxidle' is not supported"});
+    expect_error(be + "    cookie SRV insert indirec\n", 13, {"unknown 'cookie' option 'indirec'", "did you mean 'indirect'"});
+    expect_error(be + "    server s1 127.0.0.1:1 cookie\n", 13, {"'cookie' expects"});
+}
