@@ -374,8 +374,8 @@ void H1Proxy::h_log(H1Conn* s) {
     f.bytes_uploaded = s->bytes_in;
     f.term[0] = x->term[0];
     f.term[1] = x->term[1];
-    f.term[2] = '-';
-    f.term[3] = '-';
+    f.term[2] = x->ck_req;  // cookie persistence letters ('-' without a persistence cookie)
+    f.term[3] = x->ck_rsp;
     f.actconn = w_.conns_;
     f.feconn = w_.fe_conns_[s->fe];
     f.beconn = s->be >= 0 ? int(st_.be[s->be].scur.get()) : 0;

@@ -191,9 +191,14 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
     w.put(" ");
     w.put(rsp.reason);
     w.put("\r\n");
+    const bool ck = bcfg.cookie.mode != config::CookieSpec::Mode::None && !interim && s->st->server >= 0;
     for (std::uint16_t i = 0; i < rsp.nheaders; ++i) {
         const http::Header& h = rsp.headers[i];
         if (h.hop || h.removed) continue;
+        if (ck && http::iequals(h.name, "set-cookie")) [[unlikely]] {
+            h_cookie_server_set(s, h, w);
+            continue;
+        }
         w.header(h.name, h.value);
     }
     if (upgrade) {
@@ -207,6 +212,7 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
         else if (s->st->has(kH1SHttp10)) w.put("Connection: keep-alive\r\n");
     }
     for (int i = 0; i < edits_.nadds; ++i) w.header(edits_.adds[i].name, edits_.adds[i].value);
+    if (ck) [[unlikely]] h_cookie_insert(s, rsp, w);
     w.put("\r\n");
     if (w.overflow) {
         sendq_.blocks.destroy(hb);

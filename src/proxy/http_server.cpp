@@ -39,7 +39,8 @@ PickInput H1Proxy::h_pick_input(const H1Conn* s, sockaddr_storage& src) const {
 void H1Proxy::h_assign_server(H1Conn* s, int exclude) {
     BackendLb& lb = *lbs_[std::size_t(s->be)];
     sockaddr_storage src;
-    const int i = lb.pick(h_pick_input(s, src), exclude);
+    int i = s->st->ck_srv >= 0 ? h_persist_pick(s, exclude) : BackendLb::kNone;
+    if (i == BackendLb::kNone) i = lb.pick(h_pick_input(s, src), exclude);
     if (i == BackendLb::kNone) {
         st_.be[s->be].econ.inc();
         s->st->term[0] = 's';
@@ -338,7 +339,8 @@ void H1Proxy::h_server_slot_freed(int be) {
         H1Conn* w = q.front();
         BackendLb& lb = *lbs_[std::size_t(be)];
         sockaddr_storage src;
-        const int i = lb.pick(h_pick_input(w, src), -1);
+        int i = w->st->ck_srv >= 0 ? h_persist_pick(w, -1) : BackendLb::kNone;
+        if (i == BackendLb::kNone) i = lb.pick(h_pick_input(w, src), -1);
         if (i == BackendLb::kFull) return;
         q.erase(q.begin());
         w->st->clear(kH1SQueued);

@@ -40,6 +40,10 @@
 
 namespace es::proxy {
 
+namespace h1 {
+struct Writer;
+}
+
 class H1Proxy : ShardCtx {
 public:
     explicit H1Proxy(Worker& w);
@@ -107,6 +111,12 @@ private:
     bool h_backend_rules(H1Conn* s, const http::RequestHead& req, rules::Txn& t);
     bool h_write_request_head(H1Conn* s, const http::RequestHead& req, const sockaddr_storage& peer);
     bool h_balance_key(H1Conn* s, const http::RequestHead& req);
+    // cookie persistence (http_cookie.cpp)
+    bool h_cookie_request(H1Conn* s, const http::RequestHead& req);
+    void h_cookie_write_req(h1::Writer& w, const http::Header& h, const config::CookieSpec& ck);
+    int h_persist_pick(H1Conn* s, int exclude);
+    void h_cookie_server_set(H1Conn* s, const http::Header& h, h1::Writer& w);
+    void h_cookie_insert(H1Conn* s, const http::ResponseHead& rsp, h1::Writer& w);
     bool h_check_body_start(H1Conn* s, const http::RequestHead& req, const char* base, std::size_t avail);
     PickInput h_pick_input(const H1Conn* s, sockaddr_storage& src) const;
     H1Stream* h_new_stream(H1Conn* s);

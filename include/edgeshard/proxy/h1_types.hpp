@@ -166,6 +166,7 @@ enum H1SFlag : std::uint16_t {
     kH1SForceNew = 1u << 6,    // NEW: the next server connection must be a new one (a replay)
     kH1SLogged = 1u << 7,      // LOGGED: the exchange has its access-log line
     kH1SHttp10 = 1u << 8,      // H10: HTTP/1.0 client asking for keep-alive: say so in the response
+    kH1SCookieKept = 1u << 9,  // CKKEEP: the server set the persistence cookie and `preserve` keeps it
 };
 std::string show_h1s_flags(std::uint16_t flags);
 
@@ -224,6 +225,10 @@ struct H1Stream {
     http::BodyKind req_body = http::BodyKind::None;
     http::BodyKind rsp_body = http::BodyKind::None;
     char term[3] = "--";
+    // cookie persistence (http_cookie.cpp): the server the request's cookie names (-1: none or not
+    // usable) and the log's letters for the request's cookie and the response's
+    std::int16_t ck_srv = -1;
+    char ck_req = '-', ck_rsp = '-';
 
     bool has(H1SFlag f) const { return (flags & f) != 0; }
     void set(H1SFlag f) { flags = std::uint16_t(flags | f); }
