@@ -38,10 +38,11 @@ stats::Layout stats_layout(const config::Config& cfg) {
         lb.name = b.name;
         lb.http = b.mode == config::Mode::Http;
         lb.algo = algo_name(b.balance.algo);
+        if (b.cookie.mode != config::CookieSpec::Mode::None) lb.cookie = b.cookie.name;
         lb.servers.reserve(b.servers.size());
         for (const config::Server& s : b.servers)
             lb.servers.push_back({s.name, int(s.id), s.maxconn, s.weight, s.disabled, format_addr(s.addr), s.backup,
-                                  s.check.observe != config::ServerCheck::Observe::None, s.unresolved});
+                                  s.check.observe != config::ServerCheck::Observe::None, s.unresolved, s.cookie});
         l.backends.push_back(std::move(lb));
     }
     return l;

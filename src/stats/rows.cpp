@@ -174,6 +174,7 @@ void fill_backend_row(const Snapshot& snap, std::size_t be, int shard, StatRow& 
     row[st::srv_abrt] = counter(v.srv_abrt);
     row[st::mode] = Field::str(mode_name(cb.http), Origin::Config, Nature::Gauge, Scope::Service);
     row[st::algo] = Field::str(cb.algo, Origin::Config, Nature::Gauge, Scope::Service);
+    if (!cb.cookie.empty()) row[st::cookie] = Field::str(cb.cookie, Origin::Config, Nature::Gauge, Scope::Service);
     row[st::uweight] = Field::u32(weight, Origin::Metric, Nature::Avg);
     const bool http = cb.http;
     fill_times(row, http, v.qtime, v.ctime, v.rtime, v.ttime);
@@ -258,6 +259,7 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
     row[st::srv_abrt] = counter(v.srv_abrt);
     if (!cs.addr.empty() && !cs.unresolved)
         row[st::addr] = Field::str(cs.addr, Origin::Config, Nature::Gauge, Scope::Service);
+    if (!cs.cookie.empty()) row[st::cookie] = Field::str(cs.cookie, Origin::Config, Nature::Gauge, Scope::Service);
     row[st::mode] = Field::str(mode_name(cb.http), Origin::Config, Nature::Gauge, Scope::Service);
     row[st::uweight] = Field::u32(rs.weight, Origin::Metric, Nature::Avg);
     const bool http = cb.http;

@@ -23,6 +23,7 @@ struct Layout {
         bool backup = false;
         bool observe = false;  // observe layer4|layer7 (its hanafail column is shown)
         bool unresolved = false;  // no address (init-addr none): "MAINT (resolution)", no addr
+        std::string cookie;       // `cookie VALUE` (the cookie column)
     };
     struct Frontend {
         std::string name;
@@ -33,6 +34,7 @@ struct Layout {
         std::string name;
         bool http = false;
         std::string algo = "roundrobin";  // HAProxy's `balance` name
+        std::string cookie;               // the persistence cookie's name (the cookie column)
         std::vector<Server> servers;
     };
     std::vector<Frontend> frontends;
