@@ -44,37 +44,45 @@ constexpr std::array<std::uint32_t, 256> make_crc_table() {
 constexpr auto kCrcTable = make_crc_table();
 
 // A dotted quad, strictly: four decimal octets of 1 to 3 digits, each at most 255. HAProxy reads
-// any digits here; a proxy in front of us never sends anything else, so we refuse it.
-bool read_ipv4(const char*& p, const char* end, in_addr& out) {
+// any digits here; a proxy in front of us never sends anything else, so we refuse it. The line's CR
+// ends every scan (it is neither a digit nor a dot), so no bound is checked byte by byte.
+bool read_ipv4(const char*& p, in_addr& out) {
+    const char* q = p;
     std::uint32_t a = 0;
     for (int k = 0; k < 4; ++k) {
-        if (k > 0) {
-            if (p >= end || *p != '.') return false;
-            ++p;
+        if (k > 0 && *q++ != '.') return false;
+        unsigned v = unsigned(*q) - '0';
+        if (v > 9) return false;
+        ++q;
+        unsigned d = unsigned(*q) - '0';
+        if (d <= 9) {
+            v = v * 10 + d;
+            d = unsigned(*++q) - '0';
+            if (d <= 9) {
+                v = v * 10 + d;
+                ++q;
+            }
         }
-        unsigned v = 0;
-        int digits = 0;
-        while (p < end && *p >= '0' && *p <= '9' && digits < 4) {
-            v = v * 10 + unsigned(*p - '0');
-            ++p;
-            ++digits;
-        }
-        if (digits == 0 || digits > 3 || v > 255) return false;
+        if (v > 255) return false;
         a = (a << 8) | v;
     }
+    p = q;
     out.s_addr = htonl(a);
     return true;
 }
 
-bool read_port(const char*& p, const char* end, std::uint16_t& out) {
-    unsigned v = 0;
-    int digits = 0;
-    while (p < end && *p >= '0' && *p <= '9') {
-        v = v * 10 + unsigned(*p - '0');
-        if (++digits > 5 || v > 65535) return false;
+// 1 to 5 digits, at most 65535 (the CR ends the scan, as above).
+bool read_port(const char*& p, std::uint16_t& out) {
+    unsigned v = unsigned(*p) - '0';
+    if (v > 9) return false;
+    ++p;
+    for (int k = 1; k < 5; ++k) {
+        const unsigned d = unsigned(*p) - '0';
+        if (d > 9) break;
+        v = v * 10 + d;
         ++p;
     }
-    if (digits == 0) return false;
+    if (v > 65535 || unsigned(*p) - '0' <= 9) return false;
     out = std::uint16_t(v);
     return true;
 }
@@ -119,10 +127,10 @@ Err parse_v1(const std::uint8_t* buf, std::size_t n, Header& h) {
     std::uint16_t sport = 0, dport = 0;
     if (v4) {
         in_addr s{}, d{};
-        if (!read_ipv4(p, eol, s) || p >= eol || *p++ != ' ') return Err::BadHdr;
-        if (!read_ipv4(p, eol, d) || p >= eol || *p++ != ' ') return Err::BadHdr;
-        if (!read_port(p, eol, sport) || p >= eol || *p++ != ' ') return Err::BadHdr;
-        if (!read_port(p, eol, dport) || p != eol) return Err::BadHdr;
+        if (!read_ipv4(p, s) || *p++ != ' ') return Err::BadHdr;
+        if (!read_ipv4(p, d) || *p++ != ' ') return Err::BadHdr;
+        if (!read_port(p, sport) || *p++ != ' ') return Err::BadHdr;
+        if (!read_port(p, dport) || p != eol) return Err::BadHdr;
         set4(h.src, &s, htons(sport));
         set4(h.dst, &d, htons(dport));
     } else {
@@ -139,8 +147,8 @@ Err parse_v1(const std::uint8_t* buf, std::size_t n, Header& h) {
         in6_addr s{}, d{};
         if (!word(a) || p >= eol || *p++ != ' ' || inet_pton(AF_INET6, a, &s) != 1) return Err::BadHdr;
         if (!word(b) || p >= eol || *p++ != ' ' || inet_pton(AF_INET6, b, &d) != 1) return Err::BadHdr;
-        if (!read_port(p, eol, sport) || p >= eol || *p++ != ' ') return Err::BadHdr;
-        if (!read_port(p, eol, dport) || p != eol) return Err::BadHdr;
+        if (!read_port(p, sport) || *p++ != ' ') return Err::BadHdr;
+        if (!read_port(p, dport) || p != eol) return Err::BadHdr;
         set6(h.src, &s, htons(sport));
         set6(h.dst, &d, htons(dport));
     }
@@ -292,7 +300,12 @@ std::string_view err_code(Err e) {
 }
 
 Err parse(std::uint8_t* p, std::size_t n, Header& h) {
-    h = Header{};
+    // src/dst are written only when the header carries them (addrs)
+    h.len = 0;
+    h.version = 0;
+    h.addrs = false;
+    h.authority = h.unique_id = h.alpn = {};
+    h.has_crc = false;
     if (n == 0) return Err::Empty;
     if (n < 6) {
         // too short to tell: truncated if what we have is the start of either version, else not a header
