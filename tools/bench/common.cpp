@@ -146,6 +146,10 @@ bool apply_setting(Settings& s, const std::string& key, const std::string& v) {
     else if (is("send-zc-threshold", "send_zc_threshold")) s.send_zc_threshold = unsigned(to_size(key, v));
     else if (is("rate", "R")) s.rate = double(to_uint(key, v, 0, 100'000'000));
     else if (is("pipeline", "p")) s.pipeline = to_uint(key, v, 1, 64);
+    else if (is("proxy-header", "proxy_header")) {
+        if (v != "v1" && v != "v2") throw UsageError("--proxy-header: expects v1 or v2, got '" + v + "'");
+        s.proxy_header = v == "v1" ? 1 : 2;
+    }
     else if (is("method", "m")) s.method = v;
     else if (is("path")) s.path = v;
     else if (is("host")) s.host = v;

@@ -53,6 +53,7 @@ struct Settings {
     double rate = 0;              // open loop: requests/s over all connections
     unsigned pipeline = 1;
     bool keepalive = true;
+    int proxy_header = 0;         // 1, 2: a PROXY protocol v1/v2 header opens every connection
     std::string method = "GET";
     std::string path = "/";
     std::string host;

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "edgeshard/net/proxy_proto.hpp"
 #include "common.hpp"
 #include "edgeshard/http/parser.hpp"
 #include "loop.hpp"
@@ -84,6 +85,25 @@ public:
         for (unsigned i = 0; i < conns_.size(); ++i) conns_[i].id = index + i * s.threads;
         res_.timeline.resize(std::size_t(s.duration_s + 0.999999));
         if (s.rate > 0) interval_ns_ = double(s.connections) / s.rate * 1e9;
+        if (s.proxy_header) {
+            // a fixed client 192.0.2.<thread>:40000 -> 198.51.100.1:80 (the proxy only reads it)
+            sockaddr_storage src{}, dst{};
+            auto& a = reinterpret_cast<sockaddr_in&>(src);
+            a.sin_family = AF_INET;
+            a.sin_addr.s_addr = htonl(0xC0000200u + (index & 0xff));
+            a.sin_port = htons(40000);
+            auto& b = reinterpret_cast<sockaddr_in&>(dst);
+            b.sin_family = AF_INET;
+            b.sin_addr.s_addr = htonl(0xC6336401u);
+            b.sin_port = htons(80);
+            net::pp::Source ps;
+            ps.src = &src;
+            ps.dst = &dst;
+            pp_.resize(net::pp::kMaxHeader);
+            pp_.resize(s.proxy_header == 1 ? net::pp::build_v1(ps, pp_.data(), pp_.size())
+                                           : net::pp::build_v2(ps, 0, reinterpret_cast<std::uint8_t*>(pp_.data()),
+                                                               pp_.size()));
+        }
         if constexpr (kTls) {
             tctx_ = std::make_unique<TlsClientCtx>(s, unsigned(conns_.size()));
             links_.resize(conns_.size());
@@ -138,6 +158,9 @@ public:
         case kOpSend:
             if (e.flags & IORING_CQE_F_NOTIF) break;  // send_zc: the buffer is free again
             on_send(c, e.res);
+            break;
+        case kOpProxyHeader:
+            on_proxy_header(c, e.res);
             break;
         case kOpRecv:
             on_recv(c, e);
@@ -254,6 +277,24 @@ private:
         c.last_io_ns = now_;
         loop_.recv_multishot(c.fd, ud(kOpRecv, c));
         c.recv_armed = true;
+        if (s_.proxy_header) {  // the header leaves first, in a send of its own
+            c.sending = true;
+            loop_.send(c.fd, pp_.data(), pp_.size(), ud(kOpProxyHeader, c));
+            return;
+        }
+        if constexpr (kTls) {
+            start_tls(c);
+            return;
+        }
+        kick(c);
+    }
+
+    void on_proxy_header(Conn& c, int res) {
+        c.sending = false;
+        if (res != int(pp_.size())) {
+            fail(c, &Errors::write);
+            return;
+        }
         if constexpr (kTls) {
             start_tls(c);
             return;
@@ -665,6 +706,7 @@ private:
     Progress* progress_;
     const std::string req_;
     const std::string wire_;
+    std::string pp_;  // --proxy-header: the header every connection starts with
     Loop loop_;
     const http::Method method_;
     std::vector<Conn> conns_;

@@ -32,6 +32,7 @@ enum Op : std::uint8_t {
     kOpTick,
     kOpAccept,
     kOpDelay,
+    kOpProxyHeader,
 };
 
 inline constexpr std::uint64_t kNsPerSec = 1'000'000'000;

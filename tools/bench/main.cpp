@@ -36,6 +36,8 @@ const char* kHttpUsage =
     "  -R, --rate N             open loop: N requests/s over all connections, latency from the intended send\n"
     "  -p, --pipeline N         requests in flight per connection (default 1, at most 64)\n"
     "      --close              a new connection per request (keep-alive is the default)\n"
+    "      --proxy-header v1|v2 a PROXY protocol header (192.0.2.x -> 198.51.100.1:80) opens each\n"
+    "                           connection, sent on its own before the first request\n"
     "  -m, --method M           (default GET)\n"
     "      --path P             (default /)\n"
     "  -H, --header 'N: V'      extra request header, repeatable\n"
