@@ -101,6 +101,12 @@ void kw_stats(ParseState& st, ProxyDraft& px, const Line& line) {
             fail(line.at, squote(kw) + " expects <user>:<password>, got " + squote(cred));
         no_more_args(line, 3, kw);
         s.auth.push_back(cred);
+        User u;
+        u.name = cred.substr(0, colon);
+        u.password = cred.substr(colon + 1);
+        u.insecure = true;  // written in clear, compared as such (HAProxy's stats auth)
+        s.users.users.push_back(std::move(u));
+        s.users.name = "stats auth";
     } else if (sub == "hide-version") {
         no_more_args(line, 2, kw);
         s.hide_version = true;

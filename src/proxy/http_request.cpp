@@ -193,6 +193,16 @@ bool H1Proxy::h_parse_request(H1Conn* s) {
     const std::string_view su = std::string_view(fe.stats.uri).substr(0, fe.stats.uri.find('?'));
     if (fe.stats.enabled && (req.path == su || (req.path.size() == su.size() + 4 && req.path.starts_with(su) &&
                                                 req.path.ends_with(";csv")))) {
+        if (!fe.stats.users.users.empty()) {
+            // `stats auth`: Basic credentials, else 401 with the page's realm (HAProxy's default one)
+            const http::Header* a = req.find("authorization");
+            if (!a || !rules::check_basic_auth(fe.stats.users, a->value)) {
+                const std::string_view realm = fe.stats.realm.empty() ? std::string_view("HAProxy Statistics")
+                                                                      : std::string_view(fe.stats.realm);
+                h_local_reply(s, req.absolute_form ? 407 : 401, rules::auth_reply(req, realm, nullptr, &fe.http, arena_));
+                return false;
+            }
+        }
         h_serve_page(s, req, 0);
         return false;
     }
