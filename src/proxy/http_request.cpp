@@ -295,15 +295,19 @@ bool H1Proxy::h_parse_request(H1Conn* s) {
         w.put(req.target);
     }
     w.put(" HTTP/1.1\r\n");
-    const bool ck_change = bcfg.cookie.mode != config::CookieSpec::Mode::None && h_cookie_request(s, req);
-    for (std::uint16_t i = 0; i < req.nheaders; ++i) {
-        const http::Header& h = req.headers[i];
-        if (h.hop || h.removed) continue;
-        if (ck_change && http::iequals(h.name, "cookie")) [[unlikely]] {
-            h_cookie_write_req(w, h, bcfg.cookie);
-            continue;
+    if (bcfg.cookie.mode != config::CookieSpec::Mode::None && h_cookie_request(s, req)) [[unlikely]] {
+        for (std::uint16_t i = 0; i < req.nheaders; ++i) {
+            const http::Header& h = req.headers[i];
+            if (h.hop || h.removed) continue;
+            if (http::iequals(h.name, "cookie")) h_cookie_write_req(w, h, bcfg.cookie);
+            else w.header(h.name, h.value);
         }
-        w.header(h.name, h.value);
+    } else {
+        for (std::uint16_t i = 0; i < req.nheaders; ++i) {
+            const http::Header& h = req.headers[i];
+            if (h.hop || h.removed) continue;
+            w.header(h.name, h.value);
+        }
     }
     if (req.upgrade) {
         w.put("Connection: upgrade\r\n");

@@ -192,14 +192,19 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
     w.put(rsp.reason);
     w.put("\r\n");
     const bool ck = bcfg.cookie.mode != config::CookieSpec::Mode::None && !interim && s->st->server >= 0;
-    for (std::uint16_t i = 0; i < rsp.nheaders; ++i) {
-        const http::Header& h = rsp.headers[i];
-        if (h.hop || h.removed) continue;
-        if (ck && http::iequals(h.name, "set-cookie")) [[unlikely]] {
-            h_cookie_server_set(s, h, w);
-            continue;
+    if (ck) [[unlikely]] {
+        for (std::uint16_t i = 0; i < rsp.nheaders; ++i) {
+            const http::Header& h = rsp.headers[i];
+            if (h.hop || h.removed) continue;
+            if (http::iequals(h.name, "set-cookie")) h_cookie_server_set(s, h, w);
+            else w.header(h.name, h.value);
         }
-        w.header(h.name, h.value);
+    } else {
+        for (std::uint16_t i = 0; i < rsp.nheaders; ++i) {
+            const http::Header& h = rsp.headers[i];
+            if (h.hop || h.removed) continue;
+            w.header(h.name, h.value);
+        }
     }
     if (upgrade) {
         if (rsp.status == 101) {
@@ -336,7 +341,7 @@ void H1Proxy::h_request_done(H1Conn* s, bool local) {
     // keep-alive: the exchange is over (its stream goes back to the pool: an idle connection
     // holds none); the next request, maybe already pipelined, starts a new one
     h_end_stream(s);
-    s->t_req = now;
+    s->t_req = s->t_ready = now;
     s->req_scanned = 0;
     if (s->cli.has(net::kSideEof) && s->in.empty() && !s->req_acc) {
         if (s->out.n == 0) h_close(s);
