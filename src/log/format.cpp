@@ -32,7 +32,7 @@ enum class Format::Var : std::uint8_t {
     ClientIp, ClientPort, FrontendIp, FrontendPort, ServerIp, ServerPort,
     AcceptDate, RequestDate, GmtDate, LocalDate, Timestamp, Millis, Pid, Hostname,
     FrontendTransport, Frontend, Backend, Server,
-    TR, Tw, Tc, Tr, Ta, Tt,
+    TR, Tw, Tc, Tr, Ta, Tt, Th, Ti, Tq, Td, Tu,
     Status, BytesRead, BytesUploaded, TermState, TermStateCookie,
     ActConn, FeConn, BeConn, SrvConn, Retries, SrvQueue, BackendQueue,
     Method, Uri, Version, Path, Query, RequestLine,
@@ -163,6 +163,7 @@ constexpr Name kNames[] = {
     {"Ts", Var::Timestamp}, {"ms", Var::Millis}, {"pid", Var::Pid}, {"H", Var::Hostname},
     {"ft", Var::FrontendTransport}, {"f", Var::Frontend}, {"b", Var::Backend}, {"s", Var::Server},
     {"TR", Var::TR}, {"Tw", Var::Tw}, {"Tc", Var::Tc}, {"Tr", Var::Tr}, {"Ta", Var::Ta}, {"Tt", Var::Tt},
+    {"Th", Var::Th}, {"Ti", Var::Ti}, {"Tq", Var::Tq}, {"Td", Var::Td}, {"Tu", Var::Tu},
     {"ST", Var::Status}, {"B", Var::BytesRead}, {"U", Var::BytesUploaded},
     {"ts", Var::TermState}, {"tsc", Var::TermStateCookie},
     {"ac", Var::ActConn}, {"fc", Var::FeConn}, {"bc", Var::BeConn}, {"sc", Var::SrvConn}, {"rc", Var::Retries},
@@ -489,6 +490,23 @@ std::size_t Format::render(const Fields& f, char* out, std::size_t cap) const {
             case Var::Tt:
                 o.num(f.Tt, hex);
                 break;
+            case Var::Th:
+                o.num(f.Th, hex);
+                break;
+            case Var::Ti:
+                o.num(f.Ti, hex);
+                break;
+            case Var::Tq:  // HAProxy: Th + Ti + TR, -1 when the request head never completed
+                o.num(f.TR < 0 ? -1 : f.Th + f.Ti + f.TR, hex);
+                break;
+            case Var::Td: {  // the data transfer: Tt - (Tq + Tw + Tc + Tr), -1 when one of them is
+                const bool known = f.TR >= 0 && f.Tw >= 0 && f.Tc >= 0 && f.Tr >= 0;
+                o.num(known ? f.Tt - (f.Th + f.Ti + f.TR + f.Tw + f.Tc + f.Tr) : -1, hex);
+                break;
+            }
+            case Var::Tu:  // as seen by the client, idle time apart
+                o.num(f.Tt - f.Ti, hex);
+                break;
             case Var::Status:
                 o.num(f.status, hex);
                 break;
@@ -526,19 +544,19 @@ std::size_t Format::render(const Fields& f, char* out, std::size_t cap) const {
                 o.num(f.backend_queue, hex);
                 break;
             case Var::Method:
-                if (f.method.empty()) o.put('-');
+                if (f.method.empty()) o.put(f.request_line.empty() ? "<BADREQ>" : "-");  // no request: HAProxy's word
                 put_encoded(o, f.method, esc);
                 break;
             case Var::Uri:
-                if (f.uri.empty()) o.put('-');
+                if (f.uri.empty()) o.put(f.request_line.empty() ? "<BADREQ>" : "-");  // no request: HAProxy's word
                 put_encoded(o, f.uri, esc);
                 break;
             case Var::Version:
-                if (f.version.empty()) o.put('-');
+                if (f.version.empty()) o.put(f.request_line.empty() ? "<BADREQ>" : "-");  // no request: HAProxy's word
                 put_encoded(o, f.version, esc);
                 break;
             case Var::Path:
-                if (f.path.empty()) o.put('-');
+                if (f.path.empty()) o.put(f.request_line.empty() ? "<BADREQ>" : "-");  // no request: HAProxy's word
                 put_encoded(o, f.path, esc);
                 break;
             case Var::Query:

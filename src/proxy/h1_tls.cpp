@@ -58,6 +58,7 @@ void H1Proxy::h_tls_recv(H1Conn* s, std::uint16_t bid, std::uint32_t n, bool mor
         }
         st_.shard.ssl_handshakes.inc();
         if (t.resumed()) st_.shard.ssl_resumed.inc();
+        s->t_ready = s->t_req = r_.now_ms();  // %Th ends here; %Ti runs until the first request byte
         if (s->has(kH1KtlsWait) && t.buffered_in() == 0) [[unlikely]] {
             // nothing of the client's data read yet: stop the receive, send the tickets, then
             // the kernel takes over (h_ktls_try, at their completions)

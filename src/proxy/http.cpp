@@ -136,7 +136,7 @@ void H1Proxy::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* pe
     s->timer.kind = kHTimerClient;
     if (peer) s->peer.set(*peer);
     const std::int64_t now = r_.now_ms();
-    s->t_accept = s->t_req = s->last_cli = now;
+    s->t_accept = s->t_req = s->t_ready = s->last_cli = now;
     ++w_.live_;
     s->all_node.link_before(hall_);
     // limits: HTTP sessions count towards the same shard and frontend limits as L4 sessions; one
@@ -357,18 +357,26 @@ void H1Proxy::h_log(H1Conn* s) {
     log::Fields f;
     s->peer.get(f.client);
     if (s->pp && s->pp->has_dst) s->pp->dst.get(f.frontend_addr);
-    f.accept_epoch_ms = w_.wall_offset_ms_ + s->t_req;
+    // HAProxy's clocks per exchange: from the accept for the first request of a connection, from the
+    // end of the previous exchange for the others; %Th the handshake, %Ti the idle time before the
+    // request's first byte, %TR the head, %Ta what follows
+    const bool first = s->nreq <= 1;
+    const std::int64_t start = first ? s->t_accept : s->t_ready;
+    f.Th = first ? s->t_ready - s->t_accept : 0;
+    f.Ti = s->t_req > s->t_ready ? s->t_req - s->t_ready : 0;
+    f.accept_epoch_ms = w_.wall_offset_ms_ + start;
+    f.request_epoch_ms = w_.wall_offset_ms_ + s->t_req;
     f.frontend = cfg_.frontends[s->fe].name;
     f.backend = s->be >= 0 ? std::string_view(cfg_.backends[std::size_t(s->be)].name) : f.frontend;
     const int srvi = x->server;
     f.server = (s->be >= 0 && srvi >= 0) ? std::string_view(cfg_.backends[std::size_t(s->be)].servers[std::size_t(srvi)].name)
                                          : std::string_view("<NOSRV>");
-    f.TR = x->t_head - s->t_req;
+    f.TR = x->t_head < 0 ? -1 : x->t_head - s->t_req;
     f.Tw = x->t_queue >= 0 ? (x->t_connect >= 0 ? x->t_connect : now) - x->t_queue : (x->t_connect >= 0 ? 0 : -1);
     f.Tc = (x->t_connected >= 0 && x->t_connect >= 0) ? x->t_connected - x->t_connect : -1;
     f.Tr = (x->t_rsp >= 0 && x->t_connected >= 0) ? x->t_rsp - x->t_connected : -1;
-    f.Ta = now - s->t_req;
-    f.Tt = now - s->t_accept;
+    f.Tt = now - start;
+    f.Ta = f.Tt - f.Th - f.Ti;
     f.status = x->status ? x->status : -1;
     f.bytes_read = x->bytes_out;
     f.bytes_uploaded = s->bytes_in;

@@ -142,11 +142,17 @@ void H1Proxy::h_on_cli_eof(H1Conn* s) {
             // before its first request may leave handshake records unsent: still a normal end)
             if (s->in.empty() && !s->req_acc && s->rsp_phase() == RspPhase::None &&
                 (s->out.n == 0 || (s->tls && s->nreq == 0))) {
+                // a connection that never sent a request is logged as HAProxy 2.6 logs it (400,
+                // <BADREQ>, CR) unless `option dontlognull`; a kept-alive one ends silently
+                if (s->nreq == 0 && !s->st && !cfg_.frontends[s->fe].dontlognull &&
+                    (!s->tls || s->tls->established()))
+                    h_log_badreq(s);
                 h_close(s);
                 return;
             }
             if (s->rsp_phase() == RspPhase::None && !(s->st && s->st->has(kH1SReplied))) {
-                h_client_abort(s);  // a partial request head
+                if (!s->st) h_log_badreq(s);  // a partial request head: 400, <BADREQ>, CR
+                h_client_abort(s);
                 return;
             }
             s->set(kH1CloseAfter);
@@ -182,6 +188,19 @@ void H1Proxy::c_on_shut(H1SrvConn* c) {
     --c->pending_ops;
     c->pending_ops += io_.shut_done(c->sock, cud(kHOpSrvClose, c));
     c_maybe_release(c);
+}
+
+// HAProxy's line for a client that left before a complete request head: status 400, no request
+// line, termination state CR, the head's timers -1.
+void H1Proxy::h_log_badreq(H1Conn* s) {
+    if (!p_.log_ring || !w_.fe_formats_[s->fe]) return;
+    H1Stream* x = s->st ? s->st : h_new_stream(s);
+    if (!x) return;
+    x->t_head = -1;
+    x->status = 400;
+    x->term[0] = 'C';
+    x->term[1] = 'R';
+    h_log(s);
 }
 
 void H1Proxy::h_client_abort(H1Conn* s) {
@@ -384,7 +403,7 @@ void H1Proxy::h_reply_error(H1Conn* s, int status, const char* why) {
     if (fresh) {
         ++s->nreq;
         st_.fe[s->fe].req_tot.inc();
-        x->t_head = r_.now_ms();
+        x->t_head = -1;  // no head was read: the log's TR and Tq are -1 (HAProxy's <BADREQ>)
     }
     bufs_->drop(s->in);
     if (s->req_acc) {

@@ -210,6 +210,10 @@ bool H1Proxy::h_parse_request(H1Conn* s) {
     if (v.kind == rules::Verdict::Reply) {
         if (v.denied) st_.fe[s->fe].dreq.inc();
         if (v.monitor) s->st->set(kH1SLogged);  // monitor-uri: never logged (HAProxy)
+        // HAProxy's termination state: a deny is the proxy's doing (PR), a return, redirect or
+        // auth challenge a local answer (LR)
+        s->st->term[0] = v.denied ? 'P' : 'L';
+        s->st->term[1] = 'R';
         h_local_reply(s, v.status, v.bytes);
         return false;
     }
@@ -258,6 +262,8 @@ bool H1Proxy::h_parse_request(H1Conn* s) {
                 st_.fe[s->fe].dreq.inc();
                 st_.be[s->be].dreq.inc();
             }
+            s->st->term[0] = v.denied ? 'P' : 'L';
+            s->st->term[1] = 'R';
             h_local_reply(s, v.status, v.bytes);
             return false;
         }

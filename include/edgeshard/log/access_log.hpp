@@ -31,6 +31,7 @@ struct Fields {
     std::string_view backend;          // %b
     std::string_view server;           // %s ("<NOSRV>" when none)
     std::int64_t TR = -1, Tw = -1, Tc = -1, Tr = -1, Ta = -1, Tt = -1;  // %TR %Tw %Tc %Tr %Ta %Tt
+    std::int64_t Th = 0, Ti = 0;  // %Th handshake (first request of a connection), %Ti idle before the request
     int status = -1;                   // %ST
     std::uint64_t bytes_read = 0;      // %B (bytes sent to the client)
     std::uint64_t bytes_uploaded = 0;  // %U
@@ -50,6 +51,7 @@ struct Fields {
 // A log-format string compiled once at boot. Supported: literal text, "%%", a run of spaces
 // (HAProxy's separator: one space, none after a variable that printed nothing), variables
 //   %ci %cp %fi %fp %si %sp %t %tr %T %Tl %Ts %ms %pid %H %ft %f %b %s %TR %Tw %Tc %Tr %Ta %Tt
+//   %Th %Ti %Tq %Td %Tu
 //   %ST %B %U %ts %tsc %ac %fc %bc %sc %rc %sq %bq %HM %HU %HV %HP %HQ %r
 //   %hr %hs %hrl %hsl (captures: none configured, so they print nothing) %CC %CS (print "-")
 // and flags before a variable in braces: %{+Q}r quotes, %{+X}B prints hex, %{+E}HU escapes '"',

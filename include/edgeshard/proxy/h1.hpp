@@ -111,6 +111,7 @@ private:
     bool h_backend_rules(H1Conn* s, const http::RequestHead& req, rules::Txn& t);
     bool h_write_request_head(H1Conn* s, const http::RequestHead& req, const sockaddr_storage& peer);
     bool h_balance_key(H1Conn* s, const http::RequestHead& req);
+    void h_log_badreq(H1Conn* s);
     // cookie persistence (http_cookie.cpp)
     bool h_cookie_request(H1Conn* s, const http::RequestHead& req);
     void h_cookie_write_req(h1::Writer& w, const http::Header& h, const config::CookieSpec& ck);

@@ -248,6 +248,7 @@ struct H1Conn {
     HeadBuf* req_acc = nullptr;   // a request head gathered across buffers (and body bytes behind it)
     std::int64_t t_accept = 0;
     std::int64_t t_req = 0;        // first byte of this request (or end of the previous one)
+    std::int64_t t_ready = 0;      // ready for this request: the handshake's end, or the previous exchange's
     std::int64_t last_cli = 0;     // last activity on the client side
     std::uint64_t bytes_in = 0;    // from the client since the last log line
     OutQ out;                      // bytes for the client
