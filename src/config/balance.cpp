@@ -85,7 +85,7 @@ void kw_cookie(ParseState&, ProxyDraft& px, const Line& line) {
 
 void kw_balance(ParseState&, ProxyDraft& px, const Line& line) {
     constexpr std::string_view kSupported =
-        " (supported: roundrobin, leastconn, source, uri, hdr(<name>), random)";
+        " (supported: roundrobin, leastconn, source, uri, hdr(<name>), random, first)";
     const auto& algo = arg_or_fail(line, 1, "balance", "an algorithm");
     BalanceSpec b;
     b.hash_type = px.be.balance.hash_type;  // set by 'hash-type', whatever the algorithm
@@ -124,6 +124,8 @@ void kw_balance(ParseState&, ProxyDraft& px, const Line& line) {
         if (line.words.size() > 2 && line.words[2] == "use_domain_only")
             fail(line.at, "'balance hdr(...) use_domain_only' is not supported in this version");
         problem = parse_balance_hdr(algo.substr(4, algo.size() - 5), b);
+    } else if (algo == "first") {
+        b.algo = Balance::First;
     } else if (algo == "random" || algo.rfind("random(", 0) == 0) {
         b.algo = Balance::Random;
         if (algo != "random") {
@@ -135,14 +137,14 @@ void kw_balance(ParseState&, ProxyDraft& px, const Line& line) {
             b.random_draws = static_cast<int>(*d);
         }
     } else {
-        static const std::vector<std::string_view> kKnown = {"static-rr", "first", "url_param", "hash",
+        static const std::vector<std::string_view> kKnown = {"static-rr", "url_param", "hash",
                                                              "rdp-cookie"};
         const auto base = algo.substr(0, algo.find('('));
         const bool haproxy_algo = std::find(kKnown.begin(), kKnown.end(), base) != kKnown.end();
         fail(line.at,
              (haproxy_algo ? "balance algorithm " + squote(algo) + " is not supported"
                            : "unknown balance algorithm " + squote(algo) +
-                                 did_you_mean(algo, {"roundrobin", "leastconn", "source", "uri", "random"})) +
+                                 did_you_mean(algo, {"roundrobin", "leastconn", "source", "uri", "random", "first"})) +
                  std::string(kSupported));
     }
     no_more_args(line, used, "balance " + algo);

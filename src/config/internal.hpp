@@ -140,6 +140,7 @@ struct ServerDefaults {
     std::uint8_t send_proxy = 0;  // send-proxy (1), send-proxy-v2 (2)
     std::uint16_t pp_opts = 0;    // proxy-v2-options, send-proxy-v2-ssl[-cn]
     std::string cookie;           // cookie VALUE
+    std::uint32_t puid = 0;       // id N
     ServerCheck check;       // check, inter, rise, fall, port, addr...
     bool ssl = false;        // `ssl` (a default-server may set it; `no-ssl` clears it)
     ServerTlsOptions tls;    // the TLS words seen so far

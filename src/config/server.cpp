@@ -35,7 +35,6 @@ constexpr ServerIgnored kServerIgnored[] = {
     {"check-alpn", Arg::Any, kWhyCheck},
     {"check-proto", Arg::Any, kWhyCheck},
     {"track", Arg::Any, kWhyCheck},
-    {"id", Arg::Int, kWhyInfo},
     {"resolvers", Arg::Any, kWhyResolve},
     {"resolve-prefer", Arg::Any, kWhyResolve},
     {"resolve-net", Arg::Any, kWhyResolve},
@@ -223,6 +222,8 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
         } else if (opt == "proxy-v2-options") {
             sd.pp_opts |= proxy_v2_options(line, arg_or_fail(line, ++i, opt, "a list among ssl, cert-cn, ssl-cipher, "
                                                                          "cert-sig, cert-key, authority, crc32c, unique-id"));
+        } else if (opt == "id") {
+            sd.puid = static_cast<std::uint32_t>(int_arg(line, ++i, opt, 1, kIntMax, "a positive integer"));
         } else if (opt == "cookie") {
             sd.cookie = arg_or_fail(line, ++i, opt, "the value of the backend's persistence cookie for this server");
         } else if (opt == "check-send-proxy") {
@@ -295,7 +296,7 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
                     "weight", "maxconn", "disabled", "enabled", "backup", "no-backup", "check", "no-check",
                     "inter", "fastinter", "downinter", "rise", "fall", "port", "addr", "check-ssl", "no-check-ssl",
                     "check-sni", "slowstart", "on-marked-down", "on-marked-up", "check-send-proxy", "init-addr", "agent-check",
-                    "cookie", "send-proxy", "send-proxy-v2", "send-proxy-v2-ssl", "send-proxy-v2-ssl-cn", "proxy-v2-options",
+                    "cookie", "id", "send-proxy", "send-proxy-v2", "send-proxy-v2-ssl", "send-proxy-v2-ssl-cn", "proxy-v2-options",
                     "no-send-proxy", "no-send-proxy-v2", "no-send-proxy-v2-ssl", "no-send-proxy-v2-ssl-cn",
                     "no-agent-check", "agent-port", "agent-inter", "agent-send", "agent-addr", "observe",
                     "error-limit", "on-error", "ssl", "no-ssl", "verify", "ca-file", "crl-file",
@@ -418,6 +419,11 @@ void parse_server(ParseState& st, ProxyDraft& px, const Line& line) {
     s.send_proxy = sd.send_proxy;
     s.pp_opts = sd.pp_opts;
     s.cookie = sd.cookie;
+    s.puid = sd.puid;
+    for (const auto& o : px.be.servers)
+        if (s.puid && o.puid == s.puid)
+            fail(line.at, "server " + squote(px.name + "/" + name) + " has the same ID as server " +
+                              squote(px.name + "/" + o.name) + " (" + where_text(o.where) + ")");
     s.check = sd.check;
     if (s.check.agent && s.check.agent_port == 0)
         fail(line.at, "server " + squote(px.name + "/" + name) + ": 'agent-check' needs an agent port ('agent-port <port>')");

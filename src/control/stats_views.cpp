@@ -21,6 +21,8 @@ std::string_view algo_name(config::Balance b) {
             return "hdr";
         case config::Balance::Random:
             return "random";
+        case config::Balance::First:
+            return "first";
     }
     return "";
 }

@@ -81,6 +81,24 @@ BackendLb::BackendLb(const config::Backend& be, stats::ServerCounters* counters,
         s.limit = share(s.cfg->maxconn);
     }
     draws_ = be.balance.random_draws > 0 ? be.balance.random_draws : 1;
+    if (be.balance.algo == config::Balance::First) {
+        // HAProxy's ids: those written, then the lowest free ones in declaration order
+        std::vector<std::pair<std::uint32_t, std::uint32_t>> ids;
+        std::vector<bool> taken(be.servers.size() + 2, false);
+        for (const auto& s : be.servers)
+            if (s.puid && s.puid < taken.size()) taken[s.puid] = true;
+        std::uint32_t next = 1;
+        for (std::size_t i = 0; i < be.servers.size(); ++i) {
+            std::uint32_t id = be.servers[i].puid;
+            if (!id) {
+                while (next < taken.size() && taken[next]) ++next;
+                id = next++;
+            }
+            ids.emplace_back(id, std::uint32_t(i));
+        }
+        std::sort(ids.begin(), ids.end());
+        for (const auto& [id, i] : ids) first_order_.push_back(i);
+    }
     if (seed == 0) {
         // each shard builds its own instance: its address and the boot clock differ per shard
         // and per process, so no two generators draw in step
@@ -306,6 +324,13 @@ int BackendLb::pick(const PickInput& in, int exclude) {
         }
         case config::Balance::Random:
             r = pick_random(exclude);
+            break;
+        case config::Balance::First:
+            // the first server, in configuration order, with a free slot (HAProxy's `first`: fill one
+            // server up to its maxconn before the next takes anything)
+            r = -1;
+            for (std::size_t k = 0; k < first_order_.size() && r < 0; ++k)
+                if (candidate(int(first_order_[k]), exclude)) r = int(first_order_[k]);
             break;
         case config::Balance::RoundRobin:
         default:

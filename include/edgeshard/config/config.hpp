@@ -38,7 +38,7 @@ struct SockAddr {
 };
 
 enum class Mode { Tcp, Http };
-enum class Balance { RoundRobin, LeastConn, Source, Uri, Hdr, Random };  // balance <algorithm>
+enum class Balance { RoundRobin, LeastConn, Source, Uri, Hdr, Random, First };  // balance <algorithm>
 enum class HashType { MapBased, Consistent };              // hash-type map-based|consistent
 enum class HttpReuse { Never, Safe, Aggressive, Always };  // http-reuse (HAProxy default: safe)
 
@@ -308,6 +308,7 @@ struct Server {
     std::uint8_t send_proxy = 0;
     std::uint16_t pp_opts = 0;
     std::string cookie;  // `cookie VALUE`: the persistence cookie's value for this server (empty: none)
+    std::uint32_t puid = 0;  // `id N` as written (0: none); HAProxy's `balance first` follows ids
     ServerCheck check;
     std::shared_ptr<const ServerTlsOptions> tls;  // null: the server is reached in clear
     Location where;

@@ -211,6 +211,7 @@ class BackendLb {
     const config::Backend* be_;
     int nshards_ = 1;
     std::vector<ServerSlot> servers_;
+    std::vector<std::uint32_t> first_order_;  // balance first: server indexes by id (HAProxy's order)
     std::vector<std::uint16_t> map_;          // map-based: each usable server `weight` times, interleaved
     std::vector<std::uint32_t> ring_hash_;    // consistent: point positions, ascending
     std::vector<std::uint16_t> ring_server_;  // consistent: the server owning each point
