@@ -122,37 +122,6 @@ class Origin:
             return list(self.reqs)
 
 
-class UdpLog:
-    """A syslog receiver on 127.0.0.1/udp (stopped by the harness): keeps each message."""
-
-    def __init__(self):
-        self.name = "udplog"
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((L, 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.lines = []
-        self.stopping = False
-        self.t = threading.Thread(target=self._loop, daemon=True)
-        self.t.start()
-
-    def _loop(self):
-        while not self.stopping:
-            try:
-                d = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            s = d.decode("utf-8", "replace").rstrip("\n")
-            i = s.find("]: ")
-            self.lines.append(s[i + 3:] if i >= 0 else s)
-
-    def stop(self):
-        self.stopping = True
-        self.t.join(2)
-        self.sock.close()
-
 
 # ---------------------------------------------------------------------------------------------
 # Client helpers
@@ -221,7 +190,7 @@ BACKENDS = {
 def main(h):
     sock = h.sock_path()
     o = {n: Origin(h, n) for n in ("s1", "s2", "s3")}
-    ulog = UdpLog()
+    ulog = eslib.UdpLog()
     h.servers.append(ulog)
     P = {n: eslib.free_port() for n in BACKENDS}
     cfg = eslib.http_global(sock) + eslib.http_defaults()

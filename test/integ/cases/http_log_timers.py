@@ -33,7 +33,6 @@ import re
 import socket
 import ssl
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
@@ -46,37 +45,6 @@ FMT = ("tag=%HP Th=%Th Ti=%Ti TR=%TR Tq=%Tq Tw=%Tw Tc=%Tc Tr=%Tr Td=%Td Ta=%Ta T
        "ST=%ST ts=%ts old=%Tq/%Tw/%Tc/%Tr/%Tt")
 KEYS = ("Th", "Ti", "TR", "Tq", "Tw", "Tc", "Tr", "Td", "Ta", "Tt", "Tu")
 
-
-class UdpLog:
-    """A syslog receiver on 127.0.0.1/udp (stopped by the harness): keeps each message."""
-
-    def __init__(self):
-        self.name = "udplog"
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((L, 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.lines = []
-        self.stopping = False
-        self.t = threading.Thread(target=self._loop, daemon=True)
-        self.t.start()
-
-    def _loop(self):
-        while not self.stopping:
-            try:
-                d = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            s = d.decode("utf-8", "replace").rstrip("\n")
-            i = s.find("]: ")
-            self.lines.append(s[i + 3:] if i >= 0 else s)
-
-    def stop(self):
-        self.stopping = True
-        self.t.join(2)
-        self.sock.close()
 
 
 class Origin:
@@ -108,7 +76,7 @@ class Origin:
 
 def main(h):
     sock = h.sock_path()
-    ulog = UdpLog()
+    ulog = eslib.UdpLog()
     h.servers.append(ulog)
     origin = Origin(h)
     pem = tls_lib.make_cert(h, "site", "site.test", ["site.test"])
@@ -132,7 +100,7 @@ def main(h):
     cfg += eslib.section("backend be", f"server s1 {L}:{origin.port}")
     cfg += eslib.section("backend be_dead", f"retries 0\nserver s1 {L}:{dead}")
     cfg += eslib.section("backend be_short", f"timeout server 300ms\nserver s1 {L}:{origin.port}")
-    es = eslib.start_proxy(h, cfg, ports=list(P.values()), sock=sock)
+    eslib.start_proxy(h, cfg, ports=list(P.values()), sock=sock)
 
     def line(tag):
         """The one log line of `tag` (its %HP) as {Th: int, ..., ST, ts, old}."""

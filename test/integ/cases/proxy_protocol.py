@@ -285,42 +285,6 @@ class PPEcho:
         c.shutdown(socket.SHUT_WR)
 
 
-class UdpLog:
-    """A syslog receiver on 127.0.0.1/udp: keeps every datagram's message (after 'haproxy[pid]: '
-    or the tag), stopped by the harness."""
-
-    def __init__(self):
-        self.name = "udplog"
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((L, 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.lines = []
-        self.stopping = False
-        self.t = threading.Thread(target=self._loop, daemon=True)
-        self.t.start()
-
-    def _loop(self):
-        while not self.stopping:
-            try:
-                d = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            s = d.decode("utf-8", "replace").rstrip("\n")
-            i = s.find("]: ")
-            self.lines.append(s[i + 3:] if i >= 0 else s)
-
-    def wait_for(self, needle, timeout=5.0):
-        return eslib.poll_until(lambda: [x for x in self.lines if needle in x], timeout, interval=0.05,
-                                what=f"a log line with {needle!r} (got {self.lines[-5:]!r})")[0]
-
-    def stop(self):
-        self.stopping = True
-        self.t.join(2)
-        self.sock.close()
-
 
 # ---------------------------------------------------------------------------------------------
 # Client helpers
@@ -399,7 +363,7 @@ def main(h):
     echo = h.echo_server(name="echo")
     e_sp1 = PPEcho(h, "e_sp1")
     e_sp2 = PPEcho(h, "e_sp2")
-    ulog = UdpLog()
+    ulog = eslib.UdpLog()
     h.servers.append(ulog)
     names = ["ap", "idle", "tcp_ap", "sp1", "ap_sp1", "sp2", "ap_sp2", "ap_sp2x", "tcp_sp1", "tcp_ap_sp2",
              "exp", "exp_no"]

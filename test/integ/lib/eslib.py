@@ -388,6 +388,44 @@ class EchoServer:
                 pass
 
 
+class UdpLog:
+    """A syslog receiver on 127.0.0.1/udp, for a proxy's `log 127.0.0.1:PORT` (stopped by the
+    harness once registered with h.add): keeps each datagram's message, after 'name[pid]: '."""
+
+    def __init__(self):
+        self.name = "udplog"
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((LOCALHOST, 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.lines = []
+        self.stopping = False
+        self.t = threading.Thread(target=self._loop, daemon=True)
+        self.t.start()
+
+    def _loop(self):
+        while not self.stopping:
+            try:
+                d = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            s = d.decode("utf-8", "replace").rstrip("\n")
+            i = s.find("]: ")
+            self.lines.append(s[i + 3:] if i >= 0 else s)
+
+    def wait_for(self, needle, timeout=5.0):
+        """The first line holding `needle`, waiting for it up to `timeout` seconds."""
+        return poll_until(lambda: [x for x in self.lines if needle in x], timeout, interval=0.05,
+                          what=f"a log line with {needle!r} (got {self.lines[-5:]!r})")[0]
+
+    def stop(self):
+        self.stopping = True
+        self.t.join(2)
+        self.sock.close()
+
+
 class ThreadedServer:
     """Accepts connections in a thread and runs `handler(conn, index, server)` for each in its
     own thread. Exceptions raised by a handler are recorded in `errors` (the test checks them).
