@@ -20,6 +20,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
+import tls_lib  # noqa: E402
 import http_origin  # noqa: E402
 from eslib import Skip, check, check_eq, log  # noqa: E402
 
@@ -59,6 +60,10 @@ def main(h):
     pa_v2, pa_v1, pt_v2, pt_v1 = (eslib.free_port() for _ in range(4))
     # ---- B. the proxy under test in front of HAProxy ------------------------------------------------
     pb_v1, pb_v2, pb_tcp, ph = (eslib.free_port() for _ in range(4))
+    # ---- C. the proxy under test in front of HAProxy's TLS bind: the header before the handshake --
+    pc_http, pc_tcp, phs = (eslib.free_port() for _ in range(3))
+    ca = tls_lib.make_ca(h, "ca", "Interop CA")
+    site = tls_lib.make_cert(h, "site", "site.test", ["site.test"], ca=ca)
     hsock = h.sock_path("haproxy_ext.sock")
     ext = (eslib.http_global(hsock)
            + eslib.http_defaults()
@@ -74,8 +79,12 @@ def main(h):
            + eslib.section("frontend ext_b", f"""
                 bind {L}:{ph} accept-proxy
                 http-request return status 200 content-type text/plain lf-string "%[src]:%[src_port] %[dst]:%[dst_port]"
+                """)
+           + eslib.section("frontend ext_c", f"""
+                bind {L}:{phs} accept-proxy ssl crt {site}
+                http-request return status 200 content-type text/plain lf-string "%[src]:%[src_port] %[ssl_fc]"
                 """))
-    hap = start_haproxy(h, ext, [pa_v2, pa_v1, ph])
+    hap = start_haproxy(h, ext, [pa_v2, pa_v1, ph, phs])
 
     sock = h.sock_path()
     cfg = (eslib.http_global(sock)
@@ -107,8 +116,19 @@ def main(h):
            + eslib.section("backend to_haproxy_v2", f"server h {L}:{ph} send-proxy-v2 proxy-v2-options crc32c")
            + eslib.section("backend to_haproxy_tcp", f"""
                 mode tcp
-                server h {L}:{ph} send-proxy-v2 proxy-v2-options crc32c"""))
-    es = eslib.start_proxy(h, cfg, ports=[pt_v2, pt_v1, pb_v1, pb_v2, pb_tcp], sock=sock)
+                server h {L}:{ph} send-proxy-v2 proxy-v2-options crc32c""")
+           + eslib.section("frontend out_tls", f"""
+                bind {L}:{pc_http}
+                default_backend to_haproxy_tls""")
+           + eslib.section("frontend out_tls_tcp", f"""
+                mode tcp
+                bind {L}:{pc_tcp}
+                default_backend to_haproxy_tls_tcp""")
+           + eslib.section("backend to_haproxy_tls", f"server h {L}:{phs} ssl verify none send-proxy-v2")
+           + eslib.section("backend to_haproxy_tls_tcp", f"""
+                mode tcp
+                server h {L}:{phs} ssl verify none send-proxy"""))
+    es = eslib.start_proxy(h, cfg, ports=[pt_v2, pt_v1, pb_v1, pb_v2, pb_tcp, pc_http, pc_tcp], sock=sock)
     who = "edgeshard" if eslib.on_edgeshard() else "the HAProxy peer"
 
     # ---- A ----------------------------------------------------------------------------------------
@@ -158,6 +178,19 @@ def main(h):
                  f"B: {who} mode tcp send-proxy-v2 -> HAProxy: the client's own address back")
     finally:
         c.close()
+    # ---- C ----------------------------------------------------------------------------------------
+    for what, port in [("mode http, server ssl send-proxy-v2", pc_http), ("mode tcp, server ssl send-proxy", pc_tcp)]:
+        c = eslib.HttpClient(port)
+        me = c.sock.getsockname()
+        try:
+            for i in range(2 if port == pc_http else 1):
+                r = c.request(target=f"/c-{i}")
+                check_eq((r.status, r.body.decode()), (200, f"{me[0]}:{me[1]} 1"),
+                         f"C: {who} {what} -> HAProxy accept-proxy ssl: the client's address over TLS "
+                         f"(request {i + 1})")
+        finally:
+            c.close()
+        log(f"C: {what}: HAProxy's TLS bind saw the client {me[0]}:{me[1]}")
     check(es.running() and hap.running(), "both proxies still run")
 
 
