@@ -40,7 +40,7 @@ struct Writer {
     std::uint32_t cap;
     std::uint32_t n = 0;
     bool overflow = false;
-    void put(std::string_view s) {
+    [[gnu::always_inline]] void put(std::string_view s) {
         if (n + s.size() > cap) {
             overflow = true;
             return;
@@ -48,7 +48,7 @@ struct Writer {
         std::memcpy(p + n, s.data(), s.size());
         n += std::uint32_t(s.size());
     }
-    void header(std::string_view name, std::string_view value) {
+    [[gnu::always_inline]] void header(std::string_view name, std::string_view value) {
         put(name);
         put(": ");
         put(value);

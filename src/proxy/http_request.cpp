@@ -401,7 +401,7 @@ void H1Proxy::h_start_request(H1Conn* s, http::RequestHead& req, const char* bas
     t.req = &req;
     t.src = &peer;
     sockaddr_storage dst;
-    if (s->pp && s->pp->has_dst) [[unlikely]] {
+    if (s->pp && s->pp->has_dst && w_.fe_rules_dst_[s->fe]) [[unlikely]] {  // only where a rule reads it
         s->pp->dst.get(dst);
         t.dst = &dst;
         t.dst_port = rules::addr_port(&dst);

@@ -140,7 +140,7 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
     s->peer.get(peer);
     t.src = &peer;
     sockaddr_storage dst;
-    if (s->pp && s->pp->has_dst) [[unlikely]] {
+    if (s->pp && s->pp->has_dst && w_.fe_rules_dst_[s->fe]) [[unlikely]] {
         s->pp->dst.get(dst);
         t.dst = &dst;
         t.dst_port = rules::addr_port(&dst);

@@ -79,9 +79,11 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
             if (!fe.log_format.empty() && !fe.logs.empty()) fe_formats_[f] = std::make_unique<log::Format>(fe.log_format);
         }
     }
-    for (std::uint32_t f = 0; f < cfg_.frontends.size(); ++f)
-        fe_needs_dst_.push_back(frontend_sends_proxy(cfg_, f) || frontend_uses_dst(cfg_, f) ||
+    for (std::uint32_t f = 0; f < cfg_.frontends.size(); ++f) {
+        fe_rules_dst_.push_back(frontend_uses_dst(cfg_, f));
+        fe_needs_dst_.push_back(frontend_sends_proxy(cfg_, f) || fe_rules_dst_.back() ||
                                 (fe_formats_[f] && fe_formats_[f]->uses_frontend_addr()));
+    }
 }
 
 // An HTTP frontend needs each client's address (multishot accepts cannot return it) when it logs,

@@ -229,6 +229,7 @@ private:
     core::ListNode prefaces_all_;
     // per frontend: the address each client connected to is needed (frontend_sends_proxy, %fi/%fp logged)
     std::vector<std::uint8_t> fe_needs_dst_;
+    std::vector<std::uint8_t> fe_rules_dst_;  // per frontend: frontend_uses_dst (rules read dst: Txn::dst is set)
     std::unique_ptr<std::uint8_t[]> pp_scratch_;  // where consumed headers go (never read)
     std::unique_ptr<log::Format> pp_log_fmt_;      // the head of HAProxy's embryonic log line
 
