@@ -242,7 +242,7 @@ std::uint8_t* put_tlv(std::uint8_t* p, std::uint8_t type, std::string_view v) {
     p[0] = type;
     p[1] = std::uint8_t(v.size() >> 8);
     p[2] = std::uint8_t(v.size());
-    std::memcpy(p + 3, v.data(), v.size());
+    if (!v.empty()) std::memcpy(p + 3, v.data(), v.size());  // an empty view may have no data pointer
     return p + 3 + v.size();
 }
 

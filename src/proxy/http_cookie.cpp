@@ -96,7 +96,7 @@ void H1Proxy::h_cookie_write_req(Writer& w, const http::Header& h, const config:
     std::size_t n = 0;
     bool touched = false;
     auto add = [&](std::string_view a) {
-        if (n + a.size() <= sizeof buf) std::memcpy(buf + n, a.data(), a.size());
+        if (!a.empty() && n + a.size() <= sizeof buf) std::memcpy(buf + n, a.data(), a.size());
         n += a.size();
     };
     for_each_pair(h.value, [&](std::string_view pair, std::string_view name, std::string_view val, std::size_t,

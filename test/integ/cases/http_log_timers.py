@@ -202,7 +202,7 @@ def main(h):
     check_range(t[0]["Th"], 140, 600, "d: Th = accept to handshake end (includes the 150 ms wait)")
     check_range(t[0]["Ti"], 0, 50, "d: Ti 0 on the first request (the request came right after the handshake)")
     check_range(t[0]["Ta"], 0, 50, "d: Ta excludes Th")
-    check_range(t[0]["Tt"] - t[0]["Tu"], 0, 2, "d: Tu includes Th (Tu = Tt - Ti, Ti within a millisecond or two)")
+    check_range(t[0]["Tt"] - t[0]["Tu"], 0, 50, "d: Tu includes Th (Tu = Tt - Ti, and Ti is small here)")
     check_eq(t[1]["Th"], 0, "d: Th is 0 on the 2nd request of the TLS connection")
 
     # ---- -1 values ---------------------------------------------------------------------------
@@ -225,7 +225,8 @@ def main(h):
     check_range(x["Tt"], 280, 900, "server timeout: Tt = `timeout server 300ms`")
     check_eq((x["ST"], x["ts"]), ("504", "sH"), "hang: status and termination state")
 
-    bad = {"Th": 0, "Ti": 0, "TR": -1, "Tq": -1, "Tw": -1, "Tc": -1, "Tr": -1, "Td": -1}
+    # (Ti, the idle time before the first byte, is 0 give or take a slow machine's millisecond)
+    bad = {"Th": 0, "TR": -1, "Tq": -1, "Tw": -1, "Tc": -1, "Tr": -1, "Td": -1}
     for what, data, ts in (("partial head, then close", b"GET /partial HTTP/1.1\r\nHo", "CR"),
                            ("connect, silent, close", b"", "CR")):
         n0 = len(ulog.lines)
@@ -235,6 +236,7 @@ def main(h):
         c.close()
         x = parse(new_lines(n0, 1)[0], "<BADREQ>")
         check_eq({k: x[k] for k in bad}, bad, f"{what}: TR/Tq/Tw/Tc/Tr/Td -1, logged as <BADREQ>")
+        check_range(x["Ti"], 0, 50, f"{what}: Ti")
         check_range(x["Tt"], 90, 600, f"{what}: Tt = until the client closed")
         check_eq((x["Ta"], x["Tu"]), (x["Tt"], x["Tt"]), f"{what}: Ta = Tu = Tt")
         check_eq((x["ST"], x["ts"]), ("400", ts), f"{what}: status and termination state")
@@ -243,6 +245,7 @@ def main(h):
     check_eq(r and r.status, 400, "invalid request: 400")
     x = parse(new_lines(n0, 1)[0], "<BADREQ>")
     check_eq({k: x[k] for k in bad}, bad, "invalid request: -1s, logged as <BADREQ>")
+    check_range(x["Ti"], 0, 50, "invalid request: Ti")
     check_eq((x["ST"], x["ts"]), ("400", "PR"), "invalid request: status and termination state")
 
     # ---- the 1.x style alone: %Tq/%Tw/%Tc/%Tr/%Tt ----------------------------------------------

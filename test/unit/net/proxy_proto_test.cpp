@@ -50,8 +50,11 @@ std::string text(const sockaddr_storage& ss) {
     return std::string(buf) + ":" + std::to_string(port);
 }
 
+// The header's views point into the parsed bytes: they stay valid until the next call.
 pp::Err parse(std::string bytes, pp::Header& h) {
-    return pp::parse(reinterpret_cast<std::uint8_t*>(bytes.data()), bytes.size(), h);
+    static std::string keep;
+    keep = std::move(bytes);
+    return pp::parse(reinterpret_cast<std::uint8_t*>(keep.data()), keep.size(), h);
 }
 
 pp::Err parse(const std::string& bytes) {
