@@ -13,6 +13,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "edgeshard/net/proxy_proto.hpp"
+
 namespace es::check {
 
 namespace {
@@ -282,16 +284,18 @@ void Checker::Impl::run_agent(std::uint32_t i, std::int64_t now) {
 // send buffer takes it whole.
 bool Checker::Impl::send_proxy_line(std::uint32_t i, std::int64_t now) {
     Target& t = targets[i];
-    config::SockAddr src, dst;
-    src.len = dst.len = sizeof(sockaddr_storage);
-    std::string line = "PROXY UNKNOWN\r\n";
-    if (::getsockname(t.fd, reinterpret_cast<sockaddr*>(&src.ss), &src.len) == 0 &&
-        ::getpeername(t.fd, reinterpret_cast<sockaddr*>(&dst.ss), &dst.len) == 0 && src.family() == dst.family() &&
-        (src.family() == AF_INET || src.family() == AF_INET6))
-        line = std::string("PROXY ") + (src.family() == AF_INET ? "TCP4 " : "TCP6 ") + src.host() + " " + dst.host() +
-               " " + std::to_string(src.port()) + " " + std::to_string(dst.port()) + "\r\n";
-    const ssize_t n = ::send(t.fd, line.data(), line.size(), MSG_NOSIGNAL);
-    if (n == ssize_t(line.size())) return true;
+    sockaddr_storage src{}, dst{};
+    socklen_t sl = sizeof src, dl = sizeof dst;
+    net::pp::Source ps;  // no addresses: "PROXY UNKNOWN"
+    if (::getsockname(t.fd, reinterpret_cast<sockaddr*>(&src), &sl) == 0 &&
+        ::getpeername(t.fd, reinterpret_cast<sockaddr*>(&dst), &dl) == 0) {
+        ps.src = &src;
+        ps.dst = &dst;
+    }
+    char line[128];
+    const std::size_t len = net::pp::build_v1(ps, line, sizeof line);
+    const ssize_t n = ::send(t.fd, line, len, MSG_NOSIGNAL);
+    if (n == ssize_t(len)) return true;
     finish(i, now, Status::SockErr, 0, n < 0 ? std::strerror(errno) : "the PROXY line was not sent whole");
     return false;
 }
