@@ -51,25 +51,16 @@ bool Worker::pp_wildcard_addr(std::uint32_t fe, int bind) const {
 bool Worker::pp_wildcard(std::uint32_t fe, int bind) const { return fe_needs_dst_[fe] && pp_wildcard_addr(fe, bind); }
 
 bool Worker::frontend_sends_proxy(const config::Config& cfg, std::uint32_t f) {
-    const auto& fe = cfg.frontends[f];
-    auto sends = [&](int b) {
-        if (b < 0) return false;
-        for (const auto& s : cfg.backends[std::size_t(b)].servers)
+    return reaches_backend(cfg, f, [](const config::Backend& b) {
+        for (const auto& s : b.servers)
             if (s.send_proxy) return true;
         return false;
-    };
-    if (sends(fe.default_backend_id)) return true;
-    for (const auto& u : fe.use_backends)
-        if (sends(int(u.backend_id))) return true;
-    for (const auto& u : fe.use_backend_rules)
-        if (sends(int(u.backend_id))) return true;
-    return false;
+    });
 }
 
 // The frontend's rules (or those of a backend it may route to) read the address the client
-// connected to: `dst`/`dst_port` ACLs, %[dst], %[dst_port], %fi, %fp in a header value or target.
+// connected to: `dst` ACLs, %[dst], %[dst_port], %fi, %fp in a header value or target.
 bool Worker::frontend_uses_dst(const config::Config& cfg, std::uint32_t f) {
-    const auto& fe = cfg.frontends[f];
     auto px_uses = [](const config::HttpProxy& px) {
         for (const auto& a : px.acls)
             if (a.fetch == "dst") return true;
@@ -80,14 +71,8 @@ bool Worker::frontend_uses_dst(const config::Config& cfg, std::uint32_t f) {
                     return true;
         return false;
     };
-    if (px_uses(fe.http)) return true;
-    auto be_uses = [&](int b) { return b >= 0 && px_uses(cfg.backends[std::size_t(b)].http); };
-    if (be_uses(fe.default_backend_id)) return true;
-    for (const auto& u : fe.use_backends)
-        if (be_uses(int(u.backend_id))) return true;
-    for (const auto& u : fe.use_backend_rules)
-        if (be_uses(int(u.backend_id))) return true;
-    return false;
+    return px_uses(cfg.frontends[f].http) ||
+           reaches_backend(cfg, f, [&](const config::Backend& b) { return px_uses(b.http); });
 }
 
 PpInfo* Worker::pp_local(std::uint32_t fe, int bind) {
@@ -108,8 +93,7 @@ void Worker::start_conn(int slot, std::uint32_t fe, const sockaddr_storage* peer
         if (pp && pp->has_dst) {
             sockaddr_storage d;
             pp->dst.get(d);
-            dst_port = d.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6&>(d).sin6_port)
-                                               : ntohs(reinterpret_cast<sockaddr_in&>(d).sin_port);
+            dst_port = std::uint16_t(rules::addr_port(&d));
         }
         tcp_->accept(slot, fe, peer, dst_port, bind, pp);
     }
@@ -339,15 +323,10 @@ std::string* Worker::pp_header(const config::Server& srv, const sockaddr_storage
             if (tls::dn_entry(tls->client->s_dn, "CN", 1, v)) s.tls_cn = v;
         }
     }
-    auto* out = new std::string();
-    if (srv.send_proxy == 1) {
-        out->resize(128);
-        out->resize(net::pp::build_v1(s, out->data(), out->size()));
-    } else {
-        out->resize(net::pp::kMaxHeader);
-        out->resize(net::pp::build_v2(s, srv.pp_opts, reinterpret_cast<std::uint8_t*>(out->data()), out->size()));
-    }
-    return out;
+    std::uint8_t buf[net::pp::kMaxHeader];  // built here, then copied at its size (a segment owns it)
+    const std::size_t n = srv.send_proxy == 1 ? net::pp::build_v1(s, reinterpret_cast<char*>(buf), sizeof buf)
+                                              : net::pp::build_v2(s, srv.pp_opts, buf, sizeof buf);
+    return new std::string(reinterpret_cast<const char*>(buf), n);
 }
 
 // A hard stop: connections still before their protocol are closed.

@@ -40,13 +40,9 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
         L.bind = l.bind;
         // `balance source` needs the client address: multishot accept cannot return one per
         // connection, so such frontends use single-shot accepts with an address buffer
-        const auto& fe = cfg_.frontends[l.fe];
-        auto needs_src = [&](int be) {
-            return be >= 0 && cfg_.backends[std::size_t(be)].balance.algo == config::Balance::Source;
-        };
-        bool src = needs_src(fe.default_backend_id);
-        for (const auto& u : fe.use_backends) src = src || needs_src(int(u.backend_id));
-        for (const auto& u : fe.use_backend_rules) src = src || needs_src(int(u.backend_id));
+        const bool src = reaches_backend(cfg_, l.fe, [](const config::Backend& b) {
+            return b.balance.algo == config::Balance::Source;
+        });
         L.multishot = !src && !frontend_needs_addr(cfg_, l.fe);
         listeners_.push_back(L);
     }
@@ -106,15 +102,9 @@ bool Worker::frontend_needs_addr(const config::Config& cfg, std::uint32_t f) {
         return false;
     }
     if (px_needs(fe.http)) return true;
-    auto be_needs = [&](int b) {
-        if (b < 0) return false;
-        const auto& be = cfg.backends[std::size_t(b)];
+    return reaches_backend(cfg, f, [&](const config::Backend& be) {
         return px_needs(be.http) || be.balance.algo == config::Balance::Source;
-    };
-    if (be_needs(fe.default_backend_id)) return true;
-    for (const auto& u : fe.use_backend_rules)
-        if (be_needs(int(u.backend_id))) return true;
-    return false;
+    });
 }
 
 

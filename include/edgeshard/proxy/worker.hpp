@@ -91,6 +91,15 @@ public:
     // a backend the frontend may route to sends PROXY headers to its servers (the client's
     // addresses, both ends, are needed)
     static bool frontend_sends_proxy(const config::Config& cfg, std::uint32_t fe);
+    // `pred` holds for a backend frontend `fe` may route to (default_backend or any use_backend)
+    template <typename P>
+    static bool reaches_backend(const config::Config& cfg, std::uint32_t fe, P&& pred) {
+        const auto& f = cfg.frontends[fe];
+        if (f.default_backend_id >= 0 && pred(cfg.backends[std::size_t(f.default_backend_id)])) return true;
+        for (const auto& u : f.use_backend_rules)  // every use_backend, plain or conditional
+            if (pred(cfg.backends[u.backend_id])) return true;
+        return false;
+    }
     static bool frontend_uses_dst(const config::Config& cfg, std::uint32_t fe);
     const net::BufRing& buffers() const { return *bufs_; }
 
