@@ -100,7 +100,6 @@ void kw_stats(ParseState& st, ProxyDraft& px, const Line& line) {
         if (colon == std::string::npos || colon == 0)
             fail(line.at, squote(kw) + " expects <user>:<password>, got " + squote(cred));
         no_more_args(line, 3, kw);
-        s.auth.push_back(cred);
         User u;
         u.name = cred.substr(0, colon);
         u.password = cred.substr(colon + 1);

@@ -201,8 +201,7 @@ struct StatsPage {
     bool enabled = false;
     std::string uri = "/haproxy?stats";  // HAProxy's default
     Millis refresh = 0;
-    std::vector<std::string> auth;  // "user:password"
-    Userlist users;                 // the same, as the page's Basic authentication checks them (insecure passwords)
+    Userlist users;  // `stats auth user:password` lines: the page's Basic credentials (passwords in clear)
     std::string realm;
     std::vector<std::string> scopes;  // stats scope: the proxies shown (empty: all; "." resolved to its own)
     bool hide_version = false;        // stats hide-version

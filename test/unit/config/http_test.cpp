@@ -874,7 +874,9 @@ TEST_CASE("stats page") {
     CHECK(s.uri == "/admin?stats");
     CHECK(s.refresh == 10000);
     CHECK(s.realm == "Haproxy Statistics");
-    CHECK(s.auth == std::vector<std::string>{"admin:s3cret", "ops:pw"});
+    REQUIRE(s.users.users.size() == 2);
+    CHECK((s.users.users[0].name == "admin" && s.users.users[0].password == "s3cret" && s.users.users[0].insecure));
+    CHECK((s.users.users[1].name == "ops" && s.users.users[1].password == "pw"));
     CHECK(s.hide_version);
     CHECK_FALSE(has_warning(cfg, {"t.cfg:18:"}));  // stats hide-version is implemented
     const auto on = fe_cfg("    stats enable\n");
