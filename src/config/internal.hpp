@@ -141,6 +141,10 @@ struct ServerDefaults {
     std::uint16_t pp_opts = 0;    // proxy-v2-options, send-proxy-v2-ssl[-cn]
     std::string cookie;           // cookie VALUE
     std::uint32_t puid = 0;       // id N
+    std::string resolvers;        // resolvers NAME (checked once every section is read)
+    int resolve_family = AF_INET6;  // resolve-prefer
+    bool allow_dup_ip = false;    // resolve-opts allow-dup-ip
+    std::vector<std::pair<SockAddr, int>> resolve_net;  // resolve-net
     ServerCheck check;       // check, inter, rise, fall, port, addr...
     bool ssl = false;        // `ssl` (a default-server may set it; `no-ssl` clears it)
     ServerTlsOptions tls;    // the TLS words seen so far
@@ -249,7 +253,7 @@ struct CpuMapNote {  // explicit thread numbers above nbthread deserve a warning
     int max_explicit_thread = 0;
 };
 
-enum class Section { None, Global, Defaults, Proxy, Skipped, Userlist, HttpErrors };
+enum class Section { None, Global, Defaults, Proxy, Skipped, Userlist, HttpErrors, Resolvers };
 
 struct UserlistDraft {  // the userlist section being read; checked when it ends
     Userlist list;
@@ -279,6 +283,11 @@ struct ParseState {
     UserlistDraft userlist;
     std::vector<std::pair<std::string, Location>> userlist_refs;  // http_auth(<list>): checked at the end
     std::vector<std::pair<std::string, Location>> stats_scope_refs;  // stats scope <proxy>: checked at the end
+    struct ResolversRef {  // server ... resolvers NAME: checked at the end (the section may come later)
+        std::string proxy, server, name;
+        Location at;
+    };
+    std::vector<ResolversRef> resolvers_refs;
 
     void warn(const Location& at, const std::string& message);
     // "keyword 'x' is accepted and ignored: why" (several words: "keywords 'a', 'b' are ...").

@@ -19,17 +19,14 @@ namespace detail {
 namespace {
 
 constexpr std::string_view kProxySections[] = {"global", "defaults", "frontend",   "backend",
-                                               "listen", "userlist", "http-errors"};
+                                               "listen", "userlist", "http-errors", "resolvers"};
 // Sections of later rooms: their body is skipped with one warning. None of them can change traffic on its
 // own: every proxy keyword that would use them (use-server with peers, http-request cache-use, email-alert,
-// server resolvers...) is refused or warned about where it appears.
-constexpr std::string_view kSkippedSections[] = {"ring", "resolvers", "peers", "cache", "program", "mailers"};
+// ...) is refused or warned about where it appears.
+constexpr std::string_view kSkippedSections[] = {"ring", "peers", "cache", "program", "mailers"};
 
 std::string_view skipped_section_why(std::string_view kw) {
     if (kw == "ring") return "'log ring@...' is refused, nothing writes to it";
-    if (kw == "resolvers")
-        return "server host names are resolved once, at load (init-addr libc); runtime DNS is not supported in this "
-               "version";
     if (kw == "peers") return "stick tables are refused, there is nothing to share";
     if (kw == "cache") return "'http-request cache-use' is refused, nothing is cached";
     if (kw == "program") return "the program is NOT started (edgeshard has no master process to run it)";
@@ -580,6 +577,8 @@ bool valid_name(const std::string& n) {
 void finish_section(ParseState& st) {
     if (st.section == Section::Userlist) {
         finish_userlist(st);
+    } else if (st.section == Section::Resolvers) {
+        finish_resolvers(st);
     } else if (st.section == Section::Proxy) {
         finish_proxy(st, st.proxies.back());
     } else if (st.section == Section::Defaults && !st.defaults.name.empty()) {
@@ -633,6 +632,12 @@ void start_section(ParseState& st, const Line& line) {
                              std::string(skipped_section_why(kw)));
         st.section = Section::Skipped;
         st.section_name = line.words.size() > 1 ? line.words[1] : kw;
+        return;
+    }
+    if (kw == "resolvers") {
+        start_resolvers(st, line);
+        st.section = Section::Resolvers;
+        st.section_name = line.words[1];
         return;
     }
     if (kw == "userlist" || kw == "http-errors") {
@@ -729,6 +734,9 @@ void parse_text(ParseState& st, const std::string& text, const std::string& name
                 break;
             case Section::HttpErrors:
                 parse_http_errors_line(st, line);
+                break;
+            case Section::Resolvers:
+                parse_resolvers_line(st, line);
                 break;
             case Section::Skipped:
                 break;

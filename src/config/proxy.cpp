@@ -69,7 +69,6 @@ constexpr Entry kProxyRefused[] = {
     {"block", "'block' was removed from HAProxy: use 'http-request deny'"},
     {"disabled", "disabled proxies are not supported yet: comment the section out"},
     {"dispatch", "'dispatch' is not supported: declare a 'server'"},
-    {"server-template", "'server-template' needs DNS; edgeshard uses numeric addresses only"},
     {"contimeout", "'contimeout' was removed from HAProxy: use 'timeout connect'"},
     {"clitimeout", "'clitimeout' was removed from HAProxy: use 'timeout client'"},
     {"srvtimeout", "'srvtimeout' was removed from HAProxy: use 'timeout server'"},
@@ -544,6 +543,9 @@ void kw_bind(ParseState& st, ProxyDraft& px, const Line& line) {
 void kw_server(ParseState& st, ProxyDraft& px, const Line& line) {
     parse_server(st, px, line);
 }
+void kw_server_template(ParseState& st, ProxyDraft& px, const Line& line) {
+    parse_server_template(st, px, line);
+}
 void kw_default_server(ParseState& st, ProxyDraft& px, const Line& line) {
     parse_server_options(st, line, 1, px.default_server);
 }
@@ -652,6 +654,7 @@ constexpr Keyword kProxyKeywords[] = {
     {"backlog", kCapFe | kCapDefaults, false, kw_backlog},
     {"tcp-request", kCapFe | kCapBe | kCapDefaults, false, kw_tcp_request},
     {"server", kCapBe, true, kw_server},
+    {"server-template", kCapBe, true, kw_server_template},
     {"default-server", kCapBe | kCapDefaults, true, kw_default_server},
     {"balance", kCapBe | kCapDefaults, false, kw_balance},
     {"cookie", kCapBe | kCapDefaults, false, kw_cookie},

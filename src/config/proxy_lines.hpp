@@ -17,9 +17,6 @@ inline constexpr std::string_view kWhyCheck =
 inline constexpr std::string_view kWhyCheckKind =
     "this check kind is not performed in this version: servers with 'check' are checked by a TCP connect instead";
 inline constexpr std::string_view kWhyInfo = "informational only";
-inline constexpr std::string_view kWhyResolve =
-    "host names are resolved once, at load (init-addr); runtime DNS ('resolvers') is not supported in this version";
-
 struct Entry {
     std::string_view name;
     std::string_view why;
@@ -102,5 +99,6 @@ class IgnoredWords {
 // server.cpp
 void parse_server_options(ParseState& st, const Line& line, std::size_t first, ServerDefaults& sd);
 void parse_server(ParseState& st, ProxyDraft& px, const Line& line);
+void parse_server_template(ParseState& st, ProxyDraft& px, const Line& line);
 
 }  // namespace es::config::detail

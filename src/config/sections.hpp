@@ -11,6 +11,12 @@ ProxyDraft builtin_defaults();
 void parse_proxy_line(ParseState& st, ProxyDraft& px, const Line& line);
 void finish_proxy(ParseState& st, ProxyDraft& px);  // checks that need the whole section
 
+// resolvers.cpp
+void start_resolvers(ParseState& st, const Line& line);
+void parse_resolvers_line(ParseState& st, const Line& line);
+void finish_resolvers(ParseState& st);
+void resolve_resolvers_refs(ParseState& st);  // server ... resolvers NAME (finalize() calls it)
+
 // validate.cpp
 void finalize(ParseState& st);  // cross-references, ids, whole-configuration checks
 // crt-base and the global ssl-default-bind-* settings applied to the TLS binds, whose certificates

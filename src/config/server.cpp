@@ -35,10 +35,6 @@ constexpr ServerIgnored kServerIgnored[] = {
     {"check-alpn", Arg::Any, kWhyCheck},
     {"check-proto", Arg::Any, kWhyCheck},
     {"track", Arg::Any, kWhyCheck},
-    {"resolvers", Arg::Any, kWhyResolve},
-    {"resolve-prefer", Arg::Any, kWhyResolve},
-    {"resolve-net", Arg::Any, kWhyResolve},
-    {"resolve-opts", Arg::Any, kWhyResolve},
     {"pool-purge-delay", Arg::Time, kWhyPool},
     {"pool-max-conn", Arg::Any, kWhyPool},  // 0 is refused (parse_server_options)
     {"pool-low-conn", Arg::Int, kWhyPool},
@@ -211,6 +207,43 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
                 sd.init_addr.push_back(m);
                 p = c + 1;
             }
+        } else if (opt == "resolvers") {
+            sd.resolvers = arg_or_fail(line, ++i, opt, "the name of a resolvers section");
+        } else if (opt == "resolve-prefer") {
+            const auto& v = arg_or_fail(line, ++i, opt, "'ipv4' or 'ipv6'");
+            if (v != "ipv4" && v != "ipv6") fail(line.at, "'resolve-prefer' expects 'ipv4' or 'ipv6', got " + squote(v));
+            sd.resolve_family = v == "ipv4" ? AF_INET : AF_INET6;
+        } else if (opt == "resolve-opts") {
+            const auto& v = arg_or_fail(line, ++i, opt, "a list among allow-dup-ip, prevent-dup-ip and ignore-weight");
+            for (std::size_t p = 0; p <= v.size();) {
+                const std::size_t c = std::min(v.find(',', p), v.size());
+                const std::string o = v.substr(p, c - p);
+                if (o == "allow-dup-ip" || o == "prevent-dup-ip") sd.allow_dup_ip = o == "allow-dup-ip";
+                else if (o != "ignore-weight")  // weights come from SRV records, which are not followed
+                    fail(line.at, "'resolve-opts' expects a comma-separated list among allow-dup-ip, prevent-dup-ip "
+                                  "and ignore-weight, got " + squote(o) +
+                                      did_you_mean(o, {"allow-dup-ip", "prevent-dup-ip", "ignore-weight"}));
+                p = c + 1;
+            }
+        } else if (opt == "resolve-net") {
+            const auto& v = arg_or_fail(line, ++i, opt, "a comma-separated list of networks (addr/len)");
+            sd.resolve_net.clear();
+            for (std::size_t p = 0; p <= v.size();) {
+                const std::size_t c = std::min(v.find(',', p), v.size());
+                const std::string n = v.substr(p, c - p);
+                const std::size_t sl = n.find('/');
+                auto a = ip_only(n.substr(0, sl));
+                const int max = a && a->family() == AF_INET6 ? 128 : 32;
+                int len = max;
+                if (a && sl != std::string::npos) {
+                    const std::string l = n.substr(sl + 1);
+                    len = l.empty() || l.size() > 3 || !std::all_of(l.begin(), l.end(), ::isdigit) ? -1 : std::stoi(l);
+                }
+                if (!a || len < 0 || len > max)
+                    fail(line.at, "'resolve-net' expects networks as addr/len (10.0.0.0/8, fd00::/8), got " + squote(n));
+                sd.resolve_net.emplace_back(*a, len);
+                p = c + 1;
+            }
         } else if (opt == "send-proxy" || opt == "send-proxy-v2" || opt == "send-proxy-v2-ssl" ||
                    opt == "send-proxy-v2-ssl-cn") {
             sd.send_proxy = opt == "send-proxy" ? 1 : 2;
@@ -296,7 +329,7 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
                     "weight", "maxconn", "disabled", "enabled", "backup", "no-backup", "check", "no-check",
                     "inter", "fastinter", "downinter", "rise", "fall", "port", "addr", "check-ssl", "no-check-ssl",
                     "check-sni", "slowstart", "on-marked-down", "on-marked-up", "check-send-proxy", "init-addr", "agent-check",
-                    "cookie", "id", "send-proxy", "send-proxy-v2", "send-proxy-v2-ssl", "send-proxy-v2-ssl-cn", "proxy-v2-options",
+                    "cookie", "id", "resolvers", "resolve-prefer", "resolve-opts", "resolve-net", "send-proxy", "send-proxy-v2", "send-proxy-v2-ssl", "send-proxy-v2-ssl-cn", "proxy-v2-options",
                     "no-send-proxy", "no-send-proxy-v2", "no-send-proxy-v2-ssl", "no-send-proxy-v2-ssl-cn",
                     "no-agent-check", "agent-port", "agent-inter", "agent-send", "agent-addr", "observe",
                     "error-limit", "on-error", "ssl", "no-ssl", "verify", "ca-file", "crl-file",
@@ -346,10 +379,12 @@ void resolve_server(ParseState& st, const ProxyDraft& px, const Line& line, cons
     for (const std::string& m : sd.init_addr) {
         if (m == "last") continue;
         if (m == "none") {
-            st.warn(line.at, who + ": " + squote(hp.host) + " is not resolved (init-addr none): it starts in "
-                                   "maintenance, and runtime DNS ('resolvers') is not supported in this version");
+            if (sd.resolvers.empty())
+                st.warn(line.at, who + ": " + squote(hp.host) + " is not resolved (init-addr none) and has no "
+                                       "'resolvers': it stays in maintenance");
             s.addr = with_port(*ip_only(hp.family == AF_INET6 ? "::" : "0.0.0.0"));
-            s.disabled = s.unresolved = true;
+            s.unresolved = true;
+            s.disabled = sd.resolvers.empty();  // with resolvers, a DNS answer brings it in service
             return;
         }
         if (m != "libc") {
@@ -391,26 +426,27 @@ void resolve_server(ParseState& st, const ProxyDraft& px, const Line& line, cons
                           " (init-addr: add 'none' to start it in maintenance, or run with -dr)");
     st.warn(line.at, who + ": could not resolve address " + squote(hp.host) + ": it starts in maintenance (-dr)");
     s.addr = with_port(*ip_only(hp.family == AF_INET6 ? "::" : "0.0.0.0"));
-    s.disabled = s.unresolved = true;
+    s.unresolved = true;
+    s.disabled = sd.resolvers.empty();
 }
 
-void parse_server(ParseState& st, ProxyDraft& px, const Line& line) {
-    const auto& name = arg_or_fail(line, 1, "server", "a name and an address");
-    if (!valid_server_name(name))
-        fail(line.at,
-             "invalid server name " + squote(name) + ": use letters, digits, '-', '_', '.' and ':' only");
+namespace {
+
+// One server of a `server` line, or of a `server-template` line (its name numbered, its options
+// read once per server: the line is short and the template small).
+void add_server(ParseState& st, ProxyDraft& px, const Line& line, const std::string& name, const std::string& addr,
+                std::size_t first_opt) {
     for (const auto& s : px.be.servers)
         if (s.name == name)
             fail(line.at,
                  "server " + squote(px.name + "/" + name) + " is already declared at " + where_text(s.where));
-    const auto& addr = arg_or_fail(line, 2, "server " + name, "an address ADDR:PORT");
     Server s;
     s.name = name;
     const std::optional<HostPort> hp = host_port_arg(addr);
     if (!hp) s.addr = addr_arg(addr, line.at, "server " + name);
     s.where = line.at;
     ServerDefaults sd = px.default_server;
-    parse_server_options(st, line, 3, sd);
+    parse_server_options(st, line, first_opt, sd);
     if (hp) resolve_server(st, px, line, *hp, sd, s);
     s.weight = sd.weight;
     s.maxconn = sd.maxconn;
@@ -420,6 +456,10 @@ void parse_server(ParseState& st, ProxyDraft& px, const Line& line) {
     s.pp_opts = sd.pp_opts;
     s.cookie = sd.cookie;
     s.puid = sd.puid;
+    s.resolve_family = sd.resolve_family;
+    s.allow_dup_ip = sd.allow_dup_ip;
+    s.resolve_net = sd.resolve_net;
+    if (!sd.resolvers.empty()) st.resolvers_refs.push_back({px.name, name, sd.resolvers, line.at});
     for (const auto& o : px.be.servers)
         if (s.puid && o.puid == s.puid)
             fail(line.at, "server " + squote(px.name + "/" + name) + " has the same ID as server " +
@@ -433,6 +473,46 @@ void parse_server(ParseState& st, ProxyDraft& px, const Line& line) {
         s.tls = std::move(t);
     }
     px.be.servers.push_back(std::move(s));
+}
+
+}  // namespace
+
+void parse_server(ParseState& st, ProxyDraft& px, const Line& line) {
+    const auto& name = arg_or_fail(line, 1, "server", "a name and an address");
+    if (!valid_server_name(name))
+        fail(line.at,
+             "invalid server name " + squote(name) + ": use letters, digits, '-', '_', '.' and ':' only");
+    add_server(st, px, line, name, arg_or_fail(line, 2, "server " + name, "an address ADDR:PORT"), 3);
+}
+
+// server-template <prefix> <num | low-high> <fqdn>[:<port>] [params*]: servers <prefix><n> for n in
+// the range, each on the same name (HAProxy 2.6). Their addresses come from the name at load
+// (init-addr) and, with `resolvers`, from its answers at run time: each server takes an address
+// no other server of the backend has (unless allow-dup-ip), the ones left without stay in
+// maintenance. A SRV label (a name starting with '_') is refused: SRV records are not followed.
+void parse_server_template(ParseState& st, ProxyDraft& px, const Line& line) {
+    const auto& prefix = arg_or_fail(line, 1, "server-template", "a prefix, a number or range and an FQDN");
+    if (!valid_server_name(prefix))
+        fail(line.at, "invalid server-template prefix " + squote(prefix) + ": use letters, digits, '-', '_', '.' and ':' only");
+    const auto& range = arg_or_fail(line, 2, "server-template " + prefix, "a number of servers or a range <low>-<high>");
+    const auto& fqdn = arg_or_fail(line, 3, "server-template " + prefix, "an FQDN[:port]");
+    auto num = [&](const std::string& t) -> long {
+        if (t.empty() || t.size() > 6 || !std::all_of(t.begin(), t.end(), ::isdigit)) return -1;
+        return std::stol(t);
+    };
+    const std::size_t dash = range.find('-');
+    long lo = 1, hi = num(range);
+    if (dash != std::string::npos) {
+        lo = num(range.substr(0, dash));
+        hi = num(range.substr(dash + 1));
+    }
+    if (lo < 1 || hi < lo || hi - lo >= 4096)
+        fail(line.at, "server-template " + squote(prefix) + ": expects a number of servers (1 to 4096) or a range "
+                      "<low>-<high> of positive numbers, got " + squote(range));
+    if (!fqdn.empty() && fqdn[0] == '_')
+        fail(line.at, "server-template " + squote(prefix) + ": " + squote(fqdn) + " is a DNS SRV label; SRV records "
+                      "are not followed in this version: name the service's A/AAAA records with a port (fqdn:port)");
+    for (long n = lo; n <= hi; ++n) add_server(st, px, line, prefix + std::to_string(n), fqdn, 4);
 }
 
 }  // namespace es::config::detail

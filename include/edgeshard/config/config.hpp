@@ -153,6 +153,28 @@ struct Userlist {
     Location where;
 };
 
+// resolvers <name>: the name servers a server's host name is resolved with at run time (HAProxy
+// 2.6 semantics, doc/configuration.txt 5.3; run by the control shard: dns/resolver.hpp).
+struct Nameserver {
+    std::string name;
+    SockAddr addr;  // UDP
+    Location where;
+};
+struct Resolvers {
+    std::string name;
+    std::vector<Nameserver> nameservers;  // nameserver lines and parse-resolv-conf, in order
+    int resolve_retries = 3;              // queries sent before giving up (a timeout costs one)
+    int timeout_resolve_ms = 1000;        // between two resolutions of a name
+    int timeout_retry_ms = 1000;          // before a query without a valid answer is sent again
+    // hold <status>: how long a name keeps its servers after its last valid answer when the answers
+    // are now in that status (then they go to maintenance); obsolete: how long an address missing
+    // from the answers is still kept
+    int hold_valid_ms = 10000, hold_nx_ms = 30000, hold_other_ms = 30000, hold_refused_ms = 30000,
+        hold_timeout_ms = 30000, hold_obsolete_ms = 0;
+    int accepted_payload_size = 512;  // announced with EDNS0 above 512; larger answers are dropped
+    Location where;
+};
+
 // http-errors <name>: errorfile <code> <file> lines, used by "errorfiles <name> [code...]"
 struct HttpErrors {
     std::string name;
@@ -308,6 +330,14 @@ struct Server {
     std::uint16_t pp_opts = 0;
     std::string cookie;  // `cookie VALUE`: the persistence cookie's value for this server (empty: none)
     std::uint32_t puid = 0;  // `id N` as written (0: none); HAProxy's `balance first` follows ids
+    // `resolvers R`: the host name is resolved again at run time (index into Config::resolvers, -1:
+    // never), preferring `resolve-prefer` (AF_INET6 by default, as HAProxy) and the `resolve-net`
+    // networks; two servers of a backend on the same name take different addresses unless
+    // `resolve-opts allow-dup-ip`
+    int resolvers = -1;
+    int resolve_family = AF_INET6;
+    bool allow_dup_ip = false;
+    std::vector<std::pair<SockAddr, int>> resolve_net;  // network address, prefix length
     ServerCheck check;
     std::shared_ptr<const ServerTlsOptions> tls;  // null: the server is reached in clear
     Location where;
@@ -547,6 +577,7 @@ struct Global {
 struct Config {
     Global global;
     std::vector<Userlist> userlists;
+    std::vector<Resolvers> resolvers;
     std::vector<HttpErrors> http_errors;
     std::vector<Frontend> frontends;
     std::vector<Backend> backends;
