@@ -5,15 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(g++ pkg-config cmake meson ninja-build liburing-dev libmimalloc-dev libhwloc-dev rapidjson-dev
-            doctest-dev libbenchmark-dev libssl-dev libcrypt-dev)
+            doctest-dev libbenchmark-dev libssl-dev libcrypt-dev libc-ares-dev)
 # python3-jsonschema checks edgeshard-bench's JSON against its schema; chromium renders its HTML report;
 # rsyslog is the real syslog server of log_syslog_udp (started by the test itself, never as a service)
 # testssl.sh scans the TLS binds (tls_testssl); redis-server, python3-aiosmtpd, slapd, mariadb-server and
 # postgresql are the real peers of the protocol health checks (health_rulesets, health_databases: each
 # started by the test itself on its own port, never as a service); haproxy (Debian's 2.6) is the peer of
-# proxy_interop, which sends PROXY headers through it both ways (also started by the test itself)
+# proxy_interop, which sends PROXY headers through it both ways (also started by the test itself);
+# dnsmasq-base is the DNS server of dns_resolvers (records the test changes while traffic flows)
 TEST_PKGS=(python3 python3-jsonschema socat iperf3 curl procps wrk openssl chromium rsyslog testssl.sh
-           redis-server python3-aiosmtpd slapd mariadb-server postgresql haproxy)
+           redis-server python3-aiosmtpd slapd mariadb-server postgresql haproxy dnsmasq-base)
 want=("${BUILD_PKGS[@]}")
 [[ ${1:-} == --test ]] && want+=("${TEST_PKGS[@]}")
 
