@@ -88,16 +88,32 @@ void Worker::on_server_admin(const shard::Message& m) {
     } else if (c.op == kAdminOpMaxconn) {
         ok = c.value <= std::uint32_t(std::numeric_limits<int>::max()) && lb.set_maxconn(int(c.server), int(c.value));
     }
-    if (!ok) return;
+    if (ok) serve_queues(c.backend);
+}
 
-    // Waiting sessions: start as many as the backend now has room for. Each start takes a slot,
-    // so the loops end when the servers are full again or the queue is empty.
-    tcp_->serve_queue(c.backend, [&lb] { return any_room(lb); });
-    while (h1_->queued(c.backend) > 0 && any_room(lb)) {
-        const std::size_t before = h1_->queued(c.backend);
-        h1_->h_server_slot_freed(int(c.backend));
-        if (h1_->queued(c.backend) == before) break;
+// Waiting sessions: start as many as the backend now has room for. Each start takes a slot, so
+// the loops end when the servers are full again or the queue is empty.
+void Worker::serve_queues(std::uint32_t be) {
+    BackendLb& lb = *lbs_[be];
+    tcp_->serve_queue(be, [&lb] { return any_room(lb); });
+    while (h1_->queued(be) > 0 && any_room(lb)) {
+        const std::size_t before = h1_->queued(be);
+        h1_->h_server_slot_freed(int(be));
+        if (h1_->queued(be) == before) break;
     }
+}
+
+// A server's new address (DNS, `set server addr`) or its loss. Connections already made stay
+// where they are; the idle ones to the old address are closed so that no request goes there
+// again; sessions queued for want of a server may now start.
+void Worker::on_server_addr(const shard::Message& m) {
+    auto* u = reinterpret_cast<AddrUpdate*>(m.b);
+    const auto be = std::uint32_t(m.a >> 32), srv = std::uint32_t(m.a);
+    if (be < lbs_.size() && srv < lbs_[be]->size() && lbs_[be]->set_addr(int(srv), u->addr, u->rmaint)) {
+        h1_->http_close_idle(int(be), [srv](int k) { return k == int(srv); });
+        serve_queues(be);
+    }
+    if (u->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) delete u;
 }
 
 }  // namespace es::proxy

@@ -301,6 +301,10 @@ void H1Proxy::http_shutdown_sessions(int be, const std::function<bool(int)>& on)
         }
         n = nx;
     }
+    http_close_idle(be, on);
+}
+
+void H1Proxy::http_close_idle(int be, const std::function<bool(int)>& on) {
     if (be >= 0 && std::size_t(be) < idle_.size())
         for (std::size_t k = 0; k < idle_[std::size_t(be)].size(); ++k) {
             if (!on(int(k))) continue;

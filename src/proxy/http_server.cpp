@@ -209,7 +209,7 @@ void H1Proxy::h_attach_ready(H1Conn* s) {
 void H1Proxy::c_connect(H1SrvConn* c) {
     const ServerSlot& srv = lbs_[std::size_t(c->be)]->server(c->server);
     c->state = H1SrvConn::Connecting;
-    c->pending_ops += io_.socket(srv.cfg->addr.family(), cud(kHOpSrvSocket, c));
+    c->pending_ops += io_.socket(srv.addr->family(), cud(kHOpSrvSocket, c));
 }
 
 void H1Proxy::c_on_socket(H1SrvConn* c, int res) {
@@ -225,7 +225,7 @@ void H1Proxy::c_on_socket(H1SrvConn* c, int res) {
     }
     c->sock.slot = res;
     const ServerSlot& srv = lbs_[std::size_t(c->be)]->server(c->server);
-    c->pending_ops += w_.connect_chain(c->sock, srv.cfg->addr, cfg_.backends[std::size_t(c->be)].timeouts.connect,
+    c->pending_ops += w_.connect_chain(c->sock, *srv.addr, cfg_.backends[std::size_t(c->be)].timeouts.connect,
                                     c->connect_ts, cud(kHOpSrvSockopt, c), cud(kHOpSrvConnect, c),
                                     cud(kHOpSrvTimeout, c));
 }

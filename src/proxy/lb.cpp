@@ -71,9 +71,13 @@ BackendLb::BackendLb(const config::Backend& be, stats::ServerCounters* counters,
                      std::uint64_t seed)
     : be_(&be), nshards_(nshards > 0 ? nshards : 1) {
     servers_.resize(be.servers.size());
+    addrs_.resize(be.servers.size());
     for (std::size_t i = 0; i < be.servers.size(); ++i) {
         ServerSlot& s = servers_[i];
         s.cfg = &be.servers[i];
+        addrs_[i] = s.cfg->addr;
+        s.addr = &addrs_[i];
+        s.rmaint = s.cfg->unresolved;
         s.c = &counters[i];
         s.weight = s.cfg->weight;
         s.admin = s.cfg->disabled ? shard::ServerAdmin::Maint : shard::ServerAdmin::Ready;
@@ -139,9 +143,19 @@ bool BackendLb::set_admin(int i, shard::ServerAdmin admin) {
         admin != shard::ServerAdmin::Maint)
         return false;
     ServerSlot& s = servers_[std::size_t(i)];
-    if (s.cfg->unresolved) return false;  // no address: in maintenance whatever is asked (HAProxy's RMAINT)
     if (s.admin == admin) return true;
     s.admin = admin;
+    rebuild(false);
+    return true;
+}
+
+bool BackendLb::set_addr(int i, const config::SockAddr& addr, bool rmaint) {
+    if (i < 0 || std::size_t(i) >= servers_.size()) return false;
+    if (addr.family() == AF_INET || addr.family() == AF_INET6) addrs_[std::size_t(i)] = addr;
+    else if (!rmaint) return false;  // a server in service needs an address
+    ServerSlot& s = servers_[std::size_t(i)];
+    if (s.rmaint == rmaint) return true;
+    s.rmaint = rmaint;
     rebuild(false);
     return true;
 }
@@ -203,8 +217,10 @@ bool BackendLb::set_states(const std::vector<shard::ServerRuntime>& states) {
     }
     for (std::size_t i = 0; i < n; ++i) {
         servers_[i].weight = states[i].weight;
-        if (!servers_[i].cfg->unresolved) servers_[i].admin = states[i].admin;
+        servers_[i].admin = states[i].admin;
         servers_[i].down = states[i].down;
+        servers_[i].rmaint = states[i].rmaint;
+        if (states[i].addr.family() == AF_INET || states[i].addr.family() == AF_INET6) addrs_[i] = states[i].addr;
         if (states[i].maxconn >= 0) servers_[i].limit = share(states[i].maxconn);
     }
     rebuild(true);

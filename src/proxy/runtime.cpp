@@ -144,6 +144,8 @@ Runtime::Runtime(std::shared_ptr<const config::Config> cfg) : cfg_(std::move(cfg
             ServerRuntime r;
             r.weight = s.weight;
             r.admin = s.disabled ? ServerAdmin::Maint : ServerAdmin::Ready;
+            r.addr = s.addr;
+            r.rmaint = s.unresolved;
             v.push_back(r);
         }
         servers_.push_back(std::move(v));

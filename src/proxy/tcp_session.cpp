@@ -334,7 +334,7 @@ void TcpProxy::connect_to(Session* s, int i) {
     st_.be[s->be].lbtot.inc();
     s->state = SessState::Connecting;
     if (s->t_connect < 0) s->t_connect = r_.now_ms();
-    s->pending_ops += io_.socket(srv.cfg->addr.family(), ud(kOpSocket, s));
+    s->pending_ops += io_.socket(srv.addr->family(), ud(kOpSocket, s));
 }
 
 void TcpProxy::on_socket(Session* s, int res) {
@@ -352,7 +352,7 @@ void TcpProxy::on_socket(Session* s, int res) {
     // setsockopt -> connect -> link_timeout must reach the kernel in one submission: a chain cut
     // by an SQ-full flush would leave the connect without its timeout
     const ServerSlot& srv = lbs_[std::size_t(s->be)]->server(s->server);
-    s->pending_ops += w_.connect_chain(s->side[kServer], srv.cfg->addr, cfg_.backends[std::size_t(s->be)].timeouts.connect,
+    s->pending_ops += w_.connect_chain(s->side[kServer], *srv.addr, cfg_.backends[std::size_t(s->be)].timeouts.connect,
                                     s->connect_ts, ud(kOpSockopt, s), ud(kOpConnect, s), ud(kOpConnTimeout, s));
 }
 

@@ -174,6 +174,10 @@ void Worker::on_message(const shard::Message& m) {
         on_server_admin(m);
         return;
     }
+    if (m.kind == shard::Message::kServerAddr) {
+        on_server_addr(m);
+        return;
+    }
     if (m.kind == shard::Message::kCertUpdate) {
         tls_->cert_update(*reinterpret_cast<tls::CertUpdate*>(m.a), p_.shard_id);
         return;

@@ -65,6 +65,8 @@ public:
     // Cuts the exchanges of backend `be` on a server `on(server)` names, and drops its idle server
     // connections (a health change: on-marked-down shutdown-sessions).
     void http_shutdown_sessions(int be, const std::function<bool(int)>& on);
+    // Closes the pooled idle connections of the backend's servers `on` accepts (a new address).
+    void http_close_idle(int be, const std::function<bool(int)>& on);
     void h_server_slot_freed(int be); // a server of `be` has room: start a queued exchange
     void h_page_answer(const shard::Message& m);  // the control shard's answer to a page request
 

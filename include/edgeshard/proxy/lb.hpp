@@ -52,6 +52,7 @@ namespace es::proxy {
 
 struct ServerSlot {
     const config::Server* cfg = nullptr;
+    const config::SockAddr* addr = nullptr;  // where connections go (BackendLb::set_addr), never null
     stats::ServerCounters* c = nullptr;
     int limit = 0;                // this shard's share of maxconn, 0 = unlimited
     bool observing = false;       // observe: errors were reported (here or by another shard) and no success yet
@@ -61,17 +62,18 @@ struct ServerSlot {
     int throttle = 100;           // slowstart: the percent of `weight` it takes while ramping up
     shard::ServerAdmin admin = shard::ServerAdmin::Ready;  // `disabled` in the configuration: Maint
     bool down = false;    // its health check says DOWN (the control shard's kAdminOpHealth)
+    bool rmaint = false;  // no address (init-addr none, DNS): out of service whatever its admin state
     bool backup = false;  // `backup` in the configuration
     bool in_tier = true;  // in the set that serves now: the active servers, or the backups when no
                           // active one is operational (all of them with `option allbackups`, else the first)
     // Up, ready and weighted: counts for "is any active server left" (HAProxy's srv_act / srv_bck).
-    bool operational() const { return admin == shard::ServerAdmin::Ready && weight > 0 && !down; }
+    bool operational() const { return admin == shard::ServerAdmin::Ready && weight > 0 && !down && !rmaint; }
     // Eligible for a new connection or request (maxconn aside).
     bool usable() const { return operational() && in_tier; }
     // A retry goes back to the server that failed whatever its health says, as HAProxy's does;
     // drain, maintenance or weight 0 send it elsewhere, and so does DOWN with `option redispatch`.
     bool retryable(bool redispatch) const {
-        return admin == shard::ServerAdmin::Ready && weight > 0 && !(redispatch && down);
+        return admin == shard::ServerAdmin::Ready && weight > 0 && !rmaint && !(redispatch && down);
     }
     // The weight the dynamic algorithms (roundrobin, leastconn, random) use, in sixteenths: `weight`
     // x 16, or its slowstart share rounded up, so a weight-1 server ramps too (HAProxy's scale).
@@ -160,6 +162,8 @@ class BackendLb {
     // Applies a whole backend's table at once (one rebuild); entries beyond size() are ignored,
     // servers beyond the table keep their state. False when an entry is invalid (nothing changes).
     bool set_states(const std::vector<shard::ServerRuntime>& states);
+    // A new address for server i (DNS, `set server addr`), or none (rmaint: out of service).
+    bool set_addr(int i, const config::SockAddr& addr, bool rmaint);
 
     ServerSlot& server(int i) { return servers_[std::size_t(i)]; }
     const ServerSlot& server(int i) const { return servers_[std::size_t(i)]; }
@@ -211,6 +215,7 @@ class BackendLb {
     const config::Backend* be_;
     int nshards_ = 1;
     std::vector<ServerSlot> servers_;
+    std::vector<config::SockAddr> addrs_;  // ServerSlot::addr points here (sized once)
     std::vector<std::uint32_t> first_order_;  // balance first: server indexes by id (HAProxy's order)
     std::vector<std::uint16_t> map_;          // map-based: each usable server `weight` times, interleaved
     std::vector<std::uint32_t> ring_hash_;    // consistent: point positions, ascending

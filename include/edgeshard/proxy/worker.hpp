@@ -114,6 +114,8 @@ private:
     // runtime server states (proxy/admin.cpp)
     void apply_initial_server_states();
     void on_server_admin(const shard::Message& m);
+    void on_server_addr(const shard::Message& m);  // kServerAddr (admin.cpp)
+    void serve_queues(std::uint32_t be);           // start the sessions a change gave room to
 
     struct Listener {
         int fd = -1;

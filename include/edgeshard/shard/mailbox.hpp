@@ -27,6 +27,8 @@ struct Message {
         kCertUpdate = 7,   // control shard -> data shard: a = tls::CertUpdate* (commit ssl cert, set ssl ocsp-response)
         kObserved = 8,     // data shard -> control shard: a = backend << 32 | server, b = shard::Observed
                            // (a passive check's error, or the success after errors: shard/observe.hpp)
+        kServerAddr = 9,   // control shard -> data shard: a = backend << 32 | server, b = proxy::AddrUpdate*
+                           // (a server's new address from DNS or `set server addr`: proxy/admin.hpp)
     };
     std::uint32_t kind = kNone;
     std::uint64_t a = 0;

@@ -46,8 +46,12 @@ struct ServerRuntime {
     ServerAdmin admin = ServerAdmin::Ready;
     bool down = false;  // the control shard's health checks say DOWN
     int maxconn = -1;   // `set maxconn server` or an agent's "maxconn:"; -1: as configured
+    config::SockAddr addr;  // the address connections go to: the configured one, or the last DNS
+                            // answer or `set server addr` (dns/resolver.hpp)
+    bool rmaint = false;    // no address (init-addr none, a DNS error past its hold): HAProxy's
+                            // "MAINT (resolution)", whatever the admin state
     // takes new traffic: ready, weighted and not DOWN (HAProxy's usable server)
-    bool usable() const { return admin == ServerAdmin::Ready && weight > 0 && !down; }
+    bool usable() const { return admin == ServerAdmin::Ready && weight > 0 && !down && !rmaint; }
 };
 
 // A listening socket as the reload handoff describes it. `seq` numbers every listener of a
