@@ -170,6 +170,20 @@ Checker::Impl::Target* target_of(Checker::Impl& m, std::size_t be, std::size_t s
     return &m.targets[std::size_t(m.index[be][sv])];
 }
 
+void Checker::set_ip(std::size_t be, std::size_t sv, const config::SockAddr& ip) {
+    Impl& m = *impl_;
+    auto move = [&ip](Impl::Target& t) {
+        config::SockAddr a = ip;
+        a.set_port(t.addr.port());
+        t.addr = a;
+    };
+    if (Impl::Target* t = target_of(m, be, sv); t && !t->s->check.addr) move(*t);
+    if (be < m.agents.size() && sv < m.agents[be].size() && m.agents[be][sv] >= 0) {
+        Impl::Target& a = m.targets[std::size_t(m.agents[be][sv])];
+        if (!a.s->check.agent_addr) move(a);
+    }
+}
+
 bool Checker::maintenance(std::size_t be, std::size_t sv, bool on, std::int64_t now) {
     Impl& m = *impl_;
     Impl::Target* t = target_of(m, be, sv);

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "edgeshard/control/cli.hpp"
+#include "dns.hpp"
 #include "health.hpp"
 #include "edgeshard/proxy/admin.hpp"
 #include "edgeshard/control/handoff.hpp"
@@ -123,6 +124,7 @@ struct ControlShard::Impl {
     // totals of older generations (base + the predecessor's last), added to every snapshot
     std::optional<stats::Carried> carried;
     std::unique_ptr<HealthControl> health;  // the health checks and what they change (health.hpp)
+    std::unique_ptr<DnsControl> dns;        // server addresses and runtime DNS (dns.hpp)
 
     Impl(shard::Runtime& r, Lineage l) : rt(r), layout(stats_layout(r.config())), lin(std::move(l)), sink(r.config(), r.log_rings()) {
         pred_fd = lin.predecessor_fd;
@@ -150,6 +152,7 @@ struct ControlShard::Impl {
         health->set_event_log([this](std::size_t be, int level, const std::string& line) {
             sink.event(be, level, line, core::wall_ms());
         });
+        dns = std::make_unique<DnsControl>(rt, services, *health);
     }
 
     ~Impl() {
@@ -472,6 +475,7 @@ struct ControlShard::Impl {
         if (draining) return;
         draining = true;
         health->stop();  // a stopping process checks nothing (HAProxy): its successor does
+        dns->stop();     // nor resolves
         drain_start_ms = core::now_ms();
         rt.soft_stop(taken);
     }
@@ -860,6 +864,9 @@ struct ControlShard::Impl {
                 if (due != std::numeric_limits<std::int64_t>::max())
                     timeout = std::min(timeout, std::max<std::int64_t>(0, due - now));
             }
+            if (dns->fd() >= 0) pfds.push_back({dns->fd(), POLLIN, 0});
+            if (const std::int64_t due = dns->next_due_ms(); due != std::numeric_limits<std::int64_t>::max())
+                timeout = std::min(timeout, std::max<std::int64_t>(0, due - now));
             if (answers_waiting()) timeout = std::min<std::int64_t>(timeout, kAnswerRetryMs);
 
             // the data shards ring only while we sleep: a request already waiting means no sleep
@@ -911,6 +918,7 @@ struct ControlShard::Impl {
                     on_predecessor();
             }
             health->run(core::now_ms());
+            dns->run(core::now_ms());
             serve_pages();
             for (auto& c : clients)
                 if (!c.closed && !c.handoff && t - c.last_ms >= idle_timeout_ms) close_client(c);

@@ -143,8 +143,40 @@ HealthControl::HealthControl(shard::Runtime& rt, Services& services,
 
 // HAProxy's words on stderr ([WARNING] a server down, [NOTICE] one back) and to the backend's log
 // targets at syslog severity `level` (a server down is an alert there, as HAProxy sends it).
-void HealthControl::log(std::size_t be, int level, const std::string& line) {
-    std::fprintf(stderr, "%-10s (%d) : %s\n", level <= 0 ? "[ALERT]" : level <= 4 ? "[WARNING]" : "[NOTICE]",
+void HealthControl::server_ip(std::size_t be, std::size_t sv, const config::SockAddr& ip) {
+    if (checker_) checker_->set_ip(be, sv, ip);
+}
+
+// "Server be/s is going DOWN for maintenance (DNS NX status). 0 active and 0 backup servers left.
+// 0 sessions active, 0 requeued, 0 remaining in queue." / "Server be/s ('name') is UP/READY
+// (resolves again)." as HAProxy 2.6 logs them (srv_set_admin_flag, srv_clr_admin_flag).
+void HealthControl::server_rmaint(std::size_t be, std::size_t sv, bool rmaint, const std::string& reason) {
+    const config::Backend& b = rt_.config().backends[be];
+    const config::Server& s = b.servers[sv];
+    const auto& table = rt_.server_runtime();
+    const bool admin_maint = table[be][sv].admin == shard::ServerAdmin::Maint;
+    if (checker_) checker_->maintenance(be, sv, rmaint || admin_maint, core::now_ms());
+    int act = 0, bck = 0;
+    for (std::size_t k = 0; k < table[be].size() && k < b.servers.size(); ++k)
+        if (table[be][k].usable()) (b.servers[k].backup ? bck : act) += 1;
+    const std::string name = std::string(s.backup ? "Backup " : "") + "Server " + b.name + "/" + s.name;
+    if (rmaint) {
+        if (admin_maint) return;  // already out: HAProxy says nothing more
+        log(be, 1, name + " is going DOWN for maintenance (" + reason + ")" +
+                       check::servers_left_text(act, bck, true, sessions(be, sv)));
+    } else if (!admin_maint) {
+        const check::Health* h = checker_ ? checker_->health(be, sv) : nullptr;
+        const bool down = table[be][sv].down || (h && h->enabled && !h->up);
+        const std::string host = reason.empty() ? s.hostname : reason;  // coming back: the name it follows
+        log(be, 5, name + " ('" + host + "') is " + (down ? "DOWN" : "UP") + "/" +
+                       (table[be][sv].admin == shard::ServerAdmin::Drain ? "DRAIN" : "READY") + " (resolves again).", true);
+        log(be, 5, "Server " + b.name + "/" + s.name + " administratively READY thanks to valid DNS answer.", true);
+    }
+    backends_dirty_ = true;
+}
+
+void HealthControl::log(std::size_t be, int level, const std::string& line, bool warn) {
+    std::fprintf(stderr, "%-10s (%d) : %s\n", level <= 0 ? "[ALERT]" : level <= 4 || warn ? "[WARNING]" : "[NOTICE]",
                  int(getpid()), line.c_str());
     if (event_log_) event_log_(be, level, line);
 }

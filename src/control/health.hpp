@@ -46,9 +46,17 @@ public:
     // A data shard's error limit for a server with `observe` (a kObserved message).
     void observed(std::size_t be, std::size_t sv, check::Observed last);
 
+    // Runtime addresses (control/dns.hpp): the server's checks follow its new IP; a server without
+    // an address (HAProxy's RMAINT, `reason` in its words) has its checks paused, and resumed when
+    // it resolves again (`reason` then: the name it follows). Both log in HAProxy's words. The runtime table is already updated.
+    void server_ip(std::size_t be, std::size_t sv, const config::SockAddr& ip);
+    void server_rmaint(std::size_t be, std::size_t sv, bool rmaint, const std::string& reason);
+    // A state change on stderr and in the backend's log at `level` (syslog's); `warn`: "[WARNING]"
+    // on stderr whatever the level (HAProxy's ha_warning beside a notice in the log).
+    void log(std::size_t be, int level, const std::string& line, bool warn = false);
+
 private:
     std::string agent_admin(std::size_t be, std::size_t sv, std::string_view what, std::int64_t now);
-    void log(std::size_t be, int level, const std::string& line);
     std::int64_t sessions(std::size_t be, std::size_t sv) const;
     void log_admin_change(std::size_t be, std::size_t sv, shard::ServerAdmin from, shard::ServerAdmin to);
     bool post_health(std::size_t be, std::size_t sv, bool down);

@@ -31,7 +31,7 @@ using shard::ServerAdmin;
 
 constexpr std::string_view kUnavailable = "Runtime server states are not available.";
 constexpr std::string_view kRequireServer = "Require 'backend/server'.";
-constexpr std::string_view kSetServerUsage = "usage: set server <backend>/<server> state | weight | health | agent";
+constexpr std::string_view kSetServerUsage = "usage: set server <backend>/<server> state | weight | health | agent | addr | fqdn";
 constexpr std::string_view kHealthUsage = "'set server <srv> health' expects 'up', 'stopping', or 'down'.";
 constexpr std::string_view kStateUsage = "'set server <srv> state' expects 'ready', 'drain' and 'maint'.";
 
@@ -42,6 +42,7 @@ constexpr std::string_view kStateUsage = "'set server <srv> state' expects 'read
 // HAProxy prints it: 5 while in maintenance, 4 once enabled (running).
 constexpr unsigned kAdmfFmaint = 0x01;
 constexpr unsigned kAdmfCmaint = 0x04;
+constexpr unsigned kAdmfRmaint = 0x20;  // SRV_ADMF_RMAINT: no address from the resolution
 constexpr unsigned kAdmfFdrain = 0x08;
 // Health-check columns for a server without `check`, as HAProxy prints them: health at `rise`
 // (2) and no check flags; health 0 once the server has been in maintenance (it stays so: without
@@ -190,12 +191,31 @@ void cmd_set_server(std::span<const std::string_view> args, Context& ctx, std::s
         // HealthControl answers: no agent, or not "up" / "down"
         return health_admin(ctx, t, "agent-" + std::string(args.size() > 2 ? args[2] : std::string_view()), out);
     }
+    if (what == "addr" || what == "fqdn") {
+        if (!ctx.services.set_server_addr) return line(out, "Server addresses cannot be changed in this process.");
+        const std::string_view v = args.size() > 2 ? args[2] : std::string_view();
+        if (what == "addr") {
+            if (v.empty()) return line(out, "set server <b>/<s> addr requires an address and optionally a port.");
+            const std::string_view port = args.size() > 4 && args[3] == "port" ? args[4] : std::string_view();
+            out.append(ctx.services.set_server_addr(t.be, t.srv, v, port));
+        } else {
+            out.append(ctx.services.set_server_fqdn(t.be, t.srv, v));
+        }
+        return;
+    }
     if (what != "state") return line(out, kSetServerUsage);
     const std::string_view st = args.size() > 2 ? args[2] : std::string_view();
     if (st == "ready") return set_state(ctx, args, ServerAdmin::Ready, out);
     if (st == "drain") return set_state(ctx, args, ServerAdmin::Drain, out);
     if (st == "maint") return set_state(ctx, args, ServerAdmin::Maint, out);
     line(out, kStateUsage);
+}
+
+// show resolvers [<id>]: each name server's counters (HAProxy's text).
+void cmd_show_resolvers(std::span<const std::string_view> args, Context& ctx, std::string& out) {
+    const std::string_view id = args.empty() ? std::string_view() : args[0];
+    if (!ctx.services.show_resolvers) return;
+    if (!ctx.services.show_resolvers(id, out)) line(out, "Can't find that resolvers section");
 }
 
 // set maxconn server <b>/<s> <n>
@@ -279,14 +299,14 @@ struct StateRow {
     int check_port = 0;
     unsigned agent_state = 0;  // CHK_ST_* of the agent: CONFIGURED 0x2, ENABLED 0x4, AGENT 0x10
     std::string agent_addr = "-";
-    std::string_view fqdn = "-";  // the host name written on the server line
+    std::string fqdn = "-";  // the host name the server follows (written on its line, or `set server fqdn`)
     int agent_port = 0;
     int uweight = 0;
     int iweight = 0;
     std::int64_t since_change = 0;
 };
 
-StateRow make_row(const ServerTable& t, std::uint32_t be_id, std::size_t be, std::size_t srv) {
+StateRow make_row(const ServerTable& t, const Services& sv, std::uint32_t be_id, std::size_t be, std::size_t srv) {
     const config::Backend& cb = t.cfg->backends[be];
     const config::Server& cs = cb.servers[srv];
     const shard::ServerRuntime& r = (*t.servers)[be][srv];
@@ -295,9 +315,9 @@ StateRow make_row(const ServerTable& t, std::uint32_t be_id, std::size_t be, std
     row.be_name = cb.name;
     row.srv_id = std::uint32_t(srv + 1);
     row.srv_name = cs.name;
-    if (std::string host = cs.addr.host(); !host.empty()) {
+    if (std::string host = r.addr.host(); !host.empty()) {
         row.addr = std::move(host);
-        row.port = cs.addr.port();
+        row.port = r.addr.port();
     }
     switch (r.admin) {
         case ServerAdmin::Maint:
@@ -313,6 +333,11 @@ StateRow make_row(const ServerTable& t, std::uint32_t be_id, std::size_t be, std
         default:
             row.admin = "ready";
             break;
+    }
+    if (r.rmaint) {  // no address (DNS): HAProxy's SRV_ADMF_RMAINT, the address cleared
+        row.op_state = kOpStopped;
+        row.admin_state |= kAdmfRmaint;
+        row.addr = "-";
     }
     if (cs.disabled) {
         row.admin_state |= kAdmfCmaint;
@@ -359,7 +384,7 @@ StateRow make_row(const ServerTable& t, std::uint32_t be_id, std::size_t be, std
         std::string ah = (cs.check.agent_addr ? *cs.check.agent_addr : cs.addr).host();
         if (!ah.empty()) row.agent_addr = std::move(ah);
     }
-    if (!cs.hostname.empty()) row.fqdn = cs.hostname;
+    if (std::string f = sv.server_fqdn ? sv.server_fqdn(be, srv) : cs.hostname; !f.empty()) row.fqdn = std::move(f);
     row.uweight = r.weight;
     row.iweight = cs.weight;
     if (t.changed_s && be < t.changed_s->size() && srv < (*t.changed_s)[be].size())
@@ -463,7 +488,7 @@ void cmd_show_servers_state(std::span<const std::string_view> args, Context& ctx
         out.append("1\n").append(kStateHeader).push_back('\n');
         for (std::size_t b = first; b < last; ++b) {
             const std::size_t ns = std::min(t.cfg->backends[b].servers.size(), (*t.servers)[b].size());
-            for (std::size_t s = 0; s < ns; ++s) append_text_row(make_row(t, be_iid[b], b, s), out);
+            for (std::size_t s = 0; s < ns; ++s) append_text_row(make_row(t, ctx.services, be_iid[b], b, s), out);
         }
         return;
     }
@@ -476,7 +501,7 @@ void cmd_show_servers_state(std::span<const std::string_view> args, Context& ctx
     w.StartArray();
     for (std::size_t b = first; b < last; ++b) {
         const std::size_t ns = std::min(t.cfg->backends[b].servers.size(), (*t.servers)[b].size());
-        for (std::size_t s = 0; s < ns; ++s) append_json_row(make_row(t, be_iid[b], b, s), w);
+        for (std::size_t s = 0; s < ns; ++s) append_json_row(make_row(t, ctx.services, be_iid[b], b, s), w);
     }
     w.EndArray();
     w.EndObject();
@@ -541,6 +566,8 @@ void register_server_commands(CommandTable& t) {
            "change a server's administrative state or weight",
            Level::Admin,
            cmd_set_server});
+    t.add({{"show", "resolvers"}, "[<id>]", "dump the name servers' counters of a resolvers section (or all)",
+           Level::User, cmd_show_resolvers});
     t.add({{"set", "weight"},
            "<bk>/<srv> (<w>|<w>%)",
            "change a server's weight (absolute 0-256, or relative to the configured weight)",

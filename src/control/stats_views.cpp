@@ -94,7 +94,8 @@ std::vector<std::vector<stats::ServerState>> server_states(
     for (std::size_t b = 0; b < table.size(); ++b) {
         out[b].reserve(table[b].size());
         for (const shard::ServerRuntime& r : table[b])
-            out[b].push_back({r.weight, stats::ServerState::Admin(std::uint8_t(r.admin)), -1, r.down, {}, {}, {}, r.maxconn});
+            out[b].push_back({r.weight, stats::ServerState::Admin(std::uint8_t(r.admin)), -1, r.down, {}, {}, {}, r.maxconn,
+                              format_addr(r.addr), r.rmaint ? 1 : 0});
     }
     return out;
 }

@@ -44,7 +44,9 @@ std::string_view mode_name(bool http) {
 ServerState server_state(const Snapshot& snap, std::size_t be, std::size_t sv) {
     if (be < snap.srv_runtime.size() && sv < snap.srv_runtime[be].size()) return snap.srv_runtime[be][sv];
     const Layout::Server& s = snap.layout->backends[be].servers[sv];
-    return {s.weight, s.disabled ? ServerState::Admin::Maint : ServerState::Admin::Ready};
+    ServerState r{s.weight, s.disabled ? ServerState::Admin::Maint : ServerState::Admin::Ready};
+    if (s.unresolved) r.rmaint = 1;
+    return r;
 }
 
 // The runtime state when the snapshot has one (its strings live in the snapshot).
@@ -56,7 +58,7 @@ const ServerState* runtime_state(const Snapshot& snap, std::size_t be, std::size
 // A server takes traffic from the LB when it is ready (not in drain or maintenance), has a
 // weight, and its health check (if any) says UP and not NOLB.
 bool server_usable(const ServerState& r) {
-    return r.admin == ServerState::Admin::Ready && r.weight > 0 && !r.down &&
+    return r.admin == ServerState::Admin::Ready && r.weight > 0 && !r.down && r.rmaint != 1 &&
            (!r.check.enabled || (r.check.up && !r.check.nolb));
 }
 
@@ -212,7 +214,8 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
     const ServerState rs = server_state(snap, be, sv);
     const ServerState* live = runtime_state(snap, be, sv);
     const CheckView* ck = live && live->check.enabled ? &live->check : nullptr;
-    if (cs.unresolved)
+    const bool unresolved = live && live->rmaint >= 0 ? live->rmaint == 1 : cs.unresolved;
+    if (unresolved)
         row[st::status] = Field::str("MAINT (resolution)", Origin::Status);
     else if (rs.admin == ServerState::Admin::Maint)
         row[st::status] = Field::str("MAINT", Origin::Status);
@@ -257,8 +260,8 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
     row[st::lbtot] = counter(v.lbtot);
     row[st::cli_abrt] = counter(v.cli_abrt);
     row[st::srv_abrt] = counter(v.srv_abrt);
-    if (!cs.addr.empty() && !cs.unresolved)
-        row[st::addr] = Field::str(cs.addr, Origin::Config, Nature::Gauge, Scope::Service);
+    const std::string& addr = live && !live->addr.empty() ? live->addr : cs.addr;
+    if (!addr.empty() && !unresolved) row[st::addr] = Field::str(addr, Origin::Config, Nature::Gauge, Scope::Service);
     if (!cs.cookie.empty()) row[st::cookie] = Field::str(cs.cookie, Origin::Config, Nature::Gauge, Scope::Service);
     row[st::mode] = Field::str(mode_name(cb.http), Origin::Config, Nature::Gauge, Scope::Service);
     row[st::uweight] = Field::u32(rs.weight, Origin::Metric, Nature::Avg);

@@ -158,6 +158,10 @@ public:
     //     server UP or DOWN at once.
     bool agent_enable(std::size_t be, std::size_t sv, bool on, std::int64_t now_ms);
     bool agent_force(std::size_t be, std::size_t sv, bool up, std::int64_t now_ms);
+    //   set_ip: the server has a new address (DNS, `set server addr`): its check and its agent
+    //     connect there from the next probe on, at their own ports, unless an `addr` /
+    //     `agent-addr` of their own sends them elsewhere.
+    void set_ip(std::size_t be, std::size_t sv, const config::SockAddr& ip);
     //   agent_send: `set server <b>/<s> agent-send <text>`: what the agent is sent from now on.
     bool agent_send(std::size_t be, std::size_t sv, std::string text);
     // What a data shard saw of a server with `observe`: an error, or the success that ends a run of

@@ -70,6 +70,14 @@ struct Services {
     // (`what`: "up", "stopping", "down", "enable", "disable"); "" or an error text. Empty: the
     // commands answer that health checks are not available.
     std::function<std::string(std::size_t backend, std::size_t server, std::string_view what)> health_admin;
+    // Server addresses and runtime DNS (control/dns.hpp): `set server <b>/<s> addr <ip> [port <p>]`
+    // and `set server <b>/<s> fqdn <name>` (the answer, HAProxy's text with its newline), the name a
+    // server follows now (`show servers state`), `show resolvers [<id>]` (false: no such section).
+    std::function<std::string(std::size_t be, std::size_t srv, std::string_view addr, std::string_view port)>
+        set_server_addr;
+    std::function<std::string(std::size_t be, std::size_t srv, std::string_view fqdn)> set_server_fqdn;
+    std::function<std::string(std::size_t be, std::size_t srv)> server_fqdn;
+    std::function<bool(std::string_view section, std::string& out)> show_resolvers;
     // `show proc`: one line per live process of the reload chain, this one first; empty: unavailable.
     std::function<std::string()> show_proc;
     // TLS certificates (`show/set/commit/abort ssl cert`): the control shard's store (null:

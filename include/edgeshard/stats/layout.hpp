@@ -83,6 +83,8 @@ struct ServerState {
     AgentView agent;
     std::string status;  // the status column when checks or an agent decide it ("UP 1/3", "DOWN (agent)"...)
     int maxconn = -1;    // the runtime maxconn (`set maxconn server`, an agent); -1: as configured
+    std::string addr;    // the runtime address ("10.0.0.1:80"); "": as configured
+    int rmaint = -1;     // 1: no address (DNS, init-addr none): "MAINT (resolution)"; 0: resolved; -1: as configured
 };
 
 // Where a shard runs and how its ring is sized (`show shards`).
