@@ -431,14 +431,15 @@ class ThreadedServer:
     own thread. Exceptions raised by a handler are recorded in `errors` (the test checks them).
     Results can be stored by handlers in `results` (a dict, guarded by `lock`)."""
 
-    def __init__(self, handler, port=None, name="srv", backlog=512, conn_timeout=60.0):
+    def __init__(self, handler, port=None, name="srv", backlog=512, conn_timeout=60.0, host=None):
         self.handler = handler
         self.name = name
+        self.host = host or LOCALHOST  # another loopback address (127.0.0.2...) for tests that need several
         self.port = port or free_port()
         self.conn_timeout = conn_timeout
         self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind((LOCALHOST, self.port))
+        self.lsock.bind((self.host, self.port))
         self.lsock.listen(backlog)
         self.lsock.settimeout(0.2)
         self.lock = threading.Lock()
