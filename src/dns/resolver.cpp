@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <limits>
 #include <random>
 
@@ -43,6 +44,15 @@ struct Record {
     std::int64_t last_seen = 0;
 };
 
+struct SrvRec {
+    std::string target;
+    std::uint16_t port = 0, weight = 0;
+    std::int64_t last_seen = 0;
+    int slot = -1;  // the server holding it (index into Impl::srvs), -1: none yet
+};
+
+constexpr std::size_t kNone = std::size_t(-1);
+
 struct Resolution {
     std::size_t section = 0;
     std::string name;
@@ -58,13 +68,19 @@ struct Resolution {
     int nb_queries = 0, nb_responses = 0;
     Status status = Status::None;
     std::vector<Record> records;
+    std::vector<SrvRec> srv_records;  // a SRV resolution's records, in answer order
+    // its servers that hold no record, in the order they take one: configuration order at first,
+    // a server freed later goes to the end (HAProxy's list of free servers of a SRV request)
+    std::deque<std::size_t> free_slots;
 };
 
 struct Srv {
     std::size_t be = 0, sv = 0;
     const config::Server* cfg = nullptr;
     std::size_t section = 0;
-    std::size_t res = 0;
+    std::size_t res = kNone;   // the A/AAAA resolution it follows (kNone: none)
+    std::size_t srvq = kNone;  // a SRV label's server: the SRV resolution it takes a record from
+    std::string target;        // ... the target of the record it holds ("" : free)
     config::SockAddr cur;     // the address in use (family 0: none)
     config::SockAddr linked;  // the record the server took (family 0: none)
     bool rmaint = false;
@@ -109,7 +125,7 @@ struct Resolver::Impl {
         std::vector<Ns> ns;
     };
     std::vector<Section> sections;
-    std::vector<Resolution> res;
+    std::deque<Resolution> res;  // deque: a reference stays valid while resolutions are added
     std::vector<Srv> srvs;
     std::vector<std::vector<int>> by_server;  // [be][sv] -> index into srvs, -1: not resolved
     std::mt19937 rng{std::random_device{}()};
@@ -123,7 +139,7 @@ struct Resolver::Impl {
     }
 
     std::size_t resolution_for(std::size_t section, const std::string& name, int family) {
-        const int type = family == AF_INET ? kTypeA : kTypeAAAA;
+        const int type = family == 0 ? kTypeSRV : family == AF_INET ? kTypeA : kTypeAAAA;
         for (std::size_t i = 0; i < res.size(); ++i)
             if (res[i].section == section && res[i].prefer_type == type && same_name(res[i].name, name)) return i;
         Resolution r;
@@ -193,7 +209,7 @@ struct Resolver::Impl {
         r.query_type = r.prefer_type;
     }
 
-    int other_type(int t) const { return t == kTypeA ? kTypeAAAA : kTypeA; }
+    int other_type(int t) const { return t == kTypeA ? kTypeAAAA : t == kTypeAAAA ? kTypeA : t; }
 
     // ---- servers ------------------------------------------------------------------------------
 
@@ -244,10 +260,85 @@ struct Resolver::Impl {
         if (hooks.set_rmaint) hooks.set_rmaint(s.be, s.sv, true, reason);
     }
 
-    void come_back(Srv& s) {
+    void come_back(Srv& s, std::string_view by = kByAnswer) {
         if (!s.rmaint) return;
         s.rmaint = false;
-        if (hooks.set_rmaint) hooks.set_rmaint(s.be, s.sv, false, {});
+        if (hooks.set_rmaint) hooks.set_rmaint(s.be, s.sv, false, std::string(by));
+    }
+
+    // ---- SRV labels ---------------------------------------------------------------------------
+
+    void follow(Srv& s, const std::string& name, std::int64_t now) {
+        if (s.res != kNone) std::erase(res[s.res].requesters, std::size_t(&s - srvs.data()));
+        s.res = kNone;
+        s.linked = config::SockAddr{};
+        if (name.empty()) return;
+        const std::size_t r = resolution_for(s.section, name, s.cfg->resolve_family);
+        s.res = r;
+        res[r].requesters.push_back(std::size_t(&s - srvs.data()));
+        if (!res[r].running) start(res[r], now);  // at once, as HAProxy does
+    }
+
+    void free_slot(Srv& s, std::int64_t now) {
+        follow(s, {}, now);
+        s.target.clear();
+        res[s.srvq].free_slots.push_back(std::size_t(&s - srvs.data()));
+        leave(s, "entry removed from SRV record");  // out of service before its port goes
+        if (hooks.srv_target) hooks.srv_target(s.be, s.sv, {}, 0, -1);
+    }
+
+    static int ha_weight(const SrvRec& rec) { return (rec.weight + 255) / 256; }
+
+    // resolv_check_response for SRV records: records kept, added, dropped; servers filled or freed.
+    void on_srv_valid(Resolution& r, const Answer& a, std::size_t ns_index, std::int64_t now) {
+        Section& sec = sections[r.section];
+        for (const auto& s : a.srv) {
+            auto it = std::find_if(r.srv_records.begin(), r.srv_records.end(), [&](const SrvRec& x) {
+                return x.port == s.port && same_name(x.target, s.target);
+            });
+            if (it != r.srv_records.end()) {
+                it->last_seen = now;
+                if (it->weight != s.weight && it->slot >= 0 && !srvs[std::size_t(it->slot)].cfg->ignore_weight &&
+                    hooks.srv_target) {
+                    it->weight = s.weight;
+                    const Srv& o = srvs[std::size_t(it->slot)];
+                    hooks.srv_target(o.be, o.sv, o.target, it->port, ha_weight(*it));
+                }
+                it->weight = s.weight;
+            } else {
+                r.srv_records.push_back(SrvRec{s.target, s.port, s.weight, now, -1});
+            }
+        }
+        const std::int64_t obsolete = sec.cfg->hold_obsolete_ms;
+        for (auto& rec : r.srv_records)
+            if (rec.last_seen + obsolete < now && rec.slot >= 0) free_slot(srvs[std::size_t(rec.slot)], now);
+        std::erase_if(r.srv_records, [&](const SrvRec& x) { return x.last_seen + obsolete < now; });
+        for (auto& rec : r.srv_records) {
+            if (rec.slot < 0) {
+                if (r.free_slots.empty()) continue;  // every server holds a record already
+                rec.slot = int(r.free_slots.front());
+                r.free_slots.pop_front();
+                Srv& s = srvs[std::size_t(rec.slot)];
+                s.target = rec.target;
+                if (hooks.srv_target)
+                    hooks.srv_target(s.be, s.sv, s.target, rec.port, s.cfg->ignore_weight ? -1 : ha_weight(rec));
+            }
+            Srv& s = srvs[std::size_t(rec.slot)];
+            const config::SockAddr* extra = nullptr;
+            for (const auto& [n, ip] : a.additional)
+                if (same_name(n, rec.target) && (extra == nullptr || ip.family() == s.cfg->resolve_family)) extra = &ip;
+            if (extra) {  // the answer carried the address: no query of its own
+                if (s.res != kNone) follow(s, {}, now);
+                if (!same_ip(*extra, s.cur)) {
+                    s.cur = *extra;
+                    if (hooks.set_addr) hooks.set_addr(s.be, s.sv, *extra, std::string(kBySrv));
+                }
+                come_back(s, kBySrv);
+            } else if (s.res == kNone) {
+                follow(s, rec.target, now);  // resolved on its own (it stays in maintenance until then)
+            }
+        }
+        (void)ns_index;
     }
 
     void on_valid(Resolution& r, std::size_t ns_index, std::int64_t now) {
@@ -284,6 +375,12 @@ struct Resolver::Impl {
                           : r.status == Status::Timeout ? "DNS timeout status"
                           : r.status == Status::Refused ? "DNS refused status"
                                                         : "unspecified DNS error";
+        if (r.prefer_type == kTypeSRV) {  // the SRV name fails: every server gives its record up
+            for (auto& rec : r.srv_records)
+                if (rec.slot >= 0) free_slot(srvs[std::size_t(rec.slot)], now);
+            r.srv_records.clear();
+            return;
+        }
         for (std::size_t k : r.requesters) leave(srvs[k], why);
         r.records.clear();
     }
@@ -329,6 +426,7 @@ struct Resolver::Impl {
                 }
                 return;  // else the retry timer sends the preferred type again
             }
+            if (r->prefer_type == kTypeSRV) return;  // no other type to try: the retry timer sends again
             r->query_type = other_type(r->prefer_type);  // the other type, at once, for free
             send_query(*r, now);
             return;
@@ -337,6 +435,11 @@ struct Resolver::Impl {
         ++c.valid;
         r->status = Status::Valid;
         r->last_valid = now;
+        if (r->prefer_type == kTypeSRV) {
+            on_srv_valid(*r, a, ns_index, now);
+            reset(*r, now);
+            return;
+        }
         for (const auto& ip : a.addrs) {
             auto it = std::find_if(r->records.begin(), r->records.end(), [&](const Record& x) { return same_ip(x.ip, ip); });
             if (it != r->records.end()) it->last_seen = now;
@@ -377,7 +480,7 @@ struct Resolver::Impl {
                     reset(r, now);
                     continue;
                 }
-                if (r.nb_responses == 0 || r.prefer_type != r.query_type) {
+                if (r.nb_responses == 0 || r.prefer_type != r.query_type || r.prefer_type == kTypeSRV) {
                     r.query_type = r.prefer_type;
                     --r.tries;
                 } else {
@@ -415,14 +518,19 @@ Resolver::Resolver(const config::Config& cfg, Hooks hooks, std::int64_t now_ms)
                 srv.cur = s.addr;
                 srv.cur.set_port(0);
             }
-            if (!s.hostname.empty()) srv.res = m.resolution_for(srv.section, s.hostname, s.resolve_family);
-            else srv.res = std::size_t(-1);
+            if (s.srv_label) srv.srvq = m.resolution_for(srv.section, s.hostname, 0);
+            else if (!s.hostname.empty()) srv.res = m.resolution_for(srv.section, s.hostname, s.resolve_family);
             m.by_server[b][k] = int(m.srvs.size());
             m.srvs.push_back(srv);
         }
     }
-    for (std::size_t i = 0; i < m.srvs.size(); ++i)
-        if (m.srvs[i].res != std::size_t(-1)) m.res[m.srvs[i].res].requesters.push_back(i);
+    for (std::size_t i = 0; i < m.srvs.size(); ++i) {
+        if (m.srvs[i].res != kNone) m.res[m.srvs[i].res].requesters.push_back(i);
+        if (m.srvs[i].srvq != kNone) {
+            m.res[m.srvs[i].srvq].requesters.push_back(i);
+            m.res[m.srvs[i].srvq].free_slots.push_back(i);
+        }
+    }
     if (!m.srvs.empty()) m.open_sockets();
     (void)now_ms;
 }
@@ -491,15 +599,8 @@ std::string Resolver::set_fqdn(std::size_t be, std::size_t sv, std::string_view 
     Impl& m = *impl_;
     const std::size_t k = std::size_t(m.by_server[be][sv]);
     Srv& s = m.srvs[k];
-    if (s.res != std::size_t(-1)) {
-        auto& q = m.res[s.res].requesters;
-        std::erase(q, k);
-    }
-    s.linked = config::SockAddr{};
-    const std::size_t r = m.resolution_for(s.section, std::string(name), s.cfg->resolve_family);
-    s.res = r;
-    m.res[r].requesters.push_back(k);
-    if (!m.res[r].running) m.start(m.res[r], now_ms);  // at once, as HAProxy does
+    if (s.srvq != kNone) return "srv";
+    m.follow(s, std::string(name), now_ms);
     return {};
 }
 
@@ -513,7 +614,8 @@ void Resolver::set_current(std::size_t be, std::size_t sv, const config::SockAdd
 std::string Resolver::fqdn(std::size_t be, std::size_t sv) const {
     if (!resolves(be, sv)) return {};
     const Srv& s = impl_->srvs[std::size_t(impl_->by_server[be][sv])];
-    return s.res == std::size_t(-1) ? std::string() : impl_->res[s.res].name;
+    if (s.srvq != kNone) return s.target;
+    return s.res == kNone ? std::string() : impl_->res[s.res].name;
 }
 
 }  // namespace es::dns

@@ -26,6 +26,56 @@ bool same_name(std::string_view a, std::string_view b) {
     return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
+// The A and AAAA records of the additional section (the targets of a SRV answer), walked with
+// c-ares' name expansion; a malformed section ends the walk with what was read.
+void read_additional(std::span<const std::uint8_t> msg, std::vector<std::pair<std::string, config::SockAddr>>& out) {
+    const std::uint8_t* base = msg.data();
+    const int alen = int(msg.size());
+    std::size_t p = kHeader;
+    auto skip_name = [&]() -> bool {
+        char* n = nullptr;
+        long len = 0;
+        if (p >= msg.size() || ares_expand_name(base + p, base, alen, &n, &len) != ARES_SUCCESS) return false;
+        ares_free_string(n);
+        p += std::size_t(len);
+        return true;
+    };
+    const int qd = be16(base + 4), an = be16(base + 6), ns = be16(base + 8), ar = be16(base + 10);
+    for (int i = 0; i < qd; ++i) {
+        if (!skip_name() || p + 4 > msg.size()) return;
+        p += 4;
+    }
+    for (int i = 0; i < an + ns + ar; ++i) {
+        char* owner = nullptr;
+        long len = 0;
+        if (p >= msg.size() || ares_expand_name(base + p, base, alen, &owner, &len) != ARES_SUCCESS) return;
+        std::string name(owner);
+        ares_free_string(owner);
+        p += std::size_t(len);
+        if (p + 10 > msg.size()) return;
+        const int type = be16(base + p), rdlen = be16(base + p + 8);
+        p += 10;
+        if (p + std::size_t(rdlen) > msg.size()) return;
+        if (i >= an + ns && (type == kTypeA ? rdlen == 4 : type == kTypeAAAA && rdlen == 16)) {
+            config::SockAddr s;
+            if (type == kTypeA) {
+                auto* in = reinterpret_cast<sockaddr_in*>(&s.ss);
+                in->sin_family = AF_INET;
+                std::memcpy(&in->sin_addr, base + p, 4);
+                s.len = sizeof(sockaddr_in);
+            } else {
+                auto* in6 = reinterpret_cast<sockaddr_in6*>(&s.ss);
+                in6->sin6_family = AF_INET6;
+                std::memcpy(&in6->sin6_addr, base + p, 16);
+                s.len = sizeof(sockaddr_in6);
+            }
+            if (!name.empty() && name.back() == '.') name.pop_back();
+            out.emplace_back(std::move(name), s);
+        }
+        p += std::size_t(rdlen);
+    }
+}
+
 }  // namespace
 
 std::vector<std::uint8_t> build_query(std::string_view name, int type, std::uint16_t id, int payload) {
@@ -77,6 +127,23 @@ Answer parse_answer(std::span<const std::uint8_t> msg, std::string_view name, in
     hostent* host = nullptr;
     int n = kMaxRecords;
     int r;
+    if (type == kTypeSRV) {
+        ares_srv_reply* srv = nullptr;
+        r = ares_parse_srv_reply(msg.data(), int(msg.size()), &srv);
+        for (ares_srv_reply* s = srv; s; s = s->next) {
+            std::string t = s->host ? s->host : "";
+            if (!t.empty() && t.back() == '.') t.pop_back();
+            if (!t.empty()) a.srv.push_back(Answer::Srv{std::move(t), s->port, s->priority, s->weight});
+        }
+        if (srv) ares_free_data(srv);
+        if (r == ARES_SUCCESS && !a.srv.empty()) {
+            a.verdict = Verdict::Valid;
+            read_additional(msg, a.additional);
+        } else {
+            a.verdict = r == ARES_ENODATA || r == ARES_SUCCESS ? Verdict::Other : Verdict::Invalid;
+        }
+        return a;
+    }
     if (type == kTypeA) {
         ares_addrttl ttl[kMaxRecords];
         r = ares_parse_a_reply(msg.data(), int(msg.size()), &host, ttl, &n);

@@ -20,8 +20,14 @@
 //     `hold nx|refused|timeout|other` since the last valid answer. A valid answer with an address
 //     brings it back.
 //   - `show resolvers` counts per name server what HAProxy counts.
-// Not done: SRV records, name servers over TCP (refused by the configuration), `hold valid` (HAProxy
-// uses it to share answers between requesters, which one resolution per name already does).
+//   - SRV labels (`server-template srv 3 _http._tcp.name`): each SRV record of the answer, in its
+//     order, takes the first free server of the label (one that holds no record), which gets the
+//     record's target as its name and the record's port (and weight, (w + 255) / 256, unless
+//     `resolve-opts ignore-weight`); its address comes from the answer's additional section, or
+//     else from resolving the target. A record gone from the answers (past `hold obsolete`, or
+//     the SRV name failing past its hold) frees its server ("entry removed from SRV record").
+// Not done: name servers over TCP (refused by the configuration), `hold valid` (HAProxy uses it to
+// share answers between requesters, which one resolution per name already does).
 #pragma once
 
 #include <cstddef>
@@ -40,9 +46,16 @@ struct Hooks {
     // as HAProxy does: "<resolvers>/<nameserver>", or "DNS cache" for a server sharing the answer.
     std::function<void(std::size_t be, std::size_t sv, const config::SockAddr& ip, const std::string& by)> set_addr;
     // The server leaves service without an address (`reason`, HAProxy's words: "DNS NX status"...),
-    // or comes back (reason empty) with the address set_addr gave.
+    // or comes back with the address set_addr gave (`reason` then: kByAnswer or kBySrv).
     std::function<void(std::size_t be, std::size_t sv, bool rmaint, const std::string& reason)> set_rmaint;
+    // A server of a SRV label takes a SRV record (its target, port and weight: -1 with
+    // `resolve-opts ignore-weight`), or gives it up (target empty, port 0).
+    std::function<void(std::size_t be, std::size_t sv, const std::string& target, std::uint16_t port, int weight)>
+        srv_target;
 };
+
+inline constexpr std::string_view kByAnswer = "valid DNS answer";        // its own name resolved
+inline constexpr std::string_view kBySrv = "DNS additional record";       // a SRV answer carried it
 
 class Resolver {
 public:
@@ -61,7 +74,7 @@ public:
     // True when the server follows a name at run time (it has `resolvers`).
     bool resolves(std::size_t be, std::size_t sv) const;
     // `set server <b>/<s> fqdn <name>`: the server follows `name` from now on, resolved at once.
-    // "" or an error for the client.
+    // "", or "srv" for a server of a SRV label (its names come from the SRV records).
     std::string set_fqdn(std::size_t be, std::size_t sv, std::string_view name, std::int64_t now_ms);
     // `set server <b>/<s> addr`: the server's address in use (it stays until the record the server
     // took is gone from the answers, as in HAProxy).

@@ -16,6 +16,7 @@ namespace es::dns {
 
 inline constexpr int kTypeA = 1;
 inline constexpr int kTypeAAAA = 28;
+inline constexpr int kTypeSRV = 33;
 
 // A query for `name` (type kTypeA or kTypeAAAA, recursion desired), with an EDNS0 OPT record
 // announcing `payload` bytes when it is above 512. Empty when the name cannot be encoded.
@@ -36,11 +37,19 @@ struct Answer {
     Verdict verdict = Verdict::Invalid;
     std::vector<config::SockAddr> addrs;  // Valid: the addresses, port 0, in the answer's order
     int cnames = 0;                       // CNAME records followed to reach them
+    // A SRV answer: its records in the answer's order, and the A/AAAA records of the additional
+    // section (the targets' addresses, when the server sent them)
+    struct Srv {
+        std::string target;  // without the trailing dot
+        std::uint16_t port = 0, priority = 0, weight = 0;
+    };
+    std::vector<Srv> srv;
+    std::vector<std::pair<std::string, config::SockAddr>> additional;
 };
 
 // The id of a message (its first two bytes); -1 when shorter.
 int message_id(std::span<const std::uint8_t> msg);
-// Judges `msg` as the answer to a query for `name` of `type`.
+// Judges `msg` as the answer to a query for `name` of `type` (kTypeA, kTypeAAAA or kTypeSRV).
 Answer parse_answer(std::span<const std::uint8_t> msg, std::string_view name, int type);
 
 }  // namespace es::dns
