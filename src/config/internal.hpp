@@ -144,6 +144,7 @@ struct ServerDefaults {
     std::string resolvers;        // resolvers NAME (checked once every section is read)
     int resolve_family = AF_INET6;  // resolve-prefer
     bool allow_dup_ip = false;    // resolve-opts allow-dup-ip
+    bool ignore_weight = false;   // resolve-opts ignore-weight
     std::vector<std::pair<SockAddr, int>> resolve_net;  // resolve-net
     ServerCheck check;       // check, inter, rise, fall, port, addr...
     bool ssl = false;        // `ssl` (a default-server may set it; `no-ssl` clears it)

@@ -219,7 +219,8 @@ void parse_server_options(ParseState& st, const Line& line, std::size_t first, S
                 const std::size_t c = std::min(v.find(',', p), v.size());
                 const std::string o = v.substr(p, c - p);
                 if (o == "allow-dup-ip" || o == "prevent-dup-ip") sd.allow_dup_ip = o == "allow-dup-ip";
-                else if (o != "ignore-weight")  // weights come from SRV records, which are not followed
+                else if (o == "ignore-weight") sd.ignore_weight = true;
+                else
                     fail(line.at, "'resolve-opts' expects a comma-separated list among allow-dup-ip, prevent-dup-ip "
                                   "and ignore-weight, got " + squote(o) +
                                       did_you_mean(o, {"allow-dup-ip", "prevent-dup-ip", "ignore-weight"}));
@@ -442,12 +443,24 @@ void add_server(ParseState& st, ProxyDraft& px, const Line& line, const std::str
                  "server " + squote(px.name + "/" + name) + " is already declared at " + where_text(s.where));
     Server s;
     s.name = name;
-    const std::optional<HostPort> hp = host_port_arg(addr);
-    if (!hp) s.addr = addr_arg(addr, line.at, "server " + name);
+    // a DNS SRV label ("_http._tcp.svc.local", HAProxy's rule: a leading underscore) has no port:
+    // the SRV records give the targets and their ports at run time
+    const bool srv_label = !addr.empty() && addr[0] == '_';
+    const std::optional<HostPort> hp = srv_label ? std::nullopt : host_port_arg(addr);
+    if (!hp && !srv_label) s.addr = addr_arg(addr, line.at, "server " + name);
     s.where = line.at;
     ServerDefaults sd = px.default_server;
     parse_server_options(st, line, first_opt, sd);
     if (hp) resolve_server(st, px, line, *hp, sd, s);
+    if (srv_label) {
+        if (sd.resolvers.empty())
+            fail(line.at, "server " + squote(px.name + "/" + name) + ": " + squote(addr) +
+                              " is a DNS SRV label: it needs 'resolvers <section>' (the SRV records are read at run time)");
+        s.hostname = addr.substr(0, addr.find(':'));
+        s.srv_label = true;
+        s.addr = *ip_only("0.0.0.0");
+        s.unresolved = true;  // in maintenance until a SRV record and its target's address fill it
+    }
     s.weight = sd.weight;
     s.maxconn = sd.maxconn;
     s.disabled = s.disabled || sd.disabled;  // or no address (init-addr none, -dr)
@@ -458,6 +471,7 @@ void add_server(ParseState& st, ProxyDraft& px, const Line& line, const std::str
     s.puid = sd.puid;
     s.resolve_family = sd.resolve_family;
     s.allow_dup_ip = sd.allow_dup_ip;
+    s.ignore_weight = sd.ignore_weight;
     s.resolve_net = sd.resolve_net;
     if (!sd.resolvers.empty()) st.resolvers_refs.push_back({px.name, name, sd.resolvers, line.at});
     for (const auto& o : px.be.servers)
@@ -489,7 +503,8 @@ void parse_server(ParseState& st, ProxyDraft& px, const Line& line) {
 // the range, each on the same name (HAProxy 2.6). Their addresses come from the name at load
 // (init-addr) and, with `resolvers`, from its answers at run time: each server takes an address
 // no other server of the backend has (unless allow-dup-ip), the ones left without stay in
-// maintenance. A SRV label (a name starting with '_') is refused: SRV records are not followed.
+// maintenance. With a SRV label (a name starting with '_', no port), each SRV record fills a free
+// server with its target and port, and the target's address.
 void parse_server_template(ParseState& st, ProxyDraft& px, const Line& line) {
     const auto& prefix = arg_or_fail(line, 1, "server-template", "a prefix, a number or range and an FQDN");
     if (!valid_server_name(prefix))
@@ -509,9 +524,6 @@ void parse_server_template(ParseState& st, ProxyDraft& px, const Line& line) {
     if (lo < 1 || hi < lo || hi - lo >= 4096)
         fail(line.at, "server-template " + squote(prefix) + ": expects a number of servers (1 to 4096) or a range "
                       "<low>-<high> of positive numbers, got " + squote(range));
-    if (!fqdn.empty() && fqdn[0] == '_')
-        fail(line.at, "server-template " + squote(prefix) + ": " + squote(fqdn) + " is a DNS SRV label; SRV records "
-                      "are not followed in this version: name the service's A/AAAA records with a port (fqdn:port)");
     for (long n = lo; n <= hi; ++n) add_server(st, px, line, prefix + std::to_string(n), fqdn, 4);
 }
 

@@ -335,6 +335,9 @@ struct Server {
     // networks; two servers of a backend on the same name take different addresses unless
     // `resolve-opts allow-dup-ip`
     int resolvers = -1;
+    bool srv_label = false;  // `hostname` is a DNS SRV label ("_http._tcp.name"): the SRV records give
+                             // the target and port, the target's records the address
+    bool ignore_weight = false;  // resolve-opts ignore-weight: SRV weights are not applied
     int resolve_family = AF_INET6;
     bool allow_dup_ip = false;
     std::vector<std::pair<SockAddr, int>> resolve_net;  // network address, prefix length

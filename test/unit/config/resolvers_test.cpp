@@ -86,6 +86,21 @@ TEST_CASE("server-template: numbered servers on one name, with the line's option
     CHECK(sv[4].addr.port() == 81);
 }
 
+TEST_CASE("server-template on a SRV label: no port, no resolution at load, in maintenance until filled") {
+    const auto cfg = load(kFront +
+                          "backend be\n"
+                          "    server-template srv 2 _http._tcp.app.invalid resolvers dns resolve-opts ignore-weight\n"
+                          "resolvers dns\n    nameserver ns1 127.0.0.1:53\n");
+    const auto& sv = cfg.backends[0].servers;
+    REQUIRE(sv.size() == 2);
+    CHECK(sv[1].srv_label);
+    CHECK(sv[1].hostname == "_http._tcp.app.invalid");
+    CHECK(sv[1].unresolved);
+    CHECK_FALSE(sv[1].disabled);
+    CHECK(sv[1].ignore_weight);
+    CHECK(cfg.warnings.empty());
+}
+
 TEST_CASE("resolvers: mistakes name their line") {
     expect_error(kFront + "backend be\n    server s1 app.invalid:80 resolvers nosuch init-addr none\n"
                           "resolvers dns\n    nameserver ns1 127.0.0.1:53\n",
@@ -106,8 +121,8 @@ TEST_CASE("resolvers: mistakes name their line") {
                  {"'resolve-opts'", "did you mean 'allow-dup-ip'"});
     expect_error(kFront + "backend be\n    server s1 127.0.0.1:80 resolve-net 10.0.0.0/40\n", 10, {"'resolve-net'"});
     expect_error(kFront + "backend be\n    server-template web 0 app.invalid:80\n", 10, {"server-template 'web'"});
-    expect_error(kFront + "backend be\n    server-template srv 3 _http._tcp.app.invalid resolvers dns\n", 10,
-                 {"SRV label", "not followed"});
+    expect_error(kFront + "backend be\n    server-template srv 3 _http._tcp.app.invalid init-addr none\n", 10,
+                 {"SRV label", "needs 'resolvers"});
     expect_error(kFront + "backend be\n    server web2 127.0.0.1:80\n    server-template web 3 127.0.0.1:81\n", 11,
                  {"server 'be/web2' is already declared at t.cfg:10"});
 }
