@@ -54,7 +54,7 @@ DnsControl::DnsControl(shard::Runtime& rt, Services& services, HealthControl& he
     bool any = false;
     for (std::size_t b = 0; b < cfg.backends.size(); ++b)
         for (const auto& s : cfg.backends[b].servers) {
-            fqdn_[b].push_back(s.hostname);
+            fqdn_[b].push_back(s.srv_label ? std::string() : s.hostname);  // a SRV label's servers: their target
             any = any || s.resolvers >= 0;
         }
     if (any) {
@@ -64,6 +64,15 @@ DnsControl::DnsControl(shard::Runtime& rt, Services& services, HealthControl& he
         };
         hooks.set_rmaint = [this](std::size_t be, std::size_t sv, bool rmaint, const std::string& reason) {
             set_rmaint(be, sv, rmaint, reason);
+        };
+        hooks.srv_target = [this, &services](std::size_t be, std::size_t sv, const std::string& target, std::uint16_t port,
+                                             int weight) {
+            fqdn_[be][sv] = target;
+            shard::ServerRuntime& r = rt_.server_runtime()[be][sv];
+            r.addr.set_port(port);
+            if (!r.rmaint) post(be, sv);
+            if (weight >= 0 && weight != r.weight && services.set_server)
+                services.set_server(be, sv, proxy::kAdminOpWeight, std::uint32_t(std::min(weight, proxy::kMaxWeight)));
         };
         resolver_ = std::make_unique<dns::Resolver>(cfg, std::move(hooks), core::now_ms());
     }
@@ -156,7 +165,8 @@ void DnsControl::set_rmaint(std::size_t be, std::size_t sv, bool rmaint, const s
     if (r.rmaint == rmaint) return;
     r.rmaint = rmaint;
     post(be, sv);
-    health_.server_rmaint(be, sv, rmaint, rmaint ? reason : fqdn_[be][sv]);
+    // coming back: the name it follows, and whether its own answer (not a SRV one) brought it back
+    health_.server_rmaint(be, sv, rmaint, rmaint ? reason : fqdn_[be][sv], reason == dns::kByAnswer);
 }
 
 // set server <b>/<s> addr <ip> [port <p>]: HAProxy's srv_update_addr_port answers.
@@ -218,6 +228,7 @@ std::string DnsControl::cli_fqdn(std::size_t be, std::size_t sv, std::string_vie
     if (fqdn.empty()) return "set server <b>/<s> fqdn requires a FQDN.\n";
     if (!resolver_ || !resolver_->resolves(be, sv)) return "set server <b>/<s> fqdn failed because no resolution is configured.\n";
     const config::Backend& b = rt_.config().backends[be];
+    if (b.servers[sv].srv_label) return "set server <b>/<s> fqdn failed because SRV resolution is configured.\n";
     std::string& cur = fqdn_[be][sv];
     if (cur == fqdn) return "no need to change the FDQN by 'stats socket command'\n";
     if (!valid_fqdn(fqdn) || fqdn.find("..") != std::string_view::npos)

@@ -150,7 +150,8 @@ void HealthControl::server_ip(std::size_t be, std::size_t sv, const config::Sock
 // "Server be/s is going DOWN for maintenance (DNS NX status). 0 active and 0 backup servers left.
 // 0 sessions active, 0 requeued, 0 remaining in queue." / "Server be/s ('name') is UP/READY
 // (resolves again)." as HAProxy 2.6 logs them (srv_set_admin_flag, srv_clr_admin_flag).
-void HealthControl::server_rmaint(std::size_t be, std::size_t sv, bool rmaint, const std::string& reason) {
+void HealthControl::server_rmaint(std::size_t be, std::size_t sv, bool rmaint, const std::string& reason,
+                                  bool admin_line) {
     const config::Backend& b = rt_.config().backends[be];
     const config::Server& s = b.servers[sv];
     const auto& table = rt_.server_runtime();
@@ -170,7 +171,8 @@ void HealthControl::server_rmaint(std::size_t be, std::size_t sv, bool rmaint, c
         const std::string host = reason.empty() ? s.hostname : reason;  // coming back: the name it follows
         log(be, 5, name + " ('" + host + "') is " + (down ? "DOWN" : "UP") + "/" +
                        (table[be][sv].admin == shard::ServerAdmin::Drain ? "DRAIN" : "READY") + " (resolves again).", true);
-        log(be, 5, "Server " + b.name + "/" + s.name + " administratively READY thanks to valid DNS answer.", true);
+        if (admin_line)  // not for a server a SRV answer filled (HAProxy's srvrq_update_srv_status)
+            log(be, 5, "Server " + b.name + "/" + s.name + " administratively READY thanks to valid DNS answer.", true);
     }
     backends_dirty_ = true;
 }

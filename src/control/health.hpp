@@ -50,7 +50,7 @@ public:
     // an address (HAProxy's RMAINT, `reason` in its words) has its checks paused, and resumed when
     // it resolves again (`reason` then: the name it follows). Both log in HAProxy's words. The runtime table is already updated.
     void server_ip(std::size_t be, std::size_t sv, const config::SockAddr& ip);
-    void server_rmaint(std::size_t be, std::size_t sv, bool rmaint, const std::string& reason);
+    void server_rmaint(std::size_t be, std::size_t sv, bool rmaint, const std::string& reason, bool admin_line);
     // A state change on stderr and in the backend's log at `level` (syslog's); `warn`: "[WARNING]"
     // on stderr whatever the level (HAProxy's ha_warning beside a notice in the log).
     void log(std::size_t be, int level, const std::string& line, bool warn = false);

@@ -300,6 +300,7 @@ struct StateRow {
     unsigned agent_state = 0;  // CHK_ST_* of the agent: CONFIGURED 0x2, ENABLED 0x4, AGENT 0x10
     std::string agent_addr = "-";
     std::string fqdn = "-";  // the host name the server follows (written on its line, or `set server fqdn`)
+    std::string_view srvrecord = "-";  // the SRV label its name comes from
     int agent_port = 0;
     int uweight = 0;
     int iweight = 0;
@@ -385,6 +386,11 @@ StateRow make_row(const ServerTable& t, const Services& sv, std::uint32_t be_id,
         if (!ah.empty()) row.agent_addr = std::move(ah);
     }
     if (std::string f = sv.server_fqdn ? sv.server_fqdn(be, srv) : cs.hostname; !f.empty()) row.fqdn = std::move(f);
+    if (cs.srv_label) {
+        row.srvrecord = cs.hostname;
+        if (row.fqdn == cs.hostname) row.fqdn = "-";  // no record held yet
+        if (row.fqdn == "-") row.port = 0;
+    }
     row.uweight = r.weight;
     row.iweight = cs.weight;
     if (t.changed_s && be < t.changed_s->size() && srv < (*t.changed_s)[be].size())
@@ -415,7 +421,8 @@ void append_text_row(const StateRow& r, std::string& out) {
     out.append(std::to_string(r.agent_state));
     out.append(" 0 0 ").append(r.fqdn).push_back(' ');
     out.append(std::to_string(r.port));
-    out.append(" - 0 ");
+    out.push_back(' ');
+    out.append(r.srvrecord).append(" 0 ");
     out.append(std::to_string(r.check_port));
     out.append(" - ").append(r.agent_addr).push_back(' ');
     out.append(std::to_string(r.agent_port)).push_back('\n');
@@ -448,6 +455,7 @@ void append_json_row(const StateRow& r, rapidjson::Writer<rapidjson::StringBuffe
     w.Key("srv_time_since_last_change");
     w.Int64(r.since_change);
     str("srv_fqdn", r.fqdn);
+    str("srvrecord", r.srvrecord);
     w.Key("srv_agent_state");
     w.Uint(r.agent_state);
     str("srv_agent_addr", r.agent_addr);

@@ -2,7 +2,7 @@
 """Runtime DNS resolution of server addresses (`resolvers` section, `server ... resolvers`,
 `server-template`, SRV records, the `show resolvers` / `set server addr|fqdn` commands), as HAProxy
 2.6 does it (the same file runs through HAProxy with ES_TEST_PEER=haproxy; every value asserted is
-what 2.6.12 does, see FACTS.md next to this file for the verbatim outputs).
+what 2.6.12 does; src/dns/README.md sums up what was read off it).
 
 The test runs its own DNS server: dnsmasq on 127.0.0.1 at a free port, names under `svc.test`
 from a hosts file (`--addn-hosts`, re-read on SIGHUP: that is how A records change), SRV records
@@ -820,9 +820,8 @@ def s5_cli(c):
                f"no need to change the addr, problem converting port 'bogus' to an int by {CLI}\n", "bad port")
     ctl_answer(es, "set server be/s1 addr", "set server <b>/<s> addr requires an address and optionally a port.\n",
                "set server addr without an address")
-    if not eslib.on_edgeshard():
-        ctl_answer(es, "set server bsrv/srv1 fqdn x.svc.test",
-                   "set server <b>/<s> fqdn failed because SRV resolution is configured.\n", "fqdn on a server from SRV records")
+    ctl_answer(es, "set server bsrv/srv1 fqdn x.svc.test",
+               "set server <b>/<s> fqdn failed because SRV resolution is configured.\n", "fqdn on a server from SRV records")
     ctl_answer(es, "set server be/nosuch addr 127.0.0.4", "No such server.\n", "unknown server")
     ctl_answer(es, "set server nosuch/s1 addr 127.0.0.4", "No such backend.\n", "unknown backend")
     check_eq(st_addr(es, "be", "s1"), ("no check", f"{IP3}:{P}"), "be/s1 unchanged by the refused commands")
@@ -867,9 +866,6 @@ def s7_config_errors(h):
         ("nameserver_no_addr", "resolvers dns\n    nameserver ns1\n\n"
          + eslib.section("backend be", "server s1 app.svc.test:80 resolvers dns init-addr none"), "nameserver ns1", "nameserver"),
     ]
-    if eslib.on_edgeshard():  # SRV records are not followed: refused, with the reason and the alternative
-        cases.append(("srv_template", rs + "\n" + eslib.section(
-            "backend be", "server-template srv 3 _http._tcp.svc.test resolvers dns init-addr none"), "server-template", "SRV"))
     for name, body, marker, word in cases:
         path = h.write(f"{name}.cfg", base + fe + body)
         text = open(path).read().splitlines()
@@ -898,16 +894,12 @@ def main(h):
     h.servers.append(ulog)
     sock = h.sock_path()
     fe = {k: eslib.free_port() for k in ("app", "pool", "srv", "nr")}
-    # SRV records are followed by HAProxy 2.6 and refused by edgeshard's configuration (checked in 7.)
-    srv_records = not eslib.on_edgeshard()
-    if not srv_records:
-        del fe["srv"]
     cfg = (eslib.http_global(sock, extra=f"log {L}:{ulog.port} local0 info")
            + eslib.http_defaults(extra="log global")
            + eslib.section("resolvers dns", RESOLVERS.format(port=dns.port))
            + eslib.section("frontend fe_app", f"bind {L}:{fe['app']}\ndefault_backend be")
            + eslib.section("frontend fe_pool", f"bind {L}:{fe['pool']}\ndefault_backend bt")
-           + (eslib.section("frontend fe_srv", f"bind {L}:{fe['srv']}\ndefault_backend bsrv") if srv_records else "")
+           + eslib.section("frontend fe_srv", f"bind {L}:{fe['srv']}\ndefault_backend bsrv")
            + eslib.section("frontend fe_nr", f"bind {L}:{fe['nr']}\ndefault_backend bnr")
            + eslib.section("backend be", f"server s1 app.svc.test:{P} resolvers dns resolve-prefer ipv4 init-addr none")
            + eslib.section("backend bt", f"balance roundrobin\nserver-template web 3 pool.svc.test:{P} resolvers dns init-addr none")
@@ -917,18 +909,14 @@ def main(h):
            + eslib.section("backend bdup", f"""
                 server d1 pair.svc.test:{P} resolvers dns resolve-prefer ipv4 init-addr none resolve-opts allow-dup-ip
                 server d2 pair.svc.test:{P} resolvers dns resolve-prefer ipv4 init-addr none resolve-opts allow-dup-ip""")
-           + (eslib.section("backend bsrv", f"balance roundrobin\nserver-template srv 3 {SRV} resolvers dns init-addr none")
-              if srv_records else "")
+           + eslib.section("backend bsrv", f"balance roundrobin\nserver-template srv 3 {SRV} resolvers dns init-addr none")
            + eslib.section("backend bnr", f"server s1 {IP4}:{P}"))
     es = eslib.start_proxy(h, cfg, ports=list(fe.values()), sock=sock)
     c = {"es": es, "dns": dns, "P": P, "Q": Q, "fe": fe, "ulog": ulog}
     s1_dns_change(c)
     s2_nx(c)
     s3_template(c)
-    if srv_records:
-        s4_srv(c)
-    else:
-        log("[edgeshard] skipped: 4. SRV records (refused by the configuration: see 7.)")
+    s4_srv(c)
     s5_cli(c)
     s6_nameserver_down(c)
     s7_config_errors(h)
