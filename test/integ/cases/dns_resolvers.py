@@ -20,6 +20,9 @@ timeout resolve/retry 1s, so a change shows within ~1-3 s.
      checked: HAProxy 2.6 keeps using server connections opened before the change (the running
      keep-alive connection stays on o2, and its server connection, once pooled, serves later
      keep-alive requests), which an implementation may or may not copy.
+  1b. Under load: wrk (8 connections, 10 s, `Connection: close`) while load.svc.test flips
+     .2 -> .3 -> .2 -> .3: no socket error, no non-2xx, both addresses serve, and once the last
+     change shows in `show stat` the old origin gets at most the connections already in flight.
   2. NX: the name removed -> "MAINT (resolution)" after ~hold nx (HAProxy: ~2.5 s), no address,
      clients get 503, the log lines "Server be/s1 is going DOWN for maintenance (DNS NX status).
      ..." and "backend be has no server available!"; put back -> "no check" with the address,
@@ -49,6 +52,7 @@ stopped by PID at the end by the harness. ~23 s against HAProxy.
 """
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -280,21 +284,24 @@ def origin_handler(name):
 
 
 def start_origins(h):
-    """o2/o3/o4 on 127.0.0.2-4 at one common port P, o4q on 127.0.0.4:Q."""
+    """o2/o3/o4 on 127.0.0.2-4 at one common port P, o4q on 127.0.0.4:Q; returns P, Q and the
+    servers by name."""
     for _ in range(20):
         p = eslib.free_port()
         started = []
+        named = {}
         try:
             for ip in (IP2, IP3, IP4):
                 started.append(h.threaded_server(origin_handler(ORIGIN_OF[ip]), host=ip, port=p,
                                                  name=ORIGIN_OF[ip], conn_timeout=30))
+                named[ORIGIN_OF[ip]] = started[-1]
         except OSError:
             for s in started:
                 s.stop()
             continue
         q = eslib.free_port()
         h.threaded_server(origin_handler("o4q"), host=IP4, port=q, name="o4q", conn_timeout=30)
-        return p, q
+        return p, q, named
     raise eslib.Failure("could not bind the origins on 127.0.0.2-4 with one port")
 
 
@@ -525,6 +532,46 @@ def s1_dns_change(c):
     line = log_after(ulog, mark, "be/s1 changed its IP from 127.0.0.2")
     log(f"log: {line!r}")
     check_eq(line, "be/s1 changed its IP from 127.0.0.2 to 127.0.0.3 by dns/ns1.", "the address-change log line")
+
+
+def s1b_under_load(c, h):
+    """wrk (8 connections, `Connection: close`: every request picks the server's address anew) while
+    load.svc.test flips 127.0.0.2 -> .3 -> .2 -> .3: no error, every address serves, and once the
+    last change shows in `show stat` the old origin gets nothing more (but the connections already
+    being opened: at most one per wrk connection)."""
+    es, dns, P, fe = c["es"], c["dns"], c["P"], c["fe"]
+    log("== 1b. load.svc.test flips three times under wrk")
+    wrk = eslib.require_tool("wrk")
+    wait_state(es, "bload", "s1", ("no check", f"{IP2}:{P}"), 8, "first resolution of load.svc.test")
+    acc = lambda: {n: s.accepts for n, s in c["origins"].items()}  # noqa: E731
+    a0 = acc()
+    p = h.spawn([wrk, "-t1", "-c8", "-d10s", "--timeout", "3s", "-H", "Connection: close",
+                 f"http://{L}:{fe['load']}/"], "wrk_load")
+    flips = []
+    for ip in (IP3, IP2, IP3):
+        time.sleep(0.7)
+        t_dns = dns.update("load.svc.test", [ip])
+        waited = wait_state(es, "bload", "s1", ("no check", f"{ip}:{P}"), 8, f"load.svc.test -> {ip}")
+        flips.append((ip, round(waited, 2)))
+        log(f"load.svc.test -> {ip}: in show stat {time.monotonic() - t_dns:.2f} s after dnsmasq answered it")
+    a_last = acc()
+    check(p.wait(20) is not None, "wrk ended")
+    out = open(p.out_path).read()
+    a1 = acc()
+    log(f"wrk:\n{out}")
+    mreq = re.search(r"(\d+) requests in", out)
+    check(mreq is not None, f"wrk's request count: {out!r}")
+    done = int(mreq.group(1))
+    check("Socket errors" not in out, f"no socket error under the DNS changes:\n{out}")
+    check("Non-2xx" not in out, f"no non-2xx response under the DNS changes:\n{out}")
+    got = {n: a1[n] - a0[n] for n in a1}
+    log(f"{done} requests, origin connections {got}; after the last change showed: "
+        f"{ {n: a1[n] - a_last[n] for n in a1} }")
+    check(done >= 200, f"wrk completed {done} requests in 10 s")
+    check(got["o2"] > 0 and got["o3"] > 0, f"both addresses served in turn: {got}")
+    check(a1["o3"] - a_last["o3"] > 0, "wrk still ran after the last change (it is what is checked)")
+    check(a1["o2"] - a_last["o2"] <= 8, f"once .3 showed, o2 got at most the 8 connections in flight: "
+          f"{a1['o2'] - a_last['o2']}")
 
 
 def s2_nx(c):
@@ -886,14 +933,14 @@ def main(h):
     if not os.access(dnsmasq_bin(), os.X_OK):
         raise eslib.Skip("dnsmasq is not installed (needed as the test's DNS server)")
     t_start = time.monotonic()
-    P, Q = start_origins(h)
+    P, Q, origins = start_origins(h)
     records = {"app.svc.test": [IP2], "pool.svc.test": [IP2, IP3], "pair.svc.test": [IP2],
-               "a.svc.test": [IP2], "b.svc.test": [IP3], "other.svc.test": [IP4]}
+               "a.svc.test": [IP2], "b.svc.test": [IP3], "other.svc.test": [IP4], "load.svc.test": [IP2]}
     dns = Dns(h, records, [(SRV, "a.svc.test", P), (SRV, "b.svc.test", P)])
     ulog = eslib.UdpLog()
     h.servers.append(ulog)
     sock = h.sock_path()
-    fe = {k: eslib.free_port() for k in ("app", "pool", "srv", "nr")}
+    fe = {k: eslib.free_port() for k in ("app", "pool", "srv", "nr", "load")}
     cfg = (eslib.http_global(sock, extra=f"log {L}:{ulog.port} local0 info")
            + eslib.http_defaults(extra="log global")
            + eslib.section("resolvers dns", RESOLVERS.format(port=dns.port))
@@ -901,6 +948,7 @@ def main(h):
            + eslib.section("frontend fe_pool", f"bind {L}:{fe['pool']}\ndefault_backend bt")
            + eslib.section("frontend fe_srv", f"bind {L}:{fe['srv']}\ndefault_backend bsrv")
            + eslib.section("frontend fe_nr", f"bind {L}:{fe['nr']}\ndefault_backend bnr")
+           + eslib.section("frontend fe_load", f"bind {L}:{fe['load']}\ndefault_backend bload")
            + eslib.section("backend be", f"server s1 app.svc.test:{P} resolvers dns resolve-prefer ipv4 init-addr none")
            + eslib.section("backend bt", f"balance roundrobin\nserver-template web 3 pool.svc.test:{P} resolvers dns init-addr none")
            + eslib.section("backend bpair", f"""
@@ -910,10 +958,12 @@ def main(h):
                 server d1 pair.svc.test:{P} resolvers dns resolve-prefer ipv4 init-addr none resolve-opts allow-dup-ip
                 server d2 pair.svc.test:{P} resolvers dns resolve-prefer ipv4 init-addr none resolve-opts allow-dup-ip""")
            + eslib.section("backend bsrv", f"balance roundrobin\nserver-template srv 3 {SRV} resolvers dns init-addr none")
-           + eslib.section("backend bnr", f"server s1 {IP4}:{P}"))
+           + eslib.section("backend bnr", f"server s1 {IP4}:{P}")
+           + eslib.section("backend bload", f"server s1 load.svc.test:{P} resolvers dns resolve-prefer ipv4 init-addr none"))
     es = eslib.start_proxy(h, cfg, ports=list(fe.values()), sock=sock)
-    c = {"es": es, "dns": dns, "P": P, "Q": Q, "fe": fe, "ulog": ulog}
+    c = {"es": es, "dns": dns, "P": P, "Q": Q, "fe": fe, "ulog": ulog, "origins": origins}
     s1_dns_change(c)
+    s1b_under_load(c, h)
     s2_nx(c)
     s3_template(c)
     s4_srv(c)
