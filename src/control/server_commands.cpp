@@ -316,9 +316,11 @@ StateRow make_row(const ServerTable& t, const Services& sv, std::uint32_t be_id,
     row.be_name = cb.name;
     row.srv_id = std::uint32_t(srv + 1);
     row.srv_name = cs.name;
-    if (std::string host = r.addr.host(); !host.empty()) {
+    // the runtime address (DNS, `set server addr`); a table built by hand (tests) has none: the configured one
+    const config::SockAddr& ra = r.addr.family() != 0 ? r.addr : cs.addr;
+    if (std::string host = ra.host(); !host.empty()) {
         row.addr = std::move(host);
-        row.port = r.addr.port();
+        row.port = ra.port();
     }
     switch (r.admin) {
         case ServerAdmin::Maint:

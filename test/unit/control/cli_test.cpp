@@ -136,7 +136,7 @@ TEST_CASE("command table: longest keyword match, duplicates refused") {
     }
     CHECK(names == std::vector<std::string>{"help", "prompt", "quit", "show proc", "show version", "show info",
                                             "show stat", "show pools", "show shards", "set server",
-                                            "set weight", "set maxconn", "get weight", "enable health", "disable health",
+                                            "show resolvers", "set weight", "set maxconn", "get weight", "enable health", "disable health",
                                             "enable agent", "disable agent", "enable server",
                                             "disable server", "show servers state", "show ssl cert",
                                             "set ssl cert", "commit ssl cert", "abort ssl cert",

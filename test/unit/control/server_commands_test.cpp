@@ -173,9 +173,12 @@ TEST_CASE("HAProxy's errors: target, subcommand, state") {
     CHECK(cli.run("set server /s1 state maint") == "Require 'backend/server'.\n\n");
     CHECK(cli.run("set server nope/s1 state maint") == "No such backend.\n\n");
     CHECK(cli.run("set server app/nope state maint") == "No such server.\n\n");
-    CHECK(cli.run("set server app/s1") == "usage: set server <backend>/<server> state | weight | health | agent\n\n");
-    CHECK(cli.run("set server app/s1 addr 1.2.3.4") ==
-          "usage: set server <backend>/<server> state | weight | health | agent\n\n");
+    CHECK(cli.run("set server app/s1") ==
+          "usage: set server <backend>/<server> state | weight | health | agent | addr | fqdn\n\n");
+    CHECK(cli.run("set server app/s1 port 1") ==
+          "usage: set server <backend>/<server> state | weight | health | agent | addr | fqdn\n\n");
+    // without the control shard's DnsControl (control/dns.hpp) nobody owns the addresses
+    CHECK(cli.run("set server app/s1 addr 1.2.3.4") == "Server addresses cannot be changed in this process.\n\n");
     CHECK(cli.run("set server app/s1 state") ==
           "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n\n");
     CHECK(cli.run("set server app/s1 state down") ==
