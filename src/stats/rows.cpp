@@ -161,7 +161,8 @@ void fill_backend_row(const Snapshot& snap, std::size_t be, int shard, StatRow& 
     row[st::eresp] = counter(v.eresp);
     row[st::wretr] = counter(v.wretr);
     row[st::wredis] = counter(v.wredis);
-    row[st::status] = Field::str(act + bck > 0 ? "UP" : "DOWN", Origin::Status);
+    // HAProxy: a backend is UP while it has weight to serve, or has no server at all (a stats page)
+    row[st::status] = Field::str(act + bck > 0 || cb.servers.empty() ? "UP" : "DOWN", Origin::Status);
     if (be < snap.be_state.size()) {
         const Snapshot::BackendState& bs = snap.be_state[be];
         row[st::chkdown] = counter(bs.down_trans);
@@ -268,8 +269,9 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
     const bool http = cb.http;
     fill_times(row, http, v.qtime, v.ctime, v.rtime, v.ttime);
     if (http) {
-        // req_tot is [.FB.] in HAProxy's CSV: servers leave it empty (Prometheus has no server
-        // request total either); their responses are counted per class.
+        // req_tot: HAProxy 2.6 fills it for HTTP servers too (stats_fill_sv_stats), whatever its
+        // documentation's [.FB.] says
+        row[st::req_tot] = counter(v.req_tot);
         row[st::dresp] = counter(v.dresp);
         fill_hrsp(row, v.hrsp);
         row[st::connect] = counter(v.connect);

@@ -363,7 +363,7 @@ TEST_CASE("show stat CSV: header, HAProxy row order, cells") {
     CHECK(app[3] == "12");
     CHECK(app[32] == "1");
     CHECK(app[76] == "leastconn");
-    CHECK(rows[7][17] == "DOWN");  // no server
+    CHECK(rows[7][17] == "UP");  // no server at all: UP, as HAProxy (a backend that only serves a stats page)
     CHECK(rows[7][19] == "0");
 }
 
