@@ -73,11 +73,8 @@ void kw_stats(ParseState& st, ProxyDraft& px, const Line& line) {
     const std::string kw = "stats " + sub;
     if (sub == "socket" || sub == "timeout" || sub == "maxconn" || sub == "bind-process")
         fail(line.at, squote(kw) + " belongs in the 'global' section");
-    if (!has_fe(px))
-        fail(line.at,
-             "the stats page in a backend is not supported in this version: declare it in a frontend "
-             "or listen section ('stats enable', 'stats uri')");
-    auto& s = px.fe.stats;
+    // a frontend or listen serves the page before routing; a backend to the requests routed to it
+    auto& s = has_fe(px) ? px.fe.stats : px.be.stats;
     if (sub == "enable") {
         no_more_args(line, 2, kw);
     } else if (sub == "uri") {

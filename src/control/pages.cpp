@@ -39,11 +39,14 @@ std::optional<proxy::PageAnswer> render_page(const stats::Snapshot& snap, const 
         stats::render_prometheus(snap, body);
         ctype = stats::kPrometheusContentType;
     } else {
-        const std::string& uri = cfg.frontends[rq.frontend].stats.uri;
+        const bool from_be = rq.backend >= 0 && std::size_t(rq.backend) < cfg.backends.size();
+        const config::StatsPage& sp = from_be ? cfg.backends[std::size_t(rq.backend)].stats : cfg.frontends[rq.frontend].stats;
+        const std::string& uri = sp.uri;
         int refresh = 0;
-        for (const auto& fe : cfg.frontends)
-            if (fe.stats.enabled && fe.stats.uri == uri) refresh = int(fe.stats.refresh / 1000);
-        const config::StatsPage& sp = cfg.frontends[rq.frontend].stats;
+        if (from_be) refresh = int(sp.refresh / 1000);
+        else
+            for (const auto& fe : cfg.frontends)
+                if (fe.stats.enabled && fe.stats.uri == uri) refresh = int(fe.stats.refresh / 1000);
         stats::PageOptions opt;
         opt.scope = &sp.scopes;
         opt.hide_version = sp.hide_version;

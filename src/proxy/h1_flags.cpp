@@ -18,7 +18,7 @@ std::string show_h1s_flags(std::uint16_t flags) {
         {kH1SQueued, "QUEUED"}, {kH1SReplied, "LOCAL"},   {kH1SUpgrade, "UPG"},  {kH1SExpect, "EXP"},
         {kH1SHead, "HEAD"},     {kH1SSrvClose, "SCLOSE"}, {kH1SForceNew, "NEW"}, {kH1SLogged, "LOGGED"},
         {kH1SHttp10, "H10"},
-        {kH1SCookieKept, "CKKEEP"},
+        {kH1SCookieKept, "CKKEEP"}, {kH1SStats, "STATS"}, {kH1SStatsBe, "STATSBE"},
     };
     return core::show_flags(flags, kNames);
 }

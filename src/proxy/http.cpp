@@ -374,7 +374,8 @@ void H1Proxy::h_log(H1Conn* s) {
     f.backend = s->be >= 0 ? std::string_view(cfg_.backends[std::size_t(s->be)].name) : f.frontend;
     const int srvi = x->server;
     f.server = (s->be >= 0 && srvi >= 0) ? std::string_view(cfg_.backends[std::size_t(s->be)].servers[std::size_t(srvi)].name)
-                                         : std::string_view("<NOSRV>");
+               : x->has(kH1SStats)        ? std::string_view("<STATS>")
+                                          : std::string_view("<NOSRV>");
     f.TR = x->t_head < 0 ? -1 : x->t_head - s->t_req;
     f.Tw = x->t_queue >= 0 ? (x->t_connect >= 0 ? x->t_connect : now) - x->t_queue : (x->t_connect >= 0 ? 0 : -1);
     f.Tc = (x->t_connected >= 0 && x->t_connect >= 0) ? x->t_connected - x->t_connect : -1;

@@ -362,7 +362,7 @@ void H1Proxy::h_local_reply(H1Conn* s, int status, std::string_view bytes) {
         sendq_.blocks.destroy(s->st->pend_head);
         s->st->pend_head = nullptr;
     }
-    st_.fe[s->fe].intercepted.inc();
+    if (h_intercepted(s)) st_.fe[s->fe].intercepted.inc();
     if (s->req_phase() == ReqPhase::Body) s->set(kH1CloseAfter);  // an unread body is not worth reading
     if (w_.draining_) s->set(kH1CloseAfter);                 // the last answer on this connection
     // the arena may hold the reply: copy what is not static config data into a head buffer
@@ -423,7 +423,7 @@ void H1Proxy::h_reply_error(H1Conn* s, int status, const char* why) {
 // shard (proxy/page.hpp) and the session waits, its client read paused, until h_page_answer, the
 // page deadline (h_deadline: kPageWaitMs, then 503) or its close (h_close leaves the wait list,
 // and the answer, when it comes, is deleted).
-void H1Proxy::h_serve_page(H1Conn* s, const http::RequestHead& req, int kind) {
+void H1Proxy::h_serve_page(H1Conn* s, const http::RequestHead& req, int kind, int backend) {
     if (s->st->pend_head) {
         sendq_.blocks.destroy(s->st->pend_head);
         s->st->pend_head = nullptr;
@@ -436,7 +436,7 @@ void H1Proxy::h_serve_page(H1Conn* s, const http::RequestHead& req, int kind) {
         PageRequest* rq = nullptr;
         try {
             rq = new PageRequest{kind == 1 ? PageKind::Prometheus : PageKind::Stats, s->st->has(kH1SHead), s->fe,
-                                 r_.now_ms(), std::string(req.target)};
+                                 r_.now_ms(), std::string(req.target), backend};
         } catch (const std::bad_alloc&) {
             rq = nullptr;
         }
@@ -477,7 +477,9 @@ void H1Proxy::h_page_answer(const shard::Message& m) {
     }
     if (status != 200) st_.shard.page_fails.inc();
     s->st->set(kH1SReplied);
-    st_.fe[s->fe].intercepted.inc();
+    // HAProxy counts a page its frontend answered as intercepted; one a backend answered counts as
+    // that backend's request (its BACKEND row)
+    if (h_intercepted(s)) st_.fe[s->fe].intercepted.inc();
     if (w_.draining_) s->set(kH1CloseAfter);  // the last answer on this connection
     if (h_queue_reply(s, *page, s->has(kH1CloseAfter))) s->out.at(s->out.n - 1).str = page.release();
     s->st->status = status;

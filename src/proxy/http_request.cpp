@@ -187,25 +187,60 @@ bool H1Proxy::h_parse_request(H1Conn* s) {
     return true;
 }
 
+namespace {
+
+// HAProxy's http_stats_check_uri: GET, HEAD or POST whose path (and query) starts with the uri.
+bool stats_uri_matches(const config::StatsPage& sp, const http::RequestHead& req) {
+    if (!sp.enabled) return false;
+    if (req.method != http::Method::Get && req.method != http::Method::Head && req.method != http::Method::Post)
+        return false;
+    const std::string_view u = sp.uri;
+    const std::size_t q = u.find('?');
+    if (q == std::string_view::npos) return req.path.starts_with(u);
+    return req.path == u.substr(0, q) && req.query.starts_with(u.substr(q + 1));
+}
+
+}  // namespace
+
+bool H1Proxy::h_stats_page(H1Conn* s, const http::RequestHead& req, const config::StatsPage& sp, int be) {
+    const auto& fe = cfg_.frontends[s->fe];
+    s->st->set(kH1SStats);
+    if (be >= 0) s->st->set(kH1SStatsBe);
+    s->st->term[0] = 'L';  // a local answer, at the request (HAProxy's LR)
+    s->st->term[1] = 'R';
+    if (!sp.users.users.empty()) {
+        // `stats auth`: Basic credentials, else 401 with the page's realm (HAProxy's default one)
+        const http::Header* a = req.find("authorization");
+        if (!a || !rules::check_basic_auth(sp.users, a->value)) {
+            const std::string_view realm = sp.realm.empty() ? std::string_view("HAProxy Statistics") : std::string_view(sp.realm);
+            const config::HttpProxy* bh = be >= 0 ? &cfg_.backends[std::size_t(be)].http : nullptr;
+            s->set(kH1CloseAfter);  // HAProxy closes after the challenge, keep-alive asked or not
+            h_local_reply(s, req.absolute_form ? 407 : 401, rules::auth_reply(req, realm, bh, &fe.http, arena_));
+            return false;
+        }
+    }
+    if (req.method == http::Method::Post) {
+        // the admin form's POST: `stats admin` is not supported, so every POST is denied, as
+        // HAProxy answers one without `stats admin`: a redirect to the page with the result
+        const std::string_view u = std::string_view(sp.uri).substr(0, sp.uri.find('?') == std::string::npos
+                                                                           ? sp.uri.size() : sp.uri.find('?'));
+        rules::ArenaWriter w(arena_);
+        w.add("HTTP/1.1 303 See Other\r\ncache-control: no-cache\r\ncontent-type: text/plain\r\n"
+              "content-length: 0\r\nlocation: ");
+        w.add(u);
+        w.add(";st=DENY\r\n\r\n");
+        h_local_reply(s, 303, w.commit());
+        return false;
+    }
+    h_serve_page(s, req, 0, be);
+    return false;
+}
+
 // The frontend's stats page, then its http-request rules.
 [[gnu::always_inline]] inline bool H1Proxy::h_frontend_rules(H1Conn* s, const http::RequestHead& req, rules::Txn& t) {
     const auto& fe = cfg_.frontends[s->fe];
-    const std::string_view su = std::string_view(fe.stats.uri).substr(0, fe.stats.uri.find('?'));
-    if (fe.stats.enabled && (req.path == su || (req.path.size() == su.size() + 4 && req.path.starts_with(su) &&
-                                                req.path.ends_with(";csv")))) {
-        if (!fe.stats.users.users.empty()) {
-            // `stats auth`: Basic credentials, else 401 with the page's realm (HAProxy's default one)
-            const http::Header* a = req.find("authorization");
-            if (!a || !rules::check_basic_auth(fe.stats.users, a->value)) {
-                const std::string_view realm = fe.stats.realm.empty() ? std::string_view("HAProxy Statistics")
-                                                                      : std::string_view(fe.stats.realm);
-                h_local_reply(s, req.absolute_form ? 407 : 401, rules::auth_reply(req, realm, nullptr, &fe.http, arena_));
-                return false;
-            }
-        }
-        h_serve_page(s, req, 0);
-        return false;
-    }
+    if (stats_uri_matches(fe.stats, req)) [[unlikely]]
+        return h_stats_page(s, req, fe.stats, -1);
     const rules::Verdict v = rules::run_request_rules(fe.http, t);
     if (v.kind == rules::Verdict::Reply) {
         if (v.denied) st_.fe[s->fe].dreq.inc();
@@ -239,13 +274,15 @@ bool H1Proxy::h_parse_request(H1Conn* s) {
         }
         s->be = be;
     }
+    // HAProxy counts a backend's sessions per stream, one per request (as our servers' are): stot
+    // per request, scur the requests in progress (h_request_done ends one)
     auto& bc = st_.be[be];
     if (!s->has(kH1CountedBe)) {
         s->set(kH1CountedBe);
-        bc.stot.inc();
         bc.scur.inc();
         bc.smax.update(bc.scur.get());
     }
+    bc.stot.inc();
     bc.req_tot.inc();
     return true;
 }
@@ -272,6 +309,9 @@ bool H1Proxy::h_parse_request(H1Conn* s) {
             return false;
         }
     }
+    // a backend's stats page, after its rules (a listen's is its frontend's)
+    if (stats_uri_matches(bcfg.stats, req)) [[unlikely]]
+        return h_stats_page(s, req, bcfg.stats, s->be);
     if (bcfg.http.httpclose) s->set(kH1CloseAfter);
     s->st->retries_left = bcfg.retries;
     return true;

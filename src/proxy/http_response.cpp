@@ -319,8 +319,12 @@ void H1Proxy::h_request_done(H1Conn* s, bool local) {
             sc->ttime_sum.add(std::uint64_t(tt));
             sc->ttime_n.inc();
         }
-    } else if (local && s->be >= 0 && st >= 500) {
-        count_status(st_.be[s->be], st);
+    } else if (local && s->be >= 0 && (st >= 500 || s->st->has(kH1SStatsBe))) {
+        count_status(st_.be[s->be], st);  // a backend's own page counts there, as HAProxy's
+    }
+    if (s->has(kH1CountedBe)) {  // the request leaves its backend (HAProxy's stream ends)
+        st_.be[s->be].scur.dec();
+        s->clear(kH1CountedBe);
     }
     h_log(s);
     h_drop_notes(s);

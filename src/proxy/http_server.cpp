@@ -43,7 +43,7 @@ void H1Proxy::h_assign_server(H1Conn* s, int exclude) {
     if (i == BackendLb::kNone) i = lb.pick(h_pick_input(s, src), exclude);
     if (i == BackendLb::kNone) {
         st_.be[s->be].econ.inc();
-        s->st->term[0] = 's';
+        s->st->term[0] = 'S';  // HAProxy 2.6 logs SC for "no server available" (seen on 2.6.12)
         s->st->term[1] = 'C';
         h_local_reply(s, 503, h_error(s, 503));
         return;

@@ -437,6 +437,10 @@ struct Backend {
     std::uint32_t id = 0;  // index in Config::backends
     Mode mode = Mode::Tcp;
     BalanceSpec balance;
+    // `stats ...` in a backend: the page is served to the requests routed here whose path starts
+    // with its uri (after the backend's http-request rules, as HAProxy); a listen's page is its
+    // frontend's
+    StatsPage stats;
     Timeouts timeouts;
     int retries = 3;             // HAProxy default
     bool redispatch = false;     // option redispatch

@@ -142,7 +142,16 @@ private:
     static int reply_status(std::string_view bytes);
     void h_local_reply(H1Conn* s, int status, std::string_view bytes);
     void h_reply_error(H1Conn* s, int status, const char* why);
-    void h_serve_page(H1Conn* s, const http::RequestHead& req, int kind);
+    void h_serve_page(H1Conn* s, const http::RequestHead& req, int kind, int backend = -1);
+    // A local answer counts as the frontend's `intercepted` unless the request was routed to a
+    // backend first (a backend's stats page, its 503 for want of a server...): HAProxy counts it
+    // only when the frontend is the proxy that answers (a listen's backend stage is its own).
+    bool h_intercepted(const H1Conn* s) const {
+        return !s->has(kH1CountedBe) || cfg_.frontends[s->fe].own_backend_id == s->be;
+    }
+    // The stats page of `sp` (a frontend's, or with be >= 0 a backend's) when the request asks for
+    // it: its credentials, then the page. False: the request was answered.
+    bool h_stats_page(H1Conn* s, const http::RequestHead& req, const config::StatsPage& sp, int be);
     void h_server_failed(H1Conn* s, bool bad_response);
     void h_server_ended_body(H1Conn* s);
     void h_abort_reply(H1Conn* s, int status);

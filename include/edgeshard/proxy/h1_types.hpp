@@ -167,6 +167,8 @@ enum H1SFlag : std::uint16_t {
     kH1SLogged = 1u << 7,      // LOGGED: the exchange has its access-log line
     kH1SHttp10 = 1u << 8,      // H10: HTTP/1.0 client asking for keep-alive: say so in the response
     kH1SCookieKept = 1u << 9,  // CKKEEP: the server set the persistence cookie and `preserve` keeps it
+    kH1SStats = 1u << 10,      // STATS: the stats page answers (logged as the server <STATS>)
+    kH1SStatsBe = 1u << 11,    // STATSBE: ... the page of the backend (its row counts the answer)
 };
 std::string show_h1s_flags(std::uint16_t flags);
 

@@ -45,6 +45,7 @@ struct PageRequest {
     std::uint32_t frontend = 0;  // the frontend that received the request (its `stats uri`)
     std::int64_t asked_ms = 0;   // core::now_ms() when asked: older than kPageWaitMs, nobody waits
     std::string target;          // the request target as received
+    int backend = -1;            // >= 0: the backend whose `stats` page this is (else the frontend's)
 };
 
 // What the control shard renders for one request.

@@ -139,8 +139,7 @@ TEST_CASE("errors: refused proxy keywords") {
     expect_error(in_backend("    stick-table type ip size 1m\n"), kBackendLine,
                  {"'stick-table' is not supported"});
     expect_error(in_frontend("    disabled\n"), kFrontendLine, {"'disabled' is not supported"});
-    expect_error(in_backend("    stats enable\n"), kBackendLine,
-                 {"the stats page in a backend is not supported"});
+    expect_error(in_backend("    stats admin if TRUE\n"), kBackendLine, {"'stats admin' is not supported"});
     expect_error(in_backend("    source 10.0.0.1\n"), kBackendLine, {"'source' is not supported"});
     // server-template is read (resolvers_test.cpp): an unresolvable name fails at its line, as HAProxy's
     expect_error(in_backend("    server-template s 3 a.invalid:80\n"), kBackendLine,

@@ -890,6 +890,23 @@ TEST_CASE("stats page") {
     fe_error("    stats enabel\n", kLine, {"unknown keyword 'stats enabel'", "did you mean 'enable'?"});
 }
 
+TEST_CASE("stats page in a backend: the backend's own, the frontend's untouched") {
+    const auto cfg = load(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n"
+        "frontend fe\n    bind 127.0.0.1:10001\n    use_backend be_stats if { path_beg /stats }\n    default_backend be\n"
+        "backend be_stats\n    stats enable\n    stats uri /stats\n    stats auth admin:pw\n    stats scope .\n"
+        "backend be\n    server s1 127.0.0.1:10002\n");
+    const auto& b = *cfg.find_backend("be_stats");
+    CHECK(b.stats.enabled);
+    CHECK(b.stats.uri == "/stats");
+    REQUIRE(b.stats.users.users.size() == 1);
+    REQUIRE(b.stats.scopes.size() == 1);
+    CHECK(b.stats.scopes[0] == "be_stats");  // '.': the section that holds it
+    CHECK(b.servers.empty());
+    CHECK_FALSE(cfg.frontends[0].stats.enabled);
+    CHECK_FALSE(cfg.find_backend("be")->stats.enabled);
+}
+
 // ---- logs ------------------------------------------------------------------------------------------------
 
 TEST_CASE("logs: global targets, log global, per-proxy targets and formats") {
