@@ -42,6 +42,45 @@ constexpr Entry kProxyIgnored[] = {
      "runtime server states pass to the new process in the reload handoff; no state file is read"},
 };
 
+// Keywords HAProxy removed, with the release that removed them and what replaces them (HAProxy
+// 2.6's own list in cfgparse-listen.c and proxy.c, plus monitor-net): an error that says so, and
+// never a did-you-mean suggestion.
+struct Removed {
+    std::string_view name, since, instead;  // instead: what to write ("use ... instead")
+};
+constexpr Removed kProxyRemoved[] = {
+    {"reqrep", "2.1", "use 'http-request replace-path', 'http-request replace-uri' or 'http-request replace-header' instead"},
+    {"cliexp", "2.1", "use 'http-request replace-path', 'http-request replace-uri' or 'http-request replace-header' instead"},
+    {"reqirep", "2.1", "use 'http-request replace-header' instead"},
+    {"reqdel", "2.1", "use 'http-request del-header' instead"},
+    {"reqidel", "2.1", "use 'http-request del-header' instead"},
+    {"reqdeny", "2.1", "use 'http-request deny' instead"},
+    {"reqideny", "2.1", "use 'http-request deny' instead"},
+    {"reqpass", "2.1", "remove it: a request that no rule stops goes through"},
+    {"reqipass", "2.1", "remove it: a request that no rule stops goes through"},
+    {"reqallow", "2.1", "use 'http-request allow' instead"},
+    {"reqiallow", "2.1", "use 'http-request allow' instead"},
+    {"reqtarpit", "2.1", "use 'http-request tarpit' instead"},
+    {"reqitarpit", "2.1", "use 'http-request tarpit' instead"},
+    {"reqadd", "2.1", "use 'http-request add-header' instead"},
+    {"rsprep", "2.1", "use 'http-response replace-header' instead"},
+    {"srvexp", "2.1", "use 'http-response replace-header' instead"},
+    {"rspirep", "2.1", "use 'http-response replace-header' instead"},
+    {"rspdel", "2.1", "use 'http-response del-header' instead"},
+    {"rspidel", "2.1", "use 'http-response del-header' instead"},
+    {"rspdeny", "2.1", "use 'http-response deny' instead"},
+    {"rspideny", "2.1", "use 'http-response deny' instead"},
+    {"rspadd", "2.1", "use 'http-response add-header' instead"},
+    {"block", "2.1", "use 'http-request deny', which takes the same condition instead"},
+    {"redispatch", "2.1", "use 'option redispatch' instead"},
+    {"redisp", "2.1", "use 'option redispatch' instead"},
+    {"contimeout", "2.1", "use 'timeout connect' instead"},
+    {"clitimeout", "2.1", "use 'timeout client' instead"},
+    {"srvtimeout", "2.1", "use 'timeout server' instead"},
+    {"appsession", "1.6", "use 'cookie <name> insert' (or 'stick on') instead"},
+    {"monitor-net", "2.4", "use 'monitor-uri', or 'http-request return status 200 if { src <net> }' instead"},
+};
+
 // Refused: an error with the reason.
 constexpr Entry kProxyRefused[] = {
     {"http-after-response", "'http-after-response' rules are not supported in this version"},
@@ -52,7 +91,6 @@ constexpr Entry kProxyRefused[] = {
     {"filter", "filters are not supported"},
     {"unique-id-format", "unique ids are not supported in this version"},
     {"unique-id-header", "unique ids are not supported in this version"},
-    {"monitor-net", "'monitor-net' was removed from HAProxy"},
     {"http-send-name-header", "'http-send-name-header' is not supported in this version"},
     {"tcp-response", "'tcp-response' rules are not supported in this version"},
     {"use-server", "'use-server' rules are not supported in this version"},
@@ -63,15 +101,8 @@ constexpr Entry kProxyRefused[] = {
     {"dynamic-cookie-key", "dynamic cookies are not supported in this version: give each server its 'cookie'"},
     {"source", "choosing the source address of server connections is not supported yet"},
     {"rate-limit", "rate limits are not supported yet (refused rather than silently not limiting)"},
-    {"reqadd", "'reqadd' was removed from HAProxy: use 'http-request add-header'"},
-    {"reqdel", "'reqdel' was removed from HAProxy: use 'http-request del-header'"},
-    {"rspadd", "'rspadd' was removed from HAProxy: use 'http-response add-header'"},
-    {"block", "'block' was removed from HAProxy: use 'http-request deny'"},
     {"disabled", "disabled proxies are not supported yet: comment the section out"},
     {"dispatch", "'dispatch' is not supported: declare a 'server'"},
-    {"contimeout", "'contimeout' was removed from HAProxy: use 'timeout connect'"},
-    {"clitimeout", "'clitimeout' was removed from HAProxy: use 'timeout client'"},
-    {"srvtimeout", "'srvtimeout' was removed from HAProxy: use 'timeout server'"},
 };
 
 // option NAME: accepted with a warning.
@@ -412,6 +443,15 @@ void parse_option(ParseState& st, ProxyDraft& px, const Line& line, bool negated
     }
     if (const auto* e = find_entry(name, kOptionRefused))
         fail(line.at, squote("option " + name) + " is not supported: " + std::string(e->why));
+    // options HAProxy removed (its messages in cfgparse-listen.c name the release)
+    if (name == "forceclose")
+        fail(line.at, "'option forceclose' was removed in HAProxy 2.0 and is not supported: remove it, or use "
+                      "'option httpclose' if the server must see each connection closed");
+    if (name == "http-tunnel")
+        fail(line.at, "'option http-tunnel' was removed in HAProxy 2.1 and is not supported: remove it (requests are "
+                      "parsed one by one on a kept-alive connection, and upgrades are tunnelled)");
+    if (name == "http-use-htx")
+        fail(line.at, "'option http-use-htx' was removed in HAProxy 2.1 and is not supported: remove it");
     std::vector<std::string_view> names = {"redispatch", "persist", "forwardfor",  "httpclose",  "http-server-close",
                                            "http-keep-alive", "httplog", "tcplog", "dontlognull", "httpchk",
                                            "allbackups", "log-health-checks", "tcp-check", "redis-check", "smtpchk"};
@@ -724,6 +764,10 @@ void parse_proxy_line(ParseState& st, ProxyDraft& px, const Line& line) {
     if (const auto* e = find_entry(kw, kProxyIgnored)) return st.warn_ignored(line.at, {kw}, e->why);
     if (const auto* e = find_entry(kw, kProxyRefused))
         fail(line.at, squote(kw) + " is not supported: " + std::string(e->why));
+    for (const Removed& r : kProxyRemoved)
+        if (r.name == kw)
+            fail(line.at, squote(kw) + " was removed in HAProxy " + std::string(r.since) + " and is not supported: " +
+                              std::string(r.instead));
     fail(line.at, "unknown keyword " + squote(kw) + " in " + squote(px.kind) + " section" +
                       did_you_mean(kw, proxy_keyword_names()));
 }

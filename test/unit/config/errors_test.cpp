@@ -58,6 +58,18 @@ TEST_CASE("errors: bad values and missing arguments") {
     expect_error(in_frontend("    mode udp\n"), kFrontendLine, {"'mode' expects tcp or http, got 'udp'"});
     expect_error(in_frontend("    mode\n"), kFrontendLine, {"'mode' expects tcp or http, got nothing"});
     expect_error(in_frontend("    mode health\n"), kFrontendLine, {"'mode health' was removed"});
+    // every keyword HAProxy 2.6 names as removed says so, with its replacement, and is never suggested
+    expect_error(in_frontend("    reqrep ^Host:\\ x Host:\\ y\n"), kFrontendLine,
+                 {"'reqrep' was removed in HAProxy 2.1", "'http-request replace-header'"});
+    expect_error(in_frontend("    reqipass ^X\n"), kFrontendLine, {"'reqipass' was removed", "remove it"});
+    expect_error(in_backend("    rspideny ^Server\n"), kBackendLine, {"'rspideny' was removed", "'http-response deny'"});
+    expect_error(in_backend("    redispatch\n"), kBackendLine, {"'redispatch' was removed", "'option redispatch'"});
+    expect_error(in_backend("    appsession JSESSIONID len 52\n"), kBackendLine, {"'appsession' was removed in HAProxy 1.6"});
+    expect_error(in_frontend("    monitor-net 10.0.0.0/8\n"), kFrontendLine, {"'monitor-net' was removed in HAProxy 2.4"});
+    expect_error(in_frontend("    option forceclose\n"), kFrontendLine, {"'option forceclose' was removed in HAProxy 2.0"});
+    expect_error(in_frontend("    option http-tunnel\n"), kFrontendLine, {"'option http-tunnel' was removed"});
+    CHECK(error_of(in_frontend("    reqadd2 X\n")).find("did you mean") == std::string::npos);
+    CHECK(error_of(in_frontend("    rspdenyy X\n")).find("did you mean 'rspdeny'") == std::string::npos);
     expect_error(in_frontend("    backlog -5\n"), kFrontendLine,
                  {"'backlog' expects a positive integer, got '-5'"});
     expect_error(in_frontend("    default_backend\n"), kFrontendLine,
