@@ -102,47 +102,37 @@ void DnsControl::run(std::int64_t now_ms) {
     if (resolver_) resolver_->run(now_ms);
 }
 
-void DnsControl::post(std::size_t be, std::size_t sv) {
+// The table's address of the server, to one shard (its own copy: the shard frees it). False: that
+// shard's mailbox is full.
+bool DnsControl::send(std::size_t be, std::size_t sv, std::size_t shard) {
     const shard::ServerRuntime& r = rt_.server_runtime()[be][sv];
-    // drop what an earlier change left waiting for this server: the table holds the latest
-    std::erase_if(pending_, [&](const Pending& p) { return p.be == be && p.sv == sv; });
-    for (std::size_t i = 0; i < rt_.shard_count(); ++i) {
-        if (!rt_.running(i)) continue;
-        auto* u = new proxy::AddrUpdate;
-        u->addr = r.addr;
-        u->rmaint = r.rmaint;
-        u->pending.store(1);
-        shard::Message m;
-        m.kind = shard::Message::kServerAddr;
-        m.a = std::uint64_t(be) << 32 | std::uint32_t(sv);
-        m.b = reinterpret_cast<std::uintptr_t>(u);
-        if (!rt_.post(i, m)) {
-            delete u;
-            pending_.push_back(Pending{be, sv, i});
-        }
-    }
+    auto* u = new proxy::AddrUpdate;
+    u->addr = r.addr;
+    u->rmaint = r.rmaint;
+    u->pending.store(1);
+    shard::Message m;
+    m.kind = shard::Message::kServerAddr;
+    m.a = std::uint64_t(be) << 32 | std::uint32_t(sv);
+    m.b = reinterpret_cast<std::uintptr_t>(u);
+    if (rt_.post(shard, m)) return true;
+    delete u;
+    return false;
 }
 
+void DnsControl::post(std::size_t be, std::size_t sv) {
+    // drop what an earlier change left waiting for this server: the table holds the latest
+    std::erase_if(pending_, [&](const Pending& p) { return p.be == be && p.sv == sv; });
+    for (std::size_t i = 0; i < rt_.shard_count(); ++i)
+        if (rt_.running(i) && !send(be, sv, i)) pending_.push_back(Pending{be, sv, i});
+}
+
+// What found a full mailbox, again (the table's latest address, not the one that failed).
 void DnsControl::flush() {
     if (pending_.empty()) return;
     std::vector<Pending> again;
     again.swap(pending_);
-    for (const Pending& p : again) {
-        if (!rt_.running(p.shard)) continue;
-        const shard::ServerRuntime& r = rt_.server_runtime()[p.be][p.sv];
-        auto* u = new proxy::AddrUpdate;
-        u->addr = r.addr;
-        u->rmaint = r.rmaint;
-        u->pending.store(1);
-        shard::Message m;
-        m.kind = shard::Message::kServerAddr;
-        m.a = std::uint64_t(p.be) << 32 | std::uint32_t(p.sv);
-        m.b = reinterpret_cast<std::uintptr_t>(u);
-        if (!rt_.post(p.shard, m)) {
-            delete u;
-            pending_.push_back(p);
-        }
-    }
+    for (const Pending& p : again)
+        if (rt_.running(p.shard) && !send(p.be, p.sv, p.shard)) pending_.push_back(p);
 }
 
 // "be/s changed its IP from A to B by dns/ns1." (HAProxy's srv_update_addr: a warning and a

@@ -33,6 +33,7 @@ private:
     std::string cli_addr(std::size_t be, std::size_t sv, std::string_view addr, std::string_view port);
     std::string cli_fqdn(std::size_t be, std::size_t sv, std::string_view fqdn);
     void post(std::size_t be, std::size_t sv);  // the table's address of the server, to every shard
+    bool send(std::size_t be, std::size_t sv, std::size_t shard);
     void flush();                               // posts that found a full mailbox, again
 
     shard::Runtime& rt_;
