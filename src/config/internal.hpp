@@ -108,8 +108,14 @@ void no_more_args(const Line& line, std::size_t count, std::string_view kw);
 // Text helpers.
 std::string lower(std::string s);  // ASCII lower case
 bool has_ctl(std::string_view s);  // holds CR, LF or NUL: cannot be written into a message
-// A whole file (acl -f, errorfile, return file...): fails with "'kw': cannot read 'path': why".
+// A whole file (acl -f, errorfile, return file...): fails with "'kw': cannot read 'path': why". A
+// relative name is read from relative_dir().
 std::string read_whole(const std::string& path, const Location& at, std::string_view kw);
+// The directory relative file names are read from while a file is parsed (`default-path`; "" is
+// the working directory), and `path` made relative to it (an absolute or empty one unchanged).
+const std::string& relative_dir();
+void set_relative_dir(std::string dir);
+std::string in_relative_dir(const std::string& path);
 
 // Address with an optional family prefix (ipv4@, ipv6@, tcp@, tcp4@, tcp6@). what names the keyword
 // in messages. Fails with a message that explains DNS names, unix sockets and missing ports.
@@ -289,6 +295,11 @@ struct ParseState {
         Location at;
     };
     std::vector<ResolversRef> resolvers_refs;
+    // default-path: how relative file names are read (HAProxy chdir()s while it parses a file):
+    // "current" (the working directory), "config" / "parent" (the file's directory / its parent),
+    // "origin" (default_path_origin). relative_dir() holds the directory for the file being read.
+    std::string default_path = "current";
+    std::string default_path_origin;
 
     void warn(const Location& at, const std::string& message);
     // "keyword 'x' is accepted and ignored: why" (several words: "keywords 'a', 'b' are ...").

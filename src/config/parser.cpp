@@ -153,8 +153,6 @@ constexpr Refused kGlobalRefused[] = {
     {"unix-bind", "'unix-bind' is not supported: give 'stats socket' a full path and a 'mode'"},
     {"set-var", "variables need the HTTP/ACL room"},
     {"set-var-fmt", "variables need the HTTP/ACL room"},
-    {"default-path",
-     "'default-path' is not supported yet: relative paths are relative to the working directory"},
 };
 
 const Ignored* find_ignored(std::string_view kw) {
@@ -454,10 +452,20 @@ std::vector<std::string_view> global_keywords() {
                                        "ssl-default-server-options",
                                        "tune.ssl.cachesize",
                                        "tune.ssl.lifetime",
-                                       "tune.ssl.default-dh-param"};
+                                       "tune.ssl.default-dh-param", "default-path"};
     for (const auto& e : kGlobalIgnored) v.push_back(e.name);
     for (const auto& e : kGlobalRefused) v.push_back(e.name);
     return v;
+}
+
+// The directory relative file names are read from for the file `file` (HAProxy's default-path).
+void apply_default_path(ParseState& st, const std::string& file) {
+    const std::size_t slash = file.rfind('/');
+    const std::string dir = slash == std::string::npos ? std::string() : file.substr(0, slash == 0 ? 1 : slash);
+    if (st.default_path == "config") set_relative_dir(dir);
+    else if (st.default_path == "parent") set_relative_dir(dir.empty() ? ".." : dir + "/..");
+    else if (st.default_path == "origin") set_relative_dir(st.default_path_origin);
+    else set_relative_dir({});
 }
 
 void parse_global_line(ParseState& st, const Line& line) {
@@ -466,6 +474,19 @@ void parse_global_line(ParseState& st, const Line& line) {
     constexpr int kIntMax = std::numeric_limits<int>::max();
     if (parse_global_tls(st, line)) {
         // crt-base, ca-base, ssl-default-bind-* (tls.cpp)
+    } else if (kw == "default-path") {
+        const auto& how = arg_or_fail(line, 1, kw, "current, config, parent or origin <path>");
+        if (how == "origin") {
+            st.default_path_origin = arg_or_fail(line, 2, "default-path origin", "a directory");
+            no_more_args(line, 3, kw);
+        } else if (how == "current" || how == "config" || how == "parent") {
+            no_more_args(line, 2, kw);
+        } else {
+            fail(line.at, "'default-path' expects current, config, parent or origin <path>, got " + squote(how) +
+                              did_you_mean(how, {"current", "config", "parent", "origin"}));
+        }
+        st.default_path = how;
+        apply_default_path(st, line.at.file);  // at once, as HAProxy's chdir()
     } else if (kw == "maxconn") {
         g.maxconn = static_cast<int>(int_arg(line, 1, kw, 1, kIntMax, "a positive integer"));
         no_more_args(line, 2, kw);
@@ -700,6 +721,7 @@ void start_section(ParseState& st, const Line& line) {
 }
 
 void parse_text(ParseState& st, const std::string& text, const std::string& name) {
+    apply_default_path(st, name);  // config / parent follow each file
     LineReader reader(text, name, st.env, st.cfg.warnings);
     Line line;
     st.section = Section::None;
@@ -759,6 +781,9 @@ Config run(const std::vector<std::pair<std::string, std::string>>& sources, cons
     ParseState st;
     st.load = opt;
     st.defaults = builtin_defaults();
+    struct Reset {  // the next load starts from the working directory, whatever happens here
+        ~Reset() { set_relative_dir({}); }
+    } reset;
     for (const auto& [name, text] : sources) {
         st.cfg.files.push_back(name);
         parse_text(st, text, name);

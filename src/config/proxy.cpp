@@ -348,6 +348,7 @@ void parse_bind(ParseState& st, ProxyDraft& px, const Line& line) {
     if (tls_words && !ssl) fail(line.at, "'bind': TLS options without 'ssl' (add 'ssl' to terminate TLS here)");
     if (ssl && tls.o.crt.empty() && tls.crt_lists.empty())
         fail(line.at, "'bind ... ssl' needs a certificate: add 'crt <file|dir>' or 'crt-list <file>'");
+    tls.dir = relative_dir();  // its files are read once every file is parsed: from here (default-path)
     std::shared_ptr<const BindTlsOptions> shared_tls = ssl ? std::make_shared<const BindTlsOptions>(std::move(tls)) : nullptr;
     for (std::size_t i = first; i < px.fe.binds.size(); ++i) {
         auto& b = px.fe.binds[i];

@@ -484,6 +484,7 @@ void add_server(ParseState& st, ProxyDraft& px, const Line& line, const std::str
     if (sd.ssl) {
         auto t = std::make_shared<ServerTlsOptions>(sd.tls);
         t->where = line.at;
+        t->dir = relative_dir();  // its files are read once every file is parsed: from here (default-path)
         s.tls = std::move(t);
     }
     px.be.servers.push_back(std::move(s));

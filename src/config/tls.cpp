@@ -53,7 +53,7 @@ void read_crt_list(ParseState& st, const Location& at, const std::string& path, 
         tls::CertLine l;
         l.where = where;
         l.after_crt = after_crt;
-        l.path = resolve(g.crt_base, words[0]);
+        l.path = in_relative_dir(resolve(g.crt_base, words[0]));
         std::size_t i = 1;
         if (i < words.size() && words[i].front() == '[') {
             // the options: from '[' to the word that ends with ']', brackets stripped
@@ -107,9 +107,9 @@ void read_crt_list(ParseState& st, const Location& at, const std::string& path, 
                     if (!verify_word(a, l.verify)) bad("'verify' expects none, optional or required, got " + squote(a));
                     l.verify_set = true;
                 } else if (o == "ca-file") {
-                    l.ca_file = resolve(g.ca_base, arg());
+                    l.ca_file = in_relative_dir(resolve(g.ca_base, arg()));
                 } else if (o == "crl-file") {
-                    l.crl_file = resolve(g.ca_base, arg());
+                    l.crl_file = in_relative_dir(resolve(g.ca_base, arg()));
                 } else if (o == "allow-0rtt") {  // as on a bind line: loads, early data is not accepted
                     st.warn(at, "crt-list " + squote(path) + " line " + std::to_string(n) +
                                     ": 'allow-0rtt': 0-RTT early data is not accepted in this version (it can be "
@@ -285,12 +285,13 @@ void finalize_tls(ParseState& st) {
             const BindTlsOptions* orig = b.tls.get();
             auto t = std::make_shared<BindTlsOptions>(*orig);
             t->o.alpn_relayed = f.mode != Mode::Http;  // mode tcp: the server speaks the protocol
-            for (auto& c : t->o.crt) c = resolve(g.crt_base, c);
+            set_relative_dir(t->dir);  // the files as the line's default-path sees them
+            for (auto& c : t->o.crt) c = in_relative_dir(resolve(g.crt_base, c));
             t->o.crt_list.clear();
             for (const auto& l : t->crt_lists) read_crt_list(st, b.where, l.path, l.after_crt, t->o.crt_list);
-            if (!t->o.ca_file.empty()) t->o.ca_file = resolve(g.ca_base, t->o.ca_file);
-            if (!t->o.crl_file.empty()) t->o.crl_file = resolve(g.ca_base, t->o.crl_file);
-            if (!t->o.ca_verify_file.empty()) t->o.ca_verify_file = resolve(g.ca_base, t->o.ca_verify_file);
+            if (!t->o.ca_file.empty()) t->o.ca_file = in_relative_dir(resolve(g.ca_base, t->o.ca_file));
+            if (!t->o.crl_file.empty()) t->o.crl_file = in_relative_dir(resolve(g.ca_base, t->o.crl_file));
+            if (!t->o.ca_verify_file.empty()) t->o.ca_verify_file = in_relative_dir(resolve(g.ca_base, t->o.ca_verify_file));
             if (!t->o.strict_sni) t->o.strict_sni = g.ssl_bind.strict_sni;
             if (t->o.ciphers.empty()) t->o.ciphers = g.ssl_bind.ciphers;
             if (t->o.ciphersuites.empty()) t->o.ciphersuites = g.ssl_bind.ciphersuites;
@@ -299,7 +300,7 @@ void finalize_tls(ParseState& st) {
             if (t->o.client_sigalgs.empty()) t->o.client_sigalgs = g.ssl_bind.client_sigalgs;
             if (!t->o.prefer_client_ciphers) t->o.prefer_client_ciphers = g.ssl_bind.prefer_client_ciphers;
             if (!t->o.no_tickets) t->o.no_tickets = g.ssl_bind.no_tickets;
-            if (!t->o.ticket_keys.empty()) t->o.ticket_keys = resolve(g.crt_base, t->o.ticket_keys);
+            if (!t->o.ticket_keys.empty()) t->o.ticket_keys = in_relative_dir(resolve(g.crt_base, t->o.ticket_keys));
             t->o.lifetime_s = g.ssl_lifetime_s;
             t->o.dh_bits = g.ssl_dh_bits;
             t->o.direct_seal = g.ssl_direct_seal;
@@ -347,9 +348,10 @@ void finalize_tls(ParseState& st) {
                 t->o.max_ver = g.ssl_server.max_ver;
                 t->o.no_versions = g.ssl_server.no_versions;
             }
-            if (t->o.ca_file != "@system-ca") t->o.ca_file = resolve(g.ca_base, t->o.ca_file);
-            t->o.crl_file = resolve(g.ca_base, t->o.crl_file);
-            t->o.crt = resolve(g.crt_base, t->o.crt);
+            set_relative_dir(t->dir);
+            if (t->o.ca_file != "@system-ca") t->o.ca_file = in_relative_dir(resolve(g.ca_base, t->o.ca_file));
+            t->o.crl_file = in_relative_dir(resolve(g.ca_base, t->o.crl_file));
+            t->o.crt = in_relative_dir(resolve(g.crt_base, t->o.crt));
             if (be.mode != Mode::Http && t->sni == ServerTlsOptions::Sni::Hdr)
                 fail(t->where, "server " + squote(be.name + "/" + s.name) + ": 'sni " +
                                    (t->sni_arg.empty() ? "req.hdr" : "req.hdr(" + t->sni_arg + ")") +

@@ -384,8 +384,19 @@ bool has_ctl(std::string_view s) {
     return std::any_of(s.begin(), s.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
 }
 
+namespace {
+thread_local std::string g_relative_dir;  // one parse at a time per thread (the parser sets it per file)
+}  // namespace
+
+const std::string& relative_dir() { return g_relative_dir; }
+void set_relative_dir(std::string dir) { g_relative_dir = std::move(dir); }
+std::string in_relative_dir(const std::string& path) {
+    if (g_relative_dir.empty() || path.empty() || path[0] == '/') return path;
+    return g_relative_dir + (g_relative_dir.back() == '/' ? "" : "/") + path;
+}
+
 std::string read_whole(const std::string& path, const Location& at, std::string_view kw) {
-    std::ifstream in(path, std::ios::binary);
+    std::ifstream in(in_relative_dir(path), std::ios::binary);
     if (!in) fail(at, squote(kw) + ": cannot read " + squote(path) + ": " + std::strerror(errno));
     std::ostringstream ss;
     ss << in.rdbuf();

@@ -254,6 +254,7 @@ struct BindTlsOptions {
     };
     std::vector<CrtList> crt_lists;  // read when the configuration is complete (crt-base, ca-base known)
     bool min_set = false, max_set = false, no_set = false;  // the version range was given on the bind
+    std::string dir;  // relative file names are read from here (`default-path` at the line; "": cwd)
     Location where;
 };
 
@@ -280,6 +281,7 @@ struct ServerTlsOptions {
     std::string sni_arg;
     bool verify_set = false, min_set = false, max_set = false, no_set = false;
     bool ciphers_set = false, suites_set = false, tickets_set = false;
+    std::string dir;  // relative file names are read from here (`default-path` at the line; "": cwd)
     Location where;
 };
 

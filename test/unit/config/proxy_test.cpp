@@ -726,6 +726,36 @@ TEST_CASE("mode is stored on both halves") {
     CHECK(cfg.backends[0].mode == Mode::Http);
 }
 
+TEST_CASE("default-path: relative file names read from the file's directory, its parent, or an origin") {
+    TempDir dir;
+    std::filesystem::create_directories(std::filesystem::path(dir.path()) / "conf" / "errors");
+    std::filesystem::create_directories(std::filesystem::path(dir.path()) / "errors");
+    dir.write("conf/errors/503.http", "HTTP/1.0 503 Service Unavailable\r\nx-from: conf\r\n\r\nconf\n");
+    dir.write("errors/503.http", "HTTP/1.0 503 Service Unavailable\r\nx-from: parent\r\n\r\nparent\n");
+    const std::string tail =
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n"
+        "    errorfile 503 errors/503.http\n"
+        "frontend fe\n    bind 127.0.0.1:10001\n    default_backend be\nbackend be\n    server s1 127.0.0.1:10002\n";
+    auto from = [&](const std::string& global) {
+        const auto cfg = load_files({dir.write("conf/t.cfg", "global\n" + global + tail)});
+        const auto& errs = cfg.find_backend("be")->http.errors;
+        for (const auto& r : errs)
+            if (r.status == 503) return r.raw;
+        return std::string("<none>");
+    };
+    CHECK(from("    default-path config\n").find("x-from: conf") != std::string::npos);
+    CHECK(from("    default-path parent\n").find("x-from: parent") != std::string::npos);
+    CHECK(from("    default-path origin " + dir.path() + "\n").find("x-from: parent") != std::string::npos);
+    // current (the default): the working directory, where there is no errors/503.http
+    CHECK_THROWS_WITH_AS(load_files({dir.write("conf/t.cfg", "global\n    default-path current\n" + tail)}),
+                         doctest::Contains("cannot read 'errors/503.http'"), es::config::ConfigError);
+    CHECK_THROWS_WITH_AS(load_files({dir.write("conf/t.cfg", "global\n    default-path somewhere\n" + tail)}),
+                         doctest::Contains("'default-path' expects current, config, parent or origin"),
+                         es::config::ConfigError);
+    // the next load starts from the working directory again
+    CHECK_THROWS_AS(load_files({dir.write("conf/u.cfg", "global\n" + tail)}), es::config::ConfigError);
+}
+
 TEST_CASE("files: several files are read in order; defaults carry over, sections do not") {
     TempDir dir;
     const auto a = dir.write("a.cfg",
