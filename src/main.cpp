@@ -167,10 +167,11 @@ int main(int argc, char** argv) {
         try {
             es::log::Format f(fe.log_format);
         } catch (const std::exception& e) {
-            std::fprintf(stderr, "%s:%d: frontend '%s': log-format: %s\n", fe.where.file.c_str(), fe.where.line,
+            // the line that holds the format (a defaults section's when the frontend inherits it)
+            const es::config::Location& at = fe.log_format_where.line > 0 ? fe.log_format_where : fe.where;
+            std::fprintf(stderr, "%s:%d: frontend '%s': log-format: %s\n", at.file.c_str(), at.line,
                          fe.name.c_str(), e.what());
-            startup_say(fe.where.file + ":" + std::to_string(fe.where.line) + ": frontend '" + fe.name +
-                        "': log-format: " + e.what());
+            startup_say(at.file + ":" + std::to_string(at.line) + ": frontend '" + fe.name + "': log-format: " + e.what());
             if (check) std::fprintf(stderr, "Configuration file has errors\n");
             return 1;
         }

@@ -246,6 +246,7 @@ void kw_log_format(ParseState& st, ProxyDraft& px, const Line& line) {
                           std::to_string(line.words.size() - 1));
     if (!has_fe(px)) return warn_no_fe(st, px, line.at, "log-format");
     px.fe.log_format = fmt;
+    px.fe.log_format_where = line.at;  // errors found when it is compiled name this line
     px.httplog = false;
 }
 

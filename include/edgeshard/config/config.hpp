@@ -504,6 +504,7 @@ struct Frontend {
     // access log: option httplog / option tcplog / log-format <fmt>, resolved to one format string
     // (empty = no access log); `log global` copies the global targets; dontlognull etc. as flags
     std::string log_format;
+    Location log_format_where;  // the line that wrote it (a defaults section's, when inherited)
     std::vector<LogTarget> logs;
     std::string log_tag;  // log-tag in the proxy: the syslog tag of its lines (empty = the global one)
     // monitor-uri <uri>: a request for exactly this URI is answered by the proxy itself (200 "Service

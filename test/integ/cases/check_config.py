@@ -153,6 +153,17 @@ BAD = [
         backend be
             server s1 127.0.0.1:{p2}
         """),
+    # a bad log-format in defaults: the defaults line is named, not the listen that inherits it
+    ("log_format_in_defaults", """\
+        global
+            nbthread 1
+        defaults
+            mode http
+            log-format "%ci %[bogus_fetch]" <<<
+        listen l
+            bind 127.0.0.1:{p1}
+            server s1 127.0.0.1:{p2}
+        """),
     # a log target that nothing would ever be sent to: refused
     ("log_tcp_target", """\
         global
