@@ -32,12 +32,11 @@ SockAddr nameserver_addr(const std::string& text, const Location& at) {
     return addr_arg(t, at, "nameserver");
 }
 
-void add_nameserver(ParseState& st, Resolvers& r, const std::string& name, SockAddr addr, const Location& at) {
+void add_nameserver(Resolvers& r, const std::string& name, SockAddr addr, const Location& at) {
     for (const auto& n : r.nameservers)
         if (n.name == name)
             fail(at, "resolvers " + squote(r.name) + ": nameserver " + squote(name) + " is already declared at " +
                          where_text(n.where));
-    (void)st;
     r.nameservers.push_back(Nameserver{name, addr, at});
 }
 
@@ -61,7 +60,7 @@ void parse_resolv_conf(ParseState& st, Resolvers& r, const Location& at) {
             continue;
         }
         a->set_port(53);
-        add_nameserver(st, r, "resolv.conf." + std::to_string(++added), *a, at);
+        add_nameserver(r, "resolv.conf." + std::to_string(++added), *a, at);
     }
 }
 
@@ -85,7 +84,7 @@ void parse_resolvers_line(ParseState& st, const Line& line) {
     if (kw == "nameserver") {
         const auto& name = arg_or_fail(line, 1, kw, "a name and an address ADDR[:PORT]");
         const auto& addr = arg_or_fail(line, 2, kw + " " + name, "an address ADDR[:PORT]");
-        add_nameserver(st, r, name, nameserver_addr(addr, line.at), line.at);
+        add_nameserver(r, name, nameserver_addr(addr, line.at), line.at);
         no_more_args(line, 3, kw);
     } else if (kw == "parse-resolv-conf") {
         no_more_args(line, 1, kw);

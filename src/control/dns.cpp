@@ -74,7 +74,7 @@ DnsControl::DnsControl(shard::Runtime& rt, Services& services, HealthControl& he
             if (weight >= 0 && weight != r.weight && services.set_server)
                 services.set_server(be, sv, proxy::kAdminOpWeight, std::uint32_t(std::min(weight, proxy::kMaxWeight)));
         };
-        resolver_ = std::make_unique<dns::Resolver>(cfg, std::move(hooks), core::now_ms());
+        resolver_ = std::make_unique<dns::Resolver>(cfg, std::move(hooks));
     }
     services.set_server_addr = [this](std::size_t be, std::size_t sv, std::string_view addr, std::string_view port) {
         return cli_addr(be, sv, addr, port);
@@ -109,7 +109,6 @@ bool DnsControl::send(std::size_t be, std::size_t sv, std::size_t shard) {
     auto* u = new proxy::AddrUpdate;
     u->addr = r.addr;
     u->rmaint = r.rmaint;
-    u->pending.store(1);
     shard::Message m;
     m.kind = shard::Message::kServerAddr;
     m.a = std::uint64_t(be) << 32 | std::uint32_t(sv);

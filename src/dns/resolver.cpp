@@ -290,7 +290,7 @@ struct Resolver::Impl {
     static int ha_weight(const SrvRec& rec) { return (rec.weight + 255) / 256; }
 
     // resolv_check_response for SRV records: records kept, added, dropped; servers filled or freed.
-    void on_srv_valid(Resolution& r, const Answer& a, std::size_t ns_index, std::int64_t now) {
+    void on_srv_valid(Resolution& r, const Answer& a, std::int64_t now) {
         Section& sec = sections[r.section];
         for (const auto& s : a.srv) {
             auto it = std::find_if(r.srv_records.begin(), r.srv_records.end(), [&](const SrvRec& x) {
@@ -338,10 +338,9 @@ struct Resolver::Impl {
                 follow(s, rec.target, now);  // resolved on its own (it stays in maintenance until then)
             }
         }
-        (void)ns_index;
     }
 
-    void on_valid(Resolution& r, std::size_t ns_index, std::int64_t now) {
+    void on_valid(Resolution& r, std::size_t ns_index) {
         Section& sec = sections[r.section];
         NsCounters* counters = &sec.ns[ns_index].c;
         for (std::size_t k : r.requesters) {
@@ -361,7 +360,6 @@ struct Resolver::Impl {
             }
             counters = nullptr;  // the first requester is the one the name server answered
         }
-        (void)now;
     }
 
     void on_error(Resolution& r, std::int64_t now) {
@@ -436,7 +434,7 @@ struct Resolver::Impl {
         r->status = Status::Valid;
         r->last_valid = now;
         if (r->prefer_type == kTypeSRV) {
-            on_srv_valid(*r, a, ns_index, now);
+            on_srv_valid(*r, a, now);
             reset(*r, now);
             return;
         }
@@ -447,7 +445,7 @@ struct Resolver::Impl {
         }
         const std::int64_t obsolete = sec.cfg->hold_obsolete_ms;
         std::erase_if(r->records, [&](const Record& x) { return x.last_seen + obsolete < now; });
-        on_valid(*r, ns_index, now);
+        on_valid(*r, ns_index);
         reset(*r, now);
     }
 
@@ -494,7 +492,7 @@ struct Resolver::Impl {
     }
 };
 
-Resolver::Resolver(const config::Config& cfg, Hooks hooks, std::int64_t now_ms)
+Resolver::Resolver(const config::Config& cfg, Hooks hooks)
     : impl_(std::make_unique<Impl>(cfg, std::move(hooks))) {
     Impl& m = *impl_;
     m.sections.resize(cfg.resolvers.size());
@@ -532,7 +530,6 @@ Resolver::Resolver(const config::Config& cfg, Hooks hooks, std::int64_t now_ms)
         }
     }
     if (!m.srvs.empty()) m.open_sockets();
-    (void)now_ms;
 }
 
 Resolver::~Resolver() = default;
@@ -552,10 +549,7 @@ std::int64_t Resolver::next_due_ms() const {
 
 void Resolver::run(std::int64_t now_ms) {
     if (impl_->epfd < 0) return;
-    epoll_event evs[16];
-    while (::epoll_wait(impl_->epfd, evs, 16, 0) == 16) {
-    }  // readiness only clears the descriptor; every socket is read below
-    impl_->read_all(now_ms);
+    impl_->read_all(now_ms);  // every socket, until EAGAIN: the (level-triggered) descriptor is then quiet
     impl_->timers(now_ms);
 }
 
@@ -609,13 +603,6 @@ void Resolver::set_current(std::size_t be, std::size_t sv, const config::SockAdd
     Srv& s = impl_->srvs[std::size_t(impl_->by_server[be][sv])];
     s.cur = ip;
     s.cur.set_port(0);
-}
-
-std::string Resolver::fqdn(std::size_t be, std::size_t sv) const {
-    if (!resolves(be, sv)) return {};
-    const Srv& s = impl_->srvs[std::size_t(impl_->by_server[be][sv])];
-    if (s.srvq != kNone) return s.target;
-    return s.res == kNone ? std::string() : impl_->res[s.res].name;
 }
 
 }  // namespace es::dns

@@ -11,6 +11,7 @@
 #include "edgeshard/proxy/admin.hpp"
 
 #include <limits>
+#include <memory>
 
 #include "edgeshard/proxy/worker.hpp"
 #include "edgeshard/proxy/h1.hpp"
@@ -107,13 +108,12 @@ void Worker::serve_queues(std::uint32_t be) {
 // where they are; the idle ones to the old address are closed so that no request goes there
 // again; sessions queued for want of a server may now start.
 void Worker::on_server_addr(const shard::Message& m) {
-    auto* u = reinterpret_cast<AddrUpdate*>(m.b);
+    const std::unique_ptr<AddrUpdate> u(reinterpret_cast<AddrUpdate*>(m.b));
     const auto be = std::uint32_t(m.a >> 32), srv = std::uint32_t(m.a);
     if (be < lbs_.size() && srv < lbs_[be]->size() && lbs_[be]->set_addr(int(srv), u->addr, u->rmaint)) {
         h1_->http_close_idle(int(be), [srv](int k) { return k == int(srv); });
         serve_queues(be);
     }
-    if (u->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) delete u;
 }
 
 }  // namespace es::proxy

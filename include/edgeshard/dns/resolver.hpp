@@ -59,7 +59,7 @@ inline constexpr std::string_view kBySrv = "DNS additional record";       // a S
 
 class Resolver {
 public:
-    Resolver(const config::Config& cfg, Hooks hooks, std::int64_t now_ms);
+    Resolver(const config::Config& cfg, Hooks hooks);
     ~Resolver();
     Resolver(const Resolver&) = delete;
     Resolver& operator=(const Resolver&) = delete;
@@ -79,8 +79,6 @@ public:
     // `set server <b>/<s> addr`: the server's address in use (it stays until the record the server
     // took is gone from the answers, as in HAProxy).
     void set_current(std::size_t be, std::size_t sv, const config::SockAddr& ip);
-    // The name the server follows now (the configured one until set_fqdn); "" if none.
-    std::string fqdn(std::size_t be, std::size_t sv) const;
 
 private:
     struct Impl;

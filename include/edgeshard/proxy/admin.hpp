@@ -17,7 +17,6 @@
 // A shard ignores a message whose indexes, op or value are out of range (proxy/admin.cpp).
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 
 #include "edgeshard/config/config.hpp"
@@ -51,14 +50,13 @@ inline shard::Message encode_server_admin(const ServerAdminChange& c) {
     return m;
 }
 
-// A server's address on its way to the shards (shard::Message::kServerAddr, b = this): immutable
-// once posted; the last shard to apply it frees it. rmaint: the server has no address (DNS) and
-// leaves service (`addr` is then unused); otherwise connections go to `addr` (port included) and
-// the server's idle connections to the old address are closed.
+// A server's address on its way to one shard (shard::Message::kServerAddr, b = this): each shard
+// gets its own, and deletes it once applied. rmaint: the server has no address (DNS) and leaves
+// service (`addr` is then unused); otherwise connections go to `addr` (port included) and the
+// server's idle connections to the old address are closed.
 struct AddrUpdate {
     config::SockAddr addr;
     bool rmaint = false;
-    std::atomic<int> pending{0};  // shards that have not applied it yet
 };
 
 inline ServerAdminChange decode_server_admin(const shard::Message& m) {
