@@ -179,6 +179,13 @@ std::optional<SockAddr> parse_addr(std::string_view s) {
     return a;
 }
 
+std::optional<SockAddr> parse_ip(const std::string& text) {
+    if (text.empty() || text == "*") return std::nullopt;
+    auto a = parse_addr(text.find(':') != std::string::npos ? "[" + text + "]:1" : text + ":1");
+    if (a) a->set_port(0);
+    return a;
+}
+
 namespace detail {
 
 // ---- messages ------------------------------------------------------------------------------------------
@@ -404,11 +411,7 @@ std::string read_whole(const std::string& path, const Location& at, std::string_
     return ss.str();
 }
 
-std::optional<SockAddr> ip_only(const std::string& text) {
-    auto a = parse_addr(text.find(':') != std::string::npos ? "[" + text + "]:1" : text + ":1");
-    if (a) a->set_port(0);
-    return a;
-}
+std::optional<SockAddr> ip_only(const std::string& text) { return parse_ip(text); }
 
 std::optional<HostPort> host_port_arg(const std::string& text) {
     HostPort hp;

@@ -12,31 +12,13 @@
 #include <cstdlib>
 #include <limits>
 
+#include "edgeshard/config/parser.hpp"
 #include "edgeshard/core/clock.hpp"
 #include "edgeshard/proxy/admin.hpp"
 
 namespace es::control {
 
 namespace {
-
-// An IPv4 or IPv6 address alone, port 0.
-bool parse_ip(std::string_view text, config::SockAddr& out) {
-    const std::string t(text);
-    config::SockAddr a;
-    auto* in = reinterpret_cast<sockaddr_in*>(&a.ss);
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&a.ss);
-    if (::inet_pton(AF_INET, t.c_str(), &in->sin_addr) == 1) {
-        in->sin_family = AF_INET;
-        a.len = sizeof(sockaddr_in);
-    } else if (::inet_pton(AF_INET6, t.c_str(), &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        a.len = sizeof(sockaddr_in6);
-    } else {
-        return false;
-    }
-    out = a;
-    return true;
-}
 
 // HAProxy's rule for a name set at run time (invalid_domainchar): letters, digits, '-', '_', '.'.
 bool valid_fqdn(std::string_view n) {
@@ -164,9 +146,10 @@ std::string DnsControl::cli_addr(std::size_t be, std::size_t sv, std::string_vie
     std::string msg;
     bool changed = false;
     config::SockAddr next = r.addr;
-    config::SockAddr ip;
     const std::string by = " by 'stats socket command'\n";
-    if (!parse_ip(addr, ip)) return "Invalid addr '" + std::string(addr) + "'" + by;
+    const std::optional<config::SockAddr> parsed = config::parse_ip(std::string(addr));
+    if (!parsed) return "Invalid addr '" + std::string(addr) + "'" + by;
+    config::SockAddr ip = *parsed;
     if (r.rmaint || r.addr.host().empty())
         return "Update for the current server address family is only supported through configuration file" + by;
     ip.set_port(r.addr.port());

@@ -19,6 +19,23 @@ constexpr int kMaxRecords = 64;  // addresses kept from one answer
 
 std::uint16_t be16(const std::uint8_t* p) { return std::uint16_t(p[0] << 8 | p[1]); }
 
+// An address of `family` from its raw bytes (4 or 16), port 0.
+config::SockAddr ip_of(int family, const void* bytes) {
+    config::SockAddr s;
+    if (family == AF_INET) {
+        auto* in = reinterpret_cast<sockaddr_in*>(&s.ss);
+        in->sin_family = AF_INET;
+        std::memcpy(&in->sin_addr, bytes, 4);
+        s.len = sizeof(sockaddr_in);
+    } else {
+        auto* in6 = reinterpret_cast<sockaddr_in6*>(&s.ss);
+        in6->sin6_family = AF_INET6;
+        std::memcpy(&in6->sin6_addr, bytes, 16);
+        s.len = sizeof(sockaddr_in6);
+    }
+    return s;
+}
+
 // Names compare without case and without a trailing dot.
 bool same_name(std::string_view a, std::string_view b) {
     if (!a.empty() && a.back() == '.') a.remove_suffix(1);
@@ -57,20 +74,8 @@ void read_additional(std::span<const std::uint8_t> msg, std::vector<std::pair<st
         p += 10;
         if (p + std::size_t(rdlen) > msg.size()) return;
         if (i >= an + ns && (type == kTypeA ? rdlen == 4 : type == kTypeAAAA && rdlen == 16)) {
-            config::SockAddr s;
-            if (type == kTypeA) {
-                auto* in = reinterpret_cast<sockaddr_in*>(&s.ss);
-                in->sin_family = AF_INET;
-                std::memcpy(&in->sin_addr, base + p, 4);
-                s.len = sizeof(sockaddr_in);
-            } else {
-                auto* in6 = reinterpret_cast<sockaddr_in6*>(&s.ss);
-                in6->sin6_family = AF_INET6;
-                std::memcpy(&in6->sin6_addr, base + p, 16);
-                s.len = sizeof(sockaddr_in6);
-            }
             if (!name.empty() && name.back() == '.') name.pop_back();
-            out.emplace_back(std::move(name), s);
+            out.emplace_back(std::move(name), ip_of(type == kTypeA ? AF_INET : AF_INET6, base + p));
         }
         p += std::size_t(rdlen);
     }
@@ -148,26 +153,12 @@ Answer parse_answer(std::span<const std::uint8_t> msg, std::string_view name, in
         ares_addrttl ttl[kMaxRecords];
         r = ares_parse_a_reply(msg.data(), int(msg.size()), &host, ttl, &n);
         if (r == ARES_SUCCESS)
-            for (int i = 0; i < n; ++i) {
-                config::SockAddr s;
-                auto* in = reinterpret_cast<sockaddr_in*>(&s.ss);
-                in->sin_family = AF_INET;
-                in->sin_addr = ttl[i].ipaddr;
-                s.len = sizeof(sockaddr_in);
-                a.addrs.push_back(s);
-            }
+            for (int i = 0; i < n; ++i) a.addrs.push_back(ip_of(AF_INET, &ttl[i].ipaddr));
     } else {
         ares_addr6ttl ttl[kMaxRecords];
         r = ares_parse_aaaa_reply(msg.data(), int(msg.size()), &host, ttl, &n);
         if (r == ARES_SUCCESS)
-            for (int i = 0; i < n; ++i) {
-                config::SockAddr s;
-                auto* in6 = reinterpret_cast<sockaddr_in6*>(&s.ss);
-                in6->sin6_family = AF_INET6;
-                std::memcpy(&in6->sin6_addr, &ttl[i].ip6addr, 16);
-                s.len = sizeof(sockaddr_in6);
-                a.addrs.push_back(s);
-            }
+            for (int i = 0; i < n; ++i) a.addrs.push_back(ip_of(AF_INET6, &ttl[i].ip6addr));
     }
     if (host) {
         for (char** al = host->h_aliases; al && *al; ++al) ++a.cnames;

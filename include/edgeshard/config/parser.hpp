@@ -48,6 +48,8 @@ std::optional<std::int64_t> parse_size(std::string_view s);
 // "0.0.0.0:80", and HAProxy's unbracketed IPv6 form where the port follows the last colon (":::80").
 // The port is mandatory and must be 1..65535.
 std::optional<SockAddr> parse_addr(std::string_view s);
+// An IPv4 or IPv6 address alone ("10.0.0.1", "::1"), port 0; nullopt for anything else.
+std::optional<SockAddr> parse_ip(const std::string& text);
 
 // The configuration used when edgeshard starts without -f: a demo frontend on 127.0.0.1:8080 forwarding
 // to the built-in demo origin on 127.0.0.1:8081, and the control socket on /tmp/edgeshard.sock.
