@@ -222,8 +222,7 @@ bool H1Proxy::h_stats_page(H1Conn* s, const http::RequestHead& req, const config
     if (req.method == http::Method::Post) {
         // the admin form's POST: `stats admin` is not supported, so every POST is denied, as
         // HAProxy answers one without `stats admin`: a redirect to the page with the result
-        const std::string_view u = std::string_view(sp.uri).substr(0, sp.uri.find('?') == std::string::npos
-                                                                           ? sp.uri.size() : sp.uri.find('?'));
+        const std::string_view u = std::string_view(sp.uri).substr(0, sp.uri.find('?'));  // npos: all of it
         rules::ArenaWriter w(arena_);
         w.add("HTTP/1.1 303 See Other\r\ncache-control: no-cache\r\ncontent-type: text/plain\r\n"
               "content-length: 0\r\nlocation: ");
