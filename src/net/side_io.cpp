@@ -169,6 +169,21 @@ int SideIo::close(ConnSide& s, std::uint64_t ud_cancel, std::uint64_t ud_close) 
     return ops;
 }
 
+int SideIo::reset_slot(int slot, std::uint64_t ud_opt, std::uint64_t ud_close) {
+    if (!sockopt_ok_) return close_slot(slot, ud_close);
+    if (record({SideOp::CloseSlot, slot, ud_close})) return 1;
+    static const linger kAbort{1, 0};  // read by the kernel when the op runs: static storage
+    r_.reserve(2);
+    io_uring_sqe* sqe = r_.sqe();
+    shard::compat::prep_setsockopt_fixed(sqe, slot, SOL_SOCKET, SO_LINGER, &kAbort, int(sizeof kAbort));
+    sqe->flags |= IOSQE_IO_HARDLINK;
+    io_uring_sqe_set_data64(sqe, ud_opt);
+    sqe = r_.sqe();
+    io_uring_prep_close_direct(sqe, unsigned(slot));
+    io_uring_sqe_set_data64(sqe, ud_close);
+    return 2;
+}
+
 int SideIo::close_slot(int slot, std::uint64_t ud_close) {
     if (record({SideOp::CloseSlot, slot, ud_close})) return 1;
     io_uring_sqe* sqe = r_.sqe();

@@ -124,6 +124,10 @@ public:
     int close(ConnSide& s, std::uint64_t ud_cancel, std::uint64_t ud_close);
     // Closes a slot that has no op in flight (a failed connect, a socket made for a closed owner).
     int close_slot(int slot, std::uint64_t ud_close);
+    // Closes with a reset (SO_LINGER 0, then the close, hard-linked: the close runs whatever the
+    // setsockopt did); a plain close where setsockopt on a direct descriptor is not available.
+    // `ud_opt` completes the setsockopt. Returns the ops submitted.
+    int reset_slot(int slot, std::uint64_t ud_opt, std::uint64_t ud_close);
 
     // Tests: every op goes to `rec` instead of the ring (the flag words change as they would).
     void set_recorder(SideOpRecorder* rec) { rec_ = rec; }

@@ -23,11 +23,12 @@ inline void prep_accept_direct_alloc(io_uring_sqe* sqe, int fd, sockaddr* addr, 
 }
 
 // setsockopt on a direct descriptor, without a regular fd. `optval` must stay valid until the CQE.
-inline void prep_setsockopt_fixed(io_uring_sqe* sqe, int slot, int level, int optname, const int* optval) {
+inline void prep_setsockopt_fixed(io_uring_sqe* sqe, int slot, int level, int optname, const void* optval,
+                                  int optlen = sizeof(int)) {
     io_uring_prep_rw(kOpUringCmd, sqe, slot, nullptr, 0, 0);
     sqe->off = kSocketUringOpSetsockopt;  // cmd_op lives in the low 32 bits of off
     sqe->addr = std::uint64_t(std::uint32_t(level)) | (std::uint64_t(std::uint32_t(optname)) << 32);
-    sqe->splice_fd_in = sizeof(int);  // optlen
+    sqe->splice_fd_in = optlen;
     sqe->addr3 = reinterpret_cast<std::uint64_t>(optval);
     sqe->flags |= IOSQE_FIXED_FILE;
 }
