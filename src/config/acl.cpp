@@ -158,9 +158,6 @@ constexpr std::string_view kFetchesRefused[] = {"path_reg",
                                                 "var",
                                                 "req.proto_http",
                                                 "req_proto_http",
-                                                "sc_http_req_rate",
-                                                "src_conn_cur",
-                                                "src_http_req_rate",
                                                 "capture.req.hdr",
                                                 "hdr_beg_reg",
                                                 "int",
@@ -224,7 +221,7 @@ std::string supported_fetches() {
 }
 
 bool int_fetch(std::string_view f) {
-    return f == "req.ssl_hello_type" || f == "req.ssl_ver" || f == "req.len" || f == "src_port" ||
+    return f == "stick" || f == "req.ssl_hello_type" || f == "req.ssl_ver" || f == "req.len" || f == "src_port" ||
            f == "dst_port" || f == "ssl_c_verify" || f == "ssl_c_err" || f == "ssl_c_ca_err";
 }
 
@@ -343,6 +340,10 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
     const FetchDef* def = nullptr;
     for (const auto& f : kFetches)
         if (f.name == fname) def = &f;
+    static constexpr FetchDef kStickInt{"", "stick", Match::Int, false};
+    static constexpr FetchDef kStickBool{"", "stick", Match::Bool, false};
+    const bool stick = def == nullptr && parse_stick_fetch(line, what, fname, arg, acl);
+    if (stick) def = acl.match == Match::Bool ? &kStickBool : &kStickInt;
     if (def == nullptr) {
         if (std::find(std::begin(kFetchesRefused), std::end(kFetchesRefused), fname) !=
             std::end(kFetchesRefused)) {
@@ -357,13 +358,15 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
     acl.fetch = std::string(def->fetch);
     acl.fetch_written = fname;
     acl.match = def->match;
-    if (def->needs_arg && (arg.empty()))
+    if (stick) {
+        // the argument (counter number, table) was read by parse_stick_fetch
+    } else if (def->needs_arg && (arg.empty()))
         fail(line.at, what + ": " + squote(fname) + " needs an argument, e.g. " +
                           (acl.fetch == "http_auth"     ? "'http_auth(users)'"
                            : acl.fetch == "req.payload" ? squote(fname + "(0,3)")
                                                         : squote(fname + "(host)")));
     const bool dn = acl.fetch == "ssl_c_s_dn" || acl.fetch == "ssl_c_i_dn";
-    if (!def->needs_arg && !dn && has_parens && !arg.empty())
+    if (!stick && !def->needs_arg && !dn && has_parens && !arg.empty())
         fail(line.at, what + ": " + squote(fname) + " takes no argument, got " + squote(crit));
     if (dn) {
         acl.arg = dn_arg(line, what, fname, arg);
@@ -750,12 +753,23 @@ void check_tcp_rules(ParseState& st, ProxyDraft& px) {
             fail(r.where, "'tcp-request connection' rule: " + acl_label(*a) +
                               " reads the client's data, which does not exist yet when a connection is "
                               "accepted, so it would never match (use 'tcp-request content')");
+    for (const TcpRule& r : fe.tcp_conn_rules)
+        if (r.action == TcpAction::TrackSc && r.track.key.fetch == SampleExpr::Fetch::ReqSslSni)
+            fail(r.where, "'tcp-request connection' rule: the key " + squote(r.track.key.text) +
+                              " reads the client's data, which does not exist yet when a connection is accepted "
+                              "(use 'tcp-request content')");
     if (fe.mode == Mode::Http) {
-        // tcp-request connection rules run at the accept in both modes (Worker::accept_conn)
-        if (!fe.tcp_content_rules.empty())
-            fail(fe.tcp_content_rules.front().where,
-                 "'tcp-request content' rules in a 'mode http' " + px.kind +
-                     " are not supported in this version (they need 'mode tcp'; use 'http-request' rules)");
+        // tcp-request connection rules run at the accept in both modes (Worker::accept_conn); content
+        // rules at the start of each request, before the http-request rules (HAProxy: one stream per
+        // request), on what the request head holds: the client's raw bytes are not inspected
+        for (const TcpRule& r : fe.tcp_content_rules) {
+            const Acl* a = payload_acl(fe.http.acls, r.cond);
+            if (a != nullptr || (r.action == TcpAction::TrackSc && r.track.key.fetch == SampleExpr::Fetch::ReqSslSni))
+                fail(r.where, "'tcp-request content' rule in a 'mode http' " + px.kind + ": " +
+                                  (a ? acl_label(*a) : squote(r.track.key.text)) +
+                                  " reads the client's raw bytes, which are inspected in 'mode tcp' only in this "
+                                  "version (use the HTTP fetches of 'http-request' rules)");
+        }
         return;
     }
     fe.tcp_inspect = !fe.tcp_content_rules.empty();

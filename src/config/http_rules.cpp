@@ -95,10 +95,13 @@ void apply_reply(ProxyDraft& px, HttpRule& r, ParsedReply&& p, bool response) {
     }
 }
 
-constexpr std::string_view kRequestActions[] = {"allow",    "deny",       "return",     "redirect",
-                                                "auth",     "set-header", "add-header", "del-header",
-                                                "set-path", "use-service"};
-constexpr std::string_view kResponseActions[] = {"allow", "deny", "set-header", "add-header", "del-header"};
+constexpr std::string_view kRequestActions[] = {"allow",       "deny",        "return",      "redirect",   "auth",
+                                                "set-header",  "add-header",  "del-header",  "set-path",   "use-service",
+                                                "track-sc0",   "track-sc1",   "track-sc2",   "sc-inc-gpc0", "sc-inc-gpc1",
+                                                "sc-set-gpt0"};
+constexpr std::string_view kResponseActions[] = {"allow",     "deny",      "set-header",  "add-header",  "del-header",
+                                                 "track-sc0", "track-sc1", "track-sc2",   "sc-inc-gpc0", "sc-inc-gpc1",
+                                                 "sc-set-gpt0"};
 constexpr std::string_view kActionsRefused[] = {"replace-header",
                                                 "replace-value",
                                                 "set-var",
@@ -116,13 +119,7 @@ constexpr std::string_view kActionsRefused[] = {"replace-header",
                                                 "set-nice",
                                                 "set-tos",
                                                 "set-mark",
-                                                "track-sc0",
-                                                "track-sc1",
-                                                "track-sc2",
                                                 "sc-inc-gpc",
-                                                "sc-inc-gpc0",
-                                                "sc-inc-gpc1",
-                                                "sc-set-gpt0",
                                                 "add-acl",
                                                 "del-acl",
                                                 "set-map",
@@ -259,6 +256,17 @@ void parse_rule(ParseState& st, ProxyDraft& px, const Line& line, bool response)
                  "unexpected argument " + squote(line.words[3]) + " after 'http-request use-service'");
         r.action = HttpAction::UseService;
         r.name = line.words[2];
+    } else if (act.rfind("track-sc", 0) == 0) {
+        r.action = HttpAction::TrackSc;
+        const std::size_t at = parse_track(line, 1, end, kw, r.track);
+        if (at < end) fail(line.at, "unexpected " + squote(line.words[at]) + " after " + squote(kw + " " + act));
+    } else if (act.rfind("sc-inc-gpc", 0) == 0 || act.rfind("sc-set-gpt0", 0) == 0) {
+        bool is_set = false;
+        int which = 0, value = 0;
+        const std::size_t at = parse_sc_action(line, 1, end, kw, r.track, which, value, is_set);
+        if (at < end) fail(line.at, "unexpected " + squote(line.words[at]) + " after " + squote(kw + " " + act));
+        r.action = is_set ? HttpAction::ScSetGpt0 : HttpAction::ScIncGpc;
+        r.status = is_set ? value : which;
     } else if (response) {
         unknown_action(line, kw, act, std::begin(kResponseActions), std::end(kResponseActions));
     } else {

@@ -96,8 +96,6 @@ constexpr Entry kProxyRefused[] = {
     {"use-server", "'use-server' rules are not supported in this version"},
     {"force-persist", "persistence rules are not supported in this version"},
     {"ignore-persist", "persistence rules are not supported in this version"},
-    {"stick-table", "stick tables are not supported yet"},
-    {"stick", "stickiness rules are not supported yet"},
     {"dynamic-cookie-key", "dynamic cookies are not supported in this version: give each server its 'cookie'"},
     {"source", "choosing the source address of server connections is not supported yet"},
     {"rate-limit", "rate limits are not supported yet (refused rather than silently not limiting)"},
@@ -650,18 +648,28 @@ void kw_tcp_request(ParseState& st, ProxyDraft& px, const Line& line) {
         if (l4 != "layer4") fail(line.at, "'expect-proxy' expects 'layer4', got " + squote(l4));
         rule.action = TcpAction::ExpectProxy;
         line_off = 4;
+    } else if (act.rfind("track-sc", 0) == 0) {
+        rule.action = TcpAction::TrackSc;
+        line_off = parse_track(line, 2, condition_start(line, 3), kw, rule.track);
+    } else if (act.rfind("sc-inc-gpc", 0) == 0 || act.rfind("sc-set-gpt0", 0) == 0) {
+        bool is_set = false;
+        int which = 0;
+        line_off = parse_sc_action(line, 2, condition_start(line, 3), kw, rule.track, which, rule.value, is_set);
+        rule.action = is_set ? TcpAction::ScSetGpt0 : TcpAction::ScIncGpc;
+        if (!is_set) rule.value = which;
     } else {
         static const std::vector<std::string_view> kKnown = {
             "accept", "reject", "expect-proxy", "expect-netscaler-cip", "track-sc0", "track-sc1", "track-sc2",
             "sc-inc-gpc0", "sc-inc-gpc1", "sc-set-gpt0", "set-var", "unset-var", "silent-drop", "capture",
             "set-src", "set-dst", "set-mark", "set-tos", "do-resolve", "send-spoe-group", "switch-mode",
             "use-service", "set-priority-class", "set-log-level", "set-nice", "set-src-port", "set-dst-port"};
-        if (std::find(kKnown.begin(), kKnown.end(), act) != kKnown.end() || act.rfind("track-sc", 0) == 0 ||
-            act.rfind("set-var", 0) == 0 || act.rfind("lua.", 0) == 0 || act.rfind("sc-", 0) == 0)
-            fail(line.at, "action " + squote(act) + " of " + squote(kw) +
-                              " is not supported in this version (supported: accept, reject, expect-proxy)");
-        fail(line.at, "unknown action " + squote(act) + " for " + squote(kw) + did_you_mean(act, kKnown) +
-                          " (supported: accept, reject, expect-proxy)");
+        constexpr const char* kSupported =
+            " (supported: accept, reject, expect-proxy, track-sc0..2, sc-inc-gpc0, sc-inc-gpc1, sc-set-gpt0)";
+        if (std::find(kKnown.begin(), kKnown.end(), act) != kKnown.end() || act.rfind("set-var", 0) == 0 ||
+            act.rfind("lua.", 0) == 0 || act.rfind("sc-", 0) == 0)
+            fail(line.at, "action " + squote(act) + " of " + squote(kw) + " is not supported in this version" +
+                              kSupported);
+        fail(line.at, "unknown action " + squote(act) + " for " + squote(kw) + did_you_mean(act, kKnown) + kSupported);
     }
     if (line.words.size() > line_off) {
         const std::string& w = line.words[line_off];
@@ -671,7 +679,8 @@ void kw_tcp_request(ParseState& st, ProxyDraft& px, const Line& line) {
         rule.cond = parse_condition(st, px, line, line_off);
     }
     auto& rules = sub == "connection" ? px.fe.tcp_conn_rules : px.fe.tcp_content_rules;
-    if (!rules.empty() && !rules.back().cond.present && rules.back().action != TcpAction::ExpectProxy)
+    const auto final_action = [](TcpAction a) { return a == TcpAction::Accept || a == TcpAction::Reject; };
+    if (!rules.empty() && !rules.back().cond.present && final_action(rules.back().action))
         st.warn(line.at, "this " + squote(kw) + " rule is never reached: the unconditional rule at " +
                              where_text(rules.back().where) + " decides first");
     rules.push_back(std::move(rule));
@@ -723,6 +732,8 @@ constexpr Keyword kProxyKeywords[] = {
     {"stats", kAll, true, kw_stats},
     {"monitor-uri", kCapFe | kCapDefaults, false, kw_monitor_uri},
     {"monitor", kCapFe, false, kw_monitor},
+    {"stick-table", kCapFe | kCapBe, true, kw_stick_table},
+    {"stick", kCapBe, true, kw_stick},
 };
 
 std::vector<std::string_view> proxy_keyword_names() {

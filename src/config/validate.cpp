@@ -132,6 +132,7 @@ void finalize(ParseState& st) {
     if (st.cfg.frontends.empty())
         fail(st.end, "no frontend or listen section with a 'bind' line: there is nothing to serve");
     resolve_routes(st);
+    resolve_stick(st);
     resolve_resolvers_refs(st);
     check_binds(st.cfg);
     finalize_tls(st);

@@ -42,6 +42,55 @@ enum class Balance { RoundRobin, LeastConn, Source, Uri, Hdr, Random, First };  
 enum class HashType { MapBased, Consistent };              // hash-type map-based|consistent
 enum class HttpReuse { Never, Safe, Aggressive, Always };  // http-reuse (HAProxy default: safe)
 
+// ---- Stick tables (HAProxy 2.6 `stick-table`, configuration.txt 4.2 and 7.3.3) ----------------
+// The data a table may store, in HAProxy's order (which is also the order `show table` prints).
+enum class StickData : std::uint8_t {
+    ServerId, Gpt0, Gpc0, Gpc0Rate, ConnCnt, ConnRate, ConnCur, SessCnt, SessRate, HttpReqCnt, HttpReqRate,
+    HttpErrCnt, HttpErrRate, BytesInCnt, BytesInRate, BytesOutCnt, BytesOutRate, Gpc1, Gpc1Rate, ServerKey,
+    HttpFailCnt, HttpFailRate, kCount
+};
+inline constexpr int kStickData = int(StickData::kCount);
+// Whether a data type is a rate (a frequency counter over a period given in its store option).
+inline constexpr bool stick_is_rate(StickData d) {
+    return d == StickData::Gpc0Rate || d == StickData::ConnRate || d == StickData::SessRate ||
+           d == StickData::HttpReqRate || d == StickData::HttpErrRate || d == StickData::BytesInRate ||
+           d == StickData::BytesOutRate || d == StickData::Gpc1Rate || d == StickData::HttpFailRate;
+}
+
+// stick-table type ip|ipv6|integer|string [len N]|binary [len N] size N [expire T] [nopurge] [store ...]
+// One per proxy that declares it, named after the proxy (a listen's is shared by its two halves).
+struct StickTable {
+    std::string name;
+    enum class Type : std::uint8_t { Ip, Ipv6, Integer, String, Binary } type = Type::Ip;
+    std::uint32_t key_len = 4;   // bytes: ip 4, ipv6 16, integer 4, string/binary `len` (32 by default)
+    std::uint32_t size = 0;      // entries at most, per table
+    Millis expire = 0;           // an entry untouched this long is removed (0: never)
+    bool nopurge = false;        // full: new keys are not stored (instead of removing the oldest)
+    std::uint32_t store = 0;     // bit (1 << StickData) per stored data type
+    std::uint32_t period[kStickData] = {};  // a rate's period in ms
+    Location where;
+    bool stores(StickData d) const { return (store >> unsigned(d)) & 1u; }
+};
+
+// A sample fetched as a stick-table key (`track-sc0 <key>`, `stick on <key>`): the fetches that
+// make sense as a client's identity, without converters.
+struct SampleExpr {
+    enum class Fetch : std::uint8_t { Src, Dst, SrcPort, DstPort, Hdr, Path, Url, Base, SslFcSni, ReqSslSni } fetch =
+        Fetch::Src;
+    std::string arg;   // Hdr: the lower-case header name
+    int occ = -1;      // Hdr: which occurrence (HAProxy's sample default: -1, the last)
+    bool full = false; // req.fhdr: a whole header line (hdr and req.hdr split values at commas)
+    std::string text;  // as written, for messages
+};
+
+// track-sc<N> <key> [table <t>] (tcp-request connection|content, http-request, http-response)
+struct TrackSpec {
+    std::uint8_t sc = 0;
+    int table = -1;          // index into Config::tables
+    std::string table_name;  // as written (empty: the proxy's own table)
+    SampleExpr key;
+};
+
 // ---- HTTP (mode http) -----------------------------------------------------------------------
 // acl <name> <fetch>[(<arg>)] [-i] [-m str|beg|end|sub|found|ip] <pattern>...
 // Fetches: path path_beg path_end path_sub path_dir url url_beg hdr(<name>) hdr_beg(<name>)
@@ -67,6 +116,13 @@ struct Acl {
     std::vector<IntRange> ranges;
     // req.payload(<offset>,<length>): the window (length 0: from the offset to the end of what is held)
     std::uint32_t off = 0, len = 0;
+    // sc_* / sc<N>_* / src_* fetches (fetch "stick"): the counter (-1: src_*, the client address
+    // looked up), the table (-1: the tracked entry's own, or for src_* the proxy's), what is read
+    std::int8_t stick_sc = -1;
+    int stick_table = -1;
+    enum class StickOp : std::uint8_t { Data, KBytes, Tracked, Trackers, IncGpc0, IncGpc1, ClrGpc0, ClrGpc1 } stick_op =
+        StickOp::Data;
+    StickData stick_data = StickData::ConnCnt;
     Location where;
 };
 
@@ -106,6 +162,9 @@ enum class HttpAction : std::uint8_t {
     ReplaceHeader,  // replace-header <name> <regex> <fmt>: refused by the parser in this version
     UseService,     // use-service prometheus-exporter
     SetPath,        // set-path <fmt>
+    TrackSc,        // track-sc<N> <key> [table <t>]
+    ScIncGpc,       // sc-inc-gpc0(<N>) / sc-inc-gpc1(<N>): `status` = 0|1, `track.sc` = N
+    ScSetGpt0,      // sc-set-gpt0(<N>) <int>: `status` = the value
 };
 
 struct HttpRule {
@@ -119,6 +178,7 @@ struct HttpRule {
     bool has_reply = false;  // return/deny with its own body: `reply` holds the full response
     Reply reply;
     bool monitor = false;    // made from monitor-uri / monitor fail: neither logged nor counted as denied
+    TrackSpec track;         // TrackSc, ScIncGpc, ScSetGpt0
     Condition cond;
     Location where;
 };
@@ -126,9 +186,11 @@ struct HttpRule {
 // tcp-request connection|content accept|reject [if|unless <cond>] (mode tcp frontends and listens).
 // ExpectProxy: `tcp-request connection expect-proxy layer4`, the connection starts with a PROXY
 // protocol header (not final: the rules after it still run)
-enum class TcpAction : std::uint8_t { Accept, Reject, ExpectProxy };
+enum class TcpAction : std::uint8_t { Accept, Reject, ExpectProxy, TrackSc, ScIncGpc, ScSetGpt0 };
 struct TcpRule {
     TcpAction action = TcpAction::Accept;
+    TrackSpec track;  // TrackSc, ScIncGpc (gpc index in `value`), ScSetGpt0
+    int value = 0;
     Condition cond;
     Location where;
 };
@@ -434,6 +496,17 @@ struct CookieSpec {
     Location where;
 };
 
+// stick on|match|store-request <key> [table <t>] [if|unless <cond>]: a backend's persistence on a
+// stick table (the server's id is stored under the key; a request whose key is known goes to it)
+struct StickRule {
+    enum class Kind : std::uint8_t { On, Match, StoreRequest } kind = Kind::On;
+    SampleExpr key;
+    int table = -1;
+    std::string table_name;  // as written (empty: the backend's own table)
+    Condition cond;  // over the backend's ACLs
+    Location where;
+};
+
 struct Backend {
     std::string name;
     std::uint32_t id = 0;  // index in Config::backends
@@ -450,6 +523,8 @@ struct Backend {
     std::vector<Server> servers;
     bool allbackups = false;  // option allbackups: every backup server takes traffic, not the first
     CookieSpec cookie;
+    int table = -1;                       // its own stick-table (index into Config::tables), -1: none
+    std::vector<StickRule> stick_rules;   // in order: the first matching `match` decides the server
     bool persist = false;     // option persist: a cookie sends to its server even when it is DOWN
     BackendCheck check;
     // `log` lines of the backend (or `log global`): where its servers' state changes go (HAProxy
@@ -497,6 +572,10 @@ struct Frontend {
     std::vector<TcpRule> tcp_content_rules;
     bool tcp_inspect = false;
     bool tcp_route_cond = false;
+    int table = -1;  // its own stick-table (index into Config::tables), -1: none
+    // some rule tracks the client's address (track-sc* src): the listeners steer each client address
+    // to one shard so that its entries are counted in one place (net/listener.cpp)
+    bool tracks_src = false;
     // HTTP
     std::vector<UseBackendRule> use_backend_rules;  // every use_backend, conditional or not, in order
     HttpProxy http;
@@ -589,6 +668,7 @@ struct Config {
     std::vector<Userlist> userlists;
     std::vector<Resolvers> resolvers;
     std::vector<HttpErrors> http_errors;
+    std::vector<StickTable> tables;
     std::vector<Frontend> frontends;
     std::vector<Backend> backends;
     std::vector<std::string> files;   // the files it was read from, in order
