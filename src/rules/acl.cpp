@@ -356,6 +356,11 @@ bool addr_in_network(const sockaddr_storage* ss, std::string_view network) {
 
 bool eval_acl(const Acl& acl, const Txn& t) {
     const std::string_view f = acl.fetch;
+    if (f == "stick") {
+        std::int64_t v = 0;
+        if (!stick_fetch(acl, t, v)) return false;
+        return acl.match == Match::Bool ? v != 0 : match_int(acl, v);
+    }
     if (f == "always_true") return true;
     if (f == "always_false") return false;
     if (f == "hdr") return match_headers(acl, t);
@@ -428,16 +433,29 @@ Tri eval_condition3(const config::Condition& c, const std::vector<config::Acl>& 
 }
 
 TcpVerdict run_tcp_rules(const std::vector<config::TcpRule>& rules, const std::vector<config::Acl>& acls,
-                         const Txn& t, bool* expect_proxy) {
+                         const Txn& t, bool* expect_proxy, bool content) {
     for (const config::TcpRule& r : rules) {
         const Tri c = eval_condition3(r.cond, acls, t);
         if (c == Tri::Miss) return TcpVerdict::Wait;
         if (c != Tri::Yes) continue;
-        if (r.action == config::TcpAction::ExpectProxy) {  // not final (HAProxy): the next rules run
-            if (expect_proxy) *expect_proxy = true;
-            continue;
+        switch (r.action) {  // every action but accept and reject lets the next rules run (HAProxy)
+            case config::TcpAction::ExpectProxy:
+                if (expect_proxy) *expect_proxy = true;
+                continue;
+            case config::TcpAction::TrackSc:
+                track(r.track, t, content, false);
+                continue;
+            case config::TcpAction::ScIncGpc:
+                sc_inc_gpc(r.track.sc, r.value, t);
+                continue;
+            case config::TcpAction::ScSetGpt0:
+                sc_set_gpt0(r.track.sc, std::uint32_t(r.value), t);
+                continue;
+            case config::TcpAction::Accept:
+                return TcpVerdict::Accept;
+            case config::TcpAction::Reject:
+                return TcpVerdict::Reject;
         }
-        return r.action == config::TcpAction::Accept ? TcpVerdict::Accept : TcpVerdict::Reject;
     }
     return TcpVerdict::Accept;
 }

@@ -400,6 +400,15 @@ Verdict run_request_rules(const config::HttpProxy& px, Txn& t) {
             case HttpAction::ReplaceHeader:
                 // Not evaluated: the configuration refuses replace-header, so it never gets here.
                 break;
+            case HttpAction::TrackSc:
+                track(r.track, t, true, true);
+                break;
+            case HttpAction::ScIncGpc:
+                sc_inc_gpc(r.track.sc, r.status, t);
+                break;
+            case HttpAction::ScSetGpt0:
+                sc_set_gpt0(r.track.sc, std::uint32_t(r.status), t);
+                break;
         }
     }
     return {};
@@ -421,6 +430,15 @@ Verdict run_response_rules(const config::HttpProxy& px, Txn& t) {
             case HttpAction::AddHeader:
             case HttpAction::DelHeader:
                 if (!header_action(r, t.rsp, t)) return failed(px, t);
+                break;
+            case HttpAction::TrackSc:
+                track(r.track, t, true, true);
+                break;
+            case HttpAction::ScIncGpc:
+                sc_inc_gpc(r.track.sc, r.status, t);
+                break;
+            case HttpAction::ScSetGpt0:
+                sc_set_gpt0(r.track.sc, std::uint32_t(r.status), t);
                 break;
             case HttpAction::Auth:
             case HttpAction::SetPath:

@@ -12,6 +12,8 @@
 
 #include "edgeshard/config/config.hpp"
 #include "edgeshard/http/parser.hpp"
+#include "edgeshard/pool/pool.hpp"
+#include "edgeshard/stick/table.hpp"
 
 namespace es::rules {
 
@@ -58,6 +60,19 @@ struct HeaderEdits {
     void reset() { nadds = 0; new_path = {}; }
 };
 
+// Stick tables while rules run (track-sc*, sc-inc-gpc*, sc-set-gpt0, the sc_* / src_* fetches): the
+// shard's tables, what the connection tracks (its Refs, taken from `pool` on the first track), the
+// time, and which rules run. Null in Txn: the proxy has no table (nothing tracks, stick fetches
+// do not match).
+struct StickCtx {
+    stick::Store* store = nullptr;
+    stick::Refs** refs = nullptr;
+    pool::ObjectPool<stick::Refs>* pool = nullptr;
+    std::int64_t now = 0;
+    bool backend = false;  // a backend's rules run (its tracks count its requests)
+    int status = 0;        // http-response rules: the response's status (a track counts a 4xx/5xx)
+};
+
 // What ACLs and rules look at.
 struct Txn {
     http::RequestHead* req = nullptr;          // headers may be marked `removed` by del-header/set-header
@@ -79,6 +94,7 @@ struct Txn {
     std::string_view payload;
     bool payload_final = true;
     int dst_port = -1;  // the listener's port (mode tcp), -1 when unknown
+    StickCtx* stick = nullptr;
 };
 
 struct Verdict {
@@ -108,9 +124,23 @@ Tri eval_condition3(const config::Condition& c, const std::vector<config::Acl>& 
 // or reject); none: Accept. Wait: a condition needs bytes that may still come (evaluate again on the
 // next arrival, or with t.payload_final once the inspect-delay is over). A matching `expect-proxy`
 // sets *expect_proxy and the rules go on.
+// Track actions track at the session level for `tcp-request connection` rules (the connection's life),
+// at the stream level for `content` ones (HAProxy: one exchange in mode http, the connection in tcp).
 enum class TcpVerdict : std::uint8_t { Accept, Reject, Wait };
 TcpVerdict run_tcp_rules(const std::vector<config::TcpRule>& rules, const std::vector<config::Acl>& acls,
-                         const Txn& t, bool* expect_proxy = nullptr);
+                         const Txn& t, bool* expect_proxy = nullptr, bool content = false);
+
+// Stick-table actions (rules/stick.cpp). A track at the stream level (`stream`) from http-request or
+// http-response rules counts the request (HAProxy's http_action_track_sc: `http` true), and in a
+// response the 4xx / 5xx it carries. False: nothing tracked (no key, no room, no stick context).
+bool track(const config::TrackSpec& spec, const Txn& t, bool stream, bool http);
+void sc_inc_gpc(std::uint8_t sc, int which, const Txn& t);
+void sc_set_gpt0(std::uint8_t sc, std::uint32_t value, const Txn& t);
+// The stick-table key of a sample for table `tb` (false: no key: the sample is missing or does not
+// convert to the table's type).
+bool stick_key(const config::SampleExpr& s, const Txn& t, const config::StickTable& tb, stick::Key& k);
+// The value of an ACL's stick fetch (sc_*, src_*); false: no sample (nothing tracked, not stored).
+bool stick_fetch(const config::Acl& acl, const Txn& t, std::int64_t& v);
 
 // http-request rules of one proxy, in order, until a final action. Header actions edit t.req
 // (marking headers removed) and t.edits.
