@@ -166,6 +166,7 @@ void Worker::accept_conn(int slot, std::uint32_t fe, const sockaddr_storage* pee
     st_.shard.accepts.inc();
     const config::Frontend& f = cfg_.frontends[fe];
     bool header = bind >= 0 && f.binds[std::size_t(bind)].accept_proxy;
+    stick::Refs* trk = nullptr;  // what tcp-request connection rules track (the session's counters)
     if (__builtin_expect(!f.tcp_conn_rules.empty(), 0)) {
         // tcp-request connection: decided before anything is allocated for the connection. Only what
         // exists without data is fetched (the configuration refuses payload fetches here).
@@ -175,22 +176,27 @@ void Worker::accept_conn(int slot, std::uint32_t fe, const sockaddr_storage* pee
         t.dst_port = bind >= 0 ? int(f.binds[std::size_t(bind)].addr.port()) : -1;
         // the local address, where the bind names one (a wildcard bind's is not known here)
         if (bind >= 0 && !pp_wildcard_addr(fe, bind)) t.dst = &f.binds[std::size_t(bind)].addr.ss;
+        rules::StickCtx sc;
+        t.stick = stick_ctx(sc, &trk, false);
         if (rules::run_tcp_rules(f.tcp_conn_rules, f.http.acls, t, &header) == rules::TcpVerdict::Reject) {
             st_.fe[fe].dcon.inc();  // HAProxy's denied connections
-            io_.close_slot(slot, UserData::pack_raw(kOpCancelAccept, 0, 0));
+            stick_end(trk, 0, 0);   // counted (conn_cnt, conn_rate), then given back (conn_cur)
+            // HAProxy resets a connection its tcp-request connection rules reject (no linger)
+            io_.reset_slot(slot, UserData::pack_raw(kOpCancelAccept, 0, 0), UserData::pack_raw(kOpCancelAccept, 0, 0));
             return;
         }
+        if (trk) stick_.count_session(*trk, r_.now_ms());
     }
     // a PROXY header to read, or the local address of a wildcard bind to learn (preface.cpp)
     if (__builtin_expect(header || fe_needs_dst_[fe], 0)) {
         if (header || pp_wildcard(fe, bind)) {
-            pp_begin(slot, fe, peer, bind, header);
+            pp_begin(slot, fe, peer, bind, header, trk);
             return;
         }
-        start_conn(slot, fe, peer, bind, pp_local(fe, bind));
+        start_conn(slot, fe, peer, bind, pp_local(fe, bind), trk);
         return;
     }
-    start_conn(slot, fe, peer, bind, nullptr);
+    start_conn(slot, fe, peer, bind, nullptr, trk);
 }
 
 void Worker::conn_started(std::uint32_t fe) {

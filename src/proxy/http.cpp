@@ -110,7 +110,8 @@ void H1Proxy::http_init() {
     http_limits_.max_body = std::uint64_t(std::max<std::int64_t>(0, cfg_.global.max_body));
 }
 
-void H1Proxy::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind, PpInfo* pp) {
+void H1Proxy::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind, PpInfo* pp,
+                          stick::Refs* trk) {
     H1Conn* s = w_.stopping_ ? nullptr : hsessions_.make();
     const tls::BindTls* tb = w_.tls_->bind(fe, bind);
     if (s && tb) {
@@ -126,11 +127,13 @@ void H1Proxy::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* pe
         io_.close_slot(slot, UserData::pack_raw(kOpCancelAccept, 0, 0));
         st_.fe[fe].dcon.inc();
         w_.pp_free(pp);
+        w_.stick_end(trk, 0, 0);
         return;
     }
     s->gen = ++w_.gen_;
     s->fe = fe;
     s->pp = pp;
+    s->trk = trk;
     s->cli.slot = slot;
     s->timer.owner = s;
     s->timer.kind = kHTimerClient;
@@ -261,6 +264,7 @@ void H1Proxy::http_end_of_turn() {
             delete s->tls;
         }
         w_.pp_free(s->pp);
+        if (s->trk) [[unlikely]] w_.stick_end(s->trk, 0, 0);
         hsessions_.destroy(s);
     }
     hreleased_.clear();

@@ -243,6 +243,7 @@ bool H1Proxy::h_stats_page(H1Conn* s, const http::RequestHead& req, const config
     const rules::Verdict v = rules::run_request_rules(fe.http, t);
     if (v.kind == rules::Verdict::Reply) {
         if (v.denied) st_.fe[s->fe].dreq.inc();
+        if (v.denied && s->trk) [[unlikely]] w_.stick().count_http_err(*s->trk, r_.now_ms());  // HAProxy's deny
         if (v.monitor) s->st->set(kH1SLogged);  // monitor-uri: never logged (HAProxy)
         // HAProxy's termination state: a deny is the proxy's doing (PR), a return, redirect or
         // auth challenge a local answer (LR)
@@ -292,11 +293,13 @@ bool H1Proxy::h_stats_page(H1Conn* s, const http::RequestHead& req, const config
     const auto& bcfg = cfg_.backends[std::size_t(s->be)];
     if (fe.own_backend_id != s->be) {
         t.fallback = &fe.http;
+        if (t.stick) [[unlikely]] t.stick->backend = true;
         const rules::Verdict v = rules::run_request_rules(bcfg.http, t);
         if (v.kind == rules::Verdict::Reply) {
             if (v.denied) {
                 st_.fe[s->fe].dreq.inc();
                 st_.be[s->be].dreq.inc();
+                if (s->trk) [[unlikely]] w_.stick().count_http_err(*s->trk, r_.now_ms());
             }
             s->st->term[0] = v.denied ? 'P' : 'L';
             s->st->term[1] = 'R';
@@ -313,6 +316,8 @@ bool H1Proxy::h_stats_page(H1Conn* s, const http::RequestHead& req, const config
         return h_stats_page(s, req, bcfg.stats, s->be);
     if (bcfg.http.httpclose) s->set(kH1CloseAfter);
     s->st->retries_left = bcfg.retries;
+    if (!bcfg.stick_rules.empty()) [[unlikely]]
+        s->st->stick_srv = std::int16_t(w_.stick_rules(std::uint32_t(s->be), t, s->trk));
     return true;
 }
 
@@ -449,6 +454,21 @@ void H1Proxy::h_start_request(H1Conn* s, http::RequestHead& req, const char* bas
     t.cfg = &cfg_;
     t.arena = &arena_;
     t.edits = &edits_;
+    rules::StickCtx sc;
+    t.stick = w_.stick_ctx(sc, &s->trk, false);
+    if (t.stick) [[unlikely]] {
+        // what the connection tracks counts the request first (HAProxy's stream_inc_http_req_ctr),
+        // then `tcp-request content` rules run, as each request is a stream
+        if (s->trk) w_.stick().count_http_req(*s->trk, sc.now);
+        const auto& fe = cfg_.frontends[s->fe];
+        if (!fe.tcp_content_rules.empty() &&
+            rules::run_tcp_rules(fe.tcp_content_rules, fe.http.acls, t, nullptr, true) == rules::TcpVerdict::Reject) {
+            st_.fe[s->fe].dreq.inc();
+            s->set(kH1CloseAfter);
+            h_close(s);
+            return;
+        }
+    }
     if (!h_frontend_rules(s, req, t)) return;
     if (!h_switch_backend(s, t)) return;
     if (!h_backend_rules(s, req, t)) return;

@@ -150,6 +150,15 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
     t.arena = &arena_;
     t.edits = &edits_;
     bool denied = false;
+    rules::StickCtx sc;
+    t.stick = w_.stick_ctx(sc, &s->trk, true);
+    if (t.stick && !interim) [[unlikely]] {
+        sc.status = rsp.status;
+        // HAProxy: a 4xx from the server is the client's error, a 5xx (but 501 and 505) a failure
+        if (s->trk && rsp.status >= 400 && rsp.status < 500) w_.stick().count_http_err(*s->trk, sc.now);
+        if (s->trk && rsp.status >= 500 && rsp.status < 600 && rsp.status != 501 && rsp.status != 505)
+            w_.stick().count_http_fail(*s->trk, sc.now);
+    }
     if (!interim) {
         t.fallback = &fe.http;
         rules::Verdict v = rules::run_response_rules(bcfg.http, t);
@@ -326,7 +335,10 @@ void H1Proxy::h_request_done(H1Conn* s, bool local) {
         st_.be[s->be].scur.dec();
         s->clear(kH1CountedBe);
     }
+    const std::uint64_t bytes_in = s->bytes_in;
     h_log(s);
+    s->bytes_in = 0;  // (what came since this exchange's log line; the log cleared it if it logs)
+    if (s->trk) [[unlikely]] h_stick_done(s, st, local, bytes_in);
     h_drop_notes(s);
     h_send_client(s);
     s->st->server = -1;
@@ -435,6 +447,16 @@ void H1Proxy::c_maybe_release(H1SrvConn* c) {
     c->set(kC1Released);
     --hconns_live_;
     creleased_.push_back(c);
+}
+
+// The exchange is over for the stick tables: its bytes count, what it tracked is given back
+// (conn_cur), and a 5xx the proxy answered itself counts as a failure (HAProxy's server errors).
+void H1Proxy::h_stick_done(H1Conn* s, int status, bool local, std::uint64_t bytes_in) {
+    stick::Store& store = w_.stick();
+    const std::int64_t now = r_.now_ms();
+    if (local && status >= 500 && status < 600 && status != 501 && status != 505) store.count_http_fail(*s->trk, now);
+    store.count_bytes(*s->trk, bytes_in, s->st->bytes_out, now);
+    store.end_stream(*s->trk, now);
 }
 
 }  // namespace es::proxy

@@ -40,6 +40,10 @@ void H1Proxy::h_assign_server(H1Conn* s, int exclude) {
     BackendLb& lb = *lbs_[std::size_t(s->be)];
     sockaddr_storage src;
     int i = s->st->ck_srv >= 0 ? h_persist_pick(s, exclude) : BackendLb::kNone;
+    if (i == BackendLb::kNone && s->st->stick_srv >= 0) [[unlikely]] {  // stick match / stick on
+        if (s->st->stick_srv == exclude) s->st->stick_srv = -1;
+        else i = lb.server(s->st->stick_srv).has_room() ? s->st->stick_srv : BackendLb::kFull;
+    }
     if (i == BackendLb::kNone) i = lb.pick(h_pick_input(s, src), exclude);
     if (i == BackendLb::kNone) {
         st_.be[s->be].econ.inc();
@@ -70,6 +74,7 @@ void H1Proxy::h_use_server(H1Conn* s, int i) {
     const auto& bcfg = cfg_.backends[std::size_t(s->be)];
     s->st->server = i;
     s->st->last_srv = r_.now_ms();  // `timeout server` counts from here
+    if (s->trk) [[unlikely]] w_.stick_commit(s->trk, std::uint32_t(s->be), i);
     ++srv.cur;
     srv.c->inflight.inc();
     // a server's sessions are the requests it is serving (HAProxy counts streams, not connections)

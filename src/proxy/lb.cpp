@@ -85,9 +85,9 @@ BackendLb::BackendLb(const config::Backend& be, stats::ServerCounters* counters,
         s.limit = share(s.cfg->maxconn);
     }
     draws_ = be.balance.random_draws > 0 ? be.balance.random_draws : 1;
-    if (be.balance.algo == config::Balance::First) {
-        // HAProxy's ids: those written, then the lowest free ones in declaration order
-        std::vector<std::pair<std::uint32_t, std::uint32_t>> ids;
+    {
+        // HAProxy's ids: those written, then the lowest free ones in declaration order (`balance
+        // first` follows them, `stick` tables store them)
         std::vector<bool> taken(be.servers.size() + 2, false);
         for (const auto& s : be.servers)
             if (s.puid && s.puid < taken.size()) taken[s.puid] = true;
@@ -98,8 +98,12 @@ BackendLb::BackendLb(const config::Backend& be, stats::ServerCounters* counters,
                 while (next < taken.size() && taken[next]) ++next;
                 id = next++;
             }
-            ids.emplace_back(id, std::uint32_t(i));
+            puids_.push_back(id);
         }
+    }
+    if (be.balance.algo == config::Balance::First) {
+        std::vector<std::pair<std::uint32_t, std::uint32_t>> ids;
+        for (std::size_t i = 0; i < puids_.size(); ++i) ids.emplace_back(puids_[i], std::uint32_t(i));
         std::sort(ids.begin(), ids.end());
         for (const auto& [id, i] : ids) first_order_.push_back(i);
     }

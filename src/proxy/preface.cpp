@@ -84,10 +84,11 @@ PpInfo* Worker::pp_local(std::uint32_t fe, int bind) {
     return pp;
 }
 
-void Worker::start_conn(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind, PpInfo* pp) {
+void Worker::start_conn(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind, PpInfo* pp,
+                        stick::Refs* trk) {
     st_.fe[fe].stot.inc();
     if (is_http_fe(fe)) {
-        h1_->http_accept(slot, fe, peer, bind, pp);
+        h1_->http_accept(slot, fe, peer, bind, pp, trk);
     } else {
         std::uint16_t dst_port = bind >= 0 ? cfg_.frontends[fe].binds[std::size_t(bind)].addr.port() : 0;
         if (pp && pp->has_dst) {
@@ -95,18 +96,21 @@ void Worker::start_conn(int slot, std::uint32_t fe, const sockaddr_storage* peer
             pp->dst.get(d);
             dst_port = std::uint16_t(rules::addr_port(&d));
         }
-        tcp_->accept(slot, fe, peer, dst_port, bind, pp);
+        tcp_->accept(slot, fe, peer, dst_port, bind, pp, trk);
     }
     if (shard_full() || !fe_has_room(fe)) update_accepting();
 }
 
-void Worker::pp_begin(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind, bool header) {
+void Worker::pp_begin(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind, bool header,
+                      stick::Refs* trk) {
     Preface* p = stopping_ ? nullptr : prefaces_.make();
     if (!p) {
         io_.close_slot(slot, UserData::pack_raw(kOpCancelAccept, 0, 0));
         st_.fe[fe].dcon.inc();
+        stick_end(trk, 0, 0);
         return;
     }
+    p->trk = trk;
     p->gen = ++gen_;
     p->fe = fe;
     p->bind = bind;
@@ -280,6 +284,7 @@ void Worker::pp_maybe_release(Preface* p) {
     if (!p->failed || p->ops > 0) return;
     p->all_node.unlink();
     pp_free(p->pp);
+    stick_end(p->trk, 0, 0);
     prefaces_.destroy(p);
     --live_;
 }
@@ -293,10 +298,11 @@ void Worker::pp_finish(Preface* p) {
     sockaddr_storage peer = p->peer;
     const bool has_peer = p->has_peer;
     PpInfo* pp = p->pp;
+    stick::Refs* trk = p->trk;
     p->all_node.unlink();
     prefaces_.destroy(p);
     --live_;
-    start_conn(slot, fe, has_peer ? &peer : nullptr, bind, pp);
+    start_conn(slot, fe, has_peer ? &peer : nullptr, bind, pp, trk);
 }
 
 std::string* Worker::pp_header(const config::Server& srv, const sockaddr_storage* src, const PpInfo* pp,

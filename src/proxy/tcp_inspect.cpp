@@ -71,7 +71,9 @@ void TcpProxy::inspect(Session* s) {
     if (s->tls) t.tls = &s->tls->facts();
     const auto held = std::uint32_t(t.payload.size());
     t.payload_final = now >= s->inspect_until || held >= hold_cap() || s->side[kClient].has(net::kSideEof);
-    switch (rules::run_tcp_rules(fe.tcp_content_rules, fe.http.acls, t)) {
+    rules::StickCtx sc;
+    t.stick = w_.stick_ctx(sc, &s->trk, false);
+    switch (rules::run_tcp_rules(fe.tcp_content_rules, fe.http.acls, t, nullptr, true)) {
         case rules::TcpVerdict::Wait: {
             if (!s->early) {
                 s->early = true;

@@ -38,7 +38,7 @@ void TcpProxy::pools(std::vector<pool::RawPool*>& out) {
 
 // A connection accepted on a tcp frontend. `peer`: its address, when the listener asked for it.
 void TcpProxy::accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, std::uint16_t dst_port, int bind,
-                      PpInfo* pp) {
+                      PpInfo* pp, stick::Refs* trk) {
     Session* s = w_.stopping_ ? nullptr : sessions_.make();
     if (const tls::BindTls* tb = w_.tls_->bind(fe, bind); s && tb) [[unlikely]] {
         if ((s->tls = w_.tls_->accept_conn(*tb))) {
@@ -52,11 +52,13 @@ void TcpProxy::accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, 
         io_.close_slot(slot, UserData::pack_raw(kOpCancelAccept, 0, 0));
         st_.fe[fe].dcon.inc();
         w_.pp_free(pp);
+        w_.stick_end(trk, 0, 0);
         return;
     }
     s->gen = ++w_.gen_;
     s->fe = fe;
     s->pp = pp;
+    s->trk = trk;
     s->side[kClient].slot = slot;
     s->last_ms[kClient] = r_.now_ms();
     s->t_accept = s->last_ms[kClient];
@@ -295,12 +297,31 @@ void TcpProxy::assign_backend(Session* s, int be) {
     bc.stot.inc();
     bc.scur.inc();
     bc.smax.update(bc.scur.get());
+    if (!cfg_.backends[std::size_t(be)].stick_rules.empty()) [[unlikely]] {
+        rules::Txn t;
+        t.cfg = &cfg_;
+        t.src = s->peer.ss_family != AF_UNSPEC ? &s->peer : nullptr;
+        t.dst_port = s->dst_port;
+        sockaddr_storage dst;
+        if (s->pp && s->pp->has_dst) {
+            s->pp->dst.get(dst);
+            t.dst = &dst;
+        }
+        t.payload = held_bytes(s);
+        if (s->tls) t.tls = &s->tls->facts();
+        s->stick_srv = w_.stick_rules(std::uint32_t(be), t, s->trk);
+    }
     connect_server(s, -1);
 }
 
 void TcpProxy::connect_server(Session* s, int exclude) {
     BackendLb& lb = *lbs_[std::size_t(s->be)];
-    const int i = lb.pick(&s->peer, exclude);
+    int i = BackendLb::kNone;
+    if (s->stick_srv >= 0) [[unlikely]] {  // stick match / stick on
+        if (s->stick_srv == exclude) s->stick_srv = -1;
+        else i = lb.server(s->stick_srv).has_room() ? s->stick_srv : BackendLb::kFull;
+    }
+    if (i == BackendLb::kNone) i = lb.pick(&s->peer, exclude);
     if (i == BackendLb::kNone) {
         st_.be[s->be].econ.inc();
         close_session(s);
@@ -328,6 +349,7 @@ void TcpProxy::connect_to(Session* s, int i) {
     ServerSlot& srv = lbs_[std::size_t(s->be)]->server(i);
     s->server = i;
     s->counted_srv = true;
+    if (s->trk) [[unlikely]] w_.stick_commit(s->trk, std::uint32_t(s->be), i);
     ++srv.cur;
     srv.c->inflight.inc();
     srv.c->lbtot.inc();
@@ -622,6 +644,8 @@ void TcpProxy::release(Session* s) {
     }
     delete s->pp_out;  // a send of it may have been cut by the close; no op reads it any more
     s->pp_out = nullptr;
+    if (s->trk) [[unlikely]]
+        w_.stick_end(s->trk, s->dir[kClient].moved, s->dir[kServer].moved);
     s->released = true;
     s->all_node.unlink();
     --w_.live_;

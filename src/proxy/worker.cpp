@@ -32,7 +32,8 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
       bufs_(std::make_unique<net::BufRing>(r.ring(), 0, unsigned(cfg.global.buffers_per_shard),
                                            unsigned(cfg.global.bufsize))),
       io_(r, *bufs_, p.sockopt_ok),
-      pipes_("pipe", std::uint64_t(p.maxpipes)) {
+      pipes_("pipe", std::uint64_t(p.maxpipes)),
+      stick_(cfg) {
     for (const auto& l : p_.listeners) {
         Listener L;
         L.fd = l.fd;
@@ -63,6 +64,7 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
     pools_.push_back(&pipes_.raw());
     pools_.push_back(&prefaces_.raw());
     pools_.push_back(&pp_infos_.raw());
+    if (!stick_.empty()) pools_.push_back(&stick_refs_.raw());
     h1_->pools(pools_);
     for (const auto& [name, n] : p_.pool_hints)
         for (pool::RawPool* rp : pools_)
@@ -87,18 +89,39 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
 // frontend when it logs or its tcp-request rules or use_backend conditions read `src` or `src_port`.
 bool Worker::frontend_needs_addr(const config::Config& cfg, std::uint32_t f) {
     const auto& fe = cfg.frontends[f];
-    auto px_needs = [](const config::HttpProxy& px) {
-        if (px.forwardfor) return true;
+    using SF = config::SampleExpr::Fetch;
+    auto key_src = [](const config::SampleExpr& k) { return k.fetch == SF::Src || k.fetch == SF::SrcPort; };
+    // stick tables: a key made of the client's address, or a src_* fetch
+    auto stick_needs = [&](const config::HttpProxy& px) {
+        for (const auto& a : px.acls)
+            if (a.fetch == "stick" && a.stick_sc < 0) return true;
+        for (const auto& r : px.request_rules)
+            if (r.action == config::HttpAction::TrackSc && key_src(r.track.key)) return true;
+        for (const auto& r : px.response_rules)
+            if (r.action == config::HttpAction::TrackSc && key_src(r.track.key)) return true;
+        return false;
+    };
+    auto px_needs = [&](const config::HttpProxy& px) {
+        if (px.forwardfor || stick_needs(px)) return true;
         for (const auto& a : px.acls)
             if (a.fetch == "src") return true;
         return false;
     };
     if (!fe.log_format.empty() && !fe.logs.empty()) return true;
     if (frontend_sends_proxy(cfg, f)) return true;  // the header carries the client's address
+    for (const auto* rules : {&fe.tcp_conn_rules, &fe.tcp_content_rules})
+        for (const auto& r : *rules)
+            if (r.action == config::TcpAction::TrackSc && key_src(r.track.key)) return true;
+    const bool stick_be = reaches_backend(cfg, f, [&](const config::Backend& be) {
+        for (const auto& r : be.stick_rules)
+            if (key_src(r.key)) return true;
+        return false;
+    });
+    if (stick_be) return true;
     if (fe.mode != config::Mode::Http) {
         // mode tcp: its ACLs serve tcp-request rules and use_backend only
         for (const auto& a : fe.http.acls)
-            if (a.fetch == "src" || a.fetch == "src_port") return true;
+            if (a.fetch == "src" || a.fetch == "src_port" || (a.fetch == "stick" && a.stick_sc < 0)) return true;
         return false;
     }
     if (px_needs(fe.http)) return true;
@@ -176,6 +199,10 @@ void Worker::on_message(const shard::Message& m) {
     }
     if (m.kind == shard::Message::kServerAddr) {
         on_server_addr(m);
+        return;
+    }
+    if (m.kind == shard::Message::kStickQuery) {
+        stick_query(*reinterpret_cast<stick::Query*>(m.a));
         return;
     }
     if (m.kind == shard::Message::kCertUpdate) {
@@ -269,6 +296,7 @@ std::size_t Worker::trim_pools() {
 }
 
 void Worker::housekeeping() {
+    if (!stick_.empty()) stick_.expire(r_.now_ms());
     if (!pipes_taken_) {
         for (std::size_t k = idle_pipes_.size() / 2 + idle_pipes_.size() % 2; k > 0; --k) {
             pipes_.destroy(idle_pipes_.back());

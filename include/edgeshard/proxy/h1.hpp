@@ -57,7 +57,8 @@ public:
     void h_on_timer(shard::Timer* t);
     std::size_t queued(std::size_t be) const { return hqueues_[be].size(); }
     // a new client connection, on bind `bind` of frontend `fe` (-1: not known, plain)
-    void http_accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind = -1, PpInfo* pp = nullptr);
+    void http_accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind = -1, PpInfo* pp = nullptr,
+                     stick::Refs* trk = nullptr);
     void http_on_client_cqe(const shard::UserData& u, const shard::Cqe& e);  // ops owned by HttpClient
     void http_on_server_cqe(const shard::UserData& u, const shard::Cqe& e);  // ops owned by HttpServer
     void http_end_of_turn();
@@ -180,6 +181,7 @@ private:
     void h_process_response(H1Conn* s);
     bool h_parse_response(H1Conn* s);
     void h_response_done(H1Conn* s);
+    void h_stick_done(H1Conn* s, int status, bool local, std::uint64_t bytes_in);
     void h_request_done(H1Conn* s, bool local);
     std::int64_t h_deadline(const H1Conn* s, int* why) const;
     // Re-arms the session's timer for its current deadline. Inside a completion handler of that

@@ -35,6 +35,7 @@
 #include "edgeshard/proxy/ops.hpp"
 #include "edgeshard/net/pipe.hpp"
 #include "edgeshard/shard/timer_wheel.hpp"
+#include "edgeshard/stick/table.hpp"
 
 namespace es::tls {
 class Conn;
@@ -231,6 +232,7 @@ struct H1Stream {
     // usable) and the log's letters for the request's cookie and the response's
     std::int16_t ck_srv = -1;
     char ck_req = '-', ck_rsp = '-';
+    std::int16_t stick_srv = -1;  // the server a `stick match|on` rule found for the request (-1: none)
 
     bool has(H1SFlag f) const { return (flags & f) != 0; }
     void set(H1SFlag f) { flags = std::uint16_t(flags | f); }
@@ -269,6 +271,7 @@ struct H1Conn {
     std::uint8_t tls_sealed = 0;   // TLS: the first pieces of `out` that are records (the rest is plaintext)
     tls::Conn* tls = nullptr;      // TLS bind: the record layer (null: plain)
     PpInfo* pp = nullptr;          // a PROXY header's addresses and TLVs, the local address (preface.hpp)
+    stick::Refs* trk = nullptr;    // what it tracks in stick tables (stick/table.hpp), from the first track
 
     // The current exchange's phases; between exchanges a request head is awaited, no response.
     ReqPhase req_phase() const { return st ? st->req : ReqPhase::Head; }

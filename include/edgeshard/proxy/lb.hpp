@@ -147,6 +147,13 @@ class BackendLb {
     // changes. Changing anything resets the round-robin position of every server so the new
     // weights are followed exactly from the next pick.
     bool set_weight(int i, int weight);
+    // HAProxy's server id (`id N`, else the lowest free one in declaration order) and back
+    std::uint32_t puid(int i) const { return puids_[std::size_t(i)]; }
+    int by_puid(std::uint64_t id) const {
+        for (std::size_t i = 0; i < puids_.size(); ++i)
+            if (puids_[i] == id) return int(i);
+        return -1;
+    }
     bool set_admin(int i, shard::ServerAdmin admin);
     // Health from the control shard's checks: a DOWN server leaves every algorithm (a consistent
     // ring keeps its points and skips them, so only its keys move); backups take over when no active
@@ -217,6 +224,7 @@ class BackendLb {
     std::vector<ServerSlot> servers_;
     std::vector<config::SockAddr> addrs_;  // ServerSlot::addr points here (sized once)
     std::vector<std::uint32_t> first_order_;  // balance first: server indexes by id (HAProxy's order)
+    std::vector<std::uint32_t> puids_;        // each server's id (HAProxy's puid)
     std::vector<std::uint16_t> map_;          // map-based: each usable server `weight` times, interleaved
     std::vector<std::uint32_t> ring_hash_;    // consistent: point positions, ascending
     std::vector<std::uint16_t> ring_server_;  // consistent: the server owning each point

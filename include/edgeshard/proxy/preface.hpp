@@ -14,6 +14,7 @@
 #include "edgeshard/net/proxy_proto.hpp"
 #include "edgeshard/proxy/h1_types.hpp"
 #include "edgeshard/shard/timer_wheel.hpp"
+#include "edgeshard/stick/table.hpp"
 
 namespace es::proxy {
 
@@ -37,6 +38,7 @@ struct Preface {
     std::int64_t t_accept = 0;
     net::ConnSide cli;
     PpInfo* pp = nullptr;
+    stick::Refs* trk = nullptr;  // what tcp-request connection rules tracked
     std::uint32_t fe = 0;
     int bind = -1;
     int ops = 0;               // ops in flight

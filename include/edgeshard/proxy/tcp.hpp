@@ -35,7 +35,7 @@ public:
     // a new client connection; `dst_port`: the port of the listener that accepted it, `bind` its
     // bind line (TLS binds terminate TLS)
     void accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, std::uint16_t dst_port, int bind,
-                PpInfo* pp = nullptr);
+                PpInfo* pp = nullptr, stick::Refs* trk = nullptr);
     void start_pending();  // accepted beyond a limit: start those that now have room
     void on_cqe(const shard::UserData& u, const shard::Cqe& e);
     void on_timer(shard::Timer* t);

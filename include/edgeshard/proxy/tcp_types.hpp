@@ -16,6 +16,7 @@
 #include "edgeshard/net/pipe.hpp"
 #include "edgeshard/net/send_queue.hpp"
 #include "edgeshard/shard/timer_wheel.hpp"
+#include "edgeshard/stick/table.hpp"
 
 namespace es::tls {
 class Conn;
@@ -61,6 +62,7 @@ struct Session {
     std::uint32_t fe = 0;
     int be = -1;
     int server = -1;
+    int stick_srv = -1;  // the server a `stick match|on` rule found (-1: none)
     int retries_left = 0;
     int tries = 0;  // retries done (for the redispatch interval)
     int pending_ops = 0;
@@ -99,6 +101,7 @@ struct Session {
     std::uint8_t tlsf = 0;                // kTls* bits
     bool pp_sent = false;                 // the PROXY header went to the server (send-proxy)
     PpInfo* pp = nullptr;                 // a PROXY header's addresses and TLVs, the local address (preface.hpp)
+    stick::Refs* trk = nullptr;           // what it tracks in stick tables (stick/table.hpp)
     std::string* pp_out = nullptr;        // the PROXY header being sent
 };
 

@@ -150,9 +150,11 @@ private:
     // a new connection on `fe` may start now (no limit reached, nobody waiting before it)
     bool may_start(std::uint32_t fe) const { return !shard_full() && fe_has_room(fe) && fe_pending_[fe] == 0; }
     // the connection's protocol starts (`pp`: what its preface learnt, owned by the session from here)
-    void start_conn(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind, PpInfo* pp);
+    void start_conn(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind, PpInfo* pp,
+                    stick::Refs* trk = nullptr);
     // before the protocol (preface.cpp): the PROXY header, the local address of a wildcard bind
-    void pp_begin(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind, bool header);
+    void pp_begin(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind, bool header,
+                  stick::Refs* trk);
     void pp_on_cqe(const shard::UserData& u, const shard::Cqe& e);
     void pp_on_timer(Preface* p);
     void pp_peek(Preface* p);
@@ -243,6 +245,37 @@ private:
     std::vector<std::uint8_t> fe_rules_dst_;  // per frontend: frontend_uses_dst (rules read dst: Txn::dst is set)
     std::unique_ptr<std::uint8_t[]> pp_scratch_;  // where consumed headers go (never read)
     std::unique_ptr<log::Format> pp_log_fmt_;      // the head of HAProxy's embryonic log line
+
+    // stick tables (stick/table.hpp): this shard's tables, and what each connection tracks
+    stick::Store stick_;
+    pool::ObjectPool<stick::Refs> stick_refs_{"stick_refs"};
+  public:
+    // the context the rules see: null when there is no table at all (the common case costs nothing)
+    rules::StickCtx* stick_ctx(rules::StickCtx& c, stick::Refs** refs, bool backend) {
+        if (stick_.empty()) return nullptr;
+        c.store = &stick_;
+        c.refs = refs;
+        c.pool = &stick_refs_;
+        c.now = r_.now_ms();
+        c.backend = backend;
+        return &c;
+    }
+    // a connection ends: what it tracked is given back (conn_cur, the entries' trackers)
+    void stick_end(stick::Refs*& r, std::uint64_t bytes_in, std::uint64_t bytes_out) {
+        if (r == nullptr) return;
+        stick_.count_bytes(*r, bytes_in, bytes_out, r_.now_ms());
+        stick_.end_session(*r, r_.now_ms());
+        stick_refs_.destroy(r);
+        r = nullptr;
+    }
+    stick::Store& stick() { return stick_; }
+    // The `stick` rules of backend `be` for a request (proxy/stick.cpp): the server its key is stuck
+    // to (-1: none, or not usable), and the entries of `stick on` / `store-request` staged in `refs`
+    // (taken from the pool when needed) until stick_commit() gives them the server chosen.
+    int stick_rules(std::uint32_t be, const rules::Txn& t, stick::Refs*& refs);
+    void stick_commit(stick::Refs* refs, std::uint32_t be, int server);
+    void stick_query(stick::Query& q);  // kStickQuery (show table / clear table)
+  private:
 
     std::vector<pool::RawPool*> pools_;  // every pool of the shard's proxy (show pools, idle trims)
     std::unique_ptr<TlsIo> tls_;     // TLS binds and output queues, shared by both protocols

@@ -29,6 +29,7 @@ struct Message {
                            // (a passive check's error, or the success after errors: shard/observe.hpp)
         kServerAddr = 9,   // control shard -> data shard: a = backend << 32 | server, b = proxy::AddrUpdate*
                            // (a server's new address from DNS or `set server addr`: proxy/admin.hpp)
+        kStickQuery = 10,  // control shard -> data shard: a = stick::Query* (show table / clear table)
     };
     std::uint32_t kind = kNone;
     std::uint64_t a = 0;
