@@ -173,6 +173,7 @@ void register_all_commands(CommandTable& t) {
     register_stats_commands(t);
     register_server_commands(t);
     register_ssl_commands(t);
+    register_stick_commands(t);
 }
 
 }  // namespace es::control

@@ -139,6 +139,7 @@ struct ControlShard::Impl {
         services.snapshot = [this](const stats::BuildOptions& opt) { return snapshot(opt); };
         bind_server_admin(services, rt);
         services.show_proc = [this]() { return show_proc(); };
+        services.stick_query = [this](stick::Query& q) { return ask_shards(rt, q); };
         certs = load_cert_store(rt.config());
         services.certs = &certs;
         services.commit_cert = [this](const std::string& path, const std::string& pem) { return post_cert_update(rt, path, pem); };

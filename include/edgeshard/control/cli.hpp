@@ -44,6 +44,9 @@ bool wants_json(std::span<const std::string_view> args);
 void register_cli_commands(CommandTable& t);    // help, prompt, quit, show version
 void register_stats_commands(CommandTable& t);  // show info / stat / pools / shards
 void register_ssl_commands(CommandTable& t);    // show / set / commit / abort ssl cert
+void register_stick_commands(CommandTable& t);  // show table, clear table
+// The data shards' answers to a stick-table query (stick_commands.cpp): Services::stick_query.
+bool ask_shards(shard::Runtime& rt, stick::Query& q);
 // The certificate files of every TLS bind, read as they are now (the shards loaded the same).
 CertStore load_cert_store(const config::Config& cfg);
 // A committed certificate to every data shard (shard::Message::kCertUpdate); the last shard to

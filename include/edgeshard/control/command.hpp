@@ -19,6 +19,7 @@
 #include "edgeshard/config/config.hpp"
 #include "edgeshard/shard/runtime.hpp"
 #include "edgeshard/stats/snapshot.hpp"
+#include "edgeshard/stick/table.hpp"
 
 namespace es::control {
 
@@ -78,6 +79,9 @@ struct Services {
     std::function<std::string(std::size_t be, std::size_t srv, std::string_view fqdn)> set_server_fqdn;
     std::function<std::string(std::size_t be, std::size_t srv)> server_fqdn;
     std::function<bool(std::string_view section, std::string& out)> show_resolvers;
+    // Stick tables (`show table`, `clear table`): posts the query to every data shard and waits for
+    // their answers (false: not all answered in time). Empty: no tables to ask.
+    std::function<bool(stick::Query&)> stick_query;
     // `show proc`: one line per live process of the reload chain, this one first; empty: unavailable.
     std::function<std::string()> show_proc;
     // TLS certificates (`show/set/commit/abort ssl cert`): the control shard's store (null:
