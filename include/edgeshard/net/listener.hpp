@@ -20,4 +20,11 @@ int open_listener(const config::Bind& b, int backlog, bool listen_now = true, bo
 // listen(2) on a socket opened without listen_now; 0 or an errno value.
 int start_listening(int fd, const config::Bind& b, int backlog, bool client_first = false);
 
+// Steers each client address to one socket of the reuseport group `fd` is in (`group` sockets):
+// a classic BPF program hashes the source address of the SYN (IPv4, or the four words of an IPv6
+// address) and returns hash % group, so every connection of one client lands on the same shard
+// (stick tables count a client in one place). 0 or an errno value. `group` 0 detaches the program
+// (the kernel's 4-tuple hash again).
+int steer_by_source(int fd, unsigned group);
+
 }  // namespace es::net
