@@ -645,6 +645,9 @@ struct Global {
     int pipesize = 0;                // tune.pipesize: 0 = kernel default
     std::int64_t splice_threshold = 256 * 1024;  // tune.es.splice-after: bytes before a direction may splice
     bool splice = true;              // "nosplice" in global turns splicing off
+    // tune.es.steer-clients on|off: frontends that track clients by address in stick tables send
+    // each client address to one shard (exact per-client counts; one address's load on one core)
+    bool steer_clients = true;
     std::string demo_origin;         // es.demo-origin ADDR:PORT: run the built-in demo origin there
     std::vector<LogTarget> logs;  // global "log" lines (used by "log global")
     std::string log_tag;          // log-tag: the syslog tag (empty = "edgeshard", the program name)
