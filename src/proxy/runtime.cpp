@@ -204,6 +204,34 @@ std::vector<log::Ring*> Runtime::log_rings() const {
     return v;
 }
 
+// Each bind of a frontend that tracks clients by address in stick tables steers every client
+// address to one socket of its reuseport group (one shard), so one client's entries live on one
+// shard and its limits hold exactly whatever the shard count; other binds keep the kernel's
+// 4-tuple spread (a program an earlier process attached is removed). Once the sockets listen.
+void Runtime::steer_listeners() {
+    const config::Config& cfg = *cfg_;
+    for (const auto& fe : cfg.frontends) {
+        for (std::size_t bi = 0; bi < fe.binds.size(); ++bi) {
+            int fd = -1;
+            unsigned group = 0;
+            for (const auto& sh : shards_)
+                for (std::size_t k = 0; k < sh->lids.size(); ++k)
+                    if (sh->lids[k].fe == fe.id && sh->lids[k].bind == int(bi) && sh->lids[k].listening) {
+                        if (fd < 0) fd = sh->params.listeners[k].fd;
+                        ++group;
+                    }
+            if (fd < 0) continue;
+            const bool steer = cfg.global.steer_clients && fe.tracks_src && group > 1;
+            if (const int err = net::steer_by_source(fd, steer ? group : 0); err != 0 && steer)
+                std::fprintf(stderr,
+                             "edgeshard: %s:%d: cannot steer clients to shards by address on %s (%s): stick-table "
+                             "counts of a client are then split over the shards\n",
+                             fe.binds[bi].where.file.c_str(), fe.binds[bi].where.line,
+                             fe.binds[bi].addr.text().c_str(), std::strerror(err));
+        }
+    }
+}
+
 void Runtime::start(std::vector<ListenerRecord> inherited, bool paused) {
     const config::Config& cfg = *cfg_;
     const ProbeResult probe = probe_io_uring();
@@ -310,6 +338,7 @@ void Runtime::start(std::vector<ListenerRecord> inherited, bool paused) {
     // inherited sockets no bind wants: our copies go; the old process drains and closes its own
     for (std::size_t k = 0; k < inherited.size(); ++k)
         if (!taken[k]) ::close(inherited[k].fd);
+    steer_listeners();
     start_wall_s_ = core::wall_s();
     start_mono_ms_ = core::now_ms();
     std::exception_ptr err;
@@ -345,6 +374,7 @@ void Runtime::resume_accept() {
                              b.addr.text().c_str(), std::strerror(err));
             sh.lids[k].listening = true;
         }
+        if (i + 1 == shards_.size()) steer_listeners();  // every socket listens: the groups are whole
         while (!post(i, Message{Message::kResumeAccept, 0, 0}) && !sh.finished.load(std::memory_order_acquire))
             std::this_thread::yield();
     }

@@ -138,6 +138,7 @@ public:
     std::vector<log::Ring*> log_rings() const;
 
 private:
+    void steer_listeners();
     std::shared_ptr<const config::Config> cfg_;
     std::vector<std::unique_ptr<Shard>> shards_;
     std::unique_ptr<ControlLink> link_;
