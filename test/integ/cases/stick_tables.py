@@ -2,7 +2,7 @@
 """Stick tables (`stick-table`, `track-sc*`, `sc*_` / `src_` fetches, `sc-inc-gpc0`, `stick on`,
 `stick match` + `stick store-request`) and the `show table` / `clear table` CLI, as HAProxy 2.6
 does it (the same file runs through HAProxy with ES_TEST_PEER=haproxy; every value asserted is
-what 2.6.12 does, see FACTS.md next to this file for the verbatim outputs). One proxy (nbthread
+what 2.6.12 does, src/stick/README.md holds the verbatim outputs). One proxy (nbthread
 1) holds every part; HTTP origins s1 and s2 (X-Origin: s1|s2), an echo server for mode tcp.
 `show table` entries are matched as `0x<hex>: key=K use=U exp=E name=value ...` (the first column
 is a pointer: only its form is checked); the data fields are checked by name, value AND order
@@ -19,7 +19,7 @@ is a pointer: only its form is checked); the data fields are checked by name, va
      request; the 429s are HTTP errors; the byte counters are within 16 bytes per request of the
      bytes on the wire). A new connection from 127.0.0.1 gets 429 at once (per source, not per
      connection). 127.0.0.2 (2 requests, one of them a 404 from the origin) is not limited and
-     gets its own entry (http_err_cnt=1: an origin 4xx counts; FACTS.md: a 401 counts too, a 5xx
+     gets its own entry (http_err_cnt=1: an origin 4xx counts; a 401 counts too, a 5xx
      does not, not asserted here). Entries are listed in key order.
   B. backend st_conn (`stick-table type ip size 1k expire 10s store conn_cur,conn_cnt,
      conn_rate(5s)` only), frontend `tcp-request connection track-sc1 src table st_conn` and
@@ -55,7 +55,7 @@ is a pointer: only its form is checked); the data fields are checked by name, va
   I. `-c`: exit 1 (and never "Configuration file is valid") for a track-sc0 naming a missing
      table, a track-sc0 with no table in its proxy, an unknown `store` type, a `stick-table`
      without `type`, `stick on` in a backend without a table; the message names the culprit
-     (table name, type name, file:line, backend name: the exact HAProxy texts are in FACTS.md);
+     (table name, type name, file:line, backend name: the exact HAProxy texts are in src/stick/README.md);
      a valid stick-table config -> exit 0.
 """
 import os
@@ -65,7 +65,6 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
-sys.path.append("/work/main/test/integ/lib")  # fallback: run from outside test/integ/cases
 import eslib  # noqa: E402
 import http_origin  # noqa: E402
 from eslib import check, check_eq, log  # noqa: E402
