@@ -27,7 +27,7 @@ constexpr std::string_view kSkippedSections[] = {"ring", "peers", "cache", "prog
 
 std::string_view skipped_section_why(std::string_view kw) {
     if (kw == "ring") return "'log ring@...' is refused, nothing writes to it";
-    if (kw == "peers") return "stick tables are refused, there is nothing to share";
+    if (kw == "peers") return "stick tables are not replicated in this version: each process counts on its own";
     if (kw == "cache") return "'http-request cache-use' is refused, nothing is cached";
     if (kw == "program") return "the program is NOT started (edgeshard has no master process to run it)";
     return "no e-mail alert is ever sent ('email-alert' is ignored)";
@@ -86,8 +86,8 @@ constexpr Ignored kGlobalIgnored[] = {
     {"maxzlibmem", "compression is not supported, there is nothing to limit"},
     {"server-state-file", "runtime server states pass to the new process in the reload handoff; no file is needed"},
     {"server-state-base", "runtime server states pass to the new process in the reload handoff; no file is needed"},
-    {"localpeer", "stick tables are refused: there is nothing for peers to share"},
-    {"pp2-never-send-local", "'send-proxy' is refused: no PROXY protocol header is ever sent"},
+    {"localpeer", "stick tables are not replicated in this version: there is nothing for peers to share"},
+    {"pp2-never-send-local", "health checks send PROXY v1 lines only, never a v2 LOCAL header"},
     {"expose-experimental-directives", kWhyNoEffect},
     {"insecure-fork-wanted", kWhyNoEffect},
     {"insecure-setuid-wanted", kWhyNoEffect},
