@@ -148,8 +148,16 @@ TEST_CASE("errors: refused proxy keywords") {
                  {"'http-after-response' is not supported"});
     expect_error(in_frontend("    compression algo gzip\n"), kFrontendLine,
                  {"'compression' is not supported"});
-    expect_error(in_backend("    stick-table type ip size 1m\n"), kBackendLine,
-                 {"'stick-table' is not supported"});
+    expect_error(in_backend("    stick-table type ip\n"), kBackendLine, {"stick-table: missing size"});
+    expect_error(in_backend("    stick-table size 1m\n"), kBackendLine, {"stick-table: missing type"});
+    expect_error(in_backend("    stick-table type ip size 1m store gpc(2)\n"), kBackendLine,
+                 {"counter arrays", "gpc0"});
+    expect_error(in_backend("    stick-table type ip size 1m store http_req_rate\n"), kBackendLine,
+                 {"missing argument to store option 'http_req_rate'"});
+    expect_error(in_backend("    stick-table type ip size 1m store conn_cnt(10s)\n"), kBackendLine,
+                 {"unexpected argument to store option 'conn_cnt'"});
+    expect_error(in_backend("    stick-table type ipv4 size 1m\n"), kBackendLine, {"unknown type 'ipv4'"});
+    expect_error(in_backend("    stick on src\n"), kBackendLine, {"'stick on'", "has no stick-table"});
     expect_error(in_frontend("    disabled\n"), kFrontendLine, {"'disabled' is not supported"});
     expect_error(in_backend("    stats admin if TRUE\n"), kBackendLine, {"'stats admin' is not supported"});
     expect_error(in_backend("    source 10.0.0.1\n"), kBackendLine, {"'source' is not supported"});

@@ -121,10 +121,16 @@ TEST_CASE("tcp-request: errors name the file and line") {
     expect_error(in_fe("    tcp-request inspect-delay 5s 6s\n"), kLine, {"unexpected"});
     expect_error(in_fe("    tcp-request contnet accept\n"), kLine, {"did you mean 'content'?"});
     expect_error(in_fe("    tcp-request content\n"), kLine, {"an action: accept or reject"});
+    // track-sc needs a table: the proxy's own, or one named
     expect_error(in_fe("    tcp-request content track-sc0 src\n"), kLine,
-                 {"action 'track-sc0' of 'tcp-request content' is not supported", "accept, reject"});
-    expect_error(in_fe("    tcp-request connection track-sc0 src\n"), kLine,
-                 {"action 'track-sc0'", "not supported"});
+                 {"'tcp-request content track-sc0'", "has no stick-table"});
+    expect_error(in_fe("    tcp-request connection track-sc1 src table nosuch\n"), kLine,
+                 {"'tcp-request connection track-sc1'", "no stick-table named 'nosuch'"});
+    expect_error(in_fe("    tcp-request connection track-sc3 src\n"), kLine, {"track-sc0, track-sc1 or track-sc2"});
+    expect_error(in_fe("    stick-table type ip size 1k\n    tcp-request connection track-sc0 req.ssl_sni\n"),
+                 kLine + 1, {"reads the client's data"});
+    expect_error(in_fe("    stick-table type ip size 1k\n    tcp-request content track-sc0 src,ipmask(24)\n"),
+                 kLine + 1, {"converters (',ipmask(24)') are not supported"});
     expect_error(in_fe("    tcp-request content set-var(txn.x) int(1)\n"), kLine, {"'set-var(txn.x)'"});
     expect_error(in_fe("    tcp-request content rejekt\n"), kLine,
                  {"unknown action 'rejekt'", "did you mean 'reject'?"});
@@ -145,8 +151,11 @@ TEST_CASE("tcp-request: errors name the file and line") {
                  {"not allowed in an anonymous 'defaults' section"});
     expect_error("defaults d\n    tcp-request content reject\n" + kTail, 2,
                  {"in a 'defaults' section are not supported"});
-    expect_error(in_fe("    mode http\n    tcp-request content reject\n"), kLine + 1,
-                 {"'tcp-request content' rules in a 'mode http' frontend are not supported"});
+    // mode http: content rules run per request on what the head holds, not on raw bytes
+    expect_error(in_fe("    mode http\n    tcp-request content reject if { req.len gt 0 }\n"), kLine + 1,
+                 {"sample fetch 'req.len' is supported in 'mode tcp' proxies only"});
+    expect_error(in_fe("    mode http\n    stick-table type string size 1k\n    tcp-request content track-sc0 req.ssl_sni\n"),
+                 kLine + 2, {"'tcp-request content' rule in a 'mode http' frontend", "'req.ssl_sni'", "raw bytes"});
     expect_error(in_fe("    tcp-request content expect-proxy layer4\n"), kLine,
                  {"'expect-proxy' is a 'tcp-request connection' action"});
     expect_error(in_fe("    tcp-request connection expect-proxy layer7\n"), kLine,
