@@ -194,9 +194,14 @@ int stick_max_key_len() {
 SampleExpr parse_sample_key(const Line& line, const std::string& text, const std::string& kw) {
     SampleExpr s;
     s.text = text;
+    std::size_t comma = std::string::npos;  // the first comma outside parentheses: a converter
+    for (std::size_t i = 0, depth = 0; i < text.size() && comma == std::string::npos; ++i) {
+        if (text[i] == '(') ++depth;
+        else if (text[i] == ')' && depth > 0) --depth;
+        else if (text[i] == ',' && depth == 0) comma = i;
+    }
     const auto paren = text.find('(');
     const auto close = paren == std::string::npos ? std::string::npos : text.find(')', paren);
-    const auto comma = text.find(',', close == std::string::npos ? 0 : close);
     if (comma != std::string::npos)
         fail(line.at, squote(kw) + ": converters (" + squote(text.substr(comma)) +
                           ") are not supported in this version");

@@ -457,9 +457,8 @@ void H1Proxy::h_start_request(H1Conn* s, http::RequestHead& req, const char* bas
     rules::StickCtx sc;
     t.stick = w_.stick_ctx(sc, &s->trk, false);
     if (t.stick) [[unlikely]] {
-        // what the connection tracks counts the request first (HAProxy's stream_inc_http_req_ctr),
-        // then `tcp-request content` rules run, as each request is a stream
-        if (s->trk) w_.stick().count_http_req(*s->trk, sc.now);
+        // HAProxy's order: `tcp-request content` rules (each request is a stream), then the request
+        // counts on everything tracked so far (stream_inc_http_req_ctr), then the http-request rules
         const auto& fe = cfg_.frontends[s->fe];
         if (!fe.tcp_content_rules.empty() &&
             rules::run_tcp_rules(fe.tcp_content_rules, fe.http.acls, t, nullptr, true) == rules::TcpVerdict::Reject) {
@@ -468,6 +467,7 @@ void H1Proxy::h_start_request(H1Conn* s, http::RequestHead& req, const char* bas
             h_close(s);
             return;
         }
+        if (s->trk) w_.stick().count_http_req(*s->trk, sc.now);
     }
     if (!h_frontend_rules(s, req, t)) return;
     if (!h_switch_backend(s, t)) return;

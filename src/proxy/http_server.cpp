@@ -74,7 +74,7 @@ void H1Proxy::h_use_server(H1Conn* s, int i) {
     const auto& bcfg = cfg_.backends[std::size_t(s->be)];
     s->st->server = i;
     s->st->last_srv = r_.now_ms();  // `timeout server` counts from here
-    if (s->trk) [[unlikely]] w_.stick_commit(s->trk, std::uint32_t(s->be), i);
+    if (s->trk && s->trk->store[0].e) [[unlikely]] w_.stick_commit(s->trk, std::uint32_t(s->be), i);
     ++srv.cur;
     srv.c->inflight.inc();
     // a server's sessions are the requests it is serving (HAProxy counts streams, not connections)

@@ -349,7 +349,7 @@ void TcpProxy::connect_to(Session* s, int i) {
     ServerSlot& srv = lbs_[std::size_t(s->be)]->server(i);
     s->server = i;
     s->counted_srv = true;
-    if (s->trk) [[unlikely]] w_.stick_commit(s->trk, std::uint32_t(s->be), i);
+    if (s->trk && s->trk->store[0].e) [[unlikely]] w_.stick_commit(s->trk, std::uint32_t(s->be), i);
     ++srv.cur;
     srv.c->inflight.inc();
     srv.c->lbtot.inc();

@@ -15,11 +15,7 @@ using Type = config::StickTable::Type;
 
 // ---------------------------------------------------------------- frequency counters
 
-void FreqCtr::add(std::uint32_t now, std::uint32_t period, std::uint32_t inc) {
-    if (now - tick < period) {
-        curr += inc;
-        return;
-    }
+void FreqCtr::rotate(std::uint32_t now, std::uint32_t period, std::uint32_t inc) {
     prev = curr;
     curr = inc;
     tick += period;
@@ -418,18 +414,6 @@ bool Table::read(Entry* e, StickData d, std::int64_t now, std::uint64_t& v) cons
     return true;
 }
 
-void Table::add(Entry* e, StickData d, std::int64_t now, std::uint64_t inc) const {
-    const int o = off_[int(d)];
-    if (o < 0) return;
-    unsigned char* p = data(e) + o;
-    if (config::stick_is_rate(d))
-        reinterpret_cast<FreqCtr*>(p)->add(std::uint32_t(now), spec_->period[int(d)], std::uint32_t(inc));
-    else if (d == StickData::BytesInCnt || d == StickData::BytesOutCnt)
-        *reinterpret_cast<std::uint64_t*>(p) += inc;
-    else
-        *reinterpret_cast<std::uint32_t*>(p) += std::uint32_t(inc);
-}
-
 // ---------------------------------------------------------------- a shard's tables
 
 Store::Store(const config::Config& cfg) {
@@ -510,6 +494,7 @@ void Store::count_bytes(Refs& r, std::uint64_t in, std::uint64_t out, std::int64
     if (in == 0 && out == 0) return;
     each_counter(r, [&](Tracked& t) {
         Table& tb = tables_[std::size_t(t.table)];
+        if (!tb.counts_bytes()) return;
         tb.add(t.e, StickData::BytesInCnt, now, in);
         tb.add(t.e, StickData::BytesInRate, now, in);
         tb.add(t.e, StickData::BytesOutCnt, now, out);
@@ -530,7 +515,7 @@ void release(std::vector<Table>& tables, Tracked& t, std::int64_t now) {
 }  // namespace
 
 bool Store::stage_store(Refs& r, int table, Entry* e) {
-    for (Tracked& t : r.store) {
+    for (Tracked& t : r.store) {  // (store[0] fills first: the inline checks read it alone)
         if (t.e == e) return true;
         if (t.e != nullptr) continue;
         t.e = e;
@@ -541,7 +526,7 @@ bool Store::stage_store(Refs& r, int table, Entry* e) {
     return false;
 }
 
-void Store::commit_store(Refs& r, std::uint32_t server_id, std::uint32_t server_key, std::int64_t now) {
+void Store::commit_store_slow(Refs& r, std::uint32_t server_id, std::uint32_t server_key, std::int64_t now) {
     for (Tracked& t : r.store) {
         if (!t.e) continue;
         Table& tb = tables_[std::size_t(t.table)];
@@ -553,7 +538,7 @@ void Store::commit_store(Refs& r, std::uint32_t server_id, std::uint32_t server_
     }
 }
 
-void Store::drop_store(Refs& r, std::int64_t now) {
+void Store::drop_store_slow(Refs& r, std::int64_t now) {
     for (Tracked& t : r.store) {
         if (!t.e) continue;
         Table& tb = tables_[std::size_t(t.table)];

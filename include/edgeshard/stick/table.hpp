@@ -33,7 +33,14 @@ struct FreqCtr {
     std::uint32_t tick = 0;
     std::uint32_t curr = 0;
     std::uint32_t prev = 0;
-    void add(std::uint32_t now, std::uint32_t period, std::uint32_t inc);
+    void add(std::uint32_t now, std::uint32_t period, std::uint32_t inc) {
+        if (now - tick < period) [[likely]] {
+            curr += inc;
+            return;
+        }
+        rotate(now, period, inc);
+    }
+    void rotate(std::uint32_t now, std::uint32_t period, std::uint32_t inc);
     // events per period (read_freq_ctr_period)
     std::uint32_t read(std::uint32_t now, std::uint32_t period) const;
 };
@@ -115,8 +122,24 @@ public:
     bool stores(StickData d) const { return off_[int(d)] >= 0; }
     // A stored datum as a number (a rate read now); false when not stored.
     bool read(Entry* e, StickData d, std::int64_t now, std::uint64_t& v) const;
-    // Adds to a counter or rate if stored (cnt += inc, rate += inc).
-    void add(Entry* e, StickData d, std::int64_t now, std::uint64_t inc) const;
+    // Adds to a counter or rate if stored (cnt += inc, rate += inc). Inline: the data path calls it
+    // for each datum an event touches.
+    void add(Entry* e, StickData d, std::int64_t now, std::uint64_t inc) const {
+        const int o = off_[int(d)];
+        if (o < 0) return;
+        unsigned char* p = data(e) + o;
+        if (config::stick_is_rate(d))
+            reinterpret_cast<FreqCtr*>(p)->add(std::uint32_t(now), spec_->period[int(d)], std::uint32_t(inc));
+        else if (d == StickData::BytesInCnt || d == StickData::BytesOutCnt)
+            *reinterpret_cast<std::uint64_t*>(p) += inc;
+        else
+            *reinterpret_cast<std::uint32_t*>(p) += std::uint32_t(inc);
+    }
+    // Whether any of the byte counters is stored (the end of an exchange counts nothing otherwise).
+    bool counts_bytes() const {
+        return off_[int(StickData::BytesInCnt)] >= 0 || off_[int(StickData::BytesInRate)] >= 0 ||
+               off_[int(StickData::BytesOutCnt)] >= 0 || off_[int(StickData::BytesOutRate)] >= 0;
+    }
 
     // Oldest first.
     template <typename F>
@@ -186,12 +209,18 @@ public:
     void end_session(Refs& r, std::int64_t now);
     // Persistence: an entry waits for the exchange's server (held), then gets its id and name key.
     bool stage_store(Refs& r, int table, Entry* e);
-    void commit_store(Refs& r, std::uint32_t server_id, std::uint32_t server_key, std::int64_t now);
-    void drop_store(Refs& r, std::int64_t now);
+    void commit_store(Refs& r, std::uint32_t server_id, std::uint32_t server_key, std::int64_t now) {
+        if (r.store[0].e != nullptr) [[unlikely]] commit_store_slow(r, server_id, server_key, now);
+    }
+    void drop_store(Refs& r, std::int64_t now) {
+        if (r.store[0].e != nullptr) [[unlikely]] drop_store_slow(r, now);
+    }
     // Housekeeping: removes expired entries of every table, a bounded number per call.
     void expire(std::int64_t now);
 
 private:
+    void commit_store_slow(Refs& r, std::uint32_t server_id, std::uint32_t server_key, std::int64_t now);
+    void drop_store_slow(Refs& r, std::int64_t now);
     std::vector<Table> tables_;
 };
 
