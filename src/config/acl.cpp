@@ -753,11 +753,18 @@ void check_tcp_rules(ParseState& st, ProxyDraft& px) {
             fail(r.where, "'tcp-request connection' rule: " + acl_label(*a) +
                               " reads the client's data, which does not exist yet when a connection is "
                               "accepted, so it would never match (use 'tcp-request content')");
-    for (const TcpRule& r : fe.tcp_conn_rules)
-        if (r.action == TcpAction::TrackSc && r.track.key.fetch == SampleExpr::Fetch::ReqSslSni)
-            fail(r.where, "'tcp-request connection' rule: the key " + squote(r.track.key.text) +
-                              " reads the client's data, which does not exist yet when a connection is accepted "
-                              "(use 'tcp-request content')");
+    for (const TcpRule& r : fe.tcp_sess_rules)
+        if (const Acl* a = payload_acl(fe.http.acls, r.cond))
+            fail(r.where, "'tcp-request session' rule: " + acl_label(*a) +
+                              " reads the client's data, which is not read yet when a session starts, so it "
+                              "would never match (use 'tcp-request content')");
+    for (const auto* list : {&fe.tcp_conn_rules, &fe.tcp_sess_rules})
+        for (const TcpRule& r : *list)
+            if (r.action == TcpAction::TrackSc && r.track.key.fetch == SampleExpr::Fetch::ReqSslSni)
+                fail(r.where, "'tcp-request " + std::string(list == &fe.tcp_conn_rules ? "connection" : "session") +
+                                  "' rule: the key " + squote(r.track.key.text) +
+                                  " reads the client's data, which is not read yet at that point (use 'tcp-request "
+                                  "content')");
     if (fe.mode == Mode::Http) {
         // tcp-request connection rules run at the accept in both modes (Worker::accept_conn); content
         // rules at the start of each request, before the http-request rules (HAProxy: one stream per

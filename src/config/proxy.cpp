@@ -615,10 +615,7 @@ void kw_tcp_request(ParseState& st, ProxyDraft& px, const Line& line) {
         if (has_be(px)) px.be.inspect_delay = v;
         return;
     }
-    if (sub == "session")
-        fail(line.at, "'tcp-request session' rules are not supported in this version (supported: "
-                      "'tcp-request connection' and 'tcp-request content' with accept or reject)");
-    if (sub != "connection" && sub != "content")
+    if (sub != "connection" && sub != "content" && sub != "session")
         fail(line.at, "'tcp-request' expects 'inspect-delay', 'connection' or 'content', got " + squote(sub) +
                           did_you_mean(sub, {"inspect-delay", "connection", "content", "session"}));
     const std::string kw = "tcp-request " + sub;
@@ -678,7 +675,9 @@ void kw_tcp_request(ParseState& st, ProxyDraft& px, const Line& line) {
                               " (expected 'if' or 'unless' and a condition)");
         rule.cond = parse_condition(st, px, line, line_off);
     }
-    auto& rules = sub == "connection" ? px.fe.tcp_conn_rules : px.fe.tcp_content_rules;
+    auto& rules = sub == "connection" ? px.fe.tcp_conn_rules
+                  : sub == "session"  ? px.fe.tcp_sess_rules
+                                      : px.fe.tcp_content_rules;
     const auto final_action = [](TcpAction a) { return a == TcpAction::Accept || a == TcpAction::Reject; };
     if (!rules.empty() && !rules.back().cond.present && final_action(rules.back().action))
         st.warn(line.at, "this " + squote(kw) + " rule is never reached: the unconditional rule at " +

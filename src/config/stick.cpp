@@ -457,6 +457,8 @@ void resolve_stick(ParseState& st) {
         };
         for (TcpRule& r : fe.tcp_conn_rules)
             if (r.action == TcpAction::TrackSc) track(r.track, r.where, "tcp-request connection track-sc");
+        for (TcpRule& r : fe.tcp_sess_rules)
+            if (r.action == TcpAction::TrackSc) track(r.track, r.where, "tcp-request session track-sc");
         for (TcpRule& r : fe.tcp_content_rules)
             if (r.action == TcpAction::TrackSc) track(r.track, r.where, "tcp-request content track-sc");
         for (HttpRule& r : fe.http.request_rules)

@@ -185,7 +185,8 @@ void Worker::accept_conn(int slot, std::uint32_t fe, const sockaddr_storage* pee
             io_.reset_slot(slot, UserData::pack_raw(kOpCancelAccept, 0, 0), UserData::pack_raw(kOpCancelAccept, 0, 0));
             return;
         }
-        if (trk) stick_.count_session(*trk, r_.now_ms());
+        // the session counts once its own rules ran (tcp-request session), else now
+        if (trk && f.tcp_sess_rules.empty()) stick_.count_session(*trk, r_.now_ms());
     }
     // a PROXY header to read, or the local address of a wildcard bind to learn (preface.cpp)
     if (__builtin_expect(header || fe_needs_dst_[fe], 0)) {

@@ -456,6 +456,15 @@ void H1Proxy::h_start_request(H1Conn* s, http::RequestHead& req, const char* bas
     t.edits = &edits_;
     rules::StickCtx sc;
     t.stick = w_.stick_ctx(sc, &s->trk, false);
+    if (s->nreq == 1 && !cfg_.frontends[s->fe].tcp_sess_rules.empty()) [[unlikely]] {
+        // tcp-request session: once, before the first request (the handshake is done by now)
+        const auto& fe = cfg_.frontends[s->fe];
+        if (rules::run_tcp_rules(fe.tcp_sess_rules, fe.http.acls, t) == rules::TcpVerdict::Reject) {
+            h_close(s);
+            return;
+        }
+        if (s->trk) w_.stick().count_session(*s->trk, r_.now_ms());
+    }
     if (t.stick) [[unlikely]] {
         // HAProxy's order: `tcp-request content` rules (each request is a stream), then the request
         // counts on everything tracked so far (stream_inc_http_req_ctr), then the http-request rules

@@ -277,6 +277,26 @@ void TcpProxy::start_session(Session* s) {
 // conditional use_backend decide, else the first unconditional use_backend or the default.
 void TcpProxy::route_new(Session* s) {
     const auto& fe = cfg_.frontends[s->fe];
+    if (!fe.tcp_sess_rules.empty()) [[unlikely]] {
+        // tcp-request session: after the PROXY header and the TLS handshake, before any content
+        rules::Txn t;
+        t.cfg = &cfg_;
+        t.src = s->peer.ss_family != AF_UNSPEC ? &s->peer : nullptr;
+        t.dst_port = s->dst_port;
+        sockaddr_storage dst;
+        if (s->pp && s->pp->has_dst) {
+            s->pp->dst.get(dst);
+            t.dst = &dst;
+        }
+        if (s->tls) t.tls = &s->tls->facts();
+        rules::StickCtx sc;
+        t.stick = w_.stick_ctx(sc, &s->trk, false);
+        if (rules::run_tcp_rules(fe.tcp_sess_rules, fe.http.acls, t) == rules::TcpVerdict::Reject) {
+            close_session(s);
+            return;
+        }
+        if (s->trk) w_.stick().count_session(*s->trk, r_.now_ms());
+    }
     // the one test a frontend without tcp-request content rules or conditional use_backend pays
     if (__builtin_expect(fe.tcp_inspect || fe.tcp_route_cond, 0)) {
         begin_inspect(s);

@@ -109,7 +109,7 @@ bool Worker::frontend_needs_addr(const config::Config& cfg, std::uint32_t f) {
     };
     if (!fe.log_format.empty() && !fe.logs.empty()) return true;
     if (frontend_sends_proxy(cfg, f)) return true;  // the header carries the client's address
-    for (const auto* rules : {&fe.tcp_conn_rules, &fe.tcp_content_rules})
+    for (const auto* rules : {&fe.tcp_conn_rules, &fe.tcp_sess_rules, &fe.tcp_content_rules})
         for (const auto& r : *rules)
             if (r.action == config::TcpAction::TrackSc && key_src(r.track.key)) return true;
     const bool stick_be = reaches_backend(cfg, f, [&](const config::Backend& be) {

@@ -570,6 +570,10 @@ struct Frontend {
     Millis inspect_delay = kUnset;
     std::vector<TcpRule> tcp_conn_rules;
     std::vector<TcpRule> tcp_content_rules;
+    // `tcp-request session`: once per connection, after the PROXY header and the TLS handshake
+    // (mode tcp) or before the first request (mode http), before any content rule; what they track
+    // lasts the connection
+    std::vector<TcpRule> tcp_sess_rules;
     bool tcp_inspect = false;
     bool tcp_route_cond = false;
     int table = -1;  // its own stick-table (index into Config::tables), -1: none

@@ -52,6 +52,9 @@ is a pointer: only its form is checked); the data fields are checked by name, va
      (not before 1.5 s, by 3.5 s).
   H. fe_size (`size 2`): 127.0.0.1, .2, .3 one after another -> .2 and .3 are left (the oldest
      is purged to make room).
+  J. fe_sess: `tcp-request session track-sc2 src` and `tcp-request session reject if { sc2_conn_cur gt 2 }`:
+     2 keep-alive sessions are served, the 3rd is closed without an answer; use=2 conn_cnt=3 conn_cur=2
+     sess_cnt=2 (a rejected session is a connection, not a session) http_req_cnt=2.
   I. `-c`: exit 1 (and never "Configuration file is valid") for a track-sc0 naming a missing
      table, a track-sc0 with no table in its proxy, an unknown `store` type, a `stick-table`
      without `type`, `stick on` in a backend without a table; the message names the culprit
@@ -210,7 +213,7 @@ def main(h):
     s2 = http_origin.start(h, name="s2")
     echo = h.echo_server(name="echo")
     sock = h.sock_path()
-    P = {k: eslib.free_port() for k in ("rl", "conn", "gpc", "gpc2", "stick", "tcp", "exp", "size")}
+    P = {k: eslib.free_port() for k in ("rl", "conn", "gpc", "gpc2", "stick", "tcp", "exp", "size", "sess")}
     cfg = eslib.http_global(sock, nbthread=1) + eslib.http_defaults()
     cfg += eslib.section("frontend fe_rl", f"""
         bind {L}:{P['rl']}
@@ -272,18 +275,24 @@ def main(h):
         stick-table type ip size 2 expire 30s store http_req_cnt
         http-request track-sc0 src
         default_backend be_app""")
+    cfg += eslib.section("frontend fe_sess", f"""
+        bind {L}:{P['sess']}
+        stick-table type ip size 1k expire 30s store conn_cur,conn_cnt,sess_cnt,http_req_cnt
+        tcp-request session track-sc2 src
+        tcp-request session reject if {{ sc2_conn_cur gt 2 }}
+        default_backend be_app""")
     es = eslib.start_proxy(h, cfg, ports=list(P.values()), sock=sock)
 
     # (name, size) in declaration order; `show table` lists them in the reverse order
     tables = [("fe_rl", 102400), ("st_conn", 1024), ("fe_gpc", 1024), ("fe_gpc2", 1024), ("be_stick", 1024),
-              ("be_stick2", 1024), ("tcp_lim", 1024), ("fe_exp", 10), ("fe_size", 2)]
+              ("be_stick2", 1024), ("tcp_lim", 1024), ("fe_exp", 10), ("fe_size", 2), ("fe_sess", 1024)]
 
     def table_list(used):
         return "".join(header(n, sz, used.get(n, 0)) + "\n" for n, sz in reversed(tables)) + "\n"
 
     # ---- E (start). the list of tables ------------------------------------------------------
     check_eq(es.ctl("show table"), table_list({}), "E: `show table` (every table, reverse declaration order)")
-    log("E: `show table` lists the 9 tables in reverse declaration order, used:0")
+    log("E: `show table` lists the 10 tables in reverse declaration order, used:0")
 
     part_a(es, P, s1)
     part_e(es)
@@ -293,10 +302,11 @@ def main(h):
     part_f(es, P)
     part_g(es, P)
     part_h(es, P)
+    part_j(es, P)
 
     # ---- E (end). the list again, with what is left -----------------------------------------
     used = {"fe_rl": 0, "st_conn": 2, "fe_gpc": 1, "fe_gpc2": 1, "be_stick": 3, "be_stick2": 2, "tcp_lim": 1,
-            "fe_exp": 0, "fe_size": 2}
+            "fe_exp": 0, "fe_size": 2, "fe_sess": 1}
     check_eq(es.ctl("show table"), table_list(used), "E: `show table` at the end (used: per table)")
     log("E: `show table` at the end: " + ", ".join(f"{k}={v}" for k, v in used.items()))
 
@@ -537,6 +547,29 @@ def part_f(es, P):
     wait_entry(es, "tcp_lim", "127.0.0.1", lambda e: e.num("conn_cur") == 0 and e.num("conn_cnt") == 4,
                "tcp_lim conn_cnt=4 conn_cur=0")
     log("F: 2 connections echo, the 3rd closed (FIN); conn_cur 2 -> 0")
+
+
+def part_j(es, P):
+    """J. tcp-request session: track-sc2 src, reject the 3rd concurrent session."""
+    conns = []
+    for i in range(2):
+        s = tcp_from(P["sess"])
+        s.sendall(b"GET /j HTTP/1.1\r\nHost: test.local\r\n\r\n")
+        head = s.recv(65536)
+        check(head.startswith(b"HTTP/1.1 200"), f"J: session {i + 1} is served: {head[:40]!r}")
+        conns.append(s)
+    s = tcp_from(P["sess"])
+    s.sendall(b"GET /j HTTP/1.1\r\nHost: test.local\r\n\r\n")
+    how, data, _ = eslib.wait_eof(s, 3)
+    s.close()
+    check_eq(data, b"", f"J: the 3rd concurrent session is closed without an answer ({how})")
+    expect_table(es, "fe_sess", header("fe_sess", 1024, 1), [
+        ("127.0.0.1", 2, 30000, [("conn_cnt", 3), ("conn_cur", 2), ("sess_cnt", 2), ("http_req_cnt", 2)])],
+        "J: `show table fe_sess` with 2 sessions open (the rejected one counts a connection, not a session)")
+    for s in conns:
+        s.close()
+    wait_entry(es, "fe_sess", "127.0.0.1", lambda e: e.num("conn_cur") == 0, "fe_sess conn_cur=0")
+    log("J: tcp-request session: 2 sessions served, the 3rd closed; conn_cnt=3 sess_cnt=2 http_req_cnt=2")
 
 
 def part_g(es, P):

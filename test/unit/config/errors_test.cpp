@@ -140,8 +140,8 @@ TEST_CASE("errors: use_backend with an unknown ACL or a dynamic name") {
 }
 
 TEST_CASE("errors: refused proxy keywords") {
-    expect_error(in_frontend("    tcp-request session reject\n"), kFrontendLine,
-                 {"'tcp-request session' rules are not supported"});
+    expect_error(in_frontend("    tcp-request session reject if { req.len gt 0 }\n"), kFrontendLine,
+                 {"'tcp-request session' rule", "'req.len'", "would never match"});
     expect_error(in_frontend("    tcp-response content reject\n"), kFrontendLine,
                  {"'tcp-response' rules are not supported"});
     expect_error(in_frontend("    http-after-response set-header a b\n"), kFrontendLine,
