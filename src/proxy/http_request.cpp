@@ -460,6 +460,7 @@ void H1Proxy::h_start_request(H1Conn* s, http::RequestHead& req, const char* bas
         // tcp-request session: once, before the first request (the handshake is done by now)
         const auto& fe = cfg_.frontends[s->fe];
         if (rules::run_tcp_rules(fe.tcp_sess_rules, fe.http.acls, t) == rules::TcpVerdict::Reject) {
+            st_.fe[s->fe].dses.inc();  // HAProxy's denied sessions
             h_close(s);
             return;
         }

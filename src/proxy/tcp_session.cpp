@@ -280,18 +280,12 @@ void TcpProxy::route_new(Session* s) {
     if (!fe.tcp_sess_rules.empty()) [[unlikely]] {
         // tcp-request session: after the PROXY header and the TLS handshake, before any content
         rules::Txn t;
-        t.cfg = &cfg_;
-        t.src = s->peer.ss_family != AF_UNSPEC ? &s->peer : nullptr;
-        t.dst_port = s->dst_port;
         sockaddr_storage dst;
-        if (s->pp && s->pp->has_dst) {
-            s->pp->dst.get(dst);
-            t.dst = &dst;
-        }
-        if (s->tls) t.tls = &s->tls->facts();
+        session_txn(s, t, dst);
         rules::StickCtx sc;
         t.stick = w_.stick_ctx(sc, &s->trk, false);
         if (rules::run_tcp_rules(fe.tcp_sess_rules, fe.http.acls, t) == rules::TcpVerdict::Reject) {
+            st_.fe[s->fe].dses.inc();  // HAProxy's denied sessions
             close_session(s);
             return;
         }
@@ -319,16 +313,8 @@ void TcpProxy::assign_backend(Session* s, int be) {
     bc.smax.update(bc.scur.get());
     if (!cfg_.backends[std::size_t(be)].stick_rules.empty()) [[unlikely]] {
         rules::Txn t;
-        t.cfg = &cfg_;
-        t.src = s->peer.ss_family != AF_UNSPEC ? &s->peer : nullptr;
-        t.dst_port = s->dst_port;
         sockaddr_storage dst;
-        if (s->pp && s->pp->has_dst) {
-            s->pp->dst.get(dst);
-            t.dst = &dst;
-        }
-        t.payload = held_bytes(s);
-        if (s->tls) t.tls = &s->tls->facts();
+        session_txn(s, t, dst);
         s->stick_srv = w_.stick_rules(std::uint32_t(be), t, s->trk);
     }
     connect_server(s, -1);

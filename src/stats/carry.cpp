@@ -59,6 +59,7 @@ requires(Is<V, FrontendValues>&&...) void visit_fields(F&& f, V&... v) {
     f("bin", Kind::Sum, v.bin...);
     f("bout", Kind::Sum, v.bout...);
     f("dcon", Kind::Sum, v.dcon...);
+    f("dses", Kind::Sum, v.dses...);
     f("ereq", Kind::Sum, v.ereq...);
     f("cli_abrt", Kind::Sum, v.cli_abrt...);
     f("maxconn_reached", Kind::Sum, v.maxconn_reached...);

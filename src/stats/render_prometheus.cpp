@@ -69,6 +69,7 @@ constexpr ObjMetric kObjMetrics[] = {
     {st::ttime, "total_time_average_seconds", kGauge, kBe | kSv, kMsToSeconds, "Avg. total time since the worker process started."},
     {st::intercepted, "intercepted_requests_total", kCounter, kFe, kPlain, "Total number of HTTP requests intercepted on the frontend (redirects/stats/services) since the worker process started."},
     {st::dcon, "denied_connections_total", kCounter, kFe, kPlain, "Total number of incoming connections blocked on a listener/frontend since the worker process started."},
+    {st::dses, "denied_sessions_total", kCounter, kFe, kPlain, "Total number of incoming sessions blocked on a listener/frontend since the worker process started."},
     {st::connect, "connection_attempts_total", kCounter, kBe | kSv, kPlain, "Total number of outgoing connection attempts on this backend/server since the worker process started."},
     {st::reuse, "connection_reuses_total", kCounter, kBe | kSv, kPlain, "Total number of reused connection on this backend/server since the worker process started."},
     {st::srv_icur, "idle_connections_current", kGauge, kSv, kPlain, "Current number of idle connections available for reuse on this server."},

@@ -119,6 +119,7 @@ void fill_frontend_row(const Snapshot& snap, std::size_t fe, int shard, StatRow&
     row[st::cli_abrt] = counter(v.cli_abrt);
     row[st::mode] = Field::str(mode_name(cf.http), Origin::Config, Nature::Gauge, Scope::Service);
     row[st::dcon] = counter(v.dcon);
+    row[st::dses] = counter(v.dses);
     // denials exist for every frontend, as in HAProxy (a TCP frontend's dreq counts tcp-request
     // content rejects); the HTTP fields exist for HTTP proxies only (a TCP frontend leaves them empty)
     row[st::dreq] = counter(v.dreq);

@@ -99,6 +99,7 @@ FrontendValues read_values(const FrontendCounters& c) {
     v.bin = c.bin.get();
     v.bout = c.bout.get();
     v.dcon = c.dcon.get();
+    v.dses = c.dses.get();
     v.ereq = c.ereq.get();
     v.cli_abrt = c.cli_abrt.get();
     v.maxconn_reached = c.maxconn_reached.get();
@@ -201,6 +202,7 @@ void merge_into(FrontendValues& a, const FrontendValues& b) {
     a.bin += b.bin;
     a.bout += b.bout;
     a.dcon += b.dcon;
+    a.dses += b.dses;
     a.ereq += b.ereq;
     a.cli_abrt += b.cli_abrt;
     a.maxconn_reached += b.maxconn_reached;

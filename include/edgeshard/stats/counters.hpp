@@ -23,6 +23,7 @@ struct alignas(64) FrontendCounters {
     Counter bin;       // bytes from clients
     Counter bout;      // bytes to clients
     Counter dcon;      // connections refused (no backend, shard at its limit) after accept
+    Counter dses;      // sessions refused by tcp-request session rules
     Counter ereq;      // request errors (client read errors)
     Counter cli_abrt;  // sessions aborted by the client (reset / error)
     Counter maxconn_reached;  // times accepting was paused because a maxconn was reached

@@ -94,7 +94,7 @@ inline constexpr std::size_t pxname = 0, svname = 1, qcur = 2, qmax = 3, scur = 
                              hrsp_1xx = 39, hrsp_2xx = 40, hrsp_3xx = 41, hrsp_4xx = 42, hrsp_5xx = 43,
                              hrsp_other = 44, req_tot = 48, cli_abrt = 49, srv_abrt = 50, qtime = 58,
                              ctime = 59, rtime = 60, ttime = 61, addr = 73, cookie = 74, mode = 75, algo = 76,
-                             intercepted = 80, dcon = 81, connect = 84, reuse = 85, srv_icur = 88,
+                             intercepted = 80, dcon = 81, dses = 82, connect = 84, reuse = 85, srv_icur = 88,
                              idle_conn_cur = 95, uweight = 99;
 }  // namespace st
 

@@ -44,7 +44,7 @@ struct TimeSum {
 
 struct FrontendValues {
     std::int64_t scur = 0, smax = 0;
-    std::uint64_t stot = 0, bin = 0, bout = 0, dcon = 0, ereq = 0, cli_abrt = 0, maxconn_reached = 0;
+    std::uint64_t stot = 0, bin = 0, bout = 0, dcon = 0, dses = 0, ereq = 0, cli_abrt = 0, maxconn_reached = 0;
     std::uint64_t req_tot = 0, hrsp[kHrspClasses] = {}, dreq = 0, dresp = 0, intercepted = 0, log_drops = 0;
 };
 

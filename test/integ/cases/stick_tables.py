@@ -54,7 +54,7 @@ is a pointer: only its form is checked); the data fields are checked by name, va
      is purged to make room).
   J. fe_sess: `tcp-request session track-sc2 src` and `tcp-request session reject if { sc2_conn_cur gt 2 }`:
      2 keep-alive sessions are served, the 3rd is closed without an answer; use=2 conn_cnt=3 conn_cur=2
-     sess_cnt=2 (a rejected session is a connection, not a session) http_req_cnt=2.
+     sess_cnt=2 (a rejected session is a connection, not a session) http_req_cnt=2; `show stat` dses=1.
   I. `-c`: exit 1 (and never "Configuration file is valid") for a track-sc0 naming a missing
      table, a track-sc0 with no table in its proxy, an unknown `store` type, a `stick-table`
      without `type`, `stick on` in a backend without a table; the message names the culprit
@@ -566,6 +566,7 @@ def part_j(es, P):
     expect_table(es, "fe_sess", header("fe_sess", 1024, 1), [
         ("127.0.0.1", 2, 30000, [("conn_cnt", 3), ("conn_cur", 2), ("sess_cnt", 2), ("http_req_cnt", 2)])],
         "J: `show table fe_sess` with 2 sessions open (the rejected one counts a connection, not a session)")
+    check_eq(str(es.stat("fe_sess", "FRONTEND", "dses")), "1", "J: show stat: the frontend's denied sessions (dses)")
     for s in conns:
         s.close()
     wait_entry(es, "fe_sess", "127.0.0.1", lambda e: e.num("conn_cur") == 0, "fe_sess conn_cur=0")
