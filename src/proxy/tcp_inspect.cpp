@@ -59,16 +59,8 @@ void TcpProxy::inspect(Session* s) {
     const auto& fe = cfg_.frontends[s->fe];
     const std::int64_t now = r_.now_ms();
     rules::Txn t;
-    t.cfg = &cfg_;
-    t.src = s->peer.ss_family != AF_UNSPEC ? &s->peer : nullptr;
-    t.dst_port = s->dst_port;
     sockaddr_storage dst;
-    if (s->pp && s->pp->has_dst) [[unlikely]] {
-        s->pp->dst.get(dst);
-        t.dst = &dst;
-    }
-    t.payload = held_bytes(s);
-    if (s->tls) t.tls = &s->tls->facts();
+    session_txn(s, t, dst);
     const auto held = std::uint32_t(t.payload.size());
     t.payload_final = now >= s->inspect_until || held >= hold_cap() || s->side[kClient].has(net::kSideEof);
     rules::StickCtx sc;
@@ -102,18 +94,24 @@ void TcpProxy::inspect(Session* s) {
 void TcpProxy::route(Session* s) {
     const auto& fe = cfg_.frontends[s->fe];
     rules::Txn t;
+    sockaddr_storage dst;
+    session_txn(s, t, dst);
+    t.payload_final = true;
+    assign_backend(s, rules::select_backend(fe, t));
+}
+
+// What the rules of a session read: its addresses, the listener's port, its TLS facts and what it
+// holds of the client's first bytes. `dst` is where the carried destination is copied.
+void TcpProxy::session_txn(const Session* s, rules::Txn& t, sockaddr_storage& dst) const {
     t.cfg = &cfg_;
     t.src = s->peer.ss_family != AF_UNSPEC ? &s->peer : nullptr;
     t.dst_port = s->dst_port;
-    sockaddr_storage dst;
     if (s->pp && s->pp->has_dst) [[unlikely]] {
         s->pp->dst.get(dst);
         t.dst = &dst;
     }
     t.payload = held_bytes(s);
     if (s->tls) t.tls = &s->tls->facts();
-    t.payload_final = true;
-    assign_backend(s, rules::select_backend(fe, t));
 }
 
 // What the rules read: the hold, or the first received buffer itself while it is the only one (a

@@ -344,6 +344,13 @@ Verdict deny(const config::HttpProxy& px, const HttpRule& r, const Txn& t, int d
     return reply(status, error_reply(status, &px, t.fallback), true);
 }
 
+// track-sc*, sc-inc-gpc*, sc-set-gpt0 of http-request and http-response rules (not final)
+void stick_action(const HttpRule& r, const Txn& t) {
+    if (r.action == HttpAction::TrackSc) track(r.track, t, true, true);
+    else if (r.action == HttpAction::ScIncGpc) sc_inc_gpc(r.track.sc, r.status, t);
+    else sc_set_gpt0(r.track.sc, std::uint32_t(r.status), t);
+}
+
 Verdict do_return(const config::HttpProxy& px, const HttpRule& r, Txn& t) {
     if (r.has_reply) {
         const int status = r.reply.status != 0 ? r.reply.status : (r.status != 0 ? r.status : 200);
@@ -401,13 +408,9 @@ Verdict run_request_rules(const config::HttpProxy& px, Txn& t) {
                 // Not evaluated: the configuration refuses replace-header, so it never gets here.
                 break;
             case HttpAction::TrackSc:
-                track(r.track, t, true, true);
-                break;
             case HttpAction::ScIncGpc:
-                sc_inc_gpc(r.track.sc, r.status, t);
-                break;
             case HttpAction::ScSetGpt0:
-                sc_set_gpt0(r.track.sc, std::uint32_t(r.status), t);
+                stick_action(r, t);
                 break;
         }
     }
@@ -432,13 +435,9 @@ Verdict run_response_rules(const config::HttpProxy& px, Txn& t) {
                 if (!header_action(r, t.rsp, t)) return failed(px, t);
                 break;
             case HttpAction::TrackSc:
-                track(r.track, t, true, true);
-                break;
             case HttpAction::ScIncGpc:
-                sc_inc_gpc(r.track.sc, r.status, t);
-                break;
             case HttpAction::ScSetGpt0:
-                sc_set_gpt0(r.track.sc, std::uint32_t(r.status), t);
+                stick_action(r, t);
                 break;
             case HttpAction::Auth:
             case HttpAction::SetPath:

@@ -463,29 +463,12 @@ void Store::count_session(Refs& r, std::int64_t now) {
     }
 }
 
-void Store::count_http_req(Refs& r, std::int64_t now) {
+// One event on every counter tracked: its count and its rate.
+void Store::count_event(Refs& r, StickData cnt, StickData rate, std::int64_t now) {
     each_counter(r, [&](Tracked& t) {
         Table& tb = tables_[std::size_t(t.table)];
-        tb.add(t.e, StickData::HttpReqCnt, now, 1);
-        tb.add(t.e, StickData::HttpReqRate, now, 1);
-        tb.touch(t.e, now);
-    });
-}
-
-void Store::count_http_err(Refs& r, std::int64_t now) {
-    each_counter(r, [&](Tracked& t) {
-        Table& tb = tables_[std::size_t(t.table)];
-        tb.add(t.e, StickData::HttpErrCnt, now, 1);
-        tb.add(t.e, StickData::HttpErrRate, now, 1);
-        tb.touch(t.e, now);
-    });
-}
-
-void Store::count_http_fail(Refs& r, std::int64_t now) {
-    each_counter(r, [&](Tracked& t) {
-        Table& tb = tables_[std::size_t(t.table)];
-        tb.add(t.e, StickData::HttpFailCnt, now, 1);
-        tb.add(t.e, StickData::HttpFailRate, now, 1);
+        tb.add(t.e, cnt, now, 1);
+        tb.add(t.e, rate, now, 1);
         tb.touch(t.e, now);
     });
 }

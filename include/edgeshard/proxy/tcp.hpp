@@ -16,6 +16,7 @@
 #include "edgeshard/core/intrusive_list.hpp"
 #include "edgeshard/net/buf_ring.hpp"
 #include "edgeshard/net/conn_side.hpp"
+#include "edgeshard/rules/rules.hpp"
 #include "edgeshard/pool/pool.hpp"
 #include "edgeshard/proxy/lb.hpp"
 #include "edgeshard/proxy/shard_ctx.hpp"
@@ -66,6 +67,7 @@ private:
     void on_held_sent(Session* s, int res);
     std::uint32_t hold_cap() const;
     std::string_view held_bytes(const Session* s) const;
+    void session_txn(const Session* s, rules::Txn& t, sockaddr_storage& dst) const;
     void tcp_log(Session* s);
 
     // TLS binds (tcp_tls.cpp): the handshake, records in and out, kernel TLS

@@ -198,9 +198,11 @@ public:
     // stream_inc_http_req_ctr, ...). A stream-level counter wins over the session one of its number.
     void track(Refs& r, bool stream, std::uint8_t sc, int table, Entry* e, bool backend, std::int64_t now);
     void count_session(Refs& r, std::int64_t now);
-    void count_http_req(Refs& r, std::int64_t now);
-    void count_http_err(Refs& r, std::int64_t now);
-    void count_http_fail(Refs& r, std::int64_t now);
+    void count_http_req(Refs& r, std::int64_t now) { count_event(r, StickData::HttpReqCnt, StickData::HttpReqRate, now); }
+    void count_http_err(Refs& r, std::int64_t now) { count_event(r, StickData::HttpErrCnt, StickData::HttpErrRate, now); }
+    void count_http_fail(Refs& r, std::int64_t now) {
+        count_event(r, StickData::HttpFailCnt, StickData::HttpFailRate, now);
+    }
     void count_bytes(Refs& r, std::uint64_t in, std::uint64_t out, std::int64_t now);
     // The entry counter `sc` reads (stream first, then session), or null.
     Tracked* tracked(Refs* r, std::uint8_t sc);
@@ -219,6 +221,7 @@ public:
     void expire(std::int64_t now);
 
 private:
+    void count_event(Refs& r, StickData cnt, StickData rate, std::int64_t now);
     void commit_store_slow(Refs& r, std::uint32_t server_id, std::uint32_t server_key, std::int64_t now);
     void drop_store_slow(Refs& r, std::int64_t now);
     std::vector<Table> tables_;
