@@ -1,0 +1,42 @@
+// PCRE2 behind core::Regex (see regex.hpp).
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "edgeshard/core/regex.hpp"
+
+#include <pcre2.h>
+
+namespace es::core {
+
+namespace {
+
+// One match data per thread, sized for the whole match only (no captures are read).
+pcre2_match_data* thread_match_data() {
+    thread_local std::unique_ptr<pcre2_match_data, void (*)(pcre2_match_data*)> md(
+        pcre2_match_data_create(1, nullptr), pcre2_match_data_free);
+    return md.get();
+}
+
+}  // namespace
+
+std::string Regex::compile(std::string_view pattern, bool icase) {
+    int err = 0;
+    PCRE2_SIZE off = 0;
+    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                                     icase ? PCRE2_CASELESS : 0, &err, &off, nullptr);
+    if (code == nullptr) {
+        PCRE2_UCHAR buf[256];
+        pcre2_get_error_message(err, buf, sizeof(buf));
+        return std::string(reinterpret_cast<const char*>(buf)) + " at offset " + std::to_string(off);
+    }
+    (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // best effort: the interpreter matches the same
+    code_ = std::shared_ptr<void>(code, [](void* c) { pcre2_code_free(static_cast<pcre2_code*>(c)); });
+    return {};
+}
+
+bool Regex::search(std::string_view subject) const {
+    if (!code_) return false;
+    const int rc = pcre2_match(static_cast<const pcre2_code*>(code_.get()), reinterpret_cast<PCRE2_SPTR>(subject.data()),
+                               subject.size(), 0, 0, thread_match_data(), nullptr);
+    return rc >= 0;
+}
+
+}  // namespace es::core
