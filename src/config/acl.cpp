@@ -37,6 +37,9 @@ constexpr FetchDef kFetches[] = {
     {"url_end", "url", Match::End, false},
     {"url_sub", "url", Match::Sub, false},
     {"url_dir", "url", Match::Dir, false},
+    {"path_reg", "path", Match::Reg, false},
+    {"url_reg", "url", Match::Reg, false},
+    {"hdr_reg", "hdr", Match::Reg, true},
     {"hdr", "hdr", Match::Str, true},
     {"req.hdr", "hdr", Match::Str, true},
     {"hdr_beg", "hdr", Match::Beg, true},
@@ -109,18 +112,15 @@ std::string dn_arg(const Line& line, const std::string& what, const std::string&
 }
 
 // HAProxy fetches this version does not evaluate: refused with that reason rather than "unknown".
-constexpr std::string_view kFetchesRefused[] = {"path_reg",
-                                                "path_dom",
+constexpr std::string_view kFetchesRefused[] = {"path_dom",
                                                 "path_len",
                                                 "path_end_reg",
-                                                "url_reg",
                                                 "url_dom",
                                                 "url_len",
                                                 "url_param",
                                                 "urlp",
                                                 "url_ip",
                                                 "url_port",
-                                                "hdr_reg",
                                                 "hdr_dom",
                                                 "hdr_cnt",
                                                 "hdr_val",
@@ -211,9 +211,9 @@ std::vector<std::string_view> fetch_names() {
 }
 
 std::string supported_fetches() {
-    return "path, path_beg, path_end, path_sub, path_dir, url, url_beg, url_end, url_sub, url_dir, "
-           "hdr(<name>), "
-           "hdr_beg, hdr_end, hdr_sub, hdr_dir, method, src, req.ver, http_auth(<userlist>), always_true, "
+    return "path, path_beg, path_end, path_sub, path_dir, path_reg, url, url_beg, url_end, url_sub, url_dir, "
+           "url_reg, hdr(<name>), "
+           "hdr_beg, hdr_end, hdr_sub, hdr_dir, hdr_reg, method, src, req.ver, http_auth(<userlist>), always_true, "
            "always_false, ssl_fc, ssl_fc_sni, ssl_fc_protocol, ssl_fc_cipher, ssl_fc_alpn, ssl_fc_has_crt, ssl_c_used, "
            "ssl_c_verify, ssl_c_err, ssl_c_ca_err, ssl_c_s_dn([<entry>[,<occ>]]), ssl_c_i_dn([<entry>[,<occ>]]), "
            "ssl_c_serial, ssl_c_sha1, ssl_c_notbefore, ssl_c_notafter; in mode tcp also req.ssl_sni, "
@@ -347,9 +347,7 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
     if (def == nullptr) {
         if (std::find(std::begin(kFetchesRefused), std::end(kFetchesRefused), fname) !=
             std::end(kFetchesRefused)) {
-            const bool regex = fname.find("_reg") != std::string::npos;
             fail(line.at, what + ": sample fetch " + squote(fname) + " is not supported in this version" +
-                              (regex ? " (regular expressions are not supported)" : "") +
                               " (supported: " + supported_fetches() + ")");
         }
         fail(line.at, what + ": unknown sample fetch " + squote(fname) + did_you_mean(fname, fetch_names()) +
@@ -399,7 +397,7 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
             if (i + 1 >= last) fail(line.at, what + ": '-m' expects a matching method");
             const std::string& m = line.words[++i];
             static const std::vector<std::string_view> kMethods = {"str", "beg",   "end",  "sub", "dir", "dom",
-                                                                   "found", "ip", "bool", "int", "bin"};
+                                                                   "found", "ip", "bool", "int", "bin", "reg"};
             if (m == "str")
                 acl.match = Match::Str;
             else if (m == "beg")
@@ -422,9 +420,11 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
                 acl.match = Match::Ip;
             else if (m == "bool")
                 acl.match = Match::Bool;
-            else if (m == "reg" || m == "len")
+            else if (m == "reg")
+                acl.match = Match::Reg;
+            else if (m == "len")
                 fail(line.at, what + ": matching method '-m " + m + "' is not supported in this version " +
-                                  "(supported: str, beg, end, sub, dir, dom, found, ip, bool, int, bin)");
+                                  "(supported: str, beg, end, sub, dir, dom, reg, found, ip, bool, int, bin)");
             else
                 fail(line.at, what + ": unknown matching method " + squote(m) + did_you_mean(m, kMethods));
             explicit_match = true;
@@ -489,6 +489,14 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
         acl.off = static_cast<std::uint32_t>(*off);
         acl.len = static_cast<std::uint32_t>(*len);
         acl.arg = arg;
+    }
+    if (acl.match == Match::Reg) {
+        for (const std::string& p : acl.patterns) {
+            core::Regex re;
+            const std::string err = re.compile(p, acl.icase);
+            if (!err.empty()) fail(line.at, what + ": invalid regular expression " + squote(p) + ": " + err);
+            acl.regexes.push_back(std::move(re));
+        }
     }
     if (acl.match == Match::Int) parse_int_patterns(line, what, acl);
     if (acl.match == Match::Bin) parse_bin_patterns(line, what, acl);

@@ -184,6 +184,10 @@ bool match_value(const Acl& acl, std::string_view v) {
             if (v.find('/') != std::string_view::npos || !parse_net(v, n)) return false;
             return ip_match_any(n.addr, acl);
         }
+        case Match::Reg:
+            for (const core::Regex& re : acl.regexes)
+                if (re.search(v)) return true;
+            return false;
         default:
             break;
     }

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "edgeshard/core/regex.hpp"
 #include "edgeshard/tls/options.hpp"
 
 namespace es::config {
@@ -105,7 +106,7 @@ struct Acl {
                         // "req.ver"
     std::string arg;    // header name for hdr(), userlist for http_auth(), "<entry>,<occ>" for ssl_c_s_dn()
     std::string fetch_written;  // as written ("path_beg", "req.hdr", "METH_GET"): for checks and messages
-    enum class Match : std::uint8_t { Str, Beg, End, Sub, Dir, Dom, Found, Ip, Bool, Int, Bin } match = Match::Str;
+    enum class Match : std::uint8_t { Str, Beg, End, Sub, Dir, Dom, Found, Ip, Bool, Int, Bin, Reg } match = Match::Str;
     bool icase = false;                 // -i
     std::vector<std::string> patterns;  // for Ip: "10.0.0.0/8", "127.0.0.1", "::1/128"; for Bin: hex digits
     // Int: each pattern as an inclusive range, parsed once ("1", "1:3", ":3", "gt 0", and for
@@ -114,6 +115,8 @@ struct Acl {
         std::int64_t lo, hi;
     };
     std::vector<IntRange> ranges;
+    // Reg: each pattern compiled (PCRE2, with -i caseless), in the order of `patterns`
+    std::vector<core::Regex> regexes;
     // req.payload(<offset>,<length>): the window (length 0: from the offset to the end of what is held)
     std::uint32_t off = 0, len = 0;
     // sc_* / sc<N>_* / src_* fetches (fetch "stick"): the counter (-1: src_*, the client address

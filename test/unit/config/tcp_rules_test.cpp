@@ -176,7 +176,7 @@ TEST_CASE("tcp-request: errors name the file and line") {
     expect_error(in_fe("    acl x req.payload 16\n"), kLine, {"'req.payload' needs an argument", "(0,3)"});
     expect_error(in_fe("    acl x req.payload(1) 16\n"), kLine, {"expects '(<offset>,<length>)'"});
     expect_error(in_fe("    acl x req.payload(0,99999) 16\n"), kLine, {"expects '(<offset>,<length>)'"});
-    expect_error(in_fe("    acl x req.ssl_sni -m reg a.*\n"), kLine, {"'-m reg' is not supported"});
+    expect_error(in_fe("    acl x req.ssl_sni -m reg a.*(\n"), kLine, {"invalid regular expression"});
     // the L4 fetches in a mode http proxy
     expect_error(kTail +
                      "frontend h\n    mode http\n    bind 127.0.0.1:20001\n    acl x req.ssl_sni a\n"
