@@ -38,6 +38,9 @@ constexpr FetchDef kFetches[] = {
     {"url_sub", "url", Match::Sub, false},
     {"url_dir", "url", Match::Dir, false},
     {"path_reg", "path", Match::Reg, false},
+    {"path_len", "path", Match::Len, false},
+    {"url_len", "url", Match::Len, false},
+    {"hdr_len", "hdr", Match::Len, true},
     {"url_reg", "url", Match::Reg, false},
     {"hdr_reg", "hdr", Match::Reg, true},
     {"hdr", "hdr", Match::Str, true},
@@ -113,10 +116,8 @@ std::string dn_arg(const Line& line, const std::string& what, const std::string&
 
 // HAProxy fetches this version does not evaluate: refused with that reason rather than "unknown".
 constexpr std::string_view kFetchesRefused[] = {"path_dom",
-                                                "path_len",
                                                 "path_end_reg",
                                                 "url_dom",
-                                                "url_len",
                                                 "url_param",
                                                 "urlp",
                                                 "url_ip",
@@ -125,7 +126,6 @@ constexpr std::string_view kFetchesRefused[] = {"path_dom",
                                                 "hdr_cnt",
                                                 "hdr_val",
                                                 "hdr_ip",
-                                                "hdr_len",
                                                 "req.hdr_cnt",
                                                 "req.fhdr",
                                                 "req.hdrs",
@@ -136,6 +136,7 @@ constexpr std::string_view kFetchesRefused[] = {"path_dom",
                                                 "base_dir",
                                                 "base_dom",
                                                 "base_reg",
+                                                "base_len",
                                                 "base32",
                                                 "query",
                                                 "cook",
@@ -211,9 +212,9 @@ std::vector<std::string_view> fetch_names() {
 }
 
 std::string supported_fetches() {
-    return "path, path_beg, path_end, path_sub, path_dir, path_reg, url, url_beg, url_end, url_sub, url_dir, "
-           "url_reg, hdr(<name>), "
-           "hdr_beg, hdr_end, hdr_sub, hdr_dir, hdr_reg, method, src, req.ver, http_auth(<userlist>), always_true, "
+    return "path, path_beg, path_end, path_sub, path_dir, path_reg, path_len, url, url_beg, url_end, url_sub, "
+           "url_dir, url_reg, url_len, hdr(<name>), "
+           "hdr_beg, hdr_end, hdr_sub, hdr_dir, hdr_reg, hdr_len, method, src, req.ver, http_auth(<userlist>), always_true, "
            "always_false, ssl_fc, ssl_fc_sni, ssl_fc_protocol, ssl_fc_cipher, ssl_fc_alpn, ssl_fc_has_crt, ssl_c_used, "
            "ssl_c_verify, ssl_c_err, ssl_c_ca_err, ssl_c_s_dn([<entry>[,<occ>]]), ssl_c_i_dn([<entry>[,<occ>]]), "
            "ssl_c_serial, ssl_c_sha1, ssl_c_notbefore, ssl_c_notafter; in mode tcp also req.ssl_sni, "
@@ -397,7 +398,7 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
             if (i + 1 >= last) fail(line.at, what + ": '-m' expects a matching method");
             const std::string& m = line.words[++i];
             static const std::vector<std::string_view> kMethods = {"str", "beg",   "end",  "sub", "dir", "dom",
-                                                                   "found", "ip", "bool", "int", "bin", "reg"};
+                                                                   "found", "ip", "bool", "int", "bin", "reg", "len"};
             if (m == "str")
                 acl.match = Match::Str;
             else if (m == "beg")
@@ -423,8 +424,7 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
             else if (m == "reg")
                 acl.match = Match::Reg;
             else if (m == "len")
-                fail(line.at, what + ": matching method '-m " + m + "' is not supported in this version " +
-                                  "(supported: str, beg, end, sub, dir, dom, reg, found, ip, bool, int, bin)");
+                acl.match = Match::Len;
             else
                 fail(line.at, what + ": unknown matching method " + squote(m) + did_you_mean(m, kMethods));
             explicit_match = true;
@@ -498,7 +498,7 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
             acl.regexes.push_back(std::move(re));
         }
     }
-    if (acl.match == Match::Int) parse_int_patterns(line, what, acl);
+    if (acl.match == Match::Int || acl.match == Match::Len) parse_int_patterns(line, what, acl);
     if (acl.match == Match::Bin) parse_bin_patterns(line, what, acl);
     if (acl.match == Match::Ip) {
         for (auto& p : acl.patterns) {

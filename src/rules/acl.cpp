@@ -172,6 +172,8 @@ bool ip_match_any(const unsigned char addr[16], const Acl& acl) {
     return false;
 }
 
+bool match_int(const Acl& acl, std::int64_t v);  // below
+
 // One string sample against the ACL's patterns.
 bool match_value(const Acl& acl, std::string_view v) {
     switch (acl.match) {
@@ -188,6 +190,8 @@ bool match_value(const Acl& acl, std::string_view v) {
             for (const core::Regex& re : acl.regexes)
                 if (re.search(v)) return true;
             return false;
+        case Match::Len:
+            return match_int(acl, std::int64_t(v.size()));
         default:
             break;
     }
@@ -263,8 +267,6 @@ bool match_http_auth(const Acl& acl, const Txn& t) {
     }
     return false;
 }
-
-bool match_int(const Acl& acl, std::int64_t v);  // below
 
 // ssl_c_* and ssl_fc_has_crt. On a TLS connection of a bind that does not verify clients the
 // booleans are false, the integers 0 (nothing was verified) and the strings absent; in clear,

@@ -106,10 +106,10 @@ struct Acl {
                         // "req.ver"
     std::string arg;    // header name for hdr(), userlist for http_auth(), "<entry>,<occ>" for ssl_c_s_dn()
     std::string fetch_written;  // as written ("path_beg", "req.hdr", "METH_GET"): for checks and messages
-    enum class Match : std::uint8_t { Str, Beg, End, Sub, Dir, Dom, Found, Ip, Bool, Int, Bin, Reg } match = Match::Str;
+    enum class Match : std::uint8_t { Str, Beg, End, Sub, Dir, Dom, Found, Ip, Bool, Int, Bin, Reg, Len } match = Match::Str;
     bool icase = false;                 // -i
     std::vector<std::string> patterns;  // for Ip: "10.0.0.0/8", "127.0.0.1", "::1/128"; for Bin: hex digits
-    // Int: each pattern as an inclusive range, parsed once ("1", "1:3", ":3", "gt 0", and for
+    // Int and Len (the sample's length): each pattern as an inclusive range, parsed once ("1", "1:3", ":3", "gt 0", and for
     // req.ssl_ver the dotted "3.1" = 3 * 65536 + 1); `patterns` keeps the text for messages.
     struct IntRange {
         std::int64_t lo, hi;

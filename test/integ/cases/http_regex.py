@@ -10,6 +10,8 @@ Origins: api, img, ex, lst, def (each answers with X-Origin: its name).
   4. `acl bot hdr(user-agent) -m reg -i bot` with `http-request deny`: User-Agent GoogleBot/2.1 -> 403.
   5. `acl rw method -m reg ^(PUT|DELETE)$` with `http-request deny`: DELETE -> 403, GET -> def.
   6. `acl lst hdr_reg(x-list) ^b+$`: `X-List: a, bbb` -> lst (the second element), `X-List: abbb` -> def.
+  8. `acl long path_len gt 20` (deny 410), `acl shortq url -m len 3` (deny 400): /+20 a -> 410,
+     /+19 a -> def, /ab -> 400, /abcd -> def.
   7. `-c`: an invalid pattern (`path_reg ^/a(`) is refused, the message names the line.
 """
 import os
@@ -37,6 +39,10 @@ def main(h):
         acl bot hdr(user-agent) -m reg -i bot
         acl rw method -m reg ^(PUT|DELETE)$
         acl lst hdr_reg(x-list) ^b+$
+        acl long path_len gt 20
+        acl shortq url -m len 3
+        http-request deny deny_status 410 if long
+        http-request deny deny_status 400 if shortq
         http-request deny if bot
         http-request deny if rw
         use_backend be_api if api
@@ -66,7 +72,11 @@ def main(h):
     check_eq(where("/x"), "def", "5: GET")
     check_eq(where("/", headers=[("X-List", "a, bbb")]), "lst", "6: hdr_reg tries each value")
     check_eq(where("/", headers=[("X-List", "abbb")]), "def", "6: one value that does not match")
-    log("1-6: path_reg, url_reg, hdr_reg -i, -m reg -i, method -m reg, each header value")
+    check_eq(where("/" + "a" * 20), 410, "8: path_len gt 20 on a 21-byte path")
+    check_eq(where("/" + "a" * 19), "def", "8: a 20-byte path")
+    check_eq(where("/ab"), 400, "8: url -m len 3")
+    check_eq(where("/abcd"), "def", "8: a 5-byte url")
+    log("1-6, 8: path_reg, url_reg, hdr_reg -i, -m reg -i, method -m reg, each header value, path_len, -m len")
 
     bad = h.write("bad.cfg", eslib.http_defaults() + eslib.section("frontend fe", f"""
         bind {L}:{eslib.free_port()}

@@ -143,12 +143,13 @@ TEST_CASE("acl: errors") {
     fe_error("    acl x path_bge /a\n", kLine,
              {"ACL 'x': unknown sample fetch 'path_bge'", "did you mean 'path_beg'?"});
     fe_error("    acl x path_reg ^/a(\n", kLine, {"ACL 'x': invalid regular expression '^/a('", "missing closing parenthesis"});
-    fe_error("    acl x path_len 3\n", kLine, {"sample fetch 'path_len' is not supported"});
+    fe_error("    acl x path_len 3x\n", kLine, {"invalid integer pattern '3x'"});
+    fe_error("    acl x base_len 3\n", kLine, {"sample fetch 'base_len' is not supported"});
     fe_error("    acl x src 10.0.0.0/33\n", kLine, {"'10.0.0.0/33' is not an IPv4/IPv6 address"});
     fe_error("    acl x src www.example.com\n", kLine, {"'www.example.com' is not an IPv4/IPv6 address"});
     fe_error("    acl x src 10.0.0.0/255.0.255.0\n", kLine, {"is not an IPv4/IPv6 address"});
     fe_error("    acl x src -m str 10.0.0.1\n", kLine, {"'src' supports '-m ip'"});
-    fe_error("    acl x path -m len 3\n", kLine, {"'-m len' is not supported"});
+    fe_error("    acl x path -m lenn 3\n", kLine, {"unknown matching method 'lenn'"});
     fe_error("    acl x path -m begg /a\n", kLine, {"unknown matching method 'begg'", "did you mean 'beg'?"});
     fe_error("    acl x path -m ip 10.0.0.1\n", kLine, {"'-m ip' applies to addresses"});
     fe_error("    acl x path -z /a\n", kLine, {"unknown flag '-z'", "'--'"});
