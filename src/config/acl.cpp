@@ -37,6 +37,7 @@ constexpr FetchDef kFetches[] = {
     {"url_end", "url", Match::End, false},
     {"url_sub", "url", Match::Sub, false},
     {"url_dir", "url", Match::Dir, false},
+    {"var", "var", Match::Str, true},
     {"path_reg", "path", Match::Reg, false},
     {"path_len", "path", Match::Len, false},
     {"url_len", "url", Match::Len, false},
@@ -156,7 +157,6 @@ constexpr std::string_view kFetchesRefused[] = {"path_dom",
                                                 "nbsrv",
                                                 "be_id",
                                                 "fe_id",
-                                                "var",
                                                 "req.proto_http",
                                                 "req_proto_http",
                                                 "capture.req.hdr",
@@ -213,7 +213,7 @@ std::vector<std::string_view> fetch_names() {
 
 std::string supported_fetches() {
     return "path, path_beg, path_end, path_sub, path_dir, path_reg, path_len, url, url_beg, url_end, url_sub, "
-           "url_dir, url_reg, url_len, hdr(<name>), "
+           "url_dir, url_reg, url_len, var(<scope>.<name>), hdr(<name>), "
            "hdr_beg, hdr_end, hdr_sub, hdr_dir, hdr_reg, hdr_len, method, src, req.ver, http_auth(<userlist>), always_true, "
            "always_false, ssl_fc, ssl_fc_sni, ssl_fc_protocol, ssl_fc_cipher, ssl_fc_alpn, ssl_fc_has_crt, ssl_c_used, "
            "ssl_c_verify, ssl_c_err, ssl_c_ca_err, ssl_c_s_dn([<entry>[,<occ>]]), ssl_c_i_dn([<entry>[,<occ>]]), "
@@ -378,6 +378,10 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
     } else if (acl.fetch == "http_auth") {
         acl.arg = arg;
         st.userlist_refs.emplace_back(arg, line.at);
+    } else if (acl.fetch == "var") {
+        bool sess = false;
+        if (const std::string why = var_name_problem(arg, sess); !why.empty()) fail(line.at, what + ": " + why);
+        acl.arg = arg;
     }
 
     bool explicit_match = false;
@@ -465,7 +469,7 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
         if (acl.match != Match::Int && acl.match != Match::Found)
             fail(line.at, what + ": " + squote(fname) + " is an integer: only '-m int' (the default) and '-m found' "
                                                       "apply in this version");
-    } else if (acl.match == Match::Int) {
+    } else if (acl.match == Match::Int && acl.fetch != "var") {
         fail(line.at, what + ": '-m int' applies to integer fetches only in this version (req.ssl_hello_type, "
                              "req.ssl_ver, req.len, src_port, dst_port, ssl_c_verify, ssl_c_err, ssl_c_ca_err)");
     } else if (acl.match == Match::Bin && acl.fetch != "req.payload") {

@@ -45,6 +45,14 @@ bool parse_stick_fetch(const Line& line, const std::string& what, const std::str
 // table names of rules and fetches, once every section is read
 void resolve_stick(ParseState& st);
 
+// ---- variables (vars.cpp) -------------------------------------------------------------------------------
+
+// "<scope>.<name>": empty when valid (`sess` set for the connection's scope), else why not
+std::string var_name_problem(std::string_view n, bool& sess);
+// set-var(<var>) <expr> | unset-var(<var>) at words[i] (before `end`): the index after it
+std::size_t parse_var_action(ParseState& st, const Line& line, std::size_t i, std::size_t end, const std::string& kw,
+                             VarSet& v, bool& unset, bool response);
+
 // ---- error replies (replies.cpp) ------------------------------------------------------------------------
 
 void kw_errorfile(ParseState& st, ProxyDraft& px, const Line& line);

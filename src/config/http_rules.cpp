@@ -256,6 +256,11 @@ void parse_rule(ParseState& st, ProxyDraft& px, const Line& line, bool response)
                  "unexpected argument " + squote(line.words[3]) + " after 'http-request use-service'");
         r.action = HttpAction::UseService;
         r.name = line.words[2];
+    } else if (act.rfind("set-var(", 0) == 0 || act.rfind("unset-var(", 0) == 0) {
+        bool unset = false;
+        const std::size_t at = parse_var_action(st, line, 1, end, kw, r.var, unset, response);
+        if (at < end) fail(line.at, "unexpected " + squote(line.words[at]) + " after " + squote(kw + " " + act));
+        r.action = unset ? HttpAction::UnsetVar : HttpAction::SetVar;
     } else if (act.rfind("track-sc", 0) == 0) {
         r.action = HttpAction::TrackSc;
         const std::size_t at = parse_track(line, 1, end, kw, r.track);

@@ -645,6 +645,13 @@ void kw_tcp_request(ParseState& st, ProxyDraft& px, const Line& line) {
         if (l4 != "layer4") fail(line.at, "'expect-proxy' expects 'layer4', got " + squote(l4));
         rule.action = TcpAction::ExpectProxy;
         line_off = 4;
+    } else if (act.rfind("set-var(", 0) == 0 || act.rfind("unset-var(", 0) == 0) {
+        if (sub == "connection")
+            fail(line.at, squote(kw + " " + act) + ": variables are not kept before the session starts in this "
+                                                    "version: use 'tcp-request session " + act + "'");
+        bool unset = false;
+        line_off = parse_var_action(st, line, 2, condition_start(line, 3), kw, rule.var, unset, false);
+        rule.action = unset ? TcpAction::UnsetVar : TcpAction::SetVar;
     } else if (act.rfind("track-sc", 0) == 0) {
         rule.action = TcpAction::TrackSc;
         line_off = parse_track(line, 2, condition_start(line, 3), kw, rule.track);

@@ -5,6 +5,7 @@
 
 #include "edgeshard/http/parser.hpp"
 #include "http_internal.hpp"
+#include "http_keywords.hpp"
 
 namespace es::config::detail {
 
@@ -14,11 +15,11 @@ std::string supported_in(FmtUse use) {
     switch (use) {
         case FmtUse::Request:
             return "%[src], %[src_port], %[dst], %[dst_port], %[path], %[url], %[query], %[method], "
-                   "%[hdr(<name>)], %[req.hdr(<name>)], the client certificate's %[ssl_c_*] (see 'acl'), %ci, %cp, "
-                   "%fi, %fp, and %% for a literal '%'";
+                   "%[hdr(<name>)], %[req.hdr(<name>)], %[var(<scope>.<name>)], the client certificate's %[ssl_c_*] "
+                   "(see 'acl'), %ci, %cp, %fi, %fp, and %% for a literal '%'";
         case FmtUse::Response:
             return "%[src], %[src_port], %[dst], %[dst_port], %[hdr(<name>)] and %[res.hdr(<name>)] (the "
-                   "response's headers), %ci, %cp, %fi, %fp, and %% for a literal '%'";
+                   "response's headers), %[var(<scope>.<name>)], %ci, %cp, %fi, %fp, and %% for a literal '%'";
         case FmtUse::Reply:
             break;
     }
@@ -63,6 +64,11 @@ std::string sample_problem(std::string_view expr, FmtUse use) {
             return "converters (" + squote(expr.substr(conv)) + ") are not supported in this version";
     }
     if (expr == "src" || expr == "src_port" || expr == "dst" || expr == "dst_port") return {};
+    if (expr.starts_with("var(")) {
+        if (expr.back() != ')') return "missing ')' in " + squote(expr);
+        bool sess = false;
+        return var_name_problem(expr.substr(4, expr.size() - 5), sess);
+    }
     if (expr == "path" || expr == "url" || expr == "query" || expr == "method") {
         if (use == FmtUse::Request) return {};
         return squote(expr) + " needs the request, which 'http-response' rules do not see in this version";

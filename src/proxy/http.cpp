@@ -265,6 +265,7 @@ void H1Proxy::http_end_of_turn() {
         }
         w_.pp_free(s->pp);
         if (s->trk) [[unlikely]] w_.stick_end(s->trk, 0, 0);
+        if (s->vars) [[unlikely]] w_.vars_end(s->vars);
         hsessions_.destroy(s);
     }
     hreleased_.clear();

@@ -456,6 +456,8 @@ void H1Proxy::h_start_request(H1Conn* s, http::RequestHead& req, const char* bas
     t.edits = &edits_;
     rules::StickCtx sc;
     t.stick = w_.stick_ctx(sc, &s->trk, false);
+    rules::VarCtx vc;
+    t.vars = w_.var_ctx(vc, &s->vars);
     if (s->nreq == 1 && !cfg_.frontends[s->fe].tcp_sess_rules.empty()) [[unlikely]] {
         // tcp-request session: once, before the first request (the handshake is done by now)
         const auto& fe = cfg_.frontends[s->fe];

@@ -152,6 +152,8 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
     bool denied = false;
     rules::StickCtx sc;
     t.stick = w_.stick_ctx(sc, &s->trk, true);
+    rules::VarCtx vc;
+    t.vars = w_.var_ctx(vc, &s->vars);
     if (t.stick && !interim) [[unlikely]] {
         sc.status = rsp.status;
         // HAProxy: a 4xx from the server is the client's error, a 5xx (but 501 and 505) a failure
@@ -339,6 +341,7 @@ void H1Proxy::h_request_done(H1Conn* s, bool local) {
     h_log(s);
     s->bytes_in = 0;  // (what came since this exchange's log line; the log cleared it if it logs)
     if (s->trk) [[unlikely]] h_stick_done(s, st, local, bytes_in);
+    if (s->vars) [[unlikely]] s->vars->end_exchange();
     h_drop_notes(s);
     h_send_client(s);
     s->st->server = -1;

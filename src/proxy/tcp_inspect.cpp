@@ -60,7 +60,8 @@ void TcpProxy::inspect(Session* s) {
     const std::int64_t now = r_.now_ms();
     rules::Txn t;
     sockaddr_storage dst;
-    session_txn(s, t, dst);
+    rules::VarCtx vc;
+    session_txn(s, t, dst, vc);
     const auto held = std::uint32_t(t.payload.size());
     t.payload_final = now >= s->inspect_until || held >= hold_cap() || s->side[kClient].has(net::kSideEof);
     rules::StickCtx sc;
@@ -95,14 +96,16 @@ void TcpProxy::route(Session* s) {
     const auto& fe = cfg_.frontends[s->fe];
     rules::Txn t;
     sockaddr_storage dst;
-    session_txn(s, t, dst);
+    rules::VarCtx vc;
+    session_txn(s, t, dst, vc);
     t.payload_final = true;
     assign_backend(s, rules::select_backend(fe, t));
 }
 
 // What the rules of a session read: its addresses, the listener's port, its TLS facts and what it
-// holds of the client's first bytes. `dst` is where the carried destination is copied.
-void TcpProxy::session_txn(const Session* s, rules::Txn& t, sockaddr_storage& dst) const {
+// holds of the client's first bytes, its variables. `dst` is where the carried destination is
+// copied; `vc` must live as long as `t`.
+void TcpProxy::session_txn(Session* s, rules::Txn& t, sockaddr_storage& dst, rules::VarCtx& vc) {
     t.cfg = &cfg_;
     t.src = s->peer.ss_family != AF_UNSPEC ? &s->peer : nullptr;
     t.dst_port = s->dst_port;
@@ -112,6 +115,11 @@ void TcpProxy::session_txn(const Session* s, rules::Txn& t, sockaddr_storage& ds
     }
     t.payload = held_bytes(s);
     if (s->tls) t.tls = &s->tls->facts();
+    t.vars = w_.var_ctx(vc, &s->vars);
+    if (t.vars) [[unlikely]] {
+        arena_.reset();
+        t.arena = &arena_;
+    }
 }
 
 // What the rules read: the hold, or the first received buffer itself while it is the only one (a

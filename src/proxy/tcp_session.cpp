@@ -281,7 +281,8 @@ void TcpProxy::route_new(Session* s) {
         // tcp-request session: after the PROXY header and the TLS handshake, before any content
         rules::Txn t;
         sockaddr_storage dst;
-        session_txn(s, t, dst);
+        rules::VarCtx vc;
+        session_txn(s, t, dst, vc);
         rules::StickCtx sc;
         t.stick = w_.stick_ctx(sc, &s->trk, false);
         if (rules::run_tcp_rules(fe.tcp_sess_rules, fe.http.acls, t) == rules::TcpVerdict::Reject) {
@@ -314,7 +315,8 @@ void TcpProxy::assign_backend(Session* s, int be) {
     if (!cfg_.backends[std::size_t(be)].stick_rules.empty()) [[unlikely]] {
         rules::Txn t;
         sockaddr_storage dst;
-        session_txn(s, t, dst);
+        rules::VarCtx vc;
+        session_txn(s, t, dst, vc);
         s->stick_srv = w_.stick_rules(std::uint32_t(be), t, s->trk);
     }
     connect_server(s, -1);
@@ -652,6 +654,7 @@ void TcpProxy::release(Session* s) {
     s->pp_out = nullptr;
     if (s->trk) [[unlikely]]
         w_.stick_end(s->trk, s->dir[kClient].moved, s->dir[kServer].moved);
+    if (s->vars) [[unlikely]] w_.vars_end(s->vars);
     s->released = true;
     s->all_node.unlink();
     --w_.live_;

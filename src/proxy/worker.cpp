@@ -65,6 +65,7 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
     pools_.push_back(&prefaces_.raw());
     pools_.push_back(&pp_infos_.raw());
     if (!stick_.empty()) pools_.push_back(&stick_refs_.raw());
+    if (!cfg_.vars.empty()) pools_.push_back(&vars_.raw());
     h1_->pools(pools_);
     for (const auto& [name, n] : p_.pool_hints)
         for (pool::RawPool* rp : pools_)
@@ -92,9 +93,14 @@ bool Worker::frontend_needs_addr(const config::Config& cfg, std::uint32_t f) {
     using SF = config::SampleExpr::Fetch;
     auto key_src = [](const config::SampleExpr& k) { return k.fetch == SF::Src || k.fetch == SF::SrcPort; };
     // stick tables: a key made of the client's address, or a src_* fetch
+    // a variable set from the client's address
+    auto var_src = [](const config::VarSet& v) { return !v.literal && v.expr.starts_with("src"); };
     auto stick_needs = [&](const config::HttpProxy& px) {
         for (const auto& a : px.acls)
             if (a.fetch == "stick" && a.stick_sc < 0) return true;
+        for (const auto* rules : {&px.request_rules, &px.response_rules})
+            for (const auto& r : *rules)
+                if (r.action == config::HttpAction::SetVar && var_src(r.var)) return true;
         for (const auto& r : px.request_rules)
             if (r.action == config::HttpAction::TrackSc && key_src(r.track.key)) return true;
         for (const auto& r : px.response_rules)
@@ -111,7 +117,9 @@ bool Worker::frontend_needs_addr(const config::Config& cfg, std::uint32_t f) {
     if (frontend_sends_proxy(cfg, f)) return true;  // the header carries the client's address
     for (const auto* rules : {&fe.tcp_conn_rules, &fe.tcp_sess_rules, &fe.tcp_content_rules})
         for (const auto& r : *rules)
-            if (r.action == config::TcpAction::TrackSc && key_src(r.track.key)) return true;
+            if ((r.action == config::TcpAction::TrackSc && key_src(r.track.key)) ||
+                (r.action == config::TcpAction::SetVar && var_src(r.var)))
+                return true;
     const bool stick_be = reaches_backend(cfg, f, [&](const config::Backend& be) {
         for (const auto& r : be.stick_rules)
             if (key_src(r.key)) return true;

@@ -367,6 +367,16 @@ bool eval_acl(const Acl& acl, const Txn& t) {
         if (!stick_fetch(acl, t, v)) return false;
         return acl.match == Match::Bool ? v != 0 : match_int(acl, v);
     }
+    if (f == "var") {
+        std::string_view v;
+        if (!var_value(t, acl.arg, v)) return false;
+        if (acl.match == Match::Int) {
+            std::int64_t n = 0;
+            const auto r = std::from_chars(v.data(), v.data() + v.size(), n);
+            return r.ec == std::errc() && r.ptr == v.data() + v.size() && match_int(acl, n);
+        }
+        return match_value(acl, v);
+    }
     if (f == "always_true") return true;
     if (f == "always_false") return false;
     if (f == "hdr") return match_headers(acl, t);
@@ -456,6 +466,12 @@ TcpVerdict run_tcp_rules(const std::vector<config::TcpRule>& rules, const std::v
                 continue;
             case config::TcpAction::ScSetGpt0:
                 sc_set_gpt0(r.track.sc, std::uint32_t(r.value), t);
+                continue;
+            case config::TcpAction::SetVar:
+                set_var(r.var, t);
+                continue;
+            case config::TcpAction::UnsetVar:
+                unset_var(r.var, t);
                 continue;
             case config::TcpAction::Accept:
                 return TcpVerdict::Accept;

@@ -89,6 +89,11 @@ bool client_cert_sample(const Txn& t, std::string_view expr, ArenaWriter& w) {
 
 bool sample(const Txn& t, std::string_view expr, ArenaWriter& w) {
     auto value_or_missing = [&](std::string_view v) { w.add(v); };
+    if (expr.starts_with("var(") && expr.back() == ')') {
+        std::string_view v;
+        if (var_value(t, expr.substr(4, expr.size() - 5), v)) w.add(v);
+        return true;
+    }
     if (client_cert_sample(t, expr, w)) return true;
     if (expr.starts_with("ssl_fc")) {  // the connection's handshake: nothing in clear (ssl_fc: 0)
         if (expr == "ssl_fc") {
@@ -215,6 +220,18 @@ bool expand(const Txn& t, std::string_view fmt, std::string_view& out) {
     out = w.commit();
     return w.ok();
 }
+
+}  // namespace
+
+bool eval_sample(const Txn& t, std::string_view expr, std::string_view& out) {
+    if (t.arena == nullptr) return false;
+    ArenaWriter w(*t.arena);
+    if (!sample(t, expr, w)) return false;
+    out = w.commit();
+    return w.ok();
+}
+
+namespace {
 
 // A header value must stay one line whatever a sample brought in.
 bool single_line(std::string_view v) {
@@ -412,6 +429,12 @@ Verdict run_request_rules(const config::HttpProxy& px, Txn& t) {
             case HttpAction::ScSetGpt0:
                 stick_action(r, t);
                 break;
+            case HttpAction::SetVar:
+                set_var(r.var, t);
+                break;
+            case HttpAction::UnsetVar:
+                unset_var(r.var, t);
+                break;
         }
     }
     return {};
@@ -438,6 +461,12 @@ Verdict run_response_rules(const config::HttpProxy& px, Txn& t) {
             case HttpAction::ScIncGpc:
             case HttpAction::ScSetGpt0:
                 stick_action(r, t);
+                break;
+            case HttpAction::SetVar:
+                set_var(r.var, t);
+                break;
+            case HttpAction::UnsetVar:
+                unset_var(r.var, t);
                 break;
             case HttpAction::Auth:
             case HttpAction::SetPath:

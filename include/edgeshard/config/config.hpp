@@ -84,6 +84,16 @@ struct SampleExpr {
     std::string text;  // as written, for messages
 };
 
+// set-var(<scope>.<name>) <expr> / unset-var(<scope>.<name>): a variable, interned in Config::vars
+// ("txn.name"); `sess` lives as long as the connection, `txn`, `req` and `res` as one exchange.
+// The expression is a literal (`str(...)`, `int(...)`) or a sample as written in a log-format value.
+struct VarSet {
+    std::uint16_t id = 0;
+    bool sess = false;
+    bool literal = false;
+    std::string expr;  // the literal's text, or the sample expression (rules' sample())
+};
+
 // track-sc<N> <key> [table <t>] (tcp-request connection|content, http-request, http-response)
 struct TrackSpec {
     std::uint8_t sc = 0;
@@ -165,6 +175,8 @@ enum class HttpAction : std::uint8_t {
     ReplaceHeader,  // replace-header <name> <regex> <fmt>: refused by the parser in this version
     UseService,     // use-service prometheus-exporter
     SetPath,        // set-path <fmt>
+    SetVar,         // set-var(<scope>.<name>) <expr>
+    UnsetVar,       // unset-var(<scope>.<name>)
     TrackSc,        // track-sc<N> <key> [table <t>]
     ScIncGpc,       // sc-inc-gpc0(<N>) / sc-inc-gpc1(<N>): `status` = 0|1, `track.sc` = N
     ScSetGpt0,      // sc-set-gpt0(<N>) <int>: `status` = the value
@@ -182,6 +194,7 @@ struct HttpRule {
     Reply reply;
     bool monitor = false;    // made from monitor-uri / monitor fail: neither logged nor counted as denied
     TrackSpec track;         // TrackSc, ScIncGpc, ScSetGpt0
+    VarSet var;              // SetVar, UnsetVar
     Condition cond;
     Location where;
 };
@@ -189,10 +202,11 @@ struct HttpRule {
 // tcp-request connection|content accept|reject [if|unless <cond>] (mode tcp frontends and listens).
 // ExpectProxy: `tcp-request connection expect-proxy layer4`, the connection starts with a PROXY
 // protocol header (not final: the rules after it still run)
-enum class TcpAction : std::uint8_t { Accept, Reject, ExpectProxy, TrackSc, ScIncGpc, ScSetGpt0 };
+enum class TcpAction : std::uint8_t { Accept, Reject, ExpectProxy, TrackSc, ScIncGpc, ScSetGpt0, SetVar, UnsetVar };
 struct TcpRule {
     TcpAction action = TcpAction::Accept;
     TrackSpec track;  // TrackSc, ScIncGpc (gpc index in `value`), ScSetGpt0
+    VarSet var;       // SetVar, UnsetVar
     int value = 0;
     Condition cond;
     Location where;
@@ -679,6 +693,7 @@ struct Config {
     std::vector<Resolvers> resolvers;
     std::vector<HttpErrors> http_errors;
     std::vector<StickTable> tables;
+    std::vector<std::string> vars;  // variables set anywhere, "scope.name" (VarSet::id indexes it)
     std::vector<Frontend> frontends;
     std::vector<Backend> backends;
     std::vector<std::string> files;   // the files it was read from, in order

@@ -35,6 +35,7 @@
 #include "edgeshard/proxy/ops.hpp"
 #include "edgeshard/net/pipe.hpp"
 #include "edgeshard/shard/timer_wheel.hpp"
+#include "edgeshard/rules/rules.hpp"
 #include "edgeshard/stick/table.hpp"
 
 namespace es::tls {
@@ -272,6 +273,7 @@ struct H1Conn {
     tls::Conn* tls = nullptr;      // TLS bind: the record layer (null: plain)
     PpInfo* pp = nullptr;          // a PROXY header's addresses and TLVs, the local address (preface.hpp)
     stick::Refs* trk = nullptr;    // what it tracks in stick tables (stick/table.hpp), from the first track
+    rules::Vars* vars = nullptr;   // its variables (set-var), from the first one set
 
     // The current exchange's phases; between exchanges a request head is awaited, no response.
     ReqPhase req_phase() const { return st ? st->req : ReqPhase::Head; }

@@ -67,7 +67,8 @@ private:
     void on_held_sent(Session* s, int res);
     std::uint32_t hold_cap() const;
     std::string_view held_bytes(const Session* s) const;
-    void session_txn(const Session* s, rules::Txn& t, sockaddr_storage& dst) const;
+    void session_txn(Session* s, rules::Txn& t, sockaddr_storage& dst, rules::VarCtx& vc);
+    rules::Arena arena_;  // what the rules of a session build (a variable's value), reset per evaluation
     void tcp_log(Session* s);
 
     // TLS binds (tcp_tls.cpp): the handshake, records in and out, kernel TLS

@@ -16,6 +16,7 @@
 #include "edgeshard/net/pipe.hpp"
 #include "edgeshard/net/send_queue.hpp"
 #include "edgeshard/shard/timer_wheel.hpp"
+#include "edgeshard/rules/rules.hpp"
 #include "edgeshard/stick/table.hpp"
 
 namespace es::tls {
@@ -102,6 +103,7 @@ struct Session {
     bool pp_sent = false;                 // the PROXY header went to the server (send-proxy)
     PpInfo* pp = nullptr;                 // a PROXY header's addresses and TLVs, the local address (preface.hpp)
     stick::Refs* trk = nullptr;           // what it tracks in stick tables (stick/table.hpp)
+    rules::Vars* vars = nullptr;          // its variables (set-var)
     std::string* pp_out = nullptr;        // the PROXY header being sent
 };
 

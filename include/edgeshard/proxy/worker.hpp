@@ -249,6 +249,7 @@ private:
     // stick tables (stick/table.hpp): this shard's tables, and what each connection tracks
     stick::Store stick_;
     pool::ObjectPool<stick::Refs> stick_refs_{"stick_refs"};
+    pool::ObjectPool<rules::Vars> vars_{"vars"};
   public:
     // the context the rules see: null when there is no table at all (the common case costs nothing)
     rules::StickCtx* stick_ctx(rules::StickCtx& c, stick::Refs** refs, bool backend) {
@@ -269,6 +270,18 @@ private:
         r = nullptr;
     }
     stick::Store& stick() { return stick_; }
+    // the variables' context (null when no rule sets a variable)
+    rules::VarCtx* var_ctx(rules::VarCtx& c, rules::Vars** slot) {
+        if (cfg_.vars.empty()) return nullptr;
+        c.slot = slot;
+        c.pool = &vars_;
+        return &c;
+    }
+    void vars_end(rules::Vars*& v) {
+        if (v == nullptr) return;
+        vars_.destroy(v);
+        v = nullptr;
+    }
     // The `stick` rules of backend `be` for a request (proxy/stick.cpp): the server its key is stuck
     // to (-1: none, or not usable), and the entries of `stick on` / `store-request` staged in `refs`
     // (taken from the pool when needed) until stick_commit() gives them the server chosen.

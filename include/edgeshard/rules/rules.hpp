@@ -73,6 +73,32 @@ struct StickCtx {
     int status = 0;        // http-response rules: the response's status (a track counts a 4xx/5xx)
 };
 
+// Variables (set-var, var()) of one connection: its `sess` ones and its current exchange's (`txn`,
+// `req`, `res`), values copied into a fixed buffer (HAProxy bounds them too: tune.vars.*-max-size).
+// Taken from the pool on the first set-var; exchange values are dropped when the exchange ends.
+struct Vars {
+    static constexpr int kSlots = 16;
+    static constexpr int kBytes = 2048;
+    struct Slot {
+        std::uint16_t id, off, len;
+        bool sess;
+    };
+    Slot slots[kSlots];
+    int n = 0;
+    std::uint16_t used = 0;
+    char buf[kBytes];
+    // the value of variable `id` (false: not set)
+    bool get(std::uint16_t id, std::string_view& v) const;
+    // false: no room (the variable is then not set, as HAProxy's limits do)
+    bool set(std::uint16_t id, bool sess, std::string_view v);
+    void unset(std::uint16_t id);
+    void end_exchange();  // drops the txn/req/res values
+};
+struct VarCtx {
+    Vars** slot = nullptr;
+    pool::ObjectPool<Vars>* pool = nullptr;
+};
+
 // What ACLs and rules look at.
 struct Txn {
     http::RequestHead* req = nullptr;          // headers may be marked `removed` by del-header/set-header
@@ -95,6 +121,7 @@ struct Txn {
     bool payload_final = true;
     int dst_port = -1;  // the listener's port (mode tcp), -1 when unknown
     StickCtx* stick = nullptr;
+    VarCtx* vars = nullptr;  // null: no variable is set anywhere in the configuration
 };
 
 struct Verdict {
@@ -139,6 +166,12 @@ void sc_set_gpt0(std::uint8_t sc, std::uint32_t value, const Txn& t);
 // The stick-table key of a sample for table `tb` (false: no key: the sample is missing or does not
 // convert to the table's type).
 bool stick_key(const config::SampleExpr& s, const Txn& t, const config::StickTable& tb, stick::Key& k);
+// A sample expression as a log-format value writes it (`%[expr]`), into the arena (rules.cpp).
+bool eval_sample(const Txn& t, std::string_view expr, std::string_view& out);
+// set-var / unset-var (vars.cpp); var(<name>): the value of a variable by its name (false: not set)
+void set_var(const config::VarSet& v, const Txn& t);
+void unset_var(const config::VarSet& v, const Txn& t);
+bool var_value(const Txn& t, std::string_view name, std::string_view& out);
 // The value of an ACL's stick fetch (sc_*, src_*); false: no sample (nothing tracked, not stored).
 bool stick_fetch(const config::Acl& acl, const Txn& t, std::int64_t& v);
 

@@ -454,8 +454,12 @@ TEST_CASE("http-request: errors") {
              {"unknown 'http-request' action 'dney'", "did you mean 'deny'?"});
     fe_error("    http-request replace-header Host (.*) \\1\n", kLine,
              {"'http-request' action 'replace-header' is not supported in this version"});
-    fe_error("    http-request set-var(txn.x) str(a)\n", kLine,
-             {"unknown 'http-request' action 'set-var(txn.x)'"});
+    fe_error("    http-request set-var(proc.x) str(a)\n", kLine, {"'proc' scope is not supported"});
+    fe_error("    http-request set-var(txn.x)\n", kLine, {"expects an expression"});
+    fe_error("    http-request set-var(txn.x) int(abc)\n", kLine, {"'int(abc)' is not an integer"});
+    fe_error("    http-request set-var(txn.x) req.cook(a)\n", kLine, {"'req.cook' is not evaluated"});
+    fe_error("    http-request set-var(txn.x,ifexists) str(a)\n", kLine, {"conditions on set-var"});
+    fe_error("    acl v var(bad) -m found\n", kLine, {"a variable is '<scope>.<name>'"});
     fe_error("    http-request redirect location /x code 305\n", kLine,
              {"unsupported HTTP code '305'", "301, 302, 303, 307 or 308"});
     fe_error("    http-request redirect location\n", kLine,

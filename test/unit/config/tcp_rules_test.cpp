@@ -131,7 +131,8 @@ TEST_CASE("tcp-request: errors name the file and line") {
                  kLine + 1, {"reads the client's data"});
     expect_error(in_fe("    stick-table type ip size 1k\n    tcp-request content track-sc0 src,ipmask(24)\n"),
                  kLine + 1, {"converters (',ipmask(24)') are not supported"});
-    expect_error(in_fe("    tcp-request content set-var(txn.x) int(1)\n"), kLine, {"'set-var(txn.x)'"});
+    expect_error(in_fe("    tcp-request connection set-var(sess.x) int(1)\n"), kLine,
+                 {"use 'tcp-request session set-var(sess.x)'"});
     expect_error(in_fe("    tcp-request content rejekt\n"), kLine,
                  {"unknown action 'rejekt'", "did you mean 'reject'?"});
     expect_error(in_fe("    tcp-request content accept when TRUE\n"), kLine, {"unexpected 'when'"});
