@@ -361,11 +361,17 @@ Verdict deny(const config::HttpProxy& px, const HttpRule& r, const Txn& t, int d
     return reply(status, error_reply(status, &px, t.fallback), true);
 }
 
-// track-sc*, sc-inc-gpc*, sc-set-gpt0 of http-request and http-response rules (not final)
-void stick_action(const HttpRule& r, const Txn& t) {
-    if (r.action == HttpAction::TrackSc) track(r.track, t, true, true);
-    else if (r.action == HttpAction::ScIncGpc) sc_inc_gpc(r.track.sc, r.status, t);
-    else sc_set_gpt0(r.track.sc, std::uint32_t(r.status), t);
+// The actions of http-request and http-response rules that change state and let the next rules run:
+// track-sc*, sc-inc-gpc*, sc-set-gpt0, set-var, unset-var.
+void state_action(const HttpRule& r, const Txn& t) {
+    switch (r.action) {
+        case HttpAction::TrackSc: track(r.track, t, true, true); break;
+        case HttpAction::ScIncGpc: sc_inc_gpc(r.track.sc, r.status, t); break;
+        case HttpAction::ScSetGpt0: sc_set_gpt0(r.track.sc, std::uint32_t(r.status), t); break;
+        case HttpAction::SetVar: set_var(r.var, t); break;
+        case HttpAction::UnsetVar: unset_var(r.var, t); break;
+        default: break;
+    }
 }
 
 Verdict do_return(const config::HttpProxy& px, const HttpRule& r, Txn& t) {
@@ -427,13 +433,9 @@ Verdict run_request_rules(const config::HttpProxy& px, Txn& t) {
             case HttpAction::TrackSc:
             case HttpAction::ScIncGpc:
             case HttpAction::ScSetGpt0:
-                stick_action(r, t);
-                break;
             case HttpAction::SetVar:
-                set_var(r.var, t);
-                break;
             case HttpAction::UnsetVar:
-                unset_var(r.var, t);
+                state_action(r, t);
                 break;
         }
     }
@@ -460,13 +462,9 @@ Verdict run_response_rules(const config::HttpProxy& px, Txn& t) {
             case HttpAction::TrackSc:
             case HttpAction::ScIncGpc:
             case HttpAction::ScSetGpt0:
-                stick_action(r, t);
-                break;
             case HttpAction::SetVar:
-                set_var(r.var, t);
-                break;
             case HttpAction::UnsetVar:
-                unset_var(r.var, t);
+                state_action(r, t);
                 break;
             case HttpAction::Auth:
             case HttpAction::SetPath:
