@@ -29,6 +29,12 @@ std::string supported_in(FmtUse use) {
 // Why a sample expression written in a value cannot be used there; empty when it is evaluated.
 std::string sample_problem(std::string_view expr, FmtUse use) {
     if (use == FmtUse::Reply) return "sample expressions are not evaluated in replies in this version";
+    // the `lower` and `upper` converters, at the end of the expression, are evaluated (rules.cpp sample())
+    for (;;) {
+        if (expr.ends_with(",lower")) expr.remove_suffix(6);
+        else if (expr.ends_with(",upper")) expr.remove_suffix(6);
+        else break;
+    }
     // the client certificate (rules.cpp, sample()): binary fetches only through `hex`
     if (expr == "ssl_c_serial,hex" || expr == "ssl_c_sha1,hex") return {};
     if (expr == "ssl_c_serial" || expr == "ssl_c_sha1")
@@ -61,7 +67,8 @@ std::string sample_problem(std::string_view expr, FmtUse use) {
     if (fetch_end != std::string_view::npos) {
         const auto conv = expr.find(',', fetch_end);
         if (conv != std::string_view::npos)
-            return "converters (" + squote(expr.substr(conv)) + ") are not supported in this version";
+            return "converters (" + squote(expr.substr(conv)) +
+                   ") are not supported in this version (but 'lower' and 'upper')";
     }
     if (expr == "src" || expr == "src_port" || expr == "dst" || expr == "dst_port") return {};
     if (expr.starts_with("var(")) {

@@ -28,6 +28,14 @@ void ArenaWriter::add(std::string_view s) {
     pos_ += s.size();
 }
 
+void ArenaWriter::change_case(std::size_t from, bool upper) {
+    for (std::size_t i = from; i < pos_ && !failed_; ++i) {
+        const char c = a_.buf[i];
+        if (upper && c >= 'a' && c <= 'z') a_.buf[i] = char(c - 'a' + 'A');
+        if (!upper && c >= 'A' && c <= 'Z') a_.buf[i] = char(c - 'A' + 'a');
+    }
+}
+
 void ArenaWriter::add_uint(std::uint64_t v) {
     char tmp[20];
     int n = 0;

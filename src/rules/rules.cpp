@@ -87,7 +87,30 @@ bool client_cert_sample(const Txn& t, std::string_view expr, ArenaWriter& w) {
     return true;
 }
 
+bool sample_fetch(const Txn& t, std::string_view expr, ArenaWriter& w);
+
+// The `lower` / `upper` converters (the configuration refuses any other) after a fetch's value.
 bool sample(const Txn& t, std::string_view expr, ArenaWriter& w) {
+    std::size_t depth = 0, comma = std::string_view::npos;
+    for (std::size_t i = 0; i < expr.size() && comma == std::string_view::npos; ++i) {
+        if (expr[i] == '(') ++depth;
+        else if (expr[i] == ')' && depth > 0) --depth;
+        else if (expr[i] == ',' && depth == 0) comma = i;
+    }
+    if (comma == std::string_view::npos || expr.substr(comma) == ",hex") return sample_fetch(t, expr, w);
+    const std::size_t mark = w.mark();
+    if (!sample_fetch(t, expr.substr(0, comma), w)) return false;
+    std::string_view convs = expr.substr(comma + 1);
+    while (!convs.empty()) {
+        const std::string_view c = convs.substr(0, convs.find(','));
+        if (c != "lower" && c != "upper") return false;
+        w.change_case(mark, c == "upper");
+        convs.remove_prefix(std::min(convs.size(), c.size() + 1));
+    }
+    return true;
+}
+
+bool sample_fetch(const Txn& t, std::string_view expr, ArenaWriter& w) {
     auto value_or_missing = [&](std::string_view v) { w.add(v); };
     if (expr.starts_with("var(") && expr.back() == ')') {
         std::string_view v;

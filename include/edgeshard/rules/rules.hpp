@@ -38,6 +38,9 @@ public:
     explicit ArenaWriter(Arena& a) : a_(a), start_(a.used), pos_(a.used) {}
     void add(std::string_view s);
     void add_uint(std::uint64_t v);
+    // Where the next byte goes, and the case of what was written since such a mark (converters)
+    std::size_t mark() const { return pos_; }
+    void change_case(std::size_t from, bool upper);
     bool ok() const { return !failed_; }
     std::string_view commit();
 

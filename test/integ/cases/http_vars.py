@@ -4,9 +4,10 @@ HAProxy with ES_TEST_PEER=haproxy). Origins api and def (X-Origin), an echo serv
   1. mode http, one keep-alive connection: `http-request set-var(txn.host) req.hdr(host)`,
      `set-var(txn.tag) str(blue)`, `set-var(sess.first) path if !{ var(sess.first) -m found }`,
      `acl is_api var(txn.host) -m beg api.` routing to be_api, the values put in request headers
-     (`%[var(...)]`) and `http-response set-header X-Resp-Host %[var(txn.host)]`:
-     request 1 (Host api.example.com, /one) -> api, X-Host api.example.com, X-Tag blue, X-First /one;
-     response X-Resp-Host api.example.com. Request 2 on the same connection (Host www.example.com,
+     (`%[var(...)]`) and `http-response set-header X-Resp-Host %[var(txn.host)]`, `set-var(txn.lhost)
+     req.hdr(host),lower` and `%[var(txn.tag),upper]`:
+     request 1 (Host api.Example.COM, /one) -> api, X-Host api.Example.COM, X-LHost api.example.com,
+     X-Tag blue, X-Up BLUE, X-First /one; response X-Resp-Host api.Example.COM. Request 2 on the same connection (Host www.example.com,
      /two) -> def, X-Host www.example.com, X-First still /one (a sess variable lives as long as the
      connection), request 3 (/unset: `unset-var(txn.tag) if { path_beg /unset }`) -> X-Tag blue then
      X-Tag2 empty. A new connection gets its own X-First.
@@ -39,6 +40,9 @@ def main(h):
         bind {L}:{port}
         http-request set-var(txn.host) req.hdr(host)
         http-request set-var(txn.tag) str(blue)
+        http-request set-var(txn.lhost) req.hdr(host),lower
+        http-request set-header X-LHost %[var(txn.lhost)]
+        http-request set-header X-Up %[var(txn.tag),upper]
         http-request set-var(sess.first) path if !{{ var(sess.first) -m found }}
         acl is_api var(txn.host) -m beg api.
         http-request set-header X-Host %[var(txn.host)]
@@ -73,12 +77,14 @@ def main(h):
         return v[0] if v else None
 
     c = eslib.HttpClient(port)
-    r = c.request("GET", "/one", host="api.example.com")
+    r = c.request("GET", "/one", host="api.Example.COM")
     check_eq((r.status, r.header("x-origin")), (200, "api"), "1: request 1 goes to be_api (var(txn.host) -m beg api.)")
     q = last(api)
-    check_eq((hv(q, "x-host"), hv(q, "x-tag"), hv(q, "x-first")), ("api.example.com", "blue", "/one"),
+    check_eq((hv(q, "x-host"), hv(q, "x-tag"), hv(q, "x-first")), ("api.Example.COM", "blue", "/one"),
              "1: request 1's headers from variables")
-    check_eq(r.header("x-resp-host"), "api.example.com", "1: http-response reads the exchange's variable")
+    check_eq((hv(q, "x-lhost"), hv(q, "x-up")), ("api.example.com", "BLUE"),
+             "1: the lower and upper converters (in set-var and in a value)")
+    check_eq(r.header("x-resp-host"), "api.Example.COM", "1: http-response reads the exchange's variable")
     r = c.request("GET", "/two", host="www.example.com")
     check_eq((r.status, r.header("x-origin")), (200, "def"), "1: request 2 goes to be_def")
     q = last(dflt)

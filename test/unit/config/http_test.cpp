@@ -407,9 +407,11 @@ TEST_CASE("log-format values: what the request path evaluates is accepted, the r
     fe_error("    http-request set-header X-Srv %[srv_id]\n", kLine,
              {"t.cfg:13: 'http-request set-header X-Srv': '%[srv_id]' in '%[srv_id]'",
               "sample fetch 'srv_id' is not evaluated", "supported here: %[src], %[src_port], %[dst], %[dst_port], %[path]"});
-    fe_error("    http-request set-header X %[src,lower]\n", kLine, {"converters (',lower')"});
+    fe_error("    http-request set-header X %[src,base64]\n", kLine, {"converters (',base64')", "'lower' and 'upper'"});
+    CHECK_NOTHROW(fe_cfg("    http-request set-header X %[src,upper,lower]\n"));
     fe_error("    http-request set-header X %[dst_conn]\n", kLine, {"sample fetch 'dst_conn' is not evaluated"});
-    fe_error("    http-request set-header X %[req.hdr(host),lower]\n", kLine, {"converters (',lower')"});
+    fe_error("    http-request set-header X %[req.hdr(host),lower,field(1,.)]\n", kLine,
+             {"converters (',lower,field(1,.)')"});
     fe_error("    http-request set-header X %[hdr(Bad:Name)]\n", kLine, {"invalid header name 'Bad:Name'"});
     fe_error("    http-request set-header X %[hdr(host,1)]\n", kLine,
              {"header occurrence arguments", "write 'hdr(host)'"});
