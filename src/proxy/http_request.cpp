@@ -468,19 +468,17 @@ void H1Proxy::h_start_request(H1Conn* s, http::RequestHead& req, const char* bas
         }
         if (s->trk) w_.stick().count_session(*s->trk, r_.now_ms());
     }
-    if (t.stick) [[unlikely]] {
-        // HAProxy's order: `tcp-request content` rules (each request is a stream), then the request
-        // counts on everything tracked so far (stream_inc_http_req_ctr), then the http-request rules
-        const auto& fe = cfg_.frontends[s->fe];
-        if (!fe.tcp_content_rules.empty() &&
-            rules::run_tcp_rules(fe.tcp_content_rules, fe.http.acls, t, nullptr, true) == rules::TcpVerdict::Reject) {
+    // HAProxy's order: `tcp-request content` rules (each request is a stream), then the request
+    // counts on everything tracked so far (stream_inc_http_req_ctr), then the http-request rules
+    if (const auto& fe = cfg_.frontends[s->fe]; !fe.tcp_content_rules.empty()) [[unlikely]] {
+        if (rules::run_tcp_rules(fe.tcp_content_rules, fe.http.acls, t, nullptr, true) == rules::TcpVerdict::Reject) {
             st_.fe[s->fe].dreq.inc();
             s->set(kH1CloseAfter);
             h_close(s);
             return;
         }
-        if (s->trk) w_.stick().count_http_req(*s->trk, sc.now);
     }
+    if (s->trk) [[unlikely]] w_.stick().count_http_req(*s->trk, r_.now_ms());
     if (!h_frontend_rules(s, req, t)) return;
     if (!h_switch_backend(s, t)) return;
     if (!h_backend_rules(s, req, t)) return;

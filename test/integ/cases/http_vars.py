@@ -11,7 +11,9 @@ HAProxy with ES_TEST_PEER=haproxy). Origins api and def (X-Origin), an echo serv
      /two) -> def, X-Host www.example.com, X-First still /one (a sess variable lives as long as the
      connection), request 3 (/unset: `unset-var(txn.tag) if { path_beg /unset }`) -> X-Tag blue then
      X-Tag2 empty. A new connection gets its own X-First.
-  2. `acl big var(txn.n) -m int gt 5` with `set-var(txn.n) req.hdr(x-n)`: X-N 7 -> 403, X-N 3 -> 200.
+  2. `acl big var(txn.n) -m int gt 5` with `set-var(txn.n) req.hdr(x-n)`: X-N 7 -> 403, X-N 3 -> 200;
+     the same frontend's `tcp-request content reject if { src 127.0.0.2 }` (no stick table anywhere)
+     closes a request from 127.0.0.2 without an answer.
   3. mode tcp: `tcp-request session set-var(sess.who) src`, `tcp-request content reject if
      { var(sess.who) -m str 127.0.0.2 }`: 127.0.0.1 echoes, 127.0.0.2 is closed with no byte.
   4. `-c`: an unknown scope (`set-var(foo.x)`) is refused.
@@ -55,6 +57,7 @@ def main(h):
         default_backend be_def""")
     cfg += eslib.section("frontend fe2", f"""
         bind {L}:{port2}
+        tcp-request content reject if {{ src 127.0.0.2 }}
         http-request set-var(txn.n) req.hdr(x-n)
         acl big var(txn.n) -m int gt 5
         http-request deny if big
@@ -100,7 +103,15 @@ def main(h):
 
     check_eq(eslib.http_get(port2, "/", headers=[("X-N", "7")]).status, 403, "2: var(txn.n) -m int gt 5 with 7")
     check_eq(eslib.http_get(port2, "/", headers=[("X-N", "3")]).status, 200, "2: with 3")
-    log("2: -m int on a variable")
+    c2 = eslib.HttpClient(port2, source="127.0.0.2")
+    try:
+        c2.sock.sendall(b"GET / HTTP/1.1\r\nHost: test.local\r\n\r\n")
+    except OSError:
+        pass
+    how, data, _ = eslib.wait_eof(c2.sock, 3)
+    c2.close()
+    check_eq(data, b"", f"2: a tcp-request content reject in mode http closes 127.0.0.2's connection ({how})")
+    log("2: -m int on a variable; tcp-request content rules in mode http run without any stick table")
 
     s = socket.create_connection((L, tport), timeout=3)
     s.sendall(b"hello")
