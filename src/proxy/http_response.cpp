@@ -156,10 +156,8 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
     t.vars = w_.var_ctx(vc, &s->vars);
     if (t.stick && !interim) [[unlikely]] {
         sc.status = rsp.status;
-        // HAProxy: a 4xx from the server is the client's error, a 5xx (but 501 and 505) a failure
-        if (s->trk && rsp.status >= 400 && rsp.status < 500) w_.stick().count_http_err(*s->trk, sc.now);
-        if (s->trk && rsp.status >= 500 && rsp.status < 600 && rsp.status != 501 && rsp.status != 505)
-            w_.stick().count_http_fail(*s->trk, sc.now);
+        if (s->trk && stick::http_err_status(rsp.status)) w_.stick().count_http_err(*s->trk, sc.now);
+        if (s->trk && stick::http_fail_status(rsp.status)) w_.stick().count_http_fail(*s->trk, sc.now);
     }
     if (!interim) {
         t.fallback = &fe.http;
@@ -457,7 +455,7 @@ void H1Proxy::c_maybe_release(H1SrvConn* c) {
 void H1Proxy::h_stick_done(H1Conn* s, int status, bool local, std::uint64_t bytes_in) {
     stick::Store& store = w_.stick();
     const std::int64_t now = r_.now_ms();
-    if (local && status >= 500 && status < 600 && status != 501 && status != 505) store.count_http_fail(*s->trk, now);
+    if (local && stick::http_fail_status(status)) store.count_http_fail(*s->trk, now);
     store.count_bytes(*s->trk, bytes_in, s->st->bytes_out, now);
     store.end_stream(*s->trk, now);
 }

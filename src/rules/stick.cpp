@@ -156,10 +156,10 @@ bool track(const config::TrackSpec& spec, const Txn& t, bool stream, bool http) 
         // HAProxy counts the request on the entry now: its own start of request came before the track
         tb.add(e, StickData::HttpReqCnt, c->now, 1);
         tb.add(e, StickData::HttpReqRate, c->now, 1);
-        if (c->status >= 400 && c->status < 500) {
+        if (stick::http_err_status(c->status)) {
             tb.add(e, StickData::HttpErrCnt, c->now, 1);
             tb.add(e, StickData::HttpErrRate, c->now, 1);
-        } else if (c->status >= 500 && c->status < 600 && c->status != 501 && c->status != 505) {
+        } else if (stick::http_fail_status(c->status)) {
             tb.add(e, StickData::HttpFailCnt, c->now, 1);
             tb.add(e, StickData::HttpFailRate, c->now, 1);
         }

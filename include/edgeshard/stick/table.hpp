@@ -83,6 +83,11 @@ std::string key_text(const config::StickTable& t, const unsigned char* key, std:
 // Parses a key as typed on the CLI (`show table t key K`); false when it is not one of the type.
 bool parse_key(const config::StickTable& t, std::string_view text, Key& out);
 
+// The responses HAProxy counts against what a request tracks: a 4xx is the client's error
+// (http_err), a 5xx but 501 and 505 a failure (http_fail).
+inline bool http_err_status(int s) { return s >= 400 && s < 500; }
+inline bool http_fail_status(int s) { return s >= 500 && s < 600 && s != 501 && s != 505; }
+
 class Table {
 public:
     Table(const config::StickTable& spec, int id);
