@@ -402,11 +402,7 @@ void kw_stick(ParseState& st, ProxyDraft& px, const Line& line) {
         at += 2;
     }
     if (at < end) fail(line.at, "unexpected " + squote(line.words[at]) + " after 'stick " + sub + " " + line.words[2] + "'");
-    if (end < line.words.size()) {
-        // the condition is the backend's
-        ProxyDraft& p = px;
-        r.cond = parse_condition(st, p, line, end);
-    }
+    if (end < line.words.size()) r.cond = parse_condition(st, px, line, end);  // over the backend's ACLs
     px.be.stick_rules.push_back(std::move(r));
 }
 

@@ -155,7 +155,7 @@ void cmd_table(std::span<const std::string_view> args, Context& ctx, std::string
     }
     // a user-level session sees the tables' heads, not their contents (HAProxy)
     const bool contents = ctx.session.level >= Level::Operator;
-    if (!contents && q->table >= 0 && !clear) q->op = Query::Op::Show, q->heads_only = true;
+    if (!contents && q->table >= 0 && !clear) q->heads_only = true;
     if (!ask(ctx, *q, out)) return release(q);
     if (q->table < 0) {  // the list of tables, the last declared first (HAProxy's order)
         for (int id = int(cfg.tables.size()) - 1; id >= 0; --id) {
@@ -167,8 +167,8 @@ void cmd_table(std::span<const std::string_view> args, Context& ctx, std::string
         return release(q);
     }
     if (clear) {
-        std::size_t busy = 0, matched = 0;
-        for (const Query::Part& p : q->parts) busy += p.busy, matched += p.cleared + p.busy;
+        std::size_t busy = 0;
+        for (const Query::Part& p : q->parts) busy += p.busy;
         if (q->has_key && busy > 0) line(out, "Entry currently in use, cannot remove");
         return release(q);
     }
