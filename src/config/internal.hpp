@@ -289,6 +289,11 @@ struct ParseState {
     Location end;  // last line of the last file: where end-of-input problems are reported
     UserlistDraft userlist;
     std::vector<std::pair<std::string, Location>> userlist_refs;  // http_auth(<list>): checked at the end
+    struct GroupRef {
+        std::string userlist, group;
+        Location at;
+    };
+    std::vector<GroupRef> auth_group_refs;  // http_auth_group(<list>) <group>...: checked at the end
     std::vector<std::pair<std::string, Location>> stats_scope_refs;  // stats scope <proxy>: checked at the end
     struct ResolversRef {  // server ... resolvers NAME: checked at the end (the section may come later)
         std::string proxy, server, name;

@@ -118,6 +118,16 @@ void finish_userlist(ParseState& st) {
     st.userlist = UserlistDraft{};
 }
 
+namespace {
+
+std::string quoted_list(const std::vector<std::string>& names) {
+    std::string out;
+    for (const auto& n : names) out += (out.empty() ? "" : ", ") + squote(n);
+    return out;
+}
+
+}  // namespace
+
 void check_userlist_refs(const ParseState& st) {
     const auto& cfg = st.cfg;
     for (const auto& [name, at] : st.userlist_refs) {
@@ -127,6 +137,13 @@ void check_userlist_refs(const ParseState& st) {
             fail(at, "unknown userlist " + squote(name) + " referenced by 'http_auth'" +
                          did_you_mean(name, names));
         }
+    }
+    for (const auto& r : st.auth_group_refs) {
+        const Userlist* ul = cfg.find_userlist(r.userlist);
+        if (ul != nullptr && std::find(ul->groups.begin(), ul->groups.end(), r.group) == ul->groups.end())
+            fail(r.at, "'http_auth_group(" + r.userlist + ")': invalid group " + squote(r.group) + " (userlist " +
+                           squote(r.userlist) + " has " +
+                           (ul->groups.empty() ? std::string("no groups") : "groups " + quoted_list(ul->groups)) + ")");
     }
 }
 

@@ -2,6 +2,7 @@
 // (str, beg, end, sub, dir, found, ip, bool, with -i) and conditions. Nothing here allocates:
 // address patterns are parsed per evaluation into stack buffers (a few hundred nanoseconds; the
 // config is immutable, so there is nothing to invalidate and nothing to share between shards).
+#include <algorithm>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -252,6 +253,8 @@ bool match_headers(const Acl& acl, const Txn& t) {
     return false;
 }
 
+// http_auth(<list>): the credentials are valid; http_auth_group(<list>) <g>...: and the user is
+// in one of the groups
 bool match_http_auth(const Acl& acl, const Txn& t) {
     if (t.cfg == nullptr || t.req == nullptr) return false;
     const config::Userlist* ul = nullptr;
@@ -263,7 +266,12 @@ bool match_http_auth(const Acl& acl, const Txn& t) {
     const std::string_view hname = t.req->absolute_form ? "proxy-authorization" : "authorization";
     for (std::uint16_t i = 0; i < t.req->nheaders; ++i) {
         const http::Header& h = t.req->headers[i];
-        if (!h.removed && http::iequals(h.name, hname)) return check_basic_auth(*ul, h.value);
+        if (h.removed || !http::iequals(h.name, hname)) continue;
+        const config::User* u = basic_auth_user(*ul, h.value);
+        if (u == nullptr || acl.fetch == "http_auth") return u != nullptr;
+        for (const std::string& g : acl.patterns)
+            if (std::find(u->groups.begin(), u->groups.end(), g) != u->groups.end()) return true;
+        return false;
     }
     return false;
 }
@@ -382,7 +390,7 @@ bool eval_acl(const Acl& acl, const Txn& t) {
     if (f == "hdr") return match_headers(acl, t);
     if (f == "src") return match_addr(acl, t.src);
     if (f == "dst") return match_addr(acl, t.dst);
-    if (f == "http_auth") return match_http_auth(acl, t);
+    if (f == "http_auth" || f == "http_auth_group") return match_http_auth(acl, t);
     if (f == "src_port") {
         const int port = addr_port(t.src);
         return port >= 0 && match_int(acl, port);

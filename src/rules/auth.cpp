@@ -223,37 +223,39 @@ bool crypt_matches(const std::string& stored, std::string_view password) {
 
 }  // namespace
 
-bool check_basic_auth(const config::Userlist& ul, std::string_view value) {
+bool check_basic_auth(const config::Userlist& ul, std::string_view value) { return basic_auth_user(ul, value) != nullptr; }
+
+const config::User* basic_auth_user(const config::Userlist& ul, std::string_view value) {
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
     constexpr std::string_view kScheme = "basic";
     if (value.size() <= kScheme.size() || !http::iequals(value.substr(0, kScheme.size()), kScheme))
-        return false;
+        return nullptr;
     value.remove_prefix(kScheme.size());
-    if (value.front() != ' ' && value.front() != '\t') return false;
+    if (value.front() != ' ' && value.front() != '\t') return nullptr;
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
 
     char decoded[768];
     const long n = b64_decode(value, decoded, sizeof(decoded));
-    if (n < 0) return false;
+    if (n < 0) return nullptr;
     const std::string_view cred(decoded, static_cast<std::size_t>(n));
     const std::size_t colon = cred.find(':');
-    if (colon == std::string_view::npos) return false;
+    if (colon == std::string_view::npos) return nullptr;
     const std::string_view user = cred.substr(0, colon);
     const std::string_view password = cred.substr(colon + 1);
 
-    bool ok = false;
+    const config::User* ok = nullptr;
     for (const config::User& u : ul.users) {
         if (u.name != user) continue;
         if (u.insecure) {
-            ok = ct_equal(u.password, password);
+            if (ct_equal(u.password, password)) ok = &u;
         } else {
             const Digest d = t_cache.key(ul, u, password);
             if (t_cache.contains(d)) {
-                ok = true;
+                ok = &u;
             } else if (crypt_matches(u.password, password)) {
                 t_cache.insert(d);
-                ok = true;
+                ok = &u;
             }
         }
         break;  // the first user of that name decides, as in HAProxy

@@ -407,8 +407,10 @@ Verdict do_return(const config::HttpProxy& px, const HttpRule& r, Txn& t) {
 
 }  // namespace
 
-Verdict run_request_rules(const config::HttpProxy& px, Txn& t) {
-    for (const HttpRule& r : px.request_rules) {
+Verdict run_request_rules(const config::HttpProxy& px, Txn& t) { return run_request_rules(px, px.request_rules, t); }
+
+Verdict run_request_rules(const config::HttpProxy& px, const std::vector<HttpRule>& rules, Txn& t) {
+    for (const HttpRule& r : rules) {
         if (!eval_condition(r.cond, px.acls, t)) continue;
         switch (r.action) {
             case HttpAction::Allow:

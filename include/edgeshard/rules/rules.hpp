@@ -181,6 +181,8 @@ bool stick_fetch(const config::Acl& acl, const Txn& t, std::int64_t& v);
 // http-request rules of one proxy, in order, until a final action. Header actions edit t.req
 // (marking headers removed) and t.edits.
 Verdict run_request_rules(const config::HttpProxy& px, Txn& t);
+// The same for another list of rules (the stats page's `stats http-request`) of that proxy.
+Verdict run_request_rules(const config::HttpProxy& px, const std::vector<config::HttpRule>& rules, Txn& t);
 // http-response rules (set-header, add-header, del-header, deny -> 502 reply).
 Verdict run_response_rules(const config::HttpProxy& px, Txn& t);
 
@@ -204,6 +206,8 @@ std::string_view auth_reply(const http::RequestHead& req, std::string_view realm
 // (insecure-password) compare, or crypt(3) for hashed passwords (results cached per thread, so
 // a hash is computed once per distinct credential, not per request).
 bool check_basic_auth(const config::Userlist& ul, std::string_view header_value);
+// The user those credentials authenticate (null: none).
+const config::User* basic_auth_user(const config::Userlist& ul, std::string_view header_value);
 
 // url_decode: %XX sequences; '+' becomes a space only when `query` (query strings and form
 // bodies), never in paths. Returns the decoded length, or -1 on an invalid escape ('%' not
