@@ -81,28 +81,6 @@ bool parse_id(std::string_view s, std::uint32_t& id) {
     return r.ec == std::errc() && r.ptr == e;
 }
 
-// A backend by name, or by "#<id>" with the proxy id `show stat` (iid) and `show servers state`
-// (be_id) print. Only servers' backends count: a frontend of the same id is not one.
-bool find_backend(const config::Config& cfg, std::string_view name, std::size_t& be) {
-    for (std::size_t i = 0; i < cfg.backends.size(); ++i) {
-        if (cfg.backends[i].name == name) {
-            be = i;
-            return true;
-        }
-    }
-    std::uint32_t id = 0;
-    if (!parse_id(name, id)) return false;
-    std::vector<std::uint32_t> fe_iid, be_iid;
-    assign_proxy_ids(cfg, fe_iid, be_iid);
-    for (std::size_t i = 0; i < be_iid.size(); ++i) {
-        if (be_iid[i] == id) {
-            be = i;
-            return true;
-        }
-    }
-    return false;
-}
-
 // A server by name, or by "#<id>" with its srv_id (position in the backend, from 1).
 bool find_server(const config::Backend& b, std::string_view name, std::size_t& srv) {
     for (std::size_t i = 0; i < b.servers.size(); ++i) {
@@ -267,6 +245,17 @@ void cmd_enable_server(std::span<const std::string_view> args, Context& ctx, std
 
 void cmd_disable_server(std::span<const std::string_view> args, Context& ctx, std::string& out) {
     set_state(ctx, args, ServerAdmin::Maint, out);
+}
+
+// shutdown sessions server <b>/<s>: cuts what is on the server now; prints nothing when done
+void cmd_shutdown_sessions(std::span<const std::string_view> args, Context& ctx, std::string& out) {
+    if (!have_runtime(ctx, true, false, out)) return;
+    if (!ctx.services.shutdown_server) return line(out, "Sessions cannot be shut down in this process.");
+    Target t;
+    const std::string_view err = resolve(ctx.services.server_table(), args, t);
+    if (!err.empty()) return line(out, err);
+    const std::string e = ctx.services.shutdown_server(t.be, t.srv);
+    if (!e.empty()) line(out, e);
 }
 
 // "<current> (initial <configured>)"
@@ -533,6 +522,28 @@ struct AdminState {
 
 }  // namespace
 
+// A backend by name, or by "#<id>" with the proxy id `show stat` (iid) and `show servers state`
+// (be_id) print. Only servers' backends count: a frontend of the same id is not one.
+bool find_backend(const config::Config& cfg, std::string_view name, std::size_t& be) {
+    for (std::size_t i = 0; i < cfg.backends.size(); ++i) {
+        if (cfg.backends[i].name == name) {
+            be = i;
+            return true;
+        }
+    }
+    std::uint32_t id = 0;
+    if (!parse_id(name, id)) return false;
+    std::vector<std::uint32_t> fe_iid, be_iid;
+    assign_proxy_ids(cfg, fe_iid, be_iid);
+    for (std::size_t i = 0; i < be_iid.size(); ++i) {
+        if (be_iid[i] == id) {
+            be = i;
+            return true;
+        }
+    }
+    return false;
+}
+
 std::string_view parse_weight(std::string_view s, int initial, int& w) {
     if (s.empty()) return "Require <weight> or <weight%>.";
     const bool relative = s.back() == '%';
@@ -608,12 +619,41 @@ void register_server_commands(CommandTable& t) {
            "put a server in maintenance (= set server <bk>/<srv> state maint)",
            Level::Admin,
            cmd_disable_server});
+    t.add({{"shutdown", "sessions", "server"},
+           "<bk>/<srv>",
+           "kill the sessions and requests on a server",
+           Level::Admin,
+           cmd_shutdown_sessions});
     t.add({{"show", "servers", "state"},
            "[<bk>] [json]",
            "report the servers' runtime state (HAProxy server-state format 1)",
            Level::User,
            cmd_show_servers_state});
 }
+
+namespace {
+
+// Posts `m` to every data shard, waiting up to kPostPatienceMs for a full mailbox (it empties
+// within a turn of that shard's loop): the shards that did not take it ("1, 3"), or "".
+std::string post_every_shard(shard::Runtime& rt, const shard::Message& m) {
+    std::string missed;
+    for (std::size_t i = 0; i < rt.shard_count(); ++i) {
+        if (rt.post(i, m)) continue;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kPostPatienceMs);
+        bool ok = false;
+        while (!ok && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::yield();
+            ok = rt.post(i, m);
+        }
+        if (!ok) {
+            if (!missed.empty()) missed.append(", ");
+            missed.append(std::to_string(i));
+        }
+    }
+    return missed;
+}
+
+}  // namespace
 
 void bind_server_admin(Services& services, shard::Runtime& rt) {
     auto st = std::make_shared<AdminState>();
@@ -666,27 +706,21 @@ void bind_server_admin(Services& services, shard::Runtime& rt) {
 
         // Every shard gets the change, even when the table already held it: a shard that missed
         // an earlier message catches up this way.
-        const shard::Message m =
-            proxy::encode_server_admin({std::uint32_t(be), std::uint32_t(srv), op, value});
-        std::string missed;
-        for (std::size_t i = 0; i < rt.shard_count(); ++i) {
-            if (rt.post(i, m)) continue;
-            // a full mailbox empties within a turn of that shard's loop
-            const auto deadline =
-                std::chrono::steady_clock::now() + std::chrono::milliseconds(kPostPatienceMs);
-            bool ok = false;
-            while (!ok && std::chrono::steady_clock::now() < deadline) {
-                std::this_thread::yield();
-                ok = rt.post(i, m);
-            }
-            if (!ok) {
-                if (!missed.empty()) missed.append(", ");
-                missed.append(std::to_string(i));
-            }
-        }
+        const std::string missed =
+            post_every_shard(rt, proxy::encode_server_admin({std::uint32_t(be), std::uint32_t(srv), op, value}));
         if (!missed.empty())
             return "The change is recorded but shard(s) " + missed +
                    " did not take it (mailbox full or shard stopped); repeat the command.";
+        return {};
+    };
+
+    services.shutdown_server = [&rt](std::size_t be, std::size_t srv) -> std::string {
+        const auto& table = rt.server_runtime();
+        if (be >= table.size() || srv >= table[be].size()) return "No such server.";
+        const std::string missed = post_every_shard(
+            rt, proxy::encode_server_admin({std::uint32_t(be), std::uint32_t(srv), proxy::kAdminOpShutdown, 2}));
+        if (!missed.empty())
+            return "Shard(s) " + missed + " did not take it (mailbox full or shard stopped); repeat the command.";
         return {};
     };
 }

@@ -63,14 +63,15 @@ void Worker::on_server_admin(const shard::Message& m) {
     BackendLb& lb = *lbs_[c.backend];
     if (c.server >= lb.size()) return;
     if (c.op == kAdminOpShutdown) {
-        // HAProxy's on-marked-down shutdown-sessions / on-marked-up shutdown-backup-sessions
+        // HAProxy's on-marked-down shutdown-sessions / on-marked-up shutdown-backup-sessions, or
+        // the administrator's `shutdown sessions server` / "Kill Sessions"
         const bool backups = c.value == 1;
         auto on_target = [&](int srv) {
             if (srv < 0 || std::size_t(srv) >= lb.size()) return false;
             return backups ? lb.server(srv).backup : srv == int(c.server);
         };
         tcp_->shutdown_sessions(int(c.backend), on_target);
-        h1_->http_shutdown_sessions(int(c.backend), on_target);
+        h1_->http_shutdown_sessions(int(c.backend), on_target, c.value == 2 ? 'K' : 'D');
         return;
     }
     bool ok = false;

@@ -296,15 +296,24 @@ void H1Proxy::http_stop() {
     }
 }
 
-void H1Proxy::http_shutdown_sessions(int be, const std::function<bool(int)>& on) {
+void H1Proxy::http_shutdown_sessions(int be, const std::function<bool(int)>& on, char why) {
     for (core::ListNode* n = hall_.next; n != &hall_;) {
         core::ListNode* nx = n->next;
         H1Conn* s = reinterpret_cast<H1Conn*>(reinterpret_cast<char*>(n) - offsetof(H1Conn, all_node));
-        if (s->conn && s->conn->be == be && on(s->conn->server)) {
-            if (s->st) s->st->term[0] = 'D';  // killed because the server went down (HAProxy's 'D')
-            h_close(s);
-        }
         n = nx;
+        if (!s->conn || s->conn->be != be || !on(s->conn->server) || s->state != HState::Active) continue;
+        // HAProxy's 'D' (the server went down) or 'K' (killed by the administrator)
+        if (s->st) s->st->term[0] = why;
+        if (s->st && s->rsp_phase() == RspPhase::Head && s->st->status == 0 && s->out.n == 0) {
+            // nothing of a response yet: the client is told, as HAProxy tells it (502)
+            s->st->term[1] = 'H';
+            if (s->st->server >= 0) lbs_[std::size_t(be)]->server(s->st->server).c->eresp.inc();
+            st_.be[std::size_t(be)].eresp.inc();
+            s->set(kH1Linger);
+            h_abort_reply(s, 502);
+            continue;
+        }
+        h_close(s);
     }
     http_close_idle(be, on);
 }

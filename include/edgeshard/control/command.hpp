@@ -67,6 +67,9 @@ struct Services {
     std::function<ServerTable()> server_table;
     std::function<std::string(std::size_t backend, std::size_t server, std::uint32_t op, std::uint32_t value)>
         set_server;
+    // `shutdown sessions server <b>/<s>` and the stats page's "Kill Sessions": every data shard
+    // cuts the sessions and exchanges on that server; "" or an error text.
+    std::function<std::string(std::size_t backend, std::size_t server)> shutdown_server;
     // Health checks: `set server <b>/<s> health up|stopping|down`, `enable|disable health <b>/<s>`
     // (`what`: "up", "stopping", "down", "enable", "disable"); "" or an error text. Empty: the
     // commands answer that health checks are not available.

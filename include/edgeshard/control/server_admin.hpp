@@ -5,6 +5,7 @@
 
 #include <string_view>
 
+#include "edgeshard/config/config.hpp"
 #include "edgeshard/control/command.hpp"
 
 namespace es::shard {
@@ -24,6 +25,10 @@ void register_server_commands(CommandTable& t);
 // Control thread only; `rt` must outlive `services`.
 inline constexpr int kPostPatienceMs = 250;
 void bind_server_admin(Services& services, shard::Runtime& rt);
+
+// A backend by name, or by "#<id>" with the proxy id `show stat` prints (iid): its index in
+// cfg.backends. Frontends are not backends, whatever their id.
+bool find_backend(const config::Config& cfg, std::string_view name, std::size_t& be);
 
 // `<w>` (absolute, 0..256) or `<p>%` (of the configured weight `initial`, capped at 256) into `w`;
 // "" or HAProxy's error text. `set weight` and the agents' weights read it.

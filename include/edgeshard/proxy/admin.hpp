@@ -9,7 +9,8 @@
 //     op kAdminOpHealth  value = 0 UP, 1 DOWN (the control shard's health checks, src/check/)
 //     op kAdminOpShutdown value = 0: cut the sessions on this server (on-marked-down
 //                        shutdown-sessions); 1: cut those on the backend's backup servers
-//                        (on-marked-up shutdown-backup-sessions; the server index is ignored)
+//                        (on-marked-up shutdown-backup-sessions; the server index is ignored);
+//                        2: cut the sessions on this server for the administrator (killed)
 //     op kAdminOpThrottle value = 1..100: the percent of its weight the server takes (slowstart)
 //     op kAdminOpMaxconn value = the server's maxconn (0: none), split over the shards
 //     op kAdminOpObserving value = 1: the control shard counts errors of this server (observe),

@@ -63,9 +63,10 @@ public:
     void http_on_server_cqe(const shard::UserData& u, const shard::Cqe& e);  // ops owned by HttpServer
     void http_end_of_turn();
     void http_stop();                 // hard stop: every connection closes now
-    // Cuts the exchanges of backend `be` on a server `on(server)` names, and drops its idle server
-    // connections (a health change: on-marked-down shutdown-sessions).
-    void http_shutdown_sessions(int be, const std::function<bool(int)>& on);
+    // Cuts the exchanges of backend `be` on a server `on(server)` names (one waiting for its
+    // response gets a 502), and drops its idle server connections: a health change
+    // (on-marked-down shutdown-sessions, why 'D') or the administrator (why 'K').
+    void http_shutdown_sessions(int be, const std::function<bool(int)>& on, char why = 'D');
     // Closes the pooled idle connections of the backend's servers `on` accepts (a new address).
     void http_close_idle(int be, const std::function<bool(int)>& on);
     void h_server_slot_freed(int be); // a server of `be` has room: start a queued exchange
@@ -143,7 +144,11 @@ private:
     static int reply_status(std::string_view bytes);
     void h_local_reply(H1Conn* s, int status, std::string_view bytes);
     void h_reply_error(H1Conn* s, int status, const char* why);
-    void h_serve_page(H1Conn* s, const http::RequestHead& req, int kind, int backend = -1);
+    void h_serve_page(H1Conn* s, const http::RequestHead& req, int kind, int backend = -1, bool admin = false);
+    void h_ask_page(H1Conn* s, PageRequest* rq);  // sends it to the control shard; the session waits
+    // An admin POST to the stats page: its body is gathered (HAProxy's bound), then its actions are
+    // asked for. False: waiting for more of the body (or answered).
+    bool h_collect_post(H1Conn* s);
     // A local answer counts as the frontend's `intercepted` unless the request was routed to a
     // backend first (a backend's stats page, its 503 for want of a server...): HAProxy counts it
     // only when the frontend is the proxy that answers (a listen's backend stage is its own).
@@ -152,7 +157,7 @@ private:
     }
     // The stats page of `sp` (a frontend's, or with be >= 0 a backend's) when the request asks for
     // it: its credentials, then the page. False: the request was answered.
-    bool h_stats_page(H1Conn* s, const http::RequestHead& req, const config::StatsPage& sp, int be);
+    bool h_stats_page(H1Conn* s, const http::RequestHead& req, const config::StatsPage& sp, int be, rules::Txn& t);
     void h_server_failed(H1Conn* s, bool bad_response);
     void h_server_ended_body(H1Conn* s);
     void h_abort_reply(H1Conn* s, int status);

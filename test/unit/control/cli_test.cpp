@@ -138,7 +138,7 @@ TEST_CASE("command table: longest keyword match, duplicates refused") {
                                             "show stat", "show pools", "show shards", "set server",
                                             "show resolvers", "set weight", "set maxconn", "get weight", "enable health", "disable health",
                                             "enable agent", "disable agent", "enable server",
-                                            "disable server", "show servers state", "show ssl cert",
+                                            "disable server", "shutdown sessions server", "show servers state", "show ssl cert",
                                             "set ssl cert", "commit ssl cert", "abort ssl cert",
                                             "set ssl ocsp-response", "show table", "clear table"});
 }
