@@ -3,6 +3,7 @@
 // and whether they are valid, so the proxy can forward the segment as received. Chunk data is
 // skipped in one step per segment; only the framing lines are read byte by byte.
 #include <array>
+#include <string>
 #include <cstdint>
 
 #include "edgeshard/http/parser.hpp"
@@ -292,6 +293,28 @@ ChunkedScanner::Step ChunkedScanner::feed(const char* data, std::size_t len) {
         return {Status::Error, i, why};
     }
     return {Status::NeedMore, len, ""};
+}
+
+// The data of a whole chunked body the scanner accepted: sizes and data in turn, extensions and
+// trailers skipped. False (out unchanged past what was decoded) when the framing is not that.
+bool dechunk(std::string_view framed, std::string& out) {
+    std::size_t i = 0;
+    for (;;) {
+        std::uint64_t size = 0;
+        std::size_t digits = 0;
+        for (; i < framed.size() && hex_value(framed[i]) >= 0; ++i, ++digits) {
+            if (size > (std::uint64_t(1) << 58)) return false;
+            size = size * 16 + std::uint64_t(hex_value(framed[i]));
+        }
+        if (digits == 0) return false;
+        const std::size_t eol = framed.find("\r\n", i);  // past any extension
+        if (eol == std::string_view::npos) return false;
+        i = eol + 2;
+        if (size == 0) return true;  // trailers and the last CRLF follow
+        if (framed.size() - i < size + 2) return false;
+        out.append(framed.substr(i, std::size_t(size)));
+        i += std::size_t(size) + 2;
+    }
 }
 
 }  // namespace es::http

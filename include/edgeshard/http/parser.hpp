@@ -23,6 +23,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace es::http {
@@ -146,6 +147,10 @@ private:
     std::uint32_t line_bytes_ = 0;
     std::uint8_t ext_state_ = 0;
 };
+
+// The data of a complete chunked body that a ChunkedScanner accepted (framing, extensions and
+// trailers dropped), appended to `out`; false when `framed` is not such a body.
+bool dechunk(std::string_view framed, std::string& out);
 
 // helpers shared with the rules
 bool iequals(std::string_view a, std::string_view b);

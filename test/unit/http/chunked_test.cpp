@@ -230,3 +230,15 @@ TEST_CASE("an endless chunk-size line is cut") {
     CHECK(o.why == "chunk size line too long");
     CHECK(o.used == 4096);
 }
+
+TEST_CASE("dechunk: the data of an accepted body, framing, extensions and trailers dropped") {
+    std::string out;
+    CHECK(es::http::dechunk(kSample, out));
+    CHECK(out == "Wikipedia in\r\n\r\nchunks.");
+    out.clear();
+    CHECK(es::http::dechunk("0\r\n\r\n", out));
+    CHECK(out.empty());
+    CHECK_FALSE(es::http::dechunk("5\r\nab", out));   // data cut short
+    CHECK_FALSE(es::http::dechunk("zz\r\n", out));    // no size
+    CHECK_FALSE(es::http::dechunk("3\r\nabc", out));  // no CRLF after the data, no last chunk
+}
