@@ -56,6 +56,7 @@ constexpr FetchDef kFetches[] = {
     {"always_true", "always_true", Match::Bool, false},
     {"always_false", "always_false", Match::Bool, false},
     {"http_auth", "http_auth", Match::Bool, true},
+    {"http_auth_group", "http_auth_group", Match::Str, true},
     {"req.ver", "req.ver", Match::Str, false},
     {"req_ver", "req.ver", Match::Str, false},
     // mode tcp: the client's first bytes (held while tcp-request content rules decide) and the ports
@@ -146,7 +147,6 @@ constexpr std::string_view kFetchesRefused[] = {"path_dom",
                                                 "req.cook",
                                                 "req.cook_cnt",
                                                 "req.cook_val",
-                                                "http_auth_group",
                                                 "http_auth_user",
                                                 "http_auth_pass",
                                                 "status",
@@ -214,7 +214,8 @@ std::vector<std::string_view> fetch_names() {
 std::string supported_fetches() {
     return "path, path_beg, path_end, path_sub, path_dir, path_reg, path_len, url, url_beg, url_end, url_sub, "
            "url_dir, url_reg, url_len, var(<scope>.<name>), hdr(<name>), "
-           "hdr_beg, hdr_end, hdr_sub, hdr_dir, hdr_reg, hdr_len, method, src, req.ver, http_auth(<userlist>), always_true, "
+           "hdr_beg, hdr_end, hdr_sub, hdr_dir, hdr_reg, hdr_len, method, src, req.ver, http_auth(<userlist>), "
+           "http_auth_group(<userlist>), always_true, "
            "always_false, ssl_fc, ssl_fc_sni, ssl_fc_protocol, ssl_fc_cipher, ssl_fc_alpn, ssl_fc_has_crt, ssl_c_used, "
            "ssl_c_verify, ssl_c_err, ssl_c_ca_err, ssl_c_s_dn([<entry>[,<occ>]]), ssl_c_i_dn([<entry>[,<occ>]]), "
            "ssl_c_serial, ssl_c_sha1, ssl_c_notbefore, ssl_c_notafter; in mode tcp also req.ssl_sni, "
@@ -375,7 +376,7 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
                               ") are not supported in this version; write " + squote(fname + "(<name>)"));
         if (!http::is_token(arg)) fail(line.at, what + ": invalid header name " + squote(arg));
         acl.arg = lower(arg);
-    } else if (acl.fetch == "http_auth") {
+    } else if (acl.fetch == "http_auth" || acl.fetch == "http_auth_group") {
         acl.arg = arg;
         st.userlist_refs.emplace_back(arg, line.at);
     } else if (acl.fetch == "var") {
@@ -456,7 +457,12 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
     if (acl.fetch == "ssl_c_serial" || acl.fetch == "ssl_c_sha1") acl.icase = true;
 
     const bool bool_fetch = def->match == Match::Bool;
-    if (bool_fetch) {
+    if (acl.fetch == "http_auth_group") {
+        // the patterns are groups of the userlist (checked once it is known)
+        if (explicit_match) fail(line.at, what + ": 'http_auth_group' matches group names only: no '-m'");
+        if (acl.patterns.empty()) fail(line.at, what + ": 'http_auth_group': no groups specified");
+        for (const std::string& g : acl.patterns) st.auth_group_refs.push_back({arg, g, line.at});
+    } else if (bool_fetch) {
         if (explicit_match && acl.match != Match::Bool && acl.match != Match::Found)
             fail(line.at, what + ": " + squote(fname) + " is a boolean: only '-m bool' or '-m found' apply");
         if (!acl.patterns.empty())
@@ -569,17 +575,6 @@ int lookup_acl(ParseState&, ProxyDraft& px, const Line& line, const std::string&
     fail(line.at, msg);
 }
 
-void fix_terms(const std::vector<Acl>& acls, Condition& c) {
-    for (auto& group : c.any_of) {
-        for (auto& term : group) {
-            const std::string name = acls[static_cast<std::size_t>(term.acls.front())].name;
-            term.acls.clear();
-            for (std::size_t i = 0; i < acls.size(); ++i)
-                if (acls[i].name == name) term.acls.push_back(static_cast<int>(i));
-        }
-    }
-}
-
 void fix_proxy_terms(HttpProxy& h) {
     for (auto& r : h.request_rules) fix_terms(h.acls, r.cond);
     for (auto& r : h.response_rules) fix_terms(h.acls, r.cond);
@@ -613,6 +608,17 @@ void check_response_conditions(const HttpProxy& h) {
 }
 
 }  // namespace
+
+void fix_terms(const std::vector<Acl>& acls, Condition& c) {
+    for (auto& group : c.any_of) {
+        for (auto& term : group) {
+            const std::string name = acls[static_cast<std::size_t>(term.acls.front())].name;
+            term.acls.clear();
+            for (std::size_t i = 0; i < acls.size(); ++i)
+                if (acls[i].name == name) term.acls.push_back(static_cast<int>(i));
+        }
+    }
+}
 
 // "10.0.0.0/8", "10.0.0.0/255.0.0.0" (becomes /8), "127.0.0.1", "::1/128". nullopt when invalid.
 std::optional<std::string> normalize_network(std::string_view p) {

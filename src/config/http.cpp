@@ -2,6 +2,8 @@
 // what is done with the HTTP keywords once a proxy section ends and once every file is read.
 //
 // HAProxy 2.6 semantics; what differs is listed in README.md.
+#include <tuple>
+
 #include "edgeshard/http/parser.hpp"
 #include "http_internal.hpp"
 #include "http_keywords.hpp"
@@ -115,13 +117,24 @@ void kw_stats(ParseState& st, ProxyDraft& px, const Line& line) {
     } else if (sub == "show-legends" || sub == "show-node" || sub == "show-desc" || sub == "show-modules") {
         st.warn_ignored(line.at, {kw}, "the stats page has a fixed layout");
         return;
-    } else if (sub == "admin" || sub == "http-request") {
-        fail(line.at, squote(kw) + " is not supported in this version");
+    } else if (sub == "admin") {
+        if (is_defaults(px)) fail(line.at, "'stats admin' not allowed in 'defaults' section.");
+        if (line.words.size() < 3 || (line.words[2] != "if" && line.words[2] != "unless"))
+            fail(line.at, "'stats admin' requires either 'if' or 'unless' followed by a condition.");
+        s.admin.push_back(parse_condition(st, px, line, 2));
+    } else if (sub == "http-request") {
+        if (is_defaults(px)) fail(line.at, "'stats http-request' not allowed in 'defaults' section.");
+        if (!s.rules.empty() && !s.rules.back().cond.present)
+            st.warn(line.at, "previous 'stats http-request' rule at " + where_text(s.rules.back().where) +
+                                 " has no condition: this rule is never evaluated");
+        s.rules.push_back(parse_stats_rule(st, px, line));
     } else {
         fail(line.at, "unknown keyword " + squote(kw) +
                           did_you_mean(sub, {"enable", "uri", "refresh", "realm", "auth", "hide-version",
-                                             "show-legends", "show-node", "show-desc", "admin", "scope"}) +
-                          " (supported: stats enable, uri, refresh, realm, auth)");
+                                             "show-legends", "show-node", "show-desc", "admin", "scope",
+                                             "http-request"}) +
+                          " (supported: stats enable, uri, refresh, realm, auth, hide-version, scope, admin, "
+                          "http-request)");
     }
     s.enabled = true;  // every stats keyword enables the page, as in HAProxy
     s.where = line.at;
@@ -211,6 +224,15 @@ void finish_proxy_http(ParseState& st, ProxyDraft& px) {
     });
     px.redirects.clear();
     resolve_acl_terms(px);
+    // the stats page's conditions name the ACLs of the section that holds it
+    for (auto [on, s, h] : {std::tuple{has_fe(px), &px.fe.stats, &px.fe.http}, std::tuple{has_be(px), &px.be.stats, &px.be.http}}) {
+        if (!on) continue;
+        for (Condition& c : s->admin) fix_terms(h->acls, c);
+        for (HttpRule& r : s->rules) fix_terms(h->acls, r.cond);
+        if (!s->rules.empty() && (!s->users.users.empty() || !s->realm.empty()))
+            fail(s->rules.front().where, px.kind + " " + squote(px.name) +
+                                             ": stats 'auth'/'realm' and 'http-request' can't be used at the same time.");
+    }
 
     const bool fe_tcp = has_fe(px) && px.fe.mode == Mode::Tcp;
     const bool be_tcp = has_be(px) && px.be.mode == Mode::Tcp;

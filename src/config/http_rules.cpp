@@ -284,6 +284,45 @@ void parse_rule(ParseState& st, ProxyDraft& px, const Line& line, bool response)
 
 }  // namespace
 
+HttpRule parse_stats_rule(ParseState& st, ProxyDraft& px, const Line& line) {
+    const std::string kw = "stats http-request";
+    const auto& act = arg_or_fail(line, 2, kw, "allow, deny or auth");
+    const std::size_t end = condition_start(line, 3);
+    HttpRule r;
+    r.where = line.at;
+    if (act == "allow") {
+        r.action = HttpAction::Allow;
+        if (end > 3) fail(line.at, "unexpected argument " + squote(line.words[3]) + " after " + squote(kw + " allow"));
+    } else if (act == "deny") {
+        r.action = HttpAction::Deny;
+        ParsedReply p = parse_reply(st, line, 3, end, ReplyKind::Deny, 403, kw + " deny");
+        if (!p.section.empty())
+            fail(line.at, squote(kw + " deny") + ": replies from an http-errors section are not supported here "
+                                                 "(use 'deny_status', or 'errorfile' in the section)");
+        r.status = p.status;
+        r.content_type = p.content_type;
+        r.has_reply = p.has_reply;
+        r.reply = std::move(p.reply);
+    } else if (act == "auth") {
+        r.action = HttpAction::Auth;
+        r.name = "HAProxy Statistics";  // HAProxy's default realm for the stats page's rules
+        if (end > 3) {
+            if (line.words[3] != "realm" || end < 5)
+                fail(line.at, squote(kw + " auth") + " expects 'realm <realm>', got " + squote(line.words[3]));
+            r.name = line.words[4];
+            if (has_ctl(r.name) || r.name.find('"') != std::string::npos)
+                fail(line.at, squote(kw + " auth") + ": the realm must not contain quotes or control characters");
+            if (end > 5)
+                fail(line.at, "unexpected argument " + squote(line.words[5]) + " after " + squote(kw + " auth"));
+        }
+    } else {
+        fail(line.at, squote(kw) + " supports 'allow', 'deny' and 'auth' (the actions HAProxy runs on the stats "
+                                   "page), got " + squote(act) + did_you_mean(act, {"allow", "deny", "auth"}));
+    }
+    if (end < line.words.size()) r.cond = parse_condition(st, px, line, end);
+    return r;
+}
+
 void kw_http_request(ParseState& st, ProxyDraft& px, const Line& line) {
     parse_rule(st, px, line, false);
 }

@@ -785,8 +785,15 @@ struct ControlShard::Impl {
                     continue;
                 }
                 try {
-                    if (!snap) snap = snapshot({});
-                    if (std::optional<proxy::PageAnswer> a = render_page(*snap, rt.config(), *rq)) {
+                    std::optional<proxy::PageAnswer> a;
+                    if (rq->post) {
+                        a = admin_answer(rt.config(), *rq, services);
+                        snap.reset();  // what the next page shows must include the change
+                    } else {
+                        if (!snap) snap = snapshot({});
+                        a = render_page(*snap, rt.config(), *rq);
+                    }
+                    if (a) {
                         status = a->status;
                         response = std::make_unique<std::string>(std::move(a->response));
                     }

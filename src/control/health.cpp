@@ -113,6 +113,8 @@ HealthControl::HealthControl(shard::Runtime& rt, Services& services,
                                             : check::Checker::Force::Down;
         if (checker_ && checker_->force(be, sv, f, t)) return {};
         // a server without `check` keeps what it is told (HAProxy marks it so too)
+        auto& table = rt_.server_runtime();
+        if (be < table.size() && sv < table[be].size()) table[be][sv].nolb = f == check::Checker::Force::Stopping;
         if (!post_health(be, sv, f != check::Checker::Force::Up))
             return "The change is recorded but some shard(s) did not take it (mailbox full); repeat the command.";
         return {};
@@ -321,6 +323,10 @@ void HealthControl::fill(std::vector<std::vector<stats::ServerState>>& st,
                 a.fall = ag->fall;
             }
             if (h && !h->paused) s.status = status_word(*h, ag, s.admin == stats::ServerState::Admin::Drain);
+            if (!h && tbl.servers && b < tbl.servers->size() && k < (*tbl.servers)[b].size()) {
+                const shard::ServerRuntime& r = (*tbl.servers)[b][k];
+                if (r.down && r.nolb && s.admin == stats::ServerState::Admin::Ready) s.status = "NOLB";
+            }
             if (!h || !h->enabled || h->paused) {  // no check, `disable health`, maintenance
                 s.lastchg_s = changed_s;
                 continue;

@@ -28,6 +28,18 @@ proxy::PageAnswer frame(int status, std::string_view reason, std::string_view ct
     return a;
 }
 
+// The stats page a request is for, and its refresh (s).
+const config::StatsPage& page_of(const config::Config& cfg, const proxy::PageRequest& rq, int& refresh) {
+    const bool from_be = rq.backend >= 0 && std::size_t(rq.backend) < cfg.backends.size();
+    const config::StatsPage& sp = from_be ? cfg.backends[std::size_t(rq.backend)].stats : cfg.frontends[rq.frontend].stats;
+    refresh = 0;
+    if (from_be) refresh = int(sp.refresh / 1000);
+    else
+        for (const auto& fe : cfg.frontends)
+            if (fe.stats.enabled && fe.stats.uri == sp.uri) refresh = int(fe.stats.refresh / 1000);
+    return sp;
+}
+
 }  // namespace
 
 std::optional<proxy::PageAnswer> render_page(const stats::Snapshot& snap, const config::Config& cfg,
@@ -39,18 +51,13 @@ std::optional<proxy::PageAnswer> render_page(const stats::Snapshot& snap, const 
         stats::render_prometheus(snap, body);
         ctype = stats::kPrometheusContentType;
     } else {
-        const bool from_be = rq.backend >= 0 && std::size_t(rq.backend) < cfg.backends.size();
-        const config::StatsPage& sp = from_be ? cfg.backends[std::size_t(rq.backend)].stats : cfg.frontends[rq.frontend].stats;
-        const std::string& uri = sp.uri;
         int refresh = 0;
-        if (from_be) refresh = int(sp.refresh / 1000);
-        else
-            for (const auto& fe : cfg.frontends)
-                if (fe.stats.enabled && fe.stats.uri == uri) refresh = int(fe.stats.refresh / 1000);
+        const config::StatsPage& sp = page_of(cfg, rq, refresh);
         stats::PageOptions opt;
         opt.scope = &sp.scopes;
         opt.hide_version = sp.hide_version;
-        ctype = stats::render_stats_page(snap, uri, rq.target, refresh, body, opt);
+        opt.admin = rq.admin;
+        ctype = stats::render_stats_page(snap, sp.uri, rq.target, refresh, body, opt);
     }
     if (body.size() > cap) {
         // the page is dropped here, on the control shard: nothing of it reaches a data shard
@@ -61,6 +68,17 @@ std::optional<proxy::PageAnswer> render_page(const stats::Snapshot& snap, const 
         return frame(500, "Internal Server Error", "text/plain; charset=utf-8", text, rq.head);
     }
     return frame(200, "OK", ctype, body, rq.head);
+}
+
+std::optional<proxy::PageAnswer> admin_answer(const config::Config& cfg, const proxy::PageRequest& rq,
+                                              const Services& services) {
+    if (rq.frontend >= cfg.frontends.size()) return std::nullopt;
+    int refresh = 0;
+    const config::StatsPage& sp = page_of(cfg, rq, refresh);
+    proxy::PageAnswer a;
+    a.status = 303;
+    a.response = stats::admin_redirect(sp.uri, rq.target, refresh, run_stats_admin(rq.body, cfg, services));
+    return a;
 }
 
 }  // namespace es::control

@@ -423,32 +423,42 @@ void H1Proxy::h_reply_error(H1Conn* s, int status, const char* why) {
 // shard (proxy/page.hpp) and the session waits, its client read paused, until h_page_answer, the
 // page deadline (h_deadline: kPageWaitMs, then 503) or its close (h_close leaves the wait list,
 // and the answer, when it comes, is deleted).
-void H1Proxy::h_serve_page(H1Conn* s, const http::RequestHead& req, int kind, int backend) {
+void H1Proxy::h_serve_page(H1Conn* s, const http::RequestHead& req, int kind, int backend, bool admin) {
     if (s->st->pend_head) {
         sendq_.blocks.destroy(s->st->pend_head);
         s->st->pend_head = nullptr;
     }
     if (s->req_phase() == ReqPhase::Body) s->set(kH1CloseAfter);  // an unread body is not worth reading
+    PageRequest* rq = nullptr;
+    try {
+        rq = new PageRequest;
+        rq->kind = kind == 1 ? PageKind::Prometheus : PageKind::Stats;
+        rq->head = s->st->has(kH1SHead);
+        rq->frontend = s->fe;
+        rq->target.assign(req.target);
+        rq->backend = backend;
+        rq->admin = admin;
+    } catch (const std::bad_alloc&) {
+        delete rq;
+        rq = nullptr;
+    }
+    h_ask_page(s, rq);
+}
+
+// Sends the page request (null: none could be made) to the control shard; the session waits for
+// the answer with its client's reads stopped.
+void H1Proxy::h_ask_page(H1Conn* s, PageRequest* rq) {
     st_.shard.page_asks.inc();
-    const std::uint64_t h = p_.to_control ? pages_.add(s) : 0;
+    const std::uint64_t h = rq && p_.to_control ? pages_.add(s) : 0;
     bool asked = false;
     if (h != 0) {
-        PageRequest* rq = nullptr;
-        try {
-            rq = new PageRequest{kind == 1 ? PageKind::Prometheus : PageKind::Stats, s->st->has(kH1SHead), s->fe,
-                                 r_.now_ms(), std::string(req.target), backend};
-        } catch (const std::bad_alloc&) {
-            rq = nullptr;
-        }
-        asked = rq && p_.to_control->post(std::size_t(p_.shard_id),
-                                          shard::Message{shard::Message::kPageRequest,
-                                                         reinterpret_cast<std::uint64_t>(rq), h});
-        if (!asked) {
-            delete rq;
-            (void)pages_.take(h);
-        }
+        rq->asked_ms = r_.now_ms();
+        asked = p_.to_control->post(std::size_t(p_.shard_id),
+                                    shard::Message{shard::Message::kPageRequest, reinterpret_cast<std::uint64_t>(rq), h});
+        if (!asked) (void)pages_.take(h);
     }
     if (!asked) {
+        delete rq;
         // too many sessions waiting, or the mailbox is full: the control shard is behind
         st_.shard.page_fails.inc();
         h_local_reply(s, 503, h_error(s, 503));
@@ -475,7 +485,7 @@ void H1Proxy::h_page_answer(const shard::Message& m) {
         h_local_reply(s, 503, h_error(s, 503));
         return;
     }
-    if (status != 200) st_.shard.page_fails.inc();
+    if (status >= 500) st_.shard.page_fails.inc();
     s->st->set(kH1SReplied);
     // HAProxy counts a page its frontend answered as intercepted; one a backend answered counts as
     // that backend's request (its BACKEND row)

@@ -8,10 +8,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <type_traits>
 
 #include "edgeshard/core/assert.hpp"
+#include "edgeshard/http/parser.hpp"
+#include "edgeshard/proxy/page.hpp"
 #include "edgeshard/rules/rules.hpp"
+#include "edgeshard/stats/render.hpp"
 #include "edgeshard/shard/uring_compat.hpp"
 #include "edgeshard/proxy/h1.hpp"
 #include "edgeshard/proxy/worker.hpp"
@@ -76,6 +80,10 @@ void H1Proxy::h_process_request_loop(H1Conn* s) {
                 if (!h_parse_request(s)) return;
                 break;
             case ReqPhase::Body:
+                if (s->st->post) [[unlikely]] {  // an admin POST to the stats page: no server
+                    if (!h_collect_post(s)) return;
+                    break;
+                }
                 if (!s->conn || s->conn->priv_owner) return;  // waiting for this request's server connection
                 if (!h_forward_body(s, s->in, s->req_acc, s->conn->out, s->st->req_body, s->st->req_left, s->st->req_chunks,
                                     true))
@@ -202,12 +210,34 @@ bool stats_uri_matches(const config::StatsPage& sp, const http::RequestHead& req
 
 }  // namespace
 
-bool H1Proxy::h_stats_page(H1Conn* s, const http::RequestHead& req, const config::StatsPage& sp, int be) {
+bool H1Proxy::h_stats_page(H1Conn* s, const http::RequestHead& req, const config::StatsPage& sp, int be, rules::Txn& t) {
     const auto& fe = cfg_.frontends[s->fe];
     s->st->set(kH1SStats);
     if (be >= 0) s->st->set(kH1SStatsBe);
     s->st->term[0] = 'L';  // a local answer, at the request (HAProxy's LR)
     s->st->term[1] = 'R';
+    // HAProxy's order: the admin level (`stats admin` conditions, on the proxy that holds the page),
+    // then the page's `stats http-request` rules
+    const config::HttpProxy& hp = be >= 0 ? cfg_.backends[std::size_t(be)].http : fe.http;
+    bool admin = false;
+    for (const config::Condition& c : sp.admin)
+        if (rules::eval_condition(c, hp.acls, t)) {
+            admin = true;
+            break;
+        }
+    if (!sp.rules.empty()) {
+        const rules::Verdict v = rules::run_request_rules(hp, sp.rules, t);
+        if (v.kind == rules::Verdict::Reply) {
+            if (v.denied) {
+                st_.fe[s->fe].dreq.inc();
+                if (be >= 0) st_.be[std::size_t(be)].dreq.inc();
+                s->st->term[0] = 'P';
+            }
+            if (v.status == 401 || v.status == 407) s->set(kH1CloseAfter);  // as after `stats auth`'s challenge
+            h_local_reply(s, v.status, v.bytes);
+            return false;
+        }
+    }
     if (!sp.users.users.empty()) {
         // `stats auth`: Basic credentials, else 401 with the page's realm (HAProxy's default one)
         const http::Header* a = req.find("authorization");
@@ -220,18 +250,106 @@ bool H1Proxy::h_stats_page(H1Conn* s, const http::RequestHead& req, const config
         }
     }
     if (req.method == http::Method::Post) {
-        // the admin form's POST: `stats admin` is not supported, so every POST is denied, as
-        // HAProxy answers one without `stats admin`: a redirect to the page with the result
-        const std::string_view u = std::string_view(sp.uri).substr(0, sp.uri.find('?'));  // npos: all of it
+        if (!admin) {
+            // without the admin level, HAProxy answers with the page's result: denied
+            rules::ArenaWriter w(arena_);
+            w.add(stats::admin_redirect(sp.uri, req.target, int(sp.refresh / 1000), stats::AdminResult::Deny));
+            h_local_reply(s, 303, w.commit());
+            return false;
+        }
+        PageRequest* rq = new (std::nothrow) PageRequest;
+        if (!rq) {
+            h_local_reply(s, 503, h_error(s, 503));
+            return false;
+        }
+        rq->kind = PageKind::Stats;
+        rq->frontend = s->fe;
+        rq->backend = be;
+        rq->admin = rq->post = true;
+        rq->target.assign(req.target);
+        // HAProxy runs the actions once the whole body is in its buffer; a body the buffer cannot
+        // hold (the head included, less the room it keeps for rewrites) is EXCD
+        const std::size_t room = std::size_t(cfg_.global.bufsize) - std::min<std::size_t>(std::size_t(cfg_.global.bufsize), kPostReserve);
+        rq->body_room = std::uint32_t(room > req.head_len ? room - req.head_len : 0);
+        s->st->post = rq;
+        if (s->st->req == ReqPhase::Body && s->st->has(kH1SExpect)) {
+            // the client waits for a word before it sends the body (HAProxy answers for its applets)
+            static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
+            sendq_.push(s->out, Seg{k100.data(), std::uint32_t(k100.size())});
+            s->st->clear(kH1SExpect);
+            h_send_client(s);
+        }
+        if (s->st->req == ReqPhase::Done) (void)h_collect_post(s);
+        return false;
+    }
+    h_serve_page(s, req, 0, be, admin);
+    return false;
+}
+
+// The admin POST's body, gathered whole from what the client sent (HAProxy waits for it in its
+// buffer): then the page request with it goes to the control shard, which runs the actions and
+// answers the redirect. A body the buffer cannot hold gets HAProxy's EXCD at once, and the
+// connection closes after it (the rest of the body is not read).
+bool H1Proxy::h_collect_post(H1Conn* s) {
+    H1Stream* const x = s->st;
+    PageRequest* const rq = x->post;
+    bool done = x->req == ReqPhase::Done;
+    // the bytes of the body at p (of avail), by its framing; false: a framing error (answered)
+    auto eat = [&](const char* p, std::size_t avail, std::size_t& used) {
+        if (x->req_body == http::BodyKind::Chunked) {
+            const http::ChunkedScanner::Step st = x->req_chunks.feed(p, avail);
+            if (st.status == http::Status::Error) return false;
+            used = st.used;
+            done = st.status == http::Status::Done;
+        } else {
+            used = std::size_t(std::min<std::uint64_t>(avail, x->req_left));
+            x->req_left -= used;
+            done = x->req_left == 0;
+        }
+        if (rq->body.size() <= rq->body_room) rq->body.append(p, std::min(used, rq->body_room + 1 - rq->body.size()));
+        return true;
+    };
+    std::size_t used = 0;
+    if (!done && s->req_acc && s->req_acc->off < s->req_acc->len) {
+        if (!eat(s->req_acc->data + s->req_acc->off, s->req_acc->len - s->req_acc->off, used)) {
+            h_body_error(s, true);
+            return false;
+        }
+        s->req_acc->off += std::uint32_t(used);
+        if (s->req_acc->off == s->req_acc->len) {
+            sendq_.blocks.destroy(s->req_acc);
+            s->req_acc = nullptr;
+        }
+    }
+    while (!done && !s->in.empty() && rq->body.size() <= rq->body_room) {
+        net::BufRing::Rec& rec = bufs_->rec(s->in.head);
+        if (!eat(bufs_->data(s->in.head) + rec.off, rec.len, used)) {
+            h_body_error(s, true);
+            return false;
+        }
+        rec.off += std::uint32_t(used);
+        rec.len -= std::uint32_t(used);
+        s->in.bytes -= used;
+        if (rec.len == 0) bufs_->recycle(bufs_->pop(s->in));
+    }
+    if (rq->body.size() > rq->body_room) {
+        const config::StatsPage& sp = rq->backend >= 0 ? cfg_.backends[std::size_t(rq->backend)].stats : cfg_.frontends[s->fe].stats;
         rules::ArenaWriter w(arena_);
-        w.add("HTTP/1.1 303 See Other\r\ncache-control: no-cache\r\ncontent-type: text/plain\r\n"
-              "content-length: 0\r\nlocation: ");
-        w.add(u);
-        w.add(";st=DENY\r\n\r\n");
+        w.add(stats::admin_redirect(sp.uri, rq->target, int(sp.refresh / 1000), stats::AdminResult::Excd));
+        x->post = nullptr;
+        delete rq;
         h_local_reply(s, 303, w.commit());
         return false;
     }
-    h_serve_page(s, req, 0, be);
+    if (!done) return false;  // more to come
+    x->req = ReqPhase::Done;
+    x->post = nullptr;
+    if (x->req_body == http::BodyKind::Chunked) {
+        std::string data;
+        (void)http::dechunk(rq->body, data);  // the scanner accepted the framing
+        rq->body.swap(data);
+    }
+    h_ask_page(s, rq);
     return false;
 }
 
@@ -239,7 +357,7 @@ bool H1Proxy::h_stats_page(H1Conn* s, const http::RequestHead& req, const config
 [[gnu::always_inline]] inline bool H1Proxy::h_frontend_rules(H1Conn* s, const http::RequestHead& req, rules::Txn& t) {
     const auto& fe = cfg_.frontends[s->fe];
     if (stats_uri_matches(fe.stats, req)) [[unlikely]]
-        return h_stats_page(s, req, fe.stats, -1);
+        return h_stats_page(s, req, fe.stats, -1, t);
     const rules::Verdict v = rules::run_request_rules(fe.http, t);
     if (v.kind == rules::Verdict::Reply) {
         if (v.denied) st_.fe[s->fe].dreq.inc();
@@ -313,7 +431,7 @@ bool H1Proxy::h_stats_page(H1Conn* s, const http::RequestHead& req, const config
     }
     // a backend's stats page, after its rules (a listen's is its frontend's)
     if (stats_uri_matches(bcfg.stats, req)) [[unlikely]]
-        return h_stats_page(s, req, bcfg.stats, s->be);
+        return h_stats_page(s, req, bcfg.stats, s->be, t);
     if (bcfg.http.httpclose) s->set(kH1CloseAfter);
     s->st->retries_left = bcfg.retries;
     if (!bcfg.stick_rules.empty()) [[unlikely]]
@@ -507,9 +625,10 @@ H1Stream* H1Proxy::h_new_stream(H1Conn* s) {
 void H1Proxy::h_end_stream(H1Conn* s) {
     H1Stream* x = s->st;
     if (!x) return;
-    if (x->replay || x->notes || x->rsp_acc || x->pend_head) [[unlikely]] {
+    if (x->replay || x->notes || x->rsp_acc || x->pend_head || x->post) [[unlikely]] {
         h_drop_replay(s);
         h_drop_notes(s);
+        delete x->post;
         for (HeadBuf* hb : {x->rsp_acc, x->pend_head})
             if (hb) sendq_.blocks.destroy(hb);
     }

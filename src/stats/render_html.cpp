@@ -2,6 +2,7 @@
 //
 // The HTML is self-contained (inline CSS, no script, no external resource) so it renders behind
 // any proxy and any Content-Security-Policy. Every name from the configuration is HTML-escaped.
+#include <algorithm>
 #include <charconv>
 
 #include "edgeshard/core/version.hpp"
@@ -61,6 +62,10 @@ tr.going_up td{background:#ffd020}
 tr.going_down td{background:#ffffa0}
 tr.draining td{background:#20a0ff}
 table.info td{padding:1px 8px 1px 0;text-align:left}
+div.active_up{background:#c0ffc0;padding:2px 4px}
+div.active_going_down{background:#ffffa0;padding:2px 4px}
+div.active_down{background:#ff9090;padding:2px 4px}
+div.active_no_check{background:#e0e0e0;padding:2px 4px}
 a{color:#0000c0}
 )";
 
@@ -90,8 +95,10 @@ constexpr Column kColumns[] = {
 };
 // clang-format on
 
-void table_header(std::string& out, std::string_view pxname) {
-    out.append("<table class=\"px\">\n<tr><th class=\"pxname\" rowspan=\"2\">");
+void table_header(std::string& out, std::string_view pxname, bool admin) {
+    out.append("<table class=\"px\">\n<tr>");
+    if (admin) out.append("<th rowspan=\"2\"></th>");  // the servers' checkboxes
+    out.append("<th class=\"pxname\" rowspan=\"2\">");
     append_escaped(out, pxname);
     out.append("</th>");
     std::size_t i = 0;
@@ -127,10 +134,23 @@ std::string_view row_class(ObjType t, const StatRow& row) {
     return "up";
 }
 
-void table_row(std::string& out, ObjType t, const StatRow& row) {
+void table_row(std::string& out, ObjType t, const StatRow& row, bool admin) {
     out.append("<tr class=\"");
     out.append(row_class(t, row));
-    out.append("\"><td class=\"name\">");
+    out.append("\">");
+    if (admin) {
+        // HAProxy's form fields: s=<server> per checked server (its checkbox class names the proxy)
+        out.append("<td>");
+        if (t == ObjType::Server) {
+            out.append("<input class='");
+            append_escaped(out, row[st::pxname].s);
+            out.append("-checkbox' type=\"checkbox\" name=\"s\" value=\"");
+            append_escaped(out, row[st::svname].s);
+            out.append("\">");
+        }
+        out.append("</td>");
+    }
+    out.append("<td class=\"name\">");
     append_escaped(out, row[st::svname].s);
     out.append("</td>");
     std::string cell;
@@ -142,6 +162,85 @@ void table_row(std::string& out, ObjType t, const StatRow& row) {
         out.append("</td>");
     }
     out.append("</tr>\n");
+}
+
+// The end of a backend's admin form: the action, the backend (by its id, as HAProxy's `b=#<iid>`)
+// and the button. Values and labels are HAProxy 2.6's.
+void form_end(std::string& out, std::uint32_t iid) {
+    static constexpr std::string_view kActions[][2] = {
+        {"", ""},
+        {"ready", "Set state to READY"},
+        {"drain", "Set state to DRAIN"},
+        {"maint", "Set state to MAINT"},
+        {"dhlth", "Health: disable checks"},
+        {"ehlth", "Health: enable checks"},
+        {"hrunn", "Health: force UP"},
+        {"hnolb", "Health: force NOLB"},
+        {"hdown", "Health: force DOWN"},
+        {"dagent", "Agent: disable checks"},
+        {"eagent", "Agent: enable checks"},
+        {"arunn", "Agent: force UP"},
+        {"adown", "Agent: force DOWN"},
+        {"shutdown", "Kill Sessions"},
+    };
+    out.append("<p>Choose the action to perform on the checked servers : <select name=action>");
+    for (const auto& a : kActions) {
+        out.append("<option value=\"");
+        out.append(a[0]);
+        out.append("\">");
+        out.append(a[1]);
+        out.append("</option>");
+    }
+    out.append("</select><input type=\"hidden\" name=\"b\" value=\"#");
+    append_int(out, iid);
+    out.append("\">&nbsp;<input type=\"submit\" value=\"Apply\"></p></form>\n");
+}
+
+// The message for `<uri>;st=<code>` (HAProxy's texts); the [X] link goes back to the plain page.
+void result_message(std::string& out, std::string_view uri, AdminResult r) {
+    std::string_view cls = "active_down", text;
+    switch (r) {
+        case AdminResult::Done:
+            cls = "active_up";
+            text = "Action processed successfully.";
+            break;
+        case AdminResult::Part:
+            cls = "active_going_down";
+            text = "Action partially processed.<br>Some server names are probably unknown or ambiguous (duplicated "
+                   "names in the backend).";
+            break;
+        case AdminResult::None:
+            cls = "active_going_down";
+            text = "Nothing has changed.";
+            break;
+        case AdminResult::Errp:
+            text = "Action not processed because of invalid parameters.<ul><li>The action is maybe unknown.</li>"
+                   "<li>Invalid key parameter (empty or too long).</li><li>The backend name is probably unknown or "
+                   "ambiguous (duplicated names).</li><li>Some server names are probably unknown or ambiguous "
+                   "(duplicated names in the backend).</li></ul>";
+            break;
+        case AdminResult::Excd:
+            text = "<b>Action not processed : the buffer couldn't store all the data.<br>You should retry with less "
+                   "servers at a time.</b>";
+            break;
+        case AdminResult::Deny:
+            text = "<b>Action denied.</b>";
+            break;
+        case AdminResult::Ival:
+            text = "<b>Invalid requests (unsupported method or chunked encoded request).</b>";
+            break;
+        default:
+            cls = "active_no_check";
+            text = "Unexpected result.";
+            break;
+    }
+    out.append("<p><div class=");
+    out.append(cls);
+    out.append("><a class=lfsb href=\"");
+    append_escaped(out, uri);
+    out.append("\" title=\"Remove this message\">[X]</a> ");
+    out.append(text);
+    out.append("</div>\n");
 }
 
 }  // namespace
@@ -192,29 +291,45 @@ void render_html(const Snapshot& snap, std::string_view uri, int refresh_s, std:
         out.append(";norefresh\">Disable refresh</a>");
     }
     out.append("</p>\n");
+    if (opt.result != AdminResult::Init) result_message(out, uri, opt.result);
 
     // One table per proxy: a frontend opens a table; a backend with the same id (a `listen`
     // section) and its servers stay in it; any other backend opens its own.
+    // With the admin level, a proxy that has servers is one form (HAProxy's): a checkbox per server,
+    // the action to take and the backend's id.
     const auto order = detail::object_order(snap);
     StatRow row;
-    bool open = false;
+    std::vector<std::uint32_t> with_servers;
+    if (opt.admin)
+        for (const detail::ObjRef& o : order)
+            if (o.type == ObjType::Server) {
+                detail::fill_row(snap, o, -1, row);
+                with_servers.push_back(std::uint32_t(row[st::iid].u));
+            }
+    bool open = false, form = false;
     std::uint32_t open_iid = 0;
+    auto close = [&] {
+        out.append("</table>\n");
+        if (form) form_end(out, open_iid);
+    };
     for (const detail::ObjRef& o : order) {
         detail::fill_row(snap, o, -1, row);
         if (!detail::in_scope(opt.scope, row[st::pxname].s)) continue;
         const std::uint32_t iid = std::uint32_t(row[st::iid].u);
         if (!open || iid != open_iid) {
-            if (open) out.append("</table>\n");
+            if (open) close();
+            form = std::find(with_servers.begin(), with_servers.end(), iid) != with_servers.end();
+            if (form) out.append("<form method=\"post\">\n");
             out.append("<h2>");
             append_escaped(out, row[st::pxname].s);
             out.append("</h2>\n");
-            table_header(out, row[st::pxname].s);
+            table_header(out, row[st::pxname].s, form);
             open = true;
             open_iid = iid;
         }
-        table_row(out, o.type, row);
+        table_row(out, o.type, row, form);
     }
-    if (open) out.append("</table>\n");
+    if (open) close();
     out.append("</body></html>\n");
 }
 
@@ -248,7 +363,9 @@ std::string_view render_stats_page(const Snapshot& snap, std::string_view uri, s
         render_stat_json(snap, false, out, opt.scope);
         return "application/json";
     }
-    render_html(snap, uri, refresh_s, out, opt);
+    PageOptions o = opt;
+    o.result = admin_result_in(uri, target);
+    render_html(snap, uri, refresh_s, out, o);
     return "text/html; charset=utf-8";
 }
 

@@ -306,6 +306,12 @@ struct StatsPage {
     std::string realm;
     std::vector<std::string> scopes;  // stats scope: the proxies shown (empty: all; "." resolved to its own)
     bool hide_version = false;        // stats hide-version
+    // `stats http-request allow|deny|auth [realm R] [if|unless COND]`: run before the page (and
+    // before the `stats auth` check, which HAProxy refuses alongside them)
+    std::vector<HttpRule> rules;
+    // `stats admin if|unless COND` lines: the first that matches gives the admin level (the page's
+    // forms and its POST actions); none: no admin level
+    std::vector<Condition> admin;
     Location where;
 };
 

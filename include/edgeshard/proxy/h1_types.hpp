@@ -58,6 +58,7 @@ using InQ = net::BufChain;
 struct H1Conn;
 struct PpInfo;
 struct H1Stream;
+struct PageRequest;
 
 // The flag word of a server connection (H1SrvConn::flags); show_c1_flags() renders it.
 enum C1Flag : std::uint8_t {
@@ -234,6 +235,7 @@ struct H1Stream {
     std::int16_t ck_srv = -1;
     char ck_req = '-', ck_rsp = '-';
     std::int16_t stick_srv = -1;  // the server a `stick match|on` rule found for the request (-1: none)
+    PageRequest* post = nullptr;  // an admin POST to the stats page, its body being gathered (owned)
 
     bool has(H1SFlag f) const { return (flags & f) != 0; }
     void set(H1SFlag f) { flags = std::uint16_t(flags | f); }

@@ -46,7 +46,15 @@ struct PageRequest {
     std::int64_t asked_ms = 0;   // core::now_ms() when asked: older than kPageWaitMs, nobody waits
     std::string target;          // the request target as received
     int backend = -1;            // >= 0: the backend whose `stats` page this is (else the frontend's)
+    bool admin = false;          // the `stats admin` level: the page shows its forms
+    bool post = false;           // a POST of the admin form: run `body`'s actions, answer a 303
+    std::string body;            // the POST's body (its chunked framing removed)
+    std::uint32_t body_room = 0;  // (the data shard's) body bytes that fit before EXCD
 };
+
+// What HAProxy keeps free in a buffer for rewrites (tune.maxrewrite, 1024) and its message
+// structure (about 100 bytes): a stats POST whose head and body take more of tune.bufsize is EXCD.
+inline constexpr std::size_t kPostReserve = 1120;
 
 // What the control shard renders for one request.
 struct PageAnswer {

@@ -45,6 +45,8 @@ struct ServerRuntime {
     int weight = 1;  // current weight (the configured one until `set weight`)
     ServerAdmin admin = ServerAdmin::Ready;
     bool down = false;  // the control shard's health checks say DOWN
+    bool nolb = false;  // ... or a server without checks was told `health stopping` (down for new
+                        // traffic; shown as NOLB)
     int maxconn = -1;   // `set maxconn server` or an agent's "maxconn:"; -1: as configured
     config::SockAddr addr;  // the address connections go to: the configured one, or the last DNS
                             // answer or `set server addr` (dns/resolver.hpp)

@@ -17,7 +17,9 @@
 // Integers in JSON are clamped to ±(2^53-1).
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "edgeshard/stats/fields.hpp"
@@ -67,10 +69,24 @@ std::string render_prometheus(const Snapshot& snap);
 // links to "<uri>;csv" and "<uri>;json".
 // What a `stats uri` page shows besides the statistics: its refresh, the proxies it is limited to
 // (`stats scope`: null or empty for every one), and whether the version is hidden (`stats hide-version`).
+// The results of the page's admin actions: HAProxy's `;st=` codes, in its order (Init: none).
+enum class AdminResult : std::uint8_t { Unkn, None, Done, Part, Errp, Excd, Deny, Ival, Init = 255 };
+std::string_view admin_result_code(AdminResult r);  // "DONE"...; "UNKN" for Init
+// The result a page's target asks to show (`<uri>...;st=XXXX`): Init when none, Unkn when unknown.
+AdminResult admin_result_in(std::string_view uri, std::string_view target);
+// Where a POST to the page sends its client: `<uri>;st=<code>`, then `;up` and `;norefresh` (with a
+// refresh) when the POST's target had them, then `?scope=<s>` (HAProxy's).
+std::string admin_location(std::string_view uri, std::string_view target, int refresh_s, AdminResult r);
+// The whole answer to such a POST: HAProxy's 303 to admin_location, without a body.
+std::string admin_redirect(std::string_view uri, std::string_view target, int refresh_s, AdminResult r);
+
 struct PageOptions {
     int refresh_s = 0;
     const std::vector<std::string>* scope = nullptr;
     bool hide_version = false;
+    // the admin level (`stats admin`): each backend with servers in a form that posts actions on them
+    bool admin = false;
+    AdminResult result = AdminResult::Init;  // the message to show (`;st=`)
 };
 void render_html(const Snapshot& snap, std::string_view uri, int refresh_s, std::string& out,
                  const PageOptions& opt = {});

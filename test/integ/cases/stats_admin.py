@@ -392,8 +392,23 @@ def main(h):
     es.wait_stat("bk", "k1", "scur", lambda v: v == 0, timeout=3, what="bk/k1 without session")
     check_eq(states("bk")["k1"], "no check", "shutdown leaves the server's state")
     adm("s=k1&action=shutdown&b=bk", "DONE", what="shutdown of a server without session")
-    adm("s=k2&action=ready&b=bk", "DONE")
     log(f"shutdown: the session on k1 got 502 {time.monotonic() - t_kill:.2f}s after the POST")
+
+    # ---- the same on the control socket: `shutdown sessions server <b>/<s>` (prints nothing)
+    out.clear()
+    t = threading.Thread(target=slow)
+    t.start()
+    try:
+        es.wait_stat("bk", "k1", "scur", lambda v: v == 1, timeout=5, what="the second slow request on bk/k1")
+        check_eq(es.ctl("shutdown sessions server bk/k1").strip(), "", "shutdown sessions server: its answer")
+    finally:
+        t.join(10)
+    r = out.get("r")
+    check(isinstance(r, eslib.HttpResponse) and r.status == 502, f"the session cut by the CLI: {r!r}")
+    check(out["t"] < 3.0, f"the CLI-killed session ended after {out['t']:.2f}s")
+    check_eq(es.ctl("shutdown sessions server bk/nosuch").strip(), "No such server.", "shutdown sessions: unknown server")
+    adm("s=k2&action=ready&b=bk", "DONE")
+    log("shutdown sessions server: the session got 502; an unknown server: 'No such server.'")
 
 
 if __name__ == "__main__":

@@ -159,7 +159,8 @@ TEST_CASE("errors: refused proxy keywords") {
     expect_error(in_backend("    stick-table type ipv4 size 1m\n"), kBackendLine, {"unknown type 'ipv4'"});
     expect_error(in_backend("    stick on src\n"), kBackendLine, {"'stick on'", "has no stick-table"});
     expect_error(in_frontend("    disabled\n"), kFrontendLine, {"'disabled' is not supported"});
-    expect_error(in_backend("    stats admin if TRUE\n"), kBackendLine, {"'stats admin' is not supported"});
+    expect_error(in_backend("    stats admin TRUE\n"), kBackendLine,
+                 {"'stats admin' requires either 'if' or 'unless' followed by a condition"});
     expect_error(in_backend("    source 10.0.0.1\n"), kBackendLine, {"'source' is not supported"});
     // server-template is read (resolvers_test.cpp): an unresolvable name fails at its line, as HAProxy's
     expect_error(in_backend("    server-template s 3 a.invalid:80\n"), kBackendLine,

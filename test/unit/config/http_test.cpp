@@ -893,8 +893,51 @@ TEST_CASE("stats page") {
     fe_error("    stats auth admin\n", kLine, {"'stats auth' expects <user>:<password>"});
     fe_error("    stats uri stats\n", kLine, {"'stats uri' expects a path starting with '/'"});
     fe_error("    stats socket /tmp/x\n", kLine, {"'stats socket' belongs in the 'global' section"});
-    fe_error("    stats admin if TRUE\n", kLine, {"'stats admin' is not supported"});
+    fe_error("    stats admin TRUE\n", kLine, {"'stats admin' requires either 'if' or 'unless' followed by a condition"});
+    fe_error("    stats http-request tarpit\n", kLine,
+             {"'stats http-request' supports 'allow', 'deny' and 'auth'", "got 'tarpit'"});
     fe_error("    stats enabel\n", kLine, {"unknown keyword 'stats enabel'", "did you mean 'enable'?"});
+}
+
+TEST_CASE("stats admin and stats http-request") {
+    const auto cfg = load(
+        "userlist ul\n    group admins users admin\n    user admin insecure-password pw\n    user ro insecure-password ro\n"
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n"
+        "listen adm\n    bind 127.0.0.1:10001\n    stats enable\n    stats uri /st\n"
+        "    stats http-request auth realm Adm unless { http_auth(ul) }\n"
+        "    stats http-request deny if { src 10.0.0.0/8 }\n"
+        "    stats admin if { http_auth_group(ul) admins }\n"
+        "    stats admin unless { always_false }\n");
+    const auto& s = cfg.frontends[0].stats;
+    CHECK(s.enabled);
+    REQUIRE(s.rules.size() == 2);
+    CHECK(s.rules[0].action == es::config::HttpAction::Auth);
+    CHECK(s.rules[0].name == "Adm");
+    CHECK(s.rules[0].cond.present);
+    CHECK(s.rules[1].action == es::config::HttpAction::Deny);
+    REQUIRE(s.admin.size() == 2);
+    CHECK_FALSE(s.admin[0].unless);
+    CHECK(s.admin[1].unless);
+    // an auth rule without a realm: HAProxy's stats realm
+    const auto d = fe_cfg("    stats http-request auth\n");
+    REQUIRE(fe_of(d).stats.rules.size() == 1);
+    CHECK(fe_of(d).stats.rules[0].name == "HAProxy Statistics");
+    // HAProxy's refusals
+    expect_error("defaults\n    mode http\n    stats admin if TRUE\n", 3, {"'stats admin' not allowed in 'defaults' section"});
+    expect_error("defaults\n    mode http\n    stats http-request allow\n", 3,
+                 {"'stats http-request' not allowed in 'defaults' section"});
+    fe_error("    stats auth a:b\n    stats http-request allow\n", kLine + 1,
+             {"stats 'auth'/'realm' and 'http-request' can't be used at the same time"});
+    expect_error(
+        "userlist ul\n    group admins users admin\n    user admin insecure-password pw\n"
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n"
+        "listen adm\n    bind 127.0.0.1:10001\n    stats admin if { http_auth_group(ul) nosuch }\n",
+        11, {"'http_auth_group(ul)': invalid group 'nosuch'"});
+    expect_error(
+        "userlist ul\n    user admin insecure-password pw\n"
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n"
+        "listen adm\n    bind 127.0.0.1:10001\n    acl a http_auth_group(ul)\n",
+        10, {"'http_auth_group': no groups specified"});
 }
 
 TEST_CASE("stats page in a backend: the backend's own, the frontend's untouched") {
