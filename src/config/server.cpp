@@ -433,6 +433,30 @@ void resolve_server(ParseState& st, const ProxyDraft& px, const Line& line, cons
 
 namespace {
 
+// HAProxy's port-less forms: an address or name alone (the client's port) or with `:+N` / `:-N`
+// (an offset from it). True with `base` the address with a placeholder port the usual parsing
+// takes (the caller sets the real port to 0), and the offset.
+bool port_mapping(const std::string& addr, std::string& base, int& offset) {
+    const std::size_t at = addr.find('@');
+    const std::string_view rest = std::string_view(addr).substr(at == std::string::npos ? 0 : at + 1);
+    const std::size_t colon = rest.rfind(':');
+    if (colon == std::string_view::npos) {
+        if (rest.empty()) return false;
+        offset = 0;
+        base = addr + ":1";
+        return true;
+    }
+    const std::string_view tail = rest.substr(colon + 1);
+    if (tail.size() < 2 || (tail[0] != '+' && tail[0] != '-') || rest.find(':') != colon) return false;
+    const std::string_view digits = tail.substr(1);
+    if (digits.find_first_not_of("0123456789") != std::string_view::npos) return false;
+    const std::optional<long long> n = parse_integer(digits);
+    if (!n || *n > 65535) return false;
+    offset = tail[0] == '-' ? -int(*n) : int(*n);
+    base = addr.substr(0, addr.size() - tail.size()) + "1";
+    return true;
+}
+
 // One server of a `server` line, or of a `server-template` line (its name numbered, its options
 // read once per server: the line is short and the template small).
 void add_server(ParseState& st, ProxyDraft& px, const Line& line, const std::string& name, const std::string& addr,
@@ -446,12 +470,16 @@ void add_server(ParseState& st, ProxyDraft& px, const Line& line, const std::str
     // a DNS SRV label ("_http._tcp.svc.local", HAProxy's rule: a leading underscore) has no port:
     // the SRV records give the targets and their ports at run time
     const bool srv_label = !addr.empty() && addr[0] == '_';
-    const std::optional<HostPort> hp = srv_label ? std::nullopt : host_port_arg(addr);
-    if (!hp && !srv_label) s.addr = addr_arg(addr, line.at, "server " + name);
+    std::string mapped;
+    s.port_map = !srv_label && port_mapping(addr, mapped, s.port_offset);
+    const std::string& written = s.port_map ? mapped : addr;
+    const std::optional<HostPort> hp = srv_label ? std::nullopt : host_port_arg(written);
+    if (!hp && !srv_label) s.addr = addr_arg(written, line.at, "server " + name);
     s.where = line.at;
     ServerDefaults sd = px.default_server;
     parse_server_options(st, line, first_opt, sd);
     if (hp) resolve_server(st, px, line, *hp, sd, s);
+    if (s.port_map) s.addr.set_port(0);
     if (srv_label) {
         if (sd.resolvers.empty())
             fail(line.at, "server " + squote(px.name + "/" + name) + ": " + squote(addr) +
@@ -479,6 +507,10 @@ void add_server(ParseState& st, ProxyDraft& px, const Line& line, const std::str
             fail(line.at, "server " + squote(px.name + "/" + name) + " has the same ID as server " +
                               squote(px.name + "/" + o.name) + " (" + where_text(o.where) + ")");
     s.check = sd.check;
+    if (s.port_map && s.check.enabled && s.check.port == 0)
+        fail(line.at, "backend " + squote(px.name) + ": server " + squote(name) +
+                          " has neither service port nor check port (a server without a port needs 'port <n>' "
+                          "to be checked)");
     if (s.check.agent && s.check.agent_port == 0)
         fail(line.at, "server " + squote(px.name + "/" + name) + ": 'agent-check' needs an agent port ('agent-port <port>')");
     if (sd.ssl) {

@@ -747,7 +747,7 @@ struct ControlShard::Impl {
         else if (!o.carried && carried) o.carried = &*carried;
         stats::Snapshot snap = stats::build_snapshot(layout, p, views, o);
         if (!rt.server_runtime().empty()) {
-            snap.srv_runtime = server_states(rt.server_runtime());
+            snap.srv_runtime = server_states(rt.server_runtime(), &rt.config());
             health->fill(snap.srv_runtime, snap.be_state);
         }
         return snap;

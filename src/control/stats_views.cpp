@@ -43,7 +43,7 @@ stats::Layout stats_layout(const config::Config& cfg) {
         if (b.cookie.mode != config::CookieSpec::Mode::None) lb.cookie = b.cookie.name;
         lb.servers.reserve(b.servers.size());
         for (const config::Server& s : b.servers)
-            lb.servers.push_back({s.name, int(s.id), s.maxconn, s.weight, s.disabled, format_addr(s.addr), s.backup,
+            lb.servers.push_back({s.name, int(s.id), s.maxconn, s.weight, s.disabled, server_addr(s, s.addr), s.backup,
                                   s.check.observe != config::ServerCheck::Observe::None, s.unresolved, s.cookie});
         l.backends.push_back(std::move(lb));
     }
@@ -56,6 +56,16 @@ void assign_proxy_ids(const config::Config& cfg, std::vector<std::uint32_t>& fe_
     for (const config::Frontend& f : cfg.frontends) names.frontends.push_back({f.name});
     for (const config::Backend& b : cfg.backends) names.backends.push_back({b.name});
     stats::assign_proxy_ids(names, fe_iid, be_iid);
+}
+
+std::string server_addr(const config::Server& s, const config::SockAddr& a) {
+    std::string t = format_addr(a);
+    if (s.port_map && !t.empty()) {
+        // HAProxy prints a port-less server's offset where the port goes, signed: `:0`, `:1`, `:-1`
+        t.resize(t.rfind(':') + 1);
+        t += std::to_string(s.port_offset);
+    }
+    return t;
 }
 
 std::string format_addr(const config::SockAddr& a) {
@@ -89,13 +99,16 @@ stats::ShardPlace shard_place(const shard::ShardInfo& in) {
 }
 
 std::vector<std::vector<stats::ServerState>> server_states(
-    const std::vector<std::vector<shard::ServerRuntime>>& table) {
+    const std::vector<std::vector<shard::ServerRuntime>>& table, const config::Config* cfg) {
     std::vector<std::vector<stats::ServerState>> out(table.size());
     for (std::size_t b = 0; b < table.size(); ++b) {
         out[b].reserve(table[b].size());
         for (const shard::ServerRuntime& r : table[b])
             out[b].push_back({r.weight, stats::ServerState::Admin(std::uint8_t(r.admin)), -1, r.down, {}, {}, {}, r.maxconn,
-                              format_addr(r.addr), r.rmaint ? 1 : 0});
+                              cfg && b < cfg->backends.size() && out[b].size() < cfg->backends[b].servers.size()
+                                  ? server_addr(cfg->backends[b].servers[out[b].size()], r.addr)
+                                  : format_addr(r.addr),
+                              r.rmaint ? 1 : 0});
     }
     return out;
 }

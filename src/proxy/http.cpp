@@ -272,6 +272,7 @@ void H1Proxy::http_end_of_turn() {
     for (H1SrvConn* c : creleased_) {
         sendq_.drop(c->out);
         delete c->tls;
+        delete c->mapped;
         hconns_.destroy(c);
     }
     creleased_.clear();

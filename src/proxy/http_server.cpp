@@ -127,6 +127,14 @@ void H1Proxy::h_use_server(H1Conn* s, int i) {
                 if (n == &head) n = nullptr;
             }
         }
+        if (n && srv.cfg->port_map) [[unlikely]] {
+            // a server without a port: only a connection to this client's port serves it
+            const std::uint16_t want = h_mapped_port(s, *srv.cfg);
+            while (n != &head &&
+                   reinterpret_cast<H1SrvConn*>(reinterpret_cast<char*>(n) - offsetof(H1SrvConn, idle_node))->dport != want)
+                n = n->next;
+            if (n == &head) n = nullptr;
+        }
         if (n) {
             c = reinterpret_cast<H1SrvConn*>(reinterpret_cast<char*>(n) - offsetof(H1SrvConn, idle_node));
             n->unlink();
@@ -193,6 +201,18 @@ void H1Proxy::h_use_server(H1Conn* s, int i) {
     c_connect(c);
 }
 
+// The port a server without one is reached on for this client: the port it connected to (a
+// PROXY header's destination port), plus the server's offset, modulo 2^16 as HAProxy's.
+std::uint16_t H1Proxy::h_mapped_port(const H1Conn* s, const config::Server& sv) const {
+    int p = 0;
+    if (s->pp && s->pp->has_dst) {
+        sockaddr_storage d;
+        s->pp->dst.get(d);
+        p = rules::addr_port(&d);
+    }
+    return std::uint16_t(p + sv.port_offset);
+}
+
 // A connection ready to carry the current request: queue the head, forward what body is there.
 void H1Proxy::h_attach_ready(H1Conn* s) {
     H1SrvConn* c = s->conn;
@@ -230,7 +250,23 @@ void H1Proxy::c_on_socket(H1SrvConn* c, int res) {
     }
     c->sock.slot = res;
     const ServerSlot& srv = lbs_[std::size_t(c->be)]->server(c->server);
-    c->pending_ops += w_.connect_chain(c->sock, *srv.addr, cfg_.backends[std::size_t(c->be)].timeouts.connect,
+    const config::SockAddr* dst = srv.addr;
+    if (srv.cfg->port_map) [[unlikely]] {
+        // a server without a port: the client's port (plus the offset), in an address the connect
+        // can read until it is submitted
+        if (!c->mapped) c->mapped = new (std::nothrow) config::SockAddr;
+        if (!c->mapped) {
+            c->pending_ops += io_.close_slot(c->sock.slot, cud(kHOpSrvClose, c));
+            c->sock.slot = -1;
+            c_connect_failed(c, -ENOMEM);
+            return;
+        }
+        *c->mapped = *srv.addr;
+        c->dport = c->owner ? h_mapped_port(c->owner, *srv.cfg) : 0;
+        c->mapped->set_port(c->dport);
+        dst = c->mapped;
+    }
+    c->pending_ops += w_.connect_chain(c->sock, *dst, cfg_.backends[std::size_t(c->be)].timeouts.connect,
                                     c->connect_ts, cud(kHOpSrvSockopt, c), cud(kHOpSrvConnect, c),
                                     cud(kHOpSrvTimeout, c));
 }

@@ -80,7 +80,13 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
     }
     for (std::uint32_t f = 0; f < cfg_.frontends.size(); ++f) {
         fe_rules_dst_.push_back(frontend_uses_dst(cfg_, f));
-        fe_needs_dst_.push_back(frontend_sends_proxy(cfg_, f) || fe_rules_dst_.back() ||
+        // (a server without a port is reached on the client's port)
+        const bool maps_ports = reaches_backend(cfg_, f, [](const config::Backend& b) {
+            for (const auto& s : b.servers)
+                if (s.port_map) return true;
+            return false;
+        });
+        fe_needs_dst_.push_back(frontend_sends_proxy(cfg_, f) || fe_rules_dst_.back() || maps_ports ||
                                 (fe_formats_[f] && fe_formats_[f]->uses_frontend_addr()));
     }
 }

@@ -406,6 +406,11 @@ struct Server {
     std::uint32_t id = 0;  // index inside its backend
     SockAddr addr;
     std::string hostname;  // the host name written (resolved at load: `init-addr`); empty for an address
+    // written without a port (`10.0.0.2`) or with an offset (`10.0.0.2:+1`, `:-1`): connections go to
+    // the port the client connected to (a PROXY header's destination port), plus port_offset; addr's
+    // port is 0
+    bool port_map = false;
+    int port_offset = 0;
     bool unresolved = false;  // no address (init-addr none, -dr): in maintenance for good ("MAINT (resolution)")
     int weight = 1;   // 0..256 as in HAProxy; 0 = takes no new traffic from the LB
     int maxconn = 0;  // 0 = unlimited

@@ -24,13 +24,17 @@ void assign_proxy_ids(const config::Config& cfg, std::vector<std::uint32_t>& fe_
 
 // "127.0.0.1:80", "[::1]:80"; "" for an unset address. Numeric only (no resolver).
 std::string format_addr(const config::SockAddr& a);
+// A server's address as `show stat` prints it: format_addr, but a server without a port shows its
+// offset where the port goes (`:0`, `:1`, `:-1`), as HAProxy's.
+std::string server_addr(const config::Server& s, const config::SockAddr& a);
 
 // One read of a pool's counters (relaxed single-writer values).
 stats::PoolSample sample_pool(const pool::RawPool& p);
 
 stats::ShardPlace shard_place(const shard::ShardInfo& in);
 
+// The runtime table as the snapshot shows it; with `cfg`, servers without a port show their offset.
 std::vector<std::vector<stats::ServerState>> server_states(
-    const std::vector<std::vector<shard::ServerRuntime>>& table);
+    const std::vector<std::vector<shard::ServerRuntime>>& table, const config::Config* cfg = nullptr);
 
 }  // namespace es::control

@@ -145,7 +145,8 @@ private:
     void h_local_reply(H1Conn* s, int status, std::string_view bytes);
     void h_reply_error(H1Conn* s, int status, const char* why);
     void h_serve_page(H1Conn* s, const http::RequestHead& req, int kind, int backend = -1, bool admin = false);
-    void h_ask_page(H1Conn* s, PageRequest* rq);  // sends it to the control shard; the session waits
+    void h_ask_page(H1Conn* s, PageRequest* rq);
+    std::uint16_t h_mapped_port(const H1Conn* s, const config::Server& sv) const;  // sends it to the control shard; the session waits
     // An admin POST to the stats page: its body is gathered (HAProxy's bound), then its actions are
     // asked for. False: waiting for more of the body (or answered).
     bool h_collect_post(H1Conn* s);

@@ -98,6 +98,8 @@ struct H1SrvConn {
     std::uint8_t flags = 0;  // C1Flag
     std::uint8_t tls_sealed = 0;   // TLS: records at the front of `out` (the rest is plaintext)
     std::uint32_t sni_hash = 0;    // TLS with a per-request SNI: which name this connection sent
+    std::uint16_t dport = 0;       // a server without a port (`port_map`): the port it went to
+    config::SockAddr* mapped = nullptr;  // ... and the address given to its connect (owned)
     tls::Conn* tls = nullptr;      // TLS to the server (`server ... ssl`): the record layer
 
     bool has(std::uint8_t f) const { return (flags & f) != 0; }

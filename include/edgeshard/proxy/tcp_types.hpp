@@ -79,6 +79,7 @@ struct Session {
     // dir[kClient].q as on an established session.
     bool early = false;
     std::uint16_t dst_port = 0;      // the listener's port (dst_port)
+    config::SockAddr* mapped = nullptr;  // a server without a port: the address its connect took (owned)
     net::Block* held = nullptr;
     std::int64_t inspect_until = 0;  // the inspect-delay's end (ms, monotonic)
     Side side[2];

@@ -253,8 +253,12 @@ TEST_CASE("errors: server lines") {
     // a name no resolver is asked for (a label of 64 bytes: HAProxy refuses it the same way)
     expect_error(in_backend("    server s1 " + std::string(64, 'a') + ".test:5432\n"), kBackendLine,
                  {"server 'b/s1': could not resolve address", "init-addr"});
-    expect_error(in_backend("    server s1 10.0.0.1\n"), kBackendLine, {"has no port"});
-    expect_error(in_backend("    server s1 10.0.0.1:+1\n"), kBackendLine, {"port offsets"});
+    // a server without a port is reached on the client's port: checking it needs `port`
+    expect_error(in_backend("    server s1 10.0.0.1 check\n"), kBackendLine,
+                 {"backend 'b': server 's1' has neither service port nor check port"});
+    expect_error(in_backend("    server s1 10.0.0.1:+1 check inter 1s\n"), kBackendLine,
+                 {"has neither service port nor check port"});
+    expect_error(in_backend("    server s1 10.0.0.1:+x\n"), kBackendLine, {"'server s1'"});
     expect_error(in_backend("    server s1 127.0.0.1:1 weight 300\n"), kBackendLine,
                  {"'weight' expects an integer from 0 to 256, got '300'"});
     expect_error(in_backend("    server s1 127.0.0.1:1 weight\n"), kBackendLine,

@@ -888,3 +888,24 @@ TEST_CASE("cookie persistence: the backend's cookie line, server values, option 
     expect_error(be + "    cookie SRV insert indirec\n", 13, {"unknown 'cookie' option 'indirec'", "did you mean 'indirect'"});
     expect_error(be + "    server s1 127.0.0.1:1 cookie\n", 13, {"'cookie' expects"});
 }
+
+TEST_CASE("servers without a port: the client's port, or an offset from it") {
+    const auto cfg = load(
+        "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n"
+        "frontend f\n    bind 127.0.0.1:10001\n    default_backend b\n"
+        "backend b\n"
+        "    server a 10.0.0.1\n"
+        "    server p 10.0.0.2:+10\n"
+        "    server m 10.0.0.3:-1\n"
+        "    server z 10.0.0.4:+0\n"
+        "    server c 10.0.0.5 check port 8080\n"
+        "    server n 10.0.0.6:80\n");
+    const auto& s = cfg.find_backend("b")->servers;
+    REQUIRE(s.size() == 6);
+    CHECK((s[0].port_map && s[0].port_offset == 0 && s[0].addr.port() == 0 && s[0].addr.host() == "10.0.0.1"));
+    CHECK((s[1].port_map && s[1].port_offset == 10 && s[1].addr.port() == 0));
+    CHECK((s[2].port_map && s[2].port_offset == -1));
+    CHECK((s[3].port_map && s[3].port_offset == 0));
+    CHECK((s[4].port_map && s[4].check.enabled && s[4].check.port == 8080));
+    CHECK((!s[5].port_map && s[5].addr.port() == 80));
+}
