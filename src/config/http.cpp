@@ -224,6 +224,7 @@ void finish_proxy_http(ParseState& st, ProxyDraft& px) {
     });
     px.redirects.clear();
     resolve_acl_terms(px);
+    check_captures(st, px);
     // the stats page's conditions name the ACLs of the section that holds it
     for (auto [on, s, h] : {std::tuple{has_fe(px), &px.fe.stats, &px.fe.http}, std::tuple{has_be(px), &px.be.stats, &px.be.http}}) {
         if (!on) continue;

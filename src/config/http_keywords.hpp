@@ -55,6 +55,17 @@ std::string var_name_problem(std::string_view n, bool& sess);
 std::size_t parse_var_action(ParseState& st, const Line& line, std::size_t i, std::size_t end, const std::string& kw,
                              VarSet& v, bool& unset, bool response);
 
+// ---- captures (capture.cpp) ------------------------------------------------------------------------------
+
+void kw_capture(ParseState& st, ProxyDraft& px, const Line& line);
+void kw_declare(ParseState& st, ProxyDraft& px, const Line& line);
+// http-request|http-response capture <sample> len <n> | id <n> (words from 2, before `end`): the
+// index after it; `len` adds a request slot to the frontend
+std::size_t parse_capture_action(ParseState& st, ProxyDraft& px, const Line& line, std::size_t end, bool response,
+                                 HttpRule& r);
+// end of a section: a frontend's `capture ... id <n>` rules name slots it has; HAProxy's warnings
+void check_captures(ParseState& st, const ProxyDraft& px);
+
 // ---- error replies (replies.cpp) ------------------------------------------------------------------------
 
 void kw_errorfile(ParseState& st, ProxyDraft& px, const Line& line);

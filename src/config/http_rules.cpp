@@ -98,16 +98,15 @@ void apply_reply(ProxyDraft& px, HttpRule& r, ParsedReply&& p, bool response) {
 constexpr std::string_view kRequestActions[] = {"allow",       "deny",        "return",      "redirect",   "auth",
                                                 "set-header",  "add-header",  "del-header",  "set-path",   "use-service",
                                                 "track-sc0",   "track-sc1",   "track-sc2",   "sc-inc-gpc0", "sc-inc-gpc1",
-                                                "sc-set-gpt0"};
+                                                "sc-set-gpt0", "capture"};
 constexpr std::string_view kResponseActions[] = {"allow",     "deny",      "set-header",  "add-header",  "del-header",
                                                  "track-sc0", "track-sc1", "track-sc2",   "sc-inc-gpc0", "sc-inc-gpc1",
-                                                 "sc-set-gpt0"};
+                                                 "sc-set-gpt0", "capture"};
 constexpr std::string_view kActionsRefused[] = {"replace-header",
                                                 "replace-value",
                                                 "set-var",
                                                 "set-var-fmt",
                                                 "unset-var",
-                                                "capture",
                                                 "set-query",
                                                 "set-uri",
                                                 "set-method",
@@ -261,6 +260,9 @@ void parse_rule(ParseState& st, ProxyDraft& px, const Line& line, bool response)
         const std::size_t at = parse_var_action(st, line, 1, end, kw, r.var, unset, response);
         if (at < end) fail(line.at, "unexpected " + squote(line.words[at]) + " after " + squote(kw + " " + act));
         r.action = unset ? HttpAction::UnsetVar : HttpAction::SetVar;
+    } else if (act == "capture") {
+        const std::size_t at = parse_capture_action(st, px, line, end, response, r);
+        if (at < end) fail(line.at, "unexpected " + squote(line.words[at]) + " after " + squote(kw + " capture"));
     } else if (act.rfind("track-sc", 0) == 0) {
         r.action = HttpAction::TrackSc;
         const std::size_t at = parse_track(line, 1, end, kw, r.track);

@@ -84,8 +84,6 @@ constexpr Removed kProxyRemoved[] = {
 // Refused: an error with the reason.
 constexpr Entry kProxyRefused[] = {
     {"http-after-response", "'http-after-response' rules are not supported in this version"},
-    {"capture", "captures are not supported in this version"},
-    {"declare", "captures are not supported in this version"},
     {"compression", "compression is not supported"},
     {"cache", "caching is not supported"},
     {"filter", "filters are not supported"},
@@ -740,6 +738,8 @@ constexpr Keyword kProxyKeywords[] = {
     {"monitor", kCapFe, false, kw_monitor},
     {"stick-table", kCapFe | kCapBe, true, kw_stick_table},
     {"stick", kCapBe, true, kw_stick},
+    {"capture", kAll, false, kw_capture},
+    {"declare", kAll, false, kw_declare},
 };
 
 std::vector<std::string_view> proxy_keyword_names() {

@@ -36,8 +36,10 @@ enum class Format::Var : std::uint8_t {
     Status, BytesRead, BytesUploaded, TermState, TermStateCookie,
     ActConn, FeConn, BeConn, SrvConn, Retries, SrvQueue, BackendQueue,
     Method, Uri, Version, Path, Query, RequestLine,
-    Captures,  // %hr %hs %hrl %hsl: nothing without `capture` declarations
-    Cookie,    // %CC %CS: "-" without `capture cookie`
+    CapReq, CapRsp,          // %hr %hs: "{v0|v1}" (nothing without slots of that direction)
+    CapReqList, CapRspList,  // %hrl %hsl: "v0 v1", a value not captured as "-"
+    CapReqHdr, CapRspHdr,    // %[capture.req.hdr(N)] %[capture.res.hdr(N)]: slot N as it is ("-": none)
+    CliCookie, SrvCookie,    // %CC %CS: `capture cookie` ("-" without)
 };
 
 namespace detail {
@@ -170,8 +172,8 @@ constexpr Name kNames[] = {
     {"sq", Var::SrvQueue}, {"bq", Var::BackendQueue},
     {"HM", Var::Method}, {"HU", Var::Uri}, {"HV", Var::Version}, {"HP", Var::Path}, {"HQ", Var::Query},
     {"r", Var::RequestLine},
-    {"hr", Var::Captures}, {"hs", Var::Captures}, {"hrl", Var::Captures}, {"hsl", Var::Captures},
-    {"CC", Var::Cookie}, {"CS", Var::Cookie},
+    {"hr", Var::CapReq}, {"hs", Var::CapRsp}, {"hrl", Var::CapReqList}, {"hsl", Var::CapRspList},
+    {"CC", Var::CliCookie}, {"CS", Var::SrvCookie},
 };
 // clang-format on
 
@@ -225,6 +227,44 @@ void put_encoded(Out& o, std::string_view s, bool escape) {
         } else {
             o.put(char(c));
         }
+    }
+}
+
+// A captured value as HAProxy logs it: control bytes, bytes >= 0x7f and '"' '#' '{' '|' '}' as
+// "#XX" (the block's own punctuation never appears inside a value).
+void put_captured(Out& o, const char* p, int len) {
+    for (int i = 0; i < len; ++i) {
+        const unsigned char c = static_cast<unsigned char>(p[i]);
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '#' || c == '{' || c == '|' || c == '}') {
+            o.put('#');
+            o.put(kHexDigits[c >> 4]);
+            o.put(kHexDigits[c & 15]);
+        } else {
+            o.put(char(c));
+        }
+    }
+}
+
+// %hr / %hs: "{v0|v1|...}"; nothing when the frontend has no slot of that direction
+void put_capture_block(Out& o, const Captured* v, std::size_t n) {
+    if (n == 0) return;
+    o.put('{');
+    for (std::size_t i = 0; i < n; ++i) {
+        if (i) o.put('|');
+        if (v[i].len > 0) put_captured(o, v[i].p, v[i].len);
+    }
+    o.put('}');
+}
+
+// %hrl / %hsl: the values separated by spaces, one not captured as "-" (quoted: each value, "" for
+// one not captured)
+void put_capture_list(Out& o, const Captured* v, std::size_t n, bool quote) {
+    for (std::size_t i = 0; i < n; ++i) {
+        if (i) o.put(' ');
+        if (quote) o.put('"');
+        if (v[i].len > 0) put_captured(o, v[i].p, v[i].len);
+        else if (v[i].len < 0 && !quote) o.put('-');
+        if (quote) o.put('"');
     }
 }
 
@@ -341,7 +381,25 @@ Format::Format(std::string_view fmt) : source_(fmt) {
             ++i;
             continue;
         }
-        if (fmt[i] == '[') fail(fmt, "sample expressions (%[...]) are not supported");
+        if (fmt[i] == '[') {
+            // %[capture.req.hdr(N)] / %[capture.res.hdr(N)]; other sample expressions are not read here
+            const std::size_t close = fmt.find(']', i);
+            const std::string_view e = fmt.substr(i + 1, close == std::string_view::npos ? 0 : close - i - 1);
+            const bool req = e.starts_with("capture.req.hdr("), rsp = e.starts_with("capture.res.hdr(");
+            std::uint32_t idx = 0;
+            bool ok = (req || rsp) && e.back() == ')';
+            if (ok) {
+                const std::string_view num = e.substr(16, e.size() - 17);
+                const auto r = std::from_chars(num.data(), num.data() + num.size(), idx);
+                ok = !num.empty() && r.ec == std::errc() && r.ptr == num.data() + num.size();
+            }
+            if (!ok)
+                fail(fmt, "sample expressions in an access log format are limited to capture.req.hdr(<n>) and "
+                          "capture.res.hdr(<n>) in this version, got '%[" + std::string(e) + "]'");
+            items_.push_back({req ? Var::CapReqHdr : Var::CapRspHdr, 0, idx, 0});
+            i = close + 1;
+            continue;
+        }
         std::uint8_t flags = 0;
         if (fmt[i] == '{') {
             const std::size_t close = fmt.find('}', i);
@@ -406,6 +464,12 @@ std::size_t Format::render(const Fields& f, char* out, std::size_t cap) const {
         }
         const bool q = it.flags & kQuote, hex = it.flags & kHex, esc = it.flags & kEscape;
         char* const start = o.p;
+        if (it.var == Var::CapReqList || it.var == Var::CapRspList) {
+            if (it.var == Var::CapReqList) put_capture_list(o, f.req_caps, f.n_req_caps, q);
+            else put_capture_list(o, f.rsp_caps, f.n_rsp_caps, q);
+            if (o.p != start) last_space = false;
+            continue;
+        }
         if (q) o.put('"');
         switch (it.var) {
             case Var::ClientIp:
@@ -569,10 +633,29 @@ std::size_t Format::render(const Fields& f, char* out, std::size_t cap) const {
                     put_encoded(o, f.request_line, esc);
                 }
                 break;
-            case Var::Captures:
+            case Var::CapReq:
+                put_capture_block(o, f.req_caps, f.n_req_caps);
                 break;
-            case Var::Cookie:
-                o.put('-');
+            case Var::CapRsp:
+                put_capture_block(o, f.rsp_caps, f.n_rsp_caps);
+                break;
+            case Var::CapReqList:
+            case Var::CapRspList:
+                break;  // written before the switch (quoted per value)
+            case Var::CapReqHdr:
+            case Var::CapRspHdr: {
+                const bool rq = it.var == Var::CapReqHdr;
+                const Captured* v = rq ? f.req_caps : f.rsp_caps;
+                const std::size_t n = rq ? f.n_req_caps : f.n_rsp_caps;
+                if (it.off < n && v[it.off].len > 0) o.put(std::string_view(v[it.off].p, std::size_t(v[it.off].len)));
+                else if (!q) o.put('-');
+                break;
+            }
+            case Var::CliCookie:
+                put_name(o, f.cli_cookie, esc);
+                break;
+            case Var::SrvCookie:
+                put_name(o, f.srv_cookie, esc);
                 break;
             case Var::Literal:
             case Var::Separator:

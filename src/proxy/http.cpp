@@ -69,12 +69,14 @@ H1Proxy::H1Proxy(Worker& w)
       sendq_(w.tls_->sendq) {
     hqueues_.resize(cfg_.backends.size());
     http_init();
+    http_init_captures();
 }
 
 void H1Proxy::pools(std::vector<pool::RawPool*>& out) {
     for (pool::RawPool* rp : {&hsessions_.raw(), &streams_.raw(), &hconns_.raw(), &sendq_.blocks.raw(), &sendq_.outblocks.raw(),
                               &notes_.raw()})
         out.push_back(rp);
+    if (caps_pool_) out.push_back(caps_pool_.get());
 }
 
 // Client connections accepted beyond a limit start, in order, as the limits leave room.
@@ -424,6 +426,9 @@ void H1Proxy::h_log(H1Conn* s) {
         }
     }
     f.http = true;
+    // captures: a request that never began (<BADREQ>) has no notes and prints no block
+    log::Captured req_caps[kMaxLogCaps], rsp_caps[kMaxLogCaps];
+    if (x->notes && h_captures(s)) [[unlikely]] h_log_caps(s, f, req_caps, rsp_caps);
     if (!log::emit(*p_.log_ring, std::uint16_t(s->fe), *w_.fe_formats_[s->fe], f)) st_.fe[s->fe].log_drops.inc();
     s->bytes_in = 0;
 }

@@ -596,6 +596,12 @@ void H1Proxy::h_start_request(H1Conn* s, http::RequestHead& req, const char* bas
             return;
         }
     }
+    // captures: the head as it came, before any rule (HAProxy's)
+    CapWriter cw(this, s);
+    if (h_captures(s) && s->st->notes) [[unlikely]] {
+        h_capture_head(s, req, false);
+        t.captures = &cw;
+    }
     if (s->trk) [[unlikely]] w_.stick().count_http_req(*s->trk, r_.now_ms());
     if (!h_frontend_rules(s, req, t)) return;
     if (!h_switch_backend(s, t)) return;
@@ -643,6 +649,7 @@ HttpNotes* H1Proxy::h_notes(H1Conn* s) {
 }
 
 void H1Proxy::h_free_notes(H1Conn* s) {
+    if (s->st->notes->caps) [[unlikely]] h_free_caps(s->st->notes);
     notes_.destroy(s->st->notes);
     s->st->notes = nullptr;
 }

@@ -407,6 +407,16 @@ Verdict do_return(const config::HttpProxy& px, const HttpRule& r, Txn& t) {
 
 }  // namespace
 
+namespace {
+
+// capture <sample> len|id: a sample that does not exist leaves the slot as it is (HAProxy's)
+void capture(const HttpRule& r, Txn& t, bool response) {
+    std::string_view v;
+    if (t.captures && eval_sample(t, r.value, v)) t.captures->capture(response, std::uint32_t(r.status), v);
+}
+
+}  // namespace
+
 Verdict run_request_rules(const config::HttpProxy& px, Txn& t) { return run_request_rules(px, px.request_rules, t); }
 
 Verdict run_request_rules(const config::HttpProxy& px, const std::vector<HttpRule>& rules, Txn& t) {
@@ -455,6 +465,9 @@ Verdict run_request_rules(const config::HttpProxy& px, const std::vector<HttpRul
             case HttpAction::ReplaceHeader:
                 // Not evaluated: the configuration refuses replace-header, so it never gets here.
                 break;
+            case HttpAction::Capture:
+                capture(r, t, false);
+                break;
             case HttpAction::TrackSc:
             case HttpAction::ScIncGpc:
             case HttpAction::ScSetGpt0:
@@ -490,6 +503,9 @@ Verdict run_response_rules(const config::HttpProxy& px, Txn& t) {
             case HttpAction::SetVar:
             case HttpAction::UnsetVar:
                 state_action(r, t);
+                break;
+            case HttpAction::Capture:
+                capture(r, t, true);
                 break;
             case HttpAction::Auth:
             case HttpAction::SetPath:

@@ -180,6 +180,7 @@ enum class HttpAction : std::uint8_t {
     TrackSc,        // track-sc<N> <key> [table <t>]
     ScIncGpc,       // sc-inc-gpc0(<N>) / sc-inc-gpc1(<N>): `status` = 0|1, `track.sc` = N
     ScSetGpt0,      // sc-set-gpt0(<N>) <int>: `status` = the value
+    Capture,        // capture <sample> len <n> | id <n>: `value` = the sample, `status` = the slot
 };
 
 struct HttpRule {
@@ -195,6 +196,7 @@ struct HttpRule {
     bool monitor = false;    // made from monitor-uri / monitor fail: neither logged nor counted as denied
     TrackSpec track;         // TrackSc, ScIncGpc, ScSetGpt0
     VarSet var;              // SetVar, UnsetVar
+    bool capture_check = false;  // Capture: a frontend's rule, its slot (`status`) checked at load
     Condition cond;
     Location where;
 };
@@ -578,6 +580,14 @@ struct UseBackend {
     Location where;
 };
 
+// One capture slot of a frontend (`capture request|response header <name> len <n>`, `declare
+// capture request|response len <n>`, `http-request capture <sample> len <n>`): numbered per
+// direction in declaration order, as HAProxy's.
+struct CaptureSlot {
+    std::string header;  // lower case; empty: filled by capture rules only
+    int len = 0;
+};
+
 struct Frontend {
     std::string name;
     std::uint32_t id = 0;  // index in Config::frontends
@@ -585,6 +595,10 @@ struct Frontend {
     std::vector<Bind> binds;
     int maxconn = 0;  // 0 = only the global limit applies
     Timeouts timeouts;
+    std::vector<CaptureSlot> req_caps, rsp_caps;  // the access log's %hr %hs (HAProxy's captures)
+    std::string cookie_capture;  // `capture cookie <prefix> len <n>` (%CC %CS); empty: none
+    int cookie_capture_len = 0;
+    Location cookie_capture_at;
     std::string default_backend;
     int default_backend_id = -1;  // -1 = none (connections are closed)
     Location default_backend_where;  // the line that named default_backend (may be in a defaults section)

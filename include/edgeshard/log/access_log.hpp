@@ -21,6 +21,13 @@ namespace es::log {
 // What one request (HTTP) or one connection (TCP) leaves for its log line. Times in ms; -1 = did
 // not happen (HAProxy prints -1). The views must stay valid until render() returns (they point into
 // the shard's buffers and the config snapshot).
+// One captured value (`capture request|response header`, `capture ... id`): len -1 when nothing
+// was captured, 0 for an empty value.
+struct Captured {
+    const char* p = nullptr;
+    int len = -1;
+};
+
 struct Fields {
     sockaddr_storage client{};         // %ci %cp (AF_UNSPEC prints "-", AF_UNIX prints "unix")
     sockaddr_storage frontend_addr{};  // %fi %fp (may be unset)
@@ -46,6 +53,12 @@ struct Fields {
     std::string_view query;            // %HQ, with its leading '?' as HAProxy prints it
     bool http = true;
     bool ssl = false;                  // %ft appends '~'
+    // the frontend's capture slots of this exchange (%hr %hs %hrl %hsl, capture.req|res.hdr(N));
+    // none: the blocks are not printed (no slots, or a request that never began: <BADREQ>)
+    const Captured* req_caps = nullptr;
+    const Captured* rsp_caps = nullptr;
+    std::uint16_t n_req_caps = 0, n_rsp_caps = 0;
+    std::string_view cli_cookie, srv_cookie;  // %CC %CS (`capture cookie`; "-" when empty)
 };
 
 // A log-format string compiled once at boot. Supported: literal text, "%%", a run of spaces
@@ -53,7 +66,8 @@ struct Fields {
 //   %ci %cp %fi %fp %si %sp %t %tr %T %Tl %Ts %ms %pid %H %ft %f %b %s %TR %Tw %Tc %Tr %Ta %Tt
 //   %Th %Ti %Tq %Td %Tu
 //   %ST %B %U %ts %tsc %ac %fc %bc %sc %rc %sq %bq %HM %HU %HV %HP %HQ %r
-//   %hr %hs %hrl %hsl (captures: none configured, so they print nothing) %CC %CS (print "-")
+//   %hr %hs %hrl %hsl (captures, HAProxy's #XX escaping) %CC %CS (`capture cookie`, "-" without)
+//   %[capture.req.hdr(N)] %[capture.res.hdr(N)] (the only sample expressions read here)
 // and flags before a variable in braces: %{+Q}r quotes, %{+X}B prints hex, %{+E}HU escapes '"',
 // '\' and ']' with a backslash; "-Q"/"-X"/"-E" clear them. Strings that come from the network
 // (%r %HM %HU %HV %HP %HQ) have control characters, bytes >= 0x7f, '"' and '#' written as "#XX"

@@ -25,6 +25,7 @@
 #include "edgeshard/net/conn_side.hpp"
 #include "edgeshard/net/send_queue.hpp"
 #include "edgeshard/pool/pool.hpp"
+#include "edgeshard/log/access_log.hpp"
 #include "edgeshard/proxy/h1_types.hpp"
 #include "edgeshard/proxy/lb.hpp"
 #include "edgeshard/proxy/shard_ctx.hpp"
@@ -146,6 +147,20 @@ private:
     void h_reply_error(H1Conn* s, int status, const char* why);
     void h_serve_page(H1Conn* s, const http::RequestHead& req, int kind, int backend = -1, bool admin = false);
     void h_ask_page(H1Conn* s, PageRequest* rq);
+    // captures (http_capture.cpp)
+    void http_init_captures();
+    char* h_caps(H1Conn* s);
+    void h_free_caps(HttpNotes* nt);
+    void h_capture_head(H1Conn* s, const http::MessageHead& m, bool response);
+    static constexpr std::size_t kMaxLogCaps = 64;  // slots a direction the log shows (the config's bound)
+    void h_log_caps(H1Conn* s, log::Fields& f, log::Captured* req, log::Captured* rsp);
+    bool h_captures(const H1Conn* s) const { return !caps_.empty() && caps_[s->fe].size != 0; }
+    struct CapWriter final : rules::CaptureSink {
+        H1Proxy* p;
+        H1Conn* s;
+        CapWriter(H1Proxy* px, H1Conn* c) : p(px), s(c) {}
+        void capture(bool response, std::uint32_t slot, std::string_view value) override;
+    };
     std::uint16_t h_mapped_port(const H1Conn* s, const config::Server& sv) const;  // sends it to the control shard; the session waits
     // An admin POST to the stats page: its body is gathered (HAProxy's bound), then its actions are
     // asked for. False: waiting for more of the body (or answered).
@@ -234,6 +249,19 @@ private:
     net::SendQueues& sendq_;  // the shard's output queues (TlsIo owns them: both protocols use them)
     pool::ObjectPool<H1Stream> streams_{"http_stream"};   // exchanges (only while one is open)
     pool::ObjectPool<HttpNotes> notes_{"http_notes"};     // per-request notes (log line, balance key)
+    // each frontend's capture slots in a block, and the pool of blocks (none: no captures anywhere)
+    struct CapLayout {
+        static constexpr std::uint32_t kNone = 0xffffffffu;
+        struct Slot {
+            std::uint32_t off;
+            int len;
+        };
+        std::vector<Slot> req, rsp;
+        std::uint32_t cookie_cli = kNone, cookie_srv = kNone;
+        std::uint32_t size = 0;
+    };
+    std::vector<CapLayout> caps_;
+    std::unique_ptr<pool::RawPool> caps_pool_;
     std::vector<std::vector<core::ListNode>> idle_;  // [backend][server]: idle server connections, MRU first
     std::vector<std::vector<H1Conn*>> hqueues_;  // [backend]: sessions waiting for a server slot
     std::vector<H1Conn*> hstarved_;

@@ -135,6 +135,7 @@ struct PeerAddr {
 // them: the request line (for the access log, when the frontend logs) and the key `balance uri`
 // / `balance hdr()` hash (for picks after the head is gone: queue, retries, redispatch).
 struct HttpNotes {
+    char* caps = nullptr;  // the frontend's capture slots (H1Proxy::h_caps), when one was stored
     std::uint16_t reqline_len = 0;
     std::uint16_t lb_key_len = 0;
     bool lb_has_hdr = false;

@@ -97,6 +97,15 @@ struct Vars {
     void unset(std::uint16_t id);
     void end_exchange();  // drops the txn/req/res values
 };
+// Where `http-request|http-response capture` rules store a value (the frontend's slot; the proxy
+// keeps them for the log line, and ignores a slot its frontend lacks).
+struct CaptureSink {
+    virtual void capture(bool response, std::uint32_t slot, std::string_view value) = 0;
+
+protected:
+    ~CaptureSink() = default;
+};
+
 struct VarCtx {
     Vars** slot = nullptr;
     pool::ObjectPool<Vars>* pool = nullptr;
@@ -125,6 +134,7 @@ struct Txn {
     int dst_port = -1;  // the listener's port (mode tcp), -1 when unknown
     StickCtx* stick = nullptr;
     VarCtx* vars = nullptr;  // null: no variable is set anywhere in the configuration
+    CaptureSink* captures = nullptr;  // null: the frontend keeps no capture
 };
 
 struct Verdict {

@@ -1155,3 +1155,36 @@ TEST_CASE("acl: client certificate fetches: integers as ranges, DN entries, bina
     fe_error("    http-request set-header X %[ssl_c_serial]\n", kLine, {"is binary", "'ssl_c_serial,hex'"});
     fe_error("    http-request set-header X %[ssl_c_s_dn(CN,1,rfc2253)]\n", kLine, {"<format> argument"});
 }
+
+TEST_CASE("captures: slots per direction in declaration order, cookie capture, capture rules") {
+    const auto cfg = load(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n"
+        "frontend fe\n    bind 127.0.0.1:10001\n"
+        "    declare capture request len 8\n"
+        "    http-request capture req.hdr(x-b) len 3\n"
+        "    capture request header X-A len 10\n"
+        "    capture response header Server len 20\n"
+        "    capture cookie SID len 100\n"
+        "    http-response capture res.hdr(x-s) id 0\n"
+        "    default_backend be\n"
+        "backend be\n    http-request capture req.hdr(x-c) id 7\n    server s1 127.0.0.1:10002\n");
+    const auto& fe = cfg.frontends[0];
+    REQUIRE(fe.req_caps.size() == 3);
+    CHECK((fe.req_caps[0].header.empty() && fe.req_caps[0].len == 8));
+    CHECK((fe.req_caps[1].header.empty() && fe.req_caps[1].len == 3));
+    CHECK((fe.req_caps[2].header == "x-a" && fe.req_caps[2].len == 10));
+    REQUIRE(fe.rsp_caps.size() == 1);
+    CHECK(fe.rsp_caps[0].header == "server");
+    CHECK(fe.cookie_capture == "SID");
+    CHECK(fe.cookie_capture_len == 63);  // HAProxy's tune.http.cookielen, with its warning
+    CHECK(has_warning(cfg, {"truncating capture length to 63 bytes for frontend 'fe'"}));
+    REQUIRE(fe.http.request_rules.size() == 1);
+    CHECK(fe.http.request_rules[0].action == es::config::HttpAction::Capture);
+    CHECK(fe.http.request_rules[0].status == 1);  // the slot the `len` form added
+    CHECK(fe.http.request_rules[0].value == "req.hdr(x-b)");
+    CHECK(fe.http.response_rules[0].status == 0);
+    CHECK(cfg.find_backend("be")->http.request_rules[0].status == 7);  // a backend's: not checked at load
+    fe_error("    capture request header X-A len 0\n", kLine, {"the capture length must be an integer from 1 to 65535"});
+    fe_error("    http-request capture req.hdr(host) id 0\n", kLine,
+             {"Proxy 'fe': unable to find capture id '0' referenced by http-request capture rule."});
+}

@@ -127,6 +127,35 @@ TEST_CASE("httplog renders HAProxy's line") {
           "5/4/3/2/0 0/0 \"GET /index.html?a=1 HTTP/1.1\"");
 }
 
+TEST_CASE("captures: %hr %hs %hrl %hsl, capture.req|res.hdr(N), %CC %CS (HAProxy 2.6's layout and escaping)") {
+    Fields f = sample();
+    std::memcpy(f.term, "----", 5);
+    f.retries = 0;
+    f.srv_queue = 0;
+    f.backend_queue = 0;
+    // no slots: nothing printed, no doubled space
+    CHECK(render("a %hr %hs %hrl b", f) == "a b");
+    const es::log::Captured req[3] = {{"h.test", 6}, {"\"#{|}\x01\xc3", 7}, {}};
+    const es::log::Captured rsp[1] = {{"", 0}};
+    f.req_caps = req;
+    f.n_req_caps = 3;
+    f.rsp_caps = rsp;
+    f.n_rsp_caps = 1;
+    CHECK(render("%hr %hs", f) == "{h.test|#22#23#7B#7C#7D#01#C3|} {}");
+    // a value not captured: "-" in a list ("" quoted); an empty one: nothing
+    CHECK(render("%hrl|%hsl|%{+Q}hrl|%{+Q}hsl", f) == "h.test #22#23#7B#7C#7D#01#C3 -||\"h.test\" \"#22#23#7B#7C#7D#01#C3\" \"\"|\"\"");
+    // the sample fetches give the value as it is; "-" for none, empty or out of range
+    CHECK(render("%[capture.req.hdr(0)] %[capture.req.hdr(2)] %[capture.req.hdr(9)] %[capture.res.hdr(0)]", f) ==
+          "h.test - - -");
+    CHECK(render("%CC %CS", f) == "- -");
+    f.cli_cookie = "SID=abc";
+    f.srv_cookie = "SID=s1";
+    CHECK(render("%CC %CS", f) == "SID=abc SID=s1");
+    CHECK(render(kHttpLogFormat, f) ==
+          "10.0.1.2:33317 [13/Feb/2009:23:31:31.123] http-in static/srv1 10/0/30/69/109 200 2750 SID=abc SID=s1 ---- "
+          "5/4/3/2/0 0/0 {h.test|#22#23#7B#7C#7D#01#C3|} {} \"GET /index.html?a=1 HTTP/1.1\"");
+}
+
 TEST_CASE("tcplog renders HAProxy's line") {
     Fields f = sample();
     f.http = false;
@@ -261,6 +290,8 @@ TEST_CASE("compile errors name what is wrong") {
     CHECK(message("%{+Z}r").find("'+Z'") != std::string::npos);
     CHECK(message("abc %").find("'%'") != std::string::npos);
     CHECK(message("%[src]").find("sample expressions") != std::string::npos);
+    CHECK(message("%[capture.req.hdr(x)]").find("capture.req.hdr(<n>)") != std::string::npos);
+    CHECK_NOTHROW(Format{"%[capture.res.hdr(12)]"});
     CHECK(message("%{+Q").find("unterminated") != std::string::npos);
     CHECK(message("%{+Q}").find("variable name") != std::string::npos);
     CHECK_NOTHROW(Format{kHttpLogFormat});
