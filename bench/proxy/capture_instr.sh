@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# User-space instructions (callgrind Ir) per HTTP request that captures cost, edgeshard (one shard)
+# against HAProxy 2.6 (nbthread 1) on the same configuration file, in one run, keep-alive path (N
+# requests over 8 connections). Both frontends log every request with `option httplog` to a UDP
+# syslog target on 127.0.0.1 (a socket nobody reads: the datagrams are dropped by the kernel), so
+# the row difference is the captures alone:
+#   - `plain`: no capture;
+#   - `capture`: `capture request header Host len 32`, `capture request header User-Agent len 64`,
+#     `capture response header Content-Type len 32`, `capture cookie SID len 32` (the requests carry
+#     a User-Agent and a Cookie with SID).
+# Each runs under callgrind twice (N_LO and N_HI): Ir per request = (Ir(N_HI) - Ir(N_LO)) /
+# (N_HI - N_LO). The client (python, exact counts) and the origin run on CPU 0, the proxy on CPU 1.
+# Env: KA_LO=500 KA_HI=2000 OUT=dir SYSTEMS="edgeshard haproxy"
+set -euo pipefail
+here=$(cd "$(dirname "$0")/../.." && pwd)
+source "$here/bench/lib.sh"
+KA_LO=${KA_LO:-500} KA_HI=${KA_HI:-2000}
+dir=${OUT:-$(mktemp -d /tmp/capture-instr.XXXXXX)}
+mkdir -p "$dir"
+bench_origin "$dir" 0
+port=$(bench_random_port)
+lport=$(bench_random_port)  # the log target: nothing listens (UDP datagrams are dropped)
+
+cfg() {  # MODE(plain|capture): the file both proxies read
+  local rules=""
+  [[ $1 == capture ]] && rules='    capture request header Host len 32\n    capture request header User-Agent len 64\n    capture response header Content-Type len 32\n    capture cookie SID len 32\n'
+  printf "global\n    nbthread 1\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\nfrontend fe\n    bind 127.0.0.1:%s\n    log 127.0.0.1:%s local0\n    option httplog\n$rules    default_backend be\nbackend be\n    http-reuse always\n    server s1 127.0.0.1:%s\n" \
+    "$port" "$lport" "$oport"
+}
+
+client() {  # MODE PATH(ka|new) N: exact requests, every response read whole
+  taskset -c 0 python3 - "$port" "$1" "$2" "$3" <<'PY'
+import socket, struct, sys
+port, mode, path, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+req = b"GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: capture-bench/1.0 (x86_64)\r\nCookie: a=1; SID=0123456789abcdef\r\n\r\n"
+def connect(i):  # from one of 64 client addresses
+    s = socket.socket()
+    s.bind(("127.0.1.%d" % (1 + i % 64), 0))
+    s.connect(("127.0.0.1", port))
+    return s
+def response(s, buf):
+    while True:
+        h = buf.find(b"\r\n\r\n")
+        if h >= 0:
+            head = buf[:h].lower()
+            cl = int(head.split(b"content-length:")[1].split(b"\r\n")[0])
+            if len(buf) >= h + 4 + cl:
+                if not head.startswith(b"http/1.1 200"):
+                    raise SystemExit("not a 200: %r" % head[:40])
+                return buf[h + 4 + cl:]
+        d = s.recv(65536)
+        if not d:
+            raise SystemExit("closed early")
+        buf += d
+if path == "ka":
+    socks = [[connect(i), b""] for i in range(8)]
+    for k in range(n):
+        s = socks[k % 8]
+        s[0].sendall(req)
+        s[1] = response(s[0], s[1])
+    for s, _ in socks:
+        s.close()
+else:
+    for k in range(n):
+        s = connect(k)
+        s.sendall(req)
+        response(s, b"")
+        s.close()
+PY
+}
+
+run() {  # SYS MODE PATH N -> Ir of the whole run
+  local sys=$1 mode=$2 path=$3 n=$4 cmd
+  cfg "$mode" >"$dir/$sys-$mode.cfg"
+  case $sys in
+    edgeshard) cmd=("$es" -f "$dir/$sys-$mode.cfg") ;;
+    haproxy) cmd=(haproxy -db -f "$dir/$sys-$mode.cfg") ;;
+  esac
+  # taskset outside valgrind: the proxy itself is traced, pinned to CPU 1
+  taskset -c 1 valgrind --tool=callgrind --callgrind-out-file="$dir/$sys-$mode-$path-$n.cg" "${cmd[@]}" \
+    >"$dir/$sys-$mode-$path-$n.cg.log" 2>&1 &
+  cg_pid=$!
+  bench_wait_port "$port" 60 >/dev/null
+  client "$mode" "$path" "$n"
+  bench_callgrind_ir "$dir/$sys-$mode-$path-$n.cg"
+}
+
+printf 'proxy\tmode\tIr_per_request\n' >"$dir/results.tsv"
+for sys in ${SYSTEMS:-edgeshard haproxy}; do
+  for mode in plain capture; do
+    a=$(run "$sys" "$mode" ka "$KA_LO")
+    b=$(run "$sys" "$mode" ka "$KA_HI")
+    per=$(( (b - a) / (KA_HI - KA_LO) ))
+    printf '%s\t%s\t%s\n' "$sys" "$mode" "$per" | tee -a "$dir/results.tsv"
+  done
+done
+[[ ${SYSTEMS:-edgeshard haproxy} == *haproxy* && ${SYSTEMS:-edgeshard haproxy} == *edgeshard* ]] || { echo "raw: $dir"; exit 0; }
+python3 - "$dir/results.tsv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+ir = {(r["proxy"], r["mode"]): int(r["Ir_per_request"]) for r in rows}
+print("\n| mode | edgeshard Ir/req | +captures | HAProxy Ir/req | +captures | cost ratio es/ha |")
+print("|---|---|---|---|---|---|")
+for mode in ("plain", "capture"):
+    e, h = ir[("edgeshard", mode)], ir[("haproxy", mode)]
+    de, dh = e - ir[("edgeshard", "plain")], h - ir[("haproxy", "plain")]
+    ratio = f"{de / dh:.2f}" if mode != "plain" and dh > 0 else "-"
+    print(f"| {mode} | {e} | {de if mode != 'plain' else '-'} | {h} | {dh if mode != 'plain' else '-'} | {ratio} |")
+PY
+echo "raw: $dir"
