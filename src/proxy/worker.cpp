@@ -113,12 +113,23 @@ bool Worker::frontend_needs_addr(const config::Config& cfg, std::uint32_t f) {
             if (r.action == config::HttpAction::TrackSc && key_src(r.track.key)) return true;
         return false;
     };
+    // a value (header, path, redirect target, capture, dynamic backend name) that reads it
+    auto value_src = [](const std::string& v) {
+        return v.find("%[src") != std::string::npos || v.find("%ci") != std::string::npos ||
+               v.find("%cp") != std::string::npos;
+    };
     auto px_needs = [&](const config::HttpProxy& px) {
         if (px.forwardfor || stick_needs(px)) return true;
         for (const auto& a : px.acls)
-            if (a.fetch == "src") return true;
+            if (a.fetch == "src" || (a.fetch == "sample" && a.arg.starts_with("src"))) return true;
+        for (const auto* rules : {&px.request_rules, &px.response_rules})
+            for (const auto& r : *rules)
+                if (value_src(r.value) || (r.action == config::HttpAction::Capture && r.value.starts_with("src")))
+                    return true;
         return false;
     };
+    for (const auto& u : fe.use_backend_rules)
+        if (u.dynamic && value_src(u.backend)) return true;
     if (!fe.log_format.empty() && !fe.logs.empty()) return true;
     if (frontend_sends_proxy(cfg, f)) return true;  // the header carries the client's address
     for (const auto* rules : {&fe.tcp_conn_rules, &fe.tcp_sess_rules, &fe.tcp_content_rules})
