@@ -325,21 +325,28 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
     const auto close = paren == std::string::npos ? std::string::npos : crit.find(')', paren);
     if (paren != std::string::npos && close == std::string::npos)
         fail(line.at, what + ": missing ')' in " + squote(crit));
-    const auto comma = crit.find(',', close == std::string::npos ? 0 : close);
-    if (comma != std::string::npos)
-        fail(line.at,
-             what + ": converters (" + squote(crit.substr(comma)) + ") are not supported in this version");
-    if (close != std::string::npos && close + 1 != crit.size())
+    // a fetch with converters (lower, upper, map*): the sample expression of values, evaluated whole
+    std::size_t comma = std::string::npos;
+    for (std::size_t i = 0, depth = 0; i < crit.size() && comma == std::string::npos; ++i) {
+        if (crit[i] == '(') ++depth;
+        else if (crit[i] == ')' && depth > 0) --depth;
+        else if (crit[i] == ',' && depth == 0) comma = i;
+    }
+    const bool sample_expr = comma != std::string::npos;
+    if (sample_expr) check_log_format(line, "%[" + crit + "]", FmtUse::Request, what);
+    if (!sample_expr && close != std::string::npos && close + 1 != crit.size())
         fail(line.at, what + ": unexpected " + squote(crit.substr(close + 1)) + " after " +
                           squote(crit.substr(0, close + 1)));
-    const std::string fname = crit.substr(0, paren);
+    const std::string fname = sample_expr ? crit : crit.substr(0, paren);
     std::string arg;
     bool has_parens = false;
-    if (paren != std::string::npos) {
+    if (paren != std::string::npos && !sample_expr) {
         arg = crit.substr(paren + 1, close - paren - 1);
         has_parens = true;
     }
     const FetchDef* def = nullptr;
+    static constexpr FetchDef kSample{"", "sample", Match::Str, false};
+    if (sample_expr) def = &kSample;
     for (const auto& f : kFetches)
         if (f.name == fname) def = &f;
     static constexpr FetchDef kStickInt{"", "stick", Match::Int, false};
@@ -383,6 +390,8 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
         bool sess = false;
         if (const std::string why = var_name_problem(arg, sess); !why.empty()) fail(line.at, what + ": " + why);
         acl.arg = arg;
+    } else if (acl.fetch == "sample") {
+        acl.arg = crit;
     }
 
     bool explicit_match = false;
@@ -798,7 +807,7 @@ void check_tcp_rules(ParseState& st, ProxyDraft& px) {
         return;
     }
     fe.tcp_inspect = !fe.tcp_content_rules.empty();
-    for (const UseBackendRule& r : fe.use_backend_rules) fe.tcp_route_cond = fe.tcp_route_cond || r.cond.present;
+    for (const UseBackendRule& r : fe.use_backend_rules) fe.tcp_route_cond = fe.tcp_route_cond || r.cond.present || r.dynamic;
     if (fe.inspect_delay <= 0) {
         for (const TcpRule& r : fe.tcp_content_rules) {
             if (const Acl* a = payload_acl(fe.http.acls, r.cond)) {

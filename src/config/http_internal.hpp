@@ -12,6 +12,14 @@
 
 namespace es::config::detail {
 
+// ---- maps.cpp -------------------------------------------------------------------------------------------
+
+// The configuration whose `maps` the converters met while it is read add to (null after the load).
+void set_map_registry(Config* cfg);
+// A map file a converter names, read on first use, with the index of `match` (and its values checked
+// as integers with `int_out`): its index in Config::maps, or HAProxy's words for what is wrong.
+std::string use_map(const std::string& written, MapMatch match, bool int_out, std::size_t& index);
+
 // ---- acl.cpp --------------------------------------------------------------------------------------------
 
 // "10.0.0.0/8", "10.0.0.0/255.0.0.0" (becomes /8), "127.0.0.1", "::1/128". nullopt when invalid.

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "http_keywords.hpp"
+#include "http_internal.hpp"
 #include "internal.hpp"
 #include "sections.hpp"
 
@@ -788,8 +789,12 @@ Config run(const std::vector<std::pair<std::string, std::string>>& sources, cons
     st.load = opt;
     st.defaults = builtin_defaults();
     struct Reset {  // the next load starts from the working directory, whatever happens here
-        ~Reset() { set_relative_dir({}); }
+        ~Reset() {
+            set_relative_dir({});
+            set_map_registry(nullptr);
+        }
     } reset;
+    set_map_registry(&st.cfg);
     for (const auto& [name, text] : sources) {
         st.cfg.files.push_back(name);
         parse_text(st, text, name);

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "balance.hpp"
+#include "http_internal.hpp"
 #include "http_keywords.hpp"
 #include "internal.hpp"
 #include "proxy_lines.hpp"
@@ -488,18 +489,18 @@ void kw_default_backend(ParseState&, ProxyDraft& px, const Line& line) {
 
 void kw_use_backend(ParseState& st, ProxyDraft& px, const Line& line) {
     const auto& name = arg_or_fail(line, 1, "use_backend", "a backend name");
-    if (name.find("%[") != std::string::npos)
-        fail(line.at,
-             "dynamic backend names are not supported in this version: 'use_backend' takes a plain name");
+    const bool dynamic = name.find("%[") != std::string::npos;
+    if (dynamic) check_log_format(line, name, FmtUse::Request, "'use_backend'");
     const std::size_t cond = condition_start(line, 2);
     if (cond > 2)
         fail(line.at,
              "unexpected argument " + squote(line.words[2]) + " after " + squote("use_backend " + name));
     UseBackendRule rule;
     rule.backend = name;
+    rule.dynamic = dynamic;
     rule.where = line.at;
     if (cond < line.words.size()) rule.cond = parse_condition(st, px, line, cond);
-    if (!rule.cond.present) px.fe.use_backends.push_back(UseBackend{name, 0, line.at});
+    if (!rule.cond.present && !dynamic) px.fe.use_backends.push_back(UseBackend{name, 0, line.at});
     px.fe.use_backend_rules.push_back(std::move(rule));
 }
 

@@ -491,7 +491,11 @@ void resolve_stick(ParseState& st) {
                 if (r.key.fetch == SampleExpr::Fetch::Src) fe.tracks_src = true;
         };
         reach(fe.default_backend_id);
-        for (const UseBackendRule& u : fe.use_backend_rules) reach(int(u.backend_id));
+        for (const UseBackendRule& u : fe.use_backend_rules) {
+            if (!u.dynamic) reach(int(u.backend_id));
+            else
+                for (std::size_t b = 0; b < cfg.backends.size(); ++b) reach(int(b));  // any, by its name
+        }
     }
 }
 

@@ -76,7 +76,7 @@ void resolve_routes(ParseState& st) {
                 resolve_backend(cfg, f, f.default_backend, f.default_backend_where, "default_backend"));
         }
         for (auto& u : f.use_backend_rules)
-            u.backend_id = resolve_backend(cfg, f, u.backend, u.where, "use_backend");
+            if (!u.dynamic) u.backend_id = resolve_backend(cfg, f, u.backend, u.where, "use_backend");
         for (auto& u : f.use_backends)
             u.backend_id = resolve_backend(cfg, f, u.backend, u.where, "use_backend");
         const UseBackendRule* always = nullptr;

@@ -29,11 +29,49 @@ std::string supported_in(FmtUse use) {
 // Why a sample expression written in a value cannot be used there; empty when it is evaluated.
 std::string sample_problem(std::string_view expr, FmtUse use) {
     if (use == FmtUse::Reply) return "sample expressions are not evaluated in replies in this version";
-    // the `lower` and `upper` converters, at the end of the expression, are evaluated (rules.cpp sample())
+    // the `lower`, `upper` and `map*` converters, at the end of the expression, are evaluated
+    // (rules.cpp sample()); a map file is read now
     for (;;) {
-        if (expr.ends_with(",lower")) expr.remove_suffix(6);
-        else if (expr.ends_with(",upper")) expr.remove_suffix(6);
-        else break;
+        if (expr.ends_with(",lower")) {
+            expr.remove_suffix(6);
+            continue;
+        }
+        if (expr.ends_with(",upper")) {
+            expr.remove_suffix(6);
+            continue;
+        }
+        // the last converter: after the last ',' outside parentheses
+        std::size_t depth = 0, at = std::string_view::npos;
+        for (std::size_t i = expr.size(); i-- > 0;) {
+            if (expr[i] == ')') ++depth;
+            else if (expr[i] == '(' && depth > 0) --depth;
+            else if (expr[i] == ',' && depth == 0) {
+                at = i;
+                break;
+            }
+        }
+        if (at == std::string_view::npos) break;
+        const std::string_view conv = expr.substr(at + 1);
+        if (!conv.starts_with("map")) break;
+        MapMatch match{};
+        bool int_out = false, has_def = false;
+        std::string_view file, def;
+        if (!parse_map_converter(conv, match, int_out, file, def, has_def)) {
+            const std::string name(conv.substr(0, conv.find('(')));
+            if (conv.find('(') == std::string_view::npos && parse_map_converter(std::string(conv) + "()", match, int_out, file, def, has_def))
+                return "invalid args in converter " + squote(name) + " : failed to open pattern file <>";
+            return "unknown converter " + squote(name);
+        }
+        if (def.find(',') != std::string_view::npos)
+            return "invalid arg 2 in converter " + squote(std::string(conv.substr(0, conv.find('(')))) +
+                   " : a map converter takes a file and a default value";
+        if (int_out && has_def && !parse_integer(def))
+            return "invalid arg 2 in converter " + squote(std::string(conv.substr(0, conv.find('(')))) +
+                   " : failed to parse " + squote(def) + " as type 'integer'";
+        std::size_t index = 0;
+        if (std::string err = use_map(std::string(file), match, int_out, index); !err.empty())
+            return "invalid args in converter " + squote(std::string(conv.substr(0, conv.find('(')))) + " : " + err;
+        expr = expr.substr(0, at);
     }
     // the client certificate (rules.cpp, sample()): binary fetches only through `hex`
     if (expr == "ssl_c_serial,hex" || expr == "ssl_c_sha1,hex") return {};
@@ -68,7 +106,7 @@ std::string sample_problem(std::string_view expr, FmtUse use) {
         const auto conv = expr.find(',', fetch_end);
         if (conv != std::string_view::npos)
             return "converters (" + squote(expr.substr(conv)) +
-                   ") are not supported in this version (but 'lower' and 'upper')";
+                   ") are not supported in this version (but 'lower', 'upper' and the 'map*' ones)";
     }
     if (expr == "src" || expr == "src_port" || expr == "dst" || expr == "dst_port") return {};
     if (expr.starts_with("var(")) {

@@ -39,4 +39,20 @@ bool Regex::search(std::string_view subject) const {
     return rc >= 0;
 }
 
+bool Regex::match(std::string_view subject, std::vector<std::string_view>& groups) const {
+    groups.clear();
+    if (!code_) return false;
+    thread_local std::unique_ptr<pcre2_match_data, void (*)(pcre2_match_data*)> md(
+        pcre2_match_data_create(10, nullptr), pcre2_match_data_free);
+    const int rc = pcre2_match(static_cast<const pcre2_code*>(code_.get()), reinterpret_cast<PCRE2_SPTR>(subject.data()),
+                               subject.size(), 0, 0, md.get(), nullptr);
+    if (rc < 0) return false;
+    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
+    for (int i = 0; i < (rc == 0 ? 10 : rc); ++i) {
+        if (ov[2 * i] == PCRE2_UNSET) groups.emplace_back();
+        else groups.push_back(subject.substr(ov[2 * i], ov[2 * i + 1] - ov[2 * i]));
+    }
+    return true;
+}
+
 }  // namespace es::core

@@ -385,6 +385,11 @@ bool eval_acl(const Acl& acl, const Txn& t) {
         }
         return match_value(acl, v);
     }
+    if (f == "sample") {  // a fetch with converters: its value as a value's sample expression gives it
+        std::string_view v;
+        if (!eval_sample(t, acl.arg, v) || v.empty()) return false;  // no sample
+        return acl.match == Match::Found || match_value(acl, v);
+    }
     if (f == "always_true") return true;
     if (f == "always_false") return false;
     if (f == "hdr") return match_headers(acl, t);

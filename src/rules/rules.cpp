@@ -100,12 +100,56 @@ bool sample(const Txn& t, std::string_view expr, ArenaWriter& w) {
     if (comma == std::string_view::npos || expr.substr(comma) == ",hex") return sample_fetch(t, expr, w);
     const std::size_t mark = w.mark();
     if (!sample_fetch(t, expr.substr(0, comma), w)) return false;
+    // a fetch that wrote nothing is taken as having no sample (a map converter then gives nothing,
+    // not its default, as HAProxy's fails on a missing sample)
+    bool present = w.mark() != mark;
     std::string_view convs = expr.substr(comma + 1);
+    std::vector<std::string_view> groups;
     while (!convs.empty()) {
-        const std::string_view c = convs.substr(0, convs.find(','));
-        if (c != "lower" && c != "upper") return false;
-        w.change_case(mark, c == "upper");
-        convs.remove_prefix(std::min(convs.size(), c.size() + 1));
+        std::size_t depth = 0, end = 0;
+        for (; end < convs.size(); ++end) {
+            if (convs[end] == '(') ++depth;
+            else if (convs[end] == ')' && depth > 0) --depth;
+            else if (convs[end] == ',' && depth == 0) break;
+        }
+        const std::string_view c = convs.substr(0, end);
+        convs.remove_prefix(std::min(convs.size(), end + 1));
+        if (c == "lower" || c == "upper") {
+            w.change_case(mark, c == "upper");
+            continue;
+        }
+        config::MapMatch match{};
+        bool int_out = false, has_def = false;
+        std::string_view file, def;
+        if (t.cfg == nullptr || !config::parse_map_converter(c, match, int_out, file, def, has_def)) return false;
+        const config::MapFile* m = nullptr;
+        for (const auto& p : t.cfg->maps)
+            if (p->path == file) m = p.get();
+        if (m == nullptr) return false;
+        if (!present) continue;
+        const std::string in(w.since(mark));
+        w.rewind(mark);
+        const long n = map_lookup(*m, match, in, &groups);
+        if (n >= 0) {
+            const std::string_view val = m->entries[std::size_t(n)].second;
+            if (match != config::MapMatch::Regm) {
+                w.add(val);
+            } else {  // "\<digit>": that capture of the key's regex
+                for (std::size_t i = 0; i < val.size(); ++i) {
+                    if (val[i] == '\\' && i + 1 < val.size() && val[i + 1] >= '0' && val[i + 1] <= '9') {
+                        const std::size_t g = std::size_t(val[i + 1] - '0');
+                        if (g < groups.size()) w.add(groups[g]);
+                        ++i;
+                    } else {
+                        w.add(val.substr(i, 1));
+                    }
+                }
+            }
+        } else if (n == -1 && has_def) {
+            w.add(def);
+        } else {
+            present = false;
+        }
     }
     return true;
 }
@@ -519,8 +563,17 @@ Verdict run_response_rules(const config::HttpProxy& px, Txn& t) {
 }
 
 int select_backend(const config::Frontend& fe, const Txn& t) {
-    for (const config::UseBackendRule& r : fe.use_backend_rules)
-        if (eval_condition(r.cond, fe.http.acls, t)) return static_cast<int>(r.backend_id);
+    for (const config::UseBackendRule& r : fe.use_backend_rules) {
+        if (!eval_condition(r.cond, fe.http.acls, t)) continue;
+        if (!r.dynamic) [[likely]] return static_cast<int>(r.backend_id);
+        // a name known now: no such backend (or one of another mode) ends the rules, and
+        // default_backend applies (HAProxy's)
+        std::string_view name;
+        if (t.cfg == nullptr || !expand(t, r.backend, name)) return fe.default_backend_id;
+        for (const config::Backend& b : t.cfg->backends)
+            if (b.name == name) return b.mode == fe.mode ? static_cast<int>(b.id) : -1;
+        return fe.default_backend_id;
+    }
     return fe.default_backend_id;
 }
 

@@ -11,6 +11,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "edgeshard/core/regex.hpp"
@@ -215,8 +217,10 @@ struct TcpRule {
 };
 
 struct UseBackendRule {
-    std::string backend;
+    std::string backend;  // a name, or with `dynamic` a log-format string evaluated per request
     std::uint32_t backend_id = 0;
+    bool dynamic = false;  // `use_backend %[...]`: the name is known per request (no such backend:
+                           // the rules end and default_backend applies, as HAProxy's)
     Condition cond;  // unconditional when !cond.present
     Location where;
 };
@@ -712,12 +716,29 @@ struct Global {
     Location where;
 };
 
+// A map file the `map*` converters read (HAProxy's two-column pattern file), read once at load,
+// with the indexes its converters use (src/config/maps.cpp).
+enum class MapMatch : std::uint8_t { Str, Beg, Sub, Dir, Dom, End, Reg, Regm, Ip };
+struct MapFile {
+    std::string path;                                          // as written in the configuration
+    std::vector<std::pair<std::string, std::string>> entries;  // key, value; in file order
+    std::vector<std::uint32_t> lines;                          // each entry's line in the file
+    std::unordered_map<std::string, std::uint32_t> exact;     // map / map_str: key -> its first entry
+    std::vector<core::Regex> regs;                             // map_reg / map_regm: per entry
+    std::vector<std::string> nets;                             // map_ip: per entry, "addr[/len]"
+};
+// "map_<match>[_<out>](<file>[,<default>])" (`map` is `map_str`; out: `str` or `int`): false when
+// `conv` is not a map converter's name with its arguments.
+bool parse_map_converter(std::string_view conv, MapMatch& match, bool& int_out, std::string_view& file,
+                         std::string_view& def, bool& has_def);
+
 struct Config {
     Global global;
     std::vector<Userlist> userlists;
     std::vector<Resolvers> resolvers;
     std::vector<HttpErrors> http_errors;
     std::vector<StickTable> tables;
+    std::vector<std::shared_ptr<MapFile>> maps;  // read by the `map*` converters
     std::vector<std::string> vars;  // variables set anywhere, "scope.name" (VarSet::id indexes it)
     std::vector<Frontend> frontends;
     std::vector<Backend> backends;

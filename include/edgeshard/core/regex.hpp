@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace es::core {
 
@@ -17,6 +18,8 @@ public:
     std::string compile(std::string_view pattern, bool icase);
     // True when the pattern matches somewhere in `subject`.
     bool search(std::string_view subject) const;
+    // The same, with the whole match and up to 9 groups in `groups` (an unset group: empty).
+    bool match(std::string_view subject, std::vector<std::string_view>& groups) const;
     bool valid() const { return code_ != nullptr; }
 
 private:

@@ -96,8 +96,12 @@ public:
     static bool reaches_backend(const config::Config& cfg, std::uint32_t fe, P&& pred) {
         const auto& f = cfg.frontends[fe];
         if (f.default_backend_id >= 0 && pred(cfg.backends[std::size_t(f.default_backend_id)])) return true;
-        for (const auto& u : f.use_backend_rules)  // every use_backend, plain or conditional
-            if (pred(cfg.backends[u.backend_id])) return true;
+        for (const auto& u : f.use_backend_rules) {  // every use_backend, plain or conditional
+            if (!u.dynamic && pred(cfg.backends[u.backend_id])) return true;
+            if (u.dynamic)  // a name known per request: any backend
+                for (const auto& b : cfg.backends)
+                    if (pred(b)) return true;
+        }
         return false;
     }
     static bool frontend_uses_dst(const config::Config& cfg, std::uint32_t fe);

@@ -40,6 +40,8 @@ public:
     void add_uint(std::uint64_t v);
     // Where the next byte goes, and the case of what was written since such a mark (converters)
     std::size_t mark() const { return pos_; }
+    std::string_view since(std::size_t from) const { return std::string_view(a_.buf + from, pos_ - from); }
+    void rewind(std::size_t to) { pos_ = to; }
     void change_case(std::size_t from, bool upper);
     bool ok() const { return !failed_; }
     std::string_view commit();
@@ -179,6 +181,11 @@ void sc_set_gpt0(std::uint8_t sc, std::uint32_t value, const Txn& t);
 // The stick-table key of a sample for table `tb` (false: no key: the sample is missing or does not
 // convert to the table's type).
 bool stick_key(const config::SampleExpr& s, const Txn& t, const config::StickTable& tb, stick::Key& k);
+// The entry of map `m` a value finds with `match` (HAProxy's rules: exact, longest prefix for beg
+// and ip, the first line in file order for the others): its index, -1 for none, -2 when the value
+// is not an address (map_ip: no sample at all). map_regm fills `groups` with the captures.
+long map_lookup(const config::MapFile& m, config::MapMatch match, std::string_view v,
+                std::vector<std::string_view>* groups);
 // A sample expression as a log-format value writes it (`%[expr]`), into the arena (rules.cpp).
 bool eval_sample(const Txn& t, std::string_view expr, std::string_view& out);
 // set-var / unset-var (vars.cpp); var(<name>): the value of a variable by its name (false: not set)

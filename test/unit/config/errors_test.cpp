@@ -134,8 +134,11 @@ TEST_CASE("errors: use_backend with an unknown ACL or a dynamic name") {
                  {"no such ACL 'local' in frontend 'f'"});
     expect_error(in_frontend("    use_backend tail_be extra\n"), kFrontendLine,
                  {"unexpected argument 'extra' after 'use_backend tail_be'"});
-    expect_error(in_frontend("    use_backend %[req.hdr(host)]\n"), kFrontendLine,
-                 {"dynamic backend names are not supported"});
+    // a dynamic name is read per request; its sample expression is checked at load
+    expect_error(in_frontend("    use_backend %[req.hdr(host),map_foo(x.map)]\n"), kFrontendLine,
+                 {"unknown converter 'map_foo'"});
+    expect_error(in_frontend("    use_backend %[req.hdr(host),map(/nonexistent/x.map)]\n"), kFrontendLine,
+                 {"invalid args in converter 'map' : failed to open pattern file </nonexistent/x.map>"});
     expect_error(in_frontend("    default_backend be_%[src]\n"), kFrontendLine, {"dynamic backend names"});
 }
 

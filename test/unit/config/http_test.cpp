@@ -156,7 +156,7 @@ TEST_CASE("acl: errors") {
     fe_error("    acl x hdr /a\n", kLine, {"'hdr' needs an argument"});
     fe_error("    acl x hdr(host,1) a\n", kLine, {"header occurrence arguments"});
     fe_error("    acl x path(a) /a\n", kLine, {"'path' takes no argument"});
-    fe_error("    acl x path,lower /a\n", kLine, {"converters (',lower') are not supported"});
+    fe_error("    acl x path,base64 /a\n", kLine, {"converters (',base64') are not supported"});
     fe_error("    acl x hdr(host /a\n", kLine, {"missing ')'"});
     fe_error("    acl x always_true 1\n", kLine, {"'always_true' takes no pattern"});
     fe_error("    acl x\n", kLine, {"ACL 'x': missing sample fetch"});
@@ -407,7 +407,7 @@ TEST_CASE("log-format values: what the request path evaluates is accepted, the r
     fe_error("    http-request set-header X-Srv %[srv_id]\n", kLine,
              {"t.cfg:13: 'http-request set-header X-Srv': '%[srv_id]' in '%[srv_id]'",
               "sample fetch 'srv_id' is not evaluated", "supported here: %[src], %[src_port], %[dst], %[dst_port], %[path]"});
-    fe_error("    http-request set-header X %[src,base64]\n", kLine, {"converters (',base64')", "'lower' and 'upper'"});
+    fe_error("    http-request set-header X %[src,base64]\n", kLine, {"converters (',base64')", "'lower', 'upper' and the 'map*' ones"});
     CHECK_NOTHROW(fe_cfg("    http-request set-header X %[src,upper,lower]\n"));
     fe_error("    http-request set-header X %[dst_conn]\n", kLine, {"sample fetch 'dst_conn' is not evaluated"});
     fe_error("    http-request set-header X %[req.hdr(host),lower,field(1,.)]\n", kLine,
