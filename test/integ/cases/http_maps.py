@@ -28,7 +28,7 @@ backends be_a, be_b, be_c, be_dflt, be_mapdef hold one of them each.
   6. `http-request redirect location %[path,map(redirects.map)] code 301 if { path,map(...) -m found }`
      -> 301 to the mapped location; a second redirect rule whose map misses -> 302 with an empty
      Location.
-  (The CLI's map commands are in pending/http_maps_cli.py.)
+  (The CLI map commands come with their own case: test/integ/pending/README.md.)
   8. `-c`: a missing map file and a use_backend naming no backend are refused.
 """
 import os

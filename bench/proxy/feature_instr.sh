@@ -1,38 +1,47 @@
 #!/usr/bin/env bash
-# User-space instructions (callgrind Ir) per HTTP request that captures cost, edgeshard (one shard)
-# against HAProxy 2.6 (nbthread 1) on the same configuration file, in one run, keep-alive path (N
-# requests over 8 connections). Both frontends log every request with `option httplog` to a UDP
-# syslog target on 127.0.0.1 (a socket nobody reads: the datagrams are dropped by the kernel), so
-# the row difference is the captures alone:
-#   - `plain`: no capture;
-#   - `capture`: `capture request header Host len 32`, `capture request header User-Agent len 64`,
-#     `capture response header Content-Type len 32`, `capture cookie SID len 32` (the requests carry
-#     a User-Agent and a Cookie with SID).
-# Each runs under callgrind twice (N_LO and N_HI): Ir per request = (Ir(N_HI) - Ir(N_LO)) /
-# (N_HI - N_LO). The client (python, exact counts) and the origin run on CPU 0, the proxy on CPU 1.
-# Env: KA_LO=500 KA_HI=2000 OUT=dir SYSTEMS="edgeshard haproxy"
+# User-space instructions (callgrind Ir) per HTTP request that one feature costs, edgeshard (one
+# shard) against HAProxy 2.6 (nbthread 1) on the same configuration file, in one run, keep-alive
+# path (N requests over 8 connections). FEATURE picks the pair of configurations:
+#   capture  both log every request (`option httplog` to a UDP target on 127.0.0.1 nobody reads);
+#            `plain` has no capture, `capture` has `capture request header Host len 32`, `capture
+#            request header User-Agent len 64`, `capture response header Content-Type len 32`,
+#            `capture cookie SID len 32` (the requests carry a User-Agent and a Cookie with SID);
+#   map      `plain` routes with `default_backend be`, `map` with `use_backend
+#            %[req.hdr(host),lower,map(<dir>/hosts.map,be)]` over a map of 1000 host names (the
+#            request's `Host: Bench.Example` maps to `be`): fetch, lower, look up, resolve by name.
+# Each configuration runs under callgrind twice (N_LO and N_HI requests): Ir per request =
+# (Ir(N_HI) - Ir(N_LO)) / (N_HI - N_LO), so start-up and shutdown cancel out. The client (python,
+# exact counts) and the origin run on CPU 0, the proxy on CPU 1.
+# Env: FEATURE=capture|map KA_LO=500 KA_HI=2000 OUT=dir SYSTEMS="edgeshard haproxy"
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 source "$here/bench/lib.sh"
-KA_LO=${KA_LO:-500} KA_HI=${KA_HI:-2000}
-dir=${OUT:-$(mktemp -d /tmp/capture-instr.XXXXXX)}
+KA_LO=${KA_LO:-500} KA_HI=${KA_HI:-2000} FEATURE=${FEATURE:-capture}
+case $FEATURE in capture | map) ;; *) echo "FEATURE must be capture or map" >&2; exit 2 ;; esac
+dir=${OUT:-$(mktemp -d /tmp/feature-instr.XXXXXX)}
 mkdir -p "$dir"
 bench_origin "$dir" 0
 port=$(bench_random_port)
 lport=$(bench_random_port)  # the log target: nothing listens (UDP datagrams are dropped)
 
-cfg() {  # MODE(plain|capture): the file both proxies read
-  local rules=""
+cfg() {  # MODE(plain|capture|map): the file both proxies read
+  local rules="" logs=""
+  [[ $FEATURE == capture ]] && logs="    log 127.0.0.1:$lport local0\n    option httplog\n"
   [[ $1 == capture ]] && rules='    capture request header Host len 32\n    capture request header User-Agent len 64\n    capture response header Content-Type len 32\n    capture cookie SID len 32\n'
-  printf "global\n    nbthread 1\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\nfrontend fe\n    bind 127.0.0.1:%s\n    log 127.0.0.1:%s local0\n    option httplog\n$rules    default_backend be\nbackend be\n    http-reuse always\n    server s1 127.0.0.1:%s\n" \
-    "$port" "$lport" "$oport"
+  [[ $1 == map ]] && rules="    use_backend %%[req.hdr(host),lower,map($dir/hosts.map,be)]\n"
+  printf "global\n    nbthread 1\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\nfrontend fe\n    bind 127.0.0.1:%s\n$logs$rules    default_backend be\nbackend be\n    http-reuse always\n    server s1 127.0.0.1:%s\n" \
+    "$port" "$oport"
 }
+if [[ $FEATURE == map ]]; then
+  for i in $(seq 1 999); do echo "host$i.example.com be_other$i"; done >"$dir/hosts.map"
+  echo "bench.example be" >>"$dir/hosts.map"
+fi
 
 client() {  # MODE PATH(ka|new) N: exact requests, every response read whole
   taskset -c 0 python3 - "$port" "$1" "$2" "$3" <<'PY'
 import socket, struct, sys
 port, mode, path, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
-req = b"GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: capture-bench/1.0 (x86_64)\r\nCookie: a=1; SID=0123456789abcdef\r\n\r\n"
+req = b"GET / HTTP/1.1\r\nHost: Bench.Example\r\nUser-Agent: capture-bench/1.0 (x86_64)\r\nCookie: a=1; SID=0123456789abcdef\r\n\r\n"
 def connect(i):  # from one of 64 client addresses
     s = socket.socket()
     s.bind(("127.0.1.%d" % (1 + i % 64), 0))
@@ -87,7 +96,7 @@ run() {  # SYS MODE PATH N -> Ir of the whole run
 
 printf 'proxy\tmode\tIr_per_request\n' >"$dir/results.tsv"
 for sys in ${SYSTEMS:-edgeshard haproxy}; do
-  for mode in plain capture; do
+  for mode in plain $FEATURE; do
     a=$(run "$sys" "$mode" ka "$KA_LO")
     b=$(run "$sys" "$mode" ka "$KA_HI")
     per=$(( (b - a) / (KA_HI - KA_LO) ))
@@ -95,13 +104,14 @@ for sys in ${SYSTEMS:-edgeshard haproxy}; do
   done
 done
 [[ ${SYSTEMS:-edgeshard haproxy} == *haproxy* && ${SYSTEMS:-edgeshard haproxy} == *edgeshard* ]] || { echo "raw: $dir"; exit 0; }
-python3 - "$dir/results.tsv" <<'PY'
+python3 - "$dir/results.tsv" "$FEATURE" <<'PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 ir = {(r["proxy"], r["mode"]): int(r["Ir_per_request"]) for r in rows}
-print("\n| mode | edgeshard Ir/req | +captures | HAProxy Ir/req | +captures | cost ratio es/ha |")
+feat = sys.argv[2]
+print(f"\n| mode | edgeshard Ir/req | +{feat} | HAProxy Ir/req | +{feat} | cost ratio es/ha |")
 print("|---|---|---|---|---|---|")
-for mode in ("plain", "capture"):
+for mode in ("plain", feat):
     e, h = ir[("edgeshard", mode)], ir[("haproxy", mode)]
     de, dh = e - ir[("edgeshard", "plain")], h - ir[("haproxy", "plain")]
     ratio = f"{de / dh:.2f}" if mode != "plain" and dh > 0 else "-"
