@@ -50,6 +50,23 @@ bench_callgrind_ir() {
   awk '/^summary:|^totals:/{print $2; exit}' "$1"
 }
 
+# bench_cg_proxy SYS CFG OUT PORT CLIENT...: runs proxy SYS (edgeshard|haproxy) on CFG under
+# callgrind (OUT, OUT.log), pinned to CPU 1 (taskset outside valgrind: the proxy itself is traced),
+# waits for PORT, runs the load command CLIENT..., stops the proxy and prints the run's Ir.
+bench_cg_proxy() {
+  local sys=$1 cfg=$2 out=$3 port=$4 cmd
+  shift 4
+  case $sys in
+    edgeshard) cmd=("$es" -f "$cfg") ;;
+    haproxy) cmd=(haproxy -db -f "$cfg") ;;
+  esac
+  taskset -c 1 valgrind --tool=callgrind --callgrind-out-file="$out" "${cmd[@]}" >"$out.log" 2>&1 &
+  cg_pid=$!
+  bench_wait_port "$port" 60 >/dev/null
+  "$@"
+  bench_callgrind_ir "$out"
+}
+
 bench_random_port() { echo $((20000 + RANDOM % 20000)); }
 
 # bench_cert OUT.pem NAME [ec|rsa]: a self-signed certificate for NAME (ECDSA P-256 or RSA 2048, 2 days)

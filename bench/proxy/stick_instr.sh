@@ -33,61 +33,11 @@ cfg() {  # MODE(plain|track|conn): the file both proxies read
     "$port" "$oport"
 }
 
-client() {  # MODE PATH(ka|new) N: exact requests, every response read whole
-  taskset -c 0 python3 - "$port" "$1" "$2" "$3" <<'PY'
-import socket, struct, sys
-port, mode, path, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
-req = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
-def connect(i):  # from one of 64 client addresses
-    s = socket.socket()
-    s.bind(("127.0.1.%d" % (1 + i % 64), 0))
-    s.connect(("127.0.0.1", port))
-    return s
-def response(s, buf):
-    while True:
-        h = buf.find(b"\r\n\r\n")
-        if h >= 0:
-            head = buf[:h].lower()
-            cl = int(head.split(b"content-length:")[1].split(b"\r\n")[0])
-            if len(buf) >= h + 4 + cl:
-                if not head.startswith(b"http/1.1 200"):
-                    raise SystemExit("not a 200: %r" % head[:40])
-                return buf[h + 4 + cl:]
-        d = s.recv(65536)
-        if not d:
-            raise SystemExit("closed early")
-        buf += d
-if path == "ka":
-    socks = [[connect(i), b""] for i in range(8)]
-    for k in range(n):
-        s = socks[k % 8]
-        s[0].sendall(req)
-        s[1] = response(s[0], s[1])
-    for s, _ in socks:
-        s.close()
-else:
-    for k in range(n):
-        s = connect(k)
-        s.sendall(req)
-        response(s, b"")
-        s.close()
-PY
-}
-
-run() {  # SYS MODE PATH N -> Ir of the whole run
-  local sys=$1 mode=$2 path=$3 n=$4 cmd
+run() {  # SYS MODE PATH N -> Ir of the whole run (the client on CPU 0: bench/proxy/exact_client.py)
+  local sys=$1 mode=$2 path=$3 n=$4
   cfg "$mode" >"$dir/$sys-$mode.cfg"
-  case $sys in
-    edgeshard) cmd=("$es" -f "$dir/$sys-$mode.cfg") ;;
-    haproxy) cmd=(haproxy -db -f "$dir/$sys-$mode.cfg") ;;
-  esac
-  # taskset outside valgrind: the proxy itself is traced, pinned to CPU 1
-  taskset -c 1 valgrind --tool=callgrind --callgrind-out-file="$dir/$sys-$mode-$path-$n.cg" "${cmd[@]}" \
-    >"$dir/$sys-$mode-$path-$n.cg.log" 2>&1 &
-  cg_pid=$!
-  bench_wait_port "$port" 60 >/dev/null
-  client "$mode" "$path" "$n"
-  bench_callgrind_ir "$dir/$sys-$mode-$path-$n.cg"
+  bench_cg_proxy "$sys" "$dir/$sys-$mode.cfg" "$dir/$sys-$mode-$path-$n.cg" "$port" \
+    taskset -c 0 python3 "$here/bench/proxy/exact_client.py" "$port" "$path" "$n"
 }
 
 printf 'proxy\tpath\ttable\tIr_per_request\n' >"$dir/results.tsv"
