@@ -70,13 +70,11 @@ std::string use_map(const std::string& written, MapMatch match, bool int_out, st
                        at_line;
     }
     if (match == MapMatch::Ip && m.nets.empty()) {
-        for (std::size_t n = 0; n < m.entries.size(); ++n) {
-            const auto net = normalize_network(m.entries[n].first);
-            if (!net)
+        m.nets.resize(m.entries.size());
+        for (std::size_t n = 0; n < m.entries.size(); ++n)
+            if (!core::parse_net(m.entries[n].first, m.nets[n]))
                 return squote(m.entries[n].first) + " is not a valid IPv4 or IPv6 address at line " +
-                       std::to_string(n + 1) + at_line;
-            m.nets.push_back(*net);
-        }
+                       std::to_string(m.lines[n]) + at_line;
     }
     if (int_out)
         for (std::size_t n = 0; n < m.entries.size(); ++n)

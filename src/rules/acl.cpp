@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "edgeshard/core/net.hpp"
 #include "edgeshard/rules/payload.hpp"
 #include "edgeshard/rules/rules.hpp"
 
@@ -80,69 +81,6 @@ bool dom_match(std::string_view s, std::string_view p, bool icase) {
 
 // An address as 16 bytes: IPv4 is stored IPv4-mapped (::ffff:a.b.c.d), so an IPv4 pattern matches
 // an IPv4 client and an IPv4-mapped IPv6 client alike. A network carries its mask beside it.
-struct Net {
-    unsigned char addr[16];
-    unsigned char mask[16];
-};
-
-void set_prefix(unsigned char* mask, unsigned bits) {
-    for (unsigned i = 0; i < 16; ++i) {
-        const unsigned take = bits >= 8 ? 8 : bits;
-        mask[i] = static_cast<unsigned char>(take == 0 ? 0 : 0xff << (8 - take));
-        bits -= take;
-    }
-}
-
-bool parse_uint(std::string_view s, unsigned max, unsigned& out) {
-    if (s.empty() || s.size() > 3) return false;
-    unsigned v = 0;
-    for (char c : s) {
-        if (c < '0' || c > '9') return false;
-        v = v * 10 + static_cast<unsigned>(c - '0');
-    }
-    if (v > max) return false;
-    out = v;
-    return true;
-}
-
-// "a.b.c.d", "a.b.c.d/len", "a.b.c.d/m.m.m.m", "v6", "v6/len"; no mask means a single address.
-bool parse_net(std::string_view text, Net& n) {
-    char buf[INET6_ADDRSTRLEN + 8];
-    const std::size_t slash = text.find('/');
-    const std::string_view host = text.substr(0, slash);
-    if (host.empty() || host.size() >= sizeof(buf)) return false;
-    std::memcpy(buf, host.data(), host.size());
-    buf[host.size()] = '\0';
-    std::memset(n.addr, 0, sizeof(n.addr));
-    in_addr a4;
-    if (inet_pton(AF_INET, buf, &a4) == 1) {
-        n.addr[10] = n.addr[11] = 0xff;
-        std::memcpy(n.addr + 12, &a4, 4);
-        unsigned bits = 32;
-        if (slash != std::string_view::npos) {
-            const std::string_view m = text.substr(slash + 1);
-            if (m.find('.') != std::string_view::npos) {
-                if (m.size() >= sizeof(buf)) return false;
-                std::memcpy(buf, m.data(), m.size());
-                buf[m.size()] = '\0';
-                in_addr m4;
-                if (inet_pton(AF_INET, buf, &m4) != 1) return false;
-                set_prefix(n.mask, 96);
-                std::memcpy(n.mask + 12, &m4, 4);
-                return true;
-            }
-            if (!parse_uint(m, 32, bits)) return false;
-        }
-        set_prefix(n.mask, 96 + bits);
-        return true;
-    }
-    if (inet_pton(AF_INET6, buf, n.addr) != 1) return false;
-    unsigned bits = 128;
-    if (slash != std::string_view::npos && !parse_uint(text.substr(slash + 1), 128, bits)) return false;
-    set_prefix(n.mask, bits);
-    return true;
-}
-
 bool client_bytes(const sockaddr_storage* ss, unsigned char out[16]) {
     if (ss == nullptr) return false;
     if (ss->ss_family == AF_INET) {
@@ -159,16 +97,11 @@ bool client_bytes(const sockaddr_storage* ss, unsigned char out[16]) {
     return false;
 }
 
-bool in_net(const unsigned char addr[16], const Net& n) {
-    for (int i = 0; i < 16; ++i)
-        if ((addr[i] & n.mask[i]) != (n.addr[i] & n.mask[i])) return false;
-    return true;
-}
 
 bool ip_match_any(const unsigned char addr[16], const Acl& acl) {
     for (const std::string& p : acl.patterns) {
-        Net n;
-        if (parse_net(p, n) && in_net(addr, n)) return true;
+        core::Net n;
+        if (core::parse_net(p, n) && core::in_net(addr, n)) return true;
     }
     return false;
 }
@@ -183,8 +116,8 @@ bool match_value(const Acl& acl, std::string_view v) {
         case Match::Bool:
             return !v.empty();
         case Match::Ip: {
-            Net n;
-            if (v.find('/') != std::string_view::npos || !parse_net(v, n)) return false;
+            core::Net n;
+            if (v.find('/') != std::string_view::npos || !core::parse_net(v, n)) return false;
             return ip_match_any(n.addr, acl);
         }
         case Match::Reg:
@@ -364,8 +297,8 @@ Tri eval_acl3(const Acl& acl, const Txn& t);
 
 bool addr_in_network(const sockaddr_storage* ss, std::string_view network) {
     unsigned char a[16];
-    Net n;
-    return client_bytes(ss, a) && parse_net(network, n) && in_net(a, n);
+    core::Net n;
+    return client_bytes(ss, a) && core::parse_net(network, n) && core::in_net(a, n);
 }
 
 bool eval_acl(const Acl& acl, const Txn& t) {

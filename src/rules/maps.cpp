@@ -1,10 +1,5 @@
 // The `map*` converters at run time (HAProxy 2.6's match types over a map file read at load,
 // config::MapFile): which entry a value finds, and the value it gives.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
-#include <cstring>
-
 #include "edgeshard/rules/rules.hpp"
 
 namespace es::rules {
@@ -29,34 +24,6 @@ bool match_word(std::string_view v, std::string_view word, std::string_view deli
     return false;
 }
 
-// An address from text (IPv4 or IPv6); false when it is not one.
-bool parse_ip(std::string_view v, sockaddr_storage& ss) {
-    char buf[INET6_ADDRSTRLEN];
-    if (v.empty() || v.size() >= sizeof buf) return false;
-    std::memcpy(buf, v.data(), v.size());
-    buf[v.size()] = '\0';
-    ss = {};
-    auto* in4 = reinterpret_cast<sockaddr_in*>(&ss);
-    if (inet_pton(AF_INET, buf, &in4->sin_addr) == 1) {
-        in4->sin_family = AF_INET;
-        return true;
-    }
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    if (inet_pton(AF_INET6, buf, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        return true;
-    }
-    return false;
-}
-
-int prefix_len(std::string_view net) {
-    const std::size_t slash = net.find('/');
-    if (slash == std::string_view::npos) return net.find(':') == std::string_view::npos ? 32 : 128;
-    int n = 0;
-    for (char c : net.substr(slash + 1)) n = n * 10 + (c - '0');
-    return n;
-}
-
 }  // namespace
 
 long map_lookup(const config::MapFile& m, config::MapMatch k, std::string_view v, std::vector<std::string_view>* groups) {
@@ -64,7 +31,7 @@ long map_lookup(const config::MapFile& m, config::MapMatch k, std::string_view v
     const auto& e = m.entries;
     switch (k) {
         case MapMatch::Str: {
-            const auto it = m.exact.find(std::string(v));
+            const auto it = m.exact.find(v);
             return it == m.exact.end() ? -1 : long(it->second);
         }
         case MapMatch::Beg: {  // the longest prefix, the first of equal ones
@@ -96,17 +63,13 @@ long map_lookup(const config::MapFile& m, config::MapMatch k, std::string_view v
             }
             return -1;
         case MapMatch::Ip: {  // the longest network holding the address
-            sockaddr_storage ss;
-            if (!parse_ip(v, ss)) return -2;  // not an address: no sample at all (HAProxy's cast fails)
+            core::Net a;
+            if (v.find('/') != std::string_view::npos || !core::parse_net(v, a))
+                return -2;  // not an address: no sample at all (HAProxy's cast fails)
             long best = -1;
-            int best_len = -1;
-            for (std::size_t n = 0; n < m.nets.size(); ++n) {
-                const int len = prefix_len(m.nets[n]);
-                if (len > best_len && addr_in_network(&ss, m.nets[n])) {
+            for (std::size_t n = 0; n < m.nets.size(); ++n)
+                if ((best < 0 || m.nets[n].bits > m.nets[std::size_t(best)].bits) && core::in_net(a.addr, m.nets[n]))
                     best = long(n);
-                    best_len = len;
-                }
-            }
             return best;
         }
     }

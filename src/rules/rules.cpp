@@ -89,7 +89,7 @@ bool client_cert_sample(const Txn& t, std::string_view expr, ArenaWriter& w) {
 
 bool sample_fetch(const Txn& t, std::string_view expr, ArenaWriter& w);
 
-// The `lower` / `upper` converters (the configuration refuses any other) after a fetch's value.
+// A fetch's value, then its converters: `lower`, `upper`, `map*` (the configuration refuses any other).
 bool sample(const Txn& t, std::string_view expr, ArenaWriter& w) {
     std::size_t depth = 0, comma = std::string_view::npos;
     for (std::size_t i = 0; i < expr.size() && comma == std::string_view::npos; ++i) {
@@ -127,9 +127,12 @@ bool sample(const Txn& t, std::string_view expr, ArenaWriter& w) {
             if (p->path == file) m = p.get();
         if (m == nullptr) return false;
         if (!present) continue;
-        const std::string in(w.since(mark));
+        // the value is looked up where it was written, then overwritten; map_regm's captures point
+        // into it, so that one works on a copy
+        std::string keep;
+        if (match == config::MapMatch::Regm) keep.assign(w.since(mark));
+        const long n = map_lookup(*m, match, match == config::MapMatch::Regm ? std::string_view(keep) : w.since(mark), &groups);
         w.rewind(mark);
-        const long n = map_lookup(*m, match, in, &groups);
         if (n >= 0) {
             const std::string_view val = m->entries[std::size_t(n)].second;
             if (match != config::MapMatch::Regm) {

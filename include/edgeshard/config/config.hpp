@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "edgeshard/core/net.hpp"
 #include "edgeshard/core/regex.hpp"
 #include "edgeshard/tls/options.hpp"
 
@@ -723,9 +724,13 @@ struct MapFile {
     std::string path;                                          // as written in the configuration
     std::vector<std::pair<std::string, std::string>> entries;  // key, value; in file order
     std::vector<std::uint32_t> lines;                          // each entry's line in the file
-    std::unordered_map<std::string, std::uint32_t> exact;     // map / map_str: key -> its first entry
+    struct KeyHash {  // looked up with the request's string_view, no copy
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    };
+    std::unordered_map<std::string, std::uint32_t, KeyHash, std::equal_to<>> exact;  // map / map_str: key -> first entry
     std::vector<core::Regex> regs;                             // map_reg / map_regm: per entry
-    std::vector<std::string> nets;                             // map_ip: per entry, "addr[/len]"
+    std::vector<core::Net> nets;                               // map_ip: per entry, parsed
 };
 // "map_<match>[_<out>](<file>[,<default>])" (`map` is `map_str`; out: `str` or `int`): false when
 // `conv` is not a map converter's name with its arguments.
