@@ -127,7 +127,8 @@ struct HostPort {
     std::uint16_t port = 0;
     int family = 0;  // AF_INET / AF_INET6 from a prefix, 0: either
 };
-std::optional<HostPort> host_port_arg(const std::string& text);
+// With port_optional, a name alone is one too (port 0).
+std::optional<HostPort> host_port_arg(const std::string& text, bool port_optional = false);
 // An IPv4 or IPv6 address alone ("10.0.0.1", "::1"), port 0; nullopt for anything else.
 std::optional<SockAddr> ip_only(const std::string& text);
 

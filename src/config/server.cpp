@@ -434,16 +434,16 @@ void resolve_server(ParseState& st, const ProxyDraft& px, const Line& line, cons
 namespace {
 
 // HAProxy's port-less forms: an address or name alone (the client's port) or with `:+N` / `:-N`
-// (an offset from it). True with `base` the address with a placeholder port the usual parsing
-// takes (the caller sets the real port to 0), and the offset.
-bool port_mapping(const std::string& addr, std::string& base, int& offset) {
+// (an offset from it). True with `host` the address or name without the port part (its prefix
+// kept), and the offset.
+bool port_mapping(const std::string& addr, std::string& host, int& offset) {
     const std::size_t at = addr.find('@');
     const std::string_view rest = std::string_view(addr).substr(at == std::string::npos ? 0 : at + 1);
     const std::size_t colon = rest.rfind(':');
     if (colon == std::string_view::npos) {
         if (rest.empty()) return false;
         offset = 0;
-        base = addr + ":1";
+        host = addr;
         return true;
     }
     const std::string_view tail = rest.substr(colon + 1);
@@ -453,7 +453,7 @@ bool port_mapping(const std::string& addr, std::string& base, int& offset) {
     const std::optional<long long> n = parse_integer(digits);
     if (!n || *n > 65535) return false;
     offset = tail[0] == '-' ? -int(*n) : int(*n);
-    base = addr.substr(0, addr.size() - tail.size()) + "1";
+    host = addr.substr(0, addr.size() - tail.size() - 1);
     return true;
 }
 
@@ -470,16 +470,23 @@ void add_server(ParseState& st, ProxyDraft& px, const Line& line, const std::str
     // a DNS SRV label ("_http._tcp.svc.local", HAProxy's rule: a leading underscore) has no port:
     // the SRV records give the targets and their ports at run time
     const bool srv_label = !addr.empty() && addr[0] == '_';
-    std::string mapped;
-    s.port_map = !srv_label && port_mapping(addr, mapped, s.port_offset);
-    const std::string& written = s.port_map ? mapped : addr;
-    const std::optional<HostPort> hp = srv_label ? std::nullopt : host_port_arg(written);
-    if (!hp && !srv_label) s.addr = addr_arg(written, line.at, "server " + name);
+    std::string host;
+    s.port_map = !srv_label && port_mapping(addr, host, s.port_offset);
+    std::optional<HostPort> hp;
+    if (s.port_map) {
+        // an address (port 0), else a name to resolve
+        const std::string bare = host.substr(host.find('@') == std::string::npos ? 0 : host.find('@') + 1);
+        if (const auto ip = ip_only(bare)) s.addr = *ip;
+        else if (!(hp = host_port_arg(host, true)))
+            fail(line.at, "'server " + name + "': " + squote(addr) + " is not an address or a host name");
+    } else if (!srv_label) {
+        hp = host_port_arg(addr);
+        if (!hp) s.addr = addr_arg(addr, line.at, "server " + name);
+    }
     s.where = line.at;
     ServerDefaults sd = px.default_server;
     parse_server_options(st, line, first_opt, sd);
-    if (hp) resolve_server(st, px, line, *hp, sd, s);
-    if (s.port_map) s.addr.set_port(0);
+    if (hp) resolve_server(st, px, line, *hp, sd, s);  // a port-less name: port 0
     if (srv_label) {
         if (sd.resolvers.empty())
             fail(line.at, "server " + squote(px.name + "/" + name) + ": " + squote(addr) +

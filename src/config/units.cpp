@@ -413,7 +413,7 @@ std::string read_whole(const std::string& path, const Location& at, std::string_
 
 std::optional<SockAddr> ip_only(const std::string& text) { return parse_ip(text); }
 
-std::optional<HostPort> host_port_arg(const std::string& text) {
+std::optional<HostPort> host_port_arg(const std::string& text, bool port_optional) {
     HostPort hp;
     std::string_view s = text;
     if (const auto at_sign = s.find('@'); at_sign != std::string_view::npos) {
@@ -424,10 +424,15 @@ std::optional<HostPort> host_port_arg(const std::string& text) {
         s.remove_prefix(at_sign + 1);
     }
     const auto colon = s.rfind(':');
-    if (colon == std::string_view::npos || colon == 0 || s.find(':') != colon) return std::nullopt;
-    const std::string_view host = s.substr(0, colon);
     std::uint64_t port = 0;
-    if (!parse_unsigned(s.substr(colon + 1), 65535, port) || port == 0) return std::nullopt;
+    if (colon == std::string_view::npos && port_optional) {
+        // a name alone: the port is given elsewhere (a server without one)
+    } else if (colon == std::string_view::npos || colon == 0 || s.find(':') != colon) {
+        return std::nullopt;
+    } else if (!parse_unsigned(s.substr(colon + 1), 65535, port) || port == 0) {
+        return std::nullopt;
+    }
+    const std::string_view host = s.substr(0, colon);
     // RFC 1123 names: letters, digits, '-', '.', and '_' (seen in service names); not all digits
     // and dots (that is an IPv4 address, numeric or malformed)
     bool alpha = false;
