@@ -250,21 +250,13 @@ void H1Proxy::c_on_socket(H1SrvConn* c, int res) {
     }
     c->sock.slot = res;
     const ServerSlot& srv = lbs_[std::size_t(c->be)]->server(c->server);
-    const config::SockAddr* dst = srv.addr;
-    if (srv.cfg->port_map) [[unlikely]] {
-        // a server without a port: the client's port (plus the offset), in an address the connect
-        // can read until it is submitted
-        if (!c->mapped) c->mapped = new (std::nothrow) config::SockAddr;
-        if (!c->mapped) {
-            c->pending_ops += io_.close_slot(c->sock.slot, cud(kHOpSrvClose, c));
-            c->sock.slot = -1;
-            c_connect_failed(c, -ENOMEM);
-            return;
-        }
-        *c->mapped = *srv.addr;
-        c->dport = c->owner ? h_mapped_port(c->owner, *srv.cfg) : 0;
-        c->mapped->set_port(c->dport);
-        dst = c->mapped;
+    if (srv.cfg->port_map) [[unlikely]] c->dport = c->owner ? h_mapped_port(c->owner, *srv.cfg) : 0;
+    const config::SockAddr* dst = Worker::server_dst(srv, c->dport, c->mapped);
+    if (!dst) [[unlikely]] {
+        c->pending_ops += io_.close_slot(c->sock.slot, cud(kHOpSrvClose, c));
+        c->sock.slot = -1;
+        c_connect_failed(c, -ENOMEM);
+        return;
     }
     c->pending_ops += w_.connect_chain(c->sock, *dst, cfg_.backends[std::size_t(c->be)].timeouts.connect,
                                     c->connect_ts, cud(kHOpSrvSockopt, c), cud(kHOpSrvConnect, c),

@@ -385,20 +385,15 @@ void TcpProxy::on_socket(Session* s, int res) {
     // setsockopt -> connect -> link_timeout must reach the kernel in one submission: a chain cut
     // by an SQ-full flush would leave the connect without its timeout
     const ServerSlot& srv = lbs_[std::size_t(s->be)]->server(s->server);
-    const config::SockAddr* dst = srv.addr;
-    if (srv.cfg->port_map) [[unlikely]] {
-        // a server without a port: the port the client connected to (a PROXY header's destination
-        // port), plus the offset, modulo 2^16 as HAProxy's
-        if (!s->mapped) s->mapped = new (std::nothrow) config::SockAddr;
-        if (!s->mapped) {
-            s->pending_ops += io_.close_slot(s->side[kServer].slot, ud(kOpClose, s));
-            s->side[kServer].slot = -1;
-            connect_failed(s);
-            return;
-        }
-        *s->mapped = *srv.addr;
-        s->mapped->set_port(std::uint16_t(int(s->dst_port) + srv.cfg->port_offset));
-        dst = s->mapped;
+    // a server without a port: the port the client connected to (a PROXY header's destination
+    // port), plus the offset, modulo 2^16 as HAProxy's
+    const config::SockAddr* dst =
+        Worker::server_dst(srv, std::uint16_t(int(s->dst_port) + srv.cfg->port_offset), s->mapped);
+    if (!dst) [[unlikely]] {
+        s->pending_ops += io_.close_slot(s->side[kServer].slot, ud(kOpClose, s));
+        s->side[kServer].slot = -1;
+        connect_failed(s);
+        return;
     }
     s->pending_ops += w_.connect_chain(s->side[kServer], *dst, cfg_.backends[std::size_t(s->be)].timeouts.connect,
                                     s->connect_ts, ud(kOpSockopt, s), ud(kOpConnect, s), ud(kOpConnTimeout, s));

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <new>
 
 #include "edgeshard/core/assert.hpp"
 #include "edgeshard/shard/uring_compat.hpp"
@@ -347,6 +348,16 @@ void Worker::start_pending() {
 
 // setsockopt(TCP_NODELAY) -> connect -> link_timeout (net::SideIo::connect) to a server address.
 // Returns the number of operations queued.
+const config::SockAddr* Worker::server_dst(const ServerSlot& srv, std::uint16_t port, config::SockAddr*& keep) {
+    if (!srv.cfg->port_map) [[likely]] return srv.addr;
+    // the connect reads the address when it is submitted: it must outlive this turn
+    if (!keep) keep = new (std::nothrow) config::SockAddr;
+    if (!keep) return nullptr;
+    *keep = *srv.addr;
+    keep->set_port(port);
+    return keep;
+}
+
 int Worker::connect_chain(const net::ConnSide& side, const config::SockAddr& addr, config::Millis ct,
                           __kernel_timespec& ts, std::uint64_t ud_opt, std::uint64_t ud_conn,
                           std::uint64_t ud_timeout) {

@@ -195,6 +195,9 @@ private:
             start(s);
         }
     }
+    // Where a connection to `srv` goes: its address, or for a server without a port (port_map) a
+    // copy in `keep` (made once per connection, which frees it) with `port`; null without memory.
+    static const config::SockAddr* server_dst(const ServerSlot& srv, std::uint16_t port, config::SockAddr*& keep);
     int connect_chain(const net::ConnSide& side, const config::SockAddr& addr, config::Millis ct,
                       __kernel_timespec& ts, std::uint64_t ud_opt, std::uint64_t ud_conn, std::uint64_t ud_timeout);
 
