@@ -58,21 +58,36 @@ bool Worker::frontend_sends_proxy(const config::Config& cfg, std::uint32_t f) {
     });
 }
 
+// A log-format text reads one end's address: %[src...] %ci %cp (client), %[dst...] %fi %fp.
+bool Worker::text_reads_addr(std::string_view v, bool client) {
+    static constexpr std::string_view kClient[] = {"%[src", "%ci", "%cp"}, kLocal[] = {"%[dst", "%fi", "%fp"};
+    for (std::string_view k : client ? kClient : kLocal)
+        if (v.find(k) != std::string_view::npos) return true;
+    return false;
+}
+
+// Wherever a proxy's HTTP part evaluates samples: its ACLs (with converters too), its rule values
+// (headers, paths, redirect targets), capture and set-var expressions.
+bool Worker::http_reads_addr(const config::HttpProxy& px, bool client) {
+    const std::string_view fetch = client ? "src" : "dst";  // src, src_port...; dst, dst_port
+    for (const auto& a : px.acls)
+        if (a.fetch == fetch || (a.fetch == "sample" && a.arg.starts_with(fetch))) return true;
+    for (const auto* rules : {&px.request_rules, &px.response_rules})
+        for (const auto& r : *rules) {
+            if (text_reads_addr(r.value, client)) return true;
+            if (r.action == config::HttpAction::Capture && r.value.starts_with(fetch)) return true;
+            if ((r.action == config::HttpAction::SetVar) && !r.var.literal && r.var.expr.starts_with(fetch)) return true;
+        }
+    return false;
+}
+
 // The frontend's rules (or those of a backend it may route to) read the address the client
-// connected to: `dst` ACLs, %[dst], %[dst_port], %fi, %fp in a header value or target.
+// connected to.
 bool Worker::frontend_uses_dst(const config::Config& cfg, std::uint32_t f) {
-    auto px_uses = [](const config::HttpProxy& px) {
-        for (const auto& a : px.acls)
-            if (a.fetch == "dst") return true;
-        for (const auto* rules : {&px.request_rules, &px.response_rules})
-            for (const auto& r : *rules)
-                if (r.value.find("%[dst") != std::string::npos || r.value.find("%fi") != std::string::npos ||
-                    r.value.find("%fp") != std::string::npos)
-                    return true;
-        return false;
-    };
-    return px_uses(cfg.frontends[f].http) ||
-           reaches_backend(cfg, f, [&](const config::Backend& b) { return px_uses(b.http); });
+    for (const auto& u : cfg.frontends[f].use_backend_rules)
+        if (u.dynamic && text_reads_addr(u.backend, false)) return true;
+    return http_reads_addr(cfg.frontends[f].http, false) ||
+           reaches_backend(cfg, f, [&](const config::Backend& b) { return http_reads_addr(b.http, false); });
 }
 
 PpInfo* Worker::pp_local(std::uint32_t fe, int bind) {

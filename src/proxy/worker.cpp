@@ -100,43 +100,26 @@ bool Worker::frontend_needs_addr(const config::Config& cfg, std::uint32_t f) {
     using SF = config::SampleExpr::Fetch;
     auto key_src = [](const config::SampleExpr& k) { return k.fetch == SF::Src || k.fetch == SF::SrcPort; };
     // stick tables: a key made of the client's address, or a src_* fetch
-    // a variable set from the client's address
-    auto var_src = [](const config::VarSet& v) { return !v.literal && v.expr.starts_with("src"); };
     auto stick_needs = [&](const config::HttpProxy& px) {
         for (const auto& a : px.acls)
             if (a.fetch == "stick" && a.stick_sc < 0) return true;
-        for (const auto* rules : {&px.request_rules, &px.response_rules})
-            for (const auto& r : *rules)
-                if (r.action == config::HttpAction::SetVar && var_src(r.var)) return true;
         for (const auto& r : px.request_rules)
             if (r.action == config::HttpAction::TrackSc && key_src(r.track.key)) return true;
         for (const auto& r : px.response_rules)
             if (r.action == config::HttpAction::TrackSc && key_src(r.track.key)) return true;
         return false;
     };
-    // a value (header, path, redirect target, capture, dynamic backend name) that reads it
-    auto value_src = [](const std::string& v) {
-        return v.find("%[src") != std::string::npos || v.find("%ci") != std::string::npos ||
-               v.find("%cp") != std::string::npos;
-    };
     auto px_needs = [&](const config::HttpProxy& px) {
-        if (px.forwardfor || stick_needs(px)) return true;
-        for (const auto& a : px.acls)
-            if (a.fetch == "src" || (a.fetch == "sample" && a.arg.starts_with("src"))) return true;
-        for (const auto* rules : {&px.request_rules, &px.response_rules})
-            for (const auto& r : *rules)
-                if (value_src(r.value) || (r.action == config::HttpAction::Capture && r.value.starts_with("src")))
-                    return true;
-        return false;
+        return px.forwardfor || stick_needs(px) || http_reads_addr(px, true);
     };
     for (const auto& u : fe.use_backend_rules)
-        if (u.dynamic && value_src(u.backend)) return true;
+        if (u.dynamic && text_reads_addr(u.backend, true)) return true;
     if (!fe.log_format.empty() && !fe.logs.empty()) return true;
     if (frontend_sends_proxy(cfg, f)) return true;  // the header carries the client's address
     for (const auto* rules : {&fe.tcp_conn_rules, &fe.tcp_sess_rules, &fe.tcp_content_rules})
         for (const auto& r : *rules)
             if ((r.action == config::TcpAction::TrackSc && key_src(r.track.key)) ||
-                (r.action == config::TcpAction::SetVar && var_src(r.var)))
+                (r.action == config::TcpAction::SetVar && !r.var.literal && r.var.expr.starts_with("src")))
                 return true;
     const bool stick_be = reaches_backend(cfg, f, [&](const config::Backend& be) {
         for (const auto& r : be.stick_rules)

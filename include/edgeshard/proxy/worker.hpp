@@ -105,6 +105,10 @@ public:
         return false;
     }
     static bool frontend_uses_dst(const config::Config& cfg, std::uint32_t fe);
+    // one end's address (client: src, %ci, %cp; else dst, %fi, %fp) read by a log-format text, or
+    // anywhere a proxy's HTTP part evaluates samples
+    static bool text_reads_addr(std::string_view v, bool client);
+    static bool http_reads_addr(const config::HttpProxy& px, bool client);
     const net::BufRing& buffers() const { return *bufs_; }
 
     // A client connection accepted on frontend `fe` (direct descriptor `slot`, `peer` its address
