@@ -26,11 +26,6 @@ void store(char* slot, int cap, std::string_view v) {
     std::memcpy(slot + kSlotHead, v.data(), std::size_t(n));
 }
 
-std::string_view trim(std::string_view v) {
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-    return v;
-}
 
 }  // namespace
 
@@ -87,26 +82,25 @@ void H1Proxy::h_free_caps(HttpNotes* nt) {
 }
 
 // Cookie or Set-Cookie lines: the first "name=value" that starts with the prefix (a Set-Cookie's
-// attributes dropped).
+// attributes after its first pair are not cookies).
 namespace {
 bool find_cookie(const http::MessageHead& m, std::string_view hname, std::string_view prefix, bool set,
                  std::string_view& out) {
-    for (std::uint16_t i = 0; i < m.nheaders; ++i) {
+    bool found = false;
+    for (std::uint16_t i = 0; i < m.nheaders && !found; ++i) {
         const http::Header& h = m.headers[i];
         if (h.removed || !http::iequals(h.name, hname)) continue;
-        std::string_view v = h.value;
-        while (!v.empty()) {
-            const std::size_t semi = v.find(';');
-            const std::string_view c = trim(v.substr(0, semi));
-            if (c.starts_with(prefix)) {
-                out = c;
-                return true;
+        bool first = true;
+        for_each_pair(h.value, [&](std::string_view pair, std::string_view, std::string_view, std::size_t, std::size_t) {
+            if ((!set || first) && pair.starts_with(prefix)) {
+                out = pair;
+                found = true;
             }
-            if (set || semi == std::string_view::npos) break;  // a Set-Cookie: one cookie, then attributes
-            v.remove_prefix(semi + 1);
-        }
+            first = false;
+            return found || set;
+        });
     }
-    return false;
+    return found;
 }
 }  // namespace
 
@@ -115,18 +109,17 @@ void H1Proxy::h_capture_head(H1Conn* s, const http::MessageHead& m, bool respons
     const auto& slots = response ? l.rsp : l.req;
     const config::Frontend& fe = cfg_.frontends[s->fe];
     const auto& conf = response ? fe.rsp_caps : fe.req_caps;
-    char* const b = h_caps(s);
-    if (!b) return;
+    // the block is taken on the first value stored (the parser already trimmed header values)
     for (std::uint16_t i = 0; i < m.nheaders; ++i) {
         const http::Header& h = m.headers[i];
         for (std::size_t k = 0; k < slots.size(); ++k)
             if (!conf[k].header.empty() && http::iequals(h.name, conf[k].header))
-                store(b + slots[k].off, slots[k].len, trim(h.value));  // the last occurrence wins
+                if (char* const b = h_caps(s)) store(b + slots[k].off, slots[k].len, h.value);  // the last wins
     }
     if (l.cookie_cli != CapLayout::kNone) {
         std::string_view c;
         if (find_cookie(m, response ? "set-cookie" : "cookie", fe.cookie_capture, response, c))
-            store(b + (response ? l.cookie_srv : l.cookie_cli), fe.cookie_capture_len, c);
+            if (char* const b = h_caps(s)) store(b + (response ? l.cookie_srv : l.cookie_cli), fe.cookie_capture_len, c);
     }
 }
 

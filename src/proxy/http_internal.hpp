@@ -85,4 +85,26 @@ namespace es::proxy {
     if (s->st->server >= 0) lbs_[std::size_t(s->be)]->server(s->st->server).c->bout.add(n);
 }
 
+// The cookie-pairs of one Cookie header value: "a=1; b=2" (RFC 6265; HAProxy also splits on ',').
+template <typename F>
+inline void for_each_pair(std::string_view v, F&& f) {
+    std::size_t i = 0;
+    while (i < v.size()) {
+        while (i < v.size() && (v[i] == ' ' || v[i] == '\t' || v[i] == ';' || v[i] == ',')) ++i;
+        const std::size_t start = i;
+        while (i < v.size() && v[i] != ';' && v[i] != ',') ++i;
+        std::size_t end = i;
+        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t')) --end;
+        if (end > start) {
+            const std::string_view pair = v.substr(start, end - start);
+            const std::size_t eq = pair.find('=');
+            std::string_view name = eq == std::string_view::npos ? pair : pair.substr(0, eq);
+            while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
+            std::string_view val = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+            while (!val.empty() && (val.front() == ' ' || val.front() == '\t')) val.remove_prefix(1);
+            if (f(pair, name, val, start, end)) return;
+        }
+    }
+}
+
 }  // namespace es::proxy
