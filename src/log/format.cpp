@@ -214,10 +214,11 @@ struct Out {
 
 constexpr char kHexDigits[] = "0123456789ABCDEF";
 
-// HAProxy's log encoding of network strings: non-printable bytes, '"' and '#' as "#XX".
-void put_encoded(Out& o, std::string_view s, bool escape) {
+// HAProxy's log encoding of network strings: non-printable bytes, '"' and '#' as "#XX"; a captured
+// value (`capture`) also its block's punctuation '{' '|' '}'.
+void put_encoded(Out& o, std::string_view s, bool escape, bool captured = false) {
     for (unsigned char c : s) {
-        if (c < 0x20 || c >= 0x7f || c == '"' || c == '#') {
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '#' || (captured && (c == '{' || c == '|' || c == '}'))) {
             o.put('#');
             o.put(kHexDigits[c >> 4]);
             o.put(kHexDigits[c & 15]);
@@ -230,28 +231,13 @@ void put_encoded(Out& o, std::string_view s, bool escape) {
     }
 }
 
-// A captured value as HAProxy logs it: control bytes, bytes >= 0x7f and '"' '#' '{' '|' '}' as
-// "#XX" (the block's own punctuation never appears inside a value).
-void put_captured(Out& o, const char* p, int len) {
-    for (int i = 0; i < len; ++i) {
-        const unsigned char c = static_cast<unsigned char>(p[i]);
-        if (c < 0x20 || c >= 0x7f || c == '"' || c == '#' || c == '{' || c == '|' || c == '}') {
-            o.put('#');
-            o.put(kHexDigits[c >> 4]);
-            o.put(kHexDigits[c & 15]);
-        } else {
-            o.put(char(c));
-        }
-    }
-}
-
 // %hr / %hs: "{v0|v1|...}"; nothing when the frontend has no slot of that direction
 void put_capture_block(Out& o, const Captured* v, std::size_t n) {
     if (n == 0) return;
     o.put('{');
     for (std::size_t i = 0; i < n; ++i) {
         if (i) o.put('|');
-        if (v[i].len > 0) put_captured(o, v[i].p, v[i].len);
+        if (v[i].len > 0) put_encoded(o, std::string_view(v[i].p, std::size_t(v[i].len)), false, true);
     }
     o.put('}');
 }
@@ -262,7 +248,7 @@ void put_capture_list(Out& o, const Captured* v, std::size_t n, bool quote) {
     for (std::size_t i = 0; i < n; ++i) {
         if (i) o.put(' ');
         if (quote) o.put('"');
-        if (v[i].len > 0) put_captured(o, v[i].p, v[i].len);
+        if (v[i].len > 0) put_encoded(o, std::string_view(v[i].p, std::size_t(v[i].len)), false, true);
         else if (v[i].len < 0 && !quote) o.put('-');
         if (quote) o.put('"');
     }
