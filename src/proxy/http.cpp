@@ -422,7 +422,7 @@ void H1Proxy::h_log(H1Conn* s) {
             f.version = rl.substr(sp2 + 1);
             const std::size_t q = f.uri.find('?');
             f.path = f.uri.substr(0, q);
-            if (q != std::string_view::npos) f.query = f.uri.substr(q + 1);
+            if (q != std::string_view::npos) f.query = f.uri.substr(q);  // with its "?"
         }
     }
     f.http = true;
