@@ -71,6 +71,7 @@ constexpr FetchDef kFetches[] = {
     {"req.payload", "req.payload", Match::Bin, true},
     {"src_port", "src_port", Match::Int, false},
     {"dst_port", "dst_port", Match::Int, false},
+    {"status", "status", Match::Int, false},  // the response's (http-response / http-after-response)
     {"ssl_fc", "ssl_fc", Match::Bool, false},
     {"ssl_fc_sni", "ssl_fc_sni", Match::Str, false},
     {"ssl_fc_protocol", "ssl_fc_protocol", Match::Str, false},
@@ -149,7 +150,6 @@ constexpr std::string_view kFetchesRefused[] = {"path_dom",
                                                 "req.cook_val",
                                                 "http_auth_user",
                                                 "http_auth_pass",
-                                                "status",
                                                 "res.hdr",
                                                 "shdr",
                                                 "req.body",
@@ -218,13 +218,13 @@ std::string supported_fetches() {
            "http_auth_group(<userlist>), always_true, "
            "always_false, ssl_fc, ssl_fc_sni, ssl_fc_protocol, ssl_fc_cipher, ssl_fc_alpn, ssl_fc_has_crt, ssl_c_used, "
            "ssl_c_verify, ssl_c_err, ssl_c_ca_err, ssl_c_s_dn([<entry>[,<occ>]]), ssl_c_i_dn([<entry>[,<occ>]]), "
-           "ssl_c_serial, ssl_c_sha1, ssl_c_notbefore, ssl_c_notafter; in mode tcp also req.ssl_sni, "
+           "ssl_c_serial, ssl_c_sha1, ssl_c_notbefore, ssl_c_notafter, status (in response rules); in mode tcp also req.ssl_sni, "
            "req.ssl_hello_type, req.ssl_ver, req.len, req.payload(<offset>,<length>), src_port, dst_port";
 }
 
 bool int_fetch(std::string_view f) {
     return f == "stick" || f == "req.ssl_hello_type" || f == "req.ssl_ver" || f == "req.len" || f == "src_port" ||
-           f == "dst_port" || f == "ssl_c_verify" || f == "ssl_c_err" || f == "ssl_c_ca_err";
+           f == "dst_port" || f == "ssl_c_verify" || f == "ssl_c_err" || f == "ssl_c_ca_err" || f == "status";
 }
 
 // One integer of an int pattern: decimal, or for req.ssl_ver a dotted version MAJOR[.MINOR]
@@ -587,29 +587,32 @@ int lookup_acl(ParseState&, ProxyDraft& px, const Line& line, const std::string&
 void fix_proxy_terms(HttpProxy& h) {
     for (auto& r : h.request_rules) fix_terms(h.acls, r.cond);
     for (auto& r : h.response_rules) fix_terms(h.acls, r.cond);
+    for (auto& r : h.after_rules) fix_terms(h.acls, r.cond);
 }
 
 // http-response conditions run on the response: the request is not kept for them (rules.cpp gets no
 // request there), so an ACL that reads the request would silently never match. HAProxy refuses path, url,
 // req.hdr and http_auth there too; it evaluates method and req.ver, which this version cannot.
 void check_response_conditions(const HttpProxy& h) {
-    for (const auto& r : h.response_rules) {
-        for (const auto& group : r.cond.any_of) {
-            for (const auto& term : group) {
-                for (int i : term.acls) {
-                    const Acl& a = h.acls[static_cast<std::size_t>(i)];
-                    const bool request_hdr = a.fetch == "hdr" && a.fetch_written.rfind("req", 0) == 0;
-                    if (a.fetch != "path" && a.fetch != "url" && a.fetch != "method" &&
-                        a.fetch != "req.ver" && a.fetch != "http_auth" && !request_hdr)
-                        continue;
-                    const std::string name =
-                        a.name.front() == '{' ? "an anonymous ACL" : "ACL " + squote(a.name);
-                    fail(r.where,
-                         "'http-response' condition: " + name + " (" + where_text(a.where) + ") uses " +
-                             squote(a.fetch_written) +
-                             ", which reads the request: 'http-response' rules do not see the request "
-                             "in this version, so it would never match (usable there: hdr() on the "
-                             "response's headers, src, always_true, always_false)");
+    for (const auto* list : {&h.response_rules, &h.after_rules}) {
+        const std::string kw = list == &h.response_rules ? "'http-response'" : "'http-after-response'";
+        for (const auto& r : *list) {
+            for (const auto& group : r.cond.any_of) {
+                for (const auto& term : group) {
+                    for (int i : term.acls) {
+                        const Acl& a = h.acls[static_cast<std::size_t>(i)];
+                        const bool request_hdr = a.fetch == "hdr" && a.fetch_written.rfind("req", 0) == 0;
+                        if (a.fetch != "path" && a.fetch != "url" && a.fetch != "method" && a.fetch != "req.ver" &&
+                            a.fetch != "http_auth" && !request_hdr)
+                            continue;
+                        const std::string name = a.name.front() == '{' ? "an anonymous ACL" : "ACL " + squote(a.name);
+                        fail(r.where, kw + " condition: " + name + " (" + where_text(a.where) + ") uses " +
+                                          squote(a.fetch_written) + ", which reads the request: " + kw +
+                                          " rules do not see the request in this version, so it would never match "
+                                          "(usable there: hdr() on the response's headers, status, var(), src, "
+                                          "always_true, always_false; keep a request value with "
+                                          "'http-request set-var(txn.<name>)')");
+                    }
                 }
             }
         }

@@ -254,6 +254,9 @@ void finish_proxy_http(ParseState& st, ProxyDraft& px) {
             st.warn(h.response_rules.front().where, "'http-response' rules of " + px.kind + " " +
                                                         squote(px.name) +
                                                         " are ignored: they need 'mode http'");
+        if (h.after_rules.size() > h.after_inherited)
+            st.warn(h.after_rules[h.after_inherited].where, "'http-after-response' rules of " + px.kind + " " +
+                                                                squote(px.name) + " are ignored: they need 'mode http'");
     }
 }
 

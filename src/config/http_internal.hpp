@@ -41,6 +41,7 @@ void check_tcp_rules(ParseState& st, ProxyDraft& px);
 enum class FmtUse {
     Request,   // http-request set-header/add-header, set-path, redirect: request and client known
     Response,  // http-response set-header/add-header: response headers and client known
+    After,     // http-after-response: the same, on every response (the proxy's own too)
     Reply,     // 'hdr' of return/deny/http-error: built once at start, only literal text
 };
 // Fails unless every '%' construct of `value` is evaluated where `use` says; what names the rule.

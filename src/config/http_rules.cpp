@@ -17,15 +17,23 @@ bool is_final(HttpAction a) {
            a == HttpAction::Redirect || a == HttpAction::Auth || a == HttpAction::UseService;
 }
 
-void add_rule(ParseState& st, ProxyDraft& px, const HttpRule& rule, bool response) {
-    const auto& list = has_fe(px) ? (response ? px.fe.http.response_rules : px.fe.http.request_rules)
-                                  : (response ? px.be.http.response_rules : px.be.http.request_rules);
+enum class RuleKind { Request, Response, After };
+
+std::vector<HttpRule>& rules_of(HttpProxy& h, RuleKind k) {
+    return k == RuleKind::Request ? h.request_rules : k == RuleKind::Response ? h.response_rules : h.after_rules;
+}
+
+const char* kind_word(RuleKind k) {
+    return k == RuleKind::Request ? "http-request" : k == RuleKind::Response ? "http-response" : "http-after-response";
+}
+
+void add_rule(ParseState& st, ProxyDraft& px, const HttpRule& rule, RuleKind kind) {
+    auto& list = rules_of(has_fe(px) ? px.fe.http : px.be.http, kind);
     if (!list.empty() && is_final(list.back().action) && !list.back().cond.present) {
-        st.warn(rule.where, std::string("previous '") + (response ? "http-response" : "http-request") +
-                                "' rule at " + where_text(list.back().where) +
+        st.warn(rule.where, std::string("previous '") + kind_word(kind) + "' rule at " + where_text(list.back().where) +
                                 " is final and has no condition: this rule is never evaluated");
     }
-    each_http(px, [&](HttpProxy& h) { (response ? h.response_rules : h.request_rules).push_back(rule); });
+    each_http(px, [&](HttpProxy& h) { rules_of(h, kind).push_back(rule); });
 }
 
 // A literal string as a log-format value: HAProxy's 'redirect' keyword takes its target as written,
@@ -98,22 +106,18 @@ void apply_reply(ProxyDraft& px, HttpRule& r, ParsedReply&& p, bool response) {
 constexpr std::string_view kRequestActions[] = {"allow",       "deny",        "return",      "redirect",   "auth",
                                                 "set-header",  "add-header",  "del-header",  "set-path",   "use-service",
                                                 "track-sc0",   "track-sc1",   "track-sc2",   "sc-inc-gpc0", "sc-inc-gpc1",
-                                                "sc-set-gpt0", "capture"};
+                                                "sc-set-gpt0", "capture",     "replace-header", "replace-value",
+                                                "replace-path", "replace-pathq", "replace-uri", "set-query",
+                                                "set-uri",     "set-method",  "set-pathq",   "strict-mode"};
+// HAProxy 2.6's list, less what this version does not have (ot-group, set-var-fmt)
+constexpr std::string_view kAfterActions[] = {"add-header",  "allow",      "capture",     "del-header",
+                                              "replace-header", "replace-value", "set-header", "set-status",
+                                              "strict-mode", "set-var(*)", "unset-var(*)"};
 constexpr std::string_view kResponseActions[] = {"allow",     "deny",      "set-header",  "add-header",  "del-header",
                                                  "track-sc0", "track-sc1", "track-sc2",   "sc-inc-gpc0", "sc-inc-gpc1",
-                                                 "sc-set-gpt0", "capture"};
-constexpr std::string_view kActionsRefused[] = {"replace-header",
-                                                "replace-value",
-                                                "set-var",
-                                                "set-var-fmt",
-                                                "unset-var",
-                                                "set-query",
-                                                "set-uri",
-                                                "set-method",
-                                                "set-pathq",
-                                                "replace-path",
-                                                "replace-pathq",
-                                                "replace-uri",
+                                                 "sc-set-gpt0", "capture", "replace-header", "replace-value",
+                                                 "set-status", "strict-mode"};
+constexpr std::string_view kActionsRefused[] = {"set-var-fmt",
                                                 "set-log-level",
                                                 "set-nice",
                                                 "set-tos",
@@ -138,13 +142,11 @@ constexpr std::string_view kActionsRefused[] = {"replace-header",
                                                 "set-src",
                                                 "set-src-port",
                                                 "disable-l7-retry",
-                                                "strict-mode",
                                                 "set-timeout",
                                                 "send-spoe-group",
                                                 "set-priority-class",
                                                 "set-priority-offset",
                                                 "set-bandwidth-limit",
-                                                "set-status",
                                                 "redirect",
                                                 "return",
                                                 "auth",
@@ -176,7 +178,10 @@ void parse_header_action(const Line& line, std::size_t end, HttpRule& r, const s
         r.value = line.words[3];
         if (has_ctl(r.value))
             fail(line.at, squote(kw + " " + act) + ": the value contains a control character");
-        check_log_format(line, r.value, kw == "http-response" ? FmtUse::Response : FmtUse::Request,
+        check_log_format(line, r.value,
+                         kw == "http-request"    ? FmtUse::Request
+                         : kw == "http-response" ? FmtUse::Response
+                                                 : FmtUse::After,
                          squote(kw + " " + act + " " + r.name));
     }
     if (!http::is_token(r.name))
@@ -196,10 +201,112 @@ void parse_header_action(const Line& line, std::size_t end, HttpRule& r, const s
                       " (supported: " + list + ")");
 }
 
-// http-request and http-response lines: the same syntax, fewer actions on the response side.
-void parse_rule(ParseState& st, ProxyDraft& px, const Line& line, bool response) {
-    const std::string kw = response ? "http-response" : "http-request";
-    if (is_defaults(px))
+// HAProxy's words for a rule whose arguments are wrong, naming the section.
+[[noreturn]] void rule_error(const ProxyDraft& px, const Line& line, const std::string& what, const std::string& msg) {
+    fail(line.at, "error detected in " + (is_defaults(px) ? std::string("defaults") : px.kind) + " " +
+                      squote(px.name) + " while parsing " + squote(what) + " rule : " + msg + ".");
+}
+
+// A rewrite's regex, compiled case-sensitive (HAProxy's regex_comp(cs=1, cap=1)); its message on failure.
+void compile_rewrite_regex(const ProxyDraft& px, const Line& line, const std::string& what, const std::string& pattern,
+                           core::Regex& re, bool uri) {
+    const std::string err = re.compile(pattern, false);
+    if (err.empty()) return;
+    const auto at = err.rfind(" at offset ");
+    const std::string text = at == std::string::npos ? err : err.substr(0, at);
+    const std::string off = at == std::string::npos ? "0" : err.substr(at + 11);
+    rule_error(px, line, what,
+               std::string(uri ? "failed to parse the regex : " : "") + "regex '" + pattern + "' is invalid (error=" +
+                   text + ", erroffset=" + off + ")");
+}
+
+// Words after the arguments that are not a condition (HAProxy's message).
+void no_extra(const Line& line, std::size_t at, std::size_t end, const std::string& what) {
+    if (at < end)
+        fail(line.at, squote(what) + " expects either 'if' or 'unless' followed by a condition but found " +
+                          squote(line.words[at]) + ".");
+}
+
+// The rewriting actions: replace-header/-value, replace-path/-pathq/-uri, set-query/-uri/-method/-pathq,
+// set-status, strict-mode. False: `act` is none of them (or not one this rule kind has).
+bool parse_rewrite(const ProxyDraft& px, const Line& line, std::size_t end, HttpRule& r, RuleKind kind) {
+    const std::string& act = line.words[1];
+    const std::string what = std::string(kind_word(kind)) + " " + act;
+    const FmtUse use = kind == RuleKind::Request ? FmtUse::Request
+                       : kind == RuleKind::Response ? FmtUse::Response
+                                                    : FmtUse::After;
+    if (act == "replace-header" || act == "replace-value") {
+        if (end < 5) rule_error(px, line, what, "expects exactly 3 arguments");
+        no_extra(line, 5, end, what);
+        r.action = act == "replace-header" ? HttpAction::ReplaceHeader : HttpAction::ReplaceValue;
+        r.name = line.words[2];
+        if (!http::is_token(r.name)) rule_error(px, line, what, "invalid header name " + squote(r.name));
+        compile_rewrite_regex(px, line, what, line.words[3], r.re, false);
+        r.value = line.words[4];
+        if (has_ctl(r.value)) rule_error(px, line, what, "the format contains a control character");
+        check_log_format(line, r.value, use, squote(what));
+        return true;
+    }
+    if (act == "set-status" && kind != RuleKind::Request) {
+        if (end < 3) rule_error(px, line, what, "expects 1 argument: <status>; or 3 arguments: <status> reason <fmt>");
+        const auto code = parse_integer(line.words[2]);
+        if (!code || *code < 100 || *code > 999)
+            rule_error(px, line, what, "expects an integer status code between 100 and 999");
+        r.action = HttpAction::SetStatus;
+        r.status = int(*code);
+        std::size_t at = 3;
+        if (at + 1 < end && line.words[at] == "reason" && !line.words[at + 1].empty()) {
+            r.value = line.words[at + 1];
+            if (has_ctl(r.value)) rule_error(px, line, what, "the reason contains a control character");
+            at += 2;
+        }
+        no_extra(line, at, end, what);
+        return true;
+    }
+    if (act == "strict-mode") {
+        if (end < 3) rule_error(px, line, what, "expects exactly 1 argument, 'on' or 'off'");
+        if (line.words[2] != "on" && line.words[2] != "off")
+            rule_error(px, line, what, "Unexpected value " + squote(line.words[2]) + ". Only 'on' and 'off' are supported");
+        no_extra(line, 3, end, what);
+        r.action = HttpAction::StrictMode;
+        r.status = line.words[2] == "on" ? 1 : 0;
+        return true;
+    }
+    if (kind != RuleKind::Request) return false;
+    if (act == "replace-path" || act == "replace-pathq" || act == "replace-uri") {
+        if (end != 4 || line.words[3].empty())
+            rule_error(px, line, what, "expects exactly 2 arguments <match-regex> and <replace-format>");
+        r.action = act == "replace-path"    ? HttpAction::ReplacePath
+                   : act == "replace-pathq" ? HttpAction::ReplacePathq
+                                            : HttpAction::ReplaceUri;
+        compile_rewrite_regex(px, line, what, line.words[2], r.re, true);
+        r.value = line.words[3];
+        if (has_ctl(r.value)) rule_error(px, line, what, "the format contains a control character");
+        check_log_format(line, r.value, use, squote(what));
+        return true;
+    }
+    if (act == "set-path" || act == "set-pathq" || act == "set-query" || act == "set-uri" || act == "set-method") {
+        if (end != 3 || line.words[2].empty()) rule_error(px, line, what, "expects exactly 1 argument <format>");
+        r.action = act == "set-path"    ? HttpAction::SetPath
+                   : act == "set-pathq" ? HttpAction::SetPathq
+                   : act == "set-query" ? HttpAction::SetQuery
+                   : act == "set-uri"   ? HttpAction::SetUri
+                                        : HttpAction::SetMethod;
+        r.value = line.words[2];
+        if (has_ctl(r.value)) rule_error(px, line, what, "the format contains a control character");
+        check_log_format(line, r.value, use, squote(what));
+        return true;
+    }
+    return false;
+}
+
+// http-request, http-response and http-after-response lines: the same syntax, fewer actions after the request.
+void parse_rule(ParseState& st, ProxyDraft& px, const Line& line, RuleKind kind) {
+    const bool response = kind != RuleKind::Request;
+    const std::string kw = kind_word(kind);
+    if (kind == RuleKind::After && is_defaults(px) && px.name.empty())
+        fail(line.at, "'http-after-response' not allowed in anonymous 'defaults' section.");
+    if (kind != RuleKind::After && is_defaults(px))
         fail(line.at, squote(kw) +
                           " rules are not supported in 'defaults' sections: declare them in each "
                           "frontend, backend or listen");
@@ -209,7 +316,17 @@ void parse_rule(ParseState& st, ProxyDraft& px, const Line& line, bool response)
     r.where = line.at;
     ParsedReply reply;
     bool with_reply = false;
-    if (act == "allow") {
+    if (kind == RuleKind::After && act != "add-header" && act != "allow" && act != "capture" && act != "del-header" &&
+        act != "replace-header" && act != "replace-value" && act != "set-header" && act != "set-status" &&
+        act != "strict-mode" && act.rfind("set-var(", 0) != 0 && act.rfind("unset-var(", 0) != 0) {
+        std::string list;
+        for (auto n : kAfterActions) list += (list.empty() ? "'" : ", '") + std::string(n) + "'";
+        fail(line.at, "'http-after-response' expects " + list + ", but got " + squote(act) + "." +
+                          did_you_mean(act, std::vector<std::string_view>(std::begin(kAfterActions), std::end(kAfterActions))));
+    }
+    if (parse_rewrite(px, line, end, r, kind)) {
+        // done
+    } else if (act == "allow") {
         r.action = HttpAction::Allow;
         if (end > 2)
             fail(line.at, "unexpected argument " + squote(line.words[2]) + " after " + squote(kw + " allow"));
@@ -237,13 +354,6 @@ void parse_rule(ParseState& st, ProxyDraft& px, const Line& line, bool response)
             if (end > 4)
                 fail(line.at, "unexpected argument " + squote(line.words[4]) + " after 'http-request auth'");
         }
-    } else if (!response && act == "set-path") {
-        if (end != 3) fail(line.at, "'http-request set-path' expects exactly 1 argument <format>");
-        r.action = HttpAction::SetPath;
-        r.value = line.words[2];
-        if (r.value.empty() || has_ctl(r.value))
-            fail(line.at, "'http-request set-path': invalid path " + squote(r.value));
-        check_log_format(line, r.value, FmtUse::Request, "'http-request set-path'");
     } else if (!response && act == "use-service") {
         if (end < 3) fail(line.at, "'http-request use-service' expects a service name, got nothing");
         if (line.words[2] != "prometheus-exporter")
@@ -281,7 +391,7 @@ void parse_rule(ParseState& st, ProxyDraft& px, const Line& line, bool response)
     }
     if (end < line.words.size()) r.cond = parse_condition(st, px, line, end);
     if (with_reply) apply_reply(px, r, std::move(reply), response);
-    add_rule(st, px, r, response);
+    add_rule(st, px, r, kind);
 }
 
 }  // namespace
@@ -326,11 +436,15 @@ HttpRule parse_stats_rule(ParseState& st, ProxyDraft& px, const Line& line) {
 }
 
 void kw_http_request(ParseState& st, ProxyDraft& px, const Line& line) {
-    parse_rule(st, px, line, false);
+    parse_rule(st, px, line, RuleKind::Request);
 }
 
 void kw_http_response(ParseState& st, ProxyDraft& px, const Line& line) {
-    parse_rule(st, px, line, true);
+    parse_rule(st, px, line, RuleKind::Response);
+}
+
+void kw_http_after_response(ParseState& st, ProxyDraft& px, const Line& line) {
+    parse_rule(st, px, line, RuleKind::After);
 }
 
 void kw_redirect(ParseState& st, ProxyDraft& px, const Line& line) {

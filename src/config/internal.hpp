@@ -282,6 +282,9 @@ struct ParseState {
     std::string section_name;  // for .SECTION and messages
     ProxyDraft defaults;       // the most recent defaults section (built-in values before any)
     std::map<std::string, ProxyDraft, std::less<>> named_defaults;
+    // named defaults sections with http-after-response rules: which side (kCapFe / kCapBe) inherits them
+    // (HAProxy refuses frontends and backends sharing such a section)
+    std::map<std::string, unsigned> rule_defaults_use;
     std::vector<ProxyDraft> proxies;  // declaration order; the last one is being read when section==Proxy
     bool global_seen = false;
     bool zero_warning = false;

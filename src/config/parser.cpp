@@ -710,6 +710,17 @@ void start_section(ParseState& st, const Line& line) {
     }
     ProxyDraft px = section_header(st, line, true, name);
     px.cap = kw == "frontend" ? kCapFe : kw == "backend" ? kCapBe : (kCapFe | kCapBe);
+    if (!px.fe.http.after_rules.empty() || !px.be.http.after_rules.empty()) {
+        // rules from a named defaults section (px.where is still that section's line): HAProxy's limits
+        if (kw == "listen") fail(line.at, "a listen section cannot inherit from a defaults section defining TCP/HTTP rules.");
+        unsigned& used = st.rule_defaults_use[where_text(px.where)];
+        if (used != 0 && used != px.cap)
+            fail(line.at, "frontends and backends cannot inherit from the same defaults section if it defines "
+                          "TCP/HTTP rules (defaults section at " + where_text(px.where) + ").");
+        used = px.cap;
+    }
+    px.fe.http.after_inherited = px.fe.http.after_rules.size();
+    px.be.http.after_inherited = px.be.http.after_rules.size();
     px.kind = kw;
     px.name = name;
     px.where = line.at;

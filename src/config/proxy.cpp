@@ -84,7 +84,6 @@ constexpr Removed kProxyRemoved[] = {
 
 // Refused: an error with the reason.
 constexpr Entry kProxyRefused[] = {
-    {"http-after-response", "'http-after-response' rules are not supported in this version"},
     {"compression", "compression is not supported"},
     {"cache", "caching is not supported"},
     {"filter", "filters are not supported"},
@@ -724,6 +723,7 @@ constexpr Keyword kProxyKeywords[] = {
     {"acl", kAll, true, kw_acl},
     {"http-request", kAll, true, kw_http_request},
     {"http-response", kAll, true, kw_http_response},
+    {"http-after-response", kAll, true, kw_http_after_response},
     {"redirect", kCapFe | kCapBe, true, kw_redirect},
     {"errorfile", kAll, true, kw_errorfile},
     {"errorfiles", kAll, true, kw_errorfiles},

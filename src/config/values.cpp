@@ -18,8 +18,10 @@ std::string supported_in(FmtUse use) {
                    "%[hdr(<name>)], %[req.hdr(<name>)], %[var(<scope>.<name>)], the client certificate's %[ssl_c_*] "
                    "(see 'acl'), %ci, %cp, %fi, %fp, and %% for a literal '%'";
         case FmtUse::Response:
+        case FmtUse::After:
             return "%[src], %[src_port], %[dst], %[dst_port], %[hdr(<name>)] and %[res.hdr(<name>)] (the "
-                   "response's headers), %[var(<scope>.<name>)], %ci, %cp, %fi, %fp, and %% for a literal '%'";
+                   "response's headers), %[status], %[var(<scope>.<name>)], %ci, %cp, %fi, %fp, and %% for a "
+                   "literal '%'";
         case FmtUse::Reply:
             break;
     }
@@ -109,6 +111,15 @@ std::string sample_problem(std::string_view expr, FmtUse use) {
                    ") are not supported in this version (but 'lower', 'upper' and the 'map*' ones)";
     }
     if (expr == "src" || expr == "src_port" || expr == "dst" || expr == "dst_port") return {};
+    // HAProxy's words for a fetch of the other direction
+    auto unavailable = [&](std::string_view needs) {
+        return "sample fetch <" + std::string(expr) + "]> may not be reliably used here because it needs '" +
+               std::string(needs) + "' which is not available here";
+    };
+    if (expr == "status") {
+        if (use == FmtUse::Request) return unavailable("HTTP response headers");
+        return {};
+    }
     if (expr.starts_with("var(")) {
         if (expr.back() != ')') return "missing ')' in " + squote(expr);
         bool sess = false;
@@ -116,7 +127,7 @@ std::string sample_problem(std::string_view expr, FmtUse use) {
     }
     if (expr == "path" || expr == "url" || expr == "query" || expr == "method") {
         if (use == FmtUse::Request) return {};
-        return squote(expr) + " needs the request, which 'http-response' rules do not see in this version";
+        return unavailable("HTTP request headers");
     }
     for (std::string_view prefix : {"hdr(", "req.hdr(", "res.hdr("}) {
         if (expr.substr(0, prefix.size()) != prefix) continue;
@@ -127,11 +138,10 @@ std::string sample_problem(std::string_view expr, FmtUse use) {
                    squote(std::string(prefix) + std::string(name.substr(0, name.find(','))) + ")") +
                    " (the value's last element, as HAProxy's default)";
         if (!http::is_token(name)) return "invalid header name " + squote(name);
-        if (prefix == "req.hdr(" && use == FmtUse::Response)
-            return "'req.hdr' reads the request's headers, which 'http-response' rules cannot see (HAProxy "
-                   "refuses it there too): use 'hdr' or 'res.hdr' for the response's";
+        if (prefix == "req.hdr(" && use != FmtUse::Request)
+            return unavailable("HTTP request headers") + " (use 'hdr' or 'res.hdr' for the response's headers)";
         if (prefix == "res.hdr(" && use == FmtUse::Request)
-            return "'res.hdr' reads the response's headers, which do not exist yet in 'http-request' rules";
+            return unavailable("HTTP response headers");
         return {};
     }
     const auto name = expr.substr(0, expr.find('('));

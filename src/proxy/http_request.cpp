@@ -451,17 +451,9 @@ bool H1Proxy::h_collect_post(H1Conn* s) {
         return false;
     }
     Writer w{hb->data, HeadBuf::kCap};
-    w.put(req.method_text);
+    w.put(edits_.method_set ? edits_.new_method : req.method_text);
     w.put(" ");
-    if (!edits_.new_path.empty()) {
-        w.put(edits_.new_path);
-        if (!req.query.empty() || req.target.find('?') != std::string_view::npos) {
-            w.put("?");
-            w.put(req.query);
-        }
-    } else {
-        w.put(req.target);
-    }
+    w.put(req.target);  // rewrites (set-path, set-uri...) point it at the arena
     w.put(" HTTP/1.1\r\n");
     if (bcfg.cookie.mode != config::CookieSpec::Mode::None && h_cookie_request(s, req)) [[unlikely]] {
         for (std::uint16_t i = 0; i < req.nheaders; ++i) {

@@ -334,6 +334,7 @@ bool eval_acl(const Acl& acl, const Txn& t) {
         return port >= 0 && match_int(acl, port);
     }
     if (f == "dst_port") return t.dst_port >= 0 && match_int(acl, t.dst_port);
+    if (f == "status") return t.rsp != nullptr && match_int(acl, t.rsp->status);
     if (payload_fetch(f)) return eval_payload_acl(acl, t) == Tri::Yes;
     if (f == "ssl_fc") return t.tls != nullptr;
     if (f.starts_with("ssl_c_") || f == "ssl_fc_has_crt") return match_client_cert(acl, t);
@@ -346,10 +347,9 @@ bool eval_acl(const Acl& acl, const Txn& t) {
         return !v.empty() && match_value(acl, v);
     }
     if (t.req == nullptr) return false;
-    // after an earlier set-path, HAProxy's path is the rewritten one (rules and use_backend see it)
+    // rewrites change the request itself: HAProxy's path is the rewritten one (rules and use_backend see it)
     if (f == "path")
-        return match_value(
-            acl, t.edits != nullptr && !t.edits->new_path.empty() ? t.edits->new_path : t.req->path);
+        return match_value(acl, t.req->path);
     if (f == "url") return match_value(acl, t.req->target);
     if (f == "method") return match_value(acl, t.req->method_text);
     if (f == "req.ver") return match_value(acl, t.req->version == 10 ? "1.0" : "1.1");

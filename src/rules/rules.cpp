@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 
 #include "edgeshard/rules/rules.hpp"
+#include "internal.hpp"
 
 namespace es::rules {
 
@@ -199,13 +200,16 @@ bool sample_fetch(const Txn& t, std::string_view expr, ArenaWriter& w) {
         if (port >= 0) w.add_uint(static_cast<std::uint64_t>(port));
         return true;
     }
+    if (expr == "status") {  // the response's (http-response, http-after-response)
+        if (t.rsp != nullptr) w.add_uint(t.rsp->status);
+        return true;
+    }
     const http::RequestHead* req = t.req;
     if (expr == "path" || expr == "url" || expr == "query" || expr == "method") {
         if (req == nullptr)
             value_or_missing({});
-        else if (expr == "path")  // the rewritten path after an earlier set-path, as in HAProxy
-            value_or_missing(t.edits != nullptr && !t.edits->new_path.empty() ? t.edits->new_path
-                                                                              : req->path);
+        else if (expr == "path")  // rewrites change the request itself: later rules see them, as in HAProxy
+            value_or_missing(req->path);
         else if (expr == "url")
             value_or_missing(req->target);
         else if (expr == "query")
@@ -232,6 +236,10 @@ bool sample_fetch(const Txn& t, std::string_view expr, ArenaWriter& w) {
 bool is_alpha(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
+
+}  // namespace
+
+namespace detail {
 
 // Expands a log-format string. Plain text is returned as is (it is config data, stable for the
 // snapshot's life); anything with '%' is built in the arena. Evaluated: %[src] %[src_port] %[dst] %[dst_port]
@@ -291,7 +299,9 @@ bool expand(const Txn& t, std::string_view fmt, std::string_view& out) {
     return w.ok();
 }
 
-}  // namespace
+}  // namespace detail
+
+using detail::expand;
 
 bool eval_sample(const Txn& t, std::string_view expr, std::string_view& out) {
     if (t.arena == nullptr) return false;
@@ -301,12 +311,17 @@ bool eval_sample(const Txn& t, std::string_view expr, std::string_view& out) {
     return w.ok();
 }
 
-namespace {
+namespace detail {
 
-// A header value must stay one line whatever a sample brought in.
 bool single_line(std::string_view v) {
     return v.find_first_of("\r\n") == std::string_view::npos;
 }
+
+}  // namespace detail
+
+namespace {
+
+using detail::single_line;
 
 void mark_removed(http::MessageHead* msg, std::string_view name) {
     if (msg == nullptr) return;
@@ -341,8 +356,10 @@ std::string_view reason_or_unknown(int status) {
     return r.empty() ? std::string_view("Unknown") : r;
 }
 
+}  // namespace
+
 // set-header / add-header / del-header on the message the rules run on.
-bool header_action(const HttpRule& r, http::MessageHead* msg, Txn& t) {
+bool detail::header_action(const HttpRule& r, http::MessageHead* msg, Txn& t) {
     if (r.action == HttpAction::DelHeader) {
         mark_removed(msg, r.name);
         if (t.edits != nullptr) drop_adds(*t.edits, r.name);
@@ -360,6 +377,10 @@ bool header_action(const HttpRule& r, http::MessageHead* msg, Txn& t) {
     return true;
 }
 
+namespace {
+
+using detail::header_action;
+
 // redirect location|prefix|scheme: the Location value, then the reply built around it.
 Verdict redirect(const config::HttpProxy& px, const HttpRule& r, Txn& t) {
     if (t.arena == nullptr || t.req == nullptr) return failed(px, t);
@@ -367,8 +388,7 @@ Verdict redirect(const config::HttpProxy& px, const HttpRule& r, Txn& t) {
     std::string_view target;
     if (!expand(t, r.value, target) || !single_line(target)) return failed(px, t);
     const http::RequestHead& req = *t.req;
-    const std::string_view path =
-        t.edits != nullptr && !t.edits->new_path.empty() ? t.edits->new_path : req.path;
+    const std::string_view path = req.path;
     const bool with_query = !r.drop_query && !req.query.empty();
 
     ArenaWriter w(*t.arena);
@@ -467,6 +487,7 @@ void capture(const HttpRule& r, Txn& t, bool response) {
 Verdict run_request_rules(const config::HttpProxy& px, Txn& t) { return run_request_rules(px, px.request_rules, t); }
 
 Verdict run_request_rules(const config::HttpProxy& px, const std::vector<HttpRule>& rules, Txn& t) {
+    t.soft_rewrite = false;  // strict-mode is on at the start of each list
     for (const HttpRule& r : rules) {
         if (!eval_condition(r.cond, px.acls, t)) continue;
         switch (r.action) {
@@ -495,23 +516,27 @@ Verdict run_request_rules(const config::HttpProxy& px, const std::vector<HttpRul
             case HttpAction::DelHeader:
                 if (!header_action(r, t.req, t)) return failed(px, t);
                 break;
-            case HttpAction::SetPath: {
-                std::string_view path;
-                if (t.edits == nullptr || !expand(t, r.value, path) || path.empty() ||
-                    path.find_first_of("\r\n \t") != std::string_view::npos)
-                    return failed(px, t);
-                t.edits->new_path = path;
+            case HttpAction::SetPath:
+            case HttpAction::SetPathq:
+            case HttpAction::SetQuery:
+            case HttpAction::SetUri:
+            case HttpAction::SetMethod:
+            case HttpAction::ReplacePath:
+            case HttpAction::ReplacePathq:
+            case HttpAction::ReplaceUri:
+            case HttpAction::ReplaceHeader:
+            case HttpAction::ReplaceValue:
+            case HttpAction::StrictMode:
+                if (!detail::rewrite_action(r, t, false) && !t.soft_rewrite) return failed(px, t);
                 break;
-            }
+            case HttpAction::SetStatus:
+                break;  // response rules only
             case HttpAction::UseService: {
                 Verdict v;
                 v.kind = Verdict::Service;
                 v.service = r.name;
                 return v;
             }
-            case HttpAction::ReplaceHeader:
-                // Not evaluated: the configuration refuses replace-header, so it never gets here.
-                break;
             case HttpAction::Capture:
                 capture(r, t, false);
                 break;
@@ -528,6 +553,7 @@ Verdict run_request_rules(const config::HttpProxy& px, const std::vector<HttpRul
 }
 
 Verdict run_response_rules(const config::HttpProxy& px, Txn& t) {
+    t.soft_rewrite = false;
     for (const HttpRule& r : px.response_rules) {
         if (!eval_condition(r.cond, px.acls, t)) continue;
         switch (r.action) {
@@ -554,10 +580,22 @@ Verdict run_response_rules(const config::HttpProxy& px, Txn& t) {
             case HttpAction::Capture:
                 capture(r, t, true);
                 break;
+            case HttpAction::ReplaceHeader:
+            case HttpAction::ReplaceValue:
+            case HttpAction::SetStatus:
+            case HttpAction::StrictMode:
+                if (!detail::rewrite_action(r, t, true) && !t.soft_rewrite) return failed(px, t);
+                break;
             case HttpAction::Auth:
             case HttpAction::SetPath:
+            case HttpAction::SetPathq:
+            case HttpAction::SetQuery:
+            case HttpAction::SetUri:
+            case HttpAction::SetMethod:
+            case HttpAction::ReplacePath:
+            case HttpAction::ReplacePathq:
+            case HttpAction::ReplaceUri:
             case HttpAction::UseService:
-            case HttpAction::ReplaceHeader:
                 // request-only actions: the configuration does not accept them in http-response
                 break;
         }

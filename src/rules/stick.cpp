@@ -80,7 +80,7 @@ bool key_of(const config::SampleExpr& s, const Txn& t, const config::StickTable&
         case Fetch::Path:
             if (t.req == nullptr) return false;
             v.kind = K::Str;
-            v.str = t.edits != nullptr && !t.edits->new_path.empty() ? t.edits->new_path : t.req->path;
+            v.str = t.req->path;
             break;
         case Fetch::Url:
             if (t.req == nullptr) return false;

@@ -175,7 +175,8 @@ enum class HttpAction : std::uint8_t {
     SetHeader,      // set-header <name> <fmt>
     AddHeader,      // add-header <name> <fmt>
     DelHeader,      // del-header <name>
-    ReplaceHeader,  // replace-header <name> <regex> <fmt>: refused by the parser in this version
+    ReplaceHeader,  // replace-header <name> <regex> <fmt>: each value of the header the regex finds a match in
+                    // becomes <fmt> with \0..\9 expanded (`re`, `name`, `value`)
     UseService,     // use-service prometheus-exporter
     SetPath,        // set-path <fmt>
     SetVar,         // set-var(<scope>.<name>) <expr>
@@ -184,6 +185,16 @@ enum class HttpAction : std::uint8_t {
     ScIncGpc,       // sc-inc-gpc0(<N>) / sc-inc-gpc1(<N>): `status` = 0|1, `track.sc` = N
     ScSetGpt0,      // sc-set-gpt0(<N>) <int>: `status` = the value
     Capture,        // capture <sample> len <n> | id <n>: `value` = the sample, `status` = the slot
+    ReplaceValue,   // replace-value <name> <regex> <fmt>: the same per comma-separated element
+    ReplacePath,    // replace-path <regex> <fmt>: the path (no query) when the regex matches it
+    ReplacePathq,   // replace-pathq <regex> <fmt>: the path and its query
+    ReplaceUri,     // replace-uri <regex> <fmt>: the whole target (Host follows an absolute one)
+    SetQuery,       // set-query <fmt>
+    SetUri,         // set-uri <fmt> (Host follows an absolute one)
+    SetMethod,      // set-method <fmt> (the `method` fetch keeps the method received)
+    SetPathq,       // set-pathq <fmt>: path and query
+    SetStatus,      // set-status <code> [reason <str>]: `status`, the reason in `value` (empty: the code's)
+    StrictMode,     // strict-mode on|off: `status` 1 for on (a failed rewrite then fails the rule set)
 };
 
 struct HttpRule {
@@ -200,6 +211,7 @@ struct HttpRule {
     TrackSpec track;         // TrackSc, ScIncGpc, ScSetGpt0
     VarSet var;              // SetVar, UnsetVar
     bool capture_check = false;  // Capture: a frontend's rule, its slot (`status`) checked at load
+    core::Regex re;              // replace-header/-value/-path/-pathq/-uri (case-sensitive, compiled at load)
     Condition cond;
     Location where;
 };
@@ -293,6 +305,10 @@ struct HttpProxy {
     std::vector<Acl> acls;
     std::vector<HttpRule> request_rules;   // http-request, in order
     std::vector<HttpRule> response_rules;  // http-response, in order
+    // http-after-response, in order: the first `after_inherited` come from the named defaults section
+    // the proxy uses (run as a list of their own: an `allow` there ends only that list, as HAProxy's)
+    std::vector<HttpRule> after_rules;
+    std::size_t after_inherited = 0;
     std::vector<Reply> errors;  // effective error replies by status (errorfile, errorfiles, http-error)
     bool forwardfor = false;    // option forwardfor [header <name>] [except <net>] [if-none]
     std::string forwardfor_header = "X-Forwarded-For";

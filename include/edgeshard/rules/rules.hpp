@@ -61,8 +61,14 @@ struct HeaderEdits {
     };
     Add adds[kMaxAdds];
     int nadds = 0;
-    std::string_view new_path;  // set-path: replaces the path (query kept)
-    void reset() { nadds = 0; new_path = {}; }
+    // set-method: the method sent (the `method` fetch keeps answering the one received, as HAProxy's);
+    // the target's rewrites change Txn::req itself (its target, path, query, authority point into the arena)
+    std::string_view new_method;
+    bool method_set = false;
+    void reset() {
+        nadds = 0;
+        method_set = false;
+    }
 };
 
 // Stick tables while rules run (track-sc*, sc-inc-gpc*, sc-set-gpt0, the sc_* / src_* fetches): the
@@ -137,6 +143,8 @@ struct Txn {
     StickCtx* stick = nullptr;
     VarCtx* vars = nullptr;  // null: no variable is set anywhere in the configuration
     CaptureSink* captures = nullptr;  // null: the frontend keeps no capture
+    // strict-mode off in the rule list running: a rewrite that fails is skipped instead of failing the list
+    bool soft_rewrite = false;
 };
 
 struct Verdict {
@@ -202,6 +210,20 @@ Verdict run_request_rules(const config::HttpProxy& px, Txn& t);
 Verdict run_request_rules(const config::HttpProxy& px, const std::vector<config::HttpRule>& rules, Txn& t);
 // http-response rules (set-header, add-header, del-header, deny -> 502 reply).
 Verdict run_response_rules(const config::HttpProxy& px, Txn& t);
+
+// http-after-response rules on a response t.rsp (the server's, or a reply of the proxy's parsed back):
+// the backend's (those inherited from its defaults section, then its own), then, when `fe` is not null
+// (another proxy than the backend), the frontend's the same way. `allow` ends the list it is in. A rewrite
+// that fails under strict-mode gives the 500 reply (its bytes are not rewritten again).
+Verdict run_after_rules(const config::HttpProxy& be, const config::HttpProxy* fe, Txn& t);
+
+// HAProxy's reason phrase for a status (http_get_reason: its own words for some codes, then one per class),
+// what set-status writes when no reason is given.
+std::string_view haproxy_reason(int status);
+
+// The path part of a request target as HAProxy reads it (http_parse_path): the whole target in origin
+// form, what follows the authority in absolute form; false for "", "*" and a target without a scheme.
+bool target_path(std::string_view target, std::string_view& path_and_query);
 
 // use_backend rules in order (first match), else default_backend_id (may be -1).
 int select_backend(const config::Frontend& fe, const Txn& t);

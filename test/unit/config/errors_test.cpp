@@ -147,8 +147,8 @@ TEST_CASE("errors: refused proxy keywords") {
                  {"'tcp-request session' rule", "'req.len'", "would never match"});
     expect_error(in_frontend("    tcp-response content reject\n"), kFrontendLine,
                  {"'tcp-response' rules are not supported"});
-    expect_error(in_frontend("    http-after-response set-header a b\n"), kFrontendLine,
-                 {"'http-after-response' is not supported"});
+    expect_error(in_frontend("    http-after-response deny\n"), kFrontendLine,
+                 {"'http-after-response' expects 'add-header', 'allow'", "but got 'deny'"});
     expect_error(in_frontend("    compression algo gzip\n"), kFrontendLine,
                  {"'compression' is not supported"});
     expect_error(in_backend("    stick-table type ip\n"), kBackendLine, {"stick-table: missing size"});

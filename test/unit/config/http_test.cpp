@@ -416,7 +416,7 @@ TEST_CASE("log-format values: what the request path evaluates is accepted, the r
     fe_error("    http-request set-header X %[hdr(host,1)]\n", kLine,
              {"header occurrence arguments", "write 'hdr(host)'"});
     fe_error("    http-request set-header X %[hdr(a)\n", kLine, {"missing ']'"});
-    fe_error("    http-request set-header X %[res.hdr(server)]\n", kLine, {"'res.hdr' reads the response"});
+    fe_error("    http-request set-header X %[res.hdr(server)]\n", kLine, {"sample fetch <res.hdr(server)]> may not be reliably used here", "'HTTP response headers'"});
     fe_error("    http-request set-header X %T\n", kLine,
              {"'%T'", "log-format variable '%T' is not evaluated"});
     fe_error("    http-request set-header X %cix\n", kLine, {"'%cix'"});
@@ -429,10 +429,10 @@ TEST_CASE("log-format values: what the request path evaluates is accepted, the r
              {"'http-request redirect location'", "'ssl_fc_session_id'"});
     fe_error("    http-request redirect prefix https://%[env(HOST)]\n", kLine, {"'env' is not evaluated"});
     fe_error("    http-response set-header X %[path]\n", kLine,
-             {"'http-response set-header X'", "'path' needs the request",
+             {"'http-response set-header X'", "sample fetch <path]> may not be reliably used here because it needs 'HTTP request headers'",
               "supported here: %[src], %[src_port], %[dst], %[dst_port], %[hdr(<name>)] and %[res.hdr(<name>)]"});
-    fe_error("    http-response set-header X %[method]\n", kLine, {"'method' needs the request"});
-    fe_error("    http-response add-header X %[req.hdr(host)]\n", kLine, {"'req.hdr' reads the request"});
+    fe_error("    http-response set-header X %[method]\n", kLine, {"sample fetch <method]>", "'HTTP request headers'"});
+    fe_error("    http-response add-header X %[req.hdr(host)]\n", kLine, {"sample fetch <req.hdr(host)]>", "'HTTP request headers'"});
     fe_error("    http-response set-header X %[srv_id]\n", kLine, {"'srv_id' is not evaluated"});
     fe_error("    http-request deny content-type text/plain string no hdr X %ci\n", kLine,
              {"'%ci'", "not evaluated in replies"});
@@ -454,8 +454,20 @@ TEST_CASE("http-response conditions cannot read the request") {
 TEST_CASE("http-request: errors") {
     fe_error("    http-request dney\n", kLine,
              {"unknown 'http-request' action 'dney'", "did you mean 'deny'?"});
-    fe_error("    http-request replace-header Host (.*) \\1\n", kLine,
-             {"'http-request' action 'replace-header' is not supported in this version"});
+    fe_error("    http-request replace-header Host (.* \\1\n", kLine,
+             {"while parsing 'http-request replace-header' rule : regex '(.*' is invalid (error=missing closing "
+              "parenthesis, erroffset=3)"});
+    fe_error("    http-request replace-path ^/a$\n", kLine,
+             {"'http-request replace-path' rule : expects exactly 2 arguments <match-regex> and <replace-format>"});
+    fe_error("    http-request set-query\n", kLine, {"'http-request set-query' rule : expects exactly 1 argument <format>"});
+    fe_error("    http-request set-status 200\n", kLine, {"unknown 'http-request' action 'set-status'"});
+    fe_error("    http-response set-status 99\n", kLine, {"expects an integer status code between 100 and 999"});
+    fe_error("    http-response set-status 200 reason\n", kLine,
+             {"'http-response set-status' expects either 'if' or 'unless' followed by a condition but found 'reason'"});
+    fe_error("    http-response strict-mode maybe\n", kLine,
+             {"Unexpected value 'maybe'. Only 'on' and 'off' are supported"});
+    fe_error("    http-after-response set-header X %[path]\n", kLine,
+             {"sample fetch <path]> may not be reliably used here because it needs 'HTTP request headers'"});
     fe_error("    http-request set-var(proc.x) str(a)\n", kLine, {"'proc' scope is not supported"});
     fe_error("    http-request set-var(txn.x)\n", kLine, {"expects an expression"});
     fe_error("    http-request set-var(txn.x) int(abc)\n", kLine, {"'int(abc)' is not an integer"});
@@ -524,7 +536,7 @@ TEST_CASE("http-response: header actions and deny") {
     CHECK(r[4].reply.raw.rfind("HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n", 0) == 0);
     fe_error("    http-response redirect location /x\n", kLine,
              {"'http-response' action 'redirect' is not supported"});
-    fe_error("    http-response set-status 200\n", kLine, {"'set-status' is not supported"});
+    fe_error("    http-response set-method GET\n", kLine, {"unknown 'http-response' action 'set-method'"});
 }
 
 TEST_CASE("redirect keyword: conditional, evaluated after the http-request rules") {
@@ -1187,4 +1199,35 @@ TEST_CASE("captures: slots per direction in declaration order, cookie capture, c
     fe_error("    capture request header X-A len 0\n", kLine, {"the capture length must be an integer from 1 to 65535"});
     fe_error("    http-request capture req.hdr(host) id 0\n", kLine,
              {"Proxy 'fe': unable to find capture id '0' referenced by http-request capture rule."});
+}
+
+TEST_CASE("http-after-response: named defaults lend their rules; HAProxy's limits on sharing them") {
+    const std::string d1 =
+        "defaults d1\n"                                       // 1
+        "    mode http\n"                                     // 2
+        "    timeout connect 1s\n"                            // 3
+        "    timeout client 1s\n"                             // 4
+        "    timeout server 1s\n"                             // 5
+        "    http-after-response add-header X-D 1\n";         // 6
+    const std::string be =
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n"
+        "backend be\n    server s1 127.0.0.1:10002\n";
+    const Config cfg = load(d1 + "frontend fe from d1\n    bind 127.0.0.1:10001\n"
+                                 "    http-after-response set-status 299 if { status 200 }\n"
+                                 "    default_backend be\n" + be);
+    const auto& fe = cfg.frontends.at(0).http;
+    REQUIRE(fe.after_rules.size() == 2);
+    CHECK(fe.after_inherited == 1);
+    CHECK(fe.after_rules[0].action == HttpAction::AddHeader);
+    CHECK(fe.after_rules[1].action == HttpAction::SetStatus);
+    CHECK(fe.after_rules[1].status == 299);
+    CHECK(cfg.backends.at(0).http.after_rules.empty());  // the anonymous defaults after d1 lends nothing
+
+    expect_error(d1 + "listen li from d1\n    bind 127.0.0.1:10001\n    server s1 127.0.0.1:10002\n", 7,
+                 {"a listen section cannot inherit from a defaults section defining TCP/HTTP rules"});
+    expect_error(d1 + "frontend fe from d1\n    bind 127.0.0.1:10001\n    default_backend b2\n"
+                      "backend b2 from d1\n    server s1 127.0.0.1:10002\n",
+                 10, {"frontends and backends cannot inherit from the same defaults section", "t.cfg:1"});
+    expect_error("defaults\n    mode http\n    http-after-response set-header X 1\n" + es::config::test::kTail, 3,
+                 {"'http-after-response' not allowed in anonymous 'defaults' section"});
 }

@@ -369,7 +369,9 @@ TEST_CASE("request rules: set-path, use-service, and conditions see earlier edit
     px.request_rules.back().cond = when(0);
     Exchange e(make_req("GET", "/metrics?x", {{"Host", "h"}}));
     const Verdict v = es::rules::run_request_rules(px, e.t);
-    CHECK(e.edits.new_path == "/v2/metrics");
+    CHECK(e.req.target == "/v2/metrics?x");
+    CHECK(e.req.path == "/v2/metrics");
+    CHECK(e.req.query == "x");
     CHECK(v.kind == Verdict::Service);
 
     // later rules and conditions see the rewritten path (HAProxy: set-path changes the message)
@@ -386,7 +388,7 @@ TEST_CASE("request rules: set-path, use-service, and conditions see earlier edit
     px2.request_rules.back().cond = when(0);
     Exchange e2(make_req("GET", "/a?q", {{"Host", "h"}}));
     CHECK(es::rules::run_request_rules(px2, e2.t).kind == Verdict::Continue);
-    CHECK(e2.edits.new_path == "/v2/a");
+    CHECK(e2.req.target == "/v2/a?q");
     const auto hdrs = e2.out_headers();
     CHECK(std::find(hdrs.begin(), hdrs.end(), "X-Path: /v2/a") != hdrs.end());
     CHECK(std::find(hdrs.begin(), hdrs.end(), "X-V2: yes") != hdrs.end());
@@ -536,4 +538,134 @@ TEST_CASE("next_list_element: commas outside quotes, trimmed, empty elements kep
     CHECK(split("a,,b") == std::vector<std::string>{"a", "", "b"});
     CHECK(split("\"x,y\" , z") == std::vector<std::string>{"\"x,y\"", "z"});
     CHECK(split("\"a\\\",b\",c") == std::vector<std::string>{"\"a\\\",b\"", "c"});
+}
+
+// ---- rewrites (HAProxy 2.6: http_replace_hdrs, http_replace_req_*, exp_replace) --------------------
+
+namespace {
+
+HttpRule rewrite(HttpAction a, std::string name, std::string re, std::string fmt) {
+    HttpRule r = rule(a, std::move(name), std::move(fmt));
+    REQUIRE(r.re.compile(re, false).empty());
+    return r;
+}
+
+std::vector<std::string> values_of(const RequestHead& req, std::string_view name) {
+    std::vector<std::string> v;
+    for (std::uint16_t i = 0; i < req.nheaders; ++i)
+        if (!req.headers[i].removed && es::http::iequals(req.headers[i].name, name))
+            v.emplace_back(req.headers[i].value);
+    return v;
+}
+
+}  // namespace
+
+TEST_CASE("rewrites: replace-header takes whole values, replace-value elements (blanks of replaced ones go)") {
+    HttpProxy px;
+    px.request_rules.push_back(rewrite(HttpAction::ReplaceValue, "X-A", "^a(.*)$", "b\\1"));
+    Exchange e(make_req("GET", "/", {{"Host", "h"}, {"X-A", "xa , ay , xb"}, {"x-a", "a1,a2 ,  a3"}, {"X-A", ""}}));
+    CHECK(es::rules::run_request_rules(px, e.t).kind == Verdict::Continue);
+    CHECK(values_of(e.req, "x-a") == std::vector<std::string>{"xa ,by, xb", "b1,b2,b3", ""});
+
+    HttpProxy px2;
+    px2.request_rules.push_back(rewrite(HttpAction::ReplaceHeader, "X-A", "a", "Z\\x41\\\\\\q"));
+    Exchange e2(make_req("GET", "/", {{"Host", "h"}, {"X-A", "xxaxx, yay"}, {"X-A", "bbb"}}));
+    CHECK(es::rules::run_request_rules(px2, e2.t).kind == Verdict::Continue);
+    CHECK(values_of(e2.req, "x-a") == std::vector<std::string>{"ZA\\q", "bbb"});
+
+    // a lone '\' at the end of the replacement is a failed rewrite: strict-mode answers 500
+    HttpProxy px3;
+    px3.request_rules.push_back(rewrite(HttpAction::ReplaceHeader, "X-A", ".", "oops\\"));
+    Exchange e3(make_req("GET", "/", {{"Host", "h"}, {"X-A", "v"}}));
+    CHECK(es::rules::run_request_rules(px3, e3.t).status == 500);
+    // ... unless strict-mode is off before it
+    HttpRule off = rule(HttpAction::StrictMode);
+    off.status = 0;
+    px3.request_rules.insert(px3.request_rules.begin(), off);
+    Exchange e4(make_req("GET", "/", {{"Host", "h"}, {"X-A", "v"}}));
+    CHECK(es::rules::run_request_rules(px3, e4.t).kind == Verdict::Continue);
+    CHECK(values_of(e4.req, "x-a") == std::vector<std::string>{"v"});
+}
+
+TEST_CASE("rewrites: the target as HAProxy's http_replace_req_path/query/uri change it") {
+    struct Case {
+        HttpAction a;
+        const char* re;  // for replace-*
+        const char* fmt;
+        const char* method;
+        const char* target;
+        const char* want;     // the target after the rule
+        const char* path;     // what the path fetch then sees (null: untouched, the parser's)
+        const char* query;
+    };
+    const Case cases[] = {
+        {HttpAction::SetPath, "", "/c", "GET", "/a/b?k=v", "/c?k=v", "/c", "k=v"},
+        {HttpAction::SetPath, "", "/c?d", "GET", "/a?k", "/c?d?k", "/c", "d?k"},
+        {HttpAction::SetPath, "", "/c", "OPTIONS", "*", "/c", "/c", ""},
+        {HttpAction::SetPath, "", "/c", "GET", "http://h.example/a?k", "http://h.example/c?k", "/c", "k"},
+        {HttpAction::SetPathq, "", "/c", "GET", "/a/b?k=v", "/c", "/c", ""},
+        {HttpAction::SetQuery, "", "a=b", "GET", "/nq", "/nq?a=b", "/nq", "a=b"},
+        {HttpAction::SetQuery, "", "", "GET", "/nq", "/nq", "/nq", ""},
+        {HttpAction::SetQuery, "", "", "GET", "/wq?old", "/wq?", "/wq", ""},
+        {HttpAction::SetUri, "", "/new?x=1", "GET", "/a?k", "/new?x=1", "/new", "x=1"},
+        {HttpAction::ReplacePath, "^/old/(.*)$", "/new/\\1", "GET", "/old/a?x=/old/y", "/new/a?x=/old/y", "/new/a",
+         "x=/old/y"},
+        {HttpAction::ReplacePath, "(.*)", "/pre\\1", "OPTIONS", "*", "*", nullptr, nullptr},
+        {HttpAction::ReplacePathq, "^/a\\?(.*)$", "/b?z=1&\\1", "GET", "/a?c=3", "/b?z=1&c=3", "/b", "z=1&c=3"},
+        {HttpAction::ReplaceUri, "^/(.*)$", "/u/\\1", "GET", "http://h.example/r?s", "http://h.example/r?s", nullptr,
+         nullptr},
+    };
+    for (const Case& c : cases) {
+        CAPTURE(c.target);
+        CAPTURE(c.fmt);
+        HttpProxy px;
+        px.request_rules.push_back(c.re[0] ? rewrite(c.a, "", c.re, c.fmt) : rule(c.a, "", c.fmt));
+        Exchange e(make_req(c.method, c.target, {{"Host", "h.example"}}));
+        CHECK(es::rules::run_request_rules(px, e.t).kind == Verdict::Continue);
+        CHECK(e.req.target == c.want);
+        if (c.path == nullptr) continue;
+        CHECK(e.req.path == c.path);
+        CHECK(e.req.query == c.query);
+    }
+    // set-uri with an authority: Host follows; set-method leaves the method fetch alone
+    HttpProxy px;
+    px.request_rules.push_back(rule(HttpAction::SetUri, "", "http://other.example:8080/n?y"));
+    px.request_rules.push_back(rule(HttpAction::SetMethod, "", "custom"));
+    px.request_rules.push_back(rule(HttpAction::SetHeader, "X-M", "%[method]"));
+    Exchange e(make_req("GET", "/a?k", {{"Host", "test.local"}}));
+    CHECK(es::rules::run_request_rules(px, e.t).kind == Verdict::Continue);
+    CHECK(values_of(e.req, "host") == std::vector<std::string>{"other.example:8080"});
+    CHECK(e.req.authority == "other.example:8080");
+    CHECK(e.edits.method_set);
+    CHECK(e.edits.new_method == "custom");
+    CHECK(e.out_headers().back() == "X-M: GET");
+}
+
+TEST_CASE("rewrites: set-status and HAProxy's reasons; http-after-response lists and allow") {
+    CHECK(es::rules::haproxy_reason(302) == "Moved Temporarily");
+    CHECK(es::rules::haproxy_reason(504) == "Gateway Time-out");
+    CHECK(es::rules::haproxy_reason(299) == "Success");
+    CHECK(es::rules::haproxy_reason(999) == "Other");
+    HttpProxy be, fe;
+    be.after_rules.push_back(rule(HttpAction::AddHeader, "X-O", "be-defaults"));
+    be.after_rules.push_back(rule(HttpAction::Allow));
+    be.after_rules.push_back(rule(HttpAction::AddHeader, "X-O", "be"));
+    be.after_rules.push_back(rule(HttpAction::Allow));
+    be.after_rules.push_back(rule(HttpAction::AddHeader, "X-O", "never"));
+    be.after_inherited = 2;  // the defaults' allow ends only their list
+    HttpRule st = rule(HttpAction::SetStatus);
+    st.status = 201;
+    fe.after_rules.push_back(st);
+    fe.after_rules.push_back(rule(HttpAction::AddHeader, "X-O", "fe-%[status]"));
+    ResponseHead rsp;
+    rsp.status = 200;
+    rsp.reason = "Custom";
+    Exchange e(make_req("GET", "/", {{"Host", "h"}}));
+    e.t.rsp = &rsp;
+    CHECK(es::rules::run_after_rules(be, &fe, e.t).kind == Verdict::Continue);
+    CHECK(rsp.status == 201);
+    CHECK(rsp.reason == "Created");
+    const auto h = e.out_headers();
+    CHECK(std::vector<std::string>(h.end() - 3, h.end()) ==
+          std::vector<std::string>{"X-O: be-defaults", "X-O: be", "X-O: fe-201"});
 }
