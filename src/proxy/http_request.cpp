@@ -353,11 +353,10 @@ bool H1Proxy::h_collect_post(H1Conn* s) {
     return false;
 }
 
-// The frontend's stats page, then its http-request rules.
+// The frontend's http-request rules, then its stats page (HAProxy's order: the rules may deny the page,
+// and the page is matched on the request as they leave it).
 [[gnu::always_inline]] inline bool H1Proxy::h_frontend_rules(H1Conn* s, const http::RequestHead& req, rules::Txn& t) {
     const auto& fe = cfg_.frontends[s->fe];
-    if (stats_uri_matches(fe.stats, req)) [[unlikely]]
-        return h_stats_page(s, req, fe.stats, -1, t);
     const rules::Verdict v = rules::run_request_rules(fe.http, t);
     if (v.kind == rules::Verdict::Reply) {
         if (v.denied) st_.fe[s->fe].dreq.inc();
@@ -374,6 +373,8 @@ bool H1Proxy::h_collect_post(H1Conn* s) {
         h_serve_page(s, req, 1);
         return false;
     }
+    if (stats_uri_matches(fe.stats, req)) [[unlikely]]
+        return h_stats_page(s, req, fe.stats, -1, t);
     return true;
 }
 
