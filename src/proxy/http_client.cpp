@@ -365,26 +365,106 @@ void H1Proxy::h_local_reply(H1Conn* s, int status, std::string_view bytes) {
     if (h_intercepted(s)) st_.fe[s->fe].intercepted.inc();
     if (s->req_phase() == ReqPhase::Body) s->set(kH1CloseAfter);  // an unread body is not worth reading
     if (w_.draining_) s->set(kH1CloseAfter);                 // the last answer on this connection
+    if (!h_queue_final(s, h_after_reply(s, bytes), status, s->has(kH1CloseAfter))) return;
+    h_request_done(s, true);
+}
+
+bool H1Proxy::h_queue_final(H1Conn* s, std::string_view bytes, int status, bool close) {
     // the arena may hold the reply: copy what is not static config data into a head buffer
     if (bytes.data() >= arena_.buf && bytes.data() < arena_.buf + sizeof arena_.buf) {
         HeadBuf* hb = sendq_.new_block();
         if (!hb || bytes.size() > HeadBuf::kCap) {
             if (hb) sendq_.blocks.destroy(hb);
             h_close(s);
-            return;
+            return false;
         }
         std::memcpy(hb->data, bytes.data(), bytes.size());
         hb->len = std::uint32_t(bytes.size());
         bytes = std::string_view(hb->data, hb->len);
         // the head buffer must live until sent: hand it to the segment that holds the body
-        if (h_queue_reply(s, bytes, s->has(kH1CloseAfter))) s->out.at(s->out.n - 1).hb = hb;
+        if (h_queue_reply(s, bytes, close)) s->out.at(s->out.n - 1).hb = hb;
         else sendq_.blocks.destroy(hb);
     } else {
-        h_queue_reply(s, bytes, s->has(kH1CloseAfter));
+        h_queue_reply(s, bytes, close);
     }
     s->st->status = reply_status(bytes);
     if (s->st->status == 0) s->st->status = status;
-    h_request_done(s, true);
+    return true;
+}
+
+// The lists a reply of the proxy's runs through: the backend's when the exchange has one (then the
+// frontend's too, unless the backend is the frontend's own, a listen), else the frontend's alone.
+bool H1Proxy::h_after_lists(const H1Conn* s, const config::HttpProxy*& first, const config::HttpProxy*& second) const {
+    const auto& fe = cfg_.frontends[s->fe];
+    const bool routed = s->has(kH1CountedBe) && s->be >= 0;
+    first = routed ? &cfg_.backends[std::size_t(s->be)].http : &fe.http;
+    second = routed && fe.own_backend_id != s->be ? &fe.http : nullptr;
+    return !first->after_rules.empty() || (second != nullptr && !second->after_rules.empty());
+}
+
+// The reply parsed back (it is one of ours: a configured errorfile that does not parse is sent as it
+// is), the rules run on its head, then the reply written again: status line, the headers the rules left
+// and added, the body.
+std::string_view H1Proxy::h_after_rewrite(H1Conn* s, std::string_view bytes, const config::HttpProxy& first,
+                                          const config::HttpProxy* second, std::string* big) {
+    const bool in_arena = bytes.data() >= arena_.buf && bytes.data() < arena_.buf + sizeof arena_.buf;
+    if (!in_arena) arena_.reset();
+    edits_.reset();
+    http::ResponseHead& rsp = reply_head_;
+    std::size_t scanned = 0;
+    if (http::parse_response(bytes.data(), bytes.size(), http_limits_, http::Method::Get, rsp, scanned).status !=
+        http::Status::Done)
+        return bytes;
+    sockaddr_storage peer;
+    s->peer.get(peer);
+    rules::Txn t;
+    t.rsp = &rsp;
+    t.src = &peer;
+    sockaddr_storage dst;
+    if (s->pp && s->pp->has_dst && w_.fe_rules_dst_[s->fe]) {
+        s->pp->dst.get(dst);
+        t.dst = &dst;
+        t.dst_port = rules::addr_port(&dst);
+    }
+    t.tls = s->tls ? &s->tls->facts() : nullptr;
+    t.cfg = &cfg_;
+    t.arena = &arena_;
+    t.edits = &edits_;
+    t.fallback = &cfg_.frontends[s->fe].http;
+    rules::VarCtx vc;
+    t.vars = w_.var_ctx(vc, &s->vars);
+    const rules::Verdict v = rules::run_after_rules(first, second, t);
+    if (v.kind == rules::Verdict::Reply) return v.bytes;  // a rewrite failed: HAProxy's 500, as it is
+    const std::string_view body = bytes.substr(rsp.head_len);
+    auto write = [&](auto& out) {
+        out.add("HTTP/1.1 ");
+        char code[3] = {char('0' + rsp.status / 100 % 10), char('0' + rsp.status / 10 % 10), char('0' + rsp.status % 10)};
+        out.add(std::string_view(code, 3));
+        out.add(" ");
+        out.add(rsp.reason);
+        out.add("\r\n");
+        for (std::uint16_t i = 0; i < rsp.nheaders; ++i) {
+            const http::Header& h = rsp.headers[i];
+            if (h.removed) continue;
+            out.add(h.name), out.add(": "), out.add(h.value), out.add("\r\n");
+        }
+        for (int i = 0; i < edits_.nadds; ++i)
+            out.add(edits_.adds[i].name), out.add(": "), out.add(edits_.adds[i].value), out.add("\r\n");
+        out.add("\r\n");
+        out.add(body);
+    };
+    rules::ArenaWriter w(arena_);
+    write(w);
+    const std::string_view rebuilt = w.commit();
+    if (w.ok()) return rebuilt;
+    if (big == nullptr) return h_error(s, 500);
+    struct StrOut {
+        std::string& s;
+        void add(std::string_view v) { s.append(v); }
+    } so{*big};
+    big->clear();
+    write(so);
+    return *big;
 }
 
 void H1Proxy::h_reply_error(H1Conn* s, int status, const char* why) {
@@ -491,8 +571,31 @@ void H1Proxy::h_page_answer(const shard::Message& m) {
     // that backend's request (its BACKEND row)
     if (h_intercepted(s)) st_.fe[s->fe].intercepted.inc();
     if (w_.draining_) s->set(kH1CloseAfter);  // the last answer on this connection
+    const config::HttpProxy* first = nullptr;
+    const config::HttpProxy* second = nullptr;
+    if (h_after_lists(s, first, second)) [[unlikely]] {
+        // http-after-response runs on the page too (HAProxy skips only the http-response rules there)
+        std::unique_ptr<std::string> out;
+        try {
+            out = std::make_unique<std::string>();
+        } catch (const std::bad_alloc&) {
+            h_close(s);
+            return;
+        }
+        const std::string_view b = h_after_rewrite(s, *page, *first, second, out.get());
+        if (b.data() == out->data()) {
+            page = std::move(out);
+        } else if (b.data() != page->data()) {  // rebuilt in the arena, or the 500 of a failed rewrite
+            if (!h_queue_final(s, b, status, s->has(kH1CloseAfter))) return;
+            h_request_done(s, true);
+            return;
+        }
+        s->st->status = reply_status(*page);
+        if (s->st->status == 0) s->st->status = status;
+    } else {
+        s->st->status = status;
+    }
     if (h_queue_reply(s, *page, s->has(kH1CloseAfter))) s->out.at(s->out.n - 1).str = page.release();
-    s->st->status = status;
     h_request_done(s, true);
 }
 

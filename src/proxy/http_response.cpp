@@ -164,11 +164,21 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
         h_capture_head(s, rsp, true);  // before any rule (HAProxy's)
         t.captures = &cw;
     }
+    std::string_view reply;     // denied: the reply instead of the server's response
+    bool after_failed = false;  // a rewrite of http-after-response failed: its 500 goes as it is
     if (!interim) {
         t.fallback = &fe.http;
         rules::Verdict v = rules::run_response_rules(bcfg.http, t);
         if (v.kind == rules::Verdict::Continue && fe.own_backend_id != s->be) v = rules::run_response_rules(fe.http, t);
         denied = v.kind == rules::Verdict::Reply;
+        reply = v.bytes;
+        const config::HttpProxy* first = nullptr;
+        const config::HttpProxy* second = nullptr;
+        if (!denied && h_after_lists(s, first, second)) [[unlikely]] {
+            v = rules::run_after_rules(*first, second, t);
+            after_failed = denied = v.kind == rules::Verdict::Reply;
+            reply = v.bytes;
+        }
     }
     HeadBuf* hb = sendq_.new_block();
     if (!hb) {
@@ -185,8 +195,10 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
     }
     Writer w{hb->data, HeadBuf::kCap};
     if (denied) {
-        st_.be[s->be].dresp.inc();
-        st_.fe[s->fe].dreq.inc();
+        if (!after_failed) {
+            st_.be[s->be].dresp.inc();
+            st_.fe[s->fe].dreq.inc();
+        }
         sendq_.blocks.destroy(hb);
         // discard the server's response: the connection is not reusable
         c_release(c, false);
@@ -194,8 +206,8 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
         s->st->rsp = RspPhase::None;
         s->st->set(kH1SReplied);
         s->set(kH1CloseAfter);
-        h_queue_reply(s, h_error(s, 502), true);
-        s->st->status = 502;
+        if (reply.empty()) reply = h_error(s, 502);
+        if (!h_queue_final(s, after_failed ? reply : h_after_reply(s, reply), 502, true)) return false;
         h_request_done(s, true);
         return false;
     }

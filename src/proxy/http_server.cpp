@@ -685,8 +685,7 @@ void H1Proxy::h_server_failed(H1Conn* s, bool bad_response) {
         s->st->set(kH1SReplied);
         s->set(kH1CloseAfter);
         bufs_->drop(s->in);
-        h_queue_reply(s, h_error(s, 502), true);
-        s->st->status = 502;
+        if (!h_queue_final(s, h_after_reply(s, h_error(s, 502)), 502, true)) return;
         h_request_done(s, true);
         return;
     }

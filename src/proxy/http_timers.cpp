@@ -244,8 +244,7 @@ void H1Proxy::h_abort_reply(H1Conn* s, int status) {
     s->st->rsp = RspPhase::None;
     s->st->set(kH1SReplied);
     s->set(kH1CloseAfter);
-    h_queue_reply(s, h_error(s, status), true);
-    s->st->status = status;
+    if (!h_queue_final(s, h_after_reply(s, h_error(s, status)), status, true)) return;
     h_request_done(s, true);
 }
 

@@ -144,6 +144,23 @@ private:
     bool h_queue_reply(H1Conn* s, std::string_view bytes, bool close);
     static int reply_status(std::string_view bytes);
     void h_local_reply(H1Conn* s, int status, std::string_view bytes);
+    // http-after-response on a reply the proxy makes (a rule's, a redirect, an error, a page): the reply
+    // as the rules leave it (in the arena, or in *big when given and the arena is too small), or `bytes`
+    // itself when no list applies (the usual case: one test). Never for the parser's own errors (HAProxy's
+    // mux answers those below the rules).
+    std::string_view h_after_reply(H1Conn* s, std::string_view bytes, std::string* big = nullptr) {
+        const config::HttpProxy* first = nullptr;
+        const config::HttpProxy* second = nullptr;
+        if (!h_after_lists(s, first, second)) [[likely]] return bytes;
+        return h_after_rewrite(s, bytes, *first, second, big);
+    }
+    bool h_after_lists(const H1Conn* s, const config::HttpProxy*& first, const config::HttpProxy*& second) const;
+    std::string_view h_after_rewrite(H1Conn* s, std::string_view bytes, const config::HttpProxy& first,
+                                     const config::HttpProxy* second, std::string* big);
+    // Queues the final reply of an exchange that ends with the proxy's answer (after http-after-response),
+    // copying what lives in the arena into a head buffer; sets the logged status. False: no memory, the
+    // session was closed.
+    bool h_queue_final(H1Conn* s, std::string_view bytes, int status, bool close);
     void h_reply_error(H1Conn* s, int status, const char* why);
     void h_serve_page(H1Conn* s, const http::RequestHead& req, int kind, int backend = -1, bool admin = false);
     void h_ask_page(H1Conn* s, PageRequest* rq);
@@ -278,6 +295,7 @@ private:
     http::Limits http_limits_;
     http::RequestHead req_head_;   // the head being processed (one at a time per shard)
     http::ResponseHead rsp_head_;
+    http::ResponseHead reply_head_;  // a reply of the proxy's, parsed back for http-after-response
     rules::Arena arena_;
     rules::HeaderEdits edits_;
     PageWaits<H1Conn> pages_{kPageWaitSlots};  // sessions waiting for a page from the control shard

@@ -36,7 +36,6 @@ import socket
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
-sys.path.insert(0, "/work/main/test/integ/lib")
 import eslib  # noqa: E402
 import http_origin  # noqa: E402
 from eslib import check, check_eq, log  # noqa: E402
@@ -395,7 +394,9 @@ def main(h):
         check(p.returncode != 0 and "Configuration file is valid" not in out,
               f"5: {what}: refused (rc={p.returncode}): {out!r}")
         if lineno:
-            check(f"bad.cfg:{lineno}]" in out, f"5: {what}: the message names bad.cfg:{lineno}: {out!r}")
+            # HAProxy writes "[bad.cfg:N]", edgeshard "bad.cfg:N:"
+            check(f"bad.cfg:{lineno}]" in out or f"bad.cfg:{lineno}:" in out,
+                  f"5: {what}: the message names bad.cfg:{lineno}: {out!r}")
         for f in fragments:
             check(f in out, f"5: {what}: {f!r} in {out!r}")
 
