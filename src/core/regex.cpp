@@ -27,25 +27,32 @@ std::string Regex::compile(std::string_view pattern, bool icase) {
         pcre2_get_error_message(err, buf, sizeof(buf));
         return std::string(reinterpret_cast<const char*>(buf)) + " at offset " + std::to_string(off);
     }
-    (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // best effort: the interpreter matches the same
+    // best effort: the interpreter matches the same; with the JIT, matches call it directly (pcre2_jit_match
+    // skips pcre2_match's checks of arguments that are known good here)
+    jit_ = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0;
     code_ = std::shared_ptr<void>(code, [](void* c) { pcre2_code_free(static_cast<pcre2_code*>(c)); });
     return {};
 }
 
 bool Regex::search(std::string_view subject) const {
     if (!code_) return false;
-    const int rc = pcre2_match(static_cast<const pcre2_code*>(code_.get()), reinterpret_cast<PCRE2_SPTR>(subject.data()),
-                               subject.size(), 0, 0, thread_match_data(), nullptr);
+    const auto* code = static_cast<const pcre2_code*>(code_.get());
+    const auto* subj = reinterpret_cast<PCRE2_SPTR>(subject.data());
+    const int rc = jit_ ? pcre2_jit_match(code, subj, subject.size(), 0, 0, thread_match_data(), nullptr)
+                        : pcre2_match(code, subj, subject.size(), 0, 0, thread_match_data(), nullptr);
     return rc >= 0;
 }
 
-bool Regex::match(std::string_view subject, std::vector<std::string_view>& groups) const {
+bool Regex::match(std::string_view subject, std::vector<std::string_view>& groups, bool notbol) const {
     groups.clear();
     if (!code_) return false;
     thread_local std::unique_ptr<pcre2_match_data, void (*)(pcre2_match_data*)> md(
         pcre2_match_data_create(10, nullptr), pcre2_match_data_free);
-    const int rc = pcre2_match(static_cast<const pcre2_code*>(code_.get()), reinterpret_cast<PCRE2_SPTR>(subject.data()),
-                               subject.size(), 0, 0, md.get(), nullptr);
+    const auto* code = static_cast<const pcre2_code*>(code_.get());
+    const auto* subj = reinterpret_cast<PCRE2_SPTR>(subject.data());
+    const std::uint32_t opts = notbol ? PCRE2_NOTBOL : 0;
+    const int rc = jit_ ? pcre2_jit_match(code, subj, subject.size(), 0, opts, md.get(), nullptr)
+                        : pcre2_match(code, subj, subject.size(), 0, opts, md.get(), nullptr);
     if (rc < 0) return false;
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
     for (int i = 0; i < (rc == 0 ? 10 : rc); ++i) {

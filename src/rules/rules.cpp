@@ -2,6 +2,8 @@
 // See README.md for the semantics and what differs from HAProxy.
 #include <netinet/in.h>
 
+#include <cstring>
+
 #include "edgeshard/rules/rules.hpp"
 #include "internal.hpp"
 
@@ -314,7 +316,7 @@ bool eval_sample(const Txn& t, std::string_view expr, std::string_view& out) {
 namespace detail {
 
 bool single_line(std::string_view v) {
-    return v.find_first_of("\r\n") == std::string_view::npos;
+    return std::memchr(v.data(), '\n', v.size()) == nullptr && std::memchr(v.data(), '\r', v.size()) == nullptr;
 }
 
 }  // namespace detail

@@ -18,12 +18,14 @@ public:
     std::string compile(std::string_view pattern, bool icase);
     // True when the pattern matches somewhere in `subject`.
     bool search(std::string_view subject) const;
-    // The same, with the whole match and up to 9 groups in `groups` (an unset group: empty).
-    bool match(std::string_view subject, std::vector<std::string_view>& groups) const;
+    // The same, with the whole match and up to 9 groups in `groups` (an unset group: empty). `notbol`: the
+    // subject does not start a line (^ does not match at its start: regsub's later rounds).
+    bool match(std::string_view subject, std::vector<std::string_view>& groups, bool notbol = false) const;
     bool valid() const { return code_ != nullptr; }
 
 private:
     std::shared_ptr<void> code_;  // pcre2_code (8-bit), freed with the last copy
+    bool jit_ = false;            // JIT-compiled: matched with pcre2_jit_match
 };
 
 }  // namespace es::core
