@@ -333,7 +333,10 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
         else if (crit[i] == ',' && depth == 0) comma = i;
     }
     const bool sample_expr = comma != std::string::npos;
-    if (sample_expr) check_log_format(line, "%[" + crit + "]", FmtUse::Request, what);
+    if (sample_expr)
+        if (const std::string why = sample_expr_problem(crit, FmtUse::Request); !why.empty())
+            fail(line.at, "error detected while parsing ACL " + squote(name) + " : " + why + " in ACL expression " +
+                              squote(crit) + " (" + what + ")");
     if (!sample_expr && close != std::string::npos && close + 1 != crit.size())
         fail(line.at, what + ": unexpected " + squote(crit.substr(close + 1)) + " after " +
                           squote(crit.substr(0, close + 1)));

@@ -16,6 +16,11 @@ namespace es::config::detail {
 
 // The configuration whose `maps` the converters met while it is read add to (null after the load).
 void set_map_registry(Config* cfg);
+// The configuration that regsub converters register their compiled regex in (converters.cpp).
+void set_converter_registry(Config* cfg);
+// Converters other than map*: the problem with one (its text "name[(args)]", `after` the expression's
+// text that follows it, `fetch` the expression's fetch), empty when it is evaluated; a regsub's regex is compiled and registered.
+std::string converter_problem(std::string_view conv, std::string_view after, std::string_view fetch);
 // A map file a converter names, read on first use, with the index of `match` (and its values checked
 // as integers with `int_out`): its index in Config::maps, or HAProxy's words for what is wrong.
 std::string use_map(const std::string& written, MapMatch match, bool int_out, std::size_t& index);
@@ -46,6 +51,8 @@ enum class FmtUse {
 };
 // Fails unless every '%' construct of `value` is evaluated where `use` says; what names the rule.
 void check_log_format(const Line& line, const std::string& value, FmtUse use, const std::string& what);
+// Why a sample expression (a fetch and its converters) cannot be evaluated where `use` says; empty if it can.
+std::string sample_expr_problem(std::string_view expr, FmtUse use);
 
 // ---- replies.cpp ----------------------------------------------------------------------------------------
 

@@ -803,9 +803,11 @@ Config run(const std::vector<std::pair<std::string, std::string>>& sources, cons
         ~Reset() {
             set_relative_dir({});
             set_map_registry(nullptr);
+            set_converter_registry(nullptr);
         }
     } reset;
     set_map_registry(&st.cfg);
+    set_converter_registry(&st.cfg);
     for (const auto& [name, text] : sources) {
         st.cfg.files.push_back(name);
         parse_text(st, text, name);

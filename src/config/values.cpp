@@ -15,7 +15,7 @@ std::string supported_in(FmtUse use) {
     switch (use) {
         case FmtUse::Request:
             return "%[src], %[src_port], %[dst], %[dst_port], %[path], %[url], %[query], %[method], "
-                   "%[hdr(<name>)], %[req.hdr(<name>)], %[var(<scope>.<name>)], the client certificate's %[ssl_c_*] "
+                   "%[hdr(<name>)], %[req.hdr(<name>)], %[req.fhdr(<name>)], %[var(<scope>.<name>)], the client certificate's %[ssl_c_*] "
                    "(see 'acl'), %ci, %cp, %fi, %fp, and %% for a literal '%'";
         case FmtUse::Response:
         case FmtUse::After:
@@ -31,30 +31,21 @@ std::string supported_in(FmtUse use) {
 // Why a sample expression written in a value cannot be used there; empty when it is evaluated.
 std::string sample_problem(std::string_view expr, FmtUse use) {
     if (use == FmtUse::Reply) return "sample expressions are not evaluated in replies in this version";
-    // the `lower`, `upper` and `map*` converters, at the end of the expression, are evaluated
-    // (rules.cpp sample()); a map file is read now
-    for (;;) {
-        if (expr.ends_with(",lower")) {
-            expr.remove_suffix(6);
+    // the client certificate (rules.cpp, sample()): binary fetches only through `hex`
+    if (expr == "ssl_c_serial,hex" || expr == "ssl_c_sha1,hex") return {};
+    // converters (rules.cpp sample(), converters.cpp): the fetch, then each converter, split where HAProxy's
+    // argument lists end; a map file is read now, a regsub's regex compiled
+    const std::size_t fetch_end = sample_item_end(expr, 0, ',');
+    for (std::size_t at = fetch_end; at < expr.size();) {
+        const std::size_t end = sample_item_end(expr, at + 1, ',');
+        const std::string_view conv = expr.substr(at + 1, end - at - 1);
+        const std::string_view after = expr.substr(end);
+        at = end;
+        if (conv.empty()) continue;  // HAProxy accepts ",," (an empty converter is none)
+        if (!conv.starts_with("map")) {
+            if (std::string why = converter_problem(conv, after, expr.substr(0, fetch_end)); !why.empty()) return why;
             continue;
         }
-        if (expr.ends_with(",upper")) {
-            expr.remove_suffix(6);
-            continue;
-        }
-        // the last converter: after the last ',' outside parentheses
-        std::size_t depth = 0, at = std::string_view::npos;
-        for (std::size_t i = expr.size(); i-- > 0;) {
-            if (expr[i] == ')') ++depth;
-            else if (expr[i] == '(' && depth > 0) --depth;
-            else if (expr[i] == ',' && depth == 0) {
-                at = i;
-                break;
-            }
-        }
-        if (at == std::string_view::npos) break;
-        const std::string_view conv = expr.substr(at + 1);
-        if (!conv.starts_with("map")) break;
         MapMatch match{};
         bool int_out = false, has_def = false;
         std::string_view file, def;
@@ -73,10 +64,8 @@ std::string sample_problem(std::string_view expr, FmtUse use) {
         std::size_t index = 0;
         if (std::string err = use_map(std::string(file), match, int_out, index); !err.empty())
             return "invalid args in converter " + squote(std::string(conv.substr(0, conv.find('(')))) + " : " + err;
-        expr = expr.substr(0, at);
     }
-    // the client certificate (rules.cpp, sample()): binary fetches only through `hex`
-    if (expr == "ssl_c_serial,hex" || expr == "ssl_c_sha1,hex") return {};
+    expr = expr.substr(0, fetch_end);
     if (expr == "ssl_c_serial" || expr == "ssl_c_sha1")
         return squote(expr) + " is binary: write " + squote(std::string(expr) + ",hex") + " for its hexadecimal form";
     for (std::string_view f : {"ssl_c_used", "ssl_fc_has_crt", "ssl_c_verify", "ssl_c_err", "ssl_c_ca_err",
@@ -99,17 +88,6 @@ std::string sample_problem(std::string_view expr, FmtUse use) {
                 return "invalid DN entry name in " + squote(expr);
         return {};
     }
-    // the fetch ends at its argument list's ')' (or at the first ','); a ',' after it starts converters
-    const auto paren = expr.find('(');
-    const auto first_comma = expr.find(',');
-    const auto fetch_end =
-        paren != std::string_view::npos && paren < first_comma ? expr.find(')', paren) : first_comma;
-    if (fetch_end != std::string_view::npos) {
-        const auto conv = expr.find(',', fetch_end);
-        if (conv != std::string_view::npos)
-            return "converters (" + squote(expr.substr(conv)) +
-                   ") are not supported in this version (but 'lower', 'upper' and the 'map*' ones)";
-    }
     if (expr == "src" || expr == "src_port" || expr == "dst" || expr == "dst_port") return {};
     // HAProxy's words for a fetch of the other direction
     auto unavailable = [&](std::string_view needs) {
@@ -128,6 +106,12 @@ std::string sample_problem(std::string_view expr, FmtUse use) {
     if (expr == "path" || expr == "url" || expr == "query" || expr == "method") {
         if (use == FmtUse::Request) return {};
         return unavailable("HTTP request headers");
+    }
+    if (expr.starts_with("req.fhdr(")) {
+        if (expr.back() != ')') return "missing ')' in " + squote(expr);
+        if (!http::is_token(expr.substr(9, expr.size() - 10))) return "invalid header name " + squote(expr.substr(9, expr.size() - 10));
+        if (use != FmtUse::Request) return unavailable("HTTP request headers");
+        return {};
     }
     for (std::string_view prefix : {"hdr(", "req.hdr(", "res.hdr("}) {
         if (expr.substr(0, prefix.size()) != prefix) continue;
@@ -150,6 +134,8 @@ std::string sample_problem(std::string_view expr, FmtUse use) {
 
 }  // namespace
 
+std::string sample_expr_problem(std::string_view expr, FmtUse use) { return sample_problem(expr, use); }
+
 // A log-format string (HAProxy 8.2.4) as a header value, redirect target or path: every '%' construct
 // must be one the request path evaluates. Anything else is refused: it would be sent as written (or as
 // something else), while HAProxy sends its value. what names the rule in messages.
@@ -164,8 +150,9 @@ void check_log_format(const Line& line, const std::string& value, FmtUse use, co
         if (c == '%') {
             i += 2;
         } else if (c == '[') {
-            const auto close = value.find(']', i + 2);
-            if (close == std::string::npos) refuse(value.substr(i), "missing ']'");
+            // the expression ends at the first ']' after it (a ']' in an argument list is the argument's)
+            const auto close = sample_item_end(value, i + 2, ']');
+            if (close >= value.size()) refuse(value.substr(i), "missing ']' after " + squote(value.substr(i + 2)));
             const std::string expr = value.substr(i + 2, close - i - 2);
             if (const std::string why = sample_problem(expr, use); !why.empty())
                 refuse(value.substr(i, close - i + 1), why);

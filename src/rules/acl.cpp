@@ -320,7 +320,7 @@ bool eval_acl(const Acl& acl, const Txn& t) {
     }
     if (f == "sample") {  // a fetch with converters: its value as a value's sample expression gives it
         std::string_view v;
-        if (!eval_sample(t, acl.arg, v) || v.empty()) return false;  // no sample
+        if (!eval_sample(t, acl.arg, v)) return false;  // no sample
         return acl.match == Match::Found || match_value(acl, v);
     }
     if (f == "always_true") return true;

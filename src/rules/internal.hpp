@@ -1,6 +1,9 @@
 // What the files of the rules room share (not an interface of the room: rules.hpp is).
 #pragma once
 
+#include <string_view>
+#include <vector>
+
 #include "edgeshard/rules/rules.hpp"
 
 namespace es::rules::detail {
@@ -15,5 +18,22 @@ bool header_action(const config::HttpRule& r, http::MessageHead* msg, Txn& t);
 // replace-header / replace-value (on the request, or the response with `response`), the request line's
 // rewrites, set-status, strict-mode (rewrite.cpp). False: the rewrite failed (no room).
 bool rewrite_action(const config::HttpRule& r, Txn& t, bool response);
+// HAProxy's exp_replace: `fmt` with \0..\9 (the match, its groups), \xHH and \<c> (rewrite.cpp).
+// False on a lone '\' at the end or a bad \x.
+bool put_replacement(ArenaWriter& w, std::string_view fmt, const std::vector<std::string_view>& groups);
+
+// A converter's arguments as HAProxy's make_arg_list reads them: split at ',' up to ')' outside quotes,
+// quotes removed, \\ \<space> \" \' \r \n \t unescaped (converters.cpp).
+struct ConvArgs {
+    static constexpr int kMax = 4;
+    std::string_view v[kMax];
+    int n = 0;
+    char buf[512];
+};
+// `in`: the text after the converter's '('. The number of arguments, -1 when they do not fit.
+int conv_args(std::string_view in, ConvArgs& a);
+// One converter other than `map*` applied to the value written since `mark` (converters.cpp). False:
+// not one of them. `present` false: no sample (then left so).
+bool convert(const Txn& t, std::string_view conv, ArenaWriter& w, std::size_t mark, bool& present);
 
 }  // namespace es::rules::detail

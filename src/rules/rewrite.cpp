@@ -27,9 +27,11 @@ int hex_digit(char c) {
     return -1;
 }
 
+}  // namespace
+
 // HAProxy's exp_replace: the format's result with \0..\9 (the match, its groups; an unset group is
 // nothing), \xHH (a byte) and \<other> (that character). False on a lone '\' at the end or a bad \x.
-bool put_replacement(ArenaWriter& w, std::string_view fmt, const std::vector<std::string_view>& g) {
+bool detail::put_replacement(ArenaWriter& w, std::string_view fmt, const std::vector<std::string_view>& g) {
     for (std::size_t i = 0; i < fmt.size(); ++i) {
         const std::size_t run = fmt.find('\\', i);
         if (run != i) {
@@ -55,6 +57,10 @@ bool put_replacement(ArenaWriter& w, std::string_view fmt, const std::vector<std
     }
     return true;
 }
+
+namespace {
+
+using detail::put_replacement;
 
 // The format of a replace-* rule, expanded once per rule (HAProxy builds it before matching).
 bool replacement_format(const HttpRule& r, const Txn& t, std::string_view& fmt) {

@@ -90,37 +90,35 @@ bool client_cert_sample(const Txn& t, std::string_view expr, ArenaWriter& w) {
     return true;
 }
 
+// Whether the fetch that just ran gave a sample, when it knows (an empty header value is a sample, a
+// missing header none); -1: it did when it wrote something.
+thread_local int g_fetch_present = -1;
+
 bool sample_fetch(const Txn& t, std::string_view expr, ArenaWriter& w);
 
-// A fetch's value, then its converters: `lower`, `upper`, `map*` (the configuration refuses any other).
-bool sample(const Txn& t, std::string_view expr, ArenaWriter& w) {
-    std::size_t depth = 0, comma = std::string_view::npos;
-    for (std::size_t i = 0; i < expr.size() && comma == std::string_view::npos; ++i) {
-        if (expr[i] == '(') ++depth;
-        else if (expr[i] == ')' && depth > 0) --depth;
-        else if (expr[i] == ',' && depth == 0) comma = i;
-    }
-    if (comma == std::string_view::npos || expr.substr(comma) == ",hex") return sample_fetch(t, expr, w);
+bool fetch(const Txn& t, std::string_view expr, ArenaWriter& w, bool& present) {
     const std::size_t mark = w.mark();
-    if (!sample_fetch(t, expr.substr(0, comma), w)) return false;
-    // a fetch that wrote nothing is taken as having no sample (a map converter then gives nothing,
-    // not its default, as HAProxy's fails on a missing sample)
-    bool present = w.mark() != mark;
+    g_fetch_present = -1;
+    if (!sample_fetch(t, expr, w)) return false;
+    present = g_fetch_present >= 0 ? g_fetch_present != 0 : w.mark() != mark;
+    return true;
+}
+
+// A fetch's value, then its converters (`map*` here, the others in converters.cpp). `present`: the
+// expression gave a sample (HAProxy's "no sample" is not an empty string: set-var, -m found tell them apart).
+bool sample(const Txn& t, std::string_view expr, ArenaWriter& w, bool& present) {
+    const std::size_t comma = config::sample_item_end(expr, 0, ',');
+    if (comma == expr.size() || expr.substr(comma) == ",hex") return fetch(t, expr, w, present);
+    const std::size_t mark = w.mark();
+    if (!fetch(t, expr.substr(0, comma), w, present)) return false;
     std::string_view convs = expr.substr(comma + 1);
-    std::vector<std::string_view> groups;
+    thread_local std::vector<std::string_view> groups;
     while (!convs.empty()) {
-        std::size_t depth = 0, end = 0;
-        for (; end < convs.size(); ++end) {
-            if (convs[end] == '(') ++depth;
-            else if (convs[end] == ')' && depth > 0) --depth;
-            else if (convs[end] == ',' && depth == 0) break;
-        }
+        const std::size_t end = config::sample_item_end(convs, 0, ',');
         const std::string_view c = convs.substr(0, end);
         convs.remove_prefix(std::min(convs.size(), end + 1));
-        if (c == "lower" || c == "upper") {
-            w.change_case(mark, c == "upper");
-            continue;
-        }
+        if (c.empty()) continue;
+        if (detail::convert(t, c, w, mark, present)) continue;
         config::MapMatch match{};
         bool int_out = false, has_def = false;
         std::string_view file, def;
@@ -164,7 +162,9 @@ bool sample_fetch(const Txn& t, std::string_view expr, ArenaWriter& w) {
     auto value_or_missing = [&](std::string_view v) { w.add(v); };
     if (expr.starts_with("var(") && expr.back() == ')') {
         std::string_view v;
-        if (var_value(t, expr.substr(4, expr.size() - 5), v)) w.add(v);
+        const bool set = var_value(t, expr.substr(4, expr.size() - 5), v);
+        if (set) w.add(v);
+        g_fetch_present = set ? 1 : 0;
         return true;
     }
     if (client_cert_sample(t, expr, w)) return true;
@@ -208,16 +208,37 @@ bool sample_fetch(const Txn& t, std::string_view expr, ArenaWriter& w) {
     }
     const http::RequestHead* req = t.req;
     if (expr == "path" || expr == "url" || expr == "query" || expr == "method") {
-        if (req == nullptr)
-            value_or_missing({});
-        else if (expr == "path")  // rewrites change the request itself: later rules see them, as in HAProxy
+        if (req == nullptr) {
+            g_fetch_present = 0;
+        } else if (expr == "path") {  // rewrites change the request itself: later rules see them, as in HAProxy
+            std::string_view pq;
+            g_fetch_present = target_path(req->target, pq) ? 1 : 0;
             value_or_missing(req->path);
-        else if (expr == "url")
+        } else if (expr == "url") {
+            g_fetch_present = 1;
             value_or_missing(req->target);
-        else if (expr == "query")
+        } else if (expr == "query") {  // none without a '?'
+            g_fetch_present = req->target.find('?') != std::string_view::npos ? 1 : 0;
             value_or_missing(req->query);
-        else
+        } else {
+            g_fetch_present = 1;
             value_or_missing(req->method_text);
+        }
+        return true;
+    }
+    // req.fhdr(<name>): the last occurrence's whole value, commas included
+    if (expr.starts_with("req.fhdr(") && expr.back() == ')') {
+        const std::string_view n = expr.substr(9, expr.size() - 10);
+        const http::MessageHead* msg = t.req;
+        std::string_view v;
+        g_fetch_present = 0;
+        if (msg != nullptr)
+            for (std::uint16_t i = 0; i < msg->nheaders; ++i)
+                if (!msg->headers[i].removed && http::iequals(msg->headers[i].name, n)) v = msg->headers[i].value, g_fetch_present = 1;
+        if (t.edits != nullptr)
+            for (int i = 0; i < t.edits->nadds; ++i)
+                if (http::iequals(t.edits->adds[i].name, n)) v = t.edits->adds[i].value, g_fetch_present = 1;
+        w.add(v);
         return true;
     }
     std::string_view name;
@@ -231,12 +252,37 @@ bool sample_fetch(const Txn& t, std::string_view expr, ArenaWriter& w) {
     if (name.empty() || name.find(',') != std::string_view::npos) return false;
     std::string_view v;
     if (!last_header_element(t, name, v)) v = {};
+    else g_fetch_present = 1;
     value_or_missing(v);
+    if (g_fetch_present < 0) g_fetch_present = 0;
     return true;
 }
 
 bool is_alpha(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+// A sample in a log-format value: control characters (but TAB) and DEL are written %XX, as HAProxy's
+// http log-format encoding does (so a decoded %0A never splits a header line).
+void escape_controls(ArenaWriter& w, std::size_t mark) {
+    auto bad = [](unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; };
+    const std::string_view v = w.since(mark);
+    std::size_t k = 0;
+    while (k < v.size() && !bad(static_cast<unsigned char>(v[k]))) ++k;
+    if (k == v.size()) return;
+    thread_local std::string copy;
+    copy.assign(v);
+    w.rewind(mark + k);
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    for (std::size_t j = k; j < copy.size(); ++j) {
+        const auto c = static_cast<unsigned char>(copy[j]);
+        if (bad(c)) {
+            const char e[3] = {'%', kHex[c >> 4], kHex[c & 15]};
+            w.add(std::string_view(e, 3));
+        } else {
+            w.add(std::string_view(&copy[j], 1));
+        }
+    }
 }
 
 }  // namespace
@@ -270,8 +316,11 @@ bool expand(const Txn& t, std::string_view fmt, std::string_view& out) {
             continue;
         }
         if (i < fmt.size() && fmt[i] == '[') {
-            const std::size_t close = fmt.find(']', i);
-            if (close != std::string_view::npos && sample(t, fmt.substr(i + 1, close - i - 1), w)) {
+            const std::size_t close = config::sample_item_end(fmt, i + 1, ']');
+            const std::size_t m = w.mark();
+            bool present = false;
+            if (close != fmt.size() && sample(t, fmt.substr(i + 1, close - i - 1), w, present)) {
+                escape_controls(w, m);
                 i = close + 1;
                 continue;
             }
@@ -282,16 +331,20 @@ bool expand(const Txn& t, std::string_view fmt, std::string_view& out) {
         while (j < fmt.size() && is_alpha(fmt[j])) ++j;
         const std::string_view var = fmt.substr(i, j - i);
         if (var == "ci") {
-            sample(t, "src", w);
+            bool present = false;
+            sample(t, "src", w, present);
             i = j;
         } else if (var == "cp") {
-            sample(t, "src_port", w);
+            bool present = false;
+            sample(t, "src_port", w, present);
             i = j;
         } else if (var == "fi") {
-            sample(t, "dst", w);
+            bool present = false;
+            sample(t, "dst", w, present);
             i = j;
         } else if (var == "fp") {
-            sample(t, "dst_port", w);
+            bool present = false;
+            sample(t, "dst_port", w, present);
             i = j;
         } else {
             w.add("%");
@@ -308,9 +361,10 @@ using detail::expand;
 bool eval_sample(const Txn& t, std::string_view expr, std::string_view& out) {
     if (t.arena == nullptr) return false;
     ArenaWriter w(*t.arena);
-    if (!sample(t, expr, w)) return false;
+    bool present = false;
+    if (!sample(t, expr, w, present)) return false;
     out = w.commit();
-    return w.ok();
+    return w.ok() && present;
 }
 
 namespace detail {

@@ -68,7 +68,7 @@ void set_var(const config::VarSet& v, const Txn& t) {
     }
     if (t.arena == nullptr) return;
     std::string_view value;  // built in the arena
-    if (!eval_sample(t, v.expr, value) || value.empty()) return;  // no value: the variable is not set (HAProxy)
+    if (!eval_sample(t, v.expr, value)) return;  // no sample: the variable is not set (HAProxy)
     vs->set(v.id, v.sess, value);
 }
 

@@ -753,8 +753,22 @@ struct MapFile {
 bool parse_map_converter(std::string_view conv, MapMatch& match, bool& int_out, std::string_view& file,
                          std::string_view& def, bool& has_def);
 
+// A `regsub(<regex>,<subst>[,<flags>])` converter's regex, compiled at load (flag `i`: caseless), found by
+// the converter's argument text as written (from after "regsub(" to its ')').
+struct Regsub {
+    std::string args;
+    core::Regex re;
+    bool global = false;  // flag `g`: every match, not only the first
+};
+
+// Where the item of a sample expression that starts at `from` ends: the next `stop` (',' between the fetch
+// and each converter, ']' closing a log-format's %[...]) outside argument lists and their quotes, or the
+// size. HAProxy reads argument lists with quotes (make_arg_list), so `regsub(",",;)` is one converter.
+std::size_t sample_item_end(std::string_view s, std::size_t from, char stop);
+
 struct Config {
     Global global;
+    std::vector<Regsub> regsubs;  // the regsub converters of every sample expression
     std::vector<Userlist> userlists;
     std::vector<Resolvers> resolvers;
     std::vector<HttpErrors> http_errors;
@@ -767,6 +781,11 @@ struct Config {
     std::vector<std::string> warnings;  // "file:line: keyword 'x' is accepted and ignored: why"
 
     const Backend* find_backend(const std::string& name) const;
+    const Regsub* find_regsub(std::string_view args) const {
+        for (const Regsub& r : regsubs)
+            if (r.args == args) return &r;
+        return nullptr;
+    }
     const Frontend* find_frontend(const std::string& name) const;
     const Userlist* find_userlist(const std::string& name) const;
 };

@@ -55,7 +55,7 @@ private:
 
 // Headers to add to the outgoing message (after the received ones that survive).
 struct HeaderEdits {
-    static constexpr int kMaxAdds = 32;
+    static constexpr int kMaxAdds = 101;  // as many as a message may have headers (tune.http.maxhdr)
     struct Add {
         std::string_view name, value;
     };

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Request/response rewriting rules and `http-after-response` as HAProxy 2.6 runs them (the same file
-runs through HAProxy with ES_TEST_PEER=haproxy; facts and sources in FACTS.md next to this file).
+runs through HAProxy with ES_TEST_PEER=haproxy; the facts: src/rules/README.md, "Rewrites").
 Origins: `o` (http_origin: records what it receives, answers X-Origin: o) and `raw` (a raw HTTP/1.1
 server: fixed response heads with Set-Cookie x2, Cache-Control, X-L, X-Case; /garbage answers a
 non-HTTP line; /reason answers `200 Custom Reason`).

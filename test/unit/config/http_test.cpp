@@ -156,7 +156,9 @@ TEST_CASE("acl: errors") {
     fe_error("    acl x hdr /a\n", kLine, {"'hdr' needs an argument"});
     fe_error("    acl x hdr(host,1) a\n", kLine, {"header occurrence arguments"});
     fe_error("    acl x path(a) /a\n", kLine, {"'path' takes no argument"});
-    fe_error("    acl x path,base64 /a\n", kLine, {"converters (',base64') are not supported"});
+    fe_error("    acl x path,sha1 /a\n", kLine,
+             {"error detected while parsing ACL 'x' : unknown converter 'sha1' in ACL expression 'path,sha1'"});
+    fe_error("    acl x path,field(0,/) /a\n", kLine, {"invalid args in converter 'field' : Unexpected value 0 for index"});
     fe_error("    acl x hdr(host /a\n", kLine, {"missing ')'"});
     fe_error("    acl x always_true 1\n", kLine, {"'always_true' takes no pattern"});
     fe_error("    acl x\n", kLine, {"ACL 'x': missing sample fetch"});
@@ -407,11 +409,17 @@ TEST_CASE("log-format values: what the request path evaluates is accepted, the r
     fe_error("    http-request set-header X-Srv %[srv_id]\n", kLine,
              {"t.cfg:13: 'http-request set-header X-Srv': '%[srv_id]' in '%[srv_id]'",
               "sample fetch 'srv_id' is not evaluated", "supported here: %[src], %[src_port], %[dst], %[dst_port], %[path]"});
-    fe_error("    http-request set-header X %[src,base64]\n", kLine, {"converters (',base64')", "'lower', 'upper' and the 'map*' ones"});
+    fe_error("    http-request set-header X %[src,sha1]\n", kLine, {"unknown converter 'sha1'"});
+    fe_error("    http-request set-header X %[src,word(1)]\n", kLine,
+             {"invalid arg 2 in converter 'word' : missing arguments (got 1/2), type 'string' expected"});
+    fe_error("    http-request set-header X %[src,regsub(a,b,x)]\n", kLine,
+             {"invalid regex flag 'x', only 'i' and 'g' are supported"});
+    fe_error("    http-request set-header X %[src,lower(1)]\n", kLine,
+             {"invalid arg 1 in converter 'lower' : expected ')' before '1)]'"});
     CHECK_NOTHROW(fe_cfg("    http-request set-header X %[src,upper,lower]\n"));
     fe_error("    http-request set-header X %[dst_conn]\n", kLine, {"sample fetch 'dst_conn' is not evaluated"});
-    fe_error("    http-request set-header X %[req.hdr(host),lower,field(1,.)]\n", kLine,
-             {"converters (',lower,field(1,.)')"});
+    fe_error("    http-request set-header X %[req.hdr(host),lower,field(1,.),nope]\n", kLine,
+             {"unknown converter 'nope'"});
     fe_error("    http-request set-header X %[hdr(Bad:Name)]\n", kLine, {"invalid header name 'Bad:Name'"});
     fe_error("    http-request set-header X %[hdr(host,1)]\n", kLine,
              {"header occurrence arguments", "write 'hdr(host)'"});

@@ -669,3 +669,43 @@ TEST_CASE("rewrites: set-status and HAProxy's reasons; http-after-response lists
     CHECK(std::vector<std::string>(h.end() - 3, h.end()) ==
           std::vector<std::string>{"X-O: be-defaults", "X-O: be", "X-O: fe-201"});
 }
+
+TEST_CASE("converters: field, word, regsub, url_dec, base64 as HAProxy 2.6's (no sample vs empty)") {
+    es::config::Config cfg;
+    es::config::Regsub rs;
+    rs.args = "b*,-,g)";
+    REQUIRE(rs.re.compile("b*", false).empty());
+    rs.global = true;
+    cfg.regsubs.push_back(rs);
+    es::config::Regsub r2;
+    r2.args = "\"^(\\w+)-(\\w+)$\",\\2-\\1)";
+    REQUIRE(r2.re.compile("^(\\w+)-(\\w+)$", false).empty());
+    cfg.regsubs.push_back(r2);
+    Exchange e(make_req("GET", "/a?b", {{"Host", "h"}, {"X-In", "_a__b_"}, {"X-R", "banana-Apple"}, {"X-U", "a%2Fb+c?d+e"},
+                                        {"X-Bad", "ok%zz"}, {"X-E", ""}}));
+    e.t.cfg = &cfg;
+    auto val = [&](std::string_view expr) -> std::string {
+        std::string_view v;
+        return es::rules::eval_sample(e.t, expr, v) ? std::string(v) : std::string("<none>");
+    };
+    CHECK(val("req.hdr(x-in),field(2,_)") == "a");
+    CHECK(val("req.hdr(x-in),field(3,_)") == "");
+    CHECK(val("req.hdr(x-in),field(6,_)") == "<none>");
+    CHECK(val("req.hdr(x-in),field(2,_,0)") == "a__b_");
+    CHECK(val("req.hdr(x-in),field(-2,_,3)") == "a__b");
+    CHECK(val("req.hdr(x-in),word(2,_)") == "b");
+    CHECK(val("req.hdr(x-in),word(5,_)") == "");  // a missing word is an empty sample
+    CHECK(val("req.hdr(x-in),word(2,_,0)") == "b_");
+    CHECK(val("req.hdr(x-r),regsub(b*,-,g)") == "--a-n-a-n-a---A-p-p-l-e-");
+    CHECK(val("req.hdr(x-r),regsub(\"^(\\w+)-(\\w+)$\",\\2-\\1)") == "Apple-banana");
+    CHECK(val("req.hdr(x-u),url_dec") == "a/b+c?d e");
+    CHECK(val("req.hdr(x-u),url_dec(1)") == "a/b c?d e");
+    CHECK(val("req.hdr(x-bad),url_dec") == "<none>");
+    CHECK(val("req.hdr(x-bad),url_dec,base64") == "<none>");
+    CHECK(val("req.hdr(x-in),base64") == "X2FfX2Jf");
+    CHECK(val("req.hdr(x-e),base64") == "");
+    CHECK(val("req.hdr(x-e)") == "");  // an empty header is a sample
+    CHECK(val("req.hdr(x-missing)") == "<none>");
+    CHECK(val("query") == "b");
+    CHECK(val("req.hdr(x-in),upper,field(2,_),lower") == "a");
+}
