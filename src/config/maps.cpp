@@ -3,6 +3,7 @@
 // comment; blanks before the key are skipped; the key is the first word, the value the rest of the
 // line without its surrounding blanks (a key alone has the value ""); duplicate keys are kept in
 // file order. Relative names are read from the working directory (or `default-path`'s).
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -59,33 +60,47 @@ std::string use_map(const std::string& written, MapMatch match, bool int_out, st
         cfg.maps.push_back(std::move(m));
     }
     MapFile& m = *cfg.maps[index];
-    const std::string at_line = " of file '" + written + "'";
-    if (match == MapMatch::Str && m.exact.empty())
-        for (std::uint32_t n = 0; n < m.entries.size(); ++n) m.exact.emplace(m.entries[n].first, n);  // the first wins
-    if ((match == MapMatch::Reg || match == MapMatch::Regm) && m.regs.empty()) {
-        m.regs.resize(m.entries.size());
-        for (std::size_t n = 0; n < m.entries.size(); ++n)
-            if (std::string err = m.regs[n].compile(m.entries[n].first, false); !err.empty())
-                return "regex '" + m.entries[n].first + "' is invalid (" + err + ") at line " + std::to_string(m.lines[n]) +
-                       at_line;
-    }
-    if (match == MapMatch::Ip && m.nets.empty()) {
-        m.nets.resize(m.entries.size());
-        for (std::size_t n = 0; n < m.entries.size(); ++n)
-            if (!core::parse_net(m.entries[n].first, m.nets[n]))
-                return squote(m.entries[n].first) + " is not a valid IPv4 or IPv6 address at line " +
-                       std::to_string(m.lines[n]) + at_line;
-    }
-    if (int_out)
-        for (std::size_t n = 0; n < m.entries.size(); ++n)
-            if (!parse_integer(m.entries[n].second))
-                return "unable to parse " + squote(m.entries[n].second) + " at line " + std::to_string(m.lines[n]) + at_line;
-    return {};
+    if (std::find(m.matches.begin(), m.matches.end(), match) == m.matches.end()) m.matches.push_back(match);
+    m.want_exact |= match == MapMatch::Str;
+    m.want_regs |= match == MapMatch::Reg || match == MapMatch::Regm;
+    m.want_nets |= match == MapMatch::Ip;
+    m.int_values |= int_out;
+    return index_map(m);
 }
 
 }  // namespace es::config::detail
 
 namespace es::config {
+
+std::string index_map(MapFile& m) {
+    auto where = [&](std::size_t n) {
+        return n < m.lines.size() && m.lines[n] != 0 ? " at line " + std::to_string(m.lines[n]) + " of file '" + m.path + "'"
+                                                     : " (added at run time)";
+    };
+    while (m.ids.size() < m.entries.size()) m.ids.push_back(m.ids.empty() ? 1 : m.ids.back() + 1);
+    m.exact.clear();
+    if (m.want_exact)
+        for (std::uint32_t n = 0; n < m.entries.size(); ++n) m.exact.emplace(m.entries[n].first, n);  // the first wins
+    m.regs.clear();
+    if (m.want_regs) {
+        m.regs.resize(m.entries.size());
+        for (std::size_t n = 0; n < m.entries.size(); ++n)
+            if (std::string err = m.regs[n].compile(m.entries[n].first, false); !err.empty())
+                return "regex '" + m.entries[n].first + "' is invalid (" + err + ")" + where(n);
+    }
+    m.nets.clear();
+    if (m.want_nets) {
+        m.nets.resize(m.entries.size());
+        for (std::size_t n = 0; n < m.entries.size(); ++n)
+            if (!core::parse_net(m.entries[n].first, m.nets[n]))
+                return "'" + m.entries[n].first + "' is not a valid IPv4 or IPv6 address" + where(n);
+    }
+    if (m.int_values)
+        for (std::size_t n = 0; n < m.entries.size(); ++n)
+            if (!detail::parse_integer(m.entries[n].second))
+                return "unable to parse '" + m.entries[n].second + "'" + where(n);
+    return {};
+}
 
 bool parse_map_converter(std::string_view conv, MapMatch& match, bool& int_out, std::string_view& file,
                          std::string_view& def, bool& has_def) {

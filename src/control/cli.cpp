@@ -174,6 +174,7 @@ void register_all_commands(CommandTable& t) {
     register_server_commands(t);
     register_ssl_commands(t);
     register_stick_commands(t);
+    register_map_commands(t);
 }
 
 }  // namespace es::control

@@ -116,6 +116,7 @@ struct ControlShard::Impl {
     CommandTable table;
     Services services;
     CertStore certs;
+    MapStore maps;
     std::vector<Listener> listeners;
     std::vector<Client> clients;
     std::int64_t idle_timeout_ms = kDefaultStatsTimeoutMs;
@@ -140,6 +141,11 @@ struct ControlShard::Impl {
         bind_server_admin(services, rt);
         services.show_proc = [this]() { return show_proc(); };
         services.stick_query = [this](stick::Query& q) { return ask_shards(rt, q); };
+        maps = load_map_store(rt.config());
+        services.maps = &maps;
+        services.update_map = [this](std::size_t i, std::shared_ptr<const config::MapFile> m) {
+            return post_map_update(rt, i, std::move(m));
+        };
         certs = load_cert_store(rt.config());
         services.certs = &certs;
         services.commit_cert = [this](const std::string& path, const std::string& pem) { return post_cert_update(rt, path, pem); };

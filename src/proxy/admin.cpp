@@ -117,4 +117,11 @@ void Worker::on_server_addr(const shard::Message& m) {
     }
 }
 
+// A map's new version from the CLI: it replaces this shard's one (the old one is freed with its last holder).
+void Worker::on_map_update(const shard::Message& m) {
+    auto* u = reinterpret_cast<MapUpdate*>(m.a);
+    if (u->index < maps_.size()) maps_[u->index] = u->map;
+    if (u->pending.fetch_sub(1) == 1) delete u;
+}
+
 }  // namespace es::proxy

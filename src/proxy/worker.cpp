@@ -176,6 +176,8 @@ void Worker::stale(const shard::Cqe& e) {
 
 
 void Worker::start() {
+    maps_.assign(cfg_.maps.begin(), cfg_.maps.end());
+    rules::set_shard_maps(&maps_);  // this shard's thread reads its own table from now on
     for (std::size_t i = 0; i < listeners_.size(); ++i) arm_accept(i);  // unless accept_paused_
     r_.timers().schedule(&housekeeping_timer_, r_.now_ms() + 1000);
 }
@@ -208,6 +210,10 @@ void Worker::on_message(const shard::Message& m) {
     }
     if (m.kind == shard::Message::kServerAddr) {
         on_server_addr(m);
+        return;
+    }
+    if (m.kind == shard::Message::kMapUpdate) {
+        on_map_update(m);
         return;
     }
     if (m.kind == shard::Message::kStickQuery) {

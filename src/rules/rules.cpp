@@ -90,6 +90,9 @@ bool client_cert_sample(const Txn& t, std::string_view expr, ArenaWriter& w) {
     return true;
 }
 
+// This shard's maps (set_shard_maps), null: the configuration's.
+thread_local const std::vector<std::shared_ptr<const config::MapFile>>* g_shard_maps = nullptr;
+
 // Whether the fetch that just ran gave a sample, when it knows (an empty header value is a sample, a
 // missing header none); -1: it did when it wrote something.
 thread_local int g_fetch_present = -1;
@@ -124,8 +127,10 @@ bool sample(const Txn& t, std::string_view expr, ArenaWriter& w, bool& present) 
         std::string_view file, def;
         if (t.cfg == nullptr || !config::parse_map_converter(c, match, int_out, file, def, has_def)) return false;
         const config::MapFile* m = nullptr;
-        for (const auto& p : t.cfg->maps)
-            if (p->path == file) m = p.get();
+        const auto* shard = g_shard_maps;
+        for (std::size_t k = 0; k < t.cfg->maps.size(); ++k)
+            if (t.cfg->maps[k]->path == file)
+                m = shard != nullptr && k < shard->size() ? (*shard)[k].get() : t.cfg->maps[k].get();
         if (m == nullptr) return false;
         if (!present) continue;
         // the value is looked up where it was written, then overwritten; map_regm's captures point
@@ -357,6 +362,8 @@ bool expand(const Txn& t, std::string_view fmt, std::string_view& out) {
 }  // namespace detail
 
 using detail::expand;
+
+void set_shard_maps(const std::vector<std::shared_ptr<const config::MapFile>>* maps) { g_shard_maps = maps; }
 
 bool eval_sample(const Txn& t, std::string_view expr, std::string_view& out) {
     if (t.arena == nullptr) return false;

@@ -747,7 +747,15 @@ struct MapFile {
     std::unordered_map<std::string, std::uint32_t, KeyHash, std::equal_to<>> exact;  // map / map_str: key -> first entry
     std::vector<core::Regex> regs;                             // map_reg / map_regm: per entry
     std::vector<core::Net> nets;                               // map_ip: per entry, parsed
+    // what its converters need built (index_map); int_values: a `_int` converter reads the values
+    bool want_exact = false, want_regs = false, want_nets = false, int_values = false;
+    // each entry's id, what `show map` prints and `del map #<id>` names (stable while the entry lives)
+    std::vector<std::uint64_t> ids;
+    std::vector<MapMatch> matches;  // the match types its converters use, in first-use order (`get map`)
 };
+// Builds the indexes `m` wants (after loading, or after a change on the CLI): "" or what is wrong
+// (a key that is no valid regex or address, a value that is not an integer), naming the entry.
+std::string index_map(MapFile& m);
 // "map_<match>[_<out>](<file>[,<default>])" (`map` is `map_str`; out: `str` or `int`): false when
 // `conv` is not a map converter's name with its arguments.
 bool parse_map_converter(std::string_view conv, MapMatch& match, bool& int_out, std::string_view& file,

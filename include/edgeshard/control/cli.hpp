@@ -45,6 +45,11 @@ void register_cli_commands(CommandTable& t);    // help, prompt, quit, show vers
 void register_stats_commands(CommandTable& t);  // show info / stat / pools / shards
 void register_ssl_commands(CommandTable& t);    // show / set / commit / abort ssl cert
 void register_stick_commands(CommandTable& t);  // show table, clear table
+void register_map_commands(CommandTable& t);    // show / get / add / set / del / clear map
+// The maps as the configuration loaded them, and a new version of one sent to every data shard
+// (map_commands.cpp): Services::maps and Services::update_map.
+MapStore load_map_store(const config::Config& cfg);
+std::string post_map_update(shard::Runtime& rt, std::size_t index, std::shared_ptr<const config::MapFile> map);
 // The data shards' answers to a stick-table query (stick_commands.cpp): Services::stick_query.
 bool ask_shards(shard::Runtime& rt, stick::Query& q);
 // The certificate files of every TLS bind, read as they are now (the shards loaded the same).

@@ -95,6 +95,17 @@ struct Services {
     // `set ssl ocsp-response`: sends a checked response for the certificate file `path` to every
     // data shard ("" or what went wrong).
     std::function<std::string(const std::string& path, const std::string& der)> update_ocsp;
+    // Maps (`show/get/add/set/del/clear map`): the control shard's current versions (null: unavailable),
+    // and the function that sends a new version of map `index` to every data shard ("" or what went wrong).
+    struct MapStore* maps = nullptr;
+    std::function<std::string(std::size_t index, std::shared_ptr<const config::MapFile> map)> update_map;
+};
+
+// The maps as the CLI changed them: the configuration's, each replaced as a whole by a change (the data
+// shards get the same versions: proxy::MapUpdate).
+struct MapStore {
+    std::vector<std::shared_ptr<const config::MapFile>> maps;  // Config::maps' order (`show map` ids)
+    std::uint64_t next_id = 0;                                 // the last entry id given
 };
 
 // The certificates the TLS binds load, as the control shard knows them (`show ssl cert`), and the

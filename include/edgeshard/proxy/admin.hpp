@@ -18,6 +18,9 @@
 // A shard ignores a message whose indexes, op or value are out of range (proxy/admin.cpp).
 #pragma once
 
+#include <atomic>
+#include <memory>
+
 #include <cstdint>
 
 #include "edgeshard/config/config.hpp"
@@ -58,6 +61,15 @@ inline shard::Message encode_server_admin(const ServerAdminChange& c) {
 struct AddrUpdate {
     config::SockAddr addr;
     bool rmaint = false;
+};
+
+// A map changed on the CLI (add/set/del/clear map): the whole new version, which every data shard
+// puts in place of map `index` in its table (rules::set_shard_maps); the last shard to apply it deletes
+// this holder (the map itself lives while a shard or the control shard keeps it).
+struct MapUpdate {
+    std::size_t index = 0;
+    std::shared_ptr<const config::MapFile> map;
+    std::atomic<int> pending{0};
 };
 
 inline ServerAdminChange decode_server_admin(const shard::Message& m) {

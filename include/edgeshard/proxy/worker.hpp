@@ -123,6 +123,10 @@ private:
     void apply_initial_server_states();
     void on_server_admin(const shard::Message& m);
     void on_server_addr(const shard::Message& m);  // kServerAddr (admin.cpp)
+    void on_map_update(const shard::Message& m);   // kMapUpdate (admin.cpp)
+    // the maps this shard's rules read (rules::set_shard_maps): the configuration's, each replaced as a
+    // whole by a kMapUpdate
+    std::vector<std::shared_ptr<const config::MapFile>> maps_;
     void serve_queues(std::uint32_t be);           // start the sessions a change gave room to
 
     struct Listener {

@@ -8,7 +8,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string_view>
+#include <vector>
 
 #include "edgeshard/config/config.hpp"
 #include "edgeshard/http/parser.hpp"
@@ -194,6 +196,10 @@ bool stick_key(const config::SampleExpr& s, const Txn& t, const config::StickTab
 // is not an address (map_ip: no sample at all). map_regm fills `groups` with the captures.
 long map_lookup(const config::MapFile& m, config::MapMatch match, std::string_view v,
                 std::vector<std::string_view>* groups);
+// The maps the `map*` converters read on this thread: a data shard's own table (the configuration's maps,
+// each replaced as a whole when the CLI changes it: add/set/del/clear map reach every shard as a message).
+// Set once by each data shard's thread; unset (null), the configuration's are read.
+void set_shard_maps(const std::vector<std::shared_ptr<const config::MapFile>>* maps);
 // A sample expression as a log-format value writes it (`%[expr]`), into the arena (rules.cpp).
 bool eval_sample(const Txn& t, std::string_view expr, std::string_view& out);
 // set-var / unset-var (vars.cpp); var(<name>): the value of a variable by its name (false: not set)

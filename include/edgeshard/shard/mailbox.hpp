@@ -30,6 +30,7 @@ struct Message {
         kServerAddr = 9,   // control shard -> data shard: a = backend << 32 | server, b = proxy::AddrUpdate*
                            // (a server's new address from DNS or `set server addr`: proxy/admin.hpp)
         kStickQuery = 10,  // control shard -> data shard: a = stick::Query* (show table / clear table)
+        kMapUpdate = 11,   // control shard -> data shard: a = proxy::MapUpdate* (add/set/del/clear map)
     };
     std::uint32_t kind = kNone;
     std::uint64_t a = 0;

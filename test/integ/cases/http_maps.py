@@ -28,10 +28,14 @@ backends be_a, be_b, be_c, be_dflt, be_mapdef hold one of them each.
   6. `http-request redirect location %[path,map(redirects.map)] code 301 if { path,map(...) -m found }`
      -> 301 to the mapped location; a second redirect rule whose map misses -> 302 with an empty
      Location.
-  (The CLI map commands come with their own case: test/integ/pending/README.md.)
+  7. CLI: `show map <file>` lists "<ptr> <key> <value>" lines in file order (ptr 0x...);
+     `add map` a new host -> routed at once (by both shards); `set map` changes a key's value; a
+     payload adds several; `del map` removes a key (-> the map default) or one entry by its id;
+     `clear map` empties it (-> map default).
   8. `-c`: a missing map file and a use_backend naming no backend are refused.
 """
 import os
+import re
 import subprocess
 import sys
 
@@ -78,7 +82,7 @@ def main(h):
     ints = h.write("ints.map", "k1 10\nk2 -3\n")
     redirs = h.write("redirects.map", "/old /new\n/r2/x https://example.org/y\n")
 
-    cfg = (eslib.http_global(sock) + eslib.http_defaults()
+    cfg = (eslib.http_global(sock, nbthread=2) + eslib.http_defaults()
            + eslib.section("frontend fe_host", f"""
                 bind {L}:{ports['host']}
                 use_backend %[req.hdr(host),lower,map({hosts},be_mapdef)]
@@ -202,6 +206,56 @@ def main(h):
     r = eslib.http_get(ports["hdr"], "/r2/zz")
     check_eq((r.status, r.header("Location")), (302, ""), "6: a map miss in the location: 302, empty Location")
     log("6: http-request redirect location %[path,map(...)]")
+
+    # ---- 7. CLI
+    out = eslib.ctl_raw(sock, f"show map {hosts}")
+    lines = [l for l in out.split("\n") if l]
+    check(all(re.match(r"^0x[0-9a-f]+ ", l) for l in lines), f"7: show map lines start with a pointer: {out!r}")
+    got = [l.split(" ", 1)[1] for l in lines]
+    check_eq(got, ["a.example.com be_a", "b.example.com be_b", "dup.example.com be_a", "dup.example.com be_b",
+                   "ghost.example.com be_ghost", "empty.example.com ", "UPPER.example.com be_b",
+                   "fe.example.com fe_host", "space.example.com hello   world",
+                   "hash.example.com v # not a comment"], "7: show map <file> (after the pointer)")
+    check(out.endswith("\n\n"), f"7: show map <file> ends with an empty line: {out[-40:]!r}")
+    listing = eslib.ctl_raw(sock, "show map")
+    check(listing.startswith("# id (file) description\n"), f"7: show map header: {listing[:80]!r}")
+    check(f"({hosts}) pattern loaded from file '{hosts}' used by map" in listing,
+          f"7: show map lists {hosts}: {listing!r}")
+
+    def land_all(host, want, what):
+        # two shards: new connections land on either, every one must see the change
+        got = [land(ports["host"], "/", host) for _ in range(6)]
+        check_eq(got, [want] * 6, what)
+
+    land_all("new.example.com", "mapdef", "7: before add map")
+    check_eq(eslib.ctl_raw(sock, f"add map {hosts} new.example.com be_c"), "\n", "7: add map answer")
+    land_all("new.example.com", "c", "7: after add map new.example.com be_c")
+    check_eq(eslib.ctl_raw(sock, f"set map {hosts} b.example.com be_c"), "\n", "7: set map answer")
+    land_all("b.example.com", "c", "7: after set map b.example.com be_c")
+    # a payload adds several entries, parsed as the file is; an entry is deleted by the id show map prints
+    check_eq(eslib.ctl_raw(sock, f"add map {hosts} <<\np1.example.com be_a\np2.example.com   be_b\n"), "\n",
+             "7: add map with a payload")
+    land_all("p2.example.com", "b", "7: after add map (payload) p2.example.com be_b")
+    shown = [l for l in eslib.ctl_raw(sock, f"show map {hosts}").split("\n") if l]
+    check_eq([l.split(" ", 1)[1] for l in shown[-3:]], ["new.example.com be_c", "p1.example.com be_a",
+                                                      "p2.example.com be_b"], "7: runtime entries come last")
+    pid = shown[-1].split(" ", 1)[0]
+    check_eq(eslib.ctl_raw(sock, f"del map {hosts} #{pid}"), "\n", "7: del map #<id>")
+    land_all("p2.example.com", "mapdef", "7: after del map #<id> of p2.example.com")
+    check_eq(eslib.ctl_raw(sock, f"set map {hosts} absent.example.com be_c"), "entry not found.\n\n",
+             "7: set map on an absent key")
+    check_eq(eslib.ctl_raw(sock, f"del map {hosts} a.example.com"), "\n", "7: del map answer")
+    land_all("a.example.com", "mapdef", "7: after del map a.example.com")
+    check_eq(eslib.ctl_raw(sock, f"del map {hosts} a.example.com"), "Key not found.\n\n",
+             "7: del map on an absent key")
+    check_eq(eslib.ctl_raw(sock, "show map /no/such.map"),
+             "Unknown map identifier. Please use #<id> or <file>.\n\n", "7: show map of an unknown file")
+    check_eq(eslib.ctl_raw(sock, f"clear map {hosts}"), "\n", "7: clear map answer")
+    check_eq(eslib.ctl_raw(sock, f"show map {hosts}"), "\n", "7: show map after clear map")
+    land_all("dup.example.com", "mapdef", "7: after clear map")
+    with open(hosts) as f:
+        check_eq(f.read(), HOSTS_MAP, "7: the map file on disk is not changed by the CLI")
+    log("7: show map, add/set/del/clear map change routing at once")
 
     # ---- 8. -c
     def refused(text, needle, what):
