@@ -9,15 +9,20 @@
 #   map      `plain` routes with `default_backend be`, `map` with `use_backend
 #            %[req.hdr(host),lower,map(<dir>/hosts.map,be)]` over a map of 1000 host names (the
 #            request's `Host: Bench.Example` maps to `be`): fetch, lower, look up, resolve by name.
+#   rewrite  `rewrite` adds a set of rewrites real files use on every request: `http-request
+#            replace-path ^/api/(.*)$ /\1`, `set-query v=2&%[query]`, `replace-header User-Agent
+#            ^capture-bench/(.*)$ bench/\1`, `replace-value Cookie ^SID=(.*)$ sid=\1`, `http-response
+#            replace-value Content-Type ^text/plain$ text/plain;charset=utf-8`, `set-status 200 reason Fine`,
+#            `http-after-response set-header X-Served %[status]` (requests to /api/items?x=1).
 # Each configuration runs under callgrind twice (N_LO and N_HI requests): Ir per request =
 # (Ir(N_HI) - Ir(N_LO)) / (N_HI - N_LO), so start-up and shutdown cancel out. The client (python,
 # exact counts) and the origin run on CPU 0, the proxy on CPU 1.
-# Env: FEATURE=capture|map KA_LO=500 KA_HI=2000 OUT=dir SYSTEMS="edgeshard haproxy"
+# Env: FEATURE=capture|map|rewrite KA_LO=500 KA_HI=2000 OUT=dir SYSTEMS="edgeshard haproxy"
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 source "$here/bench/lib.sh"
 KA_LO=${KA_LO:-500} KA_HI=${KA_HI:-2000} FEATURE=${FEATURE:-capture}
-case $FEATURE in capture | map) ;; *) echo "FEATURE must be capture or map" >&2; exit 2 ;; esac
+case $FEATURE in capture | map | rewrite) ;; *) echo "FEATURE must be capture, map or rewrite" >&2; exit 2 ;; esac
 dir=${OUT:-$(mktemp -d /tmp/feature-instr.XXXXXX)}
 mkdir -p "$dir"
 bench_origin "$dir" 0
@@ -29,9 +34,12 @@ cfg() {  # MODE(plain|capture|map): the file both proxies read
   [[ $FEATURE == capture ]] && logs="    log 127.0.0.1:$lport local0\n    option httplog\n"
   [[ $1 == capture ]] && rules='    capture request header Host len 32\n    capture request header User-Agent len 64\n    capture response header Content-Type len 32\n    capture cookie SID len 32\n'
   [[ $1 == map ]] && rules="    use_backend %%[req.hdr(host),lower,map($dir/hosts.map,be)]\n"
+  [[ $1 == rewrite ]] && rules='    http-request replace-path ^/api/(.*)$ /\\1\n    http-request set-query v=2&%%[query]\n    http-request replace-header User-Agent ^capture-bench/(.*)$ bench/\\1\n    http-request replace-value Cookie ^SID=(.*)$ sid=\\1\n    http-response replace-value Content-Type ^text/plain$ text/plain;charset=utf-8\n    http-response set-status 200 reason Fine\n    http-after-response set-header X-Served %%[status]\n'
   printf "global\n    nbthread 1\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\nfrontend fe\n    bind 127.0.0.1:%s\n$logs$rules    default_backend be\nbackend be\n    http-reuse always\n    server s1 127.0.0.1:%s\n" \
     "$port" "$oport"
 }
+target=/
+[[ $FEATURE == rewrite ]] && target='/api/items?x=1'
 if [[ $FEATURE == map ]]; then
   for i in $(seq 1 999); do echo "host$i.example.com be_other$i"; done >"$dir/hosts.map"
   echo "bench.example be" >>"$dir/hosts.map"
@@ -41,7 +49,7 @@ run() {  # SYS MODE PATH N -> Ir of the whole run (the client on CPU 0: bench/pr
   local sys=$1 mode=$2 path=$3 n=$4
   cfg "$mode" >"$dir/$sys-$mode.cfg"
   bench_cg_proxy "$sys" "$dir/$sys-$mode.cfg" "$dir/$sys-$mode-$path-$n.cg" "$port" \
-    taskset -c 0 python3 "$here/bench/proxy/exact_client.py" "$port" "$path" "$n" "GET / HTTP/1.1\\r\\nHost: Bench.Example\\r\\nUser-Agent: capture-bench/1.0 (x86_64)\\r\\nCookie: a=1; SID=0123456789abcdef\\r\\n\\r\\n"
+    taskset -c 0 python3 "$here/bench/proxy/exact_client.py" "$port" "$path" "$n" "GET $target HTTP/1.1\\r\\nHost: Bench.Example\\r\\nUser-Agent: capture-bench/1.0 (x86_64)\\r\\nCookie: a=1; SID=0123456789abcdef\\r\\n\\r\\n"
 }
 
 printf 'proxy\tmode\tIr_per_request\n' >"$dir/results.tsv"
