@@ -140,7 +140,7 @@ TEST_CASE("command table: longest keyword match, duplicates refused") {
                                             "enable agent", "disable agent", "enable server",
                                             "disable server", "shutdown sessions server", "show servers state", "show ssl cert",
                                             "set ssl cert", "commit ssl cert", "abort ssl cert",
-                                            "set ssl ocsp-response", "show table", "clear table"});
+                                            "set ssl ocsp-response", "show table", "clear table", "show map", "get map", "add map", "set map", "del map", "clear map"});
 }
 
 TEST_CASE("every answer ends with an empty line; ';' runs several commands") {
@@ -267,4 +267,54 @@ TEST_CASE("a handler that throws costs one answer: errorStr for JSON, text other
     auto d = parse(cli.run("show boom json"));
     CHECK(std::string(d["errorStr"].GetString()) == "boom");
     CHECK(cli.run("show boom; show version") == "Internal error: boom\n\n" + std::string(kVersion) + "\n\n");
+}
+
+TEST_CASE("map commands: HAProxy's texts, ids, payloads, a change sent as a new version") {
+    Cli cli;
+    CHECK(cli.run("add map /etc/hosts.map k v") == "Permission denied\n\n");  // an admin command
+    cli.session.level = Level::Admin;
+    MapStore ms;
+    auto m = std::make_shared<config::MapFile>();
+    m->path = "/etc/hosts.map";
+    m->entries = {{"a.example", "be_a"}, {"dup.example", "be_a"}, {"dup.example", "be_b"}};
+    m->lines = {1, 2, 3};
+    m->want_exact = true;
+    m->matches = {config::MapMatch::Str};
+    REQUIRE(config::index_map(*m).empty());
+    ms.maps.push_back(m);
+    ms.next_id = 3;
+    std::vector<std::shared_ptr<const config::MapFile>> sent;
+    cli.services.maps = &ms;
+    cli.services.update_map = [&](std::size_t i, std::shared_ptr<const config::MapFile> v) {
+        CHECK(i == 0);
+        sent.push_back(std::move(v));
+        return std::string();
+    };
+    CHECK(cli.run("show map") ==
+          "# id (file) description\n0 (/etc/hosts.map) pattern loaded from file '/etc/hosts.map' used by map. "
+          "curr_ver=0 next_ver=0 entry_cnt=3\n\n");
+    CHECK(cli.run("show map /etc/hosts.map") == "0x1 a.example be_a\n0x2 dup.example be_a\n0x3 dup.example be_b\n\n");
+    CHECK(cli.run("show map #0") == cli.run("show map /etc/hosts.map"));
+    CHECK(cli.run("show map /nope") == "Unknown map identifier. Please use #<id> or <file>.\n\n");
+    CHECK(cli.run("get map /etc/hosts.map dup.example") ==
+          "type=str, case=sensitive, found=yes, idx=tree, key=\"dup.example\", value=\"be_a\", type=\"str\"\n\n");
+    CHECK(cli.run("set map /etc/hosts.map dup.example be_c") == "\n");  // every entry of the key
+    REQUIRE(sent.size() == 1);
+    CHECK(sent.back()->entries[1].second == "be_c");
+    CHECK(sent.back()->entries[2].second == "be_c");
+    CHECK(m->entries[1].second == "be_a");  // the version the shards read until the swap is left whole
+    CHECK(cli.run("set map /etc/hosts.map nope x") == "entry not found.\n\n");
+    CHECK(cli.run("del map /etc/hosts.map #0x2") == "\n");  // one entry, by the id show map prints
+    CHECK(cli.run("show map /etc/hosts.map") == "0x1 a.example be_a\n0x3 dup.example be_c\n\n");
+    CHECK(cli.run("del map /etc/hosts.map nope") == "Key not found.\n\n");
+    CHECK(cli.run("del map /etc/hosts.map") == "This command expects two parameters: map identifier and key.\n\n");
+    CHECK(cli.run("add map /etc/hosts.map") ==
+          "'add map' expects three parameters (map identifier, key and value) or one parameter (map identifier) "
+          "and a payload\n\n");
+    CHECK(cli.run("add map /etc/hosts.map n.example be_n") == "\n");
+    CHECK(sent.back()->exact.count("n.example") == 1);  // the new version is indexed
+    CHECK(cli.run("show map /etc/hosts.map") == "0x1 a.example be_a\n0x3 dup.example be_c\n0x4 n.example be_n\n\n");
+    CHECK(cli.run("clear map /etc/hosts.map") == "\n");
+    CHECK(cli.run("show map /etc/hosts.map") == "\n");
+    CHECK(sent.size() == 4);  // the refused commands sent nothing
 }
