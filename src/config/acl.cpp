@@ -71,7 +71,8 @@ constexpr FetchDef kFetches[] = {
     {"req.payload", "req.payload", Match::Bin, true},
     {"src_port", "src_port", Match::Int, false},
     {"dst_port", "dst_port", Match::Int, false},
-    {"status", "status", Match::Int, false},  // the response's (http-response / http-after-response)
+    {"status", "status", Match::Int, false},
+    {"unique-id", "unique-id", Match::Str, false},  // the request's id (unique-id-format)  // the response's (http-response / http-after-response)
     {"ssl_fc", "ssl_fc", Match::Bool, false},
     {"ssl_fc_sni", "ssl_fc_sni", Match::Str, false},
     {"ssl_fc_protocol", "ssl_fc_protocol", Match::Str, false},

@@ -280,4 +280,28 @@ void resolve_http(ParseState& st) {
     }
 }
 
+// unique-id-format <fmt> / unique-id-header <name>: a frontend's (or listen's, or from defaults); HAProxy
+// accepts them in a backend and does nothing with them there: so does this version, with a warning.
+void kw_unique_id_format(ParseState& st, ProxyDraft& px, const Line& line) {
+    if (line.words.size() < 2 || line.words[1].empty()) fail(line.at, "unique-id-format expects an argument.");
+    if (line.words.size() > 2)
+        fail(line.at, "unique-id-format expects only one argument, don't forget to escape spaces!");
+    check_unique_id_format(line, line.words[1]);
+    if (!has_fe(px)) {
+        st.warn(line.at, "'unique-id-format' in a backend has no effect (as in HAProxy): set it in the frontend");
+        return;
+    }
+    px.fe.unique_id_format = line.words[1];
+}
+
+void kw_unique_id_header(ParseState& st, ProxyDraft& px, const Line& line) {
+    if (line.words.size() < 2 || line.words[1].empty()) fail(line.at, "unique-id-header expects an argument.");
+    if (!http::is_token(line.words[1])) fail(line.at, "unique-id-header: invalid header name " + squote(line.words[1]));
+    if (!has_fe(px)) {
+        st.warn(line.at, "'unique-id-header' in a backend has no effect (as in HAProxy): set it in the frontend");
+        return;
+    }
+    px.fe.unique_id_header = line.words[1];
+}
+
 }  // namespace es::config::detail

@@ -51,6 +51,9 @@ enum class FmtUse {
 };
 // Fails unless every '%' construct of `value` is evaluated where `use` says; what names the rule.
 void check_log_format(const Line& line, const std::string& value, FmtUse use, const std::string& what);
+// unique-id-format's value: text, %%, %{flags}[o], %ci %cp %fi %fp %Ts %rt %pid, %[sample] (fails with
+// HAProxy's "failed to parse unique-id : ..." words).
+void check_unique_id_format(const Line& line, const std::string& fmt);
 // Why a sample expression (a fetch and its converters) cannot be evaluated where `use` says; empty if it can.
 std::string sample_expr_problem(std::string_view expr, FmtUse use);
 

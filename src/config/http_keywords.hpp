@@ -25,6 +25,8 @@ void kw_acl(ParseState& st, ProxyDraft& px, const Line& line);
 void kw_http_request(ParseState& st, ProxyDraft& px, const Line& line);
 void kw_http_response(ParseState& st, ProxyDraft& px, const Line& line);
 void kw_http_after_response(ParseState& st, ProxyDraft& px, const Line& line);
+void kw_unique_id_format(ParseState& st, ProxyDraft& px, const Line& line);
+void kw_unique_id_header(ParseState& st, ProxyDraft& px, const Line& line);
 void kw_redirect(ParseState& st, ProxyDraft& px, const Line& line);
 // `stats http-request allow|deny|auth ...` (words from 2): the rule, its condition's ACLs added to px
 HttpRule parse_stats_rule(ParseState& st, ProxyDraft& px, const Line& line);

@@ -94,6 +94,13 @@ std::string sample_problem(std::string_view expr, FmtUse use) {
         return "sample fetch <" + std::string(expr) + "]> may not be reliably used here because it needs '" +
                std::string(needs) + "' which is not available here";
     };
+    if (expr == "unique-id") return {};
+    if (expr == "uuid" || expr.starts_with("uuid(")) {
+        if (expr == "uuid" || expr == "uuid()" || expr == "uuid(4)") return {};
+        if (expr.back() != ')') return "failed to parse sample expression <" + std::string(expr) + "> : fetch method 'uuid' : expected ')'";
+        return "failed to parse sample expression <" + std::string(expr) + "]> : invalid args in fetch method 'uuid' : Unsupported UUID version: '" +
+               std::string(expr.substr(5, expr.size() - 6)) + "'";
+    }
     if (expr == "status") {
         if (use == FmtUse::Request) return unavailable("HTTP response headers");
         return {};
@@ -135,6 +142,53 @@ std::string sample_problem(std::string_view expr, FmtUse use) {
 }  // namespace
 
 std::string sample_expr_problem(std::string_view expr, FmtUse use) { return sample_problem(expr, use); }
+
+void check_unique_id_format(const Line& line, const std::string& v) {
+    auto refuse = [&](const std::string& why) { fail(line.at, "failed to parse unique-id : " + why + "."); };
+    for (std::size_t i = v.find('%'); i != std::string::npos; i = v.find('%', i)) {
+        std::size_t j = i + 1;
+        if (j < v.size() && v[j] == '%') {
+            i = j + 1;
+            continue;
+        }
+        if (j < v.size() && v[j] == '{') {
+            const auto close = v.find('}', j);
+            if (close == std::string::npos) refuse("missing '}' after '%{'");
+            j = close + 1;
+            if (j < v.size() && v[j] == 'o' && (j + 1 >= v.size() || !std::isalpha(static_cast<unsigned char>(v[j + 1])))) {
+                i = j + 1;
+                continue;
+            }
+        }
+        if (j < v.size() && v[j] == '[') {
+            const auto close = sample_item_end(v, j + 1, ']');
+            if (close >= v.size()) refuse("missing ']' after " + squote(v.substr(j + 1)));
+            const std::string expr = v.substr(j + 1, close - j - 1);
+            if (expr == "unique-id" || expr.starts_with("unique-id,"))
+                refuse("the id cannot be built from itself ('unique-id' in its own format)");
+            if (std::string why = sample_problem(expr, FmtUse::Request); !why.empty()) {
+                if (why.starts_with("sample fetch <") || why.starts_with("failed to parse")) refuse(why);
+                if (why.starts_with("sample fetch '") && why.ends_with("is not evaluated in this version"))
+                    refuse("failed to parse sample expression <" + expr + "]> : unknown fetch method " +
+                           why.substr(13, why.find('\'', 14) - 12) + " (or not one this version evaluates)");
+                refuse("failed to parse sample expression <" + expr + "]> : " + why);
+            }
+            i = close + 1;
+            continue;
+        }
+        std::size_t k = j;
+        while (k < v.size() && std::isalpha(static_cast<unsigned char>(v[k]))) ++k;
+        const std::string var = v.substr(j, k - j);
+        if (var != "ci" && var != "cp" && var != "fi" && var != "fp" && var != "Ts" && var != "rt" && var != "pid") {
+            if (var == "ID" || var == "ms" || var == "H" || var == "t" || var == "T")
+                refuse("log-format variable '%" + var + "' is not available in a unique id in this version (use %ci "
+                       "%cp %fi %fp %Ts %rt %pid and samples)");
+            refuse("no such format variable " + squote(var) +
+                   ". If you wanted to emit the '%' character verbatim, you need to use '%%'");
+        }
+        i = k;
+    }
+}
 
 // A log-format string (HAProxy 8.2.4) as a header value, redirect target or path: every '%' construct
 // must be one the request path evaluates. Anything else is refused: it would be sent as written (or as

@@ -40,6 +40,7 @@ enum class Format::Var : std::uint8_t {
     CapReqList, CapRspList,  // %hrl %hsl: "v0 v1", a value not captured as "-"
     CapReqHdr, CapRspHdr,    // %[capture.req.hdr(N)] %[capture.res.hdr(N)]: slot N as it is ("-": none)
     CliCookie, SrvCookie,    // %CC %CS: `capture cookie` ("-" without)
+    UniqueId, RequestCounter,  // %ID %rt
 };
 
 namespace detail {
@@ -173,7 +174,7 @@ constexpr Name kNames[] = {
     {"HM", Var::Method}, {"HU", Var::Uri}, {"HV", Var::Version}, {"HP", Var::Path}, {"HQ", Var::Query},
     {"r", Var::RequestLine},
     {"hr", Var::CapReq}, {"hs", Var::CapRsp}, {"hrl", Var::CapReqList}, {"hsl", Var::CapRspList},
-    {"CC", Var::CliCookie}, {"CS", Var::SrvCookie},
+    {"CC", Var::CliCookie}, {"CS", Var::SrvCookie}, {"ID", Var::UniqueId}, {"rt", Var::RequestCounter},
 };
 // clang-format on
 
@@ -642,6 +643,14 @@ std::size_t Format::render(const Fields& f, char* out, std::size_t cap) const {
                 break;
             case Var::SrvCookie:
                 put_name(o, f.srv_cookie, esc);
+                break;
+            case Var::UniqueId:
+                if (!f.unique_id.empty()) put_encoded(o, f.unique_id, esc);
+                else if (!q) o.put('-');
+                break;
+            case Var::RequestCounter:
+                if (f.rt >= 0) o.num(long(f.rt), hex);
+                else o.put('-');
                 break;
             case Var::Literal:
             case Var::Separator:

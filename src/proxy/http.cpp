@@ -410,6 +410,8 @@ void H1Proxy::h_log(H1Conn* s) {
     f.feconn = w_.fe_conns_[s->fe];
     f.beconn = s->be >= 0 ? int(st_.be[s->be].scur.get()) : 0;
     f.retries = x->tries;
+    f.rt = x->rt;
+    if (x->notes && x->notes->uid_done) f.unique_id = std::string_view(x->notes->uid, x->notes->uid_len);
     const std::string_view rl = x->notes ? std::string_view(x->notes->reqline, x->notes->reqline_len)
                                          : std::string_view();
     f.request_line = rl;

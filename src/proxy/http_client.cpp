@@ -433,6 +433,8 @@ std::string_view H1Proxy::h_after_rewrite(H1Conn* s, std::string_view bytes, con
     t.fallback = &cfg_.frontends[s->fe].http;
     rules::VarCtx vc;
     t.vars = w_.var_ctx(vc, &s->vars);
+    UidWriter uw(this, s);
+    if (!cfg_.frontends[s->fe].unique_id_format.empty()) t.uid = &uw;
     const rules::Verdict v = rules::run_after_rules(first, second, t);
     if (v.kind == rules::Verdict::Reply) return v.bytes;  // a rewrite failed: HAProxy's 500, as it is
     const std::string_view body = bytes.substr(rsp.head_len);

@@ -366,6 +366,10 @@ bool H1Proxy::h_collect_post(H1Conn* s) {
         // auth challenge a local answer (LR)
         s->st->term[0] = v.denied ? 'P' : 'L';
         s->st->term[1] = 'R';
+        if (t.uid) [[unlikely]] {  // a request answered by the rules still logs its id
+            std::string_view id;
+            (void)h_unique_id(s, t, id);
+        }
         h_local_reply(s, v.status, v.bytes);
         return false;
     }
@@ -422,6 +426,10 @@ bool H1Proxy::h_collect_post(H1Conn* s) {
             }
             s->st->term[0] = v.denied ? 'P' : 'L';
             s->st->term[1] = 'R';
+            if (t.uid) [[unlikely]] {
+                std::string_view id;
+                (void)h_unique_id(s, t, id);
+            }
             h_local_reply(s, v.status, v.bytes);
             return false;
         }
@@ -485,6 +493,8 @@ bool H1Proxy::h_collect_post(H1Conn* s) {
         if (!ip.empty()) w.header(ffp.forwardfor_header, ip);
     }
     for (int i = 0; i < edits_.nadds; ++i) w.header(edits_.adds[i].name, edits_.adds[i].value);
+    if (!fe.unique_id_header.empty() && s->st->notes && s->st->notes->uid_done) [[unlikely]]
+        w.header(fe.unique_id_header, std::string_view(s->st->notes->uid, s->st->notes->uid_len));
     w.put("\r\n");
     if (w.overflow) {
         sendq_.blocks.destroy(hb);
@@ -589,6 +599,8 @@ void H1Proxy::h_start_request(H1Conn* s, http::RequestHead& req, const char* bas
             return;
         }
     }
+    UidWriter uw(this, s);
+    if (!cfg_.frontends[s->fe].unique_id_format.empty()) [[unlikely]] t.uid = &uw;
     // captures: the head as it came, before any rule (HAProxy's)
     CapWriter cw(this, s);
     if (h_captures(s) && s->st->notes) [[unlikely]] {
@@ -599,6 +611,10 @@ void H1Proxy::h_start_request(H1Conn* s, http::RequestHead& req, const char* bas
     if (!h_frontend_rules(s, req, t)) return;
     if (!h_switch_backend(s, t)) return;
     if (!h_backend_rules(s, req, t)) return;
+    if (t.uid) [[unlikely]] {  // not used by a rule: built now, after them (HAProxy's)
+        std::string_view id;
+        (void)h_unique_id(s, t, id);
+    }
     if (!h_write_request_head(s, req, peer)) return;
     if (!h_balance_key(s, req)) return;
     if (!h_check_body_start(s, req, base, avail)) return;
@@ -616,6 +632,9 @@ const H1Stream kFreshStream;
 H1Stream* H1Proxy::h_new_stream(H1Conn* s) {
     ES_ASSERT(!s->st);
     s->st = streams_.make(kFreshStream);
+    // HAProxy's %rt counts every request of the process from 0: each shard counts its own and
+    // interleaves them (shard k of n gives k, k + n, k + 2n...), unique without a shared counter
+    if (s->st) s->st->rt = std::uint32_t(rt_seq_++ * std::uint64_t(p_.nshards) + std::uint64_t(p_.shard_id));
     return s->st;
 }
 
@@ -792,6 +811,29 @@ void H1Proxy::h_tunnel(H1Conn* s, InQ& in, HeadBuf*& acc, OutQ& out) {
         if (to_client) h_count_out(s, rec.len);
         sendq_.push(out, Seg{bufs_->data(b) + rec.off, rec.len, b, nullptr});
     }
+}
+
+// The request's unique id: rendered once from the frontend's unique-id-format with `t` (the request as
+// the rules left it so far), then kept in the notes for the header, the rules and the log.
+bool H1Proxy::h_unique_id(H1Conn* s, const rules::Txn& t, std::string_view& out) {
+    const auto& fe = cfg_.frontends[s->fe];
+    if (fe.unique_id_format.empty() || !s->st) return false;
+    HttpNotes* nt = h_notes(s);
+    if (!nt) return false;
+    if (!nt->uid_done) {
+        nt->uid_done = true;
+        uid_arena_.reset();
+        rules::ArenaWriter w(uid_arena_);
+        if (rules::render_unique_id(t, fe.unique_id_format, s->st->rt, w)) {
+            const std::string_view v = w.commit();
+            nt->uid_len = std::uint8_t(std::min<std::size_t>(v.size(), sizeof nt->uid));
+            std::memcpy(nt->uid, v.data(), nt->uid_len);
+        } else {
+            (void)w.commit();
+        }
+    }
+    out = std::string_view(nt->uid, nt->uid_len);
+    return true;
 }
 
 }  // namespace es::proxy

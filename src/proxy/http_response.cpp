@@ -159,6 +159,8 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
         if (s->trk && stick::http_err_status(rsp.status)) w_.stick().count_http_err(*s->trk, sc.now);
         if (s->trk && stick::http_fail_status(rsp.status)) w_.stick().count_http_fail(*s->trk, sc.now);
     }
+    UidWriter uw(this, s);
+    if (!cfg_.frontends[s->fe].unique_id_format.empty()) [[unlikely]] t.uid = &uw;
     CapWriter cw(this, s);
     if (!interim && h_captures(s) && s->st->notes) [[unlikely]] {
         h_capture_head(s, rsp, true);  // before any rule (HAProxy's)

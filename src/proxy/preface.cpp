@@ -72,7 +72,7 @@ bool Worker::http_reads_addr(const config::HttpProxy& px, bool client) {
     const std::string_view fetch = client ? "src" : "dst";  // src, src_port...; dst, dst_port
     for (const auto& a : px.acls)
         if (a.fetch == fetch || (a.fetch == "sample" && a.arg.starts_with(fetch))) return true;
-    for (const auto* rules : {&px.request_rules, &px.response_rules})
+    for (const auto* rules : {&px.request_rules, &px.response_rules, &px.after_rules})
         for (const auto& r : *rules) {
             if (text_reads_addr(r.value, client)) return true;
             if (r.action == config::HttpAction::Capture && r.value.starts_with(fetch)) return true;
@@ -86,6 +86,7 @@ bool Worker::http_reads_addr(const config::HttpProxy& px, bool client) {
 bool Worker::frontend_uses_dst(const config::Config& cfg, std::uint32_t f) {
     for (const auto& u : cfg.frontends[f].use_backend_rules)
         if (u.dynamic && text_reads_addr(u.backend, false)) return true;
+    if (text_reads_addr(cfg.frontends[f].unique_id_format, false)) return true;
     return http_reads_addr(cfg.frontends[f].http, false) ||
            reaches_backend(cfg, f, [&](const config::Backend& b) { return http_reads_addr(b.http, false); });
 }

@@ -114,6 +114,7 @@ bool Worker::frontend_needs_addr(const config::Config& cfg, std::uint32_t f) {
     };
     for (const auto& u : fe.use_backend_rules)
         if (u.dynamic && text_reads_addr(u.backend, true)) return true;
+    if (text_reads_addr(fe.unique_id_format, true)) return true;
     if (!fe.log_format.empty() && !fe.logs.empty()) return true;
     if (frontend_sends_proxy(cfg, f)) return true;  // the header carries the client's address
     for (const auto* rules : {&fe.tcp_conn_rules, &fe.tcp_sess_rules, &fe.tcp_content_rules})

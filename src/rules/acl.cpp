@@ -335,6 +335,11 @@ bool eval_acl(const Acl& acl, const Txn& t) {
     }
     if (f == "dst_port") return t.dst_port >= 0 && match_int(acl, t.dst_port);
     if (f == "status") return t.rsp != nullptr && match_int(acl, t.rsp->status);
+    if (f == "unique-id") {
+        std::string_view v;
+        if (t.uid == nullptr || !t.uid->unique_id(t, v)) return false;
+        return acl.match == Match::Found || match_value(acl, v);
+    }
     if (payload_fetch(f)) return eval_payload_acl(acl, t) == Tri::Yes;
     if (f == "ssl_fc") return t.tls != nullptr;
     if (f.starts_with("ssl_c_") || f == "ssl_fc_has_crt") return match_client_cert(acl, t);

@@ -22,6 +22,13 @@ bool rewrite_action(const config::HttpRule& r, Txn& t, bool response);
 // False on a lone '\' at the end or a bad \x.
 bool put_replacement(ArenaWriter& w, std::string_view fmt, const std::vector<std::string_view>& groups);
 
+// A sample expression's value written by `w` (rules.cpp): false for one not evaluated; `present`: a sample.
+bool sample_value(const Txn& t, std::string_view expr, ArenaWriter& w, bool& present);
+// Control characters (but TAB) and DEL written since `mark` become %XX (HAProxy's http encoding).
+void escape_controls(ArenaWriter& w, std::size_t mark);
+// A version 4 UUID in lower-case text, written by `w` (unique_id.cpp).
+std::string_view uuid4(ArenaWriter& w);
+
 // A converter's arguments as HAProxy's make_arg_list reads them: split at ',' up to ')' outside quotes,
 // quotes removed, \\ \<space> \" \' \r \n \t unescaped (converters.cpp).
 struct ConvArgs {

@@ -207,6 +207,17 @@ bool sample_fetch(const Txn& t, std::string_view expr, ArenaWriter& w) {
         if (port >= 0) w.add_uint(static_cast<std::uint64_t>(port));
         return true;
     }
+    if (expr == "unique-id") {  // the request's id (unique-id-format): built on its first use
+        std::string_view v;
+        const bool got = t.uid != nullptr && t.uid->unique_id(t, v);
+        if (got) w.add(v);
+        g_fetch_present = got ? 1 : 0;
+        return true;
+    }
+    if (expr == "uuid" || expr == "uuid()" || expr == "uuid(4)") {
+        (void)detail::uuid4(w);
+        return true;
+    }
     if (expr == "status") {  // the response's (http-response, http-after-response)
         if (t.rsp != nullptr) w.add_uint(t.rsp->status);
         return true;
@@ -267,9 +278,11 @@ bool is_alpha(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
+}  // namespace
+
 // A sample in a log-format value: control characters (but TAB) and DEL are written %XX, as HAProxy's
 // http log-format encoding does (so a decoded %0A never splits a header line).
-void escape_controls(ArenaWriter& w, std::size_t mark) {
+void detail::escape_controls(ArenaWriter& w, std::size_t mark) {
     auto bad = [](unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; };
     const std::string_view v = w.since(mark);
     std::size_t k = 0;
@@ -289,6 +302,8 @@ void escape_controls(ArenaWriter& w, std::size_t mark) {
         }
     }
 }
+
+namespace {
 
 }  // namespace
 
@@ -364,6 +379,10 @@ bool expand(const Txn& t, std::string_view fmt, std::string_view& out) {
 using detail::expand;
 
 void set_shard_maps(const std::vector<std::shared_ptr<const config::MapFile>>* maps) { g_shard_maps = maps; }
+
+bool detail::sample_value(const Txn& t, std::string_view expr, ArenaWriter& w, bool& present) {
+    return sample(t, expr, w, present);
+}
 
 bool eval_sample(const Txn& t, std::string_view expr, std::string_view& out) {
     if (t.arena == nullptr) return false;

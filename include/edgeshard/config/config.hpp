@@ -618,6 +618,10 @@ struct Frontend {
     Timeouts timeouts;
     std::vector<CaptureSlot> req_caps, rsp_caps;  // the access log's %hr %hs (HAProxy's captures)
     std::string cookie_capture;  // `capture cookie <prefix> len <n>` (%CC %CS); empty: none
+    // unique-id-format: the log-format each request's id is built from (empty: no id); unique-id-header:
+    // the request header that carries it to the server (empty: none)
+    std::string unique_id_format;
+    std::string unique_id_header;
     int cookie_capture_len = 0;
     Location cookie_capture_at;
     std::string default_backend;

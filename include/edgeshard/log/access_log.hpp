@@ -51,6 +51,8 @@ struct Fields {
     std::string_view request_line;     // %r ("GET / HTTP/1.1"; empty prints "<BADREQ>")
     std::string_view path;             // %HP
     std::string_view query;            // %HQ, with its leading '?' as HAProxy prints it
+    std::string_view unique_id;        // %ID (empty prints "-", or "" quoted)
+    std::int64_t rt = -1;              // %rt: the request's counter (-1 prints "-")
     bool http = true;
     bool ssl = false;                  // %ft appends '~'
     // the frontend's capture slots of this exchange (%hr %hs %hrl %hsl, capture.req|res.hdr(N));

@@ -178,6 +178,14 @@ private:
         CapWriter(H1Proxy* px, H1Conn* c) : p(px), s(c) {}
         void capture(bool response, std::uint32_t slot, std::string_view value) override;
     };
+    // the request's unique id (unique-id-format): built with `t` on its first use, kept in the notes
+    bool h_unique_id(H1Conn* s, const rules::Txn& t, std::string_view& out);
+    struct UidWriter final : rules::UniqueIdSource {
+        H1Proxy* p;
+        H1Conn* s;
+        UidWriter(H1Proxy* px, H1Conn* c) : p(px), s(c) {}
+        bool unique_id(const rules::Txn& t, std::string_view& out) override { return p->h_unique_id(s, t, out); }
+    };
     std::uint16_t h_mapped_port(const H1Conn* s, const config::Server& sv) const;  // sends it to the control shard; the session waits
     // An admin POST to the stats page: its body is gathered (HAProxy's bound), then its actions are
     // asked for. False: waiting for more of the body (or answered).
@@ -297,6 +305,8 @@ private:
     http::ResponseHead rsp_head_;
     http::ResponseHead reply_head_;  // a reply of the proxy's, parsed back for http-after-response
     rules::Arena arena_;
+    rules::Arena uid_arena_;      // where a unique id is built (while a rule's own writer is open on arena_)
+    std::uint64_t rt_seq_ = 0;    // exchanges this shard began (%rt)
     rules::HeaderEdits edits_;
     PageWaits<H1Conn> pages_{kPageWaitSlots};  // sessions waiting for a page from the control shard
 };

@@ -136,6 +136,10 @@ struct PeerAddr {
 // / `balance hdr()` hash (for picks after the head is gone: queue, retries, redispatch).
 struct HttpNotes {
     char* caps = nullptr;  // the frontend's capture slots (H1Proxy::h_caps), when one was stored
+    // the request's unique id (unique-id-format), built on its first use (HAProxy caps it at 127 bytes)
+    bool uid_done = false;
+    std::uint8_t uid_len = 0;
+    char uid[127];
     std::uint16_t reqline_len = 0;
     std::uint16_t lb_key_len = 0;
     bool lb_has_hdr = false;
@@ -221,6 +225,7 @@ struct H1Stream {
     std::int64_t t_rsp = -1;       // response head received
     std::int64_t last_srv = 0;     // last activity on the server side
     std::uint32_t rsp_scanned = 0; // response head bytes the parser already looked at
+    std::uint32_t rt = 0;          // %rt: this shard's exchange counter, spread over the shards (h_new_stream)
     int server = -1;               // the server of this exchange (index in its backend)
     int retries_left = 0;
     int retry_server = -1;

@@ -116,6 +116,16 @@ protected:
     ~CaptureSink() = default;
 };
 
+struct Txn;
+// The request's unique id (unique-id-format), built on its first use and kept for the exchange: the
+// proxy's (false: no format, or no room).
+struct UniqueIdSource {
+    virtual bool unique_id(const Txn& t, std::string_view& out) = 0;
+
+protected:
+    ~UniqueIdSource() = default;
+};
+
 struct VarCtx {
     Vars** slot = nullptr;
     pool::ObjectPool<Vars>* pool = nullptr;
@@ -145,6 +155,7 @@ struct Txn {
     StickCtx* stick = nullptr;
     VarCtx* vars = nullptr;  // null: no variable is set anywhere in the configuration
     CaptureSink* captures = nullptr;  // null: the frontend keeps no capture
+    UniqueIdSource* uid = nullptr;  // null: the frontend builds no unique id
     // strict-mode off in the rule list running: a rewrite that fails is skipped instead of failing the list
     bool soft_rewrite = false;
 };
@@ -196,6 +207,10 @@ bool stick_key(const config::SampleExpr& s, const Txn& t, const config::StickTab
 // is not an address (map_ip: no sample at all). map_regm fills `groups` with the captures.
 long map_lookup(const config::MapFile& m, config::MapMatch match, std::string_view v,
                 std::vector<std::string_view>* groups);
+// unique-id-format `fmt` rendered (text, %%, %{+X}[o], %ci %cp %fi %fp %Ts %rt %pid, %[sample]) with `rt`
+// the request's counter (unique_id.cpp). False: an expression this version does not evaluate.
+bool render_unique_id(const Txn& t, std::string_view fmt, std::int64_t rt, ArenaWriter& w);
+
 // The maps the `map*` converters read on this thread: a data shard's own table (the configuration's maps,
 // each replaced as a whole when the CLI changes it: add/set/del/clear map reach every shard as a message).
 // Set once by each data shard's thread; unset (null), the configuration's are read.

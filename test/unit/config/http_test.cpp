@@ -1239,3 +1239,22 @@ TEST_CASE("http-after-response: named defaults lend their rules; HAProxy's limit
     expect_error("defaults\n    mode http\n    http-after-response set-header X 1\n" + es::config::test::kTail, 3,
                  {"'http-after-response' not allowed in anonymous 'defaults' section"});
 }
+
+TEST_CASE("unique-id-format / unique-id-header: HAProxy's argument checks and format errors") {
+    const std::string head = "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n"
+                             "frontend fe\n    bind 127.0.0.1:10001\n";  // the line under test is 8
+    const std::string tail = "    default_backend be\nbackend be\n    server s1 127.0.0.1:10002\n";
+    const Config cfg = es::config::test::load(head + "    unique-id-format %{+X}o\\ %ci:%cp_%rt\n    unique-id-header X-Req-ID\n" + tail);
+    CHECK(cfg.frontends.at(0).unique_id_format == "%{+X}o %ci:%cp_%rt");
+    CHECK(cfg.frontends.at(0).unique_id_header == "X-Req-ID");
+    auto err = [&](const std::string& line, std::initializer_list<std::string_view> f) {
+        es::config::test::expect_error(head + line + "\n" + tail, 8, f);
+    };
+    err("    unique-id-format", {"unique-id-format expects an argument."});
+    err("    unique-id-format %rt x", {"unique-id-format expects only one argument, don't forget to escape spaces!"});
+    err("    unique-id-header", {"unique-id-header expects an argument."});
+    err("    unique-id-format %zz", {"failed to parse unique-id : no such format variable 'zz'"});
+    err("    unique-id-format %[res.hdr(x)]", {"failed to parse unique-id", "needs 'HTTP response headers'"});
+    err("    unique-id-format %[uuid(5)]", {"Unsupported UUID version: '5'"});
+    err("    unique-id-format %[unique-id]", {"cannot be built from itself"});
+}

@@ -709,3 +709,28 @@ TEST_CASE("converters: field, word, regsub, url_dec, base64 as HAProxy 2.6's (no
     CHECK(val("query") == "b");
     CHECK(val("req.hdr(x-in),upper,field(2,_),lower") == "a");
 }
+
+TEST_CASE("unique ids: HAProxy's log-format subset (+X fields, separators, samples, uuid)") {
+    Exchange e(make_req("GET", "/", {{"Host", "h"}, {"X-A", "va"}}));
+    sockaddr_storage dst{};
+    auto* d = reinterpret_cast<sockaddr_in*>(&dst);
+    d->sin_family = AF_INET;
+    d->sin_port = htons(8080);
+    inet_pton(AF_INET, "10.0.0.1", &d->sin_addr);
+    e.t.dst = &dst;
+    auto render = [&](std::string_view fmt, std::int64_t rt) {
+        Arena a;
+        es::rules::ArenaWriter w(a);
+        REQUIRE(es::rules::render_unique_id(e.t, fmt, rt, w));
+        return std::string(w.commit());
+    };
+    CHECK(render("%{+X}o %ci:%cp_%fi:%fp_%rt", 26) == "C6336407:9C41_0A000001:1F90_001A");
+    CHECK(render("%ci:%cp_%rt", 7) == "198.51.100.7:40001_7");
+    CHECK(render("  a  %rt  b ", 3) == "a 3 b ");  // spaces separate fields: none first, one at most
+    CHECK(render("%{+X}rt-%rt-%%", 255) == "00FF-255-%");
+    CHECK(render("id-%[req.hdr(x-a)]", 0) == "id-va");
+    const std::string u = render("%[uuid()]", 0);
+    CHECK(u.size() == 36);
+    CHECK(u[14] == '4');
+    CHECK(u != render("%[uuid()]", 0));
+}
