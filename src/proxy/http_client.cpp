@@ -316,6 +316,11 @@ std::string_view H1Proxy::h_error(H1Conn* s, int status) const {
 // Queues a complete reply with connection handling added after its status line. True when its
 // last segment is queued (the caller may then hand that segment what owns the bytes).
 bool H1Proxy::h_queue_reply(H1Conn* s, std::string_view bytes, bool close) {
+    // a HEAD request gets the head alone (its content-length still the body's, as HAProxy sends it)
+    if (s->st && s->st->has(kH1SHead)) [[unlikely]] {
+        const std::size_t end = bytes.find("\r\n\r\n");
+        if (end != std::string_view::npos) bytes = bytes.substr(0, end + 4);
+    }
     const std::size_t eol = bytes.find("\r\n");
     if (eol == std::string_view::npos || s->out.n + 3 > OutQ::kCap) {
         s->set(kH1CloseAfter);
