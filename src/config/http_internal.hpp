@@ -65,6 +65,10 @@ struct ParsedReply {
     int status = 0;
     bool has_reply = false;
     Reply reply;
+    bool lf = false;  // built per request: lf_body (with lf_has_body) and lf_hdrs are log-format strings
+    bool lf_has_body = false;
+    std::string lf_body;
+    std::vector<std::pair<std::string, std::string>> lf_hdrs;
     std::string content_type;
     std::string section;  // errorfiles <name>: resolved at the end
 };

@@ -96,6 +96,10 @@ void apply_reply(ProxyDraft& px, HttpRule& r, ParsedReply&& p, bool response) {
     r.content_type = p.content_type;
     r.has_reply = p.has_reply;
     r.reply = std::move(p.reply);
+    r.lf_reply = p.lf;
+    r.lf_has_body = p.lf_has_body;
+    r.lf_body = std::move(p.lf_body);
+    r.lf_hdrs = std::move(p.lf_hdrs);
     if (!p.section.empty()) {
         const auto& list = has_fe(px) ? (response ? px.fe.http.response_rules : px.fe.http.request_rules)
                                       : (response ? px.be.http.response_rules : px.be.http.request_rules);
@@ -116,7 +120,7 @@ constexpr std::string_view kAfterActions[] = {"add-header",  "allow",      "capt
 constexpr std::string_view kResponseActions[] = {"allow",     "deny",      "set-header",  "add-header",  "del-header",
                                                  "track-sc0", "track-sc1", "track-sc2",   "sc-inc-gpc0", "sc-inc-gpc1",
                                                  "sc-set-gpt0", "capture", "replace-header", "replace-value",
-                                                 "set-status", "strict-mode"};
+                                                 "set-status", "strict-mode", "return"};
 constexpr std::string_view kActionsRefused[] = {"set-var-fmt",
                                                 "set-log-level",
                                                 "set-nice",
@@ -336,9 +340,9 @@ void parse_rule(ParseState& st, ProxyDraft& px, const Line& line, RuleKind kind)
         with_reply = true;
     } else if (act == "set-header" || act == "add-header" || act == "del-header") {
         parse_header_action(line, end, r, kw);
-    } else if (!response && act == "return") {
+    } else if (kind != RuleKind::After && act == "return") {
         r.action = HttpAction::Return;
-        reply = parse_reply(st, line, 2, end, ReplyKind::Return, 200, "http-request return");
+        reply = parse_reply(st, line, 2, end, ReplyKind::Return, 200, kw + " return");
         with_reply = true;
     } else if (!response && act == "redirect") {
         parse_redirect(line, 2, end, r, "http-request redirect", true);
@@ -408,6 +412,9 @@ HttpRule parse_stats_rule(ParseState& st, ProxyDraft& px, const Line& line) {
     } else if (act == "deny") {
         r.action = HttpAction::Deny;
         ParsedReply p = parse_reply(st, line, 3, end, ReplyKind::Deny, 403, kw + " deny");
+        if (p.lf)
+            fail(line.at, squote(kw + " deny") + ": log-format bodies and header values are not supported here "
+                                                 "(use 'string' and literal 'hdr' values)");
         if (!p.section.empty())
             fail(line.at, squote(kw + " deny") + ": replies from an http-errors section are not supported here "
                                                  "(use 'deny_status', or 'errorfile' in the section)");

@@ -3,6 +3,8 @@
 // replies every proxy ends up with once every http-errors section is known.
 //
 // HAProxy 2.6 semantics; what differs is listed in README.md.
+#include <fstream>
+#include <sstream>
 #include <algorithm>
 
 #include "edgeshard/http/parser.hpp"
@@ -129,7 +131,12 @@ ParsedReply parse_reply(ParseState& st, const Line& line, std::size_t start, std
     const std::string k(kw);
     ParsedReply out;
     out.status = default_status;
-    enum class Payload { None, String, File, Errorfile, Errorfiles } payload = Payload::None;
+    enum class Payload { None, String, File, Errorfile, Errorfiles, LfString, LfFile } payload = Payload::None;
+    // log-format values are evaluated where the rule runs (a reply of http-error is built once: literal only)
+    const FmtUse use = kind == ReplyKind::HttpError ? FmtUse::Reply
+                       : kw.starts_with("http-response") ? FmtUse::Response
+                                                         : FmtUse::Request;
+    bool lf_hdr = false;  // a hdr value with a log-format construct
     std::string payload_word;
     std::string body;
     std::string raw;
@@ -183,20 +190,42 @@ ParsedReply parse_reply(ParseState& st, const Line& line, std::size_t start, std
                 out.section = v;
             }
         } else if (w == "lf-string" || w == "lf-file") {
-            fail(line.at,
-                 squote(k) + ": " + squote(w) +
-                     " (a log-format body) is not supported in this version; use 'string' or 'file'");
+            if (kind == ReplyKind::HttpError)
+                fail(line.at, squote(k) + ": " + squote(w) +
+                                  " (a log-format body) is not supported in 'http-error' in this version; use 'string' or 'file'");
+            if (payload != Payload::None)
+                fail(line.at, squote(k) + ": unexpected " + squote(w) + " argument, " + squote(payload_word) +
+                                  " already defined");
+            payload_word = w;
+            const std::string& v = value(i, w == "lf-string" ? "a log-format string" : "a file name");
+            payload = w == "lf-string" ? Payload::LfString : Payload::LfFile;
+            if (w == "lf-file") {
+                std::ifstream in(in_relative_dir(v), std::ios::binary);
+                if (!in) fail(line.at, squote(k) + ": error opening file " + squote(v) + ".");
+                std::ostringstream ss;
+                ss << in.rdbuf();
+                body = ss.str();
+            } else {
+                body = v;
+            }
+            check_log_format(line, body, use, squote(k) + " " + w);
         } else if (w == "hdr") {
             const std::string& n = value(i, "a header name and a value");
             const std::string& v = value(i, "a header value");
+            if (n.empty() || v.empty()) fail(line.at, squote(k) + ": 'hdr' expects <name> and <value> as arguments.");
             if (!http::is_token(n)) fail(line.at, squote(k) + ": invalid header name " + squote(n));
             if (has_ctl(v))
                 fail(line.at,
                      squote(k) + ": the value of header " + squote(n) + " contains a control character");
-            check_log_format(line, v, FmtUse::Reply, squote(k + " hdr " + n));
+            check_log_format(line, v, use, squote(k + " hdr " + n));
             const auto ln = lower(n);
             if (ln == "content-length" || ln == "content-type" || ln == "transfer-encoding")
                 fail(line.at, squote(k) + ": header " + squote(n) + " is set by the reply itself");
+            bool fmt = false;  // a construct other than %%
+            for (std::size_t p = v.find('%'); p != std::string::npos; p = v.find('%', p + 2))
+                if (p + 1 >= v.size() || v[p + 1] != '%') fmt = true;
+            lf_hdr |= fmt;
+            out.lf_hdrs.emplace_back(n, v);
             hdrs.emplace_back(n, unescape_percent(v));
         } else if (w == "default-errorfiles") {
             fail(line.at, squote(k) + ": 'default-errorfiles' is not supported in this version");
@@ -208,7 +237,13 @@ ParsedReply parse_reply(ParseState& st, const Line& line, std::size_t start, std
             fail(line.at, squote(k) + ": unknown argument " + squote(w) + did_you_mean(w, known));
         }
     }
-    const bool body_payload = payload == Payload::String || payload == Payload::File;
+    const bool body_payload = payload == Payload::String || payload == Payload::File || payload == Payload::LfString ||
+                              payload == Payload::LfFile;
+    const bool lf_payload = payload == Payload::LfString || payload == Payload::LfFile;
+    if (lf_payload && out.content_type.empty())
+        fail(line.at, squote(k) + ": a content type must be defined with a log-format payload.");
+    if (body_payload && (out.status == 204 || out.status == 304) && (lf_payload || !body.empty()))
+        fail(line.at, squote(k) + ": No body expected for " + std::to_string(out.status) + " responses.");
     if (body_payload && !body.empty() && out.content_type.empty())
         fail(line.at,
              squote(k) + ": a content type must be defined ('content-type <type>') with a non-empty body");
@@ -225,7 +260,18 @@ ParsedReply parse_reply(ParseState& st, const Line& line, std::size_t start, std
                              std::to_string(out.status) + ")");
     out.reply.where = line.at;
     out.reply.status = out.status;
+    if (payload == Payload::LfString || payload == Payload::LfFile ||
+        (lf_hdr && !(kind == ReplyKind::Deny && payload == Payload::None))) {
+        // built per request (rules/rules.cpp): the status, content type, body and hdr values as written
+        out.lf = true;
+        out.lf_has_body = body_payload;
+        out.lf_body = body;
+        return out;
+    }
+    out.lf_hdrs.clear();
     switch (payload) {
+        case Payload::LfString:
+        case Payload::LfFile:
         case Payload::String:
         case Payload::File:
             out.has_reply = true;

@@ -136,7 +136,9 @@ std::string sample_problem(std::string_view expr, FmtUse use) {
         return {};
     }
     const auto name = expr.substr(0, expr.find('('));
-    return "sample fetch " + squote(name) + " is not evaluated in this version";
+    // HAProxy's words for a fetch it does not know, which are also this version's for one it does not evaluate
+    return "failed to parse sample expression <" + std::string(expr) + "]> : unknown fetch method " + squote(name) +
+           " (sample fetch " + squote(name) + " is not evaluated in this version)";
 }
 
 }  // namespace

@@ -168,11 +168,13 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
     }
     std::string_view reply;     // denied: the reply instead of the server's response
     bool after_failed = false;  // a rewrite of http-after-response failed: its 500 goes as it is
+    bool counts_deny = false;   // an http-response deny (a return is not one)
     if (!interim) {
         t.fallback = &fe.http;
         rules::Verdict v = rules::run_response_rules(bcfg.http, t);
         if (v.kind == rules::Verdict::Continue && fe.own_backend_id != s->be) v = rules::run_response_rules(fe.http, t);
         denied = v.kind == rules::Verdict::Reply;
+        counts_deny = v.denied;
         reply = v.bytes;
         const config::HttpProxy* first = nullptr;
         const config::HttpProxy* second = nullptr;
@@ -197,7 +199,7 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
     }
     Writer w{hb->data, HeadBuf::kCap};
     if (denied) {
-        if (!after_failed) {
+        if (counts_deny && !after_failed) {
             st_.be[s->be].dresp.inc();
             st_.fe[s->fe].dreq.inc();
         }
@@ -209,6 +211,7 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
         s->st->set(kH1SReplied);
         s->set(kH1CloseAfter);
         if (reply.empty()) reply = h_error(s, 502);
+        // (the server's response is discarded unread: neither connection is kept)
         if (!h_queue_final(s, after_failed ? reply : h_after_reply(s, reply), 502, true)) return false;
         h_request_done(s, true);
         return false;

@@ -75,6 +75,11 @@ bool Worker::http_reads_addr(const config::HttpProxy& px, bool client) {
     for (const auto* rules : {&px.request_rules, &px.response_rules, &px.after_rules})
         for (const auto& r : *rules) {
             if (text_reads_addr(r.value, client)) return true;
+            if (r.lf_reply) {  // a reply built per request (lf-string, hdr values)
+                if (text_reads_addr(r.lf_body, client)) return true;
+                for (const auto& h : r.lf_hdrs)
+                    if (text_reads_addr(h.second, client)) return true;
+            }
             if (r.action == config::HttpAction::Capture && r.value.starts_with(fetch)) return true;
             if ((r.action == config::HttpAction::SetVar) && !r.var.literal && r.var.expr.starts_with(fetch)) return true;
         }

@@ -524,7 +524,47 @@ Verdict empty_return(const config::HttpProxy& px, int status, Txn& t) {
     return reply(status, bytes);
 }
 
+// A return/deny reply with log-format parts (lf-string, lf-file, hdr values): built now in the arena, in
+// the shape of the static ones (status line, content-type, content-length, cache-control, hdr lines, body).
+Verdict lf_reply(const config::HttpProxy& px, const HttpRule& r, const Txn& t, int status, bool denied) {
+    static constexpr std::size_t kMaxHdrs = 32;
+    std::string_view body, vals[kMaxHdrs];
+    if (t.arena == nullptr || r.lf_hdrs.size() > kMaxHdrs) return failed(px, t);
+    if (r.lf_has_body && !expand(t, r.lf_body, body)) return failed(px, t);
+    for (std::size_t i = 0; i < r.lf_hdrs.size(); ++i)
+        if (!expand(t, r.lf_hdrs[i].second, vals[i]) || !single_line(vals[i])) return failed(px, t);
+    // HAProxy: a content type only with a body, a hdr line only with a value
+    ArenaWriter w(*t.arena);
+    w.add("HTTP/1.1 ");
+    w.add_uint(static_cast<std::uint64_t>(status));
+    w.add(" ");
+    w.add(reason_or_unknown(status));
+    w.add("\r\n");
+    if (!body.empty() && !r.content_type.empty()) {
+        w.add("content-type: ");
+        w.add(r.content_type);
+        w.add("\r\n");
+    }
+    w.add("content-length: ");
+    w.add_uint(body.size());
+    w.add("\r\ncache-control: no-cache\r\n");
+    for (std::size_t i = 0; i < r.lf_hdrs.size(); ++i) {
+        if (vals[i].empty()) continue;
+        w.add(r.lf_hdrs[i].first);
+        w.add(": ");
+        w.add(vals[i]);
+        w.add("\r\n");
+    }
+    w.add("\r\n");
+    w.add(body);
+    const std::string_view bytes = w.commit();
+    if (bytes.empty()) return failed(px, t);
+    return reply(status, bytes, denied);
+}
+
 Verdict deny(const config::HttpProxy& px, const HttpRule& r, const Txn& t, int default_status) {
+    if (r.lf_reply) [[unlikely]]
+        return lf_reply(px, r, t, r.status != 0 ? r.status : default_status, true);
     if (r.has_reply) {
         const int status = r.reply.status != 0 ? r.reply.status : (r.status != 0 ? r.status : default_status);
         return reply(status, r.reply.raw, true);
@@ -547,6 +587,7 @@ void state_action(const HttpRule& r, const Txn& t) {
 }
 
 Verdict do_return(const config::HttpProxy& px, const HttpRule& r, Txn& t) {
+    if (r.lf_reply) [[unlikely]] return lf_reply(px, r, t, r.status != 0 ? r.status : 200, false);
     if (r.has_reply) {
         const int status = r.reply.status != 0 ? r.reply.status : (r.status != 0 ? r.status : 200);
         return reply(status, r.reply.raw);
@@ -643,8 +684,13 @@ Verdict run_response_rules(const config::HttpProxy& px, Txn& t) {
                 return {};
             case HttpAction::Deny:
                 return deny(px, r, t, 502);
-            case HttpAction::Return:
-                return do_return(px, r, t);
+            case HttpAction::Return: {
+                // HAProxy drops the server's response before it builds the reply: response fetches
+                // (status, res.hdr) give nothing there
+                Txn without = t;
+                without.rsp = nullptr;
+                return do_return(px, r, without);
+            }
             case HttpAction::Redirect:
                 return redirect(px, r, t);
             case HttpAction::SetHeader:

@@ -207,6 +207,12 @@ struct HttpRule {
     std::string content_type;
     bool has_reply = false;  // return/deny with its own body: `reply` holds the full response
     Reply reply;
+    // return/deny whose body (lf-string, lf-file) or `hdr` values are log-format strings: built per request
+    // (status, content_type, then these); has_reply is false
+    bool lf_reply = false;
+    bool lf_has_body = false;
+    std::string lf_body;
+    std::vector<std::pair<std::string, std::string>> lf_hdrs;  // name, log-format value
     bool monitor = false;    // made from monitor-uri / monitor fail: neither logged nor counted as denied
     TrackSpec track;         // TrackSc, ScIncGpc, ScSetGpt0
     VarSet var;              // SetVar, UnsetVar

@@ -442,8 +442,8 @@ TEST_CASE("log-format values: what the request path evaluates is accepted, the r
     fe_error("    http-response set-header X %[method]\n", kLine, {"sample fetch <method]>", "'HTTP request headers'"});
     fe_error("    http-response add-header X %[req.hdr(host)]\n", kLine, {"sample fetch <req.hdr(host)]>", "'HTTP request headers'"});
     fe_error("    http-response set-header X %[srv_id]\n", kLine, {"'srv_id' is not evaluated"});
-    fe_error("    http-request deny content-type text/plain string no hdr X %ci\n", kLine,
-             {"'%ci'", "not evaluated in replies"});
+    fe_error("    http-request deny content-type text/plain string no hdr X %cix\n", kLine,
+             {"'%cix'", "is not evaluated here"});
 }
 
 TEST_CASE("http-response conditions cannot read the request") {
@@ -497,10 +497,16 @@ TEST_CASE("http-request: errors") {
     fe_error("    http-request return content-type a/b file /nonexistent/body\n", kLine,
              {"'http-request return file': cannot read '/nonexistent/body'"});
     fe_error("    http-request return errorfile /etc/hostname\n", kLine, {"does not start with 'HTTP/'"});
-    fe_error("    http-request return lf-string %[path] content-type text/plain\n", kLine,
-             {"'lf-string'", "not supported"});
-    fe_error("    http-request return hdr X-A %[src]\n", kLine,
-             {"'http-request return hdr X-A': '%[src]' in '%[src]'", "not evaluated in replies",
+    fe_error("    http-request return lf-string %[path]\n", kLine,
+             {"a content type must be defined with a log-format payload"});
+    fe_error("    http-request return content-type text/plain lf-string %[nope]\n", kLine,
+             {"'http-request return' lf-string", "'nope' is not evaluated"});
+    fe_error("    http-request return content-type text/plain string a lf-string b\n", kLine,
+             {"unexpected 'lf-string' argument, 'string' already defined"});
+    fe_error("    http-error status 503 content-type text/plain lf-string %[path]\n", kLine,
+             {"'lf-string' (a log-format body) is not supported in 'http-error'"});
+    fe_error("    http-error status 503 hdr X-A %[src]\n", kLine,
+             {"'http-error hdr X-A': '%[src]' in '%[src]'", "not evaluated in replies",
               "supported here: literal text and %%"});
     fe_error("    http-request return hdr Content-Length 5\n", kLine, {"set by the reply itself"});
     fe_error("    http-request deny hdr X-A b\n", kLine, {"'hdr' on a deny without a body is not supported"});
