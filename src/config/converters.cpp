@@ -35,29 +35,13 @@ std::size_t sample_item_end(std::string_view s, std::size_t from, char stop) {
     return s.size();
 }
 
-}  // namespace es::config
-
-namespace es::config::detail {
-
-extern thread_local Config* g_conv_cfg;
-thread_local Config* g_conv_cfg = nullptr;
-
-namespace {
-
-// An argument list as make_arg_list reads it: the arguments (quotes removed, escapes applied) and where
-// each ends in `in` (the text after '('). `closed`: a ')' ended the list.
-struct Args {
-    std::vector<std::string> v;
-    std::vector<std::size_t> end;
-    bool closed = false;
-};
-
-Args read_args(std::string_view in) {
-    Args a;
-    std::size_t i = 0;
-    for (;;) {
-        std::string cur;
+int read_conv_args(std::string_view in, ConvArgs& a) {
+    a.n = 0;
+    a.closed = false;
+    std::size_t used = 0, i = 0;
+    while (a.n < ConvArgs::kMax) {
         bool sq = false, dq = false;
+        const std::size_t start = used;
         for (; i < in.size(); ++i) {
             const char c = in[i];
             if (c == '"' && !sq) {
@@ -68,30 +52,41 @@ Args read_args(std::string_view in) {
                 sq = !sq;
                 continue;
             }
+            char out = c;
             if (c == '\\' && !sq && i + 1 < in.size()) {
                 const char n = in[i + 1];
-                if (n == '\\' || n == ' ' || n == '"' || n == '\'') cur += n, ++i;
-                else if (n == 'r') cur += '\r', ++i;
-                else if (n == 'n') cur += '\n', ++i;
-                else if (n == 't') cur += '\t', ++i;
-                else cur += c;
-                continue;
+                if (n == '\\' || n == ' ' || n == '"' || n == '\'') out = n, ++i;
+                else if (n == 'r') out = '\r', ++i;
+                else if (n == 'n') out = '\n', ++i;
+                else if (n == 't') out = '\t', ++i;
+            } else if (!sq && !dq && (c == ',' || c == ')')) {
+                break;
             }
-            if (!sq && !dq && (c == ',' || c == ')')) break;
-            cur += c;
+            if (used >= sizeof a.buf) return -1;
+            a.buf[used++] = out;
         }
-        a.v.push_back(std::move(cur));
-        a.end.push_back(i);
-        if (i >= in.size()) return a;
+        a.end[a.n] = i;
+        a.v[a.n++] = std::string_view(a.buf + start, used - start);
+        if (i >= in.size()) break;
         if (in[i] == ')') {
             a.closed = true;
-            return a;
+            break;
         }
-        ++i;
+        ++i;  // the ','
     }
+    return a.n;
 }
 
-bool int_arg(const std::string& s, long& v) {
+}  // namespace es::config
+
+namespace es::config::detail {
+
+extern thread_local Config* g_conv_cfg;
+thread_local Config* g_conv_cfg = nullptr;
+
+namespace {
+
+bool int_arg(std::string_view s, long& v) {
     const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
     return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size();
 }
@@ -110,8 +105,10 @@ std::string converter_problem(std::string_view conv, std::string_view after, std
     const std::string name(conv.substr(0, paren));
     if (!is_converter(name)) return "unknown converter " + squote(name);
     const std::string in = paren == std::string_view::npos ? std::string() : std::string(conv.substr(paren + 1));
-    const Args a = paren == std::string_view::npos ? Args{} : read_args(in);
-    const std::size_t nargs = a.v.size() == 1 && a.v[0].empty() && a.closed ? 0 : a.v.size();
+    ConvArgs a;
+    if (paren != std::string_view::npos && read_conv_args(in, a) < 0)
+        return "invalid args" + std::string(" in converter ") + squote(name) + " : the arguments are too long";
+    const std::size_t nargs = a.n == 1 && a.v[0].empty() && a.closed ? 0 : std::size_t(a.n);
     const std::string head = "invalid arg ";
     const std::string in_conv = " in converter " + squote(name) + " : ";
     auto expected_paren = [&](std::size_t argno, std::size_t at) {

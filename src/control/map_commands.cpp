@@ -48,6 +48,13 @@ void append_hex(std::string& out, std::uint64_t v) {
     out.append(buf);
 }
 
+// The map a command names in args[0] (its index), or -1 once the answer says there is none.
+int map_arg(Context& ctx, std::span<const std::string_view> args, std::string& out) {
+    const int i = args.empty() ? -1 : find_map(*ctx.services.maps, args[0]);
+    if (i < 0) out.append(kUnknown);
+    return i;
+}
+
 // `#0x<id>` (an entry as `show map` names it): its index in `m`, -1; not such a form: -2.
 long entry_by_id(const MapFile& m, std::string_view key) {
     if (!key.starts_with("#0x")) return -2;
@@ -119,11 +126,8 @@ void cmd_show_map(std::span<const std::string_view> args, Context& ctx, std::str
         }
         return;
     }
-    const int i = find_map(ms, args[0]);
-    if (i < 0) {
-        out.append(kUnknown);
-        return;
-    }
+    const int i = map_arg(ctx, args, out);
+    if (i < 0) return;
     const MapFile& m = *ms.maps[std::size_t(i)];
     for (std::size_t n = 0; n < m.entries.size(); ++n) {
         append_hex(out, m.ids[n]);
@@ -139,11 +143,8 @@ void cmd_add_map(std::span<const std::string_view> args, Context& ctx, std::stri
                    "identifier) and a payload\n");
         return;
     }
-    const int i = find_map(*ctx.services.maps, args[0]);
-    if (i < 0) {
-        out.append(kUnknown);
-        return;
-    }
+    const int i = map_arg(ctx, args, out);
+    if (i < 0) return;
     std::vector<std::pair<std::string, std::string>> kv;
     if (payload) {
         std::string err;
@@ -168,11 +169,8 @@ void cmd_set_map(std::span<const std::string_view> args, Context& ctx, std::stri
         out.append("'set map' expects three parameters: map identifier, key and value.\n");
         return;
     }
-    const int i = find_map(*ctx.services.maps, args[0]);
-    if (i < 0) {
-        out.append(kUnknown);
-        return;
-    }
+    const int i = map_arg(ctx, args, out);
+    if (i < 0) return;
     change(ctx, std::size_t(i), [&](MapFile& m, std::string& err) {
         const long byid = entry_by_id(m, args[1]);
         bool found = false;
@@ -192,11 +190,8 @@ void cmd_del_map(std::span<const std::string_view> args, Context& ctx, std::stri
         out.append("This command expects two parameters: map identifier and key.\n");
         return;
     }
-    const int i = find_map(*ctx.services.maps, args[0]);
-    if (i < 0) {
-        out.append(kUnknown);
-        return;
-    }
+    const int i = map_arg(ctx, args, out);
+    if (i < 0) return;
     change(ctx, std::size_t(i), [&](MapFile& m, std::string& err) {
         const long byid = entry_by_id(m, args[1]);
         std::size_t keep = 0;
@@ -220,11 +215,8 @@ void cmd_del_map(std::span<const std::string_view> args, Context& ctx, std::stri
 
 void cmd_clear_map(std::span<const std::string_view> args, Context& ctx, std::string& out) {
     if (no_store(ctx, out)) return;
-    const int i = args.empty() ? -1 : find_map(*ctx.services.maps, args[0]);
-    if (i < 0) {
-        out.append(kUnknown);
-        return;
-    }
+    const int i = map_arg(ctx, args, out);
+    if (i < 0) return;
     change(ctx, std::size_t(i), [&](MapFile& m, std::string&) {
         m.entries.clear();
         m.lines.clear();
@@ -241,11 +233,8 @@ void cmd_get_map(std::span<const std::string_view> args, Context& ctx, std::stri
         out.append("Missing map identifier and/or key.\n");
         return;
     }
-    const int i = find_map(*ctx.services.maps, args[0]);
-    if (i < 0) {
-        out.append(kUnknown);
-        return;
-    }
+    const int i = map_arg(ctx, args, out);
+    if (i < 0) return;
     const MapFile& m = *ctx.services.maps->maps[std::size_t(i)];
     std::vector<std::string_view> groups;
     for (config::MapMatch t : m.matches) {

@@ -420,24 +420,12 @@ std::string_view H1Proxy::h_after_rewrite(H1Conn* s, std::string_view bytes, con
     if (http::parse_response(bytes.data(), bytes.size(), http_limits_, http::Method::Get, rsp, scanned).status !=
         http::Status::Done)
         return bytes;
-    sockaddr_storage peer;
-    s->peer.get(peer);
     rules::Txn t;
-    t.rsp = &rsp;
-    t.src = &peer;
-    sockaddr_storage dst;
-    if (s->pp && s->pp->has_dst && w_.fe_rules_dst_[s->fe]) {
-        s->pp->dst.get(dst);
-        t.dst = &dst;
-        t.dst_port = rules::addr_port(&dst);
-    }
-    t.tls = s->tls ? &s->tls->facts() : nullptr;
-    t.cfg = &cfg_;
-    t.arena = &arena_;
-    t.edits = &edits_;
-    t.fallback = &cfg_.frontends[s->fe].http;
+    sockaddr_storage peer, dst;
     rules::VarCtx vc;
-    t.vars = w_.var_ctx(vc, &s->vars);
+    h_txn(s, t, peer, dst, vc);
+    t.rsp = &rsp;
+    t.fallback = &cfg_.frontends[s->fe].http;
     UidWriter uw(this, s);
     if (!cfg_.frontends[s->fe].unique_id_format.empty()) t.uid = &uw;
     const rules::Verdict v = rules::run_after_rules(first, second, t);

@@ -560,25 +560,13 @@ void H1Proxy::h_start_request(H1Conn* s, http::RequestHead& req, const char* bas
     if (!h_begin_exchange(s, req, base)) return;
     arena_.reset();
     edits_.reset();
-    sockaddr_storage peer;
-    s->peer.get(peer);
+    sockaddr_storage peer, dst;
     rules::Txn t;
+    rules::VarCtx vc;
+    h_txn(s, t, peer, dst, vc);
     t.req = &req;
-    t.src = &peer;
-    sockaddr_storage dst;
-    if (s->pp && s->pp->has_dst && w_.fe_rules_dst_[s->fe]) [[unlikely]] {  // only where a rule reads it
-        s->pp->dst.get(dst);
-        t.dst = &dst;
-        t.dst_port = rules::addr_port(&dst);
-    }
-    t.tls = s->tls ? &s->tls->facts() : nullptr;  // no call: the facts were read at the handshake
-    t.cfg = &cfg_;
-    t.arena = &arena_;
-    t.edits = &edits_;
     rules::StickCtx sc;
     t.stick = w_.stick_ctx(sc, &s->trk, false);
-    rules::VarCtx vc;
-    t.vars = w_.var_ctx(vc, &s->vars);
     if (s->nreq == 1 && !cfg_.frontends[s->fe].tcp_sess_rules.empty()) [[unlikely]] {
         // tcp-request session: once, before the first request (the handshake is done by now)
         const auto& fe = cfg_.frontends[s->fe];
@@ -811,6 +799,21 @@ void H1Proxy::h_tunnel(H1Conn* s, InQ& in, HeadBuf*& acc, OutQ& out) {
         if (to_client) h_count_out(s, rec.len);
         sendq_.push(out, Seg{bufs_->data(b) + rec.off, rec.len, b, nullptr});
     }
+}
+
+void H1Proxy::h_txn(H1Conn* s, rules::Txn& t, sockaddr_storage& peer, sockaddr_storage& dst, rules::VarCtx& vc) {
+    s->peer.get(peer);
+    t.src = &peer;
+    if (s->pp && s->pp->has_dst && w_.fe_rules_dst_[s->fe]) [[unlikely]] {  // only where a rule reads it
+        s->pp->dst.get(dst);
+        t.dst = &dst;
+        t.dst_port = rules::addr_port(&dst);
+    }
+    t.tls = s->tls ? &s->tls->facts() : nullptr;  // no call: the facts were read at the handshake
+    t.cfg = &cfg_;
+    t.arena = &arena_;
+    t.edits = &edits_;
+    t.vars = w_.var_ctx(vc, &s->vars);
 }
 
 // The request's unique id: rendered once from the frontend's unique-id-format with `t` (the request as

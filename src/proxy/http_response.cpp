@@ -134,26 +134,13 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
     arena_.reset();
     edits_.reset();
     rules::Txn t;
-    t.req = nullptr;
+    sockaddr_storage peer, dst;
+    rules::VarCtx vc;
+    h_txn(s, t, peer, dst, vc);
     t.rsp = &rsp;
-    sockaddr_storage peer;
-    s->peer.get(peer);
-    t.src = &peer;
-    sockaddr_storage dst;
-    if (s->pp && s->pp->has_dst && w_.fe_rules_dst_[s->fe]) [[unlikely]] {
-        s->pp->dst.get(dst);
-        t.dst = &dst;
-        t.dst_port = rules::addr_port(&dst);
-    }
-    t.tls = s->tls ? &s->tls->facts() : nullptr;  // no call: the facts were read at the handshake
-    t.cfg = &cfg_;
-    t.arena = &arena_;
-    t.edits = &edits_;
     bool denied = false;
     rules::StickCtx sc;
     t.stick = w_.stick_ctx(sc, &s->trk, true);
-    rules::VarCtx vc;
-    t.vars = w_.var_ctx(vc, &s->vars);
     if (t.stick && !interim) [[unlikely]] {
         sc.status = rsp.status;
         if (s->trk && stick::http_err_status(rsp.status)) w_.stick().count_http_err(*s->trk, sc.now);

@@ -10,43 +10,6 @@
 
 namespace es::rules::detail {
 
-int conv_args(std::string_view in, ConvArgs& a) {
-    a.n = 0;
-    std::size_t used = 0;
-    std::size_t i = 0;
-    while (a.n < ConvArgs::kMax) {
-        bool sq = false, dq = false;
-        const std::size_t start = used;
-        for (; i < in.size(); ++i) {
-            const char c = in[i];
-            if (c == '"' && !sq) {
-                dq = !dq;
-                continue;
-            }
-            if (c == '\'' && !dq) {
-                sq = !sq;
-                continue;
-            }
-            char out = c;
-            if (c == '\\' && !sq && i + 1 < in.size()) {
-                const char n = in[i + 1];
-                if (n == '\\' || n == ' ' || n == '"' || n == '\'') out = n, ++i;
-                else if (n == 'r') out = '\r', ++i;
-                else if (n == 'n') out = '\n', ++i;
-                else if (n == 't') out = '\t', ++i;
-            } else if (!sq && !dq && (c == ',' || c == ')')) {
-                break;
-            }
-            if (used >= sizeof a.buf) return -1;
-            a.buf[used++] = out;
-        }
-        a.v[a.n++] = std::string_view(a.buf + start, used - start);
-        if (i >= in.size() || in[i] == ')') break;
-        ++i;  // the ','
-    }
-    return a.n;
-}
-
 namespace {
 
 bool is_sep(char c, std::string_view seps) {
@@ -246,8 +209,8 @@ bool convert(const Txn& t, std::string_view c, ArenaWriter& w, std::size_t mark,
     }
     if (name != "base64" && name != "url_dec" && name != "field" && name != "word" && name != "regsub") return false;
     if (!present) return true;
-    ConvArgs a;
-    if (paren != std::string_view::npos && conv_args(c.substr(paren + 1), a) < 0) return false;
+    config::ConvArgs a;
+    if (paren != std::string_view::npos && config::read_conv_args(c.substr(paren + 1), a) < 0) return false;
     const std::string_view in = take(w, mark);
     if (name == "base64") {
         base64(w, in);

@@ -29,16 +29,6 @@ void escape_controls(ArenaWriter& w, std::size_t mark);
 // A version 4 UUID in lower-case text, written by `w` (unique_id.cpp).
 std::string_view uuid4(ArenaWriter& w);
 
-// A converter's arguments as HAProxy's make_arg_list reads them: split at ',' up to ')' outside quotes,
-// quotes removed, \\ \<space> \" \' \r \n \t unescaped (converters.cpp).
-struct ConvArgs {
-    static constexpr int kMax = 4;
-    std::string_view v[kMax];
-    int n = 0;
-    char buf[512];
-};
-// `in`: the text after the converter's '('. The number of arguments, -1 when they do not fit.
-int conv_args(std::string_view in, ConvArgs& a);
 // One converter other than `map*` applied to the value written since `mark` (converters.cpp). False:
 // not one of them. `present` false: no sample (then left so).
 bool convert(const Txn& t, std::string_view conv, ArenaWriter& w, std::size_t mark, bool& present);

@@ -784,6 +784,20 @@ struct Regsub {
 // size. HAProxy reads argument lists with quotes (make_arg_list), so `regsub(",",;)` is one converter.
 std::size_t sample_item_end(std::string_view s, std::size_t from, char stop);
 
+// A converter's argument list as HAProxy's make_arg_list reads it (`in`: the text after the '('): split at
+// ',' and ended by ')' outside quotes, quotes removed, \\ \<space> \" \' \r \n \t unescaped, into a fixed
+// buffer (nothing allocated: the rules read it per request). `end[k]`: where argument k ends in `in`.
+struct ConvArgs {
+    static constexpr int kMax = 4;  // one more than any converter takes: an extra one is seen
+    std::string_view v[kMax];
+    std::size_t end[kMax] = {};
+    int n = 0;
+    bool closed = false;  // a ')' ended the list
+    char buf[512];
+};
+// The number of arguments read (at most kMax), -1 when they do not fit in the buffer.
+int read_conv_args(std::string_view in, ConvArgs& a);
+
 struct Config {
     Global global;
     std::vector<Regsub> regsubs;  // the regsub converters of every sample expression

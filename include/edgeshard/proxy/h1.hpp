@@ -178,6 +178,10 @@ private:
         CapWriter(H1Proxy* px, H1Conn* c) : p(px), s(c) {}
         void capture(bool response, std::uint32_t slot, std::string_view value) override;
     };
+    // The rules' view of a connection: its client address, the address it reached (where a rule reads it),
+    // its TLS facts, the configuration, the shard's arena and edits, its variables (`peer`, `dst` and `vc`
+    // live in the caller's frame).
+    void h_txn(H1Conn* s, rules::Txn& t, sockaddr_storage& peer, sockaddr_storage& dst, rules::VarCtx& vc);
     // the request's unique id (unique-id-format): built with `t` on its first use, kept in the notes
     bool h_unique_id(H1Conn* s, const rules::Txn& t, std::string_view& out);
     struct UidWriter final : rules::UniqueIdSource {

@@ -221,24 +221,13 @@ def main(h):
     log("2: converters in ACLs, set-var, set-path; path/url/query chains")
 
     # ------------------------------------------------------------------ 3. -c
-    bin_ = os.environ["EDGESHARD_BIN"]
 
     def refused(rule, fragments, what):
         text = eslib.http_defaults() + eslib.section("frontend fe", f"""
             bind {L}:{eslib.free_port()}
             {rule}
             default_backend be""") + eslib.section("backend be", f"server s1 {L}:{o.port}")
-        lineno = next(i + 1 for i, l in enumerate(text.splitlines()) if l.strip() == rule)
-        path = h.write("bad.cfg", text)
-        p = h.run_cmd([bin_, "-c", "-f", path], timeout=30)
-        out = p.stdout + p.stderr
-        check(p.returncode != 0 and "Configuration file is valid" not in out,
-              f"3: {what}: refused (rc={p.returncode}): {out!r}")
-        # HAProxy writes "[bad.cfg:N]", edgeshard "bad.cfg:N:"
-        check(f"bad.cfg:{lineno}]" in out or f"bad.cfg:{lineno}:" in out,
-              f"3: {what}: the message names bad.cfg:{lineno}: {out!r}")
-        for f in fragments:
-            check(f in out, f"3: {what}: {f!r} in {out!r}")
+        eslib.check_refused(h, text, rule, fragments, f"3: {what}")
 
     sh = "http-request set-header X-O "
     refused(sh + "%[req.hdr(x-a),nosuchconv]", ["'http-request set-header", "unknown converter 'nosuchconv'"],

@@ -1271,6 +1271,20 @@ def http_global(sock, nbthread=1, maxconn=2000, extra=""):
     return global_section(sock, nbthread=nbthread, maxconn=maxconn, extra=extra)
 
 
+def check_refused(h, text, rule, fragments, what):
+    """`-c` refuses the configuration `text`: a non-zero exit, no "valid", the message names the line that
+    holds `rule` (HAProxy writes "[bad.cfg:N]", edgeshard "bad.cfg:N:"; either passes, so the same case
+    runs through both) and holds every fragment. Returns the output."""
+    lineno = next(i + 1 for i, l in enumerate(text.splitlines()) if l.strip() == rule.strip())
+    p = h.run_cmd([os.environ["EDGESHARD_BIN"], "-c", "-f", h.write("bad.cfg", text)], timeout=30)
+    out = p.stdout + p.stderr
+    check(p.returncode != 0 and "Configuration file is valid" not in out, f"{what}: refused (rc={p.returncode}): {out!r}")
+    check(f"bad.cfg:{lineno}]" in out or f"bad.cfg:{lineno}:" in out, f"{what}: the message names bad.cfg:{lineno}: {out!r}")
+    for f in fragments:
+        check(f in out, f"{what}: {f!r} in {out!r}")
+    return out
+
+
 def http_defaults(connect="1s", client="5s", server="5s", extra=""):
     return defaults_section(connect=connect, client=client, server=server, extra=extra, mode="http")
 
