@@ -827,7 +827,9 @@ bool H1Proxy::h_unique_id(H1Conn* s, const rules::Txn& t, std::string_view& out)
         nt->uid_done = true;
         uid_arena_.reset();
         rules::ArenaWriter w(uid_arena_);
-        if (rules::render_unique_id(t, fe.unique_id_format, s->st->rt, w)) {
+        // %Ts: the exchange's start, as the log's (from the accept for a connection's first request)
+        const std::int64_t start = s->nreq <= 1 ? s->t_accept : s->t_ready;
+        if (rules::render_unique_id(t, fe.unique_id_format, s->st->rt, (w_.wall_offset_ms_ + start) / 1000, w)) {
             const std::string_view v = w.commit();
             nt->uid_len = std::uint8_t(std::min<std::size_t>(v.size(), sizeof nt->uid));
             std::memcpy(nt->uid, v.data(), nt->uid_len);

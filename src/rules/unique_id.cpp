@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <ctime>
 #include <random>
 
 #include "internal.hpp"
@@ -47,7 +46,7 @@ void put_num(ArenaWriter& w, std::int64_t v, bool hex) {
 
 }  // namespace
 
-bool render_unique_id(const Txn& t, std::string_view fmt, std::int64_t rt, ArenaWriter& w) {
+bool render_unique_id(const Txn& t, std::string_view fmt, std::int64_t rt, std::int64_t accept_sec, ArenaWriter& w) {
     bool hex_all = false;
     // spaces are HAProxy's log-format separators: one space between two printed fields, none first
     bool last_space = true;
@@ -113,9 +112,8 @@ bool render_unique_id(const Txn& t, std::string_view fmt, std::int64_t rt, Arena
         else if (var == "rt") put_num(w, rt, hex);
         else if (var == "pid") put_num(w, ::getpid(), hex);
         else if (var == "Ts") {
-            const std::int64_t now = std::time(nullptr);
-            if (hex) put_hex(w, std::uint64_t(now), 8);
-            else w.add_uint(std::uint64_t(now));
+            if (hex) put_hex(w, std::uint64_t(accept_sec), 8);
+            else w.add_uint(std::uint64_t(accept_sec));
         } else {
             return false;  // the configuration refuses any other
         }

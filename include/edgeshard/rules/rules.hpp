@@ -208,8 +208,8 @@ bool stick_key(const config::SampleExpr& s, const Txn& t, const config::StickTab
 long map_lookup(const config::MapFile& m, config::MapMatch match, std::string_view v,
                 std::vector<std::string_view>* groups);
 // unique-id-format `fmt` rendered (text, %%, %{+X}[o], %ci %cp %fi %fp %Ts %rt %pid, %[sample]) with `rt`
-// the request's counter (unique_id.cpp). False: an expression this version does not evaluate.
-bool render_unique_id(const Txn& t, std::string_view fmt, std::int64_t rt, ArenaWriter& w);
+// the request's counter and `accept_sec` the unix time %Ts prints (the log's: the exchange's accept) (unique_id.cpp). False: an expression this version does not evaluate.
+bool render_unique_id(const Txn& t, std::string_view fmt, std::int64_t rt, std::int64_t accept_sec, ArenaWriter& w);
 
 // The maps the `map*` converters read on this thread: a data shard's own table (the configuration's maps,
 // each replaced as a whole when the CLI changes it: add/set/del/clear map reach every shard as a message).

@@ -721,7 +721,7 @@ TEST_CASE("unique ids: HAProxy's log-format subset (+X fields, separators, sampl
     auto render = [&](std::string_view fmt, std::int64_t rt) {
         Arena a;
         es::rules::ArenaWriter w(a);
-        REQUIRE(es::rules::render_unique_id(e.t, fmt, rt, w));
+        REQUIRE(es::rules::render_unique_id(e.t, fmt, rt, 1796630000, w));
         return std::string(w.commit());
     };
     CHECK(render("%{+X}o %ci:%cp_%fi:%fp_%rt", 26) == "C6336407:9C41_0A000001:1F90_001A");
