@@ -71,8 +71,9 @@ constexpr FetchDef kFetches[] = {
     {"req.payload", "req.payload", Match::Bin, true},
     {"src_port", "src_port", Match::Int, false},
     {"dst_port", "dst_port", Match::Int, false},
-    {"status", "status", Match::Int, false},
-    {"unique-id", "unique-id", Match::Str, false},  // the request's id (unique-id-format)  // the response's (http-response / http-after-response)
+    {"status", "status", Match::Int, false},       // the response's (http-response / http-after-response)
+    {"unique-id", "unique-id", Match::Str, false},  // the request's id (unique-id-format)
+    {"url_param", "url_param", Match::Str, true},   // url_param(<name>): the query parameter's first value
     {"ssl_fc", "ssl_fc", Match::Bool, false},
     {"ssl_fc_sni", "ssl_fc_sni", Match::Str, false},
     {"ssl_fc_protocol", "ssl_fc_protocol", Match::Str, false},
@@ -122,7 +123,6 @@ std::string dn_arg(const Line& line, const std::string& what, const std::string&
 constexpr std::string_view kFetchesRefused[] = {"path_dom",
                                                 "path_end_reg",
                                                 "url_dom",
-                                                "url_param",
                                                 "urlp",
                                                 "url_ip",
                                                 "url_port",
@@ -396,6 +396,8 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
         acl.arg = arg;
     } else if (acl.fetch == "sample") {
         acl.arg = crit;
+    } else if (acl.fetch == "url_param") {
+        acl.arg = arg;
     }
 
     bool explicit_match = false;

@@ -97,7 +97,7 @@ void set_converter_registry(Config* cfg) { g_conv_cfg = cfg; }
 
 bool is_converter(std::string_view name) {
     return name == "lower" || name == "upper" || name == "base64" || name == "url_dec" || name == "field" ||
-           name == "word" || name == "regsub";
+           name == "word" || name == "regsub" || name == "length";
 }
 
 std::string converter_problem(std::string_view conv, std::string_view after, std::string_view fetch) {
@@ -124,6 +124,14 @@ std::string converter_problem(std::string_view conv, std::string_view after, std
         return expected_paren(max, a.end[max - 1]);
     }
     if (paren != std::string_view::npos && !a.closed) return head + std::to_string(nargs) + in_conv + "expected ')'";
+    // HAProxy reads the arguments in order, each checked for its type, then counts them
+    if (name == "field" || name == "word" || name == "url_dec") {
+        long iv = 0;
+        for (std::size_t k : {std::size_t(0), std::size_t(2)})
+            if (k < nargs && (k == 0 || name != "url_dec") && !int_arg(a.v[k], iv))
+                return head + std::to_string(k + 1) + in_conv + "failed to parse " + squote(a.v[k]) +
+                       " as type 'integer' at position " + std::to_string(k + 1);
+    }
     if (nargs < min) {
         if (nargs == 0)
             return head + "1" + in_conv + "expected type " + (name == "regsub" ? "'regex'" : "'integer'") +
@@ -132,16 +140,8 @@ std::string converter_problem(std::string_view conv, std::string_view after, std
                std::to_string(min) + "), type 'string' expected";
     }
     long v = 0;
-    if (name == "url_dec") {
-        if (nargs == 1 && !int_arg(a.v[0], v))
-            return head + "1" + in_conv + "failed to parse " + squote(a.v[0]) + " as type 'integer' at position 1";
-        return {};
-    }
+    if (name == "url_dec") return {};
     if (name == "field" || name == "word") {
-        for (std::size_t k : {std::size_t(0), std::size_t(2)})
-            if (k < nargs && !int_arg(a.v[k], v))
-                return head + std::to_string(k + 1) + in_conv + "failed to parse " + squote(a.v[k]) +
-                       " as type 'integer' at position " + std::to_string(k + 1);
         (void)int_arg(a.v[0], v);
         if (v == 0) return "invalid args" + in_conv + "Unexpected value 0 for index";
         if (a.v[1].empty()) return "invalid args" + in_conv + "Empty separators list";

@@ -47,6 +47,7 @@ enum class FmtUse {
     Request,   // http-request set-header/add-header, set-path, redirect: request and client known
     Response,  // http-response set-header/add-header: response headers and client known
     After,     // http-after-response: the same, on every response (the proxy's own too)
+    Log,       // an access log-format's %[...]: evaluated at log time (no request or response head then)
     Reply,     // 'hdr' of return/deny/http-error: built once at start, only literal text
 };
 // Fails unless every '%' construct of `value` is evaluated where `use` says; what names the rule.
@@ -54,6 +55,10 @@ void check_log_format(const Line& line, const std::string& value, FmtUse use, co
 // unique-id-format's value: text, %%, %{flags}[o], %ci %cp %fi %fp %Ts %rt %pid, %[sample] (fails with
 // HAProxy's "failed to parse unique-id : ..." words).
 void check_unique_id_format(const Line& line, const std::string& fmt);
+// An access log-format's sample expressions %[...]: what the proxy evaluates at log time (variables, the
+// connection's addresses and TLS facts, the unique id, bare method / status / capture.req.*), HAProxy's
+// refusal of request and response header fetches there.
+void check_log_samples(const Line& line, const std::string& fmt);
 // Why a sample expression (a fetch and its converters) cannot be evaluated where `use` says; empty if it can.
 std::string sample_expr_problem(std::string_view expr, FmtUse use);
 

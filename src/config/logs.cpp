@@ -245,6 +245,7 @@ void kw_log_format(ParseState& st, ProxyDraft& px, const Line& line) {
         fail(line.at, "'log-format' expects only one argument (quote the format or escape its spaces), got " +
                           std::to_string(line.words.size() - 1));
     if (!has_fe(px)) return warn_no_fe(st, px, line.at, "log-format");
+    check_log_samples(line, fmt);
     px.fe.log_format = fmt;
     px.fe.log_format_where = line.at;  // errors found when it is compiled name this line
     px.httplog = false;

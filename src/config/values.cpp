@@ -22,6 +22,10 @@ std::string supported_in(FmtUse use) {
             return "%[src], %[src_port], %[dst], %[dst_port], %[hdr(<name>)] and %[res.hdr(<name>)] (the "
                    "response's headers), %[status], %[var(<scope>.<name>)], %ci, %cp, %fi, %fp, and %% for a "
                    "literal '%'";
+        case FmtUse::Log:
+            return "%[var(<scope>.<name>)], %[src], %[src_port], %[dst], %[dst_port], the TLS fetches, %[unique-id], "
+                   "with converters; %[method], %[status], %[capture.req.method|uri|ver], %[capture.req.hdr(<n>)] "
+                   "as they are";
         case FmtUse::Reply:
             break;
     }
@@ -114,6 +118,11 @@ std::string sample_problem(std::string_view expr, FmtUse use) {
         if (use == FmtUse::Request) return {};
         return unavailable("HTTP request headers");
     }
+    if (expr.starts_with("url_param(")) {
+        if (expr.back() != ')' || expr.size() <= 11) return "url_param expects a parameter name, e.g. 'url_param(id)'";
+        if (use != FmtUse::Request) return unavailable("HTTP request headers");
+        return {};
+    }
     if (expr.starts_with("req.fhdr(")) {
         if (expr.back() != ')') return "missing ')' in " + squote(expr);
         if (!http::is_token(expr.substr(9, expr.size() - 10))) return "invalid header name " + squote(expr.substr(9, expr.size() - 10));
@@ -129,6 +138,8 @@ std::string sample_problem(std::string_view expr, FmtUse use) {
                    squote(std::string(prefix) + std::string(name.substr(0, name.find(','))) + ")") +
                    " (the value's last element, as HAProxy's default)";
         if (!http::is_token(name)) return "invalid header name " + squote(name);
+        if (use == FmtUse::Log)
+            return unavailable(prefix == "res.hdr(" ? "HTTP response headers" : "HTTP request headers");
         if (prefix == "req.hdr(" && use != FmtUse::Request)
             return unavailable("HTTP request headers") + " (use 'hdr' or 'res.hdr' for the response's headers)";
         if (prefix == "res.hdr(" && use == FmtUse::Request)
@@ -144,6 +155,39 @@ std::string sample_problem(std::string_view expr, FmtUse use) {
 }  // namespace
 
 std::string sample_expr_problem(std::string_view expr, FmtUse use) { return sample_problem(expr, use); }
+
+void check_log_samples(const Line& line, const std::string& fmt) {
+    for (std::size_t i = fmt.find("%"); i != std::string::npos; i = fmt.find('%', i + 1)) {
+        std::size_t j = i + 1;
+        if (j < fmt.size() && fmt[j] == '%') {
+            i = j;
+            continue;
+        }
+        if (j < fmt.size() && fmt[j] == '{') {
+            const auto c = fmt.find('}', j);
+            if (c == std::string::npos) return;  // the format's own compilation says what is wrong
+            j = c + 1;
+        }
+        if (j >= fmt.size() || fmt[j] != '[') continue;
+        const std::size_t close = sample_item_end(fmt, j + 1, ']');
+        const std::string expr = fmt.substr(j + 1, (close >= fmt.size() ? fmt.size() : close) - j - 1);
+        if (expr.empty() || expr.find(' ') != std::string::npos) continue;  // the compilation's message
+        if (expr.starts_with("capture.req.hdr(") || expr.starts_with("capture.res.hdr(")) continue;
+        // known at log time from what the exchange kept: bare, without converters
+        for (std::string_view bare : {"method", "status", "capture.req.method", "capture.req.uri", "capture.req.ver"}) {
+            if (expr == bare) goto next;
+            if (expr.starts_with(std::string(bare) + ","))
+                fail(line.at, "failed to parse log-format : converters on " + squote(bare) +
+                                  " are not evaluated in a log format in this version");
+        }
+        if (std::string why = sample_problem(expr, FmtUse::Log); !why.empty()) {
+            if (why.starts_with("sample fetch <") || why.starts_with("failed to parse"))
+                fail(line.at, "failed to parse log-format : " + why + ".");
+            fail(line.at, "failed to parse log-format : failed to parse sample expression <" + expr + "]> : " + why + ".");
+        }
+    next:;
+    }
+}
 
 void check_unique_id_format(const Line& line, const std::string& v) {
     auto refuse = [&](const std::string& why) { fail(line.at, "failed to parse unique-id : " + why + "."); };

@@ -19,7 +19,7 @@ std::string var_name_problem(std::string_view n, bool& sess) {
         return "the 'proc' scope is not supported in this version (each shard would hold its own value): use "
                "'sess' or 'txn'";
     if (scope != "sess" && scope != "txn" && scope != "req" && scope != "res")
-        return "unknown variable scope " + squote(scope) + " (scopes: sess, txn, req, res)";
+        return "invalid variable name " + squote(n) + ": unknown scope " + squote(scope) + " (scopes: sess, txn, req, res)";
     for (char c : n.substr(dot + 1))
         if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-')
             return "invalid variable name " + squote(n);

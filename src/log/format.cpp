@@ -39,6 +39,7 @@ enum class Format::Var : std::uint8_t {
     CapReq, CapRsp,          // %hr %hs: "{v0|v1}" (nothing without slots of that direction)
     CapReqList, CapRspList,  // %hrl %hsl: "v0 v1", a value not captured as "-"
     CapReqHdr, CapRspHdr,    // %[capture.req.hdr(N)] %[capture.res.hdr(N)]: slot N as it is ("-": none)
+    Sample,                  // %[expr]: the value the proxy evaluated at log time (Fields::samples)
     CliCookie, SrvCookie,    // %CC %CS: `capture cookie` ("-" without)
     UniqueId, RequestCounter,  // %ID %rt
 };
@@ -336,6 +337,7 @@ std::string_view host_name() {
 }  // namespace
 
 Format::Format(std::string_view fmt) : source_(fmt) {
+    std::uint8_t global_flags = 0;  // set by %{...}o
     std::size_t i = 0;
     const std::size_t n = fmt.size();
     auto add_literal = [&](std::string_view s) {
@@ -368,26 +370,8 @@ Format::Format(std::string_view fmt) : source_(fmt) {
             ++i;
             continue;
         }
-        if (fmt[i] == '[') {
-            // %[capture.req.hdr(N)] / %[capture.res.hdr(N)]; other sample expressions are not read here
-            const std::size_t close = fmt.find(']', i);
-            const std::string_view e = fmt.substr(i + 1, close == std::string_view::npos ? 0 : close - i - 1);
-            const bool req = e.starts_with("capture.req.hdr("), rsp = e.starts_with("capture.res.hdr(");
-            std::uint32_t idx = 0;
-            bool ok = (req || rsp) && e.back() == ')';
-            if (ok) {
-                const std::string_view num = e.substr(16, e.size() - 17);
-                const auto r = std::from_chars(num.data(), num.data() + num.size(), idx);
-                ok = !num.empty() && r.ec == std::errc() && r.ptr == num.data() + num.size();
-            }
-            if (!ok)
-                fail(fmt, "sample expressions in an access log format are limited to capture.req.hdr(<n>) and "
-                          "capture.res.hdr(<n>) in this version, got '%[" + std::string(e) + "]'");
-            items_.push_back({req ? Var::CapReqHdr : Var::CapRspHdr, 0, idx, 0});
-            i = close + 1;
-            continue;
-        }
-        std::uint8_t flags = 0;
+        std::uint8_t flags = global_flags;
+        const std::size_t pct = i - 1;
         if (fmt[i] == '{') {
             const std::size_t close = fmt.find('}', i);
             if (close == std::string_view::npos) fail(fmt, "unterminated '%{' flags");
@@ -415,6 +399,54 @@ Format::Format(std::string_view fmt) : source_(fmt) {
                 }
                 flags = o[0] == '+' ? std::uint8_t(flags | bit) : std::uint8_t(flags & ~bit);
             }
+        }
+        // %{flags}o: the flags hold for every variable after it (HAProxy's "o" option)
+        if (flags != global_flags || (pct + 1 < n && fmt[pct + 1] == '{')) {
+            if (i < n && fmt[i] == 'o' && (i + 1 >= n || !is_alpha(fmt[i + 1]))) {
+                global_flags = flags;
+                ++i;
+                continue;
+            }
+            if (i >= n || (fmt[i] != '[' && !is_alpha(fmt[i])))
+                fail(fmt, "parse argument modifier without variable name near '" +
+                              std::string(fmt.substr(pct, i - pct)) + "'");
+        }
+        if (fmt[i] == '[') {
+            // a sample expression: it ends at the first ']' after it (one in an argument list is the
+            // argument's); capture.req.hdr(N) / capture.res.hdr(N) are read here, the others are
+            // evaluated by the proxy at log time (the configuration checked them)
+            std::size_t close = i + 1;
+            int depth = 0;
+            bool sq = false, dq = false;
+            for (; close < n; ++close) {
+                const char ch = fmt[close];
+                if (depth > 0 && ch == '"' && !sq) dq = !dq;
+                else if (depth > 0 && ch == '\'' && !dq) sq = !sq;
+                else if (sq || dq) continue;
+                else if (ch == '(') ++depth;
+                else if (ch == ')' && depth > 0) --depth;
+                else if (depth == 0 && (ch == ']' || ch == ' ')) break;
+            }
+            const std::string_view e = fmt.substr(i + 1, close - i - 1);
+            if (e.empty()) fail(fmt, "missing fetch method in '%[" + std::string(fmt.substr(i + 1)) + "'");
+            if (close >= n) fail(fmt, "missing ']' after '" + std::string(e) + "'");
+            if (fmt[close] != ']') fail(fmt, "expected ']' after '" + std::string(e) + "', but found '" + fmt[close] + "'");
+            const bool req = e.starts_with("capture.req.hdr("), rsp = e.starts_with("capture.res.hdr(");
+            std::uint32_t idx = 0;
+            bool cap = (req || rsp) && e.back() == ')';
+            if (cap) {
+                const std::string_view num = e.substr(16, e.size() - 17);
+                const auto r = std::from_chars(num.data(), num.data() + num.size(), idx);
+                cap = !num.empty() && r.ec == std::errc() && r.ptr == num.data() + num.size();
+            }
+            if (cap) {
+                items_.push_back({req ? Var::CapReqHdr : Var::CapRspHdr, flags, idx, 0});
+            } else {
+                items_.push_back({Var::Sample, flags, std::uint32_t(samples_.size()), 0});
+                samples_.emplace_back(e);
+            }
+            i = close + 1;
+            continue;
         }
         std::size_t j = i;
         while (j < n && is_alpha(fmt[j])) ++j;
@@ -629,6 +661,26 @@ std::size_t Format::render(const Fields& f, char* out, std::size_t cap) const {
             case Var::CapReqList:
             case Var::CapRspList:
                 break;  // written before the switch (quoted per value)
+            case Var::Sample: {
+                // HAProxy prints the value as it is (+E escapes '"' '\' ']'); "-" for none or empty; a NUL
+                // ends it; CR and LF are written #0D #0A so that a line stays a line
+                const std::string_view v = it.off < f.n_samples ? f.samples[it.off] : std::string_view();
+                const std::size_t nul = v.find('\0');
+                const std::string_view shown = v.substr(0, nul);
+                if (shown.empty()) {
+                    if (!q) o.put('-');
+                    break;
+                }
+                for (char ch : shown) {
+                    if (ch == '\r' || ch == '\n') {
+                        o.put(ch == '\r' ? "#0D" : "#0A");
+                        continue;
+                    }
+                    if (esc && (ch == '"' || ch == '\\' || ch == ']')) o.put('\\');
+                    o.put(ch);
+                }
+                break;
+            }
             case Var::CapReqHdr:
             case Var::CapRspHdr: {
                 const bool rq = it.var == Var::CapReqHdr;

@@ -431,8 +431,65 @@ void H1Proxy::h_log(H1Conn* s) {
     // captures: a request that never began (<BADREQ>) has no notes and prints no block
     log::Captured req_caps[kMaxLogCaps], rsp_caps[kMaxLogCaps];
     if (x->notes && h_captures(s)) [[unlikely]] h_log_caps(s, f, req_caps, rsp_caps);
+    // the format's sample expressions, evaluated now (the request and response heads are gone: the
+    // configuration let only what is known at log time through)
+    static constexpr std::size_t kMaxSamples = 64;
+    std::string_view samples[kMaxSamples];
+    const auto& exprs = w_.fe_formats_[s->fe]->samples();
+    if (!exprs.empty()) [[unlikely]] {
+        const std::size_t n = std::min(exprs.size(), kMaxSamples);
+        h_log_samples(s, f, exprs, samples, n);
+        f.samples = samples;
+        f.n_samples = n;
+    }
     if (!log::emit(*p_.log_ring, std::uint16_t(s->fe), *w_.fe_formats_[s->fe], f)) st_.fe[s->fe].log_drops.inc();
     s->bytes_in = 0;
+}
+
+// What HAProxy still knows when it logs: variables (but the request scope, swapped out once the request
+// went on), the connection's addresses and TLS facts, the unique id if it was built, and, kept from the
+// exchange, the method (a known one), the status of a server's response and the request line's parts.
+void H1Proxy::h_log_samples(H1Conn* s, const log::Fields& f, const std::vector<std::string>& exprs,
+                            std::string_view* out, std::size_t n) {
+    H1Stream* const x = s->st;
+    rules::Txn t;
+    sockaddr_storage peer, dst;
+    rules::VarCtx vc;
+    h_txn(s, t, peer, dst, vc);
+    t.arena = &uid_arena_;
+    t.edits = nullptr;
+    uid_arena_.reset();
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::string& e = exprs[i];
+        out[i] = {};
+        if (e == "method") {
+            if (x->method != http::Method::Other && !f.method.empty()) out[i] = f.method;
+        } else if (e == "status") {
+            if (x->t_rsp >= 0 && x->status > 0) {  // a server's response (none for the proxy's own)
+                rules::ArenaWriter w(uid_arena_);
+                w.add_uint(std::uint64_t(x->status));
+                out[i] = w.commit();
+            }
+        } else if (e == "capture.req.method") {
+            out[i] = f.method;
+        } else if (e == "capture.req.uri") {
+            out[i] = f.uri;
+        } else if (e == "capture.req.ver") {
+            out[i] = f.version;
+        } else if (e == "unique-id" || e.starts_with("unique-id,")) {
+            if (x->notes && x->notes->uid_done) {  // built during the exchange (never now: HAProxy's "-")
+                UidWriter uw(this, s);
+                t.uid = &uw;
+                (void)rules::eval_sample(t, e, out[i]);
+                t.uid = nullptr;
+            }
+        } else if (e.starts_with("var(req.")) {
+            // the request scope is gone by now
+        } else {
+            std::string_view v;
+            if (rules::eval_sample(t, e, v)) out[i] = v;
+        }
+    }
 }
 
 }  // namespace es::proxy

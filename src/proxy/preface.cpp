@@ -92,6 +92,7 @@ bool Worker::frontend_uses_dst(const config::Config& cfg, std::uint32_t f) {
     for (const auto& u : cfg.frontends[f].use_backend_rules)
         if (u.dynamic && text_reads_addr(u.backend, false)) return true;
     if (text_reads_addr(cfg.frontends[f].unique_id_format, false)) return true;
+    if (text_reads_addr(cfg.frontends[f].log_format, false)) return true;  // %[dst] at log time (and %fi)
     return http_reads_addr(cfg.frontends[f].http, false) ||
            reaches_backend(cfg, f, [&](const config::Backend& b) { return http_reads_addr(b.http, false); });
 }

@@ -335,6 +335,11 @@ bool eval_acl(const Acl& acl, const Txn& t) {
     }
     if (f == "dst_port") return t.dst_port >= 0 && match_int(acl, t.dst_port);
     if (f == "status") return t.rsp != nullptr && match_int(acl, t.rsp->status);
+    if (f == "url_param") {
+        std::string_view v;
+        if (t.req == nullptr || !url_param(t.req->target, acl.arg, v)) return false;
+        return acl.match == Match::Found || match_value(acl, v);
+    }
     if (f == "unique-id") {
         std::string_view v;
         if (t.uid == nullptr || !t.uid->unique_id(t, v)) return false;

@@ -207,8 +207,16 @@ bool convert(const Txn& t, std::string_view c, ArenaWriter& w, std::size_t mark,
         if (present) w.change_case(mark, name == "upper");
         return true;
     }
-    if (name != "base64" && name != "url_dec" && name != "field" && name != "word" && name != "regsub") return false;
+    if (name != "base64" && name != "url_dec" && name != "field" && name != "word" && name != "regsub" &&
+        name != "length")
+        return false;
     if (!present) return true;
+    if (name == "length") {  // the value's length in bytes (an integer)
+        const std::size_t len = w.since(mark).size();
+        w.rewind(mark);
+        w.add_uint(len);
+        return true;
+    }
     config::ConvArgs a;
     if (paren != std::string_view::npos && config::read_conv_args(c.substr(paren + 1), a) < 0) return false;
     const std::string_view in = take(w, mark);

@@ -99,6 +99,29 @@ thread_local int g_fetch_present = -1;
 
 bool sample_fetch(const Txn& t, std::string_view expr, ArenaWriter& w);
 
+}  // namespace
+
+// url_param(<name>): the value of the first parameter of that name in the query (after the first '?',
+// parameters split at '&'), as it is; a parameter without '=' has an empty value (HAProxy's).
+bool url_param(std::string_view target, std::string_view name, std::string_view& out) {
+    const std::size_t q = target.find('?');
+    if (q == std::string_view::npos) return false;
+    std::string_view rest = target.substr(q + 1);
+    while (!rest.empty()) {
+        const std::size_t amp = rest.find('&');
+        const std::string_view p = rest.substr(0, amp);
+        rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+        const std::size_t eq = p.find('=');
+        if (p.substr(0, eq) == name) {
+            out = eq == std::string_view::npos ? std::string_view() : p.substr(eq + 1);
+            return true;
+        }
+    }
+    return false;
+}
+
+namespace {
+
 bool fetch(const Txn& t, std::string_view expr, ArenaWriter& w, bool& present) {
     const std::size_t mark = w.mark();
     g_fetch_present = -1;
@@ -240,6 +263,12 @@ bool sample_fetch(const Txn& t, std::string_view expr, ArenaWriter& w) {
             g_fetch_present = 1;
             value_or_missing(req->method_text);
         }
+        return true;
+    }
+    if (expr.starts_with("url_param(") && expr.back() == ')') {
+        std::string_view v;
+        g_fetch_present = req != nullptr && url_param(req->target, expr.substr(10, expr.size() - 11), v) ? 1 : 0;
+        if (g_fetch_present) w.add(v);
         return true;
     }
     // req.fhdr(<name>): the last occurrence's whole value, commas included

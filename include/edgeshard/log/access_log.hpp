@@ -61,6 +61,10 @@ struct Fields {
     const Captured* rsp_caps = nullptr;
     std::uint16_t n_req_caps = 0, n_rsp_caps = 0;
     std::string_view cli_cookie, srv_cookie;  // %CC %CS (`capture cookie`; "-" when empty)
+    // the values of the format's sample expressions (Format::samples(), in order), evaluated by the
+    // proxy at log time; an empty one prints "-"
+    const std::string_view* samples = nullptr;
+    std::size_t n_samples = 0;
 };
 
 // A log-format string compiled once at boot. Supported: literal text, "%%", a run of spaces
@@ -87,6 +91,8 @@ public:
 
     bool empty() const { return items_.empty(); }
     bool uses_frontend_addr() const;  // %fi or %fp: the address the client connected to
+    // the sample expressions %[...] the proxy evaluates at log time (all but the capture.*.hdr ones)
+    const std::vector<std::string>& samples() const { return samples_; }
     const std::string& source() const { return source_; }
 
     enum class Var : std::uint8_t;  // defined in format.cpp
@@ -100,6 +106,7 @@ private:
     std::vector<Item> items_;
     std::string text_;
     std::string source_;
+    std::vector<std::string> samples_;
 };
 
 // HAProxy's predefined formats (option httplog / option tcplog).

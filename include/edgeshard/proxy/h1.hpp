@@ -178,6 +178,9 @@ private:
         CapWriter(H1Proxy* px, H1Conn* c) : p(px), s(c) {}
         void capture(bool response, std::uint32_t slot, std::string_view value) override;
     };
+    // A log format's sample expressions at log time, into `out` (their text in uid_arena_).
+    void h_log_samples(H1Conn* s, const log::Fields& f, const std::vector<std::string>& exprs, std::string_view* out,
+                       std::size_t n);
     // The rules' view of a connection: its client address, the address it reached (where a rule reads it),
     // its TLS facts, the configuration, the shard's arena and edits, its variables (`peer`, `dst` and `vc`
     // live in the caller's frame).

@@ -280,6 +280,9 @@ long url_decode(std::string_view in, char* out, std::size_t cap, bool query);
 // false when no element is left. An empty value yields one empty element, as in HAProxy's hdr().
 bool next_list_element(std::string_view value, std::size_t& pos, std::string_view& elem);
 
+// url_param(<name>): the first value of that parameter in the target's query (false: none).
+bool url_param(std::string_view target, std::string_view name, std::string_view& out);
+
 // The client address as text ("192.0.2.7", "2001:db8::1") into `out`; returns the length, 0 when
 // the address is unknown or not IP. `cap` >= 46 (INET6_ADDRSTRLEN) always fits.
 std::size_t addr_text(const sockaddr_storage* ss, char* out, std::size_t cap);

@@ -289,8 +289,13 @@ TEST_CASE("compile errors name what is wrong") {
     CHECK(message("%ci %zz %B").find("'%zz'") != std::string::npos);
     CHECK(message("%{+Z}r").find("'+Z'") != std::string::npos);
     CHECK(message("abc %").find("'%'") != std::string::npos);
-    CHECK(message("%[src]").find("sample expressions") != std::string::npos);
-    CHECK(message("%[capture.req.hdr(x)]").find("capture.req.hdr(<n>)") != std::string::npos);
+    // sample expressions are the proxy's to evaluate at log time (the configuration checks them)
+    CHECK(Format{"a %[src] %{+Q}[var(txn.x),upper] %[capture.req.hdr(1)]"}.samples() ==
+          std::vector<std::string>{"src", "var(txn.x),upper"});
+    CHECK(message("%[]").find("missing fetch method") != std::string::npos);
+    CHECK(message("%[var(txn.x) b").find("expected ']' after 'var(txn.x)', but found ' '") != std::string::npos);
+    CHECK(message("%[var(txn.x)").find("missing ']' after 'var(txn.x)'") != std::string::npos);
+    CHECK(message("%{+Q} b").find("without variable name near '%{+Q}'") != std::string::npos);
     CHECK_NOTHROW(Format{"%[capture.res.hdr(12)]"});
     CHECK(message("%{+Q").find("unterminated") != std::string::npos);
     CHECK(message("%{+Q}").find("variable name") != std::string::npos);
