@@ -116,13 +116,12 @@ constexpr std::string_view kRequestActions[] = {"allow",       "deny",        "r
 // HAProxy 2.6's list, less what this version does not have (ot-group, set-var-fmt)
 constexpr std::string_view kAfterActions[] = {"add-header",  "allow",      "capture",     "del-header",
                                               "replace-header", "replace-value", "set-header", "set-status",
-                                              "strict-mode", "set-var(*)", "unset-var(*)"};
+                                              "strict-mode", "set-var(*)", "set-var-fmt(*)", "unset-var(*)"};
 constexpr std::string_view kResponseActions[] = {"allow",     "deny",      "set-header",  "add-header",  "del-header",
                                                  "track-sc0", "track-sc1", "track-sc2",   "sc-inc-gpc0", "sc-inc-gpc1",
                                                  "sc-set-gpt0", "capture", "replace-header", "replace-value",
                                                  "set-status", "strict-mode", "return"};
-constexpr std::string_view kActionsRefused[] = {"set-var-fmt",
-                                                "set-log-level",
+constexpr std::string_view kActionsRefused[] = {"set-log-level",
                                                 "set-nice",
                                                 "set-tos",
                                                 "set-mark",
@@ -322,7 +321,8 @@ void parse_rule(ParseState& st, ProxyDraft& px, const Line& line, RuleKind kind)
     bool with_reply = false;
     if (kind == RuleKind::After && act != "add-header" && act != "allow" && act != "capture" && act != "del-header" &&
         act != "replace-header" && act != "replace-value" && act != "set-header" && act != "set-status" &&
-        act != "strict-mode" && act.rfind("set-var(", 0) != 0 && act.rfind("unset-var(", 0) != 0) {
+        act != "strict-mode" && act.rfind("set-var(", 0) != 0 && act.rfind("unset-var(", 0) != 0 &&
+        act.rfind("set-var-fmt(", 0) != 0) {
         std::string list;
         for (auto n : kAfterActions) list += (list.empty() ? "'" : ", '") + std::string(n) + "'";
         fail(line.at, "'http-after-response' expects " + list + ", but got " + squote(act) + "." +
@@ -369,7 +369,7 @@ void parse_rule(ParseState& st, ProxyDraft& px, const Line& line, RuleKind kind)
                  "unexpected argument " + squote(line.words[3]) + " after 'http-request use-service'");
         r.action = HttpAction::UseService;
         r.name = line.words[2];
-    } else if (act.rfind("set-var(", 0) == 0 || act.rfind("unset-var(", 0) == 0) {
+    } else if (act.rfind("set-var(", 0) == 0 || act.rfind("unset-var(", 0) == 0 || act.rfind("set-var-fmt(", 0) == 0) {
         bool unset = false;
         const std::size_t at = parse_var_action(st, line, 1, end, kw, r.var, unset, response);
         if (at < end) fail(line.at, "unexpected " + squote(line.words[at]) + " after " + squote(kw + " " + act));

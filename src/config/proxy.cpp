@@ -641,7 +641,7 @@ void kw_tcp_request(ParseState& st, ProxyDraft& px, const Line& line) {
         if (l4 != "layer4") fail(line.at, "'expect-proxy' expects 'layer4', got " + squote(l4));
         rule.action = TcpAction::ExpectProxy;
         line_off = 4;
-    } else if (act.rfind("set-var(", 0) == 0 || act.rfind("unset-var(", 0) == 0) {
+    } else if (act.rfind("set-var(", 0) == 0 || act.rfind("unset-var(", 0) == 0 || act.rfind("set-var-fmt(", 0) == 0) {
         if (sub == "connection")
             fail(line.at, squote(kw + " " + act) + ": variables are not kept before the session starts in this "
                                                     "version: use 'tcp-request session " + act + "'");

@@ -98,7 +98,7 @@ std::string sample_problem(std::string_view expr, FmtUse use) {
         return "sample fetch <" + std::string(expr) + "]> may not be reliably used here because it needs '" +
                std::string(needs) + "' which is not available here";
     };
-    if (expr == "unique-id") return {};
+    if (expr == "unique-id" || expr == "fe_name" || expr == "be_name") return {};
     if (expr == "uuid" || expr.starts_with("uuid(")) {
         if (expr == "uuid" || expr == "uuid()" || expr == "uuid(4)") return {};
         if (expr.back() != ')') return "failed to parse sample expression <" + std::string(expr) + "> : fetch method 'uuid' : expected ')'";

@@ -33,13 +33,18 @@ std::size_t parse_var_action(ParseState& st, const Line& line, std::size_t i, st
                              VarSet& v, bool& unset, bool response) {
     const std::string& act = line.words[i];
     unset = act.rfind("unset-var(", 0) == 0;
-    const std::string base = unset ? "unset-var(" : "set-var(";
+    v.fmt = act.rfind("set-var-fmt(", 0) == 0;
+    const std::string base = unset ? "unset-var(" : v.fmt ? "set-var-fmt(" : "set-var(";
     if (act.rfind(base, 0) != 0 || act.back() != ')')
         fail(line.at, squote(kw + " " + act) + ": expects " + squote(base + "<scope>.<name>)"));
-    const std::string name = act.substr(base.size(), act.size() - base.size() - 1);
+    std::string name = act.substr(base.size(), act.size() - base.size() - 1);
+    if (v.fmt && name.ends_with(",ifnotempty")) {  // the one condition this version takes
+        v.ifnotempty = true;
+        name.resize(name.size() - 11);
+    }
     if (name.find(',') != std::string::npos)
         fail(line.at, squote(kw + " " + act) + ": conditions on set-var ('ifexists', 'ifnotexists'...) are not "
-                                                "supported in this version");
+                                                "supported in this version" + (v.fmt ? " (but 'ifnotempty')" : ""));
     if (const std::string why = var_name_problem(name, v.sess); !why.empty())
         fail(line.at, squote(kw + " " + act) + ": " + why);
     std::size_t id = 0;
@@ -47,6 +52,14 @@ std::size_t parse_var_action(ParseState& st, const Line& line, std::size_t i, st
     if (id == st.cfg.vars.size()) st.cfg.vars.push_back(name);
     v.id = std::uint16_t(id);
     if (unset) return i + 1;
+    if (v.fmt) {
+        // (HAProxy 2.6.12 accepts a missing or empty format and crashes when the rule runs)
+        if (i + 1 >= end || line.words[i + 1].empty())
+            fail(line.at, squote(kw + " " + act) + " expects a log-format string, e.g. '\"%[src]:%[path]\"'");
+        v.expr = line.words[i + 1];
+        check_log_format(line, v.expr, response ? FmtUse::Response : FmtUse::Request, squote(kw + " " + act));
+        return i + 2;
+    }
     if (i + 1 >= end) fail(line.at, squote(kw + " " + act) + " expects an expression, e.g. 'req.hdr(host)' or 'str(x)'");
     const std::string& e = line.words[i + 1];
     if ((e.rfind("str(", 0) == 0 || e.rfind("int(", 0) == 0) && e.back() == ')') {

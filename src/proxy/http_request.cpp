@@ -397,6 +397,7 @@ bool H1Proxy::h_collect_post(H1Conn* s) {
         }
         s->be = be;
     }
+    t.be = be;  // be_name from now on
     // HAProxy counts a backend's sessions per stream, one per request (as our servers' are): stot
     // per request, scur the requests in progress (h_request_done ends one)
     auto& bc = st_.be[be];
@@ -814,6 +815,8 @@ void H1Proxy::h_txn(H1Conn* s, rules::Txn& t, sockaddr_storage& peer, sockaddr_s
     t.arena = &arena_;
     t.edits = &edits_;
     t.vars = w_.var_ctx(vc, &s->vars);
+    t.fe = int(s->fe);
+    t.be = s->has(kH1CountedBe) ? s->be : -1;
 }
 
 // The request's unique id: rendered once from the frontend's unique-id-format with `t` (the request as

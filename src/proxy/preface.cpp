@@ -81,7 +81,9 @@ bool Worker::http_reads_addr(const config::HttpProxy& px, bool client) {
                     if (text_reads_addr(h.second, client)) return true;
             }
             if (r.action == config::HttpAction::Capture && r.value.starts_with(fetch)) return true;
-            if ((r.action == config::HttpAction::SetVar) && !r.var.literal && r.var.expr.starts_with(fetch)) return true;
+            if ((r.action == config::HttpAction::SetVar) && !r.var.literal &&
+                (r.var.fmt ? text_reads_addr(r.var.expr, client) : r.var.expr.starts_with(fetch)))
+                return true;
         }
     return false;
 }

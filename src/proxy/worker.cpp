@@ -120,7 +120,8 @@ bool Worker::frontend_needs_addr(const config::Config& cfg, std::uint32_t f) {
     for (const auto* rules : {&fe.tcp_conn_rules, &fe.tcp_sess_rules, &fe.tcp_content_rules})
         for (const auto& r : *rules)
             if ((r.action == config::TcpAction::TrackSc && key_src(r.track.key)) ||
-                (r.action == config::TcpAction::SetVar && !r.var.literal && r.var.expr.starts_with("src")))
+                (r.action == config::TcpAction::SetVar && !r.var.literal &&
+                 (r.var.fmt ? text_reads_addr(r.var.expr, true) : r.var.expr.starts_with("src"))))
                 return true;
     const bool stick_be = reaches_backend(cfg, f, [&](const config::Backend& be) {
         for (const auto& r : be.stick_rules)

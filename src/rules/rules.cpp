@@ -230,6 +230,16 @@ bool sample_fetch(const Txn& t, std::string_view expr, ArenaWriter& w) {
         if (port >= 0) w.add_uint(static_cast<std::uint64_t>(port));
         return true;
     }
+    if (expr == "fe_name" || expr == "be_name") {
+        std::string_view v;
+        if (t.cfg != nullptr && t.fe >= 0) {
+            v = t.cfg->frontends[std::size_t(t.fe)].name;
+            if (expr == "be_name" && t.be >= 0) v = t.cfg->backends[std::size_t(t.be)].name;
+        }
+        w.add(v);
+        g_fetch_present = v.empty() ? 0 : 1;
+        return true;
+    }
     if (expr == "unique-id") {  // the request's id (unique-id-format): built on its first use
         std::string_view v;
         const bool got = t.uid != nullptr && t.uid->unique_id(t, v);

@@ -2,6 +2,7 @@
 #include <cstring>
 
 #include "edgeshard/rules/rules.hpp"
+#include "internal.hpp"
 
 namespace es::rules {
 
@@ -60,6 +61,12 @@ Vars* vars_of(const Txn& t, bool make) {
 }  // namespace
 
 void set_var(const config::VarSet& v, const Txn& t) {
+    if (v.fmt) {  // set-var-fmt: the format's result, an empty one included (but with ifnotempty)
+        std::string_view value;
+        if (!detail::expand(t, v.expr, value) || (v.ifnotempty && value.empty())) return;
+        if (Vars* vs = vars_of(t, true)) vs->set(v.id, v.sess, value);
+        return;
+    }
     Vars* vs = vars_of(t, true);
     if (vs == nullptr) return;
     if (v.literal) {

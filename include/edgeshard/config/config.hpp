@@ -94,7 +94,9 @@ struct VarSet {
     std::uint16_t id = 0;
     bool sess = false;
     bool literal = false;
-    std::string expr;  // the literal's text, or the sample expression (rules' sample())
+    bool fmt = false;         // set-var-fmt: `expr` is a log-format string (an empty result still sets it)
+    bool ifnotempty = false;  // set-var-fmt(<var>,ifnotempty): not set when the result is empty
+    std::string expr;  // the literal's text, the sample expression (rules' sample()) or the format
 };
 
 // track-sc<N> <key> [table <t>] (tcp-request connection|content, http-request, http-response)

@@ -156,6 +156,9 @@ struct Txn {
     VarCtx* vars = nullptr;  // null: no variable is set anywhere in the configuration
     CaptureSink* captures = nullptr;  // null: the frontend keeps no capture
     UniqueIdSource* uid = nullptr;  // null: the frontend builds no unique id
+    // fe_name, be_name: the frontend (Config::frontends index, -1: unknown) and the backend once the request
+    // is routed (-1: not yet, be_name is then the frontend's, as HAProxy's stream starts on it)
+    int fe = -1, be = -1;
     // strict-mode off in the rule list running: a rewrite that fails is skipped instead of failing the list
     bool soft_rewrite = false;
 };

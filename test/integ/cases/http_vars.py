@@ -17,6 +17,9 @@ HAProxy with ES_TEST_PEER=haproxy). Origins api and def (X-Origin), an echo serv
   3. mode tcp: `tcp-request session set-var(sess.who) src`, `tcp-request content reject if
      { var(sess.who) -m str 127.0.0.2 }`: 127.0.0.1 echoes, 127.0.0.2 is closed with no byte.
   4. `-c`: an unknown scope (`set-var(foo.x)`) is refused.
+  5. `set-var-fmt(txn.x) "%[src]:%[path]-lit"`; an empty result still sets the variable (found), but
+     not with `ifnotempty`; `fe_name` in the frontend's rules, `fe_name`/`be_name` in the backend's
+     (HAProxy refuses `be_name` in a frontend's rules).
 """
 import os
 import socket
@@ -36,7 +39,7 @@ def main(h):
     dflt = http_origin.start(h, name="def")
     echo = h.echo_server(name="echo")
     sock = h.sock_path()
-    port, port2, tport = eslib.free_port(), eslib.free_port(), eslib.free_port()
+    port, port2, port3, tport = eslib.free_port(), eslib.free_port(), eslib.free_port(), eslib.free_port()
     cfg = eslib.http_global(sock) + eslib.http_defaults()
     cfg += eslib.section("frontend fe", f"""
         bind {L}:{port}
@@ -62,6 +65,19 @@ def main(h):
         acl big var(txn.n) -m int gt 5
         http-request deny if big
         default_backend be_def""")
+    cfg += eslib.section("frontend fe_fmt", f"""
+        bind {L}:{port3}
+        http-request set-var-fmt(txn.x) "%[src]:%[path]-lit"
+        http-request set-var-fmt(txn.e) "%[req.hdr(x-none)]"
+        http-request set-var-fmt(txn.e2,ifnotempty) "%[req.hdr(x-none)]"
+        http-request set-header X-V %[var(txn.x)]
+        http-request set-header X-EF found if {{ var(txn.e) -m found }}
+        http-request set-header X-E2F found if {{ var(txn.e2) -m found }}
+        http-request set-header X-Px %[fe_name]
+        default_backend be_fmt""")
+    cfg += eslib.section("backend be_fmt", f"""
+        http-request set-header X-Bpx %[fe_name]/%[be_name]
+        server s1 {L}:{dflt.port}""")
     cfg += eslib.section("listen tcp_vars", f"""
         bind {L}:{tport}
         mode tcp
@@ -70,7 +86,7 @@ def main(h):
         server e1 {L}:{echo.port}""")
     cfg += eslib.section("backend be_api", f"server s1 {L}:{api.port}")
     cfg += eslib.section("backend be_def", f"server s1 {L}:{dflt.port}")
-    eslib.start_proxy(h, cfg, ports=[port, port2, tport], sock=sock)
+    eslib.start_proxy(h, cfg, ports=[port, port2, port3, tport], sock=sock)
 
     def last(origin):
         return origin.requests()[-1]
@@ -129,6 +145,16 @@ def main(h):
     s.close()
     check_eq(data, b"", f"3: 127.0.0.2 is closed without a byte ({how})")
     log("3: mode tcp: tcp-request session set-var, a content rule reading it")
+
+    n = dflt.request_count()
+    r = eslib.http_get(port3, "/echo")
+    check_eq(r.status, 200, "5: set-var-fmt request")
+    q = dflt.wait_requests(n + 1)[-1]
+    hv = http_origin.header_values
+    check_eq((hv(q, "x-v"), hv(q, "x-ef"), hv(q, "x-e2f"), hv(q, "x-px"), hv(q, "x-bpx")),
+             ([f"{L}:/echo-lit"], ["found"], [], ["fe_fmt"], ["fe_fmt/be_fmt"]),
+             "5: set-var-fmt (an empty result is still set, unless ifnotempty); fe_name, be_name in the backend")
+    log("5: set-var-fmt, fe_name, be_name")
 
     bad = h.write("bad.cfg", eslib.http_defaults() + eslib.section("frontend fe", f"""
         bind {L}:{eslib.free_port()}

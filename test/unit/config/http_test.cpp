@@ -431,8 +431,8 @@ TEST_CASE("log-format values: what the request path evaluates is accepted, the r
     fe_error("    http-request set-header X %{+Q}ci\n", kLine, {"'%{+Q}'", "flags"});
     fe_error("    http-request set-header X 100%\n", kLine, {"truncated after '%'", "'%%'"});
     fe_error("    http-request set-header X 5%-off\n", kLine, {"unexpected character after '%'"});
-    fe_error("    http-request set-path /%[fe_name]\n", kLine,
-             {"'http-request set-path'", "'fe_name' is not evaluated"});
+    fe_error("    http-request set-path /%[fe_id]\n", kLine,
+             {"'http-request set-path'", "'fe_id' is not evaluated"});
     fe_error("    http-request redirect location /%[ssl_fc_session_id]\n", kLine,
              {"'http-request redirect location'", "'ssl_fc_session_id'"});
     fe_error("    http-request redirect prefix https://%[env(HOST)]\n", kLine, {"'env' is not evaluated"});
@@ -1263,4 +1263,23 @@ TEST_CASE("unique-id-format / unique-id-header: HAProxy's argument checks and fo
     err("    unique-id-format %[res.hdr(x)]", {"failed to parse unique-id", "needs 'HTTP response headers'"});
     err("    unique-id-format %[uuid(5)]", {"Unsupported UUID version: '5'"});
     err("    unique-id-format %[unique-id]", {"cannot be built from itself"});
+}
+
+TEST_CASE("set-var-fmt: its format checked like a value's, ifnotempty taken, a missing format refused") {
+    const std::string head = "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n"
+                             "frontend fe\n    bind 127.0.0.1:10001\n";  // the line under test is 8
+    const std::string tail = "    default_backend be\nbackend be\n    server s1 127.0.0.1:10002\n";
+    const Config cfg = es::config::test::load(head + "    http-request set-var-fmt(txn.x,ifnotempty) \"%[src]:%[path]\"\n" + tail);
+    const auto& r = cfg.frontends.at(0).http.request_rules.at(0);
+    CHECK(r.action == HttpAction::SetVar);
+    CHECK(r.var.fmt);
+    CHECK(r.var.ifnotempty);
+    CHECK(r.var.expr == "%[src]:%[path]");
+    auto err = [&](const std::string& line, std::initializer_list<std::string_view> f) {
+        es::config::test::expect_error(head + line + "\n" + tail, 8, f);
+    };
+    err("    http-request set-var-fmt(txn.x)", {"expects a log-format string"});
+    err("    http-request set-var-fmt(txn.x) \"\"", {"expects a log-format string"});
+    err("    http-request set-var-fmt(txn.x) %[nope]", {"unknown fetch method 'nope'"});
+    err("    http-request set-var-fmt(txn.x,ifexists) a", {"(but 'ifnotempty')"});
 }

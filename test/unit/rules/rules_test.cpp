@@ -734,3 +734,43 @@ TEST_CASE("unique ids: HAProxy's log-format subset (+X fields, separators, sampl
     CHECK(u[14] == '4');
     CHECK(u != render("%[uuid()]", 0));
 }
+
+TEST_CASE("set-var-fmt: a log-format into a variable (an empty result too, but with ifnotempty); fe_name, be_name") {
+    es::config::Config cfg;
+    cfg.vars = {"txn.x", "txn.e", "txn.e2"};
+    es::config::Frontend fe;
+    fe.name = "fe1";
+    cfg.frontends.push_back(fe);
+    es::config::Backend be;
+    be.name = "be1";
+    cfg.backends.push_back(be);
+    es::pool::ObjectPool<es::rules::Vars> pool("vars");
+    es::rules::Vars* slot = nullptr;
+    es::rules::VarCtx vc{&slot, &pool};
+    Exchange e(make_req("GET", "/p", {{"Host", "h"}}));
+    e.t.cfg = &cfg;
+    e.t.vars = &vc;
+    e.t.fe = 0;
+    auto setfmt = [&](std::uint16_t id, std::string fmt, bool ifnotempty) {
+        es::config::VarSet v;
+        v.id = id;
+        v.fmt = true;
+        v.ifnotempty = ifnotempty;
+        v.expr = std::move(fmt);
+        es::rules::set_var(v, e.t);
+    };
+    auto get = [&](std::string_view name) -> std::string {
+        std::string_view v;
+        return es::rules::var_value(e.t, name, v) ? std::string(v) : std::string("<unset>");
+    };
+    setfmt(0, "%[path]-%[fe_name]/%[be_name]", false);
+    CHECK(get("txn.x") == "/p-fe1/fe1");  // not routed yet: be_name is the frontend's
+    setfmt(1, "%[req.hdr(x-none)]", false);
+    CHECK(get("txn.e") == "");
+    setfmt(2, "%[req.hdr(x-none)]", true);
+    CHECK(get("txn.e2") == "<unset>");
+    e.t.be = 0;
+    setfmt(0, "%[be_name]", false);
+    CHECK(get("txn.x") == "be1");
+    if (slot) pool.destroy(slot);
+}
