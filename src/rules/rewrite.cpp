@@ -161,77 +161,68 @@ std::string_view trim(std::string_view s) {
 }
 
 // replace-header (whole values) / replace-value (elements) on every header of that name.
+// One value as replace-header (the whole value) or replace-value (each element) leaves it: `out` is the
+// new value in the arena, or `v` itself when nothing matched. The format is expanded once per rule, on
+// its first match (`fmt`, `have_fmt`). False: no room.
+bool rewrite_value(const HttpRule& r, Txn& t, bool per_element, std::string_view v, std::string_view& fmt,
+                   bool& have_fmt, std::string_view& out) {
+    auto& g = groups();
+    out = v;
+    std::size_t p = 0, e = v.size();
+    if (per_element) {  // the first element that matches (most values have none)
+        for (;; p = e + 1) {
+            e = element_end(v, p);
+            if (r.re.match(trim(v.substr(p, e - p)), g)) break;
+            if (e >= v.size()) return true;
+        }
+    } else if (!r.re.match(v, g)) {
+        return true;
+    }
+    if (!have_fmt && !(have_fmt = replacement_format(r, t, fmt))) return false;
+    ArenaWriter w(*t.arena);
+    // the elements before the first match are kept as received (their commas included); a replaced
+    // element loses the blanks around it, the elements are joined by a bare ','
+    w.add(v.substr(0, p));
+    for (;;) {
+        const std::string_view raw = v.substr(p, e - p);
+        if (!per_element || r.re.match(trim(raw), g)) {
+            if (!put_replacement(w, fmt, g)) return false;
+        } else {
+            w.add(raw);
+        }
+        if (!per_element || e >= v.size()) break;
+        w.add(",");
+        p = e + 1;
+        e = element_end(v, p);
+    }
+    out = w.commit();
+    return w.ok() && detail::single_line(out);
+}
+
+// replace-header / replace-value on every header of that name (received ones, then those added by
+// earlier rules).
 bool replace_header(const HttpRule& r, http::MessageHead* msg, Txn& t, bool per_element) {
     if (msg == nullptr || t.arena == nullptr) return false;
     std::string_view fmt;
     bool have_fmt = false;
-    auto& g = groups();
     for (std::uint16_t i = 0; i < msg->nheaders; ++i) {
         http::Header& h = msg->headers[i];
         if (h.removed || !http::iequals(h.name, r.name)) continue;
-        if (!per_element) {
-            if (!r.re.match(h.value, g)) continue;
-            if (!have_fmt && !(have_fmt = replacement_format(r, t, fmt))) return false;
-            ArenaWriter w(*t.arena);
-            if (!put_replacement(w, fmt, g)) return false;
-            const std::string_view v = w.commit();
-            if (!w.ok() || !detail::single_line(v)) return false;
-            h.value = v;
-        } else {
-            // a replaced element loses the blanks around it; the others are kept as received
-            std::string_view nv;
-            bool changed = false;
-            // first pass: is there a match at all (most headers are left as they are)
-            for (std::size_t p = 0;;) {
-                const std::size_t e = element_end(h.value, p);
-                if (r.re.match(trim(h.value.substr(p, e - p)), g)) {
-                    changed = true;
-                    break;
-                }
-                if (e >= h.value.size()) break;
-                p = e + 1;
-            }
-            if (!changed) continue;
-            if (!have_fmt && !(have_fmt = replacement_format(r, t, fmt))) return false;
-            ArenaWriter w(*t.arena);
-            for (std::size_t p = 0;;) {
-                const std::size_t e = element_end(h.value, p);
-                const std::string_view raw = h.value.substr(p, e - p);
-                if (p != 0) w.add(",");
-                if (r.re.match(trim(raw), g)) {
-                    if (!put_replacement(w, fmt, g)) return false;
-                } else {
-                    w.add(raw);
-                }
-                if (e >= h.value.size()) break;
-                p = e + 1;
-            }
-            nv = w.commit();
-            if (!w.ok() || !detail::single_line(nv)) return false;
-            h.value = nv;
-        }
+        std::string_view nv;
+        if (!rewrite_value(r, t, per_element, h.value, fmt, have_fmt, nv)) return false;
+        if (nv.data() == h.value.data()) continue;  // nothing matched
+        h.value = nv;
         if (t.req != nullptr && msg == t.req && http::iequals(h.name, "host")) {
             t.req->host = h.value;
             if (!update_authority(t, h.value)) return false;
         }
     }
-    // headers added by earlier rules are rewritten too
-    if (t.edits != nullptr) {
+    if (t.edits != nullptr)
         for (int i = 0; i < t.edits->nadds; ++i) {
             auto& a = t.edits->adds[i];
-            if (!http::iequals(a.name, r.name)) continue;
-            http::MessageHead one;
-            one.nheaders = 1;
-            one.headers[0].name = a.name;
-            one.headers[0].value = a.value;
-            HeaderEdits* keep = t.edits;
-            t.edits = nullptr;
-            const bool ok = replace_header(r, &one, t, per_element);
-            t.edits = keep;
-            if (!ok) return false;
-            a.value = one.headers[0].value;
+            if (http::iequals(a.name, r.name) && !rewrite_value(r, t, per_element, a.value, fmt, have_fmt, a.value))
+                return false;
         }
-    }
     return true;
 }
 
