@@ -433,13 +433,11 @@ void H1Proxy::h_log(H1Conn* s) {
     if (x->notes && h_captures(s)) [[unlikely]] h_log_caps(s, f, req_caps, rsp_caps);
     // the format's sample expressions, evaluated now (the request and response heads are gone: the
     // configuration let only what is known at log time through)
-    static constexpr std::size_t kMaxSamples = 64;
-    std::string_view samples[kMaxSamples];
     const auto& exprs = w_.fe_formats_[s->fe]->samples();
     if (!exprs.empty()) [[unlikely]] {
-        const std::size_t n = std::min(exprs.size(), kMaxSamples);
-        h_log_samples(s, f, exprs, samples, n);
-        f.samples = samples;
+        const std::size_t n = std::min(exprs.size(), std::size(log_samples_));
+        h_log_samples(s, f, exprs, log_samples_, n);
+        f.samples = log_samples_;
         f.n_samples = n;
     }
     if (!log::emit(*p_.log_ring, std::uint16_t(s->fe), *w_.fe_formats_[s->fe], f)) st_.fe[s->fe].log_drops.inc();

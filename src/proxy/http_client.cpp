@@ -397,16 +397,6 @@ bool H1Proxy::h_queue_final(H1Conn* s, std::string_view bytes, int status, bool 
     return true;
 }
 
-// The lists a reply of the proxy's runs through: the backend's when the exchange has one (then the
-// frontend's too, unless the backend is the frontend's own, a listen), else the frontend's alone.
-bool H1Proxy::h_after_lists(const H1Conn* s, const config::HttpProxy*& first, const config::HttpProxy*& second) const {
-    const auto& fe = cfg_.frontends[s->fe];
-    const bool routed = s->has(kH1CountedBe) && s->be >= 0;
-    first = routed ? &cfg_.backends[std::size_t(s->be)].http : &fe.http;
-    second = routed && fe.own_backend_id != s->be ? &fe.http : nullptr;
-    return !first->after_rules.empty() || (second != nullptr && !second->after_rules.empty());
-}
-
 // The reply parsed back (it is one of ours: a configured errorfile that does not parse is sent as it
 // is), the rules run on its head, then the reply written again: status line, the headers the rules left
 // and added, the body.

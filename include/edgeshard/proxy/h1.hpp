@@ -154,7 +154,16 @@ private:
         if (!h_after_lists(s, first, second)) [[likely]] return bytes;
         return h_after_rewrite(s, bytes, *first, second, big);
     }
-    bool h_after_lists(const H1Conn* s, const config::HttpProxy*& first, const config::HttpProxy*& second) const;
+    // The lists a reply runs through: the backend's when the exchange has one (then the frontend's too,
+    // unless the backend is the frontend's own, a listen), else the frontend's alone. Inline: every
+    // response asks.
+    bool h_after_lists(const H1Conn* s, const config::HttpProxy*& first, const config::HttpProxy*& second) const {
+        const auto& fe = cfg_.frontends[s->fe];
+        const bool routed = s->has(kH1CountedBe) && s->be >= 0;
+        first = routed ? &cfg_.backends[std::size_t(s->be)].http : &fe.http;
+        second = routed && fe.own_backend_id != s->be ? &fe.http : nullptr;
+        return !first->after_rules.empty() || (second != nullptr && !second->after_rules.empty());
+    }
     std::string_view h_after_rewrite(H1Conn* s, std::string_view bytes, const config::HttpProxy& first,
                                      const config::HttpProxy* second, std::string* big);
     // Queues the final reply of an exchange that ends with the proxy's answer (after http-after-response),
@@ -314,6 +323,7 @@ private:
     rules::Arena arena_;
     rules::Arena uid_arena_;      // where a unique id is built (while a rule's own writer is open on arena_)
     std::uint64_t rt_seq_ = 0;    // exchanges this shard began (%rt)
+    std::string_view log_samples_[64];  // a log line's sample values (h_log_samples), while it is written
     rules::HeaderEdits edits_;
     PageWaits<H1Conn> pages_{kPageWaitSlots};  // sessions waiting for a page from the control shard
 };
