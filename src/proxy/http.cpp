@@ -435,6 +435,7 @@ void H1Proxy::h_log(H1Conn* s) {
     // configuration let only what is known at log time through)
     const auto& exprs = w_.fe_formats_[s->fe]->samples();
     if (!exprs.empty()) [[unlikely]] {
+        if (s->vars) s->vars->end_request(cfg_);  // (also when no response came)
         const std::size_t n = std::min(exprs.size(), std::size(log_samples_));
         h_log_samples(s, f, exprs, log_samples_, n);
         f.samples = log_samples_;
@@ -481,8 +482,6 @@ void H1Proxy::h_log_samples(H1Conn* s, const log::Fields& f, const std::vector<s
                 (void)rules::eval_sample(t, e, out[i]);
                 t.uid = nullptr;
             }
-        } else if (e.starts_with("var(req.")) {
-            // the request scope is gone by now
         } else {
             std::string_view v;
             if (rules::eval_sample(t, e, v)) out[i] = v;

@@ -133,6 +133,7 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
     const auto& bcfg = cfg_.backends[std::size_t(s->be)];
     arena_.reset();
     edits_.reset();
+    if (s->vars && !interim) [[unlikely]] s->vars->end_request(cfg_);  // the response's rules see no req.* variable
     rules::Txn t;
     sockaddr_storage peer, dst;
     rules::VarCtx vc;

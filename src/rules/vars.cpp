@@ -45,6 +45,12 @@ bool Vars::set(std::uint16_t id, bool sess, std::string_view v) {
     return true;
 }
 
+void Vars::end_request(const config::Config& cfg) {
+    for (int i = 0; i < n;)
+        if (!slots[i].sess && slots[i].id < cfg.vars.size() && cfg.vars[slots[i].id].starts_with("req.")) slots[i] = slots[--n];
+        else ++i;
+}
+
 void Vars::end_exchange() {
     for (int i = 0; i < n;)
         if (!slots[i].sess) slots[i] = slots[--n];

@@ -106,6 +106,9 @@ struct Vars {
     bool set(std::uint16_t id, bool sess, std::string_view v);
     void unset(std::uint16_t id);
     void end_exchange();  // drops the txn/req/res values
+    // drops the `req` scope's values (`cfg.vars` names them): HAProxy's request scope ends with the
+    // request's processing (the response's rules and the log no longer see it)
+    void end_request(const config::Config& cfg);
 };
 // Where `http-request|http-response capture` rules store a value (the frontend's slot; the proxy
 // keeps them for the log line, and ignores a slot its frontend lacks).

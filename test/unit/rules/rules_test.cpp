@@ -774,3 +774,19 @@ TEST_CASE("set-var-fmt: a log-format into a variable (an empty result too, but w
     CHECK(get("txn.x") == "be1");
     if (slot) pool.destroy(slot);
 }
+
+TEST_CASE("variables: the request scope ends with the request's processing, the others stay") {
+    es::config::Config cfg;
+    cfg.vars = {"req.r", "txn.t", "res.s", "sess.s"};
+    es::rules::Vars v;
+    CHECK(v.set(0, false, "rq"));
+    CHECK(v.set(1, false, "tx"));
+    CHECK(v.set(2, false, "rs"));
+    CHECK(v.set(3, true, "se"));
+    v.end_request(cfg);
+    std::string_view out;
+    CHECK_FALSE(v.get(0, out));
+    CHECK((v.get(1, out) && out == "tx"));
+    CHECK((v.get(2, out) && out == "rs"));
+    CHECK((v.get(3, out) && out == "se"));
+}
