@@ -214,9 +214,6 @@ void check_unique_id_format(const Line& line, const std::string& v) {
                 refuse("the id cannot be built from itself ('unique-id' in its own format)");
             if (std::string why = sample_problem(expr, FmtUse::Request); !why.empty()) {
                 if (why.starts_with("sample fetch <") || why.starts_with("failed to parse")) refuse(why);
-                if (why.starts_with("sample fetch '") && why.ends_with("is not evaluated in this version"))
-                    refuse("failed to parse sample expression <" + expr + "]> : unknown fetch method " +
-                           why.substr(13, why.find('\'', 14) - 12) + " (or not one this version evaluates)");
                 refuse("failed to parse sample expression <" + expr + "]> : " + why);
             }
             i = close + 1;
