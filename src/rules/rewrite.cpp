@@ -313,9 +313,11 @@ bool set_status(const HttpRule& r, Txn& t) {
     return true;
 }
 
-Verdict after_list(const config::HttpProxy& px, std::size_t from, std::size_t to, Txn& t) {
-    t.soft_rewrite = false;
-    for (std::size_t i = from; i < to; ++i) {
+// One proxy's list: the rules of its defaults section, then its own (strict-mode on again at its own
+// first rule); an `allow` ends both, as HAProxy's.
+Verdict after_proxy(const config::HttpProxy& px, Txn& t) {
+    for (std::size_t i = 0; i < px.after_rules.size(); ++i) {
+        if (i == 0 || i == px.after_own) t.soft_rewrite = false;
         const HttpRule& r = px.after_rules[i];
         if (!eval_condition(r.cond, px.acls, t)) continue;
         bool ok = true;
@@ -360,13 +362,6 @@ Verdict after_list(const config::HttpProxy& px, std::size_t from, std::size_t to
         }
     }
     return {};
-}
-
-// One proxy's lists: those inherited from its defaults section, then its own.
-Verdict after_proxy(const config::HttpProxy& px, Txn& t) {
-    Verdict v = after_list(px, 0, px.after_inherited, t);
-    if (v.kind != Verdict::Continue) return v;
-    return after_list(px, px.after_inherited, px.after_rules.size(), t);
 }
 
 }  // namespace

@@ -648,11 +648,10 @@ TEST_CASE("rewrites: set-status and HAProxy's reasons; http-after-response lists
     CHECK(es::rules::haproxy_reason(999) == "Other");
     HttpProxy be, fe;
     be.after_rules.push_back(rule(HttpAction::AddHeader, "X-O", "be-defaults"));
-    be.after_rules.push_back(rule(HttpAction::Allow));
     be.after_rules.push_back(rule(HttpAction::AddHeader, "X-O", "be"));
     be.after_rules.push_back(rule(HttpAction::Allow));
     be.after_rules.push_back(rule(HttpAction::AddHeader, "X-O", "never"));
-    be.after_inherited = 2;  // the defaults' allow ends only their list
+    be.after_own = 1;  // the defaults' and the backend's own rules: one list, the allow ends it
     HttpRule st = rule(HttpAction::SetStatus);
     st.status = 201;
     fe.after_rules.push_back(st);
