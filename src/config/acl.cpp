@@ -554,15 +554,21 @@ void add_acl(ProxyDraft& px, const Acl& acl) {
     each_http(px, [&](HttpProxy& h) { h.acls.push_back(acl); });
 }
 
-int find_acl(const std::vector<Acl>& acls, std::string_view name) {
-    for (std::size_t i = 0; i < acls.size(); ++i)
+int find_acl(const std::vector<Acl>& acls, std::string_view name, std::size_t from, std::size_t to) {
+    for (std::size_t i = from; i < to && i < acls.size(); ++i)
         if (acls[i].name == name) return static_cast<int>(i);
     return -1;
 }
 
+// The ACLs a condition of `px` may name: a defaults section's own; in a proxy, those after the ones its
+// defaults section lent (they serve that section's rules only)
+std::size_t own_acls_from(const ProxyDraft& px) {
+    return is_defaults(px) ? 0 : px.acls_inherited;
+}
+
 int lookup_acl(ParseState&, ProxyDraft& px, const Line& line, const std::string& name) {
     auto& acls = acls_of(px);
-    if (const int i = find_acl(acls, name); i >= 0) return i;
+    if (const int i = find_acl(acls, name, own_acls_from(px), acls.size()); i >= 0) return i;
     for (const auto& p : kPredefined) {
         if (p.name != name) continue;
         Acl a;
@@ -579,21 +585,21 @@ int lookup_acl(ParseState&, ProxyDraft& px, const Line& line, const std::string&
         std::end(kPredefinedRefused))
         fail(line.at, "predefined ACL " + squote(name) + " is not supported in this version");
     std::vector<std::string_view> names;
-    for (const auto& a : acls)
-        if (a.name.front() != '{') names.push_back(a.name);
+    for (std::size_t i = own_acls_from(px); i < acls.size(); ++i)
+        if (acls[i].name.front() != '{') names.push_back(acls[i].name);
     for (const auto& p : kPredefined) names.push_back(p.name);
     std::string msg = "no such ACL " + squote(name) + " in " + px.kind + " " + squote(px.name);
-    if (std::find(px.defaults_acls.begin(), px.defaults_acls.end(), name) != px.defaults_acls.end())
-        msg += " (ACLs declared in a 'defaults' section are not inherited: declare it in this section)";
+    if (const int i = find_acl(acls, name, 0, own_acls_from(px)); i >= 0)
+        msg += " (ACLs declared in a 'defaults' section (" + where_text(acls[std::size_t(i)].where) +
+               ") serve that section's rules only: declare it in this section)";
     else
         msg += did_you_mean(name, names) + " (an ACL must be declared before the rules that use it)";
     fail(line.at, msg);
 }
 
-void fix_proxy_terms(HttpProxy& h) {
-    for (auto& r : h.request_rules) fix_terms(h.acls, r.cond);
-    for (auto& r : h.response_rules) fix_terms(h.acls, r.cond);
-    for (auto& r : h.after_rules) fix_terms(h.acls, r.cond);
+void fix_proxy_terms(HttpProxy& h, std::size_t lent) {
+    for (auto* list : {&h.request_rules, &h.response_rules, &h.after_rules})
+        for (auto& r : *list) fix_terms(h.acls, r.cond, lent);
 }
 
 // http-response conditions run on the response: the request is not kept for them (rules.cpp gets no
@@ -627,12 +633,15 @@ void check_response_conditions(const HttpProxy& h) {
 
 }  // namespace
 
-void fix_terms(const std::vector<Acl>& acls, Condition& c) {
+void fix_terms(const std::vector<Acl>& acls, Condition& c, std::size_t lent) {
+    // a defaults section's rule names the ACLs it lent, the proxy's own rules the others
+    const std::size_t from = c.defaults_scope ? 0 : lent;
+    const std::size_t to = c.defaults_scope && lent != 0 ? lent : acls.size();
     for (auto& group : c.any_of) {
         for (auto& term : group) {
             const std::string name = acls[static_cast<std::size_t>(term.acls.front())].name;
             term.acls.clear();
-            for (std::size_t i = 0; i < acls.size(); ++i)
+            for (std::size_t i = from; i < to; ++i)
                 if (acls[i].name == name) term.acls.push_back(static_cast<int>(i));
         }
     }
@@ -674,6 +683,7 @@ Condition parse_condition(ParseState& st, ProxyDraft& px, const Line& line, std:
     Condition c;
     c.present = true;
     c.unless = line.words[idx] == "unless";
+    c.defaults_scope = is_defaults(px);
     const std::string kw = line.words[idx];
     if (idx + 1 >= line.words.size()) fail(line.at, "missing condition after " + squote(kw));
     std::vector<CondTerm> group;
@@ -729,17 +739,8 @@ void kw_acl(ParseState& st, ProxyDraft& px, const Line& line) {
              "invalid ACL name " + squote(name) + ": use letters, digits, '-', '_', '.' and ':' only");
     if (name == "or") fail(line.at, "ACL name 'or' is reserved");
     if (line.words.size() < 3) fail(line.at, "ACL " + squote(name) + ": missing sample fetch (criterion)");
-    if (is_defaults(px) && px.name.empty())
-        fail(line.at, "'acl' is not allowed in an anonymous 'defaults' section");
-    Acl acl = parse_acl_words(st, line, 2, line.words.size(), name);
-    if (is_defaults(px)) {
-        st.warn_ignored(line.at, {"acl " + name},
-                        "ACLs of a 'defaults' section are not inherited by the proxies that use it");
-        if (std::find(px.defaults_acls.begin(), px.defaults_acls.end(), name) == px.defaults_acls.end())
-            px.defaults_acls.push_back(name);
-        return;
-    }
-    add_acl(px, acl);
+    if (is_defaults(px) && px.name.empty()) fail(line.at, "'acl' not allowed in anonymous 'defaults' section.");
+    add_acl(px, parse_acl_words(st, line, 2, line.words.size(), name));
 }
 
 bool acl_reads_payload(const Acl& a) {
@@ -748,10 +749,6 @@ bool acl_reads_payload(const Acl& a) {
 }
 
 namespace {
-
-bool acl_tcp_only(const Acl& a) {
-    return acl_reads_payload(a) || a.fetch == "src_port" || a.fetch == "dst_port";
-}
 
 // The first ACL of the condition that reads the client's bytes, or null.
 const Acl* payload_acl(const std::vector<Acl>& acls, const Condition& c) {
@@ -775,13 +772,37 @@ void check_tcp_rules(ParseState& st, ProxyDraft& px) {
     auto check_http_acls = [&](const HttpProxy& h, Mode mode) {
         if (mode != Mode::Http) return;
         for (const Acl& a : h.acls)
-            if (acl_tcp_only(a))
+            if (acl_reads_payload(a))
                 fail(a.where, (a.name.front() == '{' ? std::string("anonymous ACL") : "ACL " + squote(a.name)) +
                                   ": sample fetch " + squote(a.fetch_written) +
                                   " is supported in 'mode tcp' proxies only in this version");
     };
     if (has_fe(px)) check_http_acls(px.fe.http, px.fe.mode);
     if (has_be(px)) check_http_acls(px.be.http, px.be.mode);
+    // mode http: content rules run at the start of each request, before the http-request rules (HAProxy:
+    // one stream per request), on what the request head holds: the client's raw bytes are not inspected
+    auto check_http_content = [&](const std::vector<TcpRule>& rules, const std::vector<Acl>& acls) {
+        for (const TcpRule& r : rules) {
+            const Acl* a = payload_acl(acls, r.cond);
+            if (a != nullptr || (r.action == TcpAction::TrackSc && r.track.key.fetch == SampleExpr::Fetch::ReqSslSni))
+                fail(r.where, "'tcp-request content' rule in a 'mode http' " + px.kind + ": " +
+                                  (a ? acl_label(*a) : squote(r.track.key.text)) +
+                                  " reads the client's raw bytes, which are inspected in 'mode tcp' only in this "
+                                  "version (use the HTTP fetches of 'http-request' rules)");
+        }
+    };
+    if (has_be(px) && !is_defaults(px) && px.be.mode == Mode::Http) check_http_content(px.be.tcp_content_rules, px.be.http.acls);
+    if (has_be(px) && !is_defaults(px) && px.be.mode == Mode::Tcp && px.be.inspect_delay <= 0) {
+        for (const TcpRule& r : px.be.tcp_content_rules) {
+            if (const Acl* a = payload_acl(px.be.http.acls, r.cond)) {
+                st.warn(r.where, "'tcp-request content' rule reads the request's contents (" + acl_label(*a) +
+                                     ") but " + px.kind + " " + squote(px.name) +
+                                     " has no 'tcp-request inspect-delay': the rules are evaluated once, when "
+                                     "the backend is chosen, on whatever has arrived; set 'tcp-request inspect-delay'");
+                break;
+            }
+        }
+    }
     if (!has_fe(px) || is_defaults(px)) return;
     Frontend& fe = px.fe;
     for (const TcpRule& r : fe.tcp_conn_rules)
@@ -801,18 +822,8 @@ void check_tcp_rules(ParseState& st, ProxyDraft& px) {
                                   "' rule: the key " + squote(r.track.key.text) +
                                   " reads the client's data, which is not read yet at that point (use 'tcp-request "
                                   "content')");
-    if (fe.mode == Mode::Http) {
-        // tcp-request connection rules run at the accept in both modes (Worker::accept_conn); content
-        // rules at the start of each request, before the http-request rules (HAProxy: one stream per
-        // request), on what the request head holds: the client's raw bytes are not inspected
-        for (const TcpRule& r : fe.tcp_content_rules) {
-            const Acl* a = payload_acl(fe.http.acls, r.cond);
-            if (a != nullptr || (r.action == TcpAction::TrackSc && r.track.key.fetch == SampleExpr::Fetch::ReqSslSni))
-                fail(r.where, "'tcp-request content' rule in a 'mode http' " + px.kind + ": " +
-                                  (a ? acl_label(*a) : squote(r.track.key.text)) +
-                                  " reads the client's raw bytes, which are inspected in 'mode tcp' only in this "
-                                  "version (use the HTTP fetches of 'http-request' rules)");
-        }
+    if (fe.mode == Mode::Http) {  // (connection rules run at the accept in both modes: Worker::accept_conn)
+        check_http_content(fe.tcp_content_rules, fe.http.acls);
         return;
     }
     fe.tcp_inspect = !fe.tcp_content_rules.empty();
@@ -844,10 +855,12 @@ void check_tcp_rules(ParseState& st, ProxyDraft& px) {
 }
 
 void resolve_acl_terms(ProxyDraft& px) {
-    each_http(px, fix_proxy_terms);
-    for (auto& r : px.fe.use_backend_rules) fix_terms(px.fe.http.acls, r.cond);
-    for (auto& r : px.fe.tcp_conn_rules) fix_terms(px.fe.http.acls, r.cond);
-    for (auto& r : px.fe.tcp_content_rules) fix_terms(px.fe.http.acls, r.cond);
+    const std::size_t lent = is_defaults(px) ? 0 : px.acls_inherited;
+    each_http(px, [&](HttpProxy& h) { fix_proxy_terms(h, lent); });
+    for (auto& r : px.fe.use_backend_rules) fix_terms(px.fe.http.acls, r.cond, lent);
+    for (auto* list : {&px.fe.tcp_conn_rules, &px.fe.tcp_sess_rules, &px.fe.tcp_content_rules})
+        for (auto& r : *list) fix_terms(px.fe.http.acls, r.cond, lent);
+    for (auto& r : px.be.tcp_content_rules) fix_terms(px.be.http.acls, r.cond, lent);
     each_http(px, [](HttpProxy& h) { check_response_conditions(h); });
 }
 

@@ -204,6 +204,7 @@ void add_monitor_rules(ParseState& st, ProxyDraft& px) {
     }
     each_http(px, [&](HttpProxy& h) {
         for (HttpRule& r : h.request_rules) r.monitor = true;
+        h.request_own += h.request_rules.size();  // before the defaults' rules and the proxy's own
         h.request_rules.insert(h.request_rules.end(), kept.begin(), kept.end());
     });
 }
@@ -228,8 +229,9 @@ void finish_proxy_http(ParseState& st, ProxyDraft& px) {
     // the stats page's conditions name the ACLs of the section that holds it
     for (auto [on, s, h] : {std::tuple{has_fe(px), &px.fe.stats, &px.fe.http}, std::tuple{has_be(px), &px.be.stats, &px.be.http}}) {
         if (!on) continue;
-        for (Condition& c : s->admin) fix_terms(h->acls, c);
-        for (HttpRule& r : s->rules) fix_terms(h->acls, r.cond);
+        const std::size_t lent = is_defaults(px) ? 0 : px.acls_inherited;
+        for (Condition& c : s->admin) fix_terms(h->acls, c, lent);
+        for (HttpRule& r : s->rules) fix_terms(h->acls, r.cond, lent);
         if (!s->rules.empty() && (!s->users.users.empty() || !s->realm.empty()))
             fail(s->rules.front().where, px.kind + " " + squote(px.name) +
                                              ": stats 'auth'/'realm' and 'http-request' can't be used at the same time.");
@@ -261,8 +263,8 @@ void finish_proxy_http(ParseState& st, ProxyDraft& px) {
             st.warn(h.response_rules.front().where, "'http-response' rules of " + px.kind + " " +
                                                         squote(px.name) +
                                                         " are ignored: they need 'mode http'");
-        if (h.after_rules.size() > h.after_inherited)
-            st.warn(h.after_rules[h.after_inherited].where, "'http-after-response' rules of " + px.kind + " " +
+        if (h.after_rules.size() > h.after_own)
+            st.warn(h.after_rules[h.after_own].where, "'http-after-response' rules of " + px.kind + " " +
                                                                 squote(px.name) + " are ignored: they need 'mode http'");
     }
 }

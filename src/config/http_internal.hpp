@@ -32,8 +32,9 @@ std::optional<std::string> normalize_network(std::string_view p);
 // End of a proxy section: a term lists every ACL of its name (same-name ACLs are OR-ed, a later line
 // counts), and no http-response condition reads the request.
 void resolve_acl_terms(ProxyDraft& px);
-// A condition's terms made to list every ACL of their name in `acls` (resolve_acl_terms does it for the rules).
-void fix_terms(const std::vector<Acl>& acls, Condition& c);
+// Every ACL of the condition's names (several lines may declare one name: OR-ed); `lent`: how many of
+// `acls` a named defaults section lent the proxy (they serve that section's rules only)
+void fix_terms(const std::vector<Acl>& acls, Condition& c, std::size_t lent);
 // The ACL reads the client's bytes (req.ssl_sni, req.len, req.payload...): mode tcp content inspection.
 bool acl_reads_payload(const Acl& a);
 // End of a proxy section, after resolve_acl_terms: tcp-request rules and L4 fetches against the mode;

@@ -194,6 +194,9 @@ void parse_header_action(const Line& line, std::size_t end, HttpRule& r, const s
 [[noreturn]] void unknown_action(const Line& line, const std::string& kw, const std::string& act,
                                  const std::string_view* first, const std::string_view* last) {
     if (act.rfind("lua.", 0) == 0) fail(line.at, squote(kw + " " + act) + ": Lua is not supported");
+    if (act == "set-var" || act == "set-var-fmt" || act == "unset-var")  // HAProxy's message
+        fail(line.at, "invalid or incomplete action " + squote(act) +
+                          ". Expects 'set-var(<var-name>)', 'set-var-fmt(<var-name>)' or 'unset-var(<var-name>)'");
     if (std::find(std::begin(kActionsRefused), std::end(kActionsRefused), act) != std::end(kActionsRefused) ||
         act.rfind("track-sc", 0) == 0 || act.rfind("sc-", 0) == 0)
         fail(line.at, squote(kw) + " action " + squote(act) + " is not supported in this version");
@@ -307,12 +310,8 @@ bool parse_rewrite(const ProxyDraft& px, const Line& line, std::size_t end, Http
 void parse_rule(ParseState& st, ProxyDraft& px, const Line& line, RuleKind kind) {
     const bool response = kind != RuleKind::Request;
     const std::string kw = kind_word(kind);
-    if (kind == RuleKind::After && is_defaults(px) && px.name.empty())
-        fail(line.at, "'http-after-response' not allowed in anonymous 'defaults' section.");
-    if (kind != RuleKind::After && is_defaults(px))
-        fail(line.at, squote(kw) +
-                          " rules are not supported in 'defaults' sections: declare them in each "
-                          "frontend, backend or listen");
+    // named defaults lend their rules to the proxies using them (parser.cpp start_section); HAProxy's message
+    if (is_defaults(px) && px.name.empty()) fail(line.at, squote(kw) + " not allowed in anonymous 'defaults' section.");
     const auto& act = arg_or_fail(line, 1, kw, "an action");
     const std::size_t end = condition_start(line, 2);
     HttpRule r;

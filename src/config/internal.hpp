@@ -198,7 +198,9 @@ struct ProxyDraft {
     std::vector<ErrorDirective> errors;
     std::vector<PendingReply> pending_replies;
     std::vector<HttpRule> redirects;         // the 'redirect' keyword: evaluated after the http-request rules
-    std::vector<std::string> defaults_acls;  // names declared in the defaults it came from (not inherited)
+    // the ACLs at the head of fe.http.acls / be.http.acls that a named defaults section lent (they serve
+    // that section's rules only: the proxy's own conditions cannot name them)
+    std::size_t acls_inherited = 0;
     bool httplog = false;     // log_format came from 'option httplog' (a tcp frontend falls back to tcplog)
     std::optional<Line> monitor_fail;  // monitor fail if|unless <cond>: turned into rules at the end
 };

@@ -617,6 +617,15 @@ void finish_section(ParseState& st) {
 }
 
 // "[NAME] [from DEFAULTS]" after the section keyword. Returns the defaults the section starts from.
+// A named defaults section with rules of its own to lend (ACLs alone are not: they serve its rules only).
+bool defines_rules(const ProxyDraft& d) {
+    const auto http = [](const HttpProxy& h) {
+        return !h.request_rules.empty() || !h.response_rules.empty() || !h.after_rules.empty();
+    };
+    return http(d.fe.http) || http(d.be.http) || !d.fe.tcp_conn_rules.empty() || !d.fe.tcp_sess_rules.empty() ||
+           !d.fe.tcp_content_rules.empty() || !d.be.tcp_content_rules.empty();
+}
+
 ProxyDraft section_header(ParseState& st, const Line& line, bool need_name, std::string& name) {
     const auto& kw = line.words[0];
     std::size_t i = 1;
@@ -694,6 +703,10 @@ void start_section(ParseState& st, const Line& line) {
     std::string name;
     if (kw == "defaults") {
         ProxyDraft base = section_header(st, line, false, name);
+        if (defines_rules(base))
+            fail(line.at, "a defaults section cannot inherit from a defaults section defining TCP/HTTP rules "
+                          "(defaults section at " + where_text(base.where) + ").");
+        each_http(base, [](HttpProxy& h) { h.acls.clear(); });  // they serve that section's rules only
         if (!name.empty()) {
             if (const auto it = st.named_defaults.find(name); it != st.named_defaults.end())
                 st.warn(line.at, "defaults section " + squote(name) + " replaces the one declared at " +
@@ -710,17 +723,26 @@ void start_section(ParseState& st, const Line& line) {
     }
     ProxyDraft px = section_header(st, line, true, name);
     px.cap = kw == "frontend" ? kCapFe : kw == "backend" ? kCapBe : (kCapFe | kCapBe);
-    if (!px.fe.http.after_rules.empty() || !px.be.http.after_rules.empty()) {
+    if (defines_rules(px)) {
         // rules from a named defaults section (px.where is still that section's line): HAProxy's limits
+        // (a section's rules run once per stream: one kind of proxy uses them)
+        const std::string at = " (defaults section at " + where_text(px.where) + ").";
         if (kw == "listen") fail(line.at, "a listen section cannot inherit from a defaults section defining TCP/HTTP rules.");
         unsigned& used = st.rule_defaults_use[where_text(px.where)];
         if (used != 0 && used != px.cap)
             fail(line.at, "frontends and backends cannot inherit from the same defaults section if it defines "
-                          "TCP/HTTP rules (defaults section at " + where_text(px.where) + ").");
+                          "TCP/HTTP rules" + at);
         used = px.cap;
+        if (kw == "backend" && (!px.fe.tcp_conn_rules.empty() || !px.fe.tcp_sess_rules.empty()))
+            fail(line.at, "a backend section cannot inherit from a defaults section defining 'tcp-request connection' "
+                          "or 'tcp-request session' rules" + at);
     }
-    px.fe.http.after_inherited = px.fe.http.after_rules.size();
-    px.be.http.after_inherited = px.be.http.after_rules.size();
+    each_http(px, [](HttpProxy& h) {
+        h.request_own = h.request_rules.size();
+        h.response_own = h.response_rules.size();
+        h.after_own = h.after_rules.size();
+    });
+    px.acls_inherited = px.fe.http.acls.size();
     px.kind = kw;
     px.name = name;
     px.where = line.at;

@@ -594,11 +594,11 @@ void kw_enabled(ParseState&, ProxyDraft&, const Line& line) {
     no_more_args(line, 1, "enabled");
 }
 
-// tcp-request inspect-delay <time> | connection|content accept|reject [if|unless <cond>].
-// HAProxy 2.6's other actions and the 'session' ruleset are refused by name: a rule that silently did
-// nothing would let through what it was written to stop. Rules are kept on the frontend half; what
-// needs the mode (rules in a mode http proxy, payload fetches at accept) is checked when the section
-// ends (http.cpp finish_proxy_http), since 'mode' may come after them.
+// tcp-request inspect-delay <time> | connection|session|content <action> [if|unless <cond>].
+// HAProxy 2.6's other actions are refused by name: a rule that silently did nothing would let through
+// what it was written to stop. Rules are kept on the frontend half, a backend's content rules on its
+// own; what needs the mode (rules in a mode http proxy, payload fetches at accept) is checked when the
+// section ends (acl.cpp check_tcp_rules), since 'mode' may come after them.
 void kw_tcp_request(ParseState& st, ProxyDraft& px, const Line& line) {
     const std::string& sub = arg_or_fail(line, 1, "tcp-request", "'inspect-delay', 'connection' or 'content'");
     if (sub == "inspect-delay") {
@@ -615,16 +615,11 @@ void kw_tcp_request(ParseState& st, ProxyDraft& px, const Line& line) {
         fail(line.at, "'tcp-request' expects 'inspect-delay', 'connection' or 'content', got " + squote(sub) +
                           did_you_mean(sub, {"inspect-delay", "connection", "content", "session"}));
     const std::string kw = "tcp-request " + sub;
-    if (is_defaults(px))
-        fail(line.at, squote(kw) + " rules in a 'defaults' section are not supported in this version "
-                                   "(write them in the frontend or listen section)");
-    if (!has_fe(px)) {
-        if (sub == "connection")
-            fail(line.at, squote(kw) + " is not allowed in " + squote(px.kind) +
-                              " section: it runs when a frontend accepts a connection");
-        fail(line.at, squote(kw) + " rules in a backend are not supported in this version (write them in "
-                                   "the frontend or listen section that routes to it)");
-    }
+    if (is_defaults(px) && px.name.empty())  // HAProxy's message
+        fail(line.at, kw + " is not allowed in anonymous 'defaults' sections");
+    if (!has_fe(px) && sub != "content")
+        fail(line.at, squote(kw) + " is not allowed in " + squote(px.kind) +
+                          " section: it runs when a frontend accepts a connection");
     const std::string& act = arg_or_fail(line, 2, kw, "an action: accept or reject");
     TcpRule rule;
     rule.where = line.at;
@@ -678,14 +673,21 @@ void kw_tcp_request(ParseState& st, ProxyDraft& px, const Line& line) {
                               " (expected 'if' or 'unless' and a condition)");
         rule.cond = parse_condition(st, px, line, line_off);
     }
-    auto& rules = sub == "connection" ? px.fe.tcp_conn_rules
-                  : sub == "session"  ? px.fe.tcp_sess_rules
-                                      : px.fe.tcp_content_rules;
+    // a frontend's (or listen's) rules on its half, a backend's content rules on its own; a defaults
+    // section's on both, for the proxies it lends them to
+    std::vector<TcpRule>* lists[2] = {nullptr, nullptr};
+    if (has_fe(px))
+        lists[0] = sub == "connection" ? &px.fe.tcp_conn_rules
+                   : sub == "session"  ? &px.fe.tcp_sess_rules
+                                       : &px.fe.tcp_content_rules;
+    if (sub == "content" && (!has_fe(px) || is_defaults(px))) lists[1] = &px.be.tcp_content_rules;
     const auto final_action = [](TcpAction a) { return a == TcpAction::Accept || a == TcpAction::Reject; };
-    if (!rules.empty() && !rules.back().cond.present && final_action(rules.back().action))
+    const std::vector<TcpRule>& seen = lists[0] ? *lists[0] : *lists[1];
+    if (!seen.empty() && !seen.back().cond.present && final_action(seen.back().action))
         st.warn(line.at, "this " + squote(kw) + " rule is never reached: the unconditional rule at " +
-                             where_text(rules.back().where) + " decides first");
-    rules.push_back(std::move(rule));
+                             where_text(seen.back().where) + " decides first");
+    for (auto* rules : lists)
+        if (rules) rules->push_back(rule);
 }
 
 struct Keyword {

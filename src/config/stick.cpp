@@ -464,6 +464,10 @@ void resolve_stick(ParseState& st) {
         resolve_acls(cfg, fe.http.acls, fe.table, fe.name);
     }
     for (Backend& be : cfg.backends) {
+        for (TcpRule& r : be.tcp_content_rules)
+            if (r.action == TcpAction::TrackSc)
+                r.track.table = resolve(cfg, r.track.table_name, be.table, r.where,
+                                        "'tcp-request content track-sc" + std::string(1, char('0' + r.track.sc)) + "'", be.name);
         for (HttpRule& r : be.http.request_rules)
             if (r.action == HttpAction::TrackSc)
                 r.track.table = resolve(cfg, r.track.table_name, be.table, r.where,
@@ -487,6 +491,8 @@ void resolve_stick(ParseState& st) {
             if (b < 0) return;
             for (const HttpRule& r : cfg.backends[std::size_t(b)].http.request_rules)
                 if (r.action == HttpAction::TrackSc && r.track.key.fetch == SampleExpr::Fetch::Src) fe.tracks_src = true;
+            for (const TcpRule& r : cfg.backends[std::size_t(b)].tcp_content_rules)
+                if (r.action == TcpAction::TrackSc && r.track.key.fetch == SampleExpr::Fetch::Src) fe.tracks_src = true;
             for (const StickRule& r : cfg.backends[std::size_t(b)].stick_rules)
                 if (r.key.fetch == SampleExpr::Fetch::Src) fe.tracks_src = true;
         };

@@ -16,12 +16,12 @@ std::string supported_in(FmtUse use) {
         case FmtUse::Request:
             return "%[src], %[src_port], %[dst], %[dst_port], %[path], %[url], %[query], %[method], "
                    "%[hdr(<name>)], %[req.hdr(<name>)], %[req.fhdr(<name>)], %[var(<scope>.<name>)], the client certificate's %[ssl_c_*] "
-                   "(see 'acl'), %ci, %cp, %fi, %fp, and %% for a literal '%'";
+                   "(see 'acl'), %ci, %cp, %fi, %fp, %f, %b, and %% for a literal '%'";
         case FmtUse::Response:
         case FmtUse::After:
             return "%[src], %[src_port], %[dst], %[dst_port], %[hdr(<name>)] and %[res.hdr(<name>)] (the "
-                   "response's headers), %[status], %[var(<scope>.<name>)], %ci, %cp, %fi, %fp, and %% for a "
-                   "literal '%'";
+                   "response's headers), %[status], %[var(<scope>.<name>)], %ci, %cp, %fi, %fp, %f, %b, and %% "
+                   "for a literal '%'";
         case FmtUse::Log:
             return "%[var(<scope>.<name>)], %[src], %[src_port], %[dst], %[dst_port], the TLS fetches, %[unique-id], "
                    "with converters; %[method], %[status], %[capture.req.method|uri|ver], %[capture.req.hdr(<n>)] "
@@ -262,7 +262,7 @@ void check_log_format(const Line& line, const std::string& value, FmtUse use, co
             std::size_t j = i + 1;
             while (j < value.size() && std::isalpha(static_cast<unsigned char>(value[j]))) ++j;
             const std::string var = value.substr(i + 1, j - i - 1);
-            if (use == FmtUse::Reply || (var != "ci" && var != "cp" && var != "fi" && var != "fp"))
+            if (use == FmtUse::Reply || (var != "ci" && var != "cp" && var != "fi" && var != "fp" && var != "f" && var != "b"))
                 refuse("%" + var, use == FmtUse::Reply
                                       ? "variables are not evaluated in replies in this version"
                                       : "log-format variable '%" + var +

@@ -405,6 +405,10 @@ bool expand(const Txn& t, std::string_view fmt, std::string_view& out) {
             bool present = false;
             sample(t, "dst_port", w, present);
             i = j;
+        } else if (var == "f" || var == "b") {  // the frontend's name; the backend's (the frontend's until chosen)
+            bool present = false;
+            sample(t, var == "f" ? "fe_name" : "be_name", w, present);
+            i = j;
         } else {
             w.add("%");
         }
@@ -646,11 +650,14 @@ void capture(const HttpRule& r, Txn& t, bool response) {
 
 }  // namespace
 
-Verdict run_request_rules(const config::HttpProxy& px, Txn& t) { return run_request_rules(px, px.request_rules, t); }
+Verdict run_request_rules(const config::HttpProxy& px, Txn& t) {
+    return run_request_rules(px, px.request_rules, t, px.request_own);
+}
 
-Verdict run_request_rules(const config::HttpProxy& px, const std::vector<HttpRule>& rules, Txn& t) {
-    t.soft_rewrite = false;  // strict-mode is on at the start of each list
-    for (const HttpRule& r : rules) {
+Verdict run_request_rules(const config::HttpProxy& px, const std::vector<HttpRule>& rules, Txn& t, std::size_t own) {
+    for (std::size_t i = 0; i < rules.size(); ++i) {
+        if (i == 0 || i == own) t.soft_rewrite = false;  // strict-mode is on at the start of each list
+        const HttpRule& r = rules[i];
         if (!eval_condition(r.cond, px.acls, t)) continue;
         switch (r.action) {
             case HttpAction::Allow:
@@ -715,8 +722,9 @@ Verdict run_request_rules(const config::HttpProxy& px, const std::vector<HttpRul
 }
 
 Verdict run_response_rules(const config::HttpProxy& px, Txn& t) {
-    t.soft_rewrite = false;
-    for (const HttpRule& r : px.response_rules) {
+    for (std::size_t i = 0; i < px.response_rules.size(); ++i) {
+        if (i == 0 || i == px.response_own) t.soft_rewrite = false;
+        const HttpRule& r = px.response_rules[i];
         if (!eval_condition(r.cond, px.acls, t)) continue;
         switch (r.action) {
             case HttpAction::Allow:

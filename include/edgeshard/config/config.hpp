@@ -154,6 +154,9 @@ struct CondTerm {
 struct Condition {
     bool present = false;  // false: unconditional
     bool unless = false;
+    // a rule of a named defaults section: its names are the defaults' ACLs, which serve that section's
+    // rules only (HAProxy 2.6); the proxy's own rules name its own
+    bool defaults_scope = false;
     std::vector<std::vector<CondTerm>> any_of;  // OR over groups, AND inside a group
 };
 
@@ -311,12 +314,16 @@ struct LogTarget {
 // Shared by frontends and backends: the HTTP part of a proxy section.
 struct HttpProxy {
     std::vector<Acl> acls;
-    std::vector<HttpRule> request_rules;   // http-request, in order
-    std::vector<HttpRule> response_rules;  // http-response, in order
-    // http-after-response, in order: the first `after_inherited` come from the named defaults section
-    // the proxy uses (run as a list of their own: an `allow` there ends only that list, as HAProxy's)
+    // http-request, http-response and http-after-response, in order. Each list starts with the rules
+    // of the named defaults section the proxy uses (after the monitor-uri rules); `*_own` is the index
+    // of the proxy's own first rule. As in HAProxy, the two run as one list (an `allow` among the
+    // defaults' ends the proxy's own too) with strict-mode back on at the proxy's own first rule.
+    std::vector<HttpRule> request_rules;
+    std::vector<HttpRule> response_rules;
     std::vector<HttpRule> after_rules;
-    std::size_t after_inherited = 0;
+    std::size_t request_own = 0;
+    std::size_t response_own = 0;
+    std::size_t after_own = 0;
     std::vector<Reply> errors;  // effective error replies by status (errorfile, errorfiles, http-error)
     bool forwardfor = false;    // option forwardfor [header <name>] [except <net>] [if-none]
     std::string forwardfor_header = "X-Forwarded-For";
@@ -598,9 +605,11 @@ struct Backend {
     // Stored as the tokens written.
     std::vector<std::string> retry_on = {"conn-failure"};
     HttpProxy http;
-    // tcp-request inspect-delay in a backend: stored (backends evaluate no tcp-request content rules
-    // in this version, so it has no effect, as in HAProxy without backend rules)
+    // tcp-request content rules of a backend (its defaults' first): they run once the backend is
+    // chosen, after the frontend's (mode http: before the backend's http-request rules; mode tcp:
+    // on the client's held bytes, waiting up to the backend's inspect-delay). ACLs in http.acls.
     Millis inspect_delay = kUnset;
+    std::vector<TcpRule> tcp_content_rules;
 };
 
 struct UseBackend {

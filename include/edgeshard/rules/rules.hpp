@@ -234,7 +234,8 @@ bool stick_fetch(const config::Acl& acl, const Txn& t, std::int64_t& v);
 // (marking headers removed) and t.edits.
 Verdict run_request_rules(const config::HttpProxy& px, Txn& t);
 // The same for another list of rules (the stats page's `stats http-request`) of that proxy.
-Verdict run_request_rules(const config::HttpProxy& px, const std::vector<config::HttpRule>& rules, Txn& t);
+Verdict run_request_rules(const config::HttpProxy& px, const std::vector<config::HttpRule>& rules, Txn& t,
+                          std::size_t own = 0);
 // http-response rules (set-header, add-header, del-header, deny -> 502 reply).
 Verdict run_response_rules(const config::HttpProxy& px, Txn& t);
 

@@ -234,10 +234,10 @@ TEST_CASE("conditions: errors name the ACL and the line") {
              {"anonymous ACL: unknown sample fetch 'path_bge'"});
 }
 
-TEST_CASE("conditions: ACLs of defaults are not inherited") {
+TEST_CASE("conditions: a named defaults section's ACLs serve its own rules only") {
     // HAProxy refuses 'acl' in an anonymous defaults section.
     expect_error("defaults\n    mode http\n    acl a path /x\n", 3,
-                 {"'acl' is not allowed in an anonymous 'defaults' section"});
+                 {"'acl' not allowed in anonymous 'defaults' section."});
     const std::string named =
         "defaults web\n"
         "    mode http\n"
@@ -245,16 +245,30 @@ TEST_CASE("conditions: ACLs of defaults are not inherited") {
         "    timeout client 1s\n"
         "    timeout server 1s\n"
         "    acl blocked path_beg /admin\n"
-        "backend be from web\n"
-        "    server s1 127.0.0.1:10002\n"
+        "    http-request deny if blocked\n"
         "frontend fe from web\n"
         "    bind 127.0.0.1:10001\n"
-        "    default_backend be\n";
+        "    acl blocked path_beg /fe\n"
+        "    http-request add-header X-Fe 1 if blocked\n"
+        "    default_backend be\n"
+        "defaults plain\n"  // (a backend cannot share a frontend's defaults section with rules)
+        "    mode http\n"
+        "backend be\n"
+        "    server s1 127.0.0.1:10002\n";
     const auto cfg = load(named);
-    CHECK(has_warning(cfg, {"t.cfg:6: keyword 'acl blocked' is accepted and ignored", "not inherited"}));
-    CHECK(fe_of(cfg).http.acls.empty());
-    expect_error(named + "    http-request deny if blocked\n", 12,
-                 {"no such ACL 'blocked'", "'defaults' section are not inherited"});
+    const auto& h = fe_of(cfg).http;
+    REQUIRE(h.request_rules.size() == 2);
+    CHECK(h.request_own == 1);  // the defaults' deny, then the frontend's own rule
+    REQUIRE(h.acls.size() == 2);
+    // each rule names the ACL of its own section, though both are called 'blocked'
+    CHECK(h.request_rules[0].cond.any_of[0][0].acls == std::vector<int>{0});
+    CHECK(h.request_rules[1].cond.any_of[0][0].acls == std::vector<int>{1});
+    const std::string no_own =
+        "defaults web\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n"
+        "    acl blocked path_beg /admin\n"
+        "frontend fe from web\n    bind 127.0.0.1:10001\n    http-request deny if blocked\n    default_backend be\n"
+        "defaults plain\n    mode http\nbackend be\n    server s1 127.0.0.1:10002\n";
+    expect_error(no_own, 9, {"no such ACL 'blocked'", "'defaults' section (t.cfg:6) serve that section's rules only"});
 }
 
 // ---- use_backend -----------------------------------------------------------------------------------------
@@ -519,9 +533,9 @@ TEST_CASE("http-request: errors") {
     fe_error("    http-request auth realm\n", kLine, {"expects 'realm <realm>'"});
     fe_error("    http-request allow extra\n", kLine, {"unexpected argument 'extra'"});
     expect_error("defaults\n    http-request deny\n", 2,
-                 {"'http-request' rules are not supported in 'defaults'"});
+                 {"'http-request' not allowed in anonymous 'defaults' section."});
     expect_error("defaults\n    http-response del-header Server\n", 2,
-                 {"'http-response' rules are not supported in 'defaults'"});
+                 {"'http-response' not allowed in anonymous 'defaults' section."});
 }
 
 TEST_CASE("http-request: a final unconditional rule makes the next ones unreachable, as HAProxy warns") {
@@ -1231,7 +1245,7 @@ TEST_CASE("http-after-response: named defaults lend their rules; HAProxy's limit
                                  "    default_backend be\n" + be);
     const auto& fe = cfg.frontends.at(0).http;
     REQUIRE(fe.after_rules.size() == 2);
-    CHECK(fe.after_inherited == 1);
+    CHECK(fe.after_own == 1);
     CHECK(fe.after_rules[0].action == HttpAction::AddHeader);
     CHECK(fe.after_rules[1].action == HttpAction::SetStatus);
     CHECK(fe.after_rules[1].status == 299);

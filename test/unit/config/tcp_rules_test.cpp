@@ -144,14 +144,19 @@ TEST_CASE("tcp-request: errors name the file and line") {
     expect_error(in_fe("    acl hello req.ssl_hello_type 1\n    tcp-request connection accept if hello\n"),
                  kLine + 1, {"ACL 'hello' (t.cfg:13, 'req.ssl_hello_type')"});
     // sections: backends, defaults, mode http
-    expect_error(kTail + "backend b\n    tcp-request content reject\n", 12,
-                 {"'tcp-request content' rules in a backend are not supported"});
+    {  // a backend's content rules are its own (run once it is chosen)
+        const auto cfg = load(kTail + "backend b\n    tcp-request content reject if { src 10.0.0.0/8 }\n");
+        REQUIRE(cfg.backends.back().tcp_content_rules.size() == 1);
+        CHECK(cfg.frontends.front().tcp_content_rules.empty());
+    }
     expect_error(kTail + "backend b\n    tcp-request connection reject\n", 12,
                  {"'tcp-request connection' is not allowed in 'backend' section"});
     expect_error("defaults\n    tcp-request inspect-delay 1s\n" + kTail, 2,
                  {"not allowed in an anonymous 'defaults' section"});
-    expect_error("defaults d\n    tcp-request content reject\n" + kTail, 2,
-                 {"in a 'defaults' section are not supported"});
+    expect_error("defaults\n    tcp-request content reject\n" + kTail, 2,
+                 {"tcp-request content is not allowed in anonymous 'defaults' sections"});
+    expect_error("defaults d\n    tcp-request connection reject\n" + kTail + "backend b from d\n", 13,
+                 {"a backend section cannot inherit from a defaults section defining 'tcp-request connection'"});
     // mode http: content rules run per request on what the head holds, not on raw bytes
     expect_error(in_fe("    mode http\n    tcp-request content reject if { req.len gt 0 }\n"), kLine + 1,
                  {"sample fetch 'req.len' is supported in 'mode tcp' proxies only"});

@@ -41,6 +41,8 @@ def main(h):
         http-request set-header X-Px %[fe_name]/%[be_name]
         http-response add-header X-RO d1
         http-response allow if {{ status 201 }}
+        http-after-response add-header X-AO d1
+        http-after-response allow if {{ status 203 }}
         """) + eslib.section("defaults d2", f"""
         {T}
         tcp-request content set-var-fmt(txn.t) "%[var(txn.t)]d2,"
@@ -49,6 +51,7 @@ def main(h):
         http-request set-header X-Bpx %[fe_name]/%[be_name]
         http-response add-header X-RO d2
         http-response allow if {{ status 202 }}
+        http-after-response add-header X-AO d2
         """) + eslib.section("frontend fe from d1", f"""
         bind {L}:{p1}
         bind {L}:{p2}
@@ -70,12 +73,14 @@ def main(h):
         http-response set-var-fmt(txn.r) "%[status]-%[var(txn.x)]"
         http-response set-header X-R %[var(txn.r)]
         http-response add-header X-RO fe
+        http-after-response add-header X-AO fe
         default_backend be
         """) + eslib.section("backend be from d2", f"""
         tcp-request content set-var-fmt(txn.t) "%[var(txn.t)]be,"
         http-request add-header X-Order be
         http-request set-header X-T2 %[var(txn.t)]
         http-response add-header X-RO be
+        http-after-response add-header X-AO be
         server s1 {L}:{o.port}
         """) + eslib.section("defaults d3", f"""
         {T}
@@ -108,6 +113,8 @@ def main(h):
     check_eq(hv(q, "x-order"), ["d1", "fe", "d2", "be"], "1: http-request order: fe's defaults, fe, be's defaults, be")
     check_eq(r.headers_named("x-ro"), ["d2", "be", "d1", "fe"],
              "1: http-response order: be's defaults, be, fe's defaults, fe")
+    check_eq(r.headers_named("x-ao"), ["d2", "be", "d1", "fe"],
+             "1: http-after-response order: be's defaults, be, fe's defaults, fe")
     check_eq((hv(q, "x-t"), hv(q, "x-t2")), (["d1,fe,"], ["d1,fe,d2,be,"]), "1: tcp-request content order")
     check_eq((hv(q, "x-px"), hv(q, "x-bpx")), (["fe/fe"], ["fe/be"]),
              "1: fe_name/be_name seen by d1's rules (run in fe) and d2's (run in be)")
@@ -132,6 +139,9 @@ def main(h):
     r, q, _ = get(p1, "/status/202")
     check_eq((r.status, r.headers_named("x-ro")), (202, ["d2", "d1", "fe"]),
              "1: http-response allow in d2 ends be's own http-response rules only")
+    r, q, _ = get(p1, "/status/203")
+    check_eq((r.status, r.headers_named("x-ao")), (203, ["d2", "be", "d1"]),
+             "1: http-after-response allow in d1 ends fe's own http-after-response rules")
     log("1: acl scope, deny, allow in a defaults' list ends the proxy's own list of that kind")
 
     r, q, _ = get(p2, "/echo")
@@ -198,13 +208,9 @@ def main(h):
          "backend be from d1", ["a backend section cannot inherit from a defaults section defining "
                                 "'tcp-request connection' or 'tcp-request session' rules"],
          "backend from a defaults with tcp-request connection"),
-        (d("d0", "") + d("d1", "tcp-response content accept") + px("frontend fe from d1") + px("backend be from d0"),
-         "frontend fe from d1",
-         ["a frontend section cannot inherit from a defaults section defining 'tcp-response content' rules"],
-         "frontend from a defaults with tcp-response content"),
         (d("d0", "") + d("d1", f"acl dacl path /a\n{hr} if dacl")
          + px("frontend fe from d1", "http-request deny if dacl") + px("backend be from d0"),
-         "http-request deny if dacl", ["no such ACL : 'dacl'"], "a defaults' ACL in fe"),
+         "http-request deny if dacl", ["no such ACL", "'dacl'"], "a defaults' ACL in fe"),
         (anon(fe_rule="http-request set-var-fmt(txn.x) %[nope]"), "http-request set-var-fmt(txn.x) %[nope]",
          ["'http-request set-var-fmt(txn.x)'", "unknown fetch method 'nope'"], "set-var-fmt with an unknown fetch"),
         (anon(fe_rule="http-request set-var-fmt(txn.x) %[res.hdr(x)]"), "http-request set-var-fmt(txn.x) %[res.hdr(x)]",
