@@ -411,13 +411,24 @@ bool H1Proxy::h_collect_post(H1Conn* s) {
     return true;
 }
 
-// The backend's http-request rules (a listen section's run once, as its frontend's).
+// The backend's tcp-request content and http-request rules (a listen section's run once, as its frontend's).
 [[gnu::always_inline]] inline bool H1Proxy::h_backend_rules(H1Conn* s, const http::RequestHead& req, rules::Txn& t) {
     const auto& fe = cfg_.frontends[s->fe];
     const auto& bcfg = cfg_.backends[std::size_t(s->be)];
     if (fe.own_backend_id != s->be) {
         t.fallback = &fe.http;
         if (t.stick) [[unlikely]] t.stick->backend = true;
+        // the backend's tcp-request content rules first (HAProxy's inspect step on the backend): a
+        // reject closes as the frontend's does, counted on the frontend only
+        if (!bcfg.tcp_content_rules.empty()) [[unlikely]] {
+            if (rules::run_tcp_rules(bcfg.tcp_content_rules, bcfg.http.acls, t, nullptr, true) ==
+                rules::TcpVerdict::Reject) {
+                st_.fe[s->fe].dreq.inc();
+                s->set(kH1CloseAfter);
+                h_close(s);
+                return false;
+            }
+        }
         const rules::Verdict v = rules::run_request_rules(bcfg.http, t);
         if (v.kind == rules::Verdict::Reply) {
             if (v.denied) {

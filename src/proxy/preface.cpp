@@ -71,7 +71,7 @@ bool Worker::text_reads_addr(std::string_view v, bool client) {
 bool Worker::http_reads_addr(const config::HttpProxy& px, bool client) {
     const std::string_view fetch = client ? "src" : "dst";  // src, src_port...; dst, dst_port
     for (const auto& a : px.acls)
-        if (a.fetch == fetch || (a.fetch == "sample" && a.arg.starts_with(fetch))) return true;
+        if (a.fetch.starts_with(fetch) || (a.fetch == "sample" && a.arg.starts_with(fetch))) return true;
     for (const auto* rules : {&px.request_rules, &px.response_rules, &px.after_rules})
         for (const auto& r : *rules) {
             if (text_reads_addr(r.value, client)) return true;

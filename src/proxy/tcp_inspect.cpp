@@ -40,16 +40,19 @@ std::uint32_t TcpProxy::hold_cap() const {
     return std::min<std::uint32_t>(std::uint32_t(cfg_.global.bufsize), net::Block::kCap);
 }
 
+// Before a backend is chosen the frontend's rules run, after it (s->be set: assign_backend) the
+// backend's, each with its own inspect-delay.
 void TcpProxy::begin_inspect(Session* s) {
     const auto& fe = cfg_.frontends[s->fe];
-    if (!fe.tcp_inspect) {  // conditional use_backend only: nothing to wait for
+    if (s->be < 0 && !fe.tcp_inspect) {  // conditional use_backend only: nothing to wait for
         route(s);
         return;
     }
     s->state = SessState::Inspecting;
     s->timer.kind = kTimerInspect;
     // no inspect-delay: the rules are evaluated once, now, on nothing (HAProxy; the config warns)
-    s->inspect_until = r_.now_ms() + (fe.inspect_delay > 0 ? fe.inspect_delay : 0);
+    const config::Millis delay = s->be < 0 ? fe.inspect_delay : cfg_.backends[std::size_t(s->be)].inspect_delay;
+    s->inspect_until = r_.now_ms() + (delay > 0 ? delay : 0);
     inspect(s);
 }
 
@@ -57,6 +60,9 @@ void TcpProxy::begin_inspect(Session* s) {
 // over, the hold is full or the client has shut its side; else a rule needing more bytes waits.
 void TcpProxy::inspect(Session* s) {
     const auto& fe = cfg_.frontends[s->fe];
+    const bool on_backend = s->be >= 0;
+    const auto& rules = on_backend ? cfg_.backends[std::size_t(s->be)].tcp_content_rules : fe.tcp_content_rules;
+    const auto& acls = on_backend ? cfg_.backends[std::size_t(s->be)].http.acls : fe.http.acls;
     const std::int64_t now = r_.now_ms();
     rules::Txn t;
     sockaddr_storage dst;
@@ -66,7 +72,8 @@ void TcpProxy::inspect(Session* s) {
     t.payload_final = now >= s->inspect_until || held >= hold_cap() || s->side[kClient].has(net::kSideEof);
     rules::StickCtx sc;
     t.stick = w_.stick_ctx(sc, &s->trk, false);
-    switch (rules::run_tcp_rules(fe.tcp_content_rules, fe.http.acls, t, nullptr, true)) {
+    if (on_backend && t.stick) t.stick->backend = true;
+    switch (rules::run_tcp_rules(rules, acls, t, nullptr, true)) {
         case rules::TcpVerdict::Wait: {
             if (!s->early) {
                 s->early = true;
@@ -80,12 +87,13 @@ void TcpProxy::inspect(Session* s) {
             return;
         }
         case rules::TcpVerdict::Reject:
-            st_.fe[s->fe].dreq.inc();  // HAProxy counts a content reject as a denied request
+            st_.fe[s->fe].dreq.inc();  // HAProxy counts a content reject as a denied request (the backend's too)
             close_session(s);
             return;
         case rules::TcpVerdict::Accept:
             r_.timers().cancel(&s->timer);
-            route(s);
+            if (on_backend) backend_ready(s);
+            else route(s);
             return;
     }
 }

@@ -315,6 +315,16 @@ void TcpProxy::assign_backend(Session* s, int be) {
     bc.stot.inc();
     bc.scur.inc();
     bc.smax.update(bc.scur.get());
+    if (!cfg_.backends[std::size_t(be)].tcp_content_rules.empty()) [[unlikely]] {
+        begin_inspect(s);  // the backend's tcp-request content rules first (tcp_inspect.cpp)
+        return;
+    }
+    backend_ready(s);
+}
+
+// The backend let the session through: persistence, then a server.
+void TcpProxy::backend_ready(Session* s) {
+    const int be = s->be;
     if (!cfg_.backends[std::size_t(be)].stick_rules.empty()) [[unlikely]] {
         rules::Txn t;
         sockaddr_storage dst;

@@ -117,23 +117,30 @@ bool Worker::frontend_needs_addr(const config::Config& cfg, std::uint32_t f) {
     if (text_reads_addr(fe.unique_id_format, true)) return true;
     if (!fe.log_format.empty() && !fe.logs.empty()) return true;
     if (frontend_sends_proxy(cfg, f)) return true;  // the header carries the client's address
-    for (const auto* rules : {&fe.tcp_conn_rules, &fe.tcp_sess_rules, &fe.tcp_content_rules})
-        for (const auto& r : *rules)
+    auto tcp_rules_need = [&](const std::vector<config::TcpRule>& rules) {
+        for (const auto& r : rules)
             if ((r.action == config::TcpAction::TrackSc && key_src(r.track.key)) ||
                 (r.action == config::TcpAction::SetVar && !r.var.literal &&
                  (r.var.fmt ? text_reads_addr(r.var.expr, true) : r.var.expr.starts_with("src"))))
                 return true;
+        return false;
+    };
+    auto tcp_acls_need = [](const std::vector<config::Acl>& acls) {
+        for (const auto& a : acls)
+            if (a.fetch == "src" || a.fetch == "src_port" || (a.fetch == "stick" && a.stick_sc < 0)) return true;
+        return false;
+    };
+    for (const auto* rules : {&fe.tcp_conn_rules, &fe.tcp_sess_rules, &fe.tcp_content_rules})
+        if (tcp_rules_need(*rules)) return true;
     const bool stick_be = reaches_backend(cfg, f, [&](const config::Backend& be) {
         for (const auto& r : be.stick_rules)
             if (key_src(r.key)) return true;
-        return false;
+        // a backend's tcp-request content rules (their ACLs are the backend's)
+        return !be.tcp_content_rules.empty() && (tcp_rules_need(be.tcp_content_rules) || tcp_acls_need(be.http.acls));
     });
     if (stick_be) return true;
     if (fe.mode != config::Mode::Http) {
-        // mode tcp: its ACLs serve tcp-request rules and use_backend only
-        for (const auto& a : fe.http.acls)
-            if (a.fetch == "src" || a.fetch == "src_port" || (a.fetch == "stick" && a.stick_sc < 0)) return true;
-        return false;
+        return tcp_acls_need(fe.http.acls);  // mode tcp: its ACLs serve tcp-request rules and use_backend only
     }
     if (px_needs(fe.http)) return true;
     return reaches_backend(cfg, f, [&](const config::Backend& be) {

@@ -55,6 +55,7 @@ private:
     void start_session(Session* s);
     void route_new(Session* s);
     void assign_backend(Session* s, int be);
+    void backend_ready(Session* s);
 
     // content inspection (tcp-request content rules, conditional use_backend)
     void begin_inspect(Session* s);
