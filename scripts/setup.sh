@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(g++ pkg-config cmake meson ninja-build liburing-dev libmimalloc-dev libhwloc-dev rapidjson-dev
-            doctest-dev libbenchmark-dev libssl-dev libcrypt-dev libc-ares-dev libpcre2-dev)
+            doctest-dev libbenchmark-dev libssl-dev libcrypt-dev libc-ares-dev libpcre2-dev
+            libxxhash-dev)
 # python3-jsonschema checks edgeshard-bench's JSON against its schema; chromium renders its HTML report;
 # rsyslog is the real syslog server of log_syslog_udp (started by the test itself, never as a service)
 # testssl.sh scans the TLS binds (tls_testssl); redis-server, python3-aiosmtpd, slapd, mariadb-server and

@@ -333,7 +333,12 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
         else if (crit[i] == ')' && depth > 0) --depth;
         else if (crit[i] == ',' && depth == 0) comma = i;
     }
-    const bool sample_expr = comma != std::string::npos;
+    // a fetch with converters, or a typed fetch (bar url_param(<name>), kept for its own matching): evaluated as
+    // a value's sample expression is
+    const std::string bare = crit.substr(0, crit.find('('));
+    const bool sample_expr = comma != std::string::npos ||
+                             (typed_fetch_problem(crit) && !(bare == "url_param" && crit.find(',') == std::string::npos &&
+                                                            crit.find('(') != std::string::npos));
     if (sample_expr)
         if (const std::string why = sample_expr_problem(crit, FmtUse::Request); !why.empty())
             fail(line.at, "error detected while parsing ACL " + squote(name) + " : " + why + " in ACL expression " +
@@ -352,7 +357,7 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
     static constexpr FetchDef kSample{"", "sample", Match::Str, false};
     if (sample_expr) def = &kSample;
     for (const auto& f : kFetches)
-        if (f.name == fname) def = &f;
+        if (f.name == fname && !sample_expr) def = &f;
     static constexpr FetchDef kStickInt{"", "stick", Match::Int, false};
     static constexpr FetchDef kStickBool{"", "stick", Match::Bool, false};
     const bool stick = def == nullptr && parse_stick_fetch(line, what, fname, arg, acl);

@@ -17,10 +17,15 @@ namespace es::config::detail {
 // The configuration whose `maps` the converters met while it is read add to (null after the load).
 void set_map_registry(Config* cfg);
 // The configuration that regsub converters register their compiled regex in (converters.cpp).
-void set_converter_registry(Config* cfg);
+void set_converter_registry(Config* cfg, ParseState* st);
+// nbsrv(<backend>) / srv_is_up([<backend>/]<server>) found in the proxies' lines: the names exist (HAProxy's messages).
+void resolve_fetch_refs(ParseState& st);
 // Converters other than map*: the problem with one (its text "name[(args)]", `after` the expression's
 // text that follows it, `fetch` the expression's fetch), empty when it is evaluated; a regsub's regex is compiled and registered.
 std::string converter_problem(std::string_view conv, std::string_view after, std::string_view fetch);
+// The typed fetches (int, str, bool, bin, req.hdr_cnt, req.hdr_ip, base, base32, base32+src, url_param,
+// req.body_size): nullopt when `expr` (without converters) is none of them, else what is wrong ("": nothing).
+std::optional<std::string> typed_fetch_problem(std::string_view expr);
 // A map file a converter names, read on first use, with the index of `match` (and its values checked
 // as integers with `int_out`): its index in Config::maps, or HAProxy's words for what is wrong.
 std::string use_map(const std::string& written, MapMatch match, bool int_out, std::size_t& index);

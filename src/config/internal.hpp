@@ -295,6 +295,15 @@ struct ParseState {
     Location end;  // last line of the last file: where end-of-input problems are reported
     UserlistDraft userlist;
     std::vector<std::pair<std::string, Location>> userlist_refs;  // http_auth(<list>): checked at the end
+    // nbsrv(<backend>) / srv_is_up([<backend>/]<server>) in the proxy section being read: resolved at the end
+    struct FetchRef {
+        std::string fetch, arg, proxy, kw;  // kw: the line's keyword, for HAProxy's message
+        bool proxy_has_be = false;
+        Location at;
+    };
+    std::vector<FetchRef> fetch_refs;
+    const ProxyDraft* cur_px = nullptr;  // the proxy section whose line is being read (null elsewhere)
+    const Line* cur_line = nullptr;
     struct GroupRef {
         std::string userlist, group;
         Location at;

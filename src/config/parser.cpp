@@ -789,7 +789,11 @@ void parse_text(ParseState& st, const std::string& text, const std::string& name
                 parse_proxy_line(st, st.defaults, line);
                 break;
             case Section::Proxy:
+                st.cur_px = &st.proxies.back();
+                st.cur_line = &line;
                 parse_proxy_line(st, st.proxies.back(), line);
+                st.cur_px = nullptr;
+                st.cur_line = nullptr;
                 break;
             case Section::Userlist:
                 parse_userlist_line(st, line);
@@ -825,11 +829,11 @@ Config run(const std::vector<std::pair<std::string, std::string>>& sources, cons
         ~Reset() {
             set_relative_dir({});
             set_map_registry(nullptr);
-            set_converter_registry(nullptr);
+            set_converter_registry(nullptr, nullptr);
         }
     } reset;
     set_map_registry(&st.cfg);
-    set_converter_registry(&st.cfg);
+    set_converter_registry(&st.cfg, &st);
     for (const auto& [name, text] : sources) {
         st.cfg.files.push_back(name);
         parse_text(st, text, name);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <map>
 
+#include "http_internal.hpp"
 #include "http_keywords.hpp"
 #include "internal.hpp"
 #include "sections.hpp"
@@ -132,6 +133,7 @@ void finalize(ParseState& st) {
     if (st.cfg.frontends.empty())
         fail(st.end, "no frontend or listen section with a 'bind' line: there is nothing to serve");
     resolve_routes(st);
+    resolve_fetch_refs(st);
     resolve_stick(st);
     resolve_resolvers_refs(st);
     check_binds(st.cfg);

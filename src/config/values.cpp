@@ -118,11 +118,7 @@ std::string sample_problem(std::string_view expr, FmtUse use) {
         if (use == FmtUse::Request) return {};
         return unavailable("HTTP request headers");
     }
-    if (expr.starts_with("url_param(")) {
-        if (expr.back() != ')' || expr.size() <= 11) return "url_param expects a parameter name, e.g. 'url_param(id)'";
-        if (use != FmtUse::Request) return unavailable("HTTP request headers");
-        return {};
-    }
+
     if (expr.starts_with("req.fhdr(")) {
         if (expr.back() != ')') return "missing ')' in " + squote(expr);
         if (!http::is_token(expr.substr(9, expr.size() - 10))) return "invalid header name " + squote(expr.substr(9, expr.size() - 10));
@@ -145,6 +141,11 @@ std::string sample_problem(std::string_view expr, FmtUse use) {
         if (prefix == "res.hdr(" && use == FmtUse::Request)
             return unavailable("HTTP response headers");
         return {};
+    }
+    if (std::optional<std::string> why = typed_fetch_problem(expr)) {
+        const bool request = expr.starts_with("req.") || expr.starts_with("hdr_") || expr.starts_with("base");
+        if (why->empty() && request && use != FmtUse::Request) return unavailable("HTTP request headers");
+        return *why;
     }
     const auto name = expr.substr(0, expr.find('('));
     // HAProxy's words for a fetch it does not know, which are also this version's for one it does not evaluate

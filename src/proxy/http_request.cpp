@@ -826,6 +826,7 @@ void H1Proxy::h_txn(H1Conn* s, rules::Txn& t, sockaddr_storage& peer, sockaddr_s
     t.arena = &arena_;
     t.edits = &edits_;
     t.vars = w_.var_ctx(vc, &s->vars);
+    t.servers = w_.servers();
     t.fe = int(s->fe);
     t.be = s->has(kH1CountedBe) ? s->be : -1;
 }

@@ -544,4 +544,25 @@ int BackendLb::pick_ring(std::uint32_t h, int exclude) {
     return -1;
 }
 
+int LbView::usable_servers(int be) const {
+    if (be < 0 || std::size_t(be) >= lbs_.size()) return 0;
+    const BackendLb& lb = *lbs_[std::size_t(be)];
+    int act = 0, bck = 0;
+    for (std::size_t i = 0; i < lb.size(); ++i) {
+        const ServerSlot& s = lb.server(int(i));
+        if (!s.operational()) continue;
+        (s.backup ? bck : act) += 1;
+    }
+    if (act > 0) return act;
+    if (bck > 0) return cfg_.backends[std::size_t(be)].allbackups ? bck : 1;
+    return 0;
+}
+
+bool LbView::server_up(int be, int srv) const {
+    if (be < 0 || std::size_t(be) >= lbs_.size() || srv < 0 || std::size_t(srv) >= lbs_[std::size_t(be)]->size())
+        return false;
+    const ServerSlot& s = lbs_[std::size_t(be)]->server(srv);
+    return s.admin != shard::ServerAdmin::Maint && !s.down && !s.rmaint;
+}
+
 }  // namespace es::proxy

@@ -124,6 +124,7 @@ void TcpProxy::session_txn(Session* s, rules::Txn& t, sockaddr_storage& dst, rul
     t.payload = held_bytes(s);
     if (s->tls) t.tls = &s->tls->facts();
     t.vars = w_.var_ctx(vc, &s->vars);
+    t.servers = w_.servers();
     if (t.vars) [[unlikely]] {
         arena_.reset();
         t.arena = &arena_;

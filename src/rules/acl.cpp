@@ -301,6 +301,30 @@ bool addr_in_network(const sockaddr_storage* ss, std::string_view network) {
     return client_bytes(ss, a) && core::parse_net(network, n) && core::in_net(a, n);
 }
 
+// req.hdr_ip without an occurrence yields every value in an ACL (HAProxy's multi-valued fetches): the
+// converters run on each, and any match matches.
+bool hdr_ip_each(std::string_view expr) {
+    if (!expr.starts_with("req.hdr_ip(") && !expr.starts_with("hdr_ip(")) return false;
+    const std::size_t close = expr.find(')');
+    return close != std::string_view::npos && expr.substr(0, close).find(',') == std::string_view::npos;
+}
+
+bool hdr_ip_any(const Acl& acl, const Txn& t) {
+    const std::size_t open = acl.arg.find('('), close = acl.arg.find(')');
+    const std::string_view name = std::string_view(acl.arg).substr(open + 1, close - open - 1);
+    thread_local std::string expr;
+    std::string_view n;
+    if (!eval_sample(t, "req.hdr_cnt(" + std::string(name) + ")", n)) return false;
+    const long count = std::strtol(std::string(n).c_str(), nullptr, 10);
+    for (long k = 1; k <= count; ++k) {
+        expr.assign(acl.arg, 0, close);
+        expr += "," + std::to_string(k) + acl.arg.substr(close);
+        std::string_view v;
+        if (eval_sample(t, expr, v) && (acl.match == Match::Found || match_value(acl, v))) return true;
+    }
+    return false;
+}
+
 bool eval_acl(const Acl& acl, const Txn& t) {
     const std::string_view f = acl.fetch;
     if (f == "stick") {
@@ -320,6 +344,7 @@ bool eval_acl(const Acl& acl, const Txn& t) {
     }
     if (f == "sample") {  // a fetch with converters: its value as a value's sample expression gives it
         std::string_view v;
+        if (hdr_ip_each(acl.arg)) return hdr_ip_any(acl, t);
         if (!eval_sample(t, acl.arg, v)) return false;  // no sample
         return acl.match == Match::Found || match_value(acl, v);
     }

@@ -118,10 +118,11 @@ long to_long(std::string_view s, long def) {
     return r.ec == std::errc() ? v : def;
 }
 
-// The value written since `mark`, moved to a per-thread scratch so the writer can overwrite it.
-std::string_view take(ArenaWriter& w, std::size_t mark) {
+// The input (the value written since `mark`, as cast), moved to a per-thread scratch so the writer can
+// overwrite it.
+std::string_view take(ArenaWriter& w, std::size_t mark, std::string_view input) {
     thread_local std::string scratch;
-    scratch.assign(w.since(mark));
+    scratch.assign(input);
     w.rewind(mark);
     return scratch;
 }
@@ -204,22 +205,31 @@ bool convert(const Txn& t, std::string_view c, ArenaWriter& w, std::size_t mark,
     const std::size_t paren = c.find('(');
     const std::string_view name = c.substr(0, paren);
     if (name == "lower" || name == "upper") {
-        if (present) w.change_case(mark, name == "upper");
-        return true;
-    }
-    if (name != "base64" && name != "url_dec" && name != "field" && name != "word" && name != "regsub" &&
-        name != "length")
-        return false;
-    if (!present) return true;
-    if (name == "length") {  // the value's length in bytes (an integer)
-        const std::size_t len = w.since(mark).size();
-        w.rewind(mark);
-        w.add_uint(len);
+        if (present) {
+            if (g_smp_type == SmpType::Bin) w.rewind(mark + smp_str(w.since(mark)).size());
+            w.change_case(mark, name == "upper");
+            g_smp_type = SmpType::Str;
+        }
         return true;
     }
     config::ConvArgs a;
     if (paren != std::string_view::npos && config::read_conv_args(c.substr(paren + 1), a) < 0) return false;
-    const std::string_view in = take(w, mark);
+    if (convert_typed(t, name, a, w, mark, present)) return true;
+    if (name != "base64" && name != "url_dec" && name != "field" && name != "word" && name != "regsub" &&
+        name != "length")
+        return false;
+    if (!present) return true;
+    if (name == "length") {  // the value's length in bytes (an integer; bytes end at a NUL)
+        const std::size_t len = smp_str(w.since(mark)).size();
+        w.rewind(mark);
+        w.add_uint(len);
+        g_smp_type = SmpType::Int;
+        return true;
+    }
+    char bb[16];
+    const std::string_view in =
+        take(w, mark, name == "base64" ? smp_bin(w.since(mark), bb) : smp_str(w.since(mark)));
+    g_smp_type = SmpType::Str;
     if (name == "base64") {
         base64(w, in);
     } else if (name == "url_dec") {

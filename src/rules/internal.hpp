@@ -33,4 +33,23 @@ std::string_view uuid4(ArenaWriter& w);
 // not one of them. `present` false: no sample (then left so).
 bool convert(const Txn& t, std::string_view conv, ArenaWriter& w, std::size_t mark, bool& present);
 
+// The type of the sample being built (typed.cpp): its text form is in the arena, an integer in decimal,
+// an address as text; what a converter casts its input from (HAProxy's sample_casts).
+enum class SmpType : std::uint8_t { Str, Bin, Int, Bool, Ip4, Ip6 };
+extern thread_local SmpType g_smp_type;
+// HAProxy's read_int64: a sign, the digits up to the first other character, saturated; `used`: how far it read.
+std::int64_t read_int64(std::string_view s, std::size_t* used);
+// The sample `v` (of type g_smp_type) cast: to an integer (false: it has none), to bytes (integers 8
+// bytes big-endian, addresses in network order; `buf` holds them), to a string (bytes end at a NUL).
+bool smp_int(std::string_view v, std::int64_t& out);
+std::string_view smp_bin(std::string_view v, char (&buf)[16]);
+std::string_view smp_str(std::string_view v);
+// The typed converters (hashes, hex, bytes, trims, concat, json, integer operators, ipmask) on the value
+// written since `mark`; false: not one of them.
+bool convert_typed(const Txn& t, std::string_view name, const config::ConvArgs& a, ArenaWriter& w, std::size_t mark,
+                   bool& present);
+// The typed fetches (int, str, bool, bin, req.hdr_cnt, req.hdr_ip, base, base32, base32+src,
+// req.body_size); false: not one of them. `present`: 1 a sample, 0 none.
+bool fetch_typed(const Txn& t, std::string_view expr, ArenaWriter& w, int& present);
+
 }  // namespace es::rules::detail

@@ -101,23 +101,33 @@ bool sample_fetch(const Txn& t, std::string_view expr, ArenaWriter& w);
 
 }  // namespace
 
-// url_param(<name>): the value of the first parameter of that name in the query (after the first '?',
-// parameters split at '&'), as it is; a parameter without '=' has an empty value (HAProxy's).
-bool url_param(std::string_view target, std::string_view name, std::string_view& out) {
-    const std::size_t q = target.find('?');
+// url_param([<name>[,<delim>]]): HAProxy's. The parameters start after the first '?' (after the first
+// <delim> instead, when given) and end at '&', ';' or <delim>; the value of the first "<name>=..." as it
+// is (a bare "<name>" is none); without a name, what follows the first '='.
+bool url_param(std::string_view target, std::string_view name, std::string_view& out, char delim) {
+    const std::size_t q = target.find(delim != 0 ? delim : '?');
     if (q == std::string_view::npos) return false;
-    std::string_view rest = target.substr(q + 1);
-    while (!rest.empty()) {
-        const std::size_t amp = rest.find('&');
-        const std::string_view p = rest.substr(0, amp);
-        rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
-        const std::size_t eq = p.find('=');
-        if (p.substr(0, eq) == name) {
-            out = eq == std::string_view::npos ? std::string_view() : p.substr(eq + 1);
-            return true;
+    const std::string_view list = target.substr(q + 1);
+    auto is_delim = [&](char c) { return c == '&' || c == ';' || (delim != 0 && c == delim); };
+    std::size_t vstart = std::string_view::npos;
+    if (name.empty()) {
+        const std::size_t eq = list.find('=');
+        if (eq != std::string_view::npos) vstart = eq + 1;
+    } else {
+        for (std::size_t i = 0; i < list.size();) {
+            if (list.size() - i > name.size() && list.compare(i, name.size(), name) == 0 && list[i + name.size()] == '=') {
+                vstart = i + name.size() + 1;
+                break;
+            }
+            while (i < list.size() && !is_delim(list[i])) ++i;
+            ++i;
         }
     }
-    return false;
+    if (vstart == std::string_view::npos) return false;
+    std::size_t vend = vstart;
+    while (vend < list.size() && !is_delim(list[vend])) ++vend;
+    out = list.substr(vstart, vend - vstart);
+    return true;
 }
 
 namespace {
@@ -125,7 +135,8 @@ namespace {
 bool fetch(const Txn& t, std::string_view expr, ArenaWriter& w, bool& present) {
     const std::size_t mark = w.mark();
     g_fetch_present = -1;
-    if (!sample_fetch(t, expr, w)) return false;
+    detail::g_smp_type = detail::SmpType::Str;
+    if (!sample_fetch(t, expr, w) && !detail::fetch_typed(t, expr, w, g_fetch_present)) return false;
     present = g_fetch_present >= 0 ? g_fetch_present != 0 : w.mark() != mark;
     return true;
 }
@@ -134,8 +145,15 @@ bool fetch(const Txn& t, std::string_view expr, ArenaWriter& w, bool& present) {
 // expression gave a sample (HAProxy's "no sample" is not an empty string: set-var, -m found tell them apart).
 bool sample(const Txn& t, std::string_view expr, ArenaWriter& w, bool& present) {
     const std::size_t comma = config::sample_item_end(expr, 0, ',');
-    if (comma == expr.size() || expr.substr(comma) == ",hex") return fetch(t, expr, w, present);
+    // (the client certificate's binary fetches come as hex text with their `,hex`)
     const std::size_t mark = w.mark();
+    // a binary sample written as text ends at its first NUL (HAProxy's c_bin2str)
+    auto as_text = [&] {
+        if (detail::g_smp_type == detail::SmpType::Bin) w.rewind(mark + detail::smp_str(w.since(mark)).size());
+        return true;
+    };
+    if (comma == expr.size() || (expr.starts_with("ssl_c_") && expr.substr(comma) == ",hex"))
+        return fetch(t, expr, w, present) && as_text();
     if (!fetch(t, expr.substr(0, comma), w, present)) return false;
     std::string_view convs = expr.substr(comma + 1);
     thread_local std::vector<std::string_view> groups;
@@ -149,6 +167,8 @@ bool sample(const Txn& t, std::string_view expr, ArenaWriter& w, bool& present) 
         bool int_out = false, has_def = false;
         std::string_view file, def;
         if (t.cfg == nullptr || !config::parse_map_converter(c, match, int_out, file, def, has_def)) return false;
+        if (present && detail::g_smp_type == detail::SmpType::Bin) as_text();
+        detail::g_smp_type = detail::SmpType::Str;
         const config::MapFile* m = nullptr;
         const auto* shard = g_shard_maps;
         for (std::size_t k = 0; k < t.cfg->maps.size(); ++k)
@@ -183,7 +203,7 @@ bool sample(const Txn& t, std::string_view expr, ArenaWriter& w, bool& present) 
             present = false;
         }
     }
-    return true;
+    return as_text();
 }
 
 bool sample_fetch(const Txn& t, std::string_view expr, ArenaWriter& w) {
@@ -208,26 +228,19 @@ bool sample_fetch(const Txn& t, std::string_view expr, ArenaWriter& w) {
         if (expr == "ssl_fc_cipher") return w.add(t.tls->cipher), true;
         if (expr == "ssl_fc_alpn") return w.add(t.tls->alpn), true;
     }
-    if (expr == "src") {
+    if (expr == "src" || expr == "dst") {
+        const sockaddr_storage* ss = expr == "src" ? t.src : t.dst;
         char text[INET6_ADDRSTRLEN];
-        const std::size_t n = addr_text(t.src, text, sizeof(text));
+        const std::size_t n = addr_text(ss, text, sizeof(text));
         w.add(std::string_view(text, n));
+        if (ss != nullptr)
+            detail::g_smp_type = ss->ss_family == AF_INET6 ? detail::SmpType::Ip6 : detail::SmpType::Ip4;
         return true;
     }
-    if (expr == "src_port") {
-        const int port = addr_port(t.src);
+    if (expr == "src_port" || expr == "dst_port") {
+        const int port = addr_port(expr == "src_port" ? t.src : t.dst);
         if (port >= 0) w.add_uint(static_cast<std::uint64_t>(port));
-        return true;
-    }
-    if (expr == "dst") {
-        char text[INET6_ADDRSTRLEN];
-        const std::size_t n = addr_text(t.dst, text, sizeof(text));
-        w.add(std::string_view(text, n));
-        return true;
-    }
-    if (expr == "dst_port") {
-        const int port = addr_port(t.dst);
-        if (port >= 0) w.add_uint(static_cast<std::uint64_t>(port));
+        detail::g_smp_type = detail::SmpType::Int;
         return true;
     }
     if (expr == "fe_name" || expr == "be_name") {
@@ -253,6 +266,7 @@ bool sample_fetch(const Txn& t, std::string_view expr, ArenaWriter& w) {
     }
     if (expr == "status") {  // the response's (http-response, http-after-response)
         if (t.rsp != nullptr) w.add_uint(t.rsp->status);
+        detail::g_smp_type = detail::SmpType::Int;
         return true;
     }
     const http::RequestHead* req = t.req;
@@ -275,9 +289,15 @@ bool sample_fetch(const Txn& t, std::string_view expr, ArenaWriter& w) {
         }
         return true;
     }
-    if (expr.starts_with("url_param(") && expr.back() == ')') {
+    if (expr.starts_with("url_param") || expr.starts_with("urlp")) {
+        const std::size_t paren = expr.find('(');
+        const std::string_view kw = expr.substr(0, paren);
+        if (kw != "url_param" && kw != "urlp") return false;
+        config::ConvArgs a;
+        if (paren != std::string_view::npos && config::read_conv_args(expr.substr(paren + 1), a) < 0) return false;
         std::string_view v;
-        g_fetch_present = req != nullptr && url_param(req->target, expr.substr(10, expr.size() - 11), v) ? 1 : 0;
+        const char delim = a.n > 1 && !a.v[1].empty() ? a.v[1][0] : 0;
+        g_fetch_present = req != nullptr && url_param(req->target, a.n > 0 ? a.v[0] : std::string_view(), v, delim) ? 1 : 0;
         if (g_fetch_present) w.add(v);
         return true;
     }

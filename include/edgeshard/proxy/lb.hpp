@@ -40,11 +40,13 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "edgeshard/config/config.hpp"
+#include "edgeshard/rules/rules.hpp"
 #include "edgeshard/shard/runtime.hpp"
 #include "edgeshard/stats/counters.hpp"
 
@@ -91,6 +93,20 @@ struct PickInput {
     std::string_view uri;                   // request target as received (balance uri); empty: none
     std::string_view hdr;                   // value of the header named by hdr_name() (balance hdr)
     bool has_hdr = false;                   // false: the request has no such header
+};
+
+class BackendLb;
+
+// The shard's backends as the rules' nbsrv / srv_is_up read them.
+class LbView final : public rules::ServerView {
+  public:
+    LbView(const config::Config& cfg, const std::vector<std::unique_ptr<BackendLb>>& lbs) : cfg_(cfg), lbs_(lbs) {}
+    int usable_servers(int be) const override;
+    bool server_up(int be, int srv) const override;
+
+  private:
+    const config::Config& cfg_;
+    const std::vector<std::unique_ptr<BackendLb>>& lbs_;
 };
 
 class BackendLb {

@@ -235,6 +235,7 @@ private:
     pool::ObjectPool<net::Pipe> pipes_;
     std::vector<Listener> listeners_;
     std::vector<std::unique_ptr<BackendLb>> lbs_;
+    LbView lb_view_{cfg_, lbs_};  // the rules' nbsrv / srv_is_up
     std::vector<int> fe_conns_;
     std::vector<int> fe_pending_;  // accepted beyond a limit, per frontend
     int conns_ = 0;   // started sessions (count towards the limits)
@@ -285,6 +286,7 @@ private:
         r = nullptr;
     }
     stick::Store& stick() { return stick_; }
+    const rules::ServerView* servers() const { return &lb_view_; }
     // the variables' context (null when no rule sets a variable)
     rules::VarCtx* var_ctx(rules::VarCtx& c, rules::Vars** slot) {
         if (cfg_.vars.empty()) return nullptr;

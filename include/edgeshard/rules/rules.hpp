@@ -57,7 +57,9 @@ private:
 
 // Headers to add to the outgoing message (after the received ones that survive).
 struct HeaderEdits {
-    static constexpr int kMaxAdds = 101;  // as many as a message may have headers (tune.http.maxhdr)
+    // HAProxy bounds added headers only by the buffer (tune.http.maxhdr limits what is parsed): rules may
+    // add more than a received message may carry; the head's buffer still bounds what is sent
+    static constexpr int kMaxAdds = 256;
     struct Add {
         std::string_view name, value;
     };
@@ -129,6 +131,18 @@ protected:
     ~UniqueIdSource() = default;
 };
 
+// The shard's servers as the nbsrv and srv_is_up fetches see them (the proxy's load-balancing state).
+struct ServerView {
+    // HAProxy's be_usable_srv: the operational active servers, else 1 when a backup serves (all of the
+    // operational backups with `option allbackups`), else 0
+    virtual int usable_servers(int be) const = 0;
+    // up unless in maintenance or DOWN by its health check
+    virtual bool server_up(int be, int srv) const = 0;
+
+protected:
+    ~ServerView() = default;
+};
+
 struct VarCtx {
     Vars** slot = nullptr;
     pool::ObjectPool<Vars>* pool = nullptr;
@@ -159,6 +173,7 @@ struct Txn {
     VarCtx* vars = nullptr;  // null: no variable is set anywhere in the configuration
     CaptureSink* captures = nullptr;  // null: the frontend keeps no capture
     UniqueIdSource* uid = nullptr;  // null: the frontend builds no unique id
+    const ServerView* servers = nullptr;  // nbsrv, srv_is_up (null: none known, no sample)
     // fe_name, be_name: the frontend (Config::frontends index, -1: unknown) and the backend once the request
     // is routed (-1: not yet, be_name is then the frontend's, as HAProxy's stream starts on it)
     int fe = -1, be = -1;
@@ -288,7 +303,7 @@ long url_decode(std::string_view in, char* out, std::size_t cap, bool query);
 bool next_list_element(std::string_view value, std::size_t& pos, std::string_view& elem);
 
 // url_param(<name>): the first value of that parameter in the target's query (false: none).
-bool url_param(std::string_view target, std::string_view name, std::string_view& out);
+bool url_param(std::string_view target, std::string_view name, std::string_view& out, char delim = 0);
 
 // The client address as text ("192.0.2.7", "2001:db8::1") into `out`; returns the length, 0 when
 // the address is unknown or not IP. `cap` >= 46 (INET6_ADDRSTRLEN) always fits.

@@ -156,8 +156,8 @@ TEST_CASE("acl: errors") {
     fe_error("    acl x hdr /a\n", kLine, {"'hdr' needs an argument"});
     fe_error("    acl x hdr(host,1) a\n", kLine, {"header occurrence arguments"});
     fe_error("    acl x path(a) /a\n", kLine, {"'path' takes no argument"});
-    fe_error("    acl x path,sha1 /a\n", kLine,
-             {"error detected while parsing ACL 'x' : unknown converter 'sha1' in ACL expression 'path,sha1'"});
+    fe_error("    acl x path,nosuchconv /a\n", kLine,
+             {"error detected while parsing ACL 'x' : unknown converter 'nosuchconv' in ACL expression 'path,nosuchconv'"});
     fe_error("    acl x path,field(0,/) /a\n", kLine, {"invalid args in converter 'field' : Unexpected value 0 for index"});
     fe_error("    acl x hdr(host /a\n", kLine, {"missing ')'"});
     fe_error("    acl x always_true 1\n", kLine, {"'always_true' takes no pattern"});
@@ -423,7 +423,7 @@ TEST_CASE("log-format values: what the request path evaluates is accepted, the r
     fe_error("    http-request set-header X-Srv %[srv_id]\n", kLine,
              {"t.cfg:13: 'http-request set-header X-Srv': '%[srv_id]' in '%[srv_id]'",
               "sample fetch 'srv_id' is not evaluated", "supported here: %[src], %[src_port], %[dst], %[dst_port], %[path]"});
-    fe_error("    http-request set-header X %[src,sha1]\n", kLine, {"unknown converter 'sha1'"});
+    fe_error("    http-request set-header X %[src,nosuchconv]\n", kLine, {"unknown converter 'nosuchconv'"});
     fe_error("    http-request set-header X %[src,word(1)]\n", kLine,
              {"invalid arg 2 in converter 'word' : missing arguments (got 1/2), type 'string' expected"});
     fe_error("    http-request set-header X %[src,regsub(a,b,x)]\n", kLine,

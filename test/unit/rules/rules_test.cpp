@@ -789,3 +789,37 @@ TEST_CASE("variables: the request scope ends with the request's processing, the 
     CHECK((v.get(2, out) && out == "rs"));
     CHECK((v.get(3, out) && out == "se"));
 }
+
+TEST_CASE("typed samples: casts, hashes and integer operators as HAProxy 2.6's") {
+    Exchange e(make_req("GET", "/p?a=1", {{"Host", "h"}, {"X-A", "1, 2"}, {"X-A", "3"}}));
+    auto val = [&](std::string_view expr) -> std::string {
+        std::string_view v;
+        e.arena.reset();
+        if (!es::rules::eval_sample(e.t, expr, v)) return "<none>";
+        return std::string(v);
+    };
+    CHECK(val("str(abc),crc32") == "891568578");         // zlib's CRC-32
+    CHECK(val("int(1),crc32") == "304476159");           // an integer hashed as 8 bytes, big-endian
+    CHECK(val("str(),djb2") == "5381");
+    CHECK(val("str(abc),hex") == "616263");
+    CHECK(val("int(-1),hex") == "FFFFFFFFFFFFFFFF");
+    CHECK(val("str(12abc),add(1)") == "13");             // read_int64: the leading digits
+    CHECK(val("str(),add(1)") == "<none>");              // an empty string is no integer
+    CHECK(val("int(-7),add(-3)") == "-10");
+    CHECK(val("int(9223372036854775807),add(1)") == "9223372036854775807");  // saturated
+    CHECK(val("int(7),div(0)") == "9223372036854775807");
+    CHECK(val("int(-7),mod(3)") == "-1");
+    CHECK(val("int(-7),odd") == "1");
+    CHECK(val("bin(610062)") == "a");                    // bytes as text end at their first NUL
+    CHECK(val("bin(610062),hex") == "610062");
+    CHECK(val("str(10.1.2.3),ipmask(16)") == "10.1.0.0");
+    CHECK(val("str(::ffff:192.168.1.77),ipmask(24,64)") == "192.168.1.0");
+    CHECK(val("str(2001:db8::1),ipmask(24)") == "<none>");
+    CHECK(val("src,add(1)") == "3325256712");            // an IPv4 address is its value
+    CHECK(val("str(a/b),json") == "a\\/b");
+    CHECK(val("str(ff),hex2i") == "255");
+    CHECK(val("str(0x10),hex2i") == "<none>");
+    CHECK(val("req.hdr_cnt(x-a)") == "3");
+    CHECK(val("base") == "h/p");
+    CHECK(val("url_param") == "1");
+}
