@@ -37,6 +37,7 @@ void usage(FILE* out) {
                  "  -c        check the configuration and exit (0 valid, 1 invalid)\n"
                  "  -v        print the version and the io_uring tier this kernel supports\n"
                  "  -q        quiet: no warnings on stderr\n"
+                 "  -dD       diagnostic mode: the configuration's .diag directives speak\n"
                  "  -dr       a server whose host name does not resolve starts in maintenance instead of\n"
                  "            failing the load (HAProxy's -dr)\n"
                  "  -db, -d   accepted for HAProxy compatibility (edgeshard always runs in the foreground)\n"
@@ -128,6 +129,8 @@ int main(int argc, char** argv) {
         } else if (a == "-h" || a == "--help") {
             usage(stdout);
             return 0;
+        } else if (a == "-dD") {
+            load.diag = true;  // the configuration's .diag directives speak
         } else if (a == "-dr") {
             load.ignore_resolve_failures = true;  // HAProxy's: unresolvable servers start in maintenance
         } else if (a == "-db" || a == "-d" || a == "-Ws" || a == "-W") {
@@ -157,6 +160,11 @@ int main(int argc, char** argv) {
         return 1;
     }
     if (!quiet)
+        for (const auto& n : cfg->notices) {
+            std::fprintf(stderr, "%s\n", n.c_str());
+            startup_say(n);
+        }
+    if (!quiet)
         for (const auto& w : cfg->warnings) {
             std::fprintf(stderr, "[WARNING] %s\n", w.c_str());
             startup_say("[WARNING] " + w);
@@ -180,6 +188,7 @@ int main(int argc, char** argv) {
                          fe.where.file.c_str(), fe.where.line, fe.name.c_str());
     }
     if (check) {
+        if (!cfg->warnings.empty()) std::printf("Warnings were found.\n");
         std::printf("Configuration file is valid\n");
         return 0;
     }

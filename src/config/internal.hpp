@@ -65,7 +65,9 @@ std::vector<std::string> split_words(std::string_view line, const Location& at, 
 // message directives (.notice/.warning/.alert/.diag) and hands back the lines that remain.
 class LineReader {
   public:
-    LineReader(const std::string& text, std::string file, const Env& env, std::vector<std::string>& warnings);
+    // `notices`: what .notice (and with `diag`, .diag) report, each line ready to print
+    LineReader(const std::string& text, std::string file, const Env& env, std::vector<std::string>& warnings,
+               std::vector<std::string>& notices, bool diag);
     // Next line with at least one word; false at the end of the text. Throws ConfigError.
     bool next(Line& out, std::string_view section);
     int last_line() const { return line_no_; }
@@ -85,6 +87,8 @@ class LineReader {
     std::string file_;
     const Env& env_;
     std::vector<std::string>& warnings_;
+    std::vector<std::string>& notices_;
+    bool diag_ = false;
     std::size_t pos_ = 0;
     int line_no_ = 0;
     std::vector<Block> blocks_;

@@ -1,5 +1,7 @@
 // Lexer: physical lines -> words (HAProxy sections 2.2 quoting/escaping and 2.3 environment variables),
 // and the preprocessor directives of section 2.4 (conditional blocks, message directives).
+#include <algorithm>
+#include <cstdlib>
 #include <cctype>
 
 #include "internal.hpp"
@@ -78,15 +80,18 @@ class Splitter {
                 continue;
             }
             if (c == '#') break;
-            if (c == '"' || c == '\'')
+            if (c == '"' || c == '\'') {
                 quote_ = c;
-            else
+                quote_at_ = i_;
+            } else {
                 cur_ += c;
+            }
             in_word_ = true;
             ++i_;
         }
-        if (quote_ != 0)
-            fail(at_, std::string("unterminated ") + (quote_ == '"' ? "double" : "single") + " quote");
+        if (quote_ != 0)  // HAProxy's words, then ours
+            fail(at_, "unmatched quote at position " + std::to_string(quote_at_ + 1) + ": unterminated " +
+                          (quote_ == '"' ? "double" : "single") + " quote");
         end_word();
         return std::move(words_);
     }
@@ -202,14 +207,14 @@ class Splitter {
     std::string_view section_;
     std::size_t i_ = 0;
     char quote_ = 0;
+    std::size_t quote_at_ = 0;
     bool in_word_ = false;
     std::string cur_;
     std::vector<std::string> words_;
 };
 
 bool is_directive(const std::string& w) {
-    return w == ".if" || w == ".elif" || w == ".else" || w == ".endif" || w == ".diag" || w == ".notice" ||
-           w == ".warning" || w == ".alert";
+    return w.size() > 1 && w[0] == '.';
 }
 
 std::string join_from(const std::vector<std::string>& words, std::size_t from) {
@@ -221,24 +226,68 @@ std::string join_from(const std::vector<std::string>& words, std::size_t from) {
     return s;
 }
 
-// Expression of HAProxy section 2.4: integers, predicates, '!', '(', ')', '&&' (binds tighter), '||'.
+// The version whose configuration language edgeshard follows: the version predicates answer as it would.
+constexpr int kLangVersion[4] = {2, 6, 12, 0};
+// The build features a file may test with feature(): what HAProxy 2.6 calls them, where edgeshard has them.
+constexpr std::string_view kFeatures[] = {"OPENSSL", "PCRE2", "PCRE2_JIT", "LINUX_SPLICE", "CRYPT_H", "GETADDRINFO",
+                                          "THREAD", "CPU_AFFINITY", "ACCEPT4", "PROMEX", "LIBCRYPT"};
+
+// `v` against the version followed, in HAProxy's order (a.b.c.d, then -devN < -preN < -rcN < the release <
+// its commits): -1 older, 0 the same, 1 newer; 2 when `v` cannot be read (HAProxy's compare_current_version:
+// "at least" then holds, "before" does not).
+int compare_version(std::string_view v) {
+    int parts[4] = {0, 0, 0, 0};
+    std::size_t i = 0;
+    int k = 0;
+    for (; k < 4; ++k) {
+        if (i >= v.size() || v[i] < '0' || v[i] > '9') return 2;
+        int n = 0;
+        while (i < v.size() && v[i] >= '0' && v[i] <= '9') n = n * 10 + (v[i++] - '0');
+        parts[k] = n;
+        if (i >= v.size() || v[i] != '.') break;
+        ++i;
+    }
+    int stage = 3, stage_n = 0;  // release
+    if (i < v.size() && v[i] == '-') {
+        std::string_view rest = v.substr(i + 1);
+        if (rest.starts_with("dev")) stage = 0, rest.remove_prefix(3);
+        else if (rest.starts_with("pre")) stage = 1, rest.remove_prefix(3);
+        else if (rest.starts_with("rc")) stage = 2, rest.remove_prefix(2);
+        for (char c : rest) {  // the stage's number, or after a release a commit count
+            if (c < '0' || c > '9') break;
+            stage_n = stage_n * 10 + (c - '0');
+        }
+    }
+    for (int j = 0; j < 4; ++j)
+        if (parts[j] != kLangVersion[j]) return parts[j] < kLangVersion[j] ? -1 : 1;
+    if (stage != 3) return -1;  // a development stage of this very version comes before it
+    return stage_n > 0 ? 1 : 0;  // commits after the release come after it
+}
+
+// Expression of HAProxy section 2.4: integers, predicates, '!', '(', ')', '&&' (binds tighter), '||'. Parsed
+// whole before it is evaluated (an error anywhere counts), HAProxy's messages with 1-based positions.
 class CondParser {
   public:
-    CondParser(std::string text, const Location& at, const Env& env)
-        : s_(std::move(text)), at_(at), env_(env) {}
+    CondParser(std::string text, const Location& at, const Env& env, std::string_view directive)
+        : s_(std::move(text)), at_(at), env_(env), dir_(directive) {}
 
     bool run() {
         skip();
         if (p_ >= s_.size()) return false;  // an empty condition is false
         const bool v = expr();
         skip();
-        if (p_ < s_.size()) bad("unexpected " + squote(s_.substr(p_)));
+        if (p_ < s_.size())
+            fail(at_, "unexpected character " + squote(s_.substr(p_, 1)) + " at the end of conditional expression " +
+                          squote(s_) + where(p_));
         return v;
     }
 
   private:
-    [[noreturn]] void bad(const std::string& why) const {
-        fail(at_, "cannot evaluate condition " + squote(s_) + ": " + why);
+    std::string where(std::size_t pos) const {
+        return " in " + squote(dir_) + " at position " + std::to_string(pos + 1) + ":";
+    }
+    [[noreturn]] void unparsable(std::size_t pos) const {
+        fail(at_, "unparsable conditional expression " + squote(s_.substr(pos)) + where(pos));
     }
     void skip() {
         while (p_ < s_.size() && (s_[p_] == ' ' || s_[p_] == '\t')) ++p_;
@@ -253,22 +302,36 @@ class CondParser {
     }
     bool expr() {
         bool v = term();
-        while (eat("||")) v = term() || v;  // evaluate both: errors in either side must surface
-        return v;
+        for (;;) {
+            skip();
+            const std::size_t op = p_;
+            if (!eat("||")) return v;
+            skip();
+            if (p_ >= s_.size()) unparsable(op);
+            v = term() || v;  // both sides parsed: an error in either counts
+        }
     }
     bool term() {
         bool v = factor();
-        while (eat("&&")) v = factor() && v;
-        return v;
+        for (;;) {
+            skip();
+            const std::size_t op = p_;
+            if (!eat("&&")) return v;
+            skip();
+            if (p_ >= s_.size()) unparsable(op);
+            v = factor() && v;
+        }
     }
     bool factor() {
-        if (++depth_ > 64) bad("too deeply nested");
+        skip();
+        if (++depth_ > 64) unparsable(p_);
         bool v = false;
+        const std::size_t at = p_;
         if (eat("!")) {
             v = !factor();
         } else if (eat("(")) {
             v = expr();
-            if (!eat(")")) bad("missing ')'");
+            if (!eat(")")) fail(at_, "expected ')' after conditional expression " + squote(s_.substr(at)) + where(at));
         } else {
             v = atom();
         }
@@ -278,20 +341,23 @@ class CondParser {
     bool atom() {
         skip();
         const std::size_t b = p_;
+        if (p_ < s_.size() && (s_[p_] == '-' || s_[p_] == '+' || (s_[p_] >= '0' && s_[p_] <= '9'))) {
+            // a number, read as strtol(, 0) reads it
+            const std::string rest = s_.substr(p_);
+            char* end = nullptr;
+            const long n = std::strtol(rest.c_str(), &end, 0);
+            if (end == rest.c_str()) unparsable(b);
+            p_ += std::size_t(end - rest.c_str());
+            return n != 0;
+        }
         while (p_ < s_.size() && (name_char(s_[p_]) || s_[p_] == '-' || s_[p_] == '.')) ++p_;
         const std::string word = s_.substr(b, p_ - b);
-        if (word.empty()) bad(p_ < s_.size() ? "unexpected " + squote(s_.substr(p_, 1)) : "missing term");
-        if (p_ >= s_.size() || s_[p_] != '(') {
-            const auto n = parse_integer(word);
-            if (!n) bad(squote(word) + " is neither an integer nor a predicate");
-            return *n != 0;
-        }
-        ++p_;
+        if (word.empty() || p_ >= s_.size() || s_[p_] != '(') unparsable(b);
         const auto close = s_.find(')', p_);
-        if (close == std::string::npos) bad("missing ')' after " + squote(word + "("));
+        if (close == std::string::npos) unparsable(b);
         std::vector<std::string> args;
         std::string cur;
-        for (std::size_t k = p_; k < close; ++k) {
+        for (std::size_t k = p_ + 1; k < close; ++k) {
             if (s_[k] == ',') {
                 args.push_back(std::move(cur));
                 cur.clear();
@@ -300,30 +366,35 @@ class CondParser {
             }
         }
         args.push_back(std::move(cur));
+        for (auto& a : args) {  // spaces around arguments do not count
+            while (!a.empty() && (a.front() == ' ' || a.front() == '\t')) a.erase(0, 1);
+            while (!a.empty() && (a.back() == ' ' || a.back() == '\t')) a.pop_back();
+        }
         p_ = close + 1;
-        return predicate(word, args);
+        return predicate(word, args, b, close);
     }
-    bool predicate(const std::string& name, const std::vector<std::string>& args) {
-        auto want = [&](std::size_t n) {
-            if (args.size() != n) bad(squote(name) + " takes " + std::to_string(n) + " argument(s)");
-        };
-        if (name == "defined") {
-            want(1);
-            return env_.get(args[0]).has_value();
-        }
-        if (name == "streq" || name == "strneq") {
-            want(2);
-            return (args[0] == args[1]) == (name == "streq");
-        }
-        if (name == "feature" || name == "version_atleast" || name == "version_before" || name == "enabled")
-            bad(squote(name + "()") + " tests HAProxy's own build or version and edgeshard is not HAProxy; " +
-                "test an environment variable with defined() or streq() instead");
-        bad("unknown predicate " + squote(name) + " (supported: defined, streq, strneq)");
+    bool predicate(const std::string& name, std::vector<std::string> args, std::size_t at, std::size_t close) {
+        std::size_t want = 0;
+        if (name == "defined" || name == "feature" || name == "version_atleast" || name == "version_before") want = 1;
+        else if (name == "streq" || name == "strneq") want = 2;
+        else unparsable(at);
+        if (args.size() == 1 && args[0].empty() && want == 2) args.clear();
+        if (args.size() < want)
+            fail(at_, "missing arguments (got " + std::to_string(args.size()) + "/" + std::to_string(want) +
+                          "), type 'string' expected in argument 1 of predicate " + squote(name) +
+                          " used in conditional expression" + where(close));
+        if (name == "defined") return !args[0].empty() && env_.get(args[0]).has_value();
+        if (name == "streq" || name == "strneq") return (args[0] == args[1]) == (name == "streq");
+        if (name == "feature")
+            return std::find(std::begin(kFeatures), std::end(kFeatures), args[0]) != std::end(kFeatures);
+        const int c = compare_version(args[0]);  // 1: args[0] is newer than the version followed
+        return name == "version_atleast" ? c != 1 : c == 1;
     }
 
     std::string s_;
     const Location& at_;
     const Env& env_;
+    std::string dir_;
     std::size_t p_ = 0;
     int depth_ = 0;
 };
@@ -335,9 +406,9 @@ std::vector<std::string> split_words(std::string_view line, const Location& at, 
     return Splitter(line, at, env, section).run();
 }
 
-LineReader::LineReader(const std::string& text, std::string file, const Env& env,
-                       std::vector<std::string>& warnings)
-    : text_(text), file_(std::move(file)), env_(env), warnings_(warnings) {}
+LineReader::LineReader(const std::string& text, std::string file, const Env& env, std::vector<std::string>& warnings,
+                       std::vector<std::string>& notices, bool diag)
+    : text_(text), file_(std::move(file)), env_(env), warnings_(warnings), notices_(notices), diag_(diag) {}
 
 bool LineReader::active() const {
     for (const auto& b : blocks_)
@@ -354,7 +425,7 @@ bool LineReader::next(Line& out, std::string_view section) {
         ++line_no_;
         if (!raw.empty() && raw.back() == '\r') raw.remove_suffix(1);
         Line line{Location{file_, line_no_}, {}};
-        line.words = split_words(raw, line.at, env_, section);
+        line.words = split_words(raw, line.at, env_, section);  // even in a dropped block, as HAProxy's
         if (line.words.empty()) continue;
         if (is_directive(line.words[0])) {
             directive(line);
@@ -364,29 +435,35 @@ bool LineReader::next(Line& out, std::string_view section) {
         out = std::move(line);
         return true;
     }
-    if (!blocks_.empty()) fail(blocks_.back().at, "'.if' without a matching '.endif'");
+    if (!blocks_.empty()) fail(Location{file_, line_no_}, "non-terminated '.if' block.");
     return false;
 }
 
+// HAProxy's directives: the block ones wherever they are (the 100th nested .if fails even in a dropped
+// block), the report ones only in a taken block, one quoted message each.
 void LineReader::directive(const Line& line) {
     const auto& d = line.words[0];
+    auto no_arg = [&] {
+        if (line.words.size() > 1)
+            fail(line.at, "Unexpected argument " + squote(line.words[1]) + " for " + squote(d) + ".");
+    };
     if (d == ".if") {
+        if (blocks_.size() >= 99) fail(line.at, "too many nested '.if', max is 100.");
         const bool parent = active();
         const bool v = parent && eval_condition(line);
         blocks_.push_back(Block{line.at, v, v || !parent, false});
         return;
     }
     if (d == ".elif" || d == ".else" || d == ".endif") {
-        if (blocks_.empty()) fail(line.at, squote(d) + " without a matching '.if'");
+        if (d != ".elif") no_arg();
+        if (blocks_.empty()) fail(line.at, "lone " + squote(d) + " with no matching '.if'.");
         auto& b = blocks_.back();
         if (d == ".endif") {
-            no_more_args(line, 1, d);
             blocks_.pop_back();
             return;
         }
-        if (b.seen_else) fail(line.at, squote(d) + " after '.else' (opened at " + where_text(b.at) + ")");
+        if (b.seen_else) fail(line.at, squote(d) + " after '.else' is not permitted.");
         if (d == ".else") {
-            no_more_args(line, 1, d);
             b.seen_else = true;
             b.taking = !b.done;
             b.done = true;
@@ -402,14 +479,20 @@ void LineReader::directive(const Line& line) {
         return;
     }
     if (!active()) return;
-    const auto msg = join_from(line.words, 1);
-    if (d == ".alert") fail(line.at, ".alert: " + msg);
-    if (d == ".warning" || d == ".notice") warnings_.push_back(where_text(line.at) + ": " + d + ": " + msg);
-    // .diag only speaks in HAProxy's diagnostic mode (-dD), which we do not have.
+    if (d != ".diag" && d != ".notice" && d != ".warning" && d != ".alert") fail(line.at, "unknown directive " + squote(d) + ".");
+    if (line.words.size() > 2)
+        fail(line.at, "Unexpected argument " + squote(line.words[2]) + " for " + squote(d) +
+                          ". Use quotes if the message should contain spaces.");
+    const std::string msg = line.words.size() > 1 ? line.words[1] : std::string();
+    const std::string text = "parsing [" + file_ + ":" + std::to_string(line.at.line) + "]: " + squote(msg) + ".";
+    if (d == ".alert") fail(line.at, ".alert " + squote(msg) + ".");  // the load fails here, nothing after is read
+    if (d == ".warning") warnings_.push_back(text);
+    else if (d == ".notice") notices_.push_back("[NOTICE] " + text);
+    else if (diag_) notices_.push_back("[DIAG] " + text);  // HAProxy's diagnostic mode (-dD) only
 }
 
 bool LineReader::eval_condition(const Line& line) {
-    return CondParser(join_from(line.words, 1), line.at, env_).run();
+    return CondParser(join_from(line.words, 1), line.at, env_, line.words[0]).run();
 }
 
 }  // namespace es::config::detail

@@ -762,7 +762,7 @@ void start_section(ParseState& st, const Line& line) {
 
 void parse_text(ParseState& st, const std::string& text, const std::string& name) {
     apply_default_path(st, name);  // config / parent follow each file
-    LineReader reader(text, name, st.env, st.cfg.warnings);
+    LineReader reader(text, name, st.env, st.cfg.warnings, st.cfg.notices, st.load.diag);
     Line line;
     st.section = Section::None;
     st.section_name.clear();

@@ -822,6 +822,7 @@ struct Config {
     std::vector<Backend> backends;
     std::vector<std::string> files;   // the files it was read from, in order
     std::vector<std::string> warnings;  // "file:line: keyword 'x' is accepted and ignored: why"
+    std::vector<std::string> notices;   // .notice / .diag: "[NOTICE] parsing [file:line]: 'message'."
 
     const Backend* find_backend(const std::string& name) const;
     const Regsub* find_regsub(std::string_view args) const {

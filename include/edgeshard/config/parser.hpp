@@ -26,6 +26,8 @@ struct LoadOptions {
     // -dr (HAProxy's): a server whose host name does not resolve starts in maintenance instead of
     // failing the load.
     bool ignore_resolve_failures = false;
+    // -dD (HAProxy's diagnostic mode): the .diag directives speak
+    bool diag = false;
 };
 
 // Parses the files in order (like haproxy -f a -f b: sections do not span files, defaults carry over),

@@ -93,8 +93,8 @@ TEST_CASE("lexer: the real environment is read, the overlay wins") {
 }
 
 TEST_CASE("lexer: errors name file and line") {
-    CHECK(split_error(R"(x "open)").rfind("w.cfg:7: unterminated double quote", 0) == 0);
-    CHECK(split_error("x 'open").rfind("w.cfg:7: unterminated single quote", 0) == 0);
+    CHECK(split_error(R"(x "open)").rfind("w.cfg:7: unmatched quote at position 3: unterminated double quote", 0) == 0);
+    CHECK(split_error("x 'open").rfind("w.cfg:7: unmatched quote at position 3: unterminated single quote", 0) == 0);
     CHECK(split_error("x \\").rfind("w.cfg:7: the line ends with a backslash", 0) == 0);
     CHECK(split_error(R"(x \x4)").find("two hexadecimal digits") != std::string::npos);
     CHECK(split_error(R"(x \x00)").find("NUL") != std::string::npos);
@@ -165,19 +165,38 @@ TEST_CASE("conditional blocks") {
         kTail);
     CHECK(cfg.global.maxconn == 3);
     CHECK(cfg.global.nbthread == 4);
-    CHECK(has_warning(cfg, {"t.cfg:19", ".warning: from the config"}));
+    CHECK(has_warning(cfg, {"parsing [t.cfg:19]: 'from the config'."}));
 }
 
-TEST_CASE("conditional blocks: errors") {
-    expect_error("global\n.alert \"stop here\"\n" + kTail, 2, {".alert: stop here"});
-    expect_error("global\n.endif\n" + kTail, 2, {"'.endif' without a matching '.if'"});
-    expect_error("global\n.else\n" + kTail, 2, {"'.else' without a matching '.if'"});
-    expect_error("global\n.if 1\n" + kTail, 2, {"'.if' without a matching '.endif'"});
-    expect_error("global\n.if 1\n.else\n.else\n.endif\n" + kTail, 4, {"'.else' after '.else'"});
-    expect_error("global\n.if feature(OPENSSL)\n.endif\n" + kTail, 2, {"feature()", "not HAProxy"});
-    expect_error("global\n.if version_atleast(2.4)\n.endif\n" + kTail, 2, {"version_atleast()"});
-    expect_error("global\n.if yes\n.endif\n" + kTail, 2, {"neither an integer nor a predicate"});
-    expect_error("global\n.if (1\n.endif\n" + kTail, 2, {"missing ')'"});
-    expect_error("global\n.if bogus(1)\n.endif\n" + kTail, 2, {"unknown predicate 'bogus'"});
-    expect_error("global\n.if streq(a)\n.endif\n" + kTail, 2, {"'streq' takes 2 argument(s)"});
+TEST_CASE("conditional blocks: errors, HAProxy's messages") {
+    expect_error("global\n.alert \"stop here\"\n" + kTail, 2, {".alert 'stop here'."});
+    expect_error("global\n.endif\n" + kTail, 2, {"lone '.endif' with no matching '.if'."});
+    expect_error("global\n.else\n" + kTail, 2, {"lone '.else' with no matching '.if'."});
+    expect_error("global\n.if 1\n" + kTail, 12, {"non-terminated '.if' block."});  // the file's last line
+    expect_error("global\n.if 1\n.else\n.else\n.endif\n" + kTail, 4, {"'.else' after '.else' is not permitted."});
+    expect_error("global\n.if yes\n.endif\n" + kTail, 2, {"unparsable conditional expression 'yes' in '.if' at position 1:"});
+    expect_error("global\n.if (1\n.endif\n" + kTail, 2, {"expected ')' after conditional expression '(1'"});
+    expect_error("global\n.if bogus(1)\n.endif\n" + kTail, 2, {"unparsable conditional expression 'bogus(1)'"});
+    expect_error("global\n.if streq(a)\n.endif\n" + kTail, 2, {"missing arguments (got 1/2)", "predicate 'streq'"});
+    expect_error("global\n.notice two words\n" + kTail, 2, {"Unexpected argument 'words' for '.notice'."});
+    expect_error("global\n.foo\n" + kTail, 2, {"unknown directive '.foo'."});
+}
+
+TEST_CASE("conditional blocks: the version and features of the language followed (HAProxy 2.6.12)") {
+    const auto cfg = load(
+        "global\n"
+        ".if version_atleast(2.6) && version_atleast(2.6.12) && !version_atleast(2.6.13) && version_before(2.7-dev0)\n"
+        "    maxconn 1\n"
+        ".endif\n"
+        ".if version_atleast(garbage) && !version_before(garbage) && version_atleast(2.6.12-dev3)\n"
+        "    nbthread 2\n"
+        ".endif\n"
+        ".if feature(OPENSSL) && !feature(openssl) && !feature(QUIC) && !feature(LUA)\n"
+        ".notice \"features\"\n"
+        ".endif\n" +
+        kTail);
+    CHECK(cfg.global.maxconn == 1);
+    CHECK(cfg.global.nbthread == 2);
+    REQUIRE(cfg.notices.size() == 1);
+    CHECK(cfg.notices[0] == "[NOTICE] parsing [t.cfg:9]: 'features'.");
 }
