@@ -69,6 +69,11 @@ constexpr FetchDef kFetches[] = {
     {"req.len", "req.len", Match::Int, false},
     {"req_len", "req.len", Match::Int, false},
     {"req.payload", "req.payload", Match::Bin, true},
+    {"req.payload_lv", "req.payload_lv", Match::Bin, true},
+    // tcp-response content: the server's first bytes (mode tcp), the response (mode http: res.len only)
+    {"res.len", "res.len", Match::Int, false},
+    {"res.payload", "res.payload", Match::Bin, true},
+    {"res.payload_lv", "res.payload_lv", Match::Bin, true},
     {"src_port", "src_port", Match::Int, false},
     {"dst_port", "dst_port", Match::Int, false},
     {"status", "status", Match::Int, false},       // the response's (http-response / http-after-response)
@@ -167,7 +172,6 @@ constexpr std::string_view kFetchesRefused[] = {"path_dom",
                                                 "env",
                                                 "date",
                                                 "rand",
-                                                "req.payload_lv",
                                                 "req.rdp_cookie",
                                                 "req_rdp_cookie",
                                                 "req.ssl_alpn",
@@ -220,11 +224,12 @@ std::string supported_fetches() {
            "always_false, ssl_fc, ssl_fc_sni, ssl_fc_protocol, ssl_fc_cipher, ssl_fc_alpn, ssl_fc_has_crt, ssl_c_used, "
            "ssl_c_verify, ssl_c_err, ssl_c_ca_err, ssl_c_s_dn([<entry>[,<occ>]]), ssl_c_i_dn([<entry>[,<occ>]]), "
            "ssl_c_serial, ssl_c_sha1, ssl_c_notbefore, ssl_c_notafter, status (in response rules); in mode tcp also req.ssl_sni, "
-           "req.ssl_hello_type, req.ssl_ver, req.len, req.payload(<offset>,<length>), src_port, dst_port";
+           "req.ssl_hello_type, req.ssl_ver, req.len, req.payload(<offset>,<length>), req.payload_lv(<offset>,<length>), src_port, "
+           "dst_port; in tcp-response content res.len, res.payload(<offset>,<length>), res.payload_lv(<offset>,<length>)";
 }
 
 bool int_fetch(std::string_view f) {
-    return f == "stick" || f == "req.ssl_hello_type" || f == "req.ssl_ver" || f == "req.len" || f == "src_port" ||
+    return f == "stick" || f == "req.ssl_hello_type" || f == "req.ssl_ver" || f == "req.len" || f == "res.len" || f == "src_port" ||
            f == "dst_port" || f == "ssl_c_verify" || f == "ssl_c_err" || f == "ssl_c_ca_err" || f == "status";
 }
 
@@ -336,9 +341,11 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
     // a fetch with converters, or a typed fetch (bar url_param(<name>), kept for its own matching): evaluated as
     // a value's sample expression is
     const std::string bare = crit.substr(0, crit.find('('));
+    const bool payload = bare == "req.len" || bare == "req.payload" || bare == "req.payload_lv" || bare == "res.len" ||
+                         bare == "res.payload" || bare == "res.payload_lv";  // kept for waiting on more bytes
     const bool sample_expr = comma != std::string::npos ||
-                             (typed_fetch_problem(crit) && !(bare == "url_param" && crit.find(',') == std::string::npos &&
-                                                            crit.find('(') != std::string::npos));
+                             (!payload && typed_fetch_problem(crit) &&
+                              !(bare == "url_param" && crit.find(',') == std::string::npos && crit.find('(') != std::string::npos));
     if (sample_expr)
         if (const std::string why = sample_expr_problem(crit, FmtUse::Request); !why.empty())
             fail(line.at, "error detected while parsing ACL " + squote(name) + " : " + why + " in ACL expression " +
@@ -498,7 +505,7 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
     } else if (acl.match == Match::Int && acl.fetch != "var") {
         fail(line.at, what + ": '-m int' applies to integer fetches only in this version (req.ssl_hello_type, "
                              "req.ssl_ver, req.len, src_port, dst_port, ssl_c_verify, ssl_c_err, ssl_c_ca_err)");
-    } else if (acl.match == Match::Bin && acl.fetch != "req.payload") {
+    } else if (acl.match == Match::Bin && !acl.fetch.starts_with("req.payload") && !acl.fetch.starts_with("res.payload")) {
         fail(line.at, what + ": '-m bin' applies to 'req.payload' only in this version");
     } else if (acl.fetch == "req.payload" && acl.match == Match::Dir) {
         fail(line.at, what + ": 'req.payload' supports '-m bin' (the default), str, beg, end, sub and found");
@@ -507,15 +514,18 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
     } else if (acl.match == Match::Bool) {
         fail(line.at, what + ": '-m bool' applies to boolean fetches only");
     }
-    if (acl.fetch == "req.payload") {
-        // req.payload(<offset>,<length>): both decimal, as HAProxy requires
+    if (acl.fetch == "req.payload" || acl.fetch == "res.payload" || acl.fetch == "req.payload_lv" ||
+        acl.fetch == "res.payload_lv") {
+        // <fetch>(<offset>,<length>): both decimal, as HAProxy requires; payload_lv: where the length field is and
+        // its size (1..4 bytes, big-endian), the data right after it
+        const bool lv = acl.fetch.ends_with("_lv");
         const auto comma = arg.find(',');
         const auto off = comma == std::string::npos ? std::nullopt : parse_integer(arg.substr(0, comma));
         const auto len = comma == std::string::npos ? std::nullopt : parse_integer(arg.substr(comma + 1));
         if (!off || !len || *off < 0 || *len < 0 || *off > 65536 || *len > 65536 || arg.substr(0, comma).empty() ||
-            arg.substr(comma + 1).empty())
-            fail(line.at, what + ": 'req.payload' expects '(<offset>,<length>)' with 0..65536 each, got " +
-                              squote(crit) + " (length 0: to the end of what the client sent)");
+            arg.substr(comma + 1).empty() || (lv && (*len < 1 || *len > 4)))
+            fail(line.at, what + ": " + squote(fname) + " expects '(<offset>,<length>)' with 0..65536 each, got " +
+                              squote(crit) + (lv ? " (the length field: 1 to 4 bytes)" : " (length 0: to the end of what was sent)"));
         acl.off = static_cast<std::uint32_t>(*off);
         acl.len = static_cast<std::uint32_t>(*len);
         acl.arg = arg;
@@ -750,7 +760,7 @@ void kw_acl(ParseState& st, ProxyDraft& px, const Line& line) {
 
 bool acl_reads_payload(const Acl& a) {
     return a.fetch == "req.ssl_sni" || a.fetch == "req.ssl_hello_type" || a.fetch == "req.ssl_ver" ||
-           a.fetch == "req.len" || a.fetch == "req.payload";
+           a.fetch == "req.len" || a.fetch == "req.payload" || a.fetch == "req.payload_lv";
 }
 
 namespace {
@@ -796,6 +806,31 @@ void check_tcp_rules(ParseState& st, ProxyDraft& px) {
                                   "version (use the HTTP fetches of 'http-request' rules)");
         }
     };
+    // a fetch of the other direction never matches: HAProxy's warnings (acl_cond_kw_conflicts)
+    auto other_direction = [&](const std::vector<TcpRule>& rules, const std::vector<Acl>& acls, bool response,
+                               const std::string& owner) {
+        const std::string kw = response ? "tcp-response content" : "tcp-request content";
+        for (const TcpRule& r : rules)
+            for (const auto& group : r.cond.any_of)
+                for (const auto& term : group)
+                    for (int i : term.acls) {
+                        const Acl& a = acls[std::size_t(i)];
+                        const bool bad = response ? acl_reads_payload(a) : a.fetch.starts_with("res.");
+                        if (!bad) continue;
+                        const std::string where = "'" + owner + " " + kw + " rule'";
+                        if (a.name.front() == '{')
+                            st.warn(r.where, "anonymous acl will never match in " + squote(kw) + " because it uses keyword " +
+                                                 squote(a.fetch_written) + " which is incompatible with " + where);
+                        else
+                            st.warn(r.where, "acl " + squote(a.name) + " will never match in " + squote(kw) +
+                                                 " because it only involves keywords that are incompatible with " + where);
+                    }
+    };
+    if (has_be(px) && !is_defaults(px)) {
+        other_direction(px.be.tcp_rsp_rules, px.be.http.acls, true, "backend");
+        other_direction(px.be.tcp_content_rules, px.be.http.acls, false, "backend");
+    }
+    if (has_fe(px) && !is_defaults(px)) other_direction(px.fe.tcp_content_rules, px.fe.http.acls, false, "frontend");
     if (has_be(px) && !is_defaults(px) && px.be.mode == Mode::Http) check_http_content(px.be.tcp_content_rules, px.be.http.acls);
     if (has_be(px) && !is_defaults(px) && px.be.mode == Mode::Tcp && px.be.inspect_delay <= 0) {
         for (const TcpRule& r : px.be.tcp_content_rules) {
@@ -865,7 +900,8 @@ void resolve_acl_terms(ProxyDraft& px) {
     for (auto& r : px.fe.use_backend_rules) fix_terms(px.fe.http.acls, r.cond, lent);
     for (auto* list : {&px.fe.tcp_conn_rules, &px.fe.tcp_sess_rules, &px.fe.tcp_content_rules})
         for (auto& r : *list) fix_terms(px.fe.http.acls, r.cond, lent);
-    for (auto& r : px.be.tcp_content_rules) fix_terms(px.be.http.acls, r.cond, lent);
+    for (auto* list : {&px.be.tcp_content_rules, &px.be.tcp_rsp_rules})
+        for (auto& r : *list) fix_terms(px.be.http.acls, r.cond, lent);
     each_http(px, [](HttpProxy& h) { check_response_conditions(h); });
 }
 

@@ -249,6 +249,7 @@ std::optional<std::string> typed_fetch_problem(std::string_view expr) {
         {"req.hdr_cnt", 1, 0, "S"}, {"hdr_cnt", 1, 0, "S"},   {"req.hdr_ip", 2, 0, "SI"}, {"hdr_ip", 2, 0, "SI"},
         {"base", 0, 0, ""},        {"base32", 0, 0, ""},      {"base32+src", 0, 0, ""}, {"url_param", 2, 0, "SS"},
         {"urlp", 2, 0, "SS"},      {"req.body_size", 0, 0, ""}, {"nbsrv", 1, 0, "S"},    {"srv_is_up", 1, 0, "S"},
+        {"req.len", 0, 0, ""},     {"req.payload", 2, 2, "II"}, {"res.len", 0, 0, ""},  {"res.payload", 2, 2, "II"},
     };
     const FetchSig* sig = nullptr;
     for (const FetchSig& f : kFetches)

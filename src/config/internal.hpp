@@ -206,6 +206,7 @@ struct ProxyDraft {
     // that section's rules only: the proxy's own conditions cannot name them)
     std::size_t acls_inherited = 0;
     bool httplog = false;     // log_format came from 'option httplog' (a tcp frontend falls back to tcplog)
+    bool req_delay_set = false, rsp_delay_set = false;  // tcp-request/-response inspect-delay in this very section
     std::optional<Line> monitor_fail;  // monitor fail if|unless <cond>: turned into rules at the end
 };
 

@@ -623,7 +623,7 @@ bool defines_rules(const ProxyDraft& d) {
         return !h.request_rules.empty() || !h.response_rules.empty() || !h.after_rules.empty();
     };
     return http(d.fe.http) || http(d.be.http) || !d.fe.tcp_conn_rules.empty() || !d.fe.tcp_sess_rules.empty() ||
-           !d.fe.tcp_content_rules.empty() || !d.be.tcp_content_rules.empty();
+           !d.fe.tcp_content_rules.empty() || !d.be.tcp_content_rules.empty() || !d.be.tcp_rsp_rules.empty();
 }
 
 ProxyDraft section_header(ParseState& st, const Line& line, bool need_name, std::string& name) {
@@ -707,6 +707,7 @@ void start_section(ParseState& st, const Line& line) {
             fail(line.at, "a defaults section cannot inherit from a defaults section defining TCP/HTTP rules "
                           "(defaults section at " + where_text(base.where) + ").");
         each_http(base, [](HttpProxy& h) { h.acls.clear(); });  // they serve that section's rules only
+        base.req_delay_set = base.rsp_delay_set = false;
         if (!name.empty()) {
             if (const auto it = st.named_defaults.find(name); it != st.named_defaults.end())
                 st.warn(line.at, "defaults section " + squote(name) + " replaces the one declared at " +
@@ -736,6 +737,9 @@ void start_section(ParseState& st, const Line& line) {
         if (kw == "backend" && (!px.fe.tcp_conn_rules.empty() || !px.fe.tcp_sess_rules.empty()))
             fail(line.at, "a backend section cannot inherit from a defaults section defining 'tcp-request connection' "
                           "or 'tcp-request session' rules" + at);
+        if (kw == "frontend" && !px.be.tcp_rsp_rules.empty())
+            fail(line.at, "a frontend section cannot inherit from a defaults section defining 'tcp-response content' "
+                          "rules" + at);
     }
     each_http(px, [](HttpProxy& h) {
         h.request_own = h.request_rules.size();
@@ -743,6 +747,7 @@ void start_section(ParseState& st, const Line& line) {
         h.after_own = h.after_rules.size();
     });
     px.acls_inherited = px.fe.http.acls.size();
+    px.req_delay_set = px.rsp_delay_set = false;
     px.kind = kw;
     px.name = name;
     px.where = line.at;

@@ -88,7 +88,6 @@ constexpr Entry kProxyRefused[] = {
     {"cache", "caching is not supported"},
     {"filter", "filters are not supported"},
     {"http-send-name-header", "'http-send-name-header' is not supported in this version"},
-    {"tcp-response", "'tcp-response' rules are not supported in this version"},
     {"use-server", "'use-server' rules are not supported in this version"},
     {"force-persist", "persistence rules are not supported in this version"},
     {"ignore-persist", "persistence rules are not supported in this version"},
@@ -594,6 +593,13 @@ void kw_enabled(ParseState&, ProxyDraft&, const Line& line) {
     no_more_args(line, 1, "enabled");
 }
 
+namespace {
+TcpRule parse_tcp_action(ParseState& st, ProxyDraft& px, const Line& line, const std::string& kw, const std::string& sub,
+                         bool response);
+void add_tcp_rule(ParseState& st, const Line& line, const std::string& kw, std::vector<TcpRule>* (&lists)[2],
+                  const TcpRule& rule);
+}  // namespace
+
 // tcp-request inspect-delay <time> | connection|session|content <action> [if|unless <cond>].
 // HAProxy 2.6's other actions are refused by name: a rule that silently did nothing would let through
 // what it was written to stop. Rules are kept on the frontend half, a backend's content rules on its
@@ -607,6 +613,11 @@ void kw_tcp_request(ParseState& st, ProxyDraft& px, const Line& line) {
         if (is_defaults(px) && px.name.empty())
             fail(line.at, "'tcp-request inspect-delay' is not allowed in an anonymous 'defaults' section (as in "
                           "HAProxy: name the section and use 'from <name>')");
+        if (px.req_delay_set) {  // HAProxy keeps the first
+            st.warn(line.at, "ignoring tcp-request inspect-delay (was already defined) in " + px.kind + " " + squote(px.name));
+            return;
+        }
+        px.req_delay_set = true;
         if (has_fe(px)) px.fe.inspect_delay = v;
         if (has_be(px)) px.be.inspect_delay = v;
         return;
@@ -618,13 +629,82 @@ void kw_tcp_request(ParseState& st, ProxyDraft& px, const Line& line) {
     if (is_defaults(px) && px.name.empty())  // HAProxy's message
         fail(line.at, kw + " is not allowed in anonymous 'defaults' sections");
     if (!has_fe(px) && sub != "content")
-        fail(line.at, squote(kw) + " is not allowed in " + squote(px.kind) +
-                          " section: it runs when a frontend accepts a connection");
+        fail(line.at, kw + " is not allowed because " + px.kind + " " + px.name + " is not a frontend (it runs when a "
+                                                                            "frontend accepts a connection)");
+    TcpRule rule = parse_tcp_action(st, px, line, kw, sub, false);
+    // a frontend's (or listen's) rules on its half, a backend's content rules on its own; a defaults
+    // section's on both, for the proxies it lends them to
+    std::vector<TcpRule>* lists[2] = {nullptr, nullptr};
+    if (has_fe(px))
+        lists[0] = sub == "connection" ? &px.fe.tcp_conn_rules
+                   : sub == "session"  ? &px.fe.tcp_sess_rules
+                                       : &px.fe.tcp_content_rules;
+    if (sub == "content" && (!has_fe(px) || is_defaults(px))) lists[1] = &px.be.tcp_content_rules;
+    add_tcp_rule(st, line, kw, lists, rule);
+}
+
+// tcp-response inspect-delay <time> | content accept|reject|close|set-var|unset-var|sc-* [if|unless <cond>]: in
+// backends, listens and named defaults (HAProxy's limits and messages).
+void kw_tcp_response(ParseState& st, ProxyDraft& px, const Line& line) {
+    const std::string in = " in " + px.kind + " " + squote(px.name);
+    if (line.words.size() < 2) fail(line.at, "missing argument for 'tcp-response'" + in);
+    const std::string& sub = line.words[1];
+    if (sub != "inspect-delay" && sub != "content")
+        fail(line.at, "'tcp-response' expects 'inspect-delay' or 'content'" + in + " (got " + squote(sub) + ")");
+    if ((is_defaults(px) && px.name.empty()) || (!is_defaults(px) && !has_be(px)))
+        fail(line.at, "tcp-response " + sub + " is only allowed in 'backend' sections or 'defaults' section with a name");
+    if (sub == "inspect-delay") {
+        Millis v = 0;
+        const std::string what = "'tcp-response inspect-delay' expects a positive delay in milliseconds," + in;
+        if (line.words.size() < 3) fail(line.at, what);
+        const TimeStatus ts = parse_time_status(line.words[2], v);
+        if (ts != TimeStatus::Ok) {
+            const std::string& w = line.words[2];
+            const std::size_t bad = w.find_first_not_of("0123456789");
+            fail(line.at, what + (bad != std::string::npos ? " (unexpected character " + squote(w.substr(bad, 1)) + ")" : ""));
+        }
+        no_more_args(line, 3, "tcp-response inspect-delay");
+        if (px.rsp_delay_set) {
+            st.warn(line.at, "ignoring tcp-response inspect-delay (was already defined)" + in);
+            return;
+        }
+        px.rsp_delay_set = true;
+        px.be.rsp_inspect_delay = v;
+        return;
+    }
+    TcpRule rule = parse_tcp_action(st, px, line, "tcp-response content", "response", true);
+    std::vector<TcpRule>* lists[2] = {&px.be.tcp_rsp_rules, nullptr};
+    add_tcp_rule(st, line, "tcp-response content", lists, rule);
+}
+
+namespace {
+
+// The action of a tcp-request/-response rule at words[2] and its condition. `sub`: connection, session,
+// content, or "response".
+TcpRule parse_tcp_action(ParseState& st, ProxyDraft& px, const Line& line, const std::string& kw, const std::string& sub,
+                         bool response) {
+    const std::string in = " in " + px.kind + " " + squote(px.name);
+    if (response && line.words.size() < 3)
+        fail(line.at, "'tcp-response content' expects 'accept', 'close', 'reject', 'sc-inc-gpc0(*)', 'sc-inc-gpc1(*)', "
+                      "'sc-set-gpt0(*)', 'set-var(*)', 'set-var-fmt(*)', 'unset-var(*)'" + in + " (got '').");
     const std::string& act = arg_or_fail(line, 2, kw, "an action: accept or reject");
     TcpRule rule;
     rule.where = line.at;
     std::size_t line_off = 3;  // where `if`/`unless` may start
-    if (act == "accept") {
+    if (response) {
+        static const std::vector<std::string_view> kRsp = {"accept", "close", "reject", "sc-inc-gpc0", "sc-inc-gpc1",
+                                                           "sc-set-gpt0", "set-var", "set-var-fmt", "unset-var"};
+        const std::string base = act.substr(0, act.find('('));
+        if (std::find(kRsp.begin(), kRsp.end(), base) == kRsp.end() || ((base.starts_with("set-var") || base == "unset-var" ||
+                                                                          base.starts_with("sc-")) && base == act))
+            fail(line.at, "'tcp-response content' expects 'accept', 'close', 'reject', 'sc-inc-gpc0(*)', 'sc-inc-gpc1(*)', "
+                          "'sc-set-gpt0(*)', 'set-var(*)', 'set-var-fmt(*)', 'unset-var(*)'" + in + " (got " + squote(act) +
+                          ")." + (closest(act, kRsp).empty() ? std::string() : " Did you mean " + squote(closest(act, kRsp)) + " maybe ?"));
+        if (act == "close") rule.action = TcpAction::Close;
+    }
+    if (act == "close" && response) {
+        // set above
+    } else if (act == "accept") {
         rule.action = TcpAction::Accept;
     } else if (act == "reject") {
         rule.action = TcpAction::Reject;
@@ -668,20 +748,20 @@ void kw_tcp_request(ParseState& st, ProxyDraft& px, const Line& line) {
     }
     if (line.words.size() > line_off) {
         const std::string& w = line.words[line_off];
-        if (w != "if" && w != "unless")
+        if (w != "if" && w != "unless") {
+            if (response)
+                fail(line.at, squote(kw + " " + act) + " only accepts 'if' or 'unless'," + in + " (got " + squote(w) + ")");
             fail(line.at, "unexpected " + squote(w) + " after " + squote(kw + " " + act) +
                               " (expected 'if' or 'unless' and a condition)");
+        }
         rule.cond = parse_condition(st, px, line, line_off);
     }
-    // a frontend's (or listen's) rules on its half, a backend's content rules on its own; a defaults
-    // section's on both, for the proxies it lends them to
-    std::vector<TcpRule>* lists[2] = {nullptr, nullptr};
-    if (has_fe(px))
-        lists[0] = sub == "connection" ? &px.fe.tcp_conn_rules
-                   : sub == "session"  ? &px.fe.tcp_sess_rules
-                                       : &px.fe.tcp_content_rules;
-    if (sub == "content" && (!has_fe(px) || is_defaults(px))) lists[1] = &px.be.tcp_content_rules;
-    const auto final_action = [](TcpAction a) { return a == TcpAction::Accept || a == TcpAction::Reject; };
+    return rule;
+}
+
+void add_tcp_rule(ParseState& st, const Line& line, const std::string& kw, std::vector<TcpRule>* (&lists)[2],
+                  const TcpRule& rule) {
+    const auto final_action = [](TcpAction a) { return a == TcpAction::Accept || a == TcpAction::Reject || a == TcpAction::Close; };
     const std::vector<TcpRule>& seen = lists[0] ? *lists[0] : *lists[1];
     if (!seen.empty() && !seen.back().cond.present && final_action(seen.back().action))
         st.warn(line.at, "this " + squote(kw) + " rule is never reached: the unconditional rule at " +
@@ -689,6 +769,8 @@ void kw_tcp_request(ParseState& st, ProxyDraft& px, const Line& line) {
     for (auto* rules : lists)
         if (rules) rules->push_back(rule);
 }
+
+}  // namespace
 
 struct Keyword {
     std::string_view name;
@@ -707,6 +789,7 @@ constexpr Keyword kProxyKeywords[] = {
     {"maxconn", kCapFe | kCapDefaults, false, kw_maxconn},
     {"backlog", kCapFe | kCapDefaults, false, kw_backlog},
     {"tcp-request", kCapFe | kCapBe | kCapDefaults, false, kw_tcp_request},
+    {"tcp-response", kCapFe | kCapBe | kCapDefaults, false, kw_tcp_response},
     {"server", kCapBe, true, kw_server},
     {"server-template", kCapBe, true, kw_server_template},
     {"default-server", kCapBe | kCapDefaults, true, kw_default_server},

@@ -127,12 +127,39 @@ void check_cpu_maps(ParseState& st) {
 
 }  // namespace
 
+// tcp-response content inspects the server's bytes on the plain copy path: a session with TLS on either side
+// moves its bytes as records elsewhere, where the rules would not run (refused rather than silently skipped).
+void check_tcp_response_tls(const Config& cfg) {
+    auto refuse = [](const Backend& b, const std::string& why) {
+        fail(b.tcp_rsp_rules.front().where, "'tcp-response content' rules of backend " + squote(b.name) + " " + why +
+                                                ": rules on TLS sessions are not supported in this version");
+    };
+    for (const Backend& b : cfg.backends) {
+        if (b.tcp_rsp_rules.empty() || b.mode != Mode::Tcp) continue;
+        for (const Server& sv : b.servers)
+            if (sv.tls) refuse(b, "reach server " + squote(sv.name) + " over TLS ('ssl')");
+    }
+    for (const Frontend& f : cfg.frontends) {
+        if (f.mode != Mode::Tcp) continue;
+        bool tls = false;
+        for (const Bind& b : f.binds) tls = tls || b.tls != nullptr;
+        if (!tls) continue;
+        auto check = [&](int be) {
+            if (be >= 0 && !cfg.backends[std::size_t(be)].tcp_rsp_rules.empty())
+                refuse(cfg.backends[std::size_t(be)], "serve frontend " + squote(f.name) + ", which has TLS binds");
+        };
+        check(f.default_backend_id);
+        for (const UseBackendRule& u : f.use_backend_rules) check(u.dynamic ? -1 : int(u.backend_id));
+    }
+}
+
 void finalize(ParseState& st) {
     resolve_http(st);
     build_proxies(st);
     if (st.cfg.frontends.empty())
         fail(st.end, "no frontend or listen section with a 'bind' line: there is nothing to serve");
     resolve_routes(st);
+    check_tcp_response_tls(st.cfg);
     resolve_fetch_refs(st);
     resolve_stick(st);
     resolve_resolvers_refs(st);

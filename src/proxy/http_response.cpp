@@ -154,6 +154,24 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
         h_capture_head(s, rsp, true);  // before any rule (HAProxy's)
         t.captures = &cw;
     }
+    if (!interim && !bcfg.tcp_rsp_rules.empty()) [[unlikely]] {
+        // the backend's tcp-response content rules, once per response, before its http-response ones: no raw bytes
+        // here (res.payload gives none), res.len is what came of the response so far (HAProxy's HTX size)
+        t.payload_response = t.payload_http = true;
+        t.payload_size = len;
+        t.payload_final = true;
+        if (t.stick) t.stick->backend = true;
+        const rules::TcpVerdict tv = rules::run_tcp_rules(bcfg.tcp_rsp_rules, bcfg.http.acls, t, nullptr, true);
+        t.payload_response = t.payload_http = false;
+        if (tv == rules::TcpVerdict::Reject) {  // HAProxy's: the client gets nothing and is closed, no 502
+            st_.fe[s->fe].dresp.inc();
+            st_.be[s->be].dresp.inc();
+            if (s->st->server >= 0) lbs_[std::size_t(s->be)]->server(s->st->server).c->dresp.inc();
+            h_close(s);
+            return false;
+        }
+        if (tv == rules::TcpVerdict::Close) s->set(kH1CloseAfter);  // this response, then the connection ends
+    }
     std::string_view reply;     // denied: the reply instead of the server's response
     bool after_failed = false;  // a rewrite of http-after-response failed: its 500 goes as it is
     bool counts_deny = false;   // an http-response deny (a return is not one)

@@ -87,6 +87,7 @@ void TcpProxy::inspect(Session* s) {
             return;
         }
         case rules::TcpVerdict::Reject:
+        case rules::TcpVerdict::Close:  // (a tcp-response action only)
             st_.fe[s->fe].dreq.inc();  // HAProxy counts a content reject as a denied request (the backend's too)
             close_session(s);
             return;
@@ -96,6 +97,79 @@ void TcpProxy::inspect(Session* s) {
             else route(s);
             return;
     }
+}
+
+// tcp-response content: the rules run once the server is connected (on nothing yet), then again on each arrival
+// of its bytes, which wait in the server direction's queue; final once the delay is over (none: at once), the
+// queue holds a buffer's worth or the server shut its side.
+void TcpProxy::begin_rsp_inspect(Session* s) {
+    const config::Millis delay = cfg_.backends[std::size_t(s->be)].rsp_inspect_delay;
+    s->rsp_inspect = true;
+    s->rsp_until = r_.now_ms() + (delay > 0 ? delay : 0);
+    rsp_inspect(s);
+}
+
+void TcpProxy::rsp_inspect(Session* s) {
+    const auto& be = cfg_.backends[std::size_t(s->be)];
+    rules::Txn t;
+    sockaddr_storage dst;
+    rules::VarCtx vc;
+    session_txn(s, t, dst, vc);
+    t.payload = server_bytes(s);
+    t.payload_response = true;
+    const Dir& d = s->dir[kServer];
+    t.payload_final = r_.now_ms() >= s->rsp_until || d.q.bytes >= hold_cap() || s->side[kServer].has(net::kSideEof);
+    rules::StickCtx sc;
+    t.stick = w_.stick_ctx(sc, &s->trk, false);
+    if (t.stick) t.stick->backend = true;
+    switch (rules::run_tcp_rules(be.tcp_rsp_rules, be.http.acls, t, nullptr, true)) {
+        case rules::TcpVerdict::Wait:
+            schedule_idle(s);  // (its deadline includes the delay's end)
+            return;
+        case rules::TcpVerdict::Reject: {
+            // HAProxy's denied response: nothing reaches the client, both sides close
+            st_.fe[s->fe].dresp.inc();
+            st_.be[s->be].dresp.inc();
+            if (s->server >= 0) lbs_[std::size_t(s->be)]->server(s->server).c->dresp.inc();
+            close_session(s);
+            return;
+        }
+        case rules::TcpVerdict::Close:
+            // what came goes to the client, then the session ends; later bytes of the server are dropped
+            s->rsp_inspect = false;
+            s->rsp_close = true;
+            if (d.q.empty()) {
+                close_session(s);
+                return;
+            }
+            try_send(s, kServer);
+            return;
+        case rules::TcpVerdict::Accept:
+            s->rsp_inspect = false;
+            if (!d.q.empty()) {
+                try_send(s, kServer);
+            } else if (s->side[kServer].has(net::kSideEof)) {
+                shutdown_side(s, kClient);
+            }
+            maybe_rearm(s, kServer);
+            schedule_idle(s);
+            return;
+    }
+}
+
+// What the server sent so far, as one view: its one buffer in place, several copied (up to a buffer's worth).
+std::string_view TcpProxy::server_bytes(const Session* s) const {
+    const Dir& d = s->dir[kServer];
+    if (d.q.empty()) return {};
+    iovec v[kMaxIov];
+    std::uint32_t total = 0;
+    const int n = bufs_->fill_iov(d.q, v, kMaxIov, total);
+    if (n == 1) return {static_cast<const char*>(v[0].iov_base), v[0].iov_len};
+    thread_local std::string joined;
+    joined.clear();
+    for (int i = 0; i < n && joined.size() < hold_cap(); ++i)
+        joined.append(static_cast<const char*>(v[i].iov_base), std::min<std::size_t>(v[i].iov_len, hold_cap() - joined.size()));
+    return joined;
 }
 
 // use_backend rules in order on what is held (HAProxy evaluates them once, as final), else

@@ -120,6 +120,10 @@ void TcpProxy::on_timer(shard::Timer* t) {
     switch (t->kind) {
         case kTimerIdle: {
             if (s->state != SessState::Established) return;
+            if (s->rsp_inspect && r_.now_ms() >= s->rsp_until) [[unlikely]] {
+                rsp_inspect(s);  // tcp-response inspect-delay over: the rules decide on what came
+                return;
+            }
             const std::int64_t d = idle_deadline(s);
             if (d < 0) return;
             if (r_.now_ms() >= d) {
@@ -543,6 +547,8 @@ void TcpProxy::established_io(Session* s) {
     }
     arm_recv(s, kServer);
     schedule_idle(s);
+    if (!cfg_.backends[std::size_t(s->be)].tcp_rsp_rules.empty()) [[unlikely]]
+        begin_rsp_inspect(s);  // tcp-response content (tcp_inspect.cpp)
 }
 
 // Inactivity deadline (-1 = none). `timeout client` bounds the client side's silence (no byte
@@ -585,7 +591,8 @@ std::int64_t TcpProxy::idle_deadline(const Session* s) const {
 
 void TcpProxy::schedule_idle(Session* s) {
     if (s->state != SessState::Established) return;  // a closing session must not re-arm its timer
-    const std::int64_t d = idle_deadline(s);
+    std::int64_t d = idle_deadline(s);
+    if (s->rsp_inspect) [[unlikely]] d = d < 0 ? s->rsp_until : std::min(d, s->rsp_until);
     s->timer.kind = kTimerIdle;
     if (d < 0) {
         r_.timers().cancel(&s->timer);

@@ -92,6 +92,23 @@ void TcpProxy::on_recv(Session* s, int side, const shard::Cqe& e) {
             return;
         }
         const auto n = std::uint32_t(e.res);
+        if (side == kServer && (s->rsp_inspect || s->rsp_close)) [[unlikely]] {
+            if (s->rsp_close) {  // tcp-response `close`: what comes after it never reaches the client
+                bufs_->recycle(bid);
+                return;
+            }
+            // tcp-response content: held until the rules decide (tcp_inspect.cpp)
+            bufs_->push(d.q, bid, n);
+            d.moved += n;
+            s->last_ms[side] = r_.now_ms();
+            st_.shard.copy_bytes.add(n);
+            count_bytes(s, side, n);
+            rsp_inspect(s);
+            if (s->state != SessState::Established) return;
+            if (s->rsp_inspect && d.q.bytes >= kHighWaterBufs * bufs_->size()) cancel_recv(s, side);
+            if (!more) maybe_rearm(s, side);
+            return;
+        }
         bufs_->push(d.q, bid, n);
         d.moved += n;
         s->last_ms[side] = r_.now_ms();
@@ -118,6 +135,10 @@ void TcpProxy::on_recv(Session* s, int side, const shard::Cqe& e) {
     if (e.res == 0 || (e.res == -EIO && side == kClient && (s->tlsf & kTlsKernel))) {
         sd.set(net::kSideEof);
         s->last_ms[side] = r_.now_ms();
+        if (side == kServer && s->rsp_inspect) [[unlikely]] {
+            rsp_inspect(s);  // nothing more will come: the rules decide now (an accept forwards the EOF)
+            return;
+        }
         if (d.mode == Dir::Switching) d.mode = Dir::Copy;
         if (!d.send_inflight && d.q.empty()) shutdown_side(s, 1 - side);
         schedule_idle(s);
@@ -173,6 +194,7 @@ void TcpProxy::read_failed(Session* s, int side) {
 void TcpProxy::try_send(Session* s, int dir) {
     Dir& d = s->dir[dir];
     if (d.send_inflight || d.q.empty() || s->state != SessState::Established) return;
+    if (dir == kServer && s->rsp_inspect) [[unlikely]] return;  // held for the tcp-response rules
     const int dst = 1 - dir;
     const int n = bufs_->fill_iov(d.q, d.iov, kMaxIov, d.send_len);
     d.msg = msghdr{};
@@ -219,6 +241,9 @@ void TcpProxy::on_send(Session* s, int dst, int res) {
     s->last_ms[dst] = r_.now_ms();
     if (!d.q.empty()) {
         try_send(s, dir);  // the rest, including the unsent tail of a short send
+    } else if (dir == kServer && s->rsp_close) [[unlikely]] {
+        close_session(s);  // tcp-response `close`: what came before it is out
+        return;
     } else if (s->side[dir].has(net::kSideEof)) {
         shutdown_side(s, dst);
     } else if (d.mode == Dir::Switching) {

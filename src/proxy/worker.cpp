@@ -136,6 +136,7 @@ bool Worker::frontend_needs_addr(const config::Config& cfg, std::uint32_t f) {
         for (const auto& r : be.stick_rules)
             if (key_src(r.key)) return true;
         // a backend's tcp-request content rules (their ACLs are the backend's)
+        if (tcp_rules_need(be.tcp_rsp_rules) || (!be.tcp_rsp_rules.empty() && tcp_acls_need(be.http.acls))) return true;
         return !be.tcp_content_rules.empty() && (tcp_rules_need(be.tcp_content_rules) || tcp_acls_need(be.http.acls));
     });
     if (stick_be) return true;

@@ -261,13 +261,26 @@ rules::Tri judge(bool found, bool need_more, bool matched, bool may_change, cons
 }
 
 Tri eval_payload_acl(const Acl& acl, const Txn& t) {
-    const std::string_view f = acl.fetch;
+    std::string_view f = acl.fetch;
     const std::string_view b = t.payload;
+    // a request fetch reads the client's bytes, a response fetch the server's (tcp-response content): never the other
+    if (f.starts_with("res.") != t.payload_response) return Tri::No;
+    if (f == "res.len") return judge(true, false, match_int(acl, std::int64_t(t.payload_http ? t.payload_size : b.size())), !t.payload_http, t);
+    if (t.payload_http && f.starts_with("res.")) return Tri::No;  // HTTP mode: no raw response bytes (HAProxy's)
+    if (f.starts_with("res.")) f = f == "res.payload" ? std::string_view("req.payload") : std::string_view("req.payload_lv");
     if (f == "req.len") return judge(true, false, match_int(acl, std::int64_t(b.size())), true, t);
     if (f == "req.payload") {
         if (b.size() < acl.off || (acl.len != 0 && b.size() - acl.off < acl.len)) return judge(false, true, false, false, t);
         const std::string_view v = b.substr(acl.off, acl.len == 0 ? std::string_view::npos : acl.len);
         return judge(true, false, match_value(acl, v), acl.len == 0, t);
+    }
+    if (f == "req.payload_lv") {  // a length field of acl.len bytes at acl.off, the data after it
+        if (b.size() < std::size_t(acl.off) + acl.len) return judge(false, true, false, false, t);
+        std::size_t n = 0;
+        for (std::uint32_t k = 0; k < acl.len; ++k) n = n << 8 | static_cast<unsigned char>(b[acl.off + k]);
+        const std::size_t at = std::size_t(acl.off) + acl.len;
+        if (b.size() < at + n) return judge(false, true, false, false, t);
+        return judge(true, false, match_value(acl, b.substr(at, n)), false, t);
     }
     Peek p = Peek::Absent;
     bool ok = false;
@@ -288,7 +301,7 @@ Tri eval_payload_acl(const Acl& acl, const Txn& t) {
 }
 
 bool payload_fetch(std::string_view f) {
-    return f.size() > 4 && f[0] == 'r' && f[1] == 'e' && f[2] == 'q' && f[3] == '.' && f != "req.ver";
+    return f.size() > 4 && f[0] == 'r' && f[1] == 'e' && (f[2] == 'q' || f[2] == 's') && f[3] == '.' && f != "req.ver";
 }
 
 }  // namespace
@@ -458,6 +471,8 @@ TcpVerdict run_tcp_rules(const std::vector<config::TcpRule>& rules, const std::v
                 return TcpVerdict::Accept;
             case config::TcpAction::Reject:
                 return TcpVerdict::Reject;
+            case config::TcpAction::Close:
+                return TcpVerdict::Close;
         }
     }
     return TcpVerdict::Accept;

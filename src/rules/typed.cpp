@@ -749,6 +749,24 @@ bool fetch_typed(const Txn& t, std::string_view expr, ArenaWriter& w, int& prese
         present = 1;
         return true;
     }
+    if (name == "req.len" || name == "req.payload" || name == "res.len" || name == "res.payload") {
+        // the held bytes of that side (mode tcp content rules), as final: a window not all there is none
+        present = 0;
+        if (name.starts_with("res.") != t.payload_response) return true;
+        if (name.ends_with(".len")) {
+            add_int(w, std::int64_t(t.payload_http ? t.payload_size : t.payload.size()));
+            g_smp_type = SmpType::Int;
+            present = 1;
+            return true;
+        }
+        if (t.payload_http) return true;
+        const auto off = std::size_t(read_int64(a.v[0], nullptr)), len = std::size_t(read_int64(a.v[1], nullptr));
+        if (off > t.payload.size() || (len != 0 && t.payload.size() - off < len)) return true;
+        w.add(t.payload.substr(off, len == 0 ? std::string_view::npos : len));
+        g_smp_type = SmpType::Bin;
+        present = 1;
+        return true;
+    }
     if (name == "req.body_size") {
         add_int(w, t.req != nullptr ? std::int64_t(t.req->content_length) : 0);
         g_smp_type = SmpType::Int;

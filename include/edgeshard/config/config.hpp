@@ -230,7 +230,8 @@ struct HttpRule {
 // tcp-request connection|content accept|reject [if|unless <cond>] (mode tcp frontends and listens).
 // ExpectProxy: `tcp-request connection expect-proxy layer4`, the connection starts with a PROXY
 // protocol header (not final: the rules after it still run)
-enum class TcpAction : std::uint8_t { Accept, Reject, ExpectProxy, TrackSc, ScIncGpc, ScSetGpt0, SetVar, UnsetVar };
+// Close (tcp-response only): what the server sent so far reaches the client, then both sides close.
+enum class TcpAction : std::uint8_t { Accept, Reject, ExpectProxy, TrackSc, ScIncGpc, ScSetGpt0, SetVar, UnsetVar, Close };
 struct TcpRule {
     TcpAction action = TcpAction::Accept;
     TrackSpec track;  // TrackSc, ScIncGpc (gpc index in `value`), ScSetGpt0
@@ -610,6 +611,11 @@ struct Backend {
     // on the client's held bytes, waiting up to the backend's inspect-delay). ACLs in http.acls.
     Millis inspect_delay = kUnset;
     std::vector<TcpRule> tcp_content_rules;
+    // tcp-response content rules (its defaults' first): on the server's first bytes, held from the client until
+    // they decide (mode tcp; `rsp_inspect_delay` bounds the wait, none: one evaluation when the server is
+    // connected), on each response head in mode http. ACLs in http.acls.
+    Millis rsp_inspect_delay = kUnset;
+    std::vector<TcpRule> tcp_rsp_rules;
 };
 
 struct UseBackend {

@@ -59,6 +59,9 @@ private:
 
     // content inspection (tcp-request content rules, conditional use_backend)
     void begin_inspect(Session* s);
+    void begin_rsp_inspect(Session* s);
+    void rsp_inspect(Session* s);
+    std::string_view server_bytes(const Session* s) const;
     void inspect(Session* s);
     void route(Session* s);
     bool hold(Session* s, std::uint16_t bid, std::uint32_t n);

@@ -82,6 +82,12 @@ struct Session {
     config::SockAddr* mapped = nullptr;  // a server without a port: the address its connect took (owned)
     net::Block* held = nullptr;
     std::int64_t inspect_until = 0;  // the inspect-delay's end (ms, monotonic)
+    // tcp-response content (the backend's rules): the server's bytes wait in dir[kServer].q, unsent, until the
+    // rules decide (`rsp_inspect`, bounded by `rsp_until`); `rsp_close`: a `close` let through what came, then
+    // the session ends
+    bool rsp_inspect = false;
+    bool rsp_close = false;
+    std::int64_t rsp_until = 0;
     Side side[2];
     std::int64_t last_ms[2] = {0, 0};  // when each side last made progress (timeouts)
     Dir dir[2];

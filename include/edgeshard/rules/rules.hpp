@@ -168,6 +168,11 @@ struct Txn {
     // a fetch that needs more bytes then makes its rule wait). Final: missing bytes are no match.
     std::string_view payload;
     bool payload_final = true;
+    // tcp-response content: `payload` is the server's first bytes (res.* fetches read it, req.* ones none); in
+    // mode http there are no raw bytes (res.payload gives none) and res.len is the response's size so far
+    bool payload_response = false;
+    bool payload_http = false;
+    std::size_t payload_size = 0;
     int dst_port = -1;  // the listener's port (mode tcp), -1 when unknown
     StickCtx* stick = nullptr;
     VarCtx* vars = nullptr;  // null: no variable is set anywhere in the configuration
@@ -210,7 +215,7 @@ Tri eval_condition3(const config::Condition& c, const std::vector<config::Acl>& 
 // sets *expect_proxy and the rules go on.
 // Track actions track at the session level for `tcp-request connection` rules (the connection's life),
 // at the stream level for `content` ones (HAProxy: one exchange in mode http, the connection in tcp).
-enum class TcpVerdict : std::uint8_t { Accept, Reject, Wait };
+enum class TcpVerdict : std::uint8_t { Accept, Reject, Wait, Close };  // Close: tcp-response's
 TcpVerdict run_tcp_rules(const std::vector<config::TcpRule>& rules, const std::vector<config::Acl>& acls,
                          const Txn& t, bool* expect_proxy = nullptr, bool content = false);
 

@@ -208,6 +208,10 @@ def main(h):
          "backend be from d1", ["a backend section cannot inherit from a defaults section defining "
                                 "'tcp-request connection' or 'tcp-request session' rules"],
          "backend from a defaults with tcp-request connection"),
+        (d("d0", "") + d("d1", "tcp-response content accept") + px("frontend fe from d1") + px("backend be from d0"),
+         "frontend fe from d1",
+         ["a frontend section cannot inherit from a defaults section defining 'tcp-response content' rules"],
+         "frontend from a defaults with tcp-response content"),
         (d("d0", "") + d("d1", f"acl dacl path /a\n{hr} if dacl")
          + px("frontend fe from d1", "http-request deny if dacl") + px("backend be from d0"),
          "http-request deny if dacl", ["no such ACL", "'dacl'"], "a defaults' ACL in fe"),

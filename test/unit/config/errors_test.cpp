@@ -146,7 +146,7 @@ TEST_CASE("errors: refused proxy keywords") {
     expect_error(in_frontend("    tcp-request session reject if { req.len gt 0 }\n"), kFrontendLine,
                  {"'tcp-request session' rule", "'req.len'", "would never match"});
     expect_error(in_frontend("    tcp-response content reject\n"), kFrontendLine,
-                 {"'tcp-response' rules are not supported"});
+                 {"tcp-response content is only allowed in 'backend' sections or 'defaults' section with a name"});
     expect_error(in_frontend("    http-after-response deny\n"), kFrontendLine,
                  {"'http-after-response' expects 'add-header', 'allow'", "but got 'deny'"});
     expect_error(in_frontend("    compression algo gzip\n"), kFrontendLine,

@@ -150,7 +150,7 @@ TEST_CASE("tcp-request: errors name the file and line") {
         CHECK(cfg.frontends.front().tcp_content_rules.empty());
     }
     expect_error(kTail + "backend b\n    tcp-request connection reject\n", 12,
-                 {"'tcp-request connection' is not allowed in 'backend' section"});
+                 {"tcp-request connection is not allowed because backend b is not a frontend"});
     expect_error("defaults\n    tcp-request inspect-delay 1s\n" + kTail, 2,
                  {"not allowed in an anonymous 'defaults' section"});
     expect_error("defaults\n    tcp-request content reject\n" + kTail, 2,
@@ -188,4 +188,22 @@ TEST_CASE("tcp-request: errors name the file and line") {
                      "frontend h\n    mode http\n    bind 127.0.0.1:20001\n    acl x req.ssl_sni a\n"
                      "    default_backend hb\nbackend hb\n    mode http\n    server s 127.0.0.1:1\n",
                  14, {"'req.ssl_sni' is supported in 'mode tcp' proxies only"});
+}
+
+TEST_CASE("tcp-response: a backend's rules, its delay, and what is refused") {
+    const auto cfg = load(kTail + "    tcp-response inspect-delay 2s\n"
+                                  "    tcp-response content close if { res.payload(0,3) -m str BYE }\n"
+                                  "    tcp-response content reject if { res.payload_lv(0,1) -m str x }\n"
+                                  "    tcp-response content accept unless { res.len lt 1 }\n");
+    const auto& be = cfg.backends.back();
+    REQUIRE(be.tcp_rsp_rules.size() == 3);
+    CHECK(be.tcp_rsp_rules[0].action == es::config::TcpAction::Close);
+    CHECK(be.rsp_inspect_delay == 2000);
+    expect_error(kTail + "frontend f2\n    bind 127.0.0.1:10003\n    tcp-response content reject\n    default_backend tail_be\n", 13,
+                 {"tcp-response content is only allowed in 'backend' sections or 'defaults' section with a name"});
+    // the rules run on the plain copy path: a TLS session's bytes move as records elsewhere
+    expect_error("defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n"
+                 "frontend f\n    bind 127.0.0.1:10001\n    default_backend b\n"
+                 "backend b\n    tcp-response content reject\n    server s1 127.0.0.1:10002 ssl verify none\n",
+                 10, {"'tcp-response content' rules of backend 'b'", "over TLS", "not supported in this version"});
 }
