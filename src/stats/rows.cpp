@@ -182,9 +182,10 @@ void fill_backend_row(const Snapshot& snap, std::size_t be, int shard, StatRow& 
     row[st::uweight] = Field::u32(weight, Origin::Metric, Nature::Avg);
     const bool http = cb.http;
     fill_times(row, http, v.qtime, v.ctime, v.rtime, v.ttime);
+    // in both modes, as HAProxy's stats_fill_be_stats (mode tcp: tcp-request/-response content rules)
+    row[st::dreq] = counter(v.dreq);
+    row[st::dresp] = counter(v.dresp);
     if (http) {
-        row[st::dreq] = counter(v.dreq);
-        row[st::dresp] = counter(v.dresp);
         fill_hrsp(row, v.hrsp);
         row[st::req_tot] = counter(v.req_tot);
         row[st::connect] = counter(v.connect);
@@ -269,11 +270,11 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
     row[st::uweight] = Field::u32(rs.weight, Origin::Metric, Nature::Avg);
     const bool http = cb.http;
     fill_times(row, http, v.qtime, v.ctime, v.rtime, v.ttime);
+    row[st::dresp] = counter(v.dresp);  // in both modes (HAProxy's stats_fill_sv_stats)
     if (http) {
         // req_tot: HAProxy 2.6 fills it for HTTP servers too (stats_fill_sv_stats), whatever its
         // documentation's [.FB.] says
         row[st::req_tot] = counter(v.req_tot);
-        row[st::dresp] = counter(v.dresp);
         fill_hrsp(row, v.hrsp);
         row[st::connect] = counter(v.connect);
         row[st::reuse] = counter(v.reuse);
