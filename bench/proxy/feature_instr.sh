@@ -14,15 +14,18 @@
 #            ^capture-bench/(.*)$ bench/\1`, `replace-value Cookie ^SID=(.*)$ sid=\1`, `http-response
 #            replace-value Content-Type ^text/plain$ text/plain;charset=utf-8`, `set-status 200 reason Fine`,
 #            `http-after-response set-header X-Served %[status]` (requests to /api/items?x=1).
+#   convert  `convert` adds typed converters and fetches real files use: `http-request set-header X-H
+#            %[src,crc32]`, `X-B %[base32+src,hex]`, `X-J %[req.hdr(user-agent),json]`, `X-C
+#            %[req.hdr_cnt,mul(2)]`, `X-M %[src,ipmask(24)]`, `X-S %[req.hdr(cookie),sha1,hex]`.
 # Each configuration runs under callgrind twice (N_LO and N_HI requests): Ir per request =
 # (Ir(N_HI) - Ir(N_LO)) / (N_HI - N_LO), so start-up and shutdown cancel out. The client (python,
 # exact counts) and the origin run on CPU 0, the proxy on CPU 1.
-# Env: FEATURE=capture|map|rewrite KA_LO=500 KA_HI=2000 OUT=dir SYSTEMS="edgeshard haproxy"
+# Env: FEATURE=capture|map|rewrite|convert KA_LO=500 KA_HI=2000 OUT=dir SYSTEMS="edgeshard haproxy"
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 source "$here/bench/lib.sh"
 KA_LO=${KA_LO:-500} KA_HI=${KA_HI:-2000} FEATURE=${FEATURE:-capture}
-case $FEATURE in capture | map | rewrite) ;; *) echo "FEATURE must be capture, map or rewrite" >&2; exit 2 ;; esac
+case $FEATURE in capture | map | rewrite | convert) ;; *) echo "FEATURE must be capture, map, rewrite or convert" >&2; exit 2 ;; esac
 dir=${OUT:-$(mktemp -d /tmp/feature-instr.XXXXXX)}
 mkdir -p "$dir"
 bench_origin "$dir" 0
@@ -35,6 +38,7 @@ cfg() {  # MODE(plain|capture|map): the file both proxies read
   [[ $1 == capture ]] && rules='    capture request header Host len 32\n    capture request header User-Agent len 64\n    capture response header Content-Type len 32\n    capture cookie SID len 32\n'
   [[ $1 == map ]] && rules="    use_backend %%[req.hdr(host),lower,map($dir/hosts.map,be)]\n"
   [[ $1 == rewrite ]] && rules='    http-request replace-path ^/api/(.*)$ /\\1\n    http-request set-query v=2&%%[query]\n    http-request replace-header User-Agent ^capture-bench/(.*)$ bench/\\1\n    http-request replace-value Cookie ^SID=(.*)$ sid=\\1\n    http-response replace-value Content-Type ^text/plain$ text/plain;charset=utf-8\n    http-response set-status 200 reason Fine\n    http-after-response set-header X-Served %%[status]\n'
+  [[ $1 == convert ]] && rules='    http-request set-header X-H %%[src,crc32]\n    http-request set-header X-B %%[base32+src,hex]\n    http-request set-header X-J %%[req.hdr(user-agent),json]\n    http-request set-header X-C %%[req.hdr_cnt,mul(2)]\n    http-request set-header X-M %%[src,ipmask(24)]\n    http-request set-header X-S %%[req.hdr(cookie),sha1,hex]\n'
   printf "global\n    nbthread 1\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\nfrontend fe\n    bind 127.0.0.1:%s\n$logs$rules    default_backend be\nbackend be\n    http-reuse always\n    server s1 127.0.0.1:%s\n" \
     "$port" "$oport"
 }

@@ -223,8 +223,9 @@ std::string typed_problem(const ConvSig& sig, const ConvArgs& a, std::size_t nar
     }
     if (name == "digest") {
         const std::string alg = nargs == 1 ? std::string(a.v[0]) : std::string();
-        if (alg.empty() || EVP_get_digestbyname(alg.c_str()) == nullptr)
-            return bad_args + "algorithm must be a valid OpenSSL message digest name.";
+        EVP_MD* md = alg.empty() ? nullptr : EVP_MD_fetch(nullptr, alg.c_str(), nullptr);  // as the rules fetch it
+        EVP_MD_free(md);
+        if (md == nullptr) return bad_args + "algorithm must be a valid OpenSSL message digest name.";
     }
     if (name == "json" && nargs == 1) {
         const std::string_view m = a.v[0];

@@ -160,7 +160,6 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
         t.payload_response = t.payload_http = true;
         t.payload_size = len;
         t.payload_final = true;
-        if (t.stick) t.stick->backend = true;
         const rules::TcpVerdict tv = rules::run_tcp_rules(bcfg.tcp_rsp_rules, bcfg.http.acls, t, nullptr, true);
         t.payload_response = t.payload_http = false;
         if (tv == rules::TcpVerdict::Reject) {  // HAProxy's: the client gets nothing and is closed, no 502

@@ -201,9 +201,9 @@ bool regsub(ArenaWriter& w, std::string_view in, const core::Regex& re, bool glo
 
 }  // namespace
 
-bool convert(const Txn& t, std::string_view c, ArenaWriter& w, std::size_t mark, bool& present) {
+bool convert(const Txn& t, std::string_view name, const config::ConvArgs& a, std::string_view c, ArenaWriter& w,
+             std::size_t mark, bool& present) {
     const std::size_t paren = c.find('(');
-    const std::string_view name = c.substr(0, paren);
     if (name == "lower" || name == "upper") {
         if (present) {
             if (g_smp_type == SmpType::Bin) w.rewind(mark + smp_str(w.since(mark)).size());
@@ -212,8 +212,6 @@ bool convert(const Txn& t, std::string_view c, ArenaWriter& w, std::size_t mark,
         }
         return true;
     }
-    config::ConvArgs a;
-    if (paren != std::string_view::npos && config::read_conv_args(c.substr(paren + 1), a) < 0) return false;
     if (convert_typed(t, name, a, w, mark, present)) return true;
     if (name != "base64" && name != "url_dec" && name != "field" && name != "word" && name != "regsub" &&
         name != "length")

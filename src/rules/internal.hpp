@@ -31,7 +31,9 @@ std::string_view uuid4(ArenaWriter& w);
 
 // One converter other than `map*` applied to the value written since `mark` (converters.cpp). False:
 // not one of them. `present` false: no sample (then left so).
-bool convert(const Txn& t, std::string_view conv, ArenaWriter& w, std::size_t mark, bool& present);
+// `name` and `args` are the converter's, read once from its text `conv` (rules.cpp's per-thread Program).
+bool convert(const Txn& t, std::string_view name, const config::ConvArgs& args, std::string_view conv, ArenaWriter& w,
+             std::size_t mark, bool& present);
 
 // The type of the sample being built (typed.cpp): its text form is in the arena, an integer in decimal,
 // an address as text; what a converter casts its input from (HAProxy's sample_casts).

@@ -3,6 +3,8 @@
 #include <netinet/in.h>
 
 #include <cstring>
+#include <memory>
+#include <unordered_map>
 
 #include "edgeshard/rules/rules.hpp"
 #include "internal.hpp"
@@ -141,28 +143,72 @@ bool fetch(const Txn& t, std::string_view expr, ArenaWriter& w, bool& present) {
     return true;
 }
 
+// The parsed form of a sample expression: its fetch, each converter's name and arguments, split where HAProxy's
+// argument lists end. Kept per thread by the expression's text, so a request pays a lookup, not a parse: the
+// configuration's text lives as long as its snapshot, its address identifies it, and the text compared on each
+// lookup guards against a later snapshot reusing the address.
+struct ConvStep {
+    std::string_view text, name;  // into Program::text
+    config::ConvArgs args;        // views into its own buffer: a step never moves (held by pointer)
+    bool map = false;
+};
+struct Program {
+    std::string text;
+    std::string_view fetch;  // the whole expression for the client certificate's `,hex` forms
+    std::vector<std::unique_ptr<ConvStep>> steps;
+};
+
+const Program& program(std::string_view expr) {
+    thread_local std::unordered_map<std::uint64_t, std::unique_ptr<Program>> cache;
+    const std::uint64_t key = std::uint64_t(reinterpret_cast<std::uintptr_t>(expr.data())) * 1000003u + expr.size();
+    if (const auto it = cache.find(key); it != cache.end() && it->second->text == expr) return *it->second;
+    if (cache.size() >= 4096) cache.clear();  // snapshots come and go: what they left is dropped now and then
+    auto p = std::make_unique<Program>();
+    p->text.assign(expr);
+    const std::string_view e = p->text;
+    const std::size_t comma = config::sample_item_end(e, 0, ',');
+    if (comma == e.size() || (e.starts_with("ssl_c_") && e.substr(comma) == ",hex")) {
+        p->fetch = e;
+    } else {
+        p->fetch = e.substr(0, comma);
+        std::string_view convs = e.substr(comma + 1);
+        while (!convs.empty()) {
+            const std::size_t end = config::sample_item_end(convs, 0, ',');
+            const std::string_view c = convs.substr(0, end);
+            convs.remove_prefix(std::min(convs.size(), end + 1));
+            if (c.empty()) continue;
+            auto st = std::make_unique<ConvStep>();
+            st->text = c;
+            const std::size_t paren = c.find('(');
+            st->name = c.substr(0, paren);
+            st->map = st->name.starts_with("map");
+            if (paren != std::string_view::npos && config::read_conv_args(c.substr(paren + 1), st->args) < 0) st->args.n = -1;
+            p->steps.push_back(std::move(st));
+        }
+    }
+    auto& slot = cache[key];
+    slot = std::move(p);
+    return *slot;
+}
+
 // A fetch's value, then its converters (`map*` here, the others in converters.cpp). `present`: the
 // expression gave a sample (HAProxy's "no sample" is not an empty string: set-var, -m found tell them apart).
 bool sample(const Txn& t, std::string_view expr, ArenaWriter& w, bool& present) {
-    const std::size_t comma = config::sample_item_end(expr, 0, ',');
-    // (the client certificate's binary fetches come as hex text with their `,hex`)
+    const Program& prog = program(expr);
     const std::size_t mark = w.mark();
     // a binary sample written as text ends at its first NUL (HAProxy's c_bin2str)
     auto as_text = [&] {
         if (detail::g_smp_type == detail::SmpType::Bin) w.rewind(mark + detail::smp_str(w.since(mark)).size());
         return true;
     };
-    if (comma == expr.size() || (expr.starts_with("ssl_c_") && expr.substr(comma) == ",hex"))
-        return fetch(t, expr, w, present) && as_text();
-    if (!fetch(t, expr.substr(0, comma), w, present)) return false;
-    std::string_view convs = expr.substr(comma + 1);
+    if (!fetch(t, prog.fetch, w, present)) return false;
     thread_local std::vector<std::string_view> groups;
-    while (!convs.empty()) {
-        const std::size_t end = config::sample_item_end(convs, 0, ',');
-        const std::string_view c = convs.substr(0, end);
-        convs.remove_prefix(std::min(convs.size(), end + 1));
-        if (c.empty()) continue;
-        if (detail::convert(t, c, w, mark, present)) continue;
+    for (const auto& step : prog.steps) {
+        const std::string_view c = step->text;
+        if (!step->map) {
+            if (step->args.n < 0 || !detail::convert(t, step->name, step->args, c, w, mark, present)) return false;
+            continue;
+        }
         config::MapMatch match{};
         bool int_out = false, has_def = false;
         std::string_view file, def;
@@ -362,75 +408,110 @@ void detail::escape_controls(ArenaWriter& w, std::size_t mark) {
     }
 }
 
-namespace {
-
-}  // namespace
-
 namespace detail {
 
+// A log-format value read once into its pieces (literal text, a sample, a variable), kept per thread as Program
+// is: a request expands the pieces.
+struct FmtPiece {
+    enum Kind : std::uint8_t { Lit, Sample, Var } kind;
+    std::string_view text;  // into Format::text: the literal, the sample expression, the fetch a variable reads
+};
+struct Format {
+    std::string text;
+    std::vector<FmtPiece> pieces;
+};
+
+const Format& format(std::string_view fmt) {
+    thread_local std::unordered_map<std::uint64_t, std::unique_ptr<Format>> cache;
+    const std::uint64_t key = std::uint64_t(reinterpret_cast<std::uintptr_t>(fmt.data())) * 1000003u + fmt.size();
+    if (const auto it = cache.find(key); it != cache.end() && it->second->text == fmt) return *it->second;
+    if (cache.size() >= 4096) cache.clear();
+    auto f = std::make_unique<Format>();
+    f->text.assign(fmt);
+    const std::string_view s = f->text;
+    auto lit = [&](std::string_view v) {
+        if (v.empty()) return;
+        if (!f->pieces.empty() && f->pieces.back().kind == FmtPiece::Lit &&
+            f->pieces.back().text.data() + f->pieces.back().text.size() == v.data())
+            f->pieces.back().text = std::string_view(f->pieces.back().text.data(), f->pieces.back().text.size() + v.size());
+        else
+            f->pieces.push_back({FmtPiece::Lit, v});
+    };
+    std::size_t i = 0;
+    while (i < s.size()) {
+        const std::size_t pct = s.find('%', i);
+        if (pct == std::string_view::npos) {
+            lit(s.substr(i));
+            break;
+        }
+        lit(s.substr(i, pct - i));
+        i = pct + 1;
+        if (i < s.size() && s[i] == '%') {
+            lit(s.substr(i, 1));
+            ++i;
+            continue;
+        }
+        if (i < s.size() && s[i] == '[') {
+            const std::size_t close = config::sample_item_end(s, i + 1, ']');
+            if (close != s.size()) {
+                f->pieces.push_back({FmtPiece::Sample, s.substr(i + 1, close - i - 1)});
+                i = close + 1;
+                continue;
+            }
+            lit(s.substr(pct, 1));
+            continue;
+        }
+        std::size_t j = i;
+        while (j < s.size() && is_alpha(s[j])) ++j;
+        const std::string_view var = s.substr(i, j - i);
+        // %ci %cp %fi %fp %f %b: the fetches they are; the frontend's name, the backend's (the frontend's until chosen)
+        const std::string_view fetch = var == "ci"  ? "src"
+                                       : var == "cp" ? "src_port"
+                                       : var == "fi" ? "dst"
+                                       : var == "fp" ? "dst_port"
+                                       : var == "f"  ? "fe_name"
+                                       : var == "b"  ? "be_name"
+                                                     : std::string_view();
+        if (fetch.empty()) {
+            lit(s.substr(pct, 1));
+            continue;
+        }
+        f->pieces.push_back({FmtPiece::Var, fetch});
+        i = j;
+    }
+    auto& slot = cache[key];
+    slot = std::move(f);
+    return *slot;
+}
+
 // Expands a log-format string. Plain text is returned as is (it is config data, stable for the
-// snapshot's life); anything with '%' is built in the arena. Evaluated: %[src] %[src_port] %[dst] %[dst_port]
-// %[path] %[url] %[query] %[method] %[hdr(<name>)] (also req.hdr/res.hdr), %ci, %cp, %fi, %fp, %%.
-// Anything else (other variables, converters, %{flags}) is copied literally. Returns false when
-// the arena is full.
+// snapshot's life); anything with '%' is built in the arena from its pieces (format()): samples with their
+// converters, %ci %cp %fi %fp %f %b, %%. A sample that cannot be evaluated is written as it stands (the
+// configuration refuses such values, so only a hand-built rule gets there). Returns false when the arena is full.
 bool expand(const Txn& t, std::string_view fmt, std::string_view& out) {
     if (fmt.find('%') == std::string_view::npos) {
         out = fmt;
         return true;
     }
     if (t.arena == nullptr) return false;
+    const Format& f = format(fmt);
     ArenaWriter w(*t.arena);
-    std::size_t i = 0;
-    while (i < fmt.size()) {
-        const std::size_t pct = fmt.find('%', i);
-        if (pct == std::string_view::npos) {
-            w.add(fmt.substr(i));
-            break;
-        }
-        w.add(fmt.substr(i, pct - i));
-        i = pct + 1;
-        if (i < fmt.size() && fmt[i] == '%') {
-            w.add("%");
-            ++i;
-            continue;
-        }
-        if (i < fmt.size() && fmt[i] == '[') {
-            const std::size_t close = config::sample_item_end(fmt, i + 1, ']');
-            const std::size_t m = w.mark();
-            bool present = false;
-            if (close != fmt.size() && sample(t, fmt.substr(i + 1, close - i - 1), w, present)) {
-                escape_controls(w, m);
-                i = close + 1;
-                continue;
-            }
-            w.add("%");
-            continue;
-        }
-        std::size_t j = i;
-        while (j < fmt.size() && is_alpha(fmt[j])) ++j;
-        const std::string_view var = fmt.substr(i, j - i);
-        if (var == "ci") {
-            bool present = false;
-            sample(t, "src", w, present);
-            i = j;
-        } else if (var == "cp") {
-            bool present = false;
-            sample(t, "src_port", w, present);
-            i = j;
-        } else if (var == "fi") {
-            bool present = false;
-            sample(t, "dst", w, present);
-            i = j;
-        } else if (var == "fp") {
-            bool present = false;
-            sample(t, "dst_port", w, present);
-            i = j;
-        } else if (var == "f" || var == "b") {  // the frontend's name; the backend's (the frontend's until chosen)
-            bool present = false;
-            sample(t, var == "f" ? "fe_name" : "be_name", w, present);
-            i = j;
+    for (const FmtPiece& p : f.pieces) {
+        bool present = false;
+        if (p.kind == FmtPiece::Lit) {
+            w.add(p.text);
+        } else if (p.kind == FmtPiece::Var) {
+            sample(t, p.text, w, present);
         } else {
-            w.add("%");
+            const std::size_t m = w.mark();
+            if (sample(t, p.text, w, present)) {
+                escape_controls(w, m);
+            } else {
+                w.rewind(m);
+                w.add("%[");
+                w.add(p.text);
+                w.add("]");
+            }
         }
     }
     out = w.commit();

@@ -15,6 +15,7 @@
 #include <climits>
 #include <cstring>
 #include <string>
+#include <unordered_map>
 
 #include "internal.hpp"
 
@@ -259,10 +260,24 @@ std::string_view keep(std::string_view in) {
     return scratch;
 }
 
+// A digest by its OpenSSL name, fetched once per thread (an EVP_Digest with a legacy handle fetches the
+// implementation on every call); null: unknown.
+const EVP_MD* fetched_md(std::string_view name) {
+    thread_local std::unordered_map<std::string, EVP_MD*> mds;  // a handful per thread, kept for its life
+    const std::string key(name);
+    if (const auto it = mds.find(key); it != mds.end()) return it->second;
+    EVP_MD* md = EVP_MD_fetch(nullptr, key.c_str(), nullptr);
+    mds.emplace(key, md);
+    return md;
+}
+
 bool digest(ArenaWriter& w, std::size_t mark, const EVP_MD* md, std::string_view in) {
+    thread_local EVP_MD_CTX* ctx = EVP_MD_CTX_new();
     unsigned char out[EVP_MAX_MD_SIZE];
     unsigned n = 0;
-    if (md == nullptr || EVP_Digest(in.data(), in.size(), out, &n, md, nullptr) != 1) return false;
+    if (md == nullptr || ctx == nullptr || EVP_DigestInit_ex(ctx, md, nullptr) != 1 ||
+        EVP_DigestUpdate(ctx, in.data(), in.size()) != 1 || EVP_DigestFinal_ex(ctx, out, &n) != 1)
+        return false;
     w.rewind(mark);
     w.add(std::string_view(reinterpret_cast<const char*>(out), n));
     g_smp_type = SmpType::Bin;
@@ -412,16 +427,12 @@ bool convert_typed(const Txn& t, std::string_view name, const config::ConvArgs& 
         const std::string_view in = keep(smp_bin(in0, bb));
         const EVP_MD* md = nullptr;
         if (name == "sha1") {
-            md = EVP_sha1();
+            md = fetched_md("SHA1");
         } else if (name == "sha2") {
             const std::int64_t bits = iarg(0, 256);
-            md = bits == 224 ? EVP_sha224() : bits == 384 ? EVP_sha384() : bits == 512 ? EVP_sha512() : EVP_sha256();
+            md = fetched_md(bits == 224 ? "SHA224" : bits == 384 ? "SHA384" : bits == 512 ? "SHA512" : "SHA256");
         } else {
-            char alg[64];
-            const std::size_t n = std::min(a.n > 0 ? a.v[0].size() : 0, sizeof alg - 1);
-            if (n > 0) std::memcpy(alg, a.v[0].data(), n);
-            alg[n] = '\0';
-            md = EVP_get_digestbyname(alg);
+            md = fetched_md(a.n > 0 ? a.v[0] : std::string_view());
         }
         if (!digest(w, mark, md, in)) return none();
         return true;
