@@ -201,8 +201,9 @@ bool regsub(ArenaWriter& w, std::string_view in, const core::Regex& re, bool glo
 
 }  // namespace
 
-bool convert(const Txn& t, std::string_view name, const config::ConvArgs& a, std::string_view c, ArenaWriter& w,
-             std::size_t mark, bool& present) {
+bool convert(const Txn& t, std::string_view name, std::uint8_t id, const config::ConvArgs& a, std::string_view c,
+             ArenaWriter& w, std::size_t mark, bool& present) {
+    if (id != 0) return convert_typed(t, id, a, w, mark, present);
     const std::size_t paren = c.find('(');
     if (name == "lower" || name == "upper") {
         if (present) {
@@ -212,7 +213,6 @@ bool convert(const Txn& t, std::string_view name, const config::ConvArgs& a, std
         }
         return true;
     }
-    if (convert_typed(t, name, a, w, mark, present)) return true;
     if (name != "base64" && name != "url_dec" && name != "field" && name != "word" && name != "regsub" &&
         name != "length")
         return false;

@@ -32,8 +32,8 @@ std::string_view uuid4(ArenaWriter& w);
 // One converter other than `map*` applied to the value written since `mark` (converters.cpp). False:
 // not one of them. `present` false: no sample (then left so).
 // `name` and `args` are the converter's, read once from its text `conv` (rules.cpp's per-thread Program).
-bool convert(const Txn& t, std::string_view name, const config::ConvArgs& args, std::string_view conv, ArenaWriter& w,
-             std::size_t mark, bool& present);
+bool convert(const Txn& t, std::string_view name, std::uint8_t id, const config::ConvArgs& args, std::string_view conv,
+             ArenaWriter& w, std::size_t mark, bool& present);
 
 // The type of the sample being built (typed.cpp): its text form is in the arena, an integer in decimal,
 // an address as text; what a converter casts its input from (HAProxy's sample_casts).
@@ -48,8 +48,10 @@ std::string_view smp_bin(std::string_view v, char (&buf)[16]);
 std::string_view smp_str(std::string_view v);
 // The typed converters (hashes, hex, bytes, trims, concat, json, integer operators, ipmask) on the value
 // written since `mark`; false: not one of them.
-bool convert_typed(const Txn& t, std::string_view name, const config::ConvArgs& a, ArenaWriter& w, std::size_t mark,
+bool convert_typed(const Txn& t, std::uint8_t id, const config::ConvArgs& a, ArenaWriter& w, std::size_t mark,
                    bool& present);
+// The id convert_typed knows a converter by (0: not a typed one), found once when the expression is read.
+std::uint8_t typed_conv_id(std::string_view name);
 // The typed fetches (int, str, bool, bin, req.hdr_cnt, req.hdr_ip, base, base32, base32+src,
 // req.body_size); false: not one of them. `present`: 1 a sample, 0 none.
 bool fetch_typed(const Txn& t, std::string_view expr, ArenaWriter& w, int& present);

@@ -150,6 +150,7 @@ bool fetch(const Txn& t, std::string_view expr, ArenaWriter& w, bool& present) {
 struct ConvStep {
     std::string_view text, name;  // into Program::text
     config::ConvArgs args;        // views into its own buffer: a step never moves (held by pointer)
+    std::uint8_t typed = 0;       // detail::typed_conv_id
     bool map = false;
 };
 struct Program {
@@ -182,6 +183,7 @@ const Program& program(std::string_view expr) {
             const std::size_t paren = c.find('(');
             st->name = c.substr(0, paren);
             st->map = st->name.starts_with("map");
+            st->typed = detail::typed_conv_id(st->name);
             if (paren != std::string_view::npos && config::read_conv_args(c.substr(paren + 1), st->args) < 0) st->args.n = -1;
             p->steps.push_back(std::move(st));
         }
@@ -206,7 +208,7 @@ bool sample(const Txn& t, std::string_view expr, ArenaWriter& w, bool& present) 
     for (const auto& step : prog.steps) {
         const std::string_view c = step->text;
         if (!step->map) {
-            if (step->args.n < 0 || !detail::convert(t, step->name, step->args, c, w, mark, present)) return false;
+            if (step->args.n < 0 || !detail::convert(t, step->name, step->typed, step->args, c, w, mark, present)) return false;
             continue;
         }
         config::MapMatch match{};

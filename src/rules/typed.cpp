@@ -17,6 +17,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "edgeshard/core/ipv4_text.hpp"
 #include "internal.hpp"
 
 namespace es::rules::detail {
@@ -114,9 +115,11 @@ struct Addr {
 
 void put_addr(ArenaWriter& w, std::size_t mark, const Addr& a) {
     char text[INET6_ADDRSTRLEN];
-    if (inet_ntop(a.family, a.b, text, sizeof text) == nullptr) text[0] = '\0';
+    std::size_t n = 0;
+    if (a.family == AF_INET) n = core::ipv4_text(a.b, text);  // (inet_ntop formats with printf)
+    else if (inet_ntop(a.family, a.b, text, sizeof text) != nullptr) n = std::strlen(text);
     w.rewind(mark);
-    w.add(text);
+    w.add(std::string_view(text, n));
     g_smp_type = a.family == AF_INET ? SmpType::Ip4 : SmpType::Ip6;
 }
 
@@ -388,7 +391,54 @@ bool mask_of(std::string_view s, int family, unsigned char out[16]) {
 
 }  // namespace
 
-bool convert_typed(const Txn& t, std::string_view name, const config::ConvArgs& a, ArenaWriter& w, std::size_t mark,
+// The typed converters by id (typed_conv_id, read once with the expression), in kTypedConvs' order.
+enum TypedConv : std::uint8_t {
+    kConvNone,
+    kConvCrc32,
+    kConvCrc32c,
+    kConvDjb2,
+    kConvSdbm,
+    kConvWt6,
+    kConvXxh32,
+    kConvXxh64,
+    kConvXxh3,
+    kConvSha1,
+    kConvSha2,
+    kConvDigest,
+    kConvHex,
+    kConvHex2i,
+    kConvBytes,
+    kConvLtrim,
+    kConvRtrim,
+    kConvConcat,
+    kConvJson,
+    kConvAdd,
+    kConvSub,
+    kConvMul,
+    kConvDiv,
+    kConvMod,
+    kConvAnd,
+    kConvOr,
+    kConvXor,
+    kConvNeg,
+    kConvCpl,
+    kConvBool,
+    kConvNot,
+    kConvOdd,
+    kConvEven,
+    kConvNbsrv,
+    kConvIpmask,
+};
+
+constexpr std::string_view kTypedConvs[] = {"crc32", "crc32c", "djb2", "sdbm", "wt6", "xxh32", "xxh64", "xxh3", "sha1", "sha2", "digest", "hex", "hex2i", "bytes", "ltrim", "rtrim", "concat", "json", "add", "sub", "mul", "div", "mod", "and", "or", "xor", "neg", "cpl", "bool", "not", "odd", "even", "nbsrv", "ipmask"};
+
+std::uint8_t typed_conv_id(std::string_view name) {
+    for (std::size_t i = 0; i < std::size(kTypedConvs); ++i)
+        if (kTypedConvs[i] == name) return std::uint8_t(i + 1);
+    return 0;
+}
+
+bool convert_typed(const Txn& t, std::uint8_t id, const config::ConvArgs& a, ArenaWriter& w, std::size_t mark,
                    bool& present) {
     const std::string_view in0 = w.since(mark);
     auto iarg = [&](int k, std::int64_t def) { return k < a.n && !a.v[k].empty() ? read_int64(a.v[k], nullptr) : def; };
@@ -400,11 +450,11 @@ bool convert_typed(const Txn& t, std::string_view name, const config::ConvArgs& 
     char bb[16];
     // the 32-bit hashes, their avalanche with any non-zero argument
     std::uint32_t (*h32)(std::string_view) = nullptr;
-    if (name == "crc32") h32 = [](std::string_view s) { return crc(kCrc32, s); };
-    else if (name == "crc32c") h32 = [](std::string_view s) { return crc(kCrc32c, s); };
-    else if (name == "djb2") h32 = djb2;
-    else if (name == "sdbm") h32 = sdbm;
-    else if (name == "wt6") h32 = wt6;
+    if (id == kConvCrc32) h32 = [](std::string_view s) { return crc(kCrc32, s); };
+    else if (id == kConvCrc32c) h32 = [](std::string_view s) { return crc(kCrc32c, s); };
+    else if (id == kConvDjb2) h32 = djb2;
+    else if (id == kConvSdbm) h32 = sdbm;
+    else if (id == kConvWt6) h32 = wt6;
     if (h32 != nullptr) {
         if (!present) return true;
         std::uint32_t h = h32(smp_bin(in0, bb));
@@ -412,23 +462,23 @@ bool convert_typed(const Txn& t, std::string_view name, const config::ConvArgs& 
         put_int(w, mark, h);
         return true;
     }
-    if (name == "xxh32" || name == "xxh64" || name == "xxh3") {
+    if (id == kConvXxh32 || id == kConvXxh64 || id == kConvXxh3) {
         if (!present) return true;
         const std::string_view in = smp_bin(in0, bb);
         const auto seed = static_cast<std::uint64_t>(iarg(0, 0));
-        const std::int64_t v = name == "xxh32" ? std::int64_t(XXH32(in.data(), in.size(), std::uint32_t(seed)))
-                                : name == "xxh64" ? std::int64_t(XXH64(in.data(), in.size(), seed))
+        const std::int64_t v = id == kConvXxh32 ? std::int64_t(XXH32(in.data(), in.size(), std::uint32_t(seed)))
+                                : id == kConvXxh64 ? std::int64_t(XXH64(in.data(), in.size(), seed))
                                                   : std::int64_t(XXH3_64bits_withSeed(in.data(), in.size(), seed));
         put_int(w, mark, v);
         return true;
     }
-    if (name == "sha1" || name == "sha2" || name == "digest") {
+    if (id == kConvSha1 || id == kConvSha2 || id == kConvDigest) {
         if (!present) return true;
         const std::string_view in = keep(smp_bin(in0, bb));
         const EVP_MD* md = nullptr;
-        if (name == "sha1") {
+        if (id == kConvSha1) {
             md = fetched_md("SHA1");
-        } else if (name == "sha2") {
+        } else if (id == kConvSha2) {
             const std::int64_t bits = iarg(0, 256);
             md = fetched_md(bits == 224 ? "SHA224" : bits == 384 ? "SHA384" : bits == 512 ? "SHA512" : "SHA256");
         } else {
@@ -437,7 +487,7 @@ bool convert_typed(const Txn& t, std::string_view name, const config::ConvArgs& 
         if (!digest(w, mark, md, in)) return none();
         return true;
     }
-    if (name == "hex") {
+    if (id == kConvHex) {
         if (!present) return true;
         const std::string_view in = keep(smp_bin(in0, bb));
         w.rewind(mark);
@@ -445,7 +495,7 @@ bool convert_typed(const Txn& t, std::string_view name, const config::ConvArgs& 
         g_smp_type = SmpType::Str;
         return true;
     }
-    if (name == "hex2i") {
+    if (id == kConvHex2i) {
         if (!present) return true;
         const std::string_view in = smp_str(in0);
         std::uint64_t v = 0;
@@ -457,7 +507,7 @@ bool convert_typed(const Txn& t, std::string_view name, const config::ConvArgs& 
         put_int(w, mark, static_cast<std::int64_t>(v));
         return true;
     }
-    if (name == "bytes") {
+    if (id == kConvBytes) {
         if (!present) return true;
         const bool keep_type = g_smp_type == SmpType::Str || g_smp_type == SmpType::Bin;
         const std::string_view in = keep(smp_bin(in0, bb));
@@ -474,13 +524,13 @@ bool convert_typed(const Txn& t, std::string_view name, const config::ConvArgs& 
         if (!keep_type) g_smp_type = SmpType::Bin;
         return true;
     }
-    if (name == "ltrim" || name == "rtrim") {
+    if (id == kConvLtrim || id == kConvRtrim) {
         if (!present) return true;
         std::string_view in = smp_str(in0);
         const std::string_view set = a.n > 0 ? a.v[0] : std::string_view();
         auto in_set = [&](char c) { return std::memchr(set.data(), c, set.size()) != nullptr; };
         std::size_t from = 0, to = in.size();
-        if (name == "ltrim") while (from < to && in_set(in[from])) ++from;
+        if (id == kConvLtrim) while (from < to && in_set(in[from])) ++from;
         else while (to > from && in_set(in[to - 1])) --to;
         in = keep(in.substr(from, to - from));
         w.rewind(mark);
@@ -488,7 +538,7 @@ bool convert_typed(const Txn& t, std::string_view name, const config::ConvArgs& 
         g_smp_type = SmpType::Str;
         return true;
     }
-    if (name == "concat") {
+    if (id == kConvConcat) {
         if (!present) return true;
         const std::string_view in = smp_str(in0);
         if (in.size() != in0.size()) {
@@ -503,7 +553,7 @@ bool convert_typed(const Txn& t, std::string_view name, const config::ConvArgs& 
         g_smp_type = SmpType::Str;
         return true;
     }
-    if (name == "json") {
+    if (id == kConvJson) {
         if (!present) return true;
         const std::string_view in = keep(smp_str(in0));
         w.rewind(mark);
@@ -511,45 +561,45 @@ bool convert_typed(const Txn& t, std::string_view name, const config::ConvArgs& 
         g_smp_type = SmpType::Str;
         return true;
     }
-    if (name == "add" || name == "sub" || name == "mul" || name == "div" || name == "mod" || name == "and" ||
-        name == "or" || name == "xor") {
+    if (id == kConvAdd || id == kConvSub || id == kConvMul || id == kConvDiv || id == kConvMod || id == kConvAnd ||
+        id == kConvOr || id == kConvXor) {
         if (!present) return true;
         std::int64_t x = 0, y = 0;
         if (!smp_int(in0, x) || !operand(t, a.n > 0 ? a.v[0] : std::string_view(), y)) return none();
         std::int64_t r = 0;
-        if (name == "add") r = sat_add(x, y);
-        else if (name == "sub") r = y == LLONG_MIN ? sat_add(sat_add(x, LLONG_MAX), 1) : sat_add(x, -y);
-        else if (name == "mul") r = __builtin_mul_overflow(x, y, &r) ? ((x < 0) == (y < 0) ? LLONG_MAX : LLONG_MIN) : r;
-        else if (name == "div") r = y == 0 || (x == LLONG_MIN && y == -1) ? LLONG_MAX : x / y;
-        else if (name == "mod") r = y == 0 || y == -1 ? 0 : x % y;
-        else if (name == "and") r = x & y;
-        else if (name == "or") r = x | y;
+        if (id == kConvAdd) r = sat_add(x, y);
+        else if (id == kConvSub) r = y == LLONG_MIN ? sat_add(sat_add(x, LLONG_MAX), 1) : sat_add(x, -y);
+        else if (id == kConvMul) r = __builtin_mul_overflow(x, y, &r) ? ((x < 0) == (y < 0) ? LLONG_MAX : LLONG_MIN) : r;
+        else if (id == kConvDiv) r = y == 0 || (x == LLONG_MIN && y == -1) ? LLONG_MAX : x / y;
+        else if (id == kConvMod) r = y == 0 || y == -1 ? 0 : x % y;
+        else if (id == kConvAnd) r = x & y;
+        else if (id == kConvOr) r = x | y;
         else r = x ^ y;
         put_int(w, mark, r);
         return true;
     }
-    if (name == "neg" || name == "cpl" || name == "bool" || name == "not" || name == "odd" || name == "even") {
+    if (id == kConvNeg || id == kConvCpl || id == kConvBool || id == kConvNot || id == kConvOdd || id == kConvEven) {
         if (!present) return true;
         std::int64_t x = 0;
         if (!smp_int(in0, x)) return none();
-        if (name == "neg" || name == "cpl") {
-            put_int(w, mark, name == "cpl" ? ~x : x == LLONG_MIN ? LLONG_MAX : -x);
+        if (id == kConvNeg || id == kConvCpl) {
+            put_int(w, mark, id == kConvCpl ? ~x : x == LLONG_MIN ? LLONG_MAX : -x);
             return true;
         }
-        const bool b = name == "bool" ? x != 0 : name == "not" ? x == 0 : name == "odd" ? (x & 1) != 0 : (x & 1) == 0;
+        const bool b = id == kConvBool ? x != 0 : id == kConvNot ? x == 0 : id == kConvOdd ? (x & 1) != 0 : (x & 1) == 0;
         w.rewind(mark);
         w.add(b ? "1" : "0");
         g_smp_type = SmpType::Bool;
         return true;
     }
-    if (name == "nbsrv") {  // the backend named by the sample (none: no sample)
+    if (id == kConvNbsrv) {  // the backend named by the sample (none: no sample)
         if (!present) return true;
         const int be = t.cfg != nullptr && t.servers != nullptr ? backend_index(*t.cfg, smp_str(in0)) : -1;
         if (be < 0) return none();
         put_int(w, mark, t.servers->usable_servers(be));
         return true;
     }
-    if (name == "ipmask") {
+    if (id == kConvIpmask) {
         if (!present) return true;
         Addr ad;
         if (!smp_addr(in0, ad)) return none();
@@ -598,26 +648,31 @@ bool base_of(const Txn& t, ArenaWriter& w) {
     return true;
 }
 
-// Each value of the request's (or the response's) headers named `name` (every header without a name),
-// the added ones after, in order; `fn` returns false to stop.
+// Each whole value of the request's (or the response's) headers named `name` (every header without a name), the
+// added ones after, in order; `fn` returns false to stop.
+template <class Fn>
+void each_header(const Txn& t, std::string_view name, Fn&& fn) {
+    const http::MessageHead* msg = t.rsp != nullptr ? static_cast<const http::MessageHead*>(t.rsp) : t.req;
+    if (msg != nullptr)
+        for (std::uint16_t i = 0; i < msg->nheaders; ++i) {
+            const http::Header& h = msg->headers[i];
+            if (!h.removed && (name.empty() || http::iequals(h.name, name)) && !fn(h.value)) return;
+        }
+    if (t.edits != nullptr)
+        for (int i = 0; i < t.edits->nadds; ++i)
+            if ((name.empty() || http::iequals(t.edits->adds[i].name, name)) && !fn(t.edits->adds[i].value)) return;
+}
+
+// Each comma-separated value of those headers, in order; `fn` returns false to stop.
 template <class Fn>
 void each_value(const Txn& t, std::string_view name, Fn&& fn) {
-    const http::MessageHead* msg = t.rsp != nullptr ? static_cast<const http::MessageHead*>(t.rsp) : t.req;
-    auto values = [&](std::string_view v) {
+    each_header(t, name, [&](std::string_view v) {
         std::size_t pos = 0;
         std::string_view e;
         while (next_list_element(v, pos, e))
             if (!fn(e)) return false;
         return true;
-    };
-    if (msg != nullptr)
-        for (std::uint16_t i = 0; i < msg->nheaders; ++i) {
-            const http::Header& h = msg->headers[i];
-            if (!h.removed && (name.empty() || http::iequals(h.name, name)) && !values(h.value)) return;
-        }
-    if (t.edits != nullptr)
-        for (int i = 0; i < t.edits->nadds; ++i)
-            if ((name.empty() || http::iequals(t.edits->adds[i].name, name)) && !values(t.edits->adds[i].value)) return;
+    });
 }
 
 // req.hdr_ip's reading of a value: IPv4 with an optional valid :port, or IPv6
@@ -682,7 +737,18 @@ bool fetch_typed(const Txn& t, std::string_view expr, ArenaWriter& w, int& prese
     }
     if (name == "req.hdr_cnt" || name == "hdr_cnt") {
         std::int64_t cnt = 0;
-        each_value(t, n > 0 ? a.v[0] : std::string_view(), [&](std::string_view) { return ++cnt, true; });
+        each_header(t, n > 0 ? a.v[0] : std::string_view(), [&](std::string_view v) {
+            if (std::memchr(v.data(), '"', v.size()) == nullptr) {  // no quoted string: its commas split it
+                ++cnt;
+                for (const char* p = v.data(); (p = static_cast<const char*>(std::memchr(p, ',', std::size_t(v.data() + v.size() - p)))) != nullptr; ++p)
+                    ++cnt;
+                return true;
+            }
+            std::size_t pos = 0;
+            std::string_view e;
+            while (next_list_element(v, pos, e)) ++cnt;
+            return true;
+        });
         add_int(w, cnt);
         g_smp_type = SmpType::Int;
         present = 1;
