@@ -241,13 +241,6 @@ void finish_proxy_http(ParseState& st, ProxyDraft& px) {
     const bool be_tcp = has_be(px) && px.be.mode == Mode::Tcp;
     check_tcp_rules(st, px);
     if (fe_tcp) {
-        // a tcp session's log line has no sample expressions evaluated in this version
-        for (std::size_t p = px.fe.log_format.find("%["); p != std::string::npos; p = px.fe.log_format.find("%[", p + 2))
-            if (px.fe.log_format.compare(p + 2, 8, "capture.") != 0)
-                fail(px.fe.log_format_where.line > 0 ? px.fe.log_format_where : px.where,
-                     "the log-format of " + px.kind + " " + squote(px.name) +
-                         " ('mode tcp') has a sample expression: these are evaluated in 'mode http' log lines only "
-                         "in this version");
         if (px.fe.stats.enabled)
             st.warn(px.fe.stats.where, "the stats page of " + px.kind + " " + squote(px.name) +
                                            " is ignored: it needs 'mode http'");

@@ -261,6 +261,27 @@ void TcpProxy::tcp_log(Session* s) {
     f.feconn = w_.fe_conns_[s->fe];
     f.beconn = s->be >= 0 ? int(st_.be[s->be].scur.get()) : 0;
     f.retries = s->tries;
+    // the format's sample expressions, on what the session still knows: its addresses, TLS facts, variables
+    const auto& exprs = w_.fe_formats_[s->fe]->samples();
+    if (!exprs.empty()) [[unlikely]] {
+        rules::Txn t;
+        sockaddr_storage dst;
+        rules::VarCtx vc;
+        session_txn(s, t, dst, vc);
+        t.fe = int(s->fe);
+        t.be = s->be;
+        t.payload = {};
+        arena_.reset();
+        t.arena = &arena_;
+        const std::size_t n = std::min(exprs.size(), std::size(log_samples_));
+        for (std::size_t i = 0; i < n; ++i) {
+            log_samples_[i] = {};
+            std::string_view v;
+            if (!exprs[i].starts_with("capture.") && rules::eval_sample(t, exprs[i], v)) log_samples_[i] = v;
+        }
+        f.samples = log_samples_;
+        f.n_samples = n;
+    }
     if (!log::emit(*p_.log_ring, std::uint16_t(s->fe), *w_.fe_formats_[s->fe], f)) st_.fe[s->fe].log_drops.inc();
 }
 

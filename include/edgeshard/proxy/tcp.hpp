@@ -73,6 +73,7 @@ private:
     std::string_view held_bytes(const Session* s) const;
     void session_txn(Session* s, rules::Txn& t, sockaddr_storage& dst, rules::VarCtx& vc);
     rules::Arena arena_;  // what the rules of a session build (a variable's value), reset per evaluation
+    std::string_view log_samples_[64];  // a log line's sample values (tcp_log), while it is written
     void tcp_log(Session* s);
 
     // TLS binds (tcp_tls.cpp): the handshake, records in and out, kernel TLS
