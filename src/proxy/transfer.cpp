@@ -92,21 +92,8 @@ void TcpProxy::on_recv(Session* s, int side, const shard::Cqe& e) {
             return;
         }
         const auto n = std::uint32_t(e.res);
-        if (side == kServer && (s->rsp_inspect || s->rsp_close)) [[unlikely]] {
-            if (s->rsp_close) {  // tcp-response `close`: what comes after it never reaches the client
-                bufs_->recycle(bid);
-                return;
-            }
-            // tcp-response content: held until the rules decide (tcp_inspect.cpp)
-            bufs_->push(d.q, bid, n);
-            d.moved += n;
-            s->last_ms[side] = r_.now_ms();
-            st_.shard.copy_bytes.add(n);
-            count_bytes(s, side, n);
-            rsp_inspect(s);
-            if (s->state != SessState::Established) return;
-            if (s->rsp_inspect && d.q.bytes >= kHighWaterBufs * bufs_->size()) cancel_recv(s, side);
-            if (!more) maybe_rearm(s, side);
+        if (side == kServer && s->rsp_close) [[unlikely]] {  // tcp-response `close`: what comes after it never goes
+            bufs_->recycle(bid);
             return;
         }
         bufs_->push(d.q, bid, n);
@@ -114,6 +101,13 @@ void TcpProxy::on_recv(Session* s, int side, const shard::Cqe& e) {
         s->last_ms[side] = r_.now_ms();
         st_.shard.copy_bytes.add(n);
         count_bytes(s, side, n);
+        if (side == kServer && s->rsp_inspect) [[unlikely]] {
+            rsp_inspect(s);  // tcp-response content: held until the rules decide (tcp_inspect.cpp)
+            if (s->state != SessState::Established) return;
+            if (s->rsp_inspect && d.q.bytes >= kHighWaterBufs * bufs_->size()) cancel_recv(s, side);
+            if (!more) maybe_rearm(s, side);
+            return;
+        }
         try_send(s, side);
         // a direction that keeps filling whole buffers past the threshold is bulk: move it to splice
         if (p_.splice_ok && cfg_.global.splice && d.mode == Dir::Copy && !d.no_splice &&

@@ -222,7 +222,7 @@ std::string_view smp_bin(std::string_view v, char (&buf)[16]) {
 }
 
 std::string_view smp_str(std::string_view v) {
-    if (g_smp_type == SmpType::Bin) {  // c_bin2str: the string ends at the first NUL
+    if (g_smp_type == SmpType::Bin && !v.empty()) {  // c_bin2str: the string ends at the first NUL
         const void* z = std::memchr(v.data(), 0, v.size());
         if (z != nullptr) v = v.substr(0, std::size_t(static_cast<const char*>(z) - v.data()));
     }
@@ -266,16 +266,27 @@ std::string_view keep(std::string_view in) {
 // A digest by its OpenSSL name, fetched once per thread (an EVP_Digest with a legacy handle fetches the
 // implementation on every call); null: unknown.
 const EVP_MD* fetched_md(std::string_view name) {
-    thread_local std::unordered_map<std::string, EVP_MD*> mds;  // a handful per thread, kept for its life
+    struct Fetched {  // a handful per thread, kept for its life
+        std::unordered_map<std::string, EVP_MD*> mds;
+        ~Fetched() {
+            for (auto& [n, md] : mds) EVP_MD_free(md);
+        }
+    };
+    thread_local Fetched f;
     const std::string key(name);
-    if (const auto it = mds.find(key); it != mds.end()) return it->second;
+    if (const auto it = f.mds.find(key); it != f.mds.end()) return it->second;
     EVP_MD* md = EVP_MD_fetch(nullptr, key.c_str(), nullptr);
-    mds.emplace(key, md);
+    f.mds.emplace(key, md);
     return md;
 }
 
 bool digest(ArenaWriter& w, std::size_t mark, const EVP_MD* md, std::string_view in) {
-    thread_local EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    struct Ctx {
+        EVP_MD_CTX* c = EVP_MD_CTX_new();
+        ~Ctx() { EVP_MD_CTX_free(c); }
+    };
+    thread_local Ctx holder;
+    EVP_MD_CTX* const ctx = holder.c;
     unsigned char out[EVP_MAX_MD_SIZE];
     unsigned n = 0;
     if (md == nullptr || ctx == nullptr || EVP_DigestInit_ex(ctx, md, nullptr) != 1 ||
@@ -528,7 +539,7 @@ bool convert_typed(const Txn& t, std::uint8_t id, const config::ConvArgs& a, Are
         if (!present) return true;
         std::string_view in = smp_str(in0);
         const std::string_view set = a.n > 0 ? a.v[0] : std::string_view();
-        auto in_set = [&](char c) { return std::memchr(set.data(), c, set.size()) != nullptr; };
+        auto in_set = [&](char c) { return !set.empty() && std::memchr(set.data(), c, set.size()) != nullptr; };
         std::size_t from = 0, to = in.size();
         if (id == kConvLtrim) while (from < to && in_set(in[from])) ++from;
         else while (to > from && in_set(in[to - 1])) --to;
@@ -738,9 +749,9 @@ bool fetch_typed(const Txn& t, std::string_view expr, ArenaWriter& w, int& prese
     if (name == "req.hdr_cnt" || name == "hdr_cnt") {
         std::int64_t cnt = 0;
         each_header(t, n > 0 ? a.v[0] : std::string_view(), [&](std::string_view v) {
-            if (std::memchr(v.data(), '"', v.size()) == nullptr) {  // no quoted string: its commas split it
+            if (v.empty() || std::memchr(v.data(), '"', v.size()) == nullptr) {  // no quoted string: its commas split it
                 ++cnt;
-                for (const char* p = v.data(); (p = static_cast<const char*>(std::memchr(p, ',', std::size_t(v.data() + v.size() - p)))) != nullptr; ++p)
+                for (const char* p = v.data(); !v.empty() && (p = static_cast<const char*>(std::memchr(p, ',', std::size_t(v.data() + v.size() - p)))) != nullptr; ++p)
                     ++cnt;
                 return true;
             }
