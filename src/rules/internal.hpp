@@ -55,5 +55,8 @@ std::uint8_t typed_conv_id(std::string_view name);
 // The typed fetches (int, str, bool, bin, req.hdr_cnt, req.hdr_ip, base, base32, base32+src,
 // req.body_size); false: not one of them. `present`: 1 a sample, 0 none.
 bool fetch_typed(const Txn& t, std::string_view expr, ArenaWriter& w, int& present);
+// The same with its name and arguments read already (rules.cpp's Program); is_typed_fetch: one of them.
+bool fetch_typed(const Txn& t, std::string_view name, const config::ConvArgs& args, ArenaWriter& w, int& present);
+bool is_typed_fetch(std::string_view name);
 
 }  // namespace es::rules::detail

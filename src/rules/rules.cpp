@@ -156,6 +156,10 @@ struct ConvStep {
 struct Program {
     std::string text;
     std::string_view fetch;  // the whole expression for the client certificate's `,hex` forms
+    // a typed fetch (typed.cpp) with its name and arguments read: called directly, not found by name
+    bool typed_fetch = false;
+    std::string_view fetch_name;
+    config::ConvArgs fetch_args;  // views into its own buffer: a Program never moves (held by pointer)
     std::vector<std::unique_ptr<ConvStep>> steps;
 };
 
@@ -188,9 +192,24 @@ const Program& program(std::string_view expr) {
             p->steps.push_back(std::move(st));
         }
     }
+    const std::size_t fparen = p->fetch.find('(');
+    p->fetch_name = p->fetch.substr(0, fparen);
+    p->typed_fetch = detail::is_typed_fetch(p->fetch_name) &&
+                     (fparen == std::string_view::npos || config::read_conv_args(p->fetch.substr(fparen + 1), p->fetch_args) >= 0);
     auto& slot = cache[key];
     slot = std::move(p);
     return *slot;
+}
+
+// The expression's fetch: a typed one called with what was read, the others found by name.
+bool fetch(const Txn& t, const Program& p, ArenaWriter& w, bool& present) {
+    if (!p.typed_fetch) return fetch(t, p.fetch, w, present);
+    const std::size_t mark = w.mark();
+    g_fetch_present = -1;
+    detail::g_smp_type = detail::SmpType::Str;
+    if (!detail::fetch_typed(t, p.fetch_name, p.fetch_args, w, g_fetch_present)) return false;
+    present = g_fetch_present >= 0 ? g_fetch_present != 0 : w.mark() != mark;
+    return true;
 }
 
 // A fetch's value, then its converters (`map*` here, the others in converters.cpp). `present`: the
@@ -203,7 +222,7 @@ bool sample(const Txn& t, std::string_view expr, ArenaWriter& w, bool& present) 
         if (detail::g_smp_type == detail::SmpType::Bin) w.rewind(mark + detail::smp_str(w.since(mark)).size());
         return true;
     };
-    if (!fetch(t, prog.fetch, w, present)) return false;
+    if (!fetch(t, prog, w, present)) return false;
     thread_local std::vector<std::string_view> groups;
     for (const auto& step : prog.steps) {
         const std::string_view c = step->text;
@@ -393,6 +412,15 @@ void detail::escape_controls(ArenaWriter& w, std::size_t mark) {
     auto bad = [](unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; };
     const std::string_view v = w.since(mark);
     std::size_t k = 0;
+    // eight bytes at a time while none is below 0x20 or DEL (a TAB stops the word: the byte loop decides)
+    constexpr std::uint64_t kOnes = 0x0101010101010101u, kHigh = 0x8080808080808080u;
+    for (std::uint64_t x; k + 8 <= v.size(); k += 8) {
+        std::memcpy(&x, v.data() + k, 8);
+        const std::uint64_t low = (x - 0x20 * kOnes) & ~x & kHigh;  // a byte below 0x20
+        const std::uint64_t d = x ^ (0x7f * kOnes);
+        const std::uint64_t del = (d - kOnes) & ~d & kHigh;  // a DEL byte
+        if ((low | del) != 0) break;
+    }
     while (k < v.size() && !bad(static_cast<unsigned char>(v[k]))) ++k;
     if (k == v.size()) return;
     thread_local std::string copy;

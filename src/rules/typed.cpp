@@ -712,11 +712,23 @@ int backend_index(const config::Config& cfg, std::string_view name) {
 
 }  // namespace
 
+bool is_typed_fetch(std::string_view name) {
+    static constexpr std::string_view kNames[] = {"int", "str", "bool", "bin", "req.hdr_cnt", "hdr_cnt", "req.hdr_ip", "hdr_ip",
+                                                  "base", "base32", "base32+src", "nbsrv", "srv_is_up", "req.len",
+                                                  "req.payload", "res.len", "res.payload", "req.body_size"};
+    for (std::string_view n : kNames)
+        if (n == name) return true;
+    return false;
+}
+
 bool fetch_typed(const Txn& t, std::string_view expr, ArenaWriter& w, int& present) {
     const std::size_t paren = expr.find('(');
-    const std::string_view name = expr.substr(0, paren);
     config::ConvArgs a;
     if (paren != std::string_view::npos && config::read_conv_args(expr.substr(paren + 1), a) < 0) return false;
+    return fetch_typed(t, expr.substr(0, paren), a, w, present);
+}
+
+bool fetch_typed(const Txn& t, std::string_view name, const config::ConvArgs& a, ArenaWriter& w, int& present) {
     const std::size_t n = a.n == 1 && a.v[0].empty() ? 0 : std::size_t(a.n);
     if (name == "int") {
         add_int(w, read_int64(a.v[0], nullptr));
