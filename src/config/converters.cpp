@@ -248,6 +248,7 @@ std::optional<std::string> typed_fetch_problem(std::string_view expr) {
     static constexpr FetchSig kFetches[] = {
         {"int", 1, 1, "I"},        {"str", 1, 0, "S"},        {"bool", 1, 0, "S"},     {"bin", 1, 0, "S"},
         {"req.hdr_cnt", 1, 0, "S"}, {"hdr_cnt", 1, 0, "S"},   {"req.hdr_ip", 2, 0, "SI"}, {"hdr_ip", 2, 0, "SI"},
+        {"res.hdr_cnt", 1, 0, "S"}, {"res.hdr_ip", 2, 0, "SI"},
         {"base", 0, 0, ""},        {"base32", 0, 0, ""},      {"base32+src", 0, 0, ""}, {"url_param", 2, 0, "SS"},
         {"urlp", 2, 0, "SS"},      {"req.body_size", 0, 0, ""}, {"nbsrv", 1, 0, "S"},    {"srv_is_up", 1, 0, "S"},
         {"req.len", 0, 0, ""},     {"req.payload", 2, 2, "II"}, {"res.len", 0, 0, ""},  {"res.payload", 2, 2, "II"},
@@ -291,7 +292,7 @@ std::optional<std::string> typed_fetch_problem(std::string_view expr) {
                                              g_conv_st->cur_line->words[0], has_be(px), g_conv_st->cur_line->at});
         }
     }
-    if ((name == "req.hdr_cnt" || name == "hdr_cnt" || name == "req.hdr_ip" || name == "hdr_ip") && nargs > 0 &&
+    if ((name.ends_with("hdr_cnt") || name.ends_with("hdr_ip")) && nargs > 0 &&
         !http::is_token(a.v[0]))
         return "invalid header name " + squote(a.v[0]);
     return std::string();

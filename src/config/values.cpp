@@ -143,8 +143,12 @@ std::string sample_problem(std::string_view expr, FmtUse use) {
         return {};
     }
     if (std::optional<std::string> why = typed_fetch_problem(expr)) {
-        const bool request = expr.starts_with("req.") || expr.starts_with("hdr_") || expr.starts_with("base");
+        // req.* (and hdr_cnt / hdr_ip, their other names) read the request, res.hdr_* the response (HAProxy 2.6's)
+        const bool request = (expr.starts_with("req.") && !expr.starts_with("req.len") && !expr.starts_with("req.payload")) ||
+                             expr.starts_with("hdr_") || expr.starts_with("base");
+        const bool response = expr.starts_with("res.hdr");
         if (why->empty() && request && use != FmtUse::Request) return unavailable("HTTP request headers");
+        if (why->empty() && response && use == FmtUse::Request) return unavailable("HTTP response headers");
         return *why;
     }
     const auto name = expr.substr(0, expr.find('('));

@@ -714,6 +714,7 @@ int backend_index(const config::Config& cfg, std::string_view name) {
 
 bool is_typed_fetch(std::string_view name) {
     static constexpr std::string_view kNames[] = {"int", "str", "bool", "bin", "req.hdr_cnt", "hdr_cnt", "req.hdr_ip", "hdr_ip",
+                                                  "res.hdr_cnt", "res.hdr_ip",
                                                   "base", "base32", "base32+src", "nbsrv", "srv_is_up", "req.len",
                                                   "req.payload", "res.len", "res.payload", "req.body_size"};
     for (std::string_view n : kNames)
@@ -758,7 +759,7 @@ bool fetch_typed(const Txn& t, std::string_view name, const config::ConvArgs& a,
         present = 1;
         return true;
     }
-    if (name == "req.hdr_cnt" || name == "hdr_cnt") {
+    if (name == "req.hdr_cnt" || name == "hdr_cnt" || name == "res.hdr_cnt") {
         std::int64_t cnt = 0;
         each_header(t, n > 0 ? a.v[0] : std::string_view(), [&](std::string_view v) {
             if (v.empty() || std::memchr(v.data(), '"', v.size()) == nullptr) {  // no quoted string: its commas split it
@@ -777,7 +778,7 @@ bool fetch_typed(const Txn& t, std::string_view name, const config::ConvArgs& a,
         present = 1;
         return true;
     }
-    if (name == "req.hdr_ip" || name == "hdr_ip") {
+    if (name == "req.hdr_ip" || name == "hdr_ip" || name == "res.hdr_ip") {
         // the occurrence: the last by default, 1 the first, -1 the last, -2 the one before...
         const std::int64_t occ = n > 1 ? read_int64(a.v[1], nullptr) : -1;
         std::string_view pick;

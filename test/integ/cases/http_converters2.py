@@ -526,7 +526,19 @@ def main(h):
     cfg += eslib.section("backend b4", f"option allbackups\nserver a {srv} disabled\nserver k1 {srv} backup\n"
                                        f"server k2 {srv} backup")
     cfg += eslib.section("backend b5", "")
-    eslib.start_proxy(h, cfg, ports=[port], sock=sock)
+    # the response's header fetches: res.hdr_cnt / res.hdr_ip (hdr_cnt / hdr_ip read the request: refused there, §3)
+    port_r = eslib.free_port()
+    cfg += eslib.section("frontend fr", f"""
+        bind {L}:{port_r}
+        http-response set-header X-RC %[res.hdr_cnt(x-origin)]/%[res.hdr_cnt(content-type)]/%[res.hdr_cnt]
+        http-response set-header X-RI %[res.hdr_ip(x-ipr)]/%[res.hdr_ip(x-origin)]
+        http-response add-header X-IPR 10.1.2.3:80
+        http-response set-header X-RI2 %[res.hdr_ip(x-ipr)]
+        default_backend be""")
+    eslib.start_proxy(h, cfg, ports=[port, port_r], sock=sock)
+    r = eslib.http_get(port_r, "/")
+    check_eq((r.header("x-rc"), r.header("x-ri"), r.header("x-ri2")), ("1/1/6", "/", "10.1.2.3"),
+             "2: res.hdr_cnt / res.hdr_ip in http-response read the response (6 values in all)")
 
     def send(tag, spec):
         if not isinstance(spec, dict):
@@ -638,6 +650,8 @@ def main(h):
                                      "'srv_is_up'"),
             ("srv_is_up", "missing server name in arg 1 of sample fetch keyword 'srv_is_up'")]:
         refused(sh + f"%[{fetch}]", [msg], fetch)
+    refused("http-response set-header X-C %[hdr_cnt(x-a)]", ["http-response set-header", "needs 'HTTP request headers'"],
+            "hdr_cnt in http-response")
     refused("acl a req.hdr(x-a),div(x) -m int 1",
             ["error detected while parsing ACL 'a'", "invalid args in converter 'div' : expects an integer or a "
              "variable name"], "ACL div(x)")
