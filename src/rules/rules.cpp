@@ -134,13 +134,20 @@ bool url_param(std::string_view target, std::string_view name, std::string_view&
 
 namespace {
 
-bool fetch(const Txn& t, std::string_view expr, ArenaWriter& w, bool& present) {
+// A fetch's value written by `w`: `get` runs it (false: not a fetch we evaluate); `present` says whether it gave a
+// sample (the fetch says so, else: it wrote something).
+template <class Get>
+bool fetch_with(ArenaWriter& w, bool& present, Get&& get) {
     const std::size_t mark = w.mark();
     g_fetch_present = -1;
     detail::g_smp_type = detail::SmpType::Str;
-    if (!sample_fetch(t, expr, w) && !detail::fetch_typed(t, expr, w, g_fetch_present)) return false;
+    if (!get()) return false;
     present = g_fetch_present >= 0 ? g_fetch_present != 0 : w.mark() != mark;
     return true;
+}
+
+bool fetch(const Txn& t, std::string_view expr, ArenaWriter& w, bool& present) {
+    return fetch_with(w, present, [&] { return sample_fetch(t, expr, w) || detail::fetch_typed(t, expr, w, g_fetch_present); });
 }
 
 // The parsed form of a sample expression: its fetch, each converter's name and arguments, split where HAProxy's
@@ -163,13 +170,23 @@ struct Program {
     std::vector<std::unique_ptr<ConvStep>> steps;
 };
 
-const Program& program(std::string_view expr) {
-    thread_local std::unordered_map<std::uint64_t, std::unique_ptr<Program>> cache;
-    const std::uint64_t key = std::uint64_t(reinterpret_cast<std::uintptr_t>(expr.data())) * 1000003u + expr.size();
-    if (const auto it = cache.find(key); it != cache.end() && it->second->text == expr) return *it->second;
+// The parsed form T of configuration text, per thread: built by `parse` on first use, then found by the text's
+// address and checked against the text. T has a `text` member holding its copy (its views point into it).
+template <class T, class Parse>
+const T& parsed(std::string_view text, Parse&& parse) {
+    thread_local std::unordered_map<std::uint64_t, std::unique_ptr<T>> cache;
+    const std::uint64_t key = std::uint64_t(reinterpret_cast<std::uintptr_t>(text.data())) * 1000003u + text.size();
+    if (const auto it = cache.find(key); it != cache.end() && it->second->text == text) return *it->second;
     if (cache.size() >= 4096) cache.clear();  // snapshots come and go: what they left is dropped now and then
-    auto p = std::make_unique<Program>();
-    p->text.assign(expr);
+    auto p = std::make_unique<T>();
+    p->text.assign(text);
+    parse(*p);
+    auto& slot = cache[key];
+    slot = std::move(p);
+    return *slot;
+}
+
+void parse_program(Program* p) {
     const std::string_view e = p->text;
     const std::size_t comma = config::sample_item_end(e, 0, ',');
     if (comma == e.size() || (e.starts_with("ssl_c_") && e.substr(comma) == ",hex")) {
@@ -196,20 +213,16 @@ const Program& program(std::string_view expr) {
     p->fetch_name = p->fetch.substr(0, fparen);
     p->typed_fetch = detail::is_typed_fetch(p->fetch_name) &&
                      (fparen == std::string_view::npos || config::read_conv_args(p->fetch.substr(fparen + 1), p->fetch_args) >= 0);
-    auto& slot = cache[key];
-    slot = std::move(p);
-    return *slot;
+}
+
+const Program& program(std::string_view expr) {
+    return parsed<Program>(expr, [](Program& p) { parse_program(&p); });
 }
 
 // The expression's fetch: a typed one called with what was read, the others found by name.
 bool fetch(const Txn& t, const Program& p, ArenaWriter& w, bool& present) {
     if (!p.typed_fetch) return fetch(t, p.fetch, w, present);
-    const std::size_t mark = w.mark();
-    g_fetch_present = -1;
-    detail::g_smp_type = detail::SmpType::Str;
-    if (!detail::fetch_typed(t, p.fetch_name, p.fetch_args, w, g_fetch_present)) return false;
-    present = g_fetch_present >= 0 ? g_fetch_present != 0 : w.mark() != mark;
-    return true;
+    return fetch_with(w, present, [&] { return detail::fetch_typed(t, p.fetch_name, p.fetch_args, w, g_fetch_present); });
 }
 
 // A fetch's value, then its converters (`map*` here, the others in converters.cpp). `present`: the
@@ -451,13 +464,7 @@ struct Format {
     std::vector<FmtPiece> pieces;
 };
 
-const Format& format(std::string_view fmt) {
-    thread_local std::unordered_map<std::uint64_t, std::unique_ptr<Format>> cache;
-    const std::uint64_t key = std::uint64_t(reinterpret_cast<std::uintptr_t>(fmt.data())) * 1000003u + fmt.size();
-    if (const auto it = cache.find(key); it != cache.end() && it->second->text == fmt) return *it->second;
-    if (cache.size() >= 4096) cache.clear();
-    auto f = std::make_unique<Format>();
-    f->text.assign(fmt);
+void parse_format(Format* f) {
     const std::string_view s = f->text;
     auto lit = [&](std::string_view v) {
         if (v.empty()) return;
@@ -509,9 +516,10 @@ const Format& format(std::string_view fmt) {
         f->pieces.push_back({FmtPiece::Var, fetch});
         i = j;
     }
-    auto& slot = cache[key];
-    slot = std::move(f);
-    return *slot;
+}
+
+const Format& format(std::string_view fmt) {
+    return parsed<Format>(fmt, [](Format& f) { parse_format(&f); });
 }
 
 // Expands a log-format string. Plain text is returned as is (it is config data, stable for the
@@ -612,6 +620,15 @@ std::string_view reason_or_unknown(int status) {
     return r.empty() ? std::string_view("Unknown") : r;
 }
 
+// "HTTP/1.1 <code> <reason>\r\n": the status line of a reply the rules build
+void status_line(ArenaWriter& w, int code) {
+    w.add("HTTP/1.1 ");
+    w.add_uint(static_cast<std::uint64_t>(code));
+    w.add(" ");
+    w.add(reason_or_unknown(code));
+    w.add("\r\n");
+}
+
 }  // namespace
 
 // set-header / add-header / del-header on the message the rules run on.
@@ -648,11 +665,8 @@ Verdict redirect(const config::HttpProxy& px, const HttpRule& r, Txn& t) {
     const bool with_query = !r.drop_query && !req.query.empty();
 
     ArenaWriter w(*t.arena);
-    w.add("HTTP/1.1 ");
-    w.add_uint(static_cast<std::uint64_t>(code));
-    w.add(" ");
-    w.add(reason_or_unknown(code));
-    w.add("\r\ncontent-length: 0\r\nlocation: ");
+    status_line(w, code);
+    w.add("content-length: 0\r\nlocation: ");
     if (r.redirect_kind == "prefix") {
         // A prefix of "/" means "the same URI, relative" rather than "//path".
         if (target != "/") w.add(target);
@@ -686,11 +700,7 @@ Verdict redirect(const config::HttpProxy& px, const HttpRule& r, Txn& t) {
 Verdict empty_return(const config::HttpProxy& px, int status, Txn& t) {
     if (t.arena == nullptr) return failed(px, t);
     ArenaWriter w(*t.arena);
-    w.add("HTTP/1.1 ");
-    w.add_uint(static_cast<std::uint64_t>(status));
-    w.add(" ");
-    w.add(reason_or_unknown(status));
-    w.add("\r\n");
+    status_line(w, status);
     if (status >= 200 && status != 204 && status != 304) w.add("content-length: 0\r\n");
     w.add("\r\n");
     const std::string_view bytes = w.commit();
@@ -709,11 +719,7 @@ Verdict lf_reply(const config::HttpProxy& px, const HttpRule& r, const Txn& t, i
         if (!expand(t, r.lf_hdrs[i].second, vals[i]) || !single_line(vals[i])) return failed(px, t);
     // HAProxy: a content type only with a body, a hdr line only with a value
     ArenaWriter w(*t.arena);
-    w.add("HTTP/1.1 ");
-    w.add_uint(static_cast<std::uint64_t>(status));
-    w.add(" ");
-    w.add(reason_or_unknown(status));
-    w.add("\r\n");
+    status_line(w, status);
     if (!body.empty() && !r.content_type.empty()) {
         w.add("content-type: ");
         w.add(r.content_type);
