@@ -90,14 +90,6 @@ extern thread_local Config* g_conv_cfg;
 thread_local Config* g_conv_cfg = nullptr;
 thread_local ParseState* g_conv_st = nullptr;
 
-namespace {
-
-bool int_arg(std::string_view s, long& v) {
-    const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
-    return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size();
-}
-
-}  // namespace
 
 void set_converter_registry(Config* cfg, ParseState* st) {
     g_conv_cfg = cfg;
@@ -135,14 +127,17 @@ void resolve_fetch_refs(ParseState& st) {
     }
 }
 
-// The typed converters (rules/typed.cpp): their most arguments, the fewest, and the type HAProxy names
-// for each (I integer, V integer or variable, S string, 4/6 the ipmask masks, D digest name, J json mode).
+// Every converter but map*: its most arguments, the fewest, and the type HAProxy names for each (I integer,
+// V integer or variable, S string, R regex, 4/6 the ipmask masks, D digest name, J json mode), as make_arg_list
+// reads them.
 struct ConvSig {
     std::string_view name;
     unsigned max, min;
     std::string_view types;
 };
-constexpr ConvSig kTyped[] = {
+constexpr ConvSig kConverters[] = {
+    {"lower", 0, 0, ""},   {"upper", 0, 0, ""},   {"base64", 0, 0, ""},   {"length", 0, 0, ""},  {"url_dec", 1, 0, "I"},
+    {"field", 3, 2, "ISI"}, {"word", 3, 2, "ISI"}, {"regsub", 3, 2, "RSS"},
     {"crc32", 1, 0, "I"},  {"crc32c", 1, 0, "I"}, {"djb2", 1, 0, "I"},    {"sdbm", 1, 0, "I"},  {"wt6", 1, 0, "I"},
     {"xxh32", 1, 0, "I"},  {"xxh64", 1, 0, "I"},  {"xxh3", 1, 0, "I"},    {"hex", 0, 0, ""},    {"hex2i", 0, 0, ""},
     {"bytes", 2, 1, "II"}, {"sha1", 0, 0, ""},    {"sha2", 1, 0, "I"},    {"digest", 1, 0, "D"}, {"ltrim", 1, 0, "S"},
@@ -152,8 +147,8 @@ constexpr ConvSig kTyped[] = {
     {"odd", 0, 0, ""},     {"even", 0, 0, ""},    {"ipmask", 2, 1, "46"}, {"nbsrv", 0, 0, ""},
 };
 
-const ConvSig* typed_sig(std::string_view name) {
-    for (const ConvSig& c : kTyped)
+const ConvSig* conv_sig(std::string_view name) {
+    for (const ConvSig& c : kConverters)
         if (c.name == name) return &c;
     return nullptr;
 }
@@ -182,13 +177,12 @@ bool mask_arg(std::string_view s, bool v6) {
 }
 
 bool is_converter(std::string_view name) {
-    return name == "lower" || name == "upper" || name == "base64" || name == "url_dec" || name == "field" ||
-           name == "word" || name == "regsub" || name == "length" || typed_sig(name) != nullptr;
+    return conv_sig(name) != nullptr;
 }
 
-// The typed converters' argument checks, HAProxy's messages.
-std::string typed_problem(const ConvSig& sig, const ConvArgs& a, std::size_t nargs, const std::string& in,
-                          std::string_view after, bool has_paren) {
+// A converter's arguments against its signature, then what each one checks itself; HAProxy's messages.
+std::string conv_args_problem(const ConvSig& sig, const ConvArgs& a, std::size_t nargs, const std::string& in,
+                              std::string_view after, bool has_paren, std::string_view fetch) {
     const std::string name(sig.name);
     const std::string head = "invalid arg ";
     const std::string in_conv = " in converter " + squote(name) + " : ";
@@ -200,7 +194,11 @@ std::string typed_problem(const ConvSig& sig, const ConvArgs& a, std::size_t nar
     }
     if (has_paren && !a.closed) return head + std::to_string(nargs) + in_conv + "expected ')'";
     auto type_name = [](char ty) {
-        return ty == '4' ? std::string("'IPv4 mask'") : ty == '6' ? std::string("'IPv6 mask'") : std::string("'integer'");
+        return ty == '4'   ? std::string("'IPv4 mask'")
+               : ty == '6' ? std::string("'IPv6 mask'")
+               : ty == 'R' ? std::string("'regex'")
+               : ty == 'S' ? std::string("'string'")
+                           : std::string("'integer'");
     };
     for (std::size_t k = 0; k < nargs; ++k) {
         const char ty = sig.types[k];
@@ -210,10 +208,37 @@ std::string typed_problem(const ConvSig& sig, const ConvArgs& a, std::size_t nar
             return head + std::to_string(k + 1) + in_conv + "failed to parse " + squote(v) + " as type " + type_name(ty) +
                    " at position " + std::to_string(k + 1);
     }
-    if (nargs < sig.min)
-        return head + std::to_string(nargs + 1) + in_conv + "expected type " + type_name(sig.types[nargs]) + " at position " +
-               std::to_string(nargs + 1) + ", but got nothing";
+    if (nargs < sig.min) {
+        if (nargs == 0) return head + "1" + in_conv + "expected type " + type_name(sig.types[0]) + " at position 1, but got nothing";
+        return head + std::to_string(nargs + 1) + in_conv + "missing arguments (got " + std::to_string(nargs) + "/" +
+               std::to_string(sig.min) + "), type " + type_name(sig.types[nargs]) + " expected";
+    }
     const std::string bad_args = "invalid args" + in_conv;
+    if (name == "field" || name == "word") {
+        if (std::strtoll(std::string(a.v[0]).c_str(), nullptr, 10) == 0) return bad_args + "Unexpected value 0 for index";
+        if (a.v[1].empty()) return bad_args + "Empty separators list";
+    }
+    if (name == "regsub") {
+        bool icase = false, global = false;
+        if (nargs == 3)
+            for (char f : a.v[2]) {
+                if (f == 'i') icase = true;
+                else if (f == 'g') global = true;
+                else return bad_args + "invalid regex flag '" + std::string(1, f) + "', only 'i' and 'g' are supported";
+            }
+        const std::string of = " in arg 1 of conversion keyword 'regsub' for sample fetch keyword " +
+                               squote(fetch.substr(0, fetch.find('(')));
+        if (a.v[0].empty()) return "missing regex" + of;
+        Regsub rs;
+        rs.args = in;
+        rs.global = global;
+        if (std::string err = rs.re.compile(a.v[0], icase); !err.empty()) {
+            const auto at = err.rfind(" at offset ");
+            return "error in regex " + squote(a.v[0]) + of + " : regex " + squote(a.v[0]) + " is invalid (error=" +
+                   err.substr(0, at) + ", erroffset=" + (at == std::string::npos ? "0" : err.substr(at + 11)) + ")";
+        }
+        if (g_conv_cfg != nullptr && g_conv_cfg->find_regsub(in) == nullptr) g_conv_cfg->regsubs.push_back(std::move(rs));
+    }
     if (sig.types == "V" && nargs == 1 && !a.v[0].empty() && a.v[0] != "-" && !sint_arg(a.v[0]) && !scoped_var(a.v[0]))
         return bad_args + "expects an integer or a variable name";
     if (name == "sha2" && nargs == 1) {
@@ -301,76 +326,14 @@ std::optional<std::string> typed_fetch_problem(std::string_view expr) {
 std::string converter_problem(std::string_view conv, std::string_view after, std::string_view fetch) {
     const std::size_t paren = conv.find('(');
     const std::string name(conv.substr(0, paren));
-    if (!is_converter(name)) return "unknown converter " + squote(name);
+    const ConvSig* sig = conv_sig(name);
+    if (sig == nullptr) return "unknown converter " + squote(name);
     const std::string in = paren == std::string_view::npos ? std::string() : std::string(conv.substr(paren + 1));
     ConvArgs a;
     if (paren != std::string_view::npos && read_conv_args(in, a) < 0)
         return "invalid args" + std::string(" in converter ") + squote(name) + " : the arguments are too long";
     const std::size_t nargs = a.n == 1 && a.v[0].empty() && a.closed ? 0 : std::size_t(a.n);
-    if (const ConvSig* sig = typed_sig(name)) return typed_problem(*sig, a, nargs, in, after, paren != std::string_view::npos);
-    const std::string head = "invalid arg ";
-    const std::string in_conv = " in converter " + squote(name) + " : ";
-    auto expected_paren = [&](std::size_t argno, std::size_t at) {
-        return head + std::to_string(argno) + in_conv + "expected ')' before " + squote(in.substr(at) + std::string(after) + "]");
-    };
-    std::size_t max = 0, min = 0;
-    if (name == "field" || name == "word") max = 3, min = 2;
-    else if (name == "regsub") max = 3, min = 2;
-    else if (name == "url_dec") max = 1;
-    if (nargs > max) {
-        // the arguments past the last one taken: HAProxy names the last and shows the rest
-        if (max == 0) return expected_paren(1, 0);
-        return expected_paren(max == 1 ? 2 : max, a.end[max - 1]);
-    }
-    if (paren != std::string_view::npos && !a.closed) return head + std::to_string(nargs) + in_conv + "expected ')'";
-    // HAProxy reads the arguments in order, each checked for its type, then counts them
-    if (name == "field" || name == "word" || name == "url_dec") {
-        long iv = 0;
-        for (std::size_t k : {std::size_t(0), std::size_t(2)})
-            if (k < nargs && (k == 0 || name != "url_dec") && !int_arg(a.v[k], iv))
-                return head + std::to_string(k + 1) + in_conv + "failed to parse " + squote(a.v[k]) +
-                       " as type 'integer' at position " + std::to_string(k + 1);
-    }
-    if (nargs < min) {
-        if (nargs == 0)
-            return head + "1" + in_conv + "expected type " + (name == "regsub" ? "'regex'" : "'integer'") +
-                   " at position 1, but got nothing";
-        return head + std::to_string(nargs + 1) + in_conv + "missing arguments (got " + std::to_string(nargs) + "/" +
-               std::to_string(min) + "), type 'string' expected";
-    }
-    long v = 0;
-    if (name == "url_dec") return {};
-    if (name == "field" || name == "word") {
-        (void)int_arg(a.v[0], v);
-        if (v == 0) return "invalid args" + in_conv + "Unexpected value 0 for index";
-        if (a.v[1].empty()) return "invalid args" + in_conv + "Empty separators list";
-        return {};
-    }
-    if (name == "regsub") {
-        bool icase = false, global = false;
-        if (nargs == 3)
-            for (char f : a.v[2]) {
-                if (f == 'i') icase = true;
-                else if (f == 'g') global = true;
-                else return "invalid args" + in_conv + "invalid regex flag '" + std::string(1, f) + "', only 'i' and 'g' are supported";
-            }
-        const std::string of = " in arg 1 of conversion keyword 'regsub' for sample fetch keyword " +
-                               squote(fetch.substr(0, fetch.find('(')));
-        if (a.v[0].empty()) return "missing regex" + of;
-        Regsub rs;
-        rs.args = in;
-        rs.global = global;
-        if (std::string err = rs.re.compile(a.v[0], icase); !err.empty()) {
-            const auto at = err.rfind(" at offset ");
-            return "error in regex " + squote(a.v[0]) + of + " : regex " +
-                   squote(a.v[0]) + " is invalid (error=" + err.substr(0, at) +
-                   ", erroffset=" + (at == std::string::npos ? "0" : err.substr(at + 11)) + ")";
-        }
-        if (g_conv_cfg != nullptr && g_conv_cfg->find_regsub(in) == nullptr) g_conv_cfg->regsubs.push_back(std::move(rs));
-        return {};
-    }
-    if (nargs > 0) return expected_paren(1, 0);  // lower, upper, base64 take none
-    return {};
+    return conv_args_problem(*sig, a, nargs, in, after, paren != std::string_view::npos, fetch);
 }
 
 }  // namespace es::config::detail
