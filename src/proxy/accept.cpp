@@ -178,6 +178,9 @@ void Worker::accept_conn(int slot, std::uint32_t fe, const sockaddr_storage* pee
         if (bind >= 0 && !pp_wildcard_addr(fe, bind)) t.dst = &f.binds[std::size_t(bind)].addr.ss;
         rules::StickCtx sc;
         t.stick = stick_ctx(sc, &trk, false);
+        thread_local rules::Arena arena;  // an expression's value (a key with converters, an ACL's sample)
+        arena.reset();
+        t.arena = &arena;
         if (rules::run_tcp_rules(f.tcp_conn_rules, f.http.acls, t, &header) == rules::TcpVerdict::Reject) {
             st_.fe[fe].dcon.inc();  // HAProxy's denied connections
             stick_end(trk, 0, 0);   // counted (conn_cnt, conn_rate), then given back (conn_cur)

@@ -60,10 +60,12 @@ bool Worker::frontend_sends_proxy(const config::Config& cfg, std::uint32_t f) {
 
 // A log-format text reads one end's address: %[src...] %ci %cp (client), %[dst...] %fi %fp.
 bool Worker::text_reads_addr(std::string_view v, bool client) {
-    static constexpr std::string_view kClient[] = {"%[src", "%ci", "%cp"}, kLocal[] = {"%[dst", "%fi", "%fp"};
+    static constexpr std::string_view kClient[] = {"%ci", "%cp"}, kLocal[] = {"%fi", "%fp"};
     for (std::string_view k : client ? kClient : kLocal)
         if (v.find(k) != std::string_view::npos) return true;
-    return false;
+    // a sample naming it anywhere (src, src_port, base32+src, src_* counters...): more than needed is only a cost
+    const std::size_t open = v.find("%[");
+    return open != std::string_view::npos && v.find(client ? "src" : "dst", open) != std::string_view::npos;
 }
 
 // Wherever a proxy's HTTP part evaluates samples: its ACLs (with converters too), its rule values
@@ -71,7 +73,7 @@ bool Worker::text_reads_addr(std::string_view v, bool client) {
 bool Worker::http_reads_addr(const config::HttpProxy& px, bool client) {
     const std::string_view fetch = client ? "src" : "dst";  // src, src_port...; dst, dst_port
     for (const auto& a : px.acls)
-        if (a.fetch.starts_with(fetch) || (a.fetch == "sample" && a.arg.starts_with(fetch))) return true;
+        if (a.fetch.starts_with(fetch) || (a.fetch == "sample" && a.arg.find(fetch) != std::string::npos)) return true;
     for (const auto* rules : {&px.request_rules, &px.response_rules, &px.after_rules})
         for (const auto& r : *rules) {
             if (text_reads_addr(r.value, client)) return true;

@@ -199,10 +199,8 @@ void TcpProxy::session_txn(Session* s, rules::Txn& t, sockaddr_storage& dst, rul
     if (s->tls) t.tls = &s->tls->facts();
     t.vars = w_.var_ctx(vc, &s->vars);
     t.servers = w_.servers();
-    if (t.vars) [[unlikely]] {
-        arena_.reset();
-        t.arena = &arena_;
-    }
+    arena_.reset();  // (a variable's value, an expression's: a key with converters, an ACL's sample)
+    t.arena = &arena_;
 }
 
 // What the rules read: the hold, or the first received buffer itself while it is the only one (a
