@@ -228,6 +228,32 @@ std::string supported_fetches() {
            "dst_port; in tcp-response content res.len, res.payload(<offset>,<length>), res.payload_lv(<offset>,<length>)";
 }
 
+// Whether a sample expression gives an integer: its last converter's output, else its fetch's.
+bool sample_gives_int(std::string_view expr) {
+    std::size_t at = sample_item_end(expr, 0, ',');
+    std::string_view last = expr.substr(0, at);
+    bool fetch = true;
+    while (at < expr.size()) {
+        const std::size_t end = sample_item_end(expr, at + 1, ',');
+        if (end > at + 1) last = expr.substr(at + 1, end - at - 1), fetch = false;
+        at = end;
+    }
+    const std::string_view name = last.substr(0, last.find('('));
+    if (fetch) {
+        Acl a;
+        if (const auto why = stick_fetch_spec(std::string(name), "", a); why && a.stick_op != Acl::StickOp::Tracked) return true;
+        for (std::string_view f : {"int", "req.hdr_cnt", "hdr_cnt", "res.hdr_cnt", "base32", "req.body_size", "nbsrv",
+                                   "src_port", "dst_port", "status"})
+            if (name == f) return true;
+        return false;
+    }
+    if (table_conv(name) != nullptr) return true;
+    for (std::string_view c : {"crc32", "crc32c", "djb2", "sdbm", "wt6", "xxh32", "xxh64", "xxh3", "hex2i", "add", "sub",
+                               "mul", "div", "mod", "and", "or", "xor", "neg", "cpl", "length", "nbsrv"})
+        if (name == c) return true;
+    return false;
+}
+
 bool int_fetch(std::string_view f) {
     return f == "stick" || f == "req.ssl_hello_type" || f == "req.ssl_ver" || f == "req.len" || f == "res.len" || f == "src_port" ||
            f == "dst_port" || f == "ssl_c_verify" || f == "ssl_c_err" || f == "ssl_c_ca_err" || f == "status";
@@ -346,8 +372,11 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
     const bool sample_expr = comma != std::string::npos ||
                              (!payload && typed_fetch_problem(crit) &&
                               !(bare == "url_param" && crit.find(',') == std::string::npos && crit.find('(') != std::string::npos));
+    g_conv_in_acl = true;
+    const std::string expr_why = sample_expr ? sample_expr_problem(crit, FmtUse::Request) : std::string();
+    g_conv_in_acl = false;
     if (sample_expr)
-        if (const std::string why = sample_expr_problem(crit, FmtUse::Request); !why.empty())
+        if (const std::string& why = expr_why; !why.empty())
             fail(line.at, "error detected while parsing ACL " + squote(name) + " : " + why + " in ACL expression " +
                               squote(crit) + " (" + what + ")");
     if (!sample_expr && close != std::string::npos && close + 1 != crit.size())
@@ -480,6 +509,9 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
         }
     }
     for (; i < last; ++i) acl.patterns.push_back(line.words[i]);
+    // an expression whose last step gives an integer matches integers by default (HAProxy's pattern type follows
+    // the sample's)
+    if (acl.fetch == "sample" && !explicit_match && sample_gives_int(crit)) acl.match = Match::Int;
     // binary fetches are matched as hexadecimal text, whatever its case
     if (acl.fetch == "ssl_c_serial" || acl.fetch == "ssl_c_sha1") acl.icase = true;
 
@@ -502,7 +534,7 @@ Acl parse_acl_words(ParseState& st, const Line& line, std::size_t first, std::si
         if (acl.match != Match::Int && acl.match != Match::Found)
             fail(line.at, what + ": " + squote(fname) + " is an integer: only '-m int' (the default) and '-m found' "
                                                       "apply in this version");
-    } else if (acl.match == Match::Int && acl.fetch != "var") {
+    } else if (acl.match == Match::Int && acl.fetch != "var" && acl.fetch != "sample") {
         fail(line.at, what + ": '-m int' applies to integer fetches only in this version (req.ssl_hello_type, "
                              "req.ssl_ver, req.len, src_port, dst_port, ssl_c_verify, ssl_c_err, ssl_c_ca_err)");
     } else if (acl.match == Match::Bin && !acl.fetch.starts_with("req.payload") && !acl.fetch.starts_with("res.payload")) {

@@ -89,6 +89,7 @@ namespace es::config::detail {
 extern thread_local Config* g_conv_cfg;
 thread_local Config* g_conv_cfg = nullptr;
 thread_local ParseState* g_conv_st = nullptr;
+thread_local bool g_conv_in_acl = false;
 
 
 void set_converter_registry(Config* cfg, ParseState* st) {
@@ -105,6 +106,15 @@ void resolve_fetch_refs(ParseState& st) {
         return nullptr;
     };
     for (const auto& r : st.fetch_refs) {
+        if (r.fetch.starts_with("table:")) {  // table:<converter>:<arg>: the named table, or the proxy's own
+            const std::size_t c = r.fetch.rfind(':');
+            bool found = false;
+            for (const StickTable& t : cfg.tables) found = found || t.name == (r.arg.empty() ? r.proxy : r.arg);
+            if (!found)
+                fail(r.at, "unable to find table " + squote(r.arg.empty() ? r.proxy : r.arg) + " referenced in arg " +
+                               r.fetch.substr(c + 1) + " of conversion keyword " + squote(r.fetch.substr(6, c - 6)) + r.kw);
+            continue;
+        }
         const std::string of = " referenced in arg 1 of sample fetch keyword " + squote(r.fetch);
         if (r.fetch == "nbsrv") {
             const std::string in = " in " + r.kw + " expression in proxy " + squote(r.proxy);
@@ -150,6 +160,14 @@ constexpr ConvSig kConverters[] = {
 const ConvSig* conv_sig(std::string_view name) {
     for (const ConvSig& c : kConverters)
         if (c.name == name) return &c;
+    // the table_* converters: [<idx>,]<table> (T: a table, the proxy's own when none is named)
+    static constexpr ConvSig kIndexed{"", 2, 1, "IT"}, kPlain{"", 1, 0, "T"};
+    if (const TableConv* t = table_conv(name)) {
+        thread_local ConvSig sig;
+        sig = t->indexed ? kIndexed : kPlain;
+        sig.name = t->name;
+        return &sig;
+    }
     return nullptr;
 }
 
@@ -238,6 +256,17 @@ std::string conv_args_problem(const ConvSig& sig, const ConvArgs& a, std::size_t
                    err.substr(0, at) + ", erroffset=" + (at == std::string::npos ? "0" : err.substr(at + 11)) + ")";
         }
         if (g_conv_cfg != nullptr && g_conv_cfg->find_regsub(in) == nullptr) g_conv_cfg->regsubs.push_back(std::move(rs));
+    }
+    if (sig.types.find('T') != std::string_view::npos && g_conv_st != nullptr && g_conv_st->cur_px != nullptr &&
+        g_conv_st->cur_line != nullptr) {  // the table: known once every section is read
+        const std::size_t k = sig.types.find('T');
+        const ProxyDraft& px = *g_conv_st->cur_px;
+        std::string where = " for sample fetch keyword " + squote(fetch.substr(0, fetch.find('('))) + " in " +
+                            g_conv_st->cur_line->words[0] + " expression in proxy " + squote(px.name) + ".";
+        if (g_conv_in_acl) where = " for ACL keyword " + squote(fetch.substr(0, fetch.find('('))) + " in proxy " + squote(px.name) + ".";
+        g_conv_st->fetch_refs.push_back({"table:" + name + ":" + std::to_string(k + 1),
+                                         k < nargs ? std::string(a.v[k]) : std::string(), px.name, where, has_be(px),
+                                         g_conv_st->cur_line->at});
     }
     if (sig.types == "V" && nargs == 1 && !a.v[0].empty() && a.v[0] != "-" && !sint_arg(a.v[0]) && !scoped_var(a.v[0]))
         return bad_args + "expects an integer or a variable name";

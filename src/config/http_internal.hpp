@@ -67,6 +67,9 @@ void check_unique_id_format(const Line& line, const std::string& fmt);
 void check_log_samples(const Line& line, const std::string& fmt);
 // Why a sample expression (a fetch and its converters) cannot be evaluated where `use` says; empty if it can.
 std::string sample_expr_problem(std::string_view expr, FmtUse use);
+// An ACL's expression is being checked (its converters' messages name the ACL keyword; converters.cpp).
+extern thread_local bool g_conv_in_acl;
+extern thread_local ParseState* g_conv_st;  // the configuration being read (deferred references)
 
 // ---- replies.cpp ----------------------------------------------------------------------------------------
 

@@ -38,12 +38,12 @@ void kw_stick(ParseState& st, ProxyDraft& px, const Line& line);
 int stick_max_key_len();
 std::string_view stick_data_name(StickData d);
 // a stick-table key (`track-sc0 <key>`, `stick on <key>`)
-SampleExpr parse_sample_key(const Line& line, const std::string& text, const std::string& kw);
+SampleExpr parse_sample_key(const Line& line, const std::string& text, const std::string& kw, bool response = false);
 // track-sc<N> <key> [table <t>] at words[i] (before `end`, where a condition starts): the index after it
 std::size_t parse_track(const Line& line, std::size_t i, std::size_t end, const std::string& kw, TrackSpec& t);
 // sc-inc-gpc0(<N>) / sc-inc-gpc1(<N>) / sc-set-gpt0(<N>) <value> at words[i]: the index after it
 std::size_t parse_sc_action(const Line& line, std::size_t i, std::size_t end, const std::string& kw, TrackSpec& t,
-                            int& which, int& value, bool& is_set);
+                            int& which, int& value, bool& is_set, bool response = false);
 // sc_* / sc<N>_* / src_* fetches of an ACL: false when `fname` is not one
 bool parse_stick_fetch(const Line& line, const std::string& what, const std::string& fname, const std::string& arg,
                        Acl& acl);

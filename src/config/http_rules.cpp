@@ -380,10 +380,10 @@ void parse_rule(ParseState& st, ProxyDraft& px, const Line& line, RuleKind kind)
         r.action = HttpAction::TrackSc;
         const std::size_t at = parse_track(line, 1, end, kw, r.track);
         if (at < end) fail(line.at, "unexpected " + squote(line.words[at]) + " after " + squote(kw + " " + act));
-    } else if (act.rfind("sc-inc-gpc", 0) == 0 || act.rfind("sc-set-gpt0", 0) == 0) {
+    } else if (act.rfind("sc-inc-gpc", 0) == 0 || act.rfind("sc-set-gpt", 0) == 0) {
         bool is_set = false;
         int which = 0, value = 0;
-        const std::size_t at = parse_sc_action(line, 1, end, kw, r.track, which, value, is_set);
+        const std::size_t at = parse_sc_action(line, 1, end, kw, r.track, which, value, is_set, response);
         if (at < end) fail(line.at, "unexpected " + squote(line.words[at]) + " after " + squote(kw + " " + act));
         r.action = is_set ? HttpAction::ScSetGpt0 : HttpAction::ScIncGpc;
         r.status = is_set ? value : which;

@@ -726,10 +726,11 @@ TcpRule parse_tcp_action(ParseState& st, ProxyDraft& px, const Line& line, const
     } else if (act.rfind("track-sc", 0) == 0) {
         rule.action = TcpAction::TrackSc;
         line_off = parse_track(line, 2, condition_start(line, 3), kw, rule.track);
-    } else if (act.rfind("sc-inc-gpc", 0) == 0 || act.rfind("sc-set-gpt0", 0) == 0) {
+    } else if (act.rfind("sc-inc-gpc", 0) == 0 || act.rfind("sc-set-gpt", 0) == 0) {
         bool is_set = false;
         int which = 0;
-        line_off = parse_sc_action(line, 2, condition_start(line, 3), kw, rule.track, which, rule.value, is_set);
+        line_off = parse_sc_action(line, 2, condition_start(line, 3), kw, rule.track, which, rule.value, is_set,
+                                   kw.starts_with("tcp-response"));
         rule.action = is_set ? TcpAction::ScSetGpt0 : TcpAction::ScIncGpc;
         if (!is_set) rule.value = which;
     } else {

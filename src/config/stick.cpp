@@ -3,6 +3,7 @@
 // the track-sc / sc-inc-gpc / sc-set-gpt0 actions of tcp-request and http-request rules, the stick
 // fetches of ACLs, and the names of tables resolved once every section is read.
 #include <algorithm>
+#include <optional>
 #include <string>
 
 #include "edgeshard/http/parser.hpp"
@@ -30,7 +31,10 @@ constexpr DataName kData[] = {
     {"bytes_out_rate", StickData::BytesOutRate}, {"gpc1", StickData::Gpc1},
     {"gpc1_rate", StickData::Gpc1Rate},       {"server_key", StickData::ServerKey},
     {"http_fail_cnt", StickData::HttpFailCnt}, {"http_fail_rate", StickData::HttpFailRate},
+    {"gpt", StickData::Gpt},                  {"gpc", StickData::Gpc},
+    {"gpc_rate", StickData::GpcRate},
 };
+static_assert(std::size(kData) == kStickData);
 
 std::vector<std::string_view> data_names() {
     std::vector<std::string_view> v;
@@ -139,10 +143,6 @@ void kw_stick_table(ParseState& st, ProxyDraft& px, const Line& line) {
                         fail(line.at, "stick-table: missing closing parenthesis after store option " + squote(name));
                     arg = item.substr(paren + 1, item.size() - paren - 2);
                 }
-                if (name == "gpc" || name == "gpt" || name == "gpc_rate")
-                    fail(line.at, "stick-table: store option " + squote(name) +
-                                      " (counter arrays) is not supported in this version; use gpc0, gpc1, "
-                                      "gpc0_rate, gpc1_rate and gpt0");
                 const DataName* d = find_data(name);
                 if (d == nullptr)
                     fail(line.at, "stick-table: unknown store option " + squote(name) + did_you_mean(name, data_names()));
@@ -150,7 +150,25 @@ void kw_stick_table(ParseState& st, ProxyDraft& px, const Line& line) {
                     st.warn(line.at, "stick-table: store option " + squote(name) + " already enabled, ignored");
                     continue;
                 }
-                if (stick_is_rate(d->d)) {
+                if (stick_is_array(d->d)) {
+                    // <elements>[,<period>] (stktable_alloc_data_type: 1..100 elements; gpc_rate needs its period)
+                    const std::size_t comma = arg.find(',');
+                    if (arg.empty() || (d->d == StickData::GpcRate && comma == std::string::npos))
+                        fail(line.at, "stick-table: missing argument to store option " + squote(name) + ".");
+                    const auto n = parse_integer(arg.substr(0, comma));
+                    if (!n) fail(line.at, "stick-table: error when processing store option " + squote(name) + ".");
+                    if (*n < 1 || *n > 100)
+                        fail(line.at, "stick-table: array size is out of allowed range (1-100) for store option " +
+                                          squote(name) + ".");
+                    if (comma != std::string::npos) {
+                        Millis ms = 0;
+                        if (d->d != StickData::GpcRate || parse_time_status(arg.substr(comma + 1), ms) != TimeStatus::Ok ||
+                            ms <= 0 || ms > 0x7fffffff)
+                            fail(line.at, "stick-table: error when processing store option " + squote(name) + ".");
+                        t.period[int(d->d)] = std::uint32_t(ms);
+                    }
+                    t.elems[int(d->d)] = std::uint8_t(*n);
+                } else if (stick_is_rate(d->d)) {
                     if (arg.empty())
                         fail(line.at, "stick-table: missing argument to store option " + squote(name) +
                                           " (its period, e.g. " + squote(name + "(10s)") + ")");
@@ -176,6 +194,17 @@ void kw_stick_table(ParseState& st, ProxyDraft& px, const Line& line) {
     }
     if (!have_size) fail(line.at, "stick-table: missing size");
     if (!have_type) fail(line.at, "stick-table: missing type");
+    // an array replaces its legacy elements (HAProxy's parse_stick_table)
+    auto both = [&](StickData arr, std::initializer_list<StickData> legacy, std::string_view a, std::string_view l) {
+        for (StickData d : legacy)
+            if (t.stores(arr) && t.stores(d))
+                fail(line.at, "stick-table: simultaneous usage of '" + std::string(a) + "' and '" + std::string(l) +
+                                  "' in a same table is not permitted as '" + std::string(a) + "' overrides '" +
+                                  std::string(l) + "'.");
+    };
+    both(StickData::Gpc, {StickData::Gpc0, StickData::Gpc1}, "gpc", "gpc[0/1]");
+    both(StickData::GpcRate, {StickData::Gpc0Rate, StickData::Gpc1Rate}, "gpc_rate", "gpc[0/1]_rate");
+    both(StickData::Gpt, {StickData::Gpt0}, "gpt", "gpt0");
     for (const auto& other : st.cfg.tables)
         if (other.name == t.name)
             fail(line.at, "stick-table " + squote(t.name) + " is already declared at " + where_text(other.where));
@@ -191,7 +220,7 @@ int stick_max_key_len() {
 
 // A stick-table key as a sample expression: `src`, `dst`, `src_port`, `dst_port`, `hdr(<name>[,<occ>])`
 // (`req.hdr`, `req.fhdr`), `path`, `url`, `base`, `ssl_fc_sni`, `req.ssl_sni`. Converters are refused.
-SampleExpr parse_sample_key(const Line& line, const std::string& text, const std::string& kw) {
+SampleExpr parse_sample_key(const Line& line, const std::string& text, const std::string& kw, bool response) {
     SampleExpr s;
     s.text = text;
     std::size_t comma = std::string::npos;  // the first comma outside parentheses: a converter
@@ -202,9 +231,14 @@ SampleExpr parse_sample_key(const Line& line, const std::string& text, const std
     }
     const auto paren = text.find('(');
     const auto close = paren == std::string::npos ? std::string::npos : text.find(')', paren);
-    if (comma != std::string::npos)
-        fail(line.at, squote(kw) + ": converters (" + squote(text.substr(comma)) +
-                          ") are not supported in this version");
+    // anything but a plain fetch of the list below: a sample expression evaluated as a value's `%[...]` is
+    auto expr = [&] {
+        if (std::string why = sample_expr_problem(text, response ? FmtUse::Response : FmtUse::Request); !why.empty())
+            fail(line.at, squote(kw) + ": " + why);
+        s.fetch = SampleExpr::Fetch::Expr;
+        return s;
+    };
+    if (comma != std::string::npos || response) return expr();
     if (paren != std::string::npos && (close == std::string::npos || close + 1 != text.size()))
         fail(line.at, squote(kw) + ": malformed sample " + squote(text));
     const std::string name = text.substr(0, paren);
@@ -225,14 +259,7 @@ SampleExpr parse_sample_key(const Line& line, const std::string& text, const std
     const Def* def = nullptr;
     for (const auto& d : kDefs)
         if (d.n == name) def = &d;
-    if (def == nullptr) {
-        std::vector<std::string_view> names;
-        for (const auto& d : kDefs) names.push_back(d.n);
-        fail(line.at, squote(kw) + ": sample " + squote(name) +
-                          " is not supported as a key in this version" + did_you_mean(name, names) +
-                          " (supported: src, dst, src_port, dst_port, hdr(<name>), req.hdr(<name>), req.fhdr(<name>), "
-                          "path, url, base, ssl_fc_sni, req.ssl_sni)");
-    }
+    if (def == nullptr) return expr();
     s.fetch = def->f;
     if (def->arg) {
         if (arg.empty()) fail(line.at, squote(kw) + ": " + squote(name) + " needs a header name, e.g. " + squote(name + "(host)"));
@@ -271,61 +298,96 @@ std::size_t parse_track(const Line& line, std::size_t i, std::size_t end, const 
     return at;
 }
 
-// sc-inc-gpc0(<N>) | sc-inc-gpc1(<N>) | sc-set-gpt0(<N>) <int>: the counter number into t.sc; returns the
-// index after the action (and its value); `which` is 0/1 for the gpc, `value` the gpt0 value.
+// sc-inc-gpc0(<N>) | sc-inc-gpc1(<N>) | sc-set-gpt0(<N>) <int|expr> | sc-inc-gpc(<idx>,<N>) | sc-set-gpt(<idx>,<N>)
+// <int|expr>: the counter number into t.sc (the element into t.idx); returns the index after the action (and its
+// value); `which` is 0/1 for the legacy gpc, `value` the gpt value when an integer (else t.value_expr).
 std::size_t parse_sc_action(const Line& line, std::size_t i, std::size_t end, const std::string& kw, TrackSpec& t,
-                            int& which, int& value, bool& is_set) {
+                            int& which, int& value, bool& is_set, bool response) {
     const std::string& act = line.words[i];
-    const bool inc = act.rfind("sc-inc-gpc", 0) == 0;
-    is_set = act.rfind("sc-set-gpt0", 0) == 0;
-    const std::string base = inc ? act.substr(0, 11) : "sc-set-gpt0";
-    if ((!inc && !is_set) || (inc && base != "sc-inc-gpc0" && base != "sc-inc-gpc1"))
+    const std::string base = act.substr(0, act.find('('));
+    const bool inc = base == "sc-inc-gpc0" || base == "sc-inc-gpc1" || base == "sc-inc-gpc";
+    is_set = base == "sc-set-gpt0" || base == "sc-set-gpt";
+    if (!inc && !is_set)
         fail(line.at, squote(kw) + " action " + squote(act) +
-                          " is not supported in this version (supported: sc-inc-gpc0(<sc>), sc-inc-gpc1(<sc>), "
-                          "sc-set-gpt0(<sc>) <value>)");
-    which = inc ? base.back() - '0' : 0;
+                          " is not supported in this version (supported: sc-inc-gpc(<idx>,<sc>), sc-inc-gpc0(<sc>), "
+                          "sc-inc-gpc1(<sc>), sc-set-gpt(<idx>,<sc>) <value>, sc-set-gpt0(<sc>) <value>)");
+    t.array = base == "sc-inc-gpc" || base == "sc-set-gpt";
+    which = base == "sc-inc-gpc1" ? 1 : 0;
     const std::string rest = act.substr(base.size());
-    if (rest.size() != 3 || rest[0] != '(' || rest[2] != ')' || rest[1] < '0' || rest[1] > '2')
-        fail(line.at, squote(kw + " " + act) + ": expects the counter number, e.g. " + squote(base + "(0)"));
-    t.sc = std::uint8_t(rest[1] - '0');
+    const std::string in = rest.size() >= 2 && rest.front() == '(' && rest.back() == ')' ? rest.substr(1, rest.size() - 2) : rest;
+    const std::string kind = is_set ? "gpt" : "gpc";
+    if (t.array) {
+        // HAProxy's parse_inc_gpc / parse_set_gpt: (<idx>,<sc>)
+        const auto comma = in.find(',');
+        if (rest.empty() || rest.front() != '(' || rest.back() != ')')
+            fail(line.at, "invalid " + kind + " ID " + squote(act) + ". Expects " + base + "(<" + (is_set ? "GPT" : "GPC") +
+                              " ID>,<Track ID>).");
+        if (comma == std::string::npos)
+            fail(line.at, "Missing " + kind + " ID " + squote(act) + ". Expects " + base + "(<" + (is_set ? "GPT" : "GPC") +
+                              " ID>,<Track ID>).");
+        const auto idx = parse_integer(in.substr(0, comma));
+        if (!idx || *idx < 0 || *idx > 99)
+            fail(line.at, "invalid " + kind + " ID " + squote(act) + ". The max allowed ID is 99.");
+        const auto sc = parse_integer(in.substr(comma + 1));
+        if (!sc || *sc < 0 || *sc > 2) fail(line.at, "invalid stick table track ID " + squote(act) + ". The max allowed ID is 2.");
+        t.idx = std::uint8_t(*idx);
+        t.sc = std::uint8_t(*sc);
+    } else {
+        if (rest.size() != 3 || rest[0] != '(' || rest[2] != ')' || rest[1] < '0' || rest[1] > '2') {
+            if (rest.size() >= 3 && rest[0] == '(' && rest.back() == ')' && parse_integer(in))
+                fail(line.at, "invalid stick table track ID " + squote(act) + ". The max allowed ID is 2.");
+            fail(line.at, squote(kw + " " + act) + ": expects the counter number, e.g. " + squote(base + "(0)"));
+        }
+        t.sc = std::uint8_t(rest[1] - '0');
+    }
     std::size_t at = i + 1;
     if (is_set) {
-        if (at >= end) fail(line.at, squote(kw + " " + act) + " expects an integer value");
-        const auto v = parse_integer(line.words[at]);
-        if (!v || *v < 0 || *v > 0xffffffffLL)
-            fail(line.at, squote(kw + " " + act) + ": invalid value " + squote(line.words[at]) +
-                              " (an integer; expressions are not supported in this version)");
-        value = int(*v);
+        if (at >= end) fail(line.at, squote(kw + " " + act) + " expects an integer or a sample expression");
+        const std::string& w = line.words[at];
+        const auto v = parse_integer(w);
+        if (v) {
+            value = int(std::uint32_t(*v));
+        } else {
+            // a sample expression (HAProxy's parse_set_gpt takes one where the word is not an integer)
+            std::string why = sample_expr_problem(w, response ? FmtUse::Response : FmtUse::Request);
+            const auto needs = why.find("because it needs '");
+            if (why.starts_with("sample fetch <") && needs != std::string::npos) {
+                const std::size_t q1 = needs + 18, q2 = why.find('\'', q1);
+                why = "fetch method " + squote(w) + " extracts information from '" + why.substr(q1, q2 - q1) +
+                      "', none of which is available here.";
+            }
+            if (!why.empty()) fail(line.at, why);
+            t.value_expr = w;
+        }
         ++at;
     }
     return at;
 }
 
-// sc_<x>(<N>[,<table>]), sc<N>_<x>([<table>]), src_<x>([<table>]) as an ACL's fetch. False: not one.
-bool parse_stick_fetch(const Line& line, const std::string& what, const std::string& fname, const std::string& arg,
-                       Acl& acl) {
+// sc_<x>(<N>[,<table>]), sc<N>_<x>([<table>]), src_<x>([<table>]), and the arrays' sc_<x>(<idx>,<N>[,<table>]) and
+// src_<x>(<idx>[,<table>]), into `acl`'s stick fields (the table's name in `arg`). nullopt: not a stick fetch;
+// "" read; else why not.
+}  // namespace es::config::detail
+
+namespace es::config {
+
+using detail::did_you_mean;
+using detail::squote;
+using detail::parse_integer;
+
+std::optional<std::string> stick_fetch_spec(const std::string& fname, const std::string& arg, Acl& acl) {
     std::string rest;
-    std::string table;
     int sc = -1;
     if (fname.rfind("sc_", 0) == 0) {
         rest = fname.substr(3);
-        const auto c = arg.find(',');
-        const std::string n = arg.substr(0, c);
-        if (n.size() != 1 || n[0] < '0' || n[0] > '2')
-            fail(line.at, what + ": " + squote(fname) + " expects the counter number (0, 1 or 2), e.g. " +
-                              squote(fname + "(0)"));
-        sc = n[0] - '0';
-        if (c != std::string::npos) table = arg.substr(c + 1);
     } else if (fname.size() > 4 && fname[0] == 's' && fname[1] == 'c' && fname[2] >= '0' && fname[2] <= '2' &&
                fname[3] == '_') {
         rest = fname.substr(4);
         sc = fname[2] - '0';
-        table = arg;
     } else if (fname.rfind("src_", 0) == 0 && fname != "src_port" && fname != "src_is_local") {
         rest = fname.substr(4);
-        table = arg;
     } else {
-        return false;
+        return std::nullopt;
     }
     using Op = Acl::StickOp;
     struct Def {
@@ -347,28 +409,93 @@ bool parse_stick_fetch(const Line& line, const std::string& what, const std::str
         {"inc_gpc0", Op::IncGpc0, StickData::Gpc0},         {"inc_gpc1", Op::IncGpc1, StickData::Gpc1},
         {"clr_gpc0", Op::ClrGpc0, StickData::Gpc0},         {"clr_gpc1", Op::ClrGpc1, StickData::Gpc1},
         {"tracked", Op::Tracked, StickData::ConnCnt},       {"trackers", Op::Trackers, StickData::ConnCnt},
+        // the arrays: an element index first
+        {"get_gpc", Op::Data, StickData::Gpc},              {"gpc_rate", Op::Data, StickData::GpcRate},
+        {"get_gpt", Op::Data, StickData::Gpt},              {"inc_gpc", Op::IncGpc, StickData::Gpc},
+        {"clr_gpc", Op::ClrGpc, StickData::Gpc},
     };
     const Def* def = nullptr;
     for (const auto& d : kDefs)
         if (d.n == rest) def = &d;
-    if (def == nullptr || (sc < 0 && def->op == Op::Tracked)) {
+    const bool array = def != nullptr && (stick_is_array(def->d) || def->op == Op::IncGpc || def->op == Op::ClrGpc);
+    if (def == nullptr || (sc < 0 && fname[1] == 'r' && def->op == Op::Tracked) || (array && fname[2] != '_' && sc >= 0)) {
         std::vector<std::string_view> names;
         for (const auto& d : kDefs) names.push_back(d.n);
-        fail(line.at, what + ": sample fetch " + squote(fname) + " is not supported in this version" +
-                          did_you_mean(rest, names) +
-                          " (stick counters: conn_cnt, conn_cur, conn_rate, sess_cnt, sess_rate, http_req_cnt, "
-                          "http_req_rate, http_err_cnt, http_err_rate, http_fail_cnt, http_fail_rate, "
-                          "bytes_in_rate, bytes_out_rate, kbytes_in, kbytes_out, get_gpc0, get_gpc1, get_gpt0, "
-                          "gpc0_rate, gpc1_rate, inc_gpc0, inc_gpc1, clr_gpc0, clr_gpc1, trackers, and tracked "
-                          "for sc*)");
+        return "sample fetch " + squote(fname) + " is not supported in this version" + did_you_mean(rest, names) +
+               " (stick counters: conn_cnt, conn_cur, conn_rate, sess_cnt, sess_rate, http_req_cnt, "
+               "http_req_rate, http_err_cnt, http_err_rate, http_fail_cnt, http_fail_rate, "
+               "bytes_in_rate, bytes_out_rate, kbytes_in, kbytes_out, get_gpc0, get_gpc1, get_gpt0, "
+               "gpc0_rate, gpc1_rate, inc_gpc0, inc_gpc1, clr_gpc0, clr_gpc1, trackers, and tracked "
+               "for sc*; the arrays' get_gpc, gpc_rate, get_gpt, inc_gpc, clr_gpc with an index first)";
+    }
+    std::string a = arg;
+    auto take = [&](std::string& out) {
+        const auto c = a.find(',');
+        out = a.substr(0, c);
+        a = c == std::string::npos ? std::string() : a.substr(c + 1);
+    };
+    std::uint32_t idx = 0;
+    if (array) {
+        std::string n;
+        take(n);
+        const auto v = parse_integer(n);
+        if (!v || *v < 0 || *v > 100)
+            return "invalid arg 1 in fetch method " + squote(fname) + " : failed to parse " + squote(n) +
+                   " as type 'integer' at position 1";
+        idx = std::uint32_t(*v);
+    }
+    if (fname.rfind("sc_", 0) == 0) {
+        std::string n;
+        take(n);
+        const auto v = parse_integer(n);
+        // (the arrays' fetches take any counter number: past sc2 nothing is tracked, HAProxy's)
+        if (!v || *v < 0 || (!array && *v > 2))
+            return squote(fname) + " expects the counter number (0, 1 or 2), e.g. " + squote(fname + (array ? "(0,0)" : "(0)"));
+        sc = int(std::min<std::int64_t>(*v, 3));
     }
     acl.fetch = "stick";
     acl.fetch_written = fname;
     acl.stick_sc = std::int8_t(sc);
     acl.stick_op = def->op;
     acl.stick_data = def->d;
-    acl.arg = table;  // resolved to stick_table once every section is read
+    acl.stick_idx = idx;
+    acl.arg = a;  // the table: resolved once every section is read
     acl.match = def->op == Op::Tracked ? Acl::Match::Bool : Acl::Match::Int;
+    return std::string();
+}
+
+const TableConv* table_conv(std::string_view name) {
+    using Op = Acl::StickOp;
+    using D = StickData;
+    static constexpr TableConv kConvs[] = {
+        {"table_bytes_in_rate", Op::Data, D::BytesInRate, false}, {"table_bytes_out_rate", Op::Data, D::BytesOutRate, false},
+        {"table_conn_cnt", Op::Data, D::ConnCnt, false},         {"table_conn_cur", Op::Data, D::ConnCur, false},
+        {"table_conn_rate", Op::Data, D::ConnRate, false},       {"table_gpt", Op::Data, D::Gpt, true},
+        {"table_gpt0", Op::Data, D::Gpt0, false},                {"table_gpc", Op::Data, D::Gpc, true},
+        {"table_gpc_rate", Op::Data, D::GpcRate, true},          {"table_gpc0", Op::Data, D::Gpc0, false},
+        {"table_gpc0_rate", Op::Data, D::Gpc0Rate, false},       {"table_gpc1", Op::Data, D::Gpc1, false},
+        {"table_gpc1_rate", Op::Data, D::Gpc1Rate, false},       {"table_http_err_cnt", Op::Data, D::HttpErrCnt, false},
+        {"table_http_err_rate", Op::Data, D::HttpErrRate, false}, {"table_http_fail_cnt", Op::Data, D::HttpFailCnt, false},
+        {"table_http_fail_rate", Op::Data, D::HttpFailRate, false}, {"table_http_req_cnt", Op::Data, D::HttpReqCnt, false},
+        {"table_http_req_rate", Op::Data, D::HttpReqRate, false}, {"table_kbytes_in", Op::KBytes, D::BytesInCnt, false},
+        {"table_kbytes_out", Op::KBytes, D::BytesOutCnt, false}, {"table_server_id", Op::Data, D::ServerId, false},
+        {"table_sess_cnt", Op::Data, D::SessCnt, false},         {"table_sess_rate", Op::Data, D::SessRate, false},
+        {"table_trackers", Op::Trackers, D::ConnCnt, false},
+    };
+    for (const TableConv& c : kConvs)
+        if (c.name == name) return &c;
+    return nullptr;
+}
+
+}  // namespace es::config
+
+namespace es::config::detail {
+
+bool parse_stick_fetch(const Line& line, const std::string& what, const std::string& fname, const std::string& arg,
+                       Acl& acl) {
+    const std::optional<std::string> why = stick_fetch_spec(fname, arg, acl);
+    if (!why) return false;
+    if (!why->empty()) fail(line.at, what + ": " + *why);
     return true;
 }
 
@@ -386,15 +513,14 @@ void kw_stick(ParseState& st, ProxyDraft& px, const Line& line) {
     } else if (sub == "store-request") {
         r.kind = StickRule::Kind::StoreRequest;
     } else if (sub == "store-response") {
-        fail(line.at, "'stick store-response' is not supported in this version (the key is read from the "
-                      "request: use 'stick on' or 'stick store-request')");
+        r.kind = StickRule::Kind::StoreResponse;
     } else {
         fail(line.at, "'stick' expects 'on', 'match', 'store-request' or 'store-response', got " + squote(sub) +
                           did_you_mean(sub, {"on", "match", "store-request", "store-response"}));
     }
     const std::size_t end = condition_start(line, 2);
     if (end < 3) fail(line.at, "'stick " + sub + "' expects a key, e.g. 'stick " + sub + " src'");
-    r.key = parse_sample_key(line, line.words[2], "stick " + sub);
+    r.key = parse_sample_key(line, line.words[2], "stick " + sub, r.kind == StickRule::Kind::StoreResponse);
     std::size_t at = 3;
     if (at < end && line.words[at] == "table") {
         if (at + 1 >= end) fail(line.at, "'stick " + sub + "': 'table' expects a table name");
@@ -403,6 +529,7 @@ void kw_stick(ParseState& st, ProxyDraft& px, const Line& line) {
     }
     if (at < end) fail(line.at, "unexpected " + squote(line.words[at]) + " after 'stick " + sub + " " + line.words[2] + "'");
     if (end < line.words.size()) r.cond = parse_condition(st, px, line, end);  // over the backend's ACLs
+    if (r.kind == StickRule::Kind::StoreResponse) px.be.stores_response = true;
     px.be.stick_rules.push_back(std::move(r));
 }
 
@@ -478,7 +605,7 @@ void resolve_stick(ParseState& st) {
                                         "'http-response track-sc" + std::string(1, char('0' + r.track.sc)) + "'", be.name);
         resolve_acls(cfg, be.http.acls, be.table, be.name);
         for (StickRule& r : be.stick_rules) {
-            r.table = resolve(cfg, r.table_name, be.table, r.where, "'stick " + std::string(r.kind == StickRule::Kind::On ? "on" : r.kind == StickRule::Kind::Match ? "match" : "store-request") + "'", be.name);
+            r.table = resolve(cfg, r.table_name, be.table, r.where, "'stick " + std::string(r.kind == StickRule::Kind::On ? "on" : r.kind == StickRule::Kind::Match ? "match" : r.kind == StickRule::Kind::StoreRequest ? "store-request" : "store-response") + "'", be.name);
             StickTable& t = cfg.tables[std::size_t(r.table)];
             // a table used for persistence stores the server (HAProxy adds both data types itself)
             t.store |= 1u << unsigned(StickData::ServerId);

@@ -152,6 +152,20 @@ std::string sample_problem(std::string_view expr, FmtUse use) {
         return *why;
     }
     const auto name = expr.substr(0, expr.find('('));
+    {  // the stick counters (sc_*, sc<N>_*, src_*): integers read from the tables
+        Acl a;
+        const std::size_t paren = expr.find('(');
+        if (paren != std::string_view::npos && expr.back() != ')') return "missing ')' in " + squote(expr);
+        const std::string arg = paren == std::string_view::npos ? std::string() : std::string(expr.substr(paren + 1, expr.size() - paren - 2));
+        if (const std::optional<std::string> why = stick_fetch_spec(std::string(name), arg, a)) {
+            if (!why->empty()) return "failed to parse sample expression <" + std::string(expr) + "]> : " + *why;
+            if (g_conv_st != nullptr && g_conv_st->cur_px != nullptr && g_conv_st->cur_line != nullptr && !a.arg.empty())
+                g_conv_st->fetch_refs.push_back({"table:" + std::string(name) + ":" + (a.stick_sc >= 0 ? "2" : "1"), a.arg,
+                                                 g_conv_st->cur_px->name, " in proxy " + squote(g_conv_st->cur_px->name) + ".",
+                                                 false, g_conv_st->cur_line->at});
+            return {};
+        }
+    }
     // HAProxy's words for a fetch it does not know, which are also this version's for one it does not evaluate
     return "failed to parse sample expression <" + std::string(expr) + "]> : unknown fetch method " + squote(name) +
            " (sample fetch " + squote(name) + " is not evaluated in this version)";

@@ -175,6 +175,8 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
     bool after_failed = false;  // a rewrite of http-after-response failed: its 500 goes as it is
     bool counts_deny = false;   // an http-response deny (a return is not one)
     if (!interim) {
+        if (bcfg.stores_response) [[unlikely]]
+            w_.stick_store_response(std::uint32_t(s->be), s->st->server, t);
         t.fallback = &fe.http;
         rules::Verdict v = rules::run_response_rules(bcfg.http, t);
         if (v.kind == rules::Verdict::Continue && fe.own_backend_id != s->be) v = rules::run_response_rules(fe.http, t);

@@ -11,6 +11,7 @@ int Worker::stick_rules(std::uint32_t be, const rules::Txn& t, stick::Refs*& ref
     BackendLb& lb = *lbs_[be];
     int chosen = -1;
     for (const config::StickRule& r : b.stick_rules) {
+        if (r.kind == config::StickRule::Kind::StoreResponse) continue;  // (stick_store_response)
         if (!rules::eval_condition(r.cond, b.http.acls, t)) continue;
         stick::Table& tb = stick_.table(r.table);
         stick::Key k;
@@ -41,6 +42,23 @@ int Worker::stick_rules(std::uint32_t be, const rules::Txn& t, stick::Refs*& ref
 void Worker::stick_commit(stick::Refs* refs, std::uint32_t be, int server) {
     if (refs == nullptr || server < 0) return;
     stick_.commit_store(*refs, lbs_[be]->puid(server), (be << 16) | std::uint32_t(server + 1), r_.now_ms());
+}
+
+void Worker::stick_store_response(std::uint32_t be, int server, const rules::Txn& t) {
+    const config::Backend& b = cfg_.backends[be];
+    if (server < 0) return;
+    const std::int64_t now = r_.now_ms();
+    for (const config::StickRule& r : b.stick_rules) {
+        if (r.kind != config::StickRule::Kind::StoreResponse || !rules::eval_condition(r.cond, b.http.acls, t)) continue;
+        stick::Table& tb = stick_.table(r.table);
+        stick::Key k;
+        if (!rules::stick_key(r.key, t, tb.spec(), k)) continue;
+        stick::Entry* e = tb.get(k, now);
+        if (e == nullptr) continue;
+        if (std::uint32_t* p = tb.u32(e, config::StickData::ServerId)) *p = lbs_[be]->puid(server);
+        if (std::uint32_t* p = tb.u32(e, config::StickData::ServerKey)) *p = (be << 16) | std::uint32_t(server + 1);
+        tb.touch(e, now);
+    }
 }
 
 void Worker::stick_query(stick::Query& q) {

@@ -98,7 +98,9 @@ Worker::Worker(const config::Config& cfg, const WorkerParams& p, shard::Reactor&
 bool Worker::frontend_needs_addr(const config::Config& cfg, std::uint32_t f) {
     const auto& fe = cfg.frontends[f];
     using SF = config::SampleExpr::Fetch;
-    auto key_src = [](const config::SampleExpr& k) { return k.fetch == SF::Src || k.fetch == SF::SrcPort; };
+    auto key_src = [](const config::SampleExpr& k) {
+        return k.fetch == SF::Src || k.fetch == SF::SrcPort || (k.fetch == SF::Expr && text_reads_addr("%[" + k.text + "]", true));
+    };
     // stick tables: a key made of the client's address, or a src_* fetch
     auto stick_needs = [&](const config::HttpProxy& px) {
         for (const auto& a : px.acls)

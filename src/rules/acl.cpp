@@ -13,6 +13,7 @@
 #include "edgeshard/core/net.hpp"
 #include "edgeshard/rules/payload.hpp"
 #include "edgeshard/rules/rules.hpp"
+#include "internal.hpp"
 
 namespace es::rules {
 
@@ -126,6 +127,10 @@ bool match_value(const Acl& acl, std::string_view v) {
             return false;
         case Match::Len:
             return match_int(acl, std::int64_t(v.size()));
+        case Match::Int: {  // an integer sample, in its text form
+            std::int64_t n = 0;
+            return detail::smp_int(v, n) && match_int(acl, n);
+        }
         default:
             break;
     }
@@ -456,10 +461,10 @@ TcpVerdict run_tcp_rules(const std::vector<config::TcpRule>& rules, const std::v
                 track(r.track, t, content, false);
                 continue;
             case config::TcpAction::ScIncGpc:
-                sc_inc_gpc(r.track.sc, r.value, t);
+                sc_inc_gpc(r.track, r.value, t);
                 continue;
             case config::TcpAction::ScSetGpt0:
-                sc_set_gpt0(r.track.sc, std::uint32_t(r.value), t);
+                sc_set_gpt(r.track, r.value, t);
                 continue;
             case config::TcpAction::SetVar:
                 set_var(r.var, t);

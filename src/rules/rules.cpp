@@ -147,7 +147,10 @@ bool fetch_with(ArenaWriter& w, bool& present, Get&& get) {
 }
 
 bool fetch(const Txn& t, std::string_view expr, ArenaWriter& w, bool& present) {
-    return fetch_with(w, present, [&] { return sample_fetch(t, expr, w) || detail::fetch_typed(t, expr, w, g_fetch_present); });
+    return fetch_with(w, present, [&] {
+        return sample_fetch(t, expr, w) || detail::fetch_typed(t, expr, w, g_fetch_present) ||
+               detail::fetch_stick(t, expr, w, g_fetch_present);
+    });
 }
 
 // The parsed form of a sample expression: its fetch, each converter's name and arguments, split where HAProxy's
@@ -227,7 +230,7 @@ bool fetch(const Txn& t, const Program& p, ArenaWriter& w, bool& present) {
 
 // A fetch's value, then its converters (`map*` here, the others in converters.cpp). `present`: the
 // expression gave a sample (HAProxy's "no sample" is not an empty string: set-var, -m found tell them apart).
-bool sample(const Txn& t, std::string_view expr, ArenaWriter& w, bool& present) {
+bool sample(const Txn& t, std::string_view expr, ArenaWriter& w, bool& present, bool raw = false) {
     const Program& prog = program(expr);
     const std::size_t mark = w.mark();
     // a binary sample written as text ends at its first NUL (HAProxy's c_bin2str)
@@ -283,7 +286,7 @@ bool sample(const Txn& t, std::string_view expr, ArenaWriter& w, bool& present) 
             present = false;
         }
     }
-    return as_text();
+    return raw || as_text();
 }
 
 bool sample_fetch(const Txn& t, std::string_view expr, ArenaWriter& w) {
@@ -566,11 +569,11 @@ bool detail::sample_value(const Txn& t, std::string_view expr, ArenaWriter& w, b
     return sample(t, expr, w, present);
 }
 
-bool eval_sample(const Txn& t, std::string_view expr, std::string_view& out) {
+bool eval_sample(const Txn& t, std::string_view expr, std::string_view& out, bool raw) {
     if (t.arena == nullptr) return false;
     ArenaWriter w(*t.arena);
     bool present = false;
-    if (!sample(t, expr, w, present)) return false;
+    if (!sample(t, expr, w, present, raw)) return false;
     out = w.commit();
     return w.ok() && present;
 }
@@ -758,8 +761,8 @@ Verdict deny(const config::HttpProxy& px, const HttpRule& r, const Txn& t, int d
 void state_action(const HttpRule& r, const Txn& t) {
     switch (r.action) {
         case HttpAction::TrackSc: track(r.track, t, true, true); break;
-        case HttpAction::ScIncGpc: sc_inc_gpc(r.track.sc, r.status, t); break;
-        case HttpAction::ScSetGpt0: sc_set_gpt0(r.track.sc, std::uint32_t(r.status), t); break;
+        case HttpAction::ScIncGpc: sc_inc_gpc(r.track, r.status, t); break;
+        case HttpAction::ScSetGpt0: sc_set_gpt(r.track, r.status, t); break;
         case HttpAction::SetVar: set_var(r.var, t); break;
         case HttpAction::UnsetVar: unset_var(r.var, t); break;
         default: break;

@@ -3,10 +3,15 @@
 // in its stick::Refs, taken from the pool on its first track.
 #include <arpa/inet.h>
 
+#include <charconv>
 #include <cstring>
+#include <optional>
+#include <string>
+#include <unordered_map>
 
 #include "edgeshard/rules/payload.hpp"
 #include "edgeshard/rules/rules.hpp"
+#include "internal.hpp"
 
 namespace es::rules {
 
@@ -48,11 +53,59 @@ bool header_value(const config::SampleExpr& s, const Txn& t, std::string_view& o
     return found;
 }
 
+}  // namespace
+
+// A typed sample (its text and detail::g_smp_type) as a key's source; `ss` holds an address.
+bool detail::key_source(std::string_view text, stick::KeySource& v, sockaddr_storage& ss) {
+    using K = stick::KeySource::Kind;
+    using detail::SmpType;
+    switch (detail::g_smp_type) {
+        case SmpType::Ip4:
+        case SmpType::Ip6: {
+            char buf[INET6_ADDRSTRLEN];
+            if (text.size() >= sizeof buf) return false;
+            std::memcpy(buf, text.data(), text.size());
+            buf[text.size()] = '\0';
+            std::memset(&ss, 0, sizeof ss);
+            auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
+            auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
+            if (inet_pton(AF_INET, buf, &s4->sin_addr) == 1) ss.ss_family = AF_INET;
+            else if (inet_pton(AF_INET6, buf, &s6->sin6_addr) == 1) ss.ss_family = AF_INET6;
+            else return false;
+            v.kind = K::Addr;
+            v.addr = &ss;
+            return true;
+        }
+        case SmpType::Int:
+        case SmpType::Bool:
+            v.kind = K::Int;
+            v.num = detail::read_int64(text, nullptr);
+            return true;
+        case SmpType::Bin:
+            v.kind = K::Bin;
+            v.str = text;
+            return true;
+        case SmpType::Str:
+            break;
+    }
+    v.kind = K::Str;
+    v.str = text;
+    return true;
+}
+
+namespace {
+
 // The key of a sample for table `tb`. *wait: the bytes that would make it may still come.
 bool key_of(const config::SampleExpr& s, const Txn& t, const config::StickTable& tb, stick::Key& k, bool* wait) {
     stick::KeySource v;
     using K = stick::KeySource::Kind;
+    sockaddr_storage ss;
     switch (s.fetch) {
+        case Fetch::Expr: {
+            std::string_view text;
+            if (!eval_sample(t, s.text, text, true) || !detail::key_source(text, v, ss)) return false;
+            break;
+        }
         case Fetch::Src:
             v.kind = K::Addr;
             v.addr = t.src;
@@ -167,26 +220,89 @@ bool track(const config::TrackSpec& spec, const Txn& t, bool stream, bool http) 
     return true;
 }
 
-void sc_inc_gpc(std::uint8_t sc, int which, const Txn& t) {
+void sc_inc_gpc(const config::TrackSpec& spec, int which, const Txn& t) {
     StickCtx* c = t.stick;
     if (c == nullptr || c->refs == nullptr) return;
-    stick::Tracked* tr = c->store->tracked(*c->refs, sc);
+    stick::Tracked* tr = c->store->tracked(*c->refs, spec.sc);
     if (tr == nullptr) return;
     stick::Table& tb = c->store->table(tr->table);
-    tb.add(tr->e, which == 0 ? StickData::Gpc0 : StickData::Gpc1, c->now, 1);
-    tb.add(tr->e, which == 0 ? StickData::Gpc0Rate : StickData::Gpc1Rate, c->now, 1);
+    if (spec.array) {  // an element past the arrays' sizes is nothing (HAProxy's action_inc_gpc)
+        tb.add(tr->e, StickData::Gpc, c->now, 1, spec.idx);
+        tb.add(tr->e, StickData::GpcRate, c->now, 1, spec.idx);
+    } else {
+        tb.add(tr->e, which == 0 ? StickData::Gpc0 : StickData::Gpc1, c->now, 1);
+        tb.add(tr->e, which == 0 ? StickData::Gpc0Rate : StickData::Gpc1Rate, c->now, 1);
+    }
     tb.touch(tr->e, c->now);
 }
 
-void sc_set_gpt0(std::uint8_t sc, std::uint32_t value, const Txn& t) {
+void sc_set_gpt(const config::TrackSpec& spec, std::int64_t value, const Txn& t) {
     StickCtx* c = t.stick;
     if (c == nullptr || c->refs == nullptr) return;
-    stick::Tracked* tr = c->store->tracked(*c->refs, sc);
+    stick::Tracked* tr = c->store->tracked(*c->refs, spec.sc);
     if (tr == nullptr) return;
+    if (!spec.value_expr.empty()) {  // no sample (or none as an integer): the value is kept (HAProxy's)
+        std::string_view text;
+        if (!eval_sample(t, spec.value_expr, text) || !detail::smp_int(text, value)) return;
+    }
     stick::Table& tb = c->store->table(tr->table);
-    if (std::uint32_t* p = tb.u32(tr->e, StickData::Gpt0)) *p = value;
+    if (std::uint32_t* p = tb.u32(tr->e, spec.array ? StickData::Gpt : StickData::Gpt0, spec.idx))
+        *p = std::uint32_t(value);
     tb.touch(tr->e, c->now);
 }
+
+namespace {
+
+// What a stick fetch or a table converter reads from a live entry; false: no sample (not stored, past the array).
+bool entry_value(config::Acl::StickOp op, StickData d, std::uint32_t idx, stick::Table& tb, stick::Entry* e,
+                 std::int64_t now, std::int64_t& v) {
+    using Op = config::Acl::StickOp;
+    std::uint64_t u = 0;
+    switch (op) {
+        case Op::Data:
+            if (!tb.read(e, d, now, u, idx)) return false;
+            v = d == StickData::ServerId ? std::int64_t(std::int32_t(u)) : std::int64_t(u);
+            return true;
+        case Op::KBytes:
+            if (!tb.read(e, d, now, u)) return false;
+            v = std::int64_t(u >> 10);
+            return true;
+        case Op::Trackers:
+            v = e->refs;
+            return true;
+        case Op::Tracked:
+            v = 1;
+            return true;
+        case Op::IncGpc0:
+        case Op::IncGpc1:
+        case Op::IncGpc: {
+            const StickData cnt = op == Op::IncGpc0 ? StickData::Gpc0 : op == Op::IncGpc1 ? StickData::Gpc1 : StickData::Gpc;
+            const StickData rate = op == Op::IncGpc0   ? StickData::Gpc0Rate
+                                   : op == Op::IncGpc1 ? StickData::Gpc1Rate
+                                                       : StickData::GpcRate;
+            const unsigned at = op == Op::IncGpc ? idx : 0;
+            std::uint32_t* p = tb.u32(e, cnt, at);
+            tb.add(e, rate, now, 1, at);
+            if (p != nullptr) ++*p;
+            tb.touch(e, now);
+            v = p != nullptr ? *p : 0;
+            return true;
+        }
+        case Op::ClrGpc0:
+        case Op::ClrGpc1:
+        case Op::ClrGpc: {
+            std::uint32_t* p = op == Op::ClrGpc ? tb.u32(e, StickData::Gpc, idx)
+                                                : tb.u32(e, op == Op::ClrGpc0 ? StickData::Gpc0 : StickData::Gpc1);
+            v = p != nullptr ? *p : 0;
+            if (p != nullptr) *p = 0;
+            tb.touch(e, now);
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
 
 bool stick_fetch(const config::Acl& acl, const Txn& t, std::int64_t& v) {
     using Op = config::Acl::StickOp;
@@ -219,50 +335,105 @@ bool stick_fetch(const config::Acl& acl, const Txn& t, std::int64_t& v) {
         config::SampleExpr src;
         stick::Key k;
         if (!key_of(src, t, tb->spec(), k, nullptr)) return false;
-        const bool creates = acl.stick_op == Op::IncGpc0 || acl.stick_op == Op::IncGpc1 ||
-                             acl.stick_op == Op::ClrGpc0 || acl.stick_op == Op::ClrGpc1;
+        const bool creates = acl.stick_op == Op::IncGpc0 || acl.stick_op == Op::IncGpc1 || acl.stick_op == Op::IncGpc ||
+                             acl.stick_op == Op::ClrGpc0 || acl.stick_op == Op::ClrGpc1 || acl.stick_op == Op::ClrGpc;
         e = creates ? tb->get(k, c->now) : tb->lookup(k, c->now);
     }
     if (e == nullptr) {  // no entry: the counters read 0 (HAProxy's src_* on an unknown address)
         v = 0;
         return acl.stick_op != Op::Data || tb->stores(acl.stick_data);
     }
-    std::uint64_t u = 0;
-    switch (acl.stick_op) {
-        case Op::Data:
-            if (!tb->read(e, acl.stick_data, c->now, u)) return false;
-            v = acl.stick_data == StickData::ServerId ? std::int64_t(std::int32_t(u)) : std::int64_t(u);
-            return true;
-        case Op::KBytes:
-            if (!tb->read(e, acl.stick_data, c->now, u)) return false;
-            v = std::int64_t(u >> 10);
-            return true;
-        case Op::Trackers:
-            v = e->refs;
-            return true;
-        case Op::Tracked:
-            v = 1;
-            return true;
-        case Op::IncGpc0:
-        case Op::IncGpc1: {
-            const bool zero = acl.stick_op == Op::IncGpc0;
-            std::uint32_t* p = tb->u32(e, zero ? StickData::Gpc0 : StickData::Gpc1);
-            tb->add(e, zero ? StickData::Gpc0Rate : StickData::Gpc1Rate, c->now, 1);
-            if (p != nullptr) ++*p;
-            tb->touch(e, c->now);
-            v = p != nullptr ? *p : 0;
-            return true;
-        }
-        case Op::ClrGpc0:
-        case Op::ClrGpc1: {
-            std::uint32_t* p = tb->u32(e, acl.stick_op == Op::ClrGpc0 ? StickData::Gpc0 : StickData::Gpc1);
-            v = p != nullptr ? *p : 0;
-            if (p != nullptr) *p = 0;
-            tb->touch(e, c->now);
-            return true;
-        }
-    }
-    return false;
+    return entry_value(acl.stick_op, acl.stick_data, acl.stick_idx, *tb, e, c->now, v);
 }
+
+namespace detail {
+
+namespace {
+int table_by_name(const config::Config* cfg, std::string_view name) {
+    if (cfg == nullptr) return -1;
+    for (std::size_t i = 0; i < cfg->tables.size(); ++i)
+        if (cfg->tables[i].name == name) return int(i);
+    return -1;
+}
+// the table of the proxy whose rules run (a backend's when its rules run, else the frontend's)
+int own_table(const Txn& t) {
+    if (t.cfg == nullptr) return -1;
+    if (t.stick != nullptr && t.stick->backend && t.be >= 0) return t.cfg->backends[std::size_t(t.be)].table;
+    return t.fe >= 0 ? t.cfg->frontends[std::size_t(t.fe)].table : -1;
+}
+}  // namespace
+
+bool fetch_stick(const Txn& t, std::string_view expr, ArenaWriter& w, int& present) {
+    struct Parsed {
+        config::Acl acl;
+        bool ok = false;
+        const config::Config* cfg = nullptr;  // the table's id is the one of this snapshot
+        int table = -1;
+    };
+    thread_local std::unordered_map<std::string, Parsed> cache;
+    auto it = cache.find(std::string(expr));
+    if (it == cache.end()) {
+        if (cache.size() >= 1024) cache.clear();
+        Parsed p;
+        const std::size_t paren = expr.find('(');
+        const std::string name(expr.substr(0, paren));
+        const std::string arg = paren == std::string_view::npos || expr.back() != ')'
+                                    ? std::string()
+                                    : std::string(expr.substr(paren + 1, expr.size() - paren - 2));
+        const std::optional<std::string> why = config::stick_fetch_spec(name, arg, p.acl);
+        if (!why) return false;
+        p.ok = why->empty();
+        it = cache.emplace(std::string(expr), std::move(p)).first;
+    }
+    Parsed& p = it->second;
+    present = 0;
+    if (!p.ok) return true;
+    if (p.cfg != t.cfg) {
+        p.cfg = t.cfg;
+        p.table = p.acl.arg.empty() ? -1 : table_by_name(t.cfg, p.acl.arg);
+    }
+    p.acl.stick_table = p.acl.arg.empty() && p.acl.stick_sc < 0 ? own_table(t) : p.table;
+    std::int64_t v = 0;
+    if (!stick_fetch(p.acl, t, v)) return true;
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    w.add(std::string_view(buf, std::size_t(r.ptr - buf)));
+    g_smp_type = p.acl.stick_op == config::Acl::StickOp::Tracked ? SmpType::Bool : SmpType::Int;
+    present = 1;
+    return true;
+}
+
+int table_convert_named(const Txn& t, std::string_view name, const config::ConvArgs& a, std::string_view in,
+                        std::int64_t& v) {
+    const config::TableConv* c = config::table_conv(name);
+    if (c == nullptr) return -1;
+    const std::size_t n = a.n == 1 && a.v[0].empty() ? 0 : std::size_t(a.n);
+    std::uint32_t idx = 0;
+    std::size_t k = 0;
+    if (c->indexed) idx = std::uint32_t(read_int64(k < n ? a.v[k++] : std::string_view(), nullptr));
+    const int table = k < n && !a.v[k].empty() ? table_by_name(t.cfg, a.v[k]) : own_table(t);
+    return table_convert(t, table, c->op, c->d, idx, in, v);
+}
+
+int table_convert(const Txn& t, int table, config::Acl::StickOp op, StickData d, std::uint32_t idx, std::string_view in,
+                  std::int64_t& v) {
+    StickCtx* c = t.stick;
+    if (c == nullptr || c->store == nullptr || table < 0 || std::size_t(table) >= c->store->count()) return 0;
+    stick::Table& tb = c->store->table(table);
+    stick::KeySource src;
+    sockaddr_storage ss;
+    stick::Key k;
+    if (!key_source(in, src, ss) || !stick::make_key(tb.spec(), src, k)) return 0;
+    stick::Entry* e = tb.lookup(k, c->now);
+    v = 0;
+    if (e == nullptr) return 1;  // an absent key reads 0, whatever the table stores (HAProxy's)
+    if (op == config::Acl::StickOp::Trackers) {  // HAProxy counts the converter's own reference
+        v = std::int64_t(e->refs) + 1;
+        return 1;
+    }
+    return entry_value(op, d, idx, tb, e, c->now, v) ? 1 : 0;
+}
+
+}  // namespace detail
 
 }  // namespace es::rules

@@ -94,7 +94,7 @@ bool make_key(const config::StickTable& t, const KeySource& v, Key& out) {
                 buf[v.str.size()] = '\0';
                 std::memset(a, 0, 10);
                 a[10] = a[11] = 0xff;
-                if (inet_pton(AF_INET, buf, a + 12) == 1) {
+                if (t.type == Type::Ip && inet_pton(AF_INET, buf, a + 12) == 1) {
                     v4 = true;
                 } else if (inet_pton(AF_INET6, buf, a) == 1) {
                     v4 = IN6_IS_ADDR_V4MAPPED(reinterpret_cast<const in6_addr*>(a));
@@ -133,8 +133,19 @@ bool make_key(const config::StickTable& t, const KeySource& v, Key& out) {
                 std::memcpy(&be, a + 12, 4);
                 n = ntohl(be);
             } else if (v.kind == K::Str) {
-                const auto r = std::from_chars(v.str.data(), v.str.data() + v.str.size(), n);
-                if (r.ec != std::errc() || r.ptr != v.str.data() + v.str.size()) return false;
+                // HAProxy's c_str2int (read_int64): a sign, the digits up to another character, saturated
+                if (v.str.empty()) return false;
+                std::size_t i = 0;
+                const bool neg = v.str[0] == '-';
+                if (v.str[0] == '-' || v.str[0] == '+') ++i;
+                std::uint64_t u = 0;
+                bool over = false;
+                for (; i < v.str.size() && v.str[i] >= '0' && v.str[i] <= '9'; ++i)
+                    if (!over && (__builtin_mul_overflow(u, 10u, &u) || __builtin_add_overflow(u, unsigned(v.str[i] - '0'), &u)))
+                        over = true;
+                constexpr std::uint64_t kMax = std::uint64_t(INT64_MAX);
+                if (neg) n = over || u > kMax ? INT64_MIN : -std::int64_t(u);
+                else n = over || u > kMax ? INT64_MAX : std::int64_t(u);
             } else {
                 return false;
             }
@@ -149,7 +160,21 @@ bool make_key(const config::StickTable& t, const KeySource& v, Key& out) {
                 put_str(t, v.str, out);
                 return true;
             }
+            if (v.kind == K::Bin) {  // a string ends at the first NUL (c_bin2str)
+                std::string_view b = v.str;
+                if (t.type == Type::String)
+                    if (const void* z = std::memchr(b.data(), 0, b.size()))
+                        b = b.substr(0, std::size_t(static_cast<const char*>(z) - b.data()));
+                put_str(t, b, out);
+                return true;
+            }
             char buf[64];
+            if (v.kind == K::Int && t.type == Type::Binary) {  // 8 bytes, big-endian (c_int2bin)
+                const auto u = std::uint64_t(v.num);
+                for (int k = 0; k < 8; ++k) buf[k] = char(u >> (56 - 8 * k));
+                put_str(t, {buf, 8}, out);
+                return true;
+            }
             if (v.kind == K::Int) {
                 const auto r = std::to_chars(buf, buf + sizeof(buf), v.num);
                 put_str(t, {buf, std::size_t(r.ptr - buf)}, out);
@@ -185,8 +210,24 @@ std::string key_text(const config::StickTable& t, const unsigned char* key, std:
             std::memcpy(&u, key, 4);
             return std::to_string(u);
         }
-        case Type::String:
-            return std::string(reinterpret_cast<const char*>(key), len);
+        case Type::String: {  // HAProxy's dump_text: ' ', '=' and '\\' escaped, other bytes outside ASCII's print in hex
+            static const char kHex[] = "0123456789ABCDEF";
+            std::string s;
+            for (std::size_t i = 0; i < len; ++i) {
+                const unsigned char c = key[i];
+                if (c == ' ' || c == '=' || c == '\\') {
+                    s.push_back('\\');
+                    s.push_back(char(c));
+                } else if (c < 0x20 || c >= 0x7f) {
+                    s += "\\x";
+                    s.push_back(kHex[c >> 4]);
+                    s.push_back(kHex[c & 15]);
+                } else {
+                    s.push_back(char(c));
+                }
+            }
+            return s;
+        }
         case Type::Binary: {
             static const char kHex[] = "0123456789ABCDEF";
             std::string s;
@@ -238,6 +279,7 @@ Table::Table(const config::StickTable& spec, int id) : spec_(&spec), id_(id) {
         const auto sd = StickData(d);
         if (spec.stores(sd) && (sd == StickData::BytesInCnt || sd == StickData::BytesOutCnt)) {
             off_[d] = std::int16_t(at);
+            cnt_[d] = 1;
             at += 8;
         }
     }
@@ -245,8 +287,22 @@ Table::Table(const config::StickTable& spec, int id) : spec_(&spec), id_(id) {
         const auto sd = StickData(d);
         if (!spec.stores(sd) || off_[d] >= 0) continue;
         off_[d] = std::int16_t(at);
-        at += config::stick_is_rate(sd) ? sizeof(FreqCtr) : 4;
+        cnt_[d] = std::uint8_t(spec.count(sd));
+        period_[d] = spec.period[d];
+        at += elem_size(sd) * cnt_[d];
     }
+    // the legacy names of the arrays' first elements (a table stores one or the other: the configuration says so)
+    auto alias = [&](StickData legacy, StickData arr, unsigned idx) {
+        if (off_[int(legacy)] >= 0 || off_[int(arr)] < 0 || idx >= cnt_[int(arr)]) return;
+        off_[int(legacy)] = std::int16_t(off_[int(arr)] + idx * elem_size(arr));
+        cnt_[int(legacy)] = 1;
+        period_[int(legacy)] = period_[int(arr)];
+    };
+    alias(StickData::Gpt0, StickData::Gpt, 0);
+    alias(StickData::Gpc0, StickData::Gpc, 0);
+    alias(StickData::Gpc1, StickData::Gpc, 1);
+    alias(StickData::Gpc0Rate, StickData::GpcRate, 0);
+    alias(StickData::Gpc1Rate, StickData::GpcRate, 1);
     const std::size_t key_bytes = (spec.key_len + 7) & ~std::size_t(7);
     data_at_ = sizeof(Entry) + key_bytes;
     entry_size_ = data_at_ + at;
@@ -257,6 +313,8 @@ Table::Table(Table&& o) noexcept
     : spec_(o.spec_), id_(o.id_), data_at_(o.data_at_), entry_size_(o.entry_size_), buckets_(std::move(o.buckets_)),
       used_(o.used_), oldest_(o.oldest_), newest_(o.newest_) {
     std::memcpy(off_, o.off_, sizeof(off_));
+    std::memcpy(cnt_, o.cnt_, sizeof(cnt_));
+    std::memcpy(period_, o.period_, sizeof(period_));
     o.used_ = 0;
     o.oldest_ = o.newest_ = nullptr;
 }
@@ -398,18 +456,33 @@ std::size_t Table::expire(std::int64_t now, std::size_t budget) {
     return n;
 }
 
-bool Table::read(Entry* e, StickData d, std::int64_t now, std::uint64_t& v) const {
-    const int o = off_[int(d)];
-    if (o < 0) return false;
-    unsigned char* p = data(e) + o;
+bool Table::read(Entry* e, StickData d, std::int64_t now, std::uint64_t& v, unsigned idx) const {
+    unsigned char* p = at(e, d, idx);
+    if (p == nullptr) return false;
     if (config::stick_is_rate(d)) {
-        v = reinterpret_cast<FreqCtr*>(p)->read(std::uint32_t(now), spec_->period[int(d)]);
+        v = reinterpret_cast<FreqCtr*>(p)->read(std::uint32_t(now), period_[int(d)]);
     } else if (d == StickData::BytesInCnt || d == StickData::BytesOutCnt) {
         v = *reinterpret_cast<std::uint64_t*>(p);
     } else if (d == StickData::ServerId) {
         v = std::uint64_t(std::int64_t(*reinterpret_cast<std::int32_t*>(p)));
     } else {
         v = *reinterpret_cast<std::uint32_t*>(p);
+    }
+    return true;
+}
+
+bool Table::write(Entry* e, StickData d, std::int64_t now, std::uint64_t v, unsigned idx) const {
+    unsigned char* p = at(e, d, idx);
+    if (p == nullptr) return false;
+    if (config::stick_is_rate(d)) {  // a period starting now with that count (HAProxy's `set table`)
+        auto* f = reinterpret_cast<FreqCtr*>(p);
+        f->tick = std::uint32_t(now) & ~1u;
+        f->prev = 0;
+        f->curr = std::uint32_t(v);
+    } else if (d == StickData::BytesInCnt || d == StickData::BytesOutCnt) {
+        *reinterpret_cast<std::uint64_t*>(p) = v;
+    } else {
+        *reinterpret_cast<std::uint32_t*>(p) = std::uint32_t(v);
     }
     return true;
 }
@@ -577,6 +650,18 @@ bool passes(const Table& tb, Entry* e, const Query& q, std::int64_t now) {
 
 void answer(Store& s, Query& q, std::size_t shard, std::int64_t now) {
     Query::Part& part = q.parts[shard];
+    if (q.op == Query::Op::Set) {  // one shard keeps the entry (Query::target)
+        if (shard != q.target || q.table < 0 || std::size_t(q.table) >= s.count()) return;
+        Table& tb = s.table(q.table);
+        Entry* e = tb.get(q.key, now);
+        if (e == nullptr) {
+            part.busy = 1;  // no room
+            return;
+        }
+        for (const Query::Filter& f : q.filters) tb.write(e, f.d, now, f.v);
+        tb.touch(e, now);
+        return;
+    }
     if (q.table < 0) {
         for (std::size_t i = 0; i < s.count(); ++i) {
             Table& tb = s.table(int(i));
@@ -605,6 +690,8 @@ void answer(Store& s, Query& q, std::size_t shard, std::int64_t now) {
         row.refs = e->refs;
         row.exp_ms = e->expire == 0 ? -1 : (e->expire > now ? e->expire - now : 0);
         for (int d = 0; d < config::kStickData; ++d) tb.read(e, StickData(d), now, row.values[d]);
+        for (StickData d : {StickData::Gpt, StickData::Gpc, StickData::GpcRate})
+            for (unsigned i = 0; i < tb.elements(d); ++i) tb.read(e, d, now, row.arrays.emplace_back(), i);
         if (const std::uint32_t* k = tb.u32(e, StickData::ServerKey)) row.server_key = *k;
         part.rows.push_back(std::move(row));
     });

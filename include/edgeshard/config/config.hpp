@@ -51,14 +51,20 @@ enum class HttpReuse { Never, Safe, Aggressive, Always };  // http-reuse (HAProx
 enum class StickData : std::uint8_t {
     ServerId, Gpt0, Gpc0, Gpc0Rate, ConnCnt, ConnRate, ConnCur, SessCnt, SessRate, HttpReqCnt, HttpReqRate,
     HttpErrCnt, HttpErrRate, BytesInCnt, BytesInRate, BytesOutCnt, BytesOutRate, Gpc1, Gpc1Rate, ServerKey,
-    HttpFailCnt, HttpFailRate, kCount
+    HttpFailCnt, HttpFailRate,
+    // the arrays (HAProxy 2.5+: `store gpt(N),gpc(N),gpc_rate(N,<period>)`), N elements each
+    Gpt, Gpc, GpcRate, kCount
 };
 inline constexpr int kStickData = int(StickData::kCount);
 // Whether a data type is a rate (a frequency counter over a period given in its store option).
 inline constexpr bool stick_is_rate(StickData d) {
     return d == StickData::Gpc0Rate || d == StickData::ConnRate || d == StickData::SessRate ||
            d == StickData::HttpReqRate || d == StickData::HttpErrRate || d == StickData::BytesInRate ||
-           d == StickData::BytesOutRate || d == StickData::Gpc1Rate || d == StickData::HttpFailRate;
+           d == StickData::BytesOutRate || d == StickData::Gpc1Rate || d == StickData::HttpFailRate ||
+           d == StickData::GpcRate;
+}
+inline constexpr bool stick_is_array(StickData d) {
+    return d == StickData::Gpt || d == StickData::Gpc || d == StickData::GpcRate;
 }
 
 // stick-table type ip|ipv6|integer|string [len N]|binary [len N] size N [expire T] [nopurge] [store ...]
@@ -72,14 +78,19 @@ struct StickTable {
     bool nopurge = false;        // full: new keys are not stored (instead of removing the oldest)
     std::uint32_t store = 0;     // bit (1 << StickData) per stored data type
     std::uint32_t period[kStickData] = {};  // a rate's period in ms
+    std::uint8_t elems[kStickData] = {};    // an array's number of elements (gpt, gpc, gpc_rate: 1..100)
     Location where;
     bool stores(StickData d) const { return (store >> unsigned(d)) & 1u; }
+    // elements of a stored datum: an array's size, 1 for the others, 0 when not stored
+    unsigned count(StickData d) const { return !stores(d) ? 0u : stick_is_array(d) ? elems[int(d)] : 1u; }
 };
 
 // A sample fetched as a stick-table key (`track-sc0 <key>`, `stick on <key>`): the fetches that
 // make sense as a client's identity, without converters.
 struct SampleExpr {
-    enum class Fetch : std::uint8_t { Src, Dst, SrcPort, DstPort, Hdr, Path, Url, Base, SslFcSni, ReqSslSni } fetch =
+    // Expr: any other sample expression (converters included), evaluated as a value's `%[...]` is and cast to
+    // the table's key type as HAProxy's smp_to_stkey does
+    enum class Fetch : std::uint8_t { Src, Dst, SrcPort, DstPort, Hdr, Path, Url, Base, SslFcSni, ReqSslSni, Expr } fetch =
         Fetch::Src;
     std::string arg;   // Hdr: the lower-case header name
     int occ = -1;      // Hdr: which occurrence (HAProxy's sample default: -1, the last)
@@ -102,6 +113,11 @@ struct VarSet {
 // track-sc<N> <key> [table <t>] (tcp-request connection|content, http-request, http-response)
 struct TrackSpec {
     std::uint8_t sc = 0;
+    // sc-inc-gpc(<idx>,<sc>) / sc-set-gpt(<idx>,<sc>): the array element (`array`); the legacy gpc0 / gpc1 / gpt0
+    // actions otherwise. sc-set-gpt*: `value_expr` is the value's sample expression (empty: the rule's integer)
+    std::uint8_t idx = 0;
+    bool array = false;
+    std::string value_expr;
     int table = -1;          // index into Config::tables
     std::string table_name;  // as written (empty: the proxy's own table)
     SampleExpr key;
@@ -138,9 +154,10 @@ struct Acl {
     // looked up), the table (-1: the tracked entry's own, or for src_* the proxy's), what is read
     std::int8_t stick_sc = -1;
     int stick_table = -1;
-    enum class StickOp : std::uint8_t { Data, KBytes, Tracked, Trackers, IncGpc0, IncGpc1, ClrGpc0, ClrGpc1 } stick_op =
+    enum class StickOp : std::uint8_t { Data, KBytes, Tracked, Trackers, IncGpc0, IncGpc1, ClrGpc0, ClrGpc1, IncGpc, ClrGpc } stick_op =
         StickOp::Data;
     StickData stick_data = StickData::ConnCnt;
+    std::uint32_t stick_idx = 0;  // an array's element (sc_get_gpc(<idx>,<sc>), src_get_gpt(<idx>)...)
     Location where;
 };
 
@@ -566,7 +583,7 @@ struct CookieSpec {
 // stick on|match|store-request <key> [table <t>] [if|unless <cond>]: a backend's persistence on a
 // stick table (the server's id is stored under the key; a request whose key is known goes to it)
 struct StickRule {
-    enum class Kind : std::uint8_t { On, Match, StoreRequest } kind = Kind::On;
+    enum class Kind : std::uint8_t { On, Match, StoreRequest, StoreResponse } kind = Kind::On;
     SampleExpr key;
     int table = -1;
     std::string table_name;  // as written (empty: the backend's own table)
@@ -592,6 +609,7 @@ struct Backend {
     CookieSpec cookie;
     int table = -1;                       // its own stick-table (index into Config::tables), -1: none
     std::vector<StickRule> stick_rules;   // in order: the first matching `match` decides the server
+    bool stores_response = false;         // one of them is `stick store-response`
     bool persist = false;     // option persist: a cookie sends to its server even when it is DOWN
     BackendCheck check;
     // `log` lines of the backend (or `log global`): where its servers' state changes go (HAProxy
@@ -814,6 +832,18 @@ struct ConvArgs {
 };
 // The number of arguments read (at most kMax), -1 when they do not fit in the buffer.
 int read_conv_args(std::string_view in, ConvArgs& a);
+// A stick-table fetch (sc_*, sc<N>_*, src_*, with the arrays' index forms) read into `acl`'s stick fields, its
+// table's name in `acl.arg`: nullopt when the name is not one, "" when read, else why not (config/stick.cpp).
+std::optional<std::string> stick_fetch_spec(const std::string& fname, const std::string& arg, Acl& acl);
+// The table_* converters (HAProxy 2.6, configuration.txt 7.3.1): what each reads of the entry its input names;
+// `indexed`: an array element's index comes first (table_gpc(<idx>[,<table>])). Null: not one.
+struct TableConv {
+    std::string_view name;
+    Acl::StickOp op;
+    StickData d;
+    bool indexed;
+};
+const TableConv* table_conv(std::string_view name);
 
 struct Config {
     Global global;

@@ -304,6 +304,8 @@ private:
     // (taken from the pool when needed) until stick_commit() gives them the server chosen.
     int stick_rules(std::uint32_t be, const rules::Txn& t, stick::Refs*& refs);
     void stick_commit(stick::Refs* refs, std::uint32_t be, int server);
+    // `stick store-response`: the response's keys get the server that answered
+    void stick_store_response(std::uint32_t be, int server, const rules::Txn& t);
     void stick_query(stick::Query& q);  // kStickQuery (show table / clear table)
   private:
 

@@ -223,8 +223,9 @@ TcpVerdict run_tcp_rules(const std::vector<config::TcpRule>& rules, const std::v
 // http-response rules counts the request (HAProxy's http_action_track_sc: `http` true), and in a
 // response the 4xx / 5xx it carries. False: nothing tracked (no key, no room, no stick context).
 bool track(const config::TrackSpec& spec, const Txn& t, bool stream, bool http);
-void sc_inc_gpc(std::uint8_t sc, int which, const Txn& t);
-void sc_set_gpt0(std::uint8_t sc, std::uint32_t value, const Txn& t);
+void sc_inc_gpc(const config::TrackSpec& spec, int which, const Txn& t);
+// sc-set-gpt / sc-set-gpt0: the value, or the rule's expression's (no sample: the stored value is kept)
+void sc_set_gpt(const config::TrackSpec& spec, std::int64_t value, const Txn& t);
 // The stick-table key of a sample for table `tb` (false: no key: the sample is missing or does not
 // convert to the table's type).
 bool stick_key(const config::SampleExpr& s, const Txn& t, const config::StickTable& tb, stick::Key& k);
@@ -242,7 +243,8 @@ bool render_unique_id(const Txn& t, std::string_view fmt, std::int64_t rt, std::
 // Set once by each data shard's thread; unset (null), the configuration's are read.
 void set_shard_maps(const std::vector<std::shared_ptr<const config::MapFile>>* maps);
 // A sample expression as a log-format value writes it (`%[expr]`), into the arena (rules.cpp).
-bool eval_sample(const Txn& t, std::string_view expr, std::string_view& out);
+// `raw`: a binary sample keeps its bytes (as a key; the others end it at its first NUL, as text).
+bool eval_sample(const Txn& t, std::string_view expr, std::string_view& out, bool raw = false);
 // set-var / unset-var (vars.cpp); var(<name>): the value of a variable by its name (false: not set)
 void set_var(const config::VarSet& v, const Txn& t);
 void unset_var(const config::VarSet& v, const Txn& t);

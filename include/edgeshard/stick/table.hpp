@@ -69,14 +69,16 @@ inline constexpr std::uint32_t kMaxKeyLen = 256;
 
 // The value a key is made of.
 struct KeySource {
-    enum class Kind : std::uint8_t { None, Addr, Int, Str } kind = Kind::None;
+    enum class Kind : std::uint8_t { None, Addr, Int, Str, Bin } kind = Kind::None;
     const sockaddr_storage* addr = nullptr;
     std::int64_t num = 0;
     std::string_view str;
 };
-// The table's key for a value (HAProxy's sample casts: an IPv6 address other than IPv4-mapped
-// makes no `ip` key; an address makes a text key for `string`; a string makes an `ip` key only when
-// it is one). False: no key (the rule does not track).
+// The table's key for a value (HAProxy's smp_to_stkey and sample casts: an IPv6 address other than
+// IPv4-mapped makes no `ip` key; a string makes an `ip` key only when it is an address, an `ipv6` key only
+// when it is IPv6 text, an `integer` key from its leading digits (`12abc` is 12, `abc` 0, cut to 32 bits);
+// an address makes a text key for `string`, its bytes for `binary`; an integer 8 big-endian bytes for
+// `binary`). False: no key (the rule does not track, the converter gives no sample).
 bool make_key(const config::StickTable& t, const KeySource& v, Key& out);
 // The key as `show table` prints it.
 std::string key_text(const config::StickTable& t, const unsigned char* key, std::size_t len);
@@ -114,31 +116,41 @@ public:
     // Removes an entry nobody tracks; false when it is tracked (left as is).
     bool erase(Entry* e);
 
-    // Data: null when the table does not store it.
-    std::uint32_t* u32(Entry* e, StickData d) const {
-        return off_[int(d)] < 0 ? nullptr : reinterpret_cast<std::uint32_t*>(data(e) + off_[int(d)]);
+    // Data (element `idx` of an array): null when the table does not store it. The legacy gpt0, gpc0, gpc1,
+    // gpc0_rate and gpc1_rate read elements 0 and 1 of the arrays in a table that stores those instead
+    // (HAProxy 2.6's fallback in every action, fetch and converter).
+    unsigned char* at(Entry* e, StickData d, unsigned idx) const {
+        const int o = off_[int(d)];
+        return o < 0 || idx >= cnt_[int(d)] ? nullptr : data(e) + o + idx * elem_size(d);
     }
-    std::uint64_t* u64(Entry* e, StickData d) const {
-        return off_[int(d)] < 0 ? nullptr : reinterpret_cast<std::uint64_t*>(data(e) + off_[int(d)]);
+    std::uint32_t* u32(Entry* e, StickData d, unsigned idx = 0) const {
+        return reinterpret_cast<std::uint32_t*>(at(e, d, idx));
     }
-    FreqCtr* frq(Entry* e, StickData d) const {
-        return off_[int(d)] < 0 ? nullptr : reinterpret_cast<FreqCtr*>(data(e) + off_[int(d)]);
-    }
+    std::uint64_t* u64(Entry* e, StickData d) const { return reinterpret_cast<std::uint64_t*>(at(e, d, 0)); }
+    FreqCtr* frq(Entry* e, StickData d, unsigned idx = 0) const { return reinterpret_cast<FreqCtr*>(at(e, d, idx)); }
     bool stores(StickData d) const { return off_[int(d)] >= 0; }
-    // A stored datum as a number (a rate read now); false when not stored.
-    bool read(Entry* e, StickData d, std::int64_t now, std::uint64_t& v) const;
+    unsigned elements(StickData d) const { return cnt_[int(d)]; }
+    std::uint32_t period(StickData d) const { return period_[int(d)]; }
+    // A stored datum as a number (a rate read now); false when not stored (or past the array).
+    bool read(Entry* e, StickData d, std::int64_t now, std::uint64_t& v, unsigned idx = 0) const;
+    // Sets a datum (a rate's current period's count, as HAProxy's `set table` does); false: not stored.
+    bool write(Entry* e, StickData d, std::int64_t now, std::uint64_t v, unsigned idx = 0) const;
     // Adds to a counter or rate if stored (cnt += inc, rate += inc). Inline: the data path calls it
     // for each datum an event touches.
-    void add(Entry* e, StickData d, std::int64_t now, std::uint64_t inc) const {
-        const int o = off_[int(d)];
-        if (o < 0) return;
-        unsigned char* p = data(e) + o;
+    void add(Entry* e, StickData d, std::int64_t now, std::uint64_t inc, unsigned idx = 0) const {
+        unsigned char* p = at(e, d, idx);
+        if (p == nullptr) return;
         if (config::stick_is_rate(d))
-            reinterpret_cast<FreqCtr*>(p)->add(std::uint32_t(now), spec_->period[int(d)], std::uint32_t(inc));
+            reinterpret_cast<FreqCtr*>(p)->add(std::uint32_t(now), period_[int(d)], std::uint32_t(inc));
         else if (d == StickData::BytesInCnt || d == StickData::BytesOutCnt)
             *reinterpret_cast<std::uint64_t*>(p) += inc;
         else
             *reinterpret_cast<std::uint32_t*>(p) += std::uint32_t(inc);
+    }
+    static constexpr std::size_t elem_size(StickData d) {
+        return config::stick_is_rate(d) ? sizeof(FreqCtr)
+               : d == StickData::BytesInCnt || d == StickData::BytesOutCnt ? 8
+                                                                          : 4;
     }
     // Whether any of the byte counters is stored (the end of an exchange counts nothing otherwise).
     bool counts_bytes() const {
@@ -167,6 +179,8 @@ private:
     const config::StickTable* spec_;
     int id_;
     std::int16_t off_[config::kStickData];
+    std::uint8_t cnt_[config::kStickData] = {};
+    std::uint32_t period_[config::kStickData] = {};
     std::size_t data_at_ = 0;     // offset of the data from the entry's start
     std::size_t entry_size_ = 0;
     std::vector<Entry*> buckets_;
@@ -237,7 +251,10 @@ private:
 // drops its reference; the asker reads the parts once only its own is left. Whoever drops the
 // last reference frees it (the asker, or a late shard after the asker gave up waiting).
 struct Query {
-    enum class Op : std::uint8_t { Show, Clear } op = Op::Show;
+    // Set: `set table T key K [data.X V]...`: the entry of `key` made or updated on shard `target`, the values of
+    // `filters` (their `v`) written
+    enum class Op : std::uint8_t { Show, Clear, Set } op = Op::Show;
+    std::size_t target = 0;
     int table = -1;            // -1: every table (show: the headers only)
     bool has_key = false;
     Key key;
@@ -258,6 +275,7 @@ struct Query {
         std::uint32_t refs = 0;
         std::int64_t exp_ms = 0;  // remaining; -1: never expires
         std::uint64_t values[config::kStickData] = {};
+        std::vector<std::uint64_t> arrays;  // the gpt, gpc and gpc_rate elements, in that order
         std::uint32_t server_key = 0;  // ServerKey: backend << 16 | server + 1 (0: none)
     };
     struct Part {
