@@ -153,8 +153,10 @@ TEST_CASE("errors: refused proxy keywords") {
                  {"'compression' is not supported"});
     expect_error(in_backend("    stick-table type ip\n"), kBackendLine, {"stick-table: missing size"});
     expect_error(in_backend("    stick-table size 1m\n"), kBackendLine, {"stick-table: missing type"});
-    expect_error(in_backend("    stick-table type ip size 1m store gpc(2)\n"), kBackendLine,
-                 {"counter arrays", "gpc0"});
+    expect_error(in_backend("    stick-table type ip size 1m store gpc(2),gpc0\n"), kBackendLine,
+                 {"simultaneous usage of 'gpc' and 'gpc[0/1]'"});
+    expect_error(in_backend("    stick-table type ip size 1m store gpc_rate(2)\n"), kBackendLine,
+                 {"missing argument to store option 'gpc_rate'"});
     expect_error(in_backend("    stick-table type ip size 1m store http_req_rate\n"), kBackendLine,
                  {"missing argument to store option 'http_req_rate'"});
     expect_error(in_backend("    stick-table type ip size 1m store conn_cnt(10s)\n"), kBackendLine,

@@ -129,8 +129,8 @@ TEST_CASE("tcp-request: errors name the file and line") {
     expect_error(in_fe("    tcp-request connection track-sc3 src\n"), kLine, {"track-sc0, track-sc1 or track-sc2"});
     expect_error(in_fe("    stick-table type ip size 1k\n    tcp-request connection track-sc0 req.ssl_sni\n"),
                  kLine + 1, {"reads the client's data"});
-    expect_error(in_fe("    stick-table type ip size 1k\n    tcp-request content track-sc0 src,ipmask(24)\n"),
-                 kLine + 1, {"converters (',ipmask(24)') are not supported"});
+    expect_error(in_fe("    stick-table type ip size 1k\n    tcp-request content track-sc0 src,nosuch(24)\n"),
+                 kLine + 1, {"'tcp-request content track-sc0'", "unknown converter 'nosuch'"});
     expect_error(in_fe("    tcp-request connection set-var(sess.x) int(1)\n"), kLine,
                  {"use 'tcp-request session set-var(sess.x)'"});
     expect_error(in_fe("    tcp-request content rejekt\n"), kLine,

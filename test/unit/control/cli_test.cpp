@@ -140,7 +140,7 @@ TEST_CASE("command table: longest keyword match, duplicates refused") {
                                             "enable agent", "disable agent", "enable server",
                                             "disable server", "shutdown sessions server", "show servers state", "show ssl cert",
                                             "set ssl cert", "commit ssl cert", "abort ssl cert",
-                                            "set ssl ocsp-response", "show table", "clear table", "show map", "get map", "add map", "set map", "del map", "clear map"});
+                                            "set ssl ocsp-response", "show table", "clear table", "set table", "show map", "get map", "add map", "set map", "del map", "clear map"});
 }
 
 TEST_CASE("every answer ends with an empty line; ';' runs several commands") {
