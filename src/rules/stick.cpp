@@ -254,8 +254,8 @@ void sc_set_gpt(const config::TrackSpec& spec, std::int64_t value, const Txn& t)
 namespace {
 
 // What a stick fetch or a table converter reads from a live entry; false: no sample (not stored, past the array).
-bool entry_value(config::Acl::StickOp op, StickData d, std::uint32_t idx, stick::Table& tb, stick::Entry* e,
-                 std::int64_t now, std::int64_t& v) {
+[[gnu::always_inline]] inline bool entry_value(config::Acl::StickOp op, StickData d, std::uint32_t idx, stick::Table& tb,
+                                               stick::Entry* e, std::int64_t now, std::int64_t& v) {
     using Op = config::Acl::StickOp;
     std::uint64_t u = 0;
     switch (op) {

@@ -119,7 +119,7 @@ public:
     // Data (element `idx` of an array): null when the table does not store it. The legacy gpt0, gpc0, gpc1,
     // gpc0_rate and gpc1_rate read elements 0 and 1 of the arrays in a table that stores those instead
     // (HAProxy 2.6's fallback in every action, fetch and converter).
-    unsigned char* at(Entry* e, StickData d, unsigned idx) const {
+    [[gnu::always_inline]] unsigned char* at(Entry* e, StickData d, unsigned idx) const {
         const int o = off_[int(d)];
         return o < 0 || idx >= cnt_[int(d)] ? nullptr : data(e) + o + idx * elem_size(d);
     }
@@ -137,7 +137,7 @@ public:
     bool write(Entry* e, StickData d, std::int64_t now, std::uint64_t v, unsigned idx = 0) const;
     // Adds to a counter or rate if stored (cnt += inc, rate += inc). Inline: the data path calls it
     // for each datum an event touches.
-    void add(Entry* e, StickData d, std::int64_t now, std::uint64_t inc, unsigned idx = 0) const {
+    [[gnu::always_inline]] void add(Entry* e, StickData d, std::int64_t now, std::uint64_t inc, unsigned idx = 0) const {
         unsigned char* p = at(e, d, idx);
         if (p == nullptr) return;
         if (config::stick_is_rate(d))
