@@ -17,6 +17,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "edgeshard/core/hash.hpp"
 #include "edgeshard/core/ipv4_text.hpp"
 #include "internal.hpp"
 
@@ -26,70 +27,14 @@ thread_local SmpType g_smp_type = SmpType::Str;
 
 namespace {
 
-// ---- hashes (HAProxy's hash.c; crc32 is zlib's, crc32c Castagnoli's) --------------------------------------
+// ---- hashes: core/hash.hpp (HAProxy's, shared with the balancers) ---------------------------------------------
 
-constexpr std::array<std::uint32_t, 256> crc_table(std::uint32_t poly) {
-    std::array<std::uint32_t, 256> t{};
-    for (std::uint32_t i = 0; i < 256; ++i) {
-        std::uint32_t c = i;
-        for (int k = 0; k < 8; ++k) c = (c >> 1) ^ ((c & 1) ? poly : 0);
-        t[i] = c;
-    }
-    return t;
-}
-constexpr auto kCrc32 = crc_table(0xEDB88320u);
-constexpr auto kCrc32c = crc_table(0x82F63B78u);
-
-std::uint32_t crc(const std::array<std::uint32_t, 256>& tab, std::string_view in) {
-    std::uint32_t c = 0xFFFFFFFFu;
-    for (unsigned char b : in) c = tab[(c ^ b) & 0xFF] ^ (c >> 8);
-    return ~c;
-}
-
-std::uint32_t djb2(std::string_view in) {
-    std::uint32_t h = 5381;
-    for (unsigned char b : in) h = h * 33 + b;
-    return h;
-}
-
-std::uint32_t sdbm(std::string_view in) {
-    std::uint32_t h = 0;
-    for (unsigned char b : in) h = b + (h << 6) + (h << 16) - h;
-    return h;
-}
-
-std::uint32_t rotl(std::uint32_t x, unsigned r) {
-    r &= 31;
-    return r ? (x << r) | (x >> (32 - r)) : x;
-}
-
-// HAProxy's own hash (hash_wt6)
-std::uint32_t wt6(std::string_view in) {
-    std::uint32_t h0 = 0xa53c965au, h1 = 0x5ca6953au;
-    unsigned s0 = 6, s1 = 18;
-    for (unsigned char c : in) {
-        h0 = ~(h0 ^ c);
-        h1 = ~(h1 + c);
-        const std::uint32_t n0 = rotl(h1, s0), n1 = rotl(h0, s1);
-        h0 = n0;
-        h1 = n1;
-        const std::uint32_t t = ((h0 >> 16) ^ h1) & 0xffff;
-        s0 = t & 31;
-        s1 = t >> 11;
-    }
-    return h0 ^ h1;
-}
-
-// Bob Jenkins' integer hash then a multiplication (HAProxy's full_hash): the "avalanche" of the hashes
-std::uint32_t avalanche(std::uint32_t a) {
-    a = (a + 0x7ed55d16) + (a << 12);
-    a = (a ^ 0xc761c23c) ^ (a >> 19);
-    a = (a + 0x165667b1) + (a << 5);
-    a = (a + 0xd3a2646c) ^ (a << 9);
-    a = (a + 0xfd7046c5) + (a << 3);
-    a = (a ^ 0xb55a4f09) ^ (a >> 16);
-    return a * 3221225473u;
-}
+using core::hash::avalanche;
+using core::hash::djb2;
+using core::hash::sdbm;
+using core::hash::wt6;
+std::uint32_t crc32(std::string_view in) { return core::hash::crc32(in); }
+std::uint32_t crc32c(std::string_view in) { return core::hash::crc32c(in); }
 
 int backend_index(const config::Config& cfg, std::string_view name);
 
@@ -461,8 +406,8 @@ bool convert_typed(const Txn& t, std::uint8_t id, const config::ConvArgs& a, Are
     char bb[16];
     // the 32-bit hashes, their avalanche with any non-zero argument
     std::uint32_t (*h32)(std::string_view) = nullptr;
-    if (id == kConvCrc32) h32 = [](std::string_view s) { return crc(kCrc32, s); };
-    else if (id == kConvCrc32c) h32 = [](std::string_view s) { return crc(kCrc32c, s); };
+    if (id == kConvCrc32) h32 = crc32;
+    else if (id == kConvCrc32c) h32 = crc32c;
     else if (id == kConvDjb2) h32 = djb2;
     else if (id == kConvSdbm) h32 = sdbm;
     else if (id == kConvWt6) h32 = wt6;
