@@ -89,6 +89,8 @@ void kw_balance(ParseState&, ProxyDraft& px, const Line& line) {
     const auto& algo = arg_or_fail(line, 1, "balance", "an algorithm");
     BalanceSpec b;
     b.hash_type = px.be.balance.hash_type;  // set by 'hash-type', whatever the algorithm
+    b.hash_fn = px.be.balance.hash_fn;
+    b.hash_avalanche = px.be.balance.hash_avalanche;
     std::string problem;
     std::size_t used = 2;
     if (algo == "roundrobin") {
@@ -164,6 +166,8 @@ void finish_balance(ParseState& st, ProxyDraft& px) {
                               " (needs 'mode http'): falling back to roundrobin");
         BalanceSpec rr;
         rr.hash_type = b.hash_type;
+        rr.hash_fn = b.hash_fn;
+        rr.hash_avalanche = b.hash_avalanche;
         rr.random_draws = b.random_draws;
         b = rr;
     }
@@ -178,7 +182,7 @@ void check_balance(const ProxyDraft& px) {
                            std::to_string(kMaxHashedServers) + " servers");
 }
 
-void kw_hash_type(ParseState& st, ProxyDraft& px, const Line& line) {
+void kw_hash_type(ParseState&, ProxyDraft& px, const Line& line) {
     const auto& method = arg_or_fail(line, 1, "hash-type", "map-based or consistent");
     HashType h = HashType::MapBased;
     if (method == "map-based")
@@ -188,27 +192,32 @@ void kw_hash_type(ParseState& st, ProxyDraft& px, const Line& line) {
     else
         fail(line.at, "'hash-type' expects map-based or consistent, got " + squote(method) +
                           did_you_mean(method, {"map-based", "consistent"}));
+    // [<function> [avalanche]] (HAProxy 2.6's cfgparse-listen): sdbm by default, and then with avalanche for consistent
     std::size_t i = 2;
+    HashFn fn = HashFn::Sdbm;
+    bool aval = h == HashType::Consistent && i >= line.words.size();
     if (i < line.words.size()) {
-        const auto& fn = line.words[i];
-        if (fn != "sdbm" && fn != "djb2" && fn != "wt6" && fn != "crc32" && fn != "none" && fn != "avalanche")
-            fail(line.at, "'hash-type': unknown hash function " + squote(fn) +
-                              did_you_mean(fn, {"sdbm", "djb2", "wt6", "crc32", "none", "avalanche"}) +
-                              " (sdbm, djb2, wt6, crc32, none)");
+        const auto& f = line.words[i];
+        if (f == "sdbm") fn = HashFn::Sdbm;
+        else if (f == "djb2") fn = HashFn::Djb2;
+        else if (f == "wt6") fn = HashFn::Wt6;
+        else if (f == "crc32") fn = HashFn::Crc32;
+        else
+            fail(line.at, "'hash-type' only supports 'sdbm', 'djb2', 'crc32', or 'wt6' hash functions, got " + squote(f) +
+                              did_you_mean(f, {"sdbm", "djb2", "wt6", "crc32"}));
         ++i;
-        if (fn != "avalanche" && i < line.words.size()) {
+        if (i < line.words.size()) {
             if (line.words[i] != "avalanche")
-                fail(line.at, "'hash-type': expects 'avalanche' after the hash function, got " +
+                fail(line.at, "'hash-type' only supports 'avalanche' as a modifier for hash functions, got " +
                                   squote(line.words[i]));
+            aval = true;
             ++i;
         }
     }
     no_more_args(line, i, "hash-type");
-    if (i > 2)
-        st.warn_ignored(line.at, {"hash-type " + method + " " + line.words[2]},
-                        "edgeshard hashes keys with its own function: each key still maps to one server, "
-                        "not necessarily the one HAProxy would pick");
-    px.be.balance.hash_type = h;  // the function is accepted; the balancer chooses its own hash
+    px.be.balance.hash_type = h;
+    px.be.balance.hash_fn = fn;
+    px.be.balance.hash_avalanche = aval;
 }
 
 }  // namespace es::config::detail

@@ -422,7 +422,7 @@ std::vector<std::string_view> global_keywords() {
                                        "tune.es.log-ring",
                                        "tune.es.max-body",
                                        "tune.es.ssl-direct-seal",
-                                       "tune.es.steer-clients",
+                                       "tune.es.steer-clients", "tune.es.lb-hash",
                                        "tune.http.maxhdr",
                                        "log",
                                        "log-tag",
@@ -529,6 +529,11 @@ void parse_global_line(ParseState& st, const Line& line) {
     } else if (kw == "tune.pipesize") {
         g.pipesize = static_cast<int>(size_arg(line, 1, kw, 4096, 1 << 30));
         no_more_args(line, 2, kw);
+    } else if (kw == "tune.es.lb-hash") {
+        const std::string& a = arg_or_fail(line, 1, kw, "'haproxy' or 'own'");
+        if (a != "haproxy" && a != "own") fail(line.at, squote(kw) + ": expects 'haproxy' or 'own', not " + squote(a));
+        no_more_args(line, 2, kw);
+        g.lb_hash_own = a == "own";
     } else if (kw == "tune.es.steer-clients") {
         const std::string& a = arg_or_fail(line, 1, kw, "'on' or 'off'");
         if (a != "on" && a != "off") fail(line.at, squote(kw) + ": expects 'on' or 'off', not " + squote(a));
@@ -588,7 +593,7 @@ void parse_global_line(ParseState& st, const Line& line) {
                  "unknown keyword " + squote(kw) + " in 'global' section" +
                      did_you_mean(kw, {"tune.es.ring-entries", "tune.es.buffers", "tune.es.splice-after",
                                        "tune.es.max-request-line", "tune.es.log-ring", "tune.es.max-body",
-                                       "tune.es.ssl-direct-seal", "tune.es.steer-clients"}));
+                                       "tune.es.ssl-direct-seal", "tune.es.steer-clients", "tune.es.lb-hash"}));
         }
         fail(line.at,
              "unknown keyword " + squote(kw) + " in 'global' section" + did_you_mean(kw, global_keywords()));

@@ -162,6 +162,7 @@ void finalize(ParseState& st) {
     check_tcp_response_tls(st.cfg);
     resolve_fetch_refs(st);
     resolve_stick(st);
+    for (Backend& b : st.cfg.backends) b.balance.own_hash = st.cfg.global.lb_hash_own;  // (global may come last)
     resolve_resolvers_refs(st);
     check_binds(st.cfg);
     finalize_tls(st);

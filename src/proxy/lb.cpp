@@ -1,6 +1,7 @@
 #include "edgeshard/proxy/lb.hpp"
 
 #include "edgeshard/core/assert.hpp"
+#include "edgeshard/core/hash.hpp"
 #include "edgeshard/proxy/admin.hpp"
 
 #include <netinet/in.h>
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <numeric>
 #include <utility>
 
 namespace es::proxy {
@@ -117,6 +119,10 @@ BackendLb::BackendLb(const config::Backend& be, stats::ServerCounters* counters,
     compute_tiers();
     if (be.balance.hashed()) {
         ES_ASSERT(servers_.size() <= config::kMaxHashedServers);  // the configuration refuses more
+        // HAProxy's map divides the configured weights by their greatest common divisor (init_server_map)
+        for (const ServerSlot& s : servers_)
+            if (s.cfg->weight > 0) map_wmult_ = map_wmult_ == 0 ? std::uint32_t(s.cfg->weight) : std::gcd(map_wmult_, std::uint32_t(s.cfg->weight));
+        if (map_wmult_ == 0) map_wmult_ = 1;
         if (be.balance.hash_type == config::HashType::Consistent) {
             // the scale comes from the configured weights once: runtime weight changes add or
             // remove points of one server and never move the others' points
@@ -249,6 +255,7 @@ void BackendLb::rebuild(bool weights_changed) {
 // whose entry is skipped (excluded, full) passes its keys to a mix of the others rather than
 // to a single neighbour.
 void BackendLb::build_map() {
+    if (!be_->balance.own_hash) return build_map_haproxy();
     struct Entry {
         std::uint32_t k, w;
         std::uint16_t srv;
@@ -278,6 +285,7 @@ void BackendLb::build_map() {
 void BackendLb::build_ring() {
     ring_hash_.clear();
     ring_server_.clear();
+    if (!be_->balance.own_hash) return build_ring_haproxy();
     std::uint64_t total = 0;
     for (const ServerSlot& s : servers_)
         if (s.weight > 0) total += std::uint64_t(s.weight);
@@ -302,6 +310,97 @@ void BackendLb::build_ring() {
         ring_hash_.push_back(h);
         ring_server_.push_back(i);
     }
+}
+
+// HAProxy's map (lb_map.c recalc_server_map): the serving servers' effective weights (the weight divided by the
+// configured weights' greatest common divisor, rounded up) fill a table of their sum; each slot goes to the server
+// whose accumulated score is highest, the first declared on ties, so the table is the same as HAProxy's for the
+// same servers and weights and a key's `hash % size` lands on the same server.
+void BackendLb::build_map_haproxy() {
+    map_.clear();
+    std::vector<std::uint32_t> ew(servers_.size(), 0);
+    std::uint32_t tot = 0;
+    for (std::size_t i = 0; i < servers_.size(); ++i) {
+        const ServerSlot& s = servers_[i];
+        if (!s.usable()) continue;
+        ew[i] = (std::uint32_t(s.weight) + map_wmult_ - 1) / map_wmult_;
+        tot += ew[i];
+    }
+    if (tot == 0) return;
+    map_.reserve(tot);
+    std::vector<std::int64_t> score(servers_.size(), 0);
+    for (std::uint32_t o = 0; o < tot; ++o) {
+        int best = -1;
+        std::int64_t max = 0;
+        for (std::size_t i = 0; i < servers_.size(); ++i) {
+            if (ew[i] == 0) continue;
+            if (tot == 1) {
+                best = int(i);
+                break;
+            }
+            score[i] += ew[i];
+            const std::int64_t v = (score[i] + tot) / tot;
+            if (best < 0 || v > max) {
+                max = v;
+                best = int(i);
+            }
+        }
+        map_.push_back(std::uint16_t(best));
+        if (tot != 1) score[std::size_t(best)] -= tot;
+    }
+}
+
+// HAProxy's consistent ring (lb_chash.c): a server of id P and effective weight W (its weight x 16, less while
+// it ramps up in slowstart) owns the points full_hash(P * 4096 + j) for j < W; a key goes to the nearer of the
+// points around its hash among the servers that can take it (HAProxy's tree holds only those).
+void BackendLb::build_ring_haproxy() {
+    std::vector<std::pair<std::uint32_t, std::uint16_t>> points;
+    for (std::size_t i = 0; i < servers_.size(); ++i) {
+        const ServerSlot& s = servers_[i];
+        const int w = s.eweight();
+        for (int j = 0; j < w; ++j)
+            points.emplace_back(core::hash::avalanche(puids_[i] * 4096u + std::uint32_t(j)), std::uint16_t(i));
+    }
+    std::stable_sort(points.begin(), points.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    ring_hash_.reserve(points.size());
+    ring_server_.reserve(points.size());
+    for (const auto& [h, i] : points) {
+        ring_hash_.push_back(h);
+        ring_server_.push_back(i);
+    }
+}
+
+std::uint32_t BackendLb::key_hash(std::string_view key) const {
+    const config::BalanceSpec& b = be_->balance;
+    if (b.own_hash) return hash_str(key);
+    std::uint32_t h = 0;
+    switch (b.hash_fn) {
+        case config::HashFn::Djb2: h = core::hash::djb2(key); break;
+        case config::HashFn::Wt6: h = core::hash::wt6(key); break;
+        case config::HashFn::Crc32: h = core::hash::crc32(key); break;
+        case config::HashFn::Sdbm:
+        default: h = core::hash::sdbm(key); break;
+    }
+    return b.hash_avalanche ? core::hash::avalanche(h) : h;
+}
+
+// HAProxy's get_server_sh: the address's 32-bit words (host order) xored, then the avalanche if asked
+std::uint32_t BackendLb::source_hash(const sockaddr_storage* src) const {
+    const config::BalanceSpec& b = be_->balance;
+    if (b.own_hash) return hash_addr(src);
+    const unsigned char* p = nullptr;
+    std::size_t len = 0;
+    if (src->ss_family == AF_INET) {
+        p = reinterpret_cast<const unsigned char*>(&reinterpret_cast<const sockaddr_in*>(src)->sin_addr);
+        len = 4;
+    } else {
+        p = reinterpret_cast<const unsigned char*>(&reinterpret_cast<const sockaddr_in6*>(src)->sin6_addr);
+        len = 16;
+    }
+    std::uint32_t h = 0;
+    for (std::size_t l = 0; l + 4 <= len; l += 4)
+        h ^= std::uint32_t(p[l]) << 24 | std::uint32_t(p[l + 1]) << 16 | std::uint32_t(p[l + 2]) << 8 | p[l + 3];
+    return b.hash_avalanche ? core::hash::avalanche(h) : h;
 }
 
 bool BackendLb::candidate(int i, int exclude) const {
@@ -330,16 +429,16 @@ int BackendLb::pick(const PickInput& in, int exclude) {
             break;
         case config::Balance::Source:
             if (in.src && (in.src->ss_family == AF_INET || in.src->ss_family == AF_INET6))
-                r = pick_hashed(hash_addr(in.src), exclude);
+                r = pick_hashed(source_hash(in.src), exclude);
             else
                 r = pick_rr(exclude);
             break;
         case config::Balance::Uri:
-            r = in.uri.empty() ? pick_rr(exclude) : pick_hashed(hash_str(uri_key(in.uri)), exclude);
+            r = in.uri.empty() ? pick_rr(exclude) : pick_hashed(key_hash(uri_key(in.uri)), exclude);
             break;
         case config::Balance::Hdr: {
             const std::string_view key = in.has_hdr ? hdr_key(in.hdr) : std::string_view();
-            r = key.empty() ? pick_rr(exclude) : pick_hashed(hash_str(key), exclude);
+            r = key.empty() ? pick_rr(exclude) : pick_hashed(key_hash(key), exclude);
             break;
         }
         case config::Balance::Random:
@@ -536,6 +635,17 @@ int BackendLb::pick_ring(std::uint32_t h, int exclude) {
     std::size_t pos =
         std::size_t(std::lower_bound(ring_hash_.begin(), ring_hash_.end(), h) - ring_hash_.begin());
     if (pos == n) pos = 0;
+    if (!be_->balance.own_hash) {
+        // HAProxy's chash_get_server_hash: the first point at or after h and the one before it (wrapping), among
+        // the servers that can take the request; the nearer wins, the one before on a tie
+        std::size_t next = pos, prev = pos == 0 ? n - 1 : pos - 1;
+        std::size_t k = 0;
+        while (k < n && !candidate(ring_server_[next], exclude)) next = next + 1 == n ? 0 : next + 1, ++k;
+        k = 0;
+        while (k < n && !candidate(ring_server_[prev], exclude)) prev = prev == 0 ? n - 1 : prev - 1, ++k;
+        const std::uint32_t dp = h - ring_hash_[prev], dn = ring_hash_[next] - h;
+        return dp <= dn ? ring_server_[prev] : ring_server_[next];
+    }
     for (std::size_t k = 0; k < n; ++k) {
         const int i = ring_server_[pos];
         if (candidate(i, exclude)) return i;

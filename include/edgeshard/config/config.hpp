@@ -44,6 +44,7 @@ struct SockAddr {
 enum class Mode { Tcp, Http };
 enum class Balance { RoundRobin, LeastConn, Source, Uri, Hdr, Random, First };  // balance <algorithm>
 enum class HashType { MapBased, Consistent };              // hash-type map-based|consistent
+enum class HashFn : std::uint8_t { Sdbm, Djb2, Wt6, Crc32 };  // hash-type <method> <function> (sdbm by default)
 enum class HttpReuse { Never, Safe, Aggressive, Always };  // http-reuse (HAProxy default: safe)
 
 // ---- Stick tables (HAProxy 2.6 `stick-table`, configuration.txt 4.2 and 7.3.3) ----------------
@@ -552,7 +553,12 @@ struct BackendCheck {
 // are meaningful; the others keep their defaults.
 struct BalanceSpec {
     Balance algo = Balance::RoundRobin;
-    HashType hash_type = HashType::MapBased;  // source, uri and hdr; the hash function is our own
+    HashType hash_type = HashType::MapBased;  // source, uri and hdr
+    HashFn hash_fn = HashFn::Sdbm;            // uri and hdr keys (source xors the address's words, as HAProxy's)
+    bool hash_avalanche = false;              // hash-type ... avalanche: HAProxy's full_hash after the function
+    // tune.es.lb-hash own: edgeshard's own map, ring and hash instead of HAProxy's (finer balance, points
+    // that follow server names); the default keeps HAProxy's, so both send a key to the same server
+    bool own_hash = false;
     // balance uri [whole] [len <n>] [depth <n>] [path-only]
     std::uint32_t uri_len = 0;    // 1..2147483647; 0 = no limit
     std::uint32_t uri_depth = 0;  // 1..2147483647; 0 = no limit
@@ -760,6 +766,9 @@ struct Global {
     // tune.es.steer-clients on|off: frontends that track clients by address in stick tables send
     // each client address to one shard (exact per-client counts; one address's load on one core)
     bool steer_clients = true;
+    // tune.es.lb-hash haproxy|own: hashing balancers pick as HAProxy 2.6 does (the default) or with edgeshard's
+    // own map and ring (BalanceSpec::own_hash)
+    bool lb_hash_own = false;
     std::string demo_origin;         // es.demo-origin ADDR:PORT: run the built-in demo origin there
     std::vector<LogTarget> logs;  // global "log" lines (used by "log global")
     std::string log_tag;          // log-tag: the syslog tag (empty = "edgeshard", the program name)

@@ -6,16 +6,20 @@
 // algorithms (source, uri, hdr) are the same on every shard: the server is a pure function of the
 // key, the configured servers and their weights (and of which servers can take the request now).
 //
-// Hashing (balance source | uri | hdr) follows `hash-type`:
-//   map-based   the key's hash indexes a table where each server appears `weight` times
-//               (interleaved), so hash % total weight picks the server. Shares are exact, but
-//               changing the set of servers in the configuration moves most keys.
-//   consistent  a ring of 32-bit points; each server owns `weight * scale` points derived from
-//               its name, and a key goes to the first point at or after its hash. A server that
-//               is in maintenance, draining, excluded or full is skipped (its keys continue to the
-//               next points), so only its own keys move; adding or removing a server in the
-//               configuration moves only that server's share, as long as the scale stays the same
-//               (see kRingPoints).
+// Hashing (balance source | uri | hdr) follows `hash-type`, as HAProxy 2.6 does it by default, so that an
+// HAProxy box and an edgeshard box with the same servers send a key to the same server (an ECMP migration):
+//   key hash    uri and hdr keys through hash-type's function (sdbm by default, djb2, wt6, crc32), the
+//               source address's 32-bit words xored; then HAProxy's full_hash with `avalanche`.
+//   map-based   HAProxy's table (lb_map.c): the serving servers' weights, divided by the configured weights'
+//               greatest common divisor, fill a table of their sum in HAProxy's order; hash % size picks.
+//               Shares are exact; any change of the serving set rebuilds the table and moves most keys.
+//   consistent  HAProxy's points (lb_chash.c): a server of id P owns full_hash(P * 4096 + j) for j below its
+//               weight x 16; a key goes to the nearer of the points around its hash among the servers that
+//               can take it, so a server going out moves only its own keys.
+// `tune.es.lb-hash own` selects edgeshard's own map and ring instead (a 64-bit string hash, an interleaved
+// map, up to 1024 points per weight unit placed by the server's name, a key to the first point at or
+// after its hash): finer balance, and points that follow names when servers are added or removed, at the
+// price of HAProxy's mapping.
 //
 // Health (the control shard's checks) marks a slot down; `backup` servers serve only while no active
 // server is operational (up, ready, weighted): then the first operational backup in configuration
@@ -232,6 +236,10 @@ class BackendLb {
     std::uint32_t next_random();
     void build_map();
     void build_ring();
+    void build_map_haproxy();
+    void build_ring_haproxy();
+    std::uint32_t key_hash(std::string_view key) const;             // uri, hdr: `hash-type`'s function
+    std::uint32_t source_hash(const sockaddr_storage* src) const;   // source
     void rebuild(bool weights_changed);  // after a runtime change
     void compute_tiers();
 
@@ -244,7 +252,8 @@ class BackendLb {
     std::vector<std::uint16_t> map_;          // map-based: each usable server `weight` times, interleaved
     std::vector<std::uint32_t> ring_hash_;    // consistent: point positions, ascending
     std::vector<std::uint16_t> ring_server_;  // consistent: the server owning each point
-    std::uint64_t ring_scale_ = 0;            // consistent: points per weight unit, fixed at boot
+    std::uint64_t ring_scale_ = 0;            // consistent: points per weight unit, fixed at boot (own hashing)
+    std::uint32_t map_wmult_ = 0;             // HAProxy's map: the configured weights' greatest common divisor
     std::size_t lc_start_ = 0;                // rotates leastconn ties
     std::uint64_t rng_ = 0;                   // splitmix64 state (balance random)
     int draws_ = 2;

@@ -79,7 +79,7 @@ TEST_CASE("errors: bad values and missing arguments") {
                  {"'retries' expects a non-negative integer, got '-1'"});
     expect_error(in_backend("    hash-type consistant\n"), kBackendLine,
                  {"'hash-type' expects map-based or consistent", "did you mean 'consistent'?"});
-    expect_error(in_backend("    hash-type consistent md5\n"), kBackendLine, {"unknown hash function 'md5'"});
+    expect_error(in_backend("    hash-type consistent md5\n"), kBackendLine, {"only supports 'sdbm', 'djb2', 'crc32', or 'wt6' hash functions, got 'md5'"});
     expect_error(in_backend("    option redispatch x\n"), kBackendLine,
                  {"'option redispatch' expects an integer"});
     expect_error(in_backend("    no\n"), kBackendLine, {"'no' must be followed by 'option' or 'log'"});

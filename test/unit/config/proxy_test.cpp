@@ -694,11 +694,36 @@ TEST_CASE("audit: options that would change what is sent or routed are refused")
              "backend b2\n    hash-type consistent sdbm avalanche\n"
              "    server s 127.0.0.1:1 pool-max-conn 100\n    server t 127.0.0.1:2 pool-max-conn -1\n"
              "    option accept-invalid-http-request\n");
-    CHECK(has_warning(
-        cfg, {"t.cfg:12: keyword 'hash-type consistent sdbm' is accepted and ignored", "its own function"}));
+    CHECK_FALSE(has_warning(cfg, {"t.cfg:12:"}));  // the function is HAProxy's now: nothing to warn about
     CHECK(has_warning(cfg, {"t.cfg:13: keyword 'pool-max-conn'"}));
     CHECK(has_warning(cfg, {"t.cfg:15:", "still answered with 400"}));
     CHECK(cfg.find_backend("b2")->balance.hash_type == es::config::HashType::Consistent);
+    CHECK(cfg.find_backend("b2")->balance.hash_fn == es::config::HashFn::Sdbm);
+    CHECK(cfg.find_backend("b2")->balance.hash_avalanche);
+}
+
+TEST_CASE("hash-type: HAProxy's functions, its defaults (consistent alone adds avalanche) and its messages") {
+    auto fn = [](const std::string& line) {
+        const auto cfg = load(kTail + "backend b2\n    " + line + "\n    server s 127.0.0.1:1\n");
+        const auto& b = cfg.find_backend("b2")->balance;
+        return std::make_tuple(b.hash_type, b.hash_fn, b.hash_avalanche);
+    };
+    using es::config::HashFn;
+    using es::config::HashType;
+    CHECK(fn("hash-type map-based") == std::make_tuple(HashType::MapBased, HashFn::Sdbm, false));
+    CHECK(fn("hash-type consistent") == std::make_tuple(HashType::Consistent, HashFn::Sdbm, true));
+    CHECK(fn("hash-type consistent djb2") == std::make_tuple(HashType::Consistent, HashFn::Djb2, false));
+    CHECK(fn("hash-type map-based wt6 avalanche") == std::make_tuple(HashType::MapBased, HashFn::Wt6, true));
+    CHECK(fn("hash-type map-based crc32") == std::make_tuple(HashType::MapBased, HashFn::Crc32, false));
+    const std::string be = kTail + "backend b2\n";
+    expect_error(be + "    hash-type map-based avalanche\n", 12,
+                 {"'hash-type' only supports 'sdbm', 'djb2', 'crc32', or 'wt6' hash functions"});
+    expect_error(be + "    hash-type map-based sdbm fast\n", 12,
+                 {"'hash-type' only supports 'avalanche' as a modifier for hash functions"});
+    // tune.es.lb-hash own: edgeshard's own ring and map, for every backend whatever the global section's place
+    const auto own = load(kTail + "backend b2\n    balance uri\n    server s 127.0.0.1:1\nglobal\n    tune.es.lb-hash own\n");
+    CHECK(own.find_backend("b2")->balance.own_hash);
+    CHECK_FALSE(load(kTail + "backend b2\n    server s 127.0.0.1:1\n").find_backend("b2")->balance.own_hash);
 }
 
 TEST_CASE("later-room sections are skipped with one warning each") {

@@ -11,10 +11,12 @@
 
 namespace lbtest {
 
-inline es::config::Backend make_be(es::config::Balance b, std::vector<int> weights) {
+// `own_hash`: edgeshard's own map and ring (tune.es.lb-hash own), which most tests pin down; false: HAProxy's.
+inline es::config::Backend make_be(es::config::Balance b, std::vector<int> weights, bool own_hash = true) {
     es::config::Backend be;
     be.name = "be";
     be.balance.algo = b;
+    be.balance.own_hash = own_hash;
     for (std::size_t i = 0; i < weights.size(); ++i) {
         es::config::Server s;
         s.name = "s" + std::to_string(i);

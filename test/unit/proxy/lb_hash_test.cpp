@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "edgeshard/core/hash.hpp"
 #include "edgeshard/proxy/lb.hpp"
 #include "lb_fixture.hpp"
 
@@ -394,4 +395,107 @@ TEST_CASE("source: consistent hashing, and round-robin without an IP address") {
     CHECK(n[0] == 3);
     CHECK(n[1] == 3);
     CHECK(n[2] == 3);
+}
+
+// ---- HAProxy's hashing (the default): the same server as HAProxy 2.6 for the same key, servers and weights ----
+
+
+namespace {
+sockaddr_storage v4_of(std::uint32_t a) {
+    sockaddr_storage ss{};
+    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+    in->sin_family = AF_INET;
+    in->sin_addr.s_addr = htonl(a);
+    return ss;
+}
+PickInput src(const sockaddr_storage& a) {
+    PickInput in;
+    in.src = &a;
+    return in;
+}
+}  // namespace
+
+TEST_CASE("haproxy map: lb_map's table for weights 1,2,3 (and their multiples), source xor hash") {
+    // recalc_server_map by hand for effective weights 1, 2, 3 (total 6): s0 s2 s1 s2 s1 s2
+    const std::vector<int> want = {0, 2, 1, 2, 1, 2};
+    for (const std::vector<int>& w : {std::vector<int>{1, 2, 3}, std::vector<int>{10, 20, 30}}) {
+        auto be = make_be(config::Balance::Source, w, false);
+        std::vector<stats::ServerCounters> c(3);
+        BackendLb lb(be, c.data(), 1);
+        for (std::uint32_t k = 0; k < 60; ++k) {
+            const auto a = v4_of(k);  // an IPv4 source hashes to its own value
+            INFO("weights " << w[0] << " hash " << k);
+            CHECK(lb.pick(src(a), -1) == want[k % 6]);
+        }
+    }
+    // avalanche applies full_hash to the xor
+    auto be = make_be(config::Balance::Source, {1, 2, 3}, false);
+    be.balance.hash_avalanche = true;
+    std::vector<stats::ServerCounters> c(3);
+    BackendLb lb(be, c.data(), 1);
+    for (std::uint32_t k = 0; k < 60; ++k) {
+        const auto a = v4_of(k);
+        CHECK(lb.pick(src(a), -1) == want[core::hash::avalanche(k) % 6]);
+    }
+}
+
+TEST_CASE("haproxy map: uri keys hash with hash-type's function (sdbm by default); a server down rebuilds the map") {
+    for (auto fn : {config::HashFn::Sdbm, config::HashFn::Djb2, config::HashFn::Wt6, config::HashFn::Crc32}) {
+        auto be = make_be(config::Balance::Uri, {1, 1, 1, 1}, false);
+        be.balance.hash_fn = fn;
+        std::vector<stats::ServerCounters> c(4);
+        BackendLb lb(be, c.data(), 1);
+        for (int i = 0; i < 200; ++i) {
+            const std::string k = key(i);
+            const std::uint32_t h = fn == config::HashFn::Sdbm   ? core::hash::sdbm(k)
+                                    : fn == config::HashFn::Djb2 ? core::hash::djb2(k)
+                                    : fn == config::HashFn::Wt6  ? core::hash::wt6(k)
+                                                                 : core::hash::crc32(k);
+            CHECK(lb.pick(uri(k + "?q=1"), -1) == int(h % 4));  // (the query is not hashed)
+        }
+        // s1 in maintenance: HAProxy's map of the three others (each once: s0 s2 s3)
+        lb.set_admin(1, shard::ServerAdmin::Maint);
+        const int three[] = {0, 2, 3};
+        for (int i = 0; i < 200; ++i) {
+            const std::string k = key(i);
+            const std::uint32_t h = fn == config::HashFn::Sdbm   ? core::hash::sdbm(k)
+                                    : fn == config::HashFn::Djb2 ? core::hash::djb2(k)
+                                    : fn == config::HashFn::Wt6  ? core::hash::wt6(k)
+                                                                 : core::hash::crc32(k);
+            CHECK(lb.pick(uri(k), -1) == three[h % 3]);
+        }
+    }
+}
+
+TEST_CASE("haproxy consistent: points full_hash(id * 4096 + j) for j < weight x 16, the nearer point wins") {
+    auto be = make_be(config::Balance::Uri, {1, 2, 1}, false);
+    be.balance.hash_type = config::HashType::Consistent;
+    std::vector<stats::ServerCounters> c(3);
+    BackendLb lb(be, c.data(), 1);
+    CHECK(lb.ring_points() == 4 * 16);
+    // the reference: every point, the nearest on each side of the hash (ties to the one before)
+    std::vector<std::pair<std::uint32_t, int>> pts;
+    for (int s = 0; s < 3; ++s)
+        for (int j = 0; j < be.servers[std::size_t(s)].weight * 16; ++j)
+            pts.emplace_back(core::hash::avalanche(std::uint32_t(s + 1) * 4096u + std::uint32_t(j)), s);
+    auto nearest = [&](std::uint32_t h, int skip) {
+        int best = -1;
+        std::uint32_t bd = 0;
+        for (const auto& [p, s] : pts) {
+            if (s == skip) continue;
+            const std::uint32_t d = std::min(std::uint32_t(h - p), std::uint32_t(p - h));
+            if (best < 0 || d < bd) best = s, bd = d;
+        }
+        return best;
+    };
+    for (int i = 0; i < 2000; ++i) {
+        const std::string k = key(i);
+        CHECK(lb.pick(uri(k), -1) == nearest(core::hash::sdbm(k), -1));
+    }
+    // a server in maintenance leaves HAProxy's tree: its keys go to the nearer point of the others
+    lb.set_admin(1, shard::ServerAdmin::Maint);
+    for (int i = 0; i < 2000; ++i) {
+        const std::string k = key(i);
+        CHECK(lb.pick(uri(k), -1) == nearest(core::hash::sdbm(k), 1));
+    }
 }
