@@ -17,15 +17,18 @@
 #   convert  `convert` adds typed converters and fetches real files use: `http-request set-header X-H
 #            %[src,crc32]`, `X-B %[base32+src,hex]`, `X-J %[req.hdr(user-agent),json]`, `X-C
 #            %[req.hdr_cnt,mul(2)]`, `X-M %[src,ipmask(24)]`, `X-S %[req.hdr(cookie),sha1,hex]`.
+#   hash     both backends have four servers (the same origin); `plain` balances them roundrobin, `hash`
+#            with `balance uri` + `hash-type consistent` (HAProxy's points and sdbm + avalanche), requests to
+#            /objects/1234/item-5678.jpg?v=1: the key's hash and the ring's look-up per request.
 # Each configuration runs under callgrind twice (N_LO and N_HI requests): Ir per request =
 # (Ir(N_HI) - Ir(N_LO)) / (N_HI - N_LO), so start-up and shutdown cancel out. The client (python,
 # exact counts) and the origin run on CPU 0, the proxy on CPU 1.
-# Env: FEATURE=capture|map|rewrite|convert KA_LO=500 KA_HI=2000 OUT=dir SYSTEMS="edgeshard haproxy"
+# Env: FEATURE=capture|map|rewrite|convert|hash KA_LO=500 KA_HI=2000 OUT=dir SYSTEMS="edgeshard haproxy"
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 source "$here/bench/lib.sh"
 KA_LO=${KA_LO:-500} KA_HI=${KA_HI:-2000} FEATURE=${FEATURE:-capture}
-case $FEATURE in capture | map | rewrite | convert) ;; *) echo "FEATURE must be capture, map, rewrite or convert" >&2; exit 2 ;; esac
+case $FEATURE in capture | map | rewrite | convert | hash) ;; *) echo "FEATURE must be capture, map, rewrite, convert or hash" >&2; exit 2 ;; esac
 dir=${OUT:-$(mktemp -d /tmp/feature-instr.XXXXXX)}
 mkdir -p "$dir"
 bench_origin "$dir" 0
@@ -39,11 +42,15 @@ cfg() {  # MODE(plain|capture|map): the file both proxies read
   [[ $1 == map ]] && rules="    use_backend %%[req.hdr(host),lower,map($dir/hosts.map,be)]\n"
   [[ $1 == rewrite ]] && rules='    http-request replace-path ^/api/(.*)$ /\\1\n    http-request set-query v=2&%%[query]\n    http-request replace-header User-Agent ^capture-bench/(.*)$ bench/\\1\n    http-request replace-value Cookie ^SID=(.*)$ sid=\\1\n    http-response replace-value Content-Type ^text/plain$ text/plain;charset=utf-8\n    http-response set-status 200 reason Fine\n    http-after-response set-header X-Served %%[status]\n'
   [[ $1 == convert ]] && rules='    http-request set-header X-H %%[src,crc32]\n    http-request set-header X-B %%[base32+src,hex]\n    http-request set-header X-J %%[req.hdr(user-agent),json]\n    http-request set-header X-C %%[req.hdr_cnt,mul(2)]\n    http-request set-header X-M %%[src,ipmask(24)]\n    http-request set-header X-S %%[req.hdr(cookie),sha1,hex]\n'
-  printf "global\n    nbthread 1\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\nfrontend fe\n    bind 127.0.0.1:%s\n$logs$rules    default_backend be\nbackend be\n    http-reuse always\n    server s1 127.0.0.1:%s\n" \
-    "$port" "$oport"
+  local balance="" servers="    server s1 127.0.0.1:$oport\n"
+  [[ $FEATURE == hash ]] && servers="    server s1 127.0.0.1:$oport\n    server s2 127.0.0.1:$oport\n    server s3 127.0.0.1:$oport\n    server s4 127.0.0.1:$oport\n"
+  [[ $1 == hash ]] && balance="    balance uri\n    hash-type consistent\n"
+  printf "global\n    nbthread 1\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\nfrontend fe\n    bind 127.0.0.1:%s\n$logs$rules    default_backend be\nbackend be\n    http-reuse always\n$balance$servers" \
+    "$port"
 }
 target=/
 [[ $FEATURE == rewrite ]] && target='/api/items?x=1'
+[[ $FEATURE == hash ]] && target='/objects/1234/item-5678.jpg?v=1'
 if [[ $FEATURE == map ]]; then
   for i in $(seq 1 999); do echo "host$i.example.com be_other$i"; done >"$dir/hosts.map"
   echo "bench.example be" >>"$dir/hosts.map"
