@@ -89,7 +89,13 @@ void resolve_routes(ParseState& st) {
                 always = &u;
             }
         }
-        if (f.default_backend.empty() && f.use_backend_rules.empty()) {
+        // a frontend that answers by itself (a return, deny, redirect or service rule, its stats page, its monitor-uri)
+        // is not missing a backend: HAProxy says nothing either, which `zero-warning` configurations rely on
+        bool answers = f.stats.enabled || !f.monitor_uri.empty();
+        for (const HttpRule& r : f.http.request_rules)
+            answers = answers || r.action == HttpAction::Return || r.action == HttpAction::Deny ||
+                      r.action == HttpAction::Redirect || r.action == HttpAction::UseService;
+        if (f.default_backend.empty() && f.use_backend_rules.empty() && !answers) {
             st.warn(f.where,
                     "frontend " + squote(f.name) +
                         " has neither 'default_backend' nor 'use_backend': its connections will be closed");
