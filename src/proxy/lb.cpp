@@ -633,22 +633,26 @@ int BackendLb::pick_map(std::uint32_t h, int exclude) {
 // take the request. any_candidate() first, so a farm where everything is full answers in O(servers)
 // rather than a walk of the whole ring.
 int BackendLb::pick_ring(std::uint32_t h, int exclude) {
-    if (ring_hash_.empty() || !any_candidate(exclude)) return -1;
+    if (ring_hash_.empty()) return -1;
     const std::size_t n = ring_hash_.size();
     std::size_t pos =
         std::size_t(std::lower_bound(ring_hash_.begin(), ring_hash_.end(), h) - ring_hash_.begin());
     if (pos == n) pos = 0;
     if (!be_->balance.own_hash) {
         // HAProxy's chash_get_server_hash: the first point at or after h and the one before it (wrapping), among
-        // the servers that can take the request; the nearer wins, the one before on a tie
+        // the servers that can take the request; the nearer wins, the one before on a tie. No candidate at all:
+        // the walk comes back to where it started.
         std::size_t next = pos, prev = pos == 0 ? n - 1 : pos - 1;
         std::size_t k = 0;
-        while (k < n && !candidate(ring_server_[next], exclude)) next = next + 1 == n ? 0 : next + 1, ++k;
-        k = 0;
-        while (k < n && !candidate(ring_server_[prev], exclude)) prev = prev == 0 ? n - 1 : prev - 1, ++k;
+        while (!candidate(ring_server_[next], exclude)) {
+            if (++k == n) return -1;
+            next = next + 1 == n ? 0 : next + 1;
+        }
+        while (!candidate(ring_server_[prev], exclude)) prev = prev == 0 ? n - 1 : prev - 1;
         const std::uint32_t dp = h - ring_hash_[prev], dn = ring_hash_[next] - h;
         return dp <= dn ? ring_server_[prev] : ring_server_[next];
     }
+    if (!any_candidate(exclude)) return -1;
     for (std::size_t k = 0; k < n; ++k) {
         const int i = ring_server_[pos];
         if (candidate(i, exclude)) return i;
