@@ -4,8 +4,11 @@
 // change what a client or a server sees (logging, health checks, tuning, HTTP-only settings of a later
 // room) is accepted with a warning; anything else that we do not implement is an error with a reason,
 // because ignoring it would silently change traffic or security.
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <limits>
 
 #include "balance.hpp"
@@ -202,8 +205,39 @@ constexpr BindRefused kBindRefused[] = {
 // With one argument, accepted with a warning.
 constexpr std::string_view kBindIgnored1[] = {"name", "id", "process", "thread", "shards", "nice", "label"};
 
-// "ADDR:PORT" or "ADDR:LOW-HIGH" (HAProxy port ranges: one listener per port).
+// bind fd@N: a listening TCP socket given to the process as descriptor N, checked now as HAProxy does
+Bind fd_bind(const std::string& item, const Location& at) {
+    const std::string n = item.substr(3);
+    const auto v = parse_integer(n);
+    if (!v || *v < 0 || *v > 1 << 20) fail(at, "'bind' : invalid file descriptor " + squote(n) + " in " + squote(item));
+    Bind b{SockAddr{}, item, at};
+    b.fd = int(*v);
+    b.addr.len = sizeof b.addr.ss;
+    if (::getsockname(b.fd, reinterpret_cast<sockaddr*>(&b.addr.ss), &b.addr.len) != 0)
+        fail(at, "'bind' : cannot use file descriptor " + squote(n) + " : " + std::string(std::strerror(errno)) + ".");
+    int type = 0, listening = 0;
+    socklen_t l = sizeof type;
+    ::getsockopt(b.fd, SOL_SOCKET, SO_TYPE, &type, &l);
+    l = sizeof listening;
+    ::getsockopt(b.fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l);
+    if ((b.addr.family() != AF_INET && b.addr.family() != AF_INET6) || type != SOCK_STREAM)
+        fail(at, "'bind' : file descriptor " + squote(n) +
+                     " is not a TCP socket (fd@ takes a listening IPv4 or IPv6 TCP socket; unix sockets are not supported)");
+    if (!listening)
+        fail(at, "'bind' : file descriptor " + squote(n) + " is a TCP socket that is not listening (" + b.addr.text() +
+                     "): the parent process must call listen() before handing it over");
+    return b;
+}
+
+// "ADDR:PORT" or "ADDR:LOW-HIGH" (HAProxy port ranges: one listener per port), or fd@N.
 void add_bind_addresses(ProxyDraft& px, const std::string& item, const Location& at) {
+    if (item.starts_with("fd@")) {
+        px.fe.binds.push_back(fd_bind(item, at));
+        return;
+    }
+    if (item.starts_with("sockpair@"))
+        fail(at, "'bind " + item + "': sockets received over a socket pair (a master process's) are not supported: "
+                 "hand the listening socket over as a descriptor with fd@N, or let each process bind its address");
     const auto colon = item.rfind(':');
     const auto dash = colon == std::string::npos ? std::string::npos : item.find('-', colon);
     if (dash == std::string::npos) {

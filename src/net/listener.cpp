@@ -1,6 +1,7 @@
 #include "edgeshard/net/listener.hpp"
 
 #include <linux/filter.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -22,6 +23,18 @@ void delay_acks(int fd) {
 }  // namespace
 
 int open_listener(const config::Bind& b, int backlog, bool listen_now, bool client_first) {
+    if (b.fd >= 0) {  // fd@N: the given socket, one duplicate per shard (the kernel shares its queue between them)
+        const int fd = ::fcntl(b.fd, F_DUPFD_CLOEXEC, 3);
+        const int fl = fd < 0 ? -1 : ::fcntl(fd, F_GETFL);
+        if (fd < 0 || fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) {
+            const int e = errno;
+            if (fd >= 0) ::close(fd);
+            throw std::runtime_error(b.where.file + ":" + std::to_string(b.where.line) + ": cannot use file descriptor " +
+                                     std::to_string(b.fd) + " (" + b.spec + "): " + std::strerror(e));
+        }
+        if (client_first) delay_acks(fd);
+        return fd;
+    }
     const int fd = ::socket(b.addr.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     auto fail = [&](const char* what) {
         const int e = errno;

@@ -220,7 +220,7 @@ void Runtime::steer_listeners() {
                         if (fd < 0) fd = sh->params.listeners[k].fd;
                         ++group;
                     }
-            if (fd < 0) continue;
+            if (fd < 0 || fe.binds[bi].fd >= 0) continue;  // (fd@N: one socket shared by the shards, no group)
             const bool steer = cfg.global.steer_clients && fe.tracks_src && group > 1;
             if (const int err = net::steer_by_source(fd, steer ? group : 0); err != 0 && steer)
                 std::fprintf(stderr,

@@ -401,9 +401,12 @@ struct BindTlsOptions {
 };
 
 struct Bind {
-    SockAddr addr;
+    SockAddr addr;     // with `fd`: the descriptor's own address (getsockname at load)
     std::string spec;  // the address as written, for messages and the listener handoff
     Location where;
+    // bind fd@N: the listening TCP socket this process was given as descriptor N (systemd socket activation, a
+    // test harness); every shard accepts on a duplicate of it (one socket: no reuseport group, no steering)
+    int fd = -1;
     int backlog = 0;      // listen(2) backlog ("backlog" on the bind or the frontend); 0 = the net room's default
     bool v6only = false;  // "v6only": an IPv6 wildcard bind accepts IPv6 only (IPV6_V6ONLY=1)
     bool v4v6 = false;    // "v4v6": an IPv6 wildcard bind also accepts IPv4 (IPV6_V6ONLY=0)

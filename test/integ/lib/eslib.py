@@ -766,7 +766,7 @@ class Proc:
     """A child process, stopped by its PID at the end of the test whatever happens."""
 
     def __init__(self, argv, name, tmpdir, cwd=None, env=None, stdin=subprocess.DEVNULL,
-                 capture_stdout=True):
+                 capture_stdout=True, pass_fds=()):
         self.name = name
         self.argv = list(argv)
         self.out_path = os.path.join(tmpdir, f"{name}.stdout")
@@ -774,7 +774,7 @@ class Proc:
         self._out = open(self.out_path, "wb") if capture_stdout else subprocess.DEVNULL
         self._err = open(self.err_path, "wb")
         self.popen = subprocess.Popen(self.argv, stdin=stdin, stdout=self._out, stderr=self._err,
-                                      cwd=cwd or tmpdir, env=env)
+                                      cwd=cwd or tmpdir, env=env, pass_fds=tuple(pass_fds))
         self.pid = self.popen.pid
         self.returncode = None
 
@@ -834,11 +834,11 @@ class Proc:
 class Edgeshard(Proc):
     """One edgeshard process run from a config text written into the test's temp dir."""
 
-    def __init__(self, h, argv, name, sock=None, ports=()):
+    def __init__(self, h, argv, name, sock=None, ports=(), pass_fds=()):
         self.h = h
         self.sock = sock
         self.ports = list(ports)
-        super().__init__(argv, name, h.tmpdir)
+        super().__init__(argv, name, h.tmpdir, pass_fds=pass_fds)
 
     def wait_ready(self, timeout=10.0):
         dl = Deadline(timeout)
@@ -1000,7 +1000,7 @@ class Harness:
             raise Failure(f"{argv} did not finish within {timeout}s (stderr: {e.stderr!r})")
 
     def edgeshard(self, config, ports=(), sock=None, name=None, extra_args=(), wait=True,
-                  files=None):
+                  files=None, pass_fds=()):
         """Writes `config` (a string, or None when `files` lists config files already written),
         starts `edgeshard -f ...`, waits for 'ready:', the listed ports and the control socket."""
         self._n += 1
@@ -1011,7 +1011,7 @@ class Harness:
         for f in files:
             argv += ["-f", f]
         argv += list(extra_args)
-        es = Edgeshard(self, argv, name, sock=sock, ports=ports)
+        es = Edgeshard(self, argv, name, sock=sock, ports=ports, pass_fds=pass_fds)
         self.procs.append(es)
         log(f"started {name} pid {es.pid}: {' '.join(argv)}")
         if wait:
@@ -1233,17 +1233,18 @@ class PeerProxy(Edgeshard):
         return self
 
 
-def start_proxy(h, config, ports=(), sock=None, name=None):
+def start_proxy(h, config, ports=(), sock=None, name=None, pass_fds=()):
     """Starts the proxy under test (edgeshard, or the ES_TEST_PEER peer) with `config` and waits
-    until it serves. Returns the process object (stats/ctl helpers work for both)."""
+    until it serves. Returns the process object (stats/ctl helpers work for both). `pass_fds`: descriptors
+    the process inherits (bind fd@N)."""
     if on_edgeshard():
-        return h.edgeshard(config, ports=ports, sock=sock, name=name)
+        return h.edgeshard(config, ports=ports, sock=sock, name=name, pass_fds=pass_fds)
     h._n += 1
     name = name or f"{test_peer()}{h._n}"
     cfg = h.write(f"{name}.cfg", peer_config(textwrap.dedent(config).lstrip("\n")))
     binary = os.environ.get("ES_HAPROXY_BIN", HAPROXY_DEFAULT_BIN)
     argv = [binary, "-f", cfg, "-db"]
-    p = PeerProxy(h, argv, name, sock=sock, ports=ports)
+    p = PeerProxy(h, argv, name, sock=sock, ports=ports, pass_fds=pass_fds)
     h.procs.append(p)
     log(f"started peer {name} pid {p.pid}: {' '.join(argv)}")
     p.wait_ready()
