@@ -361,7 +361,7 @@ void BackendLb::build_ring_haproxy() {
         for (int j = 0; j < w; ++j)
             points.emplace_back(core::hash::avalanche(puids_[i] * 4096u + std::uint32_t(j)), std::uint16_t(i));
     }
-    std::stable_sort(points.begin(), points.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::sort(points.begin(), points.end());  // equal points: the first declared server first (a stable order)
     ring_hash_.reserve(points.size());
     ring_server_.reserve(points.size());
     for (const auto& [h, i] : points) {
