@@ -85,21 +85,6 @@ def collect(proc_ports):
     return got
 
 
-def start_haproxy(h, text, ports):
-    binary = os.environ.get("ES_HAPROXY_BIN", eslib.HAPROXY_DEFAULT_BIN)
-    if not os.access(binary, os.X_OK):
-        raise Skip(f"HAProxy ({binary}) is not installed: apt-get install haproxy")
-    cfg = h.write("haproxy_ref.cfg", text)
-    p = h.spawn([binary, "-f", cfg, "-db"], "haproxy_ref")
-
-    def ready():
-        if not p.running():
-            raise eslib.Failure(f"haproxy_ref exited with {p.popen.returncode}:\n{p.tail(40)}")
-        return all(eslib.is_listening(x) for x in ports)
-    eslib.poll_until(ready, 10, what=f"haproxy_ref to listen on {ports}")
-    return p
-
-
 def main(h):
     binary = os.environ.get("ES_HAPROXY_BIN", eslib.HAPROXY_DEFAULT_BIN)
     if not os.access(binary, os.X_OK):
@@ -110,7 +95,7 @@ def main(h):
     es = eslib.start_proxy(h, text, ports=list(P.values()), sock=sock)
     ours = collect(P)
     es.stop()
-    ref = start_haproxy(h, config(P, h.sock_path("haproxy_ref.sock")), list(P.values()))
+    ref = eslib.start_haproxy(h, config(P, h.sock_path("haproxy_ref.sock")), list(P.values()), "haproxy_ref")
     theirs = collect(P)
     ref.stop()
     for name in BACKENDS:

@@ -27,23 +27,6 @@ from eslib import Skip, check, check_eq, log  # noqa: E402
 L = eslib.LOCALHOST
 
 
-def start_haproxy(h, config, ports, name="haproxy_ext"):
-    """Starts the real HAProxy (not the proxy under test) and waits until it listens on `ports`."""
-    binary = os.environ.get("ES_HAPROXY_BIN", eslib.HAPROXY_DEFAULT_BIN)
-    if not os.access(binary, os.X_OK):
-        raise Skip(f"HAProxy ({binary}) is not installed: apt-get install haproxy")
-    cfg = h.write(f"{name}.cfg", config)
-    p = h.spawn([binary, "-f", cfg, "-db"], name)
-    log(f"started {name} pid {p.pid}: {binary} -f {cfg} -db")
-
-    def ready():
-        if not p.running():
-            raise eslib.Failure(f"{name} exited with {p.popen.returncode}:\n{p.tail(40)}")
-        return all(eslib.is_listening(x) for x in ports)
-    eslib.poll_until(ready, 10, what=f"{name} to listen on {ports}")
-    return p
-
-
 def echo_headers(c, path):
     """One GET /echo on HttpClient `c`; the origin's view of the request headers (name lower-cased)."""
     r = c.request(target=f"/echo?{path}")
@@ -84,7 +67,7 @@ def main(h):
                 bind {L}:{phs} accept-proxy ssl crt {site}
                 http-request return status 200 content-type text/plain lf-string "%[src]:%[src_port] %[ssl_fc]"
                 """))
-    hap = start_haproxy(h, ext, [pa_v2, pa_v1, ph, phs])
+    hap = eslib.start_haproxy(h, ext, [pa_v2, pa_v1, ph, phs])
 
     sock = h.sock_path()
     cfg = (eslib.http_global(sock)

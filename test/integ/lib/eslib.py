@@ -1251,6 +1251,24 @@ def start_proxy(h, config, ports=(), sock=None, name=None, pass_fds=()):
     return p
 
 
+def start_haproxy(h, config, ports, name="haproxy_ext"):
+    """Starts the real HAProxy (ES_HAPROXY_BIN, default /usr/sbin/haproxy) next to the proxy under test,
+    with the config text `config`, and waits until it listens on `ports`; Skip when it is not installed."""
+    binary = os.environ.get("ES_HAPROXY_BIN", HAPROXY_DEFAULT_BIN)
+    if not os.access(binary, os.X_OK):
+        raise Skip(f"HAProxy ({binary}) is not installed: apt-get install haproxy")
+    cfg = h.write(f"{name}.cfg", config)
+    p = h.spawn([binary, "-f", cfg, "-db"], name)
+    log(f"started {name} pid {p.pid}: {binary} -f {cfg} -db")
+
+    def ready():
+        if not p.running():
+            raise Failure(f"{name} exited with {p.popen.returncode}:\n{p.tail(40)}")
+        return all(is_listening(x) for x in ports)
+    poll_until(ready, 10, what=f"{name} to listen on {ports}")
+    return p
+
+
 def run_http(main):
     """eslib.run for the HTTP cases: with ES_TEST_PEER=haproxy the edgeshard binaries need not
     exist (the peer binary must)."""

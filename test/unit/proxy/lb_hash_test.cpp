@@ -440,6 +440,12 @@ TEST_CASE("haproxy map: lb_map's table for weights 1,2,3 (and their multiples), 
 }
 
 TEST_CASE("haproxy map: uri keys hash with hash-type's function (sdbm by default); a server down rebuilds the map") {
+    auto hash_of = [](config::HashFn fn, std::string_view k) {
+        return fn == config::HashFn::Sdbm   ? core::hash::sdbm(k)
+               : fn == config::HashFn::Djb2 ? core::hash::djb2(k)
+               : fn == config::HashFn::Wt6  ? core::hash::wt6(k)
+                                            : core::hash::crc32(k);
+    };
     for (auto fn : {config::HashFn::Sdbm, config::HashFn::Djb2, config::HashFn::Wt6, config::HashFn::Crc32}) {
         auto be = make_be(config::Balance::Uri, {1, 1, 1, 1}, false);
         be.balance.hash_fn = fn;
@@ -447,10 +453,7 @@ TEST_CASE("haproxy map: uri keys hash with hash-type's function (sdbm by default
         BackendLb lb(be, c.data(), 1);
         for (int i = 0; i < 200; ++i) {
             const std::string k = key(i);
-            const std::uint32_t h = fn == config::HashFn::Sdbm   ? core::hash::sdbm(k)
-                                    : fn == config::HashFn::Djb2 ? core::hash::djb2(k)
-                                    : fn == config::HashFn::Wt6  ? core::hash::wt6(k)
-                                                                 : core::hash::crc32(k);
+            const std::uint32_t h = hash_of(fn, k);
             CHECK(lb.pick(uri(k + "?q=1"), -1) == int(h % 4));  // (the query is not hashed)
         }
         // s1 in maintenance: HAProxy's map of the three others (each once: s0 s2 s3)
@@ -458,10 +461,7 @@ TEST_CASE("haproxy map: uri keys hash with hash-type's function (sdbm by default
         const int three[] = {0, 2, 3};
         for (int i = 0; i < 200; ++i) {
             const std::string k = key(i);
-            const std::uint32_t h = fn == config::HashFn::Sdbm   ? core::hash::sdbm(k)
-                                    : fn == config::HashFn::Djb2 ? core::hash::djb2(k)
-                                    : fn == config::HashFn::Wt6  ? core::hash::wt6(k)
-                                                                 : core::hash::crc32(k);
+            const std::uint32_t h = hash_of(fn, k);
             CHECK(lb.pick(uri(k), -1) == three[h % 3]);
         }
     }
