@@ -40,7 +40,11 @@ void usage(FILE* out) {
                  "  -dD       diagnostic mode: the configuration's .diag directives speak\n"
                  "  -dr       a server whose host name does not resolve starts in maintenance instead of\n"
                  "            failing the load (HAProxy's -dr)\n"
-                 "  -db, -d   accepted for HAProxy compatibility (edgeshard always runs in the foreground)\n"
+                 "  -db, -d, -W, -Ws  accepted for HAProxy compatibility (the process runs in the foreground and\n"
+                 "            always speaks systemd's readiness protocol when NOTIFY_SOCKET is set)\n"
+                 "  -D        daemon: detach once the configuration is read; the command returns when the\n"
+                 "            process serves (0) or failed to start (1); its output then goes to /dev/null\n"
+                 "  -p FILE   write the process's PID to FILE once it serves (HAProxy's pidfile)\n"
                  "  -x SOCKET take the listening sockets and the runtime state of the process serving this\n"
                  "            control socket (level admin), start, then tell it to stop accepting and drain\n"
                  "            (zero-downtime reload)\n"
@@ -109,6 +113,8 @@ int main(int argc, char** argv) {
     bool check = false, quiet = false;
     es::config::LoadOptions load;
     std::string takeover;  // -x
+    std::string pidfile;   // -p
+    bool daemon_mode = false;  // -D
     std::vector<int> soft_pids, hard_pids;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
@@ -134,7 +140,12 @@ int main(int argc, char** argv) {
         } else if (a == "-dr") {
             load.ignore_resolve_failures = true;  // HAProxy's: unresolvable servers start in maintenance
         } else if (a == "-db" || a == "-d" || a == "-Ws" || a == "-W") {
-            // foreground is the only mode
+            // the process stays in the foreground (-Ws: it speaks systemd's readiness protocol anyway)
+        } else if (a == "-D") {
+            daemon_mode = true;
+        } else if (a == "-p") {
+            if (++i >= argc) return fail("-p needs the path of the PID file");
+            pidfile = argv[i];
         } else if (a == "-x") {
             if (++i >= argc) return fail("-x needs the path of the running process's control socket");
             takeover = argv[i];
@@ -191,6 +202,38 @@ int main(int argc, char** argv) {
         if (!cfg->warnings.empty()) std::printf("Warnings were found.\n");
         std::printf("Configuration file is valid\n");
         return 0;
+    }
+    // -D (HAProxy's daemon mode): the process detaches before any thread starts; the parent stays until the child
+    // is ready, repeats what the child says until then (start-up errors still reach the terminal) and exits 0 once
+    // it is ready, 1 if it failed. The child leaves the terminal then (its stdio goes to /dev/null).
+    if (daemon_mode) {
+        int p[2];
+        if (::pipe2(p, O_CLOEXEC) != 0) return fail(std::string("-D: pipe: ") + std::strerror(errno));
+        const pid_t child = ::fork();
+        if (child < 0) return fail(std::string("-D: fork: ") + std::strerror(errno));
+        if (child > 0) {
+            ::close(p[1]);
+            std::string got;
+            char buf[512];
+            for (;;) {
+                const ssize_t n = ::read(p[0], buf, sizeof buf);
+                if (n < 0 && errno == EINTR) continue;
+                if (n <= 0) break;
+                got.append(buf, std::size_t(n));
+            }
+            // (the child printed its lines on the terminal itself: the pipe only says whether it got ready)
+            return got.find("]: ready: ") != std::string::npos ? 0 : 1;
+        }
+        ::close(p[0]);
+        ::setsid();
+        if (g_startup_fd >= 0) ::close(g_startup_fd);  // (a reload helper's: the parent answers it)
+        g_startup_fd = p[1];
+        const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null >= 0) {
+            ::dup2(null, 0);
+            ::dup2(null, 1);
+            ::close(null);
+        }
     }
 
     // SIGINT/SIGTERM are taken by the control shard through a signalfd; blocked before any thread
@@ -317,6 +360,21 @@ int main(int argc, char** argv) {
                       int(getpid()), rt.shard_count(), cpus.c_str(), rt.tier().c_str(), rt.global_maxconn(), lin.c_str());
         startup_say(ready);
         startup_done();
+    }
+    if (!pidfile.empty()) {  // -p: HAProxy's PID file, written once the process serves
+        if (FILE* f = std::fopen(pidfile.c_str(), "w")) {
+            std::fprintf(f, "%d\n", int(getpid()));
+            std::fclose(f);
+        } else {
+            std::fprintf(stderr, "[WARNING] cannot write the PID file %s: %s\n", pidfile.c_str(), std::strerror(errno));
+        }
+    }
+    if (daemon_mode) {  // detached: the terminal no longer hears from us
+        const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null >= 0) {
+            ::dup2(null, 2);
+            ::close(null);
+        }
     }
     sd_notify("READY=1\nMAINPID=" + std::to_string(getpid()) + "\n");
 
