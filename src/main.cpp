@@ -204,8 +204,8 @@ int main(int argc, char** argv) {
         return 0;
     }
     // -D (HAProxy's daemon mode): the process detaches before any thread starts; the parent stays until the child
-    // is ready, repeats what the child says until then (start-up errors still reach the terminal) and exits 0 once
-    // it is ready, 1 if it failed. The child leaves the terminal then (its stdio goes to /dev/null).
+    // is ready (the child's start-up lines come through a pipe, as a reload helper's do) and exits 0 once it is, 1
+    // if it failed. The child prints on the terminal until it is ready, then its stdio goes to /dev/null.
     if (daemon_mode) {
         int p[2];
         if (::pipe2(p, O_CLOEXEC) != 0) return fail(std::string("-D: pipe: ") + std::strerror(errno));
@@ -221,12 +221,13 @@ int main(int argc, char** argv) {
                 if (n <= 0) break;
                 got.append(buf, std::size_t(n));
             }
-            // (the child printed its lines on the terminal itself: the pipe only says whether it got ready)
+            // (the child printed its lines on the terminal itself; a reload helper waiting on us gets them)
+            if (!got.empty()) startup_say(got);
             return got.find("]: ready: ") != std::string::npos ? 0 : 1;
         }
         ::close(p[0]);
         ::setsid();
-        if (g_startup_fd >= 0) ::close(g_startup_fd);  // (a reload helper's: the parent answers it)
+        if (g_startup_fd >= 0) ::close(g_startup_fd);  // (a reload helper's: the parent passes the lines on)
         g_startup_fd = p[1];
         const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
         if (null >= 0) {
@@ -352,6 +353,16 @@ int main(int argc, char** argv) {
     if (!takeover.empty())
         lin = ", generation " + std::to_string(lineage.generation) + ", took over from PID " +
               std::to_string(lineage.predecessor_pid);
+    // -p: HAProxy's PID file, written once the process serves and before it says so (with -D, the command
+    // returns on that word: the file is there when a start-stop-daemon looks)
+    if (!pidfile.empty()) {
+        if (FILE* f = std::fopen(pidfile.c_str(), "w")) {
+            std::fprintf(f, "%d\n", int(getpid()));
+            std::fclose(f);
+        } else {
+            std::fprintf(stderr, "[WARNING] cannot write the PID file %s: %s\n", pidfile.c_str(), std::strerror(errno));
+        }
+    }
     std::fprintf(stderr, "edgeshard[%d]: ready: %zu shards (CPUs %s), io_uring tier %s, maxconn %d%s\n", int(getpid()),
                  rt.shard_count(), cpus.c_str(), rt.tier().c_str(), rt.global_maxconn(), lin.c_str());
     {
@@ -360,14 +371,6 @@ int main(int argc, char** argv) {
                       int(getpid()), rt.shard_count(), cpus.c_str(), rt.tier().c_str(), rt.global_maxconn(), lin.c_str());
         startup_say(ready);
         startup_done();
-    }
-    if (!pidfile.empty()) {  // -p: HAProxy's PID file, written once the process serves
-        if (FILE* f = std::fopen(pidfile.c_str(), "w")) {
-            std::fprintf(f, "%d\n", int(getpid()));
-            std::fclose(f);
-        } else {
-            std::fprintf(stderr, "[WARNING] cannot write the PID file %s: %s\n", pidfile.c_str(), std::strerror(errno));
-        }
     }
     if (daemon_mode) {  // detached: the terminal no longer hears from us
         const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
