@@ -41,7 +41,7 @@ def main(h):
         r = subprocess.run([binary, "-f", cfg, "-D", "-p", pidfile], capture_output=True, text=True, timeout=30,
                            stdin=subprocess.DEVNULL)
         check_eq(r.returncode, 0, f"-D returns 0 once the process serves (stderr: {r.stderr!r})")
-        eslib.poll_until(lambda: os.path.exists(pidfile) and open(pidfile).read().strip(), 5, what="the PID file")
+        check(os.path.exists(pidfile) and open(pidfile).read().strip(), "the PID file is there when -D returns")
         pid = int(open(pidfile).read().split()[0])
         check(alive(pid), f"the PID in the file ({pid}) runs")
         check(os.getsid(pid) != os.getsid(0), "the daemon has its own session")
