@@ -121,7 +121,8 @@ public:
     // (HAProxy 2.6's fallback in every action, fetch and converter).
     [[gnu::always_inline]] unsigned char* at(Entry* e, StickData d, unsigned idx) const {
         const int o = off_[int(d)];
-        return o < 0 || idx >= cnt_[int(d)] ? nullptr : data(e) + o + idx * elem_size(d);
+        // (a stored datum has one element at least: with the constant 0 of the data path the bound check folds away)
+        return o < 0 || (idx != 0 && idx >= cnt_[int(d)]) ? nullptr : data(e) + o + idx * elem_size(d);
     }
     std::uint32_t* u32(Entry* e, StickData d, unsigned idx = 0) const {
         return reinterpret_cast<std::uint32_t*>(at(e, d, idx));
