@@ -4,6 +4,7 @@
 #include <string_view>
 #include <vector>
 
+#include "edgeshard/core/int_text.hpp"
 #include "edgeshard/rules/rules.hpp"
 
 namespace es::rules::detail {
@@ -39,8 +40,8 @@ bool convert(const Txn& t, std::string_view name, std::uint8_t id, const config:
 // an address as text; what a converter casts its input from (HAProxy's sample_casts).
 enum class SmpType : std::uint8_t { Str, Bin, Int, Bool, Ip4, Ip6 };
 extern thread_local SmpType g_smp_type;
-// HAProxy's read_int64: a sign, the digits up to the first other character, saturated; `used`: how far it read.
-std::int64_t read_int64(std::string_view s, std::size_t* used);
+// HAProxy's read_int64 (core/int_text.hpp, shared with the stick tables' keys)
+using core::read_int64;
 // The sample `v` (of type g_smp_type) cast: to an integer (false: it has none), to bytes (integers 8
 // bytes big-endian, addresses in network order; `buf` holds them), to a string (bytes end at a NUL).
 bool smp_int(std::string_view v, std::int64_t& out);

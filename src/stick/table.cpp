@@ -1,6 +1,8 @@
 // Stick tables: the per-shard hash table, HAProxy's frequency counters and keys (see table.hpp).
 #include "edgeshard/stick/table.hpp"
 
+#include "edgeshard/core/int_text.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -133,19 +135,9 @@ bool make_key(const config::StickTable& t, const KeySource& v, Key& out) {
                 std::memcpy(&be, a + 12, 4);
                 n = ntohl(be);
             } else if (v.kind == K::Str) {
-                // HAProxy's c_str2int (read_int64): a sign, the digits up to another character, saturated
+                // HAProxy's c_str2int: read_int64 (an empty string is no integer)
                 if (v.str.empty()) return false;
-                std::size_t i = 0;
-                const bool neg = v.str[0] == '-';
-                if (v.str[0] == '-' || v.str[0] == '+') ++i;
-                std::uint64_t u = 0;
-                bool over = false;
-                for (; i < v.str.size() && v.str[i] >= '0' && v.str[i] <= '9'; ++i)
-                    if (!over && (__builtin_mul_overflow(u, 10u, &u) || __builtin_add_overflow(u, unsigned(v.str[i] - '0'), &u)))
-                        over = true;
-                constexpr std::uint64_t kMax = std::uint64_t(INT64_MAX);
-                if (neg) n = over || u > kMax ? INT64_MIN : -std::int64_t(u);
-                else n = over || u > kMax ? INT64_MAX : std::int64_t(u);
+                n = core::read_int64(v.str);
             } else {
                 return false;
             }
