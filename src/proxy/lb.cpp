@@ -50,6 +50,15 @@ std::uint64_t absorb(std::uint64_t h, std::uint64_t w) {
     return rotl(h, 27) * 5 + 0x52dce729;
 }
 
+// An IPv4 or IPv6 address's bytes in network order (empty for another family or none)
+std::string_view addr_bytes(const sockaddr_storage* ss) {
+    if (ss != nullptr && ss->ss_family == AF_INET)
+        return {reinterpret_cast<const char*>(&reinterpret_cast<const sockaddr_in*>(ss)->sin_addr), 4};
+    if (ss != nullptr && ss->ss_family == AF_INET6)
+        return {reinterpret_cast<const char*>(&reinterpret_cast<const sockaddr_in6*>(ss)->sin6_addr), 16};
+    return {};
+}
+
 std::uint64_t hash64(std::string_view s, std::uint64_t seed) {
     const char* p = s.data();
     std::size_t n = s.size();
@@ -388,15 +397,9 @@ std::uint32_t BackendLb::key_hash(std::string_view key) const {
 std::uint32_t BackendLb::source_hash(const sockaddr_storage* src) const {
     const config::BalanceSpec& b = be_->balance;
     if (b.own_hash) return hash_addr(src);
-    const unsigned char* p = nullptr;
-    std::size_t len = 0;
-    if (src->ss_family == AF_INET) {
-        p = reinterpret_cast<const unsigned char*>(&reinterpret_cast<const sockaddr_in*>(src)->sin_addr);
-        len = 4;
-    } else {
-        p = reinterpret_cast<const unsigned char*>(&reinterpret_cast<const sockaddr_in6*>(src)->sin6_addr);
-        len = 16;
-    }
+    const std::string_view a = addr_bytes(src);
+    const auto* p = reinterpret_cast<const unsigned char*>(a.data());
+    const std::size_t len = a.size();
     std::uint32_t h = 0;
     for (std::size_t l = 0; l + 4 <= len; l += 4)
         h ^= std::uint32_t(p[l]) << 24 | std::uint32_t(p[l + 1]) << 16 | std::uint32_t(p[l + 2]) << 8 | p[l + 3];
@@ -544,15 +547,9 @@ int BackendLb::pick_random(int exclude) {
 
 std::uint32_t BackendLb::hash_addr(const sockaddr_storage* src) {
     // 32-bit avalanche over the address bytes (port excluded: the same client keeps its server)
-    const unsigned char* p = nullptr;
-    std::size_t len = 0;
-    if (src && src->ss_family == AF_INET) {
-        p = reinterpret_cast<const unsigned char*>(&reinterpret_cast<const sockaddr_in*>(src)->sin_addr);
-        len = 4;
-    } else if (src && src->ss_family == AF_INET6) {
-        p = reinterpret_cast<const unsigned char*>(&reinterpret_cast<const sockaddr_in6*>(src)->sin6_addr);
-        len = 16;
-    }
+    const std::string_view a = addr_bytes(src);
+    const auto* p = reinterpret_cast<const unsigned char*>(a.data());
+    const std::size_t len = a.size();
     std::uint32_t h = 0x9e3779b9u;
     for (std::size_t i = 0; i < len; ++i) {
         h ^= p[i];
