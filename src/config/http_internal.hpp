@@ -66,7 +66,8 @@ void check_unique_id_format(const Line& line, const std::string& fmt);
 // refusal of request and response header fetches there.
 void check_log_samples(const Line& line, const std::string& fmt);
 // Why a sample expression (a fetch and its converters) cannot be evaluated where `use` says; empty if it can.
-std::string sample_expr_problem(std::string_view expr, FmtUse use);
+// `action_arg`: the expression is an action's argument (sc-set-gpt, a track key), HAProxy words it so.
+std::string sample_expr_problem(std::string_view expr, FmtUse use, bool action_arg = false);
 // An ACL's expression is being checked (its converters' messages name the ACL keyword; converters.cpp).
 extern thread_local bool g_conv_in_acl;
 extern thread_local ParseState* g_conv_st;  // the configuration being read (deferred references)

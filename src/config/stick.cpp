@@ -233,7 +233,7 @@ SampleExpr parse_sample_key(const Line& line, const std::string& text, const std
     const auto close = paren == std::string::npos ? std::string::npos : text.find(')', paren);
     // anything but a plain fetch of the list below: a sample expression evaluated as a value's `%[...]` is
     auto expr = [&] {
-        if (std::string why = sample_expr_problem(text, response ? FmtUse::Response : FmtUse::Request); !why.empty())
+        if (std::string why = sample_expr_problem(text, response ? FmtUse::Response : FmtUse::Request, true); !why.empty())
             fail(line.at, squote(kw) + ": " + why);
         s.fetch = SampleExpr::Fetch::Expr;
         return s;
@@ -349,14 +349,9 @@ std::size_t parse_sc_action(const Line& line, std::size_t i, std::size_t end, co
             value = int(std::uint32_t(*v));
         } else {
             // a sample expression (HAProxy's parse_set_gpt takes one where the word is not an integer)
-            std::string why = sample_expr_problem(w, response ? FmtUse::Response : FmtUse::Request);
-            const auto needs = why.find("because it needs '");
-            if (why.starts_with("sample fetch <") && needs != std::string::npos) {
-                const std::size_t q1 = needs + 18, q2 = why.find('\'', q1);
-                why = "fetch method " + squote(w) + " extracts information from '" + why.substr(q1, q2 - q1) +
-                      "', none of which is available here.";
-            }
-            if (!why.empty()) fail(line.at, why);
+            if (const std::string why = sample_expr_problem(w, response ? FmtUse::Response : FmtUse::Request, true);
+                !why.empty())
+                fail(line.at, why);
             t.value_expr = w;
         }
         ++at;

@@ -33,7 +33,7 @@ std::string supported_in(FmtUse use) {
 }
 
 // Why a sample expression written in a value cannot be used there; empty when it is evaluated.
-std::string sample_problem(std::string_view expr, FmtUse use) {
+std::string sample_problem(std::string_view expr, FmtUse use, bool action_arg = false) {
     if (use == FmtUse::Reply) return "sample expressions are not evaluated in replies in this version";
     // the client certificate (rules.cpp, sample()): binary fetches only through `hex`
     if (expr == "ssl_c_serial,hex" || expr == "ssl_c_sha1,hex") return {};
@@ -94,7 +94,11 @@ std::string sample_problem(std::string_view expr, FmtUse use) {
     }
     if (expr == "src" || expr == "src_port" || expr == "dst" || expr == "dst_port") return {};
     // HAProxy's words for a fetch of the other direction
+    // (HAProxy's two phrasings: a log-format value's, and an action's expression argument's)
     auto unavailable = [&](std::string_view needs) {
+        if (action_arg)
+            return "fetch method " + squote(expr) + " extracts information from '" + std::string(needs) +
+                   "', none of which is available here.";
         return "sample fetch <" + std::string(expr) + "]> may not be reliably used here because it needs '" +
                std::string(needs) + "' which is not available here";
     };
@@ -173,7 +177,9 @@ std::string sample_problem(std::string_view expr, FmtUse use) {
 
 }  // namespace
 
-std::string sample_expr_problem(std::string_view expr, FmtUse use) { return sample_problem(expr, use); }
+std::string sample_expr_problem(std::string_view expr, FmtUse use, bool action_arg) {
+    return sample_problem(expr, use, action_arg);
+}
 
 void check_log_samples(const Line& line, const std::string& fmt) {
     for (std::size_t i = fmt.find("%"); i != std::string::npos; i = fmt.find('%', i + 1)) {
