@@ -110,9 +110,11 @@ void resolve_fetch_refs(ParseState& st) {
             const std::size_t c = r.fetch.rfind(':');
             bool found = false;
             for (const StickTable& t : cfg.tables) found = found || t.name == (r.arg.empty() ? r.proxy : r.arg);
+            const std::string kw = r.fetch.substr(6, c - 6);
             if (!found)
                 fail(r.at, "unable to find table " + squote(r.arg.empty() ? r.proxy : r.arg) + " referenced in arg " +
-                               r.fetch.substr(c + 1) + " of conversion keyword " + squote(r.fetch.substr(6, c - 6)) + r.kw);
+                               r.fetch.substr(c + 1) + " of " + (table_conv(kw) ? "conversion" : "sample fetch") +
+                               " keyword " + squote(kw) + r.kw);
             continue;
         }
         const std::string of = " referenced in arg 1 of sample fetch keyword " + squote(r.fetch);
@@ -157,18 +159,12 @@ constexpr ConvSig kConverters[] = {
     {"odd", 0, 0, ""},     {"even", 0, 0, ""},    {"ipmask", 2, 1, "46"}, {"nbsrv", 0, 0, ""},
 };
 
-const ConvSig* conv_sig(std::string_view name) {
+std::optional<ConvSig> conv_sig(std::string_view name) {
     for (const ConvSig& c : kConverters)
-        if (c.name == name) return &c;
+        if (c.name == name) return c;
     // the table_* converters: [<idx>,]<table> (T: a table, the proxy's own when none is named)
-    static constexpr ConvSig kIndexed{"", 2, 1, "IT"}, kPlain{"", 1, 0, "T"};
-    if (const TableConv* t = table_conv(name)) {
-        thread_local ConvSig sig;
-        sig = t->indexed ? kIndexed : kPlain;
-        sig.name = t->name;
-        return &sig;
-    }
-    return nullptr;
+    if (const TableConv* t = table_conv(name)) return t->indexed ? ConvSig{t->name, 2, 1, "IT"} : ConvSig{t->name, 1, 0, "T"};
+    return std::nullopt;
 }
 
 // HAProxy's read_int64 over the whole argument (arg.c's ARGT_SINT: digits with an optional sign)
@@ -195,7 +191,7 @@ bool mask_arg(std::string_view s, bool v6) {
 }
 
 bool is_converter(std::string_view name) {
-    return conv_sig(name) != nullptr;
+    return conv_sig(name).has_value();
 }
 
 // A converter's arguments against its signature, then what each one checks itself; HAProxy's messages.
@@ -355,8 +351,8 @@ std::optional<std::string> typed_fetch_problem(std::string_view expr) {
 std::string converter_problem(std::string_view conv, std::string_view after, std::string_view fetch) {
     const std::size_t paren = conv.find('(');
     const std::string name(conv.substr(0, paren));
-    const ConvSig* sig = conv_sig(name);
-    if (sig == nullptr) return "unknown converter " + squote(name);
+    const std::optional<ConvSig> sig = conv_sig(name);
+    if (!sig) return "unknown converter " + squote(name);
     const std::string in = paren == std::string_view::npos ? std::string() : std::string(conv.substr(paren + 1));
     ConvArgs a;
     if (paren != std::string_view::npos && read_conv_args(in, a) < 0)

@@ -165,7 +165,9 @@ std::string sample_problem(std::string_view expr, FmtUse use, bool action_arg = 
             if (!why->empty()) return "failed to parse sample expression <" + std::string(expr) + "]> : " + *why;
             if (g_conv_st != nullptr && g_conv_st->cur_px != nullptr && g_conv_st->cur_line != nullptr && !a.arg.empty())
                 g_conv_st->fetch_refs.push_back({"table:" + std::string(name) + ":" + (a.stick_sc >= 0 ? "2" : "1"), a.arg,
-                                                 g_conv_st->cur_px->name, " in proxy " + squote(g_conv_st->cur_px->name) + ".",
+                                                 g_conv_st->cur_px->name,
+                                                 " in " + g_conv_st->cur_line->words[0] + " expression in proxy " +
+                                                     squote(g_conv_st->cur_px->name) + ".",
                                                  false, g_conv_st->cur_line->at});
             return {};
         }

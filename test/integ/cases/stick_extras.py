@@ -493,6 +493,8 @@ def part_f(h):
          ["fetch method 'res.hdr(x)' extracts information from 'HTTP response headers', none of which is available here"]),
         ("http-request set-header X-R %[src,table_http_req_rate(nosuch)]",
          ["unable to find table 'nosuch' referenced in arg 1 of conversion keyword 'table_http_req_rate'"]),
+        ("http-request set-header X-R %[src_http_req_cnt(nosuch)]",
+         ["unable to find table 'nosuch' referenced in arg 1 of sample fetch keyword 'src_http_req_cnt'"]),
         ("http-request deny if { src,table_http_req_rate(nosuch) gt 5 }",
          ["unable to find table 'nosuch'", "for ACL keyword 'src'"]),
         ("http-request set-header X-R %[src,table_gpc(st)]",
