@@ -204,21 +204,6 @@ bool regsub(ArenaWriter& w, std::string_view in, const core::Regex& re, bool glo
 bool convert(const Txn& t, std::string_view name, std::uint8_t id, const config::ConvArgs& a, std::string_view c,
              ArenaWriter& w, std::size_t mark, bool& present) {
     if (id != 0) return convert_typed(t, id, a, w, mark, present);
-    if (name.starts_with("table_")) {  // the entry the sample names: an integer, or none
-        if (!present) return true;
-        std::int64_t v = 0;
-        const int got = table_convert_named(t, name, a, w.since(mark), v);
-        if (got < 0) return false;
-        w.rewind(mark);
-        present = got == 1;
-        if (present) w.add_uint(std::uint64_t(v));  // (never negative but a server id of -1)
-        if (present && v < 0) {
-            w.rewind(mark);
-            w.add("-1");
-        }
-        g_smp_type = SmpType::Int;
-        return true;
-    }
     const std::size_t paren = c.find('(');
     if (name == "lower" || name == "upper") {
         if (present) {

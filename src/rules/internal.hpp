@@ -59,15 +59,23 @@ bool fetch_typed(const Txn& t, std::string_view expr, ArenaWriter& w, int& prese
 // The same with its name and arguments read already (rules.cpp's Program); is_typed_fetch: one of them.
 bool fetch_typed(const Txn& t, std::string_view name, const config::ConvArgs& args, ArenaWriter& w, int& present);
 bool is_typed_fetch(std::string_view name);
-// A table_* converter (stick.cpp): the input sample (its text and g_smp_type) cast to the table's key and looked up;
-// 1 with `v` (0 for an absent key), 0 for no sample (no key, a datum the table does not store).
-int table_convert(const Txn& t, int table, config::Acl::StickOp op, config::StickData d, std::uint32_t idx,
-                  std::string_view in, std::int64_t& v);
-// table_* by its name and arguments ([<idx>,]<table>): -1 when `name` is not one, else as table_convert.
-int table_convert_named(const Txn& t, std::string_view name, const config::ConvArgs& a, std::string_view in,
-                        std::int64_t& v);
-// The stick counters' fetches (sc_*, sc<N>_*, src_*) as samples: false when `expr` is not one (stick.cpp).
-bool fetch_stick(const Txn& t, std::string_view expr, ArenaWriter& w, int& present);
+// A stick counter's fetch (sc_*, sc<N>_*, src_*) as a sample, read once with its expression (rules.cpp's Program);
+// its named table is found again only when the configuration snapshot changes.
+struct StickSample {
+    mutable config::Acl acl;  // (stick_table set per call: the proxy's own table depends on the rules running)
+    mutable const config::Config* cfg = nullptr;
+    mutable int named = -1;
+};
+bool fetch_stick(const Txn& t, const StickSample& s, ArenaWriter& w, int& present);
+// A table_* converter step (the same Program): the input sample (its text and g_smp_type) cast to the table's key and
+// looked up; an integer (0 for an absent key) or no sample (no key, a datum the table does not store).
+struct TableStep {
+    const config::TableConv* conv = nullptr;
+    mutable const config::Config* cfg = nullptr;  // the named table's id is this snapshot's
+    mutable int named = -1;
+};
+void convert_table(const Txn& t, const TableStep& s, const config::ConvArgs& a, ArenaWriter& w, std::size_t mark,
+                   bool& present);
 // A typed sample as a stick-table key's source (stick.cpp); `ss` holds an address.
 bool key_source(std::string_view text, stick::KeySource& v, sockaddr_storage& ss);
 

@@ -147,10 +147,7 @@ bool fetch_with(ArenaWriter& w, bool& present, Get&& get) {
 }
 
 bool fetch(const Txn& t, std::string_view expr, ArenaWriter& w, bool& present) {
-    return fetch_with(w, present, [&] {
-        return sample_fetch(t, expr, w) || detail::fetch_typed(t, expr, w, g_fetch_present) ||
-               detail::fetch_stick(t, expr, w, g_fetch_present);
-    });
+    return fetch_with(w, present, [&] { return sample_fetch(t, expr, w) || detail::fetch_typed(t, expr, w, g_fetch_present); });
 }
 
 // The parsed form of a sample expression: its fetch, each converter's name and arguments, split where HAProxy's
@@ -162,6 +159,7 @@ struct ConvStep {
     config::ConvArgs args;        // views into its own buffer: a step never moves (held by pointer)
     std::uint8_t typed = 0;       // detail::typed_conv_id
     bool map = false;
+    detail::TableStep table;      // a table_* converter (table.conv set)
 };
 struct Program {
     std::string text;
@@ -170,6 +168,7 @@ struct Program {
     bool typed_fetch = false;
     std::string_view fetch_name;
     config::ConvArgs fetch_args;  // views into its own buffer: a Program never moves (held by pointer)
+    std::unique_ptr<detail::StickSample> stick;  // a stick counter's fetch (sc_*, src_*), read here
     std::vector<std::unique_ptr<ConvStep>> steps;
 };
 
@@ -208,6 +207,7 @@ void parse_program(Program* p) {
             st->name = c.substr(0, paren);
             st->map = st->name.starts_with("map");
             st->typed = detail::typed_conv_id(st->name);
+            st->table.conv = config::table_conv(st->name);
             if (paren != std::string_view::npos && config::read_conv_args(c.substr(paren + 1), st->args) < 0) st->args.n = -1;
             p->steps.push_back(std::move(st));
         }
@@ -216,14 +216,23 @@ void parse_program(Program* p) {
     p->fetch_name = p->fetch.substr(0, fparen);
     p->typed_fetch = detail::is_typed_fetch(p->fetch_name) &&
                      (fparen == std::string_view::npos || config::read_conv_args(p->fetch.substr(fparen + 1), p->fetch_args) >= 0);
+    if (!p->typed_fetch) {
+        auto sc = std::make_unique<detail::StickSample>();
+        const std::string arg = fparen == std::string_view::npos || p->fetch.back() != ')'
+                                    ? std::string()
+                                    : std::string(p->fetch.substr(fparen + 1, p->fetch.size() - fparen - 2));
+        if (const auto why = config::stick_fetch_spec(std::string(p->fetch_name), arg, sc->acl); why && why->empty())
+            p->stick = std::move(sc);
+    }
 }
 
 const Program& program(std::string_view expr) {
     return parsed<Program>(expr, [](Program& p) { parse_program(&p); });
 }
 
-// The expression's fetch: a typed one called with what was read, the others found by name.
+// The expression's fetch: a stick counter's or a typed one called with what was read, the others found by name.
 bool fetch(const Txn& t, const Program& p, ArenaWriter& w, bool& present) {
+    if (p.stick) return fetch_with(w, present, [&] { return detail::fetch_stick(t, *p.stick, w, g_fetch_present); });
     if (!p.typed_fetch) return fetch(t, p.fetch, w, present);
     return fetch_with(w, present, [&] { return detail::fetch_typed(t, p.fetch_name, p.fetch_args, w, g_fetch_present); });
 }
@@ -242,6 +251,11 @@ bool sample(const Txn& t, std::string_view expr, ArenaWriter& w, bool& present, 
     thread_local std::vector<std::string_view> groups;
     for (const auto& step : prog.steps) {
         const std::string_view c = step->text;
+        if (step->table.conv != nullptr) {
+            if (step->args.n < 0) return false;
+            detail::convert_table(t, step->table, step->args, w, mark, present);
+            continue;
+        }
         if (!step->map) {
             if (step->args.n < 0 || !detail::convert(t, step->name, step->typed, step->args, c, w, mark, present)) return false;
             continue;

@@ -361,60 +361,23 @@ int own_table(const Txn& t) {
     if (t.stick != nullptr && t.stick->backend && t.be >= 0) return t.cfg->backends[std::size_t(t.be)].table;
     return t.fe >= 0 ? t.cfg->frontends[std::size_t(t.fe)].table : -1;
 }
-}  // namespace
 
-bool fetch_stick(const Txn& t, std::string_view expr, ArenaWriter& w, int& present) {
-    struct Parsed {
-        config::Acl acl;
-        bool ok = false;
-        const config::Config* cfg = nullptr;  // the table's id is the one of this snapshot
-        int table = -1;
-    };
-    thread_local std::unordered_map<std::string, Parsed> cache;
-    auto it = cache.find(std::string(expr));
-    if (it == cache.end()) {
-        if (cache.size() >= 1024) cache.clear();
-        Parsed p;
-        const std::size_t paren = expr.find('(');
-        const std::string name(expr.substr(0, paren));
-        const std::string arg = paren == std::string_view::npos || expr.back() != ')'
-                                    ? std::string()
-                                    : std::string(expr.substr(paren + 1, expr.size() - paren - 2));
-        const std::optional<std::string> why = config::stick_fetch_spec(name, arg, p.acl);
-        if (!why) return false;
-        p.ok = why->empty();
-        it = cache.emplace(std::string(expr), std::move(p)).first;
-    }
-    Parsed& p = it->second;
-    present = 0;
-    if (!p.ok) return true;
-    if (p.cfg != t.cfg) {
-        p.cfg = t.cfg;
-        p.table = p.acl.arg.empty() ? -1 : table_by_name(t.cfg, p.acl.arg);
-    }
-    p.acl.stick_table = p.acl.arg.empty() && p.acl.stick_sc < 0 ? own_table(t) : p.table;
-    std::int64_t v = 0;
-    if (!stick_fetch(p.acl, t, v)) return true;
+void add_sint(ArenaWriter& w, std::int64_t v) {
     char buf[24];
     const auto r = std::to_chars(buf, buf + sizeof buf, v);
     w.add(std::string_view(buf, std::size_t(r.ptr - buf)));
-    g_smp_type = p.acl.stick_op == config::Acl::StickOp::Tracked ? SmpType::Bool : SmpType::Int;
-    present = 1;
-    return true;
 }
 
-int table_convert_named(const Txn& t, std::string_view name, const config::ConvArgs& a, std::string_view in,
-                        std::int64_t& v) {
-    const config::TableConv* c = config::table_conv(name);
-    if (c == nullptr) return -1;
-    const std::size_t n = a.n == 1 && a.v[0].empty() ? 0 : std::size_t(a.n);
-    std::uint32_t idx = 0;
-    std::size_t k = 0;
-    if (c->indexed) idx = std::uint32_t(read_int64(k < n ? a.v[k++] : std::string_view(), nullptr));
-    const int table = k < n && !a.v[k].empty() ? table_by_name(t.cfg, a.v[k]) : own_table(t);
-    return table_convert(t, table, c->op, c->d, idx, in, v);
+int named_table(const Txn& t, std::string_view name, const config::Config*& cfg, int& id) {
+    if (cfg != t.cfg) {
+        cfg = t.cfg;
+        id = table_by_name(t.cfg, name);
+    }
+    return id;
 }
 
+// The table's entry for the sample (the converter's own lookup, never creating one): 1 with `v` (0 for an absent key),
+// 0 for no sample (no key, a datum the table does not store).
 int table_convert(const Txn& t, int table, config::Acl::StickOp op, StickData d, std::uint32_t idx, std::string_view in,
                   std::int64_t& v) {
     StickCtx* c = t.stick;
@@ -432,6 +395,37 @@ int table_convert(const Txn& t, int table, config::Acl::StickOp op, StickData d,
         return 1;
     }
     return entry_value(op, d, idx, tb, e, c->now, v) ? 1 : 0;
+}
+
+}  // namespace
+
+bool fetch_stick(const Txn& t, const StickSample& s, ArenaWriter& w, int& present) {
+    present = 0;
+    s.acl.stick_table = !s.acl.arg.empty()     ? named_table(t, s.acl.arg, s.cfg, s.named)
+                        : s.acl.stick_sc < 0 ? own_table(t)
+                                             : -1;
+    std::int64_t v = 0;
+    if (!stick_fetch(s.acl, t, v)) return true;
+    add_sint(w, v);
+    g_smp_type = s.acl.stick_op == config::Acl::StickOp::Tracked ? SmpType::Bool : SmpType::Int;
+    present = 1;
+    return true;
+}
+
+void convert_table(const Txn& t, const TableStep& s, const config::ConvArgs& a, ArenaWriter& w, std::size_t mark,
+                   bool& present) {
+    if (!present) return;
+    const config::TableConv& c = *s.conv;
+    const std::size_t n = a.n == 1 && a.v[0].empty() ? 0 : std::size_t(a.n);
+    std::uint32_t idx = 0;
+    std::size_t k = 0;
+    if (c.indexed) idx = std::uint32_t(read_int64(k < n ? a.v[k++] : std::string_view(), nullptr));
+    const int table = k < n && !a.v[k].empty() ? named_table(t, a.v[k], s.cfg, s.named) : own_table(t);
+    std::int64_t v = 0;
+    present = table_convert(t, table, c.op, c.d, idx, w.since(mark), v);
+    w.rewind(mark);
+    if (present) add_sint(w, v);
+    g_smp_type = SmpType::Int;
 }
 
 }  // namespace detail
