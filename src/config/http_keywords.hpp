@@ -36,7 +36,6 @@ HttpRule parse_stats_rule(ParseState& st, ProxyDraft& px, const Line& line);
 void kw_stick_table(ParseState& st, ProxyDraft& px, const Line& line);
 void kw_stick(ParseState& st, ProxyDraft& px, const Line& line);
 int stick_max_key_len();
-std::string_view stick_data_name(StickData d);
 // a stick-table key (`track-sc0 <key>`, `stick on <key>`)
 SampleExpr parse_sample_key(const Line& line, const std::string& text, const std::string& kw, bool response = false);
 // track-sc<N> <key> [table <t>] at words[i] (before `end`, where a condition starts): the index after it

@@ -50,9 +50,22 @@ const DataName* find_data(std::string_view n) {
 
 }  // namespace
 
+}  // namespace es::config::detail
+
+namespace es::config {
+
 std::string_view stick_data_name(StickData d) {
-    return kData[int(d)].name;
+    return detail::kData[int(d)].name;
 }
+
+int stick_data_type(std::string_view name) {
+    const detail::DataName* d = detail::find_data(name);
+    return d != nullptr ? int(d->d) : -1;
+}
+
+}  // namespace es::config
+
+namespace es::config::detail {
 
 // stick-table type <type> [len <n>] size <n> [expire <t>] [nopurge] [peers <name>] [store <data>,...]
 void kw_stick_table(ParseState& st, ProxyDraft& px, const Line& line) {

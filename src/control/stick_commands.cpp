@@ -23,12 +23,6 @@ using config::StickData;
 using stick::Query;
 
 constexpr std::string_view kTypeNames[] = {"ip", "ipv6", "integer", "string", "binary"};
-constexpr std::string_view kDataNames[] = {
-    "server_id", "gpt0",        "gpc0",          "gpc0_rate",    "conn_cnt",      "conn_rate",
-    "conn_cur",  "sess_cnt",    "sess_rate",     "http_req_cnt", "http_req_rate", "http_err_cnt",
-    "http_err_rate", "bytes_in_cnt", "bytes_in_rate", "bytes_out_cnt", "bytes_out_rate", "gpc1",
-    "gpc1_rate", "server_key",  "http_fail_cnt", "http_fail_rate", "gpt", "gpc", "gpc_rate"};
-static_assert(std::size(kDataNames) == config::kStickData);
 
 void line(std::string& out, std::string_view s) {
     out.append(s);
@@ -41,11 +35,7 @@ int find_table(const config::Config& cfg, std::string_view name) {
     return -1;
 }
 
-int data_type(std::string_view name) {
-    for (int k = 0; k < config::kStickData; ++k)
-        if (kDataNames[k] == name) return k;
-    return -1;
-}
+int data_type(std::string_view name) { return config::stick_data_type(name); }
 
 // HAProxy's strl2llrc: an optional sign then decimal digits only, within a long long
 bool cli_int(std::string_view v, std::int64_t& out) {
@@ -289,7 +279,7 @@ void cmd_table(std::span<const std::string_view> args, Context& ctx, std::string
             const auto sd = StickData(d);
             if (!t.stores(sd)) continue;
             if (config::stick_is_array(sd)) {  // one field per element: gpt0=, gpc1=, gpc0_rate(60000)=
-                const std::string_view name = kDataNames[d];
+                const std::string_view name = config::stick_data_name(sd);
                 const std::size_t us = name.find('_');
                 for (unsigned i = 0; i < t.count(sd); ++i, ++arr) {
                     out += ' ';
@@ -303,7 +293,7 @@ void cmd_table(std::span<const std::string_view> args, Context& ctx, std::string
                 continue;
             }
             out += ' ';
-            out += kDataNames[d];
+            out += config::stick_data_name(sd);
             if (config::stick_is_rate(sd)) out += "(" + std::to_string(t.period[d]) + ")";
             out += '=';
             if (sd == StickData::ServerKey)

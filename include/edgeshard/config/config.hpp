@@ -844,6 +844,10 @@ struct ConvArgs {
 };
 // The number of arguments read (at most kMax), -1 when they do not fit in the buffer.
 int read_conv_args(std::string_view in, ConvArgs& a);
+// A stick-table data type's name as the configuration and `show table` write it ("http_req_rate", "gpc"), and
+// back (-1: none of them).
+std::string_view stick_data_name(StickData d);
+int stick_data_type(std::string_view name);
 // A stick-table fetch (sc_*, sc<N>_*, src_*, with the arrays' index forms) read into `acl`'s stick fields, its
 // table's name in `acl.arg`: nullopt when the name is not one, "" when read, else why not (config/stick.cpp).
 std::optional<std::string> stick_fetch_spec(const std::string& fname, const std::string& arg, Acl& acl);
