@@ -19,6 +19,20 @@ void cmd_quit(std::span<const std::string_view>, Context& ctx, std::string&) {
     ctx.session.quit = true;
 }
 
+// HAProxy's `operator` and `user`: a session may lower its level, never raise it (the master CLI
+// passes its clients' level this way)
+void cmd_operator(std::span<const std::string_view>, Context& ctx, std::string&) {
+    if (ctx.session.level > Level::Operator) ctx.session.level = Level::Operator;
+}
+
+void cmd_user(std::span<const std::string_view>, Context& ctx, std::string&) {
+    ctx.session.level = Level::User;
+}
+
+void cmd_show_cli_level(std::span<const std::string_view>, Context& ctx, std::string& out) {
+    out.append(level_name(ctx.session.level)).push_back('\n');
+}
+
 void cmd_show_version(std::span<const std::string_view>, Context&, std::string& out) {
     out.append(kVersion).push_back('\n');
 }
@@ -38,6 +52,10 @@ void register_cli_commands(CommandTable& t) {
     t.add({{"help"}, "[<command>]", "list matching or all commands", Level::User, cmd_help});
     t.add({{"prompt"}, "", "toggle interactive mode with prompt", Level::User, cmd_prompt});
     t.add({{"quit"}, "", "disconnect", Level::User, cmd_quit});
+    t.add({{"operator"}, "", "lower the level of the current CLI session to operator", Level::User, cmd_operator});
+    t.add({{"user"}, "", "lower the level of the current CLI session to user", Level::User, cmd_user});
+    t.add({{"show", "cli", "level"}, "", "display the level of the current CLI session", Level::User,
+           cmd_show_cli_level});
     t.add({{"show", "proc"}, "", "list this process and the older ones still draining after reloads", Level::User,
            cmd_show_proc});
     t.add(

@@ -134,7 +134,7 @@ TEST_CASE("command table: longest keyword match, duplicates refused") {
         }
         names.push_back(n);
     }
-    CHECK(names == std::vector<std::string>{"help", "prompt", "quit", "show proc", "show version", "show info",
+    CHECK(names == std::vector<std::string>{"help", "prompt", "quit", "operator", "user", "show cli level", "show proc", "show version", "show info",
                                             "show stat", "show pools", "show shards", "set server",
                                             "show resolvers", "set weight", "set maxconn", "get weight", "enable health", "disable health",
                                             "enable agent", "disable agent", "enable server",
@@ -185,6 +185,16 @@ TEST_CASE("levels: admin commands hidden and refused at user level") {
     cli.session.level = Level::Admin;
     CHECK(cli.run("set fake knob app/s1 state maint") == "admin command done, args=3\n\n");
     CHECK(cli.run("help").find("set fake knob") != std::string::npos);
+}
+
+TEST_CASE("operator and user lower a session's level, never raise it") {
+    Cli cli;
+    cli.table.add({{"set", "fake", "knob"}, "<x> ...", "change a fake knob", Level::Admin, admin_cmd});
+    cli.session.level = Level::Admin;
+    CHECK(cli.run("show cli level") == "admin\n\n");
+    CHECK(cli.run("operator; show cli level") == "\noperator\n\n");
+    CHECK(cli.run("set fake knob a b c") == "Permission denied\n\n");
+    CHECK(cli.run("user; operator; show cli level") == "\n\nuser\n\n");
 }
 
 TEST_CASE("prompt toggles interactive mode, quit ends the session") {
