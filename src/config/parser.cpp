@@ -59,9 +59,6 @@ struct Ignored {
 
 constexpr Ignored kGlobalIgnored[] = {
     {"daemon", kWhyProcess},
-    {"master-worker", kWhyProcess},
-    {"pidfile", "no pid file is written: the service manager tracks the process ('edgeshardctl show proc' "
-                "lists every live one)"},
     {"quiet", kWhyProcess},
     {"chroot", kWhyPrivileges},
     {"user", kWhyPrivileges},
@@ -431,6 +428,8 @@ std::vector<std::string_view> global_keywords() {
                                        "hard-stop-after",
                                        "close-spread-time",
                                        "mworker-max-reloads",
+                                       "master-worker",
+                                       "pidfile",
                                        "es.drain-idle-after",
                                        "zero-warning",
                                        "setenv",
@@ -513,6 +512,19 @@ void parse_global_line(ParseState& st, const Line& line) {
         no_more_args(line, 2, kw);
     } else if (kw == "es.drain-idle-after") {
         g.drain_idle_after = time_arg(line, 1, kw);
+        no_more_args(line, 2, kw);
+    } else if (kw == "master-worker") {
+        // HAProxy's: as -W on the command line (src/control/master.cpp)
+        g.master_worker = true;
+        if (line.words.size() > 1) {
+            if (line.words[1] != "no-exit-on-failure")
+                fail(line.at, "'master-worker' only supports 'no-exit-on-failure', got " + squote(line.words[1]));
+            g.master_exit_on_failure = false;
+        }
+        no_more_args(line, line.words.size() > 1 ? 2 : 1, kw);
+    } else if (kw == "pidfile") {
+        // HAProxy's: as -p on the command line, which wins
+        g.pidfile = arg_or_fail(line, 1, kw, "a file path");
         no_more_args(line, 2, kw);
     } else if (kw == "mworker-max-reloads") {
         g.max_reloads = static_cast<int>(int_arg(line, 1, kw, 0, 100000, "an integer from 0 to 100000"));

@@ -758,6 +758,9 @@ struct Global {
     std::vector<CpuMap> cpu_maps;
     std::vector<StatsSocket> stats_sockets;
     Millis stats_timeout = 10000;
+    bool master_worker = false;          // master-worker: as -W (src/control/master.cpp)
+    bool master_exit_on_failure = true;  // master-worker no-exit-on-failure clears it
+    std::string pidfile;                 // pidfile: as -p (-p wins)
     // edgeshard tuning extensions (HAProxy has no equivalent; names are ours)
     int ring_entries = 1024;         // tune.es.ring-entries: SQ size per shard ring (CQ = 4x)
     int bufsize = 16384;             // tune.bufsize: one provided buffer

@@ -150,6 +150,18 @@ TEST_CASE("global: refused keywords say why") {
     expect_error("global\n    unix-bind prefix /x\n" + kTail, 2, {"'unix-bind' is not supported"});
 }
 
+TEST_CASE("global: master-worker and pidfile are read as -W and -p") {
+    auto cfg = load("global\n    master-worker\n    pidfile /run/x.pid\n" + kTail);
+    CHECK(cfg.global.master_worker);
+    CHECK(cfg.global.master_exit_on_failure);
+    CHECK(cfg.global.pidfile == "/run/x.pid");
+    CHECK(cfg.warnings.empty());
+    cfg = load("global\n    master-worker no-exit-on-failure\n" + kTail);
+    CHECK(cfg.global.master_worker);
+    CHECK(!cfg.global.master_exit_on_failure);
+    expect_error("global\n    master-worker sometimes\n" + kTail, 2, {"'master-worker' only supports 'no-exit-on-failure'"});
+}
+
 TEST_CASE("global: accepted-and-ignored keywords are listed in warnings") {
     const auto cfg = load(
         "global\n"
@@ -163,7 +175,7 @@ TEST_CASE("global: accepted-and-ignored keywords are listed in warnings") {
         "    no busy-polling\n"
         "    tune.maxaccept 64\n" +
         kTail);
-    CHECK(cfg.warnings.size() == 6);
+    CHECK(cfg.warnings.size() == 5);
     CHECK(has_warning(cfg, {"t.cfg:2: keyword 'daemon' is accepted and ignored"}));
     REQUIRE(cfg.global.logs.size() == 1);
     CHECK(cfg.global.logs[0].target == "/dev/log");
@@ -173,7 +185,8 @@ TEST_CASE("global: accepted-and-ignored keywords are listed in warnings") {
     CHECK(cfg.global.ssl_bind_versions);  // ssl-default-bind-options is applied to TLS binds
     CHECK(cfg.global.ssl_bind.min_ver == es::tls::Version::Tls12);
     CHECK(cfg.global.ssl_dh_bits == 2048);  // tune.ssl.default-dh-param: the DHE group
-    CHECK(has_warning(cfg, {"t.cfg:8: keyword 'pidfile' is accepted and ignored"}));
+    CHECK(cfg.global.pidfile == "/run/haproxy.pid");  // as -p
+    CHECK(!has_warning(cfg, {"pidfile"}));
     CHECK(has_warning(cfg, {"t.cfg:9: keyword 'no busy-polling'"}));
     CHECK(has_warning(cfg, {"t.cfg:10: keyword 'tune.maxaccept'", "tuning"}));
 }
