@@ -19,6 +19,7 @@
 #include "edgeshard/log/access_log.hpp"
 #include "edgeshard/control/control_shard.hpp"
 #include "edgeshard/control/handoff.hpp"
+#include "edgeshard/control/master.hpp"
 #include "edgeshard/stats/carry.hpp"
 #include "edgeshard/core/version.hpp"
 #include "edgeshard/tls/context.hpp"
@@ -40,8 +41,12 @@ void usage(FILE* out) {
                  "  -dD       diagnostic mode: the configuration's .diag directives speak\n"
                  "  -dr       a server whose host name does not resolve starts in maintenance instead of\n"
                  "            failing the load (HAProxy's -dr)\n"
-                 "  -db, -d, -W, -Ws  accepted for HAProxy compatibility (the process runs in the foreground and\n"
-                 "            always speaks systemd's readiness protocol when NOTIFY_SOCKET is set)\n"
+                 "  -W, -Ws   master-worker mode (HAProxy's): a small master process keeps the PID, runs the\n"
+                 "            worker, reloads it without downtime on SIGUSR2 or SIGHUP and speaks systemd's\n"
+                 "            readiness protocol (both flags; the global 'master-worker' keyword does the same)\n"
+                 "  -S PATH[,mode,600][,level,admin]  master-worker mode: the master CLI's unix socket\n"
+                 "            (show proc, reload, @1 <command>, @!<pid> <command>)\n"
+                 "  -db, -d   accepted for HAProxy compatibility (the process runs in the foreground)\n"
                  "  -D        daemon: detach once the configuration is read; the command returns when the\n"
                  "            process serves (0) or failed to start (1); its output then goes to /dev/null\n"
                  "  -p FILE   write the process's PID to FILE once it serves (HAProxy's pidfile)\n"
@@ -74,23 +79,6 @@ int fail(const std::string& msg) {
     return 1;
 }
 
-// systemd's readiness protocol (sd_notify(3)) without libsystemd: one datagram to $NOTIFY_SOCKET.
-void sd_notify(const std::string& text) {
-    const char* path = std::getenv("NOTIFY_SOCKET");
-    if (!path || !*path) return;
-    sockaddr_un sun{};
-    const std::size_t len = std::strlen(path);
-    if (len >= sizeof sun.sun_path) return;
-    sun.sun_family = AF_UNIX;
-    std::memcpy(sun.sun_path, path, len);
-    if (sun.sun_path[0] == '@') sun.sun_path[0] = '\0';  // abstract namespace
-    const int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return;
-    (void)sendto(fd, text.data(), text.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&sun),
-                 socklen_t(offsetof(sockaddr_un, sun_path) + len));
-    close(fd);
-}
-
 bool parse_pids(int argc, char** argv, int& i, std::vector<int>& out) {
     bool any = false;
     while (i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9') {
@@ -115,6 +103,14 @@ int main(int argc, char** argv) {
     std::string takeover;  // -x
     std::string pidfile;   // -p
     bool daemon_mode = false;  // -D
+    bool master_flag = false;  // -W, -Ws
+    es::control::master::Options mopt;  // -S
+    // a master's worker: the master's options are not ours (src/control/master.cpp)
+    std::string worker_socket;
+    if (const char* ws = std::getenv("EDGESHARD_WORKER_SOCKET")) {
+        worker_socket = ws;
+        unsetenv("EDGESHARD_WORKER_SOCKET");
+    }
     std::vector<int> soft_pids, hard_pids;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
@@ -139,8 +135,13 @@ int main(int argc, char** argv) {
             load.diag = true;  // the configuration's .diag directives speak
         } else if (a == "-dr") {
             load.ignore_resolve_failures = true;  // HAProxy's: unresolvable servers start in maintenance
-        } else if (a == "-db" || a == "-d" || a == "-Ws" || a == "-W") {
-            // the process stays in the foreground (-Ws: it speaks systemd's readiness protocol anyway)
+        } else if (a == "-db" || a == "-d") {
+            // the process stays in the foreground (it always does unless -D)
+        } else if (a == "-W" || a == "-Ws") {
+            master_flag = true;
+        } else if (a == "-S") {
+            if (++i >= argc) return fail("-S needs the path of the master CLI's socket");
+            if (const std::string e = es::control::master::parse_cli_spec(argv[i], mopt); !e.empty()) return fail(e);
         } else if (a == "-D") {
             daemon_mode = true;
         } else if (a == "-p") {
@@ -203,6 +204,50 @@ int main(int argc, char** argv) {
         std::printf("Configuration file is valid\n");
         return 0;
     }
+    // master-worker (-W, -Ws, `master-worker`): this process becomes the master once detached (-D); its
+    // workers run this command line without the master's options, and find their private admin socket in
+    // EDGESHARD_WORKER_SOCKET (the master's way in, and the next worker's for the reload handoff)
+    const bool worker = !worker_socket.empty();
+    if (pidfile.empty()) pidfile = cfg->global.pidfile;
+    const bool master_mode = !worker && (master_flag || cfg->global.master_worker);
+    if (!master_mode && !worker && !mopt.cli_path.empty() && !quiet)
+        std::fprintf(stderr, "[WARNING] a master CLI socket was defined (-S), but master-worker mode (-W) is not "
+                             "enabled: it is not opened\n");
+    if (worker) {
+        es::config::StatsSocket s;
+        s.path = worker_socket;
+        s.mode = 0600;
+        s.level = es::config::StatsLevel::Admin;
+        s.level_admin = true;
+        s.where.file = "<master>";
+        cfg->global.stats_sockets.push_back(std::move(s));
+        signal(SIGUSR2, SIG_IGN);  // the master's signals (a reload), should one reach us
+        signal(SIGHUP, SIG_IGN);
+    }
+    if (master_mode) {
+        mopt.pidfile = pidfile;
+        mopt.daemon = daemon_mode;
+        mopt.exit_on_failure = cfg->global.master_exit_on_failure;
+        char exe[4096];
+        const ssize_t el = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (el <= 0) return fail(std::string("master-worker: cannot find our own binary: ") + std::strerror(errno));
+        mopt.exe.assign(exe, std::size_t(el));
+        mopt.worker_args.emplace_back(argv[0]);
+        for (int i = 1; i < argc; ++i) {
+            const std::string a = argv[i];
+            if (a == "-W" || a == "-Ws" || a == "-D") continue;
+            if (a == "-S" || a == "-p" || a == "-x") {
+                ++i;
+                continue;
+            }
+            if (a == "-sf" || a == "-st") {
+                while (i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9') ++i;
+                continue;
+            }
+            mopt.worker_args.push_back(a);
+        }
+        cfg.reset();  // the workers load it; the master keeps nothing of it
+    }
     // -D (HAProxy's daemon mode): the process detaches before any thread starts; the parent stays until the child
     // is ready (the child's start-up lines come through a pipe, as a reload helper's do) and exits 0 once it is, 1
     // if it failed. The child prints on the terminal until it is ready, then its stdio goes to /dev/null.
@@ -235,6 +280,12 @@ int main(int argc, char** argv) {
             ::dup2(null, 1);
             ::close(null);
         }
+    }
+
+    if (master_mode) {
+        mopt.startup_fd = g_startup_fd;
+        g_startup_fd = -1;
+        return es::control::master::run(mopt);
     }
 
     // SIGINT/SIGTERM are taken by the control shard through a signalfd; blocked before any thread
@@ -332,7 +383,7 @@ int main(int argc, char** argv) {
             // the point of no return: the old process stops accepting and drains
             es::control::handoff::commit(taken, rt.adopted());
             // systemd learns the new main PID before the old process can exit
-            sd_notify("MAINPID=" + std::to_string(getpid()) + "\n");
+            es::control::sd_notify("MAINPID=" + std::to_string(getpid()) + "\n");
             rt.resume_accept();
         }
         ctl->publish();
@@ -379,7 +430,7 @@ int main(int argc, char** argv) {
             ::close(null);
         }
     }
-    sd_notify("READY=1\nMAINPID=" + std::to_string(getpid()) + "\n");
+    es::control::sd_notify("READY=1\nMAINPID=" + std::to_string(getpid()) + "\n");
 
     int rc = 0;
     try {
