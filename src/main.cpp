@@ -200,6 +200,7 @@ int main(int argc, char** argv) {
                          fe.where.file.c_str(), fe.where.line, fe.name.c_str());
     }
     if (check) {
+        if (quiet) return 0;  // HAProxy's -c -q: the status alone (errors above are still printed)
         if (!cfg->warnings.empty()) std::printf("Warnings were found.\n");
         std::printf("Configuration file is valid\n");
         return 0;

@@ -289,6 +289,7 @@ def main(h):
         mark = notify.count()
         chk = exec_reload()
         check_eq(chk.returncode, 0, f"the unit's check step passes: {chk.stdout + chk.stderr!r}")
+        check_eq(chk.stdout, "", "-c -q prints nothing on a valid configuration")
         i_rel, pid_rel, _ = notify.wait("RELOADING", "1", mark, 20)
         check_eq(pid_rel, p.pid, "RELOADING=1 comes from the main PID")
         _, pid_ready, _ = notify.wait("READY", "1", i_rel + 1, 30)
