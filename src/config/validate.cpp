@@ -30,10 +30,14 @@ std::uint32_t resolve_backend(const Config& cfg, const Frontend& fe, const std::
                      (same != nullptr ? "; " + squote(name) + " is a frontend, not a backend"
                                       : did_you_mean(name, names)));
     }
-    if (be->mode != fe.mode) {
+    // a mode tcp frontend may name a mode http backend (HAProxy upgrades the connection): resolve_routes
+    // decides whether this one can
+    if (be->mode != fe.mode && !(fe.mode == Mode::Tcp && be->mode == Mode::Http)) {
         fail(at, "frontend " + squote(fe.name) + " (mode " + mode_name(fe.mode) + ") cannot use backend " +
                      squote(be->name) + " (mode " + mode_name(be->mode) + ", declared at " +
-                     where_text(be->where) + "): mode mismatch, their modes must match");
+                     where_text(be->where) + "): a mode http frontend passes HTTP requests, which a mode tcp backend "
+                                           "cannot take (HAProxy refuses it too; a mode tcp frontend may use a mode "
+                                           "http backend)");
     }
     return be->id;
 }
@@ -69,6 +73,47 @@ void build_proxies(ParseState& st) {
     }
 }
 
+// A mode tcp frontend whose backend is mode http: HAProxy turns the connection into HTTP once that
+// backend is chosen, and every request on it goes through the backend's HTTP rules. We serve such a
+// frontend as an HTTP frontend from its first byte (Frontend::tcp_to_http): the same traffic when the
+// HTTP backend is its only one. A choice made by tcp-request content rules or use_backend conditions
+// (HTTP on one port beside other protocols) would need the inspected connection handed to the HTTP
+// proxy midway, which edgeshard does not do: refused, with the way to serve it.
+void upgrade_to_http(Config& cfg, Frontend& f) {
+    if (f.mode != Mode::Tcp) return;
+    const Backend* http_be = nullptr;
+    const Location* http_at = nullptr;
+    bool tcp_be = false;
+    auto see = [&](int id, const Location& at) {
+        if (id < 0) return;
+        const Backend& b = cfg.backends[std::size_t(id)];
+        if (b.mode == Mode::Http) {
+            if (http_be == nullptr) {
+                http_be = &b;
+                http_at = &at;
+            }
+        } else {
+            tcp_be = true;
+        }
+    };
+    see(f.default_backend_id, f.default_backend_where);
+    for (const UseBackendRule& u : f.use_backend_rules)
+        if (!u.dynamic) see(int(u.backend_id), u.where);
+    for (const UseBackend& u : f.use_backends) see(int(u.backend_id), u.where);
+    if (http_be == nullptr) return;
+    if (tcp_be || f.tcp_inspect || f.tcp_route_cond) {
+        fail(*http_at, "frontend " + squote(f.name) + " (mode tcp) chooses its backend by " +
+                           (f.tcp_inspect ? std::string("tcp-request content rules") : std::string("use_backend conditions")) +
+                           " and may pick " + squote(http_be->name) +
+                           " (mode http): edgeshard serves a mode tcp frontend through a mode http backend only when "
+                           "that backend is its only one (its default_backend or an unconditional use_backend, no "
+                           "'tcp-request content' rules); give the HTTP clients a 'mode http' frontend of their own "
+                           "(another bind)");
+    }
+    f.mode = Mode::Http;
+    f.tcp_to_http = true;
+}
+
 void resolve_routes(ParseState& st) {
     auto& cfg = st.cfg;
     for (auto& f : cfg.frontends) {
@@ -80,6 +125,7 @@ void resolve_routes(ParseState& st) {
             if (!u.dynamic) u.backend_id = resolve_backend(cfg, f, u.backend, u.where, "use_backend");
         for (auto& u : f.use_backends)
             u.backend_id = resolve_backend(cfg, f, u.backend, u.where, "use_backend");
+        upgrade_to_http(cfg, f);
         const UseBackendRule* always = nullptr;
         for (const auto& u : f.use_backend_rules) {
             if (always != nullptr) {

@@ -33,7 +33,7 @@ stats::Layout stats_layout(const config::Config& cfg) {
     stats::Layout l;
     l.frontends.reserve(cfg.frontends.size());
     for (const config::Frontend& f : cfg.frontends)
-        l.frontends.push_back({f.name, f.maxconn, f.mode == config::Mode::Http});
+        l.frontends.push_back({f.name, f.maxconn, f.mode == config::Mode::Http && !f.tcp_to_http});  // (HAProxy shows such a frontend as tcp)
     l.backends.reserve(cfg.backends.size());
     for (const config::Backend& b : cfg.backends) {
         stats::Layout::Backend lb;

@@ -693,6 +693,9 @@ struct Frontend {
     std::vector<TcpRule> tcp_sess_rules;
     bool tcp_inspect = false;
     bool tcp_route_cond = false;
+    // declared `mode tcp` and served as mode http, its only backend being mode http (HAProxy's upgrade of the
+    // connection to HTTP; config/validate.cpp upgrade_to_http): `mode` says Http, the stats say tcp
+    bool tcp_to_http = false;
     int table = -1;  // its own stick-table (index into Config::tables), -1: none
     // some rule tracks the client's address (track-sc* src): the listeners steer each client address
     // to one shard so that its entries are counted in one place (net/listener.cpp)

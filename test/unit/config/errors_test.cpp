@@ -353,9 +353,17 @@ TEST_CASE("errors: references between proxies") {
 TEST_CASE("errors: a frontend must use backends of its mode") {
     expect_error(kTail + "frontend web\n    mode http\n    bind :1\n    default_backend tail_be\n", 14,
                  {"frontend 'web' (mode http) cannot use backend 'tail_be' (mode tcp", "declared at t.cfg:9",
-                  "modes must match"});
-    expect_error(kTail + "backend app\n    mode http\nfrontend f\n    bind :1\n    use_backend app\n", 15,
-                 {"frontend 'f' (mode tcp) cannot use backend 'app' (mode http"});
+                  "which a mode tcp backend cannot take"});
+    // the reverse is HAProxy's upgrade to HTTP: served when the http backend is the frontend's only one
+    const auto up = load(kTail + "backend app\n    mode http\nfrontend f\n    bind :1\n    use_backend app\n");
+    REQUIRE(up.frontends.size() == 2);
+    CHECK(up.frontends[1].mode == es::config::Mode::Http);
+    CHECK(up.frontends[1].tcp_to_http);
+    CHECK_FALSE(up.frontends[0].tcp_to_http);
+    expect_error(kTail + "backend app\n    mode http\nfrontend f\n    bind :1\n    tcp-request inspect-delay 1s\n"
+                         "    tcp-request content accept if HTTP\n    use_backend app if HTTP\n    default_backend tail_be\n",
+                 17, {"frontend 'f' (mode tcp) chooses its backend by tcp-request content rules and may pick 'app' (mode http)",
+                      "give the HTTP clients a 'mode http' frontend of their own"});
     expect_error(kTail + "listen web\n    bind :1\n    mode http\n    default_backend tail_be\n", 14,
                  {"(mode http) cannot use backend 'tail_be' (mode tcp"});
 }

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""A `mode tcp` frontend whose only backend is `mode http` (HAProxy upgrades the connection to HTTP; real
+files do this when `defaults` says `mode tcp` and only the backend says `mode http`). The same file runs
+through HAProxy 2.6 with ES_TEST_PEER=haproxy; every value asserted is what 2.6.12 does:
+  - two requests on one client connection: both answered, each through the backend's `http-request
+    set-header` (the origin sees it) and `http-response set-header` (the client sees it); the connection
+    stays open between them (keep-alive), and the origin's connection is reused;
+  - an HTTP/1.0 request: answered, then the connection closes;
+  - a malformed request: 400, and it never reaches the origin;
+  - the frontend's `option tcplog` writes one line per request, naming `fe be_http/s1`;
+  - `show stat`: the frontend is still a tcp one (mode field), the backend an http one.
+edgeshard only: the same backend chosen by `tcp-request content` rules beside a tcp backend (HTTP and another
+protocol on one port) is refused by `-c`, naming the line and the way to serve it.
+"""
+import os
+import sys
+import threading
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
+import eslib  # noqa: E402
+from eslib import check, check_eq, log  # noqa: E402
+
+L = eslib.LOCALHOST
+
+
+class Origin:
+    """A keep-alive HTTP/1.1 origin: answers every request with the X-Via header it got and its path."""
+
+    def __init__(self, h):
+        self.lock = threading.Lock()
+        self.requests = []
+        self.conns = 0
+        self.srv = h.threaded_server(self._handle, name="origin", conn_timeout=20)
+        self.port = self.srv.port
+
+    def _handle(self, c, idx, srv):
+        with self.lock:
+            self.conns += 1
+        buf = b""
+        while True:
+            while b"\r\n\r\n" not in buf:
+                d = c.recv(65536)
+                if not d:
+                    return
+                buf += d
+            head, buf = buf.split(b"\r\n\r\n", 1)
+            lines = head.decode("latin-1").split("\r\n")
+            path = lines[0].split(" ")[1]
+            via = ""
+            for l in lines[1:]:
+                k, _, v = l.partition(":")
+                if k.strip().lower() == "x-via":
+                    via = v.strip()
+            with self.lock:
+                self.requests.append(path)
+            body = f"path={path} via={via}".encode()
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+    def seen(self):
+        with self.lock:
+            return list(self.requests), self.conns
+
+
+def main(h):
+    origin = Origin(h)
+    syslog = eslib.UdpLog()
+    h.servers.append(syslog)
+    port = eslib.free_port()
+    sock = h.sock_path()
+    cfg = (eslib.global_section(sock, nbthread=1) + eslib.defaults_section(connect="1s", client="5s", server="5s") +
+           eslib.section("frontend fe", f"""
+               bind {L}:{port}
+               option tcplog
+               log {L}:{syslog.port} local0
+               default_backend be_http""") +
+           eslib.section("backend be_http", f"""
+               mode http
+               http-request set-header X-Via edge
+               http-response set-header X-Resp yes
+               server s1 {L}:{origin.port}"""))
+    eslib.start_proxy(h, cfg, ports=[port], sock=sock)
+
+    c = eslib.HttpClient(port, timeout=5)
+    try:
+        c.send(eslib.http_request_bytes("GET", "/one"))
+        r1 = c.read_response()
+        check_eq((r1.status, r1.body), (200, b"path=/one via=edge"), "the first request, through the backend's rule")
+        check_eq(r1.header("x-resp"), "yes", "the backend's http-response rule")
+        c.send(eslib.http_request_bytes("GET", "/two"))
+        r2 = c.read_response()
+        check_eq((r2.status, r2.body), (200, b"path=/two via=edge"), "a second request on the same connection")
+    finally:
+        c.close()
+    seen, conns = origin.seen()
+    check_eq(seen, ["/one", "/two"], "the origin got both requests")
+    check_eq(conns, 1, "one origin connection served both")
+
+    c = eslib.HttpClient(port, timeout=5)
+    try:
+        c.send(eslib.http_request_bytes("GET", "/old", version="HTTP/1.0"))
+        r = c.read_response()
+        check_eq((r.status, r.body), (200, b"path=/old via=edge"), "an HTTP/1.0 request")
+        how, _, _ = c.wait_closed(5)
+        check_eq(how, "eof", "an HTTP/1.0 exchange ends the connection")
+    finally:
+        c.close()
+
+    before = origin.seen()[0]
+    resp, how, err = eslib.raw_exchange(port, b"BAD REQ\r\n\r\n")
+    check(resp is not None and resp.status == 400, f"a malformed request gets 400 ({how}, {err})")
+    check_eq(origin.seen()[0], before, "the malformed request never reached the origin")
+
+    line = syslog.wait_for(" fe be_http/s1 ", 5)
+    eslib.poll_until(lambda: len([x for x in syslog.lines if " fe be_http/s1 " in x]) >= 3, 5,
+                     what=f"a tcplog line per request (got {syslog.lines!r})")
+    log(f"tcplog line: {line}")
+
+    st = eslib.stat_map(eslib.ctl_json(sock, "show stat json"))
+    fe_mode = st.get(("fe", "FRONTEND"), {}).get("mode")
+    be_mode = st.get(("be_http", "BACKEND"), {}).get("mode")
+    check_eq((fe_mode, be_mode), ("tcp", "http"), "show stat: the frontend stays tcp, the backend is http")
+
+    if eslib.on_edgeshard():
+        text = (eslib.global_section(None, nbthread=1) + eslib.defaults_section() +
+                eslib.section("frontend fe", f"""
+                    bind {L}:{port}
+                    tcp-request inspect-delay 2s
+                    tcp-request content accept if HTTP
+                    use_backend be_http if HTTP
+                    default_backend be_tcp""") +
+                eslib.section("backend be_http", f"""
+                    mode http
+                    server s1 {L}:{origin.port}""") +
+                eslib.section("backend be_tcp", f"""
+                    server s1 {L}:{origin.port}"""))
+        eslib.check_refused(h, text, "use_backend be_http if HTTP",
+                            ["chooses its backend by tcp-request content rules", "'mode http' frontend of their own"],
+                            "HTTP beside another protocol on a tcp frontend")
+    log(f"tcp frontend, http backend: keep-alive through the backend's rules, 1 origin connection, HTTP/1.0 closed, "
+        f"400 kept from the origin, tcplog per request, stats fe={fe_mode} be={be_mode}")
+
+
+if __name__ == "__main__":
+    eslib.run_http(main)
