@@ -1,4 +1,6 @@
 // Sections, files and the global section. Proxy sections are in proxy.cpp, the final checks in validate.cpp.
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -288,22 +290,53 @@ void parse_stats_socket(ParseState& st, const Line& line) {
     const std::string written = path;
     constexpr std::string_view kOnlyUnix =
         ": only unix socket paths are supported (the control socket speaks JSON on a unix socket)";
-    if (const auto at_sign = path.find('@'); at_sign != std::string::npos) {
+    StatsSocket sock;
+    if (path.starts_with("fd@")) {
+        // a listening unix socket given as descriptor N (systemd's socket activation, a supervisor), checked now
+        const std::string n = path.substr(3);
+        const auto v = parse_integer(n);
+        if (!v || *v < 0 || *v > 1 << 20)
+            fail(line.at, "'stats socket' : invalid file descriptor " + squote(n) + " in " + squote(written));
+        sockaddr_storage ss{};
+        socklen_t sl = sizeof ss;
+        if (::getsockname(int(*v), reinterpret_cast<sockaddr*>(&ss), &sl) != 0)
+            fail(line.at, "'stats socket' : cannot use file descriptor " + squote(n) + " : " + std::strerror(errno) + ".");
+        int type = 0, listening = 0;
+        socklen_t l = sizeof type;
+        ::getsockopt(int(*v), SOL_SOCKET, SO_TYPE, &type, &l);
+        l = sizeof listening;
+        ::getsockopt(int(*v), SOL_SOCKET, SO_ACCEPTCONN, &listening, &l);
+        if (ss.ss_family != AF_UNIX || type != SOCK_STREAM)
+            fail(line.at, "'stats socket " + written + "': file descriptor " + n +
+                              " is not a unix stream socket (the control socket speaks on a unix socket)");
+        if (!listening)
+            fail(line.at, "'stats socket " + written + "': file descriptor " + n +
+                              " is not listening: the parent process must call listen() before handing it over");
+        for (const auto& s : st.cfg.global.stats_sockets)
+            if (s.fd == int(*v))
+                fail(line.at, "stats socket " + squote(written) + " is already declared at " + where_text(s.where));
+        sock.fd = int(*v);
+        path.clear();
+    } else if (path.starts_with("sockpair@")) {
+        fail(line.at, "'stats socket " + written + "': sockets received over a socket pair are not supported: give "
+                      "a path, or a listening unix socket as fd@N");
+    }
+    if (const auto at_sign = path.find('@'); sock.fd < 0 && at_sign != std::string::npos) {
         if (path.compare(0, at_sign, "unix") != 0)
             fail(line.at, "'stats socket " + written + "'" + std::string(kOnlyUnix));
         path.erase(0, at_sign + 1);
     }
-    if (path.empty()) fail(line.at, "'stats socket' expects a unix socket path, got " + squote(written));
-    if (parse_addr(path) || (path.find('/') == std::string::npos && path.find(':') != std::string::npos))
+    if (path.empty() && sock.fd < 0) fail(line.at, "'stats socket' expects a unix socket path, got " + squote(written));
+    if (sock.fd < 0 &&
+        (parse_addr(path) || (path.find('/') == std::string::npos && path.find(':') != std::string::npos)))
         fail(line.at, "'stats socket " + written + "'" + std::string(kOnlyUnix));
     if (path.size() > 107)
         fail(line.at, "'stats socket': the path is " + std::to_string(path.size()) +
                           " bytes long; a unix socket path holds at most 107");
     for (const auto& s : st.cfg.global.stats_sockets)
-        if (s.path == path)
+        if (sock.fd < 0 && s.path == path)
             fail(line.at, "stats socket " + squote(path) + " is already declared at " + where_text(s.where));
 
-    StatsSocket sock;
     sock.path = path;
     sock.where = line.at;
     std::vector<std::string> owner_ignored, info_ignored;

@@ -180,6 +180,7 @@ struct ControlShard::Impl {
         if (published) return;
         published = true;
         for (auto& l : listeners) {
+            if (l.path.empty()) continue;  // fd@N: nothing to put in place
             if (rename(l.tmp.c_str(), l.path.c_str()) < 0) {
                 std::fprintf(stderr, "edgeshard: stats socket %s: rename into place: %s\n", l.path.c_str(),
                              std::strerror(errno));
@@ -201,6 +202,12 @@ struct ControlShard::Impl {
         Listener l;
         l.path = s.path;
         l.level = s.level_admin ? Level::Admin : Level::User;
+        if (s.fd >= 0) {  // fd@N: the socket we were given (checked when the configuration was read)
+            l.fd = ::fcntl(s.fd, F_DUPFD_CLOEXEC, 3);
+            if (l.fd < 0) throw sock_error("dup", "fd@" + std::to_string(s.fd), errno);
+            ::fcntl(l.fd, F_SETFL, ::fcntl(l.fd, F_GETFL) | O_NONBLOCK);
+            return l;
+        }
         const std::string tmp = s.path + "." + std::to_string(getpid()) + ".tmp";
         sockaddr_un sun{};
         if (tmp.size() >= sizeof sun.sun_path) throw sock_error("path too long", s.path, ENAMETOOLONG);
@@ -239,6 +246,7 @@ struct ControlShard::Impl {
         pred_fd = -1;
         for (auto& l : listeners) {
             ::close(l.fd);
+            if (l.path.empty()) continue;  // fd@N: no file of ours
             if (!published) {
                 unlink(l.tmp.c_str());
                 continue;

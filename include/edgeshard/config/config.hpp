@@ -724,7 +724,8 @@ struct Frontend {
 enum class StatsLevel { User, Operator, Admin };
 
 struct StatsSocket {
-    std::string path;
+    std::string path;  // "" for fd@N
+    int fd = -1;       // fd@N: a listening unix stream socket the process was given (systemd socket activation)
     unsigned mode = 0600;
     bool level_admin = false;                   // kept equal to (level == StatsLevel::Admin)
     StatsLevel level = StatsLevel::Operator;    // HAProxy's default level is "operator"

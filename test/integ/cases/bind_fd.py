@@ -3,6 +3,8 @@
 test harnesses), as HAProxy 2.6 takes it (the same file runs through HAProxy with ES_TEST_PEER=haproxy):
   - the test opens and listens on 127.0.0.1:P itself, starts the proxy with that socket as a descriptor and
     `bind fd@N`; with two shards, 40 requests on new connections are all answered by the frontend;
+  - `stats socket fd@N`: a listening unix socket the test made, handed over the same way, answers `show info`;
+    the proxy leaves the socket's file alone when it stops (it did not make it);
   - `-c` refuses a descriptor that is not open with HAProxy's words ("'bind' : cannot use file descriptor
     '<N>' : Bad file descriptor."); edgeshard also refuses a socket that is not listening and a UDP socket,
     and `sockpair@`, saying what to do instead.
@@ -40,6 +42,24 @@ def main(h):
     proc.stop()
     log(f"bind fd@{fd}: 40/40 answered on 127.0.0.1:{port}")
 
+    # stats socket fd@N
+    cpath = h.path("given.sock")
+    cs = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    cs.bind(cpath)
+    cs.listen(16)
+    port2 = eslib.free_port()
+    cfg2 = eslib.http_global(None, nbthread=1, extra=f"stats socket fd@{cs.fileno()} level admin") + \
+        eslib.http_defaults() + eslib.section("frontend fe", f"""
+            bind {L}:{port2}
+            http-request return status 200 content-type text/plain string "ok" """)
+    proc2 = eslib.start_proxy(h, cfg2, ports=[port2], pass_fds=(cs.fileno(),))
+    cs.close()
+    info = eslib.ctl_raw(cpath, "show info")
+    check(f"\nPid: {proc2.pid}\n" in info, f"the stats socket given as fd@N answers show info: {info[:200]!r}")
+    proc2.stop()
+    check(os.path.exists(cpath), "the proxy leaves the given socket's file in place")
+    log(f"stats socket fd@N: show info answered by PID {proc2.pid}")
+
     # -c refusals
     base = eslib.http_global(None, nbthread=1) + eslib.http_defaults()
     bad = base + eslib.section("frontend fe", """
@@ -47,6 +67,13 @@ def main(h):
         http-request return status 200""")
     eslib.check_refused(h, bad, "bind fd@97", ["'bind' : cannot use file descriptor '97' : Bad file descriptor"],
                         "-c refuses a descriptor that is not open")
+    bad2 = eslib.http_global(None, nbthread=1, extra="stats socket fd@97 level admin") + eslib.http_defaults() + \
+        eslib.section("frontend fe", f"""
+            bind {L}:{port}
+            http-request return status 200""")
+    eslib.check_refused(h, bad2, "stats socket fd@97 level admin",
+                        ["'stats socket' : cannot use file descriptor '97' : Bad file descriptor"],
+                        "-c refuses a stats socket descriptor that is not open")
     if eslib.edgeshard_only("a socket that is not listening, a UDP socket, sockpair@"):
         for kind in ("bound", "udp"):
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM)
@@ -65,6 +92,12 @@ def main(h):
             bind sockpair@4
             http-request return status 200""")
         eslib.check_refused(h, text, "bind sockpair@4", ["sockpair@4", "fd@N"], "-c refuses sockpair@")
+        text = eslib.http_global(None, nbthread=1, extra="stats socket sockpair@4") + eslib.http_defaults() + \
+            eslib.section("frontend fe", f"""
+                bind {L}:{port}
+                http-request return status 200""")
+        eslib.check_refused(h, text, "stats socket sockpair@4", ["sockpair@4", "fd@N"],
+                            "-c refuses a stats socket on sockpair@")
 
 
 if __name__ == "__main__":

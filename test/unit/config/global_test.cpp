@@ -150,6 +150,13 @@ TEST_CASE("global: refused keywords say why") {
     expect_error("global\n    unix-bind prefix /x\n" + kTail, 2, {"'unix-bind' is not supported"});
 }
 
+TEST_CASE("global: stats socket fd@N must be an open listening unix socket") {
+    expect_error("global\n    stats socket fd@97 level admin\n" + kTail, 2,
+                 {"'stats socket' : cannot use file descriptor '97' : Bad file descriptor."});
+    expect_error("global\n    stats socket fd@x\n" + kTail, 2, {"invalid file descriptor 'x'"});
+    expect_error("global\n    stats socket sockpair@4\n" + kTail, 2, {"socket pair", "fd@N"});
+}
+
 TEST_CASE("global: master-worker and pidfile are read as -W and -p") {
     auto cfg = load("global\n    master-worker\n    pidfile /run/x.pid\n" + kTail);
     CHECK(cfg.global.master_worker);
