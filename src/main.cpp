@@ -47,6 +47,10 @@ void usage(FILE* out) {
                  "  -S PATH[,mode,600][,level,admin]  master-worker mode: the master CLI's unix socket\n"
                  "            (show proc, reload, @1 <command>, @!<pid> <command>)\n"
                  "  -db, -d   accepted for HAProxy compatibility (the process runs in the foreground)\n"
+                 "  -dW       zero-warning: a configuration with warnings does not start (HAProxy's)\n"
+                 "  -dS       no splice(2) (as 'nosplice')\n"
+                 "  -de, -dp, -dk, -dv, -dG, -dM, -dR, -dL, -dZ  HAProxy's poller, getaddrinfo, memory and\n"
+                 "            SO_REUSEPORT switches: accepted with a warning, they have no equivalent here\n"
                  "  -D        daemon: detach once the configuration is read; the command returns when the\n"
                  "            process serves (0) or failed to start (1); its output then goes to /dev/null\n"
                  "  -p FILE   write the process's PID to FILE once it serves (HAProxy's pidfile)\n"
@@ -104,6 +108,8 @@ int main(int argc, char** argv) {
     std::string pidfile;   // -p
     bool daemon_mode = false;  // -D
     bool master_flag = false;  // -W, -Ws
+    bool zero_warning = false;  // -dW
+    bool no_splice = false;     // -dS
     es::control::master::Options mopt;  // -S
     // a master's worker: the master's options are not ours (src/control/master.cpp)
     std::string worker_socket;
@@ -137,6 +143,18 @@ int main(int argc, char** argv) {
             load.ignore_resolve_failures = true;  // HAProxy's: unresolvable servers start in maintenance
         } else if (a == "-db" || a == "-d") {
             // the process stays in the foreground (it always does unless -D)
+        } else if (a == "-dW") {
+            zero_warning = true;  // HAProxy's: any warning is fatal
+        } else if (a == "-dS") {
+            no_splice = true;  // HAProxy's: no splice(2), as `nosplice`
+        } else if (a == "-de" || a == "-dp" || a == "-dk" || a == "-dv" || a == "-dG" || a.starts_with("-dM") ||
+                   a == "-dR" || a == "-dL" || a == "-dZ") {
+            // HAProxy's switches for its pollers, getaddrinfo, memory poisoning, SO_REUSEPORT, library dumps: they
+            // name mechanisms edgeshard does not have (io_uring, one listener per shard that needs SO_REUSEPORT)
+            if (!quiet) std::fprintf(stderr, "[WARNING] %s is accepted and ignored: it has no equivalent in edgeshard\n", a.c_str());
+        } else if (a == "-dV") {
+            return fail("-dV is not supported: write 'ssl-server-verify none' in the global section (or 'verify none' "
+                        "on the servers) to stop verifying servers' certificates");
         } else if (a == "-W" || a == "-Ws") {
             master_flag = true;
         } else if (a == "-S") {
@@ -168,6 +186,17 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
         std::fprintf(stderr, "%s\n", e.what());
         startup_say(e.what());
+        if (check) std::fprintf(stderr, "Configuration file has errors\n");
+        return 1;
+    }
+    if (no_splice) cfg->global.splice = false;
+    if (zero_warning && !cfg->warnings.empty()) {
+        // HAProxy's -dW: the warnings, then the refusal
+        for (const auto& w : cfg->warnings) std::fprintf(stderr, "[WARNING] %s\n", w.c_str());
+        const std::string m = "-dW (zero-warning) is set and " + std::to_string(cfg->warnings.size()) +
+                              " warning(s) were emitted: not starting";
+        std::fprintf(stderr, "%s\n", m.c_str());
+        startup_say(m);
         if (check) std::fprintf(stderr, "Configuration file has errors\n");
         return 1;
     }

@@ -282,6 +282,23 @@ def main(h):
     check("does-not-exist.cfg" in r.stderr, f"missing file error should name the file: {r.stderr!r}")
     log("multi-file ok")
 
+    # HAProxy's -dW (zero-warning): a configuration with a warning is refused, the warning printed; without
+    # a warning it passes; -q silences -c's verdict on a valid file (HAProxy's unit checks with -c -q)
+    warned = h.write("warned.cfg", f"""\
+        frontend fe
+            mode http
+            bind 127.0.0.1:{p1}
+            http-request return status 200
+        """)
+    r = h.run_cmd([h.bin, "-dW", "-c", "-f", warned], timeout=10)
+    check(r.returncode == 1 and "missing timeouts" in r.stderr and "zero-warning" in r.stderr,
+          f"-dW refuses a configuration with a warning: {r.returncode} {r.stderr!r}")
+    r = h.run_cmd([h.bin, "-dW", "-c", "-q", "-f", good], timeout=10)
+    check_eq((r.returncode, r.stdout), (0, ""), "-dW -c -q on a configuration without warnings")
+    r = h.run_cmd([h.bin, "-dV", "-c", "-f", good], timeout=10)
+    check(r.returncode != 0 and "ssl-server-verify none" in r.stderr, f"-dV says what to write instead: {r.stderr!r}")
+    log("-dW, -q, -dV ok")
+
 
 if __name__ == "__main__":
     eslib.run(main)
