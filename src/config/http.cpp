@@ -48,6 +48,7 @@ bool http_option(ParseState&, ProxyDraft& px, const Line& line, const std::strin
             h.forwardfor_header = header;
             h.forwardfor_except = except;
             h.forwardfor_if_none = if_none;
+            h.forwardfor_at = line.at;
         });
         return true;
     }
@@ -246,8 +247,23 @@ void finish_proxy_http(ParseState& st, ProxyDraft& px) {
                                            " is ignored: it needs 'mode http'");
         httplog_to_tcplog(st, px);
     }
-    if (fe_tcp || be_tcp) {
-        const HttpProxy& h = fe_tcp ? px.fe.http : px.be.http;
+    if (fe_tcp) {
+        // HAProxy drops these from a tcp frontend, even one whose connections an http backend turns into HTTP
+        // (config/validate.cpp upgrade_to_http serves such a frontend on the HTTP path: they must not act there;
+        // its http-request/response rules do act there, as in HAProxy)
+        if (!px.fe.monitor_uri.empty()) {
+            st.warn(px.fe.monitor_at, "'monitor-uri' of " + px.kind + " " + squote(px.name) +
+                                                 " is ignored: it needs 'mode http'");
+            px.fe.monitor_uri.clear();
+        }
+        if (px.fe.http.forwardfor) {
+            st.warn(px.fe.http.forwardfor_at, "'option forwardfor' of " + px.kind + " " + squote(px.name) +
+                                  " is ignored: it needs 'mode http'");
+            px.fe.http.forwardfor = false;
+        }
+    }
+    if (be_tcp && !fe_tcp) {  // (a tcp frontend's: config/validate.cpp, once its backends are known)
+        const HttpProxy& h = px.be.http;
         if (!h.request_rules.empty())
             st.warn(h.request_rules.front().where, "'http-request' rules of " + px.kind + " " +
                                                        squote(px.name) +
@@ -260,6 +276,7 @@ void finish_proxy_http(ParseState& st, ProxyDraft& px) {
             st.warn(h.after_rules[h.after_own].where, "'http-after-response' rules of " + px.kind + " " +
                                                                 squote(px.name) + " are ignored: they need 'mode http'");
     }
+    if (fe_tcp) px.fe.stats.enabled = false;
 }
 
 void resolve_http(ParseState& st) {

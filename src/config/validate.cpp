@@ -79,8 +79,22 @@ void build_proxies(ParseState& st) {
 // HTTP backend is its only one. A choice made by tcp-request content rules or use_backend conditions
 // (HTTP on one port beside other protocols) would need the inspected connection handed to the HTTP
 // proxy midway, which edgeshard does not do: refused, with the way to serve it.
-void upgrade_to_http(Config& cfg, Frontend& f) {
+void upgrade_to_http(ParseState& st, Frontend& f) {
+    Config& cfg = st.cfg;
     if (f.mode != Mode::Tcp) return;
+    // its HTTP rules act once it is served as HTTP (HAProxy runs them on the upgraded streams, though it warns
+    // that they are ignored); otherwise they are ignored, and said so
+    auto warn_ignored = [&] {
+        const std::string px = std::string(f.own_backend_id >= 0 ? "listen " : "frontend ") + squote(f.name);
+        const HttpProxy& h = f.http;
+        if (!h.request_rules.empty())
+            st.warn(h.request_rules.front().where, "'http-request' rules of " + px + " are ignored: they need 'mode http'");
+        if (!h.response_rules.empty())
+            st.warn(h.response_rules.front().where, "'http-response' rules of " + px + " are ignored: they need 'mode http'");
+        if (h.after_rules.size() > h.after_own)
+            st.warn(h.after_rules[h.after_own].where,
+                    "'http-after-response' rules of " + px + " are ignored: they need 'mode http'");
+    };
     const Backend* http_be = nullptr;
     const Location* http_at = nullptr;
     bool tcp_be = false;
@@ -100,7 +114,10 @@ void upgrade_to_http(Config& cfg, Frontend& f) {
     for (const UseBackendRule& u : f.use_backend_rules)
         if (!u.dynamic) see(int(u.backend_id), u.where);
     for (const UseBackend& u : f.use_backends) see(int(u.backend_id), u.where);
-    if (http_be == nullptr) return;
+    if (http_be == nullptr) {
+        warn_ignored();
+        return;
+    }
     if (tcp_be || f.tcp_inspect || f.tcp_route_cond) {
         fail(*http_at, "frontend " + squote(f.name) + " (mode tcp) chooses its backend by " +
                            (f.tcp_inspect ? std::string("tcp-request content rules") : std::string("use_backend conditions")) +
@@ -125,7 +142,7 @@ void resolve_routes(ParseState& st) {
             if (!u.dynamic) u.backend_id = resolve_backend(cfg, f, u.backend, u.where, "use_backend");
         for (auto& u : f.use_backends)
             u.backend_id = resolve_backend(cfg, f, u.backend, u.where, "use_backend");
-        upgrade_to_http(cfg, f);
+        upgrade_to_http(st, f);
         const UseBackendRule* always = nullptr;
         for (const auto& u : f.use_backend_rules) {
             if (always != nullptr) {

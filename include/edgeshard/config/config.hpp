@@ -348,6 +348,7 @@ struct HttpProxy {
     std::string forwardfor_header = "X-Forwarded-For";
     bool forwardfor_if_none = false;
     std::string forwardfor_except;  // a network "127.0.0.0/8" or empty
+    Location forwardfor_at;         // the line that set it (a defaults section's when inherited)
     bool http_keep_alive = true;    // false with option httpclose / http-server-close (server side)
     bool server_close = false;      // option http-server-close
     bool httpclose = false;         // option httpclose

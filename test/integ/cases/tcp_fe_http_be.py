@@ -8,7 +8,9 @@ through HAProxy 2.6 with ES_TEST_PEER=haproxy; every value asserted is what 2.6.
   - an HTTP/1.0 request: answered, then the connection closes;
   - a malformed request: 400, and it never reaches the origin;
   - the frontend's `option tcplog` writes one line per request, naming `fe be_http/s1`;
-  - `show stat`: the frontend is still a tcp one (mode field), the backend an http one.
+  - `show stat`: the frontend is still a tcp one (mode field), the backend an http one;
+  - the frontend's own `http-request` and `http-response` rules act on every request (HAProxy runs them on
+    the upgraded streams, though it warns they are ignored); its `option forwardfor` does not.
 edgeshard only: the same backend chosen by `tcp-request content` rules beside a tcp backend (HTTP and another
 protocol on one port) is refused by `-c`, naming the line and the way to serve it.
 """
@@ -29,6 +31,7 @@ class Origin:
     def __init__(self, h):
         self.lock = threading.Lock()
         self.requests = []
+        self.fe_headers = []  # what the frontend's ignored http rules and options would have added
         self.conns = 0
         self.srv = h.threaded_server(self._handle, name="origin", conn_timeout=20)
         self.port = self.srv.port
@@ -51,6 +54,9 @@ class Origin:
                 k, _, v = l.partition(":")
                 if k.strip().lower() == "x-via":
                     via = v.strip()
+                if k.strip().lower() in ("x-fe", "x-forwarded-for"):
+                    with self.lock:
+                        self.fe_headers.append(l)
             with self.lock:
                 self.requests.append(path)
             body = f"path={path} via={via}".encode()
@@ -72,6 +78,9 @@ def main(h):
                bind {L}:{port}
                option tcplog
                log {L}:{syslog.port} local0
+               option forwardfor
+               http-request set-header X-Fe yes
+               http-response set-header X-Fe-Resp yes
                default_backend be_http""") +
            eslib.section("backend be_http", f"""
                mode http
@@ -86,6 +95,7 @@ def main(h):
         r1 = c.read_response()
         check_eq((r1.status, r1.body), (200, b"path=/one via=edge"), "the first request, through the backend's rule")
         check_eq(r1.header("x-resp"), "yes", "the backend's http-response rule")
+        check_eq(r1.header("x-fe-resp"), "yes", "the frontend's http-response rule")
         c.send(eslib.http_request_bytes("GET", "/two"))
         r2 = c.read_response()
         check_eq((r2.status, r2.body), (200, b"path=/two via=edge"), "a second request on the same connection")
@@ -93,6 +103,9 @@ def main(h):
         c.close()
     seen, conns = origin.seen()
     check_eq(seen, ["/one", "/two"], "the origin got both requests")
+    got = sorted(x.lower().replace(" ", "") for x in origin.fe_headers)
+    check_eq(got, ["x-fe:yes", "x-fe:yes"],
+             "the tcp frontend's http-request rule acts on each request; its option forwardfor does not")
     check_eq(conns, 1, "one origin connection served both")
 
     c = eslib.HttpClient(port, timeout=5)

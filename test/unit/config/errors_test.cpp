@@ -360,6 +360,20 @@ TEST_CASE("errors: a frontend must use backends of its mode") {
     CHECK(up.frontends[1].mode == es::config::Mode::Http);
     CHECK(up.frontends[1].tcp_to_http);
     CHECK_FALSE(up.frontends[0].tcp_to_http);
+    // its http rules act then (HAProxy runs them on the upgraded streams): no "ignored" warning; forwardfor and
+    // monitor-uri are dropped from any tcp frontend (HAProxy's), and a tcp frontend's rules are warned ignored
+    const auto rules = load(kTail + "backend app\n    mode http\nfrontend f\n    bind :1\n"
+                                    "    http-request set-header X-A b\n    option forwardfor\n    monitor-uri /m\n"
+                                    "    use_backend app\n");
+    CHECK(rules.frontends[1].http.request_rules.size() == 1);
+    CHECK_FALSE(rules.frontends[1].http.forwardfor);
+    CHECK(rules.frontends[1].monitor_uri.empty());
+    CHECK_FALSE(es::config::test::has_warning(rules, {"'http-request' rules"}));
+    CHECK(es::config::test::has_warning(rules, {"t.cfg:16: 'option forwardfor' of frontend 'f' is ignored: it needs 'mode http'"}));
+    CHECK(es::config::test::has_warning(rules, {"t.cfg:17: 'monitor-uri' of frontend 'f' is ignored"}));
+    const auto plain = load(kTail + "frontend f\n    bind :1\n    http-request set-header X-A b\n"
+                                    "    default_backend tail_be\n");
+    CHECK(es::config::test::has_warning(plain, {"t.cfg:13: 'http-request' rules of frontend 'f' are ignored: they need 'mode http'"}));
     expect_error(kTail + "backend app\n    mode http\nfrontend f\n    bind :1\n    tcp-request inspect-delay 1s\n"
                          "    tcp-request content accept if HTTP\n    use_backend app if HTTP\n    default_backend tail_be\n",
                  17, {"frontend 'f' (mode tcp) chooses its backend by tcp-request content rules and may pick 'app' (mode http)",
