@@ -70,6 +70,9 @@ constexpr FetchDef kFetches[] = {
     {"req_len", "req.len", Match::Int, false},
     {"req.payload", "req.payload", Match::Bin, true},
     {"req.payload_lv", "req.payload_lv", Match::Bin, true},
+    // the client's bytes parse as an HTTP request head (in mode http: always, the request was parsed)
+    {"req.proto_http", "req.proto_http", Match::Bool, false},
+    {"req_proto_http", "req.proto_http", Match::Bool, false},
     // tcp-response content: the server's first bytes (mode tcp), the response (mode http: res.len only)
     {"res.len", "res.len", Match::Int, false},
     {"res.payload", "res.payload", Match::Bin, true},
@@ -163,8 +166,6 @@ constexpr std::string_view kFetchesRefused[] = {"path_dom",
                                                 "nbsrv",
                                                 "be_id",
                                                 "fe_id",
-                                                "req.proto_http",
-                                                "req_proto_http",
                                                 "capture.req.hdr",
                                                 "hdr_beg_reg",
                                                 "int",
@@ -178,7 +179,6 @@ constexpr std::string_view kFetchesRefused[] = {"path_dom",
                                                 "req.ssl_ec_ext",
                                                 "req.ssl_st_ext",
                                                 "req.ssl_keyshare_groups",
-                                                "req.proto_http",
                                                 "so_id",
                                                 "dst_conn",
                                                 "dst_is_local",
@@ -192,7 +192,7 @@ struct Predefined {
 };
 const Predefined kPredefined[] = {
     {"TRUE", "always_true", Match::Bool, {}},          {"FALSE", "always_false", Match::Bool, {}},
-    {"HTTP", "always_true", Match::Bool, {}},  // every request of an http proxy is valid HTTP
+    {"HTTP", "req.proto_http", Match::Bool, {}},  // always true in an http proxy (its requests parsed)
     {"HTTP_1.0", "req.ver", Match::Str, {"1.0"}},      {"HTTP_1.1", "req.ver", Match::Str, {"1.1"}},
     {"HTTP_URL_SLASH", "url", Match::Beg, {"/"}},      {"HTTP_URL_STAR", "url", Match::Str, {"*"}},
     {"LOCALHOST", "src", Match::Ip, {"127.0.0.1/8"}},  {"METH_CONNECT", "method", Match::Str, {"CONNECT"}},

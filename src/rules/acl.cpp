@@ -273,6 +273,16 @@ Tri eval_payload_acl(const Acl& acl, const Txn& t) {
     if (f == "res.len") return judge(true, false, match_int(acl, std::int64_t(t.payload_http ? t.payload_size : b.size())), !t.payload_http, t);
     if (t.payload_http && f.starts_with("res.")) return Tri::No;  // HTTP mode: no raw response bytes (HAProxy's)
     if (f.starts_with("res.")) f = f == "res.payload" ? std::string_view("req.payload") : std::string_view("req.payload_lv");
+    if (f == "req.proto_http") {
+        // HAProxy's: the bytes parse as a request head; an incomplete one waits, a bad one does not match
+        if (t.req != nullptr || t.payload_http) return Tri::Yes;
+        if (b.empty()) return judge(false, true, false, false, t);
+        http::RequestHead head;
+        std::size_t scanned = 0;
+        const http::ParseResult pr = http::parse_request(b.data(), b.size(), http::Limits{}, head, scanned);
+        if (pr.status == http::Status::NeedMore) return judge(false, true, false, false, t);
+        return pr.status == http::Status::Error ? Tri::No : Tri::Yes;
+    }
     if (f == "req.len") return judge(true, false, match_int(acl, std::int64_t(b.size())), true, t);
     if (f == "req.payload") {
         if (b.size() < acl.off || (acl.len != 0 && b.size() - acl.off < acl.len)) return judge(false, true, false, false, t);

@@ -256,6 +256,18 @@ TEST_CASE("payload ACLs: three-valued conditions while bytes may still come") {
     CHECK(es::rules::eval_acl(a[1], txn(h, true)));
 }
 
+TEST_CASE("req.proto_http (the HTTP ACL): a request head, waiting for an incomplete one") {
+    const std::vector<Acl> a = {acl("req.proto_http", Match::Bool)};
+    const auto c = cond({{CondTerm{{0}, false}}});
+    CHECK(es::rules::eval_condition3(c, a, txn("", false)) == Tri::Miss);
+    CHECK(es::rules::eval_condition3(c, a, txn("GET / HTTP/1.1\r\nHo", false)) == Tri::Miss);
+    CHECK(es::rules::eval_condition3(c, a, txn("GET / HTTP/1.1\r\nHo", true)) == Tri::No);
+    CHECK(es::rules::eval_condition3(c, a, txn("GET / HTTP/1.1\r\nHost: a\r\n\r\n", false)) == Tri::Yes);
+    CHECK(es::rules::eval_condition3(c, a, txn("HELLO tcp\r\n", false)) == Tri::No);  // not HTTP: known at once
+    CHECK(es::rules::eval_condition3(c, a, txn(hello(), false)) == Tri::No);
+    CHECK(es::rules::eval_acl(a[0], txn("POST /x HTTP/1.0\r\n\r\nbody", true)));
+}
+
 TEST_CASE("tcp-request rules: accept, reject, wait") {
     const std::string& h = hello();
     const std::vector<Acl> a = {acl("req.ssl_hello_type", Match::Int, {}, {{1, 1}})};
