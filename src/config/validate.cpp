@@ -74,11 +74,11 @@ void build_proxies(ParseState& st) {
 }
 
 // A mode tcp frontend whose backend is mode http: HAProxy turns the connection into HTTP once that
-// backend is chosen, and every request on it goes through the backend's HTTP rules. We serve such a
-// frontend as an HTTP frontend from its first byte (Frontend::tcp_to_http): the same traffic when the
-// HTTP backend is its only one. A choice made by tcp-request content rules or use_backend conditions
-// (HTTP on one port beside other protocols) would need the inspected connection handed to the HTTP
-// proxy midway, which edgeshard does not do: refused, with the way to serve it.
+// backend is chosen, and every request on it goes through the backend's HTTP rules. When the HTTP
+// backend is its only one we serve the frontend as an HTTP frontend from its first byte
+// (Frontend::tcp_to_http). When tcp-request content rules or use_backend conditions choose it (HTTP on
+// one port beside other protocols), the L4 session inspects and hands the connection to the HTTP proxy
+// once that backend is chosen (Frontend::tcp_upgrades).
 void upgrade_to_http(ParseState& st, Frontend& f) {
     Config& cfg = st.cfg;
     if (f.mode != Mode::Tcp) return;
@@ -119,13 +119,17 @@ void upgrade_to_http(ParseState& st, Frontend& f) {
         return;
     }
     if (tcp_be || f.tcp_inspect || f.tcp_route_cond) {
-        fail(*http_at, "frontend " + squote(f.name) + " (mode tcp) chooses its backend by " +
-                           (f.tcp_inspect ? std::string("tcp-request content rules") : std::string("use_backend conditions")) +
-                           " and may pick " + squote(http_be->name) +
-                           " (mode http): edgeshard serves a mode tcp frontend through a mode http backend only when "
-                           "that backend is its only one (its default_backend or an unconditional use_backend, no "
-                           "'tcp-request content' rules); give the HTTP clients a 'mode http' frontend of their own "
-                           "(another bind)");
+        // chosen per connection by content rules or conditions (HTTP beside other protocols on one port): the
+        // L4 session inspects, then hands the connection to the HTTP proxy (proxy/tcp_session.cpp upgrade)
+        for (const Bind& b : f.binds)
+            if (b.tls)
+                fail(*http_at, "frontend " + squote(f.name) + " (mode tcp) may pick " + squote(http_be->name) +
+                                   " (mode http) by its rules, and its bind at " + where_text(b.where) +
+                                   " terminates TLS: edgeshard hands a connection over to HTTP after its content "
+                                   "rules only on plain binds; give the HTTPS clients a 'mode http' frontend of "
+                                   "their own (another bind)");
+        f.tcp_upgrades = true;
+        return;
     }
     f.mode = Mode::Http;
     f.tcp_to_http = true;

@@ -8,7 +8,7 @@ std::string show_h1_flags(std::uint16_t flags) {
     static constexpr core::FlagName kNames[] = {
         {kH1Released, "RELD"}, {kH1CountedConn, "CNTC"}, {kH1CountedBe, "CNTB"}, {kH1Pending, "PEND"},
         {kH1Linger, "LINGER"}, {kH1CloseAfter, "CLOSE"}, {kH1FirstReq, "FIRST"}, {kH1InParse, "PARSE"},
-        {kH1Tls, "TLS"},       {kH1Ktls, "KTLS"},         {kH1KtlsWait, "KTLSW"},
+        {kH1Tls, "TLS"},       {kH1Ktls, "KTLS"},         {kH1KtlsWait, "KTLSW"}, {kH1Upgraded, "TCPUPG"},
     };
     return core::show_flags(flags, kNames);
 }

@@ -155,6 +155,69 @@ void H1Proxy::http_accept(int slot, std::uint32_t fe, const sockaddr_storage* pe
     h_start(s);
 }
 
+void H1Proxy::adopt(const net::ConnSide& cli, std::uint32_t fe, const sockaddr_storage& peer, PpInfo* pp,
+                    stick::Refs* trk, rules::Vars* vars, int be, std::string_view first, net::BufChain& rest,
+                    std::int64_t t_accept) {
+    H1Conn* s = w_.stopping_ ? nullptr : hsessions_.make();
+    HeadBuf* acc = nullptr;
+    if (s && !first.empty()) {
+        acc = first.size() <= HeadBuf::kCap ? sendq_.new_block() : nullptr;
+        if (!acc) {
+            hsessions_.destroy(s);
+            s = nullptr;
+        } else {
+            std::memcpy(acc->data, first.data(), first.size());
+            acc->len = std::uint32_t(first.size());
+            acc->off = 0;
+        }
+    }
+    if (!s) {
+        io_.close_slot(cli.slot, UserData::pack_raw(kOpCancelAccept, 0, 0));
+        bufs_->drop(rest);
+        w_.pp_free(pp);
+        w_.stick_end(trk, 0, 0);
+        if (vars) w_.vars_end(vars);
+        w_.conn_ended(fe);  // the slot the session held
+        return;
+    }
+    s->gen = ++w_.gen_;
+    s->fe = fe;
+    s->pp = pp;
+    s->trk = trk;
+    s->vars = vars;
+    s->cli = cli;
+    s->timer.owner = s;
+    s->timer.kind = kHTimerClient;
+    s->peer.set(peer);
+    const std::int64_t now = r_.now_ms();
+    s->t_accept = t_accept;
+    s->t_req = s->t_ready = s->last_cli = now;
+    ++w_.live_;
+    s->all_node.link_before(hall_);
+    s->set(kH1CountedConn);
+    s->set(kH1Upgraded);
+    s->be = be;
+    s->req_acc = acc;
+    const std::uint64_t n = first.size() + rest.bytes;
+    st_.fe[fe].bin.add(n);
+    s->bytes_in += n;
+    // the bytes as receives would have brought them: one buffer at a time (a head is gathered only while it is
+    // incomplete; what follows a complete one waits in the buffers as body)
+    h_process_request(s);
+    while (!rest.empty()) {
+        if (s->state != HState::Active) {
+            bufs_->drop(rest);
+            return;
+        }
+        bufs_->move_front(rest, s->in);
+        h_process_request(s);
+    }
+    if (s->state != HState::Active) return;
+    if (s->cli.has(net::kSideEof)) h_on_cli_eof(s);
+    else h_maybe_rearm(s);
+    if (s->state == HState::Active) h_schedule(s);
+}
+
 void H1Proxy::h_start(H1Conn* s) {
     const std::uint32_t fe = s->fe;
     s->t_req = s->last_cli = r_.now_ms();

@@ -385,7 +385,7 @@ bool H1Proxy::h_collect_post(H1Conn* s) {
 // use_backend / default_backend; the session counts in its backend from its first request there.
 [[gnu::always_inline]] inline bool H1Proxy::h_switch_backend(H1Conn* s, rules::Txn& t) {
     const auto& fe = cfg_.frontends[s->fe];
-    const int be = rules::select_backend(fe, t);
+    const int be = s->has(kH1Upgraded) ? s->be : rules::select_backend(fe, t);
     if (be < 0) {
         h_local_reply(s, 503, rules::error_reply(503, nullptr, &fe.http));
         return false;
@@ -579,7 +579,7 @@ void H1Proxy::h_start_request(H1Conn* s, http::RequestHead& req, const char* bas
     t.req = &req;
     rules::StickCtx sc;
     t.stick = w_.stick_ctx(sc, &s->trk, false);
-    if (s->nreq == 1 && !cfg_.frontends[s->fe].tcp_sess_rules.empty()) [[unlikely]] {
+    if (s->nreq == 1 && !cfg_.frontends[s->fe].tcp_sess_rules.empty() && !s->has(kH1Upgraded)) [[unlikely]] {
         // tcp-request session: once, before the first request (the handshake is done by now)
         const auto& fe = cfg_.frontends[s->fe];
         if (rules::run_tcp_rules(fe.tcp_sess_rules, fe.http.acls, t) == rules::TcpVerdict::Reject) {
@@ -591,7 +591,7 @@ void H1Proxy::h_start_request(H1Conn* s, http::RequestHead& req, const char* bas
     }
     // HAProxy's order: `tcp-request content` rules (each request is a stream), then the request
     // counts on everything tracked so far (stream_inc_http_req_ctr), then the http-request rules
-    if (const auto& fe = cfg_.frontends[s->fe]; !fe.tcp_content_rules.empty()) [[unlikely]] {
+    if (const auto& fe = cfg_.frontends[s->fe]; !fe.tcp_content_rules.empty() && !s->has(kH1Upgraded)) [[unlikely]] {
         if (rules::run_tcp_rules(fe.tcp_content_rules, fe.http.acls, t, nullptr, true) == rules::TcpVerdict::Reject) {
             st_.fe[s->fe].dreq.inc();
             s->set(kH1CloseAfter);

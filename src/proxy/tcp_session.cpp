@@ -11,6 +11,7 @@
 #include "edgeshard/core/assert.hpp"
 #include "edgeshard/log/access_log.hpp"
 #include "edgeshard/proxy/tcp.hpp"
+#include "edgeshard/proxy/h1.hpp"
 #include "edgeshard/proxy/worker.hpp"
 
 namespace es::proxy {
@@ -110,6 +111,9 @@ void TcpProxy::on_cqe(const UserData& u, const shard::Cqe& e) {
         case kOpInstall1: on_install(s, 1, e.res); break;
         case kOpPpSend: on_pp_sent(s, e.res); break;
         case kOpCancel:
+            op_done(s);
+            if (s->state == SessState::Upgrading) [[unlikely]] maybe_upgrade(s);  // the client's receive cancelled
+            break;
         case kOpClose: op_done(s); break;
         default: ES_BUG(false, "unknown op in user_data"); break;
     }
@@ -209,6 +213,7 @@ void TcpProxy::end_of_turn() {
                 else if (s->state == SessState::Inspecting) arm_recv(s, side);
             }
             op_done(s);  // the starved list held a reference
+            if (s->state == SessState::Upgrading) [[unlikely]] maybe_upgrade(s);
         }
     }
 }
@@ -334,6 +339,10 @@ void TcpProxy::assign_backend(Session* s, int be) {
         close_session(s);
         return;
     }
+    if (cfg_.backends[std::size_t(be)].mode == config::Mode::Http) [[unlikely]] {
+        upgrade(s, be);  // HAProxy's upgrade of the connection to HTTP (config: Frontend::tcp_upgrades)
+        return;
+    }
     s->be = be;
     s->retries_left = cfg_.backends[std::size_t(be)].retries;
     stats::BackendCounters& bc = st_.be[be];
@@ -345,6 +354,39 @@ void TcpProxy::assign_backend(Session* s, int be) {
         return;
     }
     backend_ready(s);
+}
+
+// A content rule (or a use_backend condition) chose a mode http backend: the connection becomes an HTTP one, as
+// HAProxy upgrades it. The client's receive stops first (what it still brings joins the queue behind the held bytes,
+// on_early_recv), then maybe_upgrade hands the socket, those bytes, the PROXY facts, the tracked entries and the
+// variables to the HTTP proxy, which parses the request from the first byte; this session ends without a log line
+// or a backend count (the HTTP side logs and counts each request).
+void TcpProxy::upgrade(Session* s, int be) {
+    ES_ASSERT(!s->tls);  // (the configuration refuses TLS binds on such a frontend)
+    r_.timers().cancel(&s->timer);
+    s->state = SessState::Upgrading;
+    s->up_be = be;
+    if (s->side[kClient].has(net::kSideRecv)) cancel_recv(s, kClient);
+    maybe_upgrade(s);
+}
+
+void TcpProxy::maybe_upgrade(Session* s) {
+    if (s->state != SessState::Upgrading || s->pending_ops != 0) return;
+    net::ConnSide cli = s->side[kClient];
+    s->side[kClient] = net::ConnSide{};  // detached: ending this session closes nothing
+    std::string_view first;
+    if (s->held) first = {s->held->data + s->held->off, s->held->len - s->held->off};
+    net::BufChain rest = s->dir[kClient].q;
+    s->dir[kClient].q = net::BufChain{};
+    PpInfo* pp = s->pp;
+    stick::Refs* trk = s->trk;
+    rules::Vars* vars = s->vars;
+    s->pp = nullptr;
+    s->trk = nullptr;
+    s->vars = nullptr;
+    s->counted_conn = false;  // the HTTP connection holds the slot from now on
+    w_.h1_->adopt(cli, s->fe, s->peer, pp, trk, vars, s->up_be, first, rest, s->t_accept);
+    close_session(s);
 }
 
 // The backend let the session through: persistence, then a server.

@@ -81,6 +81,7 @@ void TcpProxy::on_recv(Session* s, int side, const shard::Cqe& e) {
     }
     if (__builtin_expect(s->early && s->state != SessState::Established && s->state != SessState::Closing, 0)) {
         on_early_recv(s, e, more);  // the client's bytes before the server is there (tcp_inspect.cpp)
+        if (s->state == SessState::Upgrading) [[unlikely]] maybe_upgrade(s);  // its last receive ended
         return;
     }
     if (e.res > 0 && (e.flags & IORING_CQE_F_BUFFER)) {

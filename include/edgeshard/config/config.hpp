@@ -697,6 +697,9 @@ struct Frontend {
     // declared `mode tcp` and served as mode http, its only backend being mode http (HAProxy's upgrade of the
     // connection to HTTP; config/validate.cpp upgrade_to_http): `mode` says Http, the stats say tcp
     bool tcp_to_http = false;
+    // declared `mode tcp`, some of its content rules or use_backend conditions pick a mode http backend: such a
+    // connection goes from the L4 session to the HTTP proxy once chosen (proxy/tcp_session.cpp upgrade)
+    bool tcp_upgrades = false;
     int table = -1;  // its own stick-table (index into Config::tables), -1: none
     // some rule tracks the client's address (track-sc* src): the listeners steer each client address
     // to one shard so that its entries are counted in one place (net/listener.cpp)

@@ -112,6 +112,17 @@ public:
         --q.nbufs;
         return b;
     }
+    // Moves the first buffer of `from` to the end of `to`, with what of it is left (its offset kept).
+    void move_front(BufChain& from, BufChain& to) {
+        const std::uint16_t b = pop(from);
+        Rec& r = recs_[b];
+        r.next = kNone;
+        if (to.tail == kNone) to.head = b;
+        else recs_[to.tail].next = b;
+        to.tail = b;
+        to.bytes += r.len;
+        ++to.nbufs;
+    }
     void drop(BufChain& q) {
         while (!q.empty()) recycle(pop(q));
     }

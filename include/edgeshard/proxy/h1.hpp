@@ -60,6 +60,11 @@ public:
     // a new client connection, on bind `bind` of frontend `fe` (-1: not known, plain)
     void http_accept(int slot, std::uint32_t fe, const sockaddr_storage* peer, int bind = -1, PpInfo* pp = nullptr,
                      stick::Refs* trk = nullptr);
+    // A mode tcp frontend's connection that its content rules sent to mode http backend `be` (TcpProxy::upgrade):
+    // its socket (no op in flight), the bytes read so far (`first`, then the buffers of `rest`, taken), what its
+    // session carried; it already holds a connection slot.
+    void adopt(const net::ConnSide& cli, std::uint32_t fe, const sockaddr_storage& peer, PpInfo* pp, stick::Refs* trk,
+               rules::Vars* vars, int be, std::string_view first, net::BufChain& rest, std::int64_t t_accept);
     void http_on_client_cqe(const shard::UserData& u, const shard::Cqe& e);  // ops owned by HttpClient
     void http_on_server_cqe(const shard::UserData& u, const shard::Cqe& e);  // ops owned by HttpServer
     void http_end_of_turn();

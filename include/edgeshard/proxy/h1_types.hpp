@@ -162,6 +162,9 @@ enum H1Flag : std::uint16_t {
                                // (H1Conn::tls stays for the facts; kH1Tls is cleared)
     kH1KtlsWait = 1u << 10,    // KTLSW: handshake done on a `ktls on` bind: receive stopped, waiting
                                // for the tickets to be sent to hand the records to the kernel
+    kH1Upgraded = 1u << 11,    // UPG: a mode tcp frontend's connection whose content rules chose a mode http
+                               // backend (TcpProxy::upgrade): that backend (`be`) serves every request, the
+                               // frontend's tcp-request session/content rules already ran
 };
 std::string show_h1_flags(std::uint16_t flags);
 

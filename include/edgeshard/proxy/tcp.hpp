@@ -55,6 +55,8 @@ private:
     void start_session(Session* s);
     void route_new(Session* s);
     void assign_backend(Session* s, int be);
+    void upgrade(Session* s, int be);  // to the HTTP proxy, once no op is in flight (maybe_upgrade)
+    void maybe_upgrade(Session* s);
     void backend_ready(Session* s);
 
     // content inspection (tcp-request content rules, conditional use_backend)

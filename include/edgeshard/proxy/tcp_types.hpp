@@ -30,7 +30,9 @@ struct PpInfo;
 
 // Inspecting: tcp-request content rules are deciding on the client's first bytes (no backend yet).
 // Handshake: a TLS bind's handshake is running (no backend yet).
-enum class SessState : std::uint8_t { Pending, Handshake, Inspecting, Queued, Connecting, Retrying, Established, Closing };
+// Upgrading: a content rule chose a mode http backend; the client's receive is stopping, then the connection goes to
+// the HTTP proxy (H1Proxy::adopt) with the bytes read so far, and the session ends without a log line.
+enum class SessState : std::uint8_t { Pending, Handshake, Inspecting, Queued, Connecting, Retrying, Established, Closing, Upgrading };
 enum TimerKind : std::uint8_t { kTimerIdle = 1, kTimerRetry, kTimerQueue, kTimerConnectWait, kTimerHousekeeping, kTimerDrain, kTimerTrim, kTimerInspect, kTimerHandshake, kTimerPreface };
 
 inline constexpr int kClient = 0;
@@ -64,6 +66,7 @@ struct Session {
     int be = -1;
     int server = -1;
     int stick_srv = -1;  // the server a `stick match|on` rule found (-1: none)
+    int up_be = -1;      // Upgrading: the mode http backend the connection goes to
     int retries_left = 0;
     int tries = 0;  // retries done (for the redispatch interval)
     int pending_ops = 0;

@@ -11,12 +11,18 @@ through HAProxy 2.6 with ES_TEST_PEER=haproxy; every value asserted is what 2.6.
   - `show stat`: the frontend is still a tcp one (mode field), the backend an http one;
   - the frontend's own `http-request` and `http-response` rules act on every request (HAProxy runs them on
     the upgraded streams, though it warns they are ignored); its `option forwardfor` does not.
-edgeshard only: the same backend chosen by `tcp-request content` rules beside a tcp backend (HTTP and another
-protocol on one port) is refused by `-c`, naming the line and the way to serve it.
+HTTP beside another protocol on one port (frontend fe2: `tcp-request inspect-delay`, `tcp-request content accept
+if HTTP`, `use_backend be_http if HTTP`, `default_backend be_tcp`, an echo server):
+  - two requests on one connection: both through be_http's rules, the frontend's own http-request rule too;
+  - a request head sent in three pieces 200 ms apart waits for the whole head, then goes to be_http;
+  - bytes that are not HTTP go to the tcp backend (echoed back);
+  - the tcplog lines name `fe2 be_http/s1` per request and `fe2 be_tcp/e` for the other connection.
+edgeshard only: such a frontend with a TLS bind is refused by `-c`, naming the line and the way to serve it.
 """
 import os
 import sys
 import threading
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "lib"))
 import eslib  # noqa: E402
@@ -87,7 +93,20 @@ def main(h):
                http-request set-header X-Via edge
                http-response set-header X-Resp yes
                server s1 {L}:{origin.port}"""))
-    eslib.start_proxy(h, cfg, ports=[port], sock=sock)
+    echo = h.echo_server(banner=b"")
+    port2 = eslib.free_port()
+    cfg += (eslib.section("frontend fe2", f"""
+                bind {L}:{port2}
+                option tcplog
+                log {L}:{syslog.port} local0
+                tcp-request inspect-delay 2s
+                tcp-request content accept if HTTP
+                http-request set-header X-Fe yes
+                use_backend be_http if HTTP
+                default_backend be_tcp""") +
+            eslib.section("backend be_tcp", f"""
+                server e {L}:{echo.port}"""))
+    eslib.start_proxy(h, cfg, ports=[port, port2], sock=sock)
 
     c = eslib.HttpClient(port, timeout=5)
     try:
@@ -133,10 +152,47 @@ def main(h):
     be_mode = st.get(("be_http", "BACKEND"), {}).get("mode")
     check_eq((fe_mode, be_mode), ("tcp", "http"), "show stat: the frontend stays tcp, the backend is http")
 
+    # ---- HTTP beside another protocol on one port
+    origin.fe_headers.clear()
+    c = eslib.HttpClient(port2, timeout=5)
+    try:
+        for path in ("/mux1", "/mux2"):
+            c.send(eslib.http_request_bytes("GET", path))
+            r = c.read_response()
+            check_eq((r.status, r.body, r.header("x-resp")), (200, f"path={path} via=edge".encode(), "yes"),
+                     f"{path} on fe2 through be_http's rules")
+    finally:
+        c.close()
+    got = sorted(x.lower().replace(" ", "") for x in origin.fe_headers)
+    check_eq(got, ["x-fe:yes", "x-fe:yes"], "fe2's own http-request rule acts on each upgraded request")
+    raw = eslib.http_request_bytes("GET", "/slow", version="HTTP/1.0")
+    sk = eslib.connect(port2)
+    try:
+        for piece in (raw[:5], raw[5:14], raw[14:]):
+            sk.sendall(piece)
+            time.sleep(0.2)
+        how, data, _ = eslib.wait_eof(sk, 5)
+    finally:
+        sk.close()
+    check(data.startswith(b"HTTP/1.1 200") and data.endswith(b"path=/slow via=edge"),
+          f"a head sent in three pieces waits whole, then goes to be_http ({how}): {data[-80:]!r}")
+    sk = eslib.connect(port2)
+    try:
+        sk.sendall(b"HELLO tcp\r\n")
+        got_tcp = eslib.recv_exact(sk, 11, timeout=5, what="the echo of a non-HTTP hello")
+    finally:
+        sk.close()
+    check_eq(got_tcp, b"HELLO tcp\r\n", "bytes that are not HTTP go to the tcp backend")
+    syslog.wait_for(" fe2 be_tcp/e ", 5)
+    eslib.poll_until(lambda: len([x for x in syslog.lines if " fe2 be_http/s1 " in x]) >= 3, 5,
+                     what=f"a tcplog line per upgraded request (got {syslog.lines!r})")
+
     if eslib.on_edgeshard():
+        import tls_lib  # noqa: E402
+        pem = tls_lib.make_cert(h, "site", "site.test", ["site.test"])
         text = (eslib.global_section(None, nbthread=1) + eslib.defaults_section() +
                 eslib.section("frontend fe", f"""
-                    bind {L}:{port}
+                    bind {L}:{port} ssl crt {pem}
                     tcp-request inspect-delay 2s
                     tcp-request content accept if HTTP
                     use_backend be_http if HTTP
@@ -147,10 +203,11 @@ def main(h):
                 eslib.section("backend be_tcp", f"""
                     server s1 {L}:{origin.port}"""))
         eslib.check_refused(h, text, "use_backend be_http if HTTP",
-                            ["chooses its backend by tcp-request content rules", "'mode http' frontend of their own"],
-                            "HTTP beside another protocol on a tcp frontend")
+                            ["terminates TLS", "'mode http' frontend of their own"],
+                            "HTTP after content rules on a TLS bind")
     log(f"tcp frontend, http backend: keep-alive through the backend's rules, 1 origin connection, HTTP/1.0 closed, "
-        f"400 kept from the origin, tcplog per request, stats fe={fe_mode} be={be_mode}")
+        f"400 kept from the origin, tcplog per request, stats fe={fe_mode} be={be_mode}; HTTP and a tcp protocol "
+        f"on one port: upgraded requests, a slow head, a non-HTTP hello echoed")
 
 
 if __name__ == "__main__":

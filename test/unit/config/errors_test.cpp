@@ -374,10 +374,13 @@ TEST_CASE("errors: a frontend must use backends of its mode") {
     const auto plain = load(kTail + "frontend f\n    bind :1\n    http-request set-header X-A b\n"
                                     "    default_backend tail_be\n");
     CHECK(es::config::test::has_warning(plain, {"t.cfg:13: 'http-request' rules of frontend 'f' are ignored: they need 'mode http'"}));
-    expect_error(kTail + "backend app\n    mode http\nfrontend f\n    bind :1\n    tcp-request inspect-delay 1s\n"
-                         "    tcp-request content accept if HTTP\n    use_backend app if HTTP\n    default_backend tail_be\n",
-                 17, {"frontend 'f' (mode tcp) chooses its backend by tcp-request content rules and may pick 'app' (mode http)",
-                      "give the HTTP clients a 'mode http' frontend of their own"});
+    // picked by content rules beside a tcp backend: the L4 session hands such connections over (tcp_upgrades)
+    const auto dyn = load(kTail + "backend app\n    mode http\nfrontend f\n    bind :1\n    tcp-request inspect-delay 1s\n"
+                                  "    tcp-request content accept if HTTP\n    use_backend app if HTTP\n"
+                                  "    default_backend tail_be\n");
+    CHECK(dyn.frontends[1].mode == es::config::Mode::Tcp);
+    CHECK(dyn.frontends[1].tcp_upgrades);
+    CHECK_FALSE(dyn.frontends[1].tcp_to_http);
     expect_error(kTail + "listen web\n    bind :1\n    mode http\n    default_backend tail_be\n", 14,
                  {"(mode http) cannot use backend 'tail_be' (mode tcp"});
 }

@@ -302,9 +302,9 @@ TEST_CASE("use_backend: unknown backend and mode mismatch") {
     fe_error("    use_backend tcpbe if TRUE\nbackend tcpbe\n    mode tcp\n    server s 127.0.0.1:1\n", kLine,
              {"cannot use backend 'tcpbe'", "which a mode tcp backend cannot take"});
     // a conditional use_backend in mode tcp is evaluated by the L4 session (tcp_rules_test.cpp); an
-    // http backend chosen that way is refused (only an only backend upgrades the frontend to HTTP)
-    expect_error(kHead + "    use_backend be if TRUE\n" + "    mode tcp\n", kLine - 1,  // default_backend first
-                 {"chooses its backend by use_backend conditions and may pick 'be' (mode http)"});
+    // http backend chosen that way takes the connection over as HTTP (tcp_upgrades)
+    const auto cfg = load(kHead + "    use_backend be if TRUE\n" + "    mode tcp\n");
+    CHECK(cfg.frontends[0].tcp_upgrades);
 }
 
 // ---- http-request / http-response ------------------------------------------------------------------------
