@@ -196,6 +196,7 @@ void TcpProxy::session_txn(Session* s, rules::Txn& t, sockaddr_storage& dst, rul
         t.dst = &dst;
     }
     t.payload = held_bytes(s);
+    t.proto_memo = &s->proto_memo;
     if (s->tls) t.tls = &s->tls->facts();
     t.vars = w_.var_ctx(vc, &s->vars);
     t.servers = w_.servers();

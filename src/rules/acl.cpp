@@ -277,11 +277,15 @@ Tri eval_payload_acl(const Acl& acl, const Txn& t) {
         // HAProxy's: the bytes parse as a request head; an incomplete one waits, a bad one does not match
         if (t.req != nullptr || t.payload_http) return Tri::Yes;
         if (b.empty()) return judge(false, true, false, false, t);
-        http::RequestHead head;
+        Txn::ProtoMemo* memo = t.proto_memo;
+        if (memo && memo->verdict >= 0 && memo->len == b.size()) return memo->verdict ? Tri::Yes : Tri::No;
+        thread_local http::RequestHead head;  // (large: built once per thread, parse_request resets what it fills)
         std::size_t scanned = 0;
         const http::ParseResult pr = http::parse_request(b.data(), b.size(), http::Limits{}, head, scanned);
         if (pr.status == http::Status::NeedMore) return judge(false, true, false, false, t);
-        return pr.status == http::Status::Error ? Tri::No : Tri::Yes;
+        const bool yes = pr.status != http::Status::Error;
+        if (memo) *memo = {std::uint32_t(b.size()), std::int8_t(yes)};
+        return yes ? Tri::Yes : Tri::No;
     }
     if (f == "req.len") return judge(true, false, match_int(acl, std::int64_t(b.size())), true, t);
     if (f == "req.payload") {

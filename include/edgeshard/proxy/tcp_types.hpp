@@ -67,6 +67,7 @@ struct Session {
     int server = -1;
     int stick_srv = -1;  // the server a `stick match|on` rule found (-1: none)
     int up_be = -1;      // Upgrading: the mode http backend the connection goes to
+    rules::Txn::ProtoMemo proto_memo;  // req.proto_http on the held bytes (the HTTP ACL), between evaluations
     int retries_left = 0;
     int tries = 0;  // retries done (for the redispatch interval)
     int pending_ops = 0;

@@ -168,6 +168,13 @@ struct Txn {
     // a fetch that needs more bytes then makes its rule wait). Final: missing bytes are no match.
     std::string_view payload;
     bool payload_final = true;
+    // req.proto_http's verdict on the first `len` bytes, kept by the session between its evaluations (a
+    // `tcp-request content ... if HTTP` then a `use_backend ... if HTTP` parse the head once); null: none
+    struct ProtoMemo {
+        std::uint32_t len = 0;
+        std::int8_t verdict = -1;  // -1 unknown, 0 not HTTP, 1 HTTP
+    };
+    ProtoMemo* proto_memo = nullptr;
     // tcp-response content: `payload` is the server's first bytes (res.* fetches read it, req.* ones none); in
     // mode http there are no raw bytes (res.payload gives none) and res.len is the response's size so far
     bool payload_response = false;
