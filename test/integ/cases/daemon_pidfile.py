@@ -21,14 +21,6 @@ from eslib import check, check_eq, log  # noqa: E402
 L = eslib.LOCALHOST
 
 
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-
-
 def main(h):
     port = eslib.free_port()
     cfg = h.write("d.cfg", eslib.http_global(None, nbthread=1) + eslib.http_defaults() + eslib.section("frontend fe", f"""
@@ -43,7 +35,7 @@ def main(h):
         check_eq(r.returncode, 0, f"-D returns 0 once the process serves (stderr: {r.stderr!r})")
         check(os.path.exists(pidfile) and open(pidfile).read().strip(), "the PID file is there when -D returns")
         pid = int(open(pidfile).read().split()[0])
-        check(alive(pid), f"the PID in the file ({pid}) runs")
+        check(eslib.pid_alive(pid), f"the PID in the file ({pid}) runs")
         check(os.getsid(pid) != os.getsid(0), "the daemon has its own session")
         got = eslib.http_get(port, "/", timeout=5)
         check_eq((got.status, got.body), (200, b"daemon-ok"), "the daemon serves")
@@ -58,18 +50,18 @@ def main(h):
         check("192.0.2.1" in r2.stderr and "ssign requested address" in r2.stderr, f"it says why: {r2.stderr!r}")
 
         os.kill(pid, signal.SIGTERM)
-        eslib.poll_until(lambda: not alive(pid), 10, what=f"PID {pid} to exit on SIGTERM")
+        eslib.poll_until(lambda: not eslib.pid_alive(pid), 10, what=f"PID {pid} to exit on SIGTERM")
         pid = None
         eslib.poll_until(lambda: not eslib.is_listening(port), 5, what="the port to close")
         log(f"-D -p: returned 0, served, stopped by its PID; a start that cannot bind failed (rc={r2.returncode})")
     finally:
-        if pid is not None and alive(pid):
+        if pid is not None and eslib.pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
         p2 = h.path("d2.pid")
         if os.path.exists(p2):
             try:
                 other = int(open(p2).read().split()[0])
-                if alive(other):
+                if eslib.pid_alive(other):
                     os.kill(other, signal.SIGKILL)
             except (ValueError, IndexError):
                 pass

@@ -139,14 +139,6 @@ def expand(words, env, binary):
     return out
 
 
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-
-
 def ppid_of(pid):
     with open(f"/proc/{pid}/stat") as f:
         return int(f.read().rsplit(")", 1)[1].split()[1])
@@ -308,7 +300,7 @@ def main(h):
         check(len(cur) == 1 and cur[0] not in workers_seen, f"a new worker serves: {out!r}")
         w2 = cur[0]
         workers_seen.add(w2)
-        eslib.poll_until(lambda: not alive(w1), 15, what=f"the old worker {w1} to exit")
+        eslib.poll_until(lambda: not eslib.pid_alive(w1), 15, what=f"the old worker {w1} to exit")
 
         # ---- a broken configuration: nothing changes
         h.write("mw.cfg", config(port, "gen-X", broken=True))
@@ -351,7 +343,7 @@ def main(h):
         rc = p.wait(15)
         check(rc is not None, "the master exits on SIGTERM")
         for w in workers_seen:
-            eslib.poll_until(lambda w=w: not alive(w), 10, what=f"worker {w} to exit")
+            eslib.poll_until(lambda w=w: not eslib.pid_alive(w), 10, what=f"worker {w} to exit")
         eslib.poll_until(lambda: not eslib.is_listening(port), 5, what="the port to close")
         log(f"-Ws -S -p: READY=1 and MAINPID from the master, {traffic.ok} requests across kill -USR2 with none "
             f"failed, a broken reload kept the worker, the CLI's reload applied, SIGTERM stopped all (rc={rc})")

@@ -47,12 +47,9 @@ class Origin:
             self.conns += 1
         buf = b""
         while True:
-            while b"\r\n\r\n" not in buf:
-                d = c.recv(65536)
-                if not d:
-                    return
-                buf += d
-            head, buf = buf.split(b"\r\n\r\n", 1)
+            head, buf = eslib.recv_head(c, buf)
+            if head is None:
+                return
             lines = head.decode("latin-1").split("\r\n")
             path = lines[0].split(" ")[1]
             via = ""

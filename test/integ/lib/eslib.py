@@ -184,6 +184,27 @@ def recv_exact(sock, n, timeout=5.0, what="data"):
     return bytes(buf)
 
 
+def pid_alive(pid):
+    """Whether process `pid` exists (a zombie counts until reaped)."""
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def recv_head(sock, buf=b""):
+    """Reads from `sock` until `buf` holds a whole HTTP head: (the head without its empty line, the bytes after
+    it), or (None, what came) when the peer closes first."""
+    while b"\r\n\r\n" not in buf:
+        d = sock.recv(65536)
+        if not d:
+            return None, buf
+        buf += d
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    return head, rest
+
+
 def wait_eof(sock, timeout):
     """Waits until the peer closes. Returns (how, data, seconds) with how in
     'eof' | 'reset' | 'timeout'; data is whatever arrived before."""
