@@ -20,15 +20,22 @@
 #   hash     both backends have four servers (the same origin); `plain` balances them roundrobin, `hash`
 #            with `balance uri` + `hash-type consistent` (HAProxy's points and sdbm + avalanche), requests to
 #            /objects/1234/item-5678.jpg?v=1: the key's hash and the ring's look-up per request.
+#   upgrade  `upgrade` is a `mode tcp` frontend that inspects (`tcp-request inspect-delay 5s`, `tcp-request
+#            content accept if HTTP`, `use_backend be if HTTP`) and hands the connection to the mode http
+#            backend (HAProxy's upgrade to HTTP; edgeshard: the L4 session passes it to the HTTP proxy); `plain`
+#            is the mode http frontend. Measured on the keep-alive path and with one connection per request
+#            (PATHS defaults to "ka new" for it): the inspection and the hand-over are paid per connection.
 # Each configuration runs under callgrind twice (N_LO and N_HI requests): Ir per request =
 # (Ir(N_HI) - Ir(N_LO)) / (N_HI - N_LO), so start-up and shutdown cancel out. The client (python,
 # exact counts) and the origin run on CPU 0, the proxy on CPU 1.
-# Env: FEATURE=capture|map|rewrite|convert|hash KA_LO=500 KA_HI=2000 OUT=dir SYSTEMS="edgeshard haproxy"
+# Env: FEATURE=capture|map|rewrite|convert|hash|upgrade KA_LO=500 KA_HI=2000 OUT=dir SYSTEMS="edgeshard haproxy"
+#      PATHS="ka" (ka and/or new; upgrade: "ka new")
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 source "$here/bench/lib.sh"
 KA_LO=${KA_LO:-500} KA_HI=${KA_HI:-2000} FEATURE=${FEATURE:-capture}
-case $FEATURE in capture | map | rewrite | convert | hash) ;; *) echo "FEATURE must be capture, map, rewrite, convert or hash" >&2; exit 2 ;; esac
+case $FEATURE in capture | map | rewrite | convert | hash | upgrade) ;; *) echo "FEATURE must be capture, map, rewrite, convert, hash or upgrade" >&2; exit 2 ;; esac
+PATHS=${PATHS:-$([[ $FEATURE == upgrade ]] && echo "ka new" || echo ka)}
 dir=${OUT:-$(mktemp -d /tmp/feature-instr.XXXXXX)}
 mkdir -p "$dir"
 bench_origin "$dir" 0
@@ -45,6 +52,7 @@ cfg() {  # MODE(plain|capture|map): the file both proxies read
   local balance="" servers="    server s1 127.0.0.1:$oport\n"
   [[ $FEATURE == hash ]] && servers="    server s1 127.0.0.1:$oport\n    server s2 127.0.0.1:$oport\n    server s3 127.0.0.1:$oport\n    server s4 127.0.0.1:$oport\n"
   [[ $1 == hash ]] && balance="    balance uri\n    hash-type consistent\n"
+  [[ $1 == upgrade ]] && rules='    mode tcp\n    tcp-request inspect-delay 5s\n    tcp-request content accept if HTTP\n    use_backend be if HTTP\n'
   printf "global\n    nbthread 1\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\nfrontend fe\n    bind 127.0.0.1:%s\n$logs$rules    default_backend be\nbackend be\n    http-reuse always\n$balance$servers" \
     "$port"
 }
@@ -63,27 +71,30 @@ run() {  # SYS MODE PATH N -> Ir of the whole run (the client on CPU 0: bench/pr
     taskset -c 0 python3 "$here/bench/proxy/exact_client.py" "$port" "$path" "$n" "GET $target HTTP/1.1\\r\\nHost: Bench.Example\\r\\nUser-Agent: capture-bench/1.0 (x86_64)\\r\\nCookie: a=1; SID=0123456789abcdef\\r\\n\\r\\n"
 }
 
-printf 'proxy\tmode\tIr_per_request\n' >"$dir/results.tsv"
-for sys in ${SYSTEMS:-edgeshard haproxy}; do
-  for mode in plain $FEATURE; do
-    a=$(run "$sys" "$mode" ka "$KA_LO")
-    b=$(run "$sys" "$mode" ka "$KA_HI")
-    per=$(( (b - a) / (KA_HI - KA_LO) ))
-    printf '%s\t%s\t%s\n' "$sys" "$mode" "$per" | tee -a "$dir/results.tsv"
+printf 'proxy\tpath\tmode\tIr_per_request\n' >"$dir/results.tsv"
+for path in $PATHS; do
+  for sys in ${SYSTEMS:-edgeshard haproxy}; do
+    for mode in plain $FEATURE; do
+      a=$(run "$sys" "$mode" "$path" "$KA_LO")
+      b=$(run "$sys" "$mode" "$path" "$KA_HI")
+      per=$(( (b - a) / (KA_HI - KA_LO) ))
+      printf '%s\t%s\t%s\t%s\n' "$sys" "$path" "$mode" "$per" | tee -a "$dir/results.tsv"
+    done
   done
 done
 [[ ${SYSTEMS:-edgeshard haproxy} == *haproxy* && ${SYSTEMS:-edgeshard haproxy} == *edgeshard* ]] || { echo "raw: $dir"; exit 0; }
 python3 - "$dir/results.tsv" "$FEATURE" <<'PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
-ir = {(r["proxy"], r["mode"]): int(r["Ir_per_request"]) for r in rows}
+ir = {(r["proxy"], r["path"], r["mode"]): int(r["Ir_per_request"]) for r in rows}
 feat = sys.argv[2]
-print(f"\n| mode | edgeshard Ir/req | +{feat} | HAProxy Ir/req | +{feat} | cost ratio es/ha |")
-print("|---|---|---|---|---|---|")
-for mode in ("plain", feat):
-    e, h = ir[("edgeshard", mode)], ir[("haproxy", mode)]
-    de, dh = e - ir[("edgeshard", "plain")], h - ir[("haproxy", "plain")]
-    ratio = f"{de / dh:.2f}" if mode != "plain" and dh > 0 else "-"
-    print(f"| {mode} | {e} | {de if mode != 'plain' else '-'} | {h} | {dh if mode != 'plain' else '-'} | {ratio} |")
+print(f"\n| path | mode | edgeshard Ir/req | +{feat} | HAProxy Ir/req | +{feat} | cost ratio es/ha | total ratio es/ha |")
+print("|---|---|---|---|---|---|---|---|")
+for path in sorted({r["path"] for r in rows}):
+    for mode in ("plain", feat):
+        e, h = ir[("edgeshard", path, mode)], ir[("haproxy", path, mode)]
+        de, dh = e - ir[("edgeshard", path, "plain")], h - ir[("haproxy", path, "plain")]
+        ratio = f"{de / dh:.2f}" if mode != "plain" and dh > 0 else "-"
+        print(f"| {path} | {mode} | {e} | {de if mode != 'plain' else '-'} | {h} | {dh if mode != 'plain' else '-'} | {ratio} | {e / h:.2f} |")
 PY
 echo "raw: $dir"
