@@ -591,7 +591,10 @@ void H1Proxy::h_start_request(H1Conn* s, http::RequestHead& req, const char* bas
     }
     // HAProxy's order: `tcp-request content` rules (each request is a stream), then the request
     // counts on everything tracked so far (stream_inc_http_req_ctr), then the http-request rules
-    if (const auto& fe = cfg_.frontends[s->fe]; !fe.tcp_content_rules.empty() && !s->has(kH1Upgraded)) [[unlikely]] {
+    // (a connection upgraded from a tcp frontend ran them on its raw bytes before its first request; HAProxy runs
+    // them again for each later stream)
+    if (const auto& fe = cfg_.frontends[s->fe];
+        !fe.tcp_content_rules.empty() && !(s->nreq == 1 && s->has(kH1Upgraded))) [[unlikely]] {
         if (rules::run_tcp_rules(fe.tcp_content_rules, fe.http.acls, t, nullptr, true) == rules::TcpVerdict::Reject) {
             st_.fe[s->fe].dreq.inc();
             s->set(kH1CloseAfter);

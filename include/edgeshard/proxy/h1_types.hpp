@@ -164,7 +164,7 @@ enum H1Flag : std::uint16_t {
                                // for the tickets to be sent to hand the records to the kernel
     kH1Upgraded = 1u << 11,    // UPG: a mode tcp frontend's connection whose content rules chose a mode http
                                // backend (TcpProxy::upgrade): that backend (`be`) serves every request, the
-                               // frontend's tcp-request session/content rules already ran
+                               // frontend's tcp-request session rules and its first content rules already ran
 };
 std::string show_h1_flags(std::uint16_t flags);
 

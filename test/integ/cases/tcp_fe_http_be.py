@@ -16,7 +16,10 @@ if HTTP`, `use_backend be_http if HTTP`, `default_backend be_tcp`, an echo serve
   - two requests on one connection: both through be_http's rules, the frontend's own http-request rule too;
   - a request head sent in three pieces 200 ms apart waits for the whole head, then goes to be_http;
   - bytes that are not HTTP go to the tcp backend (echoed back);
-  - the tcplog lines name `fe2 be_http/s1` per request and `fe2 be_tcp/e` for the other connection.
+  - the tcplog lines name `fe2 be_http/s1` per request and `fe2 be_tcp/e` for the other connection;
+  - behind a PROXY header (fe3, `accept-proxy`) with `tcp-request content track-sc0 src`: the backend's `%[src]`
+    is the carried address, and its stick entry counts conn_cnt 2 and http_req_cnt 2 for two requests on one
+    connection (HAProxy runs the content rules again for each request after the first).
 edgeshard only: such a frontend with a TLS bind is refused by `-c`, naming the line and the way to serve it.
 """
 import os
@@ -38,6 +41,7 @@ class Origin:
         self.lock = threading.Lock()
         self.requests = []
         self.fe_headers = []  # what the frontend's ignored http rules and options would have added
+        self.srcs = []  # X-Src: the client address the backend's rule saw
         self.conns = 0
         self.srv = h.threaded_server(self._handle, name="origin", conn_timeout=20)
         self.port = self.srv.port
@@ -60,6 +64,9 @@ class Origin:
                 if k.strip().lower() in ("x-fe", "x-forwarded-for"):
                     with self.lock:
                         self.fe_headers.append(l)
+                if k.strip().lower() == "x-src":
+                    with self.lock:
+                        self.srcs.append(v.strip())
             with self.lock:
                 self.requests.append(path)
             body = f"path={path} via={via}".encode()
@@ -88,6 +95,7 @@ def main(h):
            eslib.section("backend be_http", f"""
                mode http
                http-request set-header X-Via edge
+               http-request set-header X-Src %[src]
                http-response set-header X-Resp yes
                server s1 {L}:{origin.port}"""))
     echo = h.echo_server(banner=b"")
@@ -103,7 +111,17 @@ def main(h):
                 default_backend be_tcp""") +
             eslib.section("backend be_tcp", f"""
                 server e {L}:{echo.port}"""))
-    eslib.start_proxy(h, cfg, ports=[port, port2], sock=sock)
+    port3 = eslib.free_port()
+    cfg += (eslib.section("frontend fe3", f"""
+                bind {L}:{port3} accept-proxy
+                tcp-request inspect-delay 2s
+                tcp-request content track-sc0 src table st
+                tcp-request content accept if HTTP
+                use_backend be_http if HTTP
+                default_backend be_tcp""") +
+            eslib.section("backend st", """
+                stick-table type ip size 1k store http_req_cnt,conn_cnt"""))
+    eslib.start_proxy(h, cfg, ports=[port, port2, port3], sock=sock)
 
     c = eslib.HttpClient(port, timeout=5)
     try:
@@ -183,6 +201,24 @@ def main(h):
     syslog.wait_for(" fe2 be_tcp/e ", 5)
     eslib.poll_until(lambda: len([x for x in syslog.lines if " fe2 be_http/s1 " in x]) >= 3, 5,
                      what=f"a tcplog line per upgraded request (got {syslog.lines!r})")
+
+    # ---- behind a PROXY sender, tracking the carried address: what the session carried goes on with it
+    origin.srcs.clear()
+    c = eslib.HttpClient(port3, timeout=5)
+    try:
+        c.send(b"PROXY TCP4 192.0.2.7 127.0.0.1 5555 80\r\n" + eslib.http_request_bytes("GET", "/pp1"))
+        r = c.read_response()
+        check_eq(r.status, 200, "an upgraded request behind a PROXY header")
+        c.send(eslib.http_request_bytes("GET", "/pp2"))
+        r = c.read_response()
+        check_eq(r.status, 200, "its second request")
+    finally:
+        c.close()
+    check_eq(origin.srcs, ["192.0.2.7", "192.0.2.7"], "the backend's %[src] is the carried address")
+    table = eslib.ctl_raw(sock, "show table st")
+    check("key=192.0.2.7 " in table and "conn_cnt=2" in table and "http_req_cnt=2" in table,
+          f"the entry tracked before the upgrade counts both requests (the content rules run again per request, "
+          f"HAProxy's): {table!r}")
 
     if eslib.on_edgeshard():
         import tls_lib  # noqa: E402
