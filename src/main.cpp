@@ -271,7 +271,8 @@ int main(int argc, char** argv) {
                 continue;
             }
             if (a == "-sf" || a == "-st") {
-                while (i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9') ++i;
+                std::vector<int> pids;  // (a master signals no one: its workers reload through it)
+                parse_pids(argc, argv, i, pids);
                 continue;
             }
             mopt.worker_args.push_back(a);
@@ -289,16 +290,10 @@ int main(int argc, char** argv) {
         if (child > 0) {
             ::close(p[1]);
             std::string got;
-            char buf[512];
-            for (;;) {
-                const ssize_t n = ::read(p[0], buf, sizeof buf);
-                if (n < 0 && errno == EINTR) continue;
-                if (n <= 0) break;
-                got.append(buf, std::size_t(n));
-            }
+            es::control::read_startup(p[0], 0, got);
             // (the child printed its lines on the terminal itself; a reload helper waiting on us gets them)
             if (!got.empty()) startup_say(got);
-            return got.find("]: ready: ") != std::string::npos ? 0 : 1;
+            return got.find(es::control::kReadyMark) != std::string::npos ? 0 : 1;
         }
         ::close(p[0]);
         ::setsid();
@@ -436,14 +431,8 @@ int main(int argc, char** argv) {
               std::to_string(lineage.predecessor_pid);
     // -p: HAProxy's PID file, written once the process serves and before it says so (with -D, the command
     // returns on that word: the file is there when a start-stop-daemon looks)
-    if (!pidfile.empty()) {
-        if (FILE* f = std::fopen(pidfile.c_str(), "w")) {
-            std::fprintf(f, "%d\n", int(getpid()));
-            std::fclose(f);
-        } else {
-            std::fprintf(stderr, "[WARNING] cannot write the PID file %s: %s\n", pidfile.c_str(), std::strerror(errno));
-        }
-    }
+    if (!pidfile.empty() && !es::control::write_pid_file(pidfile))
+        std::fprintf(stderr, "[WARNING] cannot write the PID file %s: %s\n", pidfile.c_str(), std::strerror(errno));
     std::fprintf(stderr, "edgeshard[%d]: ready: %zu shards (CPUs %s), io_uring tier %s, maxconn %d%s\n", int(getpid()),
                  rt.shard_count(), cpus.c_str(), rt.tier().c_str(), rt.global_maxconn(), lin.c_str());
     {

@@ -48,6 +48,37 @@ void sd_notify(const std::string& text) {
     close(fd);
 }
 
+bool read_startup(int fd, std::int64_t timeout_ms, std::string& out) {
+    const std::int64_t deadline = core::now_ms() + timeout_ms;
+    char buf[4096];
+    for (;;) {
+        int wait = -1;
+        if (timeout_ms > 0) {
+            const std::int64_t left = deadline - core::now_ms();
+            if (left <= 0) return false;
+            wait = int(std::min<std::int64_t>(left, 1000));
+        }
+        pollfd pf{fd, POLLIN, 0};
+        const int r = ::poll(&pf, 1, wait);
+        if (r < 0 && errno != EINTR) return true;
+        if (r <= 0) continue;
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n > 0) {
+            out.append(buf, std::size_t(n));
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        return true;
+    }
+}
+
+bool write_pid_file(const std::string& path) {
+    FILE* f = std::fopen(path.c_str(), "w");
+    if (!f) return false;
+    std::fprintf(f, "%d\n", int(getpid()));
+    return std::fclose(f) == 0;
+}
+
 namespace master {
 
 std::string parse_cli_spec(const std::string& spec, Options& o) {
@@ -184,14 +215,8 @@ public:
             cleanup();
             return 1;
         }
-        if (!o_.pidfile.empty()) {
-            if (FILE* f = std::fopen(o_.pidfile.c_str(), "w")) {
-                std::fprintf(f, "%d\n", int(getpid()));
-                std::fclose(f);
-            } else {
-                say("[WARNING]", "cannot write the PID file " + o_.pidfile + ": " + std::strerror(errno));
-            }
-        }
+        if (!o_.pidfile.empty() && !write_pid_file(o_.pidfile))
+            say("[WARNING]", "cannot write the PID file " + o_.pidfile + ": " + std::strerror(errno));
         if (o_.startup_fd >= 0) {
             (void)!::write(o_.startup_fd, lines.data(), lines.size());
             ::close(o_.startup_fd);
@@ -343,31 +368,11 @@ private:
         }
         ::close(p[1]);
         say("[NOTICE]", "New worker (" + std::to_string(pid) + ") forked");
-        const std::int64_t deadline = core::now_ms() + kStartTimeoutMs;
-        bool timed_out = false;
-        char buf[4096];
-        for (;;) {
-            const std::int64_t left = deadline - core::now_ms();
-            if (left <= 0) {
-                timed_out = true;
-                break;
-            }
-            pollfd pf{p[0], POLLIN, 0};
-            const int r = ::poll(&pf, 1, int(std::min<std::int64_t>(left, 1000)));
-            if (r < 0 && errno != EINTR) break;
-            if (r <= 0) continue;
-            const ssize_t n = ::read(p[0], buf, sizeof buf);
-            if (n > 0) {
-                lines.append(buf, std::size_t(n));
-                continue;
-            }
-            if (n < 0 && errno == EINTR) continue;
-            break;
-        }
+        const bool timed_out = !read_startup(p[0], kStartTimeoutMs, lines);
         ::close(p[0]);
         int status = 0;
         pid_t got = ::waitpid(pid, &status, WNOHANG);
-        const bool ok = !timed_out && got == 0 && lines.find("]: ready: ") != std::string::npos;
+        const bool ok = !timed_out && got == 0 && lines.find(kReadyMark) != std::string::npos;
         if (!ok) {
             if (got == 0) {
                 ::kill(pid, timed_out ? SIGKILL : SIGTERM);

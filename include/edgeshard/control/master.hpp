@@ -12,13 +12,22 @@
 // `@!<pid> <command>` to the workers.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace es::control {
 
 // systemd's readiness protocol (sd_notify(3)) without libsystemd: one datagram to $NOTIFY_SOCKET.
 void sd_notify(const std::string& text);
+
+// A starting process's lines through its start-up pipe (EDGESHARD_STARTUP_FD) end with this mark once it serves.
+inline constexpr std::string_view kReadyMark = "]: ready: ";
+// Reads a start-up pipe until its writer closes it (appended to `out`); false when `timeout_ms` (> 0) passed first.
+bool read_startup(int fd, std::int64_t timeout_ms, std::string& out);
+// HAProxy's PID file: this process's PID and a newline; false (errno set) when it cannot be written.
+bool write_pid_file(const std::string& path);
 
 namespace master {
 
