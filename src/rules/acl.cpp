@@ -268,13 +268,9 @@ rules::Tri judge(bool found, bool need_more, bool matched, bool may_change, cons
 Tri eval_payload_acl(const Acl& acl, const Txn& t) {
     std::string_view f = acl.fetch;
     const std::string_view b = t.payload;
-    // a request fetch reads the client's bytes, a response fetch the server's (tcp-response content): never the other
-    if (f.starts_with("res.") != t.payload_response) return Tri::No;
-    if (f == "res.len") return judge(true, false, match_int(acl, std::int64_t(t.payload_http ? t.payload_size : b.size())), !t.payload_http, t);
-    if (t.payload_http && f.starts_with("res.")) return Tri::No;  // HTTP mode: no raw response bytes (HAProxy's)
-    if (f.starts_with("res.")) f = f == "res.payload" ? std::string_view("req.payload") : std::string_view("req.payload_lv");
-    if (f == "req.proto_http") {
+    if (f == "req.proto_http") {  // (first: the HTTP ACL, also read on every request of an http proxy)
         // HAProxy's: the bytes parse as a request head; an incomplete one waits, a bad one does not match
+        if (t.payload_response) return Tri::No;  // (a request fetch: never the server's bytes)
         if (t.req != nullptr || t.payload_http) return Tri::Yes;
         if (b.empty()) return judge(false, true, false, false, t);
         Txn::ProtoMemo* memo = t.proto_memo;
@@ -287,6 +283,11 @@ Tri eval_payload_acl(const Acl& acl, const Txn& t) {
         if (memo) *memo = {std::uint32_t(b.size()), std::int8_t(yes)};
         return yes ? Tri::Yes : Tri::No;
     }
+    // a request fetch reads the client's bytes, a response fetch the server's (tcp-response content): never the other
+    if (f.starts_with("res.") != t.payload_response) return Tri::No;
+    if (f == "res.len") return judge(true, false, match_int(acl, std::int64_t(t.payload_http ? t.payload_size : b.size())), !t.payload_http, t);
+    if (t.payload_http && f.starts_with("res.")) return Tri::No;  // HTTP mode: no raw response bytes (HAProxy's)
+    if (f.starts_with("res.")) f = f == "res.payload" ? std::string_view("req.payload") : std::string_view("req.payload_lv");
     if (f == "req.len") return judge(true, false, match_int(acl, std::int64_t(b.size())), true, t);
     if (f == "req.payload") {
         if (b.size() < acl.off || (acl.len != 0 && b.size() - acl.off < acl.len)) return judge(false, true, false, false, t);
