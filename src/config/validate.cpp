@@ -111,9 +111,29 @@ void upgrade_to_http(ParseState& st, Frontend& f) {
         }
     };
     see(f.default_backend_id, f.default_backend_where);
+    const UseBackendRule* dynamic = nullptr;
     for (const UseBackendRule& u : f.use_backend_rules)
         if (!u.dynamic) see(int(u.backend_id), u.where);
+        else if (dynamic == nullptr) dynamic = &u;
     for (const UseBackend& u : f.use_backends) see(int(u.backend_id), u.where);
+    if (http_be == nullptr && dynamic != nullptr) {
+        // a name built per connection may be a mode http backend's: such a connection is upgraded then
+        // (rules::select_backend), on plain binds only (tcp_session.cpp assign_backend)
+        for (const Backend& b : cfg.backends)
+            if (b.mode == Mode::Http) {
+                for (const Bind& bd : f.binds)
+                    if (bd.tls) {
+                        st.warn(dynamic->where, "frontend " + squote(f.name) + " (mode tcp) builds its backend's name "
+                                "per connection, and its bind at " + where_text(bd.where) + " terminates TLS: a "
+                                "connection there whose name is a mode http backend's (such as " + squote(b.name) +
+                                ") is closed; edgeshard hands a connection over to HTTP after its content rules "
+                                "only on plain binds");
+                        break;
+                    }
+                f.tcp_upgrades = true;
+                return;
+            }
+    }
     if (http_be == nullptr) {
         warn_ignored();
         return;

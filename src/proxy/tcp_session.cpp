@@ -340,6 +340,11 @@ void TcpProxy::assign_backend(Session* s, int be) {
         return;
     }
     if (cfg_.backends[std::size_t(be)].mode == config::Mode::Http) [[unlikely]] {
+        if (s->tls) {  // only a dynamic use_backend gets here: the configuration refuses the static forms
+            st_.fe[s->fe].dcon.inc();
+            close_session(s);
+            return;
+        }
         upgrade(s, be);  // HAProxy's upgrade of the connection to HTTP (config: Frontend::tcp_upgrades)
         return;
     }
@@ -362,7 +367,7 @@ void TcpProxy::assign_backend(Session* s, int be) {
 // variables to the HTTP proxy, which parses the request from the first byte; this session ends without a log line
 // or a backend count (the HTTP side logs and counts each request).
 void TcpProxy::upgrade(Session* s, int be) {
-    ES_ASSERT(!s->tls);  // (the configuration refuses TLS binds on such a frontend)
+    ES_ASSERT(!s->tls);  // (assign_backend refuses TLS sessions)
     r_.timers().cancel(&s->timer);
     s->state = SessState::Upgrading;
     s->up_be = be;

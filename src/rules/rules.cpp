@@ -936,12 +936,14 @@ int select_backend(const config::Frontend& fe, const Txn& t) {
     for (const config::UseBackendRule& r : fe.use_backend_rules) {
         if (!eval_condition(r.cond, fe.http.acls, t)) continue;
         if (!r.dynamic) [[likely]] return static_cast<int>(r.backend_id);
-        // a name known now: no such backend (or one of another mode) ends the rules, and
-        // default_backend applies (HAProxy's)
+        // a name known now: no such backend ends the rules, and default_backend applies (HAProxy's); a mode
+        // http backend named from a mode tcp frontend upgrades the connection (HAProxy's stream_set_backend), a
+        // mode tcp one named from an http frontend is an error
         std::string_view name;
         if (t.cfg == nullptr || !expand(t, r.backend, name)) return fe.default_backend_id;
         for (const config::Backend& b : t.cfg->backends)
-            if (b.name == name) return b.mode == fe.mode ? static_cast<int>(b.id) : -1;
+            if (b.name == name)
+                return b.mode == fe.mode || fe.mode == config::Mode::Tcp ? static_cast<int>(b.id) : -1;
         return fe.default_backend_id;
     }
     return fe.default_backend_id;

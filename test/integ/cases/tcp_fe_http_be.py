@@ -20,6 +20,7 @@ if HTTP`, `use_backend be_http if HTTP`, `default_backend be_tcp`, an echo serve
   - behind a PROXY header (fe3, `accept-proxy`) with `tcp-request content track-sc0 src`: the backend's `%[src]`
     is the carried address, and its stick entry counts conn_cnt 2 and http_req_cnt 2 for two requests on one
     connection (HAProxy runs the content rules again for each request after the first).
+A dynamic `use_backend be_%[var(sess.kind)]` naming the http backend (fe4) upgrades the connection the same way.
 edgeshard only: such a frontend with a TLS bind is refused by `-c`, naming the line and the way to serve it.
 """
 import os
@@ -121,7 +122,15 @@ def main(h):
                 default_backend be_tcp""") +
             eslib.section("backend st", """
                 stick-table type ip size 1k store http_req_cnt,conn_cnt"""))
-    eslib.start_proxy(h, cfg, ports=[port, port2, port3], sock=sock)
+    port4 = eslib.free_port()
+    cfg += eslib.section("frontend fe4", f"""
+                bind {L}:{port4}
+                tcp-request inspect-delay 2s
+                tcp-request content set-var(sess.kind) str(http) if HTTP
+                tcp-request content accept if HTTP
+                use_backend be_%[var(sess.kind)] if HTTP
+                default_backend be_tcp""")
+    eslib.start_proxy(h, cfg, ports=[port, port2, port3, port4], sock=sock)
 
     c = eslib.HttpClient(port, timeout=5)
     try:
@@ -219,6 +228,24 @@ def main(h):
     check("key=192.0.2.7 " in table and "conn_cnt=2" in table and "http_req_cnt=2" in table,
           f"the entry tracked before the upgrade counts both requests (the content rules run again per request, "
           f"HAProxy's): {table!r}")
+
+    # ---- the http backend named per connection (a dynamic use_backend): the connection is upgraded too
+    c = eslib.HttpClient(port4, timeout=5)
+    try:
+        for path in ("/dyn1", "/dyn2"):
+            c.send(eslib.http_request_bytes("GET", path))
+            r = c.read_response()
+            check_eq((r.status, r.body), (200, f"path={path} via=edge".encode()),
+                     f"{path} on fe4: use_backend be_%[var(sess.kind)] names be_http")
+    finally:
+        c.close()
+    sk = eslib.connect(port4)
+    try:
+        sk.sendall(b"HELLO dyn\r\n")
+        got_tcp = eslib.recv_exact(sk, 11, timeout=5, what="the echo of a non-HTTP hello on fe4")
+    finally:
+        sk.close()
+    check_eq(got_tcp, b"HELLO dyn\r\n", "fe4: bytes that are not HTTP go to the default tcp backend")
 
     if eslib.on_edgeshard():
         import tls_lib  # noqa: E402

@@ -381,6 +381,14 @@ TEST_CASE("errors: a frontend must use backends of its mode") {
     CHECK(dyn.frontends[1].mode == es::config::Mode::Tcp);
     CHECK(dyn.frontends[1].tcp_upgrades);
     CHECK_FALSE(dyn.frontends[1].tcp_to_http);
+    // a backend name built per connection may be an http backend's: upgraded then, so the rules act
+    const auto named = load(kTail + "backend app\n    mode http\nfrontend f\n    bind :1\n"
+                                    "    http-request set-header X-A b\n    use_backend %[str(app)]\n");
+    CHECK(named.frontends[1].tcp_upgrades);
+    CHECK(named.frontends[1].tcp_route_cond);
+    CHECK_FALSE(es::config::test::has_warning(named, {"'http-request' rules"}));
+    const auto tcp_only = load(kTail + "frontend f\n    bind :1\n    use_backend %[str(tail_be)]\n");
+    CHECK_FALSE(tcp_only.frontends[1].tcp_upgrades);
     expect_error(kTail + "listen web\n    bind :1\n    mode http\n    default_backend tail_be\n", 14,
                  {"(mode http) cannot use backend 'tail_be' (mode tcp"});
 }
