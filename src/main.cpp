@@ -251,6 +251,7 @@ int main(int argc, char** argv) {
         s.level_admin = true;
         s.where.file = "<master>";
         cfg->global.stats_sockets.push_back(std::move(s));
+        es::config::assign_proxy_ids(*cfg);  // (HAProxy's worker has its CLI proxy too: the ids follow it)
         signal(SIGUSR2, SIG_IGN);  // the master's signals (a reload), should one reach us
         signal(SIGHUP, SIG_IGN);
     }

@@ -187,6 +187,7 @@ struct PendingReply {
 
 struct ProxyDraft {
     unsigned cap = 0;
+    std::uint32_t uuid = 0;  // `id N` (0: none)
     std::string kind;  // "defaults", "frontend", "backend", "listen": for messages
     std::string name;
     Location where;

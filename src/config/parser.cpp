@@ -49,7 +49,6 @@ constexpr std::string_view kWhyTls =
 constexpr std::string_view kWhyTune = "HAProxy tuning knob; edgeshard sizes this itself";
 constexpr std::string_view kWhyCheck = "external checks are not run by edgeshard";
 constexpr std::string_view kWhyHttp = "edgeshard's HTTP proxy does not implement it in this version";
-constexpr std::string_view kWhyInfo = "informational only";
 constexpr std::string_view kWhyNoEffect = "it has no effect in edgeshard";
 constexpr std::string_view kWhyLimits =
     "edgeshard derives its limits from RLIMIT_NOFILE: raise it in the service manager (LimitNOFILE=)";
@@ -71,8 +70,6 @@ constexpr Ignored kGlobalIgnored[] = {
     {"issuers-chain-path", kWhyTls},
     {"maxsslconn", kWhyTls},
     {"maxsslrate", kWhyTls},
-    {"node", kWhyInfo},
-    {"description", kWhyInfo},
     {"external-check", kWhyCheck},
     {"ulimit-n", kWhyLimits},
     {"fd-hard-limit", kWhyLimits},
@@ -463,6 +460,8 @@ std::vector<std::string_view> global_keywords() {
                                        "mworker-max-reloads",
                                        "master-worker",
                                        "pidfile",
+                                       "node",
+                                       "description",
                                        "es.drain-idle-after",
                                        "zero-warning",
                                        "setenv",
@@ -555,6 +554,16 @@ void parse_global_line(ParseState& st, const Line& line) {
             g.master_exit_on_failure = false;
         }
         no_more_args(line, line.words.size() > 1 ? 2 : 1, kw);
+    } else if (kw == "node") {
+        g.node = arg_or_fail(line, 1, kw, "a node name");
+        no_more_args(line, 2, kw);
+    } else if (kw == "description") {
+        arg_or_fail(line, 1, kw, "a description");
+        g.description.clear();
+        for (std::size_t i = 1; i < line.words.size(); ++i) {
+            if (i > 1) g.description.push_back(' ');
+            g.description += line.words[i];
+        }
     } else if (kw == "pidfile") {
         // HAProxy's: as -p on the command line, which wins
         g.pidfile = arg_or_fail(line, 1, kw, "a file path");

@@ -33,7 +33,6 @@ constexpr Entry kProxyIgnored[] = {
     {"log-format-sd", "rfc5424 lines carry no structured data in this version ('- -')"},
     {"error-log-format", "connection errors are not logged in this version"},
     {"description", kWhyInfo},
-    {"id", kWhyInfo},
     {"guid", kWhyInfo},
     {"external-check", kWhyCheckKind},
     {"email-alert", "no e-mail is sent on a server state change: the 'mailers' section is skipped"},
@@ -814,7 +813,19 @@ struct Keyword {
     void (*fn)(ParseState&, ProxyDraft&, const Line&);
 };
 constexpr unsigned kAll = kCapFe | kCapBe | kCapDefaults;
+// `id N`: HAProxy's proxy id, the one the stats and the CLI give (config::assign_proxy_ids numbers the others).
+void kw_id(ParseState& st, ProxyDraft& px, const Line& line) {
+    const auto id = static_cast<std::uint32_t>(int_arg(line, 1, "id", 1, kIntMax, "a positive integer"));
+    no_more_args(line, 2, "id");
+    for (const ProxyDraft& o : st.proxies)
+        if (&o != &px && o.uuid == id)
+            fail(line.at, px.kind + " " + squote(px.name) + " reuses the same custom ID " + std::to_string(id) +
+                              " as " + o.kind + " " + squote(o.name) + " (declared at " + where_text(o.where) + ")");
+    px.uuid = id;
+}
+
 constexpr Keyword kProxyKeywords[] = {
+    {"id", kCapFe | kCapBe, false, kw_id},
     {"mode", kAll, false, kw_mode},
     {"timeout", kAll, false, kw_timeout},
     {"option", kAll, false, kw_option},
@@ -915,10 +926,13 @@ void finish_proxy(ParseState& st, ProxyDraft& px) {
     finish_proxy_http(st, px);
     if (has_be(px)) finish_balance(st, px);
     if (has_fe(px) && px.fe.binds.empty()) {
+        // HAProxy loads it and serves nothing with it (its id is still taken: assign_proxy_ids)
         if (px.kind == "frontend")
-            fail(px.where, "frontend " + squote(px.name) +
-                               " has no 'bind' line; declare it as a backend if that was intended");
-        st.warn(px.where, "listen " + squote(px.name) + " has no 'bind' line: only its backend part is used");
+            st.warn(px.where, "frontend " + squote(px.name) +
+                                  " has no 'bind' directive: it serves nothing (declare it as a backend if this was "
+                                  "intended)");
+        else
+            st.warn(px.where, "listen " + squote(px.name) + " has no 'bind' line: only its backend part is used");
     }
     for (auto& b : px.fe.binds)
         if (b.backlog == 0) b.backlog = px.backlog;

@@ -1,6 +1,7 @@
 // Whole-configuration checks, done once every file is read: the drafts become frontends and backends with
 // their ids, names become indexes, and what only the whole can tell (unknown backends, mode mismatches,
 // an address bound twice, nothing to serve, zero-warning) is checked.
+#include <unordered_set>
 #include <algorithm>
 #include <map>
 
@@ -45,16 +46,22 @@ std::uint32_t resolve_backend(const Config& cfg, const Frontend& fe, const std::
 void build_proxies(ParseState& st) {
     auto& cfg = st.cfg;
     for (auto& px : st.proxies) {
+        Config::ProxySlot& slot = cfg.proxy_slots.emplace_back();
+        slot.written_id = px.uuid;
         int fe_index = -1;
         if ((px.cap & kCapFe) != 0 && !px.fe.binds.empty()) {
             Frontend f = std::move(px.fe);
             f.id = static_cast<std::uint32_t>(cfg.frontends.size());
             fe_index = static_cast<int>(f.id);
+            slot.fe = fe_index;
             cfg.frontends.push_back(std::move(f));
         }
         if ((px.cap & kCapBe) != 0) {
             Backend b = std::move(px.be);
             b.id = static_cast<std::uint32_t>(cfg.backends.size());
+            slot.be = int(b.id);
+            const std::vector<std::uint32_t> ids = config::server_ids(b);
+            for (std::size_t i = 0; i < b.servers.size(); ++i) b.servers[i].puid = ids[i];
             for (std::size_t i = 0; i < b.servers.size(); ++i) {
                 b.servers[i].id = static_cast<std::uint32_t>(i);
                 // HAProxy 2.6 alerts and loads the file anyway, observing nothing: so do we
@@ -249,9 +256,17 @@ void check_tcp_response_tls(const Config& cfg) {
 void finalize(ParseState& st) {
     resolve_http(st);
     build_proxies(st);
-    if (st.cfg.frontends.empty())
-        fail(st.end, "no frontend or listen section with a 'bind' line: there is nothing to serve");
+    // backends alone run with a stats socket (their checks, the CLI), as in HAProxy
+    if (st.cfg.frontends.empty() && st.cfg.global.stats_sockets.empty()) {
+        for (const ProxyDraft& px : st.proxies)  // a frontend without bind is the likely mistake: name it
+            if ((px.cap & kCapFe) != 0 && px.kind == "frontend")
+                fail(px.where, "frontend " + squote(px.name) + " has no 'bind' line, and nothing else listens (no "
+                               "other frontend, no 'stats socket'): there is nothing to serve");
+        fail(st.end, "no frontend or listen section with a 'bind' line, and no 'stats socket': there is nothing to "
+                     "serve");
+    }
     resolve_routes(st);
+    config::assign_proxy_ids(st.cfg);
     check_tcp_response_tls(st.cfg);
     resolve_fetch_refs(st);
     resolve_stick(st);
@@ -267,3 +282,46 @@ void finalize(ParseState& st) {
 }
 
 }  // namespace es::config::detail
+
+namespace es::config {
+
+void assign_proxy_ids(Config& cfg) {
+    std::unordered_set<std::uint32_t> written;
+    for (const Config::ProxySlot& p : cfg.proxy_slots)
+        if (p.written_id != 0) written.insert(p.written_id);
+    std::uint32_t next_id = 1;
+    auto next_free = [&] {
+        while (written.count(next_id) != 0) ++next_id;
+        written.insert(next_id);
+        return next_id++;
+    };
+    if (!cfg.global.stats_sockets.empty()) next_free();  // HAProxy's GLOBAL proxy (the CLI's), first
+    for (const Config::ProxySlot& p : cfg.proxy_slots) {
+        const std::uint32_t id = p.written_id != 0 ? p.written_id : next_free();
+        if (p.written_id != 0) ++next_id;
+        if (p.fe >= 0) cfg.frontends[std::size_t(p.fe)].uuid = id;
+        if (p.be >= 0) cfg.backends[std::size_t(p.be)].uuid = id;
+    }
+}
+
+std::vector<std::uint32_t> server_ids(const Backend& b) {
+    std::unordered_set<std::uint32_t> written;
+    for (const Server& sv : b.servers)
+        if (sv.puid != 0) written.insert(sv.puid);
+    std::vector<std::uint32_t> ids;
+    ids.reserve(b.servers.size());
+    std::uint32_t next_id = 1;
+    for (const Server& sv : b.servers) {
+        if (sv.puid != 0) {
+            ids.push_back(sv.puid);
+        } else {
+            while (written.count(next_id) != 0) ++next_id;
+            written.insert(next_id);
+            ids.push_back(next_id);
+        }
+        ++next_id;
+    }
+    return ids;
+}
+
+}  // namespace es::config

@@ -96,22 +96,7 @@ BackendLb::BackendLb(const config::Backend& be, stats::ServerCounters* counters,
         s.limit = share(s.cfg->maxconn);
     }
     draws_ = be.balance.random_draws > 0 ? be.balance.random_draws : 1;
-    {
-        // HAProxy's ids: those written, then the lowest free ones in declaration order (`balance
-        // first` follows them, `stick` tables store them)
-        std::vector<bool> taken(be.servers.size() + 2, false);
-        for (const auto& s : be.servers)
-            if (s.puid && s.puid < taken.size()) taken[s.puid] = true;
-        std::uint32_t next = 1;
-        for (std::size_t i = 0; i < be.servers.size(); ++i) {
-            std::uint32_t id = be.servers[i].puid;
-            if (!id) {
-                while (next < taken.size() && taken[next]) ++next;
-                id = next++;
-            }
-            puids_.push_back(id);
-        }
-    }
+    puids_ = config::server_ids(be);  // HAProxy's ids (`balance first` follows them, `stick` tables store them)
     if (be.balance.algo == config::Balance::First) {
         std::vector<std::pair<std::uint32_t, std::uint32_t>> ids;
         for (std::size_t i = 0; i < puids_.size(); ++i) ids.emplace_back(puids_[i], std::uint32_t(i));

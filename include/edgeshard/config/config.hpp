@@ -482,7 +482,8 @@ struct Server {
     std::uint8_t send_proxy = 0;
     std::uint16_t pp_opts = 0;
     std::string cookie;  // `cookie VALUE`: the persistence cookie's value for this server (empty: none)
-    std::uint32_t puid = 0;  // `id N` as written (0: none); HAProxy's `balance first` follows ids
+    std::uint32_t puid = 0;  // HAProxy's server id: `id N` as written, else its position in the backend from 1 (an
+                             // id written on another takes the next free one): `balance first`, stick tables, sid
     // `resolvers R`: the host name is resolved again at run time (index into Config::resolvers, -1:
     // never), preferring `resolve-prefer` (AF_INET6 by default, as HAProxy) and the `resolve-net`
     // networks; two servers of a backend on the same name take different addresses unless
@@ -604,6 +605,7 @@ struct StickRule {
 struct Backend {
     std::string name;
     std::uint32_t id = 0;  // index in Config::backends
+    std::uint32_t uuid = 0;  // HAProxy's proxy id (`id N`, else assigned as HAProxy does: assign_proxy_ids)
     Mode mode = Mode::Tcp;
     BalanceSpec balance;
     // `stats ...` in a backend: the page is served to the requests routed here whose path starts
@@ -663,6 +665,7 @@ struct CaptureSlot {
 struct Frontend {
     std::string name;
     std::uint32_t id = 0;  // index in Config::frontends
+    std::uint32_t uuid = 0;  // HAProxy's proxy id (a listen's halves share it: assign_proxy_ids)
     Mode mode = Mode::Tcp;
     std::vector<Bind> binds;
     int maxconn = 0;  // 0 = only the global limit applies
@@ -769,6 +772,8 @@ struct Global {
     bool master_worker = false;          // master-worker: as -W (src/control/master.cpp)
     bool master_exit_on_failure = true;  // master-worker no-exit-on-failure clears it
     std::string pidfile;                 // pidfile: as -p (-p wins)
+    std::string node;         // node: the name `show info` and the stats page give (empty: the host name)
+    std::string description;  // description: the words after it, joined by spaces (show info, the stats page)
     // edgeshard tuning extensions (HAProxy has no equivalent; names are ours)
     int ring_entries = 1024;         // tune.es.ring-entries: SQ size per shard ring (CQ = 4x)
     int bufsize = 16384;             // tune.bufsize: one provided buffer
@@ -883,6 +888,13 @@ struct Config {
     std::vector<std::string> vars;  // variables set anywhere, "scope.name" (VarSet::id indexes it)
     std::vector<Frontend> frontends;
     std::vector<Backend> backends;
+    // The proxy sections in their order (a frontend without bind too, which HAProxy numbers): the `id` written
+    // (0: none), the frontend and backend they made (-1: none). assign_proxy_ids reads it.
+    struct ProxySlot {
+        std::uint32_t written_id = 0;
+        int fe = -1, be = -1;
+    };
+    std::vector<ProxySlot> proxy_slots;
     std::vector<std::string> files;   // the files it was read from, in order
     std::vector<std::string> warnings;  // "file:line: keyword 'x' is accepted and ignored: why"
     std::vector<std::string> notices;   // .notice / .diag: "[NOTICE] parsing [file:line]: 'message'."
@@ -896,5 +908,13 @@ struct Config {
     const Frontend* find_frontend(const std::string& name) const;
     const Userlist* find_userlist(const std::string& name) const;
 };
+
+// HAProxy's proxy ids (`iid` in the stats, `show servers state`...): the CLI's own proxy first when there is a
+// stats socket (HAProxy's GLOBAL), then each proxy in its order, those without `id N` numbered by their place
+// (the next free number: an id written elsewhere is skipped). Run again when a stats socket is added later.
+void assign_proxy_ids(Config& cfg);
+// HAProxy's server ids of a backend, by position: `id N` as written, else the position from 1 or the next free
+// number after it (cfgparse's next_id, bumped for every server). The parser stores them in Server::puid.
+std::vector<std::uint32_t> server_ids(const Backend& b);
 
 }  // namespace es::config
