@@ -739,6 +739,7 @@ struct ControlShard::Impl {
         const config::Config& cfg = rt.config();
         stats::ProcessView p;
         p.pid = int(getpid());
+        p.now_ms = core::now_ms();
         p.uptime_s = std::max<std::int64_t>(0, (core::now_ms() - rt.start_mono_ms()) / 1000);
         p.start_wall_s = rt.start_wall_s();
         p.version = kVersion;
@@ -756,10 +757,23 @@ struct ControlShard::Impl {
         rlimit rl{};
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
             p.ulimit_n = std::int64_t(rl.rlim_cur);
+        p.release_date = kReleaseDate;
+        p.node = cfg.global.node;
+        if (p.node.empty()) {  // HAProxy's default: the host name
+            char host[256] = {};
+            if (gethostname(host, sizeof host - 1) == 0) p.node = host;
+        }
+        p.description = cfg.global.description;
+        p.listeners = std::int64_t(cfg.global.stats_sockets.size());
+        for (const auto& f : cfg.frontends) p.listeners += std::int64_t(f.binds.size());
+        p.cli_conns = std::int64_t(clients.size());
+        for (const auto& b : cfg.backends)
+            for (const auto& sv : b.servers) p.checks += (sv.check.enabled ? 1 : 0) + (sv.check.agent ? 1 : 0);
         stats::BuildOptions o = opt;
         if (own) o.carried = nullptr;
         else if (!o.carried && carried) o.carried = &*carried;
         stats::Snapshot snap = stats::build_snapshot(layout, p, views, o);
+        rates.fill_objects(snap);
         if (!rt.server_runtime().empty()) {
             snap.srv_runtime = server_states(rt.server_runtime(), &rt.config());
             health->fill(snap.srv_runtime, snap.be_state);

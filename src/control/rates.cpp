@@ -2,6 +2,7 @@
 #include "edgeshard/control/rates.hpp"
 
 #include <algorithm>
+#include <vector>
 
 namespace es::control {
 
@@ -15,12 +16,57 @@ void RateSampler::sample(const shard::Runtime& rt, std::int64_t now_ms) {
         // a key is computed for every full handshake, not for a resumed one
         cur.ssl_key += c.ssl_handshakes.get() - c.ssl_resumed.get();
         cur.ssl_srv_key += c.ssl_srv_handshakes.get() - c.ssl_srv_resumed.get();
+        const stats::ShardStats& st = rt.shard_stats(i);
+        for (std::size_t f = 0; f < st.n_fe; ++f) cur.bytes_out += st.fe[f].bout.get();
+        if (const std::int64_t ns = rt.shard_cpu_ns(i); ns >= 0) {
+            cur.cpu_ns += ns;
+            ++cur.running;
+        }
+    }
+    // the objects' totals: every shard's counters added up
+    const std::size_t nfe = rt.shard_count() > 0 ? rt.shard_stats(0).n_fe : 0;
+    const std::size_t nbe = rt.shard_count() > 0 ? rt.shard_stats(0).n_be : 0;
+    std::vector<FeTotals> fe(nfe);
+    std::vector<std::uint64_t> be(nbe, 0);
+    std::vector<std::vector<std::uint64_t>> srv(nbe);
+    for (std::size_t i = 0; i < rt.shard_count(); ++i) {
+        const stats::ShardStats& st = rt.shard_stats(i);
+        for (std::size_t f = 0; f < nfe && f < st.n_fe; ++f) {
+            const stats::FrontendCounters& c = st.fe[f];
+            fe[f].sess += c.stot.get();
+            fe[f].req += c.req_tot.get();
+            fe[f].conn += c.stot.get() + c.dcon.get();  // accepted connections, sessions or not
+        }
+        for (std::size_t b = 0; b < nbe && b < st.n_be; ++b) {
+            be[b] += st.be[b].stot.get();
+            srv[b].resize(st.n_srv[b], 0);
+            for (std::size_t k = 0; k < st.n_srv[b]; ++k) srv[b][k] += st.srv[b][k].stot.get();
+        }
     }
     if (prev_) {
         const double secs = double(now_ms - prev_ms_) / 1000.0;
         auto per_s = [&](std::uint64_t a, std::uint64_t b) {
             return b >= a ? std::uint64_t(double(b - a) / secs + 0.5) : 0;
         };
+        auto step = [&](stats::Snapshot::Rate& r, std::uint64_t a, std::uint64_t b) {
+            r.cur = per_s(a, b);
+            r.max = std::max(r.max, r.cur);
+        };
+        fe_rate_.resize(nfe);
+        be_rate_.resize(nbe);
+        srv_rate_.resize(nbe);
+        for (std::size_t f = 0; f < nfe && f < fe_prev_.size(); ++f) {
+            step(fe_rate_[f].sess, fe_prev_[f].sess, fe[f].sess);
+            step(fe_rate_[f].req, fe_prev_[f].req, fe[f].req);
+            step(fe_rate_[f].conn, fe_prev_[f].conn, fe[f].conn);
+        }
+        for (std::size_t b = 0; b < nbe && b < be_prev_.size(); ++b) {
+            step(be_rate_[b], be_prev_[b], be[b]);
+            srv_rate_[b].resize(srv[b].size());
+            for (std::size_t k = 0; k < srv[b].size() && k < srv_prev_[b].size(); ++k)
+                step(srv_rate_[b][k], srv_prev_[b][k], srv[b][k]);
+        }
+        objects_ready_ = true;
         stats::ProcessView::Rates r = rates_.value_or(stats::ProcessView::Rates{});
         r.conn = per_s(prev_->conn, cur.conn);
         r.ssl = per_s(prev_->ssl, cur.ssl);
@@ -30,10 +76,27 @@ void RateSampler::sample(const shard::Runtime& rt, std::int64_t now_ms) {
         r.max_ssl = std::max(r.max_ssl, r.ssl);
         r.max_ssl_key = std::max(r.max_ssl_key, r.ssl_key);
         r.max_ssl_srv_key = std::max(r.max_ssl_srv_key, r.ssl_srv_key);
+        r.bytes_out = per_s(prev_->bytes_out, cur.bytes_out);
+        // HAProxy's Idle_pct: the share of the last second its threads waited for work; here the shards' threads
+        // (what their kernel CPU clocks did not count), averaged over them
+        if (cur.running > 0 && cur.running == prev_->running && now_ms > prev_ms_) {
+            const double busy = double(cur.cpu_ns - prev_->cpu_ns) / (double(now_ms - prev_ms_) * 1e6 * double(cur.running));
+            r.idle_pct = std::uint64_t(std::clamp(100.0 - busy * 100.0 + 0.5, 0.0, 100.0));
+        }
         rates_ = r;
     }
     prev_ = cur;
     prev_ms_ = now_ms;
+    fe_prev_ = std::move(fe);
+    be_prev_ = std::move(be);
+    srv_prev_ = std::move(srv);
+}
+
+void RateSampler::fill_objects(stats::Snapshot& snap) const {
+    if (!objects_ready_) return;
+    snap.fe_rate = fe_rate_;
+    snap.be_rate = be_rate_;
+    snap.srv_rate = srv_rate_;
 }
 
 }  // namespace es::control

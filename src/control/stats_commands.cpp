@@ -52,39 +52,113 @@ bool have_stats(const Context& ctx, const Flags& f, std::string& out) {
     return false;
 }
 
+// `show info [typed|json] [desc] [float]` (HAProxy's; `float` asks for floats where HAProxy has them: every field
+// here is an integer or a string, so it changes nothing).
 void cmd_show_info(std::span<const std::string_view> args, Context& ctx, std::string& out) {
-    Flags f;
-    if (!parse_flags(args, false, "show info [json]", f, out) || !have_stats(ctx, f, out)) return;
-    const stats::Snapshot snap = ctx.services.snapshot({});
-    if (f.json) {
-        stats::render_info_json(snap, out);
-    } else {
-        stats::render_info_text(snap, out);
+    bool json = false, typed = false, desc = false;
+    for (std::string_view a : args) {
+        if (a == "json") json = true, typed = false;
+        else if (a == "typed") typed = true, json = false;
+        else if (a == "desc") desc = true;
+        else if (a == "float") continue;
+        else {
+            const std::string msg = "unknown argument '" + std::string(a) + "'; usage: show info [typed|json] [desc] [float]";
+            if (wants_json(args)) stats::render_json_error(msg, out);
+            else out.append(msg).push_back('\n');
+            return;
+        }
     }
+    Flags f;
+    f.json = json;
+    if (!have_stats(ctx, f, out)) return;
+    const stats::Snapshot snap = ctx.services.snapshot({});
+    if (json) stats::render_info_json(snap, out);
+    else if (typed) stats::render_info_typed(snap, out, desc);
+    else stats::render_info_text(snap, out);
 }
 
+// `show stat [domain proxy] [{<iid>|<proxy>} <type> <sid>] [typed|json] [desc] [up|no-maint]` (HAProxy's), and
+// ours: `shards` (every object again per shard), `prometheus` (the text exposition).
 void cmd_show_stat(std::span<const std::string_view> args, Context& ctx, std::string& out) {
-    Flags f;
-    // The usage line names the common forms; `help` lists `prometheus` too.
-    constexpr std::string_view usage = "show stat [json] [shards]";
-    if (!parse_flags(args, true, usage, f, out, true) || !have_stats(ctx, f, out)) return;
-    if (f.prometheus && (f.json || f.shards)) {
-        constexpr std::string_view msg = "'prometheus' takes no other argument; usage: show stat prometheus";
-        if (f.json) {
-            stats::render_json_error(msg, out);
+    constexpr std::string_view usage =
+        "show stat [{<iid>|<proxy>} <type> <sid>] [typed|json] [desc] [up|no-maint] [shards] | prometheus";
+    const bool json_err = wants_json(args);
+    auto fail = [&](std::string_view msg) {
+        if (json_err) stats::render_json_error(msg, out);
+        else out.append(msg).push_back('\n');
+    };
+    std::size_t i = 0;
+    if (i < args.size() && args[i] == "domain") {
+        if (i + 1 < args.size() && args[i + 1] == "proxy") {
+            i += 2;
+        } else if (i + 1 < args.size() && args[i + 1] == "dns") {
+            return fail("the dns domain is not in 'show stat' here: 'show resolvers' gives the name servers' counters");
         } else {
-            out.append(msg).push_back('\n');
+            return fail("Invalid statistics domain.");
         }
+    }
+    auto keyword = [](std::string_view a) {
+        return a == "typed" || a == "json" || a == "desc" || a == "up" || a == "no-maint" || a == "shards" ||
+               a == "prometheus";
+    };
+    auto num = [](std::string_view t) {  // atoi's reading: leading digits, 0 when none
+        std::int64_t v = 0;
+        bool neg = false;
+        std::size_t k = 0;
+        if (k < t.size() && (t[k] == '-' || t[k] == '+')) neg = t[k++] == '-';
+        for (; k < t.size() && t[k] >= '0' && t[k] <= '9'; ++k) v = v * 10 + (t[k] - '0');
+        return neg ? -v : v;
+    };
+    stats::StatFilter filter;
+    std::string_view proxy_word;  // the proxy selector, when given
+    if (args.size() - i >= 3 && !keyword(args[i])) {
+        // HAProxy's: a proxy's name stands for its id (resolved below, on the snapshot); -1 selects every proxy,
+        // type and server
+        proxy_word = args[i];
+        filter.iid = num(args[i]);
+        filter.types = num(args[i + 1]);
+        filter.sid = num(args[i + 2]);
+        i += 3;
+    }
+    bool json = false, typed = false, desc = false, shards = false, prometheus = false;
+    for (; i < args.size(); ++i) {
+        const std::string_view a = args[i];
+        if (a == "json") json = true, typed = false;
+        else if (a == "typed") typed = true, json = false;
+        else if (a == "desc") desc = true;
+        else if (a == "up") filter.up = true;
+        else if (a == "no-maint") filter.no_maint = true;
+        else if (a == "shards") shards = true;
+        else if (a == "prometheus") prometheus = true;
+        else return fail("unknown argument '" + std::string(a) + "'; usage: " + std::string(usage));
+    }
+    if (prometheus && (json || typed || shards || filter.iid != -1 || filter.up || filter.no_maint))
+        return fail("'prometheus' takes no other argument; usage: show stat prometheus");
+    if (shards && typed) return fail("'shards' goes with the CSV and JSON forms, not 'typed'");
+    Flags f;
+    f.json = json;
+    if (!have_stats(ctx, f, out)) return;
+    const stats::Snapshot snap = ctx.services.snapshot(stats::BuildOptions{shards});
+    if (!proxy_word.empty()) {
+        const stats::Layout& lay = *snap.layout;
+        for (std::size_t k = 0; k < lay.frontends.size() && k < snap.fe_iid.size(); ++k)
+            if (lay.frontends[k].name == proxy_word) filter.iid = snap.fe_iid[k];
+        for (std::size_t k = 0; k < lay.backends.size() && k < snap.be_iid.size(); ++k)
+            if (lay.backends[k].name == proxy_word) filter.iid = snap.be_iid[k];
+        if (filter.iid == 0) return fail("No such proxy.");
+    }
+    if (prometheus) stats::render_prometheus(snap, out);
+    else if (typed) stats::render_stat_typed(snap, out, filter, desc);
+    else if (json) stats::render_stat_json(snap, shards, out, filter);
+    else stats::render_stat_csv(snap, shards, out, filter);
+}
+
+void cmd_show_schema(std::span<const std::string_view> args, Context&, std::string& out) {
+    if (args.size() != 1 || args[0] != "json") {
+        out.append("json parameter missing.\n");  // (HAProxy's words)
         return;
     }
-    const stats::Snapshot snap = ctx.services.snapshot(stats::BuildOptions{f.shards});
-    if (f.prometheus) {
-        stats::render_prometheus(snap, out);
-    } else if (f.json) {
-        stats::render_stat_json(snap, f.shards, out);
-    } else {
-        stats::render_stat_csv(snap, f.shards, out);
-    }
+    stats::render_schema_json(out);
 }
 
 void cmd_show_pools(std::span<const std::string_view> args, Context& ctx, std::string& out) {
@@ -113,15 +187,20 @@ void cmd_show_shards(std::span<const std::string_view> args, Context& ctx, std::
 
 void register_stats_commands(CommandTable& t) {
     t.add({{"show", "info"},
-           "[json]",
+           "[typed|json] [desc] [float]",
            "report information about the running process",
            Level::User,
            cmd_show_info});
     t.add({{"show", "stat"},
-           "[json] [shards] | prometheus",
+           "[{<iid>|<proxy>} <type> <sid>] [typed|json] [desc] [up|no-maint] [shards] | prometheus",
            "report counters for each proxy and server (shards: also per shard; prometheus: text exposition)",
            Level::User,
            cmd_show_stat});
+    t.add({{"show", "schema"},
+           "json",
+           "report schema used for stats",
+           Level::User,
+           cmd_show_schema});
     t.add({{"show", "pools"},
            "[json]",
            "report information about the memory pools usage",

@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
+
 namespace es::control {
 
 namespace {
@@ -33,7 +35,8 @@ stats::Layout stats_layout(const config::Config& cfg) {
     stats::Layout l;
     l.frontends.reserve(cfg.frontends.size());
     for (const config::Frontend& f : cfg.frontends)
-        l.frontends.push_back({f.name, f.maxconn, f.mode == config::Mode::Http && !f.tcp_to_http});  // (HAProxy shows such a frontend as tcp)
+        l.frontends.push_back({f.name, f.maxconn, f.mode == config::Mode::Http && !f.tcp_to_http,  // (HAProxy shows
+                               f.uuid});                                                            // it as tcp)
     l.backends.reserve(cfg.backends.size());
     for (const config::Backend& b : cfg.backends) {
         stats::Layout::Backend lb;
@@ -44,17 +47,33 @@ stats::Layout stats_layout(const config::Config& cfg) {
         lb.servers.reserve(b.servers.size());
         for (const config::Server& s : b.servers)
             lb.servers.push_back({s.name, int(s.id), s.maxconn, s.weight, s.disabled, server_addr(s, s.addr), s.backup,
-                                  s.check.observe != config::ServerCheck::Observe::None, s.unresolved, s.cookie});
+                                  s.check.observe != config::ServerCheck::Observe::None, s.unresolved, s.cookie, s.puid});
+        lb.iid = b.uuid;
         l.backends.push_back(std::move(lb));
+    }
+    for (const config::Config::ProxySlot& p : cfg.proxy_slots)
+        if (p.fe >= 0 || p.be >= 0) l.proxies.push_back({p.fe, p.be});
+    // HAProxy's tot_fe_maxconn: a frontend counts once per backend its default_backend or a static use_backend names
+    for (const config::Frontend& f : cfg.frontends) {
+        std::vector<int> seen;
+        auto feed = [&](int be) {
+            if (be < 0 || std::find(seen.begin(), seen.end(), be) != seen.end()) return;
+            seen.push_back(be);
+            l.backends[std::size_t(be)].feeders.push_back(f.id);
+        };
+        feed(f.default_backend_id);
+        for (const config::UseBackendRule& u : f.use_backend_rules)
+            if (!u.dynamic) feed(int(u.backend_id));
+        for (const config::UseBackend& u : f.use_backends) feed(int(u.backend_id));
     }
     return l;
 }
 
 void assign_proxy_ids(const config::Config& cfg, std::vector<std::uint32_t>& fe_iid,
                       std::vector<std::uint32_t>& be_iid) {
-    stats::Layout names;  // the ids depend on the names alone
-    for (const config::Frontend& f : cfg.frontends) names.frontends.push_back({f.name});
-    for (const config::Backend& b : cfg.backends) names.backends.push_back({b.name});
+    stats::Layout names;  // the configuration's ids (HAProxy's), else numbered from the names
+    for (const config::Frontend& f : cfg.frontends) names.frontends.push_back({f.name, 0, false, f.uuid});
+    for (const config::Backend& b : cfg.backends) names.backends.push_back({b.name, false, {}, {}, {}, b.uuid});
     stats::assign_proxy_ids(names, fe_iid, be_iid);
 }
 

@@ -213,7 +213,10 @@ bool stats_uri_matches(const config::StatsPage& sp, const http::RequestHead& req
 bool H1Proxy::h_stats_page(H1Conn* s, const http::RequestHead& req, const config::StatsPage& sp, int be, rules::Txn& t) {
     const auto& fe = cfg_.frontends[s->fe];
     s->st->set(kH1SStats);
-    if (be >= 0) s->st->set(kH1SStatsBe);
+    if (be >= 0) {
+        s->st->set(kH1SStatsBe);
+        st_.be[be].last_sess_ms.update(r_.now_ms());  // (HAProxy's lastsess counts the page, its stot does not)
+    }
     s->st->term[0] = 'L';  // a local answer, at the request (HAProxy's LR)
     s->st->term[1] = 'R';
     // HAProxy's order: the admin level (`stats admin` conditions, on the proxy that holds the page),
@@ -407,6 +410,7 @@ bool H1Proxy::h_collect_post(H1Conn* s) {
         bc.smax.update(bc.scur.get());
     }
     bc.stot.inc();
+    bc.last_sess_ms.update(r_.now_ms());
     bc.req_tot.inc();
     return true;
 }

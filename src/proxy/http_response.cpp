@@ -125,9 +125,11 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
         const std::int64_t rt = s->st->t_rsp - (s->st->t_connected >= 0 ? s->st->t_connected : s->st->t_head);
         st_.be[s->be].rtime_sum.add(std::uint64_t(rt));
         st_.be[s->be].rtime_n.inc();
+        st_.be[s->be].rtime_max.update(rt);
         auto* sc = lbs_[std::size_t(s->be)]->server(s->st->server).c;
         sc->rtime_sum.add(std::uint64_t(rt));
         sc->rtime_n.inc();
+        sc->rtime_max.update(rt);
     }
     const auto& fe = cfg_.frontends[s->fe];
     const auto& bcfg = cfg_.backends[std::size_t(s->be)];
@@ -352,10 +354,12 @@ void H1Proxy::h_request_done(H1Conn* s, bool local) {
         const std::int64_t tt = now - s->t_req;
         st_.be[s->be].ttime_sum.add(std::uint64_t(tt));
         st_.be[s->be].ttime_n.inc();
+        st_.be[s->be].ttime_max.update(tt);
         if (s->st->server >= 0) {
             auto* sc = lbs_[std::size_t(s->be)]->server(s->st->server).c;
             sc->ttime_sum.add(std::uint64_t(tt));
             sc->ttime_n.inc();
+            sc->ttime_max.update(tt);
         }
     } else if (local && s->be >= 0 && (st >= 500 || s->st->has(kH1SStatsBe))) {
         count_status(st_.be[s->be], st);  // a backend's own page counts there, as HAProxy's

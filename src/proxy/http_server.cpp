@@ -79,6 +79,7 @@ void H1Proxy::h_use_server(H1Conn* s, int i) {
     srv.c->inflight.inc();
     // a server's sessions are the requests it is serving (HAProxy counts streams, not connections)
     srv.c->stot.inc();
+    srv.c->last_sess_ms.update(r_.now_ms());
     srv.c->scur.inc();
     srv.c->smax.update(srv.c->scur.get());
     srv.c->lbtot.inc();
@@ -88,8 +89,10 @@ void H1Proxy::h_use_server(H1Conn* s, int i) {
         const std::int64_t q = r_.now_ms() - s->st->t_queue;
         st_.be[s->be].qtime_sum.add(std::uint64_t(q));
         st_.be[s->be].qtime_n.inc();
+        st_.be[s->be].qtime_max.update(q);
         srv.c->qtime_sum.add(std::uint64_t(q));
         srv.c->qtime_n.inc();
+        srv.c->qtime_max.update(q);
     }
     H1SrvConn* c = nullptr;
     if (s->conn) {
@@ -292,8 +295,10 @@ void H1Proxy::c_on_connect(H1SrvConn* c, int res) {
     const std::int64_t ct = s->st->t_connected - s->st->t_connect;
     st_.be[s->be].ctime_sum.add(std::uint64_t(ct));
     st_.be[s->be].ctime_n.inc();
+    st_.be[s->be].ctime_max.update(ct);
     srv.c->ctime_sum.add(std::uint64_t(ct));
     srv.c->ctime_n.inc();
+    srv.c->ctime_max.update(ct);
     h_process_request(s);
     if (s->state != HState::Active) return;
     c_send(c);

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <exception>
 #include <future>
 #include <stdexcept>
@@ -179,6 +180,16 @@ bool Runtime::post(std::size_t shard, const Message& m) {
 
 bool Runtime::running(std::size_t shard) const {
     return shards_[shard]->reactor.load(std::memory_order_acquire) != nullptr;
+}
+
+std::int64_t Runtime::shard_cpu_ns(std::size_t shard) const {
+    const Shard& sh = *shards_[shard];
+    if (!sh.thread.joinable() || !running(shard)) return -1;
+    clockid_t cid;
+    if (pthread_getcpuclockid(const_cast<std::thread&>(sh.thread).native_handle(), &cid) != 0) return -1;
+    timespec ts{};
+    if (clock_gettime(cid, &ts) != 0) return -1;
+    return std::int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
 Runtime::~Runtime() {

@@ -352,6 +352,7 @@ void TcpProxy::assign_backend(Session* s, int be) {
     s->retries_left = cfg_.backends[std::size_t(be)].retries;
     stats::BackendCounters& bc = st_.be[be];
     bc.stot.inc();
+    bc.last_sess_ms.update(r_.now_ms());
     bc.scur.inc();
     bc.smax.update(bc.scur.get());
     if (!cfg_.backends[std::size_t(be)].tcp_content_rules.empty()) [[unlikely]] {
@@ -558,6 +559,17 @@ void TcpProxy::established(Session* s) {
     s->t_connected = r_.now_ms();
     ServerSlot& srv = lbs_[std::size_t(s->be)]->server(s->server);
     srv.c->stot.inc();
+    srv.c->last_sess_ms.update(s->t_connected);
+    if (s->t_connect >= 0) {  // connect time (HAProxy's ctime; a tcp session has no response time: rtime 0)
+        const std::int64_t ct = s->t_connected - s->t_connect;
+        srv.c->ctime_sum.add(std::uint64_t(ct));
+        srv.c->ctime_n.inc();
+        srv.c->ctime_max.update(ct);
+        stats::BackendCounters& bc = st_.be[s->be];
+        bc.ctime_sum.add(std::uint64_t(ct));
+        bc.ctime_n.inc();
+        bc.ctime_max.update(ct);
+    }
     srv.c->scur.inc();
     srv.c->smax.update(srv.c->scur.get());
     const std::int64_t now = r_.now_ms();
@@ -714,7 +726,18 @@ void TcpProxy::close_session(Session* s) {
         --srv.cur;
         srv.c->inflight.dec();
         s->counted_srv = false;
-        if (s->srv_established) srv.c->scur.dec();
+        if (s->srv_established) {
+            srv.c->scur.dec();
+            // the session's whole time (HAProxy's ttime of a tcp server and backend: accept to close)
+            const std::int64_t tt = r_.now_ms() - s->t_accept;
+            srv.c->ttime_sum.add(std::uint64_t(tt));
+            srv.c->ttime_n.inc();
+            srv.c->ttime_max.update(tt);
+            stats::BackendCounters& bc = st_.be[s->be];
+            bc.ttime_sum.add(std::uint64_t(tt));
+            bc.ttime_n.inc();
+            bc.ttime_max.update(tt);
+        }
         server_slot_freed(s);
     }
     if (s->counted_conn) tcp_log(s);

@@ -204,6 +204,7 @@ const std::array<std::string_view, kStatFieldCount> kStatFieldNames = {
     /* 85 */ "reuse", "cache_lookups", "cache_hits", "srv_icur", "src_ilim",
     /* 90 */ "qtime_max", "ctime_max", "rtime_max", "ttime_max", "eint",
     /* 95 */ "idle_conn_cur", "safe_conn_cur", "used_conn_cur", "need_conn_est", "uweight",
+    /* 100 */ "agg_server_status", "agg_server_check_status", "agg_check_status",
 };
 // clang-format on
 

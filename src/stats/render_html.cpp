@@ -280,6 +280,28 @@ void render_html(const Snapshot& snap, std::string_view uri, int refresh_s, std:
     if (p.maxconn > 0) v.append(" / maxconn ").append(std::to_string(p.maxconn));
     info_row("current connections", v);
     if (!p.tier.empty()) info_row("io_uring tier", p.tier);
+    {
+        // HAProxy's process lines, in its words (what page readers such as netdata's look for: "idle = N %")
+        const std::vector<InfoField> info = info_fields(snap);
+        auto num = [&](std::string_view name) {
+            for (const InfoField& f : info)
+                if (f.name == name) return f.value.u;
+            return std::uint64_t(0);
+        };
+        auto n = [&](std::string_view name) { return std::to_string(num(name)); };
+        v = "memmax = unlimited; ulimit-n = " + n("Ulimit-n");
+        info_row("system limits", v);
+        v = "maxsock = " + n("Maxsock") + "; maxconn = " + n("Maxconn") + "; maxpipes = " + n("Maxpipes");
+        info_row("limits", v);
+        char kbps[32];
+        std::snprintf(kbps, sizeof kbps, "%.3f", double(num("BytesOutRate")) * 8.0 / 1000.0);
+        v = "current conns = " + n("CurrConns") + "; current pipes = " + n("PipesUsed") + "/" +
+            std::to_string(num("PipesUsed") + num("PipesFree")) + "; conn rate = " + n("ConnRate") +
+            "/sec; bit rate = " + kbps + " kbps";
+        info_row("activity", v);
+        v = "Running tasks: " + n("Run_queue") + "/" + n("Tasks") + "; idle = " + n("Idle_pct") + " %";
+        info_row("tasks", v);
+    }
     out.append("</table>\n<p><a href=\"");
     append_escaped(out, uri);
     out.append(";csv\">CSV export</a> &middot; <a href=\"");
@@ -312,7 +334,11 @@ void render_html(const Snapshot& snap, std::string_view uri, int refresh_s, std:
         out.append("</table>\n");
         if (form) form_end(out, open_iid);
     };
+    StatFilter shown;
+    shown.up = opt.up;
+    shown.no_maint = opt.no_maint;
     for (const detail::ObjRef& o : order) {
+        if (o.type == ObjType::Server && !stat_server_shown(snap, o.a, o.b, shown)) continue;
         detail::fill_row(snap, o, -1, row);
         if (!detail::in_scope(opt.scope, row[st::pxname].s)) continue;
         const std::uint32_t iid = std::uint32_t(row[st::iid].u);
@@ -341,29 +367,40 @@ std::string render_html(const Snapshot& snap, std::string_view uri, int refresh_
 
 std::string_view render_stats_page(const Snapshot& snap, std::string_view uri, std::string_view target,
                                    int refresh_s, std::string& out, const PageOptions& opt) {
-    bool csv = false, json = false;
-    if (target.starts_with(uri)) {
-        std::string_view opts = target.substr(uri.size());
-        while (!opts.empty()) {
-            if (opts.front() != ';') break;
-            opts.remove_prefix(1);
-            const std::size_t end = opts.find(';');
-            const std::string_view o = opts.substr(0, end);
-            opts = end == std::string_view::npos ? std::string_view() : opts.substr(end);
-            if (o == "csv") csv = true;
-            if (o == "json") json = true;
-            if (o == "norefresh") refresh_s = 0;
-        }
+    // HAProxy's reading (http_handle_stats): each option is looked for anywhere after the page's uri, so
+    // "/stats;csv;norefresh", "/stats/;csv" and "/haproxy?stats;csv" all work; the later formats win
+    bool csv = false, typed = false, json = false, schema = false;
+    StatFilter filter{opt.scope};
+    if (target.size() >= uri.size()) {
+        const std::string_view rest = target.substr(std::min(uri.size(), target.size()));
+        auto has = [&](std::string_view o) { return rest.find(o) != std::string_view::npos; };
+        filter.up = has(";up");
+        filter.no_maint = has(";no-maint");
+        if (has(";norefresh")) refresh_s = 0;
+        csv = has(";csv");
+        typed = has(";typed");
+        json = has(";json");
+        schema = has(";json-schema");
     }
-    if (csv) {
-        render_stat_csv(snap, false, out, opt.scope);
-        return "text/plain; charset=utf-8";
-    }
-    if (json) {
-        render_stat_json(snap, false, out, opt.scope);
+    if (schema) {
+        render_schema_json(out);
         return "application/json";
     }
+    if (json) {
+        render_stat_json(snap, false, out, filter);
+        return "application/json";
+    }
+    if (typed) {
+        render_stat_typed(snap, out, filter);
+        return "text/plain; charset=utf-8";
+    }
+    if (csv) {
+        render_stat_csv(snap, false, out, filter);
+        return "text/plain; charset=utf-8";
+    }
     PageOptions o = opt;
+    o.up = filter.up;
+    o.no_maint = filter.no_maint;
     o.result = admin_result_in(uri, target);
     render_html(snap, uri, refresh_s, out, o);
     return "text/html; charset=utf-8";

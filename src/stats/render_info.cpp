@@ -258,6 +258,91 @@ void render_shards_json(const Snapshot& snap, std::string& out) {
     out.push_back('\n');
 }
 
+// The shapes render_info_json, render_stat_json and render_json_error write (HAProxy's `show schema json`
+// describes the same three, with the same draft).
+void render_schema_json(std::string& out) {
+    out.append(R"({
+  "$schema": "http://json-schema.org/draft-04/schema#",
+  "oneOf": [
+    {
+      "title": "Info",
+      "description": "show info json: one object per field",
+      "type": "array",
+      "items": {
+        "title": "InfoItem",
+        "type": "object",
+        "properties": {
+          "field": {"$ref": "#/definitions/field"},
+          "processNum": {"$ref": "#/definitions/processNum"},
+          "tags": {"$ref": "#/definitions/tags"},
+          "value": {"$ref": "#/definitions/typedValue"}
+        },
+        "required": ["field", "processNum", "tags", "value"]
+      }
+    },
+    {
+      "title": "Stat",
+      "description": "show stat json: one array per object (frontend, backend, server), one object per field",
+      "type": "array",
+      "items": {
+        "title": "StatObject",
+        "type": "array",
+        "items": {
+          "type": "object",
+          "properties": {
+            "objType": {"enum": ["Frontend", "Backend", "Listener", "Server", "Unknown"]},
+            "proxyId": {"type": "integer", "minimum": 0},
+            "id": {"type": "integer", "minimum": 0},
+            "field": {"$ref": "#/definitions/field"},
+            "processNum": {"$ref": "#/definitions/processNum"},
+            "shard": {"type": "integer", "minimum": 0},
+            "tags": {"$ref": "#/definitions/tags"},
+            "value": {"$ref": "#/definitions/typedValue"}
+          },
+          "required": ["objType", "proxyId", "id", "field", "processNum", "tags", "value"]
+        }
+      }
+    },
+    {
+      "title": "Error",
+      "description": "a command that could not complete",
+      "type": "object",
+      "properties": {"errorStr": {"type": "string"}},
+      "required": ["errorStr"]
+    }
+  ],
+  "definitions": {
+    "field": {
+      "type": "object",
+      "properties": {"pos": {"type": "integer", "minimum": 0}, "name": {"type": "string"}},
+      "required": ["pos", "name"]
+    },
+    "processNum": {"type": "integer", "minimum": 1},
+    "tags": {
+      "type": "object",
+      "properties": {
+        "origin": {"enum": ["Metric", "Status", "Key", "Config", "Product", "Unknown"]},
+        "nature": {"enum": ["Gauge", "Limit", "Min", "Max", "Rate", "Counter", "Duration", "Age", "Time", "Name",
+                            "Output", "Avg", "Unknown"]},
+        "scope": {"enum": ["Cluster", "Process", "Service", "System", "Unknown"]}
+      },
+      "required": ["origin", "nature", "scope"]
+    },
+    "typedValue": {
+      "type": "object",
+      "oneOf": [
+        {"properties": {"type": {"enum": ["s32", "s64"]}, "value": {"type": "integer"}}, "required": ["type", "value"]},
+        {"properties": {"type": {"enum": ["u32", "u64"]}, "value": {"type": "integer", "minimum": 0}},
+         "required": ["type", "value"]},
+        {"properties": {"type": {"enum": ["flt"]}, "value": {"type": "number"}}, "required": ["type", "value"]},
+        {"properties": {"type": {"enum": ["str"]}, "value": {"type": "string"}}, "required": ["type", "value"]}
+      ]
+    }
+  }
+}
+)");
+}
+
 void render_json_error(std::string_view msg, std::string& out) {
     detail::StringSink sink(out);
     JsonWriter w(sink);

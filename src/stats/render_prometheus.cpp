@@ -78,6 +78,12 @@ constexpr ObjMetric kObjMetrics[] = {
 };
 // clang-format on
 
+// The families promex gives for HTTP proxies only, though `show stat` fills their fields for tcp ones too.
+constexpr bool http_family(std::size_t pos) {
+    return pos == st::req_tot || pos == st::connect || pos == st::reuse || pos == st::srv_icur ||
+           pos == st::idle_conn_cur;
+}
+
 struct InfoMetric {
     int pos;  // `show info` position
     std::string_view name;
@@ -350,7 +356,8 @@ void render_prometheus(const Snapshot& snap, std::string& out) {
             // HTTP metric in a TCP-only config) leaves no dangling HELP/TYPE.
             const std::size_t header_at = out.size();
             bool any = false;
-            auto one = [&](ObjType t, const Labels& l) {
+            auto one = [&](ObjType t, const Labels& l, bool http) {
+                if (!http && http_family(m.pos)) return;
                 const std::size_t before = out.size();
                 if (!any) append_header(out, p.prefix, m.name, m.kind, m.help);
                 const std::size_t sample_at = out.size();
@@ -365,18 +372,18 @@ void render_prometheus(const Snapshot& snap, std::string& out) {
             if (p.scope == kFe) {
                 for (std::size_t i = 0; i < lay.frontends.size(); ++i) {
                     fill_frontend_row(snap, i, -1, row);
-                    one(ObjType::Frontend, {lay.frontends[i].name, {}});
+                    one(ObjType::Frontend, {lay.frontends[i].name, {}}, lay.frontends[i].http);
                 }
             } else if (p.scope == kBe) {
                 for (std::size_t i = 0; i < lay.backends.size(); ++i) {
                     fill_backend_row(snap, i, -1, row);
-                    one(ObjType::Backend, {lay.backends[i].name, {}});
+                    one(ObjType::Backend, {lay.backends[i].name, {}}, lay.backends[i].http);
                 }
             } else {
                 for (std::size_t b = 0; b < lay.backends.size(); ++b) {
                     for (std::size_t s = 0; s < lay.backends[b].servers.size(); ++s) {
                         fill_server_row(snap, b, s, -1, row);
-                        one(ObjType::Server, {lay.backends[b].name, lay.backends[b].servers[s].name});
+                        one(ObjType::Server, {lay.backends[b].name, lay.backends[b].servers[s].name}, lay.backends[b].http);
                     }
                 }
             }

@@ -1,5 +1,6 @@
 // `show stat` in CSV and JSON. One StatRow (fixed array) is filled per object and streamed out,
 // so rendering N objects touches N rows of scratch, never the whole table at once.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -62,6 +63,17 @@ std::vector<ObjRef> object_order(const Snapshot& snap) {
     std::size_t n = lay.frontends.size() + lay.backends.size();
     for (const auto& be : lay.backends) n += be.servers.size();
     order.reserve(n);
+    if (!lay.proxies.empty() && lay.proxies.size() >= std::max(lay.frontends.size(), lay.backends.size())) {
+        // HAProxy's: each proxy in its order, FRONTEND, its servers, BACKEND
+        for (const Layout::Proxy& p : lay.proxies) {
+            if (p.fe >= 0) order.push_back({ObjType::Frontend, std::size_t(p.fe), 0});
+            if (p.be < 0) continue;
+            for (std::size_t s = 0; s < lay.backends[std::size_t(p.be)].servers.size(); ++s)
+                order.push_back({ObjType::Server, std::size_t(p.be), s});
+            order.push_back({ObjType::Backend, std::size_t(p.be), 0});
+        }
+        return order;
+    }
 
     std::vector<bool> done(lay.backends.size(), false);
     auto add_backend = [&](std::size_t b) {
@@ -127,9 +139,116 @@ int shard_count_for(const Snapshot& snap, bool per_shard) {
     return per_shard && snap.per_shard_objects ? int(snap.shards.size()) : 0;
 }
 
+// HAProxy's typed tags: origin, nature and scope as one letter each ("MGP").
+char origin_letter(Origin o) {
+    switch (o) {
+        case Origin::Metric: return 'M';
+        case Origin::Status: return 'S';
+        case Origin::Key: return 'K';
+        case Origin::Config: return 'C';
+        case Origin::Product: return 'P';
+    }
+    return '?';
+}
+char nature_letter(Nature n) {
+    switch (n) {
+        case Nature::Age: return 'A';
+        case Nature::Avg: return 'a';
+        case Nature::Counter: return 'C';
+        case Nature::Duration: return 'D';
+        case Nature::Gauge: return 'G';
+        case Nature::Limit: return 'L';
+        case Nature::Max: return 'M';
+        case Nature::Min: return 'm';
+        case Nature::Name: return 'N';
+        case Nature::Output: return 'O';
+        case Nature::Rate: return 'R';
+        case Nature::Time: return 'T';
+    }
+    return '?';
+}
+char scope_letter(Scope sc) {
+    switch (sc) {
+        case Scope::Cluster: return 'C';
+        case Scope::Process: return 'P';
+        case Scope::Service: return 'S';
+        case Scope::System: return 's';
+    }
+    return '?';
+}
+
+// ":<tags>:<type>:<value>" and, with desc, `:"<description>"` and the line's end.
+void typed_tail(const Field& f, std::string_view desc, bool with_desc, std::string& out) {
+    out.push_back(':');
+    out.push_back(origin_letter(f.origin));
+    out.push_back(nature_letter(f.nature));
+    out.push_back(scope_letter(f.scope));
+    out.push_back(':');
+    out.append(type_name(f.type));
+    out.push_back(':');
+    append_value_text(f, out);
+    if (with_desc) {
+        out.append(":\"");
+        out.append(desc);
+        out.push_back('"');
+    }
+    out.push_back('\n');
+}
+
+// The objects the filter lets through, and the backend status suffix `up`/`no-maint` add ("UP (1/2)").
+struct Walk {
+    const Snapshot& snap;
+    const StatFilter& f;
+    std::string status;  // a backend's status with its suffix (its row points into it)
+
+    bool shows(const ObjRef& o, std::uint32_t iid) const {
+        if (f.iid != -1 && iid != std::uint64_t(f.iid)) return false;
+        const std::int64_t bit = o.type == ObjType::Frontend ? 1 : o.type == ObjType::Backend ? 2 : 4;
+        if ((f.types & bit) == 0) return false;
+        if (o.type != ObjType::Server) return true;
+        const Layout::Server& cs = snap.layout->backends[o.a].servers[o.b];
+        if (f.sid != -1 && (cs.sid != 0 ? cs.sid : std::uint32_t(cs.id + 1)) != std::uint64_t(f.sid)) return false;
+        return stat_server_shown(snap, o.a, o.b, f);
+    }
+    // after the row is filled
+    void adjust(const ObjRef& o, StatRow& row) {
+        if (o.type != ObjType::Backend || !(f.up || f.no_maint)) return;
+        const std::size_t n = snap.layout->backends[o.a].servers.size();
+        std::size_t up = 0;
+        StatFilter only_up;
+        only_up.up = true;
+        for (std::size_t k = 0; k < n; ++k) up += stat_server_shown(snap, o.a, k, only_up) ? 1 : 0;
+        status.assign(row[st::status].s);
+        status += " (" + std::to_string(up) + "/" + std::to_string(n) + ")";
+        row[st::status].s = status;
+    }
+};
+
+std::uint32_t row_iid(const Snapshot& snap, const ObjRef& o) {
+    return o.type == ObjType::Frontend ? snap.fe_iid[o.a] : snap.be_iid[o.a];
+}
+
 }  // namespace
 
-void render_stat_csv(const Snapshot& snap, bool per_shard, std::string& out, const std::vector<std::string>* scope) {
+bool stat_server_shown(const Snapshot& snap, std::size_t be, std::size_t sv, const StatFilter& f) {
+    if (!f.up && !f.no_maint) return true;
+    const Layout::Server& cs = snap.layout->backends[be].servers[sv];
+    const ServerState* live =
+        be < snap.srv_runtime.size() && sv < snap.srv_runtime[be].size() ? &snap.srv_runtime[be][sv] : nullptr;
+    const bool maint = live ? live->admin == ServerState::Admin::Maint || live->rmaint == 1
+                            : cs.disabled || cs.unresolved;
+    if (maint) return false;  // (both `up` and `no-maint` hide it)
+    if (!f.up) return true;
+    if (!live) return true;
+    // down and not coming back up: unchecked and set down, or a check (or the agent) at health 0
+    const bool checked = live->check.enabled || live->agent.enabled;
+    if (!checked) return !live->down;
+    if (live->check.enabled && live->check.health == 0) return false;
+    if (live->agent.enabled && live->agent.health == 0) return false;
+    return true;
+}
+
+void render_stat_csv(const Snapshot& snap, bool per_shard, std::string& out, const StatFilter& filter) {
     out.append("# ");
     for (std::string_view name : kStatFieldNames) {
         out.append(name);
@@ -140,9 +259,12 @@ void render_stat_csv(const Snapshot& snap, bool per_shard, std::string& out, con
 
     const auto order = object_order(snap);
     StatRow row;
+    Walk walk{snap, filter, {}};
     auto emit = [&](const ObjRef& o, int shard) {
+        if (!walk.shows(o, row_iid(snap, o))) return;
         fill_row(snap, o, shard, row);
-        if (!in_scope(scope, row[st::pxname].s)) return;
+        if (!in_scope(filter.scope, row[st::pxname].s)) return;
+        walk.adjust(o, row);
         for (const Field& f : row) {
             append_csv_cell(f, out);
             out.push_back(',');
@@ -159,15 +281,18 @@ void render_stat_csv(const Snapshot& snap, bool per_shard, std::string& out, con
         for (const auto& o : order) emit(o, s);
 }
 
-void render_stat_json(const Snapshot& snap, bool per_shard, std::string& out, const std::vector<std::string>* scope) {
+void render_stat_json(const Snapshot& snap, bool per_shard, std::string& out, const StatFilter& filter) {
     detail::StringSink sink(out);
     JsonWriter w(sink);
     const auto order = object_order(snap);
     StatRow row;
+    Walk walk{snap, filter, {}};
     w.StartArray();
     auto emit = [&](const ObjRef& o, int shard) {
+        if (!walk.shows(o, row_iid(snap, o))) return;
         fill_row(snap, o, shard, row);
-        if (!in_scope(scope, row[st::pxname].s)) return;
+        if (!in_scope(filter.scope, row[st::pxname].s)) return;
+        walk.adjust(o, row);
         const std::uint32_t proxy_id = std::uint32_t(row[st::iid].u);
         const std::uint32_t id = o.type == ObjType::Server ? std::uint32_t(row[st::sid].u) : 0;
         w.StartArray();
@@ -198,6 +323,42 @@ void render_stat_json(const Snapshot& snap, bool per_shard, std::string& out, co
         for (const auto& o : order) emit(o, s);
     w.EndArray();
     out.push_back('\n');
+}
+
+void render_stat_typed(const Snapshot& snap, std::string& out, const StatFilter& filter, bool desc) {
+    const auto order = object_order(snap);
+    StatRow row;
+    Walk walk{snap, filter, {}};
+    for (const ObjRef& o : order) {
+        if (!walk.shows(o, row_iid(snap, o))) continue;
+        fill_row(snap, o, -1, row);
+        if (!in_scope(filter.scope, row[st::pxname].s)) continue;
+        walk.adjust(o, row);
+        const char obj = o.type == ObjType::Frontend ? 'F' : o.type == ObjType::Backend ? 'B' : 'S';
+        const std::string head = std::string(1, obj) + "." + std::to_string(row[st::iid].u) + "." +
+                                 std::to_string(o.type == ObjType::Server ? row[st::sid].u : 0) + ".";
+        for (std::size_t pos = 0; pos < row.size(); ++pos) {
+            const Field& f = row[pos];
+            if (f.empty()) continue;
+            out.append(head);
+            out.append(std::to_string(pos));
+            out.push_back('.');
+            out.append(kStatFieldNames[pos]);
+            out.append(".1");
+            typed_tail(f, stat_field_desc(pos), desc, out);
+        }
+    }
+}
+
+void render_info_typed(const Snapshot& snap, std::string& out, bool desc) {
+    for (const InfoField& f : info_fields(snap)) {
+        if (f.value.empty()) continue;
+        out.append(std::to_string(f.pos));
+        out.push_back('.');
+        out.append(f.name);
+        out.append(".1");
+        typed_tail(f.value, info_field_desc(f.pos), desc, out);
+    }
 }
 
 }  // namespace es::stats

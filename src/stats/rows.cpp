@@ -85,20 +85,46 @@ Field limit32(std::int64_t v) {
     return Field::u32(v, Origin::Config, Nature::Limit);
 }
 
+Field rate32(std::uint64_t v) {
+    return Field::u32(std::int64_t(v), Origin::Metric, Nature::Rate);
+}
+
+// A rate and its maximum, measured on the merged rows only (the control shard samples the totals): 0 before
+// the first whole second, empty on a shard's own rows.
+// (HAProxy tags a backend's pair as plain gauges: `plain`)
+void fill_rate(StatRow& row, std::size_t cur_at, std::size_t max_at, int shard, const Snapshot::Rate* r,
+               bool plain = false) {
+    if (shard >= 0) return;
+    row[cur_at] = plain ? gauge32(std::int64_t(r ? r->cur : 0)) : rate32(r ? r->cur : 0);
+    row[max_at] = plain ? gauge32(std::int64_t(r ? r->max : 0)) : max32(std::int64_t(r ? r->max : 0));
+}
+
+// "Seconds since the last session", -1 for never (HAProxy's lastsess)
+Field last_sess(const Snapshot& snap, std::int64_t at_ms) {
+    if (at_ms <= 0) return Field::s32(-1, Origin::Metric, Nature::Age);
+    return Field::s32(std::max<std::int64_t>(0, (snap.process.now_ms - at_ms) / 1000), Origin::Metric, Nature::Age);
+}
+
+// No compression (refused at load): HAProxy fills these for every frontend and backend.
+void fill_comp(StatRow& row) {
+    for (std::size_t at : {st::comp_in, st::comp_out, st::comp_byp, st::comp_rsp}) row[at] = counter(0);
+}
+
 void fill_hrsp(StatRow& row, const std::uint64_t (&h)[kHrspClasses]) {
     for (std::size_t i = 0; i < kHrspClasses; ++i) row[st::hrsp_1xx + i] = counter(h[i]);
 }
 
-// qtime/ctime/rtime/ttime: HAProxy reports them for TCP proxies too (rtime 0), but a TCP proxy that
-// never recorded a sample has measured nothing, so its cells stay empty until a sample arrives.
-void fill_times(StatRow& row, bool http, const TimeSum& q, const TimeSum& c, const TimeSum& r,
-                const TimeSum& t) {
-    const bool any = http || q.n || c.n || r.n || t.n;
-    if (!any) return;
+// qtime/ctime/rtime/ttime and their maxima, in both modes as HAProxy (a tcp session has no response time:
+// rtime stays 0; 0 too before the first sample)
+void fill_times(StatRow& row, const TimeSum& q, const TimeSum& c, const TimeSum& r, const TimeSum& t) {
     row[st::qtime] = Field::u32(std::int64_t(q.avg()), Origin::Metric, Nature::Avg);
     row[st::ctime] = Field::u32(std::int64_t(c.avg()), Origin::Metric, Nature::Avg);
     row[st::rtime] = Field::u32(std::int64_t(r.avg()), Origin::Metric, Nature::Avg);
     row[st::ttime] = Field::u32(std::int64_t(t.avg()), Origin::Metric, Nature::Avg);
+    row[st::qtime_max] = max32(std::int64_t(q.max));
+    row[st::ctime_max] = max32(std::int64_t(c.max));
+    row[st::rtime_max] = max32(std::int64_t(r.max));
+    row[st::ttime_max] = max32(std::int64_t(t.max));
 }
 
 }  // namespace
@@ -110,13 +136,21 @@ void fill_frontend_row(const Snapshot& snap, std::size_t fe, int shard, StatRow&
     fill_keys(row, cf.name, "FRONTEND", snap.fe_iid[fe], 0, ObjType::Frontend);
     row[st::scur] = gauge32(v.scur);
     row[st::smax] = max32(v.smax);
-    if (cf.maxconn > 0) row[st::slim] = limit32(cf.maxconn);
+    // a frontend without maxconn takes the global one (HAProxy's)
+    if (const int lim = cf.maxconn > 0 ? cf.maxconn : snap.process.maxconn; lim > 0) row[st::slim] = limit32(lim);
     row[st::stot] = counter(v.stot);
     row[st::bin] = counter(v.bin);
     row[st::bout] = counter(v.bout);
     row[st::ereq] = counter(v.ereq);
     row[st::status] = Field::str("OPEN", Origin::Status);
-    row[st::cli_abrt] = counter(v.cli_abrt);
+    const Snapshot::FrontendRates* fr = fe < snap.fe_rate.size() ? &snap.fe_rate[fe] : nullptr;
+    fill_rate(row, st::rate, st::rate_max, shard, fr ? &fr->sess : nullptr);
+    fill_rate(row, st::req_rate, st::req_rate_max, shard, fr ? &fr->req : nullptr);
+    fill_rate(row, st::conn_rate, st::conn_rate_max, shard, fr ? &fr->conn : nullptr);
+    row[st::rate_lim] = limit32(0);  // no `rate-limit sessions`
+    row[st::conn_tot] = counter(v.stot + v.dcon);  // every accepted connection, a session or not
+    row[st::req_tot] = counter(v.req_tot);  // (HAProxy fills it for tcp frontends too: their upgraded requests)
+    fill_comp(row);
     row[st::mode] = Field::str(mode_name(cf.http), Origin::Config, Nature::Gauge, Scope::Service);
     row[st::dcon] = counter(v.dcon);
     row[st::dses] = counter(v.dses);
@@ -126,8 +160,9 @@ void fill_frontend_row(const Snapshot& snap, std::size_t fe, int shard, StatRow&
     row[st::dresp] = counter(v.dresp);
     if (cf.http) {
         fill_hrsp(row, v.hrsp);
-        row[st::req_tot] = counter(v.req_tot);
         row[st::intercepted] = counter(v.intercepted);
+        row[st::cache_lookups] = counter(0);  // no cache
+        row[st::cache_hits] = counter(0);
     }
 }
 
@@ -155,7 +190,23 @@ void fill_backend_row(const Snapshot& snap, std::size_t be, int shard, StatRow& 
     row[st::qmax] = max32(v.qmax);
     row[st::scur] = gauge32(v.scur);
     row[st::smax] = max32(v.smax);
+    // HAProxy's fullconn: a tenth of the maxconn of the frontends that route here, at least 1
+    {
+        std::int64_t sum = 0;
+        for (std::size_t f : cb.feeders) {
+            const int m = snap.layout->frontends[f].maxconn;
+            sum += m > 0 ? m : snap.process.maxconn;
+        }
+        row[st::slim] = limit32(std::max<std::int64_t>(1, (sum + 9) / 10));
+    }
     row[st::stot] = counter(v.stot);
+    fill_rate(row, st::rate, st::rate_max, shard, be < snap.be_rate.size() ? &snap.be_rate[be] : nullptr, true);
+    row[st::lastsess] = last_sess(snap, v.last_sess_ms);
+    fill_comp(row);
+    // HAProxy 2.6 fills them with 0 in the CSV (their counts are in its Prometheus exporter only)
+    row[st::agg_server_status] = gauge32(0);
+    row[st::agg_server_check_status] = gauge32(0);
+    row[st::agg_check_status] = gauge32(0);
     row[st::bin] = counter(v.bin);
     row[st::bout] = counter(v.bout);
     row[st::econ] = counter(v.econ);
@@ -168,7 +219,8 @@ void fill_backend_row(const Snapshot& snap, std::size_t be, int shard, StatRow& 
         const Snapshot::BackendState& bs = snap.be_state[be];
         row[st::chkdown] = counter(bs.down_trans);
         row[st::lastchg] = Field::u32(bs.lastchg_s, Origin::Metric, Nature::Age);
-        row[st::downtime] = Field::u32(bs.downtime_s, Origin::Metric, Nature::Counter);
+        // (HAProxy gives no downtime for a backend without servers, a stats page's)
+        if (!cb.servers.empty()) row[st::downtime] = Field::u32(bs.downtime_s, Origin::Metric, Nature::Counter);
     }
     row[st::weight] = Field::u32(weight, Origin::Metric, Nature::Avg);
     row[st::act] = gauge32(act);
@@ -181,15 +233,18 @@ void fill_backend_row(const Snapshot& snap, std::size_t be, int shard, StatRow& 
     if (!cb.cookie.empty()) row[st::cookie] = Field::str(cb.cookie, Origin::Config, Nature::Gauge, Scope::Service);
     row[st::uweight] = Field::u32(weight, Origin::Metric, Nature::Avg);
     const bool http = cb.http;
-    fill_times(row, http, v.qtime, v.ctime, v.rtime, v.ttime);
+    fill_times(row, v.qtime, v.ctime, v.rtime, v.ttime);
     // in both modes, as HAProxy's stats_fill_be_stats (mode tcp: tcp-request/-response content rules)
     row[st::dreq] = counter(v.dreq);
     row[st::dresp] = counter(v.dresp);
+    // HTTP server connections opened and reused (in both modes, as HAProxy: 0 for a tcp backend)
+    row[st::connect] = counter(v.connect);
+    row[st::reuse] = counter(v.reuse);
     if (http) {
         fill_hrsp(row, v.hrsp);
         row[st::req_tot] = counter(v.req_tot);
-        row[st::connect] = counter(v.connect);
-        row[st::reuse] = counter(v.reuse);
+        row[st::cache_lookups] = counter(0);  // no cache
+        row[st::cache_hits] = counter(0);
     }
 }
 
@@ -198,9 +253,15 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
     const Layout::Backend& cb = snap.layout->backends[be];
     const Layout::Server& cs = cb.servers[sv];
     const ServerValues& v = srv_values(snap, be, sv, shard);
-    fill_keys(row, cb.name, cs.name, snap.be_iid[be], cs.id + 1, ObjType::Server);
+    fill_keys(row, cb.name, cs.name, snap.be_iid[be], cs.sid != 0 ? cs.sid : std::uint32_t(cs.id + 1), ObjType::Server);
+    // a server has no queue of its own: what waits for it waits in its backend's queue
+    row[st::qcur] = gauge32(0);
+    row[st::qmax] = max32(0);
     row[st::scur] = gauge32(v.scur);
     row[st::smax] = max32(v.smax);
+    fill_rate(row, st::rate, st::rate_max, shard,
+              be < snap.srv_rate.size() && sv < snap.srv_rate[be].size() ? &snap.srv_rate[be][sv] : nullptr);
+    row[st::lastsess] = last_sess(snap, v.last_sess_ms);
     {
         const ServerState* rt = runtime_state(snap, be, sv);
         const int lim = rt && rt->maxconn >= 0 ? rt->maxconn : cs.maxconn;
@@ -269,19 +330,24 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
     row[st::mode] = Field::str(mode_name(cb.http), Origin::Config, Nature::Gauge, Scope::Service);
     row[st::uweight] = Field::u32(rs.weight, Origin::Metric, Nature::Avg);
     const bool http = cb.http;
-    fill_times(row, http, v.qtime, v.ctime, v.rtime, v.ttime);
+    fill_times(row, v.qtime, v.ctime, v.rtime, v.ttime);
     row[st::dresp] = counter(v.dresp);  // in both modes (HAProxy's stats_fill_sv_stats)
+    // the HTTP connection counters exist in both modes (0 for a tcp server), as in HAProxy
+    row[st::connect] = counter(v.connect);
+    row[st::reuse] = counter(v.reuse);
+    // One pool of idle server connections per shard, all reusable by any request: HAProxy's
+    // total (srv_icur) and its "unsafe idle" share (idle_conn_cur) are the same number here, its
+    // "safe" share 0; in use: the connections carrying a session or connecting now; needed: those.
+    row[st::srv_icur] = gauge32(v.idle_conn_cur);
+    row[st::idle_conn_cur] = gauge32(v.idle_conn_cur);
+    row[st::safe_conn_cur] = gauge32(0);
+    row[st::used_conn_cur] = gauge32(v.inflight);
+    row[st::need_conn_est] = gauge32(v.inflight);
     if (http) {
         // req_tot: HAProxy 2.6 fills it for HTTP servers too (stats_fill_sv_stats), whatever its
         // documentation's [.FB.] says
         row[st::req_tot] = counter(v.req_tot);
         fill_hrsp(row, v.hrsp);
-        row[st::connect] = counter(v.connect);
-        row[st::reuse] = counter(v.reuse);
-        // One pool of idle server connections per shard, all reusable by any request: HAProxy's
-        // total (srv_icur) and its "unsafe idle" share (idle_conn_cur) are the same number here.
-        row[st::srv_icur] = gauge32(v.idle_conn_cur);
-        row[st::idle_conn_cur] = gauge32(v.idle_conn_cur);
     }
 }
 
@@ -310,64 +376,98 @@ std::vector<InfoField> info_fields(const Snapshot& snap) {
     const std::uint64_t mib = 1024 * 1024;
 
     std::vector<InfoField> f;
-    f.reserve(40);
+    f.reserve(100);
     auto add = [&f](int pos, std::string_view name, Field v) { f.push_back({pos, name, v}); };
-    // HAProxy's positions and names (info_field enum order).
+    constexpr Origin M = Origin::Metric, C = Origin::Config;
+    constexpr Nature G = Nature::Gauge, L = Nature::Limit, R = Nature::Rate, X = Nature::Max;
+    const ProcessView::Rates rates = p.rates.value_or(ProcessView::Rates{});
+    // HAProxy 2.6's positions, names, types and tags (its info_field order, as `show info typed` gives them);
+    // what edgeshard has no equivalent of says so by its value, the same HAProxy gives when it is unused
     add(0, "Name", Field::str(kProduct, Origin::Product, Nature::Output, Scope::Service));
     add(1, "Version", Field::str(p.version, Origin::Product, Nature::Output, Scope::Service));
-    add(3, "Nbthread", Field::u32(std::int64_t(p.nbshards), Origin::Config, Nature::Gauge, Scope::Service));
-    add(4, "Nbproc", Field::u32(1, Origin::Config, Nature::Gauge, Scope::Service));
+    add(2, "Release_date", Field::str(p.release_date, Origin::Product, Nature::Output, Scope::Service));
+    add(3, "Nbthread", Field::u32(std::int64_t(p.nbshards), C, G, Scope::Service));
+    add(4, "Nbproc", Field::u32(1, C, G, Scope::Service));
     add(5, "Process_num", Field::u32(kProcessNum, Origin::Key));
     add(6, "Pid", Field::u32(p.pid, Origin::Status));
-    add(7, "Uptime", Field::str(snap.uptime_text, Origin::Metric, Nature::Duration));
-    add(8, "Uptime_sec", Field::u32(p.uptime_s, Origin::Metric, Nature::Duration));
+    add(7, "Uptime", Field::str(snap.uptime_text, M, Nature::Duration));
+    add(8, "Uptime_sec", Field::u32(p.uptime_s, M, Nature::Duration));
+    add(9, "Memmax_MB", Field::u32(0, C, L));  // no global memory cap (HAProxy's -m): 0, as HAProxy without it
     add(10, "PoolAlloc_MB", Field::u32(std::int64_t(pool_alloc / mib)));
     add(11, "PoolUsed_MB", Field::u32(std::int64_t(pool_used / mib)));
-    add(12, "PoolFailed", Field::u32(std::int64_t(pool_failed), Origin::Metric, Nature::Counter));
-    if (p.ulimit_n > 0) add(13, "Ulimit-n", Field::u32(p.ulimit_n, Origin::Config));
-    add(15, "Maxconn", Field::u32(p.maxconn, Origin::Config, Nature::Limit));
-    add(16, "Hard_maxconn", Field::u32(p.maxconn, Origin::Config, Nature::Limit));
+    add(12, "PoolFailed", Field::u32(std::int64_t(pool_failed), M, Nature::Counter));
+    add(13, "Ulimit-n", Field::u32(p.ulimit_n, C, L));
+    add(14, "Maxsock", Field::u32(p.ulimit_n, C, L));  // the descriptors the process may hold
+    add(15, "Maxconn", Field::u32(p.maxconn, C, L));
+    add(16, "Hard_maxconn", Field::u32(p.maxconn, C, L));
     add(17, "CurrConns", Field::u32(t.conns));
-    // HAProxy types CumConns as u32; ours is u64 so it cannot wrap on a long-lived box.
+    // HAProxy types CumConns and CumReq as u32; ours are u64 so they cannot wrap on a long-lived box.
     add(18, "CumConns", Field::u64(t.accepts));
     add(19, "CumReq", Field::u64(requests));
+    add(20, "MaxSslConns", Field::u32(0, M, X));  // no maxsslconn limit
     add(21, "CurrSslConns", Field::u32(snap.shard_total.ssl_conns));
     add(22, "CumSslConns", Field::u64(t.ssl_accepts));
-    add(23, "Maxpipes", Field::u32(p.maxpipes, Origin::Config, Nature::Limit));
-    if (p.pipes_used) add(24, "PipesUsed", Field::u32(std::int64_t(*p.pipes_used)));
-    if (p.pipes_free) add(25, "PipesFree", Field::u32(std::int64_t(*p.pipes_free)));
-    if (p.rates) {
-        const auto& r = *p.rates;
-        add(26, "ConnRate", Field::u32(std::int64_t(r.conn)));
-        add(27, "ConnRateLimit", Field::u32(0, Origin::Config, Nature::Limit));
-        add(28, "MaxConnRate", Field::u32(std::int64_t(r.max_conn), Origin::Metric, Nature::Max));
-        add(29, "SessRate", Field::u32(std::int64_t(r.conn)));
-        add(30, "SessRateLimit", Field::u32(0, Origin::Config, Nature::Limit));
-        add(31, "MaxSessRate", Field::u32(std::int64_t(r.max_conn), Origin::Metric, Nature::Max));
-        add(32, "SslRate", Field::u32(std::int64_t(r.ssl)));
-        add(33, "SslRateLimit", Field::u32(0, Origin::Config, Nature::Limit));
-        add(34, "MaxSslRate", Field::u32(std::int64_t(r.max_ssl), Origin::Metric, Nature::Max));
-        // a key is computed for every full handshake (not for a resumed one)
-        add(35, "SslFrontendKeyRate", Field::u32(std::int64_t(r.ssl_key)));
-        add(36, "SslFrontendMaxKeyRate", Field::u32(std::int64_t(r.max_ssl_key), Origin::Metric, Nature::Max));
-        add(38, "SslBackendKeyRate", Field::u32(std::int64_t(r.ssl_srv_key)));
-        add(39, "SslBackendMaxKeyRate", Field::u32(std::int64_t(r.max_ssl_srv_key), Origin::Metric, Nature::Max));
-    }
+    add(23, "Maxpipes", Field::u32(p.maxpipes, C, L));
+    add(24, "PipesUsed", Field::u32(std::int64_t(p.pipes_used.value_or(0))));
+    add(25, "PipesFree", Field::u32(std::int64_t(p.pipes_free.value_or(0))));
+    // a connection is a session here (no tcp-request connection stage apart): the two rates are one
+    add(26, "ConnRate", Field::u32(std::int64_t(rates.conn), M, R));
+    add(27, "ConnRateLimit", Field::u32(0, C, L));
+    add(28, "MaxConnRate", Field::u32(std::int64_t(rates.max_conn), M, X));
+    add(29, "SessRate", Field::u32(std::int64_t(rates.conn), M, R));
+    add(30, "SessRateLimit", Field::u32(0, C, L));
+    add(31, "MaxSessRate", Field::u32(std::int64_t(rates.max_conn), M, R));  // (HAProxy tags it a rate)
+    add(32, "SslRate", Field::u32(std::int64_t(rates.ssl), M, R));
+    add(33, "SslRateLimit", Field::u32(0, C, L));
+    add(34, "MaxSslRate", Field::u32(std::int64_t(rates.max_ssl), M, X));
+    // a key is computed for every full handshake (not for a resumed one)
+    add(35, "SslFrontendKeyRate", Field::u32(std::int64_t(rates.ssl_key)));
+    add(36, "SslFrontendMaxKeyRate", Field::u32(std::int64_t(rates.max_ssl_key), M, X));
     // HAProxy's is a rate ratio over the last second; this one is over the process's life (and
     // what a reload carried), so it does not jump between samples
     add(37, "SslFrontendSessionReuse_pct",
         Field::u32(t.ssl_handshakes ? std::int64_t(t.ssl_resumed * 100 / t.ssl_handshakes) : 0));
-    add(40, "SslCacheLookups", Field::u32(std::int64_t(t.ssl_cache_lookups), Origin::Metric, Nature::Counter));
-    add(41, "SslCacheMisses", Field::u32(std::int64_t(t.ssl_cache_misses), Origin::Metric, Nature::Counter));
+    add(38, "SslBackendKeyRate", Field::u32(std::int64_t(rates.ssl_srv_key), M, R));
+    add(39, "SslBackendMaxKeyRate", Field::u32(std::int64_t(rates.max_ssl_srv_key), M, X));
+    add(40, "SslCacheLookups", Field::u32(std::int64_t(t.ssl_cache_lookups), M, Nature::Counter));
+    add(41, "SslCacheMisses", Field::u32(std::int64_t(t.ssl_cache_misses), M, Nature::Counter));
+    // no compression (refused at load): nothing in, nothing out, no limit
+    add(42, "CompressBpsIn", Field::u32(0, M, R));
+    add(43, "CompressBpsOut", Field::u32(0, M, R));
+    add(44, "CompressBpsRateLim", Field::u32(0, C, L));
+    // HAProxy's tasks are its streams, checks and applets: here the connections, the servers' checks and
+    // agents, and the CLI's connections
+    add(47, "Tasks", Field::u32(t.conns + p.checks + p.cli_conns));
+    // a shard has no run queue: its work arrives as completions, all handled in the turn they arrive
+    add(48, "Run_queue", Field::u32(0));
+    add(49, "Idle_pct", Field::u32(std::int64_t(rates.idle_pct), M, Nature::Avg));
+    add(50, "node", Field::str(p.node, C, Nature::Output, Scope::Service));
+    if (!p.description.empty())
+        add(51, "description", Field::str(p.description, C, Nature::Output, Scope::Service));
     add(52, "Stopping", Field::u32(p.stopping ? 1 : 0));
-    add(58, "DroppedLogs", Field::u64(log_drops));
-    add(61, "TotalBytesOut", Field::u64(bytes_out));
-    add(68, "PoolAlloc_bytes", Field::u64(pool_alloc, Origin::Metric, Nature::Gauge));
-    add(69, "PoolUsed_bytes", Field::u64(pool_used, Origin::Metric, Nature::Gauge));
-    add(70, "Start_time_sec", Field::u32(p.start_wall_s, Origin::Metric, Nature::Duration));
+    // HAProxy's jobs: listeners, connections and CLI connections, what a soft stop waits for
+    add(53, "Jobs", Field::u32(p.listeners + t.conns + p.cli_conns));
+    add(54, "Unstoppable Jobs", Field::u32(0));  // (the master CLI's in HAProxy; the master has its own)
+    add(55, "Listeners", Field::u32(p.listeners));
+    add(56, "ActivePeers", Field::u32(0));     // tables are not replicated: no peers
+    add(57, "ConnectedPeers", Field::u32(0));
+    add(58, "DroppedLogs", Field::u64(log_drops, M, G));
+    add(59, "BusyPolling", Field::u32(0));  // the shards block in io_uring_enter, never busy-poll
+    add(60, "FailedResolutions", Field::u32(0));  // (HAProxy's counts do-resolve actions, not supported)
+    add(61, "TotalBytesOut", Field::u64(bytes_out, M, G));
+    add(62, "TotalSplicdedBytesOut", Field::u64(t.splice_bytes, M, G));  // (HAProxy's spelling)
+    add(63, "BytesOutRate", Field::u64(rates.bytes_out, M, R));
+    add(64, "DebugCommandsIssued", Field::u32(0));  // no expert-mode debug commands
+    add(65, "CumRecvLogs", Field::u32(0, M, Nature::Counter));  // no log-forward section receives yet
+    add(66, "Build info", Field::str(p.version, Origin::Product, Nature::Output, Scope::Service));
+    add(67, "Memmax_bytes", Field::u32(0, C, L));
+    add(68, "PoolAlloc_bytes", Field::u64(pool_alloc, M, G));
+    add(69, "PoolUsed_bytes", Field::u64(pool_used, M, G));
+    add(70, "Start_time_sec", Field::u32(p.start_wall_s, M, Nature::Duration));
+    add(71, "Tainted", Field::str("0", Origin::Status));
     // The shards' share of the global maxconn is what pauses accepting, so its pauses are
-    // HAProxy's "global maxconn reached" events.
-    add(73, "MaxconnReached", Field::u32(std::int64_t(t.accept_paused), Origin::Metric, Nature::Counter));
+    // HAProxy's "global maxconn reached" events (a later HAProxy's name).
+    add(73, "MaxconnReached", Field::u32(std::int64_t(t.accept_paused), M, Nature::Counter));
     // Ours.
     int pos = kInfoOwnBase;
     add(pos++, "Shards",

@@ -54,13 +54,14 @@ void add_hrsp(std::uint64_t (&a)[kHrspClasses], const std::uint64_t (&b)[kHrspCl
 // Reads one timing sum and its count. The writer bumps the sum before the count (or the other
 // way), so a reader may pair a sum with a count one sample off; the average stays within one
 // sample of the truth, which is the precision an average of ms values has anyway.
-TimeSum read_time(const Counter& sum, const Counter& n) {
-    return TimeSum{sum.get(), n.get()};
+TimeSum read_time(const Counter& sum, const Counter& n, const core::MaxGauge& max) {
+    return TimeSum{sum.get(), n.get(), std::uint64_t(std::max<std::int64_t>(0, max.get()))};
 }
 
 void add_time(TimeSum& a, const TimeSum& b) {
     a.sum += b.sum;
     a.n += b.n;
+    a.max = std::max(a.max, b.max);
 }
 
 template <typename V, typename C>
@@ -70,10 +71,11 @@ void read_server_side_http(V& v, const C& c) {
     v.connect = c.connect.get();
     v.reuse = c.reuse.get();
     v.dresp = c.dresp.get();
-    v.qtime = read_time(c.qtime_sum, c.qtime_n);
-    v.ctime = read_time(c.ctime_sum, c.ctime_n);
-    v.rtime = read_time(c.rtime_sum, c.rtime_n);
-    v.ttime = read_time(c.ttime_sum, c.ttime_n);
+    v.last_sess_ms = c.last_sess_ms.get();
+    v.qtime = read_time(c.qtime_sum, c.qtime_n, c.qtime_max);
+    v.ctime = read_time(c.ctime_sum, c.ctime_n, c.ctime_max);
+    v.rtime = read_time(c.rtime_sum, c.rtime_n, c.rtime_max);
+    v.ttime = read_time(c.ttime_sum, c.ttime_n, c.ttime_max);
 }
 
 template <typename V>
@@ -83,6 +85,7 @@ void merge_server_side_http(V& a, const V& b) {
     a.connect += b.connect;
     a.reuse += b.reuse;
     a.dresp += b.dresp;
+    a.last_sess_ms = std::max(a.last_sess_ms, b.last_sess_ms);
     add_time(a.qtime, b.qtime);
     add_time(a.ctime, b.ctime);
     add_time(a.rtime, b.rtime);
@@ -294,6 +297,14 @@ void merge_into(ShardValues& a, const ShardValues& b) {
 void assign_proxy_ids(const Layout& lay, std::vector<std::uint32_t>& fe_iid, std::vector<std::uint32_t>& be_iid) {
     fe_iid.resize(lay.frontends.size());
     be_iid.resize(lay.backends.size());
+    bool given = !lay.frontends.empty() || !lay.backends.empty();
+    for (const auto& f : lay.frontends) given = given && f.iid != 0;
+    for (const auto& b : lay.backends) given = given && b.iid != 0;
+    if (given) {  // the configuration's (config::assign_proxy_ids)
+        for (std::size_t i = 0; i < lay.frontends.size(); ++i) fe_iid[i] = lay.frontends[i].iid;
+        for (std::size_t i = 0; i < lay.backends.size(); ++i) be_iid[i] = lay.backends[i].iid;
+        return;
+    }
     std::unordered_map<std::string_view, std::uint32_t> by_name;
     std::uint32_t next = 1;
     for (std::size_t i = 0; i < lay.frontends.size(); ++i) {

@@ -1,6 +1,6 @@
 // `show info`'s per-second rates (HAProxy's ConnRate, SessRate, SslRate, SslFrontendKeyRate,
-// SslBackendKeyRate and their maxima): the control shard samples the data shards' totals once a
-// second and keeps the rates of the last whole second.
+// SslBackendKeyRate and their maxima, BytesOutRate) and Idle_pct: the control shard samples the data
+// shards' totals and their threads' CPU clocks once a second and keeps the figures of the last whole second.
 #pragma once
 
 #include <cstdint>
@@ -17,14 +17,29 @@ public:
     void sample(const shard::Runtime& rt, std::int64_t now_ms);
     // Absent before two samples.
     const std::optional<stats::ProcessView::Rates>& rates() const { return rates_; }
+    // Each frontend's, backend's and server's rates into a snapshot (nothing before two samples).
+    void fill_objects(stats::Snapshot& snap) const;
 
 private:
     struct Totals {
-        std::uint64_t conn = 0, ssl = 0, ssl_key = 0, ssl_srv_key = 0;
+        std::uint64_t conn = 0, ssl = 0, ssl_key = 0, ssl_srv_key = 0, bytes_out = 0;
+        std::int64_t cpu_ns = 0;  // the running shards' threads together
+        std::size_t running = 0;
     };
     std::optional<Totals> prev_;
     std::int64_t prev_ms_ = 0;
     std::optional<stats::ProcessView::Rates> rates_;
+    // per object: the totals of the last sample and the rates computed from them
+    struct FeTotals {
+        std::uint64_t sess = 0, req = 0, conn = 0;
+    };
+    std::vector<FeTotals> fe_prev_;
+    std::vector<std::uint64_t> be_prev_;
+    std::vector<std::vector<std::uint64_t>> srv_prev_;
+    std::vector<stats::Snapshot::FrontendRates> fe_rate_;
+    std::vector<stats::Snapshot::Rate> be_rate_;
+    std::vector<std::vector<stats::Snapshot::Rate>> srv_rate_;
+    bool objects_ready_ = false;
 };
 
 }  // namespace es::control

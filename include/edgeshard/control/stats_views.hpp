@@ -18,7 +18,7 @@ namespace es::control {
 // Every frontend, backend and server of the configuration, in its order.
 stats::Layout stats_layout(const config::Config& cfg);
 
-// Proxy ids as `show stat` prints them (stats::assign_proxy_ids over the config's names).
+// Proxy ids as `show stat` prints them (HAProxy's: config::assign_proxy_ids).
 void assign_proxy_ids(const config::Config& cfg, std::vector<std::uint32_t>& fe_iid,
                       std::vector<std::uint32_t>& be_iid);
 

@@ -126,6 +126,9 @@ public:
     bool post(std::size_t shard, const Message& m);
     // Shard i's loop runs: what post() delivers will be handled. Control thread.
     bool running(std::size_t shard) const;
+    // CPU time shard i's thread has used (ns; the kernel's per-thread clock, read from outside), or -1 when it
+    // does not run. `show info`'s Idle_pct. Control thread.
+    std::int64_t shard_cpu_ns(std::size_t shard) const;
     // The data shards' messages to the control shard (start() creates it; it lives as long as
     // the Runtime). Each shard posts into its own mailbox; the control thread reads them all.
     ControlLink& control_link() { return *link_; }

@@ -72,6 +72,8 @@ struct alignas(64) ServerCounters {
     Counter ctime_sum, ctime_n;
     Counter rtime_sum, rtime_n;
     Counter ttime_sum, ttime_n;
+    MaxGauge qtime_max, ctime_max, rtime_max, ttime_max;  // the longest of each (ms; HAProxy's *_max)
+    MaxGauge last_sess_ms;  // when the last session was assigned here (monotonic ms; HAProxy's lastsess)
     Gauge idle_conn_cur;  // idle (reusable) connections to this server held by the shard's pool
 };
 
@@ -107,6 +109,8 @@ struct alignas(64) BackendCounters {
     Counter ctime_sum, ctime_n;
     Counter rtime_sum, rtime_n;
     Counter ttime_sum, ttime_n;
+    MaxGauge qtime_max, ctime_max, rtime_max, ttime_max;  // the longest of each (ms; HAProxy's *_max)
+    MaxGauge last_sess_ms;  // when the last session was assigned here (monotonic ms; HAProxy's lastsess)
     Counter dreq;
 };
 

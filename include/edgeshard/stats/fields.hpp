@@ -76,10 +76,15 @@ struct Field {
 // strings raw). Empty appends nothing.
 void append_value_text(const Field& f, std::string& out);
 
-// `show stat` columns: HAProxy's positions and names for 0..99 (HAProxy 2.x, up to `uweight`).
+// `show stat` columns: HAProxy 2.6's positions and names for 0..102 (up to `agg_check_status`).
 // Positions are part of the contract with scrapers that index CSV columns by number.
-inline constexpr std::size_t kStatFieldCount = 100;
+inline constexpr std::size_t kStatFieldCount = 103;
 extern const std::array<std::string_view, kStatFieldCount> kStatFieldNames;
+
+// One-line descriptions (`show stat typed desc`, `show info typed desc`, `show schema json`): of `show stat` field
+// `pos` ("" past the end), of `show info` field `pos` (HAProxy 2.6's positions, ours from kInfoOwnBase; "" unknown).
+std::string_view stat_field_desc(std::size_t pos);
+std::string_view info_field_desc(int pos);
 
 namespace st {  // the positions we fill, named after HAProxy's ST_F_* enum
 inline constexpr std::size_t pxname = 0, svname = 1, qcur = 2, qmax = 3, scur = 4, smax = 5, slim = 6,
@@ -95,7 +100,13 @@ inline constexpr std::size_t pxname = 0, svname = 1, qcur = 2, qmax = 3, scur = 
                              hrsp_other = 44, req_tot = 48, cli_abrt = 49, srv_abrt = 50, qtime = 58,
                              ctime = 59, rtime = 60, ttime = 61, addr = 73, cookie = 74, mode = 75, algo = 76,
                              intercepted = 80, dcon = 81, dses = 82, connect = 84, reuse = 85, srv_icur = 88,
-                             idle_conn_cur = 95, uweight = 99;
+                             idle_conn_cur = 95, uweight = 99, rate = 33, rate_lim = 34, rate_max = 35,
+                             req_rate = 46, req_rate_max = 47, comp_in = 51, comp_out = 52, comp_byp = 53,
+                             comp_rsp = 54, lastsess = 55, conn_rate = 77, conn_rate_max = 78, conn_tot = 79,
+                             wrew = 83, cache_lookups = 86, cache_hits = 87, qtime_max = 90, ctime_max = 91,
+                             rtime_max = 92, ttime_max = 93, eint = 94, safe_conn_cur = 96, used_conn_cur = 97,
+                             need_conn_est = 98, agg_server_status = 100, agg_server_check_status = 101,
+                             agg_check_status = 102;
 }  // namespace st
 
 // `type` column values (HAProxy's STATS_TYPE_*).

@@ -24,11 +24,13 @@ struct Layout {
         bool observe = false;  // observe layer4|layer7 (its hanafail column is shown)
         bool unresolved = false;  // no address (init-addr none): "MAINT (resolution)", no addr
         std::string cookie;       // `cookie VALUE` (the cookie column)
+        std::uint32_t sid = 0;    // HAProxy's server id (0: id + 1)
     };
     struct Frontend {
         std::string name;
         int maxconn = 0;
         bool http = false;  // mode http (HTTP fields are filled for HTTP proxies only)
+        std::uint32_t iid = 0;  // HAProxy's proxy id (0: numbered by assign_proxy_ids)
     };
     struct Backend {
         std::string name;
@@ -36,9 +38,19 @@ struct Layout {
         std::string algo = "roundrobin";  // HAProxy's `balance` name
         std::string cookie;               // the persistence cookie's name (the cookie column)
         std::vector<Server> servers;
+        std::uint32_t iid = 0;
+        // the frontends whose default_backend or static use_backend it is (HAProxy sizes fullconn, `slim`, from
+        // their maxconn)
+        std::vector<std::size_t> feeders;
     };
     std::vector<Frontend> frontends;
     std::vector<Backend> backends;
+    // The proxies in the configuration's order (a listen: both halves), as HAProxy lists them; empty: the
+    // frontends, each followed by the backend of its name, then the other backends
+    struct Proxy {
+        int fe = -1, be = -1;
+    };
+    std::vector<Proxy> proxies;
 };
 
 // A server's weight and administrative state as set at runtime (`set server`, `set weight`).

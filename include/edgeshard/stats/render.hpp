@@ -37,12 +37,29 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
 void render_info_text(const Snapshot& snap, std::string& out);
 void render_info_json(const Snapshot& snap, std::string& out);
 
+// Which rows `show stat` gives (HAProxy's `show stat [{<iid>|<proxy>} <type> <sid>] [up|no-maint]`, the stats
+// page's `;up` and `;no-maint`, `stats scope`).
+struct StatFilter {
+    const std::vector<std::string>* scope = nullptr;  // null or empty: every proxy
+    std::int64_t iid = -1;   // a proxy id; -1: every proxy
+    std::int64_t types = -1;  // 1 frontends, 2 backends, 4 servers, ORed; -1: all
+    std::int64_t sid = -1;   // a server id; -1: every server
+    bool up = false;        // only the servers that are up or not checked (the backend's status says "(up/all)")
+    bool no_maint = false;  // no server in maintenance (the same status suffix)
+};
+// Whether server `sv` of backend `be` is UP for `up` or in maintenance for `no_maint` (HAProxy's rules).
+bool stat_server_shown(const Snapshot& snap, std::size_t be, std::size_t sv, const StatFilter& f);
+
 // per_shard requires a snapshot built with per_shard_objects (otherwise only merged rows appear).
-// `scope` (may be null: every proxy): the proxies whose rows are shown (`stats scope`).
-void render_stat_csv(const Snapshot& snap, bool per_shard, std::string& out,
-                     const std::vector<std::string>* scope = nullptr);
-void render_stat_json(const Snapshot& snap, bool per_shard, std::string& out,
-                      const std::vector<std::string>* scope = nullptr);
+void render_stat_csv(const Snapshot& snap, bool per_shard, std::string& out, const StatFilter& filter = {});
+void render_stat_json(const Snapshot& snap, bool per_shard, std::string& out, const StatFilter& filter = {});
+// `show stat typed [desc]`: HAProxy's "<obj>.<iid>.<id>.<pos>.<name>.<pid>:<tags>:<type>:<value>[:"desc"]" lines,
+// each object's fields contiguous.
+void render_stat_typed(const Snapshot& snap, std::string& out, const StatFilter& filter = {}, bool desc = false);
+// `show info typed [desc]`: "<pos>.<name>.<pid>:<tags>:<type>:<value>[:"desc"]".
+void render_info_typed(const Snapshot& snap, std::string& out, bool desc = false);
+// `show schema json`: the JSON schema of `show info json` and `show stat json` (draft 4, as HAProxy's).
+void render_schema_json(std::string& out);
 
 void render_pools_text(const Snapshot& snap, std::string& out);
 void render_pools_json(const Snapshot& snap, std::string& out);
@@ -87,6 +104,7 @@ struct PageOptions {
     // the admin level (`stats admin`): each backend with servers in a form that posts actions on them
     bool admin = false;
     AdminResult result = AdminResult::Init;  // the message to show (`;st=`)
+    bool up = false, no_maint = false;        // `;up`, `;no-maint`: the servers StatFilter leaves out are not shown
 };
 void render_html(const Snapshot& snap, std::string_view uri, int refresh_s, std::string& out,
                  const PageOptions& opt = {});

@@ -39,6 +39,7 @@ inline constexpr std::size_t kHrspClasses = 6;
 // rtime/ttime. Summing sums and counts over shards gives the exact process-wide mean.
 struct TimeSum {
     std::uint64_t sum = 0, n = 0;
+    std::uint64_t max = 0;  // the longest sample
     std::uint64_t avg() const { return n ? sum / n : 0; }
 };
 
@@ -50,6 +51,7 @@ struct FrontendValues {
 
 struct ServerValues {
     std::int64_t scur = 0, smax = 0, inflight = 0, idle_conn_cur = 0;
+    std::int64_t last_sess_ms = 0;  // 0: never
     std::uint64_t stot = 0, bin = 0, bout = 0, econ = 0, eresp = 0, wretr = 0, wredis = 0, cli_abrt = 0,
                   srv_abrt = 0, lbtot = 0;
     std::uint64_t req_tot = 0, hrsp[kHrspClasses] = {}, connect = 0, reuse = 0, dresp = 0;
@@ -58,6 +60,7 @@ struct ServerValues {
 
 struct BackendValues {
     std::int64_t scur = 0, smax = 0, qcur = 0, qmax = 0;
+    std::int64_t last_sess_ms = 0;  // 0: never
     std::uint64_t stot = 0, bin = 0, bout = 0, econ = 0, eresp = 0, wretr = 0, wredis = 0, cli_abrt = 0,
                   srv_abrt = 0, lbtot = 0;
     std::uint64_t req_tot = 0, hrsp[kHrspClasses] = {}, connect = 0, reuse = 0, dreq = 0, dresp = 0;
@@ -105,6 +108,7 @@ struct ShardView {
 
 struct ProcessView {
     int pid = 0;
+    std::int64_t now_ms = 0;  // the monotonic clock the shards stamp with (lastsess counts from it)
     std::int64_t uptime_s = 0;
     std::int64_t start_wall_s = 0;
     std::string version;
@@ -127,8 +131,18 @@ struct ProcessView {
     struct Rates {
         std::uint64_t conn = 0, ssl = 0, ssl_key = 0, ssl_srv_key = 0;
         std::uint64_t max_conn = 0, max_ssl = 0, max_ssl_key = 0, max_ssl_srv_key = 0;
+        std::uint64_t bytes_out = 0;  // BytesOutRate: bytes to clients per second
+        std::uint64_t idle_pct = 100;  // Idle_pct: the shards' threads' idle share of the last second
     };
     std::optional<Rates> rates;
+    // the rest of HAProxy 2.6's `show info` (rows.cpp info_fields says what each is here)
+    std::string release_date;  // Release_date: this version's
+    std::string node;          // global `node` (default: the host name)
+    std::string description;   // global `description` (absent when empty, as HAProxy)
+    int maxsslconn = 0;        // global maxsslconn (0: none)
+    std::int64_t listeners = 0;  // listening sockets: each bind address, the stats sockets
+    std::int64_t cli_conns = 0;  // CLI connections open now (HAProxy counts them in Jobs)
+    std::int64_t checks = 0;     // servers with active checks (each is one of HAProxy's tasks)
 };
 
 struct Carried;  // stats/carry.hpp
@@ -184,6 +198,17 @@ struct Snapshot {
     std::vector<std::uint32_t> fe_iid, be_iid;       // HAProxy-style proxy ids (see assign_proxy_ids)
     // runtime weight and admin state by [backend][server] (`set server`); empty: as configured
     std::vector<std::vector<ServerState>> srv_runtime;
+    // Per-object rates over the last whole second and their maxima since start (HAProxy's rate, rate_max,
+    // req_rate, conn_rate...), sampled by the control shard; empty: not sampled (the cells stay empty)
+    struct Rate {
+        std::uint64_t cur = 0, max = 0;
+    };
+    struct FrontendRates {
+        Rate sess, req, conn;
+    };
+    std::vector<FrontendRates> fe_rate;
+    std::vector<Rate> be_rate;
+    std::vector<std::vector<Rate>> srv_rate;
     // a backend's availability history (any server usable or not), by backend; empty: unknown
     struct BackendState {
         std::int64_t lastchg_s = 0;     // since it last went UP or DOWN (or the start)
@@ -209,8 +234,9 @@ struct Snapshot {
 Snapshot build_snapshot(const Layout& layout, const ProcessView& proc, std::span<const ShardView> shards,
                         const BuildOptions& opt = {});
 
-// Proxy ids (`iid`, JSON `proxyId`), 1-based like HAProxy's uuids: frontends first in config
-// order, then backends; a backend named like a frontend (a `listen` section) shares its id.
+// Proxy ids (`iid`, JSON `proxyId`): the layout's (HAProxy's, from the configuration) when it has them;
+// otherwise 1-based, frontends first in config order, then backends, a backend named like a frontend (a
+// `listen` section) sharing its id.
 void assign_proxy_ids(const Layout& layout, std::vector<std::uint32_t>& fe_iid, std::vector<std::uint32_t>& be_iid);
 
 // Uptime as HAProxy prints it: "3d 4h05m06s".

@@ -135,7 +135,7 @@ TEST_CASE("command table: longest keyword match, duplicates refused") {
         names.push_back(n);
     }
     CHECK(names == std::vector<std::string>{"help", "prompt", "quit", "operator", "user", "show cli level", "show proc", "show version", "show info",
-                                            "show stat", "show pools", "show shards", "set server",
+                                            "show stat", "show schema", "show pools", "show shards", "set server",
                                             "show resolvers", "set weight", "set maxconn", "get weight", "enable health", "disable health",
                                             "enable agent", "disable agent", "enable server",
                                             "disable server", "shutdown sessions server", "show servers state", "show ssl cert",
@@ -157,7 +157,7 @@ TEST_CASE("unknown command: HAProxy's message and the commands valid at this lev
     const std::string out = cli.run("frobnicate now");
     CHECK(out.rfind("Unknown command: 'frobnicate now'\n", 0) == 0);
     CHECK(out.find("  help [<command>]") != std::string::npos);
-    CHECK(out.find("  show stat [json] [shards]") != std::string::npos);
+    CHECK(out.find("  show stat [{<iid>|<proxy>} <type> <sid>] [typed|json]") != std::string::npos);
     CHECK(out.substr(out.size() - 2) == "\n\n");
     // sharing the first word narrows the list to those commands
     const std::string show = cli.run("show foo");
@@ -173,7 +173,7 @@ TEST_CASE("help lists and filters") {
     CHECK(all.find("  quit ") != std::string::npos);
     CHECK(all.find(" : disconnect\n") != std::string::npos);
     const std::string show = cli.run("help show stat");
-    CHECK(show.find("show stat [json] [shards]") != std::string::npos);
+    CHECK(show.find("show stat [{<iid>|<proxy>} <type> <sid>] [typed|json]") != std::string::npos);
     CHECK(show.find("show info") == std::string::npos);
 }
 
@@ -254,8 +254,8 @@ TEST_CASE("bad arguments: errorStr in JSON, a usage line in text") {
     Cli cli;
     auto d = parse(cli.run("show stat json bogus"));
     CHECK(std::string(d["errorStr"].GetString()) ==
-          "unknown argument 'bogus'; usage: show stat [json] [shards]");
-    CHECK(cli.run("show info shards") == "unknown argument 'shards'; usage: show info [json]\n\n");
+          "unknown argument 'bogus'; usage: show stat [{<iid>|<proxy>} <type> <sid>] [typed|json] [desc] [up|no-maint] [shards] | prometheus");
+    CHECK(cli.run("show info shards") == "unknown argument 'shards'; usage: show info [typed|json] [desc] [float]\n\n");
     auto dp = parse(cli.run("show pools json shards"));
     CHECK(dp.HasMember("errorStr"));
 }

@@ -234,10 +234,11 @@ TEST_CASE("show stat CSV: HTTP fields at HAProxy's positions") {
 
     const auto& raw = rows.at("raw/FRONTEND");
     CHECK(raw[7] == "66");
-    for (std::size_t pos : {39ul, 40ul, 44ul, 48ul, 80ul}) {
+    for (std::size_t pos : {39ul, 40ul, 44ul, 80ul, 86ul}) {
         CAPTURE(pos);
-        CHECK(raw[pos].empty());  // a TCP frontend has no HTTP fields
+        CHECK(raw[pos].empty());  // a TCP frontend has no HTTP fields...
     }
+    CHECK(raw[48] == "0");  // ...but req_tot, as HAProxy 2.6.12 (the requests of its upgraded connections)
     CHECK(raw[10] == "0");  // dreq, dresp: every frontend has them, as in HAProxy 2.6
     CHECK(raw[11] == "0");
 
@@ -267,11 +268,16 @@ TEST_CASE("show stat CSV: HTTP fields at HAProxy's positions") {
     CHECK(sv[88] == "9");
     CHECK(sv[95] == "9");
 
-    // TCP backend and server: no HTTP fields, no times until a sample arrives
+    // TCP backend and server: no HTTP fields; times (0 before a sample) and the connection counters as HAProxy
+    // 2.6.12 fills them for tcp proxies too
     const auto& tb = rows.at("tcpb/BACKEND");
-    for (std::size_t pos : {40ul, 48ul, 58ul, 59ul, 84ul, 85ul}) {
+    for (std::size_t pos : {40ul, 48ul}) {
         CAPTURE(pos);
         CHECK(tb[pos].empty());
+    }
+    for (std::size_t pos : {58ul, 59ul, 84ul, 85ul}) {
+        CAPTURE(pos);
+        CHECK(tb[pos] == "0");
     }
     fx.blocks[0]->be[1].ctime_sum.set(40);
     fx.blocks[0]->be[1].ctime_n.set(4);
@@ -493,4 +499,26 @@ TEST_CASE("stats page endpoint: HTML, ;csv, ;json, ;norefresh") {
     body.clear();
     render_stats_page(s, "/st", "/st;norefresh", 10, body);
     CHECK(body.find("http-equiv") == std::string::npos);
+
+    // HAProxy looks for each option anywhere after the uri: a trailing slash, a query form, the later formats win
+    body.clear();
+    CHECK(render_stats_page(s, "/st", "/st/;csv", 10, body) == "text/plain; charset=utf-8");
+    CHECK(body == csv);
+    body.clear();
+    CHECK(render_stats_page(s, "/haproxy?stats", "/haproxy?stats;csv;norefresh", 10, body) ==
+          "text/plain; charset=utf-8");
+    CHECK(body == csv);
+    body.clear();
+    CHECK(render_stats_page(s, "/st", "/st;csv;json", 10, body) == "application/json");
+    body.clear();
+    CHECK(render_stats_page(s, "/st", "/st;typed", 10, body) == "text/plain; charset=utf-8");
+    CHECK(body.starts_with("F."));
+    body.clear();
+    CHECK(render_stats_page(s, "/st", "/st;json-schema", 10, body) == "application/json");
+    CHECK(body.find("json-schema.org") != std::string::npos);
+    // the page's process lines, in HAProxy's words (what page readers look for)
+    body.clear();
+    render_stats_page(s, "/st", "/st", 10, body);
+    CHECK(body.find("idle = ") != std::string::npos);
+    CHECK(body.find("Running tasks: ") != std::string::npos);
 }

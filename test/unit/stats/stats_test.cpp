@@ -3,6 +3,7 @@
 #include <rapidjson/document.h>
 
 #include <doctest/doctest.h>
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <set>
@@ -336,7 +337,7 @@ TEST_CASE("show stat CSV: header, HAProxy row order, cells") {
     CHECK(web[32] == "0");
     CHECK(web[75] == "http");
     CHECK(web[81] == "6");
-    CHECK(rows[1][6].empty());  // db frontend: no maxconn -> slim empty
+    CHECK(rows[1][6] == std::to_string(s.process.maxconn));  // db frontend: no maxconn -> the global one
 
     const auto& d1 = rows[2];
     CHECK(d1[6] == "50");
@@ -507,8 +508,29 @@ TEST_CASE("show info text and JSON") {
     CHECK(txt.find("CqOverflow: 3\n") != std::string::npos);
     CHECK(txt.find("Enobufs: 21\n") != std::string::npos);
     CHECK(txt.find("TotalBytesOut: 12000\n") != std::string::npos);
-    CHECK(txt.find("PipesUsed") == std::string::npos);  // no data: no line
-    CHECK(txt.find("Ulimit-n") == std::string::npos);
+    // HAProxy 2.6.12's fields, every one, in its order (its `show info` without compression memory fields and
+    // without a description), then ours: what hatop and the exporters read by name
+    const char* const haproxy[] = {
+        "Name", "Version", "Release_date", "Nbthread", "Nbproc", "Process_num", "Pid", "Uptime", "Uptime_sec",
+        "Memmax_MB", "PoolAlloc_MB", "PoolUsed_MB", "PoolFailed", "Ulimit-n", "Maxsock", "Maxconn", "Hard_maxconn",
+        "CurrConns", "CumConns", "CumReq", "MaxSslConns", "CurrSslConns", "CumSslConns", "Maxpipes", "PipesUsed",
+        "PipesFree", "ConnRate", "ConnRateLimit", "MaxConnRate", "SessRate", "SessRateLimit", "MaxSessRate",
+        "SslRate", "SslRateLimit", "MaxSslRate", "SslFrontendKeyRate", "SslFrontendMaxKeyRate",
+        "SslFrontendSessionReuse_pct", "SslBackendKeyRate", "SslBackendMaxKeyRate", "SslCacheLookups",
+        "SslCacheMisses", "CompressBpsIn", "CompressBpsOut", "CompressBpsRateLim", "Tasks", "Run_queue", "Idle_pct",
+        "node", "Stopping", "Jobs", "Unstoppable Jobs", "Listeners", "ActivePeers", "ConnectedPeers", "DroppedLogs",
+        "BusyPolling", "FailedResolutions", "TotalBytesOut", "TotalSplicdedBytesOut", "BytesOutRate",
+        "DebugCommandsIssued", "CumRecvLogs", "Build info", "Memmax_bytes", "PoolAlloc_bytes", "PoolUsed_bytes",
+        "Start_time_sec", "Tainted", "MaxconnReached"};
+    std::size_t at = 0;
+    const std::string lines = "\n" + txt;
+    for (const char* n : haproxy) {
+        const std::size_t line = lines.find("\n" + std::string(n) + ": ", at);
+        CHECK_MESSAGE(line != std::string::npos, n);
+        if (line != std::string::npos) at = line + 1;
+    }
+    CHECK(txt.find("PipesUsed: 0\n") != std::string::npos);  // (no splice room report yet: 0, as HAProxy idle)
+    CHECK(txt.find("description") == std::string::npos);  // none configured: no line (HAProxy's)
 
     std::string js;
     render_info_json(s, js);
@@ -629,4 +651,94 @@ TEST_CASE("JSON error reply") {
     render_json_error("unknown argument \"x\"", out);
     auto d = parse(out);
     CHECK(std::string(d["errorStr"].GetString()) == "unknown argument \"x\"");
+}
+
+TEST_CASE("show stat filters: proxy id, object types, server id, up and no-maint (HAProxy's)") {
+    Fixture fx;
+    const Snapshot s = fx.snap();
+    auto names = [&](const StatFilter& f) {
+        std::string out;
+        render_stat_csv(s, false, out, f);
+        std::vector<std::string> v;
+        for (const auto& line : split(out, '\n'))
+            if (!line.empty() && line[0] != '#') {
+                const auto cells = split(line, ',');
+                v.push_back(cells[0] + "/" + cells[1] + (cells[1] == "BACKEND" ? " " + cells[17] : ""));
+            }
+        return v;
+    };
+    // ids: web 1, db 2 (its backend half too), app 3, empty 4
+    StatFilter app;
+    app.iid = 3;
+    CHECK(names(app) == std::vector<std::string>{"app/s1", "app/s2", "app/BACKEND UP"});
+    app.types = 4;
+    app.sid = 2;
+    CHECK(names(app) == std::vector<std::string>{"app/s2"});
+    StatFilter fes;
+    fes.types = 1;
+    CHECK(names(fes) == std::vector<std::string>{"web/FRONTEND", "db/FRONTEND"});
+    StatFilter both;
+    both.iid = 2;
+    both.types = 3;
+    CHECK(names(both) == std::vector<std::string>{"db/FRONTEND", "db/BACKEND UP"});
+    // s2 is in maintenance (disabled): hidden by both; the backend's status says how many servers are up
+    StatFilter up;
+    up.iid = 3;
+    up.up = true;
+    CHECK(names(up) == std::vector<std::string>{"app/s1", "app/BACKEND UP (1/2)"});
+    StatFilter nm;
+    nm.iid = 3;
+    nm.no_maint = true;
+    CHECK(names(nm) == std::vector<std::string>{"app/s1", "app/BACKEND UP (1/2)"});
+    StatFilter none;
+    none.iid = 9;
+    CHECK(names(none).empty());
+}
+
+TEST_CASE("show stat typed and show info typed: HAProxy's line format, descriptions") {
+    Fixture fx;
+    const Snapshot s = fx.snap();
+    std::string out;
+    StatFilter f;
+    f.iid = 3;
+    f.types = 4;
+    f.sid = 1;
+    render_stat_typed(s, out, f);
+    const auto lines = split(out, '\n');
+    REQUIRE(!lines.empty());
+    CHECK(lines[0] == "S.3.1.0.pxname.1:KNS:str:app");
+    CHECK(lines[1] == "S.3.1.1.svname.1:KNS:str:s1");
+    CHECK(out.find("\nS.3.1.7.stot.1:MCP:u64:120\n") != std::string::npos);  // 40 on each of 3 shards
+    CHECK(out.find("S.3.2.") == std::string::npos);
+    for (const auto& l : lines)
+        if (!l.empty()) CHECK(std::count(l.begin(), l.end(), ':') >= 3);
+
+    out.clear();
+    render_stat_typed(s, out, f, true);
+    CHECK(out.find("S.3.1.7.stot.1:MCP:u64:120:\"") != std::string::npos);
+    for (const auto& l : split(out, '\n'))
+        if (!l.empty()) CHECK(l.back() == '"');
+
+    out.clear();
+    render_info_typed(s, out);
+    CHECK(out.rfind("0.Name.1:POS:str:edgeshard\n1.Version.1:POS:str:0.1.0\n", 0) == 0);
+    CHECK(out.find("\n17.CurrConns.1:MGP:u32:15\n") != std::string::npos);
+    out.clear();
+    render_info_typed(s, out, true);
+    CHECK(out.find("\n49.Idle_pct.1:MaP:u32:100:\"") != std::string::npos);
+    for (std::size_t pos = 0; pos < kStatFieldCount; ++pos) {
+        CAPTURE(pos);
+        CHECK(!stat_field_desc(pos).empty());
+    }
+}
+
+TEST_CASE("show schema json is a JSON schema of the JSON outputs") {
+    std::string out;
+    render_schema_json(out);
+    auto d = parse(out);
+    REQUIRE(d.IsObject());
+    CHECK(std::string(d["$schema"].GetString()) == "http://json-schema.org/draft-04/schema#");
+    REQUIRE(d["oneOf"].IsArray());
+    CHECK(d["oneOf"].Size() == 3);
+    CHECK(d["definitions"].HasMember("typedValue"));
 }
