@@ -14,8 +14,11 @@ BUILD_PKGS=(g++ pkg-config cmake meson ninja-build liburing-dev libmimalloc-dev 
 # started by the test itself on its own port, never as a service); haproxy (Debian's 2.6) is the peer of
 # proxy_interop, which sends PROXY headers through it both ways (also started by the test itself);
 # dnsmasq-base is the DNS server of dns_resolvers (records the test changes while traffic flows)
+# ops_tools runs the operators' HAProxy tools: hatop (in tmux), the exporter, munin/nagios/netdata plugins, their perl libs
 TEST_PKGS=(python3 python3-jsonschema socat iperf3 curl procps wrk openssl chromium rsyslog testssl.sh
-           redis-server python3-aiosmtpd slapd mariadb-server postgresql haproxy dnsmasq-base)
+           redis-server python3-aiosmtpd slapd mariadb-server postgresql haproxy dnsmasq-base
+           hatop tmux prometheus-haproxy-exporter munin-plugins-core munin-plugins-extra monitoring-plugins-contrib
+           libwww-perl libmonitoring-plugin-perl liblocale-gettext-perl netdata-plugins-python)
 want=("${BUILD_PKGS[@]}")
 [[ ${1:-} == --test ]] && want+=("${TEST_PKGS[@]}")
 
