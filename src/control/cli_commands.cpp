@@ -1,5 +1,6 @@
 // The CLI's own commands: help, prompt, quit, show version.
 #include "edgeshard/control/cli.hpp"
+#include "edgeshard/config/parser.hpp"
 #include "edgeshard/core/version.hpp"
 
 namespace es::control {
@@ -37,6 +38,26 @@ void cmd_show_version(std::span<const std::string_view>, Context&, std::string& 
     out.append(kVersion).push_back('\n');
 }
 
+// HAProxy's `set timeout cli <delay>`: this connection's idle timeout, in seconds unless a unit says otherwise.
+void cmd_set_timeout(std::span<const std::string_view> args, Context& ctx, std::string& out) {
+    if (args.empty() || args[0] != "cli") {
+        out.append("'set timeout' only supports 'cli'.\n");
+        return;
+    }
+    if (args.size() < 2 || args[1].empty()) {
+        out.append("Expects an integer value.\n");
+        return;
+    }
+    std::string t(args[1]);
+    if (t.find_first_not_of("0123456789") == std::string::npos) t += "s";  // (a bare number is seconds)
+    const std::optional<config::Millis> ms = config::parse_time_ms(t);
+    if (!ms || *ms < 1000) {
+        out.append("Invalid timeout value.\n");
+        return;
+    }
+    ctx.session.timeout_ms = *ms;
+}
+
 void cmd_show_proc(std::span<const std::string_view>, Context& ctx, std::string& out) {
     if (!ctx.services.show_proc) {
         out.append("Process list not available.\n");
@@ -60,6 +81,8 @@ void register_cli_commands(CommandTable& t) {
            cmd_show_proc});
     t.add(
         {{"show", "version"}, "", "show the version of the current process", Level::User, cmd_show_version});
+    t.add({{"set", "timeout"}, "cli <delay>", "change this connection's idle timeout (seconds)", Level::User,
+           cmd_set_timeout});
 }
 
 }  // namespace es::control

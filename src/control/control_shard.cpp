@@ -120,6 +120,10 @@ struct ControlShard::Impl {
     std::vector<Listener> listeners;
     std::vector<Client> clients;
     std::int64_t idle_timeout_ms = kDefaultStatsTimeoutMs;
+    // a client's idle timeout: its own (`set timeout cli`), else the socket's
+    std::int64_t idle_ms(const Client& c) const {
+        return c.session.timeout_ms > 0 ? c.session.timeout_ms : idle_timeout_ms;
+    }
     // page answers a shard's full mailbox did not take yet, per shard, in order
     std::vector<std::deque<shard::Message>> answers;
     // totals of older generations (base + the predecessor's last), added to every snapshot
@@ -880,7 +884,7 @@ struct ControlShard::Impl {
                 if (wants_read(c)) ev |= POLLIN;
                 if (c.out_off < c.out.size()) ev |= POLLOUT;
                 pfds.push_back({c.fd, ev, 0});
-                if (!c.handoff) timeout = std::min(timeout, std::max<std::int64_t>(0, c.last_ms + idle_timeout_ms - now));
+                if (!c.handoff) timeout = std::min(timeout, std::max<std::int64_t>(0, c.last_ms + idle_ms(c) - now));
             }
             const std::size_t listener_base = pfds.size();
             for (const auto& l : listeners) {
@@ -957,7 +961,7 @@ struct ControlShard::Impl {
             dns->run(core::now_ms());
             serve_pages();
             for (auto& c : clients)
-                if (!c.closed && !c.handoff && t - c.last_ms >= idle_timeout_ms) close_client(c);
+                if (!c.closed && !c.handoff && t - c.last_ms >= idle_ms(c)) close_client(c);
             std::erase_if(clients, [](const Client& c) { return c.closed; });
             std::erase_if(successors, [](const Successor& sc) { return sc.fd < 0; });
         }

@@ -33,6 +33,7 @@ struct Session {
     Level level = Level::User;
     bool interactive = false;  // `prompt`: keep the connection, print "> " after each answer
     bool quit = false;         // `quit`: close once the pending output is written
+    std::int64_t timeout_ms = 0;  // `set timeout cli`: this connection's idle timeout (0: the socket's)
 };
 
 // Runtime server states as the server commands see them (src/control/server_commands.cpp).

@@ -134,7 +134,7 @@ TEST_CASE("command table: longest keyword match, duplicates refused") {
         }
         names.push_back(n);
     }
-    CHECK(names == std::vector<std::string>{"help", "prompt", "quit", "operator", "user", "show cli level", "show proc", "show version", "show info",
+    CHECK(names == std::vector<std::string>{"help", "prompt", "quit", "operator", "user", "show cli level", "show proc", "show version", "set timeout", "show info",
                                             "show stat", "show schema", "show pools", "show shards", "set server",
                                             "show resolvers", "set weight", "set maxconn", "get weight", "enable health", "disable health",
                                             "enable agent", "disable agent", "enable server",
@@ -327,4 +327,16 @@ TEST_CASE("map commands: HAProxy's texts, ids, payloads, a change sent as a new 
     CHECK(cli.run("clear map /etc/hosts.map") == "\n");
     CHECK(cli.run("show map /etc/hosts.map") == "\n");
     CHECK(sent.size() == 4);  // the refused commands sent nothing
+}
+
+TEST_CASE("set timeout cli: this connection's idle timeout, HAProxy's messages") {
+    Cli cli;
+    CHECK(cli.run("set timeout cli 30") == "\n");
+    CHECK(cli.session.timeout_ms == 30000);
+    CHECK(cli.run("set timeout cli 2m") == "\n");
+    CHECK(cli.session.timeout_ms == 120000);
+    CHECK(cli.run("set timeout cli 0") == "Invalid timeout value.\n\n");
+    CHECK(cli.run("set timeout cli") == "Expects an integer value.\n\n");
+    CHECK(cli.run("set timeout server 3") == "'set timeout' only supports 'cli'.\n\n");
+    CHECK(cli.session.timeout_ms == 120000);
 }
