@@ -419,6 +419,7 @@ std::string_view H1Proxy::h_after_rewrite(H1Conn* s, std::string_view bytes, con
     UidWriter uw(this, s);
     if (!cfg_.frontends[s->fe].unique_id_format.empty()) t.uid = &uw;
     const rules::Verdict v = rules::run_after_rules(first, second, t);
+    h_rule_trouble(s, t, v);
     if (v.kind == rules::Verdict::Reply) return v.bytes;  // a rewrite failed: HAProxy's 500, as it is
     const std::string_view body = bytes.substr(rsp.head_len);
     auto write = [&](auto& out) {

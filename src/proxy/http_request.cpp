@@ -230,6 +230,7 @@ bool H1Proxy::h_stats_page(H1Conn* s, const http::RequestHead& req, const config
         }
     if (!sp.rules.empty()) {
         const rules::Verdict v = rules::run_request_rules(hp, sp.rules, t);
+        h_rule_trouble(s, t, v);
         if (v.kind == rules::Verdict::Reply) {
             if (v.denied) {
                 st_.fe[s->fe].dreq.inc();
@@ -361,6 +362,7 @@ bool H1Proxy::h_collect_post(H1Conn* s) {
 [[gnu::always_inline]] inline bool H1Proxy::h_frontend_rules(H1Conn* s, const http::RequestHead& req, rules::Txn& t) {
     const auto& fe = cfg_.frontends[s->fe];
     const rules::Verdict v = rules::run_request_rules(fe.http, t);
+    h_rule_trouble(s, t, v);
     if (v.kind == rules::Verdict::Reply) {
         if (v.denied) st_.fe[s->fe].dreq.inc();
         if (v.denied && s->trk) [[unlikely]] w_.stick().count_http_err(*s->trk, r_.now_ms());  // HAProxy's deny
@@ -380,8 +382,11 @@ bool H1Proxy::h_collect_post(H1Conn* s) {
         h_serve_page(s, req, 1);
         return false;
     }
-    if (stats_uri_matches(fe.stats, req)) [[unlikely]]
+    if (stats_uri_matches(fe.stats, req)) [[unlikely]] {
+        // a listen's page is its backend's session in HAProxy (its lastsess moves)
+        if (fe.own_backend_id >= 0) st_.be[fe.own_backend_id].last_sess_ms.update(r_.now_ms());
         return h_stats_page(s, req, fe.stats, -1, t);
+    }
     return true;
 }
 
@@ -434,6 +439,7 @@ bool H1Proxy::h_collect_post(H1Conn* s) {
             }
         }
         const rules::Verdict v = rules::run_request_rules(bcfg.http, t);
+        h_rule_trouble(s, t, v);
         if (v.kind == rules::Verdict::Reply) {
             if (v.denied) {
                 st_.fe[s->fe].dreq.inc();
@@ -861,6 +867,20 @@ bool H1Proxy::h_unique_id(H1Conn* s, const rules::Txn& t, std::string_view& out)
     }
     out = std::string_view(nt->uid, nt->uid_len);
     return true;
+}
+
+void H1Proxy::h_count_rule_trouble(H1Conn* s, rules::Txn& t, const rules::Verdict& v) {
+    const std::uint64_t n = t.failed_rewrites;
+    t.failed_rewrites = 0;
+    stats::ServerCounters* sc =
+        s->be >= 0 && s->st && s->st->server >= 0 ? lbs_[std::size_t(s->be)]->server(s->st->server).c : nullptr;
+    auto count = [&](auto& c) {
+        c.wrew.add(n);
+        if (v.internal) c.eint.inc();
+    };
+    count(st_.fe[s->fe]);
+    if (s->be >= 0) count(st_.be[s->be]);
+    if (sc) count(*sc);
 }
 
 }  // namespace es::proxy

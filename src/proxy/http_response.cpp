@@ -182,6 +182,7 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
         t.fallback = &fe.http;
         rules::Verdict v = rules::run_response_rules(bcfg.http, t);
         if (v.kind == rules::Verdict::Continue && fe.own_backend_id != s->be) v = rules::run_response_rules(fe.http, t);
+        h_rule_trouble(s, t, v);
         denied = v.kind == rules::Verdict::Reply;
         counts_deny = v.denied;
         reply = v.bytes;
@@ -189,6 +190,7 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
         const config::HttpProxy* second = nullptr;
         if (!denied && h_after_lists(s, first, second)) [[unlikely]] {
             v = rules::run_after_rules(*first, second, t);
+            h_rule_trouble(s, t, v);
             after_failed = denied = v.kind == rules::Verdict::Reply;
             reply = v.bytes;
         }

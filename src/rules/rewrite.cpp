@@ -353,8 +353,10 @@ Verdict after_proxy(const config::HttpProxy& px, Txn& t) {
             default:
                 break;  // the configuration accepts no other action here
         }
+        if (!ok) ++t.failed_rewrites;
         if (!ok && !t.soft_rewrite) {
             Verdict v;
+            v.internal = true;
             v.kind = Verdict::Reply;
             v.status = 500;
             v.bytes = error_reply(500, &px, t.fallback);

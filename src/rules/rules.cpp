@@ -628,8 +628,18 @@ Verdict reply(int status, std::string_view bytes, bool denied = false) {
 
 // HAProxy's strict-mode: a rule that cannot be applied (arena or header slots exhausted, a value
 // that would break the message) ends the transaction with a 500 instead of forwarding it half-done.
+// An exchange the rules cannot complete (a reply or a rewrite that could not be built): HAProxy's 500, counted as
+// an internal error (eint).
 Verdict failed(const config::HttpProxy& px, const Txn& t) {
-    return reply(500, error_reply(500, &px, t.fallback));
+    Verdict v = reply(500, error_reply(500, &px, t.fallback));
+    v.internal = true;
+    return v;
+}
+
+// A rewrite that could not be done: counted (HAProxy's wrew); true when strict-mode makes it fail the exchange.
+bool rewrite_failed(Txn& t) {
+    ++t.failed_rewrites;
+    return !t.soft_rewrite;
 }
 
 std::string_view reason_or_unknown(int status) {
@@ -837,7 +847,10 @@ Verdict run_request_rules(const config::HttpProxy& px, const std::vector<HttpRul
             case HttpAction::SetHeader:
             case HttpAction::AddHeader:
             case HttpAction::DelHeader:
-                if (!header_action(r, t.req, t)) return failed(px, t);
+                if (!header_action(r, t.req, t)) {
+                    ++t.failed_rewrites;
+                    return failed(px, t);
+                }
                 break;
             case HttpAction::SetPath:
             case HttpAction::SetPathq:
@@ -850,7 +863,7 @@ Verdict run_request_rules(const config::HttpProxy& px, const std::vector<HttpRul
             case HttpAction::ReplaceHeader:
             case HttpAction::ReplaceValue:
             case HttpAction::StrictMode:
-                if (!detail::rewrite_action(r, t, false) && !t.soft_rewrite) return failed(px, t);
+                if (!detail::rewrite_action(r, t, false) && rewrite_failed(t)) return failed(px, t);
                 break;
             case HttpAction::SetStatus:
                 break;  // response rules only
@@ -897,7 +910,10 @@ Verdict run_response_rules(const config::HttpProxy& px, Txn& t) {
             case HttpAction::SetHeader:
             case HttpAction::AddHeader:
             case HttpAction::DelHeader:
-                if (!header_action(r, t.rsp, t)) return failed(px, t);
+                if (!header_action(r, t.rsp, t)) {
+                    ++t.failed_rewrites;
+                    return failed(px, t);
+                }
                 break;
             case HttpAction::TrackSc:
             case HttpAction::ScIncGpc:
@@ -913,7 +929,7 @@ Verdict run_response_rules(const config::HttpProxy& px, Txn& t) {
             case HttpAction::ReplaceValue:
             case HttpAction::SetStatus:
             case HttpAction::StrictMode:
-                if (!detail::rewrite_action(r, t, true) && !t.soft_rewrite) return failed(px, t);
+                if (!detail::rewrite_action(r, t, true) && rewrite_failed(t)) return failed(px, t);
                 break;
             case HttpAction::Auth:
             case HttpAction::SetPath:

@@ -69,6 +69,8 @@ requires(Is<V, FrontendValues>&&...) void visit_fields(F&& f, V&... v) {
     f("dresp", Kind::Sum, v.dresp...);
     f("intercepted", Kind::Sum, v.intercepted...);
     f("log_drops", Kind::Sum, v.log_drops...);
+    f("wrew", Kind::Sum, v.wrew...);
+    f("eint", Kind::Sum, v.eint...);
 }
 
 // The traffic counters backends and servers share, in their common order.
@@ -98,6 +100,8 @@ requires(Is<V, BackendValues>&&...) void visit_fields(F&& f, V&... v) {
     visit_traffic(f, v...);
     f("dreq", Kind::Sum, v.dreq...);
     f("dresp", Kind::Sum, v.dresp...);
+    f("wrew", Kind::Sum, v.wrew...);
+    f("eint", Kind::Sum, v.eint...);
     visit_times(f, v...);
 }
 
@@ -107,6 +111,8 @@ requires(Is<V, ServerValues>&&...) void visit_fields(F&& f, V&... v) {
     f("smax", Kind::Max, v.smax...);
     visit_traffic(f, v...);
     f("dresp", Kind::Sum, v.dresp...);
+    f("wrew", Kind::Sum, v.wrew...);
+    f("eint", Kind::Sum, v.eint...);
     visit_times(f, v...);
 }
 

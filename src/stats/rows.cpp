@@ -151,6 +151,8 @@ void fill_frontend_row(const Snapshot& snap, std::size_t fe, int shard, StatRow&
     row[st::conn_tot] = counter(v.stot + v.dcon);  // every accepted connection, a session or not
     row[st::req_tot] = counter(v.req_tot);  // (HAProxy fills it for tcp frontends too: their upgraded requests)
     fill_comp(row);
+    row[st::wrew] = counter(v.wrew);
+    row[st::eint] = counter(v.eint);
     row[st::mode] = Field::str(mode_name(cf.http), Origin::Config, Nature::Gauge, Scope::Service);
     row[st::dcon] = counter(v.dcon);
     row[st::dses] = counter(v.dses);
@@ -203,6 +205,8 @@ void fill_backend_row(const Snapshot& snap, std::size_t be, int shard, StatRow& 
     fill_rate(row, st::rate, st::rate_max, shard, be < snap.be_rate.size() ? &snap.be_rate[be] : nullptr, true);
     row[st::lastsess] = last_sess(snap, v.last_sess_ms);
     fill_comp(row);
+    row[st::wrew] = counter(v.wrew);
+    row[st::eint] = counter(v.eint);
     // HAProxy 2.6 fills them with 0 in the CSV (their counts are in its Prometheus exporter only)
     row[st::agg_server_status] = gauge32(0);
     row[st::agg_server_check_status] = gauge32(0);
@@ -262,6 +266,8 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
     fill_rate(row, st::rate, st::rate_max, shard,
               be < snap.srv_rate.size() && sv < snap.srv_rate[be].size() ? &snap.srv_rate[be][sv] : nullptr);
     row[st::lastsess] = last_sess(snap, v.last_sess_ms);
+    row[st::wrew] = counter(v.wrew);
+    row[st::eint] = counter(v.eint);
     {
         const ServerState* rt = runtime_state(snap, be, sv);
         const int lim = rt && rt->maxconn >= 0 ? rt->maxconn : cs.maxconn;

@@ -71,6 +71,8 @@ void read_server_side_http(V& v, const C& c) {
     v.connect = c.connect.get();
     v.reuse = c.reuse.get();
     v.dresp = c.dresp.get();
+    v.wrew = c.wrew.get();
+    v.eint = c.eint.get();
     v.last_sess_ms = c.last_sess_ms.get();
     v.qtime = read_time(c.qtime_sum, c.qtime_n, c.qtime_max);
     v.ctime = read_time(c.ctime_sum, c.ctime_n, c.ctime_max);
@@ -85,6 +87,8 @@ void merge_server_side_http(V& a, const V& b) {
     a.connect += b.connect;
     a.reuse += b.reuse;
     a.dresp += b.dresp;
+    a.wrew += b.wrew;
+    a.eint += b.eint;
     a.last_sess_ms = std::max(a.last_sess_ms, b.last_sess_ms);
     add_time(a.qtime, b.qtime);
     add_time(a.ctime, b.ctime);
@@ -112,6 +116,8 @@ FrontendValues read_values(const FrontendCounters& c) {
     v.dresp = c.dresp.get();
     v.intercepted = c.intercepted.get();
     v.log_drops = c.log_drops.get();
+    v.wrew = c.wrew.get();
+    v.eint = c.eint.get();
     return v;
 }
 
@@ -215,6 +221,8 @@ void merge_into(FrontendValues& a, const FrontendValues& b) {
     a.dresp += b.dresp;
     a.intercepted += b.intercepted;
     a.log_drops += b.log_drops;
+    a.wrew += b.wrew;
+    a.eint += b.eint;
 }
 
 void merge_into(ServerValues& a, const ServerValues& b) {

@@ -117,6 +117,12 @@ private:
     // request analysers, in order (http_request.cpp)
     bool h_begin_exchange(H1Conn* s, const http::RequestHead& req, const char* base);
     bool h_frontend_rules(H1Conn* s, const http::RequestHead& req, rules::Txn& t);
+    // What a rule list could not do, counted on the frontend, the backend and the server it has: failed rewrites
+    // (wrew, then cleared from `t`) and a 500 of the rules' own (eint). One test when nothing failed.
+    void h_rule_trouble(H1Conn* s, rules::Txn& t, const rules::Verdict& v) {
+        if ((t.failed_rewrites | std::uint16_t(v.internal)) != 0) [[unlikely]] h_count_rule_trouble(s, t, v);
+    }
+    void h_count_rule_trouble(H1Conn* s, rules::Txn& t, const rules::Verdict& v);
     bool h_switch_backend(H1Conn* s, rules::Txn& t);
     bool h_backend_rules(H1Conn* s, const http::RequestHead& req, rules::Txn& t);
     bool h_write_request_head(H1Conn* s, const http::RequestHead& req, const sockaddr_storage& peer);

@@ -191,6 +191,8 @@ struct Txn {
     int fe = -1, be = -1;
     // strict-mode off in the rule list running: a rewrite that fails is skipped instead of failing the list
     bool soft_rewrite = false;
+    // rewrites the rules could not do (HAProxy's wrew), for the proxy's counters
+    std::uint16_t failed_rewrites = 0;
 };
 
 struct Verdict {
@@ -198,6 +200,7 @@ struct Verdict {
     int status = 0;           // of the reply
     std::string_view bytes;   // the full reply to send (static config data or built in the arena)
     bool denied = false;      // counts as dreq (deny), as opposed to return/redirect/auth
+    bool internal = false;    // a 500 because a reply or a rewrite could not be built (HAProxy's eint)
     bool monitor = false;     // a monitor-uri answer: not logged, not counted as denied (HAProxy)
     std::string_view service; // Service: "prometheus-exporter"
 };

@@ -39,6 +39,8 @@ struct alignas(64) FrontendCounters {
     Counter intercepted;  // requests answered by the proxy itself (return, redirect, auth, stats, errors)
     Counter log_drops;    // access-log records dropped because the shard's log ring was full
     Counter dresp;        // responses denied by the frontend's http-response rules
+    Counter wrew;         // header rewrites that failed (HAProxy's failed_rewrites)
+    Counter eint;         // exchanges ended by an internal error (a reply or a rewrite that could not be built)
 };
 
 struct alignas(64) ServerCounters {
@@ -66,6 +68,8 @@ struct alignas(64) ServerCounters {
     Counter connect;   // new server connections opened for HTTP requests
     Counter reuse;     // HTTP requests sent over a reused (idle) server connection
     Counter dresp;     // responses denied by http-response rules
+    Counter wrew;      // header rewrites that failed
+    Counter eint;      // exchanges ended by an internal error
     // timing sums in ms, with their sample counts; the merge reports sum/count as HAProxy's
     // qtime/ctime/rtime/ttime (HAProxy averages its last 1024 samples; we average since start)
     Counter qtime_sum, qtime_n;
@@ -103,6 +107,8 @@ struct alignas(64) BackendCounters {
     Counter connect;   // new server connections opened for HTTP requests
     Counter reuse;     // HTTP requests sent over a reused (idle) server connection
     Counter dresp;     // responses denied by http-response rules
+    Counter wrew;      // header rewrites that failed
+    Counter eint;      // exchanges ended by an internal error
     // timing sums in ms, with their sample counts; the merge reports sum/count as HAProxy's
     // qtime/ctime/rtime/ttime (HAProxy averages its last 1024 samples; we average since start)
     Counter qtime_sum, qtime_n;

@@ -47,6 +47,7 @@ struct FrontendValues {
     std::int64_t scur = 0, smax = 0;
     std::uint64_t stot = 0, bin = 0, bout = 0, dcon = 0, dses = 0, ereq = 0, cli_abrt = 0, maxconn_reached = 0;
     std::uint64_t req_tot = 0, hrsp[kHrspClasses] = {}, dreq = 0, dresp = 0, intercepted = 0, log_drops = 0;
+    std::uint64_t wrew = 0, eint = 0;
 };
 
 struct ServerValues {
@@ -54,7 +55,7 @@ struct ServerValues {
     std::int64_t last_sess_ms = 0;  // 0: never
     std::uint64_t stot = 0, bin = 0, bout = 0, econ = 0, eresp = 0, wretr = 0, wredis = 0, cli_abrt = 0,
                   srv_abrt = 0, lbtot = 0;
-    std::uint64_t req_tot = 0, hrsp[kHrspClasses] = {}, connect = 0, reuse = 0, dresp = 0;
+    std::uint64_t req_tot = 0, hrsp[kHrspClasses] = {}, connect = 0, reuse = 0, dresp = 0, wrew = 0, eint = 0;
     TimeSum qtime, ctime, rtime, ttime;
 };
 
@@ -64,6 +65,7 @@ struct BackendValues {
     std::uint64_t stot = 0, bin = 0, bout = 0, econ = 0, eresp = 0, wretr = 0, wredis = 0, cli_abrt = 0,
                   srv_abrt = 0, lbtot = 0;
     std::uint64_t req_tot = 0, hrsp[kHrspClasses] = {}, connect = 0, reuse = 0, dreq = 0, dresp = 0;
+    std::uint64_t wrew = 0, eint = 0;
     TimeSum qtime, ctime, rtime, ttime;
 };
 

@@ -577,13 +577,19 @@ TEST_CASE("rewrites: replace-header takes whole values, replace-value elements (
     HttpProxy px3;
     px3.request_rules.push_back(rewrite(HttpAction::ReplaceHeader, "X-A", ".", "oops\\"));
     Exchange e3(make_req("GET", "/", {{"Host", "h"}, {"X-A", "v"}}));
-    CHECK(es::rules::run_request_rules(px3, e3.t).status == 500);
+    const Verdict v3 = es::rules::run_request_rules(px3, e3.t);
+    CHECK(v3.status == 500);
+    CHECK(v3.internal);                 // counted as an internal error (eint)...
+    CHECK(e3.t.failed_rewrites == 1);  // ...and a failed rewrite (wrew)
     // ... unless strict-mode is off before it
     HttpRule off = rule(HttpAction::StrictMode);
     off.status = 0;
     px3.request_rules.insert(px3.request_rules.begin(), off);
     Exchange e4(make_req("GET", "/", {{"Host", "h"}, {"X-A", "v"}}));
-    CHECK(es::rules::run_request_rules(px3, e4.t).kind == Verdict::Continue);
+    const Verdict v4 = es::rules::run_request_rules(px3, e4.t);
+    CHECK(v4.kind == Verdict::Continue);
+    CHECK_FALSE(v4.internal);
+    CHECK(e4.t.failed_rewrites == 1);  // still a failed rewrite
     CHECK(values_of(e4.req, "x-a") == std::vector<std::string>{"v"});
 }
 
