@@ -878,6 +878,7 @@ struct ControlShard::Impl {
             }
             sink.drain();
             std::int64_t timeout = sink.writes_anything() ? kLogTickMs : kTickMs;
+            timeout = std::min(timeout, rates.next_due_ms(now));  // (the sessions' peaks for smax)
             if (draining) timeout = std::min<std::int64_t>(timeout, 50);  // notices the shards ending
             for (const auto& c : clients) {
                 short ev = 0;

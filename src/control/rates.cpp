@@ -6,7 +6,56 @@
 
 namespace es::control {
 
+namespace {
+constexpr std::int64_t kPeakMs = 100;  // how often the summed current sessions are sampled for smax
+}
+
+void RateSampler::sample_peaks(const shard::Runtime& rt) {
+    const std::size_t n = rt.shard_count();
+    if (n == 0) return;
+    const std::size_t nfe = rt.shard_stats(0).n_fe, nbe = rt.shard_stats(0).n_be;
+    fe_peak_.resize(nfe, 0);
+    be_peak_.resize(nbe, 0);
+    be_qpeak_.resize(nbe, 0);
+    srv_peak_.resize(nbe);
+    for (std::size_t f = 0; f < nfe; ++f) {
+        std::int64_t sum = 0;
+        for (std::size_t i = 0; i < n; ++i)
+            if (f < rt.shard_stats(i).n_fe) sum += rt.shard_stats(i).fe[f].scur.get();
+        fe_peak_[f] = std::max(fe_peak_[f], sum);
+    }
+    for (std::size_t b = 0; b < nbe; ++b) {
+        std::int64_t sum = 0, q = 0;
+        const std::size_t ns = rt.shard_stats(0).n_srv[b];
+        srv_peak_[b].resize(ns, 0);
+        for (std::size_t i = 0; i < n; ++i) {
+            const stats::ShardStats& st = rt.shard_stats(i);
+            if (b >= st.n_be) continue;
+            sum += st.be[b].scur.get();
+            q += st.be[b].qcur.get();
+        }
+        be_peak_[b] = std::max(be_peak_[b], sum);
+        be_qpeak_[b] = std::max(be_qpeak_[b], q);
+        for (std::size_t k = 0; k < ns; ++k) {
+            std::int64_t ss = 0;
+            for (std::size_t i = 0; i < n; ++i) {
+                const stats::ShardStats& st = rt.shard_stats(i);
+                if (b < st.n_be && k < st.n_srv[b]) ss += st.srv[b][k].scur.get();
+            }
+            srv_peak_[b][k] = std::max(srv_peak_[b][k], ss);
+        }
+    }
+}
+
+std::int64_t RateSampler::next_due_ms(std::int64_t now_ms) const {
+    return peak_ms_ < 0 ? 0 : std::max<std::int64_t>(0, peak_ms_ + kPeakMs - now_ms);
+}
+
 void RateSampler::sample(const shard::Runtime& rt, std::int64_t now_ms) {
+    if (peak_ms_ < 0 || now_ms - peak_ms_ >= kPeakMs) {
+        sample_peaks(rt);
+        peak_ms_ = now_ms;
+    }
     if (prev_ && now_ms - prev_ms_ < 1000) return;
     Totals cur;
     for (std::size_t i = 0; i < rt.shard_count(); ++i) {
@@ -93,6 +142,16 @@ void RateSampler::sample(const shard::Runtime& rt, std::int64_t now_ms) {
 }
 
 void RateSampler::fill_objects(stats::Snapshot& snap) const {
+    auto raise = [](std::int64_t& v, const std::vector<std::int64_t>& peaks, std::size_t i) {
+        if (i < peaks.size()) v = std::max(v, peaks[i]);
+    };
+    for (std::size_t f = 0; f < snap.fe.size(); ++f) raise(snap.fe[f].smax, fe_peak_, f);
+    for (std::size_t b = 0; b < snap.be.size(); ++b) {
+        raise(snap.be[b].smax, be_peak_, b);
+        raise(snap.be[b].qmax, be_qpeak_, b);
+        if (b < srv_peak_.size() && b < snap.srv.size())
+            for (std::size_t k = 0; k < snap.srv[b].size(); ++k) raise(snap.srv[b][k].smax, srv_peak_[b], k);
+    }
     if (!objects_ready_) return;
     snap.fe_rate = fe_rate_;
     snap.be_rate = be_rate_;

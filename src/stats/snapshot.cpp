@@ -206,7 +206,7 @@ ShardValues read_values(const ShardCounters& c) {
 
 void merge_into(FrontendValues& a, const FrontendValues& b) {
     a.scur += b.scur;
-    a.smax += b.smax;  // Max: sum of maxima (upper bound, see header)
+    a.smax = std::max(a.smax, b.smax);  // Max: the largest shard's, raised by the sampled peak (see README)
     a.stot += b.stot;
     a.bin += b.bin;
     a.bout += b.bout;
@@ -227,7 +227,7 @@ void merge_into(FrontendValues& a, const FrontendValues& b) {
 
 void merge_into(ServerValues& a, const ServerValues& b) {
     a.scur += b.scur;
-    a.smax += b.smax;
+    a.smax = std::max(a.smax, b.smax);
     a.inflight += b.inflight;
     a.stot += b.stot;
     a.bin += b.bin;
@@ -245,9 +245,9 @@ void merge_into(ServerValues& a, const ServerValues& b) {
 
 void merge_into(BackendValues& a, const BackendValues& b) {
     a.scur += b.scur;
-    a.smax += b.smax;
+    a.smax = std::max(a.smax, b.smax);
     a.qcur += b.qcur;
-    a.qmax += b.qmax;
+    a.qmax = std::max(a.qmax, b.qmax);
     a.stot += b.stot;
     a.bin += b.bin;
     a.bout += b.bout;

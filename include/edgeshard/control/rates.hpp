@@ -15,9 +15,13 @@ class RateSampler {
 public:
     // Samples when a second has passed since the last sample (call it every turn).
     void sample(const shard::Runtime& rt, std::int64_t now_ms);
+    // How long until the next sample is due (the loop's poll timeout at most this).
+    std::int64_t next_due_ms(std::int64_t now_ms) const;
     // Absent before two samples.
     const std::optional<stats::ProcessView::Rates>& rates() const { return rates_; }
-    // Each frontend's, backend's and server's rates into a snapshot (nothing before two samples).
+    // Each frontend's, backend's and server's rates into a snapshot (nothing before two samples), and their
+    // sampled peaks of current sessions (and queue) raising the merged smax (qmax): a shard's own maximum is
+    // exact, the process's is at least the largest of those and at least every sampled sum.
     void fill_objects(stats::Snapshot& snap) const;
 
 private:
@@ -40,6 +44,11 @@ private:
     std::vector<stats::Snapshot::Rate> be_rate_;
     std::vector<std::vector<stats::Snapshot::Rate>> srv_rate_;
     bool objects_ready_ = false;
+    // the peaks of the shards' summed scur (and a backend's qcur), sampled every kPeakMs
+    std::vector<std::int64_t> fe_peak_, be_peak_, be_qpeak_;
+    std::vector<std::vector<std::int64_t>> srv_peak_;
+    std::int64_t peak_ms_ = -1;
+    void sample_peaks(const shard::Runtime& rt);
 };
 
 }  // namespace es::control

@@ -319,10 +319,10 @@ TEST_CASE("export -> import round trip keeps every carried total") {
     CHECK(w.intercepted == 8);
     CHECK(w.log_drops == 2);
     CHECK(w.maxconn_reached == 4);
-    CHECK(w.smax == 80);  // the exporter's own merge: sum of the shard maxima
+    CHECK(w.smax == 40);  // the exporter's own merge: the largest shard maximum
     CHECK(w.scur == 0);
     const BackendValues& a = c.backends.at("app");
-    CHECK(a.qmax == 18);
+    CHECK(a.qmax == 9);
     CHECK(a.econ == 8);
     CHECK(a.connect == 40);
     CHECK(a.reuse == 540);
@@ -471,13 +471,13 @@ TEST_CASE("counters add, maxima take the max, gauges are not carried") {
     const std::size_t s1 = srv_index(cfg, app, "s1");
 
     // maxima: max(own, carried), never summed across generations
-    CHECK(own.fe[web].smax == 12);
-    CHECK(s.fe[web].smax == 80);
-    CHECK(own.be[app].smax == 150);
-    CHECK(s.be[app].smax == 150);  // ours is larger: kept
-    CHECK(own.be[app].qmax == 6);
-    CHECK(s.be[app].qmax == 18);
-    CHECK(s.srv[app][s1].smax == 24);
+    CHECK(own.fe[web].smax == 4);
+    CHECK(s.fe[web].smax == 40);
+    CHECK(own.be[app].smax == 50);
+    CHECK(s.be[app].smax == 50);  // ours is larger: kept
+    CHECK(own.be[app].qmax == 2);
+    CHECK(s.be[app].qmax == 9);
+    CHECK(s.srv[app][s1].smax == 12);
 
     // gauges: this process's own only
     CHECK(s.fe[web].scur == own.fe[web].scur);
@@ -567,12 +567,12 @@ TEST_CASE("show stat CSV and show info show the continued totals") {
     CHECK(csv_cell(csv, "web", "FRONTEND", "stot") == "230");
     CHECK(csv_cell(csv, "web", "FRONTEND", "req_tot") == "660");
     CHECK(csv_cell(csv, "web", "FRONTEND", "hrsp_5xx") == "20");
-    CHECK(csv_cell(csv, "web", "FRONTEND", "smax") == "80");
+    CHECK(csv_cell(csv, "web", "FRONTEND", "smax") == "40");
     CHECK(csv_cell(csv, "web", "FRONTEND", "scur") == "3");
     CHECK(csv_cell(csv, "web", "FRONTEND", "intercepted") == "8");
     CHECK(csv_cell(csv, "api", "FRONTEND", "stot") == "3");
     CHECK(csv_cell(csv, "app", "BACKEND", "stot") == "210");
-    CHECK(csv_cell(csv, "app", "BACKEND", "qmax") == "18");
+    CHECK(csv_cell(csv, "app", "BACKEND", "qmax") == "9");
     CHECK(csv_cell(csv, "app", "BACKEND", "reuse") == "540");
     CHECK(csv_cell(csv, "app", "s1", "stot") == "135");
     CHECK(csv_cell(csv, "app", "s1", "lbtot") == "137");
