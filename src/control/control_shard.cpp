@@ -778,7 +778,7 @@ struct ControlShard::Impl {
         else if (!o.carried && carried) o.carried = &*carried;
         stats::Snapshot snap = stats::build_snapshot(layout, p, views, o);
         rates.fill_objects(snap);
-        if (!rt.server_runtime().empty()) {
+        if (!rt.server_runtime().empty() && !opt.frontends_only) {
             snap.srv_runtime = server_states(rt.server_runtime(), &rt.config());
             health->fill(snap.srv_runtime, snap.be_state);
         }

@@ -71,7 +71,9 @@ void cmd_show_info(std::span<const std::string_view> args, Context& ctx, std::st
     Flags f;
     f.json = json;
     if (!have_stats(ctx, f, out)) return;
-    const stats::Snapshot snap = ctx.services.snapshot({});
+    stats::BuildOptions o;
+    o.frontends_only = true;  // (what show info reads: a scrape costs no server's counters)
+    const stats::Snapshot snap = ctx.services.snapshot(o);
     if (json) stats::render_info_json(snap, out);
     else if (typed) stats::render_info_typed(snap, out, desc);
     else stats::render_info_text(snap, out);

@@ -19,7 +19,7 @@ std::int64_t max_of(std::int64_t max, std::int64_t cur) {
 // Reads the per-object blocks of one shard, tolerating a block sized for a different config
 // (missing objects read as zero rather than out of bounds).
 void read_objects(const Layout& lay, const ShardStats& st, std::vector<FrontendValues>& fe,
-                  std::vector<BackendValues>& be, std::vector<std::vector<ServerValues>>& srv) {
+                  std::vector<BackendValues>& be, std::vector<std::vector<ServerValues>>& srv, bool fe_only) {
     fe.assign(lay.frontends.size(), FrontendValues{});
     be.assign(lay.backends.size(), BackendValues{});
     srv.resize(lay.backends.size());
@@ -27,6 +27,7 @@ void read_objects(const Layout& lay, const ShardStats& st, std::vector<FrontendV
 
     const std::size_t nfe = std::min(lay.frontends.size(), st.fe ? st.n_fe : 0);
     for (std::size_t i = 0; i < nfe; ++i) fe[i] = read_values(st.fe[i]);
+    if (fe_only) return;
     const std::size_t nbe = std::min(lay.backends.size(), st.be ? st.n_be : 0);
     for (std::size_t i = 0; i < nbe; ++i) be[i] = read_values(st.be[i]);
     const std::size_t nsb = std::min({lay.backends.size(), st.srv.size(), st.n_srv.size()});
@@ -365,7 +366,7 @@ Snapshot build_snapshot(const Layout& lay, const ProcessView& proc, std::span<co
             ss.has_stats = true;
             ss.counters = read_values(view.stats->shard);
             merge_into(snap.shard_total, ss.counters);
-            read_objects(lay, *view.stats, fe, be, srv);
+            read_objects(lay, *view.stats, fe, be, srv, opt.frontends_only);
             for (std::size_t i = 0; i < fe.size(); ++i) merge_into(snap.fe[i], fe[i]);
             for (std::size_t i = 0; i < be.size(); ++i) merge_into(snap.be[i], be[i]);
             for (std::size_t b = 0; b < srv.size(); ++b)

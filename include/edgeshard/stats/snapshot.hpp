@@ -157,6 +157,8 @@ struct BuildOptions {
     // values after the shard merge; null = this process's own values only. Read during the call
     // only. A snapshot built with it cannot be exported (export_totals refuses it).
     const Carried* carried = nullptr;
+    // `show info`: the frontends' values only (its byte and request totals); backends and servers read as zero
+    bool frontends_only = false;
 };
 
 // Process-level totals carried across a reload that `show info` adds to its cumulative fields
