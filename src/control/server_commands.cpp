@@ -81,7 +81,7 @@ bool parse_id(std::string_view s, std::uint32_t& id) {
     return r.ec == std::errc() && r.ptr == e;
 }
 
-// A server by name, or by "#<id>" with its srv_id (position in the backend, from 1).
+// A server by name, or by "#<id>" with its HAProxy id (`id N`, else its place from 1: config::server_ids).
 bool find_server(const config::Backend& b, std::string_view name, std::size_t& srv) {
     for (std::size_t i = 0; i < b.servers.size(); ++i) {
         if (b.servers[i].name == name) {
@@ -90,9 +90,14 @@ bool find_server(const config::Backend& b, std::string_view name, std::size_t& s
         }
     }
     std::uint32_t id = 0;
-    if (!parse_id(name, id) || id == 0 || id > b.servers.size()) return false;
-    srv = id - 1;
-    return true;
+    if (!parse_id(name, id) || id == 0) return false;
+    const std::vector<std::uint32_t> ids = config::server_ids(b);
+    for (std::size_t i = 0; i < ids.size(); ++i)
+        if (ids[i] == id) {
+            srv = i;
+            return true;
+        }
+    return false;
 }
 
 struct Target {
@@ -303,7 +308,7 @@ StateRow make_row(const ServerTable& t, const Services& sv, std::uint32_t be_id,
     StateRow row;
     row.be_id = be_id;
     row.be_name = cb.name;
-    row.srv_id = std::uint32_t(srv + 1);
+    row.srv_id = cs.puid != 0 ? cs.puid : std::uint32_t(srv + 1);  // HAProxy's server id
     row.srv_name = cs.name;
     // the runtime address (DNS, `set server addr`); a table built by hand (tests) has none: the configured one
     const config::SockAddr& ra = r.addr.family() != 0 ? r.addr : cs.addr;
