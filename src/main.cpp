@@ -178,18 +178,31 @@ int main(int argc, char** argv) {
         }
     }
 
+    // HAProxy's banner: the version and the binary's path, once, before the first start-up message
+    bool bannered = false;
+    auto banner = [&] {
+        if (bannered || quiet) return;
+        bannered = true;
+        char exe[4096];
+        const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+        exe[n > 0 ? n : 0] = '\0';
+        std::fprintf(stderr, "[NOTICE] edgeshard version is %s\n[NOTICE] path to executable is %s\n", es::kVersion,
+                     n > 0 ? exe : argv[0]);
+    };
     std::shared_ptr<es::config::Config> cfg;
     try {
         cfg = std::make_shared<es::config::Config>(
             files.empty() ? es::config::load_text(es::config::kEmbeddedDefault, "<embedded>", load)
                           : es::config::load_files(files, load));
     } catch (const std::exception& e) {
+        banner();
         std::fprintf(stderr, "%s\n", e.what());
         startup_say(e.what());
         if (check) std::fprintf(stderr, "Configuration file has errors\n");
         return 1;
     }
     if (no_splice) cfg->global.splice = false;
+    if (!cfg->warnings.empty() || !cfg->notices.empty()) banner();
     if (zero_warning && !cfg->warnings.empty()) {
         // HAProxy's -dW: the warnings, then the refusal
         for (const auto& w : cfg->warnings) std::fprintf(stderr, "[WARNING] %s\n", w.c_str());
@@ -218,13 +231,14 @@ int main(int argc, char** argv) {
         } catch (const std::exception& e) {
             // the line that holds the format (a defaults section's when the frontend inherits it)
             const es::config::Location& at = fe.log_format_where.line > 0 ? fe.log_format_where : fe.where;
+            banner();
             std::fprintf(stderr, "%s:%d: frontend '%s': log-format: %s\n", at.file.c_str(), at.line,
                          fe.name.c_str(), e.what());
             startup_say(at.file + ":" + std::to_string(at.line) + ": frontend '" + fe.name + "': log-format: " + e.what());
             if (check) std::fprintf(stderr, "Configuration file has errors\n");
             return 1;
         }
-        if (fe.logs.empty() && !quiet)
+        if (fe.logs.empty() && !quiet && (banner(), true))
             std::fprintf(stderr, "[WARNING] %s:%d: frontend '%s' has a log format but no log target: nothing is logged\n",
                          fe.where.file.c_str(), fe.where.line, fe.name.c_str());
     }
@@ -339,6 +353,7 @@ int main(int argc, char** argv) {
         try {
             taken = es::control::handoff::take_over(takeover);
         } catch (const std::exception& e) {
+            banner();
             return fail(e.what());
         }
         lineage.generation = taken.state.generation + 1;
@@ -417,6 +432,7 @@ int main(int argc, char** argv) {
         ctl.reset();
         rt.stop();
         if (taken.fd >= 0) close(taken.fd);
+        banner();
         return fail(e.what());
     }
     for (const int pid : soft_pids)

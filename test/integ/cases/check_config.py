@@ -229,7 +229,12 @@ def main(h):
               f"{cfg.splitlines()[line - 1].strip()!r}); stderr was {r.stderr.strip()!r}")
         check("Configuration file is valid" not in r.stdout + r.stderr,
               f"bad config '{name}' was reported valid")
-        log(f"bad config {name}: {r.stderr.strip().splitlines()[0][:160]}")
+        if eslib.on_edgeshard():  # HAProxy's banner first: the version and the binary's path
+            first = r.stderr.splitlines()[:2]
+            check(len(first) == 2 and first[0].startswith("[NOTICE] edgeshard version is ") and
+                  first[1] == f"[NOTICE] path to executable is {os.path.realpath(h.bin)}",
+                  f"bad config '{name}': the version banner before the error: {first!r}")
+        log(f"bad config {name}: {r.stderr.strip().splitlines()[-2 if len(r.stderr.strip().splitlines()) > 1 else 0][:160]}")
 
     # running (not -c) with a bad config also fails with the location and never gets ready
     cfg, line = marked(BAD[0][1], p1=p1, p2=p2, p3=p3)
