@@ -186,8 +186,11 @@ int main(int argc, char** argv) {
         char exe[4096];
         const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
         exe[n > 0 ? n : 0] = '\0';
-        std::fprintf(stderr, "[NOTICE] edgeshard version is %s\n[NOTICE] path to executable is %s\n", es::kVersion,
-                     n > 0 ? exe : argv[0]);
+        char text[4400];
+        std::snprintf(text, sizeof text, "[NOTICE] edgeshard version is %s\n[NOTICE] path to executable is %s\n",
+                      es::kVersion, n > 0 ? exe : argv[0]);
+        std::fputs(text, stderr);
+        es::control::startup_log() += text;
     };
     std::shared_ptr<es::config::Config> cfg;
     try {
@@ -217,11 +220,13 @@ int main(int argc, char** argv) {
         for (const auto& n : cfg->notices) {
             std::fprintf(stderr, "%s\n", n.c_str());
             startup_say(n);
+            es::control::startup_log() += n + "\n";
         }
     if (!quiet)
         for (const auto& w : cfg->warnings) {
             std::fprintf(stderr, "[WARNING] %s\n", w.c_str());
             startup_say("[WARNING] " + w);
+            es::control::startup_log() += "[WARNING] " + w + "\n";
         }
     // access-log formats compile once here, so a bad one is reported with its place before anything starts
     for (const auto& fe : cfg->frontends) {

@@ -58,6 +58,50 @@ void cmd_set_timeout(std::span<const std::string_view> args, Context& ctx, std::
     ctx.session.timeout_ms = *ms;
 }
 
+// HAProxy's `show backend`: "# name", then every backend (a listen's included) in the configuration's order.
+void cmd_show_backend(std::span<const std::string_view>, Context& ctx, std::string& out) {
+    out.append("# name\n");
+    if (!ctx.services.server_table) return;
+    const ServerTable t = ctx.services.server_table();
+    if (t.cfg)
+        for (const config::Backend& b : t.cfg->backends) out.append(b.name).push_back('\n');
+}
+
+// HAProxy's `show env [<name>]`: the process's environment, or one variable of it.
+void cmd_show_env(std::span<const std::string_view> args, Context&, std::string& out) {
+    for (char** e = environ; e && *e; ++e) {
+        const std::string_view v(*e);
+        if (!args.empty()) {
+            if (v.size() <= args[0].size() || !v.starts_with(args[0]) || v[args[0].size()] != '=') continue;
+            out.append(v).push_back('\n');
+            return;
+        }
+        out.append(v).push_back('\n');
+    }
+    if (!args.empty()) out.append("Variable not found\n");
+}
+
+// HAProxy's `show cli sockets`: each stats socket, its level and the processes it serves (all, here).
+void cmd_show_cli_sockets(std::span<const std::string_view>, Context& ctx, std::string& out) {
+    out.append("# socket lvl processes\n");
+    if (!ctx.services.server_table) return;
+    const ServerTable t = ctx.services.server_table();
+    if (!t.cfg) return;
+    for (const config::StatsSocket& s : t.cfg->global.stats_sockets) {
+        out.append(s.fd >= 0 ? "fd@" + std::to_string(s.fd) : "unix@" + s.path);
+        out.push_back(' ');
+        out.append(s.level == config::StatsLevel::Admin      ? "admin"
+                   : s.level == config::StatsLevel::Operator ? "operator"
+                                                             : "user");
+        out.append(" all\n");
+    }
+}
+
+// HAProxy's `show startup-logs`: the messages of the start (warnings, notices).
+void cmd_show_startup_logs(std::span<const std::string_view>, Context& ctx, std::string& out) {
+    if (ctx.services.startup_logs) out.append(*ctx.services.startup_logs);
+}
+
 void cmd_show_proc(std::span<const std::string_view>, Context& ctx, std::string& out) {
     if (!ctx.services.show_proc) {
         out.append("Process list not available.\n");
@@ -81,6 +125,10 @@ void register_cli_commands(CommandTable& t) {
            cmd_show_proc});
     t.add(
         {{"show", "version"}, "", "show the version of the current process", Level::User, cmd_show_version});
+    t.add({{"show", "backend"}, "", "list the backends", Level::User, cmd_show_backend});
+    t.add({{"show", "env"}, "[<name>]", "dump the environment variables of the process", Level::Operator, cmd_show_env});
+    t.add({{"show", "cli", "sockets"}, "", "list the CLI sockets and their level", Level::User, cmd_show_cli_sockets});
+    t.add({{"show", "startup-logs"}, "", "report the messages of the start", Level::Operator, cmd_show_startup_logs});
     t.add({{"set", "timeout"}, "cli <delay>", "change this connection's idle timeout (seconds)", Level::User,
            cmd_set_timeout});
 }

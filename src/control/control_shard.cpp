@@ -32,6 +32,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "edgeshard/control/cli.hpp"
@@ -49,6 +50,12 @@
 #include "edgeshard/log/sink.hpp"
 
 namespace es::control {
+
+std::string& startup_log() {
+    static std::string log;
+    return log;
+}
+
 
 namespace {
 
@@ -128,6 +135,7 @@ struct ControlShard::Impl {
     std::vector<std::deque<shard::Message>> answers;
     // totals of older generations (base + the predecessor's last), added to every snapshot
     std::optional<stats::Carried> carried;
+    bool cleared = false;  // `clear counters all` ran: a draining predecessor's totals are not added any more
     std::unique_ptr<HealthControl> health;  // the health checks and what they change (health.hpp)
     std::unique_ptr<DnsControl> dns;        // server addresses and runtime DNS (dns.hpp)
 
@@ -144,6 +152,8 @@ struct ControlShard::Impl {
         services.snapshot = [this](const stats::BuildOptions& opt) { return snapshot(opt); };
         bind_server_admin(services, rt);
         services.show_proc = [this]() { return show_proc(); };
+        services.clear_counters = [this](bool all) { return clear_counters(all); };
+        services.startup_logs = &startup_log();
         services.stick_query = [this](stick::Query& q) { return ask_shards(rt, q); };
         maps = load_map_store(rt.config());
         services.maps = &maps;
@@ -579,8 +589,43 @@ struct ControlShard::Impl {
     // ---- reload: our side as the new process
     void update_carried() {
         carried = base;
-        stats::add(*carried, pred_last);
+        if (!cleared) stats::add(*carried, pred_last);
         stats::retain_objects(*carried, layout);
+    }
+
+    // `clear counters [all]`: every shard clears its own (a message), the control shard its sampled maxima; `all`
+    // also drops what older processes carried over (and what a draining one still adds: "as a restart")
+    std::string clear_counters(bool all) {
+        std::string missed;
+        auto* ask = new proxy::ClearAsk;
+        ask->all = all;
+        ask->pending.store(1, std::memory_order_relaxed);  // the asker's
+        const shard::Message m{shard::Message::kClearCounters, reinterpret_cast<std::uintptr_t>(ask), 0};
+        for (std::size_t i = 0; i < rt.shard_count(); ++i) {
+            if (!rt.running(i)) continue;
+            ask->pending.fetch_add(1, std::memory_order_relaxed);
+            bool ok = rt.post(i, m);
+            for (int tries = 0; !ok && tries < 1000; ++tries) {
+                std::this_thread::yield();
+                ok = rt.post(i, m);
+            }
+            if (!ok) {
+                ask->pending.fetch_sub(1, std::memory_order_relaxed);
+                missed += (missed.empty() ? "" : ", ") + std::to_string(i);
+            }
+        }
+        // answered once every shard cleared (as HAProxy's, the next `show stat` sees it), at most 1 s
+        const std::int64_t until = core::now_ms() + 1000;
+        while (ask->pending.load(std::memory_order_acquire) > 1 && core::now_ms() < until) std::this_thread::yield();
+        proxy::release(ask);
+        rates.clear(all);
+        if (all) {
+            cleared = true;
+            base = stats::Carried{};
+            update_carried();
+        }
+        if (!missed.empty()) return "Shard(s) " + missed + " did not take it (mailbox full); repeat the command.";
+        return {};
     }
 
     void predecessor_gone() {

@@ -158,4 +158,22 @@ void RateSampler::fill_objects(stats::Snapshot& snap) const {
     snap.srv_rate = srv_rate_;
 }
 
+void RateSampler::clear(bool) {
+    if (rates_) {
+        rates_->max_conn = rates_->conn;
+        rates_->max_ssl = rates_->ssl;
+        rates_->max_ssl_key = rates_->ssl_key;
+        rates_->max_ssl_srv_key = rates_->ssl_srv_key;
+    }
+    for (auto& r : fe_rate_)
+        for (stats::Snapshot::Rate* x : {&r.sess, &r.req, &r.conn}) x->max = x->cur;
+    for (auto& r : be_rate_) r.max = r.cur;
+    for (auto& v : srv_rate_)
+        for (auto& r : v) r.max = r.cur;
+    std::fill(fe_peak_.begin(), fe_peak_.end(), 0);
+    std::fill(be_peak_.begin(), be_peak_.end(), 0);
+    std::fill(be_qpeak_.begin(), be_qpeak_.end(), 0);
+    for (auto& v : srv_peak_) std::fill(v.begin(), v.end(), 0);
+}
+
 }  // namespace es::control

@@ -155,6 +155,17 @@ void cmd_show_stat(std::span<const std::string_view> args, Context& ctx, std::st
     else stats::render_stat_csv(snap, shards, out, filter);
 }
 
+// HAProxy's `clear counters [all]`: the maxima (operator), every counter (admin).
+void cmd_clear_counters(std::span<const std::string_view> args, Context& ctx, std::string& out) {
+    const bool all = !args.empty() && args[0] == "all";
+    if (all && ctx.session.level < Level::Admin) {
+        out.append("Permission denied\n");
+        return;
+    }
+    if (!ctx.services.clear_counters) return;
+    if (const std::string err = ctx.services.clear_counters(all); !err.empty()) out.append(err).push_back('\n');
+}
+
 void cmd_show_schema(std::span<const std::string_view> args, Context&, std::string& out) {
     if (args.size() != 1 || args[0] != "json") {
         out.append("json parameter missing.\n");  // (HAProxy's words)
@@ -198,6 +209,11 @@ void register_stats_commands(CommandTable& t) {
            "report counters for each proxy and server (shards: also per shard; prometheus: text exposition)",
            Level::User,
            cmd_show_stat});
+    t.add({{"clear", "counters"},
+           "[all]",
+           "clear the maxima of the counters (all: every counter, as a restart)",
+           Level::Operator,
+           cmd_clear_counters});
     t.add({{"show", "schema"},
            "json",
            "report schema used for stats",

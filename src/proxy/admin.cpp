@@ -124,4 +124,15 @@ void Worker::on_map_update(const shard::Message& m) {
     if (u->pending.fetch_sub(1) == 1) delete u;
 }
 
+// `clear counters [all]`: this shard's own counters (it is their only writer).
+void Worker::on_clear_counters(const shard::Message& m) {
+    auto* ask = reinterpret_cast<ClearAsk*>(m.a);
+    for (std::size_t f = 0; f < st_.n_fe; ++f) st_.fe[f].clear(ask->all);
+    for (std::size_t b = 0; b < st_.n_be; ++b) {
+        st_.be[b].clear(ask->all);
+        for (std::size_t k = 0; k < st_.n_srv[b]; ++k) st_.srv[b][k].clear(ask->all);
+    }
+    release(ask);
+}
+
 }  // namespace es::proxy

@@ -228,6 +228,10 @@ void Worker::on_message(const shard::Message& m) {
         on_map_update(m);
         return;
     }
+    if (m.kind == shard::Message::kClearCounters) {
+        on_clear_counters(m);
+        return;
+    }
     if (m.kind == shard::Message::kStickQuery) {
         stick_query(*reinterpret_cast<stick::Query*>(m.a));
         return;

@@ -88,6 +88,10 @@ struct Services {
     std::function<bool(stick::Query&)> stick_query;
     // `show proc`: one line per live process of the reload chain, this one first; empty: unavailable.
     std::function<std::string()> show_proc;
+    // `clear counters [all]` on every shard and in the control shard's samples; "" or what went wrong.
+    std::function<std::string(bool all)> clear_counters;
+    // The messages of the start (`show startup-logs`); null: none kept.
+    const std::string* startup_logs = nullptr;
     // TLS certificates (`show/set/commit/abort ssl cert`): the control shard's store (null:
     // unavailable), and the function that sends a committed certificate to every data shard
     // ("" or what went wrong).

@@ -22,6 +22,10 @@
 
 namespace es::control {
 
+// The messages the start printed (the banner, notices, warnings), kept for `show startup-logs`; main appends
+// to it before the control shard starts, which only reads it.
+std::string& startup_log();
+
 // Where this process stands in a chain of reloads (filled by main; the defaults are a first start).
 struct Lineage {
     int generation = 1;

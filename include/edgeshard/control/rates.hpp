@@ -15,6 +15,8 @@ class RateSampler {
 public:
     // Samples when a second has passed since the last sample (call it every turn).
     void sample(const shard::Runtime& rt, std::int64_t now_ms);
+    // `clear counters`: the maxima start again from now (the rates' and the sampled peaks); `all`: the same.
+    void clear(bool all);
     // How long until the next sample is due (the loop's poll timeout at most this).
     std::int64_t next_due_ms(std::int64_t now_ms) const;
     // Absent before two samples.

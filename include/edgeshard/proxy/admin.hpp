@@ -28,6 +28,18 @@
 
 namespace es::proxy {
 
+// `clear counters [all]` asked of every data shard (Message::kClearCounters): `pending` counts the shards it was
+// posted to and the asker; each shard clears its counters and drops its reference, the asker waits for its to
+// be the last; whoever drops the last frees it.
+struct ClearAsk {
+    bool all = false;
+    std::atomic<int> pending{0};
+};
+// Drops one reference (the shard's, or the asker's); frees the ask when it was the last.
+inline void release(ClearAsk* a) {
+    if (a->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) delete a;
+}
+
 inline constexpr std::uint32_t kAdminOpState = 1;
 inline constexpr std::uint32_t kAdminOpWeight = 2;
 inline constexpr std::uint32_t kAdminOpHealth = 3;

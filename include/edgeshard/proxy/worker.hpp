@@ -124,6 +124,7 @@ private:
     void on_server_admin(const shard::Message& m);
     void on_server_addr(const shard::Message& m);  // kServerAddr (admin.cpp)
     void on_map_update(const shard::Message& m);   // kMapUpdate (admin.cpp)
+    void on_clear_counters(const shard::Message& m);  // kClearCounters (admin.cpp)
     // the maps this shard's rules read (rules::set_shard_maps): the configuration's, each replaced as a
     // whole by a kMapUpdate
     std::vector<std::shared_ptr<const config::MapFile>> maps_;

@@ -31,6 +31,7 @@ struct Message {
                            // (a server's new address from DNS or `set server addr`: proxy/admin.hpp)
         kStickQuery = 10,  // control shard -> data shard: a = stick::Query* (show table / clear table)
         kMapUpdate = 11,   // control shard -> data shard: a = proxy::MapUpdate* (add/set/del/clear map)
+        kClearCounters = 12,  // control shard -> data shard: `clear counters`; a = proxy::ClearAsk*
     };
     std::uint32_t kind = kNone;
     std::uint64_t a = 0;

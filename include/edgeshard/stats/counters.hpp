@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <vector>
 
@@ -41,6 +42,17 @@ struct alignas(64) FrontendCounters {
     Counter dresp;        // responses denied by the frontend's http-response rules
     Counter wrew;         // header rewrites that failed (HAProxy's failed_rewrites)
     Counter eint;         // exchanges ended by an internal error (a reply or a rewrite that could not be built)
+
+    // `clear counters [all]`, by the shard that writes them: the maxima back to the current level, with `all`
+    // every counter to zero too (the gauges are levels: they stay)
+    void clear(bool all) {
+        smax.set(scur.get());
+        if (!all) return;
+        for (Counter* c : {&stot, &bin, &bout, &dcon, &dses, &ereq, &cli_abrt, &maxconn_reached, &req_tot, &hrsp_1xx,
+                           &hrsp_2xx, &hrsp_3xx, &hrsp_4xx, &hrsp_5xx, &hrsp_other, &dreq, &intercepted, &log_drops,
+                           &dresp, &wrew, &eint})
+            c->set(0);
+    }
 };
 
 struct alignas(64) ServerCounters {
@@ -79,6 +91,18 @@ struct alignas(64) ServerCounters {
     MaxGauge qtime_max, ctime_max, rtime_max, ttime_max;  // the longest of each (ms; HAProxy's *_max)
     MaxGauge last_sess_ms;  // when the last session was assigned here (monotonic ms; HAProxy's lastsess)
     Gauge idle_conn_cur;  // idle (reusable) connections to this server held by the shard's pool
+
+    void clear(bool all) {
+        smax.set(scur.get());
+        for (MaxGauge* m : {&qtime_max, &ctime_max, &rtime_max, &ttime_max}) m->set(0);
+        if (!all) return;
+        last_sess_ms.set(0);
+        for (Counter* c : {&stot, &bin, &bout, &econ, &eresp, &wretr, &wredis, &cli_abrt, &srv_abrt, &lbtot, &req_tot,
+                           &hrsp_1xx, &hrsp_2xx, &hrsp_3xx, &hrsp_4xx, &hrsp_5xx, &hrsp_other, &connect, &reuse, &dresp,
+                           &wrew, &eint, &qtime_sum, &qtime_n, &ctime_sum, &ctime_n, &rtime_sum, &rtime_n, &ttime_sum,
+                           &ttime_n})
+            c->set(0);
+    }
 };
 
 struct alignas(64) BackendCounters {
@@ -118,6 +142,19 @@ struct alignas(64) BackendCounters {
     MaxGauge qtime_max, ctime_max, rtime_max, ttime_max;  // the longest of each (ms; HAProxy's *_max)
     MaxGauge last_sess_ms;  // when the last session was assigned here (monotonic ms; HAProxy's lastsess)
     Counter dreq;
+
+    void clear(bool all) {
+        smax.set(scur.get());
+        qmax.set(qcur.get());
+        for (MaxGauge* m : {&qtime_max, &ctime_max, &rtime_max, &ttime_max}) m->set(0);
+        if (!all) return;
+        last_sess_ms.set(0);
+        for (Counter* c : {&stot, &bin, &bout, &econ, &eresp, &wretr, &wredis, &cli_abrt, &srv_abrt, &lbtot, &req_tot,
+                           &hrsp_1xx, &hrsp_2xx, &hrsp_3xx, &hrsp_4xx, &hrsp_5xx, &hrsp_other, &connect, &reuse, &dresp,
+                           &dreq, &wrew, &eint, &qtime_sum, &qtime_n, &ctime_sum, &ctime_n, &rtime_sum, &rtime_n,
+                           &ttime_sum, &ttime_n})
+            c->set(0);
+    }
 };
 
 struct alignas(64) ShardCounters {

@@ -12,7 +12,10 @@ the real HAProxy 2.6.12 (the test starts it; 77 without it), with the same traff
     cumulated counters u64 where HAProxy has u32: listed);
   - `show stat <iid> <type> <sid>` and `show stat <proxy> ...`, `up`, `no-maint`: the same rows, the backend's
     status suffix "(up/all)"; an unknown proxy: "No such proxy.";
-  - the stats page's option forms (`;csv;norefresh`, `/;csv`, `;up`, `;typed`): the same rows as the CLI's.
+  - the stats page's option forms (`;csv;norefresh`, `/;csv`, `;up`, `;typed`): the same rows as the CLI's;
+  - `show backend`, `show env NAME` (absent), `show cli sockets`: the same answers;
+  - `clear counters`: every maximum back to its current level, the totals kept; `clear counters all`: every
+    counter of the frontends, backends and servers at zero (read right after, on both).
 The values themselves differ (two processes, two clocks); the shapes must not.
 """
 import csv
@@ -110,6 +113,19 @@ def collect(h, p, sock):
         r = eslib.http_get(p["stats"], form, timeout=5)
         check_eq(r.status, 200, f"the stats page {form}")
         v[form] = r.body.decode()
+    for cmd in ("show backend", "show env NO_SUCH_VARIABLE_HERE"):
+        v[cmd] = eslib.ctl_raw(sock, cmd)
+    v["show cli sockets"] = eslib.ctl_raw(sock, "show cli sockets").replace(sock, "SOCK")
+    # clear counters: the maxima back to the current level, the totals kept; `all`: every counter to zero
+    pick = lambda t: {(r["pxname"], r["svname"]): (r["smax"], r["stot"]) for r in csv_rows(t)[1]}  # noqa: E731
+    before = pick(eslib.ctl_raw(sock, "show stat"))
+    v["clear counters"] = eslib.ctl_raw(sock, "clear counters")
+    after = pick(eslib.ctl_raw(sock, "show stat"))
+    v["cleared maxima"] = {k: (after[k][0], after[k][1] == before[k][1]) for k in (("fe", "FRONTEND"), ("be", "s1"))}
+    v["clear counters all"] = eslib.ctl_raw(sock, "clear counters all")
+    after = pick(eslib.ctl_raw(sock, "show stat"))
+    v["cleared all"] = {k: after[k] for k in (("fe", "FRONTEND"), ("be", "BACKEND"), ("be", "s1"))}
+    check(int(before[("fe", "FRONTEND")][1]) > 0, f"traffic counted before the clear: {before}")
     return v
 
 
@@ -176,6 +192,9 @@ def main(h):
         check_eq(sel(ours[form]), sel(theirs[form]), f"the stats page {form}: the rows")
     check_eq(sorted({k[:3] for k in typed_tags(ours["/stats;typed"])}),
              sorted({k[:3] for k in typed_tags(theirs["/stats;typed"])}), "the stats page ;typed: the objects")
+    for cmd in ("show backend", "show env NO_SUCH_VARIABLE_HERE", "show cli sockets", "clear counters",
+                "cleared maxima", "clear counters all", "cleared all"):
+        check_eq(ours[cmd], theirs[cmd], f"`{cmd}`")
     log(f"show stat / typed / info typed / filters / page forms as HAProxy 2.6.12: {len(erows)} rows, "
         f"{len(base)} columns each filled alike")
 

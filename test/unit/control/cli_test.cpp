@@ -134,8 +134,9 @@ TEST_CASE("command table: longest keyword match, duplicates refused") {
         }
         names.push_back(n);
     }
-    CHECK(names == std::vector<std::string>{"help", "prompt", "quit", "operator", "user", "show cli level", "show proc", "show version", "set timeout", "show info",
-                                            "show stat", "show schema", "show pools", "show shards", "set server",
+    CHECK(names == std::vector<std::string>{"help", "prompt", "quit", "operator", "user", "show cli level", "show proc", "show version", "show backend", "show env",
+                                            "show cli sockets", "show startup-logs", "set timeout", "show info",
+                                            "show stat", "clear counters", "show schema", "show pools", "show shards", "set server",
                                             "show resolvers", "set weight", "set maxconn", "get weight", "enable health", "disable health",
                                             "enable agent", "disable agent", "enable server",
                                             "disable server", "shutdown sessions server", "show servers state", "show ssl cert",
@@ -339,4 +340,28 @@ TEST_CASE("set timeout cli: this connection's idle timeout, HAProxy's messages")
     CHECK(cli.run("set timeout cli") == "Expects an integer value.\n\n");
     CHECK(cli.run("set timeout server 3") == "'set timeout' only supports 'cli'.\n\n");
     CHECK(cli.session.timeout_ms == 120000);
+}
+
+TEST_CASE("show backend, show env, show cli sockets, clear counters: HAProxy's answers") {
+    Cli cli;
+    cli.session.level = Level::Admin;
+    setenv("ES_CLI_TEST_VAR", "v1", 1);
+    CHECK(cli.run("show env ES_CLI_TEST_VAR") == "ES_CLI_TEST_VAR=v1\n\n");
+    CHECK(cli.run("show env ES_CLI_TEST_VA") == "Variable not found\n\n");
+    CHECK(cli.run("show env").find("\nES_CLI_TEST_VAR=v1\n") != std::string::npos);
+    CHECK(cli.run("show cli sockets").rfind("# socket lvl processes\n", 0) == 0);
+    CHECK(cli.run("show backend").rfind("# name\n", 0) == 0);
+    bool cleared_all = false;
+    cli.services.clear_counters = [&](bool all) {
+        cleared_all = all;
+        return std::string();
+    };
+    CHECK(cli.run("clear counters all") == "\n");
+    CHECK(cleared_all);
+    cli.session.level = Level::Operator;
+    CHECK(cli.run("clear counters all") == "Permission denied\n\n");
+    CHECK(cli.run("clear counters") == "\n");
+    CHECK_FALSE(cleared_all);
+    cli.session.level = Level::User;
+    CHECK(cli.run("show env ES_CLI_TEST_VAR").find("ES_CLI_TEST_VAR=v1") == std::string::npos);
 }
