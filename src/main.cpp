@@ -192,6 +192,7 @@ int main(int argc, char** argv) {
         std::fputs(text, stderr);
         es::control::startup_log() += text;
     };
+    es::control::install_crash_handlers();  // a crash prints its thread and backtrace (not under ASan)
     std::shared_ptr<es::config::Config> cfg;
     try {
         cfg = std::make_shared<es::config::Config>(

@@ -450,6 +450,7 @@ std::vector<std::string_view> global_keywords() {
                                        "tune.es.max-body",
                                        "tune.es.ssl-direct-seal",
                                        "tune.es.steer-clients", "tune.es.lb-hash",
+                                       "tune.es.watchdog-warn", "tune.es.watchdog-panic",
                                        "tune.http.maxhdr",
                                        "log",
                                        "log-tag",
@@ -588,6 +589,11 @@ void parse_global_line(ParseState& st, const Line& line) {
         if (a != "haproxy" && a != "own") fail(line.at, squote(kw) + ": expects 'haproxy' or 'own', not " + squote(a));
         no_more_args(line, 2, kw);
         g.lb_hash_own = a == "own";
+    } else if (kw == "tune.es.watchdog-warn" || kw == "tune.es.watchdog-panic") {
+        // the control shard's watch over the data shards' loops (control/watchdog.cpp); 0 turns it off
+        const Millis t = time_arg(line, 1, kw);
+        no_more_args(line, 2, kw);
+        (kw == "tune.es.watchdog-warn" ? g.watchdog_warn_ms : g.watchdog_panic_ms) = t;
     } else if (kw == "tune.es.steer-clients") {
         const std::string& a = arg_or_fail(line, 1, kw, "'on' or 'off'");
         if (a != "on" && a != "off") fail(line.at, squote(kw) + ": expects 'on' or 'off', not " + squote(a));
@@ -647,7 +653,8 @@ void parse_global_line(ParseState& st, const Line& line) {
                  "unknown keyword " + squote(kw) + " in 'global' section" +
                      did_you_mean(kw, {"tune.es.ring-entries", "tune.es.buffers", "tune.es.splice-after",
                                        "tune.es.max-request-line", "tune.es.log-ring", "tune.es.max-body",
-                                       "tune.es.ssl-direct-seal", "tune.es.steer-clients", "tune.es.lb-hash"}));
+                                       "tune.es.ssl-direct-seal", "tune.es.steer-clients", "tune.es.lb-hash",
+                                       "tune.es.watchdog-warn", "tune.es.watchdog-panic"}));
         }
         fail(line.at,
              "unknown keyword " + squote(kw) + " in 'global' section" + did_you_mean(kw, global_keywords()));

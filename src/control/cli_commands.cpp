@@ -102,6 +102,45 @@ void cmd_show_startup_logs(std::span<const std::string_view>, Context& ctx, std:
     if (ctx.services.startup_logs) out.append(*ctx.services.startup_logs);
 }
 
+void cmd_show_threads(std::span<const std::string_view>, Context& ctx, std::string& out) {
+    if (ctx.services.show_threads) out.append(ctx.services.show_threads());
+}
+
+// HAProxy's `expert-mode [on|off]`: shows it, or allows the debug commands for this connection.
+void cmd_expert_mode(std::span<const std::string_view> args, Context& ctx, std::string& out) {
+    if (args.empty()) {
+        out.append(ctx.session.expert ? "expert-mode is ON\n" : "expert-mode is OFF\n");
+        return;
+    }
+    if (args[0] != "on" && args[0] != "off") {
+        out.append("'expert-mode' only supports 'on' and 'off'.\n");
+        return;
+    }
+    ctx.session.expert = args[0] == "on";
+}
+
+// `debug dev loop <ms> [<shard>]` (expert mode): a data shard runs one loop turn for ms, as a stuck one would
+// (HAProxy's loops the CLI's thread; here the point is the watchdog's view of a data shard).
+void cmd_debug_dev_loop(std::span<const std::string_view> args, Context& ctx, std::string& out) {
+    if (!ctx.session.expert) {
+        out.append("This command is restricted to expert mode only.\n");
+        return;
+    }
+    std::int64_t ms = 0, shard = 0;
+    auto num = [](std::string_view t, std::int64_t& v) {
+        if (t.empty() || t.size() > 9 || t.find_first_not_of("0123456789") != std::string_view::npos) return false;
+        v = std::stoll(std::string(t));
+        return true;
+    };
+    if (args.empty() || !num(args[0], ms) || (args.size() > 1 && !num(args[1], shard))) {
+        out.append("Usage: debug dev loop <ms> [<shard>]\n");
+        return;
+    }
+    if (!ctx.services.stall_shard) return;
+    if (const std::string err = ctx.services.stall_shard(std::size_t(shard), ms); !err.empty())
+        out.append(err).push_back('\n');
+}
+
 void cmd_show_proc(std::span<const std::string_view>, Context& ctx, std::string& out) {
     if (!ctx.services.show_proc) {
         out.append("Process list not available.\n");
@@ -126,6 +165,12 @@ void register_cli_commands(CommandTable& t) {
     t.add(
         {{"show", "version"}, "", "show the version of the current process", Level::User, cmd_show_version});
     t.add({{"show", "backend"}, "", "list the backends", Level::User, cmd_show_backend});
+    t.add({{"show", "threads"}, "", "show every shard's thread and loop state (the watchdog's view)", Level::User,
+           cmd_show_threads});
+    t.add({{"expert-mode"}, "[on|off]", "show or change the expert mode (debug commands) of this connection",
+           Level::Admin, cmd_expert_mode});
+    t.add({{"debug", "dev", "loop"}, "<ms> [<shard>]", "a data shard runs one loop turn for <ms> (expert mode)",
+           Level::Admin, cmd_debug_dev_loop});
     t.add({{"show", "env"}, "[<name>]", "dump the environment variables of the process", Level::Operator, cmd_show_env});
     t.add({{"show", "cli", "sockets"}, "", "list the CLI sockets and their level", Level::User, cmd_show_cli_sockets});
     t.add({{"show", "startup-logs"}, "", "report the messages of the start", Level::Operator, cmd_show_startup_logs});

@@ -39,6 +39,7 @@
 #include "dns.hpp"
 #include "health.hpp"
 #include "edgeshard/proxy/admin.hpp"
+#include "watchdog.hpp"
 #include "edgeshard/control/handoff.hpp"
 #include "edgeshard/control/rates.hpp"
 #include "edgeshard/control/pages.hpp"
@@ -118,6 +119,7 @@ struct ControlShard::Impl {
     stats::Carried base;       // final totals of generations that have exited
     std::int64_t next_totals_ms = 0;
     RateSampler rates;  // show info's per-second rates
+    Watchdog watchdog{rt.config().global};  // the data shards' loops
     int pred_old = 0;  // generations still draining behind our predecessor (from its totals frames)
     bool published = false;
     CommandTable table;
@@ -154,6 +156,13 @@ struct ControlShard::Impl {
         services.show_proc = [this]() { return show_proc(); };
         services.clear_counters = [this](bool all) { return clear_counters(all); };
         services.startup_logs = &startup_log();
+        services.show_threads = [this]() { return watchdog.show_threads(rt, core::now_ms()); };
+        services.stall_shard = [this](std::size_t shard, std::int64_t ms) -> std::string {
+            if (shard >= rt.shard_count() || !rt.running(shard)) return "No such shard.";
+            if (!rt.post(shard, shard::Message{shard::Message::kStall, std::uint64_t(ms), 0}))
+                return "The shard's mailbox is full; try again.";
+            return {};
+        };
         services.stick_query = [this](stick::Query& q) { return ask_shards(rt, q); };
         maps = load_map_store(rt.config());
         services.maps = &maps;
@@ -913,6 +922,7 @@ struct ControlShard::Impl {
             const std::int64_t now = core::now_ms();
             if (reload_turn(now)) return;
             rates.sample(rt, now);
+            watchdog.check(rt, now);
             pfds.clear();
             const bool have_sig = signal_fd >= 0;
             if (have_sig) pfds.push_back({signal_fd, POLLIN, 0});
@@ -924,6 +934,7 @@ struct ControlShard::Impl {
             sink.drain();
             std::int64_t timeout = sink.writes_anything() ? kLogTickMs : kTickMs;
             timeout = std::min(timeout, rates.next_due_ms(now));  // (the sessions' peaks for smax)
+            timeout = std::min(timeout, watchdog.next_due_ms(now));
             if (draining) timeout = std::min<std::int64_t>(timeout, 50);  // notices the shards ending
             for (const auto& c : clients) {
                 short ev = 0;

@@ -78,6 +78,7 @@ void shard_main(Shard* sh, const config::Config* cfg, const Topology* topo) {
         // pages are first touched on the shard's own node
         sh->stats = std::make_unique<stats::ShardStats>();
         sh->stats->shard_id = sh->info.id;
+        sh->stats->shard.tid.set(std::int64_t(::gettid()));
         sh->stats->cpu = sh->info.cpu;
         make_stats(*sh->stats, *cfg);
         heap = mi_heap_new();
@@ -190,6 +191,12 @@ std::int64_t Runtime::shard_cpu_ns(std::size_t shard) const {
     timespec ts{};
     if (clock_gettime(cid, &ts) != 0) return -1;
     return std::int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+bool Runtime::signal_shard(std::size_t shard, int sig) const {
+    const Shard& sh = *shards_[shard];
+    if (!sh.thread.joinable()) return false;
+    return pthread_kill(const_cast<std::thread&>(sh.thread).native_handle(), sig) == 0;
 }
 
 Runtime::~Runtime() {

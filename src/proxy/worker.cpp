@@ -228,6 +228,12 @@ void Worker::on_message(const shard::Message& m) {
         on_map_update(m);
         return;
     }
+    if (m.kind == shard::Message::kStall) {  // `debug dev loop` (expert mode): a turn that does not come back
+        const std::int64_t until = core::now_ms() + std::int64_t(m.a);
+        while (core::now_ms() < until) {
+        }
+        return;
+    }
     if (m.kind == shard::Message::kClearCounters) {
         on_clear_counters(m);
         return;

@@ -104,6 +104,11 @@ void Reactor::wait(bool block, std::int64_t timeout_ms) {
         io_uring_submit_and_get_events(&ring_);
         return;
     }
+    c_.waiting.set(1);  // (the watchdog does not count a shard waiting for work as stuck)
+    struct Awake {
+        stats::ShardCounters& c;
+        ~Awake() { c.waiting.set(0); }
+    } awake{c_};
     if (poll_wait_) {
         io_uring_submit(&ring_);
         io_uring_get_events(&ring_);  // runs deferred task work already queued

@@ -772,6 +772,10 @@ struct Global {
     bool master_worker = false;          // master-worker: as -W (src/control/master.cpp)
     bool master_exit_on_failure = true;  // master-worker no-exit-on-failure clears it
     std::string pidfile;                 // pidfile: as -p (-p wins)
+    // tune.es.watchdog-warn / -panic: a data shard that has run one loop turn this long without coming back is
+    // reported (a warning with its state), then the process dumps every shard's state and aborts; 0: off
+    Millis watchdog_warn_ms = 1000;
+    Millis watchdog_panic_ms = 10000;
     std::string node;         // node: the name `show info` and the stats page give (empty: the host name)
     std::string description;  // description: the words after it, joined by spaces (show info, the stats page)
     // edgeshard tuning extensions (HAProxy has no equivalent; names are ours)

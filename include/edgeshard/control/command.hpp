@@ -34,6 +34,7 @@ struct Session {
     bool interactive = false;  // `prompt`: keep the connection, print "> " after each answer
     bool quit = false;         // `quit`: close once the pending output is written
     std::int64_t timeout_ms = 0;  // `set timeout cli`: this connection's idle timeout (0: the socket's)
+    bool expert = false;          // `expert-mode on`: the debug commands are allowed (HAProxy's)
 };
 
 // Runtime server states as the server commands see them (src/control/server_commands.cpp).
@@ -90,6 +91,9 @@ struct Services {
     std::function<std::string()> show_proc;
     // `clear counters [all]` on every shard and in the control shard's samples; "" or what went wrong.
     std::function<std::string(bool all)> clear_counters;
+    // `show threads` (the watchdog's view of every shard) and `debug dev loop` (a shard runs one turn for ms).
+    std::function<std::string()> show_threads;
+    std::function<std::string(std::size_t shard, std::int64_t ms)> stall_shard;
     // The messages of the start (`show startup-logs`); null: none kept.
     const std::string* startup_logs = nullptr;
     // TLS certificates (`show/set/commit/abort ssl cert`): the control shard's store (null:

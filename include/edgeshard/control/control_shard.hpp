@@ -26,6 +26,11 @@ namespace es::control {
 // to it before the control shard starts, which only reads it.
 std::string& startup_log();
 
+// SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGABRT print the thread and its backtrace on stderr, then take their
+// default action (the core dump). Not installed under AddressSanitizer, which reports these itself.
+// (control/watchdog.cpp)
+void install_crash_handlers();
+
 // Where this process stands in a chain of reloads (filled by main; the defaults are a first start).
 struct Lineage {
     int generation = 1;

@@ -32,6 +32,7 @@ struct Message {
         kStickQuery = 10,  // control shard -> data shard: a = stick::Query* (show table / clear table)
         kMapUpdate = 11,   // control shard -> data shard: a = proxy::MapUpdate* (add/set/del/clear map)
         kClearCounters = 12,  // control shard -> data shard: `clear counters`; a = proxy::ClearAsk*
+        kStall = 13,          // control shard -> data shard: `debug dev loop`: run one turn for a = ms (the watchdog's test)
     };
     std::uint32_t kind = kNone;
     std::uint64_t a = 0;

@@ -129,6 +129,8 @@ public:
     // CPU time shard i's thread has used (ns; the kernel's per-thread clock, read from outside), or -1 when it
     // does not run. `show info`'s Idle_pct. Control thread.
     std::int64_t shard_cpu_ns(std::size_t shard) const;
+    // Sends a signal to shard i's thread (the watchdog's backtrace); false when it does not run.
+    bool signal_shard(std::size_t shard, int sig) const;
     // The data shards' messages to the control shard (start() creates it; it lives as long as
     // the Runtime). Each shard posts into its own mailbox; the control thread reads them all.
     ControlLink& control_link() { return *link_; }

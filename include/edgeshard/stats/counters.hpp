@@ -199,6 +199,10 @@ struct alignas(64) ShardCounters {
     Counter ssl_srv_handshakes;  // completed handshakes with servers
     Counter ssl_srv_resumed;     // of those, resumed (ssl-reuse)
     Counter ssl_srv_failures;    // handshakes with servers that failed (verification, versions...)
+    // the watchdog's view (control/watchdog.cpp): 1 while the shard sleeps in the kernel waiting for work, and
+    // the shard thread's kernel id
+    Gauge waiting;
+    Gauge tid;
 };
 
 // One shard's full block. Sized from the config snapshot at shard start.

@@ -326,3 +326,16 @@ TEST_CASE("stats socket: errors") {
     expect_error("global\n    stats socket /a\n    stats socket /a\n" + kTail, 3,
                  {"already declared at t.cfg:2"});
 }
+
+TEST_CASE("global: the watchdog's thresholds, node and description") {
+    const auto d = load("global\n    maxconn 10\n" + kTail);
+    CHECK(d.global.watchdog_warn_ms == 1000);
+    CHECK(d.global.watchdog_panic_ms == 10000);
+    const auto cfg = load("global\n    tune.es.watchdog-warn 300ms\n    tune.es.watchdog-panic 0\n    node edge-7\n"
+                          "    description an edge box\n" + kTail);
+    CHECK(cfg.global.watchdog_warn_ms == 300);
+    CHECK(cfg.global.watchdog_panic_ms == 0);
+    CHECK(cfg.global.node == "edge-7");
+    CHECK(cfg.global.description == "an edge box");
+    expect_error("global\n    tune.es.watchdog-panic soon\n" + kTail, 2, {"tune.es.watchdog-panic"});
+}

@@ -134,7 +134,7 @@ TEST_CASE("command table: longest keyword match, duplicates refused") {
         }
         names.push_back(n);
     }
-    CHECK(names == std::vector<std::string>{"help", "prompt", "quit", "operator", "user", "show cli level", "show proc", "show version", "show backend", "show env",
+    CHECK(names == std::vector<std::string>{"help", "prompt", "quit", "operator", "user", "show cli level", "show proc", "show version", "show backend", "show threads", "expert-mode", "debug dev loop", "show env",
                                             "show cli sockets", "show startup-logs", "set timeout", "show info",
                                             "show stat", "clear counters", "show schema", "show pools", "show shards", "set server",
                                             "show resolvers", "set weight", "set maxconn", "get weight", "enable health", "disable health",
