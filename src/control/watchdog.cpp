@@ -169,6 +169,7 @@ void Watchdog::panic(const shard::Runtime& rt, std::size_t stuck, std::int64_t n
     std::abort();
 }
 
+#if !defined(__SANITIZE_ADDRESS__)
 namespace {
 
 void on_fatal_signal(int sig) {
@@ -185,6 +186,7 @@ void on_fatal_signal(int sig) {
 }
 
 }  // namespace
+#endif
 
 void install_crash_handlers() {
 #if defined(__SANITIZE_ADDRESS__)
