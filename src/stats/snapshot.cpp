@@ -407,6 +407,14 @@ Snapshot build_snapshot(const Layout& lay, const ProcessView& proc, std::span<co
         }
         snap.shards.push_back(std::move(ss));
     }
+    // a process-wide maximum is never below the current process-wide level (the sum just read)
+    for (auto& v : snap.fe) v.smax = std::max(v.smax, v.scur);
+    for (auto& v : snap.be) {
+        v.smax = std::max(v.smax, v.scur);
+        v.qmax = std::max(v.qmax, v.qcur);
+    }
+    for (auto& b : snap.srv)
+        for (auto& v : b) v.smax = std::max(v.smax, v.scur);
     // After the whole merge, so per-shard values and shard_total stay this process's own.
     if (opt.carried) apply_carried(snap, *opt.carried);
     return snap;
