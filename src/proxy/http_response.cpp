@@ -123,13 +123,10 @@ bool H1Proxy::h_parse_response(H1Conn* s) {
     if (s->st->t_rsp < 0 && !interim) {
         s->st->t_rsp = r_.now_ms();
         const std::int64_t rt = s->st->t_rsp - (s->st->t_connected >= 0 ? s->st->t_connected : s->st->t_head);
-        st_.be[s->be].rtime_sum.add(std::uint64_t(rt));
-        st_.be[s->be].rtime_n.inc();
-        st_.be[s->be].rtime_max.update(rt);
+        stats::BackendCounters& bc = st_.be[s->be];
+        stats::add_sample(bc.rtime_sum, bc.rtime_n, bc.rtime_max, rt);
         auto* sc = lbs_[std::size_t(s->be)]->server(s->st->server).c;
-        sc->rtime_sum.add(std::uint64_t(rt));
-        sc->rtime_n.inc();
-        sc->rtime_max.update(rt);
+        stats::add_sample(sc->rtime_sum, sc->rtime_n, sc->rtime_max, rt);
     }
     const auto& fe = cfg_.frontends[s->fe];
     const auto& bcfg = cfg_.backends[std::size_t(s->be)];
@@ -354,14 +351,11 @@ void H1Proxy::h_request_done(H1Conn* s, bool local) {
     if (local) count_status(st_.fe[s->fe], st);  // a server's status was counted with its head
     if (!local && s->be >= 0) {
         const std::int64_t tt = now - s->t_req;
-        st_.be[s->be].ttime_sum.add(std::uint64_t(tt));
-        st_.be[s->be].ttime_n.inc();
-        st_.be[s->be].ttime_max.update(tt);
+        stats::BackendCounters& bc = st_.be[s->be];
+        stats::add_sample(bc.ttime_sum, bc.ttime_n, bc.ttime_max, tt);
         if (s->st->server >= 0) {
             auto* sc = lbs_[std::size_t(s->be)]->server(s->st->server).c;
-            sc->ttime_sum.add(std::uint64_t(tt));
-            sc->ttime_n.inc();
-            sc->ttime_max.update(tt);
+            stats::add_sample(sc->ttime_sum, sc->ttime_n, sc->ttime_max, tt);
         }
     } else if (local && s->be >= 0 && (st >= 500 || s->st->has(kH1SStatsBe))) {
         count_status(st_.be[s->be], st);  // a backend's own page counts there, as HAProxy's

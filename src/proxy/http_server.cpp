@@ -87,12 +87,9 @@ void H1Proxy::h_use_server(H1Conn* s, int i) {
     st_.be[s->be].lbtot.inc();
     if (s->st->t_queue >= 0) {
         const std::int64_t q = r_.now_ms() - s->st->t_queue;
-        st_.be[s->be].qtime_sum.add(std::uint64_t(q));
-        st_.be[s->be].qtime_n.inc();
-        st_.be[s->be].qtime_max.update(q);
-        srv.c->qtime_sum.add(std::uint64_t(q));
-        srv.c->qtime_n.inc();
-        srv.c->qtime_max.update(q);
+        stats::BackendCounters& bc = st_.be[s->be];
+        stats::add_sample(bc.qtime_sum, bc.qtime_n, bc.qtime_max, q);
+        stats::add_sample(srv.c->qtime_sum, srv.c->qtime_n, srv.c->qtime_max, q);
     }
     H1SrvConn* c = nullptr;
     if (s->conn) {
@@ -293,12 +290,9 @@ void H1Proxy::c_on_connect(H1SrvConn* c, int res) {
     s->st->t_connected = r_.now_ms();
     s->st->last_srv = s->st->t_connected;
     const std::int64_t ct = s->st->t_connected - s->st->t_connect;
-    st_.be[s->be].ctime_sum.add(std::uint64_t(ct));
-    st_.be[s->be].ctime_n.inc();
-    st_.be[s->be].ctime_max.update(ct);
-    srv.c->ctime_sum.add(std::uint64_t(ct));
-    srv.c->ctime_n.inc();
-    srv.c->ctime_max.update(ct);
+    stats::BackendCounters& bc = st_.be[s->be];
+    stats::add_sample(bc.ctime_sum, bc.ctime_n, bc.ctime_max, ct);
+    stats::add_sample(srv.c->ctime_sum, srv.c->ctime_n, srv.c->ctime_max, ct);
     h_process_request(s);
     if (s->state != HState::Active) return;
     c_send(c);

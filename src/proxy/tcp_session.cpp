@@ -562,13 +562,9 @@ void TcpProxy::established(Session* s) {
     srv.c->last_sess_ms.update(s->t_connected);
     if (s->t_connect >= 0) {  // connect time (HAProxy's ctime; a tcp session has no response time: rtime 0)
         const std::int64_t ct = s->t_connected - s->t_connect;
-        srv.c->ctime_sum.add(std::uint64_t(ct));
-        srv.c->ctime_n.inc();
-        srv.c->ctime_max.update(ct);
+        stats::add_sample(srv.c->ctime_sum, srv.c->ctime_n, srv.c->ctime_max, ct);
         stats::BackendCounters& bc = st_.be[s->be];
-        bc.ctime_sum.add(std::uint64_t(ct));
-        bc.ctime_n.inc();
-        bc.ctime_max.update(ct);
+        stats::add_sample(bc.ctime_sum, bc.ctime_n, bc.ctime_max, ct);
     }
     srv.c->scur.inc();
     srv.c->smax.update(srv.c->scur.get());
@@ -730,13 +726,9 @@ void TcpProxy::close_session(Session* s) {
             srv.c->scur.dec();
             // the session's whole time (HAProxy's ttime of a tcp server and backend: accept to close)
             const std::int64_t tt = r_.now_ms() - s->t_accept;
-            srv.c->ttime_sum.add(std::uint64_t(tt));
-            srv.c->ttime_n.inc();
-            srv.c->ttime_max.update(tt);
+            stats::add_sample(srv.c->ttime_sum, srv.c->ttime_n, srv.c->ttime_max, tt);
             stats::BackendCounters& bc = st_.be[s->be];
-            bc.ttime_sum.add(std::uint64_t(tt));
-            bc.ttime_n.inc();
-            bc.ttime_max.update(tt);
+            stats::add_sample(bc.ttime_sum, bc.ttime_n, bc.ttime_max, tt);
         }
         server_slot_freed(s);
     }

@@ -17,6 +17,13 @@ using core::Counter;
 using core::Gauge;
 using core::MaxGauge;
 
+// One timing sample (ms) into its sum, its count and its maximum (qtime, ctime, rtime, ttime).
+inline void add_sample(Counter& sum, Counter& n, MaxGauge& max, std::int64_t ms) {
+    sum.add(std::uint64_t(ms));
+    n.inc();
+    max.update(ms);
+}
+
 struct alignas(64) FrontendCounters {
     Gauge scur;        // current sessions
     MaxGauge smax;     // highest scur seen by this shard
