@@ -627,7 +627,7 @@ struct ControlShard::Impl {
         const std::int64_t until = core::now_ms() + 1000;
         while (ask->pending.load(std::memory_order_acquire) > 1 && core::now_ms() < until) std::this_thread::yield();
         proxy::release(ask);
-        rates.clear(all);
+        rates.clear();
         if (all) {
             cleared = true;
             base = stats::Carried{};

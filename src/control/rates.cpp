@@ -13,37 +13,42 @@ constexpr std::int64_t kPeakMs = 100;  // how often the summed current sessions 
 void RateSampler::sample_peaks(const shard::Runtime& rt) {
     const std::size_t n = rt.shard_count();
     if (n == 0) return;
-    const std::size_t nfe = rt.shard_stats(0).n_fe, nbe = rt.shard_stats(0).n_be;
-    fe_peak_.resize(nfe, 0);
-    be_peak_.resize(nbe, 0);
-    be_qpeak_.resize(nbe, 0);
-    srv_peak_.resize(nbe);
-    for (std::size_t f = 0; f < nfe; ++f) {
-        std::int64_t sum = 0;
-        for (std::size_t i = 0; i < n; ++i)
-            if (f < rt.shard_stats(i).n_fe) sum += rt.shard_stats(i).fe[f].scur.get();
-        fe_peak_[f] = std::max(fe_peak_[f], sum);
+    const stats::ShardStats& s0 = rt.shard_stats(0);
+    if (peaks_.empty() || nfe_ != s0.n_fe || nbe_ != s0.n_be) {  // the layout of the flat arrays, once
+        nfe_ = s0.n_fe;
+        nbe_ = s0.n_be;
+        srv_base_.resize(nbe_);
+        std::size_t at = nfe_ + 2 * nbe_;
+        for (std::size_t b = 0; b < nbe_; ++b) {
+            srv_base_[b] = at;
+            at += s0.n_srv[b];
+        }
+        peaks_.assign(at, 0);
     }
-    for (std::size_t b = 0; b < nbe; ++b) {
-        std::int64_t sum = 0, q = 0;
-        const std::size_t ns = rt.shard_stats(0).n_srv[b];
-        srv_peak_[b].resize(ns, 0);
+    // the frontends, backends and queues, each shard's block read once in its own order
+    const std::size_t proxies = nfe_ + 2 * nbe_;
+    levels_.assign(proxies, 0);
+    for (std::size_t i = 0; i < n; ++i) {
+        const stats::ShardStats& st = rt.shard_stats(i);
+        for (std::size_t f = 0; f < nfe_ && f < st.n_fe; ++f) levels_[f] += st.fe[f].scur.get();
+        for (std::size_t b = 0; b < nbe_ && b < st.n_be; ++b) {
+            levels_[nfe_ + b] += st.be[b].scur.get();
+            levels_[nfe_ + nbe_ + b] += st.be[b].qcur.get();
+        }
+    }
+    for (std::size_t i = 0; i < proxies; ++i) peaks_[i] = std::max(peaks_[i], levels_[i]);
+    // a server's sessions are among its backend's: only the servers of a backend with sessions open are read
+    // (an idle process reads no server)
+    for (std::size_t b = 0; b < nbe_; ++b) {
+        if (levels_[nfe_ + b] == 0) continue;
+        const std::size_t base = srv_base_[b], ns = s0.n_srv[b];
+        srv_levels_.assign(ns, 0);
         for (std::size_t i = 0; i < n; ++i) {
             const stats::ShardStats& st = rt.shard_stats(i);
             if (b >= st.n_be) continue;
-            sum += st.be[b].scur.get();
-            q += st.be[b].qcur.get();
+            for (std::size_t k = 0; k < ns && k < st.n_srv[b]; ++k) srv_levels_[k] += st.srv[b][k].scur.get();
         }
-        be_peak_[b] = std::max(be_peak_[b], sum);
-        be_qpeak_[b] = std::max(be_qpeak_[b], q);
-        for (std::size_t k = 0; k < ns; ++k) {
-            std::int64_t ss = 0;
-            for (std::size_t i = 0; i < n; ++i) {
-                const stats::ShardStats& st = rt.shard_stats(i);
-                if (b < st.n_be && k < st.n_srv[b]) ss += st.srv[b][k].scur.get();
-            }
-            srv_peak_[b][k] = std::max(srv_peak_[b][k], ss);
-        }
+        for (std::size_t k = 0; k < ns; ++k) peaks_[base + k] = std::max(peaks_[base + k], srv_levels_[k]);
     }
 }
 
@@ -57,22 +62,8 @@ void RateSampler::sample(const shard::Runtime& rt, std::int64_t now_ms) {
         peak_ms_ = now_ms;
     }
     if (prev_ && now_ms - prev_ms_ < 1000) return;
+    // the process's and each object's totals: every shard's counters added up, each shard's block read once
     Totals cur;
-    for (std::size_t i = 0; i < rt.shard_count(); ++i) {
-        const stats::ShardCounters& c = rt.shard_stats(i).shard;
-        cur.conn += c.accepts.get();
-        cur.ssl += c.ssl_accepts.get();
-        // a key is computed for every full handshake, not for a resumed one
-        cur.ssl_key += c.ssl_handshakes.get() - c.ssl_resumed.get();
-        cur.ssl_srv_key += c.ssl_srv_handshakes.get() - c.ssl_srv_resumed.get();
-        const stats::ShardStats& st = rt.shard_stats(i);
-        for (std::size_t f = 0; f < st.n_fe; ++f) cur.bytes_out += st.fe[f].bout.get();
-        if (const std::int64_t ns = rt.shard_cpu_ns(i); ns >= 0) {
-            cur.cpu_ns += ns;
-            ++cur.running;
-        }
-    }
-    // the objects' totals: every shard's counters added up
     const std::size_t nfe = rt.shard_count() > 0 ? rt.shard_stats(0).n_fe : 0;
     const std::size_t nbe = rt.shard_count() > 0 ? rt.shard_stats(0).n_be : 0;
     std::vector<FeTotals> fe(nfe);
@@ -80,11 +71,22 @@ void RateSampler::sample(const shard::Runtime& rt, std::int64_t now_ms) {
     std::vector<std::vector<std::uint64_t>> srv(nbe);
     for (std::size_t i = 0; i < rt.shard_count(); ++i) {
         const stats::ShardStats& st = rt.shard_stats(i);
+        const stats::ShardCounters& c = st.shard;
+        cur.conn += c.accepts.get();
+        cur.ssl += c.ssl_accepts.get();
+        // a key is computed for every full handshake, not for a resumed one
+        cur.ssl_key += c.ssl_handshakes.get() - c.ssl_resumed.get();
+        cur.ssl_srv_key += c.ssl_srv_handshakes.get() - c.ssl_srv_resumed.get();
+        if (const std::int64_t ns = rt.shard_cpu_ns(i); ns >= 0) {
+            cur.cpu_ns += ns;
+            ++cur.running;
+        }
         for (std::size_t f = 0; f < nfe && f < st.n_fe; ++f) {
-            const stats::FrontendCounters& c = st.fe[f];
-            fe[f].sess += c.stot.get();
-            fe[f].req += c.req_tot.get();
-            fe[f].conn += c.stot.get() + c.dcon.get();  // accepted connections, sessions or not
+            const stats::FrontendCounters& fc = st.fe[f];
+            cur.bytes_out += fc.bout.get();
+            fe[f].sess += fc.stot.get();
+            fe[f].req += fc.req_tot.get();
+            fe[f].conn += fc.stot.get() + fc.dcon.get();  // accepted connections, sessions or not
         }
         for (std::size_t b = 0; b < nbe && b < st.n_be; ++b) {
             be[b] += st.be[b].stot.get();
@@ -142,15 +144,13 @@ void RateSampler::sample(const shard::Runtime& rt, std::int64_t now_ms) {
 }
 
 void RateSampler::fill_objects(stats::Snapshot& snap) const {
-    auto raise = [](std::int64_t& v, const std::vector<std::int64_t>& peaks, std::size_t i) {
-        if (i < peaks.size()) v = std::max(v, peaks[i]);
-    };
-    for (std::size_t f = 0; f < snap.fe.size(); ++f) raise(snap.fe[f].smax, fe_peak_, f);
+    for (std::size_t f = 0; f < snap.fe.size(); ++f) snap.fe[f].smax = std::max(snap.fe[f].smax, peak(f));
     for (std::size_t b = 0; b < snap.be.size(); ++b) {
-        raise(snap.be[b].smax, be_peak_, b);
-        raise(snap.be[b].qmax, be_qpeak_, b);
-        if (b < srv_peak_.size() && b < snap.srv.size())
-            for (std::size_t k = 0; k < snap.srv[b].size(); ++k) raise(snap.srv[b][k].smax, srv_peak_[b], k);
+        snap.be[b].smax = std::max(snap.be[b].smax, peak(nfe_ + b));
+        snap.be[b].qmax = std::max(snap.be[b].qmax, peak(nfe_ + nbe_ + b));
+        if (b < srv_base_.size())
+            for (std::size_t k = 0; k < snap.srv[b].size(); ++k)
+                snap.srv[b][k].smax = std::max(snap.srv[b][k].smax, peak(srv_base_[b] + k));
     }
     if (!objects_ready_) return;
     snap.fe_rate = fe_rate_;
@@ -158,7 +158,7 @@ void RateSampler::fill_objects(stats::Snapshot& snap) const {
     snap.srv_rate = srv_rate_;
 }
 
-void RateSampler::clear(bool) {
+void RateSampler::clear() {
     if (rates_) {
         rates_->max_conn = rates_->conn;
         rates_->max_ssl = rates_->ssl;
@@ -170,10 +170,7 @@ void RateSampler::clear(bool) {
     for (auto& r : be_rate_) r.max = r.cur;
     for (auto& v : srv_rate_)
         for (auto& r : v) r.max = r.cur;
-    std::fill(fe_peak_.begin(), fe_peak_.end(), 0);
-    std::fill(be_peak_.begin(), be_peak_.end(), 0);
-    std::fill(be_qpeak_.begin(), be_qpeak_.end(), 0);
-    for (auto& v : srv_peak_) std::fill(v.begin(), v.end(), 0);
+    std::fill(peaks_.begin(), peaks_.end(), 0);
 }
 
 }  // namespace es::control

@@ -15,8 +15,8 @@ class RateSampler {
 public:
     // Samples when a second has passed since the last sample (call it every turn).
     void sample(const shard::Runtime& rt, std::int64_t now_ms);
-    // `clear counters`: the maxima start again from now (the rates' and the sampled peaks); `all`: the same.
-    void clear(bool all);
+    // `clear counters [all]`: the maxima start again from now (the rates' and the sampled peaks).
+    void clear();
     // How long until the next sample is due (the loop's poll timeout at most this).
     std::int64_t next_due_ms(std::int64_t now_ms) const;
     // Absent before two samples.
@@ -46,11 +46,15 @@ private:
     std::vector<stats::Snapshot::Rate> be_rate_;
     std::vector<std::vector<stats::Snapshot::Rate>> srv_rate_;
     bool objects_ready_ = false;
-    // the peaks of the shards' summed scur (and a backend's qcur), sampled every kPeakMs
-    std::vector<std::int64_t> fe_peak_, be_peak_, be_qpeak_;
-    std::vector<std::vector<std::int64_t>> srv_peak_;
+    // the peaks of the shards' summed scur (and a backend's qcur), sampled every kPeakMs, one flat array: the
+    // frontends, the backends, the backends' queues, then each backend's servers from srv_base_[b]
+    std::vector<std::int64_t> peaks_;
+    std::vector<std::int64_t> levels_, srv_levels_;  // the sums being taken (members: their memory is reused)
+    std::vector<std::size_t> srv_base_;
+    std::size_t nfe_ = 0, nbe_ = 0;
     std::int64_t peak_ms_ = -1;
     void sample_peaks(const shard::Runtime& rt);
+    std::int64_t peak(std::size_t i) const { return i < peaks_.size() ? peaks_[i] : 0; }
 };
 
 }  // namespace es::control
