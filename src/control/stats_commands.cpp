@@ -8,47 +8,26 @@ namespace es::control {
 
 namespace {
 
-struct Flags {
-    bool json = false;
-    bool shards = false;
-    bool prometheus = false;
-};
+// An error in the form the request asked for: HAProxy's {"errorStr": ...} for a JSON request, a line otherwise.
+void reply_error(bool json, std::string_view msg, std::string& out) {
+    if (json) stats::render_json_error(msg, out);
+    else out.append(msg).push_back('\n');
+}
 
-// Accepts the words `json` (and `shards` where allowed) in any order. On anything else it writes
-// the error (JSON or text, per the request) and returns false.
-bool parse_flags(std::span<const std::string_view> args, bool allow_shards, std::string_view usage, Flags& f,
-                 std::string& out, bool allow_prometheus = false) {
-    f.json = wants_json(args);
-    for (std::string_view a : args) {
-        if (a == "json") continue;
-        if (allow_shards && a == "shards") {
-            f.shards = true;
-            continue;
+// `json` alone, or nothing (show pools, show shards); anything else is answered with the usage. False: refused.
+bool parse_json_only(std::span<const std::string_view> args, std::string_view usage, bool& json, std::string& out) {
+    json = wants_json(args);
+    for (std::string_view a : args)
+        if (a != "json") {
+            reply_error(json, "unknown argument '" + std::string(a) + "'; usage: " + std::string(usage), out);
+            return false;
         }
-        if (allow_prometheus && a == "prometheus") {
-            f.prometheus = true;
-            continue;
-        }
-        std::string msg = "unknown argument '";
-        msg.append(a).append("'; usage: ").append(usage);
-        if (f.json) {
-            stats::render_json_error(msg, out);
-        } else {
-            out.append(msg).push_back('\n');
-        }
-        return false;
-    }
     return true;
 }
 
-bool have_stats(const Context& ctx, const Flags& f, std::string& out) {
+bool have_stats(const Context& ctx, bool json, std::string& out) {
     if (ctx.services.snapshot) return true;
-    constexpr std::string_view msg = "statistics are not available";
-    if (f.json) {
-        stats::render_json_error(msg, out);
-    } else {
-        out.append(msg).push_back('\n');
-    }
+    reply_error(json, "statistics are not available", out);
     return false;
 }
 
@@ -62,15 +41,11 @@ void cmd_show_info(std::span<const std::string_view> args, Context& ctx, std::st
         else if (a == "desc") desc = true;
         else if (a == "float") continue;
         else {
-            const std::string msg = "unknown argument '" + std::string(a) + "'; usage: show info [typed|json] [desc] [float]";
-            if (wants_json(args)) stats::render_json_error(msg, out);
-            else out.append(msg).push_back('\n');
+            reply_error(wants_json(args), "unknown argument '" + std::string(a) + "'; usage: show info [typed|json] [desc] [float]", out);
             return;
         }
     }
-    Flags f;
-    f.json = json;
-    if (!have_stats(ctx, f, out)) return;
+    if (!have_stats(ctx, json, out)) return;
     stats::BuildOptions o;
     o.frontends_only = true;  // (what show info reads: a scrape costs no server's counters)
     const stats::Snapshot snap = ctx.services.snapshot(o);
@@ -85,10 +60,7 @@ void cmd_show_stat(std::span<const std::string_view> args, Context& ctx, std::st
     constexpr std::string_view usage =
         "show stat [{<iid>|<proxy>} <type> <sid>] [typed|json] [desc] [up|no-maint] [shards] | prometheus";
     const bool json_err = wants_json(args);
-    auto fail = [&](std::string_view msg) {
-        if (json_err) stats::render_json_error(msg, out);
-        else out.append(msg).push_back('\n');
-    };
+    auto fail = [&](std::string_view msg) { reply_error(json_err, msg, out); };
     std::size_t i = 0;
     if (i < args.size() && args[i] == "domain") {
         if (i + 1 < args.size() && args[i + 1] == "proxy") {
@@ -137,9 +109,7 @@ void cmd_show_stat(std::span<const std::string_view> args, Context& ctx, std::st
     if (prometheus && (json || typed || shards || filter.iid != -1 || filter.up || filter.no_maint))
         return fail("'prometheus' takes no other argument; usage: show stat prometheus");
     if (shards && typed) return fail("'shards' goes with the CSV and JSON forms, not 'typed'");
-    Flags f;
-    f.json = json;
-    if (!have_stats(ctx, f, out)) return;
+    if (!have_stats(ctx, json, out)) return;
     const stats::Snapshot snap = ctx.services.snapshot(stats::BuildOptions{shards});
     if (!proxy_word.empty()) {
         const stats::Layout& lay = *snap.layout;
@@ -175,25 +145,19 @@ void cmd_show_schema(std::span<const std::string_view> args, Context&, std::stri
 }
 
 void cmd_show_pools(std::span<const std::string_view> args, Context& ctx, std::string& out) {
-    Flags f;
-    if (!parse_flags(args, false, "show pools [json]", f, out) || !have_stats(ctx, f, out)) return;
+    bool json = false;
+    if (!parse_json_only(args, "show pools [json]", json, out) || !have_stats(ctx, json, out)) return;
     const stats::Snapshot snap = ctx.services.snapshot({});
-    if (f.json) {
-        stats::render_pools_json(snap, out);
-    } else {
-        stats::render_pools_text(snap, out);
-    }
+    if (json) stats::render_pools_json(snap, out);
+    else stats::render_pools_text(snap, out);
 }
 
 void cmd_show_shards(std::span<const std::string_view> args, Context& ctx, std::string& out) {
-    Flags f;
-    if (!parse_flags(args, false, "show shards [json]", f, out) || !have_stats(ctx, f, out)) return;
+    bool json = false;
+    if (!parse_json_only(args, "show shards [json]", json, out) || !have_stats(ctx, json, out)) return;
     const stats::Snapshot snap = ctx.services.snapshot({});
-    if (f.json) {
-        stats::render_shards_json(snap, out);
-    } else {
-        stats::render_shards_text(snap, out);
-    }
+    if (json) stats::render_shards_json(snap, out);
+    else stats::render_shards_text(snap, out);
 }
 
 }  // namespace
