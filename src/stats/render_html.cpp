@@ -372,7 +372,7 @@ std::string_view render_stats_page(const Snapshot& snap, std::string_view uri, s
     bool csv = false, typed = false, json = false, schema = false;
     StatFilter filter{opt.scope};
     if (target.size() >= uri.size()) {
-        const std::string_view rest = target.substr(std::min(uri.size(), target.size()));
+        const std::string_view rest = target.substr(uri.size());
         auto has = [&](std::string_view o) { return rest.find(o) != std::string_view::npos; };
         filter.up = has(";up");
         filter.no_maint = has(";no-maint");

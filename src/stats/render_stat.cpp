@@ -1,6 +1,5 @@
 // `show stat` in CSV and JSON. One StatRow (fixed array) is filled per object and streamed out,
 // so rendering N objects touches N rows of scratch, never the whole table at once.
-#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -63,7 +62,7 @@ std::vector<ObjRef> object_order(const Snapshot& snap) {
     std::size_t n = lay.frontends.size() + lay.backends.size();
     for (const auto& be : lay.backends) n += be.servers.size();
     order.reserve(n);
-    if (!lay.proxies.empty() && lay.proxies.size() >= std::max(lay.frontends.size(), lay.backends.size())) {
+    if (!lay.proxies.empty()) {
         // HAProxy's: each proxy in its order, FRONTEND, its servers, BACKEND
         for (const Layout::Proxy& p : lay.proxies) {
             if (p.fe >= 0) order.push_back({ObjType::Frontend, std::size_t(p.fe), 0});
@@ -201,13 +200,22 @@ struct Walk {
     const StatFilter& f;
     std::string status;  // a backend's status with its suffix (its row points into it)
 
+    // Fills `row` for object `o` (shard < 0: merged) when the filter shows it; false when it does not.
+    bool fill(const ObjRef& o, int shard, StatRow& row) {
+        if (!shows(o, o.type == ObjType::Frontend ? snap.fe_iid[o.a] : snap.be_iid[o.a])) return false;
+        fill_row(snap, o, shard, row);
+        if (!in_scope(f.scope, row[st::pxname].s)) return false;
+        adjust(o, row);
+        return true;
+    }
+
     bool shows(const ObjRef& o, std::uint32_t iid) const {
         if (f.iid != -1 && iid != std::uint64_t(f.iid)) return false;
         const std::int64_t bit = o.type == ObjType::Frontend ? 1 : o.type == ObjType::Backend ? 2 : 4;
         if ((f.types & bit) == 0) return false;
         if (o.type != ObjType::Server) return true;
         const Layout::Server& cs = snap.layout->backends[o.a].servers[o.b];
-        if (f.sid != -1 && (cs.sid != 0 ? cs.sid : std::uint32_t(cs.id + 1)) != std::uint64_t(f.sid)) return false;
+        if (f.sid != -1 && cs.server_id() != std::uint64_t(f.sid)) return false;
         return stat_server_shown(snap, o.a, o.b, f);
     }
     // after the row is filled
@@ -223,10 +231,6 @@ struct Walk {
         row[st::status].s = status;
     }
 };
-
-std::uint32_t row_iid(const Snapshot& snap, const ObjRef& o) {
-    return o.type == ObjType::Frontend ? snap.fe_iid[o.a] : snap.be_iid[o.a];
-}
 
 }  // namespace
 
@@ -261,10 +265,7 @@ void render_stat_csv(const Snapshot& snap, bool per_shard, std::string& out, con
     StatRow row;
     Walk walk{snap, filter, {}};
     auto emit = [&](const ObjRef& o, int shard) {
-        if (!walk.shows(o, row_iid(snap, o))) return;
-        fill_row(snap, o, shard, row);
-        if (!in_scope(filter.scope, row[st::pxname].s)) return;
-        walk.adjust(o, row);
+        if (!walk.fill(o, shard, row)) return;
         for (const Field& f : row) {
             append_csv_cell(f, out);
             out.push_back(',');
@@ -289,10 +290,7 @@ void render_stat_json(const Snapshot& snap, bool per_shard, std::string& out, co
     Walk walk{snap, filter, {}};
     w.StartArray();
     auto emit = [&](const ObjRef& o, int shard) {
-        if (!walk.shows(o, row_iid(snap, o))) return;
-        fill_row(snap, o, shard, row);
-        if (!in_scope(filter.scope, row[st::pxname].s)) return;
-        walk.adjust(o, row);
+        if (!walk.fill(o, shard, row)) return;
         const std::uint32_t proxy_id = std::uint32_t(row[st::iid].u);
         const std::uint32_t id = o.type == ObjType::Server ? std::uint32_t(row[st::sid].u) : 0;
         w.StartArray();
@@ -330,10 +328,7 @@ void render_stat_typed(const Snapshot& snap, std::string& out, const StatFilter&
     StatRow row;
     Walk walk{snap, filter, {}};
     for (const ObjRef& o : order) {
-        if (!walk.shows(o, row_iid(snap, o))) continue;
-        fill_row(snap, o, -1, row);
-        if (!in_scope(filter.scope, row[st::pxname].s)) continue;
-        walk.adjust(o, row);
+        if (!walk.fill(o, -1, row)) continue;
         const char obj = o.type == ObjType::Frontend ? 'F' : o.type == ObjType::Backend ? 'B' : 'S';
         const std::string head = std::string(1, obj) + "." + std::to_string(row[st::iid].u) + "." +
                                  std::to_string(o.type == ObjType::Server ? row[st::sid].u : 0) + ".";

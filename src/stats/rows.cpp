@@ -257,7 +257,7 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
     const Layout::Backend& cb = snap.layout->backends[be];
     const Layout::Server& cs = cb.servers[sv];
     const ServerValues& v = srv_values(snap, be, sv, shard);
-    fill_keys(row, cb.name, cs.name, snap.be_iid[be], cs.sid != 0 ? cs.sid : std::uint32_t(cs.id + 1), ObjType::Server);
+    fill_keys(row, cb.name, cs.name, snap.be_iid[be], cs.server_id(), ObjType::Server);
     // a server has no queue of its own: what waits for it waits in its backend's queue
     row[st::qcur] = gauge32(0);
     row[st::qmax] = max32(0);

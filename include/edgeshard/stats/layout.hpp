@@ -25,6 +25,7 @@ struct Layout {
         bool unresolved = false;  // no address (init-addr none): "MAINT (resolution)", no addr
         std::string cookie;       // `cookie VALUE` (the cookie column)
         std::uint32_t sid = 0;    // HAProxy's server id (0: id + 1)
+        std::uint32_t server_id() const { return sid != 0 ? sid : std::uint32_t(id + 1); }  // `sid`
     };
     struct Frontend {
         std::string name;
