@@ -127,6 +127,19 @@ void fill_times(StatRow& row, const TimeSum& q, const TimeSum& c, const TimeSum&
     row[st::ttime_max] = max32(std::int64_t(t.max));
 }
 
+// What a backend and a server both report of their sessions, in both modes as HAProxy: when the last one came,
+// the rules' failed rewrites and internal errors, the times, and the HTTP server connections opened and reused
+// (0 for a tcp proxy).
+template <typename V>
+void fill_server_side(StatRow& row, const Snapshot& snap, const V& v) {
+    row[st::lastsess] = last_sess(snap, v.last_sess_ms);
+    row[st::wrew] = counter(v.wrew);
+    row[st::eint] = counter(v.eint);
+    fill_times(row, v.qtime, v.ctime, v.rtime, v.ttime);
+    row[st::connect] = counter(v.connect);
+    row[st::reuse] = counter(v.reuse);
+}
+
 }  // namespace
 
 void fill_frontend_row(const Snapshot& snap, std::size_t fe, int shard, StatRow& row) {
@@ -203,10 +216,8 @@ void fill_backend_row(const Snapshot& snap, std::size_t be, int shard, StatRow& 
     }
     row[st::stot] = counter(v.stot);
     fill_rate(row, st::rate, st::rate_max, shard, be < snap.be_rate.size() ? &snap.be_rate[be] : nullptr, true);
-    row[st::lastsess] = last_sess(snap, v.last_sess_ms);
+    fill_server_side(row, snap, v);
     fill_comp(row);
-    row[st::wrew] = counter(v.wrew);
-    row[st::eint] = counter(v.eint);
     // HAProxy 2.6 fills them with 0 in the CSV (their counts are in its Prometheus exporter only)
     row[st::agg_server_status] = gauge32(0);
     row[st::agg_server_check_status] = gauge32(0);
@@ -237,13 +248,9 @@ void fill_backend_row(const Snapshot& snap, std::size_t be, int shard, StatRow& 
     if (!cb.cookie.empty()) row[st::cookie] = Field::str(cb.cookie, Origin::Config, Nature::Gauge, Scope::Service);
     row[st::uweight] = Field::u32(weight, Origin::Metric, Nature::Avg);
     const bool http = cb.http;
-    fill_times(row, v.qtime, v.ctime, v.rtime, v.ttime);
     // in both modes, as HAProxy's stats_fill_be_stats (mode tcp: tcp-request/-response content rules)
     row[st::dreq] = counter(v.dreq);
     row[st::dresp] = counter(v.dresp);
-    // HTTP server connections opened and reused (in both modes, as HAProxy: 0 for a tcp backend)
-    row[st::connect] = counter(v.connect);
-    row[st::reuse] = counter(v.reuse);
     if (http) {
         fill_hrsp(row, v.hrsp);
         row[st::req_tot] = counter(v.req_tot);
@@ -265,9 +272,7 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
     row[st::smax] = max32(v.smax);
     fill_rate(row, st::rate, st::rate_max, shard,
               be < snap.srv_rate.size() && sv < snap.srv_rate[be].size() ? &snap.srv_rate[be][sv] : nullptr);
-    row[st::lastsess] = last_sess(snap, v.last_sess_ms);
-    row[st::wrew] = counter(v.wrew);
-    row[st::eint] = counter(v.eint);
+    fill_server_side(row, snap, v);
     {
         const ServerState* rt = runtime_state(snap, be, sv);
         const int lim = rt && rt->maxconn >= 0 ? rt->maxconn : cs.maxconn;
@@ -336,11 +341,7 @@ void fill_server_row(const Snapshot& snap, std::size_t be, std::size_t sv, int s
     row[st::mode] = Field::str(mode_name(cb.http), Origin::Config, Nature::Gauge, Scope::Service);
     row[st::uweight] = Field::u32(rs.weight, Origin::Metric, Nature::Avg);
     const bool http = cb.http;
-    fill_times(row, v.qtime, v.ctime, v.rtime, v.ttime);
     row[st::dresp] = counter(v.dresp);  // in both modes (HAProxy's stats_fill_sv_stats)
-    // the HTTP connection counters exist in both modes (0 for a tcp server), as in HAProxy
-    row[st::connect] = counter(v.connect);
-    row[st::reuse] = counter(v.reuse);
     // One pool of idle server connections per shard, all reusable by any request: HAProxy's
     // total (srv_icur) and its "unsafe idle" share (idle_conn_cur) are the same number here, its
     // "safe" share 0; in use: the connections carrying a session or connecting now; needed: those.
