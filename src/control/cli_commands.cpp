@@ -90,9 +90,7 @@ void cmd_show_cli_sockets(std::span<const std::string_view>, Context& ctx, std::
     for (const config::StatsSocket& s : t.cfg->global.stats_sockets) {
         out.append(s.fd >= 0 ? "fd@" + std::to_string(s.fd) : "unix@" + s.path);
         out.push_back(' ');
-        out.append(s.level == config::StatsLevel::Admin      ? "admin"
-                   : s.level == config::StatsLevel::Operator ? "operator"
-                                                             : "user");
+        out.append(level_name(socket_level(s.level)));
         out.append(" all\n");
     }
 }

@@ -224,7 +224,7 @@ struct ControlShard::Impl {
     Listener open_one(const config::StatsSocket& s) {
         Listener l;
         l.path = s.path;
-        l.level = s.level_admin ? Level::Admin : Level::User;
+        l.level = socket_level(s.level);
         if (s.fd >= 0) {  // fd@N: the socket we were given (checked when the configuration was read)
             l.fd = ::fcntl(s.fd, F_DUPFD_CLOEXEC, 3);
             if (l.fd < 0) throw sock_error("dup", "fd@" + std::to_string(s.fd), errno);

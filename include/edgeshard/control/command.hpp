@@ -23,10 +23,14 @@
 
 namespace es::control {
 
-// HAProxy's CLI levels. A socket without `level admin` serves `user`; a command runs when the
-// session's level is at least the command's. `operator` exists so later commands can use it.
+// HAProxy's CLI levels: a socket serves its `level` (operator when it says none, as HAProxy); a command runs
+// when the session's level is at least the command's.
 enum class Level : std::uint8_t { User = 0, Operator = 1, Admin = 2 };
 std::string_view level_name(Level l);
+// A stats socket's `level` as the CLI's (HAProxy's default is operator).
+inline Level socket_level(config::StatsLevel l) {
+    return l == config::StatsLevel::Admin ? Level::Admin : l == config::StatsLevel::Operator ? Level::Operator : Level::User;
+}
 
 // Per-connection state commands may change.
 struct Session {

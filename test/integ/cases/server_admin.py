@@ -193,6 +193,11 @@ def main(h):
         check_eq(eslib.ctl_raw(path, "get weight be/s1"), "1 (initial 1)\n\n", f"get weight on a {level} socket")
         r = state_rows(eslib.ctl_raw(path, "show servers state be"))[("be", "s1")]
         check_eq(r["srv_admin_state"], "0", f"the refused changes did nothing ({level} socket)")
+        # the socket's level is the session's: an operator clears the maxima, only an admin every counter
+        check_eq(eslib.ctl_raw(path, "show cli level"), f"{level}\n\n", f"the session's level on a {level} socket")
+        check_eq(eslib.ctl_raw(path, "clear counters all"), "Permission denied\n\n", f"clear counters all ({level})")
+        check_eq(eslib.ctl_raw(path, "clear counters"), "\n" if level == "operator" else "Permission denied\n\n",
+                 f"clear counters on a {level} socket")
 
     # ---- errors
     check_eq(es.ctl("set server nope/s1 state maint"), "No such backend.\n\n", "unknown backend")
