@@ -39,6 +39,7 @@
 #include "dns.hpp"
 #include "health.hpp"
 #include "edgeshard/proxy/admin.hpp"
+#include "cli_listener.hpp"
 #include "watchdog.hpp"
 #include "edgeshard/control/handoff.hpp"
 #include "edgeshard/control/rates.hpp"
@@ -69,22 +70,10 @@ constexpr std::int64_t kAcceptPauseMs = 100;  // after EMFILE/ENFILE, so a full 
 constexpr std::int64_t kDefaultStatsTimeoutMs = 10000;
 constexpr std::int64_t kAnswerRetryMs = 5;  // a shard's full mailbox is tried again this soon
 
-std::runtime_error sock_error(const std::string& what, const std::string& path, int err) {
-    return std::runtime_error("stats socket " + path + ": " + what + ": " + std::strerror(err));
-}
-
 }  // namespace
 
 struct ControlShard::Impl {
-    struct Listener {
-        int fd = -1;
-        std::string path;
-        dev_t dev = 0;
-        ino_t ino = 0;
-        Level level = Level::User;
-        std::int64_t paused_until_ms = 0;
-        std::string tmp;  // where it listens until publish_listeners() renames it
-    };
+    using Listener = CliListener;
 
     struct Client {
         int fd = -1;
@@ -120,6 +109,22 @@ struct ControlShard::Impl {
     std::int64_t next_totals_ms = 0;
     RateSampler rates;  // show info's per-second rates
     Watchdog watchdog{rt.config().global};  // the data shards' loops
+    // show info's facts the configuration fixes, counted once: `node` (the host name when unset), the listening
+    // sockets (bind addresses and stats sockets), the servers' checks and agents
+    std::string node;
+    std::int64_t listener_count = 0, check_count = 0;
+    void count_static_facts() {
+        const config::Config& cfg = rt.config();
+        node = cfg.global.node;
+        if (node.empty()) {  // HAProxy's default: the host name
+            char host[256] = {};
+            if (gethostname(host, sizeof host - 1) == 0) node = host;
+        }
+        listener_count = std::int64_t(cfg.global.stats_sockets.size());
+        for (const auto& f : cfg.frontends) listener_count += std::int64_t(f.binds.size());
+        for (const auto& b : cfg.backends)
+            for (const auto& sv : b.servers) check_count += (sv.check.enabled ? 1 : 0) + (sv.check.agent ? 1 : 0);
+    }
     int pred_old = 0;  // generations still draining behind our predecessor (from its totals frames)
     bool published = false;
     CommandTable table;
@@ -150,6 +155,7 @@ struct ControlShard::Impl {
                              err.c_str());
             update_carried();
         }
+        count_static_facts();
         register_all_commands(table);
         services.snapshot = [this](const stats::BuildOptions& opt) { return snapshot(opt); };
         bind_server_admin(services, rt);
@@ -195,67 +201,14 @@ struct ControlShard::Impl {
     log::Sink sink;  // access logs: every shard's ring, drained each tick
 
     void open_listeners() {
-        for (const auto& s : rt.config().global.stats_sockets) listeners.push_back(open_one(s));
+        for (const auto& s : rt.config().global.stats_sockets) listeners.push_back(open_cli_listener(s));
     }
 
     // Puts the sockets opened by open_listeners() in place of their paths.
     void publish_listeners() {
         if (published) return;
         published = true;
-        for (auto& l : listeners) {
-            if (l.path.empty()) continue;  // fd@N: nothing to put in place
-            if (rename(l.tmp.c_str(), l.path.c_str()) < 0) {
-                std::fprintf(stderr, "edgeshard: stats socket %s: rename into place: %s\n", l.path.c_str(),
-                             std::strerror(errno));
-                unlink(l.tmp.c_str());
-                continue;
-            }
-            struct stat st {};
-            if (lstat(l.path.c_str(), &st) == 0) {
-                l.dev = st.st_dev;
-                l.ino = st.st_ino;
-            }
-        }
-    }
-
-    // Binds to a temporary name beside the path, sets the mode, listens, then renames over the
-    // path: the path never points at a socket that is not yet listening, and a previous process's
-    // socket is replaced in one step (HAProxy does the same for reloads).
-    Listener open_one(const config::StatsSocket& s) {
-        Listener l;
-        l.path = s.path;
-        l.level = socket_level(s.level);
-        if (s.fd >= 0) {  // fd@N: the socket we were given (checked when the configuration was read)
-            l.fd = ::fcntl(s.fd, F_DUPFD_CLOEXEC, 3);
-            if (l.fd < 0) throw sock_error("dup", "fd@" + std::to_string(s.fd), errno);
-            ::fcntl(l.fd, F_SETFL, ::fcntl(l.fd, F_GETFL) | O_NONBLOCK);
-            return l;
-        }
-        const std::string tmp = s.path + "." + std::to_string(getpid()) + ".tmp";
-        sockaddr_un sun{};
-        if (tmp.size() >= sizeof sun.sun_path) throw sock_error("path too long", s.path, ENAMETOOLONG);
-
-        struct stat st {};
-        if (lstat(s.path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode))
-            throw std::runtime_error("stats socket " + s.path +
-                                     ": exists and is not a socket, not replacing it");
-
-        l.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (l.fd < 0) throw sock_error("socket", s.path, errno);
-        sun.sun_family = AF_UNIX;
-        std::memcpy(sun.sun_path, tmp.c_str(), tmp.size() + 1);
-        unlink(tmp.c_str());  // a leftover from a crashed start with our pid
-        auto fail = [&](const char* what) {
-            const int err = errno;
-            ::close(l.fd);
-            unlink(tmp.c_str());
-            return sock_error(what, s.path, err);
-        };
-        if (bind(l.fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun) < 0) throw fail("bind");
-        if (chmod(tmp.c_str(), s.mode) < 0) throw fail("chmod");
-        if (listen(l.fd, 64) < 0) throw fail("listen");
-        l.tmp = tmp;
-        return l;
+        for (auto& l : listeners) publish_cli_listener(l);
     }
 
     // Removes our socket files, but not one a newer process has renamed over ours.
@@ -267,17 +220,7 @@ struct ControlShard::Impl {
         successors.clear();
         if (pred_fd >= 0) ::close(pred_fd);
         pred_fd = -1;
-        for (auto& l : listeners) {
-            ::close(l.fd);
-            if (l.path.empty()) continue;  // fd@N: no file of ours
-            if (!published) {
-                unlink(l.tmp.c_str());
-                continue;
-            }
-            struct stat st {};
-            if (lstat(l.path.c_str(), &st) == 0 && st.st_dev == l.dev && st.st_ino == l.ino)
-                unlink(l.path.c_str());
-        }
+        for (const auto& l : listeners) close_cli_listener(l, published);
         listeners.clear();
     }
 
@@ -816,17 +759,11 @@ struct ControlShard::Impl {
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
             p.ulimit_n = std::int64_t(rl.rlim_cur);
         p.release_date = kReleaseDate;
-        p.node = cfg.global.node;
-        if (p.node.empty()) {  // HAProxy's default: the host name
-            char host[256] = {};
-            if (gethostname(host, sizeof host - 1) == 0) p.node = host;
-        }
+        p.node = node;
         p.description = cfg.global.description;
-        p.listeners = std::int64_t(cfg.global.stats_sockets.size());
-        for (const auto& f : cfg.frontends) p.listeners += std::int64_t(f.binds.size());
+        p.listeners = listener_count;
+        p.checks = check_count;
         p.cli_conns = std::int64_t(clients.size());
-        for (const auto& b : cfg.backends)
-            for (const auto& sv : b.servers) p.checks += (sv.check.enabled ? 1 : 0) + (sv.check.agent ? 1 : 0);
         stats::BuildOptions o = opt;
         if (own) o.carried = nullptr;
         else if (!o.carried && carried) o.carried = &*carried;
