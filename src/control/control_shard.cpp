@@ -556,12 +556,7 @@ struct ControlShard::Impl {
         for (std::size_t i = 0; i < rt.shard_count(); ++i) {
             if (!rt.running(i)) continue;
             ask->pending.fetch_add(1, std::memory_order_relaxed);
-            bool ok = rt.post(i, m);
-            for (int tries = 0; !ok && tries < 1000; ++tries) {
-                std::this_thread::yield();
-                ok = rt.post(i, m);
-            }
-            if (!ok) {
+            if (!rt.post_patiently(i, m)) {
                 ask->pending.fetch_sub(1, std::memory_order_relaxed);
                 missed += (missed.empty() ? "" : ", ") + std::to_string(i);
             }

@@ -273,13 +273,7 @@ std::string post_map_update(shard::Runtime& rt, std::size_t index, std::shared_p
     msg.a = reinterpret_cast<std::uintptr_t>(u);
     std::string missed;
     for (std::size_t i = 0; i < n; ++i) {
-        bool ok = rt.running(i) && rt.post(i, msg);
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
-        while (!ok && rt.running(i) && std::chrono::steady_clock::now() < deadline) {
-            std::this_thread::yield();
-            ok = rt.post(i, msg);
-        }
-        if (ok) continue;
+        if (rt.post_patiently(i, msg)) continue;
         if (rt.running(i)) {
             if (!missed.empty()) missed.append(", ");
             missed.append(std::to_string(i));

@@ -643,14 +643,7 @@ namespace {
 std::string post_every_shard(shard::Runtime& rt, const shard::Message& m) {
     std::string missed;
     for (std::size_t i = 0; i < rt.shard_count(); ++i) {
-        if (rt.post(i, m)) continue;
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kPostPatienceMs);
-        bool ok = false;
-        while (!ok && std::chrono::steady_clock::now() < deadline) {
-            std::this_thread::yield();
-            ok = rt.post(i, m);
-        }
-        if (!ok) {
+        if (!rt.post_patiently(i, m, kPostPatienceMs)) {
             if (!missed.empty()) missed.append(", ");
             missed.append(std::to_string(i));
         }

@@ -204,13 +204,7 @@ std::string post_cert_update(shard::Runtime& rt, const std::string& path, const 
     m.a = reinterpret_cast<std::uintptr_t>(u);
     std::string missed;
     for (std::size_t i = 0; i < n; ++i) {
-        bool ok = rt.post(i, m);
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
-        while (!ok && std::chrono::steady_clock::now() < deadline) {
-            std::this_thread::yield();
-            ok = rt.post(i, m);
-        }
-        if (ok) continue;
+        if (rt.post_patiently(i, m)) continue;
         if (!missed.empty()) missed.append(", ");
         missed.append(std::to_string(i));
         if (u->pending.fetch_sub(1) == 1) delete u;

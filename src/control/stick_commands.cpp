@@ -340,13 +340,7 @@ bool ask_shards(shard::Runtime& rt, Query& q) {
     m.kind = shard::Message::kStickQuery;
     m.a = reinterpret_cast<std::uintptr_t>(&q);
     for (std::size_t i = 0; i < n; ++i) {
-        bool ok = rt.running(i) && rt.post(i, m);
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
-        while (!ok && rt.running(i) && std::chrono::steady_clock::now() < deadline) {
-            std::this_thread::yield();
-            ok = rt.post(i, m);
-        }
-        if (!ok) q.pending.fetch_sub(1);  // an ended shard holds no entries
+        if (!rt.post_patiently(i, m)) q.pending.fetch_sub(1);  // an ended shard holds no entries
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     while (q.pending.load() > 1) {

@@ -179,6 +179,17 @@ bool Runtime::post(std::size_t shard, const Message& m) {
     });
 }
 
+bool Runtime::post_patiently(std::size_t shard, const Message& m, int patience_ms) {
+    if (!running(shard)) return false;
+    if (post(shard, m)) return true;
+    const std::int64_t until = core::now_ms() + patience_ms;
+    while (running(shard) && core::now_ms() < until) {
+        std::this_thread::yield();
+        if (post(shard, m)) return true;
+    }
+    return false;
+}
+
 bool Runtime::running(std::size_t shard) const {
     return shards_[shard]->reactor.load(std::memory_order_acquire) != nullptr;
 }

@@ -124,6 +124,9 @@ public:
     // caller retries later) or its loop has ended (running() is false: nobody will read it).
     // Control thread only (each mailbox has one producer).
     bool post(std::size_t shard, const Message& m);
+    // post(), retried while the mailbox is full (it empties within a turn of that shard's loop), for at most
+    // patience_ms; false when the shard does not run or did not take it in time. Control thread.
+    bool post_patiently(std::size_t shard, const Message& m, int patience_ms = 500);
     // Shard i's loop runs: what post() delivers will be handled. Control thread.
     bool running(std::size_t shard) const;
     // CPU time shard i's thread has used (ns; the kernel's per-thread clock, read from outside), or -1 when it
