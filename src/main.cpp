@@ -244,9 +244,11 @@ int main(int argc, char** argv) {
             if (check) std::fprintf(stderr, "Configuration file has errors\n");
             return 1;
         }
-        if (fe.logs.empty() && !quiet && (banner(), true))
+        if (fe.logs.empty() && !quiet) {
+            banner();
             std::fprintf(stderr, "[WARNING] %s:%d: frontend '%s' has a log format but no log target: nothing is logged\n",
                          fe.where.file.c_str(), fe.where.line, fe.name.c_str());
+        }
     }
     if (check) {
         if (quiet) return 0;  // HAProxy's -c -q: the status alone (errors above are still printed)
